@@ -1,0 +1,1 @@
+//! DICOM de-identification (filled in below).

@@ -1,0 +1,1 @@
+//! DICOM import and export (filled in below).

@@ -1,0 +1,1 @@
+//! NIfTI-1 import and export (filled in below).

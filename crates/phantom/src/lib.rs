@@ -1,0 +1,1 @@
+//! Synthetic lumbar spine CT phantom (filled in below).
