@@ -15,6 +15,7 @@ pub mod dicom;
 mod error;
 pub mod nifti;
 pub mod preview;
+pub mod uid;
 mod volume;
 
 pub use error::{ImagingError, Result};
