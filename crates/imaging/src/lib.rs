@@ -14,9 +14,11 @@ pub mod deid;
 pub mod dicom;
 mod error;
 pub mod nifti;
+mod open;
 pub mod preview;
 pub mod uid;
 mod volume;
 
 pub use error::{ImagingError, Result};
+pub use open::{guess_nifti_modality, is_nifti_path, open, LoadedImage, OpenOptions, Source};
 pub use volume::{Grid, Interpolation, Modality, Volume, Voxel};

@@ -1,0 +1,185 @@
+//! `spinetwin bench`: speed and memory of pipeline stages, written as a table.
+//!
+//! Each measured load runs in a fresh child process of this same binary, so the peak
+//! resident memory reported (Linux VmHWM) is that of the load alone, not of the set-up.
+
+use anyhow::{bail, Context, Result};
+use nalgebra::Vector3;
+use serde::{Deserialize, Serialize};
+use spinetwin_imaging::dicom::{self, WriteMeta};
+use spinetwin_imaging::{open, uid, Grid, Interpolation, Modality, OpenOptions, Volume};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// Arguments of `spinetwin bench`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// What to measure.
+    #[arg(value_enum, default_value = "import")]
+    pub what: What,
+    /// In-plane matrix size of the test series.
+    #[arg(long, default_value_t = 512)]
+    pub matrix: usize,
+    /// Number of slices of the test series.
+    #[arg(long, default_value_t = 400)]
+    pub slices: usize,
+    /// Timed repetitions (each in a fresh process).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Markdown file to write the table to (in addition to stdout).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Folder to keep the generated test series in (default: a temporary folder).
+    #[arg(long)]
+    pub keep_series: Option<PathBuf>,
+}
+
+/// Benchmarks available.
+#[derive(clap::ValueEnum, Clone, Debug)]
+pub enum What {
+    /// DICOM series import (scan + load into a Volume).
+    Import,
+}
+
+/// Arguments of the hidden child command.
+#[derive(clap::Args, Debug)]
+pub struct ChildArgs {
+    /// Series folder to load.
+    pub dir: PathBuf,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+struct ChildResult {
+    seconds: f64,
+    peak_rss_mib: f64,
+    dims: [usize; 3],
+}
+
+/// Peak resident set size of this process in MiB (Linux); 0 where unavailable.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Runs the hidden child: load one series, print timing and peak memory as JSON.
+pub fn run_child(args: ChildArgs) -> Result<()> {
+    let t = Instant::now();
+    let img = open(&[args.dir.clone()], &OpenOptions::default())?;
+    let seconds = t.elapsed().as_secs_f64();
+    let r = ChildResult {
+        seconds,
+        peak_rss_mib: peak_rss_mib(),
+        dims: img.volume.dims(),
+    };
+    println!("{}", serde_json::to_string(&r)?);
+    Ok(())
+}
+
+/// A CT-like test series: the default phantom resampled onto a `matrix^2 x slices` grid
+/// (0.45 mm pixels, 0.6 mm slices, a typical thin-slice spine protocol).
+fn make_series(matrix: usize, slices: usize, dir: &Path) -> Result<()> {
+    let spec = spinetwin_phantom::PhantomSpec::default();
+    let ph = spinetwin_phantom::generate(&spec).context("generating the phantom")?;
+    let (lo, hi) = ph.ct.grid().world_bounds();
+    let centre = (lo + hi) / 2.0;
+    let spacing = [0.45, 0.45, 0.6];
+    let half = Vector3::new(
+        spacing[0] * (matrix - 1) as f64,
+        spacing[1] * (matrix - 1) as f64,
+        spacing[2] * (slices - 1) as f64,
+    ) / 2.0;
+    let grid = Grid::axis_aligned([matrix, matrix, slices], spacing, centre - half)?;
+    let vol: Volume<f32> = ph.ct.resample(&grid, Interpolation::Trilinear, -1000.0);
+    let meta = WriteMeta {
+        patient_name: "SPINETWIN^BENCH".into(),
+        patient_id: "BENCH".into(),
+        series_description: format!("spinetwin import benchmark {matrix}x{matrix}x{slices}"),
+        study_uid: uid::from_hash(&[b"bench-study"]),
+        series_uid: uid::from_hash(&[b"bench-series", &(matrix as u64).to_le_bytes(), &(slices as u64).to_le_bytes()]),
+        modality: Modality::Ct,
+        body_part: Some("LSPINE".into()),
+    };
+    dicom::write_series(&vol, &meta, dir)?;
+    Ok(())
+}
+
+/// Runs `spinetwin bench`.
+pub fn run(args: Args) -> Result<()> {
+    let What::Import = args.what;
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; build with --release for meaningful timings");
+    }
+    let tmp;
+    let dir = match &args.keep_series {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::tempdir().context("creating a temporary folder")?;
+            tmp.path().join("series")
+        }
+    };
+    if !dir.join("IM00001.dcm").exists() {
+        eprintln!(
+            "writing a {}x{}x{} test series to {} ...",
+            args.matrix,
+            args.matrix,
+            args.slices,
+            dir.display()
+        );
+        make_series(args.matrix, args.slices, &dir)?;
+    }
+    let exe = std::env::current_exe().context("locating the spinetwin executable")?;
+    let mut runs = Vec::new();
+    for _ in 0..args.repeat.max(1) {
+        let out = Command::new(&exe)
+            .arg("bench-load-child")
+            .arg(&dir)
+            .env("SPINETWIN_QUIET", "1")
+            .output()
+            .context("running the load child process")?;
+        if !out.status.success() {
+            bail!(
+                "load child failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let r: ChildResult = serde_json::from_slice(&out.stdout).context("reading child output")?;
+        runs.push(r);
+    }
+    let mut secs: Vec<f64> = runs.iter().map(|r| r.seconds).collect();
+    secs.sort_by(f64::total_cmp);
+    let median = secs[secs.len() / 2];
+    let peak = runs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
+    let d = runs[0].dims;
+    let volume_mib = (d[0] * d[1] * d[2] * 4) as f64 / (1024.0 * 1024.0);
+    let table = format!(
+        "| benchmark | series | runs | median time (s) | min / max (s) | peak RSS (MiB) | f32 volume (MiB) |\n\
+         |---|---|---|---|---|---|---|\n\
+         | DICOM import (scan + load) | {}x{}x{} int16, uncompressed | {} | {:.2} | {:.2} / {:.2} | {:.0} | {:.0} |\n\n\
+         Machine: {} logical cores; build: {}.\n",
+        d[0],
+        d[1],
+        d[2],
+        runs.len(),
+        median,
+        secs[0],
+        secs[secs.len() - 1],
+        peak,
+        volume_mib,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        if cfg!(debug_assertions) { "debug" } else { "release" }
+    );
+    println!("{table}");
+    if let Some(p) = &args.report {
+        spinetwin_core::atomic::write_bytes(p, table.as_bytes())?;
+    }
+    Ok(())
+}

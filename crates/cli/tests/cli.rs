@@ -1,0 +1,203 @@
+//! End-to-end tests of the `spinetwin` binary: what a user runs, and what they see when the
+//! input is bad (a one-line error naming the path, non-zero exit, nothing half-written).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn spinetwin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spinetwin"))
+        .args(args)
+        .env("SPINETWIN_QUIET", "1")
+        .env_remove("SPINETWIN_DEID_KEY")
+        .output()
+        .expect("spinetwin runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = spinetwin(args);
+    assert!(
+        o.status.success(),
+        "spinetwin {args:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Runs a command that must fail; returns its stderr, checked to be one line.
+fn fails(args: &[&str]) -> String {
+    let o = spinetwin(args);
+    assert!(!o.status.success(), "spinetwin {args:?} should have failed");
+    let err = String::from_utf8(o.stderr).unwrap();
+    let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "error should be one line, got:\n{err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// A small phantom (L3-L5, 2 mm voxels) written once per test that needs it.
+fn small_phantom(dir: &Path) -> PathBuf {
+    let out = dir.join("ph");
+    ok(&[
+        "phantom",
+        out.to_str().unwrap(),
+        "--levels",
+        "L3-L5",
+        "--spacing",
+        "2",
+        "--noise",
+        "10",
+        "--seed",
+        "7",
+    ]);
+    out
+}
+
+fn json_lines(s: &str) -> Vec<serde_json::Value> {
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+#[test]
+fn phantom_writes_the_documented_files_and_inspect_reads_them_back() {
+    let d = tempfile::tempdir().unwrap();
+    let ph = small_phantom(d.path());
+    for f in ["ct.nii.gz", "labels.nii.gz", "truth.json", "dicom", "preview/sagittal.png"] {
+        assert!(ph.join(f).exists(), "{f} missing");
+    }
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ph.join("truth.json")).unwrap()).unwrap();
+    assert!(truth.is_object());
+
+    // The NIfTI and the DICOM series describe the same voxels in the same place.
+    let nii = json_lines(&ok(&["inspect", ph.join("ct.nii.gz").to_str().unwrap(), "--json"]));
+    let dcm = json_lines(&ok(&["inspect", ph.join("dicom").to_str().unwrap(), "--json"]));
+    assert_eq!((nii.len(), dcm.len()), (1, 1));
+    let (n, s) = (&nii[0], &dcm[0]);
+    assert_eq!(s["modality"], "CT");
+    assert_eq!(s["kind"], "dicom");
+    assert_eq!(n["dims"], s["dims"]);
+    let num = |v: &serde_json::Value, k: &str, i: usize| v[k][i].as_f64().unwrap();
+    for i in 0..3 {
+        assert!((num(n, "spacing", i) - 2.0).abs() < 1e-4);
+        assert!((num(n, "spacing", i) - num(s, "spacing", i)).abs() < 1e-4);
+        assert!((num(n, "origin", i) - num(s, "origin", i)).abs() < 1e-3);
+    }
+    assert_eq!(s["orientation"], "LPS");
+    assert!(s["min"].as_f64().unwrap() < -900.0, "air should be dark: {s}");
+    assert!(s["max"].as_f64().unwrap() > 700.0, "bone should be bright: {s}");
+    assert!((s["min"].as_f64().unwrap() - n["min"].as_f64().unwrap()).abs() <= 1.0);
+
+    // No identifying field unless asked for.
+    let plain = ok(&["inspect", ph.join("dicom").to_str().unwrap()]);
+    assert!(!plain.contains("PHANTOM-7") && !plain.contains("SPINETWIN^PHANTOM"), "{plain}");
+    let phi = ok(&["inspect", ph.join("dicom").to_str().unwrap(), "--json", "--show-phi"]);
+    assert!(phi.contains("PHANTOM-7"), "{phi}");
+}
+
+#[test]
+fn phantom_is_deterministic_for_a_seed() {
+    let d = tempfile::tempdir().unwrap();
+    let a = small_phantom(d.path());
+    let b = d.path().join("again");
+    ok(&[
+        "phantom", b.to_str().unwrap(), "--levels", "L3-L5", "--spacing", "2", "--noise", "10",
+        "--seed", "7", "--no-dicom",
+    ]);
+    for f in ["ct.nii.gz", "labels.nii.gz", "truth.json"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between two runs with the same seed"
+        );
+    }
+    assert!(!b.join("dicom").exists());
+}
+
+#[test]
+fn deidentify_removes_patient_identity_from_the_phantom_series() {
+    let d = tempfile::tempdir().unwrap();
+    let ph = small_phantom(d.path());
+    let key = d.path().join("key");
+    std::fs::write(&key, b"0123456789abcdef0123456789abcdef").unwrap();
+    let anon = d.path().join("anon");
+    ok(&[
+        "deidentify",
+        ph.join("dicom").to_str().unwrap(),
+        anon.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+    ]);
+    let phi = ok(&["inspect", anon.to_str().unwrap(), "--json", "--show-phi"]);
+    assert!(!phi.contains("PHANTOM-7") && !phi.contains("SPINETWIN^PHANTOM"), "{phi}");
+    let orig = json_lines(&ok(&["inspect", ph.join("dicom").to_str().unwrap(), "--json"]));
+    let new = json_lines(&phi);
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0]["dims"], orig[0]["dims"], "pixel data and geometry survive");
+    assert_eq!(new[0]["min"], orig[0]["min"]);
+    assert_ne!(new[0]["series_uid"], orig[0]["series_uid"], "UIDs are replaced");
+    // Same key, same pseudonym and UIDs.
+    let anon2 = d.path().join("anon2");
+    ok(&[
+        "deidentify",
+        ph.join("dicom").to_str().unwrap(),
+        anon2.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+    ]);
+    let again = json_lines(&ok(&["inspect", anon2.to_str().unwrap(), "--json", "--show-phi"]));
+    assert_eq!(again[0]["series_uid"], new[0]["series_uid"]);
+    assert_eq!(again[0]["phi"], new[0]["phi"]);
+}
+
+#[test]
+fn demo_imports_its_own_dicom_exactly() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("demo");
+    ok(&[
+        "demo", "--out", out.to_str().unwrap(), "--levels", "L4-S1", "--spacing", "2",
+    ]);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert!(s["import"]["max_abs_hu_difference"].as_f64().unwrap() <= 0.501);
+    assert!(s["import"]["max_voxel_position_error_mm"].as_f64().unwrap() < 1e-3);
+    assert_eq!(s["import"]["modality"], "CT");
+}
+
+#[test]
+fn bad_inputs_give_one_line_errors_naming_the_path() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("no-such-scan");
+    let e = fails(&["inspect", missing.to_str().unwrap()]);
+    assert!(e.contains("no-such-scan"), "{e}");
+
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let e = fails(&["inspect", empty.to_str().unwrap()]);
+    assert!(e.contains("empty"), "{e}");
+
+    let corrupt = d.path().join("broken.nii.gz");
+    std::fs::write(&corrupt, b"this is not a NIfTI file at all").unwrap();
+    let e = fails(&["inspect", corrupt.to_str().unwrap()]);
+    assert!(e.contains("broken.nii.gz"), "{e}");
+
+    let e = fails(&["phantom", d.path().join("p").to_str().unwrap(), "--lordosis", "200"]);
+    assert!(e.to_lowercase().contains("lordosis"), "{e}");
+    assert!(!d.path().join("p").exists(), "nothing written on invalid parameters");
+
+    let e = fails(&["deidentify", missing.to_str().unwrap(), d.path().join("o").to_str().unwrap()]);
+    assert!(e.contains("no-such-scan"), "{e}");
+}
+
+#[test]
+fn outputs_never_clobber_a_users_folder_without_force() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("busy");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), b"mine").unwrap();
+    let e = fails(&["phantom", out.to_str().unwrap(), "--levels", "L4-L5", "--spacing", "2"]);
+    assert!(e.contains("--force"), "{e}");
+    assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
+}
