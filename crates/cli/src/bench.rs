@@ -104,7 +104,11 @@ fn make_series(matrix: usize, slices: usize, dir: &Path) -> Result<()> {
         patient_id: "BENCH".into(),
         series_description: format!("spinetwin import benchmark {matrix}x{matrix}x{slices}"),
         study_uid: uid::from_hash(&[b"bench-study"]),
-        series_uid: uid::from_hash(&[b"bench-series", &(matrix as u64).to_le_bytes(), &(slices as u64).to_le_bytes()]),
+        series_uid: uid::from_hash(&[
+            b"bench-series",
+            &(matrix as u64).to_le_bytes(),
+            &(slices as u64).to_le_bytes(),
+        ]),
         modality: Modality::Ct,
         body_part: Some("LSPINE".into()),
     };

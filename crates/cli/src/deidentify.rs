@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 
 /// Arguments of `spinetwin deidentify`.
 #[derive(clap::Args, Debug)]
-#[command(long_about = "Write a de-identified copy of a DICOM file or folder following the \
+#[command(
+    long_about = "Write a de-identified copy of a DICOM file or folder following the \
 DICOM PS3.15 Annex E Basic Application Level Confidentiality Profile: identifying attributes \
 removed, emptied or replaced, private tags removed, UIDs replaced consistently, patient name \
 and ID replaced by a stable pseudonym. Files flagged with burned-in annotation are refused. \
 The pseudonym and UID mapping are keyed: the same key gives the same pseudonym for the same \
 patient. The key comes from --key-file, else SPINETWIN_DEID_KEY, else a per-user key file \
-created on first use (~/.config/spinetwin/deid.key); keep it secret.")]
+created on first use (~/.config/spinetwin/deid.key); keep it secret."
+)]
 pub struct Args {
     /// A DICOM file or a folder (searched recursively).
     pub input: PathBuf,

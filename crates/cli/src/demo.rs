@@ -58,7 +58,10 @@ pub fn run(args: Args) -> Result<()> {
     check_writable(&args.out, args.force)?;
     let spec = args.spec.to_spec();
     spec.validate().context("invalid phantom parameters")?;
-    println!("spinetwin demo: synthetic lumbar CT {} -> DICOM -> import check", spec.levels);
+    println!(
+        "spinetwin demo: synthetic lumbar CT {} -> DICOM -> import check",
+        spec.levels
+    );
 
     let t0 = Instant::now();
     let ph = spinetwin_phantom::generate(&spec).context("generating the phantom")?;

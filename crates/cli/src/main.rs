@@ -4,8 +4,8 @@
 //! logging and turns errors into one line on stderr with a non-zero exit code.
 
 mod bench;
-mod demo;
 mod deidentify;
+mod demo;
 mod inspect;
 mod output;
 mod phantom;

@@ -52,7 +52,10 @@ mod tests {
     fn non_empty_folders_need_force() {
         let d = tempfile::tempdir().unwrap();
         assert!(check_writable(&d.path().join("new"), false).is_ok());
-        assert!(check_writable(d.path(), false).is_ok(), "empty folder is fine");
+        assert!(
+            check_writable(d.path(), false).is_ok(),
+            "empty folder is fine"
+        );
         std::fs::write(d.path().join("x"), b"1").unwrap();
         let e = check_writable(d.path(), false).unwrap_err().to_string();
         assert!(e.contains("--force"), "{e}");

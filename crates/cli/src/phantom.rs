@@ -102,12 +102,14 @@ pub fn write_phantom(ph: &Phantom, spec: &PhantomSpec, out: &Path, with_dicom: b
     write_dir_atomically(out, |dir| {
         nifti::write_volume(&dir.join("ct.nii.gz"), &ph.ct, nifti::NiftiDtype::Int16)
             .context("writing ct.nii.gz")?;
-        nifti::write_labels(&dir.join("labels.nii.gz"), &ph.labels).context("writing labels.nii.gz")?;
+        nifti::write_labels(&dir.join("labels.nii.gz"), &ph.labels)
+            .context("writing labels.nii.gz")?;
         write_json(&dir.join("truth.json"), &ph.truth).context("writing truth.json")?;
         if with_dicom {
             let meta = phantom_dicom_meta(spec);
             let pb = spinetwin_core::progress::spinner("writing DICOM series");
-            dicom::write_series(&ph.ct, &meta, &dir.join("dicom")).context("writing the DICOM series")?;
+            dicom::write_series(&ph.ct, &meta, &dir.join("dicom"))
+                .context("writing the DICOM series")?;
             pb.finish_and_clear();
         }
         write_previews(&ph.ct, &ph.labels, &dir.join("preview"))?;
@@ -168,7 +170,8 @@ pub fn write_previews(ct: &Volume<f32>, labels: &Volume<u16>, dir: &Path) -> Res
         ("axial", Plane::Axial, Window::BONE),
     ];
     for (name, plane, window) in views {
-        render_slice(ct, plane, through, window, None).write_png(&dir.join(format!("{name}.png")))?;
+        render_slice(ct, plane, through, window, None)
+            .write_png(&dir.join(format!("{name}.png")))?;
         render_slice(ct, plane, through, window, Some(labels))
             .write_png(&dir.join(format!("{name}_labels.png")))?;
     }

@@ -64,7 +64,13 @@ fn json_lines(s: &str) -> Vec<serde_json::Value> {
 fn phantom_writes_the_documented_files_and_inspect_reads_them_back() {
     let d = tempfile::tempdir().unwrap();
     let ph = small_phantom(d.path());
-    for f in ["ct.nii.gz", "labels.nii.gz", "truth.json", "dicom", "preview/sagittal.png"] {
+    for f in [
+        "ct.nii.gz",
+        "labels.nii.gz",
+        "truth.json",
+        "dicom",
+        "preview/sagittal.png",
+    ] {
         assert!(ph.join(f).exists(), "{f} missing");
     }
     let truth: serde_json::Value =
@@ -72,8 +78,16 @@ fn phantom_writes_the_documented_files_and_inspect_reads_them_back() {
     assert!(truth.is_object());
 
     // The NIfTI and the DICOM series describe the same voxels in the same place.
-    let nii = json_lines(&ok(&["inspect", ph.join("ct.nii.gz").to_str().unwrap(), "--json"]));
-    let dcm = json_lines(&ok(&["inspect", ph.join("dicom").to_str().unwrap(), "--json"]));
+    let nii = json_lines(&ok(&[
+        "inspect",
+        ph.join("ct.nii.gz").to_str().unwrap(),
+        "--json",
+    ]));
+    let dcm = json_lines(&ok(&[
+        "inspect",
+        ph.join("dicom").to_str().unwrap(),
+        "--json",
+    ]));
     assert_eq!((nii.len(), dcm.len()), (1, 1));
     let (n, s) = (&nii[0], &dcm[0]);
     assert_eq!(s["modality"], "CT");
@@ -86,14 +100,28 @@ fn phantom_writes_the_documented_files_and_inspect_reads_them_back() {
         assert!((num(n, "origin", i) - num(s, "origin", i)).abs() < 1e-3);
     }
     assert_eq!(s["orientation"], "LPS");
-    assert!(s["min"].as_f64().unwrap() < -900.0, "air should be dark: {s}");
-    assert!(s["max"].as_f64().unwrap() > 700.0, "bone should be bright: {s}");
+    assert!(
+        s["min"].as_f64().unwrap() < -900.0,
+        "air should be dark: {s}"
+    );
+    assert!(
+        s["max"].as_f64().unwrap() > 700.0,
+        "bone should be bright: {s}"
+    );
     assert!((s["min"].as_f64().unwrap() - n["min"].as_f64().unwrap()).abs() <= 1.0);
 
     // No identifying field unless asked for.
     let plain = ok(&["inspect", ph.join("dicom").to_str().unwrap()]);
-    assert!(!plain.contains("PHANTOM-7") && !plain.contains("SPINETWIN^PHANTOM"), "{plain}");
-    let phi = ok(&["inspect", ph.join("dicom").to_str().unwrap(), "--json", "--show-phi"]);
+    assert!(
+        !plain.contains("PHANTOM-7") && !plain.contains("SPINETWIN^PHANTOM"),
+        "{plain}"
+    );
+    let phi = ok(&[
+        "inspect",
+        ph.join("dicom").to_str().unwrap(),
+        "--json",
+        "--show-phi",
+    ]);
     assert!(phi.contains("PHANTOM-7"), "{phi}");
 }
 
@@ -103,8 +131,17 @@ fn phantom_is_deterministic_for_a_seed() {
     let a = small_phantom(d.path());
     let b = d.path().join("again");
     ok(&[
-        "phantom", b.to_str().unwrap(), "--levels", "L3-L5", "--spacing", "2", "--noise", "10",
-        "--seed", "7", "--no-dicom",
+        "phantom",
+        b.to_str().unwrap(),
+        "--levels",
+        "L3-L5",
+        "--spacing",
+        "2",
+        "--noise",
+        "10",
+        "--seed",
+        "7",
+        "--no-dicom",
     ]);
     for f in ["ct.nii.gz", "labels.nii.gz", "truth.json"] {
         assert_eq!(
@@ -131,13 +168,26 @@ fn deidentify_removes_patient_identity_from_the_phantom_series() {
         key.to_str().unwrap(),
     ]);
     let phi = ok(&["inspect", anon.to_str().unwrap(), "--json", "--show-phi"]);
-    assert!(!phi.contains("PHANTOM-7") && !phi.contains("SPINETWIN^PHANTOM"), "{phi}");
-    let orig = json_lines(&ok(&["inspect", ph.join("dicom").to_str().unwrap(), "--json"]));
+    assert!(
+        !phi.contains("PHANTOM-7") && !phi.contains("SPINETWIN^PHANTOM"),
+        "{phi}"
+    );
+    let orig = json_lines(&ok(&[
+        "inspect",
+        ph.join("dicom").to_str().unwrap(),
+        "--json",
+    ]));
     let new = json_lines(&phi);
     assert_eq!(new.len(), 1);
-    assert_eq!(new[0]["dims"], orig[0]["dims"], "pixel data and geometry survive");
+    assert_eq!(
+        new[0]["dims"], orig[0]["dims"],
+        "pixel data and geometry survive"
+    );
     assert_eq!(new[0]["min"], orig[0]["min"]);
-    assert_ne!(new[0]["series_uid"], orig[0]["series_uid"], "UIDs are replaced");
+    assert_ne!(
+        new[0]["series_uid"], orig[0]["series_uid"],
+        "UIDs are replaced"
+    );
     // Same key, same pseudonym and UIDs.
     let anon2 = d.path().join("anon2");
     ok(&[
@@ -147,7 +197,12 @@ fn deidentify_removes_patient_identity_from_the_phantom_series() {
         "--key-file",
         key.to_str().unwrap(),
     ]);
-    let again = json_lines(&ok(&["inspect", anon2.to_str().unwrap(), "--json", "--show-phi"]));
+    let again = json_lines(&ok(&[
+        "inspect",
+        anon2.to_str().unwrap(),
+        "--json",
+        "--show-phi",
+    ]));
     assert_eq!(again[0]["series_uid"], new[0]["series_uid"]);
     assert_eq!(again[0]["phi"], new[0]["phi"]);
 }
@@ -157,7 +212,13 @@ fn demo_imports_its_own_dicom_exactly() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("demo");
     ok(&[
-        "demo", "--out", out.to_str().unwrap(), "--levels", "L4-S1", "--spacing", "2",
+        "demo",
+        "--out",
+        out.to_str().unwrap(),
+        "--levels",
+        "L4-S1",
+        "--spacing",
+        "2",
     ]);
     let s: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
@@ -183,11 +244,23 @@ fn bad_inputs_give_one_line_errors_naming_the_path() {
     let e = fails(&["inspect", corrupt.to_str().unwrap()]);
     assert!(e.contains("broken.nii.gz"), "{e}");
 
-    let e = fails(&["phantom", d.path().join("p").to_str().unwrap(), "--lordosis", "200"]);
+    let e = fails(&[
+        "phantom",
+        d.path().join("p").to_str().unwrap(),
+        "--lordosis",
+        "200",
+    ]);
     assert!(e.to_lowercase().contains("lordosis"), "{e}");
-    assert!(!d.path().join("p").exists(), "nothing written on invalid parameters");
+    assert!(
+        !d.path().join("p").exists(),
+        "nothing written on invalid parameters"
+    );
 
-    let e = fails(&["deidentify", missing.to_str().unwrap(), d.path().join("o").to_str().unwrap()]);
+    let e = fails(&[
+        "deidentify",
+        missing.to_str().unwrap(),
+        d.path().join("o").to_str().unwrap(),
+    ]);
     assert!(e.contains("no-such-scan"), "{e}");
 }
 
@@ -197,7 +270,14 @@ fn outputs_never_clobber_a_users_folder_without_force() {
     let out = d.path().join("busy");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("notes.txt"), b"mine").unwrap();
-    let e = fails(&["phantom", out.to_str().unwrap(), "--levels", "L4-L5", "--spacing", "2"]);
+    let e = fails(&[
+        "phantom",
+        out.to_str().unwrap(),
+        "--levels",
+        "L4-L5",
+        "--spacing",
+        "2",
+    ]);
     assert!(e.contains("--force"), "{e}");
     assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
 }

@@ -108,7 +108,7 @@ impl Grid {
         let m = affine.fixed_view::<3, 3>(0, 0).into_owned();
         let mut spacing = [0.0; 3];
         let mut dir = Matrix3::zeros();
-        for c in 0..3 {
+        for (c, s) in spacing.iter_mut().enumerate() {
             let col = m.column(c).into_owned();
             let n = col.norm();
             if !(n.is_finite() && n > 0.0) {
@@ -116,7 +116,7 @@ impl Grid {
                     "affine column {c} has zero or invalid length; the image geometry is degenerate"
                 )));
             }
-            spacing[c] = n;
+            *s = n;
             dir.set_column(c, &(col / n));
         }
         // Polar decomposition keeps the nearest orthonormal frame when files carry rounding.
@@ -402,10 +402,12 @@ impl<T: Voxel> Volume<T> {
     pub fn sample_nearest(&self, p: Vector3<f64>) -> Option<T> {
         let f = self.grid.world_to_index(p);
         let idx = [f.x, f.y, f.z].map(|v| v.round());
-        for a in 0..3 {
-            if idx[a] < 0.0 || idx[a] > (self.grid.dims[a] - 1) as f64 {
-                return None;
-            }
+        if idx
+            .iter()
+            .zip(self.grid.dims)
+            .any(|(&v, n)| v < 0.0 || v > (n - 1) as f64)
+        {
+            return None;
         }
         Some(self.get(idx[0] as usize, idx[1] as usize, idx[2] as usize))
     }
