@@ -119,17 +119,33 @@ pub(crate) fn read_frames(h: &Header, targets: Vec<FrameTarget<'_>>) -> Result<(
                 "re-export the series",
             ));
         };
-        convert(src, h, t.slope, t.intercept, t.out);
+        let layout = Layout {
+            bits_allocated: h.bits_allocated,
+            bits_stored: h.bits_stored,
+            signed: h.signed,
+        };
+        convert(src, layout, t.slope, t.intercept, t.out);
     }
     Ok(())
 }
 
+/// How stored pixel values are laid out (checked by [`check_decodable`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    /// 8, 16 or 32.
+    pub bits_allocated: u16,
+    /// 1..=bits_allocated.
+    pub bits_stored: u16,
+    /// PixelRepresentation 1 (two's complement).
+    pub signed: bool,
+}
+
 /// Little-endian stored values -> physical values (slope * stored + intercept), honouring
 /// BitsStored (high bits may carry overlays or garbage) and the sign.
-fn convert(src: &[u8], h: &Header, slope: f64, intercept: f64, out: &mut [f32]) {
-    let bs = u32::from(h.bits_stored);
-    let ba = u32::from(h.bits_allocated);
-    let signed = h.signed;
+pub(crate) fn convert(src: &[u8], layout: Layout, slope: f64, intercept: f64, out: &mut [f32]) {
+    let bs = u32::from(layout.bits_stored);
+    let ba = u32::from(layout.bits_allocated);
+    let signed = layout.signed;
     let to_value = move |raw: u32| -> f64 {
         let raw = if bs < 32 {
             raw & ((1u32 << bs) - 1)

@@ -245,6 +245,18 @@ pub(crate) fn plan(
         .map(|o| [(u0 - o[0]) / spacing_ij[0], (v0 - o[1]) / spacing_ij[1]])
         .collect();
     let nz = ((d[d.len() - 1] - d[0]) / dz + 0.01).floor() as usize + 1;
+    if nz > 4 * images.len() {
+        // Only reachable with wildly irregular positions; refuse rather than allocate.
+        return Err(ImagingError::input(
+            first.path,
+            format!(
+                "slice positions are too irregular to resample ({} images spread over {:.1} mm with a typical spacing of {dz:.4} mm)",
+                images.len(),
+                d[d.len() - 1] - d[0]
+            ),
+            "check that the folder holds a single volume; re-export the series",
+        ));
+    }
     let origin = first.ipp + r * u0 + c * v0;
     let grid = Grid::new(dims2(nz), [spacing_ij[0], spacing_ij[1], dz], origin, dir)?;
     if tilted {

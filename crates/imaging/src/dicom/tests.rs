@@ -705,5 +705,123 @@ fn real_abdomen_ct_if_present() {
         g.spacing
     );
     let (lo, hi) = l.volume.min_max();
+    eprintln!(
+        "real CT: dims {:?}, spacing {:?}, orientation {:?}, {}, HU {lo}..{hi}, warnings {:?}",
+        g.dims, g.spacing, l.summary.orientation, l.summary.transfer_syntax, l.warnings
+    );
     assert!(lo < -900.0 && hi > 700.0, "HU range {lo}..{hi}");
+}
+
+#[test]
+fn stored_values_honour_bits_stored_sign_and_width() {
+    use super::pixels::{convert, Layout};
+    let lay = |ba, bs, signed| Layout {
+        bits_allocated: ba,
+        bits_stored: bs,
+        signed,
+    };
+    let mut out = [0f32; 3];
+    // 12 bits stored, signed, garbage in the top 4 bits: 0xF800 -> -2048, 0x07FF -> 2047.
+    let src: Vec<u8> = [0xF800u16, 0x17FF, 0xA001]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    convert(&src, lay(16, 12, true), 1.0, 0.0, &mut out);
+    assert_eq!(out, [-2048.0, 2047.0, 1.0]);
+    // Unsigned 16-bit with rescale.
+    convert(&src, lay(16, 16, false), 0.5, -10.0, &mut out);
+    assert_eq!(
+        out,
+        [
+            0.5 * 63488.0 - 10.0,
+            0.5 * 6143.0 - 10.0,
+            0.5 * 40961.0 - 10.0
+        ]
+    );
+    // 8-bit unsigned and signed.
+    convert(&[0, 200, 255], lay(8, 8, false), 1.0, 0.0, &mut out);
+    assert_eq!(out, [0.0, 200.0, 255.0]);
+    convert(&[0, 200, 255], lay(8, 8, true), 1.0, 0.0, &mut out);
+    assert_eq!(out, [0.0, -56.0, -1.0]);
+    // 32-bit signed.
+    let src: Vec<u8> = [-70000i32, 5, i32::MAX]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    convert(&src, lay(32, 32, true), 1.0, 0.0, &mut out);
+    assert_eq!(out, [-70000.0, 5.0, i32::MAX as f32]);
+}
+
+#[test]
+fn left_handed_grid_reads_back_as_the_same_voxels_in_space() {
+    // A k axis opposite to row x column (as from some NIfTI conversions): the reader
+    // orders slices along the normal, so k flips but every voxel keeps its world position.
+    let t = tempfile::tempdir().unwrap();
+    let dir = Matrix3::from_diagonal(&Vector3::new(1.0, 1.0, -1.0));
+    let g = Grid::new(
+        [10, 8, 6],
+        [0.6, 0.7, 2.0],
+        Vector3::new(1.0, 2.0, 30.0),
+        dir,
+    )
+    .unwrap();
+    let vol = field_volume(&g);
+    write(&vol, "lefthanded", t.path());
+    let l = load_dir(t.path(), &opts()).unwrap();
+    let lg = l.volume.grid();
+    assert!((lg.direction - Matrix3::identity()).abs().max() < 1e-9);
+    assert!((lg.origin - Vector3::new(1.0, 2.0, 20.0)).norm() < 1e-9);
+    for k in 0..6 {
+        for j in 0..8 {
+            for i in 0..10 {
+                assert_eq!(l.volume.get(i, j, k), vol.get(i, j, 5 - k));
+            }
+        }
+    }
+}
+
+#[test]
+fn deflated_transfer_syntax_round_trips() {
+    let t = tempfile::tempdir().unwrap();
+    let g = Grid::axis_aligned([12, 10, 5], [0.7, 0.9, 2.5], Vector3::zeros()).unwrap();
+    let vol = field_volume(&g);
+    write(&vol, "deflate", t.path());
+    for k in 0..5 {
+        let p = slice_file(t.path(), k);
+        let obj = open_file(&p).unwrap().into_inner();
+        obj.with_meta(
+            FileMetaTableBuilder::new().transfer_syntax(uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN),
+        )
+        .unwrap()
+        .write_to_file(&p)
+        .unwrap();
+    }
+    let l = load_dir(t.path(), &opts()).unwrap();
+    assert!(
+        l.summary.transfer_syntax.contains("Deflate"),
+        "{}",
+        l.summary.transfer_syntax
+    );
+    assert_eq!(l.volume.data(), vol.data());
+}
+
+/// Timing of a full-size series (512 x 512 x 400): `cargo test -p spinetwin-imaging
+/// --release -- --ignored --nocapture large_series`.
+#[test]
+#[ignore]
+fn large_series_load_time() {
+    let t = tempfile::tempdir().unwrap();
+    let g = Grid::axis_aligned([512, 512, 400], [0.7, 0.7, 1.0], Vector3::zeros()).unwrap();
+    let vol = Volume::from_fn(g, |i, j, k| ((i + j + k) % 2000) as f32 - 1000.0);
+    let t0 = std::time::Instant::now();
+    write(&vol, "large", t.path());
+    let t1 = std::time::Instant::now();
+    let l = load_dir(t.path(), &opts()).unwrap();
+    let t2 = std::time::Instant::now();
+    eprintln!(
+        "write {:.2} s, load {:.2} s",
+        (t1 - t0).as_secs_f64(),
+        (t2 - t1).as_secs_f64()
+    );
+    assert_eq!(l.volume.data(), vol.data());
 }
