@@ -418,6 +418,11 @@ fn gantry_tilt_is_refused_or_corrected() {
         .warnings
         .iter()
         .any(|w| w.contains("tilt") && w.contains("15.00")));
+    // Below the 0.5 degree threshold a stack is taken as it is, even when refusing tilt.
+    let t_small = tempfile::tempdir().unwrap();
+    write_tilted(t_small.path(), 0.3);
+    let small = load_dir(t_small.path(), &refuse).unwrap();
+    assert!(small.warnings.is_empty(), "{:?}", small.warnings);
     let g = l.volume.grid();
     // The grid is regular and axis-aligned (IOP is axial); slices 2 mm apart along z.
     assert!((g.direction - Matrix3::identity()).abs().max() < 1e-9);
@@ -567,6 +572,17 @@ fn enhanced_multi_frame_ct_reads_back() {
         .unwrap()
         .write_to_file(t.path().join("enhanced.dcm"))
         .unwrap();
+    // Without per-frame positions the frames cannot be placed: a clear error.
+    let mut bare = open_file(t.path().join("enhanced.dcm")).unwrap();
+    bare.remove_element(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE);
+    let t2 = tempfile::tempdir().unwrap();
+    bare.write_to_file(t2.path().join("bare.dcm")).unwrap();
+    let e = load_dir(t2.path(), &opts()).unwrap_err().to_string();
+    assert!(
+        e.contains("bare.dcm") && e.contains("PerFrameFunctionalGroupsSequence"),
+        "{e}"
+    );
+
     let l = load_dir(t.path(), &opts()).unwrap();
     assert!(l.summary.multiframe);
     assert_eq!(l.summary.n_images, nf);
@@ -824,4 +840,89 @@ fn large_series_load_time() {
         (t2 - t1).as_secs_f64()
     );
     assert_eq!(l.volume.data(), vol.data());
+}
+
+#[test]
+fn written_files_carry_the_standard_attributes() {
+    let t = tempfile::tempdir().unwrap();
+    let vol = field_volume(&axial_grid());
+    let m = write(&vol, "attrs", t.path());
+    let names: Vec<String> = {
+        let mut v: Vec<String> = fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names.len(), 20);
+    assert_eq!(
+        (names[0].as_str(), names[19].as_str()),
+        ("IM00001.dcm", "IM00020.dcm")
+    );
+    let o = open_file(slice_file(t.path(), 2)).unwrap();
+    assert_eq!(
+        o.meta().transfer_syntax().trim_end_matches('\0'),
+        uids::EXPLICIT_VR_LITTLE_ENDIAN
+    );
+    let s = |tag| {
+        o.element(tag)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_end_matches('\0')
+            .to_string()
+    };
+    let f = |tag| o.element(tag).unwrap().to_multi_float64().unwrap();
+    let u = |tag| o.element(tag).unwrap().to_int::<u32>().unwrap();
+    assert_eq!(s(tags::SOP_CLASS_UID), uids::CT_IMAGE_STORAGE);
+    assert!(crate::uid::is_valid(&s(tags::SOP_INSTANCE_UID)));
+    assert_eq!(s(tags::SERIES_INSTANCE_UID), m.series_uid);
+    assert_eq!(s(tags::MODALITY), "CT");
+    assert_eq!(u(tags::INSTANCE_NUMBER), 3);
+    assert_eq!((u(tags::ROWS), u(tags::COLUMNS)), (24, 32));
+    // PixelSpacing is (row spacing, column spacing) = (spacing along j, along i).
+    assert_eq!(f(tags::PIXEL_SPACING), vec![0.9, 0.7]);
+    assert_eq!(f(tags::IMAGE_POSITION_PATIENT), vec![-100.25, 50.5, 305.0]);
+    assert_eq!(
+        f(tags::IMAGE_ORIENTATION_PATIENT),
+        vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    );
+    assert_eq!(f(tags::SLICE_THICKNESS), vec![2.5]);
+    assert_eq!(f(tags::SPACING_BETWEEN_SLICES), vec![2.5]);
+    assert_eq!(
+        (u(tags::BITS_ALLOCATED), u(tags::PIXEL_REPRESENTATION)),
+        (16, 1)
+    );
+    assert_eq!(f(tags::RESCALE_SLOPE), vec![1.0]);
+    // SOP instance UIDs differ between slices and are stable across writes.
+    let uid_of = |dir: &Path, k| {
+        open_file(slice_file(dir, k))
+            .unwrap()
+            .element(tags::SOP_INSTANCE_UID)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .into_owned()
+    };
+    assert_ne!(uid_of(t.path(), 0), uid_of(t.path(), 1));
+    let again = tempfile::tempdir().unwrap();
+    write(&vol, "attrs", again.path());
+    assert_eq!(uid_of(t.path(), 4), uid_of(again.path(), 4));
+}
+
+#[test]
+fn single_slice_series_loads_with_a_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let g = Grid::axis_aligned([8, 6, 1], [0.5, 0.5, 3.0], Vector3::new(1.0, 2.0, 3.0)).unwrap();
+    let vol = field_volume(&g);
+    write(&vol, "single", t.path());
+    let l = load_dir(t.path(), &opts()).unwrap();
+    assert_same_geometry(l.volume.grid(), &g);
+    assert_eq!(l.volume.data(), vol.data());
+    assert!(
+        l.warnings.iter().any(|w| w.contains("single slice")),
+        "{:?}",
+        l.warnings
+    );
 }
