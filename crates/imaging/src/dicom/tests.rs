@@ -374,60 +374,36 @@ fn phi_is_kept_apart_and_redacted() {
     assert_eq!(s.phi.patient_id(), Some("PID-SECRET-42"));
 }
 
-/// Writes a series whose slice k is shifted along y by tan(tilt) * (z_k - z_0), as a tilted
-/// gantry produces, with voxel values of `field` at the sheared positions.
-fn write_tilted(dir: &Path, tilt_deg: f64) -> (Grid, f64) {
-    let g = Grid::axis_aligned(
+/// Writes a series whose slice k is shifted along its column direction by
+/// tan(tilt) * (distance along the normal), as a tilted gantry produces, with voxel values
+/// of `field` at the sheared positions. `rot` orients the slices (identity: axial).
+fn write_tilted(dir: &Path, tilt_deg: f64, rot: Matrix3<f64>) {
+    let g = Grid::new(
         [32, 24, 16],
         [1.0, 1.0, 2.0],
         Vector3::new(-16.0, -12.0, 0.0),
+        rot,
     )
     .unwrap();
     let shear = tilt_deg.to_radians().tan();
-    let vol = Volume::from_fn(g.clone(), |i, j, k| {
-        let p = g.index_to_world(Vector3::new(i as f64, j as f64, k as f64));
-        field(p + Vector3::new(0.0, shear * p.z, 0.0)).round() as f32
-    });
+    let col = rot.column(1).into_owned();
+    let sheared = |i: usize, j: usize, k: usize| {
+        g.index_to_world(Vector3::new(i as f64, j as f64, k as f64))
+            + col * (shear * 2.0 * k as f64)
+    };
+    let vol = Volume::from_fn(g.clone(), |i, j, k| field(sheared(i, j, k)).round() as f32);
     write(&vol, "tilt", dir);
     for k in 0..16 {
-        let z = 2.0 * k as f64;
+        let p = sheared(0, 0, k);
         edit(&slice_file(dir, k), |o| {
-            put_ds(
-                o,
-                tags::IMAGE_POSITION_PATIENT,
-                &[-16.0, -12.0 + shear * z, z],
-            );
+            put_ds(o, tags::IMAGE_POSITION_PATIENT, &[p.x, p.y, p.z]);
         });
     }
-    (g, shear)
 }
 
-#[test]
-fn gantry_tilt_is_refused_or_corrected() {
-    let t = tempfile::tempdir().unwrap();
-    write_tilted(t.path(), 15.0);
-    let refuse = LoadOptions {
-        tilt: TiltPolicy::Refuse,
-        ..opts()
-    };
-    let e = load_dir(t.path(), &refuse).unwrap_err().to_string();
-    assert!(e.contains("tilt") && e.contains("15.00"), "{e}");
-
-    let l = load_dir(t.path(), &opts()).unwrap();
-    assert!(l
-        .warnings
-        .iter()
-        .any(|w| w.contains("tilt") && w.contains("15.00")));
-    // Below the 0.5 degree threshold a stack is taken as it is, even when refusing tilt.
-    let t_small = tempfile::tempdir().unwrap();
-    write_tilted(t_small.path(), 0.3);
-    let small = load_dir(t_small.path(), &refuse).unwrap();
-    assert!(small.warnings.is_empty(), "{:?}", small.warnings);
+/// Every voxel of `l` that holds data matches the field at its centre.
+fn assert_matches_field(l: &LoadedSeries) {
     let g = l.volume.grid();
-    // The grid is regular and axis-aligned (IOP is axial); slices 2 mm apart along z.
-    assert!((g.direction - Matrix3::identity()).abs().max() < 1e-9);
-    assert!((g.spacing[2] - 2.0).abs() < 1e-9);
-    assert_eq!(g.dims[2], 16);
     let (fill, _) = l.volume.min_max();
     let mut inside = 0;
     for k in 0..g.dims[2] {
@@ -448,6 +424,51 @@ fn gantry_tilt_is_refused_or_corrected() {
         }
     }
     assert!(inside > g.len() * 6 / 10, "only {inside} voxels with data");
+}
+
+#[test]
+fn gantry_tilt_on_oblique_slices_is_corrected() {
+    let t = tempfile::tempdir().unwrap();
+    // Chosen so the field changes along the shear (column) direction: the shear is visible.
+    let rot = Rotation3::from_euler_angles(-0.3, 0.2, -0.5).into_inner();
+    write_tilted(t.path(), 12.0, rot);
+    let l = load_dir(t.path(), &opts()).unwrap();
+    assert!(
+        l.warnings.iter().any(|w| w.contains("12.00")),
+        "{:?}",
+        l.warnings
+    );
+    assert!((l.volume.grid().direction - rot).abs().max() < 1e-6);
+    assert_matches_field(&l);
+}
+
+#[test]
+fn gantry_tilt_is_refused_or_corrected() {
+    let t = tempfile::tempdir().unwrap();
+    write_tilted(t.path(), 15.0, Matrix3::identity());
+    let refuse = LoadOptions {
+        tilt: TiltPolicy::Refuse,
+        ..opts()
+    };
+    let e = load_dir(t.path(), &refuse).unwrap_err().to_string();
+    assert!(e.contains("tilt") && e.contains("15.00"), "{e}");
+
+    let l = load_dir(t.path(), &opts()).unwrap();
+    assert!(l
+        .warnings
+        .iter()
+        .any(|w| w.contains("tilt") && w.contains("15.00")));
+    // Below the 0.5 degree threshold a stack is taken as it is, even when refusing tilt.
+    let t_small = tempfile::tempdir().unwrap();
+    write_tilted(t_small.path(), 0.3, Matrix3::identity());
+    let small = load_dir(t_small.path(), &refuse).unwrap();
+    assert!(small.warnings.is_empty(), "{:?}", small.warnings);
+    let g = l.volume.grid();
+    // The grid is regular and axis-aligned (IOP is axial); slices 2 mm apart along z.
+    assert!((g.direction - Matrix3::identity()).abs().max() < 1e-9);
+    assert!((g.spacing[2] - 2.0).abs() < 1e-9);
+    assert_eq!(g.dims[2], 16);
+    assert_matches_field(&l);
 }
 
 #[test]
