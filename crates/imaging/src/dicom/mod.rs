@@ -440,7 +440,7 @@ pub fn load_series(summary: &SeriesSummary, opts: &LoadOptions) -> Result<Loaded
         ImagingError::input(
             &h0.path,
             why.clone(),
-            "this series cannot be stacked into a volume",
+            "remove the file if it is not part of the volume (e.g. a localizer), or re-export the series",
         )
     })?[0]
         .clone();
@@ -450,7 +450,7 @@ pub fn load_series(summary: &SeriesSummary, opts: &LoadOptions) -> Result<Loaded
             ImagingError::input(
                 &h.path,
                 why.clone(),
-                "this series cannot be stacked into a volume",
+                "remove the file if it is not part of the volume (e.g. a localizer), or re-export the series",
             )
         })?;
         if (h.rows, h.cols) != (h0.rows, h0.cols) {

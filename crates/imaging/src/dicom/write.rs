@@ -39,6 +39,8 @@ pub struct WriteMeta {
     pub frame_of_reference_uid: Option<String>,
 }
 
+/// Placeholders: an anonymous patient and fixed UIDs. Set `study_uid` and `series_uid`
+/// for every series written, or different series will share UIDs.
 impl Default for WriteMeta {
     fn default() -> Self {
         WriteMeta {
