@@ -1,1 +1,0 @@
-//! DICOM import and export (filled in below).
