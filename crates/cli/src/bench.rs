@@ -111,6 +111,7 @@ fn make_series(matrix: usize, slices: usize, dir: &Path) -> Result<()> {
         ]),
         modality: Modality::Ct,
         body_part: Some("LSPINE".into()),
+        ..WriteMeta::default()
     };
     dicom::write_series(&vol, &meta, dir)?;
     Ok(())

@@ -145,7 +145,7 @@ fn inspect_series(s: &SeriesSummary, args: &Args) -> Report {
         max: None,
         hounsfield: s.modality.is_hounsfield(),
         warnings: vec![],
-        phi: args.show_phi.then(|| s.phi.to_json()),
+        phi: args.show_phi.then(|| s.phi.to_json_revealed()),
     };
     if !args.headers_only {
         match dicom::load_series(s, &LoadOptions::default()) {

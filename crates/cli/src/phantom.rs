@@ -138,6 +138,7 @@ fn phantom_dicom_meta(spec: &PhantomSpec) -> WriteMeta {
         series_uid: uid::from_hash(&[key.as_bytes(), b"series"]),
         modality: Modality::Ct,
         body_part: Some("LSPINE".into()),
+        ..WriteMeta::default()
     }
 }
 

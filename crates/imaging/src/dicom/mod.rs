@@ -82,6 +82,22 @@ impl Phi {
     pub fn study_uid(&self) -> Option<&str> {
         self.study_uid.as_deref()
     }
+
+    /// The identifying fields as a JSON object. Only for an explicit user request
+    /// (`inspect --show-phi`): this deliberately reveals what `Serialize` redacts.
+    pub fn to_json_revealed(&self) -> serde_json::Value {
+        serde_json::json!({
+            "patient_name": self.patient_name,
+            "patient_id": self.patient_id,
+            "birth_date": self.birth_date,
+            "sex": self.sex,
+            "study_date": self.study_date,
+            "accession_number": self.accession_number,
+            "institution_name": self.institution_name,
+            "referring_physician": self.referring_physician,
+            "study_uid": self.study_uid,
+        })
+    }
 }
 
 impl fmt::Debug for Phi {
