@@ -3,10 +3,9 @@
 //! # Coordinates: RAS here, LPS everywhere else
 //!
 //! NIfTI world coordinates are **RAS** (+x towards the patient's right, +y anterior,
-//! +z superior),
-//! while spinetwin uses DICOM **LPS** (+x left, +y posterior, +z superior). A point with NIfTI
-//! world coordinates `(x, y, z)` therefore has LPS coordinates `(-x, -y, z)`. This module is
-//! the **only** place in spinetwin where that conversion
+//! +z superior), while spinetwin uses DICOM **LPS** (+x left, +y posterior, +z superior).
+//! A point with NIfTI world coordinates `(x, y, z)` therefore has LPS coordinates
+//! `(-x, -y, z)`. This module is the **only** place in spinetwin where that conversion
 //! happens: on reading, the first two rows of the file's index->RAS affine are negated to
 //! give the index->LPS affine of the [`Grid`]; on writing, the grid's index->LPS affine has
 //! its first two rows negated before it goes into the header.

@@ -924,7 +924,16 @@ mod tests {
             if *tag == PATIENT_NAME || *tag == PATIENT_ID {
                 continue; // checked below (pseudonym)
             }
-            match action.resolve() {
+            // The documented resolution of compound actions, spelled out independently of
+            // `Action::resolve` so that a change there is caught here.
+            let want = match action {
+                Action::X => Resolved::Remove,
+                Action::Z | Action::XZ => Resolved::Empty,
+                Action::D | Action::XD | Action::ZD | Action::XZD => Resolved::Dummy,
+                Action::U => Resolved::Uid,
+                Action::XZU => Resolved::KeepReplacingUids,
+            };
+            match want {
                 Resolved::Remove => assert!(got.is_none(), "{tag:?} should be removed"),
                 Resolved::Empty => {
                     let g = got.unwrap_or_else(|| panic!("{tag:?} should be present, empty"));
@@ -1127,6 +1136,36 @@ mod tests {
         let rep = deidentify(&src, &d.path().join("o"), &allow).unwrap();
         assert_eq!(rep.files_written, 2);
         assert_eq!(rep.warnings.len(), 1);
+    }
+
+    #[test]
+    fn secondary_capture_without_burned_in_flag_gets_a_warning() {
+        const SC_CLASS: &str = "1.2.840.10008.5.1.4.1.1.7";
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("in");
+        std::fs::create_dir(&src).unwrap();
+        let sop = "1.2.826.0.1.3680043.99.16";
+        make_file(&src, "sc.dcm", sop, "1.2.826.0.1.3680043.99.23", None);
+        let p = src.join("sc.dcm");
+        let obj = dicom_object::open_file(&p).unwrap().into_inner();
+        let mut obj = obj;
+        obj.put(DataElement::new(
+            SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(SC_CLASS),
+        ));
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax("1.2.840.10008.1.2.1")
+            .media_storage_sop_class_uid(SC_CLASS)
+            .media_storage_sop_instance_uid(sop)
+            .implementation_class_uid("1.2.826.0.1.3680043.99.0")
+            .build()
+            .unwrap();
+        obj.with_exact_meta(meta).write_to_file(&p).unwrap();
+        let rep = deidentify(&src, &d.path().join("o"), &opts(b"k")).unwrap();
+        assert_eq!(rep.files_written, 1);
+        assert_eq!(rep.warnings.len(), 1, "{:?}", rep.warnings);
+        assert!(rep.warnings[0].1.contains("Burned In Annotation"));
     }
 
     #[test]
