@@ -1,12 +1,12 @@
 //! DICOM de-identification following the **Basic Application Level Confidentiality Profile**
 //! of DICOM PS3.15 Annex E (Table E.1-1, basic profile column; the table is in
-//! [`table`](self::table)).
+//! `deid/table.rs`).
 //!
 //! What [`deidentify`] does to every DICOM file it finds:
 //!
 //! * each attribute listed in Table E.1-1 gets its basic-profile action, wherever it occurs
 //!   (also inside sequences, recursively); compound actions are resolved as described on
-//!   [`Action`];
+//!   the (crate-private) `Action` type and summarised below;
 //! * dates (DA, DT) that the table does not list get a dummy value too (a stricter reading
 //!   than the table: every date is an identifier under HIPAA Safe Harbor);
 //! * all private attributes (odd groups), curve data (groups 50xx) and overlays (groups
@@ -21,6 +21,12 @@
 //! * pixel data is copied unchanged (byte for byte). Pixels may still show burned-in text:
 //!   files flagged Burned In Annotation = YES are refused unless
 //!   [`DeidOptions::allow_burned_in`] is set.
+//!
+//! Compound actions ("X unless Z or D is needed to keep the IOD conformant") are resolved
+//! without per-IOD type information to the choice that is valid for any IOD and discloses the
+//! least: X/Z -> Z; X/D, Z/D, X/Z/D -> D; X/Z/U* -> the reference sequence is kept with every
+//! UID inside replaced. D on a sequence keeps its items but cleans them: table attributes get
+//! their own action, other text, names, dates and times become dummies.
 //!
 //! Output files carry no original names: each goes to
 //! `OUT/<new Series Instance UID>/<new SOP Instance UID>.dcm`. The output folder appears
