@@ -158,6 +158,17 @@ fn nifti_err(path: &Path, e: nifti::NiftiError) -> ImagingError {
 
 /// Reads and sanity-checks the header (not the voxel data).
 fn read_header(path: &Path) -> Result<NiftiHeader> {
+    // NIfTI-2 starts with sizeof_hdr = 540; say so instead of "bad magic".
+    let mut first = [0u8; 4];
+    let n =
+        read_up_to(&mut open_maybe_gz(path)?, &mut first).map_err(|e| nifti_err(path, e.into()))?;
+    if n == 4 && (i32::from_le_bytes(first) == 540 || i32::from_be_bytes(first) == 540) {
+        return Err(ImagingError::input(
+            path,
+            "is a NIfTI-2 file, which is not supported",
+            "convert it to NIfTI-1 (e.g. nibabel: nib.Nifti1Image(img.dataobj, img.affine))",
+        ));
+    }
     let r = open_maybe_gz(path)?;
     let h = NiftiHeader::from_reader(r).map_err(|e| nifti_err(path, e))?;
     check_header(path, &h)?;
@@ -890,6 +901,12 @@ mod tests {
         std::fs::write(&text, vec![b'x'; 600]).unwrap();
         let e = read_volume(&text).unwrap_err().to_string();
         assert!(e.contains("notes.nii") && e.contains("NIfTI"), "{e}");
+        let nifti2 = d.path().join("two.nii");
+        let mut b = 540i32.to_le_bytes().to_vec();
+        b.resize(600, 0);
+        std::fs::write(&nifti2, b).unwrap();
+        let e = read_header_summary(&nifti2).unwrap_err().to_string();
+        assert!(e.contains("two.nii") && e.contains("NIfTI-2"), "{e}");
         let tiny = d.path().join("tiny.nii.gz");
         std::fs::write(&tiny, b"\x1f\x8b").unwrap();
         assert!(read_volume(&tiny).is_err());
