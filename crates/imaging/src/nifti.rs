@@ -957,6 +957,37 @@ mod tests {
         assert!(write_volume(&d.path().join("x.img"), &f, NiftiDtype::Float32).is_err());
     }
 
+    /// Truncations and corrupted header bytes give errors (or a valid volume), never a panic.
+    #[test]
+    fn corrupted_files_never_panic() {
+        let d = tempfile::tempdir().unwrap();
+        let good = d.path().join("good.nii");
+        let g = pir();
+        write_volume(
+            &good,
+            &Volume::new(g.clone(), ramp(&g)).unwrap(),
+            NiftiDtype::Int16,
+        )
+        .unwrap();
+        let bytes = std::fs::read(&good).unwrap();
+        let p = d.path().join("bad.nii");
+        for cut in (0..bytes.len()).step_by(23) {
+            std::fs::write(&p, &bytes[..cut]).unwrap();
+            assert!(read_volume(&p).is_err(), "cut at {cut} read fine");
+        }
+        // Overwrite each header field region with junk patterns.
+        for off in (0..348).step_by(2) {
+            for junk in [[0xFFu8, 0xFF], [0x00, 0x80], [0x7F, 0x7F]] {
+                let mut b = bytes.clone();
+                b[off..off + 2].copy_from_slice(&junk);
+                std::fs::write(&p, &b).unwrap();
+                let _ = read_volume(&p);
+                let _ = read_labels(&p);
+                let _ = read_header_summary(&p);
+            }
+        }
+    }
+
     fn shared(rel: &str) -> Option<PathBuf> {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/data")
