@@ -1,1 +1,0 @@
-//! DICOM de-identification (filled in below).
