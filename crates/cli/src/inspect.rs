@@ -110,9 +110,10 @@ fn inspect_nifti(path: &Path, args: &Args) -> Result<Report> {
         phi: None,
     };
     if args.headers_only {
-        r.dims = Some(h.dims);
-        r.spacing = Some(h.spacing);
-        r.orientation = Some(h.orientation.clone());
+        let d = |a: usize| h.dims.get(a).copied().unwrap_or(1);
+        r.dims = Some([d(0), d(1), d(2)]);
+        r.spacing = Some([1, 2, 3].map(|a| h.pixdim[a] as f64));
+        r.orientation = h.orientation.clone();
         return Ok(r);
     }
     let v = nifti::read_volume(path)?;
