@@ -13,6 +13,9 @@ use spinetwin_imaging::{open, OpenOptions};
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// File that marks a folder as a demo output folder.
+const DEMO_MARKER: &str = ".spinetwin-demo";
+
 /// Arguments of `spinetwin demo`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -55,7 +58,10 @@ struct Summary {
 
 /// Runs `spinetwin demo`.
 pub fn run(args: Args) -> Result<()> {
-    check_writable(&args.out, args.force)?;
+    // A folder holding a previous demo's output is replaced without --force, so the README's
+    // main command can be run again; any other non-empty folder is protected.
+    let previous_demo = args.out.join(DEMO_MARKER).is_file();
+    check_writable(&args.out, args.force || previous_demo)?;
     let spec = args.spec.to_spec();
     spec.validate().context("invalid phantom parameters")?;
     println!(
@@ -133,6 +139,10 @@ pub fn run(args: Args) -> Result<()> {
             ],
         };
         write_json(&dir.join("summary.json"), &summary)?;
+        spinetwin_core::atomic::write_bytes(
+            &dir.join(DEMO_MARKER),
+            b"written by spinetwin demo; the folder is replaced by the next demo run\n",
+        )?;
         let i = &summary.import;
         println!(
             "  phantom     {}x{}x{} voxels at {:.2} mm, levels {} ({:.1} s)",
