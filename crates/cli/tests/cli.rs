@@ -226,10 +226,26 @@ fn demo_imports_its_own_dicom_exactly() {
     assert!(s["import"]["max_voxel_position_error_mm"].as_f64().unwrap() < 1e-3);
     assert_eq!(s["import"]["modality"], "CT");
     // Running the demo again into its own output folder is allowed...
-    ok(&["demo", "--out", out.to_str().unwrap(), "--levels", "L4-S1", "--spacing", "2"]);
+    ok(&[
+        "demo",
+        "--out",
+        out.to_str().unwrap(),
+        "--levels",
+        "L4-S1",
+        "--spacing",
+        "2",
+    ]);
     // ...but a folder with someone else's files is not touched.
     std::fs::remove_file(out.join(".spinetwin-demo")).unwrap();
-    let e = fails(&["demo", "--out", out.to_str().unwrap(), "--levels", "L4-S1", "--spacing", "2"]);
+    let e = fails(&[
+        "demo",
+        "--out",
+        out.to_str().unwrap(),
+        "--levels",
+        "L4-S1",
+        "--spacing",
+        "2",
+    ]);
     assert!(e.contains("--force"), "{e}");
 }
 
@@ -247,11 +263,19 @@ fn full_default_demo_round_trips_and_writes_previews() {
     assert!(s["import"]["max_abs_hu_difference"].as_f64().unwrap() <= 0.501);
     assert_eq!(s["import"]["spacing_mm"][0].as_f64().unwrap(), 1.0);
     let slices = s["import"]["dims"][2].as_u64().unwrap() as usize;
-    let files = std::fs::read_dir(out.join("phantom/dicom")).unwrap().count();
+    let files = std::fs::read_dir(out.join("phantom/dicom"))
+        .unwrap()
+        .count();
     assert_eq!(files, slices, "one DICOM file per slice");
     // T12 to S1 spans well over 150 mm craniocaudally.
     assert!(slices > 150, "{slices} slices");
-    for v in ["sagittal", "coronal", "axial", "axial_soft_tissue", "sagittal_labels"] {
+    for v in [
+        "sagittal",
+        "coronal",
+        "axial",
+        "axial_soft_tissue",
+        "sagittal_labels",
+    ] {
         let png = std::fs::read(out.join(format!("phantom/preview/{v}.png"))).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{v}.png is not a PNG");
     }

@@ -48,7 +48,22 @@ where
         w.flush().map_err(err)?;
     }
     tmp.as_file().sync_all().map_err(err)?;
+    set_normal_permissions(tmp.path(), false).map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// Temporary files and folders are created private (0600/0700); outputs get the usual
+/// 0644/0755 so other accounts (a viewer, a web server) can read them.
+fn set_normal_permissions(path: &Path, is_dir: bool) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if is_dir { 0o755 } else { 0o644 };
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, is_dir);
     Ok(())
 }
 
@@ -77,6 +92,7 @@ where
         .tempdir_in(parent)
         .map_err(err)?;
     fill(tmp.path())?;
+    set_normal_permissions(tmp.path(), true).map_err(err)?;
     if dir.exists() {
         if dir.is_dir() {
             fs::remove_dir_all(dir).map_err(err)?;
@@ -116,6 +132,25 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "temporary file left behind: {names:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn outputs_are_readable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f.txt");
+        write_bytes(&f, b"x").unwrap();
+        assert_eq!(
+            fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        let out = d.path().join("dir");
+        write_dir::<_, WriteError>(&out, |_| Ok(())).unwrap();
+        assert_eq!(
+            fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
     }
 
     #[test]
