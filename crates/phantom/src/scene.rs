@@ -143,7 +143,7 @@ impl Scene {
     pub fn grid(&self, spacing: f64) -> Result<Grid, String> {
         let n = self.verts.len() as f64;
         let cx = self.verts.iter().map(|v| v.frame.origin.x).sum::<f64>() / n;
-        let cy = self.verts.iter().map(|v| v.frame.origin.y).sum::<f64>() / n + 30.0;
+        let cy = self.verts.iter().map(|v| v.frame.origin.y).sum::<f64>() / n + 12.0;
         let top = &self.verts[0];
         let mut zmax = f64::NEG_INFINITY;
         for sx in [-1.0, 1.0] {
@@ -258,7 +258,7 @@ impl Scene {
         }
         for side in [1.0, -1.0] {
             // Erector spinae (with multifidus) in the groove beside the spinous processes.
-            if ellipse(x - side * 29.0, y - (s.post_y + 17.0), 26.0, 19.0) <= 0.0 {
+            if ellipse(x - side * 30.0, y - (s.post_y + 9.0), 26.0, 17.0) <= 0.0 {
                 return hu.muscle + 5.0;
             }
             // Quadratus lumborum behind the transverse process tips.
@@ -274,7 +274,7 @@ impl Scene {
                 return hu.soft_tissue;
             }
         }
-        if y > -s.half_d - 10.0 {
+        if y > -5.0 || ellipse(x, y - 5.0, 90.0, s.half_d + 32.0) <= 0.0 {
             return hu.fat;
         }
         for g in GAS {

@@ -196,7 +196,7 @@ pub(crate) fn joints_of(lower: &Placed, disc_above: f64) -> [Joint; 2] {
         let c = V3::new(
             s * (mo.canal_w / 2.0 + 0.35 * mo.ped_w + 2.0),
             b + 0.35 * mo.canal_d + 8.0,
-            lower.h / 2.0 + disc_above / 2.0 + 1.0,
+            lower.h / 2.0 + disc_above / 2.0 - 2.0,
         );
         let n = V3::new(-s * beta.cos(), beta.sin(), 0.0);
         Joint {
@@ -346,7 +346,7 @@ impl VertebraModel {
                 rw: mo.ped_w / 2.0,
                 rh: mo.ped_h / 2.0,
                 t_ant: 0.35 * cd + 10.0,
-                t_post: 9.0,
+                t_post: 5.0,
             }
         });
         // Laminae run parallel to the posterolateral canal walls, 3.5 mm (half their
@@ -390,7 +390,7 @@ impl VertebraModel {
             let n = f.dir_to_local(j.normal);
             let w = (V3::z() - n * n.z).normalize();
             let t = w.cross(&n);
-            let (lo, hi) = (zp - 2.0 - c.z, 7.0);
+            let (lo, hi) = (zp - 2.0 - c.z, 6.0);
             RoundBox {
                 centre: c - n * (FACET_GAP / 2.0 + FACET_T / 2.0) + w * ((lo + hi) / 2.0),
                 axes: Matrix3::from_columns(&[n, t, w]),
@@ -405,7 +405,7 @@ impl VertebraModel {
                 let n = f.dir_to_local(j.normal);
                 let w = (V3::z() - n * n.z).normalize();
                 let t = w.cross(&n);
-                let (lo, hi) = (-8.0, pl.disc_below / 2.0 + 12.0);
+                let (lo, hi) = (-6.5, pl.disc_below / 2.0 + 12.0);
                 RoundBox {
                     centre: c + n * (FACET_GAP / 2.0 + FACET_T / 2.0) + w * ((lo + hi) / 2.0),
                     axes: Matrix3::from_columns(&[n, t, w]),
@@ -567,12 +567,14 @@ impl VertebraModel {
         for p in &self.pedicles {
             d = d.min(p.sd(l));
         }
-        let zm = (self.lam_z.0 + self.lam_z.1) / 2.0;
-        let hz = (self.lam_z.1 - self.lam_z.0) / 2.0;
-        let dz = (l.z - zm).abs() - hz;
         let xy = V2::new(l.x, l.y);
         for (a, b) in &self.laminae {
-            let lam = round_max(seg2(xy, *a, *b).0 - 3.5, dz, 1.5);
+            let (dxy, t) = seg2(xy, *a, *b);
+            // The lower border rises laterally (towards the pars interarticularis), leaving
+            // room for the superior articular process of the vertebra below.
+            let lo = self.lam_z.0 + if self.is_sacrum { 0.0 } else { 8.0 * (1.0 - t) };
+            let dz = (lo - l.z).max(l.z - self.lam_z.1);
+            let lam = round_max(dxy - 3.5, dz, 1.5);
             d = smin(d, lam, 2.0);
         }
         let (ds, _) = seg2(V2::new(l.y, l.z), self.sp_root, self.sp_end);
