@@ -54,18 +54,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Vector3::new(mid.x, mid.y + 5.0, mid.z),
             Window::BONE,
         ),
-        ("sagittal_pedicle_bone", Plane::Sagittal, Vector3::new(mid.x + 16.0, mid.y, mid.z), Window::BONE),
+        (
+            "axial_S1_bone",
+            Plane::Axial,
+            v("S1") + Vector3::new(0.0, 0.0, 4.0),
+            Window::BONE,
+        ),
+        (
+            "sagittal_pedicle_bone",
+            Plane::Sagittal,
+            Vector3::new(mid.x + 16.0, mid.y, mid.z),
+            Window::BONE,
+        ),
     ];
-    let zoom = std::env::var("ZOOM").ok().and_then(|z| z.parse::<usize>().ok());
+    let zoom = std::env::var("ZOOM")
+        .ok()
+        .and_then(|z| z.parse::<usize>().ok());
     for (name, plane, p, w) in views {
         if let Some(z) = zoom {
             // Inspection aid: nearest-neighbour enlargement of the whole slice.
             let img = render_slice(&ph.ct, plane, p, w, None);
             let mut big = img.clone();
             // Central 60 % of the slice.
-            let (c0, r0) = (img.width / 5, img.height / 5);
-            big.width = img.width * 3 / 5 * z;
-            big.height = img.height * 3 / 5 * z;
+            let full = std::env::var("FULL").is_ok();
+            let (c0, r0) = if full {
+                (0, 0)
+            } else {
+                (img.width / 5, img.height / 5)
+            };
+            let keep = |n: usize| if full { n } else { n * 3 / 5 };
+            big.width = keep(img.width) * z;
+            big.height = keep(img.height) * z;
             big.pixels = vec![0; big.width * big.height * 3];
             for r in 0..big.height {
                 for c in 0..big.width {
@@ -80,6 +99,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         render_slice(&ph.ct, plane, p, w, Some(&ph.labels))
             .write_png(&out.join(format!("{name}_labels.png")))?;
     }
-    std::fs::write(out.join("truth.json"), serde_json::to_string_pretty(&ph.truth)?)?;
+    std::fs::write(
+        out.join("truth.json"),
+        serde_json::to_string_pretty(&ph.truth)?,
+    )?;
     Ok(())
 }

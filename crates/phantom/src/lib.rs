@@ -89,8 +89,8 @@ mod tests;
 pub use scene::TissueHu;
 pub use spec::{PhantomError, PhantomSpec};
 pub use truth::{
-    AngleTruth, CobbTruth, DiscTruth, EndplateTruth, FacetTruth, FrameTruth, GridTruth,
-    LabelEntry, PedicleTruth, Point, SegmentAngle, Truth, VertebraTruth, TRUTH_SCHEMA_VERSION,
+    AngleTruth, CobbTruth, DiscTruth, EndplateTruth, FacetTruth, FrameTruth, GridTruth, LabelEntry,
+    PedicleTruth, Point, SegmentAngle, Truth, VertebraTruth, TRUTH_SCHEMA_VERSION,
 };
 
 use spinetwin_imaging::Volume;

@@ -5,7 +5,9 @@
 //! endplate width EPWu and depth EPDu, posterior body height VBHp, pedicle width PDW and
 //! height PDH, pedicle transverse angle PDIt, spinal canal width SCW and depth SCD, spinous
 //! process length SPL, transverse process width TPW, facet transverse angle), cross-checked
-//! against the L5 CT morphometry of NZ adults (VBPH 26.3, PH 12.9, PW 16.1, VCL 15.6 mm).
+//! against recent CT morphometry of L5 (posterior body height ~26 mm, pedicle height ~13 mm,
+//! width ~16 mm, canal depth ~16 mm). Values should be re-checked against the paper's tables
+//! before they are quoted as Panjabi's numbers.
 //! T10-T12 values are extrapolated from the same sources (smaller bodies, coronal thoracic
 //! facets above T12). The sacrum (S1) uses typical adult values (endplate ~50 x 36 mm).
 //!
@@ -49,6 +51,7 @@ pub(crate) struct LevelMorph {
     pub facet: f64,
 }
 
+#[allow(clippy::too_many_arguments)] // one table row, in column order
 const fn m(
     epw: f64,
     epd: f64,
@@ -83,17 +86,33 @@ const fn m(
 pub(crate) fn morph(level: Level) -> LevelMorph {
     //            epw   epd   hpost pedW  pedH  pedA  canW  canD  spL   spH   tpW   facet
     match level {
-        Level::T10 => m(33.0, 28.0, 21.0, 6.5, 15.0, 4.0, 17.5, 16.0, 30.0, 14.0, 60.0, 70.0),
-        Level::T11 => m(35.0, 29.0, 22.0, 7.5, 16.0, 4.0, 18.5, 16.5, 30.0, 16.0, 52.0, 65.0),
-        Level::T12 => m(37.5, 30.5, 23.5, 7.8, 16.5, 6.0, 20.5, 17.0, 31.0, 18.0, 50.0, 55.0),
-        Level::L1 => m(40.5, 32.0, 25.5, 8.5, 15.5, 11.0, 22.0, 18.0, 31.0, 19.0, 72.0, 22.0),
-        Level::L2 => m(43.0, 33.0, 26.5, 9.0, 15.0, 12.0, 22.5, 17.0, 32.0, 20.0, 80.0, 27.0),
-        Level::L3 => m(46.5, 34.5, 27.5, 10.5, 14.5, 14.0, 23.0, 16.0, 32.0, 20.0, 90.0, 32.0),
-        Level::L4 => m(48.5, 35.0, 27.0, 13.0, 14.0, 18.0, 23.5, 16.0, 31.0, 19.0, 84.0, 38.0),
-        Level::L5 | Level::L6 => {
-            m(49.5, 35.0, 25.5, 16.5, 13.5, 27.0, 25.0, 16.0, 26.0, 16.0, 82.0, 44.0)
-        }
-        Level::S1 => m(50.0, 36.0, 28.0, 18.0, 18.0, 30.0, 30.0, 14.0, 12.0, 14.0, 0.0, 50.0),
+        Level::T10 => m(
+            33.0, 28.0, 21.0, 6.5, 15.0, 4.0, 17.5, 16.0, 30.0, 14.0, 60.0, 70.0,
+        ),
+        Level::T11 => m(
+            35.0, 29.0, 22.0, 7.5, 16.0, 4.0, 18.5, 16.5, 30.0, 16.0, 52.0, 65.0,
+        ),
+        Level::T12 => m(
+            37.5, 30.5, 23.5, 7.8, 16.5, 6.0, 20.5, 17.0, 31.0, 18.0, 50.0, 55.0,
+        ),
+        Level::L1 => m(
+            40.5, 32.0, 25.5, 8.5, 15.5, 11.0, 22.0, 18.0, 31.0, 19.0, 72.0, 22.0,
+        ),
+        Level::L2 => m(
+            43.0, 33.0, 26.5, 9.0, 15.0, 12.0, 22.5, 17.0, 32.0, 20.0, 80.0, 27.0,
+        ),
+        Level::L3 => m(
+            46.5, 34.5, 27.5, 10.5, 14.5, 14.0, 23.0, 16.0, 32.0, 20.0, 90.0, 32.0,
+        ),
+        Level::L4 => m(
+            48.5, 35.0, 27.0, 13.0, 14.0, 18.0, 23.5, 16.0, 31.0, 19.0, 84.0, 38.0,
+        ),
+        Level::L5 | Level::L6 => m(
+            49.5, 35.0, 25.5, 16.5, 13.5, 27.0, 25.0, 16.0, 26.0, 16.0, 82.0, 44.0,
+        ),
+        Level::S1 => m(
+            50.0, 36.0, 28.0, 18.0, 18.0, 30.0, 30.0, 14.0, 12.0, 14.0, 0.0, 50.0,
+        ),
     }
 }
 

@@ -2,9 +2,9 @@
 //! sampling onto the voxel grid with partial-volume supersampling, the CT point-spread blur
 //! and the image noise.
 
+use crate::sdf::{ellipse, ellipsoid, V3};
 use crate::spec::PhantomSpec;
 use crate::spine::{DiscModel, Placed, VertebraModel, BODY_CORTEX, POST_CORTEX};
-use crate::sdf::{ellipse, ellipsoid, V3};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -105,7 +105,12 @@ impl Scene {
         let drawn = spec.levels.levels();
         let idx: Vec<usize> = drawn
             .iter()
-            .map(|l| chain.iter().position(|p| p.level == *l).expect("level in chain"))
+            .map(|l| {
+                chain
+                    .iter()
+                    .position(|p| p.level == *l)
+                    .expect("level in chain")
+            })
             .collect();
         let verts: Vec<VertebraModel> = idx
             .iter()
@@ -127,8 +132,7 @@ impl Scene {
             };
             discs.push(DiscModel::new(u, w, label));
         }
-        let torso_cx =
-            verts.iter().map(|v| v.frame.origin.x).sum::<f64>() / verts.len() as f64;
+        let torso_cx = verts.iter().map(|v| v.frame.origin.x).sum::<f64>() / verts.len() as f64;
         Scene {
             verts,
             discs,
@@ -148,7 +152,11 @@ impl Scene {
         let mut zmax = f64::NEG_INFINITY;
         for sx in [-1.0, 1.0] {
             for sy in [-1.0, 1.0] {
-                let c = V3::new(sx * top.morph.epw / 2.0, sy * top.morph.epd / 2.0, top.h / 2.0);
+                let c = V3::new(
+                    sx * top.morph.epw / 2.0,
+                    sy * top.morph.epd / 2.0,
+                    top.h / 2.0,
+                );
                 zmax = zmax.max(top.frame.to_world(c).z);
             }
         }
@@ -163,7 +171,11 @@ impl Scene {
             let mut z = f64::INFINITY;
             for sx in [-1.0, 1.0] {
                 for sy in [-1.0, 1.0] {
-                    let c = V3::new(sx * bot.morph.epw / 2.0, sy * bot.morph.epd / 2.0, -bot.h / 2.0);
+                    let c = V3::new(
+                        sx * bot.morph.epw / 2.0,
+                        sy * bot.morph.epd / 2.0,
+                        -bot.h / 2.0,
+                    );
                     z = z.min(bot.frame.to_world(c).z);
                 }
             }
@@ -250,7 +262,7 @@ impl Scene {
         let (prx, pry) = (7.0 * grow, 6.0 * grow);
         if prx > 1.0 {
             for side in [1.0, -1.0] {
-                let px = side * (s.half_w + prx - 4.0);
+                let px = side * (s.half_w + prx - 6.0);
                 if ellipse(x - px, y - (2.0 - 0.15 * prx), prx, pry) <= 0.0 {
                     return hu.muscle;
                 }
@@ -261,10 +273,22 @@ impl Scene {
             if ellipse(x - side * 30.0, y - (s.post_y + 9.0), 26.0, 17.0) <= 0.0 {
                 return hu.muscle + 5.0;
             }
-            // Quadratus lumborum behind the transverse process tips.
-            if lp > -0.3 && ellipse(x - side * (s.tp_half + 2.0), y - (s.half_d + 13.0), 15.0, 7.0) <= 0.0 {
+            // Quadratus lumborum behind the transverse process tips, tapering out at T12.
+            let q = ((lp + 0.6) / 0.5).clamp(0.0, 1.0);
+            if q > 0.1
+                && ellipse(
+                    x - side * (s.tp_half + 2.0),
+                    y - (s.half_d + 13.0),
+                    15.0 * q,
+                    7.0 * q,
+                ) <= 0.0
+            {
                 return hu.muscle;
             }
+        }
+        // Interspinous ligaments between the spinous processes.
+        if x.abs() < 3.0 && y > s.post_y && y < s.post_y + 38.0 {
+            return hu.soft_tissue;
         }
         if s.vessels {
             // Aorta (left) and inferior vena cava (right), unenhanced.
@@ -283,9 +307,9 @@ impl Scene {
                 return hu.bowel_gas;
             }
         }
-        // Mesenteric fat between bowel loops: a smooth deterministic pattern.
-        let m = (x * 0.09).sin() * (y * 0.11 + 1.3).sin() * (p.z * 0.07).cos();
-        if m > 0.55 {
+        // Mesenteric fat between bowel loops: irregular blobs from a fixed value-noise field
+        // (independent of the noise seed).
+        if value_noise(p / 14.0) > 0.62 {
             return hu.fat + 20.0;
         }
         hu.soft_tissue
@@ -293,7 +317,14 @@ impl Scene {
 
     /// Tissue at one point: HU, label and the distance to the nearest spine boundary.
     #[inline]
-    fn classify(&self, p: V3, s: &SliceInfo, zfrac: f64, cv: &[usize], cd: &[usize]) -> (f64, u16, f64) {
+    fn classify(
+        &self,
+        p: V3,
+        s: &SliceInfo,
+        zfrac: f64,
+        cv: &[usize],
+        cd: &[usize],
+    ) -> (f64, u16, f64) {
         let hu = &self.hu;
         let mut best: Option<(usize, crate::spine::VSample)> = None;
         let mut canal = f64::INFINITY;
@@ -335,12 +366,20 @@ impl Scene {
             let (sd, nucleus) = d.sample(p);
             near = near.min(sd.abs());
             if sd <= 0.0 {
-                let v = if nucleus { hu.disc_nucleus } else { hu.disc_annulus };
+                let v = if nucleus {
+                    hu.disc_nucleus
+                } else {
+                    hu.disc_annulus
+                };
                 return (v, d.label, near);
             }
         }
         if canal <= 0.0 {
-            let v = if dura <= 0.0 { hu.dural_sac } else { hu.epidural_fat };
+            let v = if dura <= 0.0 {
+                hu.dural_sac
+            } else {
+                hu.epidural_fat
+            };
             return (v, CANAL_LABEL, near);
         }
         (self.soft(p, s, zfrac), 0, near)
@@ -455,6 +494,30 @@ pub(crate) fn gaussian_blur(data: &mut [f32], dims: [usize; 3], sigma: f64) {
             }
         }
     });
+}
+
+/// Smooth value noise in 0..1 on a unit lattice (trilinear interpolation of hashed corner
+/// values), used for anatomy that must not depend on the seed.
+fn value_noise(p: V3) -> f64 {
+    let f = p.map(f64::floor);
+    let t = p - f;
+    let s = t.map(|v| v * v * (3.0 - 2.0 * v));
+    let corner = |dx: i64, dy: i64, dz: i64| {
+        let h = splitmix(
+            (f.x as i64 + dx) as u64
+                ^ splitmix((f.y as i64 + dy) as u64 ^ splitmix((f.z as i64 + dz) as u64)),
+        );
+        (h >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut acc = 0.0;
+    for c in 0..8 {
+        let (dx, dy, dz) = (c & 1, (c >> 1) & 1, (c >> 2) & 1);
+        let w = (if dx == 1 { s.x } else { 1.0 - s.x })
+            * (if dy == 1 { s.y } else { 1.0 - s.y })
+            * (if dz == 1 { s.z } else { 1.0 - s.z });
+        acc += w * corner(dx, dy, dz);
+    }
+    acc
 }
 
 fn splitmix(mut x: u64) -> u64 {

@@ -66,7 +66,13 @@ impl PhantomSpec {
     /// Checks every parameter; the error says which one is wrong and what range is allowed.
     pub fn validate(&self) -> Result<(), PhantomError> {
         check_range("lordosis", self.lordosis_deg, 0.0, 90.0, "deg")?;
-        check_range("scoliosis Cobb angle", self.scoliosis_cobb_deg, 0.0, 60.0, "deg")?;
+        check_range(
+            "scoliosis Cobb angle",
+            self.scoliosis_cobb_deg,
+            0.0,
+            60.0,
+            "deg",
+        )?;
         check_range("bmd_scale", self.bmd_scale, 0.3, 1.5, "(1.0 = healthy)")?;
         check_range("voxel spacing", self.spacing_mm, 0.3, 3.0, "mm")?;
         if !self.noise_hu.is_finite() || self.noise_hu < 0.0 {

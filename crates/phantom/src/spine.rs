@@ -416,10 +416,10 @@ impl VertebraModel {
         });
         let alae = is_sacrum.then(|| {
             [1.0, -1.0].map(|s: f64| RoundBox {
-                centre: V3::new(s * (a + 12.0), 6.0, -12.0),
+                centre: V3::new(s * (a + 10.0), 10.0, -14.0),
                 axes: Matrix3::identity(),
-                half: V3::new(20.0, 17.0, 20.0),
-                radius: 6.0,
+                half: V3::new(22.0, 14.0, 20.0),
+                radius: 10.0,
             })
         });
         let canal_z = (
@@ -625,20 +625,6 @@ impl VertebraModel {
     /// Signed distance to the bone only (local coordinates).
     pub fn bone_sd_local(&self, l: V3) -> f64 {
         self.sample_local(l).bone
-    }
-
-    /// Posterior elements only, with the canal carved out (local coordinates).
-    pub fn post_sd_local(&self, l: V3) -> f64 {
-        self.post_sd(l).max(-self.canal_sd(l))
-    }
-
-    /// Signed distances to the superior (index 0 left, 1 right) and inferior articular
-    /// processes at a local point.
-    pub fn facet_sd_local(&self, l: V3) -> ([f64; 2], Option<[f64; 2]>) {
-        (
-            [self.saps[0].sd(l), self.saps[1].sd(l)],
-            self.iaps.as_ref().map(|i| [i[0].sd(l), i[1].sd(l)]),
-        )
     }
 
     // ---- landmarks (local) ----

@@ -47,7 +47,11 @@ fn v3(p: [f64; 3]) -> V3 {
 }
 
 fn vt<'a>(ph: &'a Phantom, level: &str) -> &'a VertebraTruth {
-    ph.truth.vertebrae.iter().find(|v| v.level == level).unwrap()
+    ph.truth
+        .vertebrae
+        .iter()
+        .find(|v| v.level == level)
+        .unwrap()
 }
 
 /// Local coordinates of `p` in a vertebra's truth frame.
@@ -159,14 +163,13 @@ fn same_seed_is_bit_identical_and_seed_changes_only_noise() {
     tc.spec.seed = 7;
     assert_eq!(a.truth, tc);
     // Noise-free images differ by nothing but the noise.
-    let d: f64 = a
-        .ct
-        .data()
-        .iter()
-        .zip(c.ct.data())
-        .map(|(x, y)| (x - y) as f64)
-        .sum::<f64>()
-        / a.ct.data().len() as f64;
+    let d: f64 =
+        a.ct.data()
+            .iter()
+            .zip(c.ct.data())
+            .map(|(x, y)| (x - y) as f64)
+            .sum::<f64>()
+            / a.ct.data().len() as f64;
     assert!(d.abs() < 1.0, "mean difference {d} HU");
 }
 
@@ -180,12 +183,19 @@ fn labels_are_present_in_cranio_caudal_order() {
         let pts = voxels(ph, v.label);
         assert!(pts.len() > 1000, "{n}: only {} voxels", pts.len());
         let z = centroid(&pts).z;
-        assert!(z < last_z, "{n} centroid z {z} not below the level above ({last_z})");
+        assert!(
+            z < last_z,
+            "{n} centroid z {z} not below the level above ({last_z})"
+        );
         last_z = z;
     }
     assert_eq!(ph.truth.discs.len(), 6);
     for d in &ph.truth.discs {
-        assert!(voxels(ph, d.label).len() > 300, "disc {} too small", d.label);
+        assert!(
+            voxels(ph, d.label).len() > 300,
+            "disc {} too small",
+            d.label
+        );
     }
     assert!(voxels(ph, CANAL_LABEL).len() > 3000);
     // The legend names every label in the map.
@@ -206,12 +216,20 @@ fn discs_lie_between_their_vertebrae() {
         let c = centroid(&voxels(ph, d.label));
         assert!(c.z < v3(up.body_centroid).z && c.z > v3(lo.body_centroid).z);
         // Label centroid close to the truth centre.
-        assert!((c - v3(d.centre)).norm() < 2.5, "disc {} off by {}", d.label, (c - v3(d.centre)).norm());
+        assert!(
+            (c - v3(d.centre)).norm() < 2.5,
+            "disc {} off by {}",
+            d.label,
+            (c - v3(d.centre)).norm()
+        );
         // Every disc voxel lies between the facing endplate planes (within a voxel and the
         // endplate cup).
         let inf = up.inferior_endplate.as_ref().unwrap();
         let (pu, nu) = (v3(inf.centre), v3(inf.normal));
-        let (pl, nl) = (v3(lo.superior_endplate.centre), v3(lo.superior_endplate.normal));
+        let (pl, nl) = (
+            v3(lo.superior_endplate.centre),
+            v3(lo.superior_endplate.normal),
+        );
         for p in voxels(ph, d.label) {
             assert!(nu.dot(&(p - pu)) > -2.5 && nl.dot(&(p - pl)) > -2.5);
         }
@@ -239,14 +257,22 @@ fn canal_is_posterior_to_the_bodies_and_continuous() {
             .collect();
         assert!(local.len() > 50, "{}: canal missing", v.level);
         let cc = centroid(&local);
-        assert!(cc.y > v.endplate_depth_mm / 2.0, "{}: canal centroid y {}", v.level, cc.y);
+        assert!(
+            cc.y > v.endplate_depth_mm / 2.0,
+            "{}: canal centroid y {}",
+            v.level,
+            cc.y
+        );
         assert!(cc.x.abs() < 2.0);
         assert!(v3(v.frame.origin).y < c.y + 2.0);
     }
     // Continuous: every axial slice between T12 and S1 bodies has canal voxels.
     let g = ph.labels.grid();
     let [nx, ny, _] = g.dims;
-    let (ztop, zbot) = (v3(vt(ph, "T12").body_centroid).z, v3(vt(ph, "S1").body_centroid).z);
+    let (ztop, zbot) = (
+        v3(vt(ph, "T12").body_centroid).z,
+        v3(vt(ph, "S1").body_centroid).z,
+    );
     let k0 = g.world_to_index(V3::new(0.0, 0.0, zbot)).z.ceil() as usize;
     let k1 = g.world_to_index(V3::new(0.0, 0.0, ztop)).z.floor() as usize;
     for k in k0..=k1 {
@@ -290,13 +316,19 @@ fn body_dimensions_from_the_label_map_match_published_ranges() {
             &|l| l.x.abs() < 3.0 && l.y > v.endplate_depth_mm / 2.0 - 6.0,
             2,
         );
-        assert!((width - v.endplate_width_mm).abs() < 2.0 * sp, "{n} width {width}");
+        assert!(
+            (width - v.endplate_width_mm).abs() < 2.0 * sp,
+            "{n} width {width}"
+        );
         assert!(
             (w.0 - sp..=w.1 + sp).contains(&width),
             "{n} width {width} outside {w:?}"
         );
         assert!((d.0 - sp..=d.1 + sp).contains(&depth), "{n} depth {depth}");
-        assert!((h.0 - sp..=h.1 + 2.0 * sp).contains(&hpost), "{n} height {hpost}");
+        assert!(
+            (h.0 - sp..=h.1 + 2.0 * sp).contains(&hpost),
+            "{n} height {hpost}"
+        );
     }
 }
 
@@ -339,7 +371,11 @@ fn cancellous_hu_scales_with_bmd() {
                 ((idx / nx) % ny) as f64,
                 (idx / (nx * ny)) as f64,
             ));
-            if sc.verts.iter().any(|v| v.body_sd(v.frame.to_local(p)) < -4.0) {
+            if sc
+                .verts
+                .iter()
+                .any(|v| v.body_sd(v.frame.to_local(p)) < -4.0)
+            {
                 sum += *hu as f64;
                 n += 1;
             }
@@ -349,7 +385,10 @@ fn cancellous_hu_scales_with_bmd() {
     };
     let (healthy, nominal) = mean_core(1.0);
     let (osteo, _) = mean_core(0.6);
-    assert!((healthy - nominal).abs() < 0.03 * nominal, "core {healthy} vs {nominal}");
+    assert!(
+        (healthy - nominal).abs() < 0.03 * nominal,
+        "core {healthy} vs {nominal}"
+    );
     assert!((healthy - 220.0).abs() < 10.0);
     let ratio = osteo / healthy;
     assert!((ratio - 0.6).abs() < 0.02, "ratio {ratio}");
@@ -367,7 +406,11 @@ fn reported_angles_match_the_spec() {
         let got = t.angles.lumbar_lordosis_l1_s1_deg.unwrap();
         assert!((got - ll).abs() < 1.0, "lordosis {got} vs {ll}");
         let c = t.angles.coronal_cobb.as_ref().unwrap();
-        assert!((c.angle_deg - cobb).abs() < 1.0, "Cobb {} vs {cobb}", c.angle_deg);
+        assert!(
+            (c.angle_deg - cobb).abs() < 1.0,
+            "Cobb {} vs {cobb}",
+            c.angle_deg
+        );
         if cobb > 0.0 {
             assert_eq!((c.upper_end.as_str(), c.lower_end.as_str()), ("L1", "L4"));
         }
@@ -411,7 +454,12 @@ fn facet_gap(up: &VertebraModel, lo: &VertebraModel, side: usize) -> (f64, usize
                 let p = base + n * (s as f64 * 0.05);
                 let in_lo = lo.bone_sd_local(lo.frame.to_local(p)) <= 0.0;
                 let in_up = up.bone_sd_local(up.frame.to_local(p)) <= 0.0;
-                assert!(!(in_lo && in_up), "bone of {} and {} overlap at {p:?}", up.level, lo.level);
+                assert!(
+                    !(in_lo && in_up),
+                    "bone of {} and {} overlap at {p:?}",
+                    up.level,
+                    lo.level
+                );
                 if in_lo && first_up.is_none() {
                     last_lo = Some(s);
                 }
@@ -436,7 +484,10 @@ fn l4_l5_facet_joints_have_a_gap_without_overlap() {
     let lo = sc.verts.iter().find(|v| v.level == Level::L5).unwrap();
     for side in 0..2 {
         let (gap, lines) = facet_gap(up, lo, side);
-        assert!(lines > 50, "facet surfaces face each other on only {lines} lines");
+        assert!(
+            lines > 50,
+            "facet surfaces face each other on only {lines} lines"
+        );
         assert!((0.5..=2.0).contains(&gap), "gap {gap} mm");
     }
     // The truth facet centres sit on either side of the joint, ~1 mm apart.
@@ -470,9 +521,16 @@ fn pedicles_converge_and_widen_caudally() {
             );
             assert!(local.y < -0.8, "{n}: pedicle axis not anterior");
             assert!(local.x * s < 0.0, "{n}: pedicle axis not medial");
-            assert!((35.0..65.0).contains(&p.axis_length_mm), "{n}: length {}", p.axis_length_mm);
+            assert!(
+                (35.0..65.0).contains(&p.axis_length_mm),
+                "{n}: length {}",
+                p.axis_length_mm
+            );
             let e = to_local(v, v3(p.entry));
-            assert!(e.y > v.endplate_depth_mm / 2.0 + 5.0, "{n}: entry not on the arch");
+            assert!(
+                e.y > v.endplate_depth_mm / 2.0 + 5.0,
+                "{n}: entry not on the arch"
+            );
         }
         assert!(v.pedicle_left.min_width_mm >= last_w);
         last_w = v.pedicle_left.min_width_mm;
@@ -534,7 +592,10 @@ fn truth_round_trips_through_json() {
             _ => a == b,
         }
     }
-    let (va, vb) = (serde_json::to_value(&t).unwrap(), serde_json::to_value(&back).unwrap());
+    let (va, vb) = (
+        serde_json::to_value(&t).unwrap(),
+        serde_json::to_value(&back).unwrap(),
+    );
     assert!(close(&va, &vb), "truth changed through JSON");
     assert_eq!(back.vertebrae.len(), t.vertebrae.len());
     assert!(s.contains("\"lumbar_lordosis_l1_s1_deg\""));
