@@ -633,3 +633,33 @@ fn extreme_specs_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn body_axes_in_the_label_map_match_the_truth_frames() {
+    // In a central slab of each body (clear of the pedicle bases, which make the real body
+    // asymmetric) the longest principal axis of the label voxels is the cranio-caudal axis;
+    // it must agree with the truth frame (and so the reported endplate angles) within 3 deg.
+    let ph = shared();
+    for v in &ph.truth.vertebrae {
+        let h = v.body_height_anterior_mm.max(v.body_height_posterior_mm) / 2.0;
+        let body: Vec<V3> = voxels(ph, v.label)
+            .into_iter()
+            .filter(|p| {
+                let l = to_local(v, *p);
+                l.x.abs() < 10.0 && l.y <= 4.0 && l.z.abs() <= h
+            })
+            .collect();
+        let c = centroid(&body);
+        let mut cov = nalgebra::Matrix3::<f64>::zeros();
+        for p in &body {
+            let d = p - c;
+            cov += d * d.transpose();
+        }
+        let eig = cov.symmetric_eigen();
+        let imax = eig.eigenvalues.imax();
+        let axis = eig.eigenvectors.column(imax).into_owned();
+        let angle = axis.dot(&v3(v.frame.z_axis)).abs().min(1.0).acos().to_degrees();
+        assert!(angle < 3.0, "{}: body axis off by {angle} deg", v.level);
+    }
+}
+
