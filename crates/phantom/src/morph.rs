@@ -179,3 +179,15 @@ pub(crate) fn coronal_tilt_fraction(level: Level) -> f64 {
 pub(crate) fn sacral_slope(lordosis_deg: f64) -> f64 {
     5.0 + 0.6 * lordosis_deg
 }
+
+/// Axial rotation of each level (fraction of the Cobb angle, positive = the body turned
+/// towards the patient's left, the convex side): largest at the apex (L2, L3), about 7.5 deg
+/// for a 30 deg curve, in the range of the apical rotation of moderate lumbar curves.
+pub(crate) fn axial_rotation_fraction(level: Level) -> f64 {
+    match level {
+        Level::L1 | Level::L4 => 0.15,
+        Level::L2 | Level::L3 => 0.25,
+        Level::T12 | Level::L5 => 0.05,
+        _ => 0.0,
+    }
+}

@@ -350,10 +350,15 @@ impl Scene {
                 let near = near.min((smp.bone + t).abs());
                 let v = if smp.bone > -t {
                     hu.cortical_bone
-                } else if body {
-                    hu.cancellous_body
                 } else {
-                    hu.cancellous_posterior
+                    // Trabecular texture: +-12 % around the nominal density, a fixed
+                    // pattern (seed-independent, multiplicative so BMD ratios stay exact).
+                    let tex = 1.0 + 0.24 * (value_noise(p / 2.5) - 0.5);
+                    tex * if body {
+                        hu.cancellous_body
+                    } else {
+                        hu.cancellous_posterior
+                    }
                 };
                 return (v, self.verts[i].label, near);
             }

@@ -163,6 +163,19 @@ pub(crate) fn layout(spec: &PhantomSpec) -> Vec<Placed> {
         let p_up = below.sup_centre() + m * d;
         let z = tilted(axis_sag, cor);
         let origin = p_up + z * (h / 2.0);
+        let mut frame = frame_from_axis(origin, z);
+        // Apical vertebrae of a scoliotic curve rotate axially with the body towards the
+        // convexity (here: left), the spinous process towards the concavity.
+        let psi = morph::axial_rotation_fraction(level) * cobb;
+        if psi != 0.0 {
+            let (x, y) = (
+                frame.rot.column(0).into_owned(),
+                frame.rot.column(1).into_owned(),
+            );
+            let xr = x * psi.cos() + y * psi.sin();
+            let yr = y * psi.cos() - x * psi.sin();
+            frame.rot = Matrix3::from_columns(&[xr, yr, z]);
+        }
         out.push(Placed {
             level,
             morph: mo,
@@ -170,7 +183,7 @@ pub(crate) fn layout(spec: &PhantomSpec) -> Vec<Placed> {
             sup_sag,
             inf_sag,
             cor,
-            frame: frame_from_axis(origin, z),
+            frame,
             disc_below: d,
         });
     }
@@ -196,7 +209,7 @@ pub(crate) fn joints_of(lower: &Placed, disc_above: f64) -> [Joint; 2] {
         let c = V3::new(
             s * (mo.canal_w / 2.0 + 0.35 * mo.ped_w + 2.0),
             b + 0.35 * mo.canal_d + 8.0,
-            lower.h / 2.0 + disc_above / 2.0 - 2.0,
+            lower.h / 2.0 + disc_above / 2.0 - 1.0,
         );
         let n = V3::new(-s * beta.cos(), beta.sin(), 0.0);
         Joint {
@@ -260,6 +273,25 @@ impl Bar {
     }
 }
 
+/// An articular process: a slab behind its facet plane, its tip cut by a plane (point,
+/// outward normal) that keeps it clear of the neighbouring vertebra.
+#[derive(Debug, Clone)]
+struct Process {
+    bx: RoundBox,
+    cut: Option<(V3, V3)>,
+}
+
+impl Process {
+    #[inline]
+    fn sd(&self, l: V3) -> f64 {
+        let d = self.bx.sd(l);
+        match &self.cut {
+            Some((p, n)) => d.max(n.dot(&(l - p))),
+            None => d,
+        }
+    }
+}
+
 /// Distances of a point to the parts of one vertebra (mm, negative inside).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct VSample {
@@ -299,8 +331,8 @@ pub(crate) struct VertebraModel {
     sp_r: f64,
     sp_tx: f64,
     tps: Option<[Bar; 2]>,
-    saps: [RoundBox; 2],
-    iaps: Option<[RoundBox; 2]>,
+    saps: [Process; 2],
+    iaps: Option<[Process; 2]>,
     alae: Option<[RoundBox; 2]>,
     canal_z: (f64, f64),
     /// World joints: superior (with the vertebra above) and inferior (with the one below).
@@ -346,7 +378,7 @@ impl VertebraModel {
                 rw: mo.ped_w / 2.0,
                 rh: mo.ped_h / 2.0,
                 t_ant: 0.35 * cd + 10.0,
-                t_post: 5.0,
+                t_post: 3.0,
             }
         });
         // Laminae run parallel to the posterolateral canal walls, 3.5 mm (half their
@@ -385,17 +417,31 @@ impl VertebraModel {
         // inferior processes use the joints of the vertebra below (laid out in its frame).
         let disc_above = if i > 0 { chain[i - 1].disc_below } else { 7.0 };
         let joints_sup = joints_of(pl, disc_above);
+        // The tip of a superior process stops 1.5-3 mm below the pars and pedicle of the
+        // vertebra above (a plane in that vertebra's frame), the tip of an inferior process
+        // ~2 mm above the pedicle and lamina of the vertebra below, whatever the curve.
+        let sap_cut = |pf: &Frame, h_up: f64| {
+            let n = f.dir_to_local(pf.rot.column(2).into_owned());
+            (
+                f.to_local(pf.to_world(V3::new(0.0, 0.0, -h_up / 2.0 + 6.0))),
+                n,
+            )
+        };
+        let upper_cut = (i > 0).then(|| sap_cut(&chain[i - 1].frame, chain[i - 1].h));
         let saps = joints_sup.map(|j| {
             let c = f.to_local(j.centre);
             let n = f.dir_to_local(j.normal);
             let w = (V3::z() - n * n.z).normalize();
             let t = w.cross(&n);
             let (lo, hi) = (zp - 2.0 - c.z, 6.0);
-            RoundBox {
-                centre: c - n * (FACET_GAP / 2.0 + FACET_T / 2.0) + w * ((lo + hi) / 2.0),
-                axes: Matrix3::from_columns(&[n, t, w]),
-                half: V3::new(FACET_T / 2.0, FACET_HALF_LEN, (hi - lo) / 2.0),
-                radius: 1.2,
+            Process {
+                bx: RoundBox {
+                    centre: c - n * (FACET_GAP / 2.0 + FACET_T / 2.0) + w * ((lo + hi) / 2.0),
+                    axes: Matrix3::from_columns(&[n, t, w]),
+                    half: V3::new(FACET_T / 2.0, FACET_HALF_LEN, (hi - lo) / 2.0),
+                    radius: 1.2,
+                },
+                cut: upper_cut,
             }
         });
         let joints_inf = (!is_sacrum).then(|| joints_of(&chain[i + 1], pl.disc_below));
@@ -405,12 +451,19 @@ impl VertebraModel {
                 let n = f.dir_to_local(j.normal);
                 let w = (V3::z() - n * n.z).normalize();
                 let t = w.cross(&n);
-                let (lo, hi) = (-6.5, pl.disc_below / 2.0 + 12.0);
-                RoundBox {
-                    centre: c + n * (FACET_GAP / 2.0 + FACET_T / 2.0) + w * ((lo + hi) / 2.0),
-                    axes: Matrix3::from_columns(&[n, t, w]),
-                    half: V3::new(FACET_T / 2.0, FACET_HALF_LEN, (hi - lo) / 2.0),
-                    radius: 1.2,
+                let (lo, hi) = (-7.0, pl.disc_below / 2.0 + 12.0);
+                let below = &chain[i + 1];
+                let cut_n = -f.dir_to_local(below.frame.rot.column(2).into_owned());
+                let cut_p =
+                    f.to_local(below.frame.to_world(V3::new(0.0, 0.0, below.h / 2.0 + 0.5)));
+                Process {
+                    bx: RoundBox {
+                        centre: c + n * (FACET_GAP / 2.0 + FACET_T / 2.0) + w * ((lo + hi) / 2.0),
+                        axes: Matrix3::from_columns(&[n, t, w]),
+                        half: V3::new(FACET_T / 2.0, FACET_HALF_LEN, (hi - lo) / 2.0),
+                        radius: 1.2,
+                    },
+                    cut: Some((cut_p, cut_n)),
                 }
             })
         });

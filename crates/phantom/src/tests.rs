@@ -658,8 +658,96 @@ fn body_axes_in_the_label_map_match_the_truth_frames() {
         let eig = cov.symmetric_eigen();
         let imax = eig.eigenvalues.imax();
         let axis = eig.eigenvectors.column(imax).into_owned();
-        let angle = axis.dot(&v3(v.frame.z_axis)).abs().min(1.0).acos().to_degrees();
+        let angle = axis
+            .dot(&v3(v.frame.z_axis))
+            .abs()
+            .min(1.0)
+            .acos()
+            .to_degrees();
         assert!(angle < 3.0, "{}: body axis off by {angle} deg", v.level);
     }
 }
 
+#[test]
+fn scoliosis_is_a_left_convex_curve_with_apical_rotation() {
+    let spec = PhantomSpec {
+        levels: range("L1-S1"),
+        scoliosis_cobb_deg: 30.0,
+        spacing_mm: 3.0,
+        noise_hu: 0.0,
+        ..Default::default()
+    };
+    let ph = generate(&spec).unwrap();
+    let c = |n: &str| centroid(&voxels(&ph, vt(&ph, n).label));
+    let (l1, l3, l5) = (c("L1"), c("L3"), c("L5"));
+    let t = (l3.z - l1.z) / (l5.z - l1.z);
+    let chord_x = l1.x + t * (l5.x - l1.x);
+    assert!(l3.x > chord_x + 3.0, "apex x {} vs chord {chord_x}", l3.x);
+    let cobb = ph.truth.angles.coronal_cobb.as_ref().unwrap();
+    assert!((cobb.angle_deg - 30.0).abs() < 1.0);
+    // The apical body turns towards the convexity: its anterior direction (-y) points left.
+    let y = v3(vt(&ph, "L3").frame.y_axis);
+    assert!(-y.x > 0.1, "L3 not rotated: {y:?}");
+    // Rotated facets still do not collide.
+    let sc = models(&spec);
+    for (u, w) in [(Level::L2, Level::L3), (Level::L3, Level::L4)] {
+        let up = sc.verts.iter().find(|v| v.level == u).unwrap();
+        let lo = sc.verts.iter().find(|v| v.level == w).unwrap();
+        for side in 0..2 {
+            let (gap, lines) = facet_gap(up, lo, side);
+            assert!(
+                lines > 30 && (0.5..=2.0).contains(&gap),
+                "{u}-{w}: gap {gap} on {lines}"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore]
+fn sweep_facet_gaps() {
+    for ll in [0.0, 20.0, 45.0, 70.0, 90.0] {
+        for cobb in [0.0, 30.0, 60.0] {
+            let spec = PhantomSpec {
+                lordosis_deg: ll,
+                scoliosis_cobb_deg: cobb,
+                ..Default::default()
+            };
+            let sc = models(&spec);
+            let mut worst = f64::INFINITY;
+            for w in sc.verts.windows(2) {
+                for side in 0..2 {
+                    let r = std::panic::catch_unwind(|| facet_gap(&w[0], &w[1], side));
+                    match r {
+                        Ok((g, _)) => worst = worst.min(g),
+                        Err(_) => worst = -1.0,
+                    }
+                }
+            }
+            eprintln!("LL {ll} Cobb {cobb}: worst facet-region gap {worst}");
+        }
+    }
+}
+
+#[test]
+fn facet_joints_stay_apart_across_the_curve_range() {
+    // Every joint of the chain, at both ends of the lordosis range with a 30 deg curve.
+    for (ll, cobb) in [(0.0, 30.0), (90.0, 30.0)] {
+        let sc = models(&PhantomSpec {
+            lordosis_deg: ll,
+            scoliosis_cobb_deg: cobb,
+            ..Default::default()
+        });
+        for w in sc.verts.windows(2) {
+            for side in 0..2 {
+                let (gap, lines) = facet_gap(&w[0], &w[1], side);
+                assert!(
+                    lines > 20 && (0.5..=2.0).contains(&gap),
+                    "LL {ll} Cobb {cobb} {}-{}: gap {gap} on {lines} lines",
+                    w[0].level,
+                    w[1].level
+                );
+            }
+        }
+    }
+}
