@@ -487,18 +487,37 @@ pub(crate) fn gaussian_blur(data: &mut [f32], dims: [usize; 3], sigma: f64) {
             }
         }
     });
-    // z across slabs.
-    let src = data.to_vec();
-    data.par_chunks_mut(slab).enumerate().for_each(|(k, sl)| {
-        sl.iter_mut().for_each(|v| *v = 0.0);
-        for (t, wt) in w.iter().enumerate() {
-            let kk = (k as isize + t as isize - r).clamp(0, nz as isize - 1) as usize;
-            let other = &src[kk * slab..(kk + 1) * slab];
-            for (o, v) in sl.iter_mut().zip(other) {
-                *o += wt * v;
-            }
+    // z across slabs, in place: only the last `r` original slabs are kept aside, so the
+    // pass needs O(r) slabs of extra memory rather than a copy of the volume.
+    let mut kept: std::collections::VecDeque<Vec<f32>> = std::collections::VecDeque::new();
+    let mut out = vec![0f32; slab];
+    for k in 0..nz {
+        {
+            let data_ref: &[f32] = data;
+            let kept_ref = &kept;
+            out.par_chunks_mut(4096).enumerate().for_each(|(c, o)| {
+                let base = c * 4096;
+                o.iter_mut().for_each(|v| *v = 0.0);
+                for (t, wt) in w.iter().enumerate() {
+                    let kk = (k as isize + t as isize - r).clamp(0, nz as isize - 1) as usize;
+                    let src: &[f32] = if kk < k {
+                        // Slab kk was already overwritten: use its kept original.
+                        &kept_ref[kept_ref.len() - (k - kk)]
+                    } else {
+                        &data_ref[kk * slab..(kk + 1) * slab]
+                    };
+                    for (i, v) in o.iter_mut().enumerate() {
+                        *v += wt * src[base + i];
+                    }
+                }
+            });
         }
-    });
+        kept.push_back(data[k * slab..(k + 1) * slab].to_vec());
+        if kept.len() > r as usize {
+            kept.pop_front();
+        }
+        data[k * slab..(k + 1) * slab].copy_from_slice(&out);
+    }
 }
 
 /// Smooth value noise in 0..1 on a unit lattice (trilinear interpolation of hashed corner

@@ -751,3 +751,40 @@ fn facet_joints_stay_apart_across_the_curve_range() {
         }
     }
 }
+
+#[test]
+fn blur_matches_a_direct_convolution() {
+    let dims = [7, 5, 9];
+    let n = dims[0] * dims[1] * dims[2];
+    let data: Vec<f32> = (0..n).map(|i| ((i * 37) % 11) as f32 * 10.0).collect();
+    let sigma = 0.8;
+    let mut fast = data.clone();
+    scene::gaussian_blur(&mut fast, dims, sigma);
+    let r = (3.0 * sigma).ceil() as isize;
+    let w: Vec<f64> = (-r..=r)
+        .map(|t| (-(t * t) as f64 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let ws: f64 = w.iter().sum();
+    let at = |i: isize, j: isize, k: isize| {
+        let c = |v: isize, m: usize| v.clamp(0, m as isize - 1) as usize;
+        data[c(i, dims[0]) + dims[0] * (c(j, dims[1]) + dims[1] * c(k, dims[2]))] as f64
+    };
+    for k in 0..dims[2] as isize {
+        for j in 0..dims[1] as isize {
+            for i in 0..dims[0] as isize {
+                let mut acc = 0.0;
+                for (a, wa) in w.iter().enumerate() {
+                    for (b, wb) in w.iter().enumerate() {
+                        for (c, wc) in w.iter().enumerate() {
+                            let (da, db, dc) = (a as isize - r, b as isize - r, c as isize - r);
+                            acc += wa * wb * wc * at(i + da, j + db, k + dc);
+                        }
+                    }
+                }
+                acc /= ws * ws * ws;
+                let got = fast[i as usize + dims[0] * (j as usize + dims[1] * k as usize)] as f64;
+                assert!((got - acc).abs() < 1e-3, "({i},{j},{k}): {got} vs {acc}");
+            }
+        }
+    }
+}
