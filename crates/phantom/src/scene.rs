@@ -143,7 +143,7 @@ impl Scene {
     }
 
     /// The axis-aligned LPS grid: ~220 x 220 mm around the spine, cranio-caudally the drawn
-    /// levels with a ~10 mm margin (the sacrum is cut ~40 mm below its upper endplate).
+    /// levels with a ~10 mm margin (the sacrum is cut ~36 mm below its upper endplate).
     pub fn grid(&self, spacing: f64) -> Result<Grid, String> {
         let n = self.verts.len() as f64;
         let cx = self.verts.iter().map(|v| v.frame.origin.x).sum::<f64>() / n;
@@ -163,10 +163,10 @@ impl Scene {
         for j in &top.joints_sup {
             zmax = zmax.max(j.centre.z + 7.0);
         }
-        zmax += 10.0;
+        zmax += 8.0;
         let bot = self.verts.last().expect("levels");
         let zmin = if bot.is_sacrum() {
-            bot.frame.to_world(V3::new(0.0, 0.0, bot.h / 2.0)).z - 42.0
+            bot.frame.to_world(V3::new(0.0, 0.0, bot.h / 2.0)).z - 36.0
         } else {
             let mut z = f64::INFINITY;
             for sx in [-1.0, 1.0] {

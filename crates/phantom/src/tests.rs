@@ -788,3 +788,24 @@ fn blur_matches_a_direct_convolution() {
         }
     }
 }
+
+#[test]
+fn output_does_not_depend_on_the_thread_count() {
+    let spec = PhantomSpec {
+        levels: range("L4-S1"),
+        spacing_mm: 2.5,
+        ..Default::default()
+    };
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| generate(&spec).unwrap());
+    let three = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap()
+        .install(|| generate(&spec).unwrap());
+    assert_eq!(one.ct.data(), three.ct.data());
+    assert_eq!(one.labels.data(), three.labels.data());
+}
