@@ -27,7 +27,12 @@
 //! the discs (L5-S1 30 %, L4-L5 22 %, L3-L4 14 %, L2-L3 10 %, L1-L2 8 %) and the wedged L5
 //! (12 %) and L4 (4 %) bodies, so that about two thirds lie at L4-S1 (Bernhardt & Bridwell,
 //! Spine 1989;14:717-721); the sacral slope is 5 + 0.6 x lordosis degrees. Scoliosis is one
-//! left-convex lumbar curve, apex at L2-L3, end vertebrae L1 and L4, level sacrum.
+//! left-convex lumbar curve, apex at L2-L3, end vertebrae L1 and L4, level sacrum, with the
+//! apical bodies rotated towards the convexity (0.25 x Cobb at L2 and L3). The tips of the
+//! articular processes are cut by planes in the neighbouring vertebra's frame so that facet
+//! joints keep their 1 mm space and processes never touch the neighbour's pedicle or lamina
+//! (verified for Cobb <= 30 deg over the whole lordosis range; at Cobb 60 deg with very flat or
+//! very lordotic spines, bone of L3-L5 can touch).
 //!
 //! Imaging: the tissue model is supersampled 2x2x2 near spine boundaries (at spacing >=
 //! 0.8 mm), blurred with a Gaussian point-spread function (sigma 0.6 mm), then Gaussian
@@ -35,7 +40,9 @@
 //! slice index, so results are bit-identical regardless of thread scheduling). The label map
 //! is the unblurred label at each voxel centre. Cortical bone is `900 + 350 * bmd_scale`
 //! HU, body cancellous bone `220 * bmd_scale`, posterior cancellous bone
-//! `340 * bmd_scale`.
+//! `340 * bmd_scale`, both with a fixed +-12 % trabecular texture (multiplicative, so mean
+//! HU scales exactly with `bmd_scale`). Peak memory is about 6 bytes per voxel plus a few
+//! slices (0.3 mm spacing over the default field is ~3 GB).
 //!
 //! The grid is axis-aligned LPS, ~220 x 220 mm around the spine and the cranio-caudal
 //! extent of the levels plus ~10 mm.
