@@ -1,0 +1,97 @@
+//! What the user asks for: [`PhantomSpec`], its validation, and [`PhantomError`].
+
+use serde::{Deserialize, Serialize};
+use spinetwin_anatomy::{Level, LevelRange};
+
+/// Parameters of a synthetic spine CT. Angles are in degrees (this is a user-facing value);
+/// they are converted to radians when the phantom is built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhantomSpec {
+    /// Vertebrae to build, cranial to caudal (default T12-S1). The spine curve is always laid
+    /// out for the whole T10..S1 chain, so a sub-range shows the same vertebrae in the same
+    /// places as the full phantom.
+    pub levels: LevelRange,
+    /// Lumbar lordosis, L1 superior endplate to S1 superior endplate (Cobb style), degrees,
+    /// 0..=90 (default 45).
+    pub lordosis_deg: f64,
+    /// Coronal Cobb angle of a single left-convex lumbar curve with apex at L2-L3 (end
+    /// vertebrae L1 and L4), degrees, 0..=60 (default 0).
+    pub scoliosis_cobb_deg: f64,
+    /// Bone density scale: 1.0 = healthy young adult (trabecular ~220 HU), 0.6 = osteoporotic;
+    /// 0.3..=1.5.
+    pub bmd_scale: f64,
+    /// Standard deviation of the Gaussian image noise in HU (>= 0, default 20).
+    pub noise_hu: f64,
+    /// Isotropic voxel size in mm, 0.3..=3 (default 1).
+    pub spacing_mm: f64,
+    /// Seed of the image noise; the anatomy does not depend on it.
+    pub seed: u64,
+}
+
+impl Default for PhantomSpec {
+    fn default() -> Self {
+        PhantomSpec {
+            levels: LevelRange::new(Level::T12, Level::S1, false).expect("T12-S1 is a valid range"),
+            lordosis_deg: 45.0,
+            scoliosis_cobb_deg: 0.0,
+            bmd_scale: 1.0,
+            noise_hu: 20.0,
+            spacing_mm: 1.0,
+            seed: 1,
+        }
+    }
+}
+
+/// Why a phantom could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PhantomError {
+    /// A parameter of the spec is out of range; the message names it and the allowed range.
+    #[error("invalid phantom parameter: {0}")]
+    InvalidSpec(String),
+    /// The volume geometry could not be built (should not happen for a valid spec).
+    #[error("phantom volume geometry: {0}")]
+    Geometry(String),
+}
+
+fn check_range(name: &str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<(), PhantomError> {
+    if !v.is_finite() || v < lo || v > hi {
+        return Err(PhantomError::InvalidSpec(format!(
+            "{name} = {v} {unit} is outside the supported range {lo}..={hi} {unit}"
+        )));
+    }
+    Ok(())
+}
+
+impl PhantomSpec {
+    /// Checks every parameter; the error says which one is wrong and what range is allowed.
+    pub fn validate(&self) -> Result<(), PhantomError> {
+        check_range("lordosis", self.lordosis_deg, 0.0, 90.0, "deg")?;
+        check_range(
+            "scoliosis Cobb angle",
+            self.scoliosis_cobb_deg,
+            0.0,
+            60.0,
+            "deg",
+        )?;
+        check_range("bmd_scale", self.bmd_scale, 0.3, 1.5, "(1.0 = healthy)")?;
+        check_range("voxel spacing", self.spacing_mm, 0.3, 3.0, "mm")?;
+        if !self.noise_hu.is_finite() || self.noise_hu < 0.0 {
+            return Err(PhantomError::InvalidSpec(format!(
+                "noise = {} HU must be a finite value >= 0",
+                self.noise_hu
+            )));
+        }
+        if self.noise_hu > 1000.0 {
+            return Err(PhantomError::InvalidSpec(format!(
+                "noise = {} HU is implausibly large (at most 1000 HU)",
+                self.noise_hu
+            )));
+        }
+        if self.levels.levels().len() < 2 {
+            return Err(PhantomError::InvalidSpec(
+                "the level range must contain at least two vertebrae".into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,450 @@
+//! Ground truth of a phantom (serialized as `truth.json`). See the crate documentation for
+//! the schema. Positions are patient LPS millimetres, angles degrees.
+
+use crate::scene::{Scene, TissueHu};
+use crate::sdf::V3;
+use crate::spec::PhantomSpec;
+use crate::spine::{VertebraModel, FACET_GAP};
+use serde::{Deserialize, Serialize};
+use spinetwin_anatomy::{Level, CANAL_LABEL};
+use spinetwin_imaging::Grid;
+
+/// Version of the truth.json schema.
+pub const TRUTH_SCHEMA_VERSION: u32 = 1;
+
+/// A point in patient LPS coordinates (mm).
+pub type Point = [f64; 3];
+/// A unit vector in patient LPS coordinates.
+pub type Direction = [f64; 3];
+
+fn pt(v: V3) -> Point {
+    [v.x, v.y, v.z]
+}
+
+/// Everything known about a phantom by construction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Truth {
+    /// [`TRUTH_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The spec the phantom was built from (angles in degrees).
+    pub spec: PhantomSpec,
+    /// The voxel grid of the CT and label volumes.
+    pub grid: GridTruth,
+    /// Every label value that can occur in the label map, with its name.
+    pub labels: Vec<LabelEntry>,
+    /// Nominal tissue HU values (before partial volume, blur and noise).
+    pub tissue_hu: TissueHu,
+    /// Vertebrae, cranial to caudal.
+    pub vertebrae: Vec<VertebraTruth>,
+    /// Labelled discs, cranial to caudal.
+    pub discs: Vec<DiscTruth>,
+    /// Angles measured from the placed endplates.
+    pub angles: AngleTruth,
+}
+
+/// Grid geometry (axis-aligned LPS: i = +x Left, j = +y Posterior, k = +z Superior).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridTruth {
+    /// Voxels along i, j, k.
+    pub dims: [usize; 3],
+    /// Voxel size (mm).
+    pub spacing_mm: [f64; 3],
+    /// LPS position of the centre of voxel (0, 0, 0).
+    pub origin_mm: Point,
+    /// Orientation code of the i, j, k axes ("LPS").
+    pub orientation: String,
+}
+
+/// One label value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelEntry {
+    /// Value in the label map.
+    pub label: u16,
+    /// Name ("L3", "L3-L4 disc", "spinal canal").
+    pub name: String,
+    /// "vertebra", "disc" or "canal".
+    pub kind: String,
+}
+
+/// A rigid anatomical frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameTruth {
+    /// Origin: the centre of the vertebral body (mid-height of the centre column).
+    pub origin: Point,
+    /// Local x: towards the patient's left.
+    pub x_axis: Direction,
+    /// Local y: posterior.
+    pub y_axis: Direction,
+    /// Local z: superior, along the body axis.
+    pub z_axis: Direction,
+}
+
+/// An endplate: centre of its rim plane and outward unit normal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndplateTruth {
+    /// Centre of the endplate (on the rim plane, on the body's centre column).
+    pub centre: Point,
+    /// Outward unit normal (superior endplate: up, inferior endplate: down).
+    pub normal: Direction,
+}
+
+/// A pedicle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PedicleTruth {
+    /// Where the pedicle axis leaves the posterior bone surface (screw entry point).
+    pub entry: Point,
+    /// Unit vector of the axis from the entry towards the vertebral body.
+    pub direction: Direction,
+    /// Length (mm) from the entry to the anterior cortex of the body along the axis.
+    pub axis_length_mm: f64,
+    /// Minimum (isthmus) width, transverse, mm.
+    pub min_width_mm: f64,
+    /// Minimum (isthmus) height, mm.
+    pub min_height_mm: f64,
+}
+
+/// Facet surface centres (null where the vertebra has no such process, e.g. no inferior
+/// facets on the sacrum).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FacetTruth {
+    /// Superior articular facet, left.
+    pub superior_left: Point,
+    /// Superior articular facet, right.
+    pub superior_right: Point,
+    /// Inferior articular facet, left.
+    pub inferior_left: Option<Point>,
+    /// Inferior articular facet, right.
+    pub inferior_right: Option<Point>,
+    /// Unit normal of the superior facets (left, right), facing posteromedially.
+    pub superior_normals: [Direction; 2],
+    /// Facet angle to the sagittal plane (degrees), superior facets.
+    pub superior_angle_deg: f64,
+}
+
+/// One vertebra.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VertebraTruth {
+    /// "L3".
+    pub level: String,
+    /// VerSe label.
+    pub label: u16,
+    /// Centroid of the vertebral body solid (for S1: of the first sacral segment, down to
+    /// the plane one body height below its superior endplate).
+    pub body_centroid: Point,
+    /// Local anatomical frame.
+    pub frame: FrameTruth,
+    /// Superior endplate.
+    pub superior_endplate: EndplateTruth,
+    /// Inferior endplate (null for the sacrum).
+    pub inferior_endplate: Option<EndplateTruth>,
+    /// Left pedicle.
+    pub pedicle_left: PedicleTruth,
+    /// Right pedicle.
+    pub pedicle_right: PedicleTruth,
+    /// Facet centres.
+    pub facets: FacetTruth,
+    /// Posterior tip of the spinous process (median crest for the sacrum).
+    pub spinous_tip: Point,
+    /// Lateral tip of the left transverse process (null for the sacrum).
+    pub transverse_tip_left: Option<Point>,
+    /// Lateral tip of the right transverse process.
+    pub transverse_tip_right: Option<Point>,
+    /// Anterior body height between the endplate rims (mm; sacrum: first segment).
+    pub body_height_anterior_mm: f64,
+    /// Posterior body height (mm).
+    pub body_height_posterior_mm: f64,
+    /// Superior endplate width (left-right, mm).
+    pub endplate_width_mm: f64,
+    /// Superior endplate depth (antero-posterior in the mid-sagittal plane, mm).
+    pub endplate_depth_mm: f64,
+    /// Spinal canal width (interpedicular, mm).
+    pub canal_width_mm: f64,
+    /// Spinal canal depth (posterior body wall to the lamina junction, mm).
+    pub canal_depth_mm: f64,
+}
+
+/// One labelled disc.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscTruth {
+    /// Vertebra above ("L4").
+    pub upper: String,
+    /// Vertebra below ("L5").
+    pub lower: String,
+    /// Label (100 + label of the upper vertebra).
+    pub label: u16,
+    /// Midpoint of the two facing endplate centres.
+    pub centre: Point,
+    /// Height between the endplate rim planes at the anterior rim (mm).
+    pub height_anterior_mm: f64,
+    /// Height at the centre (mm).
+    pub height_middle_mm: f64,
+    /// Height at the posterior rim (mm).
+    pub height_posterior_mm: f64,
+}
+
+/// Angle between two adjacent vertebrae's facing endplates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentAngle {
+    /// Upper vertebra.
+    pub upper: String,
+    /// Lower vertebra.
+    pub lower: String,
+    /// Sagittal angle (deg): positive = lordotic (disc taller anteriorly).
+    pub sagittal_deg: f64,
+    /// Coronal angle (deg): positive = disc taller on the patient's left.
+    pub coronal_deg: f64,
+}
+
+/// A coronal Cobb angle and its end vertebrae.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CobbTruth {
+    /// Unsigned angle (deg) between the superior endplate of the upper end vertebra and the
+    /// inferior endplate of the lower end vertebra, projected on the coronal plane.
+    pub angle_deg: f64,
+    /// Upper end vertebra.
+    pub upper_end: String,
+    /// Lower end vertebra.
+    pub lower_end: String,
+}
+
+/// Global and segmental angles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AngleTruth {
+    /// Adjacent pairs, cranial to caudal.
+    pub segments: Vec<SegmentAngle>,
+    /// L1 superior endplate to S1 superior endplate, sagittal projection, positive =
+    /// lordosis (null unless both L1 and S1 are in the phantom).
+    pub lumbar_lordosis_l1_s1_deg: Option<f64>,
+    /// Sacral slope: S1 superior endplate to the horizontal (null without S1).
+    pub sacral_slope_deg: Option<f64>,
+    /// Largest coronal angle over the lumbar vertebrae (null with fewer than two lumbar
+    /// vertebrae).
+    pub coronal_cobb: Option<CobbTruth>,
+}
+
+/// Sagittal angle (rad) of a normal: + = leaning posteriorly.
+pub(crate) fn sag(n: V3) -> f64 {
+    n.y.atan2(n.z)
+}
+/// Coronal angle (rad) of a normal: + = leaning to the left.
+pub(crate) fn cor(n: V3) -> f64 {
+    n.x.atan2(n.z)
+}
+
+fn upward_sup(v: &VertebraModel) -> V3 {
+    v.frame.dir_to_world(v.sup_plane().1)
+}
+fn upward_inf(v: &VertebraModel) -> Option<V3> {
+    v.inf_plane().map(|(_, n)| -v.frame.dir_to_world(n))
+}
+
+fn body_centroid(v: &VertebraModel) -> V3 {
+    let step = 0.5;
+    let a = v.morph.epw / 2.0 + 1.0;
+    let (ylo, yhi) = (-v.morph.epd / 2.0 - 1.0, v.morph.epd / 2.0 + 2.0);
+    let (zlo, zhi) = (-v.h / 2.0 - 3.0, v.h / 2.0 + 3.0);
+    let (mut sum, mut n) = (V3::zeros(), 0usize);
+    let mut z = zlo;
+    while z <= zhi {
+        let mut y = ylo;
+        while y <= yhi {
+            let mut x = -a;
+            while x <= a {
+                let l = V3::new(x, y, z);
+                if v.body_sd(l) <= 0.0 {
+                    sum += l;
+                    n += 1;
+                }
+                x += step;
+            }
+            y += step;
+        }
+        z += step;
+    }
+    v.frame.to_world(sum / n.max(1) as f64)
+}
+
+fn pedicle_truth(v: &VertebraModel, side: usize) -> PedicleTruth {
+    let (q, u, rw, rh) = v.pedicle(side);
+    // Walk back along the axis until leaving the bone: the entry point.
+    let mut t = 0.0;
+    while t < 60.0 && v.bone_sd_local(q - u * (t + 0.25)) <= 0.0 {
+        t += 0.25;
+    }
+    let entry = q - u * t;
+    // Walk forward through the body until leaving its anterior cortex.
+    let mut s = 0.0;
+    let mut in_body = false;
+    while s < 120.0 {
+        let inside = v.body_sd(entry + u * (s + 0.25)) <= 0.0;
+        if in_body && !inside {
+            break;
+        }
+        in_body |= inside;
+        s += 0.25;
+    }
+    PedicleTruth {
+        entry: pt(v.frame.to_world(entry)),
+        direction: pt(v.frame.dir_to_world(u)),
+        axis_length_mm: s,
+        min_width_mm: 2.0 * rw,
+        min_height_mm: 2.0 * rh,
+    }
+}
+
+fn vertebra_truth(v: &VertebraModel) -> VertebraTruth {
+    let f = &v.frame;
+    let (sp, sn) = v.sup_plane();
+    let inferior_endplate = v.inf_plane().map(|(p, n)| EndplateTruth {
+        centre: pt(f.to_world(p)),
+        normal: pt(f.dir_to_world(n)),
+    });
+    let b = v.morph.epd / 2.0;
+    let face = |c: V3, n: V3, sgn: f64| pt(c + n * (sgn * FACET_GAP / 2.0));
+    let js = &v.joints_sup;
+    let ji = v.joints_inf.as_ref();
+    let (hant, hpost) = if v.is_sacrum() {
+        (v.h, v.h)
+    } else {
+        (v.height_at(-b), v.height_at(b))
+    };
+    VertebraTruth {
+        level: v.level.name().to_string(),
+        label: v.label,
+        body_centroid: pt(body_centroid(v)),
+        frame: FrameTruth {
+            origin: pt(f.origin),
+            x_axis: pt(f.rot.column(0).into_owned()),
+            y_axis: pt(f.rot.column(1).into_owned()),
+            z_axis: pt(f.rot.column(2).into_owned()),
+        },
+        superior_endplate: EndplateTruth {
+            centre: pt(f.to_world(sp)),
+            normal: pt(f.dir_to_world(sn)),
+        },
+        inferior_endplate,
+        pedicle_left: pedicle_truth(v, 0),
+        pedicle_right: pedicle_truth(v, 1),
+        facets: FacetTruth {
+            superior_left: face(js[0].centre, js[0].normal, -1.0),
+            superior_right: face(js[1].centre, js[1].normal, -1.0),
+            inferior_left: ji.map(|j| face(j[0].centre, j[0].normal, 1.0)),
+            inferior_right: ji.map(|j| face(j[1].centre, j[1].normal, 1.0)),
+            superior_normals: [pt(js[0].normal), pt(js[1].normal)],
+            superior_angle_deg: v.morph.facet,
+        },
+        spinous_tip: pt(f.to_world(v.spinous_tip())),
+        transverse_tip_left: v.transverse_tip(0).map(|t| pt(f.to_world(t))),
+        transverse_tip_right: v.transverse_tip(1).map(|t| pt(f.to_world(t))),
+        body_height_anterior_mm: hant,
+        body_height_posterior_mm: hpost,
+        endplate_width_mm: v.morph.epw,
+        endplate_depth_mm: v.morph.epd,
+        canal_width_mm: v.morph.canal_w,
+        canal_depth_mm: v.morph.canal_d,
+    }
+}
+
+fn level_name(l: Level) -> String {
+    l.name().to_string()
+}
+
+/// Computes the truth of a built scene.
+pub(crate) fn compute(scene: &Scene, grid: &Grid, spec: &PhantomSpec) -> Truth {
+    let mut labels = Vec::new();
+    for v in &scene.verts {
+        labels.push(LabelEntry {
+            label: v.label,
+            name: v.level.name().to_string(),
+            kind: "vertebra".into(),
+        });
+    }
+    let discs: Vec<DiscTruth> = scene
+        .discs
+        .iter()
+        .filter(|d| d.label != 0)
+        .map(|d| {
+            let half = d.depth / 2.0;
+            DiscTruth {
+                upper: level_name(d.upper),
+                lower: level_name(d.lower),
+                label: d.label,
+                centre: pt(d.centre()),
+                height_anterior_mm: d.height_at(-half),
+                height_middle_mm: d.height_at(0.0),
+                height_posterior_mm: d.height_at(half),
+            }
+        })
+        .collect();
+    for d in &discs {
+        labels.push(LabelEntry {
+            label: d.label,
+            name: format!("{}-{} disc", d.upper, d.lower),
+            kind: "disc".into(),
+        });
+    }
+    labels.push(LabelEntry {
+        label: CANAL_LABEL,
+        name: "spinal canal".into(),
+        kind: "canal".into(),
+    });
+
+    let segments = scene
+        .verts
+        .windows(2)
+        .filter_map(|w| {
+            let up = upward_inf(&w[0])?;
+            let lo = upward_sup(&w[1]);
+            Some(SegmentAngle {
+                upper: level_name(w[0].level),
+                lower: level_name(w[1].level),
+                sagittal_deg: (sag(up) - sag(lo)).to_degrees(),
+                coronal_deg: (cor(lo) - cor(up)).to_degrees(),
+            })
+        })
+        .collect();
+    let find = |l: Level| scene.verts.iter().find(|v| v.level == l);
+    let lumbar_lordosis_l1_s1_deg = match (find(Level::L1), find(Level::S1)) {
+        (Some(l1), Some(s1)) => Some((sag(upward_sup(l1)) - sag(upward_sup(s1))).to_degrees()),
+        _ => None,
+    };
+    let sacral_slope_deg = find(Level::S1).map(|s1| -sag(upward_sup(s1)).to_degrees());
+    let lumbar: Vec<&VertebraModel> = scene.verts.iter().filter(|v| v.level.is_lumbar()).collect();
+    let mut coronal_cobb: Option<CobbTruth> = None;
+    for i in 0..lumbar.len() {
+        for j in i + 1..lumbar.len() {
+            let Some(inf) = upward_inf(lumbar[j]) else {
+                continue;
+            };
+            let a = (cor(upward_sup(lumbar[i])) - cor(inf)).abs().to_degrees();
+            if coronal_cobb.as_ref().is_none_or(|c| a > c.angle_deg + 1e-9) {
+                coronal_cobb = Some(CobbTruth {
+                    angle_deg: a,
+                    upper_end: level_name(lumbar[i].level),
+                    lower_end: level_name(lumbar[j].level),
+                });
+            }
+        }
+    }
+
+    Truth {
+        schema_version: TRUTH_SCHEMA_VERSION,
+        spec: spec.clone(),
+        grid: GridTruth {
+            dims: grid.dims,
+            spacing_mm: grid.spacing,
+            origin_mm: pt(grid.origin),
+            orientation: grid.orientation_code(),
+        },
+        labels,
+        tissue_hu: scene.hu.clone(),
+        vertebrae: scene.verts.iter().map(vertebra_truth).collect(),
+        discs,
+        angles: AngleTruth {
+            segments,
+            lumbar_lordosis_l1_s1_deg,
+            sacral_slope_deg,
+            coronal_cobb,
+        },
+    }
+}
