@@ -73,7 +73,7 @@ fn peak_rss_mib() -> f64 {
 /// Runs the hidden child: load one series, print timing and peak memory as JSON.
 pub fn run_child(args: ChildArgs) -> Result<()> {
     let t = Instant::now();
-    let img = open(&[args.dir.clone()], &OpenOptions::default())?;
+    let img = open(std::slice::from_ref(&args.dir), &OpenOptions::default())?;
     let seconds = t.elapsed().as_secs_f64();
     let r = ChildResult {
         seconds,
