@@ -117,6 +117,31 @@ fn make_series(matrix: usize, slices: usize, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Loads the series in a fresh child process (so its peak memory is the load's alone).
+fn load_in_child(exe: &Path, dir: &Path) -> Result<ChildResult> {
+    let out = Command::new(exe)
+        .arg("bench-load-child")
+        .arg(dir)
+        .env("SPINETWIN_QUIET", "1")
+        .output()
+        .context("running the load child process")?;
+    if !out.status.success() {
+        bail!(
+            "load child failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("reading child output")
+}
+
+/// Asks Linux to drop clean page-cache pages, so the next read comes from disk.
+fn drop_page_cache() -> Result<()> {
+    // sync first: only clean pages can be dropped.
+    Command::new("sync").status().context("running sync")?;
+    std::fs::write("/proc/sys/vm/drop_caches", b"3").context("writing /proc/sys/vm/drop_caches")?;
+    Ok(())
+}
+
 /// Runs `spinetwin bench`.
 pub fn run(args: Args) -> Result<()> {
     let What::Import = args.what;
@@ -142,45 +167,57 @@ pub fn run(args: Args) -> Result<()> {
         make_series(args.matrix, args.slices, &dir)?;
     }
     let exe = std::env::current_exe().context("locating the spinetwin executable")?;
-    let mut runs = Vec::new();
-    for _ in 0..args.repeat.max(1) {
-        let out = Command::new(&exe)
-            .arg("bench-load-child")
-            .arg(&dir)
-            .env("SPINETWIN_QUIET", "1")
-            .output()
-            .context("running the load child process")?;
-        if !out.status.success() {
-            bail!(
-                "load child failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        let r: ChildResult = serde_json::from_slice(&out.stdout).context("reading child output")?;
-        runs.push(r);
+    let can_drop = drop_page_cache().is_ok();
+    if !can_drop {
+        eprintln!(
+            "note: cannot drop the page cache (needs root on Linux); reporting warm runs only"
+        );
     }
-    let mut secs: Vec<f64> = runs.iter().map(|r| r.seconds).collect();
-    secs.sort_by(f64::total_cmp);
-    let median = secs[secs.len() / 2];
-    let peak = runs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
-    let d = runs[0].dims;
-    let volume_mib = (d[0] * d[1] * d[2] * 4) as f64 / (1024.0 * 1024.0);
+    let mut rows = String::new();
+    let mut dims = [0; 3];
+    for cold in [false, true] {
+        if cold && !can_drop {
+            continue;
+        }
+        let mut runs = Vec::new();
+        for _ in 0..args.repeat.max(1) {
+            if cold {
+                drop_page_cache()?;
+            }
+            runs.push(load_in_child(&exe, &dir)?);
+        }
+        let mut secs: Vec<f64> = runs.iter().map(|r| r.seconds).collect();
+        secs.sort_by(f64::total_cmp);
+        let peak = runs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
+        dims = runs[0].dims;
+        rows += &format!(
+            "| DICOM import (scan + load), {} | {}x{}x{} int16, uncompressed | {} | {:.2} | {:.2} / {:.2} | {:.0} |\n",
+            if cold { "cold: page cache dropped" } else { "warm: files cached" },
+            dims[0],
+            dims[1],
+            dims[2],
+            runs.len(),
+            secs[secs.len() / 2],
+            secs[0],
+            secs[secs.len() - 1],
+            peak,
+        );
+    }
+    let volume_mib = (dims[0] * dims[1] * dims[2] * 4) as f64 / (1024.0 * 1024.0);
     let table = format!(
-        "| benchmark | series | runs | median time (s) | min / max (s) | peak RSS (MiB) | f32 volume (MiB) |\n\
-         |---|---|---|---|---|---|---|\n\
-         | DICOM import (scan + load) | {}x{}x{} int16, uncompressed | {} | {:.2} | {:.2} / {:.2} | {:.0} | {:.0} |\n\n\
-         Machine: {} logical cores; build: {}.\n",
-        d[0],
-        d[1],
-        d[2],
-        runs.len(),
-        median,
-        secs[0],
-        secs[secs.len() - 1],
-        peak,
-        volume_mib,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        if cfg!(debug_assertions) { "debug" } else { "release" }
+        "| benchmark | series | runs | median time (s) | min / max (s) | peak RSS (MiB) |\n\
+         |---|---|---|---|---|---|\n\
+         {rows}\n\
+         The imported volume itself (f32) is {volume_mib:.0} MiB; peak RSS is that of a fresh \
+         process doing only the import. Machine: {} logical cores; build: {}.\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
     );
     println!("{table}");
     if let Some(p) = &args.report {
