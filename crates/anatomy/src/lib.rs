@@ -8,7 +8,7 @@
 //! | structure | label |
 //! |---|---|
 //! | intervertebral disc below vertebra with label `v` | `100 + v` (e.g. L4-L5 = 123, L5-S1 = 124 or 125 with an L6) |
-//! | spinal canal (dural sac and its contents) | 200 |
+//! | spinal canal: the bony vertebral canal (dural sac and epidural fat), continuous between levels | 200 |
 //!
 //! The imaging and finite-element layers know nothing of this module.
 
