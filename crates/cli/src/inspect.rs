@@ -119,10 +119,14 @@ fn inspect_nifti(path: &Path, args: &Args) -> Result<Report> {
     let v = nifti::read_volume(path)?;
     fill_geometry(&mut r, &v, true);
     let m = spinetwin_imaging::guess_nifti_modality(&v);
+    // Report what `imaging::open` will treat the file as, and say it was inferred.
+    r.modality = m.code().to_string();
     r.hounsfield = m == Modality::Ct;
     if r.hounsfield {
-        r.warnings
-            .push("NIfTI carries no modality; values look like CT Hounsfield units".into());
+        r.warnings.push(
+            "NIfTI carries no modality; values look like CT Hounsfield units, so it is treated as CT"
+                .into(),
+        );
     }
     Ok(r)
 }
