@@ -20,7 +20,7 @@ use std::process::ExitCode;
 /// candidate operations level by level. Units: mm, N, MPa; angles in degrees; patient
 /// coordinates in DICOM LPS (x = patient left, y = posterior, z = superior).
 #[derive(Parser, Debug)]
-#[command(name = "spinetwin", version, about, long_about = None, propagate_version = true)]
+#[command(name = "spinetwin", version, propagate_version = true)]
 struct Cli {
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
