@@ -110,6 +110,9 @@ pub fn run(args: Args) -> Result<()> {
             println!("  {}: {why}", p.display());
         }
     }
+    for (p, w) in &report.warnings {
+        println!("warning: {}: {w}", p.display());
+    }
     if report.files_written == 0 {
         bail!(
             "{}: no file could be de-identified (see the skipped files above)",

@@ -646,7 +646,9 @@ pub fn deidentify(input: &Path, output: &Path, opts: &DeidOptions) -> Result<Dei
     // memory holds one file at a time; the folder replaces `output` only when all went well.
     spinetwin_core::atomic::write_dir::<_, ImagingError>(output, |tmp| {
         let mut written: HashSet<PathBuf> = HashSet::new();
+        let pb = spinetwin_core::progress::bar(files.len() as u64, "de-identifying");
         for f in &files {
+            pb.inc(1);
             match prepare(f, opts, &mut report) {
                 Ok(p) => {
                     if !written.insert(p.rel_path.clone()) {
@@ -668,6 +670,7 @@ pub fn deidentify(input: &Path, output: &Path, opts: &DeidOptions) -> Result<Dei
                 }
             }
         }
+        pb.finish_and_clear();
         if written.is_empty() {
             return Err(ImagingError::input(
                 input,
