@@ -68,9 +68,7 @@ pub fn elasticity_matrix(e: f64, nu: f64) -> [[f64; 6]; 6] {
     let mu = e / (2.0 * (1.0 + nu));
     let mut d = [[0.0; 6]; 6];
     for i in 0..3 {
-        for j in 0..3 {
-            d[i][j] = lambda;
-        }
+        d[i][..3].fill(lambda);
         d[i][i] = lambda + 2.0 * mu;
         d[i + 3][i + 3] = mu;
     }

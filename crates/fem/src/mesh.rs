@@ -152,7 +152,7 @@ impl Mesh {
             .fold(0.0, f64::max);
         for p in points {
             let det = point_geometry(kind, &x, p).map_or(0.0, |g| g.det_j);
-            if !(det > 1e-12 * h * h * h) {
+            if det.is_nan() || det <= 1e-12 * h * h * h {
                 return Err(FemError::InvertedElement {
                     element: e,
                     det_j: det,

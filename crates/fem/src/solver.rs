@@ -255,11 +255,11 @@ impl SparseSystem {
         let n = self.dofs.num_free;
         let mut y = vec![0.0; n];
         for c in 0..n {
-            for s in self.col_ptr[c]..self.col_ptr[c + 1] {
-                let r = self.row_idx[s];
-                y[r] += values[s] * x[c];
+            let range = self.col_ptr[c]..self.col_ptr[c + 1];
+            for (&r, &v) in self.row_idx[range.clone()].iter().zip(&values[range]) {
+                y[r] += v * x[c];
                 if r != c {
-                    y[c] += values[s] * x[r];
+                    y[c] += v * x[r];
                 }
             }
         }
@@ -488,13 +488,24 @@ pub fn solve_linear_static(
     if !rel.is_finite() || rel > 1e-3 {
         return Err(FemError::IllConditioned { residual: rel });
     }
+    // A near-mechanism can factorise with a tiny positive pivot (round-off) and still give
+    // a small residual; its displacements are then huge. |u| max|K_ii| / |f| is a lower
+    // bound of the condition number; beyond 1e14 the result is noise.
+    let kdiag = (0..system.dofs.num_free)
+        .map(|c| asm.values[system.col_ptr[c + 1] - 1].abs())
+        .fold(0.0, f64::max);
+    let umax = u_free.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let fmax = asm.rhs.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    if fmax > 0.0 && umax * kdiag / fmax > 1e14 {
+        return Err(FemError::IllConditioned { residual: rel });
+    }
     let nn = mesh.num_nodes();
     let mut displacements = vec![[0.0; 3]; nn];
     for (n, u) in displacements.iter_mut().enumerate() {
-        for d in 0..3 {
+        for (d, ud) in u.iter_mut().enumerate() {
             let g = 3 * n + d;
             let k = system.dofs.equation[g];
-            u[d] = if k != NOT_FREE {
+            *ud = if k != NOT_FREE {
                 u_free[k]
             } else {
                 constraints.values.get(&g).copied().unwrap_or(0.0)

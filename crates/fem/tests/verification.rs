@@ -732,3 +732,31 @@ fn bench_tet10_box_200k_dofs() {
     );
     assert!(sol.ok);
 }
+
+#[test]
+fn mechanism_inside_a_connected_model_is_an_error() {
+    // Two tets sharing only node 0 (a ball joint): the first is clamped, the second can
+    // still rotate about the shared node. The rigid-body check per connected part passes,
+    // so the factorisation or the conditioning check must catch it.
+    let nodes = vec![
+        [0.0, 0.0, 0.0],
+        [-1.0, 0.0, 0.0],
+        [0.0, -1.0, 0.0],
+        [0.0, 0.0, -1.0],
+        [1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0],
+    ];
+    let mut m = Mesh::with_nodes(nodes);
+    m.add_element(ElementKind::Tet4, &[0, 2, 1, 3]);
+    m.add_element(ElementKind::Tet4, &[0, 4, 5, 6]);
+    m.validate().unwrap();
+    let mat = LinearElastic::uniform(2, E, NU).unwrap();
+    let mut bc = Constraints::new();
+    bc.fix(&[0, 1, 2, 3], [true; 3]);
+    let mut loads = Loads::new();
+    loads.nodal_force(6, [1.0, 0.0, 0.0]);
+    let r = solve_linear_static(&m, &mat, &bc, &loads);
+    println!("{r:?}");
+    assert!(r.is_err(), "mechanism gave a result");
+}
