@@ -15,6 +15,8 @@ use crate::FemError;
 pub struct Constraints {
     /// Prescribed value of each constrained DOF.
     pub values: BTreeMap<usize, f64>,
+    /// `(node, dir)` of prescriptions with `dir > 2`; reported as an error by the solve.
+    pub invalid: Vec<(usize, usize)>,
 }
 
 impl Constraints {
@@ -25,8 +27,11 @@ impl Constraints {
 
     /// Prescribes displacement `value` in direction `dir` (0 = x, 1 = y, 2 = z) of `node`.
     pub fn prescribe(&mut self, node: usize, dir: usize, value: f64) -> &mut Self {
-        debug_assert!(dir < 3);
-        self.values.insert(3 * node + dir.min(2), value);
+        if dir < 3 {
+            self.values.insert(3 * node + dir, value);
+        } else {
+            self.invalid.push((node, dir));
+        }
         self
     }
 

@@ -44,10 +44,12 @@ pub use bc::{Constraints, Loads};
 pub use element::ElementKind;
 pub use material::{elasticity_matrix, LinearElastic};
 pub use mesh::{box_mesh, cylinder_sector_mesh, Face, Mesh, Order};
-pub use post::{element_results, principal_stresses, von_mises, ElementResult};
+pub use post::{
+    element_results, nodal_average_stress, principal_stresses, von_mises, ElementResult,
+};
 pub use solver::{
-    element_stiffness, solve_linear_static, Assembled, DofMap, Factorization, Solution,
-    SparseSystem, Timings,
+    element_stiffness, internal_forces, solve_linear_static, Assembled, DofMap, Factorization,
+    Solution, SparseSystem, Timings,
 };
 pub use vtu::{vtu_string, write_vtu, VtuData};
 

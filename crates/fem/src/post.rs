@@ -96,3 +96,32 @@ pub fn principal_stresses(s: &[f64; 6]) -> [f64; 3] {
     p.sort_by(|a, b| b.total_cmp(a));
     p
 }
+
+/// Nodal averages of element stresses: each node gets the volume-weighted mean of the
+/// average stress of the elements that contain it (a smoothing for display, not a
+/// superconvergent recovery). Nodes in no element get zeros.
+pub fn nodal_average_stress(mesh: &Mesh, results: &[ElementResult]) -> Vec<[f64; 6]> {
+    let mut acc = vec![[0.0; 6]; mesh.num_nodes()];
+    let mut wsum = vec![0.0; mesh.num_nodes()];
+    for (e, r) in results.iter().enumerate().take(mesh.num_elements()) {
+        let kind = mesh.kinds[e];
+        let x = mesh.element_coords(e);
+        let vol: f64 = kind
+            .quadrature()
+            .iter()
+            .filter_map(|(p, w)| point_geometry(kind, &x, *p).map(|g| g.det_j * w))
+            .sum();
+        for &n in mesh.element_nodes(e) {
+            for i in 0..6 {
+                acc[n][i] += vol * r.stress[i];
+            }
+            wsum[n] += vol;
+        }
+    }
+    for (a, w) in acc.iter_mut().zip(&wsum) {
+        if *w > 0.0 {
+            *a = a.map(|v| v / w);
+        }
+    }
+    acc
+}

@@ -34,6 +34,11 @@ pub struct DofMap {
 impl DofMap {
     fn new(mesh: &Mesh, constraints: &Constraints) -> Result<Self, FemError> {
         let nn = mesh.num_nodes();
+        if let Some((n, d)) = constraints.invalid.first() {
+            return Err(FemError::InvalidInput(format!(
+                "constraint on node {n} in direction {d}: directions are 0 (x), 1 (y), 2 (z)"
+            )));
+        }
         if let Some((&d, _)) = constraints.values.iter().find(|(&d, _)| d >= 3 * nn) {
             return Err(FemError::InvalidInput(format!(
                 "constraint on node {}, but the mesh has {nn} nodes",
@@ -452,8 +457,52 @@ pub struct Solution {
     pub num_equations: usize,
     /// Stored entries of the upper triangle of `K_ff`.
     pub nnz: usize,
-    /// Per-phase timings.
+    /// Reaction force at every node (N): `K u - f_ext` on constrained DOFs, 0 elsewhere.
+    pub reactions: Vec<[f64; 3]>,
+    /// Per-phase timings (`reactions` are computed after `solve` and not timed).
     pub timings: Timings,
+}
+
+/// Internal force vector `f_int = sum_e K_e u_e` (length `3 * num_nodes`, N), computed
+/// element by element in parallel (batches, serial sum).
+pub fn internal_forces(
+    mesh: &Mesh,
+    material: &LinearElastic,
+    u: &[[f64; 3]],
+) -> Result<Vec<f64>, FemError> {
+    let ne = mesh.num_elements();
+    if u.len() != mesh.num_nodes() || material.len() != ne {
+        return Err(FemError::InvalidInput(format!(
+            "internal forces: {} displacements for {} nodes, material for {} of {ne} elements",
+            u.len(),
+            mesh.num_nodes(),
+            material.len()
+        )));
+    }
+    let mut f = vec![0.0; 3 * mesh.num_nodes()];
+    let mut start = 0;
+    while start < ne {
+        let end = (start + BATCH).min(ne);
+        let fes: Vec<Vec<f64>> = (start..end)
+            .into_par_iter()
+            .map(|e| {
+                let ke = element_stiffness(mesh, material, e)?;
+                let nodes = mesh.element_nodes(e);
+                let ndof = 3 * nodes.len();
+                let ue: Vec<f64> = (0..ndof).map(|i| u[nodes[i / 3]][i % 3]).collect();
+                Ok((0..ndof)
+                    .map(|i| (0..ndof).map(|j| ke[i * ndof + j] * ue[j]).sum())
+                    .collect())
+            })
+            .collect::<Result<_, FemError>>()?;
+        for (e, fe) in (start..end).zip(fes) {
+            for (i, v) in fe.iter().enumerate() {
+                f[3 * mesh.element_nodes(e)[i / 3] + i % 3] += v;
+            }
+        }
+        start = end;
+    }
+    Ok(f)
 }
 
 /// Solves a linear static problem: validate, DOF map and pattern, symbolic factorisation,
@@ -512,8 +561,14 @@ pub fn solve_linear_static(
             };
         }
     }
+    let f_int = internal_forces(mesh, material, &displacements)?;
+    let mut reactions = vec![[0.0; 3]; nn];
+    for &g in constraints.values.keys() {
+        reactions[g / 3][g % 3] = f_int[g] - f_ext[g];
+    }
     Ok(Solution {
         displacements,
+        reactions,
         ok: rel <= 1e-8,
         relative_residual: rel,
         num_equations: system.dofs.num_free,

@@ -174,6 +174,11 @@ fn patch_test_prescribed_linear_field_distorted() {
             }
         }
         assert!(serr < 1e-8, "{order:?}: stress error {serr:e}");
+        for s in nodal_average_stress(&m, &res) {
+            for i in 0..6 {
+                assert!((s[i] - sig[i]).abs() < 1e-8 * smax);
+            }
+        }
         println!("patch (prescribed, distorted) {order:?}: |du| {umax_err:.1e} mm, stress rel err {serr:.1e}");
     }
 }
@@ -281,6 +286,9 @@ fn cantilever_tip_deflection_tet10_vs_timoshenko() {
         let mut loads = Loads::new();
         loads.traction(m.face_set("xmax").unwrap(), [0.0, p / a, 0.0]);
         let sol = solve_linear_static(&m, &mat, &bc, &loads).unwrap();
+        // Equilibrium: the support reactions balance the applied shear force.
+        let ry: f64 = sol.reactions.iter().map(|r| r[1]).sum();
+        assert!(rel(-ry, p) < 1e-9, "reaction {ry} vs load {p}");
         let tip = m.node_set("xmax").unwrap();
         let uy = tip.iter().map(|&n| sol.displacements[n][1]).sum::<f64>() / tip.len() as f64;
         let e = (uy - exact) / exact;
@@ -529,6 +537,14 @@ fn singular_models_are_errors() {
     let mut bc = Constraints::new();
     bc.fix(m.node_set("xmin").unwrap(), [true, false, false]);
     assert!(solve_linear_static(&m, &mat, &bc, &loads).is_err());
+    // A direction index out of range is an error, not a constraint on another node.
+    let mut bc = Constraints::new();
+    bc.fix(m.node_set("xmin").unwrap(), [true; 3]);
+    bc.prescribe(3, 7, 0.0);
+    assert!(matches!(
+        solve_linear_static(&m, &mat, &bc, &loads),
+        Err(FemError::InvalidInput(_))
+    ));
     // The 3-2-1 statically determinate support is enough.
     let mut bc = Constraints::new();
     bc.fix(m.node_set("xmin").unwrap(), [true, false, false]);
