@@ -112,8 +112,8 @@ pub fn nodal_average_stress(mesh: &Mesh, results: &[ElementResult]) -> Vec<[f64;
             .filter_map(|(p, w)| point_geometry(kind, &x, *p).map(|g| g.det_j * w))
             .sum();
         for &n in mesh.element_nodes(e) {
-            for i in 0..6 {
-                acc[n][i] += vol * r.stress[i];
+            for (a, s) in acc[n].iter_mut().zip(&r.stress) {
+                *a += vol * s;
             }
             wsum[n] += vol;
         }
