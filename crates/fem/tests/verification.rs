@@ -776,3 +776,54 @@ fn mechanism_inside_a_connected_model_is_an_error() {
     println!("{r:?}");
     assert!(r.is_err(), "mechanism gave a result");
 }
+
+#[test]
+fn face_tables_and_pressure_resultants() {
+    let m = single_element(ElementKind::Tet10);
+    let x = &m.nodes;
+    let mid = |a: usize, b: usize| [0, 1, 2].map(|d| 0.5 * (x[a][d] + x[b][d]));
+    for (f, fc) in element::TET_FACES.iter().enumerate() {
+        // Tri6 mid nodes sit on edges a-b, b-c, c-a of the face.
+        for (k, (a, b)) in [(0, 1), (1, 2), (2, 0)].into_iter().enumerate() {
+            let p = mid(fc[a], fc[b]);
+            for d in 0..3 {
+                assert!((x[fc[3 + k]][d] - p[d]).abs() < 1e-14, "face {f} mid {k}");
+            }
+        }
+        // The corner order's right-hand normal points into the element.
+        let opp = (0..4).find(|c| !fc[..3].contains(c)).unwrap();
+        let (a, b, c) = (x[fc[0]], x[fc[1]], x[fc[2]]);
+        let u = [0, 1, 2].map(|d| b[d] - a[d]);
+        let v = [0, 1, 2].map(|d| c[d] - a[d]);
+        let n = [
+            u[1] * v[2] - u[2] * v[1],
+            u[2] * v[0] - u[0] * v[2],
+            u[0] * v[1] - u[1] * v[0],
+        ];
+        let to_opp: f64 = (0..3).map(|d| n[d] * (x[opp][d] - a[d])).sum();
+        assert!(to_opp > 0.0, "face {f} normal points outwards");
+        // Pressure p on one face: resultant = p * (area vector, inward) = p n / 2; on a flat
+        // tri6 the corner forces are zero and each mid node carries a third.
+        let mut loads = Loads::new();
+        loads.pressure(&[(0, f as u8)], 3.0);
+        let fv = loads.assemble(&m).unwrap();
+        for d in 0..3 {
+            let total: f64 = (0..10).map(|k| fv[3 * k + d]).sum();
+            assert!((total - 1.5 * n[d]).abs() < 1e-12, "face {f} resultant");
+            for k in 0..3 {
+                assert!(fv[3 * fc[k] + d].abs() < 1e-12, "face {f} corner load");
+                assert!(
+                    (fv[3 * fc[3 + k] + d] - 0.5 * n[d]).abs() < 1e-12,
+                    "face {f} mid load"
+                );
+            }
+        }
+    }
+    // Pressure on the closed surface of an element: zero net force.
+    let mut loads = Loads::new();
+    loads.pressure(&[(0, 0), (0, 1), (0, 2), (0, 3)], 2.0);
+    let fv = loads.assemble(&m).unwrap();
+    for d in 0..3 {
+        assert!((0..10).map(|k| fv[3 * k + d]).sum::<f64>().abs() < 1e-12);
+    }
+}
