@@ -183,6 +183,45 @@ impl SparseSystem {
                 material.len()
             )));
         }
+        self.assemble_with(mesh, constraints, f_ext, |e| {
+            element_stiffness(mesh, material, e)
+        })
+    }
+
+    /// Generic assembly (the hook for tangent matrices of later nonlinear solves):
+    /// `element_matrix(e)` returns the symmetric row-major `3n x 3n` matrix of element `e`
+    /// (DOFs node-major); it is called in parallel. Returns `K_ff` in this system's pattern
+    /// and `f_f - K_fc u_c` for the prescribed values in `constraints` (same constrained DOFs
+    /// as when the system was built; new values are fine).
+    pub fn assemble_with<F>(
+        &self,
+        mesh: &Mesh,
+        constraints: &Constraints,
+        f_ext: &[f64],
+        element_matrix: F,
+    ) -> Result<Assembled, FemError>
+    where
+        F: Fn(usize) -> Result<Vec<f64>, FemError> + Sync,
+    {
+        let ne = mesh.num_elements();
+        if f_ext.len() != self.dofs.equation.len() {
+            return Err(FemError::InvalidInput(format!(
+                "load vector has {} entries, expected {}",
+                f_ext.len(),
+                self.dofs.equation.len()
+            )));
+        }
+        // A DOF constrained now but free when the system was built would need a new
+        // pattern. (DOFs constrained at build time but absent now are held at 0.)
+        if constraints
+            .values
+            .keys()
+            .any(|&g| g >= self.dofs.equation.len() || self.dofs.equation[g] != NOT_FREE)
+        {
+            return Err(FemError::InvalidInput(
+                "the constraints constrain DOFs that were free when the system was built: build a new SparseSystem".into(),
+            ));
+        }
         let eq = &self.dofs.equation;
         let mut values = vec![0.0; self.nnz()];
         let mut rhs: Vec<f64> = (0..eq.len())
@@ -194,11 +233,18 @@ impl SparseSystem {
             let end = (start + BATCH).min(ne);
             let kes: Vec<Vec<f64>> = (start..end)
                 .into_par_iter()
-                .map(|e| element_stiffness(mesh, material, e))
+                .map(&element_matrix)
                 .collect::<Result<_, _>>()?;
             for (e, ke) in (start..end).zip(kes) {
                 let nodes = mesh.element_nodes(e);
                 let ndof = 3 * nodes.len();
+                if ke.len() != ndof * ndof {
+                    return Err(FemError::InvalidInput(format!(
+                        "element matrix of element {e} has {} entries, expected {}",
+                        ke.len(),
+                        ndof * ndof
+                    )));
+                }
                 let gdof = |i: usize| 3 * nodes[i / 3] + i % 3;
                 for i in 0..ndof {
                     let ri = eq[gdof(i)];

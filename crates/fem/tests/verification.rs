@@ -503,6 +503,13 @@ fn two_material_bar_in_series_and_system_reuse() {
                 0.75 * delta
             );
         }
+        // Constraining a DOF that is an equation of the system needs a new system.
+        let free_y = (0..m.num_nodes())
+            .find(|&n| sys.dofs.equation[3 * n + 1] != usize::MAX)
+            .unwrap();
+        bc.prescribe(free_y, 1, 0.0);
+        let f_ext = vec![0.0; 3 * m.num_nodes()];
+        assert!(sys.assemble_linear_elastic(&m, &mat, &bc, &f_ext).is_err());
     }
 }
 
