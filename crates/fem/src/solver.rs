@@ -2,10 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use faer::linalg::solvers::Solve;
-use faer::sparse::linalg::solvers::{Llt, SymbolicLlt};
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::sparse::linalg::cholesky::{
+    factorize_symbolic_cholesky, LltRef, SymbolicCholesky, SymmetricOrdering,
+};
 use faer::sparse::{SparseColMatRef, SymbolicSparseColMat, SymbolicSparseColMatRef};
-use faer::{Mat, Side};
+use faer::{Conj, Mat, Par, Side};
 use nalgebra::{Matrix6, SymmetricEigen};
 use rayon::prelude::*;
 
@@ -98,7 +100,7 @@ pub struct SparseSystem {
     pub dofs: DofMap,
     col_ptr: Vec<usize>,
     row_idx: Vec<usize>,
-    symbolic: SymbolicLlt<usize>,
+    symbolic: SymbolicCholesky<usize>,
     /// Time spent on the pattern and the symbolic factorisation.
     pub timings: Timings,
 }
@@ -112,9 +114,15 @@ pub struct Assembled {
     pub rhs: Vec<f64>,
 }
 
-/// A numeric Cholesky factorisation of `K_ff`.
-pub struct Factorization {
-    llt: Llt<usize, f64>,
+/// A numeric Cholesky factorisation of `K_ff` (borrows the symbolic one of its system).
+pub struct Factorization<'a> {
+    symbolic: &'a SymbolicCholesky<usize>,
+    values: Vec<f64>,
+}
+
+/// Parallelism for the factorisation and solves: rayon with all its threads.
+fn par() -> Par {
+    Par::rayon(0)
 }
 
 impl SparseSystem {
@@ -140,8 +148,14 @@ impl SparseSystem {
             None,
             row_idx.clone(),
         );
-        let symbolic = SymbolicLlt::try_new(sym.as_ref(), Side::Upper)
-            .map_err(|e| FemError::Solver(format!("symbolic factorisation failed: {e:?}")))?;
+        // AMD fill-reducing ordering (faer's default; nested dissection is not in faer).
+        let symbolic = factorize_symbolic_cholesky(
+            sym.as_ref(),
+            Side::Upper,
+            SymmetricOrdering::Amd,
+            Default::default(),
+        )
+        .map_err(|e| FemError::Solver(format!("symbolic factorisation failed: {e:?}")))?;
         let timings = Timings {
             pattern: t1 - t0,
             symbolic: t1.elapsed(),
@@ -273,15 +287,38 @@ impl SparseSystem {
 
     /// Numeric Cholesky factorisation of assembled values (reusing the symbolic one). A
     /// matrix that is not positive definite means the model still has a mechanism.
-    pub fn factorize(&self, values: &[f64]) -> Result<Factorization, FemError> {
+    pub fn factorize(&self, values: &[f64]) -> Result<Factorization<'_>, FemError> {
         let m = self.matrix(values)?;
-        let llt = Llt::try_new_with_symbolic(self.symbolic.clone(), m, Side::Upper).map_err(
-            |e| match e {
-                faer::sparse::linalg::LltError::Numeric(_) => FemError::NotPositiveDefinite,
-                other => FemError::Solver(format!("numeric factorisation failed: {other:?}")),
-            },
-        )?;
-        Ok(Factorization { llt })
+        let mut l_values = Vec::new();
+        l_values
+            .try_reserve_exact(self.symbolic.len_val())
+            .map_err(|_| FemError::Solver("out of memory for the Cholesky factor".into()))?;
+        l_values.resize(self.symbolic.len_val(), 0.0);
+        let scratch = self
+            .symbolic
+            .factorize_numeric_llt_scratch::<f64>(par(), Default::default());
+        let mut buf = MemBuffer::try_new(scratch)
+            .map_err(|_| FemError::Solver("out of memory for factorisation scratch".into()))?;
+        self.symbolic
+            .factorize_numeric_llt::<f64>(
+                &mut l_values,
+                m,
+                Side::Upper,
+                Default::default(),
+                par(),
+                MemStack::new(&mut buf),
+                Default::default(),
+            )
+            .map_err(|_| FemError::NotPositiveDefinite)?;
+        Ok(Factorization {
+            symbolic: &self.symbolic,
+            values: l_values,
+        })
+    }
+
+    /// Number of stored values of the Cholesky factor (fill; memory is 8 bytes each).
+    pub fn factor_nnz(&self) -> usize {
+        self.symbolic.len_val()
     }
 
     fn matrix<'a>(
@@ -318,11 +355,17 @@ impl SparseSystem {
     }
 }
 
-impl Factorization {
+impl Factorization<'_> {
     /// Solves `K x = b`.
     pub fn solve(&self, b: &[f64]) -> Vec<f64> {
         let mut x = Mat::from_fn(b.len(), 1, |i, _| b[i]);
-        self.llt.solve_in_place(x.as_mut());
+        let mut buf = MemBuffer::new(self.symbolic.solve_in_place_scratch::<f64>(1, par()));
+        LltRef::<'_, usize, f64>::new(self.symbolic, &self.values).solve_in_place_with_conj(
+            Conj::No,
+            x.as_mut(),
+            par(),
+            MemStack::new(&mut buf),
+        );
         (0..b.len()).map(|i| x[(i, 0)]).collect()
     }
 }
@@ -503,6 +546,8 @@ pub struct Solution {
     pub num_equations: usize,
     /// Stored entries of the upper triangle of `K_ff`.
     pub nnz: usize,
+    /// Stored values of the Cholesky factor.
+    pub factor_nnz: usize,
     /// Reaction force at every node (N): `K u - f_ext` on constrained DOFs, 0 elsewhere.
     pub reactions: Vec<[f64; 3]>,
     /// Per-phase timings (`reactions` are computed after `solve` and not timed).
@@ -619,6 +664,7 @@ pub fn solve_linear_static(
         relative_residual: rel,
         num_equations: system.dofs.num_free,
         nnz: system.nnz(),
+        factor_nnz: system.factor_nnz(),
         timings,
     })
 }

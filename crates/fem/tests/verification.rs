@@ -735,11 +735,12 @@ fn bench_tet10_box_200k_dofs() {
     let total = t.elapsed();
     let tm = &sol.timings;
     println!(
-        "bench tet10 box: {} elements, {} nodes, {} equations, nnz(upper) {}, threads {}",
+        "bench tet10 box: {} elements, {} nodes, {} equations, nnz(upper) {}, nnz(L) {}, threads {}",
         m.num_elements(),
         m.num_nodes(),
         sol.num_equations,
         sol.nnz,
+        sol.factor_nnz,
         rayon::current_num_threads()
     );
     println!(
