@@ -62,7 +62,7 @@ impl Mesh {
         self.nodes.len()
     }
 
-    /// Node indices of element `e`.
+    /// Node indices of element `e`. Panics if `e >= num_elements()` (like slice indexing).
     pub fn element_nodes(&self, e: usize) -> &[usize] {
         &self.connectivity[self.offsets[e]..self.offsets[e + 1]]
     }
@@ -224,10 +224,11 @@ impl Mesh {
         Ok(out)
     }
 
-    /// The nodes of `set` faces (deduplicated, sorted).
+    /// The nodes of `faces` (deduplicated, sorted); faces not in the mesh are skipped.
     pub fn face_set_nodes(&self, faces: &[Face]) -> Vec<usize> {
         let mut v: Vec<usize> = faces
             .iter()
+            .filter(|&&(e, f)| e < self.num_elements() && f < 4)
             .flat_map(|&(e, f)| {
                 let kind = self.kinds[e];
                 let nodes = self.element_nodes(e);

@@ -417,6 +417,14 @@ pub fn element_stiffness(
     material: &LinearElastic,
     e: usize,
 ) -> Result<Vec<f64>, FemError> {
+    if e >= mesh.num_elements() || e >= material.len() || mesh.offsets.len() != mesh.kinds.len() + 1
+    {
+        return Err(FemError::InvalidInput(format!(
+            "element {e} is not in the mesh ({} elements) or the material ({})",
+            mesh.num_elements(),
+            material.len()
+        )));
+    }
     let kind = mesh.kinds[e];
     let x = mesh.element_coords(e);
     let n = kind.num_nodes();

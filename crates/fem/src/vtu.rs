@@ -38,8 +38,9 @@ pub fn vtk_connectivity(mesh: &Mesh, e: usize) -> Vec<usize> {
     }
 }
 
-/// The VTU document as a string. Field lengths must match the mesh.
+/// The VTU document as a string. The mesh is validated; field lengths must match it.
 pub fn vtu_string(mesh: &Mesh, data: &VtuData) -> Result<String, FemError> {
+    mesh.validate()?;
     let (nn, ne) = (mesh.num_nodes(), mesh.num_elements());
     for (name, v) in &data.point_vectors {
         check_len(name, v.len(), nn, "nodes")?;
