@@ -1,0 +1,678 @@
+//! Assembly into a sparse symmetric matrix, reusable symbolic factorisation, linear solve.
+
+use std::time::{Duration, Instant};
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::sparse::linalg::cholesky::{
+    factorize_symbolic_cholesky, LltRef, SymbolicCholesky, SymmetricOrdering,
+};
+use faer::sparse::{SparseColMatRef, SymbolicSparseColMat, SymbolicSparseColMatRef};
+use faer::{Conj, Mat, Par, Side};
+use nalgebra::{Matrix6, SymmetricEigen};
+use rayon::prelude::*;
+
+use crate::bc::{Constraints, Loads};
+use crate::element::{add_btdb, point_geometry};
+use crate::material::LinearElastic;
+use crate::mesh::Mesh;
+use crate::FemError;
+
+const NOT_FREE: usize = usize::MAX;
+
+/// Elements per parallel batch: element matrices of a batch are computed in parallel, then
+/// scattered serially (no write conflicts, bounded memory).
+const BATCH: usize = 8192;
+
+/// Maps global DOFs (`3 * node + dir`) to equation numbers of the free DOFs.
+#[derive(Clone, Debug)]
+pub struct DofMap {
+    /// Equation number of each global DOF, or `usize::MAX` when it is constrained or its
+    /// node belongs to no element (such DOFs keep their prescribed value or 0).
+    pub equation: Vec<usize>,
+    /// Number of free DOFs (equations).
+    pub num_free: usize,
+}
+
+impl DofMap {
+    fn new(mesh: &Mesh, constraints: &Constraints) -> Result<Self, FemError> {
+        let nn = mesh.num_nodes();
+        if let Some((n, d)) = constraints.invalid.first() {
+            return Err(FemError::InvalidInput(format!(
+                "constraint on node {n} in direction {d}: directions are 0 (x), 1 (y), 2 (z)"
+            )));
+        }
+        if let Some((&d, _)) = constraints.values.iter().find(|(&d, _)| d >= 3 * nn) {
+            return Err(FemError::InvalidInput(format!(
+                "constraint on node {}, but the mesh has {nn} nodes",
+                d / 3
+            )));
+        }
+        if let Some((&d, v)) = constraints.values.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(FemError::InvalidInput(format!(
+                "constraint on DOF {d} has a non-finite value {v}"
+            )));
+        }
+        let mut used = vec![false; nn];
+        for &n in &mesh.connectivity {
+            used[n] = true;
+        }
+        let mut equation = vec![NOT_FREE; 3 * nn];
+        let mut k = 0;
+        for n in 0..nn {
+            if !used[n] {
+                continue;
+            }
+            for d in 0..3 {
+                if !constraints.values.contains_key(&(3 * n + d)) {
+                    equation[3 * n + d] = k;
+                    k += 1;
+                }
+            }
+        }
+        Ok(DofMap {
+            equation,
+            num_free: k,
+        })
+    }
+}
+
+/// Wall-clock time of each phase of a solve.
+#[derive(Clone, Debug, Default)]
+pub struct Timings {
+    /// Sparsity pattern (from mesh connectivity and DOF map).
+    pub pattern: Duration,
+    /// Symbolic factorisation (AMD fill-reducing ordering + elimination tree).
+    pub symbolic: Duration,
+    /// Element matrices and scatter into the sparse matrix, plus load vector.
+    pub assembly: Duration,
+    /// Numeric Cholesky factorisation.
+    pub numeric: Duration,
+    /// Triangular solves and residual check.
+    pub solve: Duration,
+}
+
+/// The stiffness system of a mesh for one set of constrained DOFs: DOF map, the sparsity
+/// pattern of `K_ff` (upper triangle, CSC) and its symbolic Cholesky factorisation. Build it
+/// once; then assemble new values (new material, new prescribed values, new tangent) and
+/// refactorise numerically as often as needed.
+pub struct SparseSystem {
+    /// DOF numbering.
+    pub dofs: DofMap,
+    col_ptr: Vec<usize>,
+    row_idx: Vec<usize>,
+    symbolic: SymbolicCholesky<usize>,
+    /// Time spent on the pattern and the symbolic factorisation.
+    pub timings: Timings,
+}
+
+/// Assembled values of `K_ff` (in the pattern of a [`SparseSystem`]) and right-hand side
+/// `f_f - K_fc u_c`.
+pub struct Assembled {
+    /// Values of the upper triangle, aligned with the system's pattern.
+    pub values: Vec<f64>,
+    /// Right-hand side per equation.
+    pub rhs: Vec<f64>,
+}
+
+/// A numeric Cholesky factorisation of `K_ff` (borrows the symbolic one of its system).
+pub struct Factorization<'a> {
+    symbolic: &'a SymbolicCholesky<usize>,
+    values: Vec<f64>,
+}
+
+/// Parallelism for the factorisation and solves: rayon with all its threads.
+fn par() -> Par {
+    Par::rayon(0)
+}
+
+impl SparseSystem {
+    /// Builds the DOF map, sparsity pattern and symbolic factorisation. Validates the mesh
+    /// and checks that the constraints remove all rigid-body modes.
+    pub fn new(mesh: &Mesh, constraints: &Constraints) -> Result<Self, FemError> {
+        mesh.validate()?;
+        let t0 = Instant::now();
+        let dofs = DofMap::new(mesh, constraints)?;
+        check_rigid_body_modes(mesh, constraints)?;
+        if dofs.num_free == 0 {
+            return Err(FemError::InvalidInput(
+                "every DOF is constrained: nothing to solve".into(),
+            ));
+        }
+        let (col_ptr, row_idx) = pattern(mesh, &dofs);
+        let t1 = Instant::now();
+        let n = dofs.num_free;
+        let sym = SymbolicSparseColMat::<usize>::new_checked(
+            n,
+            n,
+            col_ptr.clone(),
+            None,
+            row_idx.clone(),
+        );
+        // AMD fill-reducing ordering (faer's default; nested dissection is not in faer).
+        let symbolic = factorize_symbolic_cholesky(
+            sym.as_ref(),
+            Side::Upper,
+            SymmetricOrdering::Amd,
+            Default::default(),
+        )
+        .map_err(|e| FemError::Solver(format!("symbolic factorisation failed: {e:?}")))?;
+        let timings = Timings {
+            pattern: t1 - t0,
+            symbolic: t1.elapsed(),
+            ..Default::default()
+        };
+        Ok(SparseSystem {
+            dofs,
+            col_ptr,
+            row_idx,
+            symbolic,
+            timings,
+        })
+    }
+
+    /// Number of stored entries (upper triangle incl. diagonal) of `K_ff`.
+    pub fn nnz(&self) -> usize {
+        self.row_idx.len()
+    }
+
+    fn slot(&self, row: usize, col: usize) -> usize {
+        let (a, b) = (self.col_ptr[col], self.col_ptr[col + 1]);
+        // The pattern contains every coupled pair by construction.
+        a + self.row_idx[a..b].binary_search(&row).unwrap_or_else(|i| i)
+    }
+
+    /// Assembles the linear-elastic `K_ff` and the right-hand side `f_f - K_fc u_c` (with the
+    /// external load vector `f_ext`, length `3 * num_nodes`), in parallel.
+    pub fn assemble_linear_elastic(
+        &self,
+        mesh: &Mesh,
+        material: &LinearElastic,
+        constraints: &Constraints,
+        f_ext: &[f64],
+    ) -> Result<Assembled, FemError> {
+        let ne = mesh.num_elements();
+        if material.len() != ne {
+            return Err(FemError::InvalidInput(format!(
+                "material covers {} elements, the mesh has {ne}",
+                material.len()
+            )));
+        }
+        self.assemble_with(mesh, constraints, f_ext, |e| {
+            element_stiffness(mesh, material, e)
+        })
+    }
+
+    /// Generic assembly (the hook for tangent matrices of later nonlinear solves):
+    /// `element_matrix(e)` returns the symmetric row-major `3n x 3n` matrix of element `e`
+    /// (DOFs node-major); it is called in parallel. Returns `K_ff` in this system's pattern
+    /// and `f_f - K_fc u_c` for the prescribed values in `constraints` (same constrained DOFs
+    /// as when the system was built; new values are fine).
+    pub fn assemble_with<F>(
+        &self,
+        mesh: &Mesh,
+        constraints: &Constraints,
+        f_ext: &[f64],
+        element_matrix: F,
+    ) -> Result<Assembled, FemError>
+    where
+        F: Fn(usize) -> Result<Vec<f64>, FemError> + Sync,
+    {
+        let ne = mesh.num_elements();
+        if f_ext.len() != self.dofs.equation.len() {
+            return Err(FemError::InvalidInput(format!(
+                "load vector has {} entries, expected {}",
+                f_ext.len(),
+                self.dofs.equation.len()
+            )));
+        }
+        // A DOF constrained now but free when the system was built would need a new
+        // pattern. (DOFs constrained at build time but absent now are held at 0.)
+        if constraints
+            .values
+            .keys()
+            .any(|&g| g >= self.dofs.equation.len() || self.dofs.equation[g] != NOT_FREE)
+        {
+            return Err(FemError::InvalidInput(
+                "the constraints constrain DOFs that were free when the system was built: build a new SparseSystem".into(),
+            ));
+        }
+        let eq = &self.dofs.equation;
+        let mut values = vec![0.0; self.nnz()];
+        let mut rhs: Vec<f64> = (0..eq.len())
+            .filter(|&g| eq[g] != NOT_FREE)
+            .map(|g| f_ext[g])
+            .collect();
+        let mut start = 0;
+        while start < ne {
+            let end = (start + BATCH).min(ne);
+            let kes: Vec<Vec<f64>> = (start..end)
+                .into_par_iter()
+                .map(&element_matrix)
+                .collect::<Result<_, _>>()?;
+            for (e, ke) in (start..end).zip(kes) {
+                let nodes = mesh.element_nodes(e);
+                let ndof = 3 * nodes.len();
+                if ke.len() != ndof * ndof {
+                    return Err(FemError::InvalidInput(format!(
+                        "element matrix of element {e} has {} entries, expected {}",
+                        ke.len(),
+                        ndof * ndof
+                    )));
+                }
+                let gdof = |i: usize| 3 * nodes[i / 3] + i % 3;
+                for i in 0..ndof {
+                    let ri = eq[gdof(i)];
+                    if ri == NOT_FREE {
+                        continue;
+                    }
+                    for j in 0..ndof {
+                        let gj = gdof(j);
+                        let cj = eq[gj];
+                        let k = ke[i * ndof + j];
+                        if cj == NOT_FREE {
+                            if let Some(u) = constraints.values.get(&gj) {
+                                rhs[ri] -= k * u;
+                            }
+                        } else if ri <= cj {
+                            let s = self.slot(ri, cj);
+                            values[s] += k;
+                        }
+                    }
+                }
+            }
+            start = end;
+        }
+        Ok(Assembled { values, rhs })
+    }
+
+    /// Numeric Cholesky factorisation of assembled values (reusing the symbolic one). A
+    /// matrix that is not positive definite means the model still has a mechanism.
+    pub fn factorize(&self, values: &[f64]) -> Result<Factorization<'_>, FemError> {
+        let m = self.matrix(values)?;
+        let mut l_values = Vec::new();
+        l_values
+            .try_reserve_exact(self.symbolic.len_val())
+            .map_err(|_| FemError::Solver("out of memory for the Cholesky factor".into()))?;
+        l_values.resize(self.symbolic.len_val(), 0.0);
+        let scratch = self
+            .symbolic
+            .factorize_numeric_llt_scratch::<f64>(par(), Default::default());
+        let mut buf = MemBuffer::try_new(scratch)
+            .map_err(|_| FemError::Solver("out of memory for factorisation scratch".into()))?;
+        self.symbolic
+            .factorize_numeric_llt::<f64>(
+                &mut l_values,
+                m,
+                Side::Upper,
+                Default::default(),
+                par(),
+                MemStack::new(&mut buf),
+                Default::default(),
+            )
+            .map_err(|_| FemError::NotPositiveDefinite)?;
+        Ok(Factorization {
+            symbolic: &self.symbolic,
+            values: l_values,
+        })
+    }
+
+    /// Number of stored values of the Cholesky factor (fill; memory is 8 bytes each).
+    pub fn factor_nnz(&self) -> usize {
+        self.symbolic.len_val()
+    }
+
+    fn matrix<'a>(
+        &'a self,
+        values: &'a [f64],
+    ) -> Result<SparseColMatRef<'a, usize, f64>, FemError> {
+        if values.len() != self.nnz() {
+            return Err(FemError::InvalidInput(format!(
+                "{} values for a pattern of {} entries",
+                values.len(),
+                self.nnz()
+            )));
+        }
+        let n = self.dofs.num_free;
+        // SAFETY-free: new_checked already validated this pattern in `new`.
+        let sym = SymbolicSparseColMatRef::new_checked(n, n, &self.col_ptr, None, &self.row_idx);
+        Ok(SparseColMatRef::new(sym, values))
+    }
+
+    /// `y = K x` for the symmetric matrix stored as its upper triangle.
+    pub fn mul(&self, values: &[f64], x: &[f64]) -> Vec<f64> {
+        let n = self.dofs.num_free;
+        let mut y = vec![0.0; n];
+        for c in 0..n {
+            let range = self.col_ptr[c]..self.col_ptr[c + 1];
+            for (&r, &v) in self.row_idx[range.clone()].iter().zip(&values[range]) {
+                y[r] += v * x[c];
+                if r != c {
+                    y[c] += v * x[r];
+                }
+            }
+        }
+        y
+    }
+}
+
+impl Factorization<'_> {
+    /// Solves `K x = b`.
+    pub fn solve(&self, b: &[f64]) -> Vec<f64> {
+        let mut x = Mat::from_fn(b.len(), 1, |i, _| b[i]);
+        let mut buf = MemBuffer::new(self.symbolic.solve_in_place_scratch::<f64>(1, par()));
+        LltRef::<'_, usize, f64>::new(self.symbolic, &self.values).solve_in_place_with_conj(
+            Conj::No,
+            x.as_mut(),
+            par(),
+            MemStack::new(&mut buf),
+        );
+        (0..b.len()).map(|i| x[(i, 0)]).collect()
+    }
+}
+
+/// Upper-triangle CSC pattern of K_ff: column `c` holds every free row `r <= c` whose node
+/// shares an element with the node of `c`.
+fn pattern(mesh: &Mesh, dofs: &DofMap) -> (Vec<usize>, Vec<usize>) {
+    let nn = mesh.num_nodes();
+    let mut adj: Vec<Vec<usize>> = vec![Vec::new(); nn];
+    for e in 0..mesh.num_elements() {
+        let nodes = mesh.element_nodes(e);
+        for &a in nodes {
+            adj[a].extend_from_slice(nodes);
+        }
+    }
+    adj.par_iter_mut().for_each(|v| {
+        v.sort_unstable();
+        v.dedup();
+    });
+    let eq = &dofs.equation;
+    let mut col_ptr = Vec::with_capacity(dofs.num_free + 1);
+    col_ptr.push(0);
+    let mut row_idx = Vec::new();
+    for n in 0..nn {
+        for d in 0..3 {
+            let c = eq[3 * n + d];
+            if c == NOT_FREE {
+                continue;
+            }
+            // Equation numbers increase with (node, dir), so this is sorted.
+            for &m in &adj[n] {
+                for dd in 0..3 {
+                    let r = eq[3 * m + dd];
+                    if r != NOT_FREE && r <= c {
+                        row_idx.push(r);
+                    }
+                }
+            }
+            col_ptr.push(row_idx.len());
+        }
+    }
+    (col_ptr, row_idx)
+}
+
+/// Element stiffness `K_e = sum_q w_q det J_q B^T D B` (row-major, `3n x 3n`, DOFs ordered
+/// node-major `[u1x, u1y, u1z, u2x, ...]`).
+pub fn element_stiffness(
+    mesh: &Mesh,
+    material: &LinearElastic,
+    e: usize,
+) -> Result<Vec<f64>, FemError> {
+    if e >= mesh.num_elements() || e >= material.len() || mesh.offsets.len() != mesh.kinds.len() + 1
+    {
+        return Err(FemError::InvalidInput(format!(
+            "element {e} is not in the mesh ({} elements) or the material ({})",
+            mesh.num_elements(),
+            material.len()
+        )));
+    }
+    let kind = mesh.kinds[e];
+    let x = mesh.element_coords(e);
+    let n = kind.num_nodes();
+    let d = material.d_matrix(e);
+    let mut k = vec![0.0; 9 * n * n];
+    for (p, w) in kind.quadrature() {
+        let g = point_geometry(kind, &x, *p)
+            .filter(|g| g.det_j > 0.0)
+            .ok_or(FemError::InvertedElement {
+                element: e,
+                det_j: 0.0,
+            })?;
+        add_btdb(&mut k, &g.dndx[..n], &d, w * g.det_j);
+    }
+    Ok(k)
+}
+
+/// Checks, for every connected part of the mesh, that the constrained DOFs block all six
+/// rigid-body modes: the Gram matrix of the modes restricted to the constrained DOFs must be
+/// non-singular. Catches "no BCs", a single pinned node, nodes constrained on a line, ...
+fn check_rigid_body_modes(mesh: &Mesh, constraints: &Constraints) -> Result<(), FemError> {
+    let nn = mesh.num_nodes();
+    // Union-find over element connectivity.
+    let mut parent: Vec<usize> = (0..nn).collect();
+    fn find(p: &mut [usize], mut a: usize) -> usize {
+        while p[a] != a {
+            p[a] = p[p[a]];
+            a = p[a];
+        }
+        a
+    }
+    for e in 0..mesh.num_elements() {
+        let nodes = mesh.element_nodes(e);
+        let r0 = find(&mut parent, nodes[0]);
+        for &b in &nodes[1..] {
+            let rb = find(&mut parent, b);
+            if rb != r0 {
+                parent[rb] = r0;
+            }
+        }
+    }
+    let mut used = vec![false; nn];
+    for &n in &mesh.connectivity {
+        used[n] = true;
+    }
+    // Per component: centroid, size, then Gram matrix of constrained DOFs.
+    let mut comps: std::collections::HashMap<usize, (usize, [f64; 3], f64)> =
+        std::collections::HashMap::new();
+    for n in (0..nn).filter(|&n| used[n]) {
+        let r = find(&mut parent, n);
+        let c = comps.entry(r).or_insert((0, [0.0; 3], 0.0));
+        c.0 += 1;
+        for d in 0..3 {
+            c.1[d] += mesh.nodes[n][d];
+        }
+    }
+    for c in comps.values_mut() {
+        c.1 = c.1.map(|v| v / c.0 as f64);
+    }
+    for n in (0..nn).filter(|&n| used[n]) {
+        let r = find(&mut parent, n);
+        let c = comps.get_mut(&r).unwrap();
+        let dx: f64 = (0..3).map(|d| (mesh.nodes[n][d] - c.1[d]).powi(2)).sum();
+        c.2 = c.2.max(dx.sqrt());
+    }
+    let mut gram: std::collections::HashMap<usize, Matrix6<f64>> = Default::default();
+    for &dof in constraints.values.keys() {
+        let n = dof / 3;
+        if n >= nn || !used[n] {
+            continue;
+        }
+        let r = find(&mut parent, n);
+        let (_, c, size) = comps[&r];
+        let x = [0, 1, 2].map(|d| (mesh.nodes[n][d] - c[d]) / size.max(f64::MIN_POSITIVE));
+        // Component `dof % 3` of the 6 modes: translations e_i, rotations w_i x (x - c).
+        let dir = dof % 3;
+        let mut v = [0.0; 6];
+        v[dir] = 1.0;
+        // Rotation about axis a: (e_a x x)_dir.
+        for a in 0..3 {
+            let ea = [0, 1, 2].map(|i| if i == a { 1.0 } else { 0.0 });
+            let cr = [
+                ea[1] * x[2] - ea[2] * x[1],
+                ea[2] * x[0] - ea[0] * x[2],
+                ea[0] * x[1] - ea[1] * x[0],
+            ];
+            v[3 + a] = cr[dir];
+        }
+        let g = gram.entry(r).or_insert_with(Matrix6::zeros);
+        for i in 0..6 {
+            for j in 0..6 {
+                g[(i, j)] += v[i] * v[j];
+            }
+        }
+    }
+    for (&r, &(count, _, _)) in &comps {
+        let lambda_min = gram
+            .get(&r)
+            .map(|g| {
+                SymmetricEigen::new(*g)
+                    .eigenvalues
+                    .iter()
+                    .fold(f64::INFINITY, |a, &b| a.min(b))
+            })
+            .unwrap_or(0.0);
+        if lambda_min < 1e-10 {
+            return Err(FemError::RigidBodyModes {
+                part_node: r,
+                part_nodes: count,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Result of a linear static solve.
+#[derive(Clone, Debug)]
+pub struct Solution {
+    /// Displacement of every node (mm); constrained DOFs hold their prescribed values,
+    /// nodes in no element hold 0 (or their prescribed values).
+    pub displacements: Vec<[f64; 3]>,
+    /// True when the relative residual is below 1e-8.
+    pub ok: bool,
+    /// `|K u - f| / |f|` over the free DOFs, with `f = f_f - K_fc u_c` (0 when `f = 0`).
+    pub relative_residual: f64,
+    /// Number of equations (free DOFs).
+    pub num_equations: usize,
+    /// Stored entries of the upper triangle of `K_ff`.
+    pub nnz: usize,
+    /// Stored values of the Cholesky factor.
+    pub factor_nnz: usize,
+    /// Reaction force at every node (N): `K u - f_ext` on constrained DOFs, 0 elsewhere.
+    pub reactions: Vec<[f64; 3]>,
+    /// Per-phase timings (`reactions` are computed after `solve` and not timed).
+    pub timings: Timings,
+}
+
+/// Internal force vector `f_int = sum_e K_e u_e` (length `3 * num_nodes`, N), computed
+/// element by element in parallel (batches, serial sum).
+pub fn internal_forces(
+    mesh: &Mesh,
+    material: &LinearElastic,
+    u: &[[f64; 3]],
+) -> Result<Vec<f64>, FemError> {
+    let ne = mesh.num_elements();
+    if u.len() != mesh.num_nodes() || material.len() != ne {
+        return Err(FemError::InvalidInput(format!(
+            "internal forces: {} displacements for {} nodes, material for {} of {ne} elements",
+            u.len(),
+            mesh.num_nodes(),
+            material.len()
+        )));
+    }
+    let mut f = vec![0.0; 3 * mesh.num_nodes()];
+    let mut start = 0;
+    while start < ne {
+        let end = (start + BATCH).min(ne);
+        let fes: Vec<Vec<f64>> = (start..end)
+            .into_par_iter()
+            .map(|e| {
+                let ke = element_stiffness(mesh, material, e)?;
+                let nodes = mesh.element_nodes(e);
+                let ndof = 3 * nodes.len();
+                let ue: Vec<f64> = (0..ndof).map(|i| u[nodes[i / 3]][i % 3]).collect();
+                Ok((0..ndof)
+                    .map(|i| (0..ndof).map(|j| ke[i * ndof + j] * ue[j]).sum())
+                    .collect())
+            })
+            .collect::<Result<_, FemError>>()?;
+        for (e, fe) in (start..end).zip(fes) {
+            for (i, v) in fe.iter().enumerate() {
+                f[3 * mesh.element_nodes(e)[i / 3] + i % 3] += v;
+            }
+        }
+        start = end;
+    }
+    Ok(f)
+}
+
+/// Solves a linear static problem: validate, DOF map and pattern, symbolic factorisation,
+/// parallel assembly, Cholesky, solve, residual check.
+pub fn solve_linear_static(
+    mesh: &Mesh,
+    material: &LinearElastic,
+    constraints: &Constraints,
+    loads: &Loads,
+) -> Result<Solution, FemError> {
+    let system = SparseSystem::new(mesh, constraints)?;
+    let mut timings = system.timings.clone();
+    let t = Instant::now();
+    let f_ext = loads.assemble(mesh)?;
+    let asm = system.assemble_linear_elastic(mesh, material, constraints, &f_ext)?;
+    timings.assembly = t.elapsed();
+    let t = Instant::now();
+    let fact = system.factorize(&asm.values)?;
+    timings.numeric = t.elapsed();
+    let t = Instant::now();
+    let u_free = fact.solve(&asm.rhs);
+    let ku = system.mul(&asm.values, &u_free);
+    let rn: f64 = ku
+        .iter()
+        .zip(&asm.rhs)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let fnorm: f64 = asm.rhs.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let rel = if fnorm > 0.0 { rn / fnorm } else { rn };
+    timings.solve = t.elapsed();
+    if !rel.is_finite() || rel > 1e-3 {
+        return Err(FemError::IllConditioned { residual: rel });
+    }
+    // A near-mechanism can factorise with a tiny positive pivot (round-off) and still give
+    // a small residual; its displacements are then huge. |u| max|K_ii| / |f| is a lower
+    // bound of the condition number; beyond 1e14 the result is noise.
+    let kdiag = (0..system.dofs.num_free)
+        .map(|c| asm.values[system.col_ptr[c + 1] - 1].abs())
+        .fold(0.0, f64::max);
+    let umax = u_free.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let fmax = asm.rhs.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    if fmax > 0.0 && umax * kdiag / fmax > 1e14 {
+        return Err(FemError::IllConditioned { residual: rel });
+    }
+    let nn = mesh.num_nodes();
+    let mut displacements = vec![[0.0; 3]; nn];
+    for (n, u) in displacements.iter_mut().enumerate() {
+        for (d, ud) in u.iter_mut().enumerate() {
+            let g = 3 * n + d;
+            let k = system.dofs.equation[g];
+            *ud = if k != NOT_FREE {
+                u_free[k]
+            } else {
+                constraints.values.get(&g).copied().unwrap_or(0.0)
+            };
+        }
+    }
+    let f_int = internal_forces(mesh, material, &displacements)?;
+    let mut reactions = vec![[0.0; 3]; nn];
+    for &g in constraints.values.keys() {
+        reactions[g / 3][g % 3] = f_int[g] - f_ext[g];
+    }
+    Ok(Solution {
+        displacements,
+        reactions,
+        ok: rel <= 1e-8,
+        relative_residual: rel,
+        num_equations: system.dofs.num_free,
+        nnz: system.nnz(),
+        factor_nnz: system.factor_nnz(),
+        timings,
+    })
+}

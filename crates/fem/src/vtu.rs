@@ -1,0 +1,169 @@
+//! VTU output (VTK XML UnstructuredGrid, ASCII), written atomically.
+//!
+//! Cell types: 10 = `VTK_TETRA`, 24 = `VTK_QUADRATIC_TETRA`. VTK orders the mid-edge nodes of
+//! a quadratic tetra as edges (0,1), (1,2), (2,0), (0,3), (1,3), (2,3) (vtkQuadraticTetra
+//! documentation), which is the same as Abaqus/CalculiX C3D10 (5: 1-2, 6: 2-3, 7: 3-1,
+//! 8: 1-4, 9: 2-4, 10: 3-4), so [`VTK_TET10_ORDER`] is the identity. (Gmsh's 10-node tet is
+//! the one that differs: it swaps the last two mid-edge nodes.)
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::Path;
+
+use crate::element::ElementKind;
+use crate::mesh::Mesh;
+use crate::FemError;
+
+/// `vtk_node[i] = our_node[VTK_TET10_ORDER[i]]` for a Tet10 element.
+pub const VTK_TET10_ORDER: [usize; 10] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+/// Fields to write with a mesh.
+#[derive(Clone, Debug, Default)]
+pub struct VtuData {
+    /// Point vectors, e.g. `("displacement", u)`.
+    pub point_vectors: Vec<(String, Vec<[f64; 3]>)>,
+    /// Cell scalars, e.g. `("von_mises", v)`.
+    pub cell_scalars: Vec<(String, Vec<f64>)>,
+    /// Cell symmetric tensors in our Voigt order `[xx, yy, zz, xy, xz, yz]`; written in VTK's
+    /// order `[xx, yy, zz, xy, yz, xz]`.
+    pub cell_tensors: Vec<(String, Vec<[f64; 6]>)>,
+}
+
+/// Node indices of element `e` in VTK order.
+pub fn vtk_connectivity(mesh: &Mesh, e: usize) -> Vec<usize> {
+    let nodes = mesh.element_nodes(e);
+    match mesh.kinds[e] {
+        ElementKind::Tet4 => nodes.to_vec(),
+        ElementKind::Tet10 => VTK_TET10_ORDER.iter().map(|&i| nodes[i]).collect(),
+    }
+}
+
+/// The VTU document as a string. The mesh is validated; field lengths must match it.
+pub fn vtu_string(mesh: &Mesh, data: &VtuData) -> Result<String, FemError> {
+    mesh.validate()?;
+    let (nn, ne) = (mesh.num_nodes(), mesh.num_elements());
+    for (name, v) in &data.point_vectors {
+        check_len(name, v.len(), nn, "nodes")?;
+    }
+    for (name, v) in &data.cell_scalars {
+        check_len(name, v.len(), ne, "elements")?;
+    }
+    for (name, v) in &data.cell_tensors {
+        check_len(name, v.len(), ne, "elements")?;
+    }
+    let mut s = String::new();
+    let w = &mut s;
+    // Writing into a String cannot fail.
+    let _ = writeln!(w, r#"<?xml version="1.0"?>"#);
+    let _ = writeln!(
+        w,
+        r#"<VTKFile type="UnstructuredGrid" version="1.0" byte_order="LittleEndian" header_type="UInt64">"#
+    );
+    let _ = writeln!(w, "<UnstructuredGrid>");
+    let _ = writeln!(w, r#"<Piece NumberOfPoints="{nn}" NumberOfCells="{ne}">"#);
+    let _ = writeln!(w, "<PointData>");
+    for (name, v) in &data.point_vectors {
+        let _ = writeln!(
+            w,
+            r#"<DataArray type="Float64" Name="{}" NumberOfComponents="3" format="ascii">"#,
+            xml_escape(name)
+        );
+        for p in v {
+            let _ = writeln!(w, "{:e} {:e} {:e}", p[0], p[1], p[2]);
+        }
+        let _ = writeln!(w, "</DataArray>");
+    }
+    let _ = writeln!(w, "</PointData>");
+    let _ = writeln!(w, "<CellData>");
+    for (name, v) in &data.cell_scalars {
+        let _ = writeln!(
+            w,
+            r#"<DataArray type="Float64" Name="{}" format="ascii">"#,
+            xml_escape(name)
+        );
+        for x in v {
+            let _ = writeln!(w, "{x:e}");
+        }
+        let _ = writeln!(w, "</DataArray>");
+    }
+    for (name, v) in &data.cell_tensors {
+        let _ = writeln!(
+            w,
+            r#"<DataArray type="Float64" Name="{}" NumberOfComponents="6" format="ascii">"#,
+            xml_escape(name)
+        );
+        for t in v {
+            let _ = writeln!(
+                w,
+                "{:e} {:e} {:e} {:e} {:e} {:e}",
+                t[0], t[1], t[2], t[3], t[5], t[4]
+            );
+        }
+        let _ = writeln!(w, "</DataArray>");
+    }
+    let _ = writeln!(w, "</CellData>");
+    let _ = writeln!(w, "<Points>");
+    let _ = writeln!(
+        w,
+        r#"<DataArray type="Float64" NumberOfComponents="3" format="ascii">"#
+    );
+    for p in &mesh.nodes {
+        let _ = writeln!(w, "{:e} {:e} {:e}", p[0], p[1], p[2]);
+    }
+    let _ = writeln!(w, "</DataArray>");
+    let _ = writeln!(w, "</Points>");
+    let _ = writeln!(w, "<Cells>");
+    let _ = writeln!(
+        w,
+        r#"<DataArray type="Int64" Name="connectivity" format="ascii">"#
+    );
+    for e in 0..ne {
+        let c: Vec<String> = vtk_connectivity(mesh, e)
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let _ = writeln!(w, "{}", c.join(" "));
+    }
+    let _ = writeln!(w, "</DataArray>");
+    let _ = writeln!(
+        w,
+        r#"<DataArray type="Int64" Name="offsets" format="ascii">"#
+    );
+    for e in 0..ne {
+        let _ = writeln!(w, "{}", mesh.offsets[e + 1]);
+    }
+    let _ = writeln!(w, "</DataArray>");
+    let _ = writeln!(w, r#"<DataArray type="UInt8" Name="types" format="ascii">"#);
+    for k in &mesh.kinds {
+        let _ = writeln!(w, "{}", k.vtk_cell_type());
+    }
+    let _ = writeln!(w, "</DataArray>");
+    let _ = writeln!(w, "</Cells>");
+    let _ = writeln!(w, "</Piece>");
+    let _ = writeln!(w, "</UnstructuredGrid>");
+    let _ = writeln!(w, "</VTKFile>");
+    Ok(s)
+}
+
+/// Writes the VTU file atomically (temporary file + rename).
+pub fn write_vtu(path: &Path, mesh: &Mesh, data: &VtuData) -> Result<(), FemError> {
+    let s = vtu_string(mesh, data)?;
+    spinetwin_core::atomic::write_file(path, |w: &mut dyn Write| w.write_all(s.as_bytes()))?;
+    Ok(())
+}
+
+fn check_len(name: &str, got: usize, want: usize, what: &str) -> Result<(), FemError> {
+    if got != want {
+        return Err(FemError::InvalidInput(format!(
+            "VTU field {name:?} has {got} values for {want} {what}"
+        )));
+    }
+    Ok(())
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
