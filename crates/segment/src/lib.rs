@@ -30,7 +30,8 @@
 //!    noise barely matter) on a disc of radius 10 mm perpendicular to the centreline.
 //!    Bodies are cancellous bone, discs ~80 HU: runs of the profile below the mid-level
 //!    between its 10th and 75th percentiles are disc spaces. Each disc plane is refined by a
-//!    principal-component fit to the non-bone voxels between the endplates.
+//!    least-squares plane through the midpoints of the gap between the endplates (this
+//!    follows lordotic tilt and scoliotic wedging better than the centreline tangent).
 //! 5. **Vertebrae**: the bone between consecutive disc planes is split into *cores* (bone
 //!    at least a few mm from both planes); the rest of the bone (endplates next to a tilted
 //!    plane, articular processes that reach past the disc level) goes to the core with the

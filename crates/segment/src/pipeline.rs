@@ -7,7 +7,7 @@
 
 use crate::ops;
 use crate::{LevelReport, SegmentError, SegmentOptions, Segmentation, StageTiming};
-use nalgebra::{Matrix3, SymmetricEigen, Vector3};
+use nalgebra::{Matrix3, Vector3};
 use rayon::prelude::*;
 use spinetwin_anatomy::{Level, CANAL_LABEL, DISC_LABEL_OFFSET};
 use spinetwin_imaging::Volume;
@@ -274,7 +274,7 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     // 4. Disc spaces along the centreline.
     let mut planes = disc_planes(&g, hu, &centreline)?;
     for p in planes.iter_mut() {
-        refine_plane(&g, hu, &filled, threshold, p);
+        refine_plane(&g, &filled, p);
     }
     if debug() {
         for p in &planes {
@@ -559,11 +559,13 @@ fn track_canal(slices: &[SliceHoles], g: &Geom) -> Result<Canal, SegmentError> {
         while k >= 0 && (k as usize) < nz {
             let ku = k as usize;
             let gap_mm = (ku as f64 - last.0 as f64).abs() * g.sp[2];
-            if gap_mm > 45.0 {
+            // The canal is enclosed by bone only at the pedicle level of each arch (a few
+            // slices per vertebra), so the next one can be two vertebral heights away.
+            if gap_mm > 80.0 {
                 break;
             }
-            // The canal drifts with lordosis (up to ~1 mm per mm of height at L5-S1).
-            let tol = 6.0 + gap_mm;
+            // The canal drifts with lordosis and scoliosis (up to ~0.6 mm per mm of height).
+            let tol = 6.0 + 0.6 * gap_mm;
             let best = slices[ku]
                 .canal_candidates
                 .iter()
@@ -579,6 +581,9 @@ fn track_canal(slices: &[SliceHoles], g: &Geom) -> Result<Canal, SegmentError> {
         }
     }
     let found: Vec<usize> = (0..nz).filter(|&k| chosen[k].is_some()).collect();
+    if debug() {
+        eprintln!("canal found in {} slices: {:?}", found.len(), found);
+    }
     if found.len() < 3 {
         return Err(no_canal());
     }
@@ -745,6 +750,10 @@ fn disc_planes(g: &Geom, hu: &[f32], cl: &Centreline) -> Result<Vec<Plane>, Segm
         )));
     }
     let thr = 0.5 * (lo + hi);
+    if debug() {
+        let line: Vec<String> = prof.iter().step_by(4).map(|v| format!("{v:.0}")).collect();
+        eprintln!("profile (every 2 mm, thr {thr:.0}): {}", line.join(" "));
+    }
     // Runs below the mid-level; gaps under 6 mm inside a run are noise.
     let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
@@ -781,33 +790,81 @@ fn disc_planes(g: &Geom, hu: &[f32], cl: &Centreline) -> Result<Vec<Plane>, Segm
     Ok(planes)
 }
 
-/// Fits the disc plane to the non-bone voxels between the endplates (smallest principal axis).
-fn refine_plane(g: &Geom, hu: &[f32], filled: &[bool], threshold: f32, p: &mut Plane) {
+/// Fits the disc plane to the mid-surface of the disc space: on a grid of points of the
+/// current plane within 12 mm of its centre, the gap between the bone above and below along
+/// the normal is found, and a plane is least-squares fitted to the gap midpoints. This
+/// follows the coronal wedge of scoliotic discs and the tilt of lordotic ones, which the
+/// centreline tangent does not.
+fn refine_plane(g: &Geom, filled: &[bool], p: &mut Plane) {
+    let step = g.sp.iter().cloned().fold(f64::INFINITY, f64::min).max(1.0);
+    let march = 0.5 * g.sp.iter().cloned().fold(f64::INFINITY, f64::min);
+    let is_bone = |q: &V3| g.nearest(q).map(|l| filled[l]);
+    let tangent = p.n;
     for _ in 0..2 {
-        let pts = voxels_near(g, &p.c, 22.0, |l, q| {
-            let d = (q - p.c).dot(&p.n);
-            let radial = ((q - p.c) - p.n * d).norm();
-            !filled[l] && hu[l] > -50.0 && hu[l] < threshold && d.abs() < 8.0 && radial < 12.0
-        });
-        if (pts.len() as f64) * g.sp[0] * g.sp[1] * g.sp[2] < 200.0 {
+        let u_axis = p.n.cross(&V3::x()).try_normalize(1e-9).unwrap_or(V3::y());
+        let v_axis = p.n.cross(&u_axis);
+        let m = (12.0 / step).floor() as i64;
+        // Gap midpoints (u, v, offset along the normal).
+        let mut pts: Vec<V3> = Vec::new();
+        for iu in -m..=m {
+            for iv in -m..=m {
+                let (u, v) = (iu as f64 * step, iv as f64 * step);
+                if u * u + v * v > 144.0 {
+                    continue;
+                }
+                let p0 = p.c + u_axis * u + v_axis * v;
+                if is_bone(&p0) != Some(false) {
+                    continue;
+                }
+                let first_bone = |dir: f64| {
+                    let mut t = march;
+                    while t <= 15.0 {
+                        match is_bone(&(p0 + p.n * (dir * t))) {
+                            Some(true) => return Some(t),
+                            Some(false) => t += march,
+                            None => return None,
+                        }
+                    }
+                    None
+                };
+                if let (Some(up), Some(down)) = (first_bone(-1.0), first_bone(1.0)) {
+                    // A disc space is a few mm to ~20 mm tall; shorter gaps are holes in
+                    // the bone mask, not the disc.
+                    if (3.0..=20.0).contains(&(up + down)) {
+                        pts.push(V3::new(u, v, 0.5 * (down - up)));
+                    }
+                }
+            }
+        }
+        // Least squares d = a + b u + c v, then once more without the outliers (> 2 mm).
+        let fit = |pts: &[V3]| -> Option<V3> {
+            if pts.len() < 20 {
+                return None;
+            }
+            let mut ata = Matrix3::zeros();
+            let mut atb = V3::zeros();
+            for q in pts {
+                let row = V3::new(1.0, q.x, q.y);
+                ata += row * row.transpose();
+                atb += row * q.z;
+            }
+            ata.try_inverse().map(|inv| inv * atb)
+        };
+        let Some(first) = fit(&pts) else { return };
+        let inliers: Vec<V3> = pts
+            .into_iter()
+            .filter(|q| (first.x + first.y * q.x + first.z * q.y - q.z).abs() <= 2.0)
+            .collect();
+        let Some(sol) = fit(&inliers) else { return };
+        let n = (p.n - u_axis * sol.y - v_axis * sol.z).normalize();
+        // The tangent bends smoothly through the sharp L5-S1 angle, so allow a wide margin.
+        if n.dot(&tangent) < 40f64.to_radians().cos() {
             return;
         }
-        let mean = pts.iter().sum::<V3>() / pts.len() as f64;
-        let mut cov = Matrix3::zeros();
-        for q in &pts {
-            let d = q - mean;
-            cov += d * d.transpose();
-        }
-        let eig = SymmetricEigen::new(cov);
-        let imin = eig.eigenvalues.imin();
-        let mut n: V3 = eig.eigenvectors.column(imin).into();
-        if n.dot(&p.n) < 0.0 {
-            n = -n;
-        }
-        if n.dot(&p.n) < 35f64.to_radians().cos() {
-            return;
-        }
-        *p = Plane { c: mean, n };
+        *p = Plane {
+            c: p.c + p.n * sol.x,
+            n,
+        };
     }
 }
 

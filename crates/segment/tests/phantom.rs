@@ -148,3 +148,76 @@ fn scan_cropped_to_l2_l4_reports_levels_honestly() {
         assert!(w[0].level < w[1].level && w[1].level != Level::S1);
     }
 }
+
+/// Sweep over the phantom's anatomy and image quality (release: `cargo test --release -p
+/// spinetwin-segment -- --ignored --nocapture`). Prints one row per case and the Dice per
+/// vertebra (min / mean over the cases).
+#[test]
+#[ignore]
+fn sweep_lordosis_cobb_bmd_noise_spacing() {
+    let mut rows = Vec::new();
+    let mut per_level: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut failures = Vec::new();
+    for spacing in [1.0, 1.5] {
+        for lordosis in [20.0, 45.0, 60.0] {
+            for cobb in [0.0, 20.0, 40.0] {
+                for (bmd, noise) in [(0.6, 40.0), (1.2, 10.0)] {
+                    let spec = PhantomSpec {
+                        spacing_mm: spacing,
+                        lordosis_deg: lordosis,
+                        scoliosis_cobb_deg: cobb,
+                        bmd_scale: bmd,
+                        noise_hu: noise,
+                        ..PhantomSpec::default()
+                    };
+                    let ph = phantom(spec);
+                    let t = std::time::Instant::now();
+                    let case = format!(
+                        "sp {spacing} lord {lordosis:>2} cobb {cobb:>2} bmd {bmd} noise {noise:>2}"
+                    );
+                    let seg = match segment(&ph.ct, &SegmentOptions::default()) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            failures.push(format!("{case}: {e}"));
+                            continue;
+                        }
+                    };
+                    let secs = t.elapsed().as_secs_f64();
+                    let (d, identified) = score(&ph, &seg);
+                    for (level, v) in &d {
+                        match per_level.iter_mut().find(|(l, _)| l == level) {
+                            Some((_, vs)) => vs.push(*v),
+                            None => per_level.push((level.clone(), vec![*v])),
+                        }
+                    }
+                    let min = d.iter().map(|x| x.1).fold(1.0, f64::min);
+                    let mean = d.iter().map(|x| x.1).sum::<f64>() / d.len() as f64;
+                    if !identified {
+                        failures.push(format!(
+                            "{case}: levels {:?}",
+                            seg.levels.iter().map(|l| l.level).collect::<Vec<_>>()
+                        ));
+                    }
+                    if min < 0.85 {
+                        failures.push(format!("{case}: Dice min {min:.3}"));
+                    }
+                    rows.push(format!(
+                        "| {case} | {min:.3} | {mean:.3} | {} | {secs:.2} |",
+                        if identified { "7/7" } else { "WRONG" }
+                    ));
+                }
+            }
+        }
+    }
+    println!("| case | Dice min | Dice mean | identified | segment s |\n|---|---|---|---|---|");
+    for r in &rows {
+        println!("{r}");
+    }
+    println!("\n| vertebra | Dice min | Dice mean |\n|---|---|---|");
+    for (level, vs) in &per_level {
+        let min = vs.iter().cloned().fold(1.0, f64::min);
+        let mean = vs.iter().sum::<f64>() / vs.len() as f64;
+        println!("| {level} | {min:.3} | {mean:.3} |");
+    }
+    assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
+}
