@@ -290,7 +290,13 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     // 5. Vertebrae: cores between the disc planes, then geodesic competition in the bone.
     let mut lab = seeds(&g, &filled, &planes, &canal);
     ops::geodesic_grow(&mut lab, &filled, dims, g.sp);
-    peel_surface(&g, hu, &filled, soft_hu, &mut lab);
+    // The blurred cortical edge spans about 1 mm: peel that deep, one voxel layer at a time.
+    let min_sp = g.sp.iter().cloned().fold(f64::INFINITY, f64::min);
+    for _ in 0..((1.0 / min_sp).ceil() as usize).max(1) {
+        if peel_surface(&g, hu, &mut filled, soft_hu, &mut lab) == 0 {
+            break;
+        }
+    }
     timer.lap("vertebra separation");
 
     // 6. Segment statistics, partial ends, sacrum and level names.
@@ -943,11 +949,14 @@ fn seeds(g: &Geom, filled: &[bool], planes: &[Plane], canal: &Canal) -> Vec<u16>
 /// that are mostly soft tissue: a voxel on the edge whose HU is below halfway between the
 /// soft-tissue level and the brightest bone voxel next to it (the partial-volume half-way
 /// point). The bone threshold, well below that, makes the mask about half a voxel too thick.
-fn peel_surface(g: &Geom, hu: &[f32], filled: &[bool], soft: f32, lab: &mut [u16]) {
+/// The peeled voxels leave `filled` too; returns how many were peeled.
+fn peel_surface(g: &Geom, hu: &[f32], filled: &mut [bool], soft: f32, lab: &mut [u16]) -> usize {
     let [nx, ny, nz] = g.dims;
+    let (filled_ro, lab_ro) = (&*filled, &*lab);
     let remove: Vec<usize> = (0..nz)
         .into_par_iter()
         .flat_map_iter(|k| {
+            let (filled, lab) = (filled_ro, lab_ro);
             let mut out = Vec::new();
             for j in 0..ny {
                 for i in 0..nx {
@@ -990,9 +999,11 @@ fn peel_surface(g: &Geom, hu: &[f32], filled: &[bool], soft: f32, lab: &mut [u16
             out
         })
         .collect();
-    for l in remove {
+    for &l in &remove {
         lab[l] = 0;
+        filled[l] = false;
     }
+    remove.len()
 }
 
 struct SegStats {

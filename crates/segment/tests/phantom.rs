@@ -198,7 +198,7 @@ fn sweep_lordosis_cobb_bmd_noise_spacing() {
                             seg.levels.iter().map(|l| l.level).collect::<Vec<_>>()
                         ));
                     }
-                    if min < 0.85 {
+                    if min < 0.90 {
                         failures.push(format!("{case}: Dice min {min:.3}"));
                     }
                     rows.push(format!(
