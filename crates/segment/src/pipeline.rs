@@ -953,6 +953,7 @@ fn seeds(g: &Geom, filled: &[bool], planes: &[Plane], canal: &Canal) -> Vec<u16>
 fn peel_surface(g: &Geom, hu: &[f32], filled: &mut [bool], soft: f32, lab: &mut [u16]) -> usize {
     let [nx, ny, nz] = g.dims;
     let (filled_ro, lab_ro) = (&*filled, &*lab);
+    let r = g.sp.map(|s| ((1.0 / s).ceil() as usize).max(1));
     let remove: Vec<usize> = (0..nz)
         .into_par_iter()
         .flat_map_iter(|k| {
@@ -965,7 +966,6 @@ fn peel_surface(g: &Geom, hu: &[f32], filled: &mut [bool], soft: f32, lab: &mut 
                         continue;
                     }
                     let mut outside = false;
-                    let mut inner = f32::MIN;
                     for (di, dj, dk) in [
                         (-1i64, 0i64, 0i64),
                         (1, 0, 0),
@@ -984,11 +984,22 @@ fn peel_surface(g: &Geom, hu: &[f32], filled: &mut [bool], soft: f32, lab: &mut 
                         {
                             continue;
                         }
-                        let m = g.lin(a as usize, b as usize, c as usize);
-                        if filled[m] {
-                            inner = inner.max(hu[m]);
-                        } else {
-                            outside = true;
+                        outside |= !filled[g.lin(a as usize, b as usize, c as usize)];
+                    }
+                    if !outside {
+                        continue;
+                    }
+                    // The bone next to it: the brightest bone voxel within ~1 mm (the cortex
+                    // peak, not a neighbour further down the same blurred edge).
+                    let mut inner = f32::MIN;
+                    for c in k.saturating_sub(r[2])..=(k + r[2]).min(nz - 1) {
+                        for b in j.saturating_sub(r[1])..=(j + r[1]).min(ny - 1) {
+                            for a in i.saturating_sub(r[0])..=(i + r[0]).min(nx - 1) {
+                                let m = g.lin(a, b, c);
+                                if filled[m] {
+                                    inner = inner.max(hu[m]);
+                                }
+                            }
                         }
                     }
                     if outside && hu[l] < 0.5 * (soft + inner) {
