@@ -13,7 +13,8 @@
 //!    would cut cancellous bone out. Bone structures smaller than 500 mm³ are dropped.
 //!    Because this threshold is far below the cortex, the mask is about half a voxel too
 //!    thick; the final labels are trimmed by a partial-volume rule (an edge voxel stays bone
-//!    only if its HU is above halfway between soft tissue and the bone next to it).
+//!    only if its HU is above halfway between the soft-tissue peak and the brightest bone
+//!    within 1 mm), repeated layer by layer up to 1 mm deep.
 //! 2. **Spinal canal**: in each axial slice, the holes of the bone mask (non-bone regions
 //!    not connected to the slice border) with the size of a canal (30..1000 mm²) and
 //!    low-density content (mean < 80 HU: epidural fat and dural sac) are candidates. They
@@ -47,6 +48,13 @@
 //!    two rays along the disc normal meet the upper and the lower vertebra within 15 mm.
 //!    **Canal** (200): the tracked canal holes, and between arches the same outline carried
 //!    over from the nearest arch slice, restricted to non-bone voxels.
+//!
+//! # Performance
+//!
+//! Multi-threaded with rayon where the work is per slice. On the phantom at 0.5 mm
+//! (441 x 441 x 519 = 101 M voxels, the size of a 512 x 512 x 400 CT) `segment` takes ~5 s
+//! on 2 cores and ~1.2 GB peak (the 3-D component ids and the geodesic distances are u32
+//! per voxel). Validation numbers are in `docs/segment/README.md`.
 //!
 //! # Assumptions
 //!
