@@ -80,6 +80,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .zoom()
             .write_png(&out.join(format!("{name}.png")))?;
     }
+    // Axial through the L3 body and through the left L4-L5 facet joint.
+    let l4 = ph.truth.vertebrae.iter().find(|v| v.level == "L4");
+    if let Some(f) = l4.and_then(|v| v.facets.inferior_left) {
+        let facet = Vector3::new(f[0], f[1], f[2]);
+        for (name, lab) in [
+            ("ax_facet_seg", &seg.labels),
+            ("ax_facet_truth", &ph.labels),
+        ] {
+            render_slice(&ph.ct, Plane::Axial, facet, Window::BONE, Some(lab))
+                .zoom()
+                .write_png(&out.join(format!("{name}.png")))?;
+        }
+    }
+    render_slice(
+        &ph.ct,
+        Plane::Axial,
+        through,
+        Window::BONE,
+        Some(&seg.labels),
+    )
+    .zoom()
+    .write_png(&out.join("ax_l3_seg.png"))?;
     // Parasagittal through the left pedicles (facet joints).
     let p = through + Vector3::new(15.0, 0.0, 0.0);
     render_slice(&ph.ct, Plane::Sagittal, p, Window::BONE, Some(&seg.labels))

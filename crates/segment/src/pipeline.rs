@@ -33,7 +33,7 @@ const PROFILE_RADIUS_MM: f64 = 10.0;
 /// disc itself separates bodies), larger behind the canal front, where articular processes
 /// reach past the disc level into the neighbour's slab.
 const BODY_MARGIN_MM: f64 = 3.0;
-const POSTERIOR_MARGIN_MM: f64 = 8.0;
+const POSTERIOR_MARGIN_MM: f64 = 14.0;
 
 /// Diagnostics on stderr when `SPINETWIN_SEGMENT_DEBUG` is set.
 fn debug() -> bool {
