@@ -52,9 +52,9 @@
 //! # Performance
 //!
 //! Multi-threaded with rayon where the work is per slice. On the phantom at 0.5 mm
-//! (441 x 441 x 519 = 101 M voxels, the size of a 512 x 512 x 400 CT) `segment` takes 5-6 s
-//! on 2 cores (shared) and ~1.2 GB peak (the 3-D component ids and the geodesic distances are u32
-//! per voxel). Validation numbers are in `docs/segment/README.md`.
+//! (441 x 441 x 519 = 101 M voxels, the size of a 512 x 512 x 400 CT) `segment` takes
+//! 5-6 s on 2 (shared) cores with ~1.2 GB peak: the 3-D component ids and the geodesic
+//! distances are u32 per voxel. Validation numbers are in `docs/segment/README.md`.
 //!
 //! # Assumptions
 //!
