@@ -231,7 +231,7 @@ fn flipped_slice_and_row_order_gives_the_same_result() {
         ..PhantomSpec::default()
     });
     let g = ph.ct.grid().clone();
-    let [nx, ny, nz] = g.dims;
+    let [_, ny, nz] = g.dims;
     let flip = |i: usize, j: usize, k: usize| g.linear(i, ny - 1 - j, nz - 1 - k);
     let last = g.index_to_world(Vector3::new(0.0, (ny - 1) as f64, (nz - 1) as f64));
     let mut dir = g.direction;
