@@ -1,0 +1,280 @@
+//! Small image operations on boolean masks and HU arrays: histogram threshold, 3-D connected
+//! components, 2-D hole filling and a geodesic (Dijkstra) competition between labelled seeds.
+//!
+//! Written here rather than taken from a crate: no maintained Rust crate covers 3-D labelled
+//! volumes well (the image crates are 2-D, `ndarray`-based ones lack connected components and
+//! geodesic growth), and these operations are short. (`cargo search` was not reachable from
+//! the build machine when this was written; the check was done by reading crate listings.)
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// Otsu's threshold of the values in `[lo, hi)` of `data`, using bins of `bin` HU.
+/// Non-finite values are ignored. `None` when fewer than 2 bins are populated.
+pub fn otsu(data: &[f32], lo: f32, hi: f32, bin: f32) -> Option<f32> {
+    let nb = ((hi - lo) / bin).ceil().max(1.0) as usize;
+    let mut hist = vec![0u64; nb];
+    for &v in data {
+        if v.is_finite() && v >= lo && v < hi {
+            let b = (((v - lo) / bin) as usize).min(nb - 1);
+            hist[b] += 1;
+        }
+    }
+    let total: u64 = hist.iter().sum();
+    if hist.iter().filter(|&&c| c > 0).count() < 2 {
+        return None;
+    }
+    let centre = |b: usize| lo as f64 + (b as f64 + 0.5) * bin as f64;
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(b, &c)| c as f64 * centre(b))
+        .sum();
+    let (mut w0, mut s0) = (0f64, 0f64);
+    let mut best = (f64::NEG_INFINITY, 0usize);
+    for (b, &c) in hist.iter().enumerate().take(nb - 1) {
+        w0 += c as f64;
+        s0 += c as f64 * centre(b);
+        let w1 = total as f64 - w0;
+        if w0 == 0.0 || w1 == 0.0 {
+            continue;
+        }
+        let (m0, m1) = (s0 / w0, (sum_all - s0) / w1);
+        let between = w0 * w1 * (m0 - m1) * (m0 - m1);
+        if between > best.0 {
+            best = (between, b);
+        }
+    }
+    Some(lo + (best.1 + 1) as f32 * bin)
+}
+
+/// Centre of the most populated bin of the values in `[lo, hi)` (bins of `bin`).
+pub fn histogram_mode(data: &[f32], lo: f32, hi: f32, bin: f32) -> Option<f32> {
+    let nb = ((hi - lo) / bin).ceil().max(1.0) as usize;
+    let mut hist = vec![0u64; nb];
+    for &v in data {
+        if v.is_finite() && v >= lo && v < hi {
+            hist[(((v - lo) / bin) as usize).min(nb - 1)] += 1;
+        }
+    }
+    let (b, &c) = hist.iter().enumerate().max_by_key(|(_, &c)| c)?;
+    (c > 0).then_some(lo + (b as f32 + 0.5) * bin)
+}
+
+/// 6-connected components of `mask` on an `nx x ny x nz` grid. Returns per-voxel component
+/// ids (0 = background, 1.. = components) and the size of each component (index 0 unused).
+pub fn components_3d(mask: &[bool], dims: [usize; 3]) -> (Vec<u32>, Vec<usize>) {
+    let [nx, ny, nz] = dims;
+    let mut ids = vec![0u32; mask.len()];
+    let mut sizes = vec![0usize];
+    let mut stack = Vec::new();
+    for start in 0..mask.len() {
+        if !mask[start] || ids[start] != 0 {
+            continue;
+        }
+        let id = sizes.len() as u32;
+        let mut n = 0usize;
+        ids[start] = id;
+        stack.push(start);
+        while let Some(l) = stack.pop() {
+            n += 1;
+            let i = l % nx;
+            let j = (l / nx) % ny;
+            let k = l / (nx * ny);
+            let mut visit = |m: usize| {
+                if mask[m] && ids[m] == 0 {
+                    ids[m] = id;
+                    stack.push(m);
+                }
+            };
+            if i > 0 {
+                visit(l - 1);
+            }
+            if i + 1 < nx {
+                visit(l + 1);
+            }
+            if j > 0 {
+                visit(l - nx);
+            }
+            if j + 1 < ny {
+                visit(l + nx);
+            }
+            if k > 0 {
+                visit(l - nx * ny);
+            }
+            if k + 1 < nz {
+                visit(l + nx * ny);
+            }
+        }
+        sizes.push(n);
+    }
+    (ids, sizes)
+}
+
+/// 4-connected components of a 2-D mask (`nx x ny`), ids as in [`components_3d`].
+pub fn components_2d(mask: &[bool], nx: usize, ny: usize) -> (Vec<u32>, Vec<usize>) {
+    components_3d(mask, [nx, ny, 1])
+}
+
+/// Pixels of a 2-D slice that are not in `mask` and not 4-connected to the slice border
+/// through non-mask pixels: the holes of the mask.
+pub fn holes_2d(mask: &[bool], nx: usize, ny: usize) -> Vec<bool> {
+    let mut outside = vec![false; mask.len()];
+    let mut stack = Vec::new();
+    let seed = |l: usize, outside: &mut Vec<bool>, stack: &mut Vec<usize>| {
+        if !mask[l] && !outside[l] {
+            outside[l] = true;
+            stack.push(l);
+        }
+    };
+    for i in 0..nx {
+        seed(i, &mut outside, &mut stack);
+        seed(i + nx * (ny - 1), &mut outside, &mut stack);
+    }
+    for j in 0..ny {
+        seed(nx * j, &mut outside, &mut stack);
+        seed(nx - 1 + nx * j, &mut outside, &mut stack);
+    }
+    while let Some(l) = stack.pop() {
+        let (i, j) = (l % nx, l / nx);
+        let mut nb = [usize::MAX; 4];
+        if i > 0 {
+            nb[0] = l - 1;
+        }
+        if i + 1 < nx {
+            nb[1] = l + 1;
+        }
+        if j > 0 {
+            nb[2] = l - nx;
+        }
+        if j + 1 < ny {
+            nb[3] = l + nx;
+        }
+        for m in nb.into_iter().filter(|&m| m != usize::MAX) {
+            if !mask[m] && !outside[m] {
+                outside[m] = true;
+                stack.push(m);
+            }
+        }
+    }
+    mask.iter().zip(&outside).map(|(&m, &o)| !m && !o).collect()
+}
+
+/// Geodesic competition: every voxel of `domain` reachable from a seed gets the label of the
+/// seed with the shortest path inside `domain` (26-neighbourhood, Euclidean step lengths in
+/// mm). `labels` holds the seeds on entry (non-zero, inside `domain`) and the result on exit.
+pub fn geodesic_grow(labels: &mut [u16], domain: &[bool], dims: [usize; 3], spacing: [f64; 3]) {
+    let [nx, ny, nz] = dims;
+    // Distances in micrometres as integers keep the heap ordering exact and cheap.
+    let mut dist = vec![u32::MAX; labels.len()];
+    let mut heap = BinaryHeap::new();
+    for (l, &lab) in labels.iter().enumerate() {
+        if lab != 0 {
+            dist[l] = 0;
+            heap.push(Reverse((0u32, l)));
+        }
+    }
+    let mut offsets = Vec::new();
+    for dk in -1i64..=1 {
+        for dj in -1i64..=1 {
+            for di in -1i64..=1 {
+                if (di, dj, dk) == (0, 0, 0) {
+                    continue;
+                }
+                let len = ((di as f64 * spacing[0]).powi(2)
+                    + (dj as f64 * spacing[1]).powi(2)
+                    + (dk as f64 * spacing[2]).powi(2))
+                .sqrt();
+                offsets.push((di, dj, dk, (len * 1000.0).round() as u32));
+            }
+        }
+    }
+    while let Some(Reverse((d, l))) = heap.pop() {
+        if d > dist[l] {
+            continue;
+        }
+        let (i, j, k) = (
+            (l % nx) as i64,
+            ((l / nx) % ny) as i64,
+            (l / (nx * ny)) as i64,
+        );
+        let lab = labels[l];
+        for &(di, dj, dk, w) in &offsets {
+            let (a, b, c) = (i + di, j + dj, k + dk);
+            if a < 0 || b < 0 || c < 0 || a >= nx as i64 || b >= ny as i64 || c >= nz as i64 {
+                continue;
+            }
+            let m = a as usize + nx * (b as usize + ny * c as usize);
+            if !domain[m] {
+                continue;
+            }
+            let nd = d.saturating_add(w);
+            if nd < dist[m] {
+                dist[m] = nd;
+                labels[m] = lab;
+                heap.push(Reverse((nd, m)));
+            }
+        }
+    }
+}
+
+/// The `q`-quantile (0..=1) of `v` (sorted copy); `None` for an empty slice.
+pub fn quantile(v: &[f64], q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if s.is_empty() {
+        return None;
+    }
+    s.sort_by(|a, b| a.total_cmp(b));
+    let idx = ((s.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
+    Some(s[idx])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn otsu_splits_two_modes() {
+        let mut v = vec![50.0f32; 1000];
+        v.extend(std::iter::repeat_n(800.0f32, 100));
+        let t = otsu(&v, 0.0, 1500.0, 5.0).unwrap();
+        assert!(t > 50.0 && t <= 800.0, "{t}");
+        assert!(otsu(&[1.0, 1.0], 0.0, 10.0, 1.0).is_none());
+    }
+
+    #[test]
+    fn components_and_holes() {
+        // Two separate 2x1x1 blobs.
+        let mask = [true, true, false, true, true, false];
+        let (ids, sizes) = components_3d(&mask, [6, 1, 1]);
+        assert_eq!(sizes.len(), 3);
+        assert_ne!(ids[0], ids[3]);
+        // A 3x3 ring with a hole in the middle.
+        let mut ring = vec![true; 9];
+        ring[4] = false;
+        let h = holes_2d(&ring, 3, 3);
+        assert!(h[4] && h.iter().filter(|&&x| x).count() == 1);
+        let open = [false; 9];
+        assert!(!holes_2d(&open, 3, 3).iter().any(|&x| x));
+    }
+
+    #[test]
+    fn geodesic_growth_follows_the_domain() {
+        // A U-shaped domain: the seed at one arm reaches the other arm only around the bend.
+        let dims = [5, 3, 1];
+        let mut domain = vec![true; 15];
+        domain[1 + 5] = false;
+        domain[2 + 5] = false;
+        domain[3 + 5] = false;
+        let mut labels = vec![0u16; 15];
+        labels[0] = 1;
+        labels[4] = 2;
+        geodesic_grow(&mut labels, &domain, dims, [1.0; 3]);
+        assert_eq!(labels[10], 1);
+        assert_eq!(labels[14], 2);
+        assert_eq!(labels[6], 0, "outside the domain stays unlabelled");
+    }
+}

@@ -1,0 +1,1192 @@
+//! The segmentation pipeline (see the crate documentation for the method).
+//!
+//! Internal coordinates: millimetres along the patient axes relative to voxel (0, 0, 0),
+//! `p = (sx * i * si, sy * j * sj, sz * k * sk)` with `s*` the spacing and the signs of the
+//! direction cosines. This is exact for axis-aligned grids and a small approximation for the
+//! nearly axis-aligned ones accepted here; reported positions go through the real grid.
+
+use crate::ops;
+use crate::{LevelReport, SegmentError, SegmentOptions, Segmentation, StageTiming};
+use nalgebra::{Matrix3, Vector3};
+use rayon::prelude::*;
+use spinetwin_anatomy::{Level, CANAL_LABEL, DISC_LABEL_OFFSET};
+use spinetwin_imaging::Volume;
+use std::time::Instant;
+
+type V3 = Vector3<f64>;
+
+/// Canal candidates: holes of this area (mm²) with mean HU below `CANAL_MAX_HU`.
+const CANAL_AREA_MM2: (f64, f64) = (30.0, 1000.0);
+const CANAL_MAX_HU: f64 = 80.0;
+/// Holes with a mean above this are bone interior (cancellous core below threshold): filled.
+/// Discs (annulus ~95 HU, nucleus ~70 HU) stay below it; sub-threshold osteoporotic
+/// cancellous bone (~130 HU) above.
+const FILL_MIN_HU: f64 = 100.0;
+/// Largest hole filled in coronal and sagittal slices, mm².
+const FILL_MAX_MM2: f64 = 2500.0;
+/// Half-width of the body search region around the canal, mm, and its anterior depth.
+const BODY_HALF_WIDTH_MM: f64 = 35.0;
+const BODY_DEPTH_MM: f64 = 70.0;
+/// Radius of the disc sampled perpendicular to the centreline for the density profile, mm.
+const PROFILE_RADIUS_MM: f64 = 10.0;
+/// Seeds of each vertebra keep this distance from the disc planes: small for the body (the
+/// disc itself separates bodies), larger behind the canal front, where articular processes
+/// reach past the disc level into the neighbour's slab.
+const BODY_MARGIN_MM: f64 = 3.0;
+const POSTERIOR_MARGIN_MM: f64 = 14.0;
+
+/// Diagnostics on stderr when `SPINETWIN_SEGMENT_DEBUG` is set.
+fn debug() -> bool {
+    std::env::var_os("SPINETWIN_SEGMENT_DEBUG").is_some()
+}
+
+struct Geom {
+    dims: [usize; 3],
+    sp: [f64; 3],
+    sign: [f64; 3],
+}
+
+impl Geom {
+    fn pos(&self, i: usize, j: usize, k: usize) -> V3 {
+        V3::new(
+            self.sign[0] * self.sp[0] * i as f64,
+            self.sign[1] * self.sp[1] * j as f64,
+            self.sign[2] * self.sp[2] * k as f64,
+        )
+    }
+    /// Fractional index of an internal position.
+    fn index(&self, p: &V3) -> [f64; 3] {
+        [0, 1, 2].map(|a| p[a] / (self.sign[a] * self.sp[a]))
+    }
+    fn lin(&self, i: usize, j: usize, k: usize) -> usize {
+        i + self.dims[0] * (j + self.dims[1] * k)
+    }
+    fn nearest(&self, p: &V3) -> Option<usize> {
+        let f = self.index(p);
+        let mut ijk = [0usize; 3];
+        for a in 0..3 {
+            let r = f[a].round();
+            if !(0.0..self.dims[a] as f64).contains(&r) {
+                return None;
+            }
+            ijk[a] = r as usize;
+        }
+        Some(self.lin(ijk[0], ijk[1], ijk[2]))
+    }
+    fn trilinear(&self, data: &[f32], p: &V3) -> Option<f64> {
+        let f = self.index(p);
+        let mut i0 = [0usize; 3];
+        let mut w = [0f64; 3];
+        for a in 0..3 {
+            if !(f[a] >= 0.0 && f[a] <= (self.dims[a] - 1) as f64) {
+                return None;
+            }
+            let fl = f[a].floor().min((self.dims[a] - 2) as f64);
+            i0[a] = fl as usize;
+            w[a] = f[a] - fl;
+        }
+        let mut acc = 0.0;
+        for c in 0..8 {
+            let (di, dj, dk) = (c & 1, (c >> 1) & 1, (c >> 2) & 1);
+            let wt = (if di == 1 { w[0] } else { 1.0 - w[0] })
+                * (if dj == 1 { w[1] } else { 1.0 - w[1] })
+                * (if dk == 1 { w[2] } else { 1.0 - w[2] });
+            let v = data[self.lin(i0[0] + di, i0[1] + dj, i0[2] + dk)];
+            acc += wt * if v.is_finite() { v as f64 } else { -1000.0 };
+        }
+        Some(acc)
+    }
+}
+
+/// A hole of the bone mask in one axial slice.
+struct Hole {
+    pixels: Vec<u32>,
+    centre: [f64; 2],
+    /// Smallest internal y (the anterior edge).
+    front_y: f64,
+}
+
+struct SliceHoles {
+    canal_candidates: Vec<Hole>,
+    fill: Vec<u32>,
+}
+
+struct Timer {
+    t: Instant,
+    out: Vec<StageTiming>,
+}
+
+impl Timer {
+    fn lap(&mut self, stage: &str) {
+        let now = Instant::now();
+        self.out.push(StageTiming {
+            stage: stage.into(),
+            seconds: (now - self.t).as_secs_f64(),
+        });
+        self.t = now;
+    }
+}
+
+/// A disc plane: centre and unit normal pointing caudally.
+#[derive(Clone, Copy, Debug)]
+struct Plane {
+    c: V3,
+    n: V3,
+}
+
+/// A polyline through the vertebral bodies, cranial to caudal, parametrised by arc length.
+struct Centreline {
+    pts: Vec<V3>,
+    cum: Vec<f64>,
+}
+
+impl Centreline {
+    fn new(pts: Vec<V3>) -> Self {
+        let mut cum = vec![0.0];
+        for w in pts.windows(2) {
+            let l = cum[cum.len() - 1] + (w[1] - w[0]).norm();
+            cum.push(l);
+        }
+        Centreline { pts, cum }
+    }
+    fn length(&self) -> f64 {
+        self.cum.last().copied().unwrap_or(0.0)
+    }
+    fn at(&self, s: f64) -> V3 {
+        let s = s.clamp(0.0, self.length());
+        let i = self
+            .cum
+            .partition_point(|&c| c < s)
+            .clamp(1, self.pts.len() - 1);
+        let (a, b) = (self.cum[i - 1], self.cum[i]);
+        let w = if b > a { (s - a) / (b - a) } else { 0.0 };
+        self.pts[i - 1] * (1.0 - w) + self.pts[i] * w
+    }
+    fn tangent(&self, s: f64) -> V3 {
+        let d = self.at(s + 4.0) - self.at(s - 4.0);
+        if d.norm() > 1e-9 {
+            d.normalize()
+        } else {
+            V3::new(0.0, 0.0, -1.0)
+        }
+    }
+}
+
+/// Segments a lumbar CT (values in HU). See the crate documentation for the method.
+///
+/// Errors: [`SegmentError::TooSmall`] for volumes under 8 voxels along an axis,
+/// [`SegmentError::Unsupported`] for oblique grids, [`SegmentError::NoBone`] when nothing is
+/// bone-dense, [`SegmentError::NoSpine`] when no canal or no disc spaces are found.
+pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, SegmentError> {
+    let mut timer = Timer {
+        t: Instant::now(),
+        out: Vec::new(),
+    };
+    let grid = ct.grid().clone();
+    let dims = grid.dims;
+    if dims.iter().any(|&n| n < 8) {
+        return Err(SegmentError::TooSmall(dims));
+    }
+    let dir = grid.direction;
+    for a in 0..3 {
+        if dir[(a, a)].abs() < 0.95 {
+            return Err(SegmentError::Unsupported(format!(
+                "voxel axis {a} is not aligned with a patient axis (direction matrix {dir:?}); \
+                 resample the volume onto an axis-aligned grid first"
+            )));
+        }
+    }
+    let g = Geom {
+        dims,
+        sp: grid.spacing,
+        sign: [0, 1, 2].map(|a| dir[(a, a)].signum()),
+    };
+    let [nx, ny, nz] = dims;
+    let hu = ct.data();
+    let voxel_mm3 = g.sp[0] * g.sp[1] * g.sp[2];
+    let mut warnings = Vec::new();
+
+    // 1. Bone threshold and bone mask.
+    let (lo, hi) = opts.threshold_range_hu;
+    let soft_hu = ops::histogram_mode(hu, -50.0, 150.0, 5.0).unwrap_or(40.0);
+    let threshold = match opts.bone_threshold_hu {
+        Some(t) => t,
+        None => {
+            // Otsu between soft tissue and bone lands near the cortical/cancellous boundary
+            // (the bone class is dominated by bright cortex), which would cut cancellous bone
+            // out; halfway between the soft-tissue peak and Otsu's value keeps it.
+            let otsu = ops::otsu(hu, 0.0, 1500.0, 5.0).unwrap_or(lo);
+            (0.5 * (soft_hu + otsu)).clamp(lo, hi)
+        }
+    };
+    let raw: Vec<bool> = hu.par_iter().map(|&v| v >= threshold).collect();
+    let (cc, sizes) = ops::components_3d(&raw, dims);
+    drop(raw);
+    let min_vox = (opts.min_component_mm3 / voxel_mm3).ceil() as usize;
+    let keep: Vec<bool> = sizes
+        .iter()
+        .enumerate()
+        .map(|(c, &n)| c > 0 && n >= min_vox)
+        .collect();
+    let bone: Vec<bool> = cc.par_iter().map(|&c| keep[c as usize]).collect();
+    drop(cc);
+    if !bone.iter().any(|&b| b) {
+        let max = hu
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(f32::MIN, f32::max);
+        return Err(SegmentError::NoBone(format!(
+            "no structure of at least {} mm³ is above the bone threshold of {threshold:.0} HU \
+             (the brightest voxel is {max:.0} HU); is this a CT in Hounsfield units?",
+            opts.min_component_mm3
+        )));
+    }
+    timer.lap("bone threshold and components");
+
+    // 2. Per axial slice: holes of the bone mask -> canal candidates and bone interior.
+    let slices: Vec<SliceHoles> = (0..nz)
+        .into_par_iter()
+        .map(|k| slice_holes(&g, hu, &bone, k))
+        .collect();
+    let mut filled = bone;
+    for (k, s) in slices.iter().enumerate() {
+        for &p in &s.fill {
+            filled[p as usize + nx * ny * k] = true;
+        }
+    }
+    // The cortical shell is not closed in every axial slice at coarse spacing (partial
+    // volume): fill bone-like holes in coronal and sagittal slices too.
+    for f in fill_side_holes(&g, hu, &filled) {
+        filled[f] = true;
+    }
+    let canal = track_canal(&slices, &g)?;
+    timer.lap("canal tracking");
+
+    // 3. Body centreline.
+    let body: Vec<(f64, V3)> = (0..nz)
+        .into_par_iter()
+        .map(|k| body_in_slice(&g, &filled, &canal, k))
+        .collect();
+    let centreline = body_centreline(&g, &body)?;
+    timer.lap("body centreline");
+
+    // 4. Disc spaces along the centreline.
+    let mut planes = disc_planes(&g, hu, &centreline)?;
+    for p in planes.iter_mut() {
+        refine_plane(&g, &filled, p);
+    }
+    if debug() {
+        for p in &planes {
+            let c = grid.index_to_world(V3::from(g.index(&p.c)));
+            eprintln!(
+                "disc plane at LPS ({:.1}, {:.1}, {:.1}) normal ({:.2}, {:.2}, {:.2})",
+                c.x, c.y, c.z, p.n.x, p.n.y, p.n.z
+            );
+        }
+    }
+    timer.lap("disc spaces");
+
+    // 5. Vertebrae: cores between the disc planes, then geodesic competition in the bone.
+    let mut lab = seeds(&g, &filled, &planes, &canal);
+    ops::geodesic_grow(&mut lab, &filled, dims, g.sp);
+    // The blurred cortical edge spans about 1 mm: peel that deep, one voxel layer at a time.
+    let min_sp = g.sp.iter().cloned().fold(f64::INFINITY, f64::min);
+    for _ in 0..((1.0 / min_sp).ceil() as usize).max(1) {
+        if peel_surface(&g, hu, &mut filled, soft_hu, &mut lab) == 0 {
+            break;
+        }
+    }
+    timer.lap("vertebra separation");
+
+    // 6. Segment statistics, partial ends, sacrum and level names.
+    let nseg = planes.len() + 1;
+    let stats = segment_stats(&g, hu, &lab, nseg);
+    let vols: Vec<f64> = stats
+        .iter()
+        .map(|s| s.n as f64)
+        .filter(|&n| n > 0.0)
+        .collect();
+    let med = ops::quantile(&vols, 0.5).unwrap_or(0.0);
+    let mut present: Vec<usize> = (0..nseg).filter(|&s| stats[s].n > 0).collect();
+    // Small pieces at either end are vertebrae cut by the field of view.
+    while let Some(&first) = present.first() {
+        if (stats[first].n as f64) < 0.3 * med && present.len() > 1 {
+            warnings.push(format!(
+                "a partial vertebra at the cranial edge of the field of view ({:.0} mm³) was ignored",
+                stats[first].n as f64 * voxel_mm3
+            ));
+            present.remove(0);
+        } else {
+            break;
+        }
+    }
+    while let Some(&last) = present.last() {
+        if (stats[last].n as f64) < 0.3 * med && present.len() > 1 {
+            warnings.push(format!(
+                "a partial vertebra at the caudal edge of the field of view ({:.0} mm³) was ignored",
+                stats[last].n as f64 * voxel_mm3
+            ));
+            present.pop();
+        } else {
+            break;
+        }
+    }
+    if present.len() < 2 {
+        return Err(SegmentError::NoSpine(
+            "fewer than two vertebrae could be separated along the spine".into(),
+        ));
+    }
+    let sacrum_found = is_sacrum(&stats, &present);
+    let caudal_level = if sacrum_found {
+        Level::S1
+    } else {
+        warnings.push(
+            "the sacrum is not in view (or not recognised): levels are assumed by taking the \
+             caudal-most vertebra as L5 and may be wrong"
+                .into(),
+        );
+        Level::L5
+    };
+    // Level names counted up from the caudal end, skipping L6 (not detected).
+    let chain: Vec<Level> = Level::ALL
+        .into_iter()
+        .filter(|&l| l != Level::L6 && l <= caudal_level)
+        .rev()
+        .collect();
+    if present.len() > chain.len() {
+        warnings.push(format!(
+            "{} vertebrae found but only {} levels up to T10 are named; the cranial ones are left unlabelled",
+            present.len(),
+            chain.len()
+        ));
+    }
+    let mut seg_label = vec![0u16; nseg + 1];
+    let mut reports = Vec::new();
+    for (n, &s) in present.iter().rev().enumerate() {
+        let Some(&level) = chain.get(n) else { break };
+        seg_label[s + 1] = level.verse_label();
+        let st = &stats[s];
+        let mut w = Vec::new();
+        let mut confidence = if sacrum_found { 0.9 } else { 0.3 };
+        if !sacrum_found {
+            w.push("level assumed: the sacrum is not in view".to_string());
+        }
+        if st.touches_edge && level != Level::S1 {
+            w.push("cut by the edge of the field of view".to_string());
+            confidence *= 0.7;
+        }
+        let c = st.sum_ijk / st.n as f64;
+        let centroid = grid.index_to_world(c);
+        reports.push(LevelReport {
+            level,
+            label: level.verse_label(),
+            voxels: st.n,
+            volume_mm3: st.n as f64 * voxel_mm3,
+            mean_hu: st.sum_hu / st.n as f64,
+            centroid: [centroid.x, centroid.y, centroid.z],
+            confidence,
+            warnings: w,
+        });
+    }
+    reports.reverse();
+    // Cranial to caudal.
+    reports.sort_by_key(|r| r.level);
+    let mut labels: Vec<u16> = lab.par_iter().map(|&l| seg_label[l as usize]).collect();
+    timer.lap("identification");
+
+    // 7. Discs and canal.
+    if opts.label_discs {
+        for (d, p) in planes.iter().enumerate() {
+            let (up, down) = (seg_label[d + 1], seg_label[d + 2]);
+            if up != 0 && down != 0 {
+                label_disc(&g, hu, &filled, &canal, threshold, p, up, down, &mut labels);
+            }
+        }
+        timer.lap("discs");
+    }
+    if opts.label_canal {
+        label_canal(&g, &filled, &slices, &canal, &mut labels);
+        timer.lap("canal");
+    }
+
+    let labels = Volume::new(grid, labels)
+        .map_err(|e| SegmentError::Unsupported(format!("label map: {e}")))?;
+    Ok(Segmentation {
+        labels,
+        levels: reports,
+        bone_threshold_hu: threshold,
+        sacrum_found,
+        warnings,
+        timings: timer.out,
+    })
+}
+
+fn slice_holes(g: &Geom, hu: &[f32], bone: &[bool], k: usize) -> SliceHoles {
+    let [nx, ny, _] = g.dims;
+    let off = nx * ny * k;
+    let mask = &bone[off..off + nx * ny];
+    let mut out = SliceHoles {
+        canal_candidates: Vec::new(),
+        fill: Vec::new(),
+    };
+    if !mask.iter().any(|&b| b) {
+        return out;
+    }
+    let holes = ops::holes_2d(mask, nx, ny);
+    let (ids, sizes) = ops::components_2d(&holes, nx, ny);
+    let mut pix: Vec<Vec<u32>> = vec![Vec::new(); sizes.len()];
+    for (p, &id) in ids.iter().enumerate() {
+        if id != 0 {
+            pix[id as usize].push(p as u32);
+        }
+    }
+    let pixel_mm2 = g.sp[0] * g.sp[1];
+    for pixels in pix.into_iter().skip(1) {
+        let n = pixels.len() as f64;
+        let (mut s, mut cx, mut cy, mut fy) = (0.0, 0.0, 0.0, f64::INFINITY);
+        for &p in &pixels {
+            let p = p as usize;
+            let v = hu[off + p];
+            s += if v.is_finite() { v as f64 } else { -1000.0 };
+            let q = g.pos(p % nx, p / nx, k);
+            cx += q.x;
+            cy += q.y;
+            fy = fy.min(q.y);
+        }
+        let mean = s / n;
+        let area = n * pixel_mm2;
+        if mean >= FILL_MIN_HU {
+            out.fill.extend_from_slice(&pixels);
+        } else if (CANAL_AREA_MM2.0..=CANAL_AREA_MM2.1).contains(&area) && mean < CANAL_MAX_HU {
+            out.canal_candidates.push(Hole {
+                pixels,
+                centre: [cx / n, cy / n],
+                front_y: fy,
+            });
+        }
+    }
+    out
+}
+
+/// Voxels inside bone-like holes of `mask` in coronal (fixed j) and sagittal (fixed i)
+/// slices.
+fn fill_side_holes(g: &Geom, hu: &[f32], mask: &[bool]) -> Vec<usize> {
+    let [nx, ny, nz] = g.dims;
+    // (number of slices, slice width, slice height, voxel of (slice, u, v)).
+    let coronal = |j: usize, u: usize, v: usize| u + nx * (j + ny * v);
+    let sagittal = |i: usize, u: usize, v: usize| i + nx * (u + ny * v);
+    let mut out = Vec::new();
+    for (n, w, pix_mm2, at) in [
+        (
+            ny,
+            nx,
+            g.sp[0] * g.sp[2],
+            &coronal as &(dyn Fn(usize, usize, usize) -> usize + Sync),
+        ),
+        (nx, ny, g.sp[1] * g.sp[2], &sagittal),
+    ] {
+        let found: Vec<Vec<usize>> = (0..n)
+            .into_par_iter()
+            .map(|s| {
+                let m: Vec<bool> = (0..w * nz).map(|p| mask[at(s, p % w, p / w)]).collect();
+                if !m.iter().any(|&b| b) {
+                    return Vec::new();
+                }
+                let holes = ops::holes_2d(&m, w, nz);
+                let (ids, sizes) = ops::components_2d(&holes, w, nz);
+                let mut sum = vec![0f64; sizes.len()];
+                for (p, &id) in ids.iter().enumerate() {
+                    if id != 0 {
+                        let v = hu[at(s, p % w, p / w)];
+                        sum[id as usize] += if v.is_finite() { v as f64 } else { -1000.0 };
+                    }
+                }
+                let ok: Vec<bool> = (0..sizes.len())
+                    .map(|c| {
+                        c > 0
+                            && sizes[c] as f64 * pix_mm2 <= FILL_MAX_MM2
+                            && sum[c] / sizes[c] as f64 >= FILL_MIN_HU
+                    })
+                    .collect();
+                ids.iter()
+                    .enumerate()
+                    .filter(|(_, &id)| ok[id as usize])
+                    .map(|(p, _)| at(s, p % w, p / w))
+                    .collect()
+            })
+            .collect();
+        out.extend(found.into_iter().flatten());
+    }
+    out
+}
+
+/// The canal per slice: chosen hole (if enclosed), and interpolated centre and front.
+struct Canal {
+    chosen: Vec<Option<usize>>,
+    centre: Vec<[f64; 2]>,
+    front_y: Vec<f64>,
+}
+
+fn track_canal(slices: &[SliceHoles], g: &Geom) -> Result<Canal, SegmentError> {
+    let nz = slices.len();
+    let all: Vec<(usize, usize)> = slices
+        .iter()
+        .enumerate()
+        .flat_map(|(k, s)| (0..s.canal_candidates.len()).map(move |c| (k, c)))
+        .collect();
+    let no_canal = || {
+        SegmentError::NoSpine(
+            "no spinal canal found (no low-density region enclosed by bone in the axial slices)"
+                .into(),
+        )
+    };
+    if all.is_empty() {
+        return Err(no_canal());
+    }
+    let hole = |&(k, c): &(usize, usize)| &slices[k].canal_candidates[c];
+    let xs: Vec<f64> = all.iter().map(|h| hole(h).centre[0]).collect();
+    let ys: Vec<f64> = all.iter().map(|h| hole(h).centre[1]).collect();
+    let (mx, my) = (
+        ops::quantile(&xs, 0.5).unwrap_or(0.0),
+        ops::quantile(&ys, 0.5).unwrap_or(0.0),
+    );
+    // Start from the candidate nearest the median; a canal is the most frequent hole.
+    let d2 = |h: &Hole, x: f64, y: f64| (h.centre[0] - x).powi(2) + (h.centre[1] - y).powi(2);
+    let start = *all
+        .iter()
+        .min_by(|a, b| d2(hole(a), mx, my).total_cmp(&d2(hole(b), mx, my)))
+        .ok_or_else(no_canal)?;
+    let mut chosen = vec![None; nz];
+    chosen[start.0] = Some(start.1);
+    for dir in [1i64, -1] {
+        let mut last = (start.0, hole(&start).centre);
+        let mut k = start.0 as i64 + dir;
+        while k >= 0 && (k as usize) < nz {
+            let ku = k as usize;
+            let gap_mm = (ku as f64 - last.0 as f64).abs() * g.sp[2];
+            // The canal is enclosed by bone only at the pedicle level of each arch (a few
+            // slices per vertebra), so the next one can be two vertebral heights away.
+            if gap_mm > 80.0 {
+                break;
+            }
+            // The canal drifts with lordosis and scoliosis (up to ~0.6 mm per mm of height).
+            let tol = 6.0 + 0.6 * gap_mm;
+            let best = slices[ku]
+                .canal_candidates
+                .iter()
+                .enumerate()
+                .map(|(c, h)| (c, d2(h, last.1[0], last.1[1]).sqrt()))
+                .filter(|&(_, d)| d < tol)
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((c, _)) = best {
+                chosen[ku] = Some(c);
+                last = (ku, slices[ku].canal_candidates[c].centre);
+            }
+            k += dir;
+        }
+    }
+    let found: Vec<usize> = (0..nz).filter(|&k| chosen[k].is_some()).collect();
+    if debug() {
+        eprintln!("canal found in {} slices: {:?}", found.len(), found);
+    }
+    if found.len() < 3 {
+        return Err(no_canal());
+    }
+    let value = |k: usize| {
+        let h = &slices[k].canal_candidates[chosen[k].unwrap_or(0)];
+        (h.centre, h.front_y)
+    };
+    let mut centre = vec![[0.0; 2]; nz];
+    let mut front_y = vec![0.0; nz];
+    for k in 0..nz {
+        let after = found.partition_point(|&f| f < k);
+        let (a, b) = match (after.checked_sub(1).map(|i| found[i]), found.get(after)) {
+            (Some(a), Some(&b)) => (a, b),
+            (Some(a), None) => (a, a),
+            (None, Some(&b)) => (b, b),
+            (None, None) => return Err(no_canal()),
+        };
+        let (ca, fa) = value(a);
+        let (cb, fb) = value(b);
+        let w = if b > a {
+            (k as f64 - a as f64) / (b - a) as f64
+        } else {
+            0.0
+        };
+        centre[k] = [ca[0] + w * (cb[0] - ca[0]), ca[1] + w * (cb[1] - ca[1])];
+        front_y[k] = fa + w * (fb - fa);
+    }
+    Ok(Canal {
+        chosen,
+        centre,
+        front_y,
+    })
+}
+
+/// Area (mm²) and centroid of the body bone in slice `k`: filled bone anterior to the canal.
+fn body_in_slice(g: &Geom, filled: &[bool], canal: &Canal, k: usize) -> (f64, V3) {
+    let [nx, ny, _] = g.dims;
+    let off = nx * ny * k;
+    let (cx, fy) = (canal.centre[k][0], canal.front_y[k]);
+    let (mut n, mut sum) = (0usize, V3::zeros());
+    for j in 0..ny {
+        for i in 0..nx {
+            if !filled[off + i + nx * j] {
+                continue;
+            }
+            let q = g.pos(i, j, k);
+            if q.y < fy - 1.0 && q.y > fy - BODY_DEPTH_MM && (q.x - cx).abs() < BODY_HALF_WIDTH_MM {
+                n += 1;
+                sum += q;
+            }
+        }
+    }
+    let area = n as f64 * g.sp[0] * g.sp[1];
+    (area, if n > 0 { sum / n as f64 } else { V3::zeros() })
+}
+
+fn body_centreline(g: &Geom, body: &[(f64, V3)]) -> Result<Centreline, SegmentError> {
+    let nz = body.len();
+    let areas: Vec<f64> = body.iter().map(|b| b.0).filter(|&a| a > 50.0).collect();
+    let med = ops::quantile(&areas, 0.5).ok_or_else(|| {
+        SegmentError::NoSpine("no vertebral body found anterior to the spinal canal".into())
+    })?;
+    let is_body: Vec<bool> = body.iter().map(|b| b.0 >= 0.35 * med).collect();
+    let ks: Vec<usize> = (0..nz).filter(|&k| is_body[k]).collect();
+    if ks.len() < 3 {
+        return Err(SegmentError::NoSpine(
+            "no vertebral body found anterior to the spinal canal".into(),
+        ));
+    }
+    let (k0, k1) = (ks[0], ks[ks.len() - 1]);
+    // Interpolate x, y over the disc slices between body slices.
+    let mut xy: Vec<[f64; 2]> = Vec::new();
+    for k in k0..=k1 {
+        let after = ks.partition_point(|&f| f < k);
+        let a = ks[after.saturating_sub(1).min(ks.len() - 1)];
+        let b = ks[after.min(ks.len() - 1)];
+        let (a, b) = if ks[after.min(ks.len() - 1)] == k {
+            (k, k)
+        } else {
+            (a, b)
+        };
+        let w = if b > a {
+            (k - a) as f64 / (b - a) as f64
+        } else {
+            0.0
+        };
+        let (pa, pb) = (body[a].1, body[b].1);
+        xy.push([pa.x + w * (pb.x - pa.x), pa.y + w * (pb.y - pa.y)]);
+    }
+    // Moving average over +-6 mm.
+    let h = ((6.0 / g.sp[2]).round() as usize).max(1);
+    let n = xy.len();
+    let mut pts: Vec<V3> = (0..n)
+        .map(|m| {
+            let (a, b) = (m.saturating_sub(h), (m + h).min(n - 1));
+            let cnt = (b - a + 1) as f64;
+            let sx: f64 = xy[a..=b].iter().map(|p| p[0]).sum();
+            let sy: f64 = xy[a..=b].iter().map(|p| p[1]).sum();
+            V3::new(sx / cnt, sy / cnt, g.pos(0, 0, k0 + m).z)
+        })
+        .collect();
+    // Cranial to caudal.
+    pts.sort_by(|a, b| b.z.total_cmp(&a.z));
+    Ok(Centreline::new(pts))
+}
+
+fn disc_planes(g: &Geom, hu: &[f32], cl: &Centreline) -> Result<Vec<Plane>, SegmentError> {
+    let ds = 0.5;
+    let len = cl.length();
+    let ns = (len / ds).floor() as usize + 1;
+    let step = 1.5f64.min(g.sp[0].min(g.sp[1]));
+    let r = PROFILE_RADIUS_MM;
+    let mut offsets = Vec::new();
+    let m = (r / step).floor() as i64;
+    for a in -m..=m {
+        for b in -m..=m {
+            let (u, v) = (a as f64 * step, b as f64 * step);
+            if u * u + v * v <= r * r {
+                offsets.push((u, v));
+            }
+        }
+    }
+    let raw: Vec<f64> = (0..ns)
+        .into_par_iter()
+        .map(|i| {
+            let s = i as f64 * ds;
+            let (p, t) = (cl.at(s), cl.tangent(s));
+            let u = t.cross(&V3::x()).try_normalize(1e-9).unwrap_or(V3::y());
+            let v = t.cross(&u);
+            // The median over the cross-section: cancellous bone in a body, disc material in
+            // a disc space; a thin endplate or noise barely moves it.
+            let vals: Vec<f64> = offsets
+                .iter()
+                .filter_map(|&(a, b)| g.trilinear(hu, &(p + u * a + v * b)))
+                .collect();
+            ops::quantile(&vals, 0.5).unwrap_or(f64::NAN)
+        })
+        .collect();
+    // Smooth over +-1 mm.
+    let h = 2usize;
+    let prof: Vec<f64> = (0..ns)
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(h), (i + h).min(ns - 1));
+            let v: Vec<f64> = raw[a..=b]
+                .iter()
+                .copied()
+                .filter(|x| x.is_finite())
+                .collect();
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        })
+        .collect();
+    let (lo, hi) = (
+        ops::quantile(&prof, 0.10).unwrap_or(0.0),
+        ops::quantile(&prof, 0.75).unwrap_or(0.0),
+    );
+    if hi - lo < 25.0 {
+        return Err(SegmentError::NoSpine(format!(
+            "no disc spaces visible along the vertebral bodies (density contrast {:.0} HU)",
+            hi - lo
+        )));
+    }
+    let thr = 0.5 * (lo + hi);
+    if debug() {
+        let line: Vec<String> = prof.iter().step_by(4).map(|v| format!("{v:.0}")).collect();
+        eprintln!("profile (every 2 mm, thr {thr:.0}): {}", line.join(" "));
+    }
+    // Runs below the mid-level; gaps under 6 mm inside a run are noise.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < ns {
+        if prof[i] < thr {
+            let a = i;
+            while i < ns && prof[i] < thr {
+                i += 1;
+            }
+            match runs.last_mut() {
+                Some(last) if (a - last.1) as f64 * ds < 6.0 => last.1 = i - 1,
+                _ => runs.push((a, i - 1)),
+            }
+        } else {
+            i += 1;
+        }
+    }
+    let planes: Vec<Plane> = runs
+        .into_iter()
+        .filter(|&(a, b)| a > 0 && b + 1 < ns && (b - a + 1) as f64 * ds >= 2.0)
+        .map(|(a, b)| {
+            let s = 0.5 * (a + b) as f64 * ds;
+            Plane {
+                c: cl.at(s),
+                n: cl.tangent(s),
+            }
+        })
+        .collect();
+    if planes.is_empty() {
+        return Err(SegmentError::NoSpine(
+            "no disc space found between vertebral bodies".into(),
+        ));
+    }
+    Ok(planes)
+}
+
+/// Fits the disc plane to the mid-surface of the disc space: on a grid of points of the
+/// current plane within 12 mm of its centre, the gap between the bone above and below along
+/// the normal is found, and a plane is least-squares fitted to the gap midpoints. This
+/// follows the coronal wedge of scoliotic discs and the tilt of lordotic ones, which the
+/// centreline tangent does not.
+fn refine_plane(g: &Geom, filled: &[bool], p: &mut Plane) {
+    let step = g.sp.iter().cloned().fold(f64::INFINITY, f64::min).max(1.0);
+    let march = 0.5 * g.sp.iter().cloned().fold(f64::INFINITY, f64::min);
+    let is_bone = |q: &V3| g.nearest(q).map(|l| filled[l]);
+    let tangent = p.n;
+    for _ in 0..2 {
+        let u_axis = p.n.cross(&V3::x()).try_normalize(1e-9).unwrap_or(V3::y());
+        let v_axis = p.n.cross(&u_axis);
+        let m = (12.0 / step).floor() as i64;
+        // Gap midpoints (u, v, offset along the normal).
+        let mut pts: Vec<V3> = Vec::new();
+        for iu in -m..=m {
+            for iv in -m..=m {
+                let (u, v) = (iu as f64 * step, iv as f64 * step);
+                if u * u + v * v > 144.0 {
+                    continue;
+                }
+                let p0 = p.c + u_axis * u + v_axis * v;
+                if is_bone(&p0) != Some(false) {
+                    continue;
+                }
+                let first_bone = |dir: f64| {
+                    let mut t = march;
+                    while t <= 15.0 {
+                        match is_bone(&(p0 + p.n * (dir * t))) {
+                            Some(true) => return Some(t),
+                            Some(false) => t += march,
+                            None => return None,
+                        }
+                    }
+                    None
+                };
+                if let (Some(up), Some(down)) = (first_bone(-1.0), first_bone(1.0)) {
+                    // A disc space is a few mm to ~20 mm tall; shorter gaps are holes in
+                    // the bone mask, not the disc.
+                    if (3.0..=20.0).contains(&(up + down)) {
+                        pts.push(V3::new(u, v, 0.5 * (down - up)));
+                    }
+                }
+            }
+        }
+        // Least squares d = a + b u + c v, then once more without the outliers (> 2 mm).
+        let fit = |pts: &[V3]| -> Option<V3> {
+            if pts.len() < 20 {
+                return None;
+            }
+            let mut ata = Matrix3::zeros();
+            let mut atb = V3::zeros();
+            for q in pts {
+                let row = V3::new(1.0, q.x, q.y);
+                ata += row * row.transpose();
+                atb += row * q.z;
+            }
+            ata.try_inverse().map(|inv| inv * atb)
+        };
+        let Some(first) = fit(&pts) else { return };
+        let inliers: Vec<V3> = pts
+            .into_iter()
+            .filter(|q| (first.x + first.y * q.x + first.z * q.y - q.z).abs() <= 2.0)
+            .collect();
+        let Some(sol) = fit(&inliers) else { return };
+        let n = (p.n - u_axis * sol.y - v_axis * sol.z).normalize();
+        // The tangent bends smoothly through the sharp L5-S1 angle, so allow a wide margin.
+        if n.dot(&tangent) < 40f64.to_radians().cos() {
+            return;
+        }
+        *p = Plane {
+            c: p.c + p.n * sol.x,
+            n,
+        };
+    }
+}
+
+/// Internal positions of the voxels within a cube of half-size `r` around `c` that pass `f`.
+fn voxels_near(g: &Geom, c: &V3, r: f64, f: impl Fn(usize, &V3) -> bool) -> Vec<V3> {
+    let mut out = Vec::new();
+    let (lo, hi) = (g.index(&(c - V3::repeat(r))), g.index(&(c + V3::repeat(r))));
+    let range = |a: usize| {
+        let (x, y) = (lo[a].min(hi[a]), lo[a].max(hi[a]));
+        let a0 = x.floor().max(0.0) as usize;
+        let a1 = (y.ceil().max(0.0) as usize).min(g.dims[a] - 1);
+        a0..=a1
+    };
+    for k in range(2) {
+        for j in range(1) {
+            for i in range(0) {
+                let q = g.pos(i, j, k);
+                if f(g.lin(i, j, k), &q) {
+                    out.push(q);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Slab of a point between the disc planes (0 = above the first) and its distance to the
+/// nearest bounding plane.
+fn slab(planes: &[Plane], q: &V3) -> (usize, f64) {
+    let s = planes
+        .iter()
+        .position(|p| (q - p.c).dot(&p.n) <= 0.0)
+        .unwrap_or(planes.len());
+    let mut d = f64::INFINITY;
+    if s > 0 {
+        d = d.min((q - planes[s - 1].c).dot(&planes[s - 1].n));
+    }
+    if s < planes.len() {
+        d = d.min(-(q - planes[s].c).dot(&planes[s].n));
+    }
+    (s, d)
+}
+
+/// Seeds (slab + 1) of the vertebrae: bone well inside each slab, near the spine.
+fn seeds(g: &Geom, filled: &[bool], planes: &[Plane], canal: &Canal) -> Vec<u16> {
+    let [nx, ny, _] = g.dims;
+    let mut lab = vec![0u16; filled.len()];
+    lab.par_chunks_mut(nx * ny).enumerate().for_each(|(k, sl)| {
+        let (c, fy) = (canal.centre[k], canal.front_y[k]);
+        for j in 0..ny {
+            for i in 0..nx {
+                let l = i + nx * j;
+                if !filled[l + nx * ny * k] {
+                    continue;
+                }
+                let q = g.pos(i, j, k);
+                if (q.x - c[0]).abs() > 60.0 || (q.y - fy).abs() > 80.0 {
+                    continue;
+                }
+                let (s, d) = slab(planes, &q);
+                let margin = if q.y < fy {
+                    BODY_MARGIN_MM
+                } else {
+                    POSTERIOR_MARGIN_MM
+                };
+                if d >= margin {
+                    sl[l] = s as u16 + 1;
+                }
+            }
+        }
+    });
+    lab
+}
+
+/// Removes the outer layer of labelled voxels (those with a 6-neighbour outside the bone)
+/// that are mostly soft tissue: a voxel on the edge whose HU is below halfway between the
+/// soft-tissue level and the brightest bone voxel next to it (the partial-volume half-way
+/// point). The bone threshold, well below that, makes the mask about half a voxel too thick.
+/// The peeled voxels leave `filled` too; returns how many were peeled.
+fn peel_surface(g: &Geom, hu: &[f32], filled: &mut [bool], soft: f32, lab: &mut [u16]) -> usize {
+    let [nx, ny, nz] = g.dims;
+    let (filled_ro, lab_ro) = (&*filled, &*lab);
+    let r = g.sp.map(|s| ((1.0 / s).ceil() as usize).max(1));
+    let remove: Vec<usize> = (0..nz)
+        .into_par_iter()
+        .flat_map_iter(|k| {
+            let (filled, lab) = (filled_ro, lab_ro);
+            let mut out = Vec::new();
+            for j in 0..ny {
+                for i in 0..nx {
+                    let l = g.lin(i, j, k);
+                    if lab[l] == 0 {
+                        continue;
+                    }
+                    let mut outside = false;
+                    for (di, dj, dk) in [
+                        (-1i64, 0i64, 0i64),
+                        (1, 0, 0),
+                        (0, -1, 0),
+                        (0, 1, 0),
+                        (0, 0, -1),
+                        (0, 0, 1),
+                    ] {
+                        let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
+                        if a < 0
+                            || b < 0
+                            || c < 0
+                            || a >= nx as i64
+                            || b >= ny as i64
+                            || c >= nz as i64
+                        {
+                            continue;
+                        }
+                        outside |= !filled[g.lin(a as usize, b as usize, c as usize)];
+                    }
+                    if !outside {
+                        continue;
+                    }
+                    // The bone next to it: the brightest bone voxel within ~1 mm (the cortex
+                    // peak, not a neighbour further down the same blurred edge).
+                    let mut inner = f32::MIN;
+                    for c in k.saturating_sub(r[2])..=(k + r[2]).min(nz - 1) {
+                        for b in j.saturating_sub(r[1])..=(j + r[1]).min(ny - 1) {
+                            for a in i.saturating_sub(r[0])..=(i + r[0]).min(nx - 1) {
+                                let m = g.lin(a, b, c);
+                                if filled[m] {
+                                    inner = inner.max(hu[m]);
+                                }
+                            }
+                        }
+                    }
+                    if outside && hu[l] < 0.5 * (soft + inner) {
+                        out.push(l);
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    for &l in &remove {
+        lab[l] = 0;
+        filled[l] = false;
+    }
+    remove.len()
+}
+
+struct SegStats {
+    n: usize,
+    sum_ijk: V3,
+    sum_hu: f64,
+    touches_edge: bool,
+    /// Lateral extent (2nd to 98th percentile of x), mm.
+    width: f64,
+    /// Extent along the body axis (z), mm.
+    height: f64,
+}
+
+fn segment_stats(g: &Geom, hu: &[f32], lab: &[u16], nseg: usize) -> Vec<SegStats> {
+    let [nx, ny, nz] = g.dims;
+    let mut xs: Vec<Vec<f64>> = vec![Vec::new(); nseg];
+    let mut zs: Vec<Vec<f64>> = vec![Vec::new(); nseg];
+    let mut st: Vec<SegStats> = (0..nseg)
+        .map(|_| SegStats {
+            n: 0,
+            sum_ijk: V3::zeros(),
+            sum_hu: 0.0,
+            touches_edge: false,
+            width: 0.0,
+            height: 0.0,
+        })
+        .collect();
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 0..nx {
+                let l = g.lin(i, j, k);
+                let s = lab[l] as usize;
+                if s == 0 || s > nseg {
+                    continue;
+                }
+                let e = &mut st[s - 1];
+                e.n += 1;
+                e.sum_ijk += V3::new(i as f64, j as f64, k as f64);
+                e.sum_hu += hu[l] as f64;
+                e.touches_edge |= k == 0 || k == nz - 1;
+                let q = g.pos(i, j, k);
+                xs[s - 1].push(q.x);
+                zs[s - 1].push(q.z);
+            }
+        }
+    }
+    for s in 0..nseg {
+        let q = |v: &[f64], a| ops::quantile(v, a).unwrap_or(0.0);
+        st[s].width = q(&xs[s], 0.98) - q(&xs[s], 0.02);
+        st[s].height = q(&zs[s], 0.98) - q(&zs[s], 0.02);
+    }
+    st
+}
+
+/// The caudal-most segment is the sacrum when it is much wider (alae) or much taller (fused
+/// segments, no disc below) than the median vertebra above it.
+fn is_sacrum(stats: &[SegStats], present: &[usize]) -> bool {
+    let Some((&last, above)) = present.split_last() else {
+        return false;
+    };
+    if above.is_empty() {
+        return false;
+    }
+    let w: Vec<f64> = above.iter().map(|&s| stats[s].width).collect();
+    let h: Vec<f64> = above.iter().map(|&s| stats[s].height).collect();
+    let (mw, mh) = (
+        ops::quantile(&w, 0.5).unwrap_or(f64::INFINITY),
+        ops::quantile(&h, 0.5).unwrap_or(f64::INFINITY),
+    );
+    if debug() {
+        eprintln!(
+            "sacrum test: last width {:.1} height {:.1}; median above {mw:.1} {mh:.1}",
+            stats[last].width, stats[last].height
+        );
+    }
+    stats[last].width > 1.25 * mw || stats[last].height > 1.6 * mh
+}
+
+#[allow(clippy::too_many_arguments)]
+fn label_disc(
+    g: &Geom,
+    hu: &[f32],
+    filled: &[bool],
+    canal: &Canal,
+    threshold: f32,
+    p: &Plane,
+    up: u16,
+    down: u16,
+    labels: &mut [u16],
+) {
+    let step = 0.5 * g.sp.iter().cloned().fold(f64::INFINITY, f64::min);
+    let reach = 15.0;
+    let hit = |labels: &[u16], q: &V3, dir: V3| -> u16 {
+        let mut t = step;
+        while t <= reach {
+            match g.nearest(&(q + dir * t)) {
+                Some(l) if labels[l] != 0 => return labels[l],
+                Some(_) => {}
+                None => return 0,
+            }
+            t += step;
+        }
+        0
+    };
+    let nz = g.dims[2];
+    let cand = voxels_near(g, &p.c, 30.0, |l, q| {
+        let k = l / (g.dims[0] * g.dims[1]);
+        let d = (q - p.c).dot(&p.n);
+        let radial = ((q - p.c) - p.n * d).norm();
+        k < nz
+            && labels[l] == 0
+            && !filled[l]
+            && hu[l] > -30.0
+            && hu[l] < threshold
+            && q.y < canal.front_y[k]
+            && d.abs() < 12.0
+            && radial < 30.0
+    });
+    let disc = DISC_LABEL_OFFSET + up;
+    let mut set = Vec::new();
+    for q in cand {
+        if hit(labels, &q, -p.n) == up && hit(labels, &q, p.n) == down {
+            if let Some(l) = g.nearest(&q) {
+                set.push(l);
+            }
+        }
+    }
+    for l in set {
+        labels[l] = disc;
+    }
+}
+
+fn label_canal(
+    g: &Geom,
+    filled: &[bool],
+    slices: &[SliceHoles],
+    canal: &Canal,
+    labels: &mut [u16],
+) {
+    let [nx, ny, nz] = g.dims;
+    let found: Vec<usize> = (0..nz).filter(|&k| canal.chosen[k].is_some()).collect();
+    let (Some(&k0), Some(&k1)) = (found.first(), found.last()) else {
+        return;
+    };
+    for k in k0..=k1 {
+        // Nearest slice with an enclosed canal; its outline is carried over, shifted to the
+        // interpolated centre, onto the non-bone voxels of this slice.
+        let after = found.partition_point(|&f| f < k);
+        let cands = [
+            after.checked_sub(1).map(|i| found[i]),
+            found.get(after).copied(),
+        ];
+        let Some(src) = cands
+            .into_iter()
+            .flatten()
+            .min_by_key(|&f| (f as i64 - k as i64).abs())
+        else {
+            continue;
+        };
+        let Some(c) = canal.chosen[src] else { continue };
+        let h = &slices[src].canal_candidates[c];
+        let di = ((canal.centre[k][0] - h.centre[0]) / (g.sign[0] * g.sp[0])).round() as i64;
+        let dj = ((canal.centre[k][1] - h.centre[1]) / (g.sign[1] * g.sp[1])).round() as i64;
+        for &p in &h.pixels {
+            let (i, j) = ((p as usize % nx) as i64 + di, (p as usize / nx) as i64 + dj);
+            if i < 0 || j < 0 || i >= nx as i64 || j >= ny as i64 {
+                continue;
+            }
+            let l = g.lin(i as usize, j as usize, k);
+            if !filled[l] && labels[l] == 0 {
+                labels[l] = CANAL_LABEL;
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Segmentation of the synthetic phantom against its ground truth.
+
+use nalgebra::Vector3;
+use spinetwin_anatomy::Level;
+use spinetwin_imaging::{Grid, Volume};
+use spinetwin_phantom::{generate, Phantom, PhantomSpec};
+use spinetwin_segment::{dice, segment, SegmentError, SegmentOptions, Segmentation};
+
+fn phantom(spec: PhantomSpec) -> Phantom {
+    generate(&spec).expect("valid phantom spec")
+}
+
+/// Dice per vertebra of the truth, and whether every truth level was found under its label.
+fn score(ph: &Phantom, seg: &Segmentation) -> (Vec<(String, f64)>, bool) {
+    let mut all_found = true;
+    let d = ph
+        .truth
+        .vertebrae
+        .iter()
+        .map(|v| {
+            all_found &= seg
+                .levels
+                .iter()
+                .any(|l| l.label == v.label && l.level.name() == v.level);
+            (
+                v.level.clone(),
+                dice(&ph.labels, &seg.labels, v.label).unwrap_or(0.0),
+            )
+        })
+        .collect();
+    (d, all_found && seg.levels.len() == ph.truth.vertebrae.len())
+}
+
+#[test]
+fn default_phantom_at_2mm_is_segmented_and_identified() {
+    let ph = phantom(PhantomSpec {
+        spacing_mm: 2.0,
+        ..PhantomSpec::default()
+    });
+    let seg = segment(&ph.ct, &SegmentOptions::default()).expect("the phantom has a spine");
+    assert!(seg.sacrum_found, "warnings: {:?}", seg.warnings);
+    let (d, identified) = score(&ph, &seg);
+    println!("dice per vertebra at 2 mm: {d:?}");
+    assert!(identified, "levels found: {:?}", seg.levels);
+    for (level, v) in &d {
+        assert!(*v >= 0.90, "{level}: Dice {v:.3} < 0.90 ({d:?})");
+    }
+    // Discs and canal are labelled too.
+    for disc in ph.truth.discs.iter().filter(|d| d.label != 0) {
+        let v = dice(&ph.labels, &seg.labels, disc.label).unwrap_or(0.0);
+        assert!(v >= 0.7, "disc {}: Dice {v:.3}", disc.label);
+    }
+    let canal = dice(&ph.labels, &seg.labels, 200).unwrap_or(0.0);
+    assert!(canal >= 0.6, "canal Dice {canal:.3}");
+    // Reports are consistent with the label map.
+    for l in &seg.levels {
+        let n = seg.labels.data().iter().filter(|&&x| x == l.label).count();
+        assert_eq!(n, l.voxels, "{}", l.level);
+        assert!(l.mean_hu > 150.0 && l.confidence > 0.5, "{l:?}");
+    }
+}
+
+#[test]
+fn osteoporotic_scoliotic_phantom_is_identified() {
+    let ph = phantom(PhantomSpec {
+        spacing_mm: 2.0,
+        bmd_scale: 0.6,
+        scoliosis_cobb_deg: 20.0,
+        noise_hu: 30.0,
+        ..PhantomSpec::default()
+    });
+    let seg = segment(&ph.ct, &SegmentOptions::default()).expect("the phantom has a spine");
+    let (d, identified) = score(&ph, &seg);
+    println!("dice per vertebra (bmd 0.6, Cobb 20): {d:?}");
+    assert!(identified, "levels found: {:?}", seg.levels);
+    for (level, v) in &d {
+        assert!(*v >= 0.85, "{level}: Dice {v:.3}");
+    }
+}
+
+#[test]
+fn volume_without_bone_is_a_clear_error() {
+    let g = Grid::axis_aligned([40, 40, 40], [1.0; 3], Vector3::zeros()).unwrap();
+    // Water with an air pocket.
+    let v = Volume::from_fn(g, |i, _, _| if i < 10 { -1000.0f32 } else { 0.0 });
+    let err = segment(&v, &SegmentOptions::default()).unwrap_err();
+    assert!(matches!(err, SegmentError::NoBone(_)), "{err}");
+    assert!(err.to_string().contains("no bone"), "{err}");
+    // A block of bone without a canal is not a spine either.
+    let g = Grid::axis_aligned([40, 40, 40], [1.0; 3], Vector3::zeros()).unwrap();
+    let v = Volume::from_fn(g, |i, j, k| {
+        if (10..30).contains(&i) && (10..30).contains(&j) && (5..35).contains(&k) {
+            700.0f32
+        } else {
+            40.0
+        }
+    });
+    let err = segment(&v, &SegmentOptions::default()).unwrap_err();
+    assert!(matches!(err, SegmentError::NoSpine(_)), "{err}");
+    // Too small, and NaN everywhere: errors, no panic.
+    let g = Grid::axis_aligned([4, 40, 40], [1.0; 3], Vector3::zeros()).unwrap();
+    let v = Volume::filled(g, 0.0f32);
+    assert!(matches!(
+        segment(&v, &SegmentOptions::default()),
+        Err(SegmentError::TooSmall(_))
+    ));
+    let g = Grid::axis_aligned([20, 20, 20], [1.0; 3], Vector3::zeros()).unwrap();
+    let v = Volume::filled(g, f32::NAN);
+    assert!(segment(&v, &SegmentOptions::default()).is_err());
+}
+
+#[test]
+fn scan_cropped_to_l2_l4_reports_levels_honestly() {
+    let ph = phantom(PhantomSpec {
+        spacing_mm: 2.0,
+        ..PhantomSpec::default()
+    });
+    // Cut through the L1-L2 and L4-L5 discs.
+    let disc_z = |upper: &str| {
+        let d = ph.truth.discs.iter().find(|d| d.upper == upper).unwrap();
+        d.centre[2]
+    };
+    let (z_top, z_bottom) = (disc_z("L1"), disc_z("L4"));
+    let (lo, hi) = ph.ct.grid().world_bounds();
+    let ct = ph
+        .ct
+        .crop_world(
+            Vector3::new(lo.x, lo.y, z_bottom),
+            Vector3::new(hi.x, hi.y, z_top),
+        )
+        .unwrap();
+    let seg = segment(&ct, &SegmentOptions::default()).expect("L2-L4 is a spine");
+    println!("levels: {:?}\nwarnings: {:?}", seg.levels, seg.warnings);
+    assert!(!seg.sacrum_found);
+    assert!(
+        seg.warnings
+            .iter()
+            .any(|w| w.contains("sacrum is not in view")),
+        "{:?}",
+        seg.warnings
+    );
+    assert_eq!(seg.levels.len(), 3, "L2, L3 and L4 are whole in view");
+    for l in &seg.levels {
+        assert!(l.confidence < 0.5 && !l.warnings.is_empty(), "{l:?}");
+    }
+    // Consecutive levels, cranial to caudal.
+    for w in seg.levels.windows(2) {
+        assert!(w[0].level < w[1].level && w[1].level != Level::S1);
+    }
+}
+
+/// Sweep over the phantom's anatomy and image quality (release: `cargo test --release -p
+/// spinetwin-segment -- --ignored --nocapture`). Prints one row per case and the Dice per
+/// vertebra (min / mean over the cases).
+#[test]
+#[ignore]
+fn sweep_lordosis_cobb_bmd_noise_spacing() {
+    let mut rows = Vec::new();
+    let mut per_level: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut failures = Vec::new();
+    for spacing in [1.0, 1.5] {
+        for lordosis in [20.0, 45.0, 60.0] {
+            for cobb in [0.0, 20.0, 40.0] {
+                for (bmd, noise) in [(0.6, 40.0), (1.2, 10.0)] {
+                    let spec = PhantomSpec {
+                        spacing_mm: spacing,
+                        lordosis_deg: lordosis,
+                        scoliosis_cobb_deg: cobb,
+                        bmd_scale: bmd,
+                        noise_hu: noise,
+                        ..PhantomSpec::default()
+                    };
+                    let ph = phantom(spec);
+                    let t = std::time::Instant::now();
+                    let case = format!(
+                        "sp {spacing} lord {lordosis:>2} cobb {cobb:>2} bmd {bmd} noise {noise:>2}"
+                    );
+                    let seg = match segment(&ph.ct, &SegmentOptions::default()) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            failures.push(format!("{case}: {e}"));
+                            continue;
+                        }
+                    };
+                    let secs = t.elapsed().as_secs_f64();
+                    let (d, identified) = score(&ph, &seg);
+                    for (level, v) in &d {
+                        match per_level.iter_mut().find(|(l, _)| l == level) {
+                            Some((_, vs)) => vs.push(*v),
+                            None => per_level.push((level.clone(), vec![*v])),
+                        }
+                    }
+                    let min = d.iter().map(|x| x.1).fold(1.0, f64::min);
+                    let mean = d.iter().map(|x| x.1).sum::<f64>() / d.len() as f64;
+                    if !identified {
+                        failures.push(format!(
+                            "{case}: levels {:?}",
+                            seg.levels.iter().map(|l| l.level).collect::<Vec<_>>()
+                        ));
+                    }
+                    if min < 0.90 {
+                        failures.push(format!("{case}: Dice min {min:.3}"));
+                    }
+                    rows.push(format!(
+                        "| {case} | {min:.3} | {mean:.3} | {} | {secs:.2} |",
+                        if identified { "7/7" } else { "WRONG" }
+                    ));
+                }
+            }
+        }
+    }
+    println!("| case | Dice min | Dice mean | identified | segment s |\n|---|---|---|---|---|");
+    for r in &rows {
+        println!("{r}");
+    }
+    println!("\n| vertebra | Dice min | Dice mean |\n|---|---|---|");
+    for (level, vs) in &per_level {
+        let min = vs.iter().cloned().fold(1.0, f64::min);
+        let mean = vs.iter().sum::<f64>() / vs.len() as f64;
+        println!("| {level} | {min:.3} | {mean:.3} |");
+    }
+    assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
+}
+
+/// The same scan stored with slices running head to feet and rows running posterior to
+/// anterior (both axes flipped) gives the same segmentation in patient space.
+#[test]
+fn flipped_slice_and_row_order_gives_the_same_result() {
+    let ph = phantom(PhantomSpec {
+        spacing_mm: 2.0,
+        ..PhantomSpec::default()
+    });
+    let g = ph.ct.grid().clone();
+    let [_, ny, nz] = g.dims;
+    let flip = |i: usize, j: usize, k: usize| g.linear(i, ny - 1 - j, nz - 1 - k);
+    let last = g.index_to_world(Vector3::new(0.0, (ny - 1) as f64, (nz - 1) as f64));
+    let mut dir = g.direction;
+    dir.set_column(1, &-g.direction.column(1));
+    dir.set_column(2, &-g.direction.column(2));
+    let fg = Grid::new(g.dims, g.spacing, last, dir).unwrap();
+    let ct = Volume::from_fn(fg.clone(), |i, j, k| ph.ct.data()[flip(i, j, k)]);
+    let truth = Volume::from_fn(fg, |i, j, k| ph.labels.data()[flip(i, j, k)]);
+    let seg = segment(&ct, &SegmentOptions::default()).expect("the phantom has a spine");
+    assert!(seg.sacrum_found);
+    for v in &ph.truth.vertebrae {
+        let d = dice(&truth, &seg.labels, v.label).unwrap_or(0.0);
+        assert!(d >= 0.90, "{}: Dice {d:.3}", v.level);
+        let rep = seg
+            .levels
+            .iter()
+            .find(|l| l.label == v.label)
+            .expect("level found");
+        // Reported centroids are in patient space: the whole vertebra lies near its body.
+        let c = v.body_centroid;
+        let dist = ((rep.centroid[0] - c[0]).powi(2) + (rep.centroid[2] - c[2]).powi(2)).sqrt();
+        assert!(
+            dist < 10.0,
+            "{}: centroid {:?} vs body {:?}",
+            v.level,
+            rep.centroid,
+            c
+        );
+    }
+}
