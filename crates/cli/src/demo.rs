@@ -1,12 +1,13 @@
 //! `spinetwin demo`: the built-in end-to-end run on the synthetic phantom.
 //!
 //! Today: phantom -> NIfTI + DICOM series -> the DICOM series imported back through the
-//! same path a patient CT takes -> checked against the phantom -> summary and previews.
-//! Segmentation, the mechanical twin, load cases and scenarios join this chain as their
-//! layers land.
+//! same path a patient CT takes -> checked against the phantom -> segmented and scored
+//! against the ground truth -> summary and previews. The mechanical twin, load cases and
+//! scenarios join this chain as their layers land.
 
 use crate::output::{check_writable, write_dir_atomically, write_json};
 use crate::phantom::{write_phantom, SpecArgs};
+use crate::segment::{write_segmentation, SegmentReport};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use spinetwin_imaging::{open, OpenOptions};
@@ -46,6 +47,26 @@ struct ImportCheck {
 }
 
 #[derive(Serialize)]
+struct LevelScore {
+    level: String,
+    /// Dice overlap with the phantom's ground-truth label.
+    dice: f64,
+    confidence: f64,
+}
+
+#[derive(Serialize)]
+struct SegmentCheck {
+    seconds: f64,
+    /// Level names found, cranial to caudal.
+    levels_found: Vec<String>,
+    /// True when exactly the phantom's levels were found, in order, with the right labels.
+    identification_correct: bool,
+    per_level: Vec<LevelScore>,
+    min_dice: f64,
+    warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
 struct Summary {
     spinetwin_version: &'static str,
     levels: String,
@@ -53,6 +74,7 @@ struct Summary {
     write_seconds: f64,
     import_seconds: f64,
     import: ImportCheck,
+    segmentation: SegmentCheck,
     outputs: Vec<&'static str>,
 }
 
@@ -111,12 +133,48 @@ pub fn run(args: Args) -> Result<()> {
             spinetwin_imaging::Source::Dicom(s) => s.series_uid.clone(),
             spinetwin_imaging::Source::Nifti(_) => String::new(),
         };
+        // Segment the imported CT exactly as a patient's scan, and score it against the truth.
+        let t3 = Instant::now();
+        let seg = spinetwin_segment::segment(&img.volume, &Default::default())
+            .context("segmenting the imported phantom")?;
+        let segment_seconds = t3.elapsed().as_secs_f64();
+        let seg_report = SegmentReport::new(&seg, &img.warnings);
+        write_segmentation(&img.volume, &seg, &seg_report, &dir.join("segment"))?;
+        let per_level: Vec<LevelScore> = seg
+            .levels
+            .iter()
+            .map(|l| LevelScore {
+                level: l.level.name().to_string(),
+                dice: spinetwin_segment::dice(&seg.labels, &ph.labels, l.label).unwrap_or(0.0),
+                confidence: l.confidence,
+            })
+            .collect();
+        let expected: Vec<String> = spec
+            .levels
+            .levels()
+            .iter()
+            .map(|l| l.name().to_string())
+            .collect();
+        let levels_found: Vec<String> = per_level.iter().map(|l| l.level.clone()).collect();
+        let segmentation = SegmentCheck {
+            seconds: segment_seconds,
+            identification_correct: levels_found == expected,
+            min_dice: per_level
+                .iter()
+                .map(|l| l.dice)
+                .fold(f64::INFINITY, f64::min),
+            levels_found,
+            per_level,
+            warnings: seg_report.warnings.clone(),
+        };
+
         let summary = Summary {
             spinetwin_version: env!("CARGO_PKG_VERSION"),
             levels: spec.levels.to_string(),
             phantom_seconds,
             write_seconds,
             import_seconds,
+            segmentation,
             import: ImportCheck {
                 series_uid,
                 modality: img.modality.code().to_string(),
@@ -135,6 +193,9 @@ pub fn run(args: Args) -> Result<()> {
                 "phantom/truth.json",
                 "phantom/dicom/",
                 "phantom/preview/*.png",
+                "segment/labels.nii.gz",
+                "segment/segment.json",
+                "segment/overview.png",
                 "summary.json",
             ],
         };
@@ -159,6 +220,18 @@ pub fn run(args: Args) -> Result<()> {
         println!(
             "  check       max |HU difference| {:.2}, max voxel position error {:.2e} mm",
             i.max_abs_hu_difference, i.max_voxel_position_error_mm
+        );
+        let sc = &summary.segmentation;
+        println!(
+            "  segmented   {} ({}), min Dice vs truth {:.3} ({:.1} s)",
+            sc.levels_found.join(" "),
+            if sc.identification_correct {
+                "all levels identified"
+            } else {
+                "LEVELS DIFFER FROM THE TRUTH"
+            },
+            sc.min_dice,
+            sc.seconds
         );
         // The writer stores integer HU: anything beyond rounding is an import/export bug.
         if max_abs_hu_difference > 0.501 || max_voxel_position_error_mm > 1e-3 {

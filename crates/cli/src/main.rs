@@ -9,6 +9,7 @@ mod demo;
 mod inspect;
 mod output;
 mod phantom;
+mod segment;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ enum Command {
     Demo(demo::Args),
     /// Write a synthetic lumbar spine CT with ground-truth labels, landmarks and angles.
     Phantom(phantom::Args),
+    /// Label vertebrae, discs and canal of a lumbar CT (VerSe numbering), with overview PNGs.
+    Segment(segment::Args),
     /// Describe what a DICOM folder/file or NIfTI file holds (no identifying fields by default).
     Inspect(inspect::Args),
     /// Write a de-identified copy of DICOM data (PS3.15 Annex E basic profile).
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Phantom(a) => phantom::run(a),
+        Command::Segment(a) => segment::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Deidentify(a) => deidentify::run(a),
         Command::Bench(a) => bench::run(a),

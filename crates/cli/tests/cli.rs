@@ -225,6 +225,17 @@ fn demo_imports_its_own_dicom_exactly() {
     assert!(s["import"]["max_abs_hu_difference"].as_f64().unwrap() <= 0.501);
     assert!(s["import"]["max_voxel_position_error_mm"].as_f64().unwrap() < 1e-3);
     assert_eq!(s["import"]["modality"], "CT");
+    let seg = &s["segmentation"];
+    assert_eq!(
+        seg["levels_found"],
+        serde_json::json!(["L4", "L5", "S1"]),
+        "{seg}"
+    );
+    assert_eq!(seg["identification_correct"], true);
+    assert!(seg["min_dice"].as_f64().unwrap() > 0.85, "{seg}");
+    assert!(
+        out.join("segment/labels.nii.gz").exists() && out.join("segment/overview.png").exists()
+    );
     // Running the demo again into its own output folder is allowed...
     ok(&[
         "demo",
@@ -334,4 +345,103 @@ fn outputs_never_clobber_a_users_folder_without_force() {
     ]);
     assert!(e.contains("--force"), "{e}");
     assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
+}
+
+#[test]
+fn segment_labels_a_dicom_phantom_and_says_when_levels_are_assumed() {
+    let d = tempfile::tempdir().unwrap();
+    let ph = small_phantom(d.path());
+    let out = d.path().join("seg");
+    let stdout = ok(&[
+        "segment",
+        ph.join("dicom").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    // L3-L5 has no sacrum in view: the levels are an assumption and the user is told so.
+    assert!(stdout.contains("sacrum is not in view"), "{stdout}");
+    let rep: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("segment.json")).unwrap()).unwrap();
+    let levels: Vec<_> = rep["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["level"].clone())
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            serde_json::json!("L3"),
+            serde_json::json!("L4"),
+            serde_json::json!("L5")
+        ]
+    );
+    assert_eq!(rep["sacrum_found"], false);
+    for l in rep["levels"].as_array().unwrap() {
+        assert!(
+            l["confidence"].as_f64().unwrap() < 0.5,
+            "assumed levels must not claim confidence: {l}"
+        );
+    }
+    // Labels come back on the CT's grid.
+    let lab = json_lines(&ok(&[
+        "inspect",
+        out.join("labels.nii.gz").to_str().unwrap(),
+        "--json",
+    ]));
+    let ct = json_lines(&ok(&[
+        "inspect",
+        ph.join("ct.nii.gz").to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(lab[0]["dims"], ct[0]["dims"]);
+    assert_eq!(
+        lab[0]["max"].as_f64().unwrap(),
+        200.0,
+        "canal label present"
+    );
+}
+
+#[test]
+fn segment_refuses_a_scan_without_bone() {
+    let d = tempfile::tempdir().unwrap();
+    // The phantom's body turned to water (0 HU) in air: no bone anywhere.
+    let ph = small_phantom(d.path());
+    let v = spinetwin_imaging::nifti::read_volume(&ph.join("ct.nii.gz")).unwrap();
+    let water = v.map(|hu| if hu < -500.0 { -1000.0 } else { 0.0 });
+    let out = d.path().join("o");
+    // As a NIfTI it does not even look like CT (nothing bone-bright)...
+    let nii = d.path().join("water.nii.gz");
+    spinetwin_imaging::nifti::write_volume(
+        &nii,
+        &water,
+        spinetwin_imaging::nifti::NiftiDtype::Int16,
+    )
+    .unwrap();
+    let e = fails(&[
+        "segment",
+        nii.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("water.nii.gz") && e.contains("not recognised as CT"),
+        "{e}"
+    );
+    // ...and as a DICOM CT series it is a CT without bone.
+    let dcm = d.path().join("water-dicom");
+    let meta = spinetwin_imaging::dicom::WriteMeta {
+        study_uid: spinetwin_imaging::uid::from_hash(&[b"water-study"]),
+        series_uid: spinetwin_imaging::uid::from_hash(&[b"water-series"]),
+        ..Default::default()
+    };
+    spinetwin_imaging::dicom::write_series(&water, &meta, &dcm).unwrap();
+    let e = fails(&[
+        "segment",
+        dcm.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(e.contains("water-dicom") && e.contains("no bone"), "{e}");
+    assert!(!out.exists(), "nothing written on failure");
 }
