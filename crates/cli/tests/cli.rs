@@ -53,6 +53,11 @@ fn small_phantom(dir: &Path) -> PathBuf {
     out
 }
 
+/// `spinetwin inspect PATH --json`, one JSON object per series or file.
+fn inspect_json(path: &Path) -> Vec<serde_json::Value> {
+    json_lines(&ok(&["inspect", path.to_str().unwrap(), "--json"]))
+}
+
 fn json_lines(s: &str) -> Vec<serde_json::Value> {
     s.lines()
         .filter(|l| !l.trim().is_empty())
@@ -78,16 +83,8 @@ fn phantom_writes_the_documented_files_and_inspect_reads_them_back() {
     assert!(truth.is_object());
 
     // The NIfTI and the DICOM series describe the same voxels in the same place.
-    let nii = json_lines(&ok(&[
-        "inspect",
-        ph.join("ct.nii.gz").to_str().unwrap(),
-        "--json",
-    ]));
-    let dcm = json_lines(&ok(&[
-        "inspect",
-        ph.join("dicom").to_str().unwrap(),
-        "--json",
-    ]));
+    let nii = inspect_json(&ph.join("ct.nii.gz"));
+    let dcm = inspect_json(&ph.join("dicom"));
     assert_eq!((nii.len(), dcm.len()), (1, 1));
     let (n, s) = (&nii[0], &dcm[0]);
     assert_eq!(s["modality"], "CT");
@@ -172,11 +169,7 @@ fn deidentify_removes_patient_identity_from_the_phantom_series() {
         !phi.contains("PHANTOM-7") && !phi.contains("SPINETWIN^PHANTOM"),
         "{phi}"
     );
-    let orig = json_lines(&ok(&[
-        "inspect",
-        ph.join("dicom").to_str().unwrap(),
-        "--json",
-    ]));
+    let orig = inspect_json(&ph.join("dicom"));
     let new = json_lines(&phi);
     assert_eq!(new.len(), 1);
     assert_eq!(
@@ -384,16 +377,8 @@ fn segment_labels_a_dicom_phantom_and_says_when_levels_are_assumed() {
         );
     }
     // Labels come back on the CT's grid.
-    let lab = json_lines(&ok(&[
-        "inspect",
-        out.join("labels.nii.gz").to_str().unwrap(),
-        "--json",
-    ]));
-    let ct = json_lines(&ok(&[
-        "inspect",
-        ph.join("ct.nii.gz").to_str().unwrap(),
-        "--json",
-    ]));
+    let lab = inspect_json(&out.join("labels.nii.gz"));
+    let ct = inspect_json(&ph.join("ct.nii.gz"));
     assert_eq!(lab[0]["dims"], ct[0]["dims"]);
     assert_eq!(
         lab[0]["max"].as_f64().unwrap(),
