@@ -93,22 +93,44 @@ where
         .map_err(err)?;
     fill(tmp.path())?;
     set_normal_permissions(tmp.path(), true).map_err(err)?;
-    if dir.exists() {
-        if dir.is_dir() {
-            fs::remove_dir_all(dir).map_err(err)?;
-        } else {
-            return Err(err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "a file (not a folder) is in the way",
-            ))
-            .into());
-        }
+    if dir.exists() && !dir.is_dir() {
+        return Err(err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "a file (not a folder) is in the way",
+        ))
+        .into());
     }
     let kept = tmp.keep();
-    fs::rename(&kept, dir).map_err(|e| {
+    // Move the previous folder aside (not delete it) until the new one is in place: a failed
+    // rename puts it back, and even a crash in between leaves both complete folders on disk
+    // (the old one as .spinetwin-old-*), never a half-written one.
+    let aside = if dir.exists() {
+        let aside = parent.join(format!(
+            ".spinetwin-old-{}-{}",
+            std::process::id(),
+            dir.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        ));
+        if let Err(e) = fs::rename(dir, &aside) {
+            let _ = fs::remove_dir_all(&kept);
+            return Err(err(e).into());
+        }
+        Some(aside)
+    } else {
+        None
+    };
+    if let Err(e) = fs::rename(&kept, dir) {
         let _ = fs::remove_dir_all(&kept);
-        err(e)
-    })?;
+        if let Some(a) = &aside {
+            let _ = fs::rename(a, dir);
+        }
+        return Err(err(e).into());
+    }
+    if let Some(a) = aside {
+        // The new folder is in place; failing to clean up the old one is not an error.
+        let _ = fs::remove_dir_all(a);
+    }
     Ok(())
 }
 
@@ -173,6 +195,16 @@ mod tests {
         });
         assert!(r.is_err());
         assert!(out.join("a").exists() && !out.join("b").exists());
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        // A successful rewrite replaces the folder whole and leaves nothing beside it.
+        write_dir::<_, WriteError>(&out, |t| {
+            fs::write(t.join("c"), b"3").map_err(|source| WriteError {
+                path: t.into(),
+                source,
+            })
+        })
+        .unwrap();
+        assert!(out.join("c").exists() && !out.join("a").exists());
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
 }
