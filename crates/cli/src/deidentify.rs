@@ -50,6 +50,33 @@ fn read_key(path: &Path) -> Result<Vec<u8>> {
     Ok(k)
 }
 
+/// Creates the key file readable by its owner only (0600), never replacing an existing one:
+/// whoever holds the key can recompute pseudonyms from guessed patient IDs.
+fn write_private_key(path: &Path, key: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let ctx = || {
+        format!(
+            "{}: cannot create the de-identification key file",
+            path.display()
+        )
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(ctx)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(ctx)?;
+    f.write_all(key)
+        .and_then(|_| f.sync_all())
+        .with_context(ctx)?;
+    Ok(())
+}
+
 /// The key: --key-file, SPINETWIN_DEID_KEY, or the per-user key file (created if absent).
 fn resolve_key(arg: Option<&Path>) -> Result<Vec<u8>> {
     if let Some(p) = arg {
@@ -72,7 +99,7 @@ fn resolve_key(arg: Option<&Path>) -> Result<Vec<u8>> {
     let mut key = vec![0u8; 32];
     getrandom::fill(&mut key)
         .map_err(|e| anyhow::anyhow!("cannot get random bytes for a new key: {e}"))?;
-    spinetwin_core::atomic::write_bytes(&path, &key)?;
+    write_private_key(&path, &key)?;
     eprintln!(
         "note: created a new de-identification key at {}; keep it to get the same pseudonyms next time",
         path.display()

@@ -105,14 +105,19 @@ where
     // rename puts it back, and even a crash in between leaves both complete folders on disk
     // (the old one as .spinetwin-old-*), never a half-written one.
     let aside = if dir.exists() {
-        let aside = parent.join(format!(
-            ".spinetwin-old-{}-{}",
-            std::process::id(),
-            dir.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        ));
+        // A fresh, uniquely named empty folder: renaming a folder onto an empty one replaces it.
+        let aside = match tempfile::Builder::new()
+            .prefix(".spinetwin-old-")
+            .tempdir_in(parent)
+        {
+            Ok(t) => t.keep(),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&kept);
+                return Err(err(e).into());
+            }
+        };
         if let Err(e) = fs::rename(dir, &aside) {
+            let _ = fs::remove_dir(&aside);
             let _ = fs::remove_dir_all(&kept);
             return Err(err(e).into());
         }
