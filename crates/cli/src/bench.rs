@@ -19,11 +19,11 @@ pub struct Args {
     #[arg(value_enum, default_value = "import")]
     pub what: What,
     /// In-plane matrix size of the test series.
-    #[arg(long, default_value_t = 512)]
-    pub matrix: usize,
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(16..))]
+    pub matrix: u16,
     /// Number of slices of the test series.
-    #[arg(long, default_value_t = 400)]
-    pub slices: usize,
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u16).range(2..))]
+    pub slices: u16,
     /// Timed repetitions (each in a fresh process).
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
@@ -157,6 +157,8 @@ pub fn run(args: Args) -> Result<()> {
         }
     };
     if !dir.join("IM00001.dcm").exists() {
+        // Only a new or empty folder may receive the test series (writing replaces it).
+        crate::output::check_writable(&dir, false)?;
         eprintln!(
             "writing a {}x{}x{} test series to {} ...",
             args.matrix,
@@ -164,7 +166,7 @@ pub fn run(args: Args) -> Result<()> {
             args.slices,
             dir.display()
         );
-        make_series(args.matrix, args.slices, &dir)?;
+        make_series(args.matrix.into(), args.slices.into(), &dir)?;
     }
     let exe = std::env::current_exe().context("locating the spinetwin executable")?;
     let can_drop = drop_page_cache().is_ok();

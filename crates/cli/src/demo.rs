@@ -122,11 +122,20 @@ pub fn run(args: Args) -> Result<()> {
             .zip(ph.ct.data())
             .map(|(a, b)| (a - b).abs() as f64)
             .fold(0.0, f64::max);
-        let corner = |g: &spinetwin_imaging::Grid, c: [f64; 3]| g.index_to_world(c.into());
+        // Every voxel centre is an affine function of its index, so comparing the two grids
+        // at the eight corners of the index box bounds the error at every voxel.
         let far = [0, 1, 2].map(|a| (g_ref.dims[a] - 1) as f64);
-        let max_voxel_position_error_mm = [[0.0; 3], far]
-            .iter()
-            .map(|&c| (corner(g_in, c) - corner(g_ref, c)).norm())
+        let max_voxel_position_error_mm = (0..8)
+            .map(|c: usize| {
+                let ijk = nalgebra::Vector3::from([0, 1, 2].map(|a| {
+                    if (c >> a) & 1 == 1 {
+                        far[a]
+                    } else {
+                        0.0
+                    }
+                }));
+                (g_in.index_to_world(ijk) - g_ref.index_to_world(ijk)).norm()
+            })
             .fold(0.0, f64::max);
         let (hu_min, hu_max) = img.volume.min_max();
         let series_uid = match &img.source {
@@ -162,7 +171,8 @@ pub fn run(args: Args) -> Result<()> {
             min_dice: per_level
                 .iter()
                 .map(|l| l.dice)
-                .fold(f64::INFINITY, f64::min),
+                .reduce(f64::min)
+                .unwrap_or(0.0),
             levels_found,
             per_level,
             warnings: seg_report.warnings.clone(),

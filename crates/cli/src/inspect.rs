@@ -227,8 +227,13 @@ pub fn run(args: Args) -> Result<()> {
 
 fn collect_nifti(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
-        if p.is_dir() {
+        let e = e?;
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue; // hidden files and atomic-write temporaries
+        }
+        let p = e.path();
+        // Symlinked folders are not followed: a link loop would recurse forever.
+        if e.file_type()?.is_dir() {
             collect_nifti(&p, out)?;
         } else if is_nifti_path(&p) {
             out.push(p);

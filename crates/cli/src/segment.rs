@@ -1,6 +1,6 @@
 //! `spinetwin segment`: label the vertebrae, discs and canal of a lumbar CT.
 
-use crate::output::{check_writable, write_dir_atomically, write_json};
+use crate::output::{check_not_overlapping, check_writable, write_dir_atomically, write_json};
 use anyhow::{bail, Context, Result};
 use nalgebra::Vector3;
 use serde::Serialize;
@@ -73,6 +73,7 @@ impl SegmentReport {
 /// Runs `spinetwin segment`.
 pub fn run(args: Args) -> Result<()> {
     check_writable(&args.out, args.force)?;
+    check_not_overlapping(&args.out, &args.ct)?;
     let img = open(
         &args.ct,
         &OpenOptions {

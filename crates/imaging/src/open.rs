@@ -52,6 +52,13 @@ pub fn open(paths: &[PathBuf], opts: &OpenOptions) -> Result<LoadedImage> {
     match paths {
         [] => Err(ImagingError::Invalid("no input path given".into())),
         [p] if is_nifti_path(p) => {
+            if opts.series_uid.is_some() {
+                return Err(ImagingError::input(
+                    p,
+                    "a DICOM series was chosen, but this is a NIfTI file (one image, no series)",
+                    "leave out --series for NIfTI input",
+                ));
+            }
             let summary = nifti::read_header_summary(p)?;
             let volume = nifti::read_volume(p)?;
             let mut warnings = Vec::new();

@@ -202,9 +202,12 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue; // .DS_Store, editor and atomic-write temporaries
             }
-            if p.is_dir() {
+            // Symlinked folders are not followed (a link loop would recurse forever);
+            // symlinked files are read.
+            let ft = entry.file_type().map_err(|e| ImagingError::io(&p, e))?;
+            if ft.is_dir() {
                 walk(&p, out)?;
-            } else if p.is_file() {
+            } else if ft.is_file() || (ft.is_symlink() && p.is_file()) {
                 out.push(p);
             }
         }
