@@ -87,7 +87,7 @@ pub fn run(args: Args) -> Result<()> {
     let spec = args.spec.to_spec();
     spec.validate().context("invalid phantom parameters")?;
     println!(
-        "spinetwin demo: synthetic lumbar CT {} -> DICOM -> import check",
+        "spinetwin demo: synthetic lumbar CT {} -> DICOM -> import -> segment, checked against the truth",
         spec.levels
     );
 
