@@ -35,10 +35,15 @@ fn fails(args: &[&str]) -> String {
     err
 }
 
-/// A small phantom (L3-L5, 2 mm voxels) written once per test that needs it.
+/// A small phantom (L3-L5, 2 mm voxels, seed 7) written once per test that needs it.
 fn small_phantom(dir: &Path) -> PathBuf {
-    let out = dir.join("ph");
-    ok(&[
+    small_phantom_named(dir, "ph", &[])
+}
+
+/// The same small phantom into `dir/name`, with extra arguments.
+fn small_phantom_named(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let mut args = vec![
         "phantom",
         out.to_str().unwrap(),
         "--levels",
@@ -49,7 +54,9 @@ fn small_phantom(dir: &Path) -> PathBuf {
         "10",
         "--seed",
         "7",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
     out
 }
 
@@ -127,20 +134,7 @@ fn phantom_writes_the_documented_files_and_inspect_reads_them_back() {
 fn phantom_is_deterministic_for_a_seed() {
     let d = tempfile::tempdir().unwrap();
     let a = small_phantom(d.path());
-    let b = d.path().join("again");
-    ok(&[
-        "phantom",
-        b.to_str().unwrap(),
-        "--levels",
-        "L3-L5",
-        "--spacing",
-        "2",
-        "--noise",
-        "10",
-        "--seed",
-        "7",
-        "--no-dicom",
-    ]);
+    let b = small_phantom_named(d.path(), "again", &["--no-dicom"]);
     for f in ["ct.nii.gz", "labels.nii.gz", "truth.json"] {
         assert_eq!(
             std::fs::read(a.join(f)).unwrap(),
