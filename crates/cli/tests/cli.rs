@@ -199,7 +199,7 @@ fn deidentify_removes_patient_identity_from_the_phantom_series() {
 fn demo_imports_its_own_dicom_exactly() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("demo");
-    ok(&[
+    let args = [
         "demo",
         "--out",
         out.to_str().unwrap(),
@@ -207,7 +207,8 @@ fn demo_imports_its_own_dicom_exactly() {
         "L4-S1",
         "--spacing",
         "2",
-    ]);
+    ];
+    ok(&args);
     let s: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert!(s["import"]["max_abs_hu_difference"].as_f64().unwrap() <= 0.501);
@@ -224,27 +225,16 @@ fn demo_imports_its_own_dicom_exactly() {
     assert!(
         out.join("segment/labels.nii.gz").exists() && out.join("segment/overview.png").exists()
     );
-    // Running the demo again into its own output folder is allowed...
-    ok(&[
-        "demo",
-        "--out",
-        out.to_str().unwrap(),
-        "--levels",
-        "L4-S1",
-        "--spacing",
-        "2",
-    ]);
+    // Running the demo again into its own output folder is allowed, and replaces it whole...
+    std::fs::write(out.join("stale.txt"), b"from an older run").unwrap();
+    ok(&args);
+    assert!(
+        !out.join("stale.txt").exists(),
+        "the old folder was not replaced"
+    );
     // ...but a folder with someone else's files is not touched.
     std::fs::remove_file(out.join(".spinetwin-demo")).unwrap();
-    let e = fails(&[
-        "demo",
-        "--out",
-        out.to_str().unwrap(),
-        "--levels",
-        "L4-S1",
-        "--spacing",
-        "2",
-    ]);
+    let e = fails(&args);
     assert!(e.contains("--force"), "{e}");
 }
 
