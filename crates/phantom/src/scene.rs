@@ -466,26 +466,8 @@ pub(crate) fn gaussian_blur(data: &mut [f32], dims: [usize; 3], sigma: f64) {
     // x and y within each slab.
     data.par_chunks_mut(slab).for_each(|sl| {
         let mut tmp = vec![0f32; slab];
-        for j in 0..ny {
-            for i in 0..nx {
-                let mut acc = 0.0;
-                for (t, wt) in w.iter().enumerate() {
-                    let ii = (i as isize + t as isize - r).clamp(0, nx as isize - 1) as usize;
-                    acc += wt * sl[ii + nx * j];
-                }
-                tmp[i + nx * j] = acc;
-            }
-        }
-        for j in 0..ny {
-            for i in 0..nx {
-                let mut acc = 0.0;
-                for (t, wt) in w.iter().enumerate() {
-                    let jj = (j as isize + t as isize - r).clamp(0, ny as isize - 1) as usize;
-                    acc += wt * tmp[i + nx * jj];
-                }
-                sl[i + nx * j] = acc;
-            }
-        }
+        blur_in_slab(sl, &mut tmp, [nx, ny], true, &w, r);
+        blur_in_slab(&tmp, sl, [nx, ny], false, &w, r);
     });
     // z across slabs, in place: only the last `r` original slabs are kept aside, so the
     // pass needs O(r) slabs of extra memory rather than a copy of the volume.
@@ -517,6 +499,33 @@ pub(crate) fn gaussian_blur(data: &mut [f32], dims: [usize; 3], sigma: f64) {
             kept.pop_front();
         }
         data[k * slab..(k + 1) * slab].copy_from_slice(&out);
+    }
+}
+
+/// One 1-D pass of the separable blur inside an `nx x ny` slab, along x or along y, with
+/// edge values repeated past the border.
+fn blur_in_slab(
+    src: &[f32],
+    dst: &mut [f32],
+    [nx, ny]: [usize; 2],
+    along_x: bool,
+    w: &[f32],
+    r: isize,
+) {
+    for j in 0..ny {
+        for i in 0..nx {
+            let mut acc = 0.0;
+            for (t, wt) in w.iter().enumerate() {
+                let off = t as isize - r;
+                let idx = if along_x {
+                    (i as isize + off).clamp(0, nx as isize - 1) as usize + nx * j
+                } else {
+                    i + nx * (j as isize + off).clamp(0, ny as isize - 1) as usize
+                };
+                acc += wt * src[idx];
+            }
+            dst[i + nx * j] = acc;
+        }
     }
 }
 
