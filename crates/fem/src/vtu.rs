@@ -63,81 +63,29 @@ pub fn vtu_string(mesh: &Mesh, data: &VtuData) -> Result<String, FemError> {
     let _ = writeln!(w, r#"<Piece NumberOfPoints="{nn}" NumberOfCells="{ne}">"#);
     let _ = writeln!(w, "<PointData>");
     for (name, v) in &data.point_vectors {
-        let _ = writeln!(
-            w,
-            r#"<DataArray type="Float64" Name="{}" NumberOfComponents="3" format="ascii">"#,
-            xml_escape(name)
-        );
-        for p in v {
-            let _ = writeln!(w, "{:e} {:e} {:e}", p[0], p[1], p[2]);
-        }
-        let _ = writeln!(w, "</DataArray>");
+        data_array(w, "Float64", Some(name), 3, v.iter().map(|p| p.to_vec()));
     }
     let _ = writeln!(w, "</PointData>");
     let _ = writeln!(w, "<CellData>");
     for (name, v) in &data.cell_scalars {
-        let _ = writeln!(
-            w,
-            r#"<DataArray type="Float64" Name="{}" format="ascii">"#,
-            xml_escape(name)
-        );
-        for x in v {
-            let _ = writeln!(w, "{x:e}");
-        }
-        let _ = writeln!(w, "</DataArray>");
+        data_array(w, "Float64", Some(name), 1, v.iter().map(|x| [*x]));
     }
     for (name, v) in &data.cell_tensors {
-        let _ = writeln!(
-            w,
-            r#"<DataArray type="Float64" Name="{}" NumberOfComponents="6" format="ascii">"#,
-            xml_escape(name)
-        );
-        for t in v {
-            let _ = writeln!(
-                w,
-                "{:e} {:e} {:e} {:e} {:e} {:e}",
-                t[0], t[1], t[2], t[3], t[5], t[4]
-            );
-        }
-        let _ = writeln!(w, "</DataArray>");
+        // Voigt [xx, yy, zz, xy, xz, yz] -> VTK's symmetric order [xx, yy, zz, xy, yz, xz].
+        let rows = v.iter().map(|t| [t[0], t[1], t[2], t[3], t[5], t[4]]);
+        data_array(w, "Float64", Some(name), 6, rows);
     }
     let _ = writeln!(w, "</CellData>");
     let _ = writeln!(w, "<Points>");
-    let _ = writeln!(
-        w,
-        r#"<DataArray type="Float64" NumberOfComponents="3" format="ascii">"#
-    );
-    for p in &mesh.nodes {
-        let _ = writeln!(w, "{:e} {:e} {:e}", p[0], p[1], p[2]);
-    }
-    let _ = writeln!(w, "</DataArray>");
+    data_array(w, "Float64", None, 3, mesh.nodes.iter().map(|p| p.to_vec()));
     let _ = writeln!(w, "</Points>");
     let _ = writeln!(w, "<Cells>");
-    let _ = writeln!(
-        w,
-        r#"<DataArray type="Int64" Name="connectivity" format="ascii">"#
-    );
-    for e in 0..ne {
-        let c: Vec<String> = vtk_connectivity(mesh, e)
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
-        let _ = writeln!(w, "{}", c.join(" "));
-    }
-    let _ = writeln!(w, "</DataArray>");
-    let _ = writeln!(
-        w,
-        r#"<DataArray type="Int64" Name="offsets" format="ascii">"#
-    );
-    for e in 0..ne {
-        let _ = writeln!(w, "{}", mesh.offsets[e + 1]);
-    }
-    let _ = writeln!(w, "</DataArray>");
-    let _ = writeln!(w, r#"<DataArray type="UInt8" Name="types" format="ascii">"#);
-    for k in &mesh.kinds {
-        let _ = writeln!(w, "{}", k.vtk_cell_type());
-    }
-    let _ = writeln!(w, "</DataArray>");
+    let conn = (0..ne).map(|e| vtk_connectivity(mesh, e));
+    data_array(w, "Int64", Some("connectivity"), 0, conn);
+    let offsets = mesh.offsets[1..=ne].iter().map(|o| [*o]);
+    data_array(w, "Int64", Some("offsets"), 0, offsets);
+    let types = mesh.kinds.iter().map(|k| [k.vtk_cell_type()]);
+    data_array(w, "UInt8", Some("types"), 0, types);
     let _ = writeln!(w, "</Cells>");
     let _ = writeln!(w, "</Piece>");
     let _ = writeln!(w, "</UnstructuredGrid>");
@@ -150,6 +98,33 @@ pub fn write_vtu(path: &Path, mesh: &Mesh, data: &VtuData) -> Result<(), FemErro
     let s = vtu_string(mesh, data)?;
     spinetwin_core::atomic::write_file(path, |w: &mut dyn Write| w.write_all(s.as_bytes()))?;
     Ok(())
+}
+
+/// One ASCII `<DataArray>` with a line per row. `ncomp` > 0 writes NumberOfComponents.
+/// `Display` prints floats in their shortest round-tripping form, so nothing is lost.
+fn data_array<I, R>(w: &mut String, ty: &str, name: Option<&str>, ncomp: usize, rows: I)
+where
+    I: IntoIterator<Item = R>,
+    R: IntoIterator,
+    R::Item: std::fmt::Display,
+{
+    let _ = write!(w, r#"<DataArray type="{ty}""#);
+    if let Some(n) = name {
+        let _ = write!(w, r#" Name="{}""#, xml_escape(n));
+    }
+    if ncomp > 0 {
+        let _ = write!(w, r#" NumberOfComponents="{ncomp}""#);
+    }
+    let _ = writeln!(w, r#" format="ascii">"#);
+    for row in rows {
+        let mut first = true;
+        for v in row {
+            let _ = write!(w, "{}{v}", if first { "" } else { " " });
+            first = false;
+        }
+        w.push('\n');
+    }
+    let _ = writeln!(w, "</DataArray>");
 }
 
 fn check_len(name: &str, got: usize, want: usize, what: &str) -> Result<(), FemError> {
