@@ -87,7 +87,22 @@ fn phantom_writes_the_documented_files_and_inspect_reads_them_back() {
     }
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ph.join("truth.json")).unwrap()).unwrap();
-    assert!(truth.is_object());
+    // The truth describes exactly the requested levels, with their VerSe labels, and the
+    // discs between them.
+    let levels: Vec<_> = truth["vertebrae"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["level"].as_str().unwrap().to_string(),
+                v["label"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want = [("L3", 22), ("L4", 23), ("L5", 24)].map(|(l, n)| (l.to_string(), n));
+    assert_eq!(levels, want);
+    assert_eq!(truth["discs"].as_array().unwrap().len(), 2);
 
     // The NIfTI and the DICOM series describe the same voxels in the same place.
     let nii = inspect_json(&ph.join("ct.nii.gz"));
