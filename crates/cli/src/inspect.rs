@@ -23,6 +23,8 @@ pub struct Args {
     pub headers_only: bool,
 }
 
+const GEOMETRY_UNITS: &str = "mm, LPS";
+
 /// What `inspect` reports for one series or file.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -47,6 +49,8 @@ pub struct Report {
     /// Transfer syntax (DICOM).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transfer_syntax: Option<String>,
+    /// Units and frame of the geometry fields: always "mm, LPS" (NIfTI converted from RAS).
+    pub geometry_units: &'static str,
     /// Voxels along i, j, k.
     pub dims: Option<[usize; 3]>,
     /// Voxel size in mm along i, j, k.
@@ -98,6 +102,7 @@ fn inspect_nifti(path: &Path, args: &Args) -> Result<Report> {
         body_part: None,
         files: None,
         transfer_syntax: None,
+        geometry_units: GEOMETRY_UNITS,
         dims: None,
         spacing: None,
         origin: None,
@@ -141,6 +146,7 @@ fn inspect_series(s: &SeriesSummary, args: &Args) -> Report {
         body_part: s.body_part.clone(),
         files: Some(s.files.len()),
         transfer_syntax: Some(s.transfer_syntax.clone()),
+        geometry_units: GEOMETRY_UNITS,
         dims: Some([s.columns as usize, s.rows as usize, s.n_images]),
         spacing: None,
         origin: None,

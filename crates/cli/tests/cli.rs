@@ -119,6 +119,7 @@ fn phantom_writes_the_documented_files_and_inspect_reads_them_back() {
         assert!((num(n, "origin", i) - num(s, "origin", i)).abs() < 1e-3);
     }
     assert_eq!(s["orientation"], "LPS");
+    assert_eq!(n["geometry_units"], "mm, LPS");
     assert!(
         s["min"].as_f64().unwrap() < -900.0,
         "air should be dark: {s}"
