@@ -50,9 +50,11 @@
 //! ```
 
 pub mod bc;
+pub mod continuum;
 pub mod element;
 pub mod material;
 pub mod mesh;
+pub mod nl;
 pub mod post;
 pub mod solver;
 pub mod vtu;

@@ -1,0 +1,168 @@
+//! Nonlinear statics: large-deformation solids, rigid bodies, tension-only springs, penalty
+//! contact, follower loads, multi-step analyses solved by Newton-Raphson with line search
+//! and automatic increment cut-back.
+//!
+//! Build a [`Model`], call [`solve`]; the [`NlResult`] says whether every step converged
+//! and carries the state at the end of each converged step. A step that did not converge
+//! yields no state: its numbers are never reported as a result.
+//!
+//! # DOFs
+//! Free mesh nodes have 3 translational DOFs; each rigid body 6 (translation of its
+//! reference point and an incremental spatial rotation vector, its rotation stored as a
+//! matrix and updated multiplicatively). Nodes tied to a body and points on bodies move
+//! with it: `x = c + R (X - X_ref)`.
+
+mod model;
+mod newton;
+
+pub use model::*;
+pub use newton::solve;
+
+use std::time::Duration;
+
+/// Newton-Raphson settings.
+#[derive(Clone, Debug)]
+pub struct SolveOptions {
+    /// Maximum Newton iterations per increment before it is cut back.
+    pub max_iterations: usize,
+    /// Convergence: `|residual| <= tol_force * max(|external + reaction forces|, force_floor)`.
+    pub tol_force: f64,
+    /// Absolute force floor (N) for the relative force test (avoids dividing by ~0 loads).
+    pub force_floor: f64,
+    /// Convergence: `|du| <= tol_displacement * |u increment|` (mm, rad mixed as is).
+    pub tol_displacement: f64,
+    /// Convergence: `|du . residual| <= tol_energy * (first iteration's value)`.
+    pub tol_energy: f64,
+    /// Use a line search on the residual along each Newton direction.
+    pub line_search: bool,
+    /// Show a progress bar (hidden when not a terminal).
+    pub progress: bool,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        SolveOptions {
+            max_iterations: 25,
+            tol_force: 1e-6,
+            force_floor: 1e-3,
+            tol_displacement: 1e-6,
+            tol_energy: 1e-12,
+            line_search: true,
+            progress: false,
+        }
+    }
+}
+
+/// Pose of a rigid body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BodyState {
+    /// Displacement of the reference point (mm).
+    pub translation: [f64; 3],
+    /// Rotation matrix (row-major), reference to current.
+    pub rotation: [[f64; 3]; 3],
+    /// The same rotation as a rotation vector (axis times angle, rad).
+    pub rotation_vector: [f64; 3],
+}
+
+/// Result of one contact pair.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ContactState {
+    /// Total contact force on the slave side (N, global).
+    pub force: [f64; 3],
+    /// Sum of the normal force magnitudes (N).
+    pub normal_force: f64,
+    /// Largest contact pressure (MPa).
+    pub max_pressure: f64,
+    /// Slave points in contact.
+    pub active_points: usize,
+    /// Pressure at each slave point (MPa).
+    pub pressure: Vec<f64>,
+}
+
+/// The state at the end of a converged step.
+#[derive(Clone, Debug, Default)]
+pub struct StepState {
+    /// Displacement of every mesh node (mm), tied nodes included.
+    pub displacements: Vec<[f64; 3]>,
+    /// Pose of every rigid body.
+    pub bodies: Vec<BodyState>,
+    /// Force of every spring (N, >= 0 for tension-only laws); 0 when deactivated.
+    pub spring_forces: Vec<f64>,
+    /// Current length of every spring (mm).
+    pub spring_lengths: Vec<f64>,
+    /// Every contact pair.
+    pub contacts: Vec<ContactState>,
+    /// Cauchy stress of every solid element (Voigt, MPa), averaged over its integration
+    /// points; zero for elements in no block or deactivated.
+    pub element_stress: Vec<[f64; 6]>,
+    /// Reaction at every prescribed DOF (N, or N mm for body rotations).
+    pub reactions: Vec<(Dof, f64)>,
+}
+
+/// One load increment.
+#[derive(Clone, Debug, Default)]
+pub struct IncrementLog {
+    /// Load factor within the step at the start and the end of the increment.
+    pub from: f64,
+    /// End load factor.
+    pub to: f64,
+    /// Newton iterations.
+    pub iterations: usize,
+    /// Residual norm at each iteration (N).
+    pub residuals: Vec<f64>,
+    /// True when it converged; otherwise why not (and the increment was cut back).
+    pub converged: bool,
+    /// Why it failed, when it did.
+    pub failure: Option<String>,
+}
+
+/// Result of one step.
+#[derive(Clone, Debug, Default)]
+pub struct StepResult {
+    /// Step name.
+    pub name: String,
+    /// True when the step reached load factor 1.
+    pub converged: bool,
+    /// State at its end (only when converged).
+    pub state: Option<StepState>,
+    /// Every increment tried, failed ones included.
+    pub increments: Vec<IncrementLog>,
+    /// Wall time of the step.
+    pub time: Duration,
+}
+
+/// Time per phase over the whole analysis.
+#[derive(Clone, Debug, Default)]
+pub struct NlTimings {
+    /// DOF map, sparsity pattern and symbolic factorisation.
+    pub setup: Duration,
+    /// Residual and tangent assembly.
+    pub assembly: Duration,
+    /// Contact search.
+    pub contact_search: Duration,
+    /// Numeric factorisations.
+    pub factorization: Duration,
+    /// Triangular solves.
+    pub solve: Duration,
+    /// Everything.
+    pub total: Duration,
+}
+
+/// Result of a nonlinear analysis.
+#[derive(Clone, Debug, Default)]
+pub struct NlResult {
+    /// True when every step converged.
+    pub converged: bool,
+    /// Why not, naming the step and the load factor reached.
+    pub failure: Option<String>,
+    /// Steps attempted (the first failed step is the last one).
+    pub steps: Vec<StepResult>,
+    /// Number of equations.
+    pub num_equations: usize,
+    /// Stored entries of the tangent matrix.
+    pub nnz: usize,
+    /// Total Newton iterations.
+    pub iterations: usize,
+    /// Phase times.
+    pub timings: NlTimings,
+}

@@ -1,0 +1,260 @@
+//! The description of a nonlinear static analysis: solids, rigid bodies, springs, contact,
+//! loads and steps. Generic: nothing here knows what the bodies represent.
+
+use std::sync::Arc;
+
+use crate::continuum::SolidMaterial;
+use crate::mesh::{Face, Mesh};
+
+/// A material point of the model: a mesh node, or a point fixed to a rigid body.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Point {
+    /// Mesh node `n` (if the node is tied to a rigid body it moves with that body).
+    Node(usize),
+    /// A point rigidly attached to body `body`, at reference position `at` (global
+    /// coordinates, mm, in the undeformed configuration).
+    Body {
+        /// Index into [`Model::bodies`].
+        body: usize,
+        /// Reference position (mm).
+        at: [f64; 3],
+    },
+}
+
+/// A block of solid elements sharing one material.
+#[derive(Clone)]
+pub struct SolidBlock {
+    /// Name (for logs and results).
+    pub name: String,
+    /// Element indices into [`Model::mesh`].
+    pub elements: Vec<usize>,
+    /// The material; it receives the global element index.
+    pub material: Arc<dyn SolidMaterial>,
+}
+
+impl std::fmt::Debug for SolidBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SolidBlock")
+            .field("name", &self.name)
+            .field("elements", &self.elements.len())
+            .finish()
+    }
+}
+
+/// A rigid body with six DOFs (translation of its reference point and a rotation), carrying
+/// the mesh nodes tied to it.
+#[derive(Clone, Debug)]
+pub struct RigidBody {
+    /// Name (for logs and results).
+    pub name: String,
+    /// Reference point (mm): moments act about it and its motion is reported.
+    pub reference: [f64; 3],
+    /// Mesh nodes that move with the body (their DOFs are eliminated).
+    pub tied_nodes: Vec<usize>,
+}
+
+/// Force-strain law of a tension-only spring or ligament fibre. Strain is
+/// `eps = (l - rest_length) / rest_length`; the force is zero for `eps <= 0` (it never
+/// pushes).
+#[derive(Clone, Debug, PartialEq)]
+pub enum SpringLaw {
+    /// Linear in tension: `F = k * eps` (N), `k` in N per unit strain.
+    Linear {
+        /// Stiffness per unit strain (N).
+        k: f64,
+    },
+    /// Bilinear: `F = k1 eps` up to `eps_t`, slope `k2` beyond (e.g. `k = E A`).
+    Bilinear {
+        /// Initial stiffness (N per unit strain).
+        k1: f64,
+        /// Transition strain.
+        eps_t: f64,
+        /// Stiffness beyond the transition (N per unit strain).
+        k2: f64,
+    },
+    /// Quadratic toe region then linear: `F = k eps^2 / (2 eps_t)` up to `eps_t`, then
+    /// `k (eps - eps_t / 2)`; continuous slope.
+    ToeLinear {
+        /// Linear-region stiffness (N per unit strain).
+        k: f64,
+        /// Transition strain.
+        eps_t: f64,
+    },
+    /// Piecewise linear through `(strain, force)` points starting at `(0, 0)`, extrapolated
+    /// with the last slope.
+    Piecewise(Vec<(f64, f64)>),
+}
+
+/// A two-point spring (ligament fibre, cable) between material points.
+#[derive(Clone, Debug)]
+pub struct Spring {
+    /// Name (for results, e.g. a ligament and fibre).
+    pub name: String,
+    /// First end.
+    pub a: Point,
+    /// Second end.
+    pub b: Point,
+    /// Rest length (mm); with pre-strain `s` use `geometric length / (1 + s)`.
+    pub rest_length: f64,
+    /// Force law.
+    pub law: SpringLaw,
+}
+
+/// A penalty contact pair: slave points may not come closer than `clearance` to the
+/// master surface (on its outward side).
+#[derive(Clone, Debug)]
+pub struct ContactPair {
+    /// Name (for results).
+    pub name: String,
+    /// Slave points.
+    pub slave: Vec<Point>,
+    /// Tributary area of each slave point (mm^2); contact pressure = force / area.
+    pub slave_area: Vec<f64>,
+    /// Master triangles; the right-hand normal of `[p0, p1, p2]` points OUT of the master
+    /// body, towards where the slave points are allowed.
+    pub master: Vec<[Point; 3]>,
+    /// Penalty: pressure per mm of penetration (MPa/mm = N/mm^3).
+    pub penalty: f64,
+    /// Gap at which contact begins (mm), e.g. the cartilage thickness; 0 for touching.
+    pub clearance: f64,
+    /// Coulomb friction coefficient (0 = frictionless).
+    pub friction: f64,
+}
+
+/// A degree of freedom that can be prescribed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dof {
+    /// Node displacement component `dir` (0 x, 1 y, 2 z).
+    Node {
+        /// Node index.
+        node: usize,
+        /// Direction.
+        dir: usize,
+    },
+    /// Rigid body DOF `k`: 0..3 translation of the reference point, 3..6 rotation about the
+    /// global x, y, z axes (rotation-vector components, rad).
+    Body {
+        /// Body index.
+        body: usize,
+        /// DOF 0..6.
+        k: usize,
+    },
+}
+
+/// An external load. Magnitudes are the values reached at the end of the step that lists
+/// them; within a step the loads of the previous step are ramped out and the step's own
+/// loads ramped in linearly with the load factor.
+#[derive(Clone, Debug)]
+pub enum Load {
+    /// Force of fixed direction on a node (N).
+    NodeForce {
+        /// Node.
+        node: usize,
+        /// Force (N).
+        force: [f64; 3],
+    },
+    /// Force of fixed direction at a body's reference point (N).
+    BodyForce {
+        /// Body.
+        body: usize,
+        /// Force (N).
+        force: [f64; 3],
+    },
+    /// Pure moment of fixed (global) direction on a body (N mm).
+    BodyMoment {
+        /// Body.
+        body: usize,
+        /// Moment vector (N mm).
+        moment: [f64; 3],
+    },
+    /// Follower force pair of magnitude `magnitude` (N) pulling `a` and `b` towards each
+    /// other along their CURRENT connecting line (a cable segment; a follower load along a
+    /// path is a chain of these).
+    FollowerPair {
+        /// First point.
+        a: Point,
+        /// Second point.
+        b: Point,
+        /// Compressive magnitude (N).
+        magnitude: f64,
+    },
+    /// Pressure on solid faces acting along the current (deformed) inward normal (MPa).
+    Pressure {
+        /// Faces.
+        faces: Vec<Face>,
+        /// Pressure (MPa).
+        pressure: f64,
+    },
+}
+
+/// What a step removes from the model at its start (stress-free; it stays removed).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Deactivate {
+    /// Solid elements.
+    Elements(Vec<usize>),
+    /// A spring by index.
+    Spring(usize),
+    /// A contact pair by index.
+    Contact(usize),
+}
+
+/// Load-increment control of a step (fractions of the step, 0..1).
+#[derive(Clone, Debug)]
+pub struct Increments {
+    /// First increment.
+    pub initial: f64,
+    /// Smallest allowed increment; below it the step fails (not converged).
+    pub min: f64,
+    /// Largest allowed increment.
+    pub max: f64,
+    /// Maximum number of increments in the step.
+    pub max_increments: usize,
+    /// Allow cutting an increment back after a failed Newton iteration sequence.
+    pub cutback: bool,
+}
+
+impl Default for Increments {
+    fn default() -> Self {
+        Increments {
+            initial: 0.25,
+            min: 1e-4,
+            max: 1.0,
+            max_increments: 200,
+            cutback: true,
+        }
+    }
+}
+
+/// One analysis step.
+#[derive(Clone, Debug, Default)]
+pub struct Step {
+    /// Name (for logs and results).
+    pub name: String,
+    /// Loads at the end of the step.
+    pub loads: Vec<Load>,
+    /// Prescribed DOF values reached at the end of the step (total, from the reference
+    /// configuration). A DOF prescribed in any step is prescribed in every step: it keeps
+    /// its last value (0 before it is first given one).
+    pub prescribed: Vec<(Dof, f64)>,
+    /// Removed at the start of the step.
+    pub deactivate: Vec<Deactivate>,
+    /// Increment control.
+    pub increments: Increments,
+}
+
+/// A complete nonlinear static model.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    /// Solid mesh (may hold no elements, e.g. a purely rigid-body model).
+    pub mesh: Mesh,
+    /// Solid element blocks; elements in no block are ignored.
+    pub solids: Vec<SolidBlock>,
+    /// Rigid bodies.
+    pub bodies: Vec<RigidBody>,
+    /// Springs.
+    pub springs: Vec<Spring>,
+    /// Contact pairs.
+    pub contacts: Vec<ContactPair>,
+    /// Steps, solved in order; each starts from the end of the previous one.
+    pub steps: Vec<Step>,
+}
