@@ -64,6 +64,7 @@
 //! (`spinetwin-phantom`) is the validation reference; real scans with ribs, pelvis or
 //! metal have not been validated yet.
 
+pub mod landmarks;
 mod ops;
 mod pipeline;
 
