@@ -1,0 +1,12 @@
+//! spinetwin-model: the patient's lumbar spine twin.
+//!
+//! Turns segmentation landmarks and the CT into a mechanical model (rigid or deformable
+//! vertebrae, FE discs, ligaments as tension-only springs, facet joints as contact), builds
+//! the FE engine's model for each load case and reads the results back in anatomical terms
+//! (intervertebral rotations, intradiscal pressure, facet forces).
+//!
+//! Spine knowledge lives here; the FE engine (`spinetwin-fem`) stays generic.
+
+pub mod bone;
+pub mod disc;
+pub mod ligament;
