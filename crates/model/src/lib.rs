@@ -9,4 +9,9 @@
 
 pub mod bone;
 pub mod disc;
+pub mod error;
+pub mod facet;
 pub mod ligament;
+pub mod loadcase;
+
+pub use error::ModelError;
