@@ -137,6 +137,20 @@ pub fn tl_element(
     material: &dyn SolidMaterial,
     element: usize,
 ) -> Result<ElementResponse, FemError> {
+    tl_element_with(kind, x0, u, material, element, uses_fbar(kind))
+}
+
+/// [`tl_element`] with F-bar switched on or off explicitly (`fbar = false`: plain full
+/// integration, which locks for nearly incompressible materials with Hex8/Wedge6; useful to
+/// compare). F-bar on a Tet4 changes nothing (its `F` is constant).
+pub fn tl_element_with(
+    kind: ElementKind,
+    x0: &[[f64; 3]],
+    u: &[[f64; 3]],
+    material: &dyn SolidMaterial,
+    element: usize,
+    fbar: bool,
+) -> Result<ElementResponse, FemError> {
     let n = kind.num_nodes();
     let ndof = 3 * n;
     if x0.len() < n || u.len() < n {
@@ -167,7 +181,6 @@ pub fn tl_element(
             .map(|d| std::array::from_fn(|i| (0..3).map(|k| d[k] * finv[(k, i)]).sum()))
             .collect()
     };
-    let fbar = uses_fbar(kind);
     // Centroid volume change and spatial gradients (F-bar only).
     let centre = if fbar {
         let g = point_geometry(kind, &x0[..n], kind.centroid()).ok_or(inverted(0.0))?;
