@@ -282,3 +282,304 @@ fn svk_bar_in_large_uniaxial_stretch_matches_the_exact_force() {
     let sig = s.element_stress[0][0];
     assert!((sig - n_exact / (lat * lat)).abs() < 1e-6 * sig, "{sig}");
 }
+
+#[test]
+fn solid_tied_to_a_body_matches_the_same_solid_with_the_body_motion_prescribed() {
+    // Model A: a bar fixed at x = 0 with its x = len face tied to a body twisted and bent by
+    // a moment. Model B: the same bar with the face nodes prescribed to A's body motion. B's
+    // interior must match A, and B's face reactions must sum to zero force and to A's
+    // moment about the body's current reference point.
+    let len = 4.0;
+    let mesh = box_mesh([len, 1.0, 1.0], [2, 1, 1], Order::Linear).unwrap();
+    let root = nodes_at(&mesh, |x| x[0].abs() < 1e-9);
+    let face = nodes_at(&mesh, |x| (x[0] - len).abs() < 1e-9);
+    let fix: Vec<(Dof, f64)> = root
+        .iter()
+        .flat_map(|&n| (0..3).map(move |dir| (Dof::Node { node: n, dir }, 0.0)))
+        .collect();
+    let reference = [len, 0.5, 0.5];
+    let moment = [40.0, 0.0, 25.0];
+    let a = Model {
+        solids: vec![svk(&mesh, 1000.0, 0.3)],
+        mesh: mesh.clone(),
+        bodies: vec![RigidBody {
+            name: "cap".into(),
+            reference,
+            tied_nodes: face.clone(),
+        }],
+        steps: vec![Step {
+            name: "twist".into(),
+            loads: vec![Load::BodyMoment { body: 0, moment }],
+            prescribed: fix.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ra = solve(&a, &SolveOptions::default()).unwrap();
+    assert!(ra.converged, "{:?}", ra.failure);
+    let sa = ra.steps[0].state.as_ref().unwrap();
+    let ang = sa.bodies[0].rotation_vector;
+    assert!(ang[0] > 0.1, "twist {ang:?} should be a large rotation");
+    let mut pres = fix;
+    for &n in &face {
+        for dir in 0..3 {
+            pres.push((Dof::Node { node: n, dir }, sa.displacements[n][dir]));
+        }
+    }
+    let b = Model {
+        solids: vec![svk(&mesh, 1000.0, 0.3)],
+        mesh: mesh.clone(),
+        steps: vec![Step {
+            name: "prescribed".into(),
+            prescribed: pres,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let rb = solve(&b, &SolveOptions::default()).unwrap();
+    assert!(rb.converged, "{:?}", rb.failure);
+    let sb = rb.steps[0].state.as_ref().unwrap();
+    for n in 0..mesh.num_nodes() {
+        for d in 0..3 {
+            let diff = (sa.displacements[n][d] - sb.displacements[n][d]).abs();
+            assert!(diff < 1e-7, "node {n} dir {d}: {diff:e}");
+        }
+    }
+    let c: Vec<f64> = (0..3)
+        .map(|i| reference[i] + sa.bodies[0].translation[i])
+        .collect();
+    let mut f = [0.0; 3];
+    let mut m = [0.0; 3];
+    for &n in &face {
+        let r: Vec<f64> = (0..3)
+            .map(|i| mesh.nodes[n][i] + sb.displacements[n][i] - c[i])
+            .collect();
+        let fr: Vec<f64> = (0..3)
+            .map(|dir| {
+                sb.reactions
+                    .iter()
+                    .find(|(d, _)| *d == Dof::Node { node: n, dir })
+                    .unwrap()
+                    .1
+            })
+            .collect();
+        for i in 0..3 {
+            f[i] += fr[i];
+        }
+        m[0] += r[1] * fr[2] - r[2] * fr[1];
+        m[1] += r[2] * fr[0] - r[0] * fr[2];
+        m[2] += r[0] * fr[1] - r[1] * fr[0];
+    }
+    for i in 0..3 {
+        assert!(f[i].abs() < 1e-6, "net force {f:?}");
+        assert!(
+            (m[i] - moment[i]).abs() < 1e-6 * 50.0,
+            "moment {m:?} vs {moment:?}"
+        );
+    }
+}
+
+/// Ground body 1 with a square master surface at z = 0 (outward normal +z); body 0 with
+/// slave points at z = 0.
+fn contact_model(slaves: &[[f64; 3]], area: f64, penalty: f64, loads: Vec<Load>) -> Model {
+    let c = |x: f64, y: f64| on(1, [x, y, 0.0]);
+    let h = 20.0;
+    Model {
+        bodies: vec![body("block", [0.0; 3]), body("ground", [0.0; 3])],
+        contacts: vec![ContactPair {
+            name: "floor".into(),
+            slave: slaves.iter().map(|&p| on(0, p)).collect(),
+            slave_area: vec![area; slaves.len()],
+            master: vec![
+                [c(-h, -h), c(h, -h), c(h, h)],
+                [c(-h, -h), c(h, h), c(-h, h)],
+            ],
+            penalty,
+            clearance: 0.0,
+            friction: 0.0,
+        }],
+        steps: vec![Step {
+            name: "press".into(),
+            loads,
+            // Frictionless: the block's in-plane motion is held.
+            prescribed: [hold(0, &[2, 3, 4]), hold(1, &[])].concat(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn contact_force_balances_the_load_with_the_penalty_penetration() {
+    let (f, area, penalty) = (1000.0, 25.0, 100.0);
+    let pts = [
+        [-5.0, -5.0, 0.0],
+        [5.0, -5.0, 0.0],
+        [5.0, 5.0, 0.0],
+        [-5.0, 5.0, 0.0],
+    ];
+    let model = contact_model(
+        &pts,
+        area,
+        penalty,
+        vec![Load::BodyForce {
+            body: 0,
+            force: [0.0, 0.0, -f],
+        }],
+    );
+    let res = solve(&model, &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let s = res.steps[0].state.as_ref().unwrap();
+    let cs = &s.contacts[0];
+    assert!((cs.normal_force - f).abs() < 1e-6 * f);
+    assert!((cs.force[2] - f).abs() < 1e-6 * f && cs.force[0].abs() < 1e-9);
+    assert_eq!(cs.active_points, 4);
+    let pen = f / (penalty * 4.0 * area);
+    assert!(
+        (s.bodies[0].translation[2] + pen).abs() < 1e-9,
+        "{:?}",
+        s.bodies[0]
+    );
+    assert!((cs.max_pressure - penalty * pen).abs() < 1e-6);
+}
+
+#[test]
+fn offset_load_on_two_contact_patches_splits_by_the_lever_rule() {
+    // Patches at x = -10 and x = +10; a 1000 N load at x = +5 (force at the reference point
+    // plus its moment): 250 N / 750 N in the reference configuration (to O(phi^2)); exactly
+    // F_B - F_A = 500 / cos(phi) with the small tilt phi.
+    let (f, area, penalty) = (1000.0, 10.0, 100.0);
+    let pts = [
+        [-10.0, -5.0, 0.0],
+        [-10.0, 5.0, 0.0],
+        [10.0, -5.0, 0.0],
+        [10.0, 5.0, 0.0],
+    ];
+    let model = contact_model(
+        &pts,
+        area,
+        penalty,
+        vec![
+            Load::BodyForce {
+                body: 0,
+                force: [0.0, 0.0, -f],
+            },
+            Load::BodyMoment {
+                body: 0,
+                moment: [0.0, 5.0 * f, 0.0],
+            },
+        ],
+    );
+    let res = solve(&model, &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let s = res.steps[0].state.as_ref().unwrap();
+    let p = &s.contacts[0].pressure;
+    let fa = (p[0] + p[1]) * area;
+    let fb = (p[2] + p[3]) * area;
+    let phi = s.bodies[0].rotation_vector[1];
+    assert!((fa + fb - f).abs() < 1e-6 * f);
+    assert!((fb - fa - 500.0 / phi.cos()).abs() < 1e-6 * f, "{fa} {fb}");
+    assert!(
+        (fb - 750.0).abs() < 0.1 && (fa - 250.0).abs() < 0.1,
+        "{fa} {fb}"
+    );
+}
+
+#[test]
+fn an_unreachable_load_reports_failure_without_a_state() {
+    // The follower pendulum with a moment larger than the follower force can ever resist.
+    let (a, p) = (10.0, 100.0);
+    let mut inc = Increments {
+        min: 0.05,
+        ..Default::default()
+    };
+    let model = |inc: Increments, m: f64| Model {
+        bodies: vec![body("pendulum", [0.0; 3]), body("ground", [0.0; 3])],
+        steps: vec![Step {
+            name: "follow".into(),
+            loads: vec![
+                Load::FollowerPair {
+                    a: on(0, [a, 0.0, 0.0]),
+                    b: on(1, [2.0 * a, 2.0 * a, 0.0]),
+                    magnitude: p,
+                },
+                Load::BodyMoment {
+                    body: 0,
+                    moment: [0.0, 0.0, -m],
+                },
+            ],
+            prescribed: [hold(0, &[5]), hold(1, &[])].concat(),
+            increments: inc,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let res = solve(&model(inc.clone(), 2.0 * p * a), &SolveOptions::default()).unwrap();
+    assert!(!res.converged);
+    let msg = res.failure.unwrap();
+    assert!(
+        msg.contains("step 1 'follow'") && msg.contains("load factor 0.0000"),
+        "{msg}"
+    );
+    let last = res.steps.last().unwrap();
+    assert!(last.state.is_none() && !last.converged);
+    assert!(last.increments.iter().all(|i| !i.converged));
+    // A reachable moment in one increment with too few iterations and no cut-back.
+    inc.initial = 1.0;
+    inc.cutback = false;
+    let opts = SolveOptions {
+        max_iterations: 2,
+        ..Default::default()
+    };
+    let res = solve(&model(inc, 0.5 * p * a), &opts).unwrap();
+    assert!(!res.converged);
+    let msg = res.failure.unwrap();
+    assert!(msg.contains("no convergence in 2 iterations"), "{msg}");
+    assert!(res.steps[0].state.is_none());
+}
+
+#[test]
+fn cutting_a_spring_in_a_later_step_moves_the_body_to_the_new_equilibrium() {
+    let (k1, k2, len, f) = (300.0, 200.0, 10.0, 30.0);
+    let pull = vec![Load::BodyForce {
+        body: 0,
+        force: [f, 0.0, 0.0],
+    }];
+    let held = [hold(0, &[0]), hold(1, &[])].concat();
+    let model = Model {
+        bodies: vec![body("b", [0.0; 3]), body("ground", [0.0; 3])],
+        springs: vec![
+            spring(on(1, [-len, 0.0, 0.0]), on(0, [0.0; 3]), len, k1),
+            spring(on(1, [-len, 0.0, 0.0]), on(0, [0.0; 3]), len, k2),
+        ],
+        steps: vec![
+            Step {
+                name: "both".into(),
+                loads: pull.clone(),
+                prescribed: held.clone(),
+                ..Default::default()
+            },
+            Step {
+                name: "cut".into(),
+                loads: pull,
+                deactivate: vec![Deactivate::Spring(1)],
+                ..Default::default()
+            },
+            Step {
+                name: "unload".into(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let res = solve(&model, &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let u = |i: usize| res.steps[i].state.as_ref().unwrap().bodies[0].translation[0];
+    assert!((u(0) - f * len / (k1 + k2)).abs() < 1e-9, "{}", u(0));
+    assert!((u(1) - f * len / k1).abs() < 1e-9, "{}", u(1));
+    assert!(u(2).abs() < 1e-9, "{}", u(2));
+    let s1 = res.steps[1].state.as_ref().unwrap();
+    assert!((s1.spring_forces[0] - f).abs() < 1e-9);
+    assert_eq!(s1.spring_forces[1], 0.0);
+    assert!((s1.spring_lengths[1] - (len + u(1))).abs() < 1e-9);
+}

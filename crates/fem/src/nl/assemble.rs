@@ -340,13 +340,13 @@ pub(crate) fn loads(
                 asm.add_external(map, &p, &(V3::from(*force) * s));
             }
             Load::BodyForce { body, force } => {
-                for k in 0..3 {
-                    asm.add_external_slot(map, map.body[*body][k], force[k] * s);
+                for (slot, fk) in map.body[*body][..3].iter().zip(force) {
+                    asm.add_external_slot(map, *slot, fk * s);
                 }
             }
             Load::BodyMoment { body, moment } => {
-                for k in 0..3 {
-                    asm.add_external_slot(map, map.body[*body][k + 3], moment[k] * s);
+                for (slot, mk) in map.body[*body][3..].iter().zip(moment) {
+                    asm.add_external_slot(map, *slot, mk * s);
                 }
             }
             Load::FollowerPair { a, b, magnitude } => {

@@ -115,7 +115,9 @@ pub(crate) fn contact(
         let Some((ti, xi, g, n)) = best else {
             continue;
         };
-        if g >= pair.clearance {
+        // A point exactly at the clearance carries no force but its stiffness, so a body
+        // set down touching the surface is held from the first iteration.
+        if g > pair.clearance {
             continue;
         }
         let area = pair.slave_area[s];

@@ -208,8 +208,8 @@ impl State {
     /// multiplicatively `R <- exp(dtheta) R`.
     pub fn update(&mut self, map: &DofMap, du: &[f64], alpha: f64) {
         for (n, s) in map.node.iter().enumerate() {
-            for d in 0..3 {
-                if let Slot::Eq(i) = s[d] {
+            for (d, slot) in s.iter().enumerate() {
+                if let Slot::Eq(i) = *slot {
                     self.u[n][d] += alpha * du[i];
                 }
             }
