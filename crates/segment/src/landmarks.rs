@@ -5,9 +5,73 @@
 //!
 //! All points in mm, LPS (x = patient left, y = posterior, z = superior); directions are
 //! unit vectors in LPS.
+//!
+//! # Method ([`landmarks`])
+//!
+//! Works on any label map with VerSe vertebra labels (from [`crate::segment`] or a reference
+//! segmentation) and uses the canal label (200) when present.
+//!
+//! * **Body**: the voxels of the vertebra anterior to the canal (the canal's anterior edge
+//!   near the midline is the posterior wall). Without a canal label the anterior half of the
+//!   bone is used, with a warning.
+//! * **Endplates**: in a fitting frame, the body's voxel columns give the top and bottom
+//!   surface heights (extreme voxel centre + half a voxel). A plane through the central
+//!   columns (within 8 mm of the centre) selects the endplate columns (within 4 mm of it,
+//!   which drops alae and osteophytes); then `z = rim plane + c (1 - rho^2)` is fitted by
+//!   least squares over the columns with rho < 0.85 (rho: elliptic radius over the
+//!   endplate's half width and midline half depth), so the plane is the rim plane and the
+//!   concavity is absorbed by `c`. The centre is the rim plane over the centre column
+//!   (middle of the width and of the midline depth); the outline is the farthest
+//!   footprint column in each of 48 angular sectors, lifted onto the rim plane.
+//! * **Frame**: z bisects the two upward endplate normals, y points from the body centre
+//!   to the canal centroid (orthogonalised), x = y x z; origin halfway between the two
+//!   endplate centres (sacrum: 14 mm below its superior endplate centre along z). The fit
+//!   is repeated four times in the frame it gives.
+//! * **Pedicles**: slabs 1 voxel thick perpendicular to y, from the posterior wall to 14 mm
+//!   behind it; in each, the bone lateral to the canal (up to 20 mm) between the endplate
+//!   levels. The isthmus is the slab with the smallest section (width corrected by the
+//!   cosine of the axis angle); the axis is the principal direction of the section
+//!   centroids up to 3 slabs behind the isthmus, made transverse; the entry is where the
+//!   axis leaves the bone posteriorly, the length runs to the anterior cortex.
+//! * **Facets**: boundary voxels of the vertebra behind the posterior wall that have a voxel
+//!   of the adjacent vertebra within 4 mm; outward normals from the non-bone neighbours in
+//!   the 3x3x3 box; points pushed half a voxel out; the area sums `s^2 / max|n_i|` per
+//!   boundary voxel (the density of boundary voxels on a plane of normal n).
+//! * **Posterior points**: spinous tip = most posterior midline bone (|x| < 1.5 voxels);
+//!   base = mean of the midline bone within 8 mm behind the canal; lamina edges = its
+//!   highest/lowest points; transverse tips = most lateral bone behind the wall.
+//! * **Trabecular HU**: mean CT within 10 mm (0.3 x depth) of the body axis, 3 mm inside
+//!   both endplates and the posterior wall.
+//! * **Discs**: centre halfway between the facing endplate centres, heights between the
+//!   two rim planes along their mean normal at the centre and at the anterior/posterior
+//!   ends of the lower endplate's midline.
+//!
+//! Validation against the phantom truth: `docs/segment/landmarks.md`.
+
+mod extract;
 
 use serde::{Deserialize, Serialize};
 use spinetwin_anatomy::Level;
+use spinetwin_imaging::Volume;
+
+/// Why landmarks could not be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LandmarkError {
+    /// CT and labels are on different grids.
+    #[error(
+        "the CT ({0:?} voxels) and the label map ({1:?}) have different sizes; give the label map of this CT"
+    )]
+    GridMismatch([usize; 3], [usize; 3]),
+    /// No vertebra labels.
+    #[error("the label map holds no vertebra (VerSe labels 17-26); segment the CT first")]
+    NoVertebrae,
+}
+
+/// Landmarks of every labelled vertebra and disc (method in the module documentation).
+/// Vertebrae whose body cannot be fitted are left out with a scan-wide warning.
+pub fn landmarks(ct: &Volume<f32>, labels: &Volume<u16>) -> Result<SpineLandmarks, LandmarkError> {
+    extract::run(ct, labels)
+}
 
 /// A point (mm, LPS).
 pub type P3 = [f64; 3];

@@ -65,6 +65,7 @@
 //! metal have not been validated yet.
 
 pub mod landmarks;
+pub mod measures;
 mod ops;
 mod pipeline;
 
@@ -72,6 +73,8 @@ use serde::{Deserialize, Serialize};
 use spinetwin_anatomy::Level;
 use spinetwin_imaging::Volume;
 
+pub use landmarks::{landmarks, LandmarkError};
+pub use measures::{measure, Measures};
 pub use pipeline::segment;
 
 /// Settings of [`segment`]. `Default` is what the validation used.

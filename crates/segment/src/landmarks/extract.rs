@@ -1,0 +1,857 @@
+//! Landmark extraction from a label map and the CT (see [`super::landmarks`] for the method).
+
+use super::{
+    ArticularSurface, DiscLandmarks, Endplate, Frame, LandmarkError, Pedicle, Sides,
+    SpineLandmarks, VertebraLandmarks, P3,
+};
+use nalgebra::{Matrix4, Vector3, Vector4};
+use spinetwin_anatomy::{Level, CANAL_LABEL};
+use spinetwin_imaging::Volume;
+use std::collections::HashMap;
+
+type V3 = Vector3<f64>;
+
+/// Half the height of the first sacral segment (mm): the sacrum has no inferior endplate, so
+/// its frame origin is put this far below the superior endplate centre (S1 posterior height
+/// ~28 mm after Panjabi et al., Spine 1992;17:299-306).
+const S1_HALF_HEIGHT: f64 = 14.0;
+/// Facet contact: bone of this vertebra within this distance of the neighbour's bone (mm).
+const FACET_GAP_MAX: f64 = 4.0;
+/// Number of outline points per endplate.
+const OUTLINE_POINTS: usize = 48;
+
+fn p3(v: V3) -> P3 {
+    [v.x, v.y, v.z]
+}
+
+/// An orthonormal frame used while fitting.
+#[derive(Clone, Copy, Debug)]
+struct Fr {
+    o: V3,
+    x: V3,
+    y: V3,
+    z: V3,
+}
+
+impl Fr {
+    fn from_zy(o: V3, z: V3, y_hint: V3) -> Fr {
+        let z = z.normalize();
+        let mut y = y_hint - z * z.dot(&y_hint);
+        if y.norm() < 1e-6 {
+            y = V3::y() - z * z.y;
+        }
+        let y = y.normalize();
+        Fr {
+            o,
+            x: y.cross(&z),
+            y,
+            z,
+        }
+    }
+    fn local(&self, p: V3) -> V3 {
+        let d = p - self.o;
+        V3::new(d.dot(&self.x), d.dot(&self.y), d.dot(&self.z))
+    }
+    fn world(&self, l: V3) -> V3 {
+        self.o + self.x * l.x + self.y * l.y + self.z * l.z
+    }
+    fn dir(&self, l: V3) -> V3 {
+        self.x * l.x + self.y * l.y + self.z * l.z
+    }
+}
+
+/// A fitted endplate in a fitting frame: the rim plane `z = p0 + p1 (x - cx) + p2 (y - cy)`
+/// and the footprint of its surface cells.
+struct PlateFit {
+    cx: f64,
+    cy: f64,
+    p: [f64; 3],
+    /// Footprint cells (local x, y) of the endplate surface.
+    cells: Vec<(f64, f64)>,
+    /// Anterior and posterior extent at the midline (local y).
+    y_ant: f64,
+    y_post: f64,
+}
+
+impl PlateFit {
+    fn z_at(&self, x: f64, y: f64) -> f64 {
+        self.p[0] + self.p[1] * (x - self.cx) + self.p[2] * (y - self.cy)
+    }
+    /// Upward unit normal (local).
+    fn up(&self) -> V3 {
+        V3::new(-self.p[1], -self.p[2], 1.0).normalize()
+    }
+}
+
+/// Least squares for `z = a0 + a1 x + a2 y (+ a3 w)`.
+fn lstsq(rows: &[(f64, f64, f64, f64)], with_w: bool) -> Option<[f64; 4]> {
+    let mut ata = Matrix4::<f64>::zeros();
+    let mut atb = Vector4::<f64>::zeros();
+    for &(x, y, w, z) in rows {
+        let r = Vector4::new(1.0, x, y, if with_w { w } else { 0.0 });
+        ata += r * r.transpose();
+        atb += r * z;
+    }
+    if !with_w {
+        ata[(3, 3)] = 1.0;
+    }
+    let s = ata.lu().solve(&atb)?;
+    Some([s[0], s[1], s[2], s[3]])
+}
+
+/// Column extrema of local body points on a grid of cells `s` wide: (x, y) -> (zmin, zmax).
+fn columns(pts: &[V3], s: f64) -> HashMap<(i32, i32), (f64, f64)> {
+    let mut m: HashMap<(i32, i32), (f64, f64)> = HashMap::new();
+    for p in pts {
+        let k = ((p.x / s).round() as i32, (p.y / s).round() as i32);
+        let e = m.entry(k).or_insert((f64::INFINITY, f64::NEG_INFINITY));
+        e.0 = e.0.min(p.z);
+        e.1 = e.1.max(p.z);
+    }
+    m
+}
+
+/// Fits one endplate (superior when `top`) to the body's column extrema.
+fn fit_plate(cols: &HashMap<(i32, i32), (f64, f64)>, s: f64, top: bool) -> Option<PlateFit> {
+    // Surface height of a column: the extreme voxel centre plus half a voxel to the boundary.
+    let surf = |v: &(f64, f64)| if top { v.1 + s / 2.0 } else { v.0 - s / 2.0 };
+    let all: Vec<(f64, f64, f64)> = cols
+        .iter()
+        .map(|(k, v)| (k.0 as f64 * s, k.1 as f64 * s, surf(v)))
+        .collect();
+    // Rough centre: the midline AP extent and the LR extent of the whole footprint.
+    let (xmin, xmax) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, c| {
+        (a.0.min(c.0), a.1.max(c.0))
+    });
+    let cx0 = (xmin + xmax) / 2.0;
+    let mid: Vec<f64> = all
+        .iter()
+        .filter(|c| (c.0 - cx0).abs() <= 1.5 * s)
+        .map(|c| c.1)
+        .collect();
+    if mid.is_empty() {
+        return None;
+    }
+    let cy0 = (mid.iter().cloned().fold(f64::INFINITY, f64::min)
+        + mid.iter().cloned().fold(f64::NEG_INFINITY, f64::max))
+        / 2.0;
+    // Central plane (robust start): columns within 8 mm of the centre.
+    let central: Vec<(f64, f64, f64, f64)> = all
+        .iter()
+        .filter(|c| (c.0 - cx0).abs() < 8.0 && (c.1 - cy0).abs() < 8.0)
+        .map(|c| (c.0 - cx0, c.1 - cy0, 0.0, c.2))
+        .collect();
+    if central.len() < 6 {
+        return None;
+    }
+    let q = lstsq(&central, false)?;
+    // Endplate cells: surface within 4 mm of the central plane (drops alae, osteophytes
+    // and other bone reaching beyond the endplate level).
+    let sign = if top { 1.0 } else { -1.0 };
+    let kept: Vec<(f64, f64, f64)> = all
+        .iter()
+        .filter(|c| {
+            let zp = q[0] + q[1] * (c.0 - cx0) + q[2] * (c.1 - cy0);
+            sign * (c.2 - zp) > -4.0 && sign * (c.2 - zp) < 6.0
+        })
+        .cloned()
+        .collect();
+    let (xmin, xmax) = kept
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, c| {
+            (a.0.min(c.0), a.1.max(c.0))
+        });
+    let cx = (xmin + xmax) / 2.0;
+    let mid: Vec<f64> = kept
+        .iter()
+        .filter(|c| (c.0 - cx).abs() <= 1.5 * s)
+        .map(|c| c.1)
+        .collect();
+    if mid.is_empty() {
+        return None;
+    }
+    let y_ant = mid.iter().cloned().fold(f64::INFINITY, f64::min) - s / 2.0;
+    let y_post = mid.iter().cloned().fold(f64::NEG_INFINITY, f64::max) + s / 2.0;
+    let cy = (y_ant + y_post) / 2.0;
+    let a = (xmax - xmin) / 2.0 + s / 2.0;
+    let b = (y_post - y_ant) / 2.0;
+    // Rim plane plus a concavity term (1 - rho^2): the plane part is the rim plane.
+    let rows: Vec<(f64, f64, f64, f64)> = kept
+        .iter()
+        .filter_map(|c| {
+            let (dx, dy) = (c.0 - cx, c.1 - cy);
+            let rho2 = (dx / a).powi(2) + (dy / b).powi(2);
+            (rho2 < 0.85 * 0.85).then_some((dx, dy, 1.0 - rho2, c.2))
+        })
+        .collect();
+    if rows.len() < 10 {
+        return None;
+    }
+    let f = lstsq(&rows, true)?;
+    Some(PlateFit {
+        cx,
+        cy,
+        p: [f[0], f[1], f[2]],
+        cells: kept.iter().map(|c| (c.0, c.1)).collect(),
+        y_ant,
+        y_post,
+    })
+}
+
+/// Voxel positions and lookups shared by all vertebrae.
+struct Ctx<'a> {
+    ct: &'a Volume<f32>,
+    labels: &'a Volume<u16>,
+    s: f64,
+}
+
+impl Ctx<'_> {
+    fn pos(&self, idx: usize) -> V3 {
+        let [nx, ny, _] = self.labels.dims();
+        let (i, j, k) = (idx % nx, (idx / nx) % ny, idx / (nx * ny));
+        self.labels
+            .grid()
+            .index_to_world(V3::new(i as f64, j as f64, k as f64))
+    }
+    fn label_at(&self, p: V3) -> Option<u16> {
+        self.labels.sample_nearest(p)
+    }
+}
+
+struct Plates {
+    /// Frame the fits are expressed in.
+    fit: Fr,
+    /// Final anatomical frame.
+    frame: Fr,
+    sup: PlateFit,
+    inf: Option<PlateFit>,
+}
+
+/// Body split and endplate fits, iterated so that the fitting frame follows the body axis.
+fn fit_body(
+    pts: &[V3],
+    canal: &[V3],
+    centroid: V3,
+    sacrum: bool,
+    s: f64,
+    warnings: &mut Vec<String>,
+) -> Option<Plates> {
+    let mut fr = Fr::from_zy(centroid, V3::z(), V3::y());
+    let mut out = None;
+    let mut half_h = 15.0;
+    for it in 0..4 {
+        // Posterior wall of the body: the anterior edge of the canal near the midline.
+        let cl: Vec<V3> = canal
+            .iter()
+            .map(|p| fr.local(*p))
+            .filter(|l| l.z.abs() < half_h && l.x.abs() < 30.0)
+            .collect();
+        let mut ys: Vec<f64> = cl.iter().filter(|l| l.x.abs() < 5.0).map(|l| l.y).collect();
+        ys.sort_by(f64::total_cmp);
+        let y_wall = if ys.len() >= 5 {
+            ys[ys.len() / 50]
+        } else {
+            if it == 0 {
+                warnings.push(
+                    "no spinal canal label next to this vertebra: the body was taken as the \
+                     anterior half of the bone"
+                        .into(),
+                );
+            }
+            0.0
+        };
+        let body: Vec<V3> = pts
+            .iter()
+            .map(|p| fr.local(*p))
+            .filter(|l| l.y < y_wall)
+            .collect();
+        let cols = columns(&body, s);
+        let sup = fit_plate(&cols, s, true)?;
+        let inf = if sacrum {
+            None
+        } else {
+            Some(fit_plate(&cols, s, false)?)
+        };
+        // New frame: z bisects the endplate normals, y towards the canal.
+        let up_s = fr.dir(sup.up());
+        let (z, o_loc) = match &inf {
+            Some(i) => {
+                let up_i = fr.dir(i.up());
+                let cs = V3::new(sup.cx, sup.cy, sup.p[0]);
+                let ci = V3::new(i.cx, i.cy, i.p[0]);
+                half_h = ((cs.z - ci.z) / 2.0).max(5.0);
+                ((up_s + up_i).normalize(), (cs + ci) / 2.0)
+            }
+            None => (
+                up_s,
+                V3::new(sup.cx, sup.cy, sup.p[0]) - sup.up() * S1_HALF_HEIGHT,
+            ),
+        };
+        let o = fr.world(o_loc);
+        let canal_c = if cl.is_empty() {
+            o + fr.y
+        } else {
+            fr.world(cl.iter().fold(V3::zeros(), |a, l| a + l) / cl.len() as f64)
+        };
+        let new = Fr::from_zy(o, z, canal_c - o);
+        out = Some(Plates {
+            fit: fr,
+            frame: fr,
+            sup,
+            inf,
+        });
+        fr = new;
+    }
+    // The fits are expressed in the frame of the last iteration (`fit`), the anatomical
+    // frame is the one they give.
+    out.map(|p| Plates { frame: fr, ..p })
+}
+
+/// Endplate in world coordinates from a fit in frame `fr`.
+fn endplate(fr: &Fr, f: &PlateFit, top: bool, s: f64) -> Endplate {
+    let up = fr.dir(f.up());
+    let centre = fr.world(V3::new(f.cx, f.cy, f.p[0]));
+    // Outline: the farthest footprint cell per angular sector, on the rim plane. Sectors
+    // start at the anterior midline and turn counter-clockwise seen from outside the bone
+    // (from above for a superior endplate: left after anterior, i.e. +x).
+    let n = OUTLINE_POINTS;
+    let mut best = vec![f64::NEG_INFINITY; n];
+    let sense = if top { 1.0 } else { -1.0 };
+    for &(x, y) in &f.cells {
+        let (dx, dy) = (x - f.cx, y - f.cy);
+        // Angle from anterior (-y), positive towards +x for a superior endplate.
+        let phi = (sense * dx).atan2(-dy).rem_euclid(std::f64::consts::TAU);
+        let k = ((phi / std::f64::consts::TAU * n as f64).round() as usize) % n;
+        best[k] = best[k].max((dx * dx + dy * dy).sqrt() + s / 2.0);
+    }
+    let mut outline = Vec::with_capacity(n);
+    for (k, r) in best.iter().enumerate() {
+        if !r.is_finite() {
+            continue;
+        }
+        let phi = k as f64 / n as f64 * std::f64::consts::TAU;
+        let (x, y) = (f.cx + sense * r * phi.sin(), f.cy - r * phi.cos());
+        outline.push(fr.world(V3::new(x, y, f.z_at(x, y))));
+    }
+    let mut a = V3::zeros();
+    for i in 0..outline.len() {
+        a += (outline[i] - centre).cross(&(outline[(i + 1) % outline.len()] - centre));
+    }
+    Endplate {
+        centre: p3(centre),
+        normal: p3(if top { up } else { -up }),
+        outline: outline.into_iter().map(p3).collect(),
+        area_mm2: a.norm() / 2.0,
+    }
+}
+
+/// Mean of points and a unit direction.
+fn mean(pts: &[V3]) -> Option<V3> {
+    (!pts.is_empty()).then(|| pts.iter().fold(V3::zeros(), |a, p| a + p) / pts.len() as f64)
+}
+
+/// Bone surface of `label` facing `other` across a gap below [`FACET_GAP_MAX`], in the
+/// posterior region, split left/right by the frame.
+fn facets(
+    cx: &Ctx,
+    idx: &[usize],
+    label: u16,
+    other: u16,
+    fr: &Fr,
+    y_min: f64,
+) -> Sides<Option<ArticularSurface>> {
+    let lab = cx.labels;
+    let g = lab.grid();
+    let [nx, ny, nz] = lab.dims();
+    let r = (FACET_GAP_MAX / cx.s).ceil() as i64;
+    let dirm = g.direction;
+    let sp = g.spacing;
+    let mut sides: [Vec<(V3, V3, f64)>; 2] = [Vec::new(), Vec::new()];
+    for &id in idx {
+        let (i, j, k) = (id % nx, (id / nx) % ny, id / (nx * ny));
+        let p = cx.pos(id);
+        let l = fr.local(p);
+        if l.y < y_min {
+            continue;
+        }
+        // Outward normal: sum of the offsets to non-bone neighbours in the 3x3x3 box.
+        let mut grad = V3::zeros();
+        let mut boundary = false;
+        for (di, dj, dk) in box3() {
+            let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
+            let out = a < 0
+                || b < 0
+                || c < 0
+                || a >= nx as i64
+                || b >= ny as i64
+                || c >= nz as i64
+                || lab.get(a as usize, b as usize, c as usize) != label;
+            if out {
+                let off = V3::new(di as f64 * sp[0], dj as f64 * sp[1], dk as f64 * sp[2]);
+                grad += dirm * off / off.norm_squared();
+                boundary |= di.abs() + dj.abs() + dk.abs() == 1;
+            }
+        }
+        if !boundary || grad.norm() < 1e-9 {
+            continue;
+        }
+        // Nearest voxel of the other vertebra.
+        let mut dmin = f64::INFINITY;
+        for dk in -r..=r {
+            for dj in -r..=r {
+                for di in -r..=r {
+                    let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
+                    if a < 0 || b < 0 || c < 0 || a >= nx as i64 || b >= ny as i64 || c >= nz as i64
+                    {
+                        continue;
+                    }
+                    if lab.get(a as usize, b as usize, c as usize) == other {
+                        let off = V3::new(di as f64 * sp[0], dj as f64 * sp[1], dk as f64 * sp[2]);
+                        dmin = dmin.min(off.norm());
+                    }
+                }
+            }
+        }
+        if dmin > FACET_GAP_MAX {
+            continue;
+        }
+        let n = grad.normalize();
+        // Area of the surface a boundary voxel stands for (see module docs).
+        let ni = dirm.transpose() * n;
+        let amax = ni.x.abs().max(ni.y.abs()).max(ni.z.abs()).max(0.3);
+        let area = cx.s * cx.s / amax;
+        let side = if l.x >= 0.0 { 0 } else { 1 };
+        sides[side].push((p + n * (cx.s / 2.0), n, area));
+    }
+    let make = |v: &Vec<(V3, V3, f64)>| -> Option<ArticularSurface> {
+        if v.len() < 4 {
+            return None;
+        }
+        let pts: Vec<V3> = v.iter().map(|t| t.0).collect();
+        let c = mean(&pts)?;
+        let nsum = v.iter().fold(V3::zeros(), |a, t| a + t.1 * t.2);
+        (nsum.norm() > 1e-9).then(|| ArticularSurface {
+            centre: p3(c),
+            normal: p3(nsum.normalize()),
+            points: pts.iter().map(|p| p3(*p)).collect(),
+            normals: v.iter().map(|t| p3(t.1)).collect(),
+            area_mm2: v.iter().map(|t| t.2).sum(),
+        })
+    };
+    Sides {
+        left: make(&sides[0]),
+        right: make(&sides[1]),
+    }
+}
+
+fn box3() -> impl Iterator<Item = (i64, i64, i64)> {
+    (-1..=1)
+        .flat_map(|k| (-1..=1).flat_map(move |j| (-1..=1).map(move |i| (i, j, k))))
+        .filter(|&(i, j, k)| (i, j, k) != (0, 0, 0))
+}
+
+/// Pedicle of one side (`sgn` = +1 left, -1 right): the slab perpendicular to the frame's
+/// y axis, between the posterior wall and 12 mm behind it, where the bone lateral to the
+/// canal at the pedicle height has the smallest cross-section.
+#[allow(clippy::too_many_arguments)]
+fn pedicle(
+    cx: &Ctx,
+    label: u16,
+    local: &[V3],
+    canal_local: &[V3],
+    fr: &Fr,
+    y_wall: f64,
+    z_lo: f64,
+    z_hi: f64,
+    sgn: f64,
+) -> Option<Pedicle> {
+    let s = cx.s;
+    let nslab = (14.0 / s).ceil() as usize;
+    let mut slabs: Vec<(f64, Vec<V3>)> = Vec::new();
+    for q in 0..nslab {
+        let y0 = y_wall + 0.5 + q as f64 * s;
+        let in_slab = |l: &&V3| l.y >= y0 && l.y < y0 + s && l.z > z_lo && l.z < z_hi;
+        // Canal edge in this slab (lateral extent of the canal).
+        let edge = canal_local
+            .iter()
+            .filter(in_slab)
+            .map(|l| sgn * l.x)
+            .fold(0.0f64, f64::max);
+        let sec: Vec<V3> = local
+            .iter()
+            .filter(in_slab)
+            .filter(|l| sgn * l.x > edge && sgn * l.x < edge + 20.0)
+            .cloned()
+            .collect();
+        if sec.len() >= 3 {
+            slabs.push((y0 + s / 2.0, sec));
+        }
+    }
+    if slabs.len() < 3 {
+        return None;
+    }
+    let (imin, _) = slabs.iter().enumerate().min_by_key(|(_, (_, v))| v.len())?;
+    let cents: Vec<V3> = slabs.iter().map(|(_, v)| mean(v).unwrap()).collect();
+    let q = cents[imin];
+    // Axis: line through the section centroids from the wall to just behind the isthmus.
+    let lo = 0;
+    let hi = (imin + 3).min(cents.len() - 1);
+    let m = mean(&cents[lo..=hi])?;
+    let mut cov = nalgebra::Matrix3::<f64>::zeros();
+    for c in &cents[lo..=hi] {
+        let d = c - m;
+        cov += d * d.transpose();
+    }
+    let e = cov.symmetric_eigen();
+    let k = e.eigenvalues.imax();
+    let mut u = e.eigenvectors.column(k).into_owned();
+    if hi - lo < 2 || u.y.abs() < 0.5 {
+        u = V3::new(0.0, 1.0, 0.0);
+    }
+    // Towards the body: anterior (-y local).
+    if u.y > 0.0 {
+        u = -u;
+    }
+    u.z = 0.0;
+    let u = u.normalize();
+    let sec = &slabs[imin].1;
+    let ext = |f: &dyn Fn(&V3) -> f64| {
+        let (a, b) = sec
+            .iter()
+            .map(f)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |a, v| {
+                (a.0.min(v), a.1.max(v))
+            });
+        b - a + s
+    };
+    // Width perpendicular to the axis: the coronal width times the cosine of its angle.
+    let width = ext(&|l: &V3| l.x) * u.y.abs();
+    let height = ext(&|l: &V3| l.z);
+    let wq = fr.world(q);
+    let wu = fr.dir(u);
+    let inside = |p: V3| cx.label_at(p) == Some(label);
+    let mut t = 0.0;
+    while t < 60.0 && inside(wq - wu * (t + 0.25)) {
+        t += 0.25;
+    }
+    let entry = wq - wu * t;
+    let mut a = 0.0;
+    let mut in_body = false;
+    while a < 120.0 {
+        let p = entry + wu * (a + 0.25);
+        let body = inside(p) && fr.local(p).y < y_wall;
+        if in_body && !body {
+            break;
+        }
+        in_body |= body;
+        a += 0.25;
+    }
+    Some(Pedicle {
+        entry: p3(entry),
+        direction: p3(wu),
+        axis_length_mm: a,
+        min_width_mm: width,
+        min_height_mm: height,
+    })
+}
+
+/// Points of `pts` within `tol` of the extreme of `key`, averaged, pushed half a voxel out.
+fn extreme(pts: &[V3], key: impl Fn(&V3) -> f64, tol: f64) -> Option<V3> {
+    let m = pts.iter().map(&key).fold(f64::NEG_INFINITY, f64::max);
+    let sel: Vec<V3> = pts.iter().filter(|p| key(p) > m - tol).cloned().collect();
+    mean(&sel)
+}
+
+fn vertebra(
+    cx: &Ctx,
+    label: u16,
+    level: Level,
+    idx: &[usize],
+    canal: &[V3],
+    above: Option<u16>,
+    below: Option<u16>,
+) -> Result<VertebraLandmarks, String> {
+    let s = cx.s;
+    let pts: Vec<V3> = idx.iter().map(|&i| cx.pos(i)).collect();
+    let centroid = mean(&pts).ok_or("no voxels")?;
+    let sacrum = level == Level::S1;
+    let mut warnings = Vec::new();
+    let pl = fit_body(&pts, canal, centroid, sacrum, s, &mut warnings)
+        .ok_or("the vertebral body could not be fitted (too few voxels or no endplate)")?;
+    let (fit, fr) = (pl.fit, pl.frame);
+    let superior_endplate = endplate(&fit, &pl.sup, true, s);
+    let inferior_endplate = pl.inf.as_ref().map(|f| endplate(&fit, f, false, s));
+    // Everything else in the final frame.
+    let local: Vec<V3> = pts.iter().map(|p| fr.local(*p)).collect();
+    let canal_local: Vec<V3> = canal
+        .iter()
+        .map(|p| fr.local(*p))
+        .filter(|l| l.z.abs() < 40.0 && l.x.abs() < 30.0)
+        .collect();
+    let zs = fr.local(V3::from(superior_endplate.centre)).z;
+    let zi = inferior_endplate
+        .as_ref()
+        .map(|e| fr.local(V3::from(e.centre)).z)
+        .unwrap_or(zs - 2.0 * S1_HALF_HEIGHT);
+    let y_wall = {
+        let mut ys: Vec<f64> = canal_local
+            .iter()
+            .filter(|l| l.x.abs() < 5.0 && l.z > zi && l.z < zs)
+            .map(|l| l.y)
+            .collect();
+        ys.sort_by(f64::total_cmp);
+        if ys.len() >= 5 {
+            ys[ys.len() / 50]
+        } else {
+            pl.sup.y_post - fit.local(fr.o).y
+        }
+    };
+    let y_canal_post = canal_local
+        .iter()
+        .filter(|l| l.x.abs() < 3.0 && l.z > zi && l.z < zs)
+        .map(|l| l.y)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let y_canal_post = if y_canal_post.is_finite() {
+        y_canal_post
+    } else {
+        y_wall + 15.0
+    };
+    // Trabecular HU: the body core, 3 mm inside the endplates and away from the walls.
+    let depth = pl.sup.y_post - pl.sup.y_ant;
+    let mut hu = Vec::new();
+    for (l, &i) in local.iter().zip(idx) {
+        let rho = (l.x.powi(2) + (l.y / 1.0).powi(2)).sqrt();
+        if l.z > zi + 3.0 && l.z < zs - 3.0 && rho < 0.3 * depth && l.y < y_wall - 3.0 {
+            hu.push(cx.ct.data()[i] as f64);
+        }
+    }
+    let trabecular_hu = if hu.is_empty() {
+        warnings.push("no cancellous core found for the trabecular HU".into());
+        f64::NAN
+    } else {
+        hu.iter().sum::<f64>() / hu.len() as f64
+    };
+    let post: Vec<V3> = local.iter().filter(|l| l.y > y_wall).cloned().collect();
+    let midline: Vec<V3> = post
+        .iter()
+        .filter(|l| l.x.abs() < 1.5 * s.max(1.0) && l.y >= y_canal_post)
+        .cloned()
+        .collect();
+    let to_w = |l: Option<V3>| l.map(|l| p3(fr.world(l)));
+    let (spinous_tip, spinous_base, lamina_superior, lamina_inferior) = if sacrum {
+        (
+            to_w(extreme(&midline, |l| l.y, s).map(|l| l + V3::y() * (s / 2.0))),
+            None,
+            None,
+            None,
+        )
+    } else {
+        let near: Vec<V3> = midline
+            .iter()
+            .filter(|l| l.y < y_canal_post + 8.0)
+            .cloned()
+            .collect();
+        (
+            to_w(extreme(&midline, |l| l.y, s).map(|l| l + V3::y() * (s / 2.0))),
+            to_w(mean(&near)),
+            to_w(extreme(&near, |l| l.z, s).map(|l| l + V3::z() * (s / 2.0))),
+            to_w(extreme(&near, |l| -l.z, s).map(|l| l - V3::z() * (s / 2.0))),
+        )
+    };
+    let transverse_tips = if sacrum {
+        Sides {
+            left: None,
+            right: None,
+        }
+    } else {
+        let band: Vec<V3> = post
+            .iter()
+            .filter(|l| l.z > zi - 5.0 && l.z < zs + 5.0)
+            .cloned()
+            .collect();
+        Sides {
+            left: to_w(extreme(&band, |l| l.x, s).map(|l| l + V3::x() * (s / 2.0))),
+            right: to_w(extreme(&band, |l| -l.x, s).map(|l| l - V3::x() * (s / 2.0))),
+        }
+    };
+    let pedicles = if sacrum {
+        None
+    } else {
+        let z_lo = zi + 1.0;
+        let z_hi = zs + 1.0;
+        let l = pedicle(
+            cx,
+            label,
+            &local,
+            &canal_local,
+            &fr,
+            y_wall,
+            z_lo,
+            z_hi,
+            1.0,
+        );
+        let r = pedicle(
+            cx,
+            label,
+            &local,
+            &canal_local,
+            &fr,
+            y_wall,
+            z_lo,
+            z_hi,
+            -1.0,
+        );
+        match (l, r) {
+            (Some(left), Some(right)) => Some(Sides { left, right }),
+            _ => {
+                warnings.push("pedicles not found".into());
+                None
+            }
+        }
+    };
+    let none = || Sides {
+        left: None,
+        right: None,
+    };
+    let superior_facets = match above {
+        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0),
+        None => none(),
+    };
+    let inferior_facets = match below.filter(|_| !sacrum) {
+        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0),
+        None => none(),
+    };
+    for (name, f) in [
+        ("superior left", &superior_facets.left),
+        ("superior right", &superior_facets.right),
+        ("inferior left", &inferior_facets.left),
+        ("inferior right", &inferior_facets.right),
+    ] {
+        let expected = if name.starts_with("superior") {
+            above.is_some()
+        } else {
+            below.is_some() && !sacrum
+        };
+        if expected && f.is_none() {
+            warnings.push(format!("{name} facet not found"));
+        }
+    }
+    if spinous_tip.is_none() {
+        warnings.push("spinous process not found".into());
+    }
+    let confidence = (1.0 - 0.15 * warnings.len() as f64).max(0.1);
+    Ok(VertebraLandmarks {
+        level,
+        label,
+        frame: Frame {
+            origin: p3(fr.o),
+            x: p3(fr.x),
+            y: p3(fr.y),
+            z: p3(fr.z),
+        },
+        centroid: p3(centroid),
+        volume_mm3: idx.len() as f64 * cx.labels.grid().voxel_volume(),
+        superior_endplate,
+        inferior_endplate,
+        pedicles,
+        superior_facets,
+        inferior_facets,
+        spinous_tip,
+        spinous_base,
+        transverse_tips,
+        lamina_superior,
+        lamina_inferior,
+        trabecular_hu,
+        confidence,
+        warnings,
+    })
+}
+
+/// Disc between two vertebrae from their facing endplates.
+fn disc(up: &VertebraLandmarks, lo: &VertebraLandmarks) -> Option<DiscLandmarks> {
+    let ui = up.inferior_endplate.as_ref()?;
+    let ls = &lo.superior_endplate;
+    let (pu, nu) = (V3::from(ui.centre), V3::from(ui.normal));
+    let (pl, nl) = (V3::from(ls.centre), V3::from(ls.normal));
+    let m = (nl - nu).normalize();
+    let centre = (pu + pl) / 2.0;
+    // Depth of the lower endplate at the midline: its outline's anterior point (first) and
+    // the point opposite.
+    let ant = V3::from(*ls.outline.first()?);
+    let post = V3::from(ls.outline[ls.outline.len() / 2]);
+    let ap = post - ant;
+    let ap = (ap - m * m.dot(&ap)).normalize();
+    let half = (post - ant).norm() / 2.0;
+    let h = |y: f64| {
+        let q = centre + ap * y;
+        let t_lo = nl.dot(&(pl - q)) / nl.dot(&m);
+        let t_up = nu.dot(&(pu - q)) / nu.dot(&m);
+        t_up - t_lo
+    };
+    Some(DiscLandmarks {
+        upper: up.level,
+        lower: lo.level,
+        centre: p3(centre),
+        height_anterior_mm: h(-half),
+        height_middle_mm: h(0.0),
+        height_posterior_mm: h(half),
+    })
+}
+
+/// See [`super::landmarks`].
+pub(super) fn run(ct: &Volume<f32>, labels: &Volume<u16>) -> Result<SpineLandmarks, LandmarkError> {
+    if ct.dims() != labels.dims() {
+        return Err(LandmarkError::GridMismatch(ct.dims(), labels.dims()));
+    }
+    let sp = labels.grid().spacing;
+    let s = (sp[0] * sp[1] * sp[2]).cbrt();
+    let mut by_label: HashMap<u16, Vec<usize>> = HashMap::new();
+    for (i, &l) in labels.data().iter().enumerate() {
+        if l != 0 && (Level::from_verse_label(l).is_some() || l == CANAL_LABEL) {
+            by_label.entry(l).or_default().push(i);
+        }
+    }
+    let cx = Ctx { ct, labels, s };
+    let canal: Vec<V3> = by_label
+        .get(&CANAL_LABEL)
+        .map(|v| v.iter().map(|&i| cx.pos(i)).collect())
+        .unwrap_or_default();
+    let levels: Vec<Level> = Level::ALL
+        .into_iter()
+        .filter(|l| {
+            by_label
+                .get(&l.verse_label())
+                .is_some_and(|v| v.len() >= 50)
+        })
+        .collect();
+    if levels.is_empty() {
+        return Err(LandmarkError::NoVertebrae);
+    }
+    let mut warnings = Vec::new();
+    if canal.is_empty() {
+        warnings.push(
+            "no spinal canal (label 200) in the label map: body/arch split and posterior \
+             landmarks are approximate"
+                .to_string(),
+        );
+    }
+    let mut vertebrae = Vec::new();
+    for (n, &level) in levels.iter().enumerate() {
+        let label = level.verse_label();
+        let above = (n > 0).then(|| levels[n - 1].verse_label());
+        let below = levels.get(n + 1).map(|l| l.verse_label());
+        match vertebra(&cx, label, level, &by_label[&label], &canal, above, below) {
+            Ok(v) => vertebrae.push(v),
+            Err(e) => warnings.push(format!("{level}: no landmarks ({e})")),
+        }
+    }
+    let discs = vertebrae
+        .windows(2)
+        .filter_map(|w| disc(&w[0], &w[1]))
+        .collect();
+    Ok(SpineLandmarks {
+        vertebrae,
+        discs,
+        warnings,
+    })
+}

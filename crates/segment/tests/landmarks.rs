@@ -1,0 +1,242 @@
+//! Landmarks and measures against the phantom truth.
+
+use nalgebra::Vector3;
+use spinetwin_phantom::{generate, Phantom, PhantomSpec};
+use spinetwin_segment::landmarks::{landmarks, SpineLandmarks};
+use spinetwin_segment::measure;
+
+type V3 = Vector3<f64>;
+
+fn v(p: [f64; 3]) -> V3 {
+    V3::from(p)
+}
+fn ang(a: V3, b: V3) -> f64 {
+    a.normalize()
+        .dot(&b.normalize())
+        .clamp(-1.0, 1.0)
+        .acos()
+        .to_degrees()
+}
+
+/// Error samples per landmark kind.
+#[derive(Default, Debug)]
+struct Errors {
+    rows: Vec<(&'static str, Vec<f64>)>,
+}
+
+impl Errors {
+    fn add(&mut self, k: &'static str, e: f64) {
+        match self.rows.iter_mut().find(|r| r.0 == k) {
+            Some(r) => r.1.push(e),
+            None => self.rows.push((k, vec![e])),
+        }
+    }
+    fn get(&self, k: &str) -> &[f64] {
+        &self.rows.iter().find(|r| r.0 == k).expect(k).1
+    }
+    fn max(&self, k: &str) -> f64 {
+        self.get(k).iter().cloned().fold(0.0, f64::max)
+    }
+    fn mean(&self, k: &str) -> f64 {
+        let e = self.get(k);
+        e.iter().sum::<f64>() / e.len() as f64
+    }
+}
+
+fn score(ph: &Phantom, lm: &SpineLandmarks) -> Errors {
+    let mut e = Errors::default();
+    for t in &ph.truth.vertebrae {
+        let l = lm
+            .vertebrae
+            .iter()
+            .find(|l| l.level.name() == t.level)
+            .unwrap_or_else(|| panic!("{} missing: {:?}", t.level, lm.warnings));
+        let f = &l.frame;
+        e.add("frame x axis (deg)", ang(v(f.x), v(t.frame.x_axis)));
+        e.add("frame y axis (deg)", ang(v(f.y), v(t.frame.y_axis)));
+        e.add("frame z axis (deg)", ang(v(f.z), v(t.frame.z_axis)));
+        e.add(
+            "frame origin (mm)",
+            (v(f.origin) - v(t.frame.origin)).norm(),
+        );
+        let sp = &l.superior_endplate;
+        e.add(
+            "endplate centre (mm)",
+            (v(sp.centre) - v(t.superior_endplate.centre)).norm(),
+        );
+        e.add(
+            "endplate normal (deg)",
+            ang(v(sp.normal), v(t.superior_endplate.normal)),
+        );
+        if let (Some(a), Some(b)) = (&l.inferior_endplate, &t.inferior_endplate) {
+            e.add("endplate centre (mm)", (v(a.centre) - v(b.centre)).norm());
+            e.add("endplate normal (deg)", ang(v(a.normal), v(b.normal)));
+        }
+        if let Some(p) = &l.pedicles {
+            for (a, b) in [(&p.left, &t.pedicle_left), (&p.right, &t.pedicle_right)] {
+                e.add("pedicle entry (mm)", (v(a.entry) - v(b.entry)).norm());
+                e.add(
+                    "pedicle direction (deg)",
+                    ang(v(a.direction), v(b.direction)),
+                );
+                e.add(
+                    "pedicle width (mm)",
+                    (a.min_width_mm - b.min_width_mm).abs(),
+                );
+                e.add(
+                    "pedicle height (mm)",
+                    (a.min_height_mm - b.min_height_mm).abs(),
+                );
+            }
+        } else if t.level != "S1" {
+            e.add("pedicle missing", 1.0);
+        }
+        let fc = &t.facets;
+        for (a, b) in [
+            (&l.superior_facets.left, Some(fc.superior_left)),
+            (&l.superior_facets.right, Some(fc.superior_right)),
+            (&l.inferior_facets.left, fc.inferior_left),
+            (&l.inferior_facets.right, fc.inferior_right),
+        ] {
+            if let (Some(a), Some(b)) = (a, b) {
+                e.add("facet centre (mm)", (v(a.centre) - v(b)).norm());
+            }
+        }
+        for (a, n) in [
+            (&l.superior_facets.left, fc.superior_normals[0]),
+            (&l.superior_facets.right, fc.superior_normals[1]),
+        ] {
+            if let Some(a) = a {
+                e.add("facet normal (deg)", ang(v(a.normal), v(n)));
+            }
+        }
+        if let Some(s) = l.spinous_tip {
+            e.add("spinous tip (mm)", (v(s) - v(t.spinous_tip)).norm());
+        }
+        for (a, b) in [
+            (l.transverse_tips.left, t.transverse_tip_left),
+            (l.transverse_tips.right, t.transverse_tip_right),
+        ] {
+            if let (Some(a), Some(b)) = (a, b) {
+                e.add("transverse tip (mm)", (v(a) - v(b)).norm());
+            }
+        }
+    }
+    for d in &ph.truth.discs {
+        let Some(l) = lm
+            .discs
+            .iter()
+            .find(|l| l.upper.name() == d.upper && l.lower.name() == d.lower)
+        else {
+            e.add("disc missing", 1.0);
+            continue;
+        };
+        e.add("disc centre (mm)", (v(l.centre) - v(d.centre)).norm());
+        e.add(
+            "disc height middle (mm)",
+            (l.height_middle_mm - d.height_middle_mm).abs(),
+        );
+        e.add(
+            "disc height ant/post (mm)",
+            (l.height_anterior_mm - d.height_anterior_mm).abs(),
+        );
+        e.add(
+            "disc height ant/post (mm)",
+            (l.height_posterior_mm - d.height_posterior_mm).abs(),
+        );
+    }
+    let m = measure(&lm.clone());
+    let a = &ph.truth.angles;
+    for s in &a.segments {
+        if let Some(g) = m
+            .segments
+            .iter()
+            .find(|g| g.upper.name() == s.upper && g.lower.name() == s.lower)
+        {
+            e.add(
+                "segment sagittal angle (deg)",
+                (g.sagittal_deg - s.sagittal_deg).abs(),
+            );
+            e.add(
+                "segment coronal angle (deg)",
+                (g.coronal_deg - s.coronal_deg).abs(),
+            );
+        }
+    }
+    if let (Some(x), Some(y)) = (m.lumbar_lordosis_l1_s1_deg, a.lumbar_lordosis_l1_s1_deg) {
+        e.add("lordosis L1-S1 (deg)", (x - y).abs());
+    }
+    if let (Some(x), Some(y)) = (m.sacral_slope_deg, a.sacral_slope_deg) {
+        e.add("sacral slope (deg)", (x - y).abs());
+    }
+    if let (Some(x), Some(y)) = (&m.coronal_cobb, &a.coronal_cobb) {
+        e.add("coronal Cobb (deg)", (x.angle_deg - y.angle_deg).abs());
+    }
+    e
+}
+
+fn run(spec: PhantomSpec) -> (Phantom, SpineLandmarks, Errors) {
+    let ph = generate(&spec).expect("valid spec");
+    let lm = landmarks(&ph.ct, &ph.labels).expect("landmarks");
+    let e = score(&ph, &lm);
+    (ph, lm, e)
+}
+
+fn print(e: &Errors) {
+    for (k, x) in &e.rows {
+        let mean = x.iter().sum::<f64>() / x.len() as f64;
+        let max = x.iter().cloned().fold(0.0, f64::max);
+        println!("{k:<32} n={:<3} mean {mean:6.2} max {max:6.2}", x.len());
+    }
+}
+
+#[test]
+fn default_phantom_landmarks_at_2mm() {
+    let (_, lm, e) = run(PhantomSpec {
+        spacing_mm: 2.0,
+        ..PhantomSpec::default()
+    });
+    print(&e);
+    println!("warnings: {:?}", lm.warnings);
+    for v in &lm.vertebrae {
+        println!("{} {:?} hu {:.0}", v.level, v.warnings, v.trabecular_hu);
+        assert!(v.warnings.is_empty(), "{}: {:?}", v.level, v.warnings);
+        // Trabecular bone is 220 HU (bmd_scale 1) with a +-12 % texture.
+        assert!((v.trabecular_hu - 220.0).abs() < 15.0, "{}", v.level);
+    }
+    check(
+        &e,
+        &[
+            ("frame x axis (deg)", 2.0),
+            ("frame y axis (deg)", 2.0),
+            ("frame z axis (deg)", 2.0),
+            ("frame origin (mm)", 1.0),
+            ("endplate centre (mm)", 2.0),
+            ("endplate normal (deg)", 3.5),
+            ("pedicle width (mm)", 2.5),
+            ("pedicle height (mm)", 1.5),
+            ("facet centre (mm)", 3.5),
+            ("spinous tip (mm)", 6.0),
+            ("transverse tip (mm)", 5.0),
+            ("disc centre (mm)", 1.0),
+            ("disc height middle (mm)", 1.0),
+            ("disc height ant/post (mm)", 1.5),
+            ("segment sagittal angle (deg)", 4.0),
+            ("lordosis L1-S1 (deg)", 2.0),
+            ("sacral slope (deg)", 2.0),
+        ],
+    );
+    assert!(e.rows.iter().all(|r| !r.0.ends_with("missing")), "{e:?}");
+}
+
+/// Asserts the largest error of each kind.
+fn check(e: &Errors, limits: &[(&str, f64)]) {
+    for (k, lim) in limits {
+        let m = e.max(k);
+        assert!(
+            m <= *lim,
+            "{k}: max error {m:.2} > {lim} (mean {:.2})",
+            e.mean(k)
+        );
+    }
+}
