@@ -9,4 +9,5 @@
 
 pub mod bone;
 pub mod disc;
+pub mod error;
 pub mod ligament;
