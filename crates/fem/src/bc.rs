@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::element::{face_shape, tri7, ElementKind, TET_FACES};
+use crate::element::{face_shape, quad9, tri7, ElementKind};
 use crate::mesh::{Face, Mesh};
 use crate::FemError;
 
@@ -108,7 +108,7 @@ impl Loads {
     }
 
     /// The consistent nodal force vector (length `3 * num_nodes`): `f_a = int N_a t dA`
-    /// over faces (7-point triangle rule) and `f_a = int N_a b dV` over elements (the
+    /// over faces (7-point triangle rule, 3x3 Gauss on quadrilaterals) and `f_a = int N_a b dV` over elements (the
     /// element's rule, exact for constant `b` on straight-edged elements).
     pub fn assemble(&self, mesh: &Mesh) -> Result<Vec<f64>, FemError> {
         let nn = mesh.num_nodes();
@@ -125,7 +125,7 @@ impl Loads {
             }
         }
         let check_face = |fc: &Face| -> Result<(), FemError> {
-            if fc.0 >= ne || fc.1 > 3 {
+            if fc.0 >= ne || fc.1 as usize >= mesh.kinds[fc.0].num_faces() {
                 return Err(FemError::InvalidInput(format!("invalid face {fc:?}")));
             }
             Ok(())
@@ -177,13 +177,19 @@ impl Loads {
 /// from its scalar area and its inward-oriented area vector.
 fn face_load(mesh: &Mesh, (e, lf): Face, f: &mut [f64], load: impl Fn(f64, [f64; 3]) -> [f64; 3]) {
     let kind: ElementKind = mesh.kinds[e];
-    let nf = kind.face_nodes();
+    let Some(local) = kind.face(lf as usize) else {
+        return; // checked by the caller
+    };
+    let nf = local.len();
     let enodes = mesh.element_nodes(e);
-    let fnodes: Vec<usize> = TET_FACES[lf as usize][..nf]
-        .iter()
-        .map(|&l| enodes[l])
-        .collect();
-    for (p, w) in tri7() {
+    let fnodes: Vec<usize> = local.iter().map(|&l| enodes[l]).collect();
+    // Triangles: 7-point rule; quadrilaterals: 3x3 Gauss.
+    let rule: Vec<([f64; 2], f64)> = if nf == 4 {
+        quad9().to_vec()
+    } else {
+        tri7().to_vec()
+    };
+    for (p, w) in rule {
         let (n, dn) = face_shape(nf, p);
         let mut t1 = [0.0; 3];
         let mut t2 = [0.0; 3];

@@ -105,8 +105,27 @@ pub struct ElementResponse {
     pub energy: Option<f64>,
 }
 
+/// Whether [`tl_element`] uses F-bar for this kind (the linear hexahedron and wedge, which
+/// lock volumetrically with full integration; tets are left as they are).
+pub fn uses_fbar(kind: ElementKind) -> bool {
+    matches!(kind, ElementKind::Hex8 | ElementKind::Wedge6)
+}
+
 /// Total Lagrangian internal force and consistent tangent of element `element` of kind
 /// `kind` with reference coordinates `x0` and nodal displacements `u` (one per node).
+///
+/// Hex8 and Wedge6 use F-bar (de Souza Neto, Peric, Dutko & Owen 1996, Int. J. Solids
+/// Struct. 33:3277): at each integration point the material sees
+/// `F_bar = (J_c / J)^(1/3) F`, where `J_c = det F` at the element centroid, so the volume
+/// change is one value per element (no volumetric locking) while the isochoric part of `F`
+/// is kept. Unlike the original paper, whose internal force `int B^T sigma(F_bar) dv` has
+/// an unsymmetric tangent, forces here are the exact derivative of the element energy
+/// `sum_q w J0 W(F_bar)`, so the tangent is symmetric (the Newton solver factorises with
+/// Cholesky) and consistent with the energy used by line searches. With
+/// `alpha = (J_c/J)^(1/3)`, `h_ai = (dN_a/dx_i|_c - dN_a/dx_i) / 3` (spatial gradients at
+/// the centroid and at the point) and `C_v = Voigt(F^T F)` with doubled shears:
+/// `dE_bar/du_ai = alpha^2 (B_ai + h_ai C_v)`,
+/// `d h_ai / d u_bj = (g_aj g_bi - g^c_aj g^c_bi) / 3`.
 ///
 /// Errors with [`FemError::InvertedElement`] when the reference Jacobian or `det F` is not
 /// positive at an integration point (the Newton solver treats that as a failed iteration and
@@ -120,16 +139,18 @@ pub fn tl_element(
 ) -> Result<ElementResponse, FemError> {
     let n = kind.num_nodes();
     let ndof = 3 * n;
+    if x0.len() < n || u.len() < n {
+        return Err(FemError::InvalidInput(format!(
+            "element {element} ({kind:?}): {} coordinates and {} displacements for {n} nodes",
+            x0.len(),
+            u.len()
+        )));
+    }
     let mut force = vec![0.0; ndof];
     let mut tangent = vec![0.0; ndof * ndof];
     let mut energy = Some(0.0);
     let inverted = |det_j: f64| FemError::InvertedElement { element, det_j };
-    for &(p, w) in kind.quadrature() {
-        let g = point_geometry(kind, &x0[..n], p).ok_or(inverted(0.0))?;
-        if g.det_j <= 0.0 {
-            return Err(inverted(g.det_j));
-        }
-        let dn = &g.dndx[..n];
+    let grad = |dn: &[[f64; 3]]| {
         let mut f = Matrix3::identity();
         for (ua, da) in u.iter().zip(dn) {
             for i in 0..3 {
@@ -138,17 +159,56 @@ pub fn tl_element(
                 }
             }
         }
+        f
+    };
+    // Spatial gradients g_ai = dN_a/dX_k F^-1_ki.
+    let spatial = |dn: &[[f64; 3]], finv: &Matrix3<f64>| -> Vec<[f64; 3]> {
+        dn.iter()
+            .map(|d| std::array::from_fn(|i| (0..3).map(|k| d[k] * finv[(k, i)]).sum()))
+            .collect()
+    };
+    let fbar = uses_fbar(kind);
+    // Centroid volume change and spatial gradients (F-bar only).
+    let centre = if fbar {
+        let g = point_geometry(kind, &x0[..n], kind.centroid()).ok_or(inverted(0.0))?;
+        let fc = grad(&g.dndx[..n]);
+        let jc = fc.determinant();
+        let fc_inv = fc.try_inverse().filter(|_| jc > 0.0).ok_or(inverted(jc))?;
+        Some((jc, spatial(&g.dndx[..n], &fc_inv)))
+    } else {
+        None
+    };
+    for &(p, w) in kind.quadrature() {
+        let g = point_geometry(kind, &x0[..n], p).ok_or(inverted(0.0))?;
+        if g.det_j <= 0.0 {
+            return Err(inverted(g.det_j));
+        }
+        let dn = &g.dndx[..n];
+        let f = grad(dn);
         let det_f = f.determinant();
         if det_f <= 0.0 {
             return Err(inverted(det_f));
         }
-        let (s, c) = material.pk2(element, &f)?;
+        // F-bar factors: alpha^2, h (per DOF), spatial gradients here and at the centroid.
+        let (alpha2, fmat, h, gs) = match &centre {
+            Some((jc, gc)) => {
+                let alpha = (jc / det_f).cbrt();
+                let finv = f.try_inverse().ok_or(inverted(det_f))?;
+                let gs = spatial(dn, &finv);
+                let h: Vec<f64> = (0..ndof)
+                    .map(|d| (gc[d / 3][d % 3] - gs[d / 3][d % 3]) / 3.0)
+                    .collect();
+                (alpha * alpha, f * alpha, h, gs)
+            }
+            None => (1.0, f, vec![0.0; ndof], Vec::new()),
+        };
+        let (s, c) = material.pk2(element, &fmat)?;
         let wj = w * g.det_j;
-        energy = match (energy, material.energy(element, &f)) {
+        energy = match (energy, material.energy(element, &fmat)) {
             (Some(acc), Some(psi)) => Some(acc + wj * psi),
             _ => None,
         };
-        // B column of DOF (a, i): dE_voigt / du_ai.
+        // B column of DOF (a, i): dE_voigt / du_ai (with the unmodified F).
         let bcol = |a: usize, i: usize| -> [f64; 6] {
             VOIGT.map(|[j, k]| {
                 if j == k {
@@ -158,23 +218,44 @@ pub fn tl_element(
                 }
             })
         };
+        let cm = f.transpose() * f;
+        let cv: [f64; 6] = VOIGT.map(|[j, k]| if j == k { cm[(j, k)] } else { 2.0 * cm[(j, k)] });
         let cols: Vec<[f64; 6]> = (0..ndof).map(|d| bcol(d / 3, d % 3)).collect();
-        let cb: Vec<[f64; 6]> = cols
+        let dot = |a: &[f64; 6], b: &[f64; 6]| (0..6).map(|q| a[q] * b[q]).sum::<f64>();
+        let sb: Vec<f64> = cols.iter().map(|b| dot(b, &s)).collect();
+        let sc = dot(&s, &cv);
+        // dE_bar / du_d.
+        let bbar: Vec<[f64; 6]> = cols
+            .iter()
+            .zip(&h)
+            .map(|(b, hd)| std::array::from_fn(|q| alpha2 * (b[q] + hd * cv[q])))
+            .collect();
+        let cb: Vec<[f64; 6]> = bbar
             .iter()
             .map(|b| std::array::from_fn(|r| (0..6).map(|q| c[r][q] * b[q]).sum::<f64>()))
             .collect();
         for r in 0..ndof {
-            force[r] += wj * (0..6).map(|q| cols[r][q] * s[q]).sum::<f64>();
-            for col in 0..ndof {
-                tangent[r * ndof + col] +=
-                    wj * (0..6).map(|q| cols[r][q] * cb[col][q]).sum::<f64>();
+            force[r] += wj * dot(&bbar[r], &s);
+            let row = &mut tangent[r * ndof..(r + 1) * ndof];
+            for (col, t) in row.iter_mut().enumerate() {
+                let mut v = dot(&bbar[r], &cb[col]);
+                if let Some((_, gc)) = &centre {
+                    let (a, i, b, j) = (r / 3, r % 3, col / 3, col % 3);
+                    let dh = (gs[a][j] * gs[b][i] - gc[a][j] * gc[b][i]) / 3.0;
+                    v += alpha2
+                        * (2.0 * h[col] * sb[r]
+                            + 2.0 * h[r] * sb[col]
+                            + (2.0 * h[r] * h[col] + dh) * sc);
+                }
+                *t += wj * v;
             }
         }
+        // Geometric term alpha^2 delta_ij dN_a . S dN_b.
         let sm = voigt_to_matrix(&s);
         for a in 0..n {
             let sa = sm * nalgebra::Vector3::from(dn[a]);
             for b in 0..n {
-                let gab = wj * (0..3).map(|k| dn[b][k] * sa[k]).sum::<f64>();
+                let gab = wj * alpha2 * (0..3).map(|k| dn[b][k] * sa[k]).sum::<f64>();
                 for i in 0..3 {
                     tangent[(3 * a + i) * ndof + 3 * b + i] += gab;
                 }
@@ -205,6 +286,93 @@ mod tests {
             x.push(std::array::from_fn(|i| 0.5 * (c[a][i] + c[b][i])));
         }
         x
+    }
+
+    /// Worst relative error of the tangent against central differences of the force, and
+    /// of the force against central differences of the energy.
+    pub(crate) fn fd_check(
+        kind: ElementKind,
+        x0: &[[f64; 3]],
+        u: &[[f64; 3]],
+        mat: &dyn SolidMaterial,
+    ) -> (f64, f64) {
+        let nd = 3 * kind.num_nodes();
+        let r = tl_element(kind, x0, u, mat, 0).unwrap();
+        let h = 1e-6;
+        let kscale = r.tangent.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let fscale = r.force.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let (mut kerr, mut ferr) = (0.0f64, 0.0f64);
+        for d in 0..nd {
+            let mut up = u.to_vec();
+            up[d / 3][d % 3] += h;
+            let mut um = u.to_vec();
+            um[d / 3][d % 3] -= h;
+            let rp = tl_element(kind, x0, &up, mat, 0).unwrap();
+            let rm = tl_element(kind, x0, &um, mat, 0).unwrap();
+            for r_ in 0..nd {
+                let fd = (rp.force[r_] - rm.force[r_]) / (2.0 * h);
+                kerr = kerr.max((fd - r.tangent[r_ * nd + d]).abs() / kscale);
+            }
+            if let (Some(ep), Some(em)) = (rp.energy, rm.energy) {
+                ferr = ferr.max(((ep - em) / (2.0 * h) - r.force[d]).abs() / fscale);
+            }
+        }
+        (kerr, ferr)
+    }
+
+    /// A distorted unit hexahedron (C3D8 order).
+    pub(crate) fn hex8_coords() -> Vec<[f64; 3]> {
+        let c = [
+            [0.0, 0.0, 0.0],
+            [1.1, 0.1, -0.05],
+            [1.0, 0.9, 0.1],
+            [-0.1, 1.2, 0.0],
+            [0.05, -0.1, 1.0],
+            [1.2, 0.0, 0.9],
+            [0.9, 1.1, 1.1],
+            [0.0, 0.95, 1.05],
+        ];
+        c.to_vec()
+    }
+
+    pub(crate) fn some_displacements(n: usize, scale: f64) -> Vec<[f64; 3]> {
+        (0..n)
+            .map(|a| {
+                let a = a as f64;
+                [
+                    scale * (a * 1.3).sin(),
+                    scale * 1.6 * (a * 0.7).cos(),
+                    -scale * 0.8 * a / 10.0,
+                ]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fbar_hex8_and_wedge6_tangent_and_force_match_finite_differences() {
+        let mat = StVenantKirchhoff {
+            linear: LinearElastic::uniform(1, 100.0, 0.45).unwrap(),
+        };
+        let hex = hex8_coords();
+        let wedge = vec![hex[0], hex[1], hex[2], hex[4], hex[5], hex[6]];
+        for (kind, x0) in [(ElementKind::Hex8, hex), (ElementKind::Wedge6, wedge)] {
+            let u = some_displacements(kind.num_nodes(), 0.06);
+            let (kerr, ferr) = fd_check(kind, &x0, &u, &mat);
+            assert!(kerr < 1e-6 && ferr < 1e-6, "{kind:?}: {kerr:e} {ferr:e}");
+            // F-bar leaves a homogeneous deformation unchanged: force = plain TL force
+            // (J_c = J everywhere) and it must be zero under rigid rotation.
+            let rot = nalgebra::Rotation3::from_euler_angles(0.4, -0.3, 1.1);
+            let u: Vec<[f64; 3]> = x0
+                .iter()
+                .map(|p| {
+                    let q = rot * nalgebra::Point3::from(*p);
+                    [q.x - p[0] + 3.0, q.y - p[1], q.z - p[2] - 1.0]
+                })
+                .collect();
+            let r = tl_element(kind, &x0, &u, &mat, 0).unwrap();
+            let m = r.force.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!(m < 1e-10, "{kind:?}: rigid rotation force {m:e}");
+        }
     }
 
     #[test]

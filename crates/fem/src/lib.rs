@@ -52,6 +52,7 @@
 pub mod bc;
 pub mod continuum;
 pub mod element;
+pub mod hyper;
 pub mod material;
 pub mod mesh;
 pub mod nl;
@@ -62,7 +63,7 @@ pub mod vtu;
 pub use bc::{Constraints, Loads};
 pub use element::ElementKind;
 pub use material::{elasticity_matrix, LinearElastic};
-pub use mesh::{box_mesh, cylinder_sector_mesh, Face, Mesh, Order};
+pub use mesh::{box_mesh, cylinder_sector_mesh, hex_box_mesh, wedge_box_mesh, Face, Mesh, Order};
 pub use post::{
     element_results, nodal_average_stress, principal_stresses, von_mises, ElementResult,
 };

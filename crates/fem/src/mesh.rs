@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use crate::element::{point_geometry, ElementKind, TET_EDGES};
 use crate::FemError;
 
-/// An element face: `(element index, local face 0..=3)` (Abaqus S1..S4, see
-/// [`crate::element::TET_FACES`]).
+/// An element face: `(element index, local face)` with local face `0..num_faces()` (Abaqus
+/// S1, S2, ..., see [`ElementKind::faces`]).
 pub type Face = (usize, u8);
 
 /// A solid mesh. Coordinates in mm. Element connectivity is stored flat (CSR-like):
@@ -124,7 +124,10 @@ impl Mesh {
             }
         }
         for (name, set) in &self.face_sets {
-            if let Some(f) = set.iter().find(|f| f.0 >= ne || f.1 > 3) {
+            if let Some(f) = set
+                .iter()
+                .find(|f| f.0 >= ne || f.1 as usize >= self.kinds[f.0].num_faces())
+            {
                 return bad(format!("face set {name:?} has an invalid face {f:?}"));
             }
         }
@@ -134,21 +137,16 @@ impl Mesh {
     fn check_jacobian(&self, e: usize) -> Result<(), FemError> {
         let kind = self.kinds[e];
         let x = self.element_coords(e);
-        let corners = [
-            [0.0, 0.0, 0.0],
-            [1.0, 0.0, 0.0],
-            [0.0, 1.0, 0.0],
-            [0.0, 0.0, 1.0],
-        ];
         let points = kind
             .quadrature()
             .iter()
             .map(|q| q.0)
-            .chain(corners.iter().copied());
-        // Scale for "degenerate": det J relative to the cube of the longest edge.
-        let h = TET_EDGES
-            .iter()
-            .map(|[a, b]| dist(x[*a], x[*b]))
+            .chain(kind.corners().iter().copied());
+        // Scale for "degenerate": det J relative to the cube of the element's diameter
+        // (det J is per unit natural volume; hex natural volume is 8, hence the factor).
+        let h = (0..x.len())
+            .flat_map(|a| (0..a).map(move |b| (a, b)))
+            .map(|(a, b)| dist(x[a], x[b]))
             .fold(0.0, f64::max);
         for p in points {
             let det = point_geometry(kind, &x, p).map_or(0.0, |g| g.det_j);
@@ -228,14 +226,13 @@ impl Mesh {
     pub fn face_set_nodes(&self, faces: &[Face]) -> Vec<usize> {
         let mut v: Vec<usize> = faces
             .iter()
-            .filter(|&&(e, f)| e < self.num_elements() && f < 4)
-            .flat_map(|&(e, f)| {
-                let kind = self.kinds[e];
+            .filter(|&&(e, _)| e < self.num_elements())
+            .filter_map(|&(e, f)| {
                 let nodes = self.element_nodes(e);
-                crate::element::TET_FACES[f as usize][..kind.face_nodes()]
-                    .iter()
-                    .map(move |&l| nodes[l])
+                let local = self.kinds[e].face(f as usize)?;
+                Some(local.iter().map(move |&l| nodes[l]))
             })
+            .flatten()
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -421,6 +418,137 @@ pub fn cylinder_sector_mesh(
             mesh.face_sets.insert(new.into(), s);
         }
     }
+    mesh.validate()?;
+    Ok(mesh)
+}
+
+/// Nodes of the structured grid on `[0, lx] x [0, ly] x [0, lz]` (x fastest) and its six
+/// boundary node sets, for the hex and wedge box meshers.
+fn grid_nodes(size: [f64; 3], cells: [usize; 3]) -> Result<Mesh, FemError> {
+    if size.iter().any(|s| !(s.is_finite() && *s > 0.0)) || cells.contains(&0) {
+        return Err(FemError::InvalidInput(format!(
+            "box mesh: sizes must be positive and finite and cell counts >= 1 (got {size:?}, {cells:?})"
+        )));
+    }
+    let [nx, ny, nz] = cells;
+    let mut nodes = Vec::with_capacity((nx + 1) * (ny + 1) * (nz + 1));
+    let mut sets: [Vec<usize>; 6] = Default::default();
+    for k in 0..=nz {
+        for j in 0..=ny {
+            for i in 0..=nx {
+                let ijk = [i, j, k];
+                for axis in 0..3 {
+                    if ijk[axis] == 0 {
+                        sets[2 * axis].push(nodes.len());
+                    }
+                    if ijk[axis] == cells[axis] {
+                        sets[2 * axis + 1].push(nodes.len());
+                    }
+                }
+                nodes.push(std::array::from_fn(|a| {
+                    size[a] * ijk[a] as f64 / cells[a] as f64
+                }));
+            }
+        }
+    }
+    let mut mesh = Mesh::with_nodes(nodes);
+    for (name, set) in BOX_SIDES.iter().zip(sets) {
+        mesh.node_sets.insert((*name).into(), set);
+        mesh.face_sets.insert((*name).into(), Vec::new());
+    }
+    Ok(mesh)
+}
+
+const BOX_SIDES: [&str; 6] = ["xmin", "xmax", "ymin", "ymax", "zmin", "zmax"];
+
+/// A structured Hex8 mesh of the box `[0, lx] x [0, ly] x [0, lz]` with `nx x ny x nz`
+/// cells. Sets as for [`box_mesh`]: element set `all`; node and face sets `xmin`, `xmax`,
+/// `ymin`, `ymax`, `zmin`, `zmax`.
+pub fn hex_box_mesh(size: [f64; 3], cells: [usize; 3]) -> Result<Mesh, FemError> {
+    let mut mesh = grid_nodes(size, cells)?;
+    let [nx, ny, nz] = cells;
+    let id = |i: usize, j: usize, k: usize| i + (nx + 1) * (j + (ny + 1) * k);
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 0..nx {
+                let e = mesh.add_element(
+                    ElementKind::Hex8,
+                    &[
+                        id(i, j, k),
+                        id(i + 1, j, k),
+                        id(i + 1, j + 1, k),
+                        id(i, j + 1, k),
+                        id(i, j, k + 1),
+                        id(i + 1, j, k + 1),
+                        id(i + 1, j + 1, k + 1),
+                        id(i, j + 1, k + 1),
+                    ],
+                );
+                // Faces S1..S6 are zeta-, zeta+, eta-, xi+, eta+, xi- (see HEX_FACES).
+                let on = [
+                    (i == 0, "xmin", 5),
+                    (i == nx - 1, "xmax", 3),
+                    (j == 0, "ymin", 2),
+                    (j == ny - 1, "ymax", 4),
+                    (k == 0, "zmin", 0),
+                    (k == nz - 1, "zmax", 1),
+                ];
+                for (yes, name, f) in on {
+                    if yes {
+                        mesh.face_sets.get_mut(name).unwrap().push((e, f));
+                    }
+                }
+            }
+        }
+    }
+    let all: Vec<usize> = (0..mesh.num_elements()).collect();
+    mesh.element_sets.insert("all".into(), all);
+    mesh.validate()?;
+    Ok(mesh)
+}
+
+/// A structured Wedge6 mesh of the box: each of the `nx x ny x nz` cells is split into two
+/// wedges along the diagonal of its xy square (triangles extruded along z). Sets as for
+/// [`hex_box_mesh`].
+pub fn wedge_box_mesh(size: [f64; 3], cells: [usize; 3]) -> Result<Mesh, FemError> {
+    let mut mesh = grid_nodes(size, cells)?;
+    let [nx, ny, nz] = cells;
+    let id = |i: usize, j: usize, k: usize| i + (nx + 1) * (j + (ny + 1) * k);
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 0..nx {
+                // Triangles counter-clockwise seen from +z, so the wedge volume is positive.
+                let tris = [
+                    [(i, j), (i + 1, j), (i + 1, j + 1)],
+                    [(i, j), (i + 1, j + 1), (i, j + 1)],
+                ];
+                for (m, tri) in tris.iter().enumerate() {
+                    let mut nodes = [0; 6];
+                    for (a, &(ii, jj)) in tri.iter().enumerate() {
+                        nodes[a] = id(ii, jj, k);
+                        nodes[a + 3] = id(ii, jj, k + 1);
+                    }
+                    let e = mesh.add_element(ElementKind::Wedge6, &nodes);
+                    // S1 bottom, S2 top, S3 edge 1-2, S4 edge 2-3, S5 edge 3-1.
+                    let on = if m == 0 {
+                        [(j == 0, "ymin", 2), (i == nx - 1, "xmax", 3)]
+                    } else {
+                        [(j == ny - 1, "ymax", 3), (i == 0, "xmin", 4)]
+                    };
+                    let on = on
+                        .into_iter()
+                        .chain([(k == 0, "zmin", 0), (k == nz - 1, "zmax", 1)]);
+                    for (yes, name, f) in on {
+                        if yes {
+                            mesh.face_sets.get_mut(name).unwrap().push((e, f));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let all: Vec<usize> = (0..mesh.num_elements()).collect();
+    mesh.element_sets.insert("all".into(), all);
     mesh.validate()?;
     Ok(mesh)
 }

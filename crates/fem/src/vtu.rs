@@ -5,6 +5,12 @@
 //! documentation), which is the same as Abaqus/CalculiX C3D10 (5: 1-2, 6: 2-3, 7: 3-1,
 //! 8: 1-4, 9: 2-4, 10: 3-4), so [`VTK_TET10_ORDER`] is the identity. (Gmsh's 10-node tet is
 //! the one that differs: it swaps the last two mid-edge nodes.)
+//!
+//! 12 = `VTK_HEXAHEDRON` has the same order as C3D8 (bottom face 0-3, then the top face).
+//! 13 = `VTK_WEDGE`: the normal of VTK's triangle 0-1-2 points AWAY from triangle 3-4-5
+//! (VTK file-format document; the meshio gmsh<->VTK converter swaps nodes for this reason),
+//! while that of C3D6's 1-2-3 points towards 4-5-6, so [`VTK_WEDGE6_ORDER`] reverses both
+//! triangles.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -16,6 +22,9 @@ use crate::FemError;
 
 /// `vtk_node[i] = our_node[VTK_TET10_ORDER[i]]` for a Tet10 element.
 pub const VTK_TET10_ORDER: [usize; 10] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+/// `vtk_node[i] = our_node[VTK_WEDGE6_ORDER[i]]` for a Wedge6 element.
+pub const VTK_WEDGE6_ORDER: [usize; 6] = [0, 2, 1, 3, 5, 4];
 
 /// Fields to write with a mesh.
 #[derive(Clone, Debug, Default)]
@@ -33,7 +42,8 @@ pub struct VtuData {
 pub fn vtk_connectivity(mesh: &Mesh, e: usize) -> Vec<usize> {
     let nodes = mesh.element_nodes(e);
     match mesh.kinds[e] {
-        ElementKind::Tet4 => nodes.to_vec(),
+        ElementKind::Tet4 | ElementKind::Hex8 => nodes.to_vec(),
+        ElementKind::Wedge6 => VTK_WEDGE6_ORDER.iter().map(|&i| nodes[i]).collect(),
         ElementKind::Tet10 => VTK_TET10_ORDER.iter().map(|&i| nodes[i]).collect(),
     }
 }

@@ -1,16 +1,15 @@
 //! Errors of the twin builder.
 
-/// Why a part of the twin could not be built. Each message says what is wrong and what to do.
+/// What went wrong while building or solving a twin. Each says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    /// The landmark geometry cannot be meshed or used (crossing outlines, too few points,
-    /// inverted elements).
+    /// The anatomy does not allow a model (missing or implausible landmarks).
     #[error("invalid geometry: {0}")]
     InvalidGeometry(String),
-    /// A parameter or input value is out of range.
+    /// Bad parameters or requests.
     #[error("invalid input: {0}")]
     InvalidInput(String),
-    /// The FE engine rejected the model.
+    /// The FE engine refused the model.
     #[error(transparent)]
     Fem(#[from] spinetwin_fem::FemError),
 }

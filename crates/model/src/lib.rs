@@ -10,4 +10,8 @@
 pub mod bone;
 pub mod disc;
 pub mod error;
+pub mod facet;
 pub mod ligament;
+pub mod loadcase;
+
+pub use error::ModelError;

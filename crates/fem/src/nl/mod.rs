@@ -12,8 +12,13 @@
 //! matrix and updated multiplicatively). Nodes tied to a body and points on bodies move
 //! with it: `x = c + R (X - X_ref)`.
 
+mod assemble;
+mod contact;
+mod kin;
+mod linsolve;
 mod model;
 mod newton;
+mod pressure;
 
 pub use model::*;
 pub use newton::solve;

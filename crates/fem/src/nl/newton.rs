@@ -1,13 +1,673 @@
-//! The Newton-Raphson driver (to be implemented).
+//! The Newton-Raphson driver: steps, load increments with cut-back and growth, Newton
+//! iterations with a backtracking line search, and the end-of-step state.
 
-use super::{Model, NlResult, SolveOptions};
+use std::time::Instant;
+
+use super::assemble::{self, Active, Asm};
+use super::contact;
+use super::kin::{DofMap, State, V3};
+use super::linsolve::{norm, LinFail, LuCache};
+use super::{
+    BodyState, ContactState, Deactivate, Dof, IncrementLog, Load, Model, NlResult, NlTimings,
+    Point, SolveOptions, StepResult, StepState,
+};
+use crate::continuum::cauchy_from_pk2;
+use crate::element::point_geometry;
 use crate::FemError;
 
 /// Solves `model` step by step. Returns `Ok` with `converged == false` and a `failure`
 /// message when a step could not be brought to convergence; `Err` only for invalid input.
 pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError> {
-    let _ = (model, options);
-    Err(FemError::Solver(
-        "the nonlinear solver is not implemented yet".into(),
-    ))
+    let t_total = Instant::now();
+    validate(model)?;
+    let mut res = NlResult::default();
+    let mut tm = NlTimings::default();
+    let nn = model.mesh.num_nodes();
+    let ne = model.mesh.num_elements();
+    let mut tied = vec![None; nn];
+    for (b, body) in model.bodies.iter().enumerate() {
+        for &n in &body.tied_nodes {
+            if let Some(o) = tied[n] {
+                if o != b {
+                    return Err(FemError::InvalidInput(format!(
+                        "node {n} is tied to both body {o} and body {b}: tie it to one"
+                    )));
+                }
+            }
+            tied[n] = Some(b);
+        }
+    }
+    let mut block_of = vec![None; ne];
+    for (i, blk) in model.solids.iter().enumerate() {
+        for &e in &blk.elements {
+            block_of[e] = Some(i);
+        }
+    }
+    // Every DOF prescribed in some step is prescribed in all.
+    let mut fixed: Vec<Dof> = model
+        .steps
+        .iter()
+        .flat_map(|s| s.prescribed.iter().map(|p| p.0))
+        .collect();
+    fixed.sort();
+    fixed.dedup();
+    let mut act = Active {
+        element: vec![true; ne],
+        spring: vec![true; model.springs.len()],
+        contact: vec![true; model.contacts.len()],
+        block_of,
+    };
+    let mut st = State::new(model);
+    let mut targets: Vec<f64> = vec![0.0; fixed.len()];
+    let mut total_iterations = 0;
+    for (si, step) in model.steps.iter().enumerate() {
+        let t_step = Instant::now();
+        let t_setup = Instant::now();
+        for d in &step.deactivate {
+            match d {
+                Deactivate::Elements(es) => es.iter().for_each(|&e| act.element[e] = false),
+                Deactivate::Spring(i) => act.spring[*i] = false,
+                Deactivate::Contact(i) => act.contact[*i] = false,
+            }
+        }
+        let prev: &[Load] = if si > 0 {
+            &model.steps[si - 1].loads
+        } else {
+            &[]
+        };
+        let used = used_nodes(model, &act, &step.loads, prev, &fixed);
+        let map = DofMap::build(model, tied.clone(), &used, &fixed)?;
+        let start: Vec<f64> = fixed.iter().map(|&d| st.dof_value(d)).collect();
+        for &(d, v) in &step.prescribed {
+            if let Ok(j) = fixed.binary_search(&d) {
+                targets[j] = v;
+            }
+        }
+        tm.setup += t_setup.elapsed();
+        res.num_equations = res.num_equations.max(map.neq);
+        let ctx = Ctx {
+            model,
+            map: &map,
+            act: &act,
+            loads: &step.loads,
+            prev,
+            start: &start,
+            targets: &targets,
+            opt: options,
+        };
+        let mut lu = LuCache::default();
+        let inc = &step.increments;
+        let mut lam = 0.0;
+        let mut dl = inc.initial.clamp(inc.min, inc.max);
+        let mut sr = StepResult {
+            name: step.name.clone(),
+            ..Default::default()
+        };
+        let mut failure = None;
+        while lam < 1.0 {
+            if sr.increments.len() >= inc.max_increments {
+                failure = Some(format!(
+                    "the step needs more than {} increments",
+                    inc.max_increments
+                ));
+                break;
+            }
+            let mut to = (lam + dl).min(1.0);
+            if 1.0 - to < 1e-9 {
+                to = 1.0;
+            }
+            let mut trial = st.clone();
+            let mut log = IncrementLog {
+                from: lam,
+                to,
+                ..Default::default()
+            };
+            let out = ctx.newton(&mut trial, to, &mut lu, &mut tm, &mut log);
+            total_iterations += log.iterations;
+            match out {
+                Ok(()) => {
+                    log.converged = true;
+                    let easy = log.iterations <= 5;
+                    sr.increments.push(log);
+                    st = trial;
+                    lam = to;
+                    if easy {
+                        dl = (dl * 1.5).min(inc.max);
+                    }
+                }
+                Err(why) => {
+                    log.failure = Some(why.clone());
+                    sr.increments.push(log);
+                    if !inc.cutback || dl * 0.5 < inc.min {
+                        failure = Some(why);
+                        break;
+                    }
+                    dl *= 0.5;
+                }
+            }
+        }
+        res.nnz = res.nnz.max(lu.nnz);
+        if let Some(why) = failure {
+            sr.time = t_step.elapsed();
+            res.failure = Some(format!(
+                "step {} '{}' did not converge: reached load factor {lam:.4} of 1 ({why})",
+                si + 1,
+                step.name
+            ));
+            res.steps.push(sr);
+            res.iterations = total_iterations;
+            tm.total = t_total.elapsed();
+            res.timings = tm;
+            return Ok(res);
+        }
+        sr.state = Some(ctx.state(&st, &tied)?);
+        sr.converged = true;
+        sr.time = t_step.elapsed();
+        res.steps.push(sr);
+    }
+    res.converged = true;
+    res.iterations = total_iterations;
+    tm.total = t_total.elapsed();
+    res.timings = tm;
+    Ok(res)
+}
+
+/// Everything fixed within a step.
+struct Ctx<'a> {
+    model: &'a Model,
+    map: &'a DofMap,
+    act: &'a Active,
+    loads: &'a [Load],
+    prev: &'a [Load],
+    start: &'a [f64],
+    targets: &'a [f64],
+    opt: &'a SolveOptions,
+}
+
+/// One assembly with its by-products.
+struct Eval {
+    asm: Asm,
+    spring_forces: Vec<f64>,
+    spring_lengths: Vec<f64>,
+    contacts: Vec<ContactState>,
+}
+
+impl Ctx<'_> {
+    /// Residual (and tangent) at load factor `lam`.
+    fn eval(
+        &self,
+        st: &State,
+        lam: f64,
+        tangent: bool,
+        tm: &mut NlTimings,
+    ) -> Result<Eval, FemError> {
+        let t0 = Instant::now();
+        let (model, map) = (self.model, self.map);
+        let mut asm = assemble::solids(model, map, st, self.act, tangent)?;
+        let (spring_forces, spring_lengths) = assemble::springs(model, map, st, self.act, &mut asm);
+        let loads: Vec<(&Load, f64)> = self
+            .prev
+            .iter()
+            .map(|l| (l, 1.0 - lam))
+            .chain(self.loads.iter().map(|l| (l, lam)))
+            .collect();
+        assemble::loads(model, map, st, &loads, &mut asm)?;
+        tm.assembly += t0.elapsed();
+        let t1 = Instant::now();
+        let contacts = model
+            .contacts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if self.act.contact[i] {
+                    contact::contact(model, map, st, c, &mut asm)
+                } else {
+                    ContactState {
+                        pressure: vec![0.0; c.slave.len()],
+                        ..Default::default()
+                    }
+                }
+            })
+            .collect();
+        tm.contact_search += t1.elapsed();
+        Ok(Eval {
+            asm,
+            spring_forces,
+            spring_lengths,
+            contacts,
+        })
+    }
+
+    /// Sets the prescribed DOFs to their values at load factor `lam`.
+    fn prescribe(&self, st: &mut State, lam: f64) {
+        for (j, &d) in self.map.fixed.iter().enumerate() {
+            let v = self.start[j] + lam * (self.targets[j] - self.start[j]);
+            match d {
+                Dof::Node { node, dir } => st.u[node][dir] = v,
+                Dof::Body { body, k } if k < 3 => st.c[body][k] = v,
+                Dof::Body { body, k } => {
+                    let mut dth = V3::zeros();
+                    dth[k - 3] = v - st.theta[body][k - 3];
+                    st.rotate(body, dth);
+                }
+            }
+        }
+    }
+
+    /// Newton iterations of one increment ending at load factor `lam`. On success `st` is
+    /// the converged state; on failure the reason.
+    fn newton(
+        &self,
+        st: &mut State,
+        lam: f64,
+        lu: &mut LuCache,
+        tm: &mut NlTimings,
+        log: &mut IncrementLog,
+    ) -> Result<(), String> {
+        let opt = self.opt;
+        let neq = self.map.neq;
+        self.prescribe(st, lam);
+        let mut ev = self.eval(st, lam, true, tm).map_err(reason)?;
+        let mut sum_du = vec![0.0; neq];
+        let mut e0: Option<f64> = None;
+        let mut last_du = f64::INFINITY;
+        let mut last_e = f64::INFINITY;
+        for it in 0..=opt.max_iterations {
+            let r = residual(&ev.asm, neq);
+            let rn = norm(&r);
+            log.residuals.push(rn);
+            if !rn.is_finite() {
+                return Err(format!("the residual is not finite at iteration {it}"));
+            }
+            let scale = norm(&ev.asm.f_ext)
+                .max(norm(&ev.asm.f_int))
+                .max(opt.force_floor);
+            let force_ok = rn <= opt.tol_force * scale;
+            let disp_ok = last_du <= opt.tol_displacement * norm(&sum_du).max(1e-12);
+            let energy_ok = e0.is_some_and(|e| last_e <= opt.tol_energy * e);
+            if force_ok && (it == 0 || disp_ok || energy_ok) {
+                return Ok(());
+            }
+            if it == opt.max_iterations {
+                return Err(format!(
+                    "no convergence in {} iterations (residual {rn:.3e} N)",
+                    opt.max_iterations
+                ));
+            }
+            if rn > 1e12 * scale {
+                return Err(format!("diverging (residual {rn:.3e} N)"));
+            }
+            log.iterations += 1;
+            let t0 = Instant::now();
+            let (idx, val) = (&ev.asm.idx, &ev.asm.val);
+            if lu.needs_symbolic(neq, idx) {
+                lu.analyse(neq, idx).map_err(lin_reason)?;
+                tm.setup += t0.elapsed();
+            }
+            let t1 = Instant::now();
+            let fac = lu.factor(val).map_err(lin_reason)?;
+            tm.factorization += t1.elapsed();
+            let t2 = Instant::now();
+            let du = lu.solve(&fac, idx, val, &r).map_err(lin_reason)?;
+            tm.solve += t2.elapsed();
+            let e = du.iter().zip(&r).map(|(a, b)| a * b).sum::<f64>().abs();
+            if e0.is_none() {
+                e0 = Some(e.max(f64::MIN_POSITIVE));
+            }
+            // Backtracking line search on the residual norm.
+            let mut alpha = 1.0;
+            let mut next = None;
+            let tries = if opt.line_search { 5 } else { 1 };
+            for t in 0..tries {
+                let mut s1 = st.clone();
+                s1.update(self.map, &du, alpha);
+                let full = t == 0;
+                match self.eval(&s1, lam, full, tm) {
+                    Ok(ev1) => {
+                        let r1 = norm(&residual(&ev1.asm, neq));
+                        if r1.is_finite() && (r1 <= rn || t + 1 == tries) {
+                            next = Some((s1, ev1, full));
+                            break;
+                        }
+                    }
+                    Err(err) if t + 1 == tries => return Err(reason(err)),
+                    Err(_) => {}
+                }
+                alpha *= 0.5;
+            }
+            let Some((s1, ev1, full)) = next else {
+                return Err("the line search found no admissible step".into());
+            };
+            *st = s1;
+            ev = if full {
+                ev1
+            } else {
+                self.eval(st, lam, true, tm).map_err(reason)?
+            };
+            for (a, d) in sum_du.iter_mut().zip(&du) {
+                *a += alpha * d;
+            }
+            last_du = alpha * norm(&du);
+            last_e = alpha * e;
+        }
+        Err("no convergence".into())
+    }
+
+    /// The reported state at the end of a converged step.
+    fn state(&self, st: &State, tied: &[Option<usize>]) -> Result<StepState, FemError> {
+        let model = self.model;
+        let mut tm = NlTimings::default();
+        let ev = self.eval(st, 1.0, false, &mut tm)?;
+        let displacements = (0..model.mesh.num_nodes())
+            .map(|n| {
+                let u = st.node_displacement(model, tied, n);
+                [u.x, u.y, u.z]
+            })
+            .collect();
+        let bodies = (0..model.bodies.len())
+            .map(|b| {
+                let r = st.r[b];
+                let rv = nalgebra::Rotation3::from_matrix_unchecked(r).scaled_axis();
+                BodyState {
+                    translation: [st.c[b].x, st.c[b].y, st.c[b].z],
+                    rotation: std::array::from_fn(|i| std::array::from_fn(|j| r[(i, j)])),
+                    rotation_vector: [rv.x, rv.y, rv.z],
+                }
+            })
+            .collect();
+        let reactions = self
+            .map
+            .fixed
+            .iter()
+            .enumerate()
+            .map(|(j, &d)| {
+                let i = self.map.neq + j;
+                (d, ev.asm.f_int[i] - ev.asm.f_ext[i])
+            })
+            .collect();
+        let mut spring_forces = ev.spring_forces;
+        for (f, a) in spring_forces.iter_mut().zip(&self.act.spring) {
+            if !a {
+                *f = 0.0;
+            }
+        }
+        Ok(StepState {
+            displacements,
+            bodies,
+            spring_forces,
+            spring_lengths: ev.spring_lengths,
+            contacts: ev.contacts,
+            element_stress: self.stresses(st)?,
+            reactions,
+        })
+    }
+
+    /// Cauchy stress of every element averaged over its integration points.
+    fn stresses(&self, st: &State) -> Result<Vec<[f64; 6]>, FemError> {
+        let model = self.model;
+        (0..model.mesh.num_elements())
+            .map(|e| {
+                let (Some(b), true) = (self.act.block_of[e], self.act.element[e]) else {
+                    return Ok([0.0; 6]);
+                };
+                let kind = model.mesh.kinds[e];
+                let nodes = model.mesh.element_nodes(e);
+                let x0: Vec<[f64; 3]> = nodes.iter().map(|&n| model.mesh.nodes[n]).collect();
+                let x: Vec<V3> = nodes
+                    .iter()
+                    .map(|&n| st.node(model, self.map, n).x)
+                    .collect();
+                let quad = kind.quadrature();
+                let mut avg = [0.0; 6];
+                for &(p, _) in quad {
+                    let g = point_geometry(kind, &x0, p).ok_or(FemError::InvertedElement {
+                        element: e,
+                        det_j: 0.0,
+                    })?;
+                    let mut f = nalgebra::Matrix3::identity();
+                    for (a, xa) in x.iter().enumerate() {
+                        let ua = xa - V3::from(x0[a]);
+                        f += ua * V3::from(g.dndx[a]).transpose();
+                    }
+                    let (s, _) = model.solids[b].material.pk2(e, &f)?;
+                    let sig = cauchy_from_pk2(&f, &s);
+                    for (a, v) in avg.iter_mut().zip(sig) {
+                        *a += v / quad.len() as f64;
+                    }
+                }
+                Ok(avg)
+            })
+            .collect()
+    }
+}
+
+/// `F_ext - F_int` over the equations.
+fn residual(asm: &Asm, neq: usize) -> Vec<f64> {
+    (0..neq).map(|i| asm.f_ext[i] - asm.f_int[i]).collect()
+}
+
+fn reason(e: FemError) -> String {
+    match e {
+        FemError::InvertedElement { element, det_j } => {
+            format!("element {element} inverted (det F = {det_j:.3e})")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn lin_reason(e: LinFail) -> String {
+    match e {
+        LinFail::Singular(m) => format!(
+            "singular tangent ({m}): a rigid-body mode or mechanism: a body or node is held by nothing, or only by slack tension-only springs or open contacts; constrain it"
+        ),
+        LinFail::Other(m) => format!("linear solver: {m}"),
+    }
+}
+
+/// Nodes that take part in a step.
+fn used_nodes(
+    model: &Model,
+    act: &Active,
+    loads: &[Load],
+    prev: &[Load],
+    fixed: &[Dof],
+) -> Vec<bool> {
+    let mut used = vec![false; model.mesh.num_nodes()];
+    let mut mark = |p: &Point| {
+        if let Point::Node(n) = p {
+            used[*n] = true;
+        }
+    };
+    for (i, s) in model.springs.iter().enumerate() {
+        if act.spring[i] {
+            mark(&s.a);
+            mark(&s.b);
+        }
+    }
+    for (i, c) in model.contacts.iter().enumerate() {
+        if act.contact[i] {
+            c.slave.iter().for_each(&mut mark);
+            c.master.iter().flatten().for_each(&mut mark);
+        }
+    }
+    for l in loads.iter().chain(prev) {
+        match l {
+            Load::NodeForce { node, .. } => mark(&Point::Node(*node)),
+            Load::FollowerPair { a, b, .. } => {
+                mark(a);
+                mark(b);
+            }
+            Load::Pressure { faces, .. } => {
+                for &(e, lf) in faces {
+                    for n in model.mesh.face_set_nodes(&[(e, lf)]) {
+                        mark(&Point::Node(n));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for d in fixed {
+        if let Dof::Node { node, .. } = d {
+            mark(&Point::Node(*node));
+        }
+    }
+    for e in 0..model.mesh.num_elements() {
+        if act.element[e] && act.block_of[e].is_some() {
+            for &n in model.mesh.element_nodes(e) {
+                used[n] = true;
+            }
+        }
+    }
+    used
+}
+
+/// Checks indices and parameters so that nothing panics later.
+fn validate(model: &Model) -> Result<(), FemError> {
+    let bad = |m: String| Err(FemError::InvalidInput(m));
+    let nn = model.mesh.num_nodes();
+    let ne = model.mesh.num_elements();
+    let nb = model.bodies.len();
+    if ne > 0 {
+        model.mesh.validate()?;
+    }
+    let point_ok = |p: &Point| match p {
+        Point::Node(n) => *n < nn,
+        Point::Body { body, at } => *body < nb && at.iter().all(|v| v.is_finite()),
+    };
+    for blk in &model.solids {
+        if let Some(&e) = blk.elements.iter().find(|&&e| e >= ne) {
+            return bad(format!(
+                "solid block '{}' lists element {e}, but the mesh has {ne}",
+                blk.name
+            ));
+        }
+    }
+    for b in &model.bodies {
+        if let Some(&n) = b.tied_nodes.iter().find(|&&n| n >= nn) {
+            return bad(format!(
+                "body '{}' ties node {n}, but the mesh has {nn}",
+                b.name
+            ));
+        }
+        if !b.reference.iter().all(|v| v.is_finite()) {
+            return bad(format!(
+                "body '{}' has a non-finite reference point",
+                b.name
+            ));
+        }
+    }
+    for s in &model.springs {
+        if !point_ok(&s.a) || !point_ok(&s.b) {
+            return bad(format!(
+                "spring '{}' refers to a node or body that does not exist",
+                s.name
+            ));
+        }
+        if !(s.rest_length > 0.0 && s.rest_length.is_finite()) {
+            return bad(format!("spring '{}' needs a positive rest length", s.name));
+        }
+        assemble::check_law(&s.name, &s.law)?;
+    }
+    for c in &model.contacts {
+        if c.friction != 0.0 {
+            return bad(format!(
+                "contact '{}': friction is not implemented yet: set friction = 0",
+                c.name
+            ));
+        }
+        if c.slave_area.len() != c.slave.len() {
+            return bad(format!(
+                "contact '{}' has {} slave points but {} areas",
+                c.name,
+                c.slave.len(),
+                c.slave_area.len()
+            ));
+        }
+        if !c
+            .slave
+            .iter()
+            .chain(c.master.iter().flatten())
+            .all(point_ok)
+        {
+            return bad(format!(
+                "contact '{}' refers to a node or body that does not exist",
+                c.name
+            ));
+        }
+        if !(c.penalty > 0.0 && c.penalty.is_finite() && c.clearance.is_finite())
+            || c.slave_area.iter().any(|a| !(*a >= 0.0 && a.is_finite()))
+        {
+            return bad(format!(
+                "contact '{}' needs a positive penalty, a finite clearance and areas >= 0",
+                c.name
+            ));
+        }
+    }
+    if model.steps.is_empty() {
+        return bad("the model has no steps: add at least one".into());
+    }
+    for s in &model.steps {
+        let i = &s.increments;
+        if !(i.min > 0.0
+            && i.min <= i.initial
+            && i.initial <= 1.0
+            && i.max >= i.min
+            && i.max_increments > 0)
+        {
+            return bad(format!(
+                "step '{}': increments need 0 < min <= initial <= 1, max >= min, max_increments > 0",
+                s.name
+            ));
+        }
+        for l in &s.loads {
+            let ok = match l {
+                Load::NodeForce { node, force } => {
+                    *node < nn && force.iter().all(|v| v.is_finite())
+                }
+                Load::BodyForce { body, force } => {
+                    *body < nb && force.iter().all(|v| v.is_finite())
+                }
+                Load::BodyMoment { body, moment } => {
+                    *body < nb && moment.iter().all(|v| v.is_finite())
+                }
+                Load::FollowerPair { a, b, magnitude } => {
+                    point_ok(a) && point_ok(b) && magnitude.is_finite()
+                }
+                Load::Pressure { faces, pressure } => {
+                    pressure.is_finite() && faces.iter().all(|&(e, f)| e < ne && f < 4)
+                }
+            };
+            if !ok {
+                return bad(format!("step '{}': a load refers to a missing node, body or face, or is not finite: {l:?}", s.name));
+            }
+        }
+        for &(d, v) in &s.prescribed {
+            let ok = v.is_finite()
+                && match d {
+                    Dof::Node { node, dir } => node < nn && dir < 3,
+                    Dof::Body { body, k } => body < nb && k < 6,
+                };
+            if !ok {
+                return bad(format!(
+                    "step '{}': prescribed {d:?} = {v} is out of range",
+                    s.name
+                ));
+            }
+        }
+        for d in &s.deactivate {
+            let ok = match d {
+                Deactivate::Elements(es) => es.iter().all(|&e| e < ne),
+                Deactivate::Spring(i) => *i < model.springs.len(),
+                Deactivate::Contact(i) => *i < model.contacts.len(),
+            };
+            if !ok {
+                return bad(format!(
+                    "step '{}': deactivates something that does not exist: {d:?}",
+                    s.name
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,284 @@
+//! Nonlinear statics: rigid bodies, springs, follower loads, large-deformation solids,
+//! penalty contact, non-convergence and multi-step analyses, each against an analytical
+//! answer.
+
+use std::sync::Arc;
+
+use spinetwin_fem::continuum::StVenantKirchhoff;
+use spinetwin_fem::nl::*;
+use spinetwin_fem::{box_mesh, LinearElastic, Mesh, Order};
+
+/// Prescribes all six DOFs of `body` to zero except those listed in `free`.
+fn hold(body: usize, free: &[usize]) -> Vec<(Dof, f64)> {
+    (0..6)
+        .filter(|k| !free.contains(k))
+        .map(|k| (Dof::Body { body, k }, 0.0))
+        .collect()
+}
+
+fn body(name: &str, at: [f64; 3]) -> RigidBody {
+    RigidBody {
+        name: name.into(),
+        reference: at,
+        tied_nodes: vec![],
+    }
+}
+
+fn spring(a: Point, b: Point, rest: f64, k: f64) -> Spring {
+    Spring {
+        name: "s".into(),
+        a,
+        b,
+        rest_length: rest,
+        law: SpringLaw::Linear { k },
+    }
+}
+
+fn on(body: usize, at: [f64; 3]) -> Point {
+    Point::Body { body, at }
+}
+
+fn rot_z(state: &StepState, b: usize) -> f64 {
+    state.bodies[b].rotation_vector[2]
+}
+
+/// Four pre-tensioned springs in the plane z = 0 from a fixed ground body (1) to body 0
+/// (arm `a`, spring span `l`, rest length `l0`, stiffness `k` per unit strain); the moment
+/// about z that holds body 0 at rotation `th`:
+/// `M = 4 T a (a + l) sin(th) / len`, `len^2 = a^2 + (a+l)^2 - 2 a (a+l) cos(th)`.
+fn four_spring_model(a: f64, l: f64, l0: f64, k: f64, moment: f64) -> Model {
+    let mut springs = vec![];
+    for q in 0..4 {
+        let ang = q as f64 * std::f64::consts::FRAC_PI_2;
+        let (c, s) = (ang.cos(), ang.sin());
+        springs.push(spring(
+            on(0, [a * c, a * s, 0.0]),
+            on(1, [(a + l) * c, (a + l) * s, 0.0]),
+            l0,
+            k,
+        ));
+    }
+    Model {
+        bodies: vec![body("b", [0.0; 3]), body("ground", [0.0; 3])],
+        springs,
+        steps: vec![Step {
+            name: "moment".into(),
+            loads: vec![Load::BodyMoment {
+                body: 0,
+                moment: [0.0, 0.0, moment],
+            }],
+            prescribed: hold(1, &[]),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn four_spring_moment(a: f64, l: f64, l0: f64, k: f64, th: f64) -> f64 {
+    let len = (a * a + (a + l) * (a + l) - 2.0 * a * (a + l) * th.cos()).sqrt();
+    let t = k * (len - l0) / l0;
+    4.0 * t * a * (a + l) * th.sin() / len
+}
+
+#[test]
+fn large_rotation_under_a_pure_moment_matches_the_exact_equilibrium() {
+    let (a, l, l0, k) = (10.0, 20.0, 15.0, 1000.0);
+    let th = 50f64.to_radians();
+    let m = four_spring_moment(a, l, l0, k, th);
+    let res = solve(&four_spring_model(a, l, l0, k, m), &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let s = res.steps[0].state.as_ref().unwrap();
+    let got = rot_z(s, 0);
+    assert!((got - th).abs() < 1e-6, "rotation {got} vs {th}");
+    // Small-angle theory (initial stiffness) would be far off.
+    let k0 = (four_spring_moment(a, l, l0, k, 1e-6)) / 1e-6;
+    assert!((m / k0 - th).abs() > 0.1);
+    // Symmetry: no translation, no rotation about x or y.
+    let b = &s.bodies[0];
+    assert!(b.translation.iter().all(|v| v.abs() < 1e-8));
+    assert!(b.rotation_vector[0].abs() < 1e-8 && b.rotation_vector[1].abs() < 1e-8);
+    // The ground reacts the moment.
+    let mz: f64 = s
+        .reactions
+        .iter()
+        .filter(|(d, _)| *d == Dof::Body { body: 1, k: 5 })
+        .map(|r| r.1)
+        .sum();
+    assert!((mz + m).abs() < 1e-6 * m, "reaction {mz} vs {m}");
+    let total: usize = res.steps[0].increments.iter().map(|i| i.iterations).sum();
+    eprintln!(
+        "moment test: {} increments, {total} iterations, residuals of the last: {:?}",
+        res.steps[0].increments.len(),
+        res.steps[0].increments.last().unwrap().residuals
+    );
+}
+
+/// Body 0 between two springs along x from ground points at -len and +len.
+fn two_sided(k: f64, len: f64, f: f64) -> Model {
+    Model {
+        bodies: vec![body("b", [0.0; 3]), body("ground", [0.0; 3])],
+        springs: vec![
+            spring(on(1, [-len, 0.0, 0.0]), on(0, [0.0; 3]), len, k),
+            spring(on(0, [0.0; 3]), on(1, [len, 0.0, 0.0]), len, k),
+        ],
+        steps: vec![Step {
+            name: "pull".into(),
+            loads: vec![Load::BodyForce {
+                body: 0,
+                force: [f, 0.0, 0.0],
+            }],
+            prescribed: [hold(0, &[0]), hold(1, &[])].concat(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn tension_only_springs_do_not_push() {
+    let (k, len, f) = (500.0, 20.0, 50.0);
+    let res = solve(&two_sided(k, len, f), &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let s = res.steps[0].state.as_ref().unwrap();
+    // Only the stretched spring holds: u = F len / k (exact for the linear law).
+    let u = s.bodies[0].translation[0];
+    assert!((u - f * len / k).abs() < 1e-9, "u = {u}");
+    assert!((s.spring_forces[0] - f).abs() < 1e-9);
+    assert_eq!(s.spring_forces[1], 0.0);
+    assert!((s.spring_lengths[1] - (len - u)).abs() < 1e-9);
+}
+
+#[test]
+fn follower_pair_tracks_the_rotating_body() {
+    // A hinge about z at the origin; a follower pair pulls the body point A (arm a) towards
+    // the ground point G = (gx, d, 0) with magnitude P; a fixed moment -M0 balances it.
+    // Equilibrium: M0 = P (A x G)_z / |G - A| = P a (d cos th - gx sin th) / |G - A|.
+    let (a, gx, d, p) = (10.0, 20.0, 20.0, 100.0);
+    let th = 30f64.to_radians();
+    let ax = [a * th.cos(), a * th.sin()];
+    let len = ((gx - ax[0]).powi(2) + (d - ax[1]).powi(2)).sqrt();
+    let m0 = p * a * (d * th.cos() - gx * th.sin()) / len;
+    let model = Model {
+        bodies: vec![body("pendulum", [0.0; 3]), body("ground", [0.0; 3])],
+        steps: vec![Step {
+            name: "follow".into(),
+            loads: vec![
+                Load::FollowerPair {
+                    a: on(0, [a, 0.0, 0.0]),
+                    b: on(1, [gx, d, 0.0]),
+                    magnitude: p,
+                },
+                Load::BodyMoment {
+                    body: 0,
+                    moment: [0.0, 0.0, -m0],
+                },
+            ],
+            prescribed: [hold(0, &[5]), hold(1, &[])].concat(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let res = solve(&model, &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let s = res.steps[0].state.as_ref().unwrap();
+    let got = rot_z(s, 0);
+    assert!((got - th).abs() < 1e-6, "rotation {} deg", got.to_degrees());
+    // A force of fixed (initial) direction would need a different moment.
+    let l0 = ((gx - a).powi(2) + d * d).sqrt();
+    let fixed = p * (a * th.cos() * d - a * th.sin() * (gx - a)) / l0;
+    assert!((fixed - m0).abs() > 0.05 * m0, "{fixed} vs {m0}");
+    // The hinge reacts the follower force: R = -P (G - A) / |G - A|.
+    let r = |k| {
+        s.reactions
+            .iter()
+            .find(|(dof, _)| *dof == Dof::Body { body: 0, k })
+            .unwrap()
+            .1
+    };
+    let dir = [(gx - ax[0]) / len, (d - ax[1]) / len];
+    assert!(
+        (r(0) + p * dir[0]).abs() < 1e-6 * p,
+        "{} vs {}",
+        r(0),
+        -p * dir[0]
+    );
+    assert!((r(1) + p * dir[1]).abs() < 1e-6 * p);
+}
+
+fn svk(mesh: &Mesh, e: f64, nu: f64) -> SolidBlock {
+    SolidBlock {
+        name: "bar".into(),
+        elements: (0..mesh.num_elements()).collect(),
+        material: Arc::new(StVenantKirchhoff {
+            linear: LinearElastic::uniform(mesh.num_elements(), e, nu).unwrap(),
+        }),
+    }
+}
+
+fn nodes_at(mesh: &Mesh, f: impl Fn(&[f64; 3]) -> bool) -> Vec<usize> {
+    (0..mesh.num_nodes())
+        .filter(|&n| f(&mesh.nodes[n]))
+        .collect()
+}
+
+#[test]
+fn svk_bar_in_large_uniaxial_stretch_matches_the_exact_force() {
+    // Uniaxial stress, SVK: S11 = E E11, nominal force N = A0 lam S11 = A0 E lam (lam^2-1)/2,
+    // lateral stretch sqrt(1 - 2 nu E11).
+    let (e, nu, len, delta) = (1000.0, 0.3, 4.0, 1.2);
+    let mesh = box_mesh([len, 1.0, 1.0], [2, 1, 1], Order::Linear).unwrap();
+    let mut pres = vec![];
+    for n in nodes_at(&mesh, |x| x[0].abs() < 1e-9) {
+        pres.push((Dof::Node { node: n, dir: 0 }, 0.0));
+        let x = mesh.nodes[n];
+        if x[1].abs() < 1e-9 {
+            pres.push((Dof::Node { node: n, dir: 1 }, 0.0));
+        }
+        if x[2].abs() < 1e-9 {
+            pres.push((Dof::Node { node: n, dir: 2 }, 0.0));
+        }
+    }
+    let end = nodes_at(&mesh, |x| (x[0] - len).abs() < 1e-9);
+    for &n in &end {
+        pres.push((Dof::Node { node: n, dir: 0 }, delta));
+    }
+    let model = Model {
+        solids: vec![svk(&mesh, e, nu)],
+        mesh: mesh.clone(),
+        steps: vec![Step {
+            name: "stretch".into(),
+            prescribed: pres,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let res = solve(&model, &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let s = res.steps[0].state.as_ref().unwrap();
+    let lam: f64 = 1.0 + delta / len;
+    let e11 = 0.5 * (lam * lam - 1.0);
+    let n_exact = e * lam * e11;
+    let n: f64 = s
+        .reactions
+        .iter()
+        .filter(|(d, _)| matches!(d, Dof::Node { node, dir: 0 } if end.contains(node)))
+        .map(|r| r.1)
+        .sum();
+    assert!(
+        (n - n_exact).abs() < 1e-6 * n_exact,
+        "force {n} vs {n_exact}"
+    );
+    let lat = (1.0 - 2.0 * nu * e11).sqrt();
+    let corner = nodes_at(&mesh, |x| {
+        (x[0] - len).abs() < 1e-9 && x[1] > 0.5 && x[2] > 0.5
+    })[0];
+    let uy = s.displacements[corner][1];
+    assert!(
+        (uy - (lat - 1.0)).abs() < 1e-6,
+        "lateral {uy} vs {}",
+        lat - 1.0
+    );
+    // Cauchy stress sigma_xx = N / (current area).
+    let sig = s.element_stress[0][0];
+    assert!((sig - n_exact / (lat * lat)).abs() < 1e-6 * sig, "{sig}");
+}

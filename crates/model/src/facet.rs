@@ -1,0 +1,358 @@
+//! Facet joints of the hybrid model: the articular surfaces of two adjacent vertebrae turned
+//! into a penalty contact pair between rigid bodies.
+//!
+//! The superior articular surface of the lower vertebra becomes the master: a smooth
+//! height field (least-squares quadratic over its tangent plane) triangulated on a regular
+//! grid that extends past the measured surface so that sliding does not run off its edge.
+//! The inferior articular surface of the upper vertebra gives the slave points (its surface
+//! points thinned to about `slave_spacing_mm`), each carrying an equal share of its area.
+//!
+//! Contact law: linear penalty `p = k (c - g)` for gap `g < c`, where `k` is the confined
+//! compression modulus of the two cartilage layers divided by their total thickness
+//! (a thin elastic layer pressed between rigid plates), and the clearance `c` is the
+//! measured bone-to-bone joint space at rest minus `initial_gap_mm`, so that the cartilage
+//! surfaces start `initial_gap_mm` apart.
+
+use nalgebra::{Matrix3, SymmetricEigen, Vector3};
+use serde::{Deserialize, Serialize};
+use spinetwin_segment::landmarks::{ArticularSurface, P3};
+
+use crate::error::ModelError;
+
+/// Parameters of the facet joints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FacetParams {
+    /// Young's modulus of the articular cartilage (MPa). Default 10 MPa, within the range
+    /// used by validated lumbar models (Schmidt et al. 2007 and others quote 10-35 MPa).
+    pub cartilage_modulus_mpa: f64,
+    /// Poisson's ratio of the cartilage.
+    pub cartilage_poisson: f64,
+    /// Thickness of ONE cartilage layer (mm); the joint has two.
+    pub cartilage_thickness_mm: f64,
+    /// Gap between the cartilage surfaces at rest (mm).
+    pub initial_gap_mm: f64,
+    /// Spacing of the slave points (mm).
+    pub slave_spacing_mm: f64,
+    /// Spacing of the master grid (mm).
+    pub master_spacing_mm: f64,
+    /// How far the master surface extends past the measured surface (mm).
+    pub master_margin_mm: f64,
+}
+
+impl Default for FacetParams {
+    fn default() -> Self {
+        FacetParams {
+            cartilage_modulus_mpa: 10.0,
+            cartilage_poisson: 0.4,
+            cartilage_thickness_mm: 0.5,
+            initial_gap_mm: 0.1,
+            slave_spacing_mm: 1.5,
+            master_spacing_mm: 1.0,
+            master_margin_mm: 4.0,
+        }
+    }
+}
+
+impl FacetParams {
+    /// Penalty (MPa/mm): confined modulus `E (1 - nu) / ((1 + nu)(1 - 2 nu))` over the total
+    /// cartilage thickness.
+    pub fn penalty(&self) -> f64 {
+        let (e, nu) = (self.cartilage_modulus_mpa, self.cartilage_poisson);
+        e * (1.0 - nu) / ((1.0 + nu) * (1.0 - 2.0 * nu)) / (2.0 * self.cartilage_thickness_mm)
+    }
+}
+
+/// A facet joint ready for the FE model: slave points fixed to the upper vertebra, master
+/// triangles fixed to the lower one (reference coordinates, mm, LPS).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FacetGeometry {
+    /// Slave points on the inferior articular surface of the upper vertebra.
+    pub slave: Vec<P3>,
+    /// Area carried by each slave point (mm^2).
+    pub slave_area: Vec<f64>,
+    /// Master triangles on the superior articular surface of the lower vertebra; their
+    /// right-hand normals point towards the upper vertebra's surface.
+    pub master: Vec<[P3; 3]>,
+    /// Unit normal of the master surface at its centre (towards the upper surface).
+    pub normal: P3,
+    /// Median bone-to-bone joint space at rest (mm).
+    pub joint_space_mm: f64,
+    /// Contact clearance (mm): joint space minus the initial gap.
+    pub clearance_mm: f64,
+    /// Penalty (MPa/mm).
+    pub penalty: f64,
+}
+
+/// A quadratic height field `h(u, v)` over a tangent plane.
+struct HeightField {
+    origin: Vector3<f64>,
+    e1: Vector3<f64>,
+    e2: Vector3<f64>,
+    n: Vector3<f64>,
+    c: [f64; 6],
+}
+
+impl HeightField {
+    fn basis(u: f64, v: f64) -> [f64; 6] {
+        [1.0, u, v, u * u, u * v, v * v]
+    }
+
+    fn local(&self, p: &Vector3<f64>) -> (f64, f64, f64) {
+        let d = p - self.origin;
+        (d.dot(&self.e1), d.dot(&self.e2), d.dot(&self.n))
+    }
+
+    fn height(&self, u: f64, v: f64) -> f64 {
+        Self::basis(u, v)
+            .iter()
+            .zip(&self.c)
+            .map(|(b, c)| b * c)
+            .sum()
+    }
+
+    fn point(&self, u: f64, v: f64) -> Vector3<f64> {
+        self.origin + self.e1 * u + self.e2 * v + self.n * self.height(u, v)
+    }
+
+    /// Fits a plane (principal axes), then a quadratic height over it when there are enough
+    /// points (plane only otherwise). `normal_hint` orients `n`.
+    fn fit(points: &[P3], normal_hint: Vector3<f64>) -> Option<HeightField> {
+        if points.len() < 3 {
+            return None;
+        }
+        let pts: Vec<Vector3<f64>> = points.iter().map(|p| Vector3::from(*p)).collect();
+        let centre = pts.iter().sum::<Vector3<f64>>() / pts.len() as f64;
+        let mut cov = Matrix3::zeros();
+        for p in &pts {
+            let d = p - centre;
+            cov += d * d.transpose();
+        }
+        let eig = SymmetricEigen::new(cov);
+        let imin = eig.eigenvalues.imin();
+        let mut n: Vector3<f64> = eig.eigenvectors.column(imin).into();
+        if n.dot(&normal_hint) < 0.0 {
+            n = -n;
+        }
+        let helper = if n.x.abs() < 0.9 {
+            Vector3::x()
+        } else {
+            Vector3::y()
+        };
+        let e1 = n.cross(&helper).normalize();
+        let e2 = n.cross(&e1);
+        let mut hf = HeightField {
+            origin: centre,
+            e1,
+            e2,
+            n,
+            c: [0.0; 6],
+        };
+        if pts.len() >= 12 {
+            // Normal equations of the least-squares quadratic; fall back to the plane if
+            // they are singular (points on a line).
+            let mut a = nalgebra::Matrix6::<f64>::zeros();
+            let mut b = nalgebra::Vector6::<f64>::zeros();
+            for p in &pts {
+                let (u, v, h) = hf.local(p);
+                let phi = nalgebra::Vector6::from(HeightField::basis(u, v));
+                a += phi * phi.transpose();
+                b += phi * h;
+            }
+            if let Some(c) = a.lu().solve(&b) {
+                hf.c = c.into();
+            }
+        }
+        Some(hf)
+    }
+}
+
+/// Keeps one point per cube of side `spacing` (the one nearest the cube centre).
+fn thin(points: &[P3], spacing: f64) -> Vec<P3> {
+    let mut cells: std::collections::BTreeMap<[i64; 3], (f64, P3)> = Default::default();
+    for p in points {
+        let key = p.map(|c| (c / spacing).floor() as i64);
+        let centre: [f64; 3] = std::array::from_fn(|i| (key[i] as f64 + 0.5) * spacing);
+        let d: f64 = (0..3).map(|i| (p[i] - centre[i]).powi(2)).sum();
+        let e = cells.entry(key).or_insert((f64::INFINITY, *p));
+        if d < e.0 {
+            *e = (d, *p);
+        }
+    }
+    cells.into_values().map(|(_, p)| p).collect()
+}
+
+/// Builds the contact geometry of one facet joint from the inferior articular surface of
+/// the upper vertebra and the superior articular surface of the lower one.
+pub fn facet_geometry(
+    upper_inferior: &ArticularSurface,
+    lower_superior: &ArticularSurface,
+    params: &FacetParams,
+) -> Result<FacetGeometry, ModelError> {
+    let bad = |what: &str| ModelError::InvalidGeometry(format!("facet joint: {what}"));
+    if upper_inferior.points.len() < 3 || lower_superior.points.len() < 3 {
+        return Err(bad("an articular surface has fewer than 3 points"));
+    }
+    // Master normal points from the lower surface to the upper one.
+    let towards_upper = Vector3::from(upper_inferior.centre) - Vector3::from(lower_superior.centre);
+    let hint = Vector3::from(lower_superior.normal) + towards_upper.normalize() * 0.5;
+    let hf = HeightField::fit(&lower_superior.points, hint)
+        .ok_or_else(|| bad("cannot fit the superior articular surface"))?;
+
+    // Master grid over the projections of BOTH surfaces, plus a margin.
+    let (mut umin, mut umax, mut vmin, mut vmax) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for p in upper_inferior.points.iter().chain(&lower_superior.points) {
+        let (u, v, _) = hf.local(&Vector3::from(*p));
+        umin = umin.min(u);
+        umax = umax.max(u);
+        vmin = vmin.min(v);
+        vmax = vmax.max(v);
+    }
+    let m = params.master_margin_mm;
+    let (umin, umax, vmin, vmax) = (umin - m, umax + m, vmin - m, vmax + m);
+    let h = params.master_spacing_mm.max(0.2);
+    let nu = ((umax - umin) / h).ceil().max(1.0) as usize;
+    let nv = ((vmax - vmin) / h).ceil().max(1.0) as usize;
+    if nu * nv > 200_000 {
+        return Err(bad(
+            "articular surfaces are implausibly large (> 400 mm across)",
+        ));
+    }
+    let grid = |i: usize, j: usize| -> P3 {
+        let u = umin + (umax - umin) * i as f64 / nu as f64;
+        let v = vmin + (vmax - vmin) * j as f64 / nv as f64;
+        hf.point(u, v).into()
+    };
+    let mut master = Vec::with_capacity(2 * nu * nv);
+    for i in 0..nu {
+        for j in 0..nv {
+            // (e1, e2, n) is right-handed, so counter-clockwise in (u, v) has normal +n.
+            let (a, b, c, d) = (
+                grid(i, j),
+                grid(i + 1, j),
+                grid(i + 1, j + 1),
+                grid(i, j + 1),
+            );
+            master.push([a, b, c]);
+            master.push([a, c, d]);
+        }
+    }
+
+    let slave = thin(&upper_inferior.points, params.slave_spacing_mm.max(0.2));
+    let area = upper_inferior.area_mm2.max(0.0);
+    if area <= 0.0 || !area.is_finite() {
+        return Err(bad("the inferior articular surface has no area"));
+    }
+    let slave_area = vec![area / slave.len() as f64; slave.len()];
+    let mut gaps: Vec<f64> = slave
+        .iter()
+        .map(|p| {
+            let (u, v, w) = hf.local(&Vector3::from(*p));
+            w - hf.height(u, v)
+        })
+        .collect();
+    gaps.sort_by(f64::total_cmp);
+    let joint_space = gaps[gaps.len() / 2];
+    if !(joint_space > -1.0 && joint_space < 8.0) {
+        return Err(bad(&format!(
+            "the articular surfaces are {joint_space:.1} mm apart (expected 0-8 mm): the facets were not found on the same joint"
+        )));
+    }
+    let normal: P3 = {
+        let n = (hf.point(1e-3, 0.0) - hf.point(-1e-3, 0.0))
+            .cross(&(hf.point(0.0, 1e-3) - hf.point(0.0, -1e-3)))
+            .normalize();
+        n.into()
+    };
+    Ok(FacetGeometry {
+        slave,
+        slave_area,
+        master,
+        normal,
+        joint_space_mm: joint_space,
+        clearance_mm: (joint_space - params.initial_gap_mm).max(0.0),
+        penalty: params.penalty(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch(centre: [f64; 3], normal: [f64; 3], r: f64) -> ArticularSurface {
+        let n = Vector3::from(normal).normalize();
+        let e1 = n.cross(&Vector3::z()).normalize();
+        let e2 = n.cross(&e1);
+        let mut points = Vec::new();
+        let mut k = -r;
+        while k <= r {
+            let mut l = -r;
+            while l <= r {
+                if k * k + l * l <= r * r {
+                    points.push((Vector3::from(centre) + e1 * k + e2 * l).into());
+                }
+                l += 0.5;
+            }
+            k += 0.5;
+        }
+        let normals = vec![normal; points.len()];
+        ArticularSurface {
+            centre,
+            normal,
+            points,
+            normals,
+            area_mm2: std::f64::consts::PI * r * r,
+        }
+    }
+
+    #[test]
+    fn parallel_planes_give_their_distance_and_a_covering_master() {
+        // Lower superior facet facing posteromedially-left; the upper one 1.2 mm across.
+        let n = Vector3::new(-0.7, 0.7, 0.0).normalize();
+        let lower = patch([10.0, 20.0, 0.0], n.into(), 6.0);
+        let upper = patch(
+            (Vector3::new(10.0, 20.0, 0.0) + n * 1.2).into(),
+            (-n).into(),
+            6.0,
+        );
+        let p = FacetParams::default();
+        let g = facet_geometry(&upper, &lower, &p).unwrap();
+        assert!(
+            (g.joint_space_mm - 1.2).abs() < 1e-9,
+            "{}",
+            g.joint_space_mm
+        );
+        assert!((g.clearance_mm - (1.2 - p.initial_gap_mm)).abs() < 1e-9);
+        assert!((Vector3::from(g.normal).dot(&n) - 1.0).abs() < 1e-9);
+        // Every master triangle's normal points towards the upper surface.
+        for t in &g.master {
+            let [a, b, c] = t.map(Vector3::from);
+            assert!((b - a).cross(&(c - a)).dot(&n) > 0.0);
+        }
+        let total: f64 = g.slave_area.iter().sum();
+        assert!((total - upper.area_mm2).abs() < 1e-9);
+        assert!(
+            g.slave.len() > 20 && g.slave.len() < 100,
+            "{}",
+            g.slave.len()
+        );
+    }
+
+    #[test]
+    fn penalty_is_the_confined_modulus_over_the_thickness() {
+        let p = FacetParams {
+            cartilage_modulus_mpa: 10.0,
+            cartilage_poisson: 0.0,
+            cartilage_thickness_mm: 0.5,
+            ..Default::default()
+        };
+        assert!((p.penalty() - 10.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn surfaces_far_apart_are_refused() {
+        let lower = patch([0.0; 3], [1.0, 0.0, 0.0], 5.0);
+        let upper = patch([20.0, 0.0, 0.0], [-1.0, 0.0, 0.0], 5.0);
+        let e = facet_geometry(&upper, &lower, &FacetParams::default()).unwrap_err();
+        assert!(e.to_string().contains("mm apart"), "{e}");
+    }
+}
