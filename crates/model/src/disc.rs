@@ -34,6 +34,7 @@
 //! material uses family 0 and gets the alternating lay-up.
 
 use crate::error::ModelError;
+use spinetwin_fem::{ElementKind, Mesh};
 use spinetwin_segment::landmarks::{Endplate, P3};
 
 /// Meshing parameters.
@@ -102,22 +103,12 @@ impl DiscMeshParams {
     }
 }
 
-/// Shape of a disc element.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CellKind {
-    /// 8-node hexahedron, Abaqus C3D8 node order.
-    Hex8,
-    /// 6-node wedge, Abaqus C3D6 node order.
-    Wedge6,
-}
-
 /// A meshed disc.
 #[derive(Clone, Debug)]
 pub struct DiscMesh {
-    /// Node coordinates (mm, LPS).
-    pub nodes: Vec<[f64; 3]>,
-    /// Elements: kind and node indices (C3D8 / C3D6 order).
-    pub cells: Vec<(CellKind, Vec<usize>)>,
+    /// The mesh (mm, LPS): Hex8 and Wedge6 elements; node sets `upper_endplate`,
+    /// `lower_endplate`, element sets `nucleus`, `annulus`.
+    pub mesh: Mesh,
     /// Nodes on the upper endplate surface (the top layer).
     pub upper_nodes: Vec<usize>,
     /// Nodes on the lower endplate surface (the bottom layer).
@@ -129,8 +120,8 @@ pub struct DiscMesh {
     /// Lamella ring of each annulus element (0 = next to the nucleus), parallel to
     /// `annulus_elements`.
     pub lamella: Vec<usize>,
-    /// Two unit fibre directions per element (reference configuration), indexed by element;
-    /// zero vectors for nucleus elements. See the module documentation.
+    /// Two unit fibre directions (reference configuration) per annulus element, parallel to
+    /// `annulus_elements`. See the module documentation.
     pub fibre_directions: Vec<[[f64; 3]; 2]>,
     /// Disc height (mm) along the disc axis at the anterior rim, the centre and the
     /// posterior rim.
@@ -247,7 +238,7 @@ pub fn mesh_disc(
                 let cell = if k == 0 {
                     let b = [node(l, 0, 0), node(l, 1, j), node(l, 1, j + 1)];
                     let t = [node(l + 1, 0, 0), node(l + 1, 1, j), node(l + 1, 1, j + 1)];
-                    (CellKind::Wedge6, [b, t].concat())
+                    (ElementKind::Wedge6, [b, t].concat())
                 } else {
                     let b = [
                         node(l, k, j),
@@ -256,23 +247,22 @@ pub fn mesh_disc(
                         node(l, k, j + 1),
                     ];
                     let t = b.map(|n| n + per_layer);
-                    (CellKind::Hex8, [b, t].concat())
+                    (ElementKind::Hex8, [b, t].concat())
                 };
-                let mut fib = [[0.0; 3]; 2];
                 if k < nn {
                     nucleus_elements.push(e);
                 } else {
                     let ring = k - nn;
                     annulus_elements.push(e);
                     lamella.push(ring);
-                    fib = fibres(&nodes, &cell.1, alpha, ring % 2 == 1).ok_or_else(|| {
+                    let fib = fibres(&nodes, &cell.1, alpha, ring % 2 == 1).ok_or_else(|| {
                         ModelError::InvalidGeometry(format!(
                             "annulus element {e} is degenerate: no circumferential or axial \
                              direction"
                         ))
                     })?;
+                    fibre_directions.push(fib);
                 }
-                fibre_directions.push(fib);
                 cells.push(cell);
             }
         }
@@ -281,8 +271,8 @@ pub fn mesh_disc(
     let mut volume = 0.0;
     for (e, (kind, c)) in cells.iter().enumerate() {
         let x: Vec<P3> = c.iter().map(|&n| nodes[n]).collect();
-        let (vol, min_det) = cell_volume(*kind, &x);
-        if min_det <= 0.0 || !vol.is_finite() {
+        let (vol, min_det) = cell_volume(*kind, &x).unwrap_or((f64::NAN, f64::NAN));
+        if !(min_det > 0.0) || !vol.is_finite() {
             return Err(ModelError::InvalidGeometry(format!(
                 "disc element {e} is inverted or degenerate (corner det J = {min_det:e}): the \
                  endplates are too close, crossing, or the outlines are not star-shaped"
@@ -317,11 +307,29 @@ pub fn mesh_disc(
         height_at(std::f64::consts::PI)?,
     ];
 
+    let upper_nodes: Vec<usize> = (nl * per_layer..(nl + 1) * per_layer).collect();
+    let lower_nodes: Vec<usize> = (0..per_layer).collect();
+    let mut mesh = Mesh::with_nodes(nodes);
+    for (kind, c) in &cells {
+        mesh.add_element(*kind, c);
+    }
+    mesh.node_sets
+        .insert("upper_endplate".into(), upper_nodes.clone());
+    mesh.node_sets
+        .insert("lower_endplate".into(), lower_nodes.clone());
+    mesh.element_sets
+        .insert("nucleus".into(), nucleus_elements.clone());
+    mesh.element_sets
+        .insert("annulus".into(), annulus_elements.clone());
+    // The engine's own check (integration points and corners) as a second opinion.
+    mesh.validate().map_err(|e| {
+        ModelError::InvalidGeometry(format!("the disc mesh is not valid: {e}"))
+    })?;
+
     Ok(DiscMesh {
-        upper_nodes: (nl * per_layer..(nl + 1) * per_layer).collect(),
-        lower_nodes: (0..per_layer).collect(),
-        nodes,
-        cells,
+        upper_nodes,
+        lower_nodes,
+        mesh,
         nucleus_elements,
         annulus_elements,
         lamella,
@@ -443,11 +451,14 @@ fn ray_hit_2d(which: &str, ep: &Endplate, pts: &[[f64; 2]], theta: f64) -> Resul
         }
         let t = (p[0] * (-e[1]) - p[1] * (-e[0])) / den;
         let u = (d[0] * p[1] - d[1] * p[0]) / den;
-        // Half-open in u so a ray through a vertex counts once.
-        if t > 0.0 && (0.0..1.0).contains(&u) {
-            hits.push((t, i, u));
+        // A small tolerance so a ray through a vertex is not missed; the two hits it then
+        // makes on the adjacent edges are merged below.
+        if t > 0.0 && (-1e-9..=1.0 + 1e-9).contains(&u) {
+            hits.push((t, i, u.clamp(0.0, 1.0)));
         }
     }
+    hits.sort_by(|a, b| a.0.total_cmp(&b.0));
+    hits.dedup_by(|b, a| (b.0 - a.0).abs() <= 1e-9 * a.0.max(1.0));
     match hits.as_slice() {
         [(_, i, u)] => Ok(lerp(ep.outline[*i], ep.outline[(*i + 1) % n], *u)),
         [] => Err(ModelError::InvalidGeometry(format!(
@@ -504,11 +515,15 @@ pub(crate) fn polygon_area(p: &[[f64; 2]]) -> f64 {
         .sum::<f64>()
 }
 
-/// Volume (exact quadrature of det J) and the smallest corner det J of a hex or wedge.
-pub fn cell_volume(kind: CellKind, x: &[P3]) -> (f64, f64) {
+/// Volume (exact quadrature of det J) and the smallest corner det J of a Hex8 or Wedge6
+/// (`None` for other kinds or a wrong node count).
+pub fn cell_volume(kind: ElementKind, x: &[P3]) -> Option<(f64, f64)> {
     let g = 1.0 / 3f64.sqrt();
+    if x.len() != kind.num_nodes() {
+        return None;
+    }
     match kind {
-        CellKind::Hex8 => {
+        ElementKind::Hex8 => {
             // Natural coordinates of the C3D8 corners.
             const S: [[f64; 3]; 8] = [
                 [-1.0, -1.0, -1.0],
@@ -545,9 +560,9 @@ pub fn cell_volume(kind: CellKind, x: &[P3]) -> (f64, f64) {
                 }
             }
             let min = S.iter().map(|&s| det(s)).fold(f64::INFINITY, f64::min);
-            (vol, min)
+            Some((vol, min))
         }
-        CellKind::Wedge6 => {
+        ElementKind::Wedge6 => {
             // C3D6: triangle (r, s) x zeta in [-1, 1]; N = L_i (1 -+ zeta) / 2.
             let det = |r: f64, s: f64, z: f64| {
                 let l = [1.0 - r - s, r, s];
@@ -577,8 +592,9 @@ pub fn cell_volume(kind: CellKind, x: &[P3]) -> (f64, f64) {
                 .iter()
                 .flat_map(|&(r, s)| [det(r, s, -1.0), det(r, s, 1.0)])
                 .fold(f64::INFINITY, f64::min);
-            (vol, min)
+            Some((vol, min))
         }
+        _ => None,
     }
 }
 

@@ -77,6 +77,11 @@ impl Ligament {
         }
     }
 
+    /// Same as [`Ligament::abbreviation`].
+    pub fn name(self) -> &'static str {
+        self.abbreviation()
+    }
+
     /// Whether the ligament exists on each side (CL, ITL): its numbers and fibres are per
     /// side.
     pub fn bilateral(self) -> bool {
@@ -161,15 +166,6 @@ pub struct RemusProps {
     pub area_mm2: f64,
 }
 
-/// The law and rest length of one fibre.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FibreLaw {
-    /// Force-strain law of the fibre (strain from `rest_length`).
-    pub law: SpringLaw,
-    /// Rest (zero-force) length (mm).
-    pub rest_length: f64,
-}
-
 /// The force law of the whole ligament (one side for CL and ITL).
 pub fn ligament_law(lig: Ligament, set: LigamentSet) -> SpringLaw {
     fibre_spring_law(lig, set, 1)
@@ -196,18 +192,19 @@ fn fibre_spring_law(lig: Ligament, set: LigamentSet, n: usize) -> SpringLaw {
     }
 }
 
-/// Law and rest length of one of `n_fibres` parallel fibres of `lig` whose end points are
-/// `geometric_length_mm` apart in the imaged (reference) posture. The stiffness is divided
-/// evenly among the fibres (their forces sum to the ligament's at equal strain). The rest
-/// length is `L x (1 + reference strain) / (1 + pre_strain)` for Remus and
-/// `L / (1 + pre_strain)` for Goel (module documentation).
+/// Law and rest length (mm) of one of `n_fibres` parallel fibres of `lig` whose end points
+/// are `geometric_length_mm` apart in the imaged (reference) posture. The stiffness is
+/// divided evenly among the fibres (their forces sum to the ligament's at equal strain).
+/// The rest length is `L x (1 + reference strain) / (1 + pre_strain)` for Remus and
+/// `L / (1 + pre_strain)` for Goel (module documentation); a positive `pre_strain`
+/// tightens every fibre.
 pub fn fibre_law(
-    lig: Ligament,
     set: LigamentSet,
-    geometric_length_mm: f64,
+    lig: Ligament,
     n_fibres: usize,
+    geometric_length_mm: f64,
     pre_strain: f64,
-) -> Result<FibreLaw, ModelError> {
+) -> Result<(SpringLaw, f64), ModelError> {
     if n_fibres == 0 {
         return Err(ModelError::InvalidInput(
             "a ligament needs at least one fibre (n_fibres = 0)".into(),
@@ -229,10 +226,10 @@ pub fn fibre_law(
         LigamentSet::GoelBilinear => 0.0,
         LigamentSet::Remus2021 => lig.remus().reference_strain,
     };
-    Ok(FibreLaw {
-        law: fibre_spring_law(lig, set, n_fibres),
-        rest_length: geometric_length_mm * (1.0 + reference) / (1.0 + pre_strain),
-    })
+    Ok((
+        fibre_spring_law(lig, set, n_fibres),
+        geometric_length_mm * (1.0 + reference) / (1.0 + pre_strain),
+    ))
 }
 
 /// Tension force (N) of `law` at strain `eps` (from the rest length), following the
@@ -319,17 +316,25 @@ fn spread(n: usize) -> impl Iterator<Item = f64> {
 /// * CL: rim of the upper's inferior articular surface to the rim of the lower's superior
 ///   articular surface, per side, at matching angles around the joint.
 ///
-/// Errors name the missing landmark (all sides missing for CL and ITL).
+/// Empty when a needed landmark is missing or unusable (both sides for CL and ITL) or
+/// `n_fibres` is 0: the caller leaves the ligament out and says so.
 pub fn attachment_pairs(
     upper: &VertebraLandmarks,
     lower: &VertebraLandmarks,
     lig: Ligament,
     n_fibres: usize,
+) -> Vec<(P3, P3)> {
+    try_attachment_pairs(upper, lower, lig, n_fibres.min(1000)).unwrap_or_default()
+}
+
+fn try_attachment_pairs(
+    upper: &VertebraLandmarks,
+    lower: &VertebraLandmarks,
+    lig: Ligament,
+    n_fibres: usize,
 ) -> Result<Vec<(P3, P3)>, ModelError> {
-    if n_fibres == 0 || n_fibres > 1000 {
-        return Err(ModelError::InvalidInput(format!(
-            "n_fibres = {n_fibres} must be in 1..=1000"
-        )));
+    if n_fibres == 0 {
+        return Ok(Vec::new());
     }
     let missing = |what: &str| {
         ModelError::InvalidInput(format!(
