@@ -1,0 +1,213 @@
+//! Ligament laws against the published tables, fibre splitting, attachment geometry.
+
+use spinetwin_anatomy::Level;
+use spinetwin_fem::nl::SpringLaw;
+use spinetwin_model::ligament::{
+    attachment_pairs, fibre_law, law_force, ligament_law, Ligament, LigamentSet,
+};
+use spinetwin_segment::landmarks::{
+    ArticularSurface, Endplate, Frame, Sides, VertebraLandmarks, P3,
+};
+use std::f64::consts::PI;
+
+fn endplate(z: f64, up: bool) -> Endplate {
+    let m = 72;
+    let s = if up { 1.0 } else { -1.0 };
+    let outline = (0..m)
+        .map(|k| {
+            let phi = -PI / 2.0 + s * 2.0 * PI * k as f64 / m as f64;
+            [22.0 * phi.cos(), 16.0 * phi.sin(), z]
+        })
+        .collect();
+    Endplate {
+        centre: [0.0, 0.0, z],
+        normal: [0.0, 0.0, s],
+        outline,
+        area_mm2: PI * 22.0 * 16.0,
+    }
+}
+
+fn facet(c: P3, n: P3) -> ArticularSurface {
+    // A 6 mm disc of points in the plane normal to x (the facet faces left or right).
+    let mut points = Vec::new();
+    for r in [2.0, 4.0, 6.0] {
+        for k in 0..24 {
+            let a = 2.0 * PI * k as f64 / 24.0;
+            points.push([c[0], c[1] + r * a.cos(), c[2] + r * a.sin()]);
+        }
+    }
+    let normals = vec![n; points.len()];
+    ArticularSurface { centre: c, normal: n, points, normals, area_mm2: PI * 36.0 }
+}
+
+/// A schematic vertebra with its body centre at height `z0`.
+fn vertebra(level: Level, z0: f64) -> VertebraLandmarks {
+    let p = |x: f64, y: f64, z: f64| [x, y, z0 + z];
+    VertebraLandmarks {
+        level,
+        label: 23,
+        frame: Frame {
+            origin: p(0.0, 0.0, 0.0),
+            x: [1.0, 0.0, 0.0],
+            y: [0.0, 1.0, 0.0],
+            z: [0.0, 0.0, 1.0],
+        },
+        centroid: p(0.0, 10.0, 0.0),
+        volume_mm3: 40000.0,
+        superior_endplate: endplate(z0 + 13.0, true),
+        inferior_endplate: Some(endplate(z0 - 13.0, false)),
+        pedicles: None,
+        superior_facets: Sides {
+            left: Some(facet(p(13.0, 32.0, 12.0), [-1.0, 0.0, 0.0])),
+            right: Some(facet(p(-13.0, 32.0, 12.0), [1.0, 0.0, 0.0])),
+        },
+        inferior_facets: Sides {
+            left: Some(facet(p(12.0, 32.0, -14.0), [1.0, 0.0, 0.0])),
+            right: Some(facet(p(-12.0, 32.0, -14.0), [-1.0, 0.0, 0.0])),
+        },
+        spinous_tip: Some(p(0.0, 60.0, -12.0)),
+        spinous_base: Some(p(0.0, 35.0, -4.0)),
+        transverse_tips: Sides {
+            left: Some(p(38.0, 18.0, 0.0)),
+            right: Some(p(-38.0, 18.0, 0.0)),
+        },
+        lamina_superior: Some(p(0.0, 30.0, 8.0)),
+        lamina_inferior: Some(p(0.0, 33.0, -12.0)),
+        trabecular_hu: 200.0,
+        confidence: 1.0,
+        warnings: vec![],
+    }
+}
+
+#[test]
+fn goel_force_matches_table() {
+    // ALL: E_low 7.8 MPa to 0.12, E_high 20 MPa, A 63.7 mm^2 (Goel set).
+    let law = ligament_law(Ligament::All, LigamentSet::GoelBilinear);
+    let f = law_force(&law, 0.2);
+    let exact = 7.8 * 63.7 * 0.12 + 20.0 * 63.7 * 0.08;
+    assert!((f - exact).abs() < 1e-9, "{f} vs {exact}");
+    assert!((law_force(&law, 0.05) - 7.8 * 63.7 * 0.05).abs() < 1e-9);
+    // LF: 15 MPa to 0.062, 19.5 beyond, 40 mm^2.
+    let lf = ligament_law(Ligament::Lf, LigamentSet::GoelBilinear);
+    let exact = 15.0 * 40.0 * 0.062 + 19.5 * 40.0 * (0.1 - 0.062);
+    assert!((law_force(&lf, 0.1) - exact).abs() < 1e-9);
+}
+
+#[test]
+fn remus_force_matches_table() {
+    // ALL: transition 0.08, 485 N per unit strain; quadratic toe, slope continuous.
+    let law = ligament_law(Ligament::All, LigamentSet::Remus2021);
+    assert_eq!(law, SpringLaw::ToeLinear { k: 485.0, eps_t: 0.08 });
+    assert!((law_force(&law, 0.15) - 485.0 * (0.15 - 0.04)).abs() < 1e-9);
+    assert!((law_force(&law, 0.04) - 485.0 * 0.04 * 0.04 / 0.16).abs() < 1e-12);
+    // Slope at the transition equals the linear stiffness (finite difference).
+    let h = 1e-6;
+    let slope = (law_force(&law, 0.08 + h) - law_force(&law, 0.08 - h)) / (2.0 * h);
+    assert!((slope - 485.0).abs() < 1e-2, "{slope}");
+    // CL rest length: geometric x (1 + 0.55); with a 10 % global pre-strain / 1.1.
+    let f = fibre_law(LigamentSet::Remus2021, Ligament::Cl, 4, 10.0, 0.0).unwrap();
+    assert!((f.1 - 15.5).abs() < 1e-12);
+    let f = fibre_law(LigamentSet::Remus2021, Ligament::Cl, 4, 10.0, 0.1).unwrap();
+    assert!((f.1 - 15.5 / 1.1).abs() < 1e-12);
+    // ALL is pre-tensioned (reference strain -0.03): it pulls at its imaged length.
+    let f = fibre_law(LigamentSet::Remus2021, Ligament::All, 1, 20.0, 0.0).unwrap();
+    let eps = 20.0 / f.1 - 1.0;
+    assert!((eps - (1.0 / 0.97 - 1.0)).abs() < 1e-12 && law_force(&f.0, eps) > 0.0);
+    let g = fibre_law(LigamentSet::GoelBilinear, Ligament::All, 1, 20.0, 0.0).unwrap();
+    assert_eq!(g.1, 20.0);
+}
+
+#[test]
+fn tension_only() {
+    for lig in Ligament::ALL {
+        for set in [LigamentSet::GoelBilinear, LigamentSet::Remus2021] {
+            let law = ligament_law(lig, set);
+            for eps in [-0.5, -0.1, -1e-9, 0.0] {
+                assert_eq!(law_force(&law, eps), 0.0, "{lig:?} {set:?} at {eps}");
+            }
+            assert!(law_force(&law, 0.05) > 0.0);
+        }
+    }
+}
+
+#[test]
+fn fibre_stiffness_sums_to_ligament() {
+    for lig in Ligament::ALL {
+        for set in [LigamentSet::GoelBilinear, LigamentSet::Remus2021] {
+            let whole = ligament_law(lig, set);
+            for n in [1, 3, 8] {
+                let f = fibre_law(set, lig, n, 25.0, 0.0).unwrap();
+                for eps in [0.01, 0.07, 0.15, 0.3, 1.2] {
+                    let sum = n as f64 * law_force(&f.0, eps);
+                    let w = law_force(&whole, eps);
+                    assert!((sum - w).abs() < 1e-9 * w.max(1.0), "{lig:?} {set:?} n={n}");
+                }
+            }
+        }
+    }
+    assert!(fibre_law(LigamentSet::Remus2021, Ligament::All, 0, 10.0, 0.0).is_err());
+    assert!(fibre_law(LigamentSet::Remus2021, Ligament::All, 2, 0.0, 0.0).is_err());
+    assert!(fibre_law(LigamentSet::Remus2021, Ligament::All, 2, 5.0, f64::NAN).is_err());
+}
+
+#[test]
+fn attachments_on_the_expected_side() {
+    let up = vertebra(Level::L4, 40.0);
+    let lo = vertebra(Level::L5, 0.0);
+    let y = |p: P3| p[1] - up.frame.origin[1];
+    let n = 5;
+    let all = attachment_pairs(&up, &lo, Ligament::All, n);
+    assert_eq!(all.len(), n);
+    for (a, b) in &all {
+        assert!(y(*a) < -5.0 && y(*b) < -5.0, "ALL not anterior: {a:?} {b:?}");
+        assert!((a[2] - 27.0).abs() < 1e-9 && (b[2] - 13.0).abs() < 1e-9, "ALL off the rims");
+    }
+    // Spread across the width, symmetric, the middle fibre at the anterior midline.
+    assert!(all[0].0[0] * all[n - 1].0[0] < 0.0);
+    assert!(all[2].0[0].abs() < 1e-9 && (all[2].0[1] + 16.0).abs() < 1e-9);
+    let pll = attachment_pairs(&up, &lo, Ligament::Pll, 3);
+    for (a, b) in &pll {
+        assert!(y(*a) > 5.0 && y(*b) > 5.0, "PLL not posterior");
+    }
+    let lf = attachment_pairs(&up, &lo, Ligament::Lf, 3);
+    for (a, b) in &lf {
+        assert!(y(*a) > 20.0 && a[2] > b[2]);
+    }
+    for (lig, min_y) in [(Ligament::Isl, 30.0), (Ligament::Ssl, 55.0)] {
+        for (a, b) in attachment_pairs(&up, &lo, lig, 4) {
+            assert!(y(a) >= min_y && y(b) >= min_y, "{lig:?} too anterior");
+        }
+    }
+    let itl = attachment_pairs(&up, &lo, Ligament::Itl, 2);
+    assert_eq!(itl.len(), 4);
+    assert!(itl[..2].iter().all(|(a, b)| a[0] > 30.0 && b[0] > 30.0), "left first");
+    assert!(itl[2..].iter().all(|(a, b)| a[0] < -30.0 && b[0] < -30.0));
+    let cl = attachment_pairs(&up, &lo, Ligament::Cl, 8);
+    assert_eq!(cl.len(), 16);
+    for (i, (a, b)) in cl.iter().enumerate() {
+        let side = if i < 8 { 1.0 } else { -1.0 };
+        assert!(a[0] * side > 10.0 && b[0] * side > 10.0);
+        // On the rims (6 mm from the facet centres) of the upper's inferior and the lower's
+        // superior facet.
+        let da = ((a[1] - 32.0).powi(2) + (a[2] - 26.0).powi(2)).sqrt();
+        let db = ((b[1] - 32.0).powi(2) + (b[2] - 12.0).powi(2)).sqrt();
+        assert!((da - 6.0).abs() < 1e-9 && (db - 6.0).abs() < 1e-9, "{da} {db}");
+    }
+}
+
+#[test]
+fn missing_landmarks_are_errors() {
+    let up = vertebra(Level::L5, 40.0);
+    let mut lo = vertebra(Level::S1, 0.0);
+    lo.transverse_tips = Sides { left: None, right: None };
+    lo.spinous_tip = None;
+    assert!(attachment_pairs(&up, &lo, Ligament::Itl, 2).is_empty());
+    assert!(attachment_pairs(&up, &lo, Ligament::Ssl, 2).is_empty());
+    lo.transverse_tips.right = Some([-38.0, 18.0, 0.0]);
+    assert_eq!(attachment_pairs(&up, &lo, Ligament::Itl, 2).len(), 2);
+    let mut up2 = up.clone();
+    up2.inferior_endplate = None;
+    assert!(attachment_pairs(&up2, &lo, Ligament::All, 3).is_empty());
+    assert!(attachment_pairs(&up, &lo, Ligament::All, 0).is_empty());
+    assert_eq!(attachment_pairs(&up, &lo, Ligament::All, 3).len(), 3);
+}
