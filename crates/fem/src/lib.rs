@@ -52,6 +52,7 @@
 pub mod bc;
 pub mod continuum;
 pub mod element;
+pub mod inp;
 pub mod material;
 pub mod mesh;
 pub mod nl;
