@@ -68,6 +68,7 @@ pub mod bc;
 pub mod continuum;
 pub mod element;
 pub mod hyper;
+pub mod inp;
 pub mod material;
 pub mod mesh;
 pub mod nl;
@@ -87,8 +88,8 @@ pub use post::{
     element_results, nodal_average_stress, principal_stresses, von_mises, ElementResult,
 };
 pub use solver::{
-    element_stiffness, internal_forces, solve_linear_static, Assembled, DofMap, Factorization,
-    Solution, SparseSystem, Timings,
+    element_stiffness, internal_forces, solve_linear_static, solve_linear_static_with, Assembled,
+    DofMap, Factorization, Ordering, Solution, SolverOptions, SparseSystem, Timings,
 };
 pub use vtu::{vtu_string, write_vtu, VtuData};
 

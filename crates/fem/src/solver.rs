@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::perm::PermRef;
 use faer::sparse::linalg::cholesky::{
     factorize_symbolic_cholesky, LltRef, SymbolicCholesky, SymmetricOrdering,
 };
@@ -76,12 +77,58 @@ impl DofMap {
     }
 }
 
+/// Fill-reducing ordering of the equations before the sparse Cholesky factorisation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Ordering {
+    /// Nested dissection (METIS `NodeND`) of the node graph, expanded to the DOFs of each
+    /// node. Much less fill than AMD on 3D solid meshes (George 1973; Karypis & Kumar 1998).
+    /// Falls back to AMD when METIS fails (reported by [`SparseSystem::ordering`]).
+    #[default]
+    Metis,
+    /// Approximate minimum degree on the equation graph (faer's built-in).
+    Amd,
+}
+
+impl Ordering {
+    /// Lower-case name (`"metis"`, `"amd"`) for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ordering::Metis => "metis",
+            Ordering::Amd => "amd",
+        }
+    }
+}
+
+impl std::fmt::Display for Ordering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Ordering {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "metis" => Ok(Ordering::Metis),
+            "amd" => Ok(Ordering::Amd),
+            _ => Err(format!("unknown ordering {s:?}: use metis or amd")),
+        }
+    }
+}
+
+/// Options of the sparse direct solver.
+#[derive(Clone, Debug, Default)]
+pub struct SolverOptions {
+    /// Fill-reducing ordering (default: METIS nested dissection).
+    pub ordering: Ordering,
+}
+
 /// Wall-clock time of each phase of a solve.
 #[derive(Clone, Debug, Default)]
 pub struct Timings {
     /// Sparsity pattern (from mesh connectivity and DOF map).
     pub pattern: Duration,
-    /// Symbolic factorisation (AMD fill-reducing ordering + elimination tree).
+    /// Symbolic factorisation (fill-reducing ordering + elimination tree).
     pub symbolic: Duration,
     /// Element matrices and scatter into the sparse matrix, plus load vector.
     pub assembly: Duration,
@@ -101,6 +148,7 @@ pub struct SparseSystem {
     col_ptr: Vec<usize>,
     row_idx: Vec<usize>,
     symbolic: SymbolicCholesky<usize>,
+    ordering: Ordering,
     /// Time spent on the pattern and the symbolic factorisation.
     pub timings: Timings,
 }
@@ -126,9 +174,19 @@ fn par() -> Par {
 }
 
 impl SparseSystem {
-    /// Builds the DOF map, sparsity pattern and symbolic factorisation. Validates the mesh
-    /// and checks that the constraints remove all rigid-body modes.
+    /// Builds the DOF map, sparsity pattern and symbolic factorisation with the default
+    /// options (METIS ordering). Validates the mesh and checks that the constraints remove
+    /// all rigid-body modes.
     pub fn new(mesh: &Mesh, constraints: &Constraints) -> Result<Self, FemError> {
+        Self::with_options(mesh, constraints, &SolverOptions::default())
+    }
+
+    /// As [`SparseSystem::new`], with solver options (the ordering).
+    pub fn with_options(
+        mesh: &Mesh,
+        constraints: &Constraints,
+        options: &SolverOptions,
+    ) -> Result<Self, FemError> {
         mesh.validate()?;
         let t0 = Instant::now();
         let dofs = DofMap::new(mesh, constraints)?;
@@ -148,14 +206,32 @@ impl SparseSystem {
             None,
             row_idx.clone(),
         );
-        // AMD fill-reducing ordering (faer's default; nested dissection is not in faer).
-        let symbolic = factorize_symbolic_cholesky(
-            sym.as_ref(),
-            Side::Upper,
-            SymmetricOrdering::Amd,
-            Default::default(),
-        )
-        .map_err(|e| FemError::Solver(format!("symbolic factorisation failed: {e:?}")))?;
+        let metis_perm = match options.ordering {
+            Ordering::Metis => metis_dof_ordering(mesh, &dofs),
+            Ordering::Amd => None,
+        };
+        let (ordering, symbolic) = match &metis_perm {
+            Some((fwd, inv)) => (
+                Ordering::Metis,
+                factorize_symbolic_cholesky(
+                    sym.as_ref(),
+                    Side::Upper,
+                    SymmetricOrdering::Custom(PermRef::new_checked(fwd, inv, n)),
+                    Default::default(),
+                ),
+            ),
+            None => (
+                Ordering::Amd,
+                factorize_symbolic_cholesky(
+                    sym.as_ref(),
+                    Side::Upper,
+                    SymmetricOrdering::Amd,
+                    Default::default(),
+                ),
+            ),
+        };
+        let symbolic = symbolic
+            .map_err(|e| FemError::Solver(format!("symbolic factorisation failed: {e:?}")))?;
         let timings = Timings {
             pattern: t1 - t0,
             symbolic: t1.elapsed(),
@@ -166,8 +242,14 @@ impl SparseSystem {
             col_ptr,
             row_idx,
             symbolic,
+            ordering,
             timings,
         })
+    }
+
+    /// The ordering actually used (METIS falls back to AMD if it fails).
+    pub fn ordering(&self) -> Ordering {
+        self.ordering
     }
 
     /// Number of stored entries (upper triangle incl. diagonal) of `K_ff`.
@@ -370,6 +452,107 @@ impl Factorization<'_> {
     }
 }
 
+/// METIS itself is reentrant, but serialising the calls keeps its GKlib allocator state
+/// out of any doubt; ordering is a small part of a solve.
+static METIS_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Nested-dissection ordering of the equations: METIS `NodeND` on the graph of the nodes
+/// that carry free DOFs (two nodes adjacent when they share an element), then each node's
+/// free equations in turn. Ordering the node graph instead of the 3x larger equation graph
+/// is cheaper and keeps the DOFs of a node together (dense 3x3 blocks, better supernodes).
+/// Returns `(forward, inverse)` with `forward[new] = old` equation, or `None` when METIS
+/// fails or the graph is too large for its 32-bit indices (the caller then uses AMD).
+fn metis_dof_ordering(mesh: &Mesh, dofs: &DofMap) -> Option<(Vec<usize>, Vec<usize>)> {
+    let nn = mesh.num_nodes();
+    let eq = &dofs.equation;
+    // Graph vertices: nodes with at least one free DOF.
+    let mut vertex = vec![usize::MAX; nn];
+    let mut nodes_of = Vec::new();
+    for n in 0..nn {
+        if (0..3).any(|d| eq[3 * n + d] != NOT_FREE) {
+            vertex[n] = nodes_of.len();
+            nodes_of.push(n);
+        }
+    }
+    let nv = nodes_of.len();
+    let mut adj: Vec<Vec<usize>> = vec![Vec::new(); nv];
+    for e in 0..mesh.num_elements() {
+        let nodes = mesh.element_nodes(e);
+        for &a in nodes {
+            let va = vertex[a];
+            if va == usize::MAX {
+                continue;
+            }
+            adj[va].extend(
+                nodes
+                    .iter()
+                    .map(|&b| vertex[b])
+                    .filter(|&vb| vb != usize::MAX && vb != va),
+            );
+        }
+    }
+    adj.par_iter_mut().for_each(|v| {
+        v.sort_unstable();
+        v.dedup();
+    });
+    let total: usize = adj.iter().map(Vec::len).sum();
+    let max = metis_sys::idx_t::MAX as usize;
+    if nv < 2 || nv > max || total > max {
+        return None;
+    }
+    let mut xadj: Vec<metis_sys::idx_t> = Vec::with_capacity(nv + 1);
+    let mut adjncy: Vec<metis_sys::idx_t> = Vec::with_capacity(total);
+    xadj.push(0);
+    for v in &adj {
+        adjncy.extend(v.iter().map(|&b| b as metis_sys::idx_t));
+        xadj.push(adjncy.len() as metis_sys::idx_t);
+    }
+    drop(adj);
+    let mut nvtxs = nv as metis_sys::idx_t;
+    let mut perm = vec![0 as metis_sys::idx_t; nv];
+    let mut iperm = vec![0 as metis_sys::idx_t; nv];
+    let mut options = [0 as metis_sys::idx_t; metis_sys::METIS_NOPTIONS as usize];
+    let status = {
+        let _guard = METIS_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: the arrays have the sizes METIS_NodeND requires (xadj nv + 1, adjncy
+        // xadj[nv], perm/iperm nv, options METIS_NOPTIONS) and outlive the call; METIS
+        // does not keep pointers to them. A null vwgt means unit vertex weights.
+        unsafe {
+            metis_sys::METIS_SetDefaultOptions(options.as_mut_ptr());
+            options[metis_sys::moptions_et_METIS_OPTION_NUMBERING as usize] = 0;
+            metis_sys::METIS_NodeND(
+                &mut nvtxs,
+                xadj.as_mut_ptr(),
+                adjncy.as_mut_ptr(),
+                std::ptr::null_mut(),
+                options.as_mut_ptr(),
+                perm.as_mut_ptr(),
+                iperm.as_mut_ptr(),
+            )
+        }
+    };
+    if status != metis_sys::rstatus_et_METIS_OK {
+        return None;
+    }
+    // METIS: row i of the permuted matrix is row perm[i] of the original.
+    let mut fwd = Vec::with_capacity(dofs.num_free);
+    for &v in &perm {
+        let n = *nodes_of.get(usize::try_from(v).ok()?)?;
+        fwd.extend((0..3).map(|d| eq[3 * n + d]).filter(|&k| k != NOT_FREE));
+    }
+    if fwd.len() != dofs.num_free {
+        return None;
+    }
+    let mut inv = vec![usize::MAX; fwd.len()];
+    for (new, &old) in fwd.iter().enumerate() {
+        if old >= inv.len() || inv[old] != usize::MAX {
+            return None;
+        }
+        inv[old] = new;
+    }
+    Some((fwd, inv))
+}
+
 /// Upper-triangle CSC pattern of K_ff: column `c` holds every free row `r <= c` whose node
 /// shares an element with the node of `c`.
 fn pattern(mesh: &Mesh, dofs: &DofMap) -> (Vec<usize>, Vec<usize>) {
@@ -556,6 +739,8 @@ pub struct Solution {
     pub nnz: usize,
     /// Stored values of the Cholesky factor.
     pub factor_nnz: usize,
+    /// The fill-reducing ordering used.
+    pub ordering: Ordering,
     /// Reaction force at every node (N): `K u - f_ext` on constrained DOFs, 0 elsewhere.
     pub reactions: Vec<[f64; 3]>,
     /// Per-phase timings (`reactions` are computed after `solve` and not timed).
@@ -605,14 +790,31 @@ pub fn internal_forces(
 }
 
 /// Solves a linear static problem: validate, DOF map and pattern, symbolic factorisation,
-/// parallel assembly, Cholesky, solve, residual check.
+/// parallel assembly, Cholesky, solve, residual check. Default options (METIS ordering).
 pub fn solve_linear_static(
     mesh: &Mesh,
     material: &LinearElastic,
     constraints: &Constraints,
     loads: &Loads,
 ) -> Result<Solution, FemError> {
-    let system = SparseSystem::new(mesh, constraints)?;
+    solve_linear_static_with(
+        mesh,
+        material,
+        constraints,
+        loads,
+        &SolverOptions::default(),
+    )
+}
+
+/// As [`solve_linear_static`], with solver options.
+pub fn solve_linear_static_with(
+    mesh: &Mesh,
+    material: &LinearElastic,
+    constraints: &Constraints,
+    loads: &Loads,
+    options: &SolverOptions,
+) -> Result<Solution, FemError> {
+    let system = SparseSystem::with_options(mesh, constraints, options)?;
     let mut timings = system.timings.clone();
     let t = Instant::now();
     let f_ext = loads.assemble(mesh)?;
@@ -673,6 +875,88 @@ pub fn solve_linear_static(
         num_equations: system.dofs.num_free,
         nnz: system.nnz(),
         factor_nnz: system.factor_nnz(),
+        ordering: system.ordering(),
         timings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::{box_mesh, Order};
+
+    fn cube(cells: usize) -> (Mesh, LinearElastic, Constraints, Loads) {
+        let m = box_mesh([10.0, 10.0, 10.0], [cells; 3], Order::Quadratic).unwrap();
+        let mat = LinearElastic::uniform(m.num_elements(), 1000.0, 0.3).unwrap();
+        let mut bc = Constraints::new();
+        bc.fix(m.node_set("zmin").unwrap(), [true; 3]);
+        // One partially constrained face: nodes with some free DOFs stay in the graph.
+        bc.fix(m.node_set("xmin").unwrap(), [true, false, false]);
+        let mut loads = Loads::new();
+        loads.traction(m.face_set("zmax").unwrap(), [0.3, 0.1, -1.0]);
+        (m, mat, bc, loads)
+    }
+
+    #[test]
+    fn metis_and_amd_give_the_same_displacements_and_metis_less_fill() {
+        let (m, mat, bc, loads) = cube(6);
+        let amd = SolverOptions {
+            ordering: Ordering::Amd,
+        };
+        let a = solve_linear_static_with(&m, &mat, &bc, &loads, &amd).unwrap();
+        let b = solve_linear_static(&m, &mat, &bc, &loads).unwrap();
+        assert_eq!(a.ordering, Ordering::Amd);
+        assert_eq!(b.ordering, Ordering::Metis);
+        assert!(a.ok && b.ok);
+        let umax = a
+            .displacements
+            .iter()
+            .flatten()
+            .fold(0.0f64, |s, v| s.max(v.abs()));
+        assert!(umax > 1e-4);
+        for (ua, ub) in a.displacements.iter().zip(&b.displacements) {
+            for d in 0..3 {
+                assert!((ua[d] - ub[d]).abs() <= 1e-9 * umax, "{ua:?} vs {ub:?}");
+            }
+        }
+        // A valid ordering fills no more than the dense triangle and at least K itself.
+        let n = b.num_equations;
+        assert!(b.factor_nnz >= b.nnz && b.factor_nnz <= n * (n + 1) / 2);
+        println!(
+            "6^3 tet10 cube: {n} equations, nnz(L) metis {} vs amd {}",
+            b.factor_nnz, a.factor_nnz
+        );
+    }
+
+    #[test]
+    fn metis_fill_is_below_amd_on_a_3d_grid() {
+        // Nested dissection beats minimum degree on 3D grids asymptotically (George 1973):
+        // O(n^(4/3)) fill vs. typically more for AMD; at 10^3 tet10 cells it already shows.
+        let (m, _, bc, _) = cube(10);
+        let metis = SparseSystem::new(&m, &bc).unwrap();
+        let amd = SparseSystem::with_options(
+            &m,
+            &bc,
+            &SolverOptions {
+                ordering: Ordering::Amd,
+            },
+        )
+        .unwrap();
+        assert_eq!(metis.ordering(), Ordering::Metis);
+        println!(
+            "10^3 tet10 cube: {} equations, nnz(L) metis {} vs amd {}",
+            metis.dofs.num_free,
+            metis.factor_nnz(),
+            amd.factor_nnz()
+        );
+        assert!(metis.factor_nnz() < amd.factor_nnz());
+    }
+
+    #[test]
+    fn ordering_names_round_trip() {
+        for o in [Ordering::Metis, Ordering::Amd] {
+            assert_eq!(o.name().parse::<Ordering>().unwrap(), o);
+        }
+        assert!("nd".parse::<Ordering>().is_err());
+    }
 }

@@ -1,0 +1,1501 @@
+//! Abaqus/CalculiX input decks (`.inp`): a reader and a writer for a documented subset.
+//!
+//! Supported keywords (case-insensitive, blanks in keyword lines ignored, `**` comments):
+//!
+//! * `*HEADING`; `*NODE` (`id, x, y[, z]`); `*ELEMENT, TYPE=..., ELSET=...` with
+//!   `C3D4`, `C3D10` (solved), `C3D8`, `C3D6`, `T3D2`, `B31` (read and written, but
+//!   [`Deck::to_model`] reports them as not supported for solving yet); data lines ending
+//!   with `,` continue on the next line.
+//! * `*NSET, NSET=...` / `*ELSET, ELSET=...`, members by id or by earlier set name, or
+//!   `GENERATE` (`first, last[, step]`).
+//! * `*MATERIAL, NAME=...` with `*ELASTIC` (isotropic `E, nu`) and `*HYPERELASTIC,
+//!   NEO HOOKE` (`C10, D1`) or `MOONEY-RIVLIN` (`C10, C01, D1`); `*SOLID SECTION, ELSET=...,
+//!   MATERIAL=...`.
+//! * `*BOUNDARY` (`node|nset, first dof[, last dof[, value]]`), in the model or a step.
+//! * `*STEP[, NLGEOM[=YES|NO]]`, `*STATIC` (optional `initial, period, min, max`),
+//!   `*CLOAD` (`node|nset, dof, value`), `*DLOAD` (`element|elset, Pn, pressure`),
+//!   `*END STEP`.
+//! * `*NODE FILE`, `*EL FILE`, `*NODE PRINT`, `*EL PRINT`: kept verbatim (written back) but
+//!   ignored by the solver.
+//!
+//! Any other keyword is an error naming it and its line. Names of sets and materials are
+//! case-insensitive and stored upper-case. The deck's node and element ids are kept; the
+//! FE model built from it numbers them 0-based in file order ([`InpModel::node_ids`] and
+//! [`InpModel::element_ids`] map back).
+//!
+//! Face ids `P1..P4` of tetrahedra are Abaqus's faces 1-2-3, 1-4-2, 2-4-3, 3-4-1 (the same
+//! as [`crate::element::TET_FACES`]); a positive pressure pushes against the face, as in
+//! Abaqus and in [`Loads::pressure`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use crate::bc::{Constraints, Loads};
+use crate::element::ElementKind;
+use crate::material::LinearElastic;
+use crate::mesh::{Face, Mesh};
+use crate::FemError;
+
+/// An error reading a deck, with the 1-based line number where it was found.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct InpError {
+    /// 1-based line number (0 when the error concerns the deck as a whole).
+    pub line: usize,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+fn err<T>(line: usize, message: impl Into<String>) -> Result<T, InpError> {
+    Err(InpError {
+        line,
+        message: message.into(),
+    })
+}
+
+/// Element types of the supported subset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ElementType {
+    /// 4-node tetrahedron.
+    C3D4,
+    /// 10-node tetrahedron.
+    C3D10,
+    /// 8-node hexahedron (read/written; not solved yet).
+    C3D8,
+    /// 6-node wedge (read/written; not solved yet).
+    C3D6,
+    /// 2-node truss (read/written; not solved yet).
+    T3D2,
+    /// 2-node beam (read/written; not solved yet).
+    B31,
+}
+
+impl ElementType {
+    /// The Abaqus name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ElementType::C3D4 => "C3D4",
+            ElementType::C3D10 => "C3D10",
+            ElementType::C3D8 => "C3D8",
+            ElementType::C3D6 => "C3D6",
+            ElementType::T3D2 => "T3D2",
+            ElementType::B31 => "B31",
+        }
+    }
+
+    /// Number of nodes.
+    pub fn num_nodes(self) -> usize {
+        match self {
+            ElementType::C3D4 => 4,
+            ElementType::C3D10 => 10,
+            ElementType::C3D8 => 8,
+            ElementType::C3D6 => 6,
+            ElementType::T3D2 | ElementType::B31 => 2,
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            ElementType::C3D4,
+            ElementType::C3D10,
+            ElementType::C3D8,
+            ElementType::C3D6,
+            ElementType::T3D2,
+            ElementType::B31,
+        ]
+        .into_iter()
+        .find(|t| t.name() == s)
+    }
+
+    /// The solver's element kind, or `None` when the solver does not support it yet.
+    pub fn kind(self) -> Option<ElementKind> {
+        match self {
+            ElementType::C3D4 => Some(ElementKind::Tet4),
+            ElementType::C3D10 => Some(ElementKind::Tet10),
+            _ => None,
+        }
+    }
+
+    /// Number of faces usable by `*DLOAD Pn`.
+    fn num_faces(self) -> u8 {
+        match self {
+            ElementType::C3D4 | ElementType::C3D10 => 4,
+            ElementType::C3D8 => 6,
+            ElementType::C3D6 => 5,
+            ElementType::T3D2 | ElementType::B31 => 0,
+        }
+    }
+}
+
+/// One element of a deck.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InpElement {
+    /// Deck id.
+    pub id: u64,
+    /// Type.
+    pub etype: ElementType,
+    /// Deck node ids, in Abaqus order.
+    pub nodes: Vec<u64>,
+}
+
+/// Hyperelastic strain-energy parameters (Abaqus conventions, MPa and 1/MPa).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Hyperelastic {
+    /// `W = C10 (I1bar - 3) + (J - 1)^2 / D1`.
+    NeoHooke {
+        /// C10 (MPa).
+        c10: f64,
+        /// D1 (1/MPa).
+        d1: f64,
+    },
+    /// `W = C10 (I1bar - 3) + C01 (I2bar - 3) + (J - 1)^2 / D1`.
+    MooneyRivlin {
+        /// C10 (MPa).
+        c10: f64,
+        /// C01 (MPa).
+        c01: f64,
+        /// D1 (1/MPa).
+        d1: f64,
+    },
+}
+
+/// A `*MATERIAL` block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InpMaterial {
+    /// Name (upper-case).
+    pub name: String,
+    /// `*ELASTIC`: Young's modulus (MPa) and Poisson's ratio.
+    pub elastic: Option<(f64, f64)>,
+    /// `*HYPERELASTIC` parameters.
+    pub hyperelastic: Option<Hyperelastic>,
+}
+
+/// A `*SOLID SECTION`: the material of an element set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SolidSection {
+    /// Element set name (upper-case).
+    pub elset: String,
+    /// Material name (upper-case).
+    pub material: String,
+}
+
+/// A node or an element referred to by id, or a set by name.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// One node or element by deck id.
+    Id(u64),
+    /// A set by (upper-case) name.
+    Set(String),
+}
+
+/// A `*BOUNDARY` line: DOFs `first..=last` (1 = x, 2 = y, 3 = z) prescribed to `value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Boundary {
+    /// Node or node set.
+    pub target: Target,
+    /// First DOF (1-based).
+    pub first: u8,
+    /// Last DOF (1-based).
+    pub last: u8,
+    /// Prescribed displacement (mm).
+    pub value: f64,
+}
+
+/// A `*CLOAD` line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cload {
+    /// Node or node set.
+    pub target: Target,
+    /// DOF (1-based).
+    pub dof: u8,
+    /// Force (N).
+    pub value: f64,
+}
+
+/// A `*DLOAD` line: pressure on face `Pn` of an element or of every element of a set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dload {
+    /// Element or element set.
+    pub target: Target,
+    /// Face number `n` of `Pn` (1-based).
+    pub face: u8,
+    /// Pressure (MPa), positive pushing against the face.
+    pub value: f64,
+}
+
+/// A `*STEP ... *END STEP` block.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Step {
+    /// `NLGEOM` given (geometrically nonlinear).
+    pub nlgeom: bool,
+    /// Data line of `*STATIC` (initial increment, period, min, max), possibly empty.
+    pub static_params: Vec<f64>,
+    /// `*BOUNDARY` lines of this step.
+    pub boundaries: Vec<Boundary>,
+    /// `*CLOAD` lines.
+    pub cloads: Vec<Cload>,
+    /// `*DLOAD` lines.
+    pub dloads: Vec<Dload>,
+    /// Output requests (`*NODE PRINT` ...), verbatim lines (keyword and data).
+    pub outputs: Vec<String>,
+}
+
+/// A parsed deck (the supported subset), with the deck's own ids.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Deck {
+    /// `*HEADING` lines.
+    pub heading: Vec<String>,
+    /// Nodes `(id, [x, y, z])` in file order.
+    pub nodes: Vec<(u64, [f64; 3])>,
+    /// Elements in file order.
+    pub elements: Vec<InpElement>,
+    /// Node sets (upper-case names) of node ids.
+    pub node_sets: BTreeMap<String, Vec<u64>>,
+    /// Element sets (upper-case names) of element ids.
+    pub element_sets: BTreeMap<String, Vec<u64>>,
+    /// Materials.
+    pub materials: Vec<InpMaterial>,
+    /// Sections.
+    pub sections: Vec<SolidSection>,
+    /// `*BOUNDARY` lines of the model data (before the first step).
+    pub boundaries: Vec<Boundary>,
+    /// Steps.
+    pub steps: Vec<Step>,
+}
+
+/// A keyword line split into its name and parameters.
+struct Keyword {
+    name: String,
+    params: Vec<(String, Option<String>)>,
+    line: usize,
+}
+
+impl Keyword {
+    fn parse(text: &str, line: usize) -> Self {
+        let mut parts = text[1..].split(',');
+        let name = normalise(parts.next().unwrap_or(""));
+        let params = parts
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (normalise(k), Some(v.trim().to_string())),
+                None => (normalise(p), None),
+            })
+            .collect();
+        Keyword { name, params, line }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.params.iter().any(|(k, _)| k == key)
+    }
+
+    fn require(&self, key: &str) -> Result<String, InpError> {
+        match self.get(key) {
+            Some(v) if !v.is_empty() => Ok(v.to_ascii_uppercase()),
+            _ => err(
+                self.line,
+                format!("*{} needs the parameter {key}=...", self.name),
+            ),
+        }
+    }
+}
+
+/// Upper-case with inner blanks collapsed (keywords: "NODE  PRINT" == "NODE PRINT").
+fn normalise(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase()
+}
+
+fn parse_f64(tok: &str, line: usize, what: &str) -> Result<f64, InpError> {
+    let t = tok.trim();
+    // Fortran double-precision exponents (1.5D3) are common in decks.
+    let v: Result<f64, _> = t.replace(['d', 'D'], "e").parse();
+    match v {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => err(line, format!("{what}: {t:?} is not a finite number")),
+    }
+}
+
+fn parse_id(tok: &str, line: usize, what: &str) -> Result<u64, InpError> {
+    let t = tok.trim();
+    match t.parse::<u64>() {
+        Ok(v) if v > 0 => Ok(v),
+        _ => err(line, format!("{what}: {t:?} is not a positive integer id")),
+    }
+}
+
+fn parse_dof(tok: &str, line: usize) -> Result<u8, InpError> {
+    let t = tok.trim();
+    match t.parse::<u8>() {
+        Ok(v) if (1..=6).contains(&v) => Ok(v),
+        _ => err(line, format!("degree of freedom {t:?}: expected 1..6")),
+    }
+}
+
+fn fields(text: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = text.split(',').map(str::trim).collect();
+    // A trailing comma leaves an empty last field.
+    if v.last() == Some(&"") {
+        v.pop();
+    }
+    v
+}
+
+/// Parser state: which block the data lines belong to.
+enum Block {
+    None,
+    Heading,
+    Node(Option<String>),
+    Element(ElementType, Option<String>),
+    Set {
+        elements: bool,
+        name: String,
+        generate: bool,
+    },
+    Elastic,
+    Hyper(bool),
+    Section,
+    Boundary,
+    Static,
+    Cload,
+    Dload,
+    Output,
+}
+
+impl Deck {
+    /// Parses a deck. Errors name the line and what is wrong.
+    pub fn parse(text: &str) -> Result<Deck, InpError> {
+        let mut deck = Deck::default();
+        let mut node_index: HashMap<u64, usize> = HashMap::new();
+        let mut elem_index: HashMap<u64, usize> = HashMap::new();
+        let mut block = Block::None;
+        let mut step: Option<Step> = None;
+        let mut material: Option<usize> = None;
+        // A continued element line: tokens so far, and the line it started on.
+        let mut pending: Vec<String> = Vec::new();
+        let mut pending_line = 0;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let t = raw.trim();
+            if t.is_empty() || t.starts_with("**") {
+                continue;
+            }
+            if t.starts_with('*') {
+                if !pending.is_empty() {
+                    return err(
+                        pending_line,
+                        "element line ends with ',' but no continuation line follows",
+                    );
+                }
+                let kw = Keyword::parse(t, line);
+                if !matches!(kw.name.as_str(), "ELASTIC" | "HYPERELASTIC") {
+                    material = None;
+                }
+                block = match kw.name.as_str() {
+                    "HEADING" => Block::Heading,
+                    "NODE" => Block::Node(kw.get("NSET").map(str::to_ascii_uppercase)),
+                    "ELEMENT" => {
+                        let ty = kw.require("TYPE")?;
+                        let Some(et) = ElementType::parse(&ty) else {
+                            return err(line, format!("element type {ty} is not supported (supported: C3D4, C3D10, C3D8, C3D6, T3D2, B31)"));
+                        };
+                        Block::Element(et, kw.get("ELSET").map(str::to_ascii_uppercase))
+                    }
+                    "NSET" | "ELSET" => {
+                        let elements = kw.name == "ELSET";
+                        let name = kw.require(if elements { "ELSET" } else { "NSET" })?;
+                        let map = if elements {
+                            &mut deck.element_sets
+                        } else {
+                            &mut deck.node_sets
+                        };
+                        map.entry(name.clone()).or_default();
+                        Block::Set {
+                            elements,
+                            name,
+                            generate: kw.has("GENERATE"),
+                        }
+                    }
+                    "MATERIAL" => {
+                        let name = kw.require("NAME")?;
+                        if deck.materials.iter().any(|m| m.name == name) {
+                            return err(line, format!("material {name} is defined twice"));
+                        }
+                        deck.materials.push(InpMaterial {
+                            name,
+                            elastic: None,
+                            hyperelastic: None,
+                        });
+                        material = Some(deck.materials.len() - 1);
+                        Block::None
+                    }
+                    "ELASTIC" | "HYPERELASTIC" => {
+                        if material.is_none() {
+                            return err(line, format!("*{} must follow *MATERIAL", kw.name));
+                        }
+                        if kw.name == "ELASTIC" {
+                            if let Some(ty) = kw.get("TYPE") {
+                                if !ty.eq_ignore_ascii_case("ISO") {
+                                    return err(
+                                        line,
+                                        format!(
+                                            "*ELASTIC, TYPE={ty} is not supported (only isotropic)"
+                                        ),
+                                    );
+                                }
+                            }
+                            Block::Elastic
+                        } else if kw.has("NEO HOOKE") {
+                            Block::Hyper(false)
+                        } else if kw.has("MOONEY-RIVLIN") {
+                            Block::Hyper(true)
+                        } else {
+                            return err(
+                                line,
+                                "*HYPERELASTIC: only NEO HOOKE and MOONEY-RIVLIN are supported",
+                            );
+                        }
+                    }
+                    "SOLID SECTION" => {
+                        let elset = kw.require("ELSET")?;
+                        let mat = kw.require("MATERIAL")?;
+                        if !deck.element_sets.contains_key(&elset) {
+                            return err(line, format!("*SOLID SECTION: element set {elset} is not defined (define it before the section)"));
+                        }
+                        deck.sections.push(SolidSection {
+                            elset,
+                            material: mat,
+                        });
+                        Block::Section
+                    }
+                    "BOUNDARY" => {
+                        if kw.has("OP") || kw.has("AMPLITUDE") || kw.has("TYPE") {
+                            return err(
+                                line,
+                                "*BOUNDARY: parameters OP, AMPLITUDE and TYPE are not supported",
+                            );
+                        }
+                        Block::Boundary
+                    }
+                    "STEP" => {
+                        if step.is_some() {
+                            return err(
+                                line,
+                                "*STEP inside a step: close the previous one with *END STEP",
+                            );
+                        }
+                        let nlgeom = match kw.params.iter().find(|(k, _)| k == "NLGEOM") {
+                            None => false,
+                            Some((_, None)) => true,
+                            Some((_, Some(v))) => !v.eq_ignore_ascii_case("NO"),
+                        };
+                        step = Some(Step {
+                            nlgeom,
+                            ..Default::default()
+                        });
+                        Block::None
+                    }
+                    "STATIC" | "CLOAD" | "DLOAD" | "END STEP" | "NODE FILE" | "EL FILE"
+                    | "NODE PRINT" | "EL PRINT" => {
+                        let Some(s) = step.as_mut() else {
+                            return err(
+                                line,
+                                format!("*{} must be inside *STEP ... *END STEP", kw.name),
+                            );
+                        };
+                        match kw.name.as_str() {
+                            "STATIC" => Block::Static,
+                            "CLOAD" | "DLOAD" => {
+                                if kw.has("OP") || kw.has("AMPLITUDE") {
+                                    return err(
+                                        line,
+                                        format!(
+                                            "*{}: parameters OP and AMPLITUDE are not supported",
+                                            kw.name
+                                        ),
+                                    );
+                                }
+                                if kw.name == "CLOAD" {
+                                    Block::Cload
+                                } else {
+                                    Block::Dload
+                                }
+                            }
+                            "END STEP" => {
+                                deck.steps.push(step.take().unwrap_or_default());
+                                Block::None
+                            }
+                            _ => {
+                                s.outputs.push(t.to_string());
+                                Block::Output
+                            }
+                        }
+                    }
+                    other => {
+                        return err(line, format!("keyword *{other} is not supported (see the list in `spinetwin_fem::inp`)"));
+                    }
+                };
+                continue;
+            }
+            // Data line.
+            match &mut block {
+                Block::None => {
+                    return err(line, format!("data line {t:?} outside any keyword block"));
+                }
+                Block::Heading => deck.heading.push(t.to_string()),
+                Block::Node(nset) => {
+                    let f = fields(t);
+                    if !(3..=4).contains(&f.len()) {
+                        return err(
+                            line,
+                            format!("*NODE line needs id, x, y[, z]; got {} fields", f.len()),
+                        );
+                    }
+                    let id = parse_id(f[0], line, "node id")?;
+                    let mut x = [0.0; 3];
+                    for (d, tok) in f[1..].iter().enumerate() {
+                        x[d] = parse_f64(tok, line, "node coordinate")?;
+                    }
+                    if node_index.insert(id, deck.nodes.len()).is_some() {
+                        return err(line, format!("node {id} is defined twice"));
+                    }
+                    deck.nodes.push((id, x));
+                    if let Some(s) = nset {
+                        deck.node_sets.entry(s.clone()).or_default().push(id);
+                    }
+                }
+                Block::Element(et, elset) => {
+                    if pending.is_empty() {
+                        pending_line = line;
+                    }
+                    let cont = t.ends_with(',');
+                    pending.extend(fields(t).into_iter().map(String::from));
+                    let need = 1 + et.num_nodes();
+                    if cont && pending.len() < need {
+                        continue;
+                    }
+                    if pending.len() != need {
+                        return err(
+                            pending_line,
+                            format!(
+                                "{} element line needs an id and {} nodes; got {} fields",
+                                et.name(),
+                                et.num_nodes(),
+                                pending.len()
+                            ),
+                        );
+                    }
+                    let id = parse_id(&pending[0], pending_line, "element id")?;
+                    let mut nodes = Vec::with_capacity(need - 1);
+                    for tok in &pending[1..] {
+                        let n = parse_id(tok, pending_line, "element node")?;
+                        if !node_index.contains_key(&n) {
+                            return err(pending_line, format!("element {id} refers to node {n}, which is not defined (define nodes before the elements that use them)"));
+                        }
+                        nodes.push(n);
+                    }
+                    pending.clear();
+                    if elem_index.insert(id, deck.elements.len()).is_some() {
+                        return err(line, format!("element {id} is defined twice"));
+                    }
+                    deck.elements.push(InpElement {
+                        id,
+                        etype: *et,
+                        nodes,
+                    });
+                    if let Some(s) = elset {
+                        deck.element_sets.entry(s.clone()).or_default().push(id);
+                    }
+                }
+                Block::Set {
+                    elements,
+                    name,
+                    generate,
+                } => {
+                    let f = fields(t);
+                    let mut add: Vec<u64> = Vec::new();
+                    if *generate {
+                        if !(2..=3).contains(&f.len()) {
+                            return err(line, "GENERATE needs first, last[, step]");
+                        }
+                        let a = parse_id(f[0], line, "GENERATE first")?;
+                        let b = parse_id(f[1], line, "GENERATE last")?;
+                        let s = if f.len() == 3 {
+                            parse_id(f[2], line, "GENERATE step")?
+                        } else {
+                            1
+                        };
+                        if b < a {
+                            return err(line, format!("GENERATE: last {b} is below first {a}"));
+                        }
+                        add.extend((a..=b).step_by(s as usize));
+                    } else {
+                        for tok in f {
+                            if tok.starts_with(|c: char| c.is_ascii_digit()) {
+                                add.push(parse_id(tok, line, "set member")?);
+                            } else {
+                                let other = tok.to_ascii_uppercase();
+                                let map = if *elements {
+                                    &deck.element_sets
+                                } else {
+                                    &deck.node_sets
+                                };
+                                match map.get(&other) {
+                                    Some(v) => add.extend(v.iter().copied()),
+                                    None => return err(
+                                        line,
+                                        format!(
+                                            "set member {tok:?} is neither an id nor a defined set"
+                                        ),
+                                    ),
+                                }
+                            }
+                        }
+                    }
+                    let index = if *elements { &elem_index } else { &node_index };
+                    if let Some(m) = add.iter().find(|m| !index.contains_key(m)) {
+                        let what = if *elements { "element" } else { "node" };
+                        return err(
+                            line,
+                            format!("set {name} refers to {what} {m}, which is not defined"),
+                        );
+                    }
+                    let map = if *elements {
+                        &mut deck.element_sets
+                    } else {
+                        &mut deck.node_sets
+                    };
+                    map.entry(name.clone()).or_default().extend(add);
+                }
+                Block::Elastic => {
+                    let f = fields(t);
+                    if f.len() < 2 {
+                        return err(line, "*ELASTIC needs E, nu");
+                    }
+                    let e = parse_f64(f[0], line, "Young's modulus")?;
+                    let nu = parse_f64(f[1], line, "Poisson's ratio")?;
+                    let m = material.expect("checked at the keyword");
+                    deck.materials[m].elastic = Some((e, nu));
+                    block = Block::None;
+                }
+                Block::Hyper(mooney) => {
+                    let f = fields(t);
+                    let need = if *mooney { 3 } else { 2 };
+                    if f.len() < need {
+                        return err(line, format!("*HYPERELASTIC needs {need} parameters"));
+                    }
+                    let v: Vec<f64> = f[..need]
+                        .iter()
+                        .map(|s| parse_f64(s, line, "hyperelastic parameter"))
+                        .collect::<Result<_, _>>()?;
+                    let h = if *mooney {
+                        Hyperelastic::MooneyRivlin {
+                            c10: v[0],
+                            c01: v[1],
+                            d1: v[2],
+                        }
+                    } else {
+                        Hyperelastic::NeoHooke {
+                            c10: v[0],
+                            d1: v[1],
+                        }
+                    };
+                    let m = material.expect("checked at the keyword");
+                    deck.materials[m].hyperelastic = Some(h);
+                    block = Block::None;
+                }
+                // The optional data line of a solid section (thickness) is meaningless for solids.
+                Block::Section => block = Block::None,
+                Block::Boundary => {
+                    let f = fields(t);
+                    if !(2..=4).contains(&f.len()) {
+                        return err(
+                            line,
+                            "*BOUNDARY line needs node|nset, first dof[, last dof[, value]]",
+                        );
+                    }
+                    let target = node_target(f[0], line, &node_index, &deck.node_sets)?;
+                    let first = parse_dof(f[1], line)?;
+                    let last = if f.len() >= 3 && !f[2].is_empty() {
+                        parse_dof(f[2], line)?
+                    } else {
+                        first
+                    };
+                    if last < first {
+                        return err(
+                            line,
+                            format!("*BOUNDARY: last dof {last} is below first dof {first}"),
+                        );
+                    }
+                    let value = if f.len() == 4 {
+                        parse_f64(f[3], line, "prescribed value")?
+                    } else {
+                        0.0
+                    };
+                    let b = Boundary {
+                        target,
+                        first,
+                        last,
+                        value,
+                    };
+                    match step.as_mut() {
+                        Some(s) => s.boundaries.push(b),
+                        None => deck.boundaries.push(b),
+                    }
+                }
+                Block::Static => {
+                    let s = step.as_mut().expect("checked at the keyword");
+                    s.static_params = fields(t)
+                        .iter()
+                        .map(|v| parse_f64(v, line, "*STATIC parameter"))
+                        .collect::<Result<_, _>>()?;
+                    block = Block::None;
+                }
+                Block::Cload => {
+                    let f = fields(t);
+                    if f.len() != 3 {
+                        return err(line, "*CLOAD line needs node|nset, dof, value");
+                    }
+                    let target = node_target(f[0], line, &node_index, &deck.node_sets)?;
+                    let dof = parse_dof(f[1], line)?;
+                    let value = parse_f64(f[2], line, "force")?;
+                    step.as_mut()
+                        .expect("checked")
+                        .cloads
+                        .push(Cload { target, dof, value });
+                }
+                Block::Dload => {
+                    let f = fields(t);
+                    if f.len() != 3 {
+                        return err(line, "*DLOAD line needs element|elset, Pn, pressure");
+                    }
+                    let target = if f[0].starts_with(|c: char| c.is_ascii_digit()) {
+                        let id = parse_id(f[0], line, "element id")?;
+                        if !elem_index.contains_key(&id) {
+                            return err(line, format!("element {id} is not defined"));
+                        }
+                        Target::Id(id)
+                    } else {
+                        let name = f[0].to_ascii_uppercase();
+                        if !deck.element_sets.contains_key(&name) {
+                            return err(line, format!("element set {name} is not defined"));
+                        }
+                        Target::Set(name)
+                    };
+                    let lt = f[1].to_ascii_uppercase();
+                    let face = match lt.strip_prefix('P').and_then(|n| n.parse::<u8>().ok()) {
+                        Some(n) if (1..=6).contains(&n) => n,
+                        _ => return err(
+                            line,
+                            format!(
+                                "*DLOAD load type {lt}: only face pressures P1..P6 are supported"
+                            ),
+                        ),
+                    };
+                    let value = parse_f64(f[2], line, "pressure")?;
+                    step.as_mut().expect("checked").dloads.push(Dload {
+                        target,
+                        face,
+                        value,
+                    });
+                }
+                Block::Output => {
+                    step.as_mut().expect("checked").outputs.push(t.to_string());
+                }
+            }
+        }
+        if !pending.is_empty() {
+            return err(pending_line, "element line ends with ',' but the deck ends");
+        }
+        if step.is_some() {
+            return err(0, "the last *STEP has no *END STEP");
+        }
+        // Sections may be defined before their materials; check at the end.
+        for s in &deck.sections {
+            if !deck.materials.iter().any(|m| m.name == s.material) {
+                return err(
+                    0,
+                    format!(
+                        "*SOLID SECTION for {} uses material {}, which is not defined",
+                        s.elset, s.material
+                    ),
+                );
+            }
+        }
+        for m in &deck.materials {
+            if m.elastic.is_none() && m.hyperelastic.is_none() {
+                return err(
+                    0,
+                    format!("material {} has neither *ELASTIC nor *HYPERELASTIC", m.name),
+                );
+            }
+        }
+        Ok(deck)
+    }
+
+    /// Reads and parses a deck file. Errors name the file and line.
+    pub fn read(path: &std::path::Path) -> Result<Deck, FemError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            FemError::InvalidInput(format!("{}: cannot read ({e})", path.display()))
+        })?;
+        Deck::parse(&text).map_err(|e| FemError::InvalidInput(format!("{}: {e}", path.display())))
+    }
+
+    /// True when a step asks for geometric nonlinearity or a material is hyperelastic.
+    pub fn needs_nonlinear(&self) -> bool {
+        self.steps.iter().any(|s| s.nlgeom)
+            || self.materials.iter().any(|m| m.hyperelastic.is_some())
+    }
+
+    /// Writes the deck in the supported subset (parsing the result gives an equal deck).
+    pub fn write(&self) -> String {
+        let mut o = String::new();
+        if !self.heading.is_empty() {
+            o += "*HEADING\n";
+            for h in &self.heading {
+                o += h;
+                o += "\n";
+            }
+        }
+        o += "*NODE\n";
+        for (id, x) in &self.nodes {
+            let _ = writeln!(o, "{id}, {:e}, {:e}, {:e}", x[0], x[1], x[2]);
+        }
+        // Consecutive elements of one type share an *ELEMENT block (file order is kept).
+        let mut k = 0;
+        while k < self.elements.len() {
+            let et = self.elements[k].etype;
+            let _ = writeln!(o, "*ELEMENT, TYPE={}", et.name());
+            while k < self.elements.len() && self.elements[k].etype == et {
+                let e = &self.elements[k];
+                let _ = write!(o, "{}", e.id);
+                for n in &e.nodes {
+                    let _ = write!(o, ", {n}");
+                }
+                o += "\n";
+                k += 1;
+            }
+        }
+        write_sets(&mut o, "NSET", &self.node_sets);
+        write_sets(&mut o, "ELSET", &self.element_sets);
+        for m in &self.materials {
+            let _ = writeln!(o, "*MATERIAL, NAME={}", m.name);
+            if let Some((e, nu)) = m.elastic {
+                let _ = writeln!(o, "*ELASTIC\n{e:e}, {nu:e}");
+            }
+            match m.hyperelastic {
+                Some(Hyperelastic::NeoHooke { c10, d1 }) => {
+                    let _ = writeln!(o, "*HYPERELASTIC, NEO HOOKE\n{c10:e}, {d1:e}");
+                }
+                Some(Hyperelastic::MooneyRivlin { c10, c01, d1 }) => {
+                    let _ = writeln!(o, "*HYPERELASTIC, MOONEY-RIVLIN\n{c10:e}, {c01:e}, {d1:e}");
+                }
+                None => {}
+            }
+        }
+        for s in &self.sections {
+            let _ = writeln!(
+                o,
+                "*SOLID SECTION, ELSET={}, MATERIAL={}",
+                s.elset, s.material
+            );
+        }
+        write_boundaries(&mut o, &self.boundaries);
+        for s in &self.steps {
+            o += if s.nlgeom {
+                "*STEP, NLGEOM\n"
+            } else {
+                "*STEP\n"
+            };
+            o += "*STATIC\n";
+            if !s.static_params.is_empty() {
+                let v: Vec<String> = s.static_params.iter().map(|v| format!("{v:e}")).collect();
+                o += &v.join(", ");
+                o += "\n";
+            }
+            write_boundaries(&mut o, &s.boundaries);
+            if !s.cloads.is_empty() {
+                o += "*CLOAD\n";
+                for c in &s.cloads {
+                    let _ = writeln!(o, "{}, {}, {:e}", target_str(&c.target), c.dof, c.value);
+                }
+            }
+            if !s.dloads.is_empty() {
+                o += "*DLOAD\n";
+                for d in &s.dloads {
+                    let _ = writeln!(o, "{}, P{}, {:e}", target_str(&d.target), d.face, d.value);
+                }
+            }
+            for l in &s.outputs {
+                o += l;
+                o += "\n";
+            }
+            o += "*END STEP\n";
+        }
+        o
+    }
+
+    /// Builds the FE model: mesh (0-based, file order), per-element material, constraints
+    /// and loads of the model data plus the single step. Errors when the deck uses what
+    /// the solver cannot do yet (non-tet elements, several steps, rotational DOFs).
+    pub fn to_model(&self) -> Result<InpModel, FemError> {
+        let bad = |m: String| Err(FemError::InvalidInput(m));
+        if let Some(e) = self.elements.iter().find(|e| e.etype.kind().is_none()) {
+            let what = match e.etype {
+                ElementType::C3D8 => "8-node hexahedra",
+                ElementType::C3D6 => "6-node wedges",
+                ElementType::T3D2 => "trusses",
+                _ => "beams",
+            };
+            return bad(format!("element {} is {} ({what}): not supported by the solver yet (supported: C3D4, C3D10)", e.id, e.etype.name()));
+        }
+        if self.elements.is_empty() {
+            return bad("the deck has no elements".into());
+        }
+        if self.steps.len() > 1 {
+            return bad(format!(
+                "the deck has {} steps: only single-step analyses are supported yet",
+                self.steps.len()
+            ));
+        }
+        let node_index: HashMap<u64, usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i))
+            .collect();
+        let elem_index: HashMap<u64, usize> = self
+            .elements
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id, i))
+            .collect();
+        let mut mesh = Mesh::with_nodes(self.nodes.iter().map(|(_, x)| *x).collect());
+        for e in &self.elements {
+            let nodes: Vec<usize> = e.nodes.iter().map(|n| node_index[n]).collect();
+            mesh.add_element(e.etype.kind().expect("checked above"), &nodes);
+        }
+        for (name, ids) in &self.node_sets {
+            mesh.node_sets
+                .insert(name.clone(), ids.iter().map(|n| node_index[n]).collect());
+        }
+        for (name, ids) in &self.element_sets {
+            mesh.element_sets
+                .insert(name.clone(), ids.iter().map(|n| elem_index[n]).collect());
+        }
+        let mut material = vec![usize::MAX; self.elements.len()];
+        for s in &self.sections {
+            let m = self
+                .materials
+                .iter()
+                .position(|m| m.name == s.material)
+                .expect("checked when parsing");
+            for &e in &mesh.element_sets[&s.elset] {
+                material[e] = m;
+            }
+        }
+        if let Some(e) = material.iter().position(|&m| m == usize::MAX) {
+            return bad(format!(
+                "element {} has no *SOLID SECTION: assign it a material",
+                self.elements[e].id
+            ));
+        }
+        let nodes_of = |t: &Target| -> Vec<usize> {
+            match t {
+                Target::Id(n) => vec![node_index[n]],
+                Target::Set(s) => mesh.node_sets[s].clone(),
+            }
+        };
+        let mut constraints = Constraints::new();
+        let step = self.steps.first();
+        let step_bcs = step.map(|s| s.boundaries.as_slice()).unwrap_or(&[]);
+        for b in self.boundaries.iter().chain(step_bcs) {
+            if b.last > 3 {
+                return bad(format!(
+                    "*BOUNDARY on {} constrains DOF {}: solid elements have DOFs 1-3 only",
+                    target_str(&b.target),
+                    b.last
+                ));
+            }
+            for n in nodes_of(&b.target) {
+                for d in b.first..=b.last {
+                    constraints.prescribe(n, d as usize - 1, b.value);
+                }
+            }
+        }
+        let mut loads = Loads::new();
+        if let Some(s) = step {
+            for c in &s.cloads {
+                if c.dof > 3 {
+                    return bad(format!(
+                        "*CLOAD on {} in DOF {}: solid elements have DOFs 1-3 only",
+                        target_str(&c.target),
+                        c.dof
+                    ));
+                }
+                for n in nodes_of(&c.target) {
+                    let mut f = [0.0; 3];
+                    f[c.dof as usize - 1] = c.value;
+                    loads.nodal_force(n, f);
+                }
+            }
+            for d in &s.dloads {
+                let elems = match &d.target {
+                    Target::Id(e) => vec![elem_index[e]],
+                    Target::Set(s) => mesh.element_sets[s].clone(),
+                };
+                let mut faces: Vec<Face> = Vec::with_capacity(elems.len());
+                for e in elems {
+                    let et = self.elements[e].etype;
+                    if d.face > et.num_faces() {
+                        return bad(format!(
+                            "*DLOAD P{} on element {} ({}): it has faces P1..P{}",
+                            d.face,
+                            self.elements[e].id,
+                            et.name(),
+                            et.num_faces()
+                        ));
+                    }
+                    faces.push((e, d.face - 1));
+                }
+                loads.pressure(&faces, d.value);
+            }
+        }
+        Ok(InpModel {
+            mesh,
+            node_ids: self.nodes.iter().map(|(id, _)| *id).collect(),
+            element_ids: self.elements.iter().map(|e| e.id).collect(),
+            element_material: material,
+            constraints,
+            loads,
+            nlgeom: step.is_some_and(|s| s.nlgeom),
+        })
+    }
+
+    /// A deck for a linear-elastic model: node `i` gets id `i + 1`, element `e` id `e + 1`;
+    /// node and element sets keep their (upper-cased) names; one material and element set
+    /// (`MAT1`, `EMAT1`, ...) per distinct `(E, nu)`; constraints become `*BOUNDARY` lines;
+    /// pressures `*DLOAD Pn`; nodal forces, tractions and body forces become `*CLOAD`s of
+    /// their consistent nodal forces (exact for the linear solve). One static step.
+    pub fn from_model(
+        mesh: &Mesh,
+        material: &LinearElastic,
+        constraints: &Constraints,
+        loads: &Loads,
+    ) -> Result<Deck, FemError> {
+        mesh.validate()?;
+        let ne = mesh.num_elements();
+        if material.len() != ne {
+            return Err(FemError::InvalidInput(format!(
+                "material covers {} elements, the mesh has {ne}",
+                material.len()
+            )));
+        }
+        let mut deck = Deck {
+            heading: vec!["written by spinetwin-fem".into()],
+            ..Default::default()
+        };
+        deck.nodes = mesh
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (i as u64 + 1, *x))
+            .collect();
+        for e in 0..ne {
+            let etype = match mesh.kinds[e] {
+                ElementKind::Tet4 => ElementType::C3D4,
+                ElementKind::Tet10 => ElementType::C3D10,
+            };
+            deck.elements.push(InpElement {
+                id: e as u64 + 1,
+                etype,
+                nodes: mesh
+                    .element_nodes(e)
+                    .iter()
+                    .map(|&n| n as u64 + 1)
+                    .collect(),
+            });
+        }
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        };
+        for (name, set) in &mesh.node_sets {
+            if valid(name) {
+                deck.node_sets.insert(
+                    name.to_ascii_uppercase(),
+                    set.iter().map(|&n| n as u64 + 1).collect(),
+                );
+            }
+        }
+        for (name, set) in &mesh.element_sets {
+            if valid(name) {
+                deck.element_sets.insert(
+                    name.to_ascii_uppercase(),
+                    set.iter().map(|&n| n as u64 + 1).collect(),
+                );
+            }
+        }
+        // Materials by exact (E, nu) bits, in order of first use.
+        let mut groups: Vec<((u64, u64), Vec<u64>)> = Vec::new();
+        let mut group_of: HashMap<(u64, u64), usize> = HashMap::new();
+        for e in 0..ne {
+            let key = (material.youngs[e].to_bits(), material.poisson[e].to_bits());
+            let g = *group_of.entry(key).or_insert_with(|| {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].1.push(e as u64 + 1);
+        }
+        for (k, ((eb, nb), elems)) in groups.into_iter().enumerate() {
+            let name = format!("MAT{}", k + 1);
+            let elset = format!("EMAT{}", k + 1);
+            deck.element_sets.insert(elset.clone(), elems);
+            deck.materials.push(InpMaterial {
+                name: name.clone(),
+                elastic: Some((f64::from_bits(eb), f64::from_bits(nb))),
+                hyperelastic: None,
+            });
+            deck.sections.push(SolidSection {
+                elset,
+                material: name,
+            });
+        }
+        let mut step = Step::default();
+        // Consecutive DOFs of a node with equal values share a line.
+        let mut it = constraints.values.iter().peekable();
+        while let Some((&g, &v)) = it.next() {
+            let (n, d0) = (g / 3, g % 3);
+            let mut d1 = d0;
+            while let Some((&g2, &v2)) = it.peek() {
+                if d1 < 2 && g2 == 3 * n + d1 + 1 && v2.to_bits() == v.to_bits() {
+                    d1 += 1;
+                    it.next();
+                } else {
+                    break;
+                }
+            }
+            deck.boundaries.push(Boundary {
+                target: Target::Id(n as u64 + 1),
+                first: d0 as u8 + 1,
+                last: d1 as u8 + 1,
+                value: v,
+            });
+        }
+        for (faces, p) in &loads.pressures {
+            for &(e, f) in faces {
+                if e >= ne || f > 3 {
+                    return Err(FemError::InvalidInput(format!(
+                        "pressure on invalid face {:?}",
+                        (e, f)
+                    )));
+                }
+                step.dloads.push(Dload {
+                    target: Target::Id(e as u64 + 1),
+                    face: f + 1,
+                    value: *p,
+                });
+            }
+        }
+        let rest = Loads {
+            nodal: loads.nodal.clone(),
+            pressures: Vec::new(),
+            tractions: loads.tractions.clone(),
+            body: loads.body.clone(),
+        };
+        let f = rest.assemble(mesh)?;
+        for (g, &v) in f.iter().enumerate() {
+            if v != 0.0 {
+                step.cloads.push(Cload {
+                    target: Target::Id((g / 3) as u64 + 1),
+                    dof: (g % 3) as u8 + 1,
+                    value: v,
+                });
+            }
+        }
+        deck.steps.push(step);
+        Ok(deck)
+    }
+}
+
+fn node_target(
+    tok: &str,
+    line: usize,
+    index: &HashMap<u64, usize>,
+    sets: &BTreeMap<String, Vec<u64>>,
+) -> Result<Target, InpError> {
+    if tok.starts_with(|c: char| c.is_ascii_digit()) {
+        let id = parse_id(tok, line, "node id")?;
+        if !index.contains_key(&id) {
+            return err(line, format!("node {id} is not defined"));
+        }
+        Ok(Target::Id(id))
+    } else {
+        let name = tok.to_ascii_uppercase();
+        if !sets.contains_key(&name) {
+            return err(line, format!("node set {name} is not defined"));
+        }
+        Ok(Target::Set(name))
+    }
+}
+
+fn target_str(t: &Target) -> String {
+    match t {
+        Target::Id(n) => n.to_string(),
+        Target::Set(s) => s.clone(),
+    }
+}
+
+fn write_sets(o: &mut String, kw: &str, sets: &BTreeMap<String, Vec<u64>>) {
+    for (name, ids) in sets {
+        let _ = writeln!(o, "*{kw}, {kw}={name}");
+        // At most 16 entries per data line (Abaqus limit).
+        for chunk in ids.chunks(16) {
+            let v: Vec<String> = chunk.iter().map(u64::to_string).collect();
+            let _ = writeln!(o, "{},", v.join(", "));
+        }
+    }
+}
+
+fn write_boundaries(o: &mut String, b: &[Boundary]) {
+    if b.is_empty() {
+        return;
+    }
+    *o += "*BOUNDARY\n";
+    for b in b {
+        let _ = writeln!(
+            o,
+            "{}, {}, {}, {:e}",
+            target_str(&b.target),
+            b.first,
+            b.last,
+            b.value
+        );
+    }
+}
+
+/// The FE model of a deck (see [`Deck::to_model`]).
+#[derive(Clone, Debug)]
+pub struct InpModel {
+    /// The mesh; nodes and elements 0-based in file order; sets keep their names.
+    pub mesh: Mesh,
+    /// Deck id of each mesh node.
+    pub node_ids: Vec<u64>,
+    /// Deck id of each mesh element.
+    pub element_ids: Vec<u64>,
+    /// Index into [`Deck::materials`] of each element.
+    pub element_material: Vec<usize>,
+    /// Prescribed displacements (model data and the step).
+    pub constraints: Constraints,
+    /// Loads of the step.
+    pub loads: Loads,
+    /// The step asks for geometric nonlinearity.
+    pub nlgeom: bool,
+}
+
+impl InpModel {
+    /// The linear-elastic material of every element, or an error naming a material with
+    /// no `*ELASTIC` (a hyperelastic one needs the nonlinear solver).
+    pub fn linear_material(&self, deck: &Deck) -> Result<LinearElastic, FemError> {
+        let mut youngs = Vec::with_capacity(self.element_material.len());
+        let mut poisson = Vec::with_capacity(self.element_material.len());
+        for &m in &self.element_material {
+            let mat = &deck.materials[m];
+            match mat.elastic {
+                Some((e, nu)) => {
+                    youngs.push(e);
+                    poisson.push(nu);
+                }
+                None => {
+                    return Err(FemError::InvalidInput(format!("material {} has no *ELASTIC constants (it is hyperelastic): a linear solve cannot use it", mat.name)));
+                }
+            }
+        }
+        LinearElastic::per_element(youngs, poisson)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::{box_mesh, Order};
+
+    const BAR: &str = "\
+** a two-tet deck
+*HEADING
+bar test
+*NODE, NSET=NALL
+1, 0, 0, 0
+2, 1.0, 0, 0
+3, 0, 1, 0
+4, 0, 0, 1
+5, 1D0, 1, 1
+*ELEMENT, TYPE=C3D4, ELSET=EALL
+10, 1, 2, 3, 4
+11, 2, 5, 3,
+4
+*NSET, NSET=BASE
+1, 3
+*NSET, NSET=GEN, GENERATE
+1, 5, 2
+*ELSET, ELSET=ONE
+10
+*MATERIAL, NAME=Steel
+*ELASTIC
+210000., 0.3
+*MATERIAL, NAME=RUBBER
+*HYPERELASTIC, MOONEY-RIVLIN
+0.5, 0.1, 0.01
+*SOLID SECTION, ELSET=EALL, MATERIAL=STEEL
+*BOUNDARY
+BASE, 1, 3
+4, 2, 2, 0.5
+*STEP, NLGEOM
+*STATIC
+0.1, 1.0
+*CLOAD
+5, 3, -10.0
+GEN, 1, 2
+*DLOAD
+ONE, P2, 1.5
+11, P4, 2
+*NODE PRINT, NSET=NALL
+U
+*END STEP
+";
+
+    #[test]
+    fn parses_the_subset() {
+        let d = Deck::parse(BAR).unwrap();
+        assert_eq!(d.heading, vec!["bar test"]);
+        assert_eq!(d.nodes.len(), 5);
+        assert_eq!(d.nodes[4], (5, [1.0, 1.0, 1.0]));
+        assert_eq!(d.elements[1].nodes, vec![2, 5, 3, 4]);
+        assert_eq!(d.node_sets["GEN"], vec![1, 3, 5]);
+        assert_eq!(d.node_sets["NALL"].len(), 5);
+        assert_eq!(d.materials[0].elastic, Some((210000.0, 0.3)));
+        assert_eq!(
+            d.materials[1].hyperelastic,
+            Some(Hyperelastic::MooneyRivlin {
+                c10: 0.5,
+                c01: 0.1,
+                d1: 0.01
+            })
+        );
+        assert!(d.steps[0].nlgeom && d.needs_nonlinear());
+        assert_eq!(d.steps[0].static_params, vec![0.1, 1.0]);
+        assert_eq!(d.steps[0].outputs, vec!["*NODE PRINT, NSET=NALL", "U"]);
+        let m = d.to_model().unwrap();
+        assert_eq!(m.node_ids, vec![1, 2, 3, 4, 5]);
+        assert_eq!(m.element_ids, vec![10, 11]);
+        // Base nodes 1 and 3 in x, y, z, plus node 4 in y at 0.5.
+        assert_eq!(m.constraints.values.len(), 7);
+        assert_eq!(m.constraints.values[&(3 * 3 + 1)], 0.5);
+        // One CLOAD on node 5 plus GEN = {1, 3, 5} in y.
+        assert_eq!(m.loads.nodal.len(), 4);
+        assert_eq!(m.loads.pressures[0], (vec![(0, 1)], 1.5));
+        assert_eq!(m.loads.pressures[1], (vec![(1, 3)], 2.0));
+        assert!(m.linear_material(&d).is_ok());
+    }
+
+    #[test]
+    fn write_then_parse_round_trips() {
+        let d = Deck::parse(BAR).unwrap();
+        let text = d.write();
+        let d2 = Deck::parse(&text).unwrap();
+        assert_eq!(d, d2);
+        // Awkward numbers survive (shortest round-trip formatting).
+        let mut d3 = d.clone();
+        d3.nodes[0].1 = [0.1 + 0.2, -1e-300, 12345.678901234567];
+        assert_eq!(Deck::parse(&d3.write()).unwrap(), d3);
+    }
+
+    #[test]
+    fn from_model_round_trips_to_the_same_model() {
+        let mesh = box_mesh([2.0, 1.0, 1.0], [2, 1, 1], Order::Quadratic).unwrap();
+        let mut youngs = vec![100.0; mesh.num_elements()];
+        youngs[0] = 50.0;
+        let mat = LinearElastic::with_youngs(youngs, 0.25).unwrap();
+        let mut bc = Constraints::new();
+        bc.fix(mesh.node_set("xmin").unwrap(), [true, true, true]);
+        bc.prescribe(5, 1, 0.01);
+        let mut loads = Loads::new();
+        loads.pressure(mesh.face_set("xmax").unwrap(), 2.0);
+        loads.traction(mesh.face_set("zmax").unwrap(), [0.0, 0.0, -1.0]);
+        let deck = Deck::from_model(&mesh, &mat, &bc, &loads).unwrap();
+        let back = Deck::parse(&deck.write()).unwrap();
+        assert_eq!(back, deck);
+        let m = back.to_model().unwrap();
+        assert_eq!(m.mesh.connectivity, mesh.connectivity);
+        assert_eq!(m.mesh.nodes, mesh.nodes);
+        assert_eq!(m.constraints.values, bc.values);
+        let mat2 = m.linear_material(&back).unwrap();
+        assert_eq!(mat2.youngs, mat.youngs);
+        assert_eq!(back.materials.len(), 2);
+        // Same loads: equal consistent force vectors.
+        let f1 = loads.assemble(&mesh).unwrap();
+        let f2 = m.loads.assemble(&m.mesh).unwrap();
+        for (a, b) in f1.iter().zip(&f2) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        assert!(f1.iter().any(|v| v.abs() > 0.1));
+    }
+
+    fn line_of(text: &str) -> InpError {
+        Deck::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_problem() {
+        let e = line_of("*NODE\n1, 0, 0, 0\n*INCLUDE, INPUT=x.inp\n");
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("*INCLUDE"), "{e}");
+        let e = line_of(
+            "*NODE\n1, 0, 0, 0\n2, 1, 0, 0\n3, 0, 1, 0\n*ELEMENT, TYPE=C3D4\n1, 1, 2, 3, 9\n",
+        );
+        assert_eq!(e.line, 6);
+        assert!(e.message.contains("node 9"), "{e}");
+        let e = line_of("*NODE\n1, 0, 0, 0\n2, 1, 0.x, 0\n");
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("0.x"), "{e}");
+        let e = line_of("*NODE\n1, 0, 0, 0\n*ELEMENT, TYPE=C3D20\n");
+        assert!(e.message.contains("C3D20") && e.line == 3, "{e}");
+        let e = line_of("*NODE\n1, 0, 0, 0\n*CLOAD\n1, 1, 1.0\n");
+        assert!(e.message.contains("*STEP") && e.line == 3, "{e}");
+        let e = line_of("*NODE\n1, 0, 0, 0\n*BOUNDARY\nFOO, 1, 3\n");
+        assert!(e.message.contains("FOO") && e.line == 4, "{e}");
+        let e = line_of("*NODE\n1, 0, 0, 0\n1, 1, 1, 1\n");
+        assert!(e.message.contains("twice") && e.line == 3, "{e}");
+        let e = line_of("*STEP\n*STATIC\n");
+        assert!(e.message.contains("*END STEP"), "{e}");
+    }
+
+    #[test]
+    fn unsupported_elements_are_read_but_not_solved() {
+        let text = "*NODE\n1,0,0,0\n2,1,0,0\n3,0,1,0\n4,0,0,1\n5,1,1,0\n6,1,0,1\n*ELEMENT, TYPE=C3D6, ELSET=W\n7, 1, 2, 3, 4, 6, 5\n*ELEMENT, TYPE=B31\n8, 1, 2\n";
+        let d = Deck::parse(text).unwrap();
+        assert_eq!(d.elements.len(), 2);
+        assert_eq!(Deck::parse(&d.write()).unwrap(), d);
+        let e = d.to_model().unwrap_err().to_string();
+        assert!(e.contains("C3D6") && e.contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn hyperelastic_material_is_not_linear() {
+        let text = BAR.replace("MATERIAL=STEEL", "MATERIAL=RUBBER");
+        let d = Deck::parse(&text).unwrap();
+        let m = d.to_model().unwrap();
+        let e = m.linear_material(&d).unwrap_err().to_string();
+        assert!(e.contains("RUBBER"), "{e}");
+    }
+}
