@@ -9,7 +9,9 @@ mod demo;
 mod inspect;
 mod output;
 mod phantom;
+mod report;
 mod segment;
+mod twin;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -42,6 +44,12 @@ enum Command {
     Inspect(inspect::Args),
     /// Write a de-identified copy of DICOM data (PS3.15 Annex E basic profile).
     Deidentify(deidentify::Args),
+    /// Build the mechanical twin of a lumbar CT (hybrid: rigid vertebrae, FE discs, ligaments, facets).
+    Build(twin::BuildArgs),
+    /// Solve load cases (pure moments, follower load, standing) on a twin.
+    Simulate(twin::SimulateArgs),
+    /// Compare the phantom twin with published experiments; writes validation.csv.
+    Validate(twin::ValidateArgs),
     /// Measure speed and memory of pipeline stages and write a table.
     Bench(bench::Args),
     /// (internal) Load a scan and print timing and peak memory as JSON; used by `bench`.
@@ -73,6 +81,9 @@ fn main() -> ExitCode {
         Command::Segment(a) => segment::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Deidentify(a) => deidentify::run(a),
+        Command::Build(a) => twin::run_build(a),
+        Command::Simulate(a) => twin::run_simulate(a),
+        Command::Validate(a) => twin::run_validate(a),
         Command::Bench(a) => bench::run(a),
         Command::BenchLoadChild(a) => bench::run_child(a),
     };

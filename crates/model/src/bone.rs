@@ -381,9 +381,8 @@ pub fn measure_reference_tissues(
     }
     let [ni, nj, nk] = ct.dims();
     let g = ct.grid();
-    let world = |i: usize, j: usize, k: usize| {
-        g.index_to_world(Vector3::new(i as f64, j as f64, k as f64))
-    };
+    let world =
+        |i: usize, j: usize, k: usize| g.index_to_world(Vector3::new(i as f64, j as f64, k as f64));
     // Air: border of each slice.
     let mut air = Vec::new();
     let mut bone = Vec::new();

@@ -13,5 +13,8 @@ pub mod error;
 pub mod facet;
 pub mod ligament;
 pub mod loadcase;
+pub mod material;
+pub mod twin;
+pub mod validate;
 
 pub use error::ModelError;

@@ -1,0 +1,688 @@
+//! The twin: a patient's lumbar spine as a mechanical model, built from landmarks.
+//!
+//! The hybrid fidelity (the default) follows the validated hybrid lumbar models of Remus et
+//! al. 2021 (PLoS ONE 16:e0250456): rigid vertebrae carrying their CT geometry, deformable
+//! FE discs (annulus ground substance with two crossing fibre families, nearly
+//! incompressible nucleus) tied to the endplates, ligaments as tension-only fibres between
+//! landmark-derived insertions, facet joints as frictionless penalty contact between the
+//! articular surfaces.
+//!
+//! A [`Twin`] keeps only its inputs (landmarks, parameters, bone record) in its JSON; the
+//! meshes, fibres and contact surfaces are regenerated deterministically when it is built
+//! or loaded, so a twin file is small and always consistent with the code that solves it.
+
+use std::sync::Arc;
+
+use nalgebra::{Matrix3, Rotation3, Vector3};
+use serde::{Deserialize, Serialize};
+use spinetwin_anatomy::Level;
+use spinetwin_fem::continuum::SolidMaterial;
+use spinetwin_fem::nl::{
+    self, BodyState, ContactPair, Dof, Increments, Load, NlResult, Point, RigidBody, SolidBlock,
+    SolveOptions, Spring, Step,
+};
+use spinetwin_fem::Mesh;
+use spinetwin_segment::landmarks::{SpineLandmarks, VertebraLandmarks, P3};
+
+use crate::disc::{mesh_disc, DiscMesh, DiscMeshParams};
+use crate::error::ModelError;
+use crate::facet::{facet_geometry, FacetGeometry, FacetParams};
+use crate::ligament::{self, Ligament, LigamentSet};
+use crate::loadcase::LoadCase;
+use crate::material::DiscMaterials;
+
+/// Version of the twin JSON schema.
+pub const TWIN_SCHEMA_VERSION: u32 = 1;
+
+/// Model fidelity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fidelity {
+    /// Rigid vertebrae, FE discs, ligament springs, facet contact.
+    Hybrid,
+}
+
+/// Ligament parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LigamentParams {
+    /// Which published set of laws.
+    pub set: LigamentSet,
+    /// Fibres per ligament (per side for the paired ones).
+    pub fibres: usize,
+    /// Extra pre-strain added to every ligament's reference strain.
+    pub prestrain: f64,
+}
+
+impl Default for LigamentParams {
+    fn default() -> Self {
+        LigamentParams {
+            set: LigamentSet::Remus2021,
+            fibres: 3,
+            prestrain: 0.0,
+        }
+    }
+}
+
+/// Everything that shapes a twin besides the anatomy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TwinParams {
+    /// Disc meshing.
+    pub disc_mesh: DiscMeshParams,
+    /// Disc materials.
+    pub disc_materials: DiscMaterials,
+    /// Ligaments.
+    pub ligaments: LigamentParams,
+    /// Facet joints.
+    pub facets: FacetParams,
+    /// Ligaments left out entirely (e.g. the disc-only experiments remove all of them).
+    #[serde(default)]
+    pub without_ligaments: Vec<Ligament>,
+    /// Leave the facet joints out (posterior elements removed).
+    #[serde(default)]
+    pub without_facets: bool,
+}
+
+/// The saved form of a twin (its inputs).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TwinFile {
+    /// Schema version ([`TWIN_SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// Fidelity.
+    pub fidelity: Fidelity,
+    /// Where the anatomy came from (no patient identifiers).
+    pub source: String,
+    /// Parameters.
+    pub params: TwinParams,
+    /// Landmarks of the modelled vertebrae, cranial first.
+    pub landmarks: SpineLandmarks,
+}
+
+/// One modelled ligament fibre.
+#[derive(Clone, Debug)]
+pub struct Fibre {
+    /// Ligament.
+    pub ligament: Ligament,
+    /// Index of the upper and the lower vertebra in [`Twin::levels`].
+    pub bodies: [usize; 2],
+    /// Insertions on the upper and the lower vertebra (mm).
+    pub ends: [P3; 2],
+    /// The spring.
+    pub spring: Spring,
+}
+
+/// One motion segment's disc in the model.
+#[derive(Clone, Debug)]
+pub struct TwinDisc {
+    /// Index of the upper vertebra in [`Twin::levels`] (the lower is the next one).
+    pub upper: usize,
+    /// The mesh.
+    pub mesh: DiscMesh,
+}
+
+/// One facet joint.
+#[derive(Clone, Debug)]
+pub struct TwinFacet {
+    /// Index of the upper vertebra (the lower is the next one).
+    pub upper: usize,
+    /// 0 left, 1 right.
+    pub side: usize,
+    /// Contact geometry.
+    pub geometry: FacetGeometry,
+}
+
+/// A built twin.
+#[derive(Clone, Debug)]
+pub struct Twin {
+    /// Its saved form.
+    pub file: TwinFile,
+    /// Modelled vertebrae, cranial first.
+    pub levels: Vec<Level>,
+    /// Discs, cranial first.
+    pub discs: Vec<TwinDisc>,
+    /// Ligament fibres.
+    pub fibres: Vec<Fibre>,
+    /// Facet joints.
+    pub facets: Vec<TwinFacet>,
+    /// What was left out or looked unusual.
+    pub warnings: Vec<String>,
+}
+
+fn v3(p: &P3) -> Vector3<f64> {
+    Vector3::from(*p)
+}
+
+impl Twin {
+    /// Builds a twin from landmarks (at least two vertebrae with their endplates).
+    pub fn build(file: TwinFile) -> Result<Twin, ModelError> {
+        if file.schema_version != TWIN_SCHEMA_VERSION {
+            return Err(ModelError::InvalidInput(format!(
+                "twin schema version {} is not supported (this build reads {TWIN_SCHEMA_VERSION}): rebuild the twin",
+                file.schema_version
+            )));
+        }
+        let lm = &file.landmarks;
+        if lm.vertebrae.len() < 2 {
+            return Err(ModelError::InvalidGeometry(format!(
+                "a twin needs at least two adjacent vertebrae, the landmarks have {}",
+                lm.vertebrae.len()
+            )));
+        }
+        let levels: Vec<Level> = lm.vertebrae.iter().map(|v| v.level).collect();
+        for w in levels.windows(2) {
+            if w[0] >= w[1] {
+                return Err(ModelError::InvalidGeometry(format!(
+                    "vertebrae must be listed cranial first without repeats ({} before {})",
+                    w[0].name(),
+                    w[1].name()
+                )));
+            }
+        }
+        let mut warnings = Vec::new();
+        let mut discs = Vec::new();
+        let mut fibres = Vec::new();
+        let mut facets = Vec::new();
+        let p = &file.params;
+        for i in 0..levels.len() - 1 {
+            let (up, lo) = (&lm.vertebrae[i], &lm.vertebrae[i + 1]);
+            let seg = format!("{}-{}", up.level.name(), lo.level.name());
+            let upper_ep = up.inferior_endplate.as_ref().ok_or_else(|| {
+                ModelError::InvalidGeometry(format!(
+                    "{seg}: {} has no inferior endplate",
+                    up.level.name()
+                ))
+            })?;
+            let mesh = mesh_disc(upper_ep, &lo.superior_endplate, &p.disc_mesh)
+                .map_err(|e| ModelError::InvalidGeometry(format!("disc {seg}: {e}")))?;
+            discs.push(TwinDisc { upper: i, mesh });
+
+            for lig in Ligament::ALL {
+                if p.without_ligaments.contains(&lig) {
+                    continue;
+                }
+                let pairs = ligament::attachment_pairs(up, lo, lig, p.ligaments.fibres);
+                if pairs.is_empty() {
+                    warnings.push(format!(
+                        "{seg}: {} insertions not found; left out",
+                        lig.name()
+                    ));
+                    continue;
+                }
+                let n = pairs.len();
+                for (k, (a, b)) in pairs.into_iter().enumerate() {
+                    let length = (v3(&a) - v3(&b)).norm();
+                    let (law, rest) = ligament::fibre_law(
+                        p.ligaments.set,
+                        lig,
+                        n,
+                        length,
+                        p.ligaments.prestrain,
+                    )?;
+                    let spring = Spring {
+                        name: format!("{seg} {} {k}", lig.name()),
+                        a: Point::Body { body: i, at: a },
+                        b: Point::Body { body: i + 1, at: b },
+                        rest_length: rest,
+                        law,
+                    };
+                    fibres.push(Fibre {
+                        ligament: lig,
+                        bodies: [i, i + 1],
+                        ends: [a, b],
+                        spring,
+                    });
+                }
+            }
+
+            if !p.without_facets {
+                let uf = [&up.inferior_facets.left, &up.inferior_facets.right];
+                let lf = [&lo.superior_facets.left, &lo.superior_facets.right];
+                for side in 0..2 {
+                    let name = ["left", "right"][side];
+                    match (uf[side], lf[side]) {
+                        (Some(a), Some(b)) => match facet_geometry(a, b, &p.facets) {
+                            Ok(geometry) => facets.push(TwinFacet {
+                                upper: i,
+                                side,
+                                geometry,
+                            }),
+                            Err(e) => {
+                                warnings.push(format!("{seg} {name} facet joint left out: {e}"))
+                            }
+                        },
+                        _ => warnings.push(format!(
+                            "{seg} {name} facet joint left out: articular surfaces not found"
+                        )),
+                    }
+                }
+            }
+        }
+        Ok(Twin {
+            levels,
+            discs,
+            fibres,
+            facets,
+            warnings,
+            file,
+        })
+    }
+
+    /// Landmarks of vertebra `i`.
+    pub fn vertebra(&self, i: usize) -> &VertebraLandmarks {
+        &self.file.landmarks.vertebrae[i]
+    }
+
+    /// The anatomical frame of vertebra `i` as a matrix whose columns are x, y, z.
+    pub fn frame_matrix(&self, i: usize) -> Matrix3<f64> {
+        let f = &self.vertebra(i).frame;
+        Matrix3::from_columns(&[v3(&f.x), v3(&f.y), v3(&f.z)])
+    }
+
+    /// The point of vertebra `i` the follower load passes through: the body centre, moved
+    /// `offset_mm` posteriorly along the frame's y axis.
+    pub fn follower_point(&self, i: usize, offset_mm: f64) -> P3 {
+        let f = &self.vertebra(i).frame;
+        (v3(&f.origin) + v3(&f.y) * offset_mm).into()
+    }
+
+    /// The FE model of one load case and the bookkeeping to read its results back.
+    pub fn fem_model(&self, case: &LoadCase) -> Result<(nl::Model, ModelIndex), ModelError> {
+        let nb = self.levels.len();
+        let mut mesh = Mesh::default();
+        let mut bodies: Vec<RigidBody> = (0..nb)
+            .map(|i| RigidBody {
+                name: self.levels[i].name().to_string(),
+                reference: self.vertebra(i).frame.origin,
+                tied_nodes: Vec::new(),
+            })
+            .collect();
+        let mut nucleus = Vec::new();
+        let mut annulus = Vec::new();
+        let mut fibre_dirs: Vec<[[f64; 3]; 2]> = Vec::new();
+        let mut disc_ranges = Vec::new();
+        for d in &self.discs {
+            let node0 = mesh.nodes.len();
+            let elem0 = mesh.num_elements();
+            let m = &d.mesh.mesh;
+            mesh.nodes.extend_from_slice(&m.nodes);
+            for e in 0..m.num_elements() {
+                let nodes: Vec<usize> = m.element_nodes(e).iter().map(|n| n + node0).collect();
+                mesh.add_element(m.kinds[e], &nodes);
+            }
+            fibre_dirs.resize(mesh.num_elements(), [[0.0; 3]; 2]);
+            for (k, &e) in d.mesh.annulus_elements.iter().enumerate() {
+                fibre_dirs[elem0 + e] = d.mesh.fibre_directions[k];
+                annulus.push(elem0 + e);
+            }
+            let nuc: Vec<usize> = d.mesh.nucleus_elements.iter().map(|e| e + elem0).collect();
+            nucleus.extend_from_slice(&nuc);
+            bodies[d.upper]
+                .tied_nodes
+                .extend(d.mesh.upper_nodes.iter().map(|n| n + node0));
+            bodies[d.upper + 1]
+                .tied_nodes
+                .extend(d.mesh.lower_nodes.iter().map(|n| n + node0));
+            disc_ranges.push(DiscIndex {
+                upper: d.upper,
+                nucleus: nuc,
+                upper_nodes: d.mesh.upper_nodes.iter().map(|n| n + node0).collect(),
+                lower_nodes: d.mesh.lower_nodes.iter().map(|n| n + node0).collect(),
+            });
+        }
+        let mats = &self.file.params.disc_materials;
+        let (annulus_mat, nucleus_mat): (Arc<dyn SolidMaterial>, Arc<dyn SolidMaterial>) =
+            mats.build(fibre_dirs, mesh.num_elements())?;
+        let solids = vec![
+            SolidBlock {
+                name: "annulus".into(),
+                elements: annulus,
+                material: annulus_mat,
+            },
+            SolidBlock {
+                name: "nucleus".into(),
+                elements: nucleus,
+                material: nucleus_mat,
+            },
+        ];
+        let springs: Vec<Spring> = self.fibres.iter().map(|f| f.spring.clone()).collect();
+        let contacts: Vec<ContactPair> = self
+            .facets
+            .iter()
+            .map(|f| {
+                let g = &f.geometry;
+                ContactPair {
+                    name: format!(
+                        "{}-{} {}",
+                        self.levels[f.upper].name(),
+                        self.levels[f.upper + 1].name(),
+                        ["left", "right"][f.side]
+                    ),
+                    slave: g
+                        .slave
+                        .iter()
+                        .map(|&at| Point::Body { body: f.upper, at })
+                        .collect(),
+                    slave_area: g.slave_area.clone(),
+                    master: g
+                        .master
+                        .iter()
+                        .map(|t| {
+                            t.map(|at| Point::Body {
+                                body: f.upper + 1,
+                                at,
+                            })
+                        })
+                        .collect(),
+                    penalty: g.penalty,
+                    clearance: g.clearance_mm,
+                    friction: 0.0,
+                }
+            })
+            .collect();
+
+        // Loads. The follower load runs through one point per vertebra, as a chain of cable
+        // segments (Patwardhan et al. 1999 Spine 24:1003).
+        let offset = FOLLOWER_OFFSET_MM;
+        let follower: Vec<Load> = if case.follower_n > 0.0 {
+            (0..nb - 1)
+                .map(|i| Load::FollowerPair {
+                    a: Point::Body {
+                        body: i,
+                        at: self.follower_point(i, offset),
+                    },
+                    b: Point::Body {
+                        body: i + 1,
+                        at: self.follower_point(i + 1, offset),
+                    },
+                    magnitude: case.follower_n,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let bottom = nb - 1;
+        let fixed: Vec<(Dof, f64)> = (0..6)
+            .map(|k| (Dof::Body { body: bottom, k }, 0.0))
+            .collect();
+        let mut steps = Vec::new();
+        let mut sample_steps = Vec::new();
+        if case.follower_n > 0.0 {
+            steps.push(Step {
+                name: "follower".into(),
+                loads: follower.clone(),
+                prescribed: fixed.clone(),
+                increments: Increments {
+                    initial: 0.25,
+                    ..Default::default()
+                },
+                ..Default::default()
+            });
+            if case.moment.is_none() {
+                sample_steps.push((steps.len() - 1, 0.0));
+            }
+        }
+        if let Some((motion, m)) = case.moment {
+            let (axis, sign) = motion.axis_sign();
+            let dir = self.frame_matrix(0).column(axis) * sign;
+            for (k, &frac) in case.samples.iter().enumerate() {
+                let mut loads = follower.clone();
+                loads.push(Load::BodyMoment {
+                    body: 0,
+                    moment: (dir * (m * frac)).into(),
+                });
+                steps.push(Step {
+                    name: format!("moment_{k}"),
+                    loads,
+                    prescribed: fixed.clone(),
+                    increments: Increments {
+                        initial: if k == 0 { 0.25 } else { 0.5 },
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                });
+                sample_steps.push((steps.len() - 1, m * frac));
+            }
+        }
+        if steps.is_empty() {
+            return Err(ModelError::InvalidInput(format!(
+                "load case '{}' applies nothing",
+                case.name
+            )));
+        }
+        let model = nl::Model {
+            mesh,
+            solids,
+            bodies,
+            springs,
+            contacts,
+            steps,
+        };
+        Ok((
+            model,
+            ModelIndex {
+                discs: disc_ranges,
+                sample_steps,
+            },
+        ))
+    }
+
+    /// Solves one load case and reads the results in anatomical terms.
+    pub fn simulate(
+        &self,
+        case: &LoadCase,
+        options: &SolveOptions,
+    ) -> Result<CaseResult, ModelError> {
+        let t0 = std::time::Instant::now();
+        let (model, index) = self.fem_model(case)?;
+        let result = nl::solve(&model, options)?;
+        Ok(self.read_results(case, &model, &index, result, t0.elapsed().as_secs_f64()))
+    }
+
+    fn read_results(
+        &self,
+        case: &LoadCase,
+        model: &nl::Model,
+        index: &ModelIndex,
+        result: NlResult,
+        seconds: f64,
+    ) -> CaseResult {
+        let mut samples = Vec::new();
+        for &(step, moment) in &index.sample_steps {
+            let Some(state) = result.steps.get(step).and_then(|s| s.state.as_ref()) else {
+                continue;
+            };
+            let mut segments = Vec::new();
+            for (i, d) in index.discs.iter().enumerate() {
+                let up = d.upper;
+                let lo = up + 1;
+                let rot =
+                    relative_rotation(&state.bodies[up], &state.bodies[lo], &self.frame_matrix(lo));
+                let idp = nucleus_pressure(model, &d.nucleus, &state.element_stress);
+                let mut facet = [None, None];
+                for (k, f) in self.facets.iter().enumerate() {
+                    if f.upper == up {
+                        facet[f.side] = Some(state.contacts[k].normal_force);
+                    }
+                }
+                let height =
+                    disc_height_change(model, d, &state.displacements, &self.vertebra(lo).frame.z);
+                let _ = i;
+                segments.push(SegmentResult {
+                    upper: self.levels[up],
+                    lower: self.levels[lo],
+                    rotation_deg: rot.map(f64::to_degrees),
+                    idp_mpa: idp,
+                    facet_force_n: facet,
+                    disc_height_change_mm: height,
+                });
+            }
+            samples.push(Sample {
+                moment_nm: moment / 1000.0,
+                segments,
+            });
+        }
+        CaseResult {
+            case: case.clone(),
+            converged: result.converged,
+            failure: result.failure.clone(),
+            iterations: result.iterations,
+            equations: result.num_equations,
+            seconds,
+            samples: if result.converged {
+                samples
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// Follower load path: this far posterior of the body centre (mm). Patwardhan et al. 1999
+/// place the path near the instantaneous centres of rotation, in the posterior part of the
+/// disc; with the path through the body centres the follower load flexes the spine.
+pub const FOLLOWER_OFFSET_MM: f64 = 4.0;
+
+/// Where each disc and each recorded state sit in the FE model.
+#[derive(Clone, Debug)]
+pub struct ModelIndex {
+    /// Per disc (cranial first).
+    pub discs: Vec<DiscIndex>,
+    /// `(step index, moment in N mm)` of each recorded state.
+    pub sample_steps: Vec<(usize, f64)>,
+}
+
+/// A disc's place in the FE model.
+#[derive(Clone, Debug)]
+pub struct DiscIndex {
+    /// Upper vertebra index.
+    pub upper: usize,
+    /// Nucleus elements.
+    pub nucleus: Vec<usize>,
+    /// Nodes on the upper endplate.
+    pub upper_nodes: Vec<usize>,
+    /// Nodes on the lower endplate.
+    pub lower_nodes: Vec<usize>,
+}
+
+/// Results of one motion segment at one load level.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SegmentResult {
+    /// Upper vertebra.
+    pub upper: Level,
+    /// Lower vertebra.
+    pub lower: Level,
+    /// Rotation of the upper vertebra relative to the lower, in the lower vertebra's
+    /// anatomical frame (degrees): flexion(+)/extension(-) about x, left(+)/right(-)
+    /// lateral bending about y, left(+)/right(-) axial rotation about z. Components of the
+    /// rotation vector (helical axis times angle).
+    pub rotation_deg: [f64; 3],
+    /// Intradiscal pressure: volume-weighted mean hydrostatic pressure of the nucleus (MPa).
+    pub idp_mpa: f64,
+    /// Normal contact force of the left and right facet joints (N); `None` when the joint
+    /// is not modelled.
+    pub facet_force_n: [Option<f64>; 2],
+    /// Change of the mean disc height (mm, negative = compressed).
+    pub disc_height_change_mm: f64,
+}
+
+/// All segments at one load level.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Sample {
+    /// Applied moment (N m); 0 for follower-only cases.
+    pub moment_nm: f64,
+    /// Per segment, cranial first.
+    pub segments: Vec<SegmentResult>,
+}
+
+/// The result of one load case.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CaseResult {
+    /// The case.
+    pub case: LoadCase,
+    /// True when every step converged. When false, `samples` is empty.
+    pub converged: bool,
+    /// Why not.
+    pub failure: Option<String>,
+    /// Newton iterations.
+    pub iterations: usize,
+    /// Equations.
+    pub equations: usize,
+    /// Wall time (s).
+    pub seconds: f64,
+    /// Recorded states, in increasing moment.
+    pub samples: Vec<Sample>,
+}
+
+impl CaseResult {
+    /// The state at the full load, when converged.
+    pub fn last(&self) -> Option<&Sample> {
+        self.samples.last()
+    }
+}
+
+/// Rotation of body `up` relative to body `lo`, in the anatomical frame `frame` (columns
+/// x, y, z) of the lower body: rotation-vector components (rad).
+pub fn relative_rotation(up: &BodyState, lo: &BodyState, frame: &Matrix3<f64>) -> [f64; 3] {
+    let ru = Matrix3::from_fn(|i, j| up.rotation[i][j]);
+    let rl = Matrix3::from_fn(|i, j| lo.rotation[i][j]);
+    // Relative rotation seen from the lower body, then expressed on its anatomical axes.
+    let rel = rl.transpose() * ru;
+    let local = frame.transpose() * rel * frame;
+    let v = Rotation3::from_matrix_unchecked(local).scaled_axis();
+    [v.x, v.y, v.z]
+}
+
+/// Volume-weighted mean of `-trace(sigma)/3` over `elements` (reference volumes).
+fn nucleus_pressure(model: &nl::Model, elements: &[usize], stress: &[[f64; 6]]) -> f64 {
+    let mut num = 0.0;
+    let mut den = 0.0;
+    for &e in elements {
+        let v = element_volume(&model.mesh, e);
+        let s = stress[e];
+        num += v * -(s[0] + s[1] + s[2]) / 3.0;
+        den += v;
+    }
+    if den > 0.0 {
+        num / den
+    } else {
+        0.0
+    }
+}
+
+/// Reference volume of an element by its quadrature rule.
+fn element_volume(mesh: &Mesh, e: usize) -> f64 {
+    let kind = mesh.kinds[e];
+    let x: Vec<[f64; 3]> = mesh
+        .element_nodes(e)
+        .iter()
+        .map(|&n| mesh.nodes[n])
+        .collect();
+    kind.quadrature()
+        .iter()
+        .map(|&(p, w)| {
+            let (_, dn) = kind.shape(p);
+            let mut j = Matrix3::<f64>::zeros();
+            for (a, xa) in x.iter().enumerate() {
+                for i in 0..3 {
+                    for k in 0..3 {
+                        j[(i, k)] += xa[i] * dn[a][k];
+                    }
+                }
+            }
+            w * j.determinant()
+        })
+        .sum()
+}
+
+/// Mean displacement of the upper endplate nodes minus that of the lower ones, along the
+/// lower vertebra's axis.
+fn disc_height_change(model: &nl::Model, d: &DiscIndex, u: &[[f64; 3]], axis: &P3) -> f64 {
+    let _ = model;
+    let mean = |nodes: &[usize]| -> Vector3<f64> {
+        nodes
+            .iter()
+            .map(|&n| Vector3::from(u[n]))
+            .sum::<Vector3<f64>>()
+            / nodes.len().max(1) as f64
+    };
+    (mean(&d.upper_nodes) - mean(&d.lower_nodes)).dot(&v3(axis))
+}
