@@ -5,7 +5,7 @@
 //! the invariants of `C = F^T F` (`I4 = a1 . C a1`, `I6 = a2 . C a2` for unit fibre
 //! directions `a1`, `a2` in the reference configuration). `W` is evaluated with a small
 //! forward-mode automatic differentiation that carries the gradient and Hessian with
-//! respect to the five invariants ([`Hd`]), so `S = 2 dW/dC = sum_k W_k A_k` with
+//! respect to the five invariants (`Hd`), so `S = 2 dW/dC = sum_k W_k A_k` with
 //! `A_k = 2 dI_k/dC` and `dS/dE = 4 d2W/dC2 = sum_kl W_kl A_k (x) A_l + sum_k W_k 4 d2I_k/dC2`
 //! are exact (Holzapfel, *Nonlinear Solid Mechanics*, 2000, sec. 6.2-6.7):
 //! `A_I1 = 2 I`, `A_I2 = 2 (I1 I - C)`, `A_J = J C^-1`, `A_I4 = 2 a1 (x) a1`,
@@ -26,18 +26,18 @@ const NV: usize = 5;
 /// A scalar with its gradient and Hessian with respect to the invariants
 /// `(I1, I2, J, I4, I6)` (second-order forward-mode automatic differentiation).
 #[derive(Clone, Copy, Debug)]
-pub struct Hd {
+pub(crate) struct Hd {
     /// Value.
-    pub v: f64,
+    pub(crate) v: f64,
     /// Gradient.
-    pub g: [f64; NV],
+    pub(crate) g: [f64; NV],
     /// Hessian (symmetric).
-    pub h: [[f64; NV]; NV],
+    pub(crate) h: [[f64; NV]; NV],
 }
 
 impl Hd {
     /// A constant.
-    pub fn c(v: f64) -> Self {
+    pub(crate) fn c(v: f64) -> Self {
         Hd {
             v,
             g: [0.0; NV],
@@ -62,16 +62,16 @@ impl Hd {
         r
     }
     /// Natural logarithm.
-    pub fn ln(self) -> Self {
+    pub(crate) fn ln(self) -> Self {
         self.chain(self.v.ln(), 1.0 / self.v, -1.0 / (self.v * self.v))
     }
     /// Exponential.
-    pub fn exp(self) -> Self {
+    pub(crate) fn exp(self) -> Self {
         let e = self.v.exp();
         self.chain(e, e, e)
     }
     /// Real power with a constant exponent.
-    pub fn powf(self, p: f64) -> Self {
+    pub(crate) fn powf(self, p: f64) -> Self {
         let v = self.v;
         self.chain(
             v.powf(p),
@@ -80,11 +80,11 @@ impl Hd {
         )
     }
     /// Square.
-    pub fn sq(self) -> Self {
+    pub(crate) fn sq(self) -> Self {
         self * self
     }
     /// Multiplication by a constant.
-    pub fn scale(self, s: f64) -> Self {
+    pub(crate) fn scale(self, s: f64) -> Self {
         let mut r = self;
         r.v *= s;
         r.g.iter_mut().for_each(|x| *x *= s);
