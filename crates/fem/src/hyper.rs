@@ -215,7 +215,27 @@ fn invariant_response(
     (sv, d)
 }
 
-/// The invariants as [`Hd`] variables.
+/// Rejects non-finite responses (e.g. an overflowing HGO exponential far outside the
+/// physiological range) with an error rather than letting NaN reach the solver.
+fn finite(
+    what: &str,
+    element: usize,
+    r: ([f64; 6], [[f64; 6]; 6]),
+) -> Result<([f64; 6], [[f64; 6]; 6]), FemError> {
+    if r.0
+        .iter()
+        .chain(r.1.iter().flatten())
+        .all(|v| v.is_finite())
+    {
+        Ok(r)
+    } else {
+        Err(FemError::InvalidInput(format!(
+            "{what}: non-finite stress in element {element} (strain far too large for the model): reduce the load increment"
+        )))
+    }
+}
+
+/// The invariants as `Hd` variables.
 fn variables(k: &Kinematics, fibres: &[Vector3<f64>; 2]) -> [Hd; NV] {
     let i4 = |a: &Vector3<f64>| (a.transpose() * k.c * a)[0];
     [
@@ -294,7 +314,11 @@ impl SolidMaterial for NeoHookean {
     fn pk2(&self, element: usize, f: &Matrix3<f64>) -> Result<([f64; 6], [[f64; 6]; 6]), FemError> {
         let k = kinematics(f, element)?;
         let w = self.w(element, &k)?;
-        Ok(invariant_response(&k, [Vector3::zeros(); 2], &w))
+        finite(
+            "Neo-Hookean",
+            element,
+            invariant_response(&k, [Vector3::zeros(); 2], &w),
+        )
     }
     fn energy(&self, element: usize, f: &Matrix3<f64>) -> Option<f64> {
         let k = kinematics(f, element).ok()?;
@@ -364,7 +388,11 @@ impl SolidMaterial for MooneyRivlin {
     fn pk2(&self, element: usize, f: &Matrix3<f64>) -> Result<([f64; 6], [[f64; 6]; 6]), FemError> {
         let k = kinematics(f, element)?;
         let w = self.w(element, &k)?;
-        Ok(invariant_response(&k, [Vector3::zeros(); 2], &w))
+        finite(
+            "Mooney-Rivlin",
+            element,
+            invariant_response(&k, [Vector3::zeros(); 2], &w),
+        )
     }
     fn energy(&self, element: usize, f: &Matrix3<f64>) -> Option<f64> {
         let k = kinematics(f, element).ok()?;
@@ -471,7 +499,7 @@ impl SolidMaterial for Hgo {
     fn pk2(&self, element: usize, f: &Matrix3<f64>) -> Result<([f64; 6], [[f64; 6]; 6]), FemError> {
         let k = kinematics(f, element)?;
         let (w, a) = self.w(element, &k)?;
-        Ok(invariant_response(&k, a, &w))
+        finite("HGO", element, invariant_response(&k, a, &w))
     }
     fn energy(&self, element: usize, f: &Matrix3<f64>) -> Option<f64> {
         let k = kinematics(f, element).ok()?;
@@ -819,6 +847,19 @@ mod tests {
         // At F = I the fibres are inactive: the tangent is the matrix' (mu = 2 C10).
         check_isotropic_limit(&m, 2.0 * 0.1351, 10.0);
         assert!(Hgo::new(vec![m.params[0]], vec![[[0.0; 3], [1.0, 0.0, 0.0]]]).is_err());
+        // Absurd fibre stretch: an error, not NaN.
+        let huge = Matrix3::from_diagonal(&Vector3::new(1.0, 1.0, 4.0));
+        assert!(m.pk2(0, &huge).is_err());
+        // Per-element fibres: element 1 has its fibres along x, so a z stretch leaves them
+        // compressed (less stress than element 0).
+        let two = Hgo::new(
+            vec![m.params[0]],
+            vec![m.fibres[0], [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]],
+        )
+        .unwrap();
+        let fz = Matrix3::from_diagonal(&Vector3::new(0.97, 0.97, 1.08));
+        assert!(two.pk2(0, &fz).unwrap().0[2] > 2.0 * two.pk2(1, &fz).unwrap().0[2]);
+        assert!(two.pk2(2, &fz).is_err());
     }
 
     #[test]
