@@ -5,7 +5,7 @@
 //! the invariants of `C = F^T F` (`I4 = a1 . C a1`, `I6 = a2 . C a2` for unit fibre
 //! directions `a1`, `a2` in the reference configuration). `W` is evaluated with a small
 //! forward-mode automatic differentiation that carries the gradient and Hessian with
-//! respect to the five invariants ([`Hd`]), so `S = 2 dW/dC = sum_k W_k A_k` with
+//! respect to the five invariants (`Hd`), so `S = 2 dW/dC = sum_k W_k A_k` with
 //! `A_k = 2 dI_k/dC` and `dS/dE = 4 d2W/dC2 = sum_kl W_kl A_k (x) A_l + sum_k W_k 4 d2I_k/dC2`
 //! are exact (Holzapfel, *Nonlinear Solid Mechanics*, 2000, sec. 6.2-6.7):
 //! `A_I1 = 2 I`, `A_I2 = 2 (I1 I - C)`, `A_J = J C^-1`, `A_I4 = 2 a1 (x) a1`,
@@ -26,18 +26,18 @@ const NV: usize = 5;
 /// A scalar with its gradient and Hessian with respect to the invariants
 /// `(I1, I2, J, I4, I6)` (second-order forward-mode automatic differentiation).
 #[derive(Clone, Copy, Debug)]
-pub struct Hd {
+pub(crate) struct Hd {
     /// Value.
-    pub v: f64,
+    pub(crate) v: f64,
     /// Gradient.
-    pub g: [f64; NV],
+    pub(crate) g: [f64; NV],
     /// Hessian (symmetric).
-    pub h: [[f64; NV]; NV],
+    pub(crate) h: [[f64; NV]; NV],
 }
 
 impl Hd {
     /// A constant.
-    pub fn c(v: f64) -> Self {
+    pub(crate) fn c(v: f64) -> Self {
         Hd {
             v,
             g: [0.0; NV],
@@ -62,16 +62,16 @@ impl Hd {
         r
     }
     /// Natural logarithm.
-    pub fn ln(self) -> Self {
+    pub(crate) fn ln(self) -> Self {
         self.chain(self.v.ln(), 1.0 / self.v, -1.0 / (self.v * self.v))
     }
     /// Exponential.
-    pub fn exp(self) -> Self {
+    pub(crate) fn exp(self) -> Self {
         let e = self.v.exp();
         self.chain(e, e, e)
     }
     /// Real power with a constant exponent.
-    pub fn powf(self, p: f64) -> Self {
+    pub(crate) fn powf(self, p: f64) -> Self {
         let v = self.v;
         self.chain(
             v.powf(p),
@@ -80,11 +80,11 @@ impl Hd {
         )
     }
     /// Square.
-    pub fn sq(self) -> Self {
+    pub(crate) fn sq(self) -> Self {
         self * self
     }
     /// Multiplication by a constant.
-    pub fn scale(self, s: f64) -> Self {
+    pub(crate) fn scale(self, s: f64) -> Self {
         let mut r = self;
         r.v *= s;
         r.g.iter_mut().for_each(|x| *x *= s);
@@ -215,7 +215,27 @@ fn invariant_response(
     (sv, d)
 }
 
-/// The invariants as [`Hd`] variables.
+/// Rejects non-finite responses (e.g. an overflowing HGO exponential far outside the
+/// physiological range) with an error rather than letting NaN reach the solver.
+fn finite(
+    what: &str,
+    element: usize,
+    r: ([f64; 6], [[f64; 6]; 6]),
+) -> Result<([f64; 6], [[f64; 6]; 6]), FemError> {
+    if r.0
+        .iter()
+        .chain(r.1.iter().flatten())
+        .all(|v| v.is_finite())
+    {
+        Ok(r)
+    } else {
+        Err(FemError::InvalidInput(format!(
+            "{what}: non-finite stress in element {element} (strain far too large for the model): reduce the load increment"
+        )))
+    }
+}
+
+/// The invariants as `Hd` variables.
 fn variables(k: &Kinematics, fibres: &[Vector3<f64>; 2]) -> [Hd; NV] {
     let i4 = |a: &Vector3<f64>| (a.transpose() * k.c * a)[0];
     [
@@ -294,7 +314,11 @@ impl SolidMaterial for NeoHookean {
     fn pk2(&self, element: usize, f: &Matrix3<f64>) -> Result<([f64; 6], [[f64; 6]; 6]), FemError> {
         let k = kinematics(f, element)?;
         let w = self.w(element, &k)?;
-        Ok(invariant_response(&k, [Vector3::zeros(); 2], &w))
+        finite(
+            "Neo-Hookean",
+            element,
+            invariant_response(&k, [Vector3::zeros(); 2], &w),
+        )
     }
     fn energy(&self, element: usize, f: &Matrix3<f64>) -> Option<f64> {
         let k = kinematics(f, element).ok()?;
@@ -364,7 +388,11 @@ impl SolidMaterial for MooneyRivlin {
     fn pk2(&self, element: usize, f: &Matrix3<f64>) -> Result<([f64; 6], [[f64; 6]; 6]), FemError> {
         let k = kinematics(f, element)?;
         let w = self.w(element, &k)?;
-        Ok(invariant_response(&k, [Vector3::zeros(); 2], &w))
+        finite(
+            "Mooney-Rivlin",
+            element,
+            invariant_response(&k, [Vector3::zeros(); 2], &w),
+        )
     }
     fn energy(&self, element: usize, f: &Matrix3<f64>) -> Option<f64> {
         let k = kinematics(f, element).ok()?;
@@ -471,7 +499,7 @@ impl SolidMaterial for Hgo {
     fn pk2(&self, element: usize, f: &Matrix3<f64>) -> Result<([f64; 6], [[f64; 6]; 6]), FemError> {
         let k = kinematics(f, element)?;
         let (w, a) = self.w(element, &k)?;
-        Ok(invariant_response(&k, a, &w))
+        finite("HGO", element, invariant_response(&k, a, &w))
     }
     fn energy(&self, element: usize, f: &Matrix3<f64>) -> Option<f64> {
         let k = kinematics(f, element).ok()?;
@@ -819,6 +847,19 @@ mod tests {
         // At F = I the fibres are inactive: the tangent is the matrix' (mu = 2 C10).
         check_isotropic_limit(&m, 2.0 * 0.1351, 10.0);
         assert!(Hgo::new(vec![m.params[0]], vec![[[0.0; 3], [1.0, 0.0, 0.0]]]).is_err());
+        // Absurd fibre stretch: an error, not NaN.
+        let huge = Matrix3::from_diagonal(&Vector3::new(1.0, 1.0, 4.0));
+        assert!(m.pk2(0, &huge).is_err());
+        // Per-element fibres: element 1 has its fibres along x, so a z stretch leaves them
+        // compressed (less stress than element 0).
+        let two = Hgo::new(
+            vec![m.params[0]],
+            vec![m.fibres[0], [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]],
+        )
+        .unwrap();
+        let fz = Matrix3::from_diagonal(&Vector3::new(0.97, 0.97, 1.08));
+        assert!(two.pk2(0, &fz).unwrap().0[2] > 2.0 * two.pk2(1, &fz).unwrap().0[2]);
+        assert!(two.pk2(2, &fz).is_err());
     }
 
     #[test]

@@ -143,7 +143,7 @@ impl Mesh {
             .map(|q| q.0)
             .chain(kind.corners().iter().copied());
         // Scale for "degenerate": det J relative to the cube of the element's diameter
-        // (det J is per unit natural volume; hex natural volume is 8, hence the factor).
+        // (the natural volumes differ, 1/6 to 8, which a 1e-12 threshold ignores).
         let h = (0..x.len())
             .flat_map(|a| (0..a).map(move |b| (a, b)))
             .map(|(a, b)| dist(x[a], x[b]))
