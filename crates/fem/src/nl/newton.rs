@@ -725,7 +725,10 @@ mod tests {
                     },
                     b: b1([-3.0, 1.0, 2.0]),
                     rest_length: 1.5,
-                    law: SpringLaw::ToeLinear { k: 50.0, eps_t: 0.1 },
+                    law: SpringLaw::ToeLinear {
+                        k: 50.0,
+                        eps_t: 0.1,
+                    },
                 },
                 Spring {
                     name: "b".into(),
@@ -746,7 +749,11 @@ mod tests {
                 name: "c".into(),
                 slave: vec![Point::Node(tip)],
                 slave_area: vec![0.3],
-                master: vec![[b1([1.0, 0.0, 1.1]), b1([3.0, 0.0, 1.1]), b1([1.0, 2.0, 1.1])]],
+                master: vec![[
+                    b1([1.0, 0.0, 1.1]),
+                    b1([3.0, 0.0, 1.1]),
+                    b1([1.0, 2.0, 1.1]),
+                ]],
                 penalty: 40.0,
                 clearance: 0.2,
                 friction: 0.0,
@@ -810,7 +817,11 @@ mod tests {
         let mut st = State::new(&model);
         for (n, u) in st.u.iter_mut().enumerate() {
             let t = n as f64;
-            *u = V3::new(0.05 * t.sin(), 0.04 * (0.7 * t).cos(), 0.03 * (1.3 * t).sin());
+            *u = V3::new(
+                0.05 * t.sin(),
+                0.04 * (0.7 * t).cos(),
+                0.03 * (1.3 * t).sin(),
+            );
         }
         let tip = (0..model.mesh.num_nodes())
             .find(|&n| model.mesh.nodes[n] == [2.0, 1.0, 1.0])
@@ -820,8 +831,15 @@ mod tests {
         st.rotate(0, V3::new(0.3, -0.2, 0.25));
         let mut tm = NlTimings::default();
         let ev = ctx.eval(&st, 1.0, true, &mut tm).unwrap();
-        assert_eq!(ev.contacts[0].active_points, 1, "the contact must be active");
-        assert!(ev.spring_forces.iter().all(|&f| f > 0.0), "{:?}", ev.spring_forces);
+        assert_eq!(
+            ev.contacts[0].active_points, 1,
+            "the contact must be active"
+        );
+        assert!(
+            ev.spring_forces.iter().all(|&f| f > 0.0),
+            "{:?}",
+            ev.spring_forces
+        );
         let neq = map.neq;
         let mut k = vec![0.0; neq * neq];
         for (&(r, c), v) in ev.asm.idx.iter().zip(&ev.asm.val) {
@@ -853,7 +871,9 @@ mod tests {
         // The tangent is not symmetric here (body moments, follower loads, pressure).
         let asym = (0..neq)
             .flat_map(|i| (0..neq).map(move |j| (i, j)))
-            .fold(0.0f64, |m, (i, j)| m.max((k[i * neq + j] - k[j * neq + i]).abs()));
+            .fold(0.0f64, |m, (i, j)| {
+                m.max((k[i * neq + j] - k[j * neq + i]).abs())
+            });
         assert!(asym > 1e-3 * scale);
     }
 
