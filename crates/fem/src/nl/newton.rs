@@ -883,7 +883,7 @@ mod tests {
         model.springs.clear();
         model.contacts.clear();
         let faces = model.mesh.face_set("xmax").unwrap().to_vec();
-        let loads = vec![Load::Pressure {
+        let loads = [Load::Pressure {
             faces,
             pressure: 2.5,
         }];
