@@ -31,9 +31,10 @@
 //!
 //! # Limitations
 //!
-//! * Contact is frictionless (pairs with `friction > 0` are rejected) and its tangent
-//!   freezes the master normal and projection point within an iteration (exact for a fixed
-//!   master; Newton converges more slowly when the master rotates).
+//! * Contact is frictionless (pairs with `friction > 0` are rejected); node-to-surface with
+//!   one master triangle per slave point (chosen at each assembly; a point sliding across
+//!   a facet edge changes the triangle between iterations). The Hessian of the gap in the
+//!   tangent is taken by central differences of its analytical gradient.
 //! * A point exactly at a spring's rest length or at the contact clearance is given the
 //!   tension-side / contact stiffness, so a model starting there is not singular; a body
 //!   held only by slack springs or open contacts is (the failure message says so).
