@@ -583,3 +583,62 @@ fn cutting_a_spring_in_a_later_step_moves_the_body_to_the_new_equilibrium() {
     assert_eq!(s1.spring_forces[1], 0.0);
     assert!((s1.spring_lengths[1] - (len + u(1))).abs() < 1e-9);
 }
+
+#[test]
+fn suction_on_the_deformed_end_face_matches_the_exact_svk_stretch() {
+    // A follower traction -p on the current end face: equilibrium of the nominal force
+    // E lam (lam^2 - 1) / 2 (unit reference area) with p times the current area
+    // 1 - nu (lam^2 - 1) (uniaxial stress SVK); solved for lam by bisection.
+    let (e, nu, len, p) = (1000.0, 0.3, 4.0, 150.0);
+    let mesh = box_mesh([len, 1.0, 1.0], [2, 1, 1], Order::Linear).unwrap();
+    let mut pres = vec![];
+    for n in nodes_at(&mesh, |x| x[0].abs() < 1e-9) {
+        pres.push((Dof::Node { node: n, dir: 0 }, 0.0));
+        let x = mesh.nodes[n];
+        if x[1].abs() < 1e-9 {
+            pres.push((Dof::Node { node: n, dir: 1 }, 0.0));
+        }
+        if x[2].abs() < 1e-9 {
+            pres.push((Dof::Node { node: n, dir: 2 }, 0.0));
+        }
+    }
+    let faces = mesh.face_set("xmax").unwrap().to_vec();
+    let model = Model {
+        solids: vec![svk(&mesh, e, nu)],
+        mesh: mesh.clone(),
+        steps: vec![Step {
+            name: "suction".into(),
+            loads: vec![Load::Pressure {
+                faces,
+                pressure: -p,
+            }],
+            prescribed: pres,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let res = solve(&model, &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let s = res.steps[0].state.as_ref().unwrap();
+    let g = |l: f64| e * l * (l * l - 1.0) / 2.0 - p * (1.0 - nu * (l * l - 1.0));
+    let (mut lo, mut hi) = (1.0, 2.0);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if g(mid) > 0.0 {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let lam = 0.5 * (lo + hi);
+    let tip = nodes_at(&mesh, |x| (x[0] - len).abs() < 1e-9)[0];
+    let ux = s.displacements[tip][0];
+    assert!(
+        (ux - (lam - 1.0) * len).abs() < 1e-7,
+        "{ux} vs {}",
+        (lam - 1.0) * len
+    );
+    // A dead load p on the reference area would stretch more (no area reduction).
+    let dead = |l: f64| e * l * (l * l - 1.0) / 2.0 - p;
+    assert!(dead(lam) < -1.0);
+}

@@ -7,9 +7,12 @@
 //! `g < clearance` the normal force is `P = penalty * area * (clearance - g)`, pushing the
 //! slave out and the master triangle's points back with the barycentric weights.
 //!
-//! Linearisation: consistent in the slave and master point motions with the master normal
-//! and the projection point frozen within an iteration (their variation is left out), so
-//! the contact tangent is `penalty * area * v v^T (x) n n^T`, `v = [1, -xi_1, -xi_2, -xi_3]`.
+//! Linearisation: the penalty potential `kp (c - g)^2 / 2` (`kp = penalty * area`) of the
+//! gap `g = (x_s - x_1) . n(x_1, x_2, x_3)` of the chosen triangle, whose gradient is
+//! `n (x) [1, -xi_1, -xi_2, -xi_3]`; tangent `kp grad g grad g^T - P hess g`, with the
+//! Hessian (rotation of the master normal, sliding of the projection point) taken by
+//! central differences of the analytical gradient. The choice of triangle is fixed within
+//! an assembly.
 //! Frictionless: pairs with `friction > 0` are rejected.
 
 use std::collections::HashMap;
@@ -35,6 +38,38 @@ fn project(x: &V3, t: &[V3; 3]) -> Option<([f64; 3], f64, V3)> {
     let l1 = e1.cross(&xp).dot(&n) / a2; // weight of t[2]
     let l0 = xp.cross(&e2).dot(&n) / a2; // weight of t[1]
     Some(([1.0 - l0 - l1, l0, l1], g, n))
+}
+
+/// Gradient of the plane gap of `x[0]` over the triangle `x[1..4]` (12 components).
+fn gap_gradient(x: &[V3; 4]) -> [f64; 12] {
+    let mut out = [0.0; 12];
+    if let Some((xi, _, n)) = project(&x[0], &[x[1], x[2], x[3]]) {
+        let v = [1.0, -xi[0], -xi[1], -xi[2]];
+        for a in 0..4 {
+            for i in 0..3 {
+                out[3 * a + i] = v[a] * n[i];
+            }
+        }
+    }
+    out
+}
+
+/// Hessian of the plane gap by central differences of [`gap_gradient`] (step relative to
+/// the triangle size `h`), row-major 12 x 12.
+fn gap_hessian(x: &[V3; 4], h: f64) -> Vec<f64> {
+    let d = 1e-6 * h.max(1e-9);
+    let mut out = vec![0.0; 144];
+    for c in 0..12 {
+        let mut xp = *x;
+        let mut xm = *x;
+        xp[c / 3][c % 3] += d;
+        xm[c / 3][c % 3] -= d;
+        let (gp, gm) = (gap_gradient(&xp), gap_gradient(&xm));
+        for r in 0..12 {
+            out[r * 12 + c] = (gp[r] - gm[r]) / (2.0 * d);
+        }
+    }
+    out
 }
 
 /// Adds the contact forces of pair `pair` and returns its state.
@@ -123,22 +158,19 @@ pub(crate) fn contact(
         let area = pair.slave_area[s];
         let kp = pair.penalty * area;
         let force = kp * (pair.clearance - g);
-        // Weights clamped to the triangle so the reaction stays on it and sums to P.
-        let mut w = xi.map(|v| v.max(0.0));
-        let sw: f64 = w.iter().sum();
-        w.iter_mut().for_each(|v| *v /= sw);
+        // Potential kp (c - g)^2 / 2: force -P grad g, tangent kp grad g grad g^T - P hess g.
         let t = &masters[ti];
         let pts = [*sp, t[0], t[1], t[2]];
-        let v = [1.0, -w[0], -w[1], -w[2]];
+        let xs = pts.map(|p| p.x);
+        let v = [1.0, -xi[0], -xi[1], -xi[2]];
         let f: Vec<V3> = v.iter().map(|&vi| -n * (force * vi)).collect();
-        let nnt = n * n.transpose();
         let mut k = vec![0.0; 144];
-        for a in 0..4 {
-            for b in 0..4 {
-                for i in 0..3 {
-                    for j in 0..3 {
-                        k[(3 * a + i) * 12 + 3 * b + j] = kp * v[a] * v[b] * nnt[(i, j)];
-                    }
+        if asm.tangent {
+            let grad: Vec<f64> = v.iter().flat_map(|&vi| (n * vi).data.0[0]).collect();
+            let hess = gap_hessian(&xs, h);
+            for r in 0..12 {
+                for c in 0..12 {
+                    k[r * 12 + c] = kp * grad[r] * grad[c] - force * hess[r * 12 + c];
                 }
             }
         }

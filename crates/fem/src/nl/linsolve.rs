@@ -9,7 +9,9 @@ use faer::Mat;
 /// A cached symbolic LU factorisation keyed by the triplet index sequence.
 #[derive(Default)]
 pub(crate) struct LuCache {
-    key: Vec<(u32, u32)>,
+    /// Hash and length of the triplet index sequence (storing it would double the
+    /// memory of the assembly on large models).
+    key: (u64, usize),
     n: usize,
     sym: Option<(
         SymbolicSparseColMat<usize>,
@@ -29,7 +31,7 @@ pub(crate) enum LinFail {
 impl LuCache {
     /// True when the next call will redo the symbolic analysis.
     pub fn needs_symbolic(&self, n: usize, idx: &[(u32, u32)]) -> bool {
-        self.sym.is_none() || self.n != n || self.key.as_slice() != idx
+        self.sym.is_none() || self.n != n || self.key != pattern_key(idx)
     }
 
     /// Symbolic analysis for the pattern `idx` (duplicates are summed).
@@ -43,7 +45,7 @@ impl LuCache {
         let slu = SymbolicLu::try_new(sym.as_ref())
             .map_err(|e| LinFail::Other(format!("symbolic LU: {e:?}")))?;
         self.nnz = sym.compute_nnz();
-        self.key = idx.to_vec();
+        self.key = pattern_key(idx);
         self.n = n;
         self.sym = Some((sym, argsort, slu));
         Ok(())
@@ -101,4 +103,15 @@ impl LuCache {
 /// Euclidean norm.
 pub(crate) fn norm(v: &[f64]) -> f64 {
     v.iter().map(|a| a * a).sum::<f64>().sqrt()
+}
+
+/// A 64-bit hash of a triplet index sequence and its length. A collision would pair values
+/// with the wrong positions; the solve residual check in [`LuCache::solve`] would catch it.
+fn pattern_key(idx: &[(u32, u32)]) -> (u64, usize) {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &(r, c) in idx {
+        let v = (u64::from(r) << 32) | u64::from(c);
+        h = (h.rotate_left(23) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    (h, idx.len())
 }

@@ -11,6 +11,36 @@
 //! reference point and an incremental spatial rotation vector, its rotation stored as a
 //! matrix and updated multiplicatively). Nodes tied to a body and points on bodies move
 //! with it: `x = c + R (X - X_ref)`.
+//!
+//! A DOF prescribed in any step is eliminated in all; its value is ramped from the value at
+//! the step start to the step's target. For body rotations the prescribed value is the sum
+//! of the spatial rotation increments about that global axis (equal to the rotation-vector
+//! component when the rotation is about a fixed axis, e.g. a held body: 0).
+//!
+//! # Solution
+//!
+//! Residual `F_ext(lambda, x) - F_int(x)` with the consistent tangent, including the
+//! rotational geometric terms of forces at points on bodies (`d(r x f)/d theta =
+//! skew(f) skew(r)`), the load stiffness of follower pairs and follower pressure: in general
+//! non-symmetric, solved with faer's sparse LU (symbolic analysis reused while the pattern
+//! does not change). Each Newton direction is backtracked on the residual norm when it
+//! increases it. An increment converges when the force test holds together with the
+//! displacement or the energy test ([`SolveOptions`]); it is halved after a failure
+//! (divergence, inverted element, singular tangent, too many iterations) down to
+//! `Increments::min`, and grown by 1.5 after convergence in 5 iterations or fewer.
+//!
+//! # Limitations
+//!
+//! * Contact is frictionless (pairs with `friction > 0` are rejected); node-to-surface with
+//!   one master triangle per slave point (chosen at each assembly; a point sliding across
+//!   a facet edge changes the triangle between iterations). The Hessian of the gap in the
+//!   tangent is taken by central differences of its analytical gradient.
+//! * A point exactly at a spring's rest length or at the contact clearance is given the
+//!   tension-side / contact stiffness, so a model starting there is not singular; a body
+//!   held only by slack springs or open contacts is (the failure message says so).
+//! * Pressure loads are supported on tetrahedron faces only.
+//! * Tangent assembly goes through triplets (duplicates summed by faer): memory grows with
+//!   the number of element matrix entries.
 
 mod assemble;
 mod contact;

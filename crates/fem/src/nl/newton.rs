@@ -671,3 +671,240 @@ fn validate(model: &Model) -> Result<(), FemError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::continuum::StVenantKirchhoff;
+    use crate::nl::{ContactPair, RigidBody, SolidBlock, Spring, SpringLaw, Step};
+    use crate::{box_mesh, LinearElastic, Order};
+
+    /// A model exercising every term: a tet10 solid partly tied to body 0, springs and a
+    /// follower pair between nodes and both bodies, a fixed-direction force on a tied node,
+    /// a body moment, follower pressure on a free face, and a node penetrating a master
+    /// triangle on the fixed body 1.
+    fn model() -> (Model, Vec<Load>) {
+        let mesh = box_mesh([2.0, 1.0, 1.0], [1, 1, 1], Order::Quadratic).unwrap();
+        let ne = mesh.num_elements();
+        let tied: Vec<usize> = (0..mesh.num_nodes())
+            .filter(|&n| mesh.nodes[n][0] < 1e-9)
+            .collect();
+        let tip = (0..mesh.num_nodes())
+            .find(|&n| mesh.nodes[n] == [2.0, 1.0, 1.0])
+            .unwrap();
+        let faces: Vec<_> = mesh.face_set("xmax").unwrap().to_vec();
+        let b1 = |at| Point::Body { body: 1, at };
+        let model = Model {
+            solids: vec![SolidBlock {
+                name: "s".into(),
+                elements: (0..ne).collect(),
+                material: Arc::new(StVenantKirchhoff {
+                    linear: LinearElastic::uniform(ne, 100.0, 0.3).unwrap(),
+                }),
+            }],
+            bodies: vec![
+                RigidBody {
+                    name: "b0".into(),
+                    reference: [-0.5, 0.4, 0.3],
+                    tied_nodes: tied.clone(),
+                },
+                RigidBody {
+                    name: "ground".into(),
+                    reference: [0.0; 3],
+                    tied_nodes: vec![],
+                },
+            ],
+            springs: vec![
+                Spring {
+                    name: "a".into(),
+                    a: Point::Body {
+                        body: 0,
+                        at: [-1.0, 0.2, 0.9],
+                    },
+                    b: b1([-3.0, 1.0, 2.0]),
+                    rest_length: 1.5,
+                    law: SpringLaw::ToeLinear {
+                        k: 50.0,
+                        eps_t: 0.1,
+                    },
+                },
+                Spring {
+                    name: "b".into(),
+                    a: Point::Node(tip),
+                    b: Point::Body {
+                        body: 0,
+                        at: [-1.0, -1.0, 0.0],
+                    },
+                    rest_length: 2.0,
+                    law: SpringLaw::Bilinear {
+                        k1: 30.0,
+                        eps_t: 0.05,
+                        k2: 80.0,
+                    },
+                },
+            ],
+            contacts: vec![ContactPair {
+                name: "c".into(),
+                slave: vec![Point::Node(tip)],
+                slave_area: vec![0.3],
+                master: vec![[
+                    b1([1.0, 0.0, 1.1]),
+                    b1([3.0, 0.0, 1.1]),
+                    b1([1.0, 2.0, 1.1]),
+                ]],
+                penalty: 40.0,
+                clearance: 0.2,
+                friction: 0.0,
+            }],
+            mesh,
+            ..Default::default()
+        };
+        let loads = vec![
+            Load::NodeForce {
+                node: tied[1],
+                force: [3.0, -2.0, 5.0],
+            },
+            Load::BodyMoment {
+                body: 0,
+                moment: [1.0, 2.0, -3.0],
+            },
+            Load::FollowerPair {
+                a: Point::Node(tip),
+                b: b1([4.0, 3.0, -1.0]),
+                magnitude: 7.0,
+            },
+            Load::Pressure {
+                faces,
+                pressure: 2.5,
+            },
+        ];
+        (model, loads)
+    }
+
+    #[test]
+    fn tangent_matches_finite_differences_of_the_residual() {
+        let (mut model, loads) = model();
+        model.steps = vec![Step::default()];
+        // Body 1 (the contact master) is free too: its rotation turns the master normal.
+        let fixed: Vec<Dof> = vec![];
+        let mut tied = vec![None; model.mesh.num_nodes()];
+        for &n in &model.bodies[0].tied_nodes {
+            tied[n] = Some(0);
+        }
+        let ne = model.mesh.num_elements();
+        let act = Active {
+            element: vec![true; ne],
+            spring: vec![true; 2],
+            contact: vec![true],
+            block_of: vec![Some(0); ne],
+        };
+        let used = used_nodes(&model, &act, &loads, &[], &fixed);
+        let map = DofMap::build(&model, tied, &used, &fixed).unwrap();
+        let zeros = vec![];
+        let opt = SolveOptions::default();
+        let ctx = Ctx {
+            model: &model,
+            map: &map,
+            act: &act,
+            loads: &loads,
+            prev: &[],
+            start: &zeros,
+            targets: &zeros,
+            opt: &opt,
+        };
+        // A deformed, rotated state.
+        let mut st = State::new(&model);
+        for (n, u) in st.u.iter_mut().enumerate() {
+            let t = n as f64;
+            *u = V3::new(
+                0.05 * t.sin(),
+                0.04 * (0.7 * t).cos(),
+                0.03 * (1.3 * t).sin(),
+            );
+        }
+        let tip = (0..model.mesh.num_nodes())
+            .find(|&n| model.mesh.nodes[n] == [2.0, 1.0, 1.0])
+            .unwrap();
+        st.u[tip] = V3::new(-0.1, -0.2, 0.0);
+        st.c[0] = V3::new(0.02, -0.03, 0.05);
+        st.rotate(0, V3::new(0.3, -0.2, 0.25));
+        st.c[1] = V3::new(-0.01, 0.02, 0.03);
+        st.rotate(1, V3::new(-0.05, 0.04, 0.1));
+        let mut tm = NlTimings::default();
+        let ev = ctx.eval(&st, 1.0, true, &mut tm).unwrap();
+        assert_eq!(
+            ev.contacts[0].active_points, 1,
+            "the contact must be active"
+        );
+        assert!(
+            ev.spring_forces.iter().all(|&f| f > 0.0),
+            "{:?}",
+            ev.spring_forces
+        );
+        let neq = map.neq;
+        let mut k = vec![0.0; neq * neq];
+        for (&(r, c), v) in ev.asm.idx.iter().zip(&ev.asm.val) {
+            k[r as usize * neq + c as usize] += v;
+        }
+        let res = |s: &State| {
+            let e = ctx.eval(s, 1.0, false, &mut NlTimings::default()).unwrap();
+            (0..neq)
+                .map(|i| e.asm.f_int[i] - e.asm.f_ext[i])
+                .collect::<Vec<f64>>()
+        };
+        let scale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let h = 1e-6;
+        let mut worst = 0.0f64;
+        for j in 0..neq {
+            let mut e = vec![0.0; neq];
+            e[j] = 1.0;
+            let mut sp = st.clone();
+            sp.update(&map, &e, h);
+            let mut sm = st.clone();
+            sm.update(&map, &e, -h);
+            let (rp, rm) = (res(&sp), res(&sm));
+            for i in 0..neq {
+                let fd = (rp[i] - rm[i]) / (2.0 * h);
+                worst = worst.max((fd - k[i * neq + j]).abs() / scale);
+            }
+        }
+        assert!(worst < 1e-6, "relative tangent error {worst:e}");
+        // The tangent is not symmetric here (body moments, follower loads, pressure).
+        let asym = (0..neq)
+            .flat_map(|i| (0..neq).map(move |j| (i, j)))
+            .fold(0.0f64, |m, (i, j)| {
+                m.max((k[i * neq + j] - k[j * neq + i]).abs())
+            });
+        assert!(asym > 1e-3 * scale);
+    }
+
+    #[test]
+    fn pressure_on_a_flat_face_has_the_resultant_p_times_area() {
+        let (mut model, _) = model();
+        model.springs.clear();
+        model.contacts.clear();
+        let faces = model.mesh.face_set("xmax").unwrap().to_vec();
+        let loads = [Load::Pressure {
+            faces,
+            pressure: 2.5,
+        }];
+        let used = vec![true; model.mesh.num_nodes()];
+        let map = DofMap::build(&model, vec![None; model.mesh.num_nodes()], &used, &[]).unwrap();
+        let st = State::new(&model);
+        let mut asm = Asm::new(map.nslots(), false);
+        let lw: Vec<(&Load, f64)> = loads.iter().map(|l| (l, 1.0)).collect();
+        assemble::loads(&model, &map, &st, &lw, &mut asm).unwrap();
+        let mut total = V3::zeros();
+        for s in &map.node {
+            for d in 0..3 {
+                if let Some(i) = map.idx(s[d]) {
+                    total[d] += asm.f_ext[i];
+                }
+            }
+        }
+        // Face x = 2 of area 1, pushed along -x.
+        assert!((total - V3::new(-2.5, 0.0, 0.0)).norm() < 1e-12, "{total}");
+    }
+}
