@@ -337,7 +337,9 @@ fn landmark_validation_table() {
          Definitions that differ from the truth by construction: the phantom's facet \
          centre is a fixed point of the joint plane, ours the centroid of the contact patch; \
          the phantom's pedicle is an elliptic cylinder (no narrowest section), ours the \
-         smallest slab section lateral to the canal.\n\n",
+         smallest slab section lateral to the canal. Geometry comes from the label map only, so with \
+         reference labels bone density and noise change only the trabecular HU (the default \
+         and osteoporotic columns are equal).\n\n",
     );
     let mut all: Vec<(&str, Errors)> = Vec::new();
     for (name, spec) in variants {
