@@ -7,6 +7,7 @@ mod bench;
 mod deidentify;
 mod demo;
 mod inspect;
+mod measure;
 mod output;
 mod phantom;
 mod report;
@@ -40,6 +41,8 @@ enum Command {
     Phantom(phantom::Args),
     /// Label vertebrae, discs and canal of a lumbar CT (VerSe numbering), with overview PNGs.
     Segment(segment::Args),
+    /// Landmarks and alignment angles (lordosis, sacral slope, Cobb) of a lumbar CT.
+    Measure(measure::Args),
     /// Describe what a DICOM folder/file or NIfTI file holds (no identifying fields by default).
     Inspect(inspect::Args),
     /// Write a de-identified copy of DICOM data (PS3.15 Annex E basic profile).
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Phantom(a) => phantom::run(a),
         Command::Segment(a) => segment::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Measure(a) => measure::run(a),
         Command::Deidentify(a) => deidentify::run(a),
         Command::Build(a) => twin::run_build(a),
         Command::Simulate(a) => twin::run_simulate(a),

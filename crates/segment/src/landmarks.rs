@@ -30,11 +30,11 @@
 //! * **Pedicles**: slabs 1 voxel thick perpendicular to y, from the posterior wall to 14 mm
 //!   behind it; in each, the bone lateral to the canal (up to 20 mm) between the endplate
 //!   levels. The isthmus is the slab with the smallest section (width corrected by the
-//!   cosine of the axis angle); the axis is the principal direction of the section
-//!   centroids up to 3 slabs behind the isthmus, made transverse; the entry is where the
+//!   cosine of the axis angle); the axis (transverse) follows the medial wall: a line fitted
+//!   to the medial edge of the sections at the isthmus height, up to 3 slabs behind it; the entry is where the
 //!   axis leaves the bone posteriorly, the length runs to the anterior cortex.
 //! * **Facets**: boundary voxels of the vertebra behind the posterior wall that have a voxel
-//!   of the adjacent vertebra within 4 mm; outward normals from the non-bone neighbours in
+//!   of the adjacent vertebra within 3 mm; outward normals from the non-bone neighbours in
 //!   the 3x3x3 box; points pushed half a voxel out; the area sums `s^2 / max|n_i|` per
 //!   boundary voxel (the density of boundary voxels on a plane of normal n).
 //! * **Posterior points**: spinous tip = most posterior midline bone (|x| < 1.5 voxels);

@@ -16,7 +16,7 @@ type V3 = Vector3<f64>;
 /// ~28 mm after Panjabi et al., Spine 1992;17:299-306).
 const S1_HALF_HEIGHT: f64 = 14.0;
 /// Facet contact: bone of this vertebra within this distance of the neighbour's bone (mm).
-const FACET_GAP_MAX: f64 = 4.0;
+const FACET_GAP_MAX: f64 = 3.0;
 /// Number of outline points per endplate.
 const OUTLINE_POINTS: usize = 48;
 
@@ -491,29 +491,39 @@ fn pedicle(
         return None;
     }
     let (imin, _) = slabs.iter().enumerate().min_by_key(|(_, (_, v))| v.len())?;
-    let cents: Vec<V3> = slabs.iter().map(|(_, v)| mean(v).unwrap()).collect();
-    let q = cents[imin];
-    // Axis: line through the section centroids from the wall to just behind the isthmus.
-    let lo = 0;
-    let hi = (imin + 3).min(cents.len() - 1);
-    let m = mean(&cents[lo..=hi])?;
-    let mut cov = nalgebra::Matrix3::<f64>::zeros();
-    for c in &cents[lo..=hi] {
-        let d = c - m;
-        cov += d * d.transpose();
+    let q = mean(&slabs[imin].1)?;
+    // Axis direction from the medial wall (unaffected by the transverse process, which
+    // joins laterally): the medial edge of the section at the isthmus height, per slab,
+    // fitted by a line x(y) from the posterior wall to 3 slabs behind the isthmus.
+    let hi = (imin + 3).min(slabs.len() - 1);
+    let mut rows = Vec::new();
+    for (y, sec) in &slabs[..=hi] {
+        let med = sec
+            .iter()
+            .filter(|l| (l.z - q.z).abs() < 2.0)
+            .map(|l| sgn * l.x)
+            .fold(f64::INFINITY, f64::min);
+        if med.is_finite() {
+            rows.push((*y, med));
+        }
     }
-    let e = cov.symmetric_eigen();
-    let k = e.eigenvalues.imax();
-    let mut u = e.eigenvectors.column(k).into_owned();
-    if hi - lo < 2 || u.y.abs() < 0.5 {
-        u = V3::new(0.0, 1.0, 0.0);
-    }
-    // Towards the body: anterior (-y local).
-    if u.y > 0.0 {
-        u = -u;
-    }
-    u.z = 0.0;
-    let u = u.normalize();
+    let slope = if rows.len() >= 3 {
+        let n = rows.len() as f64;
+        let my = rows.iter().map(|r| r.0).sum::<f64>() / n;
+        let mx = rows.iter().map(|r| r.1).sum::<f64>() / n;
+        let sxy: f64 = rows.iter().map(|r| (r.0 - my) * (r.1 - mx)).sum();
+        let syy: f64 = rows.iter().map(|r| (r.0 - my).powi(2)).sum();
+        if syy > 0.0 {
+            sxy / syy
+        } else {
+            0.0
+        }
+    } else {
+        0.0
+    };
+    // Moving posteriorly (+y) the wall moves laterally by `slope`; towards the body the axis
+    // goes anterior and medial.
+    let u = V3::new(sgn * slope, 1.0, 0.0).normalize() * -1.0;
     let sec = &slabs[imin].1;
     let ext = |f: &dyn Fn(&V3) -> f64| {
         let (a, b) = sec
