@@ -10,7 +10,7 @@ use spinetwin_phantom::{generate, PhantomSpec};
 #[test]
 fn morgan_and_kopperdahl_exact() {
     assert_eq!(ModulusLaw::Morgan2003.modulus(0.2), 4730.0 * 0.2f64.powf(1.56));
-    assert!((ModulusLaw::Morgan2003.modulus(0.2) - 379.36).abs() < 0.05);
+    assert!((ModulusLaw::Morgan2003.modulus(0.2) - 384.1209).abs() < 1e-3);
     assert_eq!(ModulusLaw::Kopperdahl2002.modulus(0.3), 2980.0 * 0.3f64.powf(1.05));
     assert_eq!(ModulusLaw::Morgan2003.modulus(-0.1), 0.0);
     assert_eq!(ModulusLaw::Morgan2003.modulus(f64::NAN), 0.0);
@@ -89,7 +89,8 @@ fn phantomless_close_to_published_verse004_line() {
     let c = Calibration::phantomless(&t).unwrap();
     for hu in [0.0, 200.0, 1000.0] {
         let published = 0.968731 + 0.000893 * hu;
-        assert!((c.density(hu) - published).abs() < 0.04, "{hu}: {}", c.density(hu));
+        let rel = (c.density(hu) - published).abs() / published;
+        assert!(rel < 0.03, "{hu} HU: {} vs {published} g/cm^3", c.density(hu));
     }
     let two = ReferenceTissues { air_hu: Some(-1000.0), muscle_hu: Some(50.0), ..Default::default() };
     assert!(Calibration::phantomless(&two).is_err());
