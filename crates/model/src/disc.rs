@@ -272,7 +272,7 @@ pub fn mesh_disc(
     for (e, (kind, c)) in cells.iter().enumerate() {
         let x: Vec<P3> = c.iter().map(|&n| nodes[n]).collect();
         let (vol, min_det) = cell_volume(*kind, &x).unwrap_or((f64::NAN, f64::NAN));
-        if !(min_det > 0.0) || !vol.is_finite() {
+        if min_det.is_nan() || min_det <= 0.0 || !vol.is_finite() {
             return Err(ModelError::InvalidGeometry(format!(
                 "disc element {e} is inverted or degenerate (corner det J = {min_det:e}): the \
                  endplates are too close, crossing, or the outlines are not star-shaped"
@@ -322,9 +322,8 @@ pub fn mesh_disc(
     mesh.element_sets
         .insert("annulus".into(), annulus_elements.clone());
     // The engine's own check (integration points and corners) as a second opinion.
-    mesh.validate().map_err(|e| {
-        ModelError::InvalidGeometry(format!("the disc mesh is not valid: {e}"))
-    })?;
+    mesh.validate()
+        .map_err(|e| ModelError::InvalidGeometry(format!("the disc mesh is not valid: {e}")))?;
 
     Ok(DiscMesh {
         upper_nodes,
@@ -427,12 +426,7 @@ fn segments_cross(a: [f64; 2], b: [f64; 2], c: [f64; 2], d: [f64; 2]) -> bool {
 
 /// Where the ray from the centre at angle `theta` (from `e1` towards `e2`) leaves the
 /// outline, in 3-D. Errors unless it crosses the outline exactly once.
-pub(crate) fn ray_hit(
-    which: &str,
-    ep: &Endplate,
-    b: &Basis,
-    theta: f64,
-) -> Result<P3, ModelError> {
+pub(crate) fn ray_hit(which: &str, ep: &Endplate, b: &Basis, theta: f64) -> Result<P3, ModelError> {
     let pts = outline_2d(which, ep, b)?;
     ray_hit_2d(which, ep, &pts, theta)
 }
@@ -568,19 +562,23 @@ pub fn cell_volume(kind: ElementKind, x: &[P3]) -> Option<(f64, f64)> {
                 let l = [1.0 - r - s, r, s];
                 let dl = [[-1.0, -1.0], [1.0, 0.0], [0.0, 1.0]];
                 let mut j = [[0.0; 3]; 3];
-                for a in 0..6 {
+                for (a, xa) in x.iter().enumerate() {
                     let (i, zs) = if a < 3 { (a, -1.0) } else { (a - 3, 1.0) };
                     let h = 0.5 * (1.0 + zs * z);
                     let d = [dl[i][0] * h, dl[i][1] * h, l[i] * 0.5 * zs];
                     for (k, jk) in j.iter_mut().enumerate() {
                         for c in 0..3 {
-                            jk[c] += d[k] * x[a][c];
+                            jk[c] += d[k] * xa[c];
                         }
                     }
                 }
                 det3(j)
             };
-            let tri = [(1.0 / 6.0, 1.0 / 6.0), (2.0 / 3.0, 1.0 / 6.0), (1.0 / 6.0, 2.0 / 3.0)];
+            let tri = [
+                (1.0 / 6.0, 1.0 / 6.0),
+                (2.0 / 3.0, 1.0 / 6.0),
+                (1.0 / 6.0, 2.0 / 3.0),
+            ];
             let mut vol = 0.0;
             for &(r, s) in &tri {
                 for z in [-g, g] {
@@ -599,7 +597,8 @@ pub fn cell_volume(kind: ElementKind, x: &[P3]) -> Option<(f64, f64)> {
 }
 
 fn det3(j: [[f64; 3]; 3]) -> f64 {
-    j[0][0] * (j[1][1] * j[2][2] - j[1][2] * j[2][1]) - j[0][1] * (j[1][0] * j[2][2] - j[1][2] * j[2][0])
+    j[0][0] * (j[1][1] * j[2][2] - j[1][2] * j[2][1])
+        - j[0][1] * (j[1][0] * j[2][2] - j[1][2] * j[2][0])
         + j[0][2] * (j[1][0] * j[2][1] - j[1][1] * j[2][0])
 }
 

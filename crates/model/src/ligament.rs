@@ -282,8 +282,11 @@ pub const PLL_HALF_ARC_DEG: f64 = 25.0;
 /// Half-width (mm) over which fibres of the single-landmark midline ligaments (LF, SSL) and
 /// the ITL are spread about their landmark (modelling choice: gives the fibre bundle a
 /// width so it resists twisting, without claiming measured insertion widths).
-pub const POINT_SPREAD_MM: [(Ligament, f64); 3] =
-    [(Ligament::Lf, 8.0), (Ligament::Ssl, 2.0), (Ligament::Itl, 2.0)];
+pub const POINT_SPREAD_MM: [(Ligament, f64); 3] = [
+    (Ligament::Lf, 8.0),
+    (Ligament::Ssl, 2.0),
+    (Ligament::Itl, 2.0),
+];
 
 fn spread_mm(lig: Ligament) -> f64 {
     POINT_SPREAD_MM
@@ -372,13 +375,21 @@ fn try_attachment_pairs(
         Ligament::Lf | Ligament::Ssl => {
             let (a, b) = if lig == Ligament::Lf {
                 (
-                    upper.lamina_inferior.ok_or_else(|| missing("upper lamina_inferior"))?,
-                    lower.lamina_superior.ok_or_else(|| missing("lower lamina_superior"))?,
+                    upper
+                        .lamina_inferior
+                        .ok_or_else(|| missing("upper lamina_inferior"))?,
+                    lower
+                        .lamina_superior
+                        .ok_or_else(|| missing("lower lamina_superior"))?,
                 )
             } else {
                 (
-                    upper.spinous_tip.ok_or_else(|| missing("upper spinous_tip"))?,
-                    lower.spinous_tip.ok_or_else(|| missing("lower spinous_tip"))?,
+                    upper
+                        .spinous_tip
+                        .ok_or_else(|| missing("upper spinous_tip"))?,
+                    lower
+                        .spinous_tip
+                        .ok_or_else(|| missing("lower spinous_tip"))?,
                 )
             };
             let w = spread_mm(lig);
@@ -390,10 +401,18 @@ fn try_attachment_pairs(
                 .collect())
         }
         Ligament::Isl => {
-            let ub = upper.spinous_base.ok_or_else(|| missing("upper spinous_base"))?;
-            let ut = upper.spinous_tip.ok_or_else(|| missing("upper spinous_tip"))?;
-            let lb = lower.spinous_base.ok_or_else(|| missing("lower spinous_base"))?;
-            let lt = lower.spinous_tip.ok_or_else(|| missing("lower spinous_tip"))?;
+            let ub = upper
+                .spinous_base
+                .ok_or_else(|| missing("upper spinous_base"))?;
+            let ut = upper
+                .spinous_tip
+                .ok_or_else(|| missing("upper spinous_tip"))?;
+            let lb = lower
+                .spinous_base
+                .ok_or_else(|| missing("lower spinous_base"))?;
+            let lt = lower
+                .spinous_tip
+                .ok_or_else(|| missing("lower spinous_tip"))?;
             Ok(spread(n_fibres)
                 .map(|s| {
                     let t = 0.25 * (s + 1.0); // 0..0.5 of the way to the tip
@@ -458,18 +477,19 @@ fn capsule(
             "a facet articular surface has no points: the capsular ligament needs its rim".into(),
         ));
     }
-    let nrm = normalize(up.normal).ok_or_else(|| {
-        ModelError::InvalidInput("facet surface normal is zero".into())
-    })?;
-    let helper = if nrm[2].abs() < 0.9 { [0.0, 0.0, 1.0] } else { [1.0, 0.0, 0.0] };
+    let nrm = normalize(up.normal)
+        .ok_or_else(|| ModelError::InvalidInput("facet surface normal is zero".into()))?;
+    let helper = if nrm[2].abs() < 0.9 {
+        [0.0, 0.0, 1.0]
+    } else {
+        [1.0, 0.0, 0.0]
+    };
     let e1 = normalize(cross(nrm, helper)).unwrap_or([1.0, 0.0, 0.0]);
     let e2 = cross(nrm, e1);
     let support = |s: &ArticularSurface, d: P3| -> P3 {
         *s.points
             .iter()
-            .max_by(|p, q| {
-                dot(sub(**p, s.centre), d).total_cmp(&dot(sub(**q, s.centre), d))
-            })
+            .max_by(|p, q| dot(sub(**p, s.centre), d).total_cmp(&dot(sub(**q, s.centre), d)))
             .expect("checked non-empty")
     };
     Ok((0..n)

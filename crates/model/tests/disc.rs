@@ -50,11 +50,19 @@ fn cylinder_and_ellipse_volume_match_analytical() {
     let c = disc(20.0, 20.0, 10.0, &p);
     let exact = PI * 400.0 * 10.0;
     let err = (c.volume_mm3 - exact).abs() / exact;
-    assert!(err < 0.01, "cylinder volume {} vs {exact} ({err:e})", c.volume_mm3);
+    assert!(
+        err < 0.01,
+        "cylinder volume {} vs {exact} ({err:e})",
+        c.volume_mm3
+    );
     let e = disc(25.0, 17.0, 9.0, &p);
     let exact = PI * 25.0 * 17.0 * 9.0;
     let err = (e.volume_mm3 - exact).abs() / exact;
-    assert!(err < 0.01, "ellipse volume {} vs {exact} ({err:e})", e.volume_mm3);
+    assert!(
+        err < 0.01,
+        "ellipse volume {} vs {exact} ({err:e})",
+        e.volume_mm3
+    );
     // Sum of element volumes equals the disc area times the height exactly.
     assert!((e.volume_mm3 - e.disc_area_mm2 * 9.0).abs() < 1e-8 * e.volume_mm3);
     assert!((e.height_mm[0] - 9.0).abs() < 1e-12 && (e.height_mm[2] - 9.0).abs() < 1e-12);
@@ -72,10 +80,16 @@ fn all_elements_positive_and_counts() {
     for (kind, c) in &cells(&d) {
         let x: Vec<_> = c.iter().map(|&n| d.mesh.nodes[n]).collect();
         let (v, min_det) = cell_volume(*kind, &x).unwrap();
-        assert!(v > 0.0 && min_det > 0.0, "{kind:?} {c:?}: volume {v}, det {min_det}");
+        assert!(
+            v > 0.0 && min_det > 0.0,
+            "{kind:?} {c:?}: volume {v}, det {min_det}"
+        );
         assert_eq!(c.len(), if *kind == CellKind::Hex8 { 8 } else { 6 });
     }
-    assert_eq!(d.nucleus_elements.len() + d.annulus_elements.len(), cells(&d).len());
+    assert_eq!(
+        d.nucleus_elements.len() + d.annulus_elements.len(),
+        cells(&d).len()
+    );
     assert_eq!(d.annulus_elements.len(), nc * 4 * nl);
     assert_eq!(d.lamella.len(), d.annulus_elements.len());
     assert_eq!(*d.lamella.iter().max().unwrap(), 3);
@@ -149,7 +163,11 @@ fn fibres_unit_at_angle_alternating() {
     for (i, &e) in d.annulus_elements.iter().enumerate() {
         let c = &cs[e].1;
         let cen = c.iter().fold([0.0; 3], |s, &n| {
-            [s[0] + d.mesh.nodes[n][0] / 8.0, s[1] + d.mesh.nodes[n][1] / 8.0, s[2] + d.mesh.nodes[n][2] / 8.0]
+            [
+                s[0] + d.mesh.nodes[n][0] / 8.0,
+                s[1] + d.mesh.nodes[n][1] / 8.0,
+                s[2] + d.mesh.nodes[n][2] / 8.0,
+            ]
         });
         for (fam, f) in d.fibre_directions[i].iter().enumerate() {
             let n = (f[0] * f[0] + f[1] * f[1] + f[2] * f[2]).sqrt();
@@ -201,7 +219,10 @@ fn node_sets_on_endplates() {
     }
     for &n in &d.upper_nodes {
         let p = d.mesh.nodes[n];
-        assert!((p[2] - (10.0 - tilt * p[1])).abs() < 1e-9, "upper node off plane: {p:?}");
+        assert!(
+            (p[2] - (10.0 - tilt * p[1])).abs() < 1e-9,
+            "upper node off plane: {p:?}"
+        );
     }
     // No node is shared between the two surfaces and all others lie strictly between.
     for (i, p) in d.mesh.nodes.iter().enumerate() {
@@ -223,7 +244,11 @@ fn wedged_lordotic_disc() {
     assert!((a - (10.0 + 16.0 * tilt)).abs() < 0.3, "anterior {a}");
     assert!((p - (10.0 - 16.0 * tilt)).abs() < 0.3, "posterior {p}");
     let exact = PI * 24.0 * 16.0 * 10.0; // the tilt averages out over the symmetric outline
-    assert!((d.volume_mm3 - exact).abs() < 0.02 * exact, "{} vs {exact}", d.volume_mm3);
+    assert!(
+        (d.volume_mm3 - exact).abs() < 0.02 * exact,
+        "{} vs {exact}",
+        d.volume_mm3
+    );
     for (k, c) in &cells(&d) {
         let x: Vec<_> = c.iter().map(|&n| d.mesh.nodes[n]).collect();
         assert!(cell_volume(*k, &x).unwrap().1 > 0.0);
@@ -254,7 +279,11 @@ fn density_scaling() {
     // Area-preserving rims: the volume does not depend on the density.
     let exact = PI * 25.0 * 17.0 * 9.0;
     for d in [&c, &f] {
-        assert!((d.volume_mm3 - exact).abs() < 1e-3 * exact, "{}", d.volume_mm3);
+        assert!(
+            (d.volume_mm3 - exact).abs() < 1e-3 * exact,
+            "{}",
+            d.volume_mm3
+        );
     }
 }
 
@@ -268,10 +297,18 @@ fn bad_input_is_an_error() {
     // Too few points.
     geom(mesh_disc(&ellipse(20.0, 15.0, 8.0, 0.0, true, 5), &lo, &p));
     // Upper endplate below the lower one: the endplates cross.
-    geom(mesh_disc(&ellipse(20.0, 15.0, -3.0, 0.0, true, 64), &lo, &p));
+    geom(mesh_disc(
+        &ellipse(20.0, 15.0, -3.0, 0.0, true, 64),
+        &lo,
+        &p,
+    ));
     // A tilt that makes the endplates cross posteriorly.
     let steep = (40.0f64).to_radians().tan();
-    geom(mesh_disc(&ellipse(20.0, 15.0, 5.0, steep, true, 64), &lo, &p));
+    geom(mesh_disc(
+        &ellipse(20.0, 15.0, 5.0, steep, true, 64),
+        &lo,
+        &p,
+    ));
     // Self-crossing outline.
     let mut bow = ellipse(20.0, 15.0, 8.0, 0.0, true, 64);
     bow.outline.swap(10, 40);
@@ -292,11 +329,26 @@ fn bad_input_is_an_error() {
     // Parameters.
     let up = ellipse(20.0, 15.0, 8.0, 0.0, true, 64);
     for bad in [
-        DiscMeshParams { nucleus_area_fraction: 0.6, ..Default::default() },
-        DiscMeshParams { n_circ: 4, ..Default::default() },
-        DiscMeshParams { n_layers: 0, ..Default::default() },
-        DiscMeshParams { fibre_angle_deg: f64::NAN, ..Default::default() },
+        DiscMeshParams {
+            nucleus_area_fraction: 0.6,
+            ..Default::default()
+        },
+        DiscMeshParams {
+            n_circ: 4,
+            ..Default::default()
+        },
+        DiscMeshParams {
+            n_layers: 0,
+            ..Default::default()
+        },
+        DiscMeshParams {
+            fibre_angle_deg: f64::NAN,
+            ..Default::default()
+        },
     ] {
-        assert!(matches!(mesh_disc(&up, &lo, &bad), Err(ModelError::InvalidInput(_))));
+        assert!(matches!(
+            mesh_disc(&up, &lo, &bad),
+            Err(ModelError::InvalidInput(_))
+        ));
     }
 }

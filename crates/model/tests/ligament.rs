@@ -37,7 +37,13 @@ fn facet(c: P3, n: P3) -> ArticularSurface {
         }
     }
     let normals = vec![n; points.len()];
-    ArticularSurface { centre: c, normal: n, points, normals, area_mm2: PI * 36.0 }
+    ArticularSurface {
+        centre: c,
+        normal: n,
+        points,
+        normals,
+        area_mm2: PI * 36.0,
+    }
 }
 
 /// A schematic vertebra with its body centre at height `z0`.
@@ -97,7 +103,13 @@ fn goel_force_matches_table() {
 fn remus_force_matches_table() {
     // ALL: transition 0.08, 485 N per unit strain; quadratic toe, slope continuous.
     let law = ligament_law(Ligament::All, LigamentSet::Remus2021);
-    assert_eq!(law, SpringLaw::ToeLinear { k: 485.0, eps_t: 0.08 });
+    assert_eq!(
+        law,
+        SpringLaw::ToeLinear {
+            k: 485.0,
+            eps_t: 0.08
+        }
+    );
     assert!((law_force(&law, 0.15) - 485.0 * (0.15 - 0.04)).abs() < 1e-9);
     assert!((law_force(&law, 0.04) - 485.0 * 0.04 * 0.04 / 0.16).abs() < 1e-12);
     // Slope at the transition equals the linear stiffness (finite difference).
@@ -159,8 +171,14 @@ fn attachments_on_the_expected_side() {
     let all = attachment_pairs(&up, &lo, Ligament::All, n);
     assert_eq!(all.len(), n);
     for (a, b) in &all {
-        assert!(y(*a) < -5.0 && y(*b) < -5.0, "ALL not anterior: {a:?} {b:?}");
-        assert!((a[2] - 27.0).abs() < 1e-9 && (b[2] - 13.0).abs() < 1e-9, "ALL off the rims");
+        assert!(
+            y(*a) < -5.0 && y(*b) < -5.0,
+            "ALL not anterior: {a:?} {b:?}"
+        );
+        assert!(
+            (a[2] - 27.0).abs() < 1e-9 && (b[2] - 13.0).abs() < 1e-9,
+            "ALL off the rims"
+        );
     }
     // Spread across the width, symmetric, the middle fibre at the anterior midline.
     assert!(all[0].0[0] * all[n - 1].0[0] < 0.0);
@@ -180,7 +198,10 @@ fn attachments_on_the_expected_side() {
     }
     let itl = attachment_pairs(&up, &lo, Ligament::Itl, 2);
     assert_eq!(itl.len(), 4);
-    assert!(itl[..2].iter().all(|(a, b)| a[0] > 30.0 && b[0] > 30.0), "left first");
+    assert!(
+        itl[..2].iter().all(|(a, b)| a[0] > 30.0 && b[0] > 30.0),
+        "left first"
+    );
     assert!(itl[2..].iter().all(|(a, b)| a[0] < -30.0 && b[0] < -30.0));
     let cl = attachment_pairs(&up, &lo, Ligament::Cl, 8);
     assert_eq!(cl.len(), 16);
@@ -191,7 +212,10 @@ fn attachments_on_the_expected_side() {
         // superior facet.
         let da = ((a[1] - 32.0).powi(2) + (a[2] - 26.0).powi(2)).sqrt();
         let db = ((b[1] - 32.0).powi(2) + (b[2] - 12.0).powi(2)).sqrt();
-        assert!((da - 6.0).abs() < 1e-9 && (db - 6.0).abs() < 1e-9, "{da} {db}");
+        assert!(
+            (da - 6.0).abs() < 1e-9 && (db - 6.0).abs() < 1e-9,
+            "{da} {db}"
+        );
     }
 }
 
@@ -199,7 +223,10 @@ fn attachments_on_the_expected_side() {
 fn missing_landmarks_are_errors() {
     let up = vertebra(Level::L5, 40.0);
     let mut lo = vertebra(Level::S1, 0.0);
-    lo.transverse_tips = Sides { left: None, right: None };
+    lo.transverse_tips = Sides {
+        left: None,
+        right: None,
+    };
     lo.spinous_tip = None;
     assert!(attachment_pairs(&up, &lo, Ligament::Itl, 2).is_empty());
     assert!(attachment_pairs(&up, &lo, Ligament::Ssl, 2).is_empty());
