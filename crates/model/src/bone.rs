@@ -167,7 +167,7 @@ impl Calibration {
         let sxy: f64 = p.iter().map(|q| (q.0 - mx) * (q.1 - my)).sum();
         let span = p.iter().map(|q| q.0).fold(f64::NEG_INFINITY, f64::max)
             - p.iter().map(|q| q.0).fold(f64::INFINITY, f64::min);
-        if !(span >= 500.0) {
+        if span.is_nan() || span < 500.0 {
             return Err(ModelError::InvalidInput(format!(
                 "the reference tissues span only {span:.0} HU; at least 500 HU (air or bone \
                  with soft tissue) is needed for a stable fit"
@@ -175,7 +175,7 @@ impl Calibration {
         }
         let slope = sxy / sxx;
         let intercept = my - slope * mx;
-        if !(slope > 0.0) {
+        if slope.is_nan() || slope <= 0.0 {
             return Err(ModelError::InvalidInput(format!(
                 "the phantomless fit has slope {slope:e} g/cm^3/HU (density must rise with \
                  HU): the reference tissue HU look wrong: {tissues:?}"
@@ -258,7 +258,7 @@ pub enum ModulusLaw {
 impl ModulusLaw {
     /// Modulus (MPa) at apparent density `rho` (g/cm^3); 0 for `rho <= 0`, unclamped.
     pub fn modulus(self, rho: f64) -> f64 {
-        if !(rho > 0.0) {
+        if rho.is_nan() || rho <= 0.0 {
             return 0.0;
         }
         match self {
@@ -297,9 +297,10 @@ impl BoneMaterial {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), ModelError> {
         self.calibration.validate()?;
-        if !(self.floor_mpa > 0.0 && self.ceiling_mpa > self.floor_mpa)
-            || !self.ceiling_mpa.is_finite()
-        {
+        let ok = self.floor_mpa > 0.0
+            && self.ceiling_mpa > self.floor_mpa
+            && self.ceiling_mpa.is_finite();
+        if !ok {
             return Err(ModelError::InvalidInput(format!(
                 "bone modulus floor {} MPa and ceiling {} MPa must satisfy 0 < floor < ceiling",
                 self.floor_mpa, self.ceiling_mpa
@@ -419,7 +420,7 @@ pub fn measure_reference_tissues(
         (0..nk).flat_map(move |k| {
             (0..nj).flat_map(move |j| {
                 (0..ni).filter_map(move |i| {
-                    (labels.get(i, j, k) == 0).then(|| (i, j, k, ct.get(i, j, k) as f64))
+                    (labels.get(i, j, k) == 0).then_some((i, j, k, ct.get(i, j, k) as f64))
                 })
             })
         })

@@ -272,7 +272,7 @@ pub fn mesh_disc(
     for (e, (kind, c)) in cells.iter().enumerate() {
         let x: Vec<P3> = c.iter().map(|&n| nodes[n]).collect();
         let (vol, min_det) = cell_volume(*kind, &x).unwrap_or((f64::NAN, f64::NAN));
-        if !(min_det > 0.0) || !vol.is_finite() {
+        if min_det.is_nan() || min_det <= 0.0 || !vol.is_finite() {
             return Err(ModelError::InvalidGeometry(format!(
                 "disc element {e} is inverted or degenerate (corner det J = {min_det:e}): the \
                  endplates are too close, crossing, or the outlines are not star-shaped"
@@ -562,13 +562,13 @@ pub fn cell_volume(kind: ElementKind, x: &[P3]) -> Option<(f64, f64)> {
                 let l = [1.0 - r - s, r, s];
                 let dl = [[-1.0, -1.0], [1.0, 0.0], [0.0, 1.0]];
                 let mut j = [[0.0; 3]; 3];
-                for a in 0..6 {
+                for (a, xa) in x.iter().enumerate() {
                     let (i, zs) = if a < 3 { (a, -1.0) } else { (a - 3, 1.0) };
                     let h = 0.5 * (1.0 + zs * z);
                     let d = [dl[i][0] * h, dl[i][1] * h, l[i] * 0.5 * zs];
                     for (k, jk) in j.iter_mut().enumerate() {
                         for c in 0..3 {
-                            jk[c] += d[k] * x[a][c];
+                            jk[c] += d[k] * xa[c];
                         }
                     }
                 }

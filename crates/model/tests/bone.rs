@@ -13,7 +13,7 @@ fn morgan_and_kopperdahl_exact() {
         ModulusLaw::Morgan2003.modulus(0.2),
         4730.0 * 0.2f64.powf(1.56)
     );
-    assert!((ModulusLaw::Morgan2003.modulus(0.2) - 379.36).abs() < 0.05);
+    assert!((ModulusLaw::Morgan2003.modulus(0.2) - 384.1209).abs() < 1e-3);
     assert_eq!(
         ModulusLaw::Kopperdahl2002.modulus(0.3),
         2980.0 * 0.3f64.powf(1.05)
@@ -110,9 +110,10 @@ fn phantomless_close_to_published_verse004_line() {
     let c = Calibration::phantomless(&t).unwrap();
     for hu in [0.0, 200.0, 1000.0] {
         let published = 0.968731 + 0.000893 * hu;
+        let rel = (c.density(hu) - published).abs() / published;
         assert!(
-            (c.density(hu) - published).abs() < 0.04,
-            "{hu}: {}",
+            rel < 0.03,
+            "{hu} HU: {} vs {published} g/cm^3",
             c.density(hu)
         );
     }
@@ -181,6 +182,7 @@ fn osteoporotic_phantom_gives_softer_bone() {
         let mean =
             |hu: &[f64]| vertebra_moduli(hu, &m).unwrap().iter().sum::<f64>() / hu.len() as f64;
         let (e1, e6) = (mean(&hu1), mean(&hu6));
+        eprintln!("tissues {t1:?}; E healthy {e1:.0} MPa, osteoporotic {e6:.0} MPa");
         assert!(
             e6 < 0.75 * e1 && e6 > m.floor_mpa,
             "healthy {e1} MPa, osteoporotic {e6} MPa"
