@@ -4,8 +4,10 @@
 //! logging and turns errors into one line on stderr with a non-zero exit code.
 
 mod bench;
+mod bench_fem;
 mod deidentify;
 mod demo;
+mod fem;
 mod inspect;
 mod output;
 mod phantom;
@@ -42,6 +44,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Write a de-identified copy of DICOM data (PS3.15 Annex E basic profile).
     Deidentify(deidentify::Args),
+    /// Finite-element analyses of Abaqus/CalculiX input decks.
+    Fem(fem::Args),
     /// Measure speed and memory of pipeline stages and write a table.
     Bench(bench::Args),
     /// (internal) Load a scan and print timing and peak memory as JSON; used by `bench`.
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Command::Segment(a) => segment::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Deidentify(a) => deidentify::run(a),
+        Command::Fem(a) => fem::run(a),
         Command::Bench(a) => bench::run(a),
         Command::BenchLoadChild(a) => bench::run_child(a),
     };
