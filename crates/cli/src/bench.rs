@@ -33,6 +33,15 @@ pub struct Args {
     /// Folder to keep the generated test series in (default: a temporary folder).
     #[arg(long)]
     pub keep_series: Option<PathBuf>,
+    /// `fem`: cells of the 40 x 30 x 25 mm Tet10 block along x, y, z (6 tets per cell).
+    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [28usize, 21, 17])]
+    pub cells: Vec<usize>,
+    /// `fem`: also write the measured numbers as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// `fem`: folder to keep the deck and all solver outputs in (default: temporary).
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
 }
 
 /// Benchmarks available.
@@ -40,6 +49,8 @@ pub struct Args {
 pub enum What {
     /// DICOM series import (scan + load into a Volume).
     Import,
+    /// Linear-elastic Tet10 solve, METIS vs AMD, side by side with CalculiX (`ccx`).
+    Fem,
 }
 
 /// Arguments of the hidden child command.
@@ -57,7 +68,7 @@ struct ChildResult {
 }
 
 /// Peak resident set size of this process in MiB (Linux); 0 where unavailable.
-fn peak_rss_mib() -> f64 {
+pub(crate) fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -144,7 +155,9 @@ fn drop_page_cache() -> Result<()> {
 
 /// Runs `spinetwin bench`.
 pub fn run(args: Args) -> Result<()> {
-    let What::Import = args.what;
+    if let What::Fem = args.what {
+        return crate::bench_fem::run(&args);
+    }
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; build with --release for meaningful timings");
     }

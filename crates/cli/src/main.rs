@@ -4,8 +4,10 @@
 //! logging and turns errors into one line on stderr with a non-zero exit code.
 
 mod bench;
+mod bench_fem;
 mod deidentify;
 mod demo;
+mod fem;
 mod inspect;
 mod measure;
 mod output;
@@ -53,6 +55,8 @@ enum Command {
     Simulate(twin::SimulateArgs),
     /// Compare the phantom twin with published experiments; writes validation.csv.
     Validate(twin::ValidateArgs),
+    /// Finite-element analyses of Abaqus/CalculiX input decks.
+    Fem(fem::Args),
     /// Measure speed and memory of pipeline stages and write a table.
     Bench(bench::Args),
     /// (internal) Load a scan and print timing and peak memory as JSON; used by `bench`.
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::Build(a) => twin::run_build(a),
         Command::Simulate(a) => twin::run_simulate(a),
         Command::Validate(a) => twin::run_validate(a),
+        Command::Fem(a) => fem::run(a),
         Command::Bench(a) => bench::run(a),
         Command::BenchLoadChild(a) => bench::run_child(a),
     };

@@ -1,0 +1,342 @@
+//! `spinetwin bench fem`: the FE engine on a vertebral-body-sized Tet10 block (40 x 30 x
+//! 25 mm), METIS vs AMD ordering, side by side with CalculiX (`ccx`) on the same deck.
+//!
+//! Every solve runs in a fresh child process (spinetwin: `fem run`; CalculiX: `ccx`), so the
+//! peak memory (Linux VmHWM) is that of the solve alone. Displacements are compared node by
+//! node: relative L2 norm of the difference.
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use spinetwin_fem::inp::Deck;
+use spinetwin_fem::{box_mesh, Constraints, LinearElastic, Loads, Order};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::bench::Args;
+use crate::fem::Summary;
+
+/// Young's modulus (MPa) and Poisson's ratio of the block: about cancellous-bone stiffness.
+const E: f64 = 500.0;
+const NU: f64 = 0.3;
+/// Pressure on the top face (MPa).
+const PRESSURE: f64 = 1.0;
+
+#[derive(Serialize, Debug)]
+struct Run {
+    solver: String,
+    ordering: String,
+    wall_s: f64,
+    numeric_s: Option<f64>,
+    factor_nnz: Option<usize>,
+    peak_rss_mib: f64,
+    rel_l2_vs_ccx: Option<f64>,
+}
+
+#[derive(Serialize, Debug)]
+struct Report {
+    cells: [usize; 3],
+    nodes: usize,
+    elements: usize,
+    dofs: usize,
+    nnz: usize,
+    runs: Vec<Run>,
+    ccx: Option<String>,
+    cores: usize,
+    build: String,
+}
+
+/// Writes the benchmark deck: block clamped at z = 0, uniform pressure on z = 25 (DLOAD
+/// P-faces, so each solver integrates it itself), displacement printout of every node.
+fn write_deck(cells: [usize; 3], path: &Path) -> Result<(usize, usize)> {
+    let mesh = box_mesh([40.0, 30.0, 25.0], cells, Order::Quadratic)?;
+    let mat = LinearElastic::uniform(mesh.num_elements(), E, NU)?;
+    let mut bc = Constraints::new();
+    bc.fix(mesh.node_set("zmin")?, [true; 3]);
+    let mut loads = Loads::new();
+    loads.pressure(mesh.face_set("zmax")?, PRESSURE);
+    let mut deck = Deck::from_model(&mesh, &mat, &bc, &loads)?;
+    deck.heading = vec![format!(
+        "spinetwin bench fem: 40x30x25 mm Tet10 block, {}x{}x{} cells",
+        cells[0], cells[1], cells[2]
+    )];
+    deck.node_sets.insert(
+        "NALL".into(),
+        (1..=mesh.num_nodes() as u64).collect::<Vec<_>>(),
+    );
+    deck.steps[0].outputs = vec!["*NODE PRINT, NSET=NALL".into(), "U".into()];
+    spinetwin_core::atomic::write_bytes(path, deck.write().as_bytes())?;
+    Ok((mesh.num_nodes(), mesh.num_elements()))
+}
+
+/// Peak resident memory (MiB) of a running process, from /proc; 0 when unreadable.
+fn vm_hwm_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Runs a command to completion, polling its VmHWM every 50 ms (the last reading before it
+/// exits is its peak, up to the growth of the last 50 ms). Returns (wall s, peak MiB).
+fn run_measured(cmd: &mut Command, what: &str) -> Result<(f64, f64)> {
+    let t = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {what}"))?;
+    let pid = child.id();
+    let mut peak: f64 = 0.0;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        peak = peak.max(vm_hwm_mib(pid));
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let wall = t.elapsed().as_secs_f64();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        bail!("{what} failed ({status}): {}", err.trim());
+    }
+    Ok((wall, peak))
+}
+
+/// Displacements `node id -> u` from spinetwin's displacements.csv.
+fn read_csv(path: &Path) -> Result<HashMap<u64, [f64; 3]>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = HashMap::new();
+    for l in text.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        if f.len() != 4 {
+            bail!("{}: bad line {l:?}", path.display());
+        }
+        let id: u64 = f[0].parse()?;
+        out.insert(id, [f[1].parse()?, f[2].parse()?, f[3].parse()?]);
+    }
+    Ok(out)
+}
+
+/// Displacements from ccx's .dat (`*NODE PRINT ... U`): after the "displacements" header,
+/// lines `id ux uy uz`.
+pub(crate) fn read_ccx_dat(path: &Path) -> Result<HashMap<u64, [f64; 3]>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = HashMap::new();
+    let mut inside = false;
+    for l in text.lines() {
+        let t = l.trim();
+        if t.starts_with("displacements") {
+            inside = true;
+            continue;
+        }
+        if !inside || t.is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = t.split_whitespace().collect();
+        match (f.len(), f.first().and_then(|s| s.parse::<u64>().ok())) {
+            (4, Some(id)) => {
+                let v = |i: usize| -> Result<f64> {
+                    f[i].parse::<f64>()
+                        .with_context(|| format!("{}: bad number {:?}", path.display(), f[i]))
+                };
+                out.insert(id, [v(1)?, v(2)?, v(3)?]);
+            }
+            _ => inside = false,
+        }
+    }
+    if out.is_empty() {
+        bail!("{}: no displacement printout found", path.display());
+    }
+    Ok(out)
+}
+
+/// `|a - b| / |b|` over the nodes of `b` (all must be in `a`).
+pub(crate) fn rel_l2(a: &HashMap<u64, [f64; 3]>, b: &HashMap<u64, [f64; 3]>) -> Result<f64> {
+    let (mut num, mut den) = (0.0, 0.0);
+    for (id, ub) in b {
+        let Some(ua) = a.get(id) else {
+            bail!("node {id} is missing from one of the result sets");
+        };
+        for d in 0..3 {
+            num += (ua[d] - ub[d]).powi(2);
+            den += ub[d] * ub[d];
+        }
+    }
+    if den == 0.0 {
+        bail!("the reference displacements are all zero");
+    }
+    Ok((num / den).sqrt())
+}
+
+fn find_ccx() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("ccx"))
+        .find(|p| p.is_file())
+}
+
+/// Runs `spinetwin bench fem`.
+pub fn run(args: &Args) -> Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; build with --release for meaningful timings");
+    }
+    let cells: [usize; 3] = args
+        .cells
+        .clone()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--cells needs three counts, e.g. 28,21,17"))?;
+    let tmp;
+    let dir = match &args.keep {
+        Some(d) => {
+            crate::output::check_writable(d, false)?;
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir().context("creating a temporary folder")?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let deck_path = dir.join("block.inp");
+    let (nodes, elements) = write_deck(cells, &deck_path)?;
+    let exe = std::env::current_exe().context("locating the spinetwin executable")?;
+    let mut runs = Vec::new();
+    let mut dofs = 0;
+    let mut nnz = 0;
+    let mut ours: Vec<HashMap<u64, [f64; 3]>> = Vec::new();
+    for ord in ["metis", "amd"] {
+        let out = dir.join(format!("spinetwin-{ord}"));
+        eprintln!("spinetwin ({ord}) on {} ...", deck_path.display());
+        let (wall, peak) = run_measured(
+            Command::new(&exe)
+                .args(["fem", "run", "--no-vtu", "--ordering", ord, "--out"])
+                .arg(&out)
+                .arg(&deck_path)
+                .env("SPINETWIN_QUIET", "1"),
+            "spinetwin fem run",
+        )?;
+        let s: Summary = serde_json::from_slice(
+            &std::fs::read(out.join("summary.json")).context("reading summary.json")?,
+        )?;
+        dofs = s.dofs;
+        nnz = s.nnz;
+        ours.push(read_csv(&out.join("displacements.csv"))?);
+        runs.push(Run {
+            solver: "spinetwin".into(),
+            ordering: s.ordering,
+            wall_s: wall,
+            numeric_s: Some(s.seconds.numeric),
+            factor_nnz: Some(s.factor_nnz),
+            peak_rss_mib: s.peak_rss_mib.max(peak),
+            rel_l2_vs_ccx: None,
+        });
+    }
+    let ccx = find_ccx();
+    match &ccx {
+        Some(ccx) => {
+            eprintln!("ccx on {} ...", deck_path.display());
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .to_string();
+            let (wall, peak) = run_measured(
+                Command::new(ccx)
+                    .args(["-i", "block"])
+                    .current_dir(&dir)
+                    .env("OMP_NUM_THREADS", &threads)
+                    .env("CCX_NPROC_STIFFNESS", &threads)
+                    .env("CCX_NPROC_EQUATION_SOLVER", &threads),
+                "ccx",
+            )?;
+            let theirs = read_ccx_dat(&dir.join("block.dat"))?;
+            for (r, u) in runs.iter_mut().zip(&ours) {
+                r.rel_l2_vs_ccx = Some(rel_l2(u, &theirs)?);
+            }
+            runs.push(Run {
+                solver: "CalculiX ccx".into(),
+                ordering: "ccx default (SPOOLES)".into(),
+                wall_s: wall,
+                numeric_s: None,
+                factor_nnz: None,
+                peak_rss_mib: peak,
+                rel_l2_vs_ccx: Some(0.0),
+            });
+        }
+        None => eprintln!(
+            "note: CalculiX (ccx) is not on PATH (Debian: apt-get install calculix-ccx); reporting spinetwin's numbers only"
+        ),
+    }
+    let metis_vs_amd = rel_l2(&ours[0], &ours[1])?;
+    let report = Report {
+        cells,
+        nodes,
+        elements,
+        dofs,
+        nnz,
+        ccx: ccx.map(|p| p.display().to_string()),
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        build: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+        .into(),
+        runs,
+    };
+    let ccx_wall = report
+        .runs
+        .iter()
+        .find(|r| r.solver.starts_with("CalculiX"))
+        .map(|r| r.wall_s);
+    let mut table = format!(
+        "Tet10 block 40 x 30 x 25 mm, {}x{}x{} cells ({} elements, {} nodes), {} equations, nnz(K, upper) {}; E = {E} MPa, nu = {NU}, clamped at z = 0, {PRESSURE} MPa on z = 25.\n\n\
+         | solver | ordering | wall time (s) | ratio to ccx | numeric Cholesky (s) | factor values | peak RSS (MiB) | rel. L2 diff. vs ccx |\n\
+         |---|---|---|---|---|---|---|---|\n",
+        cells[0], cells[1], cells[2], report.elements, report.nodes, report.dofs, report.nnz
+    );
+    for r in &report.runs {
+        table += &format!(
+            "| {} | {} | {:.2} | {} | {} | {} | {:.0} | {} |\n",
+            r.solver,
+            r.ordering,
+            r.wall_s,
+            ccx_wall.map_or("-".into(), |c| format!("{:.2}", r.wall_s / c)),
+            r.numeric_s.map_or("-".into(), |v| format!("{v:.2}")),
+            r.factor_nnz.map_or("-".into(), |v| v.to_string()),
+            r.peak_rss_mib,
+            r.rel_l2_vs_ccx.map_or("-".into(), |v| format!("{v:.2e}")),
+        );
+    }
+    table += &format!(
+        "\nWall times are whole processes (read deck, solve, write displacements; spinetwin without VTU). \
+         METIS vs AMD displacements differ by {metis_vs_amd:.1e} (rel. L2). Machine: {} logical cores; build: {}.\n",
+        report.cores, report.build
+    );
+    if report.ccx.is_none() {
+        table += "CalculiX (ccx) was not found: no comparison.\n";
+    }
+    println!("{table}");
+    if let Some(p) = &args.report {
+        spinetwin_core::atomic::write_bytes(p, table.as_bytes())?;
+    }
+    if let Some(p) = &args.json {
+        crate::output::write_json(p, &report)?;
+    }
+    Ok(())
+}
