@@ -28,6 +28,9 @@ pub struct Args {
     /// Replace OUT if it exists and is not empty.
     #[arg(long)]
     pub force: bool,
+    /// Stop after segmentation (no mechanical twin or load cases).
+    #[arg(long)]
+    pub no_twin: bool,
 }
 
 #[derive(Serialize)]
@@ -80,7 +83,8 @@ struct MechanicsCheck {
 
 #[derive(Serialize)]
 struct Summary {
-    mechanics: MechanicsCheck,
+    /// The twin and its load cases (absent with --no-twin).
+    mechanics: Option<MechanicsCheck>,
     spinetwin_version: &'static str,
     levels: String,
     phantom_seconds: f64,
@@ -193,30 +197,39 @@ pub fn run(args: Args) -> Result<()> {
 
         // The mechanical twin of the segmented phantom, and the standard load cases.
         let t4 = Instant::now();
-        let twin_file =
-            crate::twin::twin_from_labels(&img.volume, &seg.labels, "built-in phantom")?;
-        let twin =
-            spinetwin_model::twin::Twin::build(twin_file.clone()).context("building the twin")?;
-        let twin_build_seconds = t4.elapsed().as_secs_f64();
-        write_json(&dir.join("twin").join("twin.json"), &twin_file)?;
-        let cases = spinetwin_model::loadcase::LoadCase::standard_set(7.5, 0.0);
-        let t5 = Instant::now();
-        let results = crate::twin::run_cases(&twin, &cases)?;
-        let simulate_seconds = t5.elapsed().as_secs_f64();
-        crate::twin::write_results(dir, &results)?;
-        spinetwin_core::atomic::write_bytes(
-            &dir.join("report.html"),
-            crate::report::html(&twin, &results, &twin_file.source).as_bytes(),
-        )?;
-        let mechanics = MechanicsCheck {
-            twin_build_seconds,
-            simulate_seconds,
-            levels: twin.levels.iter().map(|l| l.name().to_string()).collect(),
-            ligament_fibres: twin.fibres.len(),
-            facet_joints: twin.facets.len(),
-            cases: results.len(),
-            converged: results.iter().filter(|r| r.converged).count(),
-            warnings: twin.warnings.clone(),
+        let twin_part = if args.no_twin {
+            None
+        } else {
+            let twin_file =
+                crate::twin::twin_from_labels(&img.volume, &seg.labels, "built-in phantom")?;
+            let twin = spinetwin_model::twin::Twin::build(twin_file.clone())
+                .context("building the twin")?;
+            let twin_build_seconds = t4.elapsed().as_secs_f64();
+            write_json(&dir.join("twin").join("twin.json"), &twin_file)?;
+            let cases = spinetwin_model::loadcase::LoadCase::standard_set(7.5, 0.0);
+            let t5 = Instant::now();
+            let results = crate::twin::run_cases(&twin, &cases)?;
+            let simulate_seconds = t5.elapsed().as_secs_f64();
+            crate::twin::write_results(dir, &results)?;
+            spinetwin_core::atomic::write_bytes(
+                &dir.join("report.html"),
+                crate::report::html(&twin, &results, &twin_file.source).as_bytes(),
+            )?;
+            let mechanics = MechanicsCheck {
+                twin_build_seconds,
+                simulate_seconds,
+                levels: twin.levels.iter().map(|l| l.name().to_string()).collect(),
+                ligament_fibres: twin.fibres.len(),
+                facet_joints: twin.facets.len(),
+                cases: results.len(),
+                converged: results.iter().filter(|r| r.converged).count(),
+                warnings: twin.warnings.clone(),
+            };
+            Some((mechanics, results))
+        };
+        let (mechanics, results) = match twin_part {
+            Some((m, r)) => (Some(m), r),
+            None => (None, Vec::new()),
         };
 
         let summary = Summary {
@@ -289,19 +302,20 @@ pub fn run(args: Args) -> Result<()> {
             sc.min_dice,
             sc.seconds
         );
-        let m = &summary.mechanics;
-        println!(
-            "  twin        {} hybrid: {} ligament fibres, {} facet joints ({:.1} s)",
-            m.levels.join(" "),
-            m.ligament_fibres,
-            m.facet_joints,
-            m.twin_build_seconds
-        );
-        println!(
-            "  simulated   {}/{} load cases converged ({:.1} s)",
-            m.converged, m.cases, m.simulate_seconds
-        );
-        crate::twin::print_results(&results);
+        if let Some(m) = &summary.mechanics {
+            println!(
+                "  twin        {} hybrid: {} ligament fibres, {} facet joints ({:.1} s)",
+                m.levels.join(" "),
+                m.ligament_fibres,
+                m.facet_joints,
+                m.twin_build_seconds
+            );
+            println!(
+                "  simulated   {}/{} load cases converged ({:.1} s)",
+                m.converged, m.cases, m.simulate_seconds
+            );
+            crate::twin::print_results(&results);
+        }
         // The writer stores integer HU: anything beyond rounding is an import/export bug.
         if max_abs_hu_difference > 0.501 || max_voxel_position_error_mm > 1e-3 {
             bail!(

@@ -10,7 +10,7 @@
 //! Contact law: linear penalty `p = k (c - g)` for gap `g < c`, where `k` is the confined
 //! compression modulus of the two cartilage layers divided by their total thickness
 //! (a thin elastic layer pressed between rigid plates), and the clearance `c` is the
-//! measured bone-to-bone joint space at rest minus `initial_gap_mm`, so that the cartilage
+//! narrowest bone-to-bone joint space at rest minus `initial_gap_mm`, so that the cartilage
 //! surfaces start `initial_gap_mm` apart.
 
 use nalgebra::{Matrix3, SymmetricEigen, Vector3};
@@ -77,7 +77,8 @@ pub struct FacetGeometry {
     pub normal: P3,
     /// Median bone-to-bone joint space at rest (mm).
     pub joint_space_mm: f64,
-    /// Contact clearance (mm): joint space minus the initial gap.
+    /// Contact clearance (mm): the narrowest joint space minus the initial gap, so that the
+    /// joint is open everywhere at rest.
     pub clearance_mm: f64,
     /// Penalty (MPa/mm).
     pub penalty: f64,
@@ -269,7 +270,8 @@ pub fn facet_geometry(
         master,
         normal,
         joint_space_mm: joint_space,
-        clearance_mm: (joint_space - params.initial_gap_mm).max(0.0),
+        // Below the narrowest point of the joint, so that no slave point starts in contact.
+        clearance_mm: (gaps[0] - params.initial_gap_mm).max(0.0),
         penalty: params.penalty(),
     })
 }
@@ -321,7 +323,11 @@ mod tests {
             "{}",
             g.joint_space_mm
         );
-        assert!((g.clearance_mm - (1.2 - p.initial_gap_mm)).abs() < 1e-9);
+        assert!(
+            (g.clearance_mm - (1.2 - p.initial_gap_mm)).abs() < 1e-9,
+            "{}",
+            g.clearance_mm
+        );
         assert!((Vector3::from(g.normal).dot(&n) - 1.0).abs() < 1e-9);
         // Every master triangle's normal points towards the upper surface.
         for t in &g.master {

@@ -308,7 +308,8 @@ impl Twin {
                 let nodes: Vec<usize> = m.element_nodes(e).iter().map(|n| n + node0).collect();
                 mesh.add_element(m.kinds[e], &nodes);
             }
-            fibre_dirs.resize(mesh.num_elements(), [[0.0; 3]; 2]);
+            // Elements outside the annulus never reach the HGO material; any unit pair will do.
+            fibre_dirs.resize(mesh.num_elements(), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
             for (k, &e) in d.mesh.annulus_elements.iter().enumerate() {
                 fibre_dirs[elem0 + e] = d.mesh.fibre_directions[k];
                 annulus.push(elem0 + e);
