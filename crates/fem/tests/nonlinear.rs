@@ -178,7 +178,11 @@ fn follower_pair_tracks_the_rotating_body() {
         }],
         ..Default::default()
     };
-    let res = solve(&model, &SolveOptions::default()).unwrap();
+    let opts = SolveOptions {
+        progress: true,
+        ..Default::default()
+    };
+    let res = solve(&model, &opts).unwrap();
     assert!(res.converged, "{:?}", res.failure);
     let s = res.steps[0].state.as_ref().unwrap();
     let got = rot_z(s, 0);

@@ -60,7 +60,14 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
     let mut st = State::new(model);
     let mut targets: Vec<f64> = vec![0.0; fixed.len()];
     let mut total_iterations = 0;
+    // Position: steps done x 1000 + the load factor of the current step in thousandths.
+    let pb = options
+        .progress
+        .then(|| spinetwin_core::progress::bar(1000 * model.steps.len() as u64, "nonlinear"));
     for (si, step) in model.steps.iter().enumerate() {
+        if let Some(pb) = &pb {
+            pb.set_message(step.name.clone());
+        }
         let t_step = Instant::now();
         let t_setup = Instant::now();
         for d in &step.deactivate {
@@ -131,6 +138,9 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                     sr.increments.push(log);
                     st = trial;
                     lam = to;
+                    if let Some(pb) = &pb {
+                        pb.set_position(1000 * si as u64 + (1000.0 * lam) as u64);
+                    }
                     if easy {
                         dl = (dl * 1.5).min(inc.max);
                     }
@@ -148,6 +158,9 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
         }
         res.nnz = res.nnz.max(lu.nnz);
         if let Some(why) = failure {
+            if let Some(pb) = &pb {
+                pb.abandon();
+            }
             sr.time = t_step.elapsed();
             res.failure = Some(format!(
                 "step {} '{}' did not converge: reached load factor {lam:.4} of 1 ({why})",
@@ -164,6 +177,9 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
         sr.converged = true;
         sr.time = t_step.elapsed();
         res.steps.push(sr);
+    }
+    if let Some(pb) = &pb {
+        pb.finish_and_clear();
     }
     res.converged = true;
     res.iterations = total_iterations;
