@@ -178,7 +178,11 @@ fn follower_pair_tracks_the_rotating_body() {
         }],
         ..Default::default()
     };
-    let res = solve(&model, &SolveOptions::default()).unwrap();
+    let opts = SolveOptions {
+        progress: true,
+        ..Default::default()
+    };
+    let res = solve(&model, &opts).unwrap();
     assert!(res.converged, "{:?}", res.failure);
     let s = res.steps[0].state.as_ref().unwrap();
     let got = rot_z(s, 0);
@@ -641,4 +645,112 @@ fn suction_on_the_deformed_end_face_matches_the_exact_svk_stretch() {
     // A dead load p on the reference area would stretch more (no area reduction).
     let dead = |l: f64| e * l * (l * l - 1.0) / 2.0 - p;
     assert!(dead(lam) < -1.0);
+}
+
+#[test]
+#[ignore = "larger model (3.7k equations, about 5 s in the test profile) for timings"]
+fn tet10_block_in_large_compression_matches_the_exact_force_at_scale() {
+    let (e, nu, delta) = (1000.0, 0.3, -1.5);
+    let mesh = box_mesh([10.0, 10.0, 10.0], [5, 5, 5], Order::Quadratic).unwrap();
+    let mut pres = vec![];
+    for n in nodes_at(&mesh, |x| x[2].abs() < 1e-9) {
+        pres.push((Dof::Node { node: n, dir: 2 }, 0.0));
+        let x = mesh.nodes[n];
+        if x[0].abs() < 1e-9 {
+            pres.push((Dof::Node { node: n, dir: 0 }, 0.0));
+        }
+        if x[1].abs() < 1e-9 {
+            pres.push((Dof::Node { node: n, dir: 1 }, 0.0));
+        }
+    }
+    let top = nodes_at(&mesh, |x| (x[2] - 10.0).abs() < 1e-9);
+    for &n in &top {
+        pres.push((Dof::Node { node: n, dir: 2 }, delta));
+    }
+    let model = Model {
+        solids: vec![svk(&mesh, e, nu)],
+        mesh: mesh.clone(),
+        steps: vec![Step {
+            name: "compress".into(),
+            prescribed: pres,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let res = solve(&model, &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let s = res.steps[0].state.as_ref().unwrap();
+    let lam: f64 = 1.0 + delta / 10.0;
+    let n_exact = 100.0 * e * lam * 0.5 * (lam * lam - 1.0);
+    let n: f64 = s
+        .reactions
+        .iter()
+        .filter(|(d, _)| matches!(d, Dof::Node { node, dir: 2 } if top.contains(node)))
+        .map(|r| r.1)
+        .sum();
+    assert!(
+        (n - n_exact).abs() < 1e-6 * n_exact.abs(),
+        "{n} vs {n_exact}"
+    );
+    eprintln!(
+        "{} equations, {} stored entries, {} increments, {} iterations, {:?}",
+        res.num_equations,
+        res.nnz,
+        res.steps[0].increments.len(),
+        res.iterations,
+        res.timings
+    );
+    for i in &res.steps[0].increments {
+        eprintln!(
+            "{:.3}->{:.3} {} {:?} {:?}",
+            i.from, i.to, i.iterations, i.failure, i.residuals
+        );
+    }
+}
+
+#[test]
+fn a_body_held_by_nothing_is_reported_as_a_mechanism() {
+    let mut inc = Increments {
+        min: 0.1,
+        ..Default::default()
+    };
+    inc.initial = 0.5;
+    let model = Model {
+        bodies: vec![body("loose", [0.0; 3])],
+        steps: vec![Step {
+            name: "push".into(),
+            loads: vec![Load::BodyForce {
+                body: 0,
+                force: [1.0, 0.0, 0.0],
+            }],
+            increments: inc,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let res = solve(&model, &SolveOptions::default()).unwrap();
+    assert!(!res.converged);
+    let msg = res.failure.unwrap();
+    assert!(
+        msg.contains("singular tangent") && msg.contains("constrain it"),
+        "{msg}"
+    );
+    assert!(res.steps[0].state.is_none());
+}
+
+#[test]
+fn invalid_input_is_an_error_not_a_panic() {
+    let mut model = two_sided(1.0, 1.0, 1.0);
+    model.springs[0].a = Point::Body {
+        body: 7,
+        at: [0.0; 3],
+    };
+    let err = solve(&model, &SolveOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    let mut model = two_sided(1.0, 1.0, 1.0);
+    model.springs[1].law = SpringLaw::Piecewise(vec![(0.1, 1.0), (0.05, 2.0)]);
+    assert!(solve(&model, &SolveOptions::default()).is_err());
+    let mut model = two_sided(1.0, 1.0, 1.0);
+    model.steps.clear();
+    assert!(solve(&model, &SolveOptions::default()).is_err());
 }

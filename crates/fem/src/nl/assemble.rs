@@ -16,6 +16,10 @@ pub(crate) struct Asm {
     pub f_ext: Vec<f64>,
     pub idx: Vec<(u32, u32)>,
     pub val: Vec<f64>,
+    /// Coupling of the equations with the prescribed DOFs: (equation, prescribed index).
+    pub idx_fix: Vec<(u32, u32)>,
+    /// Its values.
+    pub val_fix: Vec<f64>,
     pub tangent: bool,
     /// When set, [`Asm::add_internal`] books its forces as external loads (negated): used
     /// for deformation-dependent loads written in internal-force form.
@@ -46,9 +50,16 @@ impl Asm {
     }
 
     fn push(&mut self, r: Slot, c: Slot, v: f64) {
-        if let (Slot::Eq(i), Slot::Eq(j)) = (r, c) {
-            self.idx.push((i as u32, j as u32));
-            self.val.push(v);
+        match (r, c) {
+            (Slot::Eq(i), Slot::Eq(j)) => {
+                self.idx.push((i as u32, j as u32));
+                self.val.push(v);
+            }
+            (Slot::Eq(i), Slot::Fix(j)) => {
+                self.idx_fix.push((i as u32, j as u32));
+                self.val_fix.push(v);
+            }
+            _ => {}
         }
     }
 
@@ -143,6 +154,8 @@ impl Asm {
             *a += b;
         }
         self.idx.extend(o.idx);
+        self.idx_fix.extend(o.idx_fix);
+        self.val_fix.extend(o.val_fix);
         self.val.extend(o.val);
         self
     }

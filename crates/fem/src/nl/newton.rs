@@ -60,7 +60,14 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
     let mut st = State::new(model);
     let mut targets: Vec<f64> = vec![0.0; fixed.len()];
     let mut total_iterations = 0;
+    // Position: steps done x 1000 + the load factor of the current step in thousandths.
+    let pb = options
+        .progress
+        .then(|| spinetwin_core::progress::bar(1000 * model.steps.len() as u64, "nonlinear"));
     for (si, step) in model.steps.iter().enumerate() {
+        if let Some(pb) = &pb {
+            pb.set_message(step.name.clone());
+        }
         let t_step = Instant::now();
         let t_setup = Instant::now();
         for d in &step.deactivate {
@@ -131,6 +138,9 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                     sr.increments.push(log);
                     st = trial;
                     lam = to;
+                    if let Some(pb) = &pb {
+                        pb.set_position(1000 * si as u64 + (1000.0 * lam) as u64);
+                    }
                     if easy {
                         dl = (dl * 1.5).min(inc.max);
                     }
@@ -148,6 +158,9 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
         }
         res.nnz = res.nnz.max(lu.nnz);
         if let Some(why) = failure {
+            if let Some(pb) = &pb {
+                pb.abandon();
+            }
             sr.time = t_step.elapsed();
             res.failure = Some(format!(
                 "step {} '{}' did not converge: reached load factor {lam:.4} of 1 ({why})",
@@ -164,6 +177,9 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
         sr.converged = true;
         sr.time = t_step.elapsed();
         res.steps.push(sr);
+    }
+    if let Some(pb) = &pb {
+        pb.finish_and_clear();
     }
     res.converged = true;
     res.iterations = total_iterations;
@@ -266,7 +282,16 @@ impl Ctx<'_> {
     ) -> Result<(), String> {
         let opt = self.opt;
         let neq = self.map.neq;
-        self.prescribe(st, lam);
+        // Prescribed increments enter the first iteration through the tangent's coupling
+        // (a consistent predictor), rather than by moving those DOFs alone, which would
+        // distort (and may invert) the elements next to them.
+        let dp: Vec<f64> = (0..self.map.fixed.len())
+            .map(|j| {
+                let d = self.map.fixed[j];
+                self.start[j] + lam * (self.targets[j] - self.start[j]) - st.dof_value(d)
+            })
+            .collect();
+        let mut pending = dp.iter().any(|&v| v != 0.0);
         let mut ev = self.eval(st, lam, true, tm).map_err(reason)?;
         let mut sum_du = vec![0.0; neq];
         let mut e0: Option<f64> = None;
@@ -285,7 +310,7 @@ impl Ctx<'_> {
             let force_ok = rn <= opt.tol_force * scale;
             let disp_ok = last_du <= opt.tol_displacement * norm(&sum_du).max(1e-12);
             let energy_ok = e0.is_some_and(|e| last_e <= opt.tol_energy * e);
-            if force_ok && (it == 0 || disp_ok || energy_ok) {
+            if !pending && force_ok && (it == 0 || disp_ok || energy_ok) {
                 return Ok(());
             }
             if it == opt.max_iterations {
@@ -308,6 +333,12 @@ impl Ctx<'_> {
             let fac = lu.factor(val).map_err(lin_reason)?;
             tm.factorization += t1.elapsed();
             let t2 = Instant::now();
+            let mut r = r;
+            if pending {
+                for (&(i, j), v) in ev.asm.idx_fix.iter().zip(&ev.asm.val_fix) {
+                    r[i as usize] -= v * dp[j as usize];
+                }
+            }
             let du = lu.solve(&fac, idx, val, &r).map_err(lin_reason)?;
             tm.solve += t2.elapsed();
             let e = du.iter().zip(&r).map(|(a, b)| a * b).sum::<f64>().abs();
@@ -317,10 +348,14 @@ impl Ctx<'_> {
             // Backtracking line search on the residual norm.
             let mut alpha = 1.0;
             let mut next = None;
-            let tries = if opt.line_search { 5 } else { 1 };
+            // The predictor is taken in full: the prescribed values must be reached.
+            let tries = if opt.line_search && !pending { 5 } else { 1 };
             for t in 0..tries {
                 let mut s1 = st.clone();
                 s1.update(self.map, &du, alpha);
+                if pending {
+                    self.prescribe(&mut s1, lam);
+                }
                 let full = t == 0;
                 match self.eval(&s1, lam, full, tm) {
                     Ok(ev1) => {
@@ -349,6 +384,7 @@ impl Ctx<'_> {
             }
             last_du = alpha * norm(&du);
             last_e = alpha * e;
+            pending = false;
         }
         Err("no convergence".into())
     }
