@@ -4,8 +4,9 @@
 //! meshes with named sets and validation ([`mesh`]), structured box and cylinder-sector
 //! meshers, isotropic materials with per-element moduli ([`material`]), consistent surface
 //! and body loads and prescribed displacements ([`bc`]), parallel assembly into a sparse
-//! symmetric matrix with a reusable symbolic Cholesky factorisation (faer, AMD ordering)
-//! ([`solver`]), stresses ([`post`]) and VTU output ([`vtu`]).
+//! symmetric matrix with a reusable symbolic Cholesky factorisation (faer; METIS nested-dissection
+//! or AMD ordering) ([`solver`]), stresses ([`post`]), VTU output ([`vtu`]) and Abaqus/CalculiX
+//! `.inp` decks ([`inp`]).
 //!
 //! # Conventions
 //!
@@ -31,9 +32,8 @@
 //! # Not yet
 //!
 //! Nonlinear materials and Newton iterations (the hooks are [`SparseSystem::assemble_with`]
-//! and numeric refactorisation), contact, springs/ligaments, wedge/hex elements, a nested
-//! dissection ordering (METIS; faer's AMD is used), binary VTU, stress recovery beyond
-//! element averages, a cross-check against CalculiX.
+//! and numeric refactorisation), contact, springs/ligaments, wedge/hex elements, binary VTU, stress recovery beyond
+//! element averages. (`spinetwin bench fem` cross-checks against CalculiX.)
 //!
 //! # Example
 //!
