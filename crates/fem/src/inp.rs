@@ -650,12 +650,14 @@ impl Deck {
                                 };
                                 match map.get(&other) {
                                     Some(v) => add.extend(v.iter().copied()),
-                                    None => return err(
-                                        line,
-                                        format!(
+                                    None => {
+                                        return err(
+                                            line,
+                                            format!(
                                             "set member {tok:?} is neither an id nor a defined set"
                                         ),
-                                    ),
+                                        )
+                                    }
                                 }
                             }
                         }
@@ -793,12 +795,14 @@ impl Deck {
                     let lt = f[1].to_ascii_uppercase();
                     let face = match lt.strip_prefix('P').and_then(|n| n.parse::<u8>().ok()) {
                         Some(n) if (1..=6).contains(&n) => n,
-                        _ => return err(
-                            line,
-                            format!(
+                        _ => {
+                            return err(
+                                line,
+                                format!(
                                 "*DLOAD load type {lt}: only face pressures P1..P6 are supported"
                             ),
-                        ),
+                            )
+                        }
                     };
                     let value = parse_f64(f[2], line, "pressure")?;
                     step.as_mut().expect("checked").dloads.push(Dload {
