@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long)]
     pub keep_series: Option<PathBuf>,
     /// `fem`: cells of the 40 x 30 x 25 mm Tet10 block along x, y, z (6 tets per cell).
-    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [28usize, 21, 17])]
+    #[arg(long, value_delimiter = ',', default_values_t = [28usize, 21, 17])]
     pub cells: Vec<usize>,
     /// `fem`: also write the measured numbers as JSON to this file.
     #[arg(long)]

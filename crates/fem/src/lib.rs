@@ -4,11 +4,13 @@
 //! wedges: meshes with named sets and validation ([`mesh`]), structured box (tet, hex,
 //! wedge) and cylinder-sector meshers, isotropic materials with per-element moduli ([`material`]), consistent surface
 //! and body loads and prescribed displacements ([`bc`]), parallel assembly into a sparse
-//! symmetric matrix with a reusable symbolic Cholesky factorisation (faer, AMD ordering)
-//! ([`solver`]), stresses ([`post`]) and VTU output ([`vtu`]). For large deformations:
-//! total-Lagrangian elements with F-bar for Hex8/Wedge6 ([`continuum`]) and hyperelastic
-//! materials ([`hyper`]: compressible Neo-Hookean, decoupled Mooney-Rivlin, HGO with two
-//! dispersed fibre families, transversely isotropic St Venant-Kirchhoff).
+//! symmetric matrix with a reusable symbolic Cholesky factorisation (faer; METIS nested-dissection
+//! or AMD ordering) ([`solver`]), stresses ([`post`]), VTU output ([`vtu`]) and Abaqus/CalculiX
+//! `.inp` decks ([`inp`]). For large deformations: total-Lagrangian elements with F-bar for
+//! Hex8/Wedge6 ([`continuum`]), hyperelastic materials ([`hyper`]: compressible Neo-Hookean,
+//! decoupled Mooney-Rivlin, HGO with two dispersed fibre families, transversely isotropic St
+//! Venant-Kirchhoff) and the Newton solver with rigid bodies, springs, follower loads and
+//! penalty contact ([`nl`]).
 //!
 //! # Conventions
 //!
@@ -48,9 +50,9 @@
 //! # Not yet
 //!
 //! Hourglass-free reduced integration or incompatible modes for Hex8 bending, quadratic
-//! hex/wedge elements, contact, springs/ligaments, a nested
-//! dissection ordering (METIS; faer's AMD is used), binary VTU, stress recovery beyond
-//! element averages, a cross-check against CalculiX.
+//! hex/wedge elements, friction, binary VTU, stress recovery beyond element averages, a
+//! preconditioned iterative solver for very large models. (`spinetwin bench fem`
+//! cross-checks against CalculiX.)
 //!
 //! # Example
 //!
