@@ -14,6 +14,9 @@ use spinetwin_fem::hyper::{Hgo, HgoParams, MooneyRivlin, MooneyRivlinParams};
 
 use crate::error::ModelError;
 
+/// A shared, thread-safe material of the FE engine.
+pub type SharedMaterial = Arc<dyn SolidMaterial>;
+
 /// Parameters of the disc materials.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DiscMaterials {
@@ -64,7 +67,7 @@ impl DiscMaterials {
         &self,
         fibres: Vec<[[f64; 3]; 2]>,
         n_elements: usize,
-    ) -> Result<(Arc<dyn SolidMaterial>, Arc<dyn SolidMaterial>), ModelError> {
+    ) -> Result<(SharedMaterial, SharedMaterial), ModelError> {
         if fibres.len() != n_elements {
             return Err(ModelError::InvalidInput(format!(
                 "{} fibre pairs for {n_elements} elements",

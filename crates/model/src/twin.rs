@@ -11,12 +11,9 @@
 //! meshes, fibres and contact surfaces are regenerated deterministically when it is built
 //! or loaded, so a twin file is small and always consistent with the code that solves it.
 
-use std::sync::Arc;
-
 use nalgebra::{Matrix3, Rotation3, Vector3};
 use serde::{Deserialize, Serialize};
 use spinetwin_anatomy::Level;
-use spinetwin_fem::continuum::SolidMaterial;
 use spinetwin_fem::nl::{
     self, BodyState, ContactPair, Dof, Increments, Load, NlResult, Point, RigidBody, SolidBlock,
     SolveOptions, Spring, Step,
@@ -330,8 +327,7 @@ impl Twin {
             });
         }
         let mats = &self.file.params.disc_materials;
-        let (annulus_mat, nucleus_mat): (Arc<dyn SolidMaterial>, Arc<dyn SolidMaterial>) =
-            mats.build(fibre_dirs, mesh.num_elements())?;
+        let (annulus_mat, nucleus_mat) = mats.build(fibre_dirs, mesh.num_elements())?;
         let solids = vec![
             SolidBlock {
                 name: "annulus".into(),
@@ -492,7 +488,7 @@ impl Twin {
                 continue;
             };
             let mut segments = Vec::new();
-            for (i, d) in index.discs.iter().enumerate() {
+            for d in &index.discs {
                 let up = d.upper;
                 let lo = up + 1;
                 let rot =
@@ -505,8 +501,7 @@ impl Twin {
                     }
                 }
                 let height =
-                    disc_height_change(model, d, &state.displacements, &self.vertebra(lo).frame.z);
-                let _ = i;
+                    disc_height_change(d, &state.displacements, &self.vertebra(lo).frame.z);
                 segments.push(SegmentResult {
                     upper: self.levels[up],
                     lower: self.levels[lo],
@@ -676,8 +671,7 @@ fn element_volume(mesh: &Mesh, e: usize) -> f64 {
 
 /// Mean displacement of the upper endplate nodes minus that of the lower ones, along the
 /// lower vertebra's axis.
-fn disc_height_change(model: &nl::Model, d: &DiscIndex, u: &[[f64; 3]], axis: &P3) -> f64 {
-    let _ = model;
+fn disc_height_change(d: &DiscIndex, u: &[[f64; 3]], axis: &P3) -> f64 {
     let mean = |nodes: &[usize]| -> Vector3<f64> {
         nodes
             .iter()
