@@ -77,11 +77,14 @@ pub struct FacetGeometry {
     pub normal: P3,
     /// Median bone-to-bone joint space at rest (mm).
     pub joint_space_mm: f64,
-    /// Contact clearance (mm): the narrowest joint space minus the initial gap, so that the
-    /// joint is open everywhere at rest.
+    /// Contact clearance (mm): the narrowest joint space (2nd percentile of the slave
+    /// points' gaps) minus the initial gap; closer points are dropped, so that the joint is
+    /// open everywhere at rest.
     pub clearance_mm: f64,
     /// Penalty (MPa/mm).
     pub penalty: f64,
+    /// Surface points left out because they sat closer than the clearance at rest.
+    pub dropped_points: usize,
 }
 
 /// A quadratic height field `h(u, v)` over a tangent plane.
@@ -238,19 +241,27 @@ pub fn facet_geometry(
         }
     }
 
-    let slave = thin(&upper_inferior.points, params.slave_spacing_mm.max(0.2));
+    // The slave points lie on a smooth fit of the inferior articular surface: the voxel
+    // staircase of a segmented surface (+/- half a voxel) would otherwise decide which
+    // points touch first.
+    let up_fit = HeightField::fit(&upper_inferior.points, -hf.n)
+        .ok_or_else(|| bad("cannot fit the inferior articular surface"))?;
+    let candidates: Vec<P3> = thin(&upper_inferior.points, params.slave_spacing_mm.max(0.2))
+        .iter()
+        .map(|p| {
+            let (u, v, _) = up_fit.local(&Vector3::from(*p));
+            up_fit.point(u, v).into()
+        })
+        .collect();
     let area = upper_inferior.area_mm2.max(0.0);
     if area <= 0.0 || !area.is_finite() {
         return Err(bad("the inferior articular surface has no area"));
     }
-    let slave_area = vec![area / slave.len() as f64; slave.len()];
-    let mut gaps: Vec<f64> = slave
-        .iter()
-        .map(|p| {
-            let (u, v, w) = hf.local(&Vector3::from(*p));
-            w - hf.height(u, v)
-        })
-        .collect();
+    let gap_of = |p: &P3| {
+        let (u, v, w) = hf.local(&Vector3::from(*p));
+        w - hf.height(u, v)
+    };
+    let mut gaps: Vec<f64> = candidates.iter().map(gap_of).collect();
     gaps.sort_by(f64::total_cmp);
     let joint_space = gaps[gaps.len() / 2];
     if !(joint_space > -1.0 && joint_space < 8.0) {
@@ -258,6 +269,20 @@ pub fn facet_geometry(
             "the articular surfaces are {joint_space:.1} mm apart (expected 0-8 mm): the facets were not found on the same joint"
         )));
     }
+    // The narrowest joint space, robust to a few stray surface points (2nd percentile).
+    let narrowest = gaps[gaps.len() / 50];
+    let clearance = (narrowest - params.initial_gap_mm).max(0.0);
+    // Points closer than the clearance would start in contact: they are left out, so the
+    // joint is open everywhere at rest.
+    let slave: Vec<P3> = candidates
+        .into_iter()
+        .filter(|p| gap_of(p) > clearance + 1e-9)
+        .collect();
+    if slave.is_empty() {
+        return Err(bad("the articular surfaces overlap everywhere"));
+    }
+    let dropped_points = gaps.len() - slave.len();
+    let slave_area = vec![area / slave.len() as f64; slave.len()];
     let normal: P3 = {
         let n = (hf.point(1e-3, 0.0) - hf.point(-1e-3, 0.0))
             .cross(&(hf.point(0.0, 1e-3) - hf.point(0.0, -1e-3)))
@@ -270,8 +295,8 @@ pub fn facet_geometry(
         master,
         normal,
         joint_space_mm: joint_space,
-        // Below the narrowest point of the joint, so that no slave point starts in contact.
-        clearance_mm: (gaps[0] - params.initial_gap_mm).max(0.0),
+        clearance_mm: clearance,
+        dropped_points,
         penalty: params.penalty(),
     })
 }
@@ -341,6 +366,24 @@ mod tests {
             "{}",
             g.slave.len()
         );
+    }
+
+    #[test]
+    fn a_stray_point_does_not_close_the_joint() {
+        let n = Vector3::new(0.0, 1.0, 0.0);
+        let lower = patch([0.0; 3], n.into(), 6.0);
+        let mut upper = patch((n * 1.0).into(), (-n).into(), 6.0);
+        // One segmentation outlier on the far side of the joint, beyond the smooth fit's
+        // reach once projected: it lands far from the fitted plane only if kept raw.
+        upper.points.push([0.0, -0.2, 0.0]);
+        let p = FacetParams::default();
+        let g = facet_geometry(&upper, &lower, &p).unwrap();
+        // The smooth fit absorbs the outlier almost entirely; the clearance stays near the
+        // joint space minus the initial gap, and no point starts in contact.
+        assert!(g.clearance_mm > 0.8, "{}", g.clearance_mm);
+        for s in &g.slave {
+            assert!(s[1] > g.clearance_mm, "{s:?} starts in contact");
+        }
     }
 
     #[test]

@@ -145,6 +145,8 @@ pub struct IncrementLog {
     pub iterations: usize,
     /// Residual norm at each iteration (N).
     pub residuals: Vec<f64>,
+    /// Step length the line search took at each iteration (1 = the full Newton step).
+    pub step_lengths: Vec<f64>,
     /// True when it converged; otherwise why not (and the increment was cut back).
     pub converged: bool,
     /// Why it failed, when it did.

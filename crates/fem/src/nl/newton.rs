@@ -345,11 +345,18 @@ impl Ctx<'_> {
             if e0.is_none() {
                 e0 = Some(e.max(f64::MIN_POSITIVE));
             }
-            // Backtracking line search on the residual norm.
+            // Line search on the energy along the Newton direction, s(a) = du . R(u + a du)
+            // (Crisfield 1991, Non-linear Finite Element Analysis of Solids and Structures,
+            // vol. 1, sec. 9.5): the step is accepted once |s(a)| <= LS_TOL |s(0)|, otherwise
+            // shortened to the secant root of s. A residual-norm criterion would refuse steps
+            // that leave a large but easily removed residual in a stiff direction (e.g. the
+            // second-order mismatch of a chain of rotating rigid bodies joined by stiff
+            // discs), and then crawl along the soft direction.
+            let s0 = du.iter().zip(&r).map(|(a, b)| a * b).sum::<f64>();
             let mut alpha = 1.0;
             let mut next = None;
             // The predictor is taken in full: the prescribed values must be reached.
-            let tries = if opt.line_search && !pending { 5 } else { 1 };
+            let tries = if opt.line_search && !pending { 6 } else { 1 };
             for t in 0..tries {
                 let mut s1 = st.clone();
                 s1.update(self.map, &du, alpha);
@@ -357,18 +364,29 @@ impl Ctx<'_> {
                     self.prescribe(&mut s1, lam);
                 }
                 let full = t == 0;
+                let last = t + 1 == tries;
                 match self.eval(&s1, lam, full, tm) {
                     Ok(ev1) => {
-                        let r1 = norm(&residual(&ev1.asm, neq));
-                        if r1.is_finite() && (r1 <= rn || t + 1 == tries) {
+                        let r1 = residual(&ev1.asm, neq);
+                        let n1 = norm(&r1);
+                        let sa = du.iter().zip(&r1).map(|(a, b)| a * b).sum::<f64>();
+                        let energy_ok = sa.abs() <= LS_TOL * s0.abs() || sa * s0 > 0.0;
+                        if n1.is_finite() && (last || energy_ok || n1 <= 0.5 * rn) {
                             next = Some((s1, ev1, full));
                             break;
                         }
+                        if !n1.is_finite() || !sa.is_finite() {
+                            alpha *= 0.5;
+                        } else {
+                            // Root of the secant of s between 0 and alpha, kept within
+                            // [0.1, 0.9] of the current step.
+                            let root = alpha * s0 / (s0 - sa);
+                            alpha = root.clamp(0.1 * alpha, 0.9 * alpha);
+                        }
                     }
-                    Err(err) if t + 1 == tries => return Err(reason(err)),
-                    Err(_) => {}
+                    Err(err) if last => return Err(reason(err)),
+                    Err(_) => alpha *= 0.5,
                 }
-                alpha *= 0.5;
             }
             let Some((s1, ev1, full)) = next else {
                 return Err("the line search found no admissible step".into());
@@ -382,6 +400,7 @@ impl Ctx<'_> {
             for (a, d) in sum_du.iter_mut().zip(&du) {
                 *a += alpha * d;
             }
+            log.step_lengths.push(alpha);
             last_du = alpha * norm(&du);
             last_e = alpha * e;
             pending = false;
@@ -478,6 +497,9 @@ impl Ctx<'_> {
 }
 
 /// `F_ext - F_int` over the equations.
+/// Line-search tolerance on the energy ratio `|s(a) / s(0)|`.
+const LS_TOL: f64 = 0.8;
+
 fn residual(asm: &Asm, neq: usize) -> Vec<f64> {
     (0..neq).map(|i| asm.f_ext[i] - asm.f_int[i]).collect()
 }

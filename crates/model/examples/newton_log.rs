@@ -1,0 +1,115 @@
+//! Diagnostic: solve one load case on the phantom twin (or a validation specimen) and print
+//! the Newton log (residuals and line-search step lengths per increment) and the phase times.
+//!
+//! `cargo run --release -p spinetwin-model --example newton_log -- [full|disc_only_l4l5|intact_segment_l4l5] [LOAD]`
+//! with optional environment variables NOFACET=1, NOLIG=1 and LEVELS=L3,L4,L5.
+use spinetwin_fem::nl::SolveOptions;
+use spinetwin_model::loadcase::LoadCase;
+use spinetwin_model::twin::*;
+use spinetwin_model::validate::specimen;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let exp = args.get(1).cloned().unwrap_or("disc_only_l4l5".into());
+    let load = args.get(2).cloned().unwrap_or("flexion:1Nm".into());
+    let cache = std::path::Path::new("/tmp/phantom_twin.json");
+    let file: TwinFile = if cache.exists() {
+        serde_json::from_str(&std::fs::read_to_string(cache).unwrap()).unwrap()
+    } else {
+        let spec = spinetwin_phantom::PhantomSpec::default();
+        let ph = spinetwin_phantom::generate(&spec).unwrap();
+        let seg = spinetwin_segment::segment(&ph.ct, &Default::default()).unwrap();
+        let lm = spinetwin_segment::landmarks::landmarks(&ph.ct, &seg.labels).unwrap();
+        let f = TwinFile {
+            schema_version: TWIN_SCHEMA_VERSION,
+            fidelity: Fidelity::Hybrid,
+            source: "dbg".into(),
+            params: TwinParams::default(),
+            landmarks: lm,
+        };
+        std::fs::write(cache, serde_json::to_string(&f).unwrap()).unwrap();
+        f
+    };
+    let mut file = file;
+    if std::env::var("NOFACET").is_ok() {
+        file.params.without_facets = true;
+    }
+    if std::env::var("NOLIG").is_ok() {
+        file.params.without_ligaments = spinetwin_model::ligament::Ligament::ALL.to_vec();
+    }
+    if let Ok(l) = std::env::var("LEVELS") {
+        let names: Vec<String> = l.split(',').map(|s| s.to_string()).collect();
+        file.landmarks
+            .vertebrae
+            .retain(|v| names.contains(&v.level.name().to_string()));
+        file.landmarks.discs.retain(|d| {
+            names.contains(&d.upper.name().to_string())
+                && names.contains(&d.lower.name().to_string())
+        });
+    }
+    let twin = if exp == "full" {
+        Twin::build(file).unwrap()
+    } else {
+        specimen(&file, &exp).unwrap()
+    };
+    for f in &twin.facets {
+        println!(
+            "facet {} side {} js {:.2} clr {:.2} nslave {} pen {:.1}",
+            f.upper,
+            f.side,
+            f.geometry.joint_space_mm,
+            f.geometry.clearance_mm,
+            f.geometry.slave.len(),
+            f.geometry.penalty
+        );
+    }
+    let case = LoadCase::parse(&load).unwrap();
+    let (model, _) = twin.fem_model(&case).unwrap();
+    println!(
+        "nodes {} elems {} springs {} contacts {}",
+        model.mesh.nodes.len(),
+        model.mesh.num_elements(),
+        model.springs.len(),
+        model.contacts.len()
+    );
+    let t = std::time::Instant::now();
+    let r = spinetwin_fem::nl::solve(&model, &SolveOptions::default()).unwrap();
+    println!(
+        "converged {} {:?} eq {} it {} {:.1}s",
+        r.converged,
+        r.failure,
+        r.num_equations,
+        r.iterations,
+        t.elapsed().as_secs_f64()
+    );
+    println!("{:?}", r.timings);
+    for s in &r.steps {
+        println!("step {} conv {}", s.name, s.converged);
+        for inc in &s.increments {
+            println!(
+                "  {:.3}->{:.3} it {} conv {} {:?} res {:?}",
+                inc.from,
+                inc.to,
+                inc.iterations,
+                inc.converged,
+                inc.failure,
+                inc.residuals
+                    .iter()
+                    .map(|r| format!("{r:.2e}"))
+                    .collect::<Vec<_>>()
+            );
+            println!("     alpha {:?}", inc.step_lengths);
+        }
+        if let Some(st) = &s.state {
+            for b in &st.bodies {
+                println!("  body t {:?} rv {:?}", b.translation, b.rotation_vector);
+            }
+        }
+    }
+    let res = twin.simulate(&case, &SolveOptions::default()).unwrap();
+    if let Some(l) = res.last() {
+        for s in &l.segments {
+            println!("{:?}", s);
+        }
+    }
+}
