@@ -55,6 +55,8 @@ enum Command {
     Simulate(twin::SimulateArgs),
     /// Compare the phantom twin with published experiments; writes validation.csv.
     Validate(twin::ValidateArgs),
+    /// Fit the disc materials to disc-only experiments (Jaramillo); writes calibration.csv.
+    Calibrate(twin::CalibrateArgs),
     /// Finite-element analyses of Abaqus/CalculiX input decks.
     Fem(fem::Args),
     /// Measure speed and memory of pipeline stages and write a table.
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
         Command::Build(a) => twin::run_build(a),
         Command::Simulate(a) => twin::run_simulate(a),
         Command::Validate(a) => twin::run_validate(a),
+        Command::Calibrate(a) => twin::run_calibrate(a),
         Command::Fem(a) => fem::run(a),
         Command::Bench(a) => bench::run(a),
         Command::BenchLoadChild(a) => bench::run_child(a),

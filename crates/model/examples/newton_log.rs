@@ -73,7 +73,11 @@ fn main() {
         model.contacts.len()
     );
     let t = std::time::Instant::now();
-    let r = spinetwin_fem::nl::solve(&model, &SolveOptions::default()).unwrap();
+    let opts = SolveOptions {
+        extrapolate: std::env::var("NOEXTRA").is_err(),
+        ..Default::default()
+    };
+    let r = spinetwin_fem::nl::solve(&model, &opts).unwrap();
     println!(
         "converged {} {:?} eq {} it {} {:.1}s",
         r.converged,

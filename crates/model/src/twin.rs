@@ -414,29 +414,50 @@ impl Twin {
                 ..Default::default()
             });
             if case.moment.is_none() {
-                sample_steps.push((steps.len() - 1, 0.0));
+                sample_steps.push((steps.len() - 1, None, 0.0));
             }
         }
         if let Some((motion, m)) = case.moment {
             let (axis, sign) = motion.axis_sign();
             let dir = self.frame_matrix(0).column(axis) * sign;
-            for (k, &frac) in case.samples.iter().enumerate() {
-                let mut loads = follower.clone();
-                loads.push(Load::BodyMoment {
-                    body: 0,
-                    moment: (dir * (m * frac)).into(),
-                });
-                steps.push(Step {
-                    name: format!("moment_{k}"),
-                    loads,
-                    prescribed: fixed.clone(),
-                    increments: Increments {
-                        initial: if k == 0 { 0.25 } else { 0.5 },
-                        ..Default::default()
-                    },
+            // One step to the full moment, recording the intermediate samples: the
+            // increments then grow along one smooth load path.
+            let mut loads = follower.clone();
+            loads.push(Load::BodyMoment {
+                body: 0,
+                moment: (dir * m).into(),
+            });
+            let full = case.samples.iter().copied().fold(0.0, f64::max);
+            let record_at: Vec<f64> = case
+                .samples
+                .iter()
+                .map(|f| f / full)
+                .filter(|&f| f < 1.0 - 1e-9)
+                .collect();
+            steps.push(Step {
+                name: "moment".into(),
+                loads: loads
+                    .into_iter()
+                    .map(|l| match l {
+                        Load::BodyMoment { body, moment } => Load::BodyMoment {
+                            body,
+                            moment: moment.map(|c| c * full),
+                        },
+                        other => other,
+                    })
+                    .collect(),
+                prescribed: fixed.clone(),
+                increments: Increments {
+                    initial: 0.1,
                     ..Default::default()
-                });
-                sample_steps.push((steps.len() - 1, m * frac));
+                },
+                record_at: record_at.clone(),
+                ..Default::default()
+            });
+            let si = steps.len() - 1;
+            for &f in &case.samples {
+                let at = f / full;
+                sample_steps.push((si, (at < 1.0 - 1e-9).then_some(at), m * f));
             }
         }
         if steps.is_empty() {
@@ -483,8 +504,19 @@ impl Twin {
         seconds: f64,
     ) -> CaseResult {
         let mut samples = Vec::new();
-        for &(step, moment) in &index.sample_steps {
-            let Some(state) = result.steps.get(step).and_then(|s| s.state.as_ref()) else {
+        for &(step, at, moment) in &index.sample_steps {
+            let Some(sr) = result.steps.get(step) else {
+                continue;
+            };
+            let state = match at {
+                None => sr.state.as_ref(),
+                Some(f) => sr
+                    .records
+                    .iter()
+                    .find(|(g, _)| (g - f).abs() < 1e-9)
+                    .map(|(_, s)| s),
+            };
+            let Some(state) = state else {
                 continue;
             };
             let mut segments = Vec::new();
@@ -542,8 +574,9 @@ pub const FOLLOWER_OFFSET_MM: f64 = 4.0;
 pub struct ModelIndex {
     /// Per disc (cranial first).
     pub discs: Vec<DiscIndex>,
-    /// `(step index, moment in N mm)` of each recorded state.
-    pub sample_steps: Vec<(usize, f64)>,
+    /// `(step index, load factor within the step (None: its end), moment in N mm)` of each
+    /// recorded state.
+    pub sample_steps: Vec<(usize, Option<f64>, f64)>,
 }
 
 /// A disc's place in the FE model.

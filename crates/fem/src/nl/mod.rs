@@ -72,6 +72,10 @@ pub struct SolveOptions {
     pub line_search: bool,
     /// Show a progress bar (hidden when not a terminal).
     pub progress: bool,
+    /// Start each increment from the linear extrapolation of the last two converged states
+    /// of the step (Abaqus' default `EXTRAPOLATION=LINEAR`), falling back to the last
+    /// converged state when that fails. Cuts Newton iterations on smooth load paths.
+    pub extrapolate: bool,
 }
 
 impl Default for SolveOptions {
@@ -84,6 +88,7 @@ impl Default for SolveOptions {
             tol_energy: 1e-12,
             line_search: true,
             progress: false,
+            extrapolate: true,
         }
     }
 }
@@ -162,6 +167,8 @@ pub struct StepResult {
     pub converged: bool,
     /// State at its end (only when converged).
     pub state: Option<StepState>,
+    /// States at the step's `record_at` load factors reached so far, `(factor, state)`.
+    pub records: Vec<(f64, StepState)>,
     /// Every increment tried, failed ones included.
     pub increments: Vec<IncrementLog>,
     /// Wall time of the step.

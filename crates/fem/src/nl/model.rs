@@ -240,6 +240,10 @@ pub struct Step {
     pub deactivate: Vec<Deactivate>,
     /// Increment control.
     pub increments: Increments,
+    /// Load factors inside the step (0 < f < 1, increasing) at which the state is also
+    /// recorded ([`super::StepResult::records`]); increments are shortened to land on them.
+    /// The end of the step is always recorded.
+    pub record_at: Vec<f64>,
 }
 
 /// A complete nonlinear static model.

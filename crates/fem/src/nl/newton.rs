@@ -111,6 +111,17 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             ..Default::default()
         };
         let mut failure = None;
+        let mut records = step
+            .record_at
+            .iter()
+            .copied()
+            .filter(|&f| f > 0.0 && f < 1.0)
+            .collect::<Vec<f64>>();
+        records.sort_by(f64::total_cmp);
+        records.dedup();
+        let mut next_record = 0;
+        // The converged state before `st` and the increment between them (extrapolation).
+        let mut before: Option<(State, f64)> = None;
         while lam < 1.0 {
             if sr.increments.len() >= inc.max_increments {
                 failure = Some(format!(
@@ -120,24 +131,46 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                 break;
             }
             let mut to = (lam + dl).min(1.0);
+            if let Some(&r) = records.get(next_record) {
+                to = to.min(r);
+            }
             if 1.0 - to < 1e-9 {
                 to = 1.0;
             }
+            let mut attempts = Vec::with_capacity(2);
+            if let (true, Some((prev, dprev))) = (options.extrapolate, &before) {
+                attempts.push(Some(extrapolate(&st, prev, (to - lam) / dprev)));
+            }
+            attempts.push(None);
+            let mut out = Err(String::new());
             let mut trial = st.clone();
-            let mut log = IncrementLog {
-                from: lam,
-                to,
-                ..Default::default()
-            };
-            let out = ctx.newton(&mut trial, to, &mut lu, &mut tm, &mut log);
-            total_iterations += log.iterations;
+            for guess in attempts {
+                trial = guess.unwrap_or_else(|| st.clone());
+                let mut log = IncrementLog {
+                    from: lam,
+                    to,
+                    ..Default::default()
+                };
+                out = ctx.newton(&mut trial, to, &mut lu, &mut tm, &mut log);
+                total_iterations += log.iterations;
+                if let Err(why) = &out {
+                    log.failure = Some(why.clone());
+                }
+                log.converged = out.is_ok();
+                sr.increments.push(log);
+                if out.is_ok() {
+                    break;
+                }
+            }
             match out {
                 Ok(()) => {
-                    log.converged = true;
-                    let easy = log.iterations <= 5;
-                    sr.increments.push(log);
-                    st = trial;
+                    let easy = sr.increments.last().is_some_and(|l| l.iterations <= 5);
+                    before = Some((std::mem::replace(&mut st, trial), to - lam));
                     lam = to;
+                    if records.get(next_record) == Some(&to) {
+                        sr.records.push((to, ctx.state(&st, &tied)?));
+                        next_record += 1;
+                    }
                     if let Some(pb) = &pb {
                         pb.set_position(1000 * si as u64 + (1000.0 * lam) as u64);
                     }
@@ -146,8 +179,6 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                     }
                 }
                 Err(why) => {
-                    log.failure = Some(why.clone());
-                    sr.increments.push(log);
                     if !inc.cutback || dl * 0.5 < inc.min {
                         failure = Some(why);
                         break;
@@ -497,6 +528,21 @@ impl Ctx<'_> {
 }
 
 /// `F_ext - F_int` over the equations.
+/// The state `s + f (s - prev)`: displacements and body translations extrapolated
+/// linearly, body rotations by `f` times the last rotation increment.
+fn extrapolate(s: &State, prev: &State, f: f64) -> State {
+    let mut out = s.clone();
+    for (u, (a, b)) in out.u.iter_mut().zip(s.u.iter().zip(&prev.u)) {
+        *u += (a - b) * f;
+    }
+    for b in 0..out.c.len() {
+        out.c[b] += (s.c[b] - prev.c[b]) * f;
+        let d = nalgebra::Rotation3::from_matrix_unchecked(s.r[b] * prev.r[b].transpose());
+        out.rotate(b, d.scaled_axis() * f);
+    }
+    out
+}
+
 /// Line-search tolerance on the energy ratio `|s(a) / s(0)|`.
 const LS_TOL: f64 = 0.8;
 
