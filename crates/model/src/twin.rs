@@ -450,6 +450,7 @@ impl Twin {
             solids,
             bodies,
             springs,
+            beams: Vec::new(),
             contacts,
             steps,
         };

@@ -4,12 +4,13 @@
 use std::time::Instant;
 
 use super::assemble::{self, Active, Asm};
+use super::beam;
 use super::contact;
 use super::kin::{DofMap, State, V3};
 use super::linsolve::{norm, LinFail, LuCache};
 use super::{
-    BodyState, ContactState, Deactivate, Dof, IncrementLog, Load, Model, NlResult, NlTimings,
-    Point, SolveOptions, StepResult, StepState,
+    BeamState, BodyState, ContactState, Deactivate, Dof, IncrementLog, Load, Model, NlResult,
+    NlTimings, Point, SolveOptions, StepResult, StepState,
 };
 use crate::continuum::cauchy_from_pk2;
 use crate::element::point_geometry;
@@ -54,6 +55,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
     let mut act = Active {
         element: vec![true; ne],
         spring: vec![true; model.springs.len()],
+        beam: vec![true; model.beams.len()],
         contact: vec![true; model.contacts.len()],
         block_of,
     };
@@ -75,6 +77,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                 Deactivate::Elements(es) => es.iter().for_each(|&e| act.element[e] = false),
                 Deactivate::Spring(i) => act.spring[*i] = false,
                 Deactivate::Contact(i) => act.contact[*i] = false,
+                Deactivate::Beam(i) => act.beam[*i] = false,
             }
         }
         let prev: &[Load] = if si > 0 {
@@ -205,6 +208,7 @@ struct Eval {
     asm: Asm,
     spring_forces: Vec<f64>,
     spring_lengths: Vec<f64>,
+    beams: Vec<BeamState>,
     contacts: Vec<ContactState>,
 }
 
@@ -221,6 +225,7 @@ impl Ctx<'_> {
         let (model, map) = (self.model, self.map);
         let mut asm = assemble::solids(model, map, st, self.act, tangent)?;
         let (spring_forces, spring_lengths) = assemble::springs(model, map, st, self.act, &mut asm);
+        let beams = beam::beams(model, map, st, self.act, &mut asm);
         let loads: Vec<(&Load, f64)> = self
             .prev
             .iter()
@@ -250,6 +255,7 @@ impl Ctx<'_> {
             asm,
             spring_forces,
             spring_lengths,
+            beams,
             contacts,
         })
     }
@@ -451,6 +457,7 @@ impl Ctx<'_> {
             bodies,
             spring_forces,
             spring_lengths: ev.spring_lengths,
+            beams: ev.beams,
             contacts: ev.contacts,
             element_stress: self.stresses(st)?,
             reactions,
@@ -627,6 +634,9 @@ fn validate(model: &Model) -> Result<(), FemError> {
         }
         assemble::check_law(&s.name, &s.law)?;
     }
+    for b in &model.beams {
+        beam::validate(b, nb)?;
+    }
     for c in &model.contacts {
         if c.friction != 0.0 {
             return bad(format!(
@@ -718,6 +728,7 @@ fn validate(model: &Model) -> Result<(), FemError> {
                 Deactivate::Elements(es) => es.iter().all(|&e| e < ne),
                 Deactivate::Spring(i) => *i < model.springs.len(),
                 Deactivate::Contact(i) => *i < model.contacts.len(),
+                Deactivate::Beam(i) => *i < model.beams.len(),
             };
             if !ok {
                 return bad(format!(
@@ -736,13 +747,15 @@ mod tests {
 
     use super::*;
     use crate::continuum::StVenantKirchhoff;
-    use crate::nl::{ContactPair, RigidBody, SolidBlock, Spring, SpringLaw, Step};
+    use crate::nl::{
+        Beam, BeamEnd, BeamSection, ContactPair, RigidBody, SolidBlock, Spring, SpringLaw, Step,
+    };
     use crate::{box_mesh, LinearElastic, Order};
 
     /// A model exercising every term: a tet10 solid partly tied to body 0, springs and a
     /// follower pair between nodes and both bodies, a fixed-direction force on a tied node,
     /// a body moment, follower pressure on a free face, and a node penetrating a master
-    /// triangle on the fixed body 1.
+    /// triangle on the fixed body 1, and a beam between the bodies.
     fn model() -> (Model, Vec<Load>) {
         let mesh = box_mesh([2.0, 1.0, 1.0], [1, 1, 1], Order::Quadratic).unwrap();
         let ne = mesh.num_elements();
@@ -803,6 +816,22 @@ mod tests {
                     },
                 },
             ],
+            // A bent and twisted beam between the two bodies.
+            beams: vec![Beam {
+                name: "rod".into(),
+                a: BeamEnd {
+                    body: 0,
+                    at: [-1.0, 0.5, 0.5],
+                },
+                b: BeamEnd {
+                    body: 1,
+                    at: [-3.0, 1.5, 1.0],
+                },
+                section: BeamSection::circle(0.4).with_shear_area(0.1),
+                e: 300.0,
+                nu: 0.3,
+                orientation: [0.0, 0.0, 1.0],
+            }],
             contacts: vec![ContactPair {
                 name: "c".into(),
                 slave: vec![Point::Node(tip)],
@@ -855,6 +884,7 @@ mod tests {
         let act = Active {
             element: vec![true; ne],
             spring: vec![true; 2],
+            beam: vec![true; model.beams.len()],
             contact: vec![true],
             block_of: vec![Some(0); ne],
         };
@@ -928,6 +958,12 @@ mod tests {
                 worst = worst.max((fd - k[i * neq + j]).abs() / scale);
             }
         }
+        assert!(
+            ev.beams[0].max_von_mises > 0.0,
+            "the beam must be loaded: {:?}",
+            ev.beams[0]
+        );
+        eprintln!("model tangent vs central differences: relative error {worst:e}");
         assert!(worst < 1e-6, "relative tangent error {worst:e}");
         // The tangent is not symmetric here (body moments, follower loads, pressure).
         let asym = (0..neq)
