@@ -1002,3 +1002,105 @@ mod tests {
         assert!((total - V3::new(-2.5, 0.0, 0.0)).norm() < 1e-12, "{total}");
     }
 }
+
+#[cfg(test)]
+mod beam_chain {
+    use super::*;
+    use crate::nl::{Beam, BeamEnd, BeamSection, RigidBody, Step};
+
+    /// Taylor test of the assembled tangent of a chain of 4 beams through 5 bodies (reference
+    /// points off the beam ends, so the arms and their rotation enter), bent and twisted: for an exact tangent `|f(x + h v) - f(x) - h K v| / h^2` is constant as
+    /// `h -> 0` (a tangent error would make it grow like `1 / h`). Finer than comparing
+    /// with finite differences, whose rounding noise (~1e-10 of the largest entry) hides
+    /// errors that matter against the soft bending directions.
+    #[test]
+    fn beam_chain_tangent_passes_the_taylor_test() {
+        let n = 4;
+        let l = 40.0;
+        let at = |i: usize| [l * i as f64 / n as f64, 0.0, 0.0];
+        let model = Model {
+            bodies: (0..=n)
+                .map(|i| RigidBody {
+                    name: "b".into(),
+                    reference: [at(i)[0] + 1.0, 2.0, -1.5],
+                    tied_nodes: vec![],
+                })
+                .collect(),
+            beams: (0..n)
+                .map(|i| Beam {
+                    name: "r".into(),
+                    a: BeamEnd { body: i, at: at(i) },
+                    b: BeamEnd {
+                        body: i + 1,
+                        at: at(i + 1),
+                    },
+                    section: BeamSection::circle(6.0),
+                    e: 110e3,
+                    nu: 0.3,
+                    orientation: [0.0, 1.0, 0.0],
+                })
+                .collect(),
+            steps: vec![Step::default()],
+            ..Default::default()
+        };
+        let fixed: Vec<Dof> = (0..6).map(|k| Dof::Body { body: 0, k }).collect();
+        let act = Active {
+            element: vec![],
+            spring: vec![],
+            beam: vec![true; n],
+            contact: vec![],
+            block_of: vec![],
+        };
+        let map = DofMap::build(&model, vec![], &[], &fixed).unwrap();
+        let mut st = State::new(&model);
+        for i in 1..=n {
+            let s = i as f64 / n as f64;
+            let th = 0.46 * s * (2.0 - s);
+            st.c[i] = V3::new(-2.0 * s * s, 13.0 * s * s, 0.01 * s);
+            st.rotate(i, V3::new(0.2 * s, -0.1 * s, th));
+        }
+        let zeros = vec![0.0; 6];
+        let opt = SolveOptions::default();
+        let ctx = Ctx {
+            model: &model,
+            map: &map,
+            act: &act,
+            loads: &[],
+            prev: &[],
+            start: &zeros,
+            targets: &zeros,
+            opt: &opt,
+        };
+        let ev = ctx.eval(&st, 1.0, true, &mut NlTimings::default()).unwrap();
+        let neq = map.neq;
+        let mut k = vec![0.0; neq * neq];
+        for (&(r, c), v) in ev.asm.idx.iter().zip(&ev.asm.val) {
+            k[r as usize * neq + c as usize] += v;
+        }
+        let res = |s: &State| {
+            let e = ctx.eval(s, 1.0, false, &mut NlTimings::default()).unwrap();
+            (0..neq).map(|i| e.asm.f_int[i]).collect::<Vec<f64>>()
+        };
+        let f0 = res(&st);
+        let v: Vec<f64> = (0..neq).map(|i| ((i * 7 + 3) as f64).sin()).collect();
+        let kv: Vec<f64> = (0..neq)
+            .map(|i| (0..neq).map(|j| k[i * neq + j] * v[j]).sum())
+            .collect();
+        let mut q = vec![];
+        for h in [1e-3, 1e-4, 1e-5, 1e-6] {
+            let mut sp = st.clone();
+            sp.update(&map, &v, h);
+            let fp = res(&sp);
+            let g: f64 = (0..neq)
+                .map(|i| (fp[i] - f0[i] - h * kv[i]).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            eprintln!(
+                "h {h:e}: |f(x+hv) - f - h K v| = {g:.3e}, / h^2 = {:.4e}",
+                g / (h * h)
+            );
+            q.push(g / (h * h));
+        }
+        assert!(q.iter().all(|v| (v / q[0] - 1.0).abs() < 0.01), "{q:?}");
+    }
+}
