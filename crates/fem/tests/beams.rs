@@ -490,3 +490,32 @@ fn newton_converges_quadratically() {
     );
     assert!(rates.last().is_some_and(|&q| q > 1.8), "{rates:?}");
 }
+
+#[test]
+fn a_deactivated_beam_carries_nothing() {
+    // Two identical rods side by side share an axial load; the second step removes one.
+    let sec = BeamSection::circle(D);
+    let p = 1000.0;
+    let mut m = chain(1, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], sec);
+    m.beams.push(m.beams[0].clone());
+    let load = vec![Load::BodyForce {
+        body: 1,
+        force: [p, 0.0, 0.0],
+    }];
+    m.steps = vec![step(load.clone(), hold(0)), step(load, vec![])];
+    m.steps[1].deactivate = vec![Deactivate::Beam(1)];
+    let res = solve(&m, &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let du = p * L / (E * sec.area);
+    let s1 = res.steps[0].state.as_ref().unwrap();
+    let s2 = res.steps[1].state.as_ref().unwrap();
+    let errs = [
+        rel(s1.bodies[1].translation[0], du / 2.0),
+        rel(s1.beams[1].axial_force, p / 2.0),
+        rel(s2.bodies[1].translation[0], du),
+        rel(s2.beams[0].axial_force, p),
+    ];
+    eprintln!("deactivation: relative errors {}", es(&errs));
+    assert!(errs.iter().all(|&e| e < 1e-9), "{errs:?}");
+    assert_eq!(s2.beams[1], BeamState::default());
+}

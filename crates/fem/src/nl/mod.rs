@@ -1,6 +1,7 @@
-//! Nonlinear statics: large-deformation solids, rigid bodies, tension-only springs, penalty
-//! contact, follower loads, multi-step analyses solved by Newton-Raphson with line search
-//! and automatic increment cut-back.
+//! Nonlinear statics: large-deformation solids, rigid bodies, tension-only springs,
+//! corotational elastic beams clamped between rigid bodies, penalty contact, follower loads,
+//! multi-step analyses solved by Newton-Raphson with line search and automatic increment
+//! cut-back.
 //!
 //! Build a [`Model`], call [`solve`]; the [`NlResult`] says whether every step converged
 //! and carries the state at the end of each converged step. A step that did not converge
@@ -16,6 +17,17 @@
 //! the step start to the step's target. For body rotations the prescribed value is the sum
 //! of the spatial rotation increments about that global axis (equal to the rotation-vector
 //! component when the rotation is about a fixed axis, e.g. a held body: 0).
+//!
+//! # Beams
+//!
+//! A [`Beam`] is one linear-elastic prismatic element (Euler-Bernoulli, or Timoshenko with a
+//! shear area) whose ends are clamped to two rigid bodies; it adds no DOFs. Corotational
+//! (Battini & Pacoste 2002 kinematics): large rotations, small strains; its tangent is exact
+//! (automatic differentiation of its strain energy). One element is exact for end loads in
+//! the linear range; for large deflections or a curved rod chain several beams through
+//! bodies used as nodes (the error falls as the square of the element length). Results per
+//! beam: local end forces and moments and the peak outer-fibre von Mises stress
+//! ([`BeamState`]).
 //!
 //! # Solution
 //!
