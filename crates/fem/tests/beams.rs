@@ -184,7 +184,7 @@ fn timoshenko_cantilever_bending_about_both_axes_of_a_skew_rod() {
         es(&errs)
     );
     assert!(errs.iter().all(|&e| e < 1e-6), "{errs:?}");
-    // Root moments in the local frame: M_y = -(-L x) x P ... = the moments of the tip load.
+    // Root moments in the local frame balance the tip load's moment: M_a = -L x X P.
     let r = &s.beams[0];
     assert!(
         rel(r.end_a[5], -py * L) < 1e-6 && rel(r.end_a[4], pz * L) < 1e-6,
@@ -518,4 +518,22 @@ fn a_deactivated_beam_carries_nothing() {
     eprintln!("deactivation: relative errors {}", es(&errs));
     assert!(errs.iter().all(|&e| e < 1e-9), "{errs:?}");
     assert_eq!(s2.beams[1], BeamState::default());
+}
+
+#[test]
+fn invalid_beams_are_rejected_with_a_reason() {
+    let base = chain(1, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], BeamSection::circle(D));
+    let cases: [(&str, fn(&mut Beam)); 4] = [
+        ("same rigid body", |b| b.b.body = 0),
+        ("parallel", |b| b.orientation = [2.0, 0.0, 0.0]),
+        ("coincide", |b| b.b.at = b.a.at),
+        ("section", |b| b.section.j = 0.0),
+    ];
+    for (why, edit) in cases {
+        let mut m = base.clone();
+        edit(&mut m.beams[0]);
+        m.steps = vec![step(vec![], hold(0))];
+        let err = solve(&m, &SolveOptions::default()).unwrap_err().to_string();
+        assert!(err.contains(why) && err.contains("rod 0"), "{err}");
+    }
 }
