@@ -523,7 +523,8 @@ fn a_deactivated_beam_carries_nothing() {
 #[test]
 fn invalid_beams_are_rejected_with_a_reason() {
     let base = chain(1, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], BeamSection::circle(D));
-    let cases: [(&str, fn(&mut Beam)); 4] = [
+    type Edit = fn(&mut Beam);
+    let cases: [(&str, Edit); 4] = [
         ("same rigid body", |b| b.b.body = 0),
         ("parallel", |b| b.orientation = [2.0, 0.0, 0.0]),
         ("coincide", |b| b.b.at = b.a.at),
