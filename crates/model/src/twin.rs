@@ -471,6 +471,7 @@ impl Twin {
             solids,
             bodies,
             springs,
+            beams: Vec::new(),
             contacts,
             steps,
         };

@@ -1,5 +1,6 @@
 //! Residual and tangent assembly: generalised forces of points mapped through the point
-//! kinematics (free node or point on a rigid body), solids, springs and loads.
+//! kinematics (free node or point on a rigid body), solids, springs and loads (beams:
+//! `beam.rs`).
 
 use rayon::prelude::*;
 
@@ -49,7 +50,7 @@ impl Asm {
         }
     }
 
-    fn push(&mut self, r: Slot, c: Slot, v: f64) {
+    pub(crate) fn push(&mut self, r: Slot, c: Slot, v: f64) {
         match (r, c) {
             (Slot::Eq(i), Slot::Eq(j)) => {
                 self.idx.push((i as u32, j as u32));
@@ -118,7 +119,7 @@ impl Asm {
         }
     }
 
-    fn add_block(&mut self, rows: &[Slot], cols: &[Slot], g: &M3) {
+    pub(crate) fn add_block(&mut self, rows: &[Slot], cols: &[Slot], g: &M3) {
         for i in 0..3 {
             for j in 0..3 {
                 self.push(rows[i], cols[j], g[(i, j)]);
@@ -176,6 +177,7 @@ fn generalised(kin: &Kin, f: &V3) -> [f64; 6] {
 pub(crate) struct Active {
     pub element: Vec<bool>,
     pub spring: Vec<bool>,
+    pub beam: Vec<bool>,
     pub contact: Vec<bool>,
     /// Block material index of each element (None: in no block).
     pub block_of: Vec<Option<usize>>,

@@ -1,6 +1,7 @@
-//! Nonlinear statics: large-deformation solids, rigid bodies, tension-only springs, penalty
-//! contact, follower loads, multi-step analyses solved by Newton-Raphson with line search
-//! and automatic increment cut-back.
+//! Nonlinear statics: large-deformation solids, rigid bodies, tension-only springs,
+//! corotational elastic beams clamped between rigid bodies, penalty contact, follower loads,
+//! multi-step analyses solved by Newton-Raphson with line search and automatic increment
+//! cut-back.
 //!
 //! Build a [`Model`], call [`solve`]; the [`NlResult`] says whether every step converged
 //! and carries the state at the end of each converged step. A step that did not converge
@@ -16,6 +17,17 @@
 //! the step start to the step's target. For body rotations the prescribed value is the sum
 //! of the spatial rotation increments about that global axis (equal to the rotation-vector
 //! component when the rotation is about a fixed axis, e.g. a held body: 0).
+//!
+//! # Beams
+//!
+//! A [`Beam`] is one linear-elastic prismatic element (Euler-Bernoulli, or Timoshenko with a
+//! shear area) whose ends are clamped to two rigid bodies; it adds no DOFs. Corotational
+//! (Battini & Pacoste 2002 kinematics): large rotations, small strains; its tangent is exact
+//! (automatic differentiation of its strain energy). One element is exact for end loads in
+//! the linear range; for large deflections or a curved rod chain several beams through
+//! bodies used as nodes (the error falls as the square of the element length). Results per
+//! beam: local end forces and moments and the peak outer-fibre von Mises stress
+//! ([`BeamState`]).
 //!
 //! # Solution
 //!
@@ -43,6 +55,7 @@
 //!   the number of element matrix entries.
 
 mod assemble;
+mod beam;
 mod contact;
 mod kin;
 mod linsolve;
@@ -119,6 +132,28 @@ pub struct ContactState {
     pub pressure: Vec<f64>,
 }
 
+/// Result of one beam.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BeamState {
+    /// Force (N) and moment (N mm, about the end point) that the body at end `a` exerts on
+    /// the beam, `[Fx, Fy, Fz, Mx, My, Mz]`, in the beam's current local frame (x along the
+    /// chord from `a` to `b`, y and z the corotated section axes). `Mx` is the torque,
+    /// `Fy`, `Fz` the shears, `My`, `Mz` the bending moments.
+    pub end_a: [f64; 6],
+    /// The same at end `b`. With no load along the beam the two ends balance.
+    pub end_b: [f64; 6],
+    /// Axial force (N, tension positive).
+    pub axial_force: f64,
+    /// Largest von Mises stress at the outer fibre over the two end sections (MPa):
+    /// `sqrt(sigma^2 + 3 tau^2)`, `sigma = |N| / A + |M_bending| r / I`, `tau = |T| r / J`
+    /// (transverse shear stress, zero at the fibre of largest bending stress, is left out).
+    /// With end loads only the bending moment is linear along the beam, so an end is where
+    /// it peaks.
+    pub max_von_mises: f64,
+    /// Current chord length (mm).
+    pub length: f64,
+}
+
 /// The state at the end of a converged step.
 #[derive(Clone, Debug, Default)]
 pub struct StepState {
@@ -132,6 +167,8 @@ pub struct StepState {
     pub spring_lengths: Vec<f64>,
     /// Every contact pair.
     pub contacts: Vec<ContactState>,
+    /// Every beam (all zero when deactivated).
+    pub beams: Vec<BeamState>,
     /// Cauchy stress of every solid element (Voigt, MPa), averaged over its integration
     /// points; zero for elements in no block or deactivated.
     pub element_stress: Vec<[f64; 6]>,

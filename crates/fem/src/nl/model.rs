@@ -1,5 +1,5 @@
-//! The description of a nonlinear static analysis: solids, rigid bodies, springs, contact,
-//! loads and steps. Generic: nothing here knows what the bodies represent.
+//! The description of a nonlinear static analysis: solids, rigid bodies, springs, beams,
+//! contact, loads and steps. Generic: nothing here knows what the bodies represent.
 
 use std::sync::Arc;
 
@@ -100,6 +100,89 @@ pub struct Spring {
     pub law: SpringLaw,
 }
 
+/// End of a [`Beam`]: a point clamped to a rigid body (it follows the body's translation
+/// and rotation).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BeamEnd {
+    /// Index into [`Model::bodies`].
+    pub body: usize,
+    /// Reference position (mm, global, undeformed configuration).
+    pub at: [f64; 3],
+}
+
+/// Cross-section of a prismatic [`Beam`] (local axes: x along the beam, y and z principal).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BeamSection {
+    /// Area (mm^2).
+    pub area: f64,
+    /// Second moment of area about the local y axis (mm^4): bending in the x-z plane.
+    pub iy: f64,
+    /// Second moment of area about the local z axis (mm^4): bending in the x-y plane.
+    pub iz: f64,
+    /// Torsion constant (mm^4; the polar moment for a circular section).
+    pub j: f64,
+    /// Shear area for transverse shear flexibility (Timoshenko), mm^2; `None` neglects shear
+    /// deformation (Euler-Bernoulli), the usual choice for slender rods. For a solid circle
+    /// Cowper's value is `6 (1 + nu) / (7 + 6 nu) * area`.
+    pub shear_area: Option<f64>,
+    /// Distance of the outermost fibre from the centroid (mm), where stresses are reported.
+    pub outer_radius: f64,
+}
+
+impl BeamSection {
+    /// Solid circular section of diameter `d` (mm), Euler-Bernoulli.
+    pub fn circle(d: f64) -> BeamSection {
+        BeamSection::tube(d, 0.0)
+    }
+
+    /// Circular tube of outer diameter `d_out` and inner diameter `d_in` (mm),
+    /// Euler-Bernoulli.
+    pub fn tube(d_out: f64, d_in: f64) -> BeamSection {
+        use std::f64::consts::PI;
+        let i = PI * (d_out.powi(4) - d_in.powi(4)) / 64.0;
+        BeamSection {
+            area: PI * (d_out * d_out - d_in * d_in) / 4.0,
+            iy: i,
+            iz: i,
+            j: 2.0 * i,
+            shear_area: None,
+            outer_radius: d_out / 2.0,
+        }
+    }
+
+    /// The same section with shear flexibility (Timoshenko) of shear area `a_s` (mm^2).
+    pub fn with_shear_area(self, a_s: f64) -> BeamSection {
+        BeamSection {
+            shear_area: Some(a_s),
+            ..self
+        }
+    }
+}
+
+/// A linear-elastic prismatic beam whose two ends are clamped to rigid bodies (e.g. a rod
+/// segment between two screw heads): both the end positions and the end rotations follow
+/// the bodies. Corotational, so valid for large rotations with small strains; one element
+/// per beam (exact for end loads in the linear range). A curved or finely resolved rod is a
+/// chain of beams through bodies used as nodes.
+#[derive(Clone, Debug)]
+pub struct Beam {
+    /// Name (for results).
+    pub name: String,
+    /// First end.
+    pub a: BeamEnd,
+    /// Second end (on another body).
+    pub b: BeamEnd,
+    /// Cross-section.
+    pub section: BeamSection,
+    /// Young's modulus (MPa).
+    pub e: f64,
+    /// Poisson's ratio (shear modulus `e / (2 (1 + nu))`).
+    pub nu: f64,
+    /// A reference vector (global, undeformed) fixing the section's local y axis: its part
+    /// normal to the beam axis is y; it must not be parallel to the beam.
+    pub orientation: [f64; 3],
+}
+
 /// A penalty contact pair: slave points may not come closer than `clearance` to the
 /// master surface (on its outward side).
 #[derive(Clone, Debug)]
@@ -196,6 +279,8 @@ pub enum Deactivate {
     Spring(usize),
     /// A contact pair by index.
     Contact(usize),
+    /// A beam by index.
+    Beam(usize),
 }
 
 /// Load-increment control of a step (fractions of the step, 0..1).
@@ -257,6 +342,8 @@ pub struct Model {
     pub bodies: Vec<RigidBody>,
     /// Springs.
     pub springs: Vec<Spring>,
+    /// Beams between rigid bodies.
+    pub beams: Vec<Beam>,
     /// Contact pairs.
     pub contacts: Vec<ContactPair>,
     /// Steps, solved in order; each starts from the end of the previous one.

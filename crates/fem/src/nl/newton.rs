@@ -4,12 +4,13 @@
 use std::time::Instant;
 
 use super::assemble::{self, Active, Asm};
+use super::beam;
 use super::contact;
 use super::kin::{DofMap, State, V3};
 use super::linsolve::{norm, LinFail, LuCache};
 use super::{
-    BodyState, ContactState, Deactivate, Dof, IncrementLog, Load, Model, NlResult, NlTimings,
-    Point, SolveOptions, StepResult, StepState,
+    BeamState, BodyState, ContactState, Deactivate, Dof, IncrementLog, Load, Model, NlResult,
+    NlTimings, Point, SolveOptions, StepResult, StepState,
 };
 use crate::continuum::cauchy_from_pk2;
 use crate::element::point_geometry;
@@ -54,6 +55,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
     let mut act = Active {
         element: vec![true; ne],
         spring: vec![true; model.springs.len()],
+        beam: vec![true; model.beams.len()],
         contact: vec![true; model.contacts.len()],
         block_of,
     };
@@ -75,6 +77,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                 Deactivate::Elements(es) => es.iter().for_each(|&e| act.element[e] = false),
                 Deactivate::Spring(i) => act.spring[*i] = false,
                 Deactivate::Contact(i) => act.contact[*i] = false,
+                Deactivate::Beam(i) => act.beam[*i] = false,
             }
         }
         let prev: &[Load] = if si > 0 {
@@ -236,6 +239,7 @@ struct Eval {
     asm: Asm,
     spring_forces: Vec<f64>,
     spring_lengths: Vec<f64>,
+    beams: Vec<BeamState>,
     contacts: Vec<ContactState>,
 }
 
@@ -252,6 +256,7 @@ impl Ctx<'_> {
         let (model, map) = (self.model, self.map);
         let mut asm = assemble::solids(model, map, st, self.act, tangent)?;
         let (spring_forces, spring_lengths) = assemble::springs(model, map, st, self.act, &mut asm);
+        let beams = beam::beams(model, map, st, self.act, &mut asm);
         let loads: Vec<(&Load, f64)> = self
             .prev
             .iter()
@@ -281,6 +286,7 @@ impl Ctx<'_> {
             asm,
             spring_forces,
             spring_lengths,
+            beams,
             contacts,
         })
     }
@@ -482,6 +488,7 @@ impl Ctx<'_> {
             bodies,
             spring_forces,
             spring_lengths: ev.spring_lengths,
+            beams: ev.beams,
             contacts: ev.contacts,
             element_stress: self.stresses(st)?,
             reactions,
@@ -673,6 +680,9 @@ fn validate(model: &Model) -> Result<(), FemError> {
         }
         assemble::check_law(&s.name, &s.law)?;
     }
+    for b in &model.beams {
+        beam::validate(b, nb)?;
+    }
     for c in &model.contacts {
         if c.friction != 0.0 {
             return bad(format!(
@@ -764,6 +774,7 @@ fn validate(model: &Model) -> Result<(), FemError> {
                 Deactivate::Elements(es) => es.iter().all(|&e| e < ne),
                 Deactivate::Spring(i) => *i < model.springs.len(),
                 Deactivate::Contact(i) => *i < model.contacts.len(),
+                Deactivate::Beam(i) => *i < model.beams.len(),
             };
             if !ok {
                 return bad(format!(
@@ -782,13 +793,15 @@ mod tests {
 
     use super::*;
     use crate::continuum::StVenantKirchhoff;
-    use crate::nl::{ContactPair, RigidBody, SolidBlock, Spring, SpringLaw, Step};
+    use crate::nl::{
+        Beam, BeamEnd, BeamSection, ContactPair, RigidBody, SolidBlock, Spring, SpringLaw, Step,
+    };
     use crate::{box_mesh, LinearElastic, Order};
 
     /// A model exercising every term: a tet10 solid partly tied to body 0, springs and a
     /// follower pair between nodes and both bodies, a fixed-direction force on a tied node,
     /// a body moment, follower pressure on a free face, and a node penetrating a master
-    /// triangle on the fixed body 1.
+    /// triangle on the fixed body 1, and a beam between the bodies.
     fn model() -> (Model, Vec<Load>) {
         let mesh = box_mesh([2.0, 1.0, 1.0], [1, 1, 1], Order::Quadratic).unwrap();
         let ne = mesh.num_elements();
@@ -849,6 +862,22 @@ mod tests {
                     },
                 },
             ],
+            // A bent and twisted beam between the two bodies.
+            beams: vec![Beam {
+                name: "rod".into(),
+                a: BeamEnd {
+                    body: 0,
+                    at: [-1.0, 0.5, 0.5],
+                },
+                b: BeamEnd {
+                    body: 1,
+                    at: [-3.0, 1.5, 1.0],
+                },
+                section: BeamSection::circle(0.4).with_shear_area(0.1),
+                e: 300.0,
+                nu: 0.3,
+                orientation: [0.0, 0.0, 1.0],
+            }],
             contacts: vec![ContactPair {
                 name: "c".into(),
                 slave: vec![Point::Node(tip)],
@@ -901,6 +930,7 @@ mod tests {
         let act = Active {
             element: vec![true; ne],
             spring: vec![true; 2],
+            beam: vec![true; model.beams.len()],
             contact: vec![true],
             block_of: vec![Some(0); ne],
         };
@@ -974,6 +1004,12 @@ mod tests {
                 worst = worst.max((fd - k[i * neq + j]).abs() / scale);
             }
         }
+        assert!(
+            ev.beams[0].max_von_mises > 0.0,
+            "the beam must be loaded: {:?}",
+            ev.beams[0]
+        );
+        eprintln!("model tangent vs central differences: relative error {worst:e}");
         assert!(worst < 1e-6, "relative tangent error {worst:e}");
         // The tangent is not symmetric here (body moments, follower loads, pressure).
         let asym = (0..neq)
@@ -1010,5 +1046,107 @@ mod tests {
         }
         // Face x = 2 of area 1, pushed along -x.
         assert!((total - V3::new(-2.5, 0.0, 0.0)).norm() < 1e-12, "{total}");
+    }
+}
+
+#[cfg(test)]
+mod beam_chain {
+    use super::*;
+    use crate::nl::{Beam, BeamEnd, BeamSection, RigidBody, Step};
+
+    /// Taylor test of the assembled tangent of a chain of 4 beams through 5 bodies (reference
+    /// points off the beam ends, so the arms and their rotation enter), bent and twisted: for an exact tangent `|f(x + h v) - f(x) - h K v| / h^2` is constant as
+    /// `h -> 0` (a tangent error would make it grow like `1 / h`). Finer than comparing
+    /// with finite differences, whose rounding noise (~1e-10 of the largest entry) hides
+    /// errors that matter against the soft bending directions.
+    #[test]
+    fn beam_chain_tangent_passes_the_taylor_test() {
+        let n = 4;
+        let l = 40.0;
+        let at = |i: usize| [l * i as f64 / n as f64, 0.0, 0.0];
+        let model = Model {
+            bodies: (0..=n)
+                .map(|i| RigidBody {
+                    name: "b".into(),
+                    reference: [at(i)[0] + 1.0, 2.0, -1.5],
+                    tied_nodes: vec![],
+                })
+                .collect(),
+            beams: (0..n)
+                .map(|i| Beam {
+                    name: "r".into(),
+                    a: BeamEnd { body: i, at: at(i) },
+                    b: BeamEnd {
+                        body: i + 1,
+                        at: at(i + 1),
+                    },
+                    section: BeamSection::circle(6.0),
+                    e: 110e3,
+                    nu: 0.3,
+                    orientation: [0.0, 1.0, 0.0],
+                })
+                .collect(),
+            steps: vec![Step::default()],
+            ..Default::default()
+        };
+        let fixed: Vec<Dof> = (0..6).map(|k| Dof::Body { body: 0, k }).collect();
+        let act = Active {
+            element: vec![],
+            spring: vec![],
+            beam: vec![true; n],
+            contact: vec![],
+            block_of: vec![],
+        };
+        let map = DofMap::build(&model, vec![], &[], &fixed).unwrap();
+        let mut st = State::new(&model);
+        for i in 1..=n {
+            let s = i as f64 / n as f64;
+            let th = 0.46 * s * (2.0 - s);
+            st.c[i] = V3::new(-2.0 * s * s, 13.0 * s * s, 0.01 * s);
+            st.rotate(i, V3::new(0.2 * s, -0.1 * s, th));
+        }
+        let zeros = vec![0.0; 6];
+        let opt = SolveOptions::default();
+        let ctx = Ctx {
+            model: &model,
+            map: &map,
+            act: &act,
+            loads: &[],
+            prev: &[],
+            start: &zeros,
+            targets: &zeros,
+            opt: &opt,
+        };
+        let ev = ctx.eval(&st, 1.0, true, &mut NlTimings::default()).unwrap();
+        let neq = map.neq;
+        let mut k = vec![0.0; neq * neq];
+        for (&(r, c), v) in ev.asm.idx.iter().zip(&ev.asm.val) {
+            k[r as usize * neq + c as usize] += v;
+        }
+        let res = |s: &State| {
+            let e = ctx.eval(s, 1.0, false, &mut NlTimings::default()).unwrap();
+            (0..neq).map(|i| e.asm.f_int[i]).collect::<Vec<f64>>()
+        };
+        let f0 = res(&st);
+        let v: Vec<f64> = (0..neq).map(|i| ((i * 7 + 3) as f64).sin()).collect();
+        let kv: Vec<f64> = (0..neq)
+            .map(|i| (0..neq).map(|j| k[i * neq + j] * v[j]).sum())
+            .collect();
+        let mut q = vec![];
+        for h in [1e-3, 1e-4, 1e-5, 1e-6] {
+            let mut sp = st.clone();
+            sp.update(&map, &v, h);
+            let fp = res(&sp);
+            let g: f64 = (0..neq)
+                .map(|i| (fp[i] - f0[i] - h * kv[i]).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            eprintln!(
+                "h {h:e}: |f(x+hv) - f - h K v| = {g:.3e}, / h^2 = {:.4e}",
+                g / (h * h)
+            );
+            q.push(g / (h * h));
+        }
+        assert!(q.iter().all(|v| (v / q[0] - 1.0).abs() < 0.01), "{q:?}");
     }
 }
