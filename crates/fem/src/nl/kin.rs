@@ -216,15 +216,26 @@ impl State {
         }
         for (b, s) in map.body.iter().enumerate() {
             let mut dth = V3::zeros();
+            let mut dc = V3::zeros();
             for k in 0..6 {
                 if let Slot::Eq(i) = s[k] {
                     if k < 3 {
-                        self.c[b][k] += alpha * du[i];
+                        dc[k] = alpha * du[i];
                     } else {
                         dth[k - 3] = alpha * du[i];
                     }
                 }
             }
+            // The increment (dc, dth) is applied as a screw motion (the SE(3) exponential
+            // of the twist, Murray, Li & Sastry 1994, A Mathematical Introduction to
+            // Robotic Manipulation, sec. 2.3), not as a straight translation plus a rotation
+            // about the body's own reference point. Both agree to first order, so Newton's
+            // tangent is unchanged; but when a chain of bodies turns about a distant point
+            // the screw moves every body along its true arc, whereas the straight update
+            // pushes bodies off the arc by |r| theta^2 / 2 and squeezes whatever stiff
+            // element joins them (e.g. nearly incompressible discs), which crippled Newton
+            // on spines of several vertebrae.
+            self.c[b] += screw_translation(&dth) * dc;
             self.rotate(b, dth);
         }
     }
@@ -245,6 +256,19 @@ impl State {
             Dof::Body { body, k } => self.theta[body][k - 3],
         }
     }
+}
+
+/// `V(theta) = I + (1 - cos t)/t^2 K + (t - sin t)/t^3 K^2` (`K = skew(theta)`, `t = |theta|`):
+/// the translation of the SE(3) exponential is `V v` for a twist `(v, theta)`.
+pub(crate) fn screw_translation(t: &V3) -> M3 {
+    let th = t.norm();
+    let k = skew(t);
+    let (a, b) = if th < 1e-4 {
+        (0.5 - th * th / 24.0, 1.0 / 6.0 - th * th / 120.0)
+    } else {
+        ((1.0 - th.cos()) / (th * th), (th - th.sin()) / (th * th * th))
+    };
+    M3::identity() + k * a + k * k * b
 }
 
 /// Cross-product matrix: `skew(a) b = a x b`.
