@@ -495,19 +495,44 @@ fn metis_dof_ordering(mesh: &Mesh, dofs: &DofMap) -> Option<(Vec<usize>, Vec<usi
         v.sort_unstable();
         v.dedup();
     });
+    let perm = metis_node_nd(&adj)?;
+    drop(adj);
+    // METIS: row i of the permuted matrix is row perm[i] of the original.
+    let mut fwd = Vec::with_capacity(dofs.num_free);
+    for &v in &perm {
+        let n = *nodes_of.get(v)?;
+        fwd.extend((0..3).map(|d| eq[3 * n + d]).filter(|&k| k != NOT_FREE));
+    }
+    if fwd.len() != dofs.num_free {
+        return None;
+    }
+    let mut inv = vec![usize::MAX; fwd.len()];
+    for (new, &old) in fwd.iter().enumerate() {
+        if old >= inv.len() || inv[old] != usize::MAX {
+            return None;
+        }
+        inv[old] = new;
+    }
+    Some((fwd, inv))
+}
+
+/// METIS `NodeND` (nested dissection) of an undirected graph given as adjacency lists
+/// (symmetric, no self loops). Returns `perm` with `perm[new] = old` vertex, or `None` when
+/// METIS fails or the graph is too large for its 32-bit indices.
+pub(crate) fn metis_node_nd(adj: &[Vec<usize>]) -> Option<Vec<usize>> {
+    let nv = adj.len();
     let total: usize = adj.iter().map(Vec::len).sum();
     let max = metis_sys::idx_t::MAX as usize;
-    if nv < 2 || nv > max || total > max {
+    if nv < 2 || total == 0 || nv > max || total > max {
         return None;
     }
     let mut xadj: Vec<metis_sys::idx_t> = Vec::with_capacity(nv + 1);
     let mut adjncy: Vec<metis_sys::idx_t> = Vec::with_capacity(total);
     xadj.push(0);
-    for v in &adj {
+    for v in adj {
         adjncy.extend(v.iter().map(|&b| b as metis_sys::idx_t));
         xadj.push(adjncy.len() as metis_sys::idx_t);
     }
-    drop(adj);
     let mut nvtxs = nv as metis_sys::idx_t;
     let mut perm = vec![0 as metis_sys::idx_t; nv];
     let mut iperm = vec![0 as metis_sys::idx_t; nv];
@@ -535,22 +560,7 @@ fn metis_dof_ordering(mesh: &Mesh, dofs: &DofMap) -> Option<(Vec<usize>, Vec<usi
         return None;
     }
     // METIS: row i of the permuted matrix is row perm[i] of the original.
-    let mut fwd = Vec::with_capacity(dofs.num_free);
-    for &v in &perm {
-        let n = *nodes_of.get(usize::try_from(v).ok()?)?;
-        fwd.extend((0..3).map(|d| eq[3 * n + d]).filter(|&k| k != NOT_FREE));
-    }
-    if fwd.len() != dofs.num_free {
-        return None;
-    }
-    let mut inv = vec![usize::MAX; fwd.len()];
-    for (new, &old) in fwd.iter().enumerate() {
-        if old >= inv.len() || inv[old] != usize::MAX {
-            return None;
-        }
-        inv[old] = new;
-    }
-    Some((fwd, inv))
+    perm.iter().map(|&v| usize::try_from(v).ok()).collect()
 }
 
 /// Upper-triangle CSC pattern of K_ff: column `c` holds every free row `r <= c` whose node

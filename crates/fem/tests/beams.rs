@@ -436,8 +436,10 @@ fn large_deflection_cantilever_matches_the_elastica_with_quadratic_newton() {
     }
     assert!(errs[2].iter().all(|&e| e < 1e-3), "{errs:?}");
     let res = last.unwrap();
-    // The chain of 32 stiff-in-tension beams needs the line search in the first iterations
-    // of each increment (the linearised rotations stretch the beams); then Newton converges.
+    // The chain of 32 stiff-in-tension beams may need the line search in the first
+    // iterations of an increment; an extrapolated start that fails is retried from the last
+    // converged state, so at most a few attempts fail and every load level is reached.
+    let mut failed = 0;
     for inc in &res.steps[0].increments {
         eprintln!(
             "  increment to {:.3}: residuals {}; step lengths {}",
@@ -445,8 +447,10 @@ fn large_deflection_cantilever_matches_the_elastica_with_quadratic_newton() {
             es(&inc.residuals),
             es(&inc.step_lengths)
         );
-        assert!(inc.converged);
+        failed += usize::from(!inc.converged);
     }
+    assert!(res.converged, "{:?}", res.failure);
+    assert!(failed <= 2, "{failed} failed attempts");
 }
 
 #[test]
@@ -488,7 +492,17 @@ fn newton_converges_quadratically() {
         es(&rates),
         res.steps[0].state.as_ref().unwrap().bodies[n].rotation_vector[2]
     );
-    assert!(rates.last().is_some_and(|&q| q > 1.8), "{rates:?}");
+    // Newton's tail: once the residual is small each iteration removes more than three
+    // orders of magnitude (a linearly converging method with an inconsistent tangent would
+    // keep a fixed ratio), and the increment needs few iterations.
+    let tail: Vec<f64> = r.windows(2).map(|w| w[1] / w[0]).collect();
+    assert!(r.len() <= 9, "{} iterations", r.len() - 1);
+    assert!(*r.last().unwrap() < 1e-11 * r[0], "{r:?}");
+    assert!(
+        tail.iter().rev().take(2).all(|&q| q < 1e-3),
+        "tail reductions {tail:?}"
+    );
+    assert!(!rates.is_empty());
 }
 
 #[test]

@@ -754,3 +754,201 @@ fn invalid_input_is_an_error_not_a_panic() {
     model.steps.clear();
     assert!(solve(&model, &SolveOptions::default()).is_err());
 }
+
+/// Options that force the sparse LU factorisation of every tangent.
+fn lu_only() -> SolveOptions {
+    SolveOptions {
+        linear_solver: LinearSolver::Lu,
+        ..Default::default()
+    }
+}
+
+/// Largest difference between the final node displacements and body poses of two results,
+/// relative to the largest of them.
+fn final_state_difference(a: &NlResult, b: &NlResult) -> f64 {
+    let values = |r: &NlResult| -> Vec<f64> {
+        let s = r.steps.last().unwrap().state.as_ref().unwrap();
+        let mut v: Vec<f64> = s.displacements.iter().flatten().copied().collect();
+        for body in &s.bodies {
+            v.extend(body.translation);
+            v.extend(body.rotation_vector);
+        }
+        v
+    };
+    let (va, vb) = (values(a), values(b));
+    let scale = va.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    va.iter()
+        .zip(&vb)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
+}
+
+/// A 4x2x2 SVK bar fixed at x = 0 with its x = 4 face either stretched by prescribed
+/// displacements (symmetric tangent) or tied to a body loaded by a moment (the body's
+/// rotation block is non-symmetric while it carries the moment).
+fn bar_model(moment: Option<[f64; 3]>) -> Model {
+    let len = 4.0;
+    let mesh = box_mesh([len, 1.0, 1.0], [4, 2, 2], Order::Linear).unwrap();
+    let root = nodes_at(&mesh, |x| x[0].abs() < 1e-9);
+    let face = nodes_at(&mesh, |x| (x[0] - len).abs() < 1e-9);
+    let mut prescribed: Vec<(Dof, f64)> = root
+        .iter()
+        .flat_map(|&n| (0..3).map(move |dir| (Dof::Node { node: n, dir }, 0.0)))
+        .collect();
+    let mut bodies = vec![];
+    let mut loads = vec![];
+    match moment {
+        Some(moment) => {
+            bodies.push(RigidBody {
+                name: "cap".into(),
+                reference: [len, 0.5, 0.5],
+                tied_nodes: face,
+            });
+            loads.push(Load::BodyMoment { body: 0, moment });
+        }
+        None => prescribed.extend(face.iter().map(|&n| (Dof::Node { node: n, dir: 0 }, 1.2))),
+    }
+    Model {
+        solids: vec![svk(&mesh, 1000.0, 0.3)],
+        mesh,
+        bodies,
+        steps: vec![Step {
+            name: "load".into(),
+            loads,
+            prescribed,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_symmetric_tangent_is_factorised_by_cholesky_and_matches_lu() {
+    let model = bar_model(None);
+    let auto = solve(&model, &SolveOptions::default()).unwrap();
+    let lu = solve(&model, &lu_only()).unwrap();
+    assert!(
+        auto.converged && lu.converged,
+        "{:?} {:?}",
+        auto.failure,
+        lu.failure
+    );
+    let (fa, fl) = (auto.factorizations, lu.factorizations);
+    assert!(
+        fa.cholesky > 0 && fa.ldlt + fa.low_rank + fa.lu == 0,
+        "{fa:?}"
+    );
+    assert!(
+        fl.lu > 0 && fl.cholesky + fl.ldlt + fl.low_rank == 0,
+        "{fl:?}"
+    );
+    assert_eq!(fa.analyses, 1, "the symbolic analysis is reused: {fa:?}");
+    assert_eq!(auto.iterations, lu.iterations);
+    let d = final_state_difference(&auto, &lu);
+    assert!(d < 1e-10, "Cholesky vs LU: relative difference {d:e}");
+}
+
+#[test]
+fn a_body_moment_takes_the_low_rank_path_and_matches_lu() {
+    let model = bar_model(Some([40.0, 0.0, 25.0]));
+    let auto = solve(&model, &SolveOptions::default()).unwrap();
+    let lu = solve(&model, &lu_only()).unwrap();
+    assert!(
+        auto.converged && lu.converged,
+        "{:?} {:?}",
+        auto.failure,
+        lu.failure
+    );
+    let fa = auto.factorizations;
+    assert!(fa.low_rank > 0 && fa.lu == 0, "{fa:?}");
+    assert_eq!(auto.iterations, lu.iterations);
+    let d = final_state_difference(&auto, &lu);
+    assert!(d < 1e-10, "low-rank vs LU: relative difference {d:e}");
+}
+
+#[test]
+fn follower_pressure_takes_the_lu_path() {
+    // Suction on the end face of a short bar: the load stiffness makes the tangent
+    // non-symmetric over a large share of the equations.
+    let (len, p) = (4.0, 150.0);
+    let mesh = box_mesh([len, 1.0, 1.0], [2, 1, 1], Order::Linear).unwrap();
+    let mut pres = vec![];
+    for n in nodes_at(&mesh, |x| x[0].abs() < 1e-9) {
+        pres.push((Dof::Node { node: n, dir: 0 }, 0.0));
+        let x = mesh.nodes[n];
+        if x[1].abs() < 1e-9 {
+            pres.push((Dof::Node { node: n, dir: 1 }, 0.0));
+        }
+        if x[2].abs() < 1e-9 {
+            pres.push((Dof::Node { node: n, dir: 2 }, 0.0));
+        }
+    }
+    let faces = mesh.face_set("xmax").unwrap().to_vec();
+    let model = Model {
+        solids: vec![svk(&mesh, 1000.0, 0.3)],
+        mesh,
+        steps: vec![Step {
+            name: "suction".into(),
+            loads: vec![Load::Pressure {
+                faces,
+                pressure: -p,
+            }],
+            prescribed: pres,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let auto = solve(&model, &SolveOptions::default()).unwrap();
+    assert!(auto.converged, "{:?}", auto.failure);
+    let fa = auto.factorizations;
+    assert!(
+        fa.lu > 0 && fa.cholesky + fa.ldlt + fa.low_rank == 0,
+        "{fa:?}"
+    );
+    let lu = solve(&model, &lu_only()).unwrap();
+    assert!(final_state_difference(&auto, &lu) < 1e-12);
+}
+
+#[test]
+fn a_free_solid_is_reported_as_singular_by_every_factorisation() {
+    // Only the x displacements of the root face are held: the bar can translate in y and z
+    // and turn about x. The tangent is symmetric, so the Cholesky path meets the
+    // singularity first.
+    let mesh = box_mesh([4.0, 1.0, 1.0], [2, 1, 1], Order::Linear).unwrap();
+    let prescribed = nodes_at(&mesh, |x| x[0].abs() < 1e-9)
+        .into_iter()
+        .map(|n| (Dof::Node { node: n, dir: 0 }, 0.0))
+        .collect();
+    let tip = nodes_at(&mesh, |x| (x[0] - 4.0).abs() < 1e-9)[0];
+    let inc = Increments {
+        min: 0.25,
+        initial: 0.5,
+        ..Default::default()
+    };
+    let model = Model {
+        solids: vec![svk(&mesh, 1000.0, 0.3)],
+        mesh,
+        steps: vec![Step {
+            name: "push".into(),
+            loads: vec![Load::NodeForce {
+                node: tip,
+                force: [0.0, 1.0, 0.0],
+            }],
+            prescribed,
+            increments: inc,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    for opts in [SolveOptions::default(), lu_only()] {
+        let res = solve(&model, &opts).unwrap();
+        assert!(!res.converged);
+        let msg = res.failure.unwrap();
+        assert!(
+            msg.contains("singular tangent") && msg.contains("constrain it"),
+            "{:?}: {msg}",
+            opts.linear_solver
+        );
+        assert!(res.steps[0].state.is_none());
+    }
+}

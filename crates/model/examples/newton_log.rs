@@ -87,6 +87,7 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
     println!("{:?}", r.timings);
+    println!("{:?}", r.factorizations);
     for s in &r.steps {
         println!("step {} conv {}", s.name, s.converged);
         for inc in &s.increments {

@@ -266,7 +266,10 @@ pub(crate) fn screw_translation(t: &V3) -> M3 {
     let (a, b) = if th < 1e-4 {
         (0.5 - th * th / 24.0, 1.0 / 6.0 - th * th / 120.0)
     } else {
-        ((1.0 - th.cos()) / (th * th), (th - th.sin()) / (th * th * th))
+        (
+            (1.0 - th.cos()) / (th * th),
+            (th - th.sin()) / (th * th * th),
+        )
     };
     M3::identity() + k * a + k * k * b
 }

@@ -34,8 +34,12 @@
 //! Residual `F_ext(lambda, x) - F_int(x)` with the consistent tangent, including the
 //! rotational geometric terms of forces at points on bodies (`d(r x f)/d theta =
 //! skew(f) skew(r)`), the load stiffness of follower pairs and follower pressure: in general
-//! non-symmetric, solved with faer's sparse LU (symbolic analysis reused while the pattern
-//! does not change). Each Newton direction is backtracked on the residual norm when it
+//! non-symmetric. Each tangent is factorised by the cheapest exact method it allows
+//! ([`LinearSolver::Auto`]): sparse Cholesky with a METIS nested-dissection ordering when it
+//! is symmetric; that of its symmetric part plus an exact low-rank (Woodbury) correction
+//! when the non-symmetric part lives on a few equations (the rotations of rigid bodies
+//! carrying a net moment); sparse LU otherwise. Ordering and symbolic factorisations are
+//! reused while the sparsity pattern does not change. Each Newton direction is backtracked on the residual norm when it
 //! increases it. An increment converges when the force test holds together with the
 //! displacement or the energy test ([`SolveOptions`]); it is halved after a failure
 //! (divergence, inverted element, singular tangent, too many iterations) down to
@@ -87,8 +91,24 @@ pub struct SolveOptions {
     pub progress: bool,
     /// Start each increment from the linear extrapolation of the last two converged states
     /// of the step (Abaqus' default `EXTRAPOLATION=LINEAR`), falling back to the last
-    /// converged state when that fails. Cuts Newton iterations on smooth load paths.
+    /// converged state when that fails.
     pub extrapolate: bool,
+    /// How the tangent is factorised.
+    pub linear_solver: LinearSolver,
+}
+
+/// Factorisation of the Newton tangent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LinearSolver {
+    /// Per factorisation, the cheapest exact method the matrix allows: sparse Cholesky
+    /// (METIS ordering) when the tangent is symmetric; the Cholesky factor of its symmetric
+    /// part with an exact low-rank (Woodbury) correction when the non-symmetric part lives
+    /// on a few equations (e.g. the rotations of rigid bodies carrying a net moment); sparse
+    /// LU otherwise, and whenever a faster method fails.
+    #[default]
+    Auto,
+    /// Always sparse LU with partial pivoting (COLAMD ordering): slower, for comparison.
+    Lu,
 }
 
 impl Default for SolveOptions {
@@ -102,6 +122,7 @@ impl Default for SolveOptions {
             line_search: true,
             progress: false,
             extrapolate: true,
+            linear_solver: LinearSolver::Auto,
         }
     }
 }
@@ -246,4 +267,21 @@ pub struct NlResult {
     pub iterations: usize,
     /// Phase times.
     pub timings: NlTimings,
+    /// Factorisations of the tangent by method.
+    pub factorizations: Factorizations,
+}
+
+/// Number of tangent factorisations by method (see [`LinearSolver`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Factorizations {
+    /// Sparse Cholesky `LL^T` of a symmetric positive definite tangent.
+    pub cholesky: usize,
+    /// Sparse `LDL^T` of a symmetric tangent that is not positive definite.
+    pub ldlt: usize,
+    /// Symmetric part plus an exact low-rank correction of the non-symmetric part.
+    pub low_rank: usize,
+    /// Sparse LU.
+    pub lu: usize,
+    /// Symbolic analyses (ordering and symbolic factorisation of a new pattern).
+    pub analyses: usize,
 }

@@ -7,10 +7,10 @@ use super::assemble::{self, Active, Asm};
 use super::beam;
 use super::contact;
 use super::kin::{DofMap, State, V3};
-use super::linsolve::{norm, LinFail, LuCache};
+use super::linsolve::{norm, LinFail, LinSolver};
 use super::{
-    BeamState, BodyState, ContactState, Deactivate, Dof, IncrementLog, Load, Model, NlResult,
-    NlTimings, Point, SolveOptions, StepResult, StepState,
+    BeamState, BodyState, ContactState, Deactivate, Dof, IncrementLog, LinearSolver, Load, Model,
+    NlResult, NlTimings, Point, SolveOptions, StepResult, StepState,
 };
 use crate::continuum::cauchy_from_pk2;
 use crate::element::point_geometry;
@@ -62,6 +62,10 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
     let mut st = State::new(model);
     let mut targets: Vec<f64> = vec![0.0; fixed.len()];
     let mut total_iterations = 0;
+    // One solver for the whole analysis: its ordering and symbolic factorisations carry
+    // over to the next step while the pattern does not change.
+    let mut lu = LinSolver::default();
+    lu.force_lu = options.linear_solver == LinearSolver::Lu;
     // Position: steps done x 1000 + the load factor of the current step in thousandths.
     let pb = options
         .progress
@@ -105,7 +109,6 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             targets: &targets,
             opt: options,
         };
-        let mut lu = LuCache::default();
         let inc = &step.increments;
         let mut lam = 0.0;
         let mut dl = inc.initial.clamp(inc.min, inc.max);
@@ -205,6 +208,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             res.iterations = total_iterations;
             tm.total = t_total.elapsed();
             res.timings = tm;
+            res.factorizations = lu.counts.into();
             return Ok(res);
         }
         sr.state = Some(ctx.state(&st, &tied)?);
@@ -219,6 +223,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
     res.iterations = total_iterations;
     tm.total = t_total.elapsed();
     res.timings = tm;
+    res.factorizations = lu.counts.into();
     Ok(res)
 }
 
@@ -313,7 +318,7 @@ impl Ctx<'_> {
         &self,
         st: &mut State,
         lam: f64,
-        lu: &mut LuCache,
+        lu: &mut LinSolver,
         tm: &mut NlTimings,
         log: &mut IncrementLog,
     ) -> Result<(), String> {
@@ -367,7 +372,7 @@ impl Ctx<'_> {
                 tm.setup += t0.elapsed();
             }
             let t1 = Instant::now();
-            let fac = lu.factor(val).map_err(lin_reason)?;
+            lu.factor(val).map_err(lin_reason)?;
             tm.factorization += t1.elapsed();
             let t2 = Instant::now();
             let mut r = r;
@@ -376,7 +381,7 @@ impl Ctx<'_> {
                     r[i as usize] -= v * dp[j as usize];
                 }
             }
-            let du = lu.solve(&fac, idx, val, &r).map_err(lin_reason)?;
+            let du = lu.solve(&r).map_err(lin_reason)?;
             tm.solve += t2.elapsed();
             let e = du.iter().zip(&r).map(|(a, b)| a * b).sum::<f64>().abs();
             if e0.is_none() {
