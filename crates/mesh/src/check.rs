@@ -221,9 +221,14 @@ fn single_fan(mesh: &SurfaceMesh, v: u32, tris: &[u32]) -> bool {
 
 /// Number of intersecting triangle pairs that share no vertex.
 pub fn count_self_intersections(mesh: &SurfaceMesh) -> usize {
+    self_intersecting_pairs(mesh).len()
+}
+
+/// The intersecting triangle pairs `(t, u)`, `t < u`, that share no vertex.
+pub fn self_intersecting_pairs(mesh: &SurfaceMesh) -> Vec<(u32, u32)> {
     let nt = mesh.triangles.len();
     if nt < 2 {
-        return 0;
+        return Vec::new();
     }
     let (lo, hi) = mesh.bounds();
     // Cell size: twice the mean edge length, enlarged if that would make too many cells.
@@ -308,8 +313,8 @@ pub fn count_self_intersections(mesh: &SurfaceMesh) -> usize {
             cand.dedup();
             let tt = mesh.triangles[t];
             let (l1, u1) = boxes[t];
-            cand.iter()
-                .filter(|&&u| {
+            cand.into_iter()
+                .filter(|&u| {
                     let uu = mesh.triangles[u as usize];
                     if uu.iter().any(|v| tt.contains(v)) {
                         return false;
@@ -320,9 +325,59 @@ pub fn count_self_intersections(mesh: &SurfaceMesh) -> usize {
                     }
                     triangles_intersect(mesh.corners(t), mesh.corners(u as usize))
                 })
-                .count()
+                .map(|u| (t as u32, u))
+                .collect::<Vec<_>>()
         })
-        .sum()
+        .flatten()
+        .collect()
+}
+
+/// Vertices where the surface is not a closed oriented 2-manifold: on edges without exactly
+/// two oppositely oriented triangles, with more than one fan, or on degenerate or
+/// self-intersecting triangles (the last only when `self_intersections`).
+pub fn defect_vertices(mesh: &SurfaceMesh, self_intersections: bool) -> Vec<u32> {
+    let mut bad = Vec::new();
+    let mut dir_edges: Vec<(u32, u32, bool)> = Vec::with_capacity(3 * mesh.triangles.len());
+    for t in &mesh.triangles {
+        for e in 0..3 {
+            let (a, b) = (t[e], t[(e + 1) % 3]);
+            dir_edges.push((a.min(b), a.max(b), a < b));
+        }
+    }
+    dir_edges.par_sort_unstable();
+    for g in dir_edges.chunk_by(|x, y| x.0 == y.0 && x.1 == y.1) {
+        let fwd = g.iter().filter(|e| e.2).count();
+        if g.len() != 2 || fwd != 1 {
+            bad.extend([g[0].0, g[0].1]);
+        }
+    }
+    let mut incident: Vec<Vec<u32>> = vec![Vec::new(); mesh.vertices.len()];
+    for (ti, t) in mesh.triangles.iter().enumerate() {
+        for &v in t {
+            incident[v as usize].push(ti as u32);
+        }
+    }
+    for (v, tris) in incident.iter().enumerate() {
+        if !single_fan(mesh, v as u32, tris) {
+            bad.push(v as u32);
+        }
+    }
+    for (t, tri) in mesh.triangles.iter().enumerate() {
+        let [p, q, r] = mesh.corners(t);
+        let n = cross(sub(q, p), sub(r, p));
+        if tri[0] == tri[1] || tri[1] == tri[2] || tri[0] == tri[2] || dot(n, n) == 0.0 {
+            bad.extend(tri);
+        }
+    }
+    if self_intersections {
+        for (t, u) in self_intersecting_pairs(mesh) {
+            bad.extend(mesh.triangles[t as usize]);
+            bad.extend(mesh.triangles[u as usize]);
+        }
+    }
+    bad.sort_unstable();
+    bad.dedup();
+    bad
 }
 
 #[inline]
