@@ -6,6 +6,8 @@ use nalgebra::Vector3;
 use serde::Serialize;
 use spinetwin_imaging::preview::{render_slice, Plane, Window};
 use spinetwin_imaging::{nifti, open, Modality, OpenOptions, Volume};
+use spinetwin_mesh::io::{write_glb, GlbStructure, MeshFormat};
+use spinetwin_mesh::{surface_of_label, LabelSurface, SurfaceOptions};
 use spinetwin_segment::{segment, LevelReport, SegmentOptions, Segmentation, StageTiming};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,8 +19,10 @@ use std::time::Instant;
 26 = sacrum), the discs (100 + label of the vertebra above) and the spinal canal (200) of a \
 lumbar CT, with a classical pipeline (adaptive bone threshold, canal tracking, disc spaces, \
 vertebra separation, levels counted up from the sacrum). OUT receives labels.nii.gz, \
-segment.json (levels, volumes, HU, confidence, warnings, timings) and overview PNGs. Check \
-the overview: levels are only certain when the sacrum is in view."
+segment.json (levels, volumes, HU, confidence, warnings, timings, mesh checks), overview PNGs \
+and surface meshes in patient LPS mm: meshes/<LEVEL>.stl per vertebra and meshes/<L4-L5>.stl \
+per disc (closed, smoothed, decimated) and meshes/spine.glb with one named node per \
+structure. Check the overview: levels are only certain when the sacrum is in view."
 )]
 pub struct Args {
     /// The CT: a DICOM folder or file(s), or a NIfTI file.
@@ -36,6 +40,67 @@ pub struct Args {
     /// Replace OUT if it exists and is not empty.
     #[arg(long)]
     pub force: bool,
+    /// File format of the per-structure surfaces in OUT/meshes (stl, ply or obj);
+    /// OUT/meshes/spine.glb is written in any case.
+    #[arg(long, default_value = "stl", value_name = "stl|ply|obj")]
+    pub mesh_format: MeshFormat,
+    /// Triangles per structure after decimation.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    pub target_triangles: usize,
+    /// Write no surface meshes.
+    #[arg(long)]
+    pub no_meshes: bool,
+}
+
+/// One structure's surface in `segment.json`.
+#[derive(Serialize)]
+pub struct MeshSummary {
+    /// Structure name ("L4", disc "L4-L5").
+    pub name: String,
+    /// Its label in the label map.
+    pub label: u16,
+    /// File, relative to the output folder.
+    pub file: String,
+    /// Triangles written.
+    pub triangles: usize,
+    /// Triangles straight out of extraction, before decimation.
+    pub extracted_triangles: usize,
+    /// Enclosed volume of the surface (mm^3).
+    pub volume_mm3: f64,
+    /// Volume of the labelled voxels (mm^3).
+    pub voxel_volume_mm3: f64,
+    /// Surface volume against voxel volume, percent.
+    pub volume_error_percent: f64,
+    /// Every edge shared by exactly two triangles.
+    pub closed: bool,
+    /// Single fan around every vertex.
+    pub manifold: bool,
+    /// Separate shells.
+    pub components: usize,
+    /// Intersecting triangle pairs (without a shared vertex).
+    pub self_intersections: usize,
+    /// Extraction + smoothing + decimation + checks (s).
+    pub seconds: f64,
+}
+
+/// The `meshes` section of `segment.json`.
+#[derive(Serialize)]
+pub struct MeshesReport {
+    /// Format of the per-structure files.
+    pub format: String,
+    /// Requested triangles per structure.
+    pub target_triangles: usize,
+    /// All structures in one glTF binary, relative to the output folder.
+    pub glb: String,
+    /// Per structure.
+    pub structures: Vec<MeshSummary>,
+}
+
+/// A structure to mesh: name and label.
+struct Structure {
+    name: String,
+    label: u16,
+    color: [f32; 4],
 }
 
 /// What `segment.json` holds.
@@ -51,6 +116,9 @@ pub struct SegmentReport {
     pub warnings: Vec<String>,
     /// Time per stage (s).
     pub timings: Vec<StageTiming>,
+    /// Surface meshes (absent with --no-meshes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meshes: Option<MeshesReport>,
 }
 
 impl SegmentReport {
@@ -66,6 +134,7 @@ impl SegmentReport {
                 .cloned()
                 .collect(),
             timings: seg.timings.clone(),
+            meshes: None,
         }
     }
 }
@@ -100,9 +169,19 @@ pub fn run(args: Args) -> Result<()> {
     let seg =
         segment(&img.volume, &opts).with_context(|| format!("{input}: segmentation failed"))?;
     pb.finish_and_clear();
-    let report = SegmentReport::new(&seg, &img.warnings);
+    let mut report = SegmentReport::new(&seg, &img.warnings);
+    let surfaces = if args.no_meshes {
+        Vec::new()
+    } else {
+        let pb = spinetwin_core::progress::spinner("meshing");
+        let s = mesh_structures(&seg, args.target_triangles)?;
+        pb.finish_and_clear();
+        report.meshes = Some(mesh_report(&s, args.mesh_format, args.target_triangles));
+        s
+    };
     write_dir_atomically(&args.out, |dir| {
-        write_segmentation(&img.volume, &seg, &report, dir)
+        write_segmentation(&img.volume, &seg, &report, dir)?;
+        write_meshes(&surfaces, args.mesh_format, &dir.join("meshes"))
     })?;
     let names: Vec<_> = seg.levels.iter().map(|l| l.level.name()).collect();
     println!(
@@ -112,6 +191,23 @@ pub fn run(args: Args) -> Result<()> {
         t.elapsed().as_secs_f64(),
         args.out.display()
     );
+    if let Some(m) = &report.meshes {
+        let worst = m
+            .structures
+            .iter()
+            .map(|s| s.volume_error_percent.abs())
+            .fold(0.0f64, f64::max);
+        println!(
+            "{} surface meshes (closed: {}, worst volume error {worst:.2} %) -> {}",
+            m.structures.len(),
+            if m.structures.iter().all(|s| s.closed && s.manifold) {
+                "all"
+            } else {
+                "NOT all"
+            },
+            args.out.join("meshes").display()
+        );
+    }
     for w in &report.warnings {
         println!("warning: {w}");
     }
@@ -154,5 +250,106 @@ pub fn write_segmentation(
     .write_png(&dir.join("overview.png"))?;
     render_slice(ct, Plane::Coronal, through, Window::BONE, Some(&seg.labels))
         .write_png(&dir.join("overview_coronal.png"))?;
+    Ok(())
+}
+
+/// The vertebrae (by level) and the discs present in the label map, cranial to caudal.
+fn structures(seg: &Segmentation) -> Vec<Structure> {
+    let mut present = std::collections::HashSet::new();
+    for &v in seg.labels.data() {
+        present.insert(v);
+    }
+    let mut out = Vec::new();
+    for (i, l) in seg.levels.iter().enumerate() {
+        out.push(Structure {
+            name: l.level.name().to_string(),
+            label: l.label,
+            color: [0.89, 0.85, 0.74, 1.0],
+        });
+        if let (Some(disc), Some(below)) = (l.level.disc_below_label(), seg.levels.get(i + 1)) {
+            if present.contains(&disc) {
+                out.push(Structure {
+                    name: format!("{}-{}", l.level.name(), below.level.name()),
+                    label: disc,
+                    color: [0.45, 0.62, 0.85, 1.0],
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Surfaces of every vertebra and disc: extracted, smoothed, decimated and checked.
+fn mesh_structures(
+    seg: &Segmentation,
+    target_triangles: usize,
+) -> Result<Vec<(Structure, LabelSurface)>> {
+    use rayon::prelude::*;
+    let opts = SurfaceOptions {
+        target_triangles: Some(target_triangles.max(100)),
+        ..Default::default()
+    };
+    structures(seg)
+        .into_par_iter()
+        .map(|s| {
+            let surf = surface_of_label(&seg.labels, s.label, &opts)
+                .with_context(|| format!("meshing {}", s.name))?;
+            Ok((s, surf))
+        })
+        .collect()
+}
+
+fn mesh_report(
+    surfaces: &[(Structure, LabelSurface)],
+    format: MeshFormat,
+    target_triangles: usize,
+) -> MeshesReport {
+    MeshesReport {
+        format: format.extension().to_string(),
+        target_triangles,
+        glb: "meshes/spine.glb".into(),
+        structures: surfaces
+            .iter()
+            .map(|(s, m)| MeshSummary {
+                name: s.name.clone(),
+                label: s.label,
+                file: format!("meshes/{}.{}", s.name, format.extension()),
+                triangles: m.report.triangles,
+                extracted_triangles: m.extracted_triangles,
+                volume_mm3: m.report.volume,
+                voxel_volume_mm3: m.voxel_volume,
+                volume_error_percent: m.volume_error_percent(),
+                closed: m.report.closed,
+                manifold: m.report.manifold,
+                components: m.report.components,
+                self_intersections: m.report.self_intersections.unwrap_or(0),
+                seconds: m.seconds.iter().sum(),
+            })
+            .collect(),
+    }
+}
+
+/// Writes one file per structure and spine.glb into `dir` (nothing when there are none).
+fn write_meshes(
+    surfaces: &[(Structure, LabelSurface)],
+    format: MeshFormat,
+    dir: &Path,
+) -> Result<()> {
+    if surfaces.is_empty() {
+        return Ok(());
+    }
+    for (s, m) in surfaces {
+        let path = dir.join(format!("{}.{}", s.name, format.extension()));
+        format.write(&path, &m.mesh, &s.name)?;
+    }
+    let glb: Vec<_> = surfaces
+        .iter()
+        .map(|(s, m)| GlbStructure {
+            name: &s.name,
+            mesh: &m.mesh,
+            color: s.color,
+        })
+        .collect();
+    write_glb(&dir.join("spine.glb"), &glb)?;
     Ok(())
 }

@@ -389,6 +389,76 @@ fn segment_labels_a_dicom_phantom_and_says_when_levels_are_assumed() {
         200.0,
         "canal label present"
     );
+    // Surface meshes beside the label map: one STL per vertebra and disc, and spine.glb.
+    let meshes = rep["meshes"]["structures"].as_array().unwrap();
+    let names: Vec<_> = meshes.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(
+        names.starts_with(&["L3"]) && names.contains(&"L4") && names.contains(&"L5"),
+        "{names:?}"
+    );
+    for m in meshes {
+        assert!(
+            m["closed"].as_bool().unwrap() && m["manifold"].as_bool().unwrap(),
+            "{m}"
+        );
+        assert_eq!(m["self_intersections"], 0, "{m}");
+        assert!(
+            m["volume_error_percent"].as_f64().unwrap().abs() < 5.0,
+            "{m}"
+        );
+        let file = out.join(m["file"].as_str().unwrap());
+        let tris = m["triangles"].as_u64().unwrap();
+        assert!(tris > 100 && tris <= 22_000, "{m}");
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len(),
+            84 + 50 * tris,
+            "{m}"
+        );
+    }
+    let glb = std::fs::read(out.join("meshes/spine.glb")).unwrap();
+    assert_eq!(&glb[..4], b"glTF");
+    let json_len = u32::from_le_bytes(glb[12..16].try_into().unwrap()) as usize;
+    let doc: serde_json::Value = serde_json::from_slice(&glb[20..20 + json_len]).unwrap();
+    assert_eq!(doc["nodes"].as_array().unwrap().len(), meshes.len() + 1);
+    assert_eq!(doc["nodes"][1]["name"], "L3");
+}
+
+#[test]
+fn segment_mesh_flags_choose_the_format_and_count_or_skip_meshes() {
+    let d = tempfile::tempdir().unwrap();
+    let ph = small_phantom(d.path());
+    let out = d.path().join("seg");
+    ok(&[
+        "segment",
+        ph.join("ct.nii.gz").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--mesh-format",
+        "ply",
+        "--target-triangles",
+        "1500",
+    ]);
+    let rep: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("segment.json")).unwrap()).unwrap();
+    assert_eq!(rep["meshes"]["format"], "ply");
+    for m in rep["meshes"]["structures"].as_array().unwrap() {
+        let tris = m["triangles"].as_f64().unwrap();
+        assert!((tris - 1500.0).abs() <= 150.0, "{m}");
+        assert!(m["file"].as_str().unwrap().ends_with(".ply"));
+        assert!(out.join(m["file"].as_str().unwrap()).exists());
+    }
+    let out2 = d.path().join("seg2");
+    ok(&[
+        "segment",
+        ph.join("ct.nii.gz").to_str().unwrap(),
+        "-o",
+        out2.to_str().unwrap(),
+        "--no-meshes",
+    ]);
+    assert!(!out2.join("meshes").exists());
+    let rep: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out2.join("segment.json")).unwrap()).unwrap();
+    assert!(rep.get("meshes").is_none());
 }
 
 #[test]
