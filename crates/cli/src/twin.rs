@@ -104,7 +104,7 @@ pub struct CalibrateArgs {
 
 /// Runs `spinetwin calibrate`.
 pub fn run_calibrate(args: CalibrateArgs) -> Result<()> {
-    use spinetwin_model::calibrate::{calibrate_disc, disc_response, jaramillo};
+    use spinetwin_model::calibrate::calibrate_disc;
     check_writable(&args.out, args.force)?;
     let file = match &args.twin {
         Some(p) => read_twin(p)?,
@@ -112,7 +112,6 @@ pub fn run_calibrate(args: CalibrateArgs) -> Result<()> {
     };
     let opts = SolveOptions::default();
     let start = file.params.disc_materials.clone();
-    let before = disc_response(&file, &start, &jaramillo(), &opts).context("solving the start")?;
     let bar = spinetwin_core::progress::bar(args.max_evaluations as u64, "calibration");
     let cal = calibrate_disc(&file, &start, args.max_evaluations, &opts, |n, f| {
         bar.set_position(n as u64);
@@ -142,7 +141,7 @@ pub fn run_calibrate(args: CalibrateArgs) -> Result<()> {
         v.map(|v| format!("{v:.2}"))
             .unwrap_or_else(|| "not converged".into())
     };
-    for (r, b) in cal.rows.iter().zip(&before) {
+    for (r, b) in cal.rows.iter().zip(&cal.start_rows) {
         let p = &r.point;
         csv.push_str(&format!(
             "{},{},{},{},{},{},{},\"{}\"\n",

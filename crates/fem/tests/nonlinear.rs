@@ -952,3 +952,40 @@ fn a_free_solid_is_reported_as_singular_by_every_factorisation() {
         assert!(res.steps[0].state.is_none());
     }
 }
+
+#[test]
+fn states_recorded_inside_a_step_are_equilibria_at_their_load_factors() {
+    // Recorded states must be converged equilibria at exactly the requested fractions of
+    // the load (checked against the exact moment-rotation law), with and without the
+    // extrapolated predictor.
+    let (a, l, l0, k) = (10.0, 20.0, 15.0, 1000.0);
+    let m = four_spring_moment(a, l, l0, k, 50f64.to_radians());
+    for extrapolate in [false, true] {
+        let mut model = four_spring_model(a, l, l0, k, m);
+        model.steps[0].record_at = vec![0.6, 0.3];
+        model.steps[0].increments.initial = 0.1;
+        let opts = SolveOptions {
+            extrapolate,
+            ..Default::default()
+        };
+        let res = solve(&model, &opts).unwrap();
+        assert!(res.converged, "{:?}", res.failure);
+        let rec = &res.steps[0].records;
+        assert_eq!(
+            rec.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![0.3, 0.6],
+            "extrapolate {extrapolate}"
+        );
+        for (f, s) in rec {
+            let th = rot_z(s, 0);
+            let got = four_spring_moment(a, l, l0, k, th);
+            assert!(
+                (got - f * m).abs() < 1e-6 * m,
+                "extrapolate {extrapolate}: at {f} the springs hold {got}, the load is {}",
+                f * m
+            );
+        }
+        let end = rot_z(res.steps[0].state.as_ref().unwrap(), 0);
+        assert!((end - 50f64.to_radians()).abs() < 1e-6, "{end}");
+    }
+}

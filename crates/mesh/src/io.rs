@@ -365,7 +365,7 @@ pub fn glb_bytes(structures: &[GlbStructure<'_>]) -> Vec<u8> {
     let mut materials = Vec::new();
     let mut nodes = vec![json!(null)]; // root, filled in below
     let align = |bin: &mut Vec<u8>| {
-        while bin.len() % 4 != 0 {
+        while !bin.len().is_multiple_of(4) {
             bin.push(0);
         }
     };
@@ -438,7 +438,7 @@ pub fn glb_bytes(structures: &[GlbStructure<'_>]) -> Vec<u8> {
         doc["buffers"] = json!([{"byteLength": bin.len()}]);
     }
     let mut js = serde_json::to_vec(&doc).expect("glTF JSON serialises");
-    while js.len() % 4 != 0 {
+    while !js.len().is_multiple_of(4) {
         js.push(b' ');
     }
     let with_bin = !bin.is_empty();

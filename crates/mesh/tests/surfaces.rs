@@ -239,7 +239,7 @@ fn diagonal_contacts_stay_manifold() {
                 state = state
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                (state >> 33) % 3 == 0
+                (state >> 33).is_multiple_of(3)
             })
             .collect();
         let m = extract_mask(&grid, &mask).unwrap();

@@ -2,7 +2,7 @@
 //! the Newton log (residuals and line-search step lengths per increment) and the phase times.
 //!
 //! `cargo run --release -p spinetwin-model --example newton_log -- [full|disc_only_l4l5|intact_segment_l4l5] [LOAD]`
-//! with optional environment variables NOFACET=1, NOLIG=1 and LEVELS=L3,L4,L5.
+//! with optional environment variables NOFACET=1, NOLIG=1, EXTRAPOLATE=1 and LEVELS=L3,L4,L5.
 use spinetwin_fem::nl::SolveOptions;
 use spinetwin_model::loadcase::LoadCase;
 use spinetwin_model::twin::*;
@@ -74,7 +74,7 @@ fn main() {
     );
     let t = std::time::Instant::now();
     let opts = SolveOptions {
-        extrapolate: std::env::var("NOEXTRA").is_err(),
+        extrapolate: std::env::var("EXTRAPOLATE").is_ok(),
         ..Default::default()
     };
     let r = spinetwin_fem::nl::solve(&model, &opts).unwrap();

@@ -99,6 +99,8 @@ pub struct DiscCalibration {
     pub objective: [f64; 2],
     /// Objective evaluations (each solves four load cases).
     pub evaluations: usize,
+    /// Targets with the starting model's predictions.
+    pub start_rows: Vec<CalibrationRow>,
     /// Targets with the fitted model's predictions.
     pub rows: Vec<CalibrationRow>,
 }
@@ -114,8 +116,13 @@ pub fn disc_response(
     let mut file = full.clone();
     file.params.disc_materials = materials.clone();
     let twin = specimen(&file, "disc_only_l4l5")?;
-    let mut motions: Vec<Motion> = points.iter().map(|p| p.motion).collect();
-    motions.dedup();
+    // One solve per motion (the points interleave motions, moment by moment).
+    let mut motions: Vec<Motion> = Vec::new();
+    for p in points {
+        if !motions.contains(&p.motion) {
+            motions.push(p.motion);
+        }
+    }
     let results: Vec<(Motion, Vec<(f64, f64)>)> = motions
         .par_iter()
         .map(|&m| {
@@ -251,7 +258,7 @@ pub fn calibrate_disc(
         options,
         progress: Mutex::new((0, progress)),
     };
-    let f0 = objective(&disc_response(full, start, &points, options)?);
+    let start_rows = disc_response(full, start, &points, options)?;
     let solver = NelderMead::new(simplex)
         .with_sd_tolerance(1e-3)
         .map_err(|e| ModelError::InvalidInput(format!("calibration: {e}")))?;
@@ -275,7 +282,8 @@ pub fn calibrate_disc(
     let rows = disc_response(full, &materials, &points, options)?;
     Ok(DiscCalibration {
         start: start.clone(),
-        objective: [f0, objective(&rows)],
+        objective: [objective(&start_rows), objective(&rows)],
+        start_rows,
         materials,
         evaluations,
         rows,

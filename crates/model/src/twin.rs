@@ -420,38 +420,29 @@ impl Twin {
         if let Some((motion, m)) = case.moment {
             let (axis, sign) = motion.axis_sign();
             let dir = self.frame_matrix(0).column(axis) * sign;
-            // One step to the full moment, recording the intermediate samples: the
-            // increments then grow along one smooth load path.
+            // One step to the largest sampled moment, recording the smaller samples on the
+            // way: the increments then grow along one smooth load path. `samples` are
+            // fractions of `m` (the last is normally 1).
+            let full = case.samples.iter().copied().fold(0.0, f64::max);
             let mut loads = follower.clone();
             loads.push(Load::BodyMoment {
                 body: 0,
-                moment: (dir * m).into(),
+                moment: (dir * (m * full)).into(),
             });
-            let full = case.samples.iter().copied().fold(0.0, f64::max);
-            let record_at: Vec<f64> = case
-                .samples
-                .iter()
-                .map(|f| f / full)
-                .filter(|&f| f < 1.0 - 1e-9)
-                .collect();
             steps.push(Step {
                 name: "moment".into(),
-                loads: loads
-                    .into_iter()
-                    .map(|l| match l {
-                        Load::BodyMoment { body, moment } => Load::BodyMoment {
-                            body,
-                            moment: moment.map(|c| c * full),
-                        },
-                        other => other,
-                    })
-                    .collect(),
+                loads,
                 prescribed: fixed.clone(),
                 increments: Increments {
                     initial: 0.1,
                     ..Default::default()
                 },
-                record_at: record_at.clone(),
+                record_at: case
+                    .samples
+                    .iter()
+                    .map(|f| f / full)
+                    .filter(|&f| f < 1.0 - 1e-9)
+                    .collect(),
                 ..Default::default()
             });
             let si = steps.len() - 1;

@@ -184,7 +184,7 @@ fn fibres_unit_at_angle_alternating() {
             // Family 0 goes up (+angle) on even lamellae, down on odd ones.
             if fam == 0 {
                 let up = f[2] > 0.0;
-                assert_eq!(up, d.lamella[i] % 2 == 0);
+                assert_eq!(up, d.lamella[i].is_multiple_of(2));
             }
         }
         let [a, b] = d.fibre_directions[i];

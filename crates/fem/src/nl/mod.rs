@@ -91,7 +91,9 @@ pub struct SolveOptions {
     pub progress: bool,
     /// Start each increment from the linear extrapolation of the last two converged states
     /// of the step (Abaqus' default `EXTRAPOLATION=LINEAR`), falling back to the last
-    /// converged state when that fails.
+    /// converged state when that fails. Off by default: on the disc-only L4-L5 twin
+    /// (nearly incompressible nucleus) it took 118 Newton iterations against 66 without,
+    /// because the extrapolated start leaves large volumetric residuals.
     pub extrapolate: bool,
     /// How the tangent is factorised.
     pub linear_solver: LinearSolver,
@@ -121,7 +123,7 @@ impl Default for SolveOptions {
             tol_energy: 1e-12,
             line_search: true,
             progress: false,
-            extrapolate: true,
+            extrapolate: false,
             linear_solver: LinearSolver::Auto,
         }
     }

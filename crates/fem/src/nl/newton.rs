@@ -149,7 +149,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             }
             attempts.push(None);
             let mut out = Err(String::new());
-            let mut trial = st.clone();
+            let mut trial = State::new(model);
             for guess in attempts {
                 trial = guess.unwrap_or_else(|| st.clone());
                 let mut log = IncrementLog {
