@@ -590,7 +590,7 @@ fn approach_window(t: &mut Twin, i: usize, footprint: CageFootprint, side: Side)
     let dm = &mut t.discs[i].mesh;
     let mesh = &dm.mesh;
     let nn = mesh.nodes.len().max(1) as f64;
-    let centre = mesh.nodes.iter().map(|p| v3(p)).sum::<Vector3<f64>>() / nn;
+    let centre = mesh.nodes.iter().map(v3).sum::<Vector3<f64>>() / nn;
     let centroid = |e: usize| {
         let n = mesh.element_nodes(e);
         n.iter().map(|&k| v3(&mesh.nodes[k])).sum::<Vector3<f64>>() / n.len() as f64
