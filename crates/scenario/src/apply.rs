@@ -382,6 +382,10 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                     !(segs.contains(&f.bodies[0])
                         && matches!(f.ligament, Ligament::Lf | Ligament::Isl | Ligament::Ssl))
                 });
+                assumptions.push(format!(
+                    "laminectomy {}: modelled through the ligaments it detaches (LF, ISL, SSL above and below); the vertebrae are rigid, so the bone removed does not weaken them",
+                    t.levels[i].name()
+                ));
                 changes.push(format!(
                     "laminectomy {}: {} ligament fibres removed (LF, ISL, SSL of {})",
                     t.levels[i].name(),
@@ -405,6 +409,11 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                             && f.ligament == Ligament::Cl
                             && fibre_side(tw, i, &f.ends[0]) == s)
                     });
+                    assumptions.push(format!(
+                        "facetectomy {} {}: total, the articular contact and the whole capsule are gone; the pars and lamina are kept",
+                        segment_name(&t, i),
+                        s.name()
+                    ));
                     changes.push(format!(
                         "facetectomy {} {}: {} facet contact{} and {} capsular fibres removed",
                         segment_name(&t, i),
