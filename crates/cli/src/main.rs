@@ -12,6 +12,7 @@ mod inspect;
 mod measure;
 mod output;
 mod phantom;
+mod plan;
 mod report;
 mod segment;
 mod twin;
@@ -57,6 +58,8 @@ enum Command {
     Validate(twin::ValidateArgs),
     /// Fit the disc materials to disc-only experiments (Jaramillo); writes calibration.csv.
     Calibrate(twin::CalibrateArgs),
+    /// Compare surgical scenarios (TOML) with the intact twin; writes comparison.csv and report.html.
+    Plan(plan::PlanArgs),
     /// Finite-element analyses of Abaqus/CalculiX input decks.
     Fem(fem::Args),
     /// Measure speed and memory of pipeline stages and write a table.
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => twin::run_simulate(a),
         Command::Validate(a) => twin::run_validate(a),
         Command::Calibrate(a) => twin::run_calibrate(a),
+        Command::Plan(a) => plan::run(a),
         Command::Fem(a) => fem::run(a),
         Command::Bench(a) => bench::run(a),
         Command::BenchLoadChild(a) => bench::run_child(a),

@@ -211,7 +211,7 @@ pub fn phantom_twin() -> Result<TwinFile> {
     twin_from_labels(&ph.ct, &seg.labels, "built-in phantom (default spec)")
 }
 
-fn read_twin(path: &Path) -> Result<TwinFile> {
+pub fn read_twin(path: &Path) -> Result<TwinFile> {
     let file = if path.is_dir() {
         path.join("twin.json")
     } else {

@@ -127,6 +127,33 @@ pub struct TwinFacet {
     pub geometry: FacetGeometry,
 }
 
+/// A block of disc elements given another (linear elastic) material, e.g. an interbody
+/// cage that replaces the nucleus.
+#[derive(Clone, Debug)]
+pub struct DiscBlock {
+    /// Name (for logs).
+    pub name: String,
+    /// Index into [`Twin::discs`].
+    pub disc: usize,
+    /// Elements of that disc's mesh (local indices); they must not also be listed in the
+    /// disc's `nucleus_elements` or `annulus_elements`.
+    pub elements: Vec<usize>,
+    /// Young's modulus (MPa).
+    pub e: f64,
+    /// Poisson's ratio.
+    pub nu: f64,
+}
+
+/// What surgery adds to the twin (empty for the intact patient): rods between rigid
+/// vertebrae, disc elements with implant materials.
+#[derive(Clone, Debug, Default)]
+pub struct Implants {
+    /// Beams (rods) clamped to the vertebrae.
+    pub beams: Vec<nl::Beam>,
+    /// Disc element blocks with their own material.
+    pub disc_blocks: Vec<DiscBlock>,
+}
+
 /// A built twin.
 #[derive(Clone, Debug)]
 pub struct Twin {
@@ -142,6 +169,8 @@ pub struct Twin {
     pub facets: Vec<TwinFacet>,
     /// What was left out or looked unusual.
     pub warnings: Vec<String>,
+    /// Implants (none after [`Twin::build`]; added by surgical scenarios).
+    pub implants: Implants,
 }
 
 fn v3(p: &P3) -> Vector3<f64> {
@@ -260,6 +289,7 @@ impl Twin {
             facets,
             warnings,
             file,
+            implants: Implants::default(),
         })
     }
 
@@ -327,8 +357,17 @@ impl Twin {
             });
         }
         let mats = &self.file.params.disc_materials;
+        let disc_elem0: Vec<usize> = {
+            let mut v = Vec::with_capacity(self.discs.len());
+            let mut n = 0;
+            for d in &self.discs {
+                v.push(n);
+                n += d.mesh.mesh.num_elements();
+            }
+            v
+        };
         let (annulus_mat, nucleus_mat) = mats.build(fibre_dirs, mesh.num_elements())?;
-        let solids = vec![
+        let mut solids = vec![
             SolidBlock {
                 name: "annulus".into(),
                 elements: annulus,
@@ -340,6 +379,17 @@ impl Twin {
                 material: nucleus_mat,
             },
         ];
+        for b in &self.implants.disc_blocks {
+            let elem0 = *disc_elem0.get(b.disc).ok_or_else(|| {
+                ModelError::InvalidInput(format!("block '{}': no disc {}", b.name, b.disc))
+            })?;
+            let material = spinetwin_fem::hyper::NeoHookean::from_e_nu(b.e, b.nu)?;
+            solids.push(SolidBlock {
+                name: b.name.clone(),
+                elements: b.elements.iter().map(|e| e + elem0).collect(),
+                material: std::sync::Arc::new(material),
+            });
+        }
         let springs: Vec<Spring> = self.fibres.iter().map(|f| f.spring.clone()).collect();
         let contacts: Vec<ContactPair> = self
             .facets
@@ -462,7 +512,7 @@ impl Twin {
             solids,
             bodies,
             springs,
-            beams: Vec::new(),
+            beams: self.implants.beams.clone(),
             contacts,
             steps,
         };
@@ -535,9 +585,20 @@ impl Twin {
                     disc_height_change_mm: height,
                 });
             }
+            let beams = model
+                .beams
+                .iter()
+                .zip(&state.beams)
+                .map(|(b, s)| BeamResult {
+                    name: b.name.clone(),
+                    max_von_mises_mpa: s.max_von_mises,
+                    axial_force_n: s.axial_force,
+                })
+                .collect();
             samples.push(Sample {
                 moment_nm: moment / 1000.0,
                 segments,
+                beams,
             });
         }
         CaseResult {
@@ -612,6 +673,20 @@ pub struct Sample {
     pub moment_nm: f64,
     /// Per segment, cranial first.
     pub segments: Vec<SegmentResult>,
+    /// Per implant beam (rod), in [`Implants::beams`] order; empty without implants.
+    #[serde(default)]
+    pub beams: Vec<BeamResult>,
+}
+
+/// Results of one implant beam at one load level.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BeamResult {
+    /// Beam name.
+    pub name: String,
+    /// Largest von Mises stress at the outer fibre of the beam's end sections (MPa).
+    pub max_von_mises_mpa: f64,
+    /// Axial force (N, tension positive).
+    pub axial_force_n: f64,
 }
 
 /// The result of one load case.

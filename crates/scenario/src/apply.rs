@@ -1,0 +1,630 @@
+//! Applying a scenario to the hybrid twin: checks first (nothing is solved before every
+//! operation fits), then a changed copy of the twin.
+//!
+//! What each operation does to the hybrid model (rigid vertebrae, FE discs, ligament
+//! fibres, facet contact):
+//!
+//! - `laminectomy { level }`: a full (classic) laminectomy removes the lamina and the
+//!   spinous process of `level`. Every ligament inserting on them loses its insertion: the
+//!   ligamentum flavum (between the laminae), the interspinous and the supraspinous
+//!   ligament (between the spinous processes) of BOTH the segment above `level` (their
+//!   lower insertion is on its lamina/spinous process) and the segment below (upper
+//!   insertion). Those LF, ISL and SSL fibres are removed; facets and capsules stay.
+//! - `facetectomy { segment, sides, extent = total }`: the joint's contact pair and its
+//!   capsular ligament (CL) fibres on that side are removed.
+//! - `nucleotomy { segment }`: the nucleus elements leave every solid block (the solver
+//!   ignores elements in no block); the annulus stays.
+//! - `pedicle_screws { levels, sides, rod_diameter_mm, rod_material }`: a screw is rigidly
+//!   fixed to its vertebra (the vertebra is rigid, so the screw itself adds nothing but its
+//!   head position). The head is placed 10 mm posterior of the pedicle entry point along
+//!   the pedicle axis (`entry - 10 mm * direction`), about where the tulip of a polyaxial
+//!   screw sits. One rod segment, an elastic corotational beam clamped at both heads, joins
+//!   each pair of consecutive instrumented levels on each side.
+//! - `interbody_cage { segment, material, footprint }`: the nucleus elements become a
+//!   linear elastic block (compressible Neo-Hookean, matching the cage modulus at small
+//!   strain) tied to both endplates, and the annulus elements in the approach window are
+//!   removed (for ALIF also the anterior longitudinal ligament of the segment). This is a
+//!   hybrid approximation: the cage fills the whole nucleus footprint and is bonded to the
+//!   endplates (no subsidence, no lift-off), as after fusion rather than on day one.
+//! - `vertebroplasty { level, fill_fraction }`: vertebrae are rigid in the hybrid fidelity,
+//!   so cement changes nothing mechanical here; it is recorded, and the comparison says
+//!   that bone stress needs the full (deformable bone) fidelity. No stiffness is faked.
+
+use std::collections::BTreeMap;
+
+use nalgebra::Vector3;
+use serde::Serialize;
+use spinetwin_anatomy::Level;
+use spinetwin_fem::nl::{self, Beam, BeamEnd, BeamSection, SolveOptions};
+use spinetwin_model::ligament::Ligament;
+use spinetwin_model::loadcase::LoadCase;
+use spinetwin_model::twin::{CaseResult, DiscBlock, ModelIndex, Twin};
+
+use crate::scenario::{CageFootprint, FacetExtent, Operation, Scenario, Side};
+use crate::{Result, ScenarioError};
+
+/// Distance of the screw head (rod attachment) posterior of the pedicle entry point (mm).
+pub const SCREW_HEAD_OFFSET_MM: f64 = 10.0;
+
+/// Rods of one `pedicle_screws` operation (twin indices of the levels, sorted).
+struct RodPlan {
+    levels: Vec<usize>,
+    sides: Vec<Side>,
+    diameter: f64,
+    e_nu: (f64, f64),
+    material: &'static str,
+}
+
+/// A planned pedicle screw.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScrewPlan {
+    /// Vertebra.
+    pub level: Level,
+    /// Side.
+    pub side: Side,
+    /// Screw diameter (mm).
+    pub diameter_mm: f64,
+    /// Screw length (mm).
+    pub length_mm: f64,
+    /// Pedicle isthmus width (mm).
+    pub pedicle_min_width_mm: f64,
+    /// Pedicle axis length in bone (mm).
+    pub pedicle_axis_length_mm: f64,
+    /// Whether the size was given in the scenario (else chosen from the pedicle).
+    pub given: bool,
+    /// Entry point (mm, LPS).
+    pub entry: [f64; 3],
+    /// Screw head, where the rod is clamped (mm, LPS).
+    pub head: [f64; 3],
+    /// Screw tip (mm, LPS).
+    pub tip: [f64; 3],
+}
+
+/// A scenario applied to a twin: the changed twin and what was done.
+#[derive(Clone, Debug)]
+pub struct ScenarioModel {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The changed twin (solve it like the intact one).
+    pub twin: Twin,
+    /// Planned screws.
+    pub screws: Vec<ScrewPlan>,
+    /// What was changed, one line per operation.
+    pub changes: Vec<String>,
+    /// Modelling assumptions the results depend on.
+    pub assumptions: Vec<String>,
+    /// Discs (index into `twin.discs`) whose nucleus was removed or replaced: their IDP is
+    /// not defined.
+    pub discs_without_nucleus: Vec<usize>,
+    /// Cemented vertebrae and fill fractions (recorded, no mechanical effect in the hybrid
+    /// fidelity).
+    pub cemented: Vec<(Level, f64)>,
+}
+
+impl ScenarioModel {
+    /// The FE model of one load case.
+    pub fn fem_model(&self, case: &LoadCase) -> Result<(nl::Model, ModelIndex)> {
+        Ok(self.twin.fem_model(case)?)
+    }
+
+    /// Solves one load case.
+    pub fn simulate(&self, case: &LoadCase, options: &SolveOptions) -> Result<CaseResult> {
+        Ok(self.twin.simulate(case, options)?)
+    }
+}
+
+fn level_index(twin: &Twin, name: &str) -> std::result::Result<usize, String> {
+    let level: Level = name
+        .parse()
+        .map_err(|_| format!("'{name}' is not a vertebra name (use e.g. L4, T12, S1)"))?;
+    twin.levels.iter().position(|&l| l == level).ok_or_else(|| {
+        format!(
+            "{} is not in the twin (it models {}): choose a modelled level",
+            level.name(),
+            names(twin)
+        )
+    })
+}
+
+fn names(twin: &Twin) -> String {
+    twin.levels
+        .iter()
+        .map(|l| l.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Index of the upper vertebra of `segment` (e.g. `L4-L5`).
+fn segment_index(twin: &Twin, segment: &str) -> std::result::Result<usize, String> {
+    let (a, b) = segment.split_once('-').ok_or_else(|| {
+        format!("'{segment}' is not a motion segment (write it as upper-lower, e.g. L4-L5)")
+    })?;
+    let i = level_index(twin, a.trim())?;
+    let j = level_index(twin, b.trim())?;
+    if j != i + 1 {
+        return Err(format!(
+            "'{segment}' is not a motion segment of the twin: name two adjacent modelled vertebrae, upper first (e.g. {}-{})",
+            twin.levels[i].name(),
+            twin.levels.get(i + 1).unwrap_or(&twin.levels[i]).name()
+        ));
+    }
+    Ok(i)
+}
+
+fn segment_name(twin: &Twin, i: usize) -> String {
+    format!("{}-{}", twin.levels[i].name(), twin.levels[i + 1].name())
+}
+
+fn v3(p: &[f64; 3]) -> Vector3<f64> {
+    Vector3::from(*p)
+}
+
+/// Side of a fibre's upper insertion (by the upper vertebra's left axis).
+fn fibre_side(twin: &Twin, upper: usize, at: &[f64; 3]) -> Side {
+    let f = &twin.vertebra(upper).frame;
+    if (v3(at) - v3(&f.origin)).dot(&v3(&f.x)) >= 0.0 {
+        Side::Left
+    } else {
+        Side::Right
+    }
+}
+
+/// Screw size from the pedicle: diameter 80 % of the isthmus width rounded down to 0.5 mm
+/// and clamped to 4.5-7.5 mm; length 80 % of the axis length rounded down to 5 mm.
+pub fn screw_size(min_width_mm: f64, axis_length_mm: f64) -> (f64, f64) {
+    let d = ((0.8 * min_width_mm / 0.5).floor() * 0.5).clamp(4.5, 7.5);
+    let l = (0.8 * axis_length_mm / 5.0).floor() * 5.0;
+    (d, l)
+}
+
+/// Checks the scenario against the twin and returns the changed twin.
+pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
+    let file = scenario.origin().to_string();
+    let err = |index: usize, op: &Operation, message: String| ScenarioError::Invalid {
+        file: file.clone(),
+        index: index + 1,
+        kind: op.kind().to_string(),
+        message,
+    };
+
+    // Pass 1: resolve names, check each operation and the combinations.
+    let mut disc_op: BTreeMap<usize, (usize, &'static str)> = BTreeMap::new();
+    let mut facet_op: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+    let mut lamina_op: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut screw_op: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+    let mut cement_op: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut screws = Vec::new();
+    let mut rods: Vec<RodPlan> = Vec::new();
+    for (k, op) in scenario.operations.iter().enumerate() {
+        let e = |m: String| err(k, op, m);
+        match op {
+            Operation::Laminectomy { level } => {
+                let i = level_index(twin, level).map_err(e)?;
+                if let Some(p) = lamina_op.insert(i, k) {
+                    return Err(e(format!(
+                        "{} is already decompressed by operation {}: list each laminectomy once",
+                        twin.levels[i].name(),
+                        p + 1
+                    )));
+                }
+            }
+            Operation::Facetectomy {
+                segment,
+                sides,
+                extent,
+            } => {
+                let i = segment_index(twin, segment).map_err(e)?;
+                if *extent != FacetExtent::Total {
+                    return Err(e(
+                        "only extent = \"total\" is modelled so far: a partial facetectomy needs a facet surface model".into(),
+                    ));
+                }
+                for s in sides.sides() {
+                    if let Some(p) = facet_op.insert((i, s.index()), k) {
+                        return Err(e(format!(
+                            "the {} {} facet joint is already removed by operation {}: remove each joint side once",
+                            segment_name(twin, i),
+                            s.name(),
+                            p + 1
+                        )));
+                    }
+                }
+            }
+            Operation::Nucleotomy { segment } | Operation::InterbodyCage { segment, .. } => {
+                let i = segment_index(twin, segment).map_err(e)?;
+                if let Some((p, kind)) = disc_op.insert(i, (k, op.kind())) {
+                    return Err(e(format!(
+                        "the {} disc is already changed by operation {} ({kind}); a cage already removes the nucleus: keep one disc operation per disc",
+                        segment_name(twin, i),
+                        p + 1
+                    )));
+                }
+                if twin.discs[i].mesh.nucleus_elements.is_empty() {
+                    return Err(e(format!(
+                        "the {} disc of this twin has no nucleus elements",
+                        segment_name(twin, i)
+                    )));
+                }
+            }
+            Operation::PedicleScrews {
+                levels,
+                sides,
+                rod_diameter_mm,
+                rod_material,
+                screw_diameter_mm,
+                screw_length_mm,
+            } => {
+                let mut idx = Vec::new();
+                for l in levels {
+                    let i = level_index(twin, l).map_err(e)?;
+                    if idx.contains(&i) {
+                        return Err(e(format!("{l} is listed twice: list each level once")));
+                    }
+                    idx.push(i);
+                }
+                if idx.len() < 2 {
+                    return Err(e(
+                        "screws in a single level fix nothing: list at least two levels to join with rods (e.g. levels = [\"L4\", \"L5\"])".into(),
+                    ));
+                }
+                idx.sort();
+                if !(*rod_diameter_mm >= 3.0 && *rod_diameter_mm <= 8.0) {
+                    return Err(e(format!(
+                        "rod_diameter_mm = {rod_diameter_mm} is outside 3-8 mm (spinal rods are 4.5-6.35 mm)"
+                    )));
+                }
+                for &i in &idx {
+                    let v = twin.vertebra(i);
+                    for s in sides.sides() {
+                        if let Some(p) = screw_op.insert((i, s.index()), k) {
+                            return Err(e(format!(
+                                "the {} {} pedicle already has a screw from operation {}: instrument each pedicle once",
+                                twin.levels[i].name(),
+                                s.name(),
+                                p + 1
+                            )));
+                        }
+                        let ped = v.pedicles.as_ref().map(|p| match s {
+                            Side::Left => &p.left,
+                            Side::Right => &p.right,
+                        });
+                        let Some(ped) = ped else {
+                            return Err(e(format!(
+                                "the {} {} pedicle was not found in the landmarks: check the segmentation of {} or leave that level or side out",
+                                twin.levels[i].name(),
+                                s.name(),
+                                twin.levels[i].name()
+                            )));
+                        };
+                        let (auto_d, auto_l) = screw_size(ped.min_width_mm, ped.axis_length_mm);
+                        let d = screw_diameter_mm.unwrap_or(auto_d);
+                        let l = screw_length_mm.unwrap_or(auto_l);
+                        if l > ped.axis_length_mm {
+                            return Err(e(format!(
+                                "a {l} mm screw is longer than the {} {} pedicle axis ({:.1} mm in bone) and would breach the anterior cortex: use at most {:.0} mm",
+                                twin.levels[i].name(),
+                                s.name(),
+                                ped.axis_length_mm,
+                                ped.axis_length_mm.floor()
+                            )));
+                        }
+                        if !(l > 0.0 && d > 0.0) {
+                            return Err(e(format!(
+                                "screw size {d} x {l} mm for {} {} is not positive (pedicle axis {:.1} mm): give screw_length_mm",
+                                twin.levels[i].name(),
+                                s.name(),
+                                ped.axis_length_mm
+                            )));
+                        }
+                        let (entry, dir) = (v3(&ped.entry), v3(&ped.direction).normalize());
+                        screws.push(ScrewPlan {
+                            level: twin.levels[i],
+                            side: s,
+                            diameter_mm: d,
+                            length_mm: l,
+                            pedicle_min_width_mm: ped.min_width_mm,
+                            pedicle_axis_length_mm: ped.axis_length_mm,
+                            given: screw_diameter_mm.is_some() || screw_length_mm.is_some(),
+                            entry: ped.entry,
+                            head: (entry - dir * SCREW_HEAD_OFFSET_MM).into(),
+                            tip: (entry + dir * l).into(),
+                        });
+                    }
+                }
+                rods.push(RodPlan {
+                    levels: idx,
+                    sides: sides.sides(),
+                    diameter: *rod_diameter_mm,
+                    e_nu: rod_material.e_nu(),
+                    material: rod_material.name(),
+                });
+            }
+            Operation::Vertebroplasty {
+                level,
+                fill_fraction,
+            } => {
+                let i = level_index(twin, level).map_err(e)?;
+                if !(*fill_fraction > 0.0 && *fill_fraction <= 1.0) {
+                    return Err(e(format!(
+                        "fill_fraction = {fill_fraction} must be in (0, 1] (typical 0.15-0.30)"
+                    )));
+                }
+                if let Some(p) = cement_op.insert(i, k) {
+                    return Err(e(format!(
+                        "{} is already cemented by operation {}",
+                        twin.levels[i].name(),
+                        p + 1
+                    )));
+                }
+            }
+        }
+    }
+
+    // Pass 2: change a copy of the twin.
+    let mut t = twin.clone();
+    let mut changes = Vec::new();
+    let mut assumptions = Vec::new();
+    let mut discs_without_nucleus = Vec::new();
+    let mut cemented = Vec::new();
+    for op in &scenario.operations {
+        match op {
+            Operation::Laminectomy { level } => {
+                let i = level_index(&t, level).unwrap_or(0);
+                let mut segs = Vec::new();
+                if i > 0 {
+                    segs.push(i - 1);
+                }
+                if i + 1 < t.levels.len() {
+                    segs.push(i);
+                }
+                let before = t.fibres.len();
+                t.fibres.retain(|f| {
+                    !(segs.contains(&f.bodies[0])
+                        && matches!(f.ligament, Ligament::Lf | Ligament::Isl | Ligament::Ssl))
+                });
+                assumptions.push(format!(
+                    "laminectomy {}: modelled through the ligaments it detaches (LF, ISL, SSL above and below); the vertebrae are rigid, so the bone removed does not weaken them",
+                    t.levels[i].name()
+                ));
+                changes.push(format!(
+                    "laminectomy {}: {} ligament fibres removed (LF, ISL, SSL of {})",
+                    t.levels[i].name(),
+                    before - t.fibres.len(),
+                    segs.iter()
+                        .map(|&s| segment_name(&t, s))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ));
+            }
+            Operation::Facetectomy { segment, sides, .. } => {
+                let i = segment_index(&t, segment).unwrap_or(0);
+                for s in sides.sides() {
+                    let nf = t.facets.len();
+                    t.facets.retain(|f| !(f.upper == i && f.side == s.index()));
+                    let removed_contact = nf - t.facets.len();
+                    let nb = t.fibres.len();
+                    let tw = twin;
+                    t.fibres.retain(|f| {
+                        !(f.bodies[0] == i
+                            && f.ligament == Ligament::Cl
+                            && fibre_side(tw, i, &f.ends[0]) == s)
+                    });
+                    assumptions.push(format!(
+                        "facetectomy {} {}: total, the articular contact and the whole capsule are gone; the pars and lamina are kept",
+                        segment_name(&t, i),
+                        s.name()
+                    ));
+                    changes.push(format!(
+                        "facetectomy {} {}: {} facet contact{} and {} capsular fibres removed",
+                        segment_name(&t, i),
+                        s.name(),
+                        removed_contact,
+                        if removed_contact == 1 {
+                            ""
+                        } else {
+                            "s (joint not modelled)"
+                        },
+                        nb - t.fibres.len()
+                    ));
+                }
+            }
+            Operation::Nucleotomy { segment } => {
+                let i = segment_index(&t, segment).unwrap_or(0);
+                let n = std::mem::take(&mut t.discs[i].mesh.nucleus_elements).len();
+                discs_without_nucleus.push(i);
+                changes.push(format!(
+                    "nucleotomy {}: {n} nucleus elements removed",
+                    segment_name(&t, i)
+                ));
+                assumptions.push(format!(
+                    "nucleotomy {}: the whole nucleus is removed and the cavity is empty (no fluid, no collapse of the annulus); IDP is not defined there",
+                    segment_name(&t, i)
+                ));
+            }
+            Operation::InterbodyCage {
+                segment,
+                material,
+                footprint,
+                side,
+            } => {
+                let i = segment_index(&t, segment).unwrap_or(0);
+                let side = side.unwrap_or(Side::Left);
+                let (e, nu) = material.e_nu();
+                let nucleus = std::mem::take(&mut t.discs[i].mesh.nucleus_elements);
+                let removed = approach_window(&mut t, i, *footprint, side);
+                let mut all_removed = 0;
+                if *footprint == CageFootprint::Alif {
+                    let nb = t.fibres.len();
+                    t.fibres
+                        .retain(|f| !(f.bodies[0] == i && f.ligament == Ligament::All));
+                    all_removed = nb - t.fibres.len();
+                }
+                changes.push(format!(
+                    "interbody cage {} ({:?}, {:?}{}): {} nucleus elements become the cage (E {} MPa), {} annulus elements removed for the approach{}",
+                    segment_name(&t, i),
+                    material,
+                    footprint,
+                    if matches!(footprint, CageFootprint::Tlif | CageFootprint::Llif) {
+                        format!(" {}", side.name())
+                    } else {
+                        String::new()
+                    },
+                    nucleus.len(),
+                    e,
+                    removed,
+                    if all_removed > 0 {
+                        format!(", {all_removed} ALL fibres cut")
+                    } else {
+                        String::new()
+                    }
+                ));
+                t.implants.disc_blocks.push(DiscBlock {
+                    name: format!("cage {}", segment_name(&t, i)),
+                    disc: i,
+                    elements: nucleus,
+                    e,
+                    nu,
+                });
+                discs_without_nucleus.push(i);
+                assumptions.push(format!(
+                    "cage {}: the cage fills the nucleus volume and is bonded to both endplates (no subsidence or lift-off, as after fusion); linear elastic, E {e} MPa, nu {nu}",
+                    segment_name(&t, i)
+                ));
+            }
+            Operation::PedicleScrews { .. } => {}
+            Operation::Vertebroplasty {
+                level,
+                fill_fraction,
+            } => {
+                let i = level_index(&t, level).unwrap_or(0);
+                cemented.push((t.levels[i], *fill_fraction));
+                changes.push(format!(
+                    "vertebroplasty {} ({:.0} % fill): recorded only",
+                    t.levels[i].name(),
+                    fill_fraction * 100.0
+                ));
+                assumptions.push(format!(
+                    "vertebroplasty {}: vertebrae are rigid in the hybrid fidelity, so cement (PMMA, E 1937 MPa) changes nothing in this model; bone stress and the stiffening of the body need the full fidelity (deformable vertebrae). Rohlmann et al. 2006 (Eur Spine J 15:1255) found cement stiffening alone raises the adjacent IDP by only about 2.4 %.",
+                    t.levels[i].name()
+                ));
+            }
+        }
+    }
+    for rod in rods {
+        let RodPlan {
+            levels: idx,
+            sides,
+            diameter: d,
+            e_nu: (e, nu),
+            material: mat,
+        } = rod;
+        let mut n = 0;
+        for w in idx.windows(2) {
+            for &s in &sides {
+                let head = |lvl: usize| {
+                    screws
+                        .iter()
+                        .find(|p: &&ScrewPlan| p.level == t.levels[lvl] && p.side == s)
+                        .map(|p| p.head)
+                        .unwrap_or([0.0; 3])
+                };
+                let (ha, hb) = (head(w[0]), head(w[1]));
+                let axis = v3(&hb) - v3(&ha);
+                let fr = &t.vertebra(w[0]).frame;
+                let mut orientation = fr.x;
+                if axis.normalize().cross(&v3(&fr.x)).norm() < 0.2 {
+                    orientation = fr.y;
+                }
+                t.implants.beams.push(Beam {
+                    name: format!(
+                        "rod {}-{} {}",
+                        t.levels[w[0]].name(),
+                        t.levels[w[1]].name(),
+                        s.name()
+                    ),
+                    a: BeamEnd { body: w[0], at: ha },
+                    b: BeamEnd { body: w[1], at: hb },
+                    section: BeamSection::circle(d),
+                    e,
+                    nu,
+                    orientation,
+                });
+                n += 1;
+            }
+        }
+        let lv: Vec<&str> = idx.iter().map(|&i| t.levels[i].name()).collect();
+        changes.push(format!(
+            "pedicle screws {} ({}): {} rod segments, {mat} {d} mm",
+            lv.join(", "),
+            sides
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(" and "),
+            n
+        ));
+        assumptions.push(format!(
+            "screws {}: rigidly fixed in rigid vertebrae (no loosening, no bone-screw interface); heads {SCREW_HEAD_OFFSET_MM} mm posterior of the pedicle entry along the pedicle axis; straight {mat} rods (E {e} MPa) clamped to the heads",
+            lv.join(", ")
+        ));
+    }
+    Ok(ScenarioModel {
+        scenario: scenario.clone(),
+        twin: t,
+        screws,
+        changes,
+        assumptions,
+        discs_without_nucleus,
+        cemented,
+    })
+}
+
+/// Removes the annulus elements of disc `i` in the approach window(s) of `footprint`;
+/// returns how many. Windows are angular sectors about the disc centre in the lower
+/// vertebra's transverse plane (angle 0 = patient left, 90 deg = posterior): TLIF one
+/// posterolateral window (45 deg from posterior towards `side`, +/- 25 deg); PLIF two
+/// paramedian posterior windows (20 deg either side of posterior, +/- 15 deg); ALIF the
+/// anterior window (+/- 45 deg); LLIF one lateral window on `side` (+/- 25 deg). Every
+/// lamella in a window is removed (a full-thickness annulotomy).
+fn approach_window(t: &mut Twin, i: usize, footprint: CageFootprint, side: Side) -> usize {
+    let fr = t.vertebra(i + 1).frame.clone();
+    let (x, y) = (v3(&fr.x), v3(&fr.y));
+    let lateral = if side == Side::Left { 0.0 } else { 180.0 };
+    let windows: Vec<(f64, f64)> = match footprint {
+        CageFootprint::Tlif => vec![(if side == Side::Left { 45.0 } else { 135.0 }, 25.0)],
+        CageFootprint::Plif => vec![(70.0, 15.0), (110.0, 15.0)],
+        CageFootprint::Alif => vec![(-90.0, 45.0)],
+        CageFootprint::Llif => vec![(lateral, 25.0)],
+    };
+    let dm = &mut t.discs[i].mesh;
+    let mesh = &dm.mesh;
+    let nn = mesh.nodes.len().max(1) as f64;
+    let centre = mesh.nodes.iter().map(v3).sum::<Vector3<f64>>() / nn;
+    let centroid = |e: usize| {
+        let n = mesh.element_nodes(e);
+        n.iter().map(|&k| v3(&mesh.nodes[k])).sum::<Vector3<f64>>() / n.len() as f64
+    };
+    let keep: Vec<bool> = dm
+        .annulus_elements
+        .iter()
+        .map(|&e| {
+            let d = centroid(e) - centre;
+            let ang = d.dot(&y).atan2(d.dot(&x)).to_degrees();
+            !windows.iter().any(|&(c, h)| {
+                let mut diff = (ang - c).rem_euclid(360.0);
+                if diff > 180.0 {
+                    diff -= 360.0;
+                }
+                diff.abs() <= h
+            })
+        })
+        .collect();
+    let removed = keep.iter().filter(|k| !**k).count();
+    let mut it = keep.iter();
+    dm.annulus_elements.retain(|_| *it.next().unwrap_or(&true));
+    let mut it = keep.iter();
+    dm.lamella.retain(|_| *it.next().unwrap_or(&true));
+    let mut it = keep.iter();
+    dm.fibre_directions.retain(|_| *it.next().unwrap_or(&true));
+    removed
+}

@@ -1,0 +1,459 @@
+//! Scenario against intact: per load case and motion segment, the rotation in the loaded
+//! plane, the intradiscal pressure and the facet forces, with the change in per cent; per
+//! scenario the peak rod stress against the Ti-6Al-4V fatigue limit. Written as CSV, JSON
+//! and one self-contained HTML page. A case that did not converge is reported as not
+//! converged, never as a number.
+
+use serde::Serialize;
+use spinetwin_model::twin::CaseResult;
+
+use crate::apply::{ScenarioModel, ScrewPlan};
+
+/// Fatigue limit of Ti-6Al-4V used to judge rod stress (MPa): 460 MPa, the fatigue limit
+/// of Ti-6Al-4V (duplex microstructure) reached at 1e9 cycles, Janecek et al. 2015, Acta
+/// Physica Polonica A 128:497 (doi 10.12693/APhysPolA.128.497). Rotating-bending tests
+/// between 1e4 and 1e7 cycles in the same study lie above it, so this is conservative.
+pub const TI6AL4V_FATIGUE_LIMIT_MPA: f64 = 460.0;
+
+/// Source of [`TI6AL4V_FATIGUE_LIMIT_MPA`].
+pub const TI6AL4V_FATIGUE_SOURCE: &str =
+    "Janecek et al. 2015, Acta Phys Pol A 128:497 (Ti-6Al-4V, fatigue limit at 1e9 cycles)";
+
+/// One comparison row.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComparisonRow {
+    /// Scenario name.
+    pub scenario: String,
+    /// Load case name.
+    pub load_case: String,
+    /// Motion segment (`L4-L5`) or rod name.
+    pub level: String,
+    /// `rotation_deg`, `idp_mpa`, `facet_force_left_n`, `facet_force_right_n`,
+    /// `rod_peak_von_mises_mpa`.
+    pub metric: String,
+    /// Intact value (None: not converged, or not applicable).
+    pub intact: Option<f64>,
+    /// Scenario value (None: not converged, or not applicable).
+    pub value: Option<f64>,
+    /// `(value - intact) / |intact| * 100`, when both exist and intact is not ~0.
+    pub change_pct: Option<f64>,
+    /// Why a value is missing, or what it is compared with.
+    pub note: String,
+}
+
+/// What one scenario did and how it went.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioSummary {
+    /// Name.
+    pub name: String,
+    /// File.
+    pub file: String,
+    /// Changes made to the model.
+    pub changes: Vec<String>,
+    /// Assumptions.
+    pub assumptions: Vec<String>,
+    /// Screws.
+    pub screws: Vec<ScrewPlan>,
+    /// Converged load cases of all.
+    pub converged: [usize; 2],
+    /// Highest rod von Mises stress over the converged cases (MPa).
+    pub rod_peak_von_mises_mpa: Option<f64>,
+    /// The fatigue limit it is compared with (MPa) and its source.
+    pub rod_fatigue_limit_mpa: f64,
+    /// Source of the limit.
+    pub rod_fatigue_source: String,
+    /// Whether the comparison must say that bone stress needs the full fidelity.
+    pub needs_full_fidelity: bool,
+}
+
+/// The whole comparison.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// Load cases, in order.
+    pub load_cases: Vec<String>,
+    /// Whether the intact twin converged in each.
+    pub intact_converged: Vec<bool>,
+    /// Scenarios.
+    pub scenarios: Vec<ScenarioSummary>,
+    /// Rows.
+    pub rows: Vec<ComparisonRow>,
+}
+
+fn change(intact: Option<f64>, value: Option<f64>) -> Option<f64> {
+    match (intact, value) {
+        (Some(a), Some(b)) if a.abs() > 1e-6 => Some((b - a) / a.abs() * 100.0),
+        _ => None,
+    }
+}
+
+/// Main-plane values of one converged case: per segment `(name, rotation, idp, [facets])`.
+type SegVals = (String, Option<f64>, f64, [Option<f64>; 2]);
+
+fn seg_values(r: &CaseResult) -> Option<Vec<SegVals>> {
+    let last = r.last()?;
+    if !r.converged {
+        return None;
+    }
+    Some(
+        last.segments
+            .iter()
+            .map(|g| {
+                let rot = r.case.moment.map(|(m, _)| {
+                    let (a, s) = m.axis_sign();
+                    g.rotation_deg[a] * s
+                });
+                (
+                    format!("{}-{}", g.upper.name(), g.lower.name()),
+                    rot,
+                    g.idp_mpa,
+                    g.facet_force_n,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Compares each scenario's results with the intact ones (same load cases, same order).
+pub fn compare(
+    intact: &[CaseResult],
+    scenarios: &[(&ScenarioModel, Vec<CaseResult>)],
+) -> Comparison {
+    let mut rows = Vec::new();
+    let mut summaries = Vec::new();
+    for (sm, results) in scenarios {
+        let name = sm.scenario.name.clone();
+        let mut peak: Option<f64> = None;
+        for (ir, sr) in intact.iter().zip(results) {
+            let iv = seg_values(ir);
+            let sv = seg_values(sr);
+            let nseg = sm.twin.discs.len();
+            for k in 0..nseg {
+                let seg = format!(
+                    "{}-{}",
+                    sm.twin.levels[k].name(),
+                    sm.twin.levels[k + 1].name()
+                );
+                let no_nucleus = sm.discs_without_nucleus.contains(&k);
+                let get = |v: &Option<Vec<SegVals>>, f: &dyn Fn(&SegVals) -> Option<f64>| {
+                    v.as_ref().and_then(|v| v.get(k)).and_then(f)
+                };
+                let mut metrics: Vec<(&str, Option<f64>, Option<f64>, String)> = Vec::new();
+                if ir.case.moment.is_some() {
+                    metrics.push((
+                        "rotation_deg",
+                        get(&iv, &|s| s.1),
+                        get(&sv, &|s| s.1),
+                        String::new(),
+                    ));
+                }
+                let (sidp, idp_note) = if no_nucleus {
+                    (
+                        None,
+                        "nucleus removed or replaced: IDP not defined".to_string(),
+                    )
+                } else {
+                    (get(&sv, &|s| Some(s.2)), String::new())
+                };
+                metrics.push(("idp_mpa", get(&iv, &|s| Some(s.2)), sidp, idp_note));
+                for side in 0..2 {
+                    let metric = ["facet_force_left_n", "facet_force_right_n"][side];
+                    let i = get(&iv, &|s| s.3[side]);
+                    let v = get(&sv, &|s| s.3[side]);
+                    let note = if sv.is_some() && v.is_none() {
+                        "facet joint removed or not modelled".to_string()
+                    } else {
+                        String::new()
+                    };
+                    metrics.push((metric, i, v, note));
+                }
+                for (metric, i, v, mut note) in metrics {
+                    let mut nc = Vec::new();
+                    if !ir.converged {
+                        nc.push("intact not converged");
+                    }
+                    if !sr.converged {
+                        nc.push("scenario not converged");
+                    }
+                    if !nc.is_empty() {
+                        note = nc.join("; ");
+                    }
+                    rows.push(ComparisonRow {
+                        scenario: name.clone(),
+                        load_case: ir.case.name.clone(),
+                        level: seg.clone(),
+                        metric: metric.to_string(),
+                        intact: i,
+                        value: v,
+                        change_pct: change(i, v),
+                        note,
+                    });
+                }
+            }
+            for (b, beam) in sm.twin.implants.beams.iter().enumerate() {
+                let v = if sr.converged {
+                    sr.last()
+                        .and_then(|s| s.beams.get(b))
+                        .map(|x| x.max_von_mises_mpa)
+                } else {
+                    None
+                };
+                if let Some(v) = v {
+                    peak = Some(peak.map_or(v, |p: f64| p.max(v)));
+                }
+                rows.push(ComparisonRow {
+                    scenario: name.clone(),
+                    load_case: sr.case.name.clone(),
+                    level: beam.name.clone(),
+                    metric: "rod_peak_von_mises_mpa".into(),
+                    intact: None,
+                    value: v,
+                    change_pct: None,
+                    note: if sr.converged {
+                        format!(
+                            "Ti-6Al-4V fatigue limit {TI6AL4V_FATIGUE_LIMIT_MPA} MPa ({TI6AL4V_FATIGUE_SOURCE})"
+                        )
+                    } else {
+                        "scenario not converged".into()
+                    },
+                });
+            }
+        }
+        summaries.push(ScenarioSummary {
+            name,
+            file: sm.scenario.file.clone(),
+            changes: sm.changes.clone(),
+            assumptions: sm.assumptions.clone(),
+            screws: sm.screws.clone(),
+            converged: [
+                results.iter().filter(|r| r.converged).count(),
+                results.len(),
+            ],
+            rod_peak_von_mises_mpa: peak,
+            rod_fatigue_limit_mpa: TI6AL4V_FATIGUE_LIMIT_MPA,
+            rod_fatigue_source: TI6AL4V_FATIGUE_SOURCE.into(),
+            needs_full_fidelity: !sm.cemented.is_empty(),
+        });
+    }
+    Comparison {
+        load_cases: intact.iter().map(|r| r.case.name.clone()).collect(),
+        intact_converged: intact.iter().map(|r| r.converged).collect(),
+        scenarios: summaries,
+        rows,
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+impl ComparisonRow {
+    fn value_text(&self, v: Option<f64>, intact_side: bool) -> String {
+        match v {
+            Some(x) => format!("{x:.4}"),
+            None if self.note.contains(if intact_side {
+                "intact not converged"
+            } else {
+                "scenario not converged"
+            }) =>
+            {
+                "not converged".into()
+            }
+            None => String::new(),
+        }
+    }
+}
+
+impl Comparison {
+    /// CSV: `scenario,load_case,level,metric,intact,scenario_value,change_pct,note`; a value
+    /// of a case that did not converge reads `not converged`.
+    pub fn to_csv(&self) -> String {
+        let mut s =
+            String::from("scenario,load_case,level,metric,intact,scenario_value,change_pct,note\n");
+        for r in &self.rows {
+            s.push_str(&format!(
+                "{},{},{},{},{},{},{},{}\n",
+                csv_field(&r.scenario),
+                csv_field(&r.load_case),
+                csv_field(&r.level),
+                r.metric,
+                r.value_text(r.intact, true),
+                r.value_text(r.value, false),
+                r.change_pct.map(|c| format!("{c:.1}")).unwrap_or_default(),
+                csv_field(&r.note)
+            ));
+        }
+        s
+    }
+
+    /// The self-contained HTML page.
+    pub fn to_html(&self) -> String {
+        let mut h = String::from(
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>spinetwin plan</title><style>\
+body{font-family:sans-serif;margin:2em;max-width:72em}table{border-collapse:collapse;margin:1em 0}\
+td,th{border:1px solid #bbb;padding:3px 7px;font-size:13px;text-align:right}th{background:#eee}\
+td.l{text-align:left}.up1{background:#fde0c5}.up2{background:#f6a96c}.dn1{background:#d5e5f5}\
+.dn2{background:#8fbbe6}.nc{color:#a00;font-style:italic}</style></head><body>\
+<h1>Surgical scenarios compared with the intact twin</h1>\
+<p>Generated by <code>spinetwin plan</code>. Each cell: intact &rarr; scenario (change). \
+Rotation: rotation of the upper vertebra relative to the lower one in the loaded plane (deg); \
+IDP: intradiscal pressure (MPa); facet forces: normal contact force (N). Colours: orange = \
+more than intact (light &gt;10 %, dark &gt;50 %), blue = less (light &lt;-10 %, dark &lt;-50 %). \
+A case that did not converge is shown as <span class='nc'>not converged</span>, never as a number.</p>",
+        );
+        for sc in &self.scenarios {
+            h.push_str(&format!(
+                "<h2>{}</h2><p class='l'>{}</p>",
+                esc(&sc.name),
+                esc(&sc.file)
+            ));
+            h.push_str(&format!("<p>{}</p>", esc(&self.paragraph(sc))));
+            if !sc.screws.is_empty() {
+                h.push_str("<table><tr><th>screw</th><th>diameter (mm)</th><th>length (mm)</th><th>pedicle width (mm)</th><th>pedicle axis (mm)</th><th>size</th></tr>");
+                for p in &sc.screws {
+                    h.push_str(&format!(
+                        "<tr><td class='l'>{} {}</td><td>{:.1}</td><td>{:.0}</td><td>{:.1}</td><td>{:.1}</td><td class='l'>{}</td></tr>",
+                        p.level.name(),
+                        p.side.name(),
+                        p.diameter_mm,
+                        p.length_mm,
+                        p.pedicle_min_width_mm,
+                        p.pedicle_axis_length_mm,
+                        if p.given { "given" } else { "from the pedicle (80 % width, 80 % axis)" }
+                    ));
+                }
+                h.push_str("</table>");
+            }
+            h.push_str("<table><tr><th>load case</th><th>segment</th><th>rotation (deg)</th><th>IDP (MPa)</th><th>facet left (N)</th><th>facet right (N)</th></tr>");
+            for case in &self.load_cases {
+                let rows: Vec<&ComparisonRow> = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.scenario == sc.name && &r.load_case == case)
+                    .collect();
+                let mut segs: Vec<&str> = Vec::new();
+                for r in &rows {
+                    if r.metric != "rod_peak_von_mises_mpa" && !segs.contains(&r.level.as_str()) {
+                        segs.push(&r.level);
+                    }
+                }
+                for seg in segs {
+                    h.push_str(&format!(
+                        "<tr><td class='l'>{}</td><td class='l'>{}</td>",
+                        esc(case),
+                        esc(seg)
+                    ));
+                    for m in [
+                        "rotation_deg",
+                        "idp_mpa",
+                        "facet_force_left_n",
+                        "facet_force_right_n",
+                    ] {
+                        let r = rows.iter().find(|r| r.level == seg && r.metric == m);
+                        h.push_str(&cell(r.copied()));
+                    }
+                    h.push_str("</tr>");
+                }
+            }
+            h.push_str("</table>");
+            if let Some(p) = sc.rod_peak_von_mises_mpa {
+                h.push_str(&format!(
+                    "<p>Peak rod von Mises stress over the load cases: <b>{p:.0} MPa</b>, {:.0} % of the Ti-6Al-4V fatigue limit of {} MPa ({}). Rod stress in a straight beam between screw heads; notches, bending of the rod and the screw-rod junction raise real stresses.</p>",
+                    p / sc.rod_fatigue_limit_mpa * 100.0,
+                    sc.rod_fatigue_limit_mpa,
+                    esc(&sc.rod_fatigue_source)
+                ));
+            }
+            if sc.needs_full_fidelity {
+                h.push_str("<p><b>Bone stress needs the full fidelity.</b> In the hybrid twin the vertebrae are rigid, so cement augmentation changes nothing mechanical here; the stress in the cemented and adjacent vertebrae needs deformable bone.</p>");
+            }
+            h.push_str("<h3>Assumptions</h3><ul>");
+            for a in &sc.assumptions {
+                h.push_str(&format!("<li>{}</li>", esc(a)));
+            }
+            h.push_str("<li>Hybrid twin: rigid vertebrae, FE discs, ligament fibres, frictionless facet contact; pure moments on the top vertebra with the bottom one fixed.</li></ul>");
+        }
+        h.push_str("</body></html>\n");
+        h
+    }
+
+    /// A plain-language paragraph on one scenario.
+    pub fn paragraph(&self, sc: &ScenarioSummary) -> String {
+        let mut p = format!("Operations: {}. ", sc.changes.join("; "));
+        p.push_str(&format!(
+            "{} of {} load cases converged. ",
+            sc.converged[0], sc.converged[1]
+        ));
+        let mut big = Vec::new();
+        for r in self
+            .rows
+            .iter()
+            .filter(|r| r.scenario == sc.name && r.metric == "rotation_deg")
+        {
+            if let Some(c) = r.change_pct {
+                if c.abs() >= 10.0 {
+                    big.push(format!("{} {} {:+.0} %", r.level, r.load_case, c));
+                }
+            }
+        }
+        if big.is_empty() {
+            p.push_str("No segment rotation changed by 10 % or more. ");
+        } else {
+            p.push_str(&format!(
+                "Segment rotations that changed by 10 % or more: {}. ",
+                big.join(", ")
+            ));
+        }
+        if sc.needs_full_fidelity {
+            p.push_str("Cement is recorded but has no mechanical effect in the hybrid fidelity (rigid vertebrae): bone stress needs the full fidelity. ");
+        }
+        p
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn cell(r: Option<&ComparisonRow>) -> String {
+    let Some(r) = r else {
+        return "<td>-</td>".into();
+    };
+    let f = |v: Option<f64>, intact: bool| match v {
+        Some(x) => format!("{x:.2}"),
+        None => {
+            let t = r.value_text(None, intact);
+            if t.is_empty() {
+                "-".into()
+            } else {
+                format!("<span class='nc'>{t}</span>")
+            }
+        }
+    };
+    let class = match r.change_pct {
+        Some(c) if c > 50.0 => "up2",
+        Some(c) if c > 10.0 => "up1",
+        Some(c) if c < -50.0 => "dn2",
+        Some(c) if c < -10.0 => "dn1",
+        _ => "",
+    };
+    let ch = r
+        .change_pct
+        .map(|c| format!(" ({c:+.0} %)"))
+        .unwrap_or_default();
+    let title = if r.note.is_empty() {
+        String::new()
+    } else {
+        format!(" title='{}'", esc(&r.note).replace('\'', "&#39;"))
+    };
+    format!(
+        "<td class='{class}'{title}>{} &rarr; {}{ch}</td>",
+        f(r.intact, true),
+        f(r.value, false)
+    )
+}

@@ -1,0 +1,285 @@
+//! The scenario file: a name and a list of `[[operation]]` tables (TOML).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, ScenarioError};
+
+/// A surgical scenario.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name shown in the comparison.
+    pub name: String,
+    /// Optional free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The operations, in the order they are listed.
+    #[serde(rename = "operation", default)]
+    pub operations: Vec<Operation>,
+    /// Where it was read from (for error messages); empty when built in code.
+    #[serde(skip)]
+    pub file: String,
+}
+
+/// One side of the patient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// Patient's left.
+    Left,
+    /// Patient's right.
+    Right,
+}
+
+impl Side {
+    /// 0 left, 1 right (the twin's facet/side index).
+    pub fn index(self) -> usize {
+        match self {
+            Side::Left => 0,
+            Side::Right => 1,
+        }
+    }
+
+    /// `left` or `right`.
+    pub fn name(self) -> &'static str {
+        ["left", "right"][self.index()]
+    }
+}
+
+/// Which sides an operation acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SideSel {
+    /// Left only.
+    Left,
+    /// Right only.
+    Right,
+    /// Both (bilateral).
+    #[default]
+    Both,
+}
+
+impl SideSel {
+    /// The sides selected.
+    pub fn sides(self) -> Vec<Side> {
+        match self {
+            SideSel::Left => vec![Side::Left],
+            SideSel::Right => vec![Side::Right],
+            SideSel::Both => vec![Side::Left, Side::Right],
+        }
+    }
+}
+
+/// How much of a facet joint is removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FacetExtent {
+    /// The whole joint: articular contact and capsule.
+    #[default]
+    Total,
+    /// Medial partial facetectomy (not modelled yet: rejected with a message).
+    Partial,
+}
+
+/// Rod material.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RodMaterial {
+    /// Ti-6Al-4V: E 110 GPa, nu 0.3 (`../shared/reference/materials.csv`, Sci Rep 2025
+    /// s41598-025-03377-x Table 1).
+    #[default]
+    Ti6al4v,
+    /// Cobalt-chromium (CoCrMo): E 210 GPa, nu 0.3 (typical handbook value for wrought
+    /// CoCrMo, ASTM F1537; not in the project's reference table).
+    Cocr,
+    /// PEEK: E 3.6 GPa, nu 0.3 (`materials.csv`, same source as Ti-6Al-4V).
+    Peek,
+}
+
+impl RodMaterial {
+    /// Young's modulus (MPa) and Poisson's ratio.
+    pub fn e_nu(self) -> (f64, f64) {
+        match self {
+            RodMaterial::Ti6al4v => (110_000.0, 0.3),
+            RodMaterial::Cocr => (210_000.0, 0.3),
+            RodMaterial::Peek => (3_600.0, 0.3),
+        }
+    }
+
+    /// Name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            RodMaterial::Ti6al4v => "Ti-6Al-4V",
+            RodMaterial::Cocr => "CoCr",
+            RodMaterial::Peek => "PEEK",
+        }
+    }
+}
+
+/// Cage material.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CageMaterial {
+    /// PEEK, E 3.6 GPa, nu 0.3 (`materials.csv`).
+    #[default]
+    Peek,
+    /// Titanium (Ti-6Al-4V), E 110 GPa, nu 0.3 (`materials.csv`).
+    Titanium,
+}
+
+impl CageMaterial {
+    /// Young's modulus (MPa) and Poisson's ratio.
+    pub fn e_nu(self) -> (f64, f64) {
+        match self {
+            CageMaterial::Peek => (3_600.0, 0.3),
+            CageMaterial::Titanium => (110_000.0, 0.3),
+        }
+    }
+}
+
+/// Surgical approach of an interbody cage (decides which annulus is cut).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CageFootprint {
+    /// Transforaminal: one posterolateral annulotomy (on `side`).
+    Tlif,
+    /// Posterior: two paramedian posterior annulotomies.
+    Plif,
+    /// Anterior: an anterior annulotomy and the anterior longitudinal ligament.
+    Alif,
+    /// Lateral (transpsoas): one lateral annulotomy (on `side`).
+    Llif,
+}
+
+fn default_rod_diameter() -> f64 {
+    5.5
+}
+
+/// One surgical operation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operation {
+    /// Removal of the lamina and spinous process of `level` (see `apply` for the fibres cut).
+    Laminectomy {
+        /// The vertebra, e.g. `L4`.
+        level: String,
+    },
+    /// Removal of a facet joint of a motion segment.
+    Facetectomy {
+        /// The segment, e.g. `L4-L5`.
+        segment: String,
+        /// Which joints.
+        #[serde(default)]
+        sides: SideSel,
+        /// How much.
+        #[serde(default)]
+        extent: FacetExtent,
+    },
+    /// Removal of the nucleus pulposus of a disc.
+    Nucleotomy {
+        /// The segment, e.g. `L4-L5`.
+        segment: String,
+    },
+    /// Pedicle screws in each listed vertebra, joined by rods.
+    PedicleScrews {
+        /// Instrumented vertebrae (at least two).
+        levels: Vec<String>,
+        /// Which sides.
+        #[serde(default)]
+        sides: SideSel,
+        /// Rod diameter (mm).
+        #[serde(default = "default_rod_diameter")]
+        rod_diameter_mm: f64,
+        /// Rod material.
+        #[serde(default)]
+        rod_material: RodMaterial,
+        /// Screw diameter (mm); chosen from the pedicle width when absent.
+        #[serde(default)]
+        screw_diameter_mm: Option<f64>,
+        /// Screw length (mm); chosen from the pedicle axis when absent.
+        #[serde(default)]
+        screw_length_mm: Option<f64>,
+    },
+    /// An interbody cage in a disc.
+    InterbodyCage {
+        /// The segment, e.g. `L4-L5`.
+        segment: String,
+        /// Cage material.
+        #[serde(default)]
+        material: CageMaterial,
+        /// Approach.
+        footprint: CageFootprint,
+        /// Approach side for TLIF and LLIF (default left).
+        #[serde(default)]
+        side: Option<Side>,
+    },
+    /// Cement augmentation of a vertebral body.
+    Vertebroplasty {
+        /// The vertebra.
+        level: String,
+        /// Fraction of the body volume filled with cement (0..1].
+        fill_fraction: f64,
+    },
+}
+
+impl Operation {
+    /// The `kind` as written in the file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Operation::Laminectomy { .. } => "laminectomy",
+            Operation::Facetectomy { .. } => "facetectomy",
+            Operation::Nucleotomy { .. } => "nucleotomy",
+            Operation::PedicleScrews { .. } => "pedicle_screws",
+            Operation::InterbodyCage { .. } => "interbody_cage",
+            Operation::Vertebroplasty { .. } => "vertebroplasty",
+        }
+    }
+}
+
+impl Scenario {
+    /// Parses a scenario from TOML text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Scenario> {
+        let mut s: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            file: file.to_string(),
+            message: format!(
+                "not a valid scenario: {} (see docs/scenarios.md for the format)",
+                e.to_string().trim().replace('\n', " ")
+            ),
+        })?;
+        s.file = file.to_string();
+        if s.name.trim().is_empty() {
+            return Err(ScenarioError::Parse {
+                file: file.to_string(),
+                message: "the scenario has an empty name: give it one (name = \"...\")".into(),
+            });
+        }
+        if s.operations.is_empty() {
+            return Err(ScenarioError::Parse {
+                file: file.to_string(),
+                message: "the scenario lists no operations: add at least one [[operation]]".into(),
+            });
+        }
+        Ok(s)
+    }
+
+    /// Reads and parses a scenario file.
+    pub fn read(path: &Path) -> Result<Scenario> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Parse {
+            file: file.clone(),
+            message: format!("cannot read the scenario file: {e}"),
+        })?;
+        Scenario::parse(&text, &file)
+    }
+
+    /// The file name, or the scenario name when it has none (for messages).
+    pub fn origin(&self) -> &str {
+        if self.file.is_empty() {
+            &self.name
+        } else {
+            &self.file
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The phantom twin for the tests: built once (phantom -> segmentation -> landmarks) and
+//! cached as JSON in Cargo's target tmp folder, then cut down to the requested levels.
+#![allow(dead_code)]
+
+use spinetwin_model::twin::{Fidelity, Twin, TwinFile, TwinParams, TWIN_SCHEMA_VERSION};
+use std::sync::OnceLock;
+
+pub fn phantom_file() -> TwinFile {
+    static FILE: OnceLock<TwinFile> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let cache =
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("scenario_phantom_twin.json");
+        if let Ok(text) = std::fs::read_to_string(&cache) {
+            if let Ok(f) = serde_json::from_str::<TwinFile>(&text) {
+                return f;
+            }
+        }
+        let spec = spinetwin_phantom::PhantomSpec::default();
+        let ph = spinetwin_phantom::generate(&spec).unwrap();
+        let seg = spinetwin_segment::segment(&ph.ct, &Default::default()).unwrap();
+        let lm = spinetwin_segment::landmarks::landmarks(&ph.ct, &seg.labels).unwrap();
+        let f = TwinFile {
+            schema_version: TWIN_SCHEMA_VERSION,
+            fidelity: Fidelity::Hybrid,
+            source: "built-in phantom (tests)".into(),
+            params: TwinParams::default(),
+            landmarks: lm,
+        };
+        let _ = std::fs::write(&cache, serde_json::to_string(&f).unwrap());
+        f
+    })
+    .clone()
+}
+
+/// The phantom twin cut down to `levels` (e.g. `["L3", "L4", "L5"]`).
+pub fn specimen(levels: &[&str]) -> Twin {
+    let mut file = phantom_file();
+    file.landmarks
+        .vertebrae
+        .retain(|v| levels.contains(&v.level.name()));
+    file.landmarks
+        .discs
+        .retain(|d| levels.contains(&d.upper.name()) && levels.contains(&d.lower.name()));
+    Twin::build(file).unwrap()
+}

@@ -1,0 +1,124 @@
+//! The comparison tables from hand-made results (no solves): changes in per cent, removed
+//! facets, rod stress, and non-converged cases never shown as numbers.
+
+mod common;
+
+use spinetwin_model::loadcase::{LoadCase, Motion};
+use spinetwin_model::twin::{BeamResult, CaseResult, Sample, SegmentResult, Twin};
+use spinetwin_scenario::{apply, compare, Scenario};
+
+fn result(
+    t: &Twin,
+    case: &LoadCase,
+    rot: f64,
+    facets: [Option<f64>; 2],
+    converged: bool,
+) -> CaseResult {
+    let segments = (0..t.discs.len())
+        .map(|k| SegmentResult {
+            upper: t.levels[k],
+            lower: t.levels[k + 1],
+            rotation_deg: [rot, 0.0, 0.0],
+            idp_mpa: 0.5,
+            facet_force_n: facets,
+            disc_height_change_mm: 0.0,
+        })
+        .collect();
+    let beams = t
+        .implants
+        .beams
+        .iter()
+        .map(|b| BeamResult {
+            name: b.name.clone(),
+            max_von_mises_mpa: 120.0,
+            axial_force_n: 0.0,
+        })
+        .collect();
+    CaseResult {
+        case: case.clone(),
+        converged,
+        failure: (!converged).then(|| "diverged".into()),
+        iterations: 1,
+        equations: 1,
+        seconds: 0.0,
+        samples: if converged {
+            vec![Sample {
+                moment_nm: 7.5,
+                segments,
+                beams,
+            }]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+#[test]
+fn comparison_rows_csv_and_html() {
+    let t = common::specimen(&["L3", "L4", "L5"]);
+    let s = Scenario::parse(
+        "name = \"fx\"\n[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\n[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L3\", \"L4\"]\n",
+        "fx.toml",
+    )
+    .unwrap();
+    let m = apply(&t, &s).unwrap();
+    let flex = LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0);
+    let ext = LoadCase::pure_moment(Motion::Extension, 7.5, 0.0);
+    let intact = vec![
+        result(&t, &flex, 4.0, [Some(10.0), Some(12.0)], true),
+        result(&t, &ext, -2.0, [Some(30.0), Some(20.0)], true),
+    ];
+    let scen = vec![
+        result(&m.twin, &flex, 5.0, [Some(15.0), None], true),
+        result(&m.twin, &ext, 0.0, [None, None], false),
+    ];
+    let cmp = compare(&intact, &[(&m, scen)]);
+    let row = |case: &str, level: &str, metric: &str| {
+        cmp.rows
+            .iter()
+            .find(|r| r.load_case == case && r.level == level && r.metric == metric)
+            .unwrap_or_else(|| panic!("{case} {level} {metric}"))
+    };
+    let r = row("flexion_7.5nm", "L4-L5", "rotation_deg");
+    assert_eq!(r.change_pct, Some(25.0));
+    let r = row("flexion_7.5nm", "L4-L5", "facet_force_right_n");
+    assert_eq!((r.value, r.change_pct), (None, None));
+    assert!(r.note.contains("removed"), "{}", r.note);
+    // Extension: intact rotation -2 deg is +2 deg in the loaded plane.
+    let r = row("extension_7.5nm", "L3-L4", "rotation_deg");
+    assert_eq!(r.intact, Some(2.0));
+    assert_eq!(r.value, None);
+    assert!(r.note.contains("scenario not converged"));
+    let rods: Vec<_> = cmp
+        .rows
+        .iter()
+        .filter(|r| r.metric == "rod_peak_von_mises_mpa")
+        .collect();
+    assert_eq!(rods.len(), 4, "2 rods x 2 cases");
+    assert_eq!(cmp.scenarios[0].rod_peak_von_mises_mpa, Some(120.0));
+    assert_eq!(cmp.scenarios[0].converged, [1, 2]);
+    let csv = cmp.to_csv();
+    assert!(
+        csv.starts_with("scenario,load_case,level,metric,intact,scenario_value,change_pct,note\n")
+    );
+    assert!(
+        csv.contains("fx,flexion_7.5nm,L4-L5,rotation_deg,4.0000,5.0000,25.0,"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(
+            "fx,extension_7.5nm,L3-L4,rotation_deg,2.0000,not converged,,scenario not converged"
+        ),
+        "{csv}"
+    );
+    let html = cmp.to_html();
+    assert!(html.contains("not converged") && html.contains("class='up1'"));
+    assert!(html.contains("460 MPa") && !html.contains("<script"));
+    // Intact failures are reported on the intact side.
+    let intact_nc = vec![result(&t, &flex, 4.0, [None, None], false)];
+    let scen = vec![result(&m.twin, &flex, 5.0, [None, None], true)];
+    let cmp = compare(&intact_nc, &[(&m, scen)]);
+    assert!(cmp.to_csv().contains(
+        "fx,flexion_7.5nm,L3-L4,rotation_deg,not converged,5.0000,,intact not converged"
+    ));
+}

@@ -1,0 +1,445 @@
+//! Scenario files: parsing, every validation error, and each operation changing the model
+//! as documented (no solves).
+
+mod common;
+
+use spinetwin_model::ligament::Ligament;
+use spinetwin_model::loadcase::{LoadCase, Motion};
+use spinetwin_model::twin::Twin;
+use spinetwin_scenario::{apply, Operation, Scenario, ScenarioError, SideSel};
+
+fn twin() -> Twin {
+    common::specimen(&["L3", "L4", "L5"])
+}
+
+fn scen(ops: &str) -> Scenario {
+    Scenario::parse(&format!("name = \"test\"\n{ops}"), "test.toml").unwrap()
+}
+
+fn invalid(t: &Twin, ops: &str) -> String {
+    let e = apply(t, &scen(ops)).unwrap_err();
+    assert!(matches!(e, ScenarioError::Invalid { .. }), "{e}");
+    let m = e.to_string();
+    assert!(m.starts_with("test.toml: operation "), "{m}");
+    m
+}
+
+fn count(t: &Twin, upper: usize, lig: Ligament) -> usize {
+    t.fibres
+        .iter()
+        .filter(|f| f.bodies[0] == upper && f.ligament == lig)
+        .count()
+}
+
+#[test]
+fn parses_the_documented_example_and_the_repo_scenarios() {
+    let s = Scenario::parse(
+        r#"
+name = "L4-L5 pedicle screws and rods"
+[[operation]]
+kind = "pedicle_screws"
+levels = ["L4", "L5"]
+sides = "both"
+rod_diameter_mm = 5.5
+rod_material = "ti6al4v"
+[[operation]]
+kind = "laminectomy"
+level = "L4"
+"#,
+        "x.toml",
+    )
+    .unwrap();
+    assert_eq!(s.operations.len(), 2);
+    assert!(matches!(
+        &s.operations[0],
+        Operation::PedicleScrews { levels, sides: SideSel::Both, rod_diameter_mm, .. }
+            if levels == &["L4", "L5"] && *rod_diameter_mm == 5.5
+    ));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            Scenario::read(&p).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "{n} scenario files in {}", dir.display());
+}
+
+#[test]
+fn parse_errors_name_the_file() {
+    for bad in [
+        "name = \"x\"\n",                                                // no operations
+        "name = \"\"\n[[operation]]\nkind = \"laminectomy\"\nlevel = \"L4\"\n", // empty name
+        "name = \"x\"\n[[operation]]\nkind = \"amputation\"\n",          // unknown kind
+        "name = \"x\"\n[[operation]]\nkind = \"laminectomy\"\nlevle = \"L4\"\n", // typo
+        "name = \"x\"\n[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L4\", \"L5\"]\nrod_material = \"steel\"\n",
+        "name = \"x\"\n[[operation]]\nkind = \"interbody_cage\"\nsegment = \"L4-L5\"\nfootprint = \"xlif\"\n",
+        "name = [\n",
+    ] {
+        let e = Scenario::parse(bad, "bad.toml").unwrap_err().to_string();
+        assert!(e.starts_with("bad.toml: "), "{e}");
+    }
+    let e = Scenario::read(std::path::Path::new("/nonexistent/s.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("/nonexistent/s.toml") && e.contains("cannot read"),
+        "{e}"
+    );
+}
+
+#[test]
+fn validation_errors() {
+    let t = twin();
+    let lam = |l: &str| format!("[[operation]]\nkind = \"laminectomy\"\nlevel = \"{l}\"\n");
+    // A level not in the twin, and not a level at all.
+    let m = invalid(&t, &lam("L1"));
+    assert!(
+        m.contains("operation 1 (laminectomy)") && m.contains("L1 is not in the twin"),
+        "{m}"
+    );
+    let m = invalid(&t, &lam("Q7"));
+    assert!(m.contains("not a vertebra name"), "{m}");
+    // A segment that is not one.
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"nucleotomy\"\nsegment = \"L3-L5\"\n",
+    );
+    assert!(m.contains("not a motion segment"), "{m}");
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"nucleotomy\"\nsegment = \"L4\"\n",
+    );
+    assert!(m.contains("upper-lower"), "{m}");
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"facetectomy\"\nsegment = \"L1-L2\"\n",
+    );
+    assert!(m.contains("not in the twin"), "{m}");
+    // Screws on a single level.
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L4\"]\n",
+    );
+    assert!(m.contains("single level"), "{m}");
+    // Cage and nucleotomy on one disc.
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"nucleotomy\"\nsegment = \"L4-L5\"\n[[operation]]\nkind = \"interbody_cage\"\nsegment = \"L4-L5\"\nfootprint = \"tlif\"\n",
+    );
+    assert!(
+        m.contains("operation 2 (interbody_cage)") && m.contains("operation 1"),
+        "{m}"
+    );
+    // Two facetectomies on the same joint side.
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nsides = \"left\"\n[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nsides = \"both\"\n",
+    );
+    assert!(m.contains("left facet joint is already removed"), "{m}");
+    // Partial facetectomy is not modelled.
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nextent = \"partial\"\n",
+    );
+    assert!(m.contains("total"), "{m}");
+    // Screw longer than the pedicle axis.
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L4\", \"L5\"]\nscrew_length_mm = 200\n",
+    );
+    assert!(m.contains("longer than the L4 left pedicle axis"), "{m}");
+    // Rod diameter, duplicated level, doubled laminectomy, cement fraction, double screws.
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L4\", \"L5\"]\nrod_diameter_mm = 20\n",
+    );
+    assert!(m.contains("rod_diameter_mm"), "{m}");
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L4\", \"L4\"]\n",
+    );
+    assert!(m.contains("listed twice"), "{m}");
+    let m = invalid(&t, &format!("{}{}", lam("L4"), lam("L4")));
+    assert!(m.contains("already decompressed"), "{m}");
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"vertebroplasty\"\nlevel = \"L4\"\nfill_fraction = 1.5\n",
+    );
+    assert!(m.contains("fill_fraction"), "{m}");
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L3\", \"L4\"]\n[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L4\", \"L5\"]\nsides = \"right\"\n",
+    );
+    assert!(m.contains("L4 right pedicle already has a screw"), "{m}");
+}
+
+#[test]
+fn missing_pedicle_is_named() {
+    let mut file = common::phantom_file();
+    file.landmarks
+        .vertebrae
+        .retain(|v| ["L4", "L5"].contains(&v.level.name()));
+    file.landmarks.discs.retain(|d| d.upper.name() == "L4");
+    for v in &mut file.landmarks.vertebrae {
+        if v.level.name() == "L5" {
+            v.pedicles = None;
+        }
+    }
+    let t = Twin::build(file).unwrap();
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L4\", \"L5\"]\n",
+    );
+    assert!(m.contains("L5 left pedicle was not found"), "{m}");
+}
+
+#[test]
+fn laminectomy_removes_lf_isl_ssl_above_and_below() {
+    let t = twin();
+    let m = apply(
+        &t,
+        &scen("[[operation]]\nkind = \"laminectomy\"\nlevel = \"L4\"\n"),
+    )
+    .unwrap();
+    for seg in [0, 1] {
+        for lig in [Ligament::Lf, Ligament::Isl, Ligament::Ssl] {
+            assert!(count(&t, seg, lig) > 0, "intact {seg} {lig:?}");
+            assert_eq!(count(&m.twin, seg, lig), 0, "{seg} {lig:?}");
+        }
+        for lig in [Ligament::All, Ligament::Pll, Ligament::Cl, Ligament::Itl] {
+            assert_eq!(count(&m.twin, seg, lig), count(&t, seg, lig));
+        }
+    }
+    assert_eq!(m.twin.facets.len(), t.facets.len());
+    // At the top of the twin only the segment below exists.
+    let m = apply(
+        &t,
+        &scen("[[operation]]\nkind = \"laminectomy\"\nlevel = \"L3\"\n"),
+    )
+    .unwrap();
+    assert_eq!(count(&m.twin, 0, Ligament::Lf), 0);
+    assert_eq!(count(&m.twin, 1, Ligament::Lf), count(&t, 1, Ligament::Lf));
+}
+
+#[test]
+fn facetectomy_removes_contact_and_capsule_of_that_side() {
+    let t = twin();
+    assert_eq!(t.facets.len(), 4, "{:?}", t.warnings);
+    let m = apply(
+        &t,
+        &scen("[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nsides = \"left\"\n"),
+    )
+    .unwrap();
+    assert_eq!(m.twin.facets.len(), 3);
+    assert!(!m.twin.facets.iter().any(|f| f.upper == 1 && f.side == 0));
+    let cl = count(&t, 1, Ligament::Cl);
+    assert!(cl >= 2);
+    assert_eq!(count(&m.twin, 1, Ligament::Cl), cl / 2);
+    assert_eq!(count(&m.twin, 0, Ligament::Cl), count(&t, 0, Ligament::Cl));
+    let m = apply(
+        &t,
+        &scen("[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\n"),
+    )
+    .unwrap();
+    assert_eq!(m.twin.facets.len(), 2);
+    assert_eq!(count(&m.twin, 1, Ligament::Cl), 0);
+    // The contact list of the FE model follows.
+    let (model, _) = m
+        .fem_model(&LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0))
+        .unwrap();
+    assert_eq!(model.contacts.len(), 2);
+}
+
+#[test]
+fn nucleotomy_takes_the_nucleus_out_of_every_block() {
+    let t = twin();
+    let m = apply(
+        &t,
+        &scen("[[operation]]\nkind = \"nucleotomy\"\nsegment = \"L4-L5\"\n"),
+    )
+    .unwrap();
+    assert!(m.twin.discs[1].mesh.nucleus_elements.is_empty());
+    assert_eq!(m.discs_without_nucleus, vec![1]);
+    let case = LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0);
+    let (a, _) = t.fem_model(&case).unwrap();
+    let (b, _) = m.fem_model(&case).unwrap();
+    let n = |m: &spinetwin_fem::nl::Model| m.solids.iter().map(|s| s.elements.len()).sum::<usize>();
+    assert_eq!(n(&a) - n(&b), t.discs[1].mesh.nucleus_elements.len());
+    assert_eq!(a.mesh.num_elements(), b.mesh.num_elements());
+}
+
+#[test]
+fn cage_replaces_the_nucleus_and_opens_the_approach() {
+    let t = twin();
+    let nuc = t.discs[1].mesh.nucleus_elements.len();
+    let ann = t.discs[1].mesh.annulus_elements.len();
+    for (fp, extra) in [
+        ("tlif", ""),
+        ("plif", ""),
+        ("alif", ""),
+        ("llif", "side = \"right\"\n"),
+    ] {
+        let m = apply(
+            &t,
+            &scen(&format!(
+                "[[operation]]\nkind = \"interbody_cage\"\nsegment = \"L4-L5\"\nmaterial = \"peek\"\nfootprint = \"{fp}\"\n{extra}"
+            )),
+        )
+        .unwrap();
+        let d = &m.twin.discs[1].mesh;
+        assert!(d.nucleus_elements.is_empty());
+        let removed = ann - d.annulus_elements.len();
+        assert!(removed > 0 && removed < ann / 3, "{fp}: {removed} of {ann}");
+        assert_eq!(d.fibre_directions.len(), d.annulus_elements.len());
+        assert_eq!(d.lamella.len(), d.annulus_elements.len());
+        let b = &m.twin.implants.disc_blocks;
+        assert_eq!(b.len(), 1);
+        assert_eq!((b[0].disc, b[0].elements.len(), b[0].e), (1, nuc, 3600.0));
+        let (model, _) = m
+            .fem_model(&LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0))
+            .unwrap();
+        let cage = model
+            .solids
+            .iter()
+            .find(|s| s.name == "cage L4-L5")
+            .unwrap();
+        assert_eq!(cage.elements.len(), nuc);
+        let all = count(&m.twin, 1, Ligament::All);
+        assert_eq!(all == 0, fp == "alif", "{fp}: ALL fibres {all}");
+    }
+    // The TLIF window is on the approach side: posterolateral left by default.
+    let m = apply(
+        &t,
+        &scen(
+            "[[operation]]\nkind = \"interbody_cage\"\nsegment = \"L4-L5\"\nfootprint = \"tlif\"\n",
+        ),
+    )
+    .unwrap();
+    let fr = &t.vertebra(2).frame;
+    let d0 = &t.discs[1].mesh;
+    let kept = &m.twin.discs[1].mesh.annulus_elements;
+    let centre: [f64; 3] = {
+        let n = d0.mesh.nodes.len() as f64;
+        let s = d0
+            .mesh
+            .nodes
+            .iter()
+            .fold([0.0; 3], |a, p| [a[0] + p[0], a[1] + p[1], a[2] + p[2]]);
+        [s[0] / n, s[1] / n, s[2] / n]
+    };
+    for &e in d0.annulus_elements.iter().filter(|e| !kept.contains(e)) {
+        let nodes = d0.mesh.element_nodes(e);
+        let mut c = [0.0; 3];
+        for &k in nodes {
+            for i in 0..3 {
+                c[i] += d0.mesh.nodes[k][i] / nodes.len() as f64 - centre[i] / nodes.len() as f64;
+            }
+        }
+        let dot = |a: &[f64; 3], b: &[f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+        assert!(
+            dot(&c, &fr.x) > 0.0 && dot(&c, &fr.y) > 0.0,
+            "removed element {e} not posterolateral left"
+        );
+    }
+}
+
+#[test]
+fn screws_add_rods_between_the_heads() {
+    let t = twin();
+    let m = apply(
+        &t,
+        &scen("[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L5\", \"L3\", \"L4\"]\nrod_diameter_mm = 6.0\nrod_material = \"cocr\"\n"),
+    )
+    .unwrap();
+    assert_eq!(m.screws.len(), 6);
+    let beams = &m.twin.implants.beams;
+    assert_eq!(beams.len(), 4);
+    let ends: Vec<(usize, usize)> = beams.iter().map(|b| (b.a.body, b.b.body)).collect();
+    assert_eq!(ends, vec![(0, 1), (0, 1), (1, 2), (1, 2)]);
+    let sec = spinetwin_fem::nl::BeamSection::circle(6.0);
+    for b in beams {
+        assert_eq!(b.section, sec);
+        assert_eq!(b.e, 210_000.0);
+        let head = |lvl: usize| {
+            m.screws
+                .iter()
+                .find(|p| p.level == t.levels[lvl] && b.name.ends_with(p.side.name()))
+                .unwrap()
+                .head
+        };
+        assert_eq!(b.a.at, head(b.a.body));
+        assert_eq!(b.b.at, head(b.b.body));
+    }
+    for p in &m.screws {
+        assert!((4.5..=7.5).contains(&p.diameter_mm), "{p:?}");
+        assert_eq!((p.diameter_mm * 2.0).fract(), 0.0);
+        assert!(
+            p.length_mm <= 0.8 * p.pedicle_axis_length_mm + 1e-9,
+            "{p:?}"
+        );
+        // The head sits 10 mm behind the entry, against the pedicle direction.
+        let d: f64 = (0..3)
+            .map(|i| (p.head[i] - p.entry[i]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!((d - 10.0).abs() < 1e-9);
+        let dir = t
+            .vertebra(t.levels.iter().position(|&l| l == p.level).unwrap())
+            .pedicles
+            .as_ref()
+            .map(|s| {
+                if p.side.index() == 0 {
+                    s.left.direction
+                } else {
+                    s.right.direction
+                }
+            })
+            .unwrap();
+        let along: f64 = (0..3).map(|i| (p.head[i] - p.entry[i]) * dir[i]).sum();
+        assert!(along < -9.99, "{along}");
+    }
+    let (model, _) = m
+        .fem_model(&LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0))
+        .unwrap();
+    assert_eq!(model.beams.len(), 4);
+    // Unilateral: one rod per pair.
+    let m = apply(
+        &t,
+        &scen("[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L4\", \"L5\"]\nsides = \"right\"\n"),
+    )
+    .unwrap();
+    assert_eq!(m.twin.implants.beams.len(), 1);
+    assert!(m.twin.implants.beams[0].name.ends_with("right"));
+}
+
+#[test]
+fn screw_size_rule() {
+    use spinetwin_scenario::apply::screw_size;
+    assert_eq!(screw_size(8.0, 50.0), (6.0, 40.0));
+    assert_eq!(screw_size(4.0, 44.0), (4.5, 35.0));
+    assert_eq!(screw_size(12.0, 45.0), (7.5, 35.0));
+    assert_eq!(screw_size(7.4, 47.0), (5.5, 35.0));
+}
+
+#[test]
+fn vertebroplasty_changes_nothing_mechanical_and_says_so() {
+    let t = twin();
+    let m = apply(
+        &t,
+        &scen("[[operation]]\nkind = \"vertebroplasty\"\nlevel = \"L4\"\nfill_fraction = 0.25\n"),
+    )
+    .unwrap();
+    assert_eq!(m.twin.fibres.len(), t.fibres.len());
+    assert_eq!(m.twin.facets.len(), t.facets.len());
+    assert!(m.twin.implants.beams.is_empty() && m.twin.implants.disc_blocks.is_empty());
+    assert_eq!(m.cemented.len(), 1);
+    assert!(m.assumptions.iter().any(|a| a.contains("full fidelity")));
+    // The comparison report says so too.
+    let cmp = spinetwin_scenario::compare(&[], &[(&m, Vec::new())]);
+    assert!(cmp
+        .to_html()
+        .contains("Bone stress needs the full fidelity"));
+}
