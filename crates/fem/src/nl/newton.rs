@@ -12,7 +12,7 @@ use super::{
     BeamState, BodyState, ContactState, Deactivate, Dof, IncrementLog, LinearSolver, Load, Model,
     NlResult, NlTimings, Point, SolveOptions, StepResult, StepState,
 };
-use crate::continuum::cauchy_from_pk2;
+use crate::continuum::{cauchy_from_pk2, uses_fbar};
 use crate::element::point_geometry;
 use crate::FemError;
 
@@ -515,23 +515,47 @@ impl Ctx<'_> {
                     .iter()
                     .map(|&n| st.node(model, self.map, n).x)
                     .collect();
-                let quad = kind.quadrature();
-                let mut avg = [0.0; 6];
-                for &(p, _) in quad {
-                    let g = point_geometry(kind, &x0, p).ok_or(FemError::InvertedElement {
-                        element: e,
-                        det_j: 0.0,
-                    })?;
+                let inverted = || FemError::InvertedElement {
+                    element: e,
+                    det_j: 0.0,
+                };
+                let grad = |p: [f64; 3]| -> Result<_, FemError> {
+                    let g = point_geometry(kind, &x0, p).ok_or_else(inverted)?;
                     let mut f = nalgebra::Matrix3::identity();
                     for (a, xa) in x.iter().enumerate() {
                         let ua = xa - V3::from(x0[a]);
                         f += ua * V3::from(g.dndx[a]).transpose();
                     }
+                    Ok((f, g.det_j))
+                };
+                // The stress must come from the same deformation gradient as the element's
+                // forces: with F-bar, the point's F scaled to the centroid's volume change.
+                // Plain F at the points would bring back the volumetric locking F-bar
+                // removes and, in a nearly incompressible material, pressures that are
+                // mostly noise (-K (J - 1) with the locked J).
+                let j_bar = if uses_fbar(kind) {
+                    Some(grad(kind.centroid())?.0.determinant())
+                } else {
+                    None
+                };
+                // Reference-volume average over the integration points.
+                let mut avg = [0.0; 6];
+                let mut vol = 0.0;
+                for &(p, w) in kind.quadrature() {
+                    let (mut f, det_j) = grad(p)?;
+                    if let Some(j0) = j_bar {
+                        f *= (j0 / f.determinant()).cbrt();
+                    }
                     let (s, _) = model.solids[b].material.pk2(e, &f)?;
                     let sig = cauchy_from_pk2(&f, &s);
+                    let dv = w * det_j;
                     for (a, v) in avg.iter_mut().zip(sig) {
-                        *a += v / quad.len() as f64;
+                        *a += v * dv;
                     }
+                    vol += dv;
+                }
+                if vol > 0.0 {
+                    avg.iter_mut().for_each(|a| *a /= vol);
                 }
                 Ok(avg)
             })
