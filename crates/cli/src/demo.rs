@@ -31,6 +31,9 @@ pub struct Args {
     /// Stop after segmentation (no mechanical twin or load cases).
     #[arg(long)]
     pub no_twin: bool,
+    /// Skip the surgical scenario comparison (intact twin and load cases only).
+    #[arg(long)]
+    pub no_scenarios: bool,
 }
 
 #[derive(Serialize)]
@@ -79,6 +82,20 @@ struct MechanicsCheck {
     cases: usize,
     converged: usize,
     warnings: Vec<String>,
+    /// The surgical scenario comparison (absent with --no-scenarios).
+    scenarios: Option<ScenarioCheck>,
+}
+
+#[derive(Serialize)]
+struct ScenarioCheck {
+    seconds: f64,
+    /// Scenario names compared with the intact twin.
+    names: Vec<String>,
+    /// Scenario solves (scenarios x load cases) and how many converged.
+    solves: usize,
+    converged: usize,
+    /// Built-in scenarios not applicable to this twin (with why).
+    skipped: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -211,10 +228,40 @@ pub fn run(args: Args) -> Result<()> {
             let results = crate::twin::run_cases(&twin, &cases)?;
             let simulate_seconds = t5.elapsed().as_secs_f64();
             crate::twin::write_results(dir, &results)?;
-            spinetwin_core::atomic::write_bytes(
-                &dir.join("report.html"),
-                crate::report::html(&twin, &results, &twin_file.source).as_bytes(),
-            )?;
+            let scenarios = if args.no_scenarios {
+                None
+            } else {
+                let t6 = Instant::now();
+                let (cmp, skipped) = crate::plan::builtin_comparison(&twin, &cases, &results)?;
+                let plan = dir.join("plan");
+                write_json(&plan.join("comparison.json"), &cmp)?;
+                spinetwin_core::atomic::write_bytes(
+                    &plan.join("comparison.csv"),
+                    cmp.to_csv().as_bytes(),
+                )?;
+                spinetwin_core::atomic::write_bytes(
+                    &plan.join("report.html"),
+                    cmp.to_html().as_bytes(),
+                )?;
+                Some(ScenarioCheck {
+                    seconds: t6.elapsed().as_secs_f64(),
+                    names: cmp.scenarios.iter().map(|s| s.name.clone()).collect(),
+                    solves: cmp.scenarios.iter().map(|s| s.converged[1]).sum(),
+                    converged: cmp.scenarios.iter().map(|s| s.converged[0]).sum(),
+                    skipped,
+                })
+            };
+            let mut report = crate::report::html(&twin, &results, &twin_file.source);
+            if let Some(sc) = &scenarios {
+                let link = format!(
+                    "<h2>Surgical scenarios</h2><p>{} compared with the intact twin on the same \
+load cases: <a href='plan/report.html'>plan/report.html</a> (also plan/comparison.csv and \
+plan/comparison.json).</p></body>",
+                    sc.names.join(", ")
+                );
+                report = report.replacen("</body>", &link, 1);
+            }
+            spinetwin_core::atomic::write_bytes(&dir.join("report.html"), report.as_bytes())?;
             let mechanics = MechanicsCheck {
                 twin_build_seconds,
                 simulate_seconds,
@@ -224,6 +271,7 @@ pub fn run(args: Args) -> Result<()> {
                 cases: results.len(),
                 converged: results.iter().filter(|r| r.converged).count(),
                 warnings: twin.warnings.clone(),
+                scenarios,
             };
             Some((mechanics, results))
         };
@@ -265,6 +313,9 @@ pub fn run(args: Args) -> Result<()> {
                 "results.json",
                 "results.csv",
                 "report.html",
+                "plan/comparison.json",
+                "plan/comparison.csv",
+                "plan/report.html",
                 "summary.json",
             ],
         };
@@ -315,6 +366,18 @@ pub fn run(args: Args) -> Result<()> {
                 m.converged, m.cases, m.simulate_seconds
             );
             crate::twin::print_results(&results);
+            if let Some(sc) = &m.scenarios {
+                println!(
+                    "  scenarios   {}: {}/{} solves converged ({:.1} s) -> plan/report.html",
+                    sc.names.join(", "),
+                    sc.converged,
+                    sc.solves,
+                    sc.seconds
+                );
+                for s in &sc.skipped {
+                    println!("  skipped     {s}");
+                }
+            }
         }
         // The writer stores integer HU: anything beyond rounding is an import/export bug.
         if max_abs_hu_difference > 0.501 || max_voxel_position_error_mm > 1e-3 {

@@ -34,6 +34,9 @@ fn main() {
     if std::env::var("NOFACET").is_ok() {
         file.params.without_facets = true;
     }
+    if std::env::var("GOEL").is_ok() {
+        file.params.ligaments.set = spinetwin_model::ligament::LigamentSet::GoelBilinear;
+    }
     if std::env::var("NOLIG").is_ok() {
         file.params.without_ligaments = spinetwin_model::ligament::Ligament::ALL.to_vec();
     }
@@ -54,13 +57,15 @@ fn main() {
     };
     for f in &twin.facets {
         println!(
-            "facet {} side {} js {:.2} clr {:.2} nslave {} pen {:.1}",
+            "facet {} side {} js {:.2} clr {:.2} nslave {} pen {:.1} normal {:.2?} dropped {}",
             f.upper,
             f.side,
             f.geometry.joint_space_mm,
             f.geometry.clearance_mm,
             f.geometry.slave.len(),
-            f.geometry.penalty
+            f.geometry.penalty,
+            f.geometry.normal,
+            f.geometry.dropped_points
         );
     }
     let case = LoadCase::parse(&load).unwrap();
