@@ -34,6 +34,9 @@ fn main() {
     if std::env::var("NOFACET").is_ok() {
         file.params.without_facets = true;
     }
+    if let Ok(v) = std::env::var("NUCSHIFT") {
+        file.params.disc_mesh.nucleus_posterior_shift = v.parse().unwrap();
+    }
     if std::env::var("GOEL").is_ok() {
         file.params.ligaments.set = spinetwin_model::ligament::LigamentSet::GoelBilinear;
     }

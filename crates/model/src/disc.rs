@@ -52,6 +52,14 @@ pub struct DiscMeshParams {
     pub nucleus_area_fraction: f64,
     /// Fibre angle to the transverse plane (deg, user-facing), 0..=60 (default 30).
     pub fibre_angle_deg: f64,
+    /// Posterior shift of the nucleus, as a fraction 0..=0.6 of the annulus width at the
+    /// anterior midline (default 0: centred). The nucleus centroid of lumbar discs lies
+    /// posterior of the disc centroid, which makes the anterior annulus the wider one
+    /// (Yang, Um, Lu & O'Connell 2019, J Biomech Eng 141:051004: the position changes the
+    /// flexion-extension response). The nucleus keeps its area; the annulus rings blend
+    /// from the shifted nucleus boundary to the unshifted rim.
+    #[serde(default)]
+    pub nucleus_posterior_shift: f64,
 }
 
 impl Default for DiscMeshParams {
@@ -63,6 +71,7 @@ impl Default for DiscMeshParams {
             n_layers: 4,
             nucleus_area_fraction: 0.4,
             fibre_angle_deg: 30.0,
+            nucleus_posterior_shift: 0.0,
         }
     }
 }
@@ -98,6 +107,12 @@ impl DiscMeshParams {
         let a = self.fibre_angle_deg;
         if !(0.0..=60.0).contains(&a) {
             return bad(format!("fibre_angle_deg = {a} must be in 0..=60"));
+        }
+        let sh = self.nucleus_posterior_shift;
+        if !(0.0..=0.6).contains(&sh) {
+            return bad(format!(
+                "nucleus_posterior_shift = {sh} must be in 0..=0.6 (a fraction of the annulus width)"
+            ));
         }
         Ok(())
     }
@@ -188,11 +203,29 @@ pub fn mesh_disc(
     let per_layer = 1 + nr * nc;
     let nl = params.n_layers;
 
-    let surface = |centre: P3, rim: &[P3], k: usize, j: usize| -> P3 {
-        if k == 0 {
-            centre
+    // Posterior shift of ring k: full for the nucleus (and the axis), blending to zero at
+    // the rim across the annulus rings.
+    let shift_weight = |k: usize| -> f64 {
+        if k <= nn {
+            1.0
         } else {
-            add(centre, scale(sub(rim[j], centre), radii[k]))
+            (nr - k) as f64 / na as f64
+        }
+    };
+    let shift_of = |centre: P3, rim: &[P3]| -> P3 {
+        let r_ant = dot(sub(rim[0], centre), e1).max(0.0);
+        scale(e1, -params.nucleus_posterior_shift * (1.0 - rn) * r_ant)
+    };
+    let (up_shift, lo_shift) = (
+        shift_of(upper.centre, &up_rim),
+        shift_of(lower.centre, &lo_rim),
+    );
+    let surface = |centre: P3, rim: &[P3], shift: P3, k: usize, j: usize| -> P3 {
+        let shift = scale(shift, shift_weight(k));
+        if k == 0 {
+            add(centre, shift)
+        } else {
+            add(add(centre, scale(sub(rim[j], centre), radii[k])), shift)
         }
     };
     let mut nodes = Vec::with_capacity((nl + 1) * per_layer);
@@ -201,8 +234,8 @@ pub fn mesh_disc(
         for k in 0..=nr {
             let count = if k == 0 { 1 } else { nc };
             for j in 0..count {
-                let p0 = surface(lower.centre, &lo_rim, k, j);
-                let p1 = surface(upper.centre, &up_rim, k, j);
+                let p0 = surface(lower.centre, &lo_rim, lo_shift, k, j);
+                let p1 = surface(upper.centre, &up_rim, up_shift, k, j);
                 let gap = dot(sub(p1, p0), axis);
                 if l == 0 && gap <= 0.0 {
                     return Err(ModelError::InvalidGeometry(format!(
@@ -285,8 +318,8 @@ pub fn mesh_disc(
         let l = nl as f64 / 2.0;
         (0..nc)
             .map(|j| {
-                let p0 = surface(lower.centre, &lo_rim, k, j);
-                let p1 = surface(upper.centre, &up_rim, k, j);
+                let p0 = surface(lower.centre, &lo_rim, lo_shift, k, j);
+                let p1 = surface(upper.centre, &up_rim, up_shift, k, j);
                 let c0 = lerp(lower.centre, upper.centre, l / nl as f64);
                 let p = sub(lerp(p0, p1, l / nl as f64), c0);
                 [dot(p, e1), dot(p, e2)]

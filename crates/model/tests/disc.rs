@@ -352,3 +352,55 @@ fn bad_input_is_an_error() {
         ));
     }
 }
+
+#[test]
+fn a_posterior_nucleus_shift_translates_the_nucleus_and_keeps_the_rim_and_areas() {
+    let base = DiscMeshParams::default();
+    let shifted = DiscMeshParams {
+        nucleus_posterior_shift: 0.5,
+        ..Default::default()
+    };
+    let a = disc(25.0, 17.0, 9.0, &base);
+    let b = disc(25.0, 17.0, 9.0, &shifted);
+    assert_eq!(a.mesh.nodes.len(), b.mesh.nodes.len());
+    // The outline starts at the anterior midline (-y in LPS): posterior is +y. The shift is
+    // half the anterior annulus width, (1 - sqrt(0.4)) x 17 mm (within 1 %: the resampled rim
+    // is scaled slightly to keep the outline's area). All nucleus nodes move together.
+    let expect = 0.5 * (1.0 - 0.4f64.sqrt()) * 17.0;
+    let first = b.nucleus_elements[0];
+    let n0 = b.mesh.element_nodes(first)[0];
+    let shift = b.mesh.nodes[n0][1] - a.mesh.nodes[n0][1];
+    assert!(
+        (shift - expect).abs() < 0.01 * expect,
+        "shift {shift} vs {expect}"
+    );
+    let nucleus_nodes: std::collections::BTreeSet<usize> = b
+        .nucleus_elements
+        .iter()
+        .flat_map(|&e| b.mesh.element_nodes(e).to_vec())
+        .collect();
+    for &n in &nucleus_nodes {
+        let d: Vec<f64> = (0..3)
+            .map(|i| b.mesh.nodes[n][i] - a.mesh.nodes[n][i])
+            .collect();
+        assert!(
+            d[0].abs() < 1e-9 && (d[1] - shift).abs() < 1e-9 && d[2].abs() < 1e-9,
+            "node {n} moved by {d:?}, expected [0, {shift}, 0]"
+        );
+    }
+    for &n in a.upper_nodes.iter().chain(&a.lower_nodes) {
+        let r = (a.mesh.nodes[n][0] / 25.0).powi(2) + (a.mesh.nodes[n][1] / 17.0).powi(2);
+        if (r - 1.0).abs() < 1e-3 {
+            assert_eq!(a.mesh.nodes[n], b.mesh.nodes[n], "rim node {n} moved");
+        }
+    }
+    assert!((a.nucleus_area_mm2 - b.nucleus_area_mm2).abs() < 1e-6 * a.nucleus_area_mm2);
+    assert!((a.volume_mm3 - b.volume_mm3).abs() < 1e-6 * a.volume_mm3);
+    // Out of range is an error naming the parameter.
+    let bad = DiscMeshParams {
+        nucleus_posterior_shift: 0.9,
+        ..Default::default()
+    };
+    let e = bad.validate().unwrap_err().to_string();
+    assert!(e.contains("nucleus_posterior_shift"), "{e}");
+}
