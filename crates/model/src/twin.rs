@@ -53,7 +53,7 @@ pub struct LigamentParams {
 impl Default for LigamentParams {
     fn default() -> Self {
         LigamentParams {
-            set: LigamentSet::Remus2021,
+            set: LigamentSet::GoelBilinear,
             fibres: 3,
             prestrain: 0.0,
         }
