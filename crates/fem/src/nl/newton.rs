@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::assemble::{self, Active, Asm};
 use super::beam;
 use super::contact;
-use super::kin::{DofMap, State, V3};
+use super::kin::{DofMap, Kin, Slot, State, M3, V3};
 use super::linsolve::{norm, LinFail, LinSolver};
 use super::{
     BeamState, BodyState, ContactState, Deactivate, Dof, IncrementLog, LinearSolver, Load, Model,
@@ -339,6 +339,7 @@ impl Ctx<'_> {
         let mut e0: Option<f64> = None;
         let mut last_du = f64::INFINITY;
         let mut last_e = f64::INFINITY;
+        let mut stalled = 0;
         for it in 0..=opt.max_iterations {
             let r = residual(&ev.asm, neq);
             let rn = norm(&r);
@@ -399,9 +400,10 @@ impl Ctx<'_> {
             let mut next = None;
             // The predictor is taken in full: the prescribed values must be reached.
             let tries = if opt.line_search && !pending { 6 } else { 1 };
+            let w = self.local_rotations(st, &du);
             for t in 0..tries {
                 let mut s1 = st.clone();
-                s1.update(self.map, &du, alpha);
+                s1.update_rotating(self.map, &du, alpha, &w);
                 if pending {
                     self.prescribe(&mut s1, lam);
                 }
@@ -443,11 +445,87 @@ impl Ctx<'_> {
                 *a += alpha * d;
             }
             log.step_lengths.push(alpha);
+            // A run of short line-search steps means the increment is beyond the reach of
+            // Newton from here (typically contact or a tension-only spring flipping, or
+            // elements close to inversion): measured on the spine twin, such increments
+            // rarely converged, and then only after 15-25 iterations, while the halved
+            // increment converges in about 5.
+            stalled = if alpha < STALL_STEP { stalled + 1 } else { 0 };
+            if stalled >= STALL_RUN {
+                return Err(format!(
+                    "stalled: {STALL_RUN} line-search steps shorter than {STALL_STEP} in a row (residual {rn:.3e} N)"
+                ));
+            }
             last_du = alpha * norm(&du);
             last_e = alpha * e;
             pending = false;
         }
         Err("no convergence".into())
+    }
+
+    /// Local rotation of the Newton increment `du` at each free node (zero elsewhere): the
+    /// average over the node's solid elements of the axial vector of the skew part of
+    /// `d du / dx` at the element centroid (spatial gradient, so that a rigid rotation
+    /// increment `theta` gives exactly `theta`). Tied nodes take their body's linearised
+    /// displacement `dc + dtheta x r`. See [`State::update_rotating`].
+    fn local_rotations(&self, st: &State, du: &[f64]) -> Vec<V3> {
+        let (model, map) = (self.model, self.map);
+        let nn = model.mesh.num_nodes();
+        let mut sum = vec![V3::zeros(); nn];
+        let mut cnt = vec![0u32; nn];
+        let val = |s: Slot| match s {
+            Slot::Eq(i) => du[i],
+            _ => 0.0,
+        };
+        let d_of = |n: usize| -> V3 {
+            let p = st.node(model, map, n);
+            match p.kin {
+                Kin::Node(s) => V3::new(val(s[0]), val(s[1]), val(s[2])),
+                Kin::Body { slots, r } => {
+                    let dc = V3::new(val(slots[0]), val(slots[1]), val(slots[2]));
+                    let dth = V3::new(val(slots[3]), val(slots[4]), val(slots[5]));
+                    dc + dth.cross(&r)
+                }
+            }
+        };
+        for e in 0..model.mesh.num_elements() {
+            if !(self.act.element[e] && self.act.block_of[e].is_some()) {
+                continue;
+            }
+            let kind = model.mesh.kinds[e];
+            let nodes = model.mesh.element_nodes(e);
+            let x0: Vec<[f64; 3]> = nodes.iter().map(|&n| model.mesh.nodes[n]).collect();
+            let Some(g) = point_geometry(kind, &x0, kind.centroid()) else {
+                continue;
+            };
+            // F = dx/dX and dD/dX at the centroid; dD/dx = dD/dX F^-1.
+            let mut f = M3::identity();
+            let mut gd = M3::zeros();
+            for (a, &n) in nodes.iter().enumerate() {
+                let dn = V3::from(g.dndx[a]).transpose();
+                f += (st.node(model, map, n).x - V3::from(x0[a])) * dn;
+                gd += d_of(n) * dn;
+            }
+            let Some(fi) = f.try_inverse() else {
+                continue;
+            };
+            let l = gd * fi;
+            let w = V3::new(
+                l[(2, 1)] - l[(1, 2)],
+                l[(0, 2)] - l[(2, 0)],
+                l[(1, 0)] - l[(0, 1)],
+            ) * 0.5;
+            for &n in nodes {
+                if map.tied[n].is_none() {
+                    sum[n] += w;
+                    cnt[n] += 1;
+                }
+            }
+        }
+        sum.iter()
+            .zip(&cnt)
+            .map(|(s, &c)| if c > 0 { s / c as f64 } else { V3::zeros() })
+            .collect()
     }
 
     /// The reported state at the end of a converged step.
@@ -554,6 +632,11 @@ fn extrapolate(s: &State, prev: &State, f: f64) -> State {
     }
     out
 }
+
+/// A line-search step shorter than this counts towards a stall.
+const STALL_STEP: f64 = 0.25;
+/// Consecutive short steps after which an increment is abandoned (and cut back).
+const STALL_RUN: usize = 4;
 
 /// Line-search tolerance on the energy ratio `|s(a) / s(0)|`.
 const LS_TOL: f64 = 0.8;
