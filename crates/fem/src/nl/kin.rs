@@ -243,11 +243,11 @@ impl State {
     /// [`State::update`] with the free nodes moved along the arc of their local rotation:
     /// node `n` moves by `V(alpha w_n) alpha du_n` (`V` of [`screw_translation`]) instead
     /// of `alpha du_n`. A body's screw update moves each of its points by exactly `V(theta)`
-    /// times the point's linearised displacement, so with `w_n` the local rotation of the
-    /// increment field a rigid rotation of a free region is followed to second order too,
-    /// and the nodes next to a rotating body stay on its arc instead of being pushed off it
-    /// by `|du| |theta| / 2` (which, with a nearly incompressible disc between rotating
-    /// vertebrae, raised the residual of every first Newton iteration a hundredfold). The
+    /// times the point's linearised displacement, so with `w_n` the rotation increment of the
+    /// bodies around node `n` (interpolated by the solver) the nodes next to a rotating body
+    /// stay on its arc instead of being pushed off it by about `|du| |theta| / 2` (which,
+    /// with a nearly incompressible disc between rotating vertebrae, raised the residual of
+    /// every first Newton iteration a hundredfold on the spine twin). The
     /// difference from the straight update is `O(|du|^2)`: Newton's quadratic convergence
     /// and the converged solution are unchanged.
     pub fn update_rotating(&mut self, map: &DofMap, du: &[f64], alpha: f64, w: &[V3]) {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::assemble::{self, Active, Asm};
 use super::beam;
 use super::contact;
-use super::kin::{DofMap, Kin, Slot, State, M3, V3};
+use super::kin::{DofMap, Slot, State, V3};
 use super::linsolve::{norm, LinFail, LinSolver};
 use super::{
     BeamState, BodyState, ContactState, Deactivate, Dof, IncrementLog, LinearSolver, Load, Model,
@@ -59,6 +59,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
         contact: vec![true; model.contacts.len()],
         block_of,
     };
+    let arc = arc_weights(model, &tied);
     let mut st = State::new(model);
     let mut targets: Vec<f64> = vec![0.0; fixed.len()];
     let mut total_iterations = 0;
@@ -108,6 +109,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             start: &start,
             targets: &targets,
             opt: options,
+            arc: &arc,
         };
         let inc = &step.increments;
         let mut lam = 0.0;
@@ -237,6 +239,8 @@ struct Ctx<'a> {
     start: &'a [f64],
     targets: &'a [f64],
     opt: &'a SolveOptions,
+    /// Per node, the bodies whose rotation it follows in [`State::update_rotating`].
+    arc: &'a [[(usize, f64); 2]],
 }
 
 /// One assembly with its by-products.
@@ -400,7 +404,7 @@ impl Ctx<'_> {
             let mut next = None;
             // The predictor is taken in full: the prescribed values must be reached.
             let tries = if opt.line_search && !pending { 6 } else { 1 };
-            let w = self.local_rotations(st, &du);
+            let w = self.local_rotations(&du);
             for t in 0..tries {
                 let mut s1 = st.clone();
                 s1.update_rotating(self.map, &du, alpha, &w);
@@ -464,67 +468,36 @@ impl Ctx<'_> {
     }
 
     /// Local rotation of the Newton increment `du` at each free node (zero elsewhere): the
-    /// average over the node's solid elements of the axial vector of the skew part of
-    /// `d du / dx` at the element centroid (spatial gradient, so that a rigid rotation
-    /// increment `theta` gives exactly `theta`). Tied nodes take their body's linearised
-    /// displacement `dc + dtheta x r`. See [`State::update_rotating`].
-    fn local_rotations(&self, st: &State, du: &[f64]) -> Vec<V3> {
-        let (model, map) = (self.model, self.map);
-        let nn = model.mesh.num_nodes();
-        let mut sum = vec![V3::zeros(); nn];
-        let mut cnt = vec![0u32; nn];
-        let val = |s: Slot| match s {
-            Slot::Eq(i) => du[i],
-            _ => 0.0,
-        };
-        let d_of = |n: usize| -> V3 {
-            let p = st.node(model, map, n);
-            match p.kin {
-                Kin::Node(s) => V3::new(val(s[0]), val(s[1]), val(s[2])),
-                Kin::Body { slots, r } => {
-                    let dc = V3::new(val(slots[0]), val(slots[1]), val(slots[2]));
-                    let dth = V3::new(val(slots[3]), val(slots[4]), val(slots[5]));
-                    dc + dth.cross(&r)
+    /// rotation increments of the two nearest bodies interpolated by distance (see
+    /// [`arc_weights`]). A disc between two vertebrae then turns with them: in bending and
+    /// in torsion alike each level of the disc follows the arc of a rotation between those
+    /// of its endplates. (The skew part of the gradient of `du` was tried first: it helped
+    /// in flexion, but in axial rotation it reads the shear of the twisted disc as a
+    /// rotation and made the first increment invert an element.)
+    fn local_rotations(&self, du: &[f64]) -> Vec<V3> {
+        let map = self.map;
+        let theta: Vec<V3> = map
+            .body
+            .iter()
+            .map(|s| {
+                V3::from_fn(|k, _| match s[3 + k] {
+                    Slot::Eq(i) => du[i],
+                    _ => 0.0,
+                })
+            })
+            .collect();
+        self.arc
+            .iter()
+            .enumerate()
+            .map(|(n, w)| {
+                if map.tied[n].is_some() {
+                    return V3::zeros();
                 }
-            }
-        };
-        for e in 0..model.mesh.num_elements() {
-            if !(self.act.element[e] && self.act.block_of[e].is_some()) {
-                continue;
-            }
-            let kind = model.mesh.kinds[e];
-            let nodes = model.mesh.element_nodes(e);
-            let x0: Vec<[f64; 3]> = nodes.iter().map(|&n| model.mesh.nodes[n]).collect();
-            let Some(g) = point_geometry(kind, &x0, kind.centroid()) else {
-                continue;
-            };
-            // F = dx/dX and dD/dX at the centroid; dD/dx = dD/dX F^-1.
-            let mut f = M3::identity();
-            let mut gd = M3::zeros();
-            for (a, &n) in nodes.iter().enumerate() {
-                let dn = V3::from(g.dndx[a]).transpose();
-                f += (st.node(model, map, n).x - V3::from(x0[a])) * dn;
-                gd += d_of(n) * dn;
-            }
-            let Some(fi) = f.try_inverse() else {
-                continue;
-            };
-            let l = gd * fi;
-            let w = V3::new(
-                l[(2, 1)] - l[(1, 2)],
-                l[(0, 2)] - l[(2, 0)],
-                l[(1, 0)] - l[(0, 1)],
-            ) * 0.5;
-            for &n in nodes {
-                if map.tied[n].is_none() {
-                    sum[n] += w;
-                    cnt[n] += 1;
-                }
-            }
-        }
-        sum.iter()
-            .zip(&cnt)
-            .map(|(s, &c)| if c > 0 { s / c as f64 } else { V3::zeros() })
+                w.iter()
+                    .filter(|(_, wb)| *wb > 0.0)
+                    .map(|&(b, wb)| theta[b] * wb)
+                    .sum()
+            })
             .collect()
     }
 
@@ -631,6 +604,53 @@ fn extrapolate(s: &State, prev: &State, f: f64) -> State {
         out.rotate(b, d.scaled_axis() * f);
     }
     out
+}
+
+/// For each mesh node, the two bodies nearest to it (through their tied nodes, in the
+/// reference configuration) with weights `d2 / (d1 + d2)` and `d1 / (d1 + d2)` of the
+/// distances `d1 <= d2` (one body with weight 1 when there is only one; none without
+/// bodies).
+fn arc_weights(model: &Model, tied: &[Option<usize>]) -> Vec<[(usize, f64); 2]> {
+    let nb = model.bodies.len();
+    let pts: Vec<Vec<V3>> = model
+        .bodies
+        .iter()
+        .map(|b| {
+            b.tied_nodes
+                .iter()
+                .map(|&n| V3::from(model.mesh.nodes[n]))
+                .collect()
+        })
+        .collect();
+    (0..model.mesh.num_nodes())
+        .map(|n| {
+            if nb == 0 || tied[n].is_some() {
+                return [(0, 0.0); 2];
+            }
+            let x = V3::from(model.mesh.nodes[n]);
+            let mut d: Vec<(f64, usize)> = pts
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.is_empty())
+                .map(|(b, p)| {
+                    let m = p
+                        .iter()
+                        .map(|q| (q - x).norm())
+                        .fold(f64::INFINITY, f64::min);
+                    (m, b)
+                })
+                .collect();
+            d.sort_by(|a, b| a.0.total_cmp(&b.0));
+            match d[..] {
+                [] => [(0, 0.0); 2],
+                [(_, b)] => [(b, 1.0), (0, 0.0)],
+                [(d1, b1), (d2, b2), ..] => {
+                    let t = (d1 + d2).max(1e-12);
+                    [(b1, d2 / t), (b2, d1 / t)]
+                }
+            }
+        })
+        .collect()
 }
 
 /// A line-search step shorter than this counts towards a stall.
@@ -1035,6 +1055,7 @@ mod tests {
             start: &zeros,
             targets: &zeros,
             opt: &opt,
+            arc: &[],
         };
         // A deformed, rotated state.
         let mut st = State::new(&model);
@@ -1204,6 +1225,7 @@ mod beam_chain {
             start: &zeros,
             targets: &zeros,
             opt: &opt,
+            arc: &[],
         };
         let ev = ctx.eval(&st, 1.0, true, &mut NlTimings::default()).unwrap();
         let neq = map.neq;
