@@ -154,6 +154,50 @@ pub fn tl_element_with(
     element: usize,
     fbar: bool,
 ) -> Result<ElementResponse, FemError> {
+    let nd = 3 * kind.num_nodes();
+    let mut force = [0.0; MAX_DOF];
+    let mut tangent = [0.0; MAX_DOF * MAX_DOF];
+    let energy = tl_kernel(
+        kind,
+        x0,
+        u,
+        material,
+        element,
+        fbar,
+        &mut force,
+        Some(&mut tangent),
+        true,
+    )?;
+    Ok(ElementResponse {
+        force: force[..nd].to_vec(),
+        tangent: tangent[..nd * nd].to_vec(),
+        energy,
+    })
+}
+
+/// Most nodes of an element kind (Tet10).
+pub(crate) const MAX_NODES: usize = 10;
+/// Most DOFs of an element.
+pub(crate) const MAX_DOF: usize = 3 * MAX_NODES;
+
+/// The computation of [`tl_element_with`] into caller-owned fixed-size buffers (no heap
+/// allocation: the Newton solver calls it for every element at every iteration). `force`
+/// receives the first `3n` entries, `tangent` (when given) the row-major `3n x 3n` tangent in
+/// its first `(3n)^2` entries. Returns the element energy when `energy` is asked for and the
+/// material provides it (the solver does not need it, and it costs a second material
+/// evaluation per point).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn tl_kernel(
+    kind: ElementKind,
+    x0: &[[f64; 3]],
+    u: &[[f64; 3]],
+    material: &dyn SolidMaterial,
+    element: usize,
+    fbar: bool,
+    force: &mut [f64; MAX_DOF],
+    mut tangent: Option<&mut [f64; MAX_DOF * MAX_DOF]>,
+    energy: bool,
+) -> Result<Option<f64>, FemError> {
     let n = kind.num_nodes();
     let ndof = 3 * n;
     if x0.len() < n || u.len() < n {
@@ -163,9 +207,11 @@ pub fn tl_element_with(
             u.len()
         )));
     }
-    let mut force = vec![0.0; ndof];
-    let mut tangent = vec![0.0; ndof * ndof];
-    let mut energy = Some(0.0);
+    force[..ndof].fill(0.0);
+    if let Some(t) = tangent.as_deref_mut() {
+        t[..ndof * ndof].fill(0.0);
+    }
+    let mut energy = energy.then_some(0.0);
     let inverted = |det_j: f64| FemError::InvertedElement { element, det_j };
     let grad = |dn: &[[f64; 3]]| {
         let mut f = Matrix3::identity();
@@ -179,10 +225,12 @@ pub fn tl_element_with(
         f
     };
     // Spatial gradients g_ai = dN_a/dX_k F^-1_ki.
-    let spatial = |dn: &[[f64; 3]], finv: &Matrix3<f64>| -> Vec<[f64; 3]> {
-        dn.iter()
-            .map(|d| std::array::from_fn(|i| (0..3).map(|k| d[k] * finv[(k, i)]).sum()))
-            .collect()
+    let spatial = |dn: &[[f64; 3]], finv: &Matrix3<f64>| -> [[f64; 3]; MAX_NODES] {
+        let mut g = [[0.0; 3]; MAX_NODES];
+        for (ga, d) in g.iter_mut().zip(dn) {
+            *ga = std::array::from_fn(|i| (0..3).map(|k| d[k] * finv[(k, i)]).sum());
+        }
+        g
     };
     // Centroid volume change and spatial gradients (F-bar only).
     let centre = if fbar {
@@ -194,6 +242,7 @@ pub fn tl_element_with(
     } else {
         None
     };
+    let dot = |a: &[f64; 6], b: &[f64; 6]| (0..6).map(|q| a[q] * b[q]).sum::<f64>();
     for &(p, w) in kind.quadrature() {
         let g = point_geometry(kind, &x0[..n], p).ok_or(inverted(0.0))?;
         if g.det_j <= 0.0 {
@@ -205,72 +254,88 @@ pub fn tl_element_with(
         if det_f <= 0.0 {
             return Err(inverted(det_f));
         }
-        // F-bar factors: alpha^2, h (per DOF), spatial gradients here and at the centroid.
-        let (alpha2, fmat, h, gs) = match &centre {
+        // F-bar factors: alpha^2, h (per DOF), spatial gradients here (gs).
+        let mut h = [0.0; MAX_DOF];
+        let mut gs = [[0.0; 3]; MAX_NODES];
+        let (alpha2, fmat) = match &centre {
             Some((jc, gc)) => {
                 let alpha = (jc / det_f).cbrt();
                 let finv = f.try_inverse().ok_or(inverted(det_f))?;
-                let gs = spatial(dn, &finv);
-                let h: Vec<f64> = (0..ndof)
-                    .map(|d| (gc[d / 3][d % 3] - gs[d / 3][d % 3]) / 3.0)
-                    .collect();
-                (alpha * alpha, f * alpha, h, gs)
+                gs = spatial(dn, &finv);
+                for (d, hd) in h[..ndof].iter_mut().enumerate() {
+                    *hd = (gc[d / 3][d % 3] - gs[d / 3][d % 3]) / 3.0;
+                }
+                (alpha * alpha, f * alpha)
             }
-            None => (1.0, f, vec![0.0; ndof], Vec::new()),
+            None => (1.0, f),
         };
         let (s, c) = material.pk2(element, &fmat)?;
         let wj = w * g.det_j;
-        energy = match (energy, material.energy(element, &fmat)) {
-            (Some(acc), Some(psi)) => Some(acc + wj * psi),
-            _ => None,
-        };
-        // B column of DOF (a, i): dE_voigt / du_ai (with the unmodified F).
-        let bcol = |a: usize, i: usize| -> [f64; 6] {
-            VOIGT.map(|[j, k]| {
+        if let Some(acc) = energy {
+            energy = material.energy(element, &fmat).map(|psi| acc + wj * psi);
+        }
+        let cm = f.transpose() * f;
+        let cv: [f64; 6] = VOIGT.map(|[j, k]| if j == k { cm[(j, k)] } else { 2.0 * cm[(j, k)] });
+        // B column of DOF (a, i): dE_voigt / du_ai (with the unmodified F), and
+        // dE_bar / du_d.
+        let mut cols = [[0.0; 6]; MAX_DOF];
+        let mut bbar = [[0.0; 6]; MAX_DOF];
+        for d in 0..ndof {
+            let (a, i) = (d / 3, d % 3);
+            cols[d] = VOIGT.map(|[j, k]| {
                 if j == k {
                     f[(i, j)] * dn[a][j]
                 } else {
                     f[(i, j)] * dn[a][k] + f[(i, k)] * dn[a][j]
                 }
-            })
+            });
+            bbar[d] = std::array::from_fn(|q| alpha2 * (cols[d][q] + h[d] * cv[q]));
+            force[d] += wj * dot(&bbar[d], &s);
+        }
+        let Some(tangent) = tangent.as_deref_mut() else {
+            continue;
         };
-        let cm = f.transpose() * f;
-        let cv: [f64; 6] = VOIGT.map(|[j, k]| if j == k { cm[(j, k)] } else { 2.0 * cm[(j, k)] });
-        let cols: Vec<[f64; 6]> = (0..ndof).map(|d| bcol(d / 3, d % 3)).collect();
-        let dot = |a: &[f64; 6], b: &[f64; 6]| (0..6).map(|q| a[q] * b[q]).sum::<f64>();
-        let sb: Vec<f64> = cols.iter().map(|b| dot(b, &s)).collect();
+        let mut sb = [0.0; MAX_DOF];
+        let mut cb = [[0.0; 6]; MAX_DOF];
+        for d in 0..ndof {
+            sb[d] = dot(&cols[d], &s);
+            cb[d] = std::array::from_fn(|r| (0..6).map(|q| c[r][q] * bbar[d][q]).sum::<f64>());
+        }
         let sc = dot(&s, &cv);
-        // dE_bar / du_d.
-        let bbar: Vec<[f64; 6]> = cols
-            .iter()
-            .zip(&h)
-            .map(|(b, hd)| std::array::from_fn(|q| alpha2 * (b[q] + hd * cv[q])))
-            .collect();
-        let cb: Vec<[f64; 6]> = bbar
-            .iter()
-            .map(|b| std::array::from_fn(|r| (0..6).map(|q| c[r][q] * b[q]).sum::<f64>()))
-            .collect();
+        // Material and F-bar part of entry (r, col).
+        let entry = |r: usize, col: usize| {
+            let mut v = dot(&bbar[r], &cb[col]);
+            if let Some((_, gc)) = &centre {
+                let (a, i, b, j) = (r / 3, r % 3, col / 3, col % 3);
+                let dh = (gs[a][j] * gs[b][i] - gc[a][j] * gc[b][i]) / 3.0;
+                v += alpha2
+                    * (2.0 * h[col] * sb[r]
+                        + 2.0 * h[r] * sb[col]
+                        + (2.0 * h[r] * h[col] + dh) * sc);
+            }
+            v
+        };
+        // The element tangent is symmetric when the material tangent is: the upper triangle
+        // is accumulated and mirrored after the last point. A non-symmetric material
+        // tangent leaves in the lower triangle what the mirror must add to it.
         for r in 0..ndof {
-            force[r] += wj * dot(&bbar[r], &s);
             let row = &mut tangent[r * ndof..(r + 1) * ndof];
-            for (col, t) in row.iter_mut().enumerate() {
-                let mut v = dot(&bbar[r], &cb[col]);
-                if let Some((_, gc)) = &centre {
-                    let (a, i, b, j) = (r / 3, r % 3, col / 3, col % 3);
-                    let dh = (gs[a][j] * gs[b][i] - gc[a][j] * gc[b][i]) / 3.0;
-                    v += alpha2
-                        * (2.0 * h[col] * sb[r]
-                            + 2.0 * h[r] * sb[col]
-                            + (2.0 * h[r] * h[col] + dh) * sc);
-                }
-                *t += wj * v;
+            for (col, t) in row.iter_mut().enumerate().skip(r) {
+                *t += wj * entry(r, col);
             }
         }
-        // Geometric term alpha^2 delta_ij dN_a . S dN_b.
+        if !(0..6).all(|r| (0..r).all(|q| c[r][q] == c[q][r])) {
+            for r in 0..ndof {
+                for col in 0..r {
+                    tangent[r * ndof + col] += wj * (entry(r, col) - entry(col, r));
+                }
+            }
+        }
+        // Geometric term alpha^2 delta_ij dN_a . S dN_b (symmetric; upper triangle).
         let sm = voigt_to_matrix(&s);
         for a in 0..n {
             let sa = sm * nalgebra::Vector3::from(dn[a]);
-            for b in 0..n {
+            for b in a..n {
                 let gab = wj * alpha2 * (0..3).map(|k| dn[b][k] * sa[k]).sum::<f64>();
                 for i in 0..3 {
                     tangent[(3 * a + i) * ndof + 3 * b + i] += gab;
@@ -278,11 +343,15 @@ pub fn tl_element_with(
             }
         }
     }
-    Ok(ElementResponse {
-        force,
-        tangent,
-        energy,
-    })
+    // Lower triangle = upper triangle + what non-symmetric points left there.
+    if let Some(tangent) = tangent {
+        for r in 0..ndof {
+            for col in 0..r {
+                tangent[r * ndof + col] += tangent[col * ndof + r];
+            }
+        }
+    }
+    Ok(energy)
 }
 
 #[cfg(test)]

@@ -196,20 +196,26 @@ fn invariant_response(
     let sv = VOIGT.map(|[i, j]| s[(i, j)]);
     let delta = |i: usize, j: usize| if i == j { 1.0 } else { 0.0 };
     let ci = &k.c_inv;
+    // sum_mn W_mn A_m (x) A_n = A^T (W'' A) in Voigt form; `d` is symmetric, so only its
+    // upper triangle is computed (and it is then exactly symmetric, which lets the element
+    // assemble half of its tangent).
+    let av: [[f64; 6]; NV] = a.map(|m| VOIGT.map(|[i, j]| m[(i, j)]));
+    let mut hav = [[0.0; 6]; NV];
+    for (hm, wm) in hav.iter_mut().zip(&w.h) {
+        for (q, hq) in hm.iter_mut().enumerate() {
+            *hq = (0..NV).map(|n| wm[n] * av[n][q]).sum();
+        }
+    }
     let mut d = [[0.0; 6]; 6];
     for (r, &[i, j]) in VOIGT.iter().enumerate() {
-        for (q, &[kk, l]) in VOIGT.iter().enumerate() {
-            let mut v = 0.0;
-            for m in 0..NV {
-                for n in 0..NV {
-                    v += w.h[m][n] * a[m][(i, j)] * a[n][(kk, l)];
-                }
-            }
+        for (q, &[kk, l]) in VOIGT.iter().enumerate().skip(r) {
+            let mut v = (0..NV).map(|m| av[m][r] * hav[m][q]).sum::<f64>();
             let sym_id = 0.5 * (delta(i, kk) * delta(j, l) + delta(i, l) * delta(j, kk));
             v += w.g[1] * 4.0 * (delta(i, j) * delta(kk, l) - sym_id);
             let cc = 0.5 * (ci[(i, kk)] * ci[(j, l)] + ci[(i, l)] * ci[(j, kk)]);
             v += w.g[2] * k.j * (ci[(i, j)] * ci[(kk, l)] - 2.0 * cc);
             d[r][q] = v;
+            d[q][r] = v;
         }
     }
     (sv, d)

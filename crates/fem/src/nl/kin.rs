@@ -240,6 +240,30 @@ impl State {
         }
     }
 
+    /// [`State::update`] with the free nodes moved along the arc of their local rotation:
+    /// node `n` moves by `V(alpha w_n) alpha du_n` (`V` of [`screw_translation`]) instead
+    /// of `alpha du_n`. A body's screw update moves each of its points by exactly `V(theta)`
+    /// times the point's linearised displacement, so with `w_n` the rotation increment of the
+    /// bodies around node `n` (interpolated by the solver) the nodes next to a rotating body
+    /// stay on its arc instead of being pushed off it by about `|du| |theta| / 2` (which,
+    /// with a nearly incompressible disc between rotating vertebrae, raised the residual of
+    /// every first Newton iteration a hundredfold on the spine twin). The
+    /// difference from the straight update is `O(|du|^2)`: Newton's quadratic convergence
+    /// and the converged solution are unchanged.
+    pub fn update_rotating(&mut self, map: &DofMap, du: &[f64], alpha: f64, w: &[V3]) {
+        let old: Vec<(usize, V3)> = w
+            .iter()
+            .enumerate()
+            .filter(|(_, wn)| **wn != V3::zeros())
+            .map(|(n, _)| (n, self.u[n]))
+            .collect();
+        self.update(map, du, alpha);
+        for (n, u0) in old {
+            let d = self.u[n] - u0;
+            self.u[n] = u0 + screw_translation(&(w[n] * alpha)) * d;
+        }
+    }
+
     /// Applies a spatial rotation increment to body `b`.
     pub fn rotate(&mut self, b: usize, dth: V3) {
         if dth != V3::zeros() {
