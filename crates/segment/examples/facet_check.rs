@@ -6,6 +6,8 @@
 //! the truth (superior facets: the truth normal; inferior facets: minus the truth normal of
 //! the same joint), the point count, the extent of the points along the world axes and the
 //! coherence of the per-point normals (norm of their mean; 1 for a flat patch).
+//! DUMP=1 prints ASCII slices and HU profiles across the left L4-L5 joint; VALLEY=1 (with
+//! BRIGHT=HU) how many bridged joint-space voxels and bone voxels look like a HU valley.
 
 use nalgebra::Vector3;
 use spinetwin_phantom::{generate, PhantomSpec};
@@ -56,6 +58,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             println!("{row}");
         }
+    }
+    if std::env::var("VALLEY").is_ok() {
+        valley_stats(&ph.ct, &ph.labels);
     }
     let t = std::time::Instant::now();
     let lm = landmarks(&ph.ct, &labels)?;
@@ -222,5 +227,83 @@ pub fn dump(
             }
             println!("{row}");
         }
+    }
+}
+
+/// How visible the facet joint space is as a CT valley (env VALLEY=1): joint-space voxels
+/// (background in the reference labels with two different vertebrae within 1 voxel) and
+/// bone voxels whose HU is at least `delta` below both neighbours along one of the 13
+/// directions (both neighbours above 400 HU).
+pub fn valley_stats(ct: &spinetwin_imaging::Volume<f32>, labels: &spinetwin_imaging::Volume<u16>) {
+    let [nx, ny, nz] = labels.dims();
+    let dirs: [(i64, i64, i64); 13] = [
+        (1, 0, 0),
+        (0, 1, 0),
+        (0, 0, 1),
+        (1, 1, 0),
+        (1, -1, 0),
+        (1, 0, 1),
+        (1, 0, -1),
+        (0, 1, 1),
+        (0, 1, -1),
+        (1, 1, 1),
+        (1, 1, -1),
+        (1, -1, 1),
+        (-1, 1, 1),
+    ];
+    let is_vert = |l: u16| (17..=26).contains(&l);
+    let bright: f32 = std::env::var("BRIGHT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400.0);
+    for delta in [30.0f32, 60.0, 90.0] {
+        let (mut joint, mut joint_hit, mut bone, mut bone_hit) = (0usize, 0usize, 0usize, 0usize);
+        for k in 2..nz - 2 {
+            for j in 2..ny - 2 {
+                for i in 2..nx - 2 {
+                    let l = labels.get(i, j, k);
+                    let hu = ct.get(i, j, k);
+                    let g = |d: (i64, i64, i64), s: i64| {
+                        let (a, b, c) = (
+                            (i as i64 + s * d.0) as usize,
+                            (j as i64 + s * d.1) as usize,
+                            (k as i64 + s * d.2) as usize,
+                        );
+                        (labels.get(a, b, c), ct.get(a, b, c))
+                    };
+                    let valley = dirs.iter().any(|&d| {
+                        let (a, b) = (g(d, 1).1, g(d, -1).1);
+                        a > bright && b > bright && a.min(b) - hu > delta
+                    });
+                    if l == 0 {
+                        let mut seen = [0u16; 2];
+                        for &d in &dirs {
+                            for s in [1, -1] {
+                                let m = g(d, s).0;
+                                if is_vert(m) {
+                                    if seen[0] == 0 {
+                                        seen[0] = m;
+                                    } else if m != seen[0] {
+                                        seen[1] = m;
+                                    }
+                                }
+                            }
+                        }
+                        if seen[1] != 0 && hu > 300.0 {
+                            joint += 1;
+                            joint_hit += valley as usize;
+                        }
+                    } else if is_vert(l) {
+                        bone += 1;
+                        bone_hit += valley as usize;
+                    }
+                }
+            }
+        }
+        println!(
+            "valley delta {delta}: joint-space voxels {joint}, detected {:.1} %; bone voxels {bone}, flagged {:.2} % ({bone_hit})",
+            100.0 * joint_hit as f64 / joint.max(1) as f64,
+            100.0 * bone_hit as f64 / bone.max(1) as f64
+        );
     }
 }
