@@ -123,7 +123,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect();
             let mn = a.normals.iter().fold(V3::zeros(), |s, n| s + V3::from(*n))
                 / a.normals.len().max(1) as f64;
-            let ce = c.map(|c| (V3::from(a.centre) - V3::from(c)).norm());
+            let dc = c.map_or(V3::repeat(f64::NAN), |c| V3::from(a.centre) - V3::from(c));
+            let ce = c.map(|_| dc.norm());
             let ne = n.map(|n| {
                 V3::from(a.normal)
                     .normalize()
@@ -135,7 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             worst_c = worst_c.max(ce.unwrap_or(0.0));
             worst_n = worst_n.max(ne.unwrap_or(0.0));
             println!(
-                "{:<4} {name} centre err {:>5.2} normal err {:>6.2} n {:>4} ext [{:.0} {:.0} {:.0}] coh {:.2} area {:.0} normal [{:.2} {:.2} {:.2}]",
+                "{:<4} {name} centre err {:>5.2} normal err {:>6.2} n {:>4} ext [{:.0} {:.0} {:.0}] coh {:.2} area {:.0} normal [{:.2} {:.2} {:.2}] centre - truth [{:.1} {:.1} {:.1}]",
                 t.level,
                 ce.unwrap_or(f64::NAN),
                 ne.unwrap_or(f64::NAN),
@@ -148,6 +149,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 a.normal[0],
                 a.normal[1],
                 a.normal[2],
+                dc[0],
+                dc[1],
+                dc[2],
             );
         }
     }
