@@ -2,7 +2,8 @@
 //! the Newton log (residuals and line-search step lengths per increment) and the phase times.
 //!
 //! `cargo run --release -p spinetwin-model --example newton_log -- [full|disc_only_l4l5|intact_segment_l4l5] [LOAD]`
-//! with optional environment variables NOFACET=1, NOLIG=1, EXTRAPOLATE=1 and LEVELS=L3,L4,L5.
+//! with optional environment variables NOFACET=1, NOLIG=1, EXTRAPOLATE=1, LEVELS=L3,L4,L5,
+//! TWIN_CACHE=path (default /tmp/newton_log_twin.json; delete it after a landmark or default-parameter change) and REFLABELS=1 (when building the cache).
 use spinetwin_fem::nl::SolveOptions;
 use spinetwin_model::loadcase::LoadCase;
 use spinetwin_model::twin::*;
@@ -12,14 +13,25 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let exp = args.get(1).cloned().unwrap_or("disc_only_l4l5".into());
     let load = args.get(2).cloned().unwrap_or("flexion:1Nm".into());
-    let cache = std::path::Path::new("/tmp/phantom_twin.json");
+    // The twin is cached (built from the default phantom's automatic segmentation); TWIN_CACHE
+    // picks another cache file, e.g. one built before a landmark change.
+    let cache_path = std::env::var("TWIN_CACHE").unwrap_or("/tmp/newton_log_twin.json".into());
+    let cache = std::path::Path::new(&cache_path);
     let file: TwinFile = if cache.exists() {
         serde_json::from_str(&std::fs::read_to_string(cache).unwrap()).unwrap()
     } else {
         let spec = spinetwin_phantom::PhantomSpec::default();
         let ph = spinetwin_phantom::generate(&spec).unwrap();
-        let seg = spinetwin_segment::segment(&ph.ct, &Default::default()).unwrap();
-        let lm = spinetwin_segment::landmarks::landmarks(&ph.ct, &seg.labels).unwrap();
+        // REFLABELS=1: landmarks from the phantom's reference label map instead of the
+        // automatic segmentation (separates landmark errors from segmentation errors).
+        let labels = if std::env::var("REFLABELS").is_ok() {
+            ph.labels.clone()
+        } else {
+            spinetwin_segment::segment(&ph.ct, &Default::default())
+                .unwrap()
+                .labels
+        };
+        let lm = spinetwin_segment::landmarks::landmarks(&ph.ct, &labels).unwrap();
         let f = TwinFile {
             schema_version: TWIN_SCHEMA_VERSION,
             fidelity: Fidelity::Hybrid,

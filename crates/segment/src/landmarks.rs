@@ -33,10 +33,16 @@
 //!   cosine of the axis angle); the axis (transverse) follows the medial wall: a line fitted
 //!   to the medial edge of the sections at the isthmus height, up to 3 slabs behind it; the entry is where the
 //!   axis leaves the bone posteriorly, the length runs to the anterior cortex.
-//! * **Facets**: boundary voxels of the vertebra behind the posterior wall that have a voxel
-//!   of the adjacent vertebra within 3 mm; outward normals from the non-bone neighbours in
-//!   the 3x3x3 box; points pushed half a voxel out; the area sums `s^2 / max|n_i|` per
-//!   boundary voxel (the density of boundary voxels on a plane of normal n).
+//! * **Facets**: boundary voxels of the vertebra behind the posterior wall whose ray along
+//!   the outward normal (normal from the other-label voxels in the 5x5x5 box) reaches the
+//!   adjacent vertebra within 3 mm through no other bone, at a voxel whose own normal faces
+//!   back (within 60 deg of opposite); per side, the largest connected patch whose normals
+//!   lie within 30 deg of the dominant normal. This keeps the joint-facing surface and drops
+//!   the process tips and laminae that merely pass near the neighbour. Points pushed half a
+//!   voxel out; the area sums `s^2 / max|n_i|` per boundary voxel (the density of boundary
+//!   voxels on a plane of normal n). A patch where the two labels touch almost everywhere
+//!   (no joint space in the label map, e.g. a segmentation that fused the joint) gets a
+//!   warning: its orientation is that of the label boundary, not of the joint.
 //! * **Posterior points**: spinous tip = most posterior midline bone (|x| < 1.5 voxels);
 //!   base = mean of the midline bone within 8 mm behind the canal; lamina edges = its
 //!   highest/lowest points; transverse tips = most lateral bone behind the wall.

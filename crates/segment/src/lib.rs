@@ -38,6 +38,12 @@
 //!    plane, articular processes that reach past the disc level) goes to the core with the
 //!    shortest path inside the bone (a geodesic competition), so posterior elements follow
 //!    their own pedicles and laminae and the facet joints become the boundary.
+//!    The facet joint space is usually bridged in the bone mask (blur), so the first
+//!    competition cuts across the fused articular processes. At voxels of 1.2 mm or finer,
+//!    the joint is found in the CT as a flat sheet of cleft voxels (darker than the bone
+//!    1 mm away on both sides): per contact of two adjacent vertebrae behind the canal on
+//!    each side, a plane fitted robustly (RANSAC) to those voxels. Its voxels leave the bone
+//!    mask and the competition is run again with that barrier.
 //! 6. **Identification**: counted up from the sacrum. The caudal-most segment is the sacrum
 //!    when the caudal end of the spine is in view and that segment is much wider laterally
 //!    than the vertebrae above (the alae) or much taller (fused sacral segments without disc

@@ -13,6 +13,8 @@ use spinetwin_anatomy::{Level, CANAL_LABEL, DISC_LABEL_OFFSET};
 use spinetwin_imaging::Volume;
 use std::time::Instant;
 
+mod joints;
+
 type V3 = Vector3<f64>;
 
 /// Canal candidates: holes of this area (mm²) with mean HU below `CANAL_MAX_HU`.
@@ -298,6 +300,37 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         }
     }
     timer.lap("vertebra separation");
+
+    // 5b. Facet joints bridged in the bone mask: cut along the joint plane found in the CT.
+    let fits = joints::split_facet_joints(&g, hu, &mut filled, &mut lab, &canal, threshold);
+    if debug() {
+        for f in &fits {
+            let c = grid.index_to_world(V3::from(g.index(&f.centre)));
+            eprintln!(
+                "facet joint {}-{} side {}: {} dips, {} on the plane at LPS ({:.1}, {:.1}, {:.1}) \
+                 normal ({:.2}, {:.2}, {:.2}), {} voxels cut",
+                f.labels.0,
+                f.labels.1,
+                f.side,
+                f.dips,
+                f.inliers,
+                c.x,
+                c.y,
+                c.z,
+                f.normal.x,
+                f.normal.y,
+                f.normal.z,
+                f.cut
+            );
+        }
+    }
+    if fits.iter().any(|f| f.cut > 0) {
+        // The joint planes are barriers now: compete again from the same seeds, so that
+        // each articular process is reached from the vertebra it is attached to.
+        lab = seeds(&g, &filled, &planes, &canal);
+        ops::geodesic_grow(&mut lab, &filled, dims, g.sp);
+    }
+    timer.lap("facet joints");
 
     // 6. Segment statistics, partial ends, sacrum and level names.
     let nseg = planes.len() + 1;

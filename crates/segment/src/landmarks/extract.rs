@@ -350,8 +350,75 @@ fn mean(pts: &[V3]) -> Option<V3> {
     (!pts.is_empty()).then(|| pts.iter().fold(V3::zeros(), |a, p| a + p) / pts.len() as f64)
 }
 
-/// Bone surface of `label` facing `other` across a gap below [`FACET_GAP_MAX`], in the
-/// posterior region, split left/right by the frame.
+/// Outward unit normal of the `label` region at voxel `(i, j, k)`: the sum of the unit offsets
+/// to the voxels of other labels within `r` voxels, weighted by the inverse distance (a wider
+/// box than the 3x3x3 one gives normals good to a few degrees on a voxel staircase).
+fn outward_normal(cx: &Ctx, ijk: [i64; 3], label: u16, r: i64) -> Option<V3> {
+    let lab = cx.labels;
+    let g = lab.grid();
+    let [nx, ny, nz] = lab.dims().map(|d| d as i64);
+    let sp = g.spacing;
+    let mut grad = V3::zeros();
+    for dk in -r..=r {
+        for dj in -r..=r {
+            for di in -r..=r {
+                if (di, dj, dk) == (0, 0, 0) {
+                    continue;
+                }
+                let (a, b, c) = (ijk[0] + di, ijk[1] + dj, ijk[2] + dk);
+                let out = a < 0
+                    || b < 0
+                    || c < 0
+                    || a >= nx
+                    || b >= ny
+                    || c >= nz
+                    || lab.get(a as usize, b as usize, c as usize) != label;
+                if out {
+                    let off = V3::new(di as f64 * sp[0], dj as f64 * sp[1], dk as f64 * sp[2]);
+                    grad += off / off.norm_squared();
+                }
+            }
+        }
+    }
+    (grad.norm() > 1e-9).then(|| (g.direction * grad).normalize())
+}
+
+/// A surface voxel of a vertebra that faces the neighbouring vertebra across a thin gap.
+#[derive(Clone, Copy)]
+struct FacetCand {
+    /// Voxel index.
+    ijk: [i64; 3],
+    /// Surface point (voxel centre pushed half a voxel out).
+    p: V3,
+    /// Outward unit normal.
+    n: V3,
+    /// Surface area the voxel stands for (mm^2).
+    area: f64,
+    /// Whether the neighbour's label is right next to the voxel (no joint space between).
+    touching: bool,
+}
+
+/// Normals of one joint surface stay within this angle of the patch normal (cos 30 deg):
+/// a facet is nearly flat, the horizontal faces of the process tips and laminae that also
+/// come close to the neighbour are not.
+const FACET_PATCH_COS: f64 = 0.866;
+/// The two sides of a joint face each other: their normals are within 60 deg of opposite.
+const FACET_FACING_COS: f64 = 0.5;
+
+/// Fraction of a facet patch's area where the two labels touch (no joint space in the label
+/// map) above which the patch is reported as unreliable.
+const FACET_TOUCHING_MAX: f64 = 0.95;
+
+/// Articular surfaces of `label` in its joint with `other`, behind `y_min` (local y), split
+/// left/right by the frame, with the fraction of each patch's area where the labels touch.
+///
+/// A posterior boundary voxel is a joint candidate when the ray along its outward normal
+/// reaches `other` within [`FACET_GAP_MAX`] without passing through any other bone, and
+/// the voxel it reaches faces back (normals within 60 deg of opposite). Measuring the gap
+/// along the normal, not in any direction, keeps the surfaces that face the neighbour
+/// across the joint space and drops those that merely pass near it (the process tips over
+/// the pedicle and lamina below). Per side, the patch is the largest connected set of
+/// candidates whose normals lie within 30 deg of the dominant normal.
 fn facets(
     cx: &Ctx,
     idx: &[usize],
@@ -359,95 +426,189 @@ fn facets(
     other: u16,
     fr: &Fr,
     y_min: f64,
-) -> Sides<Option<ArticularSurface>> {
+) -> (Sides<Option<ArticularSurface>>, [f64; 2]) {
     let lab = cx.labels;
     let g = lab.grid();
     let [nx, ny, nz] = lab.dims();
-    let r = (FACET_GAP_MAX / cx.s).ceil() as i64;
     let dirm = g.direction;
-    let sp = g.spacing;
-    let mut sides: [Vec<(V3, V3, f64)>; 2] = [Vec::new(), Vec::new()];
+    let s = cx.s;
+    let r = 2;
+    let mut sides: [Vec<FacetCand>; 2] = [Vec::new(), Vec::new()];
+    let is_out = |a: i64, b: i64, c: i64| {
+        a < 0
+            || b < 0
+            || c < 0
+            || a >= nx as i64
+            || b >= ny as i64
+            || c >= nz as i64
+            || lab.get(a as usize, b as usize, c as usize) != label
+    };
     for &id in idx {
         let (i, j, k) = (id % nx, (id / nx) % ny, id / (nx * ny));
+        let ijk = [i as i64, j as i64, k as i64];
         let p = cx.pos(id);
         let l = fr.local(p);
         if l.y < y_min {
             continue;
         }
-        // Outward normal: sum of the offsets to non-bone neighbours in the 3x3x3 box.
-        let mut grad = V3::zeros();
-        let mut boundary = false;
-        for (di, dj, dk) in box3() {
-            let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
-            let out = a < 0
-                || b < 0
-                || c < 0
-                || a >= nx as i64
-                || b >= ny as i64
-                || c >= nz as i64
-                || lab.get(a as usize, b as usize, c as usize) != label;
-            if out {
-                let off = V3::new(di as f64 * sp[0], dj as f64 * sp[1], dk as f64 * sp[2]);
-                grad += dirm * off / off.norm_squared();
-                boundary |= di.abs() + dj.abs() + dk.abs() == 1;
-            }
-        }
-        if !boundary || grad.norm() < 1e-9 {
+        let boundary = [
+            (1, 0, 0),
+            (-1, 0, 0),
+            (0, 1, 0),
+            (0, -1, 0),
+            (0, 0, 1),
+            (0, 0, -1),
+        ]
+        .iter()
+        .any(|&(di, dj, dk)| is_out(ijk[0] + di, ijk[1] + dj, ijk[2] + dk));
+        if !boundary {
             continue;
         }
-        // Nearest voxel of the other vertebra.
-        let mut dmin = f64::INFINITY;
-        for dk in -r..=r {
-            for dj in -r..=r {
-                for di in -r..=r {
-                    let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
-                    if a < 0 || b < 0 || c < 0 || a >= nx as i64 || b >= ny as i64 || c >= nz as i64
-                    {
-                        continue;
-                    }
-                    if lab.get(a as usize, b as usize, c as usize) == other {
-                        let off = V3::new(di as f64 * sp[0], dj as f64 * sp[1], dk as f64 * sp[2]);
-                        dmin = dmin.min(off.norm());
-                    }
+        let Some(n) = outward_normal(cx, ijk, label, r) else {
+            continue;
+        };
+        // March along the normal through the joint space.
+        let step = s / 2.0;
+        let mut t = step;
+        let mut hit = None;
+        let mut touching = true;
+        while t <= FACET_GAP_MAX + s {
+            let q = p + n * t;
+            match cx.label_at(q) {
+                Some(l) if l == other => {
+                    hit = Some(q);
+                    break;
                 }
+                Some(l) if l == label && t < s => {}
+                Some(l) if l != 0 && Level::from_verse_label(l).is_some() => break,
+                Some(l) if l == label => break,
+                None => break,
+                _ => touching = false,
             }
+            t += step;
         }
-        if dmin > FACET_GAP_MAX {
+        let Some(q) = hit else {
+            continue;
+        };
+        let qi = g.world_to_index(q).map(|c| c.round() as i64);
+        let facing = outward_normal(cx, [qi.x, qi.y, qi.z], other, r)
+            .is_some_and(|m| m.dot(&n) < -FACET_FACING_COS);
+        if !facing {
             continue;
         }
-        let n = grad.normalize();
         // Area of the surface a boundary voxel stands for (see module docs).
         let ni = dirm.transpose() * n;
         let amax = ni.x.abs().max(ni.y.abs()).max(ni.z.abs()).max(0.3);
-        let area = cx.s * cx.s / amax;
         let side = if l.x >= 0.0 { 0 } else { 1 };
-        sides[side].push((p + n * (cx.s / 2.0), n, area));
+        sides[side].push(FacetCand {
+            ijk,
+            p: p + n * (s / 2.0),
+            n,
+            area: s * s / amax,
+            touching,
+        });
     }
-    let make = |v: &Vec<(V3, V3, f64)>| -> Option<ArticularSurface> {
-        if v.len() < 4 {
+    let mut touching = [0.0; 2];
+    let mut make = |side: usize| -> Option<ArticularSurface> {
+        let patch = coherent_patch(&sides[side])?;
+        if patch.len() < 4 {
             return None;
         }
-        let pts: Vec<V3> = v.iter().map(|t| t.0).collect();
+        let area: f64 = patch.iter().map(|c| c.area).sum();
+        touching[side] = patch
+            .iter()
+            .filter(|c| c.touching)
+            .map(|c| c.area)
+            .sum::<f64>()
+            / area;
+        let pts: Vec<V3> = patch.iter().map(|c| c.p).collect();
         let c = mean(&pts)?;
-        let nsum = v.iter().fold(V3::zeros(), |a, t| a + t.1 * t.2);
+        let nsum = patch.iter().fold(V3::zeros(), |a, c| a + c.n * c.area);
         (nsum.norm() > 1e-9).then(|| ArticularSurface {
             centre: p3(c),
             normal: p3(nsum.normalize()),
             points: pts.iter().map(|p| p3(*p)).collect(),
-            normals: v.iter().map(|t| p3(t.1)).collect(),
-            area_mm2: v.iter().map(|t| t.2).sum(),
+            normals: patch.iter().map(|c| p3(c.n)).collect(),
+            area_mm2: area,
         })
     };
-    Sides {
-        left: make(&sides[0]),
-        right: make(&sides[1]),
-    }
+    let (left, right) = (make(0), make(1));
+    (Sides { left, right }, touching)
 }
 
-fn box3() -> impl Iterator<Item = (i64, i64, i64)> {
-    (-1..=1)
-        .flat_map(|k| (-1..=1).flat_map(move |j| (-1..=1).map(move |i| (i, j, k))))
-        .filter(|&(i, j, k)| (i, j, k) != (0, 0, 0))
+/// The largest connected set of candidates (voxels at most 2 apart) whose normals lie within
+/// 30 deg of the dominant normal: the one with the most candidate area within 30 deg.
+fn coherent_patch(v: &[FacetCand]) -> Option<Vec<FacetCand>> {
+    if v.is_empty() {
+        return None;
+    }
+    // Dominant normal: the candidate normal with the most area within 30 deg, averaged over
+    // that cone (O(n^2), a few hundred candidates per side).
+    let cone = |n0: V3| {
+        v.iter()
+            .filter(|c| c.n.dot(&n0) > FACET_PATCH_COS)
+            .fold(V3::zeros(), |a, c| a + c.n * c.area)
+    };
+    let mut n0 = v
+        .iter()
+        .map(|c| {
+            let m = cone(c.n);
+            (m.norm(), m)
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))?
+        .1
+        .normalize();
+    let mut best: Vec<FacetCand> = Vec::new();
+    // Twice: the patch's own mean normal can differ from the cone's.
+    for _ in 0..2 {
+        let members: Vec<FacetCand> = v
+            .iter()
+            .filter(|c| c.n.dot(&n0) > FACET_PATCH_COS)
+            .copied()
+            .collect();
+        let at: HashMap<[i64; 3], usize> = members
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.ijk, i))
+            .collect();
+        let mut comp = vec![usize::MAX; members.len()];
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for start in 0..members.len() {
+            if comp[start] != usize::MAX {
+                continue;
+            }
+            let gi = groups.len();
+            comp[start] = gi;
+            let mut stack = vec![start];
+            let mut g = Vec::new();
+            while let Some(a) = stack.pop() {
+                g.push(a);
+                let [i, j, k] = members[a].ijk;
+                for dk in -2..=2 {
+                    for dj in -2..=2 {
+                        for di in -2..=2 {
+                            if let Some(&b) = at.get(&[i + di, j + dj, k + dk]) {
+                                if comp[b] == usize::MAX {
+                                    comp[b] = gi;
+                                    stack.push(b);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            groups.push(g);
+        }
+        let area = |g: &Vec<usize>| g.iter().map(|&i| members[i].area).sum::<f64>();
+        let g = groups.iter().max_by(|a, b| area(a).total_cmp(&area(b)))?;
+        best = g.iter().map(|&i| members[i]).collect();
+        let m = best.iter().fold(V3::zeros(), |a, c| a + c.n * c.area);
+        if m.norm() < 1e-9 {
+            return None;
+        }
+        n0 = m.normalize();
+    }
+    Some(best)
 }
 
 /// Pedicle of one side (`sgn` = +1 left, -1 right): the slab perpendicular to the frame's
@@ -723,14 +884,30 @@ fn vertebra(
         left: None,
         right: None,
     };
-    let superior_facets = match above {
+    let (superior_facets, sup_touch) = match above {
         Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0),
-        None => none(),
+        None => (none(), [0.0; 2]),
     };
-    let inferior_facets = match below.filter(|_| !sacrum) {
+    let (inferior_facets, inf_touch) = match below.filter(|_| !sacrum) {
         Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0),
-        None => none(),
+        None => (none(), [0.0; 2]),
     };
+    for (name, f) in [
+        ("superior left", sup_touch[0]),
+        ("superior right", sup_touch[1]),
+        ("inferior left", inf_touch[0]),
+        ("inferior right", inf_touch[1]),
+    ] {
+        // A joint whose two sides share a label boundary was not resolved by the
+        // segmentation: the boundary is where the split put it, not the joint space.
+        if f > FACET_TOUCHING_MAX {
+            warnings.push(format!(
+                "{name} facet: the two vertebrae touch over {:.0} % of it (no joint space in \
+                 the label map), its orientation follows the label boundary and may be wrong",
+                100.0 * f
+            ));
+        }
+    }
     for (name, f) in [
         ("superior left", &superior_facets.left),
         ("superior right", &superior_facets.right),
