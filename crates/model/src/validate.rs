@@ -269,6 +269,17 @@ pub fn to_csv(rows: &[ValidationRow]) -> String {
     s
 }
 
+/// Rows that were used to choose a default rather than held out: the default ligament set
+/// ([`crate::ligament::LigamentSet::GoelBilinear`]) was picked over the Remus set by the
+/// intact L4-L5 rows of Niosi et al. without preload.
+fn choice_note(row: &str) -> &'static str {
+    if matches!(row, "niosi_flex" | "niosi_ext" | "niosi_lb" | "niosi_ar") {
+        "used to choose the default ligament set (Goel over Remus)"
+    } else {
+        ""
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,16 +294,5 @@ mod tests {
         assert!(n.source.contains("Niosi"));
         let h = t.iter().find(|t| t.id == "heuer_ext_2.5").unwrap();
         assert_eq!((h.mean, h.moment_nm, h.spread), (5.15, 2.5, None));
-    }
-}
-
-/// Rows that were used to choose a default rather than held out: the default ligament set
-/// ([`crate::ligament::LigamentSet::GoelBilinear`]) was picked over the Remus set by the
-/// intact L4-L5 rows of Niosi et al. without preload.
-fn choice_note(row: &str) -> &'static str {
-    if matches!(row, "niosi_flex" | "niosi_ext" | "niosi_lb" | "niosi_ar") {
-        "used to choose the default ligament set (Goel over Remus)"
-    } else {
-        ""
     }
 }
