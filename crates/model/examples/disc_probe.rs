@@ -100,13 +100,13 @@ fn main() {
         let v0: f64 = di.nucleus.iter().map(|&e| vol(e, false)).sum();
         let v1: f64 = di.nucleus.iter().map(|&e| vol(e, true)).sum();
         println!("nucleus volume {v0:.1} -> {v1:.1} mm3 (J {:.5})", v1 / v0);
-        // Mean axial Cauchy stress n.sigma.n of the annulus halves (stress order xx yy zz xy yz xz).
+        // Mean axial Cauchy stress n.sigma.n of the annulus halves (Voigt order of `fem::continuum::voigt_to_matrix`: xx yy zz xy xz yz).
         let axial = |s: &[f64; 6]| {
             let n = axis;
             s[0] * n.x * n.x
                 + s[1] * n.y * n.y
                 + s[2] * n.z * n.z
-                + 2.0 * (s[3] * n.x * n.y + s[4] * n.y * n.z + s[5] * n.x * n.z)
+                + 2.0 * (s[3] * n.x * n.y + s[4] * n.x * n.z + s[5] * n.y * n.z)
         };
         let (mut sa, mut na, mut sp, mut np) = (0.0, 0, 0.0, 0);
         let nuc: std::collections::HashSet<usize> = di.nucleus.iter().copied().collect();
