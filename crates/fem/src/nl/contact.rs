@@ -1,83 +1,250 @@
-//! Penalty node-to-surface contact.
+//! Penalty node-to-surface contact on a smoothed master surface.
 //!
-//! Each slave point is projected onto the master triangles near it (a uniform grid over
-//! the triangles' bounding boxes, rebuilt at every assembly); among the triangles its
-//! projection falls inside (within a small tolerance) the one with the smallest `|g|` is
-//! taken. Gap `g = (x_s - x_m) . n` along the master's outward normal; when
-//! `g < clearance` the normal force is `P = penalty * area * (clearance - g)`, pushing the
-//! slave out and the master triangle's points back with the barycentric weights.
+//! **Why smoothed.** On a faceted master, the normal jumps at every edge: above a convex
+//! edge lies a wedge onto which no triangle projects (a slave point there loses its force
+//! at once), above a concave edge two triangles overlap with different gaps, and a point
+//! sliding off the surface's rim drops its force from full to zero. Each of these is a
+//! jump of the residual, and Newton then cycles between the two sides of it (the facet
+//! joints of a spine model stalled this way at ~1e-2 N). Here the master is the union of
+//! "prisms" swept by each triangle along normals interpolated from its corners (Phong-like
+//! smoothing; e.g. Puso & Laursen 2002, Comput Methods Appl Mech Eng 191:4891, for the
+//! idea of smoothed contact surfaces): neighbouring prisms share their side faces, so the
+//! gap and the normal are continuous across interior edges, and along the rim the force
+//! fades out smoothly over a band of a fraction of a triangle instead of stopping.
 //!
-//! Linearisation: the penalty potential `kp (c - g)^2 / 2` (`kp = penalty * area`) of the
-//! gap `g = (x_s - x_1) . n(x_1, x_2, x_3)` of the chosen triangle, whose gradient is
-//! `n (x) [1, -xi_1, -xi_2, -xi_3]`; tangent `kp grad g grad g^T - P hess g`, with the
-//! Hessian (rotation of the master normal, sliding of the projection point) taken by
-//! central differences of the analytical gradient. The choice of triangle is fixed within
-//! an assembly.
+//! **Geometry.** The corner normals are area-and-angle averages of the adjacent triangles'
+//! normals in the reference configuration, stored in each triangle's own frame
+//! (`e1 = p1 - p0`, `e2 = p2 - p0`, `n`) so they follow the triangle's motion exactly for
+//! rigid masters and approximately for deforming ones. A slave point `x` is located in the
+//! prism of a triangle by solving `x = p0 + xi1 e1 + xi2 e2 + g N(xi)` for the barycentric
+//! coordinates and the gap `g` (Newton, from the flat projection), `N(xi)` the interpolated
+//! corner normal. Among the candidate triangles (a uniform grid over their bounding boxes,
+//! rebuilt at every assembly) the one containing the point, interior before rim band,
+//! smallest `|g|` first, is taken; its choice is fixed within an assembly.
+//!
+//! **Force.** When `g < clearance` the slave is pushed along the unit normal `n = N/|N|`
+//! with `P = phi * penalty * area * (clearance - g)`, `phi` the rim fade (1 inside the
+//! surface, a C1 smoothstep to 0 over the band beyond a boundary edge), and the master
+//! corners take `-P n` with the barycentric weights: the two forces are collinear, so the
+//! pair conserves momentum and angular momentum. The force is not the gradient of a
+//! potential; its tangent (non-symmetric) is the central-difference Jacobian of this force
+//! in the 12 coordinates of the slave and the triangle, so it is consistent with the
+//! residual to round-off.
 //! Frictionless: pairs with `friction > 0` are rejected.
 
 use std::collections::HashMap;
 
+use nalgebra::Matrix3;
+
 use super::assemble::Asm;
 use super::kin::{DofMap, Pk, State, V3};
-use super::{ContactPair, ContactState, Model};
+use super::{ContactPair, ContactState, Model, Point};
 
-/// Projection of a point on a triangle's plane: barycentric weights and signed distance.
-fn project(x: &V3, t: &[V3; 3]) -> Option<([f64; 3], f64, V3)> {
-    let e1 = t[1] - t[0];
-    let e2 = t[2] - t[0];
+/// Barycentric tolerance of the containment test at interior edges.
+const TOL: f64 = 1e-3;
+/// Width of the rim fade band beyond a boundary edge, in the barycentric coordinate of the
+/// opposite corner (0.3: about a third of the triangle's height).
+const RIM_BAND: f64 = 0.3;
+/// A corner normal further than this (cosine) from the triangle's own normal is a crease:
+/// the triangle keeps its flat normal there.
+const CREASE_COS: f64 = 0.7;
+
+/// Reference-configuration data of one pair's master surface, computed once per analysis.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Surface {
+    /// Per triangle, the smoothed normal at each corner as coefficients of the triangle's
+    /// frame `[e1, e2, n]`.
+    corner: Vec<[[f64; 3]; 3]>,
+    /// Per triangle, whether the edge opposite corner `k` lies on the surface's rim.
+    rim: Vec<[bool; 3]>,
+}
+
+/// Identity of a point, for finding shared corners and edges.
+fn key(p: &Point) -> (u8, usize, [u64; 3]) {
+    match *p {
+        Point::Node(n) => (0, n, [0; 3]),
+        Point::Body { body, at } => (1, body, at.map(f64::to_bits)),
+    }
+}
+
+fn reference(model: &Model, p: &Point) -> V3 {
+    match *p {
+        Point::Node(n) => V3::from(model.mesh.nodes[n]),
+        Point::Body { at, .. } => V3::from(at),
+    }
+}
+
+impl Surface {
+    /// Corner normals and rim edges of `pair`'s master surface in the reference
+    /// configuration.
+    pub(crate) fn new(model: &Model, pair: &ContactPair) -> Surface {
+        let mut ids: HashMap<(u8, usize, [u64; 3]), usize> = HashMap::new();
+        let tri: Vec<[usize; 3]> = pair
+            .master
+            .iter()
+            .map(|t| {
+                t.map(|p| {
+                    let n = ids.len();
+                    *ids.entry(key(&p)).or_insert(n)
+                })
+            })
+            .collect();
+        let xs: Vec<[V3; 3]> = pair
+            .master
+            .iter()
+            .map(|t| t.map(|p| reference(model, &p)))
+            .collect();
+        // Corner normals: sum of the adjacent triangles' unit normals weighted by their
+        // corner angle (independent of how the surface is split into triangles).
+        let mut nsum = vec![V3::zeros(); ids.len()];
+        let mut edges: HashMap<(usize, usize), usize> = HashMap::new();
+        for (t, x) in tri.iter().zip(&xs) {
+            let nn = (x[1] - x[0]).cross(&(x[2] - x[0]));
+            if nn.norm() < 1e-14 {
+                continue;
+            }
+            let n = nn.normalize();
+            for k in 0..3 {
+                let (a, b) = (x[(k + 1) % 3] - x[k], x[(k + 2) % 3] - x[k]);
+                let ang = a.angle(&b);
+                nsum[t[k]] += n * ang;
+                let (i, j) = (t[(k + 1) % 3], t[(k + 2) % 3]);
+                *edges.entry((i.min(j), i.max(j))).or_default() += 1;
+            }
+        }
+        let mut corner = Vec::with_capacity(tri.len());
+        let mut rim = Vec::with_capacity(tri.len());
+        for (t, x) in tri.iter().zip(&xs) {
+            let (e1, e2) = (x[1] - x[0], x[2] - x[0]);
+            let nn = e1.cross(&e2);
+            let flat = [0.0, 0.0, 1.0];
+            let mut c = [flat; 3];
+            if nn.norm() >= 1e-14 {
+                let n = nn.normalize();
+                let basis = Matrix3::from_columns(&[e1, e2, n]);
+                if let Some(inv) = basis.try_inverse() {
+                    for k in 0..3 {
+                        let s = nsum[t[k]];
+                        if s.norm() < 1e-14 {
+                            continue;
+                        }
+                        let m = s.normalize();
+                        if m.dot(&n) >= CREASE_COS {
+                            let v = inv * m;
+                            c[k] = [v.x, v.y, v.z];
+                        }
+                    }
+                }
+            }
+            corner.push(c);
+            rim.push(std::array::from_fn(|k| {
+                let (i, j) = (t[(k + 1) % 3], t[(k + 2) % 3]);
+                edges.get(&(i.min(j), i.max(j))).copied().unwrap_or(0) < 2
+            }));
+        }
+        Surface { corner, rim }
+    }
+}
+
+/// A point located in a triangle's prism.
+#[derive(Clone, Copy, Debug)]
+struct Hit {
+    /// Barycentric coordinates of the foot point.
+    xi: [f64; 3],
+    /// Gap along the interpolated normal (mm).
+    g: f64,
+    /// Unit normal at the foot point.
+    n: V3,
+}
+
+/// Locates `x` in the prism of triangle `t` (corner normal coefficients `c`).
+fn locate(x: &V3, t: &[V3; 3], c: &[[f64; 3]; 3]) -> Option<Hit> {
+    let (e1, e2) = (t[1] - t[0], t[2] - t[0]);
     let nn = e1.cross(&e2);
     let a2 = nn.norm();
     if a2 < 1e-14 {
         return None;
     }
     let n = nn / a2;
+    let cn: [V3; 3] = c.map(|k| (e1 * k[0] + e2 * k[1] + n * k[2]).normalize());
     let d = x - t[0];
-    let g = d.dot(&n);
+    // The flat projection is the start (and the exact answer on a flat surface).
+    let mut g = d.dot(&n);
     let xp = d - n * g;
-    // Barycentric coordinates of the in-plane point.
-    let l1 = e1.cross(&xp).dot(&n) / a2; // weight of t[2]
-    let l0 = xp.cross(&e2).dot(&n) / a2; // weight of t[1]
-    Some(([1.0 - l0 - l1, l0, l1], g, n))
+    let mut l1 = xp.cross(&e2).dot(&n) / a2;
+    let mut l2 = e1.cross(&xp).dot(&n) / a2;
+    let scale = 1e-12 * (e1.norm() + e2.norm() + d.norm());
+    let mut nt = n;
+    for it in 0..25 {
+        let l0 = 1.0 - l1 - l2;
+        nt = cn[0] * l0 + cn[1] * l1 + cn[2] * l2;
+        let r = e1 * l1 + e2 * l2 + nt * g - d;
+        if r.norm() <= scale {
+            break;
+        }
+        if it == 24 {
+            return None;
+        }
+        let j = Matrix3::from_columns(&[e1 + (cn[1] - cn[0]) * g, e2 + (cn[2] - cn[0]) * g, nt]);
+        let s = j.try_inverse()? * (-r);
+        l1 += s.x;
+        l2 += s.y;
+        g += s.z;
+    }
+    let len = nt.norm();
+    if len < 1e-9 {
+        return None;
+    }
+    Some(Hit {
+        xi: [1.0 - l1 - l2, l1, l2],
+        g: g * len,
+        n: nt / len,
+    })
 }
 
-/// Gradient of the plane gap of `x[0]` over the triangle `x[1..4]` (12 components).
-fn gap_gradient(x: &[V3; 4]) -> [f64; 12] {
-    let mut out = [0.0; 12];
-    if let Some((xi, _, n)) = project(&x[0], &[x[1], x[2], x[3]]) {
-        let v = [1.0, -xi[0], -xi[1], -xi[2]];
-        for a in 0..4 {
-            for i in 0..3 {
-                out[3 * a + i] = v[a] * n[i];
-            }
+/// Rim fade of a foot point: 1 inside, C1 smoothstep to 0 over [`RIM_BAND`] beyond a rim
+/// edge.
+fn fade(xi: &[f64; 3], rim: &[bool; 3]) -> f64 {
+    let mut phi = 1.0;
+    for k in 0..3 {
+        if rim[k] && xi[k] < 0.0 {
+            let s = (1.0 + xi[k] / RIM_BAND).clamp(0.0, 1.0);
+            phi *= s * s * (3.0 - 2.0 * s);
         }
     }
-    out
+    phi
 }
 
-/// Hessian of the plane gap by central differences of [`gap_gradient`] (step relative to
-/// the triangle size `h`), row-major 12 x 12.
-fn gap_hessian(x: &[V3; 4], h: f64) -> Vec<f64> {
-    let d = 1e-6 * h.max(1e-9);
-    let mut out = vec![0.0; 144];
-    for c in 0..12 {
-        let mut xp = *x;
-        let mut xm = *x;
-        xp[c / 3][c % 3] += d;
-        xm[c / 3][c % 3] -= d;
-        let (gp, gm) = (gap_gradient(&xp), gap_gradient(&xm));
-        for r in 0..12 {
-            out[r * 12 + c] = (gp[r] - gm[r]) / (2.0 * d);
-        }
+/// Parameters of one slave point's penalty.
+struct Penalty {
+    kp: f64,
+    clearance: f64,
+}
+
+/// Internal forces on `[slave, p0, p1, p2]` of the slave at `x[0]` against the triangle
+/// `x[1..4]`, and the hit.
+fn forces(x: &[V3; 4], c: &[[f64; 3]; 3], rim: &[bool; 3], pen: &Penalty) -> ([V3; 4], f64) {
+    let zero = [V3::zeros(); 4];
+    let Some(h) = locate(&x[0], &[x[1], x[2], x[3]], c) else {
+        return (zero, 0.0);
+    };
+    if h.g >= pen.clearance {
+        return (zero, 0.0);
     }
-    out
+    let p = fade(&h.xi, rim) * pen.kp * (pen.clearance - h.g);
+    let f = h.n * p;
+    // Internal force = minus the contact force on the point.
+    ([-f, f * h.xi[0], f * h.xi[1], f * h.xi[2]], p)
 }
 
-/// Adds the contact forces of pair `pair` and returns its state.
+/// Adds the contact forces of pair `pair` (master surface data `surf`) and returns its
+/// state.
 pub(crate) fn contact(
     model: &Model,
     map: &DofMap,
     st: &State,
     pair: &ContactPair,
+    surf: &Surface,
     asm: &mut Asm,
 ) -> ContactState {
     let masters: Vec<[Pk; 3]> = pair
@@ -101,9 +268,10 @@ pub(crate) fn contact(
     }
     h /= 3.0 * masters.len() as f64;
     let depth = h.max(1e-9);
-    let margin = pair.clearance.max(0.0) + depth;
+    // The rim band reaches about a third of a triangle beyond the edge.
+    let margin = pair.clearance.max(0.0) + depth + RIM_BAND * h;
     let cell = (2.0 * h).max(margin).max(1e-9);
-    let key = |x: &V3| {
+    let gkey = |x: &V3| {
         [
             (x.x / cell).floor() as i64,
             (x.y / cell).floor() as i64,
@@ -119,7 +287,7 @@ pub(crate) fn contact(
             hi = hi.sup(&p.x);
         }
         let m = V3::repeat(margin);
-        let (a, b) = (key(&(lo - m)), key(&(hi + m)));
+        let (a, b) = (gkey(&(lo - m)), gkey(&(hi + m)));
         for ix in a[0]..=b[0] {
             for iy in a[1]..=b[1] {
                 for iz in a[2]..=b[2] {
@@ -128,61 +296,180 @@ pub(crate) fn contact(
             }
         }
     }
-    let tol = 1e-3;
     let mut total = V3::zeros();
     for (s, sp) in slaves.iter().enumerate() {
-        let Some(cands) = grid.get(&key(&sp.x)) else {
+        let Some(cands) = grid.get(&gkey(&sp.x)) else {
             continue;
         };
-        let mut best: Option<(usize, [f64; 3], f64, V3)> = None;
+        // Best candidate: inside the surface before the rim band, then smallest |g|.
+        let mut best: Option<(usize, Hit, f64)> = None;
         for &ti in cands {
             let t = &masters[ti];
-            let Some((xi, g, n)) = project(&sp.x, &[t[0].x, t[1].x, t[2].x]) else {
+            let Some(hit) = locate(&sp.x, &[t[0].x, t[1].x, t[2].x], &surf.corner[ti]) else {
                 continue;
             };
-            if xi.iter().any(|&v| v < -tol) || g <= -depth || g >= margin {
+            let rim = &surf.rim[ti];
+            let outside = (0..3).any(|k| {
+                if rim[k] {
+                    hit.xi[k] <= -RIM_BAND
+                } else {
+                    hit.xi[k] < -TOL
+                }
+            });
+            if outside || hit.g <= -depth || hit.g >= margin {
                 continue;
             }
-            if best.as_ref().is_none_or(|b| g.abs() < b.2.abs()) {
-                best = Some((ti, xi, g, n));
+            let phi = fade(&hit.xi, rim);
+            let better = match &best {
+                None => true,
+                Some((_, b, bphi)) => {
+                    phi > bphi + 1e-12 || (phi >= bphi - 1e-12 && hit.g.abs() < b.g.abs())
+                }
+            };
+            if better {
+                best = Some((ti, hit, phi));
             }
         }
-        let Some((ti, xi, g, n)) = best else {
+        let Some((ti, hit, phi)) = best else {
             continue;
         };
         // A point exactly at the clearance carries no force but its stiffness, so a body
         // set down touching the surface is held from the first iteration.
-        if g > pair.clearance {
+        if hit.g > pair.clearance || phi <= 0.0 {
             continue;
         }
-        let area = pair.slave_area[s];
-        let kp = pair.penalty * area;
-        let force = kp * (pair.clearance - g);
-        // Potential kp (c - g)^2 / 2: force -P grad g, tangent kp grad g grad g^T - P hess g.
+        let pen = Penalty {
+            kp: pair.penalty * pair.slave_area[s],
+            clearance: pair.clearance,
+        };
         let t = &masters[ti];
         let pts = [*sp, t[0], t[1], t[2]];
         let xs = pts.map(|p| p.x);
-        let v = [1.0, -xi[0], -xi[1], -xi[2]];
-        let f: Vec<V3> = v.iter().map(|&vi| -n * (force * vi)).collect();
+        let (c, rim) = (&surf.corner[ti], &surf.rim[ti]);
+        let (f, force) = forces(&xs, c, rim, &pen);
         let mut k = vec![0.0; 144];
         if asm.tangent {
-            let grad: Vec<f64> = v.iter().flat_map(|&vi| (n * vi).data.0[0]).collect();
-            let hess = gap_hessian(&xs, h);
-            for r in 0..12 {
-                for c in 0..12 {
-                    k[r * 12 + c] = kp * grad[r] * grad[c] - force * hess[r * 12 + c];
+            // Central differences of the force (step relative to the triangle size).
+            let d = 1e-6 * h.max(1e-9);
+            for col in 0..12 {
+                let (mut xp, mut xm) = (xs, xs);
+                xp[col / 3][col % 3] += d;
+                xm[col / 3][col % 3] -= d;
+                let (fp, _) = forces(&xp, c, rim, &pen);
+                let (fm, _) = forces(&xm, c, rim, &pen);
+                for row in 0..12 {
+                    k[row * 12 + col] = (fp[row / 3][row % 3] - fm[row / 3][row % 3]) / (2.0 * d);
                 }
             }
         }
         let tangent = asm.tangent;
         asm.add_internal(map, &pts, &f, tangent.then_some(&k[..]));
-        total += n * force;
+        total -= f[0];
         state.normal_force += force;
         state.active_points += 1;
-        let p = pair.penalty * (pair.clearance - g);
+        let p = force / pair.slave_area[s].max(f64::MIN_POSITIVE);
         state.pressure[s] = p;
         state.max_pressure = state.max_pressure.max(p);
     }
     state.force = [total.x, total.y, total.z];
     state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_point(at: [f64; 3]) -> Point {
+        Point::Body { body: 0, at }
+    }
+
+    /// A cylinder-like roof: two strips of triangles meeting at a ridge along y at x = 0,
+    /// with slopes of +-`s`.
+    fn ridge(s: f64) -> (Model, ContactPair) {
+        let z = |x: f64| -s * x.abs();
+        let xs = [-2.0, 0.0, 2.0];
+        let ys = [-2.0, 0.0, 2.0];
+        let p = |i: usize, j: usize| body_point([xs[i], ys[j], z(xs[i])]);
+        let mut master = vec![];
+        for i in 0..2 {
+            for j in 0..2 {
+                master.push([p(i, j), p(i + 1, j), p(i + 1, j + 1)]);
+                master.push([p(i, j), p(i + 1, j + 1), p(i, j + 1)]);
+            }
+        }
+        let pair = ContactPair {
+            name: "ridge".into(),
+            slave: vec![],
+            slave_area: vec![],
+            master,
+            penalty: 10.0,
+            clearance: 0.5,
+            friction: 0.0,
+        };
+        (Model::default(), pair)
+    }
+
+    #[test]
+    fn the_gap_is_continuous_across_a_convex_ridge_and_has_no_dead_zone() {
+        let (model, pair) = ridge(0.3);
+        let surf = Surface::new(&model, &pair);
+        let tris: Vec<[V3; 3]> = pair
+            .master
+            .iter()
+            .map(|t| t.map(|p| reference(&model, &p)))
+            .collect();
+        // Slave points 0.4 mm above the ridge, sweeping across it: each must find a prism
+        // (no wedge without a triangle) and the gap must vary smoothly.
+        let mut prev: Option<f64> = None;
+        for i in 0..=200 {
+            let x = -0.5 + i as f64 * 0.005;
+            let p = V3::new(x, 0.3, 0.4 - 0.3 * x.abs());
+            let mut found = None;
+            for (ti, t) in tris.iter().enumerate() {
+                if let Some(h) = locate(&p, t, &surf.corner[ti]) {
+                    if h.xi.iter().all(|&v| v >= -TOL) {
+                        found = Some(h);
+                        break;
+                    }
+                }
+            }
+            let h = found.unwrap_or_else(|| panic!("no prism holds x = {x}"));
+            if let Some(g0) = prev {
+                assert!(
+                    (h.g - g0).abs() < 0.01,
+                    "gap jumps at x = {x}: {g0} -> {}",
+                    h.g
+                );
+            }
+            prev = Some(h.g);
+            assert!(h.g > 0.3 && h.g < 0.45, "gap {} at x = {x}", h.g);
+        }
+    }
+
+    #[test]
+    fn the_force_fades_out_smoothly_beyond_the_rim() {
+        let (model, pair) = ridge(0.0);
+        let surf = Surface::new(&model, &pair);
+        let pen = Penalty {
+            kp: 10.0,
+            clearance: 0.5,
+        };
+        // Slide a point 0.1 mm above the flat surface across its rim at x = 2.
+        let t = pair.master[6].map(|p| reference(&model, &p));
+        let mut prev = None;
+        for i in 0..=100 {
+            let x = 1.8 + i as f64 * 0.01;
+            let xs = [V3::new(x, 1.5, 0.1), t[0], t[1], t[2]];
+            let (_, p) = forces(&xs, &surf.corner[6], &surf.rim[6], &pen);
+            if let Some(p0) = prev {
+                let dp: f64 = p - p0;
+                assert!(dp.abs() < 0.2, "force jumps at x = {x}: {p0} -> {p}");
+            }
+            prev = Some(p);
+            if x <= 2.0 {
+                assert!((p - 4.0).abs() < 1e-9, "full force inside: {p} at {x}");
+            }
+        }
+        assert!(prev.unwrap() < 1e-12, "no force far beyond the rim");
+    }
 }

@@ -60,6 +60,11 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
         block_of,
     };
     let arc = arc_weights(model, &tied);
+    let surfaces: Vec<contact::Surface> = model
+        .contacts
+        .iter()
+        .map(|c| contact::Surface::new(model, c))
+        .collect();
     let mut st = State::new(model);
     let mut targets: Vec<f64> = vec![0.0; fixed.len()];
     let mut total_iterations = 0;
@@ -110,6 +115,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             targets: &targets,
             opt: options,
             arc: &arc,
+            surfaces: &surfaces,
         };
         let inc = &step.increments;
         let mut lam = 0.0;
@@ -241,6 +247,8 @@ struct Ctx<'a> {
     opt: &'a SolveOptions,
     /// Per node, the bodies whose rotation it follows in [`State::update_rotating`].
     arc: &'a [[(usize, f64); 2]],
+    /// Per contact pair, its master surface's reference data.
+    surfaces: &'a [contact::Surface],
 }
 
 /// One assembly with its by-products.
@@ -281,7 +289,7 @@ impl Ctx<'_> {
             .enumerate()
             .map(|(i, c)| {
                 if self.act.contact[i] {
-                    contact::contact(model, map, st, c, &mut asm)
+                    contact::contact(model, map, st, c, &self.surfaces[i], &mut asm)
                 } else {
                     ContactState {
                         pressure: vec![0.0; c.slave.len()],
@@ -1070,6 +1078,11 @@ mod tests {
         let map = DofMap::build(&model, tied, &used, &fixed).unwrap();
         let zeros = vec![];
         let opt = SolveOptions::default();
+        let surfaces: Vec<contact::Surface> = model
+            .contacts
+            .iter()
+            .map(|c| contact::Surface::new(&model, c))
+            .collect();
         let ctx = Ctx {
             model: &model,
             map: &map,
@@ -1080,6 +1093,7 @@ mod tests {
             targets: &zeros,
             opt: &opt,
             arc: &[],
+            surfaces: &surfaces,
         };
         // A deformed, rotated state.
         let mut st = State::new(&model);
@@ -1240,6 +1254,11 @@ mod beam_chain {
         }
         let zeros = vec![0.0; 6];
         let opt = SolveOptions::default();
+        let surfaces: Vec<contact::Surface> = model
+            .contacts
+            .iter()
+            .map(|c| contact::Surface::new(&model, c))
+            .collect();
         let ctx = Ctx {
             model: &model,
             map: &map,
@@ -1250,6 +1269,7 @@ mod beam_chain {
             targets: &zeros,
             opt: &opt,
             arc: &[],
+            surfaces: &surfaces,
         };
         let ev = ctx.eval(&st, 1.0, true, &mut NlTimings::default()).unwrap();
         let neq = map.neq;
