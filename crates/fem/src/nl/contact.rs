@@ -202,6 +202,28 @@ fn locate(x: &V3, t: &[V3; 3], c: &[[f64; 3]; 3]) -> Option<Hit> {
     })
 }
 
+/// Whether `x` could lie in the prism of triangle `t`: its flat projection is within about
+/// one triangle of it and its plane distance within `(-below, above)`.
+fn near(x: &V3, t: &[V3; 3], below: f64, above: f64) -> bool {
+    let (e1, e2) = (t[1] - t[0], t[2] - t[0]);
+    let nn = e1.cross(&e2);
+    let a2 = nn.norm();
+    if a2 < 1e-14 {
+        return false;
+    }
+    let n = nn / a2;
+    let d = x - t[0];
+    let g = d.dot(&n);
+    if g <= -below || g >= above {
+        return false;
+    }
+    let xp = d - n * g;
+    let l1 = xp.cross(&e2).dot(&n) / a2;
+    let l2 = e1.cross(&xp).dot(&n) / a2;
+    let lim = -1.0 - RIM_BAND;
+    l1 > lim && l2 > lim && 1.0 - l1 - l2 > lim
+}
+
 /// Rim fade of a foot point: 1 inside, C1 smoothstep to 0 over [`RIM_BAND`] beyond a rim
 /// edge.
 fn fade(xi: &[f64; 3], rim: &[bool; 3]) -> f64 {
@@ -305,7 +327,12 @@ pub(crate) fn contact(
         let mut best: Option<(usize, Hit, f64)> = None;
         for &ti in cands {
             let t = &masters[ti];
-            let Some(hit) = locate(&sp.x, &[t[0].x, t[1].x, t[2].x], &surf.corner[ti]) else {
+            let tx = [t[0].x, t[1].x, t[2].x];
+            // Cheap rejection by the flat projection before the prism's Newton solve.
+            if !near(&sp.x, &tx, depth + h, margin + h) {
+                continue;
+            }
+            let Some(hit) = locate(&sp.x, &tx, &surf.corner[ti]) else {
                 continue;
             };
             let rim = &surf.rim[ti];
