@@ -78,6 +78,7 @@ pub mod continuum;
 pub mod element;
 pub mod hyper;
 pub mod inp;
+pub mod iterative;
 pub mod material;
 pub mod mesh;
 pub mod nl;
@@ -91,6 +92,7 @@ pub use hyper::{
     Hgo, HgoParams, MooneyRivlin, MooneyRivlinParams, NeoHookean, TransIsoParams,
     TransverselyIsotropic,
 };
+pub use iterative::{AmgOptions, IterativeOptions, IterativeStats, Preconditioner};
 pub use material::{elasticity_matrix, LinearElastic};
 pub use mesh::{box_mesh, cylinder_sector_mesh, hex_box_mesh, wedge_box_mesh, Face, Mesh, Order};
 pub use post::{
@@ -98,7 +100,7 @@ pub use post::{
 };
 pub use solver::{
     element_stiffness, internal_forces, solve_linear_static, solve_linear_static_with, Assembled,
-    DofMap, Factorization, Ordering, Solution, SolverOptions, SparseSystem, Timings,
+    DofMap, Factorization, LinearMethod, Ordering, Solution, SolverOptions, SparseSystem, Timings,
 };
 pub use vtu::{vtu_string, write_vtu, VtuData};
 
@@ -134,6 +136,14 @@ pub enum FemError {
     #[error("the solve is ill-conditioned (relative residual {residual:e}): check for near-mechanisms or extreme stiffness contrasts")]
     IllConditioned {
         /// Relative residual.
+        residual: f64,
+    },
+    /// The iterative solver did not reach its tolerance.
+    #[error("the iterative solver did not converge: relative residual {residual:e} after {iterations} iterations (raise the iteration limit or use the direct solver)")]
+    NotConverged {
+        /// Iterations done.
+        iterations: usize,
+        /// Relative residual reached.
         residual: f64,
     },
     /// Failure inside the sparse solver.
