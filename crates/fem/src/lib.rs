@@ -5,7 +5,8 @@
 //! wedge) and cylinder-sector meshers, isotropic materials with per-element moduli ([`material`]), consistent surface
 //! and body loads and prescribed displacements ([`bc`]), parallel assembly into a sparse
 //! symmetric matrix with a reusable symbolic Cholesky factorisation (faer; METIS nested-dissection
-//! or AMD ordering) ([`solver`]), stresses ([`post`]), VTU output ([`vtu`]) and Abaqus/CalculiX
+//! or AMD ordering) ([`solver`]) or, for large models, conjugate gradients with a
+//! smoothed-aggregation algebraic multigrid preconditioner ([`iterative`]), stresses ([`post`]), VTU output ([`vtu`]) and Abaqus/CalculiX
 //! `.inp` decks ([`inp`]). For large deformations: total-Lagrangian elements with F-bar for
 //! Hex8/Wedge6 ([`continuum`]), hyperelastic materials ([`hyper`]: compressible Neo-Hookean,
 //! decoupled Mooney-Rivlin, HGO with two dispersed fibre families, transversely isotropic St
@@ -55,9 +56,9 @@
 //! # Not yet
 //!
 //! Hourglass-free reduced integration or incompatible modes for Hex8 bending, quadratic
-//! hex/wedge elements, friction, binary VTU, stress recovery beyond element averages, a
-//! preconditioned iterative solver for very large models. (`spinetwin bench fem`
-//! cross-checks against CalculiX.)
+//! hex/wedge elements, friction, binary VTU, stress recovery beyond element averages, the
+//! iterative solver in the nonlinear (Newton) path. (`spinetwin bench fem` cross-checks
+//! against CalculiX.)
 //!
 //! # Example
 //!
