@@ -1034,29 +1034,34 @@ where
     })
 }
 
-/// Solves `K x = rhs` (K given by its upper triangle in CSC form, as stored by
-/// [`crate::SparseSystem`]) by PCG. `block_ptr`: the unknowns of mesh node `b` are
-/// `block_ptr[b]..block_ptr[b + 1]`; `modes`: the rigid-body modes per unknown (for AMG).
+/// Node blocks and near-null space of the finest level.
+pub(crate) struct NearNullSpace {
+    /// The unknowns of mesh node `b` are `block_ptr[b]..block_ptr[b + 1]`.
+    pub(crate) block_ptr: Vec<usize>,
+    /// The rigid-body modes, one row per unknown.
+    pub(crate) modes: Vec<[f64; NULL_DIM]>,
+}
+
+/// Solves `K x = rhs` by PCG, K given by its upper triangle in CSC form
+/// (`col_ptr`, `row_idx`, `values`, as stored by [`crate::SparseSystem`]).
 pub(crate) fn solve_upper_csc(
-    n: usize,
-    col_ptr: &[usize],
-    row_idx: &[usize],
-    values: &[f64],
+    upper: (&[usize], &[usize], &[f64]),
     rhs: &[f64],
-    block_ptr: Vec<usize>,
-    modes: Vec<[f64; NULL_DIM]>,
+    near_null: NearNullSpace,
     opts: &IterativeOptions,
 ) -> Result<(Vec<f64>, IterativeStats), FemError> {
+    let (col_ptr, row_idx, values) = upper;
+    let n = rhs.len();
+    if col_ptr.len() != n + 1 {
+        return Err(FemError::InvalidInput(format!(
+            "right-hand side has {n} entries for {} equations",
+            col_ptr.len().saturating_sub(1)
+        )));
+    }
     if !(opts.tol > 0.0 && opts.tol.is_finite()) {
         return Err(FemError::InvalidInput(format!(
             "iterative solver tolerance {} must be positive",
             opts.tol
-        )));
-    }
-    if rhs.len() != n {
-        return Err(FemError::InvalidInput(format!(
-            "right-hand side has {} entries, expected {n}",
-            rhs.len()
         )));
     }
     let t = Instant::now();
@@ -1089,7 +1094,7 @@ pub(crate) fn solve_upper_csc(
             res
         }
         Preconditioner::Amg => {
-            let amg = Amg::new(a, block_ptr, modes, &opts.amg)?;
+            let amg = Amg::new(a, near_null.block_ptr, near_null.modes, &opts.amg)?;
             let a = &amg.levels[0].a;
             stats.level_equations = amg.level_equations();
             stats.levels = stats.level_equations.len();

@@ -52,6 +52,10 @@
 //! stretch; torsion; 1e-6 or better), a chain bent into a circular arc by an end moment
 //! (tip rotation exact, position converging at second order), rigid rotation (no load),
 //! the extensible elastica (second-order convergence) and quadratic Newton convergence.
+//! `iterative` (unit tests): CG + smoothed-aggregation AMG equals the Cholesky solution to
+//! 1e-7 (rel. L2) on a clamped Tet10 block; it needs 3x fewer iterations than Jacobi-PCG
+//! and its iterations stay within 1.5x when h is halved (Jacobi-PCG's double); a solve that
+//! does not converge is an error.
 //!
 //! # Not yet
 //!

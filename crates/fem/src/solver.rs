@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::bc::{Constraints, Loads};
 use crate::element::{add_btdb, point_geometry};
-use crate::iterative::{IterativeOptions, IterativeStats, NULL_DIM};
+use crate::iterative::{IterativeOptions, IterativeStats, NearNullSpace, NULL_DIM};
 use crate::material::LinearElastic;
 use crate::mesh::Mesh;
 use crate::FemError;
@@ -495,14 +495,17 @@ impl SparseSystem {
             ));
         }
         let (block_ptr, modes) = rigid_body_modes(&self.coords, &self.dofs);
+        if rhs.len() != self.dofs.num_free {
+            return Err(FemError::InvalidInput(format!(
+                "right-hand side has {} entries, expected {}",
+                rhs.len(),
+                self.dofs.num_free
+            )));
+        }
         crate::iterative::solve_upper_csc(
-            self.dofs.num_free,
-            &self.col_ptr,
-            &self.row_idx,
-            values,
+            (&self.col_ptr, &self.row_idx, values),
             rhs,
-            block_ptr,
-            modes,
+            NearNullSpace { block_ptr, modes },
             options,
         )
     }
@@ -579,8 +582,8 @@ fn rigid_body_modes(coords: &[[f64; 3]], dofs: &DofMap) -> (Vec<usize>, Vec<[f64
         .max(f64::MIN_POSITIVE);
     let mut block_ptr = vec![0];
     let mut modes = vec![[0.0; NULL_DIM]; dofs.num_free];
-    for n in 0..nn {
-        let y = [0, 1, 2].map(|d| (coords[n][d] - c[d]) / size);
+    for (n, x) in coords.iter().enumerate().take(nn) {
+        let y = [0, 1, 2].map(|d| (x[d] - c[d]) / size);
         let mut any = false;
         for d in 0..3 {
             let k = dofs.equation[3 * n + d];
