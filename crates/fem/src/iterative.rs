@@ -1012,17 +1012,20 @@ where
             .zip(&q)
             .for_each(|(ri, qi)| *ri -= alpha * qi);
         rel = norm(&r) / bnorm;
+        let mut restart = false;
         if rel <= tol {
-            // Confirm with the true residual (the recursive one drifts in round-off).
+            // Confirm with the true residual (the recursive one drifts in round-off); if it
+            // is not there yet, go on from the true residual with a fresh direction.
             a.residual(b, &x, &mut r);
             rel = norm(&r) / bnorm;
             if rel <= tol {
                 return Ok((x, it, rel));
             }
+            restart = true;
         }
         precond(&r, &mut z);
         let rz_new = dot(&r, &z);
-        let beta = rz_new / rz;
+        let beta = if restart { 0.0 } else { rz_new / rz };
         rz = rz_new;
         p.par_iter_mut()
             .zip(&z)

@@ -144,7 +144,7 @@ pub enum FemError {
         residual: f64,
     },
     /// The iterative solver did not reach its tolerance.
-    #[error("the iterative solver did not converge: relative residual {residual:e} after {iterations} iterations (raise the iteration limit or use the direct solver)")]
+    #[error("the iterative solver did not converge: relative residual {residual:.2e} after {iterations} iterations (raise the iteration limit or use the direct solver)")]
     NotConverged {
         /// Iterations done.
         iterations: usize,
