@@ -42,6 +42,10 @@ pub struct Args {
     /// `fem`: folder to keep the deck and all solver outputs in (default: temporary).
     #[arg(long)]
     pub keep: Option<PathBuf>,
+    /// `fem`: which solves to run: `metis`, `amd` (direct, with that ordering), `cg-amg`
+    /// (conjugate gradients + AMG), `ccx` (CalculiX, when on PATH).
+    #[arg(long, value_delimiter = ',', default_values_t = ["metis".to_string(), "amd".into(), "cg-amg".into(), "ccx".into()])]
+    pub runs: Vec<String>,
 }
 
 /// Benchmarks available.

@@ -1,5 +1,7 @@
 //! `spinetwin bench fem`: the FE engine on a vertebral-body-sized Tet10 block (40 x 30 x
-//! 25 mm), METIS vs AMD ordering, side by side with CalculiX (`ccx`) on the same deck.
+//! 25 mm), sparse Cholesky with METIS vs AMD ordering and conjugate gradients with a
+//! smoothed-aggregation AMG preconditioner, side by side with CalculiX (`ccx`) on the same
+//! deck.
 //!
 //! Every solve runs in a fresh child process (spinetwin: `fem run`; CalculiX: `ccx`), so the
 //! peak memory (Linux VmHWM) is that of the solve alone. Displacements are compared node by
@@ -30,8 +32,18 @@ struct Run {
     wall_s: f64,
     numeric_s: Option<f64>,
     factor_nnz: Option<usize>,
+    /// CG iterations (cg-amg only).
+    iterations: Option<usize>,
+    /// AMG setup and CG solve seconds (cg-amg only).
+    amg_setup_s: Option<f64>,
+    cg_solve_s: Option<f64>,
+    /// AMG levels and operator complexity (cg-amg only).
+    levels: Option<usize>,
+    operator_complexity: Option<f64>,
     peak_rss_mib: f64,
     rel_l2_vs_ccx: Option<f64>,
+    /// Relative L2 difference to the first direct solve of this run (METIS).
+    rel_l2_vs_direct: Option<f64>,
 }
 
 #[derive(Serialize, Debug)]
@@ -217,13 +229,24 @@ pub fn run(args: &Args) -> Result<()> {
     let mut runs = Vec::new();
     let mut dofs = 0;
     let mut nnz = 0;
+    let known = ["metis", "amd", "cg-amg", "ccx"];
+    if let Some(bad) = args.runs.iter().find(|r| !known.contains(&r.as_str())) {
+        bail!("--runs: unknown solve {bad:?}; use {}", known.join(","));
+    }
+    let wanted = |name: &str| args.runs.iter().any(|r| r == name);
     let mut ours: Vec<HashMap<u64, [f64; 3]>> = Vec::new();
-    for ord in ["metis", "amd"] {
-        let out = dir.join(format!("spinetwin-{ord}"));
-        eprintln!("spinetwin ({ord}) on {} ...", deck_path.display());
+    for name in ["metis", "amd", "cg-amg"].into_iter().filter(|n| wanted(n)) {
+        let out = dir.join(format!("spinetwin-{name}"));
+        eprintln!("spinetwin ({name}) on {} ...", deck_path.display());
+        let solver_args: &[&str] = match name {
+            "cg-amg" => &["--solver", "cg-amg"],
+            ord => &["--solver", "direct", "--ordering", ord],
+        };
         let (wall, peak) = run_measured(
             Command::new(&exe)
-                .args(["fem", "run", "--no-vtu", "--ordering", ord, "--out"])
+                .args(["fem", "run", "--no-vtu"])
+                .args(solver_args)
+                .arg("--out")
                 .arg(&out)
                 .arg(&deck_path)
                 .env("SPINETWIN_QUIET", "1"),
@@ -235,17 +258,37 @@ pub fn run(args: &Args) -> Result<()> {
         dofs = s.dofs;
         nnz = s.nnz;
         ours.push(read_csv(&out.join("displacements.csv"))?);
+        let direct = s.cg.is_none();
         runs.push(Run {
-            solver: "spinetwin".into(),
+            solver: if direct {
+                "spinetwin Cholesky".into()
+            } else {
+                "spinetwin CG + SA-AMG".into()
+            },
             ordering: s.ordering,
             wall_s: wall,
-            numeric_s: Some(s.seconds.numeric),
-            factor_nnz: Some(s.factor_nnz),
+            numeric_s: direct.then_some(s.seconds.numeric),
+            factor_nnz: direct.then_some(s.factor_nnz),
+            iterations: s.cg.as_ref().map(|c| c.iterations),
+            amg_setup_s: s.cg.as_ref().map(|c| c.setup_s),
+            cg_solve_s: s.cg.as_ref().map(|c| c.solve_s),
+            levels: s.cg.as_ref().map(|c| c.levels),
+            operator_complexity: s.cg.as_ref().map(|c| c.operator_complexity),
             peak_rss_mib: s.peak_rss_mib.max(peak),
             rel_l2_vs_ccx: None,
+            rel_l2_vs_direct: None,
         });
     }
-    let ccx = find_ccx();
+    if ours.is_empty() {
+        bail!("--runs: name at least one of metis, amd, cg-amg");
+    }
+    // Differences to the first direct solve (METIS, or AMD when METIS was not run).
+    if let Some(d) = runs.iter().position(|r| r.factor_nnz.is_some()) {
+        for i in 0..runs.len() {
+            runs[i].rel_l2_vs_direct = Some(rel_l2(&ours[i], &ours[d])?);
+        }
+    }
+    let ccx = if wanted("ccx") { find_ccx() } else { None };
     match &ccx {
         Some(ccx) => {
             eprintln!("ccx on {} ...", deck_path.display());
@@ -272,15 +315,21 @@ pub fn run(args: &Args) -> Result<()> {
                 wall_s: wall,
                 numeric_s: None,
                 factor_nnz: None,
+                iterations: None,
+                amg_setup_s: None,
+                cg_solve_s: None,
+                levels: None,
+                operator_complexity: None,
                 peak_rss_mib: peak,
                 rel_l2_vs_ccx: Some(0.0),
+                rel_l2_vs_direct: None,
             });
         }
+        None if !wanted("ccx") => {}
         None => eprintln!(
             "note: CalculiX (ccx) is not on PATH (Debian: apt-get install calculix-ccx); reporting spinetwin's numbers only"
         ),
     }
-    let metis_vs_amd = rel_l2(&ours[0], &ours[1])?;
     let report = Report {
         cells,
         nodes,
@@ -306,29 +355,44 @@ pub fn run(args: &Args) -> Result<()> {
         .map(|r| r.wall_s);
     let mut table = format!(
         "Tet10 block 40 x 30 x 25 mm, {}x{}x{} cells ({} elements, {} nodes), {} equations, nnz(K, upper) {}; E = {E} MPa, nu = {NU}, clamped at z = 0, {PRESSURE} MPa on z = 25.\n\n\
-         | solver | ordering | wall time (s) | ratio to ccx | numeric Cholesky (s) | factor values | peak RSS (MiB) | rel. L2 diff. vs ccx |\n\
-         |---|---|---|---|---|---|---|---|\n",
+         | solver | ordering | wall time (s) | ratio to ccx | numeric Cholesky or AMG setup (s) | factor values | CG iterations (solve s) | peak RSS (MiB) | rel. L2 diff. vs ccx | vs direct |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
         cells[0], cells[1], cells[2], report.elements, report.nodes, report.dofs, report.nnz
     );
     for r in &report.runs {
         table += &format!(
-            "| {} | {} | {:.2} | {} | {} | {} | {:.0} | {} |\n",
+            "| {} | {} | {:.2} | {} | {} | {} | {} | {:.0} | {} | {} |\n",
             r.solver,
             r.ordering,
             r.wall_s,
             ccx_wall.map_or("-".into(), |c| format!("{:.2}", r.wall_s / c)),
-            r.numeric_s.map_or("-".into(), |v| format!("{v:.2}")),
+            r.numeric_s
+                .or(r.amg_setup_s)
+                .map_or("-".into(), |v| format!("{v:.2}")),
             r.factor_nnz.map_or("-".into(), |v| v.to_string()),
+            r.iterations.map_or("-".into(), |v| format!(
+                "{v} ({:.2})",
+                r.cg_solve_s.unwrap_or(0.0)
+            )),
             r.peak_rss_mib,
             r.rel_l2_vs_ccx.map_or("-".into(), |v| format!("{v:.2e}")),
+            r.rel_l2_vs_direct
+                .map_or("-".into(), |v| format!("{v:.1e}")),
         );
     }
     table += &format!(
         "\nWall times are whole processes (read deck, solve, write displacements; spinetwin without VTU). \
-         METIS vs AMD displacements differ by {metis_vs_amd:.1e} (rel. L2). Machine: {} logical cores; build: {}.\n",
+         \"vs direct\": rel. L2 difference to the first Cholesky solve. Machine: {} logical cores; build: {}.\n",
         report.cores, report.build
     );
-    if report.ccx.is_none() {
+    if let Some(r) = report.runs.iter().find(|r| r.iterations.is_some()) {
+        table += &format!(
+            "CG + SA-AMG: tolerance 1e-8 (relative residual), {} levels, operator complexity {:.2}.\n",
+            r.levels.unwrap_or(0),
+            r.operator_complexity.unwrap_or(0.0)
+        );
+    }
+    if report.ccx.is_none() && wanted("ccx") {
         table += "CalculiX (ccx) was not found: no comparison.\n";
     }
     println!("{table}");

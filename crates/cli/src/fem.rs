@@ -9,7 +9,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use spinetwin_fem::inp::Deck;
 use spinetwin_fem::{
-    element_results, solve_linear_static_with, write_vtu, Ordering, SolverOptions, VtuData,
+    element_results, solve_linear_static_with, write_vtu, LinearMethod, Ordering, SolverOptions,
+    VtuData,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,16 @@ pub struct RunArgs {
     /// Fill-reducing ordering of the sparse Cholesky factorisation.
     #[arg(long, value_enum, default_value = "metis")]
     pub ordering: OrderingArg,
+    /// Linear solver: sparse Cholesky (direct) or conjugate gradients with a
+    /// smoothed-aggregation AMG preconditioner (cg-amg; less memory on large models).
+    #[arg(long, value_enum, default_value = "direct")]
+    pub solver: SolverArg,
+    /// Relative residual tolerance of cg-amg.
+    #[arg(long, default_value_t = 1e-8)]
+    pub tol: f64,
+    /// Iteration limit of cg-amg (not converging within it is an error).
+    #[arg(long, default_value_t = 2000)]
+    pub max_iterations: usize,
     /// Replace OUT if it exists and is not empty.
     #[arg(long)]
     pub force: bool,
@@ -68,6 +79,41 @@ impl From<OrderingArg> for Ordering {
     }
 }
 
+/// Linear solvers selectable on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SolverArg {
+    /// Supernodal sparse Cholesky.
+    Direct,
+    /// Conjugate gradients preconditioned by smoothed-aggregation algebraic multigrid.
+    CgAmg,
+}
+
+impl From<SolverArg> for LinearMethod {
+    fn from(s: SolverArg) -> Self {
+        match s {
+            SolverArg::Direct => LinearMethod::Direct,
+            SolverArg::CgAmg => LinearMethod::CgAmg,
+        }
+    }
+}
+
+/// Figures of an iterative (CG + AMG) solve in `summary.json`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct IterativeSummary {
+    /// CG iterations.
+    pub iterations: usize,
+    /// Multigrid levels including the finest.
+    pub levels: usize,
+    /// Equations per level, finest first.
+    pub level_equations: Vec<usize>,
+    /// Stored entries of all level matrices over those of the finest.
+    pub operator_complexity: f64,
+    /// Preconditioner setup (s).
+    pub setup_s: f64,
+    /// CG iterations (s).
+    pub solve_s: f64,
+}
+
 /// Wall-clock seconds of each phase.
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
 pub struct PhaseSeconds {
@@ -79,9 +125,9 @@ pub struct PhaseSeconds {
     pub symbolic: f64,
     /// Element matrices, loads.
     pub assembly: f64,
-    /// Numeric Cholesky factorisation.
+    /// Numeric Cholesky factorisation (cg-amg: the AMG setup).
     pub numeric: f64,
-    /// Triangular solves and residual check.
+    /// Triangular solves and residual check (cg-amg: the CG iterations and residual check).
     pub solve: f64,
     /// Whole solve call (the phases above plus reactions).
     pub solve_total: f64,
@@ -114,8 +160,14 @@ pub struct Summary {
     pub nnz: usize,
     /// Stored values of the Cholesky factor.
     pub factor_nnz: usize,
-    /// Ordering used.
+    /// Ordering used ("none" for cg-amg).
     pub ordering: String,
+    /// Linear solver: "direct" or "cg-amg" (absent in summaries of older versions).
+    #[serde(default)]
+    pub solver: String,
+    /// Iterations, levels and times of a cg-amg solve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cg: Option<IterativeSummary>,
     /// Relative residual |K u - f| / |f|.
     pub relative_residual: f64,
     /// Largest displacement magnitude (mm).
@@ -162,9 +214,19 @@ fn run_deck(args: RunArgs) -> Result<()> {
         .linear_material(&deck)
         .with_context(|| format!("{}", args.deck.display()))?;
     let read = t_all.elapsed().as_secs_f64();
-    let opts = SolverOptions {
+    if !(args.tol > 0.0 && args.tol < 1.0) {
+        bail!("--tol {} must be between 0 and 1", args.tol);
+    }
+    if args.max_iterations == 0 {
+        bail!("--max-iterations must be at least 1");
+    }
+    let mut opts = SolverOptions {
         ordering: args.ordering.into(),
+        method: args.solver.into(),
+        ..Default::default()
     };
+    opts.iterative.tol = args.tol;
+    opts.iterative.max_iterations = args.max_iterations;
     let t = Instant::now();
     let sol = solve_linear_static_with(
         &model.mesh,
@@ -201,7 +263,19 @@ fn run_deck(args: RunArgs) -> Result<()> {
         dofs: sol.num_equations,
         nnz: sol.nnz,
         factor_nnz: sol.factor_nnz,
-        ordering: sol.ordering.name().into(),
+        ordering: match sol.method {
+            LinearMethod::Direct => sol.ordering.name().into(),
+            LinearMethod::CgAmg => "none".into(),
+        },
+        solver: sol.method.name().into(),
+        cg: sol.iterative.as_ref().map(|st| IterativeSummary {
+            iterations: st.iterations,
+            levels: st.levels,
+            level_equations: st.level_equations.clone(),
+            operator_complexity: st.operator_complexity,
+            setup_s: st.setup.as_secs_f64(),
+            solve_s: st.solve.as_secs_f64(),
+        }),
         relative_residual: sol.relative_residual,
         max_displacement_mm: max_u,
         max_von_mises_mpa: max_vm,
@@ -241,14 +315,25 @@ fn run_deck(args: RunArgs) -> Result<()> {
             args.out.display()
         );
     }
-    println!(
-        "solved {} DOFs ({} ordering, factor {} values) in {:.2} s; results in {}",
-        sol.num_equations,
-        sol.ordering,
-        sol.factor_nnz,
-        summary.seconds.total,
-        args.out.display()
-    );
+    match &sol.iterative {
+        Some(st) => println!(
+            "solved {} DOFs (CG + AMG, {} iterations, {} levels, operator complexity {:.2}) in {:.2} s; results in {}",
+            sol.num_equations,
+            st.iterations,
+            st.levels,
+            st.operator_complexity,
+            summary.seconds.total,
+            args.out.display()
+        ),
+        None => println!(
+            "solved {} DOFs ({} ordering, factor {} values) in {:.2} s; results in {}",
+            sol.num_equations,
+            sol.ordering,
+            sol.factor_nnz,
+            summary.seconds.total,
+            args.out.display()
+        ),
+    }
     Ok(())
 }
 

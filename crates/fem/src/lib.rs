@@ -5,7 +5,8 @@
 //! wedge) and cylinder-sector meshers, isotropic materials with per-element moduli ([`material`]), consistent surface
 //! and body loads and prescribed displacements ([`bc`]), parallel assembly into a sparse
 //! symmetric matrix with a reusable symbolic Cholesky factorisation (faer; METIS nested-dissection
-//! or AMD ordering) ([`solver`]), stresses ([`post`]), VTU output ([`vtu`]) and Abaqus/CalculiX
+//! or AMD ordering) ([`solver`]) or, for large models, conjugate gradients with a
+//! smoothed-aggregation algebraic multigrid preconditioner ([`iterative`]), stresses ([`post`]), VTU output ([`vtu`]) and Abaqus/CalculiX
 //! `.inp` decks ([`inp`]). For large deformations: total-Lagrangian elements with F-bar for
 //! Hex8/Wedge6 ([`continuum`]), hyperelastic materials ([`hyper`]: compressible Neo-Hookean,
 //! decoupled Mooney-Rivlin, HGO with two dispersed fibre families, transversely isotropic St
@@ -51,13 +52,17 @@
 //! stretch; torsion; 1e-6 or better), a chain bent into a circular arc by an end moment
 //! (tip rotation exact, position converging at second order), rigid rotation (no load),
 //! the extensible elastica (second-order convergence) and quadratic Newton convergence.
+//! `iterative` (unit tests): CG + smoothed-aggregation AMG equals the Cholesky solution to
+//! 1e-7 (rel. L2) on a clamped Tet10 block; it needs 3x fewer iterations than Jacobi-PCG
+//! and its iterations stay within 1.5x when h is halved (Jacobi-PCG's double); a solve that
+//! does not converge is an error.
 //!
 //! # Not yet
 //!
 //! Hourglass-free reduced integration or incompatible modes for Hex8 bending, quadratic
-//! hex/wedge elements, friction, binary VTU, stress recovery beyond element averages, a
-//! preconditioned iterative solver for very large models. (`spinetwin bench fem`
-//! cross-checks against CalculiX.)
+//! hex/wedge elements, friction, binary VTU, stress recovery beyond element averages, the
+//! iterative solver in the nonlinear (Newton) path. (`spinetwin bench fem` cross-checks
+//! against CalculiX.)
 //!
 //! # Example
 //!
@@ -78,6 +83,7 @@ pub mod continuum;
 pub mod element;
 pub mod hyper;
 pub mod inp;
+pub mod iterative;
 pub mod material;
 pub mod mesh;
 pub mod nl;
@@ -91,6 +97,7 @@ pub use hyper::{
     Hgo, HgoParams, MooneyRivlin, MooneyRivlinParams, NeoHookean, TransIsoParams,
     TransverselyIsotropic,
 };
+pub use iterative::{AmgOptions, IterativeOptions, IterativeStats, Preconditioner};
 pub use material::{elasticity_matrix, LinearElastic};
 pub use mesh::{box_mesh, cylinder_sector_mesh, hex_box_mesh, wedge_box_mesh, Face, Mesh, Order};
 pub use post::{
@@ -98,7 +105,7 @@ pub use post::{
 };
 pub use solver::{
     element_stiffness, internal_forces, solve_linear_static, solve_linear_static_with, Assembled,
-    DofMap, Factorization, Ordering, Solution, SolverOptions, SparseSystem, Timings,
+    DofMap, Factorization, LinearMethod, Ordering, Solution, SolverOptions, SparseSystem, Timings,
 };
 pub use vtu::{vtu_string, write_vtu, VtuData};
 
@@ -134,6 +141,14 @@ pub enum FemError {
     #[error("the solve is ill-conditioned (relative residual {residual:e}): check for near-mechanisms or extreme stiffness contrasts")]
     IllConditioned {
         /// Relative residual.
+        residual: f64,
+    },
+    /// The iterative solver did not reach its tolerance.
+    #[error("the iterative solver did not converge: relative residual {residual:.2e} after {iterations} iterations (raise the iteration limit or use the direct solver)")]
+    NotConverged {
+        /// Iterations done.
+        iterations: usize,
+        /// Relative residual reached.
         residual: f64,
     },
     /// Failure inside the sparse solver.

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use crate::bc::{Constraints, Loads};
 use crate::element::{add_btdb, point_geometry};
+use crate::iterative::{IterativeOptions, IterativeStats, NearNullSpace, NULL_DIM};
 use crate::material::LinearElastic;
 use crate::mesh::Mesh;
 use crate::FemError;
@@ -116,11 +117,54 @@ impl std::str::FromStr for Ordering {
     }
 }
 
-/// Options of the sparse direct solver.
+/// How the linear system `K_ff u_f = f` is solved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LinearMethod {
+    /// Supernodal sparse Cholesky (faer) with a fill-reducing [`Ordering`].
+    #[default]
+    Direct,
+    /// Conjugate gradients preconditioned by smoothed-aggregation AMG
+    /// ([`crate::iterative`]): far less memory than the Cholesky factor on large models.
+    CgAmg,
+}
+
+impl LinearMethod {
+    /// Name for reports and the command line (`"direct"`, `"cg-amg"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LinearMethod::Direct => "direct",
+            LinearMethod::CgAmg => "cg-amg",
+        }
+    }
+}
+
+impl std::fmt::Display for LinearMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for LinearMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "direct" => Ok(LinearMethod::Direct),
+            "cg-amg" => Ok(LinearMethod::CgAmg),
+            _ => Err(format!("unknown solver {s:?}: use direct or cg-amg")),
+        }
+    }
+}
+
+/// Options of the linear solver.
 #[derive(Clone, Debug, Default)]
 pub struct SolverOptions {
-    /// Fill-reducing ordering (default: METIS nested dissection).
+    /// Fill-reducing ordering of the direct solver (default: METIS nested dissection).
     pub ordering: Ordering,
+    /// Direct (default) or iterative solve.
+    pub method: LinearMethod,
+    /// Tolerance, iteration limit and preconditioner of the iterative solve (used with
+    /// [`LinearMethod::CgAmg`]).
+    pub iterative: IterativeOptions,
 }
 
 /// Wall-clock time of each phase of a solve.
@@ -128,26 +172,32 @@ pub struct SolverOptions {
 pub struct Timings {
     /// Sparsity pattern (from mesh connectivity and DOF map).
     pub pattern: Duration,
-    /// Symbolic factorisation (fill-reducing ordering + elimination tree).
+    /// Symbolic factorisation (fill-reducing ordering + elimination tree); 0 for the
+    /// iterative solver.
     pub symbolic: Duration,
     /// Element matrices and scatter into the sparse matrix, plus load vector.
     pub assembly: Duration,
-    /// Numeric Cholesky factorisation.
+    /// Numeric Cholesky factorisation; for the iterative solver, the preconditioner setup.
     pub numeric: Duration,
-    /// Triangular solves and residual check.
+    /// Triangular solves and residual check; for the iterative solver, the CG iterations
+    /// and residual check.
     pub solve: Duration,
 }
 
 /// The stiffness system of a mesh for one set of constrained DOFs: DOF map, the sparsity
 /// pattern of `K_ff` (upper triangle, CSC) and its symbolic Cholesky factorisation. Build it
 /// once; then assemble new values (new material, new prescribed values, new tangent) and
-/// refactorise numerically as often as needed.
+/// refactorise numerically as often as needed. Built for [`LinearMethod::CgAmg`], it has no
+/// symbolic factorisation ([`SparseSystem::factorize`] is then an error) and solves with
+/// [`SparseSystem::solve_iterative`].
 pub struct SparseSystem {
     /// DOF numbering.
     pub dofs: DofMap,
     col_ptr: Vec<usize>,
     row_idx: Vec<usize>,
-    symbolic: SymbolicCholesky<usize>,
+    symbolic: Option<SymbolicCholesky<usize>>,
+    /// Node coordinates (rigid-body modes of the AMG preconditioner).
+    coords: Vec<[f64; 3]>,
     ordering: Ordering,
     /// Time spent on the pattern and the symbolic factorisation.
     pub timings: Timings,
@@ -199,6 +249,20 @@ impl SparseSystem {
         let (col_ptr, row_idx) = pattern(mesh, &dofs);
         let t1 = Instant::now();
         let n = dofs.num_free;
+        if options.method == LinearMethod::CgAmg {
+            return Ok(SparseSystem {
+                dofs,
+                col_ptr,
+                row_idx,
+                symbolic: None,
+                coords: mesh.nodes.clone(),
+                ordering: options.ordering,
+                timings: Timings {
+                    pattern: t1 - t0,
+                    ..Default::default()
+                },
+            });
+        }
         let sym = SymbolicSparseColMat::<usize>::new_checked(
             n,
             n,
@@ -241,7 +305,8 @@ impl SparseSystem {
             dofs,
             col_ptr,
             row_idx,
-            symbolic,
+            symbolic: Some(symbolic),
+            coords: Vec::new(),
             ordering,
             timings,
         })
@@ -370,18 +435,21 @@ impl SparseSystem {
     /// Numeric Cholesky factorisation of assembled values (reusing the symbolic one). A
     /// matrix that is not positive definite means the model still has a mechanism.
     pub fn factorize(&self, values: &[f64]) -> Result<Factorization<'_>, FemError> {
+        let Some(symbolic) = &self.symbolic else {
+            return Err(FemError::InvalidInput(
+                "this system was built for the iterative solver (no symbolic factorisation): use solve_iterative, or build it with LinearMethod::Direct".into(),
+            ));
+        };
         let m = self.matrix(values)?;
         let mut l_values = Vec::new();
         l_values
-            .try_reserve_exact(self.symbolic.len_val())
+            .try_reserve_exact(symbolic.len_val())
             .map_err(|_| FemError::Solver("out of memory for the Cholesky factor".into()))?;
-        l_values.resize(self.symbolic.len_val(), 0.0);
-        let scratch = self
-            .symbolic
-            .factorize_numeric_llt_scratch::<f64>(par(), Default::default());
+        l_values.resize(symbolic.len_val(), 0.0);
+        let scratch = symbolic.factorize_numeric_llt_scratch::<f64>(par(), Default::default());
         let mut buf = MemBuffer::try_new(scratch)
             .map_err(|_| FemError::Solver("out of memory for factorisation scratch".into()))?;
-        self.symbolic
+        symbolic
             .factorize_numeric_llt::<f64>(
                 &mut l_values,
                 m,
@@ -393,14 +461,53 @@ impl SparseSystem {
             )
             .map_err(|_| FemError::NotPositiveDefinite)?;
         Ok(Factorization {
-            symbolic: &self.symbolic,
+            symbolic,
             values: l_values,
         })
     }
 
-    /// Number of stored values of the Cholesky factor (fill; memory is 8 bytes each).
+    /// Number of stored values of the Cholesky factor (fill; memory is 8 bytes each); 0 for
+    /// a system built for the iterative solver.
     pub fn factor_nnz(&self) -> usize {
-        self.symbolic.len_val()
+        self.symbolic.as_ref().map_or(0, |s| s.len_val())
+    }
+
+    /// Solves `K_ff u_f = rhs` for assembled values by preconditioned conjugate gradients
+    /// ([`crate::iterative`]). The AMG preconditioner takes the rigid-body modes from the
+    /// node coordinates of the mesh the system was built for. A solve that does not reach
+    /// `options.tol` is an error ([`FemError::NotConverged`]).
+    pub fn solve_iterative(
+        &self,
+        values: &[f64],
+        rhs: &[f64],
+        options: &IterativeOptions,
+    ) -> Result<(Vec<f64>, IterativeStats), FemError> {
+        if values.len() != self.nnz() {
+            return Err(FemError::InvalidInput(format!(
+                "{} values for a pattern of {} entries",
+                values.len(),
+                self.nnz()
+            )));
+        }
+        if self.coords.is_empty() {
+            return Err(FemError::InvalidInput(
+                "this system was built for the direct solver: build it with LinearMethod::CgAmg for solve_iterative".into(),
+            ));
+        }
+        let (block_ptr, modes) = rigid_body_modes(&self.coords, &self.dofs);
+        if rhs.len() != self.dofs.num_free {
+            return Err(FemError::InvalidInput(format!(
+                "right-hand side has {} entries, expected {}",
+                rhs.len(),
+                self.dofs.num_free
+            )));
+        }
+        crate::iterative::solve_upper_csc(
+            (&self.col_ptr, &self.row_idx, values),
+            rhs,
+            NearNullSpace { block_ptr, modes },
+            options,
+        )
     }
 
     fn matrix<'a>(
@@ -450,6 +557,59 @@ impl Factorization<'_> {
         );
         (0..b.len()).map(|i| x[(i, 0)]).collect()
     }
+}
+
+/// Node blocks of the equations (the free DOFs of a node are consecutive equations) and the
+/// six rigid-body modes per equation: translations `e_x, e_y, e_z` and rotations `e_a x y`
+/// about the axes through the centroid, `y = (x - centroid) / size` (modes of similar scale).
+fn rigid_body_modes(coords: &[[f64; 3]], dofs: &DofMap) -> (Vec<usize>, Vec<[f64; NULL_DIM]>) {
+    let nn = coords.len().min(dofs.equation.len() / 3);
+    let free = |n: usize| (0..3).any(|d| dofs.equation[3 * n + d] != NOT_FREE);
+    let mut c = [0.0; 3];
+    let mut count = 0usize;
+    for n in (0..nn).filter(|&n| free(n)) {
+        for d in 0..3 {
+            c[d] += coords[n][d];
+        }
+        count += 1;
+    }
+    let c = c.map(|v| v / count.max(1) as f64);
+    let size = (0..nn)
+        .filter(|&n| free(n))
+        .map(|n| (0..3).map(|d| (coords[n][d] - c[d]).powi(2)).sum::<f64>())
+        .fold(0.0f64, f64::max)
+        .sqrt()
+        .max(f64::MIN_POSITIVE);
+    let mut block_ptr = vec![0];
+    let mut modes = vec![[0.0; NULL_DIM]; dofs.num_free];
+    for (n, x) in coords.iter().enumerate().take(nn) {
+        let y = [0, 1, 2].map(|d| (x[d] - c[d]) / size);
+        let mut any = false;
+        for d in 0..3 {
+            let k = dofs.equation[3 * n + d];
+            if k == NOT_FREE {
+                continue;
+            }
+            any = true;
+            let m = &mut modes[k];
+            m[d] = 1.0;
+            // Component d of e_a x y for a = x, y, z.
+            match d {
+                0 => (m[4], m[5]) = (y[2], -y[1]),
+                1 => (m[3], m[5]) = (-y[2], y[0]),
+                _ => (m[3], m[4]) = (y[1], -y[0]),
+            }
+        }
+        if any {
+            block_ptr.push(
+                block_ptr.last().copied().unwrap_or(0)
+                    + (0..3)
+                        .filter(|&d| dofs.equation[3 * n + d] != NOT_FREE)
+                        .count(),
+            );
+        }
+    }
+    (block_ptr, modes)
 }
 
 /// METIS itself is reentrant, but serialising the calls keeps its GKlib allocator state
@@ -739,7 +899,8 @@ pub struct Solution {
     /// Displacement of every node (mm); constrained DOFs hold their prescribed values,
     /// nodes in no element hold 0 (or their prescribed values).
     pub displacements: Vec<[f64; 3]>,
-    /// True when the relative residual is below 1e-8.
+    /// True when the relative residual is below 1e-8 (for CG: below its tolerance, which
+    /// it must reach to return at all, up to 1 % for round-off).
     pub ok: bool,
     /// `|K u - f| / |f|` over the free DOFs, with `f = f_f - K_fc u_c` (0 when `f = 0`).
     pub relative_residual: f64,
@@ -749,8 +910,12 @@ pub struct Solution {
     pub nnz: usize,
     /// Stored values of the Cholesky factor.
     pub factor_nnz: usize,
-    /// The fill-reducing ordering used.
+    /// The fill-reducing ordering used (direct solver; the requested one, unused, for CG).
     pub ordering: Ordering,
+    /// Direct or iterative solve.
+    pub method: LinearMethod,
+    /// Iterations, levels and setup/solve times of an iterative solve (`None` for direct).
+    pub iterative: Option<IterativeStats>,
     /// Reaction force at every node (N): `K u - f_ext` on constrained DOFs, 0 elsewhere.
     pub reactions: Vec<[f64; 3]>,
     /// Per-phase timings (`reactions` are computed after `solve` and not timed).
@@ -830,11 +995,26 @@ pub fn solve_linear_static_with(
     let f_ext = loads.assemble(mesh)?;
     let asm = system.assemble_linear_elastic(mesh, material, constraints, &f_ext)?;
     timings.assembly = t.elapsed();
+    let mut iterative = None;
+    let u_free = match options.method {
+        LinearMethod::Direct => {
+            let t = Instant::now();
+            let fact = system.factorize(&asm.values)?;
+            timings.numeric = t.elapsed();
+            let t = Instant::now();
+            let u = fact.solve(&asm.rhs);
+            timings.solve = t.elapsed();
+            u
+        }
+        LinearMethod::CgAmg => {
+            let (u, stats) = system.solve_iterative(&asm.values, &asm.rhs, &options.iterative)?;
+            timings.numeric = stats.setup;
+            timings.solve = stats.solve;
+            iterative = Some(stats);
+            u
+        }
+    };
     let t = Instant::now();
-    let fact = system.factorize(&asm.values)?;
-    timings.numeric = t.elapsed();
-    let t = Instant::now();
-    let u_free = fact.solve(&asm.rhs);
     let ku = system.mul(&asm.values, &u_free);
     let rn: f64 = ku
         .iter()
@@ -844,7 +1024,7 @@ pub fn solve_linear_static_with(
         .sqrt();
     let fnorm: f64 = asm.rhs.iter().map(|v| v * v).sum::<f64>().sqrt();
     let rel = if fnorm > 0.0 { rn / fnorm } else { rn };
-    timings.solve = t.elapsed();
+    timings.solve += t.elapsed();
     if !rel.is_finite() || rel > 1e-3 {
         return Err(FemError::IllConditioned { residual: rel });
     }
@@ -880,12 +1060,19 @@ pub fn solve_linear_static_with(
     Ok(Solution {
         displacements,
         reactions,
-        ok: rel <= 1e-8,
+        // CG stopped at its tolerance by its own residual; 1 % of slack for the round-off of
+        // this second residual evaluation.
+        ok: match options.method {
+            LinearMethod::Direct => rel <= 1e-8,
+            LinearMethod::CgAmg => rel <= 1.01 * options.iterative.tol,
+        },
         relative_residual: rel,
         num_equations: system.dofs.num_free,
         nnz: system.nnz(),
         factor_nnz: system.factor_nnz(),
         ordering: system.ordering(),
+        method: options.method,
+        iterative,
         timings,
     })
 }
@@ -912,6 +1099,7 @@ mod tests {
         let (m, mat, bc, loads) = cube(6);
         let amd = SolverOptions {
             ordering: Ordering::Amd,
+            ..Default::default()
         };
         let a = solve_linear_static_with(&m, &mat, &bc, &loads, &amd).unwrap();
         let b = solve_linear_static(&m, &mat, &bc, &loads).unwrap();
@@ -949,6 +1137,7 @@ mod tests {
             &bc,
             &SolverOptions {
                 ordering: Ordering::Amd,
+                ..Default::default()
             },
         )
         .unwrap();
