@@ -12,25 +12,29 @@
 //! gap and the normal are continuous across interior edges, and along the rim the force
 //! fades out smoothly over a band of a fraction of a triangle instead of stopping.
 //!
-//! **Geometry.** The corner normals are area-and-angle averages of the adjacent triangles'
+//! **Geometry.** The corner normals are corner-angle-weighted averages of the adjacent triangles'
 //! normals in the reference configuration, stored in each triangle's own frame
 //! (`e1 = p1 - p0`, `e2 = p2 - p0`, `n`) so they follow the triangle's motion exactly for
 //! rigid masters and approximately for deforming ones. A slave point `x` is located in the
 //! prism of a triangle by solving `x = p0 + xi1 e1 + xi2 e2 + g N(xi)` for the barycentric
 //! coordinates and the gap `g` (Newton, from the flat projection), `N(xi)` the interpolated
 //! corner normal. Among the candidate triangles (a uniform grid over their bounding boxes,
-//! rebuilt at every assembly) the one containing the point, interior before rim band,
-//! smallest `|g|` first, is taken; its choice is fixed within an assembly.
+//! rebuilt at every assembly) whose prism holds the point, the nearest one in front of the
+//! surface (smallest `g >= 0`) is taken, else the least penetrated one (largest `g < 0`),
+//! interior before rim band on ties; the choice is fixed within an assembly. A master thinner
+//! than a triangle edge can still be pushed through from behind: penalty contact needs
+//! masters thicker than the penetration.
 //!
 //! **Force.** When `g < clearance` the slave is pushed along the unit normal `n = N/|N|`
 //! with `P = phi * penalty * area * (clearance - g)`, `phi` the rim fade (1 inside the
 //! surface, a C1 smoothstep to 0 over the band beyond a boundary edge), and the master
 //! corners take `-P n` with the barycentric weights: the two forces are collinear, so the
 //! pair conserves momentum and angular momentum. The force is not the gradient of a
-//! potential; its tangent (non-symmetric) is the central-difference Jacobian of this force
-//! in the 12 coordinates of the slave and the triangle, so it is consistent with the
-//! residual to round-off.
-//! Frictionless: pairs with `friction > 0` are rejected.
+//! potential; its tangent is the central-difference Jacobian of this force in the 12
+//! coordinates of the slave and the triangle (non-symmetric, consistent with the residual to
+//! round-off) where all four points are on rigid bodies, and its symmetric part where a mesh
+//! node takes part (see [`contact`]).
+//! Frictionless: pairs with a friction coefficient other than 0 are rejected.
 
 use std::collections::HashMap;
 
@@ -220,7 +224,11 @@ fn near(x: &V3, t: &[V3; 3], below: f64, above: f64) -> bool {
     let xp = d - n * g;
     let l1 = xp.cross(&e2).dot(&n) / a2;
     let l2 = e1.cross(&xp).dot(&n) / a2;
-    let lim = -1.0 - RIM_BAND;
+    // The prism's foot lies up to about |g| sideways of the flat projection (tilted corner
+    // normals): allow that much beyond one triangle, in units of its smallest height.
+    let longest = e1.norm().max(e2.norm()).max((t[2] - t[1]).norm());
+    let height = a2 / longest.max(1e-300);
+    let lim = -1.0 - RIM_BAND - below.max(above) / height;
     l1 > lim && l2 > lim && 1.0 - l1 - l2 > lim
 }
 
@@ -290,9 +298,21 @@ pub(crate) fn contact(
     }
     h /= 3.0 * masters.len() as f64;
     let depth = h.max(1e-9);
-    // The rim band reaches about a third of a triangle beyond the edge.
     let margin = pair.clearance.max(0.0) + depth + RIM_BAND * h;
     let cell = (2.0 * h).max(margin).max(1e-9);
+    // A triangle's bounding box is widened by its own reach: the clearance, the search depth
+    // and its rim band (a third of its own size beyond the edge).
+    let reach = |t: &[Pk; 3]| {
+        let longest = (t[1].x - t[0].x)
+            .norm()
+            .max((t[2].x - t[1].x).norm())
+            .max((t[0].x - t[2].x).norm());
+        margin.max(pair.clearance.max(0.0) + depth + RIM_BAND * longest)
+    };
+    // More cells than this for one triangle (a wildly stretched iterate) and it is checked
+    // against every slave point instead.
+    const MAX_CELLS: i64 = 4096;
+    let mut everywhere: Vec<usize> = vec![];
     let gkey = |x: &V3| {
         [
             (x.x / cell).floor() as i64,
@@ -308,8 +328,18 @@ pub(crate) fn contact(
             lo = lo.inf(&p.x);
             hi = hi.sup(&p.x);
         }
-        let m = V3::repeat(margin);
+        if !(lo.iter().chain(hi.iter()).all(|v| v.is_finite())) {
+            continue;
+        }
+        let m = V3::repeat(reach(t));
         let (a, b) = (gkey(&(lo - m)), gkey(&(hi + m)));
+        let cells = (0..3).fold(1i64, |c, k| {
+            c.saturating_mul((b[k] - a[k]).saturating_add(1).max(1))
+        });
+        if cells > MAX_CELLS {
+            everywhere.push(i);
+            continue;
+        }
         for ix in a[0]..=b[0] {
             for iy in a[1]..=b[1] {
                 for iz in a[2]..=b[2] {
@@ -320,16 +350,15 @@ pub(crate) fn contact(
     }
     let mut total = V3::zeros();
     for (s, sp) in slaves.iter().enumerate() {
-        let Some(cands) = grid.get(&gkey(&sp.x)) else {
-            continue;
-        };
-        // Best candidate: inside the surface before the rim band, then smallest |g|.
+        let cands = grid.get(&gkey(&sp.x)).map_or(&[][..], |v| &v[..]);
+        // Best candidate: nearest in front, else least penetrated; interior on ties.
         let mut best: Option<(usize, Hit, f64)> = None;
-        for &ti in cands {
+        for &ti in cands.iter().chain(&everywhere) {
             let t = &masters[ti];
             let tx = [t[0].x, t[1].x, t[2].x];
+            let reach_t = reach(t);
             // Cheap rejection by the flat projection before the prism's Newton solve.
-            if !near(&sp.x, &tx, depth + h, margin + h) {
+            if !near(&sp.x, &tx, depth + h, reach_t + h) {
                 continue;
             }
             let Some(hit) = locate(&sp.x, &tx, &surf.corner[ti]) else {
@@ -343,14 +372,20 @@ pub(crate) fn contact(
                     hit.xi[k] < -TOL
                 }
             });
-            if outside || hit.g <= -depth || hit.g >= margin {
+            if outside || hit.g <= -depth || hit.g >= reach_t {
                 continue;
             }
             let phi = fade(&hit.xi, rim);
+            // Rank: in front (g >= 0) before penetrated; nearer the surface first (smallest g
+            // in front, largest g behind); then interior before rim band.
+            let rank = |g: f64| if g >= 0.0 { (0, g) } else { (1, -g) };
             let better = match &best {
                 None => true,
                 Some((_, b, bphi)) => {
-                    phi > bphi + 1e-12 || (phi >= bphi - 1e-12 && hit.g.abs() < b.g.abs())
+                    let (r, q) = (rank(hit.g), rank(b.g));
+                    r.0 < q.0
+                        || (r.0 == q.0 && r.1 < q.1 - 1e-12)
+                        || (r.0 == q.0 && (r.1 - q.1).abs() <= 1e-12 && phi > *bphi)
                 }
             };
             if better {
@@ -360,8 +395,9 @@ pub(crate) fn contact(
         let Some((ti, hit, phi)) = best else {
             continue;
         };
-        // A point exactly at the clearance carries no force but its stiffness, so a body
-        // set down touching the surface is held from the first iteration.
+        // A point exactly at the clearance carries no force but (half, by the central
+        // differences) its stiffness, so a body set down touching the surface is held from
+        // the first iteration.
         if hit.g > pair.clearance || phi <= 0.0 {
             continue;
         }
@@ -374,7 +410,7 @@ pub(crate) fn contact(
         let xs = pts.map(|p| p.x);
         let (c, rim) = (&surf.corner[ti], &surf.rim[ti]);
         let (f, force) = forces(&xs, c, rim, &pen);
-        let mut k = vec![0.0; 144];
+        let mut k = [0.0f64; 144];
         if asm.tangent {
             // Central differences of the force (step relative to the triangle size).
             let d = 1e-6 * h.max(1e-9);
