@@ -14,10 +14,11 @@
 //! stale end's residual is halved when the same end is kept twice), or the secant
 //! extrapolation while nothing lies above the target. It stops when the total ROM is within
 //! `tolerance` (a fraction of the intact total ROM), after `max_solves` extra solves, or at
-//! the cap `cap_factor * M`. A trial solve that does not converge is tried once more at
-//! the same moment along another load path (two more recorded load levels, so other
-//! increments: the stalls seen are in facet contact near the end of the load); if that also
-//! fails, the search ends and is reported as not converged, never as a result.
+//! the cap `cap_factor * M`. A trial solve that does not converge is followed by one trial
+//! 2 % lower (the stalls seen are in facet contact at a given moment, near the end of the
+//! load; a retry at the same moment along other increments stalled again); if that also
+//! fails, or the search returns to a failed moment, it ends and is reported as not
+//! converged, never as a result.
 
 use serde::Serialize;
 use spinetwin_model::loadcase::LoadCase;
@@ -234,8 +235,10 @@ where
             break;
         };
         let m = round_nm(guess.clamp(0.01, cap));
-        if out.trials.iter().any(|t| (t.0 - m).abs() < 1e-9) {
-            if m >= cap {
+        if let Some(t) = out.trials.iter().find(|t| (t.0 - m).abs() < 1e-9) {
+            if t.1.is_none() {
+                out.note = format!("scenario not converged at {m} Nm");
+            } else if m >= cap {
                 out.note = format!("ROM not reachable below {cap} Nm");
             } else {
                 out.note = format!(
@@ -245,22 +248,21 @@ where
             }
             break;
         }
-        let mut case = LoadCase::pure_moment(motion, m, follower);
         let mut r = None;
         let mut why = String::new();
-        // A stalled solve is tried once more along another load path (two more recorded
-        // load levels change the increments); the failure stays in `trials`.
+        let mut m = m;
+        // A stalled solve is tried once more 2 % lower: the stalls seen are in facet
+        // contact at a given moment near the end of the load. The failure stays in
+        // `trials`; the retry is an ordinary trial point.
         for attempt in 0..2 {
-            if out.solves >= options.max_solves && attempt > 0 {
-                break;
-            }
             if attempt == 1 {
-                case.samples.extend([0.85, 0.95]);
-                case.samples.sort_by(f64::total_cmp);
-                case.samples.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
+                if out.solves >= options.max_solves {
+                    break;
+                }
+                m = round_nm(m * 0.98);
             }
             out.solves += 1;
-            match solve(&case) {
+            match solve(&LoadCase::pure_moment(motion, m, follower)) {
                 Ok(x) if x.converged => {
                     r = Some(x);
                     break;
@@ -419,7 +421,7 @@ mod tests {
         );
         assert!(!m.matched && m.result.is_none(), "{m:?}");
         assert!(m.note.starts_with("scenario not converged at "), "{m:?}");
-        assert_eq!(m.solves, 2, "one retry along another load path");
+        assert_eq!(m.solves, 2, "one retry 2 % lower");
         assert_eq!(m.trials.len(), 2);
         assert!(m.trials.iter().all(|t| t.1.is_none()));
 
@@ -435,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stalled_trial_is_retried_along_another_load_path() {
+    fn a_stalled_trial_is_retried_two_per_cent_lower() {
         let case = LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0);
         let mut calls = 0;
         let m = rom_matched(
@@ -445,9 +447,8 @@ mod tests {
             &MatchOptions::default(),
             |c: &LoadCase| {
                 calls += 1;
-                // The first solve stalls; the retry records two more levels.
-                let retried = c.samples.iter().any(|f| (f - 0.95).abs() < 1e-9);
-                Ok::<_, String>(fake(c, &fused, calls > 1 && retried || calls > 2))
+                // The first solve stalls; the retry 2 % lower converges.
+                Ok::<_, String>(fake(c, &fused, calls > 1))
             },
         );
         assert!(m.matched, "{m:?}");
