@@ -107,7 +107,7 @@ fn round_nm(m: f64) -> f64 {
 /// Next trial moment from the curve points (sorted by moment), the target and the Illinois
 /// weights of the low and high bracket ends.
 fn next_moment(points: &[(f64, f64)], target: f64, weight: [f64; 2]) -> Option<f64> {
-    let below = points.iter().filter(|p| p.1 < target).last().copied();
+    let below = points.iter().rfind(|p| p.1 < target).copied();
     let above = points.iter().find(|p| p.1 >= target).copied();
     match (below, above) {
         (Some(lo), Some(hi)) => {
