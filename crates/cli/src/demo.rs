@@ -94,8 +94,24 @@ struct ScenarioCheck {
     /// Scenario solves (scenarios x load cases) and how many converged.
     solves: usize,
     converged: usize,
+    /// ROM-matched (hybrid) searches: the screw scenario in flexion and extension.
+    rom_matched: Vec<RomMatchedCheck>,
+    /// ROM-matched searches that ended in a solve that did not converge.
+    rom_matched_not_converged: usize,
     /// Built-in scenarios not applicable to this twin (with why).
     skipped: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct RomMatchedCheck {
+    scenario: String,
+    load_case: String,
+    /// The moment at which the scenario's total ROM matched the intact one (N m).
+    matched_moment_nm: Option<f64>,
+    /// Extra solves.
+    solves: usize,
+    seconds: f64,
+    note: String,
 }
 
 #[derive(Serialize)]
@@ -232,7 +248,8 @@ pub fn run(args: Args) -> Result<()> {
                 None
             } else {
                 let t6 = Instant::now();
-                let (cmp, skipped) = crate::plan::builtin_comparison(&twin, &cases, &results)?;
+                let (cmp, skipped, matched_failed) =
+                    crate::plan::builtin_comparison(&twin, &cases, &results)?;
                 let plan = dir.join("plan");
                 write_json(&plan.join("comparison.json"), &cmp)?;
                 spinetwin_core::atomic::write_bytes(
@@ -248,6 +265,19 @@ pub fn run(args: Args) -> Result<()> {
                     names: cmp.scenarios.iter().map(|s| s.name.clone()).collect(),
                     solves: cmp.scenarios.iter().map(|s| s.converged[1]).sum(),
                     converged: cmp.scenarios.iter().map(|s| s.converged[0]).sum(),
+                    rom_matched: cmp
+                        .matched
+                        .iter()
+                        .map(|m| RomMatchedCheck {
+                            scenario: m.scenario.clone(),
+                            load_case: m.load_case.clone(),
+                            matched_moment_nm: m.matched_moment_nm.filter(|_| m.matched),
+                            solves: m.solves,
+                            seconds: m.seconds,
+                            note: m.note.clone(),
+                        })
+                        .collect(),
+                    rom_matched_not_converged: matched_failed,
                     skipped,
                 })
             };
@@ -374,6 +404,18 @@ plan/comparison.json).</p></body>",
                     sc.solves,
                     sc.seconds
                 );
+                for m in &sc.rom_matched {
+                    match m.matched_moment_nm {
+                        Some(x) => println!(
+                            "  ROM-matched {} {}: {x:.2} Nm ({} extra solves, {:.1} s)",
+                            m.scenario, m.load_case, m.solves, m.seconds
+                        ),
+                        None => println!(
+                            "  ROM-matched {} {}: {} ({} extra solves, {:.1} s)",
+                            m.scenario, m.load_case, m.note, m.solves, m.seconds
+                        ),
+                    }
+                }
                 for s in &sc.skipped {
                     println!("  skipped     {s}");
                 }

@@ -6,7 +6,9 @@ use anyhow::{bail, Context, Result};
 use spinetwin_fem::nl::SolveOptions;
 use spinetwin_model::loadcase::{LoadCase, Motion};
 use spinetwin_model::twin::{CaseResult, Twin};
-use spinetwin_scenario::{apply, compare, Scenario, ScenarioModel};
+use spinetwin_scenario::{
+    apply, compare, rom_matched, Comparison, MatchOptions, Scenario, ScenarioModel, CONTROL_LOAD,
+};
 use std::path::PathBuf;
 
 /// Arguments of `spinetwin plan`.
@@ -16,8 +18,10 @@ use std::path::PathBuf;
 twin and compare each with the intact twin on the same load cases (default: the six 7.5 Nm \
 pure moments; --load as in `spinetwin simulate`). Every scenario is checked against the twin \
 before anything is solved. Writes OUT/comparison.json, OUT/comparison.csv (scenario, load \
-case, level, metric, intact, scenario, change %) and OUT/report.html. A case that does not \
-converge is reported as not converged, never as a number."
+case, level, metric, intact, scenario, change %, note, control, moment on the scenario) and \
+OUT/report.html. --control rom-matched or both (the default) adds ROM-matched (hybrid, Panjabi \
+2007) rows: each scenario under the moment at which its total ROM equals the intact one. A \
+case that does not converge is reported as not converged, never as a number."
 )]
 pub struct PlanArgs {
     /// The twin: a folder from `spinetwin build`, its twin.json, or `phantom` for the
@@ -35,6 +39,60 @@ pub struct PlanArgs {
     /// Replace OUT if it exists and is not empty.
     #[arg(long)]
     pub force: bool,
+    /// Control: `load` (the same pure moment on intact and scenario, the lab standard),
+    /// `rom-matched` (the scenario under the moment at which its total ROM equals the
+    /// intact one, Panjabi 2007; up to 4 extra solves per scenario and case) or `both`.
+    #[arg(long, value_enum, default_value_t = Control::Both)]
+    pub control: Control,
+}
+
+/// Which control the comparison uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Control {
+    /// The nominal pure moment on both (load control).
+    Load,
+    /// ROM-matched (hybrid) control only.
+    RomMatched,
+    /// Both.
+    Both,
+}
+
+/// Runs the ROM-matched search (see `spinetwin_scenario::matched`) of every pure-moment
+/// case of one scenario whose name `cases` accepts, and adds its rows to `cmp`. Returns
+/// how many searches ended in a solve that did not converge.
+pub(crate) fn add_rom_matched(
+    cmp: &mut Comparison,
+    m: &ScenarioModel,
+    intact: &[CaseResult],
+    load: &[CaseResult],
+    cases: &dyn Fn(&LoadCase) -> bool,
+) -> usize {
+    let todo: Vec<(&CaseResult, &CaseResult)> = intact
+        .iter()
+        .zip(load)
+        .filter(|(i, _)| i.case.moment.is_some() && cases(&i.case))
+        .collect();
+    let what = format!("{} (ROM-matched)", m.scenario.name);
+    let bar = spinetwin_core::progress::bar(todo.len() as u64, &what);
+    let mut out = Vec::new();
+    for (i, l) in todo {
+        bar.set_message(i.case.name.clone());
+        out.push(rom_matched(
+            &m.scenario.name,
+            i,
+            l,
+            &MatchOptions::default(),
+            |c: &LoadCase| m.twin.simulate(c, &SolveOptions::default()),
+        ));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let failed = out
+        .iter()
+        .filter(|x| x.note.starts_with("scenario not converged"))
+        .count();
+    cmp.add_rom_matched(m, intact, out);
+    failed
 }
 
 pub(crate) fn solve_all(twin: &Twin, cases: &[LoadCase], what: &str) -> Result<Vec<CaseResult>> {
@@ -79,14 +137,23 @@ pub(crate) const BUILTIN_SCENARIOS: [(&str, &str); 5] = [
     ),
 ];
 
+/// The built-in scenario the demo also runs under ROM-matched control, and the motions it
+/// does so for: fusion is where adjacent-level effects show (Panjabi 2007), and flexion and
+/// extension are where the literature reports them; the other scenarios and motions stay
+/// at load control to keep the demo's time practical.
+pub(crate) const DEMO_ROM_MATCHED: (&str, [Motion; 2]) =
+    ("screws_l4l5.toml", [Motion::Flexion, Motion::Extension]);
+
 /// Applies the built-in scenarios to `twin`, solves each on `cases` and compares with the
-/// `intact` results (same cases, same order). Scenarios whose levels the twin lacks are
-/// skipped with a note (the demo's level range is a user option).
+/// `intact` results (same cases, same order); adds ROM-matched rows for
+/// [`DEMO_ROM_MATCHED`]. Scenarios whose levels the twin lacks are skipped with a note (the
+/// demo's level range is a user option). Also returns how many ROM-matched searches ended
+/// in a solve that did not converge.
 pub(crate) fn builtin_comparison(
     twin: &Twin,
     cases: &[LoadCase],
     intact: &[CaseResult],
-) -> Result<(spinetwin_scenario::Comparison, Vec<String>)> {
+) -> Result<(spinetwin_scenario::Comparison, Vec<String>, usize)> {
     let mut models = Vec::new();
     let mut skipped = Vec::new();
     for (file, text) in BUILTIN_SCENARIOS {
@@ -101,7 +168,17 @@ pub(crate) fn builtin_comparison(
         let r = solve_all(&m.twin, cases, &m.scenario.name)?;
         results.push((m, r));
     }
-    Ok((compare(intact, &results), skipped))
+    let mut cmp = compare(intact, &results);
+    let (file, motions) = DEMO_ROM_MATCHED;
+    let mut failed = 0;
+    for (m, r) in &results {
+        if m.scenario.file == file {
+            failed += add_rom_matched(&mut cmp, m, intact, r, &|c: &LoadCase| {
+                c.moment.is_some_and(|(mo, _)| motions.contains(&mo))
+            });
+        }
+    }
+    Ok((cmp, skipped, failed))
 }
 
 /// Runs `spinetwin plan`.
@@ -139,7 +216,16 @@ pub fn run(args: PlanArgs) -> Result<()> {
         let r = solve_all(&m.twin, &cases, &m.scenario.name)?;
         results.push((m, r));
     }
-    let cmp = compare(&intact, &results);
+    let mut cmp = compare(&intact, &results);
+    let mut failed_matched = 0;
+    if args.control != Control::Load {
+        for (m, r) in &results {
+            failed_matched += add_rom_matched(&mut cmp, m, &intact, r, &|_| true);
+        }
+    }
+    if args.control == Control::RomMatched {
+        cmp.rows.retain(|r| r.control != CONTROL_LOAD);
+    }
     write_dir_atomically(&args.out, |dir| {
         write_json(&dir.join("comparison.json"), &cmp)?;
         spinetwin_core::atomic::write_bytes(&dir.join("comparison.csv"), cmp.to_csv().as_bytes())?;
@@ -154,7 +240,8 @@ pub fn run(args: PlanArgs) -> Result<()> {
         + results
             .iter()
             .map(|(_, r)| r.iter().filter(|r| !r.converged).count())
-            .sum::<usize>();
+            .sum::<usize>()
+        + failed_matched;
     if failed > 0 {
         bail!("{failed} solves did not converge (reported as not converged in the comparison)");
     }

@@ -348,14 +348,36 @@ fn demo_builds_the_twin_solves_the_load_cases_and_compares_the_scenarios() {
         sc["converged"].as_u64().unwrap() >= 24,
         "scenario solves converged: {sc}"
     );
+    // ROM-matched (hybrid) control for the screws in flexion and extension only.
+    let rm = sc["rom_matched"].as_array().unwrap();
+    assert_eq!(rm.len(), 2, "{sc}");
     let csv = std::fs::read_to_string(out.join("plan/comparison.csv")).unwrap();
     assert!(csv.lines().count() > 28, "{csv}");
+    assert!(csv.contains(",rom-matched,"), "{csv}");
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(report.contains("plan/report.html"));
     assert!(std::fs::read_to_string(out.join("plan/report.html"))
         .unwrap()
         .contains("<table"));
     assert!(stdout.contains("scenarios"), "{stdout}");
+}
+
+#[test]
+fn plan_refuses_an_unknown_control() {
+    // A usage error from the argument parser (exit 2, the possible values listed).
+    let o = spinetwin(&[
+        "plan",
+        "phantom",
+        "scenarios/screws_l4l5.toml",
+        "--out",
+        "unused",
+        "--control",
+        "displacement",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("load, rom-matched, both"), "{e}");
+    assert!(!Path::new("unused").exists());
 }
 
 #[test]

@@ -599,10 +599,18 @@ impl Twin {
                     axial_force_n: s.axial_force,
                 })
                 .collect();
+            let top = 0;
+            let bottom = self.levels.len() - 1;
+            let total = relative_rotation(
+                &state.bodies[top],
+                &state.bodies[bottom],
+                &self.frame_matrix(top),
+            );
             samples.push(Sample {
                 moment_nm: moment / 1000.0,
                 segments,
                 beams,
+                total_rotation_deg: total.map(f64::to_degrees),
             });
         }
         CaseResult {
@@ -680,6 +688,12 @@ pub struct Sample {
     /// Per implant beam (rod), in [`Implants::beams`] order; empty without implants.
     #[serde(default)]
     pub beams: Vec<BeamResult>,
+    /// Rotation of the top vertebra relative to the bottom (fixed) one over the whole twin
+    /// (degrees), as rotation-vector components on the top vertebra's reference anatomical
+    /// axes, the axes the pure moment is applied about: component `a` times the sign of
+    /// [`crate::loadcase::Motion::axis_sign`] is the total ROM in the loaded direction.
+    #[serde(default)]
+    pub total_rotation_deg: [f64; 3],
 }
 
 /// Results of one implant beam at one load level.

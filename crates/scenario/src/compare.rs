@@ -8,6 +8,7 @@ use serde::Serialize;
 use spinetwin_model::twin::CaseResult;
 
 use crate::apply::{ScenarioModel, ScrewPlan};
+use crate::matched::{total_rom, MatchedCase};
 
 /// Fatigue limit of Ti-6Al-4V used to judge rod stress (MPa): 460 MPa, the fatigue limit
 /// of Ti-6Al-4V (duplex microstructure) reached at 1e9 cycles, Janecek et al. 2015, Acta
@@ -39,7 +40,19 @@ pub struct ComparisonRow {
     pub change_pct: Option<f64>,
     /// Why a value is missing, or what it is compared with.
     pub note: String,
+    /// `load` (the nominal pure moment on both, the lab standard) or `rom-matched` (the
+    /// scenario under the moment at which its total ROM equals the intact one; the intact
+    /// value is still the intact twin under the nominal moment). See [`crate::matched`].
+    pub control: String,
+    /// The moment on the scenario (N m): the nominal one under load control, M' under
+    /// ROM-matched control; None for cases without a moment or when no M' was found.
+    pub scenario_moment_nm: Option<f64>,
 }
+
+/// Control mode names as written in the `control` column.
+pub const CONTROL_LOAD: &str = "load";
+/// See [`CONTROL_LOAD`].
+pub const CONTROL_ROM_MATCHED: &str = "rom-matched";
 
 /// What one scenario did and how it went.
 #[derive(Clone, Debug, Serialize)]
@@ -77,6 +90,9 @@ pub struct Comparison {
     pub scenarios: Vec<ScenarioSummary>,
     /// Rows.
     pub rows: Vec<ComparisonRow>,
+    /// The ROM-matched searches, one per scenario and pure-moment case (empty under load
+    /// control only).
+    pub matched: Vec<MatchedCase>,
 }
 
 fn change(intact: Option<f64>, value: Option<f64>) -> Option<f64> {
@@ -113,7 +129,142 @@ fn seg_values(r: &CaseResult) -> Option<Vec<SegVals>> {
     )
 }
 
-/// Compares each scenario's results with the intact ones (same load cases, same order).
+/// Rows of one scenario and one case: per segment rotation, IDP and facet forces, the total
+/// rotation over the twin, and per rod the peak stress. `sr` is None when the scenario has
+/// no result to show (`missing` says why); returns the rows and the highest rod stress.
+fn case_rows(
+    sm: &ScenarioModel,
+    ir: &CaseResult,
+    sr: Option<&CaseResult>,
+    control: &str,
+    missing: &str,
+) -> (Vec<ComparisonRow>, Option<f64>) {
+    let name = &sm.scenario.name;
+    let mut rows = Vec::new();
+    let mut peak: Option<f64> = None;
+    let s_converged = sr.is_some_and(|r| r.converged);
+    let moment = |r: Option<&CaseResult>| r.and_then(|r| r.case.moment).map(|(_, m)| m / 1000.0);
+    let scenario_moment_nm = moment(sr).or(if control == CONTROL_LOAD {
+        moment(Some(ir))
+    } else {
+        None
+    });
+    let iv = seg_values(ir);
+    let sv = sr.and_then(seg_values);
+    let not_converged = |note: String| {
+        let mut nc = Vec::new();
+        if !ir.converged {
+            nc.push("intact not converged".to_string());
+        }
+        if sr.is_some() && !s_converged {
+            nc.push("scenario not converged".into());
+        }
+        if sr.is_none() && !missing.is_empty() {
+            nc.push(missing.to_string());
+        }
+        if nc.is_empty() {
+            note
+        } else {
+            nc.join("; ")
+        }
+    };
+    let mut push = |level: String, metric: &str, i: Option<f64>, v: Option<f64>, note: String| {
+        rows.push(ComparisonRow {
+            scenario: name.clone(),
+            load_case: ir.case.name.clone(),
+            level,
+            metric: metric.to_string(),
+            intact: i,
+            value: v,
+            change_pct: change(i, v),
+            note,
+            control: control.to_string(),
+            scenario_moment_nm,
+        });
+    };
+    let nseg = sm.twin.discs.len();
+    for k in 0..nseg {
+        let seg = format!(
+            "{}-{}",
+            sm.twin.levels[k].name(),
+            sm.twin.levels[k + 1].name()
+        );
+        let no_nucleus = sm.discs_without_nucleus.contains(&k);
+        let get = |v: &Option<Vec<SegVals>>, f: &dyn Fn(&SegVals) -> Option<f64>| {
+            v.as_ref().and_then(|v| v.get(k)).and_then(f)
+        };
+        let mut metrics: Vec<(&str, Option<f64>, Option<f64>, String)> = Vec::new();
+        if ir.case.moment.is_some() {
+            metrics.push((
+                "rotation_deg",
+                get(&iv, &|s| s.1),
+                get(&sv, &|s| s.1),
+                String::new(),
+            ));
+        }
+        let (sidp, idp_note) = if no_nucleus {
+            (
+                None,
+                "nucleus removed or replaced: IDP not defined".to_string(),
+            )
+        } else {
+            (get(&sv, &|s| Some(s.2)), String::new())
+        };
+        metrics.push(("idp_mpa", get(&iv, &|s| Some(s.2)), sidp, idp_note));
+        for side in 0..2 {
+            let metric = ["facet_force_left_n", "facet_force_right_n"][side];
+            let i = get(&iv, &|s| s.3[side]);
+            let v = get(&sv, &|s| s.3[side]);
+            let note = if sv.is_some() && v.is_none() {
+                "facet joint removed or not modelled".to_string()
+            } else {
+                String::new()
+            };
+            metrics.push((metric, i, v, note));
+        }
+        for (metric, i, v, note) in metrics {
+            push(seg.clone(), metric, i, v, not_converged(note));
+        }
+    }
+    if ir.case.moment.is_some() && nseg > 0 {
+        let whole = format!(
+            "{}-{}",
+            sm.twin.levels[0].name(),
+            sm.twin.levels[nseg].name()
+        );
+        push(
+            whole,
+            "total_rotation_deg",
+            total_rom(ir),
+            sr.and_then(total_rom),
+            not_converged(String::new()),
+        );
+    }
+    for (b, beam) in sm.twin.implants.beams.iter().enumerate() {
+        let v = sr
+            .filter(|r| r.converged)
+            .and_then(|r| r.last())
+            .and_then(|s| s.beams.get(b))
+            .map(|x| x.max_von_mises_mpa);
+        if let Some(v) = v {
+            peak = Some(peak.map_or(v, |p: f64| p.max(v)));
+        }
+        let note = if v.is_some() {
+            format!(
+                "Ti-6Al-4V fatigue limit {TI6AL4V_FATIGUE_LIMIT_MPA} MPa ({TI6AL4V_FATIGUE_SOURCE})"
+            )
+        } else if sr.is_some() {
+            "scenario not converged".into()
+        } else {
+            missing.to_string()
+        };
+        push(beam.name.clone(), "rod_peak_von_mises_mpa", None, v, note);
+    }
+    (rows, peak)
+}
+
+/// Compares each scenario's results with the intact ones (same load cases, same order),
+/// under load control.
 pub fn compare(
     intact: &[CaseResult],
     scenarios: &[(&ScenarioModel, Vec<CaseResult>)],
@@ -121,105 +272,16 @@ pub fn compare(
     let mut rows = Vec::new();
     let mut summaries = Vec::new();
     for (sm, results) in scenarios {
-        let name = sm.scenario.name.clone();
         let mut peak: Option<f64> = None;
         for (ir, sr) in intact.iter().zip(results) {
-            let iv = seg_values(ir);
-            let sv = seg_values(sr);
-            let nseg = sm.twin.discs.len();
-            for k in 0..nseg {
-                let seg = format!(
-                    "{}-{}",
-                    sm.twin.levels[k].name(),
-                    sm.twin.levels[k + 1].name()
-                );
-                let no_nucleus = sm.discs_without_nucleus.contains(&k);
-                let get = |v: &Option<Vec<SegVals>>, f: &dyn Fn(&SegVals) -> Option<f64>| {
-                    v.as_ref().and_then(|v| v.get(k)).and_then(f)
-                };
-                let mut metrics: Vec<(&str, Option<f64>, Option<f64>, String)> = Vec::new();
-                if ir.case.moment.is_some() {
-                    metrics.push((
-                        "rotation_deg",
-                        get(&iv, &|s| s.1),
-                        get(&sv, &|s| s.1),
-                        String::new(),
-                    ));
-                }
-                let (sidp, idp_note) = if no_nucleus {
-                    (
-                        None,
-                        "nucleus removed or replaced: IDP not defined".to_string(),
-                    )
-                } else {
-                    (get(&sv, &|s| Some(s.2)), String::new())
-                };
-                metrics.push(("idp_mpa", get(&iv, &|s| Some(s.2)), sidp, idp_note));
-                for side in 0..2 {
-                    let metric = ["facet_force_left_n", "facet_force_right_n"][side];
-                    let i = get(&iv, &|s| s.3[side]);
-                    let v = get(&sv, &|s| s.3[side]);
-                    let note = if sv.is_some() && v.is_none() {
-                        "facet joint removed or not modelled".to_string()
-                    } else {
-                        String::new()
-                    };
-                    metrics.push((metric, i, v, note));
-                }
-                for (metric, i, v, mut note) in metrics {
-                    let mut nc = Vec::new();
-                    if !ir.converged {
-                        nc.push("intact not converged");
-                    }
-                    if !sr.converged {
-                        nc.push("scenario not converged");
-                    }
-                    if !nc.is_empty() {
-                        note = nc.join("; ");
-                    }
-                    rows.push(ComparisonRow {
-                        scenario: name.clone(),
-                        load_case: ir.case.name.clone(),
-                        level: seg.clone(),
-                        metric: metric.to_string(),
-                        intact: i,
-                        value: v,
-                        change_pct: change(i, v),
-                        note,
-                    });
-                }
-            }
-            for (b, beam) in sm.twin.implants.beams.iter().enumerate() {
-                let v = if sr.converged {
-                    sr.last()
-                        .and_then(|s| s.beams.get(b))
-                        .map(|x| x.max_von_mises_mpa)
-                } else {
-                    None
-                };
-                if let Some(v) = v {
-                    peak = Some(peak.map_or(v, |p: f64| p.max(v)));
-                }
-                rows.push(ComparisonRow {
-                    scenario: name.clone(),
-                    load_case: sr.case.name.clone(),
-                    level: beam.name.clone(),
-                    metric: "rod_peak_von_mises_mpa".into(),
-                    intact: None,
-                    value: v,
-                    change_pct: None,
-                    note: if sr.converged {
-                        format!(
-                            "Ti-6Al-4V fatigue limit {TI6AL4V_FATIGUE_LIMIT_MPA} MPa ({TI6AL4V_FATIGUE_SOURCE})"
-                        )
-                    } else {
-                        "scenario not converged".into()
-                    },
-                });
+            let (r, p) = case_rows(sm, ir, Some(sr), CONTROL_LOAD, "");
+            rows.extend(r);
+            if let Some(p) = p {
+                peak = Some(peak.map_or(p, |q: f64| q.max(p)));
             }
         }
         summaries.push(ScenarioSummary {
-            name,
+            name: sm.scenario.name.clone(),
             file: sm.scenario.file.clone(),
             changes: sm.changes.clone(),
             assumptions: sm.assumptions.clone(),
@@ -239,6 +301,39 @@ pub fn compare(
         intact_converged: intact.iter().map(|r| r.converged).collect(),
         scenarios: summaries,
         rows,
+        matched: Vec::new(),
+    }
+}
+
+impl Comparison {
+    /// Adds the ROM-matched rows of one scenario (`matched`: its searches, one per
+    /// pure-moment case of `intact`, see [`crate::matched::rom_matched`]). A search that
+    /// found no M' gives rows without scenario values, with the reason in the note.
+    pub fn add_rom_matched(
+        &mut self,
+        sm: &ScenarioModel,
+        intact: &[CaseResult],
+        matched: Vec<MatchedCase>,
+    ) {
+        for m in &matched {
+            let Some(ir) = intact.iter().find(|r| r.case.name == m.load_case) else {
+                continue;
+            };
+            let missing = if m.note.is_empty() {
+                "no ROM-matched result".to_string()
+            } else {
+                m.note.clone()
+            };
+            let (rows, _) = case_rows(
+                sm,
+                ir,
+                m.result.as_ref().filter(|_| m.matched),
+                CONTROL_ROM_MATCHED,
+                &missing,
+            );
+            self.rows.extend(rows);
+        }
+        self.matched.extend(matched);
     }
 }
 
@@ -268,14 +363,17 @@ impl ComparisonRow {
 }
 
 impl Comparison {
-    /// CSV: `scenario,load_case,level,metric,intact,scenario_value,change_pct,note`; a value
-    /// of a case that did not converge reads `not converged`.
+    /// CSV: `scenario,load_case,level,metric,intact,scenario_value,change_pct,note,control,
+    /// scenario_moment_nm`; a value of a case that did not converge reads `not converged`.
+    /// The first eight columns are the documented interface; `control` (`load` or
+    /// `rom-matched`) and the moment on the scenario come last.
     pub fn to_csv(&self) -> String {
-        let mut s =
-            String::from("scenario,load_case,level,metric,intact,scenario_value,change_pct,note\n");
+        let mut s = String::from(
+            "scenario,load_case,level,metric,intact,scenario_value,change_pct,note,control,scenario_moment_nm\n",
+        );
         for r in &self.rows {
             s.push_str(&format!(
-                "{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{}\n",
                 csv_field(&r.scenario),
                 csv_field(&r.load_case),
                 csv_field(&r.level),
@@ -283,10 +381,102 @@ impl Comparison {
                 r.value_text(r.intact, true),
                 r.value_text(r.value, false),
                 r.change_pct.map(|c| format!("{c:.1}")).unwrap_or_default(),
-                csv_field(&r.note)
+                csv_field(&r.note),
+                r.control,
+                r.scenario_moment_nm
+                    .map(|m| format!("{m:.2}"))
+                    .unwrap_or_default()
             ));
         }
         s
+    }
+
+    /// The per-segment table of one scenario under one control.
+    fn segment_table(&self, sc: &ScenarioSummary, control: &str) -> String {
+        let mut h = String::from("<table><tr><th>load case</th><th>segment</th><th>rotation (deg)</th><th>IDP (MPa)</th><th>facet left (N)</th><th>facet right (N)</th></tr>");
+        for case in &self.load_cases {
+            let rows: Vec<&ComparisonRow> = self
+                .rows
+                .iter()
+                .filter(|r| r.scenario == sc.name && &r.load_case == case && r.control == control)
+                .collect();
+            let mut segs: Vec<&str> = Vec::new();
+            for r in &rows {
+                if r.metric != "rod_peak_von_mises_mpa" && !segs.contains(&r.level.as_str()) {
+                    segs.push(&r.level);
+                }
+            }
+            for seg in segs {
+                let total = rows
+                    .iter()
+                    .any(|r| r.level == seg && r.metric == "total_rotation_deg");
+                h.push_str(&format!(
+                    "<tr><td class='l'>{}</td><td class='l'>{}{}</td>",
+                    esc(case),
+                    esc(seg),
+                    if total { " (whole twin)" } else { "" }
+                ));
+                for m in [
+                    if total {
+                        "total_rotation_deg"
+                    } else {
+                        "rotation_deg"
+                    },
+                    "idp_mpa",
+                    "facet_force_left_n",
+                    "facet_force_right_n",
+                ] {
+                    let r = rows.iter().find(|r| r.level == seg && r.metric == m);
+                    h.push_str(&cell(r.copied()));
+                }
+                h.push_str("</tr>");
+            }
+        }
+        h.push_str("</table>");
+        h
+    }
+
+    /// The ROM-matched section of one scenario (empty when it was not run).
+    fn matched_section(&self, sc: &ScenarioSummary) -> String {
+        let ms: Vec<&MatchedCase> = self
+            .matched
+            .iter()
+            .filter(|m| m.scenario == sc.name)
+            .collect();
+        if ms.is_empty() {
+            return String::new();
+        }
+        let mut h = String::from(
+            "<h3>ROM-matched (hybrid) control</h3><p>Under ROM-matched control (Panjabi 2007, \
+Clin Biomech 22:257) the moment on the scenario is raised or lowered until the whole twin \
+(top vertebra against the fixed bottom one) moves as far as the intact twin under the nominal \
+moment, as a patient bends as far after surgery as before; the intact values are those under \
+the nominal moment. Adjacent levels then take up the motion a fused level loses.</p>\
+<table><tr><th>load case</th><th>nominal moment (N m)</th><th>matched moment (N m)</th>\
+<th>intact total ROM (deg)</th><th>scenario total ROM, nominal moment (deg)</th>\
+<th>scenario total ROM, matched moment (deg)</th><th>extra solves</th><th>note</th></tr>",
+        );
+        let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
+        for m in ms {
+            h.push_str(&format!(
+                "<tr><td class='l'>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class='l'>{}</td></tr>",
+                esc(&m.load_case),
+                m.nominal_moment_nm,
+                if m.matched {
+                    f(m.matched_moment_nm)
+                } else {
+                    "<span class='nc'>not found</span>".into()
+                },
+                f(m.intact_total_rom_deg),
+                f(m.load_total_rom_deg),
+                f(m.matched_total_rom_deg),
+                m.solves,
+                esc(&m.note)
+            ));
+        }
+        h.push_str("</table>");
+        h.push_str(&self.segment_table(sc, CONTROL_ROM_MATCHED));
+        h
     }
 
     /// The self-contained HTML page.
@@ -327,38 +517,13 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
                 }
                 h.push_str("</table>");
             }
-            h.push_str("<table><tr><th>load case</th><th>segment</th><th>rotation (deg)</th><th>IDP (MPa)</th><th>facet left (N)</th><th>facet right (N)</th></tr>");
-            for case in &self.load_cases {
-                let rows: Vec<&ComparisonRow> = self
-                    .rows
-                    .iter()
-                    .filter(|r| r.scenario == sc.name && &r.load_case == case)
-                    .collect();
-                let mut segs: Vec<&str> = Vec::new();
-                for r in &rows {
-                    if r.metric != "rod_peak_von_mises_mpa" && !segs.contains(&r.level.as_str()) {
-                        segs.push(&r.level);
-                    }
+            if self.has_rows(sc, CONTROL_LOAD) {
+                if self.matched.iter().any(|m| m.scenario == sc.name) {
+                    h.push_str("<h3>Load control (the same pure moment on both)</h3>");
                 }
-                for seg in segs {
-                    h.push_str(&format!(
-                        "<tr><td class='l'>{}</td><td class='l'>{}</td>",
-                        esc(case),
-                        esc(seg)
-                    ));
-                    for m in [
-                        "rotation_deg",
-                        "idp_mpa",
-                        "facet_force_left_n",
-                        "facet_force_right_n",
-                    ] {
-                        let r = rows.iter().find(|r| r.level == seg && r.metric == m);
-                        h.push_str(&cell(r.copied()));
-                    }
-                    h.push_str("</tr>");
-                }
+                h.push_str(&self.segment_table(sc, CONTROL_LOAD));
             }
-            h.push_str("</table>");
+            h.push_str(&self.matched_section(sc));
             if let Some(p) = sc.rod_peak_von_mises_mpa {
                 h.push_str(&format!(
                     "<p>Peak rod von Mises stress over the load cases: <b>{p:.0} MPa</b>, {:.0} % of the Ti-6Al-4V fatigue limit of {} MPa ({}). Rod stress in a straight beam between screw heads; notches, bending of the rod and the screw-rod junction raise real stresses.</p>",
@@ -388,27 +553,94 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             sc.converged[0], sc.converged[1]
         ));
         let mut big = Vec::new();
-        for r in self
-            .rows
-            .iter()
-            .filter(|r| r.scenario == sc.name && r.metric == "rotation_deg")
-        {
+        for r in self.rows.iter().filter(|r| {
+            r.scenario == sc.name && r.metric == "rotation_deg" && r.control == CONTROL_LOAD
+        }) {
             if let Some(c) = r.change_pct {
                 if c.abs() >= 10.0 {
                     big.push(format!("{} {} {:+.0} %", r.level, r.load_case, c));
                 }
             }
         }
-        if big.is_empty() {
-            p.push_str("No segment rotation changed by 10 % or more. ");
-        } else {
-            p.push_str(&format!(
-                "Segment rotations that changed by 10 % or more: {}. ",
-                big.join(", ")
-            ));
+        if self.has_rows(sc, CONTROL_LOAD) {
+            if big.is_empty() {
+                p.push_str("No segment rotation changed by 10 % or more under pure moments. ");
+            } else {
+                p.push_str(&format!(
+                    "Segment rotations that changed by 10 % or more under pure moments: {}. ",
+                    big.join(", ")
+                ));
+            }
         }
+        p.push_str(&self.matched_sentence(sc));
         if sc.needs_full_fidelity {
             p.push_str("Cement is recorded but has no mechanical effect in the hybrid fidelity (rigid vertebrae): bone stress needs the full fidelity. ");
+        }
+        p
+    }
+}
+
+impl Comparison {
+    fn has_rows(&self, sc: &ScenarioSummary, control: &str) -> bool {
+        self.rows
+            .iter()
+            .any(|r| r.scenario == sc.name && r.control == control)
+    }
+
+    /// The ROM-matched part of the paragraph (empty when ROM-matched control was not run):
+    /// the matched moments and the change of the segments that pure moments left within
+    /// 5 % of intact (the adjacent levels).
+    fn matched_sentence(&self, sc: &ScenarioSummary) -> String {
+        let ms: Vec<&MatchedCase> = self
+            .matched
+            .iter()
+            .filter(|m| m.scenario == sc.name)
+            .collect();
+        if ms.is_empty() {
+            return String::new();
+        }
+        let found: Vec<String> = ms
+            .iter()
+            .filter_map(|m| {
+                m.matched_moment_nm
+                    .filter(|_| m.matched)
+                    .map(|x| format!("{} {:.1} Nm", m.load_case, x))
+            })
+            .collect();
+        let mut p = format!(
+            "Under ROM-matched control (the moment that moves the whole twin as far as the intact twin) the total ROM was matched in {} of {} cases{}. ",
+            found.len(),
+            ms.len(),
+            if found.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", found.join(", "))
+            }
+        );
+        let rot = |control: &'static str| {
+            self.rows.iter().filter(move |r| {
+                r.scenario == sc.name && r.metric == "rotation_deg" && r.control == control
+            })
+        };
+        let mut adjacent = Vec::new();
+        for r in rot(CONTROL_ROM_MATCHED) {
+            let under_load = rot(CONTROL_LOAD)
+                .find(|l| l.load_case == r.load_case && l.level == r.level)
+                .and_then(|l| l.change_pct);
+            if let (Some(l), Some(c)) = (under_load, r.change_pct) {
+                if l.abs() < 5.0 {
+                    adjacent.push(format!(
+                        "{} {} {:+.0} % ({:+.0} % under pure moments)",
+                        r.level, r.load_case, c, l
+                    ));
+                }
+            }
+        }
+        if !adjacent.is_empty() {
+            p.push_str(&format!(
+                "Levels that pure moments left within 5 % of intact changed under ROM-matched control: {}. ",
+                adjacent.join(", ")
+            ));
         }
         p
     }

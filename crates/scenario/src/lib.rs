@@ -7,17 +7,20 @@
 //! removed, nucleus removed or replaced by a cage, rods clamped to the vertebrae), which
 //! solves load cases exactly like the intact twin. [`compare`] sets the scenario's results
 //! beside the intact ones, level by level, and writes them as CSV and a self-contained HTML
-//! page.
+//! page. [`matched`] adds ROM-matched ("hybrid") control: the scenario under the moment at
+//! which its total ROM equals the intact one.
 //!
 //! A new surgical operation is a variant of [`Operation`], its checks in `apply::validate`
 //! and its model change in `apply::apply`, with a test that the model changes as stated.
 
 pub mod apply;
 pub mod compare;
+pub mod matched;
 pub mod scenario;
 
 pub use apply::{apply, ScenarioModel, ScrewPlan};
-pub use compare::{compare, Comparison, ComparisonRow};
+pub use compare::{compare, Comparison, ComparisonRow, CONTROL_LOAD, CONTROL_ROM_MATCHED};
+pub use matched::{rom_matched, MatchOptions, MatchedCase};
 pub use scenario::{
     CageFootprint, CageMaterial, FacetExtent, Operation, RodMaterial, Scenario, Side, SideSel,
 };

@@ -44,6 +44,7 @@ fn result(
         samples: if converged {
             vec![Sample {
                 moment_nm: 7.5,
+                total_rotation_deg: [rot * t.discs.len() as f64, 0.0, 0.0],
                 segments,
                 beams,
             }]
@@ -99,7 +100,7 @@ fn comparison_rows_csv_and_html() {
     assert_eq!(cmp.scenarios[0].converged, [1, 2]);
     let csv = cmp.to_csv();
     assert!(
-        csv.starts_with("scenario,load_case,level,metric,intact,scenario_value,change_pct,note\n")
+        csv.starts_with("scenario,load_case,level,metric,intact,scenario_value,change_pct,note,control,scenario_moment_nm\n")
     );
     assert!(
         csv.contains("fx,flexion_7.5nm,L4-L5,rotation_deg,4.0000,5.0000,25.0,"),
@@ -111,8 +112,14 @@ fn comparison_rows_csv_and_html() {
         ),
         "{csv}"
     );
+    assert!(
+        csv.contains("fx,flexion_7.5nm,L3-L5,total_rotation_deg,8.0000,10.0000,25.0,,load,7.50\n"),
+        "{csv}"
+    );
+    assert!(cmp.rows.iter().all(|r| r.control == "load"));
     let html = cmp.to_html();
     assert!(html.contains("not converged") && html.contains("class='up1'"));
+    assert!(!html.contains("ROM-matched"));
     assert!(html.contains("460 MPa") && !html.contains("<script"));
     // Intact failures are reported on the intact side.
     let intact_nc = vec![result(&t, &flex, 4.0, [None, None], false)];

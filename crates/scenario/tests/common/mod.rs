@@ -7,29 +7,41 @@ use std::sync::OnceLock;
 
 pub fn phantom_file() -> TwinFile {
     static FILE: OnceLock<TwinFile> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let cache =
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("scenario_phantom_twin.json");
-        if let Ok(text) = std::fs::read_to_string(&cache) {
-            if let Ok(f) = serde_json::from_str::<TwinFile>(&text) {
-                return f;
-            }
+    FILE.get_or_init(|| build_file(None, "scenario_phantom_twin.json"))
+        .clone()
+}
+
+/// The twin of a phantom generated with only the L3-S1 levels, the set-up of
+/// `spinetwin demo --levels L3-S1` (docs/validation/scenarios_phantom.md).
+pub fn l3s1_file() -> TwinFile {
+    static FILE: OnceLock<TwinFile> = OnceLock::new();
+    FILE.get_or_init(|| build_file(Some("L3-S1"), "scenario_phantom_l3s1_twin.json"))
+        .clone()
+}
+
+fn build_file(levels: Option<&str>, cache: &str) -> TwinFile {
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(cache);
+    if let Ok(text) = std::fs::read_to_string(&cache) {
+        if let Ok(f) = serde_json::from_str::<TwinFile>(&text) {
+            return f;
         }
-        let spec = spinetwin_phantom::PhantomSpec::default();
-        let ph = spinetwin_phantom::generate(&spec).unwrap();
-        let seg = spinetwin_segment::segment(&ph.ct, &Default::default()).unwrap();
-        let lm = spinetwin_segment::landmarks::landmarks(&ph.ct, &seg.labels).unwrap();
-        let f = TwinFile {
-            schema_version: TWIN_SCHEMA_VERSION,
-            fidelity: Fidelity::Hybrid,
-            source: "built-in phantom (tests)".into(),
-            params: TwinParams::default(),
-            landmarks: lm,
-        };
-        let _ = std::fs::write(&cache, serde_json::to_string(&f).unwrap());
-        f
-    })
-    .clone()
+    }
+    let mut spec = spinetwin_phantom::PhantomSpec::default();
+    if let Some(l) = levels {
+        spec.levels = l.parse().unwrap();
+    }
+    let ph = spinetwin_phantom::generate(&spec).unwrap();
+    let seg = spinetwin_segment::segment(&ph.ct, &Default::default()).unwrap();
+    let lm = spinetwin_segment::landmarks::landmarks(&ph.ct, &seg.labels).unwrap();
+    let f = TwinFile {
+        schema_version: TWIN_SCHEMA_VERSION,
+        fidelity: Fidelity::Hybrid,
+        source: "built-in phantom (tests)".into(),
+        params: TwinParams::default(),
+        landmarks: lm,
+    };
+    let _ = std::fs::write(&cache, serde_json::to_string(&f).unwrap());
+    f
 }
 
 /// The phantom twin cut down to `levels` (e.g. `["L3", "L4", "L5"]`).
