@@ -436,13 +436,17 @@ impl Comparison {
         h
     }
 
-    /// The ROM-matched section of one scenario (empty when it was not run).
-    fn matched_section(&self, sc: &ScenarioSummary) -> String {
-        let ms: Vec<&MatchedCase> = self
-            .matched
+    /// The ROM-matched searches of one scenario.
+    fn matched_of(&self, sc: &ScenarioSummary) -> Vec<&MatchedCase> {
+        self.matched
             .iter()
             .filter(|m| m.scenario == sc.name)
-            .collect();
+            .collect()
+    }
+
+    /// The ROM-matched section of one scenario (empty when it was not run).
+    fn matched_section(&self, sc: &ScenarioSummary) -> String {
+        let ms = self.matched_of(sc);
         if ms.is_empty() {
             return String::new();
         }
@@ -591,11 +595,7 @@ impl Comparison {
     /// the matched moments and the change of the segments that pure moments left within
     /// 5 % of intact (the adjacent levels).
     fn matched_sentence(&self, sc: &ScenarioSummary) -> String {
-        let ms: Vec<&MatchedCase> = self
-            .matched
-            .iter()
-            .filter(|m| m.scenario == sc.name)
-            .collect();
+        let ms = self.matched_of(sc);
         if ms.is_empty() {
             return String::new();
         }

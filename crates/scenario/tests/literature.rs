@@ -13,17 +13,7 @@ use spinetwin_model::twin::{CaseResult, Twin};
 use spinetwin_scenario::{apply, rom_matched, MatchOptions, Scenario};
 
 fn l4l5_rotation(r: &CaseResult) -> f64 {
-    assert!(r.converged, "{}: {:?}", r.case.name, r.failure);
-    let (m, _) = r.case.moment.unwrap();
-    let (a, s) = m.axis_sign();
-    let seg = r
-        .last()
-        .unwrap()
-        .segments
-        .iter()
-        .find(|g| g.upper.name() == "L4")
-        .unwrap();
-    seg.rotation_deg[a] * s
+    seg_rotation(r, "L4")
 }
 
 fn solve(t: &Twin, motion: Motion) -> CaseResult {

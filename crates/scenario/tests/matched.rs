@@ -14,13 +14,7 @@ use spinetwin_scenario::{
 };
 
 fn coarse(levels: &[&str]) -> Twin {
-    let mut file = common::phantom_file();
-    file.landmarks
-        .vertebrae
-        .retain(|v| levels.contains(&v.level.name()));
-    file.landmarks
-        .discs
-        .retain(|d| levels.contains(&d.upper.name()) && levels.contains(&d.lower.name()));
+    let mut file = common::specimen_file(levels);
     let p = &mut file.params;
     p.disc_mesh.n_circ = 12;
     p.disc_mesh.n_radial_annulus = 2;

@@ -44,8 +44,8 @@ fn build_file(levels: Option<&str>, cache: &str) -> TwinFile {
     f
 }
 
-/// The phantom twin cut down to `levels` (e.g. `["L3", "L4", "L5"]`).
-pub fn specimen(levels: &[&str]) -> Twin {
+/// The phantom twin file cut down to `levels` (e.g. `["L3", "L4", "L5"]`).
+pub fn specimen_file(levels: &[&str]) -> TwinFile {
     let mut file = phantom_file();
     file.landmarks
         .vertebrae
@@ -53,5 +53,10 @@ pub fn specimen(levels: &[&str]) -> Twin {
     file.landmarks
         .discs
         .retain(|d| levels.contains(&d.upper.name()) && levels.contains(&d.lower.name()));
-    Twin::build(file).unwrap()
+    file
+}
+
+/// The phantom twin cut down to `levels` (e.g. `["L3", "L4", "L5"]`).
+pub fn specimen(levels: &[&str]) -> Twin {
+    Twin::build(specimen_file(levels)).unwrap()
 }
