@@ -237,8 +237,10 @@ pub fn run(args: Args) -> Result<()> {
                 crate::twin::twin_from_labels(&img.volume, &seg.labels, "built-in phantom")?;
             let twin = spinetwin_model::twin::Twin::build(twin_file.clone())
                 .context("building the twin")?;
+            let bones = crate::snapshot::bone_surfaces(&seg.labels, &twin_file);
             let twin_build_seconds = t4.elapsed().as_secs_f64();
             write_json(&dir.join("twin").join("twin.json"), &twin_file)?;
+            crate::snapshot::write_bone_surfaces(&dir.join("twin"), &bones)?;
             let cases = spinetwin_model::loadcase::LoadCase::standard_set(7.5, 0.0);
             let t5 = Instant::now();
             let results = crate::twin::run_cases(&twin, &cases)?;
@@ -249,17 +251,8 @@ pub fn run(args: Args) -> Result<()> {
             } else {
                 let t6 = Instant::now();
                 let (cmp, skipped, matched_failed) =
-                    crate::plan::builtin_comparison(&twin, &cases, &results)?;
-                let plan = dir.join("plan");
-                write_json(&plan.join("comparison.json"), &cmp)?;
-                spinetwin_core::atomic::write_bytes(
-                    &plan.join("comparison.csv"),
-                    cmp.to_csv().as_bytes(),
-                )?;
-                spinetwin_core::atomic::write_bytes(
-                    &plan.join("report.html"),
-                    cmp.to_html().as_bytes(),
-                )?;
+                    crate::plan::builtin_comparison(&twin, &cases, &results, Some(&bones))?;
+                crate::plan::write_comparison(&dir.join("plan"), &cmp)?;
                 Some(ScenarioCheck {
                     seconds: t6.elapsed().as_secs_f64(),
                     names: cmp.scenarios.iter().map(|s| s.name.clone()).collect(),
@@ -282,6 +275,15 @@ pub fn run(args: Args) -> Result<()> {
                 })
             };
             let mut report = crate::report::html(&twin, &results, &twin_file.source);
+            // The intact twin's picture (the same as the first one of the plan report).
+            let shots = crate::snapshot::snapshots(
+                &[(spinetwin_scenario::SNAPSHOT_INTACT, &twin, &[], &results)],
+                Some(&bones),
+            );
+            if let Some(s) = shots.first() {
+                let fig = format!("<h2>The loaded twin</h2>{}</body>", s.to_html());
+                report = report.replacen("</body>", &fig, 1);
+            }
             if let Some(sc) = &scenarios {
                 let link = format!(
                     "<h2>Surgical scenarios</h2><p>{} compared with the intact twin on the same \
@@ -340,12 +342,14 @@ plan/comparison.json).</p></body>",
                 "segment/segment.json",
                 "segment/overview.png",
                 "twin/twin.json",
+                "twin/meshes/*.stl",
                 "results.json",
                 "results.csv",
                 "report.html",
                 "plan/comparison.json",
                 "plan/comparison.csv",
                 "plan/report.html",
+                "plan/snapshots/*.png",
                 "summary.json",
             ],
         };

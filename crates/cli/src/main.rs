@@ -15,6 +15,7 @@ mod phantom;
 mod plan;
 mod report;
 mod segment;
+mod snapshot;
 mod twin;
 
 use clap::{Parser, Subcommand};

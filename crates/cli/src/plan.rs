@@ -1,15 +1,17 @@
 //! `spinetwin plan`: surgical scenarios against the intact twin.
 
 use crate::output::{check_writable, write_dir_atomically, write_json};
-use crate::twin::{phantom_twin, read_twin};
+use crate::snapshot::{read_bone_surfaces, snapshots, write_snapshots, BoneSurfaces, Pictured};
+use crate::twin::{phantom_twin_with_bones, read_twin};
 use anyhow::{bail, Context, Result};
 use spinetwin_fem::nl::SolveOptions;
 use spinetwin_model::loadcase::{LoadCase, Motion};
 use spinetwin_model::twin::{CaseResult, Twin};
 use spinetwin_scenario::{
     apply, compare, rom_matched, Comparison, MatchOptions, Scenario, ScenarioModel, CONTROL_LOAD,
+    SNAPSHOT_INTACT,
 };
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `spinetwin plan`.
 #[derive(clap::Args, Debug)]
@@ -19,7 +21,8 @@ twin and compare each with the intact twin on the same load cases (default: the 
 pure moments; --load as in `spinetwin simulate`). Every scenario is checked against the twin \
 before anything is solved. Writes OUT/comparison.json, OUT/comparison.csv (scenario, load \
 case, level, metric, intact, scenario, change %, note, control, moment on the scenario) and \
-OUT/report.html. --control rom-matched or both (the default) adds ROM-matched (hybrid, Panjabi \
+OUT/report.html (with 3D pictures of each deformed twin in flexion, also in \
+OUT/snapshots/). --control rom-matched or both (the default) adds ROM-matched (hybrid, Panjabi \
 2007) rows: each scenario under the moment at which its total ROM equals the intact one. A \
 case that does not converge is reported as not converged, never as a number."
 )]
@@ -153,6 +156,7 @@ pub(crate) fn builtin_comparison(
     twin: &Twin,
     cases: &[LoadCase],
     intact: &[CaseResult],
+    bones: Option<&BoneSurfaces>,
 ) -> Result<(spinetwin_scenario::Comparison, Vec<String>, usize)> {
     let mut models = Vec::new();
     let mut skipped = Vec::new();
@@ -178,16 +182,44 @@ pub(crate) fn builtin_comparison(
             });
         }
     }
+    cmp.snapshots = pictures(twin, intact, &results, bones);
     Ok((cmp, skipped, failed))
+}
+
+/// Pictures of the intact twin and of every scenario under one load case.
+fn pictures(
+    twin: &Twin,
+    intact: &[CaseResult],
+    results: &[(&ScenarioModel, Vec<CaseResult>)],
+    bones: Option<&BoneSurfaces>,
+) -> Vec<spinetwin_scenario::Snapshot> {
+    let mut entries: Vec<Pictured<'_>> = vec![(SNAPSHOT_INTACT, twin, &[], intact)];
+    for (m, r) in results {
+        entries.push((&m.scenario.name, &m.twin, &m.screws, r));
+    }
+    snapshots(&entries, bones)
+}
+
+/// Writes a comparison into `dir`: comparison.json, comparison.csv, report.html and the
+/// pictures under snapshots/.
+pub(crate) fn write_comparison(dir: &Path, cmp: &spinetwin_scenario::Comparison) -> Result<()> {
+    write_json(&dir.join("comparison.json"), cmp)?;
+    spinetwin_core::atomic::write_bytes(&dir.join("comparison.csv"), cmp.to_csv().as_bytes())?;
+    spinetwin_core::atomic::write_bytes(&dir.join("report.html"), cmp.to_html().as_bytes())?;
+    write_snapshots(dir, &cmp.snapshots)
 }
 
 /// Runs `spinetwin plan`.
 pub fn run(args: PlanArgs) -> Result<()> {
     check_writable(&args.out, args.force)?;
-    let file = if args.twin.as_os_str() == "phantom" {
-        phantom_twin()?
+    let (file, bones) = if args.twin.as_os_str() == "phantom" {
+        let (f, b) = phantom_twin_with_bones()?;
+        (f, Some(b))
     } else {
-        read_twin(&args.twin)?
+        let f = read_twin(&args.twin)?;
+        let b = read_bone_surfaces(&args.twin, &f)
+            .with_context(|| format!("{}: reading the vertebra surfaces", args.twin.display()))?;
+        (f, b)
     };
     let twin = Twin::build(file).context("rebuilding the twin")?;
     let cases: Vec<LoadCase> = if args.loads.is_empty() {
@@ -226,12 +258,8 @@ pub fn run(args: PlanArgs) -> Result<()> {
     if args.control == Control::RomMatched {
         cmp.rows.retain(|r| r.control != CONTROL_LOAD);
     }
-    write_dir_atomically(&args.out, |dir| {
-        write_json(&dir.join("comparison.json"), &cmp)?;
-        spinetwin_core::atomic::write_bytes(&dir.join("comparison.csv"), cmp.to_csv().as_bytes())?;
-        spinetwin_core::atomic::write_bytes(&dir.join("report.html"), cmp.to_html().as_bytes())?;
-        Ok(())
-    })?;
+    cmp.snapshots = pictures(&twin, &intact, &results, bones.as_ref());
+    write_dir_atomically(&args.out, |dir| write_comparison(dir, &cmp))?;
     for sc in &cmp.scenarios {
         println!("{}: {}", sc.name, cmp.paragraph(sc));
     }

@@ -1,6 +1,7 @@
 //! `spinetwin build`, `simulate` and `validate`: the mechanical twin.
 
 use crate::output::{check_not_overlapping, check_writable, write_dir_atomically, write_json};
+use crate::snapshot::{bone_surfaces, write_bone_surfaces, BoneSurfaces};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use spinetwin_fem::nl::SolveOptions;
@@ -18,7 +19,8 @@ use std::time::Instant;
 #[command(
     long_about = "Build the mechanical twin of a lumbar CT: segment it (or use \
 --labels), find the landmarks, and write OUT/twin.json (the versioned model: landmarks and \
-parameters; meshes are regenerated from it), OUT/landmarks.json and OUT/summary.json."
+parameters; the FE meshes are regenerated from it), OUT/landmarks.json, OUT/summary.json and \
+OUT/meshes/<LEVEL>.stl (vertebra surfaces for the reports' pictures)."
 )]
 pub struct BuildArgs {
     /// The CT: a DICOM folder or file(s), or a NIfTI file.
@@ -204,11 +206,23 @@ pub fn twin_from_labels(ct: &Volume<f32>, labels: &Volume<u16>, source: &str) ->
 
 /// The twin of the built-in phantom (default spec), through segmentation.
 pub fn phantom_twin() -> Result<TwinFile> {
+    Ok(phantom_parts()?.0)
+}
+
+/// The built-in phantom's twin and its vertebra surfaces (for pictures).
+pub fn phantom_twin_with_bones() -> Result<(TwinFile, BoneSurfaces)> {
+    let (file, labels) = phantom_parts()?;
+    let bones = bone_surfaces(&labels, &file);
+    Ok((file, bones))
+}
+
+fn phantom_parts() -> Result<(TwinFile, Volume<u16>)> {
     let spec = spinetwin_phantom::PhantomSpec::default();
     let ph = spinetwin_phantom::generate(&spec).context("generating the phantom")?;
     let seg = spinetwin_segment::segment(&ph.ct, &Default::default())
         .context("segmenting the phantom")?;
-    twin_from_labels(&ph.ct, &seg.labels, "built-in phantom (default spec)")
+    let file = twin_from_labels(&ph.ct, &seg.labels, "built-in phantom (default spec)")?;
+    Ok((file, seg.labels))
 }
 
 pub fn read_twin(path: &Path) -> Result<TwinFile> {
@@ -272,6 +286,7 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
     };
     let file = twin_from_labels(&img.volume, &labels, "CT given to spinetwin build")?;
     let twin = Twin::build(file.clone()).context("building the twin")?;
+    let bones = bone_surfaces(&labels, &file);
     let summary = BuildSummary {
         spinetwin_version: env!("CARGO_PKG_VERSION"),
         twin_schema_version: TWIN_SCHEMA_VERSION,
@@ -286,6 +301,7 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
         write_json(&dir.join("twin.json"), &file)?;
         write_json(&dir.join("landmarks.json"), &file.landmarks)?;
         write_json(&dir.join("summary.json"), &summary)?;
+        write_bone_surfaces(dir, &bones)?;
         Ok(())
     })?;
     println!(

@@ -25,6 +25,7 @@ pub mod check;
 pub mod decimate;
 pub mod extract;
 pub mod io;
+pub mod render;
 pub mod smooth;
 
 pub use check::{check, MeshReport};

@@ -613,7 +613,38 @@ impl Twin {
                 total_rotation_deg: total.map(f64::to_degrees),
             });
         }
+        let deformed = result
+            .steps
+            .last()
+            .and_then(|sr| sr.state.as_ref())
+            .filter(|_| result.converged)
+            .map(|state| {
+                let mut node0 = 0;
+                let mut elem0 = 0;
+                let mut disc_displacements = Vec::new();
+                let mut disc_von_mises = Vec::new();
+                for d in &self.discs {
+                    let (nn, ne) = (d.mesh.mesh.num_nodes(), d.mesh.mesh.num_elements());
+                    disc_displacements.push(state.displacements[node0..node0 + nn].to_vec());
+                    disc_von_mises.push(
+                        state.element_stress[elem0..elem0 + ne]
+                            .iter()
+                            .map(spinetwin_fem::post::von_mises)
+                            .collect(),
+                    );
+                    node0 += nn;
+                    elem0 += ne;
+                }
+                Deformed {
+                    bodies: state.bodies.clone(),
+                    disc_displacements,
+                    disc_von_mises,
+                    fibre_forces: state.spring_forces.clone(),
+                    beam_von_mises: state.beams.iter().map(|b| b.max_von_mises).collect(),
+                }
+            });
         CaseResult {
+            deformed,
             case: case.clone(),
             converged: result.converged,
             failure: result.failure.clone(),
@@ -724,6 +755,38 @@ pub struct CaseResult {
     pub seconds: f64,
     /// Recorded states, in increasing moment.
     pub samples: Vec<Sample>,
+    /// The deformed twin at the full load (converged cases only), for pictures; not saved
+    /// with the results.
+    #[serde(skip)]
+    pub deformed: Option<Deformed>,
+}
+
+/// The deformed twin at one load: what a 3D picture of the solved case needs.
+#[derive(Clone, Debug, Default)]
+pub struct Deformed {
+    /// Pose of every vertebra ([`Twin::levels`] order) about its reference point, the origin
+    /// of its anatomical frame.
+    pub bodies: Vec<BodyState>,
+    /// Per disc ([`Twin::discs`] order): displacement of each node of its mesh (mm).
+    pub disc_displacements: Vec<Vec<[f64; 3]>>,
+    /// Per disc: von Mises stress of each element of its mesh (MPa, mean over the
+    /// integration points); 0 for elements the model leaves out (removed tissue).
+    pub disc_von_mises: Vec<Vec<f64>>,
+    /// Tension of every ligament fibre ([`Twin::fibres`] order, N).
+    pub fibre_forces: Vec<f64>,
+    /// Largest von Mises stress of every implant beam ([`Implants::beams`] order, MPa).
+    pub beam_von_mises: Vec<f64>,
+}
+
+impl Deformed {
+    /// Where the point `p` (reference configuration, mm) fixed to vertebra `body` is now.
+    pub fn body_point(&self, twin: &Twin, body: usize, p: P3) -> P3 {
+        let s = &self.bodies[body];
+        let o = twin.vertebra(body).frame.origin;
+        let r = Matrix3::from_fn(|i, j| s.rotation[i][j]);
+        let d = r * (v3(&p) - v3(&o));
+        [0, 1, 2].map(|k| o[k] + s.translation[k] + d[k])
+    }
 }
 
 impl CaseResult {

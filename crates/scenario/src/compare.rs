@@ -93,6 +93,60 @@ pub struct Comparison {
     /// The ROM-matched searches, one per scenario and pure-moment case (empty under load
     /// control only).
     pub matched: Vec<MatchedCase>,
+    /// 3D pictures of the deformed twins, shown in the HTML page (the PNG files are written
+    /// beside it; not part of the JSON).
+    #[serde(skip)]
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// A picture of one deformed twin (intact or a scenario) under one load case.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// [`SNAPSHOT_INTACT`] or the scenario's name.
+    pub scenario: String,
+    /// The load case shown.
+    pub case: String,
+    /// File name of the PNG, relative to the report.
+    pub file: String,
+    /// The PNG.
+    pub png: Vec<u8>,
+    /// What the colours mean, e.g. the stress scale: `(label, colour stops as CSS colours,
+    /// low end, high end)`.
+    pub legend: Option<(String, Vec<String>, String, String)>,
+    /// One line on what else is drawn (bones, implants, ligaments).
+    pub caption: String,
+}
+
+/// [`Snapshot::scenario`] of the intact twin's picture.
+pub const SNAPSHOT_INTACT: &str = "intact";
+
+impl Snapshot {
+    /// HTML figure with the PNG embedded (data URI) so the page stays self-contained.
+    pub fn to_html(&self) -> String {
+        use base64::Engine;
+        let data = base64::engine::general_purpose::STANDARD.encode(&self.png);
+        let mut h = format!(
+            "<figure><img alt='{} under {}' src='data:image/png;base64,{data}' style='max-width:100%'>\
+<figcaption>{} under {}. {}",
+            esc(&self.scenario),
+            esc(&self.case),
+            esc(&self.scenario),
+            esc(&self.case),
+            esc(&self.caption)
+        );
+        if let Some((label, stops, lo, hi)) = &self.legend {
+            h.push_str(&format!(
+                "<div style='display:flex;align-items:center;gap:6px;margin-top:4px'>{}: {}\
+<span style='display:inline-block;width:220px;height:12px;border:1px solid #888;background:linear-gradient(to right,{})'></span>{}</div>",
+                esc(label),
+                esc(lo),
+                stops.join(","),
+                esc(hi)
+            ));
+        }
+        h.push_str("</figcaption></figure>");
+        h
+    }
 }
 
 fn change(intact: Option<f64>, value: Option<f64>) -> Option<f64> {
@@ -302,6 +356,7 @@ pub fn compare(
         scenarios: summaries,
         rows,
         matched: Vec::new(),
+        snapshots: Vec::new(),
     }
 }
 
@@ -498,6 +553,18 @@ IDP: intradiscal pressure (MPa); facet forces: normal contact force (N). Colours
 more than intact (light &gt;10 %, dark &gt;50 %), blue = less (light &lt;-10 %, dark &lt;-50 %). \
 A case that did not converge is shown as <span class='nc'>not converged</span>, never as a number.</p>",
         );
+        let figures = |name: &str| -> String {
+            self.snapshots
+                .iter()
+                .filter(|s| s.scenario == name)
+                .map(Snapshot::to_html)
+                .collect()
+        };
+        let intact = figures(SNAPSHOT_INTACT);
+        if !intact.is_empty() {
+            h.push_str("<h2>Intact twin</h2>");
+            h.push_str(&intact);
+        }
         for sc in &self.scenarios {
             h.push_str(&format!(
                 "<h2>{}</h2><p class='l'>{}</p>",
@@ -505,6 +572,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
                 esc(&sc.file)
             ));
             h.push_str(&format!("<p>{}</p>", esc(&self.paragraph(sc))));
+            h.push_str(&figures(&sc.name));
             if !sc.screws.is_empty() {
                 h.push_str("<table><tr><th>screw</th><th>diameter (mm)</th><th>length (mm)</th><th>pedicle width (mm)</th><th>pedicle axis (mm)</th><th>size</th></tr>");
                 for p in &sc.screws {

@@ -19,7 +19,10 @@ pub mod matched;
 pub mod scenario;
 
 pub use apply::{apply, ScenarioModel, ScrewPlan};
-pub use compare::{compare, Comparison, ComparisonRow, CONTROL_LOAD, CONTROL_ROM_MATCHED};
+pub use compare::{
+    compare, Comparison, ComparisonRow, Snapshot, CONTROL_LOAD, CONTROL_ROM_MATCHED,
+    SNAPSHOT_INTACT,
+};
 pub use matched::{rom_matched, MatchOptions, MatchedCase};
 pub use scenario::{
     CageFootprint, CageMaterial, FacetExtent, Operation, RodMaterial, Scenario, Side, SideSel,

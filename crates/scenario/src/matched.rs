@@ -345,6 +345,7 @@ mod tests {
             equations: 0,
             seconds: 0.0,
             samples: if converged { samples } else { Vec::new() },
+            deformed: None,
         }
     }
 

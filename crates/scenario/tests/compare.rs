@@ -38,6 +38,7 @@ fn result(
         case: case.clone(),
         converged,
         failure: (!converged).then(|| "diverged".into()),
+        deformed: None,
         iterations: 1,
         equations: 1,
         seconds: 0.0,
