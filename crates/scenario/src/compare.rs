@@ -446,6 +446,81 @@ impl Comparison {
         s
     }
 
+    /// Rod stresses of one scenario per load case: under the nominal moment and, where
+    /// searched, under the ROM-matched moment M' (empty without rods).
+    fn rod_table(&self, sc: &ScenarioSummary) -> String {
+        let rods: Vec<&ComparisonRow> = self
+            .rows
+            .iter()
+            .filter(|r| r.scenario == sc.name && r.metric == "rod_peak_von_mises_mpa")
+            .collect();
+        if rods.is_empty() {
+            return String::new();
+        }
+        let matched = rods.iter().any(|r| r.control == CONTROL_ROM_MATCHED);
+        let mut h = String::from(
+            "<table><tr><th>load case</th><th>rod</th><th>von Mises, load control (MPa)</th>",
+        );
+        if matched {
+            h.push_str("<th>von Mises, ROM-matched (MPa)</th><th>M' (N m)</th>");
+        }
+        h.push_str("<th>highest, % of fatigue limit</th></tr>");
+        let value = |r: Option<&&ComparisonRow>| -> String {
+            match r {
+                Some(r) => match r.value {
+                    Some(v) => format!("{v:.0}"),
+                    None if r.note.contains("not converged") => {
+                        "<span class='nc'>not converged</span>".into()
+                    }
+                    None => "-".into(),
+                },
+                None => "-".into(),
+            }
+        };
+        for case in &self.load_cases {
+            let mut names: Vec<&str> = Vec::new();
+            for r in rods.iter().filter(|r| &r.load_case == case) {
+                if !names.contains(&r.level.as_str()) {
+                    names.push(&r.level);
+                }
+            }
+            for name in names {
+                let find = |control: &str| {
+                    rods.iter()
+                        .find(|r| &r.load_case == case && r.level == name && r.control == control)
+                };
+                let (load, rm) = (find(CONTROL_LOAD), find(CONTROL_ROM_MATCHED));
+                h.push_str(&format!(
+                    "<tr><td class='l'>{}</td><td class='l'>{}</td><td>{}</td>",
+                    esc(case),
+                    esc(name),
+                    value(load)
+                ));
+                if matched {
+                    h.push_str(&format!(
+                        "<td>{}</td><td>{}</td>",
+                        value(rm),
+                        rm.and_then(|r| r.scenario_moment_nm.filter(|_| r.value.is_some()))
+                            .map(|m| format!("{m:.1}"))
+                            .unwrap_or_else(|| "-".into())
+                    ));
+                }
+                let top = [load, rm]
+                    .iter()
+                    .flatten()
+                    .filter_map(|r| r.value)
+                    .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
+                h.push_str(&format!(
+                    "<td>{}</td></tr>",
+                    top.map(|v| format!("{:.0} %", v / sc.rod_fatigue_limit_mpa * 100.0))
+                        .unwrap_or_else(|| "-".into())
+                ));
+            }
+        }
+        h.push_str("</table>");
+        h
+    }
+
     /// The per-segment table of one scenario under one control.
     fn segment_table(&self, sc: &ScenarioSummary, control: &str) -> String {
         let mut h = String::from("<table><tr><th>load case</th><th>segment</th><th>rotation (deg)</th><th>IDP (MPa)</th><th>facet left (N)</th><th>facet right (N)</th></tr>");
@@ -596,6 +671,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
                 h.push_str(&self.segment_table(sc, CONTROL_LOAD));
             }
             h.push_str(&self.matched_section(sc));
+            h.push_str(&self.rod_table(sc));
             if let Some(p) = sc.rod_peak_von_mises_mpa {
                 h.push_str(&format!(
                     "<p>Peak rod von Mises stress over the load cases: <b>{p:.0} MPa</b>, {:.0} % of the Ti-6Al-4V fatigue limit of {} MPa ({}). Rod stress in a straight beam between screw heads; notches, bending of the rod and the screw-rod junction raise real stresses.</p>",

@@ -5,6 +5,7 @@ mod common;
 
 use spinetwin_model::loadcase::{LoadCase, Motion};
 use spinetwin_model::twin::{BeamResult, CaseResult, Sample, SegmentResult, Twin};
+use spinetwin_scenario::matched::MatchedCase;
 use spinetwin_scenario::{apply, compare, Scenario};
 
 fn result(
@@ -122,6 +123,44 @@ fn comparison_rows_csv_and_html() {
     assert!(html.contains("not converged") && html.contains("class='up1'"));
     assert!(!html.contains("ROM-matched"));
     assert!(html.contains("460 MPa") && !html.contains("<script"));
+    // Rod table: 120 MPa is 26 % of the limit; the failed case says so.
+    assert!(html.contains("von Mises, load control (MPa)"), "{html}");
+    assert!(html.contains("<td>120</td><td>26 %</td>"), "{html}");
+    assert!(html.contains("<td><span class='nc'>not converged</span></td><td>-</td>"));
+    assert!(!html.contains("von Mises, ROM-matched"));
+    // Under ROM-matched control the rod table gains the stress at M'.
+    let mut cmp = cmp;
+    let mut at = result(&m.twin, &flex, 4.0, [Some(15.0), None], true);
+    at.case = LoadCase::pure_moment(Motion::Flexion, 9.0, 0.0);
+    for b in &mut at.samples[0].beams {
+        b.max_von_mises_mpa = 150.0;
+    }
+    at.samples[0].moment_nm = 9.0;
+    cmp.add_rom_matched(
+        &m,
+        &intact,
+        vec![MatchedCase {
+            scenario: "fx".into(),
+            load_case: "flexion_7.5nm".into(),
+            nominal_moment_nm: 7.5,
+            intact_total_rom_deg: Some(8.0),
+            load_total_rom_deg: Some(10.0),
+            matched_moment_nm: Some(9.0),
+            matched_total_rom_deg: Some(8.0),
+            solves: 1,
+            matched: true,
+            note: String::new(),
+            seconds: 0.0,
+            trials: vec![(9.0, Some(8.0))],
+            result: Some(at),
+        }],
+    );
+    let html = cmp.to_html();
+    assert!(html.contains("von Mises, ROM-matched (MPa)"), "{html}");
+    assert!(
+        html.contains("<td>120</td><td>150</td><td>9.0</td><td>33 %</td>"),
+        "{html}"
+    );
     // Intact failures are reported on the intact side.
     let intact_nc = vec![result(&t, &flex, 4.0, [None, None], false)];
     let scen = vec![result(&m.twin, &flex, 5.0, [None, None], true)];
