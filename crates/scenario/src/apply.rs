@@ -39,6 +39,7 @@ use spinetwin_fem::nl::{self, Beam, BeamEnd, BeamSection, SolveOptions};
 use spinetwin_model::ligament::Ligament;
 use spinetwin_model::loadcase::LoadCase;
 use spinetwin_model::twin::{CaseResult, DiscBlock, ModelIndex, Twin};
+use spinetwin_segment::landmarks::P3;
 
 use crate::scenario::{CageFootprint, FacetExtent, Operation, Scenario, Side};
 use crate::{Result, ScenarioError};
@@ -160,6 +161,31 @@ fn v3(p: &[f64; 3]) -> Vector3<f64> {
 }
 
 /// Side of a fibre's upper insertion (by the upper vertebra's left axis).
+/// Share of the articular area a partial facetectomy removes when the scenario does not
+/// say: the medial half.
+pub const DEFAULT_MEDIAL_FRACTION: f64 = 0.5;
+
+/// Distance from the midline (as measured by `midline`) below which the points carrying the
+/// `fraction` of the total `area` nearest the midline lie.
+fn medial_cut(points: &[P3], area: &[f64], midline: &dyn Fn(&P3) -> f64, fraction: f64) -> f64 {
+    let mut d: Vec<(f64, f64)> = points
+        .iter()
+        .zip(area)
+        .map(|(p, &a)| (midline(p), a))
+        .collect();
+    d.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = d.iter().map(|x| x.1).sum();
+    let mut acc = 0.0;
+    for (k, &(m, a)) in d.iter().enumerate() {
+        acc += a;
+        if acc >= fraction * total {
+            // Halfway to the next point: the cut falls between removed and kept points.
+            return d.get(k + 1).map_or(m + 1e-9, |n| 0.5 * (m + n.0));
+        }
+    }
+    f64::INFINITY
+}
+
 fn fibre_side(twin: &Twin, upper: usize, at: &[f64; 3]) -> Side {
     let f = &twin.vertebra(upper).frame;
     if (v3(at) - v3(&f.origin)).dot(&v3(&f.x)) >= 0.0 {
@@ -212,12 +238,21 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                 segment,
                 sides,
                 extent,
+                medial_fraction,
             } => {
                 let i = segment_index(twin, segment).map_err(e)?;
-                if *extent != FacetExtent::Total {
-                    return Err(e(
-                        "only extent = \"total\" is modelled so far: a partial facetectomy needs a facet surface model".into(),
-                    ));
+                match (extent, medial_fraction) {
+                    (FacetExtent::Total, Some(_)) => {
+                        return Err(e(
+                            "medial_fraction applies to extent = \"partial\" only (a total facetectomy removes the whole joint)".into(),
+                        ))
+                    }
+                    (FacetExtent::Partial, Some(f)) if !(0.1..=0.9).contains(f) => {
+                        return Err(e(format!(
+                            "medial_fraction {f} is outside 0.1..0.9 (the share of the articular area removed from the medial edge; use extent = \"total\" for the whole joint)"
+                        )))
+                    }
+                    _ => {}
                 }
                 for s in sides.sides() {
                     if let Some(p) = facet_op.insert((i, s.index()), k) {
@@ -395,6 +430,71 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         .collect::<Vec<_>>()
                         .join(" and ")
                 ));
+            }
+            Operation::Facetectomy {
+                segment,
+                sides,
+                extent: FacetExtent::Partial,
+                medial_fraction,
+            } => {
+                let i = segment_index(&t, segment).unwrap_or(0);
+                let fraction = medial_fraction.unwrap_or(DEFAULT_MEDIAL_FRACTION);
+                for s in sides.sides() {
+                    let frame = t.vertebra(i).frame.clone();
+                    let midline = |p: &P3| (v3(p) - v3(&frame.origin)).dot(&v3(&frame.x)).abs();
+                    let Some(k) = t
+                        .facets
+                        .iter()
+                        .position(|f| f.upper == i && f.side == s.index())
+                    else {
+                        changes.push(format!(
+                            "medial facetectomy {} {}: joint not modelled, nothing to remove",
+                            segment_name(&t, i),
+                            s.name()
+                        ));
+                        continue;
+                    };
+                    let g = &mut t.facets[k].geometry;
+                    let cut = medial_cut(&g.slave, &g.slave_area, &midline, fraction);
+                    let (n_slave, n_master) = (g.slave.len(), g.master.len());
+                    let keep: Vec<bool> = g.slave.iter().map(|p| midline(p) >= cut).collect();
+                    let mut it = keep.iter();
+                    g.slave.retain(|_| *it.next().unwrap_or(&true));
+                    let mut it = keep.iter();
+                    g.slave_area.retain(|_| *it.next().unwrap_or(&true));
+                    g.master.retain(|tri| {
+                        let c = [0, 1, 2].map(|a| (tri[0][a] + tri[1][a] + tri[2][a]) / 3.0);
+                        midline(&c) >= cut
+                    });
+                    let (removed_slave, removed_master) =
+                        (n_slave - g.slave.len(), n_master - g.master.len());
+                    let emptied = g.slave.is_empty() || g.master.is_empty();
+                    if emptied {
+                        t.facets.remove(k);
+                    }
+                    let nb = t.fibres.len();
+                    let tw = twin;
+                    t.fibres.retain(|f| {
+                        !(f.bodies[0] == i
+                            && f.ligament == Ligament::Cl
+                            && fibre_side(tw, i, &f.ends[0]) == s
+                            && midline(&f.ends[0]) < cut)
+                    });
+                    changes.push(format!(
+                        "medial facetectomy {} {} ({:.0} % of the articular area): {removed_slave} of {n_slave} contact points and {removed_master} of {n_master} surface triangles medial of {cut:.1} mm from the midline removed{}, {} capsular fibres cut",
+                        segment_name(&t, i),
+                        s.name(),
+                        fraction * 100.0,
+                        if emptied { " (nothing left: the joint is gone)" } else { "" },
+                        nb - t.fibres.len()
+                    ));
+                    assumptions.push(format!(
+                        "medial facetectomy {} {}: the medial {:.0} % of the articular area (nearest the midline) and the capsular fibres inserting there are removed; the lateral joint keeps its contact. Larger resections loosen the segment more (J Orthop Surg Res 2021, doi 10.1186/s13018-021-02733-7, FE L3-L5).",
+                        segment_name(&t, i),
+                        s.name(),
+                        fraction * 100.0
+                    ));
+                }
             }
             Operation::Facetectomy { segment, sides, .. } => {
                 let i = segment_index(&t, segment).unwrap_or(0);

@@ -79,7 +79,9 @@ pub enum FacetExtent {
     /// The whole joint: articular contact and capsule.
     #[default]
     Total,
-    /// Medial partial facetectomy (not modelled yet: rejected with a message).
+    /// Medial partial facetectomy: the medial part of the joint (a share of its articular
+    /// area, nearest the midline) and the capsule over it are removed; the lateral part
+    /// keeps articulating.
     Partial,
 }
 
@@ -176,6 +178,10 @@ pub enum Operation {
         /// How much.
         #[serde(default)]
         extent: FacetExtent,
+        /// With `extent = "partial"`: the share of the articular area removed, from the
+        /// medial edge (0.1..=0.9, default 0.5).
+        #[serde(default)]
+        medial_fraction: Option<f64>,
     },
     /// Removal of the nucleus pulposus of a disc.
     Nucleotomy {

@@ -139,12 +139,17 @@ fn validation_errors() {
         "[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nsides = \"left\"\n[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nsides = \"both\"\n",
     );
     assert!(m.contains("left facet joint is already removed"), "{m}");
-    // Partial facetectomy is not modelled.
+    // A medial fraction belongs to a partial facetectomy and lies in 0.1..0.9.
     let m = invalid(
         &t,
-        "[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nextent = \"partial\"\n",
+        "[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nmedial_fraction = 0.3\n",
     );
-    assert!(m.contains("total"), "{m}");
+    assert!(m.contains("partial"), "{m}");
+    let m = invalid(
+        &t,
+        "[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nextent = \"partial\"\nmedial_fraction = 0.95\n",
+    );
+    assert!(m.contains("0.95") && m.contains("0.1..0.9"), "{m}");
     // Screw longer than the pedicle axis.
     let m = invalid(
         &t,
@@ -251,6 +256,86 @@ fn facetectomy_removes_contact_and_capsule_of_that_side() {
         .fem_model(&LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0))
         .unwrap();
     assert_eq!(model.contacts.len(), 2);
+}
+
+#[test]
+fn medial_facetectomy_removes_the_medial_share_of_the_joint() {
+    let t = twin();
+    let i = 1; // L4-L5 in the L3-L5 specimen.
+    let frame = t.vertebra(i).frame.clone();
+    let midline = |p: &[f64; 3]| {
+        (0..3)
+            .map(|k| (p[k] - frame.origin[k]) * frame.x[k])
+            .sum::<f64>()
+            .abs()
+    };
+    let before = t
+        .facets
+        .iter()
+        .find(|f| f.upper == i && f.side == 0)
+        .unwrap()
+        .geometry
+        .clone();
+    let area = |g: &spinetwin_model::facet::FacetGeometry| g.slave_area.iter().sum::<f64>();
+    for fraction in [0.3, 0.5, 0.7] {
+        let m = apply(
+            &t,
+            &scen(&format!(
+                "[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nsides = \"left\"\nextent = \"partial\"\nmedial_fraction = {fraction}\n"
+            )),
+        )
+        .unwrap();
+        assert_eq!(m.twin.facets.len(), t.facets.len(), "the joint stays");
+        let after = &m
+            .twin
+            .facets
+            .iter()
+            .find(|f| f.upper == i && f.side == 0)
+            .unwrap()
+            .geometry;
+        // The kept area is the lateral (1 - fraction) of the joint, to within one point.
+        let kept = area(after) / area(&before);
+        let one = before.slave_area.iter().cloned().fold(0.0, f64::max) / area(&before);
+        assert!(
+            (kept - (1.0 - fraction)).abs() <= one + 1e-9,
+            "fraction {fraction}: kept {kept:.3} of the area"
+        );
+        // Every kept point lies farther from the midline than every removed one; the master
+        // surface loses its medial triangles too.
+        let kept_min = after
+            .slave
+            .iter()
+            .map(midline)
+            .fold(f64::INFINITY, f64::min);
+        let removed_max = before
+            .slave
+            .iter()
+            .filter(|p| !after.slave.contains(p))
+            .map(midline)
+            .fold(0.0, f64::max);
+        assert!(kept_min > removed_max, "{kept_min} <= {removed_max}");
+        assert!(after.master.len() < before.master.len());
+        assert!(!after.master.is_empty());
+        // The right joint is untouched.
+        let right = |tw: &Twin| {
+            tw.facets
+                .iter()
+                .find(|f| f.upper == i && f.side == 1)
+                .unwrap()
+                .geometry
+                .slave
+                .len()
+        };
+        assert_eq!(right(&m.twin), right(&t));
+        // Capsular fibres: only left ones inserting medial of the cut go.
+        assert!(count(&m.twin, i, Ligament::Cl) <= count(&t, i, Ligament::Cl));
+        assert!(count(&m.twin, i, Ligament::Cl) >= count(&t, i, Ligament::Cl) / 2);
+        assert!(
+            m.changes[0].contains("medial facetectomy L4-L5 left"),
+            "{:?}",
+            m.changes
+        );
+    }
 }
 
 #[test]
