@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use spinetwin_fem::inp::Deck;
+use spinetwin_fem::inp::{Deck, Hyperelastic};
 use spinetwin_fem::{box_mesh, Constraints, LinearElastic, Loads, Order};
 
 fn spinetwin(args: &[&str]) -> Output {
@@ -91,11 +91,19 @@ fn fem_run_refuses_what_it_cannot_do_with_one_line() {
     let deck = tmp.path().join("bar.inp");
     bar_deck(&deck);
     let text = std::fs::read_to_string(&deck).unwrap();
+    // Fully incompressible hyperelasticity (D1 = 0) needs a mixed formulation.
     let nl = tmp.path().join("nl.inp");
-    std::fs::write(&nl, text.replace("*STEP\n", "*STEP, NLGEOM\n")).unwrap();
+    let i = text.find("*ELASTIC\n").unwrap();
+    let j = i + 9 + text[i + 9..].find('\n').unwrap();
+    let incompressible = format!(
+        "{}*HYPERELASTIC, NEO HOOKE\n1.0, 0.0{}",
+        &text[..i],
+        &text[j..]
+    );
+    std::fs::write(&nl, incompressible.replace("*STEP\n", "*STEP, NLGEOM\n")).unwrap();
     let bad = tmp.path().join("bad.inp");
     std::fs::write(&bad, text.replacen("*NODE\n", "*NODE\n*SURFACE\n", 1)).unwrap();
-    for (path, needle) in [(&nl, "NLGEOM"), (&bad, "line 4: keyword *SURFACE")] {
+    for (path, needle) in [(&nl, "D1 = 0"), (&bad, "line 4: keyword *SURFACE")] {
         let out = tmp.path().join("o");
         let o = spinetwin(&[
             "fem",
@@ -150,5 +158,244 @@ fn bench_fem_agrees_with_calculix() {
         let d = run["rel_l2_vs_ccx"].as_f64().unwrap();
         assert!(d < 0.01, "{run}");
     }
+    println!("{}", String::from_utf8_lossy(&o.stdout));
+}
+
+/// Neo-Hookean constants of the hyperelastic tests (Abaqus C10, D1).
+const C10: f64 = 0.5;
+const D1: f64 = 0.2;
+
+/// Uniaxial Cauchy stress `sigma` on a compressible Abaqus Neo-Hookean material
+/// `U = C10 (I1bar - 3) + (J - 1)^2 / D1` with free lateral faces: the stretches
+/// `(lambda, mu)` (`F = diag(lambda, mu, mu)`) from `sigma_11 = sigma`, `sigma_22 = 0` with
+/// `sigma = 2 C10 / J dev(Bbar) + 2 / D1 (J - 1) I`, solved by Newton (finite differences).
+fn neo_hooke_uniaxial(sigma: f64) -> (f64, f64) {
+    let r = |l: f64, m: f64| {
+        let j = l * m * m;
+        let a = 2.0 * C10 / j * j.powf(-2.0 / 3.0);
+        let p = 2.0 / D1 * (j - 1.0);
+        [
+            a * 2.0 / 3.0 * (l * l - m * m) + p - sigma,
+            a * (m * m - l * l) / 3.0 + p,
+        ]
+    };
+    let (mut l, mut m) = (1.0, 1.0);
+    for _ in 0..100 {
+        let f = r(l, m);
+        let h = 1e-7;
+        let (fl, fm) = (r(l + h, m), r(l, m + h));
+        let a = [(fl[0] - f[0]) / h, (fl[1] - f[1]) / h];
+        let b = [(fm[0] - f[0]) / h, (fm[1] - f[1]) / h];
+        let det = a[0] * b[1] - a[1] * b[0];
+        l -= (f[0] * b[1] - f[1] * b[0]) / det;
+        m -= (a[0] * f[1] - a[1] * f[0]) / det;
+    }
+    let f = r(l, m);
+    assert!(f[0].abs() < 1e-12 && f[1].abs() < 1e-12, "{f:?}");
+    (l, m)
+}
+
+/// One C3D8 block 2 x 1 x 1 mm on symmetry rollers, pulled on x = 2 by a (follower)
+/// traction: -0.5 MPa pressure in step 1, modified to -1.0 MPa in step 2.
+const HEX_DECK: &str = "\
+*NODE, NSET=NALL
+1, 0, 0, 0
+2, 2, 0, 0
+3, 2, 1, 0
+4, 0, 1, 0
+5, 0, 0, 1
+6, 2, 0, 1
+7, 2, 1, 1
+8, 0, 1, 1
+*ELEMENT, TYPE=C3D8, ELSET=EALL
+1, 1, 2, 3, 4, 5, 6, 7, 8
+*NSET, NSET=X0
+1, 4, 5, 8
+*NSET, NSET=Y0
+1, 2, 5, 6
+*NSET, NSET=Z0
+1, 2, 3, 4
+*MATERIAL, NAME=RUBBER
+*HYPERELASTIC, NEO HOOKE
+0.5, 0.2
+*SOLID SECTION, ELSET=EALL, MATERIAL=RUBBER
+*BOUNDARY
+X0, 1, 1
+Y0, 2, 2
+Z0, 3, 3
+*STEP, NLGEOM
+*STATIC
+0.25, 1.0
+*DLOAD
+1, P4, -0.5
+*END STEP
+*STEP, NLGEOM
+*STATIC
+0.25, 1.0
+*DLOAD
+1, P4, -1.0
+*END STEP
+";
+
+/// The Tet10 bar of `bar_deck` made Neo-Hookean, one NLGEOM step with automatic
+/// increments, pulled by a follower traction SIGMA.
+fn hyper_bar_deck(path: &Path) {
+    let m = box_mesh([10.0, 2.0, 3.0], [5, 2, 2], Order::Quadratic).unwrap();
+    let mat = LinearElastic::uniform(m.num_elements(), E, NU).unwrap();
+    let mut bc = Constraints::new();
+    bc.fix(m.node_set("xmin").unwrap(), [true, false, false]);
+    bc.fix(m.node_set("ymin").unwrap(), [false, true, false]);
+    bc.fix(m.node_set("zmin").unwrap(), [false, false, true]);
+    let mut loads = Loads::new();
+    loads.pressure(m.face_set("xmax").unwrap(), -1.0);
+    let mut deck = Deck::from_model(&m, &mat, &bc, &loads).unwrap();
+    deck.materials[0].elastic = None;
+    deck.materials[0].hyperelastic = Some(Hyperelastic::NeoHooke { c10: C10, d1: D1 });
+    deck.steps[0].nlgeom = true;
+    deck.steps[0].static_params = vec![0.2, 1.0, 1e-3, 0.5];
+    std::fs::write(path, deck.write()).unwrap();
+}
+
+fn read_displacements(path: &Path) -> HashMap<u64, [f64; 3]> {
+    let csv = std::fs::read_to_string(path).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("node,ux,uy,uz"));
+    lines
+        .map(|l| {
+            let f: Vec<f64> = l.split(',').map(|v| v.parse().unwrap()).collect();
+            (f[0] as u64, [f[1], f[2], f[3]])
+        })
+        .collect()
+}
+
+/// Uniaxial tension of a compressible Neo-Hookean block (Hex8 in two steps, Tet10 in one)
+/// through `fem run`: the deformation is homogeneous, so every node must sit where the
+/// closed-form stretches put it (to the Newton tolerance).
+#[test]
+fn fem_run_nlgeom_neo_hooke_matches_uniaxial_closed_form() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hex = tmp.path().join("hex.inp");
+    std::fs::write(&hex, HEX_DECK).unwrap();
+    let tet = tmp.path().join("tet.inp");
+    hyper_bar_deck(&tet);
+    for (deck, sigma, steps) in [(&hex, 1.0, 2), (&tet, 1.0, 1)] {
+        let out = tmp.path().join(format!(
+            "res-{}",
+            deck.file_stem().unwrap().to_string_lossy()
+        ));
+        let o = spinetwin(&[
+            "fem",
+            "run",
+            deck.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (l, m) = neo_hooke_uniaxial(sigma);
+        // Large strain: more than 30 % stretch.
+        assert!(l > 1.3, "{l}");
+        let parsed = Deck::parse(&std::fs::read_to_string(deck).unwrap()).unwrap();
+        let u = read_displacements(&out.join("displacements.csv"));
+        assert_eq!(u.len(), parsed.nodes.len());
+        for (id, x) in &parsed.nodes {
+            let exact = [(l - 1.0) * x[0], (m - 1.0) * x[1], (m - 1.0) * x[2]];
+            for d in 0..3 {
+                assert!(
+                    (u[id][d] - exact[d]).abs() < 1e-7,
+                    "{}: node {id}: {:?} vs {exact:?}",
+                    deck.display(),
+                    u[id]
+                );
+            }
+        }
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(s["converged"], true, "{s}");
+        assert_eq!(s["steps"], steps);
+        let vm = s["max_von_mises_mpa"].as_f64().unwrap();
+        assert!((vm - sigma).abs() < 1e-6, "von Mises {vm}");
+        let nl = &s["nonlinear"];
+        let st = nl["steps"].as_array().unwrap();
+        assert_eq!(st.len(), steps);
+        for step in st {
+            assert_eq!(step["converged"], true);
+            assert_eq!(step["load_factor"], 1.0);
+            assert!(step["increments"].as_u64().unwrap() >= 2, "{step}");
+            assert!(step["iterations"].as_u64().unwrap() >= step["increments"].as_u64().unwrap());
+        }
+        assert!(nl["seconds"]["assembly"].as_f64().unwrap() > 0.0);
+        assert!(s["peak_rss_mib"].as_f64().unwrap() > 0.0);
+        assert!(out.join("result.vtu").is_file());
+    }
+}
+
+/// One increment far too large, with no cut-back allowed (min = initial): the solve must
+/// fail with a non-zero exit naming the step and the load factor, and leave no result.
+#[test]
+fn fem_run_reports_a_nonconverged_nlgeom_solve_and_writes_no_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = &HEX_DECK[..HEX_DECK.find("*STEP").unwrap()];
+    let deck = tmp.path().join("crush.inp");
+    std::fs::write(
+        &deck,
+        format!(
+            "{head}*STEP, NLGEOM\n*STATIC\n1.0, 1.0, 1.0, 1.0\n*DLOAD\n1, P4, 50.0\n*END STEP\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("res");
+    let o = spinetwin(&[
+        "fem",
+        "run",
+        deck.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("NOT converged") && err.contains("step 1") && err.contains("load factor"),
+        "{err}"
+    );
+    assert!(!out.join("displacements.csv").exists());
+    assert!(!out.join("result.vtu").exists());
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["converged"], false);
+    assert!(s["nonlinear"]["failure"]
+        .as_str()
+        .unwrap()
+        .contains("load factor"));
+    assert_eq!(s["nonlinear"]["steps"][0]["converged"], false);
+}
+
+/// `bench fem-nl` on a small block (3 003 equations): spinetwin and CalculiX solve the same
+/// 20-increment Neo-Hookean stretch; displacements within 1 % (rel. L2). Skipped (with a
+/// message) where ccx is not installed. About 15 s with the test profile.
+#[test]
+fn bench_fem_nl_agrees_with_calculix() {
+    if Command::new("ccx").arg("-v").output().is_err() {
+        eprintln!("skipping: CalculiX (ccx) is not installed (apt-get install calculix-ccx)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("bench.json");
+    let o = spinetwin(&[
+        "bench",
+        "fem-nl",
+        "--nl-cells",
+        "6,5,4",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(r["equations"].as_u64().unwrap() > 2500, "{r}");
+    assert_eq!(r["increments"], 20, "{r}");
+    assert_eq!(r["ccx_increments"], 20, "{r}");
+    assert!(r["iterations"].as_u64().unwrap() >= 20, "{r}");
+    let d = r["rel_l2_vs_ccx"].as_f64().unwrap();
+    assert!(d < 0.01, "{r}");
+    assert!(r["ratio"].as_f64().unwrap() > 0.0);
     println!("{}", String::from_utf8_lossy(&o.stdout));
 }

@@ -3,18 +3,24 @@
 //! Supported keywords (case-insensitive, blanks in keyword lines ignored, `**` comments):
 //!
 //! * `*HEADING`; `*NODE` (`id, x, y[, z]`); `*ELEMENT, TYPE=..., ELSET=...` with
-//!   `C3D4`, `C3D10` (solved), `C3D8`, `C3D6`, `T3D2`, `B31` (read and written, but
-//!   [`Deck::to_model`] reports them as not supported for solving yet); data lines ending
-//!   with `,` continue on the next line.
+//!   `C3D4`, `C3D10` (solved by both paths), `C3D8`, `C3D6` (solved by the nonlinear path,
+//!   [`Deck::to_nl_model`]), `T3D2`, `B31` (read and written, but reported as not supported
+//!   for solving yet); data lines ending with `,` continue on the next line.
 //! * `*NSET, NSET=...` / `*ELSET, ELSET=...`, members by id or by earlier set name, or
 //!   `GENERATE` (`first, last[, step]`).
 //! * `*MATERIAL, NAME=...` with `*ELASTIC` (isotropic `E, nu`) and `*HYPERELASTIC,
 //!   NEO HOOKE` (`C10, D1`) or `MOONEY-RIVLIN` (`C10, C01, D1`); `*SOLID SECTION, ELSET=...,
 //!   MATERIAL=...`.
 //! * `*BOUNDARY` (`node|nset, first dof[, last dof[, value]]`), in the model or a step.
-//! * `*STEP[, NLGEOM[=YES|NO]]`, `*STATIC` (optional `initial, period, min, max`),
-//!   `*CLOAD` (`node|nset, dof, value`), `*DLOAD` (`element|elset, Pn, pressure`),
-//!   `*END STEP`.
+//! * `*STEP[, NLGEOM[=YES|NO]][, INC=n][, NAME=...]`, `*STATIC[, DIRECT]` (optional
+//!   `initial, period, min, max`), `*CLOAD` (`node|nset, dof, value`), `*DLOAD`
+//!   (`element|elset, Pn, pressure`), `*END STEP`. Other `*STEP` and `*STATIC` parameters
+//!   (e.g. `PERTURBATION`, `RIKS`) are errors.
+//!
+//! Two models are built from a deck: [`Deck::to_model`] for the linear solver (one step,
+//! `*ELASTIC`, tetrahedra) and [`Deck::to_nl_model`] for the nonlinear one (several steps,
+//! hyperelastic or St Venant-Kirchhoff materials, tetrahedra, hexahedra and wedges, follower
+//! pressure, increment control); [`Deck::needs_nonlinear`] says which one a deck needs.
 //! * `*NODE FILE`, `*EL FILE`, `*NODE PRINT`, `*EL PRINT`: kept verbatim (written back) but
 //!   ignored by the solver.
 //!
@@ -24,7 +30,8 @@
 //! [`InpModel::element_ids`] map back).
 //!
 //! Face ids `P1..P4` of tetrahedra are Abaqus's faces 1-2-3, 1-4-2, 2-4-3, 3-4-1 (the same
-//! as [`crate::element::TET_FACES`]); a positive pressure pushes against the face, as in
+//! as [`crate::element::TET_FACES`]; `P1..P6` of hexahedra and `P1..P5` of wedges as in
+//! [`crate::element::ElementKind::faces`]); a positive pressure pushes against the face, as in
 //! Abaqus and in [`Loads::pressure`].
 
 use std::collections::{BTreeMap, HashMap};
@@ -61,9 +68,9 @@ pub enum ElementType {
     C3D4,
     /// 10-node tetrahedron.
     C3D10,
-    /// 8-node hexahedron (read/written; not solved yet).
+    /// 8-node hexahedron (nonlinear path only).
     C3D8,
-    /// 6-node wedge (read/written; not solved yet).
+    /// 6-node wedge (nonlinear path only).
     C3D6,
     /// 2-node truss (read/written; not solved yet).
     T3D2,
