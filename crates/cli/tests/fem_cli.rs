@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use spinetwin_fem::inp::{Deck, Hyperelastic};
+use spinetwin_fem::inp::{Deck, Dload, Hyperelastic, Step, Target};
 use spinetwin_fem::{box_mesh, Constraints, LinearElastic, Loads, Order};
 
 fn spinetwin(args: &[&str]) -> Output {
@@ -398,4 +398,135 @@ fn bench_fem_nl_agrees_with_calculix() {
     assert!(d < 0.01, "{r}");
     assert!(r["ratio"].as_f64().unwrap() > 0.0);
     println!("{}", String::from_utf8_lossy(&o.stdout));
+}
+
+/// Displacements of the last printout in ccx's .dat (`*NODE PRINT ... U`).
+fn read_ccx_dat(path: &Path) -> HashMap<u64, [f64; 3]> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = HashMap::new();
+    let mut inside = false;
+    for l in text.lines() {
+        let t = l.trim();
+        if t.starts_with("displacements") {
+            inside = true;
+            continue;
+        }
+        if !inside || t.is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = t.split_whitespace().collect();
+        match (f.len(), f[0].parse::<u64>()) {
+            (4, Ok(id)) => {
+                let v = |i: usize| f[i].parse::<f64>().unwrap();
+                out.insert(id, [v(1), v(2), v(3)]);
+            }
+            _ => inside = false,
+        }
+    }
+    assert!(!out.is_empty(), "{}: no displacements", path.display());
+    out
+}
+
+/// Two NLGEOM steps through `fem run` and CalculiX on the same small Tet10 deck, for a
+/// Mooney-Rivlin and an `*ELASTIC` (St Venant-Kirchhoff) material: step 1 stretches the
+/// block by moving its top 20 % of the height in 10 fixed increments, step 2 modifies that
+/// boundary value and adds a follower pressure on the x = 10 side. Displacements within
+/// 1 % (rel. L2). Skipped (with a message) where ccx is not installed.
+#[test]
+fn fem_run_multistep_nlgeom_agrees_with_calculix() {
+    if Command::new("ccx").arg("-v").output().is_err() {
+        eprintln!("skipping: CalculiX (ccx) is not installed (apt-get install calculix-ccx)");
+        return;
+    }
+    let m = box_mesh([10.0, 6.0, 5.0], [3, 2, 2], Order::Quadratic).unwrap();
+    let mat = LinearElastic::uniform(m.num_elements(), E, NU).unwrap();
+    let mut bc = Constraints::new();
+    bc.fix(m.node_set("zmin").unwrap(), [true; 3]);
+    let mut deck = Deck::from_model(&m, &mat, &bc, &Loads::new()).unwrap();
+    deck.node_sets
+        .insert("NALL".into(), (1..=m.num_nodes() as u64).collect());
+    let top = deck.node_sets["ZMAX"].clone();
+    let top_bc = |first, last, value| spinetwin_fem::inp::Boundary {
+        target: Target::Set("ZMAX".into()),
+        first,
+        last,
+        value,
+    };
+    assert!(!top.is_empty());
+    let print = vec!["*NODE PRINT, NSET=NALL".to_string(), "U".into()];
+    deck.steps[0] = Step {
+        nlgeom: true,
+        direct: true,
+        static_params: vec![0.1, 1.0],
+        boundaries: vec![top_bc(1, 2, 0.0), top_bc(3, 3, 1.0)],
+        outputs: print.clone(),
+        ..Default::default()
+    };
+    deck.steps.push(Step {
+        nlgeom: true,
+        direct: true,
+        static_params: vec![0.1, 1.0],
+        boundaries: vec![top_bc(3, 3, 1.5)],
+        dloads: m
+            .face_set("xmax")
+            .unwrap()
+            .iter()
+            .map(|&(e, f)| Dload {
+                target: Target::Id(e as u64 + 1),
+                face: f + 1,
+                value: 0.3,
+            })
+            .collect(),
+        outputs: print,
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, elastic, hyper) in [
+        (
+            "mooney",
+            None,
+            Some(Hyperelastic::MooneyRivlin {
+                c10: 0.7,
+                c01: 0.3,
+                d1: 0.1,
+            }),
+        ),
+        ("svk", Some((10.0, 0.3)), None),
+    ] {
+        deck.materials[0].elastic = elastic;
+        deck.materials[0].hyperelastic = hyper;
+        let path = tmp.path().join(format!("{name}.inp"));
+        std::fs::write(&path, deck.write()).unwrap();
+        let out = tmp.path().join(format!("res-{name}"));
+        let o = spinetwin(&[
+            "fem",
+            "run",
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--no-vtu",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let c = Command::new("ccx")
+            .args(["-i", name])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
+        let ours = read_displacements(&out.join("displacements.csv"));
+        let theirs = read_ccx_dat(&tmp.path().join(format!("{name}.dat")));
+        let (mut num, mut den) = (0.0, 0.0);
+        for (id, b) in &theirs {
+            for d in 0..3 {
+                num += (ours[id][d] - b[d]).powi(2);
+                den += b[d] * b[d];
+            }
+        }
+        let rel = (num / den).sqrt();
+        eprintln!("{name}: rel. L2 difference to ccx {rel:.2e}");
+        assert!(rel < 0.01, "{name}: {rel}");
+        // The top moved 1.5 mm in the end (step 2's value, not step 1's).
+        let id = top[0];
+        assert!((ours[&id][2] - 1.5).abs() < 1e-9 && (theirs[&id][2] - 1.5).abs() < 1e-5);
+    }
 }
