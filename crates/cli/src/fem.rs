@@ -185,7 +185,8 @@ pub struct Summary {
     /// Iterations, levels and times of a cg-amg solve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cg: Option<IterativeSummary>,
-    /// Relative residual |K u - f| / |f|.
+    /// Relative residual: linear solves |K u - f| / |f|; nonlinear ones |r| at convergence
+    /// of the last increment over the largest |r| of its Newton iterations.
     pub relative_residual: f64,
     /// Largest displacement magnitude (mm).
     pub max_displacement_mm: f64,
@@ -464,16 +465,17 @@ fn run_nonlinear(args: &RunArgs, deck: &Deck, t_all: Instant) -> Result<()> {
         .collect();
     let tm = &res.timings;
     let fz = &res.factorizations;
-    // Relative residual of the last converged increment: |r| at convergence over |r| at its
-    // first iteration.
+    // Relative residual of the last converged increment: |r| at convergence over the largest
+    // |r| of its iterations (with prescribed displacements the residual before the first
+    // iteration is that of the previous, converged state).
     let rel_res = res
         .steps
         .iter()
         .flat_map(|s| &s.increments)
         .rfind(|i| i.converged)
-        .and_then(|i| match (i.residuals.first(), i.residuals.last()) {
-            (Some(&a), Some(&b)) if a > 0.0 => Some(b / a),
-            _ => None,
+        .and_then(|i| {
+            let top = i.residuals.iter().copied().fold(0.0, f64::max);
+            i.residuals.last().filter(|_| top > 0.0).map(|&b| b / top)
         })
         .unwrap_or(0.0);
     let state = res.steps.last().and_then(|s| s.state.as_ref());

@@ -312,6 +312,8 @@ fn fem_run_nlgeom_neo_hooke_matches_uniaxial_closed_form() {
             serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
         assert_eq!(s["converged"], true, "{s}");
         assert_eq!(s["steps"], steps);
+        let rr = s["relative_residual"].as_f64().unwrap();
+        assert!(rr < 1e-6, "relative residual {rr}");
         let vm = s["max_von_mises_mpa"].as_f64().unwrap();
         assert!((vm - sigma).abs() < 1e-6, "von Mises {vm}");
         let nl = &s["nonlinear"];
