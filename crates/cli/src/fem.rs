@@ -424,6 +424,9 @@ fn run_nonlinear(args: &RunArgs, deck: &Deck, t_all: Instant) -> Result<()> {
     if matches!(args.solver, SolverArg::CgAmg) || matches!(args.ordering, OrderingArg::Amd) {
         bail!("{name}: --solver cg-amg and --ordering amd apply to linear decks only; the nonlinear solver factorises each tangent itself (METIS-ordered Cholesky, or LU when it is not symmetric)");
     }
+    if args.tol != 1e-8 || args.max_iterations != 2000 {
+        bail!("{name}: --tol and --max-iterations set the CG + AMG solver of linear decks; the nonlinear solver does not use them");
+    }
     let hyper = deck.materials.iter().any(|m| m.hyperelastic.is_some());
     let first_nl = deck.steps.iter().position(|s| s.nlgeom);
     if !hyper {
@@ -494,7 +497,11 @@ fn run_nonlinear(args: &RunArgs, deck: &Deck, t_all: Instant) -> Result<()> {
         dofs: res.num_equations,
         nnz: res.nnz,
         factor_nnz: 0,
-        ordering: "metis".into(),
+        ordering: if fz.lu > 0 {
+            "metis (Cholesky), colamd (LU)".into()
+        } else {
+            "metis".into()
+        },
         solver: "newton".into(),
         cg: None,
         relative_residual: rel_res,

@@ -103,7 +103,19 @@ fn fem_run_refuses_what_it_cannot_do_with_one_line() {
     std::fs::write(&nl, incompressible.replace("*STEP\n", "*STEP, NLGEOM\n")).unwrap();
     let bad = tmp.path().join("bad.inp");
     std::fs::write(&bad, text.replacen("*NODE\n", "*NODE\n*SURFACE\n", 1)).unwrap();
-    for (path, needle) in [(&nl, "D1 = 0"), (&bad, "line 4: keyword *SURFACE")] {
+    // An elastic deck whose first step is small-deformation and second NLGEOM.
+    let mixed = tmp.path().join("mixed.inp");
+    let step = &text[text.find("*STEP\n").unwrap()..];
+    std::fs::write(
+        &mixed,
+        format!("{text}{}", step.replacen("*STEP\n", "*STEP, NLGEOM\n", 1)),
+    )
+    .unwrap();
+    for (path, needle) in [
+        (&nl, "D1 = 0"),
+        (&bad, "line 4: keyword *SURFACE"),
+        (&mixed, "step 2 asks for NLGEOM but step 1"),
+    ] {
         let out = tmp.path().join("o");
         let o = spinetwin(&[
             "fem",
