@@ -5,7 +5,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use spinetwin_fem::inp::{Deck, Dload, Hyperelastic, Step, Target};
-use spinetwin_fem::{box_mesh, Constraints, LinearElastic, Loads, Order};
+use spinetwin_fem::{
+    box_mesh, hex_box_mesh, wedge_box_mesh, Constraints, LinearElastic, Loads, Order,
+};
 
 fn spinetwin(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_spinetwin"))
@@ -249,17 +251,17 @@ Z0, 3, 3
 *END STEP
 ";
 
-/// The Tet10 bar of `bar_deck` made Neo-Hookean, one NLGEOM step with automatic
-/// increments, pulled by a follower traction SIGMA.
-fn hyper_bar_deck(path: &Path) {
-    let m = box_mesh([10.0, 2.0, 3.0], [5, 2, 2], Order::Quadratic).unwrap();
+/// A Neo-Hookean block meshed by `mesh`, on symmetry rollers (planes x, y, z = 0), one
+/// NLGEOM step with automatic increments, pulled along `axis` by a unit follower traction
+/// (a negative *DLOAD pressure on the faces of the far side).
+fn hyper_block_deck(path: &Path, m: spinetwin_fem::Mesh, axis: usize) {
     let mat = LinearElastic::uniform(m.num_elements(), E, NU).unwrap();
     let mut bc = Constraints::new();
     bc.fix(m.node_set("xmin").unwrap(), [true, false, false]);
     bc.fix(m.node_set("ymin").unwrap(), [false, true, false]);
     bc.fix(m.node_set("zmin").unwrap(), [false, false, true]);
     let mut loads = Loads::new();
-    loads.pressure(m.face_set("xmax").unwrap(), -1.0);
+    loads.pressure(m.face_set(["xmax", "ymax", "zmax"][axis]).unwrap(), -1.0);
     let mut deck = Deck::from_model(&m, &mat, &bc, &loads).unwrap();
     deck.materials[0].elastic = None;
     deck.materials[0].hyperelastic = Some(Hyperelastic::NeoHooke { c10: C10, d1: D1 });
@@ -280,8 +282,9 @@ fn read_displacements(path: &Path) -> HashMap<u64, [f64; 3]> {
         .collect()
 }
 
-/// Uniaxial tension of a compressible Neo-Hookean block (Hex8 in two steps, Tet10 in one)
-/// through `fem run`: the deformation is homogeneous, so every node must sit where the
+/// Uniaxial tension of a compressible Neo-Hookean block (one Hex8 in two steps; Tet10,
+/// Hex8 and Wedge6 meshes in one; follower pressure on tri6, quad4 and tri3 faces) through
+/// `fem run`: the deformation is homogeneous, so every node must sit where the
 /// closed-form stretches put it (to the Newton tolerance).
 #[test]
 fn fem_run_nlgeom_neo_hooke_matches_uniaxial_closed_form() {
@@ -289,8 +292,19 @@ fn fem_run_nlgeom_neo_hooke_matches_uniaxial_closed_form() {
     let hex = tmp.path().join("hex.inp");
     std::fs::write(&hex, HEX_DECK).unwrap();
     let tet = tmp.path().join("tet.inp");
-    hyper_bar_deck(&tet);
-    for (deck, sigma, steps) in [(&hex, 1.0, 2), (&tet, 1.0, 1)] {
+    let bar = box_mesh([10.0, 2.0, 3.0], [5, 2, 2], Order::Quadratic).unwrap();
+    hyper_block_deck(&tet, bar, 0);
+    let hexes = tmp.path().join("hexes.inp");
+    hyper_block_deck(&hexes, hex_box_mesh([3.0, 2.0, 2.0], [3, 2, 2]).unwrap(), 0);
+    // Wedges pulled along z: follower pressure on their triangular faces.
+    let wedges = tmp.path().join("wedges.inp");
+    hyper_block_deck(
+        &wedges,
+        wedge_box_mesh([2.0, 2.0, 3.0], [2, 2, 3]).unwrap(),
+        2,
+    );
+    for (deck, axis, steps) in [(&hex, 0, 2), (&tet, 0, 1), (&hexes, 0, 1), (&wedges, 2, 1)] {
+        let sigma = 1.0;
         let out = tmp.path().join(format!(
             "res-{}",
             deck.file_stem().unwrap().to_string_lossy()
@@ -306,11 +320,13 @@ fn fem_run_nlgeom_neo_hooke_matches_uniaxial_closed_form() {
         let (l, m) = neo_hooke_uniaxial(sigma);
         // Large strain: more than 30 % stretch.
         assert!(l > 1.3, "{l}");
+        let mut stretch = [m; 3];
+        stretch[axis] = l;
         let parsed = Deck::parse(&std::fs::read_to_string(deck).unwrap()).unwrap();
         let u = read_displacements(&out.join("displacements.csv"));
         assert_eq!(u.len(), parsed.nodes.len());
         for (id, x) in &parsed.nodes {
-            let exact = [(l - 1.0) * x[0], (m - 1.0) * x[1], (m - 1.0) * x[2]];
+            let exact: [f64; 3] = std::array::from_fn(|d| (stretch[d] - 1.0) * x[d]);
             for d in 0..3 {
                 assert!(
                     (u[id][d] - exact[d]).abs() < 1e-7,

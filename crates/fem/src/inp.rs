@@ -1485,7 +1485,7 @@ impl Deck {
         }
         for (faces, p) in &loads.pressures {
             for &(e, f) in faces {
-                if e >= ne || f > 3 {
+                if e >= ne || f as usize >= mesh.kinds[e].num_faces() {
                     return Err(FemError::InvalidInput(format!(
                         "pressure on invalid face {:?}",
                         (e, f)
