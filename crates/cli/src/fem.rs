@@ -15,7 +15,8 @@
 //!   hyperelastic deck without NLGEOM is solved with large deformations all the same (the
 //!   summary says so). Elastic decks whose first steps lack NLGEOM while a later one asks for
 //!   it are refused, and so is whatever else the solver cannot do, by name.
-//!   `summary.json` then also holds a `nonlinear` section: per step the converged and failed
+//!   `result.vtu` then holds the Cauchy stress (element average) as `stress`, and
+//!   `summary.json` also a `nonlinear` section: per step the converged and failed
 //!   increments, cut-backs, Newton iterations and time, the phase times of the whole solve
 //!   (`NlTimings`) and the factorisations by method. A solve that does not converge exits
 //!   non-zero with the step and load factor reached, and DIR then holds `summary.json` only
@@ -580,7 +581,7 @@ fn run_nonlinear(args: &RunArgs, deck: &Deck, t_all: Instant) -> Result<()> {
             let data = VtuData {
                 point_vectors: vec![("displacement".into(), u.clone())],
                 cell_scalars: vec![("von_mises".into(), vm.clone())],
-                cell_tensors: vec![("cauchy_stress".into(), state.element_stress.clone())],
+                cell_tensors: vec![("stress".into(), state.element_stress.clone())],
             };
             write_vtu(&dir.join("result.vtu"), &nm.model.mesh, &data)?;
         }
