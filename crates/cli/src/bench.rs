@@ -36,7 +36,10 @@ pub struct Args {
     /// `fem`: cells of the 40 x 30 x 25 mm Tet10 block along x, y, z (6 tets per cell).
     #[arg(long, value_delimiter = ',', default_values_t = [28usize, 21, 17])]
     pub cells: Vec<usize>,
-    /// `fem`: also write the measured numbers as JSON to this file.
+    /// `fem-nl`: cells of the 40 x 30 x 25 mm Neo-Hookean Tet10 block along x, y, z.
+    #[arg(long, value_delimiter = ',', default_values_t = [12usize, 9, 7])]
+    pub nl_cells: Vec<usize>,
+    /// `fem`, `fem-nl`: also write the measured numbers as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// `fem`: folder to keep the deck and all solver outputs in (default: temporary).
@@ -55,6 +58,9 @@ pub enum What {
     Import,
     /// Linear-elastic Tet10 solve, METIS vs AMD, side by side with CalculiX (`ccx`).
     Fem,
+    /// Neo-Hookean Tet10 block stretched 25 % in 20 fixed increments (NLGEOM), spinetwin
+    /// and CalculiX (`ccx`) on the same deck.
+    FemNl,
 }
 
 /// Arguments of the hidden child command.
@@ -159,6 +165,9 @@ fn drop_page_cache() -> Result<()> {
 
 /// Runs `spinetwin bench`.
 pub fn run(args: Args) -> Result<()> {
+    if let What::FemNl = args.what {
+        return crate::bench_fem::run_nl(&args);
+    }
     if let What::Fem = args.what {
         return crate::bench_fem::run(&args);
     }

@@ -9,7 +9,7 @@
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use spinetwin_fem::inp::Deck;
+use spinetwin_fem::inp::{Deck, Hyperelastic};
 use spinetwin_fem::{box_mesh, Constraints, LinearElastic, Loads, Order};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -393,6 +393,249 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     if report.ccx.is_none() && wanted("ccx") {
+        table += "CalculiX (ccx) was not found: no comparison.\n";
+    }
+    println!("{table}");
+    if let Some(p) = &args.report {
+        spinetwin_core::atomic::write_bytes(p, table.as_bytes())?;
+    }
+    if let Some(p) = &args.json {
+        crate::output::write_json(p, &report)?;
+    }
+    Ok(())
+}
+
+/// `fem-nl`: Neo-Hookean constants of the block (Abaqus `C10`, `D1`): small-strain shear
+/// modulus `2 C10` = 2 MPa, bulk modulus `2 / D1` = 20 MPa (Poisson's ratio 0.45):
+/// compressible enough that the volumetric treatment of the elements does not dominate.
+const NL_C10: f64 = 1.0;
+const NL_D1: f64 = 0.1;
+/// `fem-nl`: nominal stretch of the block (its top face moves up by this fraction of its
+/// height).
+const NL_STRETCH: f64 = 0.25;
+/// `fem-nl`: fixed increments.
+const NL_INCREMENTS: usize = 20;
+
+/// Writes the `fem-nl` deck: a 40 x 30 x 25 mm Tet10 block, Neo-Hookean, clamped at
+/// z = 0, its top face (z = 25) held in x and y and moved up by 25 % of the height in 20
+/// fixed increments (`*STEP, NLGEOM`, `*STATIC, DIRECT`), displacement printout of every
+/// node. Returns (nodes, elements).
+pub(crate) fn write_nl_deck(cells: [usize; 3], path: &Path) -> Result<(usize, usize)> {
+    let h = 25.0;
+    let mesh = box_mesh([40.0, 30.0, h], cells, Order::Quadratic)?;
+    // from_model writes an elastic deck; its material is replaced below.
+    let mat = LinearElastic::uniform(mesh.num_elements(), E, NU)?;
+    let mut bc = Constraints::new();
+    bc.fix(mesh.node_set("zmin")?, [true; 3]);
+    for &n in mesh.node_set("zmax")? {
+        bc.prescribe(n, 0, 0.0);
+        bc.prescribe(n, 1, 0.0);
+        bc.prescribe(n, 2, NL_STRETCH * h);
+    }
+    let mut deck = Deck::from_model(&mesh, &mat, &bc, &Loads::new())?;
+    deck.heading = vec![format!(
+        "spinetwin bench fem-nl: 40x30x25 mm Neo-Hookean Tet10 block, {}x{}x{} cells, stretched {} %",
+        cells[0],
+        cells[1],
+        cells[2],
+        100.0 * NL_STRETCH
+    )];
+    if deck.materials.len() != 1 {
+        bail!("the benchmark deck should have one material");
+    }
+    deck.materials[0].elastic = None;
+    deck.materials[0].hyperelastic = Some(Hyperelastic::NeoHooke {
+        c10: NL_C10,
+        d1: NL_D1,
+    });
+    deck.node_sets.insert(
+        "NALL".into(),
+        (1..=mesh.num_nodes() as u64).collect::<Vec<_>>(),
+    );
+    let step = &mut deck.steps[0];
+    step.nlgeom = true;
+    step.direct = true;
+    step.max_increments = Some(NL_INCREMENTS);
+    step.static_params = vec![1.0 / NL_INCREMENTS as f64, 1.0];
+    step.outputs = vec!["*NODE PRINT, NSET=NALL".into(), "U".into()];
+    spinetwin_core::atomic::write_bytes(path, deck.write().as_bytes())?;
+    Ok((mesh.num_nodes(), mesh.num_elements()))
+}
+
+/// Newton iterations of the converged increments in ccx's `.sta` file (column ITRS of the
+/// lines `STEP INC ATT ITRS TOT-TIME STEP-TIME INC-TIME`).
+fn read_ccx_sta_iterations(path: &Path) -> Result<(usize, usize)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let (mut incs, mut its) = (0, 0);
+    for l in text.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() == 7 && f.iter().all(|t| t.parse::<f64>().is_ok()) {
+            incs += 1;
+            its += f[3].parse::<usize>().unwrap_or(0);
+        }
+    }
+    Ok((incs, its))
+}
+
+#[derive(Serialize, Debug)]
+struct NlReport {
+    cells: [usize; 3],
+    nodes: usize,
+    elements: usize,
+    equations: usize,
+    increments: usize,
+    iterations: usize,
+    wall_s: f64,
+    newton_s: f64,
+    assembly_s: f64,
+    factorization_s: f64,
+    peak_rss_mib: f64,
+    ccx: Option<String>,
+    ccx_increments: Option<usize>,
+    ccx_iterations: Option<usize>,
+    ccx_wall_s: Option<f64>,
+    ccx_peak_rss_mib: Option<f64>,
+    ratio: Option<f64>,
+    rel_l2_vs_ccx: Option<f64>,
+    cores: usize,
+    build: String,
+}
+
+/// Runs `spinetwin bench fem-nl`.
+pub fn run_nl(args: &Args) -> Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; build with --release for meaningful timings");
+    }
+    let cells: [usize; 3] = args
+        .nl_cells
+        .clone()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--nl-cells needs three counts, e.g. 12,9,7"))?;
+    let tmp;
+    let dir = match &args.keep {
+        Some(d) => {
+            crate::output::check_writable(d, false)?;
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir().context("creating a temporary folder")?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let deck_path = dir.join("hyper.inp");
+    let (nodes, elements) = write_nl_deck(cells, &deck_path)?;
+    let exe = std::env::current_exe().context("locating the spinetwin executable")?;
+    let out = dir.join("spinetwin");
+    eprintln!("spinetwin on {} ...", deck_path.display());
+    let (wall, peak) = run_measured(
+        Command::new(&exe)
+            .args(["fem", "run", "--no-vtu", "--out"])
+            .arg(&out)
+            .arg(&deck_path)
+            .env("SPINETWIN_QUIET", "1"),
+        "spinetwin fem run",
+    )?;
+    let s: Summary = serde_json::from_slice(
+        &std::fs::read(out.join("summary.json")).context("reading summary.json")?,
+    )?;
+    let nl = s
+        .nonlinear
+        .as_ref()
+        .context("summary.json has no nonlinear section")?;
+    let ours = read_csv(&out.join("displacements.csv"))?;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let ccx = find_ccx();
+    let mut report = NlReport {
+        cells,
+        nodes,
+        elements,
+        equations: s.dofs,
+        increments: nl.steps.iter().map(|s| s.increments).sum(),
+        iterations: s.iterations,
+        wall_s: wall,
+        newton_s: nl.seconds.total,
+        assembly_s: nl.seconds.assembly,
+        factorization_s: nl.seconds.factorization,
+        peak_rss_mib: s.peak_rss_mib.max(peak),
+        ccx: ccx.as_ref().map(|p| p.display().to_string()),
+        ccx_increments: None,
+        ccx_iterations: None,
+        ccx_wall_s: None,
+        ccx_peak_rss_mib: None,
+        ratio: None,
+        rel_l2_vs_ccx: None,
+        cores: threads,
+        build: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+        .into(),
+    };
+    match &ccx {
+        Some(ccx) => {
+            eprintln!("ccx on {} ...", deck_path.display());
+            let t = threads.to_string();
+            let (cwall, cpeak) = run_measured(
+                Command::new(ccx)
+                    .args(["-i", "hyper"])
+                    .current_dir(&dir)
+                    .env("OMP_NUM_THREADS", &t)
+                    .env("CCX_NPROC_STIFFNESS", &t)
+                    .env("CCX_NPROC_EQUATION_SOLVER", &t),
+                "ccx",
+            )?;
+            let theirs = read_ccx_dat(&dir.join("hyper.dat"))?;
+            let (incs, its) = read_ccx_sta_iterations(&dir.join("hyper.sta"))?;
+            if incs != NL_INCREMENTS {
+                bail!("ccx took {incs} increments, not the {NL_INCREMENTS} of the deck (see hyper.sta in --keep)");
+            }
+            report.ccx_increments = Some(incs);
+            report.ccx_iterations = Some(its);
+            report.ccx_wall_s = Some(cwall);
+            report.ccx_peak_rss_mib = Some(cpeak);
+            report.ratio = Some(wall / cwall);
+            report.rel_l2_vs_ccx = Some(rel_l2(&ours, &theirs)?);
+        }
+        None => eprintln!(
+            "note: CalculiX (ccx) is not on PATH (Debian: apt-get install calculix-ccx); reporting spinetwin's numbers only"
+        ),
+    }
+    let r = &report;
+    let opt = |v: Option<f64>, p: usize| v.map_or("-".into(), |v| format!("{v:.p$}"));
+    let mut table = format!(
+        "Neo-Hookean Tet10 block 40 x 30 x 25 mm, {}x{}x{} cells ({} elements, {} nodes), C10 = {NL_C10} MPa, D1 = {NL_D1} 1/MPa; \
+         clamped at z = 0, top face held in x, y and moved up {} mm ({} % nominal stretch) in {NL_INCREMENTS} fixed increments (NLGEOM, *STATIC, DIRECT).\n\n\
+         | equations | increments | spinetwin iterations | ccx iterations | spinetwin wall (s) | of which Newton (assembly, factorisation) (s) | ccx wall (s) | ratio spinetwin/ccx | peak RSS spinetwin / ccx (MiB) | rel. L2 diff. vs ccx |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+        cells[0], cells[1], cells[2], r.elements, r.nodes, 25.0 * NL_STRETCH, 100.0 * NL_STRETCH
+    );
+    table += &format!(
+        "| {} | {} | {} | {} | {:.2} | {:.2} ({:.2}, {:.2}) | {} | {} | {:.0} / {} | {} |\n",
+        r.equations,
+        r.increments,
+        r.iterations,
+        r.ccx_iterations.map_or("-".into(), |v| v.to_string()),
+        r.wall_s,
+        r.newton_s,
+        r.assembly_s,
+        r.factorization_s,
+        opt(r.ccx_wall_s, 2),
+        opt(r.ratio, 2),
+        r.peak_rss_mib,
+        opt(r.ccx_peak_rss_mib, 0),
+        r.rel_l2_vs_ccx.map_or("-".into(), |v| format!("{v:.2e}")),
+    );
+    table += &format!(
+        "\nWall times are whole processes (read deck, solve, write displacements; spinetwin without VTU), measured in one run. \
+         ccx iterations: the converged increments' ITRS in its .sta file. Machine: {} logical cores; build: {}.\n",
+        r.cores, r.build
+    );
+    if r.ccx.is_none() {
         table += "CalculiX (ccx) was not found: no comparison.\n";
     }
     println!("{table}");

@@ -2,8 +2,25 @@
 //!
 //! Writes DIR atomically: `result.vtu` (displacement, element stress, von Mises),
 //! `displacements.csv` (deck node ids) and `summary.json` (sizes, ordering, phase times, peak
-//! memory). Linear elastic static analyses only for now; decks that need the nonlinear
-//! solver (NLGEOM, hyperelastic materials) are refused with a message saying so.
+//! memory).
+//!
+//! * Linear elastic static decks (one step, `*ELASTIC`, C3D4/C3D10, `*BOUNDARY`, `*CLOAD`,
+//!   `*DLOAD P`): sparse Cholesky (`--ordering metis|amd`) or CG + AMG (`--solver cg-amg`).
+//! * Decks with `*STEP, NLGEOM` or a `*HYPERELASTIC` material (NEO HOOKE, MOONEY-RIVLIN,
+//!   `D1 > 0`) go to the nonlinear Newton solver (`spinetwin_fem::nl`), built by
+//!   [`spinetwin_fem::inp::Deck::to_nl_model`]: C3D4, C3D10, C3D8 and C3D6 elements;
+//!   `*ELASTIC` as St Venant-Kirchhoff; several steps with Abaqus' modify rules for
+//!   `*BOUNDARY` (fixed and prescribed), `*CLOAD` and `*DLOAD P` (follower pressure);
+//!   `*STATIC` `initial, period, min, max` or `DIRECT` fixed increments; `*STEP, INC`. A
+//!   hyperelastic deck without NLGEOM is solved with large deformations all the same (the
+//!   summary says so). Elastic decks whose first steps lack NLGEOM while a later one asks for
+//!   it are refused, and so is whatever else the solver cannot do, by name.
+//!   `result.vtu` then holds the Cauchy stress (element average) as `stress`, and
+//!   `summary.json` also a `nonlinear` section: per step the converged and failed
+//!   increments, cut-backs, Newton iterations and time, the phase times of the whole solve
+//!   (`NlTimings`) and the factorisations by method. A solve that does not converge exits
+//!   non-zero with the step and load factor reached, and DIR then holds `summary.json` only
+//!   (`converged: false`, the reason), never displacements or a VTU.
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -28,7 +45,8 @@ pub struct Args {
 /// Subcommands of `spinetwin fem`.
 #[derive(clap::Subcommand, Debug)]
 pub enum FemCommand {
-    /// Solve a deck (linear elastic static; C3D4/C3D10) and write results to a folder.
+    /// Solve a deck (linear elastic static, or NLGEOM / hyperelastic with the Newton solver)
+    /// and write results to a folder.
     Run(RunArgs),
 }
 
@@ -168,7 +186,8 @@ pub struct Summary {
     /// Iterations, levels and times of a cg-amg solve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cg: Option<IterativeSummary>,
-    /// Relative residual |K u - f| / |f|.
+    /// Relative residual: linear solves |K u - f| / |f|; nonlinear ones |r| at convergence
+    /// of the last increment over the largest |r| of its Newton iterations.
     pub relative_residual: f64,
     /// Largest displacement magnitude (mm).
     pub max_displacement_mm: f64,
@@ -180,6 +199,78 @@ pub struct Summary {
     pub peak_rss_mib: f64,
     /// Logical cores available.
     pub threads: usize,
+    /// Steps, increments, iterations, cut-backs and phase times of a nonlinear solve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonlinear: Option<NlSummary>,
+}
+
+/// A nonlinear (NLGEOM / hyperelastic) solve in `summary.json`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct NlSummary {
+    /// Why the solve did not converge (the step and the load factor reached); absent when
+    /// it converged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// The deck has a hyperelastic material but no step asks for NLGEOM: solved with large
+    /// deformations all the same (hyperelasticity is a finite-strain model).
+    pub nlgeom_implied: bool,
+    /// Constitutive model of each material used.
+    pub materials: Vec<String>,
+    /// Steps attempted, in order (the last one failed when the solve did not converge).
+    pub steps: Vec<NlStepSummary>,
+    /// Seconds per phase over the whole analysis.
+    pub seconds: NlSeconds,
+    /// Tangent factorisations by method.
+    pub factorizations: NlFactorizations,
+}
+
+/// One step of a nonlinear solve.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct NlStepSummary {
+    /// Step name.
+    pub name: String,
+    /// The step reached load factor 1.
+    pub converged: bool,
+    /// Load factor reached (1 when converged).
+    pub load_factor: f64,
+    /// Converged increments.
+    pub increments: usize,
+    /// Increments that failed (each one either cut back and retried or ended the step).
+    pub failed_increments: usize,
+    /// Cut-backs: failed increments retried with half the size.
+    pub cutbacks: usize,
+    /// Newton iterations of the step, failed increments included.
+    pub iterations: usize,
+    /// Wall time of the step (s).
+    pub seconds: f64,
+}
+
+/// Seconds per phase of a nonlinear solve (`spinetwin_fem::nl::NlTimings`).
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct NlSeconds {
+    /// DOF map, sparsity pattern and symbolic factorisation.
+    pub setup: f64,
+    /// Residual and tangent assembly.
+    pub assembly: f64,
+    /// Numeric factorisations of the tangent.
+    pub factorization: f64,
+    /// Triangular solves.
+    pub solve: f64,
+    /// The whole nonlinear solve.
+    pub total: f64,
+}
+
+/// Tangent factorisations of a nonlinear solve by method.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct NlFactorizations {
+    /// Sparse Cholesky (symmetric positive definite tangent).
+    pub cholesky: usize,
+    /// Sparse LDL^T (symmetric indefinite).
+    pub ldlt: usize,
+    /// Symmetric part plus a low-rank correction.
+    pub low_rank: usize,
+    /// Sparse LU.
+    pub lu: usize,
 }
 
 /// Runs `spinetwin fem ...`.
@@ -194,18 +285,8 @@ fn run_deck(args: RunArgs) -> Result<()> {
     check_writable(&args.out, args.force)?;
     check_not_overlapping(&args.out, std::slice::from_ref(&args.deck))?;
     let deck = Deck::read(&args.deck)?;
-    if let Some(m) = deck.materials.iter().find(|m| m.hyperelastic.is_some()) {
-        bail!(
-            "{}: material {} is hyperelastic, which needs the nonlinear solver; `fem run` solves linear elastic decks only so far (give the material *ELASTIC constants instead)",
-            args.deck.display(),
-            m.name
-        );
-    }
-    if deck.steps.iter().any(|s| s.nlgeom) {
-        bail!(
-            "{}: the step asks for NLGEOM (geometric nonlinearity), which needs the nonlinear solver; `fem run` solves linear static steps only so far (remove NLGEOM for a linear solve)",
-            args.deck.display()
-        );
+    if deck.needs_nonlinear() {
+        return run_nonlinear(&args, &deck, t_all);
     }
     let model = deck
         .to_model()
@@ -291,6 +372,7 @@ fn run_deck(args: RunArgs) -> Result<()> {
         },
         peak_rss_mib: 0.0,
         threads: cores(),
+        nonlinear: None,
     };
     write_dir_atomically(&args.out, |dir: &Path| {
         if !args.no_vtu {
@@ -334,6 +416,193 @@ fn run_deck(args: RunArgs) -> Result<()> {
             args.out.display()
         ),
     }
+    Ok(())
+}
+
+/// `fem run` of a deck that needs the nonlinear solver (NLGEOM or a hyperelastic material).
+fn run_nonlinear(args: &RunArgs, deck: &Deck, t_all: Instant) -> Result<()> {
+    let name = args.deck.display();
+    if matches!(args.solver, SolverArg::CgAmg) || matches!(args.ordering, OrderingArg::Amd) {
+        bail!("{name}: --solver cg-amg and --ordering amd apply to linear decks only; the nonlinear solver factorises each tangent itself (METIS-ordered Cholesky, or LU when it is not symmetric)");
+    }
+    if args.tol != 1e-8 || args.max_iterations != 2000 {
+        bail!("{name}: --tol and --max-iterations set the CG + AMG solver of linear decks; the nonlinear solver does not use them");
+    }
+    let hyper = deck.materials.iter().any(|m| m.hyperelastic.is_some());
+    let first_nl = deck.steps.iter().position(|s| s.nlgeom);
+    if !hyper {
+        // Elastic materials only: NLGEOM from its first step on (as in Abaqus, it stays on).
+        if let Some(k) = first_nl.filter(|&k| k > 0) {
+            bail!("{name}: step {} asks for NLGEOM but step {k} before it does not; mixing small- and large-deformation steps is not supported (add NLGEOM to every step, or to none)", k + 1);
+        }
+    }
+    let nlgeom_implied = hyper && first_nl.is_none();
+    let nm = deck.to_nl_model().with_context(|| format!("{name}"))?;
+    let read = t_all.elapsed().as_secs_f64();
+    let opts = spinetwin_fem::nl::SolveOptions::default();
+    let t = Instant::now();
+    let res =
+        spinetwin_fem::nl::solve(&nm.model, &opts).with_context(|| format!("{name}: solving"))?;
+    let solve_total = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let steps: Vec<NlStepSummary> = res
+        .steps
+        .iter()
+        .map(|sr| {
+            let failed = sr.increments.iter().filter(|i| !i.converged).count();
+            NlStepSummary {
+                name: sr.name.clone(),
+                converged: sr.converged,
+                load_factor: sr
+                    .increments
+                    .iter()
+                    .filter(|i| i.converged)
+                    .map(|i| i.to)
+                    .fold(0.0, f64::max),
+                increments: sr.increments.iter().filter(|i| i.converged).count(),
+                failed_increments: failed,
+                cutbacks: failed - usize::from(!sr.converged && failed > 0),
+                iterations: sr.increments.iter().map(|i| i.iterations).sum(),
+                seconds: sr.time.as_secs_f64(),
+            }
+        })
+        .collect();
+    let tm = &res.timings;
+    let fz = &res.factorizations;
+    // Relative residual of the last converged increment: |r| at convergence over the largest
+    // |r| of its iterations (with prescribed displacements the residual before the first
+    // iteration is that of the previous, converged state).
+    let rel_res = res
+        .steps
+        .iter()
+        .flat_map(|s| &s.increments)
+        .rfind(|i| i.converged)
+        .and_then(|i| {
+            let top = i.residuals.iter().copied().fold(0.0, f64::max);
+            i.residuals.last().filter(|_| top > 0.0).map(|&b| b / top)
+        })
+        .unwrap_or(0.0);
+    let state = res.steps.last().and_then(|s| s.state.as_ref());
+    let mut summary = Summary {
+        deck: name.to_string(),
+        analysis: if nlgeom_implied {
+            "nonlinear static (NLGEOM implied by the hyperelastic material)".into()
+        } else {
+            "nonlinear static (NLGEOM)".into()
+        },
+        converged: res.converged,
+        steps: deck.steps.len(),
+        iterations: res.iterations,
+        nodes: nm.model.mesh.num_nodes(),
+        elements: nm.model.mesh.num_elements(),
+        dofs: res.num_equations,
+        nnz: res.nnz,
+        factor_nnz: 0,
+        ordering: if fz.lu > 0 {
+            "metis (Cholesky), colamd (LU)".into()
+        } else {
+            "metis".into()
+        },
+        solver: "newton".into(),
+        cg: None,
+        relative_residual: rel_res,
+        max_displacement_mm: 0.0,
+        max_von_mises_mpa: 0.0,
+        seconds: PhaseSeconds {
+            read,
+            pattern: tm.setup.as_secs_f64(),
+            symbolic: 0.0,
+            assembly: tm.assembly.as_secs_f64(),
+            numeric: tm.factorization.as_secs_f64(),
+            solve: tm.solve.as_secs_f64(),
+            solve_total,
+            ..Default::default()
+        },
+        peak_rss_mib: 0.0,
+        threads: cores(),
+        nonlinear: Some(NlSummary {
+            failure: res.failure.clone(),
+            nlgeom_implied,
+            materials: nm.material_models.clone(),
+            steps,
+            seconds: NlSeconds {
+                setup: tm.setup.as_secs_f64(),
+                assembly: tm.assembly.as_secs_f64(),
+                factorization: tm.factorization.as_secs_f64(),
+                solve: tm.solve.as_secs_f64(),
+                total: tm.total.as_secs_f64(),
+            },
+            factorizations: NlFactorizations {
+                cholesky: fz.cholesky,
+                ldlt: fz.ldlt,
+                low_rank: fz.low_rank,
+                lu: fz.lu,
+            },
+        }),
+    };
+    if !res.converged {
+        // Not converged: the folder gets summary.json only, never displacements or a VTU
+        // that could be taken for a result.
+        let why = res
+            .failure
+            .clone()
+            .unwrap_or_else(|| "the solver stopped without a converged state".into());
+        write_dir_atomically(&args.out, |dir: &Path| {
+            summary.seconds.total = t_all.elapsed().as_secs_f64();
+            summary.peak_rss_mib = crate::bench::peak_rss_mib();
+            write_json(&dir.join("summary.json"), &summary)
+        })?;
+        bail!(
+            "{name}: NOT converged: {why}; no results written (details in {})",
+            args.out.join("summary.json").display()
+        );
+    }
+    let Some(state) = state else {
+        bail!("{name}: the solver reported convergence without a final state");
+    };
+    let u = &state.displacements;
+    let vm: Vec<f64> = state
+        .element_stress
+        .iter()
+        .map(spinetwin_fem::von_mises)
+        .collect();
+    summary.max_von_mises_mpa = vm.iter().copied().fold(0.0, f64::max);
+    summary.max_displacement_mm = u
+        .iter()
+        .map(|u| (u[0] * u[0] + u[1] * u[1] + u[2] * u[2]).sqrt())
+        .fold(0.0, f64::max);
+    let mut csv = String::with_capacity(64 * nm.node_ids.len());
+    csv += "node,ux,uy,uz\n";
+    for (id, u) in nm.node_ids.iter().zip(u) {
+        let _ = writeln!(csv, "{id},{:e},{:e},{:e}", u[0], u[1], u[2]);
+    }
+    write_dir_atomically(&args.out, |dir: &Path| {
+        if !args.no_vtu {
+            let data = VtuData {
+                point_vectors: vec![("displacement".into(), u.clone())],
+                cell_scalars: vec![("von_mises".into(), vm.clone())],
+                cell_tensors: vec![("stress".into(), state.element_stress.clone())],
+            };
+            write_vtu(&dir.join("result.vtu"), &nm.model.mesh, &data)?;
+        }
+        spinetwin_core::atomic::write_bytes(&dir.join("displacements.csv"), csv.as_bytes())?;
+        summary.seconds.output = t.elapsed().as_secs_f64();
+        summary.seconds.total = t_all.elapsed().as_secs_f64();
+        summary.peak_rss_mib = crate::bench::peak_rss_mib();
+        write_json(&dir.join("summary.json"), &summary)
+    })?;
+    let incs: usize = summary
+        .nonlinear
+        .as_ref()
+        .map_or(0, |n| n.steps.iter().map(|s| s.increments).sum());
+    println!(
+        "solved {} DOFs (nonlinear: {} step(s), {incs} increments, {} Newton iterations) in {:.2} s; results in {}",
+        summary.dofs,
+        summary.steps,
+        summary.iterations,
+        summary.seconds.total,
+        args.out.display()
+    );
     Ok(())
 }
 

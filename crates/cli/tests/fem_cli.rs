@@ -4,8 +4,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use spinetwin_fem::inp::Deck;
-use spinetwin_fem::{box_mesh, Constraints, LinearElastic, Loads, Order};
+use spinetwin_fem::inp::{Deck, Dload, Hyperelastic, Step, Target};
+use spinetwin_fem::{
+    box_mesh, hex_box_mesh, wedge_box_mesh, Constraints, LinearElastic, Loads, Order,
+};
 
 fn spinetwin(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_spinetwin"))
@@ -91,11 +93,31 @@ fn fem_run_refuses_what_it_cannot_do_with_one_line() {
     let deck = tmp.path().join("bar.inp");
     bar_deck(&deck);
     let text = std::fs::read_to_string(&deck).unwrap();
+    // Fully incompressible hyperelasticity (D1 = 0) needs a mixed formulation.
     let nl = tmp.path().join("nl.inp");
-    std::fs::write(&nl, text.replace("*STEP\n", "*STEP, NLGEOM\n")).unwrap();
+    let i = text.find("*ELASTIC\n").unwrap();
+    let j = i + 9 + text[i + 9..].find('\n').unwrap();
+    let incompressible = format!(
+        "{}*HYPERELASTIC, NEO HOOKE\n1.0, 0.0{}",
+        &text[..i],
+        &text[j..]
+    );
+    std::fs::write(&nl, incompressible.replace("*STEP\n", "*STEP, NLGEOM\n")).unwrap();
     let bad = tmp.path().join("bad.inp");
     std::fs::write(&bad, text.replacen("*NODE\n", "*NODE\n*SURFACE\n", 1)).unwrap();
-    for (path, needle) in [(&nl, "NLGEOM"), (&bad, "line 4: keyword *SURFACE")] {
+    // An elastic deck whose first step is small-deformation and second NLGEOM.
+    let mixed = tmp.path().join("mixed.inp");
+    let step = &text[text.find("*STEP\n").unwrap()..];
+    std::fs::write(
+        &mixed,
+        format!("{text}{}", step.replacen("*STEP\n", "*STEP, NLGEOM\n", 1)),
+    )
+    .unwrap();
+    for (path, needle) in [
+        (&nl, "D1 = 0"),
+        (&bad, "line 4: keyword *SURFACE"),
+        (&mixed, "step 2 asks for NLGEOM but step 1"),
+    ] {
         let out = tmp.path().join("o");
         let o = spinetwin(&[
             "fem",
@@ -151,4 +173,390 @@ fn bench_fem_agrees_with_calculix() {
         assert!(d < 0.01, "{run}");
     }
     println!("{}", String::from_utf8_lossy(&o.stdout));
+}
+
+/// Neo-Hookean constants of the hyperelastic tests (Abaqus C10, D1).
+const C10: f64 = 0.5;
+const D1: f64 = 0.2;
+
+/// Uniaxial Cauchy stress `sigma` on a compressible Abaqus Neo-Hookean material
+/// `U = C10 (I1bar - 3) + (J - 1)^2 / D1` with free lateral faces: the stretches
+/// `(lambda, mu)` (`F = diag(lambda, mu, mu)`) from `sigma_11 = sigma`, `sigma_22 = 0` with
+/// `sigma = 2 C10 / J dev(Bbar) + 2 / D1 (J - 1) I`, solved by Newton (finite differences).
+fn neo_hooke_uniaxial(sigma: f64) -> (f64, f64) {
+    let r = |l: f64, m: f64| {
+        let j = l * m * m;
+        let a = 2.0 * C10 / j * j.powf(-2.0 / 3.0);
+        let p = 2.0 / D1 * (j - 1.0);
+        [
+            a * 2.0 / 3.0 * (l * l - m * m) + p - sigma,
+            a * (m * m - l * l) / 3.0 + p,
+        ]
+    };
+    let (mut l, mut m) = (1.0, 1.0);
+    for _ in 0..100 {
+        let f = r(l, m);
+        let h = 1e-7;
+        let (fl, fm) = (r(l + h, m), r(l, m + h));
+        let a = [(fl[0] - f[0]) / h, (fl[1] - f[1]) / h];
+        let b = [(fm[0] - f[0]) / h, (fm[1] - f[1]) / h];
+        let det = a[0] * b[1] - a[1] * b[0];
+        l -= (f[0] * b[1] - f[1] * b[0]) / det;
+        m -= (a[0] * f[1] - a[1] * f[0]) / det;
+    }
+    let f = r(l, m);
+    assert!(f[0].abs() < 1e-12 && f[1].abs() < 1e-12, "{f:?}");
+    (l, m)
+}
+
+/// One C3D8 block 2 x 1 x 1 mm on symmetry rollers, pulled on x = 2 by a (follower)
+/// traction: -0.5 MPa pressure in step 1, modified to -1.0 MPa in step 2.
+const HEX_DECK: &str = "\
+*NODE, NSET=NALL
+1, 0, 0, 0
+2, 2, 0, 0
+3, 2, 1, 0
+4, 0, 1, 0
+5, 0, 0, 1
+6, 2, 0, 1
+7, 2, 1, 1
+8, 0, 1, 1
+*ELEMENT, TYPE=C3D8, ELSET=EALL
+1, 1, 2, 3, 4, 5, 6, 7, 8
+*NSET, NSET=X0
+1, 4, 5, 8
+*NSET, NSET=Y0
+1, 2, 5, 6
+*NSET, NSET=Z0
+1, 2, 3, 4
+*MATERIAL, NAME=RUBBER
+*HYPERELASTIC, NEO HOOKE
+0.5, 0.2
+*SOLID SECTION, ELSET=EALL, MATERIAL=RUBBER
+*BOUNDARY
+X0, 1, 1
+Y0, 2, 2
+Z0, 3, 3
+*STEP, NLGEOM
+*STATIC
+0.25, 1.0
+*DLOAD
+1, P4, -0.5
+*END STEP
+*STEP, NLGEOM
+*STATIC
+0.25, 1.0
+*DLOAD
+1, P4, -1.0
+*END STEP
+";
+
+/// A Neo-Hookean block meshed by `mesh`, on symmetry rollers (planes x, y, z = 0), one
+/// NLGEOM step with automatic increments, pulled along `axis` by a unit follower traction
+/// (a negative *DLOAD pressure on the faces of the far side).
+fn hyper_block_deck(path: &Path, m: spinetwin_fem::Mesh, axis: usize) {
+    let mat = LinearElastic::uniform(m.num_elements(), E, NU).unwrap();
+    let mut bc = Constraints::new();
+    bc.fix(m.node_set("xmin").unwrap(), [true, false, false]);
+    bc.fix(m.node_set("ymin").unwrap(), [false, true, false]);
+    bc.fix(m.node_set("zmin").unwrap(), [false, false, true]);
+    let mut loads = Loads::new();
+    loads.pressure(m.face_set(["xmax", "ymax", "zmax"][axis]).unwrap(), -1.0);
+    let mut deck = Deck::from_model(&m, &mat, &bc, &loads).unwrap();
+    deck.materials[0].elastic = None;
+    deck.materials[0].hyperelastic = Some(Hyperelastic::NeoHooke { c10: C10, d1: D1 });
+    deck.steps[0].nlgeom = true;
+    deck.steps[0].static_params = vec![0.2, 1.0, 1e-3, 0.5];
+    std::fs::write(path, deck.write()).unwrap();
+}
+
+fn read_displacements(path: &Path) -> HashMap<u64, [f64; 3]> {
+    let csv = std::fs::read_to_string(path).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("node,ux,uy,uz"));
+    lines
+        .map(|l| {
+            let f: Vec<f64> = l.split(',').map(|v| v.parse().unwrap()).collect();
+            (f[0] as u64, [f[1], f[2], f[3]])
+        })
+        .collect()
+}
+
+/// Uniaxial tension of a compressible Neo-Hookean block (one Hex8 in two steps; Tet10,
+/// Hex8 and Wedge6 meshes in one; follower pressure on tri6, quad4 and tri3 faces) through
+/// `fem run`: the deformation is homogeneous, so every node must sit where the
+/// closed-form stretches put it (to the Newton tolerance).
+#[test]
+fn fem_run_nlgeom_neo_hooke_matches_uniaxial_closed_form() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hex = tmp.path().join("hex.inp");
+    std::fs::write(&hex, HEX_DECK).unwrap();
+    let tet = tmp.path().join("tet.inp");
+    let bar = box_mesh([10.0, 2.0, 3.0], [5, 2, 2], Order::Quadratic).unwrap();
+    hyper_block_deck(&tet, bar, 0);
+    let hexes = tmp.path().join("hexes.inp");
+    hyper_block_deck(&hexes, hex_box_mesh([3.0, 2.0, 2.0], [3, 2, 2]).unwrap(), 0);
+    // Wedges pulled along z: follower pressure on their triangular faces.
+    let wedges = tmp.path().join("wedges.inp");
+    hyper_block_deck(
+        &wedges,
+        wedge_box_mesh([2.0, 2.0, 3.0], [2, 2, 3]).unwrap(),
+        2,
+    );
+    for (deck, axis, steps) in [(&hex, 0, 2), (&tet, 0, 1), (&hexes, 0, 1), (&wedges, 2, 1)] {
+        let sigma = 1.0;
+        let out = tmp.path().join(format!(
+            "res-{}",
+            deck.file_stem().unwrap().to_string_lossy()
+        ));
+        let o = spinetwin(&[
+            "fem",
+            "run",
+            deck.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (l, m) = neo_hooke_uniaxial(sigma);
+        // Large strain: more than 30 % stretch.
+        assert!(l > 1.3, "{l}");
+        let mut stretch = [m; 3];
+        stretch[axis] = l;
+        let parsed = Deck::parse(&std::fs::read_to_string(deck).unwrap()).unwrap();
+        let u = read_displacements(&out.join("displacements.csv"));
+        assert_eq!(u.len(), parsed.nodes.len());
+        for (id, x) in &parsed.nodes {
+            let exact: [f64; 3] = std::array::from_fn(|d| (stretch[d] - 1.0) * x[d]);
+            for d in 0..3 {
+                assert!(
+                    (u[id][d] - exact[d]).abs() < 1e-7,
+                    "{}: node {id}: {:?} vs {exact:?}",
+                    deck.display(),
+                    u[id]
+                );
+            }
+        }
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(s["converged"], true, "{s}");
+        assert_eq!(s["steps"], steps);
+        let rr = s["relative_residual"].as_f64().unwrap();
+        assert!(rr < 1e-6, "relative residual {rr}");
+        let vm = s["max_von_mises_mpa"].as_f64().unwrap();
+        assert!((vm - sigma).abs() < 1e-6, "von Mises {vm}");
+        let nl = &s["nonlinear"];
+        let st = nl["steps"].as_array().unwrap();
+        assert_eq!(st.len(), steps);
+        for step in st {
+            assert_eq!(step["converged"], true);
+            assert_eq!(step["load_factor"], 1.0);
+            assert!(step["increments"].as_u64().unwrap() >= 2, "{step}");
+            assert!(step["iterations"].as_u64().unwrap() >= step["increments"].as_u64().unwrap());
+        }
+        assert!(nl["seconds"]["assembly"].as_f64().unwrap() > 0.0);
+        assert!(s["peak_rss_mib"].as_f64().unwrap() > 0.0);
+        assert!(out.join("result.vtu").is_file());
+    }
+}
+
+/// One increment far too large, with no cut-back allowed (min = initial): the solve must
+/// fail with a non-zero exit naming the step and the load factor, and leave no result.
+#[test]
+fn fem_run_reports_a_nonconverged_nlgeom_solve_and_writes_no_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = &HEX_DECK[..HEX_DECK.find("*STEP").unwrap()];
+    let deck = tmp.path().join("crush.inp");
+    std::fs::write(
+        &deck,
+        format!(
+            "{head}*STEP, NLGEOM\n*STATIC\n1.0, 1.0, 1.0, 1.0\n*DLOAD\n1, P4, 50.0\n*END STEP\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("res");
+    let o = spinetwin(&[
+        "fem",
+        "run",
+        deck.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("NOT converged") && err.contains("step 1") && err.contains("load factor"),
+        "{err}"
+    );
+    assert!(!out.join("displacements.csv").exists());
+    assert!(!out.join("result.vtu").exists());
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["converged"], false);
+    assert!(s["nonlinear"]["failure"]
+        .as_str()
+        .unwrap()
+        .contains("load factor"));
+    assert_eq!(s["nonlinear"]["steps"][0]["converged"], false);
+}
+
+/// `bench fem-nl` on a small block (3 003 equations): spinetwin and CalculiX solve the same
+/// 20-increment Neo-Hookean stretch; displacements within 1 % (rel. L2). Skipped (with a
+/// message) where ccx is not installed. About 15 s with the test profile.
+#[test]
+fn bench_fem_nl_agrees_with_calculix() {
+    if Command::new("ccx").arg("-v").output().is_err() {
+        eprintln!("skipping: CalculiX (ccx) is not installed (apt-get install calculix-ccx)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("bench.json");
+    let o = spinetwin(&[
+        "bench",
+        "fem-nl",
+        "--nl-cells",
+        "6,5,4",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(r["equations"].as_u64().unwrap() > 2500, "{r}");
+    assert_eq!(r["increments"], 20, "{r}");
+    assert_eq!(r["ccx_increments"], 20, "{r}");
+    assert!(r["iterations"].as_u64().unwrap() >= 20, "{r}");
+    let d = r["rel_l2_vs_ccx"].as_f64().unwrap();
+    assert!(d < 0.01, "{r}");
+    assert!(r["ratio"].as_f64().unwrap() > 0.0);
+    println!("{}", String::from_utf8_lossy(&o.stdout));
+}
+
+/// Displacements of the last printout in ccx's .dat (`*NODE PRINT ... U`).
+fn read_ccx_dat(path: &Path) -> HashMap<u64, [f64; 3]> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = HashMap::new();
+    let mut inside = false;
+    for l in text.lines() {
+        let t = l.trim();
+        if t.starts_with("displacements") {
+            inside = true;
+            continue;
+        }
+        if !inside || t.is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = t.split_whitespace().collect();
+        match (f.len(), f[0].parse::<u64>()) {
+            (4, Ok(id)) => {
+                let v = |i: usize| f[i].parse::<f64>().unwrap();
+                out.insert(id, [v(1), v(2), v(3)]);
+            }
+            _ => inside = false,
+        }
+    }
+    assert!(!out.is_empty(), "{}: no displacements", path.display());
+    out
+}
+
+/// Two NLGEOM steps through `fem run` and CalculiX on the same small Tet10 deck, for a
+/// Mooney-Rivlin and an `*ELASTIC` (St Venant-Kirchhoff) material: step 1 stretches the
+/// block by moving its top 20 % of the height in 10 fixed increments, step 2 modifies that
+/// boundary value and adds a follower pressure on the x = 10 side. Displacements within
+/// 1 % (rel. L2). Skipped (with a message) where ccx is not installed.
+#[test]
+fn fem_run_multistep_nlgeom_agrees_with_calculix() {
+    if Command::new("ccx").arg("-v").output().is_err() {
+        eprintln!("skipping: CalculiX (ccx) is not installed (apt-get install calculix-ccx)");
+        return;
+    }
+    let m = box_mesh([10.0, 6.0, 5.0], [3, 2, 2], Order::Quadratic).unwrap();
+    let mat = LinearElastic::uniform(m.num_elements(), E, NU).unwrap();
+    let mut bc = Constraints::new();
+    bc.fix(m.node_set("zmin").unwrap(), [true; 3]);
+    let mut deck = Deck::from_model(&m, &mat, &bc, &Loads::new()).unwrap();
+    deck.node_sets
+        .insert("NALL".into(), (1..=m.num_nodes() as u64).collect());
+    let top = deck.node_sets["ZMAX"].clone();
+    let top_bc = |first, last, value| spinetwin_fem::inp::Boundary {
+        target: Target::Set("ZMAX".into()),
+        first,
+        last,
+        value,
+    };
+    assert!(!top.is_empty());
+    let print = vec!["*NODE PRINT, NSET=NALL".to_string(), "U".into()];
+    deck.steps[0] = Step {
+        nlgeom: true,
+        direct: true,
+        static_params: vec![0.1, 1.0],
+        boundaries: vec![top_bc(1, 2, 0.0), top_bc(3, 3, 1.0)],
+        outputs: print.clone(),
+        ..Default::default()
+    };
+    deck.steps.push(Step {
+        nlgeom: true,
+        direct: true,
+        static_params: vec![0.1, 1.0],
+        boundaries: vec![top_bc(3, 3, 1.5)],
+        dloads: m
+            .face_set("xmax")
+            .unwrap()
+            .iter()
+            .map(|&(e, f)| Dload {
+                target: Target::Id(e as u64 + 1),
+                face: f + 1,
+                value: 0.3,
+            })
+            .collect(),
+        outputs: print,
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, elastic, hyper) in [
+        (
+            "mooney",
+            None,
+            Some(Hyperelastic::MooneyRivlin {
+                c10: 0.7,
+                c01: 0.3,
+                d1: 0.1,
+            }),
+        ),
+        ("svk", Some((10.0, 0.3)), None),
+    ] {
+        deck.materials[0].elastic = elastic;
+        deck.materials[0].hyperelastic = hyper;
+        let path = tmp.path().join(format!("{name}.inp"));
+        std::fs::write(&path, deck.write()).unwrap();
+        let out = tmp.path().join(format!("res-{name}"));
+        let o = spinetwin(&[
+            "fem",
+            "run",
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--no-vtu",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let c = Command::new("ccx")
+            .args(["-i", name])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
+        let ours = read_displacements(&out.join("displacements.csv"));
+        let theirs = read_ccx_dat(&tmp.path().join(format!("{name}.dat")));
+        let (mut num, mut den) = (0.0, 0.0);
+        for (id, b) in &theirs {
+            for d in 0..3 {
+                num += (ours[id][d] - b[d]).powi(2);
+                den += b[d] * b[d];
+            }
+        }
+        let rel = (num / den).sqrt();
+        eprintln!("{name}: rel. L2 difference to ccx {rel:.2e}");
+        assert!(rel < 0.01, "{name}: {rel}");
+        // The top moved 1.5 mm in the end (step 2's value, not step 1's).
+        let id = top[0];
+        assert!((ours[&id][2] - 1.5).abs() < 1e-9 && (theirs[&id][2] - 1.5).abs() < 1e-5);
+    }
 }

@@ -3,18 +3,24 @@
 //! Supported keywords (case-insensitive, blanks in keyword lines ignored, `**` comments):
 //!
 //! * `*HEADING`; `*NODE` (`id, x, y[, z]`); `*ELEMENT, TYPE=..., ELSET=...` with
-//!   `C3D4`, `C3D10` (solved), `C3D8`, `C3D6`, `T3D2`, `B31` (read and written, but
-//!   [`Deck::to_model`] reports them as not supported for solving yet); data lines ending
-//!   with `,` continue on the next line.
+//!   `C3D4`, `C3D10` (solved by both paths), `C3D8`, `C3D6` (solved by the nonlinear path,
+//!   [`Deck::to_nl_model`]), `T3D2`, `B31` (read and written, but reported as not supported
+//!   for solving yet); data lines ending with `,` continue on the next line.
 //! * `*NSET, NSET=...` / `*ELSET, ELSET=...`, members by id or by earlier set name, or
 //!   `GENERATE` (`first, last[, step]`).
 //! * `*MATERIAL, NAME=...` with `*ELASTIC` (isotropic `E, nu`) and `*HYPERELASTIC,
 //!   NEO HOOKE` (`C10, D1`) or `MOONEY-RIVLIN` (`C10, C01, D1`); `*SOLID SECTION, ELSET=...,
 //!   MATERIAL=...`.
 //! * `*BOUNDARY` (`node|nset, first dof[, last dof[, value]]`), in the model or a step.
-//! * `*STEP[, NLGEOM[=YES|NO]]`, `*STATIC` (optional `initial, period, min, max`),
-//!   `*CLOAD` (`node|nset, dof, value`), `*DLOAD` (`element|elset, Pn, pressure`),
-//!   `*END STEP`.
+//! * `*STEP[, NLGEOM[=YES|NO]][, INC=n][, NAME=...]`, `*STATIC[, DIRECT]` (optional
+//!   `initial, period, min, max`), `*CLOAD` (`node|nset, dof, value`), `*DLOAD`
+//!   (`element|elset, Pn, pressure`), `*END STEP`. Other `*STEP` and `*STATIC` parameters
+//!   (e.g. `PERTURBATION`, `RIKS`) are errors.
+//!
+//! Two models are built from a deck: [`Deck::to_model`] for the linear solver (one step,
+//! `*ELASTIC`, tetrahedra) and [`Deck::to_nl_model`] for the nonlinear one (several steps,
+//! hyperelastic or St Venant-Kirchhoff materials, tetrahedra, hexahedra and wedges, follower
+//! pressure, increment control); [`Deck::needs_nonlinear`] says which one a deck needs.
 //! * `*NODE FILE`, `*EL FILE`, `*NODE PRINT`, `*EL PRINT`: kept verbatim (written back) but
 //!   ignored by the solver.
 //!
@@ -24,7 +30,8 @@
 //! [`InpModel::element_ids`] map back).
 //!
 //! Face ids `P1..P4` of tetrahedra are Abaqus's faces 1-2-3, 1-4-2, 2-4-3, 3-4-1 (the same
-//! as [`crate::element::TET_FACES`]); a positive pressure pushes against the face, as in
+//! as [`crate::element::TET_FACES`]; `P1..P6` of hexahedra and `P1..P5` of wedges as in
+//! [`crate::element::ElementKind::faces`]); a positive pressure pushes against the face, as in
 //! Abaqus and in [`Loads::pressure`].
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,6 +39,7 @@ use std::fmt::Write as _;
 
 use crate::bc::{Constraints, Loads};
 use crate::element::ElementKind;
+use crate::hyper::MooneyRivlin;
 use crate::material::LinearElastic;
 use crate::mesh::{Face, Mesh};
 use crate::FemError;
@@ -60,9 +68,9 @@ pub enum ElementType {
     C3D4,
     /// 10-node tetrahedron.
     C3D10,
-    /// 8-node hexahedron (read/written; not solved yet).
+    /// 8-node hexahedron (nonlinear path only).
     C3D8,
-    /// 6-node wedge (read/written; not solved yet).
+    /// 6-node wedge (nonlinear path only).
     C3D6,
     /// 2-node truss (read/written; not solved yet).
     T3D2,
@@ -113,6 +121,16 @@ impl ElementType {
             ElementType::C3D4 => Some(ElementKind::Tet4),
             ElementType::C3D10 => Some(ElementKind::Tet10),
             _ => None,
+        }
+    }
+
+    /// The element kind of the nonlinear solver ([`Deck::to_nl_model`]), which also takes
+    /// the 8-node hexahedron and the 6-node wedge (F-bar); `None` for trusses and beams.
+    pub fn nl_kind(self) -> Option<ElementKind> {
+        match self {
+            ElementType::C3D8 => Some(ElementKind::Hex8),
+            ElementType::C3D6 => Some(ElementKind::Wedge6),
+            other => other.kind(),
         }
     }
 
@@ -228,6 +246,12 @@ pub struct Dload {
 pub struct Step {
     /// `NLGEOM` given (geometrically nonlinear).
     pub nlgeom: bool,
+    /// `*STEP, INC=n`: the most increments the step may take (Abaqus default 100).
+    pub max_increments: Option<usize>,
+    /// `*STEP, NAME=...` (as written).
+    pub name: Option<String>,
+    /// `*STATIC, DIRECT`: fixed increments of the initial size, no cut-back.
+    pub direct: bool,
     /// Data line of `*STATIC` (initial increment, period, min, max), possibly empty.
     pub static_params: Vec<f64>,
     /// `*BOUNDARY` lines of this step.
@@ -492,13 +516,34 @@ impl Deck {
                                 "*STEP inside a step: close the previous one with *END STEP",
                             );
                         }
+                        if let Some((k, _)) = kw
+                            .params
+                            .iter()
+                            .find(|(k, _)| !matches!(k.as_str(), "NLGEOM" | "INC" | "NAME"))
+                        {
+                            return err(line, format!("*STEP parameter {k} is not supported (supported: NLGEOM, INC, NAME)"));
+                        }
                         let nlgeom = match kw.params.iter().find(|(k, _)| k == "NLGEOM") {
                             None => false,
                             Some((_, None)) => true,
                             Some((_, Some(v))) => !v.eq_ignore_ascii_case("NO"),
                         };
+                        let max_increments = match kw.get("INC") {
+                            None => None,
+                            Some(v) => match v.trim().parse::<usize>() {
+                                Ok(n) if n > 0 => Some(n),
+                                _ => {
+                                    return err(
+                                        line,
+                                        format!("*STEP, INC={v}: expected a positive integer"),
+                                    )
+                                }
+                            },
+                        };
                         step = Some(Step {
                             nlgeom,
+                            max_increments,
+                            name: kw.get("NAME").map(str::to_string),
                             ..Default::default()
                         });
                         Block::None
@@ -512,7 +557,14 @@ impl Deck {
                             );
                         };
                         match kw.name.as_str() {
-                            "STATIC" => Block::Static,
+                            "STATIC" => {
+                                if let Some((k, _)) = kw.params.iter().find(|(k, _)| k != "DIRECT")
+                                {
+                                    return err(line, format!("*STATIC parameter {k} is not supported (supported: DIRECT)"));
+                                }
+                                s.direct = kw.has("DIRECT");
+                                Block::Static
+                            }
                             "CLOAD" | "DLOAD" => {
                                 if kw.has("OP") || kw.has("AMPLITUDE") {
                                     return err(
@@ -914,12 +966,21 @@ impl Deck {
         }
         write_boundaries(&mut o, &self.boundaries);
         for s in &self.steps {
-            o += if s.nlgeom {
-                "*STEP, NLGEOM\n"
+            o += "*STEP";
+            if s.nlgeom {
+                o += ", NLGEOM";
+            }
+            if let Some(n) = s.max_increments {
+                let _ = write!(o, ", INC={n}");
+            }
+            if let Some(n) = &s.name {
+                let _ = write!(o, ", NAME={n}");
+            }
+            o += if s.direct {
+                "\n*STATIC, DIRECT\n"
             } else {
-                "*STEP\n"
+                "\n*STATIC\n"
             };
-            o += "*STATIC\n";
             if !s.static_params.is_empty() {
                 let v: Vec<String> = s.static_params.iter().map(|v| format!("{v:e}")).collect();
                 o += &v.join(", ");
@@ -947,28 +1008,37 @@ impl Deck {
         o
     }
 
-    /// Builds the FE model: mesh (0-based, file order), per-element material, constraints
-    /// and loads of the model data plus the single step. Errors when the deck uses what
-    /// the solver cannot do yet (non-tet elements, several steps, rotational DOFs).
-    pub fn to_model(&self) -> Result<InpModel, FemError> {
+    /// The mesh (0-based, file order, sets by name), the deck-id -> index maps and the
+    /// material index of every element. `nonlinear` admits the element kinds of the
+    /// nonlinear solver ([`ElementType::nl_kind`]).
+    #[allow(clippy::type_complexity)]
+    fn mesh_and_materials(
+        &self,
+        nonlinear: bool,
+    ) -> Result<(Mesh, HashMap<u64, usize>, HashMap<u64, usize>, Vec<usize>), FemError> {
         let bad = |m: String| Err(FemError::InvalidInput(m));
-        if let Some(e) = self.elements.iter().find(|e| e.etype.kind().is_none()) {
+        let kind = |t: ElementType| if nonlinear { t.nl_kind() } else { t.kind() };
+        if let Some(e) = self.elements.iter().find(|e| kind(e.etype).is_none()) {
             let what = match e.etype {
                 ElementType::C3D8 => "8-node hexahedra",
                 ElementType::C3D6 => "6-node wedges",
                 ElementType::T3D2 => "trusses",
                 _ => "beams",
             };
-            return bad(format!("element {} is {} ({what}): not supported by the solver yet (supported: C3D4, C3D10)", e.id, e.etype.name()));
+            let supported = if nonlinear {
+                "C3D4, C3D10, C3D8, C3D6"
+            } else {
+                "C3D4, C3D10"
+            };
+            return bad(format!(
+                "element {} is {} ({what}): not supported by the {} solver yet (supported: {supported})",
+                e.id,
+                e.etype.name(),
+                if nonlinear { "nonlinear" } else { "linear" }
+            ));
         }
         if self.elements.is_empty() {
             return bad("the deck has no elements".into());
-        }
-        if self.steps.len() > 1 {
-            return bad(format!(
-                "the deck has {} steps: only single-step analyses are supported yet",
-                self.steps.len()
-            ));
         }
         let node_index: HashMap<u64, usize> = self
             .nodes
@@ -985,7 +1055,7 @@ impl Deck {
         let mut mesh = Mesh::with_nodes(self.nodes.iter().map(|(_, x)| *x).collect());
         for e in &self.elements {
             let nodes: Vec<usize> = e.nodes.iter().map(|n| node_index[n]).collect();
-            mesh.add_element(e.etype.kind().expect("checked above"), &nodes);
+            mesh.add_element(kind(e.etype).expect("checked above"), &nodes);
         }
         for (name, ids) in &self.node_sets {
             mesh.node_sets
@@ -1012,6 +1082,21 @@ impl Deck {
                 self.elements[e].id
             ));
         }
+        Ok((mesh, node_index, elem_index, material))
+    }
+
+    /// Builds the FE model: mesh (0-based, file order), per-element material, constraints
+    /// and loads of the model data plus the single step. Errors when the deck uses what
+    /// the solver cannot do yet (non-tet elements, several steps, rotational DOFs).
+    pub fn to_model(&self) -> Result<InpModel, FemError> {
+        let bad = |m: String| Err(FemError::InvalidInput(m));
+        if self.steps.len() > 1 {
+            return bad(format!(
+                "the deck has {} steps: only single-step analyses are supported yet",
+                self.steps.len()
+            ));
+        }
+        let (mesh, node_index, elem_index, material) = self.mesh_and_materials(false)?;
         let nodes_of = |t: &Target| -> Vec<usize> {
             match t {
                 Target::Id(n) => vec![node_index[n]],
@@ -1081,6 +1166,206 @@ impl Deck {
             constraints,
             loads,
             nlgeom: step.is_some_and(|s| s.nlgeom),
+        })
+    }
+
+    /// Builds the nonlinear (large-deformation) model of the deck for [`crate::nl::solve`]:
+    /// every step becomes an [`nl::Step`](crate::nl::Step), solved in order.
+    ///
+    /// * Elements: C3D4, C3D10, C3D8 and C3D6 (the last two with F-bar, see
+    ///   [`crate::continuum::tl_element`]); trusses and beams are refused.
+    /// * Materials: `*HYPERELASTIC, NEO HOOKE` and `MOONEY-RIVLIN` as Abaqus defines them,
+    ///   `U = C10 (I1bar - 3) + C01 (I2bar - 3) + (J - 1)^2 / D1` ([`MooneyRivlin`], `C01 = 0`
+    ///   for Neo-Hooke), `D1 > 0` (compressible; `D1 = 0`, fully incompressible, is refused);
+    ///   `*ELASTIC` becomes St Venant-Kirchhoff (`S = lambda tr(E) I + 2 mu E`, what CalculiX
+    ///   uses for `*ELASTIC` under NLGEOM). A material with both is refused.
+    /// * Steps follow Abaqus' `OP=MOD` rules: `*BOUNDARY`, `*CLOAD` and `*DLOAD` values of a
+    ///   step replace those of the same node DOF or element face from earlier steps and the
+    ///   others stay; within a step the values given twice for one DOF or face add up. Each
+    ///   step ramps linearly from the values at its start to its own.
+    /// * `*DLOAD Pn` is a follower pressure on the deformed face.
+    /// * `*STATIC` `initial, period, min, max` become fractions of the step (divided by
+    ///   `period`, default 1); defaults: initial = period, min = min(initial, 1e-5 period),
+    ///   max = period. `DIRECT`: fixed increments of `initial`, no cut-back. `*STEP, INC=n`
+    ///   bounds the increments (default 100).
+    pub fn to_nl_model(&self) -> Result<InpNlModel, FemError> {
+        use crate::nl;
+        let bad = |m: String| Err(FemError::InvalidInput(m));
+        if self.steps.is_empty() {
+            return bad("the deck has no *STEP".into());
+        }
+        let (mesh, node_index, elem_index, material) = self.mesh_and_materials(true)?;
+        let ne = mesh.num_elements();
+        let mut solids = Vec::new();
+        let mut material_models = Vec::new();
+        for (mi, m) in self.materials.iter().enumerate() {
+            let elements: Vec<usize> = (0..ne).filter(|&e| material[e] == mi).collect();
+            if elements.is_empty() {
+                continue;
+            }
+            let (model, what): (std::sync::Arc<dyn crate::continuum::SolidMaterial>, String) =
+                match (&m.hyperelastic, m.elastic) {
+                    (Some(_), Some(_)) => {
+                        return bad(format!(
+                            "material {} has both *ELASTIC and *HYPERELASTIC: give one",
+                            m.name
+                        ))
+                    }
+                    (Some(h), None) => {
+                        let (c10, c01, d1, name) = match *h {
+                            Hyperelastic::NeoHooke { c10, d1 } => (c10, 0.0, d1, "Neo-Hooke"),
+                            Hyperelastic::MooneyRivlin { c10, c01, d1 } => {
+                                (c10, c01, d1, "Mooney-Rivlin")
+                            }
+                        };
+                        if d1 <= 0.0 {
+                            return bad(format!("material {}: *HYPERELASTIC with D1 = {d1} (fully incompressible) needs a mixed formulation the solver does not have: give D1 > 0", m.name));
+                        }
+                        let mr = MooneyRivlin::from_abaqus(c10, c01, d1).map_err(|e| {
+                            FemError::InvalidInput(format!("material {}: {e}", m.name))
+                        })?;
+                        (
+                            std::sync::Arc::new(mr),
+                            format!("{name}: C10 = {c10}, C01 = {c01}, D1 = {d1} (U = C10 (I1bar - 3) + C01 (I2bar - 3) + (J - 1)^2 / D1)"),
+                        )
+                    }
+                    (None, Some((e, nu))) => {
+                        let linear = LinearElastic::uniform(ne, e, nu).map_err(|err| {
+                            FemError::InvalidInput(format!("material {}: {err}", m.name))
+                        })?;
+                        (
+                            std::sync::Arc::new(crate::continuum::StVenantKirchhoff { linear }),
+                            format!("St Venant-Kirchhoff (*ELASTIC): E = {e}, nu = {nu}"),
+                        )
+                    }
+                    (None, None) => unreachable!("checked when parsing"),
+                };
+            material_models.push(format!("{}: {what}", m.name));
+            solids.push(nl::SolidBlock {
+                name: m.name.clone(),
+                elements,
+                material: model,
+            });
+        }
+        let nodes_of = |t: &Target| -> Vec<usize> {
+            match t {
+                Target::Id(n) => vec![node_index[n]],
+                Target::Set(s) => mesh.node_sets[s].clone(),
+            }
+        };
+        // Current values, (node, dof) and (element, face) -> value.
+        let mut bcs: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+        let mut forces: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+        let mut pressures: BTreeMap<(usize, u8), f64> = BTreeMap::new();
+        let mut steps = Vec::with_capacity(self.steps.len());
+        for (k, s) in self.steps.iter().enumerate() {
+            let label = match &s.name {
+                Some(n) => format!("step {} ({n})", k + 1),
+                None => format!("step {}", k + 1),
+            };
+            let boundaries = if k == 0 {
+                self.boundaries
+                    .iter()
+                    .chain(&s.boundaries)
+                    .collect::<Vec<_>>()
+            } else {
+                s.boundaries.iter().collect()
+            };
+            for b in boundaries {
+                if b.last > 3 {
+                    return bad(format!(
+                        "*BOUNDARY on {} constrains DOF {}: solid elements have DOFs 1-3 only",
+                        target_str(&b.target),
+                        b.last
+                    ));
+                }
+                for n in nodes_of(&b.target) {
+                    for d in b.first..=b.last {
+                        bcs.insert((n, d as usize - 1), b.value);
+                    }
+                }
+            }
+            let mut step_forces: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+            for c in &s.cloads {
+                if c.dof > 3 {
+                    return bad(format!(
+                        "*CLOAD on {} in DOF {}: solid elements have DOFs 1-3 only",
+                        target_str(&c.target),
+                        c.dof
+                    ));
+                }
+                for n in nodes_of(&c.target) {
+                    *step_forces.entry((n, c.dof as usize - 1)).or_insert(0.0) += c.value;
+                }
+            }
+            forces.extend(step_forces);
+            let mut step_pressures: BTreeMap<(usize, u8), f64> = BTreeMap::new();
+            for d in &s.dloads {
+                let elems = match &d.target {
+                    Target::Id(e) => vec![elem_index[e]],
+                    Target::Set(s) => mesh.element_sets[s].clone(),
+                };
+                for e in elems {
+                    let et = self.elements[e].etype;
+                    if d.face > et.num_faces() {
+                        return bad(format!(
+                            "*DLOAD P{} on element {} ({}): it has faces P1..P{}",
+                            d.face,
+                            self.elements[e].id,
+                            et.name(),
+                            et.num_faces()
+                        ));
+                    }
+                    *step_pressures.entry((e, d.face - 1)).or_insert(0.0) += d.value;
+                }
+            }
+            pressures.extend(step_pressures);
+            let mut loads = Vec::new();
+            let mut node_force: BTreeMap<usize, [f64; 3]> = BTreeMap::new();
+            for (&(n, d), &v) in &forces {
+                if v != 0.0 {
+                    node_force.entry(n).or_insert([0.0; 3])[d] = v;
+                }
+            }
+            for (node, force) in node_force {
+                loads.push(nl::Load::NodeForce { node, force });
+            }
+            let mut by_value: BTreeMap<u64, Vec<Face>> = BTreeMap::new();
+            for (&f, &p) in &pressures {
+                if p != 0.0 {
+                    by_value.entry(p.to_bits()).or_default().push(f);
+                }
+            }
+            for (p, faces) in by_value {
+                loads.push(nl::Load::Pressure {
+                    faces,
+                    pressure: f64::from_bits(p),
+                });
+            }
+            let prescribed = bcs
+                .iter()
+                .map(|(&(node, dir), &v)| (nl::Dof::Node { node, dir }, v))
+                .collect();
+            let increments = static_increments(s)
+                .map_err(|m| FemError::InvalidInput(format!("{label}: {m}")))?;
+            steps.push(nl::Step {
+                name: s.name.clone().unwrap_or_else(|| format!("Step-{}", k + 1)),
+                loads,
+                prescribed,
+                increments,
+                ..Default::default()
+            });
+        }
+        Ok(InpNlModel {
+            model: nl::Model {
+                mesh,
+                solids,
+                steps,
+                ..Default::default()
+            },
+            node_ids: self.nodes.iter().map(|(id, _)| *id).collect(),
+            element_ids: self.elements.iter().map(|e| e.id).collect(),
+            material_models,
         })
     }
 
@@ -1200,7 +1485,7 @@ impl Deck {
         }
         for (faces, p) in &loads.pressures {
             for &(e, f) in faces {
-                if e >= ne || f > 3 {
+                if e >= ne || f as usize >= mesh.kinds[e].num_faces() {
                     return Err(FemError::InvalidInput(format!(
                         "pressure on invalid face {:?}",
                         (e, f)
@@ -1288,6 +1573,79 @@ fn write_boundaries(o: &mut String, b: &[Boundary]) {
             b.value
         );
     }
+}
+
+/// Increment control of a step from `*STATIC` (see [`Deck::to_nl_model`]).
+fn static_increments(s: &Step) -> Result<crate::nl::Increments, String> {
+    let p = &s.static_params;
+    if p.len() > 4 {
+        return Err(format!(
+            "*STATIC has {} values; the solver reads initial, period, min, max",
+            p.len()
+        ));
+    }
+    let given = |i: usize| p.get(i).copied().filter(|&v| v != 0.0);
+    let period = given(1).unwrap_or(1.0);
+    if period <= 0.0 {
+        return Err(format!("*STATIC time period {period} must be positive"));
+    }
+    let initial = given(0).unwrap_or(period) / period;
+    if !(initial > 0.0 && initial <= 1.0) {
+        return Err(format!(
+            "*STATIC initial increment {} must be in (0, period = {period}]",
+            initial * period
+        ));
+    }
+    let max_increments = s.max_increments.unwrap_or(100);
+    if s.direct {
+        let needed = (1.0 / initial - 1e-9).ceil() as usize;
+        if needed > max_increments {
+            return Err(format!("*STATIC, DIRECT with increment {} needs {needed} increments, more than INC = {max_increments}", initial * period));
+        }
+        return Ok(crate::nl::Increments {
+            initial,
+            min: initial,
+            max: initial,
+            max_increments,
+            cutback: false,
+        });
+    }
+    let min = given(2).map_or(initial.min(1e-5), |v| v / period);
+    let max = given(3).map_or(1.0, |v| v / period);
+    if !(min > 0.0 && min <= initial) {
+        return Err(format!(
+            "*STATIC minimum increment {} must be in (0, initial = {}]",
+            min * period,
+            initial * period
+        ));
+    }
+    if max < initial {
+        return Err(format!(
+            "*STATIC maximum increment {} is below the initial increment {}",
+            max * period,
+            initial * period
+        ));
+    }
+    Ok(crate::nl::Increments {
+        initial,
+        min,
+        max: max.min(1.0),
+        max_increments,
+        cutback: true,
+    })
+}
+
+/// The nonlinear model of a deck (see [`Deck::to_nl_model`]).
+#[derive(Clone, Debug)]
+pub struct InpNlModel {
+    /// The model: mesh (0-based, file order), one solid block per material, the steps.
+    pub model: crate::nl::Model,
+    /// Deck id of each mesh node.
+    pub node_ids: Vec<u64>,
+    /// Deck id of each mesh element.
+    pub element_ids: Vec<u64>,
+    /// One line per material used: its name, the constitutive model and its parameters.
+    pub material_models: Vec<String>,
 }
 
 /// The FE model of a deck (see [`Deck::to_model`]).
@@ -1503,5 +1861,94 @@ U
         let m = d.to_model().unwrap();
         let e = m.linear_material(&d).unwrap_err().to_string();
         assert!(e.contains("RUBBER"), "{e}");
+    }
+
+    #[test]
+    fn nl_model_follows_abaqus_step_rules() {
+        use crate::nl::{Dof, Load};
+        let text = BAR.replace("MATERIAL=STEEL", "MATERIAL=RUBBER").replace(
+            "*END STEP\n",
+            "*END STEP\n*STEP, NLGEOM, INC=40, NAME=second\n*STATIC, DIRECT\n0.25\n*BOUNDARY\n4, 2, 2, 0.75\n*CLOAD\n5, 3, -20.0\n*END STEP\n",
+        );
+        let d = Deck::parse(&text).unwrap();
+        assert_eq!(Deck::parse(&d.write()).unwrap(), d);
+        let m = d.to_nl_model().unwrap();
+        assert_eq!(m.model.steps.len(), 2);
+        assert_eq!(m.model.solids.len(), 1);
+        assert_eq!(m.model.solids[0].name, "RUBBER");
+        assert!(m.material_models[0].contains("Mooney-Rivlin"));
+        let (s1, s2) = (&m.model.steps[0], &m.model.steps[1]);
+        // *STATIC 0.1, 1.0: automatic increments starting at 0.1.
+        assert!((s1.increments.initial - 0.1).abs() < 1e-15 && s1.increments.cutback);
+        assert_eq!(s1.increments.max, 1.0);
+        assert_eq!(s2.name, "second");
+        assert_eq!(s2.increments.max_increments, 40);
+        assert!(!s2.increments.cutback && s2.increments.min == 0.25 && s2.increments.max == 0.25);
+        let bc = |s: &crate::nl::Step, node, dir| {
+            s.prescribed
+                .iter()
+                .find(|(d, _)| *d == Dof::Node { node, dir })
+                .map(|p| p.1)
+        };
+        assert_eq!(bc(s1, 3, 1), Some(0.5));
+        // Step 2 modifies node 4's y value; the base stays fixed.
+        assert_eq!(bc(s2, 3, 1), Some(0.75));
+        assert_eq!(bc(s2, 0, 2), Some(0.0));
+        let force = |s: &crate::nl::Step, node| {
+            s.loads.iter().find_map(|l| match l {
+                Load::NodeForce { node: n, force } if *n == node => Some(*force),
+                _ => None,
+            })
+        };
+        // Node 5: z force from its own line, x from GEN; step 2 replaces z only.
+        assert_eq!(force(s1, 4), Some([2.0, 0.0, -10.0]));
+        assert_eq!(force(s2, 4), Some([2.0, 0.0, -20.0]));
+        assert_eq!(force(s2, 0), Some([2.0, 0.0, 0.0]));
+        let npress = |s: &crate::nl::Step| {
+            s.loads
+                .iter()
+                .filter(|l| matches!(l, Load::Pressure { .. }))
+                .count()
+        };
+        assert_eq!((npress(s1), npress(s2)), (2, 2));
+        // What the solver cannot do is refused by name.
+        for (from, to, needle) in [
+            ("0.5, 0.1, 0.01", "0.5, 0.1, 0.0", "D1"),
+            (
+                "*ELEMENT, TYPE=C3D4, ELSET=EALL",
+                "*ELEMENT, TYPE=B31, ELSET=B\n20, 1, 2\n*ELEMENT, TYPE=C3D4, ELSET=EALL",
+                "B31",
+            ),
+            ("*STATIC\n0.1, 1.0", "*STATIC\n0.1, 1.0, 0.2", "minimum"),
+            ("*STATIC, DIRECT\n0.25", "*STATIC, DIRECT\n0.01", "INC"),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let d = Deck::parse(&text.replacen(from, to, 1)).unwrap();
+            let e = d.to_nl_model().unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+        let both = text.replace(
+            "*HYPERELASTIC, MOONEY",
+            "*ELASTIC\n1, 0.3\n*HYPERELASTIC, MOONEY",
+        );
+        let e = Deck::parse(&both)
+            .unwrap()
+            .to_nl_model()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("both"), "{e}");
+        for bad in ["*STEP, NLGEOM, PERTURBATION", "*STATIC, RIKS"] {
+            let t = text.replacen(
+                if bad.starts_with("*STEP") {
+                    "*STEP, NLGEOM"
+                } else {
+                    "*STATIC"
+                },
+                bad,
+                1,
+            );
+            let e = Deck::parse(&t).unwrap_err();
+            assert!(e.message.contains("not supported"), "{e}");
+        }
     }
 }

@@ -54,7 +54,6 @@
 //! * A point exactly at a spring's rest length or at the contact clearance is given the
 //!   tension-side / contact stiffness, so a model starting there is not singular; a body
 //!   held only by slack springs or open contacts is (the failure message says so).
-//! * Pressure loads are supported on tetrahedron faces only.
 //! * Tangent assembly goes through triplets (duplicates summed by faer): memory grows with
 //!   the number of element matrix entries.
 

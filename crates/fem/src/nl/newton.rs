@@ -899,7 +899,10 @@ fn validate(model: &Model) -> Result<(), FemError> {
                     point_ok(a) && point_ok(b) && magnitude.is_finite()
                 }
                 Load::Pressure { faces, pressure } => {
-                    pressure.is_finite() && faces.iter().all(|&(e, f)| e < ne && f < 4)
+                    pressure.is_finite()
+                        && faces
+                            .iter()
+                            .all(|&(e, f)| e < ne && (f as usize) < model.mesh.kinds[e].num_faces())
                 }
             };
             if !ok {

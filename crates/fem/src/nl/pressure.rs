@@ -1,7 +1,8 @@
 //! Follower pressure on solid faces (deformed configuration) with its load stiffness.
 //!
 //! External nodal force `f_a = p sum_q w_q N_a (x_,u x x_,v)` over the face's natural
-//! coordinates; the right-hand normal of the face corner order points into the element, so
+//! coordinates (tri3 and tri6 faces of tetrahedra and wedges: 7-point rule; quad4 faces of
+//! hexahedra and wedges: 3x3 Gauss); the right-hand normal of the face corner order points into the element, so
 //! a positive pressure pushes on the surface. Its derivative
 //! `d(x_,u x x_,v) = skew(x_,u) dx_,v - skew(x_,v) dx_,u` gives the (non-symmetric on open
 //! surfaces) load stiffness (Bonet & Wood 2008, sec. 8.7).
@@ -9,7 +10,7 @@
 use super::assemble::Asm;
 use super::kin::{skew, DofMap, Pk, State, V3};
 use super::Model;
-use crate::element::{face_shape, tri7, ElementKind, TET_FACES};
+use crate::element::{face_shape, quad9, tri7};
 use crate::mesh::Face;
 use crate::FemError;
 
@@ -23,27 +24,27 @@ pub(crate) fn pressure(
     asm: &mut Asm,
 ) -> Result<(), FemError> {
     for &(e, lf) in faces {
-        if e >= model.mesh.num_elements() || lf > 3 {
+        let face = (e < model.mesh.num_elements())
+            .then(|| model.mesh.kinds[e].face(lf as usize))
+            .flatten();
+        let Some(face) = face else {
             return Err(FemError::InvalidInput(format!(
                 "pressure face ({e}, {lf}) does not exist"
             )));
-        }
-        let kind = model.mesh.kinds[e];
-        if !matches!(kind, ElementKind::Tet4 | ElementKind::Tet10) {
-            return Err(FemError::InvalidInput(format!(
-                "pressure on element {e}: only tetrahedron faces are supported so far"
-            )));
-        }
-        let nf = kind.face_nodes();
+        };
+        // tri3, tri6 (7-point rule) or quad4 (3x3 Gauss) face.
+        let nf = face.len();
+        let rule: Vec<([f64; 2], f64)> = if nf == 4 {
+            quad9().to_vec()
+        } else {
+            tri7().to_vec()
+        };
         let en = model.mesh.element_nodes(e);
-        let pts: Vec<Pk> = TET_FACES[lf as usize][..nf]
-            .iter()
-            .map(|&l| st.node(model, map, en[l]))
-            .collect();
+        let pts: Vec<Pk> = face.iter().map(|&l| st.node(model, map, en[l])).collect();
         // Internal-force form: f = -f_ext, k = d f / d x.
         let mut f = vec![V3::zeros(); nf];
         let mut k = vec![0.0; 9 * nf * nf];
-        for (q, w) in tri7() {
+        for &(q, w) in &rule {
             let (n, dn) = face_shape(nf, q);
             let mut xu = V3::zeros();
             let mut xv = V3::zeros();
