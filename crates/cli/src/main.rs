@@ -16,6 +16,7 @@ mod plan;
 mod report;
 mod segment;
 mod snapshot;
+mod sweep;
 mod twin;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +58,8 @@ enum Command {
     Simulate(twin::SimulateArgs),
     /// Compare the phantom twin with published experiments; writes validation.csv.
     Validate(twin::ValidateArgs),
+    /// Robustness: every standard load case on phantom variants; writes sweep.csv and sweep.md.
+    Sweep(sweep::Args),
     /// Fit the disc materials to disc-only experiments (Jaramillo); writes calibration.csv.
     Calibrate(twin::CalibrateArgs),
     /// Compare surgical scenarios (TOML) with the intact twin; writes comparison.csv and report.html.
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         Command::Build(a) => twin::run_build(a),
         Command::Simulate(a) => twin::run_simulate(a),
         Command::Validate(a) => twin::run_validate(a),
+        Command::Sweep(a) => sweep::run(a),
         Command::Calibrate(a) => twin::run_calibrate(a),
         Command::Plan(a) => plan::run(a),
         Command::Fem(a) => fem::run(a),

@@ -1,0 +1,380 @@
+//! `spinetwin sweep`: robustness of the whole chain on phantom variants. Each variant (one
+//! parameter changed from the default phantom) is generated, segmented, turned into a twin
+//! and solved on the standard load cases; every case either converges or says why, and the
+//! counts go into a table (issue 5: 100 % of the load cases must converge on the sweep).
+
+use crate::output::{check_writable, write_dir_atomically};
+use anyhow::{bail, Result};
+use serde::Serialize;
+use spinetwin_fem::nl::SolveOptions;
+use spinetwin_model::loadcase::LoadCase;
+use spinetwin_model::twin::Twin;
+use spinetwin_phantom::PhantomSpec;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Arguments of `spinetwin sweep`.
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Robustness sweep: phantom variants (lordosis, scoliosis, bone density, noise, \
+spacing; one parameter changed from the default at a time) each generated, segmented, built \
+into a twin and solved on the standard load cases (six 7.5 Nm pure moments and standing). \
+Writes OUT/sweep.csv (variant, load case, converged, iterations, seconds, failure) and \
+OUT/sweep.md (the table and the counts). A variant whose twin cannot be built is reported \
+with the reason. Heavy: about a minute or more per variant on 2 cores."
+)]
+pub struct Args {
+    /// Output folder (new or empty unless --force).
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Variants to run, by name (see --list); default: all.
+    #[arg(long, value_delimiter = ',')]
+    pub variants: Vec<String>,
+    /// Vertebrae of every phantom (e.g. T12-S1, L1-S1).
+    #[arg(long, default_value = "T12-S1")]
+    pub levels: String,
+    /// Print the variant names and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Replace OUT if it exists and is not empty.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The variants: the ranges of the segmentation issue's phantom acceptance (lordosis 20-60
+/// deg, Cobb 0-40 deg, bone density 0.6-1.2, noise 10-40 HU, spacing 0.6-1.5 mm), each end
+/// with the other parameters at their defaults.
+pub fn variants() -> Vec<(&'static str, PhantomSpec)> {
+    let d = PhantomSpec::default;
+    vec![
+        ("default", d()),
+        (
+            "lordosis_20",
+            PhantomSpec {
+                lordosis_deg: 20.0,
+                ..d()
+            },
+        ),
+        (
+            "lordosis_60",
+            PhantomSpec {
+                lordosis_deg: 60.0,
+                ..d()
+            },
+        ),
+        (
+            "cobb_20",
+            PhantomSpec {
+                scoliosis_cobb_deg: 20.0,
+                ..d()
+            },
+        ),
+        (
+            "cobb_40",
+            PhantomSpec {
+                scoliosis_cobb_deg: 40.0,
+                ..d()
+            },
+        ),
+        (
+            "bmd_0.6",
+            PhantomSpec {
+                bmd_scale: 0.6,
+                ..d()
+            },
+        ),
+        (
+            "bmd_1.2",
+            PhantomSpec {
+                bmd_scale: 1.2,
+                ..d()
+            },
+        ),
+        (
+            "noise_10",
+            PhantomSpec {
+                noise_hu: 10.0,
+                ..d()
+            },
+        ),
+        (
+            "noise_40",
+            PhantomSpec {
+                noise_hu: 40.0,
+                ..d()
+            },
+        ),
+        (
+            "spacing_0.6",
+            PhantomSpec {
+                spacing_mm: 0.6,
+                ..d()
+            },
+        ),
+        (
+            "spacing_1.5",
+            PhantomSpec {
+                spacing_mm: 1.5,
+                ..d()
+            },
+        ),
+    ]
+}
+
+/// One row of sweep.csv.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepRow {
+    /// Variant name.
+    pub variant: String,
+    /// Load case (empty when the twin could not be built).
+    pub load_case: String,
+    /// Converged.
+    pub converged: bool,
+    /// Newton iterations.
+    pub iterations: usize,
+    /// Solve time (s).
+    pub seconds: f64,
+    /// Why not (empty when converged).
+    pub failure: String,
+}
+
+fn csv(rows: &[SweepRow]) -> String {
+    let mut s = String::from("variant,load_case,converged,iterations,seconds,failure\n");
+    for r in rows {
+        s.push_str(&format!(
+            "{},{},{},{},{:.1},\"{}\"\n",
+            r.variant,
+            r.load_case,
+            r.converged,
+            r.iterations,
+            r.seconds,
+            r.failure.replace('"', "'")
+        ));
+    }
+    s
+}
+
+fn markdown(rows: &[SweepRow], variants: &[&str], cases: &[String], levels: &str) -> String {
+    let solved = rows.iter().filter(|r| !r.load_case.is_empty()).count();
+    let ok = rows.iter().filter(|r| r.converged).count();
+    let expected = variants.len() * cases.len();
+    let mut s = format!(
+        "# Robustness sweep on phantom variants\n\nGenerated by `spinetwin sweep` (phantom {levels}, \
+automatic segmentation, hybrid twin, standard load cases). **{ok} of {expected} load cases \
+converged** ({solved} attempted; a variant whose twin could not be built counts its cases \
+as not converged).\n\nEach cell: Newton iterations (converged) or `NOT converged`.\n\n| variant |"
+    );
+    for c in cases {
+        s.push_str(&format!(" {c} |"));
+    }
+    s.push_str("\n|---|");
+    s.push_str(&"---|".repeat(cases.len()));
+    s.push('\n');
+    for v in variants {
+        s.push_str(&format!("| {v} |"));
+        let built = rows
+            .iter()
+            .find(|r| r.variant == *v && r.load_case.is_empty());
+        for c in cases {
+            let cell = match (
+                built,
+                rows.iter().find(|r| r.variant == *v && &r.load_case == c),
+            ) {
+                (Some(_), _) => "no twin".to_string(),
+                (None, Some(r)) if r.converged => format!("{}", r.iterations),
+                (None, Some(_)) => "NOT converged".into(),
+                (None, None) => "-".into(),
+            };
+            s.push_str(&format!(" {cell} |"));
+        }
+        s.push('\n');
+    }
+    let failures: Vec<&SweepRow> = rows.iter().filter(|r| !r.converged).collect();
+    if !failures.is_empty() {
+        s.push_str("\nWhy not:\n\n");
+        for r in failures {
+            s.push_str(&format!(
+                "- {} {}: {}\n",
+                r.variant,
+                if r.load_case.is_empty() {
+                    "(twin)"
+                } else {
+                    &r.load_case
+                },
+                r.failure
+            ));
+        }
+    }
+    let secs: f64 = rows.iter().map(|r| r.seconds).sum();
+    let its: usize = rows.iter().map(|r| r.iterations).sum();
+    s.push_str(&format!(
+        "\nTotals: {its} Newton iterations, {secs:.0} s of solving.\n"
+    ));
+    s
+}
+
+/// Runs `spinetwin sweep`.
+pub fn run(args: Args) -> Result<()> {
+    let all = variants();
+    if args.list {
+        for (name, spec) in &all {
+            println!(
+                "{name}: lordosis {} deg, Cobb {} deg, bmd {}, noise {} HU, spacing {} mm",
+                spec.lordosis_deg,
+                spec.scoliosis_cobb_deg,
+                spec.bmd_scale,
+                spec.noise_hu,
+                spec.spacing_mm
+            );
+        }
+        return Ok(());
+    }
+    check_writable(&args.out, args.force)?;
+    let chosen: Vec<(&str, PhantomSpec)> = if args.variants.is_empty() {
+        all
+    } else {
+        let mut v = Vec::new();
+        for name in &args.variants {
+            match all.iter().find(|(n, _)| n == name) {
+                Some(x) => v.push(x.clone()),
+                None => bail!(
+                    "--variants: no variant '{name}' (known: {})",
+                    all.iter().map(|x| x.0).collect::<Vec<_>>().join(", ")
+                ),
+            }
+        }
+        v
+    };
+    let levels: spinetwin_anatomy::LevelRange = args
+        .levels
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--levels {}: {e}", args.levels))?;
+    let cases = LoadCase::standard_set(7.5, 0.0);
+    let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
+    let bar = spinetwin_core::progress::bar((chosen.len() * cases.len()) as u64, "sweep");
+    let mut rows = Vec::new();
+    let t0 = Instant::now();
+    for (name, spec) in &chosen {
+        bar.set_message(format!("{name}: phantom, segmentation, twin"));
+        let spec = PhantomSpec {
+            levels: levels.clone(),
+            ..spec.clone()
+        };
+        let twin = (|| -> Result<Twin> {
+            let ph = spinetwin_phantom::generate(&spec)?;
+            let seg = spinetwin_segment::segment(&ph.ct, &Default::default())?;
+            let file = crate::twin::twin_from_labels(&ph.ct, &seg.labels, name)?;
+            Ok(Twin::build(file)?)
+        })();
+        let twin = match twin {
+            Ok(t) => t,
+            Err(e) => {
+                rows.push(SweepRow {
+                    variant: name.to_string(),
+                    load_case: String::new(),
+                    converged: false,
+                    iterations: 0,
+                    seconds: 0.0,
+                    failure: format!("{e:#}"),
+                });
+                bar.inc(cases.len() as u64);
+                continue;
+            }
+        };
+        for c in &cases {
+            bar.set_message(format!("{name}: {}", c.name));
+            let row = match twin.simulate(c, &SolveOptions::default()) {
+                Ok(r) => SweepRow {
+                    variant: name.to_string(),
+                    load_case: c.name.clone(),
+                    converged: r.converged,
+                    iterations: r.iterations,
+                    seconds: r.seconds,
+                    failure: r.failure.unwrap_or_default(),
+                },
+                Err(e) => SweepRow {
+                    variant: name.to_string(),
+                    load_case: c.name.clone(),
+                    converged: false,
+                    iterations: 0,
+                    seconds: 0.0,
+                    failure: format!("{e:#}"),
+                },
+            };
+            rows.push(row);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let vnames: Vec<&str> = chosen.iter().map(|x| x.0).collect();
+    let md = markdown(&rows, &vnames, &names, &args.levels);
+    write_dir_atomically(&args.out, |dir| {
+        spinetwin_core::atomic::write_bytes(&dir.join("sweep.csv"), csv(&rows).as_bytes())?;
+        spinetwin_core::atomic::write_bytes(&dir.join("sweep.md"), md.as_bytes())?;
+        Ok(())
+    })?;
+    let ok = rows.iter().filter(|r| r.converged).count();
+    let expected = chosen.len() * cases.len();
+    println!(
+        "sweep: {ok} of {expected} load cases converged on {} variants ({:.0} s) -> {}",
+        chosen.len(),
+        t0.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    if ok < expected {
+        bail!(
+            "{} of {expected} load cases did not converge (see {})",
+            expected - ok,
+            args.out.join("sweep.md").display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_counts_and_names_failures() {
+        let row = |v: &str, c: &str, ok: bool| SweepRow {
+            variant: v.into(),
+            load_case: c.into(),
+            converged: ok,
+            iterations: if ok { 40 } else { 7 },
+            seconds: 1.0,
+            failure: if ok { String::new() } else { "stalled".into() },
+        };
+        let rows = vec![
+            row("a", "flexion", true),
+            row("a", "extension", false),
+            SweepRow {
+                failure: "no S1".into(),
+                ..row("b", "", false)
+            },
+        ];
+        let md = markdown(
+            &rows,
+            &["a", "b"],
+            &["flexion".into(), "extension".into()],
+            "L1-S1",
+        );
+        assert!(md.contains("**1 of 4 load cases converged**"), "{md}");
+        assert!(md.contains("| a | 40 | NOT converged |"), "{md}");
+        assert!(md.contains("| b | no twin | no twin |"), "{md}");
+        assert!(md.contains("- a extension: stalled") && md.contains("- b (twin): no S1"));
+        assert!(csv(&rows).contains("a,extension,false,7,1.0,\"stalled\""));
+        // Every variant changes one parameter from the default, inside the issue's ranges.
+        let d = PhantomSpec::default();
+        for (name, s) in variants().iter().skip(1) {
+            let changed = [
+                s.lordosis_deg != d.lordosis_deg,
+                s.scoliosis_cobb_deg != d.scoliosis_cobb_deg,
+                s.bmd_scale != d.bmd_scale,
+                s.noise_hu != d.noise_hu,
+                s.spacing_mm != d.spacing_mm,
+            ];
+            assert_eq!(changed.iter().filter(|&&c| c).count(), 1, "{name}");
+        }
+    }
+}
