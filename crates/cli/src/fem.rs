@@ -65,12 +65,12 @@ pub struct RunArgs {
     /// smoothed-aggregation AMG preconditioner (cg-amg; less memory on large models).
     #[arg(long, value_enum, default_value = "direct")]
     pub solver: SolverArg,
-    /// Relative residual tolerance of cg-amg.
-    #[arg(long, default_value_t = 1e-8)]
-    pub tol: f64,
-    /// Iteration limit of cg-amg (not converging within it is an error).
-    #[arg(long, default_value_t = 2000)]
-    pub max_iterations: usize,
+    /// Relative residual tolerance of cg-amg [default: 1e-8].
+    #[arg(long)]
+    pub tol: Option<f64>,
+    /// Iteration limit of cg-amg (not converging within it is an error) [default: 2000].
+    #[arg(long)]
+    pub max_iterations: Option<usize>,
     /// Replace OUT if it exists and is not empty.
     #[arg(long)]
     pub force: bool,
@@ -273,6 +273,11 @@ pub struct NlFactorizations {
     pub lu: usize,
 }
 
+/// Default relative residual tolerance of `--solver cg-amg`.
+const CG_TOL: f64 = 1e-8;
+/// Default iteration limit of `--solver cg-amg`.
+const CG_MAX_ITERATIONS: usize = 2000;
+
 /// Runs `spinetwin fem ...`.
 pub fn run(args: Args) -> Result<()> {
     match args.command {
@@ -295,10 +300,12 @@ fn run_deck(args: RunArgs) -> Result<()> {
         .linear_material(&deck)
         .with_context(|| format!("{}", args.deck.display()))?;
     let read = t_all.elapsed().as_secs_f64();
-    if !(args.tol > 0.0 && args.tol < 1.0) {
-        bail!("--tol {} must be between 0 and 1", args.tol);
+    let tol = args.tol.unwrap_or(CG_TOL);
+    let max_iterations = args.max_iterations.unwrap_or(CG_MAX_ITERATIONS);
+    if !(tol > 0.0 && tol < 1.0) {
+        bail!("--tol {tol} must be between 0 and 1");
     }
-    if args.max_iterations == 0 {
+    if max_iterations == 0 {
         bail!("--max-iterations must be at least 1");
     }
     let mut opts = SolverOptions {
@@ -306,8 +313,8 @@ fn run_deck(args: RunArgs) -> Result<()> {
         method: args.solver.into(),
         ..Default::default()
     };
-    opts.iterative.tol = args.tol;
-    opts.iterative.max_iterations = args.max_iterations;
+    opts.iterative.tol = tol;
+    opts.iterative.max_iterations = max_iterations;
     let t = Instant::now();
     let sol = solve_linear_static_with(
         &model.mesh,
@@ -425,7 +432,7 @@ fn run_nonlinear(args: &RunArgs, deck: &Deck, t_all: Instant) -> Result<()> {
     if matches!(args.solver, SolverArg::CgAmg) || matches!(args.ordering, OrderingArg::Amd) {
         bail!("{name}: --solver cg-amg and --ordering amd apply to linear decks only; the nonlinear solver factorises each tangent itself (METIS-ordered Cholesky, or LU when it is not symmetric)");
     }
-    if args.tol != 1e-8 || args.max_iterations != 2000 {
+    if args.tol.is_some() || args.max_iterations.is_some() {
         bail!("{name}: --tol and --max-iterations set the CG + AMG solver of linear decks; the nonlinear solver does not use them");
     }
     let hyper = deck.materials.iter().any(|m| m.hyperelastic.is_some());
@@ -461,7 +468,14 @@ fn run_nonlinear(args: &RunArgs, deck: &Deck, t_all: Instant) -> Result<()> {
                     .fold(0.0, f64::max),
                 increments: sr.increments.iter().filter(|i| i.converged).count(),
                 failed_increments: failed,
-                cutbacks: failed - usize::from(!sr.converged && failed > 0),
+                // A failed increment followed by another attempt was cut back; a failed
+                // last one ended the step.
+                cutbacks: sr
+                    .increments
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, i)| !i.converged && k + 1 < sr.increments.len())
+                    .count(),
                 iterations: sr.increments.iter().map(|i| i.iterations).sum(),
                 seconds: sr.time.as_secs_f64(),
             }

@@ -123,6 +123,12 @@ pub fn stress_scale<'a>(cases: impl IntoIterator<Item = &'a CaseResult>) -> f64 
     round_up(top.max(1e-3))
 }
 
+/// A scale value as people write it (no float noise: `0.05`, not `0.05000000000000001`).
+fn round_label(v: f64) -> String {
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// The smallest of 1, 2, 2.5, 5 times a power of ten that is at least `x`.
 fn round_up(x: f64) -> f64 {
     let p = 10f64.powf(x.log10().floor());
@@ -384,7 +390,7 @@ fn slug(name: &str) -> String {
 pub type Pictured<'a> = (&'a str, &'a Twin, &'a [ScrewPlan], &'a [CaseResult]);
 
 /// Pictures of every entry under the same load case (the intact twin's [`pictured_case`])
-/// and one stress scale.
+/// and one stress scale. The first entry is the intact twin.
 pub fn snapshots(entries: &[Pictured<'_>], bones: Option<&BoneSurfaces>) -> Vec<Snapshot> {
     let Some(first) = entries.first() else {
         return Vec::new();
@@ -415,18 +421,21 @@ in the hybrid twin.",
     entries
         .par_iter()
         .zip(chosen.par_iter())
-        .filter_map(|(&(name, twin, screws, _), r)| {
+        .enumerate()
+        .filter_map(|(k, (&(name, twin, screws, _), r))| {
             let img = picture(twin, bones, screws, (*r)?, vmax)?;
             Some(Snapshot {
                 scenario: name.to_string(),
+                intact: k == 0,
                 case: case.clone(),
-                file: format!("snapshots/{}.png", slug(name)),
+                // Numbered: two names with the same slug keep their own files.
+                file: format!("snapshots/{k:02}_{}.png", slug(name)),
                 png: img.to_png(),
                 legend: Some((
                     "disc von Mises stress (MPa)".into(),
                     legend_stops(),
                     "0".into(),
-                    format!("{vmax} or more"),
+                    format!("{} or more", round_label(vmax)),
                 )),
                 caption: caption.clone(),
             })
@@ -574,5 +583,8 @@ mod tests {
         assert_eq!(round_up(2.2), 2.5);
         assert_eq!(round_up(7.0), 10.0);
         assert_eq!(slug("L4-L5 TLIF (left)"), "l4_l5_tlif__left");
+        assert_eq!(round_label(0.05000000000000001), "0.05");
+        assert_eq!(round_label(2.5), "2.5");
+        assert_eq!(round_label(10.0), "10");
     }
 }

@@ -362,7 +362,7 @@ fn demo_builds_the_twin_solves_the_load_cases_and_compares_the_scenarios() {
         5,
         "intact + 4 scenarios"
     );
-    for f in ["intact", "l4_l5_pedicle_screws_and_rods"] {
+    for f in ["00_intact", "03_l4_l5_pedicle_screws_and_rods"] {
         let png = std::fs::read(out.join(format!("plan/snapshots/{f}.png"))).unwrap();
         assert!(
             png.starts_with(b"\x89PNG") && png.len() > 20_000,
@@ -425,7 +425,7 @@ fn plan_on_a_built_twin_draws_the_loaded_spine() {
         "bones drawn"
     );
     assert!(html.contains("disc von Mises stress (MPa)"));
-    for f in ["intact", "l4_l5_pedicle_screws_and_rods"] {
+    for f in ["00_intact", "01_l4_l5_pedicle_screws_and_rods"] {
         assert!(out.join(format!("snapshots/{f}.png")).exists(), "{f}");
     }
 }

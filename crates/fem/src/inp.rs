@@ -501,10 +501,12 @@ impl Deck {
                         Block::Section
                     }
                     "BOUNDARY" => {
-                        if kw.has("OP") || kw.has("AMPLITUDE") || kw.has("TYPE") {
+                        // Every parameter changes the meaning (OP, AMPLITUDE, TYPE, FIXED:
+                        // hold at the current value, ...): refused rather than ignored.
+                        if let Some((k, _)) = kw.params.first() {
                             return err(
                                 line,
-                                "*BOUNDARY: parameters OP, AMPLITUDE and TYPE are not supported",
+                                format!("*BOUNDARY parameter {k} is not supported (give the DOFs and values on the data lines, without parameters)"),
                             );
                         }
                         Block::Boundary
@@ -562,15 +564,20 @@ impl Deck {
                                 {
                                     return err(line, format!("*STATIC parameter {k} is not supported (supported: DIRECT)"));
                                 }
+                                // DIRECT=NO STOP accepts non-converged increments: refused.
+                                if let Some(v) = kw.get("DIRECT") {
+                                    return err(line, format!("*STATIC, DIRECT={v} is not supported (plain DIRECT only: a non-converged increment is never accepted)"));
+                                }
                                 s.direct = kw.has("DIRECT");
                                 Block::Static
                             }
                             "CLOAD" | "DLOAD" => {
-                                if kw.has("OP") || kw.has("AMPLITUDE") {
+                                // OP, AMPLITUDE, FOLLOWER, ... all change the meaning.
+                                if let Some((k, _)) = kw.params.first() {
                                     return err(
                                         line,
                                         format!(
-                                            "*{}: parameters OP and AMPLITUDE are not supported",
+                                            "*{} parameter {k} is not supported (loads without parameters only)",
                                             kw.name
                                         ),
                                     );
@@ -1181,8 +1188,12 @@ impl Deck {
     ///   uses for `*ELASTIC` under NLGEOM). A material with both is refused.
     /// * Steps follow Abaqus' `OP=MOD` rules: `*BOUNDARY`, `*CLOAD` and `*DLOAD` values of a
     ///   step replace those of the same node DOF or element face from earlier steps and the
-    ///   others stay; within a step the values given twice for one DOF or face add up. Each
-    ///   step ramps linearly from the values at its start to its own.
+    ///   others stay; within a step loads given twice for one DOF or face add up, and a
+    ///   boundary value given twice takes the last. Each step ramps linearly from the values
+    ///   at its start to its own. A boundary condition first given after the first step is
+    ///   refused (the solver holds every prescribed DOF from the start, Abaqus only from its
+    ///   step). `*STEP, INC=n` counts attempted increments, cut-back ones included (Abaqus
+    ///   counts increments).
     /// * `*DLOAD Pn` is a follower pressure on the deformed face.
     /// * `*STATIC` `initial, period, min, max` become fractions of the step (divided by
     ///   `period`, default 1); defaults: initial = period, min = min(initial, 1e-5 period),
@@ -1281,6 +1292,15 @@ impl Deck {
                 }
                 for n in nodes_of(&b.target) {
                     for d in b.first..=b.last {
+                        // The solver holds a DOF prescribed in any step from the first
+                        // step on; Abaqus leaves it free until its step. Refused rather
+                        // than solved differently.
+                        if k > 0 && !bcs.contains_key(&(n, d as usize - 1)) {
+                            return bad(format!(
+                                "{label}: *BOUNDARY on {} DOF {d} is first given in this step; a boundary condition must already be set in the first step (the solver holds every prescribed DOF from the start; give it in step 1 and change its value here)",
+                                target_str(&b.target)
+                            ));
+                        }
                         bcs.insert((n, d as usize - 1), b.value);
                     }
                 }
@@ -1921,6 +1941,8 @@ U
             ),
             ("*STATIC\n0.1, 1.0", "*STATIC\n0.1, 1.0, 0.2", "minimum"),
             ("*STATIC, DIRECT\n0.25", "*STATIC, DIRECT\n0.01", "INC"),
+            // A boundary first given in step 2 (node 5 is free in step 1).
+            ("4, 2, 2, 0.75", "5, 1, 1, 0.1", "first given"),
         ] {
             assert!(text.contains(from), "{from}");
             let d = Deck::parse(&text.replacen(from, to, 1)).unwrap();
@@ -1937,18 +1959,20 @@ U
             .unwrap_err()
             .to_string();
         assert!(e.contains("both"), "{e}");
-        for bad in ["*STEP, NLGEOM, PERTURBATION", "*STATIC, RIKS"] {
-            let t = text.replacen(
-                if bad.starts_with("*STEP") {
-                    "*STEP, NLGEOM"
-                } else {
-                    "*STATIC"
-                },
-                bad,
-                1,
-            );
+        for (from, bad) in [
+            ("*STEP, NLGEOM", "*STEP, NLGEOM, PERTURBATION"),
+            ("*STATIC", "*STATIC, RIKS"),
+            ("*STATIC, DIRECT", "*STATIC, DIRECT=NO STOP"),
+            (
+                "*BOUNDARY\n4, 2, 2, 0.75",
+                "*BOUNDARY, FIXED\n4, 2, 2, 0.75",
+            ),
+            ("*CLOAD\n5, 3", "*CLOAD, FOLLOWER\n5, 3"),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let t = text.replacen(from, bad, 1);
             let e = Deck::parse(&t).unwrap_err();
-            assert!(e.message.contains("not supported"), "{e}");
+            assert!(e.message.contains("not supported"), "{bad}: {e}");
         }
     }
 }

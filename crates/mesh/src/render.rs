@@ -172,6 +172,13 @@ const AMBIENT: f32 = 0.3;
 
 /// Draws `scene` in `view` on a `background` (RGB bytes).
 pub fn render(scene: &Scene, view: &View, background: [u8; 3]) -> RgbImage {
+    if view.width == 0 || view.height == 0 {
+        return RgbImage {
+            width: view.width,
+            height: view.height,
+            pixels: Vec::new(),
+        };
+    }
     let (w, h) = (view.width * SS, view.height * SS);
     let fine = View {
         width: w,

@@ -160,7 +160,6 @@ fn v3(p: &[f64; 3]) -> Vector3<f64> {
     Vector3::from(*p)
 }
 
-/// Side of a fibre's upper insertion (by the upper vertebra's left axis).
 /// Share of the articular area a partial facetectomy removes when the scenario does not
 /// say: the medial half.
 pub const DEFAULT_MEDIAL_FRACTION: f64 = 0.5;
@@ -186,6 +185,7 @@ fn medial_cut(points: &[P3], area: &[f64], midline: &dyn Fn(&P3) -> f64, fractio
     f64::INFINITY
 }
 
+/// Side of a fibre's upper insertion (by the upper vertebra's left axis).
 fn fibre_side(twin: &Twin, upper: usize, at: &[f64; 3]) -> Side {
     let f = &twin.vertebra(upper).frame;
     if (v3(at) - v3(&f.origin)).dot(&v3(&f.x)) >= 0.0 {

@@ -104,6 +104,8 @@ pub struct Comparison {
 pub struct Snapshot {
     /// [`SNAPSHOT_INTACT`] or the scenario's name.
     pub scenario: String,
+    /// True for the intact twin's picture (a scenario may be called "intact" too).
+    pub intact: bool,
     /// The load case shown.
     pub case: String,
     /// File name of the PNG, relative to the report.
@@ -628,14 +630,14 @@ IDP: intradiscal pressure (MPa); facet forces: normal contact force (N). Colours
 more than intact (light &gt;10 %, dark &gt;50 %), blue = less (light &lt;-10 %, dark &lt;-50 %). \
 A case that did not converge is shown as <span class='nc'>not converged</span>, never as a number.</p>",
         );
-        let figures = |name: &str| -> String {
+        let figures = |intact: bool, name: &str| -> String {
             self.snapshots
                 .iter()
-                .filter(|s| s.scenario == name)
+                .filter(|s| s.intact == intact && (intact || s.scenario == name))
                 .map(Snapshot::to_html)
                 .collect()
         };
-        let intact = figures(SNAPSHOT_INTACT);
+        let intact = figures(true, "");
         if !intact.is_empty() {
             h.push_str("<h2>Intact twin</h2>");
             h.push_str(&intact);
@@ -647,7 +649,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
                 esc(&sc.file)
             ));
             h.push_str(&format!("<p>{}</p>", esc(&self.paragraph(sc))));
-            h.push_str(&figures(&sc.name));
+            h.push_str(&figures(false, &sc.name));
             if !sc.screws.is_empty() {
                 h.push_str("<table><tr><th>screw</th><th>diameter (mm)</th><th>length (mm)</th><th>pedicle width (mm)</th><th>pedicle axis (mm)</th><th>size</th></tr>");
                 for p in &sc.screws {
@@ -790,10 +792,13 @@ impl Comparison {
     }
 }
 
+/// Escapes text for HTML content and quoted attribute values.
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('\'', "&#39;")
+        .replace('"', "&quot;")
 }
 
 fn cell(r: Option<&ComparisonRow>) -> String {

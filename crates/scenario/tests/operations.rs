@@ -328,8 +328,32 @@ fn medial_facetectomy_removes_the_medial_share_of_the_joint() {
         };
         assert_eq!(right(&m.twin), right(&t));
         // Capsular fibres: only left ones inserting medial of the cut go.
-        assert!(count(&m.twin, i, Ligament::Cl) <= count(&t, i, Ligament::Cl));
-        assert!(count(&m.twin, i, Ligament::Cl) >= count(&t, i, Ligament::Cl) / 2);
+        let left_cl = |tw: &Twin, left: bool| -> Vec<[f64; 3]> {
+            tw.fibres
+                .iter()
+                .filter(|f| f.bodies[0] == i && f.ligament == Ligament::Cl)
+                .filter(|f| {
+                    let x: f64 = (0..3)
+                        .map(|k| (f.ends[0][k] - frame.origin[k]) * frame.x[k])
+                        .sum();
+                    (x >= 0.0) == left
+                })
+                .map(|f| f.ends[0])
+                .collect()
+        };
+        let (lb, la) = (left_cl(&t, true), left_cl(&m.twin, true));
+        assert_eq!(
+            left_cl(&m.twin, false),
+            left_cl(&t, false),
+            "right capsule kept"
+        );
+        for e in &lb {
+            if la.contains(e) {
+                assert!(midline(e) > removed_max, "kept fibre medial of the cut");
+            } else {
+                assert!(midline(e) < kept_min, "cut fibre lateral of the cut");
+            }
+        }
         assert!(
             m.changes[0].contains("medial facetectomy L4-L5 left"),
             "{:?}",
