@@ -310,28 +310,40 @@ fn forces(x: &[V3; 4], c: &[[f64; 3]; 3], rim: &[bool; 3], pen: &Penalty) -> ([V
     ([-f, f * h.xi[0], f * h.xi[1], f * h.xi[2]], p)
 }
 
-/// Adds the contact forces of pair `pair` (master surface data `surf`) and returns its
-/// state.
-pub(crate) fn contact(
+/// The slave points of one pair located on its master surface (the search, which does not
+/// touch the assembly and so runs for all pairs in parallel).
+pub(crate) struct Found {
+    /// Current master triangles and slave points.
+    masters: Vec<[Pk; 3]>,
+    slaves: Vec<Pk>,
+    /// Mean master edge length.
+    h: f64,
+    /// Per slave point, its triangle, the hit and the rim fade (None: no triangle).
+    best: Vec<Option<(usize, Hit, f64)>>,
+}
+
+/// Locates the slave points of pair `pair` (master surface data `surf`) on its master
+/// surface.
+pub(crate) fn search(
     model: &Model,
     map: &DofMap,
     st: &State,
     pair: &ContactPair,
     surf: &Surface,
-    asm: &mut Asm,
-) -> ContactState {
+) -> Found {
     let masters: Vec<[Pk; 3]> = pair
         .master
         .iter()
         .map(|t| t.map(|p| st.point(model, map, &p)))
         .collect();
     let slaves: Vec<Pk> = pair.slave.iter().map(|p| st.point(model, map, p)).collect();
-    let mut state = ContactState {
-        pressure: vec![0.0; slaves.len()],
-        ..Default::default()
-    };
     if masters.is_empty() || slaves.is_empty() {
-        return state;
+        return Found {
+            masters,
+            slaves,
+            h: 0.0,
+            best: vec![],
+        };
     }
     // Search distance: a point deeper than about one master edge below a facet is taken
     // to be behind it rather than in contact with it.
@@ -397,8 +409,8 @@ pub(crate) fn contact(
         .map(|(t, c)| (Prism::new(&[t[0].x, t[1].x, t[2].x], c), reach(t)))
         .collect();
     let mut cands: Vec<usize> = Vec::with_capacity(masters.len());
-    let mut total = V3::zeros();
-    for (s, sp) in slaves.iter().enumerate() {
+    let mut found = Vec::with_capacity(slaves.len());
+    for sp in &slaves {
         let key = gkey(&sp.x);
         cands.clear();
         cands.extend(
@@ -449,7 +461,39 @@ pub(crate) fn contact(
                 best = Some((ti, hit, phi));
             }
         }
-        let Some((ti, hit, phi)) = best else {
+        found.push(best);
+    }
+    Found {
+        masters,
+        slaves,
+        h,
+        best: found,
+    }
+}
+
+/// Adds the contact forces of pair `pair` at the points `found` located and returns its
+/// state.
+pub(crate) fn apply(
+    found: &Found,
+    map: &DofMap,
+    pair: &ContactPair,
+    surf: &Surface,
+    asm: &mut Asm,
+) -> ContactState {
+    let Found {
+        masters,
+        slaves,
+        h,
+        best,
+    } = found;
+    let h = *h;
+    let mut state = ContactState {
+        pressure: vec![0.0; slaves.len()],
+        ..Default::default()
+    };
+    let mut total = V3::zeros();
+    for (s, (sp, best)) in slaves.iter().zip(best).enumerate() {
+        let Some((ti, hit, phi)) = *best else {
             continue;
         };
         // A point exactly at the clearance carries no force but (half, by the central

@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use rayon::prelude::*;
+
 use super::assemble::{self, Active, Asm};
 use super::beam;
 use super::contact;
@@ -293,19 +295,27 @@ impl Ctx<'_> {
         assemble::loads(model, map, st, &loads, &mut asm)?;
         tm.assembly += t0.elapsed();
         let t1 = Instant::now();
+        // The search of every active pair in parallel, then their forces assembled in pair
+        // order (the same triplet sequence and sums as one pair after the other).
+        let found: Vec<Option<contact::Found>> = model
+            .contacts
+            .par_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                self.act.contact[i].then(|| contact::search(model, map, st, c, &self.surfaces[i]))
+            })
+            .collect();
         let contacts = model
             .contacts
             .iter()
+            .zip(&found)
             .enumerate()
-            .map(|(i, c)| {
-                if self.act.contact[i] {
-                    contact::contact(model, map, st, c, &self.surfaces[i], &mut asm)
-                } else {
-                    ContactState {
-                        pressure: vec![0.0; c.slave.len()],
-                        ..Default::default()
-                    }
-                }
+            .map(|(i, (c, f))| match f {
+                Some(f) => contact::apply(f, map, c, &self.surfaces[i], &mut asm),
+                None => ContactState {
+                    pressure: vec![0.0; c.slave.len()],
+                    ..Default::default()
+                },
             })
             .collect();
         tm.contact_search += t1.elapsed();
