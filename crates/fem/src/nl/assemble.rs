@@ -239,19 +239,23 @@ impl Local {
                 }
             }
         }
-        // Equations first (a stable partition keeps the order deterministic).
+        // Equations first (a stable partition keeps the order deterministic; in place of a
+        // sort, which allocated for every element at every assembly).
         let mut perm = [0u8; MAX_LOCAL];
-        let mut order: Vec<usize> = (0..l.m).collect();
-        order.sort_by_key(|&k| !matches!(l.slots[k], Slot::Eq(_)));
         let old = l.slots;
-        for (new, &k) in order.iter().enumerate() {
-            perm[k] = new as u8;
-            l.slots[new] = old[k];
+        let mut new = 0;
+        for eqs in [true, false] {
+            for k in 0..l.m {
+                if matches!(old[k], Slot::Eq(_)) == eqs {
+                    perm[k] = new as u8;
+                    l.slots[new] = old[k];
+                    new += 1;
+                }
+            }
+            if eqs {
+                l.neq = new;
+            }
         }
-        l.neq = order
-            .iter()
-            .take_while(|&&k| matches!(old[k], Slot::Eq(_)))
-            .count();
         for (row, &nt) in l.rows.iter_mut().zip(&l.nterms) {
             for t in &mut row[..nt as usize] {
                 t.0 = perm[t.0 as usize];
