@@ -288,6 +288,7 @@ pub(crate) fn solids(
     st: &State,
     act: &Active,
     tangent: bool,
+    spare: Option<Asm>,
 ) -> Result<Asm, FemError> {
     let ns = map.nslots();
     let elems: Vec<usize> = (0..model.mesh.num_elements())
@@ -321,11 +322,29 @@ pub(crate) fn solids(
     let (neq_t, nfix_t) = counts
         .iter()
         .fold((0, 0), |acc, c| (acc.0 + c.0, acc.1 + c.1));
-    let mut asm = Asm::new(ns, tangent);
+    // A spare assembly's vectors are reused: the triplets below `neq_t` and `nfix_t` are
+    // all overwritten by the elements, so they are only truncated (no memset).
+    let mut asm = match spare {
+        Some(mut a) => {
+            for f in [&mut a.f_int, &mut a.f_ext] {
+                f.clear();
+                f.resize(ns, 0.0);
+            }
+            a.tangent = tangent;
+            a.ext_mode = false;
+            a
+        }
+        None => Asm::new(ns, tangent),
+    };
+    asm.idx.truncate(neq_t);
+    asm.val.truncate(neq_t);
+    asm.idx_fix.truncate(nfix_t);
+    asm.val_fix.truncate(nfix_t);
     // Room for the springs, contacts and loads assembled after the solids (capacity that
     // is never touched costs no memory).
-    asm.idx.reserve_exact(neq_t + neq_t / 2);
-    asm.val.reserve_exact(neq_t + neq_t / 2);
+    let room = (neq_t + neq_t / 2).saturating_sub(asm.idx.len());
+    asm.idx.reserve_exact(room);
+    asm.val.reserve_exact(room);
     asm.idx.resize(neq_t, (0, 0));
     asm.val.resize(neq_t, 0.0);
     asm.idx_fix.resize(nfix_t, (0, 0));

@@ -1,6 +1,7 @@
 //! The Newton-Raphson driver: steps, load increments with cut-back and growth, Newton
 //! iterations with a backtracking line search, and the end-of-step state.
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -125,6 +126,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             opt: options,
             arc: &arc,
             surfaces: &surfaces,
+            pool: Default::default(),
         };
         let inc = &step.increments;
         let mut lam = 0.0;
@@ -267,6 +269,9 @@ struct Ctx<'a> {
     arc: &'a [[(usize, f64); 2]],
     /// Per contact pair, its master surface's reference data.
     surfaces: &'a [contact::Surface],
+    /// Assemblies no longer needed, whose buffers the next ones reuse (fresh triplet
+    /// vectors of ~30 MB per assembly cost a memset and their page faults every time).
+    pool: Mutex<Vec<Asm>>,
 }
 
 /// One assembly with its by-products.
@@ -289,7 +294,8 @@ impl Ctx<'_> {
     ) -> Result<Eval, FemError> {
         let t0 = Instant::now();
         let (model, map) = (self.model, self.map);
-        let mut asm = assemble::solids(model, map, st, self.act, tangent)?;
+        let spare = self.pool.lock().ok().and_then(|mut p| p.pop());
+        let mut asm = assemble::solids(model, map, st, self.act, tangent, spare)?;
         let (spring_forces, spring_lengths) = assemble::springs(model, map, st, self.act, &mut asm);
         let beams = beam::beams(model, map, st, self.act, &mut asm);
         let loads: Vec<(&Load, f64)> = self
@@ -332,6 +338,15 @@ impl Ctx<'_> {
             beams,
             contacts,
         })
+    }
+
+    /// Hands an assembly that is no longer needed back for its buffers to be reused.
+    fn recycle(&self, ev: Eval) {
+        if let Ok(mut p) = self.pool.lock() {
+            if p.len() < 2 {
+                p.push(ev.asm);
+            }
+        }
     }
 
     /// Sets the prescribed DOFs to their values at load factor `lam`.
@@ -457,6 +472,7 @@ impl Ctx<'_> {
                             next = Some((s1, ev1, full));
                             break;
                         }
+                        self.recycle(ev1);
                         if !n1.is_finite() || !sa.is_finite() {
                             alpha *= 0.5;
                         } else {
@@ -474,11 +490,13 @@ impl Ctx<'_> {
                 return Err("the line search found no admissible step".into());
             };
             *st = s1;
-            ev = if full {
+            let new = if full {
                 ev1
             } else {
+                self.recycle(ev1);
                 self.eval(st, lam, true, tm).map_err(reason)?
             };
+            self.recycle(std::mem::replace(&mut ev, new));
             for (a, d) in sum_du.iter_mut().zip(&du) {
                 *a += alpha * d;
             }
@@ -1120,6 +1138,7 @@ mod tests {
             opt: &opt,
             arc: &[],
             surfaces: &surfaces,
+            pool: Default::default(),
         };
         // A deformed, rotated state.
         let mut st = State::new(&model);
@@ -1296,6 +1315,7 @@ mod beam_chain {
             opt: &opt,
             arc: &[],
             surfaces: &surfaces,
+            pool: Default::default(),
         };
         let ev = ctx.eval(&st, 1.0, true, &mut NlTimings::default()).unwrap();
         let neq = map.neq;
