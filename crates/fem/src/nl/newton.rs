@@ -162,8 +162,6 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             if 1.0 - to < 1e-9 {
                 to = 1.0;
             }
-            // Shortened to land on a recorded load factor (or the end of the step).
-            let shortened = to < lam + dl - 1e-12;
             let mut attempts = Vec::with_capacity(2);
             if let (true, Some((prev, dprev))) = (options.extrapolate, &before) {
                 attempts.push(Some(extrapolate(&st, prev, (to - lam) / dprev)));
@@ -204,11 +202,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                     if let Some(pb) = &pb {
                         pb.set_position(1000 * si as u64 + (1000.0 * lam) as u64);
                     }
-                    // An increment shortened to land on a record says nothing about one of
-                    // the full size: it keeps the size rather than growing it. (Growing from
-                    // it took the spine twin's extension past the size that converges twice,
-                    // each costing a failed increment of 5-7 iterations.)
-                    if easy && !shortened {
+                    if easy {
                         dl = (dl * 1.5).min(inc.max);
                     }
                 }
