@@ -239,19 +239,23 @@ impl Local {
                 }
             }
         }
-        // Equations first (a stable partition keeps the order deterministic).
+        // Equations first (a stable partition keeps the order deterministic; in place of a
+        // sort, which allocated for every element at every assembly).
         let mut perm = [0u8; MAX_LOCAL];
-        let mut order: Vec<usize> = (0..l.m).collect();
-        order.sort_by_key(|&k| !matches!(l.slots[k], Slot::Eq(_)));
         let old = l.slots;
-        for (new, &k) in order.iter().enumerate() {
-            perm[k] = new as u8;
-            l.slots[new] = old[k];
+        let mut new = 0;
+        for eqs in [true, false] {
+            for k in 0..l.m {
+                if matches!(old[k], Slot::Eq(_)) == eqs {
+                    perm[k] = new as u8;
+                    l.slots[new] = old[k];
+                    new += 1;
+                }
+            }
+            if eqs {
+                l.neq = new;
+            }
         }
-        l.neq = order
-            .iter()
-            .take_while(|&&k| matches!(old[k], Slot::Eq(_)))
-            .count();
         for (row, &nt) in l.rows.iter_mut().zip(&l.nterms) {
             for t in &mut row[..nt as usize] {
                 t.0 = perm[t.0 as usize];
@@ -284,6 +288,7 @@ pub(crate) fn solids(
     st: &State,
     act: &Active,
     tangent: bool,
+    spare: Option<Asm>,
 ) -> Result<Asm, FemError> {
     let ns = map.nslots();
     let elems: Vec<usize> = (0..model.mesh.num_elements())
@@ -317,11 +322,29 @@ pub(crate) fn solids(
     let (neq_t, nfix_t) = counts
         .iter()
         .fold((0, 0), |acc, c| (acc.0 + c.0, acc.1 + c.1));
-    let mut asm = Asm::new(ns, tangent);
+    // A spare assembly's vectors are reused: the triplets below `neq_t` and `nfix_t` are
+    // all overwritten by the elements, so they are only truncated (no memset).
+    let mut asm = match spare {
+        Some(mut a) => {
+            for f in [&mut a.f_int, &mut a.f_ext] {
+                f.clear();
+                f.resize(ns, 0.0);
+            }
+            a.tangent = tangent;
+            a.ext_mode = false;
+            a
+        }
+        None => Asm::new(ns, tangent),
+    };
+    asm.idx.truncate(neq_t);
+    asm.val.truncate(neq_t);
+    asm.idx_fix.truncate(nfix_t);
+    asm.val_fix.truncate(nfix_t);
     // Room for the springs, contacts and loads assembled after the solids (capacity that
     // is never touched costs no memory).
-    asm.idx.reserve_exact(neq_t + neq_t / 2);
-    asm.val.reserve_exact(neq_t + neq_t / 2);
+    let room = (neq_t + neq_t / 2).saturating_sub(asm.idx.len());
+    asm.idx.reserve_exact(room);
+    asm.val.reserve_exact(room);
     asm.idx.resize(neq_t, (0, 0));
     asm.val.resize(neq_t, 0.0);
     asm.idx_fix.resize(nfix_t, (0, 0));

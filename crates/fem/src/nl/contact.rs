@@ -161,75 +161,118 @@ struct Hit {
     n: V3,
 }
 
-/// Locates `x` in the prism of triangle `t` (corner normal coefficients `c`).
-fn locate(x: &V3, t: &[V3; 3], c: &[[f64; 3]; 3]) -> Option<Hit> {
-    let (e1, e2) = (t[1] - t[0], t[2] - t[0]);
-    let nn = e1.cross(&e2);
-    let a2 = nn.norm();
-    if a2 < 1e-14 {
-        return None;
-    }
-    let n = nn / a2;
-    let cn: [V3; 3] = c.map(|k| (e1 * k[0] + e2 * k[1] + n * k[2]).normalize());
-    let d = x - t[0];
-    // The flat projection is the start (and the exact answer on a flat surface).
-    let mut g = d.dot(&n);
-    let xp = d - n * g;
-    let mut l1 = xp.cross(&e2).dot(&n) / a2;
-    let mut l2 = e1.cross(&xp).dot(&n) / a2;
-    let scale = 1e-12 * (e1.norm() + e2.norm() + d.norm());
-    let mut nt = n;
-    for it in 0..25 {
-        let l0 = 1.0 - l1 - l2;
-        nt = cn[0] * l0 + cn[1] * l1 + cn[2] * l2;
-        let r = e1 * l1 + e2 * l2 + nt * g - d;
-        if r.norm() <= scale {
-            break;
-        }
-        if it == 24 {
-            return None;
-        }
-        let j = Matrix3::from_columns(&[e1 + (cn[1] - cn[0]) * g, e2 + (cn[2] - cn[0]) * g, nt]);
-        let s = j.try_inverse()? * (-r);
-        l1 += s.x;
-        l2 += s.y;
-        g += s.z;
-    }
-    let len = nt.norm();
-    if len < 1e-9 {
-        return None;
-    }
-    Some(Hit {
-        xi: [1.0 - l1 - l2, l1, l2],
-        g: g * len,
-        n: nt / len,
-    })
+/// The current geometry of one master triangle that does not depend on the slave point:
+/// its frame, unit normal, interpolated-normal corners and sizes. Computed once per
+/// triangle and assembly rather than once per (slave point, candidate triangle) pair: the
+/// search tries ~150 candidates per slave point on the spine twin's facets, and
+/// recomputing these per pair was most of the contact time.
+struct Prism {
+    p0: V3,
+    e1: V3,
+    e2: V3,
+    /// `|e1 x e2|` (twice the area).
+    a2: f64,
+    /// Unit normal.
+    n: V3,
+    /// Unit corner normals in the current configuration.
+    cn: [V3; 3],
+    /// `|e1|`, `|e2|` (the locate tolerance).
+    e1n: f64,
+    e2n: f64,
+    /// Smallest height (the `near` test).
+    height: f64,
 }
 
-/// Whether `x` could lie in the prism of triangle `t`: its flat projection is within about
-/// one triangle of it and its plane distance within `(-below, above)`.
-fn near(x: &V3, t: &[V3; 3], below: f64, above: f64) -> bool {
-    let (e1, e2) = (t[1] - t[0], t[2] - t[0]);
-    let nn = e1.cross(&e2);
-    let a2 = nn.norm();
-    if a2 < 1e-14 {
-        return false;
+impl Prism {
+    /// `None` for a degenerate triangle.
+    fn new(t: &[V3; 3], c: &[[f64; 3]; 3]) -> Option<Prism> {
+        let (e1, e2) = (t[1] - t[0], t[2] - t[0]);
+        let nn = e1.cross(&e2);
+        let a2 = nn.norm();
+        if a2 < 1e-14 {
+            return None;
+        }
+        let n = nn / a2;
+        let cn: [V3; 3] = c.map(|k| (e1 * k[0] + e2 * k[1] + n * k[2]).normalize());
+        let (e1n, e2n) = (e1.norm(), e2.norm());
+        let longest = e1n.max(e2n).max((t[2] - t[1]).norm());
+        Some(Prism {
+            p0: t[0],
+            e1,
+            e2,
+            a2,
+            n,
+            cn,
+            e1n,
+            e2n,
+            height: a2 / longest.max(1e-300),
+        })
     }
-    let n = nn / a2;
-    let d = x - t[0];
-    let g = d.dot(&n);
-    if g <= -below || g >= above {
-        return false;
+
+    /// Locates `x` in the prism.
+    fn locate(&self, x: &V3) -> Option<Hit> {
+        let Prism {
+            e1, e2, a2, n, cn, ..
+        } = self;
+        let (e1, e2, a2, n) = (*e1, *e2, *a2, *n);
+        let d = x - self.p0;
+        // The flat projection is the start (and the exact answer on a flat surface).
+        let mut g = d.dot(&n);
+        let xp = d - n * g;
+        let mut l1 = xp.cross(&e2).dot(&n) / a2;
+        let mut l2 = e1.cross(&xp).dot(&n) / a2;
+        let scale = 1e-12 * (self.e1n + self.e2n + d.norm());
+        let mut nt = n;
+        for it in 0..25 {
+            let l0 = 1.0 - l1 - l2;
+            nt = cn[0] * l0 + cn[1] * l1 + cn[2] * l2;
+            let r = e1 * l1 + e2 * l2 + nt * g - d;
+            if r.norm() <= scale {
+                break;
+            }
+            if it == 24 {
+                return None;
+            }
+            let j =
+                Matrix3::from_columns(&[e1 + (cn[1] - cn[0]) * g, e2 + (cn[2] - cn[0]) * g, nt]);
+            let s = j.try_inverse()? * (-r);
+            l1 += s.x;
+            l2 += s.y;
+            g += s.z;
+        }
+        let len = nt.norm();
+        if len < 1e-9 {
+            return None;
+        }
+        Some(Hit {
+            xi: [1.0 - l1 - l2, l1, l2],
+            g: g * len,
+            n: nt / len,
+        })
     }
-    let xp = d - n * g;
-    let l1 = xp.cross(&e2).dot(&n) / a2;
-    let l2 = e1.cross(&xp).dot(&n) / a2;
-    // The prism's foot lies up to about |g| sideways of the flat projection (tilted corner
-    // normals): allow that much beyond one triangle, in units of its smallest height.
-    let longest = e1.norm().max(e2.norm()).max((t[2] - t[1]).norm());
-    let height = a2 / longest.max(1e-300);
-    let lim = -1.0 - RIM_BAND - below.max(above) / height;
-    l1 > lim && l2 > lim && 1.0 - l1 - l2 > lim
+
+    /// Whether `x` could lie in the prism: its flat projection is within about one
+    /// triangle of it and its plane distance within `(-below, above)`.
+    fn near(&self, x: &V3, below: f64, above: f64) -> bool {
+        let (e1, e2, a2, n) = (self.e1, self.e2, self.a2, self.n);
+        let d = x - self.p0;
+        let g = d.dot(&n);
+        if g <= -below || g >= above {
+            return false;
+        }
+        let xp = d - n * g;
+        let l1 = xp.cross(&e2).dot(&n) / a2;
+        let l2 = e1.cross(&xp).dot(&n) / a2;
+        // The prism's foot lies up to about |g| sideways of the flat projection (tilted corner
+        // normals): allow that much beyond one triangle, in units of its smallest height.
+        let lim = -1.0 - RIM_BAND - below.max(above) / self.height;
+        l1 > lim && l2 > lim && 1.0 - l1 - l2 > lim
+    }
+}
+
+/// Locates `x` in the prism of triangle `t` (corner normal coefficients `c`).
+fn locate(x: &V3, t: &[V3; 3], c: &[[f64; 3]; 3]) -> Option<Hit> {
+    Prism::new(t, c)?.locate(x)
 }
 
 /// Rim fade of a foot point: 1 inside, C1 smoothstep to 0 over [`RIM_BAND`] beyond a rim
@@ -267,28 +310,40 @@ fn forces(x: &[V3; 4], c: &[[f64; 3]; 3], rim: &[bool; 3], pen: &Penalty) -> ([V
     ([-f, f * h.xi[0], f * h.xi[1], f * h.xi[2]], p)
 }
 
-/// Adds the contact forces of pair `pair` (master surface data `surf`) and returns its
-/// state.
-pub(crate) fn contact(
+/// The slave points of one pair located on its master surface (the search, which does not
+/// touch the assembly and so runs for all pairs in parallel).
+pub(crate) struct Found {
+    /// Current master triangles and slave points.
+    masters: Vec<[Pk; 3]>,
+    slaves: Vec<Pk>,
+    /// Mean master edge length.
+    h: f64,
+    /// Per slave point, its triangle, the hit and the rim fade (None: no triangle).
+    best: Vec<Option<(usize, Hit, f64)>>,
+}
+
+/// Locates the slave points of pair `pair` (master surface data `surf`) on its master
+/// surface.
+pub(crate) fn search(
     model: &Model,
     map: &DofMap,
     st: &State,
     pair: &ContactPair,
     surf: &Surface,
-    asm: &mut Asm,
-) -> ContactState {
+) -> Found {
     let masters: Vec<[Pk; 3]> = pair
         .master
         .iter()
         .map(|t| t.map(|p| st.point(model, map, &p)))
         .collect();
     let slaves: Vec<Pk> = pair.slave.iter().map(|p| st.point(model, map, p)).collect();
-    let mut state = ContactState {
-        pressure: vec![0.0; slaves.len()],
-        ..Default::default()
-    };
     if masters.is_empty() || slaves.is_empty() {
-        return state;
+        return Found {
+            masters,
+            slaves,
+            h: 0.0,
+            best: vec![],
+        };
     }
     // Search distance: a point deeper than about one master edge below a facet is taken
     // to be behind it rather than in contact with it.
@@ -320,7 +375,12 @@ pub(crate) fn contact(
             (x.z / cell).floor() as i64,
         ]
     };
-    let mut grid: HashMap<[i64; 3], Vec<usize>> = HashMap::new();
+    // The grid is kept as each triangle's box of cells and tested per slave point: a
+    // facet pair has far fewer slave points (~50) than triangles (~800), and filling a hash
+    // map with every cell of every box at every assembly took about 40 % of the contact
+    // time. The candidates, and their order (ascending triangle index, then the unbounded
+    // ones), are those of a cell lookup.
+    let mut boxed: Vec<(usize, [i64; 3], [i64; 3])> = Vec::with_capacity(masters.len());
     for (i, t) in masters.iter().enumerate() {
         let mut lo = t[0].x;
         let mut hi = t[0].x;
@@ -340,28 +400,37 @@ pub(crate) fn contact(
             everywhere.push(i);
             continue;
         }
-        for ix in a[0]..=b[0] {
-            for iy in a[1]..=b[1] {
-                for iz in a[2]..=b[2] {
-                    grid.entry([ix, iy, iz]).or_default().push(i);
-                }
-            }
-        }
+        boxed.push((i, a, b));
     }
-    let mut total = V3::zeros();
-    for (s, sp) in slaves.iter().enumerate() {
-        let cands = grid.get(&gkey(&sp.x)).map_or(&[][..], |v| &v[..]);
+    // Per triangle, its prism (None: degenerate) and reach.
+    let prisms: Vec<(Option<Prism>, f64)> = masters
+        .iter()
+        .zip(&surf.corner)
+        .map(|(t, c)| (Prism::new(&[t[0].x, t[1].x, t[2].x], c), reach(t)))
+        .collect();
+    let mut cands: Vec<usize> = Vec::with_capacity(masters.len());
+    let mut found = Vec::with_capacity(slaves.len());
+    for sp in &slaves {
+        let key = gkey(&sp.x);
+        cands.clear();
+        cands.extend(
+            boxed
+                .iter()
+                .filter(|(_, a, b)| (0..3).all(|k| a[k] <= key[k] && key[k] <= b[k]))
+                .map(|&(i, _, _)| i),
+        );
         // Best candidate: nearest in front, else least penetrated; interior on ties.
         let mut best: Option<(usize, Hit, f64)> = None;
         for &ti in cands.iter().chain(&everywhere) {
-            let t = &masters[ti];
-            let tx = [t[0].x, t[1].x, t[2].x];
-            let reach_t = reach(t);
+            let (Some(prism), reach_t) = &prisms[ti] else {
+                continue;
+            };
+            let reach_t = *reach_t;
             // Cheap rejection by the flat projection before the prism's Newton solve.
-            if !near(&sp.x, &tx, depth + h, reach_t + h) {
+            if !prism.near(&sp.x, depth + h, reach_t + h) {
                 continue;
             }
-            let Some(hit) = locate(&sp.x, &tx, &surf.corner[ti]) else {
+            let Some(hit) = prism.locate(&sp.x) else {
                 continue;
             };
             let rim = &surf.rim[ti];
@@ -392,7 +461,39 @@ pub(crate) fn contact(
                 best = Some((ti, hit, phi));
             }
         }
-        let Some((ti, hit, phi)) = best else {
+        found.push(best);
+    }
+    Found {
+        masters,
+        slaves,
+        h,
+        best: found,
+    }
+}
+
+/// Adds the contact forces of pair `pair` at the points `found` located and returns its
+/// state.
+pub(crate) fn apply(
+    found: &Found,
+    map: &DofMap,
+    pair: &ContactPair,
+    surf: &Surface,
+    asm: &mut Asm,
+) -> ContactState {
+    let Found {
+        masters,
+        slaves,
+        h,
+        best,
+    } = found;
+    let h = *h;
+    let mut state = ContactState {
+        pressure: vec![0.0; slaves.len()],
+        ..Default::default()
+    };
+    let mut total = V3::zeros();
+    for (s, (sp, best)) in slaves.iter().zip(best).enumerate() {
+        let Some((ti, hit, phi)) = *best else {
             continue;
         };
         // A point exactly at the clearance carries no force but (half, by the central

@@ -1,7 +1,10 @@
 //! The Newton-Raphson driver: steps, load increments with cut-back and growth, Newton
 //! iterations with a backtracking line search, and the end-of-step state.
 
+use std::sync::Mutex;
 use std::time::Instant;
+
+use rayon::prelude::*;
 
 use super::assemble::{self, Active, Asm};
 use super::beam;
@@ -123,6 +126,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             opt: options,
             arc: &arc,
             surfaces: &surfaces,
+            pool: Default::default(),
         };
         let inc = &step.increments;
         let mut lam = 0.0;
@@ -259,6 +263,9 @@ struct Ctx<'a> {
     arc: &'a [[(usize, f64); 2]],
     /// Per contact pair, its master surface's reference data.
     surfaces: &'a [contact::Surface],
+    /// Assemblies no longer needed, whose buffers the next ones reuse (fresh triplet
+    /// vectors of ~30 MB per assembly cost a memset and their page faults every time).
+    pool: Mutex<Vec<Asm>>,
 }
 
 /// One assembly with its by-products.
@@ -281,7 +288,8 @@ impl Ctx<'_> {
     ) -> Result<Eval, FemError> {
         let t0 = Instant::now();
         let (model, map) = (self.model, self.map);
-        let mut asm = assemble::solids(model, map, st, self.act, tangent)?;
+        let spare = self.pool.lock().ok().and_then(|mut p| p.pop());
+        let mut asm = assemble::solids(model, map, st, self.act, tangent, spare)?;
         let (spring_forces, spring_lengths) = assemble::springs(model, map, st, self.act, &mut asm);
         let beams = beam::beams(model, map, st, self.act, &mut asm);
         let loads: Vec<(&Load, f64)> = self
@@ -293,19 +301,27 @@ impl Ctx<'_> {
         assemble::loads(model, map, st, &loads, &mut asm)?;
         tm.assembly += t0.elapsed();
         let t1 = Instant::now();
+        // The search of every active pair in parallel, then their forces assembled in pair
+        // order (the same triplet sequence and sums as one pair after the other).
+        let found: Vec<Option<contact::Found>> = model
+            .contacts
+            .par_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                self.act.contact[i].then(|| contact::search(model, map, st, c, &self.surfaces[i]))
+            })
+            .collect();
         let contacts = model
             .contacts
             .iter()
+            .zip(&found)
             .enumerate()
-            .map(|(i, c)| {
-                if self.act.contact[i] {
-                    contact::contact(model, map, st, c, &self.surfaces[i], &mut asm)
-                } else {
-                    ContactState {
-                        pressure: vec![0.0; c.slave.len()],
-                        ..Default::default()
-                    }
-                }
+            .map(|(i, (c, f))| match f {
+                Some(f) => contact::apply(f, map, c, &self.surfaces[i], &mut asm),
+                None => ContactState {
+                    pressure: vec![0.0; c.slave.len()],
+                    ..Default::default()
+                },
             })
             .collect();
         tm.contact_search += t1.elapsed();
@@ -316,6 +332,15 @@ impl Ctx<'_> {
             beams,
             contacts,
         })
+    }
+
+    /// Hands an assembly that is no longer needed back for its buffers to be reused.
+    fn recycle(&self, ev: Eval) {
+        if let Ok(mut p) = self.pool.lock() {
+            if p.len() < 2 {
+                p.push(ev.asm);
+            }
+        }
     }
 
     /// Sets the prescribed DOFs to their values at load factor `lam`.
@@ -441,6 +466,7 @@ impl Ctx<'_> {
                             next = Some((s1, ev1, full));
                             break;
                         }
+                        self.recycle(ev1);
                         if !n1.is_finite() || !sa.is_finite() {
                             alpha *= 0.5;
                         } else {
@@ -458,11 +484,13 @@ impl Ctx<'_> {
                 return Err("the line search found no admissible step".into());
             };
             *st = s1;
-            ev = if full {
+            let new = if full {
                 ev1
             } else {
+                self.recycle(ev1);
                 self.eval(st, lam, true, tm).map_err(reason)?
             };
+            self.recycle(std::mem::replace(&mut ev, new));
             for (a, d) in sum_du.iter_mut().zip(&du) {
                 *a += alpha * d;
             }
@@ -1107,6 +1135,7 @@ mod tests {
             opt: &opt,
             arc: &[],
             surfaces: &surfaces,
+            pool: Default::default(),
         };
         // A deformed, rotated state.
         let mut st = State::new(&model);
@@ -1283,6 +1312,7 @@ mod beam_chain {
             opt: &opt,
             arc: &[],
             surfaces: &surfaces,
+            pool: Default::default(),
         };
         let ev = ctx.eval(&st, 1.0, true, &mut NlTimings::default()).unwrap();
         let neq = map.neq;
