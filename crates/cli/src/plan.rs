@@ -99,18 +99,7 @@ pub(crate) fn add_rom_matched(
 }
 
 pub(crate) fn solve_all(twin: &Twin, cases: &[LoadCase], what: &str) -> Result<Vec<CaseResult>> {
-    let bar = spinetwin_core::progress::bar(cases.len() as u64, what);
-    let mut out = Vec::new();
-    for c in cases {
-        bar.set_message(c.name.clone());
-        out.push(
-            twin.simulate(c, &SolveOptions::default())
-                .with_context(|| format!("{what}: load case {}", c.name))?,
-        );
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    Ok(out)
+    crate::twin::solve_cases(twin, cases, what)
 }
 
 /// The scenario files shipped in the repository's `scenarios/` folder, compiled in so that
