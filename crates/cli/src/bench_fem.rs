@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::bench::Args;
-use crate::fem::Summary;
+use crate::fem::{cores, Summary};
 
 /// Young's modulus (MPa) and Poisson's ratio of the block: about cancellous-bone stiffness.
 const E: f64 = 500.0;
@@ -142,38 +142,11 @@ fn read_csv(path: &Path) -> Result<HashMap<u64, [f64; 3]>> {
     Ok(out)
 }
 
-/// Displacements from ccx's .dat (`*NODE PRINT ... U`): after the "displacements" header,
-/// lines `id ux uy uz`.
+/// Displacements of ccx's `.dat` printout (see [`spinetwin_fem::inp::ccx_dat_displacements`]).
 pub(crate) fn read_ccx_dat(path: &Path) -> Result<HashMap<u64, [f64; 3]>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = HashMap::new();
-    let mut inside = false;
-    for l in text.lines() {
-        let t = l.trim();
-        if t.starts_with("displacements") {
-            inside = true;
-            continue;
-        }
-        if !inside || t.is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = t.split_whitespace().collect();
-        match (f.len(), f.first().and_then(|s| s.parse::<u64>().ok())) {
-            (4, Some(id)) => {
-                let v = |i: usize| -> Result<f64> {
-                    f[i].parse::<f64>()
-                        .with_context(|| format!("{}: bad number {:?}", path.display(), f[i]))
-                };
-                out.insert(id, [v(1)?, v(2)?, v(3)?]);
-            }
-            _ => inside = false,
-        }
-    }
-    if out.is_empty() {
-        bail!("{}: no displacement printout found", path.display());
-    }
-    Ok(out)
+    spinetwin_fem::inp::ccx_dat_displacements(&text).with_context(|| path.display().to_string())
 }
 
 /// `|a - b| / |b|` over the nodes of `b` (all must be in `a`).
@@ -201,28 +174,64 @@ fn find_ccx() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Runs `spinetwin bench fem`.
-pub fn run(args: &Args) -> Result<()> {
+/// Warns that a debug build's timings mean little.
+fn warn_if_debug() {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; build with --release for meaningful timings");
     }
-    let cells: [usize; 3] = args
-        .cells
-        .clone()
+}
+
+/// Three cell counts from a `--cells`-style option.
+fn three_cells(v: &[usize], flag: &str, example: &str) -> Result<[usize; 3]> {
+    v.to_vec()
         .try_into()
-        .map_err(|_| anyhow::anyhow!("--cells needs three counts, e.g. 28,21,17"))?;
-    let tmp;
-    let dir = match &args.keep {
+        .map_err(|_| anyhow::anyhow!("{flag} needs three counts, e.g. {example}"))
+}
+
+/// The folder the decks and results go to: `--keep` (checked, created) or a temporary one,
+/// returned with it so that it lives as long as the caller needs it.
+fn work_dir(keep: &Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match keep {
         Some(d) => {
             crate::output::check_writable(d, false)?;
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            d.clone()
+            Ok((d.clone(), None))
         }
         None => {
-            tmp = tempfile::tempdir().context("creating a temporary folder")?;
-            tmp.path().to_path_buf()
+            let tmp = tempfile::tempdir().context("creating a temporary folder")?;
+            Ok((tmp.path().to_path_buf(), Some(tmp)))
         }
-    };
+    }
+}
+
+/// Runs `ccx -i JOB` in `dir` on all cores; wall time (s) and peak RSS (MiB).
+fn run_ccx(ccx: &Path, job: &str, dir: &Path) -> Result<(f64, f64)> {
+    let t = cores().to_string();
+    run_measured(
+        Command::new(ccx)
+            .args(["-i", job])
+            .current_dir(dir)
+            .env("OMP_NUM_THREADS", &t)
+            .env("CCX_NPROC_STIFFNESS", &t)
+            .env("CCX_NPROC_EQUATION_SOLVER", &t),
+        "ccx",
+    )
+}
+
+/// `summary.json` of a `fem run` output folder.
+fn read_summary(out: &Path) -> Result<Summary> {
+    Ok(serde_json::from_slice(
+        &std::fs::read(out.join("summary.json")).context("reading summary.json")?,
+    )?)
+}
+
+const NO_CCX: &str = "note: CalculiX (ccx) is not on PATH (Debian: apt-get install calculix-ccx); reporting spinetwin's numbers only";
+
+/// Runs `spinetwin bench fem`.
+pub fn run(args: &Args) -> Result<()> {
+    warn_if_debug();
+    let cells = three_cells(&args.cells, "--cells", "28,21,17")?;
+    let (dir, _tmp) = work_dir(&args.keep)?;
     let deck_path = dir.join("block.inp");
     let (nodes, elements) = write_deck(cells, &deck_path)?;
     let exe = std::env::current_exe().context("locating the spinetwin executable")?;
@@ -252,9 +261,7 @@ pub fn run(args: &Args) -> Result<()> {
                 .env("SPINETWIN_QUIET", "1"),
             "spinetwin fem run",
         )?;
-        let s: Summary = serde_json::from_slice(
-            &std::fs::read(out.join("summary.json")).context("reading summary.json")?,
-        )?;
+        let s = read_summary(&out)?;
         dofs = s.dofs;
         nnz = s.nnz;
         ours.push(read_csv(&out.join("displacements.csv"))?);
@@ -292,19 +299,7 @@ pub fn run(args: &Args) -> Result<()> {
     match &ccx {
         Some(ccx) => {
             eprintln!("ccx on {} ...", deck_path.display());
-            let threads = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .to_string();
-            let (wall, peak) = run_measured(
-                Command::new(ccx)
-                    .args(["-i", "block"])
-                    .current_dir(&dir)
-                    .env("OMP_NUM_THREADS", &threads)
-                    .env("CCX_NPROC_STIFFNESS", &threads)
-                    .env("CCX_NPROC_EQUATION_SOLVER", &threads),
-                "ccx",
-            )?;
+            let (wall, peak) = run_ccx(ccx, "block", &dir)?;
             let theirs = read_ccx_dat(&dir.join("block.dat"))?;
             for (r, u) in runs.iter_mut().zip(&ours) {
                 r.rel_l2_vs_ccx = Some(rel_l2(u, &theirs)?);
@@ -326,9 +321,7 @@ pub fn run(args: &Args) -> Result<()> {
             });
         }
         None if !wanted("ccx") => {}
-        None => eprintln!(
-            "note: CalculiX (ccx) is not on PATH (Debian: apt-get install calculix-ccx); reporting spinetwin's numbers only"
-        ),
+        None => eprintln!("{NO_CCX}"),
     }
     let report = Report {
         cells,
@@ -337,9 +330,7 @@ pub fn run(args: &Args) -> Result<()> {
         dofs,
         nnz,
         ccx: ccx.map(|p| p.display().to_string()),
-        cores: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        cores: cores(),
         build: if cfg!(debug_assertions) {
             "debug"
         } else {
@@ -504,26 +495,9 @@ struct NlReport {
 
 /// Runs `spinetwin bench fem-nl`.
 pub fn run_nl(args: &Args) -> Result<()> {
-    if cfg!(debug_assertions) {
-        eprintln!("warning: this is a debug build; build with --release for meaningful timings");
-    }
-    let cells: [usize; 3] = args
-        .nl_cells
-        .clone()
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("--nl-cells needs three counts, e.g. 12,9,7"))?;
-    let tmp;
-    let dir = match &args.keep {
-        Some(d) => {
-            crate::output::check_writable(d, false)?;
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            d.clone()
-        }
-        None => {
-            tmp = tempfile::tempdir().context("creating a temporary folder")?;
-            tmp.path().to_path_buf()
-        }
-    };
+    warn_if_debug();
+    let cells = three_cells(&args.nl_cells, "--nl-cells", "12,9,7")?;
+    let (dir, _tmp) = work_dir(&args.keep)?;
     let deck_path = dir.join("hyper.inp");
     let (nodes, elements) = write_nl_deck(cells, &deck_path)?;
     let exe = std::env::current_exe().context("locating the spinetwin executable")?;
@@ -537,17 +511,13 @@ pub fn run_nl(args: &Args) -> Result<()> {
             .env("SPINETWIN_QUIET", "1"),
         "spinetwin fem run",
     )?;
-    let s: Summary = serde_json::from_slice(
-        &std::fs::read(out.join("summary.json")).context("reading summary.json")?,
-    )?;
+    let s = read_summary(&out)?;
     let nl = s
         .nonlinear
         .as_ref()
         .context("summary.json has no nonlinear section")?;
     let ours = read_csv(&out.join("displacements.csv"))?;
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let threads = cores();
     let ccx = find_ccx();
     let mut report = NlReport {
         cells,
@@ -579,16 +549,7 @@ pub fn run_nl(args: &Args) -> Result<()> {
     match &ccx {
         Some(ccx) => {
             eprintln!("ccx on {} ...", deck_path.display());
-            let t = threads.to_string();
-            let (cwall, cpeak) = run_measured(
-                Command::new(ccx)
-                    .args(["-i", "hyper"])
-                    .current_dir(&dir)
-                    .env("OMP_NUM_THREADS", &t)
-                    .env("CCX_NPROC_STIFFNESS", &t)
-                    .env("CCX_NPROC_EQUATION_SOLVER", &t),
-                "ccx",
-            )?;
+            let (cwall, cpeak) = run_ccx(ccx, "hyper", &dir)?;
             let theirs = read_ccx_dat(&dir.join("hyper.dat"))?;
             let (incs, its) = read_ccx_sta_iterations(&dir.join("hyper.sta"))?;
             if incs != NL_INCREMENTS {
@@ -601,9 +562,7 @@ pub fn run_nl(args: &Args) -> Result<()> {
             report.ratio = Some(wall / cwall);
             report.rel_l2_vs_ccx = Some(rel_l2(&ours, &theirs)?);
         }
-        None => eprintln!(
-            "note: CalculiX (ccx) is not on PATH (Debian: apt-get install calculix-ccx); reporting spinetwin's numbers only"
-        ),
+        None => eprintln!("{NO_CCX}"),
     }
     let r = &report;
     let opt = |v: Option<f64>, p: usize| v.map_or("-".into(), |v| format!("{v:.p$}"));

@@ -329,16 +329,7 @@ fn run_deck(args: RunArgs) -> Result<()> {
     let results = element_results(&model.mesh, &material, &sol.displacements)?;
     let vm: Vec<f64> = results.iter().map(|r| r.von_mises).collect();
     let max_vm = vm.iter().copied().fold(0.0, f64::max);
-    let max_u = sol
-        .displacements
-        .iter()
-        .map(|u| (u[0] * u[0] + u[1] * u[1] + u[2] * u[2]).sqrt())
-        .fold(0.0, f64::max);
-    let mut csv = String::with_capacity(64 * model.node_ids.len());
-    csv += "node,ux,uy,uz\n";
-    for (id, u) in model.node_ids.iter().zip(&sol.displacements) {
-        let _ = writeln!(csv, "{id},{:e},{:e},{:e}", u[0], u[1], u[2]);
-    }
+    let max_u = max_norm(&sol.displacements);
     let tm = &sol.timings;
     let mut summary = Summary {
         deck: args.deck.display().to_string(),
@@ -381,21 +372,18 @@ fn run_deck(args: RunArgs) -> Result<()> {
         threads: cores(),
         nonlinear: None,
     };
-    write_dir_atomically(&args.out, |dir: &Path| {
-        if !args.no_vtu {
-            let data = VtuData {
-                point_vectors: vec![("displacement".into(), sol.displacements.clone())],
-                cell_scalars: vec![("von_mises".into(), vm.clone())],
-                cell_tensors: vec![("stress".into(), results.iter().map(|r| r.stress).collect())],
-            };
-            write_vtu(&dir.join("result.vtu"), &model.mesh, &data)?;
-        }
-        spinetwin_core::atomic::write_bytes(&dir.join("displacements.csv"), csv.as_bytes())?;
-        summary.seconds.output = t.elapsed().as_secs_f64();
-        summary.seconds.total = t_all.elapsed().as_secs_f64();
-        summary.peak_rss_mib = crate::bench::peak_rss_mib();
-        write_json(&dir.join("summary.json"), &summary)
-    })?;
+    write_outputs(
+        &args,
+        Fields {
+            mesh: &model.mesh,
+            node_ids: &model.node_ids,
+            u: &sol.displacements,
+            von_mises: &vm,
+            stress: results.iter().map(|r| r.stress).collect(),
+        },
+        &mut summary,
+        [t, t_all],
+    )?;
     if !sol.ok {
         bail!(
             "{}: the solve did not converge (relative residual {:e}); results written to {} for inspection",
@@ -581,30 +569,19 @@ fn run_nonlinear(args: &RunArgs, deck: &Deck, t_all: Instant) -> Result<()> {
         .map(spinetwin_fem::von_mises)
         .collect();
     summary.max_von_mises_mpa = vm.iter().copied().fold(0.0, f64::max);
-    summary.max_displacement_mm = u
-        .iter()
-        .map(|u| (u[0] * u[0] + u[1] * u[1] + u[2] * u[2]).sqrt())
-        .fold(0.0, f64::max);
-    let mut csv = String::with_capacity(64 * nm.node_ids.len());
-    csv += "node,ux,uy,uz\n";
-    for (id, u) in nm.node_ids.iter().zip(u) {
-        let _ = writeln!(csv, "{id},{:e},{:e},{:e}", u[0], u[1], u[2]);
-    }
-    write_dir_atomically(&args.out, |dir: &Path| {
-        if !args.no_vtu {
-            let data = VtuData {
-                point_vectors: vec![("displacement".into(), u.clone())],
-                cell_scalars: vec![("von_mises".into(), vm.clone())],
-                cell_tensors: vec![("stress".into(), state.element_stress.clone())],
-            };
-            write_vtu(&dir.join("result.vtu"), &nm.model.mesh, &data)?;
-        }
-        spinetwin_core::atomic::write_bytes(&dir.join("displacements.csv"), csv.as_bytes())?;
-        summary.seconds.output = t.elapsed().as_secs_f64();
-        summary.seconds.total = t_all.elapsed().as_secs_f64();
-        summary.peak_rss_mib = crate::bench::peak_rss_mib();
-        write_json(&dir.join("summary.json"), &summary)
-    })?;
+    summary.max_displacement_mm = max_norm(u);
+    write_outputs(
+        args,
+        Fields {
+            mesh: &nm.model.mesh,
+            node_ids: &nm.node_ids,
+            u,
+            von_mises: &vm,
+            stress: state.element_stress.clone(),
+        },
+        &mut summary,
+        [t, t_all],
+    )?;
     let incs: usize = summary
         .nonlinear
         .as_ref()
@@ -620,7 +597,60 @@ fn run_nonlinear(args: &RunArgs, deck: &Deck, t_all: Instant) -> Result<()> {
     Ok(())
 }
 
-fn cores() -> usize {
+/// Largest displacement magnitude (mm).
+fn max_norm(u: &[[f64; 3]]) -> f64 {
+    u.iter()
+        .map(|u| (u[0] * u[0] + u[1] * u[1] + u[2] * u[2]).sqrt())
+        .fold(0.0, f64::max)
+}
+
+/// What a solved deck writes: its mesh and nodal and element fields.
+struct Fields<'a> {
+    mesh: &'a spinetwin_fem::Mesh,
+    /// Deck id of each mesh node.
+    node_ids: &'a [u64],
+    /// Nodal displacements (mm).
+    u: &'a [[f64; 3]],
+    /// Element von Mises stress (MPa).
+    von_mises: &'a [f64],
+    /// Element Cauchy stress (Voigt, MPa).
+    stress: Vec<[f64; 6]>,
+}
+
+/// Writes a solved deck's outputs into `args.out`, atomically: `result.vtu` (unless
+/// `--no-vtu`),
+/// `displacements.csv` (deck node ids) and `summary.json` with the output and total times
+/// (from `t[0]` and `t[1]`) and the peak memory filled in.
+fn write_outputs(
+    args: &RunArgs,
+    f: Fields<'_>,
+    summary: &mut Summary,
+    t: [Instant; 2],
+) -> Result<()> {
+    let mut csv = String::with_capacity(64 * f.node_ids.len());
+    csv += "node,ux,uy,uz\n";
+    for (id, u) in f.node_ids.iter().zip(f.u) {
+        let _ = writeln!(csv, "{id},{:e},{:e},{:e}", u[0], u[1], u[2]);
+    }
+    write_dir_atomically(&args.out, |dir: &Path| {
+        if !args.no_vtu {
+            let data = VtuData {
+                point_vectors: vec![("displacement".into(), f.u.to_vec())],
+                cell_scalars: vec![("von_mises".into(), f.von_mises.to_vec())],
+                cell_tensors: vec![("stress".into(), f.stress.clone())],
+            };
+            write_vtu(&dir.join("result.vtu"), f.mesh, &data)?;
+        }
+        spinetwin_core::atomic::write_bytes(&dir.join("displacements.csv"), csv.as_bytes())?;
+        summary.seconds.output = t[0].elapsed().as_secs_f64();
+        summary.seconds.total = t[1].elapsed().as_secs_f64();
+        summary.peak_rss_mib = crate::bench::peak_rss_mib();
+        write_json(&dir.join("summary.json"), &*summary)
+    })
+}
+
+/// Logical cores.
+pub(crate) fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)

@@ -140,8 +140,7 @@ fn fem_run_refuses_what_it_cannot_do_with_one_line() {
 #[test]
 #[ignore = "heavy: runs ccx and two spinetwin solves; CI runs it in release"]
 fn bench_fem_agrees_with_calculix() {
-    if Command::new("ccx").arg("-v").output().is_err() {
-        eprintln!("skipping: CalculiX (ccx) is not installed (apt-get install calculix-ccx)");
+    if !ccx_installed() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -404,8 +403,7 @@ fn fem_run_reports_a_nonconverged_nlgeom_solve_and_writes_no_result() {
 /// message) where ccx is not installed. About 15 s with the test profile.
 #[test]
 fn bench_fem_nl_agrees_with_calculix() {
-    if Command::new("ccx").arg("-v").output().is_err() {
-        eprintln!("skipping: CalculiX (ccx) is not installed (apt-get install calculix-ccx)");
+    if !ccx_installed() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -432,29 +430,16 @@ fn bench_fem_nl_agrees_with_calculix() {
 
 /// Displacements of the last printout in ccx's .dat (`*NODE PRINT ... U`).
 fn read_ccx_dat(path: &Path) -> HashMap<u64, [f64; 3]> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut out = HashMap::new();
-    let mut inside = false;
-    for l in text.lines() {
-        let t = l.trim();
-        if t.starts_with("displacements") {
-            inside = true;
-            continue;
-        }
-        if !inside || t.is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = t.split_whitespace().collect();
-        match (f.len(), f[0].parse::<u64>()) {
-            (4, Ok(id)) => {
-                let v = |i: usize| f[i].parse::<f64>().unwrap();
-                out.insert(id, [v(1), v(2), v(3)]);
-            }
-            _ => inside = false,
-        }
+    spinetwin_fem::inp::ccx_dat_displacements(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Whether ccx runs here; prints why a test is skipped when not.
+fn ccx_installed() -> bool {
+    let ok = Command::new("ccx").arg("-v").output().is_ok();
+    if !ok {
+        eprintln!("skipping: CalculiX (ccx) is not installed (apt-get install calculix-ccx)");
     }
-    assert!(!out.is_empty(), "{}: no displacements", path.display());
-    out
+    ok
 }
 
 /// Two NLGEOM steps through `fem run` and CalculiX on the same small Tet10 deck, for a
@@ -464,8 +449,7 @@ fn read_ccx_dat(path: &Path) -> HashMap<u64, [f64; 3]> {
 /// 1 % (rel. L2). Skipped (with a message) where ccx is not installed.
 #[test]
 fn fem_run_multistep_nlgeom_agrees_with_calculix() {
-    if Command::new("ccx").arg("-v").output().is_err() {
-        eprintln!("skipping: CalculiX (ccx) is not installed (apt-get install calculix-ccx)");
+    if !ccx_installed() {
         return;
     }
     let m = box_mesh([10.0, 6.0, 5.0], [3, 2, 2], Order::Quadratic).unwrap();

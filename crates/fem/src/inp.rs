@@ -1114,17 +1114,8 @@ impl Deck {
         let step = self.steps.first();
         let step_bcs = step.map(|s| s.boundaries.as_slice()).unwrap_or(&[]);
         for b in self.boundaries.iter().chain(step_bcs) {
-            if b.last > 3 {
-                return bad(format!(
-                    "*BOUNDARY on {} constrains DOF {}: solid elements have DOFs 1-3 only",
-                    target_str(&b.target),
-                    b.last
-                ));
-            }
-            for n in nodes_of(&b.target) {
-                for d in b.first..=b.last {
-                    constraints.prescribe(n, d as usize - 1, b.value);
-                }
+            for (n, d, v) in boundary_dofs(b, &nodes_of(&b.target))? {
+                constraints.prescribe(n, d, v);
             }
         }
         let mut loads = Loads::new();
@@ -1283,26 +1274,18 @@ impl Deck {
                 s.boundaries.iter().collect()
             };
             for b in boundaries {
-                if b.last > 3 {
-                    return bad(format!(
-                        "*BOUNDARY on {} constrains DOF {}: solid elements have DOFs 1-3 only",
-                        target_str(&b.target),
-                        b.last
-                    ));
-                }
-                for n in nodes_of(&b.target) {
-                    for d in b.first..=b.last {
-                        // The solver holds a DOF prescribed in any step from the first
-                        // step on; Abaqus leaves it free until its step. Refused rather
-                        // than solved differently.
-                        if k > 0 && !bcs.contains_key(&(n, d as usize - 1)) {
-                            return bad(format!(
-                                "{label}: *BOUNDARY on {} DOF {d} is first given in this step; a boundary condition must already be set in the first step (the solver holds every prescribed DOF from the start; give it in step 1 and change its value here)",
-                                target_str(&b.target)
-                            ));
-                        }
-                        bcs.insert((n, d as usize - 1), b.value);
+                for (n, d, v) in boundary_dofs(b, &nodes_of(&b.target))? {
+                    // The solver holds a DOF prescribed in any step from the first step
+                    // on; Abaqus leaves it free until its step. Refused rather than solved
+                    // differently.
+                    if k > 0 && !bcs.contains_key(&(n, d)) {
+                        return bad(format!(
+                            "{label}: *BOUNDARY on {} DOF {} is first given in this step; a boundary condition must already be set in the first step (the solver holds every prescribed DOF from the start; give it in step 1 and change its value here)",
+                            target_str(&b.target),
+                            d + 1
+                        ));
                     }
+                    bcs.insert((n, d), v);
                 }
             }
             let mut step_forces: BTreeMap<(usize, usize), f64> = BTreeMap::new();
@@ -1560,6 +1543,22 @@ fn node_target(
     }
 }
 
+/// `(node index, DOF 0..=2, value)` of every DOF a `*BOUNDARY` line sets on `nodes`; a
+/// DOF beyond 3 is refused (solid elements carry translations only).
+fn boundary_dofs(b: &Boundary, nodes: &[usize]) -> Result<Vec<(usize, usize, f64)>, FemError> {
+    if b.last > 3 {
+        return Err(FemError::InvalidInput(format!(
+            "*BOUNDARY on {} constrains DOF {}: solid elements have DOFs 1-3 only",
+            target_str(&b.target),
+            b.last
+        )));
+    }
+    Ok(nodes
+        .iter()
+        .flat_map(|&n| (b.first..=b.last).map(move |d| (n, d as usize - 1, b.value)))
+        .collect())
+}
+
 fn target_str(t: &Target) -> String {
     match t {
         Target::Id(n) => n.to_string(),
@@ -1707,6 +1706,48 @@ impl InpModel {
         }
         LinearElastic::per_element(youngs, poisson)
     }
+}
+
+/// Nodal displacements of the last `displacements` block in a CalculiX `.dat` file (what
+/// `*NODE PRINT, NSET=..., U` writes): node id -> `[u1, u2, u3]` in the deck's units. Used to
+/// compare spinetwin with ccx on the same deck.
+pub fn ccx_dat_displacements(text: &str) -> Result<HashMap<u64, [f64; 3]>, FemError> {
+    let mut out = HashMap::new();
+    let mut inside = false;
+    for (k, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with("displacements") {
+            // A later printout (a later increment or step) replaces an earlier one.
+            out.clear();
+            inside = true;
+            continue;
+        }
+        if !inside || t.is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = t.split_whitespace().collect();
+        match (f.len(), f.first().and_then(|s| s.parse::<u64>().ok())) {
+            (4, Some(id)) => {
+                let v = |i: usize| {
+                    f[i].parse::<f64>().map_err(|_| {
+                        FemError::InvalidInput(format!(
+                            "ccx .dat line {}: bad number {:?}",
+                            k + 1,
+                            f[i]
+                        ))
+                    })
+                };
+                out.insert(id, [v(1)?, v(2)?, v(3)?]);
+            }
+            _ => inside = false,
+        }
+    }
+    if out.is_empty() {
+        return Err(FemError::InvalidInput(
+            "ccx .dat: no displacement printout (the deck needs *NODE PRINT ..., U)".into(),
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -1881,6 +1922,18 @@ U
         let m = d.to_model().unwrap();
         let e = m.linear_material(&d).unwrap_err().to_string();
         assert!(e.contains("RUBBER"), "{e}");
+    }
+
+    #[test]
+    fn ccx_dat_last_displacement_printout_wins() {
+        let text = " displacements (vx,vy,vz) for set NALL and time  0.5\n\n         1  1.0E-01 0.0 0.0\n\n displacements (vx,vy,vz) for set NALL and time  1.0\n\n         1  2.0E-01 -3.5E-02  0.000000E+00\n         7  1.0 2.0 3.0\n\n stresses (elem, integ.pnt.,sxx,syy,szz,sxy,sxz,syz)\n        1 1 1.0 2.0 3.0 4.0 5.0 6.0\n";
+        let u = ccx_dat_displacements(text).unwrap();
+        assert_eq!(u.len(), 2);
+        assert_eq!(u[&1], [0.2, -0.035, 0.0]);
+        assert_eq!(u[&7], [1.0, 2.0, 3.0]);
+        assert!(ccx_dat_displacements(" stresses\n 1 1 1 1\n").is_err());
+        let e = ccx_dat_displacements(" displacements\n 1 0.1 x 0.3\n").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
     }
 
     #[test]

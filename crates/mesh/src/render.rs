@@ -206,28 +206,13 @@ pub fn render(scene: &Scene, view: &View, background: [u8; 3]) -> RgbImage {
         if area.abs() < 1e-12 {
             continue;
         }
-        let x0 = q
-            .iter()
-            .map(|p| p[0])
-            .fold(f64::INFINITY, f64::min)
-            .floor()
-            .max(0.0) as usize;
-        let x1 = q
-            .iter()
-            .map(|p| p[0])
-            .fold(f64::NEG_INFINITY, f64::max)
-            .ceil();
-        let y0 = q
-            .iter()
-            .map(|p| p[1])
-            .fold(f64::INFINITY, f64::min)
-            .floor()
-            .max(0.0) as usize;
-        let y1 = q
-            .iter()
-            .map(|p| p[1])
-            .fold(f64::NEG_INFINITY, f64::max)
-            .ceil();
+        // Pixel bounding box along screen axis k: (first pixel, last pixel edge).
+        let span = |k: usize| {
+            let lo = q.iter().map(|p| p[k]).fold(f64::INFINITY, f64::min);
+            let hi = q.iter().map(|p| p[k]).fold(f64::NEG_INFINITY, f64::max);
+            (lo.floor().max(0.0) as usize, hi.ceil())
+        };
+        let ((x0, x1), (y0, y1)) = (span(0), span(1));
         if x1 < 0.0 || y1 < 0.0 {
             continue;
         }
