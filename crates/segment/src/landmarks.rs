@@ -122,7 +122,8 @@ pub struct Pedicle {
     pub direction: P3,
     /// Length of the axis inside the bone (mm).
     pub axis_length_mm: f64,
-    /// Smallest width across the isthmus (mm).
+    /// Smallest width of the bone across the axis, normal to it in the transverse plane
+    /// (mm), which bounds the screw diameter.
     pub min_width_mm: f64,
     /// Smallest height across the isthmus (mm).
     pub min_height_mm: f64,

@@ -653,38 +653,8 @@ fn pedicle(
     }
     let (imin, _) = slabs.iter().enumerate().min_by_key(|(_, (_, v))| v.len())?;
     let q = mean(&slabs[imin].1)?;
-    // Axis direction from the medial wall (unaffected by the transverse process, which
-    // joins laterally): the medial edge of the section at the isthmus height, per slab,
-    // fitted by a line x(y) from the posterior wall to 3 slabs behind the isthmus.
-    let hi = (imin + 3).min(slabs.len() - 1);
-    let mut rows = Vec::new();
-    for (y, sec) in &slabs[..=hi] {
-        let med = sec
-            .iter()
-            .filter(|l| (l.z - q.z).abs() < 2.0)
-            .map(|l| sgn * l.x)
-            .fold(f64::INFINITY, f64::min);
-        if med.is_finite() {
-            rows.push((*y, med));
-        }
-    }
-    let slope = if rows.len() >= 3 {
-        let n = rows.len() as f64;
-        let my = rows.iter().map(|r| r.0).sum::<f64>() / n;
-        let mx = rows.iter().map(|r| r.1).sum::<f64>() / n;
-        let sxy: f64 = rows.iter().map(|r| (r.0 - my) * (r.1 - mx)).sum();
-        let syy: f64 = rows.iter().map(|r| (r.0 - my).powi(2)).sum();
-        if syy > 0.0 {
-            sxy / syy
-        } else {
-            0.0
-        }
-    } else {
-        0.0
-    };
-    // Moving posteriorly (+y) the wall moves laterally by `slope`; towards the body the axis
-    // goes anterior and medial.
-    let u = V3::new(sgn * slope, 1.0, 0.0).normalize() * -1.0;
+    let inside_local = |l: V3| cx.label_at(fr.world(l)) == Some(label);
+    let (q, u) = corridor_axis(&inside_local, q, sgn, s);
     let sec = &slabs[imin].1;
     let ext = |f: &dyn Fn(&V3) -> f64| {
         let (a, b) = sec
@@ -695,8 +665,28 @@ fn pedicle(
             });
         b - a + s
     };
-    // Width perpendicular to the axis: the coronal width times the cosine of its angle.
-    let width = ext(&|l: &V3| l.x) * u.y.abs();
+    // Width: the narrowest transverse chord of the bone across the axis, normal to it, along
+    // the corridor (the slab's coronal width times cos(angle) overstates it wherever the
+    // slab cuts the lamina root obliquely).
+    let b = u.cross(&V3::z());
+    let step = (s / 4.0).max(0.05);
+    let reach = |p: V3, d: V3| {
+        let mut r = 0.0;
+        while r < 30.0 && inside_local(p + d * (r + step)) {
+            r += step;
+        }
+        r
+    };
+    let width = (0..=(17.0 / step) as usize)
+        .map(|i| q + u * (-3.0 + i as f64 * step))
+        .filter(|p| inside_local(*p))
+        .map(|p| reach(p, b) + reach(p, -b) + step)
+        .fold(f64::INFINITY, f64::min);
+    let width = if width.is_finite() {
+        width
+    } else {
+        ext(&|l: &V3| l.x) * u.y.abs()
+    };
     let height = ext(&|l: &V3| l.z);
     let wq = fr.world(q);
     let wu = fr.dir(u);
@@ -724,6 +714,76 @@ fn pedicle(
         min_width_mm: width,
         min_height_mm: height,
     })
+}
+
+/// Pedicle axis near the isthmus centre `q` (local frame): a point on it and its
+/// transverse-plane direction towards the body, chosen as the line that stays furthest from
+/// the pedicle walls (the screw corridor a surgeon aims for).
+///
+/// Each candidate line (convergence angle -10..45 deg, passing up to 3 mm lateral or medial
+/// of `q`) scores the clearance (distance to the nearest voxel not of this vertebra, probed
+/// radially in the plane normal to the line) summed from 3 mm behind the isthmus (further
+/// back the transverse process and lamina widen the bone laterally) to 14 mm in front of
+/// it, each sample capped below the isthmus clearance so that the wide body and lamina do
+/// not outweigh the narrow tube. The result is the mean of the lines within 1 %
+/// of the best. Fitting the medial wall instead follows the canal edge where the canal cuts
+/// into the pedicle (measured at 1 mm, reference labels: 10.2 deg mean, 18 deg max error,
+/// now 4.3 and 8.4; automatic labels: 12.1 and 39.8, now 4.2 and 7.5).
+fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> (V3, V3) {
+    const PROBES: usize = 12;
+    let step = (s / 2.0).max(0.1);
+    let reach = 12.0;
+    let dir = |deg: f64| {
+        let a = deg.to_radians();
+        V3::new(-sgn * a.sin(), -a.cos(), 0.0)
+    };
+    let clearance = |p: V3, u: V3| -> f64 {
+        let b = u.cross(&V3::z());
+        let mut best = reach;
+        for k in 0..PROBES {
+            let a = std::f64::consts::TAU * k as f64 / PROBES as f64;
+            let d = V3::z() * a.cos() + b * a.sin();
+            let mut r = 0.0;
+            while r < best && inside(p + d * (r + step)) {
+                r += step;
+            }
+            best = best.min(r);
+        }
+        best
+    };
+    let angles: Vec<f64> = (-10..=45).map(f64::from).collect();
+    // Capped below the isthmus clearance, so that lines near the walls of the narrow tube
+    // lose and the wide body and lamina add nothing (0.8: measured best on the phantoms).
+    let cap = 0.8
+        * angles
+            .iter()
+            .map(|&a| clearance(q, dir(a)))
+            .fold(0.0f64, f64::max)
+            .max(step);
+    let (t0, t1) = (-3.0, 14.0);
+    let n_t = ((t1 - t0) / step).round() as i64;
+    // Lines through the isthmus section's centroid and up to 3 mm lateral or medial of it
+    // (the centroid is pulled off the axis where the lamina joins the pedicle).
+    let offsets: Vec<f64> = (-6..=6).map(|k| k as f64 * 0.5).collect();
+    let mut cand = Vec::new();
+    for &o in &offsets {
+        for &a in &angles {
+            let u = dir(a);
+            let p0 = q + V3::x() * o;
+            let sc = (0..=n_t)
+                .map(|i| clearance(p0 + u * (t0 + i as f64 * step), u).min(cap))
+                .sum::<f64>();
+            cand.push((a, o, sc));
+        }
+    }
+    let best = cand.iter().map(|c| c.2).fold(f64::NEG_INFINITY, f64::max);
+    // The middle of the plateau: all lines within 1 % of the best.
+    let tol = 0.01 * best.abs();
+    let near: Vec<_> = cand.iter().filter(|c| c.2 >= best - tol).collect();
+    let n = near.len() as f64;
+    let a = near.iter().map(|c| c.0).sum::<f64>() / n;
+    let o = near.iter().map(|c| c.1).sum::<f64>() / n;
+    (q + V3::x() * o, dir(a))
 }
 
 /// Points of `pts` within `tol` of the extreme of `key`, averaged, pushed half a voxel out.
