@@ -4,9 +4,11 @@
 //! endplate and the fibre stretches of the annulus at the largest moment.
 //!
 //! `cargo run --release -p spinetwin-model --example disc_study -- [disc_only_l4l5|intact_segment_l4l5]`
-//! Environment: MOTIONS=flexion,extension,... FOLLOWER=N, STANDING=1, and disc overrides
-//! NU_ANN, C10, K1, K2, KAPPA, ANGLE, NUCFRAC, NUCSHIFT,.
-//! The phantom twin is cached in /tmp/disc_study_twin.json.
+//! Environment: MOTIONS=flexion,extension,... FOLLOWER=N, STANDING=1; VALIDATE=1 runs the
+//! whole validation table instead; disc overrides NU_ANN, C10, K1, K2, KAPPA, ANGLE, NUCFRAC,
+//! NUCSHIFT, NLAYERS, NANN and FIBRES=isochoric|full (the fibre invariants).
+//! The phantom's landmarks are cached in /tmp/disc_study_twin.json; the parameters always
+//! start from the current defaults.
 use nalgebra::{Matrix3, Vector3};
 use spinetwin_fem::nl::SolveOptions;
 use spinetwin_fem::Mesh;
@@ -75,6 +77,7 @@ fn main() {
         std::fs::write(cache, serde_json::to_string(&f).unwrap()).unwrap();
         f
     };
+    file.params = TwinParams::default();
     let m = &mut file.params.disc_materials;
     if let Some(v) = env("C10") {
         m.annulus_c10 = v;
@@ -82,8 +85,11 @@ fn main() {
     if let Some(v) = env("NU_ANN") {
         m.annulus_bulk = bulk_for_poisson(2.0 * m.annulus_c10, v);
     }
-    if std::env::var("FULLINV").is_ok() {
-        m.fibre_full_invariants = true;
+    match std::env::var("FIBRES").as_deref() {
+        Ok("isochoric") => m.fibre_full_invariants = false,
+        Ok("full") => m.fibre_full_invariants = true,
+        Ok(other) => panic!("FIBRES={other}: isochoric or full"),
+        Err(_) => {}
     }
     if let Some(v) = env("K1") {
         m.fibre_k1 = v;
