@@ -433,6 +433,19 @@ pub struct HgoParams {
 ///
 /// Annulus fibrosus example (Gruber et al. 2024, as calibrated there): `C10 = 0.1351`,
 /// `k1 = 3.73`, `k2 = 89.57`, `kappa = 0.0752`.
+///
+/// # Fibre invariants
+///
+/// By default the fibre term uses the isochoric invariants above (the HGO-C form of Abaqus
+/// and most codes). For a nearly incompressible material the choice does not matter. For
+/// a compressible one it does: the isochoric invariants do not see the volumetric part of
+/// a fibre stretch, so a fibre can be lengthened by a volume increase at the cost of the
+/// (soft) bulk term only (Nolan, Gower, Destrade, Ogden & McGarry 2014, J Mech Behav
+/// Biomed Mater 39:48, "A robust anisotropic hyperelastic formulation for the modelling of
+/// soft tissue": a sphere under hydrostatic tension stays a sphere, and uniaxial fibre
+/// stretch is carried partly by dilatation). [`FibreInvariants::Full`] is their modified
+/// anisotropic (MA) model: `E_i = kappa (I1 - 3) + (1 - 3 kappa) (I_i - 1)` with the full
+/// invariants `I1 = tr C`, `I4 = a1 . C a1`.
 #[derive(Clone, Debug)]
 pub struct Hgo {
     /// One set (uniform) or one per element.
@@ -440,6 +453,18 @@ pub struct Hgo {
     /// Unit fibre directions `[a1, a2]` in the reference configuration: one pair (uniform)
     /// or one per element.
     pub fibres: Vec<[[f64; 3]; 2]>,
+    /// Which invariants the fibre term uses (default isochoric, HGO-C).
+    pub fibre_invariants: FibreInvariants,
+}
+
+/// The invariants the fibre term of [`Hgo`] is written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FibreInvariants {
+    /// `I1_bar`, `I4_bar` (HGO-C; Abaqus' `*ANISOTROPIC HYPERELASTIC, HOLZAPFEL`).
+    #[default]
+    Isochoric,
+    /// `I1`, `I4` (the modified anisotropic model of Nolan et al. 2014).
+    Full,
 }
 
 impl Hgo {
@@ -479,7 +504,14 @@ impl Hgo {
         Ok(Hgo {
             params,
             fibres: unit,
+            fibre_invariants: FibreInvariants::Isochoric,
         })
+    }
+
+    /// The same material with the fibre term in the given invariants.
+    pub fn with_fibre_invariants(mut self, which: FibreInvariants) -> Self {
+        self.fibre_invariants = which;
+        self
     }
 
     fn w(&self, element: usize, k: &Kinematics) -> Result<(Hd, [Vector3<f64>; 2]), FemError> {
@@ -490,8 +522,12 @@ impl Hgo {
         let jm23 = x[2].powf(-2.0 / 3.0);
         let i1b = x[0] * jm23;
         let mut w = (i1b - 3.0).scale(p.c10) + (x[2] - 1.0).sq().scale(0.5 * p.bulk);
+        let (i1f, jf) = match self.fibre_invariants {
+            FibreInvariants::Isochoric => (i1b, jm23),
+            FibreInvariants::Full => (x[0], Hd::c(1.0)),
+        };
         for xi in [x[3], x[4]] {
-            let ei = (i1b - 3.0).scale(p.kappa) + (xi * jm23 - 1.0).scale(1.0 - 3.0 * p.kappa);
+            let ei = (i1f - 3.0).scale(p.kappa) + (xi * jf - 1.0).scale(1.0 - 3.0 * p.kappa);
             // Macaulay bracket: compressed fibres carry nothing (W, S continuous at 0).
             if ei.v > 0.0 {
                 w = w + ((ei.sq().scale(p.k2)).exp() - 1.0).scale(p.k1 / (2.0 * p.k2));
@@ -866,6 +902,55 @@ mod tests {
         let fz = Matrix3::from_diagonal(&Vector3::new(0.97, 0.97, 1.08));
         assert!(two.pk2(0, &fz).unwrap().0[2] > 2.0 * two.pk2(1, &fz).unwrap().0[2]);
         assert!(two.pk2(2, &fz).is_err());
+    }
+
+    #[test]
+    fn hgo_full_fibre_invariants_see_the_volume_change() {
+        // Nolan et al. 2014 (J Mech Behav Biomed Mater 39:48), pure dilatation F = l I: the
+        // isochoric invariants are those of F = I, so the HGO-C fibres stay inactive and the
+        // stress is a pure pressure; with the full invariants I4 = l^2 > 1, the fibres carry
+        // load and the stress is anisotropic (a sphere becomes an ellipsoid).
+        let iso = hgo();
+        let full = hgo().with_fibre_invariants(FibreInvariants::Full);
+        assert_eq!(iso.fibre_invariants, FibreInvariants::Isochoric);
+        let l = 1.05;
+        let f = Matrix3::identity() * l;
+        let (si, _) = iso.pk2(0, &f).unwrap();
+        let (sf, _) = full.pk2(0, &f).unwrap();
+        assert!((si[0] - si[2]).abs() < 1e-12 && (si[0] - si[1]).abs() < 1e-12);
+        assert!(si[3..].iter().all(|v| v.abs() < 1e-12));
+        // Fibres at +-30 deg from z in the x-z plane: more stress along z than along y.
+        assert!(sf[2] > sf[1] + 0.1, "{sf:?}");
+        // Exactly the dispersed fibre term on top of the matrix: E = kappa (3 l^2 - 3) +
+        // (1 - 3 kappa) (l^2 - 1) for both families; S_fibre = 2 sum W'(E) dE/dC.
+        let p = iso.params[0];
+        let e = (3.0 * p.kappa + 1.0 - 3.0 * p.kappa) * (l * l - 1.0);
+        let dw = p.k1 * e * (p.k2 * e * e).exp();
+        let a = full.fibres[0];
+        let s_yy = si[1] + 2.0 * 2.0 * dw * p.kappa;
+        let s_zz = si[2] + 2.0 * 2.0 * dw * (p.kappa + (1.0 - 3.0 * p.kappa) * a[0][2] * a[0][2]);
+        assert!((sf[1] - s_yy).abs() < 1e-9 * s_yy.abs(), "{} {s_yy}", sf[1]);
+        assert!((sf[2] - s_zz).abs() < 1e-9 * s_zz.abs(), "{} {s_zz}", sf[2]);
+        // Consistent tangent, objectivity and the small-strain limit hold as for HGO-C; at
+        // J = 1 the two energies coincide (the stresses differ by the volumetric part of the
+        // fibre stress, which HGO-C projects out).
+        for f in [
+            Matrix3::new(0.97, 0.02, 0.01, -0.01, 0.98, 0.0, 0.03, 0.01, 1.08),
+            Matrix3::new(1.04, 0.01, 0.0, 0.0, 1.03, 0.02, 0.01, 0.0, 0.92),
+            Matrix3::new(1.0, 0.0, 0.12, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+            f,
+        ] {
+            let (es, ed) = fd_errors(&full, &f);
+            assert!(es < 1e-7 && ed < 1e-7, "{f}: {es:e} {ed:e}");
+            check_reference_and_objectivity(&full, &f);
+        }
+        check_isotropic_limit(&full, 2.0 * 0.1351, 10.0);
+        let shear = Matrix3::new(1.0, 0.0, 0.12, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0);
+        let (w1, w2) = (
+            iso.energy(0, &shear).unwrap(),
+            full.energy(0, &shear).unwrap(),
+        );
+        assert!(w1 > 0.0 && (w1 - w2).abs() < 1e-12 * w1, "{w1} {w2}");
     }
 
     #[test]

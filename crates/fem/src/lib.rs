@@ -94,7 +94,7 @@ pub mod vtu;
 pub use bc::{Constraints, Loads};
 pub use element::ElementKind;
 pub use hyper::{
-    Hgo, HgoParams, MooneyRivlin, MooneyRivlinParams, NeoHookean, TransIsoParams,
+    FibreInvariants, Hgo, HgoParams, MooneyRivlin, MooneyRivlinParams, NeoHookean, TransIsoParams,
     TransverselyIsotropic,
 };
 pub use iterative::{AmgOptions, IterativeOptions, IterativeStats, Preconditioner};

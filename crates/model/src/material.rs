@@ -5,12 +5,27 @@
 //! C10 0.1351 MPa, k1 3.73 MPa, k2 89.57, kappa 0.0752, fibres about +/-30 deg); nucleus
 //! pulposus as a nearly incompressible Mooney-Rivlin solid (Schmidt et al. 2007, quoted
 //! there: C10 0.12, C01 0.03 MPa) with a bulk modulus that makes Poisson's ratio 0.4999.
+//!
+//! The annulus ground substance is compressible, Poisson's ratio 0.45, within the range of
+//! published lumbar models whose fibres are separate springs or rebars (Mooney-Rivlin C10
+//! 0.133, C01 0.0333 MPa, D 0.6 MPa^-1, i.e. nu 0.45: BMC Musculoskelet Disord 2024
+//! 25:639, Table 1; Neo-Hookean C10 0.315 MPa, D 0.688 MPa^-1, i.e. nu 0.40, after Schmidt
+//! et al.: BMC Musculoskelet Disord 2015, doi 10.1186/s12891-015-0686-z, Table 1). With
+//! the low C10 of the HGO set that is a bulk modulus of only 2.6 MPa, and then the
+//! fibre term must be written in the full invariants `I1`, `I4` (Nolan, Gower, Destrade,
+//! Ogden & McGarry 2014, J Mech Behav Biomed Mater 39:48), not in the isochoric ones of
+//! the usual compressible HGO form: with isochoric invariants a fibre can be lengthened by
+//! a volume increase that only the soft bulk term resists. Measured on the phantom's
+//! disc-only L4-L5 at 7.5 N m flexion (docs/validation/twin_phantom.md): with isochoric
+//! invariants the posterior outer annulus swelled by 37 % (J 1.37), its fibres stretched by
+//! 14 % of which the fibre law saw 2.5 %, and the disc turned 14.6 deg (Heuer 2007: 10.1);
+//! with the full invariants J is 1.07, the fibres stretch 5 % and the disc turns 9.6 deg.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use spinetwin_fem::continuum::SolidMaterial;
-use spinetwin_fem::hyper::{Hgo, HgoParams, MooneyRivlin, MooneyRivlinParams};
+use spinetwin_fem::hyper::{FibreInvariants, Hgo, HgoParams, MooneyRivlin, MooneyRivlinParams};
 
 use crate::error::ModelError;
 
@@ -36,6 +51,12 @@ pub struct DiscMaterials {
     pub nucleus_c01: f64,
     /// Nucleus bulk modulus (MPa).
     pub nucleus_bulk: f64,
+    /// Fibre term of the annulus in the full invariants `I1`, `I4` (Nolan et al. 2014; the
+    /// default) rather than the isochoric ones of the usual compressible HGO form (see the
+    /// module documentation and [`spinetwin_fem::hyper::FibreInvariants`]). Twin files
+    /// written before this field existed read it as `false` and keep their old model.
+    #[serde(default)]
+    pub fibre_full_invariants: bool,
 }
 
 /// Bulk modulus giving Poisson's ratio `nu` for small-strain shear modulus `mu`.
@@ -48,7 +69,7 @@ impl Default for DiscMaterials {
         let (nc10, nc01) = (0.12, 0.03);
         DiscMaterials {
             annulus_c10: 0.1351,
-            // nu = 0.45 for the ground substance (compressible enough to avoid locking).
+            // nu = 0.45 for the ground substance (published range 0.40-0.45; module notes).
             annulus_bulk: bulk_for_poisson(2.0 * 0.1351, 0.45),
             fibre_k1: 3.73,
             fibre_k2: 89.57,
@@ -56,6 +77,7 @@ impl Default for DiscMaterials {
             nucleus_c10: nc10,
             nucleus_c01: nc01,
             nucleus_bulk: bulk_for_poisson(2.0 * (nc10 + nc01), 0.4999),
+            fibre_full_invariants: true,
         }
     }
 }
@@ -83,12 +105,56 @@ impl DiscMaterials {
                 kappa: self.fibre_kappa,
             }],
             fibres,
-        )?;
+        )?
+        .with_fibre_invariants(if self.fibre_full_invariants {
+            FibreInvariants::Full
+        } else {
+            FibreInvariants::Isochoric
+        });
         let nucleus = MooneyRivlin::new(vec![MooneyRivlinParams {
             c10: self.nucleus_c10,
             c01: self.nucleus_c01,
             bulk: self.nucleus_bulk,
         }])?;
         Ok((Arc::new(annulus), Arc::new(nucleus)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::Matrix3;
+
+    /// Fibres at +-30 deg to the x-y plane, in the x-z plane (one annulus element).
+    fn annulus(m: &DiscMaterials) -> SharedMaterial {
+        let (c, s) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
+        m.build(vec![[[c, 0.0, s], [c, 0.0, -s]]], 1).unwrap().0
+    }
+
+    #[test]
+    fn default_annulus_fibres_see_a_volume_increase() {
+        // Pure dilatation by 5 %: the full-invariant fibres (the default) are stretched and
+        // make the stress anisotropic; the isochoric (HGO-C) ones see no stretch at all.
+        let full = DiscMaterials::default();
+        assert!(full.fibre_full_invariants);
+        let iso = DiscMaterials {
+            fibre_full_invariants: false,
+            ..full.clone()
+        };
+        let f = Matrix3::identity() * 1.05;
+        let (sf, _) = annulus(&full).pk2(0, &f).unwrap();
+        let (si, _) = annulus(&iso).pk2(0, &f).unwrap();
+        assert!((si[0] - si[1]).abs() < 1e-12 && (si[0] - si[2]).abs() < 1e-12);
+        // x is 30 deg from both families, y normal to them: the fibres load x far more.
+        assert!(sf[0] - sf[1] > 1.0, "{sf:?}");
+        assert!(sf[0] > si[0] + 1.0);
+    }
+
+    #[test]
+    fn twin_files_without_the_field_keep_the_isochoric_fibres() {
+        let mut v = serde_json::to_value(DiscMaterials::default()).unwrap();
+        v.as_object_mut().unwrap().remove("fibre_full_invariants");
+        let m: DiscMaterials = serde_json::from_value(v).unwrap();
+        assert!(!m.fibre_full_invariants);
     }
 }
