@@ -7,6 +7,10 @@
 //!
 //! # Method
 //!
+//! 0. **Noise**: the soft-tissue noise is estimated (median absolute difference of
+//!    neighbours along the finest axis); above 60 HU (low-dose or thin-slice scans; the
+//!    phantom sweep goes to 40 HU) the volume is smoothed with a 1 mm Gaussian first, with a
+//!    warning, so that the bone mask is not a speckle.
 //! 1. **Bone threshold** from the scan's HU histogram: halfway between the soft-tissue peak
 //!    (mode in -50..150 HU) and Otsu's threshold of the voxels in 0..1500 HU, clamped to
 //!    150..300 HU (configurable). Otsu alone lands near the cortical/cancellous boundary and
@@ -49,7 +53,11 @@
 //!    than the vertebrae above (the alae) or much taller (fused sacral segments without disc
 //!    spaces). Without a sacrum in view, the caudal-most vertebra is *assumed* to be L5 and
 //!    every level gets a warning and a low confidence. Transitional anatomy (L6, sacralised
-//!    L5), thoracic ribs and T13 are not detected.
+//!    L5), thoracic ribs and T13 are not detected. A vertebra whose disc spaces above and
+//!    below are not 14-50 mm apart (a disc missed, or a dip inside a body taken for one) is
+//!    reported as probably wrongly separated (warning, confidence x 0.3), and every level
+//!    counted across it gets a warning and half its confidence; a sacrum recognised then is
+//!    not trusted (two vertebrae left in one segment are as tall as a sacrum).
 //! 7. **Discs** (100 + upper label): non-bone soft-tissue voxels anterior to the canal whose
 //!    two rays along the disc normal meet the upper and the lower vertebra within 15 mm.
 //!    **Canal** (200): the tracked canal holes, and between arches the same outline carried

@@ -36,6 +36,16 @@ const PROFILE_RADIUS_MM: f64 = 10.0;
 /// reach past the disc level into the neighbour's slab.
 const BODY_MARGIN_MM: f64 = 3.0;
 const POSTERIOR_MARGIN_MM: f64 = 14.0;
+/// Plausible distance between consecutive disc spaces (vertebral body plus one disc) from
+/// T10 to S1 in adults, mm; a vertebra outside the range is reported as probably wrongly
+/// separated (a disc space missed, or a dip inside a body taken for one).
+const MIN_PITCH_MM: f64 = 14.0;
+const MAX_PITCH_MM: f64 = 50.0;
+
+/// Scans noisier than this (standard deviation in soft tissue, HU) are smoothed with a
+/// Gaussian of `SMOOTH_SIGMA_MM` first. The phantom sweep goes up to 40 HU.
+const NOISY_HU: f64 = 60.0;
+const SMOOTH_SIGMA_MM: f64 = 1.0;
 
 /// Diagnostics on stderr when `SPINETWIN_SEGMENT_DEBUG` is set.
 fn debug() -> bool {
@@ -204,13 +214,30 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         sign: [0, 1, 2].map(|a| dir[(a, a)].signum()),
     };
     let [nx, ny, nz] = dims;
-    let hu = ct.data();
     let voxel_mm3 = g.sp[0] * g.sp[1] * g.sp[2];
     let mut warnings = Vec::new();
 
+    // 0. Noise: a noisy scan (low dose, thin slices) leaves a speckled bone mask whose
+    // cancellous interiors are not closed; smooth it first.
+    let soft_hu = ops::histogram_mode(ct.data(), -50.0, 150.0, 5.0).unwrap_or(40.0);
+    let noise = noise_sigma(&g, ct.data(), soft_hu);
+    let smoothed;
+    let hu: &[f32] = if noise > NOISY_HU {
+        smoothed = gaussian_smooth(&g, ct.data(), SMOOTH_SIGMA_MM);
+        warnings.push(format!(
+            "noisy scan (noise about {noise:.0} HU in soft tissue): smoothed (Gaussian, \
+             {SMOOTH_SIGMA_MM} mm) before segmentation"
+        ));
+        &smoothed
+    } else {
+        ct.data()
+    };
+    if debug() {
+        eprintln!("noise estimate {noise:.1} HU");
+    }
+
     // 1. Bone threshold and bone mask.
     let (lo, hi) = opts.threshold_range_hu;
-    let soft_hu = ops::histogram_mode(hu, -50.0, 150.0, 5.0).unwrap_or(40.0);
     let threshold = match opts.bone_threshold_hu {
         Some(t) => t,
         None => {
@@ -370,7 +397,35 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
             "fewer than two vertebrae could be separated along the spine".into(),
         ));
     }
-    let sacrum_found = is_sacrum(&stats, &present);
+    // Vertebrae between two disc spaces whose distance is not that of a vertebra and a disc:
+    // a missed disc (too tall) or a dip inside a body taken for a disc (too short). Their
+    // outlines are wrong, and so is any level counted across them.
+    let pitch: Vec<Option<f64>> = (0..nseg)
+        .map(|s| (s >= 1 && s < planes.len()).then(|| (planes[s].c - planes[s - 1].c).norm()))
+        .collect();
+    let implausible = |s: usize| pitch[s].filter(|&h| !(MIN_PITCH_MM..=MAX_PITCH_MM).contains(&h));
+    let bad: Vec<f64> = present.iter().filter_map(|&s| implausible(s)).collect();
+    if !bad.is_empty() {
+        let list: Vec<String> = bad.iter().map(|h| format!("{h:.0}")).collect();
+        warnings.push(format!(
+            "the vertebrae are probably not separated correctly: {} disc-to-disc distance(s) of \
+             {} mm where {MIN_PITCH_MM:.0}-{MAX_PITCH_MM:.0} mm is expected (a disc space \
+             missed or a dip inside a body taken for one); outlines and levels may be wrong",
+            bad.len(),
+            list.join(", ")
+        ));
+    }
+    let mut sacrum_found = is_sacrum(&stats, &present);
+    if sacrum_found && !bad.is_empty() {
+        // A caudal segment that looks like a sacrum only because the separation failed (two
+        // vertebrae in one segment are as tall as a sacrum) must not anchor the levels.
+        sacrum_found = false;
+        warnings.push(
+            "the caudal-most segment looks like a sacrum, but the separation is probably wrong, \
+             so it is not trusted as one"
+                .into(),
+        );
+    }
     let caudal_level = if sacrum_found {
         Level::S1
     } else {
@@ -404,6 +459,18 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         let mut confidence = if sacrum_found { 0.9 } else { 0.3 };
         if !sacrum_found {
             w.push("level assumed: the sacrum is not in view".to_string());
+        }
+        if let Some(h) = implausible(s) {
+            w.push(format!(
+                "separation probably wrong: {h:.0} mm between the disc spaces above and below \
+                 (expected {MIN_PITCH_MM:.0}-{MAX_PITCH_MM:.0} mm)"
+            ));
+            confidence *= 0.3;
+        } else if !bad.is_empty() {
+            w.push(
+                "level counted across a vertebra whose separation is probably wrong".to_string(),
+            );
+            confidence *= 0.5;
         }
         if st.touches_edge && level != Level::S1 {
             w.push("cut by the edge of the field of view".to_string());
@@ -453,6 +520,89 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         warnings,
         timings: timer.out,
     })
+}
+
+/// Noise standard deviation in soft tissue, HU: the median absolute difference of
+/// neighbours along the finest axis (from a soft-tissue voxel), over 0.954 (the median of
+/// |N(0, 2 sigma^2)| is 0.954 sigma). Edges barely move the median.
+fn noise_sigma(g: &Geom, hu: &[f32], soft: f32) -> f64 {
+    let a = (0..3)
+        .min_by(|&x, &y| g.sp[x].total_cmp(&g.sp[y]))
+        .unwrap_or(0);
+    let stride = [1, g.dims[0], g.dims[0] * g.dims[1]][a];
+    let n = g.dims[a];
+    // Histogram of |difference| in 1 HU bins up to 1000 HU.
+    let hist = (0..hu.len())
+        .into_par_iter()
+        .fold(
+            || vec![0u64; 1001],
+            |mut h, idx| {
+                if (idx / stride) % n + 1 < n {
+                    let (x, y) = (hu[idx], hu[idx + stride]);
+                    if (x - soft).abs() < 100.0 && y.is_finite() {
+                        h[((x - y).abs() as usize).min(1000)] += 1;
+                    }
+                }
+                h
+            },
+        )
+        .reduce(
+            || vec![0u64; 1001],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                a
+            },
+        );
+    let total: u64 = hist.iter().sum();
+    let mut acc = 0;
+    for (d, &c) in hist.iter().enumerate() {
+        acc += c;
+        if 2 * acc >= total && total > 0 {
+            return (d as f64 + 0.5) / 0.954;
+        }
+    }
+    0.0
+}
+
+/// Separable Gaussian smoothing with standard deviation `sigma_mm` (axes whose spacing is
+/// over twice `sigma_mm` are left alone). Non-finite voxels count as air.
+fn gaussian_smooth(g: &Geom, hu: &[f32], sigma_mm: f64) -> Vec<f32> {
+    let mut cur: Vec<f32> = hu
+        .iter()
+        .map(|&v| if v.is_finite() { v } else { -1000.0 })
+        .collect();
+    let [nx, ny, _] = g.dims;
+    for a in 0..3 {
+        let s = sigma_mm / g.sp[a];
+        let r = (2.0 * s).ceil() as i64;
+        if s < 0.5 || r < 1 {
+            continue;
+        }
+        let w: Vec<f64> = (-r..=r)
+            .map(|t| (-(t * t) as f64 / (2.0 * s * s)).exp())
+            .collect();
+        let stride = [1, nx, nx * ny][a] as i64;
+        let n = g.dims[a] as i64;
+        let src = cur;
+        cur = (0..src.len())
+            .into_par_iter()
+            .map(|idx| {
+                let pos = (idx as i64 / stride) % n;
+                let (mut acc, mut ws) = (0.0, 0.0);
+                for (o, wt) in (-r..=r).zip(&w) {
+                    let q = pos + o;
+                    if (0..n).contains(&q) {
+                        acc += wt * src[(idx as i64 + o * stride) as usize] as f64;
+                        ws += wt;
+                    }
+                }
+                (acc / ws) as f32
+            })
+            .collect();
+    }
+    cur
 }
 
 fn slice_holes(g: &Geom, hu: &[f32], bone: &[bool], k: usize) -> SliceHoles {
