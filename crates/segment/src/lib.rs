@@ -37,6 +37,11 @@
 //!    between its 10th and 75th percentiles are disc spaces. Each disc plane is refined by a
 //!    least-squares plane through the midpoints of the gap between the endplates (this
 //!    follows lordotic tilt and scoliotic wedging better than the centreline tangent).
+//!    When the runs give implausible vertebrae (a run longer than 16 mm: low-density
+//!    bodies merged with their discs; disc spaces under 18 or over 50 mm apart), the disc
+//!    spaces are taken instead as the dips framed by endplates (local minima at least 25 HU
+//!    below the lower of the maxima within 8 mm on either side, by decreasing contrast, at
+//!    least 20 mm apart), if that leaves fewer implausible distances.
 //! 5. **Vertebrae**: the bone between consecutive disc planes is split into *cores* (bone
 //!    at least a few mm from both planes); the rest of the bone (endplates next to a tilted
 //!    plane, articular processes that reach past the disc level) goes to the core with the
@@ -54,7 +59,7 @@
 //!    spaces). Without a sacrum in view, the caudal-most vertebra is *assumed* to be L5 and
 //!    every level gets a warning and a low confidence. Transitional anatomy (L6, sacralised
 //!    L5), thoracic ribs and T13 are not detected. A vertebra whose disc spaces above and
-//!    below are not 14-50 mm apart (a disc missed, or a dip inside a body taken for one) is
+//!    below are not 18-50 mm apart (a disc missed, or a dip inside a body taken for one) is
 //!    reported as probably wrongly separated (warning, confidence x 0.3), and every level
 //!    counted across it gets a warning and half its confidence; a sacrum recognised then is
 //!    not trusted (two vertebrae left in one segment are as tall as a sacrum).

@@ -39,8 +39,15 @@ const POSTERIOR_MARGIN_MM: f64 = 14.0;
 /// Plausible distance between consecutive disc spaces (vertebral body plus one disc) from
 /// T10 to S1 in adults, mm; a vertebra outside the range is reported as probably wrongly
 /// separated (a disc space missed, or a dip inside a body taken for one).
-const MIN_PITCH_MM: f64 = 14.0;
+const MIN_PITCH_MM: f64 = 18.0;
 const MAX_PITCH_MM: f64 = 50.0;
+/// A run of the density profile below the disc level longer than this is not one disc (a
+/// low-density body merged with its discs), mm.
+const MAX_DISC_RUN_MM: f64 = 16.0;
+/// Disc spaces from the dips framed by endplates: least contrast, HU, and least distance
+/// between two, mm (a dip inside a body is about half a vertebra from the discs).
+const MIN_DIP_CONTRAST_HU: f64 = 25.0;
+const DIP_SPACING_MM: f64 = 20.0;
 
 /// Scans noisier than this (standard deviation in soft tissue, HU) are smoothed with a
 /// Gaussian of `SMOOTH_SIGMA_MM` first. The phantom sweep goes up to 40 HU.
@@ -960,15 +967,38 @@ fn disc_planes(g: &Geom, hu: &[f32], cl: &Centreline) -> Result<Vec<Plane>, Segm
             i += 1;
         }
     }
-    let planes: Vec<Plane> = runs
+    let runs: Vec<(usize, usize)> = runs
         .into_iter()
         .filter(|&(a, b)| a > 0 && b + 1 < ns && (b - a + 1) as f64 * ds >= 2.0)
-        .map(|(a, b)| {
-            let s = 0.5 * (a + b) as f64 * ds;
-            Plane {
-                c: cl.at(s),
-                n: cl.tangent(s),
-            }
+        .collect();
+    let mut centres: Vec<f64> = runs.iter().map(|r| 0.5 * (r.0 + r.1) as f64 * ds).collect();
+    // Where that gives implausible vertebrae (a run longer than a disc: low-density bodies
+    // merged with their discs; disc spaces too close or too far apart), try the dips framed
+    // by endplates instead, and keep whichever leaves fewer implausible distances.
+    let implausible = |c: &[f64]| {
+        c.windows(2)
+            .filter(|w| !(MIN_PITCH_MM..=MAX_PITCH_MM).contains(&(w[1] - w[0])))
+            .count()
+    };
+    let long_run = runs
+        .iter()
+        .any(|&(a, b)| (b - a + 1) as f64 * ds > MAX_DISC_RUN_MM);
+    if long_run || implausible(&centres) > 0 {
+        let dips = dips_between_endplates(&prof, ds);
+        if debug() {
+            eprintln!(
+                "disc spaces from runs {centres:.0?}; from dips between endplates {dips:.0?}"
+            );
+        }
+        if dips.len() >= 2 && implausible(&dips) < implausible(&centres) + long_run as usize {
+            centres = dips;
+        }
+    }
+    let planes: Vec<Plane> = centres
+        .into_iter()
+        .map(|s| Plane {
+            c: cl.at(s),
+            n: cl.tangent(s),
         })
         .collect();
     if planes.is_empty() {
@@ -977,6 +1007,42 @@ fn disc_planes(g: &Geom, hu: &[f32], cl: &Centreline) -> Result<Vec<Plane>, Segm
         ));
     }
     Ok(planes)
+}
+
+/// Disc spaces as the dips of the density profile (sampled every `ds` mm) framed by an
+/// endplate on each side: local minima (over +-3 mm) lying at least `MIN_DIP_CONTRAST_HU`
+/// below the lower of the two maxima within 8 mm above and below, taken by decreasing
+/// contrast and kept at least `DIP_SPACING_MM` apart (a dip inside a body, e.g. at the
+/// basivertebral vein, is then closer than that to a deeper disc). Positions in mm along the
+/// profile, increasing.
+fn dips_between_endplates(prof: &[f64], ds: f64) -> Vec<f64> {
+    let ns = prof.len();
+    let (w, side) = ((3.0 / ds) as usize, (8.0 / ds) as usize);
+    fn finite(r: &[f64]) -> impl Iterator<Item = f64> + '_ {
+        r.iter().copied().filter(|x| x.is_finite())
+    }
+    let mut cand: Vec<(f64, f64)> = Vec::new();
+    for i in side..ns.saturating_sub(side) {
+        let v = prof[i];
+        if !v.is_finite() || finite(&prof[i - w..=i + w]).any(|x| x < v) {
+            continue;
+        }
+        let left = finite(&prof[i - side..i]).fold(f64::MIN, f64::max);
+        let right = finite(&prof[i + 1..=i + side]).fold(f64::MIN, f64::max);
+        let contrast = left.min(right) - v;
+        if contrast >= MIN_DIP_CONTRAST_HU {
+            cand.push((contrast, i as f64 * ds));
+        }
+    }
+    cand.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut kept: Vec<f64> = Vec::new();
+    for (_, s) in cand {
+        if kept.iter().all(|&k| (k - s).abs() >= DIP_SPACING_MM) {
+            kept.push(s);
+        }
+    }
+    kept.sort_by(f64::total_cmp);
+    kept
 }
 
 /// Fits the disc plane to the mid-surface of the disc space: on a grid of points of the
