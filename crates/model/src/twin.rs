@@ -186,6 +186,14 @@ impl Twin {
                 file.schema_version
             )));
         }
+        if !file.params.disc_materials.fibre_full_invariants {
+            // Twin files written before 2026-12-02 lack the field and keep their old model.
+            tracing::warn!(
+                "the annulus fibres of this twin use the isochoric invariants, which let the \
+                 compressible annulus swell (disc-only flexion 14.6 deg against 9.6): rebuild \
+                 the twin for the corrected model (docs/validation/twin_phantom.md)"
+            );
+        }
         let lm = &file.landmarks;
         if lm.vertebrae.len() < 2 {
             return Err(ModelError::InvalidGeometry(format!(

@@ -71,6 +71,7 @@ fn disc_only_flexion_stretches_fibres_not_volume() {
     old.params.disc_materials.fibre_full_invariants = false;
     let twin_old = specimen(&old, "disc_only_l4l5").unwrap();
     let r_old = twin_old.simulate(&case, &SolveOptions::default()).unwrap();
+    assert!(r_old.converged, "{:?}", r_old.failure);
     let rom_old = r_old.last().unwrap().segments[0].rotation_deg[0];
     let j_old = posterior_annulus_volume_ratio(
         &twin_old,

@@ -41,7 +41,8 @@
 //!    bodies merged with their discs; disc spaces under 18 or over 50 mm apart), the disc
 //!    spaces are taken instead as the dips framed by endplates (local minima at least 25 HU
 //!    below the lower of the maxima within 8 mm on either side, by decreasing contrast, at
-//!    least 20 mm apart), if that leaves fewer implausible distances.
+//!    least 20 mm apart), if that leaves fewer implausible distances (as few, when a run
+//!    was too long) and finds no fewer than one disc space less than the runs.
 //! 5. **Vertebrae**: the bone between consecutive disc planes is split into *cores* (bone
 //!    at least a few mm from both planes); the rest of the bone (endplates next to a tilted
 //!    plane, articular processes that reach past the disc level) goes to the core with the

@@ -423,9 +423,12 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         ));
     }
     let mut sacrum_found = is_sacrum(&stats, &present);
-    if sacrum_found && !bad.is_empty() {
-        // A caudal segment that looks like a sacrum only because the separation failed (two
-        // vertebrae in one segment are as tall as a sacrum) must not anchor the levels.
+    // The vertebra directly above the candidate sacrum: if its disc spaces are implausible,
+    // the boundary between it and the candidate is suspect too (two vertebrae merged into
+    // one caudal segment are as tall as a sacrum). A mis-separation further up does not
+    // make a sacrum doubtful, and distrusting it would shift every level by one.
+    let above_sacrum_bad = present.len() >= 2 && implausible(present[present.len() - 2]).is_some();
+    if sacrum_found && above_sacrum_bad {
         sacrum_found = false;
         warnings.push(
             "the caudal-most segment looks like a sacrum, but the separation is probably wrong, \
@@ -974,7 +977,8 @@ fn disc_planes(g: &Geom, hu: &[f32], cl: &Centreline) -> Result<Vec<Plane>, Segm
     let mut centres: Vec<f64> = runs.iter().map(|r| 0.5 * (r.0 + r.1) as f64 * ds).collect();
     // Where that gives implausible vertebrae (a run longer than a disc: low-density bodies
     // merged with their discs; disc spaces too close or too far apart), try the dips framed
-    // by endplates instead, and keep whichever leaves fewer implausible distances.
+    // by endplates instead, and keep whichever leaves fewer implausible distances (ties go
+    // to the dips when a run was too long).
     let implausible = |c: &[f64]| {
         c.windows(2)
             .filter(|w| !(MIN_PITCH_MM..=MAX_PITCH_MM).contains(&(w[1] - w[0])))
@@ -990,7 +994,11 @@ fn disc_planes(g: &Geom, hu: &[f32], cl: &Centreline) -> Result<Vec<Plane>, Segm
                 "disc spaces from runs {centres:.0?}; from dips between endplates {dips:.0?}"
             );
         }
-        if dips.len() >= 2 && implausible(&dips) < implausible(&centres) + long_run as usize {
+        // The dips must not replace disc spaces by fewer ones (merging vertebrae).
+        if dips.len() >= 2
+            && dips.len() + 1 >= centres.len()
+            && implausible(&dips) < implausible(&centres) + long_run as usize
+        {
             centres = dips;
         }
     }

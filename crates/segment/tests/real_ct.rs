@@ -464,7 +464,8 @@ fn real_ct_dice_and_identification() {
             .expect("report written");
     }
     // Never a silent mislabel: a vertebra under a wrong level is flagged, or the scan refused;
-    // and never a grossly wrong outline (Dice under 0.5) without a warning that the
+    // a vertebra not found at all comes with a separation warning; and never a grossly
+    // wrong outline (Dice under 0.5) without a warning that the
     // vertebrae are probably not separated correctly.
     for o in &outcomes {
         for r in &o.rows {
@@ -475,6 +476,15 @@ fn real_ct_dice_and_identification() {
                     o.folder,
                     verse_name(r.label),
                     r.dice_same
+                );
+            }
+            if r.best == 0 {
+                // Missed entirely: the scan must say its vertebrae are not separated right.
+                assert!(
+                    r.separation_warned,
+                    "{}: reference {} not found and no separation warning",
+                    o.folder,
+                    verse_name(r.label)
                 );
             }
             if r.best != 0 && r.best != r.label {

@@ -654,7 +654,7 @@ fn pedicle(
     let (imin, _) = slabs.iter().enumerate().min_by_key(|(_, (_, v))| v.len())?;
     let q = mean(&slabs[imin].1)?;
     let inside_local = |l: V3| cx.label_at(fr.world(l)) == Some(label);
-    let (q, u) = corridor_axis(&inside_local, q, sgn, s);
+    let (q, u) = corridor_axis(&inside_local, q, sgn, s)?;
     let sec = &slabs[imin].1;
     let ext = |f: &dyn Fn(&V3) -> f64| {
         let (a, b) = sec
@@ -670,12 +670,19 @@ fn pedicle(
     // slab cuts the lamina root obliquely).
     let b = u.cross(&V3::z());
     let step = (s / 4.0).max(0.05);
+    // The bone edge along `d`: the last bone sample before 2 mm of non-bone, so that holes
+    // in a label (unfilled cancellous cores of real scans) do not end the chord early.
     let reach = |p: V3, d: V3| {
-        let mut r = 0.0;
-        while r < 30.0 && inside_local(p + d * (r + step)) {
+        let (mut r, mut last) = (0.0, 0.0);
+        while r < 30.0 {
             r += step;
+            if inside_local(p + d * r) {
+                last = r;
+            } else if r - last > 2.0 {
+                break;
+            }
         }
-        r
+        last
     };
     let width = (0..=(17.0 / step) as usize)
         .map(|i| q + u * (-3.0 + i as f64 * step))
@@ -728,8 +735,9 @@ fn pedicle(
 /// not outweigh the narrow tube. The result is the mean of the lines within 1 %
 /// of the best. Fitting the medial wall instead follows the canal edge where the canal cuts
 /// into the pedicle (measured at 1 mm, reference labels: 10.2 deg mean, 18 deg max error,
-/// now 4.3 and 8.4; automatic labels: 12.1 and 39.8, now 4.2 and 7.5).
-fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> (V3, V3) {
+/// now 4.3 and 8.4; automatic labels: 12.1 and 39.8, now 4.6 and 8.1). `None` when no line
+/// through the isthmus runs in bone.
+fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> Option<(V3, V3)> {
     const PROBES: usize = 12;
     let step = (s / 2.0).max(0.1);
     let reach = 12.0;
@@ -777,13 +785,17 @@ fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> (V3, V
         }
     }
     let best = cand.iter().map(|c| c.2).fold(f64::NEG_INFINITY, f64::max);
+    if best <= 0.0 {
+        // No line through the isthmus runs in bone: every angle would tie.
+        return None;
+    }
     // The middle of the plateau: all lines within 1 % of the best.
     let tol = 0.01 * best.abs();
     let near: Vec<_> = cand.iter().filter(|c| c.2 >= best - tol).collect();
     let n = near.len() as f64;
     let a = near.iter().map(|c| c.0).sum::<f64>() / n;
     let o = near.iter().map(|c| c.1).sum::<f64>() / n;
-    (q + V3::x() * o, dir(a))
+    Some((q + V3::x() * o, dir(a)))
 }
 
 /// Points of `pts` within `tol` of the extreme of `key`, averaged, pushed half a voxel out.
