@@ -49,6 +49,12 @@ pub struct Args {
     /// (conjugate gradients + AMG), `ccx` (CalculiX, when on PATH).
     #[arg(long, value_delimiter = ',', default_values_t = ["metis".to_string(), "amd".into(), "cg-amg".into(), "ccx".into()])]
     pub runs: Vec<String>,
+    /// `fem`: the model: `block` (a Tet10 block of `--cells`, built in) or `verse-l2` (a real
+    /// L2 vertebra from the density-calibrated CT in
+    /// ../shared/data/verse004-l2-calibrated, Tet10 on 2 mm voxel blocks, moduli from the
+    /// density, compressed 0.2 mm between PMMA caps).
+    #[arg(long, default_value = "block")]
+    pub model: String,
 }
 
 /// Benchmarks available.

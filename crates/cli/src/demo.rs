@@ -250,8 +250,13 @@ pub fn run(args: Args) -> Result<()> {
                 None
             } else {
                 let t6 = Instant::now();
-                let (cmp, skipped, matched_failed) =
-                    crate::plan::builtin_comparison(&twin, &cases, &results, Some(&bones))?;
+                let (cmp, skipped, matched_failed) = crate::plan::builtin_comparison(
+                    &twin,
+                    &cases,
+                    &results,
+                    Some(&bones),
+                    Some((&img.volume, &seg.labels)),
+                )?;
                 crate::plan::write_comparison(&dir.join("plan"), &cmp)?;
                 Some(ScenarioCheck {
                     seconds: t6.elapsed().as_secs_f64(),

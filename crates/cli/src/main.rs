@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_fem;
+mod bone;
 mod deidentify;
 mod demo;
 mod fem;
@@ -56,6 +57,8 @@ enum Command {
     Build(twin::BuildArgs),
     /// Solve load cases (pure moments, follower load, standing) on a twin.
     Simulate(twin::SimulateArgs),
+    /// Compress vertebrae meshed from the CT (moduli from HU), optionally cemented: stiffness, bone stress.
+    Bone(bone::Args),
     /// Compare the phantom twin with published experiments; writes validation.csv.
     Validate(twin::ValidateArgs),
     /// Robustness: every standard load case on phantom variants; writes sweep.csv and sweep.md.
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::Measure(a) => measure::run(a),
         Command::Deidentify(a) => deidentify::run(a),
         Command::Build(a) => twin::run_build(a),
+        Command::Bone(a) => bone::run(a),
         Command::Simulate(a) => twin::run_simulate(a),
         Command::Validate(a) => twin::run_validate(a),
         Command::Sweep(a) => sweep::run(a),

@@ -47,6 +47,52 @@ pub struct PlanArgs {
     /// intact one, Panjabi 2007; up to 4 extra solves per scenario and case) or `both`.
     #[arg(long, value_enum, default_value_t = Control::Both)]
     pub control: Control,
+    /// The twin's CT (DICOM folder/file or NIfTI): cemented vertebrae are then also
+    /// compressed as deformable bone with moduli from their HU (see `spinetwin bone`).
+    #[arg(long)]
+    pub ct: Option<PathBuf>,
+    /// The label map of that CT (NIfTI, VerSe numbering); without it the CT is segmented.
+    #[arg(long, requires = "ct")]
+    pub labels: Option<PathBuf>,
+    /// Voxel size of the deformable-bone models of cemented vertebrae (mm).
+    #[arg(long, default_value_t = BONE_CHECK_SPACING_MM)]
+    pub bone_spacing: f64,
+}
+
+/// Default voxel size of the cemented-vertebra bone models of `plan` and `demo` (mm): at
+/// 1.5 mm a lumbar vertebra is about 70 000 equations (a few seconds); 1 mm is about
+/// 230 000.
+pub(crate) const BONE_CHECK_SPACING_MM: f64 = 1.5;
+
+/// Reads a CT and its labels (segmenting when no labels are given), on one grid.
+fn read_ct_and_labels(
+    ct: &Path,
+    labels: Option<&Path>,
+) -> Result<(
+    spinetwin_imaging::Volume<f32>,
+    spinetwin_imaging::Volume<u16>,
+)> {
+    let img = spinetwin_imaging::open(&[ct.to_path_buf()], &Default::default())
+        .with_context(|| format!("{}: reading the CT", ct.display()))?;
+    let lab = match labels {
+        Some(p) => spinetwin_imaging::nifti::read_labels(p)
+            .with_context(|| format!("{}: reading labels", p.display()))?,
+        None => {
+            spinetwin_segment::segment(&img.volume, &Default::default())
+                .context("segmenting the CT")?
+                .labels
+        }
+    };
+    let lab = if lab.grid() != img.volume.grid() {
+        lab.resample(
+            img.volume.grid(),
+            spinetwin_imaging::Interpolation::Nearest,
+            0,
+        )
+    } else {
+        lab
+    };
+    Ok((img.volume, lab))
 }
 
 /// Which control the comparison uses.
@@ -146,6 +192,10 @@ pub(crate) fn builtin_comparison(
     cases: &[LoadCase],
     intact: &[CaseResult],
     bones: Option<&BoneSurfaces>,
+    ct: Option<(
+        &spinetwin_imaging::Volume<f32>,
+        &spinetwin_imaging::Volume<u16>,
+    )>,
 ) -> Result<(spinetwin_scenario::Comparison, Vec<String>, usize)> {
     let mut models = Vec::new();
     let mut skipped = Vec::new();
@@ -170,6 +220,10 @@ pub(crate) fn builtin_comparison(
                 c.moment.is_some_and(|(mo, _)| motions.contains(&mo))
             });
         }
+    }
+    if let Some((ct, labels)) = ct {
+        let ms: Vec<&ScenarioModel> = models.iter().collect();
+        cmp.add_bone_checks(&ms, ct, labels, BONE_CHECK_SPACING_MM);
     }
     cmp.snapshots = pictures(twin, intact, &results, bones);
     Ok((cmp, skipped, failed))
@@ -231,6 +285,10 @@ pub fn run(args: PlanArgs) -> Result<()> {
             apply(&twin, &s)
         })
         .collect::<Result<_, _>>()?;
+    let bone_input = match &args.ct {
+        Some(ct) => Some(read_ct_and_labels(ct, args.labels.as_deref())?),
+        None => None,
+    };
     let intact = solve_all(&twin, &cases, "intact")?;
     let mut results = Vec::new();
     for m in &models {
@@ -246,6 +304,10 @@ pub fn run(args: PlanArgs) -> Result<()> {
     }
     if args.control == Control::RomMatched {
         cmp.rows.retain(|r| r.control != CONTROL_LOAD);
+    }
+    if let Some((ct, labels)) = &bone_input {
+        let ms: Vec<&ScenarioModel> = models.iter().collect();
+        cmp.add_bone_checks(&ms, ct, labels, args.bone_spacing);
     }
     cmp.snapshots = pictures(&twin, &intact, &results, bones.as_ref());
     write_dir_atomically(&args.out, |dir| write_comparison(dir, &cmp))?;

@@ -663,3 +663,72 @@ fn segment_refuses_a_scan_without_bone() {
     assert!(e.contains("water-dicom") && e.contains("no bone"), "{e}");
     assert!(!out.exists(), "nothing written on failure");
 }
+
+#[test]
+fn bone_compresses_a_vertebra_and_cement_stiffens_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ph = small_phantom_named(tmp.path(), "ph", &["--no-dicom"]);
+    let ct = ph.join("ct.nii.gz");
+    let labels = ph.join("labels.nii.gz");
+    let run = |name: &str, cement: &str| {
+        let out = tmp.path().join(name);
+        let stdout = ok(&[
+            "bone",
+            ct.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--level",
+            "L4",
+            "--spacing",
+            "2",
+            "--cement",
+            cement,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(stdout.contains("L4: stiffness"), "{stdout}");
+        for f in ["bone.json", "bone.csv", "L4.vtu", "L4_section.png"] {
+            assert!(out.join(f).is_file(), "{f} missing");
+        }
+        let j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("bone.json")).unwrap()).unwrap();
+        let v = &j["vertebrae"][0];
+        assert_eq!(v["level"], "L4");
+        (
+            v["stiffness_n_per_mm"].as_f64().unwrap(),
+            v["cement_mm3"].as_f64().unwrap(),
+        )
+    };
+    let (k0, c0) = run("intact", "0");
+    let (k1, c1) = run("cemented", "0.3");
+    assert_eq!(c0, 0.0);
+    assert!(c1 > 1000.0, "cement volume {c1} mm^3");
+    assert!(k0 > 1000.0 && k1 > k0, "stiffness {k0} -> {k1} N/mm");
+    // A level that is not there, and a fill the body cannot take, are clear errors.
+    let err = fails(&[
+        "bone",
+        ct.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--level",
+        "L1",
+        "--out",
+        tmp.path().join("bad").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("L1") && err.contains("not in the segmentation"),
+        "{err}"
+    );
+    let err = fails(&[
+        "bone",
+        ct.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--cement",
+        "0.95",
+        "--out",
+        tmp.path().join("bad").to_str().unwrap(),
+    ]);
+    assert!(err.contains("cement fraction"), "{err}");
+    assert!(!tmp.path().join("bad").exists());
+}

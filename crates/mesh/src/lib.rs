@@ -27,11 +27,13 @@ pub mod extract;
 pub mod io;
 pub mod render;
 pub mod smooth;
+pub mod voxel;
 
 pub use check::{check, MeshReport};
 pub use decimate::{decimate, Decimation};
 pub use extract::{extract_label, extract_mask, label_voxel_count};
 pub use smooth::{taubin, TaubinParams};
+pub use voxel::VoxelMesh;
 
 use serde::Serialize;
 use std::time::Instant;
@@ -55,6 +57,9 @@ pub enum MeshError {
     /// A mesh too large for 32-bit indices.
     #[error("the surface has {0} vertices, more than 32-bit indices can address; crop or resample the label map")]
     TooLarge(usize),
+    /// Input the mesher cannot use (says what and why).
+    #[error("{0}")]
+    InvalidInput(String),
     /// An output could not be written.
     #[error(transparent)]
     Write(#[from] spinetwin_core::atomic::WriteError),

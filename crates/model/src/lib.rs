@@ -8,6 +8,7 @@
 //! Spine knowledge lives here; the FE engine (`spinetwin-fem`) stays generic.
 
 pub mod bone;
+pub mod bone_fe;
 pub mod calibrate;
 pub mod disc;
 pub mod error;

@@ -27,8 +27,9 @@
 //!   hybrid approximation: the cage fills the whole nucleus footprint and is bonded to the
 //!   endplates (no subsidence, no lift-off), as after fusion rather than on day one.
 //! - `vertebroplasty { level, fill_fraction }`: vertebrae are rigid in the hybrid fidelity,
-//!   so cement changes nothing mechanical here; it is recorded, and the comparison says
-//!   that bone stress needs the full (deformable bone) fidelity. No stiffness is faked.
+//!   so cement changes nothing mechanical here; it is recorded. With the CT at hand the
+//!   comparison also compresses the cemented vertebra as deformable bone ([`crate::bone`]);
+//!   no stiffness is faked in the hybrid twin.
 
 use std::collections::BTreeMap;
 
@@ -604,7 +605,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                     fill_fraction * 100.0
                 ));
                 assumptions.push(format!(
-                    "vertebroplasty {}: vertebrae are rigid in the hybrid fidelity, so cement (PMMA, E 1937 MPa) changes nothing in this model; bone stress and the stiffening of the body need the full fidelity (deformable vertebrae). Rohlmann et al. 2006 (Eur Spine J 15:1255) found cement stiffening alone raises the adjacent IDP by only about 2.4 %.",
+                    "vertebroplasty {}: vertebrae are rigid in the hybrid fidelity, so cement (PMMA, E 1937 MPa) changes nothing in the motion, disc pressure and facet forces of this model; with the CT given (`plan --ct`, and in the demo) the cemented vertebra is also compressed as deformable bone (its stiffening and bone stress are reported), while the adjacent vertebrae's stress needs a segment with deformable vertebrae (full fidelity). Rohlmann et al. 2006 (Eur Spine J 15:1255) found cement stiffening alone raises the adjacent IDP by only about 2.4 %.",
                     t.levels[i].name()
                 ));
             }

@@ -14,11 +14,13 @@
 //! and its model change in `apply::apply`, with a test that the model changes as stated.
 
 pub mod apply;
+pub mod bone;
 pub mod compare;
 pub mod matched;
 pub mod scenario;
 
 pub use apply::{apply, ScenarioModel, ScrewPlan};
+pub use bone::{cement_checks, BoneCheck};
 pub use compare::{
     compare, Comparison, ComparisonRow, Snapshot, CONTROL_LOAD, CONTROL_ROM_MATCHED,
     SNAPSHOT_INTACT,

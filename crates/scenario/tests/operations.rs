@@ -548,7 +548,37 @@ fn vertebroplasty_changes_nothing_mechanical_and_says_so() {
     assert!(m.assumptions.iter().any(|a| a.contains("full fidelity")));
     // The comparison report says so too.
     let cmp = spinetwin_scenario::compare(&[], &[(&m, Vec::new())]);
-    assert!(cmp
-        .to_html()
-        .contains("Bone stress needs the full fidelity"));
+    let html = cmp.to_html();
+    assert!(html.contains("Bone stress needs deformable bone"));
+    assert!(html.contains("No bone check: the CT was not given"));
+}
+
+#[test]
+fn cemented_vertebra_compressed_from_the_ct_stiffens() {
+    use spinetwin_anatomy::{Level, LevelRange};
+    let ph = spinetwin_phantom::generate(&spinetwin_phantom::PhantomSpec {
+        levels: LevelRange::new(Level::L3, Level::L5, false).unwrap(),
+        spacing_mm: 2.0,
+        bmd_scale: 0.7,
+        ..Default::default()
+    })
+    .unwrap();
+    let lm = spinetwin_segment::landmarks::landmarks(&ph.ct, &ph.labels).unwrap();
+    let checks =
+        spinetwin_scenario::cement_checks(&ph.ct, &ph.labels, &lm, &[(Level::L4, 0.25)], 2.0)
+            .unwrap();
+    let c = &checks[0];
+    assert_eq!(c.level, "L4");
+    // Cement was placed, and the intact vertebra is of bone stiffness.
+    assert!(c.cement_mm3 > 1000.0, "{c:?}");
+    assert!(c.stiffness_n_per_mm[0] > 1000.0, "{c:?}");
+    assert!(
+        c.stiffness_change_pct > 5.0,
+        "cement must stiffen the body: {c:?}"
+    );
+    assert!(c.bone_p95_per_kn.iter().all(|s| s.is_finite() && *s > 0.0));
+    // A level without landmarks is an error naming it.
+    let e = spinetwin_scenario::cement_checks(&ph.ct, &ph.labels, &lm, &[(Level::L1, 0.25)], 2.0)
+        .unwrap_err();
+    assert!(e.contains("L1"), "{e}");
 }
