@@ -620,6 +620,46 @@ impl VertebraTest {
     }
 }
 
+/// Smallest plausible superior endplate area (mm^2): adult lumbar endplates measure about
+/// 1200-1900 mm^2 and lower thoracic ones 800-1200 (e.g. Panjabi et al. 1991, Spine
+/// 16:888 and 1992, Spine 17:299); half the smallest leaves room for small patients.
+pub const MIN_ENDPLATE_AREA_MM2: f64 = 400.0;
+
+/// Largest angle (deg) between the vertebra's cranio-caudal axis and either endplate
+/// normal accepted for a compression test (wedged bodies differ by up to ~15 deg).
+pub const MAX_AXIS_ENDPLATE_DEG: f64 = 25.0;
+
+/// Refuses landmarks that would make the compression test meaningless: a tiny endplate (the
+/// body was not separated from the posterior elements) or an axis far from the endplate
+/// normals (the test would press the body obliquely).
+fn check_landmarks(v: &spinetwin_segment::landmarks::VertebraLandmarks) -> Result<(), ModelError> {
+    let z = nalgebra::Vector3::from(v.frame.z);
+    let angle = |n: [f64; 3], sign: f64| {
+        let n = nalgebra::Vector3::from(n) * sign;
+        (z.dot(&n) / (z.norm() * n.norm()).max(1e-12))
+            .clamp(-1.0, 1.0)
+            .acos()
+            .to_degrees()
+    };
+    let sup = angle(v.superior_endplate.normal, 1.0);
+    let inf = v
+        .inferior_endplate
+        .as_ref()
+        .map_or(0.0, |e| angle(e.normal, -1.0));
+    let area = v.superior_endplate.area_mm2;
+    if area < MIN_ENDPLATE_AREA_MM2 || sup.max(inf) > MAX_AXIS_ENDPLATE_DEG {
+        return Err(ModelError::InvalidGeometry(format!(
+            "{}: the landmarks look wrong for a compression test (superior endplate {area:.0} \
+             mm^2, at least {MIN_ENDPLATE_AREA_MM2:.0} expected; body axis {sup:.0} and {inf:.0} \
+             deg from the endplate normals, at most {MAX_AXIS_ENDPLATE_DEG:.0}); check the \
+             segmentation: the body is separated from the posterior elements with the spinal \
+             canal label",
+            v.level.name()
+        )));
+    }
+    Ok(())
+}
+
 /// Compresses one segmented vertebra of a CT along its own cranio-caudal axis, as in the
 /// lab: the CT and labels are resampled onto a grid aligned with the vertebra's anatomical
 /// frame, the other structures are removed, the body is embedded in PMMA caps, optionally
@@ -650,6 +690,7 @@ pub fn vertebra_compression(
         )));
     }
     options.bone.validate()?;
+    check_landmarks(vertebra)?;
     let f = &vertebra.frame;
     let (o, ax) = (
         Vector3::from(f.origin),
