@@ -54,12 +54,25 @@
 //!    1 mm away on both sides): per contact of two adjacent vertebrae behind the canal on
 //!    each side, a plane fitted robustly (RANSAC) to those voxels. Its voxels leave the bone
 //!    mask and the competition is run again with that barrier.
-//! 6. **Identification**: counted up from the sacrum. The caudal-most segment is the sacrum
+//! 6. **Identification**: counted up from the sacrum, cross-checked by the ribs, or counted
+//!    from the ribs when no sacrum is in view. The caudal-most segment is the sacrum
 //!    when the caudal end of the spine is in view and that segment is much wider laterally
-//!    than the vertebrae above (the alae) or much taller (fused sacral segments without disc
-//!    spaces). Without a sacrum in view, the caudal-most vertebra is *assumed* to be L5 and
-//!    every level gets a warning and a low confidence. Transitional anatomy (L6, sacralised
-//!    L5), thoracic ribs and T13 are not detected. A vertebra whose disc spaces above and
+//!    than the (rib-free) vertebrae above (the alae) or much taller (fused sacral segments
+//!    without disc spaces). A vertebra carries ribs when its bone 32-60 mm lateral of the
+//!    canal (within 20 mm in front of and 45 mm behind it) has a mean sagittal section of at
+//!    least 55 mm² on a side in view: ribs cross that band obliquely as 1-1.5 cm tubes to
+//!    the edge of the view, lumbar transverse processes are thin plates that end inside it
+//!    (measured on verse012: ribs 73-184 mm², L1-L4 7-39 mm²; the phantom's lumbar
+//!    vertebrae up to 22 mm²; sacral alae, over 400 mm², are not ribs). The last
+//!    rib-bearing vertebra followed by a rib-free one is T12. With a sacrum, a different
+//!    level there is reported as transitional anatomy or a miscount (11 or 13 rib pairs,
+//!    L6, sacralised L5), the sacrum count is kept and every level gets a warning and
+//!    confidence 0.4; a rib on one side only on the last rib-bearing vertebra is reported
+//!    too. Without a sacrum, levels are counted from T12 (confidence 0.7, a warning that
+//!    they come from the ribs; no level below L5 is named). With neither, the caudal-most
+//!    vertebra is *assumed* to be L5 and every level gets a warning and a low confidence
+//!    (0.3; 0.1 when that vertebra carries ribs, which proves the assumption wrong).
+//!    A vertebra whose disc spaces above and
 //!    below are not 18-50 mm apart (a disc missed, or a dip inside a body taken for one) is
 //!    reported as probably wrongly separated (warning, confidence x 0.3), and every level
 //!    counted across it gets a warning and half its confidence; a sacrum recognised then is
@@ -81,8 +94,8 @@
 //! CT in HU; an axial acquisition whose voxel axes are within ~18° of the patient axes
 //! (oblique volumes are rejected with a message: resample first); the lumbar spine roughly
 //! cranio-caudal in the volume; at least two vertebral arches in view. The phantom
-//! (`spinetwin-phantom`) is the validation reference; real scans with ribs, pelvis or
-//! metal have not been validated yet.
+//! (`spinetwin-phantom`) is the validation reference; real scans with pelvis or metal have not been
+//! validated yet; rib detection was measured on one real CT (verse012, T10-L3).
 
 pub mod landmarks;
 pub mod measures;
@@ -141,8 +154,26 @@ pub struct LevelReport {
     pub centroid: [f64; 3],
     /// How sure the level name is, 0..1 (low when the sacrum is not in view).
     pub confidence: f64,
+    /// Whether ribs articulate with it (`None`: not judged, e.g. the sacrum, or the lateral
+    /// band beside it is out of view).
+    #[serde(default)]
+    pub rib_bearing: Option<bool>,
     /// What may be wrong with this vertebra (cut by the field of view, assumed level, ...).
     pub warnings: Vec<String>,
+}
+
+/// What the level names of a [`Segmentation`] rest on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LevelBasis {
+    /// Counted up from the sacrum; the ribs did not allow a cross-check.
+    Sacrum,
+    /// Counted up from the sacrum and confirmed by the ribs (the last rib-bearing vertebra
+    /// is T12).
+    SacrumAndRibs,
+    /// No sacrum in view: counted from the last rib-bearing vertebra, taken as T12.
+    Ribs,
+    /// Neither: the caudal-most vertebra is assumed to be L5.
+    Assumed,
 }
 
 /// Wall-clock time of one pipeline stage.
@@ -165,6 +196,8 @@ pub struct Segmentation {
     pub bone_threshold_hu: f32,
     /// Whether the sacrum was found (the levels are then counted up from it).
     pub sacrum_found: bool,
+    /// What the level names rest on (sacrum, ribs, both, or an assumption).
+    pub level_basis: LevelBasis,
     /// Warnings about the whole scan.
     pub warnings: Vec<String>,
     /// Time per stage.

@@ -14,6 +14,7 @@ use spinetwin_imaging::Volume;
 use std::time::Instant;
 
 mod joints;
+mod ribs;
 
 type V3 = Vector3<f64>;
 
@@ -369,6 +370,17 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     // 6. Segment statistics, partial ends, sacrum and level names.
     let nseg = planes.len() + 1;
     let stats = segment_stats(&g, hu, &lab, nseg);
+    let lateral = ribs::lateral_bone(&g, &lab, &canal, nseg);
+    if debug() {
+        for (s, l) in lateral.iter().enumerate() {
+            eprintln!(
+                "segment {s}: {} voxels, lateral bone section {:?} mm2 -> ribs {:?}",
+                stats[s].n,
+                l.section,
+                l.ribs()
+            );
+        }
+    }
     let vols: Vec<f64> = stats
         .iter()
         .map(|s| s.n as f64)
@@ -422,7 +434,7 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
             list.join(", ")
         ));
     }
-    let mut sacrum_found = is_sacrum(&stats, &present);
+    let mut sacrum_found = is_sacrum(&stats, &present, &lateral);
     // The vertebra directly above the candidate sacrum: if its disc spaces are implausible,
     // the boundary between it and the candidate is suspect too (two vertebrae merged into
     // one caudal segment are as tall as a sacrum). A mis-separation further up does not
@@ -436,40 +448,38 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
                 .into(),
         );
     }
-    let caudal_level = if sacrum_found {
-        Level::S1
-    } else {
-        warnings.push(
-            "the sacrum is not in view (or not recognised): levels are assumed by taking the \
-             caudal-most vertebra as L5 and may be wrong"
-                .into(),
-        );
-        Level::L5
-    };
-    // Level names counted up from the caudal end, skipping L6 (not detected).
-    let chain: Vec<Level> = Level::ALL
-        .into_iter()
-        .filter(|&l| l != Level::L6 && l <= caudal_level)
-        .rev()
+    // Ribs on each vertebra in view (not judged on the sacrum).
+    let rib_calls: Vec<ribs::Ribs> = present
+        .iter()
+        .enumerate()
+        .map(|(m, &s)| {
+            if sacrum_found && m + 1 == present.len() {
+                ribs::Ribs::Unknown
+            } else {
+                lateral[s].ribs()
+            }
+        })
         .collect();
-    if present.len() > chain.len() {
+    let naming = ribs::name_levels(&rib_calls, sacrum_found);
+    warnings.extend(naming.warnings.iter().cloned());
+    let unnamed_top = naming.levels.iter().take_while(|l| l.is_none()).count();
+    if unnamed_top > 0 {
         warnings.push(format!(
-            "{} vertebrae found but only {} levels up to T10 are named; the cranial ones are left unlabelled",
-            present.len(),
-            chain.len()
+            "{} vertebrae found; the cranial-most {unnamed_top} (above T10) are left \
+             unlabelled",
+            present.len()
         ));
     }
     let mut seg_label = vec![0u16; nseg + 1];
     let mut reports = Vec::new();
-    for (n, &s) in present.iter().rev().enumerate() {
-        let Some(&level) = chain.get(n) else { break };
+    for (m, &s) in present.iter().enumerate() {
+        let Some(level) = naming.levels[m] else {
+            continue;
+        };
         seg_label[s + 1] = level.verse_label();
         let st = &stats[s];
-        let mut w = Vec::new();
-        let mut confidence = if sacrum_found { 0.9 } else { 0.3 };
-        if !sacrum_found {
-            w.push("level assumed: the sacrum is not in view".to_string());
-        }
+        let mut w: Vec<String> = naming.level_warning.iter().cloned().collect();
+        let mut confidence = naming.confidence;
         if let Some(h) = implausible(s) {
             w.push(format!(
                 "separation probably wrong: {h:.0} mm between the disc spaces above and below \
@@ -496,10 +506,13 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
             mean_hu: st.sum_hu / st.n as f64,
             centroid: [centroid.x, centroid.y, centroid.z],
             confidence,
+            rib_bearing: match rib_calls[m] {
+                ribs::Ribs::Unknown => None,
+                r => Some(r != ribs::Ribs::None),
+            },
             warnings: w,
         });
     }
-    reports.reverse();
     // Cranial to caudal.
     reports.sort_by_key(|r| r.level);
     let mut labels: Vec<u16> = lab.par_iter().map(|&l| seg_label[l as usize]).collect();
@@ -527,6 +540,7 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         levels: reports,
         bone_threshold_hu: threshold,
         sacrum_found,
+        level_basis: naming.basis,
         warnings,
         timings: timer.out,
     })
@@ -1327,15 +1341,27 @@ fn segment_stats(g: &Geom, hu: &[f32], lab: &[u16], nseg: usize) -> Vec<SegStats
 }
 
 /// The caudal-most segment is the sacrum when it is much wider (alae) or much taller (fused
-/// segments, no disc below) than the median vertebra above it.
-fn is_sacrum(stats: &[SegStats], present: &[usize]) -> bool {
+/// segments, no disc below) than the median vertebra above it. Ribs given to a vertebra
+/// widen it like alae, so the width is compared with the rib-free vertebrae above when
+/// there are any.
+fn is_sacrum(stats: &[SegStats], present: &[usize], lateral: &[ribs::Lateral]) -> bool {
     let Some((&last, above)) = present.split_last() else {
         return false;
     };
     if above.is_empty() {
         return false;
     }
-    let w: Vec<f64> = above.iter().map(|&s| stats[s].width).collect();
+    let rib_free: Vec<usize> = above
+        .iter()
+        .copied()
+        .filter(|&s| lateral[s].ribs() == ribs::Ribs::None)
+        .collect();
+    let for_width = if rib_free.is_empty() {
+        above
+    } else {
+        &rib_free[..]
+    };
+    let w: Vec<f64> = for_width.iter().map(|&s| stats[s].width).collect();
     let h: Vec<f64> = above.iter().map(|&s| stats[s].height).collect();
     let (mw, mh) = (
         ops::quantile(&w, 0.5).unwrap_or(f64::INFINITY),
