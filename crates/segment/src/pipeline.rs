@@ -370,7 +370,7 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     // 6. Segment statistics, partial ends, sacrum and level names.
     let nseg = planes.len() + 1;
     let stats = segment_stats(&g, hu, &lab, nseg);
-    let lateral = ribs::lateral_bone(&g, &lab, &canal, nseg);
+    let lateral = ribs::lateral_bone(&g, &filled, &canal, &planes);
     if debug() {
         for (s, l) in lateral.iter().enumerate() {
             eprintln!(
