@@ -28,6 +28,15 @@
 //!    Other holes with bone-like content (mean >= 100 HU: the cancellous core when it is below
 //!    the bone threshold, as in osteoporotic scans) are filled, in axial, coronal and
 //!    sagittal slices (at coarse spacing the thin cortex is not closed in every slice).
+//!    A hole that narrows to a neck under 6 mm is split there first (eroded by 3 mm, pieces
+//!    grown back): with the posterior wall open in a slice, the body's core joins the canal
+//!    through the basivertebral foramen. Dark holes in front of the canal (within 25 mm of
+//!    it laterally, centre at most 40 mm in front) are the body's core too (fatty marrow is
+//!    near or below 0 HU) and are filled; and in each slice through a body, non-bone pixels
+//!    in front of the canal lying between body bone along both their row and their column
+//!    are filled (a core joined to the canal where no neck separates them). On verse012
+//!    (3 mm, noisy, fatty marrow) these raised the Dice per vertebra by 0.04-0.12, and
+//!    each of the three steps on its own helps L2 and L3.
 //! 3. **Body centreline**: per slice, the centroid of the (filled) bone anterior to the canal
 //!    within ±35 mm of it; slices without body bone (discs) are interpolated, the curve is
 //!    smoothed and resampled by arc length.

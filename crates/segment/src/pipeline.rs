@@ -27,6 +27,14 @@ const CANAL_MAX_HU: f64 = 80.0;
 const FILL_MIN_HU: f64 = 100.0;
 /// Largest hole filled in coronal and sagittal slices, mm².
 const FILL_MAX_MM2: f64 = 2500.0;
+/// Holes narrowing to less than this are split there, mm (the basivertebral foramen between
+/// the body's core and the canal is about 5-10 mm wide; the canal itself over 12 mm).
+const NECK_MM: f64 = 6.0;
+/// Dark holes enclosed by bone in front of the canal are the body's cancellous core when
+/// their centre is at most this far in front of the canal and this close to it laterally,
+/// mm (lumbar bodies are 30-50 mm deep and 40-55 mm wide).
+const BODY_HOLE_DEPTH_MM: f64 = 40.0;
+const BODY_HOLE_HALF_WIDTH_MM: f64 = 25.0;
 /// Half-width of the body search region around the canal, mm, and its anterior depth.
 const BODY_HALF_WIDTH_MM: f64 = 35.0;
 const BODY_DEPTH_MM: f64 = 70.0;
@@ -124,10 +132,15 @@ struct Hole {
     centre: [f64; 2],
     /// Smallest internal y (the anterior edge).
     front_y: f64,
+    /// Largest internal y (the posterior edge).
+    back_y: f64,
 }
 
 struct SliceHoles {
     canal_candidates: Vec<Hole>,
+    /// Other holes too dark to be filled outright (cancellous bone with fatty marrow looks
+    /// like this); see `fill_body_holes`.
+    dark: Vec<Hole>,
     fill: Vec<u32>,
 }
 
@@ -286,9 +299,10 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         .into_par_iter()
         .map(|k| slice_holes(&g, hu, &bone, k))
         .collect();
+    let canal = track_canal(&slices, &g)?;
     let mut filled = bone;
     for (k, s) in slices.iter().enumerate() {
-        for &p in &s.fill {
+        for &p in s.fill.iter().chain(body_holes(&canal, s, k)) {
             filled[p as usize + nx * ny * k] = true;
         }
     }
@@ -297,7 +311,6 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     for f in fill_side_holes(&g, hu, &filled) {
         filled[f] = true;
     }
-    let canal = track_canal(&slices, &g)?;
     timer.lap("canal tracking");
 
     // 3. Body centreline.
@@ -306,6 +319,9 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         .map(|k| body_in_slice(&g, &filled, &canal, k))
         .collect();
     let centreline = body_centreline(&g, &body)?;
+    for l in fill_bodies(&g, &filled, &canal, &body) {
+        filled[l] = true;
+    }
     timer.lap("body centreline");
 
     // 4. Disc spaces along the centreline.
@@ -635,6 +651,7 @@ fn slice_holes(g: &Geom, hu: &[f32], bone: &[bool], k: usize) -> SliceHoles {
     let mask = &bone[off..off + nx * ny];
     let mut out = SliceHoles {
         canal_candidates: Vec::new(),
+        dark: Vec::new(),
         fill: Vec::new(),
     };
     if !mask.iter().any(|&b| b) {
@@ -649,9 +666,16 @@ fn slice_holes(g: &Geom, hu: &[f32], bone: &[bool], k: usize) -> SliceHoles {
         }
     }
     let pixel_mm2 = g.sp[0] * g.sp[1];
-    for pixels in pix.into_iter().skip(1) {
+    let min_piece = (CANAL_AREA_MM2.0 / pixel_mm2).ceil() as usize;
+    let radius = [0, 1].map(|a| (NECK_MM / 2.0 / g.sp[a]).round() as usize);
+    let pieces = pix
+        .into_iter()
+        .skip(1)
+        .flat_map(|h| split_at_necks(h, nx, radius, min_piece));
+    for pixels in pieces {
         let n = pixels.len() as f64;
-        let (mut s, mut cx, mut cy, mut fy) = (0.0, 0.0, 0.0, f64::INFINITY);
+        let (mut s, mut cx, mut cy, mut fy, mut by) =
+            (0.0, 0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY);
         for &p in &pixels {
             let p = p as usize;
             let v = hu[off + p];
@@ -660,19 +684,136 @@ fn slice_holes(g: &Geom, hu: &[f32], bone: &[bool], k: usize) -> SliceHoles {
             cx += q.x;
             cy += q.y;
             fy = fy.min(q.y);
+            by = by.max(q.y);
         }
         let mean = s / n;
         let area = n * pixel_mm2;
+        let hole = Hole {
+            pixels,
+            centre: [cx / n, cy / n],
+            front_y: fy,
+            back_y: by,
+        };
         if mean >= FILL_MIN_HU {
-            out.fill.extend_from_slice(&pixels);
+            out.fill.extend_from_slice(&hole.pixels);
         } else if (CANAL_AREA_MM2.0..=CANAL_AREA_MM2.1).contains(&area) && mean < CANAL_MAX_HU {
-            out.canal_candidates.push(Hole {
-                pixels,
-                centre: [cx / n, cy / n],
-                front_y: fy,
-            });
+            out.canal_candidates.push(hole);
+        } else if area <= FILL_MAX_MM2 {
+            out.dark.push(hole);
         }
     }
+    out
+}
+
+/// Pixels of the dark holes of slice `k` that lie inside the vertebral body: in front of the
+/// canal (entirely), within `BODY_HOLE_HALF_WIDTH_MM` of it laterally and with the centre
+/// at most `BODY_HOLE_DEPTH_MM` in front of it. Enclosed by bone there is the cancellous
+/// core, whatever its density: fatty marrow in elderly vertebrae is near or below 0 HU
+/// (down to about -60 HU over a whole hole in verse012), darker than the fill rule's
+/// `FILL_MIN_HU`. The aorta, whose calcified wall can enclose a hole too, lies in front of
+/// the body (centre usually over 50 mm in front of the canal) and to the left.
+fn body_holes<'a>(canal: &'a Canal, s: &'a SliceHoles, k: usize) -> impl Iterator<Item = &'a u32> {
+    let (c, fy) = (canal.centre[k], canal.front_y[k]);
+    s.dark
+        .iter()
+        .chain(
+            s.canal_candidates
+                .iter()
+                .enumerate()
+                .filter(move |(i, _)| canal.chosen[k] != Some(*i))
+                .map(|(_, h)| h),
+        )
+        .filter(move |h| {
+            h.back_y <= fy
+                && fy - h.centre[1] <= BODY_HOLE_DEPTH_MM
+                && (h.centre[0] - c[0]).abs() <= BODY_HOLE_HALF_WIDTH_MM
+        })
+        .flat_map(|h| h.pixels.iter())
+}
+
+/// Splits a hole (pixel indices, row length `nx`) where it narrows to a neck: the hole is
+/// eroded by `radius` pixels along each axis (a cross), its 4-connected pieces are grown
+/// back over the hole's pixels (each pixel to the piece that reaches it first), and the
+/// hole is split when at least two pieces reach `min_pixels`. The core of a vertebral body
+/// joins the canal through the basivertebral foramen when the posterior wall is open in a
+/// slice; joined, the hole is too dark to fill and its front is not the canal's.
+fn split_at_necks(
+    pixels: Vec<u32>,
+    nx: usize,
+    radius: [usize; 2],
+    min_pixels: usize,
+) -> Vec<Vec<u32>> {
+    use std::collections::{HashMap, VecDeque};
+    if radius == [0, 0] || pixels.len() < 2 * min_pixels {
+        return vec![pixels];
+    }
+    let at: HashMap<u32, usize> = pixels.iter().enumerate().map(|(n, &p)| (p, n)).collect();
+    let inside = |p: i64| p >= 0 && at.contains_key(&(p as u32));
+    let (rx, ry) = (radius[0] as i64, radius[1] as i64);
+    let w = nx as i64;
+    let kept: Vec<bool> = pixels
+        .iter()
+        .map(|&p| {
+            let (p, i) = (p as i64, p as i64 % w);
+            (-rx..=rx).all(|d| (0..w).contains(&(i + d)) && inside(p + d))
+                && (-ry..=ry).all(|d| inside(p + d * w))
+        })
+        .collect();
+    // The hole's 4-neighbours of a pixel (as indices into `pixels`).
+    let neighbours = |p: u32| {
+        let (p, i) = (p as i64, p as i64 % w);
+        [
+            (p - 1, i > 0),
+            (p + 1, i + 1 < w),
+            (p - w, true),
+            (p + w, true),
+        ]
+        .into_iter()
+        .filter(move |&(q, ok)| ok && q >= 0)
+        .filter_map(|(q, _)| at.get(&(q as u32)).copied())
+    };
+    // Pieces of the eroded hole, then grown back breadth-first.
+    let mut piece = vec![usize::MAX; pixels.len()];
+    let mut queue = VecDeque::new();
+    let mut npieces = 0;
+    for start in 0..pixels.len() {
+        if !kept[start] || piece[start] != usize::MAX {
+            continue;
+        }
+        let mut stack = vec![start];
+        piece[start] = npieces;
+        while let Some(n) = stack.pop() {
+            queue.push_back(n);
+            for m in neighbours(pixels[n]) {
+                if kept[m] && piece[m] == usize::MAX {
+                    piece[m] = npieces;
+                    stack.push(m);
+                }
+            }
+        }
+        npieces += 1;
+    }
+    if npieces < 2 {
+        return vec![pixels];
+    }
+    while let Some(n) = queue.pop_front() {
+        for m in neighbours(pixels[n]) {
+            if piece[m] == usize::MAX {
+                piece[m] = piece[n];
+                queue.push_back(m);
+            }
+        }
+    }
+    let mut out: Vec<Vec<u32>> = vec![Vec::new(); npieces];
+    for (n, &p) in pixels.iter().enumerate() {
+        if piece[n] != usize::MAX {
+            out[piece[n]].push(p);
+        }
+    }
+    if out.iter().filter(|o| o.len() >= min_pixels).count() < 2 {
+        return vec![pixels];
+    }
+    out.retain(|o| !o.is_empty());
     out
 }
 
@@ -851,6 +992,59 @@ fn body_in_slice(g: &Geom, filled: &[bool], canal: &Canal, k: usize) -> (f64, V3
     }
     let area = n as f64 * g.sp[0] * g.sp[1];
     (area, if n > 0 { sum / n as f64 } else { V3::zeros() })
+}
+
+/// Voxels inside the vertebral bodies left out of the bone mask: in each slice through a
+/// body (body area at least 35 % of the median), the non-bone pixels in front of the canal
+/// that lie between body bone both along their row and along their column (the body being
+/// the largest 4-connected piece of bone in front of the canal). The hole fill misses the
+/// cancellous core when it is darker than `FILL_MIN_HU` (fatty marrow) and when the
+/// posterior wall is open in the slice (the basivertebral foramen joins the core to the
+/// canal, and the joined hole is neither bone-like nor canal-like); on verse012 that left a
+/// third of L2 and L3 out.
+fn fill_bodies(g: &Geom, filled: &[bool], canal: &Canal, body: &[(f64, V3)]) -> Vec<usize> {
+    let [nx, ny, nz] = g.dims;
+    let areas: Vec<f64> = body.iter().map(|b| b.0).filter(|&a| a > 50.0).collect();
+    let Some(med) = ops::quantile(&areas, 0.5) else {
+        return Vec::new();
+    };
+    (0..nz)
+        .into_par_iter()
+        .filter(|&k| body[k].0 >= 0.35 * med)
+        .flat_map_iter(|k| {
+            let off = nx * ny * k;
+            let (cx, fy) = (canal.centre[k][0], canal.front_y[k]);
+            let region = |i: usize, j: usize| {
+                let q = g.pos(i, j, k);
+                q.y < fy - 1.0 && q.y > fy - BODY_DEPTH_MM && (q.x - cx).abs() < BODY_HALF_WIDTH_MM
+            };
+            let mask: Vec<bool> = (0..nx * ny)
+                .map(|p| filled[off + p] && region(p % nx, p / nx))
+                .collect();
+            let (ids, sizes) = ops::components_2d(&mask, nx, ny);
+            let Some(big) = (1..sizes.len()).max_by_key(|&c| sizes[c]) else {
+                return Vec::new();
+            };
+            let (mut row, mut col) = (vec![(usize::MAX, 0); ny], vec![(usize::MAX, 0); nx]);
+            for (p, &id) in ids.iter().enumerate() {
+                if id as usize == big {
+                    let (i, j) = (p % nx, p / nx);
+                    row[j] = (row[j].0.min(i), row[j].1.max(i));
+                    col[i] = (col[i].0.min(j), col[i].1.max(j));
+                }
+            }
+            (0..nx * ny)
+                .filter(|&p| {
+                    let (i, j) = (p % nx, p / nx);
+                    !filled[off + p]
+                        && region(i, j)
+                        && (row[j].0..=row[j].1).contains(&i)
+                        && (col[i].0..=col[i].1).contains(&j)
+                })
+                .map(|p| off + p)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 fn body_centreline(g: &Geom, body: &[(f64, V3)]) -> Result<Centreline, SegmentError> {
