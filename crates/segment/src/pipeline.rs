@@ -385,8 +385,46 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
 
     // 6. Segment statistics, partial ends, sacrum and level names.
     let nseg = planes.len() + 1;
+    let (lateral, band_pieces) = ribs::lateral_bone(&g, &filled, &canal, &planes);
+    // Ribs are not part of the vertebra (reference segmentations leave them out): the band
+    // bone of a rib-bearing side leaves the vertebra labels. Nearer the spine the rib head
+    // and neck stay (not told apart from the transverse process there); a transverse
+    // process that reaches into the band beside a rib goes with it.
+    // The rest of the rib, beyond the band (further out, or further back), is the labelled
+    // bone connected to it at least as far out as the band's inner edge.
+    let mut stack: Vec<usize> = Vec::new();
+    for pc in &band_pieces {
+        if lateral[pc.slab].rib_on((pc.dx > 0.0) as usize) {
+            for &v in &pc.voxels {
+                if lab[v] != 0 {
+                    lab[v] = 0;
+                    stack.push(v);
+                }
+            }
+        }
+    }
+    while let Some(v) = stack.pop() {
+        let (i, j, k) = (v % nx, (v / nx) % ny, v / (nx * ny));
+        for dk in -1i64..=1 {
+            for dj in -1i64..=1 {
+                for di in -1i64..=1 {
+                    let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
+                    if a < 0 || b < 0 || c < 0 || a >= nx as i64 || b >= ny as i64 || c >= nz as i64
+                    {
+                        continue;
+                    }
+                    let (a, b, c) = (a as usize, b as usize, c as usize);
+                    let m = g.lin(a, b, c);
+                    let dx = g.pos(a, b, c).x - canal.centre[c][0];
+                    if lab[m] != 0 && dx.abs() >= ribs::BAND_MM.0 {
+                        lab[m] = 0;
+                        stack.push(m);
+                    }
+                }
+            }
+        }
+    }
     let stats = segment_stats(&g, hu, &lab, nseg);
-    let lateral = ribs::lateral_bone(&g, &filled, &canal, &planes);
     if debug() {
         for (s, l) in lateral.iter().enumerate() {
             eprintln!(

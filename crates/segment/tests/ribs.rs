@@ -18,8 +18,10 @@ fn phantom(top: Level, bottom: Level) -> Phantom {
 
 /// Paints a pair of ribs on vertebra `v`: tubes of 5 mm radius (cortex 800 HU, marrow
 /// 250 HU) from 20 mm lateral of the body centre, at the back of the body and 4 mm above
-/// its mid-height, along (0.8 lateral, 0.45 posterior, -0.35 inferior) for 90 mm.
-fn paint_ribs(ph: &mut Phantom, v: &VertebraTruth) {
+/// its mid-height, along (0.8 lateral, 0.45 posterior, -0.35 inferior) for 90 mm. Returns
+/// the painted voxels more than 40 mm lateral of the body centre.
+fn paint_ribs(ph: &mut Phantom, v: &VertebraTruth) -> Vec<usize> {
+    let mut far = Vec::new();
     let f = &v.frame;
     let (o, x, y, z) = (
         Vector3::from(f.origin),
@@ -45,14 +47,19 @@ fn paint_ribs(ph: &mut Phantom, v: &VertebraTruth) {
                         let hu = if r > 3.5 { 800.0 } else { 250.0 };
                         let c = ph.ct.get(i, j, k);
                         ph.ct.set(i, j, k, c.max(hu));
+                        if (p - o).dot(&x).abs() > 40.0 {
+                            far.push(grid.linear(i, j, k));
+                        }
                     }
                 }
             }
         }
     }
+    far
 }
 
-fn with_ribs(mut ph: Phantom, on: &[&str]) -> Phantom {
+/// The phantom with ribs on the levels `on`, and the rib voxels far from the spine.
+fn with_ribs(mut ph: Phantom, on: &[&str]) -> (Phantom, Vec<usize>) {
     let chosen: Vec<VertebraTruth> = ph
         .truth
         .vertebrae
@@ -61,10 +68,11 @@ fn with_ribs(mut ph: Phantom, on: &[&str]) -> Phantom {
         .cloned()
         .collect();
     assert_eq!(chosen.len(), on.len(), "levels {on:?} in the phantom");
+    let mut far = Vec::new();
     for v in &chosen {
-        paint_ribs(&mut ph, v);
+        far.extend(paint_ribs(&mut ph, v));
     }
-    ph
+    (ph, far)
 }
 
 fn run(ph: &Phantom) -> Segmentation {
@@ -85,9 +93,19 @@ fn run(ph: &Phantom) -> Segmentation {
 #[test]
 fn levels_are_counted_from_the_ribs_when_the_sacrum_is_not_in_view() {
     // T10-L4: no sacrum; ribs on T10-T12.
-    let ph = with_ribs(phantom(Level::T10, Level::L4), &["T10", "T11", "T12"]);
+    let (ph, far) = with_ribs(phantom(Level::T10, Level::L4), &["T10", "T11", "T12"]);
     let seg = run(&ph);
     assert!(!seg.sacrum_found);
+    // The ribs away from the spine are not labelled as vertebrae.
+    let labelled = far
+        .iter()
+        .filter(|&&l| (1..=28).contains(&seg.labels.data()[l]))
+        .count();
+    assert!(
+        labelled * 20 < far.len(),
+        "{labelled} of {} rib voxels over 40 mm from the spine labelled as vertebra",
+        far.len()
+    );
     assert_eq!(seg.level_basis, LevelBasis::Ribs);
     assert!(
         seg.warnings
@@ -141,7 +159,7 @@ fn without_ribs_or_sacrum_the_levels_stay_an_assumption() {
 
 #[test]
 fn ribs_confirm_the_sacrum_count() {
-    let ph = with_ribs(phantom(Level::T10, Level::S1), &["T10", "T11", "T12"]);
+    let (ph, _) = with_ribs(phantom(Level::T10, Level::S1), &["T10", "T11", "T12"]);
     let seg = run(&ph);
     assert!(seg.sacrum_found);
     assert_eq!(seg.level_basis, LevelBasis::SacrumAndRibs);
@@ -155,7 +173,7 @@ fn ribs_confirm_the_sacrum_count() {
 fn ribs_disagreeing_with_the_sacrum_are_reported_not_forced() {
     // A rib pair on L1 too (13 pairs, or a lumbar rib): the sacrum count says the last
     // rib-bearing vertebra is L1. The names stay those counted from the sacrum, flagged.
-    let ph = with_ribs(phantom(Level::T10, Level::S1), &["T10", "T11", "T12", "L1"]);
+    let (ph, _) = with_ribs(phantom(Level::T10, Level::S1), &["T10", "T11", "T12", "L1"]);
     let seg = run(&ph);
     assert!(seg.sacrum_found);
     assert_eq!(seg.level_basis, LevelBasis::Sacrum);

@@ -26,10 +26,11 @@ use super::{slab, Canal, Geom, Plane, V3};
 use crate::ops;
 use crate::LevelBasis;
 use spinetwin_anatomy::Level;
+use std::collections::HashMap;
 
 /// The lateral band, mm from the canal centre: beyond the body (half-width up to ~25 mm)
 /// and the roots of the transverse processes, and within a usual field of view.
-const BAND_MM: (f64, f64) = (32.0, 60.0);
+pub(super) const BAND_MM: (f64, f64) = (32.0, 60.0);
 /// Antero-posterior window of the band relative to the canal centre, mm (negative:
 /// anterior). Ribs at this distance from the midline lie beside the pedicles and behind;
 /// further forward there is bowel and kidney, not ribs.
@@ -45,6 +46,18 @@ pub(super) const RIB_MIN_SECTION_MM2: f64 = 55.0;
 /// Above this section the lateral bone is a massive block, not a rib (the sacral alae:
 /// 680-690 mm² on the phantom), and the side is not judged, mm².
 const MAX_RIB_SECTION_MM2: f64 = 400.0;
+
+/// A piece of band bone: the bone of one sagittal column of voxels, 4-connected.
+pub(super) struct Piece {
+    column: usize,
+    /// Its voxels (linear indices).
+    pub voxels: Vec<usize>,
+    centre: V3,
+    /// Signed lateral offset of the centre from the canal, mm.
+    pub dx: f64,
+    /// The slab of its chain (see [`lateral_bone`]).
+    pub slab: usize,
+}
 
 /// The lateral bone of one vertebra.
 #[derive(Clone, Copy, Debug, Default)]
@@ -68,6 +81,11 @@ pub(super) enum Ribs {
 }
 
 impl Lateral {
+    /// Whether `side` (0: internal -x, 1: +x) carries a rib.
+    pub(super) fn rib_on(&self, side: usize) -> bool {
+        self.section[side].is_some_and(|a| (RIB_MIN_SECTION_MM2..=MAX_RIB_SECTION_MM2).contains(&a))
+    }
+
     pub(super) fn ribs(&self) -> Ribs {
         let seen: Vec<bool> = self
             .section
@@ -86,7 +104,7 @@ impl Lateral {
 }
 
 /// The lateral bone of each slab between the disc planes (slab 0 above the first plane),
-/// from the bone mask `filled`.
+/// from the bone mask `filled`, and the pieces of band bone it was measured on.
 ///
 /// In each sagittal column of voxels in the band, the band bone falls into pieces (the
 /// sections of ribs and transverse processes, 4-connected in that column). Each piece goes
@@ -103,7 +121,7 @@ pub(super) fn lateral_bone(
     filled: &[bool],
     canal: &Canal,
     planes: &[Plane],
-) -> Vec<Lateral> {
+) -> (Vec<Lateral>, Vec<Piece>) {
     let [nx, ny, nz] = g.dims;
     let nslab = planes.len() + 1;
     let in_band = |d: f64| (BAND_MM.0..=BAND_MM.1).contains(&d.abs());
@@ -114,15 +132,9 @@ pub(super) fn lateral_bone(
             n: V3::new(0.0, 0.0, p.n.z.signum()),
         })
         .collect();
-    // Pieces: per column, 4-connected band bone in (j, k); id per voxel (0: none).
-    struct Piece {
-        column: usize,
-        voxels: usize,
-        centre: V3,
-        /// Signed lateral offset of the centre from the canal, mm.
-        dx: f64,
-    }
-    let mut id = vec![0u32; filled.len()];
+    // Pieces: per column, 4-connected band bone in (j, k). Ids (1-based) of band voxels only
+    // (the band is a small part of a large volume).
+    let mut id: HashMap<usize, u32> = HashMap::new();
     let mut pieces: Vec<Piece> = Vec::new();
     let band = |i: usize, j: usize, k: usize| {
         let q = g.pos(i, j, k);
@@ -132,16 +144,16 @@ pub(super) fn lateral_bone(
     for i in 0..nx {
         for start in 0..ny * nz {
             let l0 = g.lin(i, start % ny, start / ny);
-            if id[l0] != 0 || !band(i, start % ny, start / ny) {
+            if id.contains_key(&l0) || !band(i, start % ny, start / ny) {
                 continue;
             }
             let pid = pieces.len() as u32 + 1;
-            id[l0] = pid;
+            id.insert(l0, pid);
             let mut stack = vec![start];
-            let (mut n, mut sum) = (0usize, V3::zeros());
+            let (mut voxels, mut sum) = (Vec::new(), V3::zeros());
             while let Some(p) = stack.pop() {
                 let (j, k) = (p % ny, p / ny);
-                n += 1;
+                voxels.push(g.lin(i, j, k));
                 sum += g.pos(i, j, k);
                 for (m, ok) in [
                     (p.wrapping_sub(1), j > 0),
@@ -149,20 +161,24 @@ pub(super) fn lateral_bone(
                     (p.wrapping_sub(ny), k > 0),
                     (p + ny, k + 1 < nz),
                 ] {
+                    if !ok {
+                        continue;
+                    }
                     let lm = g.lin(i, m % ny, m / ny);
-                    if ok && id[lm] == 0 && band(i, m % ny, m / ny) {
-                        id[lm] = pid;
+                    if !id.contains_key(&lm) && band(i, m % ny, m / ny) {
+                        id.insert(lm, pid);
                         stack.push(m);
                     }
                 }
             }
-            let centre = sum / n as f64;
+            let centre = sum / voxels.len() as f64;
             let k = (g.index(&centre)[2].round().max(0.0) as usize).min(nz - 1);
             pieces.push(Piece {
                 column: i,
-                voxels: n,
+                voxels,
                 centre,
                 dx: centre.x - canal.centre[k][0],
+                slab: usize::MAX,
             });
         }
     }
@@ -171,23 +187,18 @@ pub(super) fn lateral_bone(
     // root, decides the slab of the whole chain: the rib near its head.
     let mut order: Vec<usize> = (0..pieces.len()).collect();
     order.sort_by(|&a, &b| pieces[a].dx.abs().total_cmp(&pieces[b].dx.abs()));
-    let mut slab_of = vec![usize::MAX; pieces.len()];
     for &p in &order {
         let pc = &pieces[p];
-        let medial = pc.column as i64 - (pc.dx.signum() * g.sign[0]) as i64;
+        let step = -(pc.dx.signum() * g.sign[0]) as i64;
+        let medial = pc.column as i64 + step;
         let mut overlap: Vec<(u32, usize)> = Vec::new();
         if (0..nx as i64).contains(&medial) {
-            for k in 0..nz {
-                for j in 0..ny {
-                    if id[g.lin(pc.column, j, k)] as usize != p + 1 {
-                        continue;
-                    }
-                    let q = id[g.lin(medial as usize, j, k)];
-                    if q != 0 {
-                        match overlap.iter_mut().find(|o| o.0 == q) {
-                            Some(o) => o.1 += 1,
-                            None => overlap.push((q, 1)),
-                        }
+            for &l in &pc.voxels {
+                // The same (j, k) one column towards the spine.
+                if let Some(&q) = id.get(&((l as i64 + step) as usize)) {
+                    match overlap.iter_mut().find(|o| o.0 == q) {
+                        Some(o) => o.1 += 1,
+                        None => overlap.push((q, 1)),
                     }
                 }
             }
@@ -196,19 +207,19 @@ pub(super) fn lateral_bone(
             .iter()
             .max_by_key(|o| o.1)
             .map(|o| o.0 as usize - 1)
-            .filter(|&q| slab_of[q] != usize::MAX);
-        slab_of[p] = match parent {
-            Some(q) => slab_of[q],
-            None => slab(&level, &pc.centre).0,
+            .filter(|&q| pieces[q].slab != usize::MAX);
+        pieces[p].slab = match parent {
+            Some(q) => pieces[q].slab,
+            None => slab(&level, &pieces[p].centre).0,
         };
     }
     // Area given to each slab by each column.
     let mut area = vec![vec![0.0f64; nx]; nslab];
     let pix_mm2 = g.sp[1] * g.sp[2];
-    for (p, pc) in pieces.iter().enumerate() {
-        area[slab_of[p]][pc.column] += pc.voxels as f64 * pix_mm2;
+    for pc in &pieces {
+        area[pc.slab][pc.column] += pc.voxels.len() as f64 * pix_mm2;
     }
-    (0..nslab)
+    let lateral = (0..nslab)
         .map(|s| {
             // The slab's middle slice (a slab at an end: 10 mm from its plane).
             let z = match (s.checked_sub(1).map(|t| planes[t].c.z), planes.get(s)) {
@@ -232,7 +243,8 @@ pub(super) fn lateral_bone(
             });
             Lateral { section }
         })
-        .collect()
+        .collect();
+    (lateral, pieces)
 }
 
 /// Levels without L6 (never named by counting), cranial to caudal.
