@@ -25,6 +25,7 @@
 use super::{slab, Canal, Geom, Plane, V3};
 use crate::ops;
 use crate::LevelBasis;
+use rayon::prelude::*;
 use spinetwin_anatomy::Level;
 use std::collections::HashMap;
 
@@ -132,55 +133,68 @@ pub(super) fn lateral_bone(
             n: V3::new(0.0, 0.0, p.n.z.signum()),
         })
         .collect();
-    // Pieces: per column, 4-connected band bone in (j, k). Ids (1-based) of band voxels only
-    // (the band is a small part of a large volume).
-    let mut id: HashMap<usize, u32> = HashMap::new();
+    // Pieces: per column, 4-connected band bone in (j, k). Piece ids (1-based; 0: not yet
+    // in a piece) are kept for band voxels only (a small part of a large volume).
     let mut pieces: Vec<Piece> = Vec::new();
     let band = |i: usize, j: usize, k: usize| {
+        if !filled[g.lin(i, j, k)] {
+            return false;
+        }
         let q = g.pos(i, j, k);
         let [cx, cy] = canal.centre[k];
-        filled[g.lin(i, j, k)] && in_band(q.x - cx) && (AP_MM.0..=AP_MM.1).contains(&(q.y - cy))
+        in_band(q.x - cx) && (AP_MM.0..=AP_MM.1).contains(&(q.y - cy))
     };
-    for i in 0..nx {
-        for start in 0..ny * nz {
-            let l0 = g.lin(i, start % ny, start / ny);
-            if id.contains_key(&l0) || !band(i, start % ny, start / ny) {
-                continue;
-            }
-            let pid = pieces.len() as u32 + 1;
-            id.insert(l0, pid);
-            let mut stack = vec![start];
-            let (mut voxels, mut sum) = (Vec::new(), V3::zeros());
-            while let Some(p) = stack.pop() {
-                let (j, k) = (p % ny, p / ny);
-                voxels.push(g.lin(i, j, k));
-                sum += g.pos(i, j, k);
-                for (m, ok) in [
-                    (p.wrapping_sub(1), j > 0),
-                    (p + 1, j + 1 < ny),
-                    (p.wrapping_sub(ny), k > 0),
-                    (p + ny, k + 1 < nz),
-                ] {
-                    if !ok {
-                        continue;
-                    }
-                    let lm = g.lin(i, m % ny, m / ny);
-                    if !id.contains_key(&lm) && band(i, m % ny, m / ny) {
-                        id.insert(lm, pid);
-                        stack.push(m);
+    // Band voxels in memory order (in parallel), then their pieces column by column.
+    let band_voxels: Vec<usize> = (0..nz)
+        .into_par_iter()
+        .flat_map_iter(|k| {
+            let mut v = Vec::new();
+            for j in 0..ny {
+                for i in 0..nx {
+                    if band(i, j, k) {
+                        v.push(g.lin(i, j, k));
                     }
                 }
             }
-            let centre = sum / voxels.len() as f64;
-            let k = (g.index(&centre)[2].round().max(0.0) as usize).min(nz - 1);
-            pieces.push(Piece {
-                column: i,
-                voxels,
-                centre,
-                dx: centre.x - canal.centre[k][0],
-                slab: usize::MAX,
-            });
+            v
+        })
+        .collect();
+    let mut id: HashMap<usize, u32> = band_voxels.iter().map(|&l| (l, 0)).collect();
+    let (sj, sk) = (nx as i64, (nx * ny) as i64);
+    for &l0 in &band_voxels {
+        if id[&l0] != 0 {
+            continue;
         }
+        let pid = pieces.len() as u32 + 1;
+        id.insert(l0, pid);
+        let mut stack = vec![l0];
+        let (mut voxels, mut sum) = (Vec::new(), V3::zeros());
+        while let Some(l) = stack.pop() {
+            let (i, j, k) = (l % nx, (l / nx) % ny, l / (nx * ny));
+            voxels.push(l);
+            sum += g.pos(i, j, k);
+            for (d, ok) in [
+                (-sj, j > 0),
+                (sj, j + 1 < ny),
+                (-sk, k > 0),
+                (sk, k + 1 < nz),
+            ] {
+                let m = (l as i64 + d) as usize;
+                if ok && id.get(&m) == Some(&0) {
+                    id.insert(m, pid);
+                    stack.push(m);
+                }
+            }
+        }
+        let centre = sum / voxels.len() as f64;
+        let k = (g.index(&centre)[2].round().max(0.0) as usize).min(nz - 1);
+        pieces.push(Piece {
+            column: l0 % nx,
+            voxels,
+            centre,
+            dx: centre.x - canal.centre[k][0],
+            slab: usize::MAX,
+        });
     }
     // Each piece joins the piece of the next column towards the spine that it overlaps most
     // (one parent, so touching ribs do not merge); the most medial piece of a chain, its
@@ -195,7 +209,7 @@ pub(super) fn lateral_bone(
         if (0..nx as i64).contains(&medial) {
             for &l in &pc.voxels {
                 // The same (j, k) one column towards the spine.
-                if let Some(&q) = id.get(&((l as i64 + step) as usize)) {
+                if let Some(&q) = id.get(&((l as i64 + step) as usize)).filter(|&&q| q != 0) {
                     match overlap.iter_mut().find(|o| o.0 == q) {
                         Some(o) => o.1 += 1,
                         None => overlap.push((q, 1)),
