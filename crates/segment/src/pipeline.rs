@@ -319,15 +319,15 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         .map(|k| body_in_slice(&g, &filled, &canal, k))
         .collect();
     let centreline = body_centreline(&g, &body)?;
-    for l in fill_bodies(&g, &filled, &canal, &body) {
-        filled[l] = true;
-    }
     timer.lap("body centreline");
 
     // 4. Disc spaces along the centreline.
     let mut planes = disc_planes(&g, hu, &centreline)?;
     for p in planes.iter_mut() {
         refine_plane(&g, &filled, p);
+    }
+    for l in fill_bodies(&g, &filled, &canal, &planes) {
+        filled[l] = true;
     }
     if debug() {
         for p in &planes {
@@ -1032,23 +1032,18 @@ fn body_in_slice(g: &Geom, filled: &[bool], canal: &Canal, k: usize) -> (f64, V3
     (area, if n > 0 { sum / n as f64 } else { V3::zeros() })
 }
 
-/// Voxels inside the vertebral bodies left out of the bone mask: in each slice through a
-/// body (body area at least 35 % of the median), the non-bone pixels in front of the canal
-/// that lie between body bone both along their row and along their column (the body being
-/// the largest 4-connected piece of bone in front of the canal). The hole fill misses the
-/// cancellous core when it is darker than `FILL_MIN_HU` (fatty marrow) and when the
-/// posterior wall is open in the slice (the basivertebral foramen joins the core to the
-/// canal, and the joined hole is neither bone-like nor canal-like); on verse012 that left a
-/// third of L2 and L3 out.
-fn fill_bodies(g: &Geom, filled: &[bool], canal: &Canal, body: &[(f64, V3)]) -> Vec<usize> {
+/// Voxels inside the vertebral bodies left out of the bone mask: in each slice, the non-bone
+/// pixels in front of the canal, at least `BODY_MARGIN_MM` from the disc planes (so never in
+/// a disc), that lie between body bone both along their row and along their column (the
+/// body being the largest 4-connected piece of bone in front of the canal). The hole fill
+/// misses the cancellous core when it is darker than `FILL_MIN_HU` (fatty marrow) and when
+/// the cortex is open in the slice (through the basivertebral foramen into the canal, or
+/// gaps of a thin noisy cortex); on verse012 that left a third of L2 and L3 out.
+fn fill_bodies(g: &Geom, filled: &[bool], canal: &Canal, planes: &[Plane]) -> Vec<usize> {
     let [nx, ny, nz] = g.dims;
-    let areas: Vec<f64> = body.iter().map(|b| b.0).filter(|&a| a > 50.0).collect();
-    let Some(med) = ops::quantile(&areas, 0.5) else {
-        return Vec::new();
-    };
+    let min_pixels = (50.0 / (g.sp[0] * g.sp[1])).ceil() as usize;
     (0..nz)
         .into_par_iter()
-        .filter(|&k| body[k].0 >= 0.35 * med)
         .flat_map_iter(|k| {
             let off = nx * ny * k;
             let (cx, fy) = (canal.centre[k][0], canal.front_y[k]);
@@ -1059,13 +1054,25 @@ fn fill_bodies(g: &Geom, filled: &[bool], canal: &Canal, body: &[(f64, V3)]) -> 
             let mask: Vec<bool> = (0..nx * ny)
                 .map(|p| filled[off + p] && region(p % nx, p / nx))
                 .collect();
-            let (ids, sizes) = ops::components_2d(&mask, nx, ny);
-            let Some(big) = (1..sizes.len()).max_by_key(|&c| sizes[c]) else {
+            // The pieces of a thin, noisy cortex are joined across one-pixel gaps.
+            let joined: Vec<bool> = (0..nx * ny)
+                .map(|p| {
+                    let (i, j) = (p % nx, p / nx);
+                    (j.saturating_sub(1)..=(j + 1).min(ny - 1)).any(|b| {
+                        (i.saturating_sub(1)..=(i + 1).min(nx - 1)).any(|a| mask[a + nx * b])
+                    })
+                })
+                .collect();
+            let (ids, sizes) = ops::components_2d(&joined, nx, ny);
+            let Some(big) = (1..sizes.len())
+                .max_by_key(|&c| sizes[c])
+                .filter(|&c| sizes[c] >= min_pixels)
+            else {
                 return Vec::new();
             };
             let (mut row, mut col) = (vec![(usize::MAX, 0); ny], vec![(usize::MAX, 0); nx]);
             for (p, &id) in ids.iter().enumerate() {
-                if id as usize == big {
+                if id as usize == big && mask[p] {
                     let (i, j) = (p % nx, p / nx);
                     row[j] = (row[j].0.min(i), row[j].1.max(i));
                     col[i] = (col[i].0.min(j), col[i].1.max(j));
@@ -1078,6 +1085,7 @@ fn fill_bodies(g: &Geom, filled: &[bool], canal: &Canal, body: &[(f64, V3)]) -> 
                         && region(i, j)
                         && (row[j].0..=row[j].1).contains(&i)
                         && (col[i].0..=col[i].1).contains(&j)
+                        && slab(planes, &g.pos(i, j, k)).1 >= BODY_MARGIN_MM
                 })
                 .map(|p| off + p)
                 .collect::<Vec<_>>()
