@@ -1047,47 +1047,55 @@ fn fill_bodies(g: &Geom, filled: &[bool], canal: &Canal, planes: &[Plane]) -> Ve
         .flat_map_iter(|k| {
             let off = nx * ny * k;
             let (cx, fy) = (canal.centre[k][0], canal.front_y[k]);
-            let region = |i: usize, j: usize| {
-                let q = g.pos(i, j, k);
-                q.y < fy - 1.0 && q.y > fy - BODY_DEPTH_MM && (q.x - cx).abs() < BODY_HALF_WIDTH_MM
+            // The region in front of the canal, as a rectangle of pixels (i0.., j0..) of
+            // size w x h.
+            let span = |n: usize, inside: &dyn Fn(usize) -> bool| {
+                let v: Vec<usize> = (0..n).filter(|&a| inside(a)).collect();
+                v.first().map(|&a| (a, v[v.len() - 1] + 1 - a))
             };
-            let mask: Vec<bool> = (0..nx * ny)
-                .map(|p| filled[off + p] && region(p % nx, p / nx))
-                .collect();
+            let xs = span(nx, &|i| (g.pos(i, 0, k).x - cx).abs() < BODY_HALF_WIDTH_MM);
+            let ys = span(ny, &|j| {
+                let y = g.pos(0, j, k).y;
+                y < fy - 1.0 && y > fy - BODY_DEPTH_MM
+            });
+            let (Some((i0, w)), Some((j0, h))) = (xs, ys) else {
+                return Vec::new();
+            };
+            let at = |p: usize| off + (i0 + p % w) + nx * (j0 + p / w);
+            let mask: Vec<bool> = (0..w * h).map(|p| filled[at(p)]).collect();
             // The pieces of a thin, noisy cortex are joined across one-pixel gaps.
-            let joined: Vec<bool> = (0..nx * ny)
+            let joined: Vec<bool> = (0..w * h)
                 .map(|p| {
-                    let (i, j) = (p % nx, p / nx);
-                    (j.saturating_sub(1)..=(j + 1).min(ny - 1)).any(|b| {
-                        (i.saturating_sub(1)..=(i + 1).min(nx - 1)).any(|a| mask[a + nx * b])
+                    let (i, j) = (p % w, p / w);
+                    (j.saturating_sub(1)..=(j + 1).min(h - 1)).any(|b| {
+                        (i.saturating_sub(1)..=(i + 1).min(w - 1)).any(|a| mask[a + w * b])
                     })
                 })
                 .collect();
-            let (ids, sizes) = ops::components_2d(&joined, nx, ny);
+            let (ids, sizes) = ops::components_2d(&joined, w, h);
             let Some(big) = (1..sizes.len())
                 .max_by_key(|&c| sizes[c])
                 .filter(|&c| sizes[c] >= min_pixels)
             else {
                 return Vec::new();
             };
-            let (mut row, mut col) = (vec![(usize::MAX, 0); ny], vec![(usize::MAX, 0); nx]);
+            let (mut row, mut col) = (vec![(usize::MAX, 0); h], vec![(usize::MAX, 0); w]);
             for (p, &id) in ids.iter().enumerate() {
                 if id as usize == big && mask[p] {
-                    let (i, j) = (p % nx, p / nx);
+                    let (i, j) = (p % w, p / w);
                     row[j] = (row[j].0.min(i), row[j].1.max(i));
                     col[i] = (col[i].0.min(j), col[i].1.max(j));
                 }
             }
-            (0..nx * ny)
+            (0..w * h)
                 .filter(|&p| {
-                    let (i, j) = (p % nx, p / nx);
-                    !filled[off + p]
-                        && region(i, j)
+                    let (i, j) = (p % w, p / w);
+                    !mask[p]
                         && (row[j].0..=row[j].1).contains(&i)
                         && (col[i].0..=col[i].1).contains(&j)
-                        && slab(planes, &g.pos(i, j, k)).1 >= BODY_MARGIN_MM
+                        && slab(planes, &g.pos(i0 + i, j0 + j, k)).1 >= BODY_MARGIN_MM
                 })
-                .map(|p| off + p)
+                .map(at)
                 .collect::<Vec<_>>()
         })
         .collect()
