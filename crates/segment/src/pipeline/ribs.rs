@@ -87,6 +87,7 @@ impl Lateral {
         self.section[side].is_some_and(|a| (RIB_MIN_SECTION_MM2..=MAX_RIB_SECTION_MM2).contains(&a))
     }
 
+    /// What the sides in view say (a side over `MAX_RIB_SECTION_MM2` is not judged).
     pub(super) fn ribs(&self) -> Ribs {
         let seen: Vec<bool> = self
             .section
@@ -108,15 +109,17 @@ impl Lateral {
 /// from the bone mask `filled`, and the pieces of band bone it was measured on.
 ///
 /// In each sagittal column of voxels in the band, the band bone falls into pieces (the
-/// sections of ribs and transverse processes, 4-connected in that column). Each piece goes
-/// to the slab its centre lies in by height alone (the discs' tilt, fitted over the body,
-/// is not extrapolated 30-60 mm sideways and 40 mm back). A side's section is the median
-/// over the columns of the band in view of the area that column gives the slab (0 where it
-/// gives none): a rib crosses most of the band, a transverse process ends inside it, and a
-/// rib that runs down into the slab below over its last few columns gives that slab
-/// nothing in the median. The segment labels of the geodesic competition are not used:
-/// ribs touch each other and the transverse processes in the bone mask near the spine, and
-/// on verse012 the competition gave the ribs of T11 to T10.
+/// sections of ribs and transverse processes, 4-connected in that column). Each piece is
+/// chained to the piece of the next column towards the spine that it overlaps most, and a
+/// chain goes whole to the slab in which its most medial piece lies, by height alone (the
+/// discs' tilt, fitted over the body, is not extrapolated 30-60 mm sideways and 40 mm
+/// back): a rib runs down as it runs out (the 12th rib of verse012 drops 15 mm over the
+/// band) and would otherwise give its lateral part to the slab below. A side's section is
+/// the median over the columns of the band in view of the area that column gives the slab
+/// (0 where it gives none): a rib crosses most of the band, a transverse process ends
+/// inside it. The segment labels of the geodesic competition are not used: ribs touch each
+/// other and the transverse processes in the bone mask near the spine, and on verse012 the
+/// competition gave the ribs of T11 to T10.
 pub(super) fn lateral_bone(
     g: &Geom,
     filled: &[bool],
