@@ -14,6 +14,7 @@ use spinetwin_imaging::Volume;
 use std::time::Instant;
 
 mod joints;
+mod ribs;
 
 type V3 = Vector3<f64>;
 
@@ -26,6 +27,14 @@ const CANAL_MAX_HU: f64 = 80.0;
 const FILL_MIN_HU: f64 = 100.0;
 /// Largest hole filled in coronal and sagittal slices, mm².
 const FILL_MAX_MM2: f64 = 2500.0;
+/// Holes narrowing to less than this are split there, mm (the basivertebral foramen between
+/// the body's core and the canal is about 5-10 mm wide; the canal itself over 12 mm).
+const NECK_MM: f64 = 6.0;
+/// Dark holes enclosed by bone in front of the canal are the body's cancellous core when
+/// their centre is at most this far in front of the canal and this close to it laterally,
+/// mm (lumbar bodies are 30-50 mm deep and 40-55 mm wide).
+const BODY_HOLE_DEPTH_MM: f64 = 40.0;
+const BODY_HOLE_HALF_WIDTH_MM: f64 = 25.0;
 /// Half-width of the body search region around the canal, mm, and its anterior depth.
 const BODY_HALF_WIDTH_MM: f64 = 35.0;
 const BODY_DEPTH_MM: f64 = 70.0;
@@ -123,10 +132,15 @@ struct Hole {
     centre: [f64; 2],
     /// Smallest internal y (the anterior edge).
     front_y: f64,
+    /// Largest internal y (the posterior edge).
+    back_y: f64,
 }
 
 struct SliceHoles {
     canal_candidates: Vec<Hole>,
+    /// Other holes too dark to be filled outright (cancellous bone with fatty marrow looks
+    /// like this); see `fill_body_holes`.
+    dark: Vec<Hole>,
     fill: Vec<u32>,
 }
 
@@ -285,9 +299,10 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         .into_par_iter()
         .map(|k| slice_holes(&g, hu, &bone, k))
         .collect();
+    let canal = track_canal(&slices, &g)?;
     let mut filled = bone;
     for (k, s) in slices.iter().enumerate() {
-        for &p in &s.fill {
+        for &p in s.fill.iter().chain(body_holes(&canal, s, k)) {
             filled[p as usize + nx * ny * k] = true;
         }
     }
@@ -296,7 +311,6 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     for f in fill_side_holes(&g, hu, &filled) {
         filled[f] = true;
     }
-    let canal = track_canal(&slices, &g)?;
     timer.lap("canal tracking");
 
     // 3. Body centreline.
@@ -311,6 +325,9 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     let mut planes = disc_planes(&g, hu, &centreline)?;
     for p in planes.iter_mut() {
         refine_plane(&g, &filled, p);
+    }
+    for l in fill_bodies(&g, &filled, &canal, &planes) {
+        filled[l] = true;
     }
     if debug() {
         for p in &planes {
@@ -368,7 +385,56 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
 
     // 6. Segment statistics, partial ends, sacrum and level names.
     let nseg = planes.len() + 1;
+    let (lateral, band_pieces) = ribs::lateral_bone(&g, &filled, &canal, &planes);
+    // Ribs are not part of the vertebra (reference segmentations leave them out): the band
+    // bone of a rib-bearing side leaves the vertebra labels. Nearer the spine the rib head
+    // and neck stay (not told apart from the transverse process there); a transverse
+    // process that reaches into the band beside a rib goes with it.
+    // The rest of the rib, beyond the band (further out, or further back), is the labelled
+    // bone connected to it at least as far out as the band's inner edge.
+    let mut stack: Vec<usize> = Vec::new();
+    for pc in &band_pieces {
+        if lateral[pc.slab].rib_on((pc.dx > 0.0) as usize) {
+            for &v in &pc.voxels {
+                if lab[v] != 0 {
+                    lab[v] = 0;
+                    stack.push(v);
+                }
+            }
+        }
+    }
+    while let Some(v) = stack.pop() {
+        let (i, j, k) = (v % nx, (v / nx) % ny, v / (nx * ny));
+        for dk in -1i64..=1 {
+            for dj in -1i64..=1 {
+                for di in -1i64..=1 {
+                    let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
+                    if a < 0 || b < 0 || c < 0 || a >= nx as i64 || b >= ny as i64 || c >= nz as i64
+                    {
+                        continue;
+                    }
+                    let (a, b, c) = (a as usize, b as usize, c as usize);
+                    let m = g.lin(a, b, c);
+                    let dx = g.pos(a, b, c).x - canal.centre[c][0];
+                    if lab[m] != 0 && dx.abs() >= ribs::BAND_MM.0 {
+                        lab[m] = 0;
+                        stack.push(m);
+                    }
+                }
+            }
+        }
+    }
     let stats = segment_stats(&g, hu, &lab, nseg);
+    if debug() {
+        for (s, l) in lateral.iter().enumerate() {
+            eprintln!(
+                "segment {s}: {} voxels, lateral bone section {:?} mm2 -> ribs {:?}",
+                stats[s].n,
+                l.section,
+                l.ribs()
+            );
+        }
+    }
     let vols: Vec<f64> = stats
         .iter()
         .map(|s| s.n as f64)
@@ -422,7 +488,7 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
             list.join(", ")
         ));
     }
-    let mut sacrum_found = is_sacrum(&stats, &present);
+    let mut sacrum_found = is_sacrum(&stats, &present, &lateral);
     // The vertebra directly above the candidate sacrum: if its disc spaces are implausible,
     // the boundary between it and the candidate is suspect too (two vertebrae merged into
     // one caudal segment are as tall as a sacrum). A mis-separation further up does not
@@ -436,40 +502,38 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
                 .into(),
         );
     }
-    let caudal_level = if sacrum_found {
-        Level::S1
-    } else {
-        warnings.push(
-            "the sacrum is not in view (or not recognised): levels are assumed by taking the \
-             caudal-most vertebra as L5 and may be wrong"
-                .into(),
-        );
-        Level::L5
-    };
-    // Level names counted up from the caudal end, skipping L6 (not detected).
-    let chain: Vec<Level> = Level::ALL
-        .into_iter()
-        .filter(|&l| l != Level::L6 && l <= caudal_level)
-        .rev()
+    // Ribs on each vertebra in view (not judged on the sacrum).
+    let rib_calls: Vec<ribs::Ribs> = present
+        .iter()
+        .enumerate()
+        .map(|(m, &s)| {
+            if sacrum_found && m + 1 == present.len() {
+                ribs::Ribs::Unknown
+            } else {
+                lateral[s].ribs()
+            }
+        })
         .collect();
-    if present.len() > chain.len() {
+    let naming = ribs::name_levels(&rib_calls, sacrum_found);
+    warnings.extend(naming.warnings.iter().cloned());
+    let unnamed_top = naming.levels.iter().take_while(|l| l.is_none()).count();
+    if unnamed_top > 0 {
         warnings.push(format!(
-            "{} vertebrae found but only {} levels up to T10 are named; the cranial ones are left unlabelled",
-            present.len(),
-            chain.len()
+            "{} vertebrae found; the cranial-most {unnamed_top} (above T10) are left \
+             unlabelled",
+            present.len()
         ));
     }
     let mut seg_label = vec![0u16; nseg + 1];
     let mut reports = Vec::new();
-    for (n, &s) in present.iter().rev().enumerate() {
-        let Some(&level) = chain.get(n) else { break };
+    for (m, &s) in present.iter().enumerate() {
+        let Some(level) = naming.levels[m] else {
+            continue;
+        };
         seg_label[s + 1] = level.verse_label();
         let st = &stats[s];
-        let mut w = Vec::new();
-        let mut confidence = if sacrum_found { 0.9 } else { 0.3 };
-        if !sacrum_found {
-            w.push("level assumed: the sacrum is not in view".to_string());
-        }
+        let mut w: Vec<String> = naming.level_warning.iter().cloned().collect();
+        let mut confidence = naming.confidence;
         if let Some(h) = implausible(s) {
             w.push(format!(
                 "separation probably wrong: {h:.0} mm between the disc spaces above and below \
@@ -496,10 +560,13 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
             mean_hu: st.sum_hu / st.n as f64,
             centroid: [centroid.x, centroid.y, centroid.z],
             confidence,
+            rib_bearing: match rib_calls[m] {
+                ribs::Ribs::Unknown => None,
+                r => Some(r != ribs::Ribs::None),
+            },
             warnings: w,
         });
     }
-    reports.reverse();
     // Cranial to caudal.
     reports.sort_by_key(|r| r.level);
     let mut labels: Vec<u16> = lab.par_iter().map(|&l| seg_label[l as usize]).collect();
@@ -527,6 +594,7 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         levels: reports,
         bone_threshold_hu: threshold,
         sacrum_found,
+        level_basis: naming.basis,
         warnings,
         timings: timer.out,
     })
@@ -621,6 +689,7 @@ fn slice_holes(g: &Geom, hu: &[f32], bone: &[bool], k: usize) -> SliceHoles {
     let mask = &bone[off..off + nx * ny];
     let mut out = SliceHoles {
         canal_candidates: Vec::new(),
+        dark: Vec::new(),
         fill: Vec::new(),
     };
     if !mask.iter().any(|&b| b) {
@@ -635,9 +704,16 @@ fn slice_holes(g: &Geom, hu: &[f32], bone: &[bool], k: usize) -> SliceHoles {
         }
     }
     let pixel_mm2 = g.sp[0] * g.sp[1];
-    for pixels in pix.into_iter().skip(1) {
+    let min_piece = (CANAL_AREA_MM2.0 / pixel_mm2).ceil() as usize;
+    let radius = [0, 1].map(|a| (NECK_MM / 2.0 / g.sp[a]).round() as usize);
+    let pieces = pix
+        .into_iter()
+        .skip(1)
+        .flat_map(|h| split_at_necks(h, nx, radius, min_piece));
+    for pixels in pieces {
         let n = pixels.len() as f64;
-        let (mut s, mut cx, mut cy, mut fy) = (0.0, 0.0, 0.0, f64::INFINITY);
+        let (mut s, mut cx, mut cy, mut fy, mut by) =
+            (0.0, 0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY);
         for &p in &pixels {
             let p = p as usize;
             let v = hu[off + p];
@@ -646,19 +722,136 @@ fn slice_holes(g: &Geom, hu: &[f32], bone: &[bool], k: usize) -> SliceHoles {
             cx += q.x;
             cy += q.y;
             fy = fy.min(q.y);
+            by = by.max(q.y);
         }
         let mean = s / n;
         let area = n * pixel_mm2;
+        let hole = Hole {
+            pixels,
+            centre: [cx / n, cy / n],
+            front_y: fy,
+            back_y: by,
+        };
         if mean >= FILL_MIN_HU {
-            out.fill.extend_from_slice(&pixels);
+            out.fill.extend_from_slice(&hole.pixels);
         } else if (CANAL_AREA_MM2.0..=CANAL_AREA_MM2.1).contains(&area) && mean < CANAL_MAX_HU {
-            out.canal_candidates.push(Hole {
-                pixels,
-                centre: [cx / n, cy / n],
-                front_y: fy,
-            });
+            out.canal_candidates.push(hole);
+        } else if area <= FILL_MAX_MM2 {
+            out.dark.push(hole);
         }
     }
+    out
+}
+
+/// Pixels of the dark holes of slice `k` that lie inside the vertebral body: in front of the
+/// canal (entirely), within `BODY_HOLE_HALF_WIDTH_MM` of it laterally and with the centre
+/// at most `BODY_HOLE_DEPTH_MM` in front of it. Enclosed by bone there is the cancellous
+/// core, whatever its density: fatty marrow in elderly vertebrae is near or below 0 HU
+/// (down to about -60 HU over a whole hole in verse012), darker than the fill rule's
+/// `FILL_MIN_HU`. The aorta, whose calcified wall can enclose a hole too, lies in front of
+/// the body (centre usually over 50 mm in front of the canal) and to the left.
+fn body_holes<'a>(canal: &'a Canal, s: &'a SliceHoles, k: usize) -> impl Iterator<Item = &'a u32> {
+    let (c, fy) = (canal.centre[k], canal.front_y[k]);
+    s.dark
+        .iter()
+        .chain(
+            s.canal_candidates
+                .iter()
+                .enumerate()
+                .filter(move |(i, _)| canal.chosen[k] != Some(*i))
+                .map(|(_, h)| h),
+        )
+        .filter(move |h| {
+            h.back_y <= fy
+                && fy - h.centre[1] <= BODY_HOLE_DEPTH_MM
+                && (h.centre[0] - c[0]).abs() <= BODY_HOLE_HALF_WIDTH_MM
+        })
+        .flat_map(|h| h.pixels.iter())
+}
+
+/// Splits a hole (pixel indices, row length `nx`) where it narrows to a neck: the hole is
+/// eroded by `radius` pixels along each axis (a cross), its 4-connected pieces are grown
+/// back over the hole's pixels (each pixel to the piece that reaches it first), and the
+/// hole is split when at least two pieces reach `min_pixels`. The core of a vertebral body
+/// joins the canal through the basivertebral foramen when the posterior wall is open in a
+/// slice; joined, the hole is too dark to fill and its front is not the canal's.
+fn split_at_necks(
+    pixels: Vec<u32>,
+    nx: usize,
+    radius: [usize; 2],
+    min_pixels: usize,
+) -> Vec<Vec<u32>> {
+    use std::collections::{HashMap, VecDeque};
+    if radius == [0, 0] || pixels.len() < 2 * min_pixels {
+        return vec![pixels];
+    }
+    let at: HashMap<u32, usize> = pixels.iter().enumerate().map(|(n, &p)| (p, n)).collect();
+    let inside = |p: i64| p >= 0 && at.contains_key(&(p as u32));
+    let (rx, ry) = (radius[0] as i64, radius[1] as i64);
+    let w = nx as i64;
+    let kept: Vec<bool> = pixels
+        .iter()
+        .map(|&p| {
+            let (p, i) = (p as i64, p as i64 % w);
+            (-rx..=rx).all(|d| (0..w).contains(&(i + d)) && inside(p + d))
+                && (-ry..=ry).all(|d| inside(p + d * w))
+        })
+        .collect();
+    // The hole's 4-neighbours of a pixel (as indices into `pixels`).
+    let neighbours = |p: u32| {
+        let (p, i) = (p as i64, p as i64 % w);
+        [
+            (p - 1, i > 0),
+            (p + 1, i + 1 < w),
+            (p - w, true),
+            (p + w, true),
+        ]
+        .into_iter()
+        .filter(move |&(q, ok)| ok && q >= 0)
+        .filter_map(|(q, _)| at.get(&(q as u32)).copied())
+    };
+    // Pieces of the eroded hole, then grown back breadth-first.
+    let mut piece = vec![usize::MAX; pixels.len()];
+    let mut queue = VecDeque::new();
+    let mut npieces = 0;
+    for start in 0..pixels.len() {
+        if !kept[start] || piece[start] != usize::MAX {
+            continue;
+        }
+        let mut stack = vec![start];
+        piece[start] = npieces;
+        while let Some(n) = stack.pop() {
+            queue.push_back(n);
+            for m in neighbours(pixels[n]) {
+                if kept[m] && piece[m] == usize::MAX {
+                    piece[m] = npieces;
+                    stack.push(m);
+                }
+            }
+        }
+        npieces += 1;
+    }
+    if npieces < 2 {
+        return vec![pixels];
+    }
+    while let Some(n) = queue.pop_front() {
+        for m in neighbours(pixels[n]) {
+            if piece[m] == usize::MAX {
+                piece[m] = piece[n];
+                queue.push_back(m);
+            }
+        }
+    }
+    let mut out: Vec<Vec<u32>> = vec![Vec::new(); npieces];
+    for (n, &p) in pixels.iter().enumerate() {
+        if piece[n] != usize::MAX {
+            out[piece[n]].push(p);
+        }
+    }
+    if out.iter().filter(|o| o.len() >= min_pixels).count() < 2 {
+        return vec![pixels];
+    }
+    out.retain(|o| !o.is_empty());
     out
 }
 
@@ -837,6 +1030,75 @@ fn body_in_slice(g: &Geom, filled: &[bool], canal: &Canal, k: usize) -> (f64, V3
     }
     let area = n as f64 * g.sp[0] * g.sp[1];
     (area, if n > 0 { sum / n as f64 } else { V3::zeros() })
+}
+
+/// Voxels inside the vertebral bodies left out of the bone mask: in each slice, the non-bone
+/// pixels in front of the canal, at least `BODY_MARGIN_MM` from the disc planes (so never in
+/// a disc), that lie between body bone both along their row and along their column (the
+/// body being the largest 4-connected piece of bone in front of the canal). The hole fill
+/// misses the cancellous core when it is darker than `FILL_MIN_HU` (fatty marrow) and when
+/// the cortex is open in the slice (through the basivertebral foramen into the canal, or
+/// gaps of a thin noisy cortex); on verse012 that left a third of L2 and L3 out.
+fn fill_bodies(g: &Geom, filled: &[bool], canal: &Canal, planes: &[Plane]) -> Vec<usize> {
+    let [nx, ny, nz] = g.dims;
+    let min_pixels = (50.0 / (g.sp[0] * g.sp[1])).ceil() as usize;
+    (0..nz)
+        .into_par_iter()
+        .flat_map_iter(|k| {
+            let off = nx * ny * k;
+            let (cx, fy) = (canal.centre[k][0], canal.front_y[k]);
+            // The region in front of the canal, as a rectangle of pixels (i0.., j0..) of
+            // size w x h.
+            let span = |n: usize, inside: &dyn Fn(usize) -> bool| {
+                let v: Vec<usize> = (0..n).filter(|&a| inside(a)).collect();
+                v.first().map(|&a| (a, v[v.len() - 1] + 1 - a))
+            };
+            let xs = span(nx, &|i| (g.pos(i, 0, k).x - cx).abs() < BODY_HALF_WIDTH_MM);
+            let ys = span(ny, &|j| {
+                let y = g.pos(0, j, k).y;
+                y < fy - 1.0 && y > fy - BODY_DEPTH_MM
+            });
+            let (Some((i0, w)), Some((j0, h))) = (xs, ys) else {
+                return Vec::new();
+            };
+            let at = |p: usize| off + (i0 + p % w) + nx * (j0 + p / w);
+            let mask: Vec<bool> = (0..w * h).map(|p| filled[at(p)]).collect();
+            // The pieces of a thin, noisy cortex are joined across one-pixel gaps.
+            let joined: Vec<bool> = (0..w * h)
+                .map(|p| {
+                    let (i, j) = (p % w, p / w);
+                    (j.saturating_sub(1)..=(j + 1).min(h - 1)).any(|b| {
+                        (i.saturating_sub(1)..=(i + 1).min(w - 1)).any(|a| mask[a + w * b])
+                    })
+                })
+                .collect();
+            let (ids, sizes) = ops::components_2d(&joined, w, h);
+            let Some(big) = (1..sizes.len())
+                .max_by_key(|&c| sizes[c])
+                .filter(|&c| sizes[c] >= min_pixels)
+            else {
+                return Vec::new();
+            };
+            let (mut row, mut col) = (vec![(usize::MAX, 0); h], vec![(usize::MAX, 0); w]);
+            for (p, &id) in ids.iter().enumerate() {
+                if id as usize == big && mask[p] {
+                    let (i, j) = (p % w, p / w);
+                    row[j] = (row[j].0.min(i), row[j].1.max(i));
+                    col[i] = (col[i].0.min(j), col[i].1.max(j));
+                }
+            }
+            (0..w * h)
+                .filter(|&p| {
+                    let (i, j) = (p % w, p / w);
+                    !mask[p]
+                        && (row[j].0..=row[j].1).contains(&i)
+                        && (col[i].0..=col[i].1).contains(&j)
+                        && slab(planes, &g.pos(i0 + i, j0 + j, k)).1 >= BODY_MARGIN_MM
+                })
+                .map(at)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 fn body_centreline(g: &Geom, body: &[(f64, V3)]) -> Result<Centreline, SegmentError> {
@@ -1327,15 +1589,27 @@ fn segment_stats(g: &Geom, hu: &[f32], lab: &[u16], nseg: usize) -> Vec<SegStats
 }
 
 /// The caudal-most segment is the sacrum when it is much wider (alae) or much taller (fused
-/// segments, no disc below) than the median vertebra above it.
-fn is_sacrum(stats: &[SegStats], present: &[usize]) -> bool {
+/// segments, no disc below) than the median vertebra above it. Ribs given to a vertebra
+/// widen it like alae, so the width is compared with the rib-free vertebrae above when
+/// there are any.
+fn is_sacrum(stats: &[SegStats], present: &[usize], lateral: &[ribs::Lateral]) -> bool {
     let Some((&last, above)) = present.split_last() else {
         return false;
     };
     if above.is_empty() {
         return false;
     }
-    let w: Vec<f64> = above.iter().map(|&s| stats[s].width).collect();
+    let rib_free: Vec<usize> = above
+        .iter()
+        .copied()
+        .filter(|&s| lateral[s].ribs() == ribs::Ribs::None)
+        .collect();
+    let for_width = if rib_free.is_empty() {
+        above
+    } else {
+        &rib_free[..]
+    };
+    let w: Vec<f64> = for_width.iter().map(|&s| stats[s].width).collect();
     let h: Vec<f64> = above.iter().map(|&s| stats[s].height).collect();
     let (mw, mh) = (
         ops::quantile(&w, 0.5).unwrap_or(f64::INFINITY),

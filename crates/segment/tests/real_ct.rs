@@ -12,7 +12,7 @@
 
 use nalgebra::Vector3;
 use spinetwin_imaging::{nifti, Volume};
-use spinetwin_segment::{segment, SegmentOptions, Segmentation};
+use spinetwin_segment::{segment, LevelBasis, SegmentOptions, Segmentation};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -367,13 +367,27 @@ fn report(outcomes: &[Outcome]) -> String {
                 let found: Vec<String> = seg
                     .levels
                     .iter()
-                    .map(|l| format!("{} ({:.1})", l.level.name(), l.confidence))
+                    .map(|l| {
+                        let ribs = if l.rib_bearing == Some(true) {
+                            ", ribs"
+                        } else {
+                            ""
+                        };
+                        format!("{} ({:.1}{ribs})", l.level.name(), l.confidence)
+                    })
                     .collect();
                 let _ = writeln!(
                     s,
-                    "Levels found (confidence): {}. Sacrum found: {}. Bone threshold {:.0} HU.\n",
+                    "Levels found (confidence, \"ribs\" where ribs were detected): {}. Sacrum \
+                     found: {}. Levels named from: {}. Bone threshold {:.0} HU.\n",
                     found.join(", "),
                     if seg.sacrum_found { "yes" } else { "no" },
+                    match seg.level_basis {
+                        LevelBasis::Sacrum => "the sacrum",
+                        LevelBasis::SacrumAndRibs => "the sacrum, confirmed by the ribs",
+                        LevelBasis::Ribs => "the ribs (last rib-bearing vertebra = T12)",
+                        LevelBasis::Assumed => "nothing (caudal-most assumed L5)",
+                    },
                     seg.bone_threshold_hu
                 );
                 if !seg.warnings.is_empty() {
