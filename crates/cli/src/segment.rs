@@ -18,11 +18,14 @@ use std::time::Instant;
     long_about = "Label the vertebrae (VerSe numbering: 19 = T12, 20-24 = L1-L5, \
 26 = sacrum), the discs (100 + label of the vertebra above) and the spinal canal (200) of a \
 lumbar CT, with a classical pipeline (adaptive bone threshold, canal tracking, disc spaces, \
-vertebra separation, levels counted up from the sacrum). OUT receives labels.nii.gz, \
+vertebra separation, levels counted up from the sacrum and cross-checked by the ribs, or \
+counted down from the last rib-bearing vertebra, T12, when the sacrum is not in view). OUT \
+receives labels.nii.gz, \
 segment.json (levels, volumes, HU, confidence, warnings, timings, mesh checks), overview PNGs \
 and surface meshes in patient LPS mm: meshes/<LEVEL>.stl per vertebra and meshes/<L4-L5>.stl \
 per disc (closed, smoothed, decimated) and meshes/spine.glb with one named node per \
-structure. Check the overview: levels are only certain when the sacrum is in view."
+structure. Check the overview: segment.json says what the level names rest on \
+(level_basis: sacrum, sacrum and ribs, ribs, or assumed)."
 )]
 pub struct Args {
     /// The CT: a DICOM folder or file(s), or a NIfTI file.
@@ -112,6 +115,9 @@ pub struct SegmentReport {
     pub bone_threshold_hu: f32,
     /// Whether the sacrum was found (levels counted up from it).
     pub sacrum_found: bool,
+    /// What the level names rest on: the sacrum, the sacrum confirmed by the ribs, the ribs
+    /// alone (last rib-bearing vertebra = T12), or an assumption (caudal-most = L5).
+    pub level_basis: spinetwin_segment::LevelBasis,
     /// Whole-scan warnings (import and segmentation).
     pub warnings: Vec<String>,
     /// Time per stage (s).
@@ -128,6 +134,7 @@ impl SegmentReport {
             levels: seg.levels.clone(),
             bone_threshold_hu: seg.bone_threshold_hu,
             sacrum_found: seg.sacrum_found,
+            level_basis: seg.level_basis,
             warnings: import_warnings
                 .iter()
                 .chain(&seg.warnings)
