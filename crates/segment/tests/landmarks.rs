@@ -468,3 +468,52 @@ fn segmented_facets_at_1mm_follow_the_joint_space() {
     );
     assert!(e.mean("facet normal (deg)") <= 10.0, "{e:?}");
 }
+
+#[test]
+fn vertebral_foramina_stand_in_for_a_missing_canal_label() {
+    // Label maps made elsewhere (VerSe masks) have vertebrae only: without the canal the
+    // body/arch split needs the foramina enclosed by the vertebra masks.
+    let ph = generate(&PhantomSpec {
+        spacing_mm: 2.0,
+        levels: spinetwin_anatomy::LevelRange::new(
+            spinetwin_anatomy::Level::L2,
+            spinetwin_anatomy::Level::L5,
+            false,
+        )
+        .unwrap(),
+        ..PhantomSpec::default()
+    })
+    .unwrap();
+    let with = landmarks(&ph.ct, &ph.labels).unwrap();
+    let mut bare = ph.labels.clone();
+    for l in bare.data_mut() {
+        if *l >= 100 {
+            *l = 0;
+        }
+    }
+    let without = landmarks(&ph.ct, &bare).unwrap();
+    assert!(
+        without
+            .warnings
+            .iter()
+            .any(|w| w.contains("vertebral foramina")),
+        "{:?}",
+        without.warnings
+    );
+    for (a, b) in with.vertebrae.iter().zip(&without.vertebrae) {
+        assert_eq!(a.level, b.level);
+        assert!(
+            !b.warnings.iter().any(|w| w.contains("anterior half")),
+            "{}: {:?}",
+            b.level.name(),
+            b.warnings
+        );
+        let da = ang(v(a.frame.z), v(b.frame.z));
+        let area = b.superior_endplate.area_mm2 / a.superior_endplate.area_mm2;
+        assert!(
+            da < 3.0 && (0.85..1.15).contains(&area),
+            "{}: axis {da:.1} deg apart, endplate area ratio {area:.2}",
+            b.level.name()
+        );
+    }
+}

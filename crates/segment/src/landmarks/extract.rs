@@ -1071,10 +1071,20 @@ pub(super) fn run(ct: &Volume<f32>, labels: &Volume<u16>) -> Result<SpineLandmar
         }
     }
     let cx = Ctx { ct, labels, s };
-    let canal: Vec<V3> = by_label
+    let mut canal: Vec<V3> = by_label
         .get(&CANAL_LABEL)
         .map(|v| v.iter().map(|&i| cx.pos(i)).collect())
         .unwrap_or_default();
+    let mut foramina = false;
+    if canal.is_empty() {
+        // Label maps made elsewhere (VerSe masks, for one) often have no canal label; the
+        // vertebral foramina enclosed by the vertebra masks stand in for it.
+        canal = foramen_points(labels)
+            .into_iter()
+            .map(|i| cx.pos(i))
+            .collect();
+        foramina = !canal.is_empty();
+    }
     let levels: Vec<Level> = Level::ALL
         .into_iter()
         .filter(|l| {
@@ -1087,7 +1097,13 @@ pub(super) fn run(ct: &Volume<f32>, labels: &Volume<u16>) -> Result<SpineLandmar
         return Err(LandmarkError::NoVertebrae);
     }
     let mut warnings = Vec::new();
-    if canal.is_empty() {
+    if foramina {
+        warnings.push(
+            "no spinal canal (label 200) in the label map: the canal was taken from the \
+             vertebral foramina enclosed by the vertebra masks"
+                .to_string(),
+        );
+    } else if canal.is_empty() {
         warnings.push(
             "no spinal canal (label 200) in the label map: body/arch split and posterior \
              landmarks are approximate"
@@ -1113,4 +1129,140 @@ pub(super) fn run(ct: &Volume<f32>, labels: &Volume<u16>) -> Result<SpineLandmar
         discs,
         warnings,
     })
+}
+
+/// Smallest and largest cross-section (mm^2) of a hole in a vertebra mask's axial slice taken
+/// as its vertebral foramen: lumbar foramina measure about 150-300 mm^2 (Panjabi et al.
+/// 1992, Spine 17:299), thoracic ones a little less; the bounds leave room for partial
+/// slices and large canals while rejecting pinholes and the gaps between processes.
+const FORAMEN_AREA_MM2: (f64, f64) = (40.0, 900.0);
+
+/// Voxel indices of the vertebral foramina: in every slice across the grid axis nearest the
+/// patient's cranio-caudal axis, the background enclosed by one vertebra label (not
+/// reachable from the edge of the label's bounding box without crossing it), in holes of
+/// plausible size.
+fn foramen_points(labels: &Volume<u16>) -> Vec<usize> {
+    let g = labels.grid();
+    let dims = g.dims;
+    // The slicing axis: the grid axis most aligned with LPS z.
+    let ax = (0..3)
+        .max_by(|&a, &b| {
+            g.direction[(2, a)]
+                .abs()
+                .total_cmp(&g.direction[(2, b)].abs())
+        })
+        .unwrap_or(2);
+    let (u, v) = match ax {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    let pixel_mm2 = g.spacing[u] * g.spacing[v];
+    let index = |p: [usize; 3]| (p[2] * dims[1] + p[1]) * dims[0] + p[0];
+    let data = labels.data();
+    let mut out = Vec::new();
+    for w in 0..dims[ax] {
+        // Vertebra labels present in this slice, with their bounding boxes.
+        let mut boxes: HashMap<u16, [usize; 4]> = HashMap::new();
+        for b in 0..dims[v] {
+            for a in 0..dims[u] {
+                let mut p = [0; 3];
+                p[ax] = w;
+                p[u] = a;
+                p[v] = b;
+                let l = data[index(p)];
+                if Level::from_verse_label(l).is_some() {
+                    let e = boxes.entry(l).or_insert([a, a, b, b]);
+                    e[0] = e[0].min(a);
+                    e[1] = e[1].max(a);
+                    e[2] = e[2].min(b);
+                    e[3] = e[3].max(b);
+                }
+            }
+        }
+        for (l, bb) in boxes {
+            // Flood the box (one pixel of margin) from its border through pixels that are not
+            // this label; what stays unreached and is not the label is enclosed.
+            let a0 = bb[0].saturating_sub(1);
+            let b0 = bb[2].saturating_sub(1);
+            let a1 = (bb[1] + 1).min(dims[u] - 1);
+            let b1 = (bb[3] + 1).min(dims[v] - 1);
+            let (na, nb) = (a1 - a0 + 1, b1 - b0 + 1);
+            let at = |a: usize, b: usize| {
+                let mut p = [0; 3];
+                p[ax] = w;
+                p[u] = a0 + a;
+                p[v] = b0 + b;
+                index(p)
+            };
+            let mut seen = vec![false; na * nb];
+            let mut stack = Vec::new();
+            for a in 0..na {
+                for b in [0, nb - 1] {
+                    stack.push((a, b));
+                }
+            }
+            for b in 0..nb {
+                for a in [0, na - 1] {
+                    stack.push((a, b));
+                }
+            }
+            while let Some((a, b)) = stack.pop() {
+                if seen[b * na + a] || data[at(a, b)] == l {
+                    continue;
+                }
+                seen[b * na + a] = true;
+                if a > 0 {
+                    stack.push((a - 1, b));
+                }
+                if a + 1 < na {
+                    stack.push((a + 1, b));
+                }
+                if b > 0 {
+                    stack.push((a, b - 1));
+                }
+                if b + 1 < nb {
+                    stack.push((a, b + 1));
+                }
+            }
+            // Enclosed pixels, grouped into holes (4-connected) to check their size.
+            let mut done = vec![false; na * nb];
+            for start in 0..na * nb {
+                let (a, b) = (start % na, start / na);
+                if done[start] || seen[start] || data[at(a, b)] == l {
+                    continue;
+                }
+                let mut hole = Vec::new();
+                let mut st = vec![(a, b)];
+                done[start] = true;
+                while let Some((a, b)) = st.pop() {
+                    hole.push(at(a, b));
+                    let mut push = |a: usize, b: usize| {
+                        let k = b * na + a;
+                        if !done[k] && !seen[k] && data[at(a, b)] != l {
+                            done[k] = true;
+                            st.push((a, b));
+                        }
+                    };
+                    if a > 0 {
+                        push(a - 1, b);
+                    }
+                    if a + 1 < na {
+                        push(a + 1, b);
+                    }
+                    if b > 0 {
+                        push(a, b - 1);
+                    }
+                    if b + 1 < nb {
+                        push(a, b + 1);
+                    }
+                }
+                let area = hole.len() as f64 * pixel_mm2;
+                if (FORAMEN_AREA_MM2.0..=FORAMEN_AREA_MM2.1).contains(&area) {
+                    out.extend(hole);
+                }
+            }
+        }
+    }
+    out
 }
