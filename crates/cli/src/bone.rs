@@ -79,7 +79,8 @@ struct Row {
     body_von_mises_per_kn: [f64; 3],
     elements: usize,
     equations: usize,
-    solve_s: f64,
+    /// Resampling, meshing and solving (s).
+    seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -223,7 +224,7 @@ pub fn run(args: Args) -> Result<()> {
             body_von_mises_per_kn: [pct(0.5), pct(0.95), pct(0.99)],
             elements: t.result.elements,
             equations: t.result.equations,
-            solve_s: t0.elapsed().as_secs_f64(),
+            seconds: t0.elapsed().as_secs_f64(),
         });
         // Patient-frame mesh and fields for ParaView.
         let mesh = t.patient_mesh();
@@ -265,14 +266,14 @@ pub fn run(args: Args) -> Result<()> {
              elements, 3 cement, 5 and 6 PMMA caps."
                 .into(),
             "LEVEL_section.png: the mid-sagittal section (anterior left, cranial up); left \
-             half Young's modulus (black 0 to white at the largest bone modulus, cement and \
-             cement orange, caps pale blue), right half von Mises stress per kN (blue 0 to red at the 99th \
-             percentile of the body's bone)."
+             half Young's modulus (black 0 to white at the largest bone modulus; cement \
+             orange, caps pale blue), right half von Mises stress per kN (blue 0 to red at \
+             the 99th percentile of the body's bone)."
                 .into(),
         ],
     };
     let mut csv = String::from(
-        "level,stiffness_n_per_mm,body_mean_hu,body_mm3,cement_mm3,vm_per_kn_p50,vm_per_kn_p95,vm_per_kn_p99,elements,equations,solve_s\n",
+        "level,stiffness_n_per_mm,body_mean_hu,body_mm3,cement_mm3,vm_per_kn_p50,vm_per_kn_p95,vm_per_kn_p99,elements,equations,seconds\n",
     );
     for r in &report.vertebrae {
         csv += &format!(
@@ -287,7 +288,7 @@ pub fn run(args: Args) -> Result<()> {
             r.body_von_mises_per_kn[2],
             r.elements,
             r.equations,
-            r.solve_s
+            r.seconds
         );
     }
     write_dir_atomically(&args.out, |dir| {

@@ -729,6 +729,9 @@ fn bone_compresses_a_vertebra_and_cement_stiffens_it() {
         "--out",
         tmp.path().join("bad").to_str().unwrap(),
     ]);
-    assert!(err.contains("cement fraction"), "{err}");
+    assert!(
+        err.contains("cement fraction must lie within 0..0.9"),
+        "{err}"
+    );
     assert!(!tmp.path().join("bad").exists());
 }

@@ -38,9 +38,11 @@ const HEX_CORNERS: [[usize; 3]; 8] = [
     [0, 1, 1],
 ];
 
-/// The six tetrahedra of a C3D8 cell around its diagonal from local node 0 (corner
-/// (0,0,0)) to local node 6 (corner (1,1,1)), one per ordering of the three axes; the
-/// orientation of each is fixed afterwards from its signed volume.
+/// The six tetrahedra of a C3D8 cell around its diagonal from local node 0 to local node 6
+/// (index corners (0,0,0) and (1,1,1); on a mirrored grid, whose cells list their nodes in
+/// mirrored order, (0,1,0) and (1,0,1), the same for every cell, so the split still
+/// conforms), one per ordering of the three axes; the orientation of each is fixed
+/// afterwards from its signed volume.
 const HEX_TETS: [[usize; 4]; 6] = [
     [0, 1, 2, 6],
     [0, 1, 5, 6],
@@ -253,7 +255,7 @@ impl VoxelMesh {
         out
     }
 
-    /// Signed volume of cell `c` (mm^3), from its six tetrahedra.
+    /// Volume of cell `c` (mm^3): the sum of its six tetrahedra's absolute volumes.
     pub fn cell_volume(&self, c: usize) -> f64 {
         let cell = self.cells[c];
         HEX_TETS
@@ -328,20 +330,25 @@ mod tests {
     fn tetrahedra_are_conforming() {
         // Every interior triangle is shared by exactly two tetrahedra, every boundary one by
         // one; a non-conforming split would leave interior faces used once.
-        let g = grid(Matrix3::identity());
-        let m = VoxelMesh::from_mask(&g, 1, |_, _, _| true).unwrap();
-        let mut faces: HashMap<[usize; 3], usize> = HashMap::new();
-        for t in m.tetrahedra() {
-            for skip in 0..4 {
-                let mut f: Vec<usize> = (0..4).filter(|&i| i != skip).map(|i| t[i]).collect();
-                f.sort();
-                *faces.entry([f[0], f[1], f[2]]).or_default() += 1;
+        for dir in [
+            Matrix3::identity(),
+            Matrix3::new(1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0),
+        ] {
+            let g = grid(dir);
+            let m = VoxelMesh::from_mask(&g, 1, |_, _, _| true).unwrap();
+            let mut faces: HashMap<[usize; 3], usize> = HashMap::new();
+            for t in m.tetrahedra() {
+                for skip in 0..4 {
+                    let mut f: Vec<usize> = (0..4).filter(|&i| i != skip).map(|i| t[i]).collect();
+                    f.sort();
+                    *faces.entry([f[0], f[1], f[2]]).or_default() += 1;
+                }
             }
+            let boundary = faces.values().filter(|&&n| n == 1).count();
+            assert!(faces.values().all(|&n| n == 1 || n == 2));
+            // Each of the 2(6*5 + 6*4 + 5*4) boundary squares splits into two triangles.
+            assert_eq!(boundary, 2 * 2 * (6 * 5 + 6 * 4 + 5 * 4));
         }
-        let boundary = faces.values().filter(|&&n| n == 1).count();
-        assert!(faces.values().all(|&n| n == 1 || n == 2));
-        // Each of the 2(6*5 + 6*4 + 5*4) boundary squares splits into two triangles.
-        assert_eq!(boundary, 2 * 2 * (6 * 5 + 6 * 4 + 5 * 4));
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub struct CompressionResult {
     pub height_mm: f64,
     /// Nodes on the top and bottom surfaces.
     pub surface_nodes: [usize; 2],
-    /// Elements and nodes of the model.
+    /// Elements of the model.
     pub elements: usize,
     /// Nodes of the model.
     pub nodes: usize,
@@ -678,15 +678,22 @@ pub fn vertebra_compression(
         ));
     }
     let s = options.spacing_mm;
-    let valid = s.is_finite()
-        && s > 0.0
-        && (0.0..=0.9).contains(&options.cement_fraction)
-        && options.cap_mm >= s;
-    if !valid {
+    if !(s.is_finite() && s > 0.0) {
         return Err(ModelError::InvalidInput(format!(
-            "vertebra test: spacing {s} mm must be positive, the cement fraction {} within \
-             0..0.9 and the caps at least one voxel thick ({} mm)",
-            options.cement_fraction, options.cap_mm
+            "vertebra test: the voxel spacing must be positive (got {s} mm)"
+        )));
+    }
+    if !(0.0..=0.9).contains(&options.cement_fraction) {
+        return Err(ModelError::InvalidInput(format!(
+            "vertebra test: the cement fraction must lie within 0..0.9 of the body (got {})",
+            options.cement_fraction
+        )));
+    }
+    if options.cap_mm < s {
+        return Err(ModelError::InvalidInput(format!(
+            "vertebra test: the end caps ({} mm) must be at least one voxel thick; use a \
+             voxel spacing of at most {} mm",
+            options.cap_mm, options.cap_mm
         )));
     }
     options.bone.validate()?;
@@ -701,11 +708,13 @@ pub fn vertebra_compression(
     let [ni, nj, nk] = g.dims;
     let (mut lo, mut hi) = ([f64::MAX; 3], [f64::MIN; 3]);
     let mut count = 0usize;
+    let mut sum = Vector3::zeros();
     for k in 0..nk {
         for j in 0..nj {
             for i in 0..ni {
                 if labels.get(i, j, k) == vertebra.label {
                     let p = g.index_to_world(Vector3::new(i as f64, j as f64, k as f64)) - o;
+                    sum += p;
                     for a in 0..3 {
                         let c = p.dot(&ax[a]);
                         lo[a] = lo[a].min(c);
@@ -723,8 +732,35 @@ pub fn vertebra_compression(
             vertebra.level.name()
         )));
     }
-    // Room for the caps along z, one voxel elsewhere.
-    let pad = [2.0 * s, 2.0 * s, options.cap_mm + 2.0 * s];
+    // The landmarks must describe this label map's vertebra: the twin's landmarks with a
+    // label map from another scan or segmentation would put one vertebra's frame on another.
+    let centroid_gap = (o + sum / count as f64 - Vector3::from(vertebra.centroid)).norm();
+    let volume = count as f64 * g.voxel_volume();
+    let volume_ratio = volume / vertebra.volume_mm3.max(1e-9);
+    if centroid_gap > 5.0 || !(0.75..=1.33).contains(&volume_ratio) {
+        return Err(ModelError::InvalidInput(format!(
+            "vertebra test: the landmarks of {} do not belong to this label map (its label {} \
+             lies {centroid_gap:.1} mm from the landmark centroid, with {:.0} % of the landmark \
+             volume); pass the labels the twin was built from",
+            vertebra.level.name(),
+            vertebra.label,
+            100.0 * volume_ratio
+        )));
+    }
+    // Room for the caps along z and one voxel elsewhere, plus the half source voxel that
+    // nearest-neighbour resampling adds beyond the source voxel centres (whole local
+    // voxels, so the sampling lattice does not depend on the source spacing).
+    let half_src = [0, 1, 2].map(|a| {
+        let h: f64 = (0..3)
+            .map(|c| 0.5 * g.spacing[c] * (g.direction.column(c).dot(&ax[a])).abs())
+            .sum();
+        (h / s).ceil() * s
+    });
+    let pad = [
+        2.0 * s + half_src[0],
+        2.0 * s + half_src[1],
+        options.cap_mm + 2.0 * s + half_src[2],
+    ];
     let dims = [0, 1, 2].map(|a| (((hi[a] - lo[a] + 2.0 * pad[a]) / s).ceil() as usize) + 1);
     let start = [0, 1, 2].map(|a| lo[a] - pad[a]);
     let rot = Matrix3::from_columns(&ax);
@@ -733,6 +769,25 @@ pub fn vertebra_compression(
         .map_err(|e| ModelError::InvalidGeometry(format!("vertebra frame: {e}")))?;
     let hu = ct.resample(&local, Interpolation::Trilinear, -1000.0);
     let lab_world = labels.resample(&local, Interpolation::Nearest, 0);
+    // The vertebra must not touch the border of its grid (it would be cut).
+    {
+        let [di, dj, dk] = dims;
+        let on_border = (0..dk).any(|k| {
+            (0..dj).any(|j| {
+                (0..di).any(|i| {
+                    (i == 0 || j == 0 || k == 0 || i + 1 == di || j + 1 == dj || k + 1 == dk)
+                        && lab_world.get(i, j, k) == vertebra.label
+                })
+            })
+        });
+        if on_border {
+            return Err(ModelError::InvalidGeometry(format!(
+                "vertebra test: {} reaches the border of its resampled grid (internal error: \
+                 the padding is too small); report it with the CT's voxel spacing",
+                vertebra.level.name()
+            )));
+        }
+    }
     // Posterior wall of the body: the most posterior endplate rim point.
     let rim = vertebra.superior_endplate.outline.iter().chain(
         vertebra
@@ -866,9 +921,35 @@ pub fn vertebra_compression(
     )?;
     if !result.converged {
         return Err(ModelError::InvalidInput(format!(
-            "vertebra test: the linear solve of {} did not converge (relative residual {:.1e})",
+            "vertebra test: the linear solve of {} did not converge (relative residual {:.1e}); \
+             the bone moduli may span too wide a range: check the calibration",
             vertebra.level.name(),
             result.relative_residual
+        )));
+    }
+    if !(result.force_n > 0.0 && result.height_mm > 0.0) {
+        return Err(ModelError::InvalidGeometry(format!(
+            "vertebra test: {} gave a non-positive force ({:.3e} N) or height ({:.1} mm): the \
+             end caps are not where the test expects them",
+            vertebra.level.name(),
+            result.force_n,
+            result.height_mm
+        )));
+    }
+    // Bone lost to the largest-component rule: a body split by a gap in its label would be
+    // tested as a fragment.
+    let cells = model.mesh.num_elements()
+        / match options.mesh.element {
+            BoneElement::Hex8 => 1,
+            BoneElement::Tet10 => 6,
+        };
+    if model.dropped_blocks as f64 > 0.02 * (cells + model.dropped_blocks) as f64 {
+        return Err(ModelError::InvalidGeometry(format!(
+            "vertebra test: {} of {} voxel blocks of {} are not connected to the main piece \
+             (more than 2 %): its label is split; check the segmentation",
+            model.dropped_blocks,
+            cells + model.dropped_blocks,
+            vertebra.level.name()
         )));
     }
     let per_kn = 1000.0 / result.force_n;

@@ -81,6 +81,12 @@ pub fn cement_checks(
                     && b.model.element_label[e] == local_label::BODY
             })
             .collect();
+        if common.is_empty() {
+            return Err(format!(
+                "{}: no body bone is left beside the cement to compare",
+                level.name()
+            ));
+        }
         let pct = |t: &VertebraTest, q: f64| {
             let mut s: Vec<f64> = common.iter().map(|&e| t.von_mises_per_kn[e]).collect();
             s.sort_by(f64::total_cmp);

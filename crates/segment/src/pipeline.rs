@@ -392,18 +392,21 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     // process that reaches into the band beside a rib goes with it.
     // The rest of the rib, beyond the band (further out, or further back), is the labelled
     // bone connected to it at least as far out as the band's inner edge.
-    let mut stack: Vec<usize> = Vec::new();
+    // The caudal-most segment is left alone: it may be the sacrum, whose alae must stay for
+    // the sacrum test. The spread follows the label it started from, so it cannot run from
+    // a rib into another vertebra's transverse process.
+    let mut stack: Vec<(usize, u16)> = Vec::new();
     for pc in &band_pieces {
-        if lateral[pc.slab].rib_on((pc.dx > 0.0) as usize) {
+        if pc.slab + 1 < nseg && lateral[pc.slab].rib_on((pc.dx > 0.0) as usize) {
             for &v in &pc.voxels {
                 if lab[v] != 0 {
+                    stack.push((v, lab[v]));
                     lab[v] = 0;
-                    stack.push(v);
                 }
             }
         }
     }
-    while let Some(v) = stack.pop() {
+    while let Some((v, from)) = stack.pop() {
         let (i, j, k) = (v % nx, (v / nx) % ny, v / (nx * ny));
         for dk in -1i64..=1 {
             for dj in -1i64..=1 {
@@ -416,9 +419,9 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
                     let (a, b, c) = (a as usize, b as usize, c as usize);
                     let m = g.lin(a, b, c);
                     let dx = g.pos(a, b, c).x - canal.centre[c][0];
-                    if lab[m] != 0 && dx.abs() >= ribs::BAND_MM.0 {
+                    if lab[m] == from && dx.abs() >= ribs::BAND_MM.0 {
                         lab[m] = 0;
-                        stack.push(m);
+                        stack.push((m, from));
                     }
                 }
             }
