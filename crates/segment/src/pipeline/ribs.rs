@@ -306,11 +306,15 @@ pub(super) struct Naming {
 /// Names the vertebrae in view (cranial to caudal) from what the ribs say about each
 /// (`ribs`, same order) and whether the caudal-most one is the sacrum.
 ///
-/// - Sacrum: levels are counted up from it (S1). The ribs cross-check the count: the last
-///   rib-bearing vertebra followed by a rib-free one must come out as T12. A different
+/// The thoraco-lumbar transition is the first rib-bearing vertebra from the top that is
+/// followed by rib-free ones (two when two are in view); rib-like bone further down is
+/// reported, not counted.
+///
+/// - Sacrum: levels are counted up from it (S1). The ribs cross-check the count: the
+///   vertebra at the transition must come out as T12. A different
 ///   level is reported as transitional anatomy or a miscount (11 or 13 rib pairs, L6,
 ///   sacralised L5) and lowers the confidence; the sacrum count is kept, not forced.
-/// - No sacrum, and a rib-bearing vertebra followed by a rib-free one: that one is T12 and
+/// - No sacrum, and a transition in view: the vertebra at it is T12 and
 ///   the others are counted from it (at most down to L5; more rib-free vertebrae below it
 ///   mean an L6 or an unrecognised sacrum and are left unlabelled).
 /// - Neither: the caudal-most vertebra is assumed to be L5, flagged (and known wrong when it
@@ -320,8 +324,15 @@ pub(super) fn name_levels(ribs: &[Ribs], sacrum: bool) -> Naming {
     let spine = if sacrum { n.saturating_sub(1) } else { n };
     let has_rib = |r: Ribs| matches!(r, Ribs::Both | Ribs::OneSide);
     let last_rib = (0..spine).rev().find(|&m| has_rib(ribs[m]));
-    // The thoraco-lumbar transition is seen only when a rib-free vertebra follows.
-    let anchor = last_rib.filter(|&r| r + 1 < spine && ribs[r + 1] == Ribs::None);
+    // The thoraco-lumbar transition: the first rib-bearing vertebra from the top followed by
+    // rib-free ones (two, when two are in view), so that a rib-like bone lower down (a
+    // lumbar rib, a large transverse process, the iliac crest beside L5) cannot move it.
+    let anchor = (0..spine).find(|&m| {
+        has_rib(ribs[m])
+            && m + 1 < spine
+            && ribs[m + 1] == Ribs::None
+            && (m + 2 >= spine || ribs[m + 2] == Ribs::None)
+    });
     let count_from = |at: usize, level_at: usize| -> Vec<Option<Level>> {
         (0..n)
             .map(|m| {
@@ -347,6 +358,13 @@ pub(super) fn name_levels(ribs: &[Ribs], sacrum: bool) -> Naming {
             odd.push(format!(
                 "{gaps} vertebra(e) above the last rib-bearing one show no rib (ribs missed, \
                  or a lumbar transverse process taken for a rib)"
+            ));
+        }
+        let stray = (r + 1..spine).filter(|&m| has_rib(ribs[m])).count();
+        if stray > 0 {
+            odd.push(format!(
+                "{stray} rib-like bone(s) below the thoraco-lumbar transition (a lumbar rib, a \
+                 large transverse process or the iliac crest), not counted as ribs"
             ));
         }
     }
@@ -552,5 +570,23 @@ mod tests {
         // Ribs down to the vertebra above the sacrum: no lumbar vertebra, disagreement.
         let n = name_levels(&[Both, Both, Unknown], true);
         assert!(n.confidence < 0.5 && n.warnings.iter().any(|w| w.contains("directly above")));
+    }
+
+    #[test]
+    fn a_rib_like_bone_below_the_transition_does_not_move_it() {
+        // A lumbar "rib" (or the iliac crest beside L5) three levels below the transition:
+        // T12 stays where the ribs first end, and the stray bone is reported and flagged.
+        let n = name_levels(&[Both, Both, No, No, No, OneSide, No], false);
+        assert_eq!(names(&n), ["T11", "T12", "L1", "L2", "L3", "L4", "L5"]);
+        assert!(n.confidence < 0.5);
+        assert!(n.warnings.iter().any(|w| w.contains("rib-like bone")));
+        // With a sacrum the count still agrees with the ribs (T12), with the warning.
+        let n = name_levels(&[Both, No, No, No, No, OneSide, Unknown], true);
+        assert_eq!(names(&n), ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]);
+        assert_eq!(n.basis, LevelBasis::SacrumAndRibs);
+        assert!(n.warnings.iter().any(|w| w.contains("rib-like bone")));
+        // A single rib-free vertebra between ribs is not the transition.
+        let n = name_levels(&[Both, No, Both, No, No], false);
+        assert_eq!(names(&n), ["T10", "T11", "T12", "L1", "L2"]);
     }
 }
