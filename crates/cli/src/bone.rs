@@ -7,10 +7,8 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use spinetwin_anatomy::Level;
 use spinetwin_fem::vtu::{write_vtu, VtuData};
-use spinetwin_imaging::preview::RgbImage;
 use spinetwin_imaging::{nifti, open, OpenOptions};
 use spinetwin_model::bone::{measure_reference_tissues, BoneMaterial, Calibration};
-use spinetwin_model::bone_fe::VertebraTest;
 use spinetwin_model::bone_fe::{
     local_label, vertebra_compression, BoneElement, Platens, VertebraTestOptions, VoxelModelOptions,
 };
@@ -247,7 +245,8 @@ pub fn run(args: Args) -> Result<()> {
             ],
             cell_tensors: vec![],
         };
-        let section = section_png(&t, args.spacing * args.step as f64);
+        let section =
+            spinetwin_scenario::bone::section_image(&t, args.spacing * args.step as f64, None);
         meshes.push((level.name().to_string(), mesh, data, section));
         bar.inc(1);
     }
@@ -317,100 +316,4 @@ pub fn run(args: Args) -> Result<()> {
     }
     println!("-> {}", args.out.display());
     Ok(())
-}
-
-/// The mid-sagittal section of a vertebra test as a picture: modulus (left) and von Mises
-/// stress per kN (right), one square per element column of size `h` mm, 4 pixels per mm.
-fn section_png(t: &VertebraTest, h: f64) -> RgbImage {
-    const PX_PER_MM: f64 = 4.0;
-    let mesh = &t.model.mesh;
-    let centroid = |e: usize| {
-        let n = mesh.element_nodes(e);
-        // Corner nodes only (a Tet10 lists its 4 corners first).
-        let k = if n.len() == 10 { 4 } else { n.len() };
-        let mut c = [0.0; 3];
-        for &i in &n[..k] {
-            for (ca, p) in c.iter_mut().zip(mesh.nodes[i]) {
-                *ca += p / k as f64;
-            }
-        }
-        c
-    };
-    let cents: Vec<[f64; 3]> = (0..mesh.num_elements()).map(centroid).collect();
-    let (mut lo, mut hi) = ([f64::MAX; 3], [f64::MIN; 3]);
-    for c in &cents {
-        for a in 0..3 {
-            lo[a] = lo[a].min(c[a]);
-            hi[a] = hi[a].max(c[a]);
-        }
-    }
-    let cols = ((hi[1] - lo[1]) / h).round() as usize + 1;
-    let rows = ((hi[2] - lo[2]) / h).round() as usize + 1;
-    let cell = (h * PX_PER_MM).round().max(1.0) as usize;
-    let gap = 4 * cell;
-    let (w, ht) = (2 * cols * cell + gap, rows * cell);
-    let mut img = RgbImage {
-        width: w,
-        height: ht,
-        pixels: vec![255; 3 * w * ht],
-    };
-    let bone = |l: u16| l == local_label::BODY || l == local_label::POSTERIOR;
-    let e_max = (0..mesh.num_elements())
-        .filter(|&e| bone(t.model.element_label[e]))
-        .map(|e| t.model.material.youngs[e])
-        .fold(0.0, f64::max)
-        .max(1e-9);
-    let s_max = t
-        .stress_percentile(local_label::BODY, 0.99)
-        .unwrap_or(1.0)
-        .max(1e-12);
-    // The section: elements whose centroid lies within half a cell of the mid-sagittal plane
-    // (x = 0 is the body centre); several elements on one square keep the highest stress.
-    let mut best: Vec<Option<(f64, usize)>> = vec![None; cols * rows];
-    for (e, c) in cents.iter().enumerate() {
-        if c[0].abs() > 0.5 * h {
-            continue;
-        }
-        let col = ((c[1] - lo[1]) / h).round() as usize;
-        let row = rows - 1 - ((c[2] - lo[2]) / h).round() as usize;
-        let s = t.von_mises_per_kn[e];
-        let slot = &mut best[row * cols + col];
-        if slot.is_none_or(|(v, _)| s > v) {
-            *slot = Some((s, e));
-        }
-    }
-    let mut paint = |x0: usize, y0: usize, rgb: [u8; 3]| {
-        for y in y0..y0 + cell {
-            for x in x0..x0 + cell {
-                let i = 3 * (y * w + x);
-                img.pixels[i..i + 3].copy_from_slice(&rgb);
-            }
-        }
-    };
-    for row in 0..rows {
-        for col in 0..cols {
-            let Some((s, e)) = best[row * cols + col] else {
-                continue;
-            };
-            let l = t.model.element_label[e];
-            let left = if bone(l) {
-                let g = (255.0 * (t.model.material.youngs[e] / e_max).sqrt()) as u8;
-                [g, g, g]
-            } else {
-                if l == local_label::CEMENT {
-                    [230, 140, 40]
-                } else {
-                    [170, 190, 215]
-                }
-            };
-            paint(col * cell, row * cell, left);
-            let c = spinetwin_mesh::render::colour_scale(s / s_max);
-            paint(
-                cols * cell + gap + col * cell,
-                row * cell,
-                c.map(|v| (255.0 * v).round() as u8),
-            );
-        }
-    }
-    img
 }

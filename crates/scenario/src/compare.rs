@@ -779,6 +779,20 @@ fn bone_check_table(sc: &ScenarioSummary) -> String {
             ));
         }
         h.push_str(&format!("</table><p>Voxel size {:.1} mm; linear elastic; the validation of this bone model against a published vertebral FE benchmark is in docs/validation/bone_stiffness.md.</p>", sc.bone_checks[0].spacing_mm));
+        use base64::Engine;
+        for b in &sc.bone_checks {
+            for (png, what) in b.sections.iter().zip(["intact", "cemented"]) {
+                if png.is_empty() {
+                    continue;
+                }
+                let data = base64::engine::general_purpose::STANDARD.encode(png);
+                h.push_str(&format!(
+                    "<figure style='display:inline-block;margin:0.5em'><img alt='{} {what}, mid-sagittal section' src='data:image/png;base64,{data}' style='max-width:100%'><figcaption>{} {what}: mid-sagittal section, anterior left. Left half: Young's modulus (black low, white high; cement orange, test caps pale blue). Right half: von Mises stress per kN (blue low to red at the 99th percentile of the intact body bone, the same scale in both pictures).</figcaption></figure>",
+                    esc(&b.level),
+                    esc(&b.level)
+                ));
+            }
+        }
     }
     if let Some(n) = &sc.bone_check_note {
         h.push_str(&format!("<p>No bone check: {}.</p>", esc(n)));

@@ -577,6 +577,11 @@ fn cemented_vertebra_compressed_from_the_ct_stiffens() {
         "cement must stiffen the body: {c:?}"
     );
     assert!(c.bone_p95_per_kn.iter().all(|s| s.is_finite() && *s > 0.0));
+    // Section pictures of both, as PNG.
+    assert!(c
+        .sections
+        .iter()
+        .all(|p| p.len() > 100 && p.starts_with(&[0x89, b'P', b'N', b'G'])));
     // A level without landmarks is an error naming it.
     let e = spinetwin_scenario::cement_checks(&ph.ct, &ph.labels, &lm, &[(Level::L1, 0.25)], 2.0)
         .unwrap_err();
