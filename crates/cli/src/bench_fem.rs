@@ -109,36 +109,28 @@ const DENSITY_BINS: usize = 128;
 /// the published protocol), PMMA 2500 MPa, nu 0.3; bottom cap face held, top cap face
 /// pressed 0.2 mm (bonded platens). Returns (nodes, elements, description).
 fn write_vertebra_deck(path: &Path) -> Result<(usize, usize, String)> {
-    use spinetwin_model::bone::Isotropic;
     use spinetwin_model::bone_fe::{
-        voxel_model, BoneElement, CompressionOptions, VoxelModelOptions,
+        voxel_model, BoneElement, CompressionOptions, PublishedProtocol, VoxelModelOptions,
+        CAP_PMMA,
     };
     let dir = verse_l2_dir()?;
     let im = spinetwin_imaging::nifti::read_volume(&dir.join("l2_density_calibrated.nii.gz"))?;
     let lab = spinetwin_imaging::nifti::read_labels(&dir.join("l2_seg.nii.gz"))?;
     let bone = |l: u16| (1..=4).contains(&l);
-    let (lo, hi) = im
-        .data()
-        .iter()
-        .zip(lab.data())
-        .filter(|(_, &l)| bone(l))
-        .fold((f64::MAX, f64::MIN), |(a, b), (&v, _)| {
-            (a.min(v as f64), b.max(v as f64))
-        });
-    let width = (hi - lo) / DENSITY_BINS as f64;
+    let protocol = PublishedProtocol::binned(
+        im.data()
+            .iter()
+            .zip(lab.data())
+            .filter(|(_, &l)| bone(l))
+            .map(|(&v, _)| v as f64),
+        DENSITY_BINS,
+    )
+    .context("the VerSe'19 L2 label map has no bone voxel (labels 1-4)")?;
     let material = |l: u16, rho_mg: f64| {
-        if !bone(l) {
-            return Isotropic {
-                e_mpa: 2500.0,
-                nu: 0.3,
-            };
-        }
-        let bin = (((rho_mg - lo) / width).floor() as usize).min(DENSITY_BINS - 1);
-        let r = (lo + (bin as f64 + 0.5) * width) / 1000.0;
-        let e = if r > 0.0 { 2980.0 * r.powf(1.05) } else { 0.0 };
-        Isotropic {
-            e_mpa: e.max(1e-4),
-            nu: 0.3,
+        if bone(l) {
+            protocol.bone(rho_mg)
+        } else {
+            CAP_PMMA
         }
     };
     let model = voxel_model(

@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use spinetwin_anatomy::Level;
 use spinetwin_fem::vtu::{write_vtu, VtuData};
-use spinetwin_imaging::{nifti, open, OpenOptions};
 use spinetwin_model::bone::{measure_reference_tissues, BoneMaterial, Calibration};
 use spinetwin_model::bone_fe::{
     local_label, vertebra_compression, BoneElement, Platens, VertebraTestOptions, VoxelModelOptions,
@@ -112,26 +111,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.step == 0 {
         bail!("--step must be at least 1 voxel");
     }
-    let img = open(&args.ct, &OpenOptions::default()).context("reading the CT")?;
-    let labels = match &args.labels {
-        Some(p) => {
-            nifti::read_labels(p).with_context(|| format!("{}: reading labels", p.display()))?
-        }
-        None => {
-            spinetwin_segment::segment(&img.volume, &Default::default())
-                .context("segmenting the CT")?
-                .labels
-        }
-    };
-    let labels = if labels.grid() != img.volume.grid() {
-        labels.resample(
-            img.volume.grid(),
-            spinetwin_imaging::Interpolation::Nearest,
-            0,
-        )
-    } else {
-        labels
-    };
+    let (img, labels) = crate::twin::read_ct_and_labels(&args.ct, args.labels.as_deref())?;
     let calibration = match args.calibration.to_ascii_lowercase().as_str() {
         "knowles" => Calibration::Knowles2016,
         "phantomless" => {

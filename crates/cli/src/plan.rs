@@ -64,37 +64,6 @@ pub struct PlanArgs {
 /// 230 000.
 pub(crate) const BONE_CHECK_SPACING_MM: f64 = 1.5;
 
-/// Reads a CT and its labels (segmenting when no labels are given), on one grid.
-fn read_ct_and_labels(
-    ct: &Path,
-    labels: Option<&Path>,
-) -> Result<(
-    spinetwin_imaging::Volume<f32>,
-    spinetwin_imaging::Volume<u16>,
-)> {
-    let img = spinetwin_imaging::open(&[ct.to_path_buf()], &Default::default())
-        .with_context(|| format!("{}: reading the CT", ct.display()))?;
-    let lab = match labels {
-        Some(p) => spinetwin_imaging::nifti::read_labels(p)
-            .with_context(|| format!("{}: reading labels", p.display()))?,
-        None => {
-            spinetwin_segment::segment(&img.volume, &Default::default())
-                .context("segmenting the CT")?
-                .labels
-        }
-    };
-    let lab = if lab.grid() != img.volume.grid() {
-        lab.resample(
-            img.volume.grid(),
-            spinetwin_imaging::Interpolation::Nearest,
-            0,
-        )
-    } else {
-        lab
-    };
-    Ok((img.volume, lab))
-}
-
 /// Which control the comparison uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Control {
@@ -286,7 +255,11 @@ pub fn run(args: PlanArgs) -> Result<()> {
         })
         .collect::<Result<_, _>>()?;
     let bone_input = match &args.ct {
-        Some(ct) => Some(read_ct_and_labels(ct, args.labels.as_deref())?),
+        Some(ct) => {
+            let (img, labels) =
+                crate::twin::read_ct_and_labels(std::slice::from_ref(ct), args.labels.as_deref())?;
+            Some((img.volume, labels))
+        }
         None => None,
     };
     let intact = solve_all(&twin, &cases, "intact")?;

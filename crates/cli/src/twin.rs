@@ -257,15 +257,15 @@ struct BuildSummary {
     seconds: f64,
 }
 
-/// Runs `spinetwin build`.
-pub fn run_build(args: BuildArgs) -> Result<()> {
-    check_writable(&args.out, args.force)?;
-    let mut inputs = args.ct.clone();
-    inputs.extend(args.labels.clone());
-    check_not_overlapping(&args.out, &inputs)?;
-    let t0 = Instant::now();
-    let img = open(&args.ct, &OpenOptions::default()).context("reading the CT")?;
-    let labels = match &args.labels {
+/// Reads a CT (DICOM folder/file(s) or NIfTI) and its label map (NIfTI, VerSe numbering),
+/// or segments the CT when no label map is given; the labels come back on the CT's grid
+/// (nearest-neighbour resampling when the file's grid differs).
+pub(crate) fn read_ct_and_labels(
+    ct: &[PathBuf],
+    labels: Option<&Path>,
+) -> Result<(spinetwin_imaging::LoadedImage, Volume<u16>)> {
+    let img = open(ct, &OpenOptions::default()).context("reading the CT")?;
+    let labels = match labels {
         Some(p) => {
             nifti::read_labels(p).with_context(|| format!("{}: reading labels", p.display()))?
         }
@@ -284,6 +284,17 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
     } else {
         labels
     };
+    Ok((img, labels))
+}
+
+/// Runs `spinetwin build`.
+pub fn run_build(args: BuildArgs) -> Result<()> {
+    check_writable(&args.out, args.force)?;
+    let mut inputs = args.ct.clone();
+    inputs.extend(args.labels.clone());
+    check_not_overlapping(&args.out, &inputs)?;
+    let t0 = Instant::now();
+    let (img, labels) = read_ct_and_labels(&args.ct, args.labels.as_deref())?;
     let file = twin_from_labels(&img.volume, &labels, "CT given to spinetwin build")?;
     let twin = Twin::build(file.clone()).context("building the twin")?;
     let bones = bone_surfaces(&labels, &file);

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 /// of the cube sits at offset `(c & 1, (c >> 1) & 1, (c >> 2) & 1)`. Each tetrahedron is a
 /// chain of corners, each a bitwise subset of the next, so every edge joins a corner to a
 /// componentwise-larger one: that is what makes the edge keys below unique.
-const TETS: [[u8; 4]; 6] = [
+pub(crate) const TETS: [[u8; 4]; 6] = [
     [0, 1, 3, 7],
     [0, 1, 5, 7],
     [0, 2, 3, 7],

@@ -21,7 +21,7 @@
 //! mode); only the largest face-connected component is kept, and the voxels dropped are
 //! counted.
 
-use crate::MeshError;
+use crate::{cross, dot, sub, MeshError};
 use spinetwin_imaging::Grid;
 use std::collections::HashMap;
 
@@ -38,19 +38,18 @@ const HEX_CORNERS: [[usize; 3]; 8] = [
     [0, 1, 1],
 ];
 
-/// The six tetrahedra of a C3D8 cell around its diagonal from local node 0 to local node 6
-/// (index corners (0,0,0) and (1,1,1); on a mirrored grid, whose cells list their nodes in
-/// mirrored order, (0,1,0) and (1,0,1), the same for every cell, so the split still
-/// conforms), one per ordering of the three axes; the orientation of each is fixed
-/// afterwards from its signed volume.
-const HEX_TETS: [[usize; 4]; 6] = [
-    [0, 1, 2, 6],
-    [0, 1, 5, 6],
-    [0, 3, 2, 6],
-    [0, 3, 7, 6],
-    [0, 4, 5, 6],
-    [0, 4, 7, 6],
-];
+/// C3D8 local node of each corner of the surface extractor's Freudenthal split
+/// ([`crate::extract`], corner `c` at offset `(c & 1, (c >> 1) & 1, (c >> 2) & 1)`): the
+/// same six tetrahedra around the diagonal from local node 0 to local node 6 (index corners
+/// (0,0,0) and (1,1,1); on a mirrored grid, whose cells list their nodes in mirrored order,
+/// (0,1,0) and (1,0,1), the same for every cell, so the split still conforms). The
+/// orientation of each tetrahedron is fixed from its signed volume.
+const CORNER_TO_C3D8: [usize; 8] = [0, 1, 3, 2, 4, 5, 7, 6];
+
+/// Six times the signed volume of the tetrahedron `a, b, c, d`.
+fn tet_volume6(a: [f64; 3], b: [f64; 3], c: [f64; 3], d: [f64; 3]) -> f64 {
+    dot(sub(b, a), cross(sub(c, a), sub(d, a)))
+}
 
 /// A hexahedral voxel mesh in patient coordinates.
 #[derive(Clone, Debug, Default)]
@@ -239,14 +238,10 @@ impl VoxelMesh {
     pub fn tetrahedra(&self) -> Vec<[usize; 4]> {
         let mut out = Vec::with_capacity(6 * self.cells.len());
         for cell in &self.cells {
-            for t in HEX_TETS {
-                let mut tet = t.map(|l| cell[l]);
+            for t in crate::extract::TETS {
+                let mut tet = t.map(|c| cell[CORNER_TO_C3D8[c as usize]]);
                 let [a, b, c, d] = tet.map(|n| self.nodes[n]);
-                let sub = |p: [f64; 3], q: [f64; 3]| [p[0] - q[0], p[1] - q[1], p[2] - q[2]];
-                let (u, v, w) = (sub(b, a), sub(c, a), sub(d, a));
-                let det = u[0] * (v[1] * w[2] - v[2] * w[1]) - u[1] * (v[0] * w[2] - v[2] * w[0])
-                    + u[2] * (v[0] * w[1] - v[1] * w[0]);
-                if det < 0.0 {
+                if tet_volume6(a, b, c, d) < 0.0 {
                     tet.swap(1, 2);
                 }
                 out.push(tet);
@@ -258,16 +253,11 @@ impl VoxelMesh {
     /// Volume of cell `c` (mm^3): the sum of its six tetrahedra's absolute volumes.
     pub fn cell_volume(&self, c: usize) -> f64 {
         let cell = self.cells[c];
-        HEX_TETS
+        crate::extract::TETS
             .iter()
             .map(|t| {
-                let [a, b, cc, d] = t.map(|l| self.nodes[cell[l]]);
-                let sub = |p: [f64; 3], q: [f64; 3]| [p[0] - q[0], p[1] - q[1], p[2] - q[2]];
-                let (u, v, w) = (sub(b, a), sub(cc, a), sub(d, a));
-                (u[0] * (v[1] * w[2] - v[2] * w[1]) - u[1] * (v[0] * w[2] - v[2] * w[0])
-                    + u[2] * (v[0] * w[1] - v[1] * w[0]))
-                    .abs()
-                    / 6.0
+                let [a, b, cc, d] = t.map(|k| self.nodes[cell[CORNER_TO_C3D8[k as usize]]]);
+                tet_volume6(a, b, cc, d).abs() / 6.0
             })
             .sum()
     }

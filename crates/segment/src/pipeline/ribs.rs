@@ -264,20 +264,11 @@ pub(super) fn lateral_bone(
     (lateral, pieces)
 }
 
-/// Levels without L6 (never named by counting), cranial to caudal.
-const SEQ: [Level; 9] = [
-    Level::T10,
-    Level::T11,
-    Level::T12,
-    Level::L1,
-    Level::L2,
-    Level::L3,
-    Level::L4,
-    Level::L5,
-    Level::S1,
-];
-const T12_AT: usize = 2;
-const S1_AT: usize = 8;
+/// The levels named by counting, cranial to caudal: all but L6 (an L6 is never named by
+/// counting; it is reported instead).
+fn counted() -> Vec<Level> {
+    Level::ALL.into_iter().filter(|&l| l != Level::L6).collect()
+}
 
 /// Base confidence of levels counted up from a sacrum, confirmed or not contradicted by the
 /// ribs; counted down from the ribs alone; and assumed (caudal-most = L5).
@@ -333,12 +324,15 @@ pub(super) fn name_levels(ribs: &[Ribs], sacrum: bool) -> Naming {
             && ribs[m + 1] == Ribs::None
             && (m + 2 >= spine || ribs[m + 2] == Ribs::None)
     });
+    let seq = counted();
+    let index_of = |l: Level| seq.iter().position(|&x| x == l).expect("counted level");
+    let (t12_at, s1_at) = (index_of(Level::T12), index_of(Level::S1));
     let count_from = |at: usize, level_at: usize| -> Vec<Option<Level>> {
         (0..n)
             .map(|m| {
                 (level_at + m)
                     .checked_sub(at)
-                    .and_then(|p| SEQ.get(p).copied())
+                    .and_then(|p| seq.get(p).copied())
             })
             .collect()
     };
@@ -369,7 +363,7 @@ pub(super) fn name_levels(ribs: &[Ribs], sacrum: bool) -> Naming {
         }
     }
     if sacrum {
-        let levels = count_from(n - 1, S1_AT);
+        let levels = count_from(n - 1, s1_at);
         // Where the ribs end, counted up from the sacrum.
         let found = match anchor {
             Some(r) => Some(levels[r].map_or("above T10", Level::name)),
@@ -422,7 +416,7 @@ pub(super) fn name_levels(ribs: &[Ribs], sacrum: bool) -> Naming {
         };
     }
     if let Some(r) = anchor {
-        let mut levels = count_from(r, T12_AT);
+        let mut levels = count_from(r, t12_at);
         let mut confidence = if odd.is_empty() {
             CONF_RIBS
         } else {
@@ -462,7 +456,7 @@ pub(super) fn name_levels(ribs: &[Ribs], sacrum: bool) -> Naming {
             ),
         };
     }
-    let levels = count_from(n.saturating_sub(1), S1_AT - 1);
+    let levels = count_from(n.saturating_sub(1), s1_at - 1);
     warnings.push(
         "the sacrum is not in view (or not recognised): levels are assumed by taking the \
          caudal-most vertebra as L5 and may be wrong"
