@@ -191,8 +191,7 @@ pub(crate) fn builtin_comparison(
         }
     }
     if let Some((ct, labels)) = ct {
-        let ms: Vec<&ScenarioModel> = models.iter().collect();
-        cmp.add_bone_checks(&ms, ct, labels, BONE_CHECK_SPACING_MM);
+        cmp.add_bone_checks(&results, ct, labels, BONE_CHECK_SPACING_MM);
     }
     cmp.snapshots = pictures(twin, intact, &results, bones);
     Ok((cmp, skipped, failed))
@@ -279,8 +278,7 @@ pub fn run(args: PlanArgs) -> Result<()> {
         cmp.rows.retain(|r| r.control != CONTROL_LOAD);
     }
     if let Some((ct, labels)) = &bone_input {
-        let ms: Vec<&ScenarioModel> = models.iter().collect();
-        cmp.add_bone_checks(&ms, ct, labels, args.bone_spacing);
+        cmp.add_bone_checks(&results, ct, labels, args.bone_spacing);
     }
     cmp.snapshots = pictures(&twin, &intact, &results, bones.as_ref());
     write_dir_atomically(&args.out, |dir| write_comparison(dir, &cmp))?;

@@ -410,8 +410,8 @@ pub fn snapshots(entries: &[Pictured<'_>], bones: Option<&BoneSurfaces>) -> Vec<
     let caption = format!(
         "Left: seen from the patient's left (anterior to the left); right: seen from behind. \
 Vertebrae {}; discs coloured by von Mises stress; ligament fibres orange when taut, grey when \
-slack; screws gold, rods blue-grey, cages purple. Rigid vertebrae: bone stress is not computed \
-in the hybrid twin.",
+slack; screws gold, rods blue-grey, cages purple. The vertebrae are rigid in the hybrid twin; \
+bone stress comes from the deformable-bone checks (given the CT).",
         if bones.is_some() {
             "from the CT surfaces"
         } else {
@@ -524,6 +524,7 @@ mod tests {
             seconds: 0.0,
             samples: Vec::new(),
             deformed: Some(d.clone()),
+            implant_loads: Vec::new(),
         };
         let img = picture(&twin, Some(&bones), &[], &r, 1.0).unwrap();
         let (lo, hi) = frame_box(&twin, Some(&bones));

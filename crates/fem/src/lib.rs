@@ -104,8 +104,9 @@ pub use post::{
     element_results, nodal_average_stress, principal_stresses, von_mises, ElementResult,
 };
 pub use solver::{
-    element_stiffness, internal_forces, solve_linear_static, solve_linear_static_with, Assembled,
-    DofMap, Factorization, LinearMethod, Ordering, Solution, SolverOptions, SparseSystem, Timings,
+    element_stiffness, internal_forces, solve_linear_static, solve_linear_static_cases,
+    solve_linear_static_with, Assembled, DofMap, Factorization, LinearMethod, Ordering, Solution,
+    SolverOptions, SparseSystem, Timings,
 };
 pub use vtu::{vtu_string, write_vtu, VtuData};
 

@@ -989,31 +989,92 @@ pub fn solve_linear_static_with(
     loads: &Loads,
     options: &SolverOptions,
 ) -> Result<Solution, FemError> {
+    let mut v = solve_linear_static_cases(
+        mesh,
+        material,
+        constraints,
+        std::slice::from_ref(loads),
+        options,
+    )?;
+    Ok(v.remove(0))
+}
+
+/// Solves one linear model for several load cases (same constraints and prescribed values
+/// in every case): the pattern, ordering and factorisation are built once and reused, so each
+/// further case costs an assembly of its load vector and two triangular solves. One
+/// [`Solution`] per case, in order; the first case's timings carry the setup.
+pub fn solve_linear_static_cases(
+    mesh: &Mesh,
+    material: &LinearElastic,
+    constraints: &Constraints,
+    cases: &[Loads],
+    options: &SolverOptions,
+) -> Result<Vec<Solution>, FemError> {
     let system = SparseSystem::with_options(mesh, constraints, options)?;
-    let mut timings = system.timings.clone();
-    let t = Instant::now();
-    let f_ext = loads.assemble(mesh)?;
-    let asm = system.assemble_linear_elastic(mesh, material, constraints, &f_ext)?;
-    timings.assembly = t.elapsed();
-    let mut iterative = None;
-    let u_free = match options.method {
-        LinearMethod::Direct => {
-            let t = Instant::now();
-            let fact = system.factorize(&asm.values)?;
-            timings.numeric = t.elapsed();
-            let t = Instant::now();
-            let u = fact.solve(&asm.rhs);
-            timings.solve = t.elapsed();
-            u
-        }
-        LinearMethod::CgAmg => {
-            let (u, stats) = system.solve_iterative(&asm.values, &asm.rhs, &options.iterative)?;
-            timings.numeric = stats.setup;
-            timings.solve = stats.solve;
-            iterative = Some(stats);
-            u
-        }
-    };
+    let mut fact = None;
+    let mut out = Vec::with_capacity(cases.len());
+    for (c, loads) in cases.iter().enumerate() {
+        let mut timings = if c == 0 {
+            system.timings.clone()
+        } else {
+            Timings::default()
+        };
+        let t = Instant::now();
+        let f_ext = loads.assemble(mesh)?;
+        let asm = system.assemble_linear_elastic(mesh, material, constraints, &f_ext)?;
+        timings.assembly = t.elapsed();
+        let mut iterative = None;
+        let u_free = match options.method {
+            LinearMethod::Direct => {
+                if fact.is_none() {
+                    let t = Instant::now();
+                    fact = Some(system.factorize(&asm.values)?);
+                    timings.numeric = t.elapsed();
+                }
+                let t = Instant::now();
+                let u = fact.as_ref().expect("factorised above").solve(&asm.rhs);
+                timings.solve = t.elapsed();
+                u
+            }
+            LinearMethod::CgAmg => {
+                let (u, stats) =
+                    system.solve_iterative(&asm.values, &asm.rhs, &options.iterative)?;
+                timings.numeric = stats.setup;
+                timings.solve = stats.solve;
+                iterative = Some(stats);
+                u
+            }
+        };
+        out.push(finish_solution(
+            &system,
+            mesh,
+            material,
+            constraints,
+            options,
+            &asm,
+            &f_ext,
+            u_free,
+            iterative,
+            timings,
+        )?);
+    }
+    Ok(out)
+}
+
+/// Residual checks, full displacement vector and reactions of one solved case.
+#[allow(clippy::too_many_arguments)]
+fn finish_solution(
+    system: &SparseSystem,
+    mesh: &Mesh,
+    material: &LinearElastic,
+    constraints: &Constraints,
+    options: &SolverOptions,
+    asm: &Assembled,
+    f_ext: &[f64],
+    u_free: Vec<f64>,
+    iterative: Option<IterativeStats>,
+    mut timings: Timings,
+) -> Result<Solution, FemError> {
     let t = Instant::now();
     let ku = system.mul(&asm.values, &u_free);
     let rn: f64 = ku
@@ -1092,6 +1153,34 @@ mod tests {
         let mut loads = Loads::new();
         loads.traction(m.face_set("zmax").unwrap(), [0.3, 0.1, -1.0]);
         (m, mat, bc, loads)
+    }
+
+    #[test]
+    fn several_load_cases_share_one_factorisation_and_match_single_solves() {
+        let (m, mat, bc, loads) = cube(3);
+        let mut other = Loads::new();
+        other.nodal_force(m.node_set("zmax").unwrap()[0], [0.0, 5.0, -2.0]);
+        let opts = SolverOptions::default();
+        let both = solve_linear_static_cases(&m, &mat, &bc, &[loads.clone(), other.clone()], &opts)
+            .unwrap();
+        assert_eq!(both.len(), 2);
+        // Only the first case factorises.
+        assert!(both[1].timings.numeric.is_zero());
+        for (many, one) in both.iter().zip([loads, other]) {
+            let single = solve_linear_static(&m, &mat, &bc, &one).unwrap();
+            let diff = many
+                .displacements
+                .iter()
+                .zip(&single.displacements)
+                .flat_map(|(a, b)| (0..3).map(move |d| (a[d] - b[d]).abs()))
+                .fold(0.0, f64::max);
+            let scale = single
+                .displacements
+                .iter()
+                .flat_map(|a| a.iter().map(|v| v.abs()))
+                .fold(0.0, f64::max);
+            assert!(many.ok && diff <= 1e-12 * scale, "{diff} vs {scale}");
+        }
     }
 
     #[test]

@@ -190,6 +190,26 @@ fn timoshenko_cantilever_bending_about_both_axes_of_a_skew_rod() {
         rel(r.end_a[5], -py * L) < 1e-6 && rel(r.end_a[4], pz * L) < 1e-6,
         "{r:?}"
     );
+    // In global axes the tip body holds the beam against the load (end b: the applied force,
+    // no moment at the tip) and the root body against its moment about the root: end a
+    // carries -P and -(tip - root) x P, whatever the orientation of the section.
+    let tip = s.bodies[1].translation;
+    let arm: [f64; 3] = std::array::from_fn(|k| dir[k] * L + tip[k]);
+    let m_root = [
+        arm[1] * force[2] - arm[2] * force[1],
+        arm[2] * force[0] - arm[0] * force[2],
+        arm[0] * force[1] - arm[1] * force[0],
+    ];
+    let scale = force.iter().map(|v| v * v).sum::<f64>().sqrt();
+    for k in 0..3 {
+        assert!((r.end_b_global[k] - force[k]).abs() < 1e-8 * scale, "{r:?}");
+        assert!(r.end_b_global[3 + k].abs() < 1e-6 * scale * L, "{r:?}");
+        assert!((r.end_a_global[k] + force[k]).abs() < 1e-8 * scale, "{r:?}");
+        assert!(
+            (r.end_a_global[3 + k] + m_root[k]).abs() < 1e-6 * scale * L,
+            "{r:?} {m_root:?}"
+        );
+    }
 }
 
 #[test]

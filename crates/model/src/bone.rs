@@ -266,6 +266,18 @@ impl ModulusLaw {
             ModulusLaw::Kopperdahl2002 => 2980.0 * rho.powf(1.05),
         }
     }
+
+    /// The apparent density (g/cm^3) at which the law gives modulus `e` (MPa): its inverse;
+    /// 0 for `e <= 0`.
+    pub fn density(self, e: f64) -> f64 {
+        if e.is_nan() || e <= 0.0 {
+            return 0.0;
+        }
+        match self {
+            ModulusLaw::Morgan2003 => (e / 4730.0).powf(1.0 / 1.56),
+            ModulusLaw::Kopperdahl2002 => (e / 2980.0).powf(1.0 / 1.05),
+        }
+    }
 }
 
 /// Everything that turns HU into a cancellous-bone modulus; serialisable into the twin's

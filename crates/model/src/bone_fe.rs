@@ -26,6 +26,9 @@ use spinetwin_mesh::VoxelMesh;
 use crate::bone::{BoneMaterial, Isotropic};
 use crate::error::ModelError;
 
+mod implant;
+pub use implant::*;
+
 /// Element type of a voxel bone model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum BoneElement {
@@ -566,6 +569,10 @@ pub mod local_label {
     pub const CAP_LOW: u16 = 5;
     /// Cranial end cap.
     pub const CAP_HIGH: u16 = 6;
+    /// Pedicle screw (and its shank out to the head).
+    pub const SCREW: u16 = 7;
+    /// Interbody cage block on an endplate.
+    pub const CAGE: u16 = 8;
 }
 
 /// A vertebral compression test built from the CT.
@@ -656,6 +663,227 @@ fn check_landmarks(v: &spinetwin_segment::landmarks::VertebraLandmarks) -> Resul
     Ok(())
 }
 
+/// One vertebra of a CT resampled onto a grid aligned with its anatomical frame, with local
+/// labels (body, posterior elements): what the bone tests with deformable vertebrae build on.
+pub(crate) struct VertebraGrid {
+    /// Local coordinates (mm from the body centre, frame axes) of voxel (0, 0, 0).
+    pub start: [f64; 3],
+    /// Grid size.
+    pub dims: [usize; 3],
+    /// Voxel size (mm).
+    pub s: f64,
+    /// HU on the local grid (axis-aligned, local coordinates).
+    pub hu: Volume<f32>,
+    /// Local labels ([`local_label::BODY`], [`local_label::POSTERIOR`], 0 elsewhere).
+    pub lab: Volume<u16>,
+    /// Voxels of the body.
+    pub body_voxels: Vec<[usize; 3]>,
+    /// Frame origin and axes (LPS).
+    pub frame: [[f64; 3]; 4],
+}
+
+impl VertebraGrid {
+    /// Local coordinates of the centre of voxel `v`.
+    pub fn local(&self, v: [usize; 3]) -> [f64; 3] {
+        [0, 1, 2].map(|a| self.start[a] + v[a] as f64 * self.s)
+    }
+
+    /// Local coordinates (mm, frame axes) of a patient point.
+    pub fn to_local(&self, p: [f64; 3]) -> [f64; 3] {
+        let [o, x, y, z] = self.frame;
+        let d = [0, 1, 2].map(|a| p[a] - o[a]);
+        let dot = |u: [f64; 3]| d[0] * u[0] + d[1] * u[1] + d[2] * u[2];
+        [dot(x), dot(y), dot(z)]
+    }
+
+    /// A patient-frame vector in local axes.
+    pub fn vector_to_local(&self, v: [f64; 3]) -> [f64; 3] {
+        let [_, x, y, z] = self.frame;
+        let dot = |u: [f64; 3]| v[0] * u[0] + v[1] * u[1] + v[2] * u[2];
+        [dot(x), dot(y), dot(z)]
+    }
+
+    /// Resamples `vertebra` of `ct`/`labels` at voxel size `s`, padded by `pad_z_mm` (plus
+    /// two voxels) at the ends along the body axis and reaching out to the patient points
+    /// `include` (e.g. screw heads outside the bone). Refuses implausible landmarks and
+    /// landmarks of another label map.
+    pub fn new(
+        ct: &Volume<f32>,
+        labels: &Volume<u16>,
+        vertebra: &spinetwin_segment::landmarks::VertebraLandmarks,
+        s: f64,
+        pad_z_mm: f64,
+        include: &[[f64; 3]],
+    ) -> Result<VertebraGrid, ModelError> {
+        use nalgebra::{Matrix3, Vector3};
+        use spinetwin_imaging::{Grid, Interpolation};
+        if ct.grid() != labels.grid() {
+            return Err(ModelError::InvalidInput(
+                "vertebra test: the CT and the label map are not on the same grid".into(),
+            ));
+        }
+        if !(s.is_finite() && s > 0.0) {
+            return Err(ModelError::InvalidInput(format!(
+                "vertebra test: the voxel spacing must be positive (got {s} mm)"
+            )));
+        }
+        check_landmarks(vertebra)?;
+        let f = &vertebra.frame;
+        let (o, ax) = (
+            Vector3::from(f.origin),
+            [Vector3::from(f.x), Vector3::from(f.y), Vector3::from(f.z)],
+        );
+        // Extent of the vertebra in its frame.
+        let g = ct.grid();
+        let [ni, nj, nk] = g.dims;
+        let (mut lo, mut hi) = ([f64::MAX; 3], [f64::MIN; 3]);
+        let mut count = 0usize;
+        let mut sum = Vector3::zeros();
+        for k in 0..nk {
+            for j in 0..nj {
+                for i in 0..ni {
+                    if labels.get(i, j, k) == vertebra.label {
+                        let p = g.index_to_world(Vector3::new(i as f64, j as f64, k as f64)) - o;
+                        sum += p;
+                        for a in 0..3 {
+                            let c = p.dot(&ax[a]);
+                            lo[a] = lo[a].min(c);
+                            hi[a] = hi[a].max(c);
+                        }
+                        count += 1;
+                    }
+                }
+            }
+        }
+        if count == 0 {
+            return Err(ModelError::InvalidInput(format!(
+                "vertebra test: label {} ({}) has no voxel in the label map",
+                vertebra.label,
+                vertebra.level.name()
+            )));
+        }
+        // The landmarks must describe this label map's vertebra: the twin's landmarks with a
+        // label map from another scan or segmentation would put one vertebra's frame on
+        // another.
+        let centroid_gap = (o + sum / count as f64 - Vector3::from(vertebra.centroid)).norm();
+        let volume = count as f64 * g.voxel_volume();
+        let volume_ratio = volume / vertebra.volume_mm3.max(1e-9);
+        if centroid_gap > 5.0 || !(0.75..=1.33).contains(&volume_ratio) {
+            return Err(ModelError::InvalidInput(format!(
+                "vertebra test: the landmarks of {} do not belong to this label map (its label \
+                 {} lies {centroid_gap:.1} mm from the landmark centroid, with {:.0} % of the \
+                 landmark volume); pass the labels the twin was built from",
+                vertebra.level.name(),
+                vertebra.label,
+                100.0 * volume_ratio
+            )));
+        }
+        for p in include {
+            let d = Vector3::from(*p) - o;
+            for a in 0..3 {
+                let c = d.dot(&ax[a]);
+                lo[a] = lo[a].min(c);
+                hi[a] = hi[a].max(c);
+            }
+        }
+        // Room for the caps along z and one voxel elsewhere, plus the half source voxel that
+        // nearest-neighbour resampling adds beyond the source voxel centres (whole local
+        // voxels, so the sampling lattice does not depend on the source spacing).
+        let half_src = [0, 1, 2].map(|a| {
+            let h: f64 = (0..3)
+                .map(|c| 0.5 * g.spacing[c] * (g.direction.column(c).dot(&ax[a])).abs())
+                .sum();
+            (h / s).ceil() * s
+        });
+        let pad = [
+            2.0 * s + half_src[0],
+            2.0 * s + half_src[1],
+            pad_z_mm + 2.0 * s + half_src[2],
+        ];
+        let dims = [0, 1, 2].map(|a| (((hi[a] - lo[a] + 2.0 * pad[a]) / s).ceil() as usize) + 1);
+        let start = [0, 1, 2].map(|a| lo[a] - pad[a]);
+        let rot = Matrix3::from_columns(&ax);
+        let local_origin = o + rot * Vector3::from(start);
+        let local = Grid::new(dims, [s; 3], local_origin, rot)
+            .map_err(|e| ModelError::InvalidGeometry(format!("vertebra frame: {e}")))?;
+        let hu = ct.resample(&local, Interpolation::Trilinear, -1000.0);
+        let lab_world = labels.resample(&local, Interpolation::Nearest, 0);
+        // The vertebra must not touch the border of its grid (it would be cut).
+        {
+            let [di, dj, dk] = dims;
+            let on_border = (0..dk).any(|k| {
+                (0..dj).any(|j| {
+                    (0..di).any(|i| {
+                        (i == 0 || j == 0 || k == 0 || i + 1 == di || j + 1 == dj || k + 1 == dk)
+                            && lab_world.get(i, j, k) == vertebra.label
+                    })
+                })
+            });
+            if on_border {
+                return Err(ModelError::InvalidGeometry(format!(
+                    "vertebra test: {} reaches the border of its resampled grid (internal \
+                     error: the padding is too small); report it with the CT's voxel spacing",
+                    vertebra.level.name()
+                )));
+            }
+        }
+        // Posterior wall of the body: the most posterior endplate rim point.
+        let rim = vertebra.superior_endplate.outline.iter().chain(
+            vertebra
+                .inferior_endplate
+                .iter()
+                .flat_map(|e| e.outline.iter()),
+        );
+        let wall_y = rim
+            .map(|p| (Vector3::from(*p) - o).dot(&ax[1]))
+            .fold(f64::MIN, f64::max);
+        if wall_y == f64::MIN {
+            return Err(ModelError::InvalidGeometry(format!(
+                "vertebra test: {} has no endplate outline to find the posterior body wall",
+                vertebra.level.name()
+            )));
+        }
+        // Local labels on an axis-aligned grid (local coordinates, mm from the body centre).
+        let aligned = Grid::new(dims, [s; 3], Vector3::from(start), Matrix3::identity())
+            .map_err(|e| ModelError::InvalidGeometry(e.to_string()))?;
+        let mut lab = Volume::filled(aligned.clone(), 0u16);
+        let mut body_voxels = Vec::new();
+        for k in 0..dims[2] {
+            for j in 0..dims[1] {
+                for i in 0..dims[0] {
+                    if lab_world.get(i, j, k) != vertebra.label {
+                        continue;
+                    }
+                    let y = start[1] + j as f64 * s;
+                    if y <= wall_y {
+                        lab.set(i, j, k, local_label::BODY);
+                        body_voxels.push([i, j, k]);
+                    } else {
+                        lab.set(i, j, k, local_label::POSTERIOR);
+                    }
+                }
+            }
+        }
+        if body_voxels.is_empty() {
+            return Err(ModelError::InvalidGeometry(format!(
+                "vertebra test: no body voxel of {} anterior to its posterior wall",
+                vertebra.level.name()
+            )));
+        }
+        let hu = Volume::new(aligned, hu.into_parts().1)
+            .map_err(|e| ModelError::InvalidGeometry(e.to_string()))?;
+        Ok(VertebraGrid {
+            start,
+            dims,
+            s,
+            hu,
+            lab,
+            body_voxels,
+            frame: [f.origin, f.x, f.y, f.z],
+        })
+    }
+}
+
 /// Compresses one segmented vertebra of a CT along its own cranio-caudal axis, as in the
 /// lab: the CT and labels are resampled onto a grid aligned with the vertebra's anatomical
 /// frame, the other structures are removed, the body is embedded in PMMA caps, optionally
@@ -666,19 +894,7 @@ pub fn vertebra_compression(
     vertebra: &spinetwin_segment::landmarks::VertebraLandmarks,
     options: &VertebraTestOptions,
 ) -> Result<VertebraTest, ModelError> {
-    use nalgebra::{Matrix3, Vector3};
-    use spinetwin_imaging::{Grid, Interpolation};
-    if ct.grid() != labels.grid() {
-        return Err(ModelError::InvalidInput(
-            "vertebra test: the CT and the label map are not on the same grid".into(),
-        ));
-    }
     let s = options.spacing_mm;
-    if !(s.is_finite() && s > 0.0) {
-        return Err(ModelError::InvalidInput(format!(
-            "vertebra test: the voxel spacing must be positive (got {s} mm)"
-        )));
-    }
     if !(0.0..=0.9).contains(&options.cement_fraction) {
         return Err(ModelError::InvalidInput(format!(
             "vertebra test: the cement fraction must lie within 0..0.9 of the body (got {})",
@@ -693,140 +909,15 @@ pub fn vertebra_compression(
         )));
     }
     options.bone.validate()?;
-    check_landmarks(vertebra)?;
-    let f = &vertebra.frame;
-    let (o, ax) = (
-        Vector3::from(f.origin),
-        [Vector3::from(f.x), Vector3::from(f.y), Vector3::from(f.z)],
-    );
-    // Extent of the vertebra in its frame.
-    let g = ct.grid();
-    let [ni, nj, nk] = g.dims;
-    let (mut lo, mut hi) = ([f64::MAX; 3], [f64::MIN; 3]);
-    let mut count = 0usize;
-    let mut sum = Vector3::zeros();
-    for k in 0..nk {
-        for j in 0..nj {
-            for i in 0..ni {
-                if labels.get(i, j, k) == vertebra.label {
-                    let p = g.index_to_world(Vector3::new(i as f64, j as f64, k as f64)) - o;
-                    sum += p;
-                    for a in 0..3 {
-                        let c = p.dot(&ax[a]);
-                        lo[a] = lo[a].min(c);
-                        hi[a] = hi[a].max(c);
-                    }
-                    count += 1;
-                }
-            }
-        }
-    }
-    if count == 0 {
-        return Err(ModelError::InvalidInput(format!(
-            "vertebra test: label {} ({}) has no voxel in the label map",
-            vertebra.label,
-            vertebra.level.name()
-        )));
-    }
-    // The landmarks must describe this label map's vertebra: the twin's landmarks with a
-    // label map from another scan or segmentation would put one vertebra's frame on another.
-    let centroid_gap = (o + sum / count as f64 - Vector3::from(vertebra.centroid)).norm();
-    let volume = count as f64 * g.voxel_volume();
-    let volume_ratio = volume / vertebra.volume_mm3.max(1e-9);
-    if centroid_gap > 5.0 || !(0.75..=1.33).contains(&volume_ratio) {
-        return Err(ModelError::InvalidInput(format!(
-            "vertebra test: the landmarks of {} do not belong to this label map (its label {} \
-             lies {centroid_gap:.1} mm from the landmark centroid, with {:.0} % of the landmark \
-             volume); pass the labels the twin was built from",
-            vertebra.level.name(),
-            vertebra.label,
-            100.0 * volume_ratio
-        )));
-    }
-    // Room for the caps along z and one voxel elsewhere, plus the half source voxel that
-    // nearest-neighbour resampling adds beyond the source voxel centres (whole local
-    // voxels, so the sampling lattice does not depend on the source spacing).
-    let half_src = [0, 1, 2].map(|a| {
-        let h: f64 = (0..3)
-            .map(|c| 0.5 * g.spacing[c] * (g.direction.column(c).dot(&ax[a])).abs())
-            .sum();
-        (h / s).ceil() * s
-    });
-    let pad = [
-        2.0 * s + half_src[0],
-        2.0 * s + half_src[1],
-        options.cap_mm + 2.0 * s + half_src[2],
-    ];
-    let dims = [0, 1, 2].map(|a| (((hi[a] - lo[a] + 2.0 * pad[a]) / s).ceil() as usize) + 1);
-    let start = [0, 1, 2].map(|a| lo[a] - pad[a]);
-    let rot = Matrix3::from_columns(&ax);
-    let local_origin = o + rot * Vector3::from(start);
-    let local = Grid::new(dims, [s; 3], local_origin, rot)
-        .map_err(|e| ModelError::InvalidGeometry(format!("vertebra frame: {e}")))?;
-    let hu = ct.resample(&local, Interpolation::Trilinear, -1000.0);
-    let lab_world = labels.resample(&local, Interpolation::Nearest, 0);
-    // The vertebra must not touch the border of its grid (it would be cut).
-    {
-        let [di, dj, dk] = dims;
-        let on_border = (0..dk).any(|k| {
-            (0..dj).any(|j| {
-                (0..di).any(|i| {
-                    (i == 0 || j == 0 || k == 0 || i + 1 == di || j + 1 == dj || k + 1 == dk)
-                        && lab_world.get(i, j, k) == vertebra.label
-                })
-            })
-        });
-        if on_border {
-            return Err(ModelError::InvalidGeometry(format!(
-                "vertebra test: {} reaches the border of its resampled grid (internal error: \
-                 the padding is too small); report it with the CT's voxel spacing",
-                vertebra.level.name()
-            )));
-        }
-    }
-    // Posterior wall of the body: the most posterior endplate rim point.
-    let rim = vertebra.superior_endplate.outline.iter().chain(
-        vertebra
-            .inferior_endplate
-            .iter()
-            .flat_map(|e| e.outline.iter()),
-    );
-    let wall_y = rim
-        .map(|p| (Vector3::from(*p) - o).dot(&ax[1]))
-        .fold(f64::MIN, f64::max);
-    if wall_y == f64::MIN {
-        return Err(ModelError::InvalidGeometry(format!(
-            "vertebra test: {} has no endplate outline to find the posterior body wall",
-            vertebra.level.name()
-        )));
-    }
-    // Local labels on an axis-aligned grid (local coordinates, mm from the body centre).
-    let aligned = Grid::new(dims, [s; 3], Vector3::from(start), Matrix3::identity())
-        .map_err(|e| ModelError::InvalidGeometry(e.to_string()))?;
-    let mut lab = Volume::filled(aligned.clone(), 0u16);
-    let mut body_voxels = Vec::new();
-    for k in 0..dims[2] {
-        for j in 0..dims[1] {
-            for i in 0..dims[0] {
-                if lab_world.get(i, j, k) != vertebra.label {
-                    continue;
-                }
-                let y = start[1] + j as f64 * s;
-                if y <= wall_y {
-                    lab.set(i, j, k, local_label::BODY);
-                    body_voxels.push([i, j, k]);
-                } else {
-                    lab.set(i, j, k, local_label::POSTERIOR);
-                }
-            }
-        }
-    }
-    if body_voxels.is_empty() {
-        return Err(ModelError::InvalidGeometry(format!(
-            "vertebra test: no body voxel of {} anterior to its posterior wall",
-            vertebra.level.name()
-        )));
-    }
+    let VertebraGrid {
+        start,
+        dims,
+        hu,
+        mut lab,
+        body_voxels,
+        frame,
+        ..
+    } = VertebraGrid::new(ct, labels, vertebra, s, options.cap_mm, &[])?;
     // Cement: the body voxels nearest the body centre in the body's own proportions, away
     // from the cortex (two voxels), up to the fill fraction of the body volume.
     let mut cement_n = 0;
@@ -888,8 +979,6 @@ pub fn vertebra_compression(
         [local_label::CAP_LOW, local_label::CAP_HIGH],
         margin,
     )?;
-    let hu = Volume::new(aligned, hu.into_parts().1)
-        .map_err(|e| ModelError::InvalidGeometry(e.to_string()))?;
     let bone = &options.bone;
     let model = voxel_model(
         &hu,
@@ -968,7 +1057,7 @@ pub fn vertebra_compression(
         result,
         displacements: sol.displacements,
         von_mises_per_kn,
-        frame: [f.origin, f.x, f.y, f.z],
+        frame,
         body_mm3: body_voxels.len() as f64 * voxel,
         cement_mm3: cement_n as f64 * voxel,
         body_mean_hu,

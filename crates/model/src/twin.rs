@@ -651,8 +651,17 @@ impl Twin {
                     beam_von_mises: state.beams.iter().map(|b| b.max_von_mises).collect(),
                 }
             });
+        let implant_loads = match (result.converged, result.steps.last()) {
+            (true, Some(sr)) => sr
+                .state
+                .as_ref()
+                .map(|state| self.implant_loads(model, state))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         CaseResult {
             deformed,
+            implant_loads,
             case: case.clone(),
             converged: result.converged,
             failure: result.failure.clone(),
@@ -665,6 +674,98 @@ impl Twin {
                 Vec::new()
             },
         }
+    }
+}
+
+impl Twin {
+    /// The loads of the implants on their vertebrae in `state` (see [`ImplantLoad`]).
+    fn implant_loads(&self, model: &nl::Model, state: &nl::StepState) -> Vec<ImplantLoad> {
+        let rot = |b: usize| Matrix3::from_fn(|i, j| state.bodies[b].rotation[i][j]);
+        let mut out = Vec::new();
+        for (beam, bs) in model.beams.iter().zip(&state.beams) {
+            for (end, g) in [(&beam.a, &bs.end_a_global), (&beam.b, &bs.end_b_global)] {
+                // The beam's end load is what the body exerts on it; the body feels the
+                // opposite, turned back into its reference orientation.
+                let rt = rot(end.body).transpose();
+                let f = rt * -Vector3::new(g[0], g[1], g[2]);
+                let m = rt * -Vector3::new(g[3], g[4], g[5]);
+                out.push(ImplantLoad {
+                    name: beam.name.clone(),
+                    body: end.body,
+                    kind: ImplantLoadKind::Rod {
+                        at: end.at,
+                        force_n: f.into(),
+                        moment_nmm: m.into(),
+                    },
+                });
+            }
+        }
+        if self.implants.disc_blocks.is_empty() {
+            return out;
+        }
+        let mut elem0 = Vec::with_capacity(self.discs.len());
+        let mut e0 = 0;
+        for d in &self.discs {
+            elem0.push(e0);
+            e0 += d.mesh.mesh.num_elements();
+        }
+        for block in &self.implants.disc_blocks {
+            let d = &self.discs[block.disc];
+            let m = &d.mesh.mesh;
+            for (superior, body, nodes) in [
+                (false, d.upper, &d.mesh.upper_nodes),
+                (true, d.upper + 1, &d.mesh.lower_nodes),
+            ] {
+                let on: std::collections::HashSet<usize> = nodes.iter().copied().collect();
+                // The body's rotation turns the (current) Cauchy stress back to the
+                // reference orientation; the block strains little, so reference faces do.
+                let r = rot(body);
+                let (mut faces, mut forces) = (Vec::new(), Vec::new());
+                for &e in &block.elements {
+                    let en = m.element_nodes(e);
+                    let c = state.element_stress[elem0[block.disc] + e];
+                    // Voigt [xx, yy, zz, xy, xz, yz].
+                    let sigma = Matrix3::new(c[0], c[3], c[4], c[3], c[1], c[5], c[4], c[5], c[2]);
+                    let sigma_ref = r.transpose() * sigma * r;
+                    let centre: Vector3<f64> =
+                        en.iter().map(|&n| v3(&m.nodes[n])).sum::<Vector3<f64>>() / en.len() as f64;
+                    for f in m.kinds[e].faces() {
+                        let fnodes: Vec<usize> = f.iter().map(|&k| en[k]).collect();
+                        if !fnodes.iter().all(|n| on.contains(n)) {
+                            continue;
+                        }
+                        let pts: Vec<Vector3<f64>> =
+                            fnodes.iter().map(|&n| v3(&m.nodes[n])).collect();
+                        // Area vector of the (planar or slightly warped) polygon.
+                        let mut area = Vector3::zeros();
+                        for k in 1..pts.len() - 1 {
+                            area += 0.5 * (pts[k] - pts[0]).cross(&(pts[k + 1] - pts[0]));
+                        }
+                        let fc = pts.iter().sum::<Vector3<f64>>() / pts.len() as f64;
+                        // Outward from the block: away from the element's centre.
+                        if area.dot(&(fc - centre)) < 0.0 {
+                            area = -area;
+                        }
+                        // Traction on the block is sigma n; the vertebra feels -sigma n.
+                        let force = -(sigma_ref * area);
+                        faces.push(pts.iter().map(|p| [p.x, p.y, p.z]).collect());
+                        forces.push(force.into());
+                    }
+                }
+                if !faces.is_empty() {
+                    out.push(ImplantLoad {
+                        name: block.name.clone(),
+                        body,
+                        kind: ImplantLoadKind::Endplate {
+                            superior,
+                            faces,
+                            forces_n: forces,
+                        },
+                    });
+                }
+            }
+        }
+        out
     }
 }
 
@@ -767,6 +868,49 @@ pub struct CaseResult {
     /// with the results.
     #[serde(skip)]
     pub deformed: Option<Deformed>,
+    /// What each implant puts on its vertebrae at the full load (converged cases with
+    /// implants only): the loads of the bone checks with deformable vertebrae.
+    #[serde(default)]
+    pub implant_loads: Vec<ImplantLoad>,
+}
+
+/// The load an implant puts on one vertebra at the full load of a case, in the vertebra's
+/// reference (unloaded) orientation: vectors are rotated back by the vertebra's rotation, so
+/// they apply to the vertebra as it lies in the CT.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImplantLoad {
+    /// The implant (beam or disc block name).
+    pub name: String,
+    /// The loaded vertebra ([`Twin::levels`] index).
+    pub body: usize,
+    /// Where and how it loads the vertebra.
+    pub kind: ImplantLoadKind,
+}
+
+/// How an implant loads a vertebra (see [`ImplantLoad`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ImplantLoadKind {
+    /// A rod clamped at `at` (a screw head; mm, LPS, reference configuration): force (N) and
+    /// moment about `at` (N mm) the rod exerts on the vertebra.
+    Rod {
+        /// Clamp point.
+        at: [f64; 3],
+        /// Force (N).
+        force_n: [f64; 3],
+        /// Moment about `at` (N mm).
+        moment_nmm: [f64; 3],
+    },
+    /// A disc block (an interbody cage) bonded to an endplate of the vertebra: its element
+    /// faces on that endplate (corner points, mm, LPS, reference configuration) and the
+    /// force through each face onto the vertebra (N), from the block's Cauchy stress.
+    Endplate {
+        /// True for the vertebra's superior endplate (the block lies above it).
+        superior: bool,
+        /// Face corner points.
+        faces: Vec<Vec<[f64; 3]>>,
+        /// Force through each face (N).
+        forces_n: Vec<[f64; 3]>,
+    },
 }
 
 /// The deformed twin at one load: what a 3D picture of the solved case needs.

@@ -1,19 +1,29 @@
-//! Bone checks of cement augmentation with deformable vertebrae from the CT.
+//! Bone checks with deformable vertebrae from the CT: cement augmentation, and the bone
+//! around screws and under cages.
 //!
 //! The hybrid twin's vertebrae are rigid, so cement changes nothing there. When the CT and
 //! its label map are at hand, each cemented vertebra is also compressed as a voxel FE model
 //! with moduli from its HU (`spinetwin_model::bone_fe::vertebra_compression`), once intact
 //! and once with the planned fill, and the comparison reports how much the body stiffens
 //! and how the stress in its remaining bone changes at the same axial force.
+//!
+//! Each vertebra carrying screws or a cage is put under the loads the implants carry in the
+//! solved hybrid cases ([`implant_checks`]): the bone stress against its strength around
+//! each screw (loosening indicator) and under each cage footprint (subsidence indicator).
 
 use serde::Serialize;
 use spinetwin_anatomy::Level;
 use spinetwin_imaging::preview::RgbImage;
 use spinetwin_imaging::Volume;
+use spinetwin_model::bone::Isotropic;
 use spinetwin_model::bone_fe::{
-    local_label, vertebra_compression, VertebraTest, VertebraTestOptions,
+    implant_test, local_label, vertebra_compression, FootprintSpec, ImplantCase, ImplantCaseResult,
+    ImplantTestOptions, ScrewSpec, VertebraTest, VertebraTestOptions, ZoneStats, TITANIUM,
 };
+use spinetwin_model::twin::{CaseResult, ImplantLoadKind};
 use spinetwin_segment::landmarks::SpineLandmarks;
+
+use crate::apply::{ScenarioModel, ScrewPlan};
 
 /// One cemented vertebra compressed intact and cemented.
 #[derive(Clone, Debug, Serialize)]
@@ -220,4 +230,234 @@ pub fn section_image(t: &VertebraTest, h: f64, stress_max: Option<f64>) -> RgbIm
         }
     }
     img
+}
+
+/// One zone of bone next to an implant (around a screw, or under a cage on an endplate),
+/// with its stress against its strength in the load case where that ratio is highest.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImplantZone {
+    /// The vertebra.
+    pub level: String,
+    /// What the zone is next to, e.g. `L4 left screw` or `cage L4-L5 on the L5 superior
+    /// endplate`.
+    pub zone: String,
+    /// `loosening` (around a screw) or `subsidence` (under a cage).
+    pub indicator: String,
+    /// The load case with the highest 95th-percentile ratio.
+    pub worst_case: String,
+    /// The zone in that case.
+    pub stats: ZoneStats,
+    /// Every case, in the order of the hybrid load cases that converged.
+    pub cases: Vec<(String, ZoneStats)>,
+}
+
+/// The bone checks of one vertebra carrying implants.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImplantCheck {
+    /// The vertebra.
+    pub level: String,
+    /// Voxel size (mm).
+    pub spacing_mm: f64,
+    /// Equations of the voxel model.
+    pub equations: usize,
+    /// Zones.
+    pub zones: Vec<ImplantZone>,
+}
+
+/// A cage block's faces on one endplate: block name, superior endplate, face corners.
+type CageFaces = (String, bool, Vec<Vec<[f64; 3]>>);
+
+/// The bone around the implants of a scenario, from the loads they carry in its solved
+/// hybrid load cases (`results`, with [`CaseResult::implant_loads`]): each vertebra with
+/// screws or a cage is put under those loads as a deformable voxel model from the CT
+/// (`spinetwin_model::bone_fe::implant_test`). Errors name the level and what went wrong.
+pub fn implant_checks(
+    ct: &Volume<f32>,
+    labels: &Volume<u16>,
+    sm: &ScenarioModel,
+    results: &[CaseResult],
+    spacing_mm: f64,
+) -> Result<Vec<ImplantCheck>, String> {
+    let twin = &sm.twin;
+    let solved: Vec<&CaseResult> = results.iter().filter(|r| r.converged).collect();
+    let mut out = Vec::new();
+    for (b, &level) in twin.levels.iter().enumerate() {
+        let screws: Vec<&ScrewPlan> = sm.screws.iter().filter(|s| s.level == level).collect();
+        // Cage faces on this vertebra, by (block, endplate), from the first solved case.
+        let mut blocks: Vec<CageFaces> = Vec::new();
+        for r in &solved {
+            for l in r.implant_loads.iter().filter(|l| l.body == b) {
+                if let ImplantLoadKind::Endplate {
+                    superior, faces, ..
+                } = &l.kind
+                {
+                    if !blocks.iter().any(|x| x.0 == l.name && x.1 == *superior) {
+                        blocks.push((l.name.clone(), *superior, faces.clone()));
+                    }
+                }
+            }
+        }
+        if (screws.is_empty() && blocks.is_empty()) || solved.is_empty() {
+            continue;
+        }
+        let v = twin
+            .file
+            .landmarks
+            .vertebrae
+            .iter()
+            .find(|v| v.level == level)
+            .ok_or_else(|| format!("{}: no landmarks for this vertebra", level.name()))?;
+        // One endplate is held: the screws go with the cages on the first endplate, cages on
+        // the other endplate get a model of their own.
+        let sides: Vec<bool> = {
+            let mut s: Vec<bool> = blocks.iter().map(|x| x.1).collect();
+            s.dedup();
+            s
+        };
+        let groups: Vec<Option<bool>> = if sides.is_empty() {
+            vec![None]
+        } else {
+            sides.iter().map(|&s| Some(s)).collect()
+        };
+        let mut zones = Vec::new();
+        let mut equations = 0;
+        for (g, side) in groups.iter().enumerate() {
+            let my_screws: Vec<&ScrewPlan> = if g == 0 { screws.clone() } else { Vec::new() };
+            let my_blocks: Vec<&CageFaces> = blocks.iter().filter(|x| Some(x.1) == *side).collect();
+            let specs: Vec<ScrewSpec> = my_screws
+                .iter()
+                .map(|s| ScrewSpec {
+                    name: format!("{} {} screw", level.name(), s.side.name()),
+                    head: s.head,
+                    entry: s.entry,
+                    tip: s.tip,
+                    diameter_mm: s.diameter_mm,
+                })
+                .collect();
+            let footprints: Vec<FootprintSpec> = my_blocks
+                .iter()
+                .map(|(name, superior, faces)| {
+                    let material = twin
+                        .implants
+                        .disc_blocks
+                        .iter()
+                        .find(|d| &d.name == name)
+                        .map_or(TITANIUM, |d| Isotropic {
+                            e_mpa: d.e,
+                            nu: d.nu,
+                        });
+                    FootprintSpec {
+                        name: format!(
+                            "{name} on the {} {} endplate",
+                            level.name(),
+                            if *superior { "superior" } else { "inferior" }
+                        ),
+                        superior: *superior,
+                        faces: faces.clone(),
+                        material,
+                    }
+                })
+                .collect();
+            let mut cases = Vec::new();
+            for r in &solved {
+                let screw_loads = my_screws
+                    .iter()
+                    .map(|s| {
+                        let (mut f, mut m) = ([0.0; 3], [0.0; 3]);
+                        for l in r.implant_loads.iter().filter(|l| l.body == b) {
+                            if let ImplantLoadKind::Rod {
+                                at,
+                                force_n,
+                                moment_nmm,
+                            } = &l.kind
+                            {
+                                let d: f64 =
+                                    (0..3).map(|k| (at[k] - s.head[k]).powi(2)).sum::<f64>();
+                                if d < 1e-6 {
+                                    for k in 0..3 {
+                                        f[k] += force_n[k];
+                                        m[k] += moment_nmm[k];
+                                    }
+                                }
+                            }
+                        }
+                        (f, m)
+                    })
+                    .collect();
+                let fp_loads: Option<Vec<Vec<[f64; 3]>>> = my_blocks
+                    .iter()
+                    .map(|(name, superior, faces)| {
+                        r.implant_loads.iter().find_map(|l| match &l.kind {
+                            ImplantLoadKind::Endplate {
+                                superior: s,
+                                forces_n,
+                                ..
+                            } if l.body == b
+                                && &l.name == name
+                                && s == superior
+                                && forces_n.len() == faces.len() =>
+                            {
+                                Some(forces_n.clone())
+                            }
+                            _ => None,
+                        })
+                    })
+                    .collect();
+                let Some(fp_loads) = fp_loads else { continue };
+                cases.push(ImplantCase {
+                    name: r.case.name.clone(),
+                    screws: screw_loads,
+                    footprints: fp_loads,
+                });
+            }
+            let t = implant_test(
+                ct,
+                labels,
+                v,
+                &specs,
+                &footprints,
+                &cases,
+                &ImplantTestOptions {
+                    spacing_mm,
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| format!("{}: {e}", level.name()))?;
+            equations = equations.max(t.equations);
+            let zone =
+                |name: &str, indicator: &str, pick: &dyn Fn(&ImplantCaseResult) -> &ZoneStats| {
+                    let all: Vec<(String, ZoneStats)> = t
+                        .cases
+                        .iter()
+                        .map(|c| (c.name.clone(), pick(c).clone()))
+                        .collect();
+                    let worst = all
+                        .iter()
+                        .max_by(|a, b| a.1.ratio[0].total_cmp(&b.1.ratio[0]))
+                        .cloned()
+                        .unwrap_or_default();
+                    ImplantZone {
+                        level: level.name().to_string(),
+                        zone: name.to_string(),
+                        indicator: indicator.to_string(),
+                        worst_case: worst.0,
+                        stats: worst.1,
+                        cases: all,
+                    }
+                };
+            for (k, s) in specs.iter().enumerate() {
+                zones.push(zone(&s.name, "loosening", &|c| &c.screws[k]));
+            }
+            for (k, f) in footprints.iter().enumerate() {
+                zones.push(zone(&f.name, "subsidence", &|c| &c.footprints[k]));
+            }
+        }
+        out.push(ImplantCheck {
+            level: level.name().to_string(),
+            spacing_mm,
+            equations,
+            zones,
+        });
+    }
+    Ok(out)
 }

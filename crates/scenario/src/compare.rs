@@ -82,6 +82,11 @@ pub struct ScenarioSummary {
     pub bone_checks: Vec<crate::bone::BoneCheck>,
     /// Why the bone checks are missing or failed, when they are.
     pub bone_check_note: Option<String>,
+    /// Vertebrae with screws or cages under the implants' loads as deformable voxel models
+    /// from the CT (empty without the CT or implants; see [`crate::bone::implant_checks`]).
+    pub implant_checks: Vec<crate::bone::ImplantCheck>,
+    /// Why the implant bone checks are missing or failed, when they are.
+    pub implant_check_note: Option<String>,
 }
 
 /// The whole comparison.
@@ -359,6 +364,12 @@ pub fn compare(
             bone_check_note: (!sm.cemented.is_empty()).then(|| {
                 "the CT was not given: the cemented vertebra was not compressed as deformable \
                  bone (plan --ct CT --labels SEG)"
+                    .to_string()
+            }),
+            implant_checks: Vec::new(),
+            implant_check_note: has_bone_implants(sm).then(|| {
+                "the CT was not given: the bone around the screws and under the cage was not \
+                 checked with deformable vertebrae (plan --ct CT --labels SEG)"
                     .to_string()
             }),
         });
@@ -693,6 +704,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
                     esc(&sc.rod_fatigue_source)
                 ));
             }
+            h.push_str(&implant_check_table(sc));
             if sc.needs_full_fidelity {
                 h.push_str("<p><b>Bone stress needs deformable bone.</b> In the hybrid twin the vertebrae are rigid, so cement augmentation changes nothing in the motion, disc pressure and facet numbers above; the stress in the adjacent vertebrae needs a segment with deformable vertebrae, which spinetwin does not build yet.</p>");
                 h.push_str(&bone_check_table(sc));
@@ -735,6 +747,23 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             }
         }
         p.push_str(&self.matched_sentence(sc));
+        let worst = sc
+            .implant_checks
+            .iter()
+            .flat_map(|c| &c.zones)
+            .max_by(|a, b| a.stats.ratio[0].total_cmp(&b.stats.ratio[0]));
+        if let Some(z) = worst {
+            p.push_str(&format!(
+                "With deformable bone from the CT, the most loaded bone next to an implant is {} ({}): its stress reaches {:.0} % of its yield strength (95th percentile) under {}. ",
+                z.zone,
+                z.indicator,
+                100.0 * z.stats.ratio[0],
+                z.worst_case
+            ));
+        }
+        if let Some(n) = &sc.implant_check_note {
+            p.push_str(&format!("No implant bone check: {n}. "));
+        }
         if sc.needs_full_fidelity {
             p.push_str(
                 "Cement has no mechanical effect in the hybrid fidelity (rigid vertebrae). ",
@@ -755,6 +784,43 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
         }
         p
     }
+}
+
+/// The HTML table of the bone around a scenario's implants (or the note why there is none).
+fn implant_check_table(sc: &ScenarioSummary) -> String {
+    let mut h = String::new();
+    if !sc.implant_checks.is_empty() {
+        h.push_str("<h3>Bone around the implants (deformable vertebrae from the CT)</h3><p>Each vertebra carrying screws or a cage, as a voxel finite-element model with moduli from its HU, under the loads its implants carry in each solved load case above (rod force and moment at each screw head; the force through each face of the cage). Screws are titanium cylinders bonded to the bone; the cage is a block of its material over its footprint; the vertebra is held at the endplate the implants do not load. The ratio is the von Mises stress over the compressive yield strength of the bone from its density (Kopperdahl 2002: 37.4 &rho;<sup>1.39</sup> MPa) in the bone within 2 mm of the screw (<i>loosening</i>) or under the cage (<i>subsidence</i>), in the load case where it is highest. Above 1, the bone yields under a single such load (colour: green below 0.5, amber 0.5 to 1, red from 1).</p><table><tr><th>zone</th><th>indicator</th><th>worst case</th><th>bone HU</th><th>strength</th><th>von Mises p95</th><th>ratio p95</th><th>ratio max</th><th>over yield</th></tr>");
+        for c in &sc.implant_checks {
+            for z in &c.zones {
+                let r = z.stats.ratio[0];
+                let colour = if r >= 1.0 {
+                    "#f4b6b6"
+                } else if r >= 0.5 {
+                    "#f7e3a8"
+                } else {
+                    "#cdeccd"
+                };
+                h.push_str(&format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.1} MPa</td><td>{:.2} MPa</td><td style='background:{colour}'>{:.2}</td><td>{:.2}</td><td>{:.1} %</td></tr>",
+                    esc(&z.zone),
+                    esc(&z.indicator),
+                    esc(&z.worst_case),
+                    z.stats.mean_hu,
+                    z.stats.mean_strength_mpa,
+                    z.stats.von_mises_mpa[0],
+                    r,
+                    z.stats.ratio[1],
+                    100.0 * z.stats.over_yield_fraction
+                ));
+            }
+        }
+        h.push_str(&format!("</table><p>Voxel size {:.1} mm; linear elastic; the strength law is for cancellous bone, so ratios in the cortical shell are conservative. An indicator for comparing options on one patient, not a validated failure prediction.</p>", sc.implant_checks[0].spacing_mm));
+    }
+    if let Some(n) = &sc.implant_check_note {
+        h.push_str(&format!("<p>No implant bone check: {}.</p>", esc(n)));
+    }
+    h
 }
 
 /// The HTML table of a scenario's bone checks (or the note why there are none).
@@ -800,20 +866,24 @@ fn bone_check_table(sc: &ScenarioSummary) -> String {
     h
 }
 
+/// Whether a scenario has implants that load the bone (screws or a cage).
+fn has_bone_implants(sm: &ScenarioModel) -> bool {
+    !sm.screws.is_empty() || !sm.twin.implants.disc_blocks.is_empty()
+}
+
 impl Comparison {
-    /// Compresses the cemented vertebrae of every scenario (see [`crate::bone`]) and
-    /// records the results, or the reason they failed, in the scenario summaries.
+    /// The bone checks with deformable vertebrae from the CT (see [`crate::bone`]): every
+    /// cemented vertebra compressed intact and cemented, and every vertebra with screws or
+    /// a cage under the loads they carry in the scenario's solved cases. Records the
+    /// results, or the reason they failed, in the scenario summaries.
     pub fn add_bone_checks(
         &mut self,
-        models: &[&ScenarioModel],
+        scenarios: &[(&ScenarioModel, Vec<CaseResult>)],
         ct: &spinetwin_imaging::Volume<f32>,
         labels: &spinetwin_imaging::Volume<u16>,
         spacing_mm: f64,
     ) {
-        for m in models {
-            if m.cemented.is_empty() {
-                continue;
-            }
+        for (m, results) in scenarios {
             let Some(sc) = self
                 .scenarios
                 .iter_mut()
@@ -821,18 +891,33 @@ impl Comparison {
             else {
                 continue;
             };
-            match crate::bone::cement_checks(
-                ct,
-                labels,
-                &m.twin.file.landmarks,
-                &m.cemented,
-                spacing_mm,
-            ) {
-                Ok(c) => {
-                    sc.bone_checks = c;
-                    sc.bone_check_note = None;
+            if !m.cemented.is_empty() {
+                match crate::bone::cement_checks(
+                    ct,
+                    labels,
+                    &m.twin.file.landmarks,
+                    &m.cemented,
+                    spacing_mm,
+                ) {
+                    Ok(c) => {
+                        sc.bone_checks = c;
+                        sc.bone_check_note = None;
+                    }
+                    Err(e) => sc.bone_check_note = Some(e),
                 }
-                Err(e) => sc.bone_check_note = Some(e),
+            }
+            if has_bone_implants(m) {
+                match crate::bone::implant_checks(ct, labels, m, results, spacing_mm) {
+                    Ok(c) if c.is_empty() => {
+                        sc.implant_check_note =
+                            Some("no load case converged to take the implant loads from".into())
+                    }
+                    Ok(c) => {
+                        sc.implant_checks = c;
+                        sc.implant_check_note = None;
+                    }
+                    Err(e) => sc.implant_check_note = Some(e),
+                }
             }
         }
     }

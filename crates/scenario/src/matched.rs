@@ -346,6 +346,7 @@ mod tests {
             seconds: 0.0,
             samples: if converged { samples } else { Vec::new() },
             deformed: None,
+            implant_loads: Vec::new(),
         }
     }
 

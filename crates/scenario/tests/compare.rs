@@ -40,6 +40,7 @@ fn result(
         converged,
         failure: (!converged).then(|| "diverged".into()),
         deformed: None,
+        implant_loads: Vec::new(),
         iterations: 1,
         equations: 1,
         seconds: 0.0,

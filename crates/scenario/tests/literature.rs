@@ -193,3 +193,97 @@ fn rom_matched_control_raises_adjacent_levels_l3s1() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+#[ignore = "an L3-S1 twin with a TLIF and screws, two nonlinear solves and two voxel bone models (about 1 min); run in release with --ignored"]
+fn tlif_implant_loads_reach_the_bone_checks() {
+    use nalgebra::Vector3;
+    use spinetwin_model::twin::ImplantLoadKind;
+    // The phantom of the twin (same generator settings), segmented as the twin was.
+    let spec = spinetwin_phantom::PhantomSpec {
+        levels: "L3-S1".parse().unwrap(),
+        ..Default::default()
+    };
+    let ph = spinetwin_phantom::generate(&spec).unwrap();
+    let seg = spinetwin_segment::segment(&ph.ct, &Default::default()).unwrap();
+    let twin = Twin::build(common::l3s1_file()).unwrap();
+    let tlif = apply(&twin, &scenario("tlif_l4l5.toml")).unwrap();
+    let cases = [
+        LoadCase::standing(),
+        LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0),
+    ];
+    let results: Vec<CaseResult> = cases
+        .iter()
+        .map(|c| tlif.simulate(c, &SolveOptions::default()).unwrap())
+        .collect();
+    assert!(results.iter().all(|r| r.converged));
+    // Standing: the cage carries a compressive share of the 500 N follower load into both
+    // endplates, and the two endplate forces nearly balance (the cage block also touches
+    // the remaining annulus at its sides).
+    let (l4, l5) = (1, 2);
+    let cage_force = |r: &CaseResult, body: usize| -> Vector3<f64> {
+        r.implant_loads
+            .iter()
+            .filter(|l| l.body == body)
+            .filter_map(|l| match &l.kind {
+                ImplantLoadKind::Endplate { forces_n, .. } => Some(
+                    forces_n
+                        .iter()
+                        .map(|f| Vector3::from(*f))
+                        .sum::<Vector3<f64>>(),
+                ),
+                _ => None,
+            })
+            .sum()
+    };
+    let (f4, f5) = (cage_force(&results[0], l4), cage_force(&results[0], l5));
+    let z5 = Vector3::from(twin.vertebra(l5).frame.z);
+    let axial = -f5.dot(&z5);
+    println!(
+        "standing: cage force on the L5 superior endplate {f5:.1?} N ({axial:.0} N along the L5 axis), on the L4 inferior endplate {f4:.1?} N"
+    );
+    assert!((100.0..600.0).contains(&axial), "{f5:?}");
+    assert!((f4 + f5).norm() < 0.25 * f5.norm(), "{f4:?} {f5:?}");
+    // Flexion: the rods load every screw head.
+    let rods: Vec<f64> = results[1]
+        .implant_loads
+        .iter()
+        .filter_map(|l| match &l.kind {
+            ImplantLoadKind::Rod { force_n, .. } => Some(Vector3::from(*force_n).norm()),
+            _ => None,
+        })
+        .collect();
+    println!("flexion: rod force at each screw head {rods:.1?} N");
+    assert_eq!(rods.len(), 4);
+    assert!(rods.iter().all(|&f| f > 1.0 && f < 2000.0), "{rods:?}");
+    // The bone checks: both screws and the cage footprint on each vertebra, finite ratios.
+    let checks =
+        spinetwin_scenario::implant_checks(&ph.ct, &seg.labels, &tlif, &results, 2.0).unwrap();
+    assert_eq!(checks.len(), 2);
+    for c in &checks {
+        let kinds: Vec<&str> = c.zones.iter().map(|z| z.indicator.as_str()).collect();
+        println!("{}: {} equations", c.level, c.equations);
+        for z in &c.zones {
+            println!(
+                "  {} ({}): worst {} ratio p95 {:.3}, von Mises p95 {:.2} MPa, HU {:.0}",
+                z.zone,
+                z.indicator,
+                z.worst_case,
+                z.stats.ratio[0],
+                z.stats.von_mises_mpa[0],
+                z.stats.mean_hu
+            );
+            assert!(
+                z.stats.ratio[0].is_finite() && z.stats.ratio[0] > 0.0,
+                "{z:?}"
+            );
+            assert_eq!(z.cases.len(), 2);
+        }
+        assert_eq!(
+            kinds,
+            ["loosening", "loosening", "subsidence"],
+            "{}",
+            c.level
+        );
+    }
+}

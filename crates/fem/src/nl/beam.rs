@@ -426,11 +426,14 @@ fn beam_state(beam: &Beam, f: &[f64; 12], rr: &M3, l: f64) -> BeamState {
         let tau = e[3].abs() * r / s.j;
         (sigma * sigma + 3.0 * tau * tau).sqrt()
     };
+    let global = |o: usize| -> [f64; 6] { std::array::from_fn(|i| f[o + i]) };
     BeamState {
         axial_force: end_b[0],
         max_von_mises: vm(&end_a).max(vm(&end_b)),
         end_a,
         end_b,
+        end_a_global: global(0),
+        end_b_global: global(6),
         length: l,
     }
 }

@@ -26,7 +26,7 @@
 //! (automatic differentiation of its strain energy). One element is exact for end loads in
 //! the linear range; for large deflections or a curved rod chain several beams through
 //! bodies used as nodes (the error falls as the square of the element length). Results per
-//! beam: local end forces and moments and the peak outer-fibre von Mises stress
+//! beam: end forces and moments (local and global axes) and the peak outer-fibre von Mises stress
 //! ([`BeamState`]).
 //!
 //! # Solution
@@ -168,6 +168,11 @@ pub struct BeamState {
     pub end_a: [f64; 6],
     /// The same at end `b`. With no load along the beam the two ends balance.
     pub end_b: [f64; 6],
+    /// `end_a` in global axes: force (N) and moment (N mm, about the end point) that the
+    /// body at end `a` exerts on the beam. The beam loads that body with the opposite.
+    pub end_a_global: [f64; 6],
+    /// `end_b` in global axes.
+    pub end_b_global: [f64; 6],
     /// Axial force (N, tension positive).
     pub axial_force: f64,
     /// Largest von Mises stress at the outer fibre over the two end sections (MPa):
