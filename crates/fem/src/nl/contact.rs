@@ -71,7 +71,8 @@ fn key(p: &Point) -> (u8, usize, [u64; 3]) {
     }
 }
 
-fn reference(model: &Model, p: &Point) -> V3 {
+/// Reference (undeformed) position of a point.
+pub(crate) fn reference(model: &Model, p: &Point) -> V3 {
     match *p {
         Point::Node(n) => V3::from(model.mesh.nodes[n]),
         Point::Body { at, .. } => V3::from(at),

@@ -29,6 +29,23 @@
 //! beam: local end forces and moments and the peak outer-fibre von Mises stress
 //! ([`BeamState`]).
 //!
+//! # Ties
+//!
+//! A [`Tie`] bonds slave points (mesh nodes or points on rigid bodies) to a master surface
+//! of triangles whose corners need not coincide with them: two meshes of different
+//! resolution, a mesh and a rigid body. Each slave point is projected once, in the
+//! reference configuration, onto its closest master triangle (a point farther than the
+//! tie's `tolerance` is an input error naming the tie and the point); its barycentric
+//! coordinates and its small offset from the surface (which then turns and stretches with
+//! the triangle) are kept, so a slave point slightly off the surface is bonded where it is,
+//! without initial stress. The bond is a penalty spring in all three directions between the
+//! slave point and that master point, energy `k |g|^2 / 2` with an exact (symmetric)
+//! tangent; `k` is given per slave point or derived as [`Tie::AUTO_PENALTY_FACTOR`] times
+//! the largest P-wave modulus of the adjacent solid elements times the mean master edge
+//! length. [`TieState`] reports the largest gap (the penalty's compliance) and the force
+//! carried. Verified in `tests/tie.rs` (patch test on non-matching tet and hex meshes, a tied
+//! cantilever against conforming ones).
+//!
 //! # Solution
 //!
 //! Residual `F_ext(lambda, x) - F_int(x)` with the consistent tangent, including the
@@ -55,6 +72,20 @@
 //! * A point exactly at a spring's rest length or at the contact clearance is given the
 //!   tension-side / contact stiffness, so a model starting there is not singular; a body
 //!   held only by slack springs or open contacts is (the failure message says so).
+//! * Ties are node-to-surface (one pass): a slave point follows the flat triangle it was
+//!   projected onto, not the element's own face interpolation (bilinear on a hex face,
+//!   quadratic on a tet10 face: split such faces into triangles through their nodes), and
+//!   the slave nodes' forces reach the master corners with the barycentric weights, which
+//!   are not the master's consistent nodal forces of a uniform traction. So the patch test
+//!   holds exactly only where slave and master nodes coincide; across non-matching meshes
+//!   it leaves an error local to the interface and first order in the mesh size (measured
+//!   in `tests/tie.rs`, uniaxial tension of a 10 x 10 x 20 mm prism: largest nodal error
+//!   3.4 % of the peak displacement with tet4 meshes of 3 and 4 cells across, 1.8 % with 6
+//!   and 8; 9.7 % and 4.9 % with hex8, whose quadrilateral master faces are split into
+//!   triangles); the load carried and global quantities are far closer (a tied cantilever's
+//!   tip deflection within 0.05 % of the conforming mesh's). A mortar (segment-to-segment)
+//!   tie would pass the patch test. Make the finer mesh the slave.
+//!   Ties are not written to CalculiX decks: the `.inp` writer exports linear models only.
 //! * Tangent assembly goes through triplets (duplicates summed by faer): memory grows with
 //!   the number of element matrix entries.
 
@@ -66,6 +97,7 @@ mod linsolve;
 mod model;
 mod newton;
 mod pressure;
+mod tie;
 
 pub use model::*;
 pub use newton::solve;
@@ -158,6 +190,22 @@ pub struct ContactState {
     pub pressure: Vec<f64>,
 }
 
+/// Result of one tie.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TieState {
+    /// Largest distance (mm) of a slave point from its bonded master point: the penalty's
+    /// compliance (0 for an infinitely stiff bond). Compare it with the displacements of
+    /// interest to judge whether the penalty is adequate.
+    pub max_gap: f64,
+    /// Resultant force (N, global) the master side exerts on the slave points through the
+    /// tie; zero when the tie is deactivated.
+    pub force: [f64; 3],
+    /// Sum of the magnitudes of the slave points' forces (N).
+    pub force_sum: f64,
+    /// Penalty stiffness used per slave point (N/mm).
+    pub penalty: f64,
+}
+
 /// Result of one beam.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BeamState {
@@ -195,6 +243,8 @@ pub struct StepState {
     pub contacts: Vec<ContactState>,
     /// Every beam (all zero when deactivated).
     pub beams: Vec<BeamState>,
+    /// Every tie.
+    pub ties: Vec<TieState>,
     /// Cauchy stress of every solid element (Voigt, MPa), averaged over its integration
     /// points; zero for elements in no block or deactivated.
     pub element_stress: Vec<[f64; 6]>,

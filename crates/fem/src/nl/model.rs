@@ -204,6 +204,47 @@ pub struct ContactPair {
     pub friction: f64,
 }
 
+/// A bonded (tied) interface between two surfaces that do not share nodes, e.g. two meshes
+/// of different resolution: every slave point is held, in all three directions, at the
+/// point of the master surface it was on (or next to) in the reference configuration.
+///
+/// At the start of the solve each slave point is projected once onto its closest master
+/// triangle; its barycentric coordinates (and the small reference offset from the surface,
+/// which then rides with the triangle) are kept for the whole analysis. The bond is a
+/// penalty spring of stiffness `penalty` between the slave point and that master point; see
+/// the module documentation (`# Ties`) for the automatic penalty.
+///
+/// Not written to CalculiX decks: the crate's `.inp` writer
+/// ([`crate::inp::Deck::from_model`]) exports linear models only, which have no ties.
+#[derive(Clone, Debug)]
+pub struct Tie {
+    /// Name (for results and error messages).
+    pub name: String,
+    /// Slave points (mesh nodes, or points on rigid bodies).
+    pub slave: Vec<Point>,
+    /// Master triangles (mesh nodes or body points at the corners); their orientation does
+    /// not matter.
+    pub master: Vec<[Point; 3]>,
+    /// Largest allowed distance (mm) of a slave point from the master surface in the
+    /// reference configuration; a point farther away is an input error naming the tie and
+    /// the point.
+    pub tolerance: f64,
+    /// Penalty stiffness per slave point (N/mm); `None` derives it from the stiffness of the
+    /// solid elements next to the tie ([`Tie::AUTO_PENALTY_FACTOR`]).
+    pub penalty: Option<f64>,
+}
+
+impl Tie {
+    /// Automatic penalty: `factor * M * h`, with `M` the largest small-strain P-wave modulus
+    /// (`lambda + 2 mu`, the largest diagonal entry of the material tangent at `F = I`) of
+    /// the solid elements that have a node on the tie and `h` the mean master edge length.
+    /// An element of size `h` has a stiffness of about `M h`, so a slave point's bond is
+    /// about a thousand times stiffer than the elements it joins: its compliance adds about
+    /// 1e-3 of an element's strain across the interface, while the tangent stays well
+    /// conditioned for the direct solvers.
+    pub const AUTO_PENALTY_FACTOR: f64 = 1e3;
+}
+
 /// A degree of freedom that can be prescribed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dof {
@@ -281,6 +322,8 @@ pub enum Deactivate {
     Contact(usize),
     /// A beam by index.
     Beam(usize),
+    /// A tie by index (its two sides are free from then on).
+    Tie(usize),
 }
 
 /// Load-increment control of a step (fractions of the step, 0..1).
@@ -346,6 +389,8 @@ pub struct Model {
     pub beams: Vec<Beam>,
     /// Contact pairs.
     pub contacts: Vec<ContactPair>,
+    /// Tied (bonded) interfaces between surfaces that do not share nodes.
+    pub ties: Vec<Tie>,
     /// Steps, solved in order; each starts from the end of the previous one.
     pub steps: Vec<Step>,
 }

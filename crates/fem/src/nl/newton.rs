@@ -11,9 +11,10 @@ use super::beam;
 use super::contact;
 use super::kin::{DofMap, Slot, State, V3};
 use super::linsolve::{norm, LinFail, LinSolver};
+use super::tie;
 use super::{
     BeamState, BodyState, ContactState, Deactivate, Dof, IncrementLog, LinearSolver, Load, Model,
-    NlResult, NlTimings, Point, SolveOptions, StepResult, StepState,
+    NlResult, NlTimings, Point, SolveOptions, StepResult, StepState, TieState,
 };
 use crate::continuum::{cauchy_from_pk2, uses_fbar};
 use crate::element::point_geometry;
@@ -67,8 +68,14 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
         spring: vec![true; model.springs.len()],
         beam: vec![true; model.beams.len()],
         contact: vec![true; model.contacts.len()],
+        tie: vec![true; model.ties.len()],
         block_of,
     };
+    let bonds: Vec<tie::Bonds> = model
+        .ties
+        .iter()
+        .map(|t| tie::prepare(model, t, &act.block_of))
+        .collect::<Result<_, _>>()?;
     let arc = arc_weights(model, &tied);
     let surfaces: Vec<contact::Surface> = model
         .contacts
@@ -98,6 +105,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                 Deactivate::Spring(i) => act.spring[*i] = false,
                 Deactivate::Contact(i) => act.contact[*i] = false,
                 Deactivate::Beam(i) => act.beam[*i] = false,
+                Deactivate::Tie(i) => act.tie[*i] = false,
             }
         }
         let prev: &[Load] = if si > 0 {
@@ -126,6 +134,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             opt: options,
             arc: &arc,
             surfaces: &surfaces,
+            bonds: &bonds,
             pool: Default::default(),
         };
         let inc = &step.increments;
@@ -268,6 +277,8 @@ struct Ctx<'a> {
     arc: &'a [[(usize, f64); 2]],
     /// Per contact pair, its master surface's reference data.
     surfaces: &'a [contact::Surface],
+    /// Per tie, its bonds.
+    bonds: &'a [tie::Bonds],
     /// Assemblies no longer needed, whose buffers the next ones reuse (fresh triplet
     /// vectors of ~30 MB per assembly cost a memset and their page faults every time).
     pool: Mutex<Vec<Asm>>,
@@ -280,6 +291,7 @@ struct Eval {
     spring_lengths: Vec<f64>,
     beams: Vec<BeamState>,
     contacts: Vec<ContactState>,
+    ties: Vec<TieState>,
 }
 
 impl Ctx<'_> {
@@ -297,6 +309,7 @@ impl Ctx<'_> {
         let mut asm = assemble::solids(model, map, st, self.act, tangent, spare)?;
         let (spring_forces, spring_lengths) = assemble::springs(model, map, st, self.act, &mut asm);
         let beams = beam::beams(model, map, st, self.act, &mut asm);
+        let ties = tie::ties(model, map, st, self.act, self.bonds, &mut asm);
         let loads: Vec<(&Load, f64)> = self
             .prev
             .iter()
@@ -336,6 +349,7 @@ impl Ctx<'_> {
             spring_lengths,
             beams,
             contacts,
+            ties,
         })
     }
 
@@ -613,6 +627,7 @@ impl Ctx<'_> {
             spring_lengths: ev.spring_lengths,
             beams: ev.beams,
             contacts: ev.contacts,
+            ties: ev.ties,
             element_stress: self.stresses(st)?,
             reactions,
         })
@@ -800,6 +815,12 @@ fn used_nodes(
             c.master.iter().flatten().for_each(&mut mark);
         }
     }
+    for (i, t) in model.ties.iter().enumerate() {
+        if act.tie[i] {
+            t.slave.iter().for_each(&mut mark);
+            t.master.iter().flatten().for_each(&mut mark);
+        }
+    }
     for l in loads.iter().chain(prev) {
         match l {
             Load::NodeForce { node, .. } => mark(&Point::Node(*node)),
@@ -917,6 +938,37 @@ fn validate(model: &Model) -> Result<(), FemError> {
             ));
         }
     }
+    for t in &model.ties {
+        if !t
+            .slave
+            .iter()
+            .chain(t.master.iter().flatten())
+            .all(point_ok)
+        {
+            return bad(format!(
+                "tie '{}' refers to a node or body that does not exist",
+                t.name
+            ));
+        }
+        if !(t.tolerance >= 0.0 && t.tolerance.is_finite()) {
+            return bad(format!(
+                "tie '{}' needs a finite position tolerance >= 0",
+                t.name
+            ));
+        }
+        if t.penalty.is_some_and(|k| !(k > 0.0 && k.is_finite())) {
+            return bad(format!(
+                "tie '{}' needs a positive finite penalty (or none, for the automatic one)",
+                t.name
+            ));
+        }
+        if !t.slave.is_empty() && t.master.is_empty() {
+            return bad(format!(
+                "tie '{}' has slave points but no master triangles",
+                t.name
+            ));
+        }
+    }
     if model.steps.is_empty() {
         return bad("the model has no steps: add at least one".into());
     }
@@ -977,6 +1029,7 @@ fn validate(model: &Model) -> Result<(), FemError> {
                 Deactivate::Spring(i) => *i < model.springs.len(),
                 Deactivate::Contact(i) => *i < model.contacts.len(),
                 Deactivate::Beam(i) => *i < model.beams.len(),
+                Deactivate::Tie(i) => *i < model.ties.len(),
             };
             if !ok {
                 return bad(format!(
@@ -997,13 +1050,15 @@ mod tests {
     use crate::continuum::StVenantKirchhoff;
     use crate::nl::{
         Beam, BeamEnd, BeamSection, ContactPair, RigidBody, SolidBlock, Spring, SpringLaw, Step,
+        Tie,
     };
     use crate::{box_mesh, LinearElastic, Order};
 
     /// A model exercising every term: a tet10 solid partly tied to body 0, springs and a
     /// follower pair between nodes and both bodies, a fixed-direction force on a tied node,
     /// a body moment, follower pressure on a free face, and a node penetrating a master
-    /// triangle on the fixed body 1, and a beam between the bodies.
+    /// triangle on the fixed body 1, a beam between the bodies, and a tie (slave points off
+    /// the master triangle, on a body and a node; master corners on nodes and a body).
     fn model() -> (Model, Vec<Load>) {
         let mesh = box_mesh([2.0, 1.0, 1.0], [1, 1, 1], Order::Quadratic).unwrap();
         let ne = mesh.num_elements();
@@ -1015,6 +1070,24 @@ mod tests {
             .unwrap();
         let faces: Vec<_> = mesh.face_set("xmax").unwrap().to_vec();
         let b1 = |at| Point::Body { body: 1, at };
+        let node_at = |x: [f64; 3]| (0..mesh.num_nodes()).find(|&n| mesh.nodes[n] == x).unwrap();
+        let tie = Tie {
+            name: "t".into(),
+            slave: vec![
+                Point::Body {
+                    body: 0,
+                    at: [0.5, -0.3, 0.4],
+                },
+                Point::Node(node_at([2.0, 0.0, 0.0])),
+            ],
+            master: vec![[
+                Point::Node(node_at([2.0, 1.0, 0.0])),
+                Point::Node(node_at([2.0, 0.0, 1.0])),
+                b1([3.0, 0.5, 0.5]),
+            ]],
+            tolerance: 10.0,
+            penalty: Some(25.0),
+        };
         let model = Model {
             solids: vec![SolidBlock {
                 name: "s".into(),
@@ -1093,6 +1166,7 @@ mod tests {
                 clearance: 0.2,
                 friction: 0.0,
             }],
+            ties: vec![tie],
             mesh,
             ..Default::default()
         };
@@ -1134,8 +1208,14 @@ mod tests {
             spring: vec![true; 2],
             beam: vec![true; model.beams.len()],
             contact: vec![true],
+            tie: vec![true],
             block_of: vec![Some(0); ne],
         };
+        let bonds: Vec<tie::Bonds> = model
+            .ties
+            .iter()
+            .map(|t| tie::prepare(&model, t, &act.block_of).unwrap())
+            .collect();
         let used = used_nodes(&model, &act, &loads, &[], &fixed);
         let map = DofMap::build(&model, tied, &used, &fixed).unwrap();
         let zeros = vec![];
@@ -1156,6 +1236,7 @@ mod tests {
             opt: &opt,
             arc: &[],
             surfaces: &surfaces,
+            bonds: &bonds,
             pool: Default::default(),
         };
         // A deformed, rotated state.
@@ -1182,6 +1263,7 @@ mod tests {
             ev.contacts[0].active_points, 1,
             "the contact must be active"
         );
+        assert!(ev.ties[0].max_gap > 1e-3, "the tie must be loaded");
         assert!(
             ev.spring_forces.iter().all(|&f| f > 0.0),
             "{:?}",
@@ -1305,6 +1387,7 @@ mod beam_chain {
             spring: vec![],
             beam: vec![true; n],
             contact: vec![],
+            tie: vec![],
             block_of: vec![],
         };
         let map = DofMap::build(&model, vec![], &[], &fixed).unwrap();
@@ -1333,6 +1416,7 @@ mod beam_chain {
             opt: &opt,
             arc: &[],
             surfaces: &surfaces,
+            bonds: &[],
             pool: Default::default(),
         };
         let ev = ctx.eval(&st, 1.0, true, &mut NlTimings::default()).unwrap();

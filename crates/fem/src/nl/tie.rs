@@ -1,0 +1,380 @@
+//! Tied (bonded) interfaces between surfaces that do not share nodes.
+//!
+//! **Projection (once, reference configuration).** Each slave point is projected onto its
+//! closest master triangle (closest point on a triangle by its Voronoi regions, e.g.
+//! Ericson 2005, Real-Time Collision Detection, sec. 5.1.5); candidate triangles come from a
+//! uniform grid over their bounding boxes widened by the tolerance. The slave point is then
+//! written in the chosen triangle's frame, `X_s = sum N_i X_i + c n`: `N` are the
+//! (unclamped) barycentric coordinates of its projection on the triangle's plane, `n` the
+//! triangle's unit normal and `c` the signed distance, so the reference gap is zero and a
+//! slave point slightly off the surface is bonded where it is, without initial stress.
+//!
+//! **Bond.** The gap `g = x_s - sum N_i x_i - c n(x)` (current positions) carries the
+//! penalty energy `k |g|^2 / 2`. For a slave point on the surface (`c = 0`) `g` is linear
+//! in the positions and the tangent constant; otherwise the offset is a rigid arm of
+//! length `c` along the triangle's current normal: it turns with the triangle (a rigid
+//! rotation of the interface leaves the gap zero) and does not stretch with it (a
+//! length proportional to the area, tried first, coupled the normal force into in-plane
+//! forces on the master and spoiled the patch test). Points on rigid
+//! bodies enter through their kinematics ([`Asm::add_internal`]), which adds the rotational
+//! geometric terms.
+
+use std::collections::HashMap;
+
+use super::assemble::{Active, Asm};
+use super::contact::reference;
+use super::kin::{skew, DofMap, Pk, State, M3, V3};
+use super::{Model, Point, Tie, TieState};
+use crate::FemError;
+
+/// One slave point's bond, fixed for the analysis.
+#[derive(Clone, Copy, Debug)]
+struct Bond {
+    /// Master triangle.
+    tri: usize,
+    /// Barycentric coordinates of the slave point's projection on the triangle's plane.
+    n: [f64; 3],
+    /// Signed distance from the triangle's plane along its unit normal (mm).
+    c: f64,
+}
+
+/// A tie's bonds and penalty.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Bonds {
+    bonds: Vec<Bond>,
+    /// Penalty per slave point (N/mm).
+    k: f64,
+}
+
+/// Closest point to `p` on triangle `[a, b, c]`: its barycentric coordinates.
+fn closest_on_triangle(p: &V3, a: &V3, b: &V3, c: &V3) -> [f64; 3] {
+    let (ab, ac, ap) = (b - a, c - a, p - a);
+    let (d1, d2) = (ab.dot(&ap), ac.dot(&ap));
+    if d1 <= 0.0 && d2 <= 0.0 {
+        return [1.0, 0.0, 0.0];
+    }
+    let bp = p - b;
+    let (d3, d4) = (ab.dot(&bp), ac.dot(&bp));
+    if d3 >= 0.0 && d4 <= d3 {
+        return [0.0, 1.0, 0.0];
+    }
+    let vc = d1 * d4 - d3 * d2;
+    if vc <= 0.0 && d1 >= 0.0 && d3 <= 0.0 {
+        let v = d1 / (d1 - d3);
+        return [1.0 - v, v, 0.0];
+    }
+    let cp = p - c;
+    let (d5, d6) = (ab.dot(&cp), ac.dot(&cp));
+    if d6 >= 0.0 && d5 <= d6 {
+        return [0.0, 0.0, 1.0];
+    }
+    let vb = d5 * d2 - d1 * d6;
+    if vb <= 0.0 && d2 >= 0.0 && d6 <= 0.0 {
+        let w = d2 / (d2 - d6);
+        return [1.0 - w, 0.0, w];
+    }
+    let va = d3 * d6 - d5 * d4;
+    if va <= 0.0 && (d4 - d3) >= 0.0 && (d5 - d6) >= 0.0 {
+        let w = (d4 - d3) / ((d4 - d3) + (d5 - d6));
+        return [0.0, 1.0 - w, w];
+    }
+    let denom = 1.0 / (va + vb + vc);
+    let (v, w) = (vb * denom, vc * denom);
+    [1.0 - v - w, v, w]
+}
+
+/// Projects every slave point of `tie` onto its master surface and sets the penalty.
+/// `block_of[e]` is the solid block of element `e` (for the automatic penalty).
+pub(crate) fn prepare(
+    model: &Model,
+    tie: &Tie,
+    block_of: &[Option<usize>],
+) -> Result<Bonds, FemError> {
+    let bad = |m: String| Err(FemError::InvalidInput(format!("tie '{}': {m}", tie.name)));
+    if tie.slave.is_empty() {
+        return Ok(Bonds::default());
+    }
+    let tris: Vec<[V3; 3]> = tie
+        .master
+        .iter()
+        .map(|t| t.map(|p| reference(model, &p)))
+        .collect();
+    let area2 = |t: &[V3; 3]| (t[1] - t[0]).cross(&(t[2] - t[0])).norm();
+    let mut h = 0.0;
+    let mut nonflat = 0;
+    for t in &tris {
+        if area2(t) > 0.0 {
+            h += (t[1] - t[0]).norm() + (t[2] - t[1]).norm() + (t[0] - t[2]).norm();
+            nonflat += 1;
+        }
+    }
+    if nonflat == 0 {
+        return bad("its master surface has no triangle of positive area".into());
+    }
+    h /= 3.0 * nonflat as f64;
+    let tol = tie.tolerance;
+    // Uniform grid over the triangles' boxes widened by the tolerance: a slave point within
+    // the tolerance of a triangle lies in its widened box.
+    let cell = h.max(tol).max(1e-9);
+    let key = |x: &V3| -> [i64; 3] { std::array::from_fn(|k| (x[k] / cell).floor() as i64) };
+    let mut grid: HashMap<[i64; 3], Vec<usize>> = HashMap::new();
+    let mut everywhere = vec![];
+    const MAX_CELLS: i64 = 4096;
+    for (i, t) in tris.iter().enumerate() {
+        if area2(t) <= 1e-14 * h * h {
+            continue;
+        }
+        let lo = t[0].inf(&t[1]).inf(&t[2]).add_scalar(-tol);
+        let hi = t[0].sup(&t[1]).sup(&t[2]).add_scalar(tol);
+        let (a, b) = (key(&lo), key(&hi));
+        let cells = (0..3).fold(1i64, |c, k| c.saturating_mul(b[k] - a[k] + 1));
+        if cells > MAX_CELLS {
+            everywhere.push(i);
+            continue;
+        }
+        for x in a[0]..=b[0] {
+            for y in a[1]..=b[1] {
+                for z in a[2]..=b[2] {
+                    grid.entry([x, y, z]).or_default().push(i);
+                }
+            }
+        }
+    }
+    let none = vec![];
+    let mut bonds = Vec::with_capacity(tie.slave.len());
+    for (s, p) in tie.slave.iter().enumerate() {
+        let x = reference(model, p);
+        let k = key(&x);
+        let mut best: Option<(f64, usize)> = None;
+        for &ti in grid.get(&k).unwrap_or(&none).iter().chain(&everywhere) {
+            let t = &tris[ti];
+            let w = closest_on_triangle(&x, &t[0], &t[1], &t[2]);
+            let d = (x - (t[0] * w[0] + t[1] * w[1] + t[2] * w[2])).norm();
+            if best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, ti));
+            }
+        }
+        let Some((_, ti)) = best.filter(|(d, _)| *d <= tol) else {
+            let at = match p {
+                Point::Node(n) => format!("node {n}"),
+                Point::Body { body, .. } => format!("the point on body {body}"),
+            };
+            let dist = best.map_or("farther than the tolerance".to_string(), |(d, _)| {
+                format!("{d:.4e} mm")
+            });
+            return bad(format!(
+                "slave point {s} ({at}, at [{:.4}, {:.4}, {:.4}] mm) is {dist} from the master surface, beyond the position tolerance {tol:e} mm: fix the geometry, the surfaces or the tolerance",
+                x.x, x.y, x.z
+            ));
+        };
+        let t = &tris[ti];
+        let (e1, e2) = (t[1] - t[0], t[2] - t[0]);
+        let w = e1.cross(&e2);
+        let a2 = w.norm_squared();
+        let r = x - t[0];
+        let beta = r.dot(&w) / a2;
+        let rp = r - w * beta;
+        let n1 = rp.cross(&e2).dot(&w) / a2;
+        let n2 = e1.cross(&rp).dot(&w) / a2;
+        bonds.push(Bond {
+            tri: ti,
+            n: [1.0 - n1 - n2, n1, n2],
+            c: beta * a2.sqrt(),
+        });
+    }
+    let k = match tie.penalty {
+        Some(k) => k,
+        None => {
+            let mut on_tie = vec![false; model.mesh.num_nodes()];
+            for p in tie.slave.iter().chain(tie.master.iter().flatten()) {
+                if let Point::Node(n) = *p {
+                    on_tie[n] = true;
+                }
+            }
+            let mut modulus = 0.0f64;
+            for (e, b) in block_of.iter().enumerate() {
+                let Some(b) = b else { continue };
+                if !model.mesh.element_nodes(e).iter().any(|&n| on_tie[n]) {
+                    continue;
+                }
+                let (_, d) = model.solids[*b].material.pk2(e, &M3::identity())?;
+                modulus = modulus.max(d[0][0]).max(d[1][1]).max(d[2][2]);
+            }
+            if !(modulus > 0.0 && modulus.is_finite()) {
+                return bad(
+                    "no solid element with a positive stiffness has a node on it, so its penalty cannot be derived: give one".into(),
+                );
+            }
+            Tie::AUTO_PENALTY_FACTOR * modulus * h
+        }
+    };
+    Ok(Bonds { bonds, k })
+}
+
+/// The gap of a bond and its Jacobian blocks `d g / d x` for `[slave, x0, x1, x2]`; also
+/// the pieces of the offset term the tangent needs: `d w / d x_i` (`w = e1 x e2`), `|w|`
+/// and the unit normal.
+fn gap(b: &Bond, x: &[V3; 4]) -> (V3, [M3; 4], [M3; 3], f64, V3) {
+    let (e1, e2) = (x[2] - x[1], x[3] - x[1]);
+    let w = e1.cross(&e2);
+    let wn = w.norm().max(f64::MIN_POSITIVE);
+    let n = w / wn;
+    let g = x[0] - x[1] * b.n[0] - x[2] * b.n[1] - x[3] * b.n[2] - n * b.c;
+    // d w / d x1 = -skew(e2), d w / d x2 = skew(e1), d w / d x0 = minus their sum;
+    // d n / d w = (I - n n^T) / |w|.
+    let (d1, d2) = (-skew(&e2), skew(&e1));
+    let dw = [-(d1 + d2), d1, d2];
+    let p = (M3::identity() - n * n.transpose()) / wn;
+    let i = M3::identity();
+    let j = [
+        i,
+        -i * b.n[0] - p * dw[0] * b.c,
+        -i * b.n[1] - p * dw[1] * b.c,
+        -i * b.n[2] - p * dw[2] * b.c,
+    ];
+    (g, j, dw, wn, n)
+}
+
+/// Internal forces on `[slave, x0, x1, x2]` and the 12x12 tangent (row-major) of one bond.
+fn bond(b: &Bond, x: &[V3; 4], k: f64, tangent: bool) -> (V3, [V3; 4], Option<[f64; 144]>) {
+    let (g, j, dw, wn, n) = gap(b, x);
+    let f = j.map(|ja| ja.transpose() * g * k);
+    if !tangent {
+        return (g, f, None);
+    }
+    let mut kt = [0.0; 144];
+    // k (J^T J) + k g . d2g. The offset term is -c n(w(x)): against a fixed g, the Hessian of
+    // g . n in w is H = -[(P g) n^T + n (P g)^T + (n . g) P] / |w| (P = (I - n n^T) / |w|),
+    // and w = e1 x e2 is bilinear: v . d2w (v = P g) is -skew(v) in the (e1, e2) block,
+    // which maps onto the corners as C_ab (-skew(v)), C = [[0, 1, -1], [-1, 0, 1], [1, -1, 0]].
+    let (hw, m) = if b.c != 0.0 {
+        let p = (M3::identity() - n * n.transpose()) / wn;
+        let v = p * g;
+        let hw = -(v * n.transpose() + n * v.transpose() + p * n.dot(&g)) / wn;
+        (hw * (-b.c * k), -skew(&v) * (-b.c * k))
+    } else {
+        (M3::zeros(), M3::zeros())
+    };
+    const C: [[f64; 3]; 3] = [[0.0, 1.0, -1.0], [-1.0, 0.0, 1.0], [1.0, -1.0, 0.0]];
+    for a in 0..4 {
+        for c in 0..4 {
+            let mut blk = j[a].transpose() * j[c] * k;
+            if a > 0 && c > 0 && b.c != 0.0 {
+                blk += dw[a - 1].transpose() * hw * dw[c - 1] + m * C[a - 1][c - 1];
+            }
+            for r in 0..3 {
+                for s in 0..3 {
+                    kt[(3 * a + r) * 12 + 3 * c + s] = blk[(r, s)];
+                }
+            }
+        }
+    }
+    (g, f, Some(kt))
+}
+
+/// Assembles every active tie and returns their states.
+pub(crate) fn ties(
+    model: &Model,
+    map: &DofMap,
+    st: &State,
+    act: &Active,
+    bonds: &[Bonds],
+    asm: &mut Asm,
+) -> Vec<TieState> {
+    model
+        .ties
+        .iter()
+        .zip(bonds)
+        .enumerate()
+        .map(|(i, (tie, bs))| {
+            let mut out = TieState {
+                penalty: bs.k,
+                ..Default::default()
+            };
+            let mut total = V3::zeros();
+            for (p, b) in tie.slave.iter().zip(&bs.bonds) {
+                let t = &tie.master[b.tri];
+                let pts: [Pk; 4] = [
+                    st.point(model, map, p),
+                    st.point(model, map, &t[0]),
+                    st.point(model, map, &t[1]),
+                    st.point(model, map, &t[2]),
+                ];
+                let x = pts.map(|q| q.x);
+                let tangent = asm.tangent && act.tie[i];
+                let (g, f, k) = bond(b, &x, bs.k, tangent);
+                out.max_gap = out.max_gap.max(g.norm());
+                if !act.tie[i] {
+                    continue;
+                }
+                asm.add_internal(map, &pts, &f, k.as_ref().map(|k| &k[..]));
+                total -= f[0];
+                out.force_sum += f[0].norm();
+            }
+            out.force = [total.x, total.y, total.z];
+            out
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_point_regions() {
+        let (a, b, c) = (V3::zeros(), V3::new(2.0, 0.0, 0.0), V3::new(0.0, 2.0, 0.0));
+        let at = |w: [f64; 3]| a * w[0] + b * w[1] + c * w[2];
+        // Interior, each vertex region, each edge region.
+        let cases = [
+            (V3::new(0.5, 0.5, 1.0), V3::new(0.5, 0.5, 0.0)),
+            (V3::new(-1.0, -1.0, 0.3), a),
+            (V3::new(3.0, -0.5, 0.0), b),
+            (V3::new(-0.5, 3.0, 0.0), c),
+            (V3::new(1.0, -1.0, 0.0), V3::new(1.0, 0.0, 0.0)),
+            (V3::new(-1.0, 1.0, 0.0), V3::new(0.0, 1.0, 0.0)),
+            (V3::new(2.0, 2.0, 0.5), V3::new(1.0, 1.0, 0.0)),
+        ];
+        for (p, want) in cases {
+            let got = at(closest_on_triangle(&p, &a, &b, &c));
+            assert!((got - want).norm() < 1e-12, "{p}: {got} != {want}");
+        }
+    }
+
+    #[test]
+    fn bond_tangent_matches_central_differences() {
+        let b = Bond {
+            tri: 0,
+            n: [0.2, 0.5, 0.3],
+            c: 0.15,
+        };
+        let x = [
+            V3::new(0.4, 0.3, 0.5),
+            V3::new(0.0, 0.1, 0.0),
+            V3::new(1.1, -0.2, 0.1),
+            V3::new(0.2, 0.9, -0.1),
+        ];
+        let (_, _, k) = bond(&b, &x, 7.0, true);
+        let k = k.unwrap();
+        let h = 1e-6;
+        let mut worst = 0.0f64;
+        for col in 0..12 {
+            let (mut xp, mut xm) = (x, x);
+            xp[col / 3][col % 3] += h;
+            xm[col / 3][col % 3] -= h;
+            let (_, fp, _) = bond(&b, &xp, 7.0, false);
+            let (_, fm, _) = bond(&b, &xm, 7.0, false);
+            for row in 0..12 {
+                let fd = (fp[row / 3][row % 3] - fm[row / 3][row % 3]) / (2.0 * h);
+                worst = worst.max((fd - k[row * 12 + col]).abs());
+            }
+        }
+        assert!(worst < 1e-7, "tangent error {worst:e}");
+        // And it is symmetric (the Hessian of an energy).
+        for r in 0..12 {
+            for c in 0..12 {
+                assert!((k[r * 12 + c] - k[c * 12 + r]).abs() < 1e-12);
+            }
+        }
+    }
+}
