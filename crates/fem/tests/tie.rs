@@ -44,8 +44,9 @@ fn merge(a: &Mesh, b: &Mesh, shift: [f64; 3]) -> (Mesh, usize, usize) {
 }
 
 /// The triangles of a face set: triangles as they are, quadrilaterals split along a
-/// diagonal, tri6 faces into their four corner/mid-edge triangles.
-fn triangles(mesh: &Mesh, set: &str) -> Vec<[Point; 3]> {
+/// diagonal (or along both, `both`: two layers), tri6 faces into their four corner/mid-edge
+/// triangles.
+fn triangles(mesh: &Mesh, set: &str, both: bool) -> Vec<[Point; 3]> {
     let mut out = vec![];
     for &(e, f) in mesh.face_set(set).unwrap() {
         let kind = mesh.kinds[e];
@@ -62,6 +63,10 @@ fn triangles(mesh: &Mesh, set: &str) -> Vec<[Point; 3]> {
             4 => {
                 out.push([p(0), p(1), p(2)]);
                 out.push([p(0), p(2), p(3)]);
+                if both {
+                    out.push([p(0), p(1), p(3)]);
+                    out.push([p(1), p(2), p(3)]);
+                }
             }
             6 => {
                 out.push([p(0), p(3), p(5)]);
@@ -134,9 +139,10 @@ fn traction(mesh: &Mesh, set: &str, t: [f64; 3]) -> Vec<Load> {
 
 /// A prism `[0, 10] x [0, 10] x [0, 20]`: a lower block `lower` (z in 0..10) tied to an
 /// upper block `upper` (z in 10..20, raised by `offset` above the interface) whose nodes do
-/// not match; the upper block's bottom nodes are the slave points. Uniaxial tension
-/// `sigma` on the top; bottom held in z, with two nodes holding the rigid motions in x, y.
-fn prism(lower: Mesh, upper: Mesh, offset: f64, sigma: f64, tolerance: f64) -> Model {
+/// not match; the upper block's bottom nodes are the slave points, with the slave surface's
+/// triangles when `mortar`. Uniaxial tension `sigma` on the top; bottom held in z, with two
+/// nodes holding the rigid motions in x, y.
+fn prism(lower: Mesh, upper: Mesh, offset: f64, sigma: f64, tolerance: f64, mortar: bool) -> Model {
     let (mesh, n0, _) = merge(&lower, &upper, [0.0, 0.0, 10.0 + offset]);
     let slave: Vec<Point> = mesh
         .node_set("b_zmin")
@@ -147,7 +153,16 @@ fn prism(lower: Mesh, upper: Mesh, offset: f64, sigma: f64, tolerance: f64) -> M
     assert!(slave
         .iter()
         .all(|p| matches!(p, Point::Node(n) if *n >= n0)));
-    let master = triangles(&mesh, "zmax");
+    let master = triangles(&mesh, "zmax", mortar);
+    let slave_triangles = if mortar {
+        let index = |p: &Point| slave.iter().position(|q| q == p).unwrap();
+        triangles(&mesh, "b_zmin", true)
+            .iter()
+            .map(|t| t.map(|p| index(&p)))
+            .collect()
+    } else {
+        vec![]
+    };
     let find = |x: [f64; 3]| (0..mesh.num_nodes()).find(|&n| mesh.nodes[n] == x).unwrap();
     let (o, xa) = (find([0.0; 3]), find([10.0, 0.0, 0.0]));
     let mut prescribed: Vec<(Dof, f64)> = mesh
@@ -165,6 +180,7 @@ fn prism(lower: Mesh, upper: Mesh, offset: f64, sigma: f64, tolerance: f64) -> M
         ties: vec![Tie {
             name: "interface".into(),
             slave,
+            slave_triangles,
             master,
             tolerance,
             penalty: None,
@@ -198,7 +214,7 @@ fn patch_errors(model: &Model, st: &StepState, offset: f64, n0: usize) -> (f64, 
 /// Solves the tied prism of `a` and `b` cells per side (tets or hexes) with the upper block
 /// `offset` above the interface; returns the relative errors (axial, lateral) and checks the
 /// tie's force and gap.
-fn patch(a: usize, b: usize, hex: bool, offset: f64) -> (f64, f64) {
+fn patch(a: usize, b: usize, hex: bool, offset: f64, mortar: bool) -> (f64, f64) {
     let mk = |c: usize| {
         if hex {
             hex_box_mesh([10.0, 10.0, 10.0], [c, c, c]).unwrap()
@@ -208,12 +224,13 @@ fn patch(a: usize, b: usize, hex: bool, offset: f64) -> (f64, f64) {
     };
     let (lower, upper) = (mk(a), mk(b));
     let n0 = lower.num_nodes();
-    let model = prism(lower, upper, offset, 0.1, 0.05);
+    let model = prism(lower, upper, offset, 0.1, 0.05, mortar);
     let (_, st) = solved(&model);
     let (ax, lat) = patch_errors(&model, &st, offset, n0);
     let t = &st.ties[0];
     eprintln!(
-        "{} {a}x{a} | {b}x{b}, {offset} mm apart: relative error axial {ax:.3e}, lateral {lat:.3e}; tie gap {:.3e} mm, force {:?} N (penalty {:.3e} N/mm)",
+        "{}{} {a}x{a} | {b}x{b}, {offset} mm apart: relative error axial {ax:.3e}, lateral {lat:.3e}; tie gap {:.3e} mm, force {:?} N (penalty {:.3e} N/mm)",
+        if mortar { "mortar " } else { "" },
         if hex { "hex8" } else { "tet4" },
         t.max_gap,
         t.force,
@@ -231,7 +248,7 @@ fn meshes_tied_at_coincident_but_separate_nodes_reproduce_the_uniform_stress() {
     // Each slave node sits on a master node: the bond alone is tested. The remaining error
     // is St Venant-Kirchhoff's geometric nonlinearity at strain 1e-4.
     for hex in [false, true] {
-        let (ax, lat) = patch(3, 3, hex, 0.0);
+        let (ax, lat) = patch(3, 3, hex, 0.0, false);
         assert!(ax < 1e-3 && lat < 1e-3, "axial {ax:e}, lateral {lat:e}");
     }
 }
@@ -243,8 +260,8 @@ fn non_matching_tied_meshes_converge_to_the_uniform_stress_solution() {
     // weights, not as the master's consistent nodal forces. The error is local to the
     // interface and first order in the mesh size: halving the elements halves it.
     for hex in [false, true] {
-        let (ax1, lat1) = patch(3, 4, hex, 0.0);
-        let (ax2, lat2) = patch(6, 8, hex, 0.0);
+        let (ax1, lat1) = patch(3, 4, hex, 0.0, false);
+        let (ax2, lat2) = patch(6, 8, hex, 0.0, false);
         let bound = if hex { 0.12 } else { 0.05 };
         assert!(
             ax1 < bound && lat1 < bound,
@@ -263,16 +280,16 @@ fn a_slave_surface_slightly_off_the_master_is_bonded_where_it_is() {
     // initial stress, so the field is that of the touching meshes (the offset rides with
     // the master triangles).
     // Coincident nodes: the same field as touching meshes.
-    let touching = patch(3, 3, false, 0.0);
-    let apart = patch(3, 3, false, 0.02);
+    let touching = patch(3, 3, false, 0.0, false);
+    let apart = patch(3, 3, false, 0.02, false);
     assert!(
         (apart.0 - touching.0).abs() < 1e-6 && (apart.1 - touching.1).abs() < 1e-6,
         "{touching:?} vs {apart:?}"
     );
     // Non-matching: the interface's in-plane forces now act on 0.02 mm arms, a small change
     // of the (discretisation) error.
-    let touching = patch(3, 4, false, 0.0);
-    let apart = patch(3, 4, false, 0.02);
+    let touching = patch(3, 4, false, 0.0, false);
+    let apart = patch(3, 4, false, 0.02, false);
     assert!(
         (apart.0 - touching.0).abs() < 0.02 * touching.0
             && (apart.1 - touching.1).abs() < 0.02 * touching.1,
@@ -285,7 +302,7 @@ fn a_slave_point_beyond_the_tolerance_is_an_error_naming_the_tie_and_the_point()
     let lower = hex_box_mesh([10.0, 10.0, 10.0], [2, 2, 2]).unwrap();
     let upper = hex_box_mesh([10.0, 10.0, 10.0], [3, 3, 3]).unwrap();
     let n0 = lower.num_nodes();
-    let mut model = prism(lower, upper, 0.0, 0.1, 0.05);
+    let mut model = prism(lower, upper, 0.0, 0.1, 0.05, false);
     // Lift one slave node 0.2 mm off the interface.
     let Point::Node(lifted) = model.ties[0].slave[4] else {
         unreachable!()
@@ -310,7 +327,7 @@ fn a_slave_point_beyond_the_tolerance_is_an_error_naming_the_tie_and_the_point()
 /// to a rigid body that carries a transverse force `p` in z. `parts` gives the cells of the
 /// beam's two halves (x in 0..20 and 20..40); the second half is tied to the first when its
 /// mesh differs. Returns the tip deflection (mm).
-fn cantilever(a: [usize; 3], b: [usize; 3], p: f64) -> f64 {
+fn cantilever(a: [usize; 3], b: [usize; 3], p: f64, mortar: bool) -> f64 {
     let left = box_mesh([20.0, 4.0, 4.0], a, Order::Quadratic).unwrap();
     let right = box_mesh([20.0, 4.0, 4.0], b, Order::Quadratic).unwrap();
     let (mut mesh, n0, _) = merge(&left, &right, [20.0, 0.0, 0.0]);
@@ -334,16 +351,26 @@ fn cantilever(a: [usize; 3], b: [usize; 3], p: f64) -> f64 {
         }
         mesh = conf;
     } else {
-        let slave = mesh
+        let slave: Vec<Point> = mesh
             .node_set("b_xmin")
             .unwrap()
             .iter()
             .map(|&n| Point::Node(n))
             .collect();
+        let slave_triangles = if mortar {
+            let index = |p: &Point| slave.iter().position(|q| q == p).unwrap();
+            triangles(&mesh, "b_xmin", false)
+                .iter()
+                .map(|t| t.map(|p| index(&p)))
+                .collect()
+        } else {
+            vec![]
+        };
         ties.push(Tie {
             name: "cut".into(),
             slave,
-            master: triangles(&mesh, "xmax"),
+            slave_triangles,
+            master: triangles(&mesh, "xmax", false),
             tolerance: 1e-6,
             penalty: None,
         });
@@ -389,27 +416,27 @@ fn cantilever(a: [usize; 3], b: [usize; 3], p: f64) -> f64 {
 #[test]
 fn a_tied_cantilever_bends_like_a_conforming_one() {
     let p = 0.04;
-    let coarse = cantilever([4, 2, 2], [4, 2, 2], p);
-    let fine = cantilever([4, 3, 3], [4, 3, 3], p);
-    let tied = cantilever([4, 2, 2], [4, 3, 3], p);
+    let coarse = cantilever([4, 2, 2], [4, 2, 2], p, false);
+    let fine = cantilever([4, 3, 3], [4, 3, 3], p, false);
+    let tied = cantilever([4, 2, 2], [4, 3, 3], p, false);
+    let mortar = cantilever([4, 2, 2], [4, 3, 3], p, true);
     // Timoshenko: P L^3 / (3 E I) + P L / (k G A), k = 5/6 for a rectangle.
     let (l, i, a) = (40.0f64, 4.0f64.powi(4) / 12.0, 16.0);
     let g = E / (2.0 * (1.0 + NU));
     let timo = p * l.powi(3) / (3.0 * E * i) + p * l / (5.0 / 6.0 * g * a);
     eprintln!(
-        "tip deflection: conforming coarse {coarse:.6e}, fine {fine:.6e}, tied {tied:.6e}, Timoshenko {timo:.6e} mm"
+        "tip deflection: conforming coarse {coarse:.6e}, fine {fine:.6e}, tied {tied:.6e}, mortar-tied {mortar:.6e}, Timoshenko {timo:.6e} mm"
     );
     // The tied beam lies between (or within 2 % of) the conforming beams of its two
     // resolutions.
     let (lo, hi) = (coarse.min(fine), coarse.max(fine));
-    assert!(
-        tied >= lo * 0.98 && tied <= hi * 1.02,
-        "tied {tied} outside [{lo}, {hi}] +- 2 %"
-    );
-    assert!(
-        (tied - fine).abs() < 0.02 * fine,
-        "tied {tied} vs fine {fine}"
-    );
+    for t in [tied, mortar] {
+        assert!(
+            t >= lo * 0.98 && t <= hi * 1.02,
+            "tied {t} outside [{lo}, {hi}] +- 2 %"
+        );
+        assert!((t - fine).abs() < 0.02 * fine, "tied {t} vs fine {fine}");
+    }
 }
 
 #[test]
@@ -419,7 +446,7 @@ fn a_deactivated_tie_releases_the_interface() {
     // back to zero stress and the tie reports no force.
     let lower = hex_box_mesh([10.0, 10.0, 10.0], [2, 2, 2]).unwrap();
     let upper = hex_box_mesh([10.0, 10.0, 10.0], [3, 3, 3]).unwrap();
-    let mut model = prism(lower, upper, 0.0, 0.1, 0.05);
+    let mut model = prism(lower, upper, 0.0, 0.1, 0.05, false);
     let find = |x: [f64; 3]| {
         (0..model.mesh.num_nodes())
             .find(|&n| model.mesh.nodes[n] == x)
@@ -466,4 +493,14 @@ fn a_deactivated_tie_releases_the_interface() {
     );
     assert_eq!(s2.ties[0].force, [0.0; 3]);
     assert!(peak(s2) < 1e-6 * peak(s1), "{} vs {}", peak(s2), peak(s1));
+}
+
+#[test]
+fn mortar_tied_non_matching_meshes_pass_the_patch_test() {
+    for hex in [false, true] {
+        for (a, b) in [(3, 4), (4, 3), (5, 7)] {
+            let (ax, lat) = patch(a, b, hex, 0.0, true);
+            assert!(ax < 1e-3 && lat < 1e-3, "axial {ax:e}, lateral {lat:e}");
+        }
+    }
 }

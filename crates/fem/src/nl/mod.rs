@@ -35,16 +35,27 @@
 //! of triangles whose corners need not coincide with them: two meshes of different
 //! resolution, a mesh and a rigid body. Each slave point is projected once, in the
 //! reference configuration, onto its closest master triangle (a point farther than the
-//! tie's `tolerance` is an input error naming the tie and the point); its barycentric
-//! coordinates and its small offset from the surface (which then turns and stretches with
-//! the triangle) are kept, so a slave point slightly off the surface is bonded where it is,
-//! without initial stress. The bond is a penalty spring in all three directions between the
-//! slave point and that master point, energy `k |g|^2 / 2` with an exact (symmetric)
-//! tangent; `k` is given per slave point or derived as [`Tie::AUTO_PENALTY_FACTOR`] times
-//! the largest P-wave modulus of the adjacent solid elements times the mean master edge
-//! length. [`TieState`] reports the largest gap (the penalty's compliance) and the force
-//! carried. Verified in `tests/tie.rs` (patch test on non-matching tet and hex meshes, a tied
-//! cantilever against conforming ones).
+//! tie's `tolerance` is an input error naming the tie and the point). Two formulations:
+//!
+//! * **Node-to-surface** (no slave triangles): each slave point keeps its barycentric
+//!   coordinates and its small offset along the triangle's normal (a rigid arm that turns
+//!   with the triangle), so a point slightly off the surface is bonded where it is, without
+//!   initial stress; penalty energy `k |g|^2 / 2` on its gap, exact (symmetric) tangent.
+//! * **Mortar** (the slave surface's triangles given): the constraint of slave point `j`
+//!   is its gap averaged over its part of the slave surface, `(sum_k D_jk x_k - sum_l M_jl
+//!   x_l) / A_j`, `D_jk = int phi_j phi_k`, `M_jl = int phi_j psi_l` over the overlaps of
+//!   slave and master triangles (clipped polygons integrated exactly), `A_j = int phi_j`
+//!   (e.g. Puso 2004, Int J Numer Methods Eng 59:315, for mortar tying); penalty
+//!   `k A_j / mean(A)`. The slave and master forces of a uniform traction are then both
+//!   consistent nodal forces: the patch test passes across non-matching meshes.
+//!
+//! `k` is given per slave point or derived as [`Tie::AUTO_PENALTY_FACTOR`] times the largest
+//! P-wave modulus of the adjacent solid elements times the mean master edge length.
+//! [`TieState`] reports the largest gap (the penalty's compliance) and the force carried.
+//! Verified in `tests/tie.rs`: uniaxial tension across non-matching tet4 and hex8 meshes
+//! (mortar: the uniform-stress solution to 1.2e-4, the remainder St Venant-Kirchhoff's
+//! geometric nonlinearity at strain 1e-4 and the penalty), tied tet10 cantilevers within
+//! 0.05 % of the conforming mesh's tip deflection, offsets, the tolerance error.
 //!
 //! # Solution
 //!
@@ -72,20 +83,21 @@
 //! * A point exactly at a spring's rest length or at the contact clearance is given the
 //!   tension-side / contact stiffness, so a model starting there is not singular; a body
 //!   held only by slack springs or open contacts is (the failure message says so).
-//! * Ties are node-to-surface (one pass): a slave point follows the flat triangle it was
-//!   projected onto, not the element's own face interpolation (bilinear on a hex face,
-//!   quadratic on a tet10 face: split such faces into triangles through their nodes), and
-//!   the slave nodes' forces reach the master corners with the barycentric weights, which
-//!   are not the master's consistent nodal forces of a uniform traction. So the patch test
-//!   holds exactly only where slave and master nodes coincide; across non-matching meshes
-//!   it leaves an error local to the interface and first order in the mesh size (measured
-//!   in `tests/tie.rs`, uniaxial tension of a 10 x 10 x 20 mm prism: largest nodal error
-//!   3.4 % of the peak displacement with tet4 meshes of 3 and 4 cells across, 1.8 % with 6
-//!   and 8; 9.7 % and 4.9 % with hex8, whose quadrilateral master faces are split into
-//!   triangles); the load carried and global quantities are far closer (a tied cantilever's
-//!   tip deflection within 0.05 % of the conforming mesh's). A mortar (segment-to-segment)
-//!   tie would pass the patch test. Make the finer mesh the slave.
-//!   Ties are not written to CalculiX decks: the `.inp` writer exports linear models only.
+//! * Node-to-surface ties (no slave triangles) pass the patch test only where slave and
+//!   master nodes coincide: a slave point follows the flat triangle it was projected onto
+//!   and its force reaches the master corners with the barycentric weights, not as the
+//!   master's consistent nodal forces. Across non-matching meshes this leaves an error local
+//!   to the interface, first order in the mesh size (`tests/tie.rs`, uniaxial tension of a
+//!   10 x 10 x 20 mm prism: largest nodal error 3.4 % of the peak displacement with tet4
+//!   meshes of 3 and 4 cells across, 1.8 % with 6 and 8; 9.7 % and 4.9 % with hex8). Give
+//!   the slave triangles (mortar) where stresses near the interface matter.
+//! * Mortar ties: the master triangles seen by a slave triangle are projected onto its
+//!   plane (one layer of master surface facing it within the tolerance); a reference gap is
+//!   subtracted as a constant vector, so a large rigid rotation of an interface whose
+//!   surfaces were apart by `d` leaves a spurious gap of about `d` times the angle. Tet10 and
+//!   hex faces enter as flat triangles (tri6 faces split in four; quadrilaterals by both
+//!   diagonals, see [`Tie::slave_triangles`]).
+//! * Ties are not written to CalculiX decks: the `.inp` writer exports linear models only.
 //! * Tangent assembly goes through triplets (duplicates summed by faer): memory grows with
 //!   the number of element matrix entries.
 

@@ -209,10 +209,10 @@ pub struct ContactPair {
 /// point of the master surface it was on (or next to) in the reference configuration.
 ///
 /// At the start of the solve each slave point is projected once onto its closest master
-/// triangle; its barycentric coordinates (and the small reference offset from the surface,
-/// which then rides with the triangle) are kept for the whole analysis. The bond is a
-/// penalty spring of stiffness `penalty` between the slave point and that master point; see
-/// the module documentation (`# Ties`) for the automatic penalty.
+/// triangle (the tolerance check). Without slave triangles each slave point is bonded to
+/// that master point by a penalty spring (node-to-surface); with them, each slave point's
+/// gap averaged over its share of the slave surface is penalised (mortar), which passes the
+/// patch test across non-matching meshes. See the module documentation (`# Ties`).
 ///
 /// Not written to CalculiX decks: the crate's `.inp` writer
 /// ([`crate::inp::Deck::from_model`]) exports linear models only, which have no ties.
@@ -222,6 +222,13 @@ pub struct Tie {
     pub name: String,
     /// Slave points (mesh nodes, or points on rigid bodies).
     pub slave: Vec<Point>,
+    /// Triangles of the slave surface, as indices into `slave`. When given, each slave
+    /// point's bond is the average of the gap over its part of the surface (a mortar
+    /// tie), which passes the patch test; when empty, each slave point is bonded where it
+    /// projects (node-to-surface). Quadrilateral faces: give both triangulations (both
+    /// diagonals) on either side; the average then weights each corner by a quarter of the
+    /// face, as the bilinear face does.
+    pub slave_triangles: Vec<[usize; 3]>,
     /// Master triangles (mesh nodes or body points at the corners); their orientation does
     /// not matter.
     pub master: Vec<[Point; 3]>,

@@ -1085,8 +1085,26 @@ mod tests {
                 Point::Node(node_at([2.0, 0.0, 1.0])),
                 b1([3.0, 0.5, 0.5]),
             ]],
+            slave_triangles: vec![],
             tolerance: 10.0,
             penalty: Some(25.0),
+        };
+        // A mortar tie: a slave triangle of nodes against a body's triangle in front of it.
+        let mortar = Tie {
+            name: "m".into(),
+            slave: vec![
+                Point::Node(node_at([2.0, 0.0, 0.0])),
+                Point::Node(node_at([2.0, 1.0, 0.0])),
+                Point::Node(node_at([2.0, 0.0, 1.0])),
+            ],
+            slave_triangles: vec![[0, 1, 2]],
+            master: vec![[
+                b1([2.1, -0.5, -0.5]),
+                b1([2.1, 1.5, -0.5]),
+                b1([2.2, 0.0, 1.5]),
+            ]],
+            tolerance: 10.0,
+            penalty: Some(15.0),
         };
         let model = Model {
             solids: vec![SolidBlock {
@@ -1166,7 +1184,7 @@ mod tests {
                 clearance: 0.2,
                 friction: 0.0,
             }],
-            ties: vec![tie],
+            ties: vec![tie, mortar],
             mesh,
             ..Default::default()
         };
@@ -1208,7 +1226,7 @@ mod tests {
             spring: vec![true; 2],
             beam: vec![true; model.beams.len()],
             contact: vec![true],
-            tie: vec![true],
+            tie: vec![true; 2],
             block_of: vec![Some(0); ne],
         };
         let bonds: Vec<tie::Bonds> = model
@@ -1263,7 +1281,10 @@ mod tests {
             ev.contacts[0].active_points, 1,
             "the contact must be active"
         );
-        assert!(ev.ties[0].max_gap > 1e-3, "the tie must be loaded");
+        assert!(
+            ev.ties.iter().all(|t| t.max_gap > 1e-3),
+            "the ties must be loaded"
+        );
         assert!(
             ev.spring_forces.iter().all(|&f| f > 0.0),
             "{:?}",

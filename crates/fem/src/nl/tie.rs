@@ -38,11 +38,28 @@ struct Bond {
     c: f64,
 }
 
+/// One slave point's mortar constraint: its weighted-average gap `g = sum coef_a x_a - g0`
+/// over the points `pts` (slave points first, `nslave` of them, then master corners).
+#[derive(Clone, Debug)]
+struct Row {
+    pts: Vec<Point>,
+    coef: Vec<f64>,
+    nslave: usize,
+    /// The reference value, subtracted so that the reference state is stress-free.
+    g0: V3,
+    /// Penalty (N/mm).
+    k: f64,
+}
+
 /// A tie's bonds and penalty.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Bonds {
+    /// Node-to-surface bonds (when the tie has no slave triangles).
     bonds: Vec<Bond>,
-    /// Penalty per slave point (N/mm).
+    /// Mortar rows (when it has).
+    rows: Vec<Row>,
+    /// Penalty per slave point (N/mm); the mortar rows scale it by their tributary area
+    /// over the mean one.
     k: f64,
 }
 
@@ -112,7 +129,8 @@ pub(crate) fn prepare(
         return bad("its master surface has no triangle of positive area".into());
     }
     h /= 3.0 * nonflat as f64;
-    let tol = tie.tolerance;
+    // Round-off slack, so that a zero tolerance admits points exactly on the surface.
+    let tol = tie.tolerance + 1e-9 * h;
     // Uniform grid over the triangles' boxes widened by the tolerance: a slave point within
     // the tolerance of a triangle lies in its widened box.
     let cell = h.max(tol).max(1e-9);
@@ -163,8 +181,8 @@ pub(crate) fn prepare(
                 format!("{d:.4e} mm")
             });
             return bad(format!(
-                "slave point {s} ({at}, at [{:.4}, {:.4}, {:.4}] mm) is {dist} from the master surface, beyond the position tolerance {tol:e} mm: fix the geometry, the surfaces or the tolerance",
-                x.x, x.y, x.z
+                "slave point {s} ({at}, at [{:.4}, {:.4}, {:.4}] mm) is {dist} from the master surface, beyond the position tolerance {} mm: fix the geometry, the surfaces or the tolerance",
+                x.x, x.y, x.z, tie.tolerance
             ));
         };
         let t = &tris[ti];
@@ -208,7 +226,204 @@ pub(crate) fn prepare(
             Tie::AUTO_PENALTY_FACTOR * modulus * h
         }
     };
-    Ok(Bonds { bonds, k })
+    if tie.slave_triangles.is_empty() {
+        return Ok(Bonds {
+            bonds,
+            rows: vec![],
+            k,
+        });
+    }
+    let candidates = |lo: &V3, hi: &V3| -> Vec<usize> {
+        let (a, b) = (key(lo), key(hi));
+        let mut out: Vec<usize> = everywhere.clone();
+        let cells = (0..3).fold(1i64, |c, k| c.saturating_mul(b[k] - a[k] + 1));
+        if cells > MAX_CELLS {
+            out.extend(0..tris.len());
+        } else {
+            for x in a[0]..=b[0] {
+                for y in a[1]..=b[1] {
+                    for z in a[2]..=b[2] {
+                        out.extend(grid.get(&[x, y, z]).unwrap_or(&none));
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    };
+    let rows = mortar(model, tie, &tris, candidates, tol, h)?;
+    let mean = rows.iter().map(|r| r.k).sum::<f64>() / rows.len().max(1) as f64;
+    let rows = rows
+        .into_iter()
+        .map(|r| Row {
+            k: k * r.k / mean,
+            ..r
+        })
+        .collect();
+    Ok(Bonds {
+        bonds: vec![],
+        rows,
+        k,
+    })
+}
+
+/// Barycentric coordinates of `x` in the plane triangle `t`.
+fn bary2(t: &[[f64; 2]; 3], x: [f64; 2]) -> [f64; 3] {
+    let d = (t[1][0] - t[0][0]) * (t[2][1] - t[0][1]) - (t[2][0] - t[0][0]) * (t[1][1] - t[0][1]);
+    let (px, py) = (x[0] - t[0][0], x[1] - t[0][1]);
+    let l1 = (px * (t[2][1] - t[0][1]) - (t[2][0] - t[0][0]) * py) / d;
+    let l2 = ((t[1][0] - t[0][0]) * py - px * (t[1][1] - t[0][1])) / d;
+    [1.0 - l1 - l2, l1, l2]
+}
+
+/// The part of polygon `poly` on the left of every edge of the counter-clockwise triangle
+/// `clip` (Sutherland & Hodgman 1974, Commun ACM 17:32).
+fn clip(poly: &[[f64; 2]], clip: &[[f64; 2]; 3]) -> Vec<[f64; 2]> {
+    let mut out: Vec<[f64; 2]> = poly.to_vec();
+    for e in 0..3 {
+        let (p, q) = (clip[e], clip[(e + 1) % 3]);
+        let side = |x: [f64; 2]| (q[0] - p[0]) * (x[1] - p[1]) - (q[1] - p[1]) * (x[0] - p[0]);
+        let inp = std::mem::take(&mut out);
+        for i in 0..inp.len() {
+            let (a, b) = (inp[i], inp[(i + 1) % inp.len()]);
+            let (sa, sb) = (side(a), side(b));
+            if sa >= 0.0 {
+                out.push(a);
+            }
+            if (sa >= 0.0) != (sb >= 0.0) {
+                let t = sa / (sa - sb);
+                out.push([a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])]);
+            }
+        }
+        if out.len() < 3 {
+            return vec![];
+        }
+    }
+    out
+}
+
+/// Mortar rows of a tie with slave triangles (`k` holds each row's tributary area):
+/// `D_jk = int phi_j phi_k`, `M_jl = int phi_j psi_l` over the overlaps of each slave
+/// triangle with the master triangles, projected on the slave triangle's plane (exact:
+/// each overlap is a convex polygon, split into triangles integrated by the edge-midpoint
+/// rule, exact for the quadratic products). Row `j` is `(sum_k D_jk x_k - sum_l M_jl x_l)
+/// / A_j`, `A_j = sum_k D_jk`.
+fn mortar(
+    model: &Model,
+    tie: &Tie,
+    tris: &[[V3; 3]],
+    candidates: impl Fn(&V3, &V3) -> Vec<usize>,
+    tol: f64,
+    h: f64,
+) -> Result<Vec<Row>, FemError> {
+    let ns = tie.slave.len();
+    if let Some(t) = tie
+        .slave_triangles
+        .iter()
+        .find(|t| t.iter().any(|&i| i >= ns))
+    {
+        return Err(FemError::InvalidInput(format!(
+            "tie '{}': slave triangle {t:?} refers to a slave point beyond the {ns} given",
+            tie.name
+        )));
+    }
+    let xs: Vec<V3> = tie.slave.iter().map(|p| reference(model, p)).collect();
+    let mut d: Vec<Vec<(usize, f64)>> = vec![vec![]; ns];
+    let mut m: Vec<Vec<(Point, f64)>> = vec![vec![]; ns];
+    let add = |v: &mut Vec<(usize, f64)>, k: usize, w: f64| match v.iter_mut().find(|e| e.0 == k) {
+        Some(e) => e.1 += w,
+        None => v.push((k, w)),
+    };
+    for st in &tie.slave_triangles {
+        let s = st.map(|i| xs[i]);
+        let nn = (s[1] - s[0]).cross(&(s[2] - s[0]));
+        if nn.norm() <= 1e-14 * h * h {
+            continue;
+        }
+        let n = nn.normalize();
+        let u = (s[1] - s[0]).normalize();
+        let v = n.cross(&u);
+        let to2 = |x: &V3| [(x - s[0]).dot(&u), (x - s[0]).dot(&v)];
+        let s2 = s.map(|x| to2(&x));
+        let lo = s[0].inf(&s[1]).inf(&s[2]);
+        let hi = s[0].sup(&s[1]).sup(&s[2]);
+        for ti in candidates(&lo, &hi) {
+            let t = &tris[ti];
+            let t2 = t.map(|x| to2(&x));
+            let a2 = (t2[1][0] - t2[0][0]) * (t2[2][1] - t2[0][1])
+                - (t2[2][0] - t2[0][0]) * (t2[1][1] - t2[0][1]);
+            if a2.abs() <= 1e-12 * h * h {
+                continue;
+            }
+            let poly = clip(&t2, &s2);
+            // Edge-midpoint rule on a fan of the overlap polygon.
+            let mut pts: Vec<([f64; 2], f64)> = vec![];
+            for i in 1..poly.len().saturating_sub(1) {
+                let (a, b, c) = (poly[0], poly[i], poly[i + 1]);
+                let area =
+                    0.5 * ((b[0] - a[0]) * (c[1] - a[1]) - (c[0] - a[0]) * (b[1] - a[1])).abs();
+                let mid = |p: [f64; 2], q: [f64; 2]| [(p[0] + q[0]) / 2.0, (p[1] + q[1]) / 2.0];
+                for q in [mid(a, b), mid(b, c), mid(c, a)] {
+                    pts.push((q, area / 3.0));
+                }
+            }
+            // The master triangle must face the slave one within the tolerance (not lie
+            // behind it across a thin part).
+            let far = pts.iter().any(|&(q, _)| {
+                let (phi, psi) = (bary2(&s2, q), bary2(&t2, q));
+                let xs3 = s[0] * phi[0] + s[1] * phi[1] + s[2] * phi[2];
+                let xm3 = t[0] * psi[0] + t[1] * psi[1] + t[2] * psi[2];
+                (xs3 - xm3).norm() > tol
+            });
+            if far {
+                continue;
+            }
+            for (q, w) in pts {
+                let (phi, psi) = (bary2(&s2, q), bary2(&t2, q));
+                for a in 0..3 {
+                    let j = st[a];
+                    for b in 0..3 {
+                        add(&mut d[j], st[b], w * phi[a] * phi[b]);
+                    }
+                    for (&p, psi_l) in tie.master[ti].iter().zip(psi) {
+                        let c = w * phi[a] * psi_l;
+                        match m[j].iter_mut().find(|e| e.0 == p) {
+                            Some(e) => e.1 += c,
+                            None => m[j].push((p, c)),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut rows = vec![];
+    for j in 0..ns {
+        let area: f64 = d[j].iter().map(|e| e.1).sum();
+        if area <= 1e-12 * h * h {
+            continue;
+        }
+        let mut pts: Vec<Point> = d[j].iter().map(|e| tie.slave[e.0]).collect();
+        let mut coef: Vec<f64> = d[j].iter().map(|e| e.1 / area).collect();
+        let nslave = pts.len();
+        for &(p, c) in &m[j] {
+            pts.push(p);
+            coef.push(-c / area);
+        }
+        let g0 = pts
+            .iter()
+            .zip(&coef)
+            .map(|(p, c)| reference(model, p) * *c)
+            .sum();
+        rows.push(Row {
+            pts,
+            coef,
+            nslave,
+            g0,
+            k: area,
+        });
+    }
+    Ok(rows)
 }
 
 /// The gap of a bond and its Jacobian blocks `d g / d x` for `[slave, x0, x1, x2]`; also
@@ -292,6 +507,32 @@ pub(crate) fn ties(
                 ..Default::default()
             };
             let mut total = V3::zeros();
+            for row in &bs.rows {
+                let pts: Vec<Pk> = row.pts.iter().map(|p| st.point(model, map, p)).collect();
+                let g = pts.iter().zip(&row.coef).map(|(p, c)| p.x * *c).sum::<V3>() - row.g0;
+                out.max_gap = out.max_gap.max(g.norm());
+                if !act.tie[i] {
+                    continue;
+                }
+                let f: Vec<V3> = row.coef.iter().map(|c| g * (row.k * c)).collect();
+                let k = (asm.tangent).then(|| {
+                    let n = pts.len();
+                    let mut k = vec![0.0; 9 * n * n];
+                    for a in 0..n {
+                        for b in 0..n {
+                            let v = row.k * row.coef[a] * row.coef[b];
+                            for r in 0..3 {
+                                k[(3 * a + r) * 3 * n + 3 * b + r] = v;
+                            }
+                        }
+                    }
+                    k
+                });
+                asm.add_internal(map, &pts, &f, k.as_deref());
+                let fs: V3 = f[..row.nslave].iter().sum();
+                total -= fs;
+                out.force_sum += fs.norm();
+            }
             for (p, b) in tie.slave.iter().zip(&bs.bonds) {
                 let t = &tie.master[b.tri];
                 let pts: [Pk; 4] = [
