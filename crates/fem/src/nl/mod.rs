@@ -76,8 +76,9 @@
 //!
 //! # Limitations
 //!
-//! * Contact is frictionless (pairs with `friction > 0` are rejected); node-to-surface with
-//!   one master triangle per slave point (chosen at each assembly; a point sliding across
+//! * Contact friction is regularised (an elastic slip of `mu p / kt` before sliding, `kt`
+//!   the normal penalty) and acts from the increment after a point's first contact;
+//!   node-to-surface with one master triangle per slave point (chosen at each assembly; a point sliding across
 //!   a facet edge changes the triangle between iterations). The Hessian of the gap in the
 //!   tangent is taken by central differences of its analytical gradient.
 //! * A point exactly at a spring's rest length or at the contact clearance is given the
@@ -198,6 +199,10 @@ pub struct ContactState {
     pub max_pressure: f64,
     /// Slave points in contact.
     pub active_points: usize,
+    /// Sum of the friction force magnitudes (N).
+    pub friction_force: f64,
+    /// Slave points slipping (friction at the Coulomb limit).
+    pub sliding_points: usize,
     /// Pressure at each slave point (MPa).
     pub pressure: Vec<f64>,
 }

@@ -200,7 +200,9 @@ pub struct ContactPair {
     pub penalty: f64,
     /// Gap at which contact begins (mm), e.g. the cartilage thickness; 0 for touching.
     pub clearance: f64,
-    /// Coulomb friction coefficient (0 = frictionless).
+    /// Coulomb friction coefficient (0 = frictionless). Regularised: a point sticks with a
+    /// tangential stiffness equal to the normal one (`penalty * area`) up to `friction`
+    /// times its normal force, then slides (see the contact module's documentation).
     pub friction: f64,
 }
 

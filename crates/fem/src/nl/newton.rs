@@ -198,6 +198,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             }
             match out {
                 Ok(()) => {
+                    ctx.update_anchors(&mut trial);
                     let easy = sr
                         .increments
                         .last()
@@ -335,7 +336,7 @@ impl Ctx<'_> {
             .zip(&found)
             .enumerate()
             .map(|(i, (c, f))| match f {
-                Some(f) => contact::apply(f, map, c, &self.surfaces[i], &mut asm),
+                Some(f) => contact::apply(f, map, c, &self.surfaces[i], &st.anchors[i], &mut asm),
                 None => ContactState {
                     pressure: vec![0.0; c.slave.len()],
                     ..Default::default()
@@ -351,6 +352,16 @@ impl Ctx<'_> {
             contacts,
             ties,
         })
+    }
+
+    /// Moves the friction anchors of the frictional pairs to the converged state `st`.
+    fn update_anchors(&self, st: &mut State) {
+        for (i, c) in self.model.contacts.iter().enumerate() {
+            if c.friction > 0.0 && self.act.contact[i] {
+                let found = contact::search(self.model, self.map, st, c, &self.surfaces[i]);
+                st.anchors[i] = contact::anchors(&found, c, &self.surfaces[i], &st.anchors[i]);
+            }
+        }
     }
 
     /// Hands an assembly that is no longer needed back for its buffers to be reused.
@@ -904,9 +915,9 @@ fn validate(model: &Model) -> Result<(), FemError> {
         beam::validate(b, nb)?;
     }
     for c in &model.contacts {
-        if c.friction != 0.0 {
+        if !(c.friction >= 0.0 && c.friction.is_finite()) {
             return bad(format!(
-                "contact '{}': friction is not implemented yet: set friction = 0",
+                "contact '{}': the friction coefficient must be finite and >= 0",
                 c.name
             ));
         }
@@ -1182,7 +1193,7 @@ mod tests {
                 ]],
                 penalty: 40.0,
                 clearance: 0.2,
-                friction: 0.0,
+                friction: 0.4,
             }],
             ties: vec![tie, mortar],
             mesh,
@@ -1275,12 +1286,16 @@ mod tests {
         st.rotate(0, V3::new(0.3, -0.2, 0.25));
         st.c[1] = V3::new(-0.01, 0.02, 0.03);
         st.rotate(1, V3::new(-0.05, 0.04, 0.1));
+        // The tip sticks to a master point it has moved away from (the slip branch:
+        // friction at the limit, a non-symmetric tangent).
+        st.anchors[0][0] = Some((0, [0.5, 0.3, 0.2]));
         let mut tm = NlTimings::default();
         let ev = ctx.eval(&st, 1.0, true, &mut tm).unwrap();
         assert_eq!(
             ev.contacts[0].active_points, 1,
             "the contact must be active"
         );
+        assert_eq!(ev.contacts[0].sliding_points, 1, "the tip must slip");
         assert!(
             ev.ties.iter().all(|t| t.max_gap > 1e-3),
             "the ties must be loaded"
