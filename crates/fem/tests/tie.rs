@@ -118,15 +118,23 @@ fn traction(mesh: &Mesh, set: &str, t: [f64; 3]) -> Vec<Load> {
             ]
         };
         let norm = |a: [f64; 3]| (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt();
-        // Flat faces only: a triangle, or a parallelogram (each corner takes a quarter).
-        let area = match fnodes.len() {
-            3 => 0.5 * norm(cross(sub(x(1), x(0)), sub(x(2), x(0)))),
-            4 => norm(cross(sub(x(1), x(0)), sub(x(3), x(0)))),
+        // Flat faces only: a triangle (a flat tri6: its mid-edge nodes take a third each,
+        // the corners nothing), or a parallelogram (each corner takes a quarter).
+        let (area, loaded) = match fnodes.len() {
+            3 => (
+                0.5 * norm(cross(sub(x(1), x(0)), sub(x(2), x(0)))),
+                &fnodes[..],
+            ),
+            6 => (
+                0.5 * norm(cross(sub(x(1), x(0)), sub(x(2), x(0)))),
+                &fnodes[3..],
+            ),
+            4 => (norm(cross(sub(x(1), x(0)), sub(x(3), x(0)))), &fnodes[..]),
             n => panic!("face with {n} nodes"),
         };
-        for &n in &fnodes {
+        for &n in loaded {
             for d in 0..3 {
-                f[n][d] += t[d] * area / fnodes.len() as f64;
+                f[n][d] += t[d] * area / loaded.len() as f64;
             }
         }
     }
@@ -502,5 +510,136 @@ fn mortar_tied_non_matching_meshes_pass_the_patch_test() {
             let (ax, lat) = patch(a, b, hex, 0.0, true);
             assert!(ax < 1e-3 && lat < 1e-3, "axial {ax:e}, lateral {lat:e}");
         }
+    }
+}
+
+/// The tied tet10 cantilever of [`cantilever`] (halves of 4 x 2 x 2 and 4 x 3 x 3 cells,
+/// clamped at x = 0) with a uniform shear traction on its free end, solved by us and by
+/// CalculiX (`ccx`, whose `*TIE` couples each slave node to the master element face's own
+/// shape functions): the mean tip deflections agree within 1 %. Skipped when `ccx` is not
+/// on the PATH.
+#[test]
+fn a_tied_cantilever_agrees_with_calculix() {
+    let Some(ccx) = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("ccx"))
+            .find(|p| p.is_file())
+    }) else {
+        eprintln!("skipped: CalculiX (ccx) is not on the PATH");
+        return;
+    };
+    let left = box_mesh([20.0, 4.0, 4.0], [4, 2, 2], Order::Quadratic).unwrap();
+    let right = box_mesh([20.0, 4.0, 4.0], [4, 3, 3], Order::Quadratic).unwrap();
+    let (mesh, _, _) = merge(&left, &right, [20.0, 0.0, 0.0]);
+    let tau = 0.04 / 16.0;
+    let loads = traction(&mesh, "b_xmax", [0.0, 0.0, tau]);
+    let slave_nodes = mesh.node_set("b_xmin").unwrap().to_vec();
+    let clamp = mesh.node_set("xmin").unwrap().to_vec();
+    let tip = mesh.node_set("b_xmax").unwrap().to_vec();
+    let mean_tip =
+        |u: &dyn Fn(usize) -> f64| tip.iter().map(|&n| u(n)).sum::<f64>() / tip.len() as f64;
+
+    // CalculiX, linear static.
+    let mut deck = String::from("*HEADING\ntied cantilever\n*NODE\n");
+    for (i, x) in mesh.nodes.iter().enumerate() {
+        deck += &format!("{}, {:.14e}, {:.14e}, {:.14e}\n", i + 1, x[0], x[1], x[2]);
+    }
+    deck += "*ELEMENT, TYPE=C3D10, ELSET=EALL\n";
+    for e in 0..mesh.num_elements() {
+        let ids: Vec<String> = mesh
+            .element_nodes(e)
+            .iter()
+            .map(|n| (n + 1).to_string())
+            .collect();
+        deck += &format!("{}, {}\n", e + 1, ids.join(", "));
+    }
+    let nset = |name: &str, nodes: &[usize]| {
+        let mut t = format!("*NSET, NSET={name}\n");
+        for c in nodes.chunks(8) {
+            let ids: Vec<String> = c.iter().map(|n| (n + 1).to_string()).collect();
+            t += &format!("{}\n", ids.join(", "));
+        }
+        t
+    };
+    deck += &nset("CLAMP", &clamp);
+    deck += &nset("SLAVE", &slave_nodes);
+    deck += &nset("TIP", &tip);
+    deck += "*SURFACE, NAME=SLAVES, TYPE=NODE\nSLAVE\n*SURFACE, NAME=MASTERS, TYPE=ELEMENT\n";
+    for &(e, f) in mesh.face_set("xmax").unwrap() {
+        deck += &format!("{}, S{}\n", e + 1, f + 1);
+    }
+    deck += "*TIE, NAME=T1, POSITION TOLERANCE=0.001\nSLAVES, MASTERS\n";
+    deck += &format!(
+        "*MATERIAL, NAME=M\n*ELASTIC\n{E}, {NU}\n*SOLID SECTION, ELSET=EALL, MATERIAL=M\n*BOUNDARY\nCLAMP, 1, 3\n*STEP\n*STATIC\n*CLOAD\n"
+    );
+    for l in &loads {
+        if let Load::NodeForce { node, force } = l {
+            deck += &format!("{}, 3, {:.14e}\n", node + 1, force[2]);
+        }
+    }
+    deck += "*NODE PRINT, NSET=TIP\nU\n*END STEP\n";
+    let dir = std::env::temp_dir().join(format!("spinetwin-tie-ccx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tied.inp"), &deck).unwrap();
+    let out = std::process::Command::new(&ccx)
+        .args(["-i", "tied"])
+        .current_dir(&dir)
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ccx failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dat = std::fs::read_to_string(dir.join("tied.dat")).unwrap();
+    let u = spinetwin_fem::inp::ccx_dat_displacements(&dat).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let theirs = mean_tip(&|n| u[&(n as u64 + 1)][2]);
+
+    // Ours, both formulations.
+    for mortar in [false, true] {
+        let slave: Vec<Point> = slave_nodes.iter().map(|&n| Point::Node(n)).collect();
+        let slave_triangles = if mortar {
+            let index = |p: &Point| slave.iter().position(|q| q == p).unwrap();
+            triangles(&mesh, "b_xmin", false)
+                .iter()
+                .map(|t| t.map(|p| index(&p)))
+                .collect()
+        } else {
+            vec![]
+        };
+        let model = Model {
+            solids: vec![svk(mesh.num_elements())],
+            ties: vec![Tie {
+                name: "cut".into(),
+                slave,
+                slave_triangles,
+                master: triangles(&mesh, "xmax", false),
+                tolerance: 1e-6,
+                penalty: None,
+            }],
+            steps: vec![Step {
+                name: "bend".into(),
+                loads: loads.clone(),
+                prescribed: clamp
+                    .iter()
+                    .flat_map(|&node| (0..3).map(move |dir| (Dof::Node { node, dir }, 0.0)))
+                    .collect(),
+                ..Default::default()
+            }],
+            mesh: mesh.clone(),
+            ..Default::default()
+        };
+        let (_, st) = solved(&model);
+        let ours = mean_tip(&|n| st.displacements[n][2]);
+        let rel = (ours - theirs) / theirs;
+        eprintln!(
+            "tied cantilever, mean tip deflection: ours ({}) {ours:.6e} mm, ccx {theirs:.6e} mm: {:+.3} %",
+            if mortar { "mortar" } else { "node-to-surface" },
+            100.0 * rel
+        );
+        assert!(rel.abs() < 0.01, "ours {ours} vs ccx {theirs}");
     }
 }

@@ -55,7 +55,8 @@
 //! Verified in `tests/tie.rs`: uniaxial tension across non-matching tet4 and hex8 meshes
 //! (mortar: the uniform-stress solution to 1.2e-4, the remainder St Venant-Kirchhoff's
 //! geometric nonlinearity at strain 1e-4 and the penalty), tied tet10 cantilevers within
-//! 0.05 % of the conforming mesh's tip deflection, offsets, the tolerance error.
+//! 0.05 % of the conforming mesh's tip deflection and within 0.15 % (node-to-surface) and
+//! 0.06 % (mortar) of CalculiX's `*TIE` on the same mesh, offsets, the tolerance error.
 //!
 //! # Solution
 //!
