@@ -18,12 +18,21 @@
 //! forces on the master and spoiled the patch test). Points on rigid
 //! bodies enter through their kinematics ([`Asm::add_internal`]), which adds the rotational
 //! geometric terms.
+//!
+//! **Mortar** (slave triangles given; [`mortar`]). The bond of slave point `j` is its gap
+//! averaged over its share of the slave surface, `g_j = (sum_k D_jk x_k - sum_l M_jl x_l) /
+//! A_j - g0_j`, with `D_jk = int phi_j phi_k` and `M_jl = int phi_j psi_l` over the overlaps
+//! of slave and master triangles (`phi`, `psi` their linear shape functions), `A_j = sum_k
+//! D_jk` and `g0_j` the reference value; energy `k_j |g_j|^2 / 2` with `k_j` proportional to
+//! `A_j`. A uniform traction then loads both sides with their consistent nodal forces
+//! (`sum_j D_jk = int phi_k`, `sum_j M_jl = int psi_l`) while a linear displacement field
+//! leaves every `g_j` zero: the patch test passes. The tangent is constant.
 
 use std::collections::HashMap;
 
 use super::assemble::{Active, Asm};
 use super::contact::reference;
-use super::kin::{skew, DofMap, Pk, State, M3, V3};
+use super::kin::{skew, DofMap, Kin, Pk, Slot, State, M3, V3};
 use super::{Model, Point, Tie, TieState};
 use crate::FemError;
 
@@ -515,6 +524,29 @@ pub(crate) fn ties(
                     continue;
                 }
                 let f: Vec<V3> = row.coef.iter().map(|c| g * (row.k * c)).collect();
+                // Between free nodes the tangent is `k c_a c_b I` per pair: only the
+                // diagonals are written (a third of the triplets of full 3x3 blocks).
+                let nodes: Option<Vec<[Slot; 3]>> = pts
+                    .iter()
+                    .map(|p| match p.kin {
+                        Kin::Node(s) => Some(s),
+                        Kin::Body { .. } => None,
+                    })
+                    .collect();
+                if let (true, Some(slots)) = (asm.tangent, &nodes) {
+                    for (sa, ca) in slots.iter().zip(&row.coef) {
+                        for (sb, cb) in slots.iter().zip(&row.coef) {
+                            for r in 0..3 {
+                                asm.push(sa[r], sb[r], row.k * ca * cb);
+                            }
+                        }
+                    }
+                    asm.add_internal(map, &pts, &f, None);
+                    let fs: V3 = f[..row.nslave].iter().sum();
+                    total -= fs;
+                    out.force_sum += fs.norm();
+                    continue;
+                }
                 let k = (asm.tangent).then(|| {
                     let n = pts.len();
                     let mut k = vec![0.0; 9 * n * n];
