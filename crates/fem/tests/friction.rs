@@ -66,13 +66,14 @@ fn steps(dx: f64) -> Vec<Step> {
     ]
 }
 
-/// A rigid 10 x 10 mm block: four slave points of 25 mm^2 on its bottom face.
-fn rigid_block(dx: f64) -> Model {
+/// A rigid 10 x 10 mm block: four slave points of 25 mm^2 on its bottom face, at height
+/// `z0` (negative: pressed into the plane from the start).
+fn rigid_block(dx: f64, z0: f64) -> Model {
     let slave: Vec<Point> = [[-2.5, -2.5], [2.5, -2.5], [2.5, 2.5], [-2.5, 2.5]]
         .iter()
         .map(|&[x, y]| Point::Body {
             body: 1,
-            at: [x, y, 0.0],
+            at: [x, y, z0],
         })
         .collect();
     Model {
@@ -164,7 +165,7 @@ fn a_rigid_block_sticks_below_the_friction_limit_and_slides_at_mu_n() {
     let kt = 4.0 * PENALTY * 25.0;
     // Stick: 1 um, a third of the elastic slip mu N / kt = 3 um.
     let dx = 1e-3;
-    let (st, rx) = slide(&rigid_block(dx));
+    let (st, rx) = slide(&rigid_block(dx, 0.0));
     let c = &st.contacts[0];
     eprintln!(
         "stick: reaction {rx:.6} N (kt dx = {:.6}), normal {:.4} N, sliding points {}",
@@ -176,7 +177,7 @@ fn a_rigid_block_sticks_below_the_friction_limit_and_slides_at_mu_n() {
     assert!((c.normal_force - N).abs() < 1e-6 * N, "{}", c.normal_force);
     assert!((rx - kt * dx).abs() < 1e-3 * kt * dx, "{rx} vs {}", kt * dx);
     // Slide 1 mm: the reaction is mu N.
-    let (st, rx) = slide(&rigid_block(1.0));
+    let (st, rx) = slide(&rigid_block(1.0, 0.0));
     let c = &st.contacts[0];
     eprintln!(
         "slide: reaction {rx:.6} N (mu N = {:.6}), friction {:.6} N, sliding points {}",
@@ -203,4 +204,47 @@ fn a_deformable_block_slides_at_mu_n() {
     assert!((c.normal_force - N).abs() < 1e-6 * N, "{}", c.normal_force);
     assert_eq!(c.sliding_points, c.active_points);
     assert!((rx - MU * N).abs() < 0.01 * MU * N, "{rx}");
+}
+
+#[test]
+fn a_rigid_block_under_a_tangential_force_holds_below_mu_n_and_not_above() {
+    // Pressed with N, then pushed along x by a force. x is free from the start: friction
+    // holds it from the first increment, the block being slightly pressed into the plane
+    // (with no normal force there would be no friction, and the first tangent is singular).
+    let kt = 4.0 * PENALTY * 25.0;
+    let run = |fx: f64| {
+        let mut model = rigid_block(0.0, -1e-3);
+        for s in &mut model.steps {
+            s.prescribed
+                .retain(|(d, _)| *d != Dof::Body { body: 1, k: 0 });
+        }
+        model.steps[1].loads.push(Load::BodyForce {
+            body: 1,
+            force: [fx, 0.0, 0.0],
+        });
+        solve(&model, &SolveOptions::default()).unwrap()
+    };
+    let res = run(0.9 * MU * N);
+    assert!(res.converged, "{:?}", res.failure);
+    let st = res.steps[1].state.as_ref().unwrap();
+    let ux = st.bodies[1].translation[0];
+    eprintln!(
+        "0.9 mu N: ux {ux:.6e} mm (F / kt = {:.6e}), sliding points {}",
+        0.9 * MU * N / kt,
+        st.contacts[0].sliding_points
+    );
+    assert!((ux - 0.9 * MU * N / kt).abs() < 1e-3 * ux, "{ux}");
+    assert_eq!(st.contacts[0].sliding_points, 0);
+    let res = run(1.1 * MU * N);
+    eprintln!("1.1 mu N: {:?}", res.failure);
+    assert!(!res.converged, "it must not hold above mu N");
+    // It failed where the push reached the friction limit: load factor 1 / 1.1 of the step.
+    let f = res.failure.unwrap();
+    let lam: f64 = f
+        .split("load factor ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap();
+    assert!((lam - 1.0 / 1.1).abs() < 0.01, "{f}");
 }

@@ -42,9 +42,10 @@
 //! is an elastic slip resisted with the normal penalty stiffness `kt = penalty * area`; the
 //! trial force `-kt g_T` is returned onto the cone `mu p` when it exceeds it (slip). The
 //! master takes the opposite force at the foot point. Anchors change only at converged
-//! increments ([`anchors`]): a point coming into contact sticks where it touches (so friction
-//! acts from the increment after first contact), a slipping point's anchor follows it at the
-//! elastic slip `mu p / kt` behind. The tangent is the central-difference Jacobian in the
+//! increments ([`anchors`]; they are also set in the reference state): a point out of
+//! contact is anchored at its foot point, so one that touches within an increment sticks
+//! where it was above (friction acts from first contact); a slipping point's anchor follows
+//! it at the elastic slip `mu p / kt` behind. The tangent is the central-difference Jacobian in the
 //! coordinates of the slave, its triangle and its anchor's triangle, non-symmetric in slip.
 
 use std::collections::HashMap;
@@ -662,10 +663,12 @@ pub(crate) fn apply(
     state
 }
 
-/// The anchors after a converged increment, from the search `found` at the converged state
-/// and the anchors `old` it started from: a point out of contact has none; one that comes
-/// into contact sticks where it touches; one that sticks keeps its anchor; one that slips
-/// takes the anchor that leaves it on the friction cone (elastic slip `mu p / kt` behind it).
+/// The anchors after a converged increment (and of the reference state), from the search
+/// `found` at that state and the anchors `old` it started from: a point out of contact is
+/// anchored at its foot point (none when no triangle is in reach); one that came into
+/// contact without an anchor sticks where it touches; one that sticks keeps its anchor; one
+/// that slips takes the anchor that leaves it on the friction cone (elastic slip
+/// `mu p / kt` behind it).
 pub(crate) fn anchors(
     found: &Found,
     pair: &ContactPair,
@@ -685,7 +688,9 @@ pub(crate) fn anchors(
         .map(|(s, (sp, best))| {
             let (ti, hit, phi) = (*best)?;
             if hit.g >= pair.clearance || phi <= 0.0 {
-                return None;
+                // Not in contact: anchored at its foot, where it will stick if it touches
+                // in the next increment.
+                return Some((ti, hit.xi));
             }
             let t = &masters[ti];
             let pen = Penalty {
@@ -694,7 +699,9 @@ pub(crate) fn anchors(
             };
             let x4 = [sp.x, t[0].x, t[1].x, t[2].x];
             let (_, p, h) = forces_hit(&x4, &surf.corner[ti], &surf.rim[ti], &pen);
-            let h = h.filter(|_| p > 0.0)?;
+            let Some(h) = h.filter(|_| p > 0.0) else {
+                return Some((ti, hit.xi));
+            };
             let Some(Some((ta, xi_a))) = old.get(s) else {
                 return Some((ti, h.xi));
             };

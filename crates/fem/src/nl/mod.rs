@@ -78,7 +78,8 @@
 //! # Limitations
 //!
 //! * Contact friction is regularised (an elastic slip of `mu p / kt` before sliding, `kt`
-//!   the normal penalty) and acts from the increment after a point's first contact;
+//!   the normal penalty); a point sticks where it was at the start of the increment in
+//!   which it touches;
 //!   node-to-surface with one master triangle per slave point (chosen at each assembly; a point sliding across
 //!   a facet edge changes the triangle between iterations). The Hessian of the gap in the
 //!   tangent is taken by central differences of its analytical gradient.

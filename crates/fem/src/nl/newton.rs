@@ -137,6 +137,10 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             bonds: &bonds,
             pool: Default::default(),
         };
+        if si == 0 {
+            // Friction anchors of the reference state.
+            ctx.update_anchors(&mut st);
+        }
         let inc = &step.increments;
         let mut lam = 0.0;
         let mut dl = inc.initial.clamp(inc.min, inc.max);
