@@ -238,8 +238,9 @@ pub struct Tie {
     /// reference configuration; a point farther away is an input error naming the tie and
     /// the point.
     pub tolerance: f64,
-    /// Penalty stiffness per slave point (N/mm); `None` derives it from the stiffness of the
-    /// solid elements next to the tie ([`Tie::AUTO_PENALTY_FACTOR`]).
+    /// Penalty stiffness per slave point (N/mm; with slave triangles, scaled by each
+    /// point's tributary area over the mean one); `None` derives it from the stiffness of
+    /// the solid elements next to the tie ([`Tie::AUTO_PENALTY_FACTOR`]).
     pub penalty: Option<f64>,
 }
 
