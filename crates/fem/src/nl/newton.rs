@@ -1310,32 +1310,39 @@ mod tests {
             ev.spring_forces
         );
         let neq = map.neq;
-        let mut k = vec![0.0; neq * neq];
-        for (&(r, c), v) in ev.asm.idx.iter().zip(&ev.asm.val) {
-            k[r as usize * neq + c as usize] += v;
-        }
         let res = |s: &State| {
             let e = ctx.eval(s, 1.0, false, &mut NlTimings::default()).unwrap();
             (0..neq)
                 .map(|i| e.asm.f_int[i] - e.asm.f_ext[i])
                 .collect::<Vec<f64>>()
         };
-        let scale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let h = 1e-6;
-        let mut worst = 0.0f64;
-        for j in 0..neq {
-            let mut e = vec![0.0; neq];
-            e[j] = 1.0;
-            let mut sp = st.clone();
-            sp.update(&map, &e, h);
-            let mut sm = st.clone();
-            sm.update(&map, &e, -h);
-            let (rp, rm) = (res(&sp), res(&sm));
-            for i in 0..neq {
-                let fd = (rp[i] - rm[i]) / (2.0 * h);
-                worst = worst.max((fd - k[i * neq + j]).abs() / scale);
+        // The assembled tangent at `st` and its largest deviation from central differences
+        // of the residual, relative to its largest entry.
+        let check = |st: &State| {
+            let ev = ctx.eval(st, 1.0, true, &mut NlTimings::default()).unwrap();
+            let mut k = vec![0.0; neq * neq];
+            for (&(r, c), v) in ev.asm.idx.iter().zip(&ev.asm.val) {
+                k[r as usize * neq + c as usize] += v;
             }
-        }
+            let scale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let h = 1e-6;
+            let mut worst = 0.0f64;
+            for j in 0..neq {
+                let mut e = vec![0.0; neq];
+                e[j] = 1.0;
+                let mut sp = st.clone();
+                sp.update(&map, &e, h);
+                let mut sm = st.clone();
+                sm.update(&map, &e, -h);
+                let (rp, rm) = (res(&sp), res(&sm));
+                for i in 0..neq {
+                    let fd = (rp[i] - rm[i]) / (2.0 * h);
+                    worst = worst.max((fd - k[i * neq + j]).abs() / scale);
+                }
+            }
+            (worst, k, scale)
+        };
+        let (worst, k, scale) = check(&st);
         assert!(
             ev.beams[0].max_von_mises > 0.0,
             "the beam must be loaded: {:?}",
@@ -1343,6 +1350,18 @@ mod tests {
         );
         eprintln!("model tangent vs central differences: relative error {worst:e}");
         assert!(worst < 1e-6, "relative tangent error {worst:e}");
+        // The stick branch: the tip anchored at its own foot point (what a converged
+        // increment leaves for a point that touches), nudged sideways off it.
+        let mut stick = st.clone();
+        let found = contact::search(&model, &map, &stick, &model.contacts[0], &surfaces[0]);
+        stick.anchors[0] = contact::anchors(&found, &model.contacts[0], &surfaces[0], &[None]);
+        stick.u[tip] += V3::new(1e-3, -2e-3, 0.0);
+        let ev = ctx.eval(&stick, 1.0, false, &mut tm).unwrap();
+        assert_eq!(ev.contacts[0].sliding_points, 0, "the tip must stick");
+        assert!(ev.contacts[0].friction_force > 1e-3, "{:?}", ev.contacts[0]);
+        let (worst_stick, ..) = check(&stick);
+        eprintln!("sticking: relative error {worst_stick:e}");
+        assert!(worst_stick < 1e-6, "relative tangent error {worst_stick:e}");
         // The tangent is not symmetric here (body moments, follower loads, pressure).
         let asym = (0..neq)
             .flat_map(|i| (0..neq).map(move |j| (i, j)))
