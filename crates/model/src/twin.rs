@@ -526,6 +526,7 @@ impl Twin {
             springs,
             beams: self.implants.beams.clone(),
             contacts,
+            ties: vec![],
             steps,
         };
         Ok((

@@ -164,6 +164,7 @@ pub(crate) struct Active {
     pub spring: Vec<bool>,
     pub beam: Vec<bool>,
     pub contact: Vec<bool>,
+    pub tie: Vec<bool>,
     /// Block material index of each element (None: in no block).
     pub block_of: Vec<Option<usize>>,
 }

@@ -34,7 +34,19 @@
 //! coordinates of the slave and the triangle (non-symmetric, consistent with the residual to
 //! round-off) where all four points are on rigid bodies, and its symmetric part where a mesh
 //! node takes part (see [`contact`]).
-//! Frictionless: pairs with a friction coefficient other than 0 are rejected.
+//!
+//! **Friction** (`friction = mu > 0`): regularised Coulomb law (penalty regularisation, e.g.
+//! Wriggers 2006, Computational Contact Mechanics, sec. 5.2). Each slave point in contact
+//! at the last converged increment has an anchor, the master material point (triangle and
+//! barycentric coordinates) it sticks to. The tangential part of its offset from the anchor
+//! is an elastic slip resisted with the normal penalty stiffness `kt = penalty * area`; the
+//! trial force `-kt g_T` is returned onto the cone `mu p` when it exceeds it (slip). The
+//! master takes the opposite force at the foot point. Anchors change only at converged
+//! increments ([`anchors`]; they are also set in the reference state): a point out of
+//! contact is anchored at its foot point, so one that touches within an increment sticks
+//! where it was above (friction acts from first contact); a slipping point's anchor follows
+//! it at the elastic slip `mu p / kt` behind. The tangent is the central-difference Jacobian in the
+//! coordinates of the slave, its triangle and its anchor's triangle, non-symmetric in slip.
 
 use std::collections::HashMap;
 
@@ -71,7 +83,8 @@ fn key(p: &Point) -> (u8, usize, [u64; 3]) {
     }
 }
 
-fn reference(model: &Model, p: &Point) -> V3 {
+/// Reference (undeformed) position of a point.
+pub(crate) fn reference(model: &Model, p: &Point) -> V3 {
     match *p {
         Point::Node(n) => V3::from(model.mesh.nodes[n]),
         Point::Body { at, .. } => V3::from(at),
@@ -295,19 +308,81 @@ struct Penalty {
 }
 
 /// Internal forces on `[slave, p0, p1, p2]` of the slave at `x[0]` against the triangle
-/// `x[1..4]`, and the hit.
+/// `x[1..4]`, and the normal force.
 fn forces(x: &[V3; 4], c: &[[f64; 3]; 3], rim: &[bool; 3], pen: &Penalty) -> ([V3; 4], f64) {
+    let (f, p, _) = forces_hit(x, c, rim, pen);
+    (f, p)
+}
+
+/// [`forces`] with the hit (None: no force).
+fn forces_hit(
+    x: &[V3; 4],
+    c: &[[f64; 3]; 3],
+    rim: &[bool; 3],
+    pen: &Penalty,
+) -> ([V3; 4], f64, Option<Hit>) {
     let zero = [V3::zeros(); 4];
     let Some(h) = locate(&x[0], &[x[1], x[2], x[3]], c) else {
-        return (zero, 0.0);
+        return (zero, 0.0, None);
     };
     if h.g >= pen.clearance {
-        return (zero, 0.0);
+        return (zero, 0.0, None);
     }
     let p = fade(&h.xi, rim) * pen.kp * (pen.clearance - h.g);
     let f = h.n * p;
     // Internal force = minus the contact force on the point.
-    ([-f, f * h.xi[0], f * h.xi[1], f * h.xi[2]], p)
+    ([-f, f * h.xi[0], f * h.xi[1], f * h.xi[2]], p, Some(h))
+}
+
+/// The master material point a slave point sticks to (triangle, barycentric coordinates),
+/// as of the last converged increment; `None` when it was not in contact.
+pub(crate) type Anchor = Option<(usize, [f64; 3])>;
+
+/// Regularised Coulomb friction at a slave point with normal force `p` and unit normal `n`:
+/// the tangential part of the slave point's offset from its anchor `xa` is an elastic slip
+/// resisted by `kt` (stick) up to `mu p` (slip: the force is returned onto the cone).
+/// Returns the friction force on the slave point and whether it slips (is at the limit).
+fn friction(xs: &V3, xa: &V3, n: &V3, p: f64, mu: f64, kt: f64) -> (V3, bool) {
+    let d = xs - xa;
+    let gt = d - n * n.dot(&d);
+    let t = -gt * kt;
+    let tn = t.norm();
+    // A point whose anchor was just moved onto the cone (the state reported after a
+    // converged increment) is at the limit to round-off: it counts as slipping.
+    let at_limit = tn >= mu * p * (1.0 - 1e-6);
+    if tn > mu * p {
+        (t * (mu * p / tn), true)
+    } else {
+        (t, at_limit)
+    }
+}
+
+/// Internal forces on `[slave, p0, p1, p2, a0, a1, a2]` (current triangle, then the anchor
+/// triangle) with friction against the anchor point `xi_a` of `x[4..7]`; the normal force
+/// and the friction force's magnitude and slip flag.
+fn forces_friction(
+    x: &[V3; 7],
+    c: &[[f64; 3]; 3],
+    rim: &[bool; 3],
+    pen: &Penalty,
+    xi_a: &[f64; 3],
+    mu: f64,
+) -> ([V3; 7], f64, f64, bool) {
+    let (fnrm, p, hit) = forces_hit(&[x[0], x[1], x[2], x[3]], c, rim, pen);
+    let mut f = [V3::zeros(); 7];
+    f[..4].copy_from_slice(&fnrm);
+    let Some(h) = hit.filter(|_| p > 0.0) else {
+        return (f, p, 0.0, false);
+    };
+    let xa = x[4] * xi_a[0] + x[5] * xi_a[1] + x[6] * xi_a[2];
+    // The tangential penalty is the normal one (N/mm per point).
+    let (t, slip) = friction(&x[0], &xa, &h.n, p, mu, pen.kp);
+    // The slave takes t; the master, -t at the foot point (internal forces: the negatives).
+    f[0] -= t;
+    for k in 0..3 {
+        f[1 + k] += t * h.xi[k];
+    }
+    (f, p, t.norm(), slip)
 }
 
 /// The slave points of one pair located on its master surface (the search, which does not
@@ -478,6 +553,7 @@ pub(crate) fn apply(
     map: &DofMap,
     pair: &ContactPair,
     surf: &Surface,
+    anchors: &[Anchor],
     asm: &mut Asm,
 ) -> ContactState {
     let Found {
@@ -507,9 +583,43 @@ pub(crate) fn apply(
             clearance: pair.clearance,
         };
         let t = &masters[ti];
+        let (c, rim) = (&surf.corner[ti], &surf.rim[ti]);
+        if let (true, Some(Some((ta, xi_a)))) = (pair.friction > 0.0, anchors.get(s)) {
+            let a = &masters[*ta];
+            let pts = [*sp, t[0], t[1], t[2], a[0], a[1], a[2]];
+            let xs = pts.map(|p| p.x);
+            let (f, force, ft, slip) = forces_friction(&xs, c, rim, &pen, xi_a, pair.friction);
+            let mut k = vec![0.0f64; 21 * 21];
+            if asm.tangent {
+                // Central differences of the force in the 21 coordinates; the slip branch
+                // is not symmetric, and it is kept so (the linear solver handles it).
+                let d = 1e-6 * h.max(1e-9);
+                for col in 0..21 {
+                    let (mut xp, mut xm) = (xs, xs);
+                    xp[col / 3][col % 3] += d;
+                    xm[col / 3][col % 3] -= d;
+                    let (fp, ..) = forces_friction(&xp, c, rim, &pen, xi_a, pair.friction);
+                    let (fm, ..) = forces_friction(&xm, c, rim, &pen, xi_a, pair.friction);
+                    for row in 0..21 {
+                        k[row * 21 + col] =
+                            (fp[row / 3][row % 3] - fm[row / 3][row % 3]) / (2.0 * d);
+                    }
+                }
+            }
+            let tangent = asm.tangent;
+            asm.add_internal(map, &pts, &f, tangent.then_some(&k[..]));
+            total -= f[0];
+            state.normal_force += force;
+            state.friction_force += ft;
+            state.sliding_points += usize::from(slip);
+            state.active_points += 1;
+            let p = force / pair.slave_area[s].max(f64::MIN_POSITIVE);
+            state.pressure[s] = p;
+            state.max_pressure = state.max_pressure.max(p);
+            continue;
+        }
         let pts = [*sp, t[0], t[1], t[2]];
         let xs = pts.map(|p| p.x);
-        let (c, rim) = (&surf.corner[ti], &surf.rim[ti]);
         let (f, force) = forces(&xs, c, rim, &pen);
         let mut k = [0.0f64; 144];
         if asm.tangent {
@@ -551,6 +661,66 @@ pub(crate) fn apply(
     }
     state.force = [total.x, total.y, total.z];
     state
+}
+
+/// The anchors after a converged increment (and of the reference state), from the search
+/// `found` at that state and the anchors `old` it started from: a point out of contact is
+/// anchored at its foot point (none when no triangle is in reach); one that came into
+/// contact without an anchor sticks where it touches; one that sticks keeps its anchor; one
+/// that slips takes the anchor that leaves it on the friction cone (elastic slip
+/// `mu p / kt` behind it).
+pub(crate) fn anchors(
+    found: &Found,
+    pair: &ContactPair,
+    surf: &Surface,
+    old: &[Anchor],
+) -> Vec<Anchor> {
+    let Found {
+        masters,
+        slaves,
+        best,
+        ..
+    } = found;
+    slaves
+        .iter()
+        .zip(best)
+        .enumerate()
+        .map(|(s, (sp, best))| {
+            let (ti, hit, phi) = (*best)?;
+            if hit.g >= pair.clearance || phi <= 0.0 {
+                // Not in contact: anchored at its foot, where it will stick if it touches
+                // in the next increment.
+                return Some((ti, hit.xi));
+            }
+            let t = &masters[ti];
+            let pen = Penalty {
+                kp: pair.penalty * pair.slave_area[s],
+                clearance: pair.clearance,
+            };
+            let x4 = [sp.x, t[0].x, t[1].x, t[2].x];
+            let (_, p, h) = forces_hit(&x4, &surf.corner[ti], &surf.rim[ti], &pen);
+            let Some(h) = h.filter(|_| p > 0.0) else {
+                return Some((ti, hit.xi));
+            };
+            let Some(Some((ta, xi_a))) = old.get(s) else {
+                return Some((ti, h.xi));
+            };
+            let a = &masters[*ta];
+            let xa = a[0].x * xi_a[0] + a[1].x * xi_a[1] + a[2].x * xi_a[2];
+            let (f, slip) = friction(&sp.x, &xa, &h.n, p, pair.friction, pen.kp);
+            if !slip {
+                return Some((*ta, *xi_a));
+            }
+            // The new anchor, the foot point moved by f / kt, in the foot triangle's
+            // barycentric coordinates (its flat frame).
+            let v = f / pen.kp;
+            let (e1, e2) = (t[1].x - t[0].x, t[2].x - t[0].x);
+            let w = e1.cross(&e2);
+            let a2 = w.norm_squared();
+            let (d1, d2) = (v.cross(&e2).dot(&w) / a2, e1.cross(&v).dot(&w) / a2);
+            Some((ti, [h.xi[0] - d1 - d2, h.xi[1] + d1, h.xi[2] + d2]))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -120,6 +120,9 @@ pub(crate) struct State {
     pub r: Vec<M3>,
     /// Sum of the spatial rotation increments of each body (used for prescribed rotations).
     pub theta: Vec<V3>,
+    /// Per contact pair and slave point, its friction anchor as of the last converged
+    /// increment (history: Newton iterations do not change it).
+    pub anchors: Vec<Vec<super::contact::Anchor>>,
 }
 
 /// A point's current position and how it moves with the DOFs.
@@ -146,6 +149,11 @@ impl State {
             c: vec![V3::zeros(); model.bodies.len()],
             r: vec![M3::identity(); model.bodies.len()],
             theta: vec![V3::zeros(); model.bodies.len()],
+            anchors: model
+                .contacts
+                .iter()
+                .map(|c| vec![None; c.slave.len()])
+                .collect(),
         }
     }
 

@@ -200,8 +200,59 @@ pub struct ContactPair {
     pub penalty: f64,
     /// Gap at which contact begins (mm), e.g. the cartilage thickness; 0 for touching.
     pub clearance: f64,
-    /// Coulomb friction coefficient (0 = frictionless).
+    /// Coulomb friction coefficient (0 = frictionless). Regularised: a point sticks with a
+    /// tangential stiffness equal to the normal one (`penalty * area`) up to `friction`
+    /// times its normal force, then slides (see the contact module's documentation).
     pub friction: f64,
+}
+
+/// A bonded (tied) interface between two surfaces that do not share nodes, e.g. two meshes
+/// of different resolution: every slave point is held, in all three directions, at the
+/// point of the master surface it was on (or next to) in the reference configuration.
+///
+/// At the start of the solve each slave point is projected once onto its closest master
+/// triangle (the tolerance check). Without slave triangles each slave point is bonded to
+/// that master point by a penalty spring (node-to-surface); with them, each slave point's
+/// gap averaged over its share of the slave surface is penalised (mortar), which passes the
+/// patch test across non-matching meshes. See the module documentation (`# Ties`).
+///
+/// Not written to CalculiX decks: the crate's `.inp` writer
+/// ([`crate::inp::Deck::from_model`]) exports linear models only, which have no ties.
+#[derive(Clone, Debug)]
+pub struct Tie {
+    /// Name (for results and error messages).
+    pub name: String,
+    /// Slave points (mesh nodes, or points on rigid bodies).
+    pub slave: Vec<Point>,
+    /// Triangles of the slave surface, as indices into `slave`. When given, each slave
+    /// point's bond is the average of the gap over its part of the surface (a mortar
+    /// tie), which passes the patch test; when empty, each slave point is bonded where it
+    /// projects (node-to-surface). Quadrilateral faces: give both triangulations (both
+    /// diagonals) on either side; the average then weights each corner by a quarter of the
+    /// face, as the bilinear face does.
+    pub slave_triangles: Vec<[usize; 3]>,
+    /// Master triangles (mesh nodes or body points at the corners); their orientation does
+    /// not matter.
+    pub master: Vec<[Point; 3]>,
+    /// Largest allowed distance (mm) of a slave point from the master surface in the
+    /// reference configuration; a point farther away is an input error naming the tie and
+    /// the point.
+    pub tolerance: f64,
+    /// Penalty stiffness per slave point (N/mm; with slave triangles, scaled by each
+    /// point's tributary area over the mean one); `None` derives it from the stiffness of
+    /// the solid elements next to the tie ([`Tie::AUTO_PENALTY_FACTOR`]).
+    pub penalty: Option<f64>,
+}
+
+impl Tie {
+    /// Automatic penalty: `factor * M * h`, with `M` the largest small-strain P-wave modulus
+    /// (`lambda + 2 mu`, the largest diagonal entry of the material tangent at `F = I`) of
+    /// the solid elements that have a node on the tie and `h` the mean master edge length.
+    /// An element of size `h` has a stiffness of about `M h`, so a slave point's bond is
+    /// about a thousand times stiffer than the elements it joins: its compliance adds about
+    /// 1e-3 of an element's strain across the interface, while the tangent stays well
+    /// conditioned for the direct solvers.
+    pub const AUTO_PENALTY_FACTOR: f64 = 1e3;
 }
 
 /// A degree of freedom that can be prescribed.
@@ -281,6 +332,8 @@ pub enum Deactivate {
     Contact(usize),
     /// A beam by index.
     Beam(usize),
+    /// A tie by index (its two sides are free from then on).
+    Tie(usize),
 }
 
 /// Load-increment control of a step (fractions of the step, 0..1).
@@ -346,6 +399,8 @@ pub struct Model {
     pub beams: Vec<Beam>,
     /// Contact pairs.
     pub contacts: Vec<ContactPair>,
+    /// Tied (bonded) interfaces between surfaces that do not share nodes.
+    pub ties: Vec<Tie>,
     /// Steps, solved in order; each starts from the end of the previous one.
     pub steps: Vec<Step>,
 }

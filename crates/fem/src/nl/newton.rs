@@ -11,9 +11,10 @@ use super::beam;
 use super::contact;
 use super::kin::{DofMap, Slot, State, V3};
 use super::linsolve::{norm, LinFail, LinSolver};
+use super::tie;
 use super::{
     BeamState, BodyState, ContactState, Deactivate, Dof, IncrementLog, LinearSolver, Load, Model,
-    NlResult, NlTimings, Point, SolveOptions, StepResult, StepState,
+    NlResult, NlTimings, Point, SolveOptions, StepResult, StepState, TieState,
 };
 use crate::continuum::{cauchy_from_pk2, uses_fbar};
 use crate::element::point_geometry;
@@ -67,8 +68,14 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
         spring: vec![true; model.springs.len()],
         beam: vec![true; model.beams.len()],
         contact: vec![true; model.contacts.len()],
+        tie: vec![true; model.ties.len()],
         block_of,
     };
+    let bonds: Vec<tie::Bonds> = model
+        .ties
+        .iter()
+        .map(|t| tie::prepare(model, t, &act.block_of))
+        .collect::<Result<_, _>>()?;
     let arc = arc_weights(model, &tied);
     let surfaces: Vec<contact::Surface> = model
         .contacts
@@ -98,6 +105,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                 Deactivate::Spring(i) => act.spring[*i] = false,
                 Deactivate::Contact(i) => act.contact[*i] = false,
                 Deactivate::Beam(i) => act.beam[*i] = false,
+                Deactivate::Tie(i) => act.tie[*i] = false,
             }
         }
         let prev: &[Load] = if si > 0 {
@@ -126,8 +134,13 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             opt: options,
             arc: &arc,
             surfaces: &surfaces,
+            bonds: &bonds,
             pool: Default::default(),
         };
+        if si == 0 {
+            // Friction anchors of the reference state.
+            ctx.update_anchors(&mut st);
+        }
         let inc = &step.increments;
         let mut lam = 0.0;
         let mut dl = inc.initial.clamp(inc.min, inc.max);
@@ -189,6 +202,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             }
             match out {
                 Ok(()) => {
+                    ctx.update_anchors(&mut trial);
                     let easy = sr
                         .increments
                         .last()
@@ -268,6 +282,8 @@ struct Ctx<'a> {
     arc: &'a [[(usize, f64); 2]],
     /// Per contact pair, its master surface's reference data.
     surfaces: &'a [contact::Surface],
+    /// Per tie, its bonds.
+    bonds: &'a [tie::Bonds],
     /// Assemblies no longer needed, whose buffers the next ones reuse (fresh triplet
     /// vectors of ~30 MB per assembly cost a memset and their page faults every time).
     pool: Mutex<Vec<Asm>>,
@@ -280,6 +296,7 @@ struct Eval {
     spring_lengths: Vec<f64>,
     beams: Vec<BeamState>,
     contacts: Vec<ContactState>,
+    ties: Vec<TieState>,
 }
 
 impl Ctx<'_> {
@@ -297,6 +314,7 @@ impl Ctx<'_> {
         let mut asm = assemble::solids(model, map, st, self.act, tangent, spare)?;
         let (spring_forces, spring_lengths) = assemble::springs(model, map, st, self.act, &mut asm);
         let beams = beam::beams(model, map, st, self.act, &mut asm);
+        let ties = tie::ties(model, map, st, self.act, self.bonds, &mut asm);
         let loads: Vec<(&Load, f64)> = self
             .prev
             .iter()
@@ -322,7 +340,7 @@ impl Ctx<'_> {
             .zip(&found)
             .enumerate()
             .map(|(i, (c, f))| match f {
-                Some(f) => contact::apply(f, map, c, &self.surfaces[i], &mut asm),
+                Some(f) => contact::apply(f, map, c, &self.surfaces[i], &st.anchors[i], &mut asm),
                 None => ContactState {
                     pressure: vec![0.0; c.slave.len()],
                     ..Default::default()
@@ -336,7 +354,18 @@ impl Ctx<'_> {
             spring_lengths,
             beams,
             contacts,
+            ties,
         })
+    }
+
+    /// Moves the friction anchors of the frictional pairs to the converged state `st`.
+    fn update_anchors(&self, st: &mut State) {
+        for (i, c) in self.model.contacts.iter().enumerate() {
+            if c.friction > 0.0 && self.act.contact[i] {
+                let found = contact::search(self.model, self.map, st, c, &self.surfaces[i]);
+                st.anchors[i] = contact::anchors(&found, c, &self.surfaces[i], &st.anchors[i]);
+            }
+        }
     }
 
     /// Hands an assembly that is no longer needed back for its buffers to be reused.
@@ -613,6 +642,7 @@ impl Ctx<'_> {
             spring_lengths: ev.spring_lengths,
             beams: ev.beams,
             contacts: ev.contacts,
+            ties: ev.ties,
             element_stress: self.stresses(st)?,
             reactions,
         })
@@ -800,6 +830,12 @@ fn used_nodes(
             c.master.iter().flatten().for_each(&mut mark);
         }
     }
+    for (i, t) in model.ties.iter().enumerate() {
+        if act.tie[i] {
+            t.slave.iter().for_each(&mut mark);
+            t.master.iter().flatten().for_each(&mut mark);
+        }
+    }
     for l in loads.iter().chain(prev) {
         match l {
             Load::NodeForce { node, .. } => mark(&Point::Node(*node)),
@@ -883,9 +919,9 @@ fn validate(model: &Model) -> Result<(), FemError> {
         beam::validate(b, nb)?;
     }
     for c in &model.contacts {
-        if c.friction != 0.0 {
+        if !(c.friction >= 0.0 && c.friction.is_finite()) {
             return bad(format!(
-                "contact '{}': friction is not implemented yet: set friction = 0",
+                "contact '{}': the friction coefficient must be finite and >= 0",
                 c.name
             ));
         }
@@ -914,6 +950,37 @@ fn validate(model: &Model) -> Result<(), FemError> {
             return bad(format!(
                 "contact '{}' needs a positive penalty, a finite clearance and areas >= 0",
                 c.name
+            ));
+        }
+    }
+    for t in &model.ties {
+        if !t
+            .slave
+            .iter()
+            .chain(t.master.iter().flatten())
+            .all(point_ok)
+        {
+            return bad(format!(
+                "tie '{}' refers to a node or body that does not exist",
+                t.name
+            ));
+        }
+        if !(t.tolerance >= 0.0 && t.tolerance.is_finite()) {
+            return bad(format!(
+                "tie '{}' needs a finite position tolerance >= 0",
+                t.name
+            ));
+        }
+        if t.penalty.is_some_and(|k| !(k > 0.0 && k.is_finite())) {
+            return bad(format!(
+                "tie '{}' needs a positive finite penalty (or none, for the automatic one)",
+                t.name
+            ));
+        }
+        if !t.slave.is_empty() && t.master.is_empty() {
+            return bad(format!(
+                "tie '{}' has slave points but no master triangles",
+                t.name
             ));
         }
     }
@@ -977,6 +1044,7 @@ fn validate(model: &Model) -> Result<(), FemError> {
                 Deactivate::Spring(i) => *i < model.springs.len(),
                 Deactivate::Contact(i) => *i < model.contacts.len(),
                 Deactivate::Beam(i) => *i < model.beams.len(),
+                Deactivate::Tie(i) => *i < model.ties.len(),
             };
             if !ok {
                 return bad(format!(
@@ -997,13 +1065,15 @@ mod tests {
     use crate::continuum::StVenantKirchhoff;
     use crate::nl::{
         Beam, BeamEnd, BeamSection, ContactPair, RigidBody, SolidBlock, Spring, SpringLaw, Step,
+        Tie,
     };
     use crate::{box_mesh, LinearElastic, Order};
 
     /// A model exercising every term: a tet10 solid partly tied to body 0, springs and a
     /// follower pair between nodes and both bodies, a fixed-direction force on a tied node,
     /// a body moment, follower pressure on a free face, and a node penetrating a master
-    /// triangle on the fixed body 1, and a beam between the bodies.
+    /// triangle on the fixed body 1, a beam between the bodies, and a tie (slave points off
+    /// the master triangle, on a body and a node; master corners on nodes and a body).
     fn model() -> (Model, Vec<Load>) {
         let mesh = box_mesh([2.0, 1.0, 1.0], [1, 1, 1], Order::Quadratic).unwrap();
         let ne = mesh.num_elements();
@@ -1015,6 +1085,42 @@ mod tests {
             .unwrap();
         let faces: Vec<_> = mesh.face_set("xmax").unwrap().to_vec();
         let b1 = |at| Point::Body { body: 1, at };
+        let node_at = |x: [f64; 3]| (0..mesh.num_nodes()).find(|&n| mesh.nodes[n] == x).unwrap();
+        let tie = Tie {
+            name: "t".into(),
+            slave: vec![
+                Point::Body {
+                    body: 0,
+                    at: [0.5, -0.3, 0.4],
+                },
+                Point::Node(node_at([2.0, 0.0, 0.0])),
+            ],
+            master: vec![[
+                Point::Node(node_at([2.0, 1.0, 0.0])),
+                Point::Node(node_at([2.0, 0.0, 1.0])),
+                b1([3.0, 0.5, 0.5]),
+            ]],
+            slave_triangles: vec![],
+            tolerance: 10.0,
+            penalty: Some(25.0),
+        };
+        // A mortar tie: a slave triangle of nodes against a body's triangle in front of it.
+        let mortar = Tie {
+            name: "m".into(),
+            slave: vec![
+                Point::Node(node_at([2.0, 0.0, 0.0])),
+                Point::Node(node_at([2.0, 1.0, 0.0])),
+                Point::Node(node_at([2.0, 0.0, 1.0])),
+            ],
+            slave_triangles: vec![[0, 1, 2]],
+            master: vec![[
+                b1([2.1, -0.5, -0.5]),
+                b1([2.1, 1.5, -0.5]),
+                b1([2.2, 0.0, 1.5]),
+            ]],
+            tolerance: 10.0,
+            penalty: Some(15.0),
+        };
         let model = Model {
             solids: vec![SolidBlock {
                 name: "s".into(),
@@ -1091,8 +1197,9 @@ mod tests {
                 ]],
                 penalty: 40.0,
                 clearance: 0.2,
-                friction: 0.0,
+                friction: 0.4,
             }],
+            ties: vec![tie, mortar],
             mesh,
             ..Default::default()
         };
@@ -1134,8 +1241,14 @@ mod tests {
             spring: vec![true; 2],
             beam: vec![true; model.beams.len()],
             contact: vec![true],
+            tie: vec![true; 2],
             block_of: vec![Some(0); ne],
         };
+        let bonds: Vec<tie::Bonds> = model
+            .ties
+            .iter()
+            .map(|t| tie::prepare(&model, t, &act.block_of).unwrap())
+            .collect();
         let used = used_nodes(&model, &act, &loads, &[], &fixed);
         let map = DofMap::build(&model, tied, &used, &fixed).unwrap();
         let zeros = vec![];
@@ -1156,6 +1269,7 @@ mod tests {
             opt: &opt,
             arc: &[],
             surfaces: &surfaces,
+            bonds: &bonds,
             pool: Default::default(),
         };
         // A deformed, rotated state.
@@ -1176,11 +1290,19 @@ mod tests {
         st.rotate(0, V3::new(0.3, -0.2, 0.25));
         st.c[1] = V3::new(-0.01, 0.02, 0.03);
         st.rotate(1, V3::new(-0.05, 0.04, 0.1));
+        // The tip sticks to a master point it has moved away from (the slip branch:
+        // friction at the limit, a non-symmetric tangent).
+        st.anchors[0][0] = Some((0, [0.5, 0.3, 0.2]));
         let mut tm = NlTimings::default();
         let ev = ctx.eval(&st, 1.0, true, &mut tm).unwrap();
         assert_eq!(
             ev.contacts[0].active_points, 1,
             "the contact must be active"
+        );
+        assert_eq!(ev.contacts[0].sliding_points, 1, "the tip must slip");
+        assert!(
+            ev.ties.iter().all(|t| t.max_gap > 1e-3),
+            "the ties must be loaded"
         );
         assert!(
             ev.spring_forces.iter().all(|&f| f > 0.0),
@@ -1188,32 +1310,39 @@ mod tests {
             ev.spring_forces
         );
         let neq = map.neq;
-        let mut k = vec![0.0; neq * neq];
-        for (&(r, c), v) in ev.asm.idx.iter().zip(&ev.asm.val) {
-            k[r as usize * neq + c as usize] += v;
-        }
         let res = |s: &State| {
             let e = ctx.eval(s, 1.0, false, &mut NlTimings::default()).unwrap();
             (0..neq)
                 .map(|i| e.asm.f_int[i] - e.asm.f_ext[i])
                 .collect::<Vec<f64>>()
         };
-        let scale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let h = 1e-6;
-        let mut worst = 0.0f64;
-        for j in 0..neq {
-            let mut e = vec![0.0; neq];
-            e[j] = 1.0;
-            let mut sp = st.clone();
-            sp.update(&map, &e, h);
-            let mut sm = st.clone();
-            sm.update(&map, &e, -h);
-            let (rp, rm) = (res(&sp), res(&sm));
-            for i in 0..neq {
-                let fd = (rp[i] - rm[i]) / (2.0 * h);
-                worst = worst.max((fd - k[i * neq + j]).abs() / scale);
+        // The assembled tangent at `st` and its largest deviation from central differences
+        // of the residual, relative to its largest entry.
+        let check = |st: &State| {
+            let ev = ctx.eval(st, 1.0, true, &mut NlTimings::default()).unwrap();
+            let mut k = vec![0.0; neq * neq];
+            for (&(r, c), v) in ev.asm.idx.iter().zip(&ev.asm.val) {
+                k[r as usize * neq + c as usize] += v;
             }
-        }
+            let scale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let h = 1e-6;
+            let mut worst = 0.0f64;
+            for j in 0..neq {
+                let mut e = vec![0.0; neq];
+                e[j] = 1.0;
+                let mut sp = st.clone();
+                sp.update(&map, &e, h);
+                let mut sm = st.clone();
+                sm.update(&map, &e, -h);
+                let (rp, rm) = (res(&sp), res(&sm));
+                for i in 0..neq {
+                    let fd = (rp[i] - rm[i]) / (2.0 * h);
+                    worst = worst.max((fd - k[i * neq + j]).abs() / scale);
+                }
+            }
+            (worst, k, scale)
+        };
+        let (worst, k, scale) = check(&st);
         assert!(
             ev.beams[0].max_von_mises > 0.0,
             "the beam must be loaded: {:?}",
@@ -1221,6 +1350,18 @@ mod tests {
         );
         eprintln!("model tangent vs central differences: relative error {worst:e}");
         assert!(worst < 1e-6, "relative tangent error {worst:e}");
+        // The stick branch: the tip anchored at its own foot point (what a converged
+        // increment leaves for a point that touches), nudged sideways off it.
+        let mut stick = st.clone();
+        let found = contact::search(&model, &map, &stick, &model.contacts[0], &surfaces[0]);
+        stick.anchors[0] = contact::anchors(&found, &model.contacts[0], &surfaces[0], &[None]);
+        stick.u[tip] += V3::new(1e-3, -2e-3, 0.0);
+        let ev = ctx.eval(&stick, 1.0, false, &mut tm).unwrap();
+        assert_eq!(ev.contacts[0].sliding_points, 0, "the tip must stick");
+        assert!(ev.contacts[0].friction_force > 1e-3, "{:?}", ev.contacts[0]);
+        let (worst_stick, ..) = check(&stick);
+        eprintln!("sticking: relative error {worst_stick:e}");
+        assert!(worst_stick < 1e-6, "relative tangent error {worst_stick:e}");
         // The tangent is not symmetric here (body moments, follower loads, pressure).
         let asym = (0..neq)
             .flat_map(|i| (0..neq).map(move |j| (i, j)))
@@ -1305,6 +1446,7 @@ mod beam_chain {
             spring: vec![],
             beam: vec![true; n],
             contact: vec![],
+            tie: vec![],
             block_of: vec![],
         };
         let map = DofMap::build(&model, vec![], &[], &fixed).unwrap();
@@ -1333,6 +1475,7 @@ mod beam_chain {
             opt: &opt,
             arc: &[],
             surfaces: &surfaces,
+            bonds: &[],
             pool: Default::default(),
         };
         let ev = ctx.eval(&st, 1.0, true, &mut NlTimings::default()).unwrap();
