@@ -357,6 +357,41 @@ pub fn solve_cases(twin: &Twin, cases: &[LoadCase], what: &str) -> Result<Vec<Ca
     out
 }
 
+/// Solves `cases` on each of several twins (`(twin, name)`) in one pool of side-by-side
+/// solves (see [`solve_cases`]): the machine stays full until the last solve instead of
+/// idling at the end of each twin's set. One result list per twin, in `cases` order.
+pub fn solve_many(twins: &[(&Twin, &str)], cases: &[LoadCase]) -> Result<Vec<Vec<CaseResult>>> {
+    use rayon::prelude::*;
+    let jobs: Vec<(usize, usize)> = (0..twins.len())
+        .flat_map(|t| (0..cases.len()).map(move |c| (t, c)))
+        .collect();
+    let what = if twins.len() == 1 {
+        twins[0].1.to_string()
+    } else {
+        format!("{} scenarios", twins.len())
+    };
+    let bar = spinetwin_core::progress::bar(jobs.len() as u64, &what);
+    bar.set_message(what.clone());
+    let flat = jobs
+        .par_iter()
+        .with_max_len(1)
+        .map(|&(t, c)| {
+            let (twin, name) = twins[t];
+            let r = twin
+                .simulate(&cases[c], &SolveOptions::default())
+                .with_context(|| format!("{name}: load case {}", cases[c].name));
+            bar.inc(1);
+            r
+        })
+        .collect::<Result<Vec<_>>>();
+    bar.finish_and_clear();
+    let mut flat = flat?.into_iter();
+    Ok(twins
+        .iter()
+        .map(|_| flat.by_ref().take(cases.len()).collect())
+        .collect())
+}
+
 /// One row of results.csv.
 fn results_csv(results: &[CaseResult]) -> String {
     let mut s = String::from(

@@ -101,6 +101,9 @@ pub struct ScenarioModel {
     /// Cemented vertebrae and fill fractions (recorded, no mechanical effect in the hybrid
     /// fidelity).
     pub cemented: Vec<(Level, f64)>,
+    /// True when no operation changes the hybrid model (cement only): its twin is the intact
+    /// one, so its hybrid results are the intact results and need no solve of their own.
+    pub hybrid_unchanged: bool,
 }
 
 impl ScenarioModel {
@@ -677,6 +680,10 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
         assumptions,
         discs_without_nucleus,
         cemented,
+        hybrid_unchanged: scenario
+            .operations
+            .iter()
+            .all(|op| matches!(op, Operation::Vertebroplasty { .. })),
     })
 }
 

@@ -258,6 +258,8 @@ pub struct ImplantCheck {
     pub level: String,
     /// Voxel size (mm).
     pub spacing_mm: f64,
+    /// Thickness of the bone zones evaluated (mm).
+    pub zone_mm: f64,
     /// Equations of the voxel model.
     pub equations: usize,
     /// Zones.
@@ -279,6 +281,10 @@ pub fn implant_checks(
     spacing_mm: f64,
 ) -> Result<Vec<ImplantCheck>, String> {
     let twin = &sm.twin;
+    let options = ImplantTestOptions {
+        spacing_mm,
+        ..Default::default()
+    };
     let solved: Vec<&CaseResult> = results.iter().filter(|r| r.converged).collect();
     let mut out = Vec::new();
     for (b, &level) in twin.levels.iter().enumerate() {
@@ -311,6 +317,7 @@ pub fn implant_checks(
         // the other endplate get a model of their own.
         let sides: Vec<bool> = {
             let mut s: Vec<bool> = blocks.iter().map(|x| x.1).collect();
+            s.sort_unstable();
             s.dedup();
             s
         };
@@ -410,19 +417,8 @@ pub fn implant_checks(
                     footprints: fp_loads,
                 });
             }
-            let t = implant_test(
-                ct,
-                labels,
-                v,
-                &specs,
-                &footprints,
-                &cases,
-                &ImplantTestOptions {
-                    spacing_mm,
-                    ..Default::default()
-                },
-            )
-            .map_err(|e| format!("{}: {e}", level.name()))?;
+            let t = implant_test(ct, labels, v, &specs, &footprints, &cases, &options)
+                .map_err(|e| format!("{}: {e}", level.name()))?;
             equations = equations.max(t.equations);
             let zone =
                 |name: &str, indicator: &str, pick: &dyn Fn(&ImplantCaseResult) -> &ZoneStats| {
@@ -455,6 +451,7 @@ pub fn implant_checks(
         out.push(ImplantCheck {
             level: level.name().to_string(),
             spacing_mm,
+            zone_mm: options.zone_mm.max(spacing_mm),
             equations,
             zones,
         });

@@ -790,7 +790,8 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
 fn implant_check_table(sc: &ScenarioSummary) -> String {
     let mut h = String::new();
     if !sc.implant_checks.is_empty() {
-        h.push_str("<h3>Bone around the implants (deformable vertebrae from the CT)</h3><p>Each vertebra carrying screws or a cage, as a voxel finite-element model with moduli from its HU, under the loads its implants carry in each solved load case above (rod force and moment at each screw head; the force through each face of the cage). Screws are titanium cylinders bonded to the bone; the cage is a block of its material over its footprint; the vertebra is held at the endplate the implants do not load. The ratio is the von Mises stress over the compressive yield strength of the bone from its density (Kopperdahl 2002: 37.4 &rho;<sup>1.39</sup> MPa) in the bone within 2 mm of the screw (<i>loosening</i>) or under the cage (<i>subsidence</i>), in the load case where it is highest. Above 1, the bone yields under a single such load (colour: green below 0.5, amber 0.5 to 1, red from 1).</p><table><tr><th>zone</th><th>indicator</th><th>worst case</th><th>bone HU</th><th>strength</th><th>von Mises p95</th><th>ratio p95</th><th>ratio max</th><th>over yield</th></tr>");
+        h.push_str(&format!("<h3>Bone around the implants (deformable vertebrae from the CT)</h3><p>Each vertebra carrying screws or a cage, as a voxel finite-element model with moduli from its HU, under the loads its implants carry in each load case above solved under load control (pure moments; rod force and moment at each screw head, the force through each face of the cage). Screws are titanium cylinders bonded to the bone; the cage is a block of its material over its footprint; the vertebra is held at both endplates, or at the one a cage does not load. The ratio is the von Mises stress over the compressive yield strength of the bone from its density (Kopperdahl 2002: 37.4 &rho;<sup>1.39</sup> MPa) in the bone within {:.1} mm of the screw (<i>loosening</i>) or under the cage (<i>subsidence</i>), in the load case where it is highest. Above 1, the bone yields under a single such load (colour: green below 0.5, amber 0.5 to 1, red from 1).</p>", sc.implant_checks[0].zone_mm));
+        h.push_str("<table><tr><th>zone</th><th>indicator</th><th>worst case</th><th>bone HU</th><th>strength</th><th>von Mises p95</th><th>ratio p95</th><th>ratio max</th><th>over yield</th></tr>");
         for c in &sc.implant_checks {
             for z in &c.zones {
                 let r = z.stats.ratio[0];
@@ -909,8 +910,14 @@ impl Comparison {
             if has_bone_implants(m) {
                 match crate::bone::implant_checks(ct, labels, m, results, spacing_mm) {
                     Ok(c) if c.is_empty() => {
-                        sc.implant_check_note =
-                            Some("no load case converged to take the implant loads from".into())
+                        sc.implant_check_note = Some(
+                            if results.iter().any(|r| r.converged) {
+                                "the solved cases carried no implant loads to check"
+                            } else {
+                                "no load case converged to take the implant loads from"
+                            }
+                            .into(),
+                        )
                     }
                     Ok(c) => {
                         sc.implant_checks = c;

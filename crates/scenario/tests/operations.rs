@@ -545,6 +545,15 @@ fn vertebroplasty_changes_nothing_mechanical_and_says_so() {
     assert_eq!(m.twin.facets.len(), t.facets.len());
     assert!(m.twin.implants.beams.is_empty() && m.twin.implants.disc_blocks.is_empty());
     assert_eq!(m.cemented.len(), 1);
+    // Its hybrid results are the intact ones (the demo and plan reuse them); any other
+    // operation needs its own solve.
+    assert!(m.hybrid_unchanged);
+    let both = apply(
+        &t,
+        &scen("[[operation]]\nkind = \"vertebroplasty\"\nlevel = \"L4\"\nfill_fraction = 0.25\n[[operation]]\nkind = \"laminectomy\"\nlevel = \"L4\"\n"),
+    )
+    .unwrap();
+    assert!(!both.hybrid_unchanged);
     assert!(m.assumptions.iter().any(|a| a.contains("full fidelity")));
     // The comparison report says so too.
     let cmp = spinetwin_scenario::compare(&[], &[(&m, Vec::new())]);

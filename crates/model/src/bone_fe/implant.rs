@@ -299,9 +299,24 @@ pub fn implant_test(
         ));
     }
     options.bone.validate()?;
-    let heads: Vec<[f64; 3]> = screws.iter().map(|s| s.head).collect();
+    // The grid reaches every screw's head and tip, with its radius around them.
+    let reach: Vec<[f64; 3]> = screws
+        .iter()
+        .flat_map(|sc| {
+            let r = 0.5 * sc.diameter_mm;
+            [sc.head, sc.tip].into_iter().flat_map(move |p| {
+                (0..3).flat_map(move |a| {
+                    [-r, r].map(|d| {
+                        let mut q = p;
+                        q[a] += d;
+                        q
+                    })
+                })
+            })
+        })
+        .collect();
     let pad = options.cap_mm.max(options.cage_mm);
-    let grid = VertebraGrid::new(ct, labels, vertebra, s, pad, &heads)?;
+    let grid = VertebraGrid::new(ct, labels, vertebra, s, pad, &reach)?;
     let mut lab = grid.lab.clone();
     let dims = grid.dims;
     // Screws: every voxel within the radius of the head-tip segment.
@@ -498,6 +513,15 @@ pub fn implant_test(
             ));
         }
     }
+    for (k, z) in footprint_zones.iter().enumerate() {
+        if z.is_empty() {
+            return bad(format!(
+                "{}: no body bone under the cage footprint; the cage faces and the landmarks \
+                 do not match",
+                footprints[k].name
+            ));
+        }
+    }
     // Supports: the outer planes of the held caps.
     let mut held = Vec::new();
     for (cap, high) in [(local_label::CAP_LOW, false), (local_label::CAP_HIGH, true)] {
@@ -578,6 +602,27 @@ pub fn implant_test(
             .filter(|&n| (mesh.nodes[n][2] - ext).abs() <= 0.25 * s)
             .collect()
     };
+    if cage_superior.is_some() && cage_top.len() < 3 {
+        return bad(format!(
+            "the cage block's loaded surface has {} nodes; use smaller voxels or a finer mesh \
+             step",
+            cage_top.len()
+        ));
+    }
+    // Tributary weight of each node of the loaded plane: the number of cage elements it
+    // corners there (1 at a corner of the plane, 2 on its edge, 4 inside), so a uniform
+    // face load reaches the nodes as the consistent nodal forces of a uniform pressure.
+    let mut tributary = vec![0.0f64; mesh.num_nodes()];
+    {
+        let on_top: std::collections::HashSet<usize> = cage_top.iter().copied().collect();
+        for e in (0..ne).filter(|&e| model.element_label[e] == local_label::CAGE) {
+            for &n in corners(e) {
+                if on_top.contains(&n) {
+                    tributary[n] += 1.0;
+                }
+            }
+        }
+    }
     // Face -> nodes of the cage's loaded plane (the first face containing a node takes it;
     // a face over no node gives its force to the nearest node).
     let face_nodes: Vec<Vec<Vec<usize>>> = polys
@@ -636,8 +681,9 @@ pub fn implant_test(
             for (nodes, f) in face_nodes[fp].iter().zip(forces) {
                 let fl = Vector3::from(grid.vector_to_local(*f));
                 total += fl;
+                let w: f64 = nodes.iter().map(|&n| tributary[n].max(1e-3)).sum();
                 for &n in nodes {
-                    loads.nodal_force(n, (fl / nodes.len() as f64).into());
+                    loads.nodal_force(n, (fl * (tributary[n].max(1e-3) / w)).into());
                 }
             }
         }
@@ -699,6 +745,15 @@ pub fn implant_test(
         let reaction = held.iter().fold(Vector3::zeros(), |a, &n| {
             a + Vector3::from(sol.reactions[n])
         });
+        // Every applied load must reach the supports: a load on a node the mesh dropped
+        // would vanish silently.
+        if (reaction + total).norm() > 1e-6 * total.norm().max(1.0) {
+            return bad(format!(
+                "case {}: the supports carry {:.3?} N against {:.3?} N applied; a load missed \
+                 the mesh",
+                c.name, -reaction, total
+            ));
+        }
         results.push(ImplantCaseResult {
             name: c.name.clone(),
             screws: screw_zones.iter().map(|z| stats(z)).collect(),
