@@ -1092,7 +1092,7 @@ fn finish_solution(
     mut timings: Timings,
 ) -> Result<Solution, FemError> {
     let t = Instant::now();
-    let ku = system.mul(&values, &u_free);
+    let ku = system.mul(values, &u_free);
     let rn: f64 = ku
         .iter()
         .zip(rhs)
