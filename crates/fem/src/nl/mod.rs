@@ -72,7 +72,7 @@
 //! increases it. An increment converges when the force test holds together with the
 //! displacement or the energy test ([`SolveOptions`]); it is halved after a failure
 //! (divergence, inverted element, singular tangent, too many iterations) down to
-//! `Increments::min`, and grown by 1.5 after a full-size increment that converged in 7
+//! `Increments::min`, and grown by 1.5 after a full-size increment that converged in 5
 //! iterations or fewer.
 //!
 //! # Limitations
