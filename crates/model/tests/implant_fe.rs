@@ -183,23 +183,6 @@ fn screw_and_cage_bone_checks_balance_and_follow_density_and_stiffness() {
         .unwrap();
         balanced(&t);
         let s = &t.cases[0].screws;
-        eprintln!(
-            "bmd {bmd}: {} equations, {:.1} s; peri-screw zones {} / {} elements, mean HU {:.0} / {:.0}, strength {:.1} / {:.1} MPa, von Mises p95 {:.2} / {:.2} MPa, ratio p95 {:.3} / {:.3}, max {:.3} / {:.3}",
-            t.equations,
-            t.solve_time_s,
-            s[0].elements,
-            s[1].elements,
-            s[0].mean_hu,
-            s[1].mean_hu,
-            s[0].mean_strength_mpa,
-            s[1].mean_strength_mpa,
-            s[0].von_mises_mpa[0],
-            s[1].von_mises_mpa[0],
-            s[0].ratio[0],
-            s[1].ratio[0],
-            s[0].ratio[1],
-            s[1].ratio[1],
-        );
         doc += &format!(
             "| {bmd} | {} | {:.1} s | {:.0} / {:.0} | {:.1} MPa | {:.2} / {:.2} MPa | {:.3} / {:.3} | {:.3} / {:.3} |\n",
             t.equations,
@@ -253,17 +236,6 @@ fn screw_and_cage_bone_checks_balance_and_follow_density_and_stiffness() {
         .unwrap();
         balanced(&t);
         let z = &t.cases[0].footprints[0];
-        eprintln!(
-            "cage E {} MPa: {} elements under it, mean HU {:.0}, von Mises p95 {:.2} max {:.2} MPa, ratio p95 {:.3} max {:.3}, over yield {:.1} %",
-            mat.e_mpa,
-            z.elements,
-            z.mean_hu,
-            z.von_mises_mpa[0],
-            z.von_mises_mpa[1],
-            z.ratio[0],
-            z.ratio[1],
-            100.0 * z.over_yield_fraction
-        );
         doc +=
             &format!(
             "| {} ({:.0} MPa) | {} | {:.0} | {:.2} MPa | {:.2} MPa | {:.3} | {:.3} | {:.1} % |\n",
