@@ -27,7 +27,9 @@ use crate::bone::{BoneMaterial, Isotropic};
 use crate::error::ModelError;
 
 mod implant;
+mod segment;
 pub use implant::*;
+pub use segment::*;
 
 /// Element type of a voxel bone model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -573,6 +575,12 @@ pub mod local_label {
     pub const SCREW: u16 = 7;
     /// Interbody cage block on an endplate.
     pub const CAGE: u16 = 8;
+    /// Body of the other vertebra of a motion-segment model.
+    pub const ADJ_BODY: u16 = 9;
+    /// Posterior elements of the other vertebra of a motion-segment model.
+    pub const ADJ_POSTERIOR: u16 = 10;
+    /// Intervertebral disc of a motion-segment model.
+    pub const DISC: u16 = 11;
 }
 
 /// A vertebral compression test built from the CT.
@@ -715,6 +723,34 @@ impl VertebraGrid {
         pad_z_mm: f64,
         include: &[[f64; 3]],
     ) -> Result<VertebraGrid, ModelError> {
+        Self::with_members(
+            ct,
+            labels,
+            &[(vertebra, local_label::BODY, local_label::POSTERIOR)],
+            &[],
+            &vertebra.frame,
+            s,
+            pad_z_mm,
+            include,
+        )
+    }
+
+    /// As [`VertebraGrid::new`] for several vertebrae (and other labelled structures, e.g.
+    /// a disc) on one grid aligned with `frame`: each member `(landmarks, body label,
+    /// posterior label)` is split into body and posterior elements at its own posterior
+    /// endplate rim; `extra` maps further source labels to local labels. `body_voxels` are
+    /// those of the first member.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_members(
+        ct: &Volume<f32>,
+        labels: &Volume<u16>,
+        members: &[(&spinetwin_segment::landmarks::VertebraLandmarks, u16, u16)],
+        extra: &[(u16, u16)],
+        frame: &spinetwin_segment::landmarks::Frame,
+        s: f64,
+        pad_z_mm: f64,
+        include: &[[f64; 3]],
+    ) -> Result<VertebraGrid, ModelError> {
         use nalgebra::{Matrix3, Vector3};
         use spinetwin_imaging::{Grid, Interpolation};
         if ct.grid() != labels.grid() {
@@ -727,55 +763,75 @@ impl VertebraGrid {
                 "vertebra test: the voxel spacing must be positive (got {s} mm)"
             )));
         }
-        check_landmarks(vertebra)?;
-        let f = &vertebra.frame;
+        for (v, _, _) in members {
+            check_landmarks(v)?;
+        }
+        let f = frame;
         let (o, ax) = (
             Vector3::from(f.origin),
             [Vector3::from(f.x), Vector3::from(f.y), Vector3::from(f.z)],
         );
-        // Extent of the vertebra in its frame.
+        // Extent of the members in the frame.
         let g = ct.grid();
         let [ni, nj, nk] = g.dims;
         let (mut lo, mut hi) = ([f64::MAX; 3], [f64::MIN; 3]);
-        let mut count = 0usize;
-        let mut sum = Vector3::zeros();
+        let mut count = vec![0usize; members.len()];
+        let mut sum = vec![Vector3::zeros(); members.len()];
+        let mut extra_count = vec![0usize; extra.len()];
         for k in 0..nk {
             for j in 0..nj {
                 for i in 0..ni {
-                    if labels.get(i, j, k) == vertebra.label {
-                        let p = g.index_to_world(Vector3::new(i as f64, j as f64, k as f64)) - o;
-                        sum += p;
-                        for a in 0..3 {
-                            let c = p.dot(&ax[a]);
-                            lo[a] = lo[a].min(c);
-                            hi[a] = hi[a].max(c);
-                        }
-                        count += 1;
+                    let l = labels.get(i, j, k);
+                    let m = members.iter().position(|(v, _, _)| v.label == l);
+                    let x = extra.iter().position(|e| e.0 == l);
+                    if m.is_none() && x.is_none() {
+                        continue;
+                    }
+                    let p = g.index_to_world(Vector3::new(i as f64, j as f64, k as f64)) - o;
+                    if let Some(m) = m {
+                        sum[m] += p;
+                        count[m] += 1;
+                    }
+                    if let Some(x) = x {
+                        extra_count[x] += 1;
+                    }
+                    for a in 0..3 {
+                        let c = p.dot(&ax[a]);
+                        lo[a] = lo[a].min(c);
+                        hi[a] = hi[a].max(c);
                     }
                 }
             }
         }
-        if count == 0 {
-            return Err(ModelError::InvalidInput(format!(
-                "vertebra test: label {} ({}) has no voxel in the label map",
-                vertebra.label,
-                vertebra.level.name()
-            )));
+        for (m, (v, _, _)) in members.iter().enumerate() {
+            if count[m] == 0 {
+                return Err(ModelError::InvalidInput(format!(
+                    "vertebra test: label {} ({}) has no voxel in the label map",
+                    v.label,
+                    v.level.name()
+                )));
+            }
+            // The landmarks must describe this label map's vertebra: the twin's landmarks
+            // with a label map from another scan or segmentation would put one vertebra's
+            // frame on another.
+            let centroid_gap = (o + sum[m] / count[m] as f64 - Vector3::from(v.centroid)).norm();
+            let volume = count[m] as f64 * g.voxel_volume();
+            let volume_ratio = volume / v.volume_mm3.max(1e-9);
+            if centroid_gap > 5.0 || !(0.75..=1.33).contains(&volume_ratio) {
+                return Err(ModelError::InvalidInput(format!(
+                    "vertebra test: the landmarks of {} do not belong to this label map (its \
+                     label {} lies {centroid_gap:.1} mm from the landmark centroid, with {:.0} \
+                     % of the landmark volume); pass the labels the twin was built from",
+                    v.level.name(),
+                    v.label,
+                    100.0 * volume_ratio
+                )));
+            }
         }
-        // The landmarks must describe this label map's vertebra: the twin's landmarks with a
-        // label map from another scan or segmentation would put one vertebra's frame on
-        // another.
-        let centroid_gap = (o + sum / count as f64 - Vector3::from(vertebra.centroid)).norm();
-        let volume = count as f64 * g.voxel_volume();
-        let volume_ratio = volume / vertebra.volume_mm3.max(1e-9);
-        if centroid_gap > 5.0 || !(0.75..=1.33).contains(&volume_ratio) {
+        if let Some(x) = extra_count.iter().position(|&c| c == 0) {
             return Err(ModelError::InvalidInput(format!(
-                "vertebra test: the landmarks of {} do not belong to this label map (its label \
-                 {} lies {centroid_gap:.1} mm from the landmark centroid, with {:.0} % of the \
-                 landmark volume); pass the labels the twin was built from",
-                vertebra.level.name(),
-                vertebra.label,
-                100.0 * volume_ratio
+                "vertebra test: label {} has no voxel in the label map",
+                extra[x].0
             )));
         }
         for p in include {
@@ -808,14 +864,15 @@ impl VertebraGrid {
             .map_err(|e| ModelError::InvalidGeometry(format!("vertebra frame: {e}")))?;
         let hu = ct.resample(&local, Interpolation::Trilinear, -1000.0);
         let lab_world = labels.resample(&local, Interpolation::Nearest, 0);
-        // The vertebra must not touch the border of its grid (it would be cut).
+        let is_member = |l: u16| members.iter().any(|(v, _, _)| v.label == l);
+        // The structures must not touch the border of their grid (they would be cut).
         {
             let [di, dj, dk] = dims;
             let on_border = (0..dk).any(|k| {
                 (0..dj).any(|j| {
                     (0..di).any(|i| {
                         (i == 0 || j == 0 || k == 0 || i + 1 == di || j + 1 == dj || k + 1 == dk)
-                            && lab_world.get(i, j, k) == vertebra.label
+                            && is_member(lab_world.get(i, j, k))
                     })
                 })
             });
@@ -823,27 +880,30 @@ impl VertebraGrid {
                 return Err(ModelError::InvalidGeometry(format!(
                     "vertebra test: {} reaches the border of its resampled grid (internal \
                      error: the padding is too small); report it with the CT's voxel spacing",
-                    vertebra.level.name()
+                    members[0].0.level.name()
                 )));
             }
         }
-        // Posterior wall of the body: the most posterior endplate rim point.
-        let rim = vertebra.superior_endplate.outline.iter().chain(
-            vertebra
-                .inferior_endplate
+        // Posterior wall of each body: its most posterior endplate rim point.
+        let mut walls = Vec::with_capacity(members.len());
+        for (v, _, _) in members {
+            let rim = v
+                .superior_endplate
+                .outline
                 .iter()
-                .flat_map(|e| e.outline.iter()),
-        );
-        let wall_y = rim
-            .map(|p| (Vector3::from(*p) - o).dot(&ax[1]))
-            .fold(f64::MIN, f64::max);
-        if wall_y == f64::MIN {
-            return Err(ModelError::InvalidGeometry(format!(
-                "vertebra test: {} has no endplate outline to find the posterior body wall",
-                vertebra.level.name()
-            )));
+                .chain(v.inferior_endplate.iter().flat_map(|e| e.outline.iter()));
+            let wall_y = rim
+                .map(|p| (Vector3::from(*p) - o).dot(&ax[1]))
+                .fold(f64::MIN, f64::max);
+            if wall_y == f64::MIN {
+                return Err(ModelError::InvalidGeometry(format!(
+                    "vertebra test: {} has no endplate outline to find the posterior body wall",
+                    v.level.name()
+                )));
+            }
+            walls.push(wall_y);
         }
-        // Local labels on an axis-aligned grid (local coordinates, mm from the body centre).
+        // Local labels on an axis-aligned grid (local coordinates, mm from the frame origin).
         let aligned = Grid::new(dims, [s; 3], Vector3::from(start), Matrix3::identity())
             .map_err(|e| ModelError::InvalidGeometry(e.to_string()))?;
         let mut lab = Volume::filled(aligned.clone(), 0u16);
@@ -851,15 +911,22 @@ impl VertebraGrid {
         for k in 0..dims[2] {
             for j in 0..dims[1] {
                 for i in 0..dims[0] {
-                    if lab_world.get(i, j, k) != vertebra.label {
+                    let l = lab_world.get(i, j, k);
+                    if let Some(&(_, to)) = extra.iter().find(|e| e.0 == l) {
+                        lab.set(i, j, k, to);
                         continue;
                     }
+                    let Some(m) = members.iter().position(|(v, _, _)| v.label == l) else {
+                        continue;
+                    };
                     let y = start[1] + j as f64 * s;
-                    if y <= wall_y {
-                        lab.set(i, j, k, local_label::BODY);
-                        body_voxels.push([i, j, k]);
+                    if y <= walls[m] {
+                        lab.set(i, j, k, members[m].1);
+                        if m == 0 {
+                            body_voxels.push([i, j, k]);
+                        }
                     } else {
-                        lab.set(i, j, k, local_label::POSTERIOR);
+                        lab.set(i, j, k, members[m].2);
                     }
                 }
             }
@@ -867,7 +934,7 @@ impl VertebraGrid {
         if body_voxels.is_empty() {
             return Err(ModelError::InvalidGeometry(format!(
                 "vertebra test: no body voxel of {} anterior to its posterior wall",
-                vertebra.level.name()
+                members[0].0.level.name()
             )));
         }
         let hu = Volume::new(aligned, hu.into_parts().1)
@@ -911,67 +978,13 @@ pub fn vertebra_compression(
     options.bone.validate()?;
     let VertebraGrid {
         start,
-        dims,
         hu,
         mut lab,
         body_voxels,
         frame,
         ..
     } = VertebraGrid::new(ct, labels, vertebra, s, options.cap_mm, &[])?;
-    // Cement: the body voxels nearest the body centre in the body's own proportions, away
-    // from the cortex (two voxels), up to the fill fraction of the body volume.
-    let mut cement_n = 0;
-    if options.cement_fraction > 0.0 {
-        let half = [0, 1, 2].map(|a| {
-            let (l, h) = body_voxels.iter().fold((f64::MAX, f64::MIN), |(l, h), v| {
-                let c = start[a] + v[a] as f64 * s;
-                (l.min(c), h.max(c))
-            });
-            0.5 * (h - l).max(s)
-        });
-        let centre = [0, 1, 2].map(|a| {
-            body_voxels
-                .iter()
-                .map(|v| start[a] + v[a] as f64 * s)
-                .sum::<f64>()
-                / body_voxels.len() as f64
-        });
-        let interior = |v: &[usize; 3]| {
-            let r = 2usize;
-            (0..3).all(|a| v[a] >= r && v[a] + r < dims[a])
-                && (-(r as isize)..=r as isize).all(|d| {
-                    (0..3).all(|a| {
-                        let mut w = *v;
-                        w[a] = (w[a] as isize + d) as usize;
-                        lab.get(w[0], w[1], w[2]) == local_label::BODY
-                    })
-                })
-        };
-        let mut cand: Vec<(f64, [usize; 3])> = body_voxels
-            .iter()
-            .filter(|v| interior(v))
-            .map(|v| {
-                let d2: f64 = (0..3)
-                    .map(|a| ((start[a] + v[a] as f64 * s - centre[a]) / half[a]).powi(2))
-                    .sum();
-                (d2, *v)
-            })
-            .collect();
-        cand.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let want = (options.cement_fraction * body_voxels.len() as f64).round() as usize;
-        if want > cand.len() {
-            return Err(ModelError::InvalidInput(format!(
-                "vertebra test: a cement fill of {:.0} % needs {want} voxels but only {} \
-                 lie inside the body away from its cortex",
-                100.0 * options.cement_fraction,
-                cand.len()
-            )));
-        }
-        for (_, v) in cand.into_iter().take(want) {
-            lab.set(v[0], v[1], v[2], local_label::CEMENT);
-        }
-        cement_n = want;
-    }
+    let cement_n = place_cement(&mut lab, &body_voxels, start, s, options.cement_fraction)?;
     let margin = (options.cap_mm / s).round() as usize;
     add_end_caps(
         &mut lab,
@@ -1063,6 +1076,74 @@ pub fn vertebra_compression(
         body_mean_hu,
         model,
     })
+}
+
+/// Fills the `fraction` of the body (`body_voxels`, labelled [`local_label::BODY`] in `lab`)
+/// nearest its centre, in the body's own proportions and at least two voxels from its
+/// surface, with [`local_label::CEMENT`]; returns the number of cement voxels.
+fn place_cement(
+    lab: &mut Volume<u16>,
+    body_voxels: &[[usize; 3]],
+    start: [f64; 3],
+    s: f64,
+    fraction: f64,
+) -> Result<usize, ModelError> {
+    let dims = lab.dims();
+    // The body voxels nearest the body centre in the body's own proportions, away
+    // from the cortex (two voxels), up to the fill fraction of the body volume.
+    let mut cement_n = 0;
+    if fraction > 0.0 {
+        let half = [0, 1, 2].map(|a| {
+            let (l, h) = body_voxels.iter().fold((f64::MAX, f64::MIN), |(l, h), v| {
+                let c = start[a] + v[a] as f64 * s;
+                (l.min(c), h.max(c))
+            });
+            0.5 * (h - l).max(s)
+        });
+        let centre = [0, 1, 2].map(|a| {
+            body_voxels
+                .iter()
+                .map(|v| start[a] + v[a] as f64 * s)
+                .sum::<f64>()
+                / body_voxels.len() as f64
+        });
+        let interior = |v: &[usize; 3]| {
+            let r = 2usize;
+            (0..3).all(|a| v[a] >= r && v[a] + r < dims[a])
+                && (-(r as isize)..=r as isize).all(|d| {
+                    (0..3).all(|a| {
+                        let mut w = *v;
+                        w[a] = (w[a] as isize + d) as usize;
+                        lab.get(w[0], w[1], w[2]) == local_label::BODY
+                    })
+                })
+        };
+        let mut cand: Vec<(f64, [usize; 3])> = body_voxels
+            .iter()
+            .filter(|v| interior(v))
+            .map(|v| {
+                let d2: f64 = (0..3)
+                    .map(|a| ((start[a] + v[a] as f64 * s - centre[a]) / half[a]).powi(2))
+                    .sum();
+                (d2, *v)
+            })
+            .collect();
+        cand.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let want = (fraction * body_voxels.len() as f64).round() as usize;
+        if want > cand.len() {
+            return Err(ModelError::InvalidInput(format!(
+                "vertebra test: a cement fill of {:.0} % needs {want} voxels but only {} \
+                 lie inside the body away from its cortex",
+                100.0 * fraction,
+                cand.len()
+            )));
+        }
+        for (_, v) in cand.into_iter().take(want) {
+            lab.set(v[0], v[1], v[2], local_label::CEMENT);
+        }
+        cement_n = want;
+    }
+    Ok(cement_n)
 }
 
 /// The material of the published VerSe'19 voxel-FE benchmark protocol (Bonelab

@@ -586,6 +586,14 @@ fn cemented_vertebra_compressed_from_the_ct_stiffens() {
         "cement must stiffen the body: {c:?}"
     );
     assert!(c.bone_p95_per_kn.iter().all(|s| s.is_finite() && *s > 0.0));
+    // Both neighbours (L3 above, L5 below) checked as motion segments through their discs;
+    // cement stiffens each segment a little and its neighbour carries about the same stress.
+    let segs: Vec<&str> = c.adjacent.iter().map(|a| a.segment.as_str()).collect();
+    assert_eq!(segs, ["L3-L4", "L4-L5"], "{:?}", c.adjacent_notes);
+    for a in &c.adjacent {
+        assert!(a.stiffness_n_per_mm[1] > a.stiffness_n_per_mm[0], "{a:?}");
+        assert!(a.adjacent_endplate_change_pct.abs() < 10.0, "{a:?}");
+    }
     // Section pictures of both, as PNG.
     assert!(c
         .sections
