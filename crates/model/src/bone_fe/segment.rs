@@ -265,7 +265,7 @@ pub fn segment_compression(
             ..Default::default()
         },
     )?;
-    if !result.converged || !(result.force_n > 0.0) {
+    if !result.converged || result.force_n.is_nan() || result.force_n <= 0.0 {
         return Err(ModelError::InvalidInput(format!(
             "segment test {name}: the linear solve did not give a compressive force (residual \
              {:.1e}, force {:.3e} N)",
