@@ -254,6 +254,38 @@ fn tlif_implant_loads_reach_the_bone_checks() {
         })
         .collect();
     println!("flexion: rod force at each screw head {rods:.1?} N");
+    // Each rod is loaded only at its ends, so what it puts on its two vertebrae balances in
+    // global axes: turning each vertebra's reference-orientation load forward by that
+    // vertebra's rotation must cancel to round-off (a load given to the wrong vertebra or
+    // with one end's sign lost would not). The fused vertebrae turn together here, so this
+    // does not tell a rotation from its transpose; the code review did.
+    let bodies = &results[1].deformed.as_ref().unwrap().bodies;
+    let rot = |b: usize| nalgebra::Matrix3::from_fn(|i, j| bodies[b].rotation[i][j]);
+    for name in tlif.twin.implants.beams.iter().map(|b| &b.name) {
+        let ends: Vec<(usize, Vector3<f64>)> = results[1]
+            .implant_loads
+            .iter()
+            .filter(|l| &l.name == name)
+            .filter_map(|l| match &l.kind {
+                ImplantLoadKind::Rod { force_n, .. } => Some((l.body, Vector3::from(*force_n))),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ends.len(), 2, "{name}");
+        let global: Vector3<f64> = ends.iter().map(|(b, f)| rot(*b) * f).sum();
+        let scale = ends[0].1.norm();
+        println!(
+            "{name}: global balance {:.2e} of {scale:.1} N (L4 and L5 turned {:.2} and {:.2} deg)",
+            global.norm(),
+            Vector3::from(bodies[ends[0].0].rotation_vector)
+                .norm()
+                .to_degrees(),
+            Vector3::from(bodies[ends[1].0].rotation_vector)
+                .norm()
+                .to_degrees()
+        );
+        assert!(global.norm() < 1e-6 * scale.max(1.0), "{name}: {global:?}");
+    }
     assert_eq!(rods.len(), 4);
     assert!(rods.iter().all(|&f| f > 1.0 && f < 2000.0), "{rods:?}");
     // The bone checks: both screws and the cage footprint on each vertebra, finite ratios.
