@@ -407,7 +407,7 @@ plan/comparison.json).</p></body>",
             crate::twin::print_results(&results);
             if let Some(sc) = &m.scenarios {
                 println!(
-                    "  scenarios   {}: {}/{} solves converged ({:.1} s) -> plan/report.html",
+                    "  scenarios   {}: {}/{} scenario cases converged ({:.1} s) -> plan/report.html",
                     sc.names.join(", "),
                     sc.converged,
                     sc.solves,

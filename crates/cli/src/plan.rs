@@ -307,6 +307,7 @@ pub fn run(args: PlanArgs) -> Result<()> {
     let failed = intact.iter().filter(|r| !r.converged).count()
         + results
             .iter()
+            .filter(|(m, _)| !m.hybrid_unchanged)
             .map(|(_, r)| r.iter().filter(|r| !r.converged).count())
             .sum::<usize>()
         + failed_matched;

@@ -608,7 +608,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                     fill_fraction * 100.0
                 ));
                 assumptions.push(format!(
-                    "vertebroplasty {}: vertebrae are rigid in the hybrid fidelity, so cement (PMMA, E 1937 MPa) changes nothing in the motion, disc pressure and facet forces of this model; with the CT given (`plan --ct`, and in the demo) the cemented vertebra is also compressed as deformable bone (its stiffening and bone stress are reported), while the adjacent vertebrae's stress needs a segment with deformable vertebrae (full fidelity). Rohlmann et al. 2006 (Eur Spine J 15:1255) found cement stiffening alone raises the adjacent IDP by only about 2.4 %.",
+                    "vertebroplasty {}: vertebrae are rigid in the hybrid fidelity, so cement (PMMA, E 1937 MPa) changes nothing in the motion, disc pressure and facet forces of this model; with the CT given (`plan --ct`, and in the demo) the cemented vertebra is also compressed as deformable bone (its stiffening and bone stress are reported), and with each neighbour as a motion segment (homogeneous linear-elastic disc, no nucleus pressure, no facet load: the low end of the adjacent-stress effect). Rohlmann et al. 2006 (Eur Spine J 15:1255) found cement stiffening alone raises the adjacent IDP by only about 2.4 %.",
                     t.levels[i].name()
                 ));
             }

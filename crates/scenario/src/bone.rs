@@ -70,9 +70,14 @@ pub struct AdjacentCheck {
     /// Segment stiffness without and with cement (N/mm).
     pub stiffness_n_per_mm: [f64; 2],
     /// Von Mises stress per kN, 95th percentile, in the adjacent vertebra's bone within
-    /// 3 mm of the disc (its endplate facing the cemented vertebra), without and with
+    /// `zone_mm` of the disc (its endplate facing the cemented vertebra), without and with
     /// cement (MPa).
     pub adjacent_endplate_p95_per_kn: [f64; 2],
+    /// Thickness of that endplate zone (mm, whole voxel layers).
+    pub zone_mm: f64,
+    /// Voxels of the neighbour cleared where it touched the cemented vertebra outside the
+    /// disc (joint space).
+    pub joint_voxels_cleared: usize,
     /// The same over the adjacent vertebra's whole body.
     pub adjacent_body_p95_per_kn: [f64; 2],
     /// Change of the endplate-zone value (%).
@@ -85,13 +90,16 @@ pub struct AdjacentCheck {
 /// 1.5 mm take about 170 000 equations; at 2 mm about 70 000.
 pub const SEGMENT_CHECK_MIN_SPACING_MM: f64 = 2.0;
 
-/// The motion segments of the cemented vertebra `v` with its neighbours in `landmarks`.
+/// The motion segments of the cemented vertebra `v` with its neighbours in `landmarks`
+/// (`cemented`: every cemented level of the scenario; a cemented neighbour is left out with
+/// a note, as is the sacrum).
 fn adjacent_checks(
     ct: &Volume<f32>,
     labels: &Volume<u16>,
     landmarks: &SpineLandmarks,
     v: &spinetwin_segment::landmarks::VertebraLandmarks,
     fill: f64,
+    cemented: &[(Level, f64)],
     spacing_mm: f64,
 ) -> (Vec<AdjacentCheck>, Vec<String>) {
     let (mut out, mut notes) = (Vec::new(), Vec::new());
@@ -104,13 +112,26 @@ fn adjacent_checks(
         } else {
             continue;
         };
-        let Some(w) = landmarks.vertebra(other) else {
-            continue;
-        };
-        let Some(disc) = upper.disc_below_label() else {
-            continue;
-        };
         let segment = format!("{}-{}", d.upper.name(), d.lower.name());
+        if other == Level::S1 {
+            notes.push(format!(
+                "{segment}: the sacrum is not modelled as a neighbour (its label holds the \
+                 whole sacrum)"
+            ));
+            continue;
+        }
+        if cemented.iter().any(|(l, _)| *l == other) {
+            notes.push(format!(
+                "{segment}: {} is cemented too; a segment with both bodies cemented is not \
+                 modelled",
+                other.name()
+            ));
+            continue;
+        }
+        let (Some(w), Some(disc)) = (landmarks.vertebra(other), upper.disc_below_label()) else {
+            notes.push(format!("{segment}: no landmarks for {}", other.name()));
+            continue;
+        };
         let run = |f: f64| {
             segment_compression(
                 ct,
@@ -137,6 +158,8 @@ fn adjacent_checks(
                 adjacent_body_p95_per_kn: [a.adjacent_body.p95_per_kn, b.adjacent_body.p95_per_kn],
                 adjacent_endplate_change_pct: 100.0
                     * (b.adjacent_endplate.p95_per_kn / a.adjacent_endplate.p95_per_kn - 1.0),
+                zone_mm: a.zone_mm,
+                joint_voxels_cleared: a.joint_voxels_cleared,
                 spacing_mm: s,
             }),
             (Err(e), _) | (_, Err(e)) => notes.push(format!("{segment}: {e}")),
@@ -203,7 +226,7 @@ pub fn cement_checks(
         };
         let (ka, kb) = (a.result.stiffness_n_per_mm, b.result.stiffness_n_per_mm);
         let (adjacent, adjacent_notes) =
-            adjacent_checks(ct, labels, landmarks, v, fill, spacing_mm);
+            adjacent_checks(ct, labels, landmarks, v, fill, cemented, spacing_mm);
         out.push(BoneCheck {
             adjacent,
             adjacent_notes,

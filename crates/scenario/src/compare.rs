@@ -854,10 +854,10 @@ fn bone_check_table(sc: &ScenarioSummary) -> String {
         h.push_str(&format!("</table><p>Voxel size {:.1} mm; linear elastic; the validation of this bone model against a published vertebral FE benchmark is in docs/validation/bone_stiffness.md.</p>", sc.bone_checks[0].spacing_mm));
         let adjacent: Vec<_> = sc.bone_checks.iter().flat_map(|b| &b.adjacent).collect();
         if !adjacent.is_empty() {
-            h.push_str(&format!("<h3>The adjacent vertebrae</h3><p>The cemented vertebra and each neighbour compressed as one motion segment (both vertebrae from the CT, the disc from its label as a homogeneous linear-elastic solid, E 8 MPa; no facet load), intact and cemented, at the same 1 kN: the stress in the neighbour's bone within 3 mm of the disc. Voxel size {:.1} mm. Without a pressurised nucleus this model sees no endplate-bulge load shift (Baroud 2003 reported one with a pressurised nucleus), so it gives the low end of the effect.</p><table><tr><th>segment</th><th>adjacent vertebra</th><th>segment stiffness</th><th>adjacent endplate zone, von Mises p95 per kN</th><th>change</th><th>adjacent body p95 per kN</th></tr>", adjacent[0].spacing_mm));
+            h.push_str(&format!("<h3>The adjacent vertebrae</h3><p>The cemented vertebra and each neighbour compressed as one motion segment (both vertebrae from the CT, the disc from its label as a homogeneous linear-elastic solid, E 8 MPa; no facet load), intact and cemented, at the same 1 kN: the stress in the neighbour's bone within {:.1} mm of the disc. Voxel size {:.1} mm. Without a pressurised nucleus this model sees no endplate-bulge load shift (Baroud 2003 reported one with a pressurised nucleus), so it gives the low end of the effect.</p><table><tr><th>segment</th><th>adjacent vertebra</th><th>segment stiffness</th><th>adjacent endplate zone, von Mises p95 per kN</th><th>change</th><th>adjacent body p95 per kN</th><th>joint voxels cleared</th></tr>", adjacent[0].zone_mm, adjacent[0].spacing_mm));
             for a in &adjacent {
                 h.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{:.0} -> {:.0} N/mm</td><td>{:.2} -> {:.2} MPa</td><td>{:+.1} %</td><td>{:.2} -> {:.2} MPa</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{:.0} -> {:.0} N/mm</td><td>{:.2} -> {:.2} MPa</td><td>{:+.1} %</td><td>{:.2} -> {:.2} MPa</td><td>{}</td></tr>",
                     esc(&a.segment),
                     esc(&a.adjacent_level),
                     a.stiffness_n_per_mm[0],
@@ -866,7 +866,8 @@ fn bone_check_table(sc: &ScenarioSummary) -> String {
                     a.adjacent_endplate_p95_per_kn[1],
                     a.adjacent_endplate_change_pct,
                     a.adjacent_body_p95_per_kn[0],
-                    a.adjacent_body_p95_per_kn[1]
+                    a.adjacent_body_p95_per_kn[1],
+                    a.joint_voxels_cleared
                 ));
             }
             h.push_str("</table>");

@@ -554,7 +554,10 @@ fn vertebroplasty_changes_nothing_mechanical_and_says_so() {
     )
     .unwrap();
     assert!(!both.hybrid_unchanged);
-    assert!(m.assumptions.iter().any(|a| a.contains("full fidelity")));
+    assert!(m
+        .assumptions
+        .iter()
+        .any(|a| a.contains("motion segment") && a.contains("no nucleus pressure")));
     // The comparison report says so too.
     let cmp = spinetwin_scenario::compare(&[], &[(&m, Vec::new())]);
     let html = cmp.to_html();

@@ -40,7 +40,8 @@ pub struct SegmentTestOptions {
     pub cap_mm: f64,
     /// Fraction of the first vertebra's body filled with cement (0: intact).
     pub cement_fraction: f64,
-    /// Thickness of the adjacent endplate zone evaluated (mm; at least one voxel).
+    /// Thickness of the adjacent endplate zone evaluated (mm; rounded to whole voxel layers,
+    /// at least one).
     pub zone_mm: f64,
 }
 
@@ -93,6 +94,8 @@ pub struct SegmentTest {
     pub adjacent_endplate: StressStats,
     /// Voxels of the adjacent vertebra cleared where it touched the first one (joint space).
     pub joint_voxels_cleared: usize,
+    /// Thickness of the adjacent endplate zone (mm, whole voxel layers).
+    pub zone_mm: f64,
     /// Solve time (s).
     pub solve_time_s: f64,
 }
@@ -124,7 +127,15 @@ pub fn segment_compression(
     options: &SegmentTestOptions,
 ) -> Result<SegmentTest, ModelError> {
     let s = options.spacing_mm;
-    let name = format!("{}-{}", first.level.name(), adjacent.level.name());
+    let (a_up, b_up) = (
+        Vector3::from(first.frame.origin).dot(&Vector3::from(first.frame.z)),
+        Vector3::from(adjacent.frame.origin).dot(&Vector3::from(first.frame.z)),
+    );
+    let name = if a_up >= b_up {
+        format!("{}-{}", first.level.name(), adjacent.level.name())
+    } else {
+        format!("{}-{}", adjacent.level.name(), first.level.name())
+    };
     if !(0.0..=0.9).contains(&options.cement_fraction) || options.cap_mm < s {
         return Err(ModelError::InvalidInput(format!(
             "segment test {name}: the cement fraction must lie within 0..0.9 (got {}) and the \
@@ -299,7 +310,10 @@ pub fn segment_compression(
             }
         }
     }
-    let zone = options.zone_mm.max(s);
+    // Whole voxel layers: element centroids sit at multiples of `s` from the disc's
+    // boundary voxel centres, so a cut between layers does not depend on round-off.
+    let layers = (options.zone_mm / s).round().max(1.0);
+    let zone = layers * s;
     let near_disc = |e: usize| {
         let c = centroid(e);
         let i = ((c.x - grid.start[0]) / s).round();
@@ -308,7 +322,7 @@ pub fn segment_compression(
             return false;
         }
         disc_z[j as usize * dims[0] + i as usize]
-            .is_some_and(|(a, b)| (c.z - a).abs().min((c.z - b).abs()) <= zone + 0.5 * s)
+            .is_some_and(|(a, b)| (c.z - a).abs().min((c.z - b).abs()) <= zone + 0.25 * s)
     };
     let label = |e: usize| model.element_label[e];
     let ne = mesh.num_elements();
@@ -339,6 +353,7 @@ pub fn segment_compression(
         ),
         adjacent_endplate,
         joint_voxels_cleared: cleared.len(),
+        zone_mm: zone,
         solve_time_s: result.solve_time_s,
     })
 }
