@@ -45,6 +45,32 @@ fn merge(a: &Mesh, b: &Mesh, shift: [f64; 3]) -> (Mesh, usize, usize) {
 
 /// The triangles of a face set: triangles as they are, quadrilaterals split along a
 /// diagonal (or along both, `both`: two layers), tri6 faces into their four corner/mid-edge
+/// The nodes of face set `set` as slave points, and (when `mortar`) the slave surface's
+/// triangles as indices into them (`both`: quadrilaterals split along both diagonals).
+fn slave_surface(
+    mesh: &Mesh,
+    set: &str,
+    mortar: bool,
+    both: bool,
+) -> (Vec<Point>, Vec<[usize; 3]>) {
+    let slave: Vec<Point> = mesh
+        .node_set(set)
+        .unwrap()
+        .iter()
+        .map(|&n| Point::Node(n))
+        .collect();
+    let tris = if mortar {
+        let index = |p: &Point| slave.iter().position(|q| q == p).unwrap();
+        triangles(mesh, set, both)
+            .iter()
+            .map(|t| t.map(|p| index(&p)))
+            .collect()
+    } else {
+        vec![]
+    };
+    (slave, tris)
+}
+
 /// triangles.
 fn triangles(mesh: &Mesh, set: &str, both: bool) -> Vec<[Point; 3]> {
     let mut out = vec![];
@@ -152,25 +178,11 @@ fn traction(mesh: &Mesh, set: &str, t: [f64; 3]) -> Vec<Load> {
 /// nodes holding the rigid motions in x, y.
 fn prism(lower: Mesh, upper: Mesh, offset: f64, sigma: f64, tolerance: f64, mortar: bool) -> Model {
     let (mesh, n0, _) = merge(&lower, &upper, [0.0, 0.0, 10.0 + offset]);
-    let slave: Vec<Point> = mesh
-        .node_set("b_zmin")
-        .unwrap()
-        .iter()
-        .map(|&n| Point::Node(n))
-        .collect();
+    let (slave, slave_triangles) = slave_surface(&mesh, "b_zmin", mortar, true);
     assert!(slave
         .iter()
         .all(|p| matches!(p, Point::Node(n) if *n >= n0)));
     let master = triangles(&mesh, "zmax", mortar);
-    let slave_triangles = if mortar {
-        let index = |p: &Point| slave.iter().position(|q| q == p).unwrap();
-        triangles(&mesh, "b_zmin", true)
-            .iter()
-            .map(|t| t.map(|p| index(&p)))
-            .collect()
-    } else {
-        vec![]
-    };
     let find = |x: [f64; 3]| (0..mesh.num_nodes()).find(|&n| mesh.nodes[n] == x).unwrap();
     let (o, xa) = (find([0.0; 3]), find([10.0, 0.0, 0.0]));
     let mut prescribed: Vec<(Dof, f64)> = mesh
@@ -359,21 +371,7 @@ fn cantilever(a: [usize; 3], b: [usize; 3], p: f64, mortar: bool) -> f64 {
         }
         mesh = conf;
     } else {
-        let slave: Vec<Point> = mesh
-            .node_set("b_xmin")
-            .unwrap()
-            .iter()
-            .map(|&n| Point::Node(n))
-            .collect();
-        let slave_triangles = if mortar {
-            let index = |p: &Point| slave.iter().position(|q| q == p).unwrap();
-            triangles(&mesh, "b_xmin", false)
-                .iter()
-                .map(|t| t.map(|p| index(&p)))
-                .collect()
-        } else {
-            vec![]
-        };
+        let (slave, slave_triangles) = slave_surface(&mesh, "b_xmin", mortar, false);
         ties.push(Tie {
             name: "cut".into(),
             slave,

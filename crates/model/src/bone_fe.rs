@@ -604,6 +604,16 @@ pub struct VertebraTest {
     pub body_mean_hu: f64,
 }
 
+/// Percentile `q` (0..1) of `v` (nearest rank); sorts `v` in place (so its last element is
+/// then the largest). NaN when `v` is empty.
+pub fn percentile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize]
+}
+
 impl VertebraTest {
     /// Percentile `q` (0..1) of the von Mises stress per kN over the elements with `label`.
     pub fn stress_percentile(&self, label: u16, q: f64) -> Option<f64> {
@@ -615,11 +625,7 @@ impl VertebraTest {
             .filter(|(&l, _)| l == label)
             .map(|(_, &s)| s)
             .collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        Some(v[((v.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize])
+        (!v.is_empty()).then(|| percentile(&mut v, q))
     }
 
     /// The model's mesh with patient (LPS) coordinates, for output.

@@ -327,38 +327,23 @@ fn cement_stiffens_the_segment_and_hardly_changes_the_adjacent_endplate() {
         lm.vertebra(Level::L5).unwrap(),
     );
     let disc = Level::L4.disc_below_label().unwrap();
-    let run = |fill: f64| {
-        segment_compression(
-            &ph.ct,
-            &ph.labels,
-            l4,
-            l5,
-            disc,
-            &SegmentTestOptions {
-                cement_fraction: fill,
-                ..Default::default()
-            },
-        )
-        .unwrap()
+    let run = |options: SegmentTestOptions| {
+        segment_compression(&ph.ct, &ph.labels, l4, l5, disc, &options).unwrap()
     };
-    let (a, b) = (run(0.0), run(0.3));
+    let fill = |f: f64| SegmentTestOptions {
+        cement_fraction: f,
+        ..Default::default()
+    };
+    let (a, b) = (run(fill(0.0)), run(fill(0.3)));
     // The load goes through the disc: an eight times softer disc makes the segment several
     // times softer (a bridge of bone or cap around the disc would keep it stiff).
-    let soft = segment_compression(
-        &ph.ct,
-        &ph.labels,
-        l4,
-        l5,
-        disc,
-        &SegmentTestOptions {
-            disc: Isotropic {
-                e_mpa: 1.0,
-                nu: 0.45,
-            },
-            ..Default::default()
+    let soft = run(SegmentTestOptions {
+        disc: Isotropic {
+            e_mpa: 1.0,
+            nu: 0.45,
         },
-    )
-    .unwrap();
+        ..Default::default()
+    });
     assert!(
         soft.stiffness_n_per_mm < 0.3 * a.stiffness_n_per_mm,
         "{soft:?} {a:?}"

@@ -17,9 +17,9 @@ use spinetwin_imaging::preview::RgbImage;
 use spinetwin_imaging::Volume;
 use spinetwin_model::bone::Isotropic;
 use spinetwin_model::bone_fe::{
-    implant_test, local_label, segment_compression, vertebra_compression, FootprintSpec,
-    ImplantCase, ImplantCaseResult, ImplantTestOptions, ScrewSpec, SegmentTestOptions,
-    VertebraTest, VertebraTestOptions, ZoneStats, TITANIUM,
+    implant_test, local_label, percentile, segment_compression, vertebra_compression,
+    FootprintSpec, ImplantCase, ImplantCaseResult, ImplantTestOptions, ScrewSpec,
+    SegmentTestOptions, VertebraTest, VertebraTestOptions, ZoneStats, TITANIUM,
 };
 use spinetwin_model::twin::{CaseResult, ImplantLoadKind};
 use spinetwin_segment::landmarks::SpineLandmarks;
@@ -219,10 +219,7 @@ pub fn cement_checks(
         }
         let pct = |t: &VertebraTest, q: f64| {
             let mut s: Vec<f64> = common.iter().map(|&e| t.von_mises_per_kn[e]).collect();
-            s.sort_by(f64::total_cmp);
-            s.get(((s.len().max(1) - 1) as f64 * q).round() as usize)
-                .copied()
-                .unwrap_or(f64::NAN)
+            percentile(&mut s, q)
         };
         let (ka, kb) = (a.result.stiffness_n_per_mm, b.result.stiffness_n_per_mm);
         let (adjacent, adjacent_notes) =

@@ -25,7 +25,8 @@ use serde::Serialize;
 use spinetwin_fem::{solve_linear_static_cases, Constraints, Loads, SolverOptions};
 
 use super::{
-    add_end_caps, local_label, voxel_model, VertebraGrid, VoxelModel, VoxelModelOptions, CAP_PMMA,
+    add_end_caps, local_label, percentile, voxel_model, VertebraGrid, VoxelModel,
+    VoxelModelOptions, CAP_PMMA,
 };
 use crate::bone::{BoneMaterial, Isotropic, ASH_TO_APPARENT};
 use crate::error::ModelError;
@@ -232,12 +233,27 @@ fn inside(poly: &[[f64; 2]], x: f64, y: f64) -> bool {
     c
 }
 
-fn percentile(v: &mut [f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
+/// Nodes of the elements labelled `label` on their outermost plane along local z (the
+/// highest when `high`, within a quarter voxel `s`); empty without such elements.
+fn end_plane_nodes(model: &VoxelModel, label: u16, high: bool, s: f64) -> Vec<usize> {
+    let mesh = &model.mesh;
+    let mut on = vec![false; mesh.num_nodes()];
+    for e in (0..mesh.num_elements()).filter(|&e| model.element_label[e] == label) {
+        for &n in mesh.element_nodes(e) {
+            on[n] = true;
+        }
     }
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * q).round() as usize]
+    let nodes: Vec<usize> = (0..mesh.num_nodes()).filter(|&n| on[n]).collect();
+    let z = nodes.iter().map(|&n| mesh.nodes[n][2]);
+    let ext = if high {
+        z.fold(f64::MIN, f64::max)
+    } else {
+        z.fold(f64::MAX, f64::min)
+    };
+    nodes
+        .into_iter()
+        .filter(|&n| (mesh.nodes[n][2] - ext).abs() <= 0.25 * s)
+        .collect()
 }
 
 /// Puts one segmented vertebra of a CT under the loads its implants carry (see the module
@@ -523,36 +539,10 @@ pub fn implant_test(
         }
     }
     // Supports: the outer planes of the held caps.
-    let mut held = Vec::new();
-    for (cap, high) in [(local_label::CAP_LOW, false), (local_label::CAP_HIGH, true)] {
-        let nodes: Vec<usize> = {
-            let mut on = vec![false; mesh.num_nodes()];
-            for e in (0..ne).filter(|&e| model.element_label[e] == cap) {
-                for &n in mesh.element_nodes(e) {
-                    on[n] = true;
-                }
-            }
-            (0..mesh.num_nodes()).filter(|&n| on[n]).collect()
-        };
-        if nodes.is_empty() {
-            continue;
-        }
-        let ext = nodes.iter().map(|&n| mesh.nodes[n][2]).fold(
-            if high { f64::MIN } else { f64::MAX },
-            |a, b| {
-                if high {
-                    a.max(b)
-                } else {
-                    a.min(b)
-                }
-            },
-        );
-        held.extend(
-            nodes
-                .into_iter()
-                .filter(|&n| (mesh.nodes[n][2] - ext).abs() <= 0.25 * s),
-        );
-    }
+    let held: Vec<usize> = [(local_label::CAP_LOW, false), (local_label::CAP_HIGH, true)]
+        .into_iter()
+        .flat_map(|(cap, high)| end_plane_nodes(&model, cap, high, s))
+        .collect();
     if held.len() < 3 {
         return bad("no end cap to hold the vertebra by".into());
     }
@@ -584,24 +574,7 @@ pub fn implant_test(
             ));
         }
     }
-    let cage_top: Vec<usize> = {
-        let mut on = vec![false; mesh.num_nodes()];
-        for e in (0..ne).filter(|&e| model.element_label[e] == local_label::CAGE) {
-            for &n in mesh.element_nodes(e) {
-                on[n] = true;
-            }
-        }
-        let nodes: Vec<usize> = (0..mesh.num_nodes()).filter(|&n| on[n]).collect();
-        let sup = cage_superior.unwrap_or(true);
-        let ext = nodes.iter().map(|&n| mesh.nodes[n][2]).fold(
-            if sup { f64::MIN } else { f64::MAX },
-            |a, b| if sup { a.max(b) } else { a.min(b) },
-        );
-        nodes
-            .into_iter()
-            .filter(|&n| (mesh.nodes[n][2] - ext).abs() <= 0.25 * s)
-            .collect()
-    };
+    let cage_top = end_plane_nodes(&model, local_label::CAGE, cage_superior.unwrap_or(true), s);
     if cage_superior.is_some() && cage_top.len() < 3 {
         return bad(format!(
             "the cage block's loaded surface has {} nodes; use smaller voxels or a finer mesh \

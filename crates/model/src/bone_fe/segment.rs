@@ -19,8 +19,8 @@ use nalgebra::Vector3;
 use serde::Serialize;
 
 use super::{
-    add_end_caps, compression_test, local_label, place_cement, voxel_model, CompressionOptions,
-    Platens, VertebraGrid, VoxelModelOptions, BONE_CEMENT, CAP_PMMA,
+    add_end_caps, compression_test, local_label, percentile, place_cement, voxel_model,
+    CompressionOptions, Platens, VertebraGrid, VoxelModelOptions, BONE_CEMENT, CAP_PMMA,
 };
 use crate::bone::{BoneMaterial, Isotropic};
 use crate::error::ModelError;
@@ -102,16 +102,10 @@ pub struct SegmentTest {
 
 fn stats(values: impl Iterator<Item = f64>) -> StressStats {
     let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        v.get(((v.len().max(1) - 1) as f64 * q).round() as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
     StressStats {
         elements: v.len(),
-        p50_per_kn: at(0.5),
-        p95_per_kn: at(0.95),
+        p50_per_kn: percentile(&mut v, 0.5),
+        p95_per_kn: percentile(&mut v, 0.95),
     }
 }
 
