@@ -7,7 +7,7 @@ use super::{
 use nalgebra::{Matrix4, Vector3, Vector4};
 use spinetwin_anatomy::{Level, CANAL_LABEL};
 use spinetwin_imaging::Volume;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 type V3 = Vector3<f64>;
 
@@ -100,8 +100,8 @@ fn lstsq(rows: &[(f64, f64, f64, f64)], with_w: bool) -> Option<[f64; 4]> {
 }
 
 /// Column extrema of local body points on a grid of cells `s` wide: (x, y) -> (zmin, zmax).
-fn columns(pts: &[V3], s: f64) -> HashMap<(i32, i32), (f64, f64)> {
-    let mut m: HashMap<(i32, i32), (f64, f64)> = HashMap::new();
+fn columns(pts: &[V3], s: f64) -> BTreeMap<(i32, i32), (f64, f64)> {
+    let mut m: BTreeMap<(i32, i32), (f64, f64)> = BTreeMap::new();
     for p in pts {
         let k = ((p.x / s).round() as i32, (p.y / s).round() as i32);
         let e = m.entry(k).or_insert((f64::INFINITY, f64::NEG_INFINITY));
@@ -112,7 +112,7 @@ fn columns(pts: &[V3], s: f64) -> HashMap<(i32, i32), (f64, f64)> {
 }
 
 /// Fits one endplate (superior when `top`) to the body's column extrema.
-fn fit_plate(cols: &HashMap<(i32, i32), (f64, f64)>, s: f64, top: bool) -> Option<PlateFit> {
+fn fit_plate(cols: &BTreeMap<(i32, i32), (f64, f64)>, s: f64, top: bool) -> Option<PlateFit> {
     // Surface height of a column: the extreme voxel centre plus half a voxel to the boundary.
     let surf = |v: &(f64, f64)| if top { v.1 + s / 2.0 } else { v.0 - s / 2.0 };
     let all: Vec<(f64, f64, f64)> = cols
@@ -566,7 +566,7 @@ fn coherent_patch(v: &[FacetCand]) -> Option<Vec<FacetCand>> {
             .filter(|c| c.n.dot(&n0) > FACET_PATCH_COS)
             .copied()
             .collect();
-        let at: HashMap<[i64; 3], usize> = members
+        let at: BTreeMap<[i64; 3], usize> = members
             .iter()
             .enumerate()
             .map(|(i, c)| (c.ijk, i))
@@ -1064,7 +1064,7 @@ pub(super) fn run(ct: &Volume<f32>, labels: &Volume<u16>) -> Result<SpineLandmar
     }
     let sp = labels.grid().spacing;
     let s = (sp[0] * sp[1] * sp[2]).cbrt();
-    let mut by_label: HashMap<u16, Vec<usize>> = HashMap::new();
+    let mut by_label: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
     for (i, &l) in labels.data().iter().enumerate() {
         if l != 0 && (Level::from_verse_label(l).is_some() || l == CANAL_LABEL) {
             by_label.entry(l).or_default().push(i);
@@ -1163,7 +1163,7 @@ fn foramen_points(labels: &Volume<u16>) -> Vec<usize> {
     let mut out = Vec::new();
     for w in 0..dims[ax] {
         // Vertebra labels present in this slice, with their bounding boxes.
-        let mut boxes: HashMap<u16, [usize; 4]> = HashMap::new();
+        let mut boxes: BTreeMap<u16, [usize; 4]> = BTreeMap::new();
         for b in 0..dims[v] {
             for a in 0..dims[u] {
                 let mut p = [0; 3];

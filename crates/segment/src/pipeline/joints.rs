@@ -18,7 +18,7 @@
 use super::{Canal, Geom, V3};
 use crate::ops;
 use nalgebra::Matrix3;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// Neighbourhood of the contact between two vertebrae searched for the joint space, mm.
 const SEARCH_MM: f64 = 6.0;
@@ -76,7 +76,7 @@ pub(super) fn split_facet_joints(
     }
     let [nx, ny, nz] = g.dims;
     // Contacts between adjacent segments behind the canal front, per pair and side.
-    let mut contacts: HashMap<(u16, i8), Vec<usize>> = HashMap::new();
+    let mut contacts: BTreeMap<(u16, i8), Vec<usize>> = BTreeMap::new();
     for k in 0..nz {
         for j in 0..ny {
             for i in 0..nx {
