@@ -49,6 +49,13 @@ fn main() {
     if let Ok(v) = std::env::var("NUCSHIFT") {
         file.params.disc_mesh.nucleus_posterior_shift = v.parse().unwrap();
     }
+    if let Ok(v) = std::env::var("NUCNU") {
+        let m = &mut file.params.disc_materials;
+        m.nucleus_bulk = spinetwin_model::material::bulk_for_poisson(
+            2.0 * (m.nucleus_c10 + m.nucleus_c01),
+            v.parse().unwrap(),
+        );
+    }
     if std::env::var("GOEL").is_ok() {
         file.params.ligaments.set = spinetwin_model::ligament::LigamentSet::GoelBilinear;
     }
@@ -95,6 +102,7 @@ fn main() {
     let t = std::time::Instant::now();
     let opts = SolveOptions {
         extrapolate: std::env::var("EXTRAPOLATE").is_ok(),
+        tol_displacement: std::env::var("TOLDISP").map_or(1e-4, |v| v.parse().unwrap()),
         ..Default::default()
     };
     let r = spinetwin_fem::nl::solve(&model, &opts).unwrap();
