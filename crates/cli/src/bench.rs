@@ -39,7 +39,7 @@ pub struct Args {
     /// `fem-nl`: cells of the 40 x 30 x 25 mm Neo-Hookean Tet10 block along x, y, z.
     #[arg(long, value_delimiter = ',', default_values_t = [12usize, 9, 7])]
     pub nl_cells: Vec<usize>,
-    /// `fem`, `fem-nl`: also write the measured numbers as JSON to this file.
+    /// `fem`, `fem-nl`, `scenarios`: also write the measured numbers as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// `fem`: folder to keep the deck and all solver outputs in (default: temporary).
@@ -67,6 +67,9 @@ pub enum What {
     /// Neo-Hookean Tet10 block stretched 25 % in 20 fixed increments (NLGEOM), spinetwin
     /// and CalculiX (`ccx`) on the same deck.
     FemNl,
+    /// The time each built-in surgical scenario adds on the phantom's hybrid twin for the
+    /// six 7.5 N m pure moments (target: under 30 s each on 2 cores), with the intact twin.
+    Scenarios,
 }
 
 /// Arguments of the hidden child command.
@@ -173,6 +176,9 @@ fn drop_page_cache() -> Result<()> {
 pub fn run(args: Args) -> Result<()> {
     if let What::FemNl = args.what {
         return crate::bench_fem::run_nl(&args);
+    }
+    if let What::Scenarios = args.what {
+        return crate::bench_scenarios::run(&args);
     }
     if let What::Fem = args.what {
         return crate::bench_fem::run(&args);

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_fem;
+mod bench_scenarios;
 mod bone;
 mod deidentify;
 mod demo;
