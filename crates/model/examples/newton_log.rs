@@ -59,6 +59,11 @@ fn main() {
     if std::env::var("GOEL").is_ok() {
         file.params.ligaments.set = spinetwin_model::ligament::LigamentSet::GoelBilinear;
     }
+    if std::env::var("NOCL").is_ok() {
+        file.params
+            .without_ligaments
+            .push(spinetwin_model::ligament::Ligament::Cl);
+    }
     if std::env::var("NOLIG").is_ok() {
         file.params.without_ligaments = spinetwin_model::ligament::Ligament::ALL.to_vec();
     }
@@ -77,6 +82,12 @@ fn main() {
     } else {
         specimen(&file, &exp).unwrap()
     };
+    if std::env::var("CLLEN").is_ok() {
+        for f in twin.fibres.iter().filter(|f| f.ligament.name() == "CL") {
+            let d: f64 = (0..3).map(|k| (f.ends[0][k] - f.ends[1][k]).powi(2)).sum::<f64>().sqrt();
+            println!("CL {} length {d:.2} a {:.1?} b {:.1?}", f.spring.name, f.ends[0], f.ends[1]);
+        }
+    }
     for f in &twin.facets {
         println!(
             "facet {} side {} js {:.2} clr {:.2} nslave {} pen {:.1} normal {:.2?} dropped {}",
