@@ -84,8 +84,14 @@ fn main() {
     };
     if std::env::var("CLLEN").is_ok() {
         for f in twin.fibres.iter().filter(|f| f.ligament.name() == "CL") {
-            let d: f64 = (0..3).map(|k| (f.ends[0][k] - f.ends[1][k]).powi(2)).sum::<f64>().sqrt();
-            println!("CL {} length {d:.2} a {:.1?} b {:.1?}", f.spring.name, f.ends[0], f.ends[1]);
+            let d: f64 = (0..3)
+                .map(|k| (f.ends[0][k] - f.ends[1][k]).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            println!(
+                "CL {} length {d:.2} a {:.1?} b {:.1?}",
+                f.spring.name, f.ends[0], f.ends[1]
+            );
         }
     }
     for f in &twin.facets {
