@@ -367,6 +367,15 @@ pub struct ImplantZone {
     pub cases: Vec<(String, ZoneStats)>,
 }
 
+/// The bone checks of a scenario's vertebrae carrying implants (see [`implant_checks`]).
+#[derive(Clone, Debug, Default)]
+pub struct ImplantChecks {
+    /// One per vertebra checked, in the twin's level order.
+    pub checks: Vec<ImplantCheck>,
+    /// Vertebrae that could not be checked: the level and why.
+    pub failed: Vec<String>,
+}
+
 /// The bone checks of one vertebra carrying implants.
 #[derive(Clone, Debug, Serialize)]
 pub struct ImplantCheck {
@@ -388,189 +397,202 @@ type CageFaces = (String, bool, Vec<Vec<[f64; 3]>>);
 /// The bone around the implants of a scenario, from the loads they carry in its solved
 /// hybrid load cases (`results`, with [`CaseResult::implant_loads`]): each vertebra with
 /// screws or a cage is put under those loads as a deformable voxel model from the CT
-/// (`spinetwin_model::bone_fe::implant_test`). Errors name the level and what went wrong.
+/// (`spinetwin_model::bone_fe::implant_test`). A level that cannot be checked is listed in
+/// [`ImplantChecks::failed`] with the level and what went wrong; the others are checked.
 pub fn implant_checks(
     ct: &Volume<f32>,
     labels: &Volume<u16>,
     sm: &ScenarioModel,
     results: &[CaseResult],
     spacing_mm: f64,
-) -> Result<Vec<ImplantCheck>, String> {
+) -> ImplantChecks {
     let twin = &sm.twin;
     let options = ImplantTestOptions {
         spacing_mm,
         ..Default::default()
     };
     let solved: Vec<&CaseResult> = results.iter().filter(|r| r.converged).collect();
-    let mut out = Vec::new();
+    let mut out = ImplantChecks::default();
     for (b, &level) in twin.levels.iter().enumerate() {
-        let screws: Vec<&ScrewPlan> = sm.screws.iter().filter(|s| s.level == level).collect();
-        // Cage faces on this vertebra, by (block, endplate), from the first solved case.
-        let mut blocks: Vec<CageFaces> = Vec::new();
-        for r in &solved {
-            for l in r.implant_loads.iter().filter(|l| l.body == b) {
-                if let ImplantLoadKind::Endplate {
-                    superior, faces, ..
-                } = &l.kind
-                {
-                    if !blocks.iter().any(|x| x.0 == l.name && x.1 == *superior) {
-                        blocks.push((l.name.clone(), *superior, faces.clone()));
+        // One level's failure (a screw outside the bone, a label missing) is reported for
+        // that level; the other levels are still checked.
+        let check = || -> Result<Option<ImplantCheck>, String> {
+            let screws: Vec<&ScrewPlan> = sm.screws.iter().filter(|s| s.level == level).collect();
+            // Cage faces on this vertebra, by (block, endplate), from the first solved case.
+            let mut blocks: Vec<CageFaces> = Vec::new();
+            for r in &solved {
+                for l in r.implant_loads.iter().filter(|l| l.body == b) {
+                    if let ImplantLoadKind::Endplate {
+                        superior, faces, ..
+                    } = &l.kind
+                    {
+                        if !blocks.iter().any(|x| x.0 == l.name && x.1 == *superior) {
+                            blocks.push((l.name.clone(), *superior, faces.clone()));
+                        }
                     }
                 }
             }
-        }
-        if (screws.is_empty() && blocks.is_empty()) || solved.is_empty() {
-            continue;
-        }
-        let v = twin
-            .file
-            .landmarks
-            .vertebrae
-            .iter()
-            .find(|v| v.level == level)
-            .ok_or_else(|| format!("{}: no landmarks for this vertebra", level.name()))?;
-        // One endplate is held: the screws go with the cages on the first endplate, cages on
-        // the other endplate get a model of their own.
-        let sides: Vec<bool> = {
-            let mut s: Vec<bool> = blocks.iter().map(|x| x.1).collect();
-            s.sort_unstable();
-            s.dedup();
-            s
-        };
-        let groups: Vec<Option<bool>> = if sides.is_empty() {
-            vec![None]
-        } else {
-            sides.iter().map(|&s| Some(s)).collect()
-        };
-        let mut zones = Vec::new();
-        let mut equations = 0;
-        for (g, side) in groups.iter().enumerate() {
-            let my_screws: Vec<&ScrewPlan> = if g == 0 { screws.clone() } else { Vec::new() };
-            let my_blocks: Vec<&CageFaces> = blocks.iter().filter(|x| Some(x.1) == *side).collect();
-            let specs: Vec<ScrewSpec> = my_screws
+            if (screws.is_empty() && blocks.is_empty()) || solved.is_empty() {
+                return Ok(None);
+            }
+            let v = twin
+                .file
+                .landmarks
+                .vertebrae
                 .iter()
-                .map(|s| ScrewSpec {
-                    name: format!("{} {} screw", level.name(), s.side.name()),
-                    head: s.head,
-                    entry: s.entry,
-                    tip: s.tip,
-                    diameter_mm: s.diameter_mm,
-                })
-                .collect();
-            let footprints: Vec<FootprintSpec> = my_blocks
-                .iter()
-                .map(|(name, superior, faces)| {
-                    let material = twin
-                        .implants
-                        .disc_blocks
-                        .iter()
-                        .find(|d| &d.name == name)
-                        .map_or(TITANIUM, |d| Isotropic {
-                            e_mpa: d.e,
-                            nu: d.nu,
-                        });
-                    FootprintSpec {
-                        name: format!(
-                            "{name} on the {} {} endplate",
-                            level.name(),
-                            if *superior { "superior" } else { "inferior" }
-                        ),
-                        superior: *superior,
-                        faces: faces.clone(),
-                        material,
-                    }
-                })
-                .collect();
-            let mut cases = Vec::new();
-            for r in &solved {
-                let screw_loads = my_screws
+                .find(|v| v.level == level)
+                .ok_or_else(|| format!("{}: no landmarks for this vertebra", level.name()))?;
+            // One endplate is held: the screws go with the cages on the first endplate, cages on
+            // the other endplate get a model of their own.
+            let sides: Vec<bool> = {
+                let mut s: Vec<bool> = blocks.iter().map(|x| x.1).collect();
+                s.sort_unstable();
+                s.dedup();
+                s
+            };
+            let groups: Vec<Option<bool>> = if sides.is_empty() {
+                vec![None]
+            } else {
+                sides.iter().map(|&s| Some(s)).collect()
+            };
+            let mut zones = Vec::new();
+            let mut equations = 0;
+            for (g, side) in groups.iter().enumerate() {
+                let my_screws: Vec<&ScrewPlan> = if g == 0 { screws.clone() } else { Vec::new() };
+                let my_blocks: Vec<&CageFaces> =
+                    blocks.iter().filter(|x| Some(x.1) == *side).collect();
+                let specs: Vec<ScrewSpec> = my_screws
                     .iter()
-                    .map(|s| {
-                        let (mut f, mut m) = ([0.0; 3], [0.0; 3]);
-                        for l in r.implant_loads.iter().filter(|l| l.body == b) {
-                            if let ImplantLoadKind::Rod {
-                                at,
-                                force_n,
-                                moment_nmm,
-                            } = &l.kind
-                            {
-                                let d: f64 =
-                                    (0..3).map(|k| (at[k] - s.head[k]).powi(2)).sum::<f64>();
-                                if d < 1e-6 {
-                                    for k in 0..3 {
-                                        f[k] += force_n[k];
-                                        m[k] += moment_nmm[k];
+                    .map(|s| ScrewSpec {
+                        name: format!("{} {} screw", level.name(), s.side.name()),
+                        head: s.head,
+                        entry: s.entry,
+                        tip: s.tip,
+                        diameter_mm: s.diameter_mm,
+                    })
+                    .collect();
+                let footprints: Vec<FootprintSpec> = my_blocks
+                    .iter()
+                    .map(|(name, superior, faces)| {
+                        let material = twin
+                            .implants
+                            .disc_blocks
+                            .iter()
+                            .find(|d| &d.name == name)
+                            .map_or(TITANIUM, |d| Isotropic {
+                                e_mpa: d.e,
+                                nu: d.nu,
+                            });
+                        FootprintSpec {
+                            name: format!(
+                                "{name} on the {} {} endplate",
+                                level.name(),
+                                if *superior { "superior" } else { "inferior" }
+                            ),
+                            superior: *superior,
+                            faces: faces.clone(),
+                            material,
+                        }
+                    })
+                    .collect();
+                let mut cases = Vec::new();
+                for r in &solved {
+                    let screw_loads = my_screws
+                        .iter()
+                        .map(|s| {
+                            let (mut f, mut m) = ([0.0; 3], [0.0; 3]);
+                            for l in r.implant_loads.iter().filter(|l| l.body == b) {
+                                if let ImplantLoadKind::Rod {
+                                    at,
+                                    force_n,
+                                    moment_nmm,
+                                } = &l.kind
+                                {
+                                    let d: f64 =
+                                        (0..3).map(|k| (at[k] - s.head[k]).powi(2)).sum::<f64>();
+                                    if d < 1e-6 {
+                                        for k in 0..3 {
+                                            f[k] += force_n[k];
+                                            m[k] += moment_nmm[k];
+                                        }
                                     }
                                 }
                             }
-                        }
-                        (f, m)
-                    })
-                    .collect();
-                let fp_loads: Option<Vec<Vec<[f64; 3]>>> = my_blocks
-                    .iter()
-                    .map(|(name, superior, faces)| {
-                        r.implant_loads.iter().find_map(|l| match &l.kind {
-                            ImplantLoadKind::Endplate {
-                                superior: s,
-                                forces_n,
-                                ..
-                            } if l.body == b
-                                && &l.name == name
-                                && s == superior
-                                && forces_n.len() == faces.len() =>
-                            {
-                                Some(forces_n.clone())
-                            }
-                            _ => None,
+                            (f, m)
                         })
-                    })
-                    .collect();
-                let Some(fp_loads) = fp_loads else { continue };
-                cases.push(ImplantCase {
-                    name: r.case.name.clone(),
-                    screws: screw_loads,
-                    footprints: fp_loads,
-                });
-            }
-            let t = implant_test(ct, labels, v, &specs, &footprints, &cases, &options)
-                .map_err(|e| format!("{}: {e}", level.name()))?;
-            equations = equations.max(t.equations);
-            let zone =
-                |name: &str, indicator: &str, pick: &dyn Fn(&ImplantCaseResult) -> &ZoneStats| {
-                    let all: Vec<(String, ZoneStats)> = t
-                        .cases
-                        .iter()
-                        .map(|c| (c.name.clone(), pick(c).clone()))
                         .collect();
-                    let worst = all
+                    let fp_loads: Option<Vec<Vec<[f64; 3]>>> = my_blocks
                         .iter()
-                        .max_by(|a, b| a.1.ratio[0].total_cmp(&b.1.ratio[0]))
-                        .cloned()
-                        .unwrap_or_default();
-                    ImplantZone {
-                        level: level.name().to_string(),
-                        zone: name.to_string(),
-                        indicator: indicator.to_string(),
-                        worst_case: worst.0,
-                        stats: worst.1,
-                        cases: all,
-                    }
-                };
-            for (k, s) in specs.iter().enumerate() {
-                zones.push(zone(&s.name, "loosening", &|c| &c.screws[k]));
+                        .map(|(name, superior, faces)| {
+                            r.implant_loads.iter().find_map(|l| match &l.kind {
+                                ImplantLoadKind::Endplate {
+                                    superior: s,
+                                    forces_n,
+                                    ..
+                                } if l.body == b
+                                    && &l.name == name
+                                    && s == superior
+                                    && forces_n.len() == faces.len() =>
+                                {
+                                    Some(forces_n.clone())
+                                }
+                                _ => None,
+                            })
+                        })
+                        .collect();
+                    let Some(fp_loads) = fp_loads else { continue };
+                    cases.push(ImplantCase {
+                        name: r.case.name.clone(),
+                        screws: screw_loads,
+                        footprints: fp_loads,
+                    });
+                }
+                let t = implant_test(ct, labels, v, &specs, &footprints, &cases, &options)
+                    .map_err(|e| format!("{}: {e}", level.name()))?;
+                equations = equations.max(t.equations);
+                let zone =
+                    |name: &str,
+                     indicator: &str,
+                     pick: &dyn Fn(&ImplantCaseResult) -> &ZoneStats| {
+                        let all: Vec<(String, ZoneStats)> = t
+                            .cases
+                            .iter()
+                            .map(|c| (c.name.clone(), pick(c).clone()))
+                            .collect();
+                        let worst = all
+                            .iter()
+                            .max_by(|a, b| a.1.ratio[0].total_cmp(&b.1.ratio[0]))
+                            .cloned()
+                            .unwrap_or_default();
+                        ImplantZone {
+                            level: level.name().to_string(),
+                            zone: name.to_string(),
+                            indicator: indicator.to_string(),
+                            worst_case: worst.0,
+                            stats: worst.1,
+                            cases: all,
+                        }
+                    };
+                for (k, s) in specs.iter().enumerate() {
+                    zones.push(zone(&s.name, "loosening", &|c| &c.screws[k]));
+                }
+                for (k, f) in footprints.iter().enumerate() {
+                    zones.push(zone(&f.name, "subsidence", &|c| &c.footprints[k]));
+                }
             }
-            for (k, f) in footprints.iter().enumerate() {
-                zones.push(zone(&f.name, "subsidence", &|c| &c.footprints[k]));
-            }
+            Ok(Some(ImplantCheck {
+                level: level.name().to_string(),
+                spacing_mm,
+                zone_mm: options.zone_mm.max(spacing_mm),
+                equations,
+                zones,
+            }))
+        };
+        match check() {
+            Ok(Some(c)) => out.checks.push(c),
+            Ok(None) => {}
+            Err(e) => out.failed.push(e),
         }
-        out.push(ImplantCheck {
-            level: level.name().to_string(),
-            spacing_mm,
-            zone_mm: options.zone_mm.max(spacing_mm),
-            equations,
-            zones,
-        });
     }
-    Ok(out)
+    out
 }

@@ -939,23 +939,22 @@ impl Comparison {
                 }
             }
             if has_bone_implants(m) {
-                match crate::bone::implant_checks(ct, labels, m, results, spacing_mm) {
-                    Ok(c) if c.is_empty() => {
-                        sc.implant_check_note = Some(
-                            if results.iter().any(|r| r.converged) {
-                                "the solved cases carried no implant loads to check"
-                            } else {
-                                "no load case converged to take the implant loads from"
-                            }
-                            .into(),
-                        )
-                    }
-                    Ok(c) => {
-                        sc.implant_checks = c;
-                        sc.implant_check_note = None;
-                    }
-                    Err(e) => sc.implant_check_note = Some(e),
-                }
+                let c = crate::bone::implant_checks(ct, labels, m, results, spacing_mm);
+                sc.implant_check_note = if !c.failed.is_empty() {
+                    Some(format!("not checked: {}", c.failed.join("; ")))
+                } else if c.checks.is_empty() {
+                    Some(
+                        if results.iter().any(|r| r.converged) {
+                            "the solved cases carried no implant loads to check"
+                        } else {
+                            "no load case converged to take the implant loads from"
+                        }
+                        .into(),
+                    )
+                } else {
+                    None
+                };
+                sc.implant_checks = c.checks;
             }
         }
     }

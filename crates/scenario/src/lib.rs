@@ -20,7 +20,9 @@ pub mod matched;
 pub mod scenario;
 
 pub use apply::{apply, ScenarioModel, ScrewPlan};
-pub use bone::{cement_checks, implant_checks, BoneCheck, ImplantCheck, ImplantZone};
+pub use bone::{
+    cement_checks, implant_checks, BoneCheck, ImplantCheck, ImplantChecks, ImplantZone,
+};
 pub use compare::{
     compare, Comparison, ComparisonRow, Snapshot, CONTROL_LOAD, CONTROL_ROM_MATCHED,
     SNAPSHOT_INTACT,

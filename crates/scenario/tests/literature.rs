@@ -289,8 +289,9 @@ fn tlif_implant_loads_reach_the_bone_checks() {
     assert_eq!(rods.len(), 4);
     assert!(rods.iter().all(|&f| f > 1.0 && f < 2000.0), "{rods:?}");
     // The bone checks: both screws and the cage footprint on each vertebra, finite ratios.
-    let checks =
-        spinetwin_scenario::implant_checks(&ph.ct, &seg.labels, &tlif, &results, 2.0).unwrap();
+    let all = spinetwin_scenario::implant_checks(&ph.ct, &seg.labels, &tlif, &results, 2.0);
+    assert!(all.failed.is_empty(), "{:?}", all.failed);
+    let checks = all.checks;
     assert_eq!(checks.len(), 2);
     for c in &checks {
         let kinds: Vec<&str> = c.zones.iter().map(|z| z.indicator.as_str()).collect();
@@ -318,4 +319,16 @@ fn tlif_implant_loads_reach_the_bone_checks() {
             c.level
         );
     }
+    // A level that cannot be checked (L5's label erased from the map) is reported for that
+    // level, and L4 is still checked.
+    let mut no_l5 = seg.labels.clone();
+    let l5 = spinetwin_anatomy::Level::L5.verse_label();
+    for v in no_l5.data_mut().iter_mut().filter(|v| **v == l5) {
+        *v = 0;
+    }
+    let part = spinetwin_scenario::implant_checks(&ph.ct, &no_l5, &tlif, &results, 2.0);
+    assert_eq!(part.failed.len(), 1, "{:?}", part.failed);
+    assert!(part.failed[0].starts_with("L5"), "{:?}", part.failed);
+    assert_eq!(part.checks.len(), 1);
+    assert_eq!(part.checks[0].level, "L4");
 }
