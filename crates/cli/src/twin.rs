@@ -334,37 +334,45 @@ pub fn run_cases(twin: &Twin, cases: &[LoadCase]) -> Result<Vec<CaseResult>> {
     solve_cases(twin, cases, "load cases")
 }
 
-/// Solves `cases` on `twin` (`what` names the twin in the progress bar and in errors), two
-/// at a time: one solve keeps about 1.5 of 2 cores busy (the Cholesky factorisation and
-/// parts of the Newton loop are serial), so solving cases side by side fills the machine.
-/// Each solve is deterministic, so the results do not depend on the pairing.
+/// Solves `cases` on `twin` (`what` names the twin in the progress bar and in errors), side
+/// by side, one per core: one solve keeps about 1.5 of 2 cores busy (the Cholesky
+/// factorisation and parts of the Newton loop are serial), so solving cases side by side
+/// fills the machine. Each solve is deterministic, so the results do not depend on the
+/// pairing.
 pub fn solve_cases(twin: &Twin, cases: &[LoadCase], what: &str) -> Result<Vec<CaseResult>> {
-    use rayon::prelude::*;
-    let bar = spinetwin_core::progress::bar(cases.len() as u64, what);
-    bar.set_message(what.to_string());
-    let out = cases
-        .par_iter()
-        .with_max_len(1)
-        .map(|c| {
-            let r = twin
-                .simulate(c, &SolveOptions::default())
-                .with_context(|| format!("{what}: load case {}", c.name));
-            bar.inc(1);
-            r
-        })
-        .collect::<Result<Vec<_>>>();
-    bar.finish_and_clear();
-    out
+    Ok(solve_many(&[(twin, what)], cases)?
+        .pop()
+        .expect("one result list per twin"))
+}
+
+/// Expected relative cost of a load case on the hybrid twin, for the order of the solves:
+/// measured on the phantom twin's six 7.5 N m moments and standing (docs/bench/scenarios.md:
+/// lateral bending 9-12 s, extension and flexion 6-11 s, axial rotation 6-7 s, standing
+/// about 4 s per solve).
+fn expected_cost(c: &LoadCase) -> u32 {
+    use spinetwin_model::loadcase::Motion;
+    match c.moment.map(|(m, _)| m) {
+        Some(Motion::LateralBendingLeft | Motion::LateralBendingRight) => 4,
+        Some(Motion::Extension | Motion::Flexion) => 3,
+        Some(Motion::AxialRotationLeft | Motion::AxialRotationRight) => 2,
+        None => 1,
+    }
 }
 
 /// Solves `cases` on each of several twins (`(twin, name)`) in one pool of side-by-side
-/// solves (see [`solve_cases`]): the machine stays full until the last solve instead of
-/// idling at the end of each twin's set. One result list per twin, in `cases` order.
+/// solves (see [`solve_cases`]), one per core. Each worker takes the next solve from one
+/// queue ordered by expected cost, longest first (greedy list scheduling), so the machine
+/// stays full until the end and the last solves are short ones: with rayon's own split of
+/// the list each core worked through a fixed half of it, and on the phantom one core ended
+/// 5 s after the other on six cases. One result list per twin, in `cases` order.
 pub fn solve_many(twins: &[(&Twin, &str)], cases: &[LoadCase]) -> Result<Vec<Vec<CaseResult>>> {
-    use rayon::prelude::*;
-    let jobs: Vec<(usize, usize)> = (0..twins.len())
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let mut jobs: Vec<(usize, usize)> = (0..twins.len())
         .flat_map(|t| (0..cases.len()).map(move |c| (t, c)))
         .collect();
+    // Stable: equal costs keep twin and case order.
+    jobs.sort_by_key(|&(_, c)| std::cmp::Reverse(expected_cost(&cases[c])));
     let what = if twins.len() == 1 {
         twins[0].1.to_string()
     } else {
@@ -372,24 +380,34 @@ pub fn solve_many(twins: &[(&Twin, &str)], cases: &[LoadCase]) -> Result<Vec<Vec
     };
     let bar = spinetwin_core::progress::bar(jobs.len() as u64, &what);
     bar.set_message(what.clone());
-    let flat = jobs
-        .par_iter()
-        .with_max_len(1)
-        .map(|&(t, c)| {
-            let (twin, name) = twins[t];
-            let r = twin
-                .simulate(&cases[c], &SolveOptions::default())
-                .with_context(|| format!("{name}: load case {}", cases[c].name));
-            bar.inc(1);
-            r
-        })
-        .collect::<Result<Vec<_>>>();
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<CaseResult>>>> =
+        (0..jobs.len()).map(|_| Mutex::new(None)).collect();
+    let index = |t: usize, c: usize| t * cases.len() + c;
+    rayon::scope(|s| {
+        for _ in 0..rayon::current_num_threads().min(jobs.len()) {
+            s.spawn(|_| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(t, c)) = jobs.get(k) else { break };
+                let (twin, name) = twins[t];
+                let r = twin
+                    .simulate(&cases[c], &SolveOptions::default())
+                    .with_context(|| format!("{name}: load case {}", cases[c].name));
+                bar.inc(1);
+                *slots[index(t, c)].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            });
+        }
+    });
     bar.finish_and_clear();
-    let mut flat = flat?.into_iter();
-    Ok(twins
+    let mut flat = slots.into_iter().map(|m| {
+        m.into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .expect("every job is taken by a worker")
+    });
+    twins
         .iter()
-        .map(|_| flat.by_ref().take(cases.len()).collect())
-        .collect())
+        .map(|_| flat.by_ref().take(cases.len()).collect::<Result<Vec<_>>>())
+        .collect()
 }
 
 /// One row of results.csv.
