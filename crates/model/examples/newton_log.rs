@@ -2,8 +2,12 @@
 //! the Newton log (residuals and line-search step lengths per increment) and the phase times.
 //!
 //! `cargo run --release -p spinetwin-model --example newton_log -- [full|disc_only_l4l5|intact_segment_l4l5] [LOAD]`
-//! with optional environment variables NOFACET=1, NOLIG=1, EXTRAPOLATE=1, LEVELS=L3,L4,L5,
-//! TWIN_CACHE=path (default /tmp/newton_log_twin.json; delete it after a landmark or default-parameter change) and REFLABELS=1 (when building the cache).
+//! with optional environment variables NOFACET=1, NOLIG=1, NOCL=1 (no capsular ligaments),
+//! GOEL=1, EXTRAPOLATE=1, LEVELS=L3,L4,L5, NUCSHIFT=x (nucleus posterior shift), NUCNU=nu
+//! (nucleus Poisson's ratio), TOLDISP=x (Newton displacement tolerance of the logged solve),
+//! CLLEN=1 (print the capsule fibres), TWIN_CACHE=path (default /tmp/newton_log_twin.json;
+//! delete it after a landmark change) and REFLABELS=1 (when building the cache). The disc
+//! materials are always today's defaults, whatever the cache was built with.
 use spinetwin_fem::nl::SolveOptions;
 use spinetwin_model::loadcase::LoadCase;
 use spinetwin_model::twin::*;
@@ -43,6 +47,7 @@ fn main() {
         f
     };
     let mut file = file;
+    file.params.disc_materials = Default::default();
     if std::env::var("NOFACET").is_ok() {
         file.params.without_facets = true;
     }
