@@ -100,6 +100,19 @@ pub(crate) fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// "Machine: N logical cores; build: release." for the benchmark tables.
+pub(crate) fn machine_line() -> String {
+    format!(
+        "Machine: {} logical cores; build: {}.",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    )
+}
+
 /// Runs the hidden child: load one series, print timing and peak memory as JSON.
 pub fn run_child(args: ChildArgs) -> Result<()> {
     let t = Instant::now();
@@ -249,15 +262,8 @@ pub fn run(args: Args) -> Result<()> {
          |---|---|---|---|---|---|\n\
          {rows}\n\
          The imported volume itself (f32) is {volume_mib:.0} MiB; peak RSS is that of a fresh \
-         process doing only the import. Machine: {} logical cores; build: {}.\n",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
+         process doing only the import. {}\n",
+        machine_line()
     );
     println!("{table}");
     if let Some(p) = &args.report {

@@ -7,7 +7,7 @@
 //! wall clock and by the process's CPU time. The table also gives Newton iterations per case, so a change
 //! in time can be told from a change in work.
 
-use crate::bench::{peak_rss_mib, Args};
+use crate::bench::{machine_line, peak_rss_mib, Args};
 use crate::plan::BUILTIN_SCENARIOS;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -162,18 +162,11 @@ fn markdown(rows: &[Row], build_s: f64) -> String {
     let threads = rayon::current_num_threads();
     s += &format!(
         "\nSix {MOMENT_NM} N m pure moments per model, {threads} solved side by side (one per \
-         core, as `plan` and `demo` solve their cases). Phantom twin (default spec, T12-S1, {equations} equations) built in \
-         {build_s:.1} s. Slowest added scenario: {worst:.1} s (target {TARGET_S:.0} s). \
-         Peak RSS {:.0} MiB. Machine: {} logical cores; build: {}.\n",
+         core, as `plan` and `demo` solve their cases). Phantom twin (default spec, T12-S1, \
+         {equations} equations) built in {build_s:.1} s. Slowest added scenario: {worst:.1} s \
+         (target {TARGET_S:.0} s). Peak RSS {:.0} MiB. {}\n",
         peak_rss_mib(),
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
+        machine_line()
     );
     s
 }
