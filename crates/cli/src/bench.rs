@@ -55,6 +55,10 @@ pub struct Args {
     /// density, compressed 0.2 mm between PMMA caps).
     #[arg(long, default_value = "block")]
     pub model: String,
+    /// `segment`: folder of the real CT cases (the project's shared data, beside the
+    /// repository); cases not found there are listed as not timed.
+    #[arg(long, default_value = "../shared/data")]
+    pub data: PathBuf,
 }
 
 /// Benchmarks available.
@@ -70,6 +74,9 @@ pub enum What {
     /// The time each built-in surgical scenario adds on the phantom's hybrid twin for the
     /// six 7.5 N m pure moments (target: under 30 s each on 2 cores), with the intact twin.
     Scenarios,
+    /// Automatic segmentation time on the built-in phantom (1 and 0.6 mm) and on the real
+    /// CTs of `--data` when present.
+    Segment,
 }
 
 /// Arguments of the hidden child command.
@@ -192,6 +199,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     if let What::Scenarios = args.what {
         return crate::bench_scenarios::run(&args);
+    }
+    if let What::Segment = args.what {
+        return crate::bench_segment::run(&args);
     }
     if let What::Fem = args.what {
         return crate::bench_fem::run(&args);

@@ -6,6 +6,7 @@
 mod bench;
 mod bench_fem;
 mod bench_scenarios;
+mod bench_segment;
 mod bone;
 mod deidentify;
 mod demo;
