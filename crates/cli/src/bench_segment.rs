@@ -73,7 +73,7 @@ pub fn run(args: &Args) -> Result<()> {
             missing.push(path.display().to_string());
             continue;
         }
-        let img = open(&[path.clone()], &OpenOptions::default())
+        let img = open(std::slice::from_ref(&path), &OpenOptions::default())
             .with_context(|| format!("{}: cannot be read", path.display()))?;
         rows.push(timed(dir, &img.volume));
     }
