@@ -67,6 +67,21 @@ impl Mesh {
         &self.connectivity[self.offsets[e]..self.offsets[e + 1]]
     }
 
+    /// Centroid of element `e` in the mesh's coordinates: the mean of its corner nodes (a
+    /// Tet10 lists its 4 corners first; the other kinds have corner nodes only). For
+    /// straight-edged elements this is also the mean of all their nodes.
+    pub fn element_centroid(&self, e: usize) -> [f64; 3] {
+        let n = self.element_nodes(e);
+        let k = self.kinds[e].corners().len().min(n.len()).max(1);
+        let mut c = [0.0; 3];
+        for &i in &n[..k] {
+            for (ca, p) in c.iter_mut().zip(self.nodes[i]) {
+                *ca += p;
+            }
+        }
+        c.map(|v| v / k as f64)
+    }
+
     /// Coordinates of the nodes of element `e` (up to 10).
     pub(crate) fn element_coords(&self, e: usize) -> Vec<[f64; 3]> {
         self.element_nodes(e)
@@ -551,4 +566,33 @@ pub fn wedge_box_mesh(size: [f64; 3], cells: [usize; 3]) -> Result<Mesh, FemErro
     mesh.element_sets.insert("all".into(), all);
     mesh.validate()?;
     Ok(mesh)
+}
+
+#[cfg(test)]
+mod centroid_tests {
+    use super::*;
+
+    /// The centroids of a meshed box: each element's centroid lies inside the box, and
+    /// their volume-weighted mean (equal volumes here: 6 tets per cell) is the box centre;
+    /// Tet10 and Tet4 of the same cells give the same centroids (corners only).
+    #[test]
+    fn element_centroids_of_a_box_average_to_its_centre() {
+        let size = [4.0, 3.0, 2.0];
+        let lin = box_mesh(size, [2, 3, 1], Order::Linear).unwrap();
+        let quad = box_mesh(size, [2, 3, 1], Order::Quadratic).unwrap();
+        assert_eq!(lin.num_elements(), quad.num_elements());
+        let ne = lin.num_elements() as f64;
+        let mut mean = [0.0; 3];
+        for e in 0..lin.num_elements() {
+            let (a, b) = (lin.element_centroid(e), quad.element_centroid(e));
+            for k in 0..3 {
+                assert!((a[k] - b[k]).abs() < 1e-12, "{e}: {a:?} vs {b:?}");
+                assert!(a[k] > 0.0 && a[k] < size[k]);
+                mean[k] += a[k] / ne;
+            }
+        }
+        for k in 0..3 {
+            assert!((mean[k] - size[k] / 2.0).abs() < 1e-12, "{mean:?}");
+        }
+    }
 }

@@ -308,6 +308,26 @@ fn implant_test_refuses_bad_input_before_any_solve() {
         e.contains("misses the vertebra") || e.contains("no bone"),
         "{e}"
     );
+    // Two cages of different materials on one endplate (one label, one material).
+    let (peek, f1) = footprint(&l4.v, PEEK, 250.0);
+    let (ti, f2) = footprint(&l4.v, TITANIUM, 250.0);
+    let e = implant_test(
+        &l4.ct,
+        &l4.labels,
+        &l4.v,
+        &[],
+        &[peek, ti],
+        &[ImplantCase {
+            name: "c".into(),
+            screws: vec![],
+            footprints: vec![f1, f2],
+        }],
+        &options(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("differ in material"), "{e}");
 }
 
 #[test]

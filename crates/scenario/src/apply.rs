@@ -708,10 +708,7 @@ fn approach_window(t: &mut Twin, i: usize, footprint: CageFootprint, side: Side)
     let mesh = &dm.mesh;
     let nn = mesh.nodes.len().max(1) as f64;
     let centre = mesh.nodes.iter().map(v3).sum::<Vector3<f64>>() / nn;
-    let centroid = |e: usize| {
-        let n = mesh.element_nodes(e);
-        n.iter().map(|&k| v3(&mesh.nodes[k])).sum::<Vector3<f64>>() / n.len() as f64
-    };
+    let centroid = |e: usize| Vector3::from(mesh.element_centroid(e));
     let keep: Vec<bool> = dm
         .annulus_elements
         .iter()

@@ -257,19 +257,9 @@ pub fn cement_checks(
 pub fn section_image(t: &VertebraTest, h: f64, stress_max: Option<f64>) -> RgbImage {
     const PX_PER_MM: f64 = 4.0;
     let mesh = &t.model.mesh;
-    let centroid = |e: usize| {
-        let n = mesh.element_nodes(e);
-        // Corner nodes only (a Tet10 lists its 4 corners first).
-        let k = if n.len() == 10 { 4 } else { n.len() };
-        let mut c = [0.0; 3];
-        for &i in &n[..k] {
-            for (ca, p) in c.iter_mut().zip(mesh.nodes[i]) {
-                *ca += p / k as f64;
-            }
-        }
-        c
-    };
-    let cents: Vec<[f64; 3]> = (0..mesh.num_elements()).map(centroid).collect();
+    let cents: Vec<[f64; 3]> = (0..mesh.num_elements())
+        .map(|e| mesh.element_centroid(e))
+        .collect();
     let (mut lo, mut hi) = ([f64::MAX; 3], [f64::MIN; 3]);
     for c in &cents {
         for a in 0..3 {

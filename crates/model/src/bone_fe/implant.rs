@@ -279,6 +279,21 @@ pub fn implant_test(
                 .into(),
         );
     }
+    // The cage voxels share one label, so one material: two cages of different materials
+    // on one endplate must be tested separately rather than silently given the first's.
+    if footprints
+        .windows(2)
+        .any(|w| w[0].material != w[1].material)
+    {
+        return bad(format!(
+            "the cages on this endplate differ in material ({}); test each on its own",
+            footprints
+                .iter()
+                .map(|f| format!("{}: E {} MPa", f.name, f.material.e_mpa))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if cases.is_empty() {
         return bad("an implant test needs at least one load case".into());
     }
@@ -452,13 +467,7 @@ pub fn implant_test(
             n
         }
     };
-    let centroid = |e: usize| {
-        let c = corners(e);
-        c.iter()
-            .map(|&n| Vector3::from(mesh.nodes[n]))
-            .sum::<Vector3<f64>>()
-            / c.len() as f64
-    };
+    let centroid = |e: usize| Vector3::from(mesh.element_centroid(e));
     let is_bone = |l: u16| l == local_label::BODY || l == local_label::POSTERIOR;
     // Strength from the density of the modulus each element actually has (clamped moduli
     // give the strength of the density they stand for).

@@ -284,13 +284,7 @@ pub fn segment_compression(
             .map(|r| r.von_mises * per_kn)
             .collect();
     let mesh = &model.mesh;
-    let centroid = |e: usize| {
-        let n = mesh.element_nodes(e);
-        n.iter()
-            .map(|&k| Vector3::from(mesh.nodes[k]))
-            .sum::<Vector3<f64>>()
-            / n.len() as f64
-    };
+    let centroid = |e: usize| Vector3::from(mesh.element_centroid(e));
     // The disc's extent along z in each (i, j) column of the local grid.
     let mut disc_z: Vec<Option<(f64, f64)>> = vec![None; dims[0] * dims[1]];
     for k in 0..dims[2] {
