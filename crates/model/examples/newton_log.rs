@@ -5,8 +5,9 @@
 //! with optional environment variables NOFACET=1, NOLIG=1, NOCL=1 (no capsular ligaments),
 //! GOEL=1, EXTRAPOLATE=1, LEVELS=L3,L4,L5, NUCSHIFT=x (nucleus posterior shift), NUCNU=nu
 //! (nucleus Poisson's ratio), TOLDISP=x (Newton displacement tolerance of the logged solve),
-//! CLLEN=1 (print the capsule fibres), TWIN_CACHE=path (default /tmp/newton_log_twin.json;
-//! delete it after a landmark change) and REFLABELS=1 (when building the cache). The disc
+//! CLLEN=1 (print the capsule fibres), SLEEVE=insertion,recess (the sleeve capsule, mm), TWIN_CACHE=path (default /tmp/newton_log_twin.json;
+//! delete it after a landmark change) and REFLABELS=1 (when building the cache), MASK=label map (build the cache from a real
+//! segmentation instead of the phantom). The disc
 //! materials are always today's defaults, whatever the cache was built with.
 use spinetwin_fem::nl::SolveOptions;
 use spinetwin_model::loadcase::LoadCase;
@@ -25,7 +26,15 @@ fn main() {
         serde_json::from_str(&std::fs::read_to_string(cache).unwrap()).unwrap()
     } else {
         let spec = spinetwin_phantom::PhantomSpec::default();
-        let ph = spinetwin_phantom::generate(&spec).unwrap();
+        let mut ph = spinetwin_phantom::generate(&spec).unwrap();
+        // MASK=label map (NIfTI, VerSe numbering): landmarks of that real anatomy instead,
+        // from a CT made up from the mask (bone 400 HU, the rest 0).
+        if let Ok(m) = std::env::var("MASK") {
+            let labels = spinetwin_imaging::nifti::read_labels(std::path::Path::new(&m)).unwrap();
+            ph.ct = labels.map(|v| if v > 0 { 400.0f32 } else { 0.0 });
+            ph.labels = labels;
+            std::env::set_var("REFLABELS", "1");
+        }
         // REFLABELS=1: landmarks from the phantom's reference label map instead of the
         // automatic segmentation (separates landmark errors from segmentation errors).
         let labels = if std::env::var("REFLABELS").is_ok() {
@@ -63,6 +72,14 @@ fn main() {
     }
     if std::env::var("GOEL").is_ok() {
         file.params.ligaments.set = spinetwin_model::ligament::LigamentSet::GoelBilinear;
+    }
+    if let Ok(v) = std::env::var("SLEEVE") {
+        // SLEEVE=insertion,recess (mm)
+        let (i, r) = v.split_once(',').unwrap();
+        file.params.ligaments.capsule = spinetwin_model::ligament::CapsuleModel::Sleeve {
+            insertion_mm: i.parse().unwrap(),
+            recess_mm: r.parse().unwrap(),
+        };
     }
     if std::env::var("NOCL").is_ok() {
         file.params

@@ -24,7 +24,7 @@ use spinetwin_segment::landmarks::{SpineLandmarks, VertebraLandmarks, P3};
 use crate::disc::{mesh_disc, DiscMesh, DiscMeshParams};
 use crate::error::ModelError;
 use crate::facet::{facet_geometry, FacetGeometry, FacetParams};
-use crate::ligament::{self, Ligament, LigamentSet};
+use crate::ligament::{self, CapsuleModel, Ligament, LigamentSet};
 use crate::loadcase::LoadCase;
 use crate::material::DiscMaterials;
 
@@ -48,6 +48,10 @@ pub struct LigamentParams {
     pub fibres: usize,
     /// Extra pre-strain added to every ligament's reference strain.
     pub prestrain: f64,
+    /// How the capsular ligament's fibres are laid out (twin files written before it
+    /// existed get the default, which is what they were built with).
+    #[serde(default)]
+    pub capsule: CapsuleModel,
 }
 
 impl Default for LigamentParams {
@@ -56,6 +60,7 @@ impl Default for LigamentParams {
             set: LigamentSet::GoelBilinear,
             fibres: 3,
             prestrain: 0.0,
+            capsule: CapsuleModel::Rim,
         }
     }
 }
@@ -211,6 +216,7 @@ impl Twin {
                 )));
             }
         }
+        file.params.ligaments.capsule.check()?;
         let mut warnings = Vec::new();
         let mut discs = Vec::new();
         let mut fibres = Vec::new();
@@ -233,7 +239,13 @@ impl Twin {
                 if p.without_ligaments.contains(&lig) {
                     continue;
                 }
-                let pairs = ligament::attachment_pairs(up, lo, lig, p.ligaments.fibres);
+                let pairs = ligament::attachment_pairs_with(
+                    up,
+                    lo,
+                    lig,
+                    p.ligaments.fibres,
+                    p.ligaments.capsule,
+                );
                 if pairs.is_empty() {
                     warnings.push(format!(
                         "{seg}: {} insertions not found; left out",

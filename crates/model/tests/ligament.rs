@@ -3,7 +3,8 @@
 use spinetwin_anatomy::Level;
 use spinetwin_fem::nl::SpringLaw;
 use spinetwin_model::ligament::{
-    attachment_pairs, fibre_law, law_force, ligament_law, Ligament, LigamentSet,
+    attachment_pairs, attachment_pairs_with, fibre_law, law_force, ligament_law, CapsuleModel,
+    Ligament, LigamentSet,
 };
 use spinetwin_segment::landmarks::{
     ArticularSurface, Endplate, Frame, Sides, VertebraLandmarks, P3,
@@ -237,4 +238,72 @@ fn missing_landmarks_are_errors() {
     assert!(attachment_pairs(&up2, &lo, Ligament::All, 3).is_empty());
     assert!(attachment_pairs(&up, &lo, Ligament::All, 0).is_empty());
     assert_eq!(attachment_pairs(&up, &lo, Ligament::All, 3).len(), 3);
+}
+
+#[test]
+fn sleeve_capsule_crosses_the_posterior_half_of_the_joint() {
+    // Schematic pair: the upper's inferior facets face laterally (x = +-12), the lower's
+    // superior facets medially (x = +-13), both 6 mm discs centred at y = 32.
+    let up = vertebra(Level::L5, 40.0);
+    let lo = vertebra(Level::S1, 0.0);
+    let sleeve = CapsuleModel::Sleeve {
+        insertion_mm: 3.0,
+        recess_mm: 5.0,
+    };
+    let cl = attachment_pairs_with(&up, &lo, Ligament::Cl, 3, sleeve);
+    assert_eq!(cl.len(), 6, "three per side");
+    let (left, right) = cl.split_at(3);
+    for ((la, lb), (ra, rb)) in left.iter().zip(right) {
+        // Left and right are mirror images (the directions come from the vertebra's frame).
+        for k in 0..3 {
+            let m = if k == 0 { -1.0 } else { 1.0 };
+            assert!((la[k] - m * ra[k]).abs() < 1e-9 && (lb[k] - m * rb[k]).abs() < 1e-9);
+        }
+        // Inserted 3 mm back from each articular surface onto its own process: across the
+        // joint (12 -> 13 mm) plus 3 mm on either side.
+        assert!((la[0] - 9.0).abs() < 1e-9 && (lb[0] - 16.0).abs() < 1e-9);
+        // Only the posterior half of the margin (anteriorly the joint is ligamentum flavum).
+        assert!(
+            la[1] >= 32.0 - 1e-9 && lb[1] >= 32.0 - 1e-9,
+            "{la:?} {lb:?}"
+        );
+    }
+    // Superior pole, posterior margin, inferior pole, in that order.
+    let z = |p: &P3| p[2];
+    assert!((z(&left[0].0) - 32.0).abs() < 1e-9 && (z(&left[0].1) - 18.0).abs() < 1e-9);
+    assert!((left[1].0[1] - 38.0).abs() < 1e-9 && (left[1].1[1] - 38.0).abs() < 1e-9);
+    // The inferior fibre's lower end sits 5 mm below the lower surface's inferior rim
+    // (12 - 6 mm): the long oblique fibres over the inferior recess.
+    assert!((z(&left[2].0) - 20.0).abs() < 1e-9 && (z(&left[2].1) - 1.0).abs() < 1e-9);
+    let len = |(a, b): &(P3, P3)| {
+        ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
+    };
+    assert!(len(&left[2]) > len(&left[0]));
+    // The default is still the rim model.
+    assert_eq!(
+        attachment_pairs(&up, &lo, Ligament::Cl, 3),
+        attachment_pairs_with(&up, &lo, Ligament::Cl, 3, CapsuleModel::Rim)
+    );
+    // Out-of-range distances leave the capsule out rather than placing it anywhere.
+    for bad in [-1.0, f64::NAN, 25.0] {
+        let s = CapsuleModel::Sleeve {
+            insertion_mm: bad,
+            recess_mm: 5.0,
+        };
+        assert!(attachment_pairs_with(&up, &lo, Ligament::Cl, 3, s).is_empty());
+        let e = s.check().unwrap_err().to_string();
+        assert!(e.contains("insertion_mm"), "{e}");
+    }
+    assert!(CapsuleModel::SLEEVE_DEFAULT.check().is_ok());
+}
+
+#[test]
+fn twin_files_without_a_capsule_model_get_the_rim() {
+    let old = r#"{"set":"GoelBilinear","fibres":3,"prestrain":0.0}"#;
+    let p: spinetwin_model::twin::LigamentParams = serde_json::from_str(old).unwrap();
+    assert_eq!(p.capsule, CapsuleModel::Rim);
+    let new = r#"{"set":"GoelBilinear","fibres":3,"prestrain":0.0,
+        "capsule":{"sleeve":{"insertion_mm":3.0,"recess_mm":5.0}}}"#;
+    let p: spinetwin_model::twin::LigamentParams = serde_json::from_str(new).unwrap();
+    assert_eq!(p.capsule, CapsuleModel::SLEEVE_DEFAULT);
 }
