@@ -5,10 +5,11 @@
 //! with optional environment variables NOFACET=1, NOLIG=1, NOCL=1 (no capsular ligaments),
 //! GOEL=1, EXTRAPOLATE=1, LEVELS=L3,L4,L5, NUCSHIFT=x (nucleus posterior shift), NUCNU=nu
 //! (nucleus Poisson's ratio), TOLDISP=x (Newton displacement tolerance of the logged solve),
-//! CLLEN=1 (print the capsule fibres), SLEEVE=insertion,recess (the sleeve capsule, mm), TWIN_CACHE=path (default /tmp/newton_log_twin.json;
-//! delete it after a landmark change) and REFLABELS=1 (when building the cache), MASK=label map (build the cache from a real
-//! segmentation instead of the phantom). The disc
-//! materials are always today's defaults, whatever the cache was built with.
+//! CLLEN=1 (print the capsule fibres), SLEEVE=insertion,recess (the sleeve capsule, mm),
+//! TWIN_CACHE=path (default /tmp/newton_log_twin.json; delete it after a landmark change),
+//! REFLABELS=1 (when building the cache) and MASK=label map (build the cache from a real
+//! segmentation instead of the phantom; only when the cache file does not exist yet). The
+//! disc materials are always today's defaults, whatever the cache was built with.
 use spinetwin_fem::nl::SolveOptions;
 use spinetwin_model::loadcase::LoadCase;
 use spinetwin_model::twin::*;

@@ -467,19 +467,34 @@ fn try_attachment_pairs(
                 (&upper.inferior_facets.right, &lower.superior_facets.right),
             ];
             let mut out = Vec::new();
-            for (a, b) in sides {
+            let mut first_error = None;
+            for (side, (a, b)) in ["left", "right"].into_iter().zip(sides) {
                 if let (Some(a), Some(b)) = (a, b) {
-                    out.extend(match capsule {
-                        CapsuleModel::Rim => capsule_rim(a, b, n_fibres)?,
+                    let fibres = match capsule {
+                        CapsuleModel::Rim => capsule_rim(a, b, n_fibres),
                         CapsuleModel::Sleeve {
                             insertion_mm,
                             recess_mm,
-                        } => capsule_sleeve(a, b, n_fibres, f, insertion_mm, recess_mm)?,
-                    });
+                        } => capsule_sleeve(a, b, n_fibres, f, insertion_mm, recess_mm),
+                    };
+                    match fibres {
+                        Ok(v) => out.extend(v),
+                        // One joint that cannot carry a capsule does not take the other's.
+                        Err(e) => {
+                            tracing::warn!(
+                                "{:?}-{:?} {side} capsular ligament left out: {e}",
+                                upper.level,
+                                lower.level
+                            );
+                            first_error.get_or_insert(e);
+                        }
+                    }
                 }
             }
             if out.is_empty() {
-                return Err(missing("facet articular surface (both sides)"));
+                return Err(
+                    first_error.unwrap_or_else(|| missing("facet articular surface (both sides)"))
+                );
             }
             Ok(out)
         }
@@ -514,8 +529,11 @@ pub enum CapsuleModel {
     /// inferior pole; see `capsule_sleeve`.
     Sleeve {
         /// Insertion beyond the cartilage margin, along the articular surface's normal
-        /// onto its process (mm). No study found gives it as a number: "a few millimetres"
-        /// (Bogduk, Clinical Anatomy of the Lumbar Spine and Sacrum, zygapophysial joints).
+        /// onto its process (mm). Anatomy texts place the insertion a short distance beyond
+        /// the articular margin (Bogduk, Clinical Anatomy of the Lumbar Spine and Sacrum, on
+        /// the zygapophysial joints); no study found gives it as a number. The upper ends
+        /// sit this far medial of the joint, so a medial facetectomy that resects that part
+        /// of the inferior articular process cuts them, as surgery does.
         insertion_mm: f64,
         /// How far below the lower articular surface's inferior rim the inferior fibres
         /// insert, over the inferior recess (mm; a modelling choice for "relatively long").
@@ -554,9 +572,11 @@ impl CapsuleModel {
 
 /// [`CapsuleModel::Sleeve`] fibres around one facet joint. In the joint plane (normal to the
 /// upper surface's normal) the directions come from the upper vertebra's frame, so the left
-/// and right capsules of a symmetric spine are mirror images. Fibre `k` of `n` sits at the
-/// angle `pi k / (n - 1)` from the superior pole towards the inferior pole through the
-/// posterior margin. It joins the rim point of the upper (inferior articular) surface in
+/// and right capsules of a symmetric spine are mirror images. Fibre `k` of `n` sits in the
+/// direction at the angle `pi k / (n - 1)` from the superior pole towards the inferior pole
+/// through the posterior margin (a single fibre at the posterior margin); the directions
+/// cover the posterior half, though the rim point of a curved surface at a pole may lie a
+/// little anterior of its centre. It joins the rim point of the upper (inferior articular) surface in
 /// that direction, set back by `insertion_mm` along that surface's normal onto its process,
 /// to the same on the lower (superior articular) surface; the lower end of a fibre in the
 /// inferior half is moved a further `recess_mm * (-cos angle)` caudally in the joint plane
@@ -582,22 +602,28 @@ fn capsule_sleeve(
     let zero = || ModelError::InvalidInput("facet surface normal is zero".into());
     let nrm = normalize(up.normal).ok_or_else(zero)?;
     let n_lo = normalize(lo.normal).ok_or_else(zero)?;
-    let bad_frame = || {
-        ModelError::InvalidInput(
-            "the facet joint plane is normal to the vertebra's posterior axis: the capsule's \
-             posterior margin is undefined"
-                .into(),
-        )
-    };
-    let posterior = normalize(sub(frame.y, scale(nrm, dot(frame.y, nrm)))).ok_or_else(bad_frame)?;
-    // In the joint plane, normal to `posterior`; `cross` gives cranial on one side and
-    // caudal on the other, so orient it with the frame.
-    let superior = normalize(cross(posterior, nrm)).ok_or_else(bad_frame)?;
-    let superior = if dot(superior, frame.z) < 0.0 {
-        scale(superior, -1.0)
-    } else {
-        superior
-    };
+    // The layout needs a joint that faces mostly sideways (lumbar and lower thoracic
+    // joints): its posterior margin is where the vertebra's posterior axis leaves the joint
+    // plane, its poles where the cranial axis does. A joint facing forwards or upwards (a
+    // coronal upper thoracic joint, or a bad surface fit) has neither well defined; then the
+    // capsule of that joint is left out with this error rather than laid out by noise.
+    let posterior_in_plane = sub(frame.y, scale(nrm, dot(frame.y, nrm)));
+    let superior_raw = cross(posterior_in_plane, nrm);
+    let (py, sz) = (
+        dot(posterior_in_plane, posterior_in_plane).sqrt(),
+        dot(superior_raw, frame.z),
+    );
+    if py < 0.3 || sz.abs() < 0.5 * py {
+        return Err(ModelError::InvalidInput(format!(
+            "the facet joint does not face sideways (normal {:.2?} in the vertebra's frame \
+             left/posterior/cranial): the sleeve capsule's posterior margin and poles are \
+             undefined there",
+            [dot(nrm, frame.x), dot(nrm, frame.y), dot(nrm, frame.z)]
+        )));
+    }
+    let posterior = scale(posterior_in_plane, 1.0 / py);
+    // `superior_raw` is cranial on one side and caudal on the other: orient it.
+    let superior = scale(superior_raw, sz.signum() / py);
     let support = |s: &ArticularSurface, d: P3| -> P3 {
         *s.points
             .iter()

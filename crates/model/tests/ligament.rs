@@ -295,6 +295,16 @@ fn sleeve_capsule_crosses_the_posterior_half_of_the_joint() {
         assert!(e.contains("insertion_mm"), "{e}");
     }
     assert!(CapsuleModel::SLEEVE_DEFAULT.check().is_ok());
+    // A joint facing backwards (coronal) has no posterior margin to lay the sleeve on: that
+    // joint's capsule is left out, the other joint keeps its own.
+    let mut up2 = up.clone();
+    let mut lo2 = lo.clone();
+    up2.inferior_facets.right = Some(facet([-12.0, 32.0, 26.0], [0.0, -1.0, 0.0]));
+    lo2.superior_facets.right = Some(facet([-13.0, 32.0, 12.0], [0.0, 1.0, 0.0]));
+    let cl2 = attachment_pairs_with(&up2, &lo2, Ligament::Cl, 3, sleeve);
+    assert_eq!(cl2, cl[..3].to_vec(), "left kept, right left out");
+    // The rim model does not need the orientation.
+    assert_eq!(attachment_pairs(&up2, &lo2, Ligament::Cl, 3).len(), 6);
 }
 
 #[test]
