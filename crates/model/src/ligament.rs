@@ -347,7 +347,20 @@ pub fn attachment_pairs_with(
     n_fibres: usize,
     capsule: CapsuleModel,
 ) -> Vec<(P3, P3)> {
-    try_attachment_pairs(upper, lower, lig, n_fibres.min(1000), capsule).unwrap_or_default()
+    try_attachment_pairs_with(upper, lower, lig, n_fibres, capsule).unwrap_or_default()
+}
+
+/// [`attachment_pairs_with`] that says why a ligament cannot be attached (a missing
+/// landmark, a joint the capsule layout cannot use, a bad capsule parameter) instead of
+/// returning no pairs; `n_fibres` 0 gives no pairs and no error.
+pub fn try_attachment_pairs_with(
+    upper: &VertebraLandmarks,
+    lower: &VertebraLandmarks,
+    lig: Ligament,
+    n_fibres: usize,
+    capsule: CapsuleModel,
+) -> Result<Vec<(P3, P3)>, ModelError> {
+    try_attachment_pairs(upper, lower, lig, n_fibres.min(1000), capsule)
 }
 
 fn try_attachment_pairs(
@@ -470,14 +483,7 @@ fn try_attachment_pairs(
             let mut first_error = None;
             for (side, (a, b)) in ["left", "right"].into_iter().zip(sides) {
                 if let (Some(a), Some(b)) = (a, b) {
-                    let fibres = match capsule {
-                        CapsuleModel::Rim => capsule_rim(a, b, n_fibres),
-                        CapsuleModel::Sleeve {
-                            insertion_mm,
-                            recess_mm,
-                        } => capsule_sleeve(a, b, n_fibres, f, insertion_mm, recess_mm),
-                    };
-                    match fibres {
+                    match capsule_of_joint(a, b, n_fibres, f, capsule) {
                         Ok(v) => out.extend(v),
                         // One joint that cannot carry a capsule does not take the other's.
                         Err(e) => {
@@ -576,32 +582,22 @@ impl CapsuleModel {
 /// direction at the angle `pi k / (n - 1)` from the superior pole towards the inferior pole
 /// through the posterior margin (a single fibre at the posterior margin); the directions
 /// cover the posterior half, though the rim point of a curved surface at a pole may lie a
-/// little anterior of its centre. It joins the rim point of the upper (inferior articular) surface in
-/// that direction, set back by `insertion_mm` along that surface's normal onto its process,
-/// to the same on the lower (superior articular) surface; the lower end of a fibre in the
+/// little anterior of its centre. It joins the rim point of the upper (inferior articular)
+/// surface in that direction, set back by `insertion_mm` along that surface's unit normal
+/// `nrm` onto its process, to the same on the lower (superior articular) surface; the lower end of a fibre in the
 /// inferior half is moved a further `recess_mm * (-cos angle)` caudally in the joint plane
 /// (the inferior recess), which makes those fibres long and oblique.
 fn capsule_sleeve(
     up: &ArticularSurface,
     lo: &ArticularSurface,
+    nrm: P3,
     n: usize,
     frame: &spinetwin_segment::landmarks::Frame,
     insertion_mm: f64,
     recess_mm: f64,
 ) -> Result<Vec<(P3, P3)>, ModelError> {
-    if up.points.is_empty() || lo.points.is_empty() {
-        return Err(ModelError::InvalidInput(
-            "a facet articular surface has no points: the capsular ligament needs its rim".into(),
-        ));
-    }
-    CapsuleModel::Sleeve {
-        insertion_mm,
-        recess_mm,
-    }
-    .check()?;
-    let zero = || ModelError::InvalidInput("facet surface normal is zero".into());
-    let nrm = normalize(up.normal).ok_or_else(zero)?;
-    let n_lo = normalize(lo.normal).ok_or_else(zero)?;
+    let n_lo = normalize(lo.normal)
+        .ok_or_else(|| ModelError::InvalidInput("facet surface normal is zero".into()))?;
     // The layout needs a joint that faces mostly sideways (lumbar and lower thoracic
     // joints): its posterior margin is where the vertebra's posterior axis leaves the joint
     // plane, its poles where the cranial axis does. A joint facing forwards or upwards (a
@@ -624,12 +620,6 @@ fn capsule_sleeve(
     let posterior = scale(posterior_in_plane, 1.0 / py);
     // `superior_raw` is cranial on one side and caudal on the other: orient it.
     let superior = scale(superior_raw, sz.signum() / py);
-    let support = |s: &ArticularSurface, d: P3| -> P3 {
-        *s.points
-            .iter()
-            .max_by(|p, q| dot(sub(**p, s.centre), d).total_cmp(&dot(sub(**q, s.centre), d)))
-            .expect("checked non-empty")
-    };
     Ok(spread(n)
         .map(|t| {
             // t = -1: superior pole, 0: posterior margin, 1: inferior pole.
@@ -637,9 +627,9 @@ fn capsule_sleeve(
             let d = add(scale(superior, th.cos()), scale(posterior, th.sin()));
             let recess = recess_mm * (-th.cos()).max(0.0);
             (
-                sub(support(up, d), scale(nrm, insertion_mm)),
+                sub(rim_point(up, d), scale(nrm, insertion_mm)),
                 sub(
-                    sub(support(lo, d), scale(n_lo, insertion_mm)),
+                    sub(rim_point(lo, d), scale(n_lo, insertion_mm)),
                     scale(superior, recess),
                 ),
             )
@@ -647,14 +637,16 @@ fn capsule_sleeve(
         .collect())
 }
 
-/// [`CapsuleModel::Rim`] fibres around one facet joint: at `n` angles about the joint (in the plane normal
-/// to the upper surface's normal), the farthest surface point of each articular surface in
-/// that direction (its rim).
-fn capsule_rim(
+/// The capsule of one facet joint laid out by `model`: the upper (inferior articular) and
+/// lower (superior articular) surfaces must have points and the upper a normal.
+fn capsule_of_joint(
     up: &ArticularSurface,
     lo: &ArticularSurface,
     n: usize,
+    frame: &spinetwin_segment::landmarks::Frame,
+    model: CapsuleModel,
 ) -> Result<Vec<(P3, P3)>, ModelError> {
+    model.check()?;
     if up.points.is_empty() || lo.points.is_empty() {
         return Err(ModelError::InvalidInput(
             "a facet articular surface has no points: the capsular ligament needs its rim".into(),
@@ -662,6 +654,28 @@ fn capsule_rim(
     }
     let nrm = normalize(up.normal)
         .ok_or_else(|| ModelError::InvalidInput("facet surface normal is zero".into()))?;
+    match model {
+        CapsuleModel::Rim => Ok(capsule_rim(up, lo, nrm, n)),
+        CapsuleModel::Sleeve {
+            insertion_mm,
+            recess_mm,
+        } => capsule_sleeve(up, lo, nrm, n, frame, insertion_mm, recess_mm),
+    }
+}
+
+/// The farthest point of an articular surface (which has points) from its centre in the
+/// direction `d`: its rim there.
+fn rim_point(s: &ArticularSurface, d: P3) -> P3 {
+    *s.points
+        .iter()
+        .max_by(|p, q| dot(sub(**p, s.centre), d).total_cmp(&dot(sub(**q, s.centre), d)))
+        .expect("the caller checks that the surface has points")
+}
+
+/// [`CapsuleModel::Rim`] fibres around one facet joint: at `n` angles about the joint (in
+/// the plane normal to the upper surface's unit normal `nrm`), the rim point of each
+/// articular surface in that direction.
+fn capsule_rim(up: &ArticularSurface, lo: &ArticularSurface, nrm: P3, n: usize) -> Vec<(P3, P3)> {
     let helper = if nrm[2].abs() < 0.9 {
         [0.0, 0.0, 1.0]
     } else {
@@ -669,17 +683,11 @@ fn capsule_rim(
     };
     let e1 = normalize(cross(nrm, helper)).unwrap_or([1.0, 0.0, 0.0]);
     let e2 = cross(nrm, e1);
-    let support = |s: &ArticularSurface, d: P3| -> P3 {
-        *s.points
-            .iter()
-            .max_by(|p, q| dot(sub(**p, s.centre), d).total_cmp(&dot(sub(**q, s.centre), d)))
-            .expect("checked non-empty")
-    };
-    Ok((0..n)
+    (0..n)
         .map(|i| {
             let th = std::f64::consts::TAU * i as f64 / n as f64;
             let d = add(scale(e1, th.cos()), scale(e2, th.sin()));
-            (support(up, d), support(lo, d))
+            (rim_point(up, d), rim_point(lo, d))
         })
-        .collect())
+        .collect()
 }

@@ -239,20 +239,23 @@ impl Twin {
                 if p.without_ligaments.contains(&lig) {
                     continue;
                 }
-                let pairs = ligament::attachment_pairs_with(
+                let pairs = match ligament::try_attachment_pairs_with(
                     up,
                     lo,
                     lig,
                     p.ligaments.fibres,
                     p.ligaments.capsule,
-                );
-                if pairs.is_empty() {
-                    warnings.push(format!(
-                        "{seg}: {} insertions not found; left out",
-                        lig.name()
-                    ));
-                    continue;
-                }
+                ) {
+                    Ok(pairs) if !pairs.is_empty() => pairs,
+                    Ok(_) => {
+                        warnings.push(format!("{seg}: {} has no fibres; left out", lig.name()));
+                        continue;
+                    }
+                    Err(e) => {
+                        warnings.push(format!("{seg}: {} left out: {e}", lig.name()));
+                        continue;
+                    }
+                };
                 let n = pairs.len();
                 for (k, (a, b)) in pairs.into_iter().enumerate() {
                     let length = (v3(&a) - v3(&b)).norm();

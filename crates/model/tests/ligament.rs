@@ -317,3 +317,61 @@ fn twin_files_without_a_capsule_model_get_the_rim() {
     let p: spinetwin_model::twin::LigamentParams = serde_json::from_str(new).unwrap();
     assert_eq!(p.capsule, CapsuleModel::SLEEVE_DEFAULT);
 }
+
+#[test]
+fn a_twin_says_why_a_capsule_is_left_out_and_refuses_bad_sleeve_distances() {
+    use spinetwin_model::twin::{Fidelity, Twin, TwinFile, TwinParams, TWIN_SCHEMA_VERSION};
+    let up = vertebra(Level::L5, 40.0);
+    let mut lo = vertebra(Level::S1, 0.0);
+    // The right joint faces backwards: no posterior margin for the sleeve.
+    lo.superior_facets.right = Some(facet([-13.0, 32.0, 12.0], [0.0, 1.0, 0.0]));
+    let file = |capsule| {
+        let mut params = TwinParams::default();
+        params.ligaments.capsule = capsule;
+        params.without_facets = true;
+        let mut up = up.clone();
+        up.inferior_facets.right = Some(facet([-12.0, 32.0, 26.0], [0.0, -1.0, 0.0]));
+        TwinFile {
+            schema_version: TWIN_SCHEMA_VERSION,
+            fidelity: Fidelity::Hybrid,
+            source: "test".into(),
+            params,
+            landmarks: spinetwin_segment::landmarks::SpineLandmarks {
+                vertebrae: vec![up, lo.clone()],
+                discs: vec![],
+                warnings: vec![],
+            },
+        }
+    };
+    let twin = Twin::build(file(CapsuleModel::SLEEVE_DEFAULT)).unwrap();
+    let cl = twin
+        .fibres
+        .iter()
+        .filter(|f| f.ligament == Ligament::Cl)
+        .count();
+    assert_eq!(cl, 3, "the left capsule is kept");
+    // Both joints unusable: the twin's warnings give the reason, not a missing landmark.
+    let mut f = file(CapsuleModel::SLEEVE_DEFAULT);
+    f.landmarks.vertebrae[0].inferior_facets.left =
+        Some(facet([12.0, 32.0, 26.0], [0.0, -1.0, 0.0]));
+    f.landmarks.vertebrae[1].superior_facets.left =
+        Some(facet([13.0, 32.0, 12.0], [0.0, 1.0, 0.0]));
+    let twin = Twin::build(f).unwrap();
+    assert!(twin.fibres.iter().all(|f| f.ligament != Ligament::Cl));
+    assert!(
+        twin.warnings
+            .iter()
+            .any(|w| w.contains("CL left out") && w.contains("does not face sideways")),
+        "{:?}",
+        twin.warnings
+    );
+    // A bad distance in the twin file stops the build, naming the parameter.
+    let e = Twin::build(file(CapsuleModel::Sleeve {
+        insertion_mm: 30.0,
+        recess_mm: 5.0,
+    }))
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("insertion_mm"), "{e}");
+}
