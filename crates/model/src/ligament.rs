@@ -360,16 +360,7 @@ pub fn try_attachment_pairs_with(
     n_fibres: usize,
     capsule: CapsuleModel,
 ) -> Result<Vec<(P3, P3)>, ModelError> {
-    try_attachment_pairs(upper, lower, lig, n_fibres.min(1000), capsule)
-}
-
-fn try_attachment_pairs(
-    upper: &VertebraLandmarks,
-    lower: &VertebraLandmarks,
-    lig: Ligament,
-    n_fibres: usize,
-    capsule: CapsuleModel,
-) -> Result<Vec<(P3, P3)>, ModelError> {
+    let n_fibres = n_fibres.min(1000);
     if n_fibres == 0 {
         return Ok(Vec::new());
     }
