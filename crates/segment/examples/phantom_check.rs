@@ -56,6 +56,56 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or("-".into())
         );
     }
+    // Where the errors are: truth vertebra -> what the segmentation called its voxels.
+    let mut confusion = std::collections::BTreeMap::<(u16, u16), usize>::new();
+    for (t, s) in ph.labels.data().iter().zip(seg.labels.data()) {
+        if t != s && (*t > 0 && *t < 100 || *s > 0 && *s < 100) {
+            *confusion.entry((*t, *s)).or_default() += 1;
+        }
+    }
+    let v_mm3 = spec.spacing_mm.powi(3);
+    let mut rows: Vec<_> = confusion.into_iter().collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+    println!("largest confusions (truth label -> segmented label: mm3):");
+    let g = ph.labels.grid().clone();
+    let [nx, ny, _] = ph.labels.dims();
+    for ((t, s), n) in rows.iter().take(12) {
+        // Where the confused voxels lie, in the frame of the vertebra they were given to.
+        let frame = ph
+            .truth
+            .vertebrae
+            .iter()
+            .find(|v| v.label == *s)
+            .map(|v| &v.frame);
+        let mut lo = Vector3::repeat(f64::INFINITY);
+        let mut hi = Vector3::repeat(f64::NEG_INFINITY);
+        let mut sum = Vector3::zeros();
+        if let Some(f) = frame {
+            for (i, (a, b)) in ph.labels.data().iter().zip(seg.labels.data()).enumerate() {
+                if a == t && b == s {
+                    let p = g.index_to_world(Vector3::new(
+                        (i % nx) as f64,
+                        ((i / nx) % ny) as f64,
+                        (i / (nx * ny)) as f64,
+                    ));
+                    let d = p - Vector3::from(f.origin);
+                    let l = Vector3::new(
+                        d.dot(&Vector3::from(f.x_axis)),
+                        d.dot(&Vector3::from(f.y_axis)),
+                        d.dot(&Vector3::from(f.z_axis)),
+                    );
+                    lo = lo.inf(&l);
+                    hi = hi.sup(&l);
+                    sum += l;
+                }
+            }
+        }
+        let c = sum / *n as f64;
+        println!(
+            "  {t} -> {s}: {:.0} mm3; in {s}'s frame centroid ({:.1}, {:.1}, {:.1}) box x {:.0}..{:.0} y {:.0}..{:.0} z {:.0}..{:.0}",
+            *n as f64 * v_mm3, c.x, c.y, c.z, lo.x, hi.x, lo.y, hi.y, lo.z, hi.z
+        );
+    }
     for d in &ph.truth.discs {
         if d.label != 0 {
             println!(
@@ -84,11 +134,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let l4 = ph.truth.vertebrae.iter().find(|v| v.level == "L4");
     if let Some(f) = l4.and_then(|v| v.facets.inferior_left) {
         let facet = Vector3::new(f[0], f[1], f[2]);
-        for (name, lab) in [
-            ("ax_facet_seg", &seg.labels),
-            ("ax_facet_truth", &ph.labels),
+        // And 6 mm lower, through the lower half of L4's inferior articular processes.
+        let low = facet - Vector3::new(0.0, 0.0, 6.0);
+        for (name, at, lab) in [
+            ("ax_facet_seg", facet, &seg.labels),
+            ("ax_facet_truth", facet, &ph.labels),
+            ("ax_facet_low_seg", low, &seg.labels),
+            ("ax_facet_low_truth", low, &ph.labels),
         ] {
-            render_slice(&ph.ct, Plane::Axial, facet, Window::BONE, Some(lab))
+            render_slice(&ph.ct, Plane::Axial, at, Window::BONE, Some(lab))
                 .zoom()
                 .write_png(&out.join(format!("{name}.png")))?;
         }
