@@ -7,7 +7,7 @@ use spinetwin_anatomy::{Level, LevelRange};
 use spinetwin_imaging::dicom::{self, WriteMeta};
 use spinetwin_imaging::preview::{render_slice, Plane, Window};
 use spinetwin_imaging::{nifti, uid, Modality, Volume};
-use spinetwin_phantom::{generate, Phantom, PhantomSpec};
+use spinetwin_phantom::{generate, FacetJoints, Phantom, PhantomSpec};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `spinetwin phantom`.
@@ -56,6 +56,20 @@ pub struct SpecArgs {
     /// Random seed (same seed, same phantom).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Facet joints near mid-disc height (the default the segmentation is tuned on) or at the
+    /// height of the lower vertebra's upper endplate with long inferior articular processes,
+    /// as measured on real spines.
+    #[arg(long, value_enum, default_value_t = FacetJointsArg::MidDisc)]
+    pub facet_joints: FacetJointsArg,
+}
+
+/// Command-line names of [`FacetJoints`].
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum FacetJointsArg {
+    /// Joints near mid-disc height.
+    MidDisc,
+    /// Joints at the lower vertebra's upper endplate, long inferior processes.
+    Anatomical,
 }
 
 impl SpecArgs {
@@ -69,6 +83,10 @@ impl SpecArgs {
             noise_hu: self.noise,
             spacing_mm: self.spacing,
             seed: self.seed,
+            facet_joints: match self.facet_joints {
+                FacetJointsArg::MidDisc => FacetJoints::MidDisc,
+                FacetJointsArg::Anatomical => FacetJoints::Anatomical,
+            },
         }
     }
 }

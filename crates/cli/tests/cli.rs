@@ -72,6 +72,47 @@ fn json_lines(s: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `--facet-joints anatomical` changes the anatomy and says so in the truth.
+#[test]
+fn phantom_facet_joints_option_reaches_the_truth() {
+    let d = tempfile::tempdir().unwrap();
+    let mid = small_phantom_named(d.path(), "mid", &["--no-dicom"]);
+    let ana = small_phantom_named(
+        d.path(),
+        "ana",
+        &["--no-dicom", "--facet-joints", "anatomical"],
+    );
+    let truth = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p.join("truth.json")).unwrap()).unwrap()
+    };
+    let (tm, ta) = (truth(&mid), truth(&ana));
+    assert_eq!(tm["spec"]["facet_joints"], "mid_disc");
+    assert_eq!(ta["spec"]["facet_joints"], "anatomical");
+    // The L4-L5 joint (L5's superior left facet) is lower in the anatomical phantom, by the
+    // difference between mid-disc (+4.6..+5.8 mm) and -3.5 mm, along the body axis.
+    let l5 = |t: &serde_json::Value| {
+        t["vertebrae"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["level"] == "L5")
+            .unwrap()
+            .clone()
+    };
+    let z = |v: &serde_json::Value| {
+        let p = &v["facets"]["superior_left"];
+        let a = &v["frame"]["z_axis"];
+        (0..3)
+            .map(|i| p[i].as_f64().unwrap() * a[i].as_f64().unwrap())
+            .sum::<f64>()
+    };
+    let drop = z(&l5(&tm)) - z(&l5(&ta));
+    assert!(
+        (7.0..=10.5).contains(&drop),
+        "joint lowered by {drop:.2} mm"
+    );
+}
+
 #[test]
 fn phantom_writes_the_documented_files_and_inspect_reads_them_back() {
     let d = tempfile::tempdir().unwrap();

@@ -5,7 +5,8 @@
 //! articular process of L4 sits above the bone of L5 directly below it (the bony stop of
 //! the joint in extension).
 //!
-//! `cargo run --release -p spinetwin-model --example iap_gap`
+//! `cargo run --release -p spinetwin-model --example iap_gap` (`FACETS=anatomical` for the
+//! phantom's anatomical facet joints)
 use nalgebra::Vector3;
 use spinetwin_anatomy::Level;
 
@@ -14,7 +15,14 @@ fn main() {
         let labels = spinetwin_imaging::nifti::read_labels(std::path::Path::new(&m)).unwrap();
         (labels.map(|v| if v > 0 { 400.0f32 } else { 0.0 }), labels)
     } else {
-        let ph = spinetwin_phantom::generate(&Default::default()).unwrap();
+        let spec = spinetwin_phantom::PhantomSpec {
+            facet_joints: match std::env::var("FACETS").as_deref() {
+                Ok("anatomical") => spinetwin_phantom::FacetJoints::Anatomical,
+                _ => spinetwin_phantom::FacetJoints::MidDisc,
+            },
+            ..Default::default()
+        };
+        let ph = spinetwin_phantom::generate(&spec).unwrap();
         (ph.ct, ph.labels)
     };
     let lm = spinetwin_segment::landmarks::landmarks(&ct, &labels).unwrap();

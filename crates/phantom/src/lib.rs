@@ -94,7 +94,7 @@ mod truth;
 mod tests;
 
 pub use scene::TissueHu;
-pub use spec::{PhantomError, PhantomSpec};
+pub use spec::{FacetJoints, PhantomError, PhantomSpec};
 pub use truth::{
     AngleTruth, CobbTruth, DiscTruth, EndplateTruth, FacetTruth, FrameTruth, GridTruth, LabelEntry,
     PedicleTruth, Point, SegmentAngle, Truth, VertebraTruth, TRUTH_SCHEMA_VERSION,

@@ -115,7 +115,9 @@ impl Scene {
         let verts: Vec<VertebraModel> = idx
             .iter()
             .enumerate()
-            .map(|(n, &i)| VertebraModel::new(&chain, i, n == 0, n + 1 == idx.len()))
+            .map(|(n, &i)| {
+                VertebraModel::new(&chain, i, n == 0, n + 1 == idx.len(), spec.facet_joints)
+            })
             .collect();
         // Discs between drawn levels carry labels; the discs just outside the range are
         // drawn as tissue so the image does not end in a gap.

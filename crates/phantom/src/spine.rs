@@ -7,7 +7,7 @@
 
 use crate::morph::{self, LevelMorph};
 use crate::sdf::{ellipse, ellipsoid, round_max, seg2, smin, RoundBox, V2, V3};
-use crate::spec::PhantomSpec;
+use crate::spec::{FacetJoints, PhantomSpec};
 use nalgebra::Matrix3;
 use spinetwin_anatomy::Level;
 
@@ -199,23 +199,27 @@ pub(crate) struct Joint {
     pub normal: V3,
 }
 
-/// Height (mm) of a facet joint's centre above the superior endplate of the lower vertebra,
-/// along its axis. Lumbar facet joints sit at the level of the lower vertebra's pedicles and
-/// upper endplate, not at mid-disc: on the expert masks of two real spines (VerSe
-/// sub-verse004 and sub-verse012, 11 joints measured with the `iap_gap` example) the joint
-/// centres lie -3.6 to +0.4 mm from that endplate, mean -1.8 mm. The height sets the lever
-/// of the joint about the disc's centre of rotation, hence how much it resists extension.
-const JOINT_HEIGHT: f64 = -1.8;
-/// Clearance (mm) between the tip of an inferior articular process and the arch (lamina,
-/// pedicle) of the vertebra below. Real processes come closer (0.75 mm on sub-verse004's
+/// Height (mm) of an anatomical facet joint's centre above the superior endplate of the
+/// lower vertebra, along its axis ([`FacetJoints::Anatomical`]). Lumbar facet joints sit at
+/// the level of the lower vertebra's pedicles and upper endplate, not at mid-disc: on the
+/// expert masks of two real spines (VerSe sub-verse004 and sub-verse012, 11 joints measured
+/// with the `iap_gap` example) the centres of the facets found in the label map lie -3.6 to
+/// +0.4 mm from that endplate, mean -1.8 mm. The same measurement on this phantom gives
+/// -0.9 to -2.6 mm, mean -1.5, with the nominal centre here 1.7 mm lower than that: the
+/// process tips are kept IAP_CLEARANCE from the arch below, which shortens the articular
+/// overlap from below. The height sets the lever of the joint about the disc's centre of
+/// rotation, hence how much it resists extension.
+const JOINT_HEIGHT: f64 = -3.5;
+/// Clearance (mm) between the tip of an anatomical inferior articular process and the arch
+/// (lamina, pedicle) of the vertebra below. Real processes come closer (0.75 mm on sub-verse004's
 /// L4, 1 x 1 x 2 mm mask), but the segmenter does not yet cut that cleft: with 1-2 mm here
 /// the lower half of each process went to the vertebra below and phantom Dice at 1 mm
 /// spacing fell from 0.97 to 0.93-0.94; with 4 mm it stays at 0.96-0.97.
 const IAP_CLEARANCE: f64 = 4.0;
 
 /// The left (index 0) and right (index 1) joints between `lower` and the vertebra above it,
-/// laid out in the lower vertebra's frame.
-pub(crate) fn joints_of(lower: &Placed) -> [Joint; 2] {
+/// laid out in the lower vertebra's frame. `disc_above` is the height of the disc above.
+pub(crate) fn joints_of(lower: &Placed, disc_above: f64, kind: FacetJoints) -> [Joint; 2] {
     let mo = &lower.morph;
     let b = mo.epd / 2.0;
     let beta = mo.facet.to_radians();
@@ -223,7 +227,11 @@ pub(crate) fn joints_of(lower: &Placed) -> [Joint; 2] {
         let c = V3::new(
             s * (mo.canal_w / 2.0 + 0.35 * mo.ped_w + 2.0),
             b + 0.35 * mo.canal_d + 8.0,
-            lower.h / 2.0 + JOINT_HEIGHT,
+            lower.h / 2.0
+                + match kind {
+                    FacetJoints::MidDisc => disc_above / 2.0 - 1.0,
+                    FacetJoints::Anatomical => JOINT_HEIGHT,
+                },
         );
         let n = V3::new(-s * beta.cos(), beta.sin(), 0.0);
         Joint {
@@ -494,7 +502,7 @@ pub(crate) struct VertebraModel {
 impl VertebraModel {
     /// Builds the vertebra `i` of the chain. `top` / `bottom` say whether it is the first /
     /// last level drawn (the canal then runs on to the volume edge).
-    pub fn new(chain: &[Placed], i: usize, top: bool, bottom: bool) -> Self {
+    pub fn new(chain: &[Placed], i: usize, top: bool, bottom: bool, kind: FacetJoints) -> Self {
         let pl = &chain[i];
         let mo = pl.morph;
         let is_sacrum = pl.level == Level::S1;
@@ -519,11 +527,13 @@ impl VertebraModel {
         // Facets. The superior processes use this vertebra's joints with the one above; the
         // inferior processes use the joints of the vertebra below (laid out in its frame).
         let disc_above = if i > 0 { chain[i - 1].disc_below } else { 7.0 };
-        let joints_sup = joints_of(pl);
+        let joints_sup = joints_of(pl, disc_above, kind);
+        let anatomical = kind == FacetJoints::Anatomical;
         // The tip of a superior process stops below the pars and pedicle of the vertebra
-        // above (a plane in that vertebra's frame); an inferior process reaches down beside
+        // above (a plane in that vertebra's frame). An inferior process stops ~2 mm above the
+        // pedicle and lamina of the vertebra below (mid-disc joints), or reaches down beside
         // the superior one until it comes IAP_CLEARANCE short of the arch of the vertebra
-        // below, whatever the curve.
+        // below (anatomical joints), whatever the curve.
         let sap_cut = |pf: &Frame, h_up: f64| {
             let n = f.dir_to_local(pf.rot.column(2).into_owned());
             (
@@ -537,7 +547,7 @@ impl VertebraModel {
             let n = f.dir_to_local(j.normal);
             let w = (V3::z() - n * n.z).normalize();
             let t = w.cross(&n);
-            let (lo, hi) = (zp - 2.0 - c.z, 7.0);
+            let (lo, hi) = (zp - 2.0 - c.z, if anatomical { 7.0 } else { 6.0 });
             Process {
                 bx: RoundBox {
                     centre: c - n * (FACET_GAP / 2.0 + FACET_T / 2.0) + w * ((lo + hi) / 2.0),
@@ -549,28 +559,32 @@ impl VertebraModel {
                 clear_of: None,
             }
         });
-        let joints_inf = (!is_sacrum).then(|| joints_of(&chain[i + 1]));
+        let joints_inf = (!is_sacrum).then(|| joints_of(&chain[i + 1], pl.disc_below, kind));
         let iaps = joints_inf.map(|js| {
             js.map(|j| {
                 let c = f.to_local(j.centre);
                 let n = f.dir_to_local(j.normal);
                 let w = (V3::z() - n * n.z).normalize();
                 let t = w.cross(&n);
-                // The process starts in this vertebra's lamina, 11 mm above its inferior
-                // endplate, and runs down to 10 mm below the joint centre (less where the
-                // arch below is nearer): 11 mm from facet centre to tip, as on the L4 of
-                // sub-verse004.
-                let lo = -10.0;
-                let hi = (-h / 2.0 + 11.0 - c.z) / w.z;
                 let below = &chain[i + 1];
-                let rot = below.frame.rot.transpose() * f.rot;
-                let clear_of = Neighbour {
-                    rot,
-                    off: below.frame.rot.transpose() * (f.origin - below.frame.origin),
-                    arch: Arch::of(below),
-                    // The arch blends into the body (smin, k = 1.5) and may bulge up to
-                    // 0.375 mm beyond its own surface there.
-                    clearance: IAP_CLEARANCE + 0.4,
+                let (lo, hi, cut, clear_of) = if anatomical {
+                    // From this vertebra's lamina, 11 mm above its inferior endplate, down to
+                    // 8 mm below the joint centre, less where the arch below is nearer.
+                    let clear_of = Neighbour {
+                        rot: below.frame.rot.transpose() * f.rot,
+                        off: below.frame.rot.transpose() * (f.origin - below.frame.origin),
+                        arch: Arch::of(below),
+                        // The arch blends into the body (smin, k = 1.5) and may bulge up to
+                        // 0.375 mm beyond its own surface there.
+                        clearance: IAP_CLEARANCE + 0.4,
+                    };
+                    let hi = (-h / 2.0 + 11.0 - c.z) / w.z;
+                    (-8.0, hi, None, Some(Box::new(clear_of)))
+                } else {
+                    let cut_n = -f.dir_to_local(below.frame.rot.column(2).into_owned());
+                    let cut_p =
+                        f.to_local(below.frame.to_world(V3::new(0.0, 0.0, below.h / 2.0 + 0.5)));
+                    (-7.0, pl.disc_below / 2.0 + 12.0, Some((cut_p, cut_n)), None)
                 };
                 Process {
                     bx: RoundBox {
@@ -579,8 +593,8 @@ impl VertebraModel {
                         half: V3::new(FACET_T / 2.0, FACET_HALF_LEN, (hi - lo) / 2.0),
                         radius: 1.2,
                     },
-                    cut: None,
-                    clear_of: Some(Box::new(clear_of)),
+                    cut,
+                    clear_of,
                 }
             })
         });

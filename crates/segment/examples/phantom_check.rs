@@ -1,10 +1,12 @@
 //! Segments a phantom, prints Dice per vertebra and writes previews.
 //!
 //! `cargo run --release -p spinetwin-segment --example phantom_check -- OUT_DIR [spacing] [lordosis] [cobb] [bmd] [noise]`
+//! (`FACETS=anatomical` for the phantom's anatomical facet joints, `FACET_LEVEL=L2` for the
+//! axial views at another joint than L4-L5).
 
 use nalgebra::Vector3;
 use spinetwin_imaging::preview::{render_slice, Plane, RgbImage, Window};
-use spinetwin_phantom::{generate, PhantomSpec};
+use spinetwin_phantom::{generate, FacetJoints, PhantomSpec};
 use spinetwin_segment::{dice, segment, SegmentOptions};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,6 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         scoliosis_cobb_deg: num(4, 0.0),
         bmd_scale: num(5, 1.0),
         noise_hu: num(6, 20.0),
+        facet_joints: match std::env::var("FACETS").as_deref() {
+            Ok("anatomical") => FacetJoints::Anatomical,
+            _ => FacetJoints::MidDisc,
+        },
         ..PhantomSpec::default()
     };
     std::fs::create_dir_all(&out)?;
@@ -131,7 +137,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .write_png(&out.join(format!("{name}.png")))?;
     }
     // Axial through the L3 body and through the left L4-L5 facet joint.
-    let l4 = ph.truth.vertebrae.iter().find(|v| v.level == "L4");
+    let at_level = std::env::var("FACET_LEVEL").unwrap_or("L4".into());
+    let l4 = ph.truth.vertebrae.iter().find(|v| v.level == at_level);
     if let Some(f) = l4.and_then(|v| v.facets.inferior_left) {
         let facet = Vector3::new(f[0], f[1], f[2]);
         // And 6 mm lower, through the lower half of L4's inferior articular processes.
@@ -142,9 +149,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("ax_facet_low_seg", low, &seg.labels),
             ("ax_facet_low_truth", low, &ph.labels),
         ] {
-            render_slice(&ph.ct, Plane::Axial, at, Window::BONE, Some(lab))
-                .zoom()
-                .write_png(&out.join(format!("{name}.png")))?;
+            let img = render_slice(&ph.ct, Plane::Axial, at, Window::BONE, Some(lab));
+            img.zoom().write_png(&out.join(format!("{name}.png")))?;
+            // The posterior elements, 4x, for looking at joints and process tips.
+            let (w, h) = (80usize, 60usize);
+            let (x0, y0) = ((img.width / 2).saturating_sub(w / 2), img.height / 2);
+            let mut z = RgbImage {
+                width: 4 * w,
+                height: 4 * h,
+                pixels: vec![0; 48 * w * h],
+            };
+            for y in 0..4 * h {
+                for x in 0..4 * w {
+                    let (sx, sy) = (x0 + x / 4, y0 + y / 4);
+                    if sx < img.width && sy < img.height {
+                        let s = 3 * (sy * img.width + sx);
+                        let d = 3 * (y * 4 * w + x);
+                        z.pixels[d..d + 3].copy_from_slice(&img.pixels[s..s + 3]);
+                    }
+                }
+            }
+            z.write_png(&out.join(format!("{name}_zoom.png")))?;
         }
     }
     render_slice(
