@@ -6,6 +6,7 @@
 //! GOEL=1, EXTRAPOLATE=1, LEVELS=L3,L4,L5, NUCSHIFT=x (nucleus posterior shift), NUCNU=nu
 //! (nucleus Poisson's ratio), TOLDISP=x (Newton displacement tolerance of the logged solve),
 //! CLLEN=1 (print the capsule fibres), SLEEVE=insertion,recess (the sleeve capsule, mm),
+//! STOPS=1 (bony stops where the landmarks have them),
 //! TWIN_CACHE=path (default /tmp/newton_log_twin.json; delete it after a landmark change),
 //! REFLABELS=1 (when building the cache) and MASK=label map (build the cache from a real
 //! segmentation instead of the phantom; only when the cache file does not exist yet). The
@@ -82,6 +83,9 @@ fn main() {
             recess_mm: r.parse().unwrap(),
         };
     }
+    if std::env::var("STOPS").is_ok() {
+        file.params.bony_stops = true;
+    }
     if std::env::var("NOCL").is_ok() {
         file.params
             .without_ligaments
@@ -119,7 +123,8 @@ fn main() {
     }
     for f in &twin.facets {
         println!(
-            "facet {} side {} js {:.2} clr {:.2} nslave {} pen {:.1} normal {:.2?} dropped {}",
+            "{:?} {} side {} js {:.2} clr {:.2} nslave {} pen {:.1} normal {:.2?} dropped {}",
+            f.kind,
             f.upper,
             f.side,
             f.geometry.joint_space_mm,

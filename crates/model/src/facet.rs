@@ -192,7 +192,36 @@ pub fn facet_geometry(
     lower_superior: &ArticularSurface,
     params: &FacetParams,
 ) -> Result<FacetGeometry, ModelError> {
-    let bad = |what: &str| ModelError::InvalidGeometry(format!("facet joint: {what}"));
+    contact_geometry(
+        upper_inferior,
+        lower_superior,
+        params,
+        "facet joint",
+        |narrowest| (narrowest - params.initial_gap_mm).max(0.0),
+    )
+}
+
+/// Builds the contact geometry of a bony stop (`spinetwin_segment::landmarks::BonyStop`):
+/// the same penalty law as a facet joint, but with no cartilage in the gap the contact
+/// engages only when the bones touch (clearance 0).
+pub fn bony_stop_geometry(
+    upper: &ArticularSurface,
+    lower: &ArticularSurface,
+    params: &FacetParams,
+) -> Result<FacetGeometry, ModelError> {
+    contact_geometry(upper, lower, params, "bony stop", |_| 0.0)
+}
+
+/// The contact pair of two facing surfaces; `clearance` maps the narrowest gap at rest to
+/// the gap at which contact starts.
+fn contact_geometry(
+    upper_inferior: &ArticularSurface,
+    lower_superior: &ArticularSurface,
+    params: &FacetParams,
+    what: &str,
+    clearance: impl Fn(f64) -> f64,
+) -> Result<FacetGeometry, ModelError> {
+    let bad = |e: &str| ModelError::InvalidGeometry(format!("{what}: {e}"));
     if upper_inferior.points.len() < 3 || lower_superior.points.len() < 3 {
         return Err(bad("an articular surface has fewer than 3 points"));
     }
@@ -271,7 +300,7 @@ pub fn facet_geometry(
     }
     // The narrowest joint space, robust to a few stray surface points (2nd percentile).
     let narrowest = gaps[gaps.len() / 50];
-    let clearance = (narrowest - params.initial_gap_mm).max(0.0);
+    let clearance = clearance(narrowest);
     // Points closer than the clearance would start in contact: they are left out, so the
     // joint is open everywhere at rest.
     let slave: Vec<P3> = candidates
@@ -395,6 +424,37 @@ mod tests {
             ..Default::default()
         };
         assert!((p.penalty() - 10.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_bony_stop_engages_only_when_the_bones_touch() {
+        // A process tip 1.5 mm from the lamina below (the `patch` helper needs normals off
+        // the z axis; the geometry does not care which way the axis points).
+        let up = Vector3::new(0.0, 1.0, 0.0);
+        let lamina = patch([5.0, 30.0, 0.0], up.into(), 2.0);
+        let tip = patch(
+            (Vector3::new(5.0, 30.0, 0.0) + up * 1.5).into(),
+            (-up).into(),
+            2.0,
+        );
+        let p = FacetParams::default();
+        let stop = bony_stop_geometry(&tip, &lamina, &p).unwrap();
+        let joint = facet_geometry(&tip, &lamina, &p).unwrap();
+        assert!((stop.joint_space_mm - 1.5).abs() < 1e-9);
+        // The facet law would close the gap to 0.1 mm; the stop waits for contact.
+        assert_eq!(stop.clearance_mm, 0.0);
+        assert!(
+            (joint.clearance_mm - 1.4).abs() < 1e-9,
+            "{}",
+            joint.clearance_mm
+        );
+        assert_eq!(stop.slave.len(), joint.slave.len());
+        assert_eq!(stop.dropped_points, 0);
+        let e = bony_stop_geometry(&tip, &patch([0.0; 3], [0.0, 1.0, 0.0], 0.2), &p).unwrap_err();
+        assert!(
+            e.to_string().starts_with("invalid geometry: bony stop:"),
+            "{e}"
+        );
     }
 
     #[test]

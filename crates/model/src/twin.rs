@@ -23,7 +23,7 @@ use spinetwin_segment::landmarks::{SpineLandmarks, VertebraLandmarks, P3};
 
 use crate::disc::{mesh_disc, DiscMesh, DiscMeshParams};
 use crate::error::ModelError;
-use crate::facet::{facet_geometry, FacetGeometry, FacetParams};
+use crate::facet::{bony_stop_geometry, facet_geometry, FacetGeometry, FacetParams};
 use crate::ligament::{self, CapsuleModel, Ligament, LigamentSet};
 use crate::loadcase::LoadCase;
 use crate::material::DiscMaterials;
@@ -82,6 +82,11 @@ pub struct TwinParams {
     /// Leave the facet joints out (posterior elements removed).
     #[serde(default)]
     pub without_facets: bool,
+    /// Model the bony stops found in the landmarks (`inferior_stops`: the inferior articular
+    /// process tip over the lamina below) as contacts that engage when the bones touch. Twin
+    /// files written before it read `false`.
+    #[serde(default)]
+    pub bony_stops: bool,
 }
 
 /// The saved form of a twin (its inputs).
@@ -121,15 +126,27 @@ pub struct TwinDisc {
     pub mesh: DiscMesh,
 }
 
-/// One facet joint.
+/// One posterior contact between two adjacent vertebrae: a facet joint or a bony stop.
 #[derive(Clone, Debug)]
 pub struct TwinFacet {
     /// Index of the upper vertebra (the lower is the next one).
     pub upper: usize,
     /// 0 left, 1 right.
     pub side: usize,
+    /// What the contact is.
+    pub kind: PosteriorContact,
     /// Contact geometry.
     pub geometry: FacetGeometry,
+}
+
+/// Kinds of posterior contact between two vertebrae.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PosteriorContact {
+    /// The facet joint: inferior on superior articular surface, through cartilage.
+    Articular,
+    /// A bony stop outside the joint (the inferior articular process tip on the lamina or
+    /// pars below): bone on bone, it engages only when the gap between the bones closes.
+    BonyStop,
 }
 
 /// A block of disc elements given another (linear elastic) material, e.g. an interbody
@@ -292,6 +309,7 @@ impl Twin {
                             Ok(geometry) => facets.push(TwinFacet {
                                 upper: i,
                                 side,
+                                kind: PosteriorContact::Articular,
                                 geometry,
                             }),
                             Err(e) => {
@@ -301,6 +319,24 @@ impl Twin {
                         _ => warnings.push(format!(
                             "{seg} {name} facet joint left out: articular surfaces not found"
                         )),
+                    }
+                }
+                if p.bony_stops {
+                    let stops = [&up.inferior_stops.left, &up.inferior_stops.right];
+                    for (side, stop) in stops.into_iter().enumerate() {
+                        let Some(stop) = stop else { continue };
+                        match bony_stop_geometry(&stop.upper, &stop.lower, &p.facets) {
+                            Ok(geometry) => facets.push(TwinFacet {
+                                upper: i,
+                                side,
+                                kind: PosteriorContact::BonyStop,
+                                geometry,
+                            }),
+                            Err(e) => warnings.push(format!(
+                                "{seg} {} bony stop left out: {e}",
+                                ["left", "right"][side]
+                            )),
+                        }
                     }
                 }
             }
@@ -421,10 +457,14 @@ impl Twin {
                 let g = &f.geometry;
                 ContactPair {
                     name: format!(
-                        "{}-{} {}",
+                        "{}-{} {}{}",
                         self.levels[f.upper].name(),
                         self.levels[f.upper + 1].name(),
-                        ["left", "right"][f.side]
+                        ["left", "right"][f.side],
+                        match f.kind {
+                            PosteriorContact::Articular => "",
+                            PosteriorContact::BonyStop => " bony stop",
+                        }
                     ),
                     slave: g
                         .slave
@@ -597,9 +637,14 @@ impl Twin {
                     relative_rotation(&state.bodies[up], &state.bodies[lo], &self.frame_matrix(lo));
                 let idp = nucleus_pressure(model, &d.nucleus, &state.element_stress);
                 let mut facet = [None, None];
+                let mut stop = [None, None];
                 for (k, f) in self.facets.iter().enumerate() {
                     if f.upper == up {
-                        facet[f.side] = Some(state.contacts[k].normal_force);
+                        let slot = match f.kind {
+                            PosteriorContact::Articular => &mut facet,
+                            PosteriorContact::BonyStop => &mut stop,
+                        };
+                        slot[f.side] = Some(state.contacts[k].normal_force);
                     }
                 }
                 let height =
@@ -610,6 +655,7 @@ impl Twin {
                     rotation_deg: rot.map(f64::to_degrees),
                     idp_mpa: idp,
                     facet_force_n: facet,
+                    stop_force_n: stop,
                     disc_height_change_mm: height,
                 });
             }
@@ -830,6 +876,10 @@ pub struct SegmentResult {
     /// Normal contact force of the left and right facet joints (N); `None` when the joint
     /// is not modelled.
     pub facet_force_n: [Option<f64>; 2],
+    /// Normal contact force of the left and right bony stops (N); `None` where none is
+    /// modelled. Results written before it read none.
+    #[serde(default)]
+    pub stop_force_n: [Option<f64>; 2],
     /// Change of the mean disc height (mm, negative = compressed).
     pub disc_height_change_mm: f64,
 }

@@ -72,6 +72,7 @@ fn vertebra(level: Level, z0: f64) -> VertebraLandmarks {
             left: Some(facet(p(12.0, 32.0, -14.0), [1.0, 0.0, 0.0])),
             right: Some(facet(p(-12.0, 32.0, -14.0), [-1.0, 0.0, 0.0])),
         },
+        inferior_stops: Default::default(),
         spinous_tip: Some(p(0.0, 60.0, -12.0)),
         spinous_base: Some(p(0.0, 35.0, -4.0)),
         transverse_tips: Sides {
@@ -374,4 +375,85 @@ fn a_twin_says_why_a_capsule_is_left_out_and_refuses_bad_sleeve_distances() {
     .unwrap()
     .to_string();
     assert!(e.contains("insertion_mm"), "{e}");
+}
+
+/// A flat patch of points facing up (`+1`) or down (`-1`) along z: a process tip or the
+/// lamina under it.
+fn plate(c: P3, up: f64) -> ArticularSurface {
+    let mut points = Vec::new();
+    for r in [1.0, 2.0, 3.0] {
+        for k in 0..12 {
+            let a = 2.0 * PI * k as f64 / 12.0;
+            points.push([c[0] + r * a.cos(), c[1] + r * a.sin(), c[2]]);
+        }
+    }
+    let n = [0.0, 0.0, up];
+    ArticularSurface {
+        centre: c,
+        normal: n,
+        normals: vec![n; points.len()],
+        points,
+        area_mm2: PI * 9.0,
+    }
+}
+
+#[test]
+fn bony_stops_become_contacts_only_when_asked_for() {
+    use spinetwin_model::twin::{
+        Fidelity, PosteriorContact, Twin, TwinFile, TwinParams, TWIN_SCHEMA_VERSION,
+    };
+    use spinetwin_segment::landmarks::BonyStop;
+    let mut up = vertebra(Level::L5, 40.0);
+    // The left inferior process tip 1.2 mm above the lamina of the vertebra below.
+    up.inferior_stops.left = Some(BonyStop {
+        upper: plate([14.0, 38.0, 14.2], -1.0),
+        lower: plate([14.0, 38.0, 13.0], 1.0),
+    });
+    let file = |bony_stops| {
+        let params = TwinParams {
+            bony_stops,
+            ..Default::default()
+        };
+        TwinFile {
+            schema_version: TWIN_SCHEMA_VERSION,
+            fidelity: Fidelity::Hybrid,
+            source: "test".into(),
+            params,
+            landmarks: spinetwin_segment::landmarks::SpineLandmarks {
+                vertebrae: vec![up.clone(), vertebra(Level::S1, 0.0)],
+                discs: vec![],
+                warnings: vec![],
+            },
+        }
+    };
+    let kinds = |t: &Twin| {
+        t.facets
+            .iter()
+            .map(|f| (f.kind, f.side))
+            .collect::<Vec<_>>()
+    };
+    let off = Twin::build(file(false)).unwrap();
+    assert_eq!(
+        kinds(&off),
+        vec![
+            (PosteriorContact::Articular, 0),
+            (PosteriorContact::Articular, 1)
+        ]
+    );
+    let on = Twin::build(file(true)).unwrap();
+    assert_eq!(kinds(&on)[2..], [(PosteriorContact::BonyStop, 0)]);
+    let stop = &on.facets[2].geometry;
+    // Bone on bone: contact starts when the 1.2 mm gap has closed, not 0.1 mm before.
+    assert!(
+        (stop.joint_space_mm - 1.2).abs() < 1e-9,
+        "{}",
+        stop.joint_space_mm
+    );
+    assert_eq!(stop.clearance_mm, 0.0);
+    assert_eq!(stop.dropped_points, 0);
+    // Twin files written before the option read it as off.
+    let mut json = serde_json::to_value(TwinParams::default()).unwrap();
+    json.as_object_mut().unwrap().remove("bony_stops");
+    let p: TwinParams = serde_json::from_value(json).unwrap();
+    assert!(!p.bony_stops);
 }

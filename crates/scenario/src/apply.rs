@@ -39,7 +39,7 @@ use spinetwin_anatomy::Level;
 use spinetwin_fem::nl::{self, Beam, BeamEnd, BeamSection, SolveOptions};
 use spinetwin_model::ligament::Ligament;
 use spinetwin_model::loadcase::LoadCase;
-use spinetwin_model::twin::{CaseResult, DiscBlock, ModelIndex, Twin};
+use spinetwin_model::twin::{CaseResult, DiscBlock, ModelIndex, PosteriorContact, Twin};
 use spinetwin_segment::landmarks::P3;
 
 use crate::scenario::{CageFootprint, FacetExtent, Operation, Scenario, Side};
@@ -446,11 +446,9 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                 for s in sides.sides() {
                     let frame = t.vertebra(i).frame.clone();
                     let midline = |p: &P3| (v3(p) - v3(&frame.origin)).dot(&v3(&frame.x)).abs();
-                    let Some(k) = t
-                        .facets
-                        .iter()
-                        .position(|f| f.upper == i && f.side == s.index())
-                    else {
+                    let Some(k) = t.facets.iter().position(|f| {
+                        f.upper == i && f.side == s.index() && f.kind == PosteriorContact::Articular
+                    }) else {
                         changes.push(format!(
                             "medial facetectomy {} {}: joint not modelled, nothing to remove",
                             segment_name(&t, i),
@@ -493,7 +491,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         nb - t.fibres.len()
                     ));
                     assumptions.push(format!(
-                        "medial facetectomy {} {}: the medial {:.0} % of the articular area (nearest the midline) and the capsular fibres inserting there are removed; the lateral joint keeps its contact. Larger resections loosen the segment more (J Orthop Surg Res 2021, doi 10.1186/s13018-021-02733-7, FE L3-L5).",
+                        "medial facetectomy {} {}: the medial {:.0} % of the articular area (nearest the midline) and the capsular fibres inserting there are removed; the lateral joint keeps its contact, and a bony stop of the process tip, where modelled, is kept. Larger resections loosen the segment more (J Orthop Surg Res 2021, doi 10.1186/s13018-021-02733-7, FE L3-L5).",
                         segment_name(&t, i),
                         s.name(),
                         fraction * 100.0

@@ -22,6 +22,7 @@ fn result(
             rotation_deg: [rot, 0.0, 0.0],
             idp_mpa: 0.5,
             facet_force_n: facets,
+            stop_force_n: [None, None],
             disc_height_change_mm: 0.0,
         })
         .collect();

@@ -144,8 +144,20 @@ pub struct ArticularSurface {
     pub area_mm2: f64,
 }
 
-/// Left and right.
+/// Where the posterior elements of two adjacent vertebrae face each other along the spine's
+/// axis outside the facet joint, within a few millimetres: typically the tip of the upper
+/// vertebra's inferior articular process over the lamina (pars) of the lower one, the bony
+/// stop of the joint in extension (Yang and King 1984, Spine 9:557).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BonyStop {
+    /// The upper vertebra's surface, facing down.
+    pub upper: ArticularSurface,
+    /// The lower vertebra's surface where the upper one's normals land, facing up.
+    pub lower: ArticularSurface,
+}
+
+/// Left and right.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sides<T> {
     /// Patient's left.
     pub left: T,
@@ -177,6 +189,10 @@ pub struct VertebraLandmarks {
     pub superior_facets: Sides<Option<ArticularSurface>>,
     /// Inferior articular surfaces (joint with the vertebra below).
     pub inferior_facets: Sides<Option<ArticularSurface>>,
+    /// Bony stops with the vertebra below, per side; none where the bones are more than
+    /// 3 mm apart along their normals. Files written before this field read none.
+    #[serde(default)]
+    pub inferior_stops: Sides<Option<BonyStop>>,
     /// Tip of the spinous process.
     pub spinous_tip: Option<P3>,
     /// Root of the spinous process on the lamina, at the midline.

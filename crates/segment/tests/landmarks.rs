@@ -526,3 +526,69 @@ fn vertebral_foramina_stand_in_for_a_missing_canal_label() {
         );
     }
 }
+
+/// Bony stops (`inferior_stops`): where the posterior elements of a vertebra face the arch
+/// of the vertebra below along the body axis within 3 mm, outside the facet joint. The
+/// phantom keeps its inferior process tips clear of the arch below (4.75 mm at L4-L5,
+/// mid-disc joints): its only stops are at L4-L5 and L5-S1, more than 2 mm open. On a real
+/// spine (VerSe sub-verse004's expert mask, 1 x 1 x 2 mm, whose L4 process tips sit 0.75 mm
+/// above L5) both L4-L5 stops are found closed to within a voxel, the L4 surface facing
+/// down onto an L5 surface facing up, well below the facet joint.
+#[test]
+fn bony_stops_are_found_where_process_tips_meet_the_arch_below() {
+    let gap_of = |vt: &spinetwin_segment::landmarks::VertebraLandmarks,
+                  s: &spinetwin_segment::landmarks::BonyStop| {
+        let z = v(vt.frame.z);
+        assert!(v(s.upper.normal).dot(&z) < -0.6, "{}: {s:?}", vt.level);
+        assert!(v(s.lower.normal).dot(&z) > 0.6, "{}: {s:?}", vt.level);
+        (v(s.upper.centre) - v(s.lower.centre)).dot(&z)
+    };
+    let ph = generate(&PhantomSpec::default()).expect("valid spec");
+    let lm = landmarks(&ph.ct, &ph.labels).expect("landmarks");
+    for vt in &lm.vertebrae {
+        for s in [&vt.inferior_stops.left, &vt.inferior_stops.right]
+            .into_iter()
+            .flatten()
+        {
+            let gap = gap_of(vt, s);
+            assert!(
+                matches!(vt.level.name(), "L4" | "L5") && (2.0..=3.0).contains(&gap),
+                "{}: phantom stop {gap:.2} mm open",
+                vt.level
+            );
+        }
+    }
+    let mask = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/verse004-t9-l5-mask/seg-vert_msk.nii.gz"
+    ));
+    if !mask.exists() {
+        eprintln!("skipped the real spine: {} is absent", mask.display());
+        return;
+    }
+    let labels = spinetwin_imaging::nifti::read_labels(mask).expect("read the mask");
+    let ct = labels.map(|l| if l > 0 { 400.0f32 } else { 0.0 });
+    let lm = landmarks(&ct, &labels).expect("landmarks of verse004");
+    let l4 = lm
+        .vertebra(spinetwin_anatomy::Level::L4)
+        .expect("L4 in verse004");
+    let z = v(l4.frame.z);
+    for (side, stop, facet) in [
+        ("left", &l4.inferior_stops.left, &l4.inferior_facets.left),
+        ("right", &l4.inferior_stops.right, &l4.inferior_facets.right),
+    ] {
+        let stop = stop.as_ref().unwrap_or_else(|| panic!("{side}: no stop"));
+        let facet = facet.as_ref().expect("the joint");
+        let gap = gap_of(l4, stop);
+        assert!((-1.0..=1.5).contains(&gap), "{side}: gap {gap:.2} mm");
+        let below = (v(facet.centre) - v(stop.upper.centre)).dot(&z);
+        assert!(
+            below > 4.0,
+            "{side}: the stop is {below:.1} mm below the joint"
+        );
+        println!(
+            "verse004 L4-L5 {side} stop: {:.0} mm2, gap {gap:.2} mm, {below:.1} mm below the facet centre",
+            stop.upper.area_mm2
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! Landmark extraction from a label map and the CT (see [`super::landmarks`] for the method).
 
 use super::{
-    ArticularSurface, DiscLandmarks, Endplate, Frame, LandmarkError, Pedicle, Sides,
+    ArticularSurface, BonyStop, DiscLandmarks, Endplate, Frame, LandmarkError, Pedicle, Sides,
     SpineLandmarks, VertebraLandmarks, P3,
 };
 use nalgebra::{Matrix4, Vector3, Vector4};
@@ -383,6 +383,13 @@ fn outward_normal(cx: &Ctx, ijk: [i64; 3], label: u16, r: i64) -> Option<V3> {
     (grad.norm() > 1e-9).then(|| (g.direction * grad).normalize())
 }
 
+/// Articular surfaces per side, the touching fraction of each, and the bony stops per side.
+type FacetsOut = (
+    Sides<Option<ArticularSurface>>,
+    [f64; 2],
+    Sides<Option<BonyStop>>,
+);
+
 /// A surface voxel of a vertebra that faces the neighbouring vertebra across a thin gap.
 #[derive(Clone, Copy)]
 struct FacetCand {
@@ -396,6 +403,9 @@ struct FacetCand {
     area: f64,
     /// Whether the neighbour's label is right next to the voxel (no joint space between).
     touching: bool,
+    /// Where the ray along `n` enters the neighbour, and the neighbour's outward normal there.
+    q: V3,
+    m: V3,
 }
 
 /// Normals of one joint surface stay within this angle of the patch normal (cos 30 deg):
@@ -404,6 +414,14 @@ struct FacetCand {
 const FACET_PATCH_COS: f64 = 0.866;
 /// The two sides of a joint face each other: their normals are within 60 deg of opposite.
 const FACET_FACING_COS: f64 = 0.5;
+
+/// A bony stop faces the neighbour along the body axis: the normals of both surfaces within
+/// 45 deg of it (the rounded rim of an articular process facing the other process's joint
+/// surface is not a stop).
+const STOP_AXIS_COS: f64 = 0.6;
+/// Smallest bony stop (mm^2, and at least 3 surface voxels): a few voxels of one process
+/// tip.
+const STOP_MIN_AREA: f64 = 4.0;
 
 /// Fraction of a facet patch's area where the two labels touch (no joint space in the label
 /// map) above which the patch is reported as unreliable.
@@ -419,6 +437,11 @@ const FACET_TOUCHING_MAX: f64 = 0.95;
 /// across the joint space and drops those that merely pass near it (the process tips over
 /// the pedicle and lamina below). Per side, the patch is the largest connected set of
 /// candidates whose normals lie within 30 deg of the dominant normal.
+///
+/// With `stop_toward` (the unit direction from this vertebra to `other` along the body
+/// axis), the candidates left outside the facet patch whose normals, and the neighbour's
+/// normals where they land, lie within 45 deg of that axis give the bony stop of that side:
+/// their largest coherent patch and the neighbour's surface where their normals land.
 fn facets(
     cx: &Ctx,
     idx: &[usize],
@@ -426,7 +449,8 @@ fn facets(
     other: u16,
     fr: &Fr,
     y_min: f64,
-) -> (Sides<Option<ArticularSurface>>, [f64; 2]) {
+    stop_toward: Option<V3>,
+) -> FacetsOut {
     let lab = cx.labels;
     let g = lab.grid();
     let [nx, ny, nz] = lab.dims();
@@ -491,11 +515,11 @@ fn facets(
             continue;
         };
         let qi = g.world_to_index(q).map(|c| c.round() as i64);
-        let facing = outward_normal(cx, [qi.x, qi.y, qi.z], other, r)
-            .is_some_and(|m| m.dot(&n) < -FACET_FACING_COS);
-        if !facing {
+        let Some(m) = outward_normal(cx, [qi.x, qi.y, qi.z], other, r)
+            .filter(|m| m.dot(&n) < -FACET_FACING_COS)
+        else {
             continue;
-        }
+        };
         // Area of the surface a boundary voxel stands for (see module docs).
         let ni = dirm.transpose() * n;
         let amax = ni.x.abs().max(ni.y.abs()).max(ni.z.abs()).max(0.3);
@@ -506,6 +530,8 @@ fn facets(
             n,
             area: s * s / amax,
             touching,
+            q,
+            m,
         });
     }
     let mut touching = [0.0; 2];
@@ -533,7 +559,80 @@ fn facets(
         })
     };
     let (left, right) = (make(0), make(1));
-    (Sides { left, right }, touching)
+    let stop = |side: usize| -> Option<BonyStop> {
+        let toward = stop_toward?;
+        let facet = coherent_patch(&sides[side]).unwrap_or_default();
+        let rest: Vec<FacetCand> = sides[side]
+            .iter()
+            .filter(|c| c.n.dot(&toward) > STOP_AXIS_COS && -c.m.dot(&toward) > STOP_AXIS_COS)
+            .filter(|c| !facet.iter().any(|f| f.ijk == c.ijk))
+            .copied()
+            .collect();
+        // A process tip is rounded: its normals spread, so the patch is the largest
+        // connected cluster, without the facets' 30 deg cone.
+        let patch = largest_cluster(&rest);
+        let area: f64 = patch.iter().map(|c| c.area).sum();
+        if patch.len() < 3 || area < STOP_MIN_AREA {
+            return None;
+        }
+        let surface = |pts: Vec<V3>, normals: Vec<V3>| -> Option<ArticularSurface> {
+            let c = mean(&pts)?;
+            let nsum = normals.iter().fold(V3::zeros(), |a, n| a + n);
+            (nsum.norm() > 1e-9).then(|| ArticularSurface {
+                centre: p3(c),
+                normal: p3(nsum.normalize()),
+                points: pts.iter().map(|p| p3(*p)).collect(),
+                normals: normals.iter().map(|n| p3(*n)).collect(),
+                area_mm2: area,
+            })
+        };
+        Some(BonyStop {
+            upper: surface(
+                patch.iter().map(|c| c.p).collect(),
+                patch.iter().map(|c| c.n).collect(),
+            )?,
+            // The neighbour's surface: the entry points moved back half a voxel onto it.
+            lower: surface(
+                patch.iter().map(|c| c.q - c.n * (s / 2.0)).collect(),
+                patch.iter().map(|c| c.m).collect(),
+            )?,
+        })
+    };
+    (
+        Sides { left, right },
+        touching,
+        Sides {
+            left: stop(0),
+            right: stop(1),
+        },
+    )
+}
+
+/// The largest set of candidates connected through neighbours at most 2 voxels apart.
+fn largest_cluster(v: &[FacetCand]) -> Vec<FacetCand> {
+    let mut comp = vec![usize::MAX; v.len()];
+    let mut best: Vec<usize> = Vec::new();
+    for start in 0..v.len() {
+        if comp[start] != usize::MAX {
+            continue;
+        }
+        comp[start] = start;
+        let (mut stack, mut group) = (vec![start], Vec::new());
+        while let Some(a) = stack.pop() {
+            group.push(a);
+            for b in 0..v.len() {
+                let near = (0..3).all(|k| (v[a].ijk[k] - v[b].ijk[k]).abs() <= 2);
+                if comp[b] == usize::MAX && near {
+                    comp[b] = start;
+                    stack.push(b);
+                }
+            }
+        }
+        if group.len() > best.len() {
+            best = group;
+        }
+    }
+    best.into_iter().map(|i| v[i]).collect()
 }
 
 /// The largest connected set of candidates (voxels at most 2 apart) whose normals lie within
@@ -956,13 +1055,13 @@ fn vertebra(
         left: None,
         right: None,
     };
-    let (superior_facets, sup_touch) = match above {
-        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0),
-        None => (none(), [0.0; 2]),
+    let (superior_facets, sup_touch, _) = match above {
+        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0, None),
+        None => (none(), [0.0; 2], Sides::default()),
     };
-    let (inferior_facets, inf_touch) = match below.filter(|_| !sacrum) {
-        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0),
-        None => (none(), [0.0; 2]),
+    let (inferior_facets, inf_touch, inferior_stops) = match below.filter(|_| !sacrum) {
+        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0, Some(-fr.z)),
+        None => (none(), [0.0; 2], Sides::default()),
     };
     for (name, f) in [
         ("superior left", sup_touch[0]),
@@ -1015,6 +1114,7 @@ fn vertebra(
         pedicles,
         superior_facets,
         inferior_facets,
+        inferior_stops,
         spinous_tip,
         spinous_base,
         transverse_tips,
