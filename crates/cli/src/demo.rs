@@ -11,6 +11,7 @@ use crate::segment::{write_segmentation, SegmentReport};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use spinetwin_imaging::{open, OpenOptions};
+use spinetwin_model::twin::PosteriorContact;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -304,7 +305,7 @@ plan/comparison.json).</p></body>",
                 simulate_seconds,
                 levels: twin.levels.iter().map(|l| l.name().to_string()).collect(),
                 ligament_fibres: twin.fibres.len(),
-                facet_joints: twin.facets.len(),
+                facet_joints: twin.contact_count(PosteriorContact::Articular),
                 cases: results.len(),
                 converged: results.iter().filter(|r| r.converged).count(),
                 warnings: twin.warnings.clone(),

@@ -2,7 +2,7 @@
 //! the moment-rotation curves as inline SVG (no scripts, no external files, so the page can
 //! be mailed or archived as is).
 
-use spinetwin_model::twin::{CaseResult, Twin};
+use spinetwin_model::twin::{CaseResult, PosteriorContact, Twin};
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -97,7 +97,7 @@ the upper vertebra relative to the lower one, in the lower one's anatomical fram
         twin.levels.iter().map(|l| l.name()).collect::<Vec<_>>().join(" "),
         twin.discs.len(),
         twin.fibres.len(),
-        twin.facets.len()
+        twin.contact_count(PosteriorContact::Articular)
     ));
     if !twin.warnings.is_empty() {
         s.push_str("<h3>Warnings</h3><ul>");

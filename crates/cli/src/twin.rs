@@ -8,7 +8,7 @@ use spinetwin_fem::nl::SolveOptions;
 use spinetwin_imaging::{nifti, open, OpenOptions, Volume};
 use spinetwin_model::loadcase::LoadCase;
 use spinetwin_model::twin::{
-    CaseResult, Fidelity, Twin, TwinFile, TwinParams, TWIN_SCHEMA_VERSION,
+    CaseResult, Fidelity, PosteriorContact, Twin, TwinFile, TwinParams, TWIN_SCHEMA_VERSION,
 };
 use spinetwin_model::validate::{to_csv, validate, ConvergenceStats, ValidationRow};
 use std::path::{Path, PathBuf};
@@ -253,6 +253,8 @@ struct BuildSummary {
     discs: usize,
     ligament_fibres: usize,
     facet_joints: usize,
+    /// Bony stops modelled as contacts (`TwinParams::bony_stops`).
+    bony_stops: usize,
     warnings: Vec<String>,
     seconds: f64,
 }
@@ -304,7 +306,8 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
         levels: twin.levels.iter().map(|l| l.name().to_string()).collect(),
         discs: twin.discs.len(),
         ligament_fibres: twin.fibres.len(),
-        facet_joints: twin.facets.len(),
+        facet_joints: twin.contact_count(PosteriorContact::Articular),
+        bony_stops: twin.contact_count(PosteriorContact::BonyStop),
         warnings: twin.warnings.clone(),
         seconds: t0.elapsed().as_secs_f64(),
     };

@@ -295,7 +295,7 @@ fn contact_geometry(
     let joint_space = gaps[gaps.len() / 2];
     if !(joint_space > -1.0 && joint_space < 8.0) {
         return Err(bad(&format!(
-            "the articular surfaces are {joint_space:.1} mm apart (expected 0-8 mm): the facets were not found on the same joint"
+            "the surfaces are {joint_space:.1} mm apart (expected 0-8 mm): they do not face each other across one gap"
         )));
     }
     // The narrowest joint space, robust to a few stray surface points (2nd percentile).

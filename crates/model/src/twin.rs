@@ -352,6 +352,11 @@ impl Twin {
         })
     }
 
+    /// Number of modelled contacts of one kind (facet joints or bony stops).
+    pub fn contact_count(&self, kind: PosteriorContact) -> usize {
+        self.facets.iter().filter(|f| f.kind == kind).count()
+    }
+
     /// Landmarks of vertebra `i`.
     pub fn vertebra(&self, i: usize) -> &VertebraLandmarks {
         &self.file.landmarks.vertebrae[i]

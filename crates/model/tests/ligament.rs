@@ -451,6 +451,25 @@ fn bony_stops_become_contacts_only_when_asked_for() {
     );
     assert_eq!(stop.clearance_mm, 0.0);
     assert_eq!(stop.dropped_points, 0);
+    // Landmarks and results written before the stops existed read none.
+    let mut json = serde_json::to_value(vertebra(Level::L5, 40.0)).unwrap();
+    json.as_object_mut().unwrap().remove("inferior_stops");
+    let old: spinetwin_segment::landmarks::VertebraLandmarks =
+        serde_json::from_value(json).unwrap();
+    assert!(old.inferior_stops.left.is_none() && old.inferior_stops.right.is_none());
+    let seg = spinetwin_model::twin::SegmentResult {
+        upper: Level::L5,
+        lower: Level::S1,
+        rotation_deg: [1.0, 0.0, 0.0],
+        idp_mpa: 0.3,
+        facet_force_n: [Some(10.0), None],
+        stop_force_n: [Some(5.0), None],
+        disc_height_change_mm: 0.0,
+    };
+    let mut json = serde_json::to_value(&seg).unwrap();
+    json.as_object_mut().unwrap().remove("stop_force_n");
+    let old: spinetwin_model::twin::SegmentResult = serde_json::from_value(json).unwrap();
+    assert_eq!(old.stop_force_n, [None, None]);
     // Twin files written before the option read it as off.
     let mut json = serde_json::to_value(TwinParams::default()).unwrap();
     json.as_object_mut().unwrap().remove("bony_stops");

@@ -12,7 +12,9 @@
 //! cortical shell and a cancellous core; oval pedicles converging medially; laminae;
 //! a posterior-inferior spinous process; transverse processes; superior and inferior
 //! articular processes whose facets lie on the two sides of one joint plane per facet joint,
-//! 1 mm apart, turning from near-sagittal at L1-L2 to ~45 deg at L5-S1; the triangular-oval
+//! 1 mm apart, turning from near-sagittal at L1-L2 to ~45 deg at L5-S1 (joints near
+//! mid-disc height by default; `FacetJoints::Anatomical` lowers them to the lower vertebra's
+//! upper endplate with long inferior processes, as on real spines); the triangular-oval
 //! vertebral foramen; the sacrum with its alae (cut by the volume edge). Discs fill the
 //! space between facing endplates (annulus 95 HU, nucleus 70 HU, 1 mm inside the endplate
 //! outline). The canal contains the dural sac (10 HU) in epidural fat (-80 HU). Around the

@@ -205,16 +205,16 @@ pub(crate) struct Joint {
 /// expert masks of two real spines (VerSe sub-verse004 and sub-verse012, 11 joints measured
 /// with the `iap_gap` example) the centres of the facets found in the label map lie -3.6 to
 /// +0.4 mm from that endplate, mean -1.8 mm. The same measurement on this phantom gives
-/// -0.9 to -2.6 mm, mean -1.5, with the nominal centre here 1.7 mm lower than that: the
+/// -0.9 to -2.6 mm, mean -1.5, with the nominal centre here 2.0 mm lower than that: the
 /// process tips are kept IAP_CLEARANCE from the arch below, which shortens the articular
 /// overlap from below. The height sets the lever of the joint about the disc's centre of
 /// rotation, hence how much it resists extension.
 const JOINT_HEIGHT: f64 = -3.5;
 /// Clearance (mm) between the tip of an anatomical inferior articular process and the arch
 /// (lamina, pedicle) of the vertebra below. Real processes come closer (0.75 mm on sub-verse004's
-/// L4, 1 x 1 x 2 mm mask), but the segmenter does not yet cut that cleft: with 1-2 mm here
+/// L4, 1 x 1 x 2 mm mask), but the segmenter does not yet cut that cleft: with 1-1.4 mm here
 /// the lower half of each process went to the vertebra below and phantom Dice at 1 mm
-/// spacing fell from 0.97 to 0.93-0.94; with 4 mm it stays at 0.96-0.97.
+/// spacing was 0.933-0.951; with 4 mm it is 0.948-0.963 (mid-disc joints: 0.976-0.978).
 const IAP_CLEARANCE: f64 = 4.0;
 
 /// The left (index 0) and right (index 1) joints between `lower` and the vertebra above it,

@@ -422,7 +422,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         && matches!(f.ligament, Ligament::Lf | Ligament::Isl | Ligament::Ssl))
                 });
                 assumptions.push(format!(
-                    "laminectomy {}: modelled through the ligaments it detaches (LF, ISL, SSL above and below); the vertebrae are rigid, so the bone removed does not weaken them",
+                    "laminectomy {}: modelled through the ligaments it detaches (LF, ISL, SSL above and below); the vertebrae are rigid, so the bone removed does not weaken them, and bony stops on its arch (where modelled) are kept, as on the pars",
                     t.levels[i].name()
                 ));
                 changes.push(format!(
@@ -501,9 +501,21 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
             Operation::Facetectomy { segment, sides, .. } => {
                 let i = segment_index(&t, segment).unwrap_or(0);
                 for s in sides.sides() {
-                    let nf = t.facets.len();
+                    let here = |f: &spinetwin_model::twin::TwinFacet, k| {
+                        f.upper == i && f.side == s.index() && f.kind == k
+                    };
+                    let joints = t
+                        .facets
+                        .iter()
+                        .filter(|f| here(f, PosteriorContact::Articular))
+                        .count();
+                    let stops = t
+                        .facets
+                        .iter()
+                        .filter(|f| here(f, PosteriorContact::BonyStop))
+                        .count();
+                    // The whole articular process goes, so its tip's bony stop goes too.
                     t.facets.retain(|f| !(f.upper == i && f.side == s.index()));
-                    let removed_contact = nf - t.facets.len();
                     let nb = t.fibres.len();
                     let tw = twin;
                     t.fibres.retain(|f| {
@@ -512,20 +524,20 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                             && fibre_side(tw, i, &f.ends[0]) == s)
                     });
                     assumptions.push(format!(
-                        "facetectomy {} {}: total, the articular contact and the whole capsule are gone; the pars and lamina are kept",
+                        "facetectomy {} {}: total, the articular contact, the whole capsule and the bony stop of the process tip (where modelled) are gone; the pars and lamina are kept",
                         segment_name(&t, i),
                         s.name()
                     ));
                     changes.push(format!(
-                        "facetectomy {} {}: {} facet contact{} and {} capsular fibres removed",
+                        "facetectomy {} {}: {}{} and {} capsular fibres removed",
                         segment_name(&t, i),
                         s.name(),
-                        removed_contact,
-                        if removed_contact == 1 {
-                            ""
+                        if joints == 1 {
+                            "the facet contact"
                         } else {
-                            "s (joint not modelled)"
+                            "no facet contact (joint not modelled)"
                         },
+                        if stops > 0 { ", the bony stop" } else { "" },
                         nb - t.fibres.len()
                     ));
                 }

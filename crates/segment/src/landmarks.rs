@@ -145,9 +145,11 @@ pub struct ArticularSurface {
 }
 
 /// Where the posterior elements of two adjacent vertebrae face each other along the spine's
-/// axis outside the facet joint, within a few millimetres: typically the tip of the upper
-/// vertebra's inferior articular process over the lamina (pars) of the lower one, the bony
-/// stop of the joint in extension (Yang and King 1984, Spine 9:557).
+/// axis outside the facet joint, within 3 mm: typically the tip of the upper vertebra's
+/// inferior articular process over the lamina (pars) of the lower one, the bony stop of the
+/// joint in extension (Yang and King 1984, Spine 9:557). Any posterior bone facing the arch
+/// below that closely counts (kissing spinous processes too), split into sides at the
+/// vertebra's sagittal plane.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BonyStop {
     /// The upper vertebra's surface, facing down.

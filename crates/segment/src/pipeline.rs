@@ -49,9 +49,10 @@ const POSTERIOR_MARGIN_MM: f64 = 14.0;
 /// slab. Lateral to it, the inferior articular processes hang down beside the superior ones
 /// of the vertebra below, past that vertebra's upper endplate and more than
 /// `POSTERIOR_MARGIN_MM` into its slab; they must be reached from their own vertebra.
-/// Measured: the phantom with anatomical facet joints at 1 mm, lowest vertebra Dice 0.954 ->
-/// 0.962; the default phantom at 1.5 mm 0.937 -> 0.940 (at 1 mm unchanged, 0.976); every
-/// vertebra of the real sub-verse012 CT up by 0.002-0.015.
+/// Measured (docs/segment/README.md): the phantom sweep's lowest Dice per case up by
+/// 0.002-0.005 at 1.5 mm and by -0.005..+0.009 at 1 mm; sub-verse012's T11-L3 up by
+/// 0.002-0.015 (T10 unchanged); an earlier cut of the anatomical-facet phantom at 1 mm
+/// 0.954 -> 0.962.
 const POSTERIOR_SEED_HALF_WIDTH_MM: f64 = 7.0;
 /// Plausible distance between consecutive disc spaces (vertebral body plus one disc) from
 /// T10 to S1 in adults, mm; a vertebra outside the range is reported as probably wrongly

@@ -592,3 +592,44 @@ fn bony_stops_are_found_where_process_tips_meet_the_arch_below() {
         );
     }
 }
+
+/// Facet joint heights measured on the label map the way the `iap_gap` example measures real
+/// masks (centre of the two facets found, above the lower vertebra's superior endplate
+/// centre, along its axis): the anatomical phantom's joints sit where the 11 joints of two
+/// real spines do (-3.6 to +0.4 mm; measured -0.9 to -2.6), the default phantom's near
+/// mid-disc (measured +4.6 to +5.8).
+#[test]
+fn anatomical_phantom_joints_sit_at_the_lower_endplate_like_real_ones() {
+    use spinetwin_phantom::FacetJoints;
+    for (kind, lo, hi) in [
+        (FacetJoints::Anatomical, -3.6, 0.4),
+        (FacetJoints::MidDisc, 3.5, 7.0),
+    ] {
+        let ph = generate(&PhantomSpec {
+            facet_joints: kind,
+            ..PhantomSpec::default()
+        })
+        .expect("valid spec");
+        let lm = landmarks(&ph.ct, &ph.labels).expect("landmarks");
+        let mut n = 0;
+        for w in lm.vertebrae.windows(2) {
+            let (up, low) = (&w[0], &w[1]);
+            for (a, b) in [
+                (&up.inferior_facets.left, &low.superior_facets.left),
+                (&up.inferior_facets.right, &low.superior_facets.right),
+            ] {
+                let (Some(a), Some(b)) = (a, b) else { continue };
+                let c = (v(a.centre) + v(b.centre)) / 2.0;
+                let h = (c - v(low.superior_endplate.centre)).dot(&v(low.frame.z));
+                assert!(
+                    (lo..=hi).contains(&h),
+                    "{kind:?} {}-{}: joint {h:.2} mm above the endplate",
+                    up.level.name(),
+                    low.level.name()
+                );
+                n += 1;
+            }
+        }
+        assert_eq!(n, 12, "{kind:?}: every joint T12-L1 .. L5-S1 found");
+    }
+}

@@ -416,8 +416,9 @@ const FACET_PATCH_COS: f64 = 0.866;
 const FACET_FACING_COS: f64 = 0.5;
 
 /// A bony stop faces the neighbour along the body axis: the normals of both surfaces within
-/// 45 deg of it (the rounded rim of an articular process facing the other process's joint
-/// surface is not a stop).
+/// 53 deg of it (the rounded rim of an articular process facing the other process's joint
+/// surface is not a stop; 45 deg missed one of the two L4 tips of sub-verse004's mask,
+/// whose 1 x 1 x 2 mm voxels make the normals coarse).
 const STOP_AXIS_COS: f64 = 0.6;
 /// Smallest bony stop (mm^2, and at least 3 surface voxels): a few voxels of one process
 /// tip.
@@ -440,8 +441,8 @@ const FACET_TOUCHING_MAX: f64 = 0.95;
 ///
 /// With `stop_toward` (the unit direction from this vertebra to `other` along the body
 /// axis), the candidates left outside the facet patch whose normals, and the neighbour's
-/// normals where they land, lie within 45 deg of that axis give the bony stop of that side:
-/// their largest coherent patch and the neighbour's surface where their normals land.
+/// normals where they land, lie within 53 deg of that axis give the bony stop of that side:
+/// their largest connected cluster and the neighbour's surface where their normals land.
 fn facets(
     cx: &Ctx,
     idx: &[usize],
@@ -591,9 +592,10 @@ fn facets(
                 patch.iter().map(|c| c.p).collect(),
                 patch.iter().map(|c| c.n).collect(),
             )?,
-            // The neighbour's surface: the entry points moved back half a voxel onto it.
+            // The neighbour's surface: `q` is the first sample inside it, so its boundary
+            // lies between `q` and the sample before (half a voxel back); take the middle.
             lower: surface(
-                patch.iter().map(|c| c.q - c.n * (s / 2.0)).collect(),
+                patch.iter().map(|c| c.q - c.n * (s / 4.0)).collect(),
                 patch.iter().map(|c| c.m).collect(),
             )?,
         })
