@@ -32,6 +32,11 @@ pub struct BuildArgs {
     /// A label map (NIfTI, VerSe numbering) to use instead of segmenting.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Model the bony stops (the inferior articular process tip on the arch below, where
+    /// the CT shows it within 3 mm) as contacts. Measured on one real spine only; see
+    /// docs/validation/twin_phantom.md.
+    #[arg(long)]
+    pub bony_stops: bool,
     /// Replace OUT if it exists and is not empty.
     #[arg(long)]
     pub force: bool,
@@ -297,7 +302,8 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
     check_not_overlapping(&args.out, &inputs)?;
     let t0 = Instant::now();
     let (img, labels) = read_ct_and_labels(&args.ct, args.labels.as_deref())?;
-    let file = twin_from_labels(&img.volume, &labels, "CT given to spinetwin build")?;
+    let mut file = twin_from_labels(&img.volume, &labels, "CT given to spinetwin build")?;
+    file.params.bony_stops = args.bony_stops;
     let twin = Twin::build(file.clone()).context("building the twin")?;
     let bones = bone_surfaces(&labels, &file);
     let summary = BuildSummary {

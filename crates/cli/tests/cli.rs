@@ -417,6 +417,34 @@ fn demo_builds_the_twin_solves_the_load_cases_and_compares_the_scenarios() {
     assert!(stdout.contains("scenarios"), "{stdout}");
 }
 
+/// The L4-S1 phantom (1 mm, no DICOM) in `dir/phantom` and its twin built from the
+/// reference labels in `dir/name`, with extra `build` arguments.
+fn l4s1_twin(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let ph = dir.join("phantom");
+    if !ph.exists() {
+        ok(&[
+            "phantom",
+            ph.to_str().unwrap(),
+            "--levels",
+            "L4-S1",
+            "--no-dicom",
+        ]);
+    }
+    let out = dir.join(name);
+    let (ct, labels) = (ph.join("ct.nii.gz"), ph.join("labels.nii.gz"));
+    let mut args = vec![
+        "build",
+        ct.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
+    out
+}
+
 /// `build` keeps the vertebra surfaces with the twin and `plan` on that folder draws them:
 /// one picture of the intact twin and one of the scenario, embedded in the report. Solves
 /// two load cases, so ignored by default and run by CI in release mode.
@@ -424,23 +452,7 @@ fn demo_builds_the_twin_solves_the_load_cases_and_compares_the_scenarios() {
 #[ignore]
 fn plan_on_a_built_twin_draws_the_loaded_spine() {
     let d = tempfile::tempdir().unwrap();
-    let ph = d.path().join("phantom");
-    ok(&[
-        "phantom",
-        ph.to_str().unwrap(),
-        "--levels",
-        "L4-S1",
-        "--no-dicom",
-    ]);
-    let twin = d.path().join("twin");
-    ok(&[
-        "build",
-        ph.join("ct.nii.gz").to_str().unwrap(),
-        "--labels",
-        ph.join("labels.nii.gz").to_str().unwrap(),
-        "--out",
-        twin.to_str().unwrap(),
-    ]);
+    let twin = l4s1_twin(d.path(), "twin", &[]);
     for l in ["L4", "L5", "S1"] {
         assert!(twin.join(format!("meshes/{l}.stl")).exists(), "{l}");
     }
@@ -469,6 +481,29 @@ fn plan_on_a_built_twin_draws_the_loaded_spine() {
     for f in ["00_intact", "01_l4_l5_pedicle_screws_and_rods"] {
         assert!(out.join(format!("snapshots/{f}.png")).exists(), "{f}");
     }
+}
+
+/// `build --bony-stops` turns the landmarks' bony stops into contacts and says how many.
+/// The phantom's reference labels have them at L4-L5 and L5-S1 (process tips 2-3 mm above
+/// the arch below).
+#[test]
+fn build_with_bony_stops_models_them() {
+    let d = tempfile::tempdir().unwrap();
+    let build = |name: &str, extra: &[&str]| {
+        let out = l4s1_twin(d.path(), name, extra);
+        let read = |f: &str| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(out.join(f)).unwrap()).unwrap()
+        };
+        (read("summary.json"), read("twin.json"))
+    };
+    let (plain, plain_twin) = build("plain", &[]);
+    let (stops, stops_twin) = build("stops", &["--bony-stops"]);
+    assert_eq!(plain["bony_stops"], 0);
+    assert_eq!(plain_twin["params"]["bony_stops"], false);
+    assert_eq!(stops_twin["params"]["bony_stops"], true);
+    assert_eq!(stops["facet_joints"], plain["facet_joints"]);
+    let n = stops["bony_stops"].as_u64().unwrap();
+    assert!((2..=4).contains(&n), "{n} bony stops: {stops}");
 }
 
 #[test]

@@ -47,6 +47,24 @@ fn facet(c: P3, n: P3) -> ArticularSurface {
     }
 }
 
+/// A twin file of two vertebrae with these parameters.
+fn twin_file(
+    params: spinetwin_model::twin::TwinParams,
+    vertebrae: Vec<VertebraLandmarks>,
+) -> spinetwin_model::twin::TwinFile {
+    spinetwin_model::twin::TwinFile {
+        schema_version: spinetwin_model::twin::TWIN_SCHEMA_VERSION,
+        fidelity: spinetwin_model::twin::Fidelity::Hybrid,
+        source: "test".into(),
+        params,
+        landmarks: spinetwin_segment::landmarks::SpineLandmarks {
+            vertebrae,
+            discs: vec![],
+            warnings: vec![],
+        },
+    }
+}
+
 /// A schematic vertebra with its body centre at height `z0`.
 fn vertebra(level: Level, z0: f64) -> VertebraLandmarks {
     let p = |x: f64, y: f64, z: f64| [x, y, z0 + z];
@@ -321,7 +339,7 @@ fn twin_files_without_a_capsule_model_get_the_rim() {
 
 #[test]
 fn a_twin_says_why_a_capsule_is_left_out_and_refuses_bad_sleeve_distances() {
-    use spinetwin_model::twin::{Fidelity, Twin, TwinFile, TwinParams, TWIN_SCHEMA_VERSION};
+    use spinetwin_model::twin::{Twin, TwinParams};
     let up = vertebra(Level::L5, 40.0);
     let mut lo = vertebra(Level::S1, 0.0);
     // The right joint faces backwards: no posterior margin for the sleeve.
@@ -332,17 +350,7 @@ fn a_twin_says_why_a_capsule_is_left_out_and_refuses_bad_sleeve_distances() {
         params.without_facets = true;
         let mut up = up.clone();
         up.inferior_facets.right = Some(facet([-12.0, 32.0, 26.0], [0.0, -1.0, 0.0]));
-        TwinFile {
-            schema_version: TWIN_SCHEMA_VERSION,
-            fidelity: Fidelity::Hybrid,
-            source: "test".into(),
-            params,
-            landmarks: spinetwin_segment::landmarks::SpineLandmarks {
-                vertebrae: vec![up, lo.clone()],
-                discs: vec![],
-                warnings: vec![],
-            },
-        }
+        twin_file(params, vec![up, lo.clone()])
     };
     let twin = Twin::build(file(CapsuleModel::SLEEVE_DEFAULT)).unwrap();
     let cl = twin
@@ -399,9 +407,7 @@ fn plate(c: P3, up: f64) -> ArticularSurface {
 
 #[test]
 fn bony_stops_become_contacts_only_when_asked_for() {
-    use spinetwin_model::twin::{
-        Fidelity, PosteriorContact, Twin, TwinFile, TwinParams, TWIN_SCHEMA_VERSION,
-    };
+    use spinetwin_model::twin::{PosteriorContact, Twin, TwinParams};
     use spinetwin_segment::landmarks::BonyStop;
     let mut up = vertebra(Level::L5, 40.0);
     // The left inferior process tip 1.2 mm above the lamina of the vertebra below.
@@ -414,17 +420,7 @@ fn bony_stops_become_contacts_only_when_asked_for() {
             bony_stops,
             ..Default::default()
         };
-        TwinFile {
-            schema_version: TWIN_SCHEMA_VERSION,
-            fidelity: Fidelity::Hybrid,
-            source: "test".into(),
-            params,
-            landmarks: spinetwin_segment::landmarks::SpineLandmarks {
-                vertebrae: vec![up.clone(), vertebra(Level::S1, 0.0)],
-                discs: vec![],
-                warnings: vec![],
-            },
-        }
+        twin_file(params, vec![up.clone(), vertebra(Level::S1, 0.0)])
     };
     let kinds = |t: &Twin| {
         t.facets

@@ -69,6 +69,16 @@ fn models(spec: &PhantomSpec) -> scene::Scene {
     scene::Scene::new(spine::layout(spec), spec)
 }
 
+/// The models of the default phantom bent to a lordosis and a Cobb angle, with these joints.
+fn curved(lordosis_deg: f64, scoliosis_cobb_deg: f64, facet_joints: FacetJoints) -> scene::Scene {
+    models(&PhantomSpec {
+        lordosis_deg,
+        scoliosis_cobb_deg,
+        facet_joints,
+        ..Default::default()
+    })
+}
+
 fn truth_only(spec: &PhantomSpec) -> Truth {
     let sc = models(spec);
     let grid = sc.grid(spec.spacing_mm).unwrap();
@@ -738,12 +748,7 @@ fn facet_joints_stay_apart_across_the_curve_range() {
         (0.0, 30.0, FacetJoints::Anatomical),
         (90.0, 30.0, FacetJoints::Anatomical),
     ] {
-        let sc = models(&PhantomSpec {
-            lordosis_deg: ll,
-            scoliosis_cobb_deg: cobb,
-            facet_joints: kind,
-            ..Default::default()
-        });
+        let sc = curved(ll, cobb, kind);
         for w in sc.verts.windows(2) {
             for side in 0..2 {
                 let (gap, lines) = facet_gap(&w[0], &w[1], side);
@@ -763,21 +768,15 @@ fn neighbouring_bones_keep_clear_around_the_joints() {
     // The inferior articular processes reach down beside the superior ones to the arch
     // below; nowhere near a joint may two vertebrae come closer than ~0.9 mm (the joint
     // space is 1 mm, the anatomical process tips keep IAP_CLEARANCE = 4 mm), across the
-    // curve range. (At 90 deg of
-    // lordosis the L4 and L5 laminae themselves come within 0.5 mm, kissing as in
-    // hyperlordosis; that is not a joint matter.)
+    // curve range. (At 90 deg of lordosis the L4 and L5 laminae themselves come within
+    // 0.5 mm, kissing as in hyperlordosis; that is not a joint matter.)
     for (ll, cobb, kind) in [
         (0.0, 30.0, FacetJoints::Anatomical),
         (45.0, 0.0, FacetJoints::Anatomical),
         (70.0, 30.0, FacetJoints::Anatomical),
         (45.0, 0.0, FacetJoints::MidDisc),
     ] {
-        let sc = models(&PhantomSpec {
-            lordosis_deg: ll,
-            scoliosis_cobb_deg: cobb,
-            facet_joints: kind,
-            ..Default::default()
-        });
+        let sc = curved(ll, cobb, kind);
         for w in sc.verts.windows(2) {
             let (up, lo) = (&w[0], &w[1]);
             for j in &lo.joints_sup {
