@@ -90,14 +90,21 @@ th{background:#eef}td:first-child{text-align:left}.bad{color:#b00;font-weight:bo
     );
     s.push_str(&format!(
         "<h1>spinetwin: lumbar spine twin</h1><p>Anatomy: {}. Levels {}. Hybrid model: rigid vertebrae, \
-{} FE discs, {} ligament fibres, {} facet joints. Units: degrees, MPa, N. Rotations are those of \
+{} FE discs, {} ligament fibres, {} facet joints{}. Units: degrees, MPa, N. Rotations are those of \
 the upper vertebra relative to the lower one, in the lower one's anatomical frame \
 (flexion +, left lateral bending +, left axial rotation +).</p>",
         esc(source),
         twin.levels.iter().map(|l| l.name()).collect::<Vec<_>>().join(" "),
         twin.discs.len(),
         twin.fibres.len(),
-        twin.contact_count(PosteriorContact::Articular)
+        twin.contact_count(PosteriorContact::Articular),
+        match twin.contact_count(PosteriorContact::BonyStop) {
+            0 => String::new(),
+            n => format!(
+                ", {n} bony stops (posterior bone on the arch below, contact when the bones touch; \
+they stiffen extension a lot)"
+            ),
+        }
     ));
     if !twin.warnings.is_empty() {
         s.push_str("<h3>Warnings</h3><ul>");

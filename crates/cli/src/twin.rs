@@ -325,11 +325,16 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
         Ok(())
     })?;
     println!(
-        "twin: {} ({} discs, {} ligament fibres, {} facet joints) -> {}",
+        "twin: {} ({} discs, {} ligament fibres, {} facet joints{}) -> {}",
         summary.levels.join(" "),
         summary.discs,
         summary.ligament_fibres,
         summary.facet_joints,
+        if summary.bony_stops > 0 {
+            format!(", {} bony stops", summary.bony_stops)
+        } else {
+            String::new()
+        },
         args.out.display()
     );
     for w in &summary.warnings {

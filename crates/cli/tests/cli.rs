@@ -484,8 +484,8 @@ fn plan_on_a_built_twin_draws_the_loaded_spine() {
 }
 
 /// `build --bony-stops` turns the landmarks' bony stops into contacts and says how many.
-/// The phantom's reference labels have them at L4-L5 and L5-S1 (process tips 2-3 mm above
-/// the arch below).
+/// The phantom's reference labels have them at L4-L5 and L5-S1 (posterior bone 2-3 mm
+/// above the arch below along the body axis).
 #[test]
 fn build_with_bony_stops_models_them() {
     let d = tempfile::tempdir().unwrap();

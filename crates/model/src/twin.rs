@@ -82,9 +82,10 @@ pub struct TwinParams {
     /// Leave the facet joints out (posterior elements removed).
     #[serde(default)]
     pub without_facets: bool,
-    /// Model the bony stops found in the landmarks (`inferior_stops`: the inferior articular
-    /// process tip over the lamina below) as contacts that engage when the bones touch. Twin
-    /// files written before it read `false`.
+    /// Model the bony stops found in the landmarks (`inferior_stops`: posterior bone facing
+    /// the arch below within 3 mm, typically the inferior articular process tip over the
+    /// lamina) as contacts that engage when the bones touch. Twin files written before it
+    /// read `false`.
     #[serde(default)]
     pub bony_stops: bool,
 }
@@ -144,8 +145,9 @@ pub struct TwinFacet {
 pub enum PosteriorContact {
     /// The facet joint: inferior on superior articular surface, through cartilage.
     Articular,
-    /// A bony stop outside the joint (the inferior articular process tip on the lamina or
-    /// pars below): bone on bone, it engages only when the gap between the bones closes.
+    /// A bony stop outside the joint (typically the inferior articular process tip on the
+    /// lamina or pars below; surgical operations treat it as that tip): bone on bone, it
+    /// engages only when the gap between the bones closes.
     BonyStop,
 }
 

@@ -9,9 +9,11 @@
 //!   ligamentum flavum (between the laminae), the interspinous and the supraspinous
 //!   ligament (between the spinous processes) of BOTH the segment above `level` (their
 //!   lower insertion is on its lamina/spinous process) and the segment below (upper
-//!   insertion). Those LF, ISL and SSL fibres are removed; facets and capsules stay.
-//! - `facetectomy { segment, sides, extent = total }`: the joint's contact pair and its
-//!   capsular ligament (CL) fibres on that side are removed.
+//!   insertion). Those LF, ISL and SSL fibres are removed; facets, capsules and bony stops
+//!   (taken to sit on the pars) stay.
+//! - `facetectomy { segment, sides, extent = total }`: the joint's contact pair, its
+//!   capsular ligament (CL) fibres and the bony stop of that side (taken to be the inferior
+//!   process tip) are removed.
 //! - `nucleotomy { segment }`: the nucleus elements leave every solid block (the solver
 //!   ignores elements in no block); the annulus stays.
 //! - `pedicle_screws { levels, sides, rod_diameter_mm, rod_material }`: a screw is rigidly

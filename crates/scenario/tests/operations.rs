@@ -5,7 +5,7 @@ mod common;
 
 use spinetwin_model::ligament::Ligament;
 use spinetwin_model::loadcase::{LoadCase, Motion};
-use spinetwin_model::twin::Twin;
+use spinetwin_model::twin::{PosteriorContact, Twin};
 use spinetwin_scenario::{apply, Operation, Scenario, ScenarioError, SideSel};
 
 fn twin() -> Twin {
@@ -272,7 +272,7 @@ fn medial_facetectomy_removes_the_medial_share_of_the_joint() {
     let before = t
         .facets
         .iter()
-        .find(|f| f.upper == i && f.side == 0)
+        .find(|f| f.upper == i && f.side == 0 && f.kind == PosteriorContact::Articular)
         .unwrap()
         .geometry
         .clone();
@@ -290,7 +290,7 @@ fn medial_facetectomy_removes_the_medial_share_of_the_joint() {
             .twin
             .facets
             .iter()
-            .find(|f| f.upper == i && f.side == 0)
+            .find(|f| f.upper == i && f.side == 0 && f.kind == PosteriorContact::Articular)
             .unwrap()
             .geometry;
         // The kept area is the lateral (1 - fraction) of the joint, to within one point.

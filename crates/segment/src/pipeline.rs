@@ -49,7 +49,7 @@ const POSTERIOR_MARGIN_MM: f64 = 14.0;
 /// slab. Lateral to it, the inferior articular processes hang down beside the superior ones
 /// of the vertebra below, past that vertebra's upper endplate and more than
 /// `POSTERIOR_MARGIN_MM` into its slab; they must be reached from their own vertebra.
-/// Measured (docs/segment/README.md): the phantom sweep's lowest Dice per case up by
+/// Measured (docs/segment/README.md, docs/validation/segmentation_real.md): the phantom sweep's lowest Dice per case up by
 /// 0.002-0.005 at 1.5 mm and by -0.005..+0.009 at 1 mm; sub-verse012's T11-L3 up by
 /// 0.002-0.015 (T10 unchanged); an earlier cut of the anatomical-facet phantom at 1 mm
 /// 0.954 -> 0.962.
