@@ -438,6 +438,10 @@ fn bony_stops_become_contacts_only_when_asked_for() {
     );
     let on = Twin::build(file(true)).unwrap();
     assert_eq!(kinds(&on)[2..], [(PosteriorContact::BonyStop, 0)]);
+    // The disc-only specimen loses the posterior elements, stops with them.
+    let mut no_posterior = file(true);
+    no_posterior.params.without_facets = true;
+    assert!(Twin::build(no_posterior).unwrap().facets.is_empty());
     let stop = &on.facets[2].geometry;
     // Bone on bone: contact starts when the 1.2 mm gap has closed, not 0.1 mm before.
     assert!(

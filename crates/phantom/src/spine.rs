@@ -227,11 +227,12 @@ pub(crate) fn joints_of(lower: &Placed, disc_above: f64, kind: FacetJoints) -> [
         let c = V3::new(
             s * (mo.canal_w / 2.0 + 0.35 * mo.ped_w + 2.0),
             b + 0.35 * mo.canal_d + 8.0,
-            lower.h / 2.0
-                + match kind {
-                    FacetJoints::MidDisc => disc_above / 2.0 - 1.0,
-                    FacetJoints::Anatomical => JOINT_HEIGHT,
-                },
+            // The mid-disc height in the original order of operations, so that the default
+            // phantom stays bit-identical.
+            match kind {
+                FacetJoints::MidDisc => lower.h / 2.0 + disc_above / 2.0 - 1.0,
+                FacetJoints::Anatomical => lower.h / 2.0 + JOINT_HEIGHT,
+            },
         );
         let n = V3::new(-s * beta.cos(), beta.sin(), 0.0);
         Joint {

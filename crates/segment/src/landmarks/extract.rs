@@ -535,9 +535,10 @@ fn facets(
             m,
         });
     }
+    let patches = [coherent_patch(&sides[0]), coherent_patch(&sides[1])];
     let mut touching = [0.0; 2];
     let mut make = |side: usize| -> Option<ArticularSurface> {
-        let patch = coherent_patch(&sides[side])?;
+        let patch = patches[side].as_ref()?;
         if patch.len() < 4 {
             return None;
         }
@@ -548,21 +549,12 @@ fn facets(
             .map(|c| c.area)
             .sum::<f64>()
             / area;
-        let pts: Vec<V3> = patch.iter().map(|c| c.p).collect();
-        let c = mean(&pts)?;
-        let nsum = patch.iter().fold(V3::zeros(), |a, c| a + c.n * c.area);
-        (nsum.norm() > 1e-9).then(|| ArticularSurface {
-            centre: p3(c),
-            normal: p3(nsum.normalize()),
-            points: pts.iter().map(|p| p3(*p)).collect(),
-            normals: patch.iter().map(|c| p3(c.n)).collect(),
-            area_mm2: area,
-        })
+        surface(patch, |c| (c.p, c.n))
     };
     let (left, right) = (make(0), make(1));
     let stop = |side: usize| -> Option<BonyStop> {
         let toward = stop_toward?;
-        let facet = coherent_patch(&sides[side]).unwrap_or_default();
+        let facet = patches[side].as_deref().unwrap_or_default();
         let rest: Vec<FacetCand> = sides[side]
             .iter()
             .filter(|c| c.n.dot(&toward) > STOP_AXIS_COS && -c.m.dot(&toward) > STOP_AXIS_COS)
@@ -571,33 +563,16 @@ fn facets(
             .collect();
         // A process tip is rounded: its normals spread, so the patch is the largest
         // connected cluster, without the facets' 30 deg cone.
-        let patch = largest_cluster(&rest);
+        let patch = largest_cluster(&rest)?;
         let area: f64 = patch.iter().map(|c| c.area).sum();
         if patch.len() < 3 || area < STOP_MIN_AREA {
             return None;
         }
-        let surface = |pts: Vec<V3>, normals: Vec<V3>| -> Option<ArticularSurface> {
-            let c = mean(&pts)?;
-            let nsum = normals.iter().fold(V3::zeros(), |a, n| a + n);
-            (nsum.norm() > 1e-9).then(|| ArticularSurface {
-                centre: p3(c),
-                normal: p3(nsum.normalize()),
-                points: pts.iter().map(|p| p3(*p)).collect(),
-                normals: normals.iter().map(|n| p3(*n)).collect(),
-                area_mm2: area,
-            })
-        };
         Some(BonyStop {
-            upper: surface(
-                patch.iter().map(|c| c.p).collect(),
-                patch.iter().map(|c| c.n).collect(),
-            )?,
+            upper: surface(&patch, |c| (c.p, c.n))?,
             // The neighbour's surface: `q` is the first sample inside it, so its boundary
             // lies between `q` and the sample before (half a voxel back); take the middle.
-            lower: surface(
-                patch.iter().map(|c| c.q - c.n * (s / 4.0)).collect(),
-                patch.iter().map(|c| c.m).collect(),
-            )?,
+            lower: surface(&patch, |c| (c.q - c.n * (s / 4.0), c.m))?,
         })
     };
     (
@@ -610,31 +585,58 @@ fn facets(
     )
 }
 
-/// The largest set of candidates connected through neighbours at most 2 voxels apart.
-fn largest_cluster(v: &[FacetCand]) -> Vec<FacetCand> {
+/// The surface of a set of candidates, each giving a point and an outward normal: centre,
+/// area-weighted normal, the candidates' area.
+fn surface(cands: &[FacetCand], at: impl Fn(&FacetCand) -> (V3, V3)) -> Option<ArticularSurface> {
+    let (pts, normals): (Vec<V3>, Vec<V3>) = cands.iter().map(at).unzip();
+    let c = mean(&pts)?;
+    let nsum = normals
+        .iter()
+        .zip(cands)
+        .fold(V3::zeros(), |a, (n, c)| a + n * c.area);
+    (nsum.norm() > 1e-9).then(|| ArticularSurface {
+        centre: p3(c),
+        normal: p3(nsum.normalize()),
+        points: pts.iter().map(|p| p3(*p)).collect(),
+        normals: normals.iter().map(|n| p3(*n)).collect(),
+        area_mm2: cands.iter().map(|c| c.area).sum(),
+    })
+}
+
+/// The candidates connected through neighbours at most 2 voxels apart with the most area.
+fn largest_cluster(v: &[FacetCand]) -> Option<Vec<FacetCand>> {
+    let at: BTreeMap<[i64; 3], usize> = v.iter().enumerate().map(|(i, c)| (c.ijk, i)).collect();
     let mut comp = vec![usize::MAX; v.len()];
-    let mut best: Vec<usize> = Vec::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
     for start in 0..v.len() {
         if comp[start] != usize::MAX {
             continue;
         }
-        comp[start] = start;
-        let (mut stack, mut group) = (vec![start], Vec::new());
+        let gi = groups.len();
+        comp[start] = gi;
+        let mut stack = vec![start];
+        let mut g = Vec::new();
         while let Some(a) = stack.pop() {
-            group.push(a);
-            for b in 0..v.len() {
-                let near = (0..3).all(|k| (v[a].ijk[k] - v[b].ijk[k]).abs() <= 2);
-                if comp[b] == usize::MAX && near {
-                    comp[b] = start;
-                    stack.push(b);
+            g.push(a);
+            let [i, j, k] = v[a].ijk;
+            for dk in -2..=2 {
+                for dj in -2..=2 {
+                    for di in -2..=2 {
+                        if let Some(&b) = at.get(&[i + di, j + dj, k + dk]) {
+                            if comp[b] == usize::MAX {
+                                comp[b] = gi;
+                                stack.push(b);
+                            }
+                        }
+                    }
                 }
             }
         }
-        if group.len() > best.len() {
-            best = group;
-        }
+        groups.push(g);
     }
-    best.into_iter().map(|i| v[i]).collect()
+    let area = |g: &Vec<usize>| g.iter().map(|&i| v[i].area).sum::<f64>();
+    let g = groups.iter().max_by(|a, b| area(a).total_cmp(&area(b)))?;
+    Some(g.iter().map(|&i| v[i]).collect())
 }
 
 /// The largest connected set of candidates (voxels at most 2 apart) whose normals lie within
@@ -667,42 +669,7 @@ fn coherent_patch(v: &[FacetCand]) -> Option<Vec<FacetCand>> {
             .filter(|c| c.n.dot(&n0) > FACET_PATCH_COS)
             .copied()
             .collect();
-        let at: BTreeMap<[i64; 3], usize> = members
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.ijk, i))
-            .collect();
-        let mut comp = vec![usize::MAX; members.len()];
-        let mut groups: Vec<Vec<usize>> = Vec::new();
-        for start in 0..members.len() {
-            if comp[start] != usize::MAX {
-                continue;
-            }
-            let gi = groups.len();
-            comp[start] = gi;
-            let mut stack = vec![start];
-            let mut g = Vec::new();
-            while let Some(a) = stack.pop() {
-                g.push(a);
-                let [i, j, k] = members[a].ijk;
-                for dk in -2..=2 {
-                    for dj in -2..=2 {
-                        for di in -2..=2 {
-                            if let Some(&b) = at.get(&[i + di, j + dj, k + dk]) {
-                                if comp[b] == usize::MAX {
-                                    comp[b] = gi;
-                                    stack.push(b);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            groups.push(g);
-        }
-        let area = |g: &Vec<usize>| g.iter().map(|&i| members[i].area).sum::<f64>();
-        let g = groups.iter().max_by(|a, b| area(a).total_cmp(&area(b)))?;
-        best = g.iter().map(|&i| members[i]).collect();
+        best = largest_cluster(&members)?;
         let m = best.iter().fold(V3::zeros(), |a, c| a + c.n * c.area);
         if m.norm() < 1e-9 {
             return None;
