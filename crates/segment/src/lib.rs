@@ -96,6 +96,19 @@
 //!    reported as probably wrongly separated (warning, confidence x 0.3), and every level
 //!    counted across it gets a warning and half its confidence; a sacrum recognised then is
 //!    not trusted (two vertebrae left in one segment are as tall as a sacrum).
+//!    Before the vertebrae are measured, two things in front of the canal are put right.
+//!    A calcified aortic wall touching a body somewhere joins the bone mask: in each axial
+//!    slice, a piece of a vertebra label more than 40 mm in front of the canal or 25 mm
+//!    beside it and over 3 mm from that label's largest piece there is unlabelled (seeds in
+//!    front of the canal lie within 30 mm of it and 25 mm beside it, so a calcification
+//!    further out is never seeded by its slab). And a fatty or osteoporotic core below the
+//!    threshold, behind a cortex that noise breaks in every slice, is given its vertebra's
+//!    label: an unlabelled voxel in front of the canal whose first labelled voxel up and
+//!    down the slice axis and along at least 7 of the 8 in-plane directions is the same
+//!    vertebra (the labels are connected in 3-D, so every broken piece of the cortex is
+//!    known; a hull would reach across to the aorta, a disc sees two vertebrae). On
+//!    verse012 these raised the Dice of L2 and L3 from 0.73 and 0.69 to 0.82 and 0.78 (all
+//!    six levels 0.63-0.82 -> 0.65-0.84).
 //! 7. **Discs** (100 + upper label): non-bone soft-tissue voxels anterior to the canal whose
 //!    two rays along the disc normal meet the upper and the lower vertebra within 15 mm.
 //!    **Canal** (200): the tracked canal holes, and between arches the same outline carried

@@ -280,3 +280,149 @@ fn flipped_slice_and_row_order_gives_the_same_result() {
         );
     }
 }
+
+/// An elderly spine as CT shows it: fatty marrow (the bodies' cancellous cores near 0 HU,
+/// below the bone threshold and darker than the discs), a body cortex broken in three in every
+/// slice (a gap in front and one on either side, as noise leaves a thin cortex) and a
+/// calcified aorta in front of the bodies, joined to L3 by a calcified plaque. The cores
+/// must be filled and labelled with their vertebra, and the aorta must not become part of
+/// any vertebra. Measured: cores 0.977 labelled, aorta 0.013, Dice 0.933-0.986; before the
+/// core rays, the front seed window and the removal of detached pieces in front of the
+/// bodies (session 13): 0.952, 0.763 and 0.900-0.987.
+#[test]
+fn fatty_bodies_with_broken_cortex_and_a_calcified_aorta() {
+    let mut ph = phantom(PhantomSpec {
+        spacing_mm: 1.5,
+        ..PhantomSpec::default()
+    });
+    let g = ph.ct.grid().clone();
+    let [nx, ny, nz] = g.dims;
+    let truth = ph.labels.data().to_vec();
+    let world = |v: usize| {
+        g.index_to_world(Vector3::new(
+            (v % nx) as f64,
+            ((v / nx) % ny) as f64,
+            (v / (nx * ny)) as f64,
+        ))
+    };
+    // Canal centre x and front y (anterior = smaller y in LPS) per slice, from the truth.
+    let mut canal = vec![(0.0, f64::INFINITY, 0usize); nz];
+    for (v, &l) in truth.iter().enumerate() {
+        if l == 200 {
+            let (p, c) = (world(v), &mut canal[v / (nx * ny)]);
+            c.0 += p.x;
+            c.1 = c.1.min(p.y);
+            c.2 += 1;
+        }
+    }
+    let lumbar = |l: u16| (20..=24).contains(&l);
+    let frames: Vec<_> = ph
+        .truth
+        .vertebrae
+        .iter()
+        .map(|v| (v.label, v.frame.clone()))
+        .collect();
+    let local = |l: u16, p: Vector3<f64>| {
+        let f = &frames
+            .iter()
+            .find(|f| f.0 == l)
+            .expect("a truth vertebra")
+            .1;
+        let d = p - Vector3::from(f.origin);
+        Vector3::new(
+            d.dot(&Vector3::from(f.x_axis)),
+            d.dot(&Vector3::from(f.y_axis)),
+            d.dot(&Vector3::from(f.z_axis)),
+        )
+    };
+    let same_around = |v: usize| {
+        let (i, j, k) = (v % nx, (v / nx) % ny, v / (nx * ny));
+        i > 0 && j > 0 && k > 0 && i + 1 < nx && j + 1 < ny && k + 1 < nz && {
+            let l = truth[v];
+            [1, nx, nx * ny]
+                .iter()
+                .all(|&s| truth[v - s] == l && truth[v + s] == l)
+        }
+    };
+    let hu = ph.ct.data_mut();
+    let mut core = Vec::new();
+    for v in 0..truth.len() {
+        let l = truth[v];
+        if !lumbar(l) {
+            continue;
+        }
+        let q = local(l, world(v));
+        if q.y > 0.0 {
+            continue; // posterior half of the body and the arch
+        }
+        if hu[v] < 500.0 && same_around(v) {
+            hu[v] -= 120.0; // osteoporotic, fatty marrow: about 100 HU instead of 220
+            core.push(v);
+        } else if q.z.abs() < 8.0
+            && (q.x.abs() < 1.6
+                || ((q.y + 4.0).abs() < 1.6 && q.x > 0.0)
+                || ((q.y + 10.0).abs() < 1.6 && q.x < 0.0))
+        {
+            hu[v] = 40.0; // the cortex broken in front and on either side
+        }
+    }
+    // Calcified aorta: a tube of 10 mm outer radius, 1.5 mm wall, 15 mm left of the canal
+    // and 14 mm in front of the spine's anterior surface.
+    let mut front = vec![f64::INFINITY; nz];
+    for (v, &l) in truth.iter().enumerate() {
+        let k = v / (nx * ny);
+        if (lumbar(l) || (119..=124).contains(&l)) && canal[k].2 > 0 {
+            let p = world(v);
+            if (p.x - canal[k].0 / canal[k].2 as f64).abs() < 15.0 {
+                front[k] = front[k].min(p.y);
+            }
+        }
+    }
+    let l3 = &frames.iter().find(|f| f.0 == 22).expect("L3").1;
+    let mut aorta = Vec::new();
+    for v in 0..truth.len() {
+        let k = v / (nx * ny);
+        if !front[k].is_finite() || truth[v] != 0 {
+            continue;
+        }
+        let p = world(v);
+        let (cx, cy) = (canal[k].0 / canal[k].2 as f64 + 15.0, front[k] - 14.0);
+        let r = ((p.x - cx).powi(2) + (p.y - cy).powi(2)).sqrt();
+        let plaque = (p.z - l3.origin[2]).abs() < 2.0
+            && (p.x - cx).abs() < 2.0
+            && p.y > cy
+            && p.y < front[k] + 5.0;
+        if (8.5..=10.0).contains(&r) {
+            hu[v] = 700.0;
+            aorta.push(v);
+        } else if plaque {
+            hu[v] = 700.0;
+        }
+    }
+    let seg = segment(&ph.ct, &SegmentOptions::default()).expect("the phantom has a spine");
+    let (d, identified) = score(&ph, &seg);
+    let lab = seg.labels.data();
+    let filled = core.iter().filter(|&&v| lab[v] == truth[v]).count() as f64 / core.len() as f64;
+    let in_vertebra = aorta
+        .iter()
+        .filter(|&&v| (1..100).contains(&lab[v]))
+        .count() as f64
+        / aorta.len() as f64;
+    println!(
+        "fatty cores labelled {filled:.3} of {}, aorta labelled as bone {in_vertebra:.3} of {}; Dice {d:?}",
+        core.len(),
+        aorta.len()
+    );
+    assert!(identified, "levels found: {:?}", seg.levels);
+    assert!(
+        filled >= 0.97,
+        "only {filled:.3} of the fatty cores labelled"
+    );
+    assert!(
+        in_vertebra <= 0.05,
+        "{in_vertebra:.3} of the aorta labelled as vertebra"
+    );
+    for (level, v) in &d {
+        assert!(*v >= 0.92, "{level}: Dice {v:.3} ({d:?})");
+    }
+}
