@@ -61,6 +61,10 @@ pub struct SpecArgs {
     /// as measured on real spines.
     #[arg(long, value_enum, default_value_t = FacetJointsArg::MidDisc)]
     pub facet_joints: FacetJointsArg,
+    /// Slice thickness in mm, a whole multiple of the spacing (e.g. 3 with spacing 1): the
+    /// volume is reconstructed in slabs of that thickness, as clinical 2-5 mm CTs are.
+    #[arg(long)]
+    pub slice_thickness: Option<f64>,
 }
 
 /// Command-line names of [`FacetJoints`].
@@ -87,6 +91,7 @@ impl SpecArgs {
                 FacetJointsArg::MidDisc => FacetJoints::MidDisc,
                 FacetJointsArg::Anatomical => FacetJoints::Anatomical,
             },
+            slice_thickness_mm: self.slice_thickness,
         }
     }
 }
@@ -103,13 +108,15 @@ pub fn run(args: Args) -> Result<()> {
     let d = ph.ct.dims();
     let s = ph.ct.grid().spacing;
     println!(
-        "phantom {} written to {}: {}x{}x{} voxels at {:.2} mm, levels {}",
+        "phantom {} written to {}: {}x{}x{} voxels of {:.2} x {:.2} x {:.2} mm, levels {}",
         spec.levels,
         args.out.display(),
         d[0],
         d[1],
         d[2],
         s[0],
+        s[1],
+        s[2],
         spec.levels
     );
     Ok(())

@@ -73,6 +73,39 @@ fn json_lines(s: &str) -> Vec<serde_json::Value> {
 }
 
 /// `--facet-joints anatomical` changes the anatomy and says so in the truth.
+/// `--slice-thickness` reconstructs the phantom in slabs: the NIfTI and truth.json say so.
+#[test]
+fn phantom_slice_thickness_option_makes_thick_slices() {
+    let d = tempfile::tempdir().unwrap();
+    let thin = small_phantom_named(d.path(), "thin", &["--no-dicom"]);
+    let thick = small_phantom_named(d.path(), "thick", &["--no-dicom", "--slice-thickness", "6"]);
+    let grid = |p: &Path| -> serde_json::Value {
+        let t: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(p.join("truth.json")).unwrap()).unwrap();
+        t["grid"].clone()
+    };
+    let (gn, gk) = (grid(&thin), grid(&thick));
+    assert_eq!(gk["spacing_mm"], serde_json::json!([2.0, 2.0, 6.0]));
+    assert_eq!(
+        gk["dims"][2].as_u64().unwrap(),
+        gn["dims"][2].as_u64().unwrap() / 3
+    );
+    let ct = spinetwin_imaging::nifti::read_volume(&thick.join("ct.nii.gz")).unwrap();
+    assert_eq!(ct.grid().spacing, [2.0, 2.0, 6.0]);
+    // Not a whole multiple of the spacing: a clear error naming the parameter.
+    let out = d.path().join("bad");
+    let err = fails(&[
+        "phantom",
+        out.to_str().unwrap(),
+        "--spacing",
+        "2",
+        "--slice-thickness",
+        "5",
+    ]);
+    assert!(err.contains("slice thickness"), "{err}");
+    assert!(!out.exists());
+}
+
 #[test]
 fn phantom_facet_joints_option_reaches_the_truth() {
     let d = tempfile::tempdir().unwrap();

@@ -62,7 +62,8 @@
 //!
 //! * `schema_version`: 1
 //! * `spec`: the [`PhantomSpec`] (`levels` as `{"levels": ["T12", ...]}`)
-//! * `grid`: `dims`, `spacing_mm`, `origin_mm` (centre of voxel 0,0,0), `orientation` ("LPS")
+//! * `grid`: `dims`, `spacing_mm`, `origin_mm` (centre of voxel 0,0,0), `orientation` ("LPS");
+//!   with `spec.slice_thickness_mm` the z spacing is the slice thickness
 //! * `labels`: `[{label, name, kind}]`, kind = "vertebra" | "disc" | "canal"
 //! * `tissue_hu`: nominal HU of each tissue (see [`TissueHu`])
 //! * `vertebrae[]` (cranial to caudal): `level`, `label`, `body_centroid`, `frame`
@@ -125,6 +126,10 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
         .grid(spec.spacing_mm)
         .map_err(PhantomError::Geometry)?;
     let (ct, labels) = scene::render(&scene, &grid, spec);
-    let truth = truth::compute(&scene, &grid, spec);
+    let (ct, labels) = match spec.slab_slices()? {
+        1 => (ct, labels),
+        n => scene::slabs(&ct, &labels, n),
+    };
+    let truth = truth::compute(&scene, labels.grid(), spec);
     Ok(Phantom { ct, labels, truth })
 }

@@ -578,6 +578,47 @@ pub(crate) fn add_noise(data: &mut [f32], dims: [usize; 3], sd: f64, seed: u64) 
     });
 }
 
+/// Slab reconstruction: `n` consecutive axial slices of `ct` averaged into one, each thick
+/// voxel labelled with the most frequent label of its `n` (the first on a tie); slices past
+/// the last whole slab are dropped. The grid's z spacing becomes `n` times the thin one and
+/// its origin the centre of the first slab.
+pub(crate) fn slabs(
+    ct: &Volume<f32>,
+    labels: &Volume<u16>,
+    n: usize,
+) -> (Volume<f32>, Volume<u16>) {
+    let g = ct.grid();
+    let [nx, ny, nz] = g.dims;
+    let dz = g.direction.column(2) * g.spacing[2];
+    let grid = Grid::new(
+        [nx, ny, (nz / n).max(1)],
+        [g.spacing[0], g.spacing[1], g.spacing[2] * n as f64],
+        g.origin + dz * ((n - 1) as f64 / 2.0),
+        g.direction,
+    )
+    .expect("a valid grid stays valid with thicker slices");
+    let thick_ct = Volume::from_fn(grid.clone(), |i, j, k| {
+        (0..n)
+            .map(|t| ct.get(i, j, (k * n + t).min(nz - 1)))
+            .sum::<f32>()
+            / n as f32
+    });
+    let thick_labels = Volume::from_fn(grid, |i, j, k| {
+        let mut votes: Vec<(u16, usize)> = Vec::with_capacity(n);
+        for t in 0..n {
+            let l = labels.get(i, j, (k * n + t).min(nz - 1));
+            match votes.iter_mut().find(|v| v.0 == l) {
+                Some(v) => v.1 += 1,
+                None => votes.push((l, 1)),
+            }
+        }
+        // The first of the most frequent (max_by_key would take the last).
+        let best = votes.iter().map(|v| v.1).max().unwrap_or(0);
+        votes.iter().find(|v| v.1 == best).map_or(0, |v| v.0)
+    });
+    (thick_ct, thick_labels)
+}
+
 /// Builds the CT and label volumes.
 pub(crate) fn render(scene: &Scene, grid: &Grid, spec: &PhantomSpec) -> (Volume<f32>, Volume<u16>) {
     let (mut hu, labels) = scene.rasterize(grid);

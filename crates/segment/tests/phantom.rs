@@ -427,48 +427,21 @@ fn fatty_bodies_with_broken_cortex_and_a_calcified_aorta() {
     }
 }
 
-/// A thick-slice reconstruction of the phantom: `n` consecutive 1 mm axial slices averaged
-/// into one (slab reconstruction, as clinical lumbar CTs of 2-5 mm slices are made), with the
-/// label of each thick voxel the most frequent among its `n` thin ones.
-fn thick_slices(ph: &Phantom, n: usize) -> (Volume<f32>, Volume<u16>) {
-    let g = ph.ct.grid();
-    let [nx, ny, nz] = g.dims;
-    let nt = nz / n;
-    let dz = g.direction.column(2) * g.spacing[2];
-    let origin = g.origin + dz * ((n - 1) as f64 / 2.0);
-    let tg = Grid::new(
-        [nx, ny, nt],
-        [g.spacing[0], g.spacing[1], g.spacing[2] * n as f64],
-        origin,
-        g.direction,
-    )
-    .unwrap();
-    let ct = Volume::from_fn(tg.clone(), |i, j, k| {
-        (0..n).map(|t| ph.ct.get(i, j, k * n + t)).sum::<f32>() / n as f32
-    });
-    let labels = Volume::from_fn(tg, |i, j, k| {
-        let mut votes: Vec<(u16, usize)> = Vec::new();
-        for t in 0..n {
-            let l = ph.labels.get(i, j, k * n + t);
-            match votes.iter_mut().find(|v| v.0 == l) {
-                Some(v) => v.1 += 1,
-                None => votes.push((l, 1)),
-            }
-        }
-        votes.iter().max_by_key(|v| v.1).map(|v| v.0).unwrap_or(0)
-    });
-    (ct, labels)
-}
-
-/// Clinical lumbar CTs are often reconstructed in 2-5 mm slices. Every level is found and
-/// named at 2, 3 and 5 mm slices of 1 mm pixels; measured Dice 0.941-0.971 (2 mm),
-/// 0.938-0.973 (3 mm), 0.857-0.959 (5 mm, where the thick voxels' own labels are coarse).
+/// Clinical lumbar CTs are often reconstructed in 2-5 mm slices (the phantom's
+/// `slice_thickness_mm`: slabs of 1 mm slices averaged). Every level is found and named at
+/// 2, 3 and 5 mm slices of 1 mm pixels; measured Dice T12-L5 / S1 0.942-0.948 / 0.978
+/// (2 mm), 0.939-0.963 / 0.973 (3 mm), 0.858-0.928 / 0.958 (5 mm, where the thick voxels'
+/// own labels are coarse).
 #[test]
 fn thick_slices_are_segmented_and_identified() {
-    let ph = phantom(PhantomSpec::default());
     for (n, least) in [(2usize, 0.93), (3, 0.93), (5, 0.85)] {
-        let (ct, truth) = thick_slices(&ph, n);
-        let seg = segment(&ct, &SegmentOptions::default()).expect("the phantom has a spine");
+        let ph = phantom(PhantomSpec {
+            slice_thickness_mm: Some(n as f64),
+            ..PhantomSpec::default()
+        });
+        assert_eq!(ph.ct.grid().spacing, [1.0, 1.0, n as f64]);
+        let truth = &ph.labels;
+        let seg = segment(&ph.ct, &SegmentOptions::default()).expect("the phantom has a spine");
         let d: Vec<(String, f64)> = ph
             .truth
             .vertebrae
@@ -476,7 +449,7 @@ fn thick_slices_are_segmented_and_identified() {
             .map(|v| {
                 (
                     v.level.clone(),
-                    dice(&truth, &seg.labels, v.label).unwrap_or(0.0),
+                    dice(truth, &seg.labels, v.label).unwrap_or(0.0),
                 )
             })
             .collect();
