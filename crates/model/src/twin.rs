@@ -236,7 +236,13 @@ impl Twin {
             }
         }
         file.params.ligaments.capsule.check()?;
-        let mut warnings = Vec::new();
+        // What the landmarks said about the whole scan (thick slices, no canal label) holds
+        // for the model built on them.
+        let mut warnings: Vec<String> = lm
+            .warnings
+            .iter()
+            .map(|w| format!("landmarks: {w}"))
+            .collect();
         let mut discs = Vec::new();
         let mut fibres = Vec::new();
         let mut facets = Vec::new();
