@@ -145,7 +145,7 @@ pub fn write_phantom(ph: &Phantom, spec: &PhantomSpec, out: &Path, with_dicom: b
 
 /// DICOM identity of a phantom: obviously synthetic, UIDs derived from the seed.
 fn phantom_dicom_meta(spec: &PhantomSpec) -> WriteMeta {
-    let key = format!(
+    let mut key = format!(
         "spinetwin-phantom:{}:{}:{}:{}:{}:{}:{}",
         spec.levels,
         spec.lordosis_deg,
@@ -155,6 +155,14 @@ fn phantom_dicom_meta(spec: &PhantomSpec) -> WriteMeta {
         spec.spacing_mm,
         spec.seed
     );
+    // Options added later enter the key only when not at their default, so that the default
+    // phantom keeps its UIDs and a different image never shares them.
+    if spec.facet_joints != FacetJoints::MidDisc {
+        key.push_str(":facets-anatomical");
+    }
+    if let Some(t) = spec.slice_thickness_mm {
+        key.push_str(&format!(":slice-{t}"));
+    }
     WriteMeta {
         patient_name: "SPINETWIN^PHANTOM".into(),
         patient_id: format!("PHANTOM-{}", spec.seed),

@@ -72,7 +72,6 @@ fn json_lines(s: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// `--facet-joints anatomical` changes the anatomy and says so in the truth.
 /// `--slice-thickness` reconstructs the phantom in slabs: the NIfTI and truth.json say so.
 #[test]
 fn phantom_slice_thickness_option_makes_thick_slices() {
@@ -106,6 +105,7 @@ fn phantom_slice_thickness_option_makes_thick_slices() {
     assert!(!out.exists());
 }
 
+/// `--facet-joints anatomical` changes the anatomy and says so in the truth.
 #[test]
 fn phantom_facet_joints_option_reaches_the_truth() {
     let d = tempfile::tempdir().unwrap();

@@ -91,6 +91,26 @@ impl RgbImage {
         spinetwin_core::atomic::write_bytes(path, &self.to_png())?;
         Ok(())
     }
+
+    /// Nearest-neighbour enlargement by a whole `factor` (each pixel becomes a `factor` x
+    /// `factor` square), so that small slices can be looked at without blurring voxels.
+    pub fn enlarged(&self, factor: usize) -> RgbImage {
+        let f = factor.max(1);
+        let (w, h) = (self.width * f, self.height * f);
+        let mut pixels = vec![0u8; w * h * 3];
+        for r in 0..h {
+            for c in 0..w {
+                let s = 3 * ((r / f) * self.width + c / f);
+                pixels[3 * (r * w + c)..3 * (r * w + c) + 3]
+                    .copy_from_slice(&self.pixels[s..s + 3]);
+            }
+        }
+        RgbImage {
+            width: w,
+            height: h,
+            pixels,
+        }
+    }
 }
 
 /// A distinct, stable colour per label value (0 = none).
@@ -174,6 +194,24 @@ pub fn render_slice<T: Voxel>(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn enlarged_repeats_each_pixel_in_a_square() {
+        let img = RgbImage {
+            width: 2,
+            height: 1,
+            pixels: vec![1, 2, 3, 4, 5, 6],
+        };
+        let big = img.enlarged(3);
+        assert_eq!((big.width, big.height), (6, 3));
+        for r in 0..3 {
+            for c in 0..6 {
+                let want: &[u8] = if c < 3 { &[1, 2, 3] } else { &[4, 5, 6] };
+                assert_eq!(&big.pixels[3 * (r * 6 + c)..3 * (r * 6 + c) + 3], want);
+            }
+        }
+        assert_eq!(img.enlarged(0).pixels, img.pixels);
+    }
     use super::*;
     use crate::volume::Grid;
 

@@ -31,7 +31,7 @@ pub struct PhantomSpec {
     #[serde(default)]
     pub facet_joints: FacetJoints,
     /// Slice thickness in mm, `None` (default) for the isotropic `spacing_mm`. A thickness of
-    /// `n` times the spacing (n = 2..=10) reconstructs the volume in slabs: `n` consecutive
+    /// `n` times the spacing (n = 1..=10, at most 10 mm) reconstructs the volume in slabs: `n` consecutive
     /// axial slices averaged into one (the slab reconstruction of clinical 2-5 mm CTs), the
     /// label of each thick voxel the most frequent of its `n`. `noise_hu` is that of the thin
     /// slices (a slab of `n` has about `noise_hu / sqrt(n)`).

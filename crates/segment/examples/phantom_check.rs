@@ -132,9 +132,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("sag_truth", Plane::Sagittal, &ph.labels),
         ("cor_seg", Plane::Coronal, &seg.labels),
     ] {
-        render_slice(&ph.ct, plane, through, Window::BONE, Some(lab))
-            .zoom()
-            .write_png(&out.join(format!("{name}.png")))?;
+        zoom(&render_slice(
+            &ph.ct,
+            plane,
+            through,
+            Window::BONE,
+            Some(lab),
+        ))
+        .write_png(&out.join(format!("{name}.png")))?;
     }
     // Axial through the L3 body and through the left L4-L5 facet joint.
     let at_level = std::env::var("FACET_LEVEL").unwrap_or("L4".into());
@@ -150,7 +155,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("ax_facet_low_truth", low, &ph.labels),
         ] {
             let img = render_slice(&ph.ct, Plane::Axial, at, Window::BONE, Some(lab));
-            img.zoom().write_png(&out.join(format!("{name}.png")))?;
+            zoom(&img).write_png(&out.join(format!("{name}.png")))?;
             // The posterior elements, 4x, for looking at joints and process tips.
             let (w, h) = (80usize, 60usize);
             let (x0, y0) = ((img.width / 2).saturating_sub(w / 2), img.height / 2);
@@ -172,47 +177,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             z.write_png(&out.join(format!("{name}_zoom.png")))?;
         }
     }
-    render_slice(
+    zoom(&render_slice(
         &ph.ct,
         Plane::Axial,
         through,
         Window::BONE,
         Some(&seg.labels),
-    )
-    .zoom()
+    ))
     .write_png(&out.join("ax_l3_seg.png"))?;
     // Parasagittal through the left pedicles (facet joints).
     let p = through + Vector3::new(15.0, 0.0, 0.0);
-    render_slice(&ph.ct, Plane::Sagittal, p, Window::BONE, Some(&seg.labels))
-        .zoom()
-        .write_png(&out.join("sag_facet_seg.png"))?;
-    render_slice(&ph.ct, Plane::Sagittal, p, Window::BONE, Some(&ph.labels))
-        .zoom()
-        .write_png(&out.join("sag_facet_truth.png"))?;
+    zoom(&render_slice(
+        &ph.ct,
+        Plane::Sagittal,
+        p,
+        Window::BONE,
+        Some(&seg.labels),
+    ))
+    .write_png(&out.join("sag_facet_seg.png"))?;
+    zoom(&render_slice(
+        &ph.ct,
+        Plane::Sagittal,
+        p,
+        Window::BONE,
+        Some(&ph.labels),
+    ))
+    .write_png(&out.join("sag_facet_truth.png"))?;
     Ok(())
 }
 
-trait Zoom {
-    fn zoom(&self) -> RgbImage;
-}
-
-impl Zoom for RgbImage {
-    /// Nearest-neighbour enlargement to about 600 px high, for looking at.
-    fn zoom(&self) -> RgbImage {
-        let f = (600 / self.height.max(1)).max(1);
-        let (w, h) = (self.width * f, self.height * f);
-        let mut pixels = vec![0u8; w * h * 3];
-        for r in 0..h {
-            for c in 0..w {
-                let s = 3 * ((r / f) * self.width + c / f);
-                pixels[3 * (r * w + c)..3 * (r * w + c) + 3]
-                    .copy_from_slice(&self.pixels[s..s + 3]);
-            }
-        }
-        RgbImage {
-            width: w,
-            height: h,
-            pixels,
-        }
-    }
+/// Nearest-neighbour enlargement to about 600 px high, for looking at.
+fn zoom(img: &RgbImage) -> RgbImage {
+    img.enlarged((600 / img.height.max(1)).max(1))
 }

@@ -11,7 +11,7 @@
 //! level yellow) and, with `AXIAL_K=k1,k2,..`, axial ones at those slice indices.
 
 use nalgebra::Vector3;
-use spinetwin_imaging::preview::{render_slice, Plane, RgbImage, Window};
+use spinetwin_imaging::preview::{render_slice, Plane, Window};
 use spinetwin_imaging::{nifti, Volume};
 use spinetwin_segment::{segment, SegmentOptions};
 use std::cmp::Reverse;
@@ -28,7 +28,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reference = nifti::read_labels(&PathBuf::from(&args[2]))?;
     let out = PathBuf::from(&args[3]);
     std::fs::create_dir_all(&out)?;
-    if reference.dims() != ct.dims() {
+    let (gc, gr) = (ct.grid(), reference.grid());
+    let same = gc.dims == gr.dims
+        && (gc.origin - gr.origin).norm() < 1e-3
+        && (0..3).all(|a| (gc.spacing[a] - gr.spacing[a]).abs() < 1e-4)
+        && (gc.direction - gr.direction).norm() < 1e-4;
+    if !same {
         return Err("the reference is not on the CT grid".into());
     }
     let seg = segment(&ct, &SegmentOptions::default())?;
@@ -47,7 +52,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (i / (nx * ny)) as f64,
         ))
     };
-    // Front of the canal (its median P coordinate within 5 mm in S), from the predicted canal.
+    // Front of the canal per axial slice: the median P coordinate of the predicted canal
+    // within 5 mm in S.
     let mut canal: Vec<(f64, f64)> = (0..p.len())
         .filter(|&i| p[i] == 200)
         .map(|i| {
@@ -56,19 +62,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     canal.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let canal_p = |s: f64| -> f64 {
-        let mut v: Vec<f64> = canal
-            .iter()
-            .filter(|c| (c.0 - s).abs() < 5.0)
-            .map(|c| c.1)
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    };
-    let in_front = |i: usize| {
-        let w = world(i);
-        w.y < canal_p(w.z)
-    };
+    let front: Vec<f64> = (0..nz)
+        .map(|k| {
+            let s = world(k * nx * ny).z;
+            let lo = canal.partition_point(|c| c.0 < s - 5.0);
+            let hi = canal.partition_point(|c| c.0 <= s + 5.0);
+            let mut v: Vec<f64> = canal[lo..hi].iter().map(|c| c.1).collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+        })
+        .collect();
+    let in_front = |i: usize| world(i).y < front[i / (nx * ny)];
     // Distance (mm, along 6-neighbour paths, up to 20 mm) of every voxel to the reference bone.
     let sp = g.spacing;
     let mut dist = vec![f64::INFINITY; r.len()];
@@ -208,7 +212,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for dx in [-12.0, -6.0, 0.0, 6.0, 12.0] {
             let at = mid + Vector3::new(dx, 0.0, 0.0);
             render_slice(&ct, Plane::Sagittal, at, Window::BONE, Some(lab))
-                .zoom()
+                .enlarged(3)
                 .write_png(&out.join(format!("sag{dx:+.0}_{name}.png")))?;
         }
     }
@@ -217,36 +221,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let at = g.index_to_world(Vector3::new(0.0, 0.0, k as f64));
             for (name, lab) in &views {
                 render_slice(&ct, Plane::Axial, at, Window::BONE, Some(lab))
-                    .zoom()
+                    .enlarged(3)
                     .write_png(&out.join(format!("ax{k}_{name}.png")))?;
             }
         }
     }
     println!("previews in {}", out.display());
     Ok(())
-}
-
-trait Zoom {
-    fn zoom(&self) -> RgbImage;
-}
-
-impl Zoom for RgbImage {
-    /// Nearest-neighbour enlargement by 3, for looking at.
-    fn zoom(&self) -> RgbImage {
-        let f = 3;
-        let (w, h) = (self.width * f, self.height * f);
-        let mut pixels = vec![0u8; w * h * 3];
-        for r in 0..h {
-            for c in 0..w {
-                let s = 3 * ((r / f) * self.width + c / f);
-                pixels[3 * (r * w + c)..3 * (r * w + c) + 3]
-                    .copy_from_slice(&self.pixels[s..s + 3]);
-            }
-        }
-        RgbImage {
-            width: w,
-            height: h,
-            pixels,
-        }
-    }
 }

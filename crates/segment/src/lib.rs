@@ -63,7 +63,7 @@
 //!    their own pedicles and laminae and the facet joints become the boundary.
 //!    The facet joint space is usually bridged in the bone mask (blur), so the first
 //!    competition cuts across the fused articular processes. At voxels of 1.2 mm or finer
-//!    (or 1.2 mm pixels in slices up to 3 mm thick: the joint space is near-vertical),
+//!    (or 1.2 mm pixels in axial slices up to 3 mm thick: the joint space is near-vertical),
 //!    the joint is found in the CT as a flat sheet of cleft voxels (darker than the bone
 //!    1 mm away on both sides): per contact of two adjacent vertebrae behind the canal on
 //!    each side, a plane fitted robustly (RANSAC) to those voxels. Its voxels leave the bone

@@ -281,14 +281,15 @@ fn flipped_slice_and_row_order_gives_the_same_result() {
     }
 }
 
-/// An elderly spine as CT shows it: fatty marrow (the bodies' cancellous cores near 0 HU,
-/// below the bone threshold and darker than the discs), a body cortex broken in three in every
-/// slice (a gap in front and one on either side, as noise leaves a thin cortex) and a
-/// calcified aorta in front of the bodies, joined to L3 by a calcified plaque. The cores
-/// must be filled and labelled with their vertebra, and the aorta must not become part of
-/// any vertebra. Measured: cores 0.977 labelled, aorta 0.013, Dice 0.933-0.986; before the
-/// core rays, the front seed window and the removal of detached pieces in front of the
-/// bodies (session 13): 0.952, 0.763 and 0.900-0.987.
+/// An elderly spine as CT shows it: osteoporotic, fatty marrow (the bodies' cancellous cores
+/// near 100 HU instead of 220: below the bone threshold and as dense as the discs), a body
+/// cortex broken in three in every slice of the middle 16 mm of each body (a gap in front and
+/// one on either side, as noise leaves a thin cortex) and a calcified aorta in front of the
+/// bodies, joined to L3 by a calcified plaque. The cores must be filled and labelled with
+/// their vertebra, and the aorta must not become part of any vertebra. Measured: cores 0.977
+/// labelled, aorta 0.013, Dice 0.933-0.986; before the core rays, the front seed window and
+/// the removal of detached pieces in front of the bodies (session 13): 0.952, 0.763 and
+/// 0.900-0.987. (Cores near 0 HU, darker than the discs, defeat the disc detection first.)
 #[test]
 fn fatty_bodies_with_broken_cortex_and_a_calcified_aorta() {
     let mut ph = phantom(PhantomSpec {
@@ -434,7 +435,8 @@ fn fatty_bodies_with_broken_cortex_and_a_calcified_aorta() {
 /// own labels are coarse; the facet joints are not cut there). Over 2 mm the landmarks warn.
 #[test]
 fn thick_slices_are_segmented_and_identified() {
-    for (n, least) in [(2usize, 0.93), (3, 0.93), (5, 0.85)] {
+    // 2 mm: 0.95 needs the facet joint cut in thick slices (0.942-0.948 without it).
+    for (n, least) in [(2usize, 0.95), (3, 0.93), (5, 0.85)] {
         let ph = phantom(PhantomSpec {
             slice_thickness_mm: Some(n as f64),
             ..PhantomSpec::default()

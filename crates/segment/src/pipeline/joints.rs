@@ -13,8 +13,8 @@
 //! contact. Where the plane is supported by dips (its footprint), the voxels on it leave the
 //! bone mask: the joint space. The caller then re-runs the geodesic competition with that
 //! barrier, so each articular process is labelled from the vertebra it is attached to.
-//! Nothing is cut at spacings coarser than [`MAX_SPACING_MM`], except along one axis of
-//! slices up to [`MAX_SLICE_MM`] thick.
+//! Nothing is cut at spacings coarser than [`MAX_SPACING_MM`], except axial slices up to
+//! [`MAX_SLICE_MM`] thick.
 
 use super::{Canal, Geom, V3};
 use crate::ops;
@@ -29,9 +29,10 @@ const CLEFT_HALF_MM: f64 = 1.0;
 /// phantom at 1.5 and 2 mm most fitted planes were off the joint and Dice fell, so joints
 /// are left as the geodesic split put them there.
 const MAX_SPACING_MM: f64 = 1.2;
-/// Thick slices (the third, coarsest spacing) up to this are cut when the other two are
-/// fine enough: a lumbar joint space is near-vertical, so its cleft is resolved in the axial
-/// plane. On the phantom in 3 mm slices of 1 mm pixels the twin then has 11 of its 12 facet
+/// Axial slices up to this thick are cut when the pixels are fine enough: a lumbar joint
+/// space is near-vertical, so its cleft is resolved in the axial plane. (A volume thick along
+/// another axis, e.g. verse012's 3 mm left-right voxels, is not cut: the joint's cleft runs
+/// across that axis.) On the phantom in 3 mm slices of 1 mm pixels the twin then has 11 of its 12 facet
 /// joints instead of 8 (the rest overlap or cross), and the Dice at 2 mm slices rises from
 /// 0.942-0.948 to 0.954-0.959 (docs/segment/README.md).
 const MAX_SLICE_MM: f64 = 3.0;
@@ -78,9 +79,8 @@ pub(super) fn split_facet_joints(
     canal: &Canal,
     threshold: f32,
 ) -> Vec<JointFit> {
-    let mut sp = g.sp;
-    sp.sort_by(f64::total_cmp);
-    if sp[1] > MAX_SPACING_MM || sp[2] > MAX_SLICE_MM {
+    // Axis 2 is the slice axis (the pipeline takes axial acquisitions).
+    if g.sp[0] > MAX_SPACING_MM || g.sp[1] > MAX_SPACING_MM || g.sp[2] > MAX_SLICE_MM {
         return Vec::new();
     }
     let [nx, ny, nz] = g.dims;
