@@ -111,7 +111,11 @@ pub fn run(args: Args) -> Result<()> {
     if args.step == 0 {
         bail!("--step must be at least 1 voxel");
     }
-    let (img, labels) = crate::twin::read_ct_and_labels(&args.ct, args.labels.as_deref())?;
+    let (img, labels, seg_warnings) =
+        crate::twin::read_ct_and_labels(&args.ct, args.labels.as_deref())?;
+    for w in &seg_warnings {
+        eprintln!("warning: segmentation: {w}");
+    }
     let calibration = match args.calibration.to_ascii_lowercase().as_str() {
         "knowles" => Calibration::Knowles2016,
         "phantomless" => {

@@ -65,6 +65,10 @@ pub struct SpecArgs {
     /// volume is reconstructed in slabs of that thickness, as clinical 2-5 mm CTs are.
     #[arg(long)]
     pub slice_thickness: Option<f64>,
+    /// Levels with bilateral titanium pedicle screws and rods (e.g. L4,L5), written into the
+    /// CT as metal with streak artefacts, to test how a pipeline copes with implants.
+    #[arg(long, value_delimiter = ',')]
+    pub screws: Vec<Level>,
 }
 
 /// Command-line names of [`FacetJoints`].
@@ -92,6 +96,7 @@ impl SpecArgs {
                 FacetJointsArg::Anatomical => FacetJoints::Anatomical,
             },
             slice_thickness_mm: self.slice_thickness,
+            screws: self.screws.clone(),
         }
     }
 }
@@ -162,6 +167,10 @@ fn phantom_dicom_meta(spec: &PhantomSpec) -> WriteMeta {
     }
     if let Some(t) = spec.slice_thickness_mm {
         key.push_str(&format!(":slice-{t}"));
+    }
+    if !spec.screws.is_empty() {
+        let names: Vec<&str> = spec.screws.iter().map(|l| l.name()).collect();
+        key.push_str(&format!(":screws-{}", names.join("-")));
     }
     WriteMeta {
         patient_name: "SPINETWIN^PHANTOM".into(),

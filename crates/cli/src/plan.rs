@@ -277,8 +277,11 @@ pub fn run(args: PlanArgs) -> Result<()> {
         .collect::<Result<_, _>>()?;
     let bone_input = match &args.ct {
         Some(ct) => {
-            let (img, labels) =
+            let (img, labels, seg_warnings) =
                 crate::twin::read_ct_and_labels(std::slice::from_ref(ct), args.labels.as_deref())?;
+            for w in &seg_warnings {
+                eprintln!("warning: segmentation: {w}");
+            }
             Some((img.volume, labels))
         }
         None => None,

@@ -266,20 +266,38 @@ struct BuildSummary {
 
 /// Reads a CT (DICOM folder/file(s) or NIfTI) and its label map (NIfTI, VerSe numbering),
 /// or segments the CT when no label map is given; the labels come back on the CT's grid
-/// (nearest-neighbour resampling when the file's grid differs).
+/// (nearest-neighbour resampling when the file's grid differs), with the segmentation's
+/// warnings (none when the labels were given): the scan's, then each level warning once
+/// with the levels it concerns.
 pub(crate) fn read_ct_and_labels(
     ct: &[PathBuf],
     labels: Option<&Path>,
-) -> Result<(spinetwin_imaging::LoadedImage, Volume<u16>)> {
+) -> Result<(spinetwin_imaging::LoadedImage, Volume<u16>, Vec<String>)> {
     let img = open(ct, &OpenOptions::default()).context("reading the CT")?;
-    let labels = match labels {
-        Some(p) => {
-            nifti::read_labels(p).with_context(|| format!("{}: reading labels", p.display()))?
-        }
+    let (labels, warnings) = match labels {
+        Some(p) => (
+            nifti::read_labels(p).with_context(|| format!("{}: reading labels", p.display()))?,
+            Vec::new(),
+        ),
         None => {
-            spinetwin_segment::segment(&img.volume, &Default::default())
-                .context("segmenting the CT")?
-                .labels
+            let seg = spinetwin_segment::segment(&img.volume, &Default::default())
+                .context("segmenting the CT")?;
+            let mut warnings = seg.warnings.clone();
+            let mut by_text: Vec<(String, Vec<&str>)> = Vec::new();
+            for l in &seg.levels {
+                for w in &l.warnings {
+                    match by_text.iter_mut().find(|(t, _)| t == w) {
+                        Some((_, levels)) => levels.push(l.level.name()),
+                        None => by_text.push((w.clone(), vec![l.level.name()])),
+                    }
+                }
+            }
+            warnings.extend(
+                by_text
+                    .into_iter()
+                    .map(|(w, levels)| format!("{}: {w}", levels.join(", "))),
+            );
+            (seg.labels, warnings)
         }
     };
     let labels = if labels.grid() != img.volume.grid() {
@@ -291,7 +309,7 @@ pub(crate) fn read_ct_and_labels(
     } else {
         labels
     };
-    Ok((img, labels))
+    Ok((img, labels, warnings))
 }
 
 /// Runs `spinetwin build`.
@@ -301,7 +319,7 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
     inputs.extend(args.labels.clone());
     check_not_overlapping(&args.out, &inputs)?;
     let t0 = Instant::now();
-    let (img, labels) = read_ct_and_labels(&args.ct, args.labels.as_deref())?;
+    let (img, labels, seg_warnings) = read_ct_and_labels(&args.ct, args.labels.as_deref())?;
     let mut file = twin_from_labels(&img.volume, &labels, "CT given to spinetwin build")?;
     file.params.bony_stops = args.bony_stops;
     let twin = Twin::build(file.clone()).context("building the twin")?;
@@ -314,7 +332,11 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
         ligament_fibres: twin.fibres.len(),
         facet_joints: twin.contact_count(PosteriorContact::Articular),
         bony_stops: twin.contact_count(PosteriorContact::BonyStop),
-        warnings: twin.warnings.clone(),
+        warnings: seg_warnings
+            .iter()
+            .map(|w| format!("segmentation: {w}"))
+            .chain(twin.warnings.iter().cloned())
+            .collect(),
         seconds: t0.elapsed().as_secs_f64(),
     };
     write_dir_atomically(&args.out, |dir| {

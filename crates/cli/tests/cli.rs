@@ -516,6 +516,38 @@ fn plan_on_a_built_twin_draws_the_loaded_spine() {
     }
 }
 
+/// `build` from a CT alone segments it and passes on what the segmentation warned about:
+/// here a pedicle screw at L4 (metal) and levels assumed without a sacrum in view.
+#[test]
+fn build_from_a_ct_reports_the_segmentation_warnings() {
+    let d = tempfile::tempdir().unwrap();
+    let ph = small_phantom_named(d.path(), "ph", &["--no-dicom", "--screws", "L4"]);
+    let out = d.path().join("twin");
+    let stdout = ok(&[
+        "build",
+        ph.join("ct.nii.gz").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let warnings: Vec<&str> = summary["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    let has = |s: &str| {
+        warnings
+            .iter()
+            .any(|w| w.starts_with("segmentation: ") && w.contains(s))
+    };
+    assert!(has("metal in the scan"), "{warnings:?}");
+    assert!(has("L4: metal"), "{warnings:?}");
+    assert!(has("sacrum is not in view"), "{warnings:?}");
+    assert!(stdout.contains("warning: segmentation: metal"), "{stdout}");
+}
+
 /// `build --bony-stops` turns the landmarks' bony stops into contacts and says how many.
 /// The phantom's reference labels have them at L4-L5 and L5-S1 (posterior bone 2-3 mm
 /// above the arch below along the body axis).

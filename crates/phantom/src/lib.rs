@@ -86,6 +86,7 @@
 //!   lumbar inferior endplate). All angles are measured from the placed endplate normals,
 //!   projected on the sagittal (y-z) or coronal (x-z) plane.
 
+mod implants;
 mod morph;
 mod scene;
 mod sdf;
@@ -125,7 +126,12 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
     let grid = scene
         .grid(spec.spacing_mm)
         .map_err(PhantomError::Geometry)?;
-    let (ct, labels) = scene::render(&scene, &grid, spec);
+    let (mut ct, labels) = scene::render(&scene, &grid, spec);
+    if !spec.screws.is_empty() {
+        // The screws follow the truth's pedicle axes.
+        let thin = truth::compute(&scene, &grid, spec);
+        implants::add_screws(&mut ct, &thin, &spec.screws);
+    }
     let (ct, labels) = match spec.slab_slices()? {
         1 => (ct, labels),
         n => scene::slabs(&ct, &labels, n),

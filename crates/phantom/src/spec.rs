@@ -37,6 +37,11 @@ pub struct PhantomSpec {
     /// slices (a slab of `n` has about `noise_hu / sqrt(n)`).
     #[serde(default)]
     pub slice_thickness_mm: Option<f64>,
+    /// Levels with bilateral titanium pedicle screws (rods join consecutive ones), written
+    /// into the CT as metal (3071 HU) with streak artefacts; the label map keeps the anatomy.
+    /// Default none. Not on the sacrum.
+    #[serde(default)]
+    pub screws: Vec<Level>,
 }
 
 /// Facet-joint anatomy of the phantom.
@@ -72,6 +77,7 @@ impl Default for PhantomSpec {
             seed: 1,
             facet_joints: FacetJoints::MidDisc,
             slice_thickness_mm: None,
+            screws: Vec::new(),
         }
     }
 }
@@ -139,6 +145,15 @@ impl PhantomSpec {
         if let Some(t) = self.slice_thickness_mm {
             self.slab_slices()?;
             check_range("slice thickness", t, self.spacing_mm, 10.0, "mm")?;
+        }
+        for l in &self.screws {
+            if !self.levels.levels().contains(l) || *l == Level::S1 {
+                return Err(PhantomError::InvalidSpec(format!(
+                    "screws at {l}: the level must be a vertebra of the phantom ({}) other than \
+                     S1",
+                    self.levels
+                )));
+            }
         }
         if self.levels.levels().len() < 2 {
             return Err(PhantomError::InvalidSpec(

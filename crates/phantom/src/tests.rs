@@ -908,3 +908,72 @@ fn thick_slices_are_slabs_of_the_thin_ones() {
     .unwrap_err();
     assert!(err.to_string().contains("slice thickness"), "{err}");
 }
+
+#[test]
+fn screws_are_metal_along_the_pedicles_and_leave_the_labels_alone() {
+    let plain_spec = PhantomSpec {
+        spacing_mm: 2.0,
+        levels: LevelRange::new(Level::L3, Level::L5, false).unwrap(),
+        ..PhantomSpec::default()
+    };
+    let plain = generate(&plain_spec).unwrap();
+    let spec = PhantomSpec {
+        screws: vec![Level::L4, Level::L5],
+        ..plain_spec.clone()
+    };
+    let ph = generate(&spec).unwrap();
+    assert_eq!(
+        ph.labels.data(),
+        plain.labels.data(),
+        "the anatomy is unchanged"
+    );
+    let g = ph.ct.grid();
+    let at = |p: V3| {
+        let f = g.world_to_index(p);
+        ph.ct.get(
+            f.x.round() as usize,
+            f.y.round() as usize,
+            f.z.round() as usize,
+        )
+    };
+    for level in ["L4", "L5"] {
+        let v = ph
+            .truth
+            .vertebrae
+            .iter()
+            .find(|v| v.level == level)
+            .unwrap();
+        for p in [&v.pedicle_left, &v.pedicle_right] {
+            let (e, d) = (V3::from(p.entry), V3::from(p.direction));
+            for t in [5.0, 15.0, 0.7 * p.axis_length_mm] {
+                assert_eq!(at(e + d * t), implants::METAL_HU, "{level} screw at {t} mm");
+            }
+        }
+    }
+    // L3 has no screw: its pedicles keep their bone.
+    let l3 = ph.truth.vertebrae.iter().find(|v| v.level == "L3").unwrap();
+    let e = V3::from(l3.pedicle_left.entry) + V3::from(l3.pedicle_left.direction) * 10.0;
+    assert!(at(e) < 2000.0);
+    // Streaks: metal slices change around the screws, slices far from them do not.
+    let [nx, ny, nz] = g.dims;
+    let changed = |k: usize| {
+        (0..nx * ny).any(|p| ph.ct.data()[k * nx * ny + p] != plain.ct.data()[k * nx * ny + p])
+    };
+    assert!((0..nz).any(changed));
+    let top = g
+        .world_to_index(V3::from(l3.superior_endplate.centre))
+        .z
+        .round() as usize;
+    let far = if g.direction[(2, 2)] > 0.0 { nz - 1 } else { 0 };
+    assert!(!changed(far), "slice {far} (above {top}) untouched");
+    // Screws must be placed in vertebrae of the phantom.
+    for bad in [Level::L1, Level::S1] {
+        let err = generate(&PhantomSpec {
+            screws: vec![bad],
+            levels: LevelRange::new(Level::L3, Level::S1, false).unwrap(),
+            ..plain_spec.clone()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("screws"), "{err}");
+    }
+}

@@ -76,6 +76,13 @@ const DIP_SPACING_MM: f64 = 20.0;
 /// Scans noisier than this (standard deviation in soft tissue, HU) are smoothed with a
 /// Gaussian of `SMOOTH_SIGMA_MM` first. The phantom sweep goes up to 40 HU.
 const NOISY_HU: f64 = 60.0;
+/// Voxels at or above this are metal (cortical bone stays below about 2000 HU; titanium and
+/// steel reach the 3071 HU ceiling of 12-bit reconstructions), and a scan with at least
+/// `METAL_MIN_MM3` of them carries an implant. Levels with metal within `METAL_NEAR_MM` are
+/// flagged.
+const METAL_HU: f32 = 2500.0;
+const METAL_MIN_MM3: f64 = 50.0;
+const METAL_NEAR_MM: f64 = 3.0;
 const SMOOTH_SIGMA_MM: f64 = 1.0;
 
 /// Diagnostics on stderr when `SPINETWIN_SEGMENT_DEBUG` is set.
@@ -284,7 +291,16 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
             (0.5 * (soft_hu + otsu)).clamp(lo, hi)
         }
     };
-    let raw: Vec<bool> = hu.par_iter().map(|&v| v >= threshold).collect();
+    // Metal (implants) is not bone: left out of the mask, reported with the levels it is in
+    // or next to. Judged on the unsmoothed CT.
+    let metal: Vec<bool> = ct.data().par_iter().map(|&v| v >= METAL_HU).collect();
+    let metal_voxels = metal.iter().filter(|&&m| m).count();
+    let has_metal = metal_voxels as f64 * voxel_mm3 >= METAL_MIN_MM3;
+    let raw: Vec<bool> = hu
+        .par_iter()
+        .zip(&metal)
+        .map(|(&v, &m)| v >= threshold && !(has_metal && m))
+        .collect();
     let (cc, sizes) = ops::components_3d(&raw, dims);
     drop(raw);
     let min_vox = (opts.min_component_mm3 / voxel_mm3).ceil() as usize;
@@ -306,6 +322,15 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
              (the brightest voxel is {max:.0} HU); is this a CT in Hounsfield units?",
             opts.min_component_mm3
         )));
+    }
+    if has_metal {
+        warnings.push(format!(
+            "metal in the scan ({:.0} mm³ at or above {METAL_HU:.0} HU: an implant, or \
+             concentrated contrast): it is left out of the labels, and the vertebrae in or \
+             next to it are flagged (streak artefacts make their outlines and landmarks \
+             unreliable)",
+            metal_voxels as f64 * voxel_mm3
+        ));
     }
     timer.lap("bone threshold and components");
 
@@ -451,8 +476,39 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         lab[v] = l;
         filled[v] = true;
     }
+    if has_metal {
+        // The hole and core fills take a screw inside the bone for the bone's interior.
+        for (v, _) in metal.iter().enumerate().filter(|(_, &m)| m) {
+            lab[v] = 0;
+            filled[v] = false;
+        }
+    }
     if debug() {
         eprintln!("body cores: {} voxels filled", cores.len());
+    }
+    // Levels with metal in or next to them (within `METAL_NEAR_MM` of a metal voxel).
+    let mut metal_near = vec![0usize; nseg + 1];
+    if has_metal {
+        let r = g.sp.map(|s| (METAL_NEAR_MM / s).ceil() as i64);
+        for v in (0..metal.len()).filter(|&v| metal[v]) {
+            let (i, j, k) = (
+                (v % nx) as i64,
+                ((v / nx) % ny) as i64,
+                (v / (nx * ny)) as i64,
+            );
+            let mut seen = [false; 64];
+            for c in (k - r[2]).max(0)..=(k + r[2]).min(nz as i64 - 1) {
+                for b in (j - r[1]).max(0)..=(j + r[1]).min(ny as i64 - 1) {
+                    for a in (i - r[0]).max(0)..=(i + r[0]).min(nx as i64 - 1) {
+                        let l = lab[g.lin(a as usize, b as usize, c as usize)] as usize;
+                        if l != 0 && l < seen.len() && !seen[l] {
+                            seen[l] = true;
+                            metal_near[l] += 1;
+                        }
+                    }
+                }
+            }
+        }
     }
     let stats = segment_stats(&g, hu, &lab, nseg);
     if debug() {
@@ -537,7 +593,8 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         .iter()
         .enumerate()
         .map(|(m, &s)| {
-            if sacrum_found && m + 1 == present.len() {
+            // Metal's bright streaks in the rib band look like ribs: no call there.
+            if (sacrum_found && m + 1 == present.len()) || metal_near[s + 1] > 0 {
                 ribs::Ribs::Unknown
             } else {
                 lateral[s].ribs()
@@ -574,6 +631,14 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
             w.push(
                 "level counted across a vertebra whose separation is probably wrong".to_string(),
             );
+            confidence *= 0.5;
+        }
+        if metal_near.get(s + 1).is_some_and(|&n| n > 0) {
+            w.push(format!(
+                "metal (an implant) in or within {METAL_NEAR_MM:.0} mm of this vertebra: its \
+                 outline and landmarks there are unreliable (metal is not labelled; streak \
+                 artefacts darken bone and brighten soft tissue)"
+            ));
             confidence *= 0.5;
         }
         if st.touches_edge && level != Level::S1 {

@@ -477,3 +477,53 @@ fn thick_slices_are_segmented_and_identified() {
         }
     }
 }
+
+/// A scan with pedicle screws and rods at L4-L5 (metal at 3071 HU with streak artefacts):
+/// the scan says so, L4 and L5 are flagged with a lower confidence, no metal is labelled as
+/// bone, and the levels away from the implant are identified and outlined as usual.
+#[test]
+fn scan_with_pedicle_screws_is_flagged_not_mislabelled() {
+    let ph = phantom(PhantomSpec {
+        spacing_mm: 1.5,
+        screws: vec![Level::L4, Level::L5],
+        ..PhantomSpec::default()
+    });
+    let seg = segment(&ph.ct, &SegmentOptions::default()).expect("the phantom has a spine");
+    let (d, identified) = score(&ph, &seg);
+    println!(
+        "screws L4-L5: warnings {:?}; Dice {d:?}; levels {:?}",
+        seg.warnings,
+        seg.levels
+            .iter()
+            .map(|l| (l.level.name(), l.confidence))
+            .collect::<Vec<_>>()
+    );
+    assert!(identified, "levels found: {:?}", seg.levels);
+    assert!(
+        seg.warnings.iter().any(|w| w.contains("metal")),
+        "{:?}",
+        seg.warnings
+    );
+    for l in &seg.levels {
+        let flagged = l.warnings.iter().any(|w| w.contains("metal"));
+        let near = matches!(l.level, Level::L4 | Level::L5);
+        assert!(!near || (flagged && l.confidence <= 0.5), "{l:?}");
+        if matches!(l.level, Level::T12 | Level::L1 | Level::L2) {
+            assert!(!flagged, "{l:?}");
+        }
+    }
+    let metal_labelled = ph
+        .ct
+        .data()
+        .iter()
+        .zip(seg.labels.data())
+        .filter(|(&h, &l)| h >= 2500.0 && (1..100).contains(&l))
+        .count();
+    assert_eq!(metal_labelled, 0, "metal voxels labelled as vertebrae");
+    for (level, v) in d
+        .iter()
+        .filter(|(l, _)| ["T12", "L1", "L2", "L3"].contains(&l.as_str()))
+    {
+        assert!(*v >= 0.93, "{level}: Dice {v:.3} ({d:?})");
+    }
+}
