@@ -169,7 +169,9 @@ fn phantom_dicom_meta(spec: &PhantomSpec) -> WriteMeta {
         key.push_str(&format!(":slice-{t}"));
     }
     if !spec.screws.is_empty() {
-        let names: Vec<&str> = spec.screws.iter().map(|l| l.name()).collect();
+        let mut names: Vec<&str> = spec.screws.iter().map(|l| l.name()).collect();
+        names.sort_unstable();
+        names.dedup();
         key.push_str(&format!(":screws-{}", names.join("-")));
     }
     WriteMeta {

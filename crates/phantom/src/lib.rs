@@ -43,7 +43,10 @@
 //! is the unblurred label at each voxel centre. Cortical bone is `900 + 350 * bmd_scale`
 //! HU, body cancellous bone `220 * bmd_scale`, posterior cancellous bone
 //! `340 * bmd_scale`, both with a fixed +-12 % trabecular texture (multiplicative, so mean
-//! HU scales exactly with `bmd_scale`). Peak memory is about 6 bytes per voxel plus a few
+//! HU scales exactly with `bmd_scale`). Implants (`screws`: pedicle screws, heads and rods)
+//! are written as 3071 HU metal before the point-spread function, their streak artefacts
+//! after it (see the `implants` module), and the image is then clipped to -1024..=3071 HU;
+//! the label map keeps the anatomy under them. Peak memory is about 6 bytes per voxel plus a few
 //! slices (0.3 mm spacing over the default field is ~3 GB).
 //!
 //! The grid is axis-aligned LPS, ~220 x 220 mm around the spine and the cranio-caudal
@@ -126,12 +129,12 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
     let grid = scene
         .grid(spec.spacing_mm)
         .map_err(PhantomError::Geometry)?;
-    let (mut ct, labels) = scene::render(&scene, &grid, spec);
-    if !spec.screws.is_empty() {
-        // The screws follow the truth's pedicle axes.
+    // The screws follow the truth's pedicle axes.
+    let metal = (!spec.screws.is_empty()).then(|| {
         let thin = truth::compute(&scene, &grid, spec);
-        implants::add_screws(&mut ct, &thin, &spec.screws);
-    }
+        implants::metal_mask(&grid, &thin, &spec.screws)
+    });
+    let (ct, labels) = scene::render(&scene, &grid, spec, metal.as_deref());
     let (ct, labels) = match spec.slab_slices()? {
         1 => (ct, labels),
         n => scene::slabs(&ct, &labels, n),

@@ -620,11 +620,26 @@ pub(crate) fn slabs(
 }
 
 /// Builds the CT and label volumes.
-pub(crate) fn render(scene: &Scene, grid: &Grid, spec: &PhantomSpec) -> (Volume<f32>, Volume<u16>) {
+/// `metal` (from [`crate::implants::metal_mask`]) adds implants and their artefacts.
+pub(crate) fn render(
+    scene: &Scene,
+    grid: &Grid,
+    spec: &PhantomSpec,
+    metal: Option<&[u8]>,
+) -> (Volume<f32>, Volume<u16>) {
     let (mut hu, labels) = scene.rasterize(grid);
+    if let Some(m) = metal {
+        crate::implants::write_metal(&mut hu, m);
+    }
     // Reconstruction-kernel point-spread function (sigma 0.6 mm).
     gaussian_blur(&mut hu, grid.dims, 0.6 / spec.spacing_mm);
+    if let Some(m) = metal {
+        crate::implants::add_streaks(&mut hu, grid, m);
+    }
     add_noise(&mut hu, grid.dims, spec.noise_hu, spec.seed);
+    if metal.is_some() {
+        crate::implants::clip(&mut hu);
+    }
     (
         Volume::new(grid.clone(), hu).expect("data sized to the grid"),
         Volume::new(grid.clone(), labels).expect("data sized to the grid"),

@@ -928,14 +928,16 @@ fn screws_are_metal_along_the_pedicles_and_leave_the_labels_alone() {
         "the anatomy is unchanged"
     );
     let g = ph.ct.grid();
-    let at = |p: V3| {
+    // Nearest-voxel HU of a volume on the phantom's grid.
+    let sample = |v: &spinetwin_imaging::Volume<f32>, p: V3| {
         let f = g.world_to_index(p);
-        ph.ct.get(
+        v.get(
             f.x.round() as usize,
             f.y.round() as usize,
             f.z.round() as usize,
         )
     };
+    let at = |p: V3| sample(&ph.ct, p);
     for level in ["L4", "L5"] {
         let v = ph
             .truth
@@ -946,7 +948,11 @@ fn screws_are_metal_along_the_pedicles_and_leave_the_labels_alone() {
         for p in [&v.pedicle_left, &v.pedicle_right] {
             let (e, d) = (V3::from(p.entry), V3::from(p.direction));
             for t in [5.0, 15.0, 0.7 * p.axis_length_mm] {
-                assert_eq!(at(e + d * t), implants::METAL_HU, "{level} screw at {t} mm");
+                let h = at(e + d * t);
+                assert!(
+                    (2500.0..=implants::METAL_HU).contains(&h),
+                    "{level} screw at {t} mm: {h}"
+                );
             }
         }
     }
@@ -954,12 +960,26 @@ fn screws_are_metal_along_the_pedicles_and_leave_the_labels_alone() {
     let l3 = ph.truth.vertebrae.iter().find(|v| v.level == "L3").unwrap();
     let e = V3::from(l3.pedicle_left.entry) + V3::from(l3.pedicle_left.direction) * 10.0;
     assert!(at(e) < 2000.0);
-    // Streaks: metal slices change around the screws, slices far from them do not.
+    // The dark band between the two screws of a slice: halfway between them, 15 mm deep,
+    // the image is darker than without screws.
+    let l4 = ph.truth.vertebrae.iter().find(|v| v.level == "L4").unwrap();
+    let deep = |p: &PedicleTruth| V3::from(p.entry) + V3::from(p.direction) * 15.0;
+    let mid = (deep(&l4.pedicle_left) + deep(&l4.pedicle_right)) / 2.0;
+    let plain_at = |p: V3| sample(&plain.ct, p);
+    assert!(
+        at(mid) < plain_at(mid) - 200.0,
+        "{} vs {}",
+        at(mid),
+        plain_at(mid)
+    );
+    // Slices far from the metal are untouched but for the 12-bit clip of the whole image.
     let [nx, ny, nz] = g.dims;
     let changed = |k: usize| {
-        (0..nx * ny).any(|p| ph.ct.data()[k * nx * ny + p] != plain.ct.data()[k * nx * ny + p])
+        (0..nx * ny).any(|p| {
+            let v = k * nx * ny + p;
+            ph.ct.data()[v] != plain.ct.data()[v].clamp(-1024.0, implants::METAL_HU)
+        })
     };
-    assert!((0..nz).any(changed));
     let top = g
         .world_to_index(V3::from(l3.superior_endplate.centre))
         .z

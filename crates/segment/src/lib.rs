@@ -11,14 +11,16 @@
 //!    neighbours along the finest axis); above 60 HU (low-dose or thin-slice scans; the
 //!    phantom sweep goes to 40 HU) the volume is smoothed with a 1 mm Gaussian first, with a
 //!    warning, so that the bone mask is not a speckle.
-//!    **Metal**: voxels of 2500 HU or more (cortical bone stays below about 2000; titanium and
-//!    steel reach the 3071 HU ceiling of 12-bit reconstructions) are implants when they add
-//!    up to 50 mm³: they are left out of the bone mask and of every label, the scan gets a
-//!    warning, and each vertebra with metal within 3 mm a warning and half its confidence;
-//!    its rib call is skipped (bright streaks in the rib band look like ribs). Measured on
-//!    the phantom with pedicle screws and rods at L4-L5 (`PhantomSpec::screws`, streak
-//!    artefacts included): levels named as without metal, L4 and L5 flagged (confidence
-//!    0.45), Dice 0.90 there (the screws' volume is left out) and unchanged elsewhere.
+//!    **Metal**: connected pieces of voxels at 2500 HU or more (cortical bone stays below
+//!    about 2000; titanium and steel reach the 3071 HU ceiling of 12-bit reconstructions)
+//!    of at least 50 mm³ each are implants: with a 1 mm rim (the blurred edge) they are left
+//!    out of the bone mask and of every label (the canal's too), the scan gets a warning,
+//!    and each vertebra with labelled voxels within 3 mm of that rim a warning and half its
+//!    confidence; its rib call is skipped (bright streaks in the rib band look like ribs).
+//!    Measured on the phantom with pedicle screws and rods at L4-L5 (`PhantomSpec::screws`,
+//!    blurred metal and streak artefacts): levels named as without metal, L4 and L5
+//!    flagged, no metal and no rim outside the bone labelled, Dice unchanged elsewhere
+//!    (docs/segment/README.md).
 //! 1. **Bone threshold** from the scan's HU histogram: halfway between the soft-tissue peak
 //!    (mode in -50..150 HU) and Otsu's threshold of the voxels in 0..1500 HU, clamped to
 //!    150..300 HU (configurable). Otsu alone lands near the cortical/cancellous boundary and

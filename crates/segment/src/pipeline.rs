@@ -83,6 +83,9 @@ const NOISY_HU: f64 = 60.0;
 const METAL_HU: f32 = 2500.0;
 const METAL_MIN_MM3: f64 = 50.0;
 const METAL_NEAR_MM: f64 = 3.0;
+/// The point-spread function blurs metal into a rim darker than `METAL_HU`: the metal's
+/// mask is widened by this much (mm, per axis) before it leaves the bone mask and labels.
+const METAL_RIM_MM: f64 = 1.0;
 const SMOOTH_SIGMA_MM: f64 = 1.0;
 
 /// Diagnostics on stderr when `SPINETWIN_SEGMENT_DEBUG` is set.
@@ -291,15 +294,20 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
             (0.5 * (soft_hu + otsu)).clamp(lo, hi)
         }
     };
-    // Metal (implants) is not bone: left out of the mask, reported with the levels it is in
-    // or next to. Judged on the unsmoothed CT.
-    let metal: Vec<bool> = ct.data().par_iter().map(|&v| v >= METAL_HU).collect();
-    let metal_voxels = metal.iter().filter(|&&m| m).count();
-    let has_metal = metal_voxels as f64 * voxel_mm3 >= METAL_MIN_MM3;
+    // Metal (implants) is not bone: left out of the mask and the labels with its blurred rim,
+    // reported with the levels it is in or next to. Judged on the unsmoothed CT.
+    let metal_core = metal_pieces(&g, ct.data(), voxel_mm3);
+    let metal_mm3 = metal_core.len() as f64 * voxel_mm3;
+    let has_metal = !metal_core.is_empty();
+    let metal = if has_metal {
+        dilate(&g, &metal_core, METAL_RIM_MM)
+    } else {
+        Vec::new()
+    };
     let raw: Vec<bool> = hu
         .par_iter()
-        .zip(&metal)
-        .map(|(&v, &m)| v >= threshold && !(has_metal && m))
+        .enumerate()
+        .map(|(v, &h)| h >= threshold && !(has_metal && metal[v]))
         .collect();
     let (cc, sizes) = ops::components_3d(&raw, dims);
     drop(raw);
@@ -325,11 +333,10 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     }
     if has_metal {
         warnings.push(format!(
-            "metal in the scan ({:.0} mm³ at or above {METAL_HU:.0} HU: an implant, or \
-             concentrated contrast): it is left out of the labels, and the vertebrae in or \
+            "metal in the scan ({metal_mm3:.0} mm³ at or above {METAL_HU:.0} HU: an implant, \
+             or concentrated contrast): it is left out of the labels, and the vertebrae in or \
              next to it are flagged (streak artefacts make their outlines and landmarks \
-             unreliable)",
-            metal_voxels as f64 * voxel_mm3
+             unreliable)"
         ));
     }
     timer.lap("bone threshold and components");
@@ -486,27 +493,14 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     if debug() {
         eprintln!("body cores: {} voxels filled", cores.len());
     }
-    // Levels with metal in or next to them (within `METAL_NEAR_MM` of a metal voxel).
+    // Levels with metal in or next to them: labelled voxels within `METAL_NEAR_MM`
+    // of the rim of the left-out metal.
     let mut metal_near = vec![0usize; nseg + 1];
     if has_metal {
-        let r = g.sp.map(|s| (METAL_NEAR_MM / s).ceil() as i64);
-        for v in (0..metal.len()).filter(|&v| metal[v]) {
-            let (i, j, k) = (
-                (v % nx) as i64,
-                ((v / nx) % ny) as i64,
-                (v / (nx * ny)) as i64,
-            );
-            let mut seen = [false; 64];
-            for c in (k - r[2]).max(0)..=(k + r[2]).min(nz as i64 - 1) {
-                for b in (j - r[1]).max(0)..=(j + r[1]).min(ny as i64 - 1) {
-                    for a in (i - r[0]).max(0)..=(i + r[0]).min(nx as i64 - 1) {
-                        let l = lab[g.lin(a as usize, b as usize, c as usize)] as usize;
-                        if l != 0 && l < seen.len() && !seen[l] {
-                            seen[l] = true;
-                            metal_near[l] += 1;
-                        }
-                    }
-                }
+        let near = dilate(&g, &metal_core, METAL_RIM_MM + METAL_NEAR_MM);
+        for (v, &l) in lab.iter().enumerate() {
+            if l != 0 && near[v] {
+                metal_near[l as usize] += 1;
             }
         }
     }
@@ -681,6 +675,13 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         label_canal(&g, &filled, &slices, &canal, &mut labels);
         timer.lap("canal");
     }
+    if has_metal {
+        // Nothing is labelled on metal: the canal outline carried between arches would
+        // otherwise cover a screw that breaches the canal.
+        for (l, _) in labels.iter_mut().zip(&metal).filter(|(_, &m)| m) {
+            *l = 0;
+        }
+    }
 
     let labels = Volume::new(grid, labels)
         .map_err(|e| SegmentError::Unsupported(format!("label map: {e}")))?;
@@ -693,6 +694,113 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         warnings,
         timings: timer.out,
     })
+}
+
+/// Voxels of the metal pieces of the scan: 6-connected pieces of voxels at or above
+/// `METAL_HU` of at least `METAL_MIN_MM3` each (a few dense voxels, sclerotic bone or noise,
+/// are not an implant). Empty when there is none.
+fn metal_pieces(g: &Geom, ct: &[f32], voxel_mm3: f64) -> Vec<usize> {
+    let dense: Vec<usize> = ct
+        .par_iter()
+        .enumerate()
+        .filter(|(_, &h)| h >= METAL_HU)
+        .map(|(v, _)| v)
+        .collect();
+    if (dense.len() as f64) * voxel_mm3 < METAL_MIN_MM3 {
+        return Vec::new();
+    }
+    // Components over the dense voxels only (a map of their positions, not a volume of ids:
+    // there are few of them).
+    let [nx, ny, nz] = g.dims;
+    let at: std::collections::HashMap<usize, usize> =
+        dense.iter().enumerate().map(|(n, &v)| (v, n)).collect();
+    let mut seen = vec![false; dense.len()];
+    let mut keep = Vec::new();
+    for start in 0..dense.len() {
+        if seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        let (mut stack, mut members) = (vec![start], Vec::new());
+        while let Some(n) = stack.pop() {
+            let v = dense[n];
+            members.push(v);
+            let (i, j, k) = (v % nx, (v / nx) % ny, v / (nx * ny));
+            let next = [
+                (i > 0).then(|| v - 1),
+                (i + 1 < nx).then(|| v + 1),
+                (j > 0).then(|| v - nx),
+                (j + 1 < ny).then(|| v + nx),
+                (k > 0).then(|| v - nx * ny),
+                (k + 1 < nz).then(|| v + nx * ny),
+            ];
+            for w in next.into_iter().flatten() {
+                if let Some(&m) = at.get(&w) {
+                    if !seen[m] {
+                        seen[m] = true;
+                        stack.push(m);
+                    }
+                }
+            }
+        }
+        if members.len() as f64 * voxel_mm3 >= METAL_MIN_MM3 {
+            keep.extend(members);
+        }
+    }
+    keep.sort_unstable();
+    keep
+}
+
+/// The mask of `voxels` widened by `mm` (a ball in mm, so that diagonal neighbours are not
+/// reached further than straight ones), and always by at least the face neighbours.
+fn dilate(g: &Geom, voxels: &[usize], mm: f64) -> Vec<bool> {
+    let [nx, ny, nz] = g.dims;
+    let r = g.sp.map(|s| ((mm / s).floor() as isize).max(1));
+    let ball: Vec<[isize; 3]> = (-r[2]..=r[2])
+        .flat_map(|c| (-r[1]..=r[1]).flat_map(move |b| (-r[0]..=r[0]).map(move |a| [a, b, c])))
+        .filter(|o| {
+            (0..3).map(|x| (o[x] as f64 * g.sp[x]).powi(2)).sum::<f64>() <= mm * mm
+                || o.iter().map(|x| x.abs()).sum::<isize>() <= 1
+        })
+        .collect();
+    let mut out = vec![false; nx * ny * nz];
+    for &v in voxels {
+        out[v] = true;
+    }
+    // Only the surface voxels need their ball: an inner voxel's ball is covered by those of
+    // its neighbours out to the surface.
+    let surface: Vec<usize> = voxels
+        .iter()
+        .copied()
+        .filter(|&v| {
+            let (i, j, k) = (v % nx, (v / nx) % ny, v / (nx * ny));
+            i == 0
+                || j == 0
+                || k == 0
+                || i + 1 == nx
+                || j + 1 == ny
+                || k + 1 == nz
+                || [v - 1, v + 1, v - nx, v + nx, v - nx * ny, v + nx * ny]
+                    .iter()
+                    .any(|&w| !out[w])
+        })
+        .collect();
+    for &v in &surface {
+        let p = [v % nx, (v / nx) % ny, v / (nx * ny)].map(|x| x as isize);
+        for o in &ball {
+            let (a, b, c) = (p[0] + o[0], p[1] + o[1], p[2] + o[2]);
+            if a >= 0
+                && b >= 0
+                && c >= 0
+                && (a as usize) < nx
+                && (b as usize) < ny
+                && (c as usize) < nz
+            {
+                out[g.lin(a as usize, b as usize, c as usize)] = true;
+            }
+        }
+    }
+    out
 }
 
 /// Noise standard deviation in soft tissue, HU: the median absolute difference of
