@@ -525,6 +525,7 @@ mod tests {
             samples: Vec::new(),
             deformed: Some(d.clone()),
             implant_loads: Vec::new(),
+            bone_field: None,
         };
         let img = picture(&twin, Some(&bones), &[], &r, 1.0).unwrap();
         let (lo, hi) = frame_box(&twin, Some(&bones));

@@ -49,7 +49,10 @@ pub struct BuildArgs {
 extension:7.5Nm+follower:500N, lateral_bending_left:7.5Nm, axial_rotation_right:5Nm or \
 standing; without --load the standard set (six 7.5 Nm pure moments and standing) is solved. \
 Writes OUT/results.json and OUT/results.csv. A case that does not converge is reported as \
-not converged, with no numbers."
+not converged, with no numbers. --fidelity full solves with the vertebrae between the top and \
+the bottom one deformable (voxel hexahedra with moduli from the CT's HU; give the CT the twin \
+was built from with --ct) and adds OUT/bone_stress.csv (von Mises stress per vertebra) and \
+OUT/bones/CASE.vtu (the loaded vertebrae: displacement, stress, modulus; for ParaView)."
 )]
 pub struct SimulateArgs {
     /// The twin folder (from `spinetwin build`) or its twin.json.
@@ -57,12 +60,35 @@ pub struct SimulateArgs {
     /// Load cases.
     #[arg(long = "load")]
     pub loads: Vec<String>,
+    /// Model fidelity: hybrid (rigid vertebrae) or full (deformable vertebrae from --ct).
+    #[arg(long, value_enum, default_value_t = FidelityArg::Hybrid)]
+    pub fidelity: FidelityArg,
+    /// The CT the twin was built from (a NIfTI file, a DICOM folder or files); needed by
+    /// --fidelity full.
+    #[arg(long)]
+    pub ct: Vec<PathBuf>,
+    /// The label map the twin was built from, if it was given to `build` (default: the CT is
+    /// segmented again, which gives the same labels).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Element size of the deformable vertebrae (mm; default 3); --fidelity full only.
+    #[arg(long)]
+    pub bone_element_mm: Option<f64>,
     /// Output folder (new or empty unless --force).
     #[arg(long, short)]
     pub out: PathBuf,
     /// Replace OUT if it exists and is not empty.
     #[arg(long)]
     pub force: bool,
+}
+
+/// Model fidelity of a solve.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FidelityArg {
+    /// Rigid vertebrae, FE discs, ligament fibres, facet contact.
+    Hybrid,
+    /// The vertebrae between the top and the bottom one deformable, from the CT.
+    Full,
 }
 
 /// Arguments of `spinetwin validate`.
@@ -530,7 +556,98 @@ pub fn print_results(results: &[CaseResult]) {
             r.seconds,
             rots.join(", ")
         );
+        if let Some(last) = last.filter(|s| !s.bone_stress.is_empty()) {
+            let bones: Vec<String> = last
+                .bone_stress
+                .iter()
+                .map(|b| format!("{} {:.2}/{:.2}", b.level, b.body_p50_mpa, b.body_p95_mpa))
+                .collect();
+            println!(
+                "  {:<34} body von Mises median/95th percentile (MPa): {}",
+                "",
+                bones.join(", ")
+            );
+        }
     }
+}
+
+/// Solves `cases` at the full fidelity: the deformable vertebrae are meshed once from the
+/// CT, then the cases are solved side by side.
+fn run_cases_full(twin: &Twin, cases: &[LoadCase], args: &SimulateArgs) -> Result<Vec<CaseResult>> {
+    use rayon::prelude::*;
+    use spinetwin_model::full::FullOptions;
+    if args.ct.is_empty() {
+        bail!(
+            "--fidelity full needs the CT the twin was built from: add --ct CT (and --labels \
+             LABELS if the twin was built from a label map)"
+        );
+    }
+    let element_mm = args.bone_element_mm.unwrap_or(3.0);
+    if !(element_mm.is_finite() && (0.5..=6.0).contains(&element_mm)) {
+        bail!(
+            "--bone-element-mm {element_mm}: the element size must lie within 0.5..6 mm (finer \
+             is slow, coarser loses the pedicles); 3 is the default"
+        );
+    }
+    let (img, labels, seg_warnings) = read_ct_and_labels(&args.ct, args.labels.as_deref())?;
+    // The bone is meshed from these labels: what the segmentation doubted matters here
+    // (metal is left out of the labels, so a scanned implant is a hole in the bone).
+    for w in &seg_warnings {
+        println!("warning: segmentation: {w}");
+    }
+    let options = FullOptions {
+        spacing_mm: element_mm,
+        ..Default::default()
+    };
+    let bones = twin
+        .deformable_bones(&img.volume, &labels, &options)
+        .context("meshing the deformable vertebrae (is --ct the CT the twin was built from?)")?;
+    let elements: usize = bones.iter().map(|b| b.mesh.num_elements()).sum();
+    println!(
+        "full fidelity: {} deformable vertebrae ({} hexahedra of {} mm)",
+        bones.len(),
+        elements,
+        element_mm
+    );
+    let bar = spinetwin_core::progress::bar(cases.len() as u64, "full-fidelity load cases");
+    let results = cases
+        .par_iter()
+        .map(|c| {
+            let r = twin
+                .simulate_full(c, &bones, &options, &SolveOptions::default())
+                .with_context(|| format!("load case {}", c.name));
+            bar.inc(1);
+            r
+        })
+        .collect::<Result<Vec<_>>>();
+    bar.finish_and_clear();
+    results
+}
+
+/// bone_stress.csv: von Mises stress per deformable vertebra, case and load.
+fn bone_stress_csv(results: &[CaseResult]) -> String {
+    let opt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_default();
+    let mut s = String::from(
+        "case,moment_nm,vertebra,body_p50_mpa,body_p95_mpa,posterior_p95_mpa,around_screws_p95_mpa,max_mpa\n",
+    );
+    for r in results.iter().filter(|r| r.converged) {
+        for smp in &r.samples {
+            for b in &smp.bone_stress {
+                s.push_str(&format!(
+                    "{},{},{},{:.4},{:.4},{},{},{:.4}\n",
+                    r.case.name,
+                    smp.moment_nm,
+                    b.level,
+                    b.body_p50_mpa,
+                    b.body_p95_mpa,
+                    opt(b.posterior_p95_mpa),
+                    opt(b.around_screws_p95_mpa),
+                    b.max_mpa
+                ));
+            }
+        }
+    }
+    s
 }
 
 /// Runs `spinetwin simulate`.
@@ -546,8 +663,47 @@ pub fn run_simulate(args: SimulateArgs) -> Result<()> {
             .map(|s| LoadCase::parse(s))
             .collect::<Result<_, _>>()?
     };
-    let results = run_cases(&twin, &cases)?;
-    write_dir_atomically(&args.out, |dir| write_results(dir, &results))?;
+    let results = match args.fidelity {
+        FidelityArg::Hybrid => {
+            if !args.ct.is_empty() || args.labels.is_some() || args.bone_element_mm.is_some() {
+                bail!(
+                    "--ct, --labels and --bone-element-mm are for --fidelity full; drop them or \
+                     add --fidelity full"
+                );
+            }
+            run_cases(&twin, &cases)?
+        }
+        FidelityArg::Full => run_cases_full(&twin, &cases, &args)?,
+    };
+    write_dir_atomically(&args.out, |dir| {
+        write_results(dir, &results)?;
+        if args.fidelity == FidelityArg::Full {
+            spinetwin_core::atomic::write_bytes(
+                &dir.join("bone_stress.csv"),
+                bone_stress_csv(&results).as_bytes(),
+            )?;
+            // The loaded vertebrae for ParaView: displacement, stress, modulus.
+            for r in &results {
+                let Some(f) = &r.bone_field else { continue };
+                std::fs::create_dir_all(dir.join("bones"))?;
+                let data = spinetwin_fem::vtu::VtuData {
+                    point_vectors: vec![("displacement".into(), f.displacement.clone())],
+                    cell_scalars: vec![
+                        ("von_mises".into(), f.von_mises.clone()),
+                        ("youngs_modulus".into(), f.youngs.clone()),
+                        ("vertebra".into(), f.vertebra.clone()),
+                    ],
+                    cell_tensors: vec![("stress".into(), f.stress.clone())],
+                };
+                spinetwin_fem::vtu::write_vtu(
+                    &dir.join(format!("bones/{}.vtu", r.case.name)),
+                    &f.mesh,
+                    &data,
+                )?;
+            }
+        }
+        Ok(())
+    })?;
     print_results(&results);
     let failed = results.iter().filter(|r| !r.converged).count();
     if failed > 0 {

@@ -13,6 +13,7 @@ pub mod calibrate;
 pub mod disc;
 pub mod error;
 pub mod facet;
+pub mod full;
 pub mod ligament;
 pub mod loadcase;
 pub mod material;

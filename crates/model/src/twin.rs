@@ -31,7 +31,9 @@ use crate::material::DiscMaterials;
 /// Version of the twin JSON schema.
 pub const TWIN_SCHEMA_VERSION: u32 = 1;
 
-/// Model fidelity.
+/// Model fidelity the twin was built for. A twin is always built hybrid; the full fidelity
+/// (deformable vertebrae) is chosen when it is solved, from the CT it was built from
+/// ([`crate::full`], [`Twin::simulate_full`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fidelity {
@@ -169,13 +171,35 @@ pub struct DiscBlock {
 }
 
 /// What surgery adds to the twin (empty for the intact patient): rods between rigid
-/// vertebrae, disc elements with implant materials.
+/// vertebrae, disc elements with implant materials, and where the screws the rods are
+/// clamped to sit in the bone.
 #[derive(Clone, Debug, Default)]
 pub struct Implants {
     /// Beams (rods) clamped to the vertebrae.
     pub beams: Vec<nl::Beam>,
     /// Disc element blocks with their own material.
     pub disc_blocks: Vec<DiscBlock>,
+    /// Screws: in the hybrid fidelity a screw is part of its rigid vertebra; in the full
+    /// fidelity ([`crate::full`]) it is a rigid body bonded to the bone along its shaft,
+    /// carrying the beam ends at its head.
+    pub screws: Vec<ScrewAnchor>,
+}
+
+/// A bone screw: its vertebra and its axis (mm, LPS).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScrewAnchor {
+    /// Name (e.g. "screw L4 left").
+    pub name: String,
+    /// Index of the vertebra in [`Twin::levels`].
+    pub body: usize,
+    /// Head (where beams are clamped).
+    pub head: [f64; 3],
+    /// Entry point into the bone.
+    pub entry: [f64; 3],
+    /// Tip.
+    pub tip: [f64; 3],
+    /// Outer radius of the thread (mm).
+    pub radius_mm: f64,
 }
 
 /// A built twin.
@@ -618,7 +642,7 @@ impl Twin {
         Ok(self.read_results(case, &model, &index, result, t0.elapsed().as_secs_f64()))
     }
 
-    fn read_results(
+    pub(crate) fn read_results(
         &self,
         case: &LoadCase,
         model: &nl::Model,
@@ -694,6 +718,7 @@ impl Twin {
                 segments,
                 beams,
                 total_rotation_deg: total.map(f64::to_degrees),
+                bone_stress: Vec::new(),
             });
         }
         let deformed = result
@@ -737,6 +762,7 @@ impl Twin {
         CaseResult {
             deformed,
             implant_loads,
+            bone_field: None,
             case: case.clone(),
             converged: result.converged,
             failure: result.failure.clone(),
@@ -913,6 +939,9 @@ pub struct Sample {
     /// [`crate::loadcase::Motion::axis_sign`] is the total ROM in the loaded direction.
     #[serde(default)]
     pub total_rotation_deg: [f64; 3],
+    /// Bone stress per deformable vertebra (full fidelity only, [`crate::full`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bone_stress: Vec<crate::full::BoneStress>,
 }
 
 /// Results of one implant beam at one load level.
@@ -951,6 +980,10 @@ pub struct CaseResult {
     /// implants only): the loads of the bone checks with deformable vertebrae.
     #[serde(default)]
     pub implant_loads: Vec<ImplantLoad>,
+    /// The deformable vertebrae at the full load (full fidelity, converged cases only), for
+    /// output; not saved with the results.
+    #[serde(skip)]
+    pub bone_field: Option<crate::full::BoneField>,
 }
 
 /// The load an implant puts on one vertebra at the full load of a case, in the vertebra's

@@ -626,6 +626,16 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
             }
         }
     }
+    for p in &screws {
+        t.implants.screws.push(spinetwin_model::twin::ScrewAnchor {
+            name: format!("screw {} {}", p.level.name(), p.side.name()),
+            body: t.levels.iter().position(|l| *l == p.level).unwrap_or(0),
+            head: p.head,
+            entry: p.entry,
+            tip: p.tip,
+            radius_mm: p.diameter_mm / 2.0,
+        });
+    }
     for rod in rods {
         let RodPlan {
             levels: idx,

@@ -334,6 +334,7 @@ mod tests {
                     segments: Vec::new(),
                     beams: Vec::new(),
                     total_rotation_deg: t,
+                    bone_stress: Vec::new(),
                 }
             })
             .collect();
@@ -347,6 +348,7 @@ mod tests {
             samples: if converged { samples } else { Vec::new() },
             deformed: None,
             implant_loads: Vec::new(),
+            bone_field: None,
         }
     }
 

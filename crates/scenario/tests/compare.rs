@@ -42,6 +42,7 @@ fn result(
         failure: (!converged).then(|| "diverged".into()),
         deformed: None,
         implant_loads: Vec::new(),
+        bone_field: None,
         iterations: 1,
         equations: 1,
         seconds: 0.0,
@@ -51,6 +52,7 @@ fn result(
                 total_rotation_deg: [rot * t.discs.len() as f64, 0.0, 0.0],
                 segments,
                 beams,
+                bone_stress: Vec::new(),
             }]
         } else {
             Vec::new()

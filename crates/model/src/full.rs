@@ -1,0 +1,871 @@
+//! The full fidelity (issue 5, item 2b): the twin's vertebrae between the two potted ends
+//! become deformable voxel FE models from the CT, inside the same solve as the discs,
+//! ligaments and facet joints of the hybrid twin.
+//!
+//! Each deformable vertebra is the CT resampled onto a grid aligned with its anatomical
+//! frame ([`crate::bone_fe`]) at the element size (trilinear samples of the CT at the
+//! element centres, nearest-neighbour labels), meshed with one 8-node hexahedron per
+//! resampled voxel, every element with the modulus of its HU sample (HU -> density ->
+//! modulus, so osteoporotic
+//! bone is softer because its HU is lower) in a St Venant-Kirchhoff law (linear elasticity
+//! at the small strains of bone, objective under the large rotations of the segment). The
+//! rest of the twin is attached as in a lab specimen or an FE model with deformable bone:
+//!
+//! - the disc's endplate nodes are **tied** to the bone surface (node-to-surface penalty
+//!   tie, [`spinetwin_fem::nl::Tie`]), so the endplate bends under the nucleus;
+//! - each ligament fibre ends on a node at its insertion, tied to the bone surface (so it
+//!   keeps its length and lever arm and its force spreads over a surface triangle);
+//! - each articular (or bony-stop) surface moves with a small rigid patch of the bone nodes
+//!   within [`FullOptions::patch_mm`] of it (a kinematic coupling, as Abaqus' `*COUPLING`),
+//!   so the contact surfaces keep their CT shape while the process they sit on deforms
+//!   with the rest of the vertebra;
+//! - the follower load passes through a rigid patch of the body's nodes around its point
+//!   (the guides of the lab's follower-load cable are screwed into the bodies).
+//!
+//! The top and the bottom vertebra stay rigid: the moment is applied to the top one and the
+//! bottom one is held, as the potted ends of a specimen are. The rotation of a deformable
+//! vertebra is the least-squares rigid motion of its body's nodes (Kabsch; the lab's markers
+//! sit on the bodies), and every result of
+//! the hybrid solve (rotation per segment, disc pressure, facet force) is read as before;
+//! the bone stress per vertebra is added.
+//!
+//! A pedicle screw in a deformable vertebra ([`crate::twin::ScrewAnchor`]) is a rigid body
+//! bonded to the bone nodes along its shaft (within the thread radius plus half an element),
+//! and the rods are clamped to its head: the screw is bonded, as in FE studies of fixed
+//! screws, with no loosening at the interface. The stress in the bone elements bonded to it
+//! is reported ([`BoneStress::around_screws_p95_mpa`]). Any other implant clamped to a
+//! deformable vertebra is refused with a message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use nalgebra::{Matrix3, Rotation3, Vector3};
+use serde::{Deserialize, Serialize};
+use spinetwin_fem::continuum::StVenantKirchhoff;
+use spinetwin_fem::nl::{self, BodyState, Dof, Load, Point, RigidBody, SolidBlock, Tie};
+use spinetwin_fem::{ElementKind, LinearElastic, Mesh};
+use spinetwin_imaging::Volume;
+
+use crate::bone::BoneMaterial;
+use crate::bone_fe::{local_label, voxel_model, BoneElement, VertebraGrid, VoxelModelOptions};
+use crate::error::ModelError;
+use crate::loadcase::LoadCase;
+use crate::twin::{CaseResult, ModelIndex, Twin};
+
+/// How the deformable vertebrae are built.
+#[derive(Clone, Debug)]
+pub struct FullOptions {
+    /// Element size (mm): the CT is resampled at this spacing, one hexahedron per voxel.
+    pub spacing_mm: f64,
+    /// HU -> modulus.
+    pub bone: BoneMaterial,
+    /// Poisson's ratio of bone.
+    pub bone_nu: f64,
+    /// Radius (mm) of the rigid patches under the articular surfaces and the follower-load
+    /// points.
+    pub patch_mm: f64,
+    /// Largest distance (mm) of a disc endplate node from the bone surface it is tied to:
+    /// the discs are lofted between the landmark endplates, the bone surface is the
+    /// staircase of the voxels.
+    pub tie_tolerance_mm: f64,
+    /// Largest distance (mm) of a ligament insertion (from the landmarks) from the bone
+    /// surface it is tied to.
+    pub insertion_tolerance_mm: f64,
+    /// Penalty of the disc and ligament ties per slave point (N/mm). The engine's automatic
+    /// penalty follows the stiffest element next to the tie, here cortical bone (about
+    /// 5e7 N/mm at 3 mm), whose round-off alone (a few 1e-5 N) sat above the Newton force
+    /// tolerance of small load increments; the ties only need to be stiff against what
+    /// hangs on them: a disc endplate node carries about 10 N and a fibre up to a few
+    /// hundred, so 1e5 N/mm leaves gaps of 1e-4 to 3e-3 mm.
+    pub tie_penalty_n_per_mm: f64,
+}
+
+impl Default for FullOptions {
+    fn default() -> Self {
+        FullOptions {
+            spacing_mm: 3.0,
+            bone: BoneMaterial::default(),
+            bone_nu: 0.3,
+            patch_mm: 4.0,
+            tie_tolerance_mm: 4.0,
+            insertion_tolerance_mm: 6.0,
+            tie_penalty_n_per_mm: 1e5,
+        }
+    }
+}
+
+/// One deformable vertebra, meshed in patient coordinates.
+#[derive(Clone, Debug)]
+pub struct DeformableBone {
+    /// Index of the vertebra in [`Twin::levels`].
+    pub body: usize,
+    /// Hexahedral mesh (patient LPS, mm).
+    pub mesh: Mesh,
+    /// Young's modulus per element (MPa).
+    pub youngs: Vec<f64>,
+    /// Poisson's ratio.
+    pub nu: f64,
+    /// [`local_label::BODY`] or [`local_label::POSTERIOR`] per element.
+    pub element_label: Vec<u16>,
+    /// Boundary faces (quadrilaterals, node indices into `mesh`).
+    pub surface: Vec<[usize; 4]>,
+}
+
+/// Bone stress of one deformable vertebra at one recorded load.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BoneStress {
+    /// Vertebra.
+    pub level: String,
+    /// Median von Mises stress of the body's elements (MPa).
+    pub body_p50_mpa: f64,
+    /// 95th percentile over the body's elements (MPa).
+    pub body_p95_mpa: f64,
+    /// 95th percentile over the posterior elements (MPa; `None` when the vertebra has
+    /// none, e.g. a segmentation without its arch).
+    pub posterior_p95_mpa: Option<f64>,
+    /// 95th percentile over the bone elements bonded to a screw (MPa; `None` without
+    /// screws): the bone-screw interface, a loosening indicator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub around_screws_p95_mpa: Option<f64>,
+    /// Largest element von Mises stress of the vertebra (MPa); the rigid patches make
+    /// local peaks at their edge, so the percentiles are the figures to read.
+    pub max_mpa: f64,
+}
+
+/// The deformable vertebrae at the full load of a case, for output (VTU): one mesh with all
+/// of them (patient LPS, mm) and per-node and per-element fields.
+#[derive(Clone, Debug)]
+pub struct BoneField {
+    /// Hexahedra of every deformable vertebra, in [`FullIndex::bones`] order.
+    pub mesh: Mesh,
+    /// Displacement of each node (mm).
+    pub displacement: Vec<[f64; 3]>,
+    /// Cauchy stress of each element (MPa, Voigt `[xx, yy, zz, xy, xz, yz]`).
+    pub stress: Vec<[f64; 6]>,
+    /// Von Mises stress of each element (MPa).
+    pub von_mises: Vec<f64>,
+    /// Young's modulus of each element (MPa).
+    pub youngs: Vec<f64>,
+    /// Index of each element's vertebra in [`Twin::levels`].
+    pub vertebra: Vec<f64>,
+}
+
+/// Where the deformable vertebrae sit in a full-fidelity model.
+#[derive(Clone, Debug, Default)]
+pub struct FullIndex {
+    /// Per deformable vertebra: twin index, its level name, its node range and its elements
+    /// with their local labels.
+    pub bones: Vec<BoneIndex>,
+    /// `(screw body, vertebra)`: the rigid bodies of screws in deformable vertebrae.
+    pub screw_bodies: Vec<(usize, usize)>,
+}
+
+/// One deformable vertebra in the model.
+#[derive(Clone, Debug)]
+pub struct BoneIndex {
+    /// Index in [`Twin::levels`] (and of its placeholder rigid body, held still).
+    pub body: usize,
+    /// Level name.
+    pub level: String,
+    /// Its nodes in the model.
+    pub nodes: std::ops::Range<usize>,
+    /// Elements and their local labels.
+    pub elements: Vec<(usize, u16)>,
+    /// Nodes of the body's elements (the vertebral body, without the posterior elements).
+    pub body_nodes: Vec<usize>,
+    /// Bone elements with a node bonded to a screw (the bone-screw interface).
+    pub screw_elements: Vec<usize>,
+}
+
+impl Twin {
+    /// Meshes the vertebrae between the top and the bottom one as deformable voxel models
+    /// from `ct` and `labels` (the CT and label map the twin was built from). Errors name
+    /// the vertebra.
+    pub fn deformable_bones(
+        &self,
+        ct: &Volume<f32>,
+        labels: &Volume<u16>,
+        options: &FullOptions,
+    ) -> Result<Vec<DeformableBone>, ModelError> {
+        options.bone.validate()?;
+        let nb = self.levels.len();
+        if nb < 3 {
+            return Err(ModelError::InvalidInput(format!(
+                "full fidelity: the twin has {nb} vertebrae; the top and bottom ones stay rigid \
+                 (potted), so at least three are needed"
+            )));
+        }
+        let mut out = Vec::new();
+        for b in 1..nb - 1 {
+            let v = self.vertebra(b);
+            let name = self.levels[b].name();
+            // Name the vertebra, keeping the kind of error (and not repeating its prefix).
+            let fail = |e: ModelError| match e {
+                ModelError::InvalidGeometry(m) => {
+                    ModelError::InvalidGeometry(format!("{name}: {m}"))
+                }
+                ModelError::InvalidInput(m) => ModelError::InvalidInput(format!("{name}: {m}")),
+                other => other,
+            };
+            let grid =
+                VertebraGrid::new(ct, labels, v, options.spacing_mm, 0.0, &[]).map_err(fail)?;
+            let model = voxel_model(
+                &grid.hu,
+                &grid.lab,
+                |l| l == local_label::BODY || l == local_label::POSTERIOR,
+                |_, h| crate::bone::Isotropic {
+                    e_mpa: options.bone.modulus(h),
+                    nu: options.bone_nu,
+                },
+                &VoxelModelOptions {
+                    step: 1,
+                    element: BoneElement::Hex8,
+                },
+            )
+            .map_err(fail)?;
+            let [o, x, y, z] = grid.frame;
+            let mut mesh = model.mesh.clone();
+            mesh.map_nodes(|p| [0, 1, 2].map(|a| o[a] + p[0] * x[a] + p[1] * y[a] + p[2] * z[a]));
+            let surface = boundary_quads(&mesh);
+            out.push(DeformableBone {
+                body: b,
+                youngs: model.material.youngs.clone(),
+                nu: options.bone_nu,
+                element_label: model.element_label.clone(),
+                mesh,
+                surface,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The FE model of `case` with `bones` deformable (from [`Twin::deformable_bones`]):
+    /// the hybrid model with each of those vertebrae's rigid body replaced by its mesh (see
+    /// the module documentation).
+    pub fn fem_model_full(
+        &self,
+        case: &LoadCase,
+        bones: &[DeformableBone],
+        options: &FullOptions,
+    ) -> Result<(nl::Model, ModelIndex, FullIndex), ModelError> {
+        let (mut model, index) = self.fem_model(case)?;
+        let deformable: HashMap<usize, usize> =
+            bones.iter().enumerate().map(|(k, b)| (b.body, k)).collect();
+        let nb = self.levels.len();
+        if deformable.len() != bones.len() {
+            return Err(ModelError::InvalidInput(
+                "full fidelity: a vertebra is given more than one mesh".into(),
+            ));
+        }
+        if let Some(b) = bones.iter().find(|b| b.body == 0 || b.body + 1 >= nb) {
+            return Err(ModelError::InvalidInput(format!(
+                "full fidelity: {} is the top or the bottom vertebra, which stay rigid (the \
+                 moment acts on the top one, the bottom one is held); mesh it with \
+                 Twin::deformable_bones, which leaves them out",
+                self.levels.get(b.body).map_or("?", |l| l.name())
+            )));
+        }
+        // A beam end on a deformable vertebra must sit on a screw head of that vertebra.
+        let screw_of = |body: usize, at: [f64; 3]| {
+            self.implants
+                .screws
+                .iter()
+                .position(|s| s.body == body && dist2(s.head, at) < 1e-6)
+        };
+        for beam in &model.beams {
+            for end in [&beam.a, &beam.b] {
+                if deformable.contains_key(&end.body) && screw_of(end.body, end.at).is_none() {
+                    return Err(ModelError::InvalidInput(format!(
+                        "full fidelity: implant '{}' is clamped to {}, a deformable vertebra, \
+                         but not at a screw head of it; only screws anchor implants in \
+                         deformable bone (solve this model with the hybrid fidelity)",
+                        beam.name,
+                        self.levels[end.body].name()
+                    )));
+                }
+            }
+        }
+        // Append the bone meshes.
+        let elem_before = model.mesh.num_elements();
+        let mut full = FullIndex::default();
+        let mut youngs = vec![1.0; elem_before];
+        let mut poisson = vec![0.3; elem_before];
+        let mut bone_elements = Vec::new();
+        for b in bones {
+            let node0 = model.mesh.nodes.len();
+            model.mesh.nodes.extend_from_slice(&b.mesh.nodes);
+            let mut elements = Vec::new();
+            for e in 0..b.mesh.num_elements() {
+                let nodes: Vec<usize> = b.mesh.element_nodes(e).iter().map(|n| n + node0).collect();
+                let ge = model.mesh.add_element(b.mesh.kinds[e], &nodes);
+                youngs.push(b.youngs[e]);
+                poisson.push(b.nu);
+                elements.push((ge, b.element_label[e]));
+                bone_elements.push(ge);
+            }
+            let mut body_nodes: Vec<usize> = elements
+                .iter()
+                .filter(|(_, l)| *l == local_label::BODY)
+                .flat_map(|(e, _)| model.mesh.element_nodes(*e).to_vec())
+                .collect();
+            body_nodes.sort_unstable();
+            body_nodes.dedup();
+            if body_nodes.len() < 4 {
+                return Err(ModelError::InvalidGeometry(format!(
+                    "full fidelity: {} has no vertebral body elements; check the segmentation",
+                    self.levels[b.body].name()
+                )));
+            }
+            full.bones.push(BoneIndex {
+                screw_elements: Vec::new(),
+                body_nodes,
+                body: b.body,
+                level: self.levels[b.body].name().to_string(),
+                nodes: node0..model.mesh.nodes.len(),
+                elements,
+            });
+        }
+        if !bone_elements.is_empty() {
+            model.solids.push(SolidBlock {
+                name: "bone".into(),
+                elements: bone_elements,
+                material: Arc::new(StVenantKirchhoff {
+                    linear: LinearElastic::per_element(youngs, poisson)?,
+                }),
+            });
+        }
+        let node_of = |k: usize, n: usize| full.bones[k].nodes.start + n;
+        // Discs: endplate nodes tied to the bone surface instead of the rigid body.
+        let mut ties = Vec::new();
+        for d in &index.discs {
+            for (body, nodes, side) in [
+                (d.upper, &d.upper_nodes, "upper"),
+                (d.upper + 1, &d.lower_nodes, "lower"),
+            ] {
+                let Some(&k) = deformable.get(&body) else {
+                    continue;
+                };
+                model.bodies[body].tied_nodes.retain(|n| !nodes.contains(n));
+                let near = 3.0 * options.tie_tolerance_mm;
+                let pts: Vec<[f64; 3]> = nodes.iter().map(|&n| model.mesh.nodes[n]).collect();
+                let bm = &bones[k].mesh;
+                let mut master = Vec::new();
+                for q in &bones[k].surface {
+                    let c = centroid(q.iter().map(|&n| bm.nodes[n]));
+                    if pts.iter().any(|&p| dist2(p, c) <= near * near) {
+                        let p = q.map(|n| Point::Node(node_of(k, n)));
+                        master.push([p[0], p[1], p[2]]);
+                        master.push([p[0], p[2], p[3]]);
+                    }
+                }
+                ties.push(Tie {
+                    name: format!(
+                        "disc {}-{} {side} endplate",
+                        self.levels[d.upper].name(),
+                        self.levels[d.upper + 1].name()
+                    ),
+                    slave: nodes.iter().map(|&n| Point::Node(n)).collect(),
+                    slave_triangles: Vec::new(),
+                    master,
+                    tolerance: options.tie_tolerance_mm,
+                    penalty: Some(options.tie_penalty_n_per_mm),
+                });
+            }
+        }
+        // Rigid patches: an extra body tied to the bone nodes within `patch_mm` of `points`
+        // (a node already in a patch stays with the first).
+        let mut in_patch = vec![false; model.mesh.nodes.len()];
+        // Screws: a rigid body bonded to the bone nodes along the shaft (within the thread
+        // radius plus half an element, so that a coarse mesh still has nodes there), carrying
+        // the beam ends at its head.
+        let mut screw_body: HashMap<usize, usize> = HashMap::new();
+        let mut screw_nodes: Vec<Vec<usize>> = vec![Vec::new(); bones.len()];
+        let mut screw_pairs = Vec::new();
+        for bi in 0..model.beams.len() {
+            for which in 0..2 {
+                let end = if which == 0 {
+                    model.beams[bi].a
+                } else {
+                    model.beams[bi].b
+                };
+                let Some(&k) = deformable.get(&end.body) else {
+                    continue;
+                };
+                let si = screw_of(end.body, end.at).expect("checked above");
+                let aux = match screw_body.get(&si) {
+                    Some(&aux) => aux,
+                    None => {
+                        let sc = &self.implants.screws[si];
+                        let r = sc.radius_mm + 0.5 * options.spacing_mm;
+                        let tied: Vec<usize> = bones[k]
+                            .mesh
+                            .nodes
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, q)| segment_dist2(**q, sc.entry, sc.tip) <= r * r)
+                            .map(|(n, _)| node_of(k, n))
+                            .filter(|&n| !in_patch[n])
+                            .collect();
+                        if tied.len() < 4 {
+                            return Err(ModelError::InvalidGeometry(format!(
+                                "full fidelity: {}: fewer than four bone nodes along the screw \
+                                 (entry to tip within {r:.1} mm); the screw misses the bone of \
+                                 {}: check the screw trajectory or use smaller elements",
+                                sc.name,
+                                self.levels[sc.body].name()
+                            )));
+                        }
+                        for &n in &tied {
+                            in_patch[n] = true;
+                        }
+                        screw_nodes[k].extend(&tied);
+                        model.bodies.push(RigidBody {
+                            name: sc.name.clone(),
+                            reference: sc.head,
+                            tied_nodes: tied,
+                        });
+                        let aux = model.bodies.len() - 1;
+                        screw_body.insert(si, aux);
+                        screw_pairs.push((aux, sc.body));
+                        aux
+                    }
+                };
+                let b = &mut model.beams[bi];
+                if which == 0 {
+                    b.a.body = aux;
+                } else {
+                    b.b.body = aux;
+                }
+            }
+        }
+        let mut patch = |model: &mut nl::Model, k: usize, name: String, points: &[[f64; 3]]| {
+            let r2 = options.patch_mm * options.patch_mm;
+            let tied: Vec<usize> = bones[k]
+                .mesh
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| points.iter().any(|&p| dist2(**q, p) <= r2))
+                .map(|(n, _)| node_of(k, n))
+                .filter(|&n| !in_patch[n])
+                .collect();
+            if tied.len() < 3 {
+                return Err(ModelError::InvalidGeometry(format!(
+                    "full fidelity: {name}: fewer than three free bone nodes of {} within {} mm \
+                     (nodes already in another patch or on a screw are taken); the landmark \
+                     lies off the bone (check the segmentation) or the element size is too \
+                     coarse (--bone-element-mm)",
+                    self.levels[bones[k].body].name(),
+                    options.patch_mm
+                )));
+            }
+            for &n in &tied {
+                in_patch[n] = true;
+            }
+            tracing::debug!("rigid patch {name}: {} bone nodes", tied.len());
+            model.bodies.push(RigidBody {
+                name,
+                reference: centroid(points.iter().copied()),
+                tied_nodes: tied,
+            });
+            Ok(model.bodies.len() - 1)
+        };
+        // Facet and bony-stop surfaces.
+        for c in 0..model.contacts.len() {
+            let mut slave_body = None;
+            let mut master_body = None;
+            if let Some(Point::Body { body, .. }) = model.contacts[c].slave.first() {
+                slave_body = Some(*body);
+            }
+            if let Some([Point::Body { body, .. }, ..]) = model.contacts[c].master.first() {
+                master_body = Some(*body);
+            }
+            if let Some(&k) = slave_body.and_then(|b| deformable.get(&b)) {
+                let pts: Vec<[f64; 3]> = model.contacts[c]
+                    .slave
+                    .iter()
+                    .map(|p| point_at(&model.mesh, p))
+                    .collect();
+                let name = format!("{} (slave patch)", model.contacts[c].name);
+                let aux = patch(&mut model, k, name, &pts)?;
+                for p in &mut model.contacts[c].slave {
+                    rebody(p, slave_body.unwrap_or(usize::MAX), aux);
+                }
+            }
+            if let Some(&k) = master_body.and_then(|b| deformable.get(&b)) {
+                let pts: Vec<[f64; 3]> = model.contacts[c]
+                    .master
+                    .iter()
+                    .flat_map(|t| t.iter().map(|p| point_at(&model.mesh, p)))
+                    .collect();
+                let name = format!("{} (master patch)", model.contacts[c].name);
+                let aux = patch(&mut model, k, name, &pts)?;
+                for t in &mut model.contacts[c].master {
+                    for p in t.iter_mut() {
+                        rebody(p, master_body.unwrap_or(usize::MAX), aux);
+                    }
+                }
+            }
+        }
+        // Follower-load points.
+        let mut follower_patch: HashMap<usize, usize> = HashMap::new();
+        for si in 0..model.steps.len() {
+            for li in 0..model.steps[si].loads.len() {
+                let Load::FollowerPair { a, b, .. } = &model.steps[si].loads[li] else {
+                    continue;
+                };
+                let (mut a, mut b) = (*a, *b);
+                for p in [&mut a, &mut b] {
+                    let Point::Body { body, at } = *p else {
+                        continue;
+                    };
+                    let Some(&k) = deformable.get(&body) else {
+                        continue;
+                    };
+                    let aux = match follower_patch.get(&body) {
+                        Some(&aux) => aux,
+                        None => {
+                            let name = format!("{} follower-load guide", self.levels[body].name());
+                            let aux = patch(&mut model, k, name, &[at])?;
+                            follower_patch.insert(body, aux);
+                            aux
+                        }
+                    };
+                    *p = Point::Body { body: aux, at };
+                }
+                if let Load::FollowerPair { a: pa, b: pb, .. } = &mut model.steps[si].loads[li] {
+                    *pa = a;
+                    *pb = b;
+                }
+            }
+        }
+        // Ligament fibres: each end on the vertebra becomes a node at the insertion, tied to
+        // the bone surface (node-to-surface, with its offset as a rigid arm), so the fibre
+        // keeps its geometry and its force spreads over a surface triangle.
+        let mut insertions: Vec<Vec<usize>> = vec![Vec::new(); bones.len()];
+        for s in &mut model.springs {
+            for p in [&mut s.a, &mut s.b] {
+                if let Point::Body { body, at } = *p {
+                    if let Some(&k) = deformable.get(&body) {
+                        model.mesh.nodes.push(at);
+                        let n = model.mesh.nodes.len() - 1;
+                        insertions[k].push(n);
+                        *p = Point::Node(n);
+                    }
+                }
+            }
+        }
+        for (k, nodes) in insertions.into_iter().enumerate() {
+            if nodes.is_empty() {
+                continue;
+            }
+            ties.push(Tie {
+                name: format!("{} ligament insertions", self.levels[bones[k].body].name()),
+                slave: nodes.into_iter().map(Point::Node).collect(),
+                slave_triangles: Vec::new(),
+                master: surface_triangles(&bones[k].surface, |n| node_of(k, n)),
+                tolerance: options.insertion_tolerance_mm,
+                penalty: Some(options.tie_penalty_n_per_mm),
+            });
+        }
+        // The deformable vertebrae's own rigid bodies now carry nothing: hold them still so
+        // that the system stays regular (they are placeholders that keep the body indices).
+        for step in &mut model.steps {
+            for b in bones {
+                for k in 0..6 {
+                    step.prescribed.push((Dof::Body { body: b.body, k }, 0.0));
+                }
+            }
+        }
+        model.ties.extend(ties);
+        // Nothing may be left on a held placeholder body.
+        let on_placeholder =
+            |p: &Point| matches!(p, Point::Body { body, .. } if deformable.contains_key(body));
+        let left = model
+            .springs
+            .iter()
+            .flat_map(|s| [&s.a, &s.b])
+            .chain(
+                model
+                    .contacts
+                    .iter()
+                    .flat_map(|c| c.slave.iter().chain(c.master.iter().flatten())),
+            )
+            .chain(
+                model
+                    .ties
+                    .iter()
+                    .flat_map(|t| t.slave.iter().chain(t.master.iter().flatten())),
+            )
+            .chain(model.steps.iter().flat_map(|s| {
+                s.loads.iter().flat_map(|l| match l {
+                    Load::FollowerPair { a, b, .. } => vec![a, b],
+                    _ => Vec::new(),
+                })
+            }))
+            .any(on_placeholder)
+            || model
+                .beams
+                .iter()
+                .any(|b| deformable.contains_key(&b.a.body) || deformable.contains_key(&b.b.body))
+            || bones
+                .iter()
+                .any(|b| !model.bodies[b.body].tied_nodes.is_empty());
+        if left {
+            return Err(ModelError::InvalidInput(
+                "full fidelity: part of the model (a spring, contact, load, beam or tied node) \
+                 still hangs on a deformable vertebra's rigid body (internal error: the \
+                 model has a kind of attachment this fidelity does not convert yet)"
+                    .into(),
+            ));
+        }
+        full.screw_bodies = screw_pairs;
+        for (k, nodes) in screw_nodes.into_iter().enumerate() {
+            if nodes.is_empty() {
+                continue;
+            }
+            let set: std::collections::HashSet<usize> = nodes.into_iter().collect();
+            let b = &mut full.bones[k];
+            b.screw_elements = b
+                .elements
+                .iter()
+                .map(|&(e, _)| e)
+                .filter(|&e| model.mesh.element_nodes(e).iter().any(|n| set.contains(n)))
+                .collect();
+        }
+        Ok((model, index, full))
+    }
+
+    /// Solves one load case at the full fidelity and reads the results in anatomical terms:
+    /// the rotation of each deformable vertebra is the best-fit rigid motion of its nodes,
+    /// and [`crate::twin::Sample::bone_stress`] gives its stress.
+    pub fn simulate_full(
+        &self,
+        case: &LoadCase,
+        bones: &[DeformableBone],
+        full_options: &FullOptions,
+        options: &nl::SolveOptions,
+    ) -> Result<CaseResult, ModelError> {
+        let t0 = std::time::Instant::now();
+        let (model, index, full) = self.fem_model_full(case, bones, full_options)?;
+        let mut result = nl::solve(&model, options)?;
+        for sr in &mut result.steps {
+            let states = sr
+                .state
+                .iter_mut()
+                .chain(sr.records.iter_mut().map(|(_, s)| s));
+            for state in states {
+                for bi in &full.bones {
+                    state.bodies[bi.body] = self.fitted_motion(&model, state, bi);
+                }
+            }
+        }
+        let stresses: Vec<(usize, Option<f64>, Vec<BoneStress>)> = index
+            .sample_steps
+            .iter()
+            .filter_map(|&(step, at, _)| {
+                let sr = result.steps.get(step)?;
+                let state = match at {
+                    None => sr.state.as_ref()?,
+                    Some(f) => &sr.records.iter().find(|(g, _)| (g - f).abs() < 1e-9)?.1,
+                };
+                Some((step, at, bone_stress(&full, state)))
+            })
+            .collect();
+        let field = result
+            .steps
+            .last()
+            .and_then(|sr| sr.state.as_ref())
+            .filter(|_| result.converged)
+            .map(|state| bone_field(&full, bones, state));
+        let mut out = self.read_results(case, &model, &index, result, t0.elapsed().as_secs_f64());
+        out.bone_field = field;
+        // Samples were kept in `sample_steps` order, skipping the states that are missing.
+        if out.converged {
+            for (sample, (_, _, s)) in out.samples.iter_mut().zip(stresses) {
+                sample.bone_stress = s;
+            }
+        }
+        // Loads of implants on screws: on the screw's vertebra.
+        for l in &mut out.implant_loads {
+            if let Some(&(_, v)) = full.screw_bodies.iter().find(|(aux, _)| *aux == l.body) {
+                l.body = v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The least-squares rigid motion (Kabsch) of the nodes of a deformable vertebra's
+    /// body, as the state of a rigid body at its frame origin: the lab measures the motion
+    /// of markers fixed to the bodies, and the posterior elements bend under the ligaments
+    /// and facets.
+    fn fitted_motion(&self, model: &nl::Model, state: &nl::StepState, bi: &BoneIndex) -> BodyState {
+        let n = bi.body_nodes.len() as f64;
+        let x0 = |i: usize| Vector3::from(model.mesh.nodes[i]);
+        let x1 = |i: usize| x0(i) + Vector3::from(state.displacements[i]);
+        let c0 = bi.body_nodes.iter().map(|&i| x0(i)).sum::<Vector3<f64>>() / n;
+        let c1 = bi.body_nodes.iter().map(|&i| x1(i)).sum::<Vector3<f64>>() / n;
+        let mut h = Matrix3::zeros();
+        for &i in &bi.body_nodes {
+            h += (x1(i) - c1) * (x0(i) - c0).transpose();
+        }
+        let svd = h.svd(true, true);
+        let (u, vt) = (svd.u.unwrap(), svd.v_t.unwrap());
+        let mut d = Matrix3::identity();
+        if (u * vt).determinant() < 0.0 {
+            d[(2, 2)] = -1.0;
+        }
+        let r = u * d * vt;
+        let origin = Vector3::from(self.vertebra(bi.body).frame.origin);
+        let t = c1 + r * (origin - c0) - origin;
+        let rv = Rotation3::from_matrix_unchecked(r).scaled_axis();
+        BodyState {
+            translation: t.into(),
+            rotation: [0, 1, 2].map(|i| [0, 1, 2].map(|j| r[(i, j)])),
+            rotation_vector: rv.into(),
+        }
+    }
+}
+
+/// The deformable vertebrae's mesh and fields in `state`.
+fn bone_field(full: &FullIndex, bones: &[DeformableBone], state: &nl::StepState) -> BoneField {
+    let mut mesh = Mesh::default();
+    let mut f = BoneField {
+        mesh: Mesh::default(),
+        displacement: Vec::new(),
+        stress: Vec::new(),
+        von_mises: Vec::new(),
+        youngs: Vec::new(),
+        vertebra: Vec::new(),
+    };
+    for (b, bi) in bones.iter().zip(&full.bones) {
+        let node0 = mesh.nodes.len();
+        mesh.nodes.extend_from_slice(&b.mesh.nodes);
+        f.displacement
+            .extend_from_slice(&state.displacements[bi.nodes.clone()]);
+        for (e, &(ge, _)) in bi.elements.iter().enumerate() {
+            let nodes: Vec<usize> = b.mesh.element_nodes(e).iter().map(|n| n + node0).collect();
+            mesh.add_element(b.mesh.kinds[e], &nodes);
+            let sigma = state.element_stress[ge];
+            f.stress.push(sigma);
+            f.von_mises.push(spinetwin_fem::post::von_mises(&sigma));
+            f.youngs.push(b.youngs[e]);
+            f.vertebra.push(b.body as f64);
+        }
+    }
+    f.mesh = mesh;
+    f
+}
+
+/// Von Mises percentiles per deformable vertebra in `state`.
+fn bone_stress(full: &FullIndex, state: &nl::StepState) -> Vec<BoneStress> {
+    full.bones
+        .iter()
+        .map(|b| {
+            let vm = |label: u16| -> Vec<f64> {
+                b.elements
+                    .iter()
+                    .filter(|(_, l)| *l == label)
+                    .map(|(e, _)| spinetwin_fem::post::von_mises(&state.element_stress[*e]))
+                    .collect()
+            };
+            let (mut body, mut post) = (vm(local_label::BODY), vm(local_label::POSTERIOR));
+            let max = body.iter().chain(&post).copied().fold(0.0, f64::max);
+            let mut screws: Vec<f64> = b
+                .screw_elements
+                .iter()
+                .map(|&e| spinetwin_fem::post::von_mises(&state.element_stress[e]))
+                .collect();
+            let around_screws_p95_mpa =
+                (!screws.is_empty()).then(|| crate::bone_fe::percentile(&mut screws, 0.95));
+            BoneStress {
+                level: b.level.clone(),
+                body_p50_mpa: crate::bone_fe::percentile(&mut body, 0.5),
+                body_p95_mpa: crate::bone_fe::percentile(&mut body, 0.95),
+                posterior_p95_mpa: (!post.is_empty())
+                    .then(|| crate::bone_fe::percentile(&mut post, 0.95)),
+                around_screws_p95_mpa,
+                max_mpa: max,
+            }
+        })
+        .collect()
+}
+
+/// Two triangles per quadrilateral, with the nodes renumbered by `node`.
+fn surface_triangles(quads: &[[usize; 4]], node: impl Fn(usize) -> usize) -> Vec<[Point; 3]> {
+    quads
+        .iter()
+        .flat_map(|q| {
+            let p = q.map(|n| Point::Node(node(n)));
+            [[p[0], p[1], p[2]], [p[0], p[2], p[3]]]
+        })
+        .collect()
+}
+
+/// Faces of a hexahedral mesh that belong to one element only.
+fn boundary_quads(mesh: &Mesh) -> Vec<[usize; 4]> {
+    let mut count: HashMap<[usize; 4], ([usize; 4], usize)> = HashMap::new();
+    for e in 0..mesh.num_elements() {
+        if mesh.kinds[e] != ElementKind::Hex8 {
+            continue;
+        }
+        let nodes = mesh.element_nodes(e);
+        for f in ElementKind::Hex8.faces() {
+            let q = [0, 1, 2, 3].map(|i| nodes[f[i]]);
+            let mut key = q;
+            key.sort_unstable();
+            count.entry(key).or_insert((q, 0)).1 += 1;
+        }
+    }
+    let mut out: Vec<[usize; 4]> = count
+        .into_values()
+        .filter(|(_, c)| *c == 1)
+        .map(|(q, _)| q)
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+fn point_at(mesh: &Mesh, p: &Point) -> [f64; 3] {
+    match p {
+        Point::Body { at, .. } => *at,
+        Point::Node(n) => mesh.nodes[*n],
+    }
+}
+
+/// Moves `p` from body `from` to body `aux` (points on other bodies stay).
+fn rebody(p: &mut Point, from: usize, aux: usize) {
+    if let Point::Body { body, .. } = p {
+        if *body == from {
+            *body = aux;
+        }
+    }
+}
+
+/// Squared distance from `p` to the segment `a`-`b`.
+fn segment_dist2(p: [f64; 3], a: [f64; 3], b: [f64; 3]) -> f64 {
+    let ab = [0, 1, 2].map(|i| b[i] - a[i]);
+    let ap = [0, 1, 2].map(|i| p[i] - a[i]);
+    let l2: f64 = ab.iter().map(|x| x * x).sum();
+    let t = if l2 > 0.0 {
+        ((0..3).map(|i| ap[i] * ab[i]).sum::<f64>() / l2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    dist2(p, [0, 1, 2].map(|i| a[i] + t * ab[i]))
+}
+
+fn dist2(a: [f64; 3], b: [f64; 3]) -> f64 {
+    (0..3).map(|i| (a[i] - b[i]).powi(2)).sum()
+}
+
+fn centroid(points: impl Iterator<Item = [f64; 3]>) -> [f64; 3] {
+    let (mut s, mut n) = ([0.0; 3], 0.0f64);
+    for p in points {
+        for a in 0..3 {
+            s[a] += p[a];
+        }
+        n += 1.0;
+    }
+    s.map(|x| x / n.max(1.0))
+}
