@@ -2,9 +2,13 @@
 
 use crate::output::{check_writable, write_dir_atomically, write_json};
 use crate::snapshot::{read_bone_surfaces, snapshots, write_snapshots, BoneSurfaces, Pictured};
-use crate::twin::{phantom_twin_with_bones, read_twin};
+use crate::twin::{
+    full_bones, full_input, phantom_twin_with_bones, read_twin, solve_many_with, FidelityArg,
+    FullInput,
+};
 use anyhow::{bail, Context, Result};
 use spinetwin_fem::nl::SolveOptions;
+use spinetwin_model::full::DeformableBone;
 use spinetwin_model::loadcase::{LoadCase, Motion};
 use spinetwin_model::twin::{CaseResult, Twin};
 use spinetwin_scenario::{
@@ -22,9 +26,13 @@ pure moments; --load as in `spinetwin simulate`). Every scenario is checked agai
 before anything is solved. Writes OUT/comparison.json, OUT/comparison.csv (scenario, load \
 case, level, metric, intact, scenario, change %, note, control, moment on the scenario) and \
 OUT/report.html (with 3D pictures of each deformed twin in flexion, also in \
-OUT/snapshots/). --control rom-matched or both (the default) adds ROM-matched (hybrid, Panjabi \
-2007) rows: each scenario under the moment at which its total ROM equals the intact one. A \
-case that does not converge is reported as not converged, never as a number."
+OUT/snapshots/). --control rom-matched or both (the default at the hybrid fidelity) adds \
+ROM-matched (hybrid, Panjabi 2007) rows: each scenario under the moment at which its total ROM \
+equals the intact one. --fidelity full --ct CT solves the intact twin and every scenario with \
+the vertebrae between the top and the bottom one deformable (from the CT; cement as PMMA \
+elements, screws bonded along their shaft) and adds the bone stress per vertebra (body, \
+endplate zones, posterior elements, around the screws, cement) to the comparison. A case that \
+does not converge is reported as not converged, never as a number."
 )]
 pub struct PlanArgs {
     /// The twin: a folder from `spinetwin build`, its twin.json, or `phantom` for the
@@ -45,18 +53,27 @@ pub struct PlanArgs {
     /// Control: `load` (the same pure moment on intact and scenario, the lab standard),
     /// `rom-matched` (the scenario under the moment at which its total ROM equals the
     /// intact one, Panjabi 2007; up to 4 extra solves per scenario and case) or `both`.
-    #[arg(long, value_enum, default_value_t = Control::Both)]
-    pub control: Control,
-    /// The twin's CT (DICOM folder/file or NIfTI): cemented vertebrae are then also
-    /// compressed as deformable bone with moduli from their HU (see `spinetwin bone`).
+    /// Default: `both` at the hybrid fidelity, `load` at the full one (whose solves take
+    /// about ten times longer).
+    #[arg(long, value_enum)]
+    pub control: Option<Control>,
+    /// Model fidelity: hybrid (rigid vertebrae) or full (deformable vertebrae from --ct).
+    #[arg(long, value_enum, default_value_t = FidelityArg::Hybrid)]
+    pub fidelity: FidelityArg,
+    /// The twin's CT (DICOM folder/file or NIfTI). Hybrid fidelity: cemented vertebrae and
+    /// vertebrae with implants are also checked as isolated deformable bone (see `spinetwin
+    /// bone`). Full fidelity: the deformable vertebrae are meshed from it.
     #[arg(long)]
     pub ct: Option<PathBuf>,
     /// The label map of that CT (NIfTI, VerSe numbering); without it the CT is segmented.
     #[arg(long, requires = "ct")]
     pub labels: Option<PathBuf>,
-    /// Voxel size of the deformable-bone models of cemented vertebrae (mm).
+    /// Voxel size of the isolated deformable-bone checks of the hybrid fidelity (mm).
     #[arg(long, default_value_t = BONE_CHECK_SPACING_MM)]
     pub bone_spacing: f64,
+    /// Element size of the deformable vertebrae (mm; default 3); --fidelity full only.
+    #[arg(long)]
+    pub bone_element_mm: Option<f64>,
 }
 
 /// Default voxel size of the cemented-vertebra bone models of `plan` and `demo` (mm): at
@@ -77,13 +94,15 @@ pub enum Control {
 
 /// Runs the ROM-matched search (see `spinetwin_scenario::matched`) of every pure-moment
 /// case of one scenario whose name `cases` accepts, and adds its rows to `cmp`. Returns
-/// how many searches ended in a solve that did not converge.
+/// how many searches ended in a solve that did not converge. `full`: solve at the full
+/// fidelity with these deformable vertebrae.
 pub(crate) fn add_rom_matched(
     cmp: &mut Comparison,
     m: &ScenarioModel,
     intact: &[CaseResult],
     load: &[CaseResult],
     cases: &dyn Fn(&LoadCase) -> bool,
+    full: Option<(&[DeformableBone], &FullInput)>,
 ) -> usize {
     let todo: Vec<(&CaseResult, &CaseResult)> = intact
         .iter()
@@ -100,7 +119,13 @@ pub(crate) fn add_rom_matched(
             i,
             l,
             &MatchOptions::default(),
-            |c: &LoadCase| m.twin.simulate(c, &SolveOptions::default()),
+            |c: &LoadCase| match full {
+                None => m.twin.simulate(c, &SolveOptions::default()),
+                Some((bones, input)) => {
+                    m.twin
+                        .simulate_full(c, bones, &input.options, &SolveOptions::default())
+                }
+            },
         ));
         bar.inc(1);
     }
@@ -207,9 +232,14 @@ pub(crate) fn builtin_comparison(
     let mut failed = 0;
     for (m, r) in &results {
         if m.scenario.file == file {
-            failed += add_rom_matched(&mut cmp, m, intact, r, &|c: &LoadCase| {
-                c.moment.is_some_and(|(mo, _)| motions.contains(&mo))
-            });
+            failed += add_rom_matched(
+                &mut cmp,
+                m,
+                intact,
+                r,
+                &|c: &LoadCase| c.moment.is_some_and(|(mo, _)| motions.contains(&mo)),
+                None,
+            );
         }
     }
     if let Some((ct, labels)) = ct {
@@ -275,6 +305,35 @@ pub fn run(args: PlanArgs) -> Result<()> {
             apply(&twin, &s)
         })
         .collect::<Result<_, _>>()?;
+    let full = match args.fidelity {
+        FidelityArg::Hybrid => {
+            if args.bone_element_mm.is_some() {
+                bail!("--bone-element-mm is for --fidelity full; drop it or add --fidelity full");
+            }
+            None
+        }
+        FidelityArg::Full => Some(full_input(
+            args.ct.as_slice(),
+            args.labels.as_deref(),
+            args.bone_element_mm,
+        )?),
+    };
+    let control = args.control.unwrap_or(if full.is_some() {
+        Control::Load
+    } else {
+        Control::Both
+    });
+    if let Some(input) = &full {
+        return run_full(
+            &args,
+            &twin,
+            bones.as_ref(),
+            &cases,
+            &models,
+            input,
+            control,
+        );
+    }
     let bone_input = match &args.ct {
         Some(ct) => {
             let (img, labels, seg_warnings) =
@@ -290,23 +349,18 @@ pub fn run(args: PlanArgs) -> Result<()> {
     let results = solve_scenarios(&models, &cases, &intact)?;
     let mut cmp = compare(&intact, &results);
     let mut failed_matched = 0;
-    if args.control != Control::Load {
+    if control != Control::Load {
         for (m, r) in &results {
-            failed_matched += add_rom_matched(&mut cmp, m, &intact, r, &|_| true);
+            failed_matched += add_rom_matched(&mut cmp, m, &intact, r, &|_| true, None);
         }
     }
-    if args.control == Control::RomMatched {
+    if control == Control::RomMatched {
         cmp.rows.retain(|r| r.control != CONTROL_LOAD);
     }
     if let Some((ct, labels)) = &bone_input {
         cmp.add_bone_checks(&results, ct, labels, args.bone_spacing);
     }
     cmp.snapshots = pictures(&twin, &intact, &results, bones.as_ref());
-    write_dir_atomically(&args.out, |dir| write_comparison(dir, &cmp))?;
-    for sc in &cmp.scenarios {
-        println!("{}: {}", sc.name, cmp.paragraph(sc));
-    }
-    println!("comparison -> {}", args.out.display());
     let failed = intact.iter().filter(|r| !r.converged).count()
         + results
             .iter()
@@ -314,8 +368,91 @@ pub fn run(args: PlanArgs) -> Result<()> {
             .map(|(_, r)| r.iter().filter(|r| !r.converged).count())
             .sum::<usize>()
         + failed_matched;
+    finish(&args, &cmp, failed)
+}
+
+/// Writes the comparison, prints each scenario's paragraph and fails when `failed` solves
+/// did not converge.
+fn finish(args: &PlanArgs, cmp: &Comparison, failed: usize) -> Result<()> {
+    write_dir_atomically(&args.out, |dir| write_comparison(dir, cmp))?;
+    for sc in &cmp.scenarios {
+        println!("{}: {}", sc.name, cmp.paragraph(sc));
+    }
+    println!("comparison -> {}", args.out.display());
     if failed > 0 {
         bail!("{failed} solves did not converge (reported as not converged in the comparison)");
     }
     Ok(())
+}
+
+/// `plan --fidelity full`: the intact twin and every scenario solved with deformable
+/// vertebrae from the CT (cemented ones with their cement), each model built once before
+/// anything is solved so that a scenario the full fidelity cannot take fails first.
+fn run_full(
+    args: &PlanArgs,
+    twin: &Twin,
+    surfaces: Option<&BoneSurfaces>,
+    cases: &[LoadCase],
+    models: &[ScenarioModel],
+    input: &FullInput,
+    control: Control,
+) -> Result<()> {
+    let intact_bones = full_bones(twin, input, &[], "intact")?;
+    let mut own_bones: Vec<Option<Vec<DeformableBone>>> = Vec::new();
+    for m in models {
+        own_bones.push(if m.cemented.is_empty() {
+            None
+        } else {
+            Some(full_bones(&m.twin, input, &m.cemented, &m.scenario.name)?)
+        });
+    }
+    // Model t: 0 the intact twin, k + 1 scenario k.
+    let bones_of: Vec<&[DeformableBone]> = std::iter::once(intact_bones.as_slice())
+        .chain(
+            own_bones
+                .iter()
+                .map(|b| b.as_deref().unwrap_or(&intact_bones)),
+        )
+        .collect();
+    let mut twins: Vec<(&Twin, &str)> = vec![(twin, "intact")];
+    twins.extend(models.iter().map(|m| (&m.twin, m.scenario.name.as_str())));
+    if let Some(case) = cases.first() {
+        for (t, (tw, name)) in twins.iter().enumerate() {
+            tw.fem_model_full(case, bones_of[t], &input.options)
+                .with_context(|| format!("{name}: building the full-fidelity model"))?;
+        }
+    }
+    let mut all = solve_many_with(&twins, cases, &|t, c| {
+        Ok(twins[t]
+            .0
+            .simulate_full(c, bones_of[t], &input.options, &SolveOptions::default())?)
+    })?;
+    let intact = all.remove(0);
+    let results: Vec<(&ScenarioModel, Vec<CaseResult>)> = models.iter().zip(all).collect();
+    let mut cmp = compare(&intact, &results);
+    cmp.set_full_fidelity(input.options.spacing_mm);
+    let mut failed_matched = 0;
+    if control != Control::Load {
+        for (k, (m, r)) in results.iter().enumerate() {
+            failed_matched += add_rom_matched(
+                &mut cmp,
+                m,
+                &intact,
+                r,
+                &|_| true,
+                Some((bones_of[k + 1], input)),
+            );
+        }
+    }
+    if control == Control::RomMatched {
+        cmp.rows.retain(|r| r.control != CONTROL_LOAD);
+    }
+    cmp.snapshots = pictures(twin, &intact, &results, surfaces);
+    let failed = intact
+        .iter()
+        .chain(results.iter().flat_map(|(_, r)| r))
+        .filter(|r| !r.converged)
+        .count()
+        + failed_matched;
+    finish(args, &cmp, failed)
 }

@@ -428,6 +428,18 @@ fn expected_cost(c: &LoadCase) -> u32 {
 /// the list each core worked through a fixed half of it, and on the phantom one core ended
 /// 5 s after the other on six cases. One result list per twin, in `cases` order.
 pub fn solve_many(twins: &[(&Twin, &str)], cases: &[LoadCase]) -> Result<Vec<Vec<CaseResult>>> {
+    solve_many_with(twins, cases, &|t, c| {
+        Ok(twins[t].0.simulate(c, &SolveOptions::default())?)
+    })
+}
+
+/// As [`solve_many`], with `solve(twin index, case)` doing each solve (e.g. at the full
+/// fidelity).
+pub(crate) fn solve_many_with(
+    twins: &[(&Twin, &str)],
+    cases: &[LoadCase],
+    solve: &(dyn Fn(usize, &LoadCase) -> Result<CaseResult> + Sync),
+) -> Result<Vec<Vec<CaseResult>>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     let mut jobs: Vec<(usize, usize)> = (0..twins.len())
@@ -451,9 +463,8 @@ pub fn solve_many(twins: &[(&Twin, &str)], cases: &[LoadCase]) -> Result<Vec<Vec
             s.spawn(|_| loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&(t, c)) = jobs.get(k) else { break };
-                let (twin, name) = twins[t];
-                let r = twin
-                    .simulate(&cases[c], &SolveOptions::default())
+                let name = twins[t].1;
+                let r = solve(t, &cases[c])
                     .with_context(|| format!("{name}: load case {}", cases[c].name));
                 bar.inc(1);
                 *slots[index(t, c)].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
@@ -571,57 +582,95 @@ pub fn print_results(results: &[CaseResult]) {
     }
 }
 
-/// Solves `cases` at the full fidelity: the deformable vertebrae are meshed once from the
-/// CT, then the cases are solved side by side.
-fn run_cases_full(twin: &Twin, cases: &[LoadCase], args: &SimulateArgs) -> Result<Vec<CaseResult>> {
-    use rayon::prelude::*;
+/// What a full-fidelity solve needs besides the twin: the CT and label map the twin was
+/// built from, and the options of the deformable vertebrae.
+pub(crate) struct FullInput {
+    /// The CT (HU).
+    pub ct: Volume<f32>,
+    /// Its label map.
+    pub labels: Volume<u16>,
+    /// Options (element size from --bone-element-mm).
+    pub options: spinetwin_model::full::FullOptions,
+}
+
+/// Reads and checks the full fidelity's inputs (`--ct`, `--labels`, `--bone-element-mm`),
+/// printing the segmentation's warnings (the bone is meshed from those labels).
+pub(crate) fn full_input(
+    ct: &[PathBuf],
+    labels: Option<&Path>,
+    bone_element_mm: Option<f64>,
+) -> Result<FullInput> {
     use spinetwin_model::full::FullOptions;
-    if args.ct.is_empty() {
+    if ct.is_empty() {
         bail!(
             "--fidelity full needs the CT the twin was built from: add --ct CT (and --labels \
              LABELS if the twin was built from a label map)"
         );
     }
-    let element_mm = args.bone_element_mm.unwrap_or(3.0);
+    let element_mm = bone_element_mm.unwrap_or(3.0);
     if !(element_mm.is_finite() && (0.5..=6.0).contains(&element_mm)) {
         bail!(
             "--bone-element-mm {element_mm}: the element size must lie within 0.5..6 mm (finer \
              is slow, coarser loses the pedicles); 3 is the default"
         );
     }
-    let (img, labels, seg_warnings) = read_ct_and_labels(&args.ct, args.labels.as_deref())?;
+    let (img, labels, seg_warnings) = read_ct_and_labels(ct, labels)?;
     // The bone is meshed from these labels: what the segmentation doubted matters here
     // (metal is left out of the labels, so a scanned implant is a hole in the bone).
     for w in &seg_warnings {
         println!("warning: segmentation: {w}");
     }
-    let options = FullOptions {
-        spacing_mm: element_mm,
-        ..Default::default()
-    };
+    Ok(FullInput {
+        ct: img.volume,
+        labels,
+        options: FullOptions {
+            spacing_mm: element_mm,
+            ..Default::default()
+        },
+    })
+}
+
+/// Meshes the deformable vertebrae of `twin` (cemented as `cement` says) and says how many.
+pub(crate) fn full_bones(
+    twin: &Twin,
+    input: &FullInput,
+    cement: &[(spinetwin_anatomy::Level, f64)],
+    what: &str,
+) -> Result<Vec<spinetwin_model::full::DeformableBone>> {
     let bones = twin
-        .deformable_bones(&img.volume, &labels, &options)
-        .context("meshing the deformable vertebrae (is --ct the CT the twin was built from?)")?;
+        .deformable_bones_with_cement(&input.ct, &input.labels, &input.options, cement)
+        .with_context(|| {
+            format!(
+                "{what}: meshing the deformable vertebrae (is --ct the CT the twin was built \
+                 from?)"
+            )
+        })?;
     let elements: usize = bones.iter().map(|b| b.mesh.num_elements()).sum();
     println!(
-        "full fidelity: {} deformable vertebrae ({} hexahedra of {} mm)",
+        "{what}: {} deformable vertebrae ({} hexahedra of {} mm{})",
         bones.len(),
         elements,
-        element_mm
+        input.options.spacing_mm,
+        if cement.is_empty() {
+            String::new()
+        } else {
+            let cm3: f64 = bones.iter().map(|b| b.cement_mm3).sum::<f64>() / 1000.0;
+            format!(", {cm3:.1} cm^3 of cement")
+        }
     );
-    let bar = spinetwin_core::progress::bar(cases.len() as u64, "full-fidelity load cases");
-    let results = cases
-        .par_iter()
-        .map(|c| {
-            let r = twin
-                .simulate_full(c, &bones, &options, &SolveOptions::default())
-                .with_context(|| format!("load case {}", c.name));
-            bar.inc(1);
-            r
-        })
-        .collect::<Result<Vec<_>>>();
-    bar.finish_and_clear();
-    results
+    Ok(bones)
+}
+
+/// Solves `cases` at the full fidelity: the deformable vertebrae are meshed once from the
+/// CT, then the cases are solved side by side.
+fn run_cases_full(twin: &Twin, cases: &[LoadCase], args: &SimulateArgs) -> Result<Vec<CaseResult>> {
+    let input = full_input(&args.ct, args.labels.as_deref(), args.bone_element_mm)?;
+    let bones = full_bones(twin, &input, &[], "full fidelity")?;
+    Ok(solve_many_with(&[(twin, "full fidelity")], cases, &|_, c| {
+        Ok(twin.simulate_full(c, &bones, &input.options, &SolveOptions::default())?)
+    })?
+    .pop()
+    .expect("one result list per twin"))
 }
 
 /// bone_stress.csv: von Mises stress per deformable vertebra, case and load.

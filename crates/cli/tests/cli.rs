@@ -589,6 +589,107 @@ fn simulate_full_fidelity_writes_bone_stress() {
     assert!(vtu.contains("von_mises") && vtu.contains("youngs_modulus"));
 }
 
+/// `plan --fidelity full` solves the intact twin and a scenario with L5 (of an L4-S1 twin)
+/// deformable: cement in L5 becomes PMMA elements and the comparison gains bone stress rows
+/// per vertebra (cement, body, endplate zones) and the report a bone table. Cement in L4,
+/// the rigid top vertebra, is refused before anything is solved. Two nonlinear solves with
+/// a bone mesh, so ignored by default and run by CI in release mode.
+#[test]
+#[ignore]
+fn plan_full_fidelity_compares_bone_stress() {
+    let d = tempfile::tempdir().unwrap();
+    let twin = l4s1_twin(d.path(), "twin", &[]);
+    let ct = d.path().join("phantom/ct.nii.gz");
+    let labels = d.path().join("phantom/labels.nii.gz");
+    let scenario = |level: &str| {
+        let p = d.path().join(format!("cement_{level}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "name = \"{level} vertebroplasty\"\n[[operation]]\nkind = \"vertebroplasty\"\nlevel = \"{level}\"\nfill_fraction = 0.3\n"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let out = d.path().join("plan");
+    let args = |sc: &Path| -> Vec<String> {
+        [
+            "plan",
+            twin.to_str().unwrap(),
+            sc.to_str().unwrap(),
+            "--fidelity",
+            "full",
+            "--ct",
+            ct.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--load",
+            "standing",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let top = scenario("L4");
+    let a = args(&top);
+    let err = fails(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        err.contains("L4 is the top vertebra") && err.contains("rigid"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written before the refusal");
+    let err = fails(&[
+        "plan",
+        twin.to_str().unwrap(),
+        top.to_str().unwrap(),
+        "--bone-element-mm",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(err.contains("--fidelity full"), "{err}");
+    let l5 = scenario("L5");
+    let a = args(&l5);
+    let stdout = ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(stdout.contains("cm^3 of cement"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
+    let row = |metric: &str| -> Vec<String> {
+        csv.lines()
+            .find(|l| l.contains(&format!(",L5,{metric},")))
+            .unwrap_or_else(|| panic!("no L5 {metric} row in\n{csv}"))
+            .split(',')
+            .map(String::from)
+            .collect()
+    };
+    let cement = row("cement_p95_mpa");
+    assert!(
+        cement[4].is_empty() && cement[7].contains("no cement"),
+        "{cement:?}"
+    );
+    let cement_p95: f64 = cement[5].parse().unwrap();
+    let body = row("bone_body_p95_mpa");
+    let (intact, cemented): (f64, f64) = (body[4].parse().unwrap(), body[5].parse().unwrap());
+    // 500 N through the body: a stress of the order of the bone's, not zero, not a blow-up.
+    assert!((0.1..20.0).contains(&cement_p95), "cement {cement_p95} MPa");
+    assert!((intact - cemented).abs() > 1e-3 * intact, "{body:?}");
+    for metric in [
+        "bone_superior_endplate_p95_mpa",
+        "bone_inferior_endplate_p95_mpa",
+    ] {
+        let r = row(metric);
+        assert!(r[4].parse::<f64>().unwrap() > 0.0, "{r:?}");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Bone stress (deformable vertebrae)"));
+    assert!(html.contains("Full fidelity: the vertebrae between"));
+    assert!(!html.contains("Cement has no mechanical effect"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("comparison.json")).unwrap()).unwrap();
+    assert_eq!(json["full_fidelity_element_mm"], 3.0);
+}
+
 /// `build` from a CT alone segments it and passes on what the segmentation warned about:
 /// here a pedicle screw at L4 (metal) and levels assumed without a sacrum in view.
 #[test]

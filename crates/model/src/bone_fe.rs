@@ -1085,9 +1085,11 @@ pub fn vertebra_compression(
 }
 
 /// Fills the `fraction` of the body (`body_voxels`, labelled [`local_label::BODY`] in `lab`)
-/// nearest its centre, in the body's own proportions and at least two voxels from its
-/// surface, with [`local_label::CEMENT`]; returns the number of cement voxels.
-fn place_cement(
+/// nearest its centre, in the body's own proportions and away from its surface (two
+/// voxels, one when voxels are coarser than 2 mm: the cement stays inside the cortex
+/// without emptying a coarse body's interior), with [`local_label::CEMENT`]; returns the
+/// number of cement voxels.
+pub(crate) fn place_cement(
     lab: &mut Volume<u16>,
     body_voxels: &[[usize; 3]],
     start: [f64; 3],
@@ -1096,7 +1098,8 @@ fn place_cement(
 ) -> Result<usize, ModelError> {
     let dims = lab.dims();
     // The body voxels nearest the body centre in the body's own proportions, away
-    // from the cortex (two voxels), up to the fill fraction of the body volume.
+    // from the cortex, up to the fill fraction of the body volume.
+    let margin: usize = if s > 2.0 { 1 } else { 2 };
     let mut cement_n = 0;
     if fraction > 0.0 {
         let half = [0, 1, 2].map(|a| {
@@ -1114,7 +1117,7 @@ fn place_cement(
                 / body_voxels.len() as f64
         });
         let interior = |v: &[usize; 3]| {
-            let r = 2usize;
+            let r = margin;
             (0..3).all(|a| v[a] >= r && v[a] + r < dims[a])
                 && (-(r as isize)..=r as isize).all(|d| {
                     (0..3).all(|a| {
@@ -1138,8 +1141,8 @@ fn place_cement(
         let want = (fraction * body_voxels.len() as f64).round() as usize;
         if want > cand.len() {
             return Err(ModelError::InvalidInput(format!(
-                "vertebra test: a cement fill of {:.0} % needs {want} voxels but only {} \
-                 lie inside the body away from its cortex",
+                "a cement fill of {:.0} % needs {want} voxels of {s} mm but only {} lie inside \
+                 the body away from its cortex: lower the fill fraction",
                 100.0 * fraction,
                 cand.len()
             )));

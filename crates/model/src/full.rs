@@ -35,19 +35,29 @@
 //! screws, with no loosening at the interface. The stress in the bone elements bonded to it
 //! is reported ([`BoneStress::around_screws_p95_mpa`]). Any other implant clamped to a
 //! deformable vertebra is refused with a message.
+//!
+//! Cement (vertebroplasty, [`Twin::deformable_bones_with_cement`]) replaces the cancellous
+//! core around the body centre with PMMA elements ([`crate::bone_fe::BONE_CEMENT`]), placed
+//! as in the isolated vertebra test. The bone under each endplate (the body's element layer
+//! facing the disc) is reported on its own ([`BoneStress::superior_endplate_p95_mpa`]):
+//! under a cage it is where subsidence starts.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use nalgebra::{Matrix3, Rotation3, Vector3};
 use serde::{Deserialize, Serialize};
+use spinetwin_anatomy::Level;
 use spinetwin_fem::continuum::StVenantKirchhoff;
 use spinetwin_fem::nl::{self, BodyState, Dof, Load, Point, RigidBody, SolidBlock, Tie};
 use spinetwin_fem::{ElementKind, LinearElastic, Mesh};
 use spinetwin_imaging::Volume;
 
 use crate::bone::BoneMaterial;
-use crate::bone_fe::{local_label, voxel_model, BoneElement, VertebraGrid, VoxelModelOptions};
+use crate::bone_fe::{
+    local_label, place_cement, voxel_model, BoneElement, VertebraGrid, VoxelModelOptions,
+    BONE_CEMENT,
+};
 use crate::error::ModelError;
 use crate::loadcase::LoadCase;
 use crate::twin::{CaseResult, ModelIndex, Twin};
@@ -103,12 +113,18 @@ pub struct DeformableBone {
     pub mesh: Mesh,
     /// Young's modulus per element (MPa).
     pub youngs: Vec<f64>,
-    /// Poisson's ratio.
-    pub nu: f64,
-    /// [`local_label::BODY`] or [`local_label::POSTERIOR`] per element.
+    /// Poisson's ratio per element.
+    pub poisson: Vec<f64>,
+    /// [`local_label::BODY`], [`local_label::POSTERIOR`] or [`local_label::CEMENT`] per
+    /// element.
     pub element_label: Vec<u16>,
     /// Boundary faces (quadrilaterals, node indices into `mesh`).
     pub surface: Vec<[usize; 4]>,
+    /// The vertebra's cranio-caudal axis (unit, LPS): the mesh's element faces are normal
+    /// to it or to the other two frame axes.
+    pub axis: [f64; 3],
+    /// Volume of cement in the body (mm^3; 0 without).
+    pub cement_mm3: f64,
 }
 
 /// Bone stress of one deformable vertebra at one recorded load.
@@ -127,8 +143,19 @@ pub struct BoneStress {
     /// screws): the bone-screw interface, a loosening indicator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub around_screws_p95_mpa: Option<f64>,
-    /// Largest element von Mises stress of the vertebra (MPa); the rigid patches make
-    /// local peaks at their edge, so the percentiles are the figures to read.
+    /// 95th percentile over the body's element layer under its superior endplate, facing
+    /// the disc above (MPa; `None` when no disc is tied there): under a cage, where
+    /// subsidence starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superior_endplate_p95_mpa: Option<f64>,
+    /// The same under the inferior endplate, facing the disc below (MPa).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inferior_endplate_p95_mpa: Option<f64>,
+    /// 95th percentile over the cement elements (MPa; `None` without cement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cement_p95_mpa: Option<f64>,
+    /// Largest element von Mises stress of the vertebra's bone (MPa); the rigid patches
+    /// make local peaks at their edge, so the percentiles are the figures to read.
     pub max_mpa: f64,
 }
 
@@ -175,6 +202,9 @@ pub struct BoneIndex {
     pub body_nodes: Vec<usize>,
     /// Bone elements with a node bonded to a screw (the bone-screw interface).
     pub screw_elements: Vec<usize>,
+    /// Body elements with a face on the bone surface tied to the disc above (index 0,
+    /// superior endplate) and below (index 1, inferior endplate).
+    pub endplate_elements: [Vec<usize>; 2],
 }
 
 impl Twin {
@@ -187,6 +217,20 @@ impl Twin {
         labels: &Volume<u16>,
         options: &FullOptions,
     ) -> Result<Vec<DeformableBone>, ModelError> {
+        self.deformable_bones_with_cement(ct, labels, options, &[])
+    }
+
+    /// As [`Twin::deformable_bones`], with the bodies of the `cement` levels filled to
+    /// their fraction (0..0.9 of the body volume) with PMMA around the body centre. A
+    /// cemented level must be one of the deformable vertebrae (not the top or the bottom
+    /// one).
+    pub fn deformable_bones_with_cement(
+        &self,
+        ct: &Volume<f32>,
+        labels: &Volume<u16>,
+        options: &FullOptions,
+        cement: &[(Level, f64)],
+    ) -> Result<Vec<DeformableBone>, ModelError> {
         options.bone.validate()?;
         let nb = self.levels.len();
         if nb < 3 {
@@ -194,6 +238,31 @@ impl Twin {
                 "full fidelity: the twin has {nb} vertebrae; the top and bottom ones stay rigid \
                  (potted), so at least three are needed"
             )));
+        }
+        for &(level, f) in cement {
+            let Some(b) = self.levels.iter().position(|&l| l == level) else {
+                return Err(ModelError::InvalidInput(format!(
+                    "full fidelity: cement in {}, which is not in the twin",
+                    level.name()
+                )));
+            };
+            if b == 0 || b + 1 == nb {
+                return Err(ModelError::InvalidInput(format!(
+                    "full fidelity: {} is the {} vertebra of the twin, which stays rigid (the \
+                     potted end of the specimen), so its cement cannot act; use a twin with a \
+                     vertebra {} it, or the hybrid fidelity with the isolated vertebra check",
+                    level.name(),
+                    if b == 0 { "top" } else { "bottom" },
+                    if b == 0 { "above" } else { "below" }
+                )));
+            }
+            if !(f > 0.0 && f <= 0.9) {
+                return Err(ModelError::InvalidInput(format!(
+                    "full fidelity: the cement fill of {} must lie within 0..0.9 of the body \
+                     (got {f})",
+                    level.name()
+                )));
+            }
         }
         let mut out = Vec::new();
         for b in 1..nb - 1 {
@@ -207,15 +276,35 @@ impl Twin {
                 ModelError::InvalidInput(m) => ModelError::InvalidInput(format!("{name}: {m}")),
                 other => other,
             };
-            let grid =
+            let mut grid =
                 VertebraGrid::new(ct, labels, v, options.spacing_mm, 0.0, &[]).map_err(fail)?;
+            let fill = cement
+                .iter()
+                .filter(|(l, _)| *l == self.levels[b])
+                .map(|&(_, f)| f)
+                .sum::<f64>();
+            let cement_voxels = place_cement(
+                &mut grid.lab,
+                &grid.body_voxels,
+                grid.start,
+                options.spacing_mm,
+                fill,
+            )
+            .map_err(fail)?;
             let model = voxel_model(
                 &grid.hu,
                 &grid.lab,
-                |l| l == local_label::BODY || l == local_label::POSTERIOR,
-                |_, h| crate::bone::Isotropic {
-                    e_mpa: options.bone.modulus(h),
-                    nu: options.bone_nu,
+                |l| {
+                    l == local_label::BODY
+                        || l == local_label::POSTERIOR
+                        || l == local_label::CEMENT
+                },
+                |l, h| match l {
+                    local_label::CEMENT => BONE_CEMENT,
+                    _ => crate::bone::Isotropic {
+                        e_mpa: options.bone.modulus(h),
+                        nu: options.bone_nu,
+                    },
                 },
                 &VoxelModelOptions {
                     step: 1,
@@ -230,10 +319,12 @@ impl Twin {
             out.push(DeformableBone {
                 body: b,
                 youngs: model.material.youngs.clone(),
-                nu: options.bone_nu,
+                poisson: model.material.poisson.clone(),
                 element_label: model.element_label.clone(),
                 mesh,
                 surface,
+                axis: z,
+                cement_mm3: cement_voxels as f64 * options.spacing_mm.powi(3),
             });
         }
         Ok(out)
@@ -299,13 +390,13 @@ impl Twin {
                 let nodes: Vec<usize> = b.mesh.element_nodes(e).iter().map(|n| n + node0).collect();
                 let ge = model.mesh.add_element(b.mesh.kinds[e], &nodes);
                 youngs.push(b.youngs[e]);
-                poisson.push(b.nu);
+                poisson.push(b.poisson[e]);
                 elements.push((ge, b.element_label[e]));
                 bone_elements.push(ge);
             }
             let mut body_nodes: Vec<usize> = elements
                 .iter()
-                .filter(|(_, l)| *l == local_label::BODY)
+                .filter(|(_, l)| *l == local_label::BODY || *l == local_label::CEMENT)
                 .flat_map(|(e, _)| model.mesh.element_nodes(*e).to_vec())
                 .collect();
             body_nodes.sort_unstable();
@@ -318,6 +409,7 @@ impl Twin {
             }
             full.bones.push(BoneIndex {
                 screw_elements: Vec::new(),
+                endplate_elements: [Vec::new(), Vec::new()],
                 body_nodes,
                 body: b.body,
                 level: self.levels[b.body].name().to_string(),
@@ -337,10 +429,13 @@ impl Twin {
         let node_of = |k: usize, n: usize| full.bones[k].nodes.start + n;
         // Discs: endplate nodes tied to the bone surface instead of the rigid body.
         let mut ties = Vec::new();
+        // (bone, zone, its local elements): filled in once `full` is no longer borrowed.
+        let mut endplates = Vec::new();
         for d in &index.discs {
-            for (body, nodes, side) in [
-                (d.upper, &d.upper_nodes, "upper"),
-                (d.upper + 1, &d.lower_nodes, "lower"),
+            // `zone`: the vertebra's endplate the disc side faces (0 superior, 1 inferior).
+            for (body, nodes, side, zone) in [
+                (d.upper, &d.upper_nodes, "upper", 1),
+                (d.upper + 1, &d.lower_nodes, "lower", 0),
             ] {
                 let Some(&k) = deformable.get(&body) else {
                     continue;
@@ -358,6 +453,11 @@ impl Twin {
                         master.push([p[0], p[2], p[3]]);
                     }
                 }
+                endplates.push((
+                    k,
+                    zone,
+                    endplate_layer(&bones[k], &pts, options.tie_tolerance_mm),
+                ));
                 ties.push(Tie {
                     name: format!(
                         "disc {}-{} {side} endplate",
@@ -620,6 +720,10 @@ impl Twin {
             ));
         }
         full.screw_bodies = screw_pairs;
+        for (k, zone, elements) in endplates {
+            let b = &mut full.bones[k];
+            b.endplate_elements[zone] = elements.into_iter().map(|e| b.elements[e].0).collect();
+        }
         for (k, nodes) in screw_nodes.into_iter().enumerate() {
             if nodes.is_empty() {
                 continue;
@@ -770,24 +874,58 @@ fn bone_stress(full: &FullIndex, state: &nl::StepState) -> Vec<BoneStress> {
                     .collect()
             };
             let (mut body, mut post) = (vm(local_label::BODY), vm(local_label::POSTERIOR));
+            let mut cement = vm(local_label::CEMENT);
             let max = body.iter().chain(&post).copied().fold(0.0, f64::max);
-            let mut screws: Vec<f64> = b
-                .screw_elements
-                .iter()
-                .map(|&e| spinetwin_fem::post::von_mises(&state.element_stress[e]))
-                .collect();
-            let around_screws_p95_mpa =
-                (!screws.is_empty()).then(|| crate::bone_fe::percentile(&mut screws, 0.95));
+            let p95 = |elements: &[usize]| {
+                let mut v: Vec<f64> = elements
+                    .iter()
+                    .map(|&e| spinetwin_fem::post::von_mises(&state.element_stress[e]))
+                    .collect();
+                (!v.is_empty()).then(|| crate::bone_fe::percentile(&mut v, 0.95))
+            };
             BoneStress {
                 level: b.level.clone(),
                 body_p50_mpa: crate::bone_fe::percentile(&mut body, 0.5),
                 body_p95_mpa: crate::bone_fe::percentile(&mut body, 0.95),
                 posterior_p95_mpa: (!post.is_empty())
                     .then(|| crate::bone_fe::percentile(&mut post, 0.95)),
-                around_screws_p95_mpa,
+                around_screws_p95_mpa: p95(&b.screw_elements),
+                superior_endplate_p95_mpa: p95(&b.endplate_elements[0]),
+                inferior_endplate_p95_mpa: p95(&b.endplate_elements[1]),
+                cement_p95_mpa: (!cement.is_empty())
+                    .then(|| crate::bone_fe::percentile(&mut cement, 0.95)),
                 max_mpa: max,
             }
         })
+        .collect()
+}
+
+/// Body elements (local indices) of `bone` with four nodes on its surface faces that face
+/// along its cranio-caudal axis within `tolerance` of `endplate` (the disc's endplate
+/// nodes): the layer of bone under the endplate.
+fn endplate_layer(bone: &DeformableBone, endplate: &[[f64; 3]], tolerance: f64) -> Vec<usize> {
+    let m = &bone.mesh;
+    let z = Vector3::from(bone.axis);
+    let mut on = vec![false; m.nodes.len()];
+    for q in &bone.surface {
+        let p = q.map(|n| Vector3::from(m.nodes[n]));
+        let normal = (p[2] - p[0]).cross(&(p[3] - p[1]));
+        if normal.norm() == 0.0 || normal.normalize().dot(&z).abs() < 0.9 {
+            continue;
+        }
+        let c = centroid(q.iter().map(|&n| m.nodes[n]));
+        if endplate
+            .iter()
+            .any(|&e| dist2(e, c) <= tolerance * tolerance)
+        {
+            for &n in q {
+                on[n] = true;
+            }
+        }
+    }
+    (0..m.num_elements())
+        .filter(|&e| bone.element_label[e] == local_label::BODY)
+        .filter(|&e| m.element_nodes(e).iter().filter(|&&n| on[n]).count() >= 4)
         .collect()
 }
 

@@ -31,7 +31,8 @@
 //! - `vertebroplasty { level, fill_fraction }`: vertebrae are rigid in the hybrid fidelity,
 //!   so cement changes nothing mechanical here; it is recorded. With the CT at hand the
 //!   comparison also compresses the cemented vertebra as deformable bone ([`crate::bone`]);
-//!   no stiffness is faked in the hybrid twin.
+//!   no stiffness is faked in the hybrid twin. At the full fidelity
+//!   (`spinetwin_model::full`) the recorded fill becomes PMMA elements in the body.
 
 use std::collections::BTreeMap;
 
@@ -620,7 +621,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                     fill_fraction * 100.0
                 ));
                 assumptions.push(format!(
-                    "vertebroplasty {}: vertebrae are rigid in the hybrid fidelity, so cement (PMMA, E 1937 MPa) changes nothing in the motion, disc pressure and facet forces of this model; with the CT given (`plan --ct`, and in the demo) the cemented vertebra is also compressed as deformable bone (its stiffening and bone stress are reported), and with each neighbour as a motion segment (homogeneous linear-elastic disc, no nucleus pressure, no facet load: the low end of the adjacent-stress effect). Rohlmann et al. 2006 (Eur Spine J 15:1255) found cement stiffening alone raises the adjacent IDP by only about 2.4 %.",
+                    "vertebroplasty {}: vertebrae are rigid in the hybrid fidelity, so cement (PMMA, E 1937 MPa) changes nothing in the motion, disc pressure and facet forces of that model; with the CT given (`plan --ct`, and in the demo) the cemented vertebra is also compressed as deformable bone (its stiffening and bone stress are reported), and with each neighbour as a motion segment (homogeneous linear-elastic disc, no nucleus pressure, no facet load: the low end of the adjacent-stress effect). At the full fidelity (`plan --fidelity full`) the cement is PMMA elements in the deformable body, inside the whole solve. Rohlmann et al. 2006 (Eur Spine J 15:1255) found cement stiffening alone raises the adjacent IDP by only about 2.4 %.",
                     t.levels[i].name()
                 ));
             }

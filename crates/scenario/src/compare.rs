@@ -5,6 +5,7 @@
 //! converged, never as a number.
 
 use serde::Serialize;
+use spinetwin_model::full::BoneStress;
 use spinetwin_model::twin::CaseResult;
 
 use crate::apply::{ScenarioModel, ScrewPlan};
@@ -30,7 +31,8 @@ pub struct ComparisonRow {
     /// Motion segment (`L4-L5`) or rod name.
     pub level: String,
     /// `rotation_deg`, `idp_mpa`, `facet_force_left_n`, `facet_force_right_n`,
-    /// `rod_peak_von_mises_mpa`.
+    /// `total_rotation_deg`, `rod_peak_von_mises_mpa`; at the full fidelity also the
+    /// per-vertebra [`BONE_METRICS`] (the level is then a vertebra).
     pub metric: String,
     /// Intact value (None: not converged, or not applicable).
     pub intact: Option<f64>,
@@ -107,6 +109,44 @@ pub struct Comparison {
     /// beside it; not part of the JSON).
     #[serde(skip)]
     pub snapshots: Vec<Snapshot>,
+    /// Element size (mm) of the deformable vertebrae when the twins were solved at the
+    /// full fidelity ([`Comparison::set_full_fidelity`]); `None` for the hybrid fidelity.
+    pub full_fidelity_element_mm: Option<f64>,
+}
+
+/// The bone metrics of the full fidelity, per deformable vertebra: (metric, what it is in
+/// the report's table header).
+pub const BONE_METRICS: [(&str, &str); 6] = [
+    ("bone_body_p95_mpa", "body"),
+    (
+        "bone_superior_endplate_p95_mpa",
+        "under the superior endplate",
+    ),
+    (
+        "bone_inferior_endplate_p95_mpa",
+        "under the inferior endplate",
+    ),
+    ("bone_posterior_p95_mpa", "posterior elements"),
+    ("bone_around_screws_p95_mpa", "around the screws"),
+    ("cement_p95_mpa", "cement"),
+];
+
+/// Whether `metric` is one of [`BONE_METRICS`] (rows per vertebra, not per segment).
+fn is_bone_metric(metric: &str) -> bool {
+    BONE_METRICS.iter().any(|(m, _)| *m == metric)
+}
+
+/// The value of one of [`BONE_METRICS`] in a vertebra's bone stress.
+fn bone_value(b: &BoneStress, metric: &str) -> Option<f64> {
+    match metric {
+        "bone_body_p95_mpa" => Some(b.body_p95_mpa),
+        "bone_superior_endplate_p95_mpa" => b.superior_endplate_p95_mpa,
+        "bone_inferior_endplate_p95_mpa" => b.inferior_endplate_p95_mpa,
+        "bone_posterior_p95_mpa" => b.posterior_p95_mpa,
+        "bone_around_screws_p95_mpa" => b.around_screws_p95_mpa,
+        "cement_p95_mpa" => b.cement_p95_mpa,
+        _ => None,
+    }
 }
 
 /// A picture of one deformed twin (intact or a scenario) under one load case.
@@ -306,6 +346,39 @@ fn case_rows(
             not_converged(String::new()),
         );
     }
+    // Bone stress per deformable vertebra (full fidelity only).
+    let bones = |r: Option<&CaseResult>| -> Option<Vec<BoneStress>> {
+        r.filter(|r| r.converged)
+            .and_then(|r| r.last())
+            .map(|s| s.bone_stress.clone())
+            .filter(|b| !b.is_empty())
+    };
+    let (ib, sb) = (bones(Some(ir)), bones(sr));
+    let mut vertebrae: Vec<String> = Vec::new();
+    for b in ib.iter().chain(&sb).flatten() {
+        if !vertebrae.contains(&b.level) {
+            vertebrae.push(b.level.clone());
+        }
+    }
+    let find = |v: &Option<Vec<BoneStress>>, level: &str, metric: &str| {
+        v.as_ref()
+            .and_then(|v| v.iter().find(|b| b.level == level))
+            .and_then(|b| bone_value(b, metric))
+    };
+    for level in &vertebrae {
+        for (metric, _) in BONE_METRICS {
+            let (i, v) = (find(&ib, level, metric), find(&sb, level, metric));
+            if i.is_none() && v.is_none() {
+                continue;
+            }
+            let note = match metric {
+                "bone_around_screws_p95_mpa" if i.is_none() => "no screws in the intact spine",
+                "cement_p95_mpa" if i.is_none() => "no cement in the intact spine",
+                _ => "",
+            };
+            push(level.clone(), metric, i, v, not_converged(note.to_string()));
+        }
+    }
     for (b, beam) in sm.twin.implants.beams.iter().enumerate() {
         let v = sr
             .filter(|r| r.converged)
@@ -381,10 +454,24 @@ pub fn compare(
         rows,
         matched: Vec::new(),
         snapshots: Vec::new(),
+        full_fidelity_element_mm: None,
     }
 }
 
 impl Comparison {
+    /// Marks the comparison as solved at the full fidelity (deformable vertebrae of
+    /// `element_mm`): cement then acts in the solve, so no scenario is flagged as needing
+    /// deformable bone.
+    pub fn set_full_fidelity(&mut self, element_mm: f64) {
+        self.full_fidelity_element_mm = Some(element_mm);
+        for sc in &mut self.scenarios {
+            // The bone stress rows replace the isolated bone checks.
+            sc.needs_full_fidelity = false;
+            sc.bone_check_note = None;
+            sc.implant_check_note = None;
+        }
+    }
+
     /// Adds the ROM-matched rows of one scenario (`matched`: its searches, one per
     /// pure-moment case of `intact`, see [`crate::matched::rom_matched`]). A search that
     /// found no M' gives rows without scenario values, with the reason in the note.
@@ -556,7 +643,10 @@ impl Comparison {
                 .collect();
             let mut segs: Vec<&str> = Vec::new();
             for r in &rows {
-                if r.metric != "rod_peak_von_mises_mpa" && !segs.contains(&r.level.as_str()) {
+                if r.metric != "rod_peak_von_mises_mpa"
+                    && !is_bone_metric(&r.metric)
+                    && !segs.contains(&r.level.as_str())
+                {
                     segs.push(&r.level);
                 }
             }
@@ -637,6 +727,62 @@ the nominal moment. Adjacent levels then take up the motion a fused level loses.
         h
     }
 
+    /// The bone stresses of one scenario at the full fidelity, per load case and deformable
+    /// vertebra (empty at the hybrid fidelity).
+    fn bone_table(&self, sc: &ScenarioSummary) -> String {
+        let rows: Vec<&ComparisonRow> = self
+            .rows
+            .iter()
+            .filter(|r| r.scenario == sc.name && is_bone_metric(&r.metric))
+            .collect();
+        if rows.is_empty() {
+            return String::new();
+        }
+        let shown: Vec<(&str, &str)> = BONE_METRICS
+            .iter()
+            .copied()
+            .filter(|(m, _)| rows.iter().any(|r| r.metric == *m))
+            .collect();
+        let mut h = String::from(
+            "<h3>Bone stress (deformable vertebrae)</h3><p>Von Mises stress, 95th percentile \
+over the elements of each zone (MPa), intact &rarr; scenario, under load control. The body \
+excludes cement; the endplate zones are the body's element layer facing each disc (under a \
+cage: where subsidence starts); around the screws: the bone elements bonded to a screw (a \
+loosening indicator).</p><table><tr><th>load case</th><th>vertebra</th>",
+        );
+        for (_, head) in &shown {
+            h.push_str(&format!("<th>{}</th>", esc(head)));
+        }
+        h.push_str("</tr>");
+        for case in &self.load_cases {
+            let mut levels: Vec<&str> = Vec::new();
+            for r in rows.iter().filter(|r| &r.load_case == case) {
+                if !levels.contains(&r.level.as_str()) {
+                    levels.push(&r.level);
+                }
+            }
+            for level in levels {
+                h.push_str(&format!(
+                    "<tr><td class='l'>{}</td><td class='l'>{}</td>",
+                    esc(case),
+                    esc(level)
+                ));
+                for (m, _) in &shown {
+                    let r = rows.iter().find(|r| {
+                        &r.load_case == case
+                            && r.level == level
+                            && r.metric == *m
+                            && r.control == CONTROL_LOAD
+                    });
+                    h.push_str(&cell(r.copied()));
+                }
+                h.push_str("</tr>");
+            }
+        }
+        h.push_str("</table>");
+        h
+    }
+
     /// The self-contained HTML page.
     pub fn to_html(&self) -> String {
         let mut h = String::from(
@@ -696,6 +842,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             }
             h.push_str(&self.matched_section(sc));
             h.push_str(&self.rod_table(sc));
+            h.push_str(&self.bone_table(sc));
             if let Some(p) = sc.rod_peak_von_mises_mpa {
                 h.push_str(&format!(
                     "<p>Peak rod von Mises stress over the load cases: <b>{p:.0} MPa</b>, {:.0} % of the Ti-6Al-4V fatigue limit of {} MPa ({}). Rod stress in a straight beam between screw heads; notches, bending of the rod and the screw-rod junction raise real stresses.</p>",
@@ -713,7 +860,10 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             for a in &sc.assumptions {
                 h.push_str(&format!("<li>{}</li>", esc(a)));
             }
-            h.push_str("<li>Hybrid twin: rigid vertebrae, FE discs, ligament fibres, frictionless facet contact; pure moments on the top vertebra with the bottom one fixed.</li></ul>");
+            match self.full_fidelity_element_mm {
+                None => h.push_str("<li>Hybrid twin: rigid vertebrae, FE discs, ligament fibres, frictionless facet contact; pure moments on the top vertebra with the bottom one fixed.</li></ul>"),
+                Some(mm) => h.push_str(&format!("<li>Full fidelity: the vertebrae between the top and the bottom one are deformable (8-node hexahedra of {mm} mm from the CT, moduli from the HU, cement as PMMA elements in the body); the top and the bottom vertebra are rigid, the moment acts on the top one and the bottom one is held. FE discs tied to the bone, ligament fibres tied at their insertions, frictionless facet contact on small rigid patches of the articular surfaces, screws bonded to the bone along their shaft. Bone that a laminectomy or facetectomy removes stays in the deformable mesh; it carries no ligament or contact.</li></ul>")),
+            }
         }
         h.push_str("</body></html>\n");
         h
@@ -764,6 +914,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
         if let Some(n) = &sc.implant_check_note {
             p.push_str(&format!("No implant bone check: {n}. "));
         }
+        p.push_str(&self.bone_sentence(sc));
         if sc.needs_full_fidelity {
             p.push_str(
                 "Cement has no mechanical effect in the hybrid fidelity (rigid vertebrae). ",
@@ -961,6 +1112,51 @@ impl Comparison {
 }
 
 impl Comparison {
+    /// The full-fidelity part of the paragraph: bone zones whose stress changed by 10 % or
+    /// more, the largest change per zone (empty at the hybrid fidelity).
+    fn bone_sentence(&self, sc: &ScenarioSummary) -> String {
+        let mut worst: Vec<(&str, &ComparisonRow, f64)> = Vec::new();
+        for r in self.rows.iter().filter(|r| {
+            r.scenario == sc.name && is_bone_metric(&r.metric) && r.control == CONTROL_LOAD
+        }) {
+            let Some(c) = r.change_pct.filter(|c| c.abs() >= 10.0) else {
+                continue;
+            };
+            match worst
+                .iter_mut()
+                .find(|(m, w, _)| *m == r.metric && w.level == r.level)
+            {
+                Some(w) if w.2.abs() < c.abs() => *w = (r.metric.as_str(), r, c),
+                Some(_) => {}
+                None => worst.push((r.metric.as_str(), r, c)),
+            }
+        }
+        let has_bone = self
+            .rows
+            .iter()
+            .any(|r| r.scenario == sc.name && is_bone_metric(&r.metric));
+        if !has_bone {
+            return String::new();
+        }
+        if worst.is_empty() {
+            return "With deformable vertebrae, no bone zone's stress (95th percentile) changed by 10 % or more. ".into();
+        }
+        let head = |m: &str| {
+            BONE_METRICS
+                .iter()
+                .find(|(x, _)| *x == m)
+                .map_or(m.to_string(), |(_, h)| h.to_string())
+        };
+        let parts: Vec<String> = worst
+            .iter()
+            .map(|(m, r, c)| format!("{} {} {:+.0} % ({})", r.level, head(m), c, r.load_case))
+            .collect();
+        format!(
+            "With deformable vertebrae, bone stress (95th percentile) changed by 10 % or more at: {}. ",
+            parts.join(", ")
+        )
+    }
+
     fn has_rows(&self, sc: &ScenarioSummary, control: &str) -> bool {
         self.rows
             .iter()

@@ -173,3 +173,62 @@ fn comparison_rows_csv_and_html() {
         "fx,flexion_7.5nm,L3-L4,rotation_deg,not converged,5.0000,,intact not converged"
     ));
 }
+
+/// Full-fidelity results carry bone stress per deformable vertebra: the comparison gains
+/// one row per vertebra and zone (screws and cement only where the scenario has them, with
+/// the reason the intact value is missing), the segment table stays per segment, the
+/// report shows a bone table and the paragraph names the zones that changed.
+#[test]
+fn bone_stress_rows_at_the_full_fidelity() {
+    use spinetwin_model::full::BoneStress;
+    let t = common::specimen(&["L3", "L4", "L5"]);
+    let s = Scenario::parse(
+        "name = \"cement\"\n[[operation]]\nkind = \"vertebroplasty\"\nlevel = \"L4\"\nfill_fraction = 0.3\n",
+        "c.toml",
+    )
+    .unwrap();
+    let m = apply(&t, &s).unwrap();
+    let flex = LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0);
+    let bone = |p95: f64, cement: Option<f64>| BoneStress {
+        level: "L4".into(),
+        body_p50_mpa: 0.3,
+        body_p95_mpa: p95,
+        posterior_p95_mpa: Some(0.5),
+        around_screws_p95_mpa: None,
+        superior_endplate_p95_mpa: Some(1.0),
+        inferior_endplate_p95_mpa: None,
+        cement_p95_mpa: cement,
+        max_mpa: 2.0,
+    };
+    let mut intact = result(&t, &flex, 4.0, [Some(10.0), Some(12.0)], true);
+    intact.samples[0].bone_stress = vec![bone(1.0, None)];
+    let mut scen = result(&m.twin, &flex, 4.0, [Some(10.0), Some(12.0)], true);
+    scen.samples[0].bone_stress = vec![bone(0.8, Some(0.9))];
+    let mut cmp = compare(&[intact], &[(&m, vec![scen])]);
+    cmp.set_full_fidelity(3.0);
+    let row = |metric: &str| {
+        cmp.rows
+            .iter()
+            .find(|r| r.metric == metric && r.level == "L4")
+    };
+    let body = row("bone_body_p95_mpa").expect("body row");
+    assert_eq!((body.intact, body.value), (Some(1.0), Some(0.8)));
+    assert!((body.change_pct.unwrap() + 20.0).abs() < 1e-9);
+    let cement = row("cement_p95_mpa").expect("cement row");
+    assert_eq!((cement.intact, cement.value), (None, Some(0.9)));
+    assert!(cement.note.contains("no cement in the intact spine"));
+    assert!(row("bone_superior_endplate_p95_mpa").is_some());
+    // Zones that neither model has give no row.
+    assert!(row("bone_inferior_endplate_p95_mpa").is_none());
+    assert!(row("bone_around_screws_p95_mpa").is_none());
+    assert!(!cmp.scenarios[0].needs_full_fidelity);
+    assert!(cmp.scenarios[0].bone_check_note.is_none());
+    let html = cmp.to_html();
+    assert!(html.contains("Bone stress (deformable vertebrae)"));
+    assert!(html.contains("Full fidelity: the vertebrae between"));
+    // The segment table lists segments only: L4 has its one row, in the bone table.
+    assert_eq!(html.matches("<td class='l'>L4</td>").count(), 1, "{html}");
+    let p = cmp.paragraph(&cmp.scenarios[0]);
+    assert!(p.contains("L4 body -20 %"), "{p}");
+    assert!(!p.contains("Cement has no mechanical effect"), "{p}");
+}

@@ -4,7 +4,10 @@
 //! stiffen the index level as in vitro (one-level screws: flexion-extension ROM down by
 //! about 81 %, ../shared/reference/scenarios.csv), less than with rigid vertebrae (the bone
 //! around the screws gives), and the bone at the screws must carry more stress than the
-//! rest of the body.
+//! rest of the body. Cement and a cage at the full fidelity: cement in a deformable body
+//! changes the neighbouring discs' pressure by only a few per cent (Rohlmann et al. 2006:
+//! +2.4 %) while it unloads the remaining bone of its body, and a cage changes the stress
+//! in the bone layers it bears on.
 //!
 //! `cargo test --release -p spinetwin-scenario --test full_fidelity -- --ignored --nocapture`
 
@@ -17,25 +20,7 @@ use spinetwin_scenario::{apply, Scenario};
 #[test]
 #[ignore = "three nonlinear solves, two of them with deformable vertebrae: release mode (CI runs it)"]
 fn screws_in_deformable_vertebrae_fix_the_level_and_load_the_bone_around_them() {
-    let spec = spinetwin_phantom::PhantomSpec {
-        levels: "L3-S1".parse().unwrap(),
-        ..Default::default()
-    };
-    let ph = spinetwin_phantom::generate(&spec).expect("phantom");
-    let labels = spinetwin_segment::segment(&ph.ct, &Default::default())
-        .expect("segmentation")
-        .labels;
-    let lm = spinetwin_segment::landmarks::landmarks(&ph.ct, &labels).expect("landmarks");
-    let twin = Twin::build(TwinFile {
-        schema_version: TWIN_SCHEMA_VERSION,
-        fidelity: Fidelity::Hybrid,
-        source: "built-in phantom L3-S1".into(),
-        params: TwinParams::default(),
-        landmarks: lm,
-    })
-    .expect("twin");
-    let names: Vec<&str> = twin.levels.iter().map(|l| l.name()).collect();
-    assert_eq!(names, ["L3", "L4", "L5", "S1"]);
+    let (ct, labels, twin) = l3s1();
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../scenarios/screws_l4l5.toml"
@@ -50,7 +35,7 @@ fn screws_in_deformable_vertebrae_fix_the_level_and_load_the_bone_around_them() 
         ..Default::default()
     };
     let bones = twin
-        .deformable_bones(&ph.ct, &labels, &options)
+        .deformable_bones(&ct, &labels, &options)
         .expect("bone meshes");
     let case = LoadCase::parse("flexion:7.5Nm").unwrap();
     let solve = SolveOptions::default();
@@ -94,6 +79,152 @@ fn screws_in_deformable_vertebrae_fix_the_level_and_load_the_bone_around_them() 
     for l in &full_fused.implant_loads {
         assert!(l.body < fused.levels.len(), "{}", l.body);
     }
+}
+
+/// Standing (500 N follower load) on L3-S1 with L4 and L5 deformable: intact, with 30 %
+/// cement in L4, and with an L4-L5 TLIF cage (PEEK, without screws).
+#[test]
+#[ignore = "three nonlinear solves with deformable vertebrae: release mode (CI runs it)"]
+fn cement_and_cage_in_deformable_vertebrae() {
+    let (ct, labels, twin) = l3s1();
+    let options = FullOptions::default();
+    let solve = SolveOptions::default();
+    let case = LoadCase::parse("standing").unwrap();
+    let scenario = |file: &str, text: &str| {
+        apply(&twin, &Scenario::parse(text, file).unwrap()).expect("scenario")
+    };
+    let cement = scenario(
+        "cement_l4.toml",
+        "name = \"L4 cement\"\n[[operation]]\nkind = \"vertebroplasty\"\nlevel = \"L4\"\nfill_fraction = 0.3\n",
+    );
+    // The cage alone: screws and rods would share the load with it.
+    let tlif = scenario(
+        "cage_l4l5.toml",
+        "name = \"L4-L5 cage\"\n[[operation]]\nkind = \"interbody_cage\"\nsegment = \"L4-L5\"\nmaterial = \"peek\"\nfootprint = \"tlif\"\nside = \"left\"\n",
+    );
+    let bones = twin
+        .deformable_bones(&ct, &labels, &options)
+        .expect("bones");
+    let cemented = cement
+        .twin
+        .deformable_bones_with_cement(&ct, &labels, &options, &cement.cemented)
+        .expect("cemented bones");
+    let body_mm3 = |b: &spinetwin_model::full::DeformableBone| {
+        b.element_label
+            .iter()
+            .filter(|&&l| l != spinetwin_model::bone_fe::local_label::POSTERIOR)
+            .count() as f64
+            * 27.0
+    };
+    let fill = cemented[0].cement_mm3 / body_mm3(&cemented[0]);
+    println!(
+        "L4 cement {:.0} mm^3, {:.1} % of the body's elements",
+        cemented[0].cement_mm3,
+        100.0 * fill
+    );
+    assert!((0.25..0.35).contains(&fill), "fill {fill}");
+    assert_eq!(cemented[1].cement_mm3, 0.0);
+    // Cement in the top or bottom vertebra (rigid) is refused.
+    let err = twin
+        .deformable_bones_with_cement(
+            &ct,
+            &labels,
+            &options,
+            &[(spinetwin_anatomy::Level::L3, 0.3)],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("L3 is the top vertebra"), "{err}");
+
+    let run = |t: &Twin, b: &[spinetwin_model::full::DeformableBone]| {
+        let r = t.simulate_full(&case, b, &options, &solve).expect("solve");
+        assert!(r.converged, "{:?}", r.failure);
+        println!("  {} Newton iterations, {:.0} s", r.iterations, r.seconds);
+        r.last().unwrap().clone()
+    };
+    let intact = run(&twin, &bones);
+    let with_cement = run(&cement.twin, &cemented);
+    let with_cage = run(&tlif.twin, &bones);
+    for (what, s) in [
+        ("intact", &intact),
+        ("cement", &with_cement),
+        ("cage", &with_cage),
+    ] {
+        for b in &s.bone_stress {
+            println!("  {what}: {b:?}");
+        }
+        let idp: Vec<String> = s
+            .segments
+            .iter()
+            .map(|g| format!("{:.3}", g.idp_mpa))
+            .collect();
+        println!("  {what}: IDP L3-L4, L4-L5, L5-S1 {}", idp.join(", "));
+    }
+    // Cement: a few per cent on the neighbouring discs' pressure (Rohlmann 2006: +2.4 %).
+    for k in [0, 1] {
+        let (a, b) = (intact.segments[k].idp_mpa, with_cement.segments[k].idp_mpa);
+        let change = (b - a) / a * 100.0;
+        println!("  cement: IDP of disc {k} {a:.3} -> {b:.3} MPa ({change:+.1} %)");
+        assert!(change.abs() < 5.0, "disc {k}: {change} %");
+    }
+    let (i4, c4) = (&intact.bone_stress[0], &with_cement.bone_stress[0]);
+    assert_eq!(c4.level, "L4");
+    assert!(i4.cement_p95_mpa.is_none());
+    // PMMA (1937 MPa) is stiffer than the cancellous bone it replaces: it draws load, so it
+    // carries more than the typical remaining bone, which is unloaded (the body's p95 sits
+    // in the cortex and the endplates).
+    let cement_p95 = c4.cement_p95_mpa.expect("cement in L4");
+    assert!(cement_p95 > c4.body_p50_mpa, "{c4:?}");
+    assert!(c4.body_p50_mpa < 0.97 * i4.body_p50_mpa, "{i4:?}\n{c4:?}");
+    // The cage: the bone layers facing it see it (whole-layer 95th percentiles, so the
+    // zone under the cage and the rim the removed annulus window loaded are mixed).
+    let (i4, g4, i5, g5) = (
+        &intact.bone_stress[0],
+        &with_cage.bone_stress[0],
+        &intact.bone_stress[1],
+        &with_cage.bone_stress[1],
+    );
+    let under = |b: &spinetwin_model::full::BoneStress, which: usize| {
+        [b.superior_endplate_p95_mpa, b.inferior_endplate_p95_mpa][which].expect("endplate zone")
+    };
+    println!(
+        "  cage: L4 inferior endplate p95 {:.3} -> {:.3}, L5 superior {:.3} -> {:.3} MPa",
+        under(i4, 1),
+        under(g4, 1),
+        under(i5, 0),
+        under(g5, 0)
+    );
+    for (a, b) in [(under(i4, 1), under(g4, 1)), (under(i5, 0), under(g5, 0))] {
+        assert!((b - a).abs() > 0.1 * a, "{a} -> {b}");
+    }
+}
+
+/// L3-S1 of the built-in phantom: CT, labels and the hybrid twin built on them.
+fn l3s1() -> (
+    spinetwin_imaging::Volume<f32>,
+    spinetwin_imaging::Volume<u16>,
+    Twin,
+) {
+    let spec = spinetwin_phantom::PhantomSpec {
+        levels: "L3-S1".parse().unwrap(),
+        ..Default::default()
+    };
+    let ph = spinetwin_phantom::generate(&spec).expect("phantom");
+    let labels = spinetwin_segment::segment(&ph.ct, &Default::default())
+        .expect("segmentation")
+        .labels;
+    let lm = spinetwin_segment::landmarks::landmarks(&ph.ct, &labels).expect("landmarks");
+    let twin = Twin::build(TwinFile {
+        schema_version: TWIN_SCHEMA_VERSION,
+        fidelity: Fidelity::Hybrid,
+        source: "built-in phantom L3-S1".into(),
+        params: TwinParams::default(),
+        landmarks: lm,
+    })
+    .expect("twin");
+    let names: Vec<&str> = twin.levels.iter().map(|l| l.name()).collect();
+    assert_eq!(names, ["L3", "L4", "L5", "S1"]);
+    (ph.ct, labels, twin)
 }
 
 fn twin_rom(twin: &Twin, case: &LoadCase, solve: &SolveOptions) -> f64 {
