@@ -68,9 +68,10 @@ pub struct PlanArgs {
     /// The label map of that CT (NIfTI, VerSe numbering); without it the CT is segmented.
     #[arg(long, requires = "ct")]
     pub labels: Option<PathBuf>,
-    /// Voxel size of the isolated deformable-bone checks of the hybrid fidelity (mm).
-    #[arg(long, default_value_t = BONE_CHECK_SPACING_MM)]
-    pub bone_spacing: f64,
+    /// Voxel size of the isolated deformable-bone checks of the hybrid fidelity (mm;
+    /// default 1.5).
+    #[arg(long)]
+    pub bone_spacing: Option<f64>,
     /// Element size of the deformable vertebrae (mm; default 3); --fidelity full only.
     #[arg(long)]
     pub bone_element_mm: Option<f64>,
@@ -312,6 +313,10 @@ pub fn run(args: PlanArgs) -> Result<()> {
             }
             None
         }
+        FidelityArg::Full if args.bone_spacing.is_some() => bail!(
+            "--bone-spacing sets the isolated bone checks of the hybrid fidelity; at --fidelity \
+             full the vertebrae are solved in place: use --bone-element-mm"
+        ),
         FidelityArg::Full => Some(full_input(
             args.ct.as_slice(),
             args.labels.as_deref(),
@@ -358,7 +363,12 @@ pub fn run(args: PlanArgs) -> Result<()> {
         cmp.rows.retain(|r| r.control != CONTROL_LOAD);
     }
     if let Some((ct, labels)) = &bone_input {
-        cmp.add_bone_checks(&results, ct, labels, args.bone_spacing);
+        cmp.add_bone_checks(
+            &results,
+            ct,
+            labels,
+            args.bone_spacing.unwrap_or(BONE_CHECK_SPACING_MM),
+        );
     }
     cmp.snapshots = pictures(&twin, &intact, &results, bones.as_ref());
     let failed = intact.iter().filter(|r| !r.converged).count()

@@ -677,13 +677,13 @@ fn run_cases_full(twin: &Twin, cases: &[LoadCase], args: &SimulateArgs) -> Resul
 fn bone_stress_csv(results: &[CaseResult]) -> String {
     let opt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_default();
     let mut s = String::from(
-        "case,moment_nm,vertebra,body_p50_mpa,body_p95_mpa,posterior_p95_mpa,around_screws_p95_mpa,max_mpa\n",
+        "case,moment_nm,vertebra,body_p50_mpa,body_p95_mpa,posterior_p95_mpa,around_screws_p95_mpa,max_mpa,superior_endplate_p95_mpa,inferior_endplate_p95_mpa,cement_p95_mpa\n",
     );
     for r in results.iter().filter(|r| r.converged) {
         for smp in &r.samples {
             for b in &smp.bone_stress {
                 s.push_str(&format!(
-                    "{},{},{},{:.4},{:.4},{},{},{:.4}\n",
+                    "{},{},{},{:.4},{:.4},{},{},{:.4},{},{},{}\n",
                     r.case.name,
                     smp.moment_nm,
                     b.level,
@@ -691,7 +691,10 @@ fn bone_stress_csv(results: &[CaseResult]) -> String {
                     b.body_p95_mpa,
                     opt(b.posterior_p95_mpa),
                     opt(b.around_screws_p95_mpa),
-                    b.max_mpa
+                    b.max_mpa,
+                    opt(b.superior_endplate_p95_mpa),
+                    opt(b.inferior_endplate_p95_mpa),
+                    opt(b.cement_p95_mpa)
                 ));
             }
         }

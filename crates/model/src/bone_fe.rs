@@ -990,7 +990,13 @@ pub fn vertebra_compression(
         frame,
         ..
     } = VertebraGrid::new(ct, labels, vertebra, s, options.cap_mm, &[])?;
-    let cement_n = place_cement(&mut lab, &body_voxels, start, s, options.cement_fraction)?;
+    let cement_n = place_cement(&mut lab, &body_voxels, start, s, options.cement_fraction, 2)
+        .map_err(|e| match e {
+            ModelError::InvalidInput(m) => {
+                ModelError::InvalidInput(format!("vertebra test of {}: {m}", vertebra.level.name()))
+            }
+            other => other,
+        })?;
     let margin = (options.cap_mm / s).round() as usize;
     add_end_caps(
         &mut lab,
@@ -1085,21 +1091,19 @@ pub fn vertebra_compression(
 }
 
 /// Fills the `fraction` of the body (`body_voxels`, labelled [`local_label::BODY`] in `lab`)
-/// nearest its centre, in the body's own proportions and away from its surface (two
-/// voxels, one when voxels are coarser than 2 mm: the cement stays inside the cortex
-/// without emptying a coarse body's interior), with [`local_label::CEMENT`]; returns the
-/// number of cement voxels.
+/// nearest its centre, in the body's own proportions and at least `margin` voxels from its
+/// surface, with [`local_label::CEMENT`]; returns the number of cement voxels.
 pub(crate) fn place_cement(
     lab: &mut Volume<u16>,
     body_voxels: &[[usize; 3]],
     start: [f64; 3],
     s: f64,
     fraction: f64,
+    margin: usize,
 ) -> Result<usize, ModelError> {
     let dims = lab.dims();
     // The body voxels nearest the body centre in the body's own proportions, away
     // from the cortex, up to the fill fraction of the body volume.
-    let margin: usize = if s > 2.0 { 1 } else { 2 };
     let mut cement_n = 0;
     if fraction > 0.0 {
         let half = [0, 1, 2].map(|a| {

@@ -132,7 +132,8 @@ pub struct DeformableBone {
 pub struct BoneStress {
     /// Vertebra.
     pub level: String,
-    /// Median von Mises stress of the body's elements (MPa).
+    /// Median von Mises stress of the body's bone elements (MPa; cement excluded, so in a
+    /// cemented body the bone around the cement).
     pub body_p50_mpa: f64,
     /// 95th percentile over the body's elements (MPa).
     pub body_p95_mpa: f64,
@@ -140,7 +141,7 @@ pub struct BoneStress {
     /// none, e.g. a segmentation without its arch).
     pub posterior_p95_mpa: Option<f64>,
     /// 95th percentile over the bone elements bonded to a screw (MPa; `None` without
-    /// screws): the bone-screw interface, a loosening indicator.
+    /// screws; cement elements excluded): the bone-screw interface, a loosening indicator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub around_screws_p95_mpa: Option<f64>,
     /// 95th percentile over the body's element layer under its superior endplate, facing
@@ -258,8 +259,8 @@ impl Twin {
             }
             if !(f > 0.0 && f <= 0.9) {
                 return Err(ModelError::InvalidInput(format!(
-                    "full fidelity: the cement fill of {} must lie within 0..0.9 of the body \
-                     (got {f})",
+                    "full fidelity: the cement fill of {} must be more than 0 and at most 0.9 \
+                     of the body (got {f})",
                     level.name()
                 )));
             }
@@ -289,6 +290,10 @@ impl Twin {
                 grid.start,
                 options.spacing_mm,
                 fill,
+                // Two voxels from the surface as in the isolated vertebra test, one when
+                // the elements are coarser than 2 mm: the cement stays inside the cortex
+                // without emptying a coarse body's interior.
+                if options.spacing_mm > 2.0 { 1 } else { 2 },
             )
             .map_err(fail)?;
             let model = voxel_model(
@@ -733,6 +738,7 @@ impl Twin {
             b.screw_elements = b
                 .elements
                 .iter()
+                .filter(|&&(_, l)| l != local_label::CEMENT)
                 .map(|&(e, _)| e)
                 .filter(|&e| model.mesh.element_nodes(e).iter().any(|n| set.contains(n)))
                 .collect();

@@ -616,7 +616,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                 let i = level_index(&t, level).unwrap_or(0);
                 cemented.push((t.levels[i], *fill_fraction));
                 changes.push(format!(
-                    "vertebroplasty {} ({:.0} % fill): recorded only",
+                    "vertebroplasty {} ({:.0} % fill): recorded in the hybrid twin (rigid vertebrae), PMMA elements in the body at the full fidelity",
                     t.levels[i].name(),
                     fill_fraction * 100.0
                 ));

@@ -371,9 +371,13 @@ fn case_rows(
             if i.is_none() && v.is_none() {
                 continue;
             }
+            let cemented = find(&sb, level, "cement_p95_mpa").is_some();
             let note = match metric {
                 "bone_around_screws_p95_mpa" if i.is_none() => "no screws in the intact spine",
                 "cement_p95_mpa" if i.is_none() => "no cement in the intact spine",
+                "bone_body_p95_mpa" if cemented => {
+                    "scenario: the body's bone around the cement; intact: the whole body"
+                }
                 _ => "",
             };
             push(level.clone(), metric, i, v, not_converged(note.to_string()));
@@ -730,14 +734,14 @@ the nominal moment. Adjacent levels then take up the motion a fused level loses.
     /// The bone stresses of one scenario at the full fidelity, per load case and deformable
     /// vertebra (empty at the hybrid fidelity).
     fn bone_table(&self, sc: &ScenarioSummary) -> String {
+        let Some(control) = self.bone_control(sc) else {
+            return String::new();
+        };
         let rows: Vec<&ComparisonRow> = self
             .rows
             .iter()
-            .filter(|r| r.scenario == sc.name && is_bone_metric(&r.metric))
+            .filter(|r| r.scenario == sc.name && is_bone_metric(&r.metric) && r.control == control)
             .collect();
-        if rows.is_empty() {
-            return String::new();
-        }
         let shown: Vec<(&str, &str)> = BONE_METRICS
             .iter()
             .copied()
@@ -745,10 +749,18 @@ the nominal moment. Adjacent levels then take up the motion a fused level loses.
             .collect();
         let mut h = String::from(
             "<h3>Bone stress (deformable vertebrae)</h3><p>Von Mises stress, 95th percentile \
-over the elements of each zone (MPa), intact &rarr; scenario, under load control. The body \
-excludes cement; the endplate zones are the body's element layer facing each disc (under a \
+over the elements of each zone (MPa), intact &rarr; scenario, under {}. The body \
+excludes cement (in a cemented body: its bone around the cement); the endplate zones are the body's element layer facing each disc (under a \
 cage: where subsidence starts); around the screws: the bone elements bonded to a screw (a \
 loosening indicator).</p><table><tr><th>load case</th><th>vertebra</th>",
+        )
+        .replace(
+            "{}",
+            if control == CONTROL_LOAD {
+                "load control"
+            } else {
+                "ROM-matched control"
+            },
         );
         for (_, head) in &shown {
             h.push_str(&format!("<th>{}</th>", esc(head)));
@@ -768,12 +780,9 @@ loosening indicator).</p><table><tr><th>load case</th><th>vertebra</th>",
                     esc(level)
                 ));
                 for (m, _) in &shown {
-                    let r = rows.iter().find(|r| {
-                        &r.load_case == case
-                            && r.level == level
-                            && r.metric == *m
-                            && r.control == CONTROL_LOAD
-                    });
+                    let r = rows
+                        .iter()
+                        .find(|r| &r.load_case == case && r.level == level && r.metric == *m);
                     h.push_str(&cell(r.copied()));
                 }
                 h.push_str("</tr>");
@@ -1115,10 +1124,15 @@ impl Comparison {
     /// The full-fidelity part of the paragraph: bone zones whose stress changed by 10 % or
     /// more, the largest change per zone (empty at the hybrid fidelity).
     fn bone_sentence(&self, sc: &ScenarioSummary) -> String {
+        let Some(control) = self.bone_control(sc) else {
+            return String::new();
+        };
         let mut worst: Vec<(&str, &ComparisonRow, f64)> = Vec::new();
-        for r in self.rows.iter().filter(|r| {
-            r.scenario == sc.name && is_bone_metric(&r.metric) && r.control == CONTROL_LOAD
-        }) {
+        for r in self
+            .rows
+            .iter()
+            .filter(|r| r.scenario == sc.name && is_bone_metric(&r.metric) && r.control == control)
+        {
             let Some(c) = r.change_pct.filter(|c| c.abs() >= 10.0) else {
                 continue;
             };
@@ -1131,15 +1145,13 @@ impl Comparison {
                 None => worst.push((r.metric.as_str(), r, c)),
             }
         }
-        let has_bone = self
-            .rows
-            .iter()
-            .any(|r| r.scenario == sc.name && is_bone_metric(&r.metric));
-        if !has_bone {
-            return String::new();
-        }
+        let under = if control == CONTROL_LOAD {
+            "under pure moments"
+        } else {
+            "under ROM-matched control"
+        };
         if worst.is_empty() {
-            return "With deformable vertebrae, no bone zone's stress (95th percentile) changed by 10 % or more. ".into();
+            return format!("With deformable vertebrae, no bone zone's stress (95th percentile) changed by 10 % or more {under}. ");
         }
         let head = |m: &str| {
             BONE_METRICS
@@ -1152,9 +1164,20 @@ impl Comparison {
             .map(|(m, r, c)| format!("{} {} {:+.0} % ({})", r.level, head(m), c, r.load_case))
             .collect();
         format!(
-            "With deformable vertebrae, bone stress (95th percentile) changed by 10 % or more at: {}. ",
+            "With deformable vertebrae, bone stress (95th percentile) changed by 10 % or more {under} at: {}. ",
             parts.join(", ")
         )
+    }
+
+    /// The control whose bone rows the report shows for `sc`: load control where it has
+    /// them, else ROM-matched control (`plan --control rom-matched`); `None` without bone
+    /// rows (hybrid fidelity).
+    fn bone_control(&self, sc: &ScenarioSummary) -> Option<&'static str> {
+        [CONTROL_LOAD, CONTROL_ROM_MATCHED].into_iter().find(|&c| {
+            self.rows
+                .iter()
+                .any(|r| r.scenario == sc.name && is_bone_metric(&r.metric) && r.control == c)
+        })
     }
 
     fn has_rows(&self, sc: &ScenarioSummary, control: &str) -> bool {

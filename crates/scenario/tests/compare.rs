@@ -214,6 +214,7 @@ fn bone_stress_rows_at_the_full_fidelity() {
     let body = row("bone_body_p95_mpa").expect("body row");
     assert_eq!((body.intact, body.value), (Some(1.0), Some(0.8)));
     assert!((body.change_pct.unwrap() + 20.0).abs() < 1e-9);
+    assert!(body.note.contains("around the cement"), "{}", body.note);
     let cement = row("cement_p95_mpa").expect("cement row");
     assert_eq!((cement.intact, cement.value), (None, Some(0.9)));
     assert!(cement.note.contains("no cement in the intact spine"));

@@ -6,7 +6,7 @@
 //! around the screws gives), and the bone at the screws must carry more stress than the
 //! rest of the body. Cement and a cage at the full fidelity: cement in a deformable body
 //! changes the neighbouring discs' pressure by only a few per cent (Rohlmann et al. 2006:
-//! +2.4 %) while it unloads the remaining bone of its body, and a cage changes the stress
+//! +2.4 %) while the cement draws load in its body, and a cage changes the stress
 //! in the bone layers it bears on.
 //!
 //! `cargo test --release -p spinetwin-scenario --test full_fidelity -- --ignored --nocapture`
@@ -170,12 +170,11 @@ fn cement_and_cage_in_deformable_vertebrae() {
     let (i4, c4) = (&intact.bone_stress[0], &with_cement.bone_stress[0]);
     assert_eq!(c4.level, "L4");
     assert!(i4.cement_p95_mpa.is_none());
-    // PMMA (1937 MPa) is stiffer than the cancellous bone it replaces: it draws load, so it
-    // carries more than the typical remaining bone, which is unloaded (the body's p95 sits
-    // in the cortex and the endplates).
+    // PMMA (1937 MPa) is stiffer than the cancellous bone it replaces: it draws load, well
+    // above what the typical bone of the intact body carried (the body's 95th percentile
+    // sits in the cortex and the endplates).
     let cement_p95 = c4.cement_p95_mpa.expect("cement in L4");
-    assert!(cement_p95 > c4.body_p50_mpa, "{c4:?}");
-    assert!(c4.body_p50_mpa < 0.97 * i4.body_p50_mpa, "{i4:?}\n{c4:?}");
+    assert!(cement_p95 > 1.5 * i4.body_p50_mpa, "{i4:?}\n{c4:?}");
     // The cage: the bone layers facing it see it (whole-layer 95th percentiles, so the
     // zone under the cage and the rim the removed annulus window loaded are mixed).
     let (i4, g4, i5, g5) = (

@@ -209,6 +209,7 @@ pub fn segment_compression(
         grid.start,
         s,
         options.cement_fraction,
+        2,
     )?;
     let margin = (options.cap_mm / s).round() as usize;
     // Each cap covers only its own end vertebra: a cap under every column of the stack would
