@@ -125,6 +125,18 @@ pub struct DeformableBone {
     pub axis: [f64; 3],
     /// Volume of cement in the body (mm^3; 0 without).
     pub cement_mm3: f64,
+    /// Voxel blocks of the vertebra left out because they were not face-connected to its
+    /// main piece (a label split by the segmentation loses that bone from the model).
+    pub dropped_blocks: usize,
+}
+
+impl DeformableBone {
+    /// Share of the vertebra's voxel blocks left out as not connected to its main piece
+    /// ([`DeformableBone::dropped_blocks`] over all of them).
+    pub fn dropped_fraction(&self) -> f64 {
+        let kept = self.mesh.num_elements();
+        self.dropped_blocks as f64 / (kept + self.dropped_blocks).max(1) as f64
+    }
 }
 
 /// Bone stress of one deformable vertebra at one recorded load.
@@ -330,6 +342,7 @@ impl Twin {
                 surface,
                 axis: z,
                 cement_mm3: cement_voxels as f64 * options.spacing_mm.powi(3),
+                dropped_blocks: model.dropped_blocks,
             });
         }
         Ok(out)

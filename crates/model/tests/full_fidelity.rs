@@ -57,6 +57,15 @@ fn deformable_vertebrae_agree_with_the_rigid_ones_and_carry_the_load() {
         .expect("bone meshes");
     let names: Vec<&str> = bones.iter().map(|b| twin.levels[b.body].name()).collect();
     assert_eq!(names, ["L3", "L4", "L5"]);
+    // The phantom's labels are whole: (almost) no bone left out as detached pieces.
+    for b in &bones {
+        assert!(
+            b.dropped_fraction() < 0.02,
+            "{}: {}",
+            b.body,
+            b.dropped_fraction()
+        );
+    }
     let deformable: Vec<usize> = bones.iter().map(|b| b.body).collect();
 
     // The model: nothing left on the placeholder bodies, which are held still, and every
