@@ -747,20 +747,18 @@ the nominal moment. Adjacent levels then take up the motion a fused level loses.
             .copied()
             .filter(|(m, _)| rows.iter().any(|r| r.metric == *m))
             .collect();
-        let mut h = String::from(
+        let under = if control == CONTROL_LOAD {
+            "load control"
+        } else {
+            "ROM-matched control"
+        };
+        let mut h = format!(
             "<h3>Bone stress (deformable vertebrae)</h3><p>Von Mises stress, 95th percentile \
-over the elements of each zone (MPa), intact &rarr; scenario, under {}. The body \
-excludes cement (in a cemented body: its bone around the cement); the endplate zones are the body's element layer facing each disc (under a \
-cage: where subsidence starts); around the screws: the bone elements bonded to a screw (a \
-loosening indicator).</p><table><tr><th>load case</th><th>vertebra</th>",
-        )
-        .replace(
-            "{}",
-            if control == CONTROL_LOAD {
-                "load control"
-            } else {
-                "ROM-matched control"
-            },
+over the elements of each zone (MPa), intact &rarr; scenario, under {under}. The body \
+excludes cement (in a cemented body: its bone around the cement); the endplate zones are \
+the body's element layer facing each disc (under a cage: where subsidence starts); around \
+the screws: the bone elements bonded to a screw (a loosening indicator).</p><table><tr>\
+<th>load case</th><th>vertebra</th>",
         );
         for (_, head) in &shown {
             h.push_str(&format!("<th>{}</th>", esc(head)));

@@ -226,6 +226,7 @@ fn bone_stress_rows_at_the_full_fidelity() {
     assert!(cmp.scenarios[0].bone_check_note.is_none());
     let html = cmp.to_html();
     assert!(html.contains("Bone stress (deformable vertebrae)"));
+    assert!(html.contains("intact &rarr; scenario, under load control."));
     assert!(html.contains("Full fidelity: the vertebrae between"));
     // The segment table lists segments only: L4 has its one row, in the bone table.
     assert_eq!(html.matches("<td class='l'>L4</td>").count(), 1, "{html}");
