@@ -688,17 +688,18 @@ fn run_cases_full(twin: &Twin, cases: &[LoadCase], args: &SimulateArgs) -> Resul
     .expect("one result list per twin"))
 }
 
-/// bone_stress.csv: von Mises stress per deformable vertebra, case and load.
+/// bone_stress.csv: von Mises stress per deformable vertebra, case and load, and the stress
+/// over yield strength under the endplate centres and around the screws.
 fn bone_stress_csv(results: &[CaseResult]) -> String {
     let opt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_default();
     let mut s = String::from(
-        "case,moment_nm,vertebra,body_p50_mpa,body_p95_mpa,posterior_p95_mpa,around_screws_p95_mpa,max_mpa,superior_endplate_p95_mpa,inferior_endplate_p95_mpa,cement_p95_mpa\n",
+        "case,moment_nm,vertebra,body_p50_mpa,body_p95_mpa,posterior_p95_mpa,around_screws_p95_mpa,max_mpa,superior_endplate_p95_mpa,inferior_endplate_p95_mpa,cement_p95_mpa,superior_centre_ratio_p95,inferior_centre_ratio_p95,around_screws_ratio_p95\n",
     );
     for r in results.iter().filter(|r| r.converged) {
         for smp in &r.samples {
             for b in &smp.bone_stress {
                 s.push_str(&format!(
-                    "{},{},{},{:.4},{:.4},{},{},{:.4},{},{},{}\n",
+                    "{},{},{},{:.4},{:.4},{},{},{:.4},{},{},{},{},{},{}\n",
                     r.case.name,
                     smp.moment_nm,
                     b.level,
@@ -709,7 +710,10 @@ fn bone_stress_csv(results: &[CaseResult]) -> String {
                     b.max_mpa,
                     opt(b.superior_endplate_p95_mpa),
                     opt(b.inferior_endplate_p95_mpa),
-                    opt(b.cement_p95_mpa)
+                    opt(b.cement_p95_mpa),
+                    opt(b.superior_centre_ratio_p95),
+                    opt(b.inferior_centre_ratio_p95),
+                    opt(b.around_screws_ratio_p95)
                 ));
             }
         }

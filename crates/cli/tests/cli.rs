@@ -681,8 +681,19 @@ fn plan_full_fidelity_compares_bone_stress() {
         let r = row(metric);
         assert!(r[4].parse::<f64>().unwrap() > 0.0, "{r:?}");
     }
+    // The subsidence indicator under both endplates' centres (the nucleus in both models).
+    for metric in [
+        "bone_superior_centre_ratio_p95",
+        "bone_inferior_centre_ratio_p95",
+    ] {
+        let r = row(metric);
+        let (i, v): (f64, f64) = (r[4].parse().unwrap(), r[5].parse().unwrap());
+        assert!(i > 0.0 && v > 0.0 && i < 1.0, "{r:?}");
+        assert!(r[7..].join(",").contains("subsidence"), "{r:?}");
+    }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("Bone stress (deformable vertebrae)"));
+    assert!(html.contains("Load against strength"));
     assert!(html.contains("Full fidelity: the vertebrae between"));
     assert!(!html.contains("Cement has no mechanical effect"));
     let json: serde_json::Value =

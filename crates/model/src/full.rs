@@ -40,7 +40,13 @@
 //! core around the body centre with PMMA elements ([`crate::bone_fe::BONE_CEMENT`]), placed
 //! as in the isolated vertebra test. The bone under each endplate (the body's element layer
 //! facing the disc) is reported on its own ([`BoneStress::superior_endplate_p95_mpa`]):
-//! under a cage it is where subsidence starts.
+//! under a cage it is where subsidence starts. Against each element's compressive yield
+//! strength (from the density of its modulus, the law of the isolated implant check
+//! [`crate::bone_fe::yield_strength_mpa`]), the stress gives the subsidence indicator over
+//! the layer's centre under the nucleus or the cage that replaces it
+//! ([`BoneStress::superior_centre_ratio_p95`]) and the loosening indicator around the
+//! screws ([`BoneStress::around_screws_ratio_p95`]), in situ rather than in an isolated
+//! vertebra under the hybrid twin's implant loads.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,10 +59,10 @@ use spinetwin_fem::nl::{self, BodyState, Dof, Load, Point, RigidBody, SolidBlock
 use spinetwin_fem::{ElementKind, LinearElastic, Mesh};
 use spinetwin_imaging::Volume;
 
-use crate::bone::BoneMaterial;
+use crate::bone::{BoneMaterial, ASH_TO_APPARENT};
 use crate::bone_fe::{
-    local_label, place_cement, voxel_model, BoneElement, VertebraGrid, VoxelModelOptions,
-    BONE_CEMENT,
+    local_label, place_cement, voxel_model, yield_strength_mpa, BoneElement, VertebraGrid,
+    VoxelModelOptions, BONE_CEMENT,
 };
 use crate::error::ModelError;
 use crate::loadcase::LoadCase;
@@ -167,6 +173,21 @@ pub struct BoneStress {
     /// 95th percentile over the cement elements (MPa; `None` without cement).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cement_p95_mpa: Option<f64>,
+    /// Von Mises stress over compressive yield strength (each element's strength from the
+    /// density of its own modulus, [`crate::bone_fe::yield_strength_mpa`]), 95th
+    /// percentile over the centre of the layer under the superior endplate: the elements
+    /// under the nucleus, or under the cage that replaces it (the subsidence indicator;
+    /// above 1 the bone there yields under this load). `None` without a nucleus or cage
+    /// above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superior_centre_ratio_p95: Option<f64>,
+    /// The same under the inferior endplate's centre (the nucleus or cage below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inferior_centre_ratio_p95: Option<f64>,
+    /// Von Mises stress over yield strength, 95th percentile over the bone bonded to a
+    /// screw (the loosening indicator; `None` without screws).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub around_screws_ratio_p95: Option<f64>,
     /// Largest element von Mises stress of the vertebra's bone (MPa); the rigid patches
     /// make local peaks at their edge, so the percentiles are the figures to read.
     pub max_mpa: f64,
@@ -198,6 +219,10 @@ pub struct FullIndex {
     pub bones: Vec<BoneIndex>,
     /// `(screw body, vertebra)`: the rigid bodies of screws in deformable vertebrae.
     pub screw_bodies: Vec<(usize, usize)>,
+    /// Compressive yield strength (MPa) of every element of the model: bone elements from
+    /// the density of their modulus ([`crate::bone_fe::yield_strength_mpa`], the law of
+    /// the isolated implant check), 0 for everything else (cement, discs).
+    pub strength_mpa: Vec<f64>,
 }
 
 /// One deformable vertebra in the model.
@@ -218,6 +243,10 @@ pub struct BoneIndex {
     /// Body elements with a face on the bone surface tied to the disc above (index 0,
     /// superior endplate) and below (index 1, inferior endplate).
     pub endplate_elements: [Vec<usize>; 2],
+    /// The part of each `endplate_elements` layer under the disc's nucleus, or under the
+    /// cage that replaces it: the elements whose nearest disc endplate node (across the
+    /// endplate, along the layer) belongs to a nucleus or cage element.
+    pub centre_elements: [Vec<usize>; 2],
 }
 
 impl Twin {
@@ -399,6 +428,7 @@ impl Twin {
         let mut full = FullIndex::default();
         let mut youngs = vec![1.0; elem_before];
         let mut poisson = vec![0.3; elem_before];
+        let mut strength = vec![0.0; elem_before];
         let mut bone_elements = Vec::new();
         for b in bones {
             let node0 = model.mesh.nodes.len();
@@ -409,6 +439,12 @@ impl Twin {
                 let ge = model.mesh.add_element(b.mesh.kinds[e], &nodes);
                 youngs.push(b.youngs[e]);
                 poisson.push(b.poisson[e]);
+                let l = b.element_label[e];
+                strength.push(if l == local_label::BODY || l == local_label::POSTERIOR {
+                    yield_strength_mpa(ASH_TO_APPARENT * options.bone.law.density(b.youngs[e]))
+                } else {
+                    0.0
+                });
                 elements.push((ge, b.element_label[e]));
                 bone_elements.push(ge);
             }
@@ -428,6 +464,7 @@ impl Twin {
             full.bones.push(BoneIndex {
                 screw_elements: Vec::new(),
                 endplate_elements: [Vec::new(), Vec::new()],
+                centre_elements: [Vec::new(), Vec::new()],
                 body_nodes,
                 body: b.body,
                 level: self.levels[b.body].name().to_string(),
@@ -447,9 +484,24 @@ impl Twin {
         let node_of = |k: usize, n: usize| full.bones[k].nodes.start + n;
         // Discs: endplate nodes tied to the bone surface instead of the rigid body.
         let mut ties = Vec::new();
-        // (bone, zone, its local elements): filled in once `full` is no longer borrowed.
+        // (bone, zone, its layer, the layer's centre; local elements): filled in once `full`
+        // is no longer borrowed.
         let mut endplates = Vec::new();
-        for d in &index.discs {
+        let mut disc_elem0 = 0;
+        for (i, d) in index.discs.iter().enumerate() {
+            // The disc's centre: its nucleus, or the cage that replaced it.
+            let elem0 = disc_elem0;
+            disc_elem0 += self.discs[i].mesh.mesh.num_elements();
+            let mut centre_nodes: std::collections::HashSet<usize> = d
+                .nucleus
+                .iter()
+                .flat_map(|&e| model.mesh.element_nodes(e).to_vec())
+                .collect();
+            for block in self.implants.disc_blocks.iter().filter(|b| b.disc == i) {
+                for &e in &block.elements {
+                    centre_nodes.extend(model.mesh.element_nodes(elem0 + e).iter().copied());
+                }
+            }
             // `zone`: the vertebra's endplate the disc side faces (0 superior, 1 inferior).
             for (body, nodes, side, zone) in [
                 (d.upper, &d.upper_nodes, "upper", 1),
@@ -471,11 +523,10 @@ impl Twin {
                         master.push([p[0], p[2], p[3]]);
                     }
                 }
-                endplates.push((
-                    k,
-                    zone,
-                    endplate_layer(&bones[k], &pts, options.tie_tolerance_mm),
-                ));
+                let layer = endplate_layer(&bones[k], &pts, options.tie_tolerance_mm);
+                let is_centre: Vec<bool> = nodes.iter().map(|n| centre_nodes.contains(n)).collect();
+                let centre = layer_centre(&bones[k], &layer, &pts, &is_centre);
+                endplates.push((k, zone, layer, centre));
                 ties.push(Tie {
                     name: format!(
                         "disc {}-{} {side} endplate",
@@ -738,10 +789,13 @@ impl Twin {
             ));
         }
         full.screw_bodies = screw_pairs;
-        for (k, zone, elements) in endplates {
+        for (k, zone, layer, centre) in endplates {
             let b = &mut full.bones[k];
-            b.endplate_elements[zone] = elements.into_iter().map(|e| b.elements[e].0).collect();
+            b.endplate_elements[zone] = layer.into_iter().map(|e| b.elements[e].0).collect();
+            b.centre_elements[zone] = centre.into_iter().map(|e| b.elements[e].0).collect();
         }
+        strength.resize(model.mesh.num_elements(), 0.0);
+        full.strength_mpa = strength;
         for (k, nodes) in screw_nodes.into_iter().enumerate() {
             if nodes.is_empty() {
                 continue;
@@ -902,6 +956,17 @@ fn bone_stress(full: &FullIndex, state: &nl::StepState) -> Vec<BoneStress> {
                     .collect();
                 (!v.is_empty()).then(|| crate::bone_fe::percentile(&mut v, 0.95))
             };
+            let ratio_p95 = |elements: &[usize]| {
+                let mut v: Vec<f64> = elements
+                    .iter()
+                    .filter(|&&e| full.strength_mpa.get(e).is_some_and(|&s| s > 0.0))
+                    .map(|&e| {
+                        spinetwin_fem::post::von_mises(&state.element_stress[e])
+                            / full.strength_mpa[e]
+                    })
+                    .collect();
+                (!v.is_empty()).then(|| crate::bone_fe::percentile(&mut v, 0.95))
+            };
             BoneStress {
                 level: b.level.clone(),
                 body_p50_mpa: crate::bone_fe::percentile(&mut body, 0.5),
@@ -913,6 +978,9 @@ fn bone_stress(full: &FullIndex, state: &nl::StepState) -> Vec<BoneStress> {
                 inferior_endplate_p95_mpa: p95(&b.endplate_elements[1]),
                 cement_p95_mpa: (!cement.is_empty())
                     .then(|| crate::bone_fe::percentile(&mut cement, 0.95)),
+                superior_centre_ratio_p95: ratio_p95(&b.centre_elements[0]),
+                inferior_centre_ratio_p95: ratio_p95(&b.centre_elements[1]),
+                around_screws_ratio_p95: ratio_p95(&b.screw_elements),
                 max_mpa: max,
             }
         })
@@ -945,6 +1013,39 @@ fn endplate_layer(bone: &DeformableBone, endplate: &[[f64; 3]], tolerance: f64) 
     (0..m.num_elements())
         .filter(|&e| bone.element_label[e] == local_label::BODY)
         .filter(|&e| m.element_nodes(e).iter().filter(|&&n| on[n]).count() >= 4)
+        .collect()
+}
+
+/// The elements of `layer` (local indices into `bone`) under the disc's centre: those whose
+/// nearest `endplate` node, measured across the endplate (normal to the vertebra's axis),
+/// is flagged in `is_centre`. A nearest-node split, so the zone follows the disc mesh's own
+/// boundary between the nucleus (or cage) and the annulus.
+fn layer_centre(
+    bone: &DeformableBone,
+    layer: &[usize],
+    endplate: &[[f64; 3]],
+    is_centre: &[bool],
+) -> Vec<usize> {
+    if !is_centre.iter().any(|&c| c) {
+        return Vec::new();
+    }
+    let z = Vector3::from(bone.axis);
+    let across = |p: [f64; 3]| {
+        let v = Vector3::from(p);
+        v - z * z.dot(&v)
+    };
+    let ends: Vec<Vector3<f64>> = endplate.iter().map(|&p| across(p)).collect();
+    layer
+        .iter()
+        .copied()
+        .filter(|&e| {
+            let c = across(bone.mesh.element_centroid(e));
+            ends.iter()
+                .map(|p| (p - c).norm_squared())
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .is_some_and(|(i, _)| is_centre[i])
+        })
         .collect()
 }
 

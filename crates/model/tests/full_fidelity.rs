@@ -130,6 +130,39 @@ fn deformable_vertebrae_agree_with_the_rigid_ones_and_carry_the_load() {
         3
     );
 
+    // The endplate centres: under the nucleus, a strict part of each endplate layer (the
+    // nucleus is 30-50 % of the disc's area; the nearest-node split also takes the ring of
+    // elements on its boundary), each element's strength from the density of its modulus.
+    for (b, bone) in full.bones.iter().zip(&bones) {
+        for zone in 0..2 {
+            let (layer, centre) = (&b.endplate_elements[zone], &b.centre_elements[zone]);
+            let share = centre.len() as f64 / layer.len() as f64;
+            println!(
+                "{} endplate {zone}: {} of {} layer elements under the nucleus ({:.0} %)",
+                b.level,
+                centre.len(),
+                layer.len(),
+                100.0 * share
+            );
+            assert!(centre.iter().all(|e| layer.contains(e)), "{}", b.level);
+            assert!((0.2..0.8).contains(&share), "{} {zone}: {share}", b.level);
+        }
+        let first = b.elements[0].0;
+        for &(e, label) in &b.elements {
+            let s = full.strength_mpa[e];
+            if label == spinetwin_model::bone_fe::local_label::CEMENT {
+                assert_eq!(s, 0.0);
+                continue;
+            }
+            let rho = options.bone.law.density(bone.youngs[e - first]);
+            let expected = spinetwin_model::bone_fe::yield_strength_mpa(0.6 * rho);
+            assert!(
+                (s - expected).abs() <= 1e-12 * expected && s > 0.0,
+                "{s} {expected}"
+            );
+        }
+    }
+
     // Implants clamped to a deformable vertebra are refused with a message.
     let mut with_rod = twin.clone();
     with_rod.implants.beams.push(nl::Beam {

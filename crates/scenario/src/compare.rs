@@ -115,8 +115,9 @@ pub struct Comparison {
 }
 
 /// The bone metrics of the full fidelity, per deformable vertebra: (metric, what it is in
-/// the report's table header).
-pub const BONE_METRICS: [(&str, &str); 6] = [
+/// the report's table header). Those ending in `_ratio_p95` are stress over yield strength
+/// ([`is_ratio_metric`]).
+pub const BONE_METRICS: [(&str, &str); 9] = [
     ("bone_body_p95_mpa", "body"),
     (
         "bone_superior_endplate_p95_mpa",
@@ -129,7 +130,22 @@ pub const BONE_METRICS: [(&str, &str); 6] = [
     ("bone_posterior_p95_mpa", "posterior elements"),
     ("bone_around_screws_p95_mpa", "around the screws"),
     ("cement_p95_mpa", "cement"),
+    (
+        "bone_superior_centre_ratio_p95",
+        "superior endplate, under the nucleus or cage",
+    ),
+    (
+        "bone_inferior_centre_ratio_p95",
+        "inferior endplate, under the nucleus or cage",
+    ),
+    ("bone_around_screws_ratio_p95", "around the screws"),
 ];
+
+/// Whether `metric` is one of the [`BONE_METRICS`] that are a stress over the bone's yield
+/// strength (the subsidence and loosening indicators) rather than a stress.
+pub fn is_ratio_metric(metric: &str) -> bool {
+    is_bone_metric(metric) && metric.ends_with("_ratio_p95")
+}
 
 /// Whether `metric` is one of [`BONE_METRICS`] (rows per vertebra, not per segment).
 fn is_bone_metric(metric: &str) -> bool {
@@ -145,6 +161,9 @@ fn bone_value(b: &BoneStress, metric: &str) -> Option<f64> {
         "bone_posterior_p95_mpa" => b.posterior_p95_mpa,
         "bone_around_screws_p95_mpa" => b.around_screws_p95_mpa,
         "cement_p95_mpa" => b.cement_p95_mpa,
+        "bone_superior_centre_ratio_p95" => b.superior_centre_ratio_p95,
+        "bone_inferior_centre_ratio_p95" => b.inferior_centre_ratio_p95,
+        "bone_around_screws_ratio_p95" => b.around_screws_ratio_p95,
         _ => None,
     }
 }
@@ -373,7 +392,15 @@ fn case_rows(
             }
             let cemented = find(&sb, level, "cement_p95_mpa").is_some();
             let note = match metric {
-                "bone_around_screws_p95_mpa" if i.is_none() => "no screws in the intact spine",
+                "bone_around_screws_p95_mpa" | "bone_around_screws_ratio_p95" if i.is_none() => {
+                    "no screws in the intact spine"
+                }
+                "bone_superior_centre_ratio_p95" | "bone_inferior_centre_ratio_p95" => {
+                    "von Mises stress over the compressive yield strength of each element's \
+                     bone from its density (Kopperdahl 2002), 95th percentile over the \
+                     endplate layer under the nucleus (intact) or the cage that replaces it: \
+                     the subsidence indicator; above 1 the bone yields under this load"
+                }
                 "cement_p95_mpa" if i.is_none() => "no cement in the intact spine",
                 "bone_body_p95_mpa" if cemented => {
                     "scenario: the body's bone around the cement; intact: the whole body"
@@ -732,7 +759,7 @@ the nominal moment. Adjacent levels then take up the motion a fused level loses.
     }
 
     /// The bone stresses of one scenario at the full fidelity, per load case and deformable
-    /// vertebra (empty at the hybrid fidelity).
+    /// vertebra, then the same zones' stress over strength (empty at the hybrid fidelity).
     fn bone_table(&self, sc: &ScenarioSummary) -> String {
         let Some(control) = self.bone_control(sc) else {
             return String::new();
@@ -742,11 +769,13 @@ the nominal moment. Adjacent levels then take up the motion a fused level loses.
             .iter()
             .filter(|r| r.scenario == sc.name && is_bone_metric(&r.metric) && r.control == control)
             .collect();
-        let shown: Vec<(&str, &str)> = BONE_METRICS
-            .iter()
-            .copied()
-            .filter(|(m, _)| rows.iter().any(|r| r.metric == *m))
-            .collect();
+        let shown = |ratio: bool| -> Vec<(&str, &str)> {
+            BONE_METRICS
+                .iter()
+                .copied()
+                .filter(|(m, _)| is_ratio_metric(m) == ratio && rows.iter().any(|r| r.metric == *m))
+                .collect()
+        };
         let under = if control == CONTROL_LOAD {
             "load control"
         } else {
@@ -757,17 +786,44 @@ the nominal moment. Adjacent levels then take up the motion a fused level loses.
 over the elements of each zone (MPa), intact &rarr; scenario, under {under}. The body \
 excludes cement (in a cemented body: its bone around the cement); the endplate zones are \
 the body's element layer facing each disc (under a cage: where subsidence starts); around \
-the screws: the bone elements bonded to a screw (a loosening indicator).</p><table><tr>\
-<th>load case</th><th>vertebra</th>",
+the screws: the bone elements bonded to a screw (a loosening indicator).</p>",
         );
-        for (_, head) in &shown {
+        h.push_str(&self.bone_grid(&rows, &shown(false), cell));
+        let ratios = shown(true);
+        if !ratios.is_empty() {
+            h.push_str(
+                "<p><b>Load against strength.</b> Von Mises stress over the compressive yield \
+strength of each element's bone from its density (Kopperdahl 2002: 37.4 &rho;<sup>1.39</sup> \
+MPa), 95th percentile, intact &rarr; scenario: in the endplate layer under the nucleus, or \
+under the cage that replaces it (<i>subsidence</i>), and in the bone bonded to the screws \
+(<i>loosening</i>). Above 1 the bone yields under a single such load (colour of the \
+scenario's value: green below 0.5, amber 0.5 to 1, red from 1). The law is for cancellous \
+bone; 3 mm elements under the endplate mix in the cortical endplate, so the ratios there \
+are conservative.</p>",
+            );
+            h.push_str(&self.bone_grid(&rows, &ratios, ratio_cell));
+        }
+        h
+    }
+
+    /// One table of `rows` (one scenario's bone rows): a line per load case and vertebra,
+    /// a column per metric of `shown`, each cell drawn by `cell`.
+    fn bone_grid(
+        &self,
+        rows: &[&ComparisonRow],
+        shown: &[(&str, &str)],
+        cell: fn(Option<&ComparisonRow>) -> String,
+    ) -> String {
+        let mut h = String::from("<table><tr><th>load case</th><th>vertebra</th>");
+        for (_, head) in shown {
             h.push_str(&format!("<th>{}</th>", esc(head)));
         }
         h.push_str("</tr>");
         for case in &self.load_cases {
             let mut levels: Vec<&str> = Vec::new();
             for r in rows.iter().filter(|r| &r.load_case == case) {
-                if !levels.contains(&r.level.as_str()) {
+                if !levels.contains(&r.level.as_str()) && shown.iter().any(|(m, _)| *m == r.metric)
+                {
                     levels.push(&r.level);
                 }
             }
@@ -777,7 +833,7 @@ the screws: the bone elements bonded to a screw (a loosening indicator).</p><tab
                     esc(case),
                     esc(level)
                 ));
-                for (m, _) in &shown {
+                for (m, _) in shown {
                     let r = rows
                         .iter()
                         .find(|r| &r.load_case == case && r.level == level && r.metric == *m);
@@ -1126,11 +1182,12 @@ impl Comparison {
             return String::new();
         };
         let mut worst: Vec<(&str, &ComparisonRow, f64)> = Vec::new();
-        for r in self
-            .rows
-            .iter()
-            .filter(|r| r.scenario == sc.name && is_bone_metric(&r.metric) && r.control == control)
-        {
+        let mine = || {
+            self.rows.iter().filter(move |r| {
+                r.scenario == sc.name && is_bone_metric(&r.metric) && r.control == control
+            })
+        };
+        for r in mine().filter(|r| !is_ratio_metric(&r.metric)) {
             let Some(c) = r.change_pct.filter(|c| c.abs() >= 10.0) else {
                 continue;
             };
@@ -1144,12 +1201,38 @@ impl Comparison {
             }
         }
         let under = if control == CONTROL_LOAD {
-            "under pure moments"
+            "under load control"
         } else {
             "under ROM-matched control"
         };
+        // The highest stress over strength of the scenario, with the intact value.
+        let strength = mine()
+            .filter(|r| is_ratio_metric(&r.metric))
+            .filter_map(|r| r.value.map(|v| (r, v)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(r, v)| {
+                let zone = if r.metric == "bone_around_screws_ratio_p95" {
+                    "around the screws (loosening)"
+                } else if r.metric.contains("superior") {
+                    "superior endplate centre (subsidence)"
+                } else {
+                    "inferior endplate centre (subsidence)"
+                };
+                format!(
+                    "The bone's highest load against its yield strength (95th percentile) is {v:.2} at the {} {zone} in {}{}{}. ",
+                    r.level,
+                    r.load_case,
+                    r.intact.map(|i| format!(" (intact {i:.2})")).unwrap_or_default(),
+                    if v >= 1.0 {
+                        ": above 1, that bone yields under a single such load"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .unwrap_or_default();
         if worst.is_empty() {
-            return format!("With deformable vertebrae, no bone zone's stress (95th percentile) changed by 10 % or more {under}. ");
+            return format!("With deformable vertebrae, no bone zone's stress (95th percentile) changed by 10 % or more {under}. {strength}");
         }
         let head = |m: &str| {
             BONE_METRICS
@@ -1162,7 +1245,7 @@ impl Comparison {
             .map(|(m, r, c)| format!("{} {} {:+.0} % ({})", r.level, head(m), c, r.load_case))
             .collect();
         format!(
-            "With deformable vertebrae, bone stress (95th percentile) changed by 10 % or more {under} at: {}. ",
+            "With deformable vertebrae, bone stress (95th percentile) changed by 10 % or more {under} at: {}. {strength}",
             parts.join(", ")
         )
     }
@@ -1248,20 +1331,26 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn cell(r: Option<&ComparisonRow>) -> String {
+/// A stress-over-strength cell: intact -> scenario, coloured by the scenario's value (green
+/// below 0.5, amber 0.5 to 1, red from 1), as the isolated implant check's table.
+fn ratio_cell(r: Option<&ComparisonRow>) -> String {
     let Some(r) = r else {
         return "<td>-</td>".into();
     };
-    let f = |v: Option<f64>, intact: bool| match v {
-        Some(x) => format!("{x:.2}"),
-        None => {
-            let t = r.value_text(None, intact);
-            if t.is_empty() {
-                "-".into()
-            } else {
-                format!("<span class='nc'>{t}</span>")
-            }
-        }
+    let style = match r.value {
+        Some(v) if v >= 1.0 => " style='background:#f4b6b6'",
+        Some(v) if v >= 0.5 => " style='background:#f7e3a8'",
+        Some(_) => " style='background:#cdeccd'",
+        None => "",
+    };
+    let (intact, value, title) = cell_parts(r);
+    format!("<td{style}{title}>{intact} &rarr; {value}</td>")
+}
+
+/// A cell `intact -> scenario (change %)`, coloured by the change.
+fn cell(r: Option<&ComparisonRow>) -> String {
+    let Some(r) = r else {
+        return "<td>-</td>".into();
     };
     let class = match r.change_pct {
         Some(c) if c > 50.0 => "up2",
@@ -1274,14 +1363,28 @@ fn cell(r: Option<&ComparisonRow>) -> String {
         .change_pct
         .map(|c| format!(" ({c:+.0} %)"))
         .unwrap_or_default();
+    let (intact, value, title) = cell_parts(r);
+    format!("<td class='{class}'{title}>{intact} &rarr; {value}{ch}</td>")
+}
+
+/// A row's intact and scenario values as cell text (why one is missing, in italics) and
+/// its note as a `title` attribute (empty without a note).
+fn cell_parts(r: &ComparisonRow) -> (String, String, String) {
+    let f = |v: Option<f64>, intact: bool| match v {
+        Some(x) => format!("{x:.2}"),
+        None => {
+            let t = r.value_text(None, intact);
+            if t.is_empty() {
+                "-".into()
+            } else {
+                format!("<span class='nc'>{t}</span>")
+            }
+        }
+    };
     let title = if r.note.is_empty() {
         String::new()
     } else {
         format!(" title='{}'", esc(&r.note).replace('\'', "&#39;"))
     };
-    format!(
-        "<td class='{class}'{title}>{} &rarr; {}{ch}</td>",
-        f(r.intact, true),
-        f(r.value, false)
-    )
+    (f(r.intact, true), f(r.value, false), title)
 }

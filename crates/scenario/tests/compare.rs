@@ -189,7 +189,7 @@ fn bone_stress_rows_at_the_full_fidelity() {
     .unwrap();
     let m = apply(&t, &s).unwrap();
     let flex = LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0);
-    let bone = |p95: f64, cement: Option<f64>| BoneStress {
+    let bone = |p95: f64, cement: Option<f64>, ratio: f64| BoneStress {
         level: "L4".into(),
         body_p50_mpa: 0.3,
         body_p95_mpa: p95,
@@ -198,12 +198,15 @@ fn bone_stress_rows_at_the_full_fidelity() {
         superior_endplate_p95_mpa: Some(1.0),
         inferior_endplate_p95_mpa: None,
         cement_p95_mpa: cement,
+        superior_centre_ratio_p95: Some(ratio),
+        inferior_centre_ratio_p95: None,
+        around_screws_ratio_p95: None,
         max_mpa: 2.0,
     };
     let mut intact = result(&t, &flex, 4.0, [Some(10.0), Some(12.0)], true);
-    intact.samples[0].bone_stress = vec![bone(1.0, None)];
+    intact.samples[0].bone_stress = vec![bone(1.0, None, 0.4)];
     let mut scen = result(&m.twin, &flex, 4.0, [Some(10.0), Some(12.0)], true);
-    scen.samples[0].bone_stress = vec![bone(0.8, Some(0.9))];
+    scen.samples[0].bone_stress = vec![bone(0.8, Some(0.9), 1.2)];
     let mut cmp = compare(&[intact], &[(&m, vec![scen])]);
     cmp.set_full_fidelity(3.0);
     let row = |metric: &str| {
@@ -222,15 +225,35 @@ fn bone_stress_rows_at_the_full_fidelity() {
     // Zones that neither model has give no row.
     assert!(row("bone_inferior_endplate_p95_mpa").is_none());
     assert!(row("bone_around_screws_p95_mpa").is_none());
+    assert!(row("bone_around_screws_ratio_p95").is_none());
+    let ratio = row("bone_superior_centre_ratio_p95").expect("ratio row");
+    assert_eq!((ratio.intact, ratio.value), (Some(0.4), Some(1.2)));
+    assert!(ratio.note.contains("subsidence"), "{}", ratio.note);
     assert!(!cmp.scenarios[0].needs_full_fidelity);
     assert!(cmp.scenarios[0].bone_check_note.is_none());
     let html = cmp.to_html();
     assert!(html.contains("Bone stress (deformable vertebrae)"));
     assert!(html.contains("intact &rarr; scenario, under load control."));
+    // The stress over strength in its own table, red from 1.
+    assert!(html.contains("Load against strength"), "{html}");
+    assert!(
+        html.contains("<td style='background:#f4b6b6'") && html.contains("0.40 &rarr; 1.20"),
+        "{html}"
+    );
     assert!(html.contains("Full fidelity: the vertebrae between"));
-    // The segment table lists segments only: L4 has its one row, in the bone table.
-    assert_eq!(html.matches("<td class='l'>L4</td>").count(), 1, "{html}");
+    // The segment table lists segments only: L4 has its row in the bone stress table and
+    // in the load-against-strength table.
+    assert_eq!(html.matches("<td class='l'>L4</td>").count(), 2, "{html}");
     let p = cmp.paragraph(&cmp.scenarios[0]);
     assert!(p.contains("L4 body -20 %"), "{p}");
+    // The ratio is named once, by value, not in the list of stress changes.
+    assert!(
+        p.contains("is 1.20 at the L4 superior endplate centre (subsidence) in flexion_7.5nm (intact 0.40): above 1"),
+        "{p}"
+    );
+    assert!(
+        !p.contains("superior endplate, under the nucleus or cage +"),
+        "{p}"
+    );
     assert!(!p.contains("Cement has no mechanical effect"), "{p}");
 }
