@@ -51,7 +51,8 @@ standing; without --load the standard set (six 7.5 Nm pure moments and standing)
 Writes OUT/results.json and OUT/results.csv. A case that does not converge is reported as \
 not converged, with no numbers. --fidelity full solves with the vertebrae between the top and \
 the bottom one deformable (voxel hexahedra with moduli from the CT's HU; give the CT the twin \
-was built from with --ct) and adds OUT/bone_stress.csv (von Mises stress per vertebra) and \
+was built from with --ct) and adds OUT/bone_stress.csv (von Mises stress per vertebra and zone, and its ratio to the \
+bone's yield strength under the endplate centres and around screws) and \
 OUT/bones/CASE.vtu (the loaded vertebrae: displacement, stress, modulus; for ParaView)."
 )]
 pub struct SimulateArgs {

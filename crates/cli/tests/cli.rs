@@ -681,7 +681,8 @@ fn plan_full_fidelity_compares_bone_stress() {
         let r = row(metric);
         assert!(r[4].parse::<f64>().unwrap() > 0.0, "{r:?}");
     }
-    // The subsidence indicator under both endplates' centres (the nucleus in both models).
+    // The load against strength under both endplates' centres (the nucleus in both models:
+    // no cage, so not called subsidence).
     for metric in [
         "bone_superior_centre_ratio_p95",
         "bone_inferior_centre_ratio_p95",
@@ -689,7 +690,7 @@ fn plan_full_fidelity_compares_bone_stress() {
         let r = row(metric);
         let (i, v): (f64, f64) = (r[4].parse().unwrap(), r[5].parse().unwrap());
         assert!(i > 0.0 && v > 0.0 && i < 1.0, "{r:?}");
-        assert!(r[7..].join(",").contains("subsidence"), "{r:?}");
+        assert!(r[7..].join(",").contains("under the nucleus"), "{r:?}");
     }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("Bone stress (deformable vertebrae)"));

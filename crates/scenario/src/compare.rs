@@ -384,6 +384,25 @@ fn case_rows(
             .and_then(|v| v.iter().find(|b| b.level == level))
             .and_then(|b| bone_value(b, metric))
     };
+    // Whether the scenario has a cage in the disc a centre-ratio metric of `level` faces.
+    let caged = |level: &str, metric: &str| -> bool {
+        let Some(k) = sm.twin.levels.iter().position(|l| l.name() == level) else {
+            return false;
+        };
+        let upper = if metric.contains("superior") {
+            k.checked_sub(1)
+        } else {
+            Some(k)
+        };
+        sm.twin.implants.disc_blocks.iter().any(|b| {
+            sm.twin
+                .discs
+                .get(b.disc)
+                .is_some_and(|d| Some(d.upper) == upper)
+        })
+    };
+    const RATIO: &str = "von Mises stress over the compressive yield strength of each \
+                         element's bone from its density (Kopperdahl 2002), 95th percentile";
     for level in &vertebrae {
         for (metric, _) in BONE_METRICS {
             let (i, v) = (find(&ib, level, metric), find(&sb, level, metric));
@@ -391,23 +410,35 @@ fn case_rows(
                 continue;
             }
             let cemented = find(&sb, level, "cement_p95_mpa").is_some();
+            let centre = matches!(
+                metric,
+                "bone_superior_centre_ratio_p95" | "bone_inferior_centre_ratio_p95"
+            );
             let note = match metric {
                 "bone_around_screws_p95_mpa" | "bone_around_screws_ratio_p95" if i.is_none() => {
-                    "no screws in the intact spine"
+                    "no screws in the intact spine".to_string()
                 }
-                "bone_superior_centre_ratio_p95" | "bone_inferior_centre_ratio_p95" => {
-                    "von Mises stress over the compressive yield strength of each element's \
-                     bone from its density (Kopperdahl 2002), 95th percentile over the \
-                     endplate layer under the nucleus (intact) or the cage that replaces it: \
-                     the subsidence indicator; above 1 the bone yields under this load"
+                _ if centre && v.is_none() && sr.is_some_and(|r| r.converged) => {
+                    "no nucleus or cage left in the scenario's disc (nucleotomy): no centre zone"
+                        .to_string()
                 }
-                "cement_p95_mpa" if i.is_none() => "no cement in the intact spine",
+                _ if centre && caged(level, metric) => format!(
+                    "{RATIO} over the endplate layer under the cage (in the intact spine the \
+                     same elements under the nucleus): the subsidence indicator; above 1 the \
+                     bone yields under this load"
+                ),
+                _ if centre => format!(
+                    "{RATIO} over the endplate layer under the nucleus: the endplate's load \
+                     against its strength; above 1 the bone yields under this load"
+                ),
+                "cement_p95_mpa" if i.is_none() => "no cement in the intact spine".to_string(),
                 "bone_body_p95_mpa" if cemented => {
                     "scenario: the body's bone around the cement; intact: the whole body"
+                        .to_string()
                 }
-                _ => "",
+                _ => String::new(),
             };
-            push(level.clone(), metric, i, v, not_converged(note.to_string()));
+            push(level.clone(), metric, i, v, not_converged(note));
         }
     }
     for (b, beam) in sm.twin.implants.beams.iter().enumerate() {
@@ -791,16 +822,21 @@ the screws: the bone elements bonded to a screw (a loosening indicator).</p>",
         h.push_str(&self.bone_grid(&rows, &shown(false), cell));
         let ratios = shown(true);
         if !ratios.is_empty() {
-            h.push_str(
+            let size = self
+                .full_fidelity_element_mm
+                .map_or(String::new(), |s| format!("{s:.0} mm "));
+            h.push_str(&format!(
                 "<p><b>Load against strength.</b> Von Mises stress over the compressive yield \
 strength of each element's bone from its density (Kopperdahl 2002: 37.4 &rho;<sup>1.39</sup> \
 MPa), 95th percentile, intact &rarr; scenario: in the endplate layer under the nucleus, or \
 under the cage that replaces it (<i>subsidence</i>), and in the bone bonded to the screws \
 (<i>loosening</i>). Above 1 the bone yields under a single such load (colour of the \
 scenario's value: green below 0.5, amber 0.5 to 1, red from 1). The law is for cancellous \
-bone; 3 mm elements under the endplate mix in the cortical endplate, so the ratios there \
-are conservative.</p>",
-            );
+bone and the {size}elements under the endplate take in the cortical endplate, so there the \
+strength is underestimated. The cage fills the nucleus footprint and is bonded to both \
+endplates: the load a real, smaller cage puts on the endplate at its rim is not in it, so \
+for subsidence the ratio is a lower bound.</p>",
+            ));
             h.push_str(&self.bone_grid(&rows, &ratios, ratio_cell));
         }
         h
@@ -1211,16 +1247,26 @@ impl Comparison {
             .filter_map(|r| r.value.map(|v| (r, v)))
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(r, v)| {
-                let zone = if r.metric == "bone_around_screws_ratio_p95" {
-                    "around the screws (loosening)"
-                } else if r.metric.contains("superior") {
-                    "superior endplate centre (subsidence)"
+                let place = if r.metric == "bone_around_screws_ratio_p95" {
+                    format!("in the bone around the {} screws (loosening)", r.level)
                 } else {
-                    "inferior endplate centre (subsidence)"
+                    format!(
+                        "under the {} {} endplate's centre{}",
+                        r.level,
+                        if r.metric.contains("superior") {
+                            "superior"
+                        } else {
+                            "inferior"
+                        },
+                        if r.note.contains("subsidence") {
+                            ", on the cage (subsidence)"
+                        } else {
+                            ""
+                        }
+                    )
                 };
                 format!(
-                    "The bone's highest load against its yield strength (95th percentile) is {v:.2} at the {} {zone} in {}{}{}. ",
-                    r.level,
+                    "The bone's highest load against its yield strength (95th percentile) is {v:.2}, {place}, in {}{}{}. ",
                     r.load_case,
                     r.intact.map(|i| format!(" (intact {i:.2})")).unwrap_or_default(),
                     if v >= 1.0 {

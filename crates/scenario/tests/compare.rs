@@ -228,7 +228,12 @@ fn bone_stress_rows_at_the_full_fidelity() {
     assert!(row("bone_around_screws_ratio_p95").is_none());
     let ratio = row("bone_superior_centre_ratio_p95").expect("ratio row");
     assert_eq!((ratio.intact, ratio.value), (Some(0.4), Some(1.2)));
-    assert!(ratio.note.contains("subsidence"), "{}", ratio.note);
+    // No cage in a vertebroplasty: the endplate's load against strength, not subsidence.
+    assert!(
+        ratio.note.contains("under the nucleus") && !ratio.note.contains("subsidence"),
+        "{}",
+        ratio.note
+    );
     assert!(!cmp.scenarios[0].needs_full_fidelity);
     assert!(cmp.scenarios[0].bone_check_note.is_none());
     let html = cmp.to_html();
@@ -248,7 +253,7 @@ fn bone_stress_rows_at_the_full_fidelity() {
     assert!(p.contains("L4 body -20 %"), "{p}");
     // The ratio is named once, by value, not in the list of stress changes.
     assert!(
-        p.contains("is 1.20 at the L4 superior endplate centre (subsidence) in flexion_7.5nm (intact 0.40): above 1"),
+        p.contains("is 1.20, under the L4 superior endplate's centre, in flexion_7.5nm (intact 0.40): above 1"),
         "{p}"
     );
     assert!(

@@ -6,8 +6,8 @@
 //! around the screws gives), and the bone at the screws must carry more stress than the
 //! rest of the body. Cement and a cage at the full fidelity: cement in a deformable body
 //! changes the neighbouring discs' pressure by only a few per cent (Rohlmann et al. 2006:
-//! +2.4 %) while the cement draws load in its body, and a cage changes the stress
-//! in the bone layers it bears on. The bone's stress over its yield strength around the
+//! +2.4 %) while the cement draws load in its body, and a cage draws more of the load
+//! through the endplate centres it bears on. The bone's stress over its yield strength around the
 //! screws (loosening) agrees with the isolated vertebra check under the hybrid twin's screw
 //! loads, and under the cage (subsidence) it rises when the same spine has less mineral.
 //!
@@ -214,8 +214,9 @@ fn cement_and_cage_in_deformable_vertebrae() {
     // sits in the cortex and the endplates).
     let cement_p95 = c4.cement_p95_mpa.expect("cement in L4");
     assert!(cement_p95 > 1.5 * i4.body_p50_mpa, "{i4:?}\n{c4:?}");
-    // The cage: the bone layers facing it see it (whole-layer 95th percentiles, so the
-    // zone under the cage and the rim the removed annulus window loaded are mixed).
+    // The cage: the whole layers facing it (95th percentiles; the zone under the cage and
+    // the rim the removed annulus window loaded are mixed), printed; the checks follow on
+    // the centre under the cage.
     let (i4, g4, i5, g5) = (
         &intact.bone_stress[0],
         &with_cage.bone_stress[0],
@@ -232,9 +233,6 @@ fn cement_and_cage_in_deformable_vertebrae() {
         under(i5, 0),
         under(g5, 0)
     );
-    for (a, b) in [(under(i4, 1), under(g4, 1)), (under(i5, 0), under(g5, 0))] {
-        assert!((b - a).abs() > 0.1 * a, "{a} -> {b}");
-    }
     let centre = |b: &spinetwin_model::full::BoneStress, which: usize| {
         [b.superior_centre_ratio_p95, b.inferior_centre_ratio_p95][which].expect("centre zone")
     };
