@@ -41,8 +41,8 @@
 //! as in the isolated vertebra test. The bone under each endplate (the body's element layer
 //! facing the disc) is reported on its own ([`BoneStress::superior_endplate_p95_mpa`]):
 //! under a cage it is where subsidence starts. Against each element's compressive yield
-//! strength (from the density of its modulus, the law of the isolated implant check
-//! [`crate::bone_fe::yield_strength_mpa`]), the stress gives the subsidence indicator over
+//! strength (the harmonic mean over its CT samples of the law of the isolated implant
+//! check, [`crate::bone_fe::yield_strength_mpa`]), the stress gives the subsidence indicator over
 //! the layer's centre under the nucleus or the cage that replaces it
 //! ([`BoneStress::superior_centre_ratio_p95`]) and the loosening indicator around the
 //! screws ([`BoneStress::around_screws_ratio_p95`]), in situ rather than in an isolated
@@ -129,6 +129,10 @@ pub struct DeformableBone {
     pub youngs: Vec<f64>,
     /// Poisson's ratio per element.
     pub poisson: Vec<f64>,
+    /// Compressive yield strength per element (MPa; 0 for cement): the harmonic mean of the
+    /// strengths of its CT samples, each from the density of its modulus
+    /// ([`crate::bone_fe::yield_strength_mpa`]).
+    pub strength_mpa: Vec<f64>,
     /// [`local_label::BODY`], [`local_label::POSTERIOR`] or [`local_label::CEMENT`] per
     /// element.
     pub element_label: Vec<u16>,
@@ -181,8 +185,8 @@ pub struct BoneStress {
     /// 95th percentile over the cement elements (MPa; `None` without cement).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cement_p95_mpa: Option<f64>,
-    /// Von Mises stress over compressive yield strength (each element's strength from the
-    /// density of its own modulus, [`crate::bone_fe::yield_strength_mpa`]), 95th
+    /// Von Mises stress over compressive yield strength (each element's strength from its
+    /// CT samples, [`DeformableBone::strength_mpa`]), 95th
     /// percentile over the centre of the layer under the superior endplate: the elements
     /// under the nucleus, or under the cage that replaces it (the subsidence indicator;
     /// above 1 the bone there yields under this load). `None` without a nucleus or cage
@@ -228,8 +232,9 @@ pub struct FullIndex {
     /// `(screw body, vertebra)`: the rigid bodies of screws in deformable vertebrae.
     pub screw_bodies: Vec<(usize, usize)>,
     /// Compressive yield strength (MPa) of every element of the model: bone elements from
-    /// the density of their modulus ([`crate::bone_fe::yield_strength_mpa`], the law of
-    /// the isolated implant check), 0 for everything else (cement, discs).
+    /// [`DeformableBone::strength_mpa`] (the law of the isolated implant check,
+    /// [`crate::bone_fe::yield_strength_mpa`], over the element's CT samples), 0 for
+    /// everything else (cement, discs).
     pub strength_mpa: Vec<f64>,
 }
 
@@ -314,13 +319,14 @@ impl Twin {
                 )));
             }
         }
-        // Block-averaged moduli (volume integration of the CT over each element, as Taddei
-        // et al. 2004, Med Eng Phys 26:61, map CT onto FE meshes): a 3 mm element sampled
+        // Block-averaged moduli (integration of the CT over each element's volume: Taddei
+        // et al. 2004, Med Eng Phys 26:61, integrate the CT numbers; Taddei et al. 2007, Med
+        // Eng Phys 29:973, compare integrating them and the moduli): a 3 mm element sampled
         // at its centre alone misses the ~0.5 mm cortical shell and endplates unless the
-        // sample happens to fall on them. The moduli are averaged, not the HU: in an
-        // element the shell runs alongside the cancellous bone (in parallel, the Voigt mean
-        // of the moduli), and the power law (E ~ rho^1.56) of an averaged density would
-        // give a mixed element less stiffness than its parts have together.
+        // sample happens to fall on them. The moduli are averaged (the Voigt mean, over the
+        // block's samples of its label): exact for a shell running along the load, an
+        // upper bound across it; the power law (E ~ rho^1.56) of an averaged density would
+        // give even a shell along the load less stiffness than it has.
         let sub = match options.subvoxels {
             0 => {
                 let finest = ct.grid().spacing.iter().copied().fold(f64::MAX, f64::min);
@@ -365,14 +371,13 @@ impl Twin {
             for m in moduli.data_mut() {
                 *m = options.bone.modulus(*m as f64) as f32;
             }
+            let meshed = |l: u16| {
+                l == local_label::BODY || l == local_label::POSTERIOR || l == local_label::CEMENT
+            };
             let model = voxel_model(
                 &moduli,
                 &grid.lab,
-                |l| {
-                    l == local_label::BODY
-                        || l == local_label::POSTERIOR
-                        || l == local_label::CEMENT
-                },
+                meshed,
                 |l, e| match l {
                     local_label::CEMENT => BONE_CEMENT,
                     _ => crate::bone::Isotropic {
@@ -386,6 +391,42 @@ impl Twin {
                 },
             )
             .map_err(fail)?;
+            // Strength: the harmonic mean of the samples' yield strengths (each from the
+            // density of its modulus), which the weakest samples dominate. Where a cortex
+            // runs through an element the mean modulus takes its stiffness, but in an
+            // endplate loaded across it the cancellous bone yields first: the cortex must
+            // not lend the element its strength. Same grid, labels and blocks as `model`,
+            // so the same elements in the same order.
+            let mut inverse = moduli.clone();
+            for v in inverse.data_mut() {
+                let strength =
+                    yield_strength_mpa(ASH_TO_APPARENT * options.bone.law.density(*v as f64));
+                *v = (1.0 / strength.max(1e-9)) as f32;
+            }
+            let weakest = voxel_model(&inverse, &grid.lab, meshed, |_, _| BONE_CEMENT, &{
+                VoxelModelOptions {
+                    step: sub,
+                    element: BoneElement::Hex8,
+                }
+            })
+            .map_err(fail)?;
+            if weakest.element_label != model.element_label {
+                return Err(fail(ModelError::InvalidGeometry(
+                    "internal error: the strength blocks differ from the mesh's".into(),
+                )));
+            }
+            let strength_mpa: Vec<f64> = weakest
+                .element_value
+                .iter()
+                .zip(&model.element_label)
+                .map(|(&inv, &l)| {
+                    if l == local_label::CEMENT {
+                        0.0
+                    } else {
+                        1.0 / inv
+                    }
+                })
+                .collect();
             let [o, x, y, z] = grid.frame;
             let mut mesh = model.mesh.clone();
             mesh.map_nodes(|p| [0, 1, 2].map(|a| o[a] + p[0] * x[a] + p[1] * y[a] + p[2] * z[a]));
@@ -399,6 +440,7 @@ impl Twin {
                 body: b,
                 youngs: model.material.youngs.clone(),
                 poisson: model.material.poisson.clone(),
+                strength_mpa,
                 element_label: model.element_label.clone(),
                 mesh,
                 surface,
@@ -474,7 +516,7 @@ impl Twin {
                 poisson.push(b.poisson[e]);
                 let l = b.element_label[e];
                 strength.push(if l == local_label::BODY || l == local_label::POSTERIOR {
-                    yield_strength_mpa(ASH_TO_APPARENT * options.bone.law.density(b.youngs[e]))
+                    b.strength_mpa[e]
                 } else {
                     0.0
                 });

@@ -101,15 +101,17 @@ fn layers_in_series_and_mirrored_grids() {
 /// running along the load (a cortical shell) inside 3-voxel elements. Averaging the moduli
 /// of each block keeps the stiffness of the resolved model exactly (layers in parallel,
 /// nu = 0: k = sum E_i A_i / L); averaging the density first and applying the power law
-/// (E ~ rho^1.56) loses about a third of the stiffness.
+/// (E ~ rho^1.56) loses about a third of the stiffness. Across the load (in series) the
+/// mean modulus is an upper bound.
 #[test]
 fn block_averaged_moduli_keep_a_parallel_wall_exact() {
     let g = grid([12, 12, 12], [1.0, 1.0, 1.0], Matrix3::identity());
     // Walls one voxel thick at both x faces (12000 MPa), core 300 MPa.
     let wall = |i: usize| i == 0 || i == 11;
-    let build = |value: &dyn Fn(usize) -> f32, e_of: &dyn Fn(f64) -> f64, step: usize| {
+    // `value(i, k)`: the image value of the voxels at x index i and z index k.
+    let build = |value: &dyn Fn(usize, usize) -> f32, e_of: &dyn Fn(f64) -> f64, step: usize| {
         let ni = g.dims[0];
-        let data: Vec<f32> = (0..g.len()).map(|n| value(n % ni)).collect();
+        let data: Vec<f32> = (0..g.len()).map(|n| value(n % ni, n / (ni * 12))).collect();
         voxel_model(
             &Volume::new(g.clone(), data).unwrap(),
             &Volume::filled(g.clone(), 1u16),
@@ -125,7 +127,7 @@ fn block_averaged_moduli_keep_a_parallel_wall_exact() {
         )
         .unwrap()
     };
-    let modulus = |i: usize| if wall(i) { 12000.0f32 } else { 300.0 };
+    let modulus = |i: usize, _k: usize| if wall(i) { 12000.0f32 } else { 300.0 };
     let exact = (2.0 * 12.0 * 12000.0 + 10.0 * 12.0 * 300.0) / 12.0;
     let fine = stiffness(&build(&modulus, &|e| e, 1), Platens::Sliding);
     assert!((fine - exact).abs() < 1e-8 * exact, "{fine} vs {exact}");
@@ -136,13 +138,22 @@ fn block_averaged_moduli_keep_a_parallel_wall_exact() {
     assert!((k - exact).abs() < 1e-8 * exact, "{k} vs {exact}");
     // The same blocks with the mean density through E = 4730 rho^1.56.
     let rho = |e: f64| (e / 4730.0).powf(1.0 / 1.56);
-    let density = |i: usize| rho(modulus(i) as f64) as f32;
+    let density = |i: usize, k: usize| rho(modulus(i, k) as f64) as f32;
     let k_rho = stiffness(
         &build(&density, &|r| 4730.0 * r.powf(1.56), 3),
         Platens::Sliding,
     );
     println!("wall in parallel: exact {exact:.0}, moduli averaged {k:.0}, density averaged {k_rho:.0} N/mm");
     assert!(k_rho < 0.8 * exact, "{k_rho} vs {exact}");
+    // The same walls across the load (an endplate under axial load): in series, 1/k =
+    // sum L_i / (E_i A). The mean modulus is then an upper bound.
+    let across = |_i: usize, k: usize| modulus(k, 0);
+    let series = 144.0 / (2.0 / 12000.0 + 10.0 / 300.0);
+    let fine = stiffness(&build(&across, &|e| e, 1), Platens::Sliding);
+    assert!((fine - series).abs() < 1e-8 * series, "{fine} vs {series}");
+    let k = stiffness(&build(&across, &|e| e, 3), Platens::Sliding);
+    println!("wall in series: exact {series:.0}, moduli averaged {k:.0} N/mm");
+    assert!(k > 1.2 * series, "{k} vs {series}");
 }
 
 #[test]

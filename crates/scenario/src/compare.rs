@@ -822,21 +822,19 @@ the screws: the bone elements bonded to a screw (a loosening indicator).</p>",
         h.push_str(&self.bone_grid(&rows, &shown(false), cell));
         let ratios = shown(true);
         if !ratios.is_empty() {
-            let size = self
-                .full_fidelity_element_mm
-                .map_or(String::new(), |s| format!("{s:.0} mm "));
-            h.push_str(&format!(
+            h.push_str(
                 "<p><b>Load against strength.</b> Von Mises stress over the compressive yield \
 strength of each element's bone from its density (Kopperdahl 2002: 37.4 &rho;<sup>1.39</sup> \
 MPa), 95th percentile, intact &rarr; scenario: in the endplate layer under the nucleus, or \
 under the cage that replaces it (<i>subsidence</i>), and in the bone bonded to the screws \
 (<i>loosening</i>). Above 1 the bone yields under a single such load (colour of the \
-scenario's value: green below 0.5, amber 0.5 to 1, red from 1). The law is for cancellous \
-bone and the {size}elements under the endplate take in the cortical endplate, so there the \
-strength is underestimated. The cage fills the nucleus footprint and is bonded to both \
-endplates: the load a real, smaller cage puts on the endplate at its rim is not in it, so \
-for subsidence the ratio is a lower bound.</p>",
-            ));
+scenario's value: green below 0.5, amber 0.5 to 1, red from 1). An element's stiffness is \
+the mean of its CT samples' moduli and its strength the harmonic mean of theirs, which its \
+weakest bone dominates: a cortex running through an element stiffens it (it draws stress) \
+without lending it its strength, so there the ratio errs high. The cage fills the nucleus \
+footprint and is bonded to both endplates: the load a real, smaller cage puts on the \
+endplate at its rim is not in it, so for subsidence the ratio is a lower bound.</p>",
+            );
             h.push_str(&self.bone_grid(&rows, &ratios, ratio_cell));
         }
         h
