@@ -257,8 +257,9 @@ pub struct BoneIndex {
     /// superior endplate) and below (index 1, inferior endplate).
     pub endplate_elements: [Vec<usize>; 2],
     /// The part of each `endplate_elements` layer under the disc's nucleus, or under the
-    /// cage that replaces it: the elements whose nearest disc endplate node (across the
-    /// endplate, along the layer) belongs to a nucleus or cage element.
+    /// cage or fusion mass that replaces it: the elements whose nearest disc endplate node
+    /// (across the endplate, along the layer) belongs to a nucleus, cage or centre fusion
+    /// element ([`crate::twin::DiscBlockKind::is_centre`]).
     pub centre_elements: [Vec<usize>; 2],
 }
 
@@ -564,7 +565,7 @@ impl Twin {
         let mut endplates = Vec::new();
         let mut disc_elem0 = 0;
         for (i, d) in index.discs.iter().enumerate() {
-            // The disc's centre: its nucleus, or the cage that replaced it.
+            // The disc's centre: its nucleus, or the cage or fusion mass that replaced it.
             let elem0 = disc_elem0;
             disc_elem0 += self.discs[i].mesh.mesh.num_elements();
             let mut centre_nodes: std::collections::HashSet<usize> = d
@@ -572,7 +573,12 @@ impl Twin {
                 .iter()
                 .flat_map(|&e| model.mesh.element_nodes(e).to_vec())
                 .collect();
-            for block in self.implants.disc_blocks.iter().filter(|b| b.disc == i) {
+            for block in self
+                .implants
+                .disc_blocks
+                .iter()
+                .filter(|b| b.disc == i && b.kind.is_centre())
+            {
                 for &e in &block.elements {
                     centre_nodes.extend(model.mesh.element_nodes(elem0 + e).iter().copied());
                 }

@@ -153,12 +153,35 @@ pub enum PosteriorContact {
     BonyStop,
 }
 
-/// A block of disc elements given another (linear elastic) material, e.g. an interbody
-/// cage that replaces the nucleus.
+/// What a [`DiscBlock`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiscBlockKind {
+    /// An interbody cage in the nucleus space: an implant whose load on the endplates is
+    /// checked against the bone (subsidence).
+    Cage,
+    /// Bone of a solid (bony) fusion where the nucleus was, or in the cavities a nucleotomy
+    /// or an approach window left: the disc's centre.
+    FusionCentre,
+    /// Bone of a solid fusion where the annulus was.
+    FusionRim,
+}
+
+impl DiscBlockKind {
+    /// Whether the block fills the disc's centre (the nucleus space): a cage, or the fusion
+    /// mass there. The endplate zone over it is the bone's "centre" zone.
+    pub fn is_centre(self) -> bool {
+        matches!(self, DiscBlockKind::Cage | DiscBlockKind::FusionCentre)
+    }
+}
+
+/// A block of disc elements given another (linear elastic) material: an interbody cage that
+/// replaces the nucleus, or the bone of a fusion.
 #[derive(Clone, Debug)]
 pub struct DiscBlock {
     /// Name (for logs).
     pub name: String,
+    /// What it is.
+    pub kind: DiscBlockKind,
     /// Index into [`Twin::discs`].
     pub disc: usize,
     /// Elements of that disc's mesh (local indices); they must not also be listed in the
@@ -810,7 +833,13 @@ impl Twin {
             elem0.push(e0);
             e0 += d.mesh.mesh.num_elements();
         }
-        for block in &self.implants.disc_blocks {
+        // Only cages are implants with a footprint on the endplates; a fusion mass is bone.
+        for block in self
+            .implants
+            .disc_blocks
+            .iter()
+            .filter(|b| b.kind == DiscBlockKind::Cage)
+        {
             let d = &self.discs[block.disc];
             let m = &d.mesh.mesh;
             for (superior, body, nodes) in [

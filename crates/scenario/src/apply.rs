@@ -11,6 +11,10 @@
 //!   lower insertion is on its lamina/spinous process) and the segment below (upper
 //!   insertion). Those LF, ISL and SSL fibres are removed; facets, capsules and bony stops
 //!   (taken to sit on the pars) stay.
+//! - `hemilaminectomy { level, side }`: one lamina of `level` is removed and the spinous
+//!   process kept. The ligamentum flavum fibres inserting on that half of the arch, in the
+//!   segment above and below, are removed (with the midline fibre, as the flavum is taken to
+//!   the midline); ISL, SSL, the other half, facets and capsules stay.
 //! - `facetectomy { segment, sides, extent = total }`: the joint's contact pair, its
 //!   capsular ligament (CL) fibres and the bony stop of that side (taken to be the inferior
 //!   process tip) are removed.
@@ -33,6 +37,11 @@
 //!   comparison also compresses the cemented vertebra as deformable bone ([`crate::bone`]);
 //!   no stiffness is faked in the hybrid twin. At the full fidelity
 //!   (`spinetwin_model::full`) the recorded fill becomes PMMA elements in the body.
+//! - `bony_fusion { segment, modulus_mpa }`: the later stage of a fusion, applied after the
+//!   other operations whatever their order: every element of the disc that is not a cage
+//!   (nucleus, annulus, and the cavities of a nucleotomy or an approach window) becomes a
+//!   linear elastic fusion mass bonded to both endplates, by default with the mean
+//!   cancellous modulus of the two vertebrae from their trabecular HU.
 
 use std::collections::BTreeMap;
 
@@ -40,9 +49,12 @@ use nalgebra::Vector3;
 use serde::Serialize;
 use spinetwin_anatomy::Level;
 use spinetwin_fem::nl::{self, Beam, BeamEnd, BeamSection, SolveOptions};
+use spinetwin_model::bone::BoneMaterial;
 use spinetwin_model::ligament::Ligament;
 use spinetwin_model::loadcase::LoadCase;
-use spinetwin_model::twin::{CaseResult, DiscBlock, ModelIndex, PosteriorContact, Twin};
+use spinetwin_model::twin::{
+    CaseResult, DiscBlock, DiscBlockKind, ModelIndex, PosteriorContact, Twin,
+};
 use spinetwin_segment::landmarks::P3;
 
 use crate::scenario::{CageFootprint, FacetExtent, Operation, Scenario, Side};
@@ -226,6 +238,8 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
     let mut lamina_op: BTreeMap<usize, usize> = BTreeMap::new();
     let mut screw_op: BTreeMap<(usize, usize), usize> = BTreeMap::new();
     let mut cement_op: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut hemi_op: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+    let mut fusion_op: BTreeMap<usize, usize> = BTreeMap::new();
     let mut screws = Vec::new();
     let mut rods: Vec<RodPlan> = Vec::new();
     for (k, op) in scenario.operations.iter().enumerate() {
@@ -239,6 +253,55 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         twin.levels[i].name(),
                         p + 1
                     )));
+                }
+                if let Some((_, p)) = hemi_op.range((i, 0)..=(i, 1)).next() {
+                    return Err(e(format!(
+                        "{} already has a hemilaminectomy (operation {}); a laminectomy removes both laminae: keep one of the two",
+                        twin.levels[i].name(),
+                        p + 1
+                    )));
+                }
+            }
+            Operation::Hemilaminectomy { level, side } => {
+                let i = level_index(twin, level).map_err(e)?;
+                if let Some(p) = lamina_op.get(&i) {
+                    return Err(e(format!(
+                        "{} already has a laminectomy (operation {}), which removes both laminae: keep one of the two",
+                        twin.levels[i].name(),
+                        p + 1
+                    )));
+                }
+                if let Some(p) = hemi_op.insert((i, side.index()), k) {
+                    return Err(e(format!(
+                        "the {} {} lamina is already removed by operation {}: list each hemilaminectomy once",
+                        twin.levels[i].name(),
+                        side.name(),
+                        p + 1
+                    )));
+                }
+            }
+            Operation::BonyFusion {
+                segment,
+                modulus_mpa,
+            } => {
+                let i = segment_index(twin, segment).map_err(e)?;
+                if let Some(p) = fusion_op.insert(i, k) {
+                    return Err(e(format!(
+                        "the {} segment is already fused by operation {}: list each fusion once",
+                        segment_name(twin, i),
+                        p + 1
+                    )));
+                }
+                match modulus_mpa {
+                    Some(m) if !(10.0..=20000.0).contains(m) => {
+                        return Err(e(format!(
+                            "modulus_mpa = {m} is outside 10-20000 MPa (from immature callus to cortical bone)"
+                        )))
+                    }
+                    Some(_) => {}
+                    None => {
+                        fusion_modulus(twin, i).map_err(e)?;
+                    }
                 }
             }
             Operation::Facetectomy {
@@ -408,6 +471,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
     let mut assumptions = Vec::new();
     let mut discs_without_nucleus = Vec::new();
     let mut cemented = Vec::new();
+    let mut fusions = Vec::new();
     for op in &scenario.operations {
         match op {
             Operation::Laminectomy { level } => {
@@ -597,6 +661,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                 ));
                 t.implants.disc_blocks.push(DiscBlock {
                     name: format!("cage {}", segment_name(&t, i)),
+                    kind: DiscBlockKind::Cage,
                     disc: i,
                     elements: nucleus,
                     e,
@@ -607,6 +672,54 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                     "cage {}: the cage fills the nucleus volume and is bonded to both endplates (no subsidence or lift-off, as after fusion); linear elastic, E {e} MPa, nu {nu}",
                     segment_name(&t, i)
                 ));
+            }
+            Operation::Hemilaminectomy { level, side } => {
+                let i = level_index(&t, level).unwrap_or(0);
+                let fr = t.vertebra(i).frame.clone();
+                let (origin, x) = (v3(&fr.origin), v3(&fr.x));
+                // Lateral offset (mm, + towards `side`) of a fibre's insertion on vertebra i.
+                let sign = if *side == Side::Left { 1.0 } else { -1.0 };
+                let before = t.fibres.len();
+                t.fibres.retain(|f| {
+                    if f.ligament != Ligament::Lf {
+                        return true;
+                    }
+                    let Some(end) = f.bodies.iter().position(|&b| b == i) else {
+                        return true;
+                    };
+                    let offset = sign * (v3(&f.ends[end]) - origin).dot(&x);
+                    // The flavum's two halves meet at the midline: the midline fibre goes
+                    // with the resected half (the surgeon takes the flavum to the midline).
+                    offset < -HEMI_MIDLINE_MM
+                });
+                let cut = before - t.fibres.len();
+                changes.push(format!(
+                    "hemilaminectomy {} {}: {cut} ligamentum flavum fibres removed (the {} half above and below, and the midline fibre)",
+                    t.levels[i].name(),
+                    side.name(),
+                    side.name()
+                ));
+                assumptions.push(format!(
+                    "hemilaminectomy {} {}: modelled through the ligamentum flavum it detaches on that side, above and below; the spinous process with the interspinous and supraspinous ligaments, the other lamina, the facet joints and their capsules stay; the vertebrae are rigid, so the bone removed does not weaken them",
+                    t.levels[i].name(),
+                    side.name()
+                ));
+            }
+            Operation::BonyFusion {
+                segment,
+                modulus_mpa,
+            } => {
+                let i = segment_index(&t, segment).unwrap_or(0);
+                let (e, from) = match modulus_mpa {
+                    Some(m) => (*m, "given"),
+                    None => (
+                        fusion_modulus(&t, i).unwrap_or(FALLBACK_FUSION_MPA),
+                        "the mean cancellous modulus of the two vertebrae from their trabecular HU",
+                    ),
+                };
+                // After the other operations, whatever their order in the file: the fusion
+                // mass grows around a cage and into a nucleotomy's cavity.
+                fusions.push((i, e, from));
             }
             Operation::PedicleScrews { .. } => {}
             Operation::Vertebroplasty {
@@ -626,6 +739,56 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                 ));
             }
         }
+    }
+    for (i, e, from) in fusions {
+        let dm = &mut t.discs[i].mesh;
+        let implant: std::collections::HashSet<usize> = t
+            .implants
+            .disc_blocks
+            .iter()
+            .filter(|b| b.disc == i)
+            .flat_map(|b| b.elements.iter().copied())
+            .collect();
+        let rim = std::mem::take(&mut dm.annulus_elements);
+        dm.lamella.clear();
+        dm.fibre_directions.clear();
+        let rim_set: std::collections::HashSet<usize> = rim.iter().copied().collect();
+        // The centre: the nucleus, or the cavity a nucleotomy or an approach window left.
+        let centre: Vec<usize> = (0..dm.mesh.num_elements())
+            .filter(|e| !implant.contains(e) && !rim_set.contains(e))
+            .collect();
+        dm.nucleus_elements.clear();
+        let name = segment_name(&t, i);
+        for (kind, elements, part) in [
+            (DiscBlockKind::FusionCentre, centre, "centre"),
+            (DiscBlockKind::FusionRim, rim, "rim"),
+        ] {
+            if elements.is_empty() {
+                continue;
+            }
+            t.implants.disc_blocks.push(DiscBlock {
+                name: format!("fusion mass {name} ({part})"),
+                kind,
+                disc: i,
+                elements,
+                e,
+                nu: FUSION_NU,
+            });
+        }
+        if !discs_without_nucleus.contains(&i) {
+            discs_without_nucleus.push(i);
+        }
+        changes.push(format!(
+            "bony fusion {name}: the disc space{} becomes bone, E {e:.0} MPa ({from})",
+            if implant.is_empty() {
+                String::new()
+            } else {
+                " around the cage".to_string()
+            }
+        ));
+        assumptions.push(format!(
+            "bony fusion {name}: the solid fusion of a later stage, modelled as the whole disc space (nucleus, annulus and any cavity; a cage stays a cage) turned into linear elastic bone (E {e:.0} MPa, nu {FUSION_NU}) bonded to both endplates, as FE studies model a fused disc (e.g. Hsieh et al. 2017, Clin Biomech 43:115); ligaments and facet joints stay; no posterolateral fusion mass; IDP is not defined there"
+        ));
     }
     for p in &screws {
         t.implants.screws.push(spinetwin_model::twin::ScrewAnchor {
@@ -708,6 +871,35 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
             .iter()
             .all(|op| matches!(op, Operation::Vertebroplasty { .. })),
     })
+}
+
+/// Distance (mm) from the vertebra's sagittal plane within which a ligamentum flavum fibre
+/// counts as the midline one, resected with either half by a hemilaminectomy.
+pub const HEMI_MIDLINE_MM: f64 = 0.5;
+
+/// Poisson's ratio of a fusion mass (bone).
+pub const FUSION_NU: f64 = 0.3;
+
+/// Only reached if the checks of pass 1 were bypassed: a cancellous modulus (MPa).
+const FALLBACK_FUSION_MPA: f64 = 300.0;
+
+/// The default Young's modulus (MPa) of the fusion mass of segment `i`: the mean cancellous
+/// modulus of its two vertebrae from their trabecular HU (default bone material: HU ->
+/// density -> Morgan 2003), so a patient with osteoporotic bone gets a softer fusion.
+fn fusion_modulus(twin: &Twin, i: usize) -> std::result::Result<f64, String> {
+    let material = BoneMaterial::default();
+    let mut sum = 0.0;
+    for b in [i, i + 1] {
+        let hu = twin.vertebra(b).trabecular_hu;
+        if !hu.is_finite() {
+            return Err(format!(
+                "the trabecular HU of {} is unknown (no cancellous core was found in its landmarks), so the fusion mass has no default modulus: give modulus_mpa (e.g. 300)",
+                twin.levels[b].name()
+            ));
+        }
+        sum += material.modulus(hu);
+    }
+    Ok(sum / 2.0)
 }
 
 /// Removes the annulus elements of disc `i` in the approach window(s) of `footprint`;

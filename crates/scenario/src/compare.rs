@@ -395,10 +395,12 @@ fn case_rows(
             Some(k)
         };
         sm.twin.implants.disc_blocks.iter().any(|b| {
-            sm.twin
-                .discs
-                .get(b.disc)
-                .is_some_and(|d| Some(d.upper) == upper)
+            b.kind == spinetwin_model::twin::DiscBlockKind::Cage
+                && sm
+                    .twin
+                    .discs
+                    .get(b.disc)
+                    .is_some_and(|d| Some(d.upper) == upper)
         })
     };
     const RATIO: &str = "von Mises stress over the compressive yield strength of each \
@@ -959,7 +961,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             }
             match self.full_fidelity_element_mm {
                 None => h.push_str("<li>Hybrid twin: rigid vertebrae, FE discs, ligament fibres, frictionless facet contact; pure moments on the top vertebra with the bottom one fixed.</li></ul>"),
-                Some(mm) => h.push_str(&format!("<li>Full fidelity: the vertebrae between the top and the bottom one are deformable (8-node hexahedra of {mm} mm from the CT, moduli from the HU, cement as PMMA elements in the body); the top and the bottom vertebra are rigid, the moment acts on the top one and the bottom one is held. FE discs tied to the bone, ligament fibres tied at their insertions, frictionless facet contact on small rigid patches of the articular surfaces, screws bonded to the bone along their shaft. Bone that a laminectomy or facetectomy removes stays in the deformable mesh; it carries no ligament or contact.</li></ul>")),
+                Some(mm) => h.push_str(&format!("<li>Full fidelity: the vertebrae between the top and the bottom one are deformable (8-node hexahedra of {mm} mm from the CT, moduli from the HU, cement as PMMA elements in the body); the top and the bottom vertebra are rigid, the moment acts on the top one and the bottom one is held. FE discs tied to the bone, ligament fibres tied at their insertions, frictionless facet contact on small rigid patches of the articular surfaces, screws bonded to the bone along their shaft. Bone that a decompression (laminectomy, hemilaminectomy, facetectomy) removes stays in the deformable mesh; it carries no ligament or contact.</li></ul>")),
             }
         }
         h.push_str("</body></html>\n");

@@ -168,6 +168,14 @@ pub enum Operation {
         /// The vertebra, e.g. `L4`.
         level: String,
     },
+    /// Removal of one lamina of `level`, the spinous process kept (see `apply` for the
+    /// fibres cut).
+    Hemilaminectomy {
+        /// The vertebra, e.g. `L4`.
+        level: String,
+        /// The side of the lamina removed.
+        side: Side,
+    },
     /// Removal of a facet joint of a motion segment.
     Facetectomy {
         /// The segment, e.g. `L4-L5`.
@@ -228,6 +236,17 @@ pub enum Operation {
         /// Fraction of the body volume filled with cement (0..1].
         fill_fraction: f64,
     },
+    /// A solid (bony) fusion of a motion segment, the later stage of a fusion operation:
+    /// the disc space bridged by bone around any cage.
+    BonyFusion {
+        /// The segment, e.g. `L4-L5`.
+        segment: String,
+        /// Young's modulus of the fusion mass (MPa, 10..=20000); by default the mean
+        /// cancellous modulus of the two vertebrae from their trabecular HU (a mature
+        /// fusion, the level made continuous with the patient's own bone).
+        #[serde(default)]
+        modulus_mpa: Option<f64>,
+    },
 }
 
 impl Operation {
@@ -235,11 +254,13 @@ impl Operation {
     pub fn kind(&self) -> &'static str {
         match self {
             Operation::Laminectomy { .. } => "laminectomy",
+            Operation::Hemilaminectomy { .. } => "hemilaminectomy",
             Operation::Facetectomy { .. } => "facetectomy",
             Operation::Nucleotomy { .. } => "nucleotomy",
             Operation::PedicleScrews { .. } => "pedicle_screws",
             Operation::InterbodyCage { .. } => "interbody_cage",
             Operation::Vertebroplasty { .. } => "vertebroplasty",
+            Operation::BonyFusion { .. } => "bony_fusion",
         }
     }
 }

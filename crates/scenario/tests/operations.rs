@@ -5,7 +5,7 @@ mod common;
 
 use spinetwin_model::ligament::Ligament;
 use spinetwin_model::loadcase::{LoadCase, Motion};
-use spinetwin_model::twin::{PosteriorContact, Twin};
+use spinetwin_model::twin::{DiscBlockKind, PosteriorContact, Twin};
 use spinetwin_scenario::{apply, Operation, Scenario, ScenarioError, SideSel};
 
 fn twin() -> Twin {
@@ -360,6 +360,195 @@ fn medial_facetectomy_removes_the_medial_share_of_the_joint() {
             m.changes
         );
     }
+}
+
+#[test]
+fn hemilaminectomy_removes_one_half_of_the_flavum_above_and_below() {
+    let t = twin();
+    // Lateral offset (mm, + left) of a fibre's insertion on L4 (twin index 1).
+    let fr = t.vertebra(1).frame.clone();
+    let offset = |f: &spinetwin_model::twin::Fibre| {
+        let end = f.bodies.iter().position(|&b| b == 1).unwrap();
+        (0..3)
+            .map(|k| (f.ends[end][k] - fr.origin[k]) * fr.x[k])
+            .sum::<f64>()
+    };
+    for (side, sign) in [("left", 1.0), ("right", -1.0)] {
+        let m = apply(
+            &t,
+            &scen(&format!(
+                "[[operation]]\nkind = \"hemilaminectomy\"\nlevel = \"L4\"\nside = \"{side}\"\n"
+            )),
+        )
+        .unwrap();
+        for seg in [0, 1] {
+            let before = count(&t, seg, Ligament::Lf);
+            let after = count(&m.twin, seg, Ligament::Lf);
+            // Five flavum fibres spread across the midline: the two of the other side stay.
+            assert!(
+                before >= 3 && after > 0 && after < before,
+                "{side} {seg}: {before} -> {after}"
+            );
+            for f in m
+                .twin
+                .fibres
+                .iter()
+                .filter(|f| f.bodies[0] == seg && f.ligament == Ligament::Lf)
+            {
+                assert!(
+                    sign * offset(f) < -0.5,
+                    "{side}: a kept fibre {:.2} mm on the resected side",
+                    offset(f)
+                );
+            }
+            for lig in [Ligament::Isl, Ligament::Ssl, Ligament::All, Ligament::Cl] {
+                assert_eq!(
+                    count(&m.twin, seg, lig),
+                    count(&t, seg, lig),
+                    "{side} {seg} {lig:?}"
+                );
+            }
+        }
+        assert_eq!(m.twin.facets.len(), t.facets.len());
+        assert!(
+            m.changes[0].contains("hemilaminectomy L4 ") && m.changes[0].contains(side),
+            "{:?}",
+            m.changes
+        );
+    }
+    // Both halves take the whole flavum, as a laminectomy does, but keep ISL and SSL.
+    let m = apply(
+        &t,
+        &scen("[[operation]]\nkind = \"hemilaminectomy\"\nlevel = \"L4\"\nside = \"left\"\n[[operation]]\nkind = \"hemilaminectomy\"\nlevel = \"L4\"\nside = \"right\"\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        count(&m.twin, 0, Ligament::Lf) + count(&m.twin, 1, Ligament::Lf),
+        0
+    );
+    assert_eq!(
+        count(&m.twin, 1, Ligament::Ssl),
+        count(&t, 1, Ligament::Ssl)
+    );
+    // Conflicts, in either order, and a repeated side.
+    let hemi = "[[operation]]\nkind = \"hemilaminectomy\"\nlevel = \"L4\"\nside = \"left\"\n";
+    let lam = "[[operation]]\nkind = \"laminectomy\"\nlevel = \"L4\"\n";
+    let m = invalid(&t, &format!("{hemi}{lam}"));
+    assert!(
+        m.contains("operation 2 (laminectomy)") && m.contains("hemilaminectomy (operation 1)"),
+        "{m}"
+    );
+    let m = invalid(&t, &format!("{lam}{hemi}"));
+    assert!(
+        m.contains("operation 2 (hemilaminectomy)") && m.contains("laminectomy (operation 1)"),
+        "{m}"
+    );
+    let m = invalid(&t, &format!("{hemi}{hemi}"));
+    assert!(m.contains("L4 left lamina is already removed"), "{m}");
+    // The side must be given: a parse error naming the file and the field.
+    let e = Scenario::parse(
+        "name = \"x\"\n[[operation]]\nkind = \"hemilaminectomy\"\nlevel = \"L4\"\n",
+        "hemi.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("hemi.toml: ") && e.contains("missing field `side`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bony_fusion_turns_the_disc_space_into_bone() {
+    let t = twin();
+    let d0 = &t.discs[1].mesh;
+    let (nuc, ann, all) = (
+        d0.nucleus_elements.len(),
+        d0.annulus_elements.len(),
+        d0.mesh.num_elements(),
+    );
+    assert_eq!(nuc + ann, all);
+    let fusion = "[[operation]]\nkind = \"bony_fusion\"\nsegment = \"L4-L5\"\n";
+    let m = apply(&t, &scen(fusion)).unwrap();
+    let d = &m.twin.discs[1].mesh;
+    assert!(d.nucleus_elements.is_empty() && d.annulus_elements.is_empty());
+    assert!(d.lamella.is_empty() && d.fibre_directions.is_empty());
+    assert_eq!(m.discs_without_nucleus, vec![1]);
+    let b = &m.twin.implants.disc_blocks;
+    assert_eq!(b.len(), 2);
+    assert_eq!(
+        (b[0].kind, b[0].elements.len()),
+        (DiscBlockKind::FusionCentre, nuc)
+    );
+    assert_eq!(
+        (b[1].kind, b[1].elements.len()),
+        (DiscBlockKind::FusionRim, ann)
+    );
+    // The default modulus: the mean cancellous modulus of L4 and L5 from their HU.
+    let mat = spinetwin_model::bone::BoneMaterial::default();
+    let expect =
+        (mat.modulus(t.vertebra(1).trabecular_hu) + mat.modulus(t.vertebra(2).trabecular_hu)) / 2.0;
+    assert!(
+        (b[0].e - expect).abs() < 1e-9 && b[0].e > 50.0,
+        "{} vs {expect}",
+        b[0].e
+    );
+    assert!(
+        m.changes[0].contains("bony fusion L4-L5")
+            && m.changes[0].contains(&format!("E {:.0} MPa", expect)),
+        "{:?}",
+        m.changes
+    );
+    // Every disc element is in a solid block of the FE model, none twice.
+    let case = LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0);
+    let (model, _) = m.fem_model(&case).unwrap();
+    let n: usize = model.solids.iter().map(|s| s.elements.len()).sum();
+    let (intact, _) = t.fem_model(&case).unwrap();
+    assert_eq!(
+        n,
+        intact
+            .solids
+            .iter()
+            .map(|s| s.elements.len())
+            .sum::<usize>()
+    );
+    // A fusion of the TLIF: the cage stays a cage, the mass fills the rest (window included)
+    // whatever the order of the operations; a given modulus is used.
+    let cage =
+        "[[operation]]\nkind = \"interbody_cage\"\nsegment = \"L4-L5\"\nfootprint = \"tlif\"\n";
+    let given = "[[operation]]\nkind = \"bony_fusion\"\nsegment = \"L4-L5\"\nmodulus_mpa = 100\n";
+    for ops in [format!("{cage}{given}"), format!("{given}{cage}")] {
+        let m = apply(&t, &scen(&ops)).unwrap();
+        let b = &m.twin.implants.disc_blocks;
+        let kinds: Vec<_> = b.iter().map(|b| (b.kind, b.elements.len(), b.e)).collect();
+        assert_eq!(b.len(), 3, "{kinds:?}");
+        assert_eq!(kinds[0], (DiscBlockKind::Cage, nuc, 3600.0));
+        assert_eq!(kinds[1].0, DiscBlockKind::FusionCentre);
+        assert_eq!(kinds[2].0, DiscBlockKind::FusionRim);
+        assert_eq!(kinds[1].1 + kinds[2].1, ann, "{kinds:?}");
+        assert!(kinds[1].1 > 0 && kinds[1].2 == 100.0 && kinds[2].2 == 100.0);
+        assert_eq!(m.discs_without_nucleus, vec![1]);
+        // Only the cage is an implant on the endplates.
+        assert!(
+            m.changes.iter().any(|c| c.contains("around the cage")),
+            "{:?}",
+            m.changes
+        );
+    }
+    // Errors: twice, a modulus out of range, and no HU for the default.
+    let m = invalid(&t, &format!("{fusion}{fusion}"));
+    assert!(m.contains("already fused by operation 1"), "{m}");
+    let m = invalid(&t, &given.replace("100", "5"));
+    assert!(m.contains("modulus_mpa = 5"), "{m}");
+    let mut file = t.file.clone();
+    file.landmarks.vertebrae[2].trabecular_hu = f64::NAN;
+    let nohu = Twin::build(file).unwrap();
+    let m = invalid(&nohu, fusion);
+    assert!(
+        m.contains("trabecular HU of L5 is unknown") && m.contains("modulus_mpa"),
+        "{m}"
+    );
+    assert!(apply(&nohu, &scen(given)).is_ok());
 }
 
 #[test]
