@@ -23,7 +23,8 @@ use crate::output::{check_not_overlapping, check_writable, write_dir_atomically,
 the vertebral strength test: each vertebra is resampled onto a grid aligned with its \
 anatomical frame, meshed voxel by voxel with moduli from its HU (HU -> density -> Morgan \
 2003 modulus), its body embedded between PMMA caps and pressed 0.2 mm. --cement F fills \
-the fraction F of the body with bone cement (vertebroplasty). Writes OUT/bone.json, \
+the fraction F of the body with bone cement (vertebroplasty; PMMA unless --cement-modulus \
+says otherwise). Writes OUT/bone.json, \
 OUT/bone.csv and OUT/LEVEL.vtu (modulus, HU, label and von Mises stress per kN)."
 )]
 pub struct Args {
@@ -42,6 +43,9 @@ pub struct Args {
     /// Fraction of the vertebral body filled with cement (0 to 0.9).
     #[arg(long, default_value_t = 0.0)]
     pub cement: f64,
+    /// Young's modulus of the cement (MPa, 100 to 5000; default PMMA, 1937).
+    #[arg(long, default_value_t = spinetwin_model::bone_fe::BONE_CEMENT.e_mpa)]
+    pub cement_modulus: f64,
     /// HU to density: `knowles` (default; the K2HPO4-equivalent line of Knowles 2016),
     /// `phantomless` (fitted to air, fat, muscle and cortical bone found in the CT), or
     /// `density` (the image already holds K2HPO4-equivalent density in mg/cm^3).
@@ -85,6 +89,7 @@ struct Report {
     spinetwin_version: &'static str,
     calibration: Calibration,
     cement_fraction: f64,
+    cement_modulus_mpa: f64,
     element: String,
     spacing_mm: f64,
     platens: String,
@@ -177,6 +182,10 @@ pub fn run(args: Args) -> Result<()> {
             ..Default::default()
         },
         cement_fraction: args.cement,
+        cement: spinetwin_model::bone::Isotropic {
+            e_mpa: args.cement_modulus,
+            nu: spinetwin_model::bone_fe::BONE_CEMENT.nu,
+        },
         platens,
         ..Default::default()
     };
@@ -239,6 +248,7 @@ pub fn run(args: Args) -> Result<()> {
         spinetwin_version: env!("CARGO_PKG_VERSION"),
         calibration,
         cement_fraction: args.cement,
+        cement_modulus_mpa: args.cement_modulus,
         element: args.element.to_ascii_lowercase(),
         spacing_mm: args.spacing,
         platens: args.platens.to_ascii_lowercase(),

@@ -635,7 +635,7 @@ pub(crate) fn full_input(
 pub(crate) fn full_bones(
     twin: &Twin,
     input: &FullInput,
-    cement: &[(spinetwin_anatomy::Level, f64)],
+    cement: &[spinetwin_model::bone_fe::CementFill],
     what: &str,
 ) -> Result<Vec<spinetwin_model::full::DeformableBone>> {
     let bones = twin

@@ -516,6 +516,38 @@ pub const BONE_CEMENT: Isotropic = Isotropic {
     nu: 0.3,
 };
 
+/// The range of cement moduli (MPa) a plan may give: from low-modulus cements well under
+/// PMMA's to about twice PMMA's.
+pub const CEMENT_MODULUS_RANGE_MPA: std::ops::RangeInclusive<f64> = 100.0..=5000.0;
+
+/// A planned cement fill of one vertebral body (vertebroplasty or kyphoplasty): placed as a
+/// compact volume replacing the cancellous core around the body centre ([`place_cement`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CementFill {
+    /// The vertebra.
+    pub level: spinetwin_anatomy::Level,
+    /// Fraction of the body's volume filled (0..=0.9 where it is meshed).
+    pub fraction: f64,
+    /// The cement ([`BONE_CEMENT`] for PMMA).
+    pub cement: Isotropic,
+}
+
+/// Refuses a cement outside [`CEMENT_MODULUS_RANGE_MPA`] or with Poisson's ratio outside
+/// 0..0.5; `what` names the test.
+pub(crate) fn check_cement(cement: &Isotropic, what: &str) -> Result<(), ModelError> {
+    if CEMENT_MODULUS_RANGE_MPA.contains(&cement.e_mpa) && (0.0..0.5).contains(&cement.nu) {
+        return Ok(());
+    }
+    Err(ModelError::InvalidInput(format!(
+        "{what}: the cement (E {} MPa, nu {}) is outside E {}-{} MPa, nu 0-0.5 (PMMA: {} MPa)",
+        cement.e_mpa,
+        cement.nu,
+        CEMENT_MODULUS_RANGE_MPA.start(),
+        CEMENT_MODULUS_RANGE_MPA.end(),
+        BONE_CEMENT.e_mpa
+    )))
+}
+
 /// PMMA of the test's end caps (the published voxel-FE protocol's 2500 MPa, nu 0.3).
 pub const CAP_PMMA: Isotropic = Isotropic {
     e_mpa: 2500.0,
@@ -538,6 +570,8 @@ pub struct VertebraTestOptions {
     /// Fraction of the vertebral body's volume filled with cement (vertebroplasty); 0 for
     /// none. The cement replaces the cancellous core around the body centre.
     pub cement_fraction: f64,
+    /// The cement's material (default [`BONE_CEMENT`], PMMA).
+    pub cement: Isotropic,
     /// Platen condition and imposed shortening.
     pub platens: Platens,
     /// Imposed shortening (mm).
@@ -553,6 +587,7 @@ impl Default for VertebraTestOptions {
             bone_nu: 0.3,
             cap_mm: 3.0,
             cement_fraction: 0.0,
+            cement: BONE_CEMENT,
             platens: Platens::Bonded,
             displacement_mm: 0.2,
         }
@@ -974,6 +1009,7 @@ pub fn vertebra_compression(
             options.cement_fraction
         )));
     }
+    check_cement(&options.cement, "vertebra test")?;
     if options.cap_mm < s {
         return Err(ModelError::InvalidInput(format!(
             "vertebra test: the end caps ({} mm) must be at least one voxel thick; use a \
@@ -1010,7 +1046,7 @@ pub fn vertebra_compression(
         &lab,
         |l| l != 0,
         |l, h| match l {
-            local_label::CEMENT => BONE_CEMENT,
+            local_label::CEMENT => options.cement,
             local_label::CAP_LOW | local_label::CAP_HIGH => CAP_PMMA,
             _ => Isotropic {
                 e_mpa: bone.modulus(h),

@@ -53,7 +53,6 @@ use std::sync::Arc;
 
 use nalgebra::{Matrix3, Rotation3, Vector3};
 use serde::{Deserialize, Serialize};
-use spinetwin_anatomy::Level;
 use spinetwin_fem::continuum::StVenantKirchhoff;
 use spinetwin_fem::nl::{self, BodyState, Dof, Load, Point, RigidBody, SolidBlock, Tie};
 use spinetwin_fem::{ElementKind, LinearElastic, Mesh};
@@ -61,8 +60,8 @@ use spinetwin_imaging::Volume;
 
 use crate::bone::{BoneMaterial, ASH_TO_APPARENT};
 use crate::bone_fe::{
-    local_label, place_cement, voxel_model, yield_strength_mpa, BoneElement, VertebraGrid,
-    VoxelModelOptions, BONE_CEMENT,
+    local_label, place_cement, voxel_model, yield_strength_mpa, BoneElement, CementFill,
+    VertebraGrid, VoxelModelOptions, BONE_CEMENT,
 };
 use crate::error::ModelError;
 use crate::loadcase::LoadCase;
@@ -277,15 +276,15 @@ impl Twin {
     }
 
     /// As [`Twin::deformable_bones`], with the bodies of the `cement` levels filled to
-    /// their fraction (0..0.9 of the body volume) with PMMA around the body centre. A
-    /// cemented level must be one of the deformable vertebrae (not the top or the bottom
-    /// one).
+    /// their fraction (0..0.9 of the body volume) with their cement around the body centre.
+    /// A cemented level must be one of the deformable vertebrae (not the top or the bottom
+    /// one), and cemented once.
     pub fn deformable_bones_with_cement(
         &self,
         ct: &Volume<f32>,
         labels: &Volume<u16>,
         options: &FullOptions,
-        cement: &[(Level, f64)],
+        cement: &[CementFill],
     ) -> Result<Vec<DeformableBone>, ModelError> {
         options.bone.validate()?;
         let nb = self.levels.len();
@@ -295,7 +294,18 @@ impl Twin {
                  (potted), so at least three are needed"
             )));
         }
-        for &(level, f) in cement {
+        for (k, fill) in cement.iter().enumerate() {
+            let (level, f) = (fill.level, fill.fraction);
+            if cement[..k].iter().any(|c| c.level == level) {
+                return Err(ModelError::InvalidInput(format!(
+                    "full fidelity: {} is cemented twice; give one fill per vertebra",
+                    level.name()
+                )));
+            }
+            crate::bone_fe::check_cement(
+                &fill.cement,
+                &format!("full fidelity, {}", level.name()),
+            )?;
             let Some(b) = self.levels.iter().position(|&l| l == level) else {
                 return Err(ModelError::InvalidInput(format!(
                     "full fidelity: cement in {}, which is not in the twin",
@@ -349,11 +359,9 @@ impl Twin {
                 other => other,
             };
             let mut grid = VertebraGrid::new(ct, labels, v, fine, 0.0, &[]).map_err(fail)?;
-            let fill = cement
-                .iter()
-                .filter(|(l, _)| *l == self.levels[b])
-                .map(|&(_, f)| f)
-                .sum::<f64>();
+            let mine = cement.iter().find(|c| c.level == self.levels[b]);
+            let fill = mine.map_or(0.0, |c| c.fraction);
+            let cement_material = mine.map_or(BONE_CEMENT, |c| c.cement);
             place_cement(
                 &mut grid.lab,
                 &grid.body_voxels,
@@ -380,7 +388,7 @@ impl Twin {
                 &grid.lab,
                 meshed,
                 |l, e| match l {
-                    local_label::CEMENT => BONE_CEMENT,
+                    local_label::CEMENT => cement_material,
                     _ => crate::bone::Isotropic {
                         e_mpa: e,
                         nu: options.bone_nu,

@@ -49,7 +49,8 @@ use nalgebra::Vector3;
 use serde::Serialize;
 use spinetwin_anatomy::Level;
 use spinetwin_fem::nl::{self, Beam, BeamEnd, BeamSection, SolveOptions};
-use spinetwin_model::bone::BoneMaterial;
+use spinetwin_model::bone::{BoneMaterial, Isotropic};
+use spinetwin_model::bone_fe::{CementFill, BONE_CEMENT, CEMENT_MODULUS_RANGE_MPA};
 use spinetwin_model::ligament::Ligament;
 use spinetwin_model::loadcase::LoadCase;
 use spinetwin_model::twin::{
@@ -113,9 +114,9 @@ pub struct ScenarioModel {
     /// Discs (index into `twin.discs`) whose nucleus was removed or replaced: their IDP is
     /// not defined.
     pub discs_without_nucleus: Vec<usize>,
-    /// Cemented vertebrae and fill fractions (recorded, no mechanical effect in the hybrid
-    /// fidelity).
-    pub cemented: Vec<(Level, f64)>,
+    /// Cemented vertebrae with their fill fraction and cement (recorded, no mechanical
+    /// effect in the hybrid fidelity).
+    pub cemented: Vec<CementFill>,
     /// True when no operation changes the hybrid model (cement only): its twin is the intact
     /// one, so its hybrid results are the intact results and need no solve of their own.
     pub hybrid_unchanged: bool,
@@ -447,12 +448,23 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
             Operation::Vertebroplasty {
                 level,
                 fill_fraction,
+                cement_modulus_mpa,
             } => {
                 let i = level_index(twin, level).map_err(e)?;
                 if !(*fill_fraction > 0.0 && *fill_fraction <= 1.0) {
                     return Err(e(format!(
                         "fill_fraction = {fill_fraction} must be in (0, 1] (typical 0.15-0.30)"
                     )));
+                }
+                if let Some(m) = cement_modulus_mpa {
+                    if !CEMENT_MODULUS_RANGE_MPA.contains(m) {
+                        return Err(e(format!(
+                            "cement_modulus_mpa = {m} is outside {}-{} MPa (PMMA is {} MPa; low-modulus cements lie below it)",
+                            CEMENT_MODULUS_RANGE_MPA.start(),
+                            CEMENT_MODULUS_RANGE_MPA.end(),
+                            BONE_CEMENT.e_mpa
+                        )));
+                    }
                 }
                 if let Some(p) = cement_op.insert(i, k) {
                     return Err(e(format!(
@@ -725,16 +737,30 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
             Operation::Vertebroplasty {
                 level,
                 fill_fraction,
+                cement_modulus_mpa,
             } => {
                 let i = level_index(&t, level).unwrap_or(0);
-                cemented.push((t.levels[i], *fill_fraction));
+                let cement = Isotropic {
+                    e_mpa: cement_modulus_mpa.unwrap_or(BONE_CEMENT.e_mpa),
+                    nu: BONE_CEMENT.nu,
+                };
+                let what = if cement_modulus_mpa.is_some() {
+                    format!("cement of E {:.0} MPa", cement.e_mpa)
+                } else {
+                    format!("PMMA, E {:.0} MPa", cement.e_mpa)
+                };
+                cemented.push(CementFill {
+                    level: t.levels[i],
+                    fraction: *fill_fraction,
+                    cement,
+                });
                 changes.push(format!(
-                    "vertebroplasty {} ({:.0} % fill): recorded in the hybrid twin (rigid vertebrae), PMMA elements in the body at the full fidelity",
+                    "vertebroplasty {} ({:.0} % fill, {what}): recorded in the hybrid twin (rigid vertebrae), cement elements in the body at the full fidelity",
                     t.levels[i].name(),
                     fill_fraction * 100.0
                 ));
                 assumptions.push(format!(
-                    "vertebroplasty {}: vertebrae are rigid in the hybrid fidelity, so cement (PMMA, E 1937 MPa) changes nothing in the motion, disc pressure and facet forces of that model; with the CT given (`plan --ct`, and in the demo) the cemented vertebra is also compressed as deformable bone (its stiffening and bone stress are reported), and with each neighbour as a motion segment (homogeneous linear-elastic disc, no nucleus pressure, no facet load: the low end of the adjacent-stress effect). At the full fidelity (`plan --fidelity full`) the cement is PMMA elements in the deformable body, inside the whole solve. Rohlmann et al. 2006 (Eur Spine J 15:1255) found cement stiffening alone raises the adjacent IDP by only about 2.4 %.",
+                    "vertebroplasty {}: the cement ({what}) is a compact volume replacing the cancellous core around the body centre (as a kyphoplasty places it; a vertebroplasty's interdigitation with the trabeculae is not modelled); vertebrae are rigid in the hybrid fidelity, so cement changes nothing in the motion, disc pressure and facet forces of that model; with the CT given (`plan --ct`, and in the demo) the cemented vertebra is also compressed as deformable bone (its stiffening and bone stress are reported), and with each neighbour as a motion segment (homogeneous linear-elastic disc, no nucleus pressure, no facet load: the low end of the adjacent-stress effect). At the full fidelity (`plan --fidelity full`) the cement is elements of that material in the deformable body, inside the whole solve. Rohlmann et al. 2006 (Eur Spine J 15:1255) found cement stiffening alone raises the adjacent IDP by only about 2.4 %.",
                     t.levels[i].name()
                 ));
             }

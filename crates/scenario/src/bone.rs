@@ -17,7 +17,7 @@ use spinetwin_imaging::preview::RgbImage;
 use spinetwin_imaging::Volume;
 use spinetwin_model::bone::Isotropic;
 use spinetwin_model::bone_fe::{
-    implant_test, local_label, percentile, segment_compression, vertebra_compression,
+    implant_test, local_label, percentile, segment_compression, vertebra_compression, CementFill,
     FootprintSpec, ImplantCase, ImplantCaseResult, ImplantTestOptions, ScrewSpec,
     SegmentTestOptions, VertebraTest, VertebraTestOptions, ZoneStats, TITANIUM,
 };
@@ -33,6 +33,8 @@ pub struct BoneCheck {
     pub level: String,
     /// Planned fill fraction of the body.
     pub fill_fraction: f64,
+    /// Young's modulus of the cement (MPa).
+    pub cement_modulus_mpa: f64,
     /// Cement volume placed (mm^3).
     pub cement_mm3: f64,
     /// Axial stiffness of the vertebra without and with cement (N/mm).
@@ -98,8 +100,8 @@ fn adjacent_checks(
     labels: &Volume<u16>,
     landmarks: &SpineLandmarks,
     v: &spinetwin_segment::landmarks::VertebraLandmarks,
-    fill: f64,
-    cemented: &[(Level, f64)],
+    fill: &CementFill,
+    cemented: &[CementFill],
     spacing_mm: f64,
 ) -> (Vec<AdjacentCheck>, Vec<String>) {
     let (mut out, mut notes) = (Vec::new(), Vec::new());
@@ -120,7 +122,7 @@ fn adjacent_checks(
             ));
             continue;
         }
-        if cemented.iter().any(|(l, _)| *l == other) {
+        if cemented.iter().any(|c| c.level == other) {
             notes.push(format!(
                 "{segment}: {} is cemented too; a segment with both bodies cemented is not \
                  modelled",
@@ -142,11 +144,12 @@ fn adjacent_checks(
                 &SegmentTestOptions {
                     spacing_mm: s,
                     cement_fraction: f,
+                    cement: fill.cement,
                     ..Default::default()
                 },
             )
         };
-        match (run(0.0), run(fill)) {
+        match (run(0.0), run(fill.fraction)) {
             (Ok(a), Ok(b)) => out.push(AdjacentCheck {
                 segment,
                 adjacent_level: other.name().to_string(),
@@ -174,11 +177,12 @@ pub fn cement_checks(
     ct: &Volume<f32>,
     labels: &Volume<u16>,
     landmarks: &SpineLandmarks,
-    cemented: &[(Level, f64)],
+    cemented: &[CementFill],
     spacing_mm: f64,
 ) -> Result<Vec<BoneCheck>, String> {
     let mut out = Vec::new();
-    for &(level, fill) in cemented {
+    for planned in cemented {
+        let (level, fill) = (planned.level, planned.fraction);
         let v = landmarks
             .vertebrae
             .iter()
@@ -192,6 +196,7 @@ pub fn cement_checks(
                 &VertebraTestOptions {
                     spacing_mm,
                     cement_fraction: fill,
+                    cement: planned.cement,
                     ..Default::default()
                 },
             )
@@ -223,12 +228,13 @@ pub fn cement_checks(
         };
         let (ka, kb) = (a.result.stiffness_n_per_mm, b.result.stiffness_n_per_mm);
         let (adjacent, adjacent_notes) =
-            adjacent_checks(ct, labels, landmarks, v, fill, cemented, spacing_mm);
+            adjacent_checks(ct, labels, landmarks, v, planned, cemented, spacing_mm);
         out.push(BoneCheck {
             adjacent,
             adjacent_notes,
             level: level.name().to_string(),
             fill_fraction: fill,
+            cement_modulus_mpa: planned.cement.e_mpa,
             cement_mm3: b.cement_mm3,
             stiffness_n_per_mm: [ka, kb],
             stiffness_change_pct: 100.0 * (kb / ka - 1.0),

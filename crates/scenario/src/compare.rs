@@ -1084,13 +1084,14 @@ fn implant_check_table(sc: &ScenarioSummary) -> String {
 fn bone_check_table(sc: &ScenarioSummary) -> String {
     let mut h = String::new();
     if !sc.bone_checks.is_empty() {
-        h.push_str("<h3>Cemented vertebra as deformable bone</h3><p>Each cemented vertebra compressed along its own axis between PMMA caps as a voxel finite-element model with moduli from its HU (HU -> density -> Morgan 2003 modulus), once intact and once with the planned cement (PMMA 1937 MPa) in the core of its body. Stresses are at the same 1 kN axial force, over the body bone present in both models.</p><table><tr><th>level</th><th>fill</th><th>cement</th><th>body HU</th><th>stiffness intact -> cemented</th><th>change</th><th>bone von Mises per kN, median</th><th>95th percentile</th></tr>");
+        h.push_str("<h3>Cemented vertebra as deformable bone</h3><p>Each cemented vertebra compressed along its own axis between PMMA caps as a voxel finite-element model with moduli from its HU (HU -> density -> Morgan 2003 modulus), once intact and once with the planned cement (PMMA 1937 MPa unless the scenario gives another modulus) in the core of its body. Stresses are at the same 1 kN axial force, over the body bone present in both models.</p><table><tr><th>level</th><th>fill</th><th>cement</th><th>cement modulus</th><th>body HU</th><th>stiffness intact -> cemented</th><th>change</th><th>bone von Mises per kN, median</th><th>95th percentile</th></tr>");
         for b in &sc.bone_checks {
             h.push_str(&format!(
-                "<tr><td>{}</td><td>{:.0} %</td><td>{:.1} cm&sup3;</td><td>{:.0}</td><td>{:.0} -> {:.0} N/mm</td><td>{:+.0} %</td><td>{:.2} -> {:.2} MPa</td><td>{:.2} -> {:.2} MPa</td></tr>",
+                "<tr><td>{}</td><td>{:.0} %</td><td>{:.1} cm&sup3;</td><td>{:.0} MPa</td><td>{:.0}</td><td>{:.0} -> {:.0} N/mm</td><td>{:+.0} %</td><td>{:.2} -> {:.2} MPa</td><td>{:.2} -> {:.2} MPa</td></tr>",
                 esc(&b.level),
                 100.0 * b.fill_fraction,
                 b.cement_mm3 / 1000.0,
+                b.cement_modulus_mpa,
                 b.body_mean_hu,
                 b.stiffness_n_per_mm[0],
                 b.stiffness_n_per_mm[1],

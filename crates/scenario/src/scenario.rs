@@ -229,12 +229,18 @@ pub enum Operation {
         #[serde(default)]
         side: Option<Side>,
     },
-    /// Cement augmentation of a vertebral body.
+    /// Cement augmentation of a vertebral body (vertebroplasty or kyphoplasty: the cement
+    /// is placed as a compact volume around the body centre).
     Vertebroplasty {
         /// The vertebra.
         level: String,
         /// Fraction of the body volume filled with cement (0..1].
         fill_fraction: f64,
+        /// Young's modulus of the cement (MPa, 100..=5000); default PMMA, 1937 MPa
+        /// (`spinetwin_model::bone_fe::BONE_CEMENT`). A low-modulus cement stiffens the body
+        /// less.
+        #[serde(default)]
+        cement_modulus_mpa: Option<f64>,
     },
     /// A solid (bony) fusion of a motion segment, the later stage of a fusion operation:
     /// the disc space bridged by bone around any cage.

@@ -164,7 +164,11 @@ fn cement_and_cage_in_deformable_vertebrae() {
             &ct,
             &labels,
             &options,
-            &[(spinetwin_anatomy::Level::L3, 0.3)],
+            &[spinetwin_model::bone_fe::CementFill {
+                level: spinetwin_anatomy::Level::L3,
+                fraction: 0.3,
+                cement: spinetwin_model::bone_fe::BONE_CEMENT,
+            }],
         )
         .unwrap_err()
         .to_string();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use spinetwin_model::bone_fe::{CementFill, BONE_CEMENT};
 use spinetwin_model::ligament::Ligament;
 use spinetwin_model::loadcase::{LoadCase, Motion};
 use spinetwin_model::twin::{DiscBlockKind, PosteriorContact, Twin};
@@ -734,6 +735,27 @@ fn vertebroplasty_changes_nothing_mechanical_and_says_so() {
     assert_eq!(m.twin.facets.len(), t.facets.len());
     assert!(m.twin.implants.beams.is_empty() && m.twin.implants.disc_blocks.is_empty());
     assert_eq!(m.cemented.len(), 1);
+    assert_eq!(m.cemented[0].cement, BONE_CEMENT);
+    assert!(m.changes[0].contains("PMMA, E 1937 MPa"), "{:?}", m.changes);
+    let soft = apply(
+        &t,
+        &scen("[[operation]]\nkind = \"vertebroplasty\"\nlevel = \"L4\"\nfill_fraction = 0.25\ncement_modulus_mpa = 600\n"),
+    )
+    .unwrap();
+    assert_eq!(soft.cemented[0].cement.e_mpa, 600.0);
+    assert!(
+        soft.changes[0].contains("cement of E 600 MPa"),
+        "{:?}",
+        soft.changes
+    );
+    let e = invalid(
+        &t,
+        "[[operation]]\nkind = \"vertebroplasty\"\nlevel = \"L4\"\nfill_fraction = 0.25\ncement_modulus_mpa = 20\n",
+    );
+    assert!(
+        e.contains("cement_modulus_mpa = 20") && e.contains("100-5000 MPa"),
+        "{e}"
+    );
     // Its hybrid results are the intact ones (the demo and plan reuse them); any other
     // operation needs its own solve.
     assert!(m.hybrid_unchanged);
@@ -765,10 +787,21 @@ fn cemented_vertebra_compressed_from_the_ct_stiffens() {
     })
     .unwrap();
     let lm = spinetwin_segment::landmarks::landmarks(&ph.ct, &ph.labels).unwrap();
-    let checks =
-        spinetwin_scenario::cement_checks(&ph.ct, &ph.labels, &lm, &[(Level::L4, 0.25)], 2.0)
-            .unwrap();
+    let fill = |level: Level, e_mpa: f64| CementFill {
+        level,
+        fraction: 0.25,
+        cement: spinetwin_model::bone::Isotropic { e_mpa, nu: 0.3 },
+    };
+    let checks = spinetwin_scenario::cement_checks(
+        &ph.ct,
+        &ph.labels,
+        &lm,
+        &[fill(Level::L4, BONE_CEMENT.e_mpa)],
+        2.0,
+    )
+    .unwrap();
     let c = &checks[0];
+    assert_eq!(c.cement_modulus_mpa, 1937.0);
     assert_eq!(c.level, "L4");
     // Cement was placed, and the intact vertebra is of bone stiffness.
     assert!(c.cement_mm3 > 1000.0, "{c:?}");
@@ -791,8 +824,26 @@ fn cemented_vertebra_compressed_from_the_ct_stiffens() {
         .sections
         .iter()
         .all(|p| p.len() > 100 && p.starts_with(&[0x89, b'P', b'N', b'G'])));
+    // A low-modulus cement (a quarter of PMMA's modulus) in the same place stiffens the
+    // body less, and still more than not at all.
+    let soft =
+        spinetwin_scenario::cement_checks(&ph.ct, &ph.labels, &lm, &[fill(Level::L4, 500.0)], 2.0)
+            .unwrap();
+    let s = &soft[0];
+    println!(
+        "L4 25 % fill: PMMA {:+.1} %, 500 MPa cement {:+.1} %",
+        c.stiffness_change_pct, s.stiffness_change_pct
+    );
+    assert_eq!(s.cement_mm3, c.cement_mm3);
+    assert!(
+        s.stiffness_change_pct > 0.0 && s.stiffness_change_pct < c.stiffness_change_pct,
+        "500 MPa {:+.1} % against PMMA {:+.1} %",
+        s.stiffness_change_pct,
+        c.stiffness_change_pct
+    );
     // A level without landmarks is an error naming it.
-    let e = spinetwin_scenario::cement_checks(&ph.ct, &ph.labels, &lm, &[(Level::L1, 0.25)], 2.0)
-        .unwrap_err();
+    let e =
+        spinetwin_scenario::cement_checks(&ph.ct, &ph.labels, &lm, &[fill(Level::L1, 1937.0)], 2.0)
+            .unwrap_err();
     assert!(e.contains("L1"), "{e}");
 }

@@ -40,6 +40,8 @@ pub struct SegmentTestOptions {
     pub cap_mm: f64,
     /// Fraction of the first vertebra's body filled with cement (0: intact).
     pub cement_fraction: f64,
+    /// The cement's material (default [`BONE_CEMENT`], PMMA).
+    pub cement: Isotropic,
     /// Thickness of the adjacent endplate zone evaluated (mm; rounded to whole voxel layers,
     /// at least one).
     pub zone_mm: f64,
@@ -60,6 +62,7 @@ impl Default for SegmentTestOptions {
             },
             cap_mm: 3.0,
             cement_fraction: 0.0,
+            cement: BONE_CEMENT,
             zone_mm: 3.0,
         }
     }
@@ -137,6 +140,7 @@ pub fn segment_compression(
             options.cement_fraction, options.cap_mm
         )));
     }
+    super::check_cement(&options.cement, &format!("segment test {name}"))?;
     options.bone.validate()?;
     // One frame between the two bodies: origin halfway, axis the mean body axis.
     let (fa, fb) = (&first.frame, &adjacent.frame);
@@ -236,13 +240,13 @@ pub fn segment_compression(
         [0, local_label::CAP_HIGH],
         margin,
     )?;
-    let (bone, nu, disc) = (&options.bone, options.bone_nu, options.disc);
+    let (bone, nu, disc, cement) = (&options.bone, options.bone_nu, options.disc, options.cement);
     let model = voxel_model(
         &grid.hu,
         &lab,
         |l| l != 0,
         |l, h| match l {
-            local_label::CEMENT => BONE_CEMENT,
+            local_label::CEMENT => cement,
             local_label::CAP_LOW | local_label::CAP_HIGH => CAP_PMMA,
             local_label::DISC => disc,
             _ => Isotropic {
