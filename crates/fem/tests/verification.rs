@@ -368,6 +368,146 @@ fn lame_cylinder_inner_radial_displacement_tet10() {
     assert!(worst < 0.01, "Lame inner u_r error {worst}");
 }
 
+/// Pressure of the nearly incompressible Lame tests: small enough (inner hoop strain
+/// 2e-4) that the large-deformation solution equals the linear one to ~1e-4.
+const LP_SMALL: f64 = 0.1;
+const NU_INCOMPRESSIBLE: f64 = 0.4999;
+
+/// Plane-strain Lame inner radial displacement for Poisson's ratio `nu`:
+/// `u(a) = (1 + nu) a^2 p / (E (b^2 - a^2)) ((1 - 2 nu) a + b^2 / a)`.
+fn lame_inner(nu: f64) -> f64 {
+    (1.0 + nu) * LA * LA * LP_SMALL / (E * (LB * LB - LA * LA))
+        * ((1.0 - 2.0 * nu) * LA + LB * LB / LA)
+}
+
+/// Structured Hex8 quarter cylinder (`[n_r, n_theta, 1]` cells, slab thickness = radial
+/// cell size) with the sets of [`cylinder_sector_mesh`]: the unit hex box mapped to
+/// `(r, theta, z)`, an orientation-preserving map, so faces keep pointing inwards.
+fn hex_quarter_cylinder(nr: usize, nth: usize) -> Mesh {
+    let hz = (LB - LA) / nr as f64;
+    let mut m = hex_box_mesh([1.0, 1.0, 1.0], [nr, nth, 1]).unwrap();
+    m.map_nodes(|p| {
+        let (r, th) = (LA + (LB - LA) * p[0], std::f64::consts::FRAC_PI_2 * p[1]);
+        [r * th.cos(), r * th.sin(), hz * p[2]]
+    });
+    for (old, new) in [("xmin", "inner"), ("ymin", "theta0"), ("ymax", "theta1")] {
+        let s = m.node_sets.remove(old).unwrap();
+        m.node_sets.insert(new.into(), s);
+        let f = m.face_sets.remove(old).unwrap();
+        m.face_sets.insert(new.into(), f);
+    }
+    m.validate().unwrap();
+    m
+}
+
+/// Worst relative error of the radial displacement over the inner nodes.
+fn inner_ur_error(m: &Mesh, u: &[[f64; 3]], exact: f64) -> f64 {
+    m.node_set("inner")
+        .unwrap()
+        .iter()
+        .map(|&n| {
+            let x = m.nodes[n];
+            let r = x[0].hypot(x[1]);
+            rel((u[n][0] * x[0] + u[n][1] * x[1]) / r, exact)
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Mean signed relative error of the inner radial displacement (negative: too stiff).
+fn inner_ur_bias(m: &Mesh, u: &[[f64; 3]], exact: f64) -> f64 {
+    let inner = m.node_set("inner").unwrap();
+    inner
+        .iter()
+        .map(|&n| {
+            let x = m.nodes[n];
+            (u[n][0] * x[0] + u[n][1] * x[1]) / x[0].hypot(x[1]) / exact - 1.0
+        })
+        .sum::<f64>()
+        / inner.len() as f64
+}
+
+/// Linear solve of the plane-strain quarter cylinder (symmetry planes, uz = 0) under the
+/// pressure `LP_SMALL`.
+fn lame_linear(m: &Mesh, nu: f64) -> Solution {
+    let mat = LinearElastic::uniform(m.num_elements(), E, nu).unwrap();
+    let mut bc = Constraints::new();
+    let all: Vec<usize> = (0..m.num_nodes()).collect();
+    bc.fix(&all, [false, false, true]);
+    bc.fix(m.node_set("theta0").unwrap(), [false, true, false]);
+    bc.fix(m.node_set("theta1").unwrap(), [true, false, false]);
+    let mut loads = Loads::new();
+    loads.pressure(m.face_set("inner").unwrap(), LP_SMALL);
+    let sol = solve_linear_static(m, &mat, &bc, &loads).unwrap();
+    assert!(sol.ok);
+    sol
+}
+
+/// Lame cylinder at nu = 0.4999 (bulk/shear = 5000), plane strain: the nonlinear path's
+/// F-bar Hex8 with a compressible Neo-Hookean material (small-strain E and nu) and follower
+/// pressure on the inner face matches the linear closed form within 1 % at every inner
+/// node; the same mesh with plain fully integrated Hex8 (linear path) locks. Linear Tet10
+/// (quadratic displacements, 4 x 8 cells) does not lock at this ratio: it is checked too.
+#[test]
+fn lame_cylinder_nearly_incompressible_fbar_hex8() {
+    use spinetwin_fem::hyper::NeoHookean;
+    use spinetwin_fem::nl::{solve, Dof, Load, Model, SolidBlock, SolveOptions, Step};
+    let nu = NU_INCOMPRESSIBLE;
+    let exact = lame_inner(nu);
+    let m = hex_quarter_cylinder(8, 16);
+    let mut prescribed = Vec::new();
+    let hold = |nodes: &[usize], dir: usize, p: &mut Vec<(Dof, f64)>| {
+        p.extend(nodes.iter().map(|&node| (Dof::Node { node, dir }, 0.0)))
+    };
+    hold(&(0..m.num_nodes()).collect::<Vec<_>>(), 2, &mut prescribed);
+    hold(m.node_set("theta0").unwrap(), 1, &mut prescribed);
+    hold(m.node_set("theta1").unwrap(), 0, &mut prescribed);
+    let model = Model {
+        solids: vec![SolidBlock {
+            name: "tube".into(),
+            elements: (0..m.num_elements()).collect(),
+            material: std::sync::Arc::new(NeoHookean::from_e_nu(E, nu).unwrap()),
+        }],
+        mesh: m.clone(),
+        steps: vec![Step {
+            name: "pressure".into(),
+            loads: vec![Load::Pressure {
+                faces: m.face_set("inner").unwrap().to_vec(),
+                pressure: LP_SMALL,
+            }],
+            prescribed,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let res = solve(&model, &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let u = &res.steps[0].state.as_ref().unwrap().displacements;
+    let fbar = inner_ur_error(&m, u, exact);
+
+    let plain = inner_ur_bias(&m, &lame_linear(&m, nu).displacements, exact);
+    let tet = cylinder_sector_mesh(
+        LA,
+        LB,
+        std::f64::consts::FRAC_PI_2,
+        2.5,
+        [4, 8, 1],
+        Order::Quadratic,
+    )
+    .unwrap();
+    let tet10 = inner_ur_bias(&tet, &lame_linear(&tet, nu).displacements, exact);
+    println!(
+        "Lame nu {nu}: exact u(a) {exact:.6e} mm; F-bar Hex8 [8,16,1] worst error {:.3} %; \
+         mean error plain Hex8 [8,16,1] {:+.1} %, Tet10 [4,8,1] {:+.1} %",
+        100.0 * fbar,
+        100.0 * plain,
+        100.0 * tet10
+    );
+    assert!(fbar < 0.01, "F-bar Hex8 inner u_r error {fbar}");
+    // Locking: plain Hex8 is far too stiff on the same mesh.
+    assert!(plain < -0.2, "plain Hex8 mean error {plain}");
+    assert!(tet10.abs() < 0.01, "Tet10 mean error {tet10}");
+}
+
 /// Gauss-Legendre 4-point rule on [0, 1].
 fn gl4() -> [(f64, f64); 4] {
     let p = [
