@@ -588,6 +588,109 @@ fn cutting_a_spring_in_a_later_step_moves_the_body_to_the_new_equilibrium() {
     assert!((s1.spring_lengths[1] - (len + u(1))).abs() < 1e-9);
 }
 
+/// Stretch `lam` of a St Venant-Kirchhoff bar with nu = 0 (no lateral strain, so the
+/// deformation is homogeneous even with clamped ends) carrying the nominal stress `t`:
+/// `E lam (lam^2 - 1) / 2 = t`, solved by bisection (the left side increases for lam > 1).
+fn svk_nu0_stretch(e: f64, t: f64) -> f64 {
+    let (mut lo, mut hi) = (1.0, 2.0);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if e * mid * (mid * mid - 1.0) / 2.0 > t {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+#[test]
+fn deactivating_one_of_two_parallel_solid_bars_moves_the_load_to_the_other() {
+    // Two 1 x 1 bars side by side (y in [0, 1] and [1, 2], sharing their middle nodes),
+    // clamped at x = 0, their x = len faces tied to a body that may only translate along x
+    // and carries the force f. SVK with nu = 0: each bar is in exact homogeneous uniaxial
+    // stretch, E lam (lam^2 - 1) / 2 = force per unit area. Step 2 removes the upper bar's
+    // elements: the lower one must carry all of f; step 3 removes the load.
+    let (e, len, f) = (1000.0, 4.0, 80.0);
+    let mesh = box_mesh([len, 2.0, 1.0], [4, 2, 1], Order::Linear).unwrap();
+    let upper: Vec<usize> = (0..mesh.num_elements())
+        .filter(|&el| mesh.element_centroid(el)[1] > 1.0)
+        .collect();
+    assert_eq!(upper.len(), mesh.num_elements() / 2);
+    let root = nodes_at(&mesh, |x| x[0].abs() < 1e-9);
+    let end = nodes_at(&mesh, |x| (x[0] - len).abs() < 1e-9);
+    let mut fixed = hold(0, &[0]);
+    for &node in &root {
+        fixed.extend((0..3).map(|dir| (Dof::Node { node, dir }, 0.0)));
+    }
+    let pull = vec![Load::BodyForce {
+        body: 0,
+        force: [f, 0.0, 0.0],
+    }];
+    let model = Model {
+        solids: vec![svk(&mesh, e, 0.0)],
+        mesh: mesh.clone(),
+        bodies: vec![RigidBody {
+            name: "end".into(),
+            reference: [len, 1.0, 0.5],
+            tied_nodes: end,
+        }],
+        steps: vec![
+            Step {
+                name: "both bars".into(),
+                loads: pull.clone(),
+                prescribed: fixed,
+                ..Default::default()
+            },
+            Step {
+                name: "cut".into(),
+                loads: pull,
+                deactivate: vec![Deactivate::Elements(upper.clone())],
+                ..Default::default()
+            },
+            Step {
+                name: "unload".into(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let res = solve(&model, &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let state = |i: usize| res.steps[i].state.as_ref().unwrap();
+    let u = |i: usize| state(i).bodies[0].translation[0];
+    let (lam2, lam1) = (svk_nu0_stretch(e, f / 2.0), svk_nu0_stretch(e, f));
+    let (u2, u1) = ((lam2 - 1.0) * len, (lam1 - 1.0) * len);
+    println!(
+        "two bars: u {:.9} (exact {u2:.9}); one bar: u {:.9} (exact {u1:.9}); unloaded {:.1e}",
+        u(0),
+        u(1),
+        u(2)
+    );
+    assert!((u(0) - u2).abs() < 1e-9 * u2, "{} vs {u2}", u(0));
+    assert!((u(1) - u1).abs() < 1e-9 * u1, "{} vs {u1}", u(1));
+    assert!(u(2).abs() < 1e-9 * u1, "{}", u(2));
+    // Every node of the remaining bar follows the homogeneous stretch.
+    let s1 = state(1);
+    for n in nodes_at(&mesh, |x| x[1] < 1.0 + 1e-9) {
+        let want = (lam1 - 1.0) * mesh.nodes[n][0];
+        let got = s1.displacements[n];
+        assert!(
+            (got[0] - want).abs() < 1e-9 && got[1].abs() < 1e-9 && got[2].abs() < 1e-9,
+            "node {n}: {got:?} vs {want}"
+        );
+    }
+    // Cauchy stress: f / A per bar in step 1 (nu = 0: the area does not change), f in the
+    // remaining bar and zero in the removed one in step 2.
+    for el in 0..mesh.num_elements() {
+        let removed = upper.contains(&el);
+        let (s0, s1) = (state(0).element_stress[el][0], s1.element_stress[el][0]);
+        assert!((s0 - f / 2.0).abs() < 1e-9 * f, "element {el}: {s0}");
+        let want = if removed { 0.0 } else { f };
+        assert!((s1 - want).abs() < 1e-9 * f, "element {el}: {s1} vs {want}");
+    }
+}
+
 #[test]
 fn suction_on_the_deformed_end_face_matches_the_exact_svk_stretch() {
     // A follower traction -p on the current end face: equilibrium of the nominal force
