@@ -4,7 +4,7 @@
 //! `displacements.csv` (deck node ids) and `summary.json` (sizes, ordering, phase times, peak
 //! memory).
 //!
-//! * Linear elastic static decks (one step, `*ELASTIC`, C3D4/C3D10, `*BOUNDARY`, `*CLOAD`,
+//! * Linear elastic static decks (one step, `*ELASTIC`, C3D4/C3D10/C3D8/C3D6, `*BOUNDARY`, `*CLOAD`,
 //!   `*DLOAD P`): sparse Cholesky (`--ordering metis|amd`) or CG + AMG (`--solver cg-amg`).
 //! * Decks with `*STEP, NLGEOM` or a `*HYPERELASTIC` material (NEO HOOKE, MOONEY-RIVLIN,
 //!   `D1 > 0`) go to the nonlinear Newton solver (`spinetwin_fem::nl`), built by

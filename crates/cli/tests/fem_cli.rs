@@ -24,7 +24,14 @@ const SIGMA: f64 = 3.0;
 /// A 10 x 2 x 3 mm Tet10 bar on symmetry rollers (x = 0, y = 0, z = 0 planes), pulled by a
 /// uniform traction SIGMA on x = 10 (a negative *DLOAD pressure).
 fn bar_deck(path: &Path) {
-    let m = box_mesh([10.0, 2.0, 3.0], [5, 2, 2], Order::Quadratic).unwrap();
+    bar_deck_of(
+        path,
+        box_mesh([10.0, 2.0, 3.0], [5, 2, 2], Order::Quadratic).unwrap(),
+    );
+}
+
+/// The bar of [`bar_deck`] with the mesh `m` (a 10 x 2 x 3 mm box mesh with its face sets).
+fn bar_deck_of(path: &Path, m: spinetwin_fem::Mesh) {
     let mat = LinearElastic::uniform(m.num_elements(), E, NU).unwrap();
     let mut bc = Constraints::new();
     bc.fix(m.node_set("xmin").unwrap(), [true, false, false]);
@@ -41,7 +48,34 @@ fn fem_run_solves_a_bar_deck_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let deck = tmp.path().join("bar.inp");
     bar_deck(&deck);
-    let out = tmp.path().join("res");
+    check_bar_run(&deck, &tmp.path().join("res"));
+}
+
+/// Linear C3D8 and C3D6 decks (no NLGEOM) go to the linear solver (fully integrated
+/// elements) and reproduce the uniaxial bar exactly, as C3D10 does.
+#[test]
+fn fem_run_solves_linear_hex_and_wedge_bar_decks_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, m) in [
+        ("hex", hex_box_mesh([10.0, 2.0, 3.0], [5, 2, 2]).unwrap()),
+        (
+            "wedge",
+            wedge_box_mesh([10.0, 2.0, 3.0], [5, 2, 2]).unwrap(),
+        ),
+    ] {
+        let deck = tmp.path().join(format!("{name}.inp"));
+        bar_deck_of(&deck, m);
+        let text = std::fs::read_to_string(&deck).unwrap();
+        let etype = if name == "hex" { "C3D8" } else { "C3D6" };
+        assert!(text.contains(&format!("TYPE={etype}")) && !text.contains("NLGEOM"));
+        let summary = check_bar_run(&deck, &tmp.path().join(format!("res-{name}")));
+        assert_eq!(summary["analysis"], "linear elastic static", "{name}");
+    }
+}
+
+/// Runs `fem run` on a bar deck of [`bar_deck_of`] and checks every node against the
+/// uniaxial-stress solution; returns `summary.json`.
+fn check_bar_run(deck: &Path, out: &Path) -> serde_json::Value {
     let o = spinetwin(&[
         "fem",
         "run",
@@ -50,7 +84,7 @@ fn fem_run_solves_a_bar_deck_exactly() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = std::fs::read_to_string(&deck).unwrap();
+    let text = std::fs::read_to_string(deck).unwrap();
     let parsed = Deck::parse(&text).unwrap();
     let coords: HashMap<u64, [f64; 3]> = parsed.nodes.iter().copied().collect();
     let csv = std::fs::read_to_string(out.join("displacements.csv")).unwrap();
@@ -85,6 +119,7 @@ fn fem_run_solves_a_bar_deck_exactly() {
     let vm = s["max_von_mises_mpa"].as_f64().unwrap();
     assert!((vm - SIGMA).abs() < 1e-8, "von Mises {vm}");
     assert!(out.join("result.vtu").is_file());
+    s
 }
 
 #[test]
@@ -543,4 +578,74 @@ fn fem_run_multistep_nlgeom_agrees_with_calculix() {
         let id = top[0];
         assert!((ours[&id][2] - 1.5).abs() < 1e-9 && (theirs[&id][2] - 1.5).abs() < 1e-5);
     }
+}
+
+/// Linear C3D8 and C3D6 cantilevers (20 x 4 x 4 mm, clamped at x = 0, pressure 0.1 MPa on
+/// the top face) through `fem run` and CalculiX. Both integrate C3D8 with 2x2x2 points: the
+/// displacements agree within 1e-6 (rel. L2). ccx integrates C3D6 with another rule than
+/// our 3 x 2 points (6 % apart on 10 x 2 x 2 cells); the difference is a discretisation
+/// error, so it falls by more than 3x per halving of the cells (measured 6.2 %, 1.75 %,
+/// 0.47 %), both converging to the same solution. Skipped (with a message) where ccx is not installed.
+#[test]
+#[ignore = "runs ccx; CI runs it in release"]
+fn fem_run_linear_hex_and_wedge_agree_with_calculix() {
+    if !ccx_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let size = [20.0, 4.0, 4.0];
+    let rel_of = |name: &str, m: spinetwin_fem::Mesh| -> f64 {
+        let mat = LinearElastic::uniform(m.num_elements(), E, NU).unwrap();
+        let mut bc = Constraints::new();
+        bc.fix(m.node_set("xmin").unwrap(), [true; 3]);
+        let mut loads = Loads::new();
+        loads.pressure(m.face_set("zmax").unwrap(), 0.1);
+        let mut deck = Deck::from_model(&m, &mat, &bc, &loads).unwrap();
+        deck.node_sets
+            .insert("NALL".into(), (1..=m.num_nodes() as u64).collect());
+        deck.steps[0].outputs = vec!["*NODE PRINT, NSET=NALL".to_string(), "U".into()];
+        let path = tmp.path().join(format!("{name}.inp"));
+        std::fs::write(&path, deck.write()).unwrap();
+        let out = tmp.path().join(format!("res-{name}"));
+        let o = spinetwin(&[
+            "fem",
+            "run",
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--no-vtu",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let c = Command::new("ccx")
+            .args(["-i", name])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
+        let ours = read_displacements(&out.join("displacements.csv"));
+        let theirs = read_ccx_dat(&tmp.path().join(format!("{name}.dat")));
+        assert_eq!(theirs.len(), m.num_nodes());
+        let (mut num, mut den) = (0.0, 0.0);
+        for (id, b) in &theirs {
+            for d in 0..3 {
+                num += (ours[id][d] - b[d]).powi(2);
+                den += b[d] * b[d];
+            }
+        }
+        let rel = (num / den).sqrt();
+        let tip = theirs.values().map(|u| u[2]).fold(0.0, f64::min);
+        eprintln!(
+            "linear {name}: rel. L2 difference to ccx {rel:.2e} (ccx tip deflection {tip:.4} mm)"
+        );
+        assert!(tip < -0.1, "{name}: {tip}");
+        rel
+    };
+    let hex = rel_of("hex", hex_box_mesh(size, [10, 2, 2]).unwrap());
+    assert!(hex < 1e-6, "C3D8: {hex}");
+    let coarse = rel_of("wedge", wedge_box_mesh(size, [10, 2, 2]).unwrap());
+    let fine = rel_of("wedge-fine", wedge_box_mesh(size, [20, 4, 4]).unwrap());
+    assert!(
+        fine < 0.025 && coarse > 3.0 * fine,
+        "C3D6: {coarse} then {fine}"
+    );
 }

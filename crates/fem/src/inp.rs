@@ -3,9 +3,10 @@
 //! Supported keywords (case-insensitive, blanks in keyword lines ignored, `**` comments):
 //!
 //! * `*HEADING`; `*NODE` (`id, x, y[, z]`); `*ELEMENT, TYPE=..., ELSET=...` with
-//!   `C3D4`, `C3D10` (solved by both paths), `C3D8`, `C3D6` (solved by the nonlinear path,
-//!   [`Deck::to_nl_model`]), `T3D2`, `B31` (read and written, but reported as not supported
-//!   for solving yet); data lines ending with `,` continue on the next line.
+//!   `C3D4`, `C3D10`, `C3D8`, `C3D6` (solved by both paths: fully integrated in the linear
+//!   one, as CalculiX's C3D8 and C3D6, F-bar in the nonlinear one), `T3D2`, `B31` (read and
+//!   written, but reported as not supported for solving yet); data lines ending with `,`
+//!   continue on the next line.
 //! * `*NSET, NSET=...` / `*ELSET, ELSET=...`, members by id or by earlier set name, or
 //!   `GENERATE` (`first, last[, step]`).
 //! * `*MATERIAL, NAME=...` with `*ELASTIC` (isotropic `E, nu`) and `*HYPERELASTIC,
@@ -18,7 +19,7 @@
 //!   (e.g. `PERTURBATION`, `RIKS`) are errors.
 //!
 //! Two models are built from a deck: [`Deck::to_model`] for the linear solver (one step,
-//! `*ELASTIC`, tetrahedra) and [`Deck::to_nl_model`] for the nonlinear one (several steps,
+//! `*ELASTIC`, tetrahedra, hexahedra and wedges) and [`Deck::to_nl_model`] for the nonlinear one (several steps,
 //! hyperelastic or St Venant-Kirchhoff materials, tetrahedra, hexahedra and wedges, follower
 //! pressure, increment control); [`Deck::needs_nonlinear`] says which one a deck needs.
 //! * `*NODE FILE`, `*EL FILE`, `*NODE PRINT`, `*EL PRINT`: kept verbatim (written back) but
@@ -68,9 +69,9 @@ pub enum ElementType {
     C3D4,
     /// 10-node tetrahedron.
     C3D10,
-    /// 8-node hexahedron (nonlinear path only).
+    /// 8-node hexahedron.
     C3D8,
-    /// 6-node wedge (nonlinear path only).
+    /// 6-node wedge.
     C3D6,
     /// 2-node truss (read/written; not solved yet).
     T3D2,
@@ -115,23 +116,24 @@ impl ElementType {
         .find(|t| t.name() == s)
     }
 
-    /// The solver's element kind, or `None` when the solver does not support it yet.
+    /// The linear solver's element kind ([`Deck::to_model`]), or `None` when the solvers do
+    /// not support it yet (trusses and beams). Hexahedra and wedges are fully integrated
+    /// there (2x2x2 and 3x2 points), as CalculiX's C3D8 and C3D6, so they lock for nearly
+    /// incompressible materials; the nonlinear path uses F-bar.
     pub fn kind(self) -> Option<ElementKind> {
         match self {
             ElementType::C3D4 => Some(ElementKind::Tet4),
             ElementType::C3D10 => Some(ElementKind::Tet10),
-            _ => None,
+            ElementType::C3D8 => Some(ElementKind::Hex8),
+            ElementType::C3D6 => Some(ElementKind::Wedge6),
+            ElementType::T3D2 | ElementType::B31 => None,
         }
     }
 
-    /// The element kind of the nonlinear solver ([`Deck::to_nl_model`]), which also takes
-    /// the 8-node hexahedron and the 6-node wedge (F-bar); `None` for trusses and beams.
+    /// The element kind of the nonlinear solver ([`Deck::to_nl_model`]): the same kinds as
+    /// [`ElementType::kind`] (hexahedra and wedges with F-bar); `None` for trusses and beams.
     pub fn nl_kind(self) -> Option<ElementKind> {
-        match self {
-            ElementType::C3D8 => Some(ElementKind::Hex8),
-            ElementType::C3D6 => Some(ElementKind::Wedge6),
-            other => other.kind(),
-        }
+        self.kind()
     }
 
     /// Number of faces usable by `*DLOAD Pn`.
@@ -1027,16 +1029,10 @@ impl Deck {
         let kind = |t: ElementType| if nonlinear { t.nl_kind() } else { t.kind() };
         if let Some(e) = self.elements.iter().find(|e| kind(e.etype).is_none()) {
             let what = match e.etype {
-                ElementType::C3D8 => "8-node hexahedra",
-                ElementType::C3D6 => "6-node wedges",
                 ElementType::T3D2 => "trusses",
                 _ => "beams",
             };
-            let supported = if nonlinear {
-                "C3D4, C3D10, C3D8, C3D6"
-            } else {
-                "C3D4, C3D10"
-            };
+            let supported = "C3D4, C3D10, C3D8, C3D6";
             return bad(format!(
                 "element {} is {} ({what}): not supported by the {} solver yet (supported: {supported})",
                 e.id,
@@ -1094,7 +1090,7 @@ impl Deck {
 
     /// Builds the FE model: mesh (0-based, file order), per-element material, constraints
     /// and loads of the model data plus the single step. Errors when the deck uses what
-    /// the solver cannot do yet (non-tet elements, several steps, rotational DOFs).
+    /// the solver cannot do yet (trusses and beams, several steps, rotational DOFs).
     pub fn to_model(&self) -> Result<InpModel, FemError> {
         let bad = |m: String| Err(FemError::InvalidInput(m));
         if self.steps.len() > 1 {
@@ -1911,8 +1907,11 @@ U
         let d = Deck::parse(text).unwrap();
         assert_eq!(d.elements.len(), 2);
         assert_eq!(Deck::parse(&d.write()).unwrap(), d);
+        // The wedge is solved by both paths; the beam by neither, and it is named.
         let e = d.to_model().unwrap_err().to_string();
-        assert!(e.contains("C3D6") && e.contains("not supported"), "{e}");
+        assert!(e.contains("B31") && e.contains("not supported"), "{e}");
+        assert_eq!(ElementType::C3D6.kind(), Some(ElementKind::Wedge6));
+        assert_eq!(ElementType::C3D8.kind(), Some(ElementKind::Hex8));
     }
 
     #[test]
