@@ -237,6 +237,7 @@ pub fn run(args: Args) -> Result<()> {
                 ("von_mises_per_kN".into(), t.von_mises_per_kn.clone()),
             ],
             cell_tensors: vec![],
+            point_scalars: vec![],
         };
         let section =
             spinetwin_scenario::bone::section_image(&t, args.spacing * args.step as f64, None);

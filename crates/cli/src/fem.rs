@@ -1,6 +1,8 @@
 //! `spinetwin fem run DECK.inp --out DIR`: solve an Abaqus/CalculiX deck with the FE engine.
 //!
-//! Writes DIR atomically: `result.vtu` (displacement, element stress, von Mises),
+//! Writes DIR atomically: `result.vtu` (point data: displacement, and contact pressure
+//! where the model has contact; cell data: stress, von Mises and strain, see
+//! [`spinetwin_fem::VtuData::linear_result`] and [`spinetwin_fem::nl::StepState::vtu_data`]),
 //! `displacements.csv` (deck node ids) and `summary.json` (sizes, ordering, phase times, peak
 //! memory).
 //!
@@ -15,7 +17,9 @@
 //!   hyperelastic deck without NLGEOM is solved with large deformations all the same (the
 //!   summary says so). Elastic decks whose first steps lack NLGEOM while a later one asks for
 //!   it are refused, and so is whatever else the solver cannot do, by name.
-//!   `result.vtu` then holds the Cauchy stress (element average) as `stress`, and
+//!   `result.vtu` then holds the Cauchy stress (element average) as `stress` and the
+//!   Green-Lagrange strain as `green_lagrange_strain` (the linear path's small strain is
+//!   `strain`), and
 //!   `summary.json` also a `nonlinear` section: per step the converged and failed
 //!   increments, cut-backs, Newton iterations and time, the phase times of the whole solve
 //!   (`NlTimings`) and the factorisations by method. A solve that does not converge exits
@@ -378,8 +382,7 @@ fn run_deck(args: RunArgs) -> Result<()> {
             mesh: &model.mesh,
             node_ids: &model.node_ids,
             u: &sol.displacements,
-            von_mises: &vm,
-            stress: results.iter().map(|r| r.stress).collect(),
+            vtu: VtuData::linear_result(&sol.displacements, &results),
         },
         &mut summary,
         [t, t_all],
@@ -576,8 +579,7 @@ fn run_nonlinear(args: &RunArgs, deck: &Deck, t_all: Instant) -> Result<()> {
             mesh: &nm.model.mesh,
             node_ids: &nm.node_ids,
             u,
-            von_mises: &vm,
-            stress: state.element_stress.clone(),
+            vtu: state.vtu_data(&nm.model),
         },
         &mut summary,
         [t, t_all],
@@ -611,10 +613,8 @@ struct Fields<'a> {
     node_ids: &'a [u64],
     /// Nodal displacements (mm).
     u: &'a [[f64; 3]],
-    /// Element von Mises stress (MPa).
-    von_mises: &'a [f64],
-    /// Element Cauchy stress (Voigt, MPa).
-    stress: Vec<[f64; 6]>,
+    /// The fields of `result.vtu`.
+    vtu: VtuData,
 }
 
 /// Writes a solved deck's outputs into `args.out`, atomically: `result.vtu` (unless
@@ -634,12 +634,7 @@ fn write_outputs(
     }
     write_dir_atomically(&args.out, |dir: &Path| {
         if !args.no_vtu {
-            let data = VtuData {
-                point_vectors: vec![("displacement".into(), f.u.to_vec())],
-                cell_scalars: vec![("von_mises".into(), f.von_mises.to_vec())],
-                cell_tensors: vec![("stress".into(), f.stress.clone())],
-            };
-            write_vtu(&dir.join("result.vtu"), f.mesh, &data)?;
+            write_vtu(&dir.join("result.vtu"), f.mesh, &f.vtu)?;
         }
         spinetwin_core::atomic::write_bytes(&dir.join("displacements.csv"), csv.as_bytes())?;
         summary.seconds.output = t[0].elapsed().as_secs_f64();

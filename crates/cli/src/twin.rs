@@ -766,6 +766,7 @@ pub fn run_simulate(args: SimulateArgs) -> Result<()> {
                         ("vertebra".into(), f.vertebra.clone()),
                     ],
                     cell_tensors: vec![("stress".into(), f.stress.clone())],
+                    point_scalars: vec![],
                 };
                 spinetwin_fem::vtu::write_vtu(
                     &dir.join(format!("bones/{}.vtu", r.case.name)),

@@ -118,8 +118,48 @@ fn check_bar_run(deck: &Path, out: &Path) -> serde_json::Value {
     assert!(s["peak_rss_mib"].as_f64().unwrap() > 0.0);
     let vm = s["max_von_mises_mpa"].as_f64().unwrap();
     assert!((vm - SIGMA).abs() < 1e-8, "von Mises {vm}");
-    assert!(out.join("result.vtu").is_file());
+    // Uniaxial stress: strain SIGMA / E along x, -NU SIGMA / E across, in every element.
+    let vtu = std::fs::read_to_string(out.join("result.vtu")).unwrap();
+    let (ex, et) = (SIGMA / E, -NU * SIGMA / E);
+    check_cell_tensor(&vtu, "strain", parsed.elements.len(), 1e-9, |_| {
+        [ex, et, et, 0.0, 0.0, 0.0]
+    });
+    check_cell_tensor(&vtu, "stress", parsed.elements.len(), 1e-9, |_| {
+        [SIGMA, 0.0, 0.0, 0.0, 0.0, 0.0]
+    });
     s
+}
+
+/// Checks that the VTU cell tensor `name` has 6 components for each of `cells` cells and
+/// equals `want(cell)` (VTK order) within `tol` times its largest entry.
+fn check_cell_tensor(
+    vtu: &str,
+    name: &str,
+    cells: usize,
+    tol: f64,
+    want: impl Fn(usize) -> [f64; 6],
+) {
+    let start = vtu
+        .find(&format!("Name=\"{name}\""))
+        .unwrap_or_else(|| panic!("result.vtu has no {name}"));
+    let head_end = start + vtu[start..].find('>').unwrap();
+    assert!(vtu[start..head_end].contains("NumberOfComponents=\"6\""));
+    let end = head_end + vtu[head_end..].find("</DataArray>").unwrap();
+    let v: Vec<f64> = vtu[head_end + 1..end]
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(v.len(), 6 * cells, "{name}");
+    for (c, t) in v.chunks(6).enumerate() {
+        let w = want(c);
+        let scale = w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        for k in 0..6 {
+            assert!(
+                (t[k] - w[k]).abs() <= tol * scale,
+                "{name} of cell {c}: {t:?} vs {w:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -389,7 +429,18 @@ fn fem_run_nlgeom_neo_hooke_matches_uniaxial_closed_form() {
         }
         assert!(nl["seconds"]["assembly"].as_f64().unwrap() > 0.0);
         assert!(s["peak_rss_mib"].as_f64().unwrap() > 0.0);
-        assert!(out.join("result.vtu").is_file());
+        // Homogeneous stretch: Green-Lagrange strain (stretch^2 - 1) / 2 in every element;
+        // no contact in a deck, so no contact pressure.
+        let vtu = std::fs::read_to_string(out.join("result.vtu")).unwrap();
+        let gl = stretch.map(|l| (l * l - 1.0) / 2.0);
+        check_cell_tensor(
+            &vtu,
+            "green_lagrange_strain",
+            parsed.elements.len(),
+            1e-7,
+            |_| [gl[0], gl[1], gl[2], 0.0, 0.0, 0.0],
+        );
+        assert!(!vtu.contains("contact_pressure"));
     }
 }
 

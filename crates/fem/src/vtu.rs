@@ -31,11 +31,44 @@ pub const VTK_WEDGE6_ORDER: [usize; 6] = [0, 2, 1, 3, 5, 4];
 pub struct VtuData {
     /// Point vectors, e.g. `("displacement", u)`.
     pub point_vectors: Vec<(String, Vec<[f64; 3]>)>,
+    /// Point scalars, e.g. `("contact_pressure", p)`.
+    pub point_scalars: Vec<(String, Vec<f64>)>,
     /// Cell scalars, e.g. `("von_mises", v)`.
     pub cell_scalars: Vec<(String, Vec<f64>)>,
-    /// Cell symmetric tensors in our Voigt order `[xx, yy, zz, xy, xz, yz]`; written in VTK's
-    /// order `[xx, yy, zz, xy, yz, xz]`.
+    /// Cell symmetric tensors in our Voigt order `[xx, yy, zz, xy, xz, yz]` with tensor
+    /// (not engineering) shear components; written in VTK's order `[xx, yy, zz, xy, yz, xz]`.
+    /// Convert strains with [`tensor_shear`].
     pub cell_tensors: Vec<(String, Vec<[f64; 6]>)>,
+}
+
+impl VtuData {
+    /// The fields of a linear solve: point `displacement` (mm); per element `von_mises`
+    /// (MPa), `stress` (MPa) and the small strain `strain` (tensor components), the
+    /// volume averages of [`crate::post::element_results`].
+    pub fn linear_result(u: &[[f64; 3]], results: &[crate::post::ElementResult]) -> VtuData {
+        VtuData {
+            point_vectors: vec![("displacement".into(), u.to_vec())],
+            point_scalars: vec![],
+            cell_scalars: vec![(
+                "von_mises".into(),
+                results.iter().map(|r| r.von_mises).collect(),
+            )],
+            cell_tensors: vec![
+                ("stress".into(), results.iter().map(|r| r.stress).collect()),
+                (
+                    "strain".into(),
+                    results.iter().map(|r| tensor_shear(&r.strain)).collect(),
+                ),
+            ],
+        }
+    }
+}
+
+/// A Voigt strain with engineering shear (`gamma_xy = 2 eps_xy`, as the engine computes
+/// strains) as tensor components, which VTK tensors hold (so ParaView's eigenvalues and
+/// invariants are right).
+pub fn tensor_shear(e: &[f64; 6]) -> [f64; 6] {
+    [e[0], e[1], e[2], 0.5 * e[3], 0.5 * e[4], 0.5 * e[5]]
 }
 
 /// Node indices of element `e` in VTK order.
@@ -53,6 +86,9 @@ pub fn vtu_string(mesh: &Mesh, data: &VtuData) -> Result<String, FemError> {
     mesh.validate()?;
     let (nn, ne) = (mesh.num_nodes(), mesh.num_elements());
     for (name, v) in &data.point_vectors {
+        check_len(name, v.len(), nn, "nodes")?;
+    }
+    for (name, v) in &data.point_scalars {
         check_len(name, v.len(), nn, "nodes")?;
     }
     for (name, v) in &data.cell_scalars {
@@ -74,6 +110,9 @@ pub fn vtu_string(mesh: &Mesh, data: &VtuData) -> Result<String, FemError> {
     let _ = writeln!(w, "<PointData>");
     for (name, v) in &data.point_vectors {
         data_array(w, "Float64", Some(name), 3, v.iter().map(|p| p.to_vec()));
+    }
+    for (name, v) in &data.point_scalars {
+        data_array(w, "Float64", Some(name), 1, v.iter().map(|x| [*x]));
     }
     let _ = writeln!(w, "</PointData>");
     let _ = writeln!(w, "<CellData>");

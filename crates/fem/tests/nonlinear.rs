@@ -691,6 +691,118 @@ fn deactivating_one_of_two_parallel_solid_bars_moves_the_load_to_the_other() {
     }
 }
 
+/// The values of the VTU `<DataArray>` named `name` and its number of components.
+fn vtu_array(vtu: &str, name: &str) -> (Vec<f64>, usize) {
+    let start = vtu
+        .find(&format!("Name=\"{name}\""))
+        .unwrap_or_else(|| panic!("no field {name}"));
+    let head_end = start + vtu[start..].find('>').unwrap();
+    let head = &vtu[start..head_end];
+    let comps = head
+        .split("NumberOfComponents=\"")
+        .nth(1)
+        .map_or(1, |t| t[..t.find('"').unwrap()].parse().unwrap());
+    let body = &vtu[head_end + 1..head_end + vtu[head_end..].find("</DataArray>").unwrap()];
+    let v = body
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (v, comps)
+}
+
+#[test]
+fn vtu_of_a_block_pressed_on_a_rigid_floor_has_contact_pressure_and_strain() {
+    // A 2 x 2 x 1 tet4 block (SVK, nu = 0) on a rigid floor (frictionless penalty contact
+    // of its bottom nodes), pressed by a follower pressure p on its top. Each bottom node's
+    // slave area is its consistent share of the face (what a unit pressure puts on it), so
+    // the homogeneous state is the exact solution: contact pressure p at every bottom node,
+    // uniaxial compression `E lam (lam^2 - 1) / 2 = -p` (nu = 0: the area stays), the
+    // Green-Lagrange strain E33 = (lam^2 - 1) / 2 in every element.
+    let (e, p, penalty) = (1000.0, 5.0, 1e4);
+    let mesh = box_mesh([2.0, 2.0, 1.0], [2, 2, 1], Order::Linear).unwrap();
+    let bottom = mesh.node_set("zmin").unwrap().to_vec();
+    let mut unit = spinetwin_fem::Loads::new();
+    unit.pressure(mesh.face_set("zmin").unwrap(), 1.0);
+    let share = unit.assemble(&mesh).unwrap();
+    let areas: Vec<f64> = bottom.iter().map(|&n| share[3 * n + 2].abs()).collect();
+    assert!((areas.iter().sum::<f64>() - 4.0).abs() < 1e-12);
+    let c = |x: f64, y: f64| on(0, [x, y, 0.0]);
+    let h = 10.0;
+    // Frictionless: rigid in-plane motion held by the symmetry planes x = 0, y = 0.
+    let mut fixed = hold(0, &[]);
+    for &node in mesh.node_set("xmin").unwrap() {
+        fixed.push((Dof::Node { node, dir: 0 }, 0.0));
+    }
+    for &node in mesh.node_set("ymin").unwrap() {
+        fixed.push((Dof::Node { node, dir: 1 }, 0.0));
+    }
+    let model = Model {
+        solids: vec![svk(&mesh, e, 0.0)],
+        mesh: mesh.clone(),
+        bodies: vec![body("floor", [0.0; 3])],
+        contacts: vec![ContactPair {
+            name: "floor".into(),
+            slave: bottom.iter().map(|&n| Point::Node(n)).collect(),
+            slave_area: areas,
+            master: vec![
+                [c(-h, -h), c(h, -h), c(h, h)],
+                [c(-h, -h), c(h, h), c(-h, h)],
+            ],
+            penalty,
+            clearance: 0.0,
+            friction: 0.0,
+        }],
+        steps: vec![Step {
+            name: "press".into(),
+            loads: vec![Load::Pressure {
+                faces: mesh.face_set("zmax").unwrap().to_vec(),
+                pressure: p,
+            }],
+            prescribed: fixed,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let res = solve(&model, &SolveOptions::default()).unwrap();
+    assert!(res.converged, "{:?}", res.failure);
+    let state = res.steps[0].state.as_ref().unwrap();
+    let vtu = spinetwin_fem::vtu_string(&mesh, &state.vtu_data(&model)).unwrap();
+    let (cp, comps) = vtu_array(&vtu, "contact_pressure");
+    assert_eq!((cp.len(), comps), (mesh.num_nodes(), 1));
+    for (n, &v) in cp.iter().enumerate() {
+        let want = if bottom.contains(&n) { p } else { 0.0 };
+        assert!((v - want).abs() < 1e-6 * p, "node {n}: {v} vs {want}");
+    }
+    let (mut lo, mut hi) = (0.5, 1.0);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if e * mid * (mid * mid - 1.0) / 2.0 < -p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let lam: f64 = 0.5 * (lo + hi);
+    let e33 = (lam * lam - 1.0) / 2.0;
+    let (strain, comps) = vtu_array(&vtu, "green_lagrange_strain");
+    assert_eq!((strain.len(), comps), (6 * mesh.num_elements(), 6));
+    for (el, t) in strain.chunks(6).enumerate() {
+        let want = [0.0, 0.0, e33, 0.0, 0.0, 0.0];
+        for k in 0..6 {
+            assert!(
+                (t[k] - want[k]).abs() < 1e-9,
+                "element {el}: {t:?} vs {want:?}"
+            );
+        }
+    }
+    let (sig, _) = vtu_array(&vtu, "stress");
+    assert!(sig.chunks(6).all(|t| (t[2] + p).abs() < 1e-6 * p));
+    println!(
+        "floor: contact pressure {:.9} (p {p}), E33 {:.9} (exact {e33:.9})",
+        cp[bottom[0]], strain[2]
+    );
+}
+
 #[test]
 fn suction_on_the_deformed_end_face_matches_the_exact_svk_stretch() {
     // A follower traction -p on the current end face: equilibrium of the nominal force

@@ -793,6 +793,7 @@ fn vtu_is_well_formed_and_tet10_order_matches_vtk() {
             res.iter().map(|r| r.von_mises).collect(),
         )],
         cell_tensors: vec![("stress".into(), res.iter().map(|r| r.stress).collect())],
+        point_scalars: vec![],
     };
     let s = vtu_string(&m, &data).unwrap();
     let leaves = parse_xml(&s);

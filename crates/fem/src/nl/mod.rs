@@ -272,8 +272,63 @@ pub struct StepState {
     /// Cauchy stress of every solid element (Voigt, MPa), averaged over its integration
     /// points; zero for elements in no block or deactivated.
     pub element_stress: Vec<[f64; 6]>,
+    /// Green-Lagrange strain `E = (F^T F - I) / 2` of every solid element (Voigt, engineering
+    /// shear `2 E_12`, as [`crate::continuum::green_lagrange_voigt`]), averaged over its
+    /// integration points like the stress and of the same `F` (Hex8 and Wedge6: F-bar's);
+    /// zero for elements in no block or deactivated.
+    pub element_strain: Vec<[f64; 6]>,
     /// Reaction at every prescribed DOF (N, or N mm for body rotations).
     pub reactions: Vec<(Dof, f64)>,
+}
+
+impl StepState {
+    /// Contact pressure at every mesh node (MPa): the pressure of the node as a slave point
+    /// of the contact pairs (the largest where it is a slave in several), zero at nodes that
+    /// are no slave point. Points on rigid bodies are not mesh nodes and are left out.
+    pub fn nodal_contact_pressure(&self, model: &Model) -> Vec<f64> {
+        let mut p = vec![0.0; model.mesh.num_nodes()];
+        for (pair, state) in model.contacts.iter().zip(&self.contacts) {
+            for (point, &ps) in pair.slave.iter().zip(&state.pressure) {
+                if let Point::Node(n) = *point {
+                    p[n] = f64::max(p[n], ps);
+                }
+            }
+        }
+        p
+    }
+
+    /// The fields of this state for a VTU file of `model`'s mesh: point `displacement` (mm)
+    /// and, when the model has contact pairs, `contact_pressure` (MPa,
+    /// [`StepState::nodal_contact_pressure`]); per element `von_mises` and `stress` (Cauchy,
+    /// MPa) and `green_lagrange_strain` (tensor components, [`StepState::element_strain`]).
+    pub fn vtu_data(&self, model: &Model) -> crate::vtu::VtuData {
+        let point_scalars = if model.contacts.is_empty() {
+            vec![]
+        } else {
+            vec![(
+                "contact_pressure".into(),
+                self.nodal_contact_pressure(model),
+            )]
+        };
+        crate::vtu::VtuData {
+            point_vectors: vec![("displacement".into(), self.displacements.clone())],
+            point_scalars,
+            cell_scalars: vec![(
+                "von_mises".into(),
+                self.element_stress.iter().map(crate::von_mises).collect(),
+            )],
+            cell_tensors: vec![
+                ("stress".into(), self.element_stress.clone()),
+                (
+                    "green_lagrange_strain".into(),
+                    self.element_strain
+                        .iter()
+                        .map(crate::vtu::tensor_shear)
+                        .collect(),
+                ),
+            ],
+        }
+    }
 }
 
 /// One load increment.

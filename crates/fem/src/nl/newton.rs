@@ -16,7 +16,7 @@ use super::{
     BeamState, BodyState, ContactState, Deactivate, Dof, IncrementLog, LinearSolver, Load, Model,
     NlResult, NlTimings, Point, SolveOptions, StepResult, StepState, TieState,
 };
-use crate::continuum::{cauchy_from_pk2, uses_fbar};
+use crate::continuum::{cauchy_from_pk2, green_lagrange_voigt, uses_fbar};
 use crate::element::point_geometry;
 use crate::FemError;
 
@@ -641,6 +641,7 @@ impl Ctx<'_> {
                 (d, ev.asm.f_int[i] - ev.asm.f_ext[i])
             })
             .collect();
+        let (element_stress, element_strain) = self.stresses(st)?.into_iter().unzip();
         let mut spring_forces = ev.spring_forces;
         for (f, a) in spring_forces.iter_mut().zip(&self.act.spring) {
             if !a {
@@ -655,18 +656,21 @@ impl Ctx<'_> {
             beams: ev.beams,
             contacts: ev.contacts,
             ties: ev.ties,
-            element_stress: self.stresses(st)?,
+            element_stress,
+            element_strain,
             reactions,
         })
     }
 
-    /// Cauchy stress of every element averaged over its integration points.
-    fn stresses(&self, st: &State) -> Result<Vec<[f64; 6]>, FemError> {
+    /// Cauchy stress and Green-Lagrange strain (engineering shear) of every element, each
+    /// averaged over its integration points.
+    #[allow(clippy::type_complexity)]
+    fn stresses(&self, st: &State) -> Result<Vec<([f64; 6], [f64; 6])>, FemError> {
         let model = self.model;
         (0..model.mesh.num_elements())
             .map(|e| {
                 let (Some(b), true) = (self.act.block_of[e], self.act.element[e]) else {
-                    return Ok([0.0; 6]);
+                    return Ok(([0.0; 6], [0.0; 6]));
                 };
                 let kind = model.mesh.kinds[e];
                 let nodes = model.mesh.element_nodes(e);
@@ -700,6 +704,7 @@ impl Ctx<'_> {
                 };
                 // Reference-volume average over the integration points.
                 let mut avg = [0.0; 6];
+                let mut strain = [0.0; 6];
                 let mut vol = 0.0;
                 for &(p, w) in kind.quadrature() {
                     let (mut f, det_j) = grad(p)?;
@@ -712,12 +717,16 @@ impl Ctx<'_> {
                     for (a, v) in avg.iter_mut().zip(sig) {
                         *a += v * dv;
                     }
+                    for (a, v) in strain.iter_mut().zip(green_lagrange_voigt(&f)) {
+                        *a += v * dv;
+                    }
                     vol += dv;
                 }
                 if vol > 0.0 {
                     avg.iter_mut().for_each(|a| *a /= vol);
+                    strain.iter_mut().for_each(|a| *a /= vol);
                 }
-                Ok(avg)
+                Ok((avg, strain))
             })
             .collect()
     }
