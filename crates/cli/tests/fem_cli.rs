@@ -636,9 +636,9 @@ fn fem_run_multistep_nlgeom_agrees_with_calculix() {
 /// displacements agree within 1e-6 (rel. L2). ccx integrates C3D6 with another rule than
 /// our 3 x 2 points (6 % apart on 10 x 2 x 2 cells); the difference is a discretisation
 /// error, so it falls by more than 3x per halving of the cells (measured 6.2 %, 1.75 %,
-/// 0.47 %), both converging to the same solution. Skipped (with a message) where ccx is not installed.
+/// 0.47 %), both converging to the same solution. About 0.2 s; skipped (with a message)
+/// where ccx is not installed.
 #[test]
-#[ignore = "runs ccx; CI runs it in release"]
 fn fem_run_linear_hex_and_wedge_agree_with_calculix() {
     if !ccx_installed() {
         return;
