@@ -232,8 +232,8 @@ fn scene(
 }
 
 /// The outer faces of disc `i`'s modelled elements, at their deformed positions, coloured by
-/// the nodal mean of the von Mises stress of the adjacent tissue elements; implant blocks
-/// (cages) in one colour.
+/// the nodal mean of the von Mises stress of the adjacent tissue elements; cages in one
+/// colour, a fusion mass in the colour of bone.
 fn disc_surface(
     s: &mut Scene,
     twin: &Twin,
@@ -279,14 +279,23 @@ fn disc_surface(
             faces.entry(key).or_insert((0, ids)).0 += 1;
         }
     }
-    let is_implant: std::collections::HashSet<Vec<usize>> = implant
+    let cage: std::collections::HashSet<usize> = twin
+        .implants
+        .disc_blocks
+        .iter()
+        .filter(|b| b.disc == i && b.kind == spinetwin_model::twin::DiscBlockKind::Cage)
+        .flat_map(|b| b.elements.iter().copied())
+        .collect();
+    // Face -> whether it belongs to a cage (else a fusion mass).
+    let is_implant: HashMap<Vec<usize>, bool> = implant
         .iter()
         .flat_map(|&e| {
+            let in_cage = cage.contains(&e);
             let nodes = mesh.element_nodes(e);
             mesh.kinds[e].faces().iter().map(move |f| {
                 let mut k: Vec<usize> = f.iter().map(|&k| nodes[k]).collect();
                 k.sort_unstable();
-                k
+                (k, in_cage)
             })
         })
         .collect();
@@ -298,8 +307,8 @@ fn disc_surface(
             .iter()
             .map(|&n| [0, 1, 2].map(|k| mesh.nodes[n][k] + u[n][k]))
             .collect();
-        let c: Vec<[f32; 3]> = if is_implant.contains(key) {
-            vec![CAGE; ids.len()]
+        let c: Vec<[f32; 3]> = if let Some(&in_cage) = is_implant.get(key) {
+            vec![if in_cage { CAGE } else { BONE }; ids.len()]
         } else {
             ids.iter()
                 .map(|&n| {
@@ -410,7 +419,8 @@ pub fn snapshots(entries: &[Pictured<'_>], bones: Option<&BoneSurfaces>) -> Vec<
     let caption = format!(
         "Left: seen from the patient's left (anterior to the left); right: seen from behind. \
 Vertebrae {}; discs coloured by von Mises stress; ligament fibres orange when taut, grey when \
-slack; screws gold, rods blue-grey, cages purple. The vertebrae are rigid in the hybrid twin; \
+slack; screws gold, rods blue-grey, cages purple, a fusion mass bone-coloured. The vertebrae \
+are rigid in the hybrid twin; \
 bone stress comes from the deformable-bone checks (given the CT).",
         if bones.is_some() {
             "from the CT surfaces"
