@@ -428,6 +428,22 @@ fn demo_builds_the_twin_solves_the_load_cases_and_compares_the_scenarios() {
     assert!(report.contains("plan/report.html"));
     let plan = std::fs::read_to_string(out.join("plan/report.html")).unwrap();
     assert!(plan.contains("<table"));
+    // Each planned screw checked against the label map: the auto-sized screws stay within
+    // their pedicles (Gertzbein-Robbins A or B), and the page says how it was graded.
+    let cmp: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("plan/comparison.json")).unwrap()).unwrap();
+    let screws = cmp["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "L4-L5 pedicle screws and rods")
+        .unwrap();
+    let breaches = screws["screw_breaches"].as_array().unwrap();
+    assert_eq!(breaches.len(), 4, "{screws}");
+    for b in breaches {
+        assert!(["A", "B"].contains(&b["grade"].as_str().unwrap()), "{b}");
+    }
+    assert!(plan.contains("breach (Gertzbein-Robbins)"));
     // 3D pictures: the intact twin and each applied scenario, as PNG files and embedded in
     // the page (self-contained); the vertebra surfaces are kept with the twin.
     assert!(report.contains("data:image/png;base64,"));

@@ -414,6 +414,15 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                                 ped.axis_length_mm.floor()
                             )));
                         }
+                        if d > ped.min_width_mm {
+                            return Err(e(format!(
+                                "a {d} mm screw is wider than the {} {} pedicle at its isthmus ({:.1} mm of bone) and would breach its cortex: use at most {:.1} mm, or leave screw_diameter_mm out to size it from the pedicle",
+                                twin.levels[i].name(),
+                                s.name(),
+                                ped.min_width_mm,
+                                (ped.min_width_mm * 2.0).floor() / 2.0
+                            )));
+                        }
                         if !(l > 0.0 && d > 0.0) {
                             return Err(e(format!(
                                 "screw size {d} x {l} mm for {} {} is not positive (pedicle axis {:.1} mm): give screw_length_mm",

@@ -89,6 +89,11 @@ pub struct ScenarioSummary {
     pub implant_checks: Vec<crate::bone::ImplantCheck>,
     /// Why the implant bone checks are missing or failed, when they are.
     pub implant_check_note: Option<String>,
+    /// Each planned screw against the label map (empty without the CT and labels; see
+    /// [`crate::breach`]), in the order of `screws`.
+    pub screw_breaches: Vec<crate::breach::ScrewBreach>,
+    /// Why the breach check is missing or failed, when it is.
+    pub breach_note: Option<String>,
 }
 
 /// The whole comparison.
@@ -509,6 +514,12 @@ pub fn compare(
                  checked with deformable vertebrae (plan --ct CT --labels SEG)"
                     .to_string()
             }),
+            screw_breaches: Vec::new(),
+            breach_note: (!sm.screws.is_empty()).then(|| {
+                "the label map was not given: the screws were not checked for a breach of the \
+                 pedicle (plan --ct CT --labels SEG)"
+                    .to_string()
+            }),
         });
     }
     Comparison {
@@ -918,10 +929,25 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             h.push_str(&format!("<p>{}</p>", esc(&self.paragraph(sc))));
             h.push_str(&figures(false, &sc.name));
             if !sc.screws.is_empty() {
-                h.push_str("<table><tr><th>screw</th><th>diameter (mm)</th><th>length (mm)</th><th>pedicle width (mm)</th><th>pedicle axis (mm)</th><th>size</th></tr>");
-                for p in &sc.screws {
+                let checked = sc.screw_breaches.len() == sc.screws.len();
+                h.push_str(&format!(
+                    "<table><tr><th>screw</th><th>diameter (mm)</th><th>length (mm)</th><th>pedicle width (mm)</th><th>pedicle axis (mm)</th><th>size</th>{}</tr>",
+                    if checked { "<th>breach (Gertzbein-Robbins)</th>" } else { "" }
+                ));
+                for (k, p) in sc.screws.iter().enumerate() {
+                    let breach = if checked {
+                        let b = &sc.screw_breaches[k];
+                        // Green for the accepted grades, red for the others (as the ratio cells).
+                        let style = if b.acceptable() { "#cdeccd" } else { "#f4b6b6" };
+                        format!(
+                            "<td class='l' style='background:{style}'>{}</td>",
+                            esc(&breach_text(b))
+                        )
+                    } else {
+                        String::new()
+                    };
                     h.push_str(&format!(
-                        "<tr><td class='l'>{} {}</td><td>{:.1}</td><td>{:.0}</td><td>{:.1}</td><td>{:.1}</td><td class='l'>{}</td></tr>",
+                        "<tr><td class='l'>{} {}</td><td>{:.1}</td><td>{:.0}</td><td>{:.1}</td><td>{:.1}</td><td class='l'>{}</td>{breach}</tr>",
                         p.level.name(),
                         p.side.name(),
                         p.diameter_mm,
@@ -932,6 +958,11 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
                     ));
                 }
                 h.push_str("</table>");
+                if checked {
+                    h.push_str(&format!("<p>Breach: the thread surface of each screw against its vertebra's label in the label map ({:.1} mm voxels), graded by the deepest point outside the bone in 2 mm steps (Gertzbein and Robbins 1990, Spine 15:11): A none, B under 2 mm, C 2-4 mm, D 4-6 mm, E more; A and B are the accepted placements. A breach under half a voxel is within the label map's resolution.</p>", sc.screw_breaches[0].voxel_mm));
+                } else if let Some(n) = &sc.breach_note {
+                    h.push_str(&format!("<p>Breach check: {}</p>", esc(n)));
+                }
             }
             if self.has_rows(sc, CONTROL_LOAD) {
                 if self.matched.iter().any(|m| m.scenario == sc.name) {
@@ -1012,6 +1043,26 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
         }
         if let Some(n) = &sc.implant_check_note {
             p.push_str(&format!("No implant bone check: {n}. "));
+        }
+        if !sc.screw_breaches.is_empty() {
+            let bad: Vec<String> = sc
+                .screw_breaches
+                .iter()
+                .filter(|b| !b.acceptable())
+                .map(|b| format!("{} ({})", b.screw, breach_text(b)))
+                .collect();
+            if bad.is_empty() {
+                p.push_str(&format!(
+                    "Every planned screw stays within its pedicle at the label map's resolution (Gertzbein-Robbins A or B; {} of {} A). ",
+                    sc.screw_breaches.iter().filter(|b| b.grade == 'A').count(),
+                    sc.screw_breaches.len()
+                ));
+            } else {
+                p.push_str(&format!(
+                    "Planned screws that breach the pedicle by 2 mm or more (adjust the trajectory or the size before relying on them): {}. ",
+                    bad.join("; ")
+                ));
+            }
         }
         p.push_str(&self.bone_sentence(sc));
         if sc.needs_full_fidelity {
@@ -1187,6 +1238,15 @@ impl Comparison {
                         sc.bone_check_note = None;
                     }
                     Err(e) => sc.bone_check_note = Some(e),
+                }
+            }
+            if !m.screws.is_empty() {
+                match crate::breach::breach_checks(labels, &m.twin.file.landmarks, &m.screws) {
+                    Ok(b) => {
+                        sc.screw_breaches = b;
+                        sc.breach_note = None;
+                    }
+                    Err(e) => sc.breach_note = Some(format!("not checked: {e}")),
                 }
             }
             if has_bone_implants(m) {
@@ -1380,6 +1440,25 @@ fn esc(s: &str) -> String {
 
 /// A stress-over-strength cell: intact -> scenario, coloured by the scenario's value (green
 /// below 0.5, amber 0.5 to 1, red from 1), as the isolated implant check's table.
+/// `A`, or `C: 2.8 mm medial, 12 % of the thread outside the bone, into the canal`.
+fn breach_text(b: &crate::breach::ScrewBreach) -> String {
+    if b.grade == 'A' {
+        return "A: inside the bone".into();
+    }
+    format!(
+        "{}: {:.1} mm {}, {:.0} % of the thread outside the bone{}",
+        b.grade,
+        b.depth_mm,
+        b.direction.as_deref().unwrap_or(""),
+        100.0 * b.outside_fraction,
+        if b.canal_samples > 0 {
+            ", into the canal"
+        } else {
+            ""
+        }
+    )
+}
+
 fn ratio_cell(r: Option<&ComparisonRow>) -> String {
     let Some(r) = r else {
         return "<td>-</td>".into();

@@ -15,6 +15,7 @@
 
 pub mod apply;
 pub mod bone;
+pub mod breach;
 pub mod compare;
 pub mod matched;
 pub mod scenario;
@@ -23,6 +24,7 @@ pub use apply::{apply, ScenarioModel, ScrewPlan};
 pub use bone::{
     cement_checks, implant_checks, BoneCheck, ImplantCheck, ImplantChecks, ImplantZone,
 };
+pub use breach::{breach_checks, ScrewBreach};
 pub use compare::{
     compare, Comparison, ComparisonRow, Snapshot, CONTROL_LOAD, CONTROL_ROM_MATCHED,
     SNAPSHOT_INTACT,

@@ -847,3 +847,94 @@ fn cemented_vertebra_compressed_from_the_ct_stiffens() {
             .unwrap_err();
     assert!(e.contains("L1"), "{e}");
 }
+
+#[test]
+fn screws_are_checked_for_a_breach_of_the_pedicle() {
+    use spinetwin_anatomy::{Level, LevelRange};
+    use spinetwin_model::twin::{Fidelity, TwinFile, TwinParams, TWIN_SCHEMA_VERSION};
+    // A phantom's reference labels (with the canal) and the landmarks taken from them.
+    let ph = spinetwin_phantom::generate(&spinetwin_phantom::PhantomSpec {
+        levels: LevelRange::new(Level::L3, Level::L5, false).unwrap(),
+        ..Default::default()
+    })
+    .unwrap();
+    let lm = spinetwin_segment::landmarks::landmarks(&ph.ct, &ph.labels).unwrap();
+    let t = Twin::build(TwinFile {
+        schema_version: TWIN_SCHEMA_VERSION,
+        fidelity: Fidelity::Hybrid,
+        source: "phantom L3-L5 reference labels (test)".into(),
+        params: TwinParams::default(),
+        landmarks: lm.clone(),
+    })
+    .unwrap();
+    let screws = |extra: &str| {
+        apply(
+            &t,
+            &scen(&format!(
+                "[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L4\", \"L5\"]\n{extra}"
+            )),
+        )
+        .unwrap()
+        .screws
+    };
+    // Screws sized from the pedicle (80 % of its width) stay in the bone: grade A or B.
+    let planned = screws("");
+    let b = spinetwin_scenario::breach_checks(&ph.labels, &lm, &planned).unwrap();
+    assert_eq!(b.len(), 4);
+    for s in &b {
+        println!("{s:?}");
+        assert!(
+            s.acceptable() && s.outside_fraction < 0.02 && s.canal_samples == 0,
+            "{s:?}"
+        );
+    }
+    // The same screws moved 3 mm past their pedicle's wall (the margin between the screw and
+    // the narrowest bone chord, plus 3 mm) towards the midline breach the medial wall into
+    // the canal; moved laterally they breach laterally. Grade C (2-4 mm) or D (4-6 mm).
+    for (sign, expect) in [(-1.0, "medial"), (1.0, "lateral")] {
+        let moved: Vec<_> = planned
+            .iter()
+            .map(|p| {
+                let v = lm.vertebra(p.level).unwrap();
+                let lateral = if p.side == spinetwin_scenario::Side::Left {
+                    1.0
+                } else {
+                    -1.0
+                };
+                let shift = sign * ((p.pedicle_min_width_mm - p.diameter_mm) / 2.0 + 3.0);
+                let d = v.frame.x.map(|c| c * lateral * shift);
+                let mut q = p.clone();
+                for (k, dk) in d.iter().enumerate() {
+                    q.entry[k] += dk;
+                    q.tip[k] += dk;
+                    q.head[k] += dk;
+                }
+                q
+            })
+            .collect();
+        let b = spinetwin_scenario::breach_checks(&ph.labels, &lm, &moved).unwrap();
+        for s in &b {
+            println!("{expect} 3 mm past the wall: {s:?}");
+            assert!(matches!(s.grade, 'C' | 'D'), "{s:?}");
+            assert_eq!(s.direction.as_deref(), Some(expect), "{s:?}");
+            assert_eq!(s.canal_samples > 0, expect == "medial", "{s:?}");
+        }
+    }
+    // A screw wider than the pedicle is refused before any solve.
+    let w = lm
+        .vertebra(Level::L4)
+        .unwrap()
+        .pedicles
+        .as_ref()
+        .unwrap()
+        .left
+        .min_width_mm;
+    let m = invalid(
+        &t,
+        &format!(
+            "[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L4\", \"L5\"]\nscrew_diameter_mm = {}\n",
+            (w + 1.0).ceil()
+        ),
+    );
+    assert!(m.contains("wider than the L4 left pedicle"), "{m}");
+}
