@@ -1446,7 +1446,7 @@ fn breach_text(b: &crate::breach::ScrewBreach) -> String {
         return "A: inside the bone".into();
     }
     format!(
-        "{}: {:.1} mm {}, {:.0} % of the thread outside the bone{}",
+        "{}: {:.1} mm {}, {:.1} % of the thread outside the bone{}",
         b.grade,
         b.depth_mm,
         b.direction.as_deref().unwrap_or(""),
