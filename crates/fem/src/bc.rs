@@ -151,26 +151,40 @@ impl Loads {
                         "body force on element {e}, but the mesh has {ne}"
                     )));
                 }
-                let kind = mesh.kinds[e];
-                let x = mesh.element_coords(e);
-                let nodes = mesh.element_nodes(e);
-                for (p, w) in kind.quadrature() {
-                    let g = crate::element::point_geometry(kind, &x, *p).ok_or(
-                        FemError::InvertedElement {
-                            element: e,
-                            det_j: 0.0,
-                        },
-                    )?;
-                    for (a, &node) in nodes.iter().enumerate() {
-                        for d in 0..3 {
-                            f[3 * node + d] += g.n[a] * b[d] * w * g.det_j;
-                        }
+                element_body_force(mesh, e, *b, |node, fa| {
+                    for d in 0..3 {
+                        f[3 * node + d] += fa[d];
                     }
-                }
+                })?;
             }
         }
         Ok(f)
     }
+}
+
+/// Consistent nodal forces `f_a = int N_a b dV` of a uniform body force `b` (N/mm^3) over
+/// element `e` in the mesh's (reference) geometry, with the element's own rule (exact for
+/// straight-edged elements); `add(node, force)` receives each node's share.
+pub(crate) fn element_body_force(
+    mesh: &Mesh,
+    e: usize,
+    b: [f64; 3],
+    mut add: impl FnMut(usize, [f64; 3]),
+) -> Result<(), FemError> {
+    let kind = mesh.kinds[e];
+    let x = mesh.element_coords(e);
+    let nodes = mesh.element_nodes(e);
+    for (p, w) in kind.quadrature() {
+        let g = crate::element::point_geometry(kind, &x, *p).ok_or(FemError::InvertedElement {
+            element: e,
+            det_j: 0.0,
+        })?;
+        for (a, &node) in nodes.iter().enumerate() {
+            let s = g.n[a] * w * g.det_j;
+            add(node, b.map(|c| c * s));
+        }
+    }
+    Ok(())
 }
 
 /// Integrates a face load. `load(dA, dA_inward_vector)` gives the force on an area element

@@ -606,6 +606,7 @@ pub(crate) fn loads(
     model: &Model,
     map: &DofMap,
     st: &State,
+    act: &Active,
     loads: &[(&Load, f64)],
     asm: &mut Asm,
 ) -> Result<(), FemError> {
@@ -639,6 +640,24 @@ pub(crate) fn loads(
             }
             Load::Pressure { faces, pressure } => {
                 super::pressure::pressure(model, map, st, faces, pressure * s, asm)?;
+            }
+            Load::Gravity {
+                elements,
+                density,
+                acceleration,
+            } => {
+                let b = acceleration.map(|a| a * density * s);
+                for &e in elements {
+                    if !(act.element[e] && act.block_of[e].is_some()) {
+                        continue;
+                    }
+                    // A node tied to a body passes its share on as a force at its current
+                    // position on the body (add_external adds that moment's load stiffness).
+                    crate::bc::element_body_force(&model.mesh, e, b, |n, f| {
+                        let p = st.node(model, map, n);
+                        asm.add_external(map, &p, &V3::from(f));
+                    })?;
+                }
             }
         }
     }

@@ -319,6 +319,21 @@ pub enum Load {
         /// Pressure (MPa).
         pressure: f64,
     },
+    /// Gravity, or any uniform acceleration field, on solid elements as a dead load: the
+    /// force per reference volume `density * acceleration` (N/mm^3) integrated over each
+    /// element's reference volume with its shape functions (consistent nodal forces, total
+    /// = mass times acceleration whatever the deformation; no load stiffness on free
+    /// nodes). Elements deactivated or in no solid block carry no weight.
+    Gravity {
+        /// Element indices into [`Model::mesh`].
+        elements: Vec<usize>,
+        /// Mass density in the reference configuration (tonne/mm^3; e.g. bone about
+        /// 1.9e-9, water 1e-9).
+        density: f64,
+        /// Acceleration (mm/s^2; standard gravity is 9810 mm/s^2 along the downward
+        /// direction).
+        acceleration: [f64; 3],
+    },
 }
 
 /// What a step removes from the model at its start (stress-free; it stays removed).

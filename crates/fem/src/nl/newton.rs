@@ -326,7 +326,7 @@ impl Ctx<'_> {
             .map(|l| (l, 1.0 - lam))
             .chain(self.loads.iter().map(|l| (l, lam)))
             .collect();
-        assemble::loads(model, map, st, &loads, &mut asm)?;
+        assemble::loads(model, map, st, self.act, &loads, &mut asm)?;
         tm.assembly += t0.elapsed();
         let t1 = Instant::now();
         // The search of every active pair in parallel, then their forces assembled in pair
@@ -1074,6 +1074,15 @@ fn validate(model: &Model) -> Result<(), FemError> {
                             .iter()
                             .all(|&(e, f)| e < ne && (f as usize) < model.mesh.kinds[e].num_faces())
                 }
+                Load::Gravity {
+                    elements,
+                    density,
+                    acceleration,
+                } => {
+                    density.is_finite()
+                        && acceleration.iter().all(|v| v.is_finite())
+                        && elements.iter().all(|&e| e < ne)
+                }
             };
             if !ok {
                 return bad(format!("step '{}': a load refers to a missing node, body or face, or is not finite: {l:?}", s.name));
@@ -1275,6 +1284,13 @@ mod tests {
                 faces,
                 pressure: 2.5,
             },
+            // Weight on every element, some of whose nodes are tied to body 0 (the load
+            // stiffness of their moment about it).
+            Load::Gravity {
+                elements: (0..ne).collect(),
+                density: 2.0,
+                acceleration: [1.0, -3.0, -4.0],
+            },
         ];
         (model, loads)
     }
@@ -1440,7 +1456,16 @@ mod tests {
         let st = State::new(&model);
         let mut asm = Asm::new(map.nslots(), false);
         let lw: Vec<(&Load, f64)> = loads.iter().map(|l| (l, 1.0)).collect();
-        assemble::loads(&model, &map, &st, &lw, &mut asm).unwrap();
+        let ne = model.mesh.num_elements();
+        let act = Active {
+            element: vec![true; ne],
+            spring: vec![],
+            beam: vec![],
+            contact: vec![],
+            tie: vec![],
+            block_of: vec![Some(0); ne],
+        };
+        assemble::loads(&model, &map, &st, &act, &lw, &mut asm).unwrap();
         let mut total = V3::zeros();
         for s in &map.node {
             for d in 0..3 {
