@@ -7,12 +7,14 @@
 //! memory).
 //!
 //! * Linear elastic static decks (one step, `*ELASTIC`, C3D4/C3D10/C3D8/C3D6, `*BOUNDARY`, `*CLOAD`,
-//!   `*DLOAD P`): sparse Cholesky (`--ordering metis|amd`) or CG + AMG (`--solver cg-amg`).
+//!   `*DLOAD P`, `*DLOAD GRAV` on `*DENSITY`): sparse Cholesky (`--ordering metis|amd`) or CG + AMG
+//!   (`--solver cg-amg`).
 //! * Decks with `*STEP, NLGEOM` or a `*HYPERELASTIC` material (NEO HOOKE, MOONEY-RIVLIN,
 //!   `D1 > 0`) go to the nonlinear Newton solver (`spinetwin_fem::nl`), built by
 //!   [`spinetwin_fem::inp::Deck::to_nl_model`]: C3D4, C3D10, C3D8 and C3D6 elements;
 //!   `*ELASTIC` as St Venant-Kirchhoff; several steps with Abaqus' modify rules for
-//!   `*BOUNDARY` (fixed and prescribed), `*CLOAD` and `*DLOAD P` (follower pressure);
+//!   `*BOUNDARY` (fixed and prescribed), `*CLOAD`, `*DLOAD P` (follower pressure) and
+//!   `*DLOAD GRAV` (dead gravity load on the `*DENSITY` of each element's material);
 //!   `*STATIC` `initial, period, min, max` or `DIRECT` fixed increments; `*STEP, INC`. A
 //!   hyperelastic deck without NLGEOM is solved with large deformations all the same (the
 //!   summary says so). Elastic decks whose first steps lack NLGEOM while a later one asks for

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use spinetwin_fem::inp::{Deck, Dload, Hyperelastic, Step, Target};
+use spinetwin_fem::inp::{Deck, Dload, Gravity, Hyperelastic, Step, Target};
 use spinetwin_fem::{
     box_mesh, hex_box_mesh, wedge_box_mesh, Constraints, LinearElastic, Loads, Order,
 };
@@ -699,4 +699,137 @@ fn fem_run_linear_hex_and_wedge_agree_with_calculix() {
         fine < 0.025 && coarse > 3.0 * fine,
         "C3D6: {coarse} then {fine}"
     );
+}
+
+/// Hanging bar: 10 x 10 x 200 mm Tet10 (1 x 1 x 8 cells), nu = 0, clamped over its top
+/// face z = 200, under `*DLOAD GRAV` 9810 mm/s^2 along (0, 0, -2) (normalised) on
+/// `*DENSITY` RHO; `*NODE PRINT` of every node for ccx.
+const RHO: f64 = 1.9e-9;
+const G: f64 = 9810.0;
+const E_BAR: f64 = 100.0;
+const L_BAR: f64 = 200.0;
+
+fn gravity_deck(nlgeom: bool) -> (String, HashMap<u64, [f64; 3]>) {
+    let m = box_mesh([10.0, 10.0, L_BAR], [1, 1, 8], Order::Quadratic).unwrap();
+    let mat = LinearElastic::uniform(m.num_elements(), E_BAR, 0.0).unwrap();
+    let mut bc = Constraints::new();
+    bc.fix(m.node_set("zmax").unwrap(), [true; 3]);
+    let mut deck = Deck::from_model(&m, &mat, &bc, &Loads::new()).unwrap();
+    deck.materials[0].density = Some(RHO);
+    deck.node_sets
+        .insert("NALL".into(), (1..=m.num_nodes() as u64).collect());
+    deck.steps[0] = Step {
+        nlgeom,
+        gravity: vec![Gravity {
+            target: Target::Set("ALL".into()),
+            magnitude: G,
+            direction: [0.0, 0.0, -2.0],
+        }],
+        outputs: vec!["*NODE PRINT, NSET=NALL".into(), "U".into()],
+        ..Default::default()
+    };
+    (deck.write(), deck.nodes.iter().copied().collect())
+}
+
+/// `fem run` of the hanging bar deck; returns the displacements by node id.
+fn run_deck_text(dir: &Path, name: &str, text: &str) -> HashMap<u64, [f64; 3]> {
+    let path = dir.join(format!("{name}.inp"));
+    std::fs::write(&path, text).unwrap();
+    let out = dir.join(format!("res-{name}"));
+    let o = spinetwin(&[
+        "fem",
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-vtu",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    read_displacements(&out.join("displacements.csv"))
+}
+
+/// Largest deviation from `u_z = -rho g (L^2 - z^2) / (2 E)` (and zero lateral
+/// displacement) relative to the tip displacement `rho g L^2 / (2 E)`.
+fn hanging_bar_error(u: &HashMap<u64, [f64; 3]>, coords: &HashMap<u64, [f64; 3]>) -> f64 {
+    let b = RHO * G;
+    let tip = b * L_BAR * L_BAR / (2.0 * E_BAR);
+    let mut err = 0.0f64;
+    for (id, x) in coords {
+        let uz = -b * (L_BAR * L_BAR - x[2] * x[2]) / (2.0 * E_BAR);
+        let v = u[id];
+        err = err.max((v[2] - uz).abs()).max(v[0].abs()).max(v[1].abs());
+    }
+    err / tip
+}
+
+#[test]
+fn fem_run_gravity_deck_matches_the_hanging_bar() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Linear: the quadratic field is exact for Tet10. NLGEOM (St Venant-Kirchhoff): within
+    // the geometric nonlinearity, of the order of the top strain rho g L / E = 3.7e-5.
+    for (name, nlgeom, tol) in [("linear", false, 1e-9), ("nlgeom", true, 1e-4)] {
+        let (text, coords) = gravity_deck(nlgeom);
+        let u = run_deck_text(tmp.path(), name, &text);
+        let err = hanging_bar_error(&u, &coords);
+        eprintln!("{name}: largest error {err:.2e} of the tip displacement");
+        assert!(err < tol, "{name}: {err:e}");
+    }
+    // Without *DENSITY the deck is refused, naming the *DLOAD line and the material.
+    let (text, _) = gravity_deck(false);
+    let bad = text.replace("*DENSITY\n1.9e-9\n", "");
+    assert_ne!(bad, text);
+    let path = tmp.path().join("nodensity.inp");
+    std::fs::write(&path, &bad).unwrap();
+    let line = 1 + bad.lines().position(|l| l.contains("GRAV")).unwrap();
+    let out = tmp.path().join("o");
+    let o = spinetwin(&[
+        "fem",
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("line {line}:")) && err.contains("*DENSITY") && err.contains("MAT1"),
+        "{err}"
+    );
+}
+
+/// The hanging bar deck solved by `fem run` and CalculiX, small- and large-deformation:
+/// displacements within 1e-5 (rel. L2; ccx prints 7 significant digits). Skipped (with a
+/// message) where ccx is not installed.
+#[test]
+#[ignore = "runs ccx; a few seconds"]
+fn fem_run_gravity_agrees_with_calculix() {
+    if !ccx_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, nlgeom) in [("linear", false), ("nlgeom", true)] {
+        let (text, coords) = gravity_deck(nlgeom);
+        let ours = run_deck_text(tmp.path(), name, &text);
+        let c = Command::new("ccx")
+            .args(["-i", name])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
+        let theirs = read_ccx_dat(&tmp.path().join(format!("{name}.dat")));
+        assert_eq!(theirs.len(), coords.len());
+        let (mut num, mut den) = (0.0, 0.0);
+        for (id, b) in &theirs {
+            for d in 0..3 {
+                num += (ours[id][d] - b[d]).powi(2);
+                den += b[d] * b[d];
+            }
+        }
+        let rel = (num / den).sqrt();
+        eprintln!(
+            "{name}: rel. L2 difference to ccx {rel:.2e}; ccx against the closed form {:.2e}",
+            hanging_bar_error(&theirs, &coords)
+        );
+        assert!(rel < 1e-5, "{name}: {rel:e}");
+    }
 }

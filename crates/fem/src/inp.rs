@@ -9,13 +9,17 @@
 //!   continue on the next line.
 //! * `*NSET, NSET=...` / `*ELSET, ELSET=...`, members by id or by earlier set name, or
 //!   `GENERATE` (`first, last[, step]`).
-//! * `*MATERIAL, NAME=...` with `*ELASTIC` (isotropic `E, nu`) and `*HYPERELASTIC,
-//!   NEO HOOKE` (`C10, D1`) or `MOONEY-RIVLIN` (`C10, C01, D1`); `*SOLID SECTION, ELSET=...,
+//! * `*MATERIAL, NAME=...` with `*ELASTIC` (isotropic `E, nu`), `*HYPERELASTIC,
+//!   NEO HOOKE` (`C10, D1`) or `MOONEY-RIVLIN` (`C10, C01, D1`) and `*DENSITY` (`rho`,
+//!   tonne/mm^3 in the N-mm-s units, one constant value); `*SOLID SECTION, ELSET=...,
 //!   MATERIAL=...`.
 //! * `*BOUNDARY` (`node|nset, first dof[, last dof[, value]]`), in the model or a step.
 //! * `*STEP[, NLGEOM[=YES|NO]][, INC=n][, NAME=...]`, `*STATIC[, DIRECT]` (optional
 //!   `initial, period, min, max`), `*CLOAD` (`node|nset, dof, value`), `*DLOAD`
-//!   (`element|elset, Pn, pressure`), `*END STEP`. Other `*STEP` and `*STATIC` parameters
+//!   (`element|elset, Pn, pressure`, or gravity `element|elset, GRAV, g, nx, ny, nz`: an
+//!   acceleration of magnitude `g` along the direction `n`, normalised as CalculiX does, on
+//!   the mass `*DENSITY` of each element's material), `*END STEP`. Other load types (e.g.
+//!   `CENTRIF`, `BX`) are errors naming them. Other `*STEP` and `*STATIC` parameters
 //!   (e.g. `PERTURBATION`, `RIKS`) are errors.
 //!
 //! Two models are built from a deck: [`Deck::to_model`] for the linear solver (one step,
@@ -188,6 +192,8 @@ pub struct InpMaterial {
     pub elastic: Option<(f64, f64)>,
     /// `*HYPERELASTIC` parameters.
     pub hyperelastic: Option<Hyperelastic>,
+    /// `*DENSITY`: mass density (tonne/mm^3), needed by `*DLOAD ... GRAV`.
+    pub density: Option<f64>,
 }
 
 /// A `*SOLID SECTION`: the material of an element set.
@@ -243,6 +249,28 @@ pub struct Dload {
     pub value: f64,
 }
 
+/// A `*DLOAD` gravity line `element|elset, GRAV, magnitude, nx, ny, nz`: a uniform
+/// acceleration acting on the mass (`*DENSITY`) of the elements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gravity {
+    /// Element or element set.
+    pub target: Target,
+    /// Magnitude of the acceleration (mm/s^2; 9810 for standard gravity).
+    pub magnitude: f64,
+    /// Direction as written in the deck (normalised when the load is built, as CalculiX
+    /// does; a zero vector is refused).
+    pub direction: [f64; 3],
+}
+
+impl Gravity {
+    /// The acceleration vector (mm/s^2): the magnitude along the normalised direction.
+    pub fn acceleration(&self) -> [f64; 3] {
+        let d = self.direction;
+        let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+        d.map(|c| self.magnitude * c / n)
+    }
+}
+
 /// A `*STEP ... *END STEP` block.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Step {
@@ -262,6 +290,8 @@ pub struct Step {
     pub cloads: Vec<Cload>,
     /// `*DLOAD` lines.
     pub dloads: Vec<Dload>,
+    /// `*DLOAD ... GRAV` lines.
+    pub gravity: Vec<Gravity>,
     /// Output requests (`*NODE PRINT` ...), verbatim lines (keyword and data).
     pub outputs: Vec<String>,
 }
@@ -388,6 +418,7 @@ enum Block {
     },
     Elastic,
     Hyper(bool),
+    Density,
     Section,
     Boundary,
     Static,
@@ -408,6 +439,8 @@ impl Deck {
         // A continued element line: tokens so far, and the line it started on.
         let mut pending: Vec<String> = Vec::new();
         let mut pending_line = 0;
+        // Line and step of every *DLOAD GRAV line, to check the densities at the end.
+        let mut grav_lines: Vec<(usize, usize)> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let t = raw.trim();
@@ -422,7 +455,7 @@ impl Deck {
                     );
                 }
                 let kw = Keyword::parse(t, line);
-                if !matches!(kw.name.as_str(), "ELASTIC" | "HYPERELASTIC") {
+                if !matches!(kw.name.as_str(), "ELASTIC" | "HYPERELASTIC" | "DENSITY") {
                     material = None;
                 }
                 block = match kw.name.as_str() {
@@ -459,15 +492,21 @@ impl Deck {
                             name,
                             elastic: None,
                             hyperelastic: None,
+                            density: None,
                         });
                         material = Some(deck.materials.len() - 1);
                         Block::None
                     }
-                    "ELASTIC" | "HYPERELASTIC" => {
+                    "ELASTIC" | "HYPERELASTIC" | "DENSITY" => {
                         if material.is_none() {
                             return err(line, format!("*{} must follow *MATERIAL", kw.name));
                         }
-                        if kw.name == "ELASTIC" {
+                        if kw.name == "DENSITY" {
+                            if let Some((k, _)) = kw.params.first() {
+                                return err(line, format!("*DENSITY parameter {k} is not supported (one constant density, without parameters)"));
+                            }
+                            Block::Density
+                        } else if kw.name == "ELASTIC" {
                             if let Some(ty) = kw.get("TYPE") {
                                 if !ty.eq_ignore_ascii_case("ISO") {
                                     return err(
@@ -775,6 +814,19 @@ impl Deck {
                     deck.materials[m].hyperelastic = Some(h);
                     block = Block::None;
                 }
+                Block::Density => {
+                    let f = fields(t);
+                    if f.len() != 1 {
+                        return err(line, format!("*DENSITY line needs one value (the mass density in tonne/mm^3; temperature-dependent tables are not supported), got {} fields", f.len()));
+                    }
+                    let rho = parse_f64(f[0], line, "density")?;
+                    if rho.is_nan() || rho < 0.0 {
+                        return err(line, format!("*DENSITY {rho}: the density must be >= 0"));
+                    }
+                    let m = material.expect("checked at the keyword");
+                    deck.materials[m].density = Some(rho);
+                    block = Block::None;
+                }
                 // The optional data line of a solid section (thickness) is meaningless for solids.
                 Block::Section => block = Block::None,
                 Block::Boundary => {
@@ -837,8 +889,23 @@ impl Deck {
                 }
                 Block::Dload => {
                     let f = fields(t);
-                    if f.len() != 3 {
-                        return err(line, "*DLOAD line needs element|elset, Pn, pressure");
+                    let lt = f.get(1).map(|t| t.to_ascii_uppercase()).unwrap_or_default();
+                    let grav = lt == "GRAV";
+                    let face = lt.strip_prefix('P').and_then(|n| n.parse::<u8>().ok());
+                    if f.len() >= 2 && !grav && !face.is_some_and(|n| (1..=6).contains(&n)) {
+                        return err(
+                            line,
+                            format!("*DLOAD load type {lt} is not supported (supported: face pressures P1..P6 and GRAV)"),
+                        );
+                    }
+                    if grav && f.len() != 6 {
+                        return err(
+                            line,
+                            format!("*DLOAD GRAV line needs element|elset, GRAV, magnitude, nx, ny, nz; got {} fields", f.len()),
+                        );
+                    }
+                    if !grav && f.len() != 3 {
+                        return err(line, "*DLOAD line needs element|elset, Pn, pressure (or element|elset, GRAV, magnitude, nx, ny, nz)");
                     }
                     let target = if f[0].starts_with(|c: char| c.is_ascii_digit()) {
                         let id = parse_id(f[0], line, "element id")?;
@@ -853,18 +920,24 @@ impl Deck {
                         }
                         Target::Set(name)
                     };
-                    let lt = f[1].to_ascii_uppercase();
-                    let face = match lt.strip_prefix('P').and_then(|n| n.parse::<u8>().ok()) {
-                        Some(n) if (1..=6).contains(&n) => n,
-                        _ => {
-                            return err(
-                                line,
-                                format!(
-                                "*DLOAD load type {lt}: only face pressures P1..P6 are supported"
-                            ),
-                            )
+                    if grav {
+                        let magnitude = parse_f64(f[2], line, "gravity magnitude")?;
+                        let mut direction = [0.0; 3];
+                        for (d, tok) in direction.iter_mut().zip(&f[3..]) {
+                            *d = parse_f64(tok, line, "gravity direction")?;
                         }
-                    };
+                        if direction.iter().all(|&c| c == 0.0) {
+                            return err(line, "*DLOAD GRAV: the direction nx, ny, nz is zero; give the direction of the acceleration (e.g. 0, 0, -1)");
+                        }
+                        grav_lines.push((line, deck.steps.len()));
+                        step.as_mut().expect("checked").gravity.push(Gravity {
+                            target,
+                            magnitude,
+                            direction,
+                        });
+                        continue;
+                    }
+                    let face = face.expect("checked above");
                     let value = parse_f64(f[2], line, "pressure")?;
                     step.as_mut().expect("checked").dloads.push(Dload {
                         target,
@@ -903,6 +976,34 @@ impl Deck {
                 );
             }
         }
+        // Every element under gravity needs a density (sections are complete only now; the
+        // last section of an element wins, as in mesh_and_materials).
+        if !grav_lines.is_empty() {
+            let mut material_of: HashMap<u64, &str> = HashMap::new();
+            for sec in &deck.sections {
+                for &id in &deck.element_sets[&sec.elset] {
+                    material_of.insert(id, &sec.material);
+                }
+            }
+            let mut count = vec![0usize; deck.steps.len()];
+            for (line, si) in grav_lines {
+                let g = &deck.steps[si].gravity[count[si]];
+                count[si] += 1;
+                let ids = match &g.target {
+                    Target::Id(id) => std::slice::from_ref(id),
+                    Target::Set(s) => deck.element_sets[s].as_slice(),
+                };
+                for id in ids {
+                    let Some(&mat) = material_of.get(id) else {
+                        return err(line, format!("*DLOAD GRAV on element {id}, which has no *SOLID SECTION: assign it a material with *DENSITY"));
+                    };
+                    let m = deck.materials.iter().find(|m| m.name == mat);
+                    if m.is_some_and(|m| m.density.is_none()) {
+                        return err(line, format!("*DLOAD GRAV on element {id} of material {mat}, which has no *DENSITY: add *DENSITY (tonne/mm^3) under *MATERIAL, NAME={mat}"));
+                    }
+                }
+            }
+        }
         Ok(deck)
     }
 
@@ -918,6 +1019,18 @@ impl Deck {
     pub fn needs_nonlinear(&self) -> bool {
         self.steps.iter().any(|s| s.nlgeom)
             || self.materials.iter().any(|m| m.hyperelastic.is_some())
+    }
+
+    /// Density of material `m` for gravity on element index `e` (checked when parsing; a
+    /// deck built in code may lack it).
+    fn density(&self, m: usize, e: usize) -> Result<f64, FemError> {
+        let mat = &self.materials[m];
+        mat.density.ok_or_else(|| {
+            FemError::InvalidInput(format!(
+                "*DLOAD GRAV on element {} of material {}, which has no *DENSITY: add *DENSITY (tonne/mm^3) under *MATERIAL, NAME={}",
+                self.elements[e].id, mat.name, mat.name
+            ))
+        })
     }
 
     /// Writes the deck in the supported subset (parsing the result gives an equal deck).
@@ -955,6 +1068,9 @@ impl Deck {
             let _ = writeln!(o, "*MATERIAL, NAME={}", m.name);
             if let Some((e, nu)) = m.elastic {
                 let _ = writeln!(o, "*ELASTIC\n{e:e}, {nu:e}");
+            }
+            if let Some(rho) = m.density {
+                let _ = writeln!(o, "*DENSITY\n{rho:e}");
             }
             match m.hyperelastic {
                 Some(Hyperelastic::NeoHooke { c10, d1 }) => {
@@ -1002,10 +1118,19 @@ impl Deck {
                     let _ = writeln!(o, "{}, {}, {:e}", target_str(&c.target), c.dof, c.value);
                 }
             }
-            if !s.dloads.is_empty() {
+            if !s.dloads.is_empty() || !s.gravity.is_empty() {
                 o += "*DLOAD\n";
                 for d in &s.dloads {
                     let _ = writeln!(o, "{}, P{}, {:e}", target_str(&d.target), d.face, d.value);
+                }
+                for g in &s.gravity {
+                    let [x, y, z] = g.direction;
+                    let _ = writeln!(
+                        o,
+                        "{}, GRAV, {:e}, {x:e}, {y:e}, {z:e}",
+                        target_str(&g.target),
+                        g.magnitude
+                    );
                 }
             }
             for l in &s.outputs {
@@ -1089,8 +1214,9 @@ impl Deck {
     }
 
     /// Builds the FE model: mesh (0-based, file order), per-element material, constraints
-    /// and loads of the model data plus the single step. Errors when the deck uses what
-    /// the solver cannot do yet (trusses and beams, several steps, rotational DOFs).
+    /// and loads of the model data plus the single step (`*DLOAD GRAV` becomes a body
+    /// force `density * acceleration` per element). Errors when the deck uses what the
+    /// solver cannot do yet (trusses and beams, several steps, rotational DOFs).
     pub fn to_model(&self) -> Result<InpModel, FemError> {
         let bad = |m: String| Err(FemError::InvalidInput(m));
         if self.steps.len() > 1 {
@@ -1151,6 +1277,13 @@ impl Deck {
                 }
                 loads.pressure(&faces, d.value);
             }
+            for g in &s.gravity {
+                let a = g.acceleration();
+                for e in gravity_elements(&g.target, &elem_index, &mesh) {
+                    let rho = self.density(material[e], e)?;
+                    loads.body_force(&[e], a.map(|c| rho * c));
+                }
+            }
         }
         Ok(InpModel {
             mesh,
@@ -1181,7 +1314,10 @@ impl Deck {
     ///   refused (the solver holds every prescribed DOF from the start, Abaqus only from its
     ///   step). `*STEP, INC=n` counts attempted increments, cut-back ones included (Abaqus
     ///   counts increments).
-    /// * `*DLOAD Pn` is a follower pressure on the deformed face.
+    /// * `*DLOAD Pn` is a follower pressure on the deformed face; `*DLOAD GRAV` a dead
+    ///   load, the acceleration times each element's `*DENSITY` over its reference volume
+    ///   ([`nl::Load::Gravity`](crate::nl::Load::Gravity)), modified per element like the
+    ///   pressures.
     /// * `*STATIC` `initial, period, min, max` become fractions of the step (divided by
     ///   `period`, default 1); defaults: initial = period, min = min(initial, 1e-5 period),
     ///   max = period. `DIRECT`: fixed increments of `initial`, no cut-back. `*STEP, INC=n`
@@ -1255,6 +1391,8 @@ impl Deck {
         let mut bcs: BTreeMap<(usize, usize), f64> = BTreeMap::new();
         let mut forces: BTreeMap<(usize, usize), f64> = BTreeMap::new();
         let mut pressures: BTreeMap<(usize, u8), f64> = BTreeMap::new();
+        // Acceleration (mm/s^2) per element.
+        let mut gravity: BTreeMap<usize, [f64; 3]> = BTreeMap::new();
         let mut steps = Vec::with_capacity(self.steps.len());
         for (k, s) in self.steps.iter().enumerate() {
             let label = match &s.name {
@@ -1319,6 +1457,17 @@ impl Deck {
                 }
             }
             pressures.extend(step_pressures);
+            let mut step_gravity: BTreeMap<usize, [f64; 3]> = BTreeMap::new();
+            for g in &s.gravity {
+                let a = g.acceleration();
+                for e in gravity_elements(&g.target, &elem_index, &mesh) {
+                    let v = step_gravity.entry(e).or_insert([0.0; 3]);
+                    for d in 0..3 {
+                        v[d] += a[d];
+                    }
+                }
+            }
+            gravity.extend(step_gravity);
             let mut loads = Vec::new();
             let mut node_force: BTreeMap<usize, [f64; 3]> = BTreeMap::new();
             for (&(n, d), &v) in &forces {
@@ -1339,6 +1488,24 @@ impl Deck {
                 loads.push(nl::Load::Pressure {
                     faces,
                     pressure: f64::from_bits(p),
+                });
+            }
+            // One gravity load per distinct (density, acceleration).
+            let mut by_mass: BTreeMap<(u64, [u64; 3]), Vec<usize>> = BTreeMap::new();
+            for (&e, a) in &gravity {
+                let rho = self.density(material[e], e)?;
+                if rho != 0.0 && a.iter().any(|&c| c != 0.0) {
+                    by_mass
+                        .entry((rho.to_bits(), a.map(f64::to_bits)))
+                        .or_default()
+                        .push(e);
+                }
+            }
+            for ((rho, a), elements) in by_mass {
+                loads.push(nl::Load::Gravity {
+                    elements,
+                    density: f64::from_bits(rho),
+                    acceleration: a.map(f64::from_bits),
                 });
             }
             let prescribed = bcs
@@ -1455,6 +1622,7 @@ impl Deck {
                 name: name.clone(),
                 elastic: Some((f64::from_bits(eb), f64::from_bits(nb))),
                 hyperelastic: None,
+                density: None,
             });
             deck.sections.push(SolidSection {
                 elset,
@@ -1515,6 +1683,14 @@ impl Deck {
         }
         deck.steps.push(step);
         Ok(deck)
+    }
+}
+
+/// Mesh indices of the elements a `*DLOAD GRAV` line names.
+fn gravity_elements(t: &Target, elem_index: &HashMap<u64, usize>, mesh: &Mesh) -> Vec<usize> {
+    match t {
+        Target::Id(e) => vec![elem_index[e]],
+        Target::Set(s) => mesh.element_sets[s].clone(),
     }
 }
 
@@ -1912,6 +2088,53 @@ U
         assert!(e.contains("B31") && e.contains("not supported"), "{e}");
         assert_eq!(ElementType::C3D6.kind(), Some(ElementKind::Wedge6));
         assert_eq!(ElementType::C3D8.kind(), Some(ElementKind::Hex8));
+    }
+
+    #[test]
+    fn gravity_needs_a_density_and_becomes_a_body_force_on_both_paths() {
+        // Direction (0, 0, -2) normalised: 9810 mm/s^2 downwards on STEEL's 7.85e-9 t/mm^3.
+        let with = |density: &str, load: &str| {
+            BAR.replace("210000., 0.3\n", &format!("210000., 0.3\n{density}"))
+                .replace("11, P4, 2\n", &format!("11, P4, 2\n{load}\n"))
+        };
+        let text = with("*DENSITY\n7.85e-9\n", "ONE, GRAV, 9810., 0, 0, -2");
+        let d = Deck::parse(&text).unwrap();
+        assert_eq!(d.materials[0].density, Some(7.85e-9));
+        assert_eq!(Deck::parse(&d.write()).unwrap(), d);
+        let b = 7.85e-9 * 9810.0;
+        let m = d.to_model().unwrap();
+        assert_eq!(m.loads.body, vec![(vec![0], [0.0, 0.0, -b])]);
+        let nm = d.to_nl_model().unwrap();
+        let grav: Vec<_> = nm.model.steps[0]
+            .loads
+            .iter()
+            .filter_map(|l| match l {
+                crate::nl::Load::Gravity {
+                    elements,
+                    density,
+                    acceleration,
+                } => Some((elements.clone(), *density, *acceleration)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(grav, vec![(vec![0], 7.85e-9, [0.0, 0.0, -9810.0])]);
+        // The GRAV line is line 41 after the two *DENSITY lines, 39 without them.
+        assert_eq!(text.lines().nth(40), Some("ONE, GRAV, 9810., 0, 0, -2"));
+        let e = line_of(&with("", "ONE, GRAV, 9810., 0, 0, -1"));
+        assert!(
+            e.message.contains("*DENSITY") && e.message.contains("STEEL"),
+            "{e}"
+        );
+        assert_eq!(e.line, 39);
+        let e = line_of(&with(
+            "*DENSITY\n7.85e-9\n",
+            "ONE, CENTRIF, 1e4, 0, 0, 0, 0, 0, 1",
+        ));
+        assert!(e.message.contains("CENTRIF") && e.line == 41, "{e}");
+        let e = line_of(&with("*DENSITY\n7.85e-9\n", "ONE, GRAV, 9810., 0, 0, 0"));
+        assert!(e.message.contains("zero") && e.line == 41, "{e}");
+        let e = line_of(&with("*DENSITY\n7.85e-9, 20.\n", ""));
+        assert!(e.message.contains("*DENSITY") && e.line == 24, "{e}");
     }
 
     #[test]
