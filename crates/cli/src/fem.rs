@@ -11,7 +11,10 @@
 //!   (`--solver cg-amg`).
 //! * Decks with `*STEP, NLGEOM` or a `*HYPERELASTIC` material (NEO HOOKE, MOONEY-RIVLIN,
 //!   `D1 > 0`) go to the nonlinear Newton solver (`spinetwin_fem::nl`), built by
-//!   [`spinetwin_fem::inp::Deck::to_nl_model`]: C3D4, C3D10, C3D8 and C3D6 elements;
+//!   [`spinetwin_fem::inp::Deck::to_nl_model`]: C3D4, C3D10, C3D8 and C3D6 elements, T3D2
+//!   trusses (axial stiffness `E A / L` in tension and compression, area on the data line
+//!   of their `*SOLID SECTION`; not in `result.vtu`, their nodes' displacements are in
+//!   `displacements.csv`);
 //!   `*ELASTIC` as St Venant-Kirchhoff; several steps with Abaqus' modify rules for
 //!   `*BOUNDARY` (fixed and prescribed), `*CLOAD`, `*DLOAD P` (follower pressure) and
 //!   `*DLOAD GRAV` (dead gravity load on the `*DENSITY` of each element's material);

@@ -833,3 +833,113 @@ fn fem_run_gravity_agrees_with_calculix() {
         assert!(rel < 1e-5, "{name}: {rel:e}");
     }
 }
+
+/// Two T3D2 bars from supports at (+-300, 0, 0) meeting at the apex (0, 400, 0), which
+/// carries a downward force P (both bars in compression, sin theta = 0.8).
+fn two_bar_deck(nlgeom: bool) -> String {
+    format!(
+        "*NODE, NSET=NALL\n1, -300, 0, 0\n2, 0, 400, 0\n3, 300, 0, 0\n\
+         *ELEMENT, TYPE=T3D2, ELSET=BARS\n1, 1, 2\n2, 3, 2\n\
+         *MATERIAL, NAME=STEEL\n*ELASTIC\n200000, 0.3\n\
+         *SOLID SECTION, ELSET=BARS, MATERIAL=STEEL\n50.\n\
+         *BOUNDARY\n1, 1, 3\n3, 1, 3\n2, 3, 3\n\
+         *STEP{}\n*STATIC\n*CLOAD\n2, 2, -100.\n*NODE PRINT, NSET=NALL\nU\n*END STEP\n",
+        if nlgeom { ", NLGEOM" } else { "" }
+    )
+}
+
+#[test]
+fn fem_run_two_bar_truss_matches_the_closed_form() {
+    // Small-displacement statics: N = P / (2 sin theta) in each bar, apex deflection
+    // P L / (2 E A sin^2 theta) = 3.906e-3 mm; the geometric nonlinearity is of the order
+    // of deflection / height = 1e-5.
+    let (p, l, ea, sin) = (100.0, 500.0, 200000.0 * 50.0, 0.8);
+    let exact = p * l / (2.0 * ea * sin * sin);
+    let tmp = tempfile::tempdir().unwrap();
+    let u = run_deck_text(tmp.path(), "truss", &two_bar_deck(true));
+    let err = (u[&2][1] + exact).abs().max(u[&2][0].abs()) / exact;
+    eprintln!(
+        "two-bar truss: apex {:.6e} mm, closed form {:.6e}, relative error {err:.2e}",
+        u[&2][1], -exact
+    );
+    assert!(err < 1e-4, "{err:e}");
+    assert!(u[&1] == [0.0; 3] && u[&3] == [0.0; 3]);
+    // Without NLGEOM the linear solver refuses trusses and says what to do.
+    let path = tmp.path().join("lin.inp");
+    std::fs::write(&path, two_bar_deck(false)).unwrap();
+    let out = tmp.path().join("o");
+    let o = spinetwin(&[
+        "fem",
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("T3D2") && err.contains("NLGEOM"), "{err}");
+}
+
+#[test]
+fn fem_run_solid_column_with_truss_bars_in_parallel_matches_the_closed_form() {
+    // One C3D8 column 10 x 10 x 100 mm (E 1000, nu 0, on symmetry rollers at its base),
+    // braced by four T3D2 bars from its top corners to the base corners below them
+    // (E A = 1e5 N each); P = 5 N spread over the top corners. Parallel springs:
+    // delta = P L / (E_s A_s + 4 E A) = 1e-3 mm, strain 1e-5.
+    let (es, a_s, len, ea, p) = (1000.0, 100.0, 100.0, 200000.0 * 0.5, 5.0);
+    let m = hex_box_mesh([10.0, 10.0, len], [1, 1, 1]).unwrap();
+    let mat = LinearElastic::uniform(m.num_elements(), es, 0.0).unwrap();
+    let mut bc = Constraints::new();
+    bc.fix(m.node_set("xmin").unwrap(), [true, false, false]);
+    bc.fix(m.node_set("ymin").unwrap(), [false, true, false]);
+    bc.fix(m.node_set("zmin").unwrap(), [false, false, true]);
+    let mut loads = Loads::new();
+    let top = m.node_set("zmax").unwrap().to_vec();
+    for &n in &top {
+        loads.nodal_force(n, [0.0, 0.0, -p / 4.0]);
+    }
+    let mut deck = Deck::from_model(&m, &mat, &bc, &loads).unwrap();
+    let ne = m.num_elements() as u64;
+    let mut bars = Vec::new();
+    for (k, &n) in top.iter().enumerate() {
+        let x = m.nodes[n];
+        let below = (0..m.num_nodes())
+            .find(|&b| m.nodes[b] == [x[0], x[1], 0.0])
+            .unwrap();
+        let id = ne + 1 + k as u64;
+        deck.elements.push(spinetwin_fem::inp::InpElement {
+            id,
+            etype: spinetwin_fem::inp::ElementType::T3D2,
+            nodes: vec![n as u64 + 1, below as u64 + 1],
+        });
+        bars.push(id);
+    }
+    deck.element_sets.insert("BARS".into(), bars);
+    deck.materials.push(spinetwin_fem::inp::InpMaterial {
+        name: "STEEL".into(),
+        elastic: Some((200000.0, 0.3)),
+        hyperelastic: None,
+        density: None,
+    });
+    deck.sections.push(spinetwin_fem::inp::SolidSection {
+        elset: "BARS".into(),
+        material: "STEEL".into(),
+        area: Some(0.5),
+    });
+    deck.steps[0].nlgeom = true;
+    let tmp = tempfile::tempdir().unwrap();
+    let u = run_deck_text(tmp.path(), "mixed", &deck.write());
+    let exact = p * len / (es * a_s + 4.0 * ea);
+    let mut err = 0.0f64;
+    for (i, x) in m.nodes.iter().enumerate() {
+        let uz = -exact * x[2] / len;
+        err = err.max((u[&(i as u64 + 1)][2] - uz).abs());
+    }
+    eprintln!(
+        "column with bars: top {:.6e} mm, closed form {:.6e}, largest error {:.2e} of it",
+        u[&(top[0] as u64 + 1)][2],
+        -exact,
+        err / exact
+    );
+    assert!(err < 1e-4 * exact, "{}", err / exact);
+}

@@ -4,7 +4,8 @@
 //!
 //! * `*HEADING`; `*NODE` (`id, x, y[, z]`); `*ELEMENT, TYPE=..., ELSET=...` with
 //!   `C3D4`, `C3D10`, `C3D8`, `C3D6` (solved by both paths: fully integrated in the linear
-//!   one, as CalculiX's C3D8 and C3D6, F-bar in the nonlinear one), `T3D2`, `B31` (read and
+//!   one, as CalculiX's C3D8 and C3D6, F-bar in the nonlinear one), `T3D2` (trusses, solved
+//!   by the nonlinear path), `B31` (read and
 //!   written, but reported as not supported for solving yet); data lines ending with `,`
 //!   continue on the next line.
 //! * `*NSET, NSET=...` / `*ELSET, ELSET=...`, members by id or by earlier set name, or
@@ -12,7 +13,7 @@
 //! * `*MATERIAL, NAME=...` with `*ELASTIC` (isotropic `E, nu`), `*HYPERELASTIC,
 //!   NEO HOOKE` (`C10, D1`) or `MOONEY-RIVLIN` (`C10, C01, D1`) and `*DENSITY` (`rho`,
 //!   tonne/mm^3 in the N-mm-s units, one constant value); `*SOLID SECTION, ELSET=...,
-//!   MATERIAL=...`.
+//!   MATERIAL=...` (for trusses followed by a data line with the cross-section area, mm^2).
 //! * `*BOUNDARY` (`node|nset, first dof[, last dof[, value]]`), in the model or a step.
 //! * `*STEP[, NLGEOM[=YES|NO]][, INC=n][, NAME=...]`, `*STATIC[, DIRECT]` (optional
 //!   `initial, period, min, max`), `*CLOAD` (`node|nset, dof, value`), `*DLOAD`
@@ -77,7 +78,7 @@ pub enum ElementType {
     C3D8,
     /// 6-node wedge.
     C3D6,
-    /// 2-node truss (read/written; not solved yet).
+    /// 2-node truss (nonlinear path only, as a two-node spring of axial stiffness `E A / L`).
     T3D2,
     /// 2-node beam (read/written; not solved yet).
     B31,
@@ -203,6 +204,9 @@ pub struct SolidSection {
     pub elset: String,
     /// Material name (upper-case).
     pub material: String,
+    /// First value of the optional data line: the cross-section area (mm^2) of truss
+    /// elements (ignored for solids).
+    pub area: Option<f64>,
 }
 
 /// A node or an element referred to by id, or a set by name.
@@ -441,6 +445,8 @@ impl Deck {
         let mut pending_line = 0;
         // Line and step of every *DLOAD GRAV line, to check the densities at the end.
         let mut grav_lines: Vec<(usize, usize)> = Vec::new();
+        // Line of every *SOLID SECTION, to check the truss areas at the end.
+        let mut section_lines: Vec<usize> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let t = raw.trim();
@@ -538,7 +544,9 @@ impl Deck {
                         deck.sections.push(SolidSection {
                             elset,
                             material: mat,
+                            area: None,
                         });
+                        section_lines.push(line);
                         Block::Section
                     }
                     "BOUNDARY" => {
@@ -827,8 +835,15 @@ impl Deck {
                     deck.materials[m].density = Some(rho);
                     block = Block::None;
                 }
-                // The optional data line of a solid section (thickness) is meaningless for solids.
-                Block::Section => block = Block::None,
+                // The optional data line: the area of trusses (meaningless for solids).
+                Block::Section => {
+                    let f = fields(t);
+                    if let Some(tok) = f.first().filter(|t| !t.is_empty()) {
+                        let a = parse_f64(tok, line, "section area")?;
+                        deck.sections.last_mut().expect("a section").area = Some(a);
+                    }
+                    block = Block::None;
+                }
                 Block::Boundary => {
                     let f = fields(t);
                     if !(2..=4).contains(&f.len()) {
@@ -976,6 +991,28 @@ impl Deck {
                 );
             }
         }
+        // Trusses need a positive area and a linear-elastic material.
+        let trusses: std::collections::HashSet<u64> = deck
+            .elements
+            .iter()
+            .filter(|e| e.etype == ElementType::T3D2)
+            .map(|e| e.id)
+            .collect();
+        for (sec, &line) in deck.sections.iter().zip(&section_lines) {
+            let Some(id) = deck.element_sets[&sec.elset]
+                .iter()
+                .find(|id| trusses.contains(id))
+            else {
+                continue;
+            };
+            if !sec.area.is_some_and(|a| a > 0.0 && a.is_finite()) {
+                return err(line, format!("*SOLID SECTION, ELSET={} holds truss element {id} (T3D2): give its cross-section area (mm^2, > 0) on the data line after the section", sec.elset));
+            }
+            let m = deck.materials.iter().find(|m| m.name == sec.material);
+            if m.is_some_and(|m| m.elastic.is_none()) {
+                return err(line, format!("*SOLID SECTION, ELSET={} holds truss element {id} (T3D2), but material {} has no *ELASTIC: trusses are linear elastic (E A / L)", sec.elset, sec.material));
+            }
+        }
         // Every element under gravity needs a density (sections are complete only now; the
         // last section of an element wins, as in mesh_and_materials).
         if !grav_lines.is_empty() {
@@ -1088,6 +1125,9 @@ impl Deck {
                 "*SOLID SECTION, ELSET={}, MATERIAL={}",
                 s.elset, s.material
             );
+            if let Some(a) = s.area {
+                let _ = writeln!(o, "{a:e}");
+            }
         }
         write_boundaries(&mut o, &self.boundaries);
         for s in &self.steps {
@@ -1142,24 +1182,34 @@ impl Deck {
         o
     }
 
-    /// The mesh (0-based, file order, sets by name), the deck-id -> index maps and the
-    /// material index of every element. `nonlinear` admits the element kinds of the
-    /// nonlinear solver ([`ElementType::nl_kind`]).
-    #[allow(clippy::type_complexity)]
-    fn mesh_and_materials(
-        &self,
-        nonlinear: bool,
-    ) -> Result<(Mesh, HashMap<u64, usize>, HashMap<u64, usize>, Vec<usize>), FemError> {
+    /// The mesh (0-based, file order, sets by name) of the solid elements, the deck-id ->
+    /// index maps (elements: solids only) and the material index of every solid; and the
+    /// deck indices of the solids (by mesh index) and of the trusses. `nonlinear` admits the
+    /// element kinds of the nonlinear solver ([`ElementType::nl_kind`]) and trusses, which
+    /// stay out of the mesh.
+    fn mesh_and_materials(&self, nonlinear: bool) -> Result<Built, FemError> {
         let bad = |m: String| Err(FemError::InvalidInput(m));
         let kind = |t: ElementType| if nonlinear { t.nl_kind() } else { t.kind() };
-        if let Some(e) = self.elements.iter().find(|e| kind(e.etype).is_none()) {
+        let truss = |t: ElementType| nonlinear && t == ElementType::T3D2;
+        if let Some(e) = self
+            .elements
+            .iter()
+            .find(|e| kind(e.etype).is_none() && !truss(e.etype))
+        {
             let what = match e.etype {
                 ElementType::T3D2 => "trusses",
                 _ => "beams",
             };
-            let supported = "C3D4, C3D10, C3D8, C3D6";
+            let (supported, hint) = if nonlinear {
+                ("C3D4, C3D10, C3D8, C3D6, T3D2", "")
+            } else {
+                (
+                    "C3D4, C3D10, C3D8, C3D6",
+                    "; T3D2 trusses are solved by the nonlinear solver: add NLGEOM to the *STEP",
+                )
+            };
             return bad(format!(
-                "element {} is {} ({what}): not supported by the {} solver yet (supported: {supported})",
+                "element {} is {} ({what}): not supported by the {} solver yet (supported: {supported}){hint}",
                 e.id,
                 e.etype.name(),
                 if nonlinear { "nonlinear" } else { "linear" }
@@ -1174,14 +1224,16 @@ impl Deck {
             .enumerate()
             .map(|(i, (id, _))| (*id, i))
             .collect();
-        let elem_index: HashMap<u64, usize> = self
-            .elements
+        let (trusses, solid): (Vec<usize>, Vec<usize>) =
+            (0..self.elements.len()).partition(|&i| truss(self.elements[i].etype));
+        let elem_index: HashMap<u64, usize> = solid
             .iter()
             .enumerate()
-            .map(|(i, e)| (e.id, i))
+            .map(|(k, &i)| (self.elements[i].id, k))
             .collect();
         let mut mesh = Mesh::with_nodes(self.nodes.iter().map(|(_, x)| *x).collect());
-        for e in &self.elements {
+        for &i in &solid {
+            let e = &self.elements[i];
             let nodes: Vec<usize> = e.nodes.iter().map(|n| node_index[n]).collect();
             mesh.add_element(kind(e.etype).expect("checked above"), &nodes);
         }
@@ -1190,27 +1242,64 @@ impl Deck {
                 .insert(name.clone(), ids.iter().map(|n| node_index[n]).collect());
         }
         for (name, ids) in &self.element_sets {
-            mesh.element_sets
-                .insert(name.clone(), ids.iter().map(|n| elem_index[n]).collect());
+            mesh.element_sets.insert(
+                name.clone(),
+                ids.iter()
+                    .filter_map(|n| elem_index.get(n).copied())
+                    .collect(),
+            );
         }
-        let mut material = vec![usize::MAX; self.elements.len()];
+        // Material of every deck element (the last section naming it wins).
+        let deck_index: HashMap<u64, usize> = self
+            .elements
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id, i))
+            .collect();
+        let mut of_deck = vec![usize::MAX; self.elements.len()];
         for s in &self.sections {
             let m = self
                 .materials
                 .iter()
                 .position(|m| m.name == s.material)
                 .expect("checked when parsing");
-            for &e in &mesh.element_sets[&s.elset] {
-                material[e] = m;
+            for id in &self.element_sets[&s.elset] {
+                of_deck[deck_index[id]] = m;
             }
         }
-        if let Some(e) = material.iter().position(|&m| m == usize::MAX) {
+        if let Some(e) = of_deck.iter().position(|&m| m == usize::MAX) {
             return bad(format!(
                 "element {} has no *SOLID SECTION: assign it a material",
                 self.elements[e].id
             ));
         }
-        Ok((mesh, node_index, elem_index, material))
+        Ok(Built {
+            material: solid.iter().map(|&i| of_deck[i]).collect(),
+            truss_material: trusses.iter().map(|&i| of_deck[i]).collect(),
+            mesh,
+            node_index,
+            elem_index,
+            solid,
+            trusses,
+        })
+    }
+
+    /// Mesh indices of the solid elements a `*DLOAD` names; trusses take no distributed
+    /// load (an error naming the element).
+    fn load_elements(&self, b: &Built, t: &Target, what: &str) -> Result<Vec<usize>, FemError> {
+        let ids = match t {
+            Target::Id(id) => std::slice::from_ref(id),
+            Target::Set(s) => self.element_sets[s].as_slice(),
+        };
+        ids.iter()
+            .map(|id| {
+                b.elem_index.get(id).copied().ok_or_else(|| {
+                    FemError::InvalidInput(format!(
+                        "*DLOAD {what} on element {id} (T3D2): trusses take no distributed load; load their nodes with *CLOAD"
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// Builds the FE model: mesh (0-based, file order), per-element material, constraints
@@ -1225,7 +1314,8 @@ impl Deck {
                 self.steps.len()
             ));
         }
-        let (mesh, node_index, elem_index, material) = self.mesh_and_materials(false)?;
+        let built = self.mesh_and_materials(false)?;
+        let (mesh, node_index, material) = (&built.mesh, &built.node_index, &built.material);
         let nodes_of = |t: &Target| -> Vec<usize> {
             match t {
                 Target::Id(n) => vec![node_index[n]],
@@ -1257,18 +1347,16 @@ impl Deck {
                 }
             }
             for d in &s.dloads {
-                let elems = match &d.target {
-                    Target::Id(e) => vec![elem_index[e]],
-                    Target::Set(s) => mesh.element_sets[s].clone(),
-                };
+                let elems = self.load_elements(&built, &d.target, &format!("P{}", d.face))?;
                 let mut faces: Vec<Face> = Vec::with_capacity(elems.len());
                 for e in elems {
-                    let et = self.elements[e].etype;
+                    let el = &self.elements[built.solid[e]];
+                    let et = el.etype;
                     if d.face > et.num_faces() {
                         return bad(format!(
                             "*DLOAD P{} on element {} ({}): it has faces P1..P{}",
                             d.face,
-                            self.elements[e].id,
+                            el.id,
                             et.name(),
                             et.num_faces()
                         ));
@@ -1279,17 +1367,18 @@ impl Deck {
             }
             for g in &s.gravity {
                 let a = g.acceleration();
-                for e in gravity_elements(&g.target, &elem_index, &mesh) {
-                    let rho = self.density(material[e], e)?;
+                for e in self.load_elements(&built, &g.target, "GRAV")? {
+                    let rho = self.density(material[e], built.solid[e])?;
                     loads.body_force(&[e], a.map(|c| rho * c));
                 }
             }
         }
+        let element_ids = built.solid.iter().map(|&i| self.elements[i].id).collect();
         Ok(InpModel {
-            mesh,
             node_ids: self.nodes.iter().map(|(id, _)| *id).collect(),
-            element_ids: self.elements.iter().map(|e| e.id).collect(),
-            element_material: material,
+            element_ids,
+            element_material: built.material,
+            mesh: built.mesh,
             constraints,
             loads,
             nlgeom: step.is_some_and(|s| s.nlgeom),
@@ -1300,7 +1389,11 @@ impl Deck {
     /// every step becomes an [`nl::Step`](crate::nl::Step), solved in order.
     ///
     /// * Elements: C3D4, C3D10, C3D8 and C3D6 (the last two with F-bar, see
-    ///   [`crate::continuum::tl_element`]); trusses and beams are refused.
+    ///   [`crate::continuum::tl_element`]); T3D2 trusses become two-node springs
+    ///   ([`nl::SpringLaw::Truss`](crate::nl::SpringLaw::Truss), `k = E A` from the
+    ///   material's `*ELASTIC` modulus and the section's area, the force along the current
+    ///   bar axis) and stay out of the mesh, so [`InpNlModel::element_ids`] lists the
+    ///   solids only; beams are refused.
     /// * Materials: `*HYPERELASTIC, NEO HOOKE` and `MOONEY-RIVLIN` as Abaqus defines them,
     ///   `U = C10 (I1bar - 3) + C01 (I2bar - 3) + (J - 1)^2 / D1` ([`MooneyRivlin`], `C01 = 0`
     ///   for Neo-Hooke), `D1 > 0` (compressible; `D1 = 0`, fully incompressible, is refused);
@@ -1328,7 +1421,8 @@ impl Deck {
         if self.steps.is_empty() {
             return bad("the deck has no *STEP".into());
         }
-        let (mesh, node_index, elem_index, material) = self.mesh_and_materials(true)?;
+        let built = self.mesh_and_materials(true)?;
+        let (mesh, node_index, material) = (&built.mesh, &built.node_index, &built.material);
         let ne = mesh.num_elements();
         let mut solids = Vec::new();
         let mut material_models = Vec::new();
@@ -1438,17 +1532,15 @@ impl Deck {
             forces.extend(step_forces);
             let mut step_pressures: BTreeMap<(usize, u8), f64> = BTreeMap::new();
             for d in &s.dloads {
-                let elems = match &d.target {
-                    Target::Id(e) => vec![elem_index[e]],
-                    Target::Set(s) => mesh.element_sets[s].clone(),
-                };
+                let elems = self.load_elements(&built, &d.target, &format!("P{}", d.face))?;
                 for e in elems {
-                    let et = self.elements[e].etype;
+                    let el = &self.elements[built.solid[e]];
+                    let et = el.etype;
                     if d.face > et.num_faces() {
                         return bad(format!(
                             "*DLOAD P{} on element {} ({}): it has faces P1..P{}",
                             d.face,
-                            self.elements[e].id,
+                            el.id,
                             et.name(),
                             et.num_faces()
                         ));
@@ -1460,7 +1552,7 @@ impl Deck {
             let mut step_gravity: BTreeMap<usize, [f64; 3]> = BTreeMap::new();
             for g in &s.gravity {
                 let a = g.acceleration();
-                for e in gravity_elements(&g.target, &elem_index, &mesh) {
+                for e in self.load_elements(&built, &g.target, "GRAV")? {
                     let v = step_gravity.entry(e).or_insert([0.0; 3]);
                     for d in 0..3 {
                         v[d] += a[d];
@@ -1493,7 +1585,7 @@ impl Deck {
             // One gravity load per distinct (density, acceleration).
             let mut by_mass: BTreeMap<(u64, [u64; 3]), Vec<usize>> = BTreeMap::new();
             for (&e, a) in &gravity {
-                let rho = self.density(material[e], e)?;
+                let rho = self.density(material[e], built.solid[e])?;
                 if rho != 0.0 && a.iter().any(|&c| c != 0.0) {
                     by_mass
                         .entry((rho.to_bits(), a.map(f64::to_bits)))
@@ -1522,15 +1614,57 @@ impl Deck {
                 ..Default::default()
             });
         }
+        // Trusses: two-node springs of axial stiffness E A (force per unit engineering
+        // strain), carrying compression as well as tension.
+        let mut springs = Vec::with_capacity(built.trusses.len());
+        for (&i, &m) in built.trusses.iter().zip(&built.truss_material) {
+            let el = &self.elements[i];
+            let mat = &self.materials[m];
+            let sec = self
+                .sections
+                .iter()
+                .rev()
+                .find(|s| self.element_sets[&s.elset].contains(&el.id))
+                .expect("every element has a section");
+            let (Some((e, _)), Some(a)) = (mat.elastic, sec.area) else {
+                unreachable!("checked when parsing")
+            };
+            let (na, nb) = (node_index[&el.nodes[0]], node_index[&el.nodes[1]]);
+            let d: f64 = (0..3)
+                .map(|k| (mesh.nodes[nb][k] - mesh.nodes[na][k]).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            if d == 0.0 || !d.is_finite() {
+                return bad(format!(
+                    "truss element {} (T3D2) has zero length: its nodes {} and {} coincide",
+                    el.id, el.nodes[0], el.nodes[1]
+                ));
+            }
+            springs.push(nl::Spring {
+                name: format!("T3D2 {}", el.id),
+                a: nl::Point::Node(na),
+                b: nl::Point::Node(nb),
+                rest_length: d,
+                law: nl::SpringLaw::Truss { k: e * a },
+            });
+        }
+        if !built.trusses.is_empty() {
+            let n = built.trusses.len();
+            material_models.push(format!(
+                "{n} T3D2 truss(es): linear elastic, axial force E A (l - L) / L in tension and compression"
+            ));
+        }
+        let element_ids = built.solid.iter().map(|&i| self.elements[i].id).collect();
         Ok(InpNlModel {
             model: nl::Model {
-                mesh,
+                mesh: built.mesh,
                 solids,
+                springs,
                 steps,
                 ..Default::default()
             },
             node_ids: self.nodes.iter().map(|(id, _)| *id).collect(),
-            element_ids: self.elements.iter().map(|e| e.id).collect(),
+            element_ids,
             material_models,
         })
     }
@@ -1627,6 +1761,7 @@ impl Deck {
             deck.sections.push(SolidSection {
                 elset,
                 material: name,
+                area: None,
             });
         }
         let mut step = Step::default();
@@ -1686,12 +1821,20 @@ impl Deck {
     }
 }
 
-/// Mesh indices of the elements a `*DLOAD GRAV` line names.
-fn gravity_elements(t: &Target, elem_index: &HashMap<u64, usize>, mesh: &Mesh) -> Vec<usize> {
-    match t {
-        Target::Id(e) => vec![elem_index[e]],
-        Target::Set(s) => mesh.element_sets[s].clone(),
-    }
+/// A deck's mesh of solids and what maps it back to the deck.
+struct Built {
+    mesh: Mesh,
+    node_index: HashMap<u64, usize>,
+    /// Deck id -> mesh index of the solid elements.
+    elem_index: HashMap<u64, usize>,
+    /// Material index per mesh element.
+    material: Vec<usize>,
+    /// Deck index of every mesh element.
+    solid: Vec<usize>,
+    /// Deck indices of the trusses (nonlinear path).
+    trusses: Vec<usize>,
+    /// Material index per truss.
+    truss_material: Vec<usize>,
 }
 
 fn node_target(
@@ -2135,6 +2278,44 @@ U
         assert!(e.message.contains("zero") && e.line == 41, "{e}");
         let e = line_of(&with("*DENSITY\n7.85e-9, 20.\n", ""));
         assert!(e.message.contains("*DENSITY") && e.line == 24, "{e}");
+    }
+
+    #[test]
+    fn trusses_become_springs_of_stiffness_e_a_on_the_nonlinear_path() {
+        let text = "*NODE\n1, 0, 0, 0\n2, 3, 4, 0\n3, 0, 0, 1\n4, 1, 0, 0\n5, 0, 1, 0\n\
+            *ELEMENT, TYPE=C3D4, ELSET=SOLID\n7, 1, 4, 5, 3\n\
+            *ELEMENT, TYPE=T3D2, ELSET=BAR\n8, 1, 2\n\
+            *MATERIAL, NAME=M\n*ELASTIC\n1000., 0.3\n\
+            *SOLID SECTION, ELSET=SOLID, MATERIAL=M\n\
+            *SOLID SECTION, ELSET=BAR, MATERIAL=M\n2.5\n\
+            *STEP, NLGEOM\n*STATIC\n*END STEP\n";
+        let d = Deck::parse(text).unwrap();
+        assert_eq!(d.sections[1].area, Some(2.5));
+        assert_eq!(Deck::parse(&d.write()).unwrap(), d);
+        let nm = d.to_nl_model().unwrap();
+        assert_eq!(nm.model.mesh.num_elements(), 1);
+        assert_eq!(nm.element_ids, vec![7]);
+        let s = &nm.model.springs;
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].rest_length, 5.0);
+        assert_eq!(s[0].law, crate::nl::SpringLaw::Truss { k: 2500.0 });
+        assert_eq!(
+            (s[0].a, s[0].b),
+            (crate::nl::Point::Node(0), crate::nl::Point::Node(1))
+        );
+        // The linear solver refuses them, pointing to NLGEOM.
+        let e = d.to_model().unwrap_err().to_string();
+        assert!(e.contains("T3D2") && e.contains("NLGEOM"), "{e}");
+        // A truss section without its area: the section's line.
+        let e = line_of(&text.replace("2.5\n", ""));
+        assert!(e.message.contains("area") && e.line == 15, "{e}");
+        // No distributed load on a truss.
+        let e = Deck::parse(&text.replace("*END STEP", "*DLOAD\n8, P1, 1.0\n*END STEP"))
+            .unwrap()
+            .to_nl_model()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("element 8") && e.contains("T3D2"), "{e}");
     }
 
     #[test]

@@ -246,7 +246,7 @@ pub fn law_force(law: &SpringLaw, eps: f64) -> f64 {
         return 0.0;
     }
     match law {
-        SpringLaw::Linear { k } => k * eps,
+        SpringLaw::Linear { k } | SpringLaw::Truss { k } => k * eps,
         SpringLaw::Bilinear { k1, eps_t, k2 } => {
             if eps <= *eps_t {
                 k1 * eps

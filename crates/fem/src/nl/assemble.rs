@@ -487,14 +487,15 @@ pub(crate) fn solids(
     Ok(asm)
 }
 
-/// Force (N) and its derivative with respect to strain of a tension-only law. The slope at
-/// exactly zero strain is the tension-side one, so a spring at its rest length is stiff.
+/// Force (N) and its derivative with respect to strain of a spring law (tension-only but
+/// for trusses). The slope at exactly zero strain is the tension-side one, so a spring at
+/// its rest length is stiff.
 pub(crate) fn law_force(law: &SpringLaw, eps: f64) -> (f64, f64) {
-    if eps < 0.0 {
+    if eps < 0.0 && !matches!(law, SpringLaw::Truss { .. }) {
         return (0.0, 0.0);
     }
     match law {
-        SpringLaw::Linear { k } => (k * eps, *k),
+        SpringLaw::Linear { k } | SpringLaw::Truss { k } => (k * eps, *k),
         SpringLaw::Bilinear { k1, eps_t, k2 } => {
             if eps <= *eps_t {
                 (k1 * eps, *k1)
@@ -529,7 +530,9 @@ pub(crate) fn check_law(name: &str, law: &SpringLaw) -> Result<(), FemError> {
     let bad = |m: &str| Err(FemError::InvalidInput(format!("spring '{name}': {m}")));
     let ok = |v: f64| v.is_finite() && v >= 0.0;
     match law {
-        SpringLaw::Linear { k } if !ok(*k) => bad("stiffness k must be finite and >= 0"),
+        SpringLaw::Linear { k } | SpringLaw::Truss { k } if !ok(*k) => {
+            bad("stiffness k must be finite and >= 0")
+        }
         SpringLaw::Bilinear { k1, eps_t, k2 } if !(ok(*k1) && ok(*k2) && *eps_t > 0.0) => {
             bad("bilinear law needs k1, k2 >= 0 and eps_t > 0")
         }

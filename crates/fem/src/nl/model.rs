@@ -55,7 +55,7 @@ pub struct RigidBody {
 
 /// Force-strain law of a tension-only spring or ligament fibre. Strain is
 /// `eps = (l - rest_length) / rest_length`; the force is zero for `eps <= 0` (it never
-/// pushes).
+/// pushes), except for [`SpringLaw::Truss`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum SpringLaw {
     /// Linear in tension: `F = k * eps` (N), `k` in N per unit strain.
@@ -83,6 +83,13 @@ pub enum SpringLaw {
     /// Piecewise linear through `(strain, force)` points starting at `(0, 0)`, extrapolated
     /// with the last slope.
     Piecewise(Vec<(f64, f64)>),
+    /// Linear in tension AND compression, `F = k * eps` (a truss bar, `k = E A`): the one
+    /// law that pushes. A truss in compression can buckle sideways where nothing else
+    /// holds its ends.
+    Truss {
+        /// Stiffness per unit strain (N), `E A`.
+        k: f64,
+    },
 }
 
 /// A two-point spring (ligament fibre, cable) between material points.
