@@ -191,6 +191,20 @@ fn scene(
     for (level, mesh) in bones.into_iter().flatten() {
         let Some(b) = body_of(*level) else { continue };
         let mut m = mesh.clone();
+        // Bone a decompression removed is not drawn: the cut shows as an opening.
+        let cuts: Vec<_> = twin
+            .implants
+            .resections
+            .iter()
+            .filter(|r| r.level == *level)
+            .collect();
+        if !cuts.is_empty() {
+            let v = &m.vertices;
+            m.triangles.retain(|t| {
+                let c = [0, 1, 2].map(|a| t.iter().map(|&k| v[k as usize][a]).sum::<f64>() / 3.0);
+                !cuts.iter().any(|r| r.contains(c))
+            });
+        }
         for p in &mut m.vertices {
             *p = d.body_point(twin, b, *p);
         }
@@ -246,13 +260,7 @@ fn disc_surface(
     let (Some(u), Some(vm)) = (d.disc_displacements.get(i), d.disc_von_mises.get(i)) else {
         return;
     };
-    let implant: Vec<usize> = twin
-        .implants
-        .disc_blocks
-        .iter()
-        .filter(|b| b.disc == i)
-        .flat_map(|b| b.elements.iter().copied())
-        .collect();
+    let implant: Vec<usize> = twin.implants.disc_block_elements(i, |_| true).collect();
     let tissue: Vec<usize> = disc
         .mesh
         .annulus_elements
@@ -281,10 +289,7 @@ fn disc_surface(
     }
     let cage: std::collections::HashSet<usize> = twin
         .implants
-        .disc_blocks
-        .iter()
-        .filter(|b| b.disc == i && b.kind == spinetwin_model::twin::DiscBlockKind::Cage)
-        .flat_map(|b| b.elements.iter().copied())
+        .disc_block_elements(i, |k| k == spinetwin_model::twin::DiscBlockKind::Cage)
         .collect();
     // Face -> whether it belongs to a cage (else a fusion mass).
     let is_implant: HashMap<Vec<usize>, bool> = implant

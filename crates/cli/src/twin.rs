@@ -650,11 +650,18 @@ pub(crate) fn full_bones(
         // The isolated vertebra test refuses more than 2 % (bone_fe::vertebra_compression);
         // here the vertebra still carries the spine, so say what it lost and go on.
         if b.dropped_fraction() > 0.02 {
+            let level = twin.levels[b.body];
+            let why = if twin.implants.resections.iter().any(|r| r.level == level) {
+                "its label is split or the decompression cut it off, so that bone is missing \
+                 from the model; check the segmentation if no cut explains it"
+            } else {
+                "its label is split, so that bone is missing from the model; check the \
+                 segmentation"
+            };
             println!(
                 "warning: {what}: {} lost {} of {} voxel blocks ({:.1} %) not connected to its \
-                 main piece: its label is split, so that bone is missing from the model; check \
-                 the segmentation",
-                twin.levels[b.body].name(),
+                 main piece: {why}",
+                level.name(),
                 b.dropped_blocks,
                 b.dropped_blocks + b.mesh.num_elements(),
                 100.0 * b.dropped_fraction()
@@ -663,7 +670,7 @@ pub(crate) fn full_bones(
     }
     let elements: usize = bones.iter().map(|b| b.mesh.num_elements()).sum();
     println!(
-        "{what}: {} deformable vertebrae ({} hexahedra of {} mm{})",
+        "{what}: {} deformable vertebrae ({} hexahedra of {} mm{}{})",
         bones.len(),
         elements,
         input.options.spacing_mm,
@@ -672,6 +679,14 @@ pub(crate) fn full_bones(
         } else {
             let cm3: f64 = bones.iter().map(|b| b.cement_mm3).sum::<f64>() / 1000.0;
             format!(", {cm3:.1} cm^3 of cement")
+        },
+        {
+            let cm3 = bones.iter().map(|b| b.resected_mm3).sum::<f64>() / 1000.0;
+            if cm3 > 0.0 {
+                format!(", {cm3:.1} cm^3 of bone removed by the decompression")
+            } else {
+                String::new()
+            }
         }
     );
     Ok(bones)

@@ -519,6 +519,29 @@ fn read_ccx_dat(path: &Path) -> HashMap<u64, [f64; 3]> {
     spinetwin_fem::inp::ccx_dat_displacements(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// Solves DIR/NAME.inp (written before) with CalculiX; its printed displacements by node id.
+fn run_ccx(dir: &Path, name: &str) -> HashMap<u64, [f64; 3]> {
+    let c = Command::new("ccx")
+        .args(["-i", name])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
+    read_ccx_dat(&dir.join(format!("{name}.dat")))
+}
+
+/// Relative L2 difference of `ours` to `theirs` over the nodes `theirs` printed.
+fn rel_l2(ours: &HashMap<u64, [f64; 3]>, theirs: &HashMap<u64, [f64; 3]>) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for (id, b) in theirs {
+        for d in 0..3 {
+            num += (ours[id][d] - b[d]).powi(2);
+            den += b[d] * b[d];
+        }
+    }
+    (num / den).sqrt()
+}
+
 /// Whether ccx runs here; prints why a test is skipped when not.
 fn ccx_installed() -> bool {
     let ok = Command::new("ccx").arg("-v").output().is_ok();
@@ -595,34 +618,9 @@ fn fem_run_multistep_nlgeom_agrees_with_calculix() {
     ] {
         deck.materials[0].elastic = elastic;
         deck.materials[0].hyperelastic = hyper;
-        let path = tmp.path().join(format!("{name}.inp"));
-        std::fs::write(&path, deck.write()).unwrap();
-        let out = tmp.path().join(format!("res-{name}"));
-        let o = spinetwin(&[
-            "fem",
-            "run",
-            path.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--no-vtu",
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let c = Command::new("ccx")
-            .args(["-i", name])
-            .current_dir(tmp.path())
-            .output()
-            .unwrap();
-        assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
-        let ours = read_displacements(&out.join("displacements.csv"));
-        let theirs = read_ccx_dat(&tmp.path().join(format!("{name}.dat")));
-        let (mut num, mut den) = (0.0, 0.0);
-        for (id, b) in &theirs {
-            for d in 0..3 {
-                num += (ours[id][d] - b[d]).powi(2);
-                den += b[d] * b[d];
-            }
-        }
-        let rel = (num / den).sqrt();
+        let ours = run_deck_text(tmp.path(), name, &deck.write());
+        let theirs = run_ccx(tmp.path(), name);
+        let rel = rel_l2(&ours, &theirs);
         eprintln!("{name}: rel. L2 difference to ccx {rel:.2e}");
         assert!(rel < 0.01, "{name}: {rel}");
         // The top moved 1.5 mm in the end (step 2's value, not step 1's).
@@ -655,35 +653,10 @@ fn fem_run_linear_hex_and_wedge_agree_with_calculix() {
         deck.node_sets
             .insert("NALL".into(), (1..=m.num_nodes() as u64).collect());
         deck.steps[0].outputs = vec!["*NODE PRINT, NSET=NALL".to_string(), "U".into()];
-        let path = tmp.path().join(format!("{name}.inp"));
-        std::fs::write(&path, deck.write()).unwrap();
-        let out = tmp.path().join(format!("res-{name}"));
-        let o = spinetwin(&[
-            "fem",
-            "run",
-            path.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--no-vtu",
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let c = Command::new("ccx")
-            .args(["-i", name])
-            .current_dir(tmp.path())
-            .output()
-            .unwrap();
-        assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
-        let ours = read_displacements(&out.join("displacements.csv"));
-        let theirs = read_ccx_dat(&tmp.path().join(format!("{name}.dat")));
+        let ours = run_deck_text(tmp.path(), name, &deck.write());
+        let theirs = run_ccx(tmp.path(), name);
         assert_eq!(theirs.len(), m.num_nodes());
-        let (mut num, mut den) = (0.0, 0.0);
-        for (id, b) in &theirs {
-            for d in 0..3 {
-                num += (ours[id][d] - b[d]).powi(2);
-                den += b[d] * b[d];
-            }
-        }
-        let rel = (num / den).sqrt();
+        let rel = rel_l2(&ours, &theirs);
         let tip = theirs.values().map(|u| u[2]).fold(0.0, f64::min);
         eprintln!(
             "linear {name}: rel. L2 difference to ccx {rel:.2e} (ccx tip deflection {tip:.4} mm)"
@@ -731,7 +704,8 @@ fn gravity_deck(nlgeom: bool) -> (String, HashMap<u64, [f64; 3]>) {
     (deck.write(), deck.nodes.iter().copied().collect())
 }
 
-/// `fem run` of the hanging bar deck; returns the displacements by node id.
+/// Writes `text` as DIR/NAME.inp and solves it with `fem run` (no VTU); the displacements by
+/// node id.
 fn run_deck_text(dir: &Path, name: &str, text: &str) -> HashMap<u64, [f64; 3]> {
     let path = dir.join(format!("{name}.inp"));
     std::fs::write(&path, text).unwrap();
@@ -810,22 +784,9 @@ fn fem_run_gravity_agrees_with_calculix() {
     for (name, nlgeom) in [("linear", false), ("nlgeom", true)] {
         let (text, coords) = gravity_deck(nlgeom);
         let ours = run_deck_text(tmp.path(), name, &text);
-        let c = Command::new("ccx")
-            .args(["-i", name])
-            .current_dir(tmp.path())
-            .output()
-            .unwrap();
-        assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
-        let theirs = read_ccx_dat(&tmp.path().join(format!("{name}.dat")));
+        let theirs = run_ccx(tmp.path(), name);
         assert_eq!(theirs.len(), coords.len());
-        let (mut num, mut den) = (0.0, 0.0);
-        for (id, b) in &theirs {
-            for d in 0..3 {
-                num += (ours[id][d] - b[d]).powi(2);
-                den += b[d] * b[d];
-            }
-        }
-        let rel = (num / den).sqrt();
+        let rel = rel_l2(&ours, &theirs);
         eprintln!(
             "{name}: rel. L2 difference to ccx {rel:.2e}; ccx against the closed form {:.2e}",
             hanging_bar_error(&theirs, &coords)

@@ -145,6 +145,9 @@ pub struct DeformableBone {
     /// Voxel blocks of the vertebra left out because they were not face-connected to its
     /// main piece (a label split by the segmentation loses that bone from the model).
     pub dropped_blocks: usize,
+    /// Volume of posterior-element bone a decompression removed from the mesh (mm^3;
+    /// [`crate::resection`]).
+    pub resected_mm3: f64,
 }
 
 impl DeformableBone {
@@ -374,6 +377,33 @@ impl Twin {
                 sub * if options.spacing_mm > 2.0 { 1 } else { 2 },
             )
             .map_err(fail)?;
+            // Bone a decompression removed: its posterior-element samples are not meshed.
+            let cuts: Vec<_> = self
+                .implants
+                .resections
+                .iter()
+                .filter(|r| r.level == self.levels[b])
+                .collect();
+            let mut resected = 0usize;
+            if !cuts.is_empty() {
+                let [o, x, y, z] = grid.frame;
+                for k in 0..grid.dims[2] {
+                    for j in 0..grid.dims[1] {
+                        for i in 0..grid.dims[0] {
+                            if grid.lab.get(i, j, k) != local_label::POSTERIOR {
+                                continue;
+                            }
+                            let c = grid.local([i, j, k]);
+                            let p =
+                                [0, 1, 2].map(|a| o[a] + c[0] * x[a] + c[1] * y[a] + c[2] * z[a]);
+                            if cuts.iter().any(|r| r.contains(p)) {
+                                grid.lab.set(i, j, k, 0);
+                                resected += 1;
+                            }
+                        }
+                    }
+                }
+            }
             // The modulus of every sample, averaged over each element by `voxel_model`
             // (the mean of its samples of the element's label).
             let mut moduli = grid.hu.clone();
@@ -456,6 +486,7 @@ impl Twin {
                 axis: z,
                 cement_mm3: cement_elements as f64 * options.spacing_mm.powi(3),
                 dropped_blocks: model.dropped_blocks,
+                resected_mm3: resected as f64 * fine.powi(3),
             });
         }
         Ok(out)

@@ -17,6 +17,7 @@ pub mod full;
 pub mod ligament;
 pub mod loadcase;
 pub mod material;
+pub mod resection;
 pub mod twin;
 pub mod validate;
 

@@ -206,6 +206,23 @@ pub struct Implants {
     /// fidelity ([`crate::full`]) it is a rigid body bonded to the bone along its shaft,
     /// carrying the beam ends at its head.
     pub screws: Vec<ScrewAnchor>,
+    /// Bone a decompression removed (not meshed in the full fidelity's deformable
+    /// vertebrae, not drawn in the pictures; nothing in the hybrid twin's rigid vertebrae).
+    pub resections: Vec<crate::resection::Resection>,
+}
+
+impl Implants {
+    /// The elements of disc `disc` (local indices) in blocks whose kind passes `kind`.
+    pub fn disc_block_elements<'a>(
+        &'a self,
+        disc: usize,
+        kind: impl Fn(DiscBlockKind) -> bool + 'a,
+    ) -> impl Iterator<Item = usize> + 'a {
+        self.disc_blocks
+            .iter()
+            .filter(move |b| b.disc == disc && kind(b.kind))
+            .flat_map(|b| b.elements.iter().copied())
+    }
 }
 
 /// A bone screw: its vertebra and its axis (mm, LPS).

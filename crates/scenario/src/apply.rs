@@ -53,6 +53,7 @@ use spinetwin_model::bone::{BoneMaterial, Isotropic};
 use spinetwin_model::bone_fe::{CementFill, BONE_CEMENT, CEMENT_MODULUS_RANGE_MPA};
 use spinetwin_model::ligament::Ligament;
 use spinetwin_model::loadcase::LoadCase;
+use spinetwin_model::resection::Resection;
 use spinetwin_model::twin::{
     CaseResult, DiscBlock, DiscBlockKind, ModelIndex, PosteriorContact, Twin,
 };
@@ -510,9 +511,14 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         && matches!(f.ligament, Ligament::Lf | Ligament::Isl | Ligament::Ssl))
                 });
                 assumptions.push(format!(
-                    "laminectomy {}: modelled through the ligaments it detaches (LF, ISL, SSL above and below); the vertebrae are rigid, so the bone removed does not weaken them, and bony stops on its arch (where modelled) are kept, as on the pars",
+                    "laminectomy {}: modelled through the ligaments it detaches (LF, ISL, SSL above and below); the vertebrae are rigid in the hybrid twin, so the bone removed does not weaken them there (at the full fidelity it leaves the deformable mesh), and bony stops on its arch (where modelled) are kept, as on the pars",
                     t.levels[i].name()
                 ));
+                resect(
+                    &mut t,
+                    &mut assumptions,
+                    Resection::laminectomy(twin.vertebra(i)),
+                );
                 changes.push(format!(
                     "laminectomy {}: {} ligament fibres removed (LF, ISL, SSL of {})",
                     t.levels[i].name(),
@@ -616,6 +622,14 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         segment_name(&t, i),
                         s.name()
                     ));
+                    let left = s == Side::Left;
+                    for (b, superior) in [(i, false), (i + 1, true)] {
+                        resect(
+                            &mut t,
+                            &mut assumptions,
+                            Resection::articular_process(twin.vertebra(b), superior, left),
+                        );
+                    }
                     changes.push(format!(
                         "facetectomy {} {}: {}{} and {} capsular fibres removed",
                         segment_name(&t, i),
@@ -721,10 +735,15 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                     side.name()
                 ));
                 assumptions.push(format!(
-                    "hemilaminectomy {} {}: modelled through the ligamentum flavum it detaches on that side, above and below; the spinous process with the interspinous and supraspinous ligaments, the other lamina, the facet joints and their capsules stay; the vertebrae are rigid, so the bone removed does not weaken them",
+                    "hemilaminectomy {} {}: modelled through the ligamentum flavum it detaches on that side, above and below; the spinous process with the interspinous and supraspinous ligaments, the other lamina, the facet joints and their capsules stay; the vertebrae are rigid in the hybrid twin, so the bone removed does not weaken them there (at the full fidelity it leaves the deformable mesh)",
                     t.levels[i].name(),
                     side.name()
                 ));
+                resect(
+                    &mut t,
+                    &mut assumptions,
+                    Resection::hemilaminectomy(twin.vertebra(i), *side == Side::Left),
+                );
             }
             Operation::BonyFusion {
                 segment,
@@ -777,13 +796,8 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
     }
     for (i, e, from) in fusions {
         let dm = &mut t.discs[i].mesh;
-        let implant: std::collections::HashSet<usize> = t
-            .implants
-            .disc_blocks
-            .iter()
-            .filter(|b| b.disc == i)
-            .flat_map(|b| b.elements.iter().copied())
-            .collect();
+        let implant: std::collections::HashSet<usize> =
+            t.implants.disc_block_elements(i, |_| true).collect();
         let rim = std::mem::take(&mut dm.annulus_elements);
         dm.lamella.clear();
         dm.fibre_directions.clear();
@@ -906,6 +920,17 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
             .iter()
             .all(|op| matches!(op, Operation::Vertebroplasty { .. })),
     })
+}
+
+/// Records bone a decompression removes (for the full fidelity's mesh and the pictures), or
+/// says why its region could not be placed.
+fn resect(t: &mut Twin, assumptions: &mut Vec<String>, r: std::result::Result<Resection, String>) {
+    match r {
+        Ok(r) => t.implants.resections.push(r),
+        Err(m) => assumptions.push(format!(
+            "the bone removed stays in the deformable mesh and the pictures: {m}"
+        )),
+    }
 }
 
 /// Distance (mm) from the vertebra's sagittal plane within which a ligamentum flavum fibre

@@ -848,11 +848,15 @@ fn cemented_vertebra_compressed_from_the_ct_stiffens() {
     assert!(e.contains("L1"), "{e}");
 }
 
-#[test]
-fn screws_are_checked_for_a_breach_of_the_pedicle() {
+/// An L3-L5 phantom at 1 mm, the landmarks from its reference labels (with the canal) and
+/// the twin built on them.
+fn reference_twin() -> (
+    spinetwin_phantom::Phantom,
+    spinetwin_segment::landmarks::SpineLandmarks,
+    Twin,
+) {
     use spinetwin_anatomy::{Level, LevelRange};
     use spinetwin_model::twin::{Fidelity, TwinFile, TwinParams, TWIN_SCHEMA_VERSION};
-    // A phantom's reference labels (with the canal) and the landmarks taken from them.
     let ph = spinetwin_phantom::generate(&spinetwin_phantom::PhantomSpec {
         levels: LevelRange::new(Level::L3, Level::L5, false).unwrap(),
         ..Default::default()
@@ -867,6 +871,64 @@ fn screws_are_checked_for_a_breach_of_the_pedicle() {
         landmarks: lm.clone(),
     })
     .unwrap();
+    (ph, lm, t)
+}
+
+#[test]
+fn decompressions_remove_bone_from_the_deformable_mesh() {
+    let (ph, _, t) = reference_twin();
+    let options = spinetwin_model::full::FullOptions::default();
+    let mesh = |ops: &str| {
+        let m = apply(&t, &scen(ops)).unwrap();
+        let b = m
+            .twin
+            .deformable_bones(&ph.ct, &ph.labels, &options)
+            .unwrap();
+        assert_eq!(b.len(), 1, "L4 alone is deformable");
+        (
+            m,
+            b[0].mesh.num_elements(),
+            b[0].resected_mm3,
+            b[0].dropped_fraction(),
+        )
+    };
+    let (_, intact, none, _) = mesh("[[operation]]\nkind = \"nucleotomy\"\nsegment = \"L3-L4\"\n");
+    assert_eq!(none, 0.0);
+    let (lam, n_lam, cut_lam, drop_lam) =
+        mesh("[[operation]]\nkind = \"laminectomy\"\nlevel = \"L4\"\n");
+    let (hemi, n_hemi, cut_hemi, _) =
+        mesh("[[operation]]\nkind = \"hemilaminectomy\"\nlevel = \"L4\"\nside = \"left\"\n");
+    let (facet, n_facet, cut_facet, drop_facet) =
+        mesh("[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nsides = \"left\"\n");
+    println!(
+        "L4 elements intact {intact}; laminectomy {n_lam} ({:.2} cm^3 removed, {:.1} % dropped), left hemilaminectomy {n_hemi} ({:.2} cm^3), left L4-L5 facetectomy {n_facet} ({:.2} cm^3, {:.1} % dropped)",
+        cut_lam / 1000.0,
+        100.0 * drop_lam,
+        cut_hemi / 1000.0,
+        cut_facet / 1000.0,
+        100.0 * drop_facet
+    );
+    assert_eq!(lam.twin.implants.resections.len(), 1);
+    assert_eq!(hemi.twin.implants.resections.len(), 1);
+    // L4's inferior and L5's superior articular process.
+    assert_eq!(facet.twin.implants.resections.len(), 2);
+    assert!(
+        cut_lam > 1000.0 && n_lam < intact,
+        "{cut_lam} mm^3, {n_lam} of {intact}"
+    );
+    assert!(cut_hemi > 200.0 && cut_hemi < 0.6 * cut_lam && n_hemi < intact && n_hemi > n_lam);
+    assert!(cut_facet > 200.0 && n_facet < intact);
+    // A decompression detaches no sizeable piece of the vertebra.
+    assert!(
+        drop_lam < 0.02 && drop_facet < 0.02,
+        "{drop_lam} {drop_facet}"
+    );
+}
+
+#[test]
+fn screws_are_checked_for_a_breach_of_the_pedicle() {
+    use spinetwin_anatomy::Level;
+    let (ph, lm, t) = reference_twin();
     let screws = |extra: &str| {
         apply(
             &t,
