@@ -388,6 +388,7 @@ fn run_deck(args: RunArgs) -> Result<()> {
             node_ids: &model.node_ids,
             u: &sol.displacements,
             vtu: VtuData::linear_result(&sol.displacements, &results),
+            rotations: None,
         },
         &mut summary,
         [t, t_all],
@@ -585,6 +586,7 @@ fn run_nonlinear(args: &RunArgs, deck: &Deck, t_all: Instant) -> Result<()> {
             node_ids: &nm.node_ids,
             u,
             vtu: state.vtu_data(&nm.model),
+            rotations: beam_rotations(&nm.beam_nodes, state),
         },
         &mut summary,
         [t, t_all],
@@ -604,6 +606,23 @@ fn run_nonlinear(args: &RunArgs, deck: &Deck, t_all: Instant) -> Result<()> {
     Ok(())
 }
 
+/// `rotations.csv` of the beam nodes (`node,rx,ry,rz`, rotation vectors in rad), or `None`
+/// when the deck has no beams.
+fn beam_rotations(
+    beam_nodes: &[(u64, usize)],
+    state: &spinetwin_fem::nl::StepState,
+) -> Option<String> {
+    if beam_nodes.is_empty() {
+        return None;
+    }
+    let mut csv = String::from("node,rx,ry,rz\n");
+    for &(id, b) in beam_nodes {
+        let r = state.bodies[b].rotation_vector;
+        let _ = writeln!(csv, "{id},{:e},{:e},{:e}", r[0], r[1], r[2]);
+    }
+    Some(csv)
+}
+
 /// Largest displacement magnitude (mm).
 fn max_norm(u: &[[f64; 3]]) -> f64 {
     u.iter()
@@ -620,6 +639,8 @@ struct Fields<'a> {
     u: &'a [[f64; 3]],
     /// The fields of `result.vtu`.
     vtu: VtuData,
+    /// `rotations.csv` (beam nodes), when the deck has beams.
+    rotations: Option<String>,
 }
 
 /// Writes a solved deck's outputs into `args.out`, atomically: `result.vtu` (unless
@@ -642,6 +663,9 @@ fn write_outputs(
             write_vtu(&dir.join("result.vtu"), f.mesh, &f.vtu)?;
         }
         spinetwin_core::atomic::write_bytes(&dir.join("displacements.csv"), csv.as_bytes())?;
+        if let Some(r) = &f.rotations {
+            spinetwin_core::atomic::write_bytes(&dir.join("rotations.csv"), r.as_bytes())?;
+        }
         summary.seconds.output = t[0].elapsed().as_secs_f64();
         summary.seconds.total = t[1].elapsed().as_secs_f64();
         summary.peak_rss_mib = crate::bench::peak_rss_mib();

@@ -80,7 +80,8 @@ pub enum ElementType {
     C3D6,
     /// 2-node truss (nonlinear path only, as a two-node spring of axial stiffness `E A / L`).
     T3D2,
-    /// 2-node beam (read/written; not solved yet).
+    /// 2-node beam (nonlinear path only: a corotational Timoshenko beam between rigid bodies
+    /// at its nodes, see [`Deck::to_nl_model`]).
     B31,
 }
 
@@ -136,7 +137,8 @@ impl ElementType {
     }
 
     /// The element kind of the nonlinear solver ([`Deck::to_nl_model`]): the same kinds as
-    /// [`ElementType::kind`] (hexahedra and wedges with F-bar); `None` for trusses and beams.
+    /// [`ElementType::kind`] (hexahedra and wedges with F-bar); `None` for trusses and beams,
+    /// which the nonlinear path builds outside the mesh (springs; beams between bodies).
     pub fn nl_kind(self) -> Option<ElementKind> {
         self.kind()
     }
@@ -207,6 +209,79 @@ pub struct SolidSection {
     /// First value of the optional data line: the cross-section area (mm^2) of truss
     /// elements (ignored for solids).
     pub area: Option<f64>,
+}
+
+/// Cross-section shape of a `*BEAM SECTION` (dimensions in mm).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BeamShape {
+    /// `SECTION=CIRC`: solid circle of radius `r`.
+    Circ {
+        /// Radius (mm).
+        r: f64,
+    },
+    /// `SECTION=RECT`: rectangle of width `a` along the first cross-section axis `n1` and
+    /// height `b` along the second, `n2 = t x n1` (`t` the beam axis, node 1 to node 2).
+    Rect {
+        /// Width along `n1` (mm).
+        a: f64,
+        /// Height along `n2` (mm).
+        b: f64,
+    },
+}
+
+/// A `*BEAM SECTION, ELSET=..., MATERIAL=..., SECTION=CIRC|RECT` of B31 elements: the
+/// dimensions line and the optional orientation line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InpBeamSection {
+    /// Element set name (upper-case).
+    pub elset: String,
+    /// Material name (upper-case; it needs `*ELASTIC`).
+    pub material: String,
+    /// Shape and dimensions.
+    pub shape: BeamShape,
+    /// Direction of the first cross-section axis `n1` as written (its part normal to the
+    /// beam is used); `None` when the line is absent: `(0, 0, -1)`, as in Abaqus and
+    /// CalculiX ([`InpBeamSection::DEFAULT_N1`]).
+    pub orientation: Option<[f64; 3]>,
+}
+
+impl InpBeamSection {
+    /// The `n1` direction Abaqus and CalculiX take when the orientation line is absent.
+    pub const DEFAULT_N1: [f64; 3] = [0.0, 0.0, -1.0];
+
+    /// The first cross-section axis as given, or the default.
+    pub fn n1(&self) -> [f64; 3] {
+        self.orientation.unwrap_or(Self::DEFAULT_N1)
+    }
+
+    /// The engine's section: area, second moments about `n1` (`iy`) and `n2` (`iz`),
+    /// torsion constant and, since B31 is shear flexible (Timoshenko), Cowper's shear area
+    /// (`6 (1 + nu) / (7 + 6 nu) A` for the circle, `10 (1 + nu) / (12 + 11 nu) A` for the
+    /// rectangle). Rectangle torsion: `J = p q^3 (1/3 - 0.21 q/p (1 - q^4 / (12 p^4)))`
+    /// (Roark; `p >= q` the sides), within 0.5 % of the series solution.
+    pub fn section(&self, nu: f64) -> crate::nl::BeamSection {
+        match self.shape {
+            BeamShape::Circ { r } => {
+                let s = crate::nl::BeamSection::circle(2.0 * r);
+                s.with_shear_area(6.0 * (1.0 + nu) / (7.0 + 6.0 * nu) * s.area)
+            }
+            BeamShape::Rect { a, b } => {
+                let (p, q) = (a.max(b), a.min(b));
+                let area = a * b;
+                crate::nl::BeamSection {
+                    area,
+                    // About n1 (local y): the extent along n2 (b) is the lever arm.
+                    iy: a * b.powi(3) / 12.0,
+                    iz: b * a.powi(3) / 12.0,
+                    j: p * q.powi(3)
+                        * (1.0 / 3.0 - 0.21 * q / p * (1.0 - q.powi(4) / (12.0 * p.powi(4)))),
+                    shear_area: Some(10.0 * (1.0 + nu) / (12.0 + 11.0 * nu) * area),
+                    // The corner: the stress report's r M / I is then an upper bound.
+                    outer_radius: 0.5 * a.hypot(b),
+                }
+            }
+        }
+    }
 }
 
 /// A node or an element referred to by id, or a set by name.
@@ -317,6 +392,8 @@ pub struct Deck {
     pub materials: Vec<InpMaterial>,
     /// Sections.
     pub sections: Vec<SolidSection>,
+    /// `*BEAM SECTION`s (of B31 elements).
+    pub beam_sections: Vec<InpBeamSection>,
     /// `*BOUNDARY` lines of the model data (before the first step).
     pub boundaries: Vec<Boundary>,
     /// Steps.
@@ -424,6 +501,8 @@ enum Block {
     Hyper(bool),
     Density,
     Section,
+    /// `*BEAM SECTION` data: 0 before the dimensions line, 1 before the orientation line.
+    BeamSection(u8),
     Boundary,
     Static,
     Cload,
@@ -447,6 +526,8 @@ impl Deck {
         let mut grav_lines: Vec<(usize, usize)> = Vec::new();
         // Line of every *SOLID SECTION, to check the truss areas at the end.
         let mut section_lines: Vec<usize> = Vec::new();
+        // Line of every *BEAM SECTION, for the checks at the end.
+        let mut beam_section_lines: Vec<usize> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let t = raw.trim();
@@ -548,6 +629,35 @@ impl Deck {
                         });
                         section_lines.push(line);
                         Block::Section
+                    }
+                    "BEAM SECTION" => {
+                        if let Some((k, _)) = kw
+                            .params
+                            .iter()
+                            .find(|(k, _)| !matches!(k.as_str(), "ELSET" | "MATERIAL" | "SECTION"))
+                        {
+                            return err(line, format!("*BEAM SECTION parameter {k} is not supported (supported: ELSET, MATERIAL, SECTION)"));
+                        }
+                        let elset = kw.require("ELSET")?;
+                        let mat = kw.require("MATERIAL")?;
+                        let shape = match kw.require("SECTION")?.as_str() {
+                            "CIRC" => BeamShape::Circ { r: 0.0 },
+                            "RECT" => BeamShape::Rect { a: 0.0, b: 0.0 },
+                            other => {
+                                return err(line, format!("*BEAM SECTION, SECTION={other} is not supported (supported: CIRC with the radius, RECT with width and height)"));
+                            }
+                        };
+                        if !deck.element_sets.contains_key(&elset) {
+                            return err(line, format!("*BEAM SECTION: element set {elset} is not defined (define it before the section)"));
+                        }
+                        deck.beam_sections.push(InpBeamSection {
+                            elset,
+                            material: mat,
+                            shape,
+                            orientation: None,
+                        });
+                        beam_section_lines.push(line);
+                        Block::BeamSection(0)
                     }
                     "BOUNDARY" => {
                         // Every parameter changes the meaning (OP, AMPLITUDE, TYPE, FIXED:
@@ -844,6 +954,42 @@ impl Deck {
                     }
                     block = Block::None;
                 }
+                Block::BeamSection(stage) => {
+                    let f = fields(t);
+                    let sec = deck.beam_sections.last_mut().expect("a beam section");
+                    if *stage == 0 {
+                        let v: Vec<f64> = f
+                            .iter()
+                            .map(|s| parse_f64(s, line, "beam section dimension"))
+                            .collect::<Result<_, _>>()?;
+                        sec.shape = match (sec.shape, v.as_slice()) {
+                            // CalculiX also reads "r, r"; unequal radii (an ellipse) are not
+                            // supported.
+                            (BeamShape::Circ { .. }, [r]) => BeamShape::Circ { r: *r },
+                            (BeamShape::Circ { .. }, [r, r2]) if r == r2 => {
+                                BeamShape::Circ { r: *r }
+                            }
+                            (BeamShape::Circ { .. }, _) => {
+                                return err(line, "*BEAM SECTION, SECTION=CIRC: the data line needs the radius (mm), one value (an elliptical section is not supported)");
+                            }
+                            (BeamShape::Rect { .. }, [a, b]) => BeamShape::Rect { a: *a, b: *b },
+                            (BeamShape::Rect { .. }, _) => {
+                                return err(line, "*BEAM SECTION, SECTION=RECT: the data line needs width (along n1) and height (along n2), mm");
+                            }
+                        };
+                        *stage = 1;
+                    } else {
+                        if f.len() != 3 {
+                            return err(line, format!("*BEAM SECTION orientation line needs the n1 direction x, y, z; got {} fields", f.len()));
+                        }
+                        let mut n1 = [0.0; 3];
+                        for (c, tok) in n1.iter_mut().zip(&f) {
+                            *c = parse_f64(tok, line, "beam n1 direction")?;
+                        }
+                        sec.orientation = Some(n1);
+                        block = Block::None;
+                    }
+                }
                 Block::Boundary => {
                     let f = fields(t);
                     if !(2..=4).contains(&f.len()) {
@@ -1013,6 +1159,74 @@ impl Deck {
                 return err(line, format!("*SOLID SECTION, ELSET={} holds truss element {id} (T3D2), but material {} has no *ELASTIC: trusses are linear elastic (E A / L)", sec.elset, sec.material));
             }
         }
+        // Beams: a positive size, a linear-elastic material, B31 elements only (and no B31
+        // in a solid section), an n1 direction across every element.
+        let node_at: HashMap<u64, [f64; 3]> = deck.nodes.iter().copied().collect();
+        let elem_of = |id: &u64| &deck.elements[elem_index[id]];
+        for (sec, &line) in deck.sections.iter().zip(&section_lines) {
+            let beam = deck.element_sets[&sec.elset]
+                .iter()
+                .find(|id| elem_of(id).etype == ElementType::B31);
+            if let Some(id) = beam {
+                return err(line, format!("*SOLID SECTION, ELSET={} holds beam element {id} (B31): give beams a *BEAM SECTION, SECTION=CIRC|RECT", sec.elset));
+            }
+        }
+        for (sec, &line) in deck.beam_sections.iter().zip(&beam_section_lines) {
+            let pos = |v: f64| v > 0.0 && v.is_finite();
+            let sized = match sec.shape {
+                BeamShape::Circ { r } => pos(r),
+                BeamShape::Rect { a, b } => pos(a) && pos(b),
+            };
+            if !sized {
+                return err(line, format!("*BEAM SECTION, ELSET={}: give the section's dimensions (> 0, mm) on the data line after it (CIRC: radius; RECT: width, height)", sec.elset));
+            }
+            let m = deck.materials.iter().find(|m| m.name == sec.material);
+            match m.map(|m| m.elastic) {
+                None => {
+                    return err(
+                        line,
+                        format!(
+                            "*BEAM SECTION, ELSET={} uses material {}, which is not defined",
+                            sec.elset, sec.material
+                        ),
+                    );
+                }
+                Some(None) => {
+                    return err(line, format!("*BEAM SECTION, ELSET={}: material {} has no *ELASTIC; beams are linear elastic (give E, nu)", sec.elset, sec.material));
+                }
+                Some(Some((e, nu))) if !(e > 0.0 && nu > -1.0 && nu < 0.5) => {
+                    return err(line, format!("*BEAM SECTION, ELSET={}: material {} needs E > 0 and -1 < nu < 0.5 for a beam (E = {e}, nu = {nu})", sec.elset, sec.material));
+                }
+                Some(Some(_)) => {}
+            }
+            let n1 = sec.n1();
+            for id in &deck.element_sets[&sec.elset] {
+                let el = elem_of(id);
+                if el.etype != ElementType::B31 {
+                    return err(line, format!("*BEAM SECTION, ELSET={} holds element {id} ({}): only B31 elements take a beam section (give it a *SOLID SECTION)", sec.elset, el.etype.name()));
+                }
+                let (a, b) = (node_at[&el.nodes[0]], node_at[&el.nodes[1]]);
+                let d = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+                let len = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+                if len == 0.0 {
+                    return err(line, format!("beam element {id} (B31) of ELSET={} has zero length: its nodes {} and {} coincide", sec.elset, el.nodes[0], el.nodes[1]));
+                }
+                let c = [
+                    d[1] * n1[2] - d[2] * n1[1],
+                    d[2] * n1[0] - d[0] * n1[2],
+                    d[0] * n1[1] - d[1] * n1[0],
+                ];
+                let n1len = (n1[0] * n1[0] + n1[1] * n1[1] + n1[2] * n1[2]).sqrt();
+                if (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt() <= 1e-6 * len * n1len {
+                    let what = if sec.orientation.is_some() {
+                        "the n1 direction given"
+                    } else {
+                        "the default n1 direction (0, 0, -1)"
+                    };
+                    return err(line, format!("*BEAM SECTION, ELSET={}: {what} is zero or parallel to beam element {id}: give an n1 direction across the beam on the line after the dimensions", sec.elset));
+                }
+            }
+        }
         // Every element under gravity needs a density (sections are complete only now; the
         // last section of an element wins, as in mesh_and_materials).
         if !grav_lines.is_empty() {
@@ -1129,6 +1343,20 @@ impl Deck {
                 let _ = writeln!(o, "{a:e}");
             }
         }
+        for s in &self.beam_sections {
+            let (name, dims) = match s.shape {
+                BeamShape::Circ { r } => ("CIRC", format!("{r:e}")),
+                BeamShape::Rect { a, b } => ("RECT", format!("{a:e}, {b:e}")),
+            };
+            let _ = writeln!(
+                o,
+                "*BEAM SECTION, ELSET={}, MATERIAL={}, SECTION={name}\n{dims}",
+                s.elset, s.material
+            );
+            if let Some([x, y, z]) = s.orientation {
+                let _ = writeln!(o, "{x:e}, {y:e}, {z:e}");
+            }
+        }
         write_boundaries(&mut o, &self.boundaries);
         for s in &self.steps {
             o += "*STEP";
@@ -1190,22 +1418,24 @@ impl Deck {
     fn mesh_and_materials(&self, nonlinear: bool) -> Result<Built, FemError> {
         let bad = |m: String| Err(FemError::InvalidInput(m));
         let kind = |t: ElementType| if nonlinear { t.nl_kind() } else { t.kind() };
+        // Trusses and beams: the nonlinear path only, outside the mesh.
         let truss = |t: ElementType| nonlinear && t == ElementType::T3D2;
+        let beam = |t: ElementType| nonlinear && t == ElementType::B31;
         if let Some(e) = self
             .elements
             .iter()
-            .find(|e| kind(e.etype).is_none() && !truss(e.etype))
+            .find(|e| kind(e.etype).is_none() && !truss(e.etype) && !beam(e.etype))
         {
             let what = match e.etype {
                 ElementType::T3D2 => "trusses",
                 _ => "beams",
             };
             let (supported, hint) = if nonlinear {
-                ("C3D4, C3D10, C3D8, C3D6, T3D2", "")
+                ("C3D4, C3D10, C3D8, C3D6, T3D2, B31", "")
             } else {
                 (
                     "C3D4, C3D10, C3D8, C3D6",
-                    "; T3D2 trusses are solved by the nonlinear solver: add NLGEOM to the *STEP",
+                    "; T3D2 trusses and B31 beams are solved by the nonlinear solver: add NLGEOM to the *STEP",
                 )
             };
             return bad(format!(
@@ -1224,8 +1454,11 @@ impl Deck {
             .enumerate()
             .map(|(i, (id, _))| (*id, i))
             .collect();
-        let (trusses, solid): (Vec<usize>, Vec<usize>) =
-            (0..self.elements.len()).partition(|&i| truss(self.elements[i].etype));
+        let (lines, solid): (Vec<usize>, Vec<usize>) = (0..self.elements.len())
+            .partition(|&i| truss(self.elements[i].etype) || beam(self.elements[i].etype));
+        let (beams, trusses): (Vec<usize>, Vec<usize>) = lines
+            .into_iter()
+            .partition(|&i| beam(self.elements[i].etype));
         let elem_index: HashMap<u64, usize> = solid
             .iter()
             .enumerate()
@@ -1267,15 +1500,33 @@ impl Deck {
                 of_deck[deck_index[id]] = m;
             }
         }
-        if let Some(e) = of_deck.iter().position(|&m| m == usize::MAX) {
-            return bad(format!(
-                "element {} has no *SOLID SECTION: assign it a material",
-                self.elements[e].id
-            ));
+        // Beam section of every beam (index into beam_sections; the last one wins).
+        let mut beam_section = vec![usize::MAX; self.elements.len()];
+        for (k, s) in self.beam_sections.iter().enumerate() {
+            for id in &self.element_sets[&s.elset] {
+                beam_section[deck_index[id]] = k;
+            }
+        }
+        for (i, e) in self.elements.iter().enumerate() {
+            let b31 = e.etype == ElementType::B31;
+            if b31 && beam_section[i] == usize::MAX {
+                return bad(format!(
+                    "element {} (B31) has no *BEAM SECTION: give its set a *BEAM SECTION, ELSET=..., MATERIAL=..., SECTION=CIRC|RECT",
+                    e.id
+                ));
+            }
+            if !b31 && of_deck[i] == usize::MAX {
+                return bad(format!(
+                    "element {} has no *SOLID SECTION: assign it a material",
+                    e.id
+                ));
+            }
         }
         Ok(Built {
             material: solid.iter().map(|&i| of_deck[i]).collect(),
             truss_material: trusses.iter().map(|&i| of_deck[i]).collect(),
+            beam_section: beams.iter().map(|&i| beam_section[i]).collect(),
+            beams,
             mesh,
             node_index,
             elem_index,
@@ -1294,8 +1545,9 @@ impl Deck {
         ids.iter()
             .map(|id| {
                 b.elem_index.get(id).copied().ok_or_else(|| {
+                    let et = self.elements.iter().find(|e| e.id == *id).map_or("", |e| e.etype.name());
                     FemError::InvalidInput(format!(
-                        "*DLOAD {what} on element {id} (T3D2): trusses take no distributed load; load their nodes with *CLOAD"
+                        "*DLOAD {what} on element {id} ({et}): trusses and beams take no distributed load; load their nodes with *CLOAD"
                     ))
                 })
             })
@@ -1326,7 +1578,7 @@ impl Deck {
         let step = self.steps.first();
         let step_bcs = step.map(|s| s.boundaries.as_slice()).unwrap_or(&[]);
         for b in self.boundaries.iter().chain(step_bcs) {
-            for (n, d, v) in boundary_dofs(b, &nodes_of(&b.target))? {
+            for (n, d, v) in boundary_dofs(b, &nodes_of(&b.target), false)? {
                 constraints.prescribe(n, d, v);
             }
         }
@@ -1393,7 +1645,15 @@ impl Deck {
     ///   ([`nl::SpringLaw::Truss`](crate::nl::SpringLaw::Truss), `k = E A` from the
     ///   material's `*ELASTIC` modulus and the section's area, the force along the current
     ///   bar axis) and stay out of the mesh, so [`InpNlModel::element_ids`] lists the
-    ///   solids only; beams are refused.
+    ///   solids only. B31 beams: every node of a B31 element becomes a massless rigid body
+    ///   ([`nl::RigidBody`](crate::nl::RigidBody)) whose reference point is the node and
+    ///   which carries it as a tied node (a solid or truss sharing the node moves with the
+    ///   body, so with the beam end); each element one corotational
+    ///   [`nl::Beam`](crate::nl::Beam) between the bodies of its nodes, the section from its
+    ///   `*BEAM SECTION` ([`InpBeamSection::section`]: Timoshenko, as B31), local y = n1.
+    ///   `*BOUNDARY` on DOFs 1-6 of a beam node prescribes its body's translation and rotation
+    ///   (rotation-vector components), `*CLOAD` DOFs 1-3 a force and 4-6 a moment (fixed
+    ///   global direction) on the body; [`InpNlModel::beam_nodes`] maps the bodies back.
     /// * Materials: `*HYPERELASTIC, NEO HOOKE` and `MOONEY-RIVLIN` as Abaqus defines them,
     ///   `U = C10 (I1bar - 3) + C01 (I2bar - 3) + (J - 1)^2 / D1` ([`MooneyRivlin`], `C01 = 0`
     ///   for Neo-Hooke), `D1 > 0` (compressible; `D1 = 0`, fully incompressible, is refused);
@@ -1481,6 +1741,62 @@ impl Deck {
                 Target::Set(s) => mesh.node_sets[s].clone(),
             }
         };
+        // Beams: each node of a B31 element becomes a massless rigid body, its reference
+        // point the node, carrying the node (tied: it moves with the body, so solids and
+        // trusses sharing it are joined to the beam) and its six DOFs.
+        let mut body_of: HashMap<usize, usize> = HashMap::new();
+        let mut bodies = Vec::new();
+        let mut beam_nodes = Vec::new();
+        for &i in &built.beams {
+            for id in &self.elements[i].nodes {
+                let n = node_index[id];
+                if let std::collections::hash_map::Entry::Vacant(v) = body_of.entry(n) {
+                    v.insert(bodies.len());
+                    beam_nodes.push((*id, bodies.len()));
+                    bodies.push(nl::RigidBody {
+                        name: format!("B31 node {id}"),
+                        reference: mesh.nodes[n],
+                        tied_nodes: vec![n],
+                    });
+                }
+            }
+        }
+        let mut beams = Vec::with_capacity(built.beams.len());
+        for (&i, &k) in built.beams.iter().zip(&built.beam_section) {
+            let el = &self.elements[i];
+            let sec = &self.beam_sections[k];
+            let mat = self
+                .materials
+                .iter()
+                .find(|m| m.name == sec.material)
+                .expect("checked when parsing");
+            let Some((e, nu)) = mat.elastic else {
+                unreachable!("checked when parsing")
+            };
+            let end = |j: usize| {
+                let n = node_index[&el.nodes[j]];
+                nl::BeamEnd {
+                    body: body_of[&n],
+                    at: mesh.nodes[n],
+                }
+            };
+            beams.push(nl::Beam {
+                name: format!("B31 {}", el.id),
+                a: end(0),
+                b: end(1),
+                section: sec.section(nu),
+                e,
+                nu,
+                orientation: sec.n1(),
+            });
+        }
+        if !beams.is_empty() {
+            material_models.push(format!(
+                "{} B31 beam(s) through {} node(s): corotational, linear elastic, shear flexible (Timoshenko, Cowper's shear area)",
+                beams.len(),
+                bodies.len()
+            ));
+        }
         // Current values, (node, dof) and (element, face) -> value.
         let mut bcs: BTreeMap<(usize, usize), f64> = BTreeMap::new();
         let mut forces: BTreeMap<(usize, usize), f64> = BTreeMap::new();
@@ -1502,7 +1818,15 @@ impl Deck {
                 s.boundaries.iter().collect()
             };
             for b in boundaries {
-                for (n, d, v) in boundary_dofs(b, &nodes_of(&b.target))? {
+                for (n, d, v) in boundary_dofs(b, &nodes_of(&b.target), true)? {
+                    if d >= 3 && !body_of.contains_key(&n) {
+                        return bad(format!(
+                            "*BOUNDARY on {} constrains DOF {} of node {}, which is on no B31 beam: rotations (DOFs 4-6) exist at beam nodes only; solid and truss nodes have DOFs 1-3",
+                            target_str(&b.target),
+                            d + 1,
+                            self.nodes[n].0
+                        ));
+                    }
                     // The solver holds a DOF prescribed in any step from the first step
                     // on; Abaqus leaves it free until its step. Refused rather than solved
                     // differently.
@@ -1518,14 +1842,15 @@ impl Deck {
             }
             let mut step_forces: BTreeMap<(usize, usize), f64> = BTreeMap::new();
             for c in &s.cloads {
-                if c.dof > 3 {
-                    return bad(format!(
-                        "*CLOAD on {} in DOF {}: solid elements have DOFs 1-3 only",
-                        target_str(&c.target),
-                        c.dof
-                    ));
-                }
                 for n in nodes_of(&c.target) {
+                    if c.dof > 3 && !body_of.contains_key(&n) {
+                        return bad(format!(
+                            "*CLOAD on {} in DOF {} (a moment) at node {}, which is on no B31 beam: solid and truss nodes have DOFs 1-3 only",
+                            target_str(&c.target),
+                            c.dof,
+                            self.nodes[n].0
+                        ));
+                    }
                     *step_forces.entry((n, c.dof as usize - 1)).or_insert(0.0) += c.value;
                 }
             }
@@ -1561,14 +1886,28 @@ impl Deck {
             }
             gravity.extend(step_gravity);
             let mut loads = Vec::new();
-            let mut node_force: BTreeMap<usize, [f64; 3]> = BTreeMap::new();
+            // Forces and moments per node, DOFs 1-6.
+            let mut node_force: BTreeMap<usize, [f64; 6]> = BTreeMap::new();
             for (&(n, d), &v) in &forces {
                 if v != 0.0 {
-                    node_force.entry(n).or_insert([0.0; 3])[d] = v;
+                    node_force.entry(n).or_insert([0.0; 6])[d] = v;
                 }
             }
-            for (node, force) in node_force {
-                loads.push(nl::Load::NodeForce { node, force });
+            for (node, f) in node_force {
+                let force = [f[0], f[1], f[2]];
+                let moment = [f[3], f[4], f[5]];
+                // A beam node is its body's reference point.
+                match body_of.get(&node) {
+                    Some(&body) => {
+                        if force != [0.0; 3] {
+                            loads.push(nl::Load::BodyForce { body, force });
+                        }
+                        if moment != [0.0; 3] {
+                            loads.push(nl::Load::BodyMoment { body, moment });
+                        }
+                    }
+                    None => loads.push(nl::Load::NodeForce { node, force }),
+                }
             }
             let mut by_value: BTreeMap<u64, Vec<Face>> = BTreeMap::new();
             for (&f, &p) in &pressures {
@@ -1602,7 +1941,12 @@ impl Deck {
             }
             let prescribed = bcs
                 .iter()
-                .map(|(&(node, dir), &v)| (nl::Dof::Node { node, dir }, v))
+                .map(|(&(node, dir), &v)| match body_of.get(&node) {
+                    // Rotations as the body's rotation-vector components (exact about a
+                    // fixed axis, e.g. a clamp: 0).
+                    Some(&body) => (nl::Dof::Body { body, k: dir }, v),
+                    None => (nl::Dof::Node { node, dir }, v),
+                })
                 .collect();
             let increments = static_increments(s)
                 .map_err(|m| FemError::InvalidInput(format!("{label}: {m}")))?;
@@ -1660,12 +2004,15 @@ impl Deck {
                 mesh: built.mesh,
                 solids,
                 springs,
+                bodies,
+                beams,
                 steps,
                 ..Default::default()
             },
             node_ids: self.nodes.iter().map(|(id, _)| *id).collect(),
             element_ids,
             material_models,
+            beam_nodes,
         })
     }
 
@@ -1835,6 +2182,10 @@ struct Built {
     trusses: Vec<usize>,
     /// Material index per truss.
     truss_material: Vec<usize>,
+    /// Deck indices of the beams (nonlinear path).
+    beams: Vec<usize>,
+    /// Index into [`Deck::beam_sections`] per beam.
+    beam_section: Vec<usize>,
 }
 
 fn node_target(
@@ -1858,10 +2209,14 @@ fn node_target(
     }
 }
 
-/// `(node index, DOF 0..=2, value)` of every DOF a `*BOUNDARY` line sets on `nodes`; a
-/// DOF beyond 3 is refused (solid elements carry translations only).
-fn boundary_dofs(b: &Boundary, nodes: &[usize]) -> Result<Vec<(usize, usize, f64)>, FemError> {
-    if b.last > 3 {
+/// `(node index, DOF 0..=5, value)` of every DOF a `*BOUNDARY` line sets on `nodes`; with
+/// `rotations` false a DOF beyond 3 is refused (solid elements carry translations only).
+fn boundary_dofs(
+    b: &Boundary,
+    nodes: &[usize],
+    rotations: bool,
+) -> Result<Vec<(usize, usize, f64)>, FemError> {
+    if b.last > 3 && !rotations {
         return Err(FemError::InvalidInput(format!(
             "*BOUNDARY on {} constrains DOF {}: solid elements have DOFs 1-3 only",
             target_str(&b.target),
@@ -1980,6 +2335,9 @@ pub struct InpNlModel {
     pub element_ids: Vec<u64>,
     /// One line per material used: its name, the constitutive model and its parameters.
     pub material_models: Vec<String>,
+    /// `(deck node id, index into model.bodies)` of every B31 node, in order of first use:
+    /// the body's translation is the node's displacement, its rotation the node's.
+    pub beam_nodes: Vec<(u64, usize)>,
 }
 
 /// The FE model of a deck (see [`Deck::to_model`]).
@@ -2226,7 +2584,8 @@ U
         let d = Deck::parse(text).unwrap();
         assert_eq!(d.elements.len(), 2);
         assert_eq!(Deck::parse(&d.write()).unwrap(), d);
-        // The wedge is solved by both paths; the beam by neither, and it is named.
+        // The wedge is solved by both paths; the beam by the nonlinear one only, and the
+        // linear one names it.
         let e = d.to_model().unwrap_err().to_string();
         assert!(e.contains("B31") && e.contains("not supported"), "{e}");
         assert_eq!(ElementType::C3D6.kind(), Some(ElementKind::Wedge6));
@@ -2316,6 +2675,89 @@ U
             .unwrap_err()
             .to_string();
         assert!(e.contains("element 8") && e.contains("T3D2"), "{e}");
+    }
+
+    #[test]
+    fn beams_become_corotational_beams_between_node_bodies() {
+        // Two B31 elements along x, the middle node shared with a tet.
+        let text =
+            "*NODE\n1, 0, 0, 0\n2, 10, 0, 0\n3, 20, 0, 0\n4, 10, 1, 0\n5, 10, 0, 1\n6, 11, 0, 0\n\
+            *ELEMENT, TYPE=B31, ELSET=ROD\n1, 1, 2\n2, 2, 3\n\
+            *ELEMENT, TYPE=C3D4, ELSET=SOLID\n3, 2, 6, 4, 5\n\
+            *MATERIAL, NAME=M\n*ELASTIC\n1000., 0.25\n\
+            *SOLID SECTION, ELSET=SOLID, MATERIAL=M\n\
+            *BEAM SECTION, ELSET=ROD, MATERIAL=M, SECTION=RECT\n2, 3\n0, 1, 0\n\
+            *BOUNDARY\n1, 1, 6\n\
+            *STEP, NLGEOM\n*STATIC\n*CLOAD\n3, 2, 1.5\n3, 6, 4.0\n*END STEP\n";
+        let d = Deck::parse(text).unwrap();
+        assert_eq!(d.beam_sections[0].shape, BeamShape::Rect { a: 2.0, b: 3.0 });
+        assert_eq!(Deck::parse(&d.write()).unwrap(), d);
+        let nm = d.to_nl_model().unwrap();
+        let m = &nm.model;
+        assert_eq!(
+            (m.mesh.num_elements(), m.bodies.len(), m.beams.len()),
+            (1, 3, 2)
+        );
+        assert_eq!(nm.beam_nodes, vec![(1, 0), (2, 1), (3, 2)]);
+        // The shared node 2 (index 1) is tied to its body; the bodies sit at the nodes.
+        assert_eq!(m.bodies[1].tied_nodes, vec![1]);
+        assert_eq!(m.bodies[2].reference, [20.0, 0.0, 0.0]);
+        let b = &m.beams[1];
+        assert_eq!((b.a.body, b.b.body, b.orientation), (1, 2, [0.0, 1.0, 0.0]));
+        // n1 = y is the local y axis: width 2 along it, height 3 along z.
+        assert_eq!(
+            (b.section.iy, b.section.iz),
+            (2.0 * 27.0 / 12.0, 3.0 * 8.0 / 12.0)
+        );
+        let cowper = 10.0 * 1.25 / (12.0 + 11.0 * 0.25) * 6.0;
+        assert!((b.section.shear_area.unwrap() - cowper).abs() < 1e-12);
+        // Clamp: six body DOFs; force and moment on the tip body.
+        let st = &m.steps[0];
+        let held: Vec<_> = st.prescribed.iter().map(|p| p.0).collect();
+        assert_eq!(
+            held,
+            (0..6)
+                .map(|k| crate::nl::Dof::Body { body: 0, k })
+                .collect::<Vec<_>>()
+        );
+        assert!(matches!(
+            st.loads[..],
+            [
+                crate::nl::Load::BodyForce {
+                    body: 2,
+                    force: [0.0, 1.5, 0.0]
+                },
+                crate::nl::Load::BodyMoment {
+                    body: 2,
+                    moment: [0.0, 0.0, 4.0]
+                }
+            ]
+        ));
+        // The default n1 (0, 0, -1) along a beam on z: refused at the section's line.
+        let along_z = text
+            .replace("3, 20, 0, 0", "3, 10, 0, 10")
+            .replace("0, 1, 0\n*BOUNDARY", "*BOUNDARY");
+        let e = line_of(&along_z);
+        assert!(
+            e.line == 17 && e.message.contains("parallel") && e.message.contains("element 2"),
+            "{e}"
+        );
+        // A B31 under a solid section, a missing dimension, an unsupported shape.
+        let e = line_of(&text.replace("ELSET=SOLID, MATERIAL=M\n", "ELSET=ROD, MATERIAL=M\n"));
+        assert!(e.line == 16 && e.message.contains("B31"), "{e}");
+        let e = line_of(&text.replace("RECT\n2, 3", "RECT\n2"));
+        assert!(e.line == 18 && e.message.contains("width"), "{e}");
+        let e = line_of(&text.replace("SECTION=RECT", "SECTION=PIPE"));
+        assert!(e.line == 17 && e.message.contains("PIPE"), "{e}");
+        // Rotations at a solid-only node, and beams on the linear path.
+        let e = Deck::parse(&text.replace("3, 6, 4.0", "6, 6, 4.0"))
+            .unwrap()
+            .to_nl_model()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("node 6") && e.contains("no B31"), "{e}");
+        let e = d.to_model().unwrap_err().to_string();
+        assert!(e.contains("B31") && e.contains("NLGEOM"), "{e}");
     }
 
     #[test]
