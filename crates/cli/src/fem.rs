@@ -3,8 +3,8 @@
 //! Writes DIR atomically: `result.vtu` (point data: displacement, and contact pressure
 //! where the model has contact; cell data: stress, von Mises and strain, see
 //! [`spinetwin_fem::VtuData::linear_result`] and [`spinetwin_fem::nl::StepState::vtu_data`]),
-//! `displacements.csv` (deck node ids) and `summary.json` (sizes, ordering, phase times, peak
-//! memory).
+//! `displacements.csv` (deck node ids), for decks with beams `rotations.csv`, and
+//! `summary.json` (sizes, ordering, phase times, peak memory).
 //!
 //! * Linear elastic static decks (one step, `*ELASTIC`, C3D4/C3D10/C3D8/C3D6, `*BOUNDARY`, `*CLOAD`,
 //!   `*DLOAD P`, `*DLOAD GRAV` on `*DENSITY`): sparse Cholesky (`--ordering metis|amd`) or CG + AMG
@@ -14,7 +14,11 @@
 //!   [`spinetwin_fem::inp::Deck::to_nl_model`]: C3D4, C3D10, C3D8 and C3D6 elements, T3D2
 //!   trusses (axial stiffness `E A / L` in tension and compression, area on the data line
 //!   of their `*SOLID SECTION`; not in `result.vtu`, their nodes' displacements are in
-//!   `displacements.csv`);
+//!   `displacements.csv`), B31 beams (`*BEAM SECTION, SECTION=CIRC|RECT`: corotational
+//!   Timoshenko beams between massless rigid bodies at their nodes, DOFs 4-6 of
+//!   `*BOUNDARY` and `*CLOAD` as rotations and moments; not in `result.vtu`; their nodes'
+//!   translations in `displacements.csv`, their rotations, as rotation vectors in rad, in
+//!   `rotations.csv`: `node,rx,ry,rz`);
 //!   `*ELASTIC` as St Venant-Kirchhoff; several steps with Abaqus' modify rules for
 //!   `*BOUNDARY` (fixed and prescribed), `*CLOAD`, `*DLOAD P` (follower pressure) and
 //!   `*DLOAD GRAV` (dead gravity load on the `*DENSITY` of each element's material);

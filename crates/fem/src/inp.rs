@@ -5,16 +5,19 @@
 //! * `*HEADING`; `*NODE` (`id, x, y[, z]`); `*ELEMENT, TYPE=..., ELSET=...` with
 //!   `C3D4`, `C3D10`, `C3D8`, `C3D6` (solved by both paths: fully integrated in the linear
 //!   one, as CalculiX's C3D8 and C3D6, F-bar in the nonlinear one), `T3D2` (trusses, solved
-//!   by the nonlinear path), `B31` (read and
-//!   written, but reported as not supported for solving yet); data lines ending with `,`
-//!   continue on the next line.
+//!   by the nonlinear path), `B31` (beams, solved by the nonlinear path, see
+//!   [`Deck::to_nl_model`]); data lines ending with `,` continue on the next line.
 //! * `*NSET, NSET=...` / `*ELSET, ELSET=...`, members by id or by earlier set name, or
 //!   `GENERATE` (`first, last[, step]`).
 //! * `*MATERIAL, NAME=...` with `*ELASTIC` (isotropic `E, nu`), `*HYPERELASTIC,
 //!   NEO HOOKE` (`C10, D1`) or `MOONEY-RIVLIN` (`C10, C01, D1`) and `*DENSITY` (`rho`,
 //!   tonne/mm^3 in the N-mm-s units, one constant value); `*SOLID SECTION, ELSET=...,
-//!   MATERIAL=...` (for trusses followed by a data line with the cross-section area, mm^2).
-//! * `*BOUNDARY` (`node|nset, first dof[, last dof[, value]]`), in the model or a step.
+//!   MATERIAL=...` (for trusses followed by a data line with the cross-section area, mm^2);
+//!   `*BEAM SECTION, ELSET=..., MATERIAL=..., SECTION=CIRC|RECT` for B31 elements, a data
+//!   line with the radius (CIRC) or width along n1 and height along n2 (RECT), then an
+//!   optional line with the n1 direction (default `0, 0, -1`, as Abaqus and CalculiX).
+//! * `*BOUNDARY` (`node|nset, first dof[, last dof[, value]]`), in the model or a step;
+//!   DOFs 4-6 (rotations, rad) at beam nodes only, likewise `*CLOAD` moments (N mm).
 //! * `*STEP[, NLGEOM[=YES|NO]][, INC=n][, NAME=...]`, `*STATIC[, DIRECT]` (optional
 //!   `initial, period, min, max`), `*CLOAD` (`node|nset, dof, value`), `*DLOAD`
 //!   (`element|elset, Pn, pressure`, or gravity `element|elset, GRAV, g, nx, ny, nz`: an
@@ -25,8 +28,8 @@
 //!
 //! Two models are built from a deck: [`Deck::to_model`] for the linear solver (one step,
 //! `*ELASTIC`, tetrahedra, hexahedra and wedges) and [`Deck::to_nl_model`] for the nonlinear one (several steps,
-//! hyperelastic or St Venant-Kirchhoff materials, tetrahedra, hexahedra and wedges, follower
-//! pressure, increment control); [`Deck::needs_nonlinear`] says which one a deck needs.
+//! hyperelastic or St Venant-Kirchhoff materials, tetrahedra, hexahedra and wedges, T3D2
+//! trusses and B31 beams, follower pressure, increment control); [`Deck::needs_nonlinear`] says which one a deck needs.
 //! * `*NODE FILE`, `*EL FILE`, `*NODE PRINT`, `*EL PRINT`: kept verbatim (written back) but
 //!   ignored by the solver.
 //!
