@@ -396,7 +396,8 @@ fn finish(args: &PlanArgs, cmp: &Comparison, failed: usize) -> Result<()> {
 }
 
 /// `plan --fidelity full`: the intact twin and every scenario solved with deformable
-/// vertebrae from the CT (cemented ones with their cement), each model built once before
+/// vertebrae from the CT (cemented ones with their cement, decompressed ones without the
+/// bone removed), each model built once before
 /// anything is solved so that a scenario the full fidelity cannot take fails first.
 fn run_full(
     args: &PlanArgs,
@@ -410,10 +411,22 @@ fn run_full(
     let intact_bones = full_bones(twin, input, &[], "intact")?;
     let mut own_bones: Vec<Option<Vec<DeformableBone>>> = Vec::new();
     for m in models {
-        own_bones.push(if m.cemented.is_empty() {
-            None
-        } else {
+        // A scenario meshes its own deformable vertebrae when it changes their bone: cement,
+        // or bone a decompression removed from one of them (not the rigid ends).
+        let n = m.twin.levels.len();
+        let inner = |l: &spinetwin_anatomy::Level| {
+            m.twin
+                .levels
+                .iter()
+                .position(|x| x == l)
+                .is_some_and(|b| b > 0 && b + 1 < n)
+        };
+        let changed =
+            !m.cemented.is_empty() || m.twin.implants.resections.iter().any(|r| inner(&r.level));
+        own_bones.push(if changed {
             Some(full_bones(&m.twin, input, &m.cemented, &m.scenario.name)?)
+        } else {
+            None
         });
     }
     // Model t: 0 the intact twin, k + 1 scenario k.

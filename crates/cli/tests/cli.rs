@@ -716,6 +716,27 @@ fn plan_full_fidelity_compares_bone_stress() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("comparison.json")).unwrap()).unwrap();
     assert_eq!(json["full_fidelity_element_mm"], 3.0);
+    // A decompression of the deformable vertebra meshes it without the bone removed.
+    let lam = d.path().join("lam_l5.toml");
+    std::fs::write(
+        &lam,
+        "name = \"L5 laminectomy\"\n[[operation]]\nkind = \"laminectomy\"\nlevel = \"L5\"\n",
+    )
+    .unwrap();
+    let mut a = args(&lam);
+    a.push("--force".into());
+    let stdout = ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("L5 laminectomy: 1 deformable vertebrae"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let removed: f64 = line
+        .split(", ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(removed > 1.0 && removed < 20.0, "{line}");
 }
 
 /// `build` from a CT alone segments it and passes on what the segmentation warned about:
