@@ -194,15 +194,7 @@ fn fem_run_refuses_what_it_cannot_do_with_one_line() {
         (&mixed, "step 2 asks for NLGEOM but step 1"),
     ] {
         let out = tmp.path().join("o");
-        let o = spinetwin(&[
-            "fem",
-            "run",
-            path.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert!(!o.status.success());
-        let err = String::from_utf8_lossy(&o.stderr);
+        let err = fem_run_refuses(path.as_ref(), &out);
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains(needle), "{err}");
         assert!(!out.exists());
@@ -459,15 +451,7 @@ fn fem_run_reports_a_nonconverged_nlgeom_solve_and_writes_no_result() {
     )
     .unwrap();
     let out = tmp.path().join("res");
-    let o = spinetwin(&[
-        "fem",
-        "run",
-        deck.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = fem_run_refuses(deck.as_ref(), &out);
     assert!(
         err.contains("NOT converged") && err.contains("step 1") && err.contains("load factor"),
         "{err}"
@@ -515,6 +499,19 @@ fn bench_fem_nl_agrees_with_calculix() {
 }
 
 /// Displacements of the last printout in ccx's .dat (`*NODE PRINT ... U`).
+/// Runs `fem run DECK --out OUT`, which must fail; its standard error.
+fn fem_run_refuses(deck: &Path, out: &Path) -> String {
+    let o = spinetwin(&[
+        "fem",
+        "run",
+        deck.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 fn read_ccx_dat(path: &Path) -> HashMap<u64, [f64; 3]> {
     spinetwin_fem::inp::ccx_dat_displacements(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -756,15 +753,7 @@ fn fem_run_gravity_deck_matches_the_hanging_bar() {
     std::fs::write(&path, &bad).unwrap();
     let line = 1 + bad.lines().position(|l| l.contains("GRAV")).unwrap();
     let out = tmp.path().join("o");
-    let o = spinetwin(&[
-        "fem",
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = fem_run_refuses(path.as_ref(), &out);
     assert!(
         err.contains(&format!("line {line}:")) && err.contains("*DENSITY") && err.contains("MAT1"),
         "{err}"
@@ -829,15 +818,7 @@ fn fem_run_two_bar_truss_matches_the_closed_form() {
     let path = tmp.path().join("lin.inp");
     std::fs::write(&path, two_bar_deck(false)).unwrap();
     let out = tmp.path().join("o");
-    let o = spinetwin(&[
-        "fem",
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = fem_run_refuses(path.as_ref(), &out);
     assert!(err.contains("T3D2") && err.contains("NLGEOM"), "{err}");
 }
 
