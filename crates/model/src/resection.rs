@@ -29,6 +29,12 @@ pub const SPINOUS_HALF_WIDTH_MM: f64 = 4.0;
 /// process (mm): about the thickness of a lumbar articular process.
 pub const PROCESS_DEPTH_MM: f64 = 6.0;
 
+/// Bone within this distance (mm) of a kept attachment (an articular surface or bony stop
+/// that stays in contact, a ligament insertion) is spared: the full fidelity's rigid patches
+/// take the bone nodes within 4 mm of a surface and the insertions tie to the bone within
+/// reach, and a surgeon spares the joints a decompression does not target.
+pub const KEEP_MM: f64 = 5.0;
+
 /// Bone removed from one vertebra.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resection {
@@ -39,6 +45,8 @@ pub struct Resection {
     /// Frame origin and axes (x left, y posterior, z cranial).
     frame: [Vector3<f64>; 4],
     region: Region,
+    /// Attachments that stay (patient points): bone within [`KEEP_MM`] of them is spared.
+    keep: Vec<Vector3<f64>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -73,6 +81,7 @@ impl Resection {
                 x_lo: -right,
                 x_hi: left,
             },
+            keep: Vec::new(),
         })
     }
 
@@ -102,6 +111,7 @@ impl Resection {
                 x_lo,
                 x_hi,
             },
+            keep: Vec::new(),
         })
     }
 
@@ -137,12 +147,33 @@ impl Resection {
                 y_min: y_wall,
                 side: if left { 1.0 } else { -1.0 },
             },
+            keep: Vec::new(),
         })
+    }
+
+    /// Spares the bone within [`KEEP_MM`] of `points` (patient mm): the attachments on this
+    /// vertebra that stay after the operation.
+    pub fn spare(&mut self, points: impl IntoIterator<Item = [f64; 3]>) {
+        self.keep.extend(points.into_iter().map(Vector3::from));
+    }
+
+    /// Whether the patient point `p` lies in the region the operation targets, spared
+    /// attachments or not.
+    pub fn targets(&self, p: [f64; 3]) -> bool {
+        self.in_region(Vector3::from(p))
     }
 
     /// Whether the patient point `p` (mm, LPS) lies in the removed bone.
     pub fn contains(&self, p: [f64; 3]) -> bool {
         let p = Vector3::from(p);
+        self.in_region(p)
+            && !self
+                .keep
+                .iter()
+                .any(|k| (k - p).norm_squared() < KEEP_MM * KEEP_MM)
+    }
+
+    fn in_region(&self, p: Vector3<f64>) -> bool {
         let [o, x, y, _] = &self.frame;
         let (lx, ly) = ((p - o).dot(x), (p - o).dot(y));
         match &self.region {
@@ -167,7 +198,8 @@ impl Resection {
                 };
                 // Within the depth, and not in front of the cartilage (the normal points out
                 // of the bone into the joint).
-                d2 <= depth * depth && (p - points[k]).dot(&normals[k]) <= 0.5
+                let n = normals.get(k).copied().unwrap_or_else(Vector3::zeros);
+                d2 <= depth * depth && (p - points[k]).dot(&n) <= 0.5
             }
         }
     }

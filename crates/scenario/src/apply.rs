@@ -281,6 +281,13 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         p + 1
                     )));
                 }
+                if let Some(p) = hemi_op.get(&(i, 1 - side.index())) {
+                    return Err(e(format!(
+                        "{} already has a hemilaminectomy of the other side (operation {}); both laminae leave the spinous process without its arch: use a laminectomy",
+                        twin.levels[i].name(),
+                        p + 1
+                    )));
+                }
             }
             Operation::BonyFusion {
                 segment,
@@ -416,13 +423,23 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                             )));
                         }
                         if d > ped.min_width_mm {
-                            return Err(e(format!(
-                                "a {d} mm screw is wider than the {} {} pedicle at its isthmus ({:.1} mm of bone) and would breach its cortex: use at most {:.1} mm, or leave screw_diameter_mm out to size it from the pedicle",
-                                twin.levels[i].name(),
-                                s.name(),
-                                ped.min_width_mm,
-                                (ped.min_width_mm * 2.0).floor() / 2.0
-                            )));
+                            return Err(e(if screw_diameter_mm.is_some() {
+                                format!(
+                                    "a {d} mm screw is wider than the {} {} pedicle at its isthmus ({:.1} mm of bone) and would breach its cortex: use at most {:.1} mm, or leave screw_diameter_mm out to size it from the pedicle",
+                                    twin.levels[i].name(),
+                                    s.name(),
+                                    ped.min_width_mm,
+                                    (ped.min_width_mm * 2.0).floor() / 2.0
+                                )
+                            } else {
+                                format!(
+                                    "the {} {} pedicle is {:.1} mm wide at its isthmus, narrower than the smallest screw ({d} mm): leave that level or side out, or check the segmentation of {}",
+                                    twin.levels[i].name(),
+                                    s.name(),
+                                    ped.min_width_mm,
+                                    twin.levels[i].name()
+                                )
+                            }));
                         }
                         if !(l > 0.0 && d > 0.0) {
                             return Err(e(format!(
@@ -511,7 +528,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         && matches!(f.ligament, Ligament::Lf | Ligament::Isl | Ligament::Ssl))
                 });
                 assumptions.push(format!(
-                    "laminectomy {}: modelled through the ligaments it detaches (LF, ISL, SSL above and below); the vertebrae are rigid in the hybrid twin, so the bone removed does not weaken them there (at the full fidelity it leaves the deformable mesh), and bony stops on its arch (where modelled) are kept, as on the pars",
+                    "laminectomy {}: modelled through the ligaments it detaches (LF, ISL, SSL above and below); the vertebrae are rigid in the hybrid twin, so the bone removed does not weaken them there (at the full fidelity it leaves the deformable mesh, sparing 5 mm of bone around the facet joints and the ligament insertions that stay), and a bony stop (where modelled) bearing on the bone it removes goes with it",
                     t.levels[i].name()
                 ));
                 resect(
@@ -798,11 +815,19 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
         let dm = &mut t.discs[i].mesh;
         let implant: std::collections::HashSet<usize> =
             t.implants.disc_block_elements(i, |_| true).collect();
-        let rim = std::mem::take(&mut dm.annulus_elements);
+        // The rim: the intact annulus (an approach window's cavity included), less any cage.
+        dm.annulus_elements.clear();
         dm.lamella.clear();
         dm.fibre_directions.clear();
+        let rim: Vec<usize> = twin.discs[i]
+            .mesh
+            .annulus_elements
+            .iter()
+            .copied()
+            .filter(|e| !implant.contains(e))
+            .collect();
         let rim_set: std::collections::HashSet<usize> = rim.iter().copied().collect();
-        // The centre: the nucleus, or the cavity a nucleotomy or an approach window left.
+        // The centre: the nucleus, or the cavity a nucleotomy left.
         let centre: Vec<usize> = (0..dm.mesh.num_elements())
             .filter(|e| !implant.contains(e) && !rim_set.contains(e))
             .collect();
@@ -838,6 +863,38 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
         assumptions.push(format!(
             "bony fusion {name}: the solid fusion of a later stage, modelled as the whole disc space (nucleus, annulus and any cavity; a cage stays a cage) turned into linear elastic bone (E {e:.0} MPa, nu {FUSION_NU}) bonded to both endplates, as FE studies model a fused disc (e.g. Hsieh et al. 2017, Clin Biomech 43:115); ligaments and facet joints stay; no posterolateral fusion mass; IDP is not defined there"
         ));
+    }
+    // What stays attached to a vertebra that loses bone: a bony stop bearing on the bone a
+    // decompression removes goes with it; every other contact and ligament insertion on a
+    // cut vertebra keeps the bone around it (the joints a decompression does not target).
+    let resections = std::mem::take(&mut t.implants.resections);
+    for mut r in resections {
+        let Some(b) = t.levels.iter().position(|&l| l == r.level) else {
+            continue;
+        };
+        let before = t.facets.len();
+        t.facets.retain(|f| {
+            f.kind != PosteriorContact::BonyStop
+                || !contact_points(f, b).into_iter().any(|p| r.targets(p))
+        });
+        let gone = before - t.facets.len();
+        if gone > 0 {
+            changes.push(format!(
+                "{} {}: {gone} bony stop(s) removed with the bone they bear on",
+                r.level.name(),
+                r.what
+            ));
+        }
+        let mut kept: Vec<[f64; 3]> = t.facets.iter().flat_map(|f| contact_points(f, b)).collect();
+        for f in &t.fibres {
+            for k in 0..2 {
+                if f.bodies[k] == b {
+                    kept.push(f.ends[k]);
+                }
+            }
+        }
+        r.spare(kept);
+        t.implants.resections.push(r);
     }
     for p in &screws {
         t.implants.screws.push(spinetwin_model::twin::ScrewAnchor {
@@ -920,6 +977,18 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
             .iter()
             .all(|op| matches!(op, Operation::Vertebroplasty { .. })),
     })
+}
+
+/// The points of contact `f` that sit on vertebra `b`: the slave points of its upper
+/// vertebra, the master triangles' corners of its lower one.
+fn contact_points(f: &spinetwin_model::twin::TwinFacet, b: usize) -> Vec<[f64; 3]> {
+    if f.upper == b {
+        f.geometry.slave.clone()
+    } else if f.upper + 1 == b {
+        f.geometry.master.iter().flatten().copied().collect()
+    } else {
+        Vec::new()
+    }
 }
 
 /// Records bone a decompression removes (for the full fidelity's mesh and the pictures), or

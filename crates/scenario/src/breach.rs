@@ -7,8 +7,8 @@
 //! the bone along its own radius: the distance walked from the sample towards the screw
 //! axis to the first voxel of the label (as the breach is measured on a CT, across the
 //! cortex it perforates, not to whatever bone lies nearest). Where the whole chord through
-//! the axis is out of the bone, the depth is the radius plus the axis point's distance to
-//! the nearest voxel of the label, up to [`MAX_DEPTH_MM`]. The screw's grade follows
+//! the axis is out of the bone, the depth is the sample's distance to the nearest voxel of
+//! the label, up to [`MAX_DEPTH_MM`]. The screw's grade follows
 //! Gertzbein and Robbins 1990 (Spine 15:11):
 //! the deepest breach in 2 mm steps, graded A (none) to E (more than 6 mm) as in the
 //! navigation literature; A and B are the clinically accepted placements. A breach of half a
@@ -57,8 +57,8 @@ pub struct ScrewBreach {
     /// Where the deepest breach points, in the vertebra's frame: `medial`, `lateral`,
     /// `cranial` or `caudal`; `None` without a breach.
     pub direction: Option<String>,
-    /// Samples of the thread surface inside the spinal canal's label (0 where the label map
-    /// has no canal).
+    /// Breaching samples of the thread surface inside the spinal canal's label (0 where the
+    /// label map has no canal).
     pub canal_samples: usize,
     /// Gertzbein-Robbins grade, `A` (no breach) to `E` (more than 6 mm).
     pub grade: char,
@@ -146,9 +146,6 @@ pub fn breach_checks(
                 if here == Some(v.label) {
                     continue;
                 }
-                if here == Some(CANAL_LABEL) {
-                    canal += 1;
-                }
                 // Walk in along the radius, across the axis to the far side of the thread.
                 let mut depth = None;
                 let mut w = 0.0;
@@ -159,12 +156,16 @@ pub fn breach_checks(
                     }
                     w += WALK_STEP_MM;
                 }
+                // The whole chord is out of the bone: how far this sample lies from it.
                 let depth = depth.unwrap_or_else(|| {
-                    r + depth_outside(labels, entry + axis * t, v.label, min_spacing)
+                    depth_outside(labels, p, v.label, min_spacing) - voxel / 2.0
                 });
                 // Within half a voxel the label's own boundary is uncertain.
                 if depth <= voxel / 2.0 {
                     continue;
+                }
+                if here == Some(CANAL_LABEL) {
+                    canal += 1;
                 }
                 outside += 1;
                 if deepest.is_none_or(|(d, _)| depth > d) {
@@ -205,9 +206,9 @@ pub fn breach_checks(
 
 /// Distance (mm) from `p` to the centre of the nearest voxel labelled `label`, searched in
 /// a cube of half-width [`MAX_DEPTH_MM`] plus a voxel around `p` ([`MAX_DEPTH_MM`] plus a
-/// voxel when there is none). A brute-force local search, only for the few axis points of a
-/// screw that has left the bone entirely: cheaper than a distance transform of the whole
-/// label map.
+/// voxel when there is none). A brute-force local search, only for the samples of a screw
+/// whose whole chord has left the bone: cheaper than a distance transform of the whole label
+/// map.
 fn depth_outside(labels: &Volume<u16>, p: Vector3<f64>, label: u16, step: f64) -> f64 {
     let grid = labels.grid();
     let dims = labels.dims();

@@ -1202,7 +1202,13 @@ fn bone_check_table(sc: &ScenarioSummary) -> String {
 
 /// Whether a scenario has implants that load the bone (screws or a cage).
 fn has_bone_implants(sm: &ScenarioModel) -> bool {
-    !sm.screws.is_empty() || !sm.twin.implants.disc_blocks.is_empty()
+    !sm.screws.is_empty()
+        || sm
+            .twin
+            .implants
+            .disc_blocks
+            .iter()
+            .any(|b| b.kind == spinetwin_model::twin::DiscBlockKind::Cage)
 }
 
 impl Comparison {
