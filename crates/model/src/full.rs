@@ -612,15 +612,11 @@ impl Twin {
                 .iter()
                 .flat_map(|&e| model.mesh.element_nodes(e).to_vec())
                 .collect();
-            for block in self
+            for e in self
                 .implants
-                .disc_blocks
-                .iter()
-                .filter(|b| b.disc == i && b.kind.is_centre())
+                .disc_block_elements(i, crate::twin::DiscBlockKind::is_centre)
             {
-                for &e in &block.elements {
-                    centre_nodes.extend(model.mesh.element_nodes(elem0 + e).iter().copied());
-                }
+                centre_nodes.extend(model.mesh.element_nodes(elem0 + e).iter().copied());
             }
             // `zone`: the vertebra's endplate the disc side faces (0 superior, 1 inferior).
             for (body, nodes, side, zone) in [

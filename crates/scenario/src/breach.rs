@@ -116,7 +116,9 @@ pub fn breach_checks(
         let length = along.norm();
         if length <= START_DIAMETERS * s.diameter_mm + AXIAL_STEP_MM {
             return Err(format!(
-                "screw {name}: {length:.1} mm in bone is too short to check"
+                "screw {name}: {length:.1} mm in bone is too short to check (the thread is \
+                 checked from {:.1} mm past the entry): give a longer screw_length_mm",
+                START_DIAMETERS * s.diameter_mm + AXIAL_STEP_MM
             ));
         }
         let axis = along / length;
