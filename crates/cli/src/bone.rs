@@ -237,6 +237,7 @@ pub fn run(args: Args) -> Result<()> {
                 ("von_mises_per_kN".into(), t.von_mises_per_kn.clone()),
             ],
             cell_tensors: vec![],
+            cell_vectors: vec![],
             point_scalars: vec![],
         };
         let section =

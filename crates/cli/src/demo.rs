@@ -242,6 +242,7 @@ pub fn run(args: Args) -> Result<()> {
             let twin_build_seconds = t4.elapsed().as_secs_f64();
             write_json(&dir.join("twin").join("twin.json"), &twin_file)?;
             crate::snapshot::write_bone_surfaces(&dir.join("twin"), &bones)?;
+            crate::twin::write_model_vtu(&dir.join("twin"), &twin)?;
             let cases = spinetwin_model::loadcase::LoadCase::standard_set(7.5, 0.0);
             let t5 = Instant::now();
             let results = crate::twin::run_cases(&twin, &cases)?;
@@ -349,6 +350,8 @@ plan/comparison.json).</p></body>",
                 "segment/overview.png",
                 "twin/twin.json",
                 "twin/meshes/*.stl",
+                "twin/model/discs.vtu",
+                "twin/model/ligaments.vtu",
                 "results.json",
                 "results.csv",
                 "report.html",

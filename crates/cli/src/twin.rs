@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use spinetwin_fem::nl::SolveOptions;
 use spinetwin_imaging::{nifti, open, OpenOptions, Volume};
+use spinetwin_model::ligament::Ligament;
 use spinetwin_model::loadcase::LoadCase;
 use spinetwin_model::twin::{
     CaseResult, Fidelity, PosteriorContact, Twin, TwinFile, TwinParams, TWIN_SCHEMA_VERSION,
@@ -19,8 +20,12 @@ use std::time::Instant;
 #[command(
     long_about = "Build the mechanical twin of a lumbar CT: segment it (or use \
 --labels), find the landmarks, and write OUT/twin.json (the versioned model: landmarks and \
-parameters; the FE meshes are regenerated from it), OUT/landmarks.json, OUT/summary.json and \
-OUT/meshes/<LEVEL>.stl (vertebra surfaces for the reports' pictures)."
+parameters; the FE meshes are regenerated from it), OUT/landmarks.json, OUT/summary.json, \
+OUT/meshes/<LEVEL>.stl (vertebra surfaces for the reports' pictures), and for ParaView \
+OUT/model/discs.vtu (the disc meshes with their material fields: region, moduli, fibre \
+constants and directions) and OUT/model/ligaments.vtu (the ligament fibres: ligament, rest \
+length, pre-strain, stiffness); summary.json lists the codes of the region and ligament \
+fields."
 )]
 pub struct BuildArgs {
     /// The CT: a DICOM folder or file(s), or a NIfTI file.
@@ -287,6 +292,10 @@ struct BuildSummary {
     facet_joints: usize,
     /// Bony stops modelled as contacts (`TwinParams::bony_stops`).
     bony_stops: usize,
+    /// Codes of the `region` field of model/discs.vtu.
+    disc_region_codes: Vec<&'static str>,
+    /// Codes of the `ligament` field of model/ligaments.vtu.
+    ligament_codes: Vec<&'static str>,
     warnings: Vec<String>,
     seconds: f64,
 }
@@ -359,6 +368,8 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
         ligament_fibres: twin.fibres.len(),
         facet_joints: twin.contact_count(PosteriorContact::Articular),
         bony_stops: twin.contact_count(PosteriorContact::BonyStop),
+        disc_region_codes: spinetwin_model::export::REGION_CODES.to_vec(),
+        ligament_codes: Ligament::ALL.iter().map(|l| l.abbreviation()).collect(),
         warnings: seg_warnings
             .iter()
             .map(|w| format!("segmentation: {w}"))
@@ -371,6 +382,7 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
         write_json(&dir.join("landmarks.json"), &file.landmarks)?;
         write_json(&dir.join("summary.json"), &summary)?;
         write_bone_surfaces(dir, &bones)?;
+        write_model_vtu(dir, &twin)?;
         Ok(())
     })?;
     println!(
@@ -389,6 +401,21 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
     for w in &summary.warnings {
         println!("  warning: {w}");
     }
+    Ok(())
+}
+
+/// Writes DIR/model/discs.vtu and DIR/model/ligaments.vtu (see `spinetwin_model::export`).
+pub(crate) fn write_model_vtu(dir: &Path, twin: &Twin) -> Result<()> {
+    std::fs::create_dir_all(dir.join("model"))?;
+    let (mesh, data) = spinetwin_model::export::disc_vtu(twin)?;
+    spinetwin_fem::vtu::write_vtu(&dir.join("model/discs.vtu"), &mesh, &data)?;
+    let f = spinetwin_model::export::fibre_lines(twin);
+    spinetwin_fem::vtu::write_lines_vtu(
+        &dir.join("model/ligaments.vtu"),
+        &f.points,
+        &f.lines,
+        &f.fields,
+    )?;
     Ok(())
 }
 
@@ -781,6 +808,7 @@ pub fn run_simulate(args: SimulateArgs) -> Result<()> {
                         ("vertebra".into(), f.vertebra.clone()),
                     ],
                     cell_tensors: vec![("stress".into(), f.stress.clone())],
+                    cell_vectors: vec![],
                     point_scalars: vec![],
                 };
                 spinetwin_fem::vtu::write_vtu(

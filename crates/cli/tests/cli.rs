@@ -798,6 +798,32 @@ fn build_with_bony_stops_models_them() {
     assert_eq!(stops["facet_joints"], plain["facet_joints"]);
     let n = stops["bony_stops"].as_u64().unwrap();
     assert!((2..=4).contains(&n), "{n} bony stops: {stops}");
+
+    // The model for ParaView: every disc element with its material, one line per fibre.
+    let vtu = |f: &str| std::fs::read_to_string(d.path().join("plain/model").join(f)).unwrap();
+    let count = |s: &str, what: &str| -> usize {
+        let at = s.find(&format!("{what}=\"")).unwrap() + what.len() + 2;
+        s[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let discs = vtu("discs.vtu");
+    // Two discs (L4-L5, L5-S1) of 24 x (4 + 2) x 4 elements each (default mesh).
+    assert_eq!(count(&discs, "NumberOfCells"), 2 * 24 * 6 * 4);
+    for field in [
+        "\"region\"",
+        "\"shear_modulus_mpa\"",
+        "\"fibre_k1_mpa\"",
+        "\"fibre_1\" NumberOfComponents=\"3\"",
+    ] {
+        assert!(discs.contains(field), "{field}");
+    }
+    let lig = vtu("ligaments.vtu");
+    assert_eq!(
+        count(&lig, "NumberOfCells") as u64,
+        plain["ligament_fibres"].as_u64().unwrap()
+    );
+    assert!(lig.contains("\"pre_strain\"") && lig.contains("\"stiffness_n\""));
+    assert_eq!(plain["ligament_codes"][0], "ALL");
+    assert_eq!(plain["disc_region_codes"][1], "nucleus");
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! 13 = `VTK_WEDGE`: the normal of VTK's triangle 0-1-2 points AWAY from triangle 3-4-5
 //! (VTK file-format document; the meshio gmsh<->VTK converter swaps nodes for this reason),
 //! while that of C3D6's 1-2-3 points towards 4-5-6, so [`VTK_WEDGE6_ORDER`] reverses both
-//! triangles.
+//! triangles. 3 = `VTK_LINE` for two-point segments ([`lines_vtu_string`]).
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -35,6 +35,8 @@ pub struct VtuData {
     pub point_scalars: Vec<(String, Vec<f64>)>,
     /// Cell scalars, e.g. `("von_mises", v)`.
     pub cell_scalars: Vec<(String, Vec<f64>)>,
+    /// Cell vectors, e.g. `("fibre_1", a)` (a material direction per element).
+    pub cell_vectors: Vec<(String, Vec<[f64; 3]>)>,
     /// Cell symmetric tensors in our Voigt order `[xx, yy, zz, xy, xz, yz]` with tensor
     /// (not engineering) shear components; written in VTK's order `[xx, yy, zz, xy, yz, xz]`.
     /// Convert strains with [`tensor_shear`].
@@ -53,6 +55,7 @@ impl VtuData {
                 "von_mises".into(),
                 results.iter().map(|r| r.von_mises).collect(),
             )],
+            cell_vectors: vec![],
             cell_tensors: vec![
                 ("stress".into(), results.iter().map(|r| r.stress).collect()),
                 (
@@ -94,6 +97,9 @@ pub fn vtu_string(mesh: &Mesh, data: &VtuData) -> Result<String, FemError> {
     for (name, v) in &data.cell_scalars {
         check_len(name, v.len(), ne, "elements")?;
     }
+    for (name, v) in &data.cell_vectors {
+        check_len(name, v.len(), ne, "elements")?;
+    }
     for (name, v) in &data.cell_tensors {
         check_len(name, v.len(), ne, "elements")?;
     }
@@ -118,6 +124,9 @@ pub fn vtu_string(mesh: &Mesh, data: &VtuData) -> Result<String, FemError> {
     let _ = writeln!(w, "<CellData>");
     for (name, v) in &data.cell_scalars {
         data_array(w, "Float64", Some(name), 1, v.iter().map(|x| [*x]));
+    }
+    for (name, v) in &data.cell_vectors {
+        data_array(w, "Float64", Some(name), 3, v.iter().map(|p| p.to_vec()));
     }
     for (name, v) in &data.cell_tensors {
         // Voigt [xx, yy, zz, xy, xz, yz] -> VTK's symmetric order [xx, yy, zz, xy, yz, xz].
@@ -145,6 +154,74 @@ pub fn vtu_string(mesh: &Mesh, data: &VtuData) -> Result<String, FemError> {
 /// Writes the VTU file atomically (temporary file + rename).
 pub fn write_vtu(path: &Path, mesh: &Mesh, data: &VtuData) -> Result<(), FemError> {
     let s = vtu_string(mesh, data)?;
+    spinetwin_core::atomic::write_file(path, |w: &mut dyn Write| w.write_all(s.as_bytes()))?;
+    Ok(())
+}
+
+/// A VTU document of straight two-point segments (`VTK_LINE`, cell type 3), e.g. springs or
+/// ligament fibres: `points` (mm), `lines` as pairs of point indices, and one value per line
+/// for each of `cell_scalars`.
+pub fn lines_vtu_string(
+    points: &[[f64; 3]],
+    lines: &[[usize; 2]],
+    cell_scalars: &[(String, Vec<f64>)],
+) -> Result<String, FemError> {
+    let (nn, ne) = (points.len(), lines.len());
+    if let Some(l) = lines.iter().find(|l| l[0] >= nn || l[1] >= nn) {
+        return Err(FemError::InvalidInput(format!(
+            "VTU line {l:?} refers to a point beyond the {nn} given"
+        )));
+    }
+    if points.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(FemError::InvalidInput(
+            "VTU lines: a point coordinate is not finite".into(),
+        ));
+    }
+    for (name, v) in cell_scalars {
+        check_len(name, v.len(), ne, "lines")?;
+    }
+    let mut s = String::new();
+    let w = &mut s;
+    let _ = writeln!(w, r#"<?xml version="1.0"?>"#);
+    let _ = writeln!(
+        w,
+        r#"<VTKFile type="UnstructuredGrid" version="1.0" byte_order="LittleEndian" header_type="UInt64">"#
+    );
+    let _ = writeln!(w, "<UnstructuredGrid>");
+    let _ = writeln!(w, r#"<Piece NumberOfPoints="{nn}" NumberOfCells="{ne}">"#);
+    let _ = writeln!(w, "<CellData>");
+    for (name, v) in cell_scalars {
+        data_array(w, "Float64", Some(name), 1, v.iter().map(|x| [*x]));
+    }
+    let _ = writeln!(w, "</CellData>");
+    let _ = writeln!(w, "<Points>");
+    data_array(w, "Float64", None, 3, points.iter().map(|p| p.to_vec()));
+    let _ = writeln!(w, "</Points>");
+    let _ = writeln!(w, "<Cells>");
+    data_array(
+        w,
+        "Int64",
+        Some("connectivity"),
+        0,
+        lines.iter().map(|l| l.to_vec()),
+    );
+    data_array(w, "Int64", Some("offsets"), 0, (1..=ne).map(|i| [2 * i]));
+    data_array(w, "UInt8", Some("types"), 0, (0..ne).map(|_| [3u8]));
+    let _ = writeln!(w, "</Cells>");
+    let _ = writeln!(w, "</Piece>");
+    let _ = writeln!(w, "</UnstructuredGrid>");
+    let _ = writeln!(w, "</VTKFile>");
+    Ok(s)
+}
+
+/// Writes [`lines_vtu_string`] atomically.
+pub fn write_lines_vtu(
+    path: &Path,
+    points: &[[f64; 3]],
+    lines: &[[usize; 2]],
+    cell_scalars: &[(String, Vec<f64>)],
+) -> Result<(), FemError> {
+    let s = lines_vtu_string(points, lines, cell_scalars)?;
     spinetwin_core::atomic::write_file(path, |w: &mut dyn Write| w.write_all(s.as_bytes()))?;
     Ok(())
 }

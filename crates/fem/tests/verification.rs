@@ -793,6 +793,7 @@ fn vtu_is_well_formed_and_tet10_order_matches_vtk() {
             res.iter().map(|r| r.von_mises).collect(),
         )],
         cell_tensors: vec![("stress".into(), res.iter().map(|r| r.stress).collect())],
+        cell_vectors: vec![("a".into(), vec![[0.0, 0.0, 1.0]; m.num_elements()])],
         point_scalars: vec![],
     };
     let s = vtu_string(&m, &data).unwrap();

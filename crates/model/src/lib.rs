@@ -12,6 +12,7 @@ pub mod bone_fe;
 pub mod calibrate;
 pub mod disc;
 pub mod error;
+pub mod export;
 pub mod facet;
 pub mod full;
 pub mod ligament;

@@ -317,6 +317,7 @@ impl StepState {
                 "von_mises".into(),
                 self.element_stress.iter().map(crate::von_mises).collect(),
             )],
+            cell_vectors: vec![],
             cell_tensors: vec![
                 ("stress".into(), self.element_stress.clone()),
                 (

@@ -1,0 +1,185 @@
+//! The twin for other tools: its discs and ligament fibres as VTU files with their material
+//! fields (for ParaView), written by `spinetwin build` next to `twin.json`.
+//!
+//! Field names carry their units. Disc cells: `disc` (index of the disc, upper vertebra
+//! first), `region` ([`REGION_CODES`]), small-strain `shear_modulus_mpa` and
+//! `bulk_modulus_mpa`, the annulus fibre constants `fibre_k1_mpa` and `fibre_k2` (0 where the
+//! element has no fibres) and the unit fibre directions `fibre_1`, `fibre_2` (reference
+//! configuration; zero where there are none). Fibre lines: `ligament` ([`Ligament::ALL`]
+//! order), `upper_vertebra` (index into the twin's levels), `rest_length_mm`, `pre_strain`
+//! (geometric length over rest length, less one), `stiffness_n` (the law's stiffness per
+//! unit strain in its linear region) and `transition_strain` (end of the toe or first
+//! region; 0 for a linear law).
+
+use spinetwin_fem::nl::SpringLaw;
+use spinetwin_fem::vtu::VtuData;
+use spinetwin_fem::Mesh;
+
+use crate::error::ModelError;
+use crate::ligament::Ligament;
+use crate::twin::{DiscBlockKind, Twin};
+
+/// Codes of the disc cells' `region` field: annulus, nucleus, cage, fusion mass (centre),
+/// fusion mass (rim).
+pub const REGION_CODES: [&str; 5] = [
+    "annulus",
+    "nucleus",
+    "cage",
+    "fusion mass (centre)",
+    "fusion mass (rim)",
+];
+
+/// The ligament fibres as straight lines with their fields (see the module documentation).
+#[derive(Clone, Debug, Default)]
+pub struct FibreLines {
+    /// End points (mm, LPS), two per fibre.
+    pub points: Vec<[f64; 3]>,
+    /// Point pairs, one per fibre.
+    pub lines: Vec<[usize; 2]>,
+    /// One value per fibre for each field.
+    pub fields: Vec<(String, Vec<f64>)>,
+}
+
+/// All discs of `twin` in one mesh, with their material fields. Elements in no block
+/// (a nucleotomy's cavity, an approach window) are left out.
+pub fn disc_vtu(twin: &Twin) -> Result<(Mesh, VtuData), ModelError> {
+    let m = &twin.file.params.disc_materials;
+    let mut mesh = Mesh::default();
+    let (mut disc, mut region, mut shear, mut bulk, mut k1, mut k2) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut f1, mut f2) = (vec![], vec![]);
+    for (di, d) in twin.discs.iter().enumerate() {
+        let dm = &d.mesh;
+        // Material of each local element: (region, shear, bulk, k1, k2, fibres).
+        type Cell = (usize, f64, f64, f64, f64, [[f64; 3]; 2]);
+        let mut cell: Vec<Option<Cell>> = vec![None; dm.mesh.num_elements()];
+        let none = [[0.0; 3]; 2];
+        for (k, &e) in dm.annulus_elements.iter().enumerate() {
+            cell[e] = Some((
+                0,
+                2.0 * m.annulus_c10,
+                m.annulus_bulk,
+                m.fibre_k1,
+                m.fibre_k2,
+                dm.fibre_directions[k],
+            ));
+        }
+        for &e in &dm.nucleus_elements {
+            let mu = 2.0 * (m.nucleus_c10 + m.nucleus_c01);
+            cell[e] = Some((1, mu, m.nucleus_bulk, 0.0, 0.0, none));
+        }
+        for b in twin.implants.disc_blocks.iter().filter(|b| b.disc == di) {
+            let code = match b.kind {
+                DiscBlockKind::Cage => 2,
+                DiscBlockKind::FusionCentre => 3,
+                DiscBlockKind::FusionRim => 4,
+            };
+            let mu = b.e / (2.0 * (1.0 + b.nu));
+            let k = b.e / (3.0 * (1.0 - 2.0 * b.nu));
+            for &e in &b.elements {
+                let slot = cell.get_mut(e).ok_or_else(|| {
+                    ModelError::InvalidInput(format!(
+                        "block '{}': element {e} is not in disc {di}",
+                        b.name
+                    ))
+                })?;
+                *slot = Some((code, mu, k, 0.0, 0.0, none));
+            }
+        }
+        let node0 = mesh.nodes.len();
+        mesh.nodes.extend_from_slice(&dm.mesh.nodes);
+        for (e, c) in cell.iter().enumerate() {
+            let Some((r, mu, kb, a, b, f)) = *c else {
+                continue;
+            };
+            let nodes: Vec<usize> = dm.mesh.element_nodes(e).iter().map(|n| n + node0).collect();
+            mesh.add_element(dm.mesh.kinds[e], &nodes);
+            disc.push(di as f64);
+            region.push(r as f64);
+            shear.push(mu);
+            bulk.push(kb);
+            k1.push(a);
+            k2.push(b);
+            f1.push(f[0]);
+            f2.push(f[1]);
+        }
+    }
+    let data = VtuData {
+        cell_scalars: vec![
+            ("disc".into(), disc),
+            ("region".into(), region),
+            ("shear_modulus_mpa".into(), shear),
+            ("bulk_modulus_mpa".into(), bulk),
+            ("fibre_k1_mpa".into(), k1),
+            ("fibre_k2".into(), k2),
+        ],
+        cell_vectors: vec![("fibre_1".into(), f1), ("fibre_2".into(), f2)],
+        ..Default::default()
+    };
+    Ok((mesh, data))
+}
+
+/// The linear-region stiffness (N per unit strain) and the transition strain of a law.
+fn law_summary(law: &SpringLaw) -> (f64, f64) {
+    match law {
+        SpringLaw::Linear { k } | SpringLaw::Truss { k } => (*k, 0.0),
+        SpringLaw::Bilinear { eps_t, k2, .. } => (*k2, *eps_t),
+        SpringLaw::ToeLinear { k, eps_t } => (*k, *eps_t),
+        SpringLaw::Piecewise(p) => {
+            let n = p.len();
+            let slope = match n {
+                0 => 0.0,
+                1 => p[0].1 / p[0].0,
+                _ => (p[n - 1].1 - p[n - 2].1) / (p[n - 1].0 - p[n - 2].0),
+            };
+            (slope, p.first().map_or(0.0, |q| q.0))
+        }
+    }
+}
+
+/// The ligament fibres of `twin` as lines (see the module documentation).
+pub fn fibre_lines(twin: &Twin) -> FibreLines {
+    let mut out = FibreLines::default();
+    let n = twin.fibres.len();
+    let mut cols: [Vec<f64>; 6] = Default::default();
+    for f in &twin.fibres {
+        let i = out.points.len();
+        out.points.extend_from_slice(&f.ends);
+        out.lines.push([i, i + 1]);
+        let d: f64 = (0..3)
+            .map(|a| (f.ends[1][a] - f.ends[0][a]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let (k, eps_t) = law_summary(&f.spring.law);
+        let code = Ligament::ALL
+            .iter()
+            .position(|l| *l == f.ligament)
+            .unwrap_or(0);
+        let row = [
+            code as f64,
+            f.bodies[0] as f64,
+            f.spring.rest_length,
+            d / f.spring.rest_length - 1.0,
+            k,
+            eps_t,
+        ];
+        for (c, v) in cols.iter_mut().zip(row) {
+            c.push(v);
+        }
+    }
+    let names = [
+        "ligament",
+        "upper_vertebra",
+        "rest_length_mm",
+        "pre_strain",
+        "stiffness_n",
+        "transition_strain",
+    ];
+    out.fields = names
+        .iter()
+        .zip(cols)
+        .map(|(n, c)| (n.to_string(), c))
+        .collect();
+    debug_assert!(out.fields.iter().all(|f| f.1.len() == n));
+    out
+}
