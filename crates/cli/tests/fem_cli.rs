@@ -862,6 +862,8 @@ fn fem_run_solid_column_with_truss_bars_in_parallel_matches_the_closed_form() {
         elastic: Some((200000.0, 0.3)),
         hyperelastic: None,
         density: None,
+        aniso: None,
+        user: None,
     });
     deck.sections.push(spinetwin_fem::inp::SolidSection {
         elset: "BARS".into(),

@@ -35,6 +35,14 @@ pub trait SolidMaterial: Send + Sync {
     fn energy(&self, _element: usize, _f: &Matrix3<f64>) -> Option<f64> {
         None
     }
+
+    /// How an Abaqus/CalculiX deck writes this material for element `element`
+    /// ([`crate::inp::Deck::from_nl_model`]): the keyword law and, when the deck can only
+    /// approximate the material, what is approximated. `None` (the default) when the
+    /// material has no deck form; the writer then refuses the model, naming the block.
+    fn inp_law(&self, _element: usize) -> Option<crate::inp::WrittenLaw> {
+        None
+    }
 }
 
 /// St Venant-Kirchhoff: `S = lambda tr(E) I + 2 mu E` (the linear elastic law carried to
@@ -65,6 +73,17 @@ impl SolidMaterial for StVenantKirchhoff {
                 .map(|r| e[r] * (0..6).map(|c| d[r][c] * e[c]).sum::<f64>())
                 .sum::<f64>(),
         )
+    }
+
+    /// `*ELASTIC` (isotropic `E, nu`): CalculiX solves it as St Venant-Kirchhoff under
+    /// NLGEOM, as this material does. Exact.
+    fn inp_law(&self, element: usize) -> Option<crate::inp::WrittenLaw> {
+        let e = *self.linear.youngs.get(element)?;
+        let nu = *self.linear.poisson.get(element)?;
+        Some(crate::inp::WrittenLaw::exact(crate::inp::InpLaw::Elastic {
+            e,
+            nu,
+        }))
     }
 }
 

@@ -330,6 +330,22 @@ impl SolidMaterial for NeoHookean {
         let k = kinematics(f, element).ok()?;
         self.w(element, &k).ok().map(|w| w.v)
     }
+
+    /// `*HYPERELASTIC, NEO HOOKE` with `C10 = mu / 2`, `D1 = 2 / K`, `K = lambda + 2 mu / 3`:
+    /// Abaqus' form `C10 (I1bar - 3) + (J - 1)^2 / D1` has the same small-strain shear and
+    /// bulk moduli but a different volumetric and deviatoric split, so it is an
+    /// approximation (exact in the small-strain limit), stated in the returned note.
+    fn inp_law(&self, element: usize) -> Option<crate::inp::WrittenLaw> {
+        let &(mu, la) = pick(&self.params, element, "").ok()?;
+        let bulk = la + 2.0 * mu / 3.0;
+        Some(crate::inp::WrittenLaw {
+            law: crate::inp::InpLaw::Hyperelastic(crate::inp::Hyperelastic::NeoHooke {
+                c10: 0.5 * mu,
+                d1: 2.0 / bulk,
+            }),
+            approximation: Some(format!("compressible Neo-Hookean (mu = {mu}, lambda = {la}, W = mu/2 (I1 - 3) - mu ln J + lambda/2 (ln J)^2) written as Abaqus NEO HOOKE C10 (I1bar - 3) + (J - 1)^2 / D1 with the same small-strain moduli (C10 = mu/2, D1 = 2/K): equal at small strain, not at large")),
+        })
+    }
 }
 
 /// Parameters of [`MooneyRivlin`] (MPa).
@@ -403,6 +419,18 @@ impl SolidMaterial for MooneyRivlin {
     fn energy(&self, element: usize, f: &Matrix3<f64>) -> Option<f64> {
         let k = kinematics(f, element).ok()?;
         self.w(element, &k).ok().map(|w| w.v)
+    }
+
+    /// `*HYPERELASTIC, MOONEY-RIVLIN` `C10, C01, D1 = 2 / K`: the same law. Exact.
+    fn inp_law(&self, element: usize) -> Option<crate::inp::WrittenLaw> {
+        let p = pick(&self.params, element, "").ok()?;
+        Some(crate::inp::WrittenLaw::exact(
+            crate::inp::InpLaw::Hyperelastic(crate::inp::Hyperelastic::MooneyRivlin {
+                c10: p.c10,
+                c01: p.c01,
+                d1: 2.0 / p.bulk,
+            }),
+        ))
     }
 }
 
@@ -546,6 +574,40 @@ impl SolidMaterial for Hgo {
     fn energy(&self, element: usize, f: &Matrix3<f64>) -> Option<f64> {
         let k = kinematics(f, element).ok()?;
         self.w(element, &k).ok().map(|w| w.0.v)
+    }
+
+    /// CalculiX's built-in user material `ELASTIC_FIBER`
+    /// (`C10 (I1bar - 3) + (J - 1)^2 / D1 + sum k1/(2 k2) (exp(k2 (I4bar - 1)^2) - 1)`, a
+    /// fibre loaded only when `I4bar > 1`): this material with isochoric fibre invariants
+    /// and `kappa = 0`, `D1 = 2 / K`. Exact then. A dispersion `kappa > 0` or the full
+    /// fibre invariants ([`FibreInvariants::Full`]) have no `ELASTIC_FIBER` form: the law is
+    /// written with `kappa = 0` and isochoric invariants, and the returned note says what
+    /// was dropped.
+    fn inp_law(&self, element: usize) -> Option<crate::inp::WrittenLaw> {
+        let p = pick(&self.params, element, "").ok()?;
+        let a = pick(&self.fibres, element, "").ok()?;
+        let mut notes = Vec::new();
+        if p.kappa != 0.0 {
+            notes.push(format!("HGO dispersion kappa = {} dropped (written as kappa = 0: ELASTIC_FIBER has no fibre dispersion)", p.kappa));
+        }
+        if self.fibre_invariants == FibreInvariants::Full {
+            notes.push("HGO full fibre invariants (I1, I4) written with the isochoric ones (I1bar, I4bar) of ELASTIC_FIBER".to_string());
+        }
+        Some(crate::inp::WrittenLaw {
+            law: crate::inp::InpLaw::ElasticFiber(crate::inp::ElasticFiber {
+                c10: p.c10,
+                d1: 2.0 / p.bulk,
+                fibres: a
+                    .iter()
+                    .map(|&direction| crate::inp::Fibre {
+                        direction,
+                        k1: p.k1,
+                        k2: p.k2,
+                    })
+                    .collect(),
+            }),
+            approximation: (!notes.is_empty()).then(|| notes.join("; ")),
+        })
     }
 }
 
@@ -702,6 +764,16 @@ impl SolidMaterial for TransverselyIsotropic {
                 .map(|r| e[r] * (0..6).map(|c| d[r][c] * e[c]).sum::<f64>())
                 .sum::<f64>(),
         )
+    }
+
+    /// `*ELASTIC, TYPE=ANISO` with the 21 constants of the element's (global-frame) `D`
+    /// ([`crate::inp::aniso_constants`]): CalculiX solves it as `S = D E` under NLGEOM, as
+    /// this material does. Exact.
+    fn inp_law(&self, element: usize) -> Option<crate::inp::WrittenLaw> {
+        let d = pick(&self.d, element, "").ok()?;
+        Some(crate::inp::WrittenLaw::exact(crate::inp::InpLaw::Aniso(
+            crate::inp::aniso_constants(d),
+        )))
     }
 }
 

@@ -32,6 +32,35 @@
 //! trusses and B31 beams, follower pressure, increment control); [`Deck::needs_nonlinear`] says which one a deck needs.
 //! * `*NODE FILE`, `*EL FILE`, `*NODE PRINT`, `*EL PRINT`: kept verbatim (written back) but
 //!   ignored by the solver.
+//! * Nonlinear path only: `*ELASTIC, TYPE=ANISO` (21 constants, [`ANISO_ORDER`], solved as
+//!   `S = D E`); `*USER MATERIAL, CONSTANTS=n` for CalculiX's built-in `ELASTIC_FIBER`
+//!   (a material named `ELASTIC_FIBER...`, [`ElasticFiber`], solved as [`crate::Hgo`] with
+//!   `kappa = 0`, isochoric invariants, at most two fibres with one `k1, k2`);
+//!   `*RIGID BODY, NSET=..., REF NODE=..., ROT NODE=...` ([`InpRigidBody`]: REF DOFs 1-3
+//!   the translation, ROT DOFs 1-3 the rotation vector, `*CLOAD` on ROT a moment);
+//!   `*ELEMENT, TYPE=SPRINGA` with `*SPRING, ELSET=...[, NONLINEAR]` (linear: a truss of
+//!   `k L0`; nonlinear `force, elongation` tables starting at zero force: tension-only
+//!   springs, see [`SpringTable`]); `*MODEL CHANGE, TYPE=ELEMENT, REMOVE` in a step
+//!   (removal at the start of the step; Abaqus ramps the removed elements' forces down
+//!   over the step, so only the end state of a path-independent model agrees).
+//!
+//! # Nonlinear models
+//!
+//! [`Deck::from_nl_model`] writes an [`crate::nl::Model`]: solids (materials through
+//! [`crate::continuum::SolidMaterial::inp_law`]), rigid bodies, springs, node and body
+//! forces and moments, pressures, gravity, prescribed node and body DOFs, element and
+//! spring removal, steps with their increment control; it refuses (naming them) follower
+//! pairs, contact pairs, ties and beams. Approximations are listed in
+//! [`NlDeck::approximations`] and as `**` comments: compressible Neo-Hookean written as
+//! Abaqus NEO HOOKE, HGO dispersion `kappa` and full fibre invariants dropped, toe regions
+//! of spring laws tabulated, spring tables ending at [`SPRING_TABLE_STRAIN`] (CalculiX
+//! holds the force constant beyond the last point, measured). Checked against CalculiX
+//! 2.20 (`crates/fem/tests/inp_nl.rs`): `ELASTIC_FIBER` matches the HGO to 3e-7 in a
+//! one-element uniaxial test; a hex block between rigid plates twisted 0.93 rad by a torque
+//! on the ROT node agrees within 0.8 % in angle. Open: ccx diverges from its first
+//! iteration on the spring tables of the plates model (springs between rigid bodies under a
+//! torque), which our solver converges (a shorter table converged in a trial); the
+//! spring-table decks are verified by the round trip only.
 //!
 //! Any other keyword is an error naming it and its line. Names of sets and materials are
 //! case-insensitive and stored upper-case. The deck's node and element ids are kept; the
@@ -52,6 +81,9 @@ use crate::hyper::MooneyRivlin;
 use crate::material::LinearElastic;
 use crate::mesh::{Face, Mesh};
 use crate::FemError;
+
+mod nl_writer;
+pub use nl_writer::{NlDeck, SPRING_TABLE_STRAIN, TOE_CHORDS};
 
 /// An error reading a deck, with the 1-based line number where it was found.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -86,6 +118,9 @@ pub enum ElementType {
     /// 2-node beam (nonlinear path only: a corotational Timoshenko beam between rigid bodies
     /// at its nodes, see [`Deck::to_nl_model`]).
     B31,
+    /// 2-node axial spring along the current line of its nodes (nonlinear path only, with a
+    /// `*SPRING`; see [`Deck::to_nl_model`]).
+    SPRINGA,
 }
 
 impl ElementType {
@@ -98,6 +133,7 @@ impl ElementType {
             ElementType::C3D6 => "C3D6",
             ElementType::T3D2 => "T3D2",
             ElementType::B31 => "B31",
+            ElementType::SPRINGA => "SPRINGA",
         }
     }
 
@@ -108,7 +144,7 @@ impl ElementType {
             ElementType::C3D10 => 10,
             ElementType::C3D8 => 8,
             ElementType::C3D6 => 6,
-            ElementType::T3D2 | ElementType::B31 => 2,
+            ElementType::T3D2 | ElementType::B31 | ElementType::SPRINGA => 2,
         }
     }
 
@@ -120,6 +156,7 @@ impl ElementType {
             ElementType::C3D6,
             ElementType::T3D2,
             ElementType::B31,
+            ElementType::SPRINGA,
         ]
         .into_iter()
         .find(|t| t.name() == s)
@@ -135,7 +172,7 @@ impl ElementType {
             ElementType::C3D10 => Some(ElementKind::Tet10),
             ElementType::C3D8 => Some(ElementKind::Hex8),
             ElementType::C3D6 => Some(ElementKind::Wedge6),
-            ElementType::T3D2 | ElementType::B31 => None,
+            ElementType::T3D2 | ElementType::B31 | ElementType::SPRINGA => None,
         }
     }
 
@@ -152,7 +189,7 @@ impl ElementType {
             ElementType::C3D4 | ElementType::C3D10 => 4,
             ElementType::C3D8 => 6,
             ElementType::C3D6 => 5,
-            ElementType::T3D2 | ElementType::B31 => 0,
+            ElementType::T3D2 | ElementType::B31 | ElementType::SPRINGA => 0,
         }
     }
 }
@@ -200,6 +237,190 @@ pub struct InpMaterial {
     pub hyperelastic: Option<Hyperelastic>,
     /// `*DENSITY`: mass density (tonne/mm^3), needed by `*DLOAD ... GRAV`.
     pub density: Option<f64>,
+    /// `*ELASTIC, TYPE=ANISO`: the 21 constants in CalculiX order ([`ANISO_ORDER`]).
+    pub aniso: Option<[f64; 21]>,
+    /// `*USER MATERIAL, CONSTANTS=n`: the constants; the solver knows CalculiX's built-in
+    /// `ELASTIC_FIBER` (a material whose name starts with it, see [`ElasticFiber`]).
+    pub user: Option<Vec<f64>>,
+}
+
+/// A `*RIGID BODY, NSET=..., REF NODE=..., ROT NODE=...`: the nodes of the set move with a
+/// rigid body whose translation is the REF node's displacement and whose rotation vector
+/// (rad) the ROT node's DOFs 1-3 carry; `*CLOAD` DOFs 1-3 on the ROT node are a moment (N
+/// mm). REF and ROT nodes belong to no element and to no rigid body's set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InpRigidBody {
+    /// Node set of the tied nodes (upper-case).
+    pub nset: String,
+    /// Reference node (deck id): the body's reference point.
+    pub ref_node: u64,
+    /// Rotation node (deck id).
+    pub rot_node: u64,
+}
+
+/// The law of a `*SPRING` of SPRINGA elements.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SpringTable {
+    /// Linear: force = stiffness (N/mm) times elongation, in tension and compression.
+    Linear(f64),
+    /// `NONLINEAR`: `(force N, elongation mm)` points, elongation = current length minus
+    /// the initial (geometric) length, strictly increasing; CalculiX interpolates linearly
+    /// and holds the force constant outside the table.
+    Nonlinear(Vec<(f64, f64)>),
+}
+
+/// A `*SPRING, ELSET=...[, NONLINEAR]` of SPRINGA elements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InpSpring {
+    /// Element set (upper-case).
+    pub elset: String,
+    /// The law.
+    pub table: SpringTable,
+}
+
+/// CalculiX's (and Abaqus') order of the 21 constants of `*ELASTIC, TYPE=ANISO`:
+/// D1111, D1122, D2222, D1133, D2233, D3333, D1112, D2212, D3312, D1212, D1113, D2213,
+/// D3313, D1213, D1313, D1123, D2223, D3323, D1223, D1323, D2323, as `(row, column)` of the
+/// Voigt matrix ordered 11, 22, 33, 12, 13, 23 ([`crate::continuum::VOIGT`]) with
+/// engineering shear strains (whose entries equal the tensor components).
+pub const ANISO_ORDER: [(usize, usize); 21] = [
+    (0, 0),
+    (0, 1),
+    (1, 1),
+    (0, 2),
+    (1, 2),
+    (2, 2),
+    (0, 3),
+    (1, 3),
+    (2, 3),
+    (3, 3),
+    (0, 4),
+    (1, 4),
+    (2, 4),
+    (3, 4),
+    (4, 4),
+    (0, 5),
+    (1, 5),
+    (2, 5),
+    (3, 5),
+    (4, 5),
+    (5, 5),
+];
+
+/// The 21 `*ELASTIC, TYPE=ANISO` constants of a (symmetric) Voigt elasticity matrix.
+pub fn aniso_constants(d: &[[f64; 6]; 6]) -> [f64; 21] {
+    ANISO_ORDER.map(|(r, c)| d[r][c])
+}
+
+/// The symmetric Voigt elasticity matrix of 21 `*ELASTIC, TYPE=ANISO` constants.
+pub fn aniso_matrix(c: &[f64; 21]) -> [[f64; 6]; 6] {
+    let mut d = [[0.0; 6]; 6];
+    for (v, &(r, k)) in c.iter().zip(&ANISO_ORDER) {
+        d[r][k] = *v;
+        d[k][r] = *v;
+    }
+    d
+}
+
+/// One fibre family of [`ElasticFiber`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fibre {
+    /// Unit direction in the reference configuration (its sign does not matter).
+    pub direction: [f64; 3],
+    /// `k1` (MPa).
+    pub k1: f64,
+    /// `k2` (dimensionless).
+    pub k2: f64,
+}
+
+/// CalculiX's built-in user material `ELASTIC_FIBER` (`*MATERIAL, NAME=ELASTIC_FIBER...`,
+/// `*USER MATERIAL, CONSTANTS=2+4n`: `C10, D1`, then per fibre `a1, a2, k1, k2` with
+/// `a3 = +sqrt(1 - a1^2 - a2^2)`): `W = C10 (I1bar - 3) + (J - 1)^2 / D1 + sum k1 / (2 k2)
+/// (exp(k2 (I4bar - 1)^2) - 1)`, a fibre carrying load only when `I4bar > 1`. This is
+/// [`crate::Hgo`] with isochoric invariants, `kappa = 0` and `K = 2 / D1`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ElasticFiber {
+    /// `C10` (MPa).
+    pub c10: f64,
+    /// `D1` (1/MPa).
+    pub d1: f64,
+    /// Fibre families (CalculiX takes up to four).
+    pub fibres: Vec<Fibre>,
+}
+
+impl ElasticFiber {
+    /// The `*USER MATERIAL` constants: `C10, D1`, then per fibre `a1, a2, k1, k2` with the
+    /// direction turned to `a3 >= 0` (the sign of a fibre does not matter).
+    pub fn constants(&self) -> Vec<f64> {
+        let mut c = vec![self.c10, self.d1];
+        for f in &self.fibres {
+            let s = if f.direction[2] < 0.0 { -1.0 } else { 1.0 };
+            c.extend([s * f.direction[0], s * f.direction[1], f.k1, f.k2]);
+        }
+        c
+    }
+
+    /// Reads the constants back; `None` when their number is not `2 + 4 n` (n = 1..4) or a
+    /// direction has `a1^2 + a2^2 > 1`.
+    pub fn from_constants(c: &[f64]) -> Option<ElasticFiber> {
+        if c.len() < 6 || (c.len() - 2) % 4 != 0 || c.len() > 18 {
+            return None;
+        }
+        let mut fibres = Vec::new();
+        for f in c[2..].chunks(4) {
+            let r2 = f[0] * f[0] + f[1] * f[1];
+            if r2 > 1.0 + 1e-12 {
+                return None;
+            }
+            fibres.push(Fibre {
+                direction: [f[0], f[1], (1.0 - r2).max(0.0).sqrt()],
+                k1: f[2],
+                k2: f[3],
+            });
+        }
+        Some(ElasticFiber {
+            c10: c[0],
+            d1: c[1],
+            fibres,
+        })
+    }
+}
+
+/// A solid material as a deck writes it ([`crate::continuum::SolidMaterial::inp_law`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum InpLaw {
+    /// `*ELASTIC` isotropic (`E` MPa, `nu`): St Venant-Kirchhoff under NLGEOM.
+    Elastic {
+        /// Young's modulus (MPa).
+        e: f64,
+        /// Poisson's ratio.
+        nu: f64,
+    },
+    /// `*ELASTIC, TYPE=ANISO`, the constants in [`ANISO_ORDER`]: `S = D E` under NLGEOM.
+    Aniso([f64; 21]),
+    /// `*HYPERELASTIC`.
+    Hyperelastic(Hyperelastic),
+    /// CalculiX's `ELASTIC_FIBER` user material.
+    ElasticFiber(ElasticFiber),
+}
+
+/// The deck form of a material at one element, and what it approximates, if anything.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WrittenLaw {
+    /// The law written.
+    pub law: InpLaw,
+    /// `None` when exact; otherwise what the deck's law differs in.
+    pub approximation: Option<String>,
+}
+
+impl WrittenLaw {
+    /// An exact deck form.
+    pub fn exact(law: InpLaw) -> WrittenLaw {
+        WrittenLaw {
+            law,
+            approximation: None,
+        }
+    }
 }
 
 /// A `*SOLID SECTION`: the material of an element set.
@@ -374,6 +595,9 @@ pub struct Step {
     pub dloads: Vec<Dload>,
     /// `*DLOAD ... GRAV` lines.
     pub gravity: Vec<Gravity>,
+    /// `*MODEL CHANGE, TYPE=ELEMENT, REMOVE`: elements and element sets removed at the
+    /// start of the step.
+    pub remove: Vec<Target>,
     /// Output requests (`*NODE PRINT` ...), verbatim lines (keyword and data).
     pub outputs: Vec<String>,
 }
@@ -383,6 +607,9 @@ pub struct Step {
 pub struct Deck {
     /// `*HEADING` lines.
     pub heading: Vec<String>,
+    /// Comments written as `** ...` lines after the heading (not read back: the parser
+    /// skips comments).
+    pub comments: Vec<String>,
     /// Nodes `(id, [x, y, z])` in file order.
     pub nodes: Vec<(u64, [f64; 3])>,
     /// Elements in file order.
@@ -399,6 +626,10 @@ pub struct Deck {
     pub beam_sections: Vec<InpBeamSection>,
     /// `*BOUNDARY` lines of the model data (before the first step).
     pub boundaries: Vec<Boundary>,
+    /// `*RIGID BODY` definitions.
+    pub rigid_bodies: Vec<InpRigidBody>,
+    /// `*SPRING` definitions (of SPRINGA elements).
+    pub springs: Vec<InpSpring>,
     /// Steps.
     pub steps: Vec<Step>,
 }
@@ -501,6 +732,14 @@ enum Block {
         generate: bool,
     },
     Elastic,
+    /// `*ELASTIC, TYPE=ANISO`: the constants read so far.
+    Aniso(Vec<f64>),
+    /// `*USER MATERIAL, CONSTANTS=n`: n.
+    User(usize),
+    /// `*SPRING`: nonlinear.
+    Spring(bool),
+    /// `*MODEL CHANGE, TYPE=ELEMENT, REMOVE` data.
+    Remove,
     Hyper(bool),
     Density,
     Section,
@@ -545,7 +784,10 @@ impl Deck {
                     );
                 }
                 let kw = Keyword::parse(t, line);
-                if !matches!(kw.name.as_str(), "ELASTIC" | "HYPERELASTIC" | "DENSITY") {
+                if !matches!(
+                    kw.name.as_str(),
+                    "ELASTIC" | "HYPERELASTIC" | "DENSITY" | "USER MATERIAL"
+                ) {
                     material = None;
                 }
                 block = match kw.name.as_str() {
@@ -554,7 +796,7 @@ impl Deck {
                     "ELEMENT" => {
                         let ty = kw.require("TYPE")?;
                         let Some(et) = ElementType::parse(&ty) else {
-                            return err(line, format!("element type {ty} is not supported (supported: C3D4, C3D10, C3D8, C3D6, T3D2, B31)"));
+                            return err(line, format!("element type {ty} is not supported (supported: C3D4, C3D10, C3D8, C3D6, T3D2, B31, SPRINGA)"));
                         };
                         Block::Element(et, kw.get("ELSET").map(str::to_ascii_uppercase))
                     }
@@ -583,9 +825,80 @@ impl Deck {
                             elastic: None,
                             hyperelastic: None,
                             density: None,
+                            aniso: None,
+                            user: None,
                         });
                         material = Some(deck.materials.len() - 1);
                         Block::None
+                    }
+                    "USER MATERIAL" => {
+                        if material.is_none() {
+                            return err(line, "*USER MATERIAL must follow *MATERIAL");
+                        }
+                        let n = kw.require("CONSTANTS")?;
+                        match n.trim().parse::<usize>() {
+                            Ok(n) if n > 0 => Block::User(n),
+                            _ => {
+                                return err(line, format!("*USER MATERIAL, CONSTANTS={n}: expected a positive integer"));
+                            }
+                        }
+                    }
+                    "RIGID BODY" => {
+                        if let Some((k, _)) = kw
+                            .params
+                            .iter()
+                            .find(|(k, _)| !matches!(k.as_str(), "NSET" | "REF NODE" | "ROT NODE"))
+                        {
+                            return err(line, format!("*RIGID BODY parameter {k} is not supported (supported: NSET, REF NODE, ROT NODE)"));
+                        }
+                        let nset = kw.require("NSET")?;
+                        if !deck.node_sets.contains_key(&nset) {
+                            return err(line, format!("*RIGID BODY: node set {nset} is not defined (define it before the body)"));
+                        }
+                        let node = |key: &str| -> Result<u64, InpError> {
+                            let v = kw.require(key)?;
+                            let id = parse_id(&v, line, key)?;
+                            if !node_index.contains_key(&id) {
+                                return err(line, format!("*RIGID BODY, {key}={id}: node {id} is not defined (define it before the body)"));
+                            }
+                            Ok(id)
+                        };
+                        let (ref_node, rot_node) = (node("REF NODE")?, node("ROT NODE")?);
+                        if ref_node == rot_node {
+                            return err(
+                                line,
+                                "*RIGID BODY: REF NODE and ROT NODE must be two different nodes",
+                            );
+                        }
+                        deck.rigid_bodies.push(InpRigidBody {
+                            nset,
+                            ref_node,
+                            rot_node,
+                        });
+                        Block::None
+                    }
+                    "SPRING" => {
+                        if let Some((k, _)) = kw
+                            .params
+                            .iter()
+                            .find(|(k, _)| !matches!(k.as_str(), "ELSET" | "NONLINEAR"))
+                        {
+                            return err(line, format!("*SPRING parameter {k} is not supported (supported: ELSET, NONLINEAR)"));
+                        }
+                        let elset = kw.require("ELSET")?;
+                        if !deck.element_sets.contains_key(&elset) {
+                            return err(line, format!("*SPRING: element set {elset} is not defined (define it before the spring)"));
+                        }
+                        let nonlinear = kw.has("NONLINEAR");
+                        deck.springs.push(InpSpring {
+                            elset,
+                            table: if nonlinear {
+                                SpringTable::Nonlinear(Vec::new())
+                            } else {
+                                SpringTable::Linear(f64::NAN)
+                            },
+                        });
+                        Block::Spring(nonlinear)
                     }
                     "ELASTIC" | "HYPERELASTIC" | "DENSITY" => {
                         if material.is_none() {
@@ -597,17 +910,24 @@ impl Deck {
                             }
                             Block::Density
                         } else if kw.name == "ELASTIC" {
-                            if let Some(ty) = kw.get("TYPE") {
+                            if kw
+                                .get("TYPE")
+                                .is_some_and(|t| t.eq_ignore_ascii_case("ANISO"))
+                            {
+                                Block::Aniso(Vec::new())
+                            } else if let Some(ty) = kw.get("TYPE") {
                                 if !ty.eq_ignore_ascii_case("ISO") {
                                     return err(
                                         line,
                                         format!(
-                                            "*ELASTIC, TYPE={ty} is not supported (only isotropic)"
+                                            "*ELASTIC, TYPE={ty} is not supported (ISO or ANISO)"
                                         ),
                                     );
                                 }
+                                Block::Elastic
+                            } else {
+                                Block::Elastic
                             }
-                            Block::Elastic
                         } else if kw.has("NEO HOOKE") {
                             Block::Hyper(false)
                         } else if kw.has("MOONEY-RIVLIN") {
@@ -713,7 +1033,7 @@ impl Deck {
                         Block::None
                     }
                     "STATIC" | "CLOAD" | "DLOAD" | "END STEP" | "NODE FILE" | "EL FILE"
-                    | "NODE PRINT" | "EL PRINT" => {
+                    | "NODE PRINT" | "EL PRINT" | "MODEL CHANGE" => {
                         let Some(s) = step.as_mut() else {
                             return err(
                                 line,
@@ -753,6 +1073,20 @@ impl Deck {
                             "END STEP" => {
                                 deck.steps.push(step.take().unwrap_or_default());
                                 Block::None
+                            }
+                            "MODEL CHANGE" => {
+                                let ok = kw
+                                    .get("TYPE")
+                                    .is_some_and(|t| t.eq_ignore_ascii_case("ELEMENT"))
+                                    && kw.has("REMOVE")
+                                    && kw.params.len() == 2;
+                                if !ok {
+                                    return err(
+                                        line,
+                                        "*MODEL CHANGE: only TYPE=ELEMENT, REMOVE is supported",
+                                    );
+                                }
+                                Block::Remove
                             }
                             _ => {
                                 s.outputs.push(t.to_string());
@@ -897,6 +1231,92 @@ impl Deck {
                         &mut deck.node_sets
                     };
                     map.entry(name.clone()).or_default().extend(add);
+                }
+                Block::Aniso(v) => {
+                    for tok in fields(t) {
+                        if v.len() == 21 {
+                            return err(line, "*ELASTIC, TYPE=ANISO takes 21 constants (a temperature is not supported)");
+                        }
+                        v.push(parse_f64(tok, line, "anisotropic constant")?);
+                    }
+                    if v.len() == 21 {
+                        let m = material.expect("checked at the keyword");
+                        let mut c = [0.0; 21];
+                        c.copy_from_slice(v);
+                        deck.materials[m].aniso = Some(c);
+                        block = Block::None;
+                    }
+                }
+                Block::User(n) => {
+                    let m = material.expect("checked at the keyword");
+                    let c = deck.materials[m].user.get_or_insert_with(Vec::new);
+                    for tok in fields(t) {
+                        if c.len() == *n {
+                            return err(
+                                line,
+                                format!("*USER MATERIAL: more than CONSTANTS={n} constants"),
+                            );
+                        }
+                        c.push(parse_f64(tok, line, "user material constant")?);
+                    }
+                    if c.len() == *n {
+                        block = Block::None;
+                    }
+                }
+                Block::Spring(nonlinear) => {
+                    let f = fields(t);
+                    let sp = deck.springs.last_mut().expect("a spring");
+                    if *nonlinear {
+                        if f.len() != 2 {
+                            return err(line, format!("*SPRING, NONLINEAR line needs force, elongation (a temperature is not supported); got {} fields", f.len()));
+                        }
+                        let force = parse_f64(f[0], line, "spring force")?;
+                        let el = parse_f64(f[1], line, "spring elongation")?;
+                        if let SpringTable::Nonlinear(v) = &mut sp.table {
+                            if v.last().is_some_and(|p| p.1 >= el) {
+                                return err(
+                                    line,
+                                    format!(
+                                        "*SPRING, NONLINEAR: elongation {el} does not increase"
+                                    ),
+                                );
+                            }
+                            v.push((force, el));
+                        }
+                    } else {
+                        if f.is_empty() || f.len() > 2 {
+                            return err(
+                                line,
+                                "*SPRING line needs the stiffness (force per length)",
+                            );
+                        }
+                        sp.table = SpringTable::Linear(parse_f64(f[0], line, "spring stiffness")?);
+                        block = Block::None;
+                    }
+                }
+                Block::Remove => {
+                    for tok in fields(t) {
+                        let target = if tok.starts_with(|c: char| c.is_ascii_digit()) {
+                            let id = parse_id(tok, line, "element id")?;
+                            if !elem_index.contains_key(&id) {
+                                return err(
+                                    line,
+                                    format!("*MODEL CHANGE: element {id} is not defined"),
+                                );
+                            }
+                            Target::Id(id)
+                        } else {
+                            let name = tok.to_ascii_uppercase();
+                            if !deck.element_sets.contains_key(&name) {
+                                return err(
+                                    line,
+                                    format!("*MODEL CHANGE: element set {name} is not defined"),
+                                );
+                            }
+                            Target::Set(name)
+                        };
+                        step.as_mut().expect("checked").remove.push(target);
+                    }
                 }
                 Block::Elastic => {
                     let f = fields(t);
@@ -1133,11 +1553,65 @@ impl Deck {
             }
         }
         for m in &deck.materials {
-            if m.elastic.is_none() && m.hyperelastic.is_none() {
+            let laws = [
+                m.elastic.is_some(),
+                m.hyperelastic.is_some(),
+                m.aniso.is_some(),
+                m.user.is_some(),
+            ];
+            if !laws.contains(&true) {
                 return err(
                     0,
-                    format!("material {} has neither *ELASTIC nor *HYPERELASTIC", m.name),
+                    format!(
+                        "material {} has neither *ELASTIC nor *HYPERELASTIC nor *USER MATERIAL",
+                        m.name
+                    ),
                 );
+            }
+            if laws.iter().filter(|&&b| b).count() > 1 {
+                return err(
+                    0,
+                    format!("material {} has more than one of *ELASTIC, *ELASTIC TYPE=ANISO, *HYPERELASTIC, *USER MATERIAL: give one", m.name),
+                );
+            }
+            if let Some(c) = &m.user {
+                if !m.name.starts_with("ELASTIC_FIBER") {
+                    return err(0, format!("material {}: *USER MATERIAL is supported for CalculiX's built-in ELASTIC_FIBER only (a material name starting with ELASTIC_FIBER)", m.name));
+                }
+                if ElasticFiber::from_constants(c).is_none() {
+                    return err(0, format!("material {}: ELASTIC_FIBER needs 2 + 4 n constants (C10, D1, then a1, a2, k1, k2 per fibre, n = 1..4, a1^2 + a2^2 <= 1); got {}", m.name, c.len()));
+                }
+            }
+        }
+        for sp in &deck.springs {
+            let ok = match &sp.table {
+                SpringTable::Linear(k) => k.is_finite(),
+                SpringTable::Nonlinear(v) => !v.is_empty(),
+            };
+            if !ok {
+                return err(0, format!("*SPRING, ELSET={}: give the stiffness (linear) or the force, elongation lines (NONLINEAR)", sp.elset));
+            }
+        }
+        // Rigid bodies: REF and ROT nodes are handles, in no element and no body's set; a
+        // node is tied to one body at most.
+        let mut owner: HashMap<u64, usize> = HashMap::new();
+        for (b, rb) in deck.rigid_bodies.iter().enumerate() {
+            for &id in &deck.node_sets[&rb.nset] {
+                if let Some(o) = owner.insert(id, b) {
+                    if o != b {
+                        return err(0, format!("node {id} is in the sets of two rigid bodies ({} and {}): a node moves with one body", deck.rigid_bodies[o].nset, rb.nset));
+                    }
+                }
+            }
+        }
+        for rb in &deck.rigid_bodies {
+            for h in [rb.ref_node, rb.rot_node] {
+                if owner.contains_key(&h) {
+                    return err(0, format!("*RIGID BODY, NSET={}: node {h} is a REF or ROT node and also in a rigid body's node set; give the body separate REF and ROT nodes", rb.nset));
+                }
+                if let Some(e) = deck.elements.iter().find(|e| e.nodes.contains(&h)) {
+                    return err(0, format!("*RIGID BODY, NSET={}: REF/ROT node {h} is a node of element {}; give the body separate REF and ROT nodes in no element", rb.nset, e.id));
+                }
             }
         }
         // Trusses need a positive area and a linear-elastic material.
@@ -1272,7 +1746,12 @@ impl Deck {
     /// True when a step asks for geometric nonlinearity or a material is hyperelastic.
     pub fn needs_nonlinear(&self) -> bool {
         self.steps.iter().any(|s| s.nlgeom)
-            || self.materials.iter().any(|m| m.hyperelastic.is_some())
+            || self
+                .materials
+                .iter()
+                .any(|m| m.hyperelastic.is_some() || m.aniso.is_some() || m.user.is_some())
+            || !self.rigid_bodies.is_empty()
+            || !self.springs.is_empty()
     }
 
     /// Density of material `m` for gravity on element index `e` (checked when parsing; a
@@ -1296,6 +1775,9 @@ impl Deck {
                 o += h;
                 o += "\n";
             }
+        }
+        for c in &self.comments {
+            let _ = writeln!(o, "** {c}");
         }
         o += "*NODE\n";
         for (id, x) in &self.nodes {
@@ -1322,6 +1804,14 @@ impl Deck {
             let _ = writeln!(o, "*MATERIAL, NAME={}", m.name);
             if let Some((e, nu)) = m.elastic {
                 let _ = writeln!(o, "*ELASTIC\n{e:e}, {nu:e}");
+            }
+            if let Some(c) = &m.aniso {
+                o += "*ELASTIC, TYPE=ANISO\n";
+                write_values(&mut o, c);
+            }
+            if let Some(c) = &m.user {
+                let _ = writeln!(o, "*USER MATERIAL, CONSTANTS={}", c.len());
+                write_values(&mut o, c);
             }
             if let Some(rho) = m.density {
                 let _ = writeln!(o, "*DENSITY\n{rho:e}");
@@ -1360,6 +1850,26 @@ impl Deck {
                 let _ = writeln!(o, "{x:e}, {y:e}, {z:e}");
             }
         }
+        for rb in &self.rigid_bodies {
+            let _ = writeln!(
+                o,
+                "*RIGID BODY, NSET={}, REF NODE={}, ROT NODE={}",
+                rb.nset, rb.ref_node, rb.rot_node
+            );
+        }
+        for sp in &self.springs {
+            match &sp.table {
+                SpringTable::Linear(k) => {
+                    let _ = writeln!(o, "*SPRING, ELSET={}\n{k:e}", sp.elset);
+                }
+                SpringTable::Nonlinear(v) => {
+                    let _ = writeln!(o, "*SPRING, ELSET={}, NONLINEAR", sp.elset);
+                    for (f, e) in v {
+                        let _ = writeln!(o, "{f:e}, {e:e}");
+                    }
+                }
+            }
+        }
         write_boundaries(&mut o, &self.boundaries);
         for s in &self.steps {
             o += "*STEP";
@@ -1381,6 +1891,13 @@ impl Deck {
                 let v: Vec<String> = s.static_params.iter().map(|v| format!("{v:e}")).collect();
                 o += &v.join(", ");
                 o += "\n";
+            }
+            if !s.remove.is_empty() {
+                o += "*MODEL CHANGE, TYPE=ELEMENT, REMOVE\n";
+                for chunk in s.remove.chunks(16) {
+                    let v: Vec<String> = chunk.iter().map(target_str).collect();
+                    let _ = writeln!(o, "{}", v.join(", "));
+                }
             }
             write_boundaries(&mut o, &s.boundaries);
             if !s.cloads.is_empty() {
@@ -1410,7 +1927,7 @@ impl Deck {
             }
             o += "*END STEP\n";
         }
-        o
+        fit_fields(&o)
     }
 
     /// The mesh (0-based, file order, sets by name) of the solid elements, the deck-id ->
@@ -1422,7 +1939,8 @@ impl Deck {
         let bad = |m: String| Err(FemError::InvalidInput(m));
         let kind = |t: ElementType| if nonlinear { t.nl_kind() } else { t.kind() };
         // Trusses and beams: the nonlinear path only, outside the mesh.
-        let truss = |t: ElementType| nonlinear && t == ElementType::T3D2;
+        let truss =
+            |t: ElementType| nonlinear && matches!(t, ElementType::T3D2 | ElementType::SPRINGA);
         let beam = |t: ElementType| nonlinear && t == ElementType::B31;
         if let Some(e) = self
             .elements
@@ -1431,14 +1949,15 @@ impl Deck {
         {
             let what = match e.etype {
                 ElementType::T3D2 => "trusses",
+                ElementType::SPRINGA => "springs",
                 _ => "beams",
             };
             let (supported, hint) = if nonlinear {
-                ("C3D4, C3D10, C3D8, C3D6, T3D2, B31", "")
+                ("C3D4, C3D10, C3D8, C3D6, T3D2, B31, SPRINGA", "")
             } else {
                 (
                     "C3D4, C3D10, C3D8, C3D6",
-                    "; T3D2 trusses and B31 beams are solved by the nonlinear solver: add NLGEOM to the *STEP",
+                    "; T3D2 trusses, SPRINGA springs and B31 beams are solved by the nonlinear solver: add NLGEOM to the *STEP",
                 )
             };
             return bad(format!(
@@ -1451,8 +1970,19 @@ impl Deck {
         if self.elements.is_empty() {
             return bad("the deck has no elements".into());
         }
-        let node_index: HashMap<u64, usize> = self
+        // REF and ROT nodes of rigid bodies are handles of the body's DOFs, not mesh nodes.
+        let handles: std::collections::HashSet<u64> = self
+            .rigid_bodies
+            .iter()
+            .flat_map(|r| [r.ref_node, r.rot_node])
+            .collect();
+        let mesh_nodes: Vec<(u64, [f64; 3])> = self
             .nodes
+            .iter()
+            .filter(|(id, _)| !handles.contains(id))
+            .copied()
+            .collect();
+        let node_index: HashMap<u64, usize> = mesh_nodes
             .iter()
             .enumerate()
             .map(|(i, (id, _))| (*id, i))
@@ -1467,15 +1997,19 @@ impl Deck {
             .enumerate()
             .map(|(k, &i)| (self.elements[i].id, k))
             .collect();
-        let mut mesh = Mesh::with_nodes(self.nodes.iter().map(|(_, x)| *x).collect());
+        let mut mesh = Mesh::with_nodes(mesh_nodes.iter().map(|(_, x)| *x).collect());
         for &i in &solid {
             let e = &self.elements[i];
             let nodes: Vec<usize> = e.nodes.iter().map(|n| node_index[n]).collect();
             mesh.add_element(kind(e.etype).expect("checked above"), &nodes);
         }
         for (name, ids) in &self.node_sets {
-            mesh.node_sets
-                .insert(name.clone(), ids.iter().map(|n| node_index[n]).collect());
+            mesh.node_sets.insert(
+                name.clone(),
+                ids.iter()
+                    .filter_map(|n| node_index.get(n).copied())
+                    .collect(),
+            );
         }
         for (name, ids) in &self.element_sets {
             mesh.element_sets.insert(
@@ -1510,7 +2044,30 @@ impl Deck {
                 beam_section[deck_index[id]] = k;
             }
         }
+        // *SPRING of every SPRINGA element (index into springs; the last one wins).
+        let mut spring_of = vec![usize::MAX; self.elements.len()];
+        for (k, s) in self.springs.iter().enumerate() {
+            for id in &self.element_sets[&s.elset] {
+                spring_of[deck_index[id]] = k;
+            }
+        }
         for (i, e) in self.elements.iter().enumerate() {
+            if e.etype == ElementType::SPRINGA {
+                if spring_of[i] == usize::MAX {
+                    return bad(format!(
+                        "element {} (SPRINGA) has no *SPRING: give its set a *SPRING, ELSET=...[, NONLINEAR]",
+                        e.id
+                    ));
+                }
+                continue;
+            }
+            if spring_of[i] != usize::MAX {
+                return bad(format!(
+                    "element {} ({}) is in the set of a *SPRING: springs are SPRINGA elements",
+                    e.id,
+                    e.etype.name()
+                ));
+            }
             let b31 = e.etype == ElementType::B31;
             if b31 && beam_section[i] == usize::MAX {
                 return bad(format!(
@@ -1526,6 +2083,8 @@ impl Deck {
             }
         }
         Ok(Built {
+            node_ids: mesh_nodes.iter().map(|(id, _)| *id).collect(),
+            spring_of,
             material: solid.iter().map(|&i| of_deck[i]).collect(),
             truss_material: trusses.iter().map(|&i| of_deck[i]).collect(),
             beam_section: beams.iter().map(|&i| beam_section[i]).collect(),
@@ -1563,6 +2122,9 @@ impl Deck {
     /// solver cannot do yet (trusses and beams, several steps, rotational DOFs).
     pub fn to_model(&self) -> Result<InpModel, FemError> {
         let bad = |m: String| Err(FemError::InvalidInput(m));
+        if let Some(rb) = self.rigid_bodies.first() {
+            return bad(format!("*RIGID BODY, NSET={}: rigid bodies are solved by the nonlinear solver only: add NLGEOM to the *STEP", rb.nset));
+        }
         if self.steps.len() > 1 {
             return bad(format!(
                 "the deck has {} steps: only single-step analyses are supported yet",
@@ -1694,6 +2256,59 @@ impl Deck {
             if elements.is_empty() {
                 continue;
             }
+            if let Some(c) = &m.aniso {
+                let d = aniso_matrix(c);
+                let ti = crate::hyper::TransverselyIsotropic { d: vec![d] };
+                material_models.push(format!(
+                    "{}: anisotropic St Venant-Kirchhoff (*ELASTIC, TYPE=ANISO, S = D E)",
+                    m.name
+                ));
+                solids.push(nl::SolidBlock {
+                    name: m.name.clone(),
+                    elements,
+                    material: std::sync::Arc::new(ti),
+                });
+                continue;
+            }
+            if let Some(c) = &m.user {
+                let ef = ElasticFiber::from_constants(c).expect("checked when parsing");
+                if !(ef.c10 > 0.0 && ef.d1 > 0.0) {
+                    return bad(format!(
+                        "material {}: ELASTIC_FIBER needs C10 > 0 and D1 > 0 (got {}, {})",
+                        m.name, ef.c10, ef.d1
+                    ));
+                }
+                if ef.fibres.len() > 2 {
+                    return bad(format!("material {}: ELASTIC_FIBER with {} fibres: the solver's HGO takes two (give at most two)", m.name, ef.fibres.len()));
+                }
+                let (f0, f1) = (&ef.fibres[0], ef.fibres.get(1));
+                // One fibre: two equal families of half its k1 (the same energy).
+                let a1 = f1.map_or(f0.direction, |f| f.direction);
+                if f1.is_some_and(|f| f.k1 != f0.k1 || f.k2 != f0.k2) {
+                    return bad(format!("material {}: ELASTIC_FIBER fibres with different k1, k2: the solver's HGO takes one k1, k2 for both families", m.name));
+                }
+                let hgo = crate::hyper::Hgo {
+                    params: vec![crate::hyper::HgoParams {
+                        c10: ef.c10,
+                        bulk: 2.0 / ef.d1,
+                        k1: if f1.is_some() { f0.k1 } else { f0.k1 / 2.0 },
+                        k2: f0.k2,
+                        kappa: 0.0,
+                    }],
+                    fibres: vec![[f0.direction, a1]],
+                    fibre_invariants: crate::hyper::FibreInvariants::Isochoric,
+                };
+                material_models.push(format!(
+                    "{}: ELASTIC_FIBER (HGO, isochoric invariants, kappa = 0): C10 = {}, D1 = {}, k1 = {}, k2 = {}",
+                    m.name, ef.c10, ef.d1, f0.k1, f0.k2
+                ));
+                solids.push(nl::SolidBlock {
+                    name: m.name.clone(),
+                    elements,
+                    material: std::sync::Arc::new(hgo),
+                });
+                continue;
+            }
             let (model, what): (std::sync::Arc<dyn crate::continuum::SolidMaterial>, String) =
                 match (&m.hyperelastic, m.elastic) {
                     (Some(_), Some(_)) => {
@@ -1738,21 +2353,48 @@ impl Deck {
                 material: model,
             });
         }
-        let nodes_of = |t: &Target| -> Vec<usize> {
+        // Rigid bodies first (body index = order in the deck): the reference point is the REF
+        // node; REF and ROT nodes are handles (body, 0 | 3) of the body's DOFs.
+        let mut bodies = Vec::new();
+        let mut handle: HashMap<u64, (usize, usize)> = HashMap::new();
+        let coords: HashMap<u64, [f64; 3]> = self.nodes.iter().copied().collect();
+        for (b, rb) in self.rigid_bodies.iter().enumerate() {
+            handle.insert(rb.ref_node, (b, 0));
+            handle.insert(rb.rot_node, (b, 3));
+            bodies.push(nl::RigidBody {
+                name: rb.nset.clone(),
+                reference: coords[&rb.ref_node],
+                tied_nodes: self.node_sets[&rb.nset]
+                    .iter()
+                    .map(|id| node_index[id])
+                    .collect(),
+            });
+        }
+        let rigid_tied: std::collections::HashSet<usize> =
+            bodies.iter().flat_map(|b| b.tied_nodes.clone()).collect();
+        // What a *BOUNDARY or *CLOAD names: mesh nodes or rigid-body handles.
+        let owners_of = |t: &Target| -> Vec<Owner> {
+            let one = |id: &u64| match handle.get(id) {
+                Some(&(b, off)) => Owner::Handle(b, off),
+                None => Owner::Node(node_index[id]),
+            };
             match t {
-                Target::Id(n) => vec![node_index[n]],
-                Target::Set(s) => mesh.node_sets[s].clone(),
+                Target::Id(n) => vec![one(n)],
+                Target::Set(s) => self.node_sets[s].iter().map(one).collect(),
             }
         };
+        let node_ids = &built.node_ids;
         // Beams: each node of a B31 element becomes a massless rigid body, its reference
         // point the node, carrying the node (tied: it moves with the body, so solids and
         // trusses sharing it are joined to the beam) and its six DOFs.
         let mut body_of: HashMap<usize, usize> = HashMap::new();
-        let mut bodies = Vec::new();
         let mut beam_nodes = Vec::new();
         for &i in &built.beams {
             for id in &self.elements[i].nodes {
                 let n = node_index[id];
+                if rigid_tied.contains(&n) {
+                    return bad(format!("node {id} of beam element {} is in a *RIGID BODY's set: a beam node is a body of its own (join them with a short beam or leave the node out of the set)", self.elements[i].id));
+                }
                 if let std::collections::hash_map::Entry::Vacant(v) = body_of.entry(n) {
                     v.insert(bodies.len());
                     beam_nodes.push((*id, bodies.len()));
@@ -1801,11 +2443,25 @@ impl Deck {
             ));
         }
         // Current values, (node, dof) and (element, face) -> value.
-        let mut bcs: BTreeMap<(usize, usize), f64> = BTreeMap::new();
-        let mut forces: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+        let mut bcs: BTreeMap<nl::Dof, f64> = BTreeMap::new();
+        let mut forces: BTreeMap<(Owner, usize), f64> = BTreeMap::new();
         let mut pressures: BTreeMap<(usize, u8), f64> = BTreeMap::new();
         // Acceleration (mm/s^2) per element.
         let mut gravity: BTreeMap<usize, [f64; 3]> = BTreeMap::new();
+        // Spring index (trusses and SPRINGA, in deck order) and beam index of every line
+        // element, for *MODEL CHANGE.
+        let spring_index: HashMap<u64, usize> = built
+            .trusses
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (self.elements[i].id, k))
+            .collect();
+        let beam_index: HashMap<u64, usize> = built
+            .beams
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (self.elements[i].id, k))
+            .collect();
         let mut steps = Vec::with_capacity(self.steps.len());
         for (k, s) in self.steps.iter().enumerate() {
             let label = match &s.name {
@@ -1821,40 +2477,75 @@ impl Deck {
                 s.boundaries.iter().collect()
             };
             for b in boundaries {
-                for (n, d, v) in boundary_dofs(b, &nodes_of(&b.target), true)? {
-                    if d >= 3 && !body_of.contains_key(&n) {
-                        return bad(format!(
+                for o in owners_of(&b.target) {
+                    let n = match o {
+                        Owner::Handle(body, off) => {
+                            if b.last > 3 {
+                                return bad(format!("*BOUNDARY on {} constrains DOF {} of a rigid body's {} node: REF and ROT nodes carry DOFs 1-3 (REF: translations; ROT: rotations)", target_str(&b.target), b.last, if off == 0 { "REF" } else { "ROT" }));
+                            }
+                            for d in b.first as usize - 1..b.last as usize {
+                                let dof = nl::Dof::Body { body, k: off + d };
+                                if k > 0 && !bcs.contains_key(&dof) {
+                                    return bad(format!("{label}: *BOUNDARY on {} DOF {} is first given in this step; a boundary condition must already be set in the first step (the solver holds every prescribed DOF from the start; give it in step 1 and change its value here)", target_str(&b.target), d + 1));
+                                }
+                                bcs.insert(dof, b.value);
+                            }
+                            continue;
+                        }
+                        Owner::Node(n) => n,
+                    };
+                    for (n, d, v) in boundary_dofs(b, &[n], true)? {
+                        if d >= 3 && !body_of.contains_key(&n) {
+                            return bad(format!(
                             "*BOUNDARY on {} constrains DOF {} of node {}, which is on no B31 beam: rotations (DOFs 4-6) exist at beam nodes only; solid and truss nodes have DOFs 1-3",
                             target_str(&b.target),
                             d + 1,
-                            self.nodes[n].0
+                            node_ids[n]
                         ));
-                    }
-                    // The solver holds a DOF prescribed in any step from the first step
-                    // on; Abaqus leaves it free until its step. Refused rather than solved
-                    // differently.
-                    if k > 0 && !bcs.contains_key(&(n, d)) {
-                        return bad(format!(
+                        }
+                        let dof = match body_of.get(&n) {
+                            // Rotations as the body's rotation-vector components (exact about a
+                            // fixed axis, e.g. a clamp: 0).
+                            Some(&body) => nl::Dof::Body { body, k: d },
+                            None => nl::Dof::Node { node: n, dir: d },
+                        };
+                        // The solver holds a DOF prescribed in any step from the first step
+                        // on; Abaqus leaves it free until its step. Refused rather than solved
+                        // differently.
+                        if k > 0 && !bcs.contains_key(&dof) {
+                            return bad(format!(
                             "{label}: *BOUNDARY on {} DOF {} is first given in this step; a boundary condition must already be set in the first step (the solver holds every prescribed DOF from the start; give it in step 1 and change its value here)",
                             target_str(&b.target),
                             d + 1
                         ));
+                        }
+                        bcs.insert(dof, v);
                     }
-                    bcs.insert((n, d), v);
                 }
             }
-            let mut step_forces: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+            let mut step_forces: BTreeMap<(Owner, usize), f64> = BTreeMap::new();
             for c in &s.cloads {
-                for n in nodes_of(&c.target) {
-                    if c.dof > 3 && !body_of.contains_key(&n) {
-                        return bad(format!(
-                            "*CLOAD on {} in DOF {} (a moment) at node {}, which is on no B31 beam: solid and truss nodes have DOFs 1-3 only",
-                            target_str(&c.target),
-                            c.dof,
-                            self.nodes[n].0
-                        ));
-                    }
-                    *step_forces.entry((n, c.dof as usize - 1)).or_insert(0.0) += c.value;
+                for o in owners_of(&c.target) {
+                    let key = match o {
+                        Owner::Handle(body, off) => {
+                            if c.dof > 3 {
+                                return bad(format!("*CLOAD on {} in DOF {} at a rigid body's {} node: REF and ROT nodes take DOFs 1-3 (REF: force; ROT: moment)", target_str(&c.target), c.dof, if off == 0 { "REF" } else { "ROT" }));
+                            }
+                            (Owner::Handle(body, 0), off + c.dof as usize - 1)
+                        }
+                        Owner::Node(n) => {
+                            if c.dof > 3 && !body_of.contains_key(&n) {
+                                return bad(format!(
+                                    "*CLOAD on {} in DOF {} (a moment) at node {}, which is on no B31 beam: solid and truss nodes have DOFs 1-3 only",
+                                    target_str(&c.target),
+                                    c.dof,
+                                    node_ids[n]
+                                ));
+                            }
+                            (o, c.dof as usize - 1)
+                        }
+                    };
+                    *step_forces.entry(key).or_insert(0.0) += c.value;
                 }
             }
             forces.extend(step_forces);
@@ -1890,15 +2581,27 @@ impl Deck {
             gravity.extend(step_gravity);
             let mut loads = Vec::new();
             // Forces and moments per node, DOFs 1-6.
-            let mut node_force: BTreeMap<usize, [f64; 6]> = BTreeMap::new();
+            let mut node_force: BTreeMap<Owner, [f64; 6]> = BTreeMap::new();
             for (&(n, d), &v) in &forces {
                 if v != 0.0 {
                     node_force.entry(n).or_insert([0.0; 6])[d] = v;
                 }
             }
-            for (node, f) in node_force {
+            for (owner, f) in node_force {
                 let force = [f[0], f[1], f[2]];
                 let moment = [f[3], f[4], f[5]];
+                let node = match owner {
+                    Owner::Handle(body, _) => {
+                        if force != [0.0; 3] {
+                            loads.push(nl::Load::BodyForce { body, force });
+                        }
+                        if moment != [0.0; 3] {
+                            loads.push(nl::Load::BodyMoment { body, moment });
+                        }
+                        continue;
+                    }
+                    Owner::Node(n) => n,
+                };
                 // A beam node is its body's reference point.
                 match body_of.get(&node) {
                     Some(&body) => {
@@ -1942,15 +2645,27 @@ impl Deck {
                     acceleration: a.map(f64::from_bits),
                 });
             }
-            let prescribed = bcs
-                .iter()
-                .map(|(&(node, dir), &v)| match body_of.get(&node) {
-                    // Rotations as the body's rotation-vector components (exact about a
-                    // fixed axis, e.g. a clamp: 0).
-                    Some(&body) => (nl::Dof::Body { body, k: dir }, v),
-                    None => (nl::Dof::Node { node, dir }, v),
-                })
-                .collect();
+            let prescribed = bcs.iter().map(|(&d, &v)| (d, v)).collect();
+            let mut deactivate = Vec::new();
+            let mut removed_solids = Vec::new();
+            for t in &s.remove {
+                let ids = match t {
+                    Target::Id(id) => std::slice::from_ref(id),
+                    Target::Set(s) => self.element_sets[s].as_slice(),
+                };
+                for id in ids {
+                    if let Some(&e) = built.elem_index.get(id) {
+                        removed_solids.push(e);
+                    } else if let Some(&k) = spring_index.get(id) {
+                        deactivate.push(nl::Deactivate::Spring(k));
+                    } else if let Some(&k) = beam_index.get(id) {
+                        deactivate.push(nl::Deactivate::Beam(k));
+                    }
+                }
+            }
+            if !removed_solids.is_empty() {
+                deactivate.insert(0, nl::Deactivate::Elements(removed_solids));
+            }
             let increments = static_increments(s)
                 .map_err(|m| FemError::InvalidInput(format!("{label}: {m}")))?;
             steps.push(nl::Step {
@@ -1958,14 +2673,36 @@ impl Deck {
                 loads,
                 prescribed,
                 increments,
+                deactivate,
                 ..Default::default()
             });
         }
         // Trusses: two-node springs of axial stiffness E A (force per unit engineering
         // strain), carrying compression as well as tension.
         let mut springs = Vec::with_capacity(built.trusses.len());
+        let mut n_springa = 0;
         for (&i, &m) in built.trusses.iter().zip(&built.truss_material) {
             let el = &self.elements[i];
+            if el.etype == ElementType::SPRINGA {
+                let (na, nb) = (node_index[&el.nodes[0]], node_index[&el.nodes[1]]);
+                let l0 = dist(mesh.nodes[na], mesh.nodes[nb]);
+                let sp = &self.springs[built.spring_of[i]];
+                let (rest_length, law) = springa_law(&sp.table, l0).map_err(|m| {
+                    FemError::InvalidInput(format!(
+                        "SPRINGA element {} (*SPRING, ELSET={}): {m}",
+                        el.id, sp.elset
+                    ))
+                })?;
+                springs.push(nl::Spring {
+                    name: format!("SPRINGA {}", el.id),
+                    a: nl::Point::Node(na),
+                    b: nl::Point::Node(nb),
+                    rest_length,
+                    law,
+                });
+                n_springa += 1;
+                continue;
+            }
             let mat = &self.materials[m];
             let sec = self
                 .sections
@@ -1995,8 +2732,13 @@ impl Deck {
                 law: nl::SpringLaw::Truss { k: e * a },
             });
         }
-        if !built.trusses.is_empty() {
-            let n = built.trusses.len();
+        if n_springa > 0 {
+            material_models.push(format!(
+                "{n_springa} SPRINGA spring(s): force along the current line of the nodes, a function of the elongation (*SPRING tables: tension-only where the table starts at zero force)"
+            ));
+        }
+        if built.trusses.len() > n_springa {
+            let n = built.trusses.len() - n_springa;
             material_models.push(format!(
                 "{n} T3D2 truss(es): linear elastic, axial force E A (l - L) / L in tension and compression"
             ));
@@ -2012,10 +2754,15 @@ impl Deck {
                 steps,
                 ..Default::default()
             },
-            node_ids: self.nodes.iter().map(|(id, _)| *id).collect(),
+            node_ids: built.node_ids.clone(),
             element_ids,
             material_models,
             beam_nodes,
+            rigid_bodies: self
+                .rigid_bodies
+                .iter()
+                .map(|r| (r.ref_node, r.rot_node))
+                .collect(),
         })
     }
 
@@ -2107,6 +2854,8 @@ impl Deck {
                 elastic: Some((f64::from_bits(eb), f64::from_bits(nb))),
                 hyperelastic: None,
                 density: None,
+                aniso: None,
+                user: None,
             });
             deck.sections.push(SolidSection {
                 elset,
@@ -2174,6 +2923,10 @@ impl Deck {
 /// A deck's mesh of solids and what maps it back to the deck.
 struct Built {
     mesh: Mesh,
+    /// Deck id of every mesh node (the deck's nodes less the rigid bodies' REF and ROT).
+    node_ids: Vec<u64>,
+    /// Index into [`Deck::springs`] of every deck element (`usize::MAX` when none).
+    spring_of: Vec<usize>,
     node_index: HashMap<u64, usize>,
     /// Deck id -> mesh index of the solid elements.
     elem_index: HashMap<u64, usize>,
@@ -2247,6 +3000,51 @@ fn write_sets(o: &mut String, kw: &str, sets: &BTreeMap<String, Vec<u64>>) {
             let v: Vec<String> = chunk.iter().map(u64::to_string).collect();
             let _ = writeln!(o, "{},", v.join(", "));
         }
+    }
+}
+
+/// CalculiX reads a number from at most 20 characters: a data field longer than that (a
+/// shortest round-trip `{:e}` of 17 digits with a sign and a long exponent) is rewritten
+/// with as many digits as fit (at least 15 significant digits, 1e-15 relative). Lines up to
+/// the first `*NODE` (heading, comments) and keyword lines are kept.
+fn fit_fields(text: &str) -> String {
+    const WIDTH: usize = 20;
+    let mut out = String::with_capacity(text.len());
+    let mut data = false;
+    for l in text.lines() {
+        if l.starts_with("*NODE") {
+            data = true;
+        }
+        if !data || l.starts_with('*') || l.split(',').all(|t| t.trim().len() <= WIDTH) {
+            out += l;
+        } else {
+            let t: Vec<String> = l
+                .split(',')
+                .map(|t| {
+                    let t = t.trim();
+                    match t.parse::<f64>() {
+                        Ok(v) if t.len() > WIDTH => (0..=16)
+                            .rev()
+                            .map(|p| format!("{v:.p$e}"))
+                            .find(|s| s.len() <= WIDTH)
+                            .unwrap_or_else(|| t.to_string()),
+                        _ => t.to_string(),
+                    }
+                })
+                .collect();
+            out += &t.join(", ");
+        }
+        out += "\n";
+    }
+    out
+}
+
+/// Numbers, at most 8 per line (CalculiX's limit for material constants).
+fn write_values(o: &mut String, v: &[f64]) {
+    for chunk in v.chunks(8) {
+        let t: Vec<String> = chunk.iter().map(|x| format!("{x:e}")).collect();
+        *o += &t.join(", ");
+        *o += "\n";
     }
 }
 
@@ -2341,6 +3139,59 @@ pub struct InpNlModel {
     /// `(deck node id, index into model.bodies)` of every B31 node, in order of first use:
     /// the body's translation is the node's displacement, its rotation the node's.
     pub beam_nodes: Vec<(u64, usize)>,
+    /// `(REF node, ROT node)` deck ids of every `*RIGID BODY`, by body index (the rigid
+    /// bodies come first in `model.bodies`, in deck order; REF and ROT nodes are not mesh
+    /// nodes).
+    pub rigid_bodies: Vec<(u64, u64)>,
+}
+
+/// What a `*BOUNDARY` or `*CLOAD` line names: a mesh node, or a rigid body's REF (offset 0)
+/// or ROT (offset 3) node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Owner {
+    Node(usize),
+    Handle(usize, usize),
+}
+
+fn dist(a: [f64; 3], b: [f64; 3]) -> f64 {
+    ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2) + (b[2] - a[2]).powi(2)).sqrt()
+}
+
+/// Rest length and law of a SPRINGA spring of initial length `l0` from its `*SPRING`
+/// table. A linear spring is a truss of `k = stiffness * l0` (it pushes); a nonlinear table
+/// must start at zero force (a tension-only spring): its rest length is where the force
+/// starts to rise, `l0 + e_z` with `e_z` the last elongation of the leading zero forces,
+/// and the points after it become a piecewise law in strain `(e - e_z) / rest`. Beyond its
+/// last point CalculiX holds the force constant while the piecewise law extrapolates with
+/// the last slope (the writer extends its tables far, see [`Deck::from_nl_model`]).
+fn springa_law(t: &SpringTable, l0: f64) -> Result<(f64, crate::nl::SpringLaw), String> {
+    if !(l0 > 0.0 && l0.is_finite()) {
+        return Err("zero length: its nodes coincide".into());
+    }
+    match t {
+        SpringTable::Linear(k) => Ok((l0, crate::nl::SpringLaw::Truss { k: k * l0 })),
+        SpringTable::Nonlinear(v) => {
+            if v[0].0 != 0.0 {
+                return Err(format!("the table starts at force {} : only tables starting at zero force (tension-only springs) are supported, or a linear *SPRING", v[0].0));
+            }
+            let z = v.iter().take_while(|p| p.0 == 0.0).count() - 1;
+            let e_z = v[z].1;
+            let rest = l0 + e_z;
+            if rest <= 0.0 {
+                return Err(format!(
+                    "the force starts to rise at elongation {e_z}, at or below zero length"
+                ));
+            }
+            let pts: Vec<(f64, f64)> = v[z + 1..]
+                .iter()
+                .map(|&(f, e)| ((e - e_z) / rest, f))
+                .collect();
+            if pts.is_empty() {
+                return Err("the table carries no force".into());
+            }
+            Ok((rest, crate::nl::SpringLaw::Piecewise(pts)))
+        }
+    }
 }
 
 /// The FE model of a deck (see [`Deck::to_model`]).
