@@ -1,0 +1,412 @@
+//! Decks of nonlinear models: `Deck::from_nl_model` round trips through `Deck::parse` and
+//! `Deck::to_nl_model` to the same solution, and CalculiX (`ccx`, skipped when absent)
+//! solves the written deck alike.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use spinetwin_fem::hyper::{Hgo, HgoParams, MooneyRivlin, MooneyRivlinParams};
+use spinetwin_fem::inp::{ccx_dat_displacements, Deck};
+use spinetwin_fem::nl::{
+    solve, Dof, Increments, Load, Model, Point, RigidBody, SolidBlock, SolveOptions, Spring,
+    SpringLaw, Step, StepState,
+};
+use spinetwin_fem::{hex_box_mesh, Mesh};
+
+fn nodes_at(mesh: &Mesh, f: impl Fn([f64; 3]) -> bool) -> Vec<usize> {
+    (0..mesh.num_nodes())
+        .filter(|&n| f(mesh.nodes[n]))
+        .collect()
+}
+
+fn hgo(kappa: f64) -> Hgo {
+    let c = 30f64.to_radians().cos();
+    let s = 30f64.to_radians().sin();
+    let mut h = Hgo::new(
+        vec![HgoParams {
+            c10: 0.5,
+            bulk: 10.0,
+            k1: 2.0,
+            k2: 5.0,
+            kappa,
+        }],
+        vec![[[c, s, 0.0], [c, -s, 0.0]]],
+    )
+    .unwrap();
+    h.params[0].kappa = kappa;
+    h
+}
+
+/// A 10 x 10 x 6 mm hex block (lower half HGO, upper half Mooney-Rivlin) between two rigid
+/// plates, four pre-strained (2 %) tension-only bilinear springs between the plates, the
+/// bottom plate fixed, a torque on the top plate in two steps.
+fn plates_model() -> Model {
+    let mesh = hex_box_mesh([10.0, 10.0, 6.0], [2, 2, 2]).unwrap();
+    let ne = mesh.num_elements();
+    let centre_z = |e: usize| {
+        let n = mesh.element_nodes(e);
+        n.iter().map(|&k| mesh.nodes[k][2]).sum::<f64>() / n.len() as f64
+    };
+    let (lower, upper): (Vec<usize>, Vec<usize>) = (0..ne).partition(|&e| centre_z(e) < 3.0);
+    let bottom = nodes_at(&mesh, |x| x[2].abs() < 1e-9);
+    let top = nodes_at(&mesh, |x| (x[2] - 6.0).abs() < 1e-9);
+    let mut springs = Vec::new();
+    // Diagonal springs, each from a corner of the bottom plate to the next corner (counter-
+    // clockwise) of the top one: the torque stretches them.
+    let corners = [(-3.0, -3.0), (13.0, -3.0), (13.0, 13.0), (-3.0, 13.0)];
+    for i in 0..4 {
+        let ((x, y), (u, v)) = (corners[i], corners[(i + 1) % 4]);
+        springs.push(Spring {
+            name: format!("diagonal {i}"),
+            a: Point::Body {
+                body: 0,
+                at: [x, y, 0.0],
+            },
+            b: Point::Body {
+                body: 1,
+                at: [u, v, 6.0],
+            },
+            rest_length: (16.0f64 * 16.0 + 36.0).sqrt() / 1.02,
+            law: SpringLaw::Bilinear {
+                k1: 40.0,
+                eps_t: 0.05,
+                k2: 150.0,
+            },
+        });
+    }
+    let fix: Vec<(Dof, f64)> = (0..6).map(|k| (Dof::Body { body: 0, k }, 0.0)).collect();
+    let inc = Increments {
+        initial: 0.25,
+        min: 1e-3,
+        max: 0.5,
+        max_increments: 100,
+        cutback: true,
+    };
+    Model {
+        solids: vec![
+            SolidBlock {
+                name: "fibres".into(),
+                elements: lower,
+                material: Arc::new(hgo(0.0)),
+            },
+            SolidBlock {
+                name: "matrix".into(),
+                elements: upper,
+                material: Arc::new(
+                    MooneyRivlin::new(vec![MooneyRivlinParams {
+                        c10: 0.4,
+                        c01: 0.1,
+                        bulk: 10.0,
+                    }])
+                    .unwrap(),
+                ),
+            },
+        ],
+        mesh,
+        bodies: vec![
+            RigidBody {
+                name: "bottom plate".into(),
+                reference: [5.0, 5.0, 0.0],
+                tied_nodes: bottom,
+            },
+            RigidBody {
+                name: "top plate".into(),
+                reference: [5.0, 5.0, 6.0],
+                tied_nodes: top,
+            },
+        ],
+        springs,
+        steps: vec![
+            Step {
+                name: "torque 1".into(),
+                loads: vec![Load::BodyMoment {
+                    body: 1,
+                    moment: [0.0, 0.0, 150.0],
+                }],
+                prescribed: fix.clone(),
+                increments: inc.clone(),
+                ..Default::default()
+            },
+            Step {
+                name: "torque 2".into(),
+                loads: vec![Load::BodyMoment {
+                    body: 1,
+                    moment: [0.0, 0.0, 400.0],
+                }],
+                prescribed: fix,
+                increments: inc,
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+fn solved(model: &Model) -> Vec<StepState> {
+    let r = solve(model, &SolveOptions::default()).unwrap();
+    assert!(r.converged, "{:?}", r.failure);
+    r.steps.into_iter().map(|s| s.state.unwrap()).collect()
+}
+
+/// Two deck texts agree: the same lines but `**` comments, numbers within `tol` relative.
+fn same_deck(a: &str, b: &str, tol: f64) -> Result<(), String> {
+    let lines = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.trim_start().starts_with("**"))
+            .map(String::from)
+            .collect()
+    };
+    let (la, lb) = (lines(a), lines(b));
+    if la.len() != lb.len() {
+        return Err(format!("{} lines vs {}", la.len(), lb.len()));
+    }
+    for (k, (x, y)) in la.iter().zip(&lb).enumerate() {
+        let (tx, ty): (Vec<&str>, Vec<&str>) = (x.split(',').collect(), y.split(',').collect());
+        let ok = tx.len() == ty.len()
+            && tx.iter().zip(&ty).all(|(p, q)| {
+                let (p, q) = (p.trim(), q.trim());
+                p == q
+                    || match (p.parse::<f64>(), q.parse::<f64>()) {
+                        (Ok(u), Ok(v)) => (u - v).abs() <= tol * u.abs().max(v.abs()),
+                        _ => false,
+                    }
+            });
+        if !ok {
+            return Err(format!("line {}: {x:?} vs {y:?}", k + 1));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn nonlinear_deck_round_trips_to_the_same_solution_and_deck() {
+    let model = plates_model();
+    let direct = solved(&model);
+    let written = Deck::from_nl_model(&model).unwrap();
+    assert!(
+        written
+            .approximations
+            .iter()
+            .all(|a| a.contains("spring tables end")),
+        "{:?}",
+        written.approximations
+    );
+    let text = written.deck.write();
+    let deck = Deck::parse(&text).unwrap();
+    assert!(deck.needs_nonlinear());
+    let back = deck.to_nl_model().unwrap();
+    assert_eq!(back.model.bodies.len(), 2);
+    assert_eq!(back.model.springs.len(), 4);
+    let again = solved(&back.model);
+    let nn = model.mesh.num_nodes();
+    for (k, (a, b)) in direct.iter().zip(&again).enumerate() {
+        let (ra, rb) = (a.bodies[1].rotation_vector, b.bodies[1].rotation_vector);
+        eprintln!(
+            "step {}: top plate rotation {ra:?} direct, {rb:?} through the deck",
+            k + 1
+        );
+        for d in 0..3 {
+            assert!(
+                (ra[d] - rb[d]).abs() <= 1e-6 * ra[2].abs(),
+                "{ra:?} vs {rb:?}"
+            );
+            let (ta, tb) = (a.bodies[1].translation[d], b.bodies[1].translation[d]);
+            assert!((ta - tb).abs() <= 1e-6 * ra[2].abs() * 10.0, "{ta} vs {tb}");
+        }
+        let scale = a.displacements[..nn]
+            .iter()
+            .flatten()
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        for n in 0..nn {
+            for d in 0..3 {
+                let (u, v) = (a.displacements[n][d], b.displacements[n][d]);
+                assert!(
+                    (u - v).abs() <= 1e-6 * scale,
+                    "node {n} dir {d}: {u} vs {v}"
+                );
+            }
+        }
+    }
+    assert!(
+        direct[1].bodies[1].rotation_vector[2] > 0.2,
+        "a large rotation"
+    );
+    // Written again from the model read back: the same deck.
+    let text2 = Deck::from_nl_model(&back.model).unwrap().deck.write();
+    same_deck(&text, &text2, 1e-12).unwrap();
+}
+
+#[test]
+fn follower_pairs_and_dispersion_are_named() {
+    let mut model = plates_model();
+    model.steps[0].loads.push(Load::FollowerPair {
+        a: Point::Node(0),
+        b: Point::Node(5),
+        magnitude: 10.0,
+    });
+    let e = Deck::from_nl_model(&model).unwrap_err().to_string();
+    assert!(e.contains("FollowerPair"), "{e}");
+    let mut model = plates_model();
+    model.solids[0].material = Arc::new(hgo(0.1));
+    let w = Deck::from_nl_model(&model).unwrap();
+    assert!(
+        w.approximations.iter().any(|a| a.contains("kappa = 0.1")),
+        "{:?}",
+        w.approximations
+    );
+    assert!(w
+        .deck
+        .write()
+        .contains("** approximation: block 'fibres': HGO dispersion kappa = 0.1"));
+}
+
+fn ccx() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("ccx"))
+            .find(|c| c.is_file())
+    });
+    if found.is_none() {
+        eprintln!("skipped: CalculiX (ccx) is not on the PATH");
+    }
+    found
+}
+
+/// Runs ccx on `text`; the displacement printout of the last increment (node id -> u).
+fn run_ccx(ccx: &PathBuf, name: &str, text: &str) -> std::collections::HashMap<u64, [f64; 3]> {
+    let dir = std::env::temp_dir().join(format!("spinetwin-inp-nl-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.inp")), text).unwrap();
+    let out = std::process::Command::new(ccx)
+        .arg("-i")
+        .arg(name)
+        .current_dir(&dir)
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && !log.contains("*ERROR"),
+        "ccx failed: {log}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dat = std::fs::read_to_string(dir.join(format!("{name}.dat"))).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    ccx_dat_displacements(&dat).unwrap()
+}
+
+#[test]
+fn elastic_fiber_matches_hgo_in_one_element_uniaxial_tension() {
+    let Some(ccx) = ccx() else { return };
+    let mesh = hex_box_mesh([1.0, 1.0, 1.0], [1, 1, 1]).unwrap();
+    let mut pres = Vec::new();
+    for n in 0..8 {
+        let x = mesh.nodes[n];
+        for d in 0..3 {
+            if x[d] == 0.0 {
+                pres.push((Dof::Node { node: n, dir: d }, 0.0));
+            }
+        }
+    }
+    let face = nodes_at(&mesh, |x| x[0] == 1.0);
+    let f = 1.5; // N on the 1 mm^2 face
+    let model = Model {
+        solids: vec![SolidBlock {
+            name: "cube".into(),
+            elements: vec![0],
+            material: Arc::new(hgo(0.0)),
+        }],
+        mesh,
+        steps: vec![Step {
+            name: "pull".into(),
+            loads: face
+                .iter()
+                .map(|&node| Load::NodeForce {
+                    node,
+                    force: [f / 4.0, 0.0, 0.0],
+                })
+                .collect(),
+            prescribed: pres,
+            increments: Increments {
+                initial: 0.1,
+                min: 1e-4,
+                max: 0.2,
+                max_increments: 100,
+                cutback: true,
+            },
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ours = solved(&model);
+    let text = Deck::from_nl_model(&model).unwrap().deck.write();
+    assert!(text.contains("*USER MATERIAL, CONSTANTS=10"), "{text}");
+    let theirs = run_ccx(&ccx, "fiber", &text);
+    let corner = nodes_at(&model.mesh, |x| x == [1.0, 1.0, 1.0])[0];
+    let u = ours[0].displacements[corner];
+    let v = theirs[&(corner as u64 + 1)];
+    for d in 0..3 {
+        let rel = (u[d] - v[d]) / u[0].abs();
+        eprintln!(
+            "ELASTIC_FIBER vs HGO, 1.5 MPa uniaxial, corner u{}: ours {:.6e}, ccx {:.6e} ({:+.2e} of u1)",
+            d + 1,
+            u[d],
+            v[d],
+            rel
+        );
+        assert!(rel.abs() < 1e-3, "ours {u:?} vs ccx {v:?}");
+    }
+    assert!(u[0] > 0.1, "a large stretch: {u:?}");
+}
+
+#[test]
+fn ccx_solves_the_written_plates_deck_alike() {
+    let Some(ccx) = ccx() else { return };
+    // Without the springs: ccx 2.20 diverges on the written spring tables of this model from
+    // the first iteration (open; see the module documentation of `inp`), so this checks the
+    // solids, rigid bodies and the ROT-node torque.
+    let mut model = plates_model();
+    model.springs.clear();
+    model.steps[1].loads = vec![Load::BodyMoment {
+        body: 1,
+        moment: [0.0, 0.0, 250.0],
+    }];
+    let ours = solved(&model);
+    let w = Deck::from_nl_model(&model).unwrap();
+    let theirs = run_ccx(&ccx, "plates", &w.deck.write());
+    let (r, q) = w.body_nodes[1];
+    let rot = theirs[&q];
+    let tr = theirs[&r];
+    let s = &ours[1];
+    let ro = s.bodies[1].rotation_vector;
+    let to = s.bodies[1].translation;
+    eprintln!("top plate rotation vector (rad): ours {ro:?}, ccx {rot:?}");
+    eprintln!("top plate translation (mm): ours {to:?}, ccx {tr:?}");
+    let rel = (ro[2] - rot[2]) / ro[2];
+    eprintln!(
+        "torsion angle: ours {:.5} rad, ccx {:.5} rad ({:+.2} %)",
+        ro[2],
+        rot[2],
+        100.0 * rel
+    );
+    assert!(rel.abs() < 0.05, "torsion: ours {ro:?} vs ccx {rot:?}");
+    // Mid-height nodes.
+    let mid = nodes_at(&model.mesh, |x| (x[2] - 3.0).abs() < 1e-9);
+    let scale = s
+        .displacements
+        .iter()
+        .flatten()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    let mut worst = 0.0f64;
+    for &n in &mid {
+        let (u, v) = (s.displacements[n], theirs[&(n as u64 + 1)]);
+        for d in 0..3 {
+            worst = worst.max((u[d] - v[d]).abs() / scale);
+        }
+    }
+    eprintln!(
+        "mid-height nodes: largest difference {:.2} % of the largest displacement ({scale:.4} mm)",
+        100.0 * worst
+    );
+    assert!(worst < 0.05, "{worst}");
+}
