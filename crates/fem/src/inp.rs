@@ -363,7 +363,7 @@ impl ElasticFiber {
     /// Reads the constants back; `None` when their number is not `2 + 4 n` (n = 1..4) or a
     /// direction has `a1^2 + a2^2 > 1`.
     pub fn from_constants(c: &[f64]) -> Option<ElasticFiber> {
-        if c.len() < 6 || (c.len() - 2) % 4 != 0 || c.len() > 18 {
+        if c.len() < 6 || !(c.len() - 2).is_multiple_of(4) || c.len() > 18 {
             return None;
         }
         let mut fibres = Vec::new();
@@ -1568,7 +1568,13 @@ impl Deck {
                     ),
                 );
             }
-            if laws.iter().filter(|&&b| b).count() > 1 {
+            // *ELASTIC with *HYPERELASTIC is refused by the solvers (naming both).
+            if [laws[0] || laws[1], laws[2], laws[3]]
+                .iter()
+                .filter(|&&b| b)
+                .count()
+                > 1
+            {
                 return err(
                     0,
                     format!("material {} has more than one of *ELASTIC, *ELASTIC TYPE=ANISO, *HYPERELASTIC, *USER MATERIAL: give one", m.name),
@@ -1927,7 +1933,15 @@ impl Deck {
             }
             o += "*END STEP\n";
         }
-        fit_fields(&o)
+        o
+    }
+
+    /// [`Deck::write`] for CalculiX, which reads a number from at most 20 characters: a
+    /// longer data field (a shortest round-trip number with 17 digits, a sign and a long
+    /// exponent) is written with as many significant digits as fit (at least 15, so within
+    /// 1e-15 relative). Use it for every deck given to `ccx`; [`Deck::write`] stays exact.
+    pub fn write_ccx(&self) -> String {
+        fit_fields(&self.write())
     }
 
     /// The mesh (0-based, file order, sets by name) of the solid elements, the deck-id ->

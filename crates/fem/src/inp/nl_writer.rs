@@ -22,7 +22,7 @@ pub const TOE_CHORDS: usize = 50;
 /// A deck written from a nonlinear model, and what it approximates.
 #[derive(Clone, Debug)]
 pub struct NlDeck {
-    /// The deck (CalculiX-compatible; [`Deck::write`] gives the text).
+    /// The deck ([`Deck::write_ccx`] gives the text for CalculiX).
     pub deck: Deck,
     /// What the deck represents only approximately (one line each, also written as `**`
     /// comments, [`Deck::comments`]); empty when the deck is exact.
@@ -216,8 +216,7 @@ impl Deck {
         let mut groups: Vec<(InpLaw, Option<f64>, Vec<u64>)> = Vec::new();
         let mut group_of: HashMap<String, usize> = HashMap::new();
         let mut noted: std::collections::HashSet<String> = std::collections::HashSet::new();
-        for e in 0..ne {
-            let k = block_of[e];
+        for (e, &k) in block_of.iter().enumerate() {
             if k == usize::MAX {
                 continue;
             }
@@ -264,7 +263,7 @@ impl Deck {
             let xa = deck.nodes[(a - 1) as usize].1;
             let xb = deck.nodes[(b - 1) as usize].1;
             let l0 = super::dist(xa, xb);
-            if !(l0 > 0.0) {
+            if l0.is_nan() || l0 <= 0.0 {
                 return bad(format!(
                     "spring '{}' has zero length: its ends coincide",
                     s.name
