@@ -291,8 +291,25 @@ impl Bar {
             V3::new(rz, ry, rz),
         )
     }
-    fn tip(&self) -> V3 {
-        self.root + self.dir * (self.len + self.r_tip.1)
+    /// The most lateral point of the bar (towards `out`, a unit vector; local frame): on
+    /// the ellipsoidal cap of its tip, the point where the surface normal is `out`. The cap
+    /// is `(e1/rz)^2 + (e2/ry)^2 + (e3/rz)^2 = 1` with `e = M d - b` (see [`Bar::sd`]):
+    /// `e1 = dir.d - len`, `e2 = side.d`, `e3 = d.z - len dir.z`, `d` from the root, so the
+    /// extreme of the linear function `out.d` over it is closed form.
+    fn most_lateral(&self, out: V3) -> V3 {
+        let m = Matrix3::from_rows(&[
+            self.dir.transpose(),
+            self.side.transpose(),
+            V3::z().transpose(),
+        ]);
+        let mi = m.try_inverse().expect("the bar's axis is not vertical");
+        let b = V3::new(self.len, 0.0, self.len * self.dir.z);
+        let r = V3::new(self.r_tip.1, self.r_tip.0, self.r_tip.1);
+        let g = mi.transpose() * out;
+        let rg = r.component_mul(&g);
+        let e = r.component_mul(&rg) / rg.norm();
+        debug_assert!(e.x >= 0.0, "the lateral extreme lies on the tip's cap");
+        self.root + mi * (e + b)
     }
 }
 
@@ -786,14 +803,23 @@ impl VertebraModel {
         let p = &self.arch.pedicles[side];
         (p.q, p.u, p.rw, p.rh)
     }
+    /// The most posterior (dorsal) point of the spinous process, local y: the process is a
+    /// capsule in the mid-sagittal plane sloping caudally, so this is the end of its rounded
+    /// tip straight behind the end of its axis, not the end of the axis itself (which lies
+    /// lower on the rounding).
     pub fn spinous_tip(&self) -> V3 {
         let a = &self.arch;
-        let dir = (a.sp_end - a.sp_root).normalize();
-        let t = a.sp_end + dir * a.sp_r;
-        V3::new(0.0, t.x, t.y)
+        let end = if a.sp_end.x >= a.sp_root.x {
+            a.sp_end
+        } else {
+            a.sp_root
+        };
+        V3::new(0.0, end.x + a.sp_r, end.y)
     }
+    /// The most lateral point (local x) of a transverse process (`side` 0 left, 1 right).
     pub fn transverse_tip(&self, side: usize) -> Option<V3> {
-        self.arch.tps.as_ref().map(|t| t[side].tip())
+        let out = V3::x() * if side == 0 { 1.0 } else { -1.0 };
+        self.arch.tps.as_ref().map(|t| t[side].most_lateral(out))
     }
     /// Height of the body between the endplate rim planes along local z at depth `y`.
     pub fn height_at(&self, y: f64) -> f64 {

@@ -4,7 +4,7 @@
 use crate::scene::{Scene, TissueHu};
 use crate::sdf::V3;
 use crate::spec::PhantomSpec;
-use crate::spine::{VertebraModel, FACET_GAP};
+use crate::spine::{Joint, VertebraModel, FACET_GAP};
 use serde::{Deserialize, Serialize};
 use spinetwin_anatomy::{Level, CANAL_LABEL};
 use spinetwin_imaging::Grid;
@@ -103,8 +103,9 @@ pub struct PedicleTruth {
     pub min_height_mm: f64,
 }
 
-/// Facet surface centres (null where the vertebra has no such process, e.g. no inferior
-/// facets on the sacrum).
+/// Facet surface centres: the centroid of each articular surface, the part of the process's
+/// joint face that faces the partner process across the joint space (null where the vertebra
+/// has no such process, e.g. no inferior facets on the sacrum).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FacetTruth {
     /// Superior articular facet, left.
@@ -143,9 +144,11 @@ pub struct VertebraTruth {
     pub pedicle_right: PedicleTruth,
     /// Facet centres.
     pub facets: FacetTruth,
-    /// Posterior tip of the spinous process (median crest for the sacrum).
+    /// Tip of the spinous process: its most posterior point along the local y axis (median
+    /// crest for the sacrum).
     pub spinous_tip: Point,
-    /// Lateral tip of the left transverse process (null for the sacrum).
+    /// Tip of the left transverse process: its most lateral point along the local x axis
+    /// (null for the sacrum).
     pub transverse_tip_left: Option<Point>,
     /// Lateral tip of the right transverse process.
     pub transverse_tip_right: Option<Point>,
@@ -292,7 +295,49 @@ fn pedicle_truth(v: &VertebraModel, side: usize) -> PedicleTruth {
     }
 }
 
-fn vertebra_truth(v: &VertebraModel) -> VertebraTruth {
+/// Centre of the articular surfaces of one facet joint, on the joint plane: the centroid of
+/// the part of the plane where the superior process of `lower` and the inferior process of
+/// `upper` face each other across the joint space (the articular, cartilage-bearing surface;
+/// each process's slab reaches beyond it, into the lamina and pedicle or past the partner's
+/// tip). A plane point counts when the joint space there is free of bone and each side's
+/// bone surface lies within [`FACET_SURFACE_DEPTH`] of its face of the joint (so the rounded
+/// edges count where they still face the joint). Without a partner (the other vertebra is not
+/// drawn) the one side's face alone. The facet centres lie half the joint space either side.
+fn facet_centre(lower: &VertebraModel, upper: Option<&VertebraModel>, j: &Joint) -> V3 {
+    let n = j.normal;
+    let z = lower.frame.rot.column(2).into_owned();
+    let w = (z - n * n.dot(&z)).normalize();
+    let t = w.cross(&n);
+    let h = FACET_GAP / 2.0;
+    let bone = |v: &VertebraModel, p: V3| v.bone_sd_local(v.frame.to_local(p)) < 0.0;
+    let faces = |v: &VertebraModel, p: V3, sgn: f64| {
+        bone(v, p + n * (sgn * (h + FACET_SURFACE_DEPTH))) && !bone(v, p)
+    };
+    let (step, reach) = (0.2, 16.0);
+    let k = (reach / step) as i32;
+    let (mut sum, mut count) = (V3::zeros(), 0usize);
+    for a in -k..=k {
+        for b in -k..=k {
+            let p = j.centre + t * (f64::from(a) * step) + w * (f64::from(b) * step);
+            if faces(lower, p, -1.0) && upper.is_none_or(|u| faces(u, p, 1.0)) {
+                sum += p;
+                count += 1;
+            }
+        }
+    }
+    if count == 0 {
+        j.centre
+    } else {
+        sum / count as f64
+    }
+}
+
+/// How far (mm) behind its face of the joint plane a process's surface may lie and still count
+/// as articular surface ([`facet_centre`]).
+const FACET_SURFACE_DEPTH: f64 = 0.25;
+
+fn vertebra_truth(verts: &[VertebraModel], i: usize) -> VertebraTruth {
+    let v = &verts[i];
     let f = &v.frame;
     let (sp, sn) = v.sup_plane();
     let inferior_endplate = v.inf_plane().map(|(p, n)| EndplateTruth {
@@ -303,6 +348,24 @@ fn vertebra_truth(v: &VertebraModel) -> VertebraTruth {
     let face = |c: V3, n: V3, sgn: f64| pt(c + n * (sgn * FACET_GAP / 2.0));
     let js = &v.joints_sup;
     let ji = v.joints_inf.as_ref();
+    let above = i.checked_sub(1).map(|a| &verts[a]);
+    let below = verts.get(i + 1);
+    let sup_c = js.map(|j| facet_centre(v, above, &j));
+    let inf_c = ji.map(|js| {
+        js.map(|j| match below {
+            Some(lo) => facet_centre(lo, Some(v), &j),
+            // The partner is not drawn: this side's face alone (the inferior process faces
+            // along +n, so mirror the joint).
+            None => facet_centre(
+                v,
+                None,
+                &Joint {
+                    centre: j.centre,
+                    normal: -j.normal,
+                },
+            ),
+        })
+    });
     let (hant, hpost) = if v.is_sacrum() {
         (v.h, v.h)
     } else {
@@ -326,10 +389,10 @@ fn vertebra_truth(v: &VertebraModel) -> VertebraTruth {
         pedicle_left: pedicle_truth(v, 0),
         pedicle_right: pedicle_truth(v, 1),
         facets: FacetTruth {
-            superior_left: face(js[0].centre, js[0].normal, -1.0),
-            superior_right: face(js[1].centre, js[1].normal, -1.0),
-            inferior_left: ji.map(|j| face(j[0].centre, j[0].normal, 1.0)),
-            inferior_right: ji.map(|j| face(j[1].centre, j[1].normal, 1.0)),
+            superior_left: face(sup_c[0], js[0].normal, -1.0),
+            superior_right: face(sup_c[1], js[1].normal, -1.0),
+            inferior_left: ji.zip(inf_c).map(|(j, c)| face(c[0], j[0].normal, 1.0)),
+            inferior_right: ji.zip(inf_c).map(|(j, c)| face(c[1], j[1].normal, 1.0)),
             superior_normals: [pt(js[0].normal), pt(js[1].normal)],
             superior_angle_deg: v.morph.facet,
         },
@@ -438,7 +501,9 @@ pub(crate) fn compute(scene: &Scene, grid: &Grid, spec: &PhantomSpec) -> Truth {
         },
         labels,
         tissue_hu: scene.hu.clone(),
-        vertebrae: scene.verts.iter().map(vertebra_truth).collect(),
+        vertebrae: (0..scene.verts.len())
+            .map(|i| vertebra_truth(&scene.verts, i))
+            .collect(),
         discs,
         angles: AngleTruth {
             segments,
