@@ -15,6 +15,8 @@ use spinetwin_anatomy::Level;
 /// superior articular process of the one below. The two processes are bounded by the two
 /// sides of one plane, so they can never overlap.
 pub(crate) const FACET_GAP: f64 = 1.0;
+/// How far (mm) the pedicle's cylinder reaches behind its isthmus centre.
+pub(crate) const PEDICLE_T_POST: f64 = 3.0;
 /// Thickness (mm) of an articular process behind its facet surface.
 const FACET_T: f64 = 5.5;
 /// Half length (mm) of a facet surface in the transverse plane.
@@ -384,7 +386,7 @@ impl Arch {
                 rw: mo.ped_w / 2.0,
                 rh: mo.ped_h / 2.0,
                 t_ant: 0.35 * cd + 10.0,
-                t_post: 3.0,
+                t_post: PEDICLE_T_POST,
             }
         });
         // Laminae run parallel to the posterolateral canal walls, 3.5 mm (half their
@@ -802,6 +804,10 @@ impl VertebraModel {
     pub fn pedicle(&self, side: usize) -> (V3, V3, f64, f64) {
         let p = &self.arch.pedicles[side];
         (p.q, p.u, p.rw, p.rh)
+    }
+    /// How far (mm) the pedicle's cylinder reaches in front of its isthmus centre.
+    pub fn pedicle_t_ant(&self, side: usize) -> f64 {
+        self.arch.pedicles[side].t_ant
     }
     /// The most posterior (dorsal) point of the spinous process, local y: the process is a
     /// capsule in the mid-sagittal plane sloping caudally, so this is the end of its rounded

@@ -4,7 +4,7 @@
 use crate::scene::{Scene, TissueHu};
 use crate::sdf::V3;
 use crate::spec::PhantomSpec;
-use crate::spine::{Joint, VertebraModel, FACET_GAP};
+use crate::spine::{Joint, VertebraModel, FACET_GAP, PEDICLE_T_POST};
 use serde::{Deserialize, Serialize};
 use spinetwin_anatomy::{Level, CANAL_LABEL};
 use spinetwin_imaging::Grid;
@@ -97,7 +97,9 @@ pub struct PedicleTruth {
     pub direction: Direction,
     /// Length (mm) from the entry to the anterior cortex of the body along the axis.
     pub axis_length_mm: f64,
-    /// Minimum (isthmus) width, transverse, mm.
+    /// Minimum (isthmus) width, transverse, mm: the narrowest bone chord across the axis,
+    /// normal to it in the transverse plane, along the pedicle (narrower than the pedicle's
+    /// elliptic cylinder where the spinal canal cuts into it).
     pub min_width_mm: f64,
     /// Minimum (isthmus) height, mm.
     pub min_height_mm: f64,
@@ -267,8 +269,36 @@ fn body_centroid(v: &VertebraModel) -> V3 {
     v.frame.to_world(sum / n.max(1) as f64)
 }
 
+/// Narrowest bone chord (mm) across the pedicle axis (`q` + t `u`, local), normal to it in the
+/// transverse plane, over the length of the pedicle's cylinder (`t` from its posterior end
+/// to `t_ant` in front of the isthmus): the width of bone a screw passes. Where the spinal
+/// canal cuts into the cylinder's medial side (L4, L5) this is narrower than the cylinder's
+/// diameter `2 rw`; elsewhere it is that diameter, which bounds it.
+fn pedicle_bone_width(v: &VertebraModel, q: V3, u: V3, rw: f64, t_ant: f64) -> f64 {
+    let b = u.cross(&V3::z()).normalize();
+    let bone = |p: V3| v.bone_sd_local(p) < 0.0;
+    let reach = |p: V3, d: V3| {
+        let mut r = 0.0;
+        while r < 40.0 && bone(p + d * (r + 0.01)) {
+            r += 0.01;
+        }
+        r
+    };
+    let mut width = f64::INFINITY;
+    let mut t = -PEDICLE_T_POST;
+    while t <= t_ant {
+        let p = q + u * t;
+        if bone(p) {
+            width = width.min(reach(p, b) + reach(p, -b));
+        }
+        t += 0.25;
+    }
+    width.min(2.0 * rw)
+}
+
 fn pedicle_truth(v: &VertebraModel, side: usize) -> PedicleTruth {
     let (q, u, rw, rh) = v.pedicle(side);
+    let t_ant = v.pedicle_t_ant(side);
     // Walk back along the axis until leaving the bone: the entry point.
     let mut t = 0.0;
     while t < 60.0 && v.bone_sd_local(q - u * (t + 0.25)) <= 0.0 {
@@ -290,7 +320,7 @@ fn pedicle_truth(v: &VertebraModel, side: usize) -> PedicleTruth {
         entry: pt(v.frame.to_world(entry)),
         direction: pt(v.frame.dir_to_world(u)),
         axis_length_mm: s,
-        min_width_mm: 2.0 * rw,
+        min_width_mm: pedicle_bone_width(v, q, u, rw, t_ant),
         min_height_mm: 2.0 * rh,
     }
 }
