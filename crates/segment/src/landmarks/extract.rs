@@ -794,17 +794,26 @@ fn pedicle(
     let b = u.cross(&V3::z());
     let step = (s / 4.0).max(0.05);
     let reach = |p: V3, d: V3| bone_reach(&inside_local, p, d, step);
-    let width = (0..=(17.0 / step) as usize)
-        .map(|i| q + u * (-3.0 + i as f64 * step))
-        .filter(|p| inside_local(*p))
-        .map(|p| reach(p, b) + reach(p, -b) + step)
-        .fold(f64::INFINITY, f64::min);
+    // Height likewise: the shortest cranio-caudal chord through the axis (the slab's whole
+    // section took in the transverse process root, 3.3 mm taller than L5's pedicle).
+    let chords = |d: V3| -> Vec<Option<f64>> {
+        (0..=(17.0 / step) as usize)
+            .map(|i| q + u * (-3.0 + i as f64 * step))
+            .map(|p| inside_local(p).then(|| reach(p, d) + reach(p, -d) + step))
+            .collect()
+    };
+    let width = narrowest(&chords(b), (1.0 / step).round() as usize);
     let width = if width.is_finite() {
         width
     } else {
         ext(&|l: &V3| l.x) * u.y.abs()
     };
-    let height = ext(&|l: &V3| l.z);
+    let height = narrowest(&chords(V3::z()), (1.0 / step).round() as usize);
+    let height = if height.is_finite() {
+        height
+    } else {
+        ext(&|l: &V3| l.z)
+    };
     let wq = fr.world(q);
     let wu = fr.dir(u);
     let inside = |p: V3| cx.label_at(p) == Some(label);
@@ -917,6 +926,21 @@ fn tip(pts: &[V3], a: V3, s: f64) -> Option<V3> {
     let m = pts.iter().map(|p| p.dot(&a)).fold(f64::NEG_INFINITY, f64::max);
     let c = extreme(pts, |p| p.dot(&a), s)?;
     Some(c + a * (m + s / 2.0 - c.dot(&a)))
+}
+
+/// The smallest of the chord lengths `c` (consecutive samples along an axis; `None` outside
+/// the bone) averaged over `half` samples either side: a chord across a voxel label's
+/// staircase is up to a voxel too short or too long, and the minimum of the raw chords takes
+/// the shortest error (measured: pedicle widths up to 0.8 mm short at 1 mm).
+fn narrowest(c: &[Option<f64>], half: usize) -> f64 {
+    (half..c.len().saturating_sub(half))
+        .filter_map(|i| {
+            let w = &c[i - half..=i + half];
+            w.iter()
+                .all(Option::is_some)
+                .then(|| w.iter().flatten().sum::<f64>() / w.len() as f64)
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// The bone edge from `p` along the unit direction `d` (mm): the last sample in bone before
