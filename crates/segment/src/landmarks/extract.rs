@@ -917,15 +917,10 @@ fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> Option
     Some((q + V3::x() * o, dir(a)))
 }
 
-/// The tip of a rounded process along the unit direction `a`: across `a`, the mean of the
-/// points within one voxel of the extreme (a cap centred on the tip); along `a`, the extreme
-/// voxel centre plus half a voxel (the surface lies between it and the next centre out). The
-/// cap's own mean lies about half a voxel deeper, which had put every transverse tip 0.5 mm
-/// short at 1 mm.
+/// The tip of a rounded process along the unit direction `a`: the points within one voxel of
+/// the extreme, averaged, pushed half a voxel out along `a`.
 fn tip(pts: &[V3], a: V3, s: f64) -> Option<V3> {
-    let m = pts.iter().map(|p| p.dot(&a)).fold(f64::NEG_INFINITY, f64::max);
-    let c = extreme(pts, |p| p.dot(&a), s)?;
-    Some(c + a * (m + s / 2.0 - c.dot(&a)))
+    extreme(pts, |p| p.dot(&a), s).map(|c| c + a * (s / 2.0))
 }
 
 /// The smallest of the chord lengths `c` (consecutive samples along an axis; `None` outside
