@@ -21,7 +21,7 @@
 //!   least squares over the columns with rho < 0.85 (rho: elliptic radius over the
 //!   endplate's half width and midline half depth), so the plane is the rim plane and the
 //!   concavity is absorbed by `c`. The centre is the rim plane over the centre column
-//!   (middle of the width and of the midline depth); the outline is the farthest
+//!   (middle of the anterior half's width and of the midline depth); the outline is the farthest
 //!   footprint column in each of 48 angular sectors, lifted onto the rim plane.
 //! * **Frame**: z bisects the two upward endplate normals, y points from the body centre
 //!   to the canal centroid (orthogonalised), x = y x z; origin halfway between the two
@@ -29,23 +29,28 @@
 //!   is repeated four times in the frame it gives.
 //! * **Pedicles**: slabs 1 voxel thick perpendicular to y, from the posterior wall to 14 mm
 //!   behind it; in each, the bone lateral to the canal (up to 20 mm) between the endplate
-//!   levels. The isthmus is the slab with the smallest section (width corrected by the
-//!   cosine of the axis angle); the axis (transverse) follows the medial wall: a line fitted
-//!   to the medial edge of the sections at the isthmus height, up to 3 slabs behind it; the entry is where the
-//!   axis leaves the bone posteriorly, the length runs to the anterior cortex.
+//!   levels. The isthmus is the slab with the smallest section; the axis (transverse) is the
+//!   screw corridor through it, the line staying furthest from the pedicle walls (see
+//!   `corridor_axis`); the entry is where the axis leaves the bone posteriorly, the length
+//!   runs to the anterior cortex. Width and height: the narrowest bone chords across the
+//!   axis (transverse, and cranio-caudal), averaged over 2 mm along it.
 //! * **Facets**: boundary voxels of the vertebra behind the posterior wall whose ray along
 //!   the outward normal (normal from the other-label voxels in the 5x5x5 box) reaches the
 //!   adjacent vertebra within 3 mm through no other bone, at a voxel whose own normal faces
 //!   back (within 60 deg of opposite); per side, the largest connected patch whose normals
 //!   lie within 30 deg of the dominant normal. This keeps the joint-facing surface and drops
-//!   the process tips and laminae that merely pass near the neighbour. Points pushed half a
-//!   voxel out; the area sums `s^2 / max|n_i|` per boundary voxel (the density of boundary
-//!   voxels on a plane of normal n). A patch where the two labels touch almost everywhere
-//!   (no joint space in the label map, e.g. a segmentation that fused the joint) gets a
-//!   warning: its orientation is that of the label boundary, not of the joint.
-//! * **Posterior points**: spinous tip = most posterior midline bone (|x| < 1.5 voxels);
-//!   base = mean of the midline bone within 8 mm behind the canal; lamina edges = its
-//!   highest/lowest points; transverse tips = most lateral bone behind the wall.
+//!   the process tips and laminae that merely pass near the neighbour. The articular
+//!   surface (centre, points, area) is the part of the patch where the neighbour faces back
+//!   within 30 deg (not its rounded edge); its normal is that of the least-squares plane
+//!   through the whole patch's voxel centres. Points pushed half a voxel out; the area sums
+//!   `s^2 / max|n_i|` per boundary voxel (the density of boundary voxels on a plane of
+//!   normal n). A patch where the two labels touch almost everywhere (no joint space in the
+//!   label map, e.g. a segmentation that fused the joint) gets a warning: its orientation is
+//!   that of the label boundary, not of the joint.
+//! * **Posterior points**: spinous tip = most posterior midline bone (|x| < 1.5 voxels)
+//!   along the vertebra's y axis; base = mean of the midline bone within 8 mm behind the
+//!   canal; lamina edges = its highest/lowest points; transverse tips = most lateral bone
+//!   behind the wall along its x axis.
 //! * **Trabecular HU**: mean CT within 10 mm (0.3 x depth) of the body axis, 3 mm inside
 //!   both endplates and the posterior wall.
 //! * **Discs**: centre halfway between the facing endplate centres, heights between the
