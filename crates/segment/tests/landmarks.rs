@@ -228,34 +228,39 @@ fn default_phantom_landmarks_at_2mm() {
         // Trabecular bone is 220 HU (bmd_scale 1) with a +-12 % texture.
         assert!((v.trabecular_hu - 220.0).abs() < 15.0, "{}", v.level);
     }
+    // Measured maxima at 2 mm in the comments.
     check(
         &e,
         &[
-            ("frame x axis (deg)", 2.0),
-            ("frame y axis (deg)", 2.0),
-            ("frame z axis (deg)", 2.0),
-            ("frame origin (mm)", 1.0),
-            ("endplate centre (mm)", 2.0),
-            ("endplate normal (deg)", 3.5),
-            ("pedicle width (mm)", 2.5),
-            ("pedicle height (mm)", 1.5),
-            // The screw corridor at 2 mm (measured: 6.6 mean, 14.0 max; the medial-wall
-            // fit it replaced was off by up to 40 deg on automatic labels at 1 mm).
-            ("pedicle direction (deg)", 15.0),
-            ("facet centre (mm)", 3.5),
+            ("frame x axis (deg)", 1.5),    // 0.00
+            ("frame y axis (deg)", 1.5),    // 1.11
+            ("frame z axis (deg)", 1.5),    // 1.11
+            ("frame origin (mm)", 0.8),     // 0.55
+            ("endplate centre (mm)", 1.6),  // 1.26
+            ("endplate normal (deg)", 3.0), // 2.38
+            ("pedicle width (mm)", 1.2),    // 0.83
+            ("pedicle height (mm)", 1.5),   // 1.20
+            // The screw corridor: the phantom's pedicle is a 2-4 mm stub between the body
+            // and the arch, which does not show its axis (see `landmark_validation_table`;
+            // the medial-wall fit the corridor replaced was off by up to 40 deg on automatic
+            // labels at 1 mm).
+            ("pedicle direction (deg)", 15.0), // 14.0
+            ("pedicle entry (mm)", 7.5),       // 6.3
+            ("facet centre (mm)", 2.8),        // 2.30
             // A 1 mm joint space is below the 2 mm voxel: parts of each joint are a shared
-            // label boundary (measured: 18.3 deg at S1, 8.4 deg opposition; 4.2 deg at
-            // 1 mm, see `landmark_validation_table`).
-            ("facet normal (deg)", 22.0),
-            ("facet pair opposition (deg)", 12.0),
-            ("spinous tip (mm)", 6.0),
-            ("transverse tip (mm)", 5.0),
-            ("disc centre (mm)", 1.0),
-            ("disc height middle (mm)", 1.0),
-            ("disc height ant/post (mm)", 1.5),
-            ("segment sagittal angle (deg)", 4.0),
-            ("lordosis L1-S1 (deg)", 2.0),
-            ("sacral slope (deg)", 2.0),
+            // label boundary (0.9 deg at 1 mm, see `landmark_validation_table`).
+            ("facet normal (deg)", 11.0),          // 8.97
+            ("facet pair opposition (deg)", 13.0), // 11.08
+            ("spinous tip (mm)", 1.8),             // 1.36
+            // T12: its superior articular process reaches as far lateral as its short
+            // transverse process (see `landmark_validation_table`).
+            ("transverse tip (mm)", 6.0),          // 5.03
+            ("disc centre (mm)", 0.8),             // 0.51
+            ("disc height middle (mm)", 0.9),      // 0.60
+            ("disc height ant/post (mm)", 1.5),    // 1.11
+            ("segment sagittal angle (deg)", 4.0), // 3.07
+            ("lordosis L1-S1 (deg)", 1.0),         // 0.02
+            ("sacral slope (deg)", 1.0),           // 0.50
         ],
     );
     assert!(e.rows.iter().all(|r| !r.0.ends_with("missing")), "{e:?}");
@@ -283,17 +288,22 @@ fn scoliotic_osteoporotic_phantom_landmarks_at_2mm() {
         ..PhantomSpec::default()
     });
     print(&e);
+    // Measured maxima in the comments. The sacral alae that had turned S1's frame by up to
+    // 13 deg (and moved its endplate centre ~5 mm) no longer enter its endplate centre.
     check(
         &e,
         &[
-            ("frame z axis (deg)", 2.5),
-            // Known weakness: the axial rotation of apical vertebrae (y axis, up to 13 deg
-            // off) shifts the centre column by up to ~5 mm.
-            ("endplate centre (mm)", 6.0),
-            ("endplate normal (deg)", 3.5),
-            ("segment coronal angle (deg)", 4.0),
-            ("coronal Cobb (deg)", 2.5),
-            ("pedicle direction (deg)", 15.0),
+            ("frame y axis (deg)", 2.0),          // 1.52
+            ("frame z axis (deg)", 1.0),          // 0.51
+            ("frame origin (mm)", 1.0),           // 0.63
+            ("endplate centre (mm)", 1.8),        // 1.29
+            ("endplate normal (deg)", 1.5),       // 0.89
+            ("segment coronal angle (deg)", 1.0), // 0.62
+            ("coronal Cobb (deg)", 1.0),          // 0.03
+            ("pedicle direction (deg)", 15.0),    // 13.8
+            ("pedicle width (mm)", 1.8),          // 1.40
+            ("facet centre (mm)", 2.5),           // 1.82
+            ("spinous tip (mm)", 3.2),            // 2.66
         ],
     );
     let m = measure(&lm);
@@ -367,30 +377,82 @@ fn landmark_validation_table() {
          1 mm (T12-S1), compared with `truth.json`. Errors: distance (mm), angle between unit \
          vectors (deg) or absolute difference; mean / max over all vertebrae (both sides, both \
          endplates) of each phantom.\n\n\
-         Definitions that differ from the truth by construction: the phantom's facet \
-         centre is a fixed point of the joint plane, ours the centroid of the contact patch; \
-         the phantom's pedicle is an elliptic cylinder whose width is its diameter, ours the \
-         narrowest bone chord across the screw corridor (where the canal cuts into the \
-         cylinder, the bone is narrower than the cylinder); the phantom's axis is the \
-         cylinder's, ours the line staying furthest from the pedicle walls. Geometry comes from the label map only, so with \
-         reference labels bone density and noise change only the trabecular HU (the default \
-         and osteoporotic columns are equal).\n\n",
+         Both sides use the same anatomical definitions: spinous tip = the most posterior \
+         point of the spinous process along the vertebra's y axis; transverse tip = the most \
+         lateral point along its x axis; facet centre = the centroid of the articular surface, \
+         the part of each process's joint face that the partner process faces across the joint \
+         space; facet normal = the normal of that face; pedicle width and height = the \
+         narrowest bone chords across the pedicle axis (where the canal cuts into the L4 and L5 \
+         pedicles they are narrower than the pedicle's cylinder); pedicle entry = where the \
+         pedicle axis leaves the posterior cortex. The truth computes them from the phantom's \
+         analytic solids, we from the label map.\n\n\
+         What stays above 1 mm / 1 deg and why: the pedicle axis (direction, hence the entry \
+         at the end of a ~20 mm lever behind the isthmus) is the phantom's design axis of a \
+         pedicle cylinder of which only a 2-4 mm stub between the body and the arch shows: the \
+         lamina, the transverse process root and the superior articular process blend into it \
+         from 2-3 mm in front of the isthmus backwards, so its walls do not show the axis \
+         (ours is the screw corridor, the line furthest from the walls); at T12 the superior \
+         articular process reaches as far lateral as the short transverse process (a vertical \
+         ridge 24 mm from the midline from the process tip up to the joint), so the most \
+         lateral bone is that ridge, not the process tip (the transverse row's maximum; the \
+         lumbar tips are within 0.5 mm, the voxel grid's phase); the endplate fits on the \
+         1 mm label staircase (endplate normal, segment angles) and the facet planes of the \
+         scoliotic phantom's asymmetric joints reach 1-2 deg.\n\n\
+         Geometry comes from the label map only, so with reference labels bone density and \
+         noise change only the trabecular HU (the default and osteoporotic columns are \
+         equal).\n\n",
     );
     let mut all: Vec<(&str, Errors)> = Vec::new();
     for (name, spec) in variants {
         let (_, _, e) = run(spec);
         println!("== {name}");
         print(&e);
-        // At 1 mm the joint space (1 mm) is resolved: the articular surfaces face the
-        // joint (measured max: 4.2 deg default, 10.1 deg lordosis 65, opposition 2.5 deg).
+        // The largest error of each row over the four phantoms, with a margin (measured
+        // maximum in the comments; the table has the rest).
         check(
             &e,
             &[
-                ("facet centre (mm)", 3.5),
-                ("facet normal (deg)", 12.0),
-                ("facet pair opposition (deg)", 5.0),
+                ("frame x axis (deg)", 1.0),           // 0.85 scoliosis
+                ("frame y axis (deg)", 1.0),           // 0.85 scoliosis
+                ("frame z axis (deg)", 0.8),           // 0.59
+                ("frame origin (mm)", 0.6),            // 0.43
+                ("endplate centre (mm)", 0.8),         // 0.58
+                ("endplate normal (deg)", 1.5),        // 1.19
+                ("pedicle entry (mm)", 7.5),           // 6.65 (the axis, see the doc)
+                ("pedicle direction (deg)", 9.5),      // 8.40 (the axis, see the doc)
+                ("pedicle width (mm)", 0.8),           // 0.53
+                ("pedicle height (mm)", 1.0),          // 0.78
+                ("facet centre (mm)", 1.0),            // 0.80
+                ("spinous tip (mm)", 1.1),             // 0.89
+                ("transverse tip (mm)", 6.0),          // 5.29 (T12, see the doc)
+                ("facet normal (deg)", 2.7),           // 2.27 scoliosis
+                ("facet pair opposition (deg)", 2.7),  // 2.24 scoliosis
+                ("disc centre (mm)", 0.5),             // 0.32
+                ("disc height middle (mm)", 0.5),      // 0.37
+                ("disc height ant/post (mm)", 0.9),    // 0.71
+                ("segment sagittal angle (deg)", 2.3), // 1.95
+                ("segment coronal angle (deg)", 0.3),  // 0.08
+                ("lordosis L1-S1 (deg)", 1.2),         // 0.97
+                ("sacral slope (deg)", 0.4),           // 0.21
+                ("coronal Cobb (deg)", 0.3),           // 0.07
             ],
         );
+        // Means of the rows whose definitions were aligned with the truth (measured maximum
+        // over the phantoms in the comments).
+        for (k, lim) in [
+            ("facet centre (mm)", 0.5),   // 0.40
+            ("facet normal (deg)", 1.0),  // 0.79
+            ("spinous tip (mm)", 0.7),    // 0.57
+            ("transverse tip (mm)", 1.6), // 1.35
+            ("pedicle width (mm)", 0.3),  // 0.19
+            ("pedicle height (mm)", 0.6), // 0.43
+        ] {
+            assert!(
+                e.mean(k) <= lim,
+                "{name}: {k}: mean {:.2} > {lim}",
+                e.mean(k)
+            );
+        }
         all.push((name, e));
     }
     md += "| landmark |";
@@ -430,12 +492,6 @@ fn landmark_validation_table() {
         "/../../docs/segment/landmarks.md"
     );
     std::fs::write(path, md).expect("write docs/segment/landmarks.md");
-    // At 1 mm the screw corridor is within 10 deg of the phantom's pedicle axis (measured:
-    // 4.3-4.8 mean, 8.4 max over the four phantoms).
-    for (name, e) in &all {
-        check(e, &[("pedicle direction (deg)", 10.0)]);
-        println!("{name}: pedicle direction ok");
-    }
 }
 
 /// The facet joints of the automatic segmentation at 1 mm: the joint space is bridged in the
@@ -462,20 +518,21 @@ fn segmented_facets_at_1mm_follow_the_joint_space() {
     }
     let e = score(&ph, &lm);
     print(&e);
-    // Measured: normals 4.1/5.3 deg (mean/max), centres 1.3/2.4 mm, opposition 0.9/1.4 deg.
+    // Measured: normals 1.06/1.93 deg (mean/max), centres 0.34/0.65 mm, opposition
+    // 0.59/1.46 deg.
     check(
         &e,
         &[
-            ("facet centre (mm)", 3.5),
-            ("facet normal (deg)", 15.0),
-            ("facet pair opposition (deg)", 10.0),
+            ("facet centre (mm)", 1.0),
+            ("facet normal (deg)", 2.5),
+            ("facet pair opposition (deg)", 2.0),
             // The screw corridor on automatic labels (measured: 4.6 mean, 8.1 max; the
             // medial-wall fit it replaced was off by 39.8 deg at L4 left, which put the
             // demo's L4 screw 15 mm off the pedicle).
             ("pedicle direction (deg)", 10.0),
         ],
     );
-    assert!(e.mean("facet normal (deg)") <= 10.0, "{e:?}");
+    assert!(e.mean("facet normal (deg)") <= 1.5, "{e:?}");
 }
 
 #[test]

@@ -963,11 +963,9 @@ fn dorsal_tip(midline: &[V3], s: f64) -> Option<V3> {
     let Some(f) = lstsq(&rows4, false) else {
         return fallback();
     };
-    let (zlo, zhi) = cap
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
-            (a.0.min(p.z - z0), a.1.max(p.z - z0))
-        });
+    let (zlo, zhi) = cap.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
+        (a.0.min(p.z - z0), a.1.max(p.z - z0))
+    });
     if f[2] >= -1e-6 {
         return fallback();
     }
@@ -1100,12 +1098,7 @@ fn vertebra(
         .collect();
     let to_w = |l: Option<V3>| l.map(|l| p3(fr.world(l)));
     let (spinous_tip, spinous_base, lamina_superior, lamina_inferior) = if sacrum {
-        (
-            to_w(dorsal_tip(&midline, s)),
-            None,
-            None,
-            None,
-        )
+        (to_w(dorsal_tip(&midline, s)), None, None, None)
     } else {
         let near: Vec<V3> = midline
             .iter()
