@@ -72,11 +72,14 @@
 //! * `vertebrae[]` (cranial to caudal): `level`, `label`, `body_centroid`, `frame`
 //!   (`origin`, `x_axis`, `y_axis`, `z_axis`), `superior_endplate` / `inferior_endplate`
 //!   (`centre`, outward unit `normal`; inferior is null for S1), `pedicle_left` /
-//!   `pedicle_right` (`entry`, `direction` towards the body, `axis_length_mm` entry to the
-//!   anterior cortex, `min_width_mm`, `min_height_mm`), `facets` (`superior_left`,
-//!   `superior_right`, `inferior_left`, `inferior_right` surface centres, inferior null for
-//!   S1; `superior_normals`; `superior_angle_deg` to the sagittal plane), `spinous_tip`,
-//!   `transverse_tip_left` / `_right` (null for S1), `body_height_anterior_mm`,
+//!   `pedicle_right` (`entry` where the axis leaves the posterior cortex, `direction` towards
+//!   the body, `axis_length_mm` entry to the anterior cortex, `min_width_mm` the narrowest
+//!   bone chord across the axis, `min_height_mm`), `facets` (`superior_left`,
+//!   `superior_right`, `inferior_left`, `inferior_right`: centroids of the articular
+//!   surfaces, the parts of the joint faces that face each other; inferior null for S1;
+//!   `superior_normals`; `superior_angle_deg` to the sagittal plane), `spinous_tip` (most
+//!   posterior point along the local y axis), `transverse_tip_left` / `_right` (most
+//!   lateral points along the local x axis; null for S1), `body_height_anterior_mm`,
 //!   `body_height_posterior_mm`, `endplate_width_mm`, `endplate_depth_mm`,
 //!   `canal_width_mm`, `canal_depth_mm`
 //! * `discs[]`: `upper`, `lower`, `label`, `centre`, `height_anterior_mm`,
