@@ -277,12 +277,22 @@ fn body_centroid(v: &VertebraModel) -> V3 {
 fn pedicle_bone_width(v: &VertebraModel, q: V3, u: V3, rw: f64, t_ant: f64) -> f64 {
     let b = u.cross(&V3::z()).normalize();
     let bone = |p: V3| v.bone_sd_local(p) < 0.0;
+    // The first exit from the bone along `d`: marched in 0.1 mm steps, then bisected.
     let reach = |p: V3, d: V3| {
         let mut r = 0.0;
-        while r < 40.0 && bone(p + d * (r + 0.01)) {
-            r += 0.01;
+        while r < 40.0 && bone(p + d * (r + 0.1)) {
+            r += 0.1;
         }
-        r
+        let (mut lo, mut hi) = (r, r + 0.1);
+        for _ in 0..12 {
+            let mid = (lo + hi) / 2.0;
+            if bone(p + d * mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     };
     let mut width = f64::INFINITY;
     let mut t = -PEDICLE_T_POST;
