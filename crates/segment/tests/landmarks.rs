@@ -420,7 +420,7 @@ fn landmark_validation_table() {
                 ("endplate normal (deg)", 1.5),        // 1.19
                 ("pedicle entry (mm)", 7.5),           // 6.65 (the axis, see the doc)
                 ("pedicle direction (deg)", 9.5),      // 8.40 (the axis, see the doc)
-                ("pedicle width (mm)", 0.8),           // 0.53
+                ("pedicle width (mm)", 0.8),           // 0.54
                 ("pedicle height (mm)", 1.0),          // 0.78
                 ("facet centre (mm)", 1.0),            // 0.80
                 ("spinous tip (mm)", 1.1),             // 0.89
