@@ -105,14 +105,7 @@ pub fn vtu_string(mesh: &Mesh, data: &VtuData) -> Result<String, FemError> {
     }
     let mut s = String::new();
     let w = &mut s;
-    // Writing into a String cannot fail.
-    let _ = writeln!(w, r#"<?xml version="1.0"?>"#);
-    let _ = writeln!(
-        w,
-        r#"<VTKFile type="UnstructuredGrid" version="1.0" byte_order="LittleEndian" header_type="UInt64">"#
-    );
-    let _ = writeln!(w, "<UnstructuredGrid>");
-    let _ = writeln!(w, r#"<Piece NumberOfPoints="{nn}" NumberOfCells="{ne}">"#);
+    piece_start(w, nn, ne);
     let _ = writeln!(w, "<PointData>");
     for (name, v) in &data.point_vectors {
         data_array(w, "Float64", Some(name), 3, v.iter().map(|p| p.to_vec()));
@@ -144,10 +137,7 @@ pub fn vtu_string(mesh: &Mesh, data: &VtuData) -> Result<String, FemError> {
     data_array(w, "Int64", Some("offsets"), 0, offsets);
     let types = mesh.kinds.iter().map(|k| [k.vtk_cell_type()]);
     data_array(w, "UInt8", Some("types"), 0, types);
-    let _ = writeln!(w, "</Cells>");
-    let _ = writeln!(w, "</Piece>");
-    let _ = writeln!(w, "</UnstructuredGrid>");
-    let _ = writeln!(w, "</VTKFile>");
+    piece_end(w);
     Ok(s)
 }
 
@@ -182,13 +172,7 @@ pub fn lines_vtu_string(
     }
     let mut s = String::new();
     let w = &mut s;
-    let _ = writeln!(w, r#"<?xml version="1.0"?>"#);
-    let _ = writeln!(
-        w,
-        r#"<VTKFile type="UnstructuredGrid" version="1.0" byte_order="LittleEndian" header_type="UInt64">"#
-    );
-    let _ = writeln!(w, "<UnstructuredGrid>");
-    let _ = writeln!(w, r#"<Piece NumberOfPoints="{nn}" NumberOfCells="{ne}">"#);
+    piece_start(w, nn, ne);
     let _ = writeln!(w, "<CellData>");
     for (name, v) in cell_scalars {
         data_array(w, "Float64", Some(name), 1, v.iter().map(|x| [*x]));
@@ -207,10 +191,7 @@ pub fn lines_vtu_string(
     );
     data_array(w, "Int64", Some("offsets"), 0, (1..=ne).map(|i| [2 * i]));
     data_array(w, "UInt8", Some("types"), 0, (0..ne).map(|_| [3u8]));
-    let _ = writeln!(w, "</Cells>");
-    let _ = writeln!(w, "</Piece>");
-    let _ = writeln!(w, "</UnstructuredGrid>");
-    let _ = writeln!(w, "</VTKFile>");
+    piece_end(w);
     Ok(s)
 }
 
@@ -224,6 +205,26 @@ pub fn write_lines_vtu(
     let s = lines_vtu_string(points, lines, cell_scalars)?;
     spinetwin_core::atomic::write_file(path, |w: &mut dyn Write| w.write_all(s.as_bytes()))?;
     Ok(())
+}
+
+/// The document's opening up to the `<Piece>` of `nn` points and `ne` cells. Writing into
+/// a String cannot fail, so the results are ignored here and below.
+fn piece_start(w: &mut String, nn: usize, ne: usize) {
+    let _ = writeln!(w, r#"<?xml version="1.0"?>"#);
+    let _ = writeln!(
+        w,
+        r#"<VTKFile type="UnstructuredGrid" version="1.0" byte_order="LittleEndian" header_type="UInt64">"#
+    );
+    let _ = writeln!(w, "<UnstructuredGrid>");
+    let _ = writeln!(w, r#"<Piece NumberOfPoints="{nn}" NumberOfCells="{ne}">"#);
+}
+
+/// Closes what [`piece_start`] opened, after the `<Cells>`.
+fn piece_end(w: &mut String) {
+    let _ = writeln!(w, "</Cells>");
+    let _ = writeln!(w, "</Piece>");
+    let _ = writeln!(w, "</UnstructuredGrid>");
+    let _ = writeln!(w, "</VTKFile>");
 }
 
 /// One ASCII `<DataArray>` with a line per row. `ncomp` > 0 writes NumberOfComponents.

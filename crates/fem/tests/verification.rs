@@ -977,3 +977,30 @@ fn face_tables_and_pressure_resultants() {
         assert!((0..10).map(|k| fv[3 * k + d]).sum::<f64>().abs() < 1e-12);
     }
 }
+
+/// Line cells (springs, ligament fibres): one VTK_LINE per pair, offsets in steps of two,
+/// one value per line for each field; a pair naming a missing point or a field of the
+/// wrong length is an error, not a broken file.
+#[test]
+fn vtu_lines_are_well_formed() {
+    use spinetwin_fem::vtu::lines_vtu_string;
+    let pts = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0]];
+    let lines = [[0, 1], [1, 2]];
+    let fields = vec![("force_n".to_string(), vec![3.0, 4.5])];
+    let s = lines_vtu_string(&pts, &lines, &fields).unwrap();
+    assert!(s.contains(r#"NumberOfPoints="3" NumberOfCells="2""#));
+    let leaves = parse_xml(&s);
+    let array = |name: &str| -> Vec<f64> {
+        let l = leaves
+            .iter()
+            .find(|l| l.1.contains(&format!("Name=\"{name}\"")))
+            .unwrap();
+        l.2.split_whitespace().map(|v| v.parse().unwrap()).collect()
+    };
+    assert_eq!(array("connectivity"), vec![0.0, 1.0, 1.0, 2.0]);
+    assert_eq!(array("offsets"), vec![2.0, 4.0]);
+    assert_eq!(array("types"), vec![3.0, 3.0]);
+    assert_eq!(array("force_n"), vec![3.0, 4.5]);
+    assert!(lines_vtu_string(&pts, &[[0, 3]], &[]).is_err());
+    assert!(lines_vtu_string(&pts, &lines, &[("x".into(), vec![1.0])]).is_err());
+}
