@@ -40,27 +40,49 @@
 //!   the translation, ROT DOFs 1-3 the rotation vector, `*CLOAD` on ROT a moment);
 //!   `*ELEMENT, TYPE=SPRINGA` with `*SPRING, ELSET=...[, NONLINEAR]` (linear: a truss of
 //!   `k L0`; nonlinear `force, elongation` tables starting at zero force: tension-only
-//!   springs, see [`SpringTable`]); `*MODEL CHANGE, TYPE=ELEMENT, REMOVE` in a step
+//!   springs, see [`SpringTable`]); `*SURFACE, NAME=..., TYPE=NODE|ELEMENT` (node ids or
+//!   sets; `element|elset, Sn`), `*SURFACE INTERACTION` with `*SURFACE BEHAVIOR,
+//!   PRESSURE-OVERCLOSURE=LINEAR` (`K, sigma_inf`) and `*FRICTION` (`mu, stick slope`),
+//!   `*CONTACT PAIR, INTERACTION=..., TYPE=NODE TO SURFACE` ([`InpContactPair`], see
+//!   `# Nonlinear models`); `*MODEL CHANGE, TYPE=ELEMENT, REMOVE` in a step
 //!   (removal at the start of the step; Abaqus ramps the removed elements' forces down
 //!   over the step, so only the end state of a path-independent model agrees).
 //!
 //! # Nonlinear models
 //!
 //! [`Deck::from_nl_model`] writes an [`crate::nl::Model`]: solids (materials through
-//! [`crate::continuum::SolidMaterial::inp_law`]), rigid bodies, springs, node and body
-//! forces and moments, pressures, gravity, prescribed node and body DOFs, element and
-//! spring removal, steps with their increment control; it refuses (naming them) follower
-//! pairs, contact pairs, ties and beams. Approximations are listed in
+//! [`crate::continuum::SolidMaterial::inp_law`]), rigid bodies, springs, penalty contact
+//! pairs, node and body forces and moments, pressures, gravity, prescribed node and body
+//! DOFs, element and spring removal, steps with their increment control; it refuses (naming
+//! them) follower pairs, ties and beams. Approximations are listed in
 //! [`NlDeck::approximations`] and as `**` comments: compressible Neo-Hookean written as
 //! Abaqus NEO HOOKE, HGO dispersion `kappa` and full fibre invariants dropped, toe regions
 //! of spring laws tabulated, spring tables ending at [`SPRING_TABLE_STRAIN`] (CalculiX
-//! holds the force constant beyond the last point, measured). Checked against CalculiX
-//! 2.20 (`crates/fem/tests/inp_nl.rs`): `ELASTIC_FIBER` matches the HGO to 3e-7 in a
-//! one-element uniaxial test; a hex block between rigid plates twisted 0.93 rad by a torque
-//! on the ROT node agrees within 0.8 % in angle. Open: ccx diverges from its first
-//! iteration on the spring tables of the plates model (springs between rigid bodies under a
-//! torque), which our solver converges (a shorter table converged in a trial); the
-//! spring-table decks are verified by the round trip only.
+//! holds the force constant beyond the last point, measured), contact as below.
+//!
+//! **Contact pairs** become `*CONTACT PAIR, TYPE=NODE TO SURFACE`: the slave points a node
+//! surface (`CONTACTkS`, body points as nodes of the body's `*RIGID BODY` set), each master
+//! triangle the `S1` face of a carrier C3D6 (`CONTACTkM`, material `CARRIER`, nodes in the
+//! master body's set) offset by the clearance along its outward normal, so contact starts
+//! at the clearance; `*SURFACE BEHAVIOR, PRESSURE-OVERCLOSURE=LINEAR` with `sigma_inf`
+//! smoothing the kink over [`CONTACT_SMOOTHING_MM`], `*FRICTION` (`mu`, stick slope = `K`)
+//! when `friction > 0`. CalculiX gives a node of a node surface the area of the master face
+//! it meets (`springforc_n2f.f`: a slave node in no slave face takes the master face's
+//! area), so the slope is `K = penalty * mean slave area / mean triangle area`: exact when
+//! the areas are equal, else an approximation stating their spread. The master must be on
+//! rigid bodies (one per triangle). Read back, a pair has the deck's faces as master
+//! (clearance 0, body points where the nodes are in a rigid body's set), `penalty = K` and
+//! every slave point the mean master face area.
+//!
+//! Checked against CalculiX 2.20 (`crates/fem/tests/inp_nl.rs`): `ELASTIC_FIBER` matches
+//! the HGO to 3e-7 in a one-element uniaxial test; a hex block between rigid plates twisted
+//! 0.93 rad by a torque on the ROT node agrees within 0.8 % in angle, and within 0.3 % with
+//! four pre-strained tension-only spring tables between the plates (CalculiX takes the
+//! first line under `*SPRING` for SPRING1/2 degrees of freedom unless its first field has a
+//! decimal point, and so once dropped the tables' zero-force first row and diverged: every
+//! spring number is written with a point); a rigid punch pressed through a contact pair
+//! onto a plate on a hyperelastic block agrees within 0.1 % in approach and 0.3 % in
+//! relative tilt.
 //!
 //! Any other keyword is an error naming it and its line. Names of sets and materials are
 //! case-insensitive and stored upper-case. The deck's node and element ids are kept; the
@@ -83,7 +105,7 @@ use crate::mesh::{Face, Mesh};
 use crate::FemError;
 
 mod nl_writer;
-pub use nl_writer::{NlDeck, SPRING_TABLE_STRAIN, TOE_CHORDS};
+pub use nl_writer::{NlDeck, CONTACT_SMOOTHING_MM, SPRING_TABLE_STRAIN, TOE_CHORDS};
 
 /// An error reading a deck, with the 1-based line number where it was found.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -276,6 +298,55 @@ pub struct InpSpring {
     pub elset: String,
     /// The law.
     pub table: SpringTable,
+}
+
+/// The members of a `*SURFACE`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SurfaceMembers {
+    /// `TYPE=NODE`: node ids.
+    Node(Vec<u64>),
+    /// `TYPE=ELEMENT`: `(element id, face number n of Sn)`.
+    Element(Vec<(u64, u8)>),
+}
+
+/// A `*SURFACE, NAME=..., TYPE=NODE|ELEMENT`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InpSurface {
+    /// Name (upper-case).
+    pub name: String,
+    /// Members.
+    pub members: SurfaceMembers,
+}
+
+/// A `*SURFACE INTERACTION, NAME=...` with `*SURFACE BEHAVIOR,
+/// PRESSURE-OVERCLOSURE=LINEAR` (`K, sigma_inf`) and an optional `*FRICTION` (`mu,
+/// lambda`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InpInteraction {
+    /// Name (upper-case).
+    pub name: String,
+    /// Slope `K` of the pressure-overclosure line (MPa/mm). For node-to-surface contact
+    /// CalculiX multiplies it by the slave node's area, or by the area of the master face
+    /// under it when the slave node belongs to no slave face (a `TYPE=NODE` surface): the
+    /// force on a node is `K * A * overclosure`.
+    pub slope: f64,
+    /// `sigma_inf` (MPa): CalculiX smooths the kink of the line at zero overclosure over
+    /// `eps = pi sigma_inf / K` (the force is `K A d (1/2 + atan(d / eps) / pi)`).
+    pub sigma_inf: f64,
+    /// `*FRICTION`: Coulomb coefficient and stick slope (MPa/mm, scaled by the same area).
+    pub friction: Option<(f64, f64)>,
+}
+
+/// A `*CONTACT PAIR, INTERACTION=..., TYPE=NODE TO SURFACE` data line: slave and master
+/// surface names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InpContactPair {
+    /// Interaction name (upper-case).
+    pub interaction: String,
+    /// Slave surface (a node surface or an element-face surface).
+    pub slave: String,
+    /// Master surface (element faces).
+    pub master: String,
 }
 
 /// CalculiX's (and Abaqus') order of the 21 constants of `*ELASTIC, TYPE=ANISO`:
@@ -630,6 +701,12 @@ pub struct Deck {
     pub rigid_bodies: Vec<InpRigidBody>,
     /// `*SPRING` definitions (of SPRINGA elements).
     pub springs: Vec<InpSpring>,
+    /// `*SURFACE` definitions.
+    pub surfaces: Vec<InpSurface>,
+    /// `*SURFACE INTERACTION` definitions.
+    pub interactions: Vec<InpInteraction>,
+    /// `*CONTACT PAIR` lines (node-to-surface penalty contact).
+    pub contact_pairs: Vec<InpContactPair>,
     /// Steps.
     pub steps: Vec<Step>,
 }
@@ -746,6 +823,14 @@ enum Block {
     /// `*BEAM SECTION` data: 0 before the dimensions line, 1 before the orientation line.
     BeamSection(u8),
     Boundary,
+    /// `*SURFACE` data: index into `deck.surfaces`.
+    Surface(usize),
+    /// `*SURFACE BEHAVIOR` data line.
+    Behavior(usize),
+    /// `*FRICTION` data line.
+    Friction(usize),
+    /// `*CONTACT PAIR` data: the interaction.
+    ContactPair(String),
     Static,
     Cload,
     Dload,
@@ -761,6 +846,7 @@ impl Deck {
         let mut block = Block::None;
         let mut step: Option<Step> = None;
         let mut material: Option<usize> = None;
+        let mut interaction: Option<usize> = None;
         // A continued element line: tokens so far, and the line it started on.
         let mut pending: Vec<String> = Vec::new();
         let mut pending_line = 0;
@@ -789,6 +875,9 @@ impl Deck {
                     "ELASTIC" | "HYPERELASTIC" | "DENSITY" | "USER MATERIAL"
                 ) {
                     material = None;
+                }
+                if !matches!(kw.name.as_str(), "SURFACE BEHAVIOR" | "FRICTION") {
+                    interaction = None;
                 }
                 block = match kw.name.as_str() {
                     "HEADING" => Block::Heading,
@@ -981,6 +1070,103 @@ impl Deck {
                         });
                         beam_section_lines.push(line);
                         Block::BeamSection(0)
+                    }
+                    "SURFACE" => {
+                        if step.is_some() {
+                            return err(
+                                line,
+                                "*SURFACE must be in the model data (before the first *STEP)",
+                            );
+                        }
+                        if let Some((k, _)) = kw
+                            .params
+                            .iter()
+                            .find(|(k, _)| !matches!(k.as_str(), "NAME" | "TYPE"))
+                        {
+                            return err(line, format!("*SURFACE parameter {k} is not supported (supported: NAME, TYPE=NODE|ELEMENT)"));
+                        }
+                        let name = kw.require("NAME")?.to_ascii_uppercase();
+                        if deck.surfaces.iter().any(|s| s.name == name) {
+                            return err(line, format!("surface {name} is defined twice"));
+                        }
+                        let members = match kw.get("TYPE").map(str::to_ascii_uppercase).as_deref() {
+                            None | Some("ELEMENT") => SurfaceMembers::Element(Vec::new()),
+                            Some("NODE") => SurfaceMembers::Node(Vec::new()),
+                            Some(other) => {
+                                return err(
+                                    line,
+                                    format!(
+                                        "*SURFACE, TYPE={other} is not supported (NODE or ELEMENT)"
+                                    ),
+                                );
+                            }
+                        };
+                        deck.surfaces.push(InpSurface { name, members });
+                        Block::Surface(deck.surfaces.len() - 1)
+                    }
+                    "SURFACE INTERACTION" => {
+                        let name = kw.require("NAME")?.to_ascii_uppercase();
+                        if deck.interactions.iter().any(|s| s.name == name) {
+                            return err(
+                                line,
+                                format!("surface interaction {name} is defined twice"),
+                            );
+                        }
+                        deck.interactions.push(InpInteraction {
+                            name,
+                            slope: f64::NAN,
+                            sigma_inf: 0.0,
+                            friction: None,
+                        });
+                        interaction = Some(deck.interactions.len() - 1);
+                        Block::None
+                    }
+                    "SURFACE BEHAVIOR" | "FRICTION" => {
+                        let Some(i) = interaction else {
+                            return err(
+                                line,
+                                format!("*{} must follow *SURFACE INTERACTION", kw.name),
+                            );
+                        };
+                        if kw.name == "FRICTION" {
+                            if let Some((k, _)) = kw.params.first() {
+                                return err(line, format!("*FRICTION parameter {k} is not supported (give mu, stick slope on the data line)"));
+                            }
+                            Block::Friction(i)
+                        } else {
+                            let ok = kw.params.len() == 1
+                                && kw
+                                    .get("PRESSURE-OVERCLOSURE")
+                                    .is_some_and(|v| v.eq_ignore_ascii_case("LINEAR"));
+                            if !ok {
+                                return err(line, "*SURFACE BEHAVIOR: only PRESSURE-OVERCLOSURE=LINEAR is supported");
+                            }
+                            Block::Behavior(i)
+                        }
+                    }
+                    "CONTACT PAIR" => {
+                        if step.is_some() {
+                            return err(
+                                line,
+                                "*CONTACT PAIR must be in the model data (before the first *STEP)",
+                            );
+                        }
+                        if let Some((k, _)) = kw
+                            .params
+                            .iter()
+                            .find(|(k, _)| !matches!(k.as_str(), "INTERACTION" | "TYPE"))
+                        {
+                            return err(line, format!("*CONTACT PAIR parameter {k} is not supported (supported: INTERACTION, TYPE=NODE TO SURFACE)"));
+                        }
+                        let ty = kw.require("TYPE")?;
+                        if normalise(&ty) != "NODE TO SURFACE" {
+                            return err(line, format!("*CONTACT PAIR, TYPE={ty} is not supported (NODE TO SURFACE only)"));
+                        }
+                        let name = kw.require("INTERACTION")?.to_ascii_uppercase();
+                        if !deck.interactions.iter().any(|i| i.name == name) {
+                            return err(line, format!("*CONTACT PAIR: surface interaction {name} is not defined (define it before the pair)"));
+                        }
+                        Block::ContactPair(name)
                     }
                     "BOUNDARY" => {
                         // Every parameter changes the meaning (OP, AMPLITUDE, TYPE, FIXED:
@@ -1354,6 +1540,121 @@ impl Deck {
                     let m = material.expect("checked at the keyword");
                     deck.materials[m].hyperelastic = Some(h);
                     block = Block::None;
+                }
+                Block::Surface(k) => {
+                    let f = fields(t);
+                    match &mut deck.surfaces[*k].members {
+                        SurfaceMembers::Node(v) => {
+                            for tok in f {
+                                if tok.starts_with(|c: char| c.is_ascii_digit()) {
+                                    let id = parse_id(tok, line, "surface node")?;
+                                    if !node_index.contains_key(&id) {
+                                        return err(
+                                            line,
+                                            format!("surface node {id} is not defined"),
+                                        );
+                                    }
+                                    v.push(id);
+                                } else {
+                                    match deck.node_sets.get(&tok.to_ascii_uppercase()) {
+                                        Some(set) => v.extend(set.iter().copied()),
+                                        None => return err(line, format!("surface member {tok:?} is neither a node id nor a defined node set")),
+                                    }
+                                }
+                            }
+                        }
+                        SurfaceMembers::Element(v) => {
+                            if f.len() != 2 {
+                                return err(
+                                    line,
+                                    "*SURFACE, TYPE=ELEMENT line needs element|elset, Sn",
+                                );
+                            }
+                            let face = f[1]
+                                .to_ascii_uppercase()
+                                .strip_prefix('S')
+                                .and_then(|n| n.parse::<u8>().ok())
+                                .filter(|n| (1..=6).contains(n));
+                            let Some(face) = face else {
+                                return err(
+                                    line,
+                                    format!("surface face {:?}: expected S1..S6", f[1]),
+                                );
+                            };
+                            let ids: Vec<u64> = if f[0].starts_with(|c: char| c.is_ascii_digit()) {
+                                vec![parse_id(f[0], line, "surface element")?]
+                            } else {
+                                match deck.element_sets.get(&f[0].to_ascii_uppercase()) {
+                                    Some(set) => set.clone(),
+                                    None => return err(line, format!("surface member {:?} is neither an element id nor a defined element set", f[0])),
+                                }
+                            };
+                            for id in ids {
+                                let Some(&i) = elem_index.get(&id) else {
+                                    return err(
+                                        line,
+                                        format!("surface element {id} is not defined"),
+                                    );
+                                };
+                                if face > deck.elements[i].etype.num_faces() {
+                                    return err(line, format!("surface face S{face} of element {id} ({}): it has S1..S{}", deck.elements[i].etype.name(), deck.elements[i].etype.num_faces()));
+                                }
+                                v.push((id, face));
+                            }
+                        }
+                    }
+                }
+                Block::Behavior(i) => {
+                    let f = fields(t);
+                    if f.is_empty() || f.len() > 3 {
+                        return err(line, "*SURFACE BEHAVIOR, PRESSURE-OVERCLOSURE=LINEAR line needs K[, sigma_inf[, c0]]");
+                    }
+                    let it = &mut deck.interactions[*i];
+                    it.slope = parse_f64(f[0], line, "pressure-overclosure slope")?;
+                    if f.len() > 1 && !f[1].is_empty() {
+                        it.sigma_inf = parse_f64(f[1], line, "sigma_inf")?;
+                    }
+                    if it.slope <= 0.0 || it.sigma_inf < 0.0 {
+                        return err(line, "*SURFACE BEHAVIOR: K must be > 0 and sigma_inf >= 0");
+                    }
+                    block = Block::None;
+                }
+                Block::Friction(i) => {
+                    let f = fields(t);
+                    if f.len() != 2 {
+                        return err(line, "*FRICTION line needs mu, stick slope");
+                    }
+                    let mu = parse_f64(f[0], line, "friction coefficient")?;
+                    let lambda = parse_f64(f[1], line, "stick slope")?;
+                    deck.interactions[*i].friction = Some((mu, lambda));
+                    block = Block::None;
+                }
+                Block::ContactPair(name) => {
+                    let f = fields(t);
+                    if f.len() != 2 {
+                        return err(
+                            line,
+                            "*CONTACT PAIR line needs slave surface, master surface",
+                        );
+                    }
+                    let (slave, master) = (f[0].to_ascii_uppercase(), f[1].to_ascii_uppercase());
+                    for s in [&slave, &master] {
+                        if !deck.surfaces.iter().any(|x| &x.name == s) {
+                            return err(line, format!("*CONTACT PAIR: surface {s} is not defined (define it before the pair)"));
+                        }
+                    }
+                    if deck
+                        .surfaces
+                        .iter()
+                        .any(|x| x.name == master && matches!(x.members, SurfaceMembers::Node(_)))
+                    {
+                        return err(line, format!("*CONTACT PAIR: master surface {master} is a node surface; the master must be element faces"));
+                    }
+                    deck.contact_pairs.push(InpContactPair {
+                        interaction: name.clone(),
+                        slave,
+                        master,
+                    });
                 }
                 Block::Density => {
                     let f = fields(t);
@@ -1758,6 +2059,7 @@ impl Deck {
                 .any(|m| m.hyperelastic.is_some() || m.aniso.is_some() || m.user.is_some())
             || !self.rigid_bodies.is_empty()
             || !self.springs.is_empty()
+            || !self.contact_pairs.is_empty()
     }
 
     /// Density of material `m` for gravity on element index `e` (checked when parsing; a
@@ -1865,16 +2167,53 @@ impl Deck {
         }
         for sp in &self.springs {
             match &sp.table {
+                // CalculiX takes the first line under *SPRING for the degrees of freedom of
+                // SPRING1/SPRING2 elements unless its first field has a decimal point (and
+                // then drops it from the table): every number here gets one.
                 SpringTable::Linear(k) => {
-                    let _ = writeln!(o, "*SPRING, ELSET={}\n{k:e}", sp.elset);
+                    let _ = writeln!(o, "*SPRING, ELSET={}\n{}", sp.elset, dotted(*k));
                 }
                 SpringTable::Nonlinear(v) => {
                     let _ = writeln!(o, "*SPRING, ELSET={}, NONLINEAR", sp.elset);
                     for (f, e) in v {
-                        let _ = writeln!(o, "{f:e}, {e:e}");
+                        let _ = writeln!(o, "{}, {}", dotted(*f), dotted(*e));
                     }
                 }
             }
+        }
+        for sf in &self.surfaces {
+            match &sf.members {
+                // CalculiX reads one node per line of a node surface.
+                SurfaceMembers::Node(v) => {
+                    let _ = writeln!(o, "*SURFACE, NAME={}, TYPE=NODE", sf.name);
+                    for id in v {
+                        let _ = writeln!(o, "{id}");
+                    }
+                }
+                SurfaceMembers::Element(v) => {
+                    let _ = writeln!(o, "*SURFACE, NAME={}, TYPE=ELEMENT", sf.name);
+                    for (e, f) in v {
+                        let _ = writeln!(o, "{e}, S{f}");
+                    }
+                }
+            }
+        }
+        for it in &self.interactions {
+            let _ = writeln!(
+                o,
+                "*SURFACE INTERACTION, NAME={}\n*SURFACE BEHAVIOR, PRESSURE-OVERCLOSURE=LINEAR\n{:e}, {:e}",
+                it.name, it.slope, it.sigma_inf
+            );
+            if let Some((mu, l)) = it.friction {
+                let _ = writeln!(o, "*FRICTION\n{mu:e}, {l:e}");
+            }
+        }
+        for cp in &self.contact_pairs {
+            let _ = writeln!(
+                o,
+                "*CONTACT PAIR, INTERACTION={}, TYPE=NODE TO SURFACE\n{}, {}",
+                cp.interaction, cp.slave, cp.master
+            );
         }
         write_boundaries(&mut o, &self.boundaries);
         for s in &self.steps {
@@ -2757,6 +3096,129 @@ impl Deck {
                 "{n} T3D2 truss(es): linear elastic, axial force E A (l - L) / L in tension and compression"
             ));
         }
+        // Contact pairs: slave nodes and master faces on a rigid body become body points.
+        let mut body_of_node: HashMap<usize, usize> = HashMap::new();
+        for (b, body) in bodies.iter().enumerate() {
+            for &n in &body.tied_nodes {
+                body_of_node.insert(n, b);
+            }
+        }
+        let point_of = |n: usize| match body_of_node.get(&n) {
+            Some(&body) => nl::Point::Body {
+                body,
+                at: mesh.nodes[n],
+            },
+            None => nl::Point::Node(n),
+        };
+        let mut contacts = Vec::with_capacity(self.contact_pairs.len());
+        for (k, cp) in self.contact_pairs.iter().enumerate() {
+            let surface = |name: &str| {
+                self.surfaces
+                    .iter()
+                    .find(|s| s.name == name)
+                    .expect("checked when parsing")
+            };
+            // Faces of an element surface, outward (away from the element's centroid), as
+            // mesh node indices; and their areas.
+            let faces_of = |name: &str| -> Result<Vec<(Vec<usize>, f64)>, FemError> {
+                let SurfaceMembers::Element(v) = &surface(name).members else {
+                    return Err(FemError::InvalidInput(format!(
+                        "surface {name} is not an element surface"
+                    )));
+                };
+                let mut out = Vec::with_capacity(v.len());
+                for &(id, f) in v {
+                    let Some(&e) = built.elem_index.get(&id) else {
+                        return Err(FemError::InvalidInput(format!(
+                            "surface {name}: element {id} is not a solid element"
+                        )));
+                    };
+                    let en = mesh.element_nodes(e);
+                    let local = mesh.kinds[e].faces()[f as usize - 1];
+                    let mut nodes: Vec<usize> = local
+                        .iter()
+                        .take(if local.len() == 6 {
+                            3
+                        } else {
+                            local.len().min(4)
+                        })
+                        .map(|&l| en[l])
+                        .collect();
+                    let x = |n: usize| nalgebra::Vector3::from(mesh.nodes[n]);
+                    let ec =
+                        en.iter().map(|&n| x(n)).sum::<nalgebra::Vector3<f64>>() / en.len() as f64;
+                    let fc = nodes.iter().map(|&n| x(n)).sum::<nalgebra::Vector3<f64>>()
+                        / nodes.len() as f64;
+                    let mut normal = nalgebra::Vector3::zeros();
+                    for i in 0..nodes.len() {
+                        let j = (i + 1) % nodes.len();
+                        normal += (x(nodes[i]) - fc).cross(&(x(nodes[j]) - fc));
+                    }
+                    if normal.dot(&(fc - ec)) < 0.0 {
+                        nodes.reverse();
+                    }
+                    out.push((nodes, normal.norm() / 2.0));
+                }
+                Ok(out)
+            };
+            let master_faces = faces_of(&cp.master)?;
+            let mut master = Vec::new();
+            for (nodes, _) in &master_faces {
+                master.push([point_of(nodes[0]), point_of(nodes[1]), point_of(nodes[2])]);
+                if nodes.len() == 4 {
+                    master.push([point_of(nodes[0]), point_of(nodes[2]), point_of(nodes[3])]);
+                }
+            }
+            let mean_master =
+                master_faces.iter().map(|f| f.1).sum::<f64>() / master_faces.len().max(1) as f64;
+            let (slave, slave_area): (Vec<nl::Point>, Vec<f64>) = match &surface(&cp.slave).members
+            {
+                // CalculiX: a node of a node surface takes the area of the master face it
+                // meets; the mean master face area stands for it.
+                SurfaceMembers::Node(v) => {
+                    let mut seen = std::collections::HashSet::new();
+                    v.iter()
+                        .filter(|id| seen.insert(**id))
+                        .map(|id| (point_of(node_index[id]), mean_master))
+                        .unzip()
+                }
+                SurfaceMembers::Element(_) => {
+                    let mut area: BTreeMap<usize, f64> = BTreeMap::new();
+                    for (nodes, a) in faces_of(&cp.slave)? {
+                        for &n in &nodes {
+                            *area.entry(n).or_insert(0.0) += a / nodes.len() as f64;
+                        }
+                    }
+                    area.into_iter().map(|(n, a)| (point_of(n), a)).unzip()
+                }
+            };
+            let it = self
+                .interactions
+                .iter()
+                .find(|i| i.name == cp.interaction)
+                .expect("checked when parsing");
+            material_models.push(format!(
+                "contact pair {} ({} on {}): node-to-surface penalty K = {} MPa/mm{}, per-point area {} (the mean master face area for a node surface)",
+                k + 1,
+                cp.slave,
+                cp.master,
+                it.slope,
+                match it.friction {
+                    Some((mu, _)) => format!(", friction {mu}"),
+                    None => String::new(),
+                },
+                if slave_area.is_empty() { 0.0 } else { slave_area[0] }
+            ));
+            contacts.push(nl::ContactPair {
+                name: format!("{} on {}", cp.slave, cp.master),
+                slave,
+                slave_area,
+                master,
+                penalty: it.slope,
+                clearance: 0.0,
+                friction: it.friction.map_or(0.0, |f| f.0),
+            });
+        }
         let element_ids = built.solid.iter().map(|&i| self.elements[i].id).collect();
         Ok(InpNlModel {
             model: nl::Model {
@@ -2766,6 +3228,7 @@ impl Deck {
                 bodies,
                 beams,
                 steps,
+                contacts,
                 ..Default::default()
             },
             node_ids: built.node_ids.clone(),
@@ -3054,6 +3517,17 @@ fn fit_fields(text: &str) -> String {
 }
 
 /// Numbers, at most 8 per line (CalculiX's limit for material constants).
+/// `{:e}` with a decimal point in the mantissa (`1e0` -> `1.0e0`), as CalculiX's *SPRING
+/// reader needs (see [`Deck::write`]).
+fn dotted(v: f64) -> String {
+    let s = format!("{v:e}");
+    if s.contains('.') {
+        s
+    } else {
+        s.replacen('e', ".0e", 1)
+    }
+}
+
 fn write_values(o: &mut String, v: &[f64]) {
     for chunk in v.chunks(8) {
         let t: Vec<String> = chunk.iter().map(|x| format!("{x:e}")).collect();

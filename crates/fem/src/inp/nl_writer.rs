@@ -3,8 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    Boundary, Cload, Deck, Dload, ElementType, Gravity, InpElement, InpLaw, InpMaterial,
-    InpRigidBody, InpSpring, SolidSection, SpringTable, Step, Target,
+    Boundary, Cload, Deck, Dload, ElementType, Gravity, InpContactPair, InpElement, InpInteraction,
+    InpLaw, InpMaterial, InpRigidBody, InpSpring, InpSurface, SolidSection, SpringTable, Step,
+    SurfaceMembers, Target,
 };
 use crate::element::ElementKind;
 use crate::nl::{Deactivate, Dof, Load, Model, Point, SpringLaw};
@@ -19,6 +20,12 @@ pub const SPRING_TABLE_STRAIN: f64 = 10.0;
 /// error is at most `1 / (4 n^2)` of the force at the end of the toe (1e-4 for 50).
 pub const TOE_CHORDS: usize = 50;
 
+/// Width (mm) over which the deck's linear pressure-overclosure law is smoothed at zero
+/// overclosure: `sigma_inf = K eps / pi` (CalculiX's node-to-surface force is `K A d (1/2 +
+/// atan(d / eps) / pi)` at overclosure `d`, short of the model's `K A d` by about `K A eps /
+/// pi`, e.g. 0.6 % of the force at 0.05 mm).
+pub const CONTACT_SMOOTHING_MM: f64 = 1e-3;
+
 /// A deck written from a nonlinear model, and what it approximates.
 #[derive(Clone, Debug)]
 pub struct NlDeck {
@@ -31,6 +38,8 @@ pub struct NlDeck {
     pub body_nodes: Vec<(u64, u64)>,
     /// Deck id of the SPRINGA element of every spring, by spring index.
     pub spring_elements: Vec<u64>,
+    /// Deck ids of the slave nodes of every contact pair, by pair index (slave point order).
+    pub contact_slaves: Vec<Vec<u64>>,
 }
 
 fn bad<T>(m: String) -> Result<T, FemError> {
@@ -96,9 +105,6 @@ impl Deck {
     /// materials without [`crate::continuum::SolidMaterial::inp_law`], a node prescription on
     /// a node tied to a body, a pre-strained truss, two densities for one element.
     pub fn from_nl_model(model: &Model) -> Result<NlDeck, FemError> {
-        if let Some(c) = model.contacts.first() {
-            return bad(format!("contact pair '{}' cannot be written to a deck yet (CalculiX node-to-surface contact is not implemented in the writer)", c.name));
-        }
         if let Some(t) = model.ties.first() {
             return bad(format!(
                 "tie '{}' cannot be written to a deck yet (not implemented in the writer)",
@@ -173,6 +179,77 @@ impl Deck {
         let mut ends = Vec::with_capacity(model.springs.len());
         for s in &model.springs {
             ends.push((point_id(&s.a, &mut deck)?, point_id(&s.b, &mut deck)?));
+        }
+        // Contact pairs: slave points become nodes (a node surface); each master triangle
+        // the S1 face of a carrier wedge (C3D6) on the master's rigid body, its face
+        // offset by the clearance along the triangle's outward normal (contact starts there
+        // in CalculiX) and the wedge as thick as the triangle is wide, into the body.
+        let mut contact_slaves: Vec<Vec<u64>> = Vec::with_capacity(model.contacts.len());
+        let mut carriers: Vec<Vec<[u64; 6]>> = Vec::with_capacity(model.contacts.len());
+        for c in &model.contacts {
+            if c.slave.len() != c.slave_area.len() {
+                return bad(format!(
+                    "contact pair '{}': {} slave points but {} areas",
+                    c.name,
+                    c.slave.len(),
+                    c.slave_area.len()
+                ));
+            }
+            let mut ids = Vec::with_capacity(c.slave.len());
+            for p in &c.slave {
+                ids.push(point_id(p, &mut deck)?);
+            }
+            contact_slaves.push(ids);
+            let mut wedges = Vec::with_capacity(c.master.len());
+            for t in &c.master {
+                let mut body = None;
+                let mut x = [[0.0; 3]; 3];
+                for (k, p) in t.iter().enumerate() {
+                    match *p {
+                        Point::Body { body: b, at } if body.is_none_or(|o| o == b) => {
+                            body = Some(b);
+                            x[k] = at;
+                        }
+                        _ => return bad(format!("contact pair '{}': a master triangle has a corner that is a mesh node or on another body; the deck writer takes masters on one rigid body per triangle only", c.name)),
+                    }
+                }
+                let body = body.expect("three corners");
+                let v = |a: [f64; 3], b: [f64; 3]| {
+                    nalgebra::Vector3::new(b[0] - a[0], b[1] - a[1], b[2] - a[2])
+                };
+                let cr = v(x[0], x[1]).cross(&v(x[0], x[2]));
+                if cr.norm() == 0.0 {
+                    return bad(format!(
+                        "contact pair '{}': a master triangle has no area",
+                        c.name
+                    ));
+                }
+                let n = cr.normalize();
+                let width =
+                    (v(x[0], x[1]).norm() + v(x[1], x[2]).norm() + v(x[2], x[0]).norm()) / 3.0;
+                let at = |p: [f64; 3], s: f64| [p[0] + s * n[0], p[1] + s * n[1], p[2] + s * n[2]];
+                // C3D6 1-2-3 with its right-hand normal towards 4-5-6 (into the body): the
+                // triangle reversed; S1 then faces out, towards the slave points.
+                let mut w = [0u64; 6];
+                for (k, &i) in [0usize, 2, 1].iter().enumerate() {
+                    w[k] = point_id(
+                        &Point::Body {
+                            body,
+                            at: at(x[i], c.clearance),
+                        },
+                        &mut deck,
+                    )?;
+                    w[k + 3] = point_id(
+                        &Point::Body {
+                            body,
+                            at: at(x[i], -width),
+                        },
+                        &mut deck,
+                    )?;
+                }
+                wedges.push(w);
+            }
+            carriers.push(wedges);
         }
         let mut body_nodes = Vec::with_capacity(model.bodies.len());
         for b in &model.bodies {
@@ -286,6 +363,88 @@ impl Deck {
             deck.springs.push(InpSpring { elset, table });
             spring_elements.push(id);
         }
+        // Contact: carrier wedges, surfaces, interactions and pairs.
+        let mut next_elem = ne as u64 + 1 + model.springs.len() as u64;
+        for (k, (c, wedges)) in model.contacts.iter().zip(&carriers).enumerate() {
+            let name = format!("CONTACT{}", k + 1);
+            let mut ids = Vec::with_capacity(wedges.len());
+            for w in wedges {
+                deck.elements.push(InpElement {
+                    id: next_elem,
+                    etype: ElementType::C3D6,
+                    nodes: w.to_vec(),
+                });
+                ids.push(next_elem);
+                next_elem += 1;
+            }
+            let areas: Vec<f64> = wedges
+                .iter()
+                .map(|w| {
+                    let x = |id: u64| nalgebra::Vector3::from(deck.nodes[(id - 1) as usize].1);
+                    (x(w[1]) - x(w[0])).cross(&(x(w[2]) - x(w[0]))).norm() / 2.0
+                })
+                .collect();
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let spread = |v: &[f64]| {
+                let m = mean(v);
+                v.iter().fold(0.0f64, |s, a| s.max((a - m).abs() / m))
+            };
+            let (a_s, a_m) = (mean(&c.slave_area), mean(&areas));
+            if !(c.penalty > 0.0 && a_s > 0.0 && a_m > 0.0) {
+                return bad(format!(
+                    "contact pair '{}': penalty and areas must be > 0",
+                    c.name
+                ));
+            }
+            let slope = c.penalty * a_s / a_m;
+            approximations.push(format!(
+                "contact pair '{}': CalculiX gives each slave node (a node surface) the area of the master triangle it meets; K = penalty x mean slave area / mean triangle area = {slope:.6e} MPa/mm (triangle areas within {:.1} % of their mean, slave areas within {:.1} %): exact for equal areas",
+                c.name,
+                100.0 * spread(&areas),
+                100.0 * spread(&c.slave_area)
+            ));
+            approximations.push(format!(
+                "contact pair '{}': faceted master (the solver's is smoothed by interpolated normals and fades out over a rim band), pressure-overclosure line smoothed over {CONTACT_SMOOTHING_MM} mm",
+                c.name
+            ));
+            deck.element_sets.insert(format!("{name}M"), ids.clone());
+            deck.surfaces.push(InpSurface {
+                name: format!("{name}S"),
+                members: SurfaceMembers::Node(contact_slaves[k].clone()),
+            });
+            deck.surfaces.push(InpSurface {
+                name: format!("{name}M"),
+                members: SurfaceMembers::Element(ids.iter().map(|&e| (e, 1)).collect()),
+            });
+            deck.interactions.push(InpInteraction {
+                name: name.clone(),
+                slope,
+                sigma_inf: slope * CONTACT_SMOOTHING_MM / std::f64::consts::PI,
+                friction: (c.friction > 0.0).then_some((c.friction, slope)),
+            });
+            deck.contact_pairs.push(InpContactPair {
+                interaction: name.clone(),
+                slave: format!("{name}S"),
+                master: format!("{name}M"),
+            });
+        }
+        if !model.contacts.is_empty() {
+            deck.materials.push(InpMaterial {
+                name: "CARRIER".into(),
+                elastic: Some((1.0, 0.3)),
+                hyperelastic: None,
+                density: None,
+                aniso: None,
+                user: None,
+            });
+            let all: Vec<u64> = (ne as u64 + 1 + model.springs.len() as u64..next_elem).collect();
+            deck.element_sets.insert("CARRIERS".into(), all);
+            deck.sections.push(SolidSection {
+                elset: "CARRIERS".into(),
+                material: "CARRIER".into(),
+                area: None,
+            });
+        }
         if !model.springs.is_empty() {
             approximations.push(format!("spring tables end at strain {SPRING_TABLE_STRAIN} of the rest length: beyond it CalculiX holds the force constant"));
         }
@@ -301,7 +460,12 @@ impl Deck {
                 s.strip_prefix(p)
                     .is_some_and(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()))
             };
-            s == "NALL" || tail("EMAT") || tail("SPRING") || tail("RIGID")
+            s == "NALL"
+                || s == "CARRIERS"
+                || tail("EMAT")
+                || tail("SPRING")
+                || tail("RIGID")
+                || (s.starts_with("CONTACT") && s.ends_with('M'))
         };
         for (name, set) in &mesh.node_sets {
             let up = name.to_ascii_uppercase();
@@ -595,6 +759,7 @@ impl Deck {
             approximations,
             body_nodes,
             spring_elements,
+            contact_slaves,
         })
     }
 }
