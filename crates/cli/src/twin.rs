@@ -383,6 +383,7 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
         write_json(&dir.join("summary.json"), &summary)?;
         write_bone_surfaces(dir, &bones)?;
         write_model_vtu(dir, &twin)?;
+        write_ccx_decks(dir, &twin)?;
         Ok(())
     })?;
     println!(
@@ -416,6 +417,27 @@ pub(crate) fn write_model_vtu(dir: &Path, twin: &Twin) -> Result<()> {
         &f.lines,
         &f.fields,
     )?;
+    Ok(())
+}
+
+/// Writes DIR/ccx/<case>.inp for the 7.5 N m pure-moment cases and DIR/ccx/README.txt
+/// (see `spinetwin_model::export::ccx_deck`).
+pub(crate) fn write_ccx_decks(dir: &Path, twin: &Twin) -> Result<()> {
+    use spinetwin_model::export::{ccx_cases, ccx_deck, ccx_readme};
+    let ccx = dir.join("ccx");
+    std::fs::create_dir_all(&ccx)?;
+    let name = match (twin.levels.first(), twin.levels.last()) {
+        (Some(a), Some(b)) => format!("{}-{}", a.name(), b.name()),
+        _ => "twin".to_string(),
+    };
+    let mut decks = Vec::new();
+    for case in ccx_cases(7.5) {
+        let d = ccx_deck(twin, &case, &name)
+            .with_context(|| format!("writing the CalculiX deck of {}", case.name))?;
+        std::fs::write(ccx.join(format!("{}.inp", d.case)), &d.text)?;
+        decks.push(d);
+    }
+    std::fs::write(ccx.join("README.txt"), ccx_readme(&name, &decks))?;
     Ok(())
 }
 

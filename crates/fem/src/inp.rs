@@ -135,6 +135,9 @@ pub enum ElementType {
     C3D8,
     /// 6-node wedge.
     C3D6,
+    /// 8-node hexahedron with incompatible modes (CalculiX's remedy for volumetric and shear
+    /// locking; nonlinear path only, solved as the F-bar hexahedron like `C3D8`).
+    C3D8I,
     /// 2-node truss (nonlinear path only, as a two-node spring of axial stiffness `E A / L`).
     T3D2,
     /// 2-node beam (nonlinear path only: a corotational Timoshenko beam between rigid bodies
@@ -153,6 +156,7 @@ impl ElementType {
             ElementType::C3D10 => "C3D10",
             ElementType::C3D8 => "C3D8",
             ElementType::C3D6 => "C3D6",
+            ElementType::C3D8I => "C3D8I",
             ElementType::T3D2 => "T3D2",
             ElementType::B31 => "B31",
             ElementType::SPRINGA => "SPRINGA",
@@ -164,7 +168,7 @@ impl ElementType {
         match self {
             ElementType::C3D4 => 4,
             ElementType::C3D10 => 10,
-            ElementType::C3D8 => 8,
+            ElementType::C3D8 | ElementType::C3D8I => 8,
             ElementType::C3D6 => 6,
             ElementType::T3D2 | ElementType::B31 | ElementType::SPRINGA => 2,
         }
@@ -176,6 +180,7 @@ impl ElementType {
             ElementType::C3D10,
             ElementType::C3D8,
             ElementType::C3D6,
+            ElementType::C3D8I,
             ElementType::T3D2,
             ElementType::B31,
             ElementType::SPRINGA,
@@ -194,7 +199,9 @@ impl ElementType {
             ElementType::C3D10 => Some(ElementKind::Tet10),
             ElementType::C3D8 => Some(ElementKind::Hex8),
             ElementType::C3D6 => Some(ElementKind::Wedge6),
-            ElementType::T3D2 | ElementType::B31 | ElementType::SPRINGA => None,
+            ElementType::C3D8I | ElementType::T3D2 | ElementType::B31 | ElementType::SPRINGA => {
+                None
+            }
         }
     }
 
@@ -202,14 +209,17 @@ impl ElementType {
     /// [`ElementType::kind`] (hexahedra and wedges with F-bar); `None` for trusses and beams,
     /// which the nonlinear path builds outside the mesh (springs; beams between bodies).
     pub fn nl_kind(self) -> Option<ElementKind> {
-        self.kind()
+        match self {
+            ElementType::C3D8I => Some(ElementKind::Hex8),
+            t => t.kind(),
+        }
     }
 
     /// Number of faces usable by `*DLOAD Pn`.
     fn num_faces(self) -> u8 {
         match self {
             ElementType::C3D4 | ElementType::C3D10 => 4,
-            ElementType::C3D8 => 6,
+            ElementType::C3D8 | ElementType::C3D8I => 6,
             ElementType::C3D6 => 5,
             ElementType::T3D2 | ElementType::B31 | ElementType::SPRINGA => 0,
         }
@@ -885,7 +895,7 @@ impl Deck {
                     "ELEMENT" => {
                         let ty = kw.require("TYPE")?;
                         let Some(et) = ElementType::parse(&ty) else {
-                            return err(line, format!("element type {ty} is not supported (supported: C3D4, C3D10, C3D8, C3D6, T3D2, B31, SPRINGA)"));
+                            return err(line, format!("element type {ty} is not supported (supported: C3D4, C3D10, C3D8, C3D8I, C3D6, T3D2, B31, SPRINGA)"));
                         };
                         Block::Element(et, kw.get("ELSET").map(str::to_ascii_uppercase))
                     }
@@ -2303,14 +2313,15 @@ impl Deck {
             let what = match e.etype {
                 ElementType::T3D2 => "trusses",
                 ElementType::SPRINGA => "springs",
+                ElementType::C3D8I => "hexahedra with incompatible modes",
                 _ => "beams",
             };
             let (supported, hint) = if nonlinear {
-                ("C3D4, C3D10, C3D8, C3D6, T3D2, B31, SPRINGA", "")
+                ("C3D4, C3D10, C3D8, C3D8I, C3D6, T3D2, B31, SPRINGA", "")
             } else {
                 (
                     "C3D4, C3D10, C3D8, C3D6",
-                    "; T3D2 trusses, SPRINGA springs and B31 beams are solved by the nonlinear solver: add NLGEOM to the *STEP",
+                    "; C3D8I hexahedra, T3D2 trusses, SPRINGA springs and B31 beams are solved by the nonlinear solver: add NLGEOM to the *STEP",
                 )
             };
             return bad(format!(

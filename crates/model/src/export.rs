@@ -183,3 +183,131 @@ pub fn fibre_lines(twin: &Twin) -> FibreLines {
     debug_assert!(out.fields.iter().all(|f| f.1.len() == n));
     out
 }
+
+/// The load cases `spinetwin build` exports as CalculiX decks: the pure moments of
+/// [`crate::loadcase::LoadCase::standard_set`] without a follower load (the follower load
+/// has no deck form, and neither has the standing case).
+pub fn ccx_cases(moment_nm: f64) -> Vec<crate::loadcase::LoadCase> {
+    crate::loadcase::LoadCase::standard_set(moment_nm, 0.0)
+        .into_iter()
+        .filter(|c| c.moment.is_some() && c.follower_n == 0.0)
+        .collect()
+}
+
+/// A CalculiX/Abaqus deck of the twin under one load case ([`ccx_deck`]).
+#[derive(Clone, Debug)]
+pub struct CcxDeck {
+    /// The load case's name (the deck's file stem).
+    pub case: String,
+    /// The deck text ([`spinetwin_fem::inp::Deck::write_ccx`]), with its header comments.
+    pub text: String,
+    /// What the deck represents only approximately (one line each, also in the header).
+    pub approximations: Vec<String>,
+    /// `(REF node, ROT node)` deck ids of every vertebra's rigid body, in level order: the
+    /// ROT node's displacement printout is the vertebra's rotation vector (rad).
+    pub body_nodes: Vec<(u64, u64)>,
+    /// Rigid bodies, springs (ligament fibres) and contact pairs (facet joints) written.
+    pub counts: (usize, usize, usize),
+}
+
+/// The twin's FE model under `case` ([`Twin::fem_model`]) as a CalculiX deck
+/// ([`spinetwin_fem::inp::Deck::from_nl_model`]), headed by comments naming the twin
+/// (`twin_name`), the case, the units and every approximation the writer reported. Errors
+/// name what has no deck form (e.g. a follower load).
+pub fn ccx_deck(
+    twin: &Twin,
+    case: &crate::loadcase::LoadCase,
+    twin_name: &str,
+) -> Result<CcxDeck, ModelError> {
+    let (model, _) = twin.fem_model(case)?;
+    let w = spinetwin_fem::inp::Deck::from_nl_model(&model).map_err(|e| {
+        ModelError::InvalidInput(format!(
+            "load case '{}' of twin {twin_name}: no CalculiX deck: {e}",
+            case.name
+        ))
+    })?;
+    let mut deck = w.deck;
+    let mut approximations = w.approximations;
+    // The nucleus is nearly incompressible (bulk / shear modulus ~ 1000): CalculiX's fully
+    // integrated C3D8 locks (28 % stiffer in flexion than the F-bar hexahedra on the
+    // phantom's L4-S1), C3D8I (incompatible modes) much less.
+    let mut hexes = 0;
+    for e in &mut deck.elements {
+        if e.etype == spinetwin_fem::inp::ElementType::C3D8 {
+            e.etype = spinetwin_fem::inp::ElementType::C3D8I;
+            hexes += 1;
+        }
+    }
+    if hexes > 0 {
+        let line = format!(
+            "{hexes} disc hexahedra written as C3D8I (incompatible modes, against the volumetric locking of CalculiX's fully integrated C3D8 in the nearly incompressible nucleus; spinetwin solves them as F-bar hexahedra); the wedges stay fully integrated C3D6 and still lock (CalculiX about 10 % stiffer in flexion)"
+        );
+        deck.comments.push(format!("approximation: {line}"));
+        approximations.push(line);
+    }
+    deck.heading = vec![format!(
+        "spinetwin twin {twin_name}, load case {}",
+        case.name
+    )];
+    let levels: Vec<&str> = twin.levels.iter().map(|l| l.name()).collect();
+    let mut head = vec![
+        format!("twin: {twin_name} (vertebrae {})", levels.join(", ")),
+        format!(
+            "load case: {} (pure moment on the top vertebra's ROT node, N mm; the bottom vertebra fixed)",
+            case.name
+        ),
+        "units: mm, N, MPa, s, tonne (moments N mm, rotations rad)".to_string(),
+        format!(
+            "written by spinetwin {} (spinetwin_fem::inp::Deck::from_nl_model); run with: ccx -i {}",
+            env!("CARGO_PKG_VERSION"),
+            case.name
+        ),
+    ];
+    head.append(&mut deck.comments);
+    deck.comments = head;
+    Ok(CcxDeck {
+        case: case.name.clone(),
+        text: deck.write_ccx(),
+        approximations,
+        body_nodes: w.body_nodes,
+        counts: (
+            model.bodies.len(),
+            model.springs.len(),
+            model.contacts.len(),
+        ),
+    })
+}
+
+/// `README.txt` of the exported decks: how to run them and what differs from spinetwin's
+/// own solve.
+pub fn ccx_readme(twin_name: &str, decks: &[CcxDeck]) -> String {
+    let mut o = format!(
+        "CalculiX decks of the spinetwin twin {twin_name}\n\n\
+         One deck per pure-moment load case. Run one with CalculiX 2.20 or later, e.g.\n\n    \
+         ccx -i {}\n\n\
+         (the job name is the file name without .inp). Units: mm, N, MPa, s, tonne; moments in\n\
+         N mm. Each vertebra is a *RIGID BODY with a REF node (translation) and a ROT node\n\
+         (rotation vector, rad); the header comments of each deck list them. The .dat file\n\
+         holds the displacements (*NODE PRINT U) of every node at the end of each step: the\n\
+         segment rotation is the difference of the ROT node values of two vertebrae.\n\n\
+         What differs from spinetwin's own solve (also listed in each deck's header):\n",
+        decks.first().map_or("flexion_7.5nm", |d| d.case.as_str())
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for d in decks {
+        for a in &d.approximations {
+            if seen.insert(a.clone()) {
+                o += &format!("  - {a}\n");
+            }
+        }
+    }
+    o += "  - elements: CalculiX's C3D8I hexahedra and fully integrated C3D6 wedges (spinetwin uses\n    F-bar hexahedra and wedges); the increments and convergence tests are CalculiX's own.\n";
+    o += "  - cases with a follower load (and the standing case) are not exported: CalculiX has\n    no follower point load along the line of two points.\n\nFiles:\n";
+    for d in decks {
+        o += &format!(
+            "  {}.inp: {} rigid bodies, {} ligament fibre springs, {} facet contact pairs\n",
+            d.case, d.counts.0, d.counts.1, d.counts.2
+        );
+    }
+    o
+}
