@@ -1189,13 +1189,13 @@ fn build_writes_calculix_decks_of_the_pure_moment_cases() {
     assert_eq!(n, cases.len() + 1, "six decks and the README");
 }
 
-/// The L4-S1 twin's flexion deck solved three ways: CalculiX on the deck, our solver on the
+/// The L4-S1 twin's flexion and extension (facets in contact) decks solved three ways: CalculiX on the deck, our solver on the
 /// same deck (`Deck::to_nl_model`) and on the twin itself. Ours and CalculiX on the deck agree
-/// within 15 % in each segment rotation (CalculiX's C3D6 wedges lock in the nearly incompressible nucleus, about 10 % stiffer); the twin-vs-deck difference (the deck's
+/// within 15 % (flexion) and 20 % (extension) in each segment rotation (CalculiX's fully integrated C3D6 wedges lock in the nearly incompressible nucleus: about 10 % stiffer in flexion; in extension the faceted facet contact adds up to 6 %); the twin-vs-deck difference (the deck's
 /// approximations) is printed. Skipped without `ccx` on the PATH.
 #[test]
 #[ignore]
-fn the_twins_flexion_deck_runs_in_calculix_and_agrees_with_ours() {
+fn the_twins_flexion_and_extension_decks_run_in_calculix_and_agree_with_ours() {
     use spinetwin_fem::nl::{solve, SolveOptions};
     let Some(ccx) = std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
@@ -1207,82 +1207,99 @@ fn the_twins_flexion_deck_runs_in_calculix_and_agrees_with_ours() {
     };
     let d = tempfile::tempdir().unwrap();
     let twin_dir = l4s1_twin(d.path(), "twin", &[]);
-    let name = "flexion_7.5nm";
-    let text = std::fs::read_to_string(twin_dir.join(format!("ccx/{name}.inp"))).unwrap();
-    let deck = spinetwin_fem::inp::Deck::parse(&text).unwrap();
-    // The moment's axis: the ROT-node *CLOAD of the last step.
-    let mut axis = [0.0; 3];
-    for c in &deck.steps.last().unwrap().cloads {
-        axis[c.dof as usize - 1] = c.value;
-    }
-    let m = (axis[0] * axis[0] + axis[1] * axis[1] + axis[2] * axis[2]).sqrt();
-    let axis = axis.map(|a| a / m);
+    for motion in ["flexion", "extension"] {
+        let name = format!("{motion}_7.5nm");
+        let text = std::fs::read_to_string(twin_dir.join(format!("ccx/{name}.inp"))).unwrap();
+        let deck = spinetwin_fem::inp::Deck::parse(&text).unwrap();
+        // The moment's axis: the ROT-node *CLOAD of the last step.
+        let mut axis = [0.0; 3];
+        for c in &deck.steps.last().unwrap().cloads {
+            axis[c.dof as usize - 1] = c.value;
+        }
+        let m = (axis[0] * axis[0] + axis[1] * axis[1] + axis[2] * axis[2]).sqrt();
+        let axis = axis.map(|a| a / m);
 
-    // CalculiX.
-    let run = d.path().join("ccx");
-    std::fs::create_dir_all(&run).unwrap();
-    std::fs::write(run.join(format!("{name}.inp")), &text).unwrap();
-    let t0 = std::time::Instant::now();
-    let out = std::process::Command::new(&ccx)
-        .arg("-i")
-        .arg(name)
-        .current_dir(&run)
-        .env("OMP_NUM_THREADS", "2")
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stdout).to_string();
-    std::fs::write(d.path().join("ccx.log"), &log).unwrap();
-    assert!(
-        out.status.success() && !log.contains("*ERROR"),
-        "ccx failed: {}",
-        &log[log.len().saturating_sub(3000)..]
-    );
-    let dat = std::fs::read_to_string(run.join(format!("{name}.dat"))).unwrap();
-    let u = spinetwin_fem::inp::ccx_dat_displacements(&dat).unwrap();
-    let theirs: Vec<[f64; 3]> = deck.rigid_bodies.iter().map(|rb| u[&rb.rot_node]).collect();
-    eprintln!("ccx: {:.0} s", t0.elapsed().as_secs_f64());
-
-    // Ours on the deck.
-    let t0 = std::time::Instant::now();
-    let back = deck.to_nl_model().unwrap();
-    let r = solve(&back.model, &SolveOptions::default()).unwrap();
-    assert!(r.converged, "{:?}", r.failure);
-    let s = r.steps.last().unwrap().state.as_ref().unwrap();
-    let on_deck: Vec<[f64; 3]> = (0..3).map(|b| s.bodies[b].rotation_vector).collect();
-    eprintln!("ours on the deck: {:.0} s", t0.elapsed().as_secs_f64());
-
-    // Ours on the twin.
-    let file = serde_json::from_slice(&std::fs::read(twin_dir.join("twin.json")).unwrap()).unwrap();
-    let twin = spinetwin_model::twin::Twin::build(file).unwrap();
-    let case = spinetwin_model::loadcase::LoadCase::parse("flexion:7.5Nm").unwrap();
-    let (model, _) = twin.fem_model(&case).unwrap();
-    let r = solve(&model, &SolveOptions::default()).unwrap();
-    assert!(r.converged, "{:?}", r.failure);
-    let s = r.steps.last().unwrap().state.as_ref().unwrap();
-    let on_twin: Vec<[f64; 3]> = (0..3).map(|b| s.bodies[b].rotation_vector).collect();
-
-    let (c, o, t) = (
-        segment_rotations(&theirs, axis),
-        segment_rotations(&on_deck, axis),
-        segment_rotations(&on_twin, axis),
-    );
-    for (k, seg) in ["L4-L5", "L5-S1"].iter().enumerate() {
-        eprintln!(
-            "{seg} flexion 7.5 N m: ccx {:.3} deg, ours on the deck {:.3} deg ({:+.1} %), ours on the twin {:.3} deg (deck vs twin {:+.1} %)",
-            c[k].to_degrees(),
-            o[k].to_degrees(),
-            100.0 * (c[k] - o[k]) / o[k],
-            t[k].to_degrees(),
-            100.0 * (o[k] - t[k]) / t[k]
-        );
-    }
-    for k in 0..2 {
-        assert!(o[k].abs() > 1e-3, "segment {k} turns: {o:?}");
+        // CalculiX.
+        let run = d.path().join("ccx");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join(format!("{name}.inp")), &text).unwrap();
+        let t0 = std::time::Instant::now();
+        let out = std::process::Command::new(&ccx)
+            .arg("-i")
+            .arg(&name)
+            .current_dir(&run)
+            .env("OMP_NUM_THREADS", "2")
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stdout).to_string();
+        std::fs::write(d.path().join(format!("{name}.log")), &log).unwrap();
+        if motion == "extension" {
+            // The facets close in extension: CalculiX finds contact.
+            assert!(
+                log.lines().any(
+                    |l| l.trim().starts_with("Number of contact spring elements=")
+                        && !l.trim().ends_with("=0")
+                ),
+                "no facet contact in CalculiX"
+            );
+        }
         assert!(
-            (c[k] - o[k]).abs() <= 0.15 * o[k].abs(),
-            "segment {k}: ccx {} vs ours on the deck {}",
-            c[k],
-            o[k]
+            out.status.success() && !log.contains("*ERROR"),
+            "ccx failed: {}",
+            &log[log.len().saturating_sub(3000)..]
         );
+        let dat = std::fs::read_to_string(run.join(format!("{name}.dat"))).unwrap();
+        let u = spinetwin_fem::inp::ccx_dat_displacements(&dat).unwrap();
+        let theirs: Vec<[f64; 3]> = deck.rigid_bodies.iter().map(|rb| u[&rb.rot_node]).collect();
+        eprintln!("ccx: {:.0} s", t0.elapsed().as_secs_f64());
+
+        // Ours on the deck.
+        let t0 = std::time::Instant::now();
+        let back = deck.to_nl_model().unwrap();
+        let r = solve(&back.model, &SolveOptions::default()).unwrap();
+        assert!(r.converged, "{:?}", r.failure);
+        let s = r.steps.last().unwrap().state.as_ref().unwrap();
+        let on_deck: Vec<[f64; 3]> = (0..3).map(|b| s.bodies[b].rotation_vector).collect();
+        eprintln!("ours on the deck: {:.0} s", t0.elapsed().as_secs_f64());
+
+        // Ours on the twin.
+        let file =
+            serde_json::from_slice(&std::fs::read(twin_dir.join("twin.json")).unwrap()).unwrap();
+        let twin = spinetwin_model::twin::Twin::build(file).unwrap();
+        let case = spinetwin_model::loadcase::LoadCase::parse(&format!("{motion}:7.5Nm")).unwrap();
+        let (model, _) = twin.fem_model(&case).unwrap();
+        let r = solve(&model, &SolveOptions::default()).unwrap();
+        assert!(r.converged, "{:?}", r.failure);
+        let s = r.steps.last().unwrap().state.as_ref().unwrap();
+        let on_twin: Vec<[f64; 3]> = (0..3).map(|b| s.bodies[b].rotation_vector).collect();
+
+        let (c, o, t) = (
+            segment_rotations(&theirs, axis),
+            segment_rotations(&on_deck, axis),
+            segment_rotations(&on_twin, axis),
+        );
+        for (k, seg) in ["L4-L5", "L5-S1"].iter().enumerate() {
+            eprintln!(
+                "{seg} {motion} 7.5 N m: ccx {:.3} deg, ours on the deck {:.3} deg ({:+.1} %), ours on the twin {:.3} deg (deck vs twin {:+.1} %)",
+                c[k].to_degrees(),
+                o[k].to_degrees(),
+                100.0 * (c[k] - o[k]) / o[k],
+                t[k].to_degrees(),
+                100.0 * (o[k] - t[k]) / t[k]
+            );
+        }
+        // Flexion (facets open): the C3D6 wedges' locking, about 10 %. Extension adds the
+        // facet contact, faceted in CalculiX and without the solver's rim fade: up to 16 %
+        // measured at L4-L5.
+        let tol = if motion == "flexion" { 0.15 } else { 0.20 };
+        for k in 0..2 {
+            assert!(o[k].abs() > 1e-3, "segment {k} turns: {o:?}");
+            assert!(
+                (c[k] - o[k]).abs() <= tol * o[k].abs(),
+                "segment {k}: ccx {} vs ours on the deck {}",
+                c[k],
+                o[k]
+            );
+        }
     }
 }

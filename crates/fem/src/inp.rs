@@ -63,8 +63,8 @@
 //! **Contact pairs** become `*CONTACT PAIR, TYPE=NODE TO SURFACE`: the slave points a node
 //! surface (`CONTACTkS`, body points as nodes of the body's `*RIGID BODY` set), each master
 //! triangle the `S1` face of a carrier C3D6 (`CONTACTkM`, material `CARRIER`, nodes in the
-//! master body's set) offset by the clearance along its outward normal, so contact starts
-//! at the clearance; `*SURFACE BEHAVIOR, PRESSURE-OVERCLOSURE=LINEAR` with `sigma_inf`
+//! master body's set) whose corners are moved by the clearance along the vertex normals
+//! (shared corners stay shared), so contact starts at the clearance; `*SURFACE BEHAVIOR, PRESSURE-OVERCLOSURE=LINEAR` with `sigma_inf`
 //! smoothing the kink over [`CONTACT_SMOOTHING_MM`], `*FRICTION` (`mu`, stick slope = `K`)
 //! when `friction > 0`. CalculiX gives a node of a node surface the area of the master face
 //! it meets (`springforc_n2f.f`: a slave node in no slave face takes the master face's

@@ -186,6 +186,7 @@ impl Deck {
         // in CalculiX) and the wedge as thick as the triangle is wide, into the body.
         let mut contact_slaves: Vec<Vec<u64>> = Vec::with_capacity(model.contacts.len());
         let mut carriers: Vec<Vec<[u64; 6]>> = Vec::with_capacity(model.contacts.len());
+        let mut folds: Vec<f64> = Vec::with_capacity(model.contacts.len());
         for c in &model.contacts {
             if c.slave.len() != c.slave_area.len() {
                 return bad(format!(
@@ -200,7 +201,14 @@ impl Deck {
                 ids.push(point_id(p, &mut deck)?);
             }
             contact_slaves.push(ids);
-            let mut wedges = Vec::with_capacity(c.master.len());
+            // Corners (body, position) shared by the triangles keep one node each: every
+            // corner moves along its vertex normal (the mean of the adjacent triangles'
+            // unit normals), so the offset surface stays connected (the solver's smoothing
+            // and CalculiX's search across neighbouring faces both need shared corners).
+            type V = nalgebra::Vector3<f64>;
+            let mut tris: Vec<(usize, [[f64; 3]; 3], V)> = Vec::with_capacity(c.master.len());
+            let mut vnormal: HashMap<(usize, [u64; 3]), V> = HashMap::new();
+            let mut width = 0.0;
             for t in &c.master {
                 let mut body = None;
                 let mut x = [[0.0; 3]; 3];
@@ -214,9 +222,7 @@ impl Deck {
                     }
                 }
                 let body = body.expect("three corners");
-                let v = |a: [f64; 3], b: [f64; 3]| {
-                    nalgebra::Vector3::new(b[0] - a[0], b[1] - a[1], b[2] - a[2])
-                };
+                let v = |a: [f64; 3], b: [f64; 3]| V::new(b[0] - a[0], b[1] - a[1], b[2] - a[2]);
                 let cr = v(x[0], x[1]).cross(&v(x[0], x[2]));
                 if cr.norm() == 0.0 {
                     return bad(format!(
@@ -225,30 +231,54 @@ impl Deck {
                     ));
                 }
                 let n = cr.normalize();
-                let width =
-                    (v(x[0], x[1]).norm() + v(x[1], x[2]).norm() + v(x[2], x[0]).norm()) / 3.0;
-                let at = |p: [f64; 3], s: f64| [p[0] + s * n[0], p[1] + s * n[1], p[2] + s * n[2]];
+                width += (v(x[0], x[1]).norm() + v(x[1], x[2]).norm() + v(x[2], x[0]).norm()) / 3.0;
+                for p in &x {
+                    *vnormal
+                        .entry((body, p.map(f64::to_bits)))
+                        .or_insert(V::zeros()) += n;
+                }
+                tris.push((body, x, n));
+            }
+            // Carriers as thick as the mean triangle is wide.
+            let width = width / tris.len().max(1) as f64;
+            let mut wedges = Vec::with_capacity(tris.len());
+            let mut fold = 0.0f64;
+            for (body, x, n) in &tris {
+                let body = *body;
+                let mut w = [0u64; 6];
                 // C3D6 1-2-3 with its right-hand normal towards 4-5-6 (into the body): the
                 // triangle reversed; S1 then faces out, towards the slave points.
-                let mut w = [0u64; 6];
                 for (k, &i) in [0usize, 2, 1].iter().enumerate() {
+                    let nv = vnormal[&(body, x[i].map(f64::to_bits))].normalize();
+                    if nv.dot(n) < 0.5 {
+                        return bad(format!("contact pair '{}': the master surface folds by more than 60 degrees at a corner; the deck's carriers need a smooth master", c.name));
+                    }
+                    fold = fold.max(1.0 - nv.dot(n));
+                    let at = |s: f64| {
+                        [
+                            x[i][0] + s * nv[0],
+                            x[i][1] + s * nv[1],
+                            x[i][2] + s * nv[2],
+                        ]
+                    };
                     w[k] = point_id(
                         &Point::Body {
                             body,
-                            at: at(x[i], c.clearance),
+                            at: at(c.clearance),
                         },
                         &mut deck,
                     )?;
                     w[k + 3] = point_id(
                         &Point::Body {
                             body,
-                            at: at(x[i], -width),
+                            at: at(-width),
                         },
                         &mut deck,
                     )?;
                 }
                 wedges.push(w);
             }
+            folds.push(fold);
             carriers.push(wedges);
         }
         let mut body_nodes = Vec::with_capacity(model.bodies.len());
@@ -404,8 +434,9 @@ impl Deck {
                 100.0 * spread(&c.slave_area)
             ));
             approximations.push(format!(
-                "contact pair '{}': faceted master (the solver's is smoothed by interpolated normals and fades out over a rim band), pressure-overclosure line smoothed over {CONTACT_SMOOTHING_MM} mm",
-                c.name
+                "contact pair '{}': faceted master (the solver's is smoothed by interpolated normals and fades out over a rim band), its corners moved by the clearance along their vertex normals (the gap at which contact starts is the clearance to within {:.2} %), pressure-overclosure line smoothed over {CONTACT_SMOOTHING_MM} mm",
+                c.name,
+                100.0 * folds[k]
             ));
             deck.element_sets.insert(format!("{name}M"), ids.clone());
             deck.surfaces.push(InpSurface {
