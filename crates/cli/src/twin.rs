@@ -25,7 +25,9 @@ OUT/meshes/<LEVEL>.stl (vertebra surfaces for the reports' pictures), and for Pa
 OUT/model/discs.vtu (the disc meshes with their material fields: region, moduli, fibre \
 constants and directions) and OUT/model/ligaments.vtu (the ligament fibres: ligament, rest \
 length, pre-strain, stiffness); summary.json lists the codes of the region and ligament \
-fields."
+fields. OUT/ccx/<case>.inp: CalculiX/Abaqus decks of the six 7.5 N m pure-moment cases \
+(run with `ccx -i flexion_7.5nm`; OUT/ccx/README.txt lists how they differ from \
+spinetwin's own solve)."
 )]
 pub struct BuildArgs {
     /// The CT: a DICOM folder or file(s), or a NIfTI file.
