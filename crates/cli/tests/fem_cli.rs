@@ -179,7 +179,7 @@ fn fem_run_refuses_what_it_cannot_do_with_one_line() {
     );
     std::fs::write(&nl, incompressible.replace("*STEP\n", "*STEP, NLGEOM\n")).unwrap();
     let bad = tmp.path().join("bad.inp");
-    std::fs::write(&bad, text.replacen("*NODE\n", "*NODE\n*SURFACE\n", 1)).unwrap();
+    std::fs::write(&bad, text.replacen("*NODE\n", "*NODE\n*AMPLITUDE\n", 1)).unwrap();
     // An elastic deck whose first step is small-deformation and second NLGEOM.
     let mixed = tmp.path().join("mixed.inp");
     let step = &text[text.find("*STEP\n").unwrap()..];
@@ -190,7 +190,7 @@ fn fem_run_refuses_what_it_cannot_do_with_one_line() {
     .unwrap();
     for (path, needle) in [
         (&nl, "D1 = 0"),
-        (&bad, "line 4: keyword *SURFACE"),
+        (&bad, "line 4: keyword *AMPLITUDE"),
         (&mixed, "step 2 asks for NLGEOM but step 1"),
     ] {
         let out = tmp.path().join("o");
