@@ -237,6 +237,27 @@ pub struct InpElement {
     pub nodes: Vec<u64>,
 }
 
+impl InpElement {
+    /// Element `e` of `mesh` with id `e + 1`, its nodes numbered `n + 1`, as the writers
+    /// number them.
+    pub fn of_mesh(mesh: &Mesh, e: usize) -> InpElement {
+        InpElement {
+            id: e as u64 + 1,
+            etype: match mesh.kinds[e] {
+                ElementKind::Tet4 => ElementType::C3D4,
+                ElementKind::Tet10 => ElementType::C3D10,
+                ElementKind::Hex8 => ElementType::C3D8,
+                ElementKind::Wedge6 => ElementType::C3D6,
+            },
+            nodes: mesh
+                .element_nodes(e)
+                .iter()
+                .map(|&n| n as u64 + 1)
+                .collect(),
+        }
+    }
+}
+
 /// Hyperelastic strain-energy parameters (Abaqus conventions, MPa and 1/MPa).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Hyperelastic {
@@ -3284,21 +3305,7 @@ impl Deck {
             .map(|(i, x)| (i as u64 + 1, *x))
             .collect();
         for e in 0..ne {
-            let etype = match mesh.kinds[e] {
-                ElementKind::Tet4 => ElementType::C3D4,
-                ElementKind::Tet10 => ElementType::C3D10,
-                ElementKind::Hex8 => ElementType::C3D8,
-                ElementKind::Wedge6 => ElementType::C3D6,
-            };
-            deck.elements.push(InpElement {
-                id: e as u64 + 1,
-                etype,
-                nodes: mesh
-                    .element_nodes(e)
-                    .iter()
-                    .map(|&n| n as u64 + 1)
-                    .collect(),
-            });
+            deck.elements.push(InpElement::of_mesh(mesh, e));
         }
         let valid = |s: &str| {
             !s.is_empty()

@@ -7,7 +7,6 @@ use super::{
     InpLaw, InpMaterial, InpRigidBody, InpSpring, InpSurface, SolidSection, SpringTable, Step,
     SurfaceMembers, Target,
 };
-use crate::element::ElementKind;
 use crate::nl::{Deactivate, Dof, Load, Model, Point, SpringLaw};
 use crate::FemError;
 
@@ -340,21 +339,7 @@ impl Deck {
                     approximations.push(line);
                 }
             }
-            let etype = match mesh.kinds[e] {
-                ElementKind::Tet4 => ElementType::C3D4,
-                ElementKind::Tet10 => ElementType::C3D10,
-                ElementKind::Hex8 => ElementType::C3D8,
-                ElementKind::Wedge6 => ElementType::C3D6,
-            };
-            deck.elements.push(InpElement {
-                id: e as u64 + 1,
-                etype,
-                nodes: mesh
-                    .element_nodes(e)
-                    .iter()
-                    .map(|&n| n as u64 + 1)
-                    .collect(),
-            });
+            deck.elements.push(InpElement::of_mesh(mesh, e));
             let rho = density.get(&e).copied();
             let key = format!("{:?}|{:?}", w.law, rho.map(f64::to_bits));
             let g = *group_of.entry(key).or_insert_with(|| {
