@@ -1191,8 +1191,11 @@ fn build_writes_calculix_decks_of_the_pure_moment_cases() {
 
 /// The L4-S1 twin's flexion and extension (facets in contact) decks solved three ways: CalculiX on the deck, our solver on the
 /// same deck (`Deck::to_nl_model`) and on the twin itself. Ours and CalculiX on the deck agree
-/// within 15 % (flexion) and 20 % (extension) in each segment rotation (CalculiX's fully integrated C3D6 wedges lock in the nearly incompressible nucleus: about 10 % stiffer in flexion; in extension the faceted facet contact adds up to 6 %); the twin-vs-deck difference (the deck's
-/// approximations) is printed. Skipped without `ccx` on the PATH.
+/// within 15 % (flexion) and 20 % (extension) in each segment rotation (measured: CalculiX
+/// 9-10 % stiffer in flexion, 5-16 % in extension; attributed, not yet separated, to its fully
+/// integrated C3D6 wedges in the nearly incompressible nucleus and to the faceted facet
+/// contact); the twin-vs-deck difference (the deck's approximations) is printed. Skipped
+/// without `ccx` on the PATH.
 #[test]
 #[ignore]
 fn the_twins_flexion_and_extension_decks_run_in_calculix_and_agree_with_ours() {
