@@ -25,7 +25,7 @@ OUT/meshes/<LEVEL>.stl (vertebra surfaces for the reports' pictures), and for Pa
 OUT/model/discs.vtu (the disc meshes with their material fields: region, moduli, fibre \
 constants and directions) and OUT/model/ligaments.vtu (the ligament fibres: ligament, rest \
 length, pre-strain, stiffness); summary.json lists the codes of the region and ligament \
-fields. OUT/ccx/<case>.inp: CalculiX/Abaqus decks of the six 7.5 N m pure-moment cases \
+fields. OUT/ccx/<case>.inp: CalculiX decks of the six 7.5 N m pure-moment cases \
 (run with `ccx -i flexion_7.5nm`; OUT/ccx/README.txt lists how they differ from \
 spinetwin's own solve)."
 )]
@@ -362,7 +362,7 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
     file.params.bony_stops = args.bony_stops;
     let twin = Twin::build(file.clone()).context("building the twin")?;
     let bones = bone_surfaces(&labels, &file);
-    let summary = BuildSummary {
+    let mut summary = BuildSummary {
         spinetwin_version: env!("CARGO_PKG_VERSION"),
         twin_schema_version: TWIN_SCHEMA_VERSION,
         levels: twin.levels.iter().map(|l| l.name().to_string()).collect(),
@@ -379,13 +379,23 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
             .collect(),
         seconds: t0.elapsed().as_secs_f64(),
     };
+    // The decks are for other tools: one that cannot be made (a contact surface with no
+    // deck form on an unusual anatomy) is a warning, never a lost twin.
+    let decks = ccx_decks(&twin);
+    if let Err(e) = &decks {
+        summary.warnings.push(format!(
+            "CalculiX decks not written ({e:#}); the twin itself is complete: solve it with spinetwin simulate"
+        ));
+    }
     write_dir_atomically(&args.out, |dir| {
         write_json(&dir.join("twin.json"), &file)?;
         write_json(&dir.join("landmarks.json"), &file.landmarks)?;
         write_json(&dir.join("summary.json"), &summary)?;
         write_bone_surfaces(dir, &bones)?;
         write_model_vtu(dir, &twin)?;
-        write_ccx_decks(dir, &twin)?;
+        if let Ok((name, decks)) = &decks {
+            write_ccx_decks(dir, name, decks)?;
+        }
         Ok(())
     })?;
     println!(
@@ -422,12 +432,10 @@ pub(crate) fn write_model_vtu(dir: &Path, twin: &Twin) -> Result<()> {
     Ok(())
 }
 
-/// Writes DIR/ccx/<case>.inp for the 7.5 N m pure-moment cases and DIR/ccx/README.txt
+/// The twin's name for the decks and its CalculiX decks of the 7.5 N m pure-moment cases
 /// (see `spinetwin_model::export::ccx_deck`).
-pub(crate) fn write_ccx_decks(dir: &Path, twin: &Twin) -> Result<()> {
-    use spinetwin_model::export::{ccx_cases, ccx_deck, ccx_readme};
-    let ccx = dir.join("ccx");
-    std::fs::create_dir_all(&ccx)?;
+pub(crate) fn ccx_decks(twin: &Twin) -> Result<(String, Vec<spinetwin_model::export::CcxDeck>)> {
+    use spinetwin_model::export::{ccx_cases, ccx_deck};
     let name = match (twin.levels.first(), twin.levels.last()) {
         (Some(a), Some(b)) => format!("{}-{}", a.name(), b.name()),
         _ => "twin".to_string(),
@@ -435,11 +443,27 @@ pub(crate) fn write_ccx_decks(dir: &Path, twin: &Twin) -> Result<()> {
     let mut decks = Vec::new();
     for case in ccx_cases(7.5) {
         let d = ccx_deck(twin, &case, &name)
-            .with_context(|| format!("writing the CalculiX deck of {}", case.name))?;
-        std::fs::write(ccx.join(format!("{}.inp", d.case)), &d.text)?;
+            .with_context(|| format!("the CalculiX deck of {}", case.name))?;
         decks.push(d);
     }
-    std::fs::write(ccx.join("README.txt"), ccx_readme(&name, &decks))?;
+    Ok((name, decks))
+}
+
+/// Writes DIR/ccx/<case>.inp for `decks` and DIR/ccx/README.txt.
+pub(crate) fn write_ccx_decks(
+    dir: &Path,
+    name: &str,
+    decks: &[spinetwin_model::export::CcxDeck],
+) -> Result<()> {
+    let ccx = dir.join("ccx");
+    std::fs::create_dir_all(&ccx).with_context(|| format!("{}: cannot create", ccx.display()))?;
+    for d in decks {
+        let p = ccx.join(format!("{}.inp", d.case));
+        std::fs::write(&p, &d.text).with_context(|| format!("{}: cannot write", p.display()))?;
+    }
+    let p = ccx.join("README.txt");
+    std::fs::write(&p, spinetwin_model::export::ccx_readme(name, decks))
+        .with_context(|| format!("{}: cannot write", p.display()))?;
     Ok(())
 }
 

@@ -457,7 +457,16 @@ impl ElasticFiber {
         let mut c = vec![self.c10, self.d1];
         for f in &self.fibres {
             let s = if f.direction[2] < 0.0 { -1.0 } else { 1.0 };
-            c.extend([s * f.direction[0], s * f.direction[1], f.k1, f.k2]);
+            let (a1, a2) = (s * f.direction[0], s * f.direction[1]);
+            // CalculiX stops when a1^2 + a2^2 > 1 (it takes a3 = sqrt(1 - a1^2 - a2^2)):
+            // a fibre in the x-y plane must not round past the unit circle.
+            let r = (a1 * a1 + a2 * a2).sqrt();
+            let k = if r > 1.0 - 1e-15 {
+                (1.0 - 1e-15) / r
+            } else {
+                1.0
+            };
+            c.extend([k * a1, k * a2, f.k1, f.k2]);
         }
         c
     }
@@ -883,6 +892,10 @@ impl Deck {
         let mut pending_line = 0;
         // Line and step of every *DLOAD GRAV line, to check the densities at the end.
         let mut grav_lines: Vec<(usize, usize)> = Vec::new();
+        // (line, material, declared count) of each *USER MATERIAL; (line, interaction) of
+        // each *SURFACE INTERACTION: checked complete at the end.
+        let mut user_lines: Vec<(usize, usize, usize)> = Vec::new();
+        let mut interaction_lines: Vec<(usize, usize)> = Vec::new();
         // Line of every *SOLID SECTION, to check the truss areas at the end.
         let mut section_lines: Vec<usize> = Vec::new();
         // Line of every *BEAM SECTION, for the checks at the end.
@@ -957,7 +970,10 @@ impl Deck {
                         }
                         let n = kw.require("CONSTANTS")?;
                         match n.trim().parse::<usize>() {
-                            Ok(n) if n > 0 => Block::User(n),
+                            Ok(n) if n > 0 => {
+                                user_lines.push((line, material.expect("checked above"), n));
+                                Block::User(n)
+                            }
                             _ => {
                                 return err(line, format!("*USER MATERIAL, CONSTANTS={n}: expected a positive integer"));
                             }
@@ -1150,6 +1166,7 @@ impl Deck {
                             friction: None,
                         });
                         interaction = Some(deck.interactions.len() - 1);
+                        interaction_lines.push((line, deck.interactions.len() - 1));
                         Block::None
                     }
                     "SURFACE BEHAVIOR" | "FRICTION" => {
@@ -2040,6 +2057,24 @@ impl Deck {
                     };
                     return err(line, format!("*BEAM SECTION, ELSET={}: {what} is zero or parallel to beam element {id}: give an n1 direction across the beam on the line after the dimensions", sec.elset));
                 }
+            }
+        }
+        for (line, m, n) in user_lines {
+            let got = deck.materials[m].user.as_ref().map_or(0, Vec::len);
+            if got != n {
+                return err(
+                    line,
+                    format!(
+                        "*USER MATERIAL, CONSTANTS={n} of material {}: {got} constants given",
+                        deck.materials[m].name
+                    ),
+                );
+            }
+        }
+        for (line, i) in interaction_lines {
+            let it = &deck.interactions[i];
+            if !(it.slope.is_finite() && it.slope > 0.0) {
+                return err(line, format!("*SURFACE INTERACTION, NAME={}: no *SURFACE BEHAVIOR, PRESSURE-OVERCLOSURE=LINEAR data line with a positive slope", it.name));
             }
         }
         // Every element under gravity needs a density (sections are complete only now; the
@@ -3534,7 +3569,6 @@ fn fit_fields(text: &str) -> String {
     out
 }
 
-/// Numbers, at most 8 per line (CalculiX's limit for material constants).
 /// `{:e}` with a decimal point in the mantissa (`1e0` -> `1.0e0`), as CalculiX's *SPRING
 /// reader needs (see [`Deck::write`]).
 fn dotted(v: f64) -> String {
@@ -3546,6 +3580,7 @@ fn dotted(v: f64) -> String {
     }
 }
 
+/// Numbers, at most 8 per line (CalculiX's limit for material constants).
 fn write_values(o: &mut String, v: &[f64]) {
     for chunk in v.chunks(8) {
         let t: Vec<String> = chunk.iter().map(|x| format!("{x:e}")).collect();

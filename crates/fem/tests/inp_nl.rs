@@ -641,3 +641,28 @@ fn ccx_solves_the_written_contact_deck_alike() {
         assert!((r[0] - r[1]).abs() < 0.01 * r[0].abs(), "{r:?}");
     }
 }
+
+/// Incomplete keyword blocks are errors naming what is missing, not decks that fail later.
+#[test]
+fn incomplete_user_materials_and_interactions_are_named() {
+    let user = "*MATERIAL, NAME=ELASTIC_FIBER1\n*USER MATERIAL, CONSTANTS=10\n0.5, 0.2, 0.5, 0.0, 2.0, 5.0\n";
+    let e = Deck::parse(user).unwrap_err().to_string();
+    assert!(
+        e.contains("CONSTANTS=10") && e.contains("6 constants given"),
+        "{e}"
+    );
+    let interaction = "*SURFACE INTERACTION, NAME=SI1\n";
+    let e = Deck::parse(interaction).unwrap_err().to_string();
+    assert!(e.contains("SI1") && e.contains("SURFACE BEHAVIOR"), "{e}");
+}
+
+/// A spring that carries no force has no table CalculiX (or the reader) would take: the
+/// writer refuses it by name.
+#[test]
+fn a_spring_without_force_is_refused_by_name() {
+    let mut model = plates_model();
+    model.springs[0].law = spinetwin_fem::nl::SpringLaw::Linear { k: 0.0 };
+    let name = model.springs[0].name.clone();
+    let e = Deck::from_nl_model(&model).unwrap_err().to_string();
+    assert!(e.contains(&name) && e.contains("carries no force"), "{e}");
+}

@@ -3,7 +3,9 @@
 //!
 //! Field names carry their units. Disc cells: `disc` (index of the disc, upper vertebra
 //! first), `region` ([`REGION_CODES`]), small-strain `shear_modulus_mpa` and
-//! `bulk_modulus_mpa`, the annulus fibre constants `fibre_k1_mpa` and `fibre_k2` (0 where the
+//! `bulk_modulus_mpa`, the annulus fibre constants `fibre_k1_mpa`, `fibre_k2` and `fibre_kappa`
+//! (the HGO dispersion; the fibre term's invariants, full or isochoric, are the twin's
+//! `disc_materials.fibre_full_invariants`) (0 where the
 //! element has no fibres) and the unit fibre directions `fibre_1`, `fibre_2` (reference
 //! configuration; zero where there are none). Fibre lines: `ligament` ([`Ligament::ALL`]
 //! order), `upper_vertebra` (index into the twin's levels), `rest_length_mm`, `pre_strain`
@@ -45,8 +47,8 @@ pub struct FibreLines {
 pub fn disc_vtu(twin: &Twin) -> Result<(Mesh, VtuData), ModelError> {
     let m = &twin.file.params.disc_materials;
     let mut mesh = Mesh::default();
-    let (mut disc, mut region, mut shear, mut bulk, mut k1, mut k2) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut disc, mut region, mut shear, mut bulk, mut k1, mut k2, mut kappa) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let (mut f1, mut f2) = (vec![], vec![]);
     for (di, d) in twin.discs.iter().enumerate() {
         let dm = &d.mesh;
@@ -99,6 +101,7 @@ pub fn disc_vtu(twin: &Twin) -> Result<(Mesh, VtuData), ModelError> {
             shear.push(mu);
             bulk.push(kb);
             k1.push(a);
+            kappa.push(if a > 0.0 { m.fibre_kappa } else { 0.0 });
             k2.push(b);
             f1.push(f[0]);
             f2.push(f[1]);
@@ -112,6 +115,7 @@ pub fn disc_vtu(twin: &Twin) -> Result<(Mesh, VtuData), ModelError> {
             ("bulk_modulus_mpa".into(), bulk),
             ("fibre_k1_mpa".into(), k1),
             ("fibre_k2".into(), k2),
+            ("fibre_kappa".into(), kappa),
         ],
         cell_vectors: vec![("fibre_1".into(), f1), ("fibre_2".into(), f2)],
         ..Default::default()
@@ -194,7 +198,7 @@ pub fn ccx_cases(moment_nm: f64) -> Vec<crate::loadcase::LoadCase> {
         .collect()
 }
 
-/// A CalculiX/Abaqus deck of the twin under one load case ([`ccx_deck`]).
+/// A CalculiX deck of the twin under one load case ([`ccx_deck`]).
 #[derive(Clone, Debug)]
 pub struct CcxDeck {
     /// The load case's name (the deck's file stem).
@@ -240,7 +244,7 @@ pub fn ccx_deck(
     }
     if hexes > 0 {
         let line = format!(
-            "{hexes} disc hexahedra written as C3D8I (incompatible modes, against the volumetric locking of CalculiX's fully integrated C3D8 in the nearly incompressible nucleus; spinetwin solves them as F-bar hexahedra); the wedges stay fully integrated C3D6 and still lock (CalculiX about 10 % stiffer in flexion)"
+            "{hexes} disc hexahedra written as C3D8I (incompatible modes, against the volumetric locking of CalculiX's fully integrated C3D8 in the nearly incompressible nucleus; spinetwin solves them as F-bar hexahedra); the wedges stay fully integrated C3D6 (on the phantom's L4-S1 CalculiX was 9-10 % stiffer in flexion on the same deck; attributed, not separated, to these wedges and the faceted contact)"
         );
         deck.comments.push(format!("approximation: {line}"));
         approximations.push(line);
@@ -283,13 +287,15 @@ pub fn ccx_deck(
 pub fn ccx_readme(twin_name: &str, decks: &[CcxDeck]) -> String {
     let mut o = format!(
         "CalculiX decks of the spinetwin twin {twin_name}\n\n\
-         One deck per pure-moment load case. Run one with CalculiX 2.20 or later, e.g.\n\n    \
+         One deck per pure-moment load case (checked with CalculiX 2.20). Run one, e.g.\n\n    \
          ccx -i {}\n\n\
          (the job name is the file name without .inp). Units: mm, N, MPa, s, tonne; moments in\n\
          N mm. Each vertebra is a *RIGID BODY with a REF node (translation) and a ROT node\n\
          (rotation vector, rad); the header comments of each deck list them. The .dat file\n\
-         holds the displacements (*NODE PRINT U) of every node at the end of each step: the\n\
-         segment rotation is the difference of the ROT node values of two vertebrae.\n\n\
+         holds the displacements (*NODE PRINT U) of every node at every increment; the last\n\
+         printout is the end of the step. A vertebra's rotation is its ROT node's value; the\n\
+         segment rotation is the relative rotation of two vertebrae (for small angles, the\n\
+         difference of their ROT node values).\n\n\
          What differs from spinetwin's own solve (also listed in each deck's header):\n",
         decks.first().map_or("flexion_7.5nm", |d| d.case.as_str())
     );
@@ -305,7 +311,7 @@ pub fn ccx_readme(twin_name: &str, decks: &[CcxDeck]) -> String {
     o += "  - cases with a follower load (and the standing case) are not exported: CalculiX has\n    no follower point load along the line of two points.\n\nFiles:\n";
     for d in decks {
         o += &format!(
-            "  {}.inp: {} rigid bodies, {} ligament fibre springs, {} facet contact pairs\n",
+            "  {}.inp: {} rigid bodies, {} ligament fibre springs, {} contact pairs (facet joints, and bony stops when modelled)\n",
             d.case, d.counts.0, d.counts.1, d.counts.2
         );
     }

@@ -48,7 +48,9 @@
 //!   label map, e.g. a segmentation that fused the joint) gets a warning: its orientation is
 //!   that of the label boundary, not of the joint.
 //! * **Posterior points**: spinous tip = most posterior midline bone (|x| < 1.5 voxels)
-//!   along the vertebra's y axis; base = mean of the midline bone within 8 mm behind the
+//!   along the vertebra's y axis, placed at the vertex of a parabola fitted to the dorsal
+//!   profile within 2 mm of it (the mean of the extreme voxels where the profile is flat or
+//!   the vertex falls outside it); base = mean of the midline bone within 8 mm behind the
 //!   canal; lamina edges = its highest/lowest points; transverse tips = most lateral bone
 //!   behind the wall along its x axis.
 //! * **Trabecular HU**: mean CT within 10 mm (0.3 x depth) of the body axis, 3 mm inside

@@ -34,8 +34,16 @@ impl Errors {
     fn get(&self, k: &str) -> &[f64] {
         &self.rows.iter().find(|r| r.0 == k).expect(k).1
     }
+    /// The largest error; NaN when any is NaN (f64::max would skip it and let a broken
+    /// landmark pass).
     fn max(&self, k: &str) -> f64 {
-        self.get(k).iter().cloned().fold(0.0, f64::max)
+        self.get(k).iter().cloned().fold(0.0, |m, e| {
+            if e.is_nan() || m.is_nan() {
+                f64::NAN
+            } else {
+                m.max(e)
+            }
+        })
     }
     fn mean(&self, k: &str) -> f64 {
         let e = self.get(k);

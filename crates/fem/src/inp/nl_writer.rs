@@ -50,7 +50,7 @@ fn spring_table(law: &SpringLaw, rest: f64, l0: f64, name: &str) -> Result<Sprin
     let ext = SPRING_TABLE_STRAIN;
     let mut knots: Vec<(f64, f64)> = match law {
         SpringLaw::Truss { k } => {
-            if rest != l0 {
+            if (rest - l0).abs() > 1e-12 * l0 {
                 return bad(format!("spring '{name}': a truss (Truss law) with rest length {rest} != its length {l0} (pre-strain) cannot be written: CalculiX's linear SPRINGA has none"));
             }
             return Ok(SpringTable::Linear(k / l0));
@@ -65,6 +65,11 @@ fn spring_table(law: &SpringLaw, rest: f64, l0: f64, name: &str) -> Result<Sprin
             .collect(),
         SpringLaw::Piecewise(p) => p.clone(),
     };
+    if knots.iter().all(|k| k.1 == 0.0) {
+        return bad(format!(
+            "spring '{name}': its law carries no force ({law:?}); leave the spring out of the model"
+        ));
+    }
     let (e1, f1) = *knots.last().expect("at least one knot");
     if e1 < ext {
         let slope = match law {

@@ -223,8 +223,8 @@ pub struct ContactPair {
 /// gap averaged over its share of the slave surface is penalised (mortar), which passes the
 /// patch test across non-matching meshes. See the module documentation (`# Ties`).
 ///
-/// Not written to CalculiX decks: the crate's `.inp` writer
-/// ([`crate::inp::Deck::from_model`]) exports linear models only, which have no ties.
+/// Not written to CalculiX decks: [`crate::inp::Deck::from_nl_model`] refuses a model with
+/// ties, naming them.
 #[derive(Clone, Debug)]
 pub struct Tie {
     /// Name (for results and error messages).

@@ -969,7 +969,13 @@ fn dorsal_tip(midline: &[V3], s: f64) -> Option<V3> {
     if f[2] >= -1e-6 {
         return fallback();
     }
-    let u = (-f[1] / (2.0 * f[2])).clamp(zlo, zhi);
+    // A flat-topped border fits a barely bent parabola whose vertex lies outside the cap:
+    // no rounded tip to find there, so the extreme's mean stands.
+    let u = -f[1] / (2.0 * f[2]);
+    let drop = -f[2] * ((zhi - zlo) / 2.0).powi(2);
+    if !(zlo..=zhi).contains(&u) || drop < s / 2.0 {
+        return fallback();
+    }
     let y = f[0] + f[1] * u + f[2] * u * u;
     // Across, the mean of the voxels within one voxel of the extreme (a slice's extreme is
     // one of the equally posterior voxels across the midline band, the first found).
