@@ -237,6 +237,23 @@ pub struct InpElement {
     pub nodes: Vec<u64>,
 }
 
+impl Deck {
+    /// An empty deck with `heading` and the nodes of `mesh` (node `i` gets id `i + 1`, as
+    /// the writers number them).
+    pub(crate) fn with_nodes_of(mesh: &Mesh, heading: &str) -> Deck {
+        Deck {
+            heading: vec![heading.into()],
+            nodes: mesh
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (i as u64 + 1, *x))
+                .collect(),
+            ..Default::default()
+        }
+    }
+}
+
 impl InpElement {
     /// Element `e` of `mesh` with id `e + 1`, its nodes numbered `n + 1`, as the writers
     /// number them.
@@ -3329,16 +3346,7 @@ impl Deck {
                 material.len()
             )));
         }
-        let mut deck = Deck {
-            heading: vec!["written by spinetwin-fem".into()],
-            ..Default::default()
-        };
-        deck.nodes = mesh
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, x)| (i as u64 + 1, *x))
-            .collect();
+        let mut deck = Deck::with_nodes_of(mesh, "written by spinetwin-fem");
         for e in 0..ne {
             deck.elements.push(InpElement::of_mesh(mesh, e));
         }

@@ -130,16 +130,7 @@ impl Deck {
         let nn = mesh.num_nodes();
         let ne = mesh.num_elements();
         let mut approximations: Vec<String> = Vec::new();
-        let mut deck = Deck {
-            heading: vec!["written by spinetwin-fem (nonlinear model)".into()],
-            ..Default::default()
-        };
-        deck.nodes = mesh
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, x)| (i as u64 + 1, *x))
-            .collect();
+        let mut deck = Deck::with_nodes_of(mesh, "written by spinetwin-fem (nonlinear model)");
         // Body of every tied node.
         let mut tied: HashMap<usize, usize> = HashMap::new();
         for (b, body) in model.bodies.iter().enumerate() {
