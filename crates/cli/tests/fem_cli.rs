@@ -498,7 +498,6 @@ fn bench_fem_nl_agrees_with_calculix() {
     println!("{}", String::from_utf8_lossy(&o.stdout));
 }
 
-/// Displacements of the last printout in ccx's .dat (`*NODE PRINT ... U`).
 /// Runs `fem run DECK --out OUT`, which must fail; its standard error.
 fn fem_run_refuses(deck: &Path, out: &Path) -> String {
     let o = spinetwin(&[
@@ -512,6 +511,7 @@ fn fem_run_refuses(deck: &Path, out: &Path) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Displacements of the last printout in ccx's .dat (`*NODE PRINT ... U`).
 fn read_ccx_dat(path: &Path) -> HashMap<u64, [f64; 3]> {
     spinetwin_fem::inp::ccx_dat_displacements(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
