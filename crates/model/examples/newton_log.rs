@@ -4,7 +4,7 @@
 //! `cargo run --release -p spinetwin-model --example newton_log -- [full|disc_only_l4l5|intact_segment_l4l5] [LOAD]`
 //! with optional environment variables NOFACET=1, NOLIG=1, NOCL=1 (no capsular ligaments),
 //! GOEL=1, EXTRAPOLATE=1, LEVELS=L3,L4,L5, NUCSHIFT=x (nucleus posterior shift), NUCNU=nu
-//! (nucleus Poisson's ratio), TOLDISP=x (Newton displacement tolerance of the logged solve),
+//! (nucleus Poisson's ratio), ANNU=nu (annulus ground substance Poisson's ratio), TOLDISP=x (Newton displacement tolerance of the logged solve),
 //! CLLEN=1 (print the capsule fibres), SLEEVE=insertion,recess (the sleeve capsule, mm),
 //! STOPS=1 (bony stops where the landmarks have them),
 //! TWIN_CACHE=path (default /tmp/newton_log_twin.json; delete it after a landmark change),
@@ -71,6 +71,11 @@ fn main() {
             2.0 * (m.nucleus_c10 + m.nucleus_c01),
             v.parse().unwrap(),
         );
+    }
+    if let Ok(v) = std::env::var("ANNU") {
+        let m = &mut file.params.disc_materials;
+        m.annulus_bulk =
+            spinetwin_model::material::bulk_for_poisson(2.0 * m.annulus_c10, v.parse().unwrap());
     }
     if std::env::var("GOEL").is_ok() {
         file.params.ligaments.set = spinetwin_model::ligament::LigamentSet::GoelBilinear;
