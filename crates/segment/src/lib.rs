@@ -65,7 +65,18 @@
 //!    spaces are taken instead as the dips framed by endplates (local minima at least 25 HU
 //!    below the lower of the maxima within 8 mm on either side, by decreasing contrast, at
 //!    least 20 mm apart), if that leaves fewer implausible distances (as few, when a run
-//!    was too long) and finds no fewer than one disc space less than the runs.
+//!    was too long) and finds no fewer than one disc space less than the runs. Disc spaces
+//!    framed by endplates take precedence over those dips when they leave no more
+//!    implausible distances: endplates are bright bands narrower than a body (at least
+//!    25 HU above the profile's median 6-14 mm away on both sides); the darkest point
+//!    between two of them at most 16 mm apart, or the centre of a single band at least
+//!    6.5 mm wide (the two endplates of a thin disc merged by the blur), is a disc space, and
+//!    the dips fill in where no endplates stand out. In fatty or osteoporotic bodies the
+//!    cores are as dark as the discs, so the deepest dips can lie inside the bodies (on
+//!    verse012 two disc planes 6-7 mm inside the T9 and T11 bodies, which cost T10 and
+//!    T11 a third of their Dice). A plane whose gap fit finds no gap (a thin disc bridged
+//!    in the bone mask) takes its normal from the fitted planes above and below rather than
+//!    from the centreline tangent, which wobbles with the per-slice body centroids.
 //! 5. **Vertebrae**: the bone between consecutive disc planes is split into *cores* (bone
 //!    at least a few mm from both planes); the rest of the bone (endplates next to a tilted
 //!    plane, articular processes that reach past the disc level) goes to the core with the

@@ -370,9 +370,11 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
 
     // 4. Disc spaces along the centreline.
     let mut planes = disc_planes(&g, hu, &centreline)?;
-    for p in planes.iter_mut() {
-        refine_plane(&g, &filled, p);
-    }
+    let fitted: Vec<bool> = planes
+        .iter_mut()
+        .map(|p| refine_plane(&g, &filled, p))
+        .collect();
+    interpolate_unfitted_normals(&mut planes, &fitted);
     for l in fill_bodies(&g, &filled, &canal, &planes) {
         filled[l] = true;
     }
@@ -1671,16 +1673,38 @@ fn disc_planes(g: &Geom, hu: &[f32], cl: &Centreline) -> Result<Vec<Plane>, Segm
         .any(|&(a, b)| (b - a + 1) as f64 * ds > MAX_DISC_RUN_MM);
     if long_run || implausible(&centres) > 0 {
         let dips = dips_between_endplates(&prof, ds);
+        // Disc spaces framed by endplates are better evidence than bare dips (a dip may be a
+        // body's dark core): they come first, the dips fill in where no endplates stand out.
+        let framed = framed_disc_spaces(&prof, ds);
+        let mut merged = framed.clone();
+        merged.extend(
+            dips.iter()
+                .copied()
+                .filter(|&d| framed.iter().all(|&f| (f - d).abs() >= DIP_SPACING_MM)),
+        );
+        merged.sort_by(f64::total_cmp);
         if debug() {
             eprintln!(
-                "disc spaces from runs {centres:.0?}; from dips between endplates {dips:.0?}"
+                "disc spaces from runs {centres:.0?}; from dips between endplates {dips:.0?}; \
+                 framed by endplates {framed:.0?}, with the dips {merged:.0?}"
             );
         }
         // The dips must not replace disc spaces by fewer ones (merging vertebrae).
-        if dips.len() >= 2
-            && dips.len() + 1 >= centres.len()
-            && implausible(&dips) < implausible(&centres) + long_run as usize
-        {
+        let runs_count = centres.len();
+        let beats_runs = |c: &[f64]| implausible(c) < implausible(&centres) + long_run as usize;
+        let use_dips = dips.len() >= 2 && dips.len() + 1 >= runs_count && beats_runs(&dips);
+        // The framed ones replace the dips when at least as plausible (the runs on the same
+        // terms as the dips).
+        let use_merged = merged.len() >= 2
+            && merged.len() + 1 >= runs_count
+            && if use_dips {
+                implausible(&merged) <= implausible(&dips)
+            } else {
+                beats_runs(&merged)
+            };
+        if use_merged {
+            centres = merged;
+        } else if use_dips {
             centres = dips;
         }
     }
@@ -1735,16 +1759,122 @@ fn dips_between_endplates(prof: &[f64], ds: f64) -> Vec<f64> {
     kept
 }
 
+/// Endplates in the density profile: local maxima (over +-`PEAK_HALF_MM`) at least
+/// `MIN_DIP_CONTRAST_HU` brighter than the median of the profile on both sides between
+/// `ENDPLATE_SURROUND_MM` away from them (the bodies' cores, or the disc), i.e. bright bands
+/// narrower than a body.
+const PEAK_HALF_MM: f64 = 2.0;
+const ENDPLATE_SURROUND_MM: (f64, f64) = (6.0, 14.0);
+/// Two endplates at most this far apart frame one disc space, mm (a lumbar disc is up to about
+/// 12 mm tall; a body's endplates are over 15 mm apart).
+const ENDPLATE_PAIR_MM: f64 = 16.0;
+/// A single bright band at least this wide (at half its height above the surroundings) is the
+/// two endplates of a thin disc merged by the blur, mm (one endplate measures 2-4.5 mm on
+/// verse012; its merged thoracic pairs 7.5-9 mm).
+const MERGED_ENDPLATES_MM: f64 = 6.5;
+
+/// Disc spaces as the gaps between endplates: the darkest point between two endplates (see
+/// `PEAK_HALF_MM`) at most `ENDPLATE_PAIR_MM` apart, scored by how much darker it is than the
+/// darker endplate (at least `MIN_DIP_CONTRAST_HU`), and the centre of a band as wide as two
+/// merged endplates (`MERGED_ENDPLATES_MM`), scored by its contrast with its surroundings; by
+/// decreasing score, kept at least `DIP_SPACING_MM` apart. Positions in mm along the profile,
+/// increasing.
+///
+/// In fatty or osteoporotic bodies the cores are as dark as the discs, so the deepest dips
+/// lie inside the bodies; thin (thoracic, degenerated) discs between sclerotic endplates are
+/// bright bands, with no dip at all at the profile's resolution. On verse012 the dips put two
+/// disc planes 6 and 7 mm inside the T9 and T11 bodies; five of its seven disc spaces are
+/// framed by endplates, each within about 3 mm of the reference boundary between the bodies
+/// (the dips supply the other two, which they had right).
+fn framed_disc_spaces(prof: &[f64], ds: f64) -> Vec<f64> {
+    let ns = prof.len();
+    let at = |mm: f64| (mm / ds).round() as usize;
+    let (half, near, far) = (
+        at(PEAK_HALF_MM),
+        at(ENDPLATE_SURROUND_MM.0),
+        at(ENDPLATE_SURROUND_MM.1),
+    );
+    let median = |a: usize, b: usize| {
+        let v: Vec<f64> = prof[a..b]
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .collect();
+        ops::quantile(&v, 0.5)
+    };
+    // Endplates: (index, surrounding level).
+    let mut peaks: Vec<(usize, f64)> = Vec::new();
+    for i in far..ns.saturating_sub(far) {
+        let v = prof[i];
+        if !v.is_finite() || prof[i - half..=i + half].iter().any(|&x| x > v) {
+            continue;
+        }
+        let (Some(up), Some(down)) = (median(i - far, i - near), median(i + near + 1, i + far + 1))
+        else {
+            continue;
+        };
+        let around = up.max(down);
+        if v - around >= MIN_DIP_CONTRAST_HU {
+            peaks.push((i, around));
+        }
+    }
+    if debug() {
+        let v: Vec<String> = peaks
+            .iter()
+            .map(|&(i, a)| format!("{:.1}:{:.0}/{a:.0}", i as f64 * ds, prof[i]))
+            .collect();
+        eprintln!("endplate peaks {}", v.join(" "));
+    }
+    let mut cand: Vec<(f64, f64)> = Vec::new();
+    for w in peaks.windows(2) {
+        let ((a, _), (b, _)) = (w[0], w[1]);
+        if (b - a) as f64 * ds > ENDPLATE_PAIR_MM {
+            continue;
+        }
+        let Some(m) = (a + 1..b).min_by(|&x, &y| prof[x].total_cmp(&prof[y])) else {
+            continue;
+        };
+        let contrast = prof[a].min(prof[b]) - prof[m];
+        if contrast >= MIN_DIP_CONTRAST_HU {
+            cand.push((contrast, m as f64 * ds));
+        }
+    }
+    for &(i, around) in &peaks {
+        let level = 0.5 * (prof[i] + around);
+        let (mut a, mut b) = (i, i);
+        while a > 0 && prof[a - 1] >= level {
+            a -= 1;
+        }
+        while b + 1 < ns && prof[b + 1] >= level {
+            b += 1;
+        }
+        if (b - a) as f64 * ds >= MERGED_ENDPLATES_MM {
+            cand.push((prof[i] - around, 0.5 * (a + b) as f64 * ds));
+        }
+    }
+    cand.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut kept: Vec<f64> = Vec::new();
+    for (_, s) in cand {
+        if kept.iter().all(|&k| (k - s).abs() >= DIP_SPACING_MM) {
+            kept.push(s);
+        }
+    }
+    kept.sort_by(f64::total_cmp);
+    kept
+}
+
 /// Fits the disc plane to the mid-surface of the disc space: on a grid of points of the
 /// current plane within 12 mm of its centre, the gap between the bone above and below along
 /// the normal is found, and a plane is least-squares fitted to the gap midpoints. This
 /// follows the coronal wedge of scoliotic discs and the tilt of lordotic ones, which the
 /// centreline tangent does not.
-fn refine_plane(g: &Geom, filled: &[bool], p: &mut Plane) {
+/// Returns whether the plane was fitted (at least once).
+fn refine_plane(g: &Geom, filled: &[bool], p: &mut Plane) -> bool {
     let step = g.sp.iter().cloned().fold(f64::INFINITY, f64::min).max(1.0);
     let march = 0.5 * g.sp.iter().cloned().fold(f64::INFINITY, f64::min);
     let is_bone = |q: &V3| g.nearest(q).map(|l| filled[l]);
     let tangent = p.n;
+    let mut refined = false;
     for _ in 0..2 {
         let u_axis = p.n.cross(&V3::x()).try_normalize(1e-9).unwrap_or(V3::y());
         let v_axis = p.n.cross(&u_axis);
@@ -1795,21 +1925,58 @@ fn refine_plane(g: &Geom, filled: &[bool], p: &mut Plane) {
             }
             ata.try_inverse().map(|inv| inv * atb)
         };
-        let Some(first) = fit(&pts) else { return };
+        let Some(first) = fit(&pts) else {
+            return refined;
+        };
         let inliers: Vec<V3> = pts
             .into_iter()
             .filter(|q| (first.x + first.y * q.x + first.z * q.y - q.z).abs() <= 2.0)
             .collect();
-        let Some(sol) = fit(&inliers) else { return };
+        let Some(sol) = fit(&inliers) else {
+            return refined;
+        };
         let n = (p.n - u_axis * sol.y - v_axis * sol.z).normalize();
         // The tangent bends smoothly through the sharp L5-S1 angle, so allow a wide margin.
         if n.dot(&tangent) < 40f64.to_radians().cos() {
-            return;
+            return refined;
         }
         *p = Plane {
             c: p.c + p.n * sol.x,
             n,
         };
+        refined = true;
+    }
+    refined
+}
+
+/// Normals of the disc planes that `refine_plane` could not fit (no gap between the
+/// endplates in the bone mask: a thin disc bridged by the blur), interpolated along the spine
+/// from the nearest fitted ones above and below. The centreline tangent there follows the
+/// wobble of the per-slice body centroids (on verse012's T10-T11 disc it was 16 degrees off
+/// to the side, the fitted neighbours 4 degrees).
+fn interpolate_unfitted_normals(planes: &mut [Plane], fitted: &[bool]) {
+    let known: Vec<usize> = (0..planes.len()).filter(|&i| fitted[i]).collect();
+    if known.is_empty() {
+        return;
+    }
+    for i in (0..planes.len()).filter(|&i| !fitted[i]) {
+        let above = known.iter().rev().find(|&&k| k < i).copied();
+        let below = known.iter().find(|&&k| k > i).copied();
+        let n = match (above, below) {
+            (Some(a), Some(b)) => {
+                let (da, db) = (
+                    (planes[i].c - planes[a].c).norm(),
+                    (planes[b].c - planes[i].c).norm(),
+                );
+                planes[a].n * db + planes[b].n * da
+            }
+            (Some(a), None) => planes[a].n,
+            (None, Some(b)) => planes[b].n,
+            (None, None) => continue,
+        };
+        if let Some(n) = n.try_normalize(1e-9) {
+            planes[i].n = n;
+        }
     }
 }
 
