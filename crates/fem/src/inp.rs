@@ -143,6 +143,10 @@ pub enum ElementType {
     /// 2-node beam (nonlinear path only: a corotational Timoshenko beam between rigid bodies
     /// at its nodes, see [`Deck::to_nl_model`]).
     B31,
+    /// 3-node quadratic beam (nonlinear path only: one corotational beam between its end
+    /// nodes, the middle node at the midpoint carrying nothing; CalculiX runs circular
+    /// sections on quadratic beams only).
+    B32,
     /// 2-node axial spring along the current line of its nodes (nonlinear path only, with a
     /// `*SPRING`; see [`Deck::to_nl_model`]).
     SPRINGA,
@@ -159,6 +163,7 @@ impl ElementType {
             ElementType::C3D8I => "C3D8I",
             ElementType::T3D2 => "T3D2",
             ElementType::B31 => "B31",
+            ElementType::B32 => "B32",
             ElementType::SPRINGA => "SPRINGA",
         }
     }
@@ -170,6 +175,7 @@ impl ElementType {
             ElementType::C3D10 => 10,
             ElementType::C3D8 | ElementType::C3D8I => 8,
             ElementType::C3D6 => 6,
+            ElementType::B32 => 3,
             ElementType::T3D2 | ElementType::B31 | ElementType::SPRINGA => 2,
         }
     }
@@ -183,6 +189,7 @@ impl ElementType {
             ElementType::C3D8I,
             ElementType::T3D2,
             ElementType::B31,
+            ElementType::B32,
             ElementType::SPRINGA,
         ]
         .into_iter()
@@ -199,9 +206,11 @@ impl ElementType {
             ElementType::C3D10 => Some(ElementKind::Tet10),
             ElementType::C3D8 => Some(ElementKind::Hex8),
             ElementType::C3D6 => Some(ElementKind::Wedge6),
-            ElementType::C3D8I | ElementType::T3D2 | ElementType::B31 | ElementType::SPRINGA => {
-                None
-            }
+            ElementType::C3D8I
+            | ElementType::T3D2
+            | ElementType::B31
+            | ElementType::B32
+            | ElementType::SPRINGA => None,
         }
     }
 
@@ -215,13 +224,18 @@ impl ElementType {
         }
     }
 
+    /// A beam element (B31, B32).
+    pub fn is_beam(self) -> bool {
+        matches!(self, ElementType::B31 | ElementType::B32)
+    }
+
     /// Number of faces usable by `*DLOAD Pn`.
     fn num_faces(self) -> u8 {
         match self {
             ElementType::C3D4 | ElementType::C3D10 => 4,
             ElementType::C3D8 | ElementType::C3D8I => 6,
             ElementType::C3D6 => 5,
-            ElementType::T3D2 | ElementType::B31 | ElementType::SPRINGA => 0,
+            ElementType::T3D2 | ElementType::B31 | ElementType::B32 | ElementType::SPRINGA => 0,
         }
     }
 }
@@ -395,6 +409,25 @@ pub struct InpContactPair {
     pub slave: String,
     /// Master surface (element faces).
     pub master: String,
+}
+
+/// A `*TIE, NAME=...[, POSITION TOLERANCE=...][, ADJUST=YES|NO]` data line: slave and
+/// master surface names. CalculiX constrains every slave node to the master face it
+/// projects onto by linear MPCs (exact, no penalty).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InpTie {
+    /// Name (upper-case).
+    pub name: String,
+    /// Slave surface (a node surface or an element-face surface: its nodes are tied).
+    pub slave: String,
+    /// Master surface (element faces).
+    pub master: String,
+    /// `POSITION TOLERANCE` (mm); `None` when absent (CalculiX then takes 2.5 % of a typical
+    /// element size).
+    pub tolerance: Option<f64>,
+    /// `ADJUST=YES` (CalculiX's default): slave nodes are moved onto the master surface
+    /// before the analysis; `ADJUST=NO` leaves them where they are.
+    pub adjust: bool,
 }
 
 /// CalculiX's (and Abaqus') order of the 21 constants of `*ELASTIC, TYPE=ANISO`:
@@ -764,6 +797,8 @@ pub struct Deck {
     pub interactions: Vec<InpInteraction>,
     /// `*CONTACT PAIR` lines (node-to-surface penalty contact).
     pub contact_pairs: Vec<InpContactPair>,
+    /// `*TIE` constraints.
+    pub ties: Vec<InpTie>,
     /// Steps.
     pub steps: Vec<Step>,
 }
@@ -888,6 +923,8 @@ enum Block {
     Friction(usize),
     /// `*CONTACT PAIR` data: the interaction.
     ContactPair(String),
+    /// `*TIE` data: name, tolerance, adjust.
+    Tie(String, Option<f64>, bool),
     Static,
     Cload,
     Dload,
@@ -946,7 +983,7 @@ impl Deck {
                     "ELEMENT" => {
                         let ty = kw.require("TYPE")?;
                         let Some(et) = ElementType::parse(&ty) else {
-                            return err(line, format!("element type {ty} is not supported (supported: C3D4, C3D10, C3D8, C3D8I, C3D6, T3D2, B31, SPRINGA)"));
+                            return err(line, format!("element type {ty} is not supported (supported: C3D4, C3D10, C3D8, C3D8I, C3D6, T3D2, B31, B32, SPRINGA)"));
                         };
                         Block::Element(et, kw.get("ELSET").map(str::to_ascii_uppercase))
                     }
@@ -1120,7 +1157,7 @@ impl Deck {
                             "CIRC" => BeamShape::Circ { r: 0.0 },
                             "RECT" => BeamShape::Rect { a: 0.0, b: 0.0 },
                             other => {
-                                return err(line, format!("*BEAM SECTION, SECTION={other} is not supported (supported: CIRC with the radius, RECT with width and height)"));
+                                return err(line, format!("*BEAM SECTION, SECTION={other} is not supported (supported: CIRC with the diameter, RECT with width and height)"));
                             }
                         };
                         if !deck.element_sets.contains_key(&elset) {
@@ -1232,6 +1269,48 @@ impl Deck {
                             return err(line, format!("*CONTACT PAIR: surface interaction {name} is not defined (define it before the pair)"));
                         }
                         Block::ContactPair(name)
+                    }
+                    "TIE" => {
+                        if step.is_some() {
+                            return err(
+                                line,
+                                "*TIE must be in the model data (before the first *STEP)",
+                            );
+                        }
+                        if let Some((k, _)) = kw.params.iter().find(|(k, _)| {
+                            !matches!(k.as_str(), "NAME" | "POSITION TOLERANCE" | "ADJUST")
+                        }) {
+                            return err(line, format!("*TIE parameter {k} is not supported (supported: NAME, POSITION TOLERANCE, ADJUST; cyclic symmetry and fluid ties are not)"));
+                        }
+                        let name = match kw.get("NAME") {
+                            Some(n) if !n.trim().is_empty() => n.trim().to_ascii_uppercase(),
+                            _ => format!("TIE{}", deck.ties.len() + 1),
+                        };
+                        if deck.ties.iter().any(|t| t.name == name) {
+                            return err(line, format!("tie {name} is defined twice"));
+                        }
+                        let tolerance = match kw.get("POSITION TOLERANCE") {
+                            None => None,
+                            Some(v) => {
+                                let t = parse_f64(v, line, "*TIE, POSITION TOLERANCE")?;
+                                if t < 0.0 {
+                                    return err(line, format!("*TIE, POSITION TOLERANCE={v}: the tolerance must be >= 0"));
+                                }
+                                Some(t)
+                            }
+                        };
+                        let adjust = match kw.get("ADJUST").map(str::to_ascii_uppercase).as_deref()
+                        {
+                            None | Some("YES") => true,
+                            Some("NO") => false,
+                            Some(other) => {
+                                return err(
+                                    line,
+                                    format!("*TIE, ADJUST={other}: expected YES or NO"),
+                                );
+                            }
+                        };
+                        Block::Tie(name, tolerance, adjust)
                     }
                     "BOUNDARY" => {
                         // Every parameter changes the meaning (OP, AMPLITUDE, TYPE, FIXED:
@@ -1721,6 +1800,38 @@ impl Deck {
                         master,
                     });
                 }
+                Block::Tie(name, tolerance, adjust) => {
+                    let f = fields(t);
+                    if f.len() != 2 {
+                        return err(line, "*TIE line needs slave surface, master surface");
+                    }
+                    let (slave, master) = (f[0].to_ascii_uppercase(), f[1].to_ascii_uppercase());
+                    for s in [&slave, &master] {
+                        if !deck.surfaces.iter().any(|x| &x.name == s) {
+                            return err(
+                                line,
+                                format!(
+                                    "*TIE: surface {s} is not defined (define it before the tie)"
+                                ),
+                            );
+                        }
+                    }
+                    if deck
+                        .surfaces
+                        .iter()
+                        .any(|x| x.name == master && matches!(x.members, SurfaceMembers::Node(_)))
+                    {
+                        return err(line, format!("*TIE: master surface {master} is a node surface; the master must be element faces"));
+                    }
+                    deck.ties.push(InpTie {
+                        name: name.clone(),
+                        slave,
+                        master,
+                        tolerance: *tolerance,
+                        adjust: *adjust,
+                    });
+                    block = Block::None;
+                }
                 Block::Density => {
                     let f = fields(t);
                     if f.len() != 1 {
@@ -1752,14 +1863,15 @@ impl Deck {
                             .map(|s| parse_f64(s, line, "beam section dimension"))
                             .collect::<Result<_, _>>()?;
                         sec.shape = match (sec.shape, v.as_slice()) {
-                            // CalculiX also reads "r, r"; unequal radii (an ellipse) are not
-                            // supported.
-                            (BeamShape::Circ { .. }, [r]) => BeamShape::Circ { r: *r },
-                            (BeamShape::Circ { .. }, [r, r2]) if r == r2 => {
-                                BeamShape::Circ { r: *r }
+                            // CalculiX reads the lengths of the ellipse's principal axes
+                            // (along n1 and n2; one value: both): a circle's diameter.
+                            // Unequal axes (an ellipse) are not supported.
+                            (BeamShape::Circ { .. }, [d]) => BeamShape::Circ { r: d / 2.0 },
+                            (BeamShape::Circ { .. }, [d, d2]) if d == d2 => {
+                                BeamShape::Circ { r: d / 2.0 }
                             }
                             (BeamShape::Circ { .. }, _) => {
-                                return err(line, "*BEAM SECTION, SECTION=CIRC: the data line needs the radius (mm), one value (an elliptical section is not supported)");
+                                return err(line, "*BEAM SECTION, SECTION=CIRC: the data line needs the diameter (mm; CalculiX's lengths of the principal axes, given once or twice equal; an elliptical section is not supported)");
                             }
                             (BeamShape::Rect { .. }, [a, b]) => BeamShape::Rect { a: *a, b: *b },
                             (BeamShape::Rect { .. }, _) => {
@@ -2008,16 +2120,17 @@ impl Deck {
                 return err(line, format!("*SOLID SECTION, ELSET={} holds truss element {id} (T3D2), but material {} has no *ELASTIC: trusses are linear elastic (E A / L)", sec.elset, sec.material));
             }
         }
-        // Beams: a positive size, a linear-elastic material, B31 elements only (and no B31
-        // in a solid section), an n1 direction across every element.
+        // Beams: a positive size, a linear-elastic material, B31 and B32 elements only (and
+        // no beam in a solid section), an n1 direction across every element, the middle node
+        // of a B32 at the midpoint of its end nodes.
         let node_at: HashMap<u64, [f64; 3]> = deck.nodes.iter().copied().collect();
         let elem_of = |id: &u64| &deck.elements[elem_index[id]];
         for (sec, &line) in deck.sections.iter().zip(&section_lines) {
             let beam = deck.element_sets[&sec.elset]
                 .iter()
-                .find(|id| elem_of(id).etype == ElementType::B31);
+                .find(|id| elem_of(id).etype.is_beam());
             if let Some(id) = beam {
-                return err(line, format!("*SOLID SECTION, ELSET={} holds beam element {id} (B31): give beams a *BEAM SECTION, SECTION=CIRC|RECT", sec.elset));
+                return err(line, format!("*SOLID SECTION, ELSET={} holds beam element {id} ({}): give beams a *BEAM SECTION, SECTION=CIRC|RECT", sec.elset, elem_of(id).etype.name()));
             }
         }
         for (sec, &line) in deck.beam_sections.iter().zip(&beam_section_lines) {
@@ -2027,7 +2140,7 @@ impl Deck {
                 BeamShape::Rect { a, b } => pos(a) && pos(b),
             };
             if !sized {
-                return err(line, format!("*BEAM SECTION, ELSET={}: give the section's dimensions (> 0, mm) on the data line after it (CIRC: radius; RECT: width, height)", sec.elset));
+                return err(line, format!("*BEAM SECTION, ELSET={}: give the section's dimensions (> 0, mm) on the data line after it (CIRC: diameter; RECT: width, height)", sec.elset));
             }
             let m = deck.materials.iter().find(|m| m.name == sec.material);
             match m.map(|m| m.elastic) {
@@ -2051,14 +2164,29 @@ impl Deck {
             let n1 = sec.n1();
             for id in &deck.element_sets[&sec.elset] {
                 let el = elem_of(id);
-                if el.etype != ElementType::B31 {
-                    return err(line, format!("*BEAM SECTION, ELSET={} holds element {id} ({}): only B31 elements take a beam section (give it a *SOLID SECTION)", sec.elset, el.etype.name()));
+                if !el.etype.is_beam() {
+                    return err(line, format!("*BEAM SECTION, ELSET={} holds element {id} ({}): only B31 and B32 elements take a beam section (give it a *SOLID SECTION)", sec.elset, el.etype.name()));
                 }
-                let (a, b) = (node_at[&el.nodes[0]], node_at[&el.nodes[1]]);
+                let last = *el.nodes.last().expect("beam nodes");
+                let (a, b) = (node_at[&el.nodes[0]], node_at[&last]);
                 let d = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
                 let len = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
                 if len == 0.0 {
-                    return err(line, format!("beam element {id} (B31) of ELSET={} has zero length: its nodes {} and {} coincide", sec.elset, el.nodes[0], el.nodes[1]));
+                    return err(line, format!("beam element {id} ({}) of ELSET={} has zero length: its end nodes {} and {last} coincide", el.etype.name(), sec.elset, el.nodes[0]));
+                }
+                if el.etype == ElementType::B32 {
+                    let m = node_at[&el.nodes[1]];
+                    let off = dist(
+                        m,
+                        [
+                            (a[0] + b[0]) / 2.0,
+                            (a[1] + b[1]) / 2.0,
+                            (a[2] + b[2]) / 2.0,
+                        ],
+                    );
+                    if off > 1e-6 * len {
+                        return err(line, format!("beam element {id} (B32) of ELSET={}: its middle node {} is {off:.3e} mm from the midpoint of its end nodes; the solver's beams are straight (put the middle node at the midpoint)", sec.elset, el.nodes[1]));
+                    }
                 }
                 let c = [
                     d[1] * n1[2] - d[2] * n1[1],
@@ -2143,6 +2271,7 @@ impl Deck {
             || !self.rigid_bodies.is_empty()
             || !self.springs.is_empty()
             || !self.contact_pairs.is_empty()
+            || !self.ties.is_empty()
     }
 
     /// Density of material `m` for gravity on element index `e` (checked when parsing; a
@@ -2229,7 +2358,7 @@ impl Deck {
         }
         for s in &self.beam_sections {
             let (name, dims) = match s.shape {
-                BeamShape::Circ { r } => ("CIRC", format!("{r:e}")),
+                BeamShape::Circ { r } => ("CIRC", format!("{:e}, {:e}", 2.0 * r, 2.0 * r)),
                 BeamShape::Rect { a, b } => ("RECT", format!("{a:e}, {b:e}")),
             };
             let _ = writeln!(
@@ -2296,6 +2425,19 @@ impl Deck {
                 o,
                 "*CONTACT PAIR, INTERACTION={}, TYPE=NODE TO SURFACE\n{}, {}",
                 cp.interaction, cp.slave, cp.master
+            );
+        }
+        for t in &self.ties {
+            let _ = write!(o, "*TIE, NAME={}", t.name);
+            if let Some(tol) = t.tolerance {
+                let _ = write!(o, ", POSITION TOLERANCE={tol:e}");
+            }
+            let _ = writeln!(
+                o,
+                ", ADJUST={}\n{}, {}",
+                if t.adjust { "YES" } else { "NO" },
+                t.slave,
+                t.master
             );
         }
         write_boundaries(&mut o, &self.boundaries);
@@ -2377,7 +2519,7 @@ impl Deck {
         // Trusses and beams: the nonlinear path only, outside the mesh.
         let truss =
             |t: ElementType| nonlinear && matches!(t, ElementType::T3D2 | ElementType::SPRINGA);
-        let beam = |t: ElementType| nonlinear && t == ElementType::B31;
+        let beam = |t: ElementType| nonlinear && t.is_beam();
         if let Some(e) = self
             .elements
             .iter()
@@ -2390,11 +2532,14 @@ impl Deck {
                 _ => "beams",
             };
             let (supported, hint) = if nonlinear {
-                ("C3D4, C3D10, C3D8, C3D8I, C3D6, T3D2, B31, SPRINGA", "")
+                (
+                    "C3D4, C3D10, C3D8, C3D8I, C3D6, T3D2, B31, B32, SPRINGA",
+                    "",
+                )
             } else {
                 (
                     "C3D4, C3D10, C3D8, C3D6",
-                    "; C3D8I hexahedra, T3D2 trusses, SPRINGA springs and B31 beams are solved by the nonlinear solver: add NLGEOM to the *STEP",
+                    "; C3D8I hexahedra, T3D2 trusses, SPRINGA springs and B31/B32 beams are solved by the nonlinear solver: add NLGEOM to the *STEP",
                 )
             };
             return bad(format!(
@@ -2407,7 +2552,62 @@ impl Deck {
         if self.elements.is_empty() {
             return bad("the deck has no elements".into());
         }
-        // REF and ROT nodes of rigid bodies are handles of the body's DOFs, not mesh nodes.
+        // The middle nodes of B32 elements carry nothing: in no other element, no body's set,
+        // no node surface and no *BOUNDARY or *CLOAD.
+        let mut middle: HashMap<u64, u64> = HashMap::new();
+        for el in &self.elements {
+            if nonlinear && el.etype == ElementType::B32 {
+                middle.insert(el.nodes[1], el.id);
+            }
+        }
+        for e in &self.elements {
+            for id in &e.nodes {
+                if let Some(&b) = middle.get(id) {
+                    if e.id != b {
+                        return bad(format!("node {id}, the middle node of beam element {b} (B32), is also a node of element {}: the middle node of a B32 carries nothing in the solver (join at the end nodes)", e.id));
+                    }
+                }
+            }
+        }
+        for rb in &self.rigid_bodies {
+            if let Some(id) = self.node_sets[&rb.nset]
+                .iter()
+                .find(|id| middle.contains_key(id))
+            {
+                return bad(format!("node {id}, the middle node of beam element {} (B32), is in the set of *RIGID BODY, NSET={}: the middle node of a B32 carries nothing in the solver", middle[id], rb.nset));
+            }
+        }
+        let named = |t: &Target| -> Option<u64> {
+            match t {
+                Target::Id(id) => middle.contains_key(id).then_some(*id),
+                Target::Set(s) => self.node_sets[s]
+                    .iter()
+                    .find(|id| middle.contains_key(id))
+                    .copied(),
+            }
+        };
+        for sf in &self.surfaces {
+            if let SurfaceMembers::Node(v) = &sf.members {
+                if let Some(id) = v.iter().find(|id| middle.contains_key(id)) {
+                    return bad(format!("*SURFACE {}: node {id} is the middle node of beam element {} (B32), which carries nothing in the solver", sf.name, middle[id]));
+                }
+            }
+        }
+        for s in &self.steps {
+            let targets = self
+                .boundaries
+                .iter()
+                .chain(&s.boundaries)
+                .map(|b| (&b.target, "*BOUNDARY"))
+                .chain(s.cloads.iter().map(|c| (&c.target, "*CLOAD")));
+            for (t, what) in targets {
+                if let Some(id) = named(t) {
+                    return bad(format!("{what} on {}: node {id} is the middle node of beam element {} (B32), which carries nothing in the solver (load and hold the end nodes)", target_str(t), middle[&id]));
+                }
+            }
+        }
+        // REF and ROT nodes of rigid bodies are handles of the body's DOFs, not mesh nodes;
+        // nor are the middle nodes of B32 beams.
         let handles: std::collections::HashSet<u64> = self
             .rigid_bodies
             .iter()
@@ -2416,7 +2616,7 @@ impl Deck {
         let mesh_nodes: Vec<(u64, [f64; 3])> = self
             .nodes
             .iter()
-            .filter(|(id, _)| !handles.contains(id))
+            .filter(|(id, _)| !handles.contains(id) && !middle.contains_key(id))
             .copied()
             .collect();
         let node_index: HashMap<u64, usize> = mesh_nodes
@@ -2505,11 +2705,12 @@ impl Deck {
                     e.etype.name()
                 ));
             }
-            let b31 = e.etype == ElementType::B31;
+            let b31 = e.etype.is_beam();
             if b31 && beam_section[i] == usize::MAX {
                 return bad(format!(
-                    "element {} (B31) has no *BEAM SECTION: give its set a *BEAM SECTION, ELSET=..., MATERIAL=..., SECTION=CIRC|RECT",
-                    e.id
+                    "element {} ({}) has no *BEAM SECTION: give its set a *BEAM SECTION, ELSET=..., MATERIAL=..., SECTION=CIRC|RECT",
+                    e.id,
+                    e.etype.name()
                 ));
             }
             if !b31 && of_deck[i] == usize::MAX {
@@ -2827,7 +3028,9 @@ impl Deck {
         let mut body_of: HashMap<usize, usize> = HashMap::new();
         let mut beam_nodes = Vec::new();
         for &i in &built.beams {
-            for id in &self.elements[i].nodes {
+            let el = &self.elements[i];
+            let ends = [el.nodes[0], *el.nodes.last().expect("beam nodes")];
+            for id in &ends {
                 let n = node_index[id];
                 if rigid_tied.contains(&n) {
                     return bad(format!("node {id} of beam element {} is in a *RIGID BODY's set: a beam node is a body of its own (join them with a short beam or leave the node out of the set)", self.elements[i].id));
@@ -2836,7 +3039,7 @@ impl Deck {
                     v.insert(bodies.len());
                     beam_nodes.push((*id, bodies.len()));
                     bodies.push(nl::RigidBody {
-                        name: format!("B31 node {id}"),
+                        name: format!("beam node {id}"),
                         reference: mesh.nodes[n],
                         tied_nodes: vec![n],
                     });
@@ -2856,14 +3059,14 @@ impl Deck {
                 unreachable!("checked when parsing")
             };
             let end = |j: usize| {
-                let n = node_index[&el.nodes[j]];
+                let n = node_index[&el.nodes[if j == 0 { 0 } else { el.nodes.len() - 1 }]];
                 nl::BeamEnd {
                     body: body_of[&n],
                     at: mesh.nodes[n],
                 }
             };
             beams.push(nl::Beam {
-                name: format!("B31 {}", el.id),
+                name: format!("{} {}", el.etype.name(), el.id),
                 a: end(0),
                 b: end(1),
                 section: sec.section(nu),
@@ -2874,7 +3077,7 @@ impl Deck {
         }
         if !beams.is_empty() {
             material_models.push(format!(
-                "{} B31 beam(s) through {} node(s): corotational, linear elastic, shear flexible (Timoshenko, Cowper's shear area)",
+                "{} beam(s) (B31, B32) through {} node(s): corotational, linear elastic, shear flexible (Timoshenko, Cowper's shear area)",
                 beams.len(),
                 bodies.len()
             ));
@@ -2934,7 +3137,7 @@ impl Deck {
                     for (n, d, v) in boundary_dofs(b, &[n], true)? {
                         if d >= 3 && !body_of.contains_key(&n) {
                             return bad(format!(
-                            "*BOUNDARY on {} constrains DOF {} of node {}, which is on no B31 beam: rotations (DOFs 4-6) exist at beam nodes only; solid and truss nodes have DOFs 1-3",
+                            "*BOUNDARY on {} constrains DOF {} of node {}, which is on no beam: rotations (DOFs 4-6) exist at beam end nodes only; solid and truss nodes have DOFs 1-3",
                             target_str(&b.target),
                             d + 1,
                             node_ids[n]
@@ -2973,7 +3176,7 @@ impl Deck {
                         Owner::Node(n) => {
                             if c.dof > 3 && !body_of.contains_key(&n) {
                                 return bad(format!(
-                                    "*CLOAD on {} in DOF {} (a moment) at node {}, which is on no B31 beam: solid and truss nodes have DOFs 1-3 only",
+                                    "*CLOAD on {} in DOF {} (a moment) at node {}, which is on no beam: solid and truss nodes have DOFs 1-3 only",
                                     target_str(&c.target),
                                     c.dof,
                                     node_ids[n]
@@ -3303,6 +3506,99 @@ impl Deck {
                 friction: it.friction.map_or(0.0, |f| f.0),
             });
         }
+        // Ties: CalculiX's exact MPCs become penalty ties (the solver's automatic penalty),
+        // node-to-surface; the master faces as triangles (quadrilaterals split along their
+        // 1-3 diagonal, six-node triangles into four).
+        let mut ties = Vec::with_capacity(self.ties.len());
+        for t in &self.ties {
+            let surface = |name: &str| {
+                self.surfaces
+                    .iter()
+                    .find(|s| s.name == name)
+                    .expect("checked when parsing")
+            };
+            let face_nodes = |id: u64, f: u8, what: &str| -> Result<Vec<usize>, FemError> {
+                let Some(&e) = built.elem_index.get(&id) else {
+                    return Err(FemError::InvalidInput(format!(
+                        "*TIE {}: {what} surface element {id} is not a solid element",
+                        t.name
+                    )));
+                };
+                let en = mesh.element_nodes(e);
+                Ok(mesh.kinds[e].faces()[f as usize - 1]
+                    .iter()
+                    .map(|&l| en[l])
+                    .collect())
+            };
+            let SurfaceMembers::Element(mfaces) = &surface(&t.master).members else {
+                unreachable!("checked when parsing")
+            };
+            let mut master = Vec::new();
+            let mut edge = 0.0;
+            for &(id, f) in mfaces {
+                let n = face_nodes(id, f, "master")?;
+                let p = |i: usize| point_of(n[i]);
+                let tris: Vec<[usize; 3]> = match n.len() {
+                    3 => vec![[0, 1, 2]],
+                    4 => vec![[0, 1, 2], [0, 2, 3]],
+                    6 => vec![[0, 3, 5], [3, 1, 4], [5, 4, 2], [3, 4, 5]],
+                    k => {
+                        return bad(format!(
+                            "*TIE {}: a master face with {k} nodes is not supported",
+                            t.name
+                        ))
+                    }
+                };
+                for [a, b, c] in tris {
+                    let x = |i: usize| mesh.nodes[n[i]];
+                    edge += (dist(x(a), x(b)) + dist(x(b), x(c)) + dist(x(c), x(a))) / 3.0;
+                    master.push([p(a), p(b), p(c)]);
+                }
+            }
+            let mut seen = std::collections::HashSet::new();
+            let slave_nodes: Vec<usize> = match &surface(&t.slave).members {
+                SurfaceMembers::Node(v) => v.iter().map(|id| node_index[id]).collect(),
+                SurfaceMembers::Element(v) => {
+                    let mut out = Vec::new();
+                    for &(id, f) in v {
+                        out.extend(face_nodes(id, f, "slave")?);
+                    }
+                    out
+                }
+            };
+            let slave: Vec<nl::Point> = slave_nodes
+                .into_iter()
+                .filter(|n| seen.insert(*n))
+                .map(point_of)
+                .collect();
+            // CalculiX's default: 2.5 % of a typical element size (here the mean master
+            // edge).
+            let tolerance = t
+                .tolerance
+                .filter(|&v| v >= 1e-10)
+                .unwrap_or(0.025 * edge / master.len().max(1) as f64);
+            material_models.push(format!(
+                "tie {} ({} on {}): {} slave node(s) on {} master triangle(s), position tolerance {tolerance} mm; CalculiX's exact MPCs solved as a node-to-surface penalty tie (automatic penalty){}",
+                t.name,
+                t.slave,
+                t.master,
+                slave.len(),
+                master.len(),
+                if t.adjust {
+                    "; ADJUST=YES: CalculiX moves slave nodes onto the master, the solver bonds them where they are"
+                } else {
+                    ""
+                }
+            ));
+            ties.push(nl::Tie {
+                name: t.name.clone(),
+                slave,
+                slave_triangles: Vec::new(),
+                master,
+                tolerance,
+                penalty: None,
+            });
+        }
         let element_ids = built.solid.iter().map(|&i| self.elements[i].id).collect();
         Ok(InpNlModel {
             model: nl::Model {
@@ -3313,6 +3609,7 @@ impl Deck {
                 beams,
                 steps,
                 contacts,
+                ties,
                 ..Default::default()
             },
             node_ids: built.node_ids.clone(),
@@ -4158,7 +4455,7 @@ U
             .to_nl_model()
             .unwrap_err()
             .to_string();
-        assert!(e.contains("node 6") && e.contains("no B31"), "{e}");
+        assert!(e.contains("node 6") && e.contains("no beam"), "{e}");
         let e = d.to_model().unwrap_err().to_string();
         assert!(e.contains("B31") && e.contains("NLGEOM"), "{e}");
     }

@@ -3,11 +3,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    Boundary, Cload, Deck, Dload, ElementType, Gravity, InpContactPair, InpElement, InpInteraction,
-    InpLaw, InpMaterial, InpRigidBody, InpSpring, InpSurface, SolidSection, SpringTable, Step,
-    SurfaceMembers, Target,
+    BeamShape, Boundary, Cload, Deck, Dload, ElementType, Gravity, InpBeamSection, InpContactPair,
+    InpElement, InpInteraction, InpLaw, InpMaterial, InpRigidBody, InpSpring, InpSurface, InpTie,
+    SolidSection, SpringTable, Step, SurfaceMembers, Target,
 };
-use crate::nl::{Deactivate, Dof, Load, Model, Point, SpringLaw};
+use crate::nl::{Beam, Deactivate, Dof, Load, Model, Point, SpringLaw};
 use crate::FemError;
 
 /// Strain (of the rest length) up to which a spring table is written: CalculiX holds the
@@ -39,6 +39,55 @@ pub struct NlDeck {
     pub spring_elements: Vec<u64>,
     /// Deck ids of the slave nodes of every contact pair, by pair index (slave point order).
     pub contact_slaves: Vec<Vec<u64>>,
+    /// Deck id of the beam element (B32 for a circular section, B31 for a rectangular one)
+    /// of every beam, by beam index.
+    pub beam_elements: Vec<u64>,
+}
+
+/// Relative difference of two numbers (0 when both are 0).
+fn rel(a: f64, b: f64) -> f64 {
+    let m = a.abs().max(b.abs());
+    if m == 0.0 {
+        0.0
+    } else {
+        (a - b).abs() / m
+    }
+}
+
+/// The `*BEAM SECTION` shape whose section (as [`InpBeamSection::section`] builds it) has
+/// the beam's area, second moments and torsion constant (to 1e-9 relative): a circle of
+/// radius `(4 I / pi)^(1/4)`, or a rectangle of width `sqrt(12 Iz / A)` along n1 and height
+/// `sqrt(12 Iy / A)` along n2.
+fn beam_shape(b: &Beam) -> Result<BeamShape, FemError> {
+    let s = &b.section;
+    let matches = |shape: BeamShape| {
+        let w = InpBeamSection {
+            elset: String::new(),
+            material: String::new(),
+            shape,
+            orientation: None,
+        }
+        .section(b.nu);
+        [(w.area, s.area), (w.iy, s.iy), (w.iz, s.iz), (w.j, s.j)]
+            .iter()
+            .all(|&(x, y)| rel(x, y) <= 1e-9)
+    };
+    let circle = BeamShape::Circ {
+        r: (4.0 * s.iy / std::f64::consts::PI).powf(0.25),
+    };
+    if matches(circle) {
+        return Ok(circle);
+    }
+    if s.area > 0.0 {
+        let rect = BeamShape::Rect {
+            a: (12.0 * s.iz / s.area).sqrt(),
+            b: (12.0 * s.iy / s.area).sqrt(),
+        };
+        if matches(rect) {
+            return Ok(rect);
+        }
+    }
+    bad(format!("beam '{}': its section (A = {}, Iy = {}, Iz = {}, J = {}) is neither a solid circle nor a solid rectangle, the sections a deck takes (*BEAM SECTION, SECTION=CIRC|RECT)", b.name, s.area, s.iy, s.iz, s.j))
 }
 
 fn bad<T>(m: String) -> Result<T, FemError> {
@@ -109,15 +158,6 @@ impl Deck {
     /// materials without [`crate::continuum::SolidMaterial::inp_law`], a node prescription on
     /// a node tied to a body, a pre-strained truss, two densities for one element.
     pub fn from_nl_model(model: &Model) -> Result<NlDeck, FemError> {
-        if let Some(t) = model.ties.first() {
-            return bad(format!(
-                "tie '{}' cannot be written to a deck yet (not implemented in the writer)",
-                t.name
-            ));
-        }
-        if let Some(b) = model.beams.first() {
-            return bad(format!("beam '{}' between bodies cannot be written to a deck yet (not implemented in the writer)", b.name));
-        }
         for (k, s) in model.steps.iter().enumerate() {
             for l in &s.loads {
                 if let Load::FollowerPair { .. } = l {
@@ -145,6 +185,87 @@ impl Deck {
                     return bad(format!("node {n} is tied to two bodies"));
                 }
             }
+        }
+        // Bodies that are bare beam nodes: beam ends at their reference point and nothing
+        // else (no other point on them, at most one tied node, at the reference). Each is
+        // written as the beam node itself (DOFs 1-3 its translation, 4-6 its rotation), as
+        // the reader builds a body per beam node. CalculiX does not turn a beam node in a
+        // *RIGID BODY set with the body (measured: the ROT node stays at zero while the
+        // beam end turns), so a beam end on any other body has no deck form.
+        let nb = model.bodies.len();
+        let near = |a: [f64; 3], b: [f64; 3]| {
+            super::dist(a, b) <= 1e-9 * (1.0 + a.iter().fold(0.0f64, |m, v| m.max(v.abs())))
+        };
+        let mut beam_ends: Vec<Vec<(usize, [f64; 3])>> = vec![Vec::new(); nb];
+        for (k, bm) in model.beams.iter().enumerate() {
+            for end in [&bm.a, &bm.b] {
+                if end.body >= nb {
+                    return bad(format!(
+                        "beam '{}' ends on body {}, which does not exist",
+                        bm.name, end.body
+                    ));
+                }
+                beam_ends[end.body].push((k, end.at));
+            }
+            if bm.a.body == bm.b.body {
+                return bad(format!("beam '{}' has both ends on one body", bm.name));
+            }
+        }
+        let mut other_use = vec![false; nb];
+        {
+            let mut mark = |p: &Point| {
+                if let Point::Body { body, .. } = *p {
+                    if body < nb {
+                        other_use[body] = true;
+                    }
+                }
+            };
+            for sp in &model.springs {
+                mark(&sp.a);
+                mark(&sp.b);
+            }
+            for c in &model.contacts {
+                c.slave
+                    .iter()
+                    .chain(c.master.iter().flatten())
+                    .for_each(&mut mark);
+            }
+            for t in &model.ties {
+                t.slave
+                    .iter()
+                    .chain(t.master.iter().flatten())
+                    .for_each(&mut mark);
+            }
+        }
+        // Deck id of the node of every beam-node body (new nodes come after the contact
+        // points, see below).
+        let mut beam_node: Vec<Option<u64>> = vec![None; nb];
+        for (b, ends) in beam_ends.iter().enumerate() {
+            let Some(&(k, _)) = ends.first() else {
+                continue;
+            };
+            let body = &model.bodies[b];
+            let why = if other_use[b] {
+                Some("a spring, contact or tie point is on it".to_string())
+            } else if body.tied_nodes.len() > 1
+                || body
+                    .tied_nodes
+                    .iter()
+                    .any(|&n| !near(mesh.nodes[n], body.reference))
+            {
+                Some(format!(
+                    "it carries {} mesh node(s), not just one at its reference point",
+                    body.tied_nodes.len()
+                ))
+            } else if ends.iter().any(|&(_, at)| !near(at, body.reference)) {
+                Some("a beam end on it is off its reference point".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return bad(format!("beam '{}' ends on body '{}', which is not a bare beam node ({why}): CalculiX 2.20 does not turn a beam node in a *RIGID BODY set with the body, so a beam end on it has no deck form (end beams on bodies of their own, at their reference points)", model.beams[k].name, body.name));
+            }
+            beam_node[b] = body.tied_nodes.first().map(|&n| n as u64 + 1);
         }
         // Nodes of body points (springs), in order of first use.
         let mut body_point: HashMap<(usize, [u64; 3]), u64> = HashMap::new();
@@ -276,11 +397,41 @@ impl Deck {
             folds.push(fold);
             carriers.push(wedges);
         }
+        // Beam nodes: the bodies without a tied node get one, then the middle nodes of the
+        // B32 elements (circular sections: CalculiX 2.20 refuses linear beams of circular
+        // section).
+        for (b, body) in model.bodies.iter().enumerate() {
+            if !beam_ends[b].is_empty() && beam_node[b].is_none() {
+                deck.nodes.push((next_id, body.reference));
+                beam_node[b] = Some(next_id);
+                next_id += 1;
+            }
+        }
+        let mut shapes = Vec::with_capacity(model.beams.len());
+        let mut middles = Vec::with_capacity(model.beams.len());
+        for bm in &model.beams {
+            let shape = beam_shape(bm)?;
+            middles.push(match shape {
+                BeamShape::Circ { .. } => {
+                    let (a, c) = (bm.a.at, bm.b.at);
+                    deck.nodes
+                        .push((next_id, std::array::from_fn(|d| (a[d] + c[d]) / 2.0)));
+                    next_id += 1;
+                    Some(next_id - 1)
+                }
+                BeamShape::Rect { .. } => None,
+            });
+            shapes.push(shape);
+        }
         let mut body_nodes = Vec::with_capacity(model.bodies.len());
-        for b in &model.bodies {
+        for (b, body) in model.bodies.iter().enumerate() {
+            if let Some(id) = beam_node[b] {
+                body_nodes.push((id, id));
+                continue;
+            }
             let r = next_id;
-            deck.nodes.push((r, b.reference));
-            deck.nodes.push((r + 1, b.reference));
+            deck.nodes.push((r, body.reference));
+            deck.nodes.push((r + 1, body.reference));
             body_nodes.push((r, r + 1));
             next_id += 2;
         }
@@ -457,6 +608,233 @@ impl Deck {
                 area: None,
             });
         }
+        // Beams: one element each (B32 with its middle node for a circle, B31 for a
+        // rectangle), one material and *BEAM SECTION per distinct shape, E, nu and n1.
+        let mut beam_elements = Vec::with_capacity(model.beams.len());
+        let mut beam_groups: Vec<(String, Vec<u64>)> = Vec::new();
+        let mut shear_diff: Vec<(String, f64)> = Vec::new();
+        for (k, bm) in model.beams.iter().enumerate() {
+            let (na, nb_) = (
+                beam_node[bm.a.body].expect("a beam-node body"),
+                beam_node[bm.b.body].expect("a beam-node body"),
+            );
+            let (etype, nodes) = match middles[k] {
+                Some(m) => (ElementType::B32, vec![na, m, nb_]),
+                None => (ElementType::B31, vec![na, nb_]),
+            };
+            let o = bm.orientation;
+            let t: [f64; 3] = std::array::from_fn(|d| bm.b.at[d] - bm.a.at[d]);
+            let cr = [
+                t[1] * o[2] - t[2] * o[1],
+                t[2] * o[0] - t[0] * o[2],
+                t[0] * o[1] - t[1] * o[0],
+            ];
+            let (lt, lo) = (super::dist([0.0; 3], t), super::dist([0.0; 3], o));
+            if !(super::dist([0.0; 3], cr) > 1e-6 * lt * lo) {
+                return bad(format!("beam '{}': its orientation {o:?} is zero or along the beam, so it fixes no cross-section axis", bm.name));
+            }
+            let key = format!(
+                "{:?}|{:?}|{:?}|{:?}|{}",
+                shapes[k],
+                bm.e.to_bits(),
+                bm.nu.to_bits(),
+                o.map(f64::to_bits),
+                etype.name()
+            );
+            let g = match beam_groups.iter().position(|(kk, _)| *kk == key) {
+                Some(g) => g,
+                None => {
+                    let g = beam_groups.len();
+                    let name = format!("BEAM{}", g + 1);
+                    deck.materials.push(InpMaterial {
+                        name: name.clone(),
+                        elastic: Some((bm.e, bm.nu)),
+                        hyperelastic: None,
+                        density: None,
+                        aniso: None,
+                        user: None,
+                    });
+                    deck.beam_sections.push(InpBeamSection {
+                        elset: name.clone(),
+                        material: name,
+                        shape: shapes[k],
+                        orientation: Some(o),
+                    });
+                    beam_groups.push((key, Vec::new()));
+                    g
+                }
+            };
+            deck.elements.push(InpElement {
+                id: next_elem,
+                etype,
+                nodes,
+            });
+            beam_groups[g].1.push(next_elem);
+            beam_elements.push(next_elem);
+            next_elem += 1;
+            // B31 and B32 are shear flexible with Cowper's shear area (the reader's too).
+            let cowper = deck.beam_sections[g].section(bm.nu).shear_area;
+            let same = match (bm.section.shear_area, cowper) {
+                (Some(x), Some(y)) => rel(x, y) <= 1e-9,
+                _ => false,
+            };
+            if !same {
+                // Shear over bending compliance of the beam as a cantilever under an end
+                // force: 3 E I / (G A_s L^2).
+                let (l, g_mod) = (lt, bm.e / (2.0 * (1.0 + bm.nu)));
+                let a_s = cowper.expect("a Cowper shear area");
+                let i = bm.section.iy.min(bm.section.iz);
+                let ratio = |a: f64| 3.0 * bm.e * i / (g_mod * a * l * l);
+                let d = ratio(a_s) - bm.section.shear_area.map_or(0.0, ratio);
+                shear_diff.push((bm.name.clone(), d));
+            }
+        }
+        for (g, (_, ids)) in beam_groups.into_iter().enumerate() {
+            deck.element_sets.insert(format!("BEAM{}", g + 1), ids);
+        }
+        if let Some(worst) = shear_diff
+            .iter()
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        {
+            approximations.push(format!("{} beam(s) written with the shear flexibility of B31/B32 (Cowper's shear area) where the model's differs (Euler-Bernoulli: none): the end-force compliance of a beam changes by at most {:+.2e} of its bending part ('{}')", shear_diff.len(), worst.1, worst.0));
+        }
+        if !model.beams.is_empty() {
+            approximations.push("beams: each an element of the deck's rod (B32 with a middle node for a circular section, B31 for a rectangle); CalculiX expands them into 20-node bricks (one per element, an ellipse integrated on its enclosing square), the solver's are exact corotational beams; moments on beam nodes are of fixed direction in the solver (checked against CalculiX in planar bending)".into());
+        }
+        // Ties: the slave nodes as a node surface, the master triangles as the faces of the
+        // solid elements they lie on; *TIE with ADJUST=NO (slave nodes bonded where they
+        // are, as in the model).
+        let tie_bonds = if model.ties.is_empty() {
+            Vec::new()
+        } else {
+            let blocks: Vec<Option<usize>> = block_of
+                .iter()
+                .map(|&k| (k != usize::MAX).then_some(k))
+                .collect();
+            model
+                .ties
+                .iter()
+                .map(|t| crate::nl::tie::prepare(model, t, &blocks))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        // Solid faces by node: (element, face, nodes).
+        let mut faces_at: HashMap<usize, Vec<(usize, u8)>> = HashMap::new();
+        if !model.ties.is_empty() {
+            for e in (0..ne).filter(|&e| block_of[e] != usize::MAX) {
+                let en = mesh.element_nodes(e);
+                for (f, local) in mesh.kinds[e].faces().iter().enumerate() {
+                    for &l in local.iter() {
+                        faces_at.entry(en[l]).or_default().push((e, f as u8));
+                    }
+                }
+            }
+        }
+        let face_nodes = |e: usize, f: u8| -> Vec<usize> {
+            let en = mesh.element_nodes(e);
+            mesh.kinds[e].faces()[f as usize]
+                .iter()
+                .map(|&l| en[l])
+                .collect()
+        };
+        let tri_area = |a: usize, b: usize, c: usize| {
+            let x = |n: usize| nalgebra::Vector3::from(mesh.nodes[n]);
+            (x(b) - x(a)).cross(&(x(c) - x(a))).norm() / 2.0
+        };
+        let held: std::collections::HashSet<usize> = model
+            .steps
+            .iter()
+            .flat_map(|s| s.prescribed.iter())
+            .filter_map(|(d, _)| match *d {
+                Dof::Node { node, .. } => Some(node),
+                Dof::Body { .. } => None,
+            })
+            .collect();
+        for (k, (t, bonds)) in model.ties.iter().zip(&tie_bonds).enumerate() {
+            let name = format!("TIE{}", k + 1);
+            let mut slave = Vec::with_capacity(t.slave.len());
+            for p in &t.slave {
+                let n = match *p {
+                    Point::Node(n) if n < nn => n,
+                    _ => return bad(format!("tie '{}': slave point {p:?} is not a mesh node; CalculiX ties nodes (a point on a rigid body is already held by the body's MPCs)", t.name)),
+                };
+                if let Some(&b) = tied.get(&n) {
+                    return bad(format!("tie '{}': slave node {n} is tied to body '{}'; CalculiX lets a node be the dependent of one constraint only", t.name, model.bodies[b].name));
+                }
+                if held.contains(&n) {
+                    return bad(format!("tie '{}': slave node {n} has a prescribed displacement; CalculiX lets a node be the dependent of one constraint only (prescribe a master node)", t.name));
+                }
+                slave.push(n as u64 + 1);
+            }
+            // Master faces in order of first use, with the area of the triangles on them.
+            let mut faces: Vec<((usize, u8), f64)> = Vec::new();
+            let mut quads = false;
+            for tri in &t.master {
+                let mut c = [0usize; 3];
+                for (i, p) in tri.iter().enumerate() {
+                    match *p {
+                        Point::Node(n) if n < nn && !tied.contains_key(&n) => c[i] = n,
+                        _ => return bad(format!("tie '{}': master corner {p:?} is not a free mesh node; a deck's tie master is faces of solid elements", t.name)),
+                    }
+                }
+                let Some(&(e, f)) = faces_at.get(&c[0]).and_then(|v| {
+                    v.iter().find(|&&(e, f)| {
+                        let fnodes = face_nodes(e, f);
+                        c.iter().all(|n| fnodes.contains(n))
+                    })
+                }) else {
+                    return bad(format!("tie '{}': master triangle of nodes {c:?} lies on no face of a solid element in a block; a deck's tie master is faces of solid elements", t.name));
+                };
+                let area = tri_area(c[0], c[1], c[2]);
+                match faces.iter_mut().find(|(key, _)| *key == (e, f)) {
+                    Some(x) => x.1 += area,
+                    None => faces.push(((e, f), area)),
+                }
+            }
+            for &((e, f), covered) in &faces {
+                let n = face_nodes(e, f);
+                let whole = match n.len() {
+                    4 => {
+                        quads = true;
+                        tri_area(n[0], n[1], n[2]) + tri_area(n[0], n[2], n[3])
+                    }
+                    _ => tri_area(n[0], n[1], n[2]),
+                };
+                if covered < whole * (1.0 - 1e-6) {
+                    return bad(format!("tie '{}': the master triangles cover {:.1} % of face S{} of element {e}; a deck's master is whole element faces", t.name, 100.0 * covered / whole, f + 1));
+                }
+            }
+            approximations.push(format!("tie '{}': CalculiX holds each slave node exactly on the master face (linear MPCs), the model by a penalty of {:.4e} N/mm per slave point ({}); read back, a tie takes the solver's automatic penalty", t.name, bonds.penalty(), if t.penalty.is_some() { "given" } else { "automatic" }));
+            if !t.slave_triangles.is_empty() {
+                approximations.push(format!("tie '{}': mortar (slave triangles) written as node-to-surface: CalculiX ties each slave node where it projects", t.name));
+            }
+            if quads {
+                approximations.push(format!("tie '{}': master triangles written as the quadrilateral faces they lie on, which CalculiX interpolates bilinearly, the model linearly on its triangles (read back: split along the 1-3 diagonal)", t.name));
+            }
+            let off = bonds.max_offset();
+            if off > 0.0 {
+                approximations.push(format!("tie '{}': slave points up to {off:.3e} mm off the master surface: CalculiX (ADJUST=NO) keeps the offset's direction fixed, the model turns it with the master triangle", t.name));
+            }
+            deck.surfaces.push(InpSurface {
+                name: format!("{name}S"),
+                members: SurfaceMembers::Node(slave),
+            });
+            deck.surfaces.push(InpSurface {
+                name: format!("{name}M"),
+                members: SurfaceMembers::Element(
+                    faces
+                        .iter()
+                        .map(|&((e, f), _)| (e as u64 + 1, f + 1))
+                        .collect(),
+                ),
+            });
+            deck.ties.push(InpTie {
+                name: name.clone(),
+                slave: format!("{name}S"),
+                master: format!("{name}M"),
+                tolerance: Some(t.tolerance),
+                adjust: false,
+            });
+        }
         if !model.springs.is_empty() {
             approximations.push(format!("spring tables end at strain {SPRING_TABLE_STRAIN} of the rest length: beyond it CalculiX holds the force constant"));
         }
@@ -477,6 +855,7 @@ impl Deck {
                 || tail("EMAT")
                 || tail("SPRING")
                 || tail("RIGID")
+                || tail("BEAM")
                 || (s.starts_with("CONTACT") && s.ends_with('M'))
         };
         for (name, set) in &mesh.node_sets {
@@ -535,13 +914,24 @@ impl Deck {
             });
         }
         // Rigid bodies.
+        let mut rigid = 0;
         for (b, body) in model.bodies.iter().enumerate() {
+            if beam_node[b].is_some() {
+                deck.comments.push(format!(
+                    "body {}: '{}' (beam node {})",
+                    b + 1,
+                    body.name,
+                    body_nodes[b].0
+                ));
+                continue;
+            }
+            rigid += 1;
             let mut ids: Vec<u64> = body.tied_nodes.iter().map(|&n| n as u64 + 1).collect();
             ids.extend(&extra_tied[b]);
             if ids.is_empty() {
                 return bad(format!("body '{}' carries no node (no tied node, no spring end): CalculiX needs a non-empty rigid body set", body.name));
             }
-            let nset = format!("RIGID{}", b + 1);
+            let nset = format!("RIGID{rigid}");
             deck.comments.push(format!(
                 "body {}: '{}' (REF node {}, ROT node {})",
                 b + 1,
@@ -577,6 +967,9 @@ impl Deck {
                         return bad(format!("prescribed DOF {d:?} does not exist"));
                     }
                     let (r, q) = body_nodes[body];
+                    if beam_node[body].is_some() {
+                        return Ok((r, k as u8 + 1));
+                    }
                     Ok(if k < 3 {
                         (r, k as u8 + 1)
                     } else {
@@ -632,13 +1025,14 @@ impl Deck {
             let mut cl: BTreeMap<(u64, u8), f64> = BTreeMap::new();
             let mut pr: BTreeMap<(u64, u8), f64> = BTreeMap::new();
             let mut gr: BTreeMap<u64, [f64; 3]> = BTreeMap::new();
-            let add = |m: &mut BTreeMap<(u64, u8), f64>, id: u64, v: [f64; 3]| {
+            let add_at = |m: &mut BTreeMap<(u64, u8), f64>, id: u64, v: [f64; 3], first: u8| {
                 for (d, c) in v.iter().enumerate() {
                     if *c != 0.0 {
-                        *m.entry((id, d as u8 + 1)).or_insert(0.0) += c;
+                        *m.entry((id, d as u8 + first)).or_insert(0.0) += c;
                     }
                 }
             };
+            let add = |m: &mut BTreeMap<(u64, u8), f64>, id: u64, v: [f64; 3]| add_at(m, id, v, 1);
             for l in &s.loads {
                 match l {
                     Load::NodeForce { node, force } => {
@@ -657,7 +1051,9 @@ impl Deck {
                         let Some(&(_, q)) = body_nodes.get(*body) else {
                             return bad(format!("moment on body {body}, which does not exist"));
                         };
-                        add(&mut cl, q, *moment);
+                        // A beam node takes moments in DOFs 4-6, a ROT node in 1-3.
+                        let first = if beam_node[*body].is_some() { 4 } else { 1 };
+                        add_at(&mut cl, q, *moment, first);
                     }
                     Load::Pressure { faces, pressure } => {
                         for &(e, f) in faces {
@@ -752,7 +1148,7 @@ impl Deck {
                         Some(&id) => vec![id],
                         None => return bad(format!("step {}: deactivates spring {i}, which does not exist", k + 1)),
                     },
-                    other => return bad(format!("step {}: deactivation {other:?} has no deck form (contacts, beams and ties are not written)", k + 1)),
+                    other => return bad(format!("step {}: deactivation {other:?} has no deck form (the writer removes solid elements and springs only)", k + 1)),
                 };
                 for id in ids {
                     if removed.insert(id) {
@@ -772,6 +1168,7 @@ impl Deck {
             body_nodes,
             spring_elements,
             contact_slaves,
+            beam_elements,
         })
     }
 }

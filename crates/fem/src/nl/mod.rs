@@ -112,7 +112,7 @@ mod linsolve;
 mod model;
 mod newton;
 mod pressure;
-mod tie;
+pub(crate) mod tie;
 
 pub use model::*;
 pub use newton::solve;

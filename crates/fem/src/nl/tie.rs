@@ -72,6 +72,20 @@ pub(crate) struct Bonds {
     k: f64,
 }
 
+impl Bonds {
+    /// Penalty per slave point (N/mm; the mortar rows scale it by their tributary area over
+    /// the mean one).
+    pub(crate) fn penalty(&self) -> f64 {
+        self.k
+    }
+
+    /// Largest distance (mm) of a slave point from the plane of its master triangle
+    /// (node-to-surface bonds; 0 for a mortar tie, whose rows hold no offset).
+    pub(crate) fn max_offset(&self) -> f64 {
+        self.bonds.iter().fold(0.0f64, |m, b| m.max(b.c.abs()))
+    }
+}
+
 /// Closest point to `p` on triangle `[a, b, c]`: its barycentric coordinates.
 fn closest_on_triangle(p: &V3, a: &V3, b: &V3, c: &V3) -> [f64; 3] {
     let (ab, ac, ap) = (b - a, c - a, p - a);
