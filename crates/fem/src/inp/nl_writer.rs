@@ -630,7 +630,8 @@ impl Deck {
                 t[0] * o[1] - t[1] * o[0],
             ];
             let (lt, lo) = (super::dist([0.0; 3], t), super::dist([0.0; 3], o));
-            if !(super::dist([0.0; 3], cr) > 1e-6 * lt * lo) {
+            let across = super::dist([0.0; 3], cr);
+            if across.is_nan() || across <= 1e-6 * lt * lo {
                 return bad(format!("beam '{}': its orientation {o:?} is zero or along the beam, so it fixes no cross-section axis", bm.name));
             }
             let key = format!(
