@@ -14,7 +14,8 @@
 //!   [`spinetwin_fem::inp::Deck::to_nl_model`]: C3D4, C3D10, C3D8 and C3D6 elements, T3D2
 //!   trusses (axial stiffness `E A / L` in tension and compression, area on the data line
 //!   of their `*SOLID SECTION`; not in `result.vtu`, their nodes' displacements are in
-//!   `displacements.csv`), B31 beams (`*BEAM SECTION, SECTION=CIRC|RECT`: corotational
+//!   `displacements.csv`), B31 and B32 beams (`*BEAM SECTION, SECTION=CIRC|RECT`, CIRC with the
+//!   diameter as CalculiX reads it; a B32 is one beam between its end nodes: corotational
 //!   Timoshenko beams between massless rigid bodies at their nodes, DOFs 4-6 of
 //!   `*BOUNDARY` and `*CLOAD` as rotations and moments; not in `result.vtu`; their nodes'
 //!   translations in `displacements.csv`, their rotations, as rotation vectors in rad, in

@@ -942,14 +942,14 @@ fn fem_run_b31_cantilever_matches_beam_theory() {
     use std::f64::consts::PI;
     let tmp = tempfile::tempdir().unwrap();
     let rel = |got: f64, want: f64| (got - want).abs() / want.abs();
-    // Circle r = 2: tip force 0.1 N along y (deflection 1.3e-4 L, linear range).
+    // Circle r = 2 (CIRC takes the diameter, as CalculiX): tip force 0.1 N along y (deflection 1.3e-4 L, linear range).
     let (r, p): (f64, f64) = (2.0, 0.1);
     let (i, a) = (PI * r.powi(4) / 4.0, PI * r * r);
     let a_s = 6.0 * (1.0 + NU_ROD) / (7.0 + 6.0 * NU_ROD) * a;
     let (u, rot) = run_beam_deck(
         tmp.path(),
         "circ-force",
-        &cantilever_deck("SECTION=CIRC\n2.\n", "11, 2, 0.1\n"),
+        &cantilever_deck("SECTION=CIRC\n4.\n", "11, 2, 0.1\n"),
     );
     let eb = p * L_ROD.powi(3) / (3.0 * E_ROD * i);
     let tim = timoshenko_tip(p, i, a_s);
@@ -969,7 +969,7 @@ fn fem_run_b31_cantilever_matches_beam_theory() {
     let (u, rot) = run_beam_deck(
         tmp.path(),
         "circ-moment",
-        &cantilever_deck("SECTION=CIRC\n2.\n", "11, 6, 10.0\n"),
+        &cantilever_deck("SECTION=CIRC\n4.\n", "11, 6, 10.0\n"),
     );
     let (th, w) = (
         m * L_ROD / (E_ROD * i),

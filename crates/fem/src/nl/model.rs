@@ -223,8 +223,9 @@ pub struct ContactPair {
 /// gap averaged over its share of the slave surface is penalised (mortar), which passes the
 /// patch test across non-matching meshes. See the module documentation (`# Ties`).
 ///
-/// Not written to CalculiX decks: [`crate::inp::Deck::from_nl_model`] refuses a model with
-/// ties, naming them.
+/// Written to CalculiX decks as `*TIE` (exact MPCs there; the penalty, mortar and the
+/// triangles of quadrilateral master faces are listed approximations), see
+/// [`crate::inp::Deck::from_nl_model`].
 #[derive(Clone, Debug)]
 pub struct Tie {
     /// Name (for results and error messages).
