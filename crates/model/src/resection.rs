@@ -15,7 +15,9 @@
 //!   [`SPINOUS_HALF_WIDTH_MM`] from the midline, keeping the spinous process;
 //! - **total facetectomy**: each articular process of the joint, i.e. the bone of that side
 //!   behind the arch's front (as above) within [`PROCESS_DEPTH_MM`] of its articular surface
-//!   and behind it (on the bone side of the cartilage).
+//!   and behind it (on the bone side of the cartilage);
+//! - **partial (medial) facetectomy**: the same, only nearer the midline than the cut that
+//!   took the medial share of the articular area ([`Resection::medial_articular_process`]).
 
 use nalgebra::Vector3;
 use spinetwin_anatomy::Level;
@@ -61,6 +63,9 @@ enum Region {
         depth: f64,
         y_min: f64,
         side: f64,
+        /// Medial part only: nearer than `cut` (mm) to the plane through `origin` normal to
+        /// `axis` (the midline plane of the vertebra the cut was measured in).
+        medial: Option<(Vector3<f64>, Vector3<f64>, f64)>,
     },
 }
 
@@ -146,9 +151,40 @@ impl Resection {
                 depth: PROCESS_DEPTH_MM,
                 y_min: y_wall,
                 side: if left { 1.0 } else { -1.0 },
+                medial: None,
             },
             keep: Vec::new(),
         })
+    }
+
+    /// The medial part of an articular process (partial, medial facetectomy): the bone of
+    /// [`Resection::articular_process`] nearer than `cut_mm` to the sagittal plane through
+    /// `origin` normal to `axis` (patient mm; the frame in which the operation measured the
+    /// cut, the upper vertebra's for both processes of the joint, so both lose the same
+    /// slice of the joint).
+    pub fn medial_articular_process(
+        v: &VertebraLandmarks,
+        superior: bool,
+        left: bool,
+        origin: [f64; 3],
+        axis: [f64; 3],
+        cut_mm: f64,
+    ) -> Result<Resection, String> {
+        let axis = Vector3::from(axis)
+            .try_normalize(1e-12)
+            .ok_or_else(|| format!("{}: the midline axis has no direction", v.level.name()))?;
+        if !(cut_mm > 0.0 && cut_mm.is_finite()) {
+            return Err(format!(
+                "{}: the medial cut ({cut_mm} mm from the midline) removes nothing",
+                v.level.name()
+            ));
+        }
+        let mut r = Resection::articular_process(v, superior, left)?;
+        r.what = format!("{} (medial of {cut_mm:.1} mm)", r.what);
+        if let Region::Process { medial, .. } = &mut r.region {
+            *medial = Some((Vector3::from(origin), axis, cut_mm));
+        }
+        Ok(r)
     }
 
     /// Spares the bone within [`KEEP_MM`] of `points` (patient mm): the attachments on this
@@ -184,9 +220,15 @@ impl Resection {
                 depth,
                 y_min,
                 side,
+                medial,
             } => {
                 if ly <= *y_min || side * lx <= 0.0 {
                     return false;
+                }
+                if let Some((o, a, cut)) = medial {
+                    if (p - o).dot(a).abs() >= *cut {
+                        return false;
+                    }
                 }
                 let Some((k, d2)) = points
                     .iter()

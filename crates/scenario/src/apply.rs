@@ -593,6 +593,23 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                             && fibre_side(tw, i, &f.ends[0]) == s
                             && midline(&f.ends[0]) < cut)
                     });
+                    // The bone of both processes medial of the cut goes with the cartilage
+                    // (for the full fidelity's mesh and the pictures).
+                    let left = s == Side::Left;
+                    for (b, superior) in [(i, false), (i + 1, true)] {
+                        resect(
+                            &mut t,
+                            &mut assumptions,
+                            Resection::medial_articular_process(
+                                twin.vertebra(b),
+                                superior,
+                                left,
+                                frame.origin,
+                                frame.x,
+                                cut,
+                            ),
+                        );
+                    }
                     changes.push(format!(
                         "medial facetectomy {} {} ({:.0} % of the articular area): {removed_slave} of {n_slave} contact points and {removed_master} of {n_master} surface triangles medial of {cut:.1} mm from the midline removed{}, {} capsular fibres cut",
                         segment_name(&t, i),
@@ -602,7 +619,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         nb - t.fibres.len()
                     ));
                     assumptions.push(format!(
-                        "medial facetectomy {} {}: the medial {:.0} % of the articular area (nearest the midline) and the capsular fibres inserting there are removed; the lateral joint keeps its contact, and a bony stop of the process tip, where modelled, is kept. Larger resections loosen the segment more (J Orthop Surg Res 2021, doi 10.1186/s13018-021-02733-7, FE L3-L5).",
+                        "medial facetectomy {} {}: the medial {:.0} % of the articular area (nearest the midline) and the capsular fibres inserting there are removed, and with them the bone of both articular processes medial of the cut (in the full fidelity's mesh and the pictures; bone within 5 mm of the remaining joint surface is kept for its contact patch); the lateral joint keeps its contact, and a bony stop of the process tip, where modelled, is kept. Larger resections loosen the segment more (J Orthop Surg Res 2021, doi 10.1186/s13018-021-02733-7, FE L3-L5).",
                         segment_name(&t, i),
                         s.name(),
                         fraction * 100.0

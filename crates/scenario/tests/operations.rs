@@ -900,14 +900,26 @@ fn decompressions_remove_bone_from_the_deformable_mesh() {
         mesh("[[operation]]\nkind = \"hemilaminectomy\"\nlevel = \"L4\"\nside = \"left\"\n");
     let (facet, n_facet, cut_facet, drop_facet) =
         mesh("[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nsides = \"left\"\n");
+    let (medial, n_medial, cut_medial, drop_medial) = mesh(
+        "[[operation]]\nkind = \"facetectomy\"\nsegment = \"L4-L5\"\nsides = \"left\"\nextent = \"partial\"\n",
+    );
     println!(
-        "L4 elements intact {intact}; laminectomy {n_lam} ({:.2} cm^3 removed, {:.1} % dropped), left hemilaminectomy {n_hemi} ({:.2} cm^3), left L4-L5 facetectomy {n_facet} ({:.2} cm^3, {:.1} % dropped)",
+        "L4 elements intact {intact}; laminectomy {n_lam} ({:.2} cm^3 removed, {:.1} % dropped), left hemilaminectomy {n_hemi} ({:.2} cm^3), left L4-L5 facetectomy {n_facet} ({:.2} cm^3, {:.1} % dropped), medial half {n_medial} ({:.2} cm^3, {:.1} % dropped)",
         cut_lam / 1000.0,
         100.0 * drop_lam,
         cut_hemi / 1000.0,
         cut_facet / 1000.0,
-        100.0 * drop_facet
+        100.0 * drop_facet,
+        cut_medial / 1000.0,
+        100.0 * drop_medial
     );
+    // The medial facetectomy takes bone from both processes too, less than the total one.
+    assert_eq!(medial.twin.implants.resections.len(), 2);
+    assert!(
+        cut_medial > 0.0 && cut_medial < cut_facet && n_medial > n_facet && n_medial < intact,
+        "medial {cut_medial} mm^3 ({n_medial} elements), total {cut_facet} ({n_facet})"
+    );
+    assert!(drop_medial < 0.02, "{drop_medial}");
     assert_eq!(lam.twin.implants.resections.len(), 1);
     assert_eq!(hemi.twin.implants.resections.len(), 1);
     // L4's inferior and L5's superior articular process.
