@@ -472,7 +472,9 @@ pub struct InpTie {
     /// Master surface (element faces).
     pub master: String,
     /// `POSITION TOLERANCE` (mm); `None` when absent (CalculiX then takes 2.5 % of a typical
-    /// element size).
+    /// element size). A tolerance of 0 is solved with that default too (a zero tolerance
+    /// would tie no node that is not exactly on the master). Unlike CalculiX, which leaves a
+    /// slave node beyond the tolerance untied, the solver refuses it by name.
     pub tolerance: Option<f64>,
     /// `ADJUST=YES` (CalculiX's default): slave nodes are moved onto the master surface
     /// before the analysis; `ADJUST=NO` leaves them where they are.
@@ -975,6 +977,8 @@ enum Block {
     ContactPair(String),
     /// `*TIE` data: name, tolerance, adjust.
     Tie(String, Option<f64>, bool),
+    /// After a `*TIE`'s one data line: a second one is refused with a hint.
+    TieDone(String),
     Static,
     Cload,
     Dload,
@@ -1485,6 +1489,9 @@ impl Deck {
                 Block::None => {
                     return err(line, format!("data line {t:?} outside any keyword block"));
                 }
+                Block::TieDone(name) => {
+                    return err(line, format!("*TIE, NAME={name} takes one data line (slave, master): give each further pair its own *TIE"));
+                }
                 Block::Heading => deck.heading.push(t.to_string()),
                 Block::Node(nset) => {
                     let f = fields(t);
@@ -1880,7 +1887,7 @@ impl Deck {
                         tolerance: *tolerance,
                         adjust: *adjust,
                     });
-                    block = Block::None;
+                    block = Block::TieDone(name.clone());
                 }
                 Block::Density => {
                     let f = fields(t);
@@ -2234,7 +2241,9 @@ impl Deck {
                             (a[2] + b[2]) / 2.0,
                         ],
                     );
-                    if off > 1e-6 * len {
+                    // Meshers round coordinates to 6-8 digits: allow that, not a bent beam.
+                    let scale = a.iter().chain(b.iter()).fold(0.0f64, |m, v| m.max(v.abs()));
+                    if off > 1e-4 * len + 1e-7 * scale {
                         return err(line, format!("beam element {id} (B32) of ELSET={}: its middle node {} is {off:.3e} mm from the midpoint of its end nodes; the solver's beams are straight (put the middle node at the midpoint)", sec.elset, el.nodes[1]));
                     }
                 }
@@ -2411,6 +2420,12 @@ impl Deck {
                 BeamShape::Circ { r } => ("CIRC", format!("{:e}, {:e}", 2.0 * r, 2.0 * r)),
                 BeamShape::Rect { a, b } => ("RECT", format!("{a:e}, {b:e}")),
             };
+            if name == "CIRC" {
+                let _ = writeln!(
+                    o,
+                    "** CIRC data: the diameter, as CalculiX reads it (Abaqus reads the radius)"
+                );
+            }
             let _ = writeln!(
                 o,
                 "*BEAM SECTION, ELSET={}, MATERIAL={}, SECTION={name}\n{dims}",
@@ -3133,6 +3148,17 @@ impl Deck {
                 bodies.len()
             ));
         }
+        // Abaqus reads a CIRC data line as the radius, CalculiX 2.20 as the diameter: say which
+        // reading was taken, with the size, where the user sees it.
+        for sec in &self.beam_sections {
+            if let BeamShape::Circ { r } = sec.shape {
+                material_models.push(format!(
+                    "*BEAM SECTION, ELSET={}, SECTION=CIRC: data line {} read as the diameter, as CalculiX 2.20 reads it (a solid circle of radius {r} mm); Abaqus reads it as the radius: double it for an Abaqus deck",
+                    sec.elset,
+                    2.0 * r
+                ));
+            }
+        }
         // Current values, (node, dof) and (element, face) -> value.
         let mut bcs: BTreeMap<nl::Dof, f64> = BTreeMap::new();
         let mut forces: BTreeMap<(Owner, usize), f64> = BTreeMap::new();
@@ -3515,10 +3541,17 @@ impl Deck {
                 // meets; the mean master face area stands for it.
                 SurfaceMembers::Node(v) => {
                     let mut seen = std::collections::HashSet::new();
-                    v.iter()
-                        .filter(|id| seen.insert(**id))
-                        .map(|id| (point_of(node_index[id]), mean_master))
-                        .unzip()
+                    let mut out = (Vec::new(), Vec::new());
+                    for id in v.iter().filter(|id| seen.insert(**id)) {
+                        let n = surface_node(
+                            node_index,
+                            *id,
+                            &format!("*CONTACT PAIR ({} on {})", cp.slave, cp.master),
+                        )?;
+                        out.0.push(point_of(n));
+                        out.1.push(mean_master);
+                    }
+                    out
                 }
                 SurfaceMembers::Element(_) => {
                     let mut area: BTreeMap<usize, f64> = BTreeMap::new();
@@ -3608,7 +3641,10 @@ impl Deck {
             }
             let mut seen = std::collections::HashSet::new();
             let slave_nodes: Vec<usize> = match &surface(&t.slave).members {
-                SurfaceMembers::Node(v) => v.iter().map(|id| node_index[id]).collect(),
+                SurfaceMembers::Node(v) => v
+                    .iter()
+                    .map(|id| surface_node(node_index, *id, &format!("*TIE {}", t.name)))
+                    .collect::<Result<_, _>>()?,
                 SurfaceMembers::Element(v) => {
                     let mut out = Vec::new();
                     for &(id, f) in v {
@@ -3829,6 +3865,16 @@ struct Built {
     beam_section: Vec<usize>,
 }
 
+/// The mesh node of a node-surface member `id`, or an error naming `what` when it is not a
+/// mesh node (a `*RIGID BODY`'s REF or ROT node has no place on a surface).
+fn surface_node(node_index: &HashMap<u64, usize>, id: u64, what: &str) -> Result<usize, FemError> {
+    node_index.get(&id).copied().ok_or_else(|| {
+        FemError::InvalidInput(format!(
+            "{what}: node {id} of the node surface is not a mesh node (a *RIGID BODY's REF or \
+             ROT node cannot be on a surface): list the body's mesh nodes instead"
+        ))
+    })
+}
 fn node_target(
     tok: &str,
     line: usize,
@@ -4572,6 +4618,26 @@ U
         );
         let e = line_of(&tie.replace("ADJUST=NO", "CYCLIC SYMMETRY"));
         assert!(e.message.contains("CYCLIC SYMMETRY"), "{e}");
+        // A second pair under one *TIE is refused with the hint to give it its own *TIE.
+        let e = line_of(&tie.replace("S, MS\n", "S, MS\nS, MS\n"));
+        assert!(e.message.contains("own *TIE"), "{e}");
+        // A rigid body's REF node on a tie's node surface is an error naming it, not a panic.
+        let rigid = tie
+            .replace(
+                "*SURFACE, NAME=S, TYPE=NODE\n5\n",
+                "*NODE\n9,0.2,0.2,0\n10,0.2,0.2,0\n*NSET, NSET=RB\n6, 7, 8\n\
+                 *RIGID BODY, NSET=RB, REF NODE=9, ROT NODE=10\n*SURFACE, NAME=S, TYPE=NODE\n9\n",
+            )
+            .replace(
+                "*ELEMENT, TYPE=C3D4, ELSET=E\n1, 1, 2, 3, 4\n2, 6, 8, 7, 5\n",
+                "*ELEMENT, TYPE=C3D4, ELSET=E\n1, 1, 2, 3, 4\n2, 6, 8, 7, 5\n",
+            );
+        if let Ok(d) = Deck::parse(&rigid) {
+            let e = d.to_nl_model().unwrap_err().to_string();
+            assert!(e.contains("node 9") && e.contains("REF or ROT"), "{e}");
+        }
+        // A B32 middle node off by mesher round-off is accepted.
+        assert!(Deck::parse(&text.replace("2, 5, 0, 0", "2, 5.00000004, 0, 0")).is_ok());
     }
 
     #[test]

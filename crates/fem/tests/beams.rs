@@ -4,6 +4,8 @@
 //! elastica and quadratic Newton convergence. (The tangent against central differences of
 //! the force needs the solver's internal state: `nl::beam` and `nl::newton` unit tests.)
 
+mod common;
+
 use spinetwin_fem::nl::*;
 
 const E: f64 = 110e3;
@@ -368,45 +370,11 @@ fn rigid_rotation_of_the_ends_loads_nothing() {
     assert!((r.length - L).abs() < 1e-9);
 }
 
-/// Large deflection of a cantilever under a tip force `P` of fixed direction (transverse):
-/// the extensible elastica. With `s` the reference arc length, the stretch `1 + eps`, `eps =
-/// N / EA = P sin(theta) / EA`, and `theta' = M / EI`, `M = P (x_tip - x)`:
-/// `theta'' = -(P / EI) (1 + eps) cos(theta)`, `theta(0) = 0`, `theta'(L) = 0`, solved by
-/// shooting with RK4. `k = P L^2 / EI`, `c = I / (A L^2)` (so `eps = k c sin(theta)`; 0 is
-/// the inextensible elastica). Returns the tip (x, y) and rotation.
+/// The tip (x, y) in mm and rotation of the extensible elastica of length `L`
+/// ([`common::elastica`]).
 fn elastica(k: f64, c: f64) -> (f64, f64, f64) {
-    // Dimensionless: s in [0, 1].
-    let run = |kappa0: f64| {
-        let n = 4000;
-        let h = 1.0 / n as f64;
-        let f = |y: [f64; 4]| {
-            let st = 1.0 + k * c * y[0].sin();
-            [y[1], -k * st * y[0].cos(), st * y[0].cos(), st * y[0].sin()]
-        };
-        let mut y = [0.0, kappa0, 0.0, 0.0];
-        for _ in 0..n {
-            let add = |a: [f64; 4], b: [f64; 4], s: f64| std::array::from_fn(|i| a[i] + s * b[i]);
-            let k1 = f(y);
-            let k2 = f(add(y, k1, h / 2.0));
-            let k3 = f(add(y, k2, h / 2.0));
-            let k4 = f(add(y, k3, h));
-            y = std::array::from_fn(|i| {
-                y[i] + h / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i])
-            });
-        }
-        y
-    };
-    let (mut lo, mut hi) = (0.0, k);
-    for _ in 0..100 {
-        let mid = 0.5 * (lo + hi);
-        if run(mid)[1] > 0.0 {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    let y = run(0.5 * (lo + hi));
-    (y[2] * L, y[3] * L, y[0])
+    let (x, y, t) = common::elastica(k, c);
+    (x * L, y * L, t)
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! `Deck::to_nl_model` to the same solution, and CalculiX (`ccx`, skipped when absent)
 //! solves the written deck alike.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -748,40 +750,12 @@ fn cantilever(force: [f64; 3], moment: [f64; 3], increments: usize) -> Model {
 }
 
 /// Tip of a clamped Euler-Bernoulli elastica of length `ROD_L` under a dead tip force `p`
-/// along +z (initially across it): `E I theta'' = -p cos(theta)`, `theta(0) = 0`,
-/// `theta'(L) = 0`, solved by shooting on `theta'(0)` (RK4, 4000 steps, bisection); returns
-/// the tip displacement `(u_x, u_z)`.
+/// along +z (initially across it), [`common::elastica`] without stretch: the tip
+/// displacement `(u_x, u_z)`.
 fn elastica_tip(p: f64) -> (f64, f64) {
     let ei = ROD_E * rod_i();
-    let run = |k0: f64| {
-        let n = 4000;
-        let h = ROD_L / n as f64;
-        // State: theta, theta', x, z.
-        let f = |y: [f64; 4]| [y[1], -p / ei * y[0].cos(), y[0].cos(), y[0].sin()];
-        let mut y = [0.0, k0, 0.0, 0.0];
-        for _ in 0..n {
-            let k1 = f(y);
-            let k2 = f(std::array::from_fn(|i| y[i] + h / 2.0 * k1[i]));
-            let k3 = f(std::array::from_fn(|i| y[i] + h / 2.0 * k2[i]));
-            let k4 = f(std::array::from_fn(|i| y[i] + h * k3[i]));
-            y = std::array::from_fn(|i| {
-                y[i] + h / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i])
-            });
-        }
-        y
-    };
-    // theta'(L) as a function of theta'(0): negative for the linear guess' upper bound.
-    let (mut lo, mut hi) = (0.0, 2.0 * p * ROD_L / ei);
-    for _ in 0..100 {
-        let mid = 0.5 * (lo + hi);
-        if run(mid)[1] > 0.0 {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    let y = run(0.5 * (lo + hi));
-    (y[2] - ROD_L, y[3])
+    let (x, z, _) = common::elastica(p * ROD_L * ROD_L / ei, 0.0);
+    (x * ROD_L - ROD_L, z * ROD_L)
 }
 
 /// Tip displacement of the cantilever under the tip loads, ours through the model.

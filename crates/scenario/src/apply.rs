@@ -600,14 +600,19 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         resect(
                             &mut t,
                             &mut assumptions,
-                            Resection::medial_articular_process(
-                                twin.vertebra(b),
-                                superior,
-                                left,
-                                frame.origin,
-                                frame.x,
-                                cut,
-                            ),
+                            if cut.is_finite() {
+                                Resection::medial_articular_process(
+                                    twin.vertebra(b),
+                                    superior,
+                                    left,
+                                    frame.origin,
+                                    frame.x,
+                                    cut,
+                                )
+                            } else {
+                                // The cut took the whole joint.
+                                Resection::articular_process(twin.vertebra(b), superior, left)
+                            },
                         );
                     }
                     changes.push(format!(
@@ -619,7 +624,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         nb - t.fibres.len()
                     ));
                     assumptions.push(format!(
-                        "medial facetectomy {} {}: the medial {:.0} % of the articular area (nearest the midline) and the capsular fibres inserting there are removed, and with them the bone of both articular processes medial of the cut (in the full fidelity's mesh and the pictures; bone within 5 mm of the remaining joint surface is kept for its contact patch); the lateral joint keeps its contact, and a bony stop of the process tip, where modelled, is kept. Larger resections loosen the segment more (J Orthop Surg Res 2021, doi 10.1186/s13018-021-02733-7, FE L3-L5).",
+                        "medial facetectomy {} {}: the medial {:.0} % of the articular area (nearest the midline) and the capsular fibres inserting there are removed, and with them the bone of both articular processes medial of the cut (in the full fidelity's mesh and the pictures; bone within 5 mm of the remaining joint surface is kept for its contact patch); the lateral joint keeps its contact, and a bony stop of the process tip, where modelled, is kept unless the removed bone bears it (then the changes list it as removed). Larger resections loosen the segment more (J Orthop Surg Res 2021, doi 10.1186/s13018-021-02733-7, FE L3-L5).",
                         segment_name(&t, i),
                         s.name(),
                         fraction * 100.0

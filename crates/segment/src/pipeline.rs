@@ -1970,7 +1970,8 @@ fn refine_plane(g: &Geom, filled: &[bool], p: &mut Plane) -> bool {
 
 /// Normals of the disc planes that `refine_plane` could not fit (no gap between the
 /// endplates in the bone mask: a thin disc bridged by the blur), interpolated along the spine
-/// from the nearest fitted ones above and below. The centreline tangent there follows the
+/// from the nearest fitted ones above and below (an end plane, with a fitted neighbour on one
+/// side only, keeps its tangent). The centreline tangent there follows the
 /// wobble of the per-slice body centroids (on verse012's T10-T11 disc it was 16 degrees off
 /// to the side, the fitted neighbours 4 degrees).
 fn interpolate_unfitted_normals(planes: &mut [Plane], fitted: &[bool]) {
@@ -1989,12 +1990,15 @@ fn interpolate_unfitted_normals(planes: &mut [Plane], fitted: &[bool]) {
                 );
                 planes[a].n * db + planes[b].n * da
             }
-            (Some(a), None) => planes[a].n,
-            (None, Some(b)) => planes[b].n,
-            (None, None) => continue,
+            // An end plane keeps its tangent: copying its one neighbour's normal would lose
+            // e.g. the lumbosacral angle of an L5-S1 disc bridged by osteophytes.
+            _ => continue,
         };
+        // The same guard as a fitted plane's: within 40 deg of the centreline tangent.
         if let Some(n) = n.try_normalize(1e-9) {
-            planes[i].n = n;
+            if n.dot(&planes[i].n).abs() >= 40f64.to_radians().cos() {
+                planes[i].n = n * n.dot(&planes[i].n).signum();
+            }
         }
     }
 }

@@ -86,8 +86,8 @@ const CASES: [Case; 2] = [
                 header puts the 30 labelled slices at the CT's first (caudal) 30, but there they \
                 cover the pelvis, where the labels show the lower ribs, the kidneys and T11-L2; \
                 they fit the last (cranial) 30 slices instead: 51 % of the reference vertebra \
-                voxels lie on CT voxels above 150 HU there, at most 34 % at any other whole-slice \
-                offset (even offsets 0-82, either slice order) and 0 % where the header puts \
+                voxels lie on CT voxels above 150 HU there, at most 34 % at the other offsets \
+                tried (every even offset 0-82, either slice order) and 0 % where the header puts \
                 them. The CT's own orientation is right (pelvis at the low-z end, kidneys and \
                 the thoracolumbar junction at the high-z end), so the reference is compared \
                 shifted by 82 slices (246 mm) cranially; its level names are taken as they are",
@@ -151,7 +151,9 @@ fn reference_on_ct(
                 ijk[2] += shift as f64;
                 assert!(
                     (0..3).all(|a| ijk[a] >= 0.0 && ijk[a] < cg.dims[a] as f64),
-                    "reference voxel ({i}, {j}, {k}) lies outside the CT"
+                    "reference voxel ({i}, {j}, {k}) lies outside the CT once moved by the case's \
+                     reference_k_shift of {shift} slices (was the reference file's header corrected? \
+                     then set the shift to 0)"
                 );
                 let c = cg.linear(ijk[0] as usize, ijk[1] as usize, ijk[2] as usize);
                 covered[c] = true;

@@ -684,7 +684,8 @@ impl Deck {
                 // force: 3 E I / (G A_s L^2).
                 let (l, g_mod) = (lt, bm.e / (2.0 * (1.0 + bm.nu)));
                 let a_s = cowper.expect("a Cowper shear area");
-                let i = bm.section.iy.min(bm.section.iz);
+                // The stiffer bending plane: the shear share grows with I, so this bounds it.
+                let i = bm.section.iy.max(bm.section.iz);
                 let ratio = |a: f64| 3.0 * bm.e * i / (g_mod * a * l * l);
                 let d = ratio(a_s) - bm.section.shear_area.map_or(0.0, ratio);
                 shear_diff.push((bm.name.clone(), d));
