@@ -11,6 +11,8 @@
 //! meshes, fibres and contact surfaces are regenerated deterministically when it is built
 //! or loaded, so a twin file is small and always consistent with the code that solves it.
 
+use std::collections::HashMap;
+
 use nalgebra::{Matrix3, Rotation3, Vector3};
 use serde::{Deserialize, Serialize};
 use spinetwin_anatomy::Level;
@@ -191,6 +193,56 @@ pub struct DiscBlock {
     pub e: f64,
     /// Poisson's ratio.
     pub nu: f64,
+    /// How the block meets the endplates.
+    pub interface: BlockInterface,
+}
+
+/// How a [`DiscBlock`] meets the two endplates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BlockInterface {
+    /// Its nodes on the endplates move with the vertebrae (the block shares its other nodes
+    /// with the annulus around it): bone grown onto it, as after a fusion.
+    Bonded,
+    /// A separate rigid body in penalty contact with both endplates (a cage on the day of
+    /// the operation): it can lift off where the segment opens and slide against the
+    /// regularised Coulomb friction `friction`. Its own axial compliance is the contact's
+    /// (the penalty of each side is twice its axial stiffness per area, so the two in
+    /// series give it back). It is seated `seating_mm` into each endplate (the small
+    /// interference of an impacted cage), so it starts in contact; six soft bars (1 N/mm
+    /// each) to the vertebra below keep it from drifting when it is unloaded. Nothing joins
+    /// it to the annulus around it (no contact with the annulus either).
+    Contact {
+        /// Coulomb friction coefficient.
+        friction: f64,
+        /// Interference with each endplate at rest (mm).
+        seating_mm: f64,
+    },
+}
+
+impl BlockInterface {
+    /// Contact penalty (MPa per mm of penetration) on each side of a rigid block of
+    /// modulus `e_mpa` and height `height_mm`: twice the block's axial stiffness per area
+    /// `E / h`, so the two sides in series compress like the block.
+    pub fn penalty(e_mpa: f64, height_mm: f64) -> f64 {
+        0.5 * e_mpa / height_mm.max(1.0)
+    }
+}
+
+/// Axial stiffness (N/mm) of each of the six bars that hold a block in contact when it is
+/// unloaded ([`BlockInterface::Contact`]); a millimetre of drift costs a newton.
+pub const BLOCK_HOLD_N_PER_MM: f64 = 1.0;
+
+/// A block in contact with an endplate: where its contact pair sits in the FE model.
+#[derive(Clone, Debug)]
+pub struct BlockContact {
+    /// Index into [`Implants::disc_blocks`].
+    pub block: usize,
+    /// Index into [`Twin::discs`].
+    pub disc: usize,
+    /// True for the upper vertebra's (inferior) endplate.
+    pub upper: bool,
+    /// Index into the model's contact pairs.
+    pub pair: usize,
 }
 
 /// What surgery adds to the twin (empty for the intact patient): rods between rigid
@@ -462,13 +514,44 @@ impl Twin {
         let mut annulus = Vec::new();
         let mut fibre_dirs: Vec<[[f64; 3]; 2]> = Vec::new();
         let mut disc_ranges = Vec::new();
-        for d in &self.discs {
+        // Blocks in contact with the endplates: their elements get their own copies of the
+        // disc's nodes (`copies[block]`: local node -> model node), numbered after every
+        // disc's own nodes (each disc's nodes stay one run), and one contact pair per
+        // endplate is added below.
+        let disc_nodes: usize = self.discs.iter().map(|d| d.mesh.mesh.num_nodes()).sum();
+        let mut copies: Vec<HashMap<usize, usize>> =
+            vec![HashMap::new(); self.implants.disc_blocks.len()];
+        let mut copy_at: Vec<[f64; 3]> = Vec::new();
+        for (bi, b) in self.implants.disc_blocks.iter().enumerate() {
+            if !matches!(b.interface, BlockInterface::Contact { .. }) {
+                continue;
+            }
+            let m = &self.discs[b.disc].mesh.mesh;
+            for &e in &b.elements {
+                for &n in m.element_nodes(e) {
+                    copies[bi].entry(n).or_insert_with(|| {
+                        copy_at.push(m.nodes[n]);
+                        disc_nodes + copy_at.len() - 1
+                    });
+                }
+            }
+        }
+        for (di, d) in self.discs.iter().enumerate() {
             let node0 = mesh.nodes.len();
             let elem0 = mesh.num_elements();
             let m = &d.mesh.mesh;
             mesh.nodes.extend_from_slice(&m.nodes);
+            let mut own: HashMap<usize, usize> = HashMap::new();
+            for (bi, b) in self.implants.disc_blocks.iter().enumerate() {
+                if b.disc == di && matches!(b.interface, BlockInterface::Contact { .. }) {
+                    own.extend(b.elements.iter().map(|&e| (e, bi)));
+                }
+            }
             for e in 0..m.num_elements() {
-                let nodes: Vec<usize> = m.element_nodes(e).iter().map(|n| n + node0).collect();
+                let nodes: Vec<usize> = match own.get(&e) {
+                    Some(&bi) => m.element_nodes(e).iter().map(|n| copies[bi][n]).collect(),
+                    None => m.element_nodes(e).iter().map(|n| n + node0).collect(),
+                };
                 mesh.add_element(m.kinds[e], &nodes);
             }
             // Elements outside the annulus never reach the HGO material; any unit pair will do.
@@ -492,6 +575,7 @@ impl Twin {
                 lower_nodes: d.mesh.lower_nodes.iter().map(|n| n + node0).collect(),
             });
         }
+        mesh.nodes.extend(copy_at);
         let mats = &self.file.params.disc_materials;
         let disc_elem0: Vec<usize> = {
             let mut v = Vec::with_capacity(self.discs.len());
@@ -527,7 +611,7 @@ impl Twin {
             });
         }
         let springs: Vec<Spring> = self.fibres.iter().map(|f| f.spring.clone()).collect();
-        let contacts: Vec<ContactPair> = self
+        let mut contacts: Vec<ContactPair> = self
             .facets
             .iter()
             .map(|f| {
@@ -565,6 +649,72 @@ impl Twin {
                 }
             })
             .collect();
+        let mut block_contacts = Vec::new();
+        let mut block_holds = Vec::new();
+        for (bi, b) in self.implants.disc_blocks.iter().enumerate() {
+            let BlockInterface::Contact {
+                friction,
+                seating_mm,
+            } = b.interface
+            else {
+                continue;
+            };
+            let d = &self.discs[b.disc];
+            // The block is a rigid body carrying its nodes.
+            let nodes: Vec<usize> = copies[bi].values().copied().collect();
+            let centre: [f64; 3] = std::array::from_fn(|k| {
+                nodes.iter().map(|&n| mesh.nodes[n][k]).sum::<f64>() / nodes.len().max(1) as f64
+            });
+            let body = bodies.len();
+            bodies.push(RigidBody {
+                name: b.name.clone(),
+                reference: centre,
+                tied_nodes: nodes,
+            });
+            // Six soft bars to the vertebra below: three at the centre along x, y, z and
+            // three 10 mm off it, so that every translation and rotation stretches one.
+            let e = |k: usize| -> [f64; 3] { std::array::from_fn(|a| if a == k { 10.0 } else { 0.0 }) };
+            let add = |p: [f64; 3], q: [f64; 3]| -> [f64; 3] { std::array::from_fn(|a| p[a] + q[a]) };
+            let (px, py) = (add(centre, e(0)), add(centre, e(1)));
+            for (from, dir) in [
+                (centre, 0),
+                (centre, 1),
+                (centre, 2),
+                (px, 1),
+                (px, 2),
+                (py, 2),
+            ] {
+                block_holds.push(Spring {
+                    name: format!("{} hold", b.name),
+                    a: Point::Body { body, at: from },
+                    b: Point::Body {
+                        body: d.upper + 1,
+                        at: add(from, e(dir)),
+                    },
+                    rest_length: 10.0,
+                    law: spinetwin_fem::nl::SpringLaw::Truss {
+                        k: BLOCK_HOLD_N_PER_MM * 10.0,
+                    },
+                });
+            }
+            for upper in [true, false] {
+                let pair = block_contact_pair(d, b, body, upper, friction, seating_mm)
+                    .map_err(|m| {
+                        ModelError::InvalidInput(format!(
+                            "{} on the {} endplate: {m}",
+                            b.name,
+                            self.levels[if upper { d.upper } else { d.upper + 1 }].name()
+                        ))
+                    })?;
+                block_contacts.push(BlockContact {
+                    block: bi,
+                    disc: b.disc,
+                    upper,
+                    pair: contacts.len(),
+                });
+                contacts.push(pair);
+            }
+        }
 
         // Loads. The follower load runs through one point per vertebra, as a chain of cable
         // segments (Patwardhan et al. 1999 Spine 24:1003).
@@ -655,7 +805,8 @@ impl Twin {
             mesh,
             solids,
             bodies,
-            springs,
+            // The ligament fibres first, in [`Twin::fibres`] order, then the blocks' holds.
+            springs: springs.into_iter().chain(block_holds).collect(),
             beams: self.implants.beams.clone(),
             contacts,
             ties: vec![],
@@ -666,6 +817,7 @@ impl Twin {
             ModelIndex {
                 discs: disc_ranges,
                 sample_steps,
+                block_contacts,
             },
         ))
     }
@@ -929,6 +1081,89 @@ pub struct ModelIndex {
     /// `(step index, load factor within the step (None: its end), moment in N mm)` of each
     /// recorded state.
     pub sample_steps: Vec<(usize, Option<f64>, f64)>,
+    /// Disc blocks in contact with the endplates ([`BlockInterface::Contact`]).
+    pub block_contacts: Vec<BlockContact>,
+}
+
+/// The contact pair between disc block `b` (rigid body `block_body`) and the upper
+/// (`upper`) or lower endplate of disc `d`: the block's face nodes on that endplate are the
+/// slave points on the block's body (each with its share of the faces' area), the disc's whole endplate
+/// surface (every element face on it, fixed to the vertebra) is the master, so the block's
+/// rim lies inside it.
+fn block_contact_pair(
+    d: &TwinDisc,
+    b: &DiscBlock,
+    block_body: usize,
+    upper: bool,
+    friction: f64,
+    seating_mm: f64,
+) -> Result<ContactPair, String> {
+    let m = &d.mesh.mesh;
+    let (body, on) = if upper {
+        (d.upper, &d.mesh.upper_nodes)
+    } else {
+        (d.upper + 1, &d.mesh.lower_nodes)
+    };
+    let on: std::collections::HashSet<usize> = on.iter().copied().collect();
+    let in_block: std::collections::HashSet<usize> = b.elements.iter().copied().collect();
+    let mut master = Vec::new();
+    let mut area: HashMap<usize, f64> = HashMap::new();
+    for e in 0..m.num_elements() {
+        let en = m.element_nodes(e);
+        let centre: Vector3<f64> =
+            en.iter().map(|&n| v3(&m.nodes[n])).sum::<Vector3<f64>>() / en.len() as f64;
+        for f in m.kinds[e].faces() {
+            let fnodes: Vec<usize> = f.iter().map(|&k| en[k]).collect();
+            if !fnodes.iter().all(|n| on.contains(n)) {
+                continue;
+            }
+            let p: Vec<Vector3<f64>> = fnodes.iter().map(|&n| v3(&m.nodes[n])).collect();
+            // Fan triangles; the master normal points out of the vertebra, into the disc
+            // (towards the element).
+            let fc = p.iter().sum::<Vector3<f64>>() / p.len() as f64;
+            let mut face_area = 0.0;
+            for k in 1..p.len() - 1 {
+                let (a, c) = (fnodes[k], fnodes[k + 1]);
+                let nrm = (p[k] - p[0]).cross(&(p[k + 1] - p[0]));
+                face_area += 0.5 * nrm.norm();
+                let tri = if nrm.dot(&(centre - fc)) >= 0.0 {
+                    [fnodes[0], a, c]
+                } else {
+                    [fnodes[0], c, a]
+                };
+                master.push(tri.map(|n| Point::Body {
+                    body,
+                    at: m.nodes[n],
+                }));
+            }
+            if in_block.contains(&e) {
+                for n in &fnodes {
+                    *area.entry(*n).or_insert(0.0) += face_area / fnodes.len() as f64;
+                }
+            }
+        }
+    }
+    if area.is_empty() {
+        return Err("the block has no face on this endplate".into());
+    }
+    let mut nodes: Vec<(usize, f64)> = area.into_iter().collect();
+    nodes.sort_by_key(|x| x.0);
+    let slave = nodes
+        .iter()
+        .map(|&(n, _)| Point::Body {
+            body: block_body,
+            at: m.nodes[n],
+        })
+        .collect();
+    Ok(ContactPair {
+        name: format!("{} {} endplate", b.name, if upper { "upper" } else { "lower" }),
+        slave,
+        slave_area: nodes.iter().map(|x| x.1).collect(),
+        master,
+        penalty: BlockInterface::penalty(b.e, d.mesh.height_mm[1]),
+        clearance: seating_mm,
+        friction,
+    })
 }
 
 /// A disc's place in the FE model.

@@ -55,11 +55,14 @@ use spinetwin_model::ligament::Ligament;
 use spinetwin_model::loadcase::LoadCase;
 use spinetwin_model::resection::Resection;
 use spinetwin_model::twin::{
-    CaseResult, DiscBlock, DiscBlockKind, ModelIndex, PosteriorContact, Twin,
+    BlockInterface, CaseResult, DiscBlock, DiscBlockKind, ModelIndex, PosteriorContact, Twin,
 };
 use spinetwin_segment::landmarks::P3;
 
-use crate::scenario::{CageFootprint, FacetExtent, Operation, Scenario, Side};
+use crate::scenario::{
+    CageFootprint, CageInterface, FacetExtent, Operation, Scenario, Side, CAGE_FRICTION,
+    CAGE_SEATING_MM,
+};
 use crate::{Result, ScenarioError};
 
 /// Distance of the screw head (rod attachment) posterior of the pedicle entry point (mm).
@@ -358,6 +361,23 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         "the {} disc of this twin has no nucleus elements",
                         segment_name(twin, i)
                     )));
+                }
+                if let Operation::InterbodyCage {
+                    interface,
+                    friction: Some(mu),
+                    ..
+                } = op
+                {
+                    if *interface == CageInterface::Bonded {
+                        return Err(e(
+                            "friction applies to a cage in contact: leave it out with interface = \"bonded\"".into(),
+                        ));
+                    }
+                    if !(0.0..=1.5).contains(mu) {
+                        return Err(e(format!(
+                            "friction {mu} is outside 0..1.5 (a Coulomb coefficient; default {CAGE_FRICTION})"
+                        )));
+                    }
                 }
             }
             Operation::PedicleScrews {
@@ -701,6 +721,8 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                 material,
                 footprint,
                 side,
+                interface,
+                friction,
             } => {
                 let i = segment_index(&t, segment).unwrap_or(0);
                 let side = side.unwrap_or(Side::Left);
@@ -740,12 +762,26 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                     elements: nucleus,
                     e,
                     nu,
+                    interface: match interface {
+                        CageInterface::Bonded => BlockInterface::Bonded,
+                        CageInterface::Contact => BlockInterface::Contact {
+                            friction: friction.unwrap_or(CAGE_FRICTION),
+                            seating_mm: CAGE_SEATING_MM,
+                        },
+                    },
                 });
                 discs_without_nucleus.push(i);
-                assumptions.push(format!(
-                    "cage {}: the cage fills the nucleus volume and is bonded to both endplates (no subsidence or lift-off, as after fusion); linear elastic, E {e} MPa, nu {nu}",
-                    segment_name(&t, i)
-                ));
+                assumptions.push(match interface {
+                    CageInterface::Bonded => format!(
+                        "cage {}: the cage fills the nucleus volume and is bonded to both endplates (no subsidence or lift-off, as after fusion); linear elastic, E {e} MPa, nu {nu}",
+                        segment_name(&t, i)
+                    ),
+                    CageInterface::Contact => format!(
+                        "cage {}: the cage fills the nucleus volume and sits on both endplates in penalty contact with Coulomb friction {} (a modelling choice), seated {CAGE_SEATING_MM} mm: it can lift off where the segment opens and slide, it does not sink into the bone (rigid vertebrae; the bone under it is checked separately), and nothing holds it to the annulus around it; linear elastic, E {e} MPa, nu {nu}",
+                        segment_name(&t, i),
+                        friction.unwrap_or(CAGE_FRICTION)
+                    ),
+                });
             }
             Operation::Hemilaminectomy { level, side } => {
                 let i = level_index(&t, level).unwrap_or(0);
@@ -869,7 +905,12 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                 elements,
                 e,
                 nu: FUSION_NU,
+                interface: BlockInterface::Bonded,
             });
+        }
+        // The fusion mass grows onto the cage: it is bonded from then on.
+        for b in t.implants.disc_blocks.iter_mut().filter(|b| b.disc == i) {
+            b.interface = BlockInterface::Bonded;
         }
         if !discs_without_nucleus.contains(&i) {
             discs_without_nucleus.push(i);

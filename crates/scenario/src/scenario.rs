@@ -141,6 +141,28 @@ impl CageMaterial {
     }
 }
 
+/// How an interbody cage meets the endplates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CageInterface {
+    /// In frictional contact: it can lift off and slide (the day of the operation).
+    #[default]
+    Contact,
+    /// Bonded to both endplates (bone grown onto it).
+    Bonded,
+}
+
+/// Default friction coefficient of a cage on the endplates: a modelling choice for a
+/// serrated or roughened cage face on the bony endplate, not a measured value; give
+/// `friction` to see its effect.
+pub const CAGE_FRICTION: f64 = 0.5;
+
+/// How far a cage in contact is seated into each endplate at rest (mm): the small
+/// interference of an impacted cage, enough for it to start in contact and be held; the
+/// segment relaxes it at once (the vertebrae move apart by about as much, against the
+/// annulus and ligaments, a preload of a few newtons).
+pub const CAGE_SEATING_MM: f64 = 0.01;
+
 /// Surgical approach of an interbody cage (decides which annulus is cut).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -228,6 +250,14 @@ pub enum Operation {
         /// Approach side for TLIF and LLIF (default left).
         #[serde(default)]
         side: Option<Side>,
+        /// How the cage meets the endplates: `contact` (default, the day of the operation)
+        /// or `bonded` (grown in).
+        #[serde(default)]
+        interface: CageInterface,
+        /// Coulomb friction coefficient of the cage on the endplates with `interface =
+        /// "contact"` (0..=1.5, default [`CAGE_FRICTION`]).
+        #[serde(default)]
+        friction: Option<f64>,
     },
     /// Cement augmentation of a vertebral body (vertebroplasty or kyphoplasty: the cement
     /// is placed as a compact volume around the body centre).
