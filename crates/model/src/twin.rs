@@ -208,8 +208,9 @@ pub enum BlockInterface {
     /// regularised Coulomb friction `friction`. Its own axial compliance is the contact's
     /// (the penalty of each side is twice its axial stiffness per area, so the two in
     /// series give it back). It is seated `seating_mm` into each endplate (the small
-    /// interference of an impacted cage), so it starts in contact; six soft bars (1 N/mm
-    /// each) to the vertebra below keep it from drifting when it is unloaded. Nothing joins
+    /// interference of an impacted cage), so it starts in contact; six bars
+    /// ([`BLOCK_HOLD_N_PER_MM`] each) to the vertebra below stand for its teeth in that
+    /// endplate and keep it in place when the segment opens and unloads it. Nothing joins
     /// it to the annulus around it (no contact with the annulus either).
     Contact {
         /// Coulomb friction coefficient.
@@ -228,9 +229,23 @@ impl BlockInterface {
     }
 }
 
-/// Axial stiffness (N/mm) of each of the six bars that hold a block in contact when it is
-/// unloaded ([`BlockInterface::Contact`]); a millimetre of drift costs a newton.
-pub const BLOCK_HOLD_N_PER_MM: f64 = 1.0;
+/// Axial stiffness (N/mm) of each of the six bars that hold a block in contact
+/// ([`BlockInterface::Contact`]) to the vertebra below: the teeth of a cage in that
+/// endplate, a tenth of a millimetre of drift against ~100 N.
+///
+/// Why this stiff: where the segment opens (extension after an ALIF, whose approach cuts the
+/// anterior annulus and the ALL), the cage is unloaded and touches the endplates at a few
+/// points with a few newtons. With 1 N/mm bars it was then a nearly free rigid body: its
+/// stick/slip points (friction cones of ~1 N against a stick stiffness of ~2000 N/mm per
+/// point) and, without friction, its free spin about the axis (0.8 degree at 0.75 N m)
+/// decided its Newton corrections, the line search took steps of 0.01-0.1 and the moment
+/// stalled at 0.14 of 7.5 N m in extension (phantom L3-S1 twin, ALIF). 100 N/mm converged
+/// without friction but not with it (0.29 after 200 increments); 1000 N/mm converges in all
+/// six pure-moment cases with friction 0.5 (docs/validation/scenarios_phantom.md, "cage in
+/// contact"). Held this firmly, the cage moves with the lower vertebra and slides and lifts
+/// off at the upper endplate, whose friction has the same capacity under the same normal
+/// force.
+pub const BLOCK_HOLD_N_PER_MM: f64 = 1000.0;
 
 /// A block in contact with an endplate: where its contact pair sits in the FE model.
 #[derive(Clone, Debug)]
@@ -243,6 +258,8 @@ pub struct BlockContact {
     pub upper: bool,
     /// Index into the model's contact pairs.
     pub pair: usize,
+    /// The disc mesh node (local to the disc) of each slave point of the pair, in order.
+    pub nodes: Vec<usize>,
 }
 
 /// What surgery adds to the twin (empty for the intact patient): rods between rigid
@@ -673,8 +690,10 @@ impl Twin {
             });
             // Six soft bars to the vertebra below: three at the centre along x, y, z and
             // three 10 mm off it, so that every translation and rotation stretches one.
-            let e = |k: usize| -> [f64; 3] { std::array::from_fn(|a| if a == k { 10.0 } else { 0.0 }) };
-            let add = |p: [f64; 3], q: [f64; 3]| -> [f64; 3] { std::array::from_fn(|a| p[a] + q[a]) };
+            let e =
+                |k: usize| -> [f64; 3] { std::array::from_fn(|a| if a == k { 10.0 } else { 0.0 }) };
+            let add =
+                |p: [f64; 3], q: [f64; 3]| -> [f64; 3] { std::array::from_fn(|a| p[a] + q[a]) };
             let (px, py) = (add(centre, e(0)), add(centre, e(1)));
             for (from, dir) in [
                 (centre, 0),
@@ -698,8 +717,8 @@ impl Twin {
                 });
             }
             for upper in [true, false] {
-                let pair = block_contact_pair(d, b, body, upper, friction, seating_mm)
-                    .map_err(|m| {
+                let (pair, slave_nodes) =
+                    block_contact_pair(d, b, body, upper, friction, seating_mm).map_err(|m| {
                         ModelError::InvalidInput(format!(
                             "{} on the {} endplate: {m}",
                             b.name,
@@ -711,6 +730,7 @@ impl Twin {
                     disc: b.disc,
                     upper,
                     pair: contacts.len(),
+                    nodes: slave_nodes,
                 });
                 contacts.push(pair);
             }
@@ -947,7 +967,7 @@ impl Twin {
             (true, Some(sr)) => sr
                 .state
                 .as_ref()
-                .map(|state| self.implant_loads(model, state))
+                .map(|state| self.implant_loads(model, index, state))
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
@@ -972,7 +992,12 @@ impl Twin {
 
 impl Twin {
     /// The loads of the implants on their vertebrae in `state` (see [`ImplantLoad`]).
-    fn implant_loads(&self, model: &nl::Model, state: &nl::StepState) -> Vec<ImplantLoad> {
+    fn implant_loads(
+        &self,
+        model: &nl::Model,
+        index: &ModelIndex,
+        state: &nl::StepState,
+    ) -> Vec<ImplantLoad> {
         let rot = |b: usize| Matrix3::from_fn(|i, j| state.bodies[b].rotation[i][j]);
         let mut out = Vec::new();
         for (beam, bs) in model.beams.iter().zip(&state.beams) {
@@ -1003,11 +1028,12 @@ impl Twin {
             e0 += d.mesh.mesh.num_elements();
         }
         // Only cages are implants with a footprint on the endplates; a fusion mass is bone.
-        for block in self
+        for (bi, block) in self
             .implants
             .disc_blocks
             .iter()
-            .filter(|b| b.kind == DiscBlockKind::Cage)
+            .enumerate()
+            .filter(|(_, b)| b.kind == DiscBlockKind::Cage)
         {
             let d = &self.discs[block.disc];
             let m = &d.mesh.mesh;
@@ -1016,6 +1042,17 @@ impl Twin {
                 (true, d.upper + 1, &d.mesh.lower_nodes),
             ] {
                 let on: std::collections::HashSet<usize> = nodes.iter().copied().collect();
+                // A block in contact is a rigid body (no stress): its load on this endplate
+                // is the contact pressure at its face nodes (the friction's shear is not
+                // reported per point and is left out).
+                let pressure: Option<HashMap<usize, f64>> = index
+                    .block_contacts
+                    .iter()
+                    .find(|bc| bc.block == bi && bc.upper != superior)
+                    .map(|bc| {
+                        let p = &state.contacts[bc.pair].pressure;
+                        bc.nodes.iter().copied().zip(p.iter().copied()).collect()
+                    });
                 // The body's rotation turns the (current) Cauchy stress back to the
                 // reference orientation; the block strains little, so reference faces do.
                 let r = rot(body);
@@ -1045,8 +1082,15 @@ impl Twin {
                         if area.dot(&(fc - centre)) < 0.0 {
                             area = -area;
                         }
-                        // Traction on the block is sigma n; the vertebra feels -sigma n.
-                        let force = -(sigma_ref * area);
+                        // Traction on the block is sigma n; the vertebra feels -sigma n. In
+                        // contact, the pressure pushes the vertebra away from the block.
+                        let force = match &pressure {
+                            Some(p) => {
+                                let mean = fnodes.iter().map(|n| p.get(n).copied().unwrap_or(0.0));
+                                area * (mean.sum::<f64>() / fnodes.len() as f64)
+                            }
+                            None => -(sigma_ref * area),
+                        };
                         faces.push(pts.iter().map(|p| [p.x, p.y, p.z]).collect());
                         forces.push(force.into());
                     }
@@ -1089,7 +1133,7 @@ pub struct ModelIndex {
 /// (`upper`) or lower endplate of disc `d`: the block's face nodes on that endplate are the
 /// slave points on the block's body (each with its share of the faces' area), the disc's whole endplate
 /// surface (every element face on it, fixed to the vertebra) is the master, so the block's
-/// rim lies inside it.
+/// rim lies inside it. Also returns the disc node of each slave point.
 fn block_contact_pair(
     d: &TwinDisc,
     b: &DiscBlock,
@@ -1097,7 +1141,7 @@ fn block_contact_pair(
     upper: bool,
     friction: f64,
     seating_mm: f64,
-) -> Result<ContactPair, String> {
+) -> Result<(ContactPair, Vec<usize>), String> {
     let m = &d.mesh.mesh;
     let (body, on) = if upper {
         (d.upper, &d.mesh.upper_nodes)
@@ -1155,15 +1199,20 @@ fn block_contact_pair(
             at: m.nodes[n],
         })
         .collect();
-    Ok(ContactPair {
-        name: format!("{} {} endplate", b.name, if upper { "upper" } else { "lower" }),
+    let pair = ContactPair {
+        name: format!(
+            "{} {} endplate",
+            b.name,
+            if upper { "upper" } else { "lower" }
+        ),
         slave,
         slave_area: nodes.iter().map(|x| x.1).collect(),
         master,
         penalty: BlockInterface::penalty(b.e, d.mesh.height_mm[1]),
         clearance: seating_mm,
         friction,
-    })
+    };
+    Ok((pair, nodes.iter().map(|x| x.0).collect()))
 }
 
 /// A disc's place in the FE model.
