@@ -109,9 +109,12 @@ fn cage_force(r: &CaseResult, body: usize) -> Vector3<f64> {
         .iter()
         .filter(|l| l.body == body)
         .filter_map(|l| match &l.kind {
-            ImplantLoadKind::Endplate { forces_n, .. } => {
-                Some(forces_n.iter().map(|f| Vector3::from(*f)).sum())
-            }
+            ImplantLoadKind::Endplate { forces_n, .. } => Some(
+                forces_n
+                    .iter()
+                    .map(|f| Vector3::from(*f))
+                    .sum::<Vector3<f64>>(),
+            ),
             _ => None,
         })
         .sum()
