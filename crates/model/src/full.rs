@@ -494,14 +494,36 @@ impl Twin {
 
     /// The FE model of `case` with `bones` deformable (from [`Twin::deformable_bones`]):
     /// the hybrid model with each of those vertebrae's rigid body replaced by its mesh (see
-    /// the module documentation).
+    /// the module documentation). A cage in contact with an endplate of a deformable
+    /// vertebra ([`crate::twin::BlockInterface::Contact`]) is bonded here: its contact
+    /// master would be the whole endplate on one rigid patch, which would stiffen the bone
+    /// layer whose stress this fidelity is for.
     pub fn fem_model_full(
         &self,
         case: &LoadCase,
         bones: &[DeformableBone],
         options: &FullOptions,
     ) -> Result<(nl::Model, ModelIndex, FullIndex), ModelError> {
-        let (mut model, index) = self.fem_model(case)?;
+        use crate::twin::BlockInterface;
+        let on_bone = |b: &crate::twin::DiscBlock| {
+            let d = &self.discs[b.disc];
+            matches!(b.interface, BlockInterface::Contact { .. })
+                && bones
+                    .iter()
+                    .any(|x| x.body == d.upper || x.body == d.upper + 1)
+        };
+        let (mut model, index) = if self.implants.disc_blocks.iter().any(on_bone) {
+            tracing::warn!(
+                "a cage in contact with a deformable vertebra is bonded at the full fidelity"
+            );
+            let mut t = self.clone();
+            for b in &mut t.implants.disc_blocks {
+                b.interface = BlockInterface::Bonded;
+            }
+            t.fem_model(case)?
+        } else {
+            self.fem_model(case)?
+        };
         let deformable: HashMap<usize, usize> =
             bones.iter().enumerate().map(|(k, b)| (b.body, k)).collect();
         let nb = self.levels.len();

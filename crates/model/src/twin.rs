@@ -678,7 +678,10 @@ impl Twin {
             };
             let d = &self.discs[b.disc];
             // The block is a rigid body carrying its nodes.
-            let nodes: Vec<usize> = copies[bi].values().copied().collect();
+            // Sorted: the map's order varies from run to run, and the centre's round-off
+            // with it.
+            let mut nodes: Vec<usize> = copies[bi].values().copied().collect();
+            nodes.sort_unstable();
             let centre: [f64; 3] = std::array::from_fn(|k| {
                 nodes.iter().map(|&n| mesh.nodes[n][k]).sum::<f64>() / nodes.len().max(1) as f64
             });

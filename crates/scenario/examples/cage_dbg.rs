@@ -7,7 +7,8 @@
 //! ```
 //!
 //! `MOTION`: f (flexion), e (extension), ll / lr (lateral bending left / right), al / ar
-//! (axial rotation left / right). Environment overrides for experiments on the FE model
+//! (axial rotation left / right), s (standing: the follower load alone). `CAGE_RECORD=1`
+//! records the state every 0.05 of the last step (which shortens its increments). Environment overrides for experiments on the FE model
 //! (never needed for a normal run): `CAGE_MU` (friction), `CAGE_PEN` (factor on the
 //! contact penalty), `CAGE_HOLD` (factor on the holding bars' stiffness), `CAGE_SEAT`
 //! (seating, mm), `CAGE_INIT` (first increment of the moment step).
@@ -22,7 +23,7 @@ fn env(name: &str) -> Option<f64> {
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() < 4 {
-        eprintln!("usage: cage_dbg TWIN.json SCENARIO.toml f|e|ll|lr|al|ar [moment N m]");
+        eprintln!("usage: cage_dbg TWIN.json SCENARIO.toml f|e|ll|lr|al|ar|s [moment N m]");
         std::process::exit(2);
     }
     let file: TwinFile =
@@ -38,10 +39,15 @@ fn main() {
         "lr" => Motion::LateralBendingRight,
         "al" => Motion::AxialRotationLeft,
         "ar" => Motion::AxialRotationRight,
+        "s" => Motion::Flexion,
         other => panic!("unknown motion {other}"),
     };
     let nm: f64 = a.get(4).map_or(7.5, |v| v.parse().expect("moment"));
-    let case = LoadCase::pure_moment(motion, nm, 0.0);
+    let case = if a[3] == "s" {
+        LoadCase::standing()
+    } else {
+        LoadCase::pure_moment(motion, nm, 0.0)
+    };
     let (mut model, index) = m.twin.fem_model(&case).expect("model");
     let blocks = &index.block_contacts;
     for bc in blocks {
@@ -71,7 +77,10 @@ fn main() {
     if let Some(v) = env("CAGE_INIT") {
         model.steps[last].increments.initial = v;
     }
-    model.steps[last].record_at = (1..20).map(|k| k as f64 * 0.05).collect();
+    // Recording shortens the increments to land on the record points: only on request.
+    if std::env::var("CAGE_RECORD").is_ok() {
+        model.steps[last].record_at = (1..20).map(|k| k as f64 * 0.05).collect();
+    }
     for bc in blocks {
         let c = &model.contacts[bc.pair];
         println!(

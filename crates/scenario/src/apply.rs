@@ -56,6 +56,7 @@ use spinetwin_model::loadcase::LoadCase;
 use spinetwin_model::resection::Resection;
 use spinetwin_model::twin::{
     BlockInterface, CaseResult, DiscBlock, DiscBlockKind, ModelIndex, PosteriorContact, Twin,
+    BLOCK_HOLD_N_PER_MM,
 };
 use spinetwin_segment::landmarks::P3;
 
@@ -777,7 +778,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         segment_name(&t, i)
                     ),
                     CageInterface::Contact => format!(
-                        "cage {}: the cage fills the nucleus volume and sits on both endplates in penalty contact with Coulomb friction {} (a modelling choice), seated {CAGE_SEATING_MM} mm: it can lift off where the segment opens and slide, it does not sink into the bone (rigid vertebrae; the bone under it is checked separately), and nothing holds it to the annulus around it; linear elastic, E {e} MPa, nu {nu}",
+                        "cage {}: the cage fills the nucleus volume and sits on both endplates in penalty contact with Coulomb friction {} (a modelling choice), seated {CAGE_SEATING_MM} mm and held to the lower vertebra by six {BLOCK_HOLD_N_PER_MM} N/mm bars (its teeth): it can lift off where the segment opens and slide at the upper endplate, it does not sink into the bone (rigid vertebrae; the bone under it is checked separately, from its contact pressure), and nothing holds it to the annulus around it; E {e} MPa, nu {nu} (rigid in the hybrid model: its compliance is the contact's)",
                         segment_name(&t, i),
                         friction.unwrap_or(CAGE_FRICTION)
                     ),

@@ -218,8 +218,8 @@ fn tlif_implant_loads_reach_the_bone_checks() {
         .collect();
     assert!(results.iter().all(|r| r.converged));
     // Standing: the cage carries a compressive share of the 500 N follower load into both
-    // endplates, and the two endplate forces nearly balance (the cage block also touches
-    // the remaining annulus at its sides).
+    // endplates (its contact pressure), and the two endplate forces nearly balance (the
+    // bars that hold the cage to L5 take the rest).
     let (l4, l5) = (1, 2);
     let cage_force = |r: &CaseResult, body: usize| -> Vector3<f64> {
         r.implant_loads
@@ -432,8 +432,8 @@ fn hemilaminectomy_and_fusion_stage_l4l5() {
     for (motion, f, ra, rb, sa, sb, sc, sd) in fusion {
         let m = motion.name();
         assert!(f <= -90.0, "{m}: bony fusion {f:+.1} %");
-        // The bonded full-footprint cage already acts much like a fusion in this model, so
-        // its fused stage changes less than the screws' alone.
+        // The TLIF's cage is in contact with the endplates on the day of the operation and
+        // bonded once fused (`bony_fusion`), the fusion mass around it.
         assert!(rb <= ra, "{m}: TLIF fused {rb:.3} deg, before {ra:.3} deg");
         assert!(
             sb < sa,
