@@ -433,8 +433,14 @@ fn hemilaminectomy_and_fusion_stage_l4l5() {
         let m = motion.name();
         assert!(f <= -90.0, "{m}: bony fusion {f:+.1} %");
         // The TLIF's cage is in contact with the endplates on the day of the operation and
-        // bonded once fused (`bony_fusion`), the fusion mass around it.
-        assert!(rb <= ra, "{m}: TLIF fused {rb:.3} deg, before {ra:.3} deg");
+        // bonded once fused (`bony_fusion`), the fusion mass around it. Magnitudes: with the
+        // cage in contact the instrumented segment may turn back by a few hundredths of a
+        // degree under the flexion moment (-0.019 deg on the L3-L5 specimen), about what the
+        // 0.01 mm seating of the cage allows over its depth.
+        assert!(
+            rb.abs() <= ra.abs(),
+            "{m}: TLIF fused {rb:.3} deg, before {ra:.3} deg"
+        );
         assert!(
             sb < sa,
             "{m}: TLIF rod peak fused {sb:.1} MPa, before {sa:.1}"
