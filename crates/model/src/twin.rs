@@ -841,6 +841,30 @@ impl Twin {
                 discs: disc_ranges,
                 sample_steps,
                 block_contacts,
+                block_nodes: copies
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| !c.is_empty())
+                    .map(|(bi, c)| {
+                        // Only the nodes no other element of the disc uses (the annulus
+                        // keeps its own at the block's side).
+                        let b = &self.implants.disc_blocks[bi];
+                        let m = &self.discs[b.disc].mesh.mesh;
+                        let inside: std::collections::HashSet<usize> =
+                            b.elements.iter().copied().collect();
+                        let shared: std::collections::HashSet<usize> = (0..m.num_elements())
+                            .filter(|e| !inside.contains(e))
+                            .flat_map(|e| m.element_nodes(e).to_vec())
+                            .collect();
+                        let mut v: Vec<(usize, usize)> = c
+                            .iter()
+                            .filter(|(l, _)| !shared.contains(l))
+                            .map(|(&l, &g)| (l, g))
+                            .collect();
+                        v.sort_unstable();
+                        (b.disc, v)
+                    })
+                    .collect(),
             },
         ))
     }
@@ -957,6 +981,13 @@ impl Twin {
                     );
                     node0 += nn;
                     elem0 += ne;
+                }
+                // A block in contact moves on its own copies of the disc's nodes: its
+                // elements are drawn where the copies are.
+                for (di, pairs) in &index.block_nodes {
+                    for &(local, global) in pairs {
+                        disc_displacements[*di][local] = state.displacements[global];
+                    }
                 }
                 Deformed {
                     bodies: state.bodies.clone(),
@@ -1130,6 +1161,10 @@ pub struct ModelIndex {
     pub sample_steps: Vec<(usize, Option<f64>, f64)>,
     /// Disc blocks in contact with the endplates ([`BlockInterface::Contact`]).
     pub block_contacts: Vec<BlockContact>,
+    /// Per block in contact, its disc and the pairs (disc-local node, model node) of the
+    /// copies of the disc's nodes that only its elements use (the disc's own nodes there
+    /// are left out of the FE model): read the block's motion from these.
+    pub block_nodes: Vec<(usize, Vec<(usize, usize)>)>,
 }
 
 /// The contact pair between disc block `b` (rigid body `block_body`) and the upper
