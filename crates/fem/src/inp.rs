@@ -3588,6 +3588,7 @@ impl Deck {
                 penalty: it.slope,
                 clearance: 0.0,
                 friction: it.friction.map_or(0.0, |f| f.0),
+                augmented: None,
             });
         }
         // Ties: CalculiX's exact MPCs become penalty ties (the solver's automatic penalty),

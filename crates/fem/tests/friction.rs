@@ -93,6 +93,7 @@ fn rigid_block(dx: f64, z0: f64) -> Model {
             penalty: PENALTY,
             clearance: 0.0,
             friction: MU,
+            augmented: None,
         }],
         steps: steps(dx),
         ..Default::default()
@@ -138,6 +139,7 @@ fn deformable_block(dx: f64) -> Model {
             penalty: PENALTY,
             clearance: 0.0,
             friction: MU,
+            augmented: None,
         }],
         steps: steps(dx),
         mesh,
@@ -247,4 +249,34 @@ fn a_rigid_block_under_a_tangential_force_holds_below_mu_n_and_not_above() {
         .and_then(|t| t.parse().ok())
         .unwrap();
     assert!((lam - 1.0 / 1.1).abs() < 0.01, "{f}");
+}
+
+#[test]
+fn an_augmented_deformable_block_slides_at_mu_n_without_sinking() {
+    // The same slide with the normal contact augmented to 1e-5 mm: the friction limit is
+    // mu times the augmented normal force, and the block no longer sinks by N / (penalty A)
+    // = 0.01 mm.
+    let mut model = deformable_block(1.0);
+    model.contacts[0].augmented = Some(spinetwin_fem::nl::Augmentation {
+        tolerance: 1e-5,
+        max_updates: 10,
+    });
+    let (st, rx) = slide(&model);
+    let c = &st.contacts[0];
+    let bottom = model.mesh.node_set("zmin").unwrap();
+    let sink = bottom
+        .iter()
+        .map(|&n| -st.displacements[n][2])
+        .fold(0.0f64, f64::max);
+    eprintln!(
+        "augmented slide: reaction {rx:.6} N (mu N = {:.6}), normal {:.4} N, sink {sink:.2e} mm, sliding points {} of {}",
+        MU * N,
+        c.normal_force,
+        c.sliding_points,
+        c.active_points
+    );
+    assert!((c.normal_force - N).abs() < 1e-6 * N, "{}", c.normal_force);
+    assert_eq!(c.sliding_points, c.active_points);
+    assert!((rx - MU * N).abs() < 0.01 * MU * N, "{rx}");
+    assert!(sink <= 1e-5, "sinks {sink} mm");
 }

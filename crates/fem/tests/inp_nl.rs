@@ -520,6 +520,7 @@ fn punch_model() -> Model {
             penalty: 20.0,
             clearance: 0.1,
             friction: 0.0,
+            augmented: None,
         }],
         steps: vec![Step {
             name: "press".into(),

@@ -663,6 +663,7 @@ impl Twin {
                     penalty: g.penalty,
                     clearance: g.clearance_mm,
                     friction: 0.0,
+                    augmented: None,
                 }
             })
             .collect();
@@ -1249,6 +1250,7 @@ fn block_contact_pair(
         penalty: BlockInterface::penalty(b.e, d.mesh.height_mm[1]),
         clearance: seating_mm,
         friction,
+        augmented: None,
     };
     Ok((pair, nodes.iter().map(|x| x.0).collect()))
 }

@@ -570,6 +570,12 @@ impl Deck {
                 c.name,
                 100.0 * folds[k]
             ));
+            if let Some(aug) = c.augmented {
+                approximations.push(format!(
+                    "contact pair '{}': augmented Lagrangian (tolerance {} mm) written as the plain penalty line: CalculiX's node-to-surface contact has no augmentation, so its penetration is pressure / K",
+                    c.name, aug.tolerance
+                ));
+            }
             deck.element_sets.insert(format!("{name}M"), ids.clone());
             deck.surfaces.push(InpSurface {
                 name: format!("{name}S"),

@@ -47,6 +47,12 @@
 //! where it was above (friction acts from first contact); a slipping point's anchor follows
 //! it at the elastic slip `mu p / kt` behind. The tangent is the central-difference Jacobian in the
 //! coordinates of the slave, its triangle and its anchor's triangle, non-symmetric in slip.
+//!
+//! **Augmented Lagrangian** (a pair's `augmented`): each slave point carries a multiplier
+//! `lambda` (N) and its normal force is `phi <lambda + kp (clearance - g)>`, `kp = penalty *
+//! area`. Between Newton solves of an increment, [`augment`] sets `lambda` to that force's
+//! bracket (Uzawa), and the increment is solved again until no point penetrates, or has let
+//! go, by more than the tolerance; the penalty then only sets how fast that happens.
 
 use std::collections::HashMap;
 
@@ -303,8 +309,31 @@ fn fade(xi: &[f64; 3], rim: &[bool; 3]) -> f64 {
 
 /// Parameters of one slave point's penalty.
 struct Penalty {
+    /// Penalty stiffness (N/mm): the pair's penalty times the point's area.
     kp: f64,
     clearance: f64,
+    /// Augmented-Lagrangian multiplier (N; 0 for pure penalty).
+    lam: f64,
+}
+
+impl Penalty {
+    fn new(pair: &ContactPair, s: usize, multipliers: &[f64]) -> Penalty {
+        Penalty {
+            kp: pair.penalty * pair.slave_area[s],
+            clearance: pair.clearance,
+            lam: multipliers.get(s).copied().unwrap_or(0.0),
+        }
+    }
+
+    /// Gap beyond which the point carries no force: the clearance, widened by the
+    /// multiplier's reach `lam / kp`.
+    fn reach(&self) -> f64 {
+        if self.kp > 0.0 {
+            self.clearance + self.lam / self.kp
+        } else {
+            self.clearance
+        }
+    }
 }
 
 /// Internal forces on `[slave, p0, p1, p2]` of the slave at `x[0]` against the triangle
@@ -325,10 +354,11 @@ fn forces_hit(
     let Some(h) = locate(&x[0], &[x[1], x[2], x[3]], c) else {
         return (zero, 0.0, None);
     };
-    if h.g >= pen.clearance {
+    let push = pen.lam + pen.kp * (pen.clearance - h.g);
+    if push <= 0.0 {
         return (zero, 0.0, None);
     }
-    let p = fade(&h.xi, rim) * pen.kp * (pen.clearance - h.g);
+    let p = fade(&h.xi, rim) * push;
     let f = h.n * p;
     // Internal force = minus the contact force on the point.
     ([-f, f * h.xi[0], f * h.xi[1], f * h.xi[2]], p, Some(h))
@@ -554,6 +584,7 @@ pub(crate) fn apply(
     pair: &ContactPair,
     surf: &Surface,
     anchors: &[Anchor],
+    multipliers: &[f64],
     asm: &mut Asm,
 ) -> ContactState {
     let Found {
@@ -575,13 +606,10 @@ pub(crate) fn apply(
         // A point exactly at the clearance carries no force but (half, by the central
         // differences) its stiffness, so a body set down touching the surface is held from
         // the first iteration.
-        if hit.g > pair.clearance || phi <= 0.0 {
+        let pen = Penalty::new(pair, s, multipliers);
+        if hit.g > pen.reach() || phi <= 0.0 {
             continue;
         }
-        let pen = Penalty {
-            kp: pair.penalty * pair.slave_area[s],
-            clearance: pair.clearance,
-        };
         let t = &masters[ti];
         let (c, rim) = (&surf.corner[ti], &surf.rim[ti]);
         if let (true, Some(Some((ta, xi_a)))) = (pair.friction > 0.0, anchors.get(s)) {
@@ -674,6 +702,7 @@ pub(crate) fn anchors(
     pair: &ContactPair,
     surf: &Surface,
     old: &[Anchor],
+    multipliers: &[f64],
 ) -> Vec<Anchor> {
     let Found {
         masters,
@@ -687,16 +716,13 @@ pub(crate) fn anchors(
         .enumerate()
         .map(|(s, (sp, best))| {
             let (ti, hit, phi) = (*best)?;
-            if hit.g >= pair.clearance || phi <= 0.0 {
+            let pen = Penalty::new(pair, s, multipliers);
+            if hit.g >= pen.reach() || phi <= 0.0 {
                 // Not in contact: anchored at its foot, where it will stick if it touches
                 // in the next increment.
                 return Some((ti, hit.xi));
             }
             let t = &masters[ti];
-            let pen = Penalty {
-                kp: pair.penalty * pair.slave_area[s],
-                clearance: pair.clearance,
-            };
             let x4 = [sp.x, t[0].x, t[1].x, t[2].x];
             let (_, p, h) = forces_hit(&x4, &surf.corner[ti], &surf.rim[ti], &pen);
             let Some(h) = h.filter(|_| p > 0.0) else {
@@ -721,6 +747,31 @@ pub(crate) fn anchors(
             Some((ti, [h.xi[0] - d1 - d2, h.xi[1] + d1, h.xi[2] + d2]))
         })
         .collect()
+}
+
+/// One augmented-Lagrangian (Uzawa) update of pair `pair`'s multipliers `old` at the
+/// converged state that `found` was searched in: `lambda <- <lambda + kp (clearance - g)>`
+/// for a point on the master surface (zero off it, or beyond its rim band). Returns the new
+/// multipliers and the largest change of one as a distance (`|d lambda| / kp`, mm): how far
+/// a point still penetrates, or has let go, at this state.
+pub(crate) fn augment(found: &Found, pair: &ContactPair, old: &[f64]) -> (Vec<f64>, f64) {
+    let mut worst = 0.0f64;
+    let new = (0..pair.slave.len())
+        .map(|s| {
+            let pen = Penalty::new(pair, s, old);
+            let next = match found.best.get(s) {
+                Some(Some((_, hit, phi))) if *phi > 0.0 => {
+                    (pen.lam + pen.kp * (pen.clearance - hit.g)).max(0.0)
+                }
+                _ => 0.0,
+            };
+            if pen.kp > 0.0 {
+                worst = worst.max((next - pen.lam).abs() / pen.kp);
+            }
+            next
+        })
+        .collect();
+    (new, worst)
 }
 
 #[cfg(test)]
@@ -753,6 +804,7 @@ mod tests {
             penalty: 10.0,
             clearance: 0.5,
             friction: 0.0,
+            augmented: None,
         };
         (Model::default(), pair)
     }
@@ -801,6 +853,7 @@ mod tests {
         let pen = Penalty {
             kp: 10.0,
             clearance: 0.5,
+            lam: 0.0,
         };
         // Slide a point 0.1 mm above the flat surface across its rim at x = 2.
         let t = pair.master[6].map(|p| reference(&model, &p));

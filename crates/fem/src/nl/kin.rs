@@ -123,6 +123,9 @@ pub(crate) struct State {
     /// Per contact pair and slave point, its friction anchor as of the last converged
     /// increment (history: Newton iterations do not change it).
     pub anchors: Vec<Vec<super::contact::Anchor>>,
+    /// Per contact pair and slave point, its augmented-Lagrangian multiplier (N; all zero
+    /// for pure-penalty pairs). History like the anchors: updated between Newton solves.
+    pub multipliers: Vec<Vec<f64>>,
 }
 
 /// A point's current position and how it moves with the DOFs.
@@ -153,6 +156,11 @@ impl State {
                 .contacts
                 .iter()
                 .map(|c| vec![None; c.slave.len()])
+                .collect(),
+            multipliers: model
+                .contacts
+                .iter()
+                .map(|c| vec![0.0; c.slave.len()])
                 .collect(),
         }
     }

@@ -349,6 +349,12 @@ pub struct IncrementLog {
     pub converged: bool,
     /// Why it failed, when it did.
     pub failure: Option<String>,
+    /// Augmented-Lagrangian multiplier updates (each followed by a further Newton solve,
+    /// whose iterations are counted in `iterations`); 0 without augmented contact pairs.
+    pub augmentations: usize,
+    /// Largest penetration or release (mm) of an augmented pair's point at the last
+    /// check; 0 without augmented pairs.
+    pub max_penetration: f64,
 }
 
 /// Result of one step.

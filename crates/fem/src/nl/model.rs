@@ -211,6 +211,39 @@ pub struct ContactPair {
     /// tangential stiffness equal to the normal one (`penalty * area`) up to `friction`
     /// times its normal force, then slides (see the contact module's documentation).
     pub friction: f64,
+    /// Augmented-Lagrangian enforcement (`None`: pure penalty, the penetration is
+    /// `pressure / penalty`, which is the physics where the penalty models a compliant layer
+    /// such as cartilage). With it, each slave point carries a multiplier that is updated
+    /// after every converged increment (Uzawa) until the penetration below the clearance is
+    /// within the tolerance, so the result no longer depends on the penalty's value.
+    pub augmented: Option<Augmentation>,
+}
+
+/// Augmented-Lagrangian settings of a contact pair (Simo & Laursen 1992, Comput Struct
+/// 42:97; Wriggers 2006, Computational Contact Mechanics, sec. 6.3): the normal force of a
+/// slave point is `<lambda + penalty * area * (clearance - g)>` (`<>`: positive part) and,
+/// after each converged increment, `lambda <- <lambda + penalty * area * (clearance - g)>`
+/// and the increment is solved again, until no multiplier changes by more than
+/// `penalty * area * tolerance`, that is until no point penetrates, or has let go, by more
+/// than `tolerance`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Augmentation {
+    /// Penetration below the clearance (mm) accepted at a converged increment.
+    pub tolerance: f64,
+    /// Most multiplier updates (each a further Newton solve) per increment; an increment
+    /// still outside the tolerance after them fails (and is cut back like one that did
+    /// not converge). The pairs are updated together: with several augmented pairs, the
+    /// largest of their `max_updates` applies.
+    pub max_updates: usize,
+}
+
+impl Default for Augmentation {
+    fn default() -> Self {
+        Augmentation {
+            tolerance: 1e-3,
+            max_updates: 10,
+        }
+    }
 }
 
 /// A bonded (tied) interface between two surfaces that do not share nodes, e.g. two meshes

@@ -195,6 +195,43 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                 // be tried; otherwise Newton keeps its whole iteration budget.
                 let can_cut_back = inc.cutback && dl * 0.5 >= inc.min;
                 out = ctx.newton(&mut trial, to, can_cut_back, &mut lu, &mut tm, &mut log);
+                // Augmented Lagrangian: update the multipliers at the converged state and
+                // solve the increment again until the penetrations are within tolerance.
+                if let (Ok(()), Some(max_updates)) = (&out, ctx.augmented()) {
+                    let mut done = false;
+                    for _ in 0..=max_updates {
+                        let (within, worst) = ctx.augment(&mut trial);
+                        log.max_penetration = worst;
+                        if within {
+                            done = true;
+                            break;
+                        }
+                        if log.augmentations == max_updates {
+                            break;
+                        }
+                        log.augmentations += 1;
+                        let mut pass = IncrementLog::default();
+                        let r =
+                            ctx.newton(&mut trial, to, can_cut_back, &mut lu, &mut tm, &mut pass);
+                        log.iterations += pass.iterations;
+                        log.residuals.extend(pass.residuals);
+                        log.step_lengths.extend(pass.step_lengths);
+                        if let Err(why) = r {
+                            out = Err(format!(
+                                "after {} contact augmentations: {why}",
+                                log.augmentations
+                            ));
+                            break;
+                        }
+                    }
+                    if out.is_ok() && !done {
+                        out = Err(format!(
+                            "contact penetration {:.2e} mm still above the augmented-Lagrangian \
+                             tolerance after {max_updates} multiplier updates",
+                            log.max_penetration
+                        ));
+                    }
+                }
                 total_iterations += log.iterations;
                 if let Err(why) = &out {
                     log.failure = Some(why.clone());
@@ -345,7 +382,15 @@ impl Ctx<'_> {
             .zip(&found)
             .enumerate()
             .map(|(i, (c, f))| match f {
-                Some(f) => contact::apply(f, map, c, &self.surfaces[i], &st.anchors[i], &mut asm),
+                Some(f) => contact::apply(
+                    f,
+                    map,
+                    c,
+                    &self.surfaces[i],
+                    &st.anchors[i],
+                    &st.multipliers[i],
+                    &mut asm,
+                ),
                 None => ContactState {
                     pressure: vec![0.0; c.slave.len()],
                     ..Default::default()
@@ -368,9 +413,54 @@ impl Ctx<'_> {
         for (i, c) in self.model.contacts.iter().enumerate() {
             if c.friction > 0.0 && self.act.contact[i] {
                 let found = contact::search(self.model, self.map, st, c, &self.surfaces[i]);
-                st.anchors[i] = contact::anchors(&found, c, &self.surfaces[i], &st.anchors[i]);
+                st.anchors[i] = contact::anchors(
+                    &found,
+                    c,
+                    &self.surfaces[i],
+                    &st.anchors[i],
+                    &st.multipliers[i],
+                );
             }
         }
+    }
+
+    /// One augmented-Lagrangian update of the multipliers of the augmented pairs at the
+    /// converged state `st`. Returns whether every such pair was already within its
+    /// tolerance (then nothing changed) and the largest penetration or release (mm).
+    fn augment(&self, st: &mut State) -> (bool, f64) {
+        let mut within = true;
+        let mut worst = 0.0f64;
+        let mut updates = vec![];
+        for (i, c) in self.model.contacts.iter().enumerate() {
+            let Some(aug) = c.augmented else { continue };
+            if !self.act.contact[i] {
+                continue;
+            }
+            let found = contact::search(self.model, self.map, st, c, &self.surfaces[i]);
+            let (new, w) = contact::augment(&found, c, &st.multipliers[i]);
+            worst = worst.max(w);
+            if w > aug.tolerance {
+                within = false;
+            }
+            updates.push((i, new));
+        }
+        if !within {
+            for (i, new) in updates {
+                st.multipliers[i] = new;
+            }
+        }
+        (within, worst)
+    }
+
+    /// Whether any active pair is augmented.
+    fn augmented(&self) -> Option<usize> {
+        self.model
+            .contacts
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| self.act.contact[*i] && c.augmented.is_some())
+            .map(|(_, c)| c.augmented.map_or(0, |a| a.max_updates))
+            .max()
     }
 
     /// Hands an assembly that is no longer needed back for its buffers to be reused.
@@ -1261,6 +1351,7 @@ mod tests {
                 penalty: 40.0,
                 clearance: 0.2,
                 friction: 0.4,
+                augmented: None,
             }],
             ties: vec![tie, mortar],
             mesh,
