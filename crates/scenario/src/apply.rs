@@ -62,7 +62,7 @@ use spinetwin_segment::landmarks::P3;
 
 use crate::scenario::{
     CageFootprint, CageInterface, FacetExtent, Operation, Scenario, Side, CAGE_FRICTION,
-    CAGE_SEATING_MM,
+    CAGE_MAX_DISTRACTION_MM, CAGE_SEATING_MM,
 };
 use crate::{Result, ScenarioError};
 
@@ -377,6 +377,23 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                     if !(0.0..=1.5).contains(mu) {
                         return Err(e(format!(
                             "friction {mu} is outside 0..1.5 (a Coulomb coefficient; default {CAGE_FRICTION})"
+                        )));
+                    }
+                }
+                if let Operation::InterbodyCage {
+                    interface,
+                    distraction_mm: Some(d),
+                    ..
+                } = op
+                {
+                    if *interface == CageInterface::Bonded {
+                        return Err(e(
+                            "distraction_mm applies to a cage in contact: leave it out with interface = \"bonded\"".into(),
+                        ));
+                    }
+                    if !(0.0..=CAGE_MAX_DISTRACTION_MM).contains(d) {
+                        return Err(e(format!(
+                            "distraction_mm {d} is outside 0..{CAGE_MAX_DISTRACTION_MM} (how much taller the cage is than the disc space, in mm)"
                         )));
                     }
                 }
@@ -724,8 +741,12 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                 side,
                 interface,
                 friction,
+                distraction_mm,
             } => {
                 let i = segment_index(&t, segment).unwrap_or(0);
+                // Each endplate takes half the distraction as interference.
+                let seating =
+                    distraction_mm.map_or(CAGE_SEATING_MM, |d| (0.5 * d).max(CAGE_SEATING_MM));
                 let side = side.unwrap_or(Side::Left);
                 let (e, nu) = material.e_nu();
                 let nucleus = std::mem::take(&mut t.discs[i].mesh.nucleus_elements);
@@ -767,7 +788,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         CageInterface::Bonded => BlockInterface::Bonded,
                         CageInterface::Contact => BlockInterface::Contact {
                             friction: friction.unwrap_or(CAGE_FRICTION),
-                            seating_mm: CAGE_SEATING_MM,
+                            seating_mm: seating,
                         },
                     },
                 });
@@ -778,9 +799,10 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         segment_name(&t, i)
                     ),
                     CageInterface::Contact => format!(
-                        "cage {}: the cage fills the nucleus volume and sits on both endplates in penalty contact with Coulomb friction {} (a modelling choice), seated {CAGE_SEATING_MM} mm and held to the lower vertebra by six {BLOCK_HOLD_N_PER_MM} N/mm bars (its teeth): it can lift off where the segment opens and slide at the upper endplate, it does not sink into the bone (rigid vertebrae; the bone under it is checked separately, from its contact pressure), and nothing holds it to the annulus around it; E {e} MPa, nu {nu} (rigid in the hybrid model: its compliance is the contact's)",
+                        "cage {}: the cage fills the nucleus volume and sits on both endplates in penalty contact with Coulomb friction {} (a modelling choice), seated {seating} mm into each (distraction {} mm) and held to the lower vertebra by six {BLOCK_HOLD_N_PER_MM} N/mm bars (its teeth): it can lift off where the segment opens and slide at the upper endplate, it does not sink into the bone (rigid vertebrae; the bone under it is checked separately, from its contact pressure), and nothing holds it to the annulus around it; E {e} MPa, nu {nu} (rigid in the hybrid model: its compliance is the contact's)",
                         segment_name(&t, i),
-                        friction.unwrap_or(CAGE_FRICTION)
+                        friction.unwrap_or(CAGE_FRICTION),
+                        distraction_mm.unwrap_or(0.0)
                     ),
                 });
             }

@@ -163,6 +163,11 @@ pub const CAGE_FRICTION: f64 = 0.5;
 /// annulus and ligaments, a preload of a few newtons).
 pub const CAGE_SEATING_MM: f64 = 0.01;
 
+/// Largest `distraction_mm` of a cage accepted (mm): beyond a few millimetres an
+/// oversized cage is a different operation (and the rigid-vertebra model would not show the
+/// endplate damage it causes).
+pub const CAGE_MAX_DISTRACTION_MM: f64 = 4.0;
+
 /// Surgical approach of an interbody cage (decides which annulus is cut).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -258,6 +263,13 @@ pub enum Operation {
         /// "contact"` (0..=1.5, default [`CAGE_FRICTION`]).
         #[serde(default)]
         friction: Option<f64>,
+        /// How much taller the cage is than the disc space it fills (mm, total over both
+        /// endplates, 0..=[`CAGE_MAX_DISTRACTION_MM`]) with `interface = "contact"`: an
+        /// impacted cage sized to restore disc height pushes the endplates apart and
+        /// tensions the remaining annulus and ligaments. Default: none, the cage is only
+        /// seated [`CAGE_SEATING_MM`] into each endplate.
+        #[serde(default)]
+        distraction_mm: Option<f64>,
     },
     /// Cement augmentation of a vertebral body (vertebroplasty or kyphoplasty: the cement
     /// is placed as a compact volume around the body centre).
