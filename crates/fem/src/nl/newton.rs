@@ -1515,7 +1515,8 @@ mod tests {
         // increment leaves for a point that touches), nudged sideways off it.
         let mut stick = st.clone();
         let found = contact::search(&model, &map, &stick, &model.contacts[0], &surfaces[0]);
-        stick.anchors[0] = contact::anchors(&found, &model.contacts[0], &surfaces[0], &[None]);
+        stick.anchors[0] =
+            contact::anchors(&found, &model.contacts[0], &surfaces[0], &[None], &[0.0]);
         stick.u[tip] += V3::new(1e-3, -2e-3, 0.0);
         let ev = ctx.eval(&stick, 1.0, false, &mut tm).unwrap();
         assert_eq!(ev.contacts[0].sliding_points, 0, "the tip must stick");
