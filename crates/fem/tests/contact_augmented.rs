@@ -270,3 +270,28 @@ fn slow_augmentation_is_reported_as_not_converged_and_more_updates_finish_it() {
     // Linear convergence at the predicted rate: about ln(1e-6 / 0.04) / ln(1 / 1.2) = 58.
     assert!((40..=75).contains(&updates), "{updates} updates");
 }
+
+#[test]
+fn a_tolerance_that_is_not_a_positive_distance_is_refused_before_the_solve() {
+    for tolerance in [0.0, -1e-3, f64::NAN] {
+        let model = column(
+            Base::Floor {
+                penalty: 10.0,
+                augmented: Some(Augmentation {
+                    tolerance,
+                    max_updates: 10,
+                }),
+            },
+            Top::Force(100.0),
+            four_increments(),
+        );
+        let e = solve(&model, &SolveOptions::default())
+            .err()
+            .unwrap_or_else(|| panic!("tolerance {tolerance} accepted"))
+            .to_string();
+        assert!(
+            e.contains("'floor'") && e.contains("augmented-Lagrangian tolerance"),
+            "{e}"
+        );
+    }
+}

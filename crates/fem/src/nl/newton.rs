@@ -1096,6 +1096,14 @@ fn validate(model: &Model) -> Result<(), FemError> {
                 c.name
             ));
         }
+        if c.augmented
+            .is_some_and(|a| !(a.tolerance > 0.0 && a.tolerance.is_finite()))
+        {
+            return bad(format!(
+                "contact '{}': the augmented-Lagrangian tolerance must be a positive finite penetration in mm",
+                c.name
+            ));
+        }
     }
     for t in &model.ties {
         if !t
