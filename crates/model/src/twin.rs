@@ -1092,43 +1092,33 @@ impl Twin {
                 // reference orientation; the block strains little, so reference faces do.
                 let r = rot(body);
                 let (mut faces, mut forces) = (Vec::new(), Vec::new());
-                for &e in &block.elements {
-                    let en = m.element_nodes(e);
+                for (e, centre, fnodes) in faces_on(m, block.elements.iter().copied(), &on) {
                     let c = state.element_stress[elem0[block.disc] + e];
                     // Voigt [xx, yy, zz, xy, xz, yz].
                     let sigma = Matrix3::new(c[0], c[3], c[4], c[3], c[1], c[5], c[4], c[5], c[2]);
                     let sigma_ref = r.transpose() * sigma * r;
-                    let centre: Vector3<f64> =
-                        en.iter().map(|&n| v3(&m.nodes[n])).sum::<Vector3<f64>>() / en.len() as f64;
-                    for f in m.kinds[e].faces() {
-                        let fnodes: Vec<usize> = f.iter().map(|&k| en[k]).collect();
-                        if !fnodes.iter().all(|n| on.contains(n)) {
-                            continue;
-                        }
-                        let pts: Vec<Vector3<f64>> =
-                            fnodes.iter().map(|&n| v3(&m.nodes[n])).collect();
-                        // Area vector of the (planar or slightly warped) polygon.
-                        let mut area = Vector3::zeros();
-                        for k in 1..pts.len() - 1 {
-                            area += 0.5 * (pts[k] - pts[0]).cross(&(pts[k + 1] - pts[0]));
-                        }
-                        let fc = pts.iter().sum::<Vector3<f64>>() / pts.len() as f64;
-                        // Outward from the block: away from the element's centre.
-                        if area.dot(&(fc - centre)) < 0.0 {
-                            area = -area;
-                        }
-                        // Traction on the block is sigma n; the vertebra feels -sigma n. In
-                        // contact, the pressure pushes the vertebra away from the block.
-                        let force = match &pressure {
-                            Some(p) => {
-                                let mean = fnodes.iter().map(|n| p.get(n).copied().unwrap_or(0.0));
-                                area * (mean.sum::<f64>() / fnodes.len() as f64)
-                            }
-                            None => -(sigma_ref * area),
-                        };
-                        faces.push(pts.iter().map(|p| [p.x, p.y, p.z]).collect());
-                        forces.push(force.into());
+                    let pts: Vec<Vector3<f64>> = fnodes.iter().map(|&n| v3(&m.nodes[n])).collect();
+                    // Area vector of the (planar or slightly warped) polygon.
+                    let mut area = Vector3::zeros();
+                    for k in 1..pts.len() - 1 {
+                        area += 0.5 * (pts[k] - pts[0]).cross(&(pts[k + 1] - pts[0]));
                     }
+                    let fc = pts.iter().sum::<Vector3<f64>>() / pts.len() as f64;
+                    // Outward from the block: away from the element's centre.
+                    if area.dot(&(fc - centre)) < 0.0 {
+                        area = -area;
+                    }
+                    // Traction on the block is sigma n; the vertebra feels -sigma n. In
+                    // contact, the pressure pushes the vertebra away from the block.
+                    let force = match &pressure {
+                        Some(p) => {
+                            let mean = fnodes.iter().map(|n| p.get(n).copied().unwrap_or(0.0));
+                            area * (mean.sum::<f64>() / fnodes.len() as f64)
+                        }
+                        None => -(sigma_ref * area),
+                    };
+                    faces.push(pts.iter().map(|p| [p.x, p.y, p.z]).collect());
+                    forces.push(force.into());
                 }
                 if !faces.is_empty() {
                     out.push(ImplantLoad {
@@ -1168,6 +1158,28 @@ pub struct ModelIndex {
     pub block_nodes: Vec<(usize, Vec<(usize, usize)>)>,
 }
 
+/// The faces of `elements` of mesh `m` whose nodes all lie in `on` (e.g. an endplate's
+/// nodes): `(element, element centre (mm), face nodes)`, in element then face order.
+fn faces_on(
+    m: &Mesh,
+    elements: impl Iterator<Item = usize>,
+    on: &std::collections::HashSet<usize>,
+) -> Vec<(usize, Vector3<f64>, Vec<usize>)> {
+    let mut out = Vec::new();
+    for e in elements {
+        let en = m.element_nodes(e);
+        let centre: Vector3<f64> =
+            en.iter().map(|&n| v3(&m.nodes[n])).sum::<Vector3<f64>>() / en.len() as f64;
+        for f in m.kinds[e].faces() {
+            let fnodes: Vec<usize> = f.iter().map(|&k| en[k]).collect();
+            if fnodes.iter().all(|n| on.contains(n)) {
+                out.push((e, centre, fnodes));
+            }
+        }
+    }
+    out
+}
+
 /// The contact pair between disc block `b` (rigid body `block_body`) and the upper
 /// (`upper`) or lower endplate of disc `d`: the block's face nodes on that endplate are the
 /// slave points on the block's body (each with its share of the faces' area), the disc's whole endplate
@@ -1191,38 +1203,29 @@ fn block_contact_pair(
     let in_block: std::collections::HashSet<usize> = b.elements.iter().copied().collect();
     let mut master = Vec::new();
     let mut area: HashMap<usize, f64> = HashMap::new();
-    for e in 0..m.num_elements() {
-        let en = m.element_nodes(e);
-        let centre: Vector3<f64> =
-            en.iter().map(|&n| v3(&m.nodes[n])).sum::<Vector3<f64>>() / en.len() as f64;
-        for f in m.kinds[e].faces() {
-            let fnodes: Vec<usize> = f.iter().map(|&k| en[k]).collect();
-            if !fnodes.iter().all(|n| on.contains(n)) {
-                continue;
-            }
-            let p: Vec<Vector3<f64>> = fnodes.iter().map(|&n| v3(&m.nodes[n])).collect();
-            // Fan triangles; the master normal points out of the vertebra, into the disc
-            // (towards the element).
-            let fc = p.iter().sum::<Vector3<f64>>() / p.len() as f64;
-            let mut face_area = 0.0;
-            for k in 1..p.len() - 1 {
-                let (a, c) = (fnodes[k], fnodes[k + 1]);
-                let nrm = (p[k] - p[0]).cross(&(p[k + 1] - p[0]));
-                face_area += 0.5 * nrm.norm();
-                let tri = if nrm.dot(&(centre - fc)) >= 0.0 {
-                    [fnodes[0], a, c]
-                } else {
-                    [fnodes[0], c, a]
-                };
-                master.push(tri.map(|n| Point::Body {
-                    body,
-                    at: m.nodes[n],
-                }));
-            }
-            if in_block.contains(&e) {
-                for n in &fnodes {
-                    *area.entry(*n).or_insert(0.0) += face_area / fnodes.len() as f64;
-                }
+    for (e, centre, fnodes) in faces_on(m, 0..m.num_elements(), &on) {
+        let p: Vec<Vector3<f64>> = fnodes.iter().map(|&n| v3(&m.nodes[n])).collect();
+        // Fan triangles; the master normal points out of the vertebra, into the disc
+        // (towards the element).
+        let fc = p.iter().sum::<Vector3<f64>>() / p.len() as f64;
+        let mut face_area = 0.0;
+        for k in 1..p.len() - 1 {
+            let (a, c) = (fnodes[k], fnodes[k + 1]);
+            let nrm = (p[k] - p[0]).cross(&(p[k + 1] - p[0]));
+            face_area += 0.5 * nrm.norm();
+            let tri = if nrm.dot(&(centre - fc)) >= 0.0 {
+                [fnodes[0], a, c]
+            } else {
+                [fnodes[0], c, a]
+            };
+            master.push(tri.map(|n| Point::Body {
+                body,
+                at: m.nodes[n],
+            }));
+        }
+        if in_block.contains(&e) {
+            for n in &fnodes {
+                *area.entry(*n).or_insert(0.0) += face_area / fnodes.len() as f64;
             }
         }
     }

@@ -4,12 +4,11 @@
 
 mod common;
 
-use nalgebra::Vector3;
+use common::cage_force;
+
 use spinetwin_fem::nl::{SolveOptions, SpringLaw};
 use spinetwin_model::loadcase::{LoadCase, Motion};
-use spinetwin_model::twin::{
-    BlockInterface, CaseResult, ImplantLoadKind, Twin, BLOCK_HOLD_N_PER_MM,
-};
+use spinetwin_model::twin::{BlockInterface, CaseResult, Twin, BLOCK_HOLD_N_PER_MM};
 use spinetwin_scenario::{apply, Scenario, CAGE_FRICTION, CAGE_SEATING_MM};
 
 fn scen(ops: &str) -> Scenario {
@@ -123,23 +122,6 @@ fn l4l5(r: &CaseResult) -> f64 {
         .find(|g| g.upper.name() == "L4")
         .unwrap();
     g.rotation_deg[a] * s
-}
-
-/// The cage's total force on vertebra `body` (N, the vertebra's reference orientation).
-fn cage_force(r: &CaseResult, body: usize) -> Vector3<f64> {
-    r.implant_loads
-        .iter()
-        .filter(|l| l.body == body)
-        .filter_map(|l| match &l.kind {
-            ImplantLoadKind::Endplate { forces_n, .. } => Some(
-                forces_n
-                    .iter()
-                    .map(|f| Vector3::from(*f))
-                    .sum::<Vector3<f64>>(),
-            ),
-            _ => None,
-        })
-        .sum()
 }
 
 /// An ALIF cage alone in contact on the L3-L5 phantom specimen, 7.5 N m: it converges in

@@ -221,21 +221,7 @@ fn tlif_implant_loads_reach_the_bone_checks() {
     // endplates (its contact pressure), and the two endplate forces nearly balance (the
     // bars that hold the cage to L5 take the rest).
     let (l4, l5) = (1, 2);
-    let cage_force = |r: &CaseResult, body: usize| -> Vector3<f64> {
-        r.implant_loads
-            .iter()
-            .filter(|l| l.body == body)
-            .filter_map(|l| match &l.kind {
-                ImplantLoadKind::Endplate { forces_n, .. } => Some(
-                    forces_n
-                        .iter()
-                        .map(|f| Vector3::from(*f))
-                        .sum::<Vector3<f64>>(),
-                ),
-                _ => None,
-            })
-            .sum()
-    };
+    use common::cage_force;
     let (f4, f5) = (cage_force(&results[0], l4), cage_force(&results[0], l5));
     let z5 = Vector3::from(twin.vertebra(l5).frame.z);
     let axial = -f5.dot(&z5);

@@ -1767,6 +1767,13 @@ fn dips_between_endplates(prof: &[f64], ds: f64) -> Vec<f64> {
             cand.push((contrast, i as f64 * ds));
         }
     }
+    strongest_spaced(cand)
+}
+
+/// The positions (mm) of the candidates `(strength, position)`, strongest first, each kept
+/// only when at least `DIP_SPACING_MM` from every position kept before it; in order along
+/// the profile.
+fn strongest_spaced(mut cand: Vec<(f64, f64)>) -> Vec<f64> {
     cand.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut kept: Vec<f64> = Vec::new();
     for (_, s) in cand {
@@ -1871,15 +1878,7 @@ fn framed_disc_spaces(prof: &[f64], ds: f64) -> Vec<f64> {
             cand.push((prof[i] - around, 0.5 * (a + b) as f64 * ds));
         }
     }
-    cand.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut kept: Vec<f64> = Vec::new();
-    for (_, s) in cand {
-        if kept.iter().all(|&k| (k - s).abs() >= DIP_SPACING_MM) {
-            kept.push(s);
-        }
-    }
-    kept.sort_by(f64::total_cmp);
-    kept
+    strongest_spaced(cand)
 }
 
 /// Fits the disc plane to the mid-surface of the disc space: on a grid of points of the

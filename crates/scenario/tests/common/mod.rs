@@ -2,7 +2,10 @@
 //! cached as JSON in Cargo's target tmp folder, then cut down to the requested levels.
 #![allow(dead_code)]
 
-use spinetwin_model::twin::{Fidelity, Twin, TwinFile, TwinParams, TWIN_SCHEMA_VERSION};
+use nalgebra::Vector3;
+use spinetwin_model::twin::{
+    CaseResult, Fidelity, ImplantLoadKind, Twin, TwinFile, TwinParams, TWIN_SCHEMA_VERSION,
+};
 use std::sync::OnceLock;
 
 pub fn phantom_file() -> TwinFile {
@@ -59,4 +62,22 @@ pub fn specimen_file(levels: &[&str]) -> TwinFile {
 /// The phantom twin cut down to `levels` (e.g. `["L3", "L4", "L5"]`).
 pub fn specimen(levels: &[&str]) -> Twin {
     Twin::build(specimen_file(levels)).unwrap()
+}
+
+/// The total force (N) an interbody cage puts on vertebra `body` in `r`, summed over its
+/// endplate faces, in the vertebra's reference orientation.
+pub fn cage_force(r: &CaseResult, body: usize) -> Vector3<f64> {
+    r.implant_loads
+        .iter()
+        .filter(|l| l.body == body)
+        .filter_map(|l| match &l.kind {
+            ImplantLoadKind::Endplate { forces_n, .. } => Some(
+                forces_n
+                    .iter()
+                    .map(|f| Vector3::from(*f))
+                    .sum::<Vector3<f64>>(),
+            ),
+            _ => None,
+        })
+        .sum()
 }
