@@ -4,7 +4,11 @@
 //! those of the same column on rollers (`u_z = 0` at its base, the exact constraint) to
 //! within that tolerance, whatever the penalty.
 
+mod common;
+
 use std::sync::Arc;
+
+use common::trib;
 
 use spinetwin_fem::hex_box_mesh;
 use spinetwin_fem::hyper::NeoHookean;
@@ -17,16 +21,6 @@ const E: f64 = 1000.0;
 const NU: f64 = 0.3;
 /// Grid of the column.
 const CELLS: [usize; 3] = [2, 2, 4];
-
-/// Tributary length of a grid coordinate `x` on `[0, len]` with `n` cells.
-fn trib(x: f64, len: f64, n: usize) -> f64 {
-    let h = len / n as f64;
-    if x.abs() < 1e-9 || (x - len).abs() < 1e-9 {
-        0.5 * h
-    } else {
-        h
-    }
-}
 
 /// How the column is held at its base and loaded at its top.
 enum Base {

@@ -154,11 +154,25 @@ impl Deck {
     /// values are written as changes from the previous step (Abaqus' `OP=MOD`), so every
     /// step ends in the model's state.
     ///
-    /// Errors name what has no deck form: follower pairs, contact pairs, ties, beams,
+    /// Errors name what has no deck form: follower pairs, a contact clearance ramped by a step, contact pairs, ties, beams,
     /// materials without [`crate::continuum::SolidMaterial::inp_law`], a node prescription on
     /// a node tied to a body, a pre-strained truss, two densities for one element.
     pub fn from_nl_model(model: &Model) -> Result<NlDeck, FemError> {
+        let clearance: Vec<f64> = model.contacts.iter().map(|c| c.clearance).collect();
         for (k, s) in model.steps.iter().enumerate() {
+            for &(c, v) in &s.clearances {
+                let Some(now) = clearance.get(c) else {
+                    return bad(format!(
+                        "step {} ('{}'): clearance for contact pair {c}, which does not exist",
+                        k + 1,
+                        s.name
+                    ));
+                };
+                if v != *now {
+                    let name = &model.contacts[c].name;
+                    return bad(format!("step {} ('{}'): the clearance of contact pair '{name}' ramped from {now} to {v} mm (an interference resolved over the step) has no deck form: CalculiX's clearance is fixed for the whole analysis", k + 1, s.name));
+                }
+            }
             for l in &s.loads {
                 if let Load::FollowerPair { .. } = l {
                     return bad(format!("step {} ('{}'): a FollowerPair load has no deck form (CalculiX has no follower point load along the line of two points)", k + 1, s.name));

@@ -317,10 +317,12 @@ struct Penalty {
 }
 
 impl Penalty {
-    fn new(pair: &ContactPair, s: usize, multipliers: &[f64]) -> Penalty {
+    /// `clearance`: the pair's clearance at the current load factor (see
+    /// [`crate::nl::Step::clearances`]).
+    fn new(pair: &ContactPair, s: usize, multipliers: &[f64], clearance: f64) -> Penalty {
         Penalty {
             kp: pair.penalty * pair.slave_area[s],
-            clearance: pair.clearance,
+            clearance,
             lam: multipliers.get(s).copied().unwrap_or(0.0),
         }
     }
@@ -423,18 +425,21 @@ pub(crate) struct Found {
     slaves: Vec<Pk>,
     /// Mean master edge length.
     h: f64,
+    /// The pair's clearance the search was made for (mm).
+    clearance: f64,
     /// Per slave point, its triangle, the hit and the rim fade (None: no triangle).
     best: Vec<Option<(usize, Hit, f64)>>,
 }
 
 /// Locates the slave points of pair `pair` (master surface data `surf`) on its master
-/// surface.
+/// surface, for the pair's clearance `clearance` at the current load factor.
 pub(crate) fn search(
     model: &Model,
     map: &DofMap,
     st: &State,
     pair: &ContactPair,
     surf: &Surface,
+    clearance: f64,
 ) -> Found {
     let masters: Vec<[Pk; 3]> = pair
         .master
@@ -447,6 +452,7 @@ pub(crate) fn search(
             masters,
             slaves,
             h: 0.0,
+            clearance,
             best: vec![],
         };
     }
@@ -458,7 +464,7 @@ pub(crate) fn search(
     }
     h /= 3.0 * masters.len() as f64;
     let depth = h.max(1e-9);
-    let margin = pair.clearance.max(0.0) + depth + RIM_BAND * h;
+    let margin = clearance.max(0.0) + depth + RIM_BAND * h;
     let cell = (2.0 * h).max(margin).max(1e-9);
     // A triangle's bounding box is widened by its own reach: the clearance, the search depth
     // and its rim band (a third of its own size beyond the edge).
@@ -467,7 +473,7 @@ pub(crate) fn search(
             .norm()
             .max((t[2].x - t[1].x).norm())
             .max((t[0].x - t[2].x).norm());
-        margin.max(pair.clearance.max(0.0) + depth + RIM_BAND * longest)
+        margin.max(clearance.max(0.0) + depth + RIM_BAND * longest)
     };
     // More cells than this for one triangle (a wildly stretched iterate) and it is checked
     // against every slave point instead.
@@ -572,6 +578,7 @@ pub(crate) fn search(
         masters,
         slaves,
         h,
+        clearance,
         best: found,
     }
 }
@@ -591,6 +598,7 @@ pub(crate) fn apply(
         masters,
         slaves,
         h,
+        clearance,
         best,
     } = found;
     let h = *h;
@@ -606,7 +614,7 @@ pub(crate) fn apply(
         // A point exactly at the clearance carries no force but (half, by the central
         // differences) its stiffness, so a body set down touching the surface is held from
         // the first iteration.
-        let pen = Penalty::new(pair, s, multipliers);
+        let pen = Penalty::new(pair, s, multipliers, *clearance);
         if hit.g > pen.reach() || phi <= 0.0 {
             continue;
         }
@@ -707,6 +715,7 @@ pub(crate) fn anchors(
     let Found {
         masters,
         slaves,
+        clearance,
         best,
         ..
     } = found;
@@ -716,7 +725,7 @@ pub(crate) fn anchors(
         .enumerate()
         .map(|(s, (sp, best))| {
             let (ti, hit, phi) = (*best)?;
-            let pen = Penalty::new(pair, s, multipliers);
+            let pen = Penalty::new(pair, s, multipliers, *clearance);
             if hit.g >= pen.reach() || phi <= 0.0 {
                 // Not in contact: anchored at its foot, where it will stick if it touches
                 // in the next increment.
@@ -758,7 +767,7 @@ pub(crate) fn augment(found: &Found, pair: &ContactPair, old: &[f64]) -> (Vec<f6
     let mut worst = 0.0f64;
     let new = (0..pair.slave.len())
         .map(|s| {
-            let pen = Penalty::new(pair, s, old);
+            let pen = Penalty::new(pair, s, old, found.clearance);
             let next = match found.best.get(s) {
                 Some(Some((_, hit, phi))) if *phi > 0.0 => {
                     (pen.lam + pen.kp * (pen.clearance - hit.g)).max(0.0)

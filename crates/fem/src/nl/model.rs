@@ -430,6 +430,16 @@ pub struct Step {
     /// configuration). A DOF prescribed in any step is prescribed in every step: it keeps
     /// its last value (0 before it is first given one).
     pub prescribed: Vec<(Dof, f64)>,
+    /// Contact clearances reached at the end of the step, `(pair index into
+    /// [`Model::contacts`], clearance in mm)`, ramped linearly with the load factor from
+    /// their value at the start of the step; a pair keeps its clearance (its
+    /// [`ContactPair::clearance`] before any step sets one) until a step ramps it again.
+    /// Raising a clearance above the gap the surfaces have is an interference resolved
+    /// gradually, like a shrink fit or an implant taller than its seat (Abaqus calls this
+    /// `*CONTACT INTERFERENCE, SHRINK`): the increments, and their cut-backs, then control
+    /// the overlap the contact pushes apart, where an interference present at once would
+    /// have to be resolved in the first Newton iteration.
+    pub clearances: Vec<(usize, f64)>,
     /// Removed at the start of the step.
     pub deactivate: Vec<Deactivate>,
     /// Increment control.

@@ -86,6 +86,9 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
         .collect();
     let mut st = State::new(model);
     let mut targets: Vec<f64> = vec![0.0; fixed.len()];
+    // Per contact pair, its clearance at the end of the last step solved (a pair keeps its
+    // clearance until a step ramps it to another).
+    let mut clearance: Vec<f64> = model.contacts.iter().map(|c| c.clearance).collect();
     let mut total_iterations = 0;
     // One solver for the whole analysis: its ordering and symbolic factorisations carry
     // over to the next step while the pattern does not change.
@@ -123,6 +126,11 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                 targets[j] = v;
             }
         }
+        let mut clearances: Vec<(f64, f64)> = clearance.iter().map(|&c| (c, c)).collect();
+        for &(i, v) in &step.clearances {
+            clearances[i].1 = v;
+            clearance[i] = v;
+        }
         tm.setup += t_setup.elapsed();
         res.num_equations = res.num_equations.max(map.neq);
         let ctx = Ctx {
@@ -137,11 +145,12 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             arc: &arc,
             surfaces: &surfaces,
             bonds: &bonds,
+            clearances: &clearances,
             pool: Default::default(),
         };
         if si == 0 {
             // Friction anchors of the reference state.
-            ctx.update_anchors(&mut st);
+            ctx.update_anchors(&mut st, 0.0);
         }
         let inc = &step.increments;
         let mut lam = 0.0;
@@ -200,7 +209,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                 if let (Ok(()), Some(max_updates)) = (&out, ctx.augmented()) {
                     let mut done = false;
                     for _ in 0..=max_updates {
-                        let (within, worst) = ctx.augment(&mut trial);
+                        let (within, worst) = ctx.augment(&mut trial, to);
                         log.max_penetration = worst;
                         if within {
                             done = true;
@@ -244,7 +253,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             }
             match out {
                 Ok(()) => {
-                    ctx.update_anchors(&mut trial);
+                    ctx.update_anchors(&mut trial, to);
                     let easy = sr
                         .increments
                         .last()
@@ -257,7 +266,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
                     before = Some((std::mem::replace(&mut st, trial), to - lam));
                     lam = to;
                     if records.get(next_record) == Some(&to) {
-                        sr.records.push((to, ctx.state(&st, &tied)?));
+                        sr.records.push((to, ctx.state(&st, &tied, to)?));
                         next_record += 1;
                     }
                     if let Some(pb) = &pb {
@@ -294,7 +303,7 @@ pub fn solve(model: &Model, options: &SolveOptions) -> Result<NlResult, FemError
             res.factorizations = lu.counts.into();
             return Ok(res);
         }
-        sr.state = Some(ctx.state(&st, &tied)?);
+        sr.state = Some(ctx.state(&st, &tied, 1.0)?);
         sr.converged = true;
         sr.time = t_step.elapsed();
         res.steps.push(sr);
@@ -326,6 +335,9 @@ struct Ctx<'a> {
     surfaces: &'a [contact::Surface],
     /// Per tie, its bonds.
     bonds: &'a [tie::Bonds],
+    /// Per contact pair, its clearance at the start and at the end of the step (mm),
+    /// interpolated linearly with the load factor ([`Step::clearances`]).
+    clearances: &'a [(f64, f64)],
     /// Assemblies no longer needed, whose buffers the next ones reuse (fresh triplet
     /// vectors of ~30 MB per assembly cost a memset and their page faults every time).
     pool: Mutex<Vec<Asm>>,
@@ -373,7 +385,9 @@ impl Ctx<'_> {
             .par_iter()
             .enumerate()
             .map(|(i, c)| {
-                self.act.contact[i].then(|| contact::search(model, map, st, c, &self.surfaces[i]))
+                self.act.contact[i].then(|| {
+                    contact::search(model, map, st, c, &self.surfaces[i], self.clearance(i, lam))
+                })
             })
             .collect();
         let contacts = model
@@ -408,11 +422,19 @@ impl Ctx<'_> {
         })
     }
 
-    /// Moves the friction anchors of the frictional pairs to the converged state `st`.
-    fn update_anchors(&self, st: &mut State) {
+    /// Clearance of contact pair `i` at load factor `lam` of the step (mm).
+    fn clearance(&self, i: usize, lam: f64) -> f64 {
+        let (a, b) = self.clearances[i];
+        a + lam * (b - a)
+    }
+
+    /// Moves the friction anchors of the frictional pairs to the converged state `st` at
+    /// load factor `lam`.
+    fn update_anchors(&self, st: &mut State, lam: f64) {
         for (i, c) in self.model.contacts.iter().enumerate() {
             if c.friction > 0.0 && self.act.contact[i] {
-                let found = contact::search(self.model, self.map, st, c, &self.surfaces[i]);
+                let g0 = self.clearance(i, lam);
+                let found = contact::search(self.model, self.map, st, c, &self.surfaces[i], g0);
                 st.anchors[i] = contact::anchors(
                     &found,
                     c,
@@ -425,9 +447,10 @@ impl Ctx<'_> {
     }
 
     /// One augmented-Lagrangian update of the multipliers of the augmented pairs at the
-    /// converged state `st`. Returns whether every such pair was already within its
-    /// tolerance (then nothing changed) and the largest penetration or release (mm).
-    fn augment(&self, st: &mut State) -> (bool, f64) {
+    /// converged state `st` at load factor `lam`. Returns whether every such pair was
+    /// already within its tolerance (then nothing changed) and the largest penetration or
+    /// release (mm).
+    fn augment(&self, st: &mut State, lam: f64) -> (bool, f64) {
         let mut within = true;
         let mut worst = 0.0f64;
         let mut updates = vec![];
@@ -436,7 +459,8 @@ impl Ctx<'_> {
             if !self.act.contact[i] {
                 continue;
             }
-            let found = contact::search(self.model, self.map, st, c, &self.surfaces[i]);
+            let g0 = self.clearance(i, lam);
+            let found = contact::search(self.model, self.map, st, c, &self.surfaces[i], g0);
             let (new, w) = contact::augment(&found, c, &st.multipliers[i]);
             worst = worst.max(w);
             if w > aug.tolerance {
@@ -699,11 +723,12 @@ impl Ctx<'_> {
             .collect()
     }
 
-    /// The reported state at the end of a converged step.
-    fn state(&self, st: &State, tied: &[Option<usize>]) -> Result<StepState, FemError> {
+    /// The reported state of a converged increment ending at load factor `lam` of the step
+    /// (contact forces with the clearances, and reactions with the loads, of that factor).
+    fn state(&self, st: &State, tied: &[Option<usize>], lam: f64) -> Result<StepState, FemError> {
         let model = self.model;
         let mut tm = NlTimings::default();
-        let ev = self.eval(st, 1.0, false, &mut tm)?;
+        let ev = self.eval(st, lam, false, &mut tm)?;
         let displacements = (0..model.mesh.num_nodes())
             .map(|n| {
                 let u = st.node_displacement(model, tied, n);
@@ -1152,6 +1177,15 @@ fn validate(model: &Model) -> Result<(), FemError> {
                 s.name
             ));
         }
+        for &(c, v) in &s.clearances {
+            if c >= model.contacts.len() || !v.is_finite() {
+                return bad(format!(
+                    "step '{}': clearance {v} for contact pair {c}: the pair must exist ({} pairs) and the clearance be finite",
+                    s.name,
+                    model.contacts.len()
+                ));
+            }
+        }
         for l in &s.loads {
             let ok = match l {
                 Load::NodeForce { node, force } => {
@@ -1427,6 +1461,11 @@ mod tests {
             .iter()
             .map(|c| contact::Surface::new(&model, c))
             .collect();
+        let clearances: Vec<(f64, f64)> = model
+            .contacts
+            .iter()
+            .map(|c| (c.clearance, c.clearance))
+            .collect();
         let ctx = Ctx {
             model: &model,
             map: &map,
@@ -1439,6 +1478,7 @@ mod tests {
             arc: &[],
             surfaces: &surfaces,
             bonds: &bonds,
+            clearances: &clearances,
             pool: Default::default(),
         };
         // A deformed, rotated state.
@@ -1522,7 +1562,8 @@ mod tests {
         // The stick branch: the tip anchored at its own foot point (what a converged
         // increment leaves for a point that touches), nudged sideways off it.
         let mut stick = st.clone();
-        let found = contact::search(&model, &map, &stick, &model.contacts[0], &surfaces[0]);
+        let c0 = model.contacts[0].clearance;
+        let found = contact::search(&model, &map, &stick, &model.contacts[0], &surfaces[0], c0);
         stick.anchors[0] =
             contact::anchors(&found, &model.contacts[0], &surfaces[0], &[None], &[0.0]);
         stick.u[tip] += V3::new(1e-3, -2e-3, 0.0);
@@ -1655,6 +1696,7 @@ mod beam_chain {
             arc: &[],
             surfaces: &surfaces,
             bonds: &[],
+            clearances: &[],
             pool: Default::default(),
         };
         let ev = ctx.eval(&st, 1.0, true, &mut NlTimings::default()).unwrap();

@@ -1,4 +1,17 @@
-//! Analytical references shared by the FE engine's integration tests.
+//! Analytical references and small helpers shared by the FE engine's integration tests.
+#![allow(dead_code)]
+
+/// Tributary length of grid coordinate `x` on `[0, len]` divided into `n` equal cells: half
+/// a cell at either end, a whole cell inside (nodal shares of a uniform pressure on a
+/// structured grid).
+pub fn trib(x: f64, len: f64, n: usize) -> f64 {
+    let h = len / n as f64;
+    if x.abs() < 1e-9 || (x - len).abs() < 1e-9 {
+        0.5 * h
+    } else {
+        h
+    }
+}
 
 /// Large deflection of a cantilever under a tip force `P` of fixed direction (transverse):
 /// the extensible elastica. With `s` the reference arc length, the stretch `1 + eps`, `eps =
