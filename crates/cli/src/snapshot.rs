@@ -541,6 +541,7 @@ mod tests {
             deformed: Some(d.clone()),
             implant_loads: Vec::new(),
             bone_field: None,
+            seated: None,
         };
         let img = picture(&twin, Some(&bones), &[], &r, 1.0).unwrap();
         let (lo, hi) = frame_box(&twin, Some(&bones));

@@ -514,7 +514,8 @@ impl Twin {
         };
         let (mut model, index) = if self.implants.disc_blocks.iter().any(on_bone) {
             tracing::warn!(
-                "a cage in contact with a deformable vertebra is bonded at the full fidelity"
+                "a cage in contact with a deformable vertebra is bonded at the full fidelity \
+                 (no lift-off or sliding, and no distraction)"
             );
             let mut t = self.clone();
             for b in &mut t.implants.disc_blocks {

@@ -212,18 +212,33 @@ pub enum BlockInterface {
     /// ([`BLOCK_HOLD_N_PER_MM`] each) to the vertebra below stand for its teeth in that
     /// endplate and keep it in place when the segment opens and unloads it. Nothing joins
     /// it to the annulus around it (no contact with the annulus either).
+    ///
+    /// A cage taller than the disc space (`distraction_mm > 0`) is driven in by a first,
+    /// load-free step ("seat implants") that ramps each side's interference from
+    /// `seating_mm` to `max(distraction_mm / 2, seating_mm)`: the segment is distracted,
+    /// tensioning the annulus and ligaments, before any load case is applied, and the
+    /// rotations of every result are measured from that seated pose (the post-operative
+    /// neutral position), the disc height change from the pre-operative geometry. The
+    /// holding bars are unstressed at the seated pose (the teeth engage where the cage
+    /// ends up), not in the reference one.
     Contact {
         /// Coulomb friction coefficient.
         friction: f64,
         /// Interference with each endplate at rest (mm).
         seating_mm: f64,
+        /// How much taller than the disc space the cage is (mm), shared equally by the two
+        /// endplates; 0 for a cage that just fits.
+        distraction_mm: f64,
     },
 }
 
 impl BlockInterface {
     /// Contact penalty (MPa per mm of penetration) on each side of a rigid block of
-    /// modulus `e_mpa` and height `height_mm`: twice the block's axial stiffness per area
-    /// `E / h`, so the two sides in series compress like the block.
+    /// modulus `e_mpa` and height `height_mm`: half the block's axial stiffness per area
+    /// `E / h`, so the two sides in series are four times as compliant as the solid block
+    /// (the value every cage-in-contact figure in docs/validation/scenarios_phantom.md was
+    /// measured with; for PEEK on the phantom's L4-L5 it is 165 MPa/mm per side, still far
+    /// stiffer than the disc it replaces).
     pub fn penalty(e_mpa: f64, height_mm: f64) -> f64 {
         0.5 * e_mpa / height_mm.max(1.0)
     }
@@ -669,14 +684,24 @@ impl Twin {
             .collect();
         let mut block_contacts = Vec::new();
         let mut block_holds = Vec::new();
+        // (contact pair, clearance) of the blocks driven in by a "seat implants" step.
+        let mut seat: Vec<(usize, f64)> = Vec::new();
         for (bi, b) in self.implants.disc_blocks.iter().enumerate() {
             let BlockInterface::Contact {
                 friction,
                 seating_mm,
+                distraction_mm,
             } = b.interface
             else {
                 continue;
             };
+            if !(distraction_mm >= 0.0 && distraction_mm.is_finite() && seating_mm.is_finite()) {
+                return Err(ModelError::InvalidInput(format!(
+                    "{}: distraction {distraction_mm} mm and seating {seating_mm} mm must be finite, the distraction >= 0 (how much taller the cage is than the disc space)",
+                    b.name
+                )));
+            }
+            let seated_mm = (0.5 * distraction_mm).max(seating_mm);
             let d = &self.discs[b.disc];
             // The block is a rigid body carrying its nodes.
             // Sorted: the map's order varies from run to run, and the centre's round-off
@@ -692,8 +717,50 @@ impl Twin {
                 reference: centre,
                 tied_nodes: nodes,
             });
+            for upper in [true, false] {
+                let (pair, slave_nodes) =
+                    block_contact_pair(d, b, body, upper, friction, seating_mm).map_err(|m| {
+                        ModelError::InvalidInput(format!(
+                            "{} on the {} endplate: {m}",
+                            b.name,
+                            self.levels[if upper { d.upper } else { d.upper + 1 }].name()
+                        ))
+                    })?;
+                if seated_mm > seating_mm {
+                    seat.push((contacts.len(), seated_mm));
+                }
+                block_contacts.push(BlockContact {
+                    block: bi,
+                    disc: b.disc,
+                    upper,
+                    pair: contacts.len(),
+                    nodes: slave_nodes,
+                });
+                contacts.push(pair);
+            }
+            // Unit normal of the lower endplate, out of the vertebra into the disc: the
+            // area-weighted mean of its contact pair's master triangles.
+            let lower_normal: Option<Vector3<f64>> = contacts.last().and_then(|p| {
+                let mut n = Vector3::zeros();
+                for t in &p.master {
+                    let x: Vec<Vector3<f64>> = t
+                        .iter()
+                        .map(|q| match q {
+                            Point::Body { at, .. } => v3(at),
+                            Point::Node(k) => v3(&mesh.nodes[*k]),
+                        })
+                        .collect();
+                    n += (x[1] - x[0]).cross(&(x[2] - x[0]));
+                }
+                (n.norm() > 0.0).then(|| n.normalize())
+            });
             // Six soft bars to the vertebra below: three at the centre along x, y, z and
             // three 10 mm off it, so that every translation and rotation stretches one.
+            // A distracting cage is driven `seated_mm - seating_mm` off the lower endplate
+            // (along its normal `lift`) before its teeth hold: the bars are unstressed there,
+            // not in the reference pose (where they would pull it back onto the endplate
+            // with about 1000 N per mm of distraction).
+            let lift = lower_normal.map(|n| n * (seated_mm - seating_mm));
             let e =
                 |k: usize| -> [f64; 3] { std::array::from_fn(|a| if a == k { 10.0 } else { 0.0 }) };
             let add =
@@ -714,29 +781,14 @@ impl Twin {
                         body: d.upper + 1,
                         at: add(from, e(dir)),
                     },
-                    rest_length: 10.0,
+                    rest_length: {
+                        let l: Vector3<f64> = Vector3::from(e(dir)) - lift.unwrap_or_default();
+                        l.norm()
+                    },
                     law: spinetwin_fem::nl::SpringLaw::Truss {
                         k: BLOCK_HOLD_N_PER_MM * 10.0,
                     },
                 });
-            }
-            for upper in [true, false] {
-                let (pair, slave_nodes) =
-                    block_contact_pair(d, b, body, upper, friction, seating_mm).map_err(|m| {
-                        ModelError::InvalidInput(format!(
-                            "{} on the {} endplate: {m}",
-                            b.name,
-                            self.levels[if upper { d.upper } else { d.upper + 1 }].name()
-                        ))
-                    })?;
-                block_contacts.push(BlockContact {
-                    block: bi,
-                    disc: b.disc,
-                    upper,
-                    pair: contacts.len(),
-                    nodes: slave_nodes,
-                });
-                contacts.push(pair);
             }
         }
 
@@ -766,6 +818,21 @@ impl Twin {
             .collect();
         let mut steps = Vec::new();
         let mut sample_steps = Vec::new();
+        let seated_step = (!seat.is_empty()).then(|| {
+            // The interference ramps in with the load factor, so the increments (and their
+            // cut-backs) control how far the cage is driven in at a time.
+            steps.push(Step {
+                name: "seat implants".into(),
+                prescribed: fixed.clone(),
+                clearances: seat,
+                increments: Increments {
+                    initial: 0.25,
+                    ..Default::default()
+                },
+                ..Default::default()
+            });
+            steps.len() - 1
+        });
         if case.follower_n > 0.0 {
             steps.push(Step {
                 name: "follower".into(),
@@ -819,7 +886,7 @@ impl Twin {
                 sample_steps.push((si, (at < 1.0 - 1e-9).then_some(at), m * f));
             }
         }
-        if steps.is_empty() {
+        if steps.len() == usize::from(seated_step.is_some()) {
             return Err(ModelError::InvalidInput(format!(
                 "load case '{}' applies nothing",
                 case.name
@@ -841,6 +908,7 @@ impl Twin {
             ModelIndex {
                 discs: disc_ranges,
                 sample_steps,
+                seated_step,
                 block_contacts,
                 block_nodes: copies
                     .iter()
@@ -882,6 +950,78 @@ impl Twin {
         Ok(self.read_results(case, &model, &index, result, t0.elapsed().as_secs_f64()))
     }
 
+    /// One state of the FE model in anatomical terms, under moment `moment` (N mm), with
+    /// the rotations measured from the body poses `base` (the reference configuration when
+    /// `None`).
+    fn sample(
+        &self,
+        model: &nl::Model,
+        index: &ModelIndex,
+        state: &nl::StepState,
+        moment: f64,
+        base: Option<&Vec<BodyState>>,
+    ) -> Sample {
+        let base = |a: usize, b: usize| base.map(|bodies| (&bodies[a], &bodies[b]));
+        let mut segments = Vec::new();
+        for d in &index.discs {
+            let up = d.upper;
+            let lo = up + 1;
+            let rot = relative_rotation_from(
+                &state.bodies[up],
+                &state.bodies[lo],
+                base(up, lo),
+                &self.frame_matrix(lo),
+            );
+            let idp = nucleus_pressure(model, &d.nucleus, &state.element_stress);
+            let mut facet = [None, None];
+            let mut stop = [None, None];
+            for (k, f) in self.facets.iter().enumerate() {
+                if f.upper == up {
+                    let slot = match f.kind {
+                        PosteriorContact::Articular => &mut facet,
+                        PosteriorContact::BonyStop => &mut stop,
+                    };
+                    slot[f.side] = Some(state.contacts[k].normal_force);
+                }
+            }
+            let height = disc_height_change(d, &state.displacements, &self.vertebra(lo).frame.z);
+            segments.push(SegmentResult {
+                upper: self.levels[up],
+                lower: self.levels[lo],
+                rotation_deg: rot.map(f64::to_degrees),
+                idp_mpa: idp,
+                facet_force_n: facet,
+                stop_force_n: stop,
+                disc_height_change_mm: height,
+            });
+        }
+        let beams = model
+            .beams
+            .iter()
+            .zip(&state.beams)
+            .map(|(b, s)| BeamResult {
+                name: b.name.clone(),
+                max_von_mises_mpa: s.max_von_mises,
+                axial_force_n: s.axial_force,
+            })
+            .collect();
+        let top = 0;
+        let bottom = self.levels.len() - 1;
+        let total = relative_rotation_from(
+            &state.bodies[top],
+            &state.bodies[bottom],
+            base(top, bottom),
+            &self.frame_matrix(top),
+        );
+        Sample {
+            moment_nm: moment / 1000.0,
+            segments,
+            beams,
+            total_rotation_deg: total.map(f64::to_degrees),
+            bone_stress: Vec::new(),
+        }
+    }
+
     pub(crate) fn read_results(
         &self,
         case: &LoadCase,
@@ -890,6 +1030,12 @@ impl Twin {
         result: NlResult,
         seconds: f64,
     ) -> CaseResult {
+        // The post-operative neutral pose (implants seated), when the model has one.
+        let seated_state = index
+            .seated_step
+            .and_then(|k| result.steps.get(k))
+            .and_then(|sr| sr.state.as_ref());
+        let seated_bodies = seated_state.map(|s| &s.bodies);
         let mut samples = Vec::new();
         for &(step, at, moment) in &index.sample_steps {
             let Some(sr) = result.steps.get(step) else {
@@ -906,61 +1052,12 @@ impl Twin {
             let Some(state) = state else {
                 continue;
             };
-            let mut segments = Vec::new();
-            for d in &index.discs {
-                let up = d.upper;
-                let lo = up + 1;
-                let rot =
-                    relative_rotation(&state.bodies[up], &state.bodies[lo], &self.frame_matrix(lo));
-                let idp = nucleus_pressure(model, &d.nucleus, &state.element_stress);
-                let mut facet = [None, None];
-                let mut stop = [None, None];
-                for (k, f) in self.facets.iter().enumerate() {
-                    if f.upper == up {
-                        let slot = match f.kind {
-                            PosteriorContact::Articular => &mut facet,
-                            PosteriorContact::BonyStop => &mut stop,
-                        };
-                        slot[f.side] = Some(state.contacts[k].normal_force);
-                    }
-                }
-                let height =
-                    disc_height_change(d, &state.displacements, &self.vertebra(lo).frame.z);
-                segments.push(SegmentResult {
-                    upper: self.levels[up],
-                    lower: self.levels[lo],
-                    rotation_deg: rot.map(f64::to_degrees),
-                    idp_mpa: idp,
-                    facet_force_n: facet,
-                    stop_force_n: stop,
-                    disc_height_change_mm: height,
-                });
-            }
-            let beams = model
-                .beams
-                .iter()
-                .zip(&state.beams)
-                .map(|(b, s)| BeamResult {
-                    name: b.name.clone(),
-                    max_von_mises_mpa: s.max_von_mises,
-                    axial_force_n: s.axial_force,
-                })
-                .collect();
-            let top = 0;
-            let bottom = self.levels.len() - 1;
-            let total = relative_rotation(
-                &state.bodies[top],
-                &state.bodies[bottom],
-                &self.frame_matrix(top),
-            );
-            samples.push(Sample {
-                moment_nm: moment / 1000.0,
-                segments,
-                beams,
-                total_rotation_deg: total.map(f64::to_degrees),
-                bone_stress: Vec::new(),
-            });
+            samples.push(self.sample(model, index, state, moment, seated_bodies));
         }
+        // The seated pose itself, from the pre-operative geometry: what the distraction does.
+        let seated = seated_state
+            .filter(|_| result.converged)
+            .map(|state| self.sample(model, index, state, 0.0, None));
         let deformed = result
             .steps
             .last()
@@ -1010,6 +1107,7 @@ impl Twin {
             deformed,
             implant_loads,
             bone_field: None,
+            seated,
             case: case.clone(),
             converged: result.converged,
             failure: result.failure.clone(),
@@ -1150,6 +1248,9 @@ pub struct ModelIndex {
     /// `(step index, load factor within the step (None: its end), moment in N mm)` of each
     /// recorded state.
     pub sample_steps: Vec<(usize, Option<f64>, f64)>,
+    /// The load-free step that drives the distracting implants in, when there is one: its
+    /// end is the pose every rotation is measured from.
+    pub seated_step: Option<usize>,
     /// Disc blocks in contact with the endplates ([`BlockInterface::Contact`]).
     pub block_contacts: Vec<BlockContact>,
     /// Per block in contact, its disc and the pairs (disc-local node, model node) of the
@@ -1345,6 +1446,13 @@ pub struct CaseResult {
     pub seconds: f64,
     /// Recorded states, in increasing moment.
     pub samples: Vec<Sample>,
+    /// The post-operative neutral pose after distracting implants were driven in (a cage
+    /// taller than its disc space, [`BlockInterface::Contact`]), before any load, with its
+    /// rotations and disc heights measured from the pre-operative geometry: what the
+    /// distraction itself does (converged cases with such an implant only). Every sample's
+    /// rotations are measured from this pose.
+    #[serde(default)]
+    pub seated: Option<Sample>,
     /// The deformed twin at the full load (converged cases only), for pictures; not saved
     /// with the results.
     #[serde(skip)]
@@ -1436,10 +1544,30 @@ impl CaseResult {
 /// Rotation of body `up` relative to body `lo`, in the anatomical frame `frame` (columns
 /// x, y, z) of the lower body: rotation-vector components (rad).
 pub fn relative_rotation(up: &BodyState, lo: &BodyState, frame: &Matrix3<f64>) -> [f64; 3] {
-    let ru = Matrix3::from_fn(|i, j| up.rotation[i][j]);
-    let rl = Matrix3::from_fn(|i, j| lo.rotation[i][j]);
-    // Relative rotation seen from the lower body, then expressed on its anatomical axes.
-    let rel = rl.transpose() * ru;
+    relative_rotation_from(up, lo, None, frame)
+}
+
+/// [`relative_rotation`] measured from the relative pose of `base = (upper, lower)` (e.g.
+/// the post-operative neutral pose after a distracting implant was seated) rather than
+/// from the reference configuration: the rotation that takes the upper body from its base
+/// pose relative to the lower one to its current one, seen from the lower body.
+pub fn relative_rotation_from(
+    up: &BodyState,
+    lo: &BodyState,
+    base: Option<(&BodyState, &BodyState)>,
+    frame: &Matrix3<f64>,
+) -> [f64; 3] {
+    let rel_of = |up: &BodyState, lo: &BodyState| {
+        let ru = Matrix3::from_fn(|i, j| up.rotation[i][j]);
+        let rl = Matrix3::from_fn(|i, j| lo.rotation[i][j]);
+        // Relative rotation seen from the lower body.
+        rl.transpose() * ru
+    };
+    let mut rel = rel_of(up, lo);
+    if let Some((bu, bl)) = base {
+        rel *= rel_of(bu, bl).transpose();
+    }
+    // Expressed on the lower body's anatomical axes.
     let local = frame.transpose() * rel * frame;
     let v = Rotation3::from_matrix_unchecked(local).scaled_axis();
     [v.x, v.y, v.z]

@@ -365,36 +365,36 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                 }
                 if let Operation::InterbodyCage {
                     interface,
-                    friction: Some(mu),
+                    friction,
+                    distraction_mm,
                     ..
                 } = op
                 {
-                    if *interface == CageInterface::Bonded {
-                        return Err(e(
-                            "friction applies to a cage in contact: leave it out with interface = \"bonded\"".into(),
-                        ));
-                    }
-                    if !(0.0..=1.5).contains(mu) {
-                        return Err(e(format!(
-                            "friction {mu} is outside 0..1.5 (a Coulomb coefficient; default {CAGE_FRICTION})"
-                        )));
-                    }
-                }
-                if let Operation::InterbodyCage {
-                    interface,
-                    distraction_mm: Some(d),
-                    ..
-                } = op
-                {
-                    if *interface == CageInterface::Bonded {
-                        return Err(e(
-                            "distraction_mm applies to a cage in contact: leave it out with interface = \"bonded\"".into(),
-                        ));
-                    }
-                    if !(0.0..=CAGE_MAX_DISTRACTION_MM).contains(d) {
-                        return Err(e(format!(
-                            "distraction_mm {d} is outside 0..{CAGE_MAX_DISTRACTION_MM} (how much taller the cage is than the disc space, in mm)"
-                        )));
+                    // The parameters of a cage in contact: (name, value, largest, what).
+                    let contact_only = [
+                        (
+                            "friction",
+                            friction,
+                            1.5,
+                            format!("a Coulomb coefficient; default {CAGE_FRICTION}"),
+                        ),
+                        (
+                            "distraction_mm",
+                            distraction_mm,
+                            CAGE_MAX_DISTRACTION_MM,
+                            "how much taller the cage is than the disc space, in mm".to_string(),
+                        ),
+                    ];
+                    for (name, value, max, what) in contact_only {
+                        let Some(v) = value else { continue };
+                        if *interface == CageInterface::Bonded {
+                            return Err(e(format!(
+                                "{name} applies to a cage in contact: leave it out with interface = \"bonded\""
+                            )));
+                        }
+                        if !(0.0..=max).contains(v) {
+                            return Err(e(format!("{name} {v} is outside 0..{max} ({what})")));
+                        }
                     }
                 }
             }
@@ -744,8 +744,9 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                 distraction_mm,
             } => {
                 let i = segment_index(&t, segment).unwrap_or(0);
-                // Each endplate takes half the distraction as interference.
-                let seating =
+                // Each endplate takes half the distraction as interference, driven in by the
+                // model's load-free first step.
+                let seated =
                     distraction_mm.map_or(CAGE_SEATING_MM, |d| (0.5 * d).max(CAGE_SEATING_MM));
                 let side = side.unwrap_or(Side::Left);
                 let (e, nu) = material.e_nu();
@@ -788,7 +789,8 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         CageInterface::Bonded => BlockInterface::Bonded,
                         CageInterface::Contact => BlockInterface::Contact {
                             friction: friction.unwrap_or(CAGE_FRICTION),
-                            seating_mm: seating,
+                            seating_mm: CAGE_SEATING_MM,
+                            distraction_mm: distraction_mm.unwrap_or(0.0),
                         },
                     },
                 });
@@ -799,10 +801,15 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                         segment_name(&t, i)
                     ),
                     CageInterface::Contact => format!(
-                        "cage {}: the cage fills the nucleus volume and sits on both endplates in penalty contact with Coulomb friction {} (a modelling choice), seated {seating} mm into each (distraction {} mm) and held to the lower vertebra by six {BLOCK_HOLD_N_PER_MM} N/mm bars (its teeth): it can lift off where the segment opens and slide at the upper endplate, it does not sink into the bone (rigid vertebrae; the bone under it is checked separately, from its contact pressure), and nothing holds it to the annulus around it; E {e} MPa, nu {nu} (rigid in the hybrid model: its compliance is the contact's)",
+                        "cage {}: the cage fills the nucleus volume and sits on both endplates in penalty contact with Coulomb friction {} (a modelling choice), seated {seated} mm into each (distraction {} mm{}) and held to the lower vertebra by six {BLOCK_HOLD_N_PER_MM} N/mm bars (its teeth): it can lift off where the segment opens and slide at the upper endplate, it does not sink into the bone (rigid vertebrae; the bone under it is checked separately, from its contact pressure), and nothing holds it to the annulus around it; E {e} MPa, nu {nu} (rigid in the hybrid model: its compliance is the contact's)",
                         segment_name(&t, i),
                         friction.unwrap_or(CAGE_FRICTION),
-                        distraction_mm.unwrap_or(0.0)
+                        distraction_mm.unwrap_or(0.0),
+                        if distraction_mm.is_some_and(|d| 0.5 * d > CAGE_SEATING_MM) {
+                            ", driven in by a load-free first step: rotations are measured from the distracted pose"
+                        } else {
+                            ""
+                        }
                     ),
                 });
             }

@@ -94,6 +94,82 @@ pub struct ScenarioSummary {
     pub screw_breaches: Vec<crate::breach::ScrewBreach>,
     /// Why the breach check is missing or failed, when it is.
     pub breach_note: Option<String>,
+    /// What seating a distracting cage does before any load (from the pre-operative
+    /// geometry), per segment that it moves; empty without one. Every rotation of the
+    /// scenario is measured from this pose.
+    pub seated: Vec<SeatedSegment>,
+}
+
+/// A segment as a distracting implant leaves it, before any load, against the
+/// pre-operative geometry ([`spinetwin_model::twin::CaseResult::seated`]).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SeatedSegment {
+    /// Segment, e.g. "L4-L5".
+    pub level: String,
+    /// Change of the mean disc height (mm, positive: opened).
+    pub disc_height_change_mm: f64,
+    /// Rotation of the upper vertebra relative to the lower one (degrees, the lower one's
+    /// anatomical axes: flexion +, lateral bending left +, axial rotation left +).
+    pub rotation_deg: [f64; 3],
+}
+
+/// The segments a distracting implant moves by more than 0.05 mm or 0.1 degree when it is
+/// seated, from the first converged result that has a seated pose.
+fn seated_segments(results: &[CaseResult]) -> Vec<SeatedSegment> {
+    let Some(p) = results
+        .iter()
+        .filter(|r| r.converged)
+        .find_map(|r| r.seated.as_ref())
+    else {
+        return Vec::new();
+    };
+    p.segments
+        .iter()
+        .filter(|g| {
+            g.disc_height_change_mm.abs() > 0.05 || g.rotation_deg.iter().any(|a| a.abs() > 0.1)
+        })
+        .map(|g| SeatedSegment {
+            level: format!("{}-{}", g.upper.name(), g.lower.name()),
+            disc_height_change_mm: g.disc_height_change_mm,
+            rotation_deg: g.rotation_deg,
+        })
+        .collect()
+}
+
+/// One sentence on what seating the distracting implants does (empty without any).
+fn seated_sentence(seated: &[SeatedSegment]) -> String {
+    if seated.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = seated
+        .iter()
+        .map(|g| {
+            let [sag, cor, axi] = g.rotation_deg;
+            let mut s = format!("{} disc height {:+.1} mm", g.level, g.disc_height_change_mm);
+            if sag.abs() >= 0.05 {
+                s.push_str(&format!(
+                    " and {:.1} deg {}",
+                    sag.abs(),
+                    if sag < 0.0 {
+                        "more lordotic"
+                    } else {
+                        "less lordotic"
+                    }
+                ));
+            }
+            for (a, side, what) in [(cor, "left", "bent"), (axi, "left", "rotated")] {
+                if a.abs() >= 0.1 {
+                    let side = if a > 0.0 { side } else { "right" };
+                    s.push_str(&format!(", {what} {:.1} deg to the {side}", a.abs()));
+                }
+            }
+            s
+        })
+        .collect();
+    format!(
+        "Driving in the distracting cage, before any load: {} (against the pre-operative geometry); the rotations of this scenario are measured from that pose. ",
+        parts.join("; ")
+    )
 }
 
 /// The whole comparison.
@@ -489,6 +565,7 @@ pub fn compare(
             }
         }
         summaries.push(ScenarioSummary {
+            seated: seated_segments(results),
             name: sm.scenario.name.clone(),
             file: sm.scenario.file.clone(),
             changes: sm.changes.clone(),
@@ -992,7 +1069,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             }
             match self.full_fidelity_element_mm {
                 None => h.push_str("<li>Hybrid twin: rigid vertebrae, FE discs, ligament fibres, frictionless facet contact; pure moments on the top vertebra with the bottom one fixed.</li></ul>"),
-                Some(mm) => h.push_str(&format!("<li>Full fidelity: the vertebrae between the top and the bottom one are deformable (8-node hexahedra of {mm} mm from the CT, moduli from the HU, cement as PMMA elements in the body); the top and the bottom vertebra are rigid, the moment acts on the top one and the bottom one is held. FE discs tied to the bone, ligament fibres tied at their insertions, frictionless facet contact on small rigid patches of the articular surfaces, screws bonded to the bone along their shaft. Bone that a decompression removes is left out of the deformable mesh: the lamina and spinous process between the pedicles' medial walls (one side for a hemilaminectomy), each articular process of a total facetectomy to 6 mm behind its cartilage; a medial facetectomy keeps its bone.</li></ul>")),
+                Some(mm) => h.push_str(&format!("<li>Full fidelity: the vertebrae between the top and the bottom one are deformable (8-node hexahedra of {mm} mm from the CT, moduli from the HU, cement as PMMA elements in the body); the top and the bottom vertebra are rigid, the moment acts on the top one and the bottom one is held. FE discs tied to the bone, ligament fibres tied at their insertions, frictionless facet contact on small rigid patches of the articular surfaces, screws bonded to the bone along their shaft, a cage on a deformable vertebra bonded to its endplates (no lift-off or sliding there, and a `distraction_mm` is not applied: the pre-operative pose is the neutral one). Bone that a decompression removes is left out of the deformable mesh: the lamina and spinous process between the pedicles' medial walls (one side for a hemilaminectomy), each articular process of a total facetectomy to 6 mm behind its cartilage; a medial facetectomy keeps its bone.</li></ul>")),
             }
         }
         h.push_str("</body></html>\n");
@@ -1006,6 +1083,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             "{} of {} load cases converged. ",
             sc.converged[0], sc.converged[1]
         ));
+        p.push_str(&seated_sentence(&sc.seated));
         let mut big = Vec::new();
         for r in self.rows.iter().filter(|r| {
             r.scenario == sc.name && r.metric == "rotation_deg" && r.control == CONTROL_LOAD

@@ -349,6 +349,7 @@ mod tests {
             deformed: None,
             implant_loads: Vec::new(),
             bone_field: None,
+            seated: None,
         }
     }
 

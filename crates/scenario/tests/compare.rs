@@ -43,6 +43,7 @@ fn result(
         deformed: None,
         implant_loads: Vec::new(),
         bone_field: None,
+        seated: None,
         iterations: 1,
         equations: 1,
         seconds: 0.0,
@@ -261,4 +262,46 @@ fn bone_stress_rows_at_the_full_fidelity() {
         "{p}"
     );
     assert!(!p.contains("Cement has no mechanical effect"), "{p}");
+}
+
+#[test]
+fn a_seated_distraction_is_summarised_and_said_in_the_paragraph() {
+    let t = common::specimen(&["L3", "L4", "L5"]);
+    let s = Scenario::parse(
+        "name = \"alif\"\n[[operation]]\nkind = \"interbody_cage\"\nsegment = \"L4-L5\"\nfootprint = \"alif\"\ndistraction_mm = 2.0\n",
+        "alif.toml",
+    )
+    .unwrap();
+    let m = apply(&t, &s).unwrap();
+    let flex = LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0);
+    let intact = vec![result(&t, &flex, 4.0, [None, None], true)];
+    let mut r = result(&m.twin, &flex, 3.0, [None, None], true);
+    // Seated: L4-L5 opened by 2.2 mm and tilted 2.24 deg into lordosis; L3-L4 unmoved.
+    let mut seated = r.samples[0].clone();
+    seated.moment_nm = 0.0;
+    for g in &mut seated.segments {
+        let moved = g.upper.name() == "L4";
+        g.rotation_deg = [if moved { -2.24 } else { 0.01 }, 0.0, 0.0];
+        g.disc_height_change_mm = if moved { 2.21 } else { 0.0 };
+    }
+    r.seated = Some(seated);
+    let cmp = compare(&intact, &[(&m, vec![r])]);
+    let sc = &cmp.scenarios[0];
+    assert_eq!(sc.seated.len(), 1, "{:?}", sc.seated);
+    assert_eq!(sc.seated[0].level, "L4-L5");
+    assert_eq!(sc.seated[0].disc_height_change_mm, 2.21);
+    let p = cmp.paragraph(sc);
+    assert!(
+        p.contains("L4-L5 disc height +2.2 mm and 2.2 deg more lordotic"),
+        "{p}"
+    );
+    let json = serde_json::to_string(&cmp).unwrap();
+    assert!(json.contains("\"seated\":[{\"level\":\"L4-L5\""), "{json}");
+    // Without a seated pose, nothing is said.
+    let plain = compare(
+        &intact,
+        &[(&m, vec![result(&m.twin, &flex, 3.0, [None, None], true)])],
+    );
+    assert!(plain.scenarios[0].seated.is_empty());
+    assert!(!plain.paragraph(&plain.scenarios[0]).contains("Driving in"));
 }
