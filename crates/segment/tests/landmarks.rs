@@ -236,23 +236,24 @@ fn default_phantom_landmarks_at_2mm() {
         // Trabecular bone is 220 HU (bmd_scale 1) with a +-12 % texture.
         assert!((v.trabecular_hu - 220.0).abs() < 15.0, "{}", v.level);
     }
-    // Measured maxima at 2 mm in the comments.
+    // Measured maxima at 2 mm in the comments (in brackets: from the labels alone, before
+    // the endplates' sub-voxel tilt).
     check(
         &e,
         &[
             ("frame x axis (deg)", 1.5),    // 0.00
-            ("frame y axis (deg)", 1.5),    // 1.11
-            ("frame z axis (deg)", 1.5),    // 1.11
+            ("frame y axis (deg)", 1.5),    // 0.81 (1.11 from labels alone)
+            ("frame z axis (deg)", 1.5),    // 0.81 (1.11)
             ("frame origin (mm)", 0.8),     // 0.55
-            ("endplate centre (mm)", 1.6),  // 1.26
-            ("endplate normal (deg)", 3.0), // 2.38
+            ("endplate centre (mm)", 1.4),  // 1.09 (1.26)
+            ("endplate normal (deg)", 1.6), // 1.14 (2.38)
             ("pedicle width (mm)", 1.2),    // 0.83
             ("pedicle height (mm)", 1.5),   // 1.20
             // The screw corridor: the phantom's pedicle is a 2-4 mm stub between the body
             // and the arch, which does not show its axis (see `landmark_validation_table`;
             // the medial-wall fit the corridor replaced was off by up to 40 deg on automatic
             // labels at 1 mm).
-            ("pedicle direction (deg)", 15.0), // 14.0
+            ("pedicle direction (deg)", 16.0), // 15.00 (14.0)
             ("pedicle entry (mm)", 7.5),       // 6.3
             ("facet centre (mm)", 2.8),        // 2.30
             // A 1 mm joint space is below the 2 mm voxel: parts of each joint are a shared
@@ -262,11 +263,11 @@ fn default_phantom_landmarks_at_2mm() {
             ("spinous tip (mm)", 1.8),             // 1.36
             // T12: its superior articular process reaches as far lateral as its short
             // transverse process (see `landmark_validation_table`).
-            ("transverse tip (mm)", 6.0),          // 5.03
+            ("transverse tip (mm)", 6.6),          // 6.13 (5.03)
             ("disc centre (mm)", 0.8),             // 0.51
-            ("disc height middle (mm)", 0.9),      // 0.60
-            ("disc height ant/post (mm)", 1.5),    // 1.11
-            ("segment sagittal angle (deg)", 4.0), // 3.07
+            ("disc height middle (mm)", 0.9),      // 0.62
+            ("disc height ant/post (mm)", 1.0),    // 0.71 (1.11)
+            ("segment sagittal angle (deg)", 1.6), // 1.15 (3.07)
             ("lordosis L1-S1 (deg)", 1.0),         // 0.02
             ("sacral slope (deg)", 1.0),           // 0.50
         ],
@@ -417,20 +418,29 @@ fn landmark_validation_table() {
          articular process reaches as far lateral as the short transverse process (a vertical \
          ridge 24 mm from the midline from the process tip up to the joint), so the most \
          lateral bone is that ridge, not the process tip (the transverse row's maximum; the \
-         lumbar tips are within 0.5 mm, the voxel grid's phase); the endplate fits on the \
-         1 mm label staircase (endplate normal, segment angles) and the facet planes of the \
+         lumbar tips are within 0.5 mm, the voxel grid's phase); the facet planes of the \
          scoliotic phantom's asymmetric joints reach 1-2 deg.\n\n\
-         Geometry comes from the label map only, so with reference labels bone density and \
-         noise change only the trabecular HU (the default and osteoporotic columns are \
-         equal).\n\n\
+         **Sub-voxel endplates** (2026-12-05): each endplate column's height is also read \
+         from the CT, where the profile along the body axis falls half-way from the cortex's \
+         brightest sample to the disc's darkest (partial volume and blur move that edge \
+         continuously, the label surface moves in whole voxels); the plane's tilt is fitted \
+         to those heights, its level and concavity to the label surface (the edge's offset \
+         from the true surface follows the cortex's thickness). From the labels alone, the \
+         1.5 mm column read: frame axes 1.94 / 2.43 / 1.55 deg, endplate normal 2.12 deg, \
+         segment sagittal angle 3.50 deg, anterior/posterior disc heights 1.55 mm (max); at \
+         1 mm: endplate normal 1.19 deg, segment sagittal angle 1.95 deg. The disc's middle \
+         height (0.47 -> 0.54 mm) and the coronal angles (segment 0.28 -> 0.43 deg, Cobb 0.28 -> \
+         0.35) at 1.5 mm got slightly worse, within the issue's limits.\n\n\
+         Apart from the endplate tilts, geometry comes from the label map only, so with \
+         reference labels bone density and noise change little beyond the trabecular HU.\n\n\
          **At 1.5 mm voxels (the coarse end of the issue's 0.6-1.5 mm) the issue's 1 mm / 1 deg \
-         is not met** for the frame axes, the endplate normals and centres, the segment's \
-         sagittal angle, the anterior/posterior disc heights, the pedicle height, the spinous \
-         tip, the facet normals and their pair opposition (see the column): the landmarks come from the label map \
-         alone, and its 1.5 mm staircase tilts the fitted planes and the symmetry plane (on \
-         this symmetric phantom the voxel grid is not symmetric about the midline at 1.5 mm). \
-         A sub-voxel fit to the CT's partial-volume boundary would be needed; it is not done. \
-         At 0.6 mm the rows within 1 mm / 1 deg at 1 mm stay within it.\n\n",
+         is still not met** for the frame y and z axes and the endplate normal (1.02-1.10 \
+         deg, max), the endplate centre (1.03 mm), the segment's sagittal angle (1.60 deg), \
+         the pedicle height, the spinous tip, the facet normals and their pair opposition (see \
+         the column): those come from the label map, whose 1.5 mm staircase tilts the fitted \
+         planes and the symmetry plane (on this symmetric phantom the voxel grid is not \
+         symmetric about the midline at 1.5 mm); the same sub-voxel reading for the facets, \
+         the pedicles and the symmetry plane is not done. At 0.6 mm the rows within 1 mm / 1 deg at 1 mm stay within it.\n\n",
     );
     let mut all: Vec<(&str, Errors)> = Vec::new();
     for (name, spec) in variants {
@@ -438,28 +448,32 @@ fn landmark_validation_table() {
         let (_, _, e) = run(spec);
         println!("== {name}");
         print(&e);
-        // At 1.5 mm the label map's staircase is half as coarse again as at 1 mm, and the
-        // landmarks come from the labels alone: these rows exceed the 1 mm / 1 deg of the
-        // issue there (measured maximum in the comments; the doc says so). Their own limits
-        // keep them from getting worse; every other row keeps the limits below.
+        // At 1.5 mm the label map's staircase is half as coarse again as at 1 mm: the
+        // endplates take their tilt from the CT's partial-volume edge, the rest of the
+        // landmarks come from the labels alone, and these rows have their own limits
+        // (measured maximum in the comments, from the labels alone before the sub-voxel
+        // endplates in brackets; the doc says which exceed the issue's 1 mm / 1 deg); every
+        // other row keeps the limits below.
         if spacing > 1.2 {
             check(
                 &e,
                 &[
-                    ("frame x axis (deg)", 2.3),           // 1.94
-                    ("frame y axis (deg)", 2.8),           // 2.43
-                    ("frame z axis (deg)", 1.8),           // 1.55
-                    ("frame origin (mm)", 1.2),            // 0.97
-                    ("endplate centre (mm)", 1.4),         // 1.15
-                    ("endplate normal (deg)", 2.5),        // 2.12
+                    ("frame x axis (deg)", 0.5),           // 0.22 (1.94 from labels alone)
+                    ("frame y axis (deg)", 1.3),           // 1.02 (2.43)
+                    ("frame z axis (deg)", 1.3),           // 1.05 (1.55)
+                    ("frame origin (mm)", 0.9),            // 0.67
+                    ("endplate centre (mm)", 1.3),         // 1.03
+                    ("endplate normal (deg)", 1.4),        // 1.10 (2.12)
                     ("pedicle direction (deg)", 11.0),     // 10.17 (the axis, see the doc)
                     ("pedicle height (mm)", 1.5),          // 1.29
                     ("spinous tip (mm)", 1.5),             // 1.21
                     ("facet normal (deg)", 2.5),           // 2.11
                     ("facet pair opposition (deg)", 2.5),  // 1.95
-                    ("disc centre (mm)", 1.0),             // 0.85
-                    ("disc height ant/post (mm)", 1.8),    // 1.55
-                    ("segment sagittal angle (deg)", 4.0), // 3.50
+                    ("disc centre (mm)", 1.0),             // 0.87
+                    ("disc height middle (mm)", 0.65),     // 0.54 (0.47)
+                    ("disc height ant/post (mm)", 0.9),    // 0.68 (1.55)
+                    ("segment sagittal angle (deg)", 2.0), // 1.60 (3.50)
+                    ("segment coronal angle (deg)", 0.55), // 0.43 (0.28)
                 ],
             );
         }
@@ -476,8 +490,10 @@ fn landmark_validation_table() {
             "facet normal (deg)",
             "facet pair opposition (deg)",
             "disc centre (mm)",
+            "disc height middle (mm)",
             "disc height ant/post (mm)",
             "segment sagittal angle (deg)",
+            "segment coronal angle (deg)",
         ];
         let limits_for = |limits: &[(&'static str, f64)]| -> Vec<(&'static str, f64)> {
             limits
@@ -513,7 +529,7 @@ fn landmark_validation_table() {
                 ("segment coronal angle (deg)", 0.3),  // 0.08
                 ("lordosis L1-S1 (deg)", 1.2),         // 0.97
                 ("sacral slope (deg)", 0.4),           // 0.21
-                ("coronal Cobb (deg)", 0.3),           // 0.07
+                ("coronal Cobb (deg)", 0.5),           // 0.35 at 1.5 mm (0.28 from labels alone)
             ]),
         );
         // Means of the rows whose definitions were aligned with the truth (measured maximum

@@ -4,7 +4,7 @@ use super::{
     ArticularSurface, BonyStop, DiscLandmarks, Endplate, Frame, LandmarkError, Pedicle, Sides,
     SpineLandmarks, VertebraLandmarks, P3,
 };
-use nalgebra::{Matrix4, Vector3, Vector4};
+use nalgebra::{Matrix2, Matrix4, Vector2, Vector3, Vector4};
 use spinetwin_anatomy::{Level, CANAL_LABEL};
 use spinetwin_imaging::Volume;
 use std::collections::BTreeMap;
@@ -111,13 +111,98 @@ fn columns(pts: &[V3], s: f64) -> BTreeMap<(i32, i32), (f64, f64)> {
     m
 }
 
-/// Fits one endplate (superior when `top`) to the body's column extrema.
-fn fit_plate(cols: &BTreeMap<(i32, i32), (f64, f64)>, s: f64, top: bool) -> Option<PlateFit> {
+/// Sub-voxel surface heights of the columns `all` (local x, y, label surface z): each
+/// column's CT edge (`edge(x, y, z)`: the offset of the intensity edge along the outward
+/// local z, see [`ct_edge`]) shifted by the median offset of all columns from the label
+/// surface; columns without a clear edge keep the label height. `None` when too few columns
+/// have an edge. On a coarse grid the label surface is a staircase whose steps tilt a fitted
+/// plane by 1-2 deg (1.5 mm voxels, docs/segment/landmarks.md); the partial-volume edge is
+/// not one, but its offset from the true surface follows the cortex's thickness and the bone
+/// behind it, so only the plane's tilt is taken from it ([`fit_plate`]).
+fn refined_heights(
+    all: &[(f64, f64, f64)],
+    edge: &dyn Fn(f64, f64, f64) -> Option<f64>,
+    top: bool,
+) -> Option<Vec<f64>> {
+    let sign = if top { 1.0 } else { -1.0 };
+    let offsets: Vec<Option<f64>> = all.iter().map(|c| edge(c.0, c.1, c.2)).collect();
+    let mut d: Vec<f64> = offsets.iter().flatten().copied().collect();
+    if d.len() < 10 || d.len() * 2 < all.len() {
+        return None;
+    }
+    d.sort_by(f64::total_cmp);
+    let median = d[d.len() / 2];
+    Some(
+        all.iter()
+            .zip(offsets)
+            .map(|(c, o)| c.2 + o.map_or(0.0, |o| sign * (o - median)))
+            .collect(),
+    )
+}
+
+/// Offset (mm) of the CT's bone edge from the surface point `p` along the outward unit
+/// direction `d`: where the profile, sampled every `s / 8` from `1.5 s` inside to `2 s`
+/// outside, falls through half-way between its brightest sample inside (the cortex) and its
+/// darkest outside (the disc). `None` where the contrast is under 150 HU or the crossing is
+/// more than `1.5 s` from `p` (no clean bone-soft tissue edge there).
+fn ct_edge(ct: &Volume<f32>, p: V3, d: V3, s: f64) -> Option<f64> {
+    let step = s / 8.0;
+    let (k0, k1) = (-12i32, 16i32);
+    let mut v = Vec::with_capacity((k1 - k0 + 1) as usize);
+    for k in k0..=k1 {
+        v.push(ct.sample_trilinear(p + d * (k as f64 * step))?);
+    }
+    let t = |i: usize| (i as i32 + k0) as f64 * step;
+    // Inside: up to half a voxel out (the label surface may sit inside the edge).
+    let inside_end = (4 - k0) as usize;
+    let (imax, vin) =
+        v[..=inside_end]
+            .iter()
+            .enumerate()
+            .fold(
+                (0, f64::NEG_INFINITY),
+                |a, (i, &x)| if x > a.1 { (i, x) } else { a },
+            );
+    let vout = v[(-k0) as usize..]
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    if vin - vout < 150.0 {
+        return None;
+    }
+    let level = 0.5 * (vin + vout);
+    let k = (imax + 1..v.len()).find(|&i| v[i] < level)?;
+    let r = t(k - 1) + (v[k - 1] - level) / (v[k - 1] - v[k]) * step;
+    (r.abs() <= 1.5 * s).then_some(r)
+}
+
+/// A footprint column of an endplate fit: local x, y, the label surface's height and the
+/// sub-voxel height (mm; `None` where the CT gives none).
+type Column = (f64, f64, f64, Option<f64>);
+
+/// Fits one endplate (superior when `top`) to the body's column extrema; `edge` refines the
+/// column heights (see [`refined_heights`]).
+fn fit_plate(
+    cols: &BTreeMap<(i32, i32), (f64, f64)>,
+    s: f64,
+    top: bool,
+    edge: &dyn Fn(f64, f64, f64) -> Option<f64>,
+) -> Option<PlateFit> {
     // Surface height of a column: the extreme voxel centre plus half a voxel to the boundary.
     let surf = |v: &(f64, f64)| if top { v.1 + s / 2.0 } else { v.0 - s / 2.0 };
     let all: Vec<(f64, f64, f64)> = cols
         .iter()
         .map(|(k, v)| (k.0 as f64 * s, k.1 as f64 * s, surf(v)))
+        .collect();
+    // Per column, its sub-voxel height (None for every column when the CT gives too few).
+    let refined: Vec<Option<f64>> = match refined_heights(&all, edge, top) {
+        Some(z) => z.into_iter().map(Some).collect(),
+        None => vec![None; all.len()],
+    };
+    let all: Vec<Column> = all
+        .into_iter()
+        .zip(refined)
+        .map(|(c, z)| (c.0, c.1, c.2, z))
         .collect();
     // Rough centre: the midline AP extent and the LR extent of the whole footprint.
     let (xmin, xmax) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, c| {
@@ -148,7 +233,7 @@ fn fit_plate(cols: &BTreeMap<(i32, i32), (f64, f64)>, s: f64, top: bool) -> Opti
     // Endplate cells: surface within 4 mm of the central plane (drops alae, osteophytes
     // and other bone reaching beyond the endplate level).
     let sign = if top { 1.0 } else { -1.0 };
-    let kept: Vec<(f64, f64, f64)> = all
+    let kept: Vec<Column> = all
         .iter()
         .filter(|c| {
             let zp = q[0] + q[1] * (c.0 - cx0) + q[2] * (c.1 - cy0);
@@ -191,18 +276,36 @@ fn fit_plate(cols: &BTreeMap<(i32, i32), (f64, f64)>, s: f64, top: bool) -> Opti
     let a = (xmax - xmin) / 2.0 + s / 2.0;
     let b = (y_post - y_ant) / 2.0;
     // Rim plane plus a concavity term (1 - rho^2): the plane part is the rim plane.
-    let rows: Vec<(f64, f64, f64, f64)> = kept
+    let inner: Vec<(f64, f64, f64, &Column)> = kept
         .iter()
         .filter_map(|c| {
             let (dx, dy) = (c.0 - cx, c.1 - cy);
             let rho2 = (dx / a).powi(2) + (dy / b).powi(2);
-            (rho2 < 0.85 * 0.85).then_some((dx, dy, 1.0 - rho2, c.2))
+            (rho2 < 0.85 * 0.85).then_some((dx, dy, 1.0 - rho2, c))
         })
         .collect();
+    let rows: Vec<(f64, f64, f64, f64)> = inner.iter().map(|r| (r.0, r.1, r.2, r.3 .2)).collect();
     if rows.len() < 10 {
         return None;
     }
-    let f = lstsq(&rows, true)?;
+    let mut f = lstsq(&rows, true)?;
+    // The tilt from the sub-voxel heights where the CT gives them; the level and the
+    // concavity from the label surface, with that tilt.
+    let sub: Option<Vec<(f64, f64, f64, f64)>> = inner
+        .iter()
+        .map(|r| r.3 .3.map(|z| (r.0, r.1, r.2, z)))
+        .collect();
+    if let Some(t) = sub.and_then(|sub| lstsq(&sub, true)) {
+        let (mut a, mut b) = (Matrix2::<f64>::zeros(), Vector2::<f64>::zeros());
+        for r in &rows {
+            let v = Vector2::new(1.0, r.2);
+            a += v * v.transpose();
+            b += v * (r.3 - t[1] * r.0 - t[2] * r.1);
+        }
+        if let Some(q) = a.lu().solve(&b) {
+            f = [q[0], t[1], t[2], q[1]];
+        }
+    }
     Some(PlateFit {
         cx,
         cy,
@@ -244,6 +347,7 @@ struct Plates {
 
 /// Body split and endplate fits, iterated so that the fitting frame follows the body axis.
 fn fit_body(
+    ct: &Volume<f32>,
     pts: &[V3],
     canal: &[V3],
     centroid: V3,
@@ -281,11 +385,13 @@ fn fit_body(
             .filter(|l| l.y < y_wall)
             .collect();
         let cols = columns(&body, s);
-        let sup = fit_plate(&cols, s, true)?;
+        let edge_up = |x: f64, y: f64, z: f64| ct_edge(ct, fr.world(V3::new(x, y, z)), fr.z, s);
+        let edge_down = |x: f64, y: f64, z: f64| ct_edge(ct, fr.world(V3::new(x, y, z)), -fr.z, s);
+        let sup = fit_plate(&cols, s, true, &edge_up)?;
         let inf = if sacrum {
             None
         } else {
-            Some(fit_plate(&cols, s, false)?)
+            Some(fit_plate(&cols, s, false, &edge_down)?)
         };
         // New frame: z bisects the endplate normals, y towards the canal.
         let up_s = fr.dir(sup.up());
@@ -1041,7 +1147,7 @@ fn vertebra(
     let centroid = mean(&pts).ok_or("no voxels")?;
     let sacrum = level == Level::S1;
     let mut warnings = Vec::new();
-    let pl = fit_body(&pts, canal, centroid, sacrum, s, &mut warnings)
+    let pl = fit_body(cx.ct, &pts, canal, centroid, sacrum, s, &mut warnings)
         .ok_or("the vertebral body could not be fitted (too few voxels or no endplate)")?;
     let (fit, fr) = (pl.fit, pl.frame);
     let superior_endplate = endplate(&fit, &pl.sup, true, s);
