@@ -48,7 +48,10 @@
 //!   sets; `element|elset, Sn`), `*SURFACE INTERACTION` with `*SURFACE BEHAVIOR,
 //!   PRESSURE-OVERCLOSURE=LINEAR` (`K, sigma_inf`) and `*FRICTION` (`mu, stick slope`),
 //!   `*CONTACT PAIR, INTERACTION=..., TYPE=NODE TO SURFACE` ([`InpContactPair`], see
-//!   `# Nonlinear models`); `*TIE, NAME=...[, POSITION TOLERANCE=...][, ADJUST=YES|NO]`
+//!   `# Nonlinear models`) or `TYPE=SURFACE TO SURFACE` (slave element faces of 3 or 4
+//!   nodes, frictionless: read as mortar contact, [`crate::nl::ContactPair::slave_faces`];
+//!   on the contact patch test deck of `tests/inp_nl.rs` CalculiX's surface-to-surface
+//!   contact and the solver agree to 3.4e-6, rel. L2); `*TIE, NAME=...[, POSITION TOLERANCE=...][, ADJUST=YES|NO]`
 //!   with a line `slave surface, master surface` (the master element faces; [`InpTie`]:
 //!   CalculiX's exact MPCs read as a node-to-surface penalty tie with the solver's automatic
 //!   penalty, quadrilateral master faces split along their 1-3 diagonal, six-node faces into
@@ -448,8 +451,8 @@ pub struct InpInteraction {
     pub friction: Option<(f64, f64)>,
 }
 
-/// A `*CONTACT PAIR, INTERACTION=..., TYPE=NODE TO SURFACE` data line: slave and master
-/// surface names.
+/// A `*CONTACT PAIR, INTERACTION=..., TYPE=NODE TO SURFACE|SURFACE TO SURFACE` data line:
+/// slave and master surface names.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InpContactPair {
     /// Interaction name (upper-case).
@@ -458,6 +461,9 @@ pub struct InpContactPair {
     pub slave: String,
     /// Master surface (element faces).
     pub master: String,
+    /// `TYPE=SURFACE TO SURFACE` (the slave must be element faces): read as mortar contact
+    /// ([`crate::nl::ContactPair::slave_faces`]).
+    pub surface_to_surface: bool,
 }
 
 /// A `*TIE, NAME=...[, POSITION TOLERANCE=...][, ADJUST=YES|NO]` data line: slave and
@@ -973,8 +979,8 @@ enum Block {
     Behavior(usize),
     /// `*FRICTION` data line.
     Friction(usize),
-    /// `*CONTACT PAIR` data: the interaction.
-    ContactPair(String),
+    /// `*CONTACT PAIR` data: the interaction, and whether surface to surface.
+    ContactPair(String, bool),
     /// `*TIE` data: name, tolerance, adjust.
     Tie(String, Option<f64>, bool),
     /// After a `*TIE`'s one data line: a second one is refused with a hint.
@@ -1312,17 +1318,19 @@ impl Deck {
                             .iter()
                             .find(|(k, _)| !matches!(k.as_str(), "INTERACTION" | "TYPE"))
                         {
-                            return err(line, format!("*CONTACT PAIR parameter {k} is not supported (supported: INTERACTION, TYPE=NODE TO SURFACE)"));
+                            return err(line, format!("*CONTACT PAIR parameter {k} is not supported (supported: INTERACTION, TYPE=NODE TO SURFACE|SURFACE TO SURFACE)"));
                         }
                         let ty = kw.require("TYPE")?;
-                        if normalise(&ty) != "NODE TO SURFACE" {
-                            return err(line, format!("*CONTACT PAIR, TYPE={ty} is not supported (NODE TO SURFACE only)"));
-                        }
+                        let s2s = match normalise(&ty).as_str() {
+                            "NODE TO SURFACE" => false,
+                            "SURFACE TO SURFACE" => true,
+                            _ => return err(line, format!("*CONTACT PAIR, TYPE={ty} is not supported (NODE TO SURFACE or SURFACE TO SURFACE; MORTAR is read as neither)")),
+                        };
                         let name = kw.require("INTERACTION")?.to_ascii_uppercase();
                         if !deck.interactions.iter().any(|i| i.name == name) {
                             return err(line, format!("*CONTACT PAIR: surface interaction {name} is not defined (define it before the pair)"));
                         }
-                        Block::ContactPair(name)
+                        Block::ContactPair(name, s2s)
                     }
                     "TIE" => {
                         if step.is_some() {
@@ -1830,7 +1838,7 @@ impl Deck {
                     deck.interactions[*i].friction = Some((mu, lambda));
                     block = Block::None;
                 }
-                Block::ContactPair(name) => {
+                Block::ContactPair(name, s2s) => {
                     let f = fields(t);
                     if f.len() != 2 {
                         return err(
@@ -1851,10 +1859,18 @@ impl Deck {
                     {
                         return err(line, format!("*CONTACT PAIR: master surface {master} is a node surface; the master must be element faces"));
                     }
+                    if *s2s
+                        && deck.surfaces.iter().any(|x| {
+                            x.name == slave && matches!(x.members, SurfaceMembers::Node(_))
+                        })
+                    {
+                        return err(line, format!("*CONTACT PAIR, TYPE=SURFACE TO SURFACE: slave surface {slave} is a node surface; give element faces (or use TYPE=NODE TO SURFACE)"));
+                    }
                     deck.contact_pairs.push(InpContactPair {
                         interaction: name.clone(),
                         slave,
                         master,
+                        surface_to_surface: *s2s,
                     });
                 }
                 Block::Tie(name, tolerance, adjust) => {
@@ -2488,8 +2504,15 @@ impl Deck {
         for cp in &self.contact_pairs {
             let _ = writeln!(
                 o,
-                "*CONTACT PAIR, INTERACTION={}, TYPE=NODE TO SURFACE\n{}, {}",
-                cp.interaction, cp.slave, cp.master
+                "*CONTACT PAIR, INTERACTION={}, TYPE={}\n{}, {}",
+                cp.interaction,
+                if cp.surface_to_surface {
+                    "SURFACE TO SURFACE"
+                } else {
+                    "NODE TO SURFACE"
+                },
+                cp.slave,
+                cp.master
             );
         }
         for t in &self.ties {
@@ -3535,8 +3558,51 @@ impl Deck {
             }
             let mean_master =
                 master_faces.iter().map(|f| f.1).sum::<f64>() / master_faces.len().max(1) as f64;
+            // Surface to surface: mortar contact on the slave element faces (corner nodes;
+            // faces with mid-side nodes are refused: their corners alone would not carry
+            // the pressure the way the element's own face does).
+            let mut slave_faces = Vec::new();
+            let mortar_slave = if cp.surface_to_surface {
+                if let SurfaceMembers::Element(v) = &surface(&cp.slave).members {
+                    for &(id, f) in v {
+                        if let Some(&e) = built.elem_index.get(&id) {
+                            let n = mesh.kinds[e].faces()[f as usize - 1].len();
+                            if n > 4 {
+                                return bad(format!(
+                                    "*CONTACT PAIR ({} on {}), TYPE=SURFACE TO SURFACE: element {id} face S{f} has {n} nodes; only 3- and 4-node faces (C3D4, C3D8, C3D6) are supported as slave faces (TYPE=NODE TO SURFACE takes any)",
+                                    cp.slave, cp.master
+                                ));
+                            }
+                        }
+                    }
+                }
+                let faces = faces_of(&cp.slave)?;
+                let mut index: BTreeMap<usize, usize> = BTreeMap::new();
+                for (nodes, _) in &faces {
+                    for &n in nodes {
+                        let next = index.len();
+                        index.entry(n).or_insert(next);
+                    }
+                }
+                let mut order = vec![0; index.len()];
+                for (&n, &i) in &index {
+                    order[i] = n;
+                }
+                for (nodes, _) in &faces {
+                    let c: Vec<usize> = nodes.iter().map(|n| index[n]).collect();
+                    slave_faces.push(match c[..] {
+                        [a, b, d] => nl::SlaveFace::Tri([a, b, d]),
+                        [a, b, d, e] => nl::SlaveFace::Quad([a, b, d, e]),
+                        _ => unreachable!("faces of 3 or 4 corners"),
+                    });
+                }
+                Some(order.into_iter().map(point_of).collect::<Vec<_>>())
+            } else {
+                None
+            };
             let (slave, slave_area): (Vec<nl::Point>, Vec<f64>) = match &surface(&cp.slave).members
             {
+                _ if mortar_slave.is_some() => (mortar_slave.unwrap_or_default(), Vec::new()),
                 // CalculiX: a node of a node surface takes the area of the master face it
                 // meets; the mean master face area stands for it.
                 SurfaceMembers::Node(v) => {
@@ -3568,18 +3634,35 @@ impl Deck {
                 .iter()
                 .find(|i| i.name == cp.interaction)
                 .expect("checked when parsing");
-            material_models.push(format!(
-                "contact pair {} ({} on {}): node-to-surface penalty K = {} MPa/mm{}, per-point area {} (the mean master face area for a node surface)",
-                k + 1,
-                cp.slave,
-                cp.master,
-                it.slope,
-                match it.friction {
-                    Some((mu, _)) => format!(", friction {mu}"),
-                    None => String::new(),
-                },
-                if slave_area.is_empty() { 0.0 } else { slave_area[0] }
-            ));
+            if cp.surface_to_surface {
+                if it.friction.is_some() {
+                    return bad(format!(
+                        "*CONTACT PAIR ({} on {}), TYPE=SURFACE TO SURFACE with *FRICTION: the solver's surface-to-surface (mortar) contact is frictionless; use TYPE=NODE TO SURFACE for friction",
+                        cp.slave, cp.master
+                    ));
+                }
+                material_models.push(format!(
+                    "contact pair {} ({} on {}): surface-to-surface, solved as mortar penalty contact, K = {} MPa/mm, {} slave faces",
+                    k + 1,
+                    cp.slave,
+                    cp.master,
+                    it.slope,
+                    slave_faces.len()
+                ));
+            } else {
+                material_models.push(format!(
+                    "contact pair {} ({} on {}): node-to-surface penalty K = {} MPa/mm{}, per-point area {} (the mean master face area for a node surface)",
+                    k + 1,
+                    cp.slave,
+                    cp.master,
+                    it.slope,
+                    match it.friction {
+                        Some((mu, _)) => format!(", friction {mu}"),
+                        None => String::new(),
+                    },
+                    if slave_area.is_empty() { 0.0 } else { slave_area[0] }
+                ));
+            }
             contacts.push(nl::ContactPair {
                 name: format!("{} on {}", cp.slave, cp.master),
                 slave,
@@ -3589,6 +3672,7 @@ impl Deck {
                 clearance: 0.0,
                 friction: it.friction.map_or(0.0, |f| f.0),
                 augmented: None,
+                slave_faces,
             });
         }
         // Ties: CalculiX's exact MPCs become penalty ties (the solver's automatic penalty),

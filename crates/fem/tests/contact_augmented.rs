@@ -103,6 +103,7 @@ fn column(base: Base, top: Top, increments: Increments) -> Model {
             clearance: 0.0,
             friction: 0.0,
             augmented,
+            slave_faces: vec![],
         });
     }
     let ne = mesh.num_elements();

@@ -94,6 +94,7 @@ fn rigid_block(dx: f64, z0: f64) -> Model {
             clearance: 0.0,
             friction: MU,
             augmented: None,
+            slave_faces: vec![],
         }],
         steps: steps(dx),
         ..Default::default()
@@ -140,6 +141,7 @@ fn deformable_block(dx: f64) -> Model {
             clearance: 0.0,
             friction: MU,
             augmented: None,
+            slave_faces: vec![],
         }],
         steps: steps(dx),
         mesh,

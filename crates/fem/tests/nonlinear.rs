@@ -402,6 +402,7 @@ fn contact_model(slaves: &[[f64; 3]], area: f64, penalty: f64, loads: Vec<Load>)
             clearance: 0.0,
             friction: 0.0,
             augmented: None,
+            slave_faces: vec![],
         }],
         steps: vec![Step {
             name: "press".into(),
@@ -753,6 +754,7 @@ fn vtu_of_a_block_pressed_on_a_rigid_floor_has_contact_pressure_and_strain() {
             clearance: 0.0,
             friction: 0.0,
             augmented: None,
+            slave_faces: vec![],
         }],
         steps: vec![Step {
             name: "press".into(),

@@ -679,6 +679,7 @@ impl Twin {
                     clearance: g.clearance_mm,
                     friction: 0.0,
                     augmented: None,
+                    slave_faces: vec![],
                 }
             })
             .collect();
@@ -1355,6 +1356,7 @@ fn block_contact_pair(
         clearance: seating_mm,
         friction,
         augmented: None,
+        slave_faces: vec![],
     };
     Ok((pair, nodes.iter().map(|x| x.0).collect()))
 }

@@ -317,8 +317,38 @@ impl Deck {
         let mut contact_slaves: Vec<Vec<u64>> = Vec::with_capacity(model.contacts.len());
         let mut carriers: Vec<Vec<[u64; 6]>> = Vec::with_capacity(model.contacts.len());
         let mut folds: Vec<f64> = Vec::with_capacity(model.contacts.len());
+        let mut slave_areas: Vec<Vec<f64>> = Vec::with_capacity(model.contacts.len());
         for c in &model.contacts {
-            if c.slave.len() != c.slave_area.len() {
+            if !c.slave_faces.is_empty() {
+                // A mortar pair goes to CalculiX as node-to-surface contact, each slave
+                // point with its share of the slave faces (reference configuration).
+                let at = |p: &Point| match *p {
+                    Point::Node(n) => model.mesh.nodes.get(n).copied(),
+                    Point::Body { at, .. } => Some(at),
+                };
+                let mut areas = vec![0.0; c.slave.len()];
+                for f in &c.slave_faces {
+                    let Some(x) = f
+                        .nodes()
+                        .iter()
+                        .map(|&k| c.slave.get(k).and_then(at))
+                        .collect::<Option<Vec<_>>>()
+                    else {
+                        return bad(format!(
+                            "contact pair '{}': a slave face refers to a slave point that does not exist",
+                            c.name
+                        ));
+                    };
+                    let shares = f.nodal_areas(&x);
+                    for (k, &n) in f.nodes().iter().enumerate() {
+                        areas[n] += shares[k];
+                    }
+                }
+                slave_areas.push(areas);
+            } else {
+                slave_areas.push(c.slave_area.clone());
+            }
+            if c.slave.len() != slave_areas[slave_areas.len() - 1].len() {
                 return bad(format!(
                     "contact pair '{}': {} slave points but {} areas",
                     c.name,
@@ -565,7 +595,8 @@ impl Deck {
                 let m = mean(v);
                 v.iter().fold(0.0f64, |s, a| s.max((a - m).abs() / m))
             };
-            let (a_s, a_m) = (mean(&c.slave_area), mean(&areas));
+            let slave_area = &slave_areas[k];
+            let (a_s, a_m) = (mean(slave_area), mean(&areas));
             if !(c.penalty > 0.0 && a_s > 0.0 && a_m > 0.0) {
                 return bad(format!(
                     "contact pair '{}': penalty and areas must be > 0",
@@ -577,8 +608,14 @@ impl Deck {
                 "contact pair '{}': CalculiX gives each slave node (a node surface) the area of the master triangle it meets; K = penalty x mean slave area / mean triangle area = {slope:.6e} MPa/mm (triangle areas within {:.1} % of their mean, slave areas within {:.1} %): exact for equal areas",
                 c.name,
                 100.0 * spread(&areas),
-                100.0 * spread(&c.slave_area)
+                100.0 * spread(slave_area)
             ));
+            if !c.slave_faces.is_empty() {
+                approximations.push(format!(
+                    "contact pair '{}': mortar (surface-to-surface) contact written as node-to-surface, each slave node with its share of the slave faces as its area: on non-matching meshes CalculiX loads the master unevenly where spinetwin passes the contact patch test",
+                    c.name
+                ));
+            }
             approximations.push(format!(
                 "contact pair '{}': faceted master (the solver's is smoothed by interpolated normals and fades out over a rim band), its corners moved by the clearance along their vertex normals (the gap at which contact starts is the clearance to within {:.2} %), pressure-overclosure line smoothed over {CONTACT_SMOOTHING_MM} mm",
                 c.name,
@@ -609,6 +646,7 @@ impl Deck {
                 interaction: name.clone(),
                 slave: format!("{name}S"),
                 master: format!("{name}M"),
+                surface_to_surface: false,
             });
         }
         if !model.contacts.is_empty() {

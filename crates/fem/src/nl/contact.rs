@@ -60,10 +60,11 @@ use nalgebra::Matrix3;
 
 use super::assemble::Asm;
 use super::kin::{DofMap, Kin, Pk, State, V3};
+use super::mortar::{self, Segments};
 use super::{ContactPair, ContactState, Model, Point};
 
 /// Barycentric tolerance of the containment test at interior edges.
-const TOL: f64 = 1e-3;
+pub(super) const TOL: f64 = 1e-3;
 /// Width of the rim fade band beyond a boundary edge, in the barycentric coordinate of the
 /// opposite corner (0.3: about a third of the triangle's height).
 const RIM_BAND: f64 = 0.3;
@@ -76,13 +77,13 @@ const CREASE_COS: f64 = 0.7;
 pub(crate) struct Surface {
     /// Per triangle, the smoothed normal at each corner as coefficients of the triangle's
     /// frame `[e1, e2, n]`.
-    corner: Vec<[[f64; 3]; 3]>,
+    pub(super) corner: Vec<[[f64; 3]; 3]>,
     /// Per triangle, whether the edge opposite corner `k` lies on the surface's rim.
     rim: Vec<[bool; 3]>,
 }
 
 /// Identity of a point, for finding shared corners and edges.
-fn key(p: &Point) -> (u8, usize, [u64; 3]) {
+pub(super) fn key(p: &Point) -> (u8, usize, [u64; 3]) {
     match *p {
         Point::Node(n) => (0, n, [0; 3]),
         Point::Body { body, at } => (1, body, at.map(f64::to_bits)),
@@ -171,13 +172,13 @@ impl Surface {
 
 /// A point located in a triangle's prism.
 #[derive(Clone, Copy, Debug)]
-struct Hit {
+pub(super) struct Hit {
     /// Barycentric coordinates of the foot point.
-    xi: [f64; 3],
+    pub(super) xi: [f64; 3],
     /// Gap along the interpolated normal (mm).
-    g: f64,
+    pub(super) g: f64,
     /// Unit normal at the foot point.
-    n: V3,
+    pub(super) n: V3,
 }
 
 /// The current geometry of one master triangle that does not depend on the slave point:
@@ -185,14 +186,14 @@ struct Hit {
 /// triangle and assembly rather than once per (slave point, candidate triangle) pair: the
 /// search tries ~150 candidates per slave point on the spine twin's facets, and
 /// recomputing these per pair was most of the contact time.
-struct Prism {
+pub(super) struct Prism {
     p0: V3,
     e1: V3,
     e2: V3,
     /// `|e1 x e2|` (twice the area).
     a2: f64,
     /// Unit normal.
-    n: V3,
+    pub(super) n: V3,
     /// Unit corner normals in the current configuration.
     cn: [V3; 3],
     /// `|e1|`, `|e2|` (the locate tolerance).
@@ -204,7 +205,7 @@ struct Prism {
 
 impl Prism {
     /// `None` for a degenerate triangle.
-    fn new(t: &[V3; 3], c: &[[f64; 3]; 3]) -> Option<Prism> {
+    pub(super) fn new(t: &[V3; 3], c: &[[f64; 3]; 3]) -> Option<Prism> {
         let (e1, e2) = (t[1] - t[0], t[2] - t[0]);
         let nn = e1.cross(&e2);
         let a2 = nn.norm();
@@ -229,7 +230,7 @@ impl Prism {
     }
 
     /// Locates `x` in the prism.
-    fn locate(&self, x: &V3) -> Option<Hit> {
+    pub(super) fn locate(&self, x: &V3) -> Option<Hit> {
         let Prism {
             e1, e2, a2, n, cn, ..
         } = self;
@@ -272,7 +273,7 @@ impl Prism {
 
     /// Whether `x` could lie in the prism: its flat projection is within about one
     /// triangle of it and its plane distance within `(-below, above)`.
-    fn near(&self, x: &V3, below: f64, above: f64) -> bool {
+    pub(super) fn near(&self, x: &V3, below: f64, above: f64) -> bool {
         let (e1, e2, a2, n) = (self.e1, self.e2, self.a2, self.n);
         let d = x - self.p0;
         let g = d.dot(&n);
@@ -290,7 +291,7 @@ impl Prism {
 }
 
 /// Locates `x` in the prism of triangle `t` (corner normal coefficients `c`).
-fn locate(x: &V3, t: &[V3; 3], c: &[[f64; 3]; 3]) -> Option<Hit> {
+pub(super) fn locate(x: &V3, t: &[V3; 3], c: &[[f64; 3]; 3]) -> Option<Hit> {
     Prism::new(t, c)?.locate(x)
 }
 
@@ -429,6 +430,8 @@ pub(crate) struct Found {
     clearance: f64,
     /// Per slave point, its triangle, the hit and the rim fade (None: no triangle).
     best: Vec<Option<(usize, Hit, f64)>>,
+    /// The integration points of a mortar pair (`None`: node-to-surface).
+    mortar: Option<Segments>,
 }
 
 /// Locates the slave points of pair `pair` (master surface data `surf`) on its master
@@ -454,6 +457,7 @@ pub(crate) fn search(
             h: 0.0,
             clearance,
             best: vec![],
+            mortar: None,
         };
     }
     // Search distance: a point deeper than about one master edge below a facet is taken
@@ -463,6 +467,17 @@ pub(crate) fn search(
         h += (t[1].x - t[0].x).norm() + (t[2].x - t[1].x).norm() + (t[0].x - t[2].x).norm();
     }
     h /= 3.0 * masters.len() as f64;
+    if !pair.slave_faces.is_empty() {
+        let seg = mortar::segments(pair, surf, &masters, &slaves, h, clearance);
+        return Found {
+            masters,
+            slaves,
+            h,
+            clearance,
+            best: vec![],
+            mortar: Some(seg),
+        };
+    }
     let depth = h.max(1e-9);
     let margin = clearance.max(0.0) + depth + RIM_BAND * h;
     let cell = (2.0 * h).max(margin).max(1e-9);
@@ -580,6 +595,7 @@ pub(crate) fn search(
         h,
         clearance,
         best: found,
+        mortar: None,
     }
 }
 
@@ -600,8 +616,23 @@ pub(crate) fn apply(
         h,
         clearance,
         best,
+        mortar,
     } = found;
     let h = *h;
+    if let Some(seg) = mortar {
+        return mortar::apply(
+            seg,
+            masters,
+            slaves,
+            h,
+            *clearance,
+            map,
+            pair,
+            surf,
+            multipliers,
+            asm,
+        );
+    }
     let mut state = ContactState {
         pressure: vec![0.0; slaves.len()],
         ..Default::default()
@@ -717,8 +748,13 @@ pub(crate) fn anchors(
         slaves,
         clearance,
         best,
+        mortar,
         ..
     } = found;
+    if mortar.is_some() {
+        // Frictionless only: no anchors.
+        return vec![None; slaves.len()];
+    }
     slaves
         .iter()
         .zip(best)
@@ -764,6 +800,9 @@ pub(crate) fn anchors(
 /// multipliers and the largest change of one as a distance (`|d lambda| / kp`, mm): how far
 /// a point still penetrates, or has let go, at this state.
 pub(crate) fn augment(found: &Found, pair: &ContactPair, old: &[f64]) -> (Vec<f64>, f64) {
+    if let Some(seg) = &found.mortar {
+        return mortar::augment(seg, pair, found.clearance, old);
+    }
     let mut worst = 0.0f64;
     let new = (0..pair.slave.len())
         .map(|s| {
@@ -814,6 +853,7 @@ mod tests {
             clearance: 0.5,
             friction: 0.0,
             augmented: None,
+            slave_faces: vec![],
         };
         (Model::default(), pair)
     }

@@ -217,6 +217,81 @@ pub struct ContactPair {
     /// after every converged increment (Uzawa) until the penetration below the clearance is
     /// within the tolerance, so the result no longer depends on the penalty's value.
     pub augmented: Option<Augmentation>,
+    /// Faces of the slave surface, their corners as indices into `slave`. Empty:
+    /// node-to-surface contact, each slave point pushed on its own with its `slave_area`.
+    /// Given: mortar (surface-to-surface) contact, where the slave surface is cut along the
+    /// master triangles projected onto it and integrated segment by segment; each slave
+    /// point carries the pressure of its gap averaged over its share of the surface, and
+    /// that pressure, interpolated with the faces' shape functions, pushes both surfaces. A
+    /// uniform pressure then crosses non-matching meshes exactly (the contact patch test)
+    /// where node-to-surface contact loads the master unevenly. Give the faces of the
+    /// slave mesh as they are (a Hex8 face as a quadrilateral: split into triangles, its
+    /// nodes would be loaded unevenly and the pressure would oscillate from node to node).
+    /// The areas then come from the faces (`slave_area` is ignored: leave it empty);
+    /// frictionless only. See the `mortar` module.
+    pub slave_faces: Vec<SlaveFace>,
+}
+
+/// A face of a mortar contact pair's slave surface ([`ContactPair::slave_faces`]): corner
+/// indices into the pair's slave points, in order round the face (either way round).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlaveFace {
+    /// A linear triangle (a Tet4 face, or a flat piece of a surface).
+    Tri([usize; 3]),
+    /// A bilinear quadrilateral (a Hex8 face).
+    Quad([usize; 4]),
+}
+
+impl SlaveFace {
+    /// The corners.
+    pub fn nodes(&self) -> &[usize] {
+        match self {
+            SlaveFace::Tri(t) => t,
+            SlaveFace::Quad(q) => q,
+        }
+    }
+
+    /// Shape functions at natural coordinates `(r, s)`: barycentric `(r, s)` of corners 1
+    /// and 2 for a triangle, `(xi, eta)` in `[-1, 1]^2` for a quadrilateral. Unused entries
+    /// are 0.
+    pub fn shape(&self, r: f64, s: f64) -> [f64; 4] {
+        match self {
+            SlaveFace::Tri(_) => [1.0 - r - s, r, s, 0.0],
+            SlaveFace::Quad(_) => [
+                0.25 * (1.0 - r) * (1.0 - s),
+                0.25 * (1.0 + r) * (1.0 - s),
+                0.25 * (1.0 + r) * (1.0 + s),
+                0.25 * (1.0 - r) * (1.0 + s),
+            ],
+        }
+    }
+
+    /// `int N_a dA` of each corner over the face with corner positions `x` (mm^2): a third
+    /// of the area each for a triangle; for a quadrilateral the 2 x 2 Gauss rule on the
+    /// bilinear map, which is exact for a flat face.
+    pub fn nodal_areas(&self, x: &[[f64; 3]]) -> [f64; 4] {
+        let v = |k: usize| nalgebra::Vector3::from(x[k]);
+        match self {
+            SlaveFace::Tri(_) => {
+                let a = (v(1) - v(0)).cross(&(v(2) - v(0))).norm() / 6.0;
+                [a, a, a, 0.0]
+            }
+            SlaveFace::Quad(_) => {
+                let g = 1.0 / 3f64.sqrt();
+                let mut out = [0.0; 4];
+                for (r, s) in [(-g, -g), (g, -g), (g, g), (-g, g)] {
+                    let dr = (v(1) - v(0)) * (1.0 - s) + (v(2) - v(3)) * (1.0 + s);
+                    let ds = (v(3) - v(0)) * (1.0 - r) + (v(2) - v(1)) * (1.0 + r);
+                    let jac = dr.cross(&ds).norm() / 16.0;
+                    let n = self.shape(r, s);
+                    for k in 0..4 {
+                        out[k] += n[k] * jac;
+                    }
+                }
+                out
+            }
+        }
+    }
 }
 
 /// Augmented-Lagrangian settings of a contact pair (Simo & Laursen 1992, Comput Struct

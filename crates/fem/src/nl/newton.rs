@@ -1094,7 +1094,29 @@ fn validate(model: &Model) -> Result<(), FemError> {
                 c.name
             ));
         }
-        if c.slave_area.len() != c.slave.len() {
+        if !c.slave_faces.is_empty() {
+            if c.slave_faces
+                .iter()
+                .flat_map(|f| f.nodes())
+                .any(|&k| k >= c.slave.len())
+            {
+                return bad(format!(
+                    "contact '{}': a slave face refers to a slave point that does not exist ({} points)",
+                    c.name,
+                    c.slave.len()
+                ));
+            }
+            if c.friction > 0.0 {
+                return bad(format!(
+                    "contact '{}': mortar contact (slave faces) is frictionless; give no \
+                     slave faces for frictional (node-to-surface) contact",
+                    c.name
+                ));
+            }
+        }
+        // Mortar pairs take their areas from the faces: an empty list is fine there.
+        let areas_given = c.slave_faces.is_empty() || !c.slave_area.is_empty();
+        if areas_given && c.slave_area.len() != c.slave.len() {
             return bad(format!(
                 "contact '{}' has {} slave points but {} areas",
                 c.name,
@@ -1394,6 +1416,7 @@ mod tests {
                 clearance: 0.2,
                 friction: 0.4,
                 augmented: None,
+                slave_faces: vec![],
             }],
             ties: vec![tie, mortar],
             mesh,
