@@ -1262,7 +1262,7 @@ pub struct ModelIndex {
 
 /// The faces of `elements` of mesh `m` whose nodes all lie in `on` (e.g. an endplate's
 /// nodes): `(element, element centre (mm), face nodes)`, in element then face order.
-fn faces_on(
+pub(crate) fn faces_on(
     m: &Mesh,
     elements: impl Iterator<Item = usize>,
     on: &std::collections::HashSet<usize>,

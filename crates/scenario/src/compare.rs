@@ -922,8 +922,8 @@ scenario's value: green below 0.5, amber 0.5 to 1, red from 1). An element's sti
 the mean of its CT samples' moduli and its strength the harmonic mean of theirs, which its \
 weakest bone dominates: a cortex running through an element stiffens it (it draws stress) \
 without lending it its strength, so there the ratio errs high. The cage fills the nucleus \
-footprint and is bonded to both endplates: the load a real, smaller cage puts on the \
-endplate at its rim is not in it, so for subsidence the ratio is a lower bound.</p>",
+footprint: the load a real, smaller cage puts on the endplate at its rim is not in it, so \
+for subsidence the ratio is a lower bound.</p>",
             );
             h.push_str(&self.bone_grid(&rows, &ratios, ratio_cell));
         }
@@ -1069,7 +1069,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             }
             match self.full_fidelity_element_mm {
                 None => h.push_str("<li>Hybrid twin: rigid vertebrae, FE discs, ligament fibres, frictionless facet contact; pure moments on the top vertebra with the bottom one fixed.</li></ul>"),
-                Some(mm) => h.push_str(&format!("<li>Full fidelity: the vertebrae between the top and the bottom one are deformable (8-node hexahedra of {mm} mm from the CT, moduli from the HU, cement as PMMA elements in the body); the top and the bottom vertebra are rigid, the moment acts on the top one and the bottom one is held. FE discs tied to the bone, ligament fibres tied at their insertions, frictionless facet contact on small rigid patches of the articular surfaces, screws bonded to the bone along their shaft, a cage on a deformable vertebra bonded to its endplates (no lift-off or sliding there, and a `distraction_mm` is not applied: the pre-operative pose is the neutral one). Bone that a decompression removes is left out of the deformable mesh: the lamina and spinous process between the pedicles' medial walls (one side for a hemilaminectomy), each articular process of a total facetectomy to 6 mm behind its cartilage; a medial facetectomy keeps its bone.</li></ul>")),
+                Some(mm) => h.push_str(&format!("<li>Full fidelity: the vertebrae between the top and the bottom one are deformable (8-node hexahedra of {mm} mm from the CT, moduli from the HU, cement as PMMA elements in the body); the top and the bottom vertebra are rigid, the moment acts on the top one and the bottom one is held. FE discs tied to the bone, ligament fibres tied at their insertions, frictionless facet contact on small rigid patches of the articular surfaces, screws bonded to the bone along their shaft, a cage on a deformable vertebra in contact with the disc's endplate nodes there (tied to the bone), without friction at this fidelity, held by its teeth (six bars to the endplate under it): it lifts off where the segment opens and a `distraction_mm` drives it in as in the hybrid twin. Bone that a decompression removes is left out of the deformable mesh: the lamina and spinous process between the pedicles' medial walls (one side for a hemilaminectomy), each articular process of a total facetectomy to 6 mm behind its cartilage; a medial facetectomy keeps its bone.</li></ul>")),
             }
         }
         h.push_str("</body></html>\n");
