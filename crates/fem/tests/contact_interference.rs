@@ -42,20 +42,11 @@ enum Top {
 
 fn column(top: Top, record_at: Vec<f64>) -> Model {
     let mesh = hex_box_mesh([SIDE, SIDE, HEIGHT], CELLS).unwrap();
-    let mut fixed = vec![];
+    // Quarter symmetry and rollers at the base: a uniaxial stress state.
+    let mut fixed = common::rollers(&mesh, &[0, 1, 2]);
     let mut top_nodes = vec![];
     let mut areas = vec![];
     for (n, p) in mesh.nodes.iter().enumerate() {
-        // Quarter symmetry and rollers at the base: a uniaxial stress state.
-        if p[0].abs() < 1e-9 {
-            fixed.push((Dof::Node { node: n, dir: 0 }, 0.0));
-        }
-        if p[1].abs() < 1e-9 {
-            fixed.push((Dof::Node { node: n, dir: 1 }, 0.0));
-        }
-        if p[2].abs() < 1e-9 {
-            fixed.push((Dof::Node { node: n, dir: 2 }, 0.0));
-        }
         if (p[2] - HEIGHT).abs() < 1e-9 {
             top_nodes.push(n);
             areas.push(trib(p[0], SIDE, CELLS[0]) * trib(p[1], SIDE, CELLS[1]));

@@ -9,6 +9,8 @@
 //! node-to-surface contact does not, because the slave nodes' point forces reach the
 //! master's nodes unevenly.
 
+mod common;
+
 use std::sync::Arc;
 
 use spinetwin_fem::hyper::NeoHookean;
@@ -135,18 +137,7 @@ fn run(s: Setup) -> Outcome {
             vec![]
         },
     };
-    let mut fixed = vec![];
-    for (n, p) in mesh.nodes.iter().enumerate() {
-        if p[0].abs() < 1e-9 {
-            fixed.push((Dof::Node { node: n, dir: 0 }, 0.0));
-        }
-        if p[1].abs() < 1e-9 {
-            fixed.push((Dof::Node { node: n, dir: 1 }, 0.0));
-        }
-        if p[2].abs() < 1e-9 {
-            fixed.push((Dof::Node { node: n, dir: 2 }, 0.0));
-        }
-    }
+    let fixed = common::rollers(&mesh, &[0, 1, 2]);
     let top: Vec<(usize, u8)> = upper
         .face_set("zmax")
         .unwrap()

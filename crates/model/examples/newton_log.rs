@@ -169,19 +169,7 @@ fn main() {
     for s in &r.steps {
         println!("step {} conv {}", s.name, s.converged);
         for inc in &s.increments {
-            println!(
-                "  {:.3}->{:.3} it {} conv {} {:?} res {:?}",
-                inc.from,
-                inc.to,
-                inc.iterations,
-                inc.converged,
-                inc.failure,
-                inc.residuals
-                    .iter()
-                    .map(|r| format!("{r:.2e}"))
-                    .collect::<Vec<_>>()
-            );
-            println!("     alpha {:?}", inc.step_lengths);
+            println!("  {inc:#}");
         }
         if let Some(st) = &s.state {
             for b in &st.bodies {

@@ -105,24 +105,7 @@ fn main() {
     );
     let s = &r.steps[last.min(r.steps.len() - 1)];
     for inc in &s.increments {
-        println!(
-            "  {:.4}->{:.4} it {:2} conv {} res [{}] alpha [{}] {}",
-            inc.from,
-            inc.to,
-            inc.iterations,
-            inc.converged,
-            inc.residuals
-                .iter()
-                .map(|x| format!("{x:.1e}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            inc.step_lengths
-                .iter()
-                .map(|x| format!("{x:.2}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            inc.failure.clone().unwrap_or_default()
-        );
+        println!("  {inc:#}");
     }
     let states = s
         .records

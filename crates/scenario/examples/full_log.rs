@@ -53,21 +53,7 @@ fn main() {
     for st in &r.steps {
         println!("step {} converged {}", st.name, st.converged);
         for inc in &st.increments {
-            println!(
-                "  {:.4}->{:.4} it {} conv {} res {:?}{}",
-                inc.from,
-                inc.to,
-                inc.iterations,
-                inc.converged,
-                inc.residuals
-                    .iter()
-                    .map(|r| format!("{r:.1e}"))
-                    .collect::<Vec<_>>(),
-                inc.failure
-                    .as_ref()
-                    .map(|f| format!(" ({f})"))
-                    .unwrap_or_default()
-            );
+            println!("  {inc}");
         }
         if let Some(state) = &st.state {
             for bc in &index.block_contacts {

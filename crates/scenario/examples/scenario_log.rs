@@ -33,17 +33,7 @@ fn main() {
     );
     for st in &r.steps {
         for inc in &st.increments {
-            println!(
-                "  {:.3}->{:.3} it {} conv {} res {:?}",
-                inc.from,
-                inc.to,
-                inc.iterations,
-                inc.converged,
-                inc.residuals
-                    .iter()
-                    .map(|r| format!("{r:.2e}"))
-                    .collect::<Vec<_>>()
-            );
+            println!("  {inc}");
         }
     }
 }

@@ -127,6 +127,7 @@
 mod assemble;
 mod beam;
 mod contact;
+mod grid;
 mod kin;
 mod linsolve;
 mod model;
@@ -378,6 +379,35 @@ pub struct IncrementLog {
     /// Largest penetration or release (mm) of an augmented pair's point at the last
     /// check; 0 without augmented pairs.
     pub max_penetration: f64,
+}
+
+/// One line per increment for logs: `from->to it N conv B res [r0 r1 ...]` and the failure
+/// when there is one; with `{:#}` also the line-search step lengths.
+impl std::fmt::Display for IncrementLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &[f64], p: usize| {
+            v.iter()
+                .map(|x| format!("{x:.p$e}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        write!(
+            f,
+            "{:.4}->{:.4} it {} conv {} res [{}]",
+            self.from,
+            self.to,
+            self.iterations,
+            self.converged,
+            list(&self.residuals, 1)
+        )?;
+        if f.alternate() {
+            write!(f, " alpha [{}]", list(&self.step_lengths, 1))?;
+        }
+        if let Some(why) = &self.failure {
+            write!(f, " ({why})")?;
+        }
+        Ok(())
+    }
 }
 
 /// Result of one step.

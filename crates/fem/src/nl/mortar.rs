@@ -50,6 +50,7 @@ use std::collections::HashMap;
 
 use super::assemble::Asm;
 use super::contact::{key, Hit, Prism, Surface, TOL};
+use super::grid::BoxGrid;
 use super::kin::{DofMap, Kin, Pk, V3};
 use super::{ContactPair, ContactState, SlaveFace};
 
@@ -64,10 +65,6 @@ const RULE: [(f64, f64); 3] = [
 /// Smallest `|n_T . n_M|` for which a master triangle is projected onto a slave triangle:
 /// nearly perpendicular triangles do not face each other (and their projection degenerates).
 const FACING_COS: f64 = 0.2;
-
-/// More grid cells than this for one master triangle (a wildly stretched iterate) and it is
-/// a candidate of every slave triangle instead.
-const MAX_CELLS: i64 = 4096;
 
 /// One integration point of the slave surface.
 #[derive(Clone, Copy, Debug)]
@@ -149,16 +146,7 @@ pub(super) fn segments(
         .map(|(t, c)| Prism::new(&[t[0].x, t[1].x, t[2].x], c))
         .collect();
     // Uniform grid of the master triangles' boxes, widened by the reach above them.
-    let cell = (2.0 * h).max(top).max(1e-9);
-    let gkey = |x: &V3| {
-        [
-            (x.x / cell).floor() as i64,
-            (x.y / cell).floor() as i64,
-            (x.z / cell).floor() as i64,
-        ]
-    };
-    let mut grid: HashMap<[i64; 3], Vec<usize>> = HashMap::new();
-    let mut everywhere = Vec::new();
+    let mut grid = BoxGrid::new((2.0 * h).max(top).max(1e-9));
     for (i, t) in masters.iter().enumerate() {
         if prisms[i].is_none() {
             continue;
@@ -168,25 +156,8 @@ pub(super) fn segments(
             lo = lo.inf(&p.x);
             hi = hi.sup(&p.x);
         }
-        if !lo.iter().chain(hi.iter()).all(|v| v.is_finite()) {
-            continue;
-        }
         let m = V3::repeat(top);
-        let (a, b) = (gkey(&(lo - m)), gkey(&(hi + m)));
-        let cells = (0..3).fold(1i64, |c, k| {
-            c.saturating_mul((b[k] - a[k]).saturating_add(1).max(1))
-        });
-        if cells > MAX_CELLS {
-            everywhere.push(i);
-            continue;
-        }
-        for x in a[0]..=b[0] {
-            for y in a[1]..=b[1] {
-                for z in a[2]..=b[2] {
-                    grid.entry([x, y, z]).or_default().push(i);
-                }
-            }
-        }
+        grid.insert(i, &(lo - m), &(hi + m));
     }
     let mut cands: Vec<usize> = Vec::new();
     for (fi, face) in pair.slave_faces.iter().enumerate() {
@@ -226,20 +197,7 @@ pub(super) fn segments(
             lo = lo.inf(p);
             hi = hi.sup(p);
         }
-        let (a, b) = (gkey(&lo), gkey(&hi));
-        cands.clear();
-        for x in a[0]..=b[0] {
-            for y in a[1]..=b[1] {
-                for z in a[2]..=b[2] {
-                    if let Some(list) = grid.get(&[x, y, z]) {
-                        cands.extend_from_slice(list);
-                    }
-                }
-            }
-        }
-        cands.extend_from_slice(&everywhere);
-        cands.sort_unstable();
-        cands.dedup();
+        grid.overlapping(&lo, &hi, &mut cands);
         for &m in &cands {
             let Some(prism) = &prisms[m] else { continue };
             if prism.n.dot(&nt).abs() < FACING_COS {

@@ -28,10 +28,9 @@
 //! (`sum_j D_jk = int phi_k`, `sum_j M_jl = int psi_l`) while a linear displacement field
 //! leaves every `g_j` zero: the patch test passes. The tangent is constant.
 
-use std::collections::HashMap;
-
 use super::assemble::{Active, Asm};
 use super::contact::reference;
+use super::grid::BoxGrid;
 use super::kin::{skew, DofMap, Kin, Pk, Slot, State, M3, V3};
 use super::{Model, Point, Tie, TieState};
 use crate::FemError;
@@ -156,38 +155,20 @@ pub(crate) fn prepare(
     let tol = tie.tolerance + 1e-9 * h;
     // Uniform grid over the triangles' boxes widened by the tolerance: a slave point within
     // the tolerance of a triangle lies in its widened box.
-    let cell = h.max(tol).max(1e-9);
-    let key = |x: &V3| -> [i64; 3] { std::array::from_fn(|k| (x[k] / cell).floor() as i64) };
-    let mut grid: HashMap<[i64; 3], Vec<usize>> = HashMap::new();
-    let mut everywhere = vec![];
-    const MAX_CELLS: i64 = 4096;
+    let mut grid = BoxGrid::new(h.max(tol).max(1e-9));
     for (i, t) in tris.iter().enumerate() {
         if area2(t) <= 1e-14 * h * h {
             continue;
         }
         let lo = t[0].inf(&t[1]).inf(&t[2]).add_scalar(-tol);
         let hi = t[0].sup(&t[1]).sup(&t[2]).add_scalar(tol);
-        let (a, b) = (key(&lo), key(&hi));
-        let cells = (0..3).fold(1i64, |c, k| c.saturating_mul(b[k] - a[k] + 1));
-        if cells > MAX_CELLS {
-            everywhere.push(i);
-            continue;
-        }
-        for x in a[0]..=b[0] {
-            for y in a[1]..=b[1] {
-                for z in a[2]..=b[2] {
-                    grid.entry([x, y, z]).or_default().push(i);
-                }
-            }
-        }
+        grid.insert(i, &lo, &hi);
     }
-    let none = vec![];
     let mut bonds = Vec::with_capacity(tie.slave.len());
     for (s, p) in tie.slave.iter().enumerate() {
         let x = reference(model, p);
-        let k = key(&x);
         let mut best: Option<(f64, usize)> = None;
-        for &ti in grid.get(&k).unwrap_or(&none).iter().chain(&everywhere) {
+        for ti in grid.at(&x) {
             let t = &tris[ti];
             let w = closest_on_triangle(&x, &t[0], &t[1], &t[2]);
             let d = (x - (t[0] * w[0] + t[1] * w[1] + t[2] * w[2])).norm();
@@ -257,22 +238,8 @@ pub(crate) fn prepare(
         });
     }
     let candidates = |lo: &V3, hi: &V3| -> Vec<usize> {
-        let (a, b) = (key(lo), key(hi));
-        let mut out: Vec<usize> = everywhere.clone();
-        let cells = (0..3).fold(1i64, |c, k| c.saturating_mul(b[k] - a[k] + 1));
-        if cells > MAX_CELLS {
-            out.extend(0..tris.len());
-        } else {
-            for x in a[0]..=b[0] {
-                for y in a[1]..=b[1] {
-                    for z in a[2]..=b[2] {
-                        out.extend(grid.get(&[x, y, z]).unwrap_or(&none));
-                    }
-                }
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
+        let mut out = Vec::new();
+        grid.overlapping(lo, hi, &mut out);
         out
     };
     let rows = mortar(model, tie, &tris, candidates, tol, h)?;

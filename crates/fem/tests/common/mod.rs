@@ -13,6 +13,20 @@ pub fn trib(x: f64, len: f64, n: usize) -> f64 {
     }
 }
 
+/// Rollers on the coordinate planes: every node with coordinate `dir` zero held in `dir`,
+/// for each of `dirs` (quarter symmetry in x and y, and a base at z = 0).
+pub fn rollers(mesh: &spinetwin_fem::Mesh, dirs: &[usize]) -> Vec<(spinetwin_fem::nl::Dof, f64)> {
+    let mut out = vec![];
+    for (n, p) in mesh.nodes.iter().enumerate() {
+        for &dir in dirs {
+            if p[dir].abs() < 1e-9 {
+                out.push((spinetwin_fem::nl::Dof::Node { node: n, dir }, 0.0));
+            }
+        }
+    }
+    out
+}
+
 /// Large deflection of a cantilever under a tip force `P` of fixed direction (transverse):
 /// the extensible elastica. With `s` the reference arc length, the stretch `1 + eps`, `eps =
 /// N / EA = P sin(theta) / EA`, and `theta' = M / EI`, `M = P (x_tip - x)`:
