@@ -65,9 +65,9 @@
 //! (optionally augmented-Lagrangian, [`Augmentation`]) and an initial clearance that a
 //! step may ramp ([`Step::clearances`]). Two formulations:
 //!
-//! * **Node-to-surface** (no slave triangles; the `contact` module): each slave point is
+//! * **Node-to-surface** (no slave faces; the `contact` module): each slave point is
 //!   pushed on its own with its tributary area; optional regularised Coulomb friction.
-//! * **Mortar** (the slave surface's triangles given; the `mortar` module): the slave
+//! * **Mortar** (the slave surface's faces given; the `mortar` module): the slave
 //!   surface is cut along the master triangles projected onto it and integrated segment
 //!   by segment; each slave point carries the pressure of its averaged gap and that
 //!   pressure, interpolated, pushes both surfaces, so a uniform pressure crosses

@@ -1,5 +1,6 @@
 //! Mortar (surface-to-surface) penalty contact on the smoothed master surface, for a
-//! [`ContactPair`] with slave triangles.
+//! [`ContactPair`] with slave faces ([`super::SlaveFace`]: triangles or bilinear
+//! quadrilaterals).
 //!
 //! **Why.** Node-to-surface contact pushes each slave node on its own, with its tributary
 //! area. Where the two meshes do not match, a uniform pressure then reaches the master
@@ -10,11 +11,11 @@
 //! 193:601, the mortar segment-to-segment method; Yang, Laursen & Meng 2005, Int J Numer
 //! Methods Eng 62:1183, its penalty form).
 //!
-//! **Segments.** In the current configuration, each slave triangle `T` and each master
+//! **Segments.** In the current configuration, each slave face `T` and each master
 //! triangle `M` whose box is within reach are projected onto `T`'s plane; their overlap
-//! (Sutherland-Hodgman clipping of two convex polygons) is cut into triangles, each
+//! (Sutherland-Hodgman clipping of the face by the triangle) is cut into triangles, each
 //! integrated with the three-point rule of degree 2, which is exact for the product of a
-//! slave and a master shape function. Each integration point `q` (weight `w`, slave shape
+//! linear slave and a master shape function (and close for a bilinear face). Each integration point `q` (weight `w`, slave shape
 //! functions `N_a(q)`, position `x_q = sum N_a x_a`) is located in `M`'s prism exactly as a
 //! node-to-surface slave point is ([`super::contact`]): gap `g_q`, unit normal `n_q`,
 //! barycentric foot `xi`. Points behind the surface by more than a master edge, or farther
@@ -62,7 +63,7 @@ const RULE: [(f64, f64); 3] = [
     (1.0 / 6.0, 2.0 / 3.0),
 ];
 
-/// Smallest `|n_T . n_M|` for which a master triangle is projected onto a slave triangle:
+/// Smallest `|n_T . n_M|` for which a master triangle is projected onto a slave face:
 /// nearly perpendicular triangles do not face each other (and their projection degenerates).
 const FACING_COS: f64 = 0.2;
 
@@ -126,7 +127,7 @@ fn rank(g: f64) -> (u8, f64) {
     }
 }
 
-/// The integration points of `pair` (slave triangles given) at the current positions of
+/// The integration points of `pair` (slave faces given) at the current positions of
 /// its master triangles `masters` and slave points `slaves`; `h` the mean master edge.
 pub(super) fn segments(
     pair: &ContactPair,
