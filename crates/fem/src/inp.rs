@@ -3593,7 +3593,14 @@ impl Deck {
                     slave_faces.push(match c[..] {
                         [a, b, d] => nl::SlaveFace::Tri([a, b, d]),
                         [a, b, d, e] => nl::SlaveFace::Quad([a, b, d, e]),
-                        _ => unreachable!("faces of 3 or 4 corners"),
+                        _ => {
+                            return bad(format!(
+                                "*CONTACT PAIR ({} on {}), TYPE=SURFACE TO SURFACE: a slave face with {} corners; only triangles and quadrilaterals are supported",
+                                cp.slave,
+                                cp.master,
+                                c.len()
+                            ))
+                        }
                     });
                 }
                 Some(order.into_iter().map(point_of).collect::<Vec<_>>())

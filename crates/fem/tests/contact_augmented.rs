@@ -6,12 +6,9 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::trib;
 
 use spinetwin_fem::hex_box_mesh;
-use spinetwin_fem::hyper::NeoHookean;
 use spinetwin_fem::nl::*;
 
 /// Column footprint (mm), height (mm), modulus (MPa), Poisson ratio.
@@ -106,13 +103,8 @@ fn column(base: Base, top: Top, increments: Increments) -> Model {
             slave_faces: vec![],
         });
     }
-    let ne = mesh.num_elements();
     Model {
-        solids: vec![SolidBlock {
-            name: "column".into(),
-            elements: (0..ne).collect(),
-            material: Arc::new(NeoHookean::from_e_nu(E, NU).unwrap()),
-        }],
+        solids: vec![common::neo_hookean_block("column", &mesh, E, NU)],
         bodies,
         contacts,
         mesh,

@@ -10,12 +10,9 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::trib;
 
 use spinetwin_fem::hex_box_mesh;
-use spinetwin_fem::hyper::NeoHookean;
 use spinetwin_fem::inp::Deck;
 use spinetwin_fem::nl::*;
 
@@ -121,13 +118,8 @@ fn column(top: Top, record_at: Vec<f64>) -> Model {
             }
         }
     }
-    let ne = mesh.num_elements();
     Model {
-        solids: vec![SolidBlock {
-            name: "column".into(),
-            elements: (0..ne).collect(),
-            material: Arc::new(NeoHookean::from_e_nu(E, NU).unwrap()),
-        }],
+        solids: vec![common::neo_hookean_block("column", &mesh, E, NU)],
         bodies,
         contacts,
         mesh,

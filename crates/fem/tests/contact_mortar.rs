@@ -11,9 +11,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use spinetwin_fem::hyper::NeoHookean;
 use spinetwin_fem::nl::*;
 use spinetwin_fem::{box_mesh, Mesh, Order};
 
@@ -145,11 +142,7 @@ fn run(s: Setup) -> Outcome {
         .map(|&(e, f)| (e + el, f))
         .collect();
     let model = Model {
-        solids: vec![SolidBlock {
-            name: "blocks".into(),
-            elements: (0..ne).collect(),
-            material: Arc::new(NeoHookean::from_e_nu(E, NU).unwrap()),
-        }],
+        solids: vec![common::neo_hookean_block("blocks", &mesh, E, NU)],
         mesh,
         contacts: vec![pair],
         steps: vec![Step {

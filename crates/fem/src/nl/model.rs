@@ -269,6 +269,10 @@ impl SlaveFace {
     /// `int N_a dA` of each corner over the face with corner positions `x` (mm^2): a third
     /// of the area each for a triangle; for a quadrilateral the 2 x 2 Gauss rule on the
     /// bilinear map, which is exact for a flat face.
+    ///
+    /// # Panics
+    /// When `x` holds fewer positions than the face has corners (one per corner, in the
+    /// order of [`SlaveFace::nodes`]).
     pub fn nodal_areas(&self, x: &[[f64; 3]]) -> [f64; 4] {
         let v = |k: usize| nalgebra::Vector3::from(x[k]);
         match self {

@@ -27,6 +27,21 @@ pub fn rollers(mesh: &spinetwin_fem::Mesh, dirs: &[usize]) -> Vec<(spinetwin_fem
     out
 }
 
+/// One compressible Neo-Hookean block (modulus `e` MPa, Poisson's ratio `nu`) over every
+/// element of `mesh`.
+pub fn neo_hookean_block(
+    name: &str,
+    mesh: &spinetwin_fem::Mesh,
+    e: f64,
+    nu: f64,
+) -> spinetwin_fem::nl::SolidBlock {
+    spinetwin_fem::nl::SolidBlock {
+        name: name.into(),
+        elements: (0..mesh.num_elements()).collect(),
+        material: std::sync::Arc::new(spinetwin_fem::hyper::NeoHookean::from_e_nu(e, nu).unwrap()),
+    }
+}
+
 /// Large deflection of a cantilever under a tip force `P` of fixed direction (transverse):
 /// the extensible elastica. With `s` the reference arc length, the stretch `1 + eps`, `eps =
 /// N / EA = P sin(theta) / EA`, and `theta' = M / EI`, `M = P (x_tip - x)`:
