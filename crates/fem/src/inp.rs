@@ -3786,6 +3786,7 @@ impl Deck {
                 springs,
                 bodies,
                 beams,
+                connectors: Vec::new(),
                 steps,
                 contacts,
                 ties,

@@ -154,10 +154,13 @@ impl Deck {
     /// values are written as changes from the previous step (Abaqus' `OP=MOD`), so every
     /// step ends in the model's state.
     ///
-    /// Errors name what has no deck form: follower pairs, a contact clearance ramped by a step, contact pairs, ties, beams,
+    /// Errors name what has no deck form: connectors, follower pairs, a contact clearance ramped by a step, contact pairs, ties, beams,
     /// materials without [`crate::continuum::SolidMaterial::inp_law`], a node prescription on
     /// a node tied to a body, a pre-strained truss, two densities for one element.
     pub fn from_nl_model(model: &Model) -> Result<NlDeck, FemError> {
+        if let Some(c) = model.connectors.first() {
+            return bad(format!("connector '{}': a six-spring bushing between rigid bodies has no deck form here (CalculiX's *SPRING acts on node DOFs, not on the relative rotation of two rigid bodies); export the model without connectors", c.name));
+        }
         let clearance: Vec<f64> = model.contacts.iter().map(|c| c.clearance).collect();
         for (k, s) in model.steps.iter().enumerate() {
             for &(c, v) in &s.clearances {

@@ -36,15 +36,15 @@ use crate::FemError;
 /// carries a function's value, its derivatives along two directions and the mixed second
 /// derivative.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct Hd {
-    r: f64,
-    a: f64,
-    b: f64,
-    ab: f64,
+pub(super) struct Hd {
+    pub(super) r: f64,
+    pub(super) a: f64,
+    pub(super) b: f64,
+    pub(super) ab: f64,
 }
 
 impl Hd {
-    fn c(r: f64) -> Hd {
+    pub(super) fn c(r: f64) -> Hd {
         Hd {
             r,
             ..Default::default()
@@ -141,23 +141,23 @@ impl Div for Hd {
     }
 }
 
-type Hv = [Hd; 3];
+pub(super) type Hv = [Hd; 3];
 /// Row-major 3x3.
-type Hm = [[Hd; 3]; 3];
+pub(super) type Hm = [[Hd; 3]; 3];
 
-fn sub(a: &Hv, b: &Hv) -> Hv {
+pub(super) fn sub(a: &Hv, b: &Hv) -> Hv {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
 
-fn scale(a: &Hv, s: Hd) -> Hv {
+pub(super) fn scale(a: &Hv, s: Hd) -> Hv {
     [a[0] * s, a[1] * s, a[2] * s]
 }
 
-fn dot(a: &Hv, b: &Hv) -> Hd {
+pub(super) fn dot(a: &Hv, b: &Hv) -> Hd {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
-fn cross(a: &Hv, b: &Hv) -> Hv {
+pub(super) fn cross(a: &Hv, b: &Hv) -> Hv {
     [
         a[1] * b[2] - a[2] * b[1],
         a[2] * b[0] - a[0] * b[2],
@@ -166,7 +166,7 @@ fn cross(a: &Hv, b: &Hv) -> Hv {
 }
 
 /// Rotation vector of a rotation matrix (the principal logarithm, angle < pi).
-fn log_rot(m: &Hm) -> Hv {
+pub(super) fn log_rot(m: &Hm) -> Hv {
     // sin(angle) times the axis, and cos(angle).
     let w = [
         (m[2][1] - m[1][2]) * 0.5,
@@ -273,36 +273,6 @@ impl Elem {
         e
     }
 
-    /// Energy at end positions `x` and triads `t` perturbed by `d1 e1 + d2 e2` (the end DOFs
-    /// `[dx_a, w_a, dx_b, w_b]`; rotations as `(I + e1 skew(w1)) (I + e2 skew(w2)) T`, the
-    /// exponentials truncated exactly since `e1^2 = e2^2 = 0`).
-    fn energy_at(&self, x: [V3; 2], t: [M3; 2], d1: &[f64; 12], d2: &[f64; 12]) -> Hd {
-        let pos = |e: usize| -> Hv {
-            std::array::from_fn(|i| Hd {
-                r: x[e][i],
-                a: d1[6 * e + i],
-                b: d2[6 * e + i],
-                ab: 0.0,
-            })
-        };
-        let triad = |e: usize| -> Hm {
-            let s1 = skew(&V3::new(d1[6 * e + 3], d1[6 * e + 4], d1[6 * e + 5]));
-            let s2 = skew(&V3::new(d2[6 * e + 3], d2[6 * e + 4], d2[6 * e + 5]));
-            let (a, b) = (s1 * t[e], s2 * t[e]);
-            let ab = s1 * b;
-            std::array::from_fn(|i| {
-                std::array::from_fn(|j| Hd {
-                    r: t[e][(i, j)],
-                    a: a[(i, j)],
-                    b: b[(i, j)],
-                    ab: ab[(i, j)],
-                })
-            })
-        };
-        let (u, _, ta, tb) = self.local(&pos(0), &pos(1), &triad(0), &triad(1));
-        self.energy(u, &ta, &tb)
-    }
-
     /// End forces `[F_a, M_a, F_b, M_b]` (global; moments about the end points) for end
     /// positions `x` and body rotations `rb`, the tangent `d f / d [dx_a, w_a, dx_b, w_b]`
     /// (row-major 12x12) when asked, the element frame and the current length.
@@ -313,31 +283,89 @@ impl Elem {
         tangent: bool,
     ) -> ([f64; 12], Option<Vec<f64>>, M3, f64) {
         let t = [rb[0] * self.r0, rb[1] * self.r0];
-        let unit = |j: usize| -> [f64; 12] { std::array::from_fn(|i| (i == j) as u8 as f64) };
-        let zero = [0.0; 12];
-        let mut f = [0.0; 12];
-        let k = if tangent {
-            let mut k = vec![0.0; 144];
-            for j in 0..12 {
-                for m in 0..12 {
-                    let e = self.energy_at(x, t, &unit(j), &unit(m));
-                    f[j] = e.a;
-                    k[12 * j + m] = e.ab;
-                }
-            }
-            Some(k)
-        } else {
-            for (j, fj) in f.iter_mut().enumerate() {
-                *fj = self.energy_at(x, t, &unit(j), &zero).a;
-            }
-            None
-        };
-        let h = |v: V3| -> Hv { std::array::from_fn(|i| Hd::c(v[i])) };
-        let hm =
-            |m: &M3| -> Hm { std::array::from_fn(|i| std::array::from_fn(|j| Hd::c(m[(i, j)]))) };
-        let (u, rr, _, _) = self.local(&h(x[0]), &h(x[1]), &hm(&t[0]), &hm(&t[1]));
+        let (f, k) = end_derivatives(x, t, tangent, |xa, xb, ta, tb| {
+            let (u, _, a, b) = self.local(xa, xb, ta, tb);
+            self.energy(u, &a, &b)
+        });
+        let (u, rr, _, _) = self.local(&hv(x[0]), &hv(x[1]), &hm(&t[0]), &hm(&t[1]));
         let rr = M3::from_fn(|i, j| rr[i][j].r);
         (f, k, rr, self.l0 + u.r)
+    }
+}
+
+/// A constant vector as hyper-dual numbers.
+pub(super) fn hv(v: V3) -> Hv {
+    std::array::from_fn(|i| Hd::c(v[i]))
+}
+
+/// A constant matrix as hyper-dual numbers.
+pub(super) fn hm(m: &M3) -> Hm {
+    std::array::from_fn(|i| std::array::from_fn(|j| Hd::c(m[(i, j)])))
+}
+
+/// `energy` of two ends clamped to bodies, at end positions `x` and triads `t` perturbed by
+/// `d1 e1 + d2 e2` (the end DOFs `[dx_a, w_a, dx_b, w_b]`; rotations as `(I + e1 skew(w1))
+/// (I + e2 skew(w2)) T`, the exponentials truncated exactly since `e1^2 = e2^2 = 0`).
+fn energy_at(
+    x: [V3; 2],
+    t: [M3; 2],
+    d1: &[f64; 12],
+    d2: &[f64; 12],
+    energy: &impl Fn(&Hv, &Hv, &Hm, &Hm) -> Hd,
+) -> Hd {
+    let pos = |e: usize| -> Hv {
+        std::array::from_fn(|i| Hd {
+            r: x[e][i],
+            a: d1[6 * e + i],
+            b: d2[6 * e + i],
+            ab: 0.0,
+        })
+    };
+    let triad = |e: usize| -> Hm {
+        let s1 = skew(&V3::new(d1[6 * e + 3], d1[6 * e + 4], d1[6 * e + 5]));
+        let s2 = skew(&V3::new(d2[6 * e + 3], d2[6 * e + 4], d2[6 * e + 5]));
+        let (a, b) = (s1 * t[e], s2 * t[e]);
+        let ab = s1 * b;
+        std::array::from_fn(|i| {
+            std::array::from_fn(|j| Hd {
+                r: t[e][(i, j)],
+                a: a[(i, j)],
+                b: b[(i, j)],
+                ab: ab[(i, j)],
+            })
+        })
+    };
+    energy(&pos(0), &pos(1), &triad(0), &triad(1))
+}
+
+/// The end forces `[F_a, M_a, F_b, M_b]` (the gradient of `energy` with respect to the end
+/// DOFs) of an element whose two ends are clamped to bodies, at end positions `x` and end
+/// triads `t`, and the tangent `d f / d [dx_a, w_a, dx_b, w_b]` (row-major 12x12, in the
+/// order the solver applies spatial rotation increments) when asked.
+pub(super) fn end_derivatives(
+    x: [V3; 2],
+    t: [M3; 2],
+    tangent: bool,
+    energy: impl Fn(&Hv, &Hv, &Hm, &Hm) -> Hd,
+) -> ([f64; 12], Option<Vec<f64>>) {
+    let unit = |j: usize| -> [f64; 12] { std::array::from_fn(|i| (i == j) as u8 as f64) };
+    let zero = [0.0; 12];
+    let mut f = [0.0; 12];
+    if tangent {
+        let mut k = vec![0.0; 144];
+        for j in 0..12 {
+            for m in 0..12 {
+                let e = energy_at(x, t, &unit(j), &unit(m), &energy);
+                f[j] = e.a;
+                k[12 * j + m] = e.ab;
+            }
+        }
+        (f, Some(k))
+    } else {
+        for (j, fj) in f.iter_mut().enumerate() {
+            *fj = energy_at(x, t, &unit(j), &zero, &energy).a;
+        }
+        (f, None)
     }
 }
 
@@ -607,7 +635,11 @@ mod tests {
                     w[c - 3] = s;
                     r[e] = expm(&w) * r[e];
                 }
-                el.energy_at(x, t(&r), &z, &z).r
+                energy_at(x, t(&r), &z, &z, &|xa: &Hv, xb: &Hv, ta: &Hm, tb: &Hm| {
+                    let (u, _, a, b) = el.local(xa, xb, ta, tb);
+                    el.energy(u, &a, &b)
+                })
+                .r
             };
             let fd = (en(h) - en(-h)) / (2.0 * h);
             assert!((fd - fm).abs() < 1e-6 * scale, "{m}: {fd} vs {fm}");

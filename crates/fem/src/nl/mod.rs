@@ -29,6 +29,14 @@
 //! beam: end forces and moments (local and global axes) and the peak outer-fibre von Mises stress
 //! ([`BeamState`]).
 //!
+//! # Connectors
+//!
+//! A [`Connector`] is a linear elastic bushing between two rigid bodies: a symmetric 6x6
+//! stiffness on the relative displacement and rotation of its two points, measured in a
+//! frame that turns with the first body (objective, exact tangent by the beam's automatic
+//! differentiation); it adds no DOFs. Results: the relative motion and the load carried
+//! ([`ConnectorState`]).
+//!
 //! # Ties
 //!
 //! A [`Tie`] bonds slave points (mesh nodes or points on rigid bodies) to a master surface
@@ -126,6 +134,7 @@
 
 mod assemble;
 mod beam;
+mod connector;
 mod contact;
 mod grid;
 mod kin;
@@ -276,6 +285,19 @@ pub struct BeamState {
     pub length: f64,
 }
 
+/// Result of one [`Connector`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConnectorState {
+    /// Relative motion `[u, theta]` of end `b` with respect to end `a` in the local frame
+    /// (mm, rad), as [`Connector`] defines it.
+    pub relative: [f64; 6],
+    /// The load the connector carries, `K q`: force (N) and moment (N mm) in the local frame.
+    pub force: [f64; 6],
+    /// Force (N) and moment (N mm, about point `b`) that the body at end `b` exerts on the
+    /// connector, global axes; the connector loads that body with the opposite.
+    pub end_b_global: [f64; 6],
+}
+
 /// The state at the end of a converged step.
 #[derive(Clone, Debug, Default)]
 pub struct StepState {
@@ -291,6 +313,8 @@ pub struct StepState {
     pub contacts: Vec<ContactState>,
     /// Every beam (all zero when deactivated).
     pub beams: Vec<BeamState>,
+    /// Every connector.
+    pub connectors: Vec<ConnectorState>,
     /// Every tie.
     pub ties: Vec<TieState>,
     /// Cauchy stress of every solid element (Voigt, MPa), averaged over its integration

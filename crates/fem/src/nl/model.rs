@@ -190,6 +190,32 @@ pub struct Beam {
     pub orientation: [f64; 3],
 }
 
+/// A linear elastic connector (a bushing) between two rigid bodies: six springs, coupled
+/// through a full stiffness matrix, on the motion of point `b` and its triad relative to
+/// point `a` and its triad, both measured in a local frame that turns with body `a`. E.g. a
+/// screw's anchorage in bone, a joint's lumped stiffness.
+///
+/// With `T_a = R_a R_0`, `T_b = R_b R_0` (`R_0` the columns of [`Connector::axes`]), the
+/// relative displacement `u = T_a^T (x_b - x_a) - R_0^T (b.at - a.at)` and rotation `theta =
+/// log(T_a^T T_b)`, the energy is `q^T K q / 2` with `q = [u, theta]`: objective (a rigid
+/// motion of both bodies stores nothing), exact for large rotations of the pair, linear in
+/// the relative motion when it is small.
+#[derive(Clone, Debug)]
+pub struct Connector {
+    /// Name (for results).
+    pub name: String,
+    /// Point on the first body (mm, global, undeformed configuration).
+    pub a: BeamEnd,
+    /// Point on the second body; usually the same point as `a`.
+    pub b: BeamEnd,
+    /// Local axes x, y, z (unit vectors, global, undeformed; orthonormal and right-handed).
+    pub axes: [[f64; 3]; 3],
+    /// Stiffness in the local frame (symmetric, positive semi-definite), acting on `[u_x,
+    /// u_y, u_z, theta_x, theta_y, theta_z]`: N/mm for the translations, N mm/rad for the
+    /// rotations and N/rad (= N mm/mm) for their coupling.
+    pub stiffness: [[f64; 6]; 6],
+}
+
 /// A penalty contact pair: slave points may not come closer than `clearance` to the
 /// master surface (on its outward side).
 #[derive(Clone, Debug)]
@@ -542,6 +568,8 @@ pub struct Model {
     pub springs: Vec<Spring>,
     /// Beams between rigid bodies.
     pub beams: Vec<Beam>,
+    /// Elastic connectors between rigid bodies.
+    pub connectors: Vec<Connector>,
     /// Contact pairs.
     pub contacts: Vec<ContactPair>,
     /// Tied (bonded) interfaces between surfaces that do not share nodes.

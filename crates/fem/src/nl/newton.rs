@@ -8,13 +8,15 @@ use rayon::prelude::*;
 
 use super::assemble::{self, Active, Asm};
 use super::beam;
+use super::connector;
 use super::contact;
 use super::kin::{DofMap, Slot, State, V3};
 use super::linsolve::{norm, LinFail, LinSolver};
 use super::tie;
 use super::{
-    BeamState, BodyState, ContactState, Deactivate, Dof, IncrementLog, LinearSolver, Load, Model,
-    NlResult, NlTimings, Point, SolveOptions, StepResult, StepState, TieState,
+    BeamState, BodyState, ConnectorState, ContactState, Deactivate, Dof, IncrementLog,
+    LinearSolver, Load, Model, NlResult, NlTimings, Point, SolveOptions, StepResult, StepState,
+    TieState,
 };
 use crate::continuum::{cauchy_from_pk2, green_lagrange_voigt, uses_fbar};
 use crate::element::point_geometry;
@@ -349,6 +351,7 @@ struct Eval {
     spring_forces: Vec<f64>,
     spring_lengths: Vec<f64>,
     beams: Vec<BeamState>,
+    connectors: Vec<ConnectorState>,
     contacts: Vec<ContactState>,
     ties: Vec<TieState>,
 }
@@ -368,6 +371,7 @@ impl Ctx<'_> {
         let mut asm = assemble::solids(model, map, st, self.act, tangent, spare)?;
         let (spring_forces, spring_lengths) = assemble::springs(model, map, st, self.act, &mut asm);
         let beams = beam::beams(model, map, st, self.act, &mut asm);
+        let connectors = connector::connectors(model, map, st, &mut asm);
         let ties = tie::ties(model, map, st, self.act, self.bonds, &mut asm);
         let loads: Vec<(&Load, f64)> = self
             .prev
@@ -417,6 +421,7 @@ impl Ctx<'_> {
             spring_forces,
             spring_lengths,
             beams,
+            connectors,
             contacts,
             ties,
         })
@@ -775,6 +780,7 @@ impl Ctx<'_> {
             spring_forces,
             spring_lengths: ev.spring_lengths,
             beams: ev.beams,
+            connectors: ev.connectors,
             contacts: ev.contacts,
             ties: ev.ties,
             element_stress,
@@ -1092,6 +1098,9 @@ fn validate(model: &Model) -> Result<(), FemError> {
     }
     for b in &model.beams {
         beam::validate(b, nb)?;
+    }
+    for c in &model.connectors {
+        connector::validate(c, nb)?;
     }
     for c in &model.contacts {
         if !(c.friction >= 0.0 && c.friction.is_finite()) {
