@@ -505,7 +505,8 @@ impl Twin {
         bones: &[DeformableBone],
         options: &FullOptions,
     ) -> Result<(nl::Model, ModelIndex, FullIndex), ModelError> {
-        let (mut model, mut index) = self.fem_model(case)?;
+        let bonded: Vec<usize> = bones.iter().map(|b| b.body).collect();
+        let (mut model, mut index) = self.fem_model_bonding(case, &bonded)?;
         let deformable: HashMap<usize, usize> =
             bones.iter().enumerate().map(|(k, b)| (b.body, k)).collect();
         let nb = self.levels.len();

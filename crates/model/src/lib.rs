@@ -7,6 +7,7 @@
 //!
 //! Spine knowledge lives here; the FE engine (`spinetwin-fem`) stays generic.
 
+pub mod anchorage;
 pub mod bone;
 pub mod bone_fe;
 pub mod calibrate;

@@ -324,6 +324,12 @@ pub struct ScrewAnchor {
     pub tip: [f64; 3],
     /// Outer radius of the thread (mm).
     pub radius_mm: f64,
+    /// The modulus (MPa) of the elastic foundation that anchors the screw in the hybrid
+    /// fidelity's rigid vertebra ([`crate::anchorage`]): the screw is then a body of its
+    /// own, joined to the vertebra at its entry by a six-spring connector. `None`: rigidly
+    /// fixed in the vertebra. The full fidelity bonds a screw in a deformable vertebra to
+    /// the bone along its shaft either way.
+    pub anchorage_modulus_mpa: Option<f64>,
 }
 
 /// A built twin.
@@ -533,6 +539,17 @@ impl Twin {
 
     /// The FE model of one load case and the bookkeeping to read its results back.
     pub fn fem_model(&self, case: &LoadCase) -> Result<(nl::Model, ModelIndex), ModelError> {
+        self.fem_model_bonding(case, &[])
+    }
+
+    /// [`Twin::fem_model`] with the screws in the vertebrae `bonded` (indices into
+    /// [`Twin::levels`]) fixed in their body whatever their anchorage (the full fidelity
+    /// bonds them to the bone mesh instead).
+    pub(crate) fn fem_model_bonding(
+        &self,
+        case: &LoadCase,
+        bonded: &[usize],
+    ) -> Result<(nl::Model, ModelIndex), ModelError> {
         let nb = self.levels.len();
         let mut mesh = Mesh::default();
         let mut bodies: Vec<RigidBody> = (0..nb)
@@ -893,13 +910,63 @@ impl Twin {
                 case.name
             )));
         }
+        // Elastically anchored screws: a body each, carrying the beam ends at its head,
+        // joined to its vertebra at the entry point.
+        let mut beams = self.implants.beams.clone();
+        let mut connectors = Vec::new();
+        let mut screw_bodies = Vec::new();
+        for s in &self.implants.screws {
+            let Some(modulus) = s.anchorage_modulus_mpa else {
+                continue;
+            };
+            if bonded.contains(&s.body) {
+                continue;
+            }
+            let crate::anchorage::Anchorage { axes, stiffness } =
+                crate::anchorage::screw_anchorage(s.entry, s.tip, s.radius_mm, modulus)
+                    .ok_or_else(|| {
+                        ModelError::InvalidGeometry(format!(
+                            "{}: no elastic anchorage for a screw of radius {} mm from {:?} to {:?} in bone of modulus {modulus} MPa: it needs a length in bone and a positive modulus",
+                            s.name, s.radius_mm, s.entry, s.tip
+                        ))
+                    })?;
+            bodies.push(RigidBody {
+                name: s.name.clone(),
+                reference: s.head,
+                tied_nodes: Vec::new(),
+            });
+            let sb = bodies.len() - 1;
+            screw_bodies.push((sb, s.body));
+            for b in &mut beams {
+                for end in [&mut b.a, &mut b.b] {
+                    let d2: f64 = (0..3).map(|i| (end.at[i] - s.head[i]).powi(2)).sum();
+                    if end.body == s.body && d2 < 1e-6 {
+                        end.body = sb;
+                    }
+                }
+            }
+            connectors.push(nl::Connector {
+                name: format!("{} anchorage", s.name),
+                a: nl::BeamEnd {
+                    body: s.body,
+                    at: s.entry,
+                },
+                b: nl::BeamEnd {
+                    body: sb,
+                    at: s.entry,
+                },
+                axes,
+                stiffness,
+            });
+        }
         let model = nl::Model {
             mesh,
             solids,
             bodies,
             // The ligament fibres first, in [`Twin::fibres`] order, then the blocks' holds.
             springs: springs.into_iter().chain(block_holds).collect(),
-            beams: self.implants.beams.clone(),
+            beams,
+            connectors,
             contacts,
             ties: vec![],
             steps,
@@ -935,6 +1002,7 @@ impl Twin {
                         (b.disc, v)
                     })
                     .collect(),
+                screw_bodies,
             },
         ))
     }
@@ -1133,17 +1201,27 @@ impl Twin {
         state: &nl::StepState,
     ) -> Vec<ImplantLoad> {
         let rot = |b: usize| Matrix3::from_fn(|i, j| state.bodies[b].rotation[i][j]);
+        // An elastically anchored screw passes the rod's load on to its vertebra (it carries
+        // nothing else): the same load at the head, on the vertebra.
+        let owner = |b: usize| {
+            index
+                .screw_bodies
+                .iter()
+                .find(|(s, _)| *s == b)
+                .map_or(b, |&(_, v)| v)
+        };
         let mut out = Vec::new();
         for (beam, bs) in model.beams.iter().zip(&state.beams) {
             for (end, g) in [(&beam.a, &bs.end_a_global), (&beam.b, &bs.end_b_global)] {
                 // The beam's end load is what the body exerts on it; the body feels the
                 // opposite, turned back into its reference orientation.
-                let rt = rot(end.body).transpose();
+                let body = owner(end.body);
+                let rt = rot(body).transpose();
                 let f = rt * -Vector3::new(g[0], g[1], g[2]);
                 let m = rt * -Vector3::new(g[3], g[4], g[5]);
                 out.push(ImplantLoad {
                     name: beam.name.clone(),
-                    body: end.body,
+                    body,
                     kind: ImplantLoadKind::Rod {
                         at: end.at,
                         force_n: f.into(),
@@ -1258,6 +1336,9 @@ pub struct ModelIndex {
     /// copies of the disc's nodes that only its elements use (the disc's own nodes there
     /// are left out of the FE model): read the block's motion from these.
     pub block_nodes: Vec<(usize, Vec<(usize, usize)>)>,
+    /// `(model body, vertebra)` of each elastically anchored screw ([`crate::anchorage`]):
+    /// the body is the screw, joined to its vertebra by a connector.
+    pub screw_bodies: Vec<(usize, usize)>,
 }
 
 /// The faces of `elements` of mesh `m` whose nodes all lie in `on` (e.g. an endplate's

@@ -61,8 +61,8 @@ use spinetwin_model::twin::{
 use spinetwin_segment::landmarks::P3;
 
 use crate::scenario::{
-    CageFootprint, CageInterface, FacetExtent, Operation, Scenario, Side, CAGE_FRICTION,
-    CAGE_MAX_DISTRACTION_MM, CAGE_SEATING_MM,
+    CageFootprint, CageInterface, FacetExtent, Operation, Scenario, ScrewAnchorage, Side,
+    CAGE_FRICTION, CAGE_MAX_DISTRACTION_MM, CAGE_SEATING_MM,
 };
 use crate::{Result, ScenarioError};
 
@@ -101,6 +101,10 @@ pub struct ScrewPlan {
     pub head: [f64; 3],
     /// Screw tip (mm, LPS).
     pub tip: [f64; 3],
+    /// Modulus (MPa) of the elastic foundation holding the screw in the hybrid fidelity
+    /// (the vertebra's cancellous modulus times
+    /// [`spinetwin_model::anchorage::ANCHORAGE_FACTOR`]); `None` when rigidly fixed.
+    pub anchorage_modulus_mpa: Option<f64>,
 }
 
 /// A scenario applied to a twin: the changed twin and what was done.
@@ -405,6 +409,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                 rod_material,
                 screw_diameter_mm,
                 screw_length_mm,
+                anchorage,
             } => {
                 let mut idx = Vec::new();
                 for l in levels {
@@ -499,6 +504,13 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                             entry: ped.entry,
                             head: (entry - dir * SCREW_HEAD_OFFSET_MM).into(),
                             tip: (entry + dir * l).into(),
+                            anchorage_modulus_mpa: match anchorage {
+                                ScrewAnchorage::Rigid => None,
+                                ScrewAnchorage::Elastic => Some(
+                                    cancellous_modulus(twin, i).map_err(e)?
+                                        * spinetwin_model::anchorage::ANCHORAGE_FACTOR,
+                                ),
+                            },
                         });
                     }
                 }
@@ -997,6 +1009,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
             entry: p.entry,
             tip: p.tip,
             radius_mm: p.diameter_mm / 2.0,
+            anchorage_modulus_mpa: p.anchorage_modulus_mpa,
         });
     }
     for rod in rods {
@@ -1053,8 +1066,9 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
             n
         ));
         assumptions.push(format!(
-            "screws {}: rigidly fixed in rigid vertebrae (no loosening, no bone-screw interface); heads {SCREW_HEAD_OFFSET_MM} mm posterior of the pedicle entry along the pedicle axis; straight {mat} rods (E {e} MPa) clamped to the heads",
-            lv.join(", ")
+            "screws {}: {}; heads {SCREW_HEAD_OFFSET_MM} mm posterior of the pedicle entry along the pedicle axis; straight {mat} rods (E {e} MPa) clamped to the heads",
+            lv.join(", "),
+            anchorage_text(&screws, &idx, &t.levels)
         ));
     }
     Ok(ScenarioModel {
@@ -1070,6 +1084,27 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
             .iter()
             .all(|op| matches!(op, Operation::Vertebroplasty { .. })),
     })
+}
+
+/// How the screws in vertebrae `idx` are held, for the assumptions.
+fn anchorage_text(screws: &[ScrewPlan], idx: &[usize], levels: &[Level]) -> String {
+    let moduli: Vec<String> = screws
+        .iter()
+        .filter(|p| idx.iter().any(|&i| levels[i] == p.level))
+        .filter_map(|p| {
+            p.anchorage_modulus_mpa
+                .map(|m| format!("{} {} {m:.0} MPa", p.level.name(), p.side.name()))
+        })
+        .collect();
+    if moduli.is_empty() {
+        "rigidly fixed in rigid vertebrae (no bone-screw interface; an upper bound of the construct's stiffness)".into()
+    } else {
+        format!(
+            "each held in its rigid vertebra by an elastic foundation along the shaft (spinetwin_model::anchorage: the cancellous modulus from the vertebra's HU times the interface factor {}, calibrated on in-vitro screw constructs: {}); no loosening or pull-out",
+            spinetwin_model::anchorage::ANCHORAGE_FACTOR,
+            moduli.join(", ")
+        )
+    }
 }
 
 /// The points of contact `f` that sit on vertebra `b`: the slave points of its upper
@@ -1104,6 +1139,19 @@ pub const FUSION_NU: f64 = 0.3;
 
 /// Only reached if the checks of pass 1 were bypassed: a cancellous modulus (MPa).
 const FALLBACK_FUSION_MPA: f64 = 300.0;
+
+/// The cancellous modulus (MPa) of vertebra `b` from its trabecular HU (default bone
+/// material: HU -> density -> Morgan 2003).
+fn cancellous_modulus(twin: &Twin, b: usize) -> std::result::Result<f64, String> {
+    let hu = twin.vertebra(b).trabecular_hu;
+    if !hu.is_finite() {
+        return Err(format!(
+            "the trabecular HU of {} is unknown (no cancellous core was found in its landmarks), so its screws have no elastic anchorage: give anchorage = \"rigid\"",
+            twin.levels[b].name()
+        ));
+    }
+    Ok(BoneMaterial::default().modulus(hu))
+}
 
 /// The default Young's modulus (MPa) of the fusion mass of segment `i`: the mean cancellous
 /// modulus of its two vertebrae from their trabecular HU (default bone material: HU ->

@@ -141,6 +141,19 @@ impl CageMaterial {
     }
 }
 
+/// How a pedicle screw is held in its vertebra in the hybrid fidelity (rigid vertebrae).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScrewAnchorage {
+    /// An elastic foundation along the shaft, from the vertebra's cancellous modulus
+    /// times the calibrated interface factor (`spinetwin_model::anchorage`): the day of
+    /// the operation.
+    #[default]
+    Elastic,
+    /// Rigidly fixed in the vertebra (an upper bound of the construct's stiffness).
+    Rigid,
+}
+
 /// How an interbody cage meets the endplates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -242,6 +255,10 @@ pub enum Operation {
         /// Screw length (mm); chosen from the pedicle axis when absent.
         #[serde(default)]
         screw_length_mm: Option<f64>,
+        /// How the screws are held in the bone in the hybrid fidelity: `elastic` (default)
+        /// or `rigid`. The full fidelity bonds them to the deformable bone either way.
+        #[serde(default)]
+        anchorage: ScrewAnchorage,
     },
     /// An interbody cage in a disc.
     InterbodyCage {

@@ -715,6 +715,76 @@ fn screws_add_rods_between_the_heads() {
 }
 
 #[test]
+fn screws_are_anchored_elastically_and_softer_bone_holds_them_less() {
+    use spinetwin_model::anchorage::ANCHORAGE_FACTOR;
+    use spinetwin_model::bone::BoneMaterial;
+    let t = twin();
+    let case = LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0);
+    let ops = "[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L4\", \"L5\"]\n";
+    let m = apply(&t, &scen(ops)).unwrap();
+    // Each screw: its vertebra's cancellous modulus times the interface factor.
+    for (p, s) in m.screws.iter().zip(&m.twin.implants.screws) {
+        let b = t.levels.iter().position(|&l| l == p.level).unwrap();
+        let want = BoneMaterial::default().modulus(t.vertebra(b).trabecular_hu) * ANCHORAGE_FACTOR;
+        assert!(want > 0.0);
+        assert_eq!(p.anchorage_modulus_mpa, Some(want));
+        assert_eq!(s.anchorage_modulus_mpa, Some(want));
+    }
+    // The FE model: a body per screw, a connector from its vertebra at the entry, and the
+    // rods clamped to the screw bodies (not to the vertebrae).
+    let (model, index) = m.fem_model(&case).unwrap();
+    let nb = t.levels.len();
+    assert_eq!(model.bodies.len(), nb + 4);
+    assert_eq!(model.connectors.len(), 4);
+    assert_eq!(index.screw_bodies.len(), 4);
+    for (c, &(sb, v)) in model.connectors.iter().zip(&index.screw_bodies) {
+        assert_eq!((c.a.body, c.b.body), (v, sb));
+        assert!(c.a.at == c.b.at);
+        assert!(m
+            .twin
+            .implants
+            .screws
+            .iter()
+            .any(|s| s.entry == c.a.at && s.body == v));
+    }
+    for b in &model.beams {
+        assert!(b.a.body >= nb && b.b.body >= nb, "{}", b.name);
+    }
+    assert!(m
+        .assumptions
+        .iter()
+        .any(|a| a.contains("elastic foundation")));
+    // Rigid on request: no screw bodies, the rods on the vertebrae.
+    let r = apply(&t, &scen(&format!("{ops}anchorage = \"rigid\"\n"))).unwrap();
+    let (model, index) = r.fem_model(&case).unwrap();
+    assert_eq!((model.bodies.len(), model.connectors.len()), (nb, 0));
+    assert!(index.screw_bodies.is_empty());
+    assert!(model.beams.iter().all(|b| b.a.body < nb && b.b.body < nb));
+    assert!(r.assumptions.iter().any(|a| a.contains("rigidly fixed")));
+    // Osteoporotic bone (lower HU in L4): a softer anchorage there, from the HU alone.
+    let mut file = common::specimen_file(&["L3", "L4", "L5"]);
+    let l4 = file
+        .landmarks
+        .vertebrae
+        .iter_mut()
+        .find(|v| v.level.name() == "L4")
+        .unwrap();
+    l4.trabecular_hu *= 0.5;
+    let soft = apply(&Twin::build(file).unwrap(), &scen(ops)).unwrap();
+    for (a, b) in m.screws.iter().zip(&soft.screws) {
+        let (ma, mb) = (
+            a.anchorage_modulus_mpa.unwrap(),
+            b.anchorage_modulus_mpa.unwrap(),
+        );
+        if a.level.name() == "L4" {
+            assert!(mb < 0.7 * ma, "{ma} {mb}");
+        } else {
+            assert_eq!(ma, mb);
+        }
+    }
+}
+
+#[test]
 fn screw_size_rule() {
     use spinetwin_scenario::apply::screw_size;
     assert_eq!(screw_size(8.0, 50.0), (6.0, 40.0));
