@@ -305,3 +305,75 @@ fn a_seated_distraction_is_summarised_and_said_in_the_paragraph() {
     assert!(plain.scenarios[0].seated.is_empty());
     assert!(!plain.paragraph(&plain.scenarios[0]).contains("Driving in"));
 }
+
+#[test]
+fn screw_stress_at_the_entry_is_the_rod_load_carried_down_the_screw() {
+    use nalgebra::Vector3;
+    use spinetwin_model::twin::{ImplantLoad, ImplantLoadKind};
+    use spinetwin_scenario::compare::{screw_entry_stress, SCREW_CORE_RATIO};
+    let t = common::specimen(&["L3", "L4", "L5"]);
+    let s = Scenario::parse(
+        "name = \"sc\"\n[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"L4\", \"L5\"]\nsides = \"left\"\n",
+        "sc.toml",
+    )
+    .unwrap();
+    let m = apply(&t, &s).unwrap();
+    let flex = LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0);
+    let mut r = result(&m.twin, &flex, 1.0, [None, None], true);
+    // 100 N across the L4 screw at its head (10 mm out of the bone), half from each of two
+    // rods: a cantilever moment of 1000 N mm at the entry, no axial force or torque.
+    let screw = &m.twin.implants.screws[0];
+    let (head, entry, tip) = (
+        Vector3::from(screw.head),
+        Vector3::from(screw.entry),
+        Vector3::from(screw.tip),
+    );
+    let axis = (tip - entry).normalize();
+    let across = axis.cross(&Vector3::x()).normalize();
+    for k in 0..2 {
+        r.implant_loads.push(ImplantLoad {
+            name: format!("rod {k}"),
+            body: screw.body,
+            kind: ImplantLoadKind::Rod {
+                at: screw.head,
+                force_n: (across * 50.0).into(),
+                moment_nmm: [0.0; 3],
+            },
+        });
+    }
+    let got = screw_entry_stress(&m, &r);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let d = 2.0 * screw.radius_mm * SCREW_CORE_RATIO;
+    let want = 100.0 * (head - entry).norm() / (std::f64::consts::PI * d.powi(3) / 32.0);
+    assert!((got[0].1 - want).abs() < 1e-9 * want, "{} {want}", got[0].1);
+    assert_eq!(got[0].0, screw.name);
+    // A pure torque about the screw's own axis: tau = T / (pi d^3 / 16), von Mises sqrt(3) tau.
+    r.implant_loads.truncate(0);
+    r.implant_loads.push(ImplantLoad {
+        name: "rod".into(),
+        body: screw.body,
+        kind: ImplantLoadKind::Rod {
+            at: screw.head,
+            force_n: [0.0; 3],
+            moment_nmm: (axis * 500.0).into(),
+        },
+    });
+    let got = screw_entry_stress(&m, &r);
+    let tau = 500.0 / (std::f64::consts::PI * d.powi(3) / 16.0);
+    assert!((got[0].1 - 3f64.sqrt() * tau).abs() < 1e-9 * tau);
+    // In the comparison: a row per screw, the peak in the summary; the L5 screw carries no
+    // rod load here and says so.
+    let intact = vec![result(&t, &flex, 2.0, [None, None], true)];
+    let cmp = compare(&intact, &[(&m, vec![r])]);
+    let rows: Vec<_> = cmp
+        .rows
+        .iter()
+        .filter(|r| r.metric == "screw_peak_von_mises_mpa")
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert!((rows[0].value.unwrap() - 3f64.sqrt() * tau).abs() < 1e-9 * tau);
+    assert_eq!(rows[1].value, None);
+    assert!(rows[1].note.contains("no rod"), "{}", rows[1].note);
+    assert_eq!(cmp.scenarios[0].screw_peak_von_mises_mpa, rows[0].value);
+    assert!(cmp.to_html().contains("screw at its entry"));
+}
