@@ -76,6 +76,7 @@ struct RodPlan {
     diameter: f64,
     e_nu: (f64, f64),
     material: &'static str,
+    anchorage: ScrewAnchorage,
 }
 
 /// A planned pedicle screw.
@@ -506,10 +507,11 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                             tip: (entry + dir * l).into(),
                             anchorage_modulus_mpa: match anchorage {
                                 ScrewAnchorage::Rigid => None,
-                                ScrewAnchorage::Elastic => Some(
-                                    cancellous_modulus(twin, i).map_err(e)?
-                                        * spinetwin_model::anchorage::ANCHORAGE_FACTOR,
-                                ),
+                                // Without the bone's HU (a twin built from a label map
+                                // alone) the screw stays rigidly fixed, and the
+                                // assumptions say why.
+                                ScrewAnchorage::Elastic => cancellous_modulus(twin, i)
+                                    .map(|m| m * spinetwin_model::anchorage::ANCHORAGE_FACTOR),
                             },
                         });
                     }
@@ -520,6 +522,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
                     diameter: *rod_diameter_mm,
                     e_nu: rod_material.e_nu(),
                     material: rod_material.name(),
+                    anchorage: *anchorage,
                 });
             }
             Operation::Vertebroplasty {
@@ -1019,6 +1022,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
             diameter: d,
             e_nu: (e, nu),
             material: mat,
+            anchorage,
         } = rod;
         let mut n = 0;
         for w in idx.windows(2) {
@@ -1068,7 +1072,7 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
         assumptions.push(format!(
             "screws {}: {}; heads {SCREW_HEAD_OFFSET_MM} mm posterior of the pedicle entry along the pedicle axis; straight {mat} rods (E {e} MPa) clamped to the heads",
             lv.join(", "),
-            anchorage_text(&screws, &idx, &t.levels)
+            anchorage_text(&screws, &idx, &t.levels, anchorage)
         ));
     }
     Ok(ScenarioModel {
@@ -1086,25 +1090,51 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
     })
 }
 
-/// How the screws in vertebrae `idx` are held, for the assumptions.
-fn anchorage_text(screws: &[ScrewPlan], idx: &[usize], levels: &[Level]) -> String {
-    let moduli: Vec<String> = screws
+/// How the screws in vertebrae `idx` are held, for the assumptions: `requested` is the
+/// operation's anchorage; an elastic one falls back to rigid fixation for a vertebra whose
+/// trabecular HU is unknown, and says so.
+fn anchorage_text(
+    screws: &[ScrewPlan],
+    idx: &[usize],
+    levels: &[Level],
+    requested: ScrewAnchorage,
+) -> String {
+    let mine: Vec<&ScrewPlan> = screws
         .iter()
         .filter(|p| idx.iter().any(|&i| levels[i] == p.level))
+        .collect();
+    let name = |p: &ScrewPlan| format!("{} {}", p.level.name(), p.side.name());
+    let moduli: Vec<String> = mine
+        .iter()
         .filter_map(|p| {
             p.anchorage_modulus_mpa
-                .map(|m| format!("{} {} {m:.0} MPa", p.level.name(), p.side.name()))
+                .map(|m| format!("{} {m:.0} MPa", name(p)))
         })
         .collect();
-    if moduli.is_empty() {
-        "rigidly fixed in rigid vertebrae (no bone-screw interface; an upper bound of the construct's stiffness)".into()
-    } else {
-        format!(
-            "each held in its rigid vertebra by an elastic foundation along the shaft (spinetwin_model::anchorage: the cancellous modulus from the vertebra's HU times the interface factor {}, calibrated on in-vitro screw constructs: {}); no loosening or pull-out",
+    let rigid: Vec<String> = mine
+        .iter()
+        .filter(|p| p.anchorage_modulus_mpa.is_none())
+        .map(|p| name(p))
+        .collect();
+    let rigid_text = "rigidly fixed in rigid vertebrae (no bone-screw interface; an upper bound of the construct's stiffness)";
+    if requested == ScrewAnchorage::Rigid || moduli.is_empty() && rigid.is_empty() {
+        return rigid_text.into();
+    }
+    let mut parts = Vec::new();
+    if !moduli.is_empty() {
+        parts.push(format!(
+            "held in their rigid vertebrae by an elastic foundation along the shaft (spinetwin_model::anchorage: the cancellous modulus from the vertebra's HU times the interface factor {}, calibrated on in-vitro screw constructs: {}); no loosening or pull-out",
             spinetwin_model::anchorage::ANCHORAGE_FACTOR,
             moduli.join(", ")
-        )
+        ));
     }
+    if !rigid.is_empty() {
+        parts.push(format!(
+            "{} {rigid_text}: the vertebra's trabecular HU is unknown (a twin built without the CT), and the elastic anchorage takes its modulus from it",
+            rigid.join(", ")
+        ));
+    }
+    parts.join("; ")
 }
 
 /// The points of contact `f` that sit on vertebra `b`: the slave points of its upper
@@ -1141,16 +1171,12 @@ pub const FUSION_NU: f64 = 0.3;
 const FALLBACK_FUSION_MPA: f64 = 300.0;
 
 /// The cancellous modulus (MPa) of vertebra `b` from its trabecular HU (default bone
-/// material: HU -> density -> Morgan 2003).
-fn cancellous_modulus(twin: &Twin, b: usize) -> std::result::Result<f64, String> {
+/// material: HU -> density -> Morgan 2003); `None` when the HU is unknown.
+fn cancellous_modulus(twin: &Twin, b: usize) -> Option<f64> {
     let hu = twin.vertebra(b).trabecular_hu;
-    if !hu.is_finite() {
-        return Err(format!(
-            "the trabecular HU of {} is unknown (no cancellous core was found in its landmarks), so its screws have no elastic anchorage: give anchorage = \"rigid\"",
-            twin.levels[b].name()
-        ));
-    }
-    Ok(BoneMaterial::default().modulus(hu))
+    hu.is_finite()
+        .then(|| BoneMaterial::default().modulus(hu))
+        .filter(|m| *m > 0.0 && m.is_finite())
 }
 
 /// The default Young's modulus (MPa) of the fusion mass of segment `i`: the mean cancellous

@@ -770,7 +770,7 @@ fn screws_are_anchored_elastically_and_softer_bone_holds_them_less() {
         .find(|v| v.level.name() == "L4")
         .unwrap();
     l4.trabecular_hu *= 0.5;
-    let soft = apply(&Twin::build(file).unwrap(), &scen(ops)).unwrap();
+    let soft = apply(&Twin::build(file.clone()).unwrap(), &scen(ops)).unwrap();
     for (a, b) in m.screws.iter().zip(&soft.screws) {
         let (ma, mb) = (
             a.anchorage_modulus_mpa.unwrap(),
@@ -782,6 +782,36 @@ fn screws_are_anchored_elastically_and_softer_bone_holds_them_less() {
             assert_eq!(ma, mb);
         }
     }
+    // No HU for L4 (no cancellous core found): its screws stay rigidly fixed, the L5 ones
+    // anchored, and the assumptions say which and why.
+    let l4 = file
+        .landmarks
+        .vertebrae
+        .iter_mut()
+        .find(|v| v.level.name() == "L4")
+        .unwrap();
+    l4.trabecular_hu = f64::NAN;
+    let nohu = apply(&Twin::build(file).unwrap(), &scen(ops)).unwrap();
+    for p in &nohu.screws {
+        assert_eq!(
+            p.anchorage_modulus_mpa.is_none(),
+            p.level.name() == "L4",
+            "{p:?}"
+        );
+    }
+    let text = nohu
+        .assumptions
+        .iter()
+        .find(|a| a.contains("screws L4, L5"))
+        .unwrap();
+    assert!(
+        text.contains("elastic foundation")
+            && text.contains("L4 left, L4 right rigidly fixed")
+            && text.contains("trabecular HU is unknown"),
+        "{text}"
+    );
+    let (model, _) = nohu.fem_model(&case).unwrap();
+    assert_eq!(model.connectors.len(), 2);
 }
 
 #[test]
