@@ -230,10 +230,34 @@ pub fn run_calibrate(args: CalibrateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The twin of a CT and its label map.
+/// The twin of a CT and its label map. The twin is the lumbar spine from T12 down:
+/// vertebrae above T12 in the label map (thoracic, held by the rib cage, which the twin does
+/// not model) are left out, with a warning, when at least two vertebrae from T12 down remain.
 pub fn twin_from_labels(ct: &Volume<f32>, labels: &Volume<u16>, source: &str) -> Result<TwinFile> {
-    let landmarks =
+    let mut landmarks =
         spinetwin_segment::landmarks::landmarks(ct, labels).context("finding the landmarks")?;
+    let t12 = spinetwin_anatomy::Level::T12;
+    let above: Vec<&str> = landmarks
+        .vertebrae
+        .iter()
+        .filter(|v| v.level < t12)
+        .map(|v| v.level.name())
+        .collect();
+    let kept = landmarks
+        .vertebrae
+        .iter()
+        .filter(|v| v.level >= t12)
+        .count();
+    if !above.is_empty() && kept >= 2 {
+        let note = format!(
+            "{} left out of the twin: it models the lumbar spine from T12 down (no rib cage)",
+            above.join(", ")
+        );
+        tracing::warn!("{note}");
+        landmarks.vertebrae.retain(|v| v.level >= t12);
+        landmarks.discs.retain(|d| d.upper >= t12);
+        landmarks.warnings.push(note);
+    }
     Ok(TwinFile {
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,

@@ -1306,3 +1306,40 @@ fn the_twins_flexion_and_extension_decks_run_in_calculix_and_agree_with_ours() {
         }
     }
 }
+
+/// The twin is the lumbar spine from T12 down: `build` on a T11-L1 phantom leaves T11 out
+/// and says so, and models T12-L1.
+#[test]
+fn build_leaves_thoracic_vertebrae_above_t12_out() {
+    let d = tempfile::tempdir().unwrap();
+    let ph = d.path().join("ph");
+    ok(&[
+        "phantom",
+        ph.to_str().unwrap(),
+        "--levels",
+        "T11-L1",
+        "--spacing",
+        "2",
+        "--no-dicom",
+    ]);
+    let out = d.path().join("twin");
+    ok(&[
+        "build",
+        ph.join("ct.nii.gz").to_str().unwrap(),
+        "--labels",
+        ph.join("labels.nii.gz").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let twin: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("twin.json")).unwrap()).unwrap();
+    let levels: Vec<&str> = twin["landmarks"]["vertebrae"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels, ["T12", "L1"]);
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("T11 left out of the twin"), "{summary}");
+}
