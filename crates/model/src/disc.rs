@@ -141,6 +141,9 @@ pub struct DiscMesh {
     /// Disc height (mm) along the disc axis at the anterior rim, the centre and the
     /// posterior rim.
     pub height_mm: [f64; 3],
+    /// Whether the disc had to be meshed along its axis from the mean outline (see
+    /// [`mesh_disc`]).
+    pub lofted_along_axis: bool,
     /// Volume of the mesh (mm^3).
     pub volume_mm3: f64,
     /// Mid-height cross-section area of the nucleus (mm^2), projected normal to the axis.
@@ -153,10 +156,36 @@ pub struct DiscMesh {
 
 /// Meshes the disc between `upper` (the inferior endplate of the vertebra above, normal
 /// pointing down) and `lower` (the superior endplate of the vertebra below, normal up).
+///
+/// Each endplate's own outline is lofted to the other's. Where that leaves an element
+/// inverted (rims offset against each other by more than the disc is high, as strongly
+/// wedged endplates fitted on coarse voxels give), the disc is meshed again along its axis
+/// from the mean of the two outlines, projected onto each endplate's plane
+/// ([`DiscMesh::lofted_along_axis`]): every edge through the height then runs along the
+/// axis, at the cost of the endplates' concavity and outline differences.
 pub fn mesh_disc(
     upper: &Endplate,
     lower: &Endplate,
     params: &DiscMeshParams,
+) -> Result<DiscMesh, ModelError> {
+    match mesh_disc_with(upper, lower, params, false) {
+        Err(ModelError::InvalidGeometry(m)) if m.contains("is inverted or degenerate") => {
+            mesh_disc_with(upper, lower, params, true).map_err(|e| match e {
+                ModelError::InvalidGeometry(m2) => ModelError::InvalidGeometry(format!(
+                    "{m} (and lofted along the disc axis from the mean outline: {m2})"
+                )),
+                e => e,
+            })
+        }
+        r => r,
+    }
+}
+
+fn mesh_disc_with(
+    upper: &Endplate,
+    lower: &Endplate,
+    params: &DiscMeshParams,
+    along_axis: bool,
 ) -> Result<DiscMesh, ModelError> {
     params.validate()?;
     check_endplate("upper", upper)?;
@@ -190,8 +219,37 @@ pub fn mesh_disc(
     let basis = Basis { e1, e2 };
 
     let nc = params.n_circ;
-    let up_rim = resample_rim("upper", upper, &basis, nc)?;
-    let lo_rim = resample_rim("lower", lower, &basis, nc)?;
+    let mut up_rim = resample_rim("upper", upper, &basis, nc)?;
+    let mut lo_rim = resample_rim("lower", lower, &basis, nc)?;
+    let (mut up_centre, mut lo_centre) = (upper.centre, lower.centre);
+    if along_axis {
+        // The mean outline (in-plane offsets from each centre, averaged, about the mean
+        // centre), carried along the axis onto each endplate's plane.
+        let cm = scale(add(upper.centre, lower.centre), 0.5);
+        let onto = |ep: &Endplate, x: P3| -> Option<P3> {
+            let den = dot(axis, ep.normal);
+            (den.abs() > 1e-6).then(|| add(x, scale(axis, dot(sub(ep.centre, x), ep.normal) / den)))
+        };
+        let mean: Vec<P3> = (0..nc)
+            .map(|j| {
+                let (du, dl) = (sub(up_rim[j], upper.centre), sub(lo_rim[j], lower.centre));
+                add(cm, scale(add(in_plane(du, axis), in_plane(dl, axis)), 0.5))
+            })
+            .collect();
+        let project = |ep: &Endplate| -> Result<(P3, Vec<P3>), ModelError> {
+            let bad = || {
+                ModelError::InvalidGeometry("an endplate plane is parallel to the disc axis".into())
+            };
+            let c = onto(ep, cm).ok_or_else(bad)?;
+            let rim = mean
+                .iter()
+                .map(|&x| onto(ep, x).ok_or_else(bad))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((c, rim))
+        };
+        (up_centre, up_rim) = project(upper)?;
+        (lo_centre, lo_rim) = project(lower)?;
+    }
 
     // Ring radius fractions: 0 (axis), nucleus rings, boundary, annulus rings, rim = 1.
     let (nn, na) = (params.n_radial_nucleus, params.n_radial_annulus);
@@ -216,10 +274,7 @@ pub fn mesh_disc(
         let r_ant = dot(sub(rim[0], centre), e1).max(0.0);
         scale(e1, -params.nucleus_posterior_shift * (1.0 - rn) * r_ant)
     };
-    let (up_shift, lo_shift) = (
-        shift_of(upper.centre, &up_rim),
-        shift_of(lower.centre, &lo_rim),
-    );
+    let (up_shift, lo_shift) = (shift_of(up_centre, &up_rim), shift_of(lo_centre, &lo_rim));
     let surface = |centre: P3, rim: &[P3], shift: P3, k: usize, j: usize| -> P3 {
         let shift = scale(shift, shift_weight(k));
         if k == 0 {
@@ -234,8 +289,8 @@ pub fn mesh_disc(
         for k in 0..=nr {
             let count = if k == 0 { 1 } else { nc };
             for j in 0..count {
-                let p0 = surface(lower.centre, &lo_rim, lo_shift, k, j);
-                let p1 = surface(upper.centre, &up_rim, up_shift, k, j);
+                let p0 = surface(lo_centre, &lo_rim, lo_shift, k, j);
+                let p1 = surface(up_centre, &up_rim, up_shift, k, j);
                 let gap = dot(sub(p1, p0), axis);
                 if l == 0 && gap <= 0.0 {
                     return Err(ModelError::InvalidGeometry(format!(
@@ -367,6 +422,7 @@ pub fn mesh_disc(
         lamella,
         fibre_directions,
         height_mm,
+        lofted_along_axis: along_axis,
         volume_mm3: volume,
         nucleus_area_mm2,
         disc_area_mm2,

@@ -412,6 +412,13 @@ impl Twin {
             })?;
             let mesh = mesh_disc(upper_ep, &lo.superior_endplate, &p.disc_mesh)
                 .map_err(|e| ModelError::InvalidGeometry(format!("disc {seg}: {e}")))?;
+            if mesh.lofted_along_axis {
+                warnings.push(format!(
+                    "disc {seg}: its endplate outlines are offset against each other by more \
+                     than the disc is high (wedged endplates, or planes fitted on coarse \
+                     voxels); meshed along the disc axis from their mean outline instead"
+                ));
+            }
             discs.push(TwinDisc { upper: i, mesh });
 
             for lig in Ligament::ALL {

@@ -404,3 +404,49 @@ fn a_posterior_nucleus_shift_translates_the_nucleus_and_keeps_the_rim_and_areas(
     let e = bad.validate().unwrap_err().to_string();
     assert!(e.contains("nucleus_posterior_shift"), "{e}");
 }
+
+/// A wedged disc (18 deg between the endplates) whose upper outline sits 5 mm behind the
+/// lower one, as coarse voxels and a wedged vertebra can give: lofting each outline to the
+/// other inverts elements at the thin posterior rim, so the mesher lofts along the disc
+/// axis from the mean outline projected onto each endplate plane. Without the offset the
+/// outlines are lofted to each other as usual.
+#[test]
+fn offset_wedged_endplates_are_meshed_along_the_axis() {
+    let (h, tilt) = (6.0, 0.3);
+    let wedge = |dy: f64| {
+        let mut up = ellipse(22.0, 15.0, h, tilt, true, 360);
+        for p in up.outline.iter_mut().chain(std::iter::once(&mut up.centre)) {
+            p[1] += dy;
+            p[2] -= tilt * dy;
+        }
+        (up, ellipse(20.0, 15.0, 0.0, 0.0, false, 360))
+    };
+    let (up, lo) = wedge(0.0);
+    assert!(
+        !mesh_disc(&up, &lo, &DiscMeshParams::default())
+            .unwrap()
+            .lofted_along_axis
+    );
+    let (up, lo) = wedge(5.0);
+    let d = mesh_disc(&up, &lo, &DiscMeshParams::default()).unwrap();
+    assert!(d.lofted_along_axis);
+    for (kind, c) in cells(&d) {
+        let x: Vec<[f64; 3]> = c.iter().map(|&n| d.mesh.nodes[n]).collect();
+        let (vol, min_det) = cell_volume(kind, &x).unwrap();
+        assert!(vol > 0.0 && min_det > 0.0, "{vol} {min_det}");
+    }
+    // Nodes on the endplate planes, edges through the height along the axis.
+    let on_plane = |ep: &Endplate, p: [f64; 3]| -> f64 {
+        (0..3)
+            .map(|i| (p[i] - ep.centre[i]) * ep.normal[i])
+            .sum::<f64>()
+    };
+    for (&u, &l) in d.upper_nodes.iter().zip(&d.lower_nodes) {
+        let (pu, pl) = (d.mesh.nodes[u], d.mesh.nodes[l]);
+        assert!(on_plane(&up, pu).abs() < 1e-9 && on_plane(&lo, pl).abs() < 1e-9);
+        let e: Vec<f64> = (0..3).map(|i| pu[i] - pl[i]).collect();
+        let along: f64 = (0..3).map(|i| e[i] * d.axis[i]).sum();
+        let len = e.iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!(along > 0.0 && (along - len).abs() < 1e-9 * len, "{e:?}");
+    }
+}
