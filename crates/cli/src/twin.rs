@@ -9,7 +9,8 @@ use spinetwin_imaging::{nifti, open, OpenOptions, Volume};
 use spinetwin_model::ligament::Ligament;
 use spinetwin_model::loadcase::LoadCase;
 use spinetwin_model::twin::{
-    CaseResult, Fidelity, PosteriorContact, Twin, TwinFile, TwinParams, TWIN_SCHEMA_VERSION,
+    adjacent_levels, CaseResult, Fidelity, PosteriorContact, Twin, TwinFile, TwinParams,
+    TWIN_SCHEMA_VERSION,
 };
 use spinetwin_model::validate::{to_csv, validate, ConvergenceStats, ValidationRow};
 use std::path::{Path, PathBuf};
@@ -258,6 +259,7 @@ pub fn twin_from_labels(ct: &Volume<f32>, labels: &Volume<u16>, source: &str) ->
         landmarks.discs.retain(|d| d.upper >= t12);
         landmarks.warnings.push(note);
     }
+    keep_longest_run(&mut landmarks);
     Ok(TwinFile {
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
@@ -265,6 +267,51 @@ pub fn twin_from_labels(ct: &Volume<f32>, labels: &Volume<u16>, source: &str) ->
         params: TwinParams::default(),
         landmarks,
     })
+}
+
+/// A vertebra without landmarks splits the spine: keeps the longest continuous run of
+/// adjacent vertebrae (the caudal one of two as long) when it has at least two, drops the
+/// rest from the landmarks with a warning, and returns that warning.
+fn keep_longest_run(
+    landmarks: &mut spinetwin_segment::landmarks::SpineLandmarks,
+) -> Option<String> {
+    let levels: Vec<spinetwin_anatomy::Level> =
+        landmarks.vertebrae.iter().map(|v| v.level).collect();
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0;
+    for i in 1..=levels.len() {
+        if i == levels.len() || !adjacent_levels(levels[i - 1], levels[i]) {
+            runs.push((start, i));
+            start = i;
+        }
+    }
+    if runs.len() < 2 {
+        return None;
+    }
+    // `max_by_key` keeps the last of equal runs: the caudal one.
+    let &(a, b) = runs.iter().max_by_key(|(a, b)| b - a)?;
+    if b - a < 2 {
+        return None;
+    }
+    let kept: Vec<spinetwin_anatomy::Level> = levels[a..b].to_vec();
+    let dropped: Vec<&str> = levels
+        .iter()
+        .filter(|l| !kept.contains(l))
+        .map(|l| l.name())
+        .collect();
+    let note = format!(
+        "{} left out of the twin: not adjacent to the modelled run {}-{} (a vertebra between has no landmarks; see the landmark warnings)",
+        dropped.join(", "),
+        kept[0].name(),
+        kept[kept.len() - 1].name()
+    );
+    tracing::warn!("{note}");
+    landmarks.vertebrae.retain(|v| kept.contains(&v.level));
+    landmarks
+        .discs
+        .retain(|d| kept.contains(&d.upper) && kept.contains(&d.lower));
+    landmarks.warnings.push(note.clone());
+    Some(note)
 }
 
 /// The twin of the built-in phantom (default spec), through segmentation.
@@ -977,4 +1024,62 @@ pub fn run_validate(args: ValidateArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spinetwin_anatomy::Level;
+
+    fn landmarks_l1_l4() -> spinetwin_segment::landmarks::SpineLandmarks {
+        let spec = spinetwin_phantom::PhantomSpec {
+            levels: "L1-L4".parse().unwrap(),
+            spacing_mm: 2.0,
+            ..Default::default()
+        };
+        let ph = spinetwin_phantom::generate(&spec).unwrap();
+        spinetwin_segment::landmarks::landmarks(&ph.ct, &ph.labels).unwrap()
+    }
+
+    #[test]
+    fn a_gap_keeps_the_longest_run_and_says_what_it_left_out() {
+        let full = landmarks_l1_l4();
+        let names = |lm: &spinetwin_segment::landmarks::SpineLandmarks| -> Vec<&'static str> {
+            lm.vertebrae.iter().map(|v| v.level.name()).collect()
+        };
+        assert_eq!(names(&full), ["L1", "L2", "L3", "L4"]);
+        // Continuous: nothing to do.
+        let mut lm = full.clone();
+        assert!(keep_longest_run(&mut lm).is_none());
+        assert_eq!(names(&lm), ["L1", "L2", "L3", "L4"]);
+        // L2 missing: L3-L4 and L1 alone; the run of two is kept.
+        let mut lm = full.clone();
+        lm.vertebrae.retain(|v| v.level != Level::L2);
+        let note = keep_longest_run(&mut lm).unwrap();
+        assert_eq!(names(&lm), ["L3", "L4"]);
+        assert!(
+            note.starts_with("L1 left out of the twin") && note.contains("L3-L4"),
+            "{note}"
+        );
+        assert!(lm.warnings.contains(&note));
+        assert!(lm
+            .discs
+            .iter()
+            .all(|d| d.upper != Level::L1 && d.upper != Level::L2));
+        // The twin refuses a gap outright.
+        let mut lm = full.clone();
+        lm.vertebrae.retain(|v| v.level != Level::L3);
+        let file = TwinFile {
+            schema_version: TWIN_SCHEMA_VERSION,
+            fidelity: Fidelity::Hybrid,
+            source: "test".into(),
+            params: TwinParams::default(),
+            landmarks: lm.clone(),
+        };
+        let e = Twin::build(file).unwrap_err().to_string();
+        assert!(e.contains("L2 and L4 are not adjacent"), "{e}");
+        // L3 removed leaves L1-L2 and L4: the run of two is kept.
+        assert!(keep_longest_run(&mut lm).is_some());
+        assert_eq!(names(&lm), ["L1", "L2"]);
+    }
 }

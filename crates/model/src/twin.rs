@@ -309,6 +309,13 @@ impl Implants {
     }
 }
 
+/// Whether `b` is the vertebra right below `a` (L5 and S1 are neighbours when there is no
+/// L6).
+pub fn adjacent_levels(a: Level, b: Level) -> bool {
+    let at = |l: Level| Level::ALL.iter().position(|&x| x == l);
+    matches!((at(a), at(b)), (Some(i), Some(j)) if j == i + 1) || (a == Level::L5 && b == Level::S1)
+}
+
 /// A bone screw: its vertebra and its axis (mm, LPS).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScrewAnchor {
@@ -384,6 +391,15 @@ impl Twin {
             if w[0] >= w[1] {
                 return Err(ModelError::InvalidGeometry(format!(
                     "vertebrae must be listed cranial first without repeats ({} before {})",
+                    w[0].name(),
+                    w[1].name()
+                )));
+            }
+            if !adjacent_levels(w[0], w[1]) {
+                return Err(ModelError::InvalidGeometry(format!(
+                    "{} and {} are not adjacent (a vertebra between them has no landmarks): a \
+                     twin needs a continuous run of vertebrae, its discs join neighbours; \
+                     model the run above or below the gap",
                     w[0].name(),
                     w[1].name()
                 )));
