@@ -1105,12 +1105,29 @@ impl Twin {
             base(top, bottom),
             &self.frame_matrix(top),
         );
+        // The connector carries K q on the screw's motion relative to its vertebra (local z
+        // from the entry into the bone): the screw pulled out moves along -z, and the load
+        // pulling it out is the opposite of what the connector carries along z.
+        let anchorages = model
+            .connectors
+            .iter()
+            .zip(&state.connectors)
+            .filter(|(c, _)| index.screw_bodies.iter().any(|&(sb, _)| sb == c.b.body))
+            .map(|(c, st)| AnchorageResult {
+                name: c.name.trim_end_matches(" anchorage").to_string(),
+                pullout_force_n: -st.force[2],
+                transverse_force_n: st.force[0].hypot(st.force[1]),
+                bending_moment_nmm: st.force[3].hypot(st.force[4]),
+                pullout_mm: -st.relative[2],
+            })
+            .collect();
         Sample {
             moment_nm: moment / 1000.0,
             segments,
             beams,
             total_rotation_deg: total.map(f64::to_degrees),
             bone_stress: Vec::new(),
+            anchorages,
         }
     }
 
@@ -1522,6 +1539,27 @@ pub struct Sample {
     /// Bone stress per deformable vertebra (full fidelity only, [`crate::full`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bone_stress: Vec<crate::full::BoneStress>,
+    /// The load on each elastically anchored screw's hold in the bone
+    /// ([`crate::anchorage`]), in [`Implants::screws`] order of the anchored ones; empty
+    /// when no screw is anchored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anchorages: Vec<AnchorageResult>,
+}
+
+/// The load a screw's anchorage carries at one load level: what the screw, loaded by its
+/// rods, puts on the bone, at its entry point and along its axis.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AnchorageResult {
+    /// Screw name.
+    pub name: String,
+    /// Force along the screw pulling it out of the bone (N; negative: pushing it in).
+    pub pullout_force_n: f64,
+    /// Force across the screw (N), the toggle load.
+    pub transverse_force_n: f64,
+    /// Bending moment about the entry point (N mm).
+    pub bending_moment_nmm: f64,
+    /// How far the screw has moved out of the bone along its axis (mm; negative: in).
+    pub pullout_mm: f64,
 }
 
 /// Results of one implant beam at one load level.

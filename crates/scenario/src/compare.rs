@@ -26,14 +26,29 @@ pub const TI6AL4V_FATIGUE_SOURCE: &str =
 /// (a 6.5 mm screw with a core of about 4.5 mm), not a measured value of a given implant.
 pub const SCREW_CORE_RATIO: f64 = 0.7;
 
-/// The von Mises stress (MPa) in each screw of `sm` at its entry into the bone, in the last
-/// state of `r`: the rod loads at its head (summed over its rods) carried to the entry
-/// through the stretch of screw outside the bone, `M_entry = M_head + (head - entry) x F`,
-/// on a solid core of [`SCREW_CORE_RATIO`] times the thread diameter: `sigma = |N| / A +
-/// |M_bending| / W`, `tau = |T| / (2 W)`, `sqrt(sigma^2 + 3 tau^2)`. Where a screw leaves
-/// the bone is where it bends most and where screws break. `(screw name, stress)` per screw
-/// loaded by a rod; empty when `r` did not converge.
-pub fn screw_entry_stress(sm: &ScenarioModel, r: &CaseResult) -> Vec<(String, f64)> {
+/// What each screw of `sm` carries where it enters the bone, in the last state of `r`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScrewLoad {
+    /// Screw name.
+    pub name: String,
+    /// Von Mises stress (MPa) on the core section at the entry.
+    pub von_mises_mpa: f64,
+    /// Force along the screw pulling it out of the bone (N; negative: pushing it in).
+    pub pullout_force_n: f64,
+    /// Force across the screw (N): the toggle load on the bone.
+    pub transverse_force_n: f64,
+}
+
+/// The loads of each screw of `sm` at its entry into the bone, in the last state of `r`:
+/// the rod loads at its head (summed over its rods) carried to the entry through the
+/// stretch of screw outside the bone, `M_entry = M_head + (head - entry) x F`; the von
+/// Mises stress on a solid core of [`SCREW_CORE_RATIO`] times the thread diameter: `sigma
+/// = |N| / A + |M_bending| / W`, `tau = |T| / (2 W)`, `sqrt(sigma^2 + 3 tau^2)`. Where a
+/// screw leaves the bone is where it bends most and where screws break; the pull-out and
+/// toggle forces are what its hold in the bone carries (an elastically anchored screw's
+/// connector carries the same, `tests/literature.rs`). One per screw loaded by a rod; empty
+/// when `r` did not converge.
+pub fn screw_entry_stress(sm: &ScenarioModel, r: &CaseResult) -> Vec<ScrewLoad> {
     use nalgebra::Vector3;
     use spinetwin_model::twin::ImplantLoadKind;
     if !r.converged {
@@ -72,7 +87,12 @@ pub fn screw_entry_stress(sm: &ScenarioModel, r: &CaseResult) -> Vec<(String, f6
         let w = std::f64::consts::PI * d.powi(3) / 32.0;
         let sigma = n.abs() / area + mb / w;
         let tau = t.abs() / (2.0 * w);
-        out.push((s.name.clone(), (sigma * sigma + 3.0 * tau * tau).sqrt()));
+        out.push(ScrewLoad {
+            name: s.name.clone(),
+            von_mises_mpa: (sigma * sigma + 3.0 * tau * tau).sqrt(),
+            pullout_force_n: -n,
+            transverse_force_n: (f - a * n).norm(),
+        });
     }
     out
 }
@@ -88,7 +108,8 @@ pub struct ComparisonRow {
     pub level: String,
     /// `rotation_deg`, `idp_mpa`, `facet_force_left_n`, `facet_force_right_n`,
     /// `total_rotation_deg`, `rod_peak_von_mises_mpa` (the level is then a rod),
-    /// `screw_peak_von_mises_mpa` (a screw, [`screw_entry_stress`]); at the full fidelity also the
+    /// `screw_peak_von_mises_mpa`, `screw_pullout_force_n`, `screw_transverse_force_n` (a
+    /// screw, [`screw_entry_stress`]); at the full fidelity also the
     /// per-vertebra [`BONE_METRICS`] (the level is then a vertebra).
     pub metric: String,
     /// Intact value (None: not converged, or not applicable).
@@ -604,13 +625,11 @@ fn case_rows(
         };
         push(beam.name.clone(), "rod_peak_von_mises_mpa", None, v, note);
     }
-    let stresses = sr.map(|r| screw_entry_stress(sm, r)).unwrap_or_default();
+    let loads = sr.map(|r| screw_entry_stress(sm, r)).unwrap_or_default();
     let mut screw_peak: Option<f64> = None;
     for screw in &sm.twin.implants.screws {
-        let v = stresses
-            .iter()
-            .find(|(n, _)| n == &screw.name)
-            .map(|&(_, v)| v);
+        let load = loads.iter().find(|l| l.name == screw.name);
+        let v = load.map(|l| l.von_mises_mpa);
         if let Some(v) = v {
             screw_peak = Some(screw_peak.map_or(v, |p: f64| p.max(v)));
         }
@@ -630,7 +649,26 @@ fn case_rows(
             "screw_peak_von_mises_mpa",
             None,
             v,
-            note,
+            note.clone(),
+        );
+        let force_note = if load.is_some() {
+            "at the entry into the bone: what the screw's hold carries".to_string()
+        } else {
+            note
+        };
+        push(
+            screw.name.clone(),
+            "screw_pullout_force_n",
+            None,
+            load.map(|l| l.pullout_force_n),
+            force_note.clone(),
+        );
+        push(
+            screw.name.clone(),
+            "screw_transverse_force_n",
+            None,
+            load.map(|l| l.transverse_force_n),
+            force_note,
         );
     }
     (rows, [peak, screw_peak])
@@ -889,6 +927,7 @@ impl Comparison {
             let mut segs: Vec<&str> = Vec::new();
             for r in &rows {
                 if !r.metric.ends_with("_peak_von_mises_mpa")
+                    && !r.metric.starts_with("screw_")
                     && !is_bone_metric(&r.metric)
                     && !segs.contains(&r.level.as_str())
                 {

@@ -335,6 +335,7 @@ mod tests {
                     beams: Vec::new(),
                     total_rotation_deg: t,
                     bone_stress: Vec::new(),
+                    anchorages: Vec::new(),
                 }
             })
             .collect();

@@ -54,6 +54,7 @@ fn result(
                 segments,
                 beams,
                 bone_stress: Vec::new(),
+                anchorages: Vec::new(),
             }]
         } else {
             Vec::new()
@@ -345,8 +346,14 @@ fn screw_stress_at_the_entry_is_the_rod_load_carried_down_the_screw() {
     assert_eq!(got.len(), 1, "{got:?}");
     let d = 2.0 * screw.radius_mm * SCREW_CORE_RATIO;
     let want = 100.0 * (head - entry).norm() / (std::f64::consts::PI * d.powi(3) / 32.0);
-    assert!((got[0].1 - want).abs() < 1e-9 * want, "{} {want}", got[0].1);
-    assert_eq!(got[0].0, screw.name);
+    assert!(
+        (got[0].von_mises_mpa - want).abs() < 1e-9 * want,
+        "{got:?} {want}"
+    );
+    assert_eq!(got[0].name, screw.name);
+    // All across the screw: 100 N of toggle load, no pull-out.
+    assert!((got[0].transverse_force_n - 100.0).abs() < 1e-9);
+    assert!(got[0].pullout_force_n.abs() < 1e-9);
     // A pure torque about the screw's own axis: tau = T / (pi d^3 / 16), von Mises sqrt(3) tau.
     r.implant_loads.truncate(0);
     r.implant_loads.push(ImplantLoad {
@@ -360,7 +367,7 @@ fn screw_stress_at_the_entry_is_the_rod_load_carried_down_the_screw() {
     });
     let got = screw_entry_stress(&m, &r);
     let tau = 500.0 / (std::f64::consts::PI * d.powi(3) / 16.0);
-    assert!((got[0].1 - 3f64.sqrt() * tau).abs() < 1e-9 * tau);
+    assert!((got[0].von_mises_mpa - 3f64.sqrt() * tau).abs() < 1e-9 * tau);
     // In the comparison: a row per screw, the peak in the summary; the L5 screw carries no
     // rod load here and says so.
     let intact = vec![result(&t, &flex, 2.0, [None, None], true)];
@@ -376,4 +383,25 @@ fn screw_stress_at_the_entry_is_the_rod_load_carried_down_the_screw() {
     assert!(rows[1].note.contains("no rod"), "{}", rows[1].note);
     assert_eq!(cmp.scenarios[0].screw_peak_von_mises_mpa, rows[0].value);
     assert!(cmp.to_html().contains("screw at its entry"));
+    let pulls = cmp
+        .rows
+        .iter()
+        .filter(|r| r.metric == "screw_pullout_force_n")
+        .count();
+    assert_eq!(pulls, 2);
+    // A pull along the axis towards the head: pull-out force positive, the stress N / A.
+    let mut r = result(&m.twin, &flex, 1.0, [None, None], true);
+    r.implant_loads.push(ImplantLoad {
+        name: "rod".into(),
+        body: screw.body,
+        kind: ImplantLoadKind::Rod {
+            at: screw.head,
+            force_n: (-axis * 80.0).into(),
+            moment_nmm: [0.0; 3],
+        },
+    });
+    let got = screw_entry_stress(&m, &r);
+    assert!((got[0].pullout_force_n - 80.0).abs() < 1e-9 && got[0].transverse_force_n < 1e-9);
+    let area = std::f64::consts::PI * d * d / 4.0;
+    assert!((got[0].von_mises_mpa - 80.0 / area).abs() < 1e-9);
 }

@@ -144,7 +144,40 @@ fn plif_with_screws_keeps_the_in_vitro_share_of_axial_rotation() {
     .unwrap();
     let plif = apply(&twin, &plif).unwrap();
     let i = l4l5_rotation(&solve(&twin, Motion::AxialRotationLeft));
-    let p = l4l5_rotation(&solve(&plif.twin, Motion::AxialRotationLeft));
+    let pr = solve(&plif.twin, Motion::AxialRotationLeft);
+    let p = l4l5_rotation(&pr);
+    // Each screw is massless: what its anchorage carries into the bone is the load of its
+    // rods at the head (the connector's force against the beams' end forces).
+    use nalgebra::Vector3;
+    use spinetwin_model::twin::ImplantLoadKind;
+    let last = pr.last().unwrap();
+    assert_eq!(last.anchorages.len(), 4);
+    for s in &plif.twin.implants.screws {
+        let a = last.anchorages.iter().find(|a| a.name == s.name).unwrap();
+        let f: Vector3<f64> = pr
+            .implant_loads
+            .iter()
+            .filter(|l| l.body == s.body)
+            .filter_map(|l| match &l.kind {
+                ImplantLoadKind::Rod { at, force_n, .. } if *at == s.head => {
+                    Some(Vector3::from(*force_n))
+                }
+                _ => None,
+            })
+            .sum();
+        let axis = (Vector3::from(s.tip) - Vector3::from(s.entry)).normalize();
+        let (pull, across) = (-f.dot(&axis), (f - axis * f.dot(&axis)).norm());
+        println!(
+            "{}: anchorage pull-out {:.2} N, across {:.2} N; rod load at the head {pull:.2} / {across:.2} N",
+            s.name, a.pullout_force_n, a.transverse_force_n
+        );
+        let tol = 1e-3 * f.norm() + 0.05;
+        assert!(
+            (a.pullout_force_n - pull).abs() < tol && (a.transverse_force_n - across).abs() < tol,
+            "{}: {a:?} against {pull} / {across}",
+            s.name
+        );
+    }
     let ratio = p / i;
     println!("PLIF + screws, axial rotation L4-L5: {p:.3} of {i:.3} deg, ratio {ratio:.2} (in vitro 0.41)");
     assert!((ratio - 0.41).abs() <= 0.15, "ratio {ratio:.2}");
