@@ -762,15 +762,16 @@ fn screws_are_anchored_elastically_and_softer_bone_holds_them_less() {
     assert!(model.beams.iter().all(|b| b.a.body < nb && b.b.body < nb));
     assert!(r.assumptions.iter().any(|a| a.contains("rigidly fixed")));
     // Osteoporotic bone (lower HU in L4): a softer anchorage there, from the HU alone.
-    let mut file = common::specimen_file(&["L3", "L4", "L5"]);
-    let l4 = file
-        .landmarks
-        .vertebrae
-        .iter_mut()
-        .find(|v| v.level.name() == "L4")
-        .unwrap();
-    l4.trabecular_hu *= 0.5;
-    let soft = apply(&Twin::build(file.clone()).unwrap(), &scen(ops)).unwrap();
+    let with_l4_hu = |hu: &dyn Fn(f64) -> f64| {
+        let mut file = common::specimen_file(&["L3", "L4", "L5"]);
+        for v in file.landmarks.vertebrae.iter_mut() {
+            if v.level.name() == "L4" {
+                v.trabecular_hu = hu(v.trabecular_hu);
+            }
+        }
+        apply(&Twin::build(file).unwrap(), &scen(ops)).unwrap()
+    };
+    let soft = with_l4_hu(&|hu| hu * 0.5);
     for (a, b) in m.screws.iter().zip(&soft.screws) {
         let (ma, mb) = (
             a.anchorage_modulus_mpa.unwrap(),
@@ -784,14 +785,7 @@ fn screws_are_anchored_elastically_and_softer_bone_holds_them_less() {
     }
     // No HU for L4 (no cancellous core found): its screws stay rigidly fixed, the L5 ones
     // anchored, and the assumptions say which and why.
-    let l4 = file
-        .landmarks
-        .vertebrae
-        .iter_mut()
-        .find(|v| v.level.name() == "L4")
-        .unwrap();
-    l4.trabecular_hu = f64::NAN;
-    let nohu = apply(&Twin::build(file).unwrap(), &scen(ops)).unwrap();
+    let nohu = with_l4_hu(&|_| f64::NAN);
     for p in &nohu.screws {
         assert_eq!(
             p.anchorage_modulus_mpa.is_none(),

@@ -530,7 +530,7 @@ impl Asm {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::nl::kin::expm;
     use crate::nl::{BeamEnd, BeamSection};
@@ -583,12 +583,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn tangent_matches_central_differences_of_the_force() {
-        let el = Elem::new(&beam());
-        let (x, r) = deformed();
-        let (_, k, _, _) = el.eval(x, r, true);
-        let k = k.unwrap();
+    /// Largest difference between the tangent `k` (row-major 12x12 at end positions `x`
+    /// and rotations `r`) and central differences of the end forces `force`, relative to
+    /// the largest entry of `k`.
+    pub(in crate::nl) fn tangent_error(
+        k: &[f64],
+        x: [V3; 2],
+        r: [M3; 2],
+        force: impl Fn([V3; 2], [M3; 2]) -> [f64; 12],
+    ) -> f64 {
         let h = 1e-6;
         let mut worst = 0.0f64;
         let scale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -603,7 +606,7 @@ mod tests {
                     w[c - 3] = s;
                     r[e] = expm(&w) * r[e];
                 }
-                el.eval(x, r, false).0
+                force(x, r)
             };
             let (fp, fm) = (perturbed(h), perturbed(-h));
             for j in 0..12 {
@@ -611,6 +614,15 @@ mod tests {
                 worst = worst.max((fd - k[12 * j + m]).abs() / scale);
             }
         }
+        worst
+    }
+
+    #[test]
+    fn tangent_matches_central_differences_of_the_force() {
+        let el = Elem::new(&beam());
+        let (x, r) = deformed();
+        let (_, k, _, _) = el.eval(x, r, true);
+        let worst = tangent_error(&k.unwrap(), x, r, |x, r| el.eval(x, r, false).0);
         eprintln!("beam tangent vs central differences: relative error {worst:e}");
         assert!(worst < 1e-7, "relative tangent error {worst:e}");
     }

@@ -282,29 +282,8 @@ mod tests {
         let el = Elem::new(&connector());
         let (x, r) = deformed();
         let (_, k, _) = el.eval(x, r, true);
-        let k = k.unwrap();
-        let h = 1e-6;
-        let scale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let mut worst = 0.0f64;
-        for m in 0..12 {
-            let (e, c) = (m / 6, m % 6);
-            let perturbed = |s: f64| {
-                let (mut x, mut r) = (x, r);
-                if c < 3 {
-                    x[e][c] += s;
-                } else {
-                    let mut w = V3::zeros();
-                    w[c - 3] = s;
-                    r[e] = expm(&w) * r[e];
-                }
-                el.eval(x, r, false).0
-            };
-            let (fp, fm) = (perturbed(h), perturbed(-h));
-            for j in 0..12 {
-                let fd = (fp[j] - fm[j]) / (2.0 * h);
-                worst = worst.max((fd - k[12 * j + m]).abs() / scale);
-            }
-        }
+        let worst =
+            crate::nl::beam::tests::tangent_error(&k.unwrap(), x, r, |x, r| el.eval(x, r, false).0);
         eprintln!("connector tangent vs central differences: relative error {worst:e}");
         assert!(worst < 1e-7, "relative tangent error {worst:e}");
     }
