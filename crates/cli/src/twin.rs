@@ -45,6 +45,10 @@ pub struct BuildArgs {
     /// docs/validation/twin_phantom.md.
     #[arg(long)]
     pub bony_stops: bool,
+    /// The vertebrae to model, cranial to caudal (e.g. L1-L5, T12-S1; an L6 comes with
+    /// L5-S1). Default: every vertebra the scan shows from T12 down.
+    #[arg(long)]
+    pub levels: Option<spinetwin_anatomy::LevelRange>,
     /// Replace OUT if it exists and is not empty.
     #[arg(long)]
     pub force: bool,
@@ -235,8 +239,37 @@ pub fn run_calibrate(args: CalibrateArgs) -> Result<()> {
 /// vertebrae above T12 in the label map (thoracic, held by the rib cage, which the twin does
 /// not model) are left out, with a warning, when at least two vertebrae from T12 down remain.
 pub fn twin_from_labels(ct: &Volume<f32>, labels: &Volume<u16>, source: &str) -> Result<TwinFile> {
+    twin_of_levels(ct, labels, source, None)
+}
+
+/// [`twin_from_labels`] with the modelled vertebrae chosen (`levels`, e.g. L1-L5; an L6
+/// between L5 and S1 comes with them) instead of T12 down. A chosen level the landmarks do
+/// not have is an error naming it.
+pub fn twin_of_levels(
+    ct: &Volume<f32>,
+    labels: &Volume<u16>,
+    source: &str,
+    levels: Option<&spinetwin_anatomy::LevelRange>,
+) -> Result<TwinFile> {
     let mut landmarks =
         spinetwin_segment::landmarks::landmarks(ct, labels).context("finding the landmarks")?;
+    if let Some(range) = levels {
+        select_levels(&mut landmarks, range)?;
+    } else {
+        from_t12_down(&mut landmarks);
+    }
+    keep_longest_run(&mut landmarks);
+    Ok(TwinFile {
+        schema_version: TWIN_SCHEMA_VERSION,
+        fidelity: Fidelity::Hybrid,
+        source: source.to_string(),
+        params: TwinParams::default(),
+        landmarks,
+    })
+}
+
+/// Leaves the vertebrae above T12 out when at least two from T12 down remain.
+fn from_t12_down(landmarks: &mut spinetwin_segment::landmarks::SpineLandmarks) {
     let t12 = spinetwin_anatomy::Level::T12;
     let above: Vec<&str> = landmarks
         .vertebrae
@@ -259,14 +292,45 @@ pub fn twin_from_labels(ct: &Volume<f32>, labels: &Volume<u16>, source: &str) ->
         landmarks.discs.retain(|d| d.upper >= t12);
         landmarks.warnings.push(note);
     }
-    keep_longest_run(&mut landmarks);
-    Ok(TwinFile {
-        schema_version: TWIN_SCHEMA_VERSION,
-        fidelity: Fidelity::Hybrid,
-        source: source.to_string(),
-        params: TwinParams::default(),
-        landmarks,
-    })
+}
+
+/// Keeps the vertebrae of `range` (and an L6 when the range runs from L5 to S1); errors
+/// naming the levels of the range the landmarks do not have.
+fn select_levels(
+    landmarks: &mut spinetwin_segment::landmarks::SpineLandmarks,
+    range: &spinetwin_anatomy::LevelRange,
+) -> Result<()> {
+    use spinetwin_anatomy::Level;
+    let have: Vec<Level> = landmarks.vertebrae.iter().map(|v| v.level).collect();
+    let missing: Vec<&str> = range
+        .levels()
+        .iter()
+        .filter(|l| !have.contains(l))
+        .map(|l| l.name())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "--levels {range}: {} not found in the scan's landmarks (found: {}); choose levels the scan shows",
+            missing.join(", "),
+            have.iter().map(|l| l.name()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let with_l6 = range.contains(Level::L5) && range.contains(Level::S1);
+    let keep = |l: Level| range.contains(l) || (l == Level::L6 && with_l6);
+    let left: Vec<&str> = have
+        .iter()
+        .filter(|&&l| !keep(l))
+        .map(|l| l.name())
+        .collect();
+    if !left.is_empty() {
+        landmarks.warnings.push(format!(
+            "{} left out of the twin: outside --levels {range}",
+            left.join(", ")
+        ));
+    }
+    landmarks.vertebrae.retain(|v| keep(v.level));
+    landmarks.discs.retain(|d| keep(d.upper) && keep(d.lower));
+    Ok(())
 }
 
 /// A vertebra without landmarks splits the spine: keeps the longest continuous run of
@@ -429,7 +493,12 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
     check_not_overlapping(&args.out, &inputs)?;
     let t0 = Instant::now();
     let (img, labels, seg_warnings) = read_ct_and_labels(&args.ct, args.labels.as_deref())?;
-    let mut file = twin_from_labels(&img.volume, &labels, "CT given to spinetwin build")?;
+    let mut file = twin_of_levels(
+        &img.volume,
+        &labels,
+        "CT given to spinetwin build",
+        args.levels.as_ref(),
+    )?;
     file.params.bony_stops = args.bony_stops;
     let twin = Twin::build(file.clone()).context("building the twin")?;
     let bones = bone_surfaces(&labels, &file);

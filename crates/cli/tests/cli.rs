@@ -1342,4 +1342,25 @@ fn build_leaves_thoracic_vertebrae_above_t12_out() {
     assert_eq!(levels, ["T12", "L1"]);
     let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
     assert!(summary.contains("T11 left out of the twin"), "{summary}");
+    // Chosen levels: T11 too, when asked for; a level the scan lacks is an error naming it.
+    let build = |levels: &str, name: &str| {
+        vec![
+            "build".to_string(),
+            ph.join("ct.nii.gz").to_str().unwrap().to_string(),
+            "--labels".into(),
+            ph.join("labels.nii.gz").to_str().unwrap().to_string(),
+            "--levels".into(),
+            levels.into(),
+            "--out".into(),
+            d.path().join(name).to_str().unwrap().to_string(),
+        ]
+    };
+    let args = build("T11-L1", "all");
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let twin: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("all/twin.json")).unwrap()).unwrap();
+    assert_eq!(twin["landmarks"]["vertebrae"].as_array().unwrap().len(), 3);
+    let args = build("L1-L3", "none");
+    let e = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(e.contains("--levels L1-L3: L2, L3 not found"), "{e}");
 }
