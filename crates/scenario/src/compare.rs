@@ -851,6 +851,21 @@ impl Comparison {
         if rods.is_empty() {
             return String::new();
         }
+        // For screws, what their hold in the bone carries under load control.
+        let screws = metric == "screw_peak_von_mises_mpa";
+        let force = |case: &str, name: &str, m: &str| -> String {
+            self.rows
+                .iter()
+                .find(|r| {
+                    r.scenario == sc.name
+                        && r.load_case == case
+                        && r.level == name
+                        && r.metric == m
+                        && r.control == CONTROL_LOAD
+                })
+                .and_then(|r| r.value)
+                .map_or_else(|| "-".into(), |v| format!("{v:.0}"))
+        };
         let matched = rods.iter().any(|r| r.control == CONTROL_ROM_MATCHED);
         let mut h = format!(
             "<table><tr><th>load case</th><th>{what}</th><th>von Mises, load control (MPa)</th>"
@@ -858,7 +873,13 @@ impl Comparison {
         if matched {
             h.push_str("<th>von Mises, ROM-matched (MPa)</th><th>M' (N m)</th>");
         }
-        h.push_str("<th>highest, % of fatigue limit</th></tr>");
+        h.push_str("<th>highest, % of fatigue limit</th>");
+        if screws {
+            h.push_str(
+                "<th>pull-out force, load control (N; negative: pushed in)</th><th>force across, load control (N)</th>",
+            );
+        }
+        h.push_str("</tr>");
         let value = |r: Option<&&ComparisonRow>| -> String {
             match r {
                 Some(r) => match r.value {
@@ -905,10 +926,18 @@ impl Comparison {
                     .filter_map(|r| r.value)
                     .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
                 h.push_str(&format!(
-                    "<td>{}</td></tr>",
+                    "<td>{}</td>",
                     top.map(|v| format!("{:.0} %", v / sc.rod_fatigue_limit_mpa * 100.0))
                         .unwrap_or_else(|| "-".into())
                 ));
+                if screws {
+                    h.push_str(&format!(
+                        "<td>{}</td><td>{}</td>",
+                        force(case, name, "screw_pullout_force_n"),
+                        force(case, name, "screw_transverse_force_n")
+                    ));
+                }
+                h.push_str("</tr>");
             }
         }
         h.push_str("</table>");

@@ -382,7 +382,9 @@ fn screw_stress_at_the_entry_is_the_rod_load_carried_down_the_screw() {
     assert_eq!(rows[1].value, None);
     assert!(rows[1].note.contains("no rod"), "{}", rows[1].note);
     assert_eq!(cmp.scenarios[0].screw_peak_von_mises_mpa, rows[0].value);
-    assert!(cmp.to_html().contains("screw at its entry"));
+    let html = cmp.to_html();
+    assert!(html.contains("screw at its entry"));
+    assert!(html.contains("pull-out force, load control (N; negative: pushed in)"));
     let pulls = cmp
         .rows
         .iter()
