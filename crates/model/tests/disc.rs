@@ -405,7 +405,7 @@ fn a_posterior_nucleus_shift_translates_the_nucleus_and_keeps_the_rim_and_areas(
     assert!(e.contains("nucleus_posterior_shift"), "{e}");
 }
 
-/// A wedged disc (18 deg between the endplates) whose upper outline sits 5 mm behind the
+/// A wedged disc (17 deg between the endplates) whose upper outline sits 5 mm behind the
 /// lower one, as coarse voxels and a wedged vertebra can give: lofting each outline to the
 /// other inverts elements at the thin posterior rim, so the mesher lofts along the disc
 /// axis from the mean outline projected onto each endplate plane. Without the offset the
