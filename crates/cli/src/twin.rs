@@ -287,11 +287,21 @@ fn from_t12_down(landmarks: &mut spinetwin_segment::landmarks::SpineLandmarks) {
             "{} left out of the twin: it models the lumbar spine from T12 down (no rib cage)",
             above.join(", ")
         );
-        tracing::warn!("{note}");
-        landmarks.vertebrae.retain(|v| v.level >= t12);
-        landmarks.discs.retain(|d| d.upper >= t12);
-        landmarks.warnings.push(note);
+        keep_only(landmarks, |l| l >= t12, note);
     }
+}
+
+/// Keeps the vertebrae whose level passes `keep` and the discs between two of them, and
+/// records `note` (why the others were left out) as a landmark warning and in the log.
+fn keep_only(
+    landmarks: &mut spinetwin_segment::landmarks::SpineLandmarks,
+    keep: impl Fn(spinetwin_anatomy::Level) -> bool,
+    note: String,
+) {
+    tracing::warn!("{note}");
+    landmarks.vertebrae.retain(|v| keep(v.level));
+    landmarks.discs.retain(|d| keep(d.upper) && keep(d.lower));
+    landmarks.warnings.push(note);
 }
 
 /// Keeps the vertebrae of `range` (and an L6 when the range runs from L5 to S1); errors
@@ -323,13 +333,12 @@ fn select_levels(
         .map(|l| l.name())
         .collect();
     if !left.is_empty() {
-        landmarks.warnings.push(format!(
+        let note = format!(
             "{} left out of the twin: outside --levels {range}",
             left.join(", ")
-        ));
+        );
+        keep_only(landmarks, keep, note);
     }
-    landmarks.vertebrae.retain(|v| keep(v.level));
-    landmarks.discs.retain(|d| keep(d.upper) && keep(d.lower));
     Ok(())
 }
 
@@ -369,12 +378,7 @@ fn keep_longest_run(
         kept[0].name(),
         kept[kept.len() - 1].name()
     );
-    tracing::warn!("{note}");
-    landmarks.vertebrae.retain(|v| kept.contains(&v.level));
-    landmarks
-        .discs
-        .retain(|d| kept.contains(&d.upper) && kept.contains(&d.lower));
-    landmarks.warnings.push(note.clone());
+    keep_only(landmarks, |l| kept.contains(&l), note.clone());
     Some(note)
 }
 

@@ -169,15 +169,30 @@ pub fn mesh_disc(
     params: &DiscMeshParams,
 ) -> Result<DiscMesh, ModelError> {
     match mesh_disc_with(upper, lower, params, false) {
-        Err(ModelError::InvalidGeometry(m)) if m.contains("is inverted or degenerate") => {
-            mesh_disc_with(upper, lower, params, true).map_err(|e| match e {
-                ModelError::InvalidGeometry(m2) => ModelError::InvalidGeometry(format!(
-                    "{m} (and lofted along the disc axis from the mean outline: {m2})"
-                )),
-                e => e,
-            })
-        }
-        r => r,
+        Ok(d) => Ok(d),
+        Err(MeshFail::Other(e)) => Err(e),
+        Err(MeshFail::Inverted(m)) => mesh_disc_with(upper, lower, params, true).map_err(|e| {
+            let m2 = match e {
+                MeshFail::Inverted(m2) => m2,
+                MeshFail::Other(e) => e.to_string(),
+            };
+            ModelError::InvalidGeometry(format!(
+                "{m} (and lofted along the disc axis from the mean outline: {m2})"
+            ))
+        }),
+    }
+}
+
+/// Why one meshing attempt failed: an inverted element (which the loft along the axis
+/// may avoid) or anything else.
+enum MeshFail {
+    Inverted(String),
+    Other(ModelError),
+}
+
+impl From<ModelError> for MeshFail {
+    fn from(e: ModelError) -> Self {
+        MeshFail::Other(e)
     }
 }
 
@@ -186,7 +201,7 @@ fn mesh_disc_with(
     lower: &Endplate,
     params: &DiscMeshParams,
     along_axis: bool,
-) -> Result<DiscMesh, ModelError> {
+) -> Result<DiscMesh, MeshFail> {
     params.validate()?;
     check_endplate("upper", upper)?;
     check_endplate("lower", lower)?;
@@ -198,11 +213,11 @@ fn mesh_disc_with(
         )
     })?;
     if dot(axis, lower.normal) < 0.5 || dot(axis, upper.normal) > -0.5 {
-        return Err(ModelError::InvalidGeometry(format!(
+        return Err(MeshFail::Other(ModelError::InvalidGeometry(format!(
             "the endplates do not face each other (upper normal {:?}, lower normal {:?}): \
              the upper endplate's normal must point down and the lower's up",
             upper.normal, lower.normal
-        )));
+        ))));
     }
     let ant = add(
         in_plane(sub(upper.outline[0], upper.centre), axis),
@@ -293,13 +308,13 @@ fn mesh_disc_with(
                 let p1 = surface(up_centre, &up_rim, up_shift, k, j);
                 let gap = dot(sub(p1, p0), axis);
                 if l == 0 && gap <= 0.0 {
-                    return Err(ModelError::InvalidGeometry(format!(
+                    return Err(MeshFail::Other(ModelError::InvalidGeometry(format!(
                         "the endplates overlap: at ring {k}, angle {:.0} deg the upper \
                          endplate is {:.2} mm below the lower one; check that `upper` is the \
                          inferior endplate of the vertebra above",
                         360.0 * j as f64 / nc as f64,
                         -gap
-                    )));
+                    ))));
                 }
                 nodes.push(lerp(p0, p1, h));
             }
@@ -361,7 +376,7 @@ fn mesh_disc_with(
         let x: Vec<P3> = c.iter().map(|&n| nodes[n]).collect();
         let (vol, min_det) = cell_volume(*kind, &x).unwrap_or((f64::NAN, f64::NAN));
         if min_det.is_nan() || min_det <= 0.0 || !vol.is_finite() {
-            return Err(ModelError::InvalidGeometry(format!(
+            return Err(MeshFail::Inverted(format!(
                 "disc element {e} is inverted or degenerate (corner det J = {min_det:e}): the \
                  endplates are too close, crossing, or the outlines are not star-shaped"
             )));

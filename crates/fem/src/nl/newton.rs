@@ -1586,12 +1586,22 @@ mod tests {
                     fd[i * neq + j] = (rp[i] - rm[i]) / (2.0 * h);
                 }
             }
+            // The contact block (the tip and the master body 1) carries the symmetrised
+            // friction Jacobian; every entry outside it must be exact.
+            let tip_dofs: Vec<usize> = map.node[tip]
+                .iter()
+                .chain(&map.body[1])
+                .filter_map(|&s| map.idx(s))
+                .filter(|&i| i < neq)
+                .collect();
             let mut worst = 0.0f64;
             let mut worst_sym = 0.0f64;
             for i in 0..neq {
                 for j in 0..neq {
                     let (a, b) = (i * neq + j, j * neq + i);
-                    worst = worst.max((fd[a] - k[a]).abs() / scale);
+                    if !(tip_dofs.contains(&i) && tip_dofs.contains(&j)) {
+                        worst = worst.max((fd[a] - k[a]).abs() / scale);
+                    }
                     let sym = 0.5 * ((fd[a] + fd[b]) - (k[a] + k[b]));
                     worst_sym = worst_sym.max(sym.abs() / scale);
                 }
@@ -1605,13 +1615,17 @@ mod tests {
             ev.beams[0]
         );
         eprintln!(
-            "model tangent vs central differences: relative error {worst:e}, of the symmetric parts {worst_sym:e}"
+            "model tangent vs central differences: relative error outside the contact block {worst:e}, of the symmetric parts {worst_sym:e}"
         );
         // The sliding tip is a mesh node: its friction enters with the symmetric part of
-        // its exact Jacobian (see `contact::apply`), so only the symmetric parts agree to
-        // round-off; the rest (body moments, follower loads, pressure, beams) is exact.
+        // its exact Jacobian (see `contact::apply`), so in the contact block (the tip and
+        // the master body) only the symmetric parts agree to round-off; everything else
+        // (solids, springs, follower loads, pressure, ties) is exact.
         assert!(worst_sym < 1e-6, "relative tangent error {worst_sym:e}");
-        assert!(worst < 1e-2, "relative tangent error {worst:e}");
+        assert!(
+            worst < 1e-6,
+            "relative tangent error outside the contact block {worst:e}"
+        );
         // The stick branch: the tip anchored at its own foot point (what a converged
         // increment leaves for a point that touches), nudged sideways off it.
         let mut stick = st.clone();
@@ -1629,7 +1643,10 @@ mod tests {
             worst_stick_sym < 1e-6,
             "relative tangent error {worst_stick_sym:e}"
         );
-        assert!(worst_stick < 1e-2, "relative tangent error {worst_stick:e}");
+        assert!(
+            worst_stick < 1e-6,
+            "relative tangent error outside the contact block {worst_stick:e}"
+        );
         // The tangent is not symmetric here (body moments, follower loads, pressure).
         let asym = (0..neq)
             .flat_map(|i| (0..neq).map(move |j| (i, j)))
