@@ -14,10 +14,9 @@
 //! 0.850 vs 0.893 mm, peak pressure +2.7 %, the pressure along the axis within 3.5 % of p0
 //! of Hertz's profile inside 0.8 a (node-to-surface: 1.4 %).
 
-use std::sync::Arc;
+mod common;
 
 use spinetwin_fem::hex_box_mesh;
-use spinetwin_fem::hyper::NeoHookean;
 use spinetwin_fem::nl::*;
 
 /// Node coordinates along one axis: `fine` cells of `h` from 0, then `coarse` cells growing
@@ -174,13 +173,8 @@ fn hertz(penalty: f64, augmented: Option<Augmentation>, mortar: bool) {
         let v = if k == 2 { -d } else { 0.0 };
         prescribed.push((Dof::Body { body: 0, k }, v));
     }
-    let ne = mesh.num_elements();
     let model = Model {
-        solids: vec![SolidBlock {
-            name: "block".into(),
-            elements: (0..ne).collect(),
-            material: Arc::new(NeoHookean::from_e_nu(e, nu).unwrap()),
-        }],
+        solids: vec![common::neo_hookean_block("block", &mesh, e, nu)],
         bodies: vec![RigidBody {
             name: "sphere".into(),
             reference: centre,

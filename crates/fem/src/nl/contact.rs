@@ -678,15 +678,7 @@ pub(crate) fn apply(
                             (fp[row / 3][row % 3] - fm[row / 3][row % 3]) / (2.0 * d);
                     }
                 }
-                if pts.iter().any(|p| !matches!(p.kin, Kin::Body { .. })) {
-                    for r in 0..21 {
-                        for c in r + 1..21 {
-                            let m = 0.5 * (k[r * 21 + c] + k[c * 21 + r]);
-                            k[r * 21 + c] = m;
-                            k[c * 21 + r] = m;
-                        }
-                    }
-                }
+                symmetric_on_mesh_nodes(&mut k, 21, &pts);
             }
             let tangent = asm.tangent;
             asm.add_internal(map, &pts, &f, tangent.then_some(&k[..]));
@@ -722,15 +714,7 @@ pub(crate) fn apply(
             // on the bodies' few DOFs, which the linear solver corrects exactly at low rank; on
             // mesh nodes it would spread over many equations and force a general LU, so there
             // the symmetric part is used (Newton stays fast, slightly less than quadratic).
-            if pts.iter().any(|p| !matches!(p.kin, Kin::Body { .. })) {
-                for r in 0..12 {
-                    for c in r + 1..12 {
-                        let m = 0.5 * (k[r * 12 + c] + k[c * 12 + r]);
-                        k[r * 12 + c] = m;
-                        k[c * 12 + r] = m;
-                    }
-                }
-            }
+            symmetric_on_mesh_nodes(&mut k, 12, &pts);
         }
         let tangent = asm.tangent;
         asm.add_internal(map, &pts, &f, tangent.then_some(&k[..]));
@@ -835,6 +819,21 @@ pub(crate) fn augment(found: &Found, pair: &ContactPair, old: &[f64]) -> (Vec<f6
         })
         .collect();
     (new, worst)
+}
+
+/// Replaces the `n x n` block `k` by its symmetric part when any of `pts` is a mesh node
+/// (see the two callers for why rigid-body points keep the exact Jacobian).
+fn symmetric_on_mesh_nodes(k: &mut [f64], n: usize, pts: &[Pk]) {
+    if pts.iter().all(|p| matches!(p.kin, Kin::Body { .. })) {
+        return;
+    }
+    for r in 0..n {
+        for c in r + 1..n {
+            let m = 0.5 * (k[r * n + c] + k[c * n + r]);
+            k[r * n + c] = m;
+            k[c * n + r] = m;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -43,9 +43,7 @@ impl BoxGrid {
         }
         self.all.push(i);
         let (a, b) = (self.key(lo), self.key(hi));
-        let cells = (0..3).fold(1i64, |c, k| {
-            c.saturating_mul((b[k] - a[k]).saturating_add(1).max(1))
-        });
+        let cells = cells_between(&a, &b);
         if cells > MAX_CELLS {
             self.everywhere.push(i);
             return;
@@ -74,9 +72,7 @@ impl BoxGrid {
     pub(crate) fn overlapping(&self, lo: &V3, hi: &V3, out: &mut Vec<usize>) {
         out.clear();
         let (a, b) = (self.key(lo), self.key(hi));
-        let cells = (0..3).fold(1i64, |c, k| {
-            c.saturating_mul((b[k] - a[k]).saturating_add(1).max(1))
-        });
+        let cells = cells_between(&a, &b);
         if cells > MAX_CELLS || !lo.iter().chain(hi.iter()).all(|v| v.is_finite()) {
             out.extend_from_slice(&self.all);
             out.sort_unstable();
@@ -96,4 +92,11 @@ impl BoxGrid {
         out.sort_unstable();
         out.dedup();
     }
+}
+
+/// The number of cells from cell `a` to cell `b` inclusive (saturating).
+fn cells_between(a: &[i64; 3], b: &[i64; 3]) -> i64 {
+    (0..3).fold(1i64, |c, k| {
+        c.saturating_mul((b[k] - a[k]).saturating_add(1).max(1))
+    })
 }
