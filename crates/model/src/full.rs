@@ -947,7 +947,7 @@ impl Twin {
     /// deforms stalled Newton at about 1e-2 N), frictionless (the bars hold the cage in
     /// shear, see below). Each holding bar's lower end moves onto the
     /// endplate node under the cage nearest its anchor, the bar keeping its direction and
-    /// rest length (the holds are the last six springs per cage, in block order).
+    /// rest length (`ModelIndex::block_holds` says which springs they are).
     /// `index.block_contacts` is updated to the new slave points.
     fn cages_on_bone(
         &self,
@@ -956,15 +956,6 @@ impl Twin {
         deformable: &HashMap<usize, usize>,
     ) -> Result<(), ModelError> {
         use crate::twin::BlockInterface;
-        let nholds = 6 * self
-            .implants
-            .disc_blocks
-            .iter()
-            .filter(|b| matches!(b.interface, BlockInterface::Contact { .. }))
-            .count();
-        let hold0 = model.springs.len().checked_sub(nholds).ok_or_else(|| {
-            ModelError::InvalidInput("full fidelity: the cages' holding bars are missing".into())
-        })?;
         // Each disc's nodes are one run, the discs in order, before any other node.
         let node0: Vec<usize> = self
             .discs
@@ -981,7 +972,7 @@ impl Twin {
             .iter()
             .enumerate()
             .filter(|(_, b)| matches!(b.interface, BlockInterface::Contact { .. }));
-        for (ci, (bi, b)) in contact_blocks.enumerate() {
+        for (bi, b) in contact_blocks {
             let d = &self.discs[b.disc];
             let m = &d.mesh.mesh;
             let n0 = node0[b.disc];
@@ -1061,7 +1052,17 @@ impl Twin {
                 // The holds: from the cage to the endplate node under it nearest each
                 // anchor (three different nodes for the three anchors).
                 let under: Vec<usize> = under.into_iter().map(|n| n + n0).collect();
-                let hold = hold0 + 6 * ci;
+                let hold = index
+                    .block_holds
+                    .iter()
+                    .find(|&&(blk, _)| blk == bi)
+                    .map(|&(_, first)| first)
+                    .ok_or_else(|| {
+                        ModelError::InvalidInput(format!(
+                            "full fidelity: {}: its holding bars are missing (internal error)",
+                            b.name
+                        ))
+                    })?;
                 let mut anchors: Vec<([u64; 3], usize)> = Vec::new();
                 for s in &mut model.springs[hold..hold + 6] {
                     let (Point::Body { body: c, at: from }, Point::Body { body: vb, at: to }) =

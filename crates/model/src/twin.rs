@@ -725,6 +725,8 @@ impl Twin {
             .collect();
         let mut block_contacts = Vec::new();
         let mut block_holds = Vec::new();
+        // (block, offset of its six holds in `block_holds`).
+        let mut hold_offsets: Vec<(usize, usize)> = Vec::new();
         // (contact pair, clearance) of the blocks driven in by a "seat implants" step.
         let mut seat: Vec<(usize, f64)> = Vec::new();
         for (bi, b) in self.implants.disc_blocks.iter().enumerate() {
@@ -807,6 +809,7 @@ impl Twin {
             let add =
                 |p: [f64; 3], q: [f64; 3]| -> [f64; 3] { std::array::from_fn(|a| p[a] + q[a]) };
             let (px, py) = (add(centre, e(0)), add(centre, e(1)));
+            hold_offsets.push((bi, block_holds.len()));
             for (from, dir) in [
                 (centre, 0),
                 (centre, 1),
@@ -982,6 +985,11 @@ impl Twin {
                 stiffness,
             });
         }
+        // The holds follow the ligament fibres in the model's springs.
+        let block_holds_at: Vec<(usize, usize)> = hold_offsets
+            .iter()
+            .map(|&(bi, o)| (bi, springs.len() + o))
+            .collect();
         let model = nl::Model {
             mesh,
             solids,
@@ -1001,6 +1009,7 @@ impl Twin {
                 sample_steps,
                 seated_step,
                 block_contacts,
+                block_holds: block_holds_at,
                 block_nodes: copies
                     .iter()
                     .enumerate()
@@ -1376,6 +1385,9 @@ pub struct ModelIndex {
     /// copies of the disc's nodes that only its elements use (the disc's own nodes there
     /// are left out of the FE model): read the block's motion from these.
     pub block_nodes: Vec<(usize, Vec<(usize, usize)>)>,
+    /// `(block, first spring)` of each block in contact: its six holding bars are
+    /// `Model::springs[first..first + 6]`.
+    pub block_holds: Vec<(usize, usize)>,
     /// `(model body, vertebra)` of each elastically anchored screw ([`crate::anchorage`]):
     /// the body is the screw, joined to its vertebra by a connector.
     pub screw_bodies: Vec<(usize, usize)>,
