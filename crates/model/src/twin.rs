@@ -273,7 +273,9 @@ pub struct BlockContact {
     pub upper: bool,
     /// Index into the model's contact pairs.
     pub pair: usize,
-    /// The disc mesh node (local to the disc) of each slave point of the pair, in order.
+    /// The disc mesh node (local to the disc) of each slave point of the pair, in order: the
+    /// block's own face nodes in the hybrid model; at the full fidelity every endplate node
+    /// of the disc under the cage ([`crate::full`]).
     pub nodes: Vec<usize>,
 }
 
