@@ -560,8 +560,7 @@ impl Ctx<'_> {
             // reaction at all; its residual's round-off floor scales with them. `carried`
             // is their plain sum (N): an upper bound of each one's size, larger than the
             // Euclidean norms it is compared with by at most the square root of the number
-            // of forces; on the spine twin under 7.5 N m it is of the order of the moment's
-            // norm.
+            // of forces (not measured on the spine twins: a known looseness).
             let carried = ev.contacts.iter().map(|c| c.normal_force).sum::<f64>()
                 + ev.spring_forces.iter().map(|f| f.abs()).sum::<f64>();
             let scale = norm(&ev.asm.f_ext)
