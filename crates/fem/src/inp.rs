@@ -3679,6 +3679,7 @@ impl Deck {
                 clearance: 0.0,
                 friction: it.friction.map_or(0.0, |f| f.0),
                 augmented: None,
+                search_depth: None,
                 slave_faces,
             });
         }

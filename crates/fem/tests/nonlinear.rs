@@ -402,6 +402,7 @@ fn contact_model(slaves: &[[f64; 3]], area: f64, penalty: f64, loads: Vec<Load>)
             clearance: 0.0,
             friction: 0.0,
             augmented: None,
+            search_depth: None,
             slave_faces: vec![],
         }],
         steps: vec![Step {
@@ -413,6 +414,81 @@ fn contact_model(slaves: &[[f64; 3]], area: f64, penalty: f64, loads: Vec<Load>)
         }],
         ..Default::default()
     }
+}
+
+/// A soft contact on a small patch: four slave points 0.5 mm above a 10 x 10 mm master of
+/// 1 mm triangles, pressed by 200 N against 40 N/mm of penalty and hung from a 1 N/mm
+/// spring. Equilibrium has the points 4.87 mm deep, four master edges: with the default
+/// search depth (one edge) the points pass behind the surface and the contact is lost;
+/// with the depth set to the master's thickness it holds, at the penalty's penetration.
+#[test]
+fn a_search_depth_keeps_a_soft_contact_from_being_pushed_through() {
+    let solve_with = |depth: Option<f64>| {
+        let c = |i: usize, j: usize| on(1, [i as f64 - 5.0, j as f64 - 5.0, 0.0]);
+        let mut master = vec![];
+        for i in 0..10 {
+            for j in 0..10 {
+                master.push([c(i, j), c(i + 1, j), c(i + 1, j + 1)]);
+                master.push([c(i, j), c(i + 1, j + 1), c(i, j + 1)]);
+            }
+        }
+        let pts = [[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]];
+        let model = Model {
+            bodies: vec![body("block", [0.0; 3]), body("ground", [0.0; 3])],
+            springs: vec![spring(
+                on(0, [0.0, 0.0, 0.5]),
+                on(1, [0.0, 0.0, 100.5]),
+                100.0,
+                100.0,
+            )],
+            contacts: vec![ContactPair {
+                name: "patch".into(),
+                slave: pts.iter().map(|p| on(0, [p[0], p[1], 0.5])).collect(),
+                slave_area: vec![1.0; 4],
+                master,
+                penalty: 10.0,
+                clearance: 0.0,
+                friction: 0.0,
+                augmented: None,
+                search_depth: depth,
+                slave_faces: vec![],
+            }],
+            steps: vec![Step {
+                name: "press".into(),
+                loads: vec![Load::BodyForce {
+                    body: 0,
+                    force: [0.0, 0.0, -200.0],
+                }],
+                prescribed: [hold(0, &[2]), hold(1, &[])].concat(),
+                // Small increments: the points go in gradually, as under a ramped moment.
+                increments: Increments {
+                    initial: 0.005,
+                    max: 0.02,
+                    max_increments: 1000,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let res = solve(&model, &SolveOptions::default()).unwrap();
+        assert!(res.converged, "{:?}", res.failure);
+        let s = res.steps[0].state.clone().unwrap();
+        (-s.bodies[0].translation[2], s.contacts[0].normal_force)
+    };
+    // Held: 200 = 1 d + 40 (d - 0.5).
+    let (d, f) = solve_with(Some(10.0));
+    assert!((d - 220.0 / 41.0).abs() < 1e-6, "held: descent {d}");
+    assert!(
+        (f - 40.0 * (d - 0.5)).abs() < 1e-6,
+        "held: contact force {f}"
+    );
+    // Lost: the spring alone carries the load (200 mm).
+    let (d, f) = solve_with(None);
+    assert!(
+        (d - 200.0).abs() < 1e-6 && f == 0.0,
+        "lost: descent {d}, force {f}"
+    );
 }
 
 #[test]
@@ -754,6 +830,7 @@ fn vtu_of_a_block_pressed_on_a_rigid_floor_has_contact_pressure_and_strain() {
             clearance: 0.0,
             friction: 0.0,
             augmented: None,
+            search_depth: None,
             slave_faces: vec![],
         }],
         steps: vec![Step {

@@ -460,15 +460,16 @@ pub(crate) fn search(
             mortar: None,
         };
     }
-    // Search distance: a point deeper than about one master edge below a facet is taken
-    // to be behind it rather than in contact with it.
+    // Search distance: a point deeper than the pair's search depth (by default about one
+    // master edge) below a facet is taken to be behind it rather than in contact with it.
     let mut h = 0.0;
     for t in &masters {
         h += (t[1].x - t[0].x).norm() + (t[2].x - t[1].x).norm() + (t[0].x - t[2].x).norm();
     }
     h /= 3.0 * masters.len() as f64;
+    let depth = pair.search_depth.unwrap_or(h).max(1e-9);
     if !pair.slave_faces.is_empty() {
-        let seg = mortar::segments(pair, surf, &masters, &slaves, h, clearance);
+        let seg = mortar::segments(pair, surf, &masters, &slaves, h, depth, clearance);
         return Found {
             masters,
             slaves,
@@ -478,7 +479,6 @@ pub(crate) fn search(
             mortar: Some(seg),
         };
     }
-    let depth = h.max(1e-9);
     let margin = clearance.max(0.0) + depth + RIM_BAND * h;
     let cell = (2.0 * h).max(margin).max(1e-9);
     // A triangle's bounding box is widened by its own reach: the clearance, the search depth
@@ -867,6 +867,7 @@ mod tests {
             clearance: 0.5,
             friction: 0.0,
             augmented: None,
+            search_depth: None,
             slave_faces: vec![],
         };
         (Model::default(), pair)

@@ -243,6 +243,12 @@ pub struct ContactPair {
     /// after every converged increment (Uzawa) until the penetration below the clearance is
     /// within the tolerance, so the result no longer depends on the penalty's value.
     pub augmented: Option<Augmentation>,
+    /// How far below the master surface a slave point still counts as touching it (mm).
+    /// `None`: one mean master edge, right for a thin master. Beyond this depth a point is
+    /// taken to be behind the surface and carries no force, so a load that pushes a point
+    /// deeper than an edge (a soft penalty on a small patch) loses the contact altogether:
+    /// give the thickness of the master body there (e.g. the bone under a bony stop).
+    pub search_depth: Option<f64>,
     /// Faces of the slave surface, their corners as indices into `slave`. Empty:
     /// node-to-surface contact, each slave point pushed on its own with its `slave_area`.
     /// Given: mortar (surface-to-surface) contact, where the slave surface is cut along the

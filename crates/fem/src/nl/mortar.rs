@@ -128,18 +128,19 @@ fn rank(g: f64) -> (u8, f64) {
 }
 
 /// The integration points of `pair` (slave faces given) at the current positions of
-/// its master triangles `masters` and slave points `slaves`; `h` the mean master edge.
+/// its master triangles `masters` and slave points `slaves`; `h` the mean master edge,
+/// `depth` the pair's search depth (see [`ContactPair::search_depth`]).
 pub(super) fn segments(
     pair: &ContactPair,
     surf: &Surface,
     masters: &[[Pk; 3]],
     slaves: &[Pk],
     h: f64,
+    depth: f64,
     clearance: f64,
 ) -> Segments {
     let mut area = vec![0.0; slaves.len()];
     let mut gps = Vec::new();
-    let depth = h.max(1e-9);
     let top = clearance.max(0.0) + depth;
     let prisms: Vec<Option<Prism>> = masters
         .iter()

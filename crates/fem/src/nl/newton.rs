@@ -1434,6 +1434,7 @@ mod tests {
                 clearance: 0.2,
                 friction: 0.4,
                 augmented: None,
+                search_depth: None,
                 slave_faces: vec![],
             }],
             ties: vec![tie, mortar],
