@@ -62,6 +62,17 @@ impl FacetParams {
     }
 }
 
+/// How deep below the arch's surface a bony-stop contact point still counts as touching
+/// it (mm; [`spinetwin_fem::nl::ContactPair::search_depth`]). A stop is a small patch (a
+/// few slave points) on the cartilage penalty, so under an extension moment with a
+/// follower load its points go in by more than the master's 1 mm edge and the engine's
+/// default depth lets them pass behind the arch: measured on the anatomical phantom's
+/// L4-L5 (sleeve capsule), the stops then carried nothing and extension reached 5.9 deg
+/// instead of 1.9. 3 mm lies inside the bone of the arch behind the patch (the lamina and
+/// pars are several millimetres thick) and is several times the deepest penetration of a
+/// held stop measured there.
+pub const STOP_SEARCH_DEPTH_MM: f64 = 3.0;
+
 /// A facet joint ready for the FE model: slave points fixed to the upper vertebra, master
 /// triangles fixed to the lower one (reference coordinates, mm, LPS).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -721,6 +721,12 @@ impl Twin {
                     clearance: g.clearance_mm,
                     friction: 0.0,
                     augmented: None,
+                    // The articular surfaces keep the engine's default (one master edge):
+                    // measured on the validation, a 3 mm depth there changes no row.
+                    search_depth: match f.kind {
+                        PosteriorContact::Articular => None,
+                        PosteriorContact::BonyStop => Some(crate::facet::STOP_SEARCH_DEPTH_MM),
+                    },
                     slave_faces: vec![],
                 }
             })
@@ -1491,6 +1497,7 @@ fn block_contact_pair(
         clearance: seating_mm,
         friction,
         augmented: None,
+        search_depth: None,
         slave_faces: vec![],
     };
     Ok((pair, nodes.iter().map(|x| x.0).collect()))

@@ -451,6 +451,19 @@ fn bony_stops_become_contacts_only_when_asked_for() {
     );
     assert_eq!(stop.clearance_mm, 0.0);
     assert_eq!(stop.dropped_points, 0);
+    // In the FE model the stop reaches into the arch (a small patch on a soft penalty must
+    // not be pushed behind its master); the articular joints keep the engine's default.
+    let case = spinetwin_model::loadcase::LoadCase::parse("extension:7.5Nm").unwrap();
+    let (model, _) = on.fem_model(&case).unwrap();
+    let depths: Vec<Option<f64>> = model.contacts.iter().map(|c| c.search_depth).collect();
+    assert_eq!(
+        depths,
+        [
+            None,
+            None,
+            Some(spinetwin_model::facet::STOP_SEARCH_DEPTH_MM)
+        ]
+    );
     // Landmarks and results written before the stops existed read none.
     let mut json = serde_json::to_value(vertebra(Level::L5, 40.0)).unwrap();
     json.as_object_mut().unwrap().remove("inferior_stops");
