@@ -23,17 +23,28 @@ fn main() {
     let case = LoadCase::parse(&load).unwrap();
     let (model, _) = m.twin.fem_model(&case).unwrap();
     let t = std::time::Instant::now();
-    let r = spinetwin_fem::nl::solve(&model, &SolveOptions::default()).unwrap();
+    // LU=1: always the general sparse LU (to tell a linear-solver inaccuracy from a tangent
+    // one when Newton converges slowly).
+    let opts = SolveOptions {
+        linear_solver: if std::env::var("LU").is_ok() {
+            spinetwin_fem::nl::LinearSolver::Lu
+        } else {
+            Default::default()
+        },
+        ..Default::default()
+    };
+    let r = spinetwin_fem::nl::solve(&model, &opts).unwrap();
     println!(
-        "{} {load}: converged {} it {} {:.1}s",
+        "{} {load}: converged {} it {} {:.1}s; factorisations {:?}",
         s.name,
         r.converged,
         r.iterations,
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        r.factorizations
     );
     for st in &r.steps {
         for inc in &st.increments {
-            println!("  {inc}");
+            println!("  {inc:#}");
         }
     }
 }

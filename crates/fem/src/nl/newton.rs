@@ -1842,3 +1842,145 @@ mod early_cut_back {
         }
     }
 }
+
+#[cfg(test)]
+mod friction_on_bodies {
+    use super::*;
+    use crate::nl::{ContactPair, Point, RigidBody, Step};
+
+    /// Friction between two free, rotated rigid bodies: a block's three points on a ground
+    /// plane, two slipping against anchors they have moved away from, one sticking. Every
+    /// point is on a body, so the assembled tangent must be the exact (non-symmetric)
+    /// Jacobian of the residual, the friction block included.
+    #[test]
+    fn friction_between_rigid_bodies_has_an_exact_tangent() {
+        let g = |at: [f64; 3]| Point::Body { body: 1, at };
+        let model = Model {
+            bodies: vec![
+                RigidBody {
+                    name: "block".into(),
+                    reference: [0.3, -0.2, 1.5],
+                    tied_nodes: vec![],
+                },
+                RigidBody {
+                    name: "ground".into(),
+                    reference: [0.5, 0.4, -1.0],
+                    tied_nodes: vec![],
+                },
+            ],
+            contacts: vec![ContactPair {
+                name: "c".into(),
+                slave: [[0.5, 0.5, 0.1], [-0.5, 0.3, 0.05], [0.2, -0.6, 0.12]]
+                    .iter()
+                    .map(|&at| Point::Body { body: 0, at })
+                    .collect(),
+                slave_area: vec![0.3, 0.4, 0.5],
+                master: vec![
+                    [
+                        g([-3.0, -3.0, 0.0]),
+                        g([3.0, -3.0, 0.0]),
+                        g([3.0, 3.0, 0.0]),
+                    ],
+                    [
+                        g([-3.0, -3.0, 0.0]),
+                        g([3.0, 3.0, 0.0]),
+                        g([-3.0, 3.0, 0.0]),
+                    ],
+                ],
+                penalty: 40.0,
+                clearance: 0.2,
+                friction: 0.4,
+                augmented: None,
+                search_depth: None,
+                slave_faces: vec![],
+            }],
+            steps: vec![Step::default()],
+            ..Default::default()
+        };
+        let act = Active {
+            element: vec![],
+            spring: vec![],
+            beam: vec![],
+            contact: vec![true],
+            tie: vec![],
+            block_of: vec![],
+        };
+        let map = DofMap::build(&model, vec![], &[], &[]).unwrap();
+        let zeros = vec![];
+        let opt = SolveOptions::default();
+        let surfaces = vec![contact::Surface::new(&model, &model.contacts[0])];
+        let clearances = vec![(0.2, 0.2)];
+        let ctx = Ctx {
+            model: &model,
+            map: &map,
+            act: &act,
+            loads: &[],
+            prev: &[],
+            start: &zeros,
+            targets: &zeros,
+            opt: &opt,
+            arc: &[],
+            surfaces: &surfaces,
+            bonds: &[],
+            clearances: &clearances,
+            pool: Default::default(),
+        };
+        let mut st = State::new(&model);
+        st.c[0] = V3::new(0.02, -0.03, 0.01);
+        st.rotate(0, V3::new(0.02, -0.015, 0.3));
+        st.c[1] = V3::new(-0.01, 0.02, 0.03);
+        st.rotate(1, V3::new(-0.01, 0.012, 0.1));
+        // Anchored at their feet (sticking), then two moved off: those slip.
+        let found = contact::search(&model, &map, &st, &model.contacts[0], &surfaces[0], 0.2);
+        st.anchors[0] = contact::anchors(
+            &found,
+            &model.contacts[0],
+            &surfaces[0],
+            &[None, None, None],
+            &[0.0; 3],
+        );
+        for k in [0, 1] {
+            let Some((_, xi)) = st.anchors[0][k].as_mut() else {
+                panic!("slave point {k} is not in contact");
+            };
+            xi[0] += 0.1;
+            xi[1] -= 0.05;
+            xi[2] -= 0.05;
+        }
+        st.c[0] += V3::new(1e-3, -5e-4, 0.0);
+        let neq = map.neq;
+        let eval = |s: &State, tangent: bool| {
+            ctx.eval(s, 1.0, tangent, &mut NlTimings::default())
+                .unwrap()
+        };
+        let ev = eval(&st, true);
+        assert_eq!(ev.contacts[0].active_points, 3);
+        assert_eq!(ev.contacts[0].sliding_points, 2, "{:?}", ev.contacts[0]);
+        let mut k = vec![0.0; neq * neq];
+        for (&(r, c), v) in ev.asm.idx.iter().zip(&ev.asm.val) {
+            k[r as usize * neq + c as usize] += v;
+        }
+        let res = |s: &State| {
+            let e = eval(s, false);
+            (0..neq)
+                .map(|i| e.asm.f_int[i] - e.asm.f_ext[i])
+                .collect::<Vec<f64>>()
+        };
+        let scale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let (h, mut worst) = (1e-6, 0.0f64);
+        for j in 0..neq {
+            let mut e = vec![0.0; neq];
+            e[j] = 1.0;
+            let (mut sp, mut sm) = (st.clone(), st.clone());
+            sp.update(&map, &e, h);
+            sm.update(&map, &e, -h);
+            let (rp, rm) = (res(&sp), res(&sm));
+            for i in 0..neq {
+                let fd = (rp[i] - rm[i]) / (2.0 * h);
+                worst = worst.max((fd - k[i * neq + j]).abs() / scale);
+            }
+        }
+        eprintln!("friction between bodies: tangent vs central differences {worst:e}");
+        assert!(worst < 1e-6, "relative tangent error {worst:e}");
+    }
+}
