@@ -99,14 +99,22 @@ fn lstsq(rows: &[(f64, f64, f64, f64)], with_w: bool) -> Option<[f64; 4]> {
     Some([s[0], s[1], s[2], s[3]])
 }
 
-/// Column extrema of local body points on a grid of cells `s` wide: (x, y) -> (zmin, zmax).
-fn columns(pts: &[V3], s: f64) -> BTreeMap<(i32, i32), (f64, f64)> {
-    let mut m: BTreeMap<(i32, i32), (f64, f64)> = BTreeMap::new();
+/// Column extrema of local body points on a grid of cells `s` wide: (x, y) -> (zmin, zmax,
+/// xmin, xmax), the last two the points' own x extent (the cell key rounds it to `s`).
+fn columns(pts: &[V3], s: f64) -> BTreeMap<(i32, i32), [f64; 4]> {
+    let mut m: BTreeMap<(i32, i32), [f64; 4]> = BTreeMap::new();
     for p in pts {
         let k = ((p.x / s).round() as i32, (p.y / s).round() as i32);
-        let e = m.entry(k).or_insert((f64::INFINITY, f64::NEG_INFINITY));
-        e.0 = e.0.min(p.z);
-        e.1 = e.1.max(p.z);
+        let e = m.entry(k).or_insert([
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ]);
+        e[0] = e[0].min(p.z);
+        e[1] = e[1].max(p.z);
+        e[2] = e[2].min(p.x);
+        e[3] = e[3].max(p.x);
     }
     m
 }
@@ -178,22 +186,25 @@ fn ct_edge(ct: &Volume<f32>, p: V3, d: V3, s: f64) -> Option<f64> {
 
 /// A footprint column of an endplate fit: local x, y, the label surface's height and the
 /// sub-voxel height (mm; `None` where the CT gives none).
-type Column = (f64, f64, f64, Option<f64>);
+/// A column: cell x, cell y, label surface height, sub-voxel height, and the x extent of
+/// its voxel centres.
+type Column = (f64, f64, f64, Option<f64>, [f64; 2]);
 
 /// Fits one endplate (superior when `top`) to the body's column extrema; `edge` refines the
 /// column heights (see [`refined_heights`]).
 fn fit_plate(
-    cols: &BTreeMap<(i32, i32), (f64, f64)>,
+    cols: &BTreeMap<(i32, i32), [f64; 4]>,
     s: f64,
     top: bool,
     edge: &dyn Fn(f64, f64, f64) -> Option<f64>,
 ) -> Option<PlateFit> {
     // Surface height of a column: the extreme voxel centre plus half a voxel to the boundary.
-    let surf = |v: &(f64, f64)| if top { v.1 + s / 2.0 } else { v.0 - s / 2.0 };
+    let surf = |v: &[f64; 4]| if top { v[1] + s / 2.0 } else { v[0] - s / 2.0 };
     let all: Vec<(f64, f64, f64)> = cols
         .iter()
         .map(|(k, v)| (k.0 as f64 * s, k.1 as f64 * s, surf(v)))
         .collect();
+    let extent: Vec<[f64; 2]> = cols.values().map(|v| [v[2], v[3]]).collect();
     // Per column, its sub-voxel height (None for every column when the CT gives too few).
     let refined: Vec<Option<f64>> = match refined_heights(&all, edge, top) {
         Some(z) => z.into_iter().map(Some).collect(),
@@ -202,7 +213,8 @@ fn fit_plate(
     let all: Vec<Column> = all
         .into_iter()
         .zip(refined)
-        .map(|(c, z)| (c.0, c.1, c.2, z))
+        .zip(extent)
+        .map(|((c, z), e)| (c.0, c.1, c.2, z, e))
         .collect();
     // Rough centre: the midline AP extent and the LR extent of the whole footprint.
     let (xmin, xmax) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, c| {
@@ -251,16 +263,22 @@ fn fit_plate(
     // into the body; measured on the scoliotic phantom: S1's footprint reached 27.6 mm to
     // one side and 31.2 to the other of a 50 mm endplate, which put its centre 4.5 mm off
     // and turned its frame 11.6 deg about the body axis).
-    let (axmin, axmax) = kept
-        .iter()
-        .filter(|c| c.1 < cy0)
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, c| {
-            (a.0.min(c.0), a.1.max(c.0))
-        });
-    let cx = if axmin < axmax {
-        (axmin + axmax) / 2.0
-    } else {
+    // Per row of cells, the middle of its voxel centres' x extent, averaged over the rows:
+    // the extreme cells alone put the centre on a half-cell grid (0.7 mm off at 1.5 mm
+    // voxels, docs/segment/landmarks.md); the rows' different widths meet the voxel grid at
+    // different phases, so their mean is finer.
+    let mut rows: BTreeMap<i64, [f64; 2]> = BTreeMap::new();
+    for c in kept.iter().filter(|c| c.1 < cy0) {
+        let r = rows
+            .entry((c.1 / s).round() as i64)
+            .or_insert([f64::INFINITY, f64::NEG_INFINITY]);
+        r[0] = r[0].min(c.4[0]);
+        r[1] = r[1].max(c.4[1]);
+    }
+    let cx = if rows.is_empty() {
         (xmin + xmax) / 2.0
+    } else {
+        rows.values().map(|r| (r[0] + r[1]) / 2.0).sum::<f64>() / rows.len() as f64
     };
     let mid: Vec<f64> = kept
         .iter()
@@ -1045,7 +1063,7 @@ fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> Option
 /// voxel of the extreme ([`tip`]) depends on where the voxel grid cuts the broad, flat
 /// rounding of the process (measured on the 1 mm phantoms: up to 1.1 mm along z); [`tip`]
 /// when the profile is not a clear cap (fewer than 5 slices, or not concave).
-fn dorsal_tip(midline: &[V3], s: f64) -> Option<V3> {
+fn dorsal_tip(midline: &[V3], post: &[V3], s: f64) -> Option<V3> {
     let mut rows: BTreeMap<i64, V3> = BTreeMap::new();
     for p in midline {
         let k = (p.z / s).round() as i64;
@@ -1056,7 +1074,9 @@ fn dorsal_tip(midline: &[V3], s: f64) -> Option<V3> {
     }
     let m = rows.values().map(|p| p.y).fold(f64::NEG_INFINITY, f64::max);
     let cap: Vec<V3> = rows.values().filter(|p| p.y > m - 2.0).copied().collect();
-    let fallback = || tip(midline, V3::y(), s);
+    let fallback = || {
+        tip(midline, V3::y(), s).map(|t| V3::new(across(midline, post, s).unwrap_or(t.x), t.y, t.z))
+    };
     if cap.len() < 5 {
         return fallback();
     }
@@ -1083,10 +1103,37 @@ fn dorsal_tip(midline: &[V3], s: f64) -> Option<V3> {
         return fallback();
     }
     let y = f[0] + f[1] * u + f[2] * u * u;
-    // Across, the mean of the voxels within one voxel of the extreme (a slice's extreme is
-    // one of the equally posterior voxels across the midline band, the first found).
-    let x = extreme(midline, |p| p.y, s)?.x;
-    Some(V3::new(x, y + s / 2.0, z0 + u))
+    Some(V3::new(across(midline, post, s)?, y + s / 2.0, z0 + u))
+}
+
+/// Half-width of the band searched for the spinous process's full width near its tip: wider
+/// than a lumbar spinous process is thick, narrower than the laminae spread.
+const SPINOUS_HALF_WIDTH_MM: f64 = 10.0;
+
+/// Across (local x), the middle of the process near its dorsal extreme (`midline`'s; the
+/// process from `post`, within [`SPINOUS_HALF_WIDTH_MM`] of the midline): per row of voxels
+/// (y and z) within two voxels of it, the middle of the row's x extent, averaged over the
+/// rows. The voxels at the extreme alone sit on one side of the midline when the voxel grid
+/// does not straddle it symmetrically (0.75 mm off at 1.5 mm voxels on the symmetric
+/// phantom, docs/segment/landmarks.md); rows of different widths dither that out.
+fn across(midline: &[V3], post: &[V3], s: f64) -> Option<f64> {
+    let m = midline
+        .iter()
+        .map(|p| p.y)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut rows: BTreeMap<(i64, i64), [f64; 2]> = BTreeMap::new();
+    for p in post
+        .iter()
+        .filter(|p| p.y > m - 2.0 * s && p.x.abs() < SPINOUS_HALF_WIDTH_MM)
+    {
+        let r = rows
+            .entry(((p.y / s).round() as i64, (p.z / s).round() as i64))
+            .or_insert([f64::INFINITY, f64::NEG_INFINITY]);
+        r[0] = r[0].min(p.x);
+        r[1] = r[1].max(p.x);
+    }
+    (!rows.is_empty())
+        .then(|| rows.values().map(|r| (r[0] + r[1]) / 2.0).sum::<f64>() / rows.len() as f64)
 }
 
 /// The tip of a rounded process along the unit direction `a`: the points within one voxel of
@@ -1210,7 +1257,7 @@ fn vertebra(
         .collect();
     let to_w = |l: Option<V3>| l.map(|l| p3(fr.world(l)));
     let (spinous_tip, spinous_base, lamina_superior, lamina_inferior) = if sacrum {
-        (to_w(dorsal_tip(&midline, s)), None, None, None)
+        (to_w(dorsal_tip(&midline, &post, s)), None, None, None)
     } else {
         let near: Vec<V3> = midline
             .iter()
@@ -1218,7 +1265,7 @@ fn vertebra(
             .cloned()
             .collect();
         (
-            to_w(dorsal_tip(&midline, s)),
+            to_w(dorsal_tip(&midline, &post, s)),
             to_w(mean(&near)),
             to_w(extreme(&near, |l| l.z, s).map(|l| l + V3::z() * (s / 2.0))),
             to_w(extreme(&near, |l| -l.z, s).map(|l| l - V3::z() * (s / 2.0))),
