@@ -1,7 +1,8 @@
 //! Bony stops on a real spine: VerSe sub-verse004's expert mask (in `../shared/data/`,
 //! skipped when absent), whose L4 inferior articular process tips sit on L5's arch. With the
 //! stops modelled, extension of the intact L4-L5 at 7.5 N m is stiffer and the articular
-//! facets carry less of it; flexion, which opens the stops, does not change.
+//! facets carry less of it; flexion, which opens the stops, does not change. And on the
+//! phantom with anatomical facet joints, stops that a follower load presses deep must hold.
 //!
 //! `cargo test --release -p spinetwin-model --test bony_stop -- --ignored --nocapture`
 
