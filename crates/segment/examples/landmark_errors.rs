@@ -24,6 +24,17 @@ fn ang(a: V3, b: V3) -> f64 {
         .to_degrees()
 }
 
+/// A small difference of unit vectors, scaled to degrees of tilt.
+trait Deg {
+    fn to_degrees_like(self) -> V3;
+}
+
+impl Deg for V3 {
+    fn to_degrees_like(self) -> V3 {
+        self * 180.0 / std::f64::consts::PI
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let num = |i: usize, d: f64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
@@ -50,16 +61,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ang(v(l.frame.z), z),
             loc(v(l.frame.origin) - v(t.frame.origin))
         );
+        // A normal's error as its difference from the truth in the truth's frame (x: coronal
+        // tilt, y: sagittal tilt, in radians ~ the angle's components).
         println!(
-            "  superior endplate: centre {}, normal {:.2} deg",
+            "  superior endplate: centre {}, normal {:.2} deg {}",
             loc(v(l.superior_endplate.centre) - v(t.superior_endplate.centre)),
-            ang(v(l.superior_endplate.normal), v(t.superior_endplate.normal))
+            ang(v(l.superior_endplate.normal), v(t.superior_endplate.normal)),
+            loc((v(l.superior_endplate.normal) - v(t.superior_endplate.normal)).to_degrees_like())
         );
         if let (Some(a), Some(b)) = (&l.inferior_endplate, &t.inferior_endplate) {
             println!(
-                "  inferior endplate: centre {}, normal {:.2} deg",
+                "  inferior endplate: centre {}, normal {:.2} deg {}",
                 loc(v(a.centre) - v(b.centre)),
-                ang(v(a.normal), v(b.normal))
+                ang(v(a.normal), v(b.normal)),
+                loc((v(a.normal) - v(b.normal)).to_degrees_like())
             );
         }
         if let Some(p) = &l.pedicles {
