@@ -3679,6 +3679,8 @@ impl Deck {
                 clearance: 0.0,
                 friction: it.friction.map_or(0.0, |f| f.0),
                 augmented: None,
+                // *FRICTION's stick slope is the tangential penalty.
+                tangential_penalty: it.friction.map(|f| f.1),
                 search_depth: None,
                 slave_faces,
             });

@@ -100,6 +100,7 @@ fn column(base: Base, top: Top, increments: Increments) -> Model {
             clearance: 0.0,
             friction: 0.0,
             augmented,
+            tangential_penalty: None,
             search_depth: None,
             slave_faces: vec![],
         });

@@ -189,6 +189,7 @@ fn hertz(penalty: f64, augmented: Option<Augmentation>, mortar: bool) {
             clearance: 0.0,
             friction: 0.0,
             augmented,
+            tangential_penalty: None,
             search_depth: None,
             slave_faces,
         }],

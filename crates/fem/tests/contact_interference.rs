@@ -87,6 +87,7 @@ fn column(top: Top, record_at: Vec<f64>) -> Model {
                 clearance: 0.0,
                 friction: 0.0,
                 augmented,
+                tangential_penalty: None,
                 search_depth: None,
                 slave_faces: vec![],
             });

@@ -128,6 +128,7 @@ fn run(s: Setup) -> Outcome {
             tolerance: 1e-7,
             max_updates: 20,
         }),
+        tangential_penalty: None,
         search_depth: None,
         slave_faces: if s.mortar {
             tri_local.into_iter().map(SlaveFace::Tri).collect()
@@ -297,6 +298,7 @@ fn frictional_mortar_contact_is_refused_before_the_solve() {
         clearance: 0.0,
         friction: 0.3,
         augmented: None,
+        tangential_penalty: None,
         search_depth: None,
         slave_faces: vec![SlaveFace::Tri([0, 1, 2])],
     });

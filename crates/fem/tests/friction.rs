@@ -94,6 +94,7 @@ fn rigid_block(dx: f64, z0: f64) -> Model {
             clearance: 0.0,
             friction: MU,
             augmented: None,
+            tangential_penalty: None,
             search_depth: None,
             slave_faces: vec![],
         }],
@@ -142,6 +143,7 @@ fn deformable_block(dx: f64) -> Model {
             clearance: 0.0,
             friction: MU,
             augmented: None,
+            tangential_penalty: None,
             search_depth: None,
             slave_faces: vec![],
         }],
@@ -167,7 +169,8 @@ fn slide(model: &Model) -> (StepState, f64) {
 
 #[test]
 fn a_rigid_block_sticks_below_the_friction_limit_and_slides_at_mu_n() {
-    // Tangential penalty per point = normal penalty x area: 2500 N/mm; four points.
+    // Tangential penalty per point = normal penalty x area (no tangential penalty given):
+    // 2500 N/mm; four points.
     let kt = 4.0 * PENALTY * 25.0;
     // Stick: 1 um, a third of the elastic slip mu N / kt = 3 um.
     let dx = 1e-3;
@@ -194,6 +197,25 @@ fn a_rigid_block_sticks_below_the_friction_limit_and_slides_at_mu_n() {
     assert_eq!(c.sliding_points, 4);
     assert!((rx - MU * N).abs() < 0.01 * MU * N, "{rx}");
     assert!((c.friction_force - MU * N).abs() < 0.01 * MU * N);
+}
+
+#[test]
+fn a_softer_tangential_penalty_gives_a_larger_elastic_slip_and_the_same_mu_n() {
+    // A tenth of the normal penalty: the block sticks with a tenth of the stiffness, up to
+    // ten times the elastic slip (30 um), and slides at the same mu N.
+    let with = |dx: f64| {
+        let mut m = rigid_block(dx, 0.0);
+        m.contacts[0].tangential_penalty = Some(PENALTY / 10.0);
+        m
+    };
+    let kt = 4.0 * PENALTY / 10.0 * 25.0;
+    let dx = 1e-2;
+    let (st, rx) = slide(&with(dx));
+    assert_eq!(st.contacts[0].sliding_points, 0);
+    assert!((rx - kt * dx).abs() < 1e-3 * kt * dx, "{rx} vs {}", kt * dx);
+    let (st, rx) = slide(&with(1.0));
+    assert_eq!(st.contacts[0].sliding_points, 4);
+    assert!((rx - MU * N).abs() < 0.01 * MU * N, "{rx}");
 }
 
 #[test]

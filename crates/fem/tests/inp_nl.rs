@@ -522,6 +522,7 @@ fn punch_model() -> Model {
             clearance: 0.1,
             friction: 0.0,
             augmented: None,
+            tangential_penalty: None,
             search_depth: None,
             slave_faces: vec![],
         }],

@@ -244,6 +244,20 @@ impl BlockInterface {
     }
 }
 
+/// The friction law's stick stiffness on a block in contact, as a fraction of its normal
+/// penalty ([`spinetwin_fem::nl::ContactPair::tangential_penalty`], a regularisation). With
+/// the normal penalty itself a point at the friction limit is about 0.01 mm from sticking,
+/// and the slip direction turns over that distance: the L4-L5 TLIF's Newton ended every
+/// increment linearly and took 143 iterations in extension at 7.5 N m (one thread, the
+/// demo twin). A tenth: 71 iterations. Measured on the T12-S1 phantom twin, the TLIF's ROM
+/// changes moved by at most 0.2 percentage points in the six pure moments (load and
+/// ROM-matched control) and the peak rod and screw stresses not at all; in lateral bending,
+/// where the implants carry 40-50 MPa, their stresses rose by 10-20 % (the cage's friction
+/// holds a little less before it slips). The hybrid twin's rigid vertebrae leave the bone
+/// under the cage no compliance of its own, so the normal penalty (the cage's) is an upper
+/// bound of the interface's stiffness anyway (docs/bench/scenarios.md).
+pub const BLOCK_TANGENTIAL_PENALTY_RATIO: f64 = 0.1;
+
 /// Axial stiffness (N/mm) of each of the six bars that hold a block in contact
 /// ([`BlockInterface::Contact`]) to the vertebra below: the teeth of a cage in that
 /// endplate, a tenth of a millimetre of drift against ~100 N.
@@ -723,6 +737,7 @@ impl Twin {
                     augmented: None,
                     // The articular surfaces keep the engine's default (one master edge):
                     // measured on the validation, a 3 mm depth there changes no row.
+                    tangential_penalty: None,
                     search_depth: match f.kind {
                         PosteriorContact::Articular => None,
                         PosteriorContact::BonyStop => Some(crate::facet::STOP_SEARCH_DEPTH_MM),
@@ -1497,6 +1512,9 @@ fn block_contact_pair(
         clearance: seating_mm,
         friction,
         augmented: None,
+        tangential_penalty: Some(
+            BLOCK_TANGENTIAL_PENALTY_RATIO * BlockInterface::penalty(b.e, d.mesh.height_mm[1]),
+        ),
         search_depth: None,
         slave_faces: vec![],
     };

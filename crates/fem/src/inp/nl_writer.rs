@@ -643,7 +643,12 @@ impl Deck {
                 name: name.clone(),
                 slope,
                 sigma_inf: slope * CONTACT_SMOOTHING_MM / std::f64::consts::PI,
-                friction: (c.friction > 0.0).then_some((c.friction, slope)),
+                // The stick slope: the tangential penalty, scaled to CalculiX's areas as
+                // the normal one is.
+                friction: (c.friction > 0.0).then_some((
+                    c.friction,
+                    c.tangential_penalty.unwrap_or(c.penalty) * a_s / a_m,
+                )),
             });
             deck.contact_pairs.push(InpContactPair {
                 interaction: name.clone(),

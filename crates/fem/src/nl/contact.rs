@@ -39,7 +39,8 @@
 //! Wriggers 2006, Computational Contact Mechanics, sec. 5.2). Each slave point in contact
 //! at the last converged increment has an anchor, the master material point (triangle and
 //! barycentric coordinates) it sticks to. The tangential part of its offset from the anchor
-//! is an elastic slip resisted with the normal penalty stiffness `kt = penalty * area`; the
+//! is an elastic slip resisted with the tangential penalty stiffness `kt = tangential_penalty *
+//! area` (by default the normal penalty's); the
 //! trial force `-kt g_T` is returned onto the cone `mu p` when it exceeds it (slip). The
 //! master takes the opposite force at the foot point. Anchors change only at converged
 //! increments ([`anchors`]; they are also set in the reference state): a point out of
@@ -312,6 +313,9 @@ fn fade(xi: &[f64; 3], rim: &[bool; 3]) -> f64 {
 struct Penalty {
     /// Penalty stiffness (N/mm): the pair's penalty times the point's area.
     kp: f64,
+    /// Tangential (friction) penalty stiffness (N/mm): the pair's tangential penalty, else
+    /// its penalty, times the point's area.
+    kt: f64,
     clearance: f64,
     /// Augmented-Lagrangian multiplier (N; 0 for pure penalty).
     lam: f64,
@@ -323,6 +327,7 @@ impl Penalty {
     fn new(pair: &ContactPair, s: usize, multipliers: &[f64], clearance: f64) -> Penalty {
         Penalty {
             kp: pair.penalty * pair.slave_area[s],
+            kt: pair.tangential_penalty.unwrap_or(pair.penalty) * pair.slave_area[s],
             clearance,
             lam: multipliers.get(s).copied().unwrap_or(0.0),
         }
@@ -408,8 +413,8 @@ fn forces_friction(
         return (f, p, 0.0, false);
     };
     let xa = x[4] * xi_a[0] + x[5] * xi_a[1] + x[6] * xi_a[2];
-    // The tangential penalty is the normal one (N/mm per point).
-    let (t, slip) = friction(&x[0], &xa, &h.n, p, mu, pen.kp);
+    // The tangential penalty (N/mm per point).
+    let (t, slip) = friction(&x[0], &xa, &h.n, p, mu, pen.kt);
     // The slave takes t; the master, -t at the foot point (internal forces: the negatives).
     f[0] -= t;
     for k in 0..3 {
@@ -777,13 +782,13 @@ pub(crate) fn anchors(
             };
             let a = &masters[*ta];
             let xa = a[0].x * xi_a[0] + a[1].x * xi_a[1] + a[2].x * xi_a[2];
-            let (f, slip) = friction(&sp.x, &xa, &h.n, p, pair.friction, pen.kp);
+            let (f, slip) = friction(&sp.x, &xa, &h.n, p, pair.friction, pen.kt);
             if !slip {
                 return Some((*ta, *xi_a));
             }
             // The new anchor, the foot point moved by f / kt, in the foot triangle's
             // barycentric coordinates (its flat frame).
-            let v = f / pen.kp;
+            let v = f / pen.kt;
             let (e1, e2) = (t[1].x - t[0].x, t[2].x - t[0].x);
             let w = e1.cross(&e2);
             let a2 = w.norm_squared();
@@ -867,6 +872,7 @@ mod tests {
             clearance: 0.5,
             friction: 0.0,
             augmented: None,
+            tangential_penalty: None,
             search_depth: None,
             slave_faces: vec![],
         };
@@ -916,6 +922,7 @@ mod tests {
         let surf = Surface::new(&model, &pair);
         let pen = Penalty {
             kp: 10.0,
+            kt: 10.0,
             clearance: 0.5,
             lam: 0.0,
         };

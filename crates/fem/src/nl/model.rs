@@ -237,6 +237,14 @@ pub struct ContactPair {
     /// tangential stiffness equal to the normal one (`penalty * area`) up to `friction`
     /// times its normal force, then slides (see the contact module's documentation).
     pub friction: f64,
+    /// Tangential penalty of the friction law (MPa/mm, per unit area as `penalty`): a
+    /// sticking point resists its elastic slip with `tangential_penalty * area`, and slips
+    /// once that force reaches `friction` times its normal force. `None`: the normal
+    /// penalty. A regularisation parameter: the elastic slip `friction * p / kt` must stay
+    /// small against the motions of interest, but the stiffer it is, the smaller the region
+    /// in which Newton converges quadratically while points slip (the slip direction turns
+    /// over that elastic slip).
+    pub tangential_penalty: Option<f64>,
     /// Augmented-Lagrangian enforcement (`None`: pure penalty, the penetration is
     /// `pressure / penalty`, which is the physics where the penalty models a compliant layer
     /// such as cartilage). With it, each slave point carries a multiplier that is updated
