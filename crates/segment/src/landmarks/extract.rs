@@ -184,10 +184,9 @@ fn ct_edge(ct: &Volume<f32>, p: V3, d: V3, s: f64) -> Option<f64> {
     (r.abs() <= 1.5 * s).then_some(r)
 }
 
-/// A footprint column of an endplate fit: local x, y, the label surface's height and the
-/// sub-voxel height (mm; `None` where the CT gives none).
-/// A column: cell x, cell y, label surface height, sub-voxel height, and the x extent of
-/// its voxel centres.
+/// A footprint column of an endplate fit: local x, y, the label surface's height, the
+/// sub-voxel height (mm; `None` where the CT gives none) and the x extent of its voxel
+/// centres.
 type Column = (f64, f64, f64, Option<f64>, [f64; 2]);
 
 /// Fits one endplate (superior when `top`) to the body's column extrema; `edge` refines the
