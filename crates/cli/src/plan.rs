@@ -75,6 +75,11 @@ pub struct PlanArgs {
     /// Element size of the deformable vertebrae (mm; default 3); --fidelity full only.
     #[arg(long)]
     pub bone_element_mm: Option<f64>,
+    /// --fidelity full only: keep a cage's friction where it presses on a deformable
+    /// vertebra (frictionless there by default, held by its teeth; with friction the solves
+    /// take two to nine times the Newton iterations).
+    #[arg(long)]
+    pub cage_friction: bool,
 }
 
 /// Default voxel size of the cemented-vertebra bone models of `plan` and `demo` (mm): at
@@ -311,17 +316,27 @@ pub fn run(args: PlanArgs) -> Result<()> {
             if args.bone_element_mm.is_some() {
                 bail!("--bone-element-mm is for --fidelity full; drop it or add --fidelity full");
             }
+            if args.cage_friction {
+                bail!(
+                    "--cage-friction is for --fidelity full (the hybrid twin's cages always \
+                     have their friction); drop it or add --fidelity full"
+                );
+            }
             None
         }
         FidelityArg::Full if args.bone_spacing.is_some() => bail!(
             "--bone-spacing sets the isolated bone checks of the hybrid fidelity; at --fidelity \
              full the vertebrae are solved in place: use --bone-element-mm"
         ),
-        FidelityArg::Full => Some(full_input(
-            args.ct.as_slice(),
-            args.labels.as_deref(),
-            args.bone_element_mm,
-        )?),
+        FidelityArg::Full => {
+            let mut input = full_input(
+                args.ct.as_slice(),
+                args.labels.as_deref(),
+                args.bone_element_mm,
+            )?;
+            input.options.cage_friction = args.cage_friction;
+            Some(input)
+        }
     };
     let control = args.control.unwrap_or(if full.is_some() {
         Control::Load
@@ -453,7 +468,7 @@ fn run_full(
     let intact = all.remove(0);
     let results: Vec<(&ScenarioModel, Vec<CaseResult>)> = models.iter().zip(all).collect();
     let mut cmp = compare(&intact, &results);
-    cmp.set_full_fidelity(input.options.spacing_mm);
+    cmp.set_full_fidelity(input.options.spacing_mm, input.options.cage_friction);
     let mut failed_matched = 0;
     if control != Control::Load {
         for (k, (m, r)) in results.iter().enumerate() {

@@ -666,6 +666,18 @@ fn plan_full_fidelity_compares_bone_stress() {
         out.to_str().unwrap(),
     ]);
     assert!(err.contains("--fidelity full"), "{err}");
+    let err = fails(&[
+        "plan",
+        twin.to_str().unwrap(),
+        top.to_str().unwrap(),
+        "--cage-friction",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("--cage-friction is for --fidelity full"),
+        "{err}"
+    );
     let l5 = scenario("L5");
     let a = args(&l5);
     let stdout = ok(&a.iter().map(String::as_str).collect::<Vec<_>>());

@@ -100,6 +100,12 @@ pub struct FullOptions {
     /// hangs on them: a disc endplate node carries about 10 N and a fibre up to a few
     /// hundred, so 1e5 N/mm leaves gaps of 1e-4 to 3e-3 mm.
     pub tie_penalty_n_per_mm: f64,
+    /// Keep a cage's friction (the scenario's coefficient) where it presses on a deformable
+    /// vertebra. Off by default: the cage is then frictionless at this fidelity and held in
+    /// shear by its bars. With friction every case converges but takes two to nine times
+    /// the Newton iterations (the L4-L5 TLIF of docs/validation/full_fidelity.md: flexion 99
+    /// against 50, extension 474 against 52).
+    pub cage_friction: bool,
 }
 
 impl Default for FullOptions {
@@ -113,6 +119,7 @@ impl Default for FullOptions {
             tie_tolerance_mm: 4.0,
             insertion_tolerance_mm: 6.0,
             tie_penalty_n_per_mm: 1e5,
+            cage_friction: false,
         }
     }
 }
@@ -666,7 +673,7 @@ impl Twin {
                 });
             }
         }
-        self.cages_on_bone(&mut model, &mut index, &deformable)?;
+        self.cages_on_bone(&mut model, &mut index, &deformable, options.cage_friction)?;
         // Rigid patches: an extra body tied to the bone nodes within `patch_mm` of `points`
         // (a node already in a patch stays with the first).
         let mut in_patch = vec![false; model.mesh.nodes.len()];
@@ -944,8 +951,8 @@ impl Twin {
     /// to the bone surface) are the slave points, each with its share of the endplate's
     /// faces, and the cage's faces there the master, on the cage's rigid body (a rigid
     /// master keeps the smoothed surface exact; a master of tied nodes that the bone
-    /// deforms stalled Newton at about 1e-2 N), frictionless (the bars hold the cage in
-    /// shear, see below). Each holding bar's lower end moves onto the
+    /// deforms stalled Newton at about 1e-2 N), frictionless unless `friction` (the bars
+    /// hold the cage in shear, see below). Each holding bar's lower end moves onto the
     /// endplate node under the cage nearest its anchor, the bar keeping its direction and
     /// rest length (`ModelIndex::block_holds` says which springs they are).
     /// `index.block_contacts` is updated to the new slave points.
@@ -954,6 +961,7 @@ impl Twin {
         model: &mut nl::Model,
         index: &mut ModelIndex,
         deformable: &HashMap<usize, usize>,
+        friction: bool,
     ) -> Result<(), ModelError> {
         use crate::twin::BlockInterface;
         // Each disc's nodes are one run, the discs in order, before any other node.
@@ -1037,11 +1045,14 @@ impl Twin {
                 }
                 let nodes: Vec<usize> = area.keys().copied().collect();
                 let pair = &mut model.contacts[pair_index];
-                // Frictionless here: with friction on the deformable endplate's nodes Newton
-                // chattered between stick and slip (TLIF at L4-L5 in flexion: stalled at 9 %
-                // of the moment after 308 iterations; frictionless, 50 iterations). The
-                // holding bars (the teeth) keep the cage from sliding off.
-                pair.friction = 0.0;
+                // Frictionless unless asked for: with friction on the deformable endplate's
+                // nodes Newton needs two to nine times the iterations (it chattered between
+                // stick and slip, stalled at 9 % of the moment, before the cage's stick
+                // stiffness was lowered to a tenth of its normal one). The holding bars (the
+                // teeth) keep the cage from sliding off.
+                if !friction {
+                    pair.friction = 0.0;
+                }
                 pair.slave = nodes.iter().map(|&n| Point::Node(n0 + n)).collect();
                 pair.slave_area = area.values().copied().collect();
                 pair.master = master;

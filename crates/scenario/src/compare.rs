@@ -274,6 +274,10 @@ pub struct Comparison {
     /// Element size (mm) of the deformable vertebrae when the twins were solved at the
     /// full fidelity ([`Comparison::set_full_fidelity`]); `None` for the hybrid fidelity.
     pub full_fidelity_element_mm: Option<f64>,
+    /// At the full fidelity: whether a cage on a deformable vertebra kept its friction
+    /// (`FullOptions::cage_friction`); false otherwise.
+    #[serde(default)]
+    pub full_fidelity_cage_friction: bool,
 }
 
 /// The bone metrics of the full fidelity, per deformable vertebra: (metric, what it is in
@@ -737,15 +741,17 @@ pub fn compare(
         matched: Vec::new(),
         snapshots: Vec::new(),
         full_fidelity_element_mm: None,
+        full_fidelity_cage_friction: false,
     }
 }
 
 impl Comparison {
     /// Marks the comparison as solved at the full fidelity (deformable vertebrae of
-    /// `element_mm`): cement then acts in the solve, so no scenario is flagged as needing
-    /// deformable bone.
-    pub fn set_full_fidelity(&mut self, element_mm: f64) {
+    /// `element_mm`; `cage_friction`: cages on deformable bone kept their friction): cement
+    /// then acts in the solve, so no scenario is flagged as needing deformable bone.
+    pub fn set_full_fidelity(&mut self, element_mm: f64, cage_friction: bool) {
         self.full_fidelity_element_mm = Some(element_mm);
+        self.full_fidelity_cage_friction = cage_friction;
         for sc in &mut self.scenarios {
             // The bone stress rows replace the isolated bone checks.
             sc.needs_full_fidelity = false;
@@ -1237,7 +1243,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             }
             match self.full_fidelity_element_mm {
                 None => h.push_str("<li>Hybrid twin: rigid vertebrae, FE discs, ligament fibres, frictionless facet contact; pure moments on the top vertebra with the bottom one fixed.</li></ul>"),
-                Some(mm) => h.push_str(&format!("<li>Full fidelity: the vertebrae between the top and the bottom one are deformable (8-node hexahedra of {mm} mm from the CT, moduli from the HU, cement as PMMA elements in the body); the top and the bottom vertebra are rigid, the moment acts on the top one and the bottom one is held. FE discs tied to the bone, ligament fibres tied at their insertions, frictionless facet contact on small rigid patches of the articular surfaces, screws bonded to the bone along their shaft, a cage on a deformable vertebra in contact with the disc's endplate nodes there (tied to the bone), without friction at this fidelity, held by its teeth (six bars to the endplate under it): it lifts off where the segment opens and a `distraction_mm` drives it in as in the hybrid twin. Bone that a decompression removes is left out of the deformable mesh: the lamina and spinous process between the pedicles' medial walls (one side for a hemilaminectomy), each articular process of a total facetectomy to 6 mm behind its cartilage; a medial facetectomy keeps its bone.</li></ul>")),
+                Some(mm) => h.push_str(&format!("<li>Full fidelity: the vertebrae between the top and the bottom one are deformable (8-node hexahedra of {mm} mm from the CT, moduli from the HU, cement as PMMA elements in the body); the top and the bottom vertebra are rigid, the moment acts on the top one and the bottom one is held. FE discs tied to the bone, ligament fibres tied at their insertions, frictionless facet contact on small rigid patches of the articular surfaces, screws bonded to the bone along their shaft, a cage on a deformable vertebra in contact with the disc's endplate nodes there (tied to the bone), {}, held by its teeth (six bars to the endplate under it): it lifts off where the segment opens and a `distraction_mm` drives it in as in the hybrid twin. Bone that a decompression removes is left out of the deformable mesh: the lamina and spinous process between the pedicles' medial walls (one side for a hemilaminectomy), each articular process of a total facetectomy to 6 mm behind its cartilage; a medial facetectomy keeps its bone.</li></ul>", if self.full_fidelity_cage_friction { "with the scenario's friction (as in the hybrid twin)" } else { "without friction at this fidelity (`plan --cage-friction` keeps it, at two to nine times the iterations)" })),
             }
         }
         h.push_str("</body></html>\n");

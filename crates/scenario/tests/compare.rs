@@ -210,7 +210,7 @@ fn bone_stress_rows_at_the_full_fidelity() {
     let mut scen = result(&m.twin, &flex, 4.0, [Some(10.0), Some(12.0)], true);
     scen.samples[0].bone_stress = vec![bone(0.8, Some(0.9), 1.2)];
     let mut cmp = compare(&[intact], &[(&m, vec![scen])]);
-    cmp.set_full_fidelity(3.0);
+    cmp.set_full_fidelity(3.0, false);
     let row = |metric: &str| {
         cmp.rows
             .iter()

@@ -154,6 +154,20 @@ fn cement_and_cage_in_deformable_vertebrae() {
     let bones = twin
         .deformable_bones(&ct, &labels, &options)
         .expect("bones");
+    // The cage on deformable bone is frictionless unless asked for (`plan --cage-friction`).
+    for keep in [false, true] {
+        let opts = FullOptions {
+            cage_friction: keep,
+            ..options.clone()
+        };
+        let (model, index, _) = tlif.twin.fem_model_full(&case, &bones, &opts).unwrap();
+        assert_eq!(index.block_contacts.len(), 2);
+        for bc in &index.block_contacts {
+            let pair = &model.contacts[bc.pair];
+            assert_eq!(pair.friction, if keep { 0.5 } else { 0.0 }, "{}", pair.name);
+            assert!(pair.tangential_penalty.unwrap() < pair.penalty);
+        }
+    }
     let cemented = cement
         .twin
         .deformable_bones_with_cement(&ct, &labels, &options, &cement.cemented)
