@@ -41,6 +41,16 @@ fn t_rows(kin: &Kin) -> ([Slot; 6], [M3; 2], usize) {
 }
 
 impl Asm {
+    /// The tangent as a dense `neq x neq` row-major matrix (tests of small models).
+    #[cfg(test)]
+    pub(crate) fn dense(&self, neq: usize) -> Vec<f64> {
+        let mut k = vec![0.0; neq * neq];
+        for (&(r, c), v) in self.idx.iter().zip(&self.val) {
+            k[r as usize * neq + c as usize] += v;
+        }
+        k
+    }
+
     pub fn new(n: usize, tangent: bool) -> Asm {
         Asm {
             f_int: vec![0.0; n],

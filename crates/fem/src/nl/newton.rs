@@ -345,6 +345,29 @@ struct Ctx<'a> {
     pool: Mutex<Vec<Asm>>,
 }
 
+#[cfg(test)]
+impl<'a> Ctx<'a> {
+    /// A context for tangent tests: no loads, surfaces, ties or clearances (set those with
+    /// struct update syntax).
+    fn bare(model: &'a Model, map: &'a DofMap, act: &'a Active, opt: &'a SolveOptions) -> Ctx<'a> {
+        Ctx {
+            model,
+            map,
+            act,
+            loads: &[],
+            prev: &[],
+            start: &[],
+            targets: &[],
+            opt,
+            arc: &[],
+            surfaces: &[],
+            bonds: &[],
+            clearances: &[],
+            pool: Default::default(),
+        }
+    }
+}
+
 /// One assembly with its by-products.
 struct Eval {
     asm: Asm,
@@ -1497,7 +1520,6 @@ mod tests {
             .collect();
         let used = used_nodes(&model, &act, &loads, &[], &fixed);
         let map = DofMap::build(&model, tied, &used, &fixed).unwrap();
-        let zeros = vec![];
         let opt = SolveOptions::default();
         let surfaces: Vec<contact::Surface> = model
             .contacts
@@ -1510,19 +1532,11 @@ mod tests {
             .map(|c| (c.clearance, c.clearance))
             .collect();
         let ctx = Ctx {
-            model: &model,
-            map: &map,
-            act: &act,
             loads: &loads,
-            prev: &[],
-            start: &zeros,
-            targets: &zeros,
-            opt: &opt,
-            arc: &[],
             surfaces: &surfaces,
             bonds: &bonds,
             clearances: &clearances,
-            pool: Default::default(),
+            ..Ctx::bare(&model, &map, &act, &opt)
         };
         // A deformed, rotated state.
         let mut st = State::new(&model);
@@ -1572,10 +1586,7 @@ mod tests {
         // of the residual, relative to its largest entry.
         let check = |st: &State| {
             let ev = ctx.eval(st, 1.0, true, &mut NlTimings::default()).unwrap();
-            let mut k = vec![0.0; neq * neq];
-            for (&(r, c), v) in ev.asm.idx.iter().zip(&ev.asm.val) {
-                k[r as usize * neq + c as usize] += v;
-            }
+            let k = ev.asm.dense(neq);
             let scale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
             let h = 1e-6;
             let mut fd = vec![0.0; neq * neq];
@@ -1764,26 +1775,14 @@ mod beam_chain {
             .map(|c| contact::Surface::new(&model, c))
             .collect();
         let ctx = Ctx {
-            model: &model,
-            map: &map,
-            act: &act,
-            loads: &[],
-            prev: &[],
             start: &zeros,
             targets: &zeros,
-            opt: &opt,
-            arc: &[],
             surfaces: &surfaces,
-            bonds: &[],
-            clearances: &[],
-            pool: Default::default(),
+            ..Ctx::bare(&model, &map, &act, &opt)
         };
         let ev = ctx.eval(&st, 1.0, true, &mut NlTimings::default()).unwrap();
         let neq = map.neq;
-        let mut k = vec![0.0; neq * neq];
-        for (&(r, c), v) in ev.asm.idx.iter().zip(&ev.asm.val) {
-            k[r as usize * neq + c as usize] += v;
-        }
+        let k = ev.asm.dense(neq);
         let res = |s: &State| {
             let e = ctx.eval(s, 1.0, false, &mut NlTimings::default()).unwrap();
             (0..neq).map(|i| e.asm.f_int[i]).collect::<Vec<f64>>()
@@ -1908,24 +1907,13 @@ mod friction_on_bodies {
             block_of: vec![],
         };
         let map = DofMap::build(&model, vec![], &[], &[]).unwrap();
-        let zeros = vec![];
         let opt = SolveOptions::default();
         let surfaces = vec![contact::Surface::new(&model, &model.contacts[0])];
         let clearances = vec![(0.2, 0.2)];
         let ctx = Ctx {
-            model: &model,
-            map: &map,
-            act: &act,
-            loads: &[],
-            prev: &[],
-            start: &zeros,
-            targets: &zeros,
-            opt: &opt,
-            arc: &[],
             surfaces: &surfaces,
-            bonds: &[],
             clearances: &clearances,
-            pool: Default::default(),
+            ..Ctx::bare(&model, &map, &act, &opt)
         };
         let mut st = State::new(&model);
         st.c[0] = V3::new(0.02, -0.03, 0.01);
@@ -1958,10 +1946,7 @@ mod friction_on_bodies {
         let ev = eval(&st, true);
         assert_eq!(ev.contacts[0].active_points, 3);
         assert_eq!(ev.contacts[0].sliding_points, 2, "{:?}", ev.contacts[0]);
-        let mut k = vec![0.0; neq * neq];
-        for (&(r, c), v) in ev.asm.idx.iter().zip(&ev.asm.val) {
-            k[r as usize * neq + c as usize] += v;
-        }
+        let k = ev.asm.dense(neq);
         let res = |s: &State| {
             let e = eval(s, false);
             (0..neq)
