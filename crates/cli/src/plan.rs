@@ -77,8 +77,8 @@ pub struct PlanArgs {
     pub bone_element_mm: Option<f64>,
     /// --fidelity full only: keep a cage's friction where it presses on a deformable
     /// vertebra (frictionless there by default, held by its teeth). Slow and not always
-    /// solvable: measured on an L4-L5 TLIF, two to nine times the Newton iterations in
-    /// flexion, extension and lateral bending, and axial rotation did not converge.
+    /// solvable: measured on an L4-L5 TLIF, two and nine times the Newton iterations in
+    /// flexion and extension, and axial rotation did not converge.
     #[arg(long)]
     pub cage_friction: bool,
 }

@@ -80,14 +80,15 @@
 //! triangle the `S1` face of a carrier C3D6 (`CONTACTkM`, material `CARRIER`, nodes in the
 //! master body's set) whose corners are moved by the clearance along the vertex normals
 //! (shared corners stay shared), so contact starts at the clearance; `*SURFACE BEHAVIOR, PRESSURE-OVERCLOSURE=LINEAR` with `sigma_inf`
-//! smoothing the kink over [`CONTACT_SMOOTHING_MM`], `*FRICTION` (`mu`, stick slope = `K`)
-//! when `friction > 0`. CalculiX gives a node of a node surface the area of the master face
+//! smoothing the kink over [`CONTACT_SMOOTHING_MM`], `*FRICTION` (`mu`, stick slope
+//! = the tangential penalty scaled as `K` is) when `friction > 0`; a pair's search depth has
+//! no CalculiX counterpart and is listed as an approximation. CalculiX gives a node of a node surface the area of the master face
 //! it meets (`springforc_n2f.f`: a slave node in no slave face takes the master face's
 //! area), so the slope is `K = penalty * mean slave area / mean triangle area`: exact when
 //! the areas are equal, else an approximation stating their spread. The master must be on
 //! rigid bodies (one per triangle). Read back, a pair has the deck's faces as master
-//! (clearance 0, body points where the nodes are in a rigid body's set), `penalty = K` and
-//! every slave point the mean master face area.
+//! (clearance 0, body points where the nodes are in a rigid body's set), `penalty = K`, the
+//! stick slope as its tangential penalty and every slave point the mean master face area.
 //!
 //! **Beams** ([`crate::nl::Beam`]) must end on bare beam-node bodies: a body whose every
 //! use is beam ends at its reference point, with no tied node or one at the reference

@@ -494,6 +494,30 @@ fn a_search_depth_keeps_a_soft_contact_from_being_pushed_through() {
 }
 
 #[test]
+fn a_contact_refuses_a_search_depth_or_tangential_penalty_that_is_not_positive() {
+    let pts = [[0.0, 0.0, 0.0]];
+    let load = || {
+        vec![Load::BodyForce {
+            body: 0,
+            force: [0.0, 0.0, -1.0],
+        }]
+    };
+    for (depth, tangential) in [
+        (Some(0.0), None),
+        (None, Some(-1.0)),
+        (None, Some(f64::NAN)),
+    ] {
+        let mut model = contact_model(&pts, 1.0, 10.0, load());
+        model.contacts[0].search_depth = depth;
+        model.contacts[0].tangential_penalty = tangential;
+        let err = solve(&model, &SolveOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be finite and > 0"), "{err}");
+    }
+}
+
+#[test]
 fn contact_force_balances_the_load_with_the_penalty_penetration() {
     let (f, area, penalty) = (1000.0, 25.0, 100.0);
     let pts = [

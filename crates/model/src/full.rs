@@ -103,9 +103,9 @@ pub struct FullOptions {
     /// Keep a cage's friction (the scenario's coefficient) where it presses on a deformable
     /// vertebra. Off by default: the cage is then frictionless at this fidelity and held in
     /// shear by its bars. With friction the L4-L5 TLIF of docs/validation/full_fidelity.md
-    /// converged in flexion, extension and lateral bending at two to nine times the Newton
-    /// iterations (flexion 99 against 50, extension 474 against 52) and not in axial
-    /// rotation (stopped after 1763 iterations).
+    /// converged in flexion and extension at two and nine times the Newton iterations
+    /// (99 against 50, 474 against 52), in lateral bending (204 and 241 iterations) and not
+    /// in axial rotation (stopped after 1763 iterations).
     pub cage_friction: bool,
 }
 
@@ -1047,7 +1047,8 @@ impl Twin {
                 let nodes: Vec<usize> = area.keys().copied().collect();
                 let pair = &mut model.contacts[pair_index];
                 // Frictionless unless asked for: with friction on the deformable endplate's
-                // nodes Newton needs two to nine times the iterations (it chattered between
+                // nodes Newton needs two to nine times the iterations in flexion and
+                // extension and did not converge in axial rotation (it had chattered between
                 // stick and slip, stalled at 9 % of the moment, before the cage's stick
                 // stiffness was lowered to a tenth of its normal one). The holding bars (the
                 // teeth) keep the cage from sliding off.

@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p spinetwin-scenario --example full_log -- TWIN_DIR CT LABELS
 //! SCENARIO.toml LOAD` (the twin folder from `spinetwin build`, the CT and label map it was
-//! built from).
+//! built from). `CAGE_FRICTION=1` keeps a cage's friction on deformable bone.
 use spinetwin_fem::nl::SolveOptions;
 use spinetwin_imaging::nifti;
 use spinetwin_model::full::FullOptions;
@@ -29,7 +29,11 @@ fn main() {
     let s = spinetwin_scenario::Scenario::parse(&text, &args[4]).expect("scenario");
     let m = spinetwin_scenario::apply(&twin, &s).expect("applied");
     let case = LoadCase::parse(&args[5]).expect("load");
-    let options = FullOptions::default();
+    // CAGE_FRICTION=1: keep a cage's friction on deformable bone (`plan --cage-friction`).
+    let options = FullOptions {
+        cage_friction: std::env::var("CAGE_FRICTION").is_ok(),
+        ..Default::default()
+    };
     let bones = m
         .twin
         .deformable_bones_with_cement(&ct, &labels, &options, &m.cemented)

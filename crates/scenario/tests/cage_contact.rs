@@ -44,6 +44,11 @@ fn a_cage_is_in_contact_by_default_and_bonded_when_asked_or_fused() {
     for bc in &index.block_contacts {
         let c = &model.contacts[bc.pair];
         assert_eq!(c.friction, CAGE_FRICTION);
+        // The cage sticks with a tenth of its normal penalty (the TLIF's Newton speed).
+        assert_eq!(
+            c.tangential_penalty,
+            Some(spinetwin_model::twin::BLOCK_TANGENTIAL_PENALTY_RATIO * c.penalty)
+        );
         assert_eq!(c.clearance, CAGE_SEATING_MM);
         assert_eq!(bc.nodes.len(), c.slave.len());
         assert!(c.slave.len() >= 10, "{}: {} points", c.name, c.slave.len());

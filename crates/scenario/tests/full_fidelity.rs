@@ -164,7 +164,12 @@ fn cement_and_cage_in_deformable_vertebrae() {
         assert_eq!(index.block_contacts.len(), 2);
         for bc in &index.block_contacts {
             let pair = &model.contacts[bc.pair];
-            assert_eq!(pair.friction, if keep { 0.5 } else { 0.0 }, "{}", pair.name);
+            let mu = if keep {
+                spinetwin_scenario::CAGE_FRICTION
+            } else {
+                0.0
+            };
+            assert_eq!(pair.friction, mu, "{}", pair.name);
             assert!(pair.tangential_penalty.unwrap() < pair.penalty);
         }
     }

@@ -624,6 +624,12 @@ impl Deck {
                 c.name,
                 100.0 * folds[k]
             ));
+            if let Some(depth) = c.search_depth {
+                approximations.push(format!(
+                    "contact pair '{}': search depth {depth} mm not written (CalculiX searches its own way): a point pressed deeper than about one master edge may be treated differently",
+                    c.name
+                ));
+            }
             if let Some(aug) = c.augmented {
                 approximations.push(format!(
                     "contact pair '{}': augmented Lagrangian (tolerance {} mm) written as the plain penalty line: CalculiX's node-to-surface contact has no augmentation, so its penetration is pressure / K",

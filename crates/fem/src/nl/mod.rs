@@ -102,7 +102,7 @@
 //! # Limitations
 //!
 //! * Contact friction is regularised (an elastic slip of `mu p / kt` before sliding, `kt`
-//!   the normal penalty); a point sticks where it was at the start of the increment in
+//!   the pair's tangential penalty, by default its normal one); a point sticks where it was at the start of the increment in
 //!   which it touches;
 //!   node-to-surface with one master triangle per slave point (chosen at each assembly; a point sliding across
 //!   a facet edge changes the triangle between iterations). The Hessian of the gap in the

@@ -234,8 +234,9 @@ pub struct ContactPair {
     /// Gap at which contact begins (mm), e.g. the cartilage thickness; 0 for touching.
     pub clearance: f64,
     /// Coulomb friction coefficient (0 = frictionless). Regularised: a point sticks with a
-    /// tangential stiffness equal to the normal one (`penalty * area`) up to `friction`
-    /// times its normal force, then slides (see the contact module's documentation).
+    /// tangential stiffness (`tangential_penalty * area`, by default `penalty * area`) up
+    /// to `friction` times its normal force, then slides (see the contact module's
+    /// documentation).
     pub friction: f64,
     /// Tangential penalty of the friction law (MPa/mm, per unit area as `penalty`): a
     /// sticking point resists its elastic slip with `tangential_penalty * area`, and slips
@@ -255,7 +256,9 @@ pub struct ContactPair {
     /// `None`: one mean master edge, right for a thin master. Beyond this depth a point is
     /// taken to be behind the surface and carries no force, so a load that pushes a point
     /// deeper than an edge (a soft penalty on a small patch) loses the contact altogether:
-    /// give the thickness of the master body there (e.g. the bone under a bony stop).
+    /// give the thickness of the master body there (e.g. the bone under a bony stop). It
+    /// also widens the search's reach above the surface by the same amount (the candidate
+    /// triangles' boxes).
     pub search_depth: Option<f64>,
     /// Faces of the slave surface, their corners as indices into `slave`. Empty:
     /// node-to-surface contact, each slave point pushed on its own with its `slave_area`.

@@ -1135,6 +1135,19 @@ fn validate(model: &Model) -> Result<(), FemError> {
                 c.name
             ));
         }
+        for (what, v) in [
+            ("tangential penalty", c.tangential_penalty),
+            ("search depth", c.search_depth),
+        ] {
+            if let Some(v) = v {
+                if !(v > 0.0 && v.is_finite()) {
+                    return bad(format!(
+                        "contact '{}': the {what} must be finite and > 0 (or not given), not {v}",
+                        c.name
+                    ));
+                }
+            }
+        }
         if !c.slave_faces.is_empty() {
             if c.slave_faces
                 .iter()
@@ -1891,7 +1904,8 @@ mod friction_on_bodies {
                 clearance: 0.2,
                 friction: 0.4,
                 augmented: None,
-                tangential_penalty: None,
+                // A stick stiffness of its own (a tenth of the normal one).
+                tangential_penalty: Some(4.0),
                 search_depth: None,
                 slave_faces: vec![],
             }],
@@ -1933,9 +1947,9 @@ mod friction_on_bodies {
             let Some((_, xi)) = st.anchors[0][k].as_mut() else {
                 panic!("slave point {k} is not in contact");
             };
-            xi[0] += 0.1;
-            xi[1] -= 0.05;
-            xi[2] -= 0.05;
+            xi[0] += 0.3;
+            xi[1] -= 0.15;
+            xi[2] -= 0.15;
         }
         st.c[0] += V3::new(1e-3, -5e-4, 0.0);
         let neq = map.neq;

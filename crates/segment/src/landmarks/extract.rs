@@ -1061,7 +1061,9 @@ fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> Option
 /// out along y (the slices' extremes are voxel centres). The mean of the voxels within one
 /// voxel of the extreme ([`tip`]) depends on where the voxel grid cuts the broad, flat
 /// rounding of the process (measured on the 1 mm phantoms: up to 1.1 mm along z); [`tip`]
-/// when the profile is not a clear cap (fewer than 5 slices, or not concave).
+/// when the profile is not a clear cap (fewer than 5 slices, or not concave). Across, in
+/// both cases, the middle of the process near its tip from the posterior bone `post`
+/// ([`across`]).
 fn dorsal_tip(midline: &[V3], post: &[V3], s: f64) -> Option<V3> {
     let mut rows: BTreeMap<i64, V3> = BTreeMap::new();
     for p in midline {
