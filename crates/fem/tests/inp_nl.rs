@@ -607,6 +607,35 @@ fn contact_pairs_round_trip_to_an_equivalent_pair() {
     assert!(Deck::parse(&text2).unwrap().contact_pairs.len() == 1);
 }
 
+/// Friction with a stick stiffness of its own goes to CalculiX as `*FRICTION` (mu, stick
+/// slope scaled to its areas as the pressure slope is) and comes back as the same tangential
+/// penalty per slave point; a search depth has no counterpart and is listed as dropped.
+#[test]
+fn friction_and_its_stick_slope_round_trip() {
+    let mut model = punch_model();
+    model.contacts[0].friction = 0.3;
+    model.contacts[0].tangential_penalty = Some(2.0);
+    model.contacts[0].search_depth = Some(3.0);
+    let w = Deck::from_nl_model(&model).unwrap();
+    assert!(
+        w.approximations
+            .iter()
+            .any(|a| a.contains("search depth 3 mm not written")),
+        "{:?}",
+        w.approximations
+    );
+    let back = Deck::parse(&w.deck.write_ccx())
+        .unwrap()
+        .to_nl_model()
+        .unwrap();
+    let c = &back.model.contacts[0];
+    assert_eq!(c.friction, 0.3);
+    // Per slave point: tangential penalty x area, as written (2 MPa/mm x 4 mm^2).
+    let kt = c.tangential_penalty.unwrap() * c.slave_area[0];
+    assert!((kt - 2.0 * 4.0).abs() < 1e-9, "{kt}");
+    assert!((c.penalty * c.slave_area[0] - 20.0 * 4.0).abs() < 1e-9);
+}
+
 /// The punch with mortar contact: its 25 points as the corners of 32 slave triangles. It
 /// solves (a rigid slave surface), and goes to CalculiX as node-to-surface contact with each
 /// point's share of the triangles as its area, the difference listed.
