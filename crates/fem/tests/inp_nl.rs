@@ -607,6 +607,22 @@ fn contact_pairs_round_trip_to_an_equivalent_pair() {
     assert!(Deck::parse(&text2).unwrap().contact_pairs.len() == 1);
 }
 
+/// `model` written as a CalculiX deck (whose approximations must mention `listed`) and read
+/// back.
+fn through_deck(model: &Model, listed: &str) -> Model {
+    let w = Deck::from_nl_model(model).unwrap();
+    assert!(
+        w.approximations.iter().any(|a| a.contains(listed)),
+        "{:?}",
+        w.approximations
+    );
+    Deck::parse(&w.deck.write_ccx())
+        .unwrap()
+        .to_nl_model()
+        .unwrap()
+        .model
+}
+
 /// Friction with a stick stiffness of its own goes to CalculiX as `*FRICTION` (mu, stick
 /// slope scaled to its areas as the pressure slope is) and comes back as the same tangential
 /// penalty per slave point; a search depth has no counterpart and is listed as dropped.
@@ -616,19 +632,8 @@ fn friction_and_its_stick_slope_round_trip() {
     model.contacts[0].friction = 0.3;
     model.contacts[0].tangential_penalty = Some(2.0);
     model.contacts[0].search_depth = Some(3.0);
-    let w = Deck::from_nl_model(&model).unwrap();
-    assert!(
-        w.approximations
-            .iter()
-            .any(|a| a.contains("search depth 3 mm not written")),
-        "{:?}",
-        w.approximations
-    );
-    let back = Deck::parse(&w.deck.write_ccx())
-        .unwrap()
-        .to_nl_model()
-        .unwrap();
-    let c = &back.model.contacts[0];
+    let back = through_deck(&model, "search depth 3 mm not written");
+    let c = &back.contacts[0];
     assert_eq!(c.friction, 0.3);
     // Per slave point: tangential penalty x area, as written (2 MPa/mm x 4 mm^2).
     let kt = c.tangential_penalty.unwrap() * c.slave_area[0];
@@ -666,17 +671,8 @@ fn a_mortar_pair_solves_and_is_written_as_node_to_surface_contact() {
         "{}",
         c.normal_force
     );
-    let w = Deck::from_nl_model(&model).unwrap();
-    assert!(
-        w.approximations.iter().any(|a| a.contains("mortar")),
-        "{:?}",
-        w.approximations
-    );
-    let back = Deck::parse(&w.deck.write_ccx())
-        .unwrap()
-        .to_nl_model()
-        .unwrap();
-    let c = &back.model.contacts[0];
+    let back = through_deck(&model, "mortar");
+    let c = &back.contacts[0];
     // 8 x 8 mm of slave surface over 25 points: 2.56 mm^2 each on average.
     assert!(
         (c.penalty * c.slave_area[0] - 20.0 * 2.56).abs() < 1e-9,
