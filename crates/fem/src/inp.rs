@@ -1836,6 +1836,18 @@ impl Deck {
                     }
                     let mu = parse_f64(f[0], line, "friction coefficient")?;
                     let lambda = parse_f64(f[1], line, "stick slope")?;
+                    // The stick slope is the friction law's tangential penalty (it was
+                    // ignored before that existed): a zero or negative one would silently
+                    // remove or reverse the friction.
+                    if !(mu >= 0.0 && lambda > 0.0 && lambda.is_finite()) {
+                        return err(
+                            line,
+                            format!(
+                                "*FRICTION {mu}, {lambda}: mu must be >= 0 and the stick slope \
+                                 > 0 (MPa/mm)"
+                            ),
+                        );
+                    }
                     deck.interactions[*i].friction = Some((mu, lambda));
                     block = Block::None;
                 }

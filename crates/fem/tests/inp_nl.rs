@@ -632,6 +632,13 @@ fn friction_and_its_stick_slope_round_trip() {
     model.contacts[0].friction = 0.3;
     model.contacts[0].tangential_penalty = Some(2.0);
     model.contacts[0].search_depth = Some(3.0);
+    // A deck whose stick slope is not positive is refused at its line.
+    let text = Deck::from_nl_model(&model).unwrap().deck.write_ccx();
+    let at = text.find("*FRICTION\n").unwrap() + "*FRICTION\n".len();
+    let end = at + text[at..].find('\n').unwrap();
+    let bad = format!("{}0.3, 0\n{}", &text[..at], &text[end + 1..]);
+    let e = Deck::parse(&bad).unwrap_err().to_string();
+    assert!(e.contains("stick slope") && e.contains("line"), "{e}");
     let back = through_deck(&model, "search depth 3 mm not written");
     let c = &back.contacts[0];
     assert_eq!(c.friction, 0.3);

@@ -1499,6 +1499,7 @@ fn block_contact_pair(
             at: m.nodes[n],
         })
         .collect();
+    let penalty = BlockInterface::penalty(b.e, d.mesh.height_mm[1]);
     let pair = ContactPair {
         name: format!(
             "{} {} endplate",
@@ -1508,13 +1509,11 @@ fn block_contact_pair(
         slave,
         slave_area: nodes.iter().map(|x| x.1).collect(),
         master,
-        penalty: BlockInterface::penalty(b.e, d.mesh.height_mm[1]),
+        penalty,
         clearance: seating_mm,
         friction,
         augmented: None,
-        tangential_penalty: Some(
-            BLOCK_TANGENTIAL_PENALTY_RATIO * BlockInterface::penalty(b.e, d.mesh.height_mm[1]),
-        ),
+        tangential_penalty: Some(BLOCK_TANGENTIAL_PENALTY_RATIO * penalty),
         search_depth: None,
         slave_faces: vec![],
     };

@@ -24,15 +24,9 @@ fn ang(a: V3, b: V3) -> f64 {
         .to_degrees()
 }
 
-/// A small difference of unit vectors, scaled to degrees of tilt.
-trait Deg {
-    fn to_degrees_like(self) -> V3;
-}
-
-impl Deg for V3 {
-    fn to_degrees_like(self) -> V3 {
-        self * 180.0 / std::f64::consts::PI
-    }
+/// A small difference of unit vectors (radians of tilt), in degrees.
+fn deg(d: V3) -> V3 {
+    d * 180.0 / std::f64::consts::PI
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -67,14 +61,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "  superior endplate: centre {}, normal {:.2} deg {}",
             loc(v(l.superior_endplate.centre) - v(t.superior_endplate.centre)),
             ang(v(l.superior_endplate.normal), v(t.superior_endplate.normal)),
-            loc((v(l.superior_endplate.normal) - v(t.superior_endplate.normal)).to_degrees_like())
+            loc(deg(
+                v(l.superior_endplate.normal) - v(t.superior_endplate.normal)
+            ))
         );
         if let (Some(a), Some(b)) = (&l.inferior_endplate, &t.inferior_endplate) {
             println!(
                 "  inferior endplate: centre {}, normal {:.2} deg {}",
                 loc(v(a.centre) - v(b.centre)),
                 ang(v(a.normal), v(b.normal)),
-                loc((v(a.normal) - v(b.normal)).to_degrees_like())
+                loc(deg(v(a.normal) - v(b.normal)))
             );
         }
         if let Some(p) = &l.pedicles {
