@@ -36,8 +36,10 @@
 //! (verified for Cobb <= 30 deg over the whole lordosis range; at Cobb 60 deg with very flat or
 //! very lordotic spines, bone of L3-L5 can touch).
 //!
-//! Imaging: the tissue model is supersampled 2x2x2 near spine boundaries (at spacing >=
-//! 0.8 mm), blurred with a Gaussian point-spread function (sigma 0.6 mm), then Gaussian
+//! Imaging: at spacing >= 0.8 mm each voxel near a spine boundary takes its partial volume
+//! along the boundary's normal, weighted by the voxel cube's projection on it (continuous in
+//! the boundary's sub-voxel position; a regular 2x2x2 supersample where the normal is
+//! unclear), then the image is blurred with a Gaussian point-spread function (sigma 0.6 mm), then Gaussian
 //! noise of `noise_hu` is added (one ChaCha8 stream per slice seeded from the seed and the
 //! slice index, so results are bit-identical regardless of thread scheduling). The label map
 //! is the unblurred label at each voxel centre. Cortical bone is `900 + 350 * bmd_scale`
