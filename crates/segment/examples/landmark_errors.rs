@@ -2,7 +2,7 @@
 //! vectors in the truth's local frame (x left, y posterior, z cranial), which shows whether a
 //! miss is a bias along one axis (a definition that differs) or scatter.
 //!
-//! `cargo run --release -p spinetwin-segment --example landmark_errors -- [lordosis] [cobb] [spacing]`
+//! `cargo run --release -p spinetwin-segment --example landmark_errors -- [lordosis] [cobb] [spacing] [noise]`
 //!
 //! Landmarks from the phantom's reference label map.
 
@@ -36,10 +36,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         lordosis_deg: num(1, PhantomSpec::default().lordosis_deg),
         scoliosis_cobb_deg: num(2, 0.0),
         spacing_mm: num(3, 1.0),
+        noise_hu: num(4, PhantomSpec::default().noise_hu),
         ..PhantomSpec::default()
     };
     let ph = generate(&spec)?;
-    let lm = landmarks(&ph.ct, &ph.labels)?;
+    let lm = if std::env::var("SEG").is_ok() {
+        let seg =
+            spinetwin_segment::segment(&ph.ct, &spinetwin_segment::SegmentOptions::default())?;
+        landmarks(&ph.ct, &seg.labels)?
+    } else {
+        landmarks(&ph.ct, &ph.labels)?
+    };
     for t in &ph.truth.vertebrae {
         let Some(l) = lm.vertebrae.iter().find(|l| l.level.name() == t.level) else {
             println!("== {}: not found", t.level);

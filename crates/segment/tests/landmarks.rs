@@ -241,12 +241,14 @@ fn default_phantom_landmarks_at_2mm() {
     check(
         &e,
         &[
-            ("frame x axis (deg)", 1.5),    // 0.00
-            ("frame y axis (deg)", 1.5),    // 0.81 (1.11 from labels alone)
-            ("frame z axis (deg)", 1.5),    // 0.81 (1.11)
-            ("frame origin (mm)", 0.8),     // 0.55
-            ("endplate centre (mm)", 1.4),  // 1.09 (1.26)
-            ("endplate normal (deg)", 1.6), // 1.14 (2.38)
+            ("frame x axis (deg)", 1.5), // 0.00
+            ("frame y axis (deg)", 1.5), // 0.72 (1.11 from labels alone)
+            ("frame z axis (deg)", 1.5), // 0.53 (1.11)
+            ("frame origin (mm)", 0.8),  // 0.55
+            // 1.46 since session 25 (1.09 before): L5's inferior centre moved half a 2 mm cell
+            // front-back where the new tilt reshuffled its footprint's columns.
+            ("endplate centre (mm)", 1.6),  // 1.46 (1.26)
+            ("endplate normal (deg)", 1.6), // 1.17 (2.38)
             ("pedicle width (mm)", 1.2),    // 0.83
             ("pedicle height (mm)", 1.5),   // 1.20
             // The screw corridor: the phantom's pedicle is a 2-4 mm stub between the body
@@ -266,8 +268,8 @@ fn default_phantom_landmarks_at_2mm() {
             ("transverse tip (mm)", 6.6),          // 6.13 (5.03)
             ("disc centre (mm)", 0.8),             // 0.51
             ("disc height middle (mm)", 0.9),      // 0.62
-            ("disc height ant/post (mm)", 1.0),    // 0.71 (1.11)
-            ("segment sagittal angle (deg)", 1.6), // 1.15 (3.07)
+            ("disc height ant/post (mm)", 1.0),    // 0.80 (1.11)
+            ("segment sagittal angle (deg)", 1.2), // 0.83 (3.07)
             ("lordosis L1-S1 (deg)", 1.0),         // 0.02
             ("sacral slope (deg)", 1.0),           // 0.50
         ],
@@ -421,16 +423,38 @@ fn landmark_validation_table() {
          lumbar tips are within 0.5 mm, the voxel grid's phase); the facet planes of the \
          scoliotic phantom's asymmetric joints reach 1-2 deg.\n\n\
          **Sub-voxel endplates** (2026-12-05): each endplate column's height is also read \
-         from the CT, where the profile along the body axis falls half-way from the cortex's \
-         brightest sample to the disc's darkest (partial volume and blur move that edge \
+         from the CT profile along the body axis (partial volume and blur move the cortex \
          continuously, the label surface moves in whole voxels); the plane's tilt is fitted \
-         to those heights, its level and concavity to the label surface (the edge's offset \
+         to those heights, its level and concavity to the label surface (the reading's offset \
          from the true surface follows the cortex's thickness). From the labels alone, the \
          1.5 mm column read: frame axes 1.94 / 2.43 / 1.55 deg, endplate normal 2.12 deg, \
          segment sagittal angle 3.50 deg, anterior/posterior disc heights 1.55 mm (max); at \
-         1 mm: endplate normal 1.19 deg, segment sagittal angle 1.95 deg. The disc's middle \
-         height (0.47 -> 0.54 mm) and the coronal angles (segment 0.28 -> 0.43 deg, Cobb 0.28 -> \
-         0.35) at 1.5 mm got slightly worse, within the issue's limits.\n\n\
+         1 mm: endplate normal 1.19 deg, segment sagittal angle 1.95 deg.\n\n\
+         **Session 25 (2026-12-05): the cortex from the profile's moments, the concavity \
+         centred on the outline's ellipse, and a phantom whose partial volume is continuous.** \
+         The first reading took the half-maximum between the cortex's brightest sample and the \
+         disc: the sampled peak of a 0.8 mm cortex in 1.5 mm voxels changes with the grid's \
+         phase, and the edge moved by up to +-0.4 mm between neighbouring columns; the cortex \
+         is now placed by the profile's zeroth and first moments (bone, a thin bright layer, \
+         disc). The phantom rendered partial volume with a regular 2 x 2 x 2 supersample, \
+         which moves a boundary lying along the grid in half-voxel steps, so no reading of its \
+         CT could be sub-voxel there; it now averages along the boundary's normal with the \
+         voxel's projected density (continuous, like a scanner's). The endplate's concavity \
+         was centred on the midline's front-back extent, which the concave posterior wall \
+         shortens; it is now centred on the ellipse fitted to the footprint's row widths \
+         (not at the sacrum, whose rows widen into the alae). That removed a 0.2-0.4 deg \
+         tilt of every endplate at every spacing. Before -> after (max): endplate normal 0.70 \
+         -> 0.44 deg (default), 1.12 -> 1.15 (1.5 mm); segment sagittal angle 1.01 -> 0.45 \
+         (default), 1.68 -> 0.66 (1.5 mm); frame y and z axes at 1.5 mm 1.04 / 1.03 -> \
+         0.73 / 0.73; anterior/posterior disc heights 0.58 -> 0.23 mm (default), 0.68 -> \
+         0.35 (1.5 mm); at 1.25 mm (not a column) the endplate normal reads 0.65 deg at most. \
+         What is left at 1.5 mm is L4's superior endplate (1.15 deg): the first moment of a \
+         profile sampled in whole voxels is not free of the grid's phase (only the zeroth is), \
+         a residual of about +-0.3 mm, and L4 lies within 2.3 deg of the grid, so the phase \
+         sweeps once across its endplate and the residual becomes a tilt; on the steeper \
+         vertebrae it cycles and averages out. Reading the level from the zeroth moment alone \
+         (the cortex's excess per vertebra) was measured and is worse (up to 4 deg: cancellous \
+         texture, noise and the disc's layers enter it undamped).\n\n\
          Apart from the endplate tilts, geometry comes from the label map only, so with \
          reference labels bone density and noise change little beyond the trabecular HU.\n\n\
          **Across from the rows' middles** (2026-12-05, session 24): the endplate centre's \
@@ -444,12 +468,11 @@ fn landmark_validation_table() {
          0.84 -> 0.50); the pedicle height (1.12 -> 1.23 mm) and the segment's sagittal angle \
          (1.60 -> 1.68 deg) moved the other way. At 1 mm (the default column) no row changed.\n\n\
          **At 1.5 mm voxels (the coarse end of the issue's 0.6-1.5 mm) the issue's 1 mm / 1 deg \
-         is still not met** for the frame y and z axes and the endplate normal (1.03-1.12 \
-         deg, max, all at L4), the segment's sagittal angle (1.68 deg), the pedicle height, \
-         the facet normals and their pair opposition (see the column): those come from the \
-         label map, whose 1.5 mm staircase tilts the fitted planes and the symmetry plane; \
-         the same sub-voxel reading for the facets, the pedicles and the symmetry plane is not \
-         done. At 0.6 mm the rows within 1 mm / 1 deg at 1 mm stay within it.\n\n",
+         is still not met** for L4's endplate normal (1.15 deg, see above), the pedicle \
+         height, the facet normals and their pair opposition (see the column): those come \
+         from the label map, whose 1.5 mm staircase tilts the fitted planes; the same \
+         sub-voxel reading for the facets and the pedicles is not done. At 0.6 mm the rows \
+         within 1 mm / 1 deg at 1 mm stay within it.\n\n",
     );
     let mut all: Vec<(&str, Errors)> = Vec::new();
     for (name, spec) in variants {
@@ -467,22 +490,22 @@ fn landmark_validation_table() {
             check(
                 &e,
                 &[
-                    ("frame x axis (deg)", 0.5),           // 0.22 (1.94 from labels alone)
-                    ("frame y axis (deg)", 1.3),           // 1.02 (2.43)
-                    ("frame z axis (deg)", 1.3),           // 1.05 (1.55)
-                    ("frame origin (mm)", 0.9),            // 0.67
-                    ("endplate centre (mm)", 1.3),         // 1.03
-                    ("endplate normal (deg)", 1.4),        // 1.10 (2.12)
-                    ("pedicle direction (deg)", 11.0),     // 10.17 (the axis, see the doc)
-                    ("pedicle height (mm)", 1.5),          // 1.29
-                    ("spinous tip (mm)", 1.5),             // 1.21
-                    ("facet normal (deg)", 2.5),           // 2.11
-                    ("facet pair opposition (deg)", 2.5),  // 1.95
-                    ("disc centre (mm)", 1.0),             // 0.87
-                    ("disc height middle (mm)", 0.65),     // 0.54 (0.47)
-                    ("disc height ant/post (mm)", 0.9),    // 0.68 (1.55)
-                    ("segment sagittal angle (deg)", 2.0), // 1.60 (3.50)
-                    ("segment coronal angle (deg)", 0.55), // 0.43 (0.28)
+                    ("frame x axis (deg)", 0.5),            // 0.28 (1.94 from labels alone)
+                    ("frame y axis (deg)", 0.9),            // 0.72 (2.43)
+                    ("frame z axis (deg)", 0.9),            // 0.72 (1.55)
+                    ("frame origin (mm)", 0.9),             // 0.66
+                    ("endplate centre (mm)", 0.9),          // 0.70
+                    ("endplate normal (deg)", 1.4),         // 1.16 (2.12; L4, see the doc)
+                    ("pedicle direction (deg)", 11.0),      // 10.17 (the axis, see the doc)
+                    ("pedicle height (mm)", 1.5),           // 1.29
+                    ("spinous tip (mm)", 1.5),              // 1.21
+                    ("facet normal (deg)", 2.5),            // 2.11
+                    ("facet pair opposition (deg)", 2.5),   // 1.95
+                    ("disc centre (mm)", 0.8),              // 0.63
+                    ("disc height middle (mm)", 0.4),       // 0.23 (0.47)
+                    ("disc height ant/post (mm)", 0.55),    // 0.36 (1.55)
+                    ("segment sagittal angle (deg)", 0.85), // 0.66 (3.50)
+                    ("segment coronal angle (deg)", 0.3),   // 0.13 (0.28)
                 ],
             );
         }
@@ -516,29 +539,29 @@ fn landmark_validation_table() {
         check(
             &e,
             &limits_for(&[
-                ("frame x axis (deg)", 1.0),           // 0.85 scoliosis
-                ("frame y axis (deg)", 1.0),           // 0.85 scoliosis
-                ("frame z axis (deg)", 0.8),           // 0.59
-                ("frame origin (mm)", 0.6),            // 0.43
-                ("endplate centre (mm)", 0.8),         // 0.58
-                ("endplate normal (deg)", 1.5),        // 1.19
-                ("pedicle entry (mm)", 7.5),           // 6.65 (the axis, see the doc)
-                ("pedicle direction (deg)", 9.5),      // 8.40 (the axis, see the doc)
-                ("pedicle width (mm)", 0.8),           // 0.54
-                ("pedicle height (mm)", 1.0),          // 0.78
-                ("facet centre (mm)", 1.0),            // 0.80
-                ("spinous tip (mm)", 1.1),             // 0.89
-                ("transverse tip (mm)", 6.3),          // 5.80 (1.5 mm; T12, see the doc)
-                ("facet normal (deg)", 2.7),           // 2.27 scoliosis
-                ("facet pair opposition (deg)", 2.7),  // 2.24 scoliosis
-                ("disc centre (mm)", 0.5),             // 0.32
-                ("disc height middle (mm)", 0.5),      // 0.37
-                ("disc height ant/post (mm)", 0.9),    // 0.71
-                ("segment sagittal angle (deg)", 2.3), // 1.95
-                ("segment coronal angle (deg)", 0.3),  // 0.08
-                ("lordosis L1-S1 (deg)", 1.2),         // 0.97
-                ("sacral slope (deg)", 0.4),           // 0.21
-                ("coronal Cobb (deg)", 0.5),           // 0.35 at 1.5 mm (0.28 from labels alone)
+                ("frame x axis (deg)", 0.8),            // 0.57 scoliosis
+                ("frame y axis (deg)", 0.8),            // 0.57 scoliosis
+                ("frame z axis (deg)", 0.5),            // 0.21
+                ("frame origin (mm)", 0.6),             // 0.43
+                ("endplate centre (mm)", 0.8),          // 0.58
+                ("endplate normal (deg)", 0.7),         // 0.47
+                ("pedicle entry (mm)", 7.5),            // 6.65 (the axis, see the doc)
+                ("pedicle direction (deg)", 9.5),       // 8.40 (the axis, see the doc)
+                ("pedicle width (mm)", 0.8),            // 0.54
+                ("pedicle height (mm)", 1.0),           // 0.78
+                ("facet centre (mm)", 1.0),             // 0.80
+                ("spinous tip (mm)", 1.1),              // 0.89
+                ("transverse tip (mm)", 6.3),           // 5.80 (1.5 mm; T12, see the doc)
+                ("facet normal (deg)", 2.7),            // 2.27 scoliosis
+                ("facet pair opposition (deg)", 2.7),   // 2.24 scoliosis
+                ("disc centre (mm)", 0.5),              // 0.32
+                ("disc height middle (mm)", 0.5),       // 0.37
+                ("disc height ant/post (mm)", 0.7),     // 0.49
+                ("segment sagittal angle (deg)", 0.85), // 0.68
+                ("segment coronal angle (deg)", 0.3),   // 0.14
+                ("lordosis L1-S1 (deg)", 0.6),          // 0.26
+                ("sacral slope (deg)", 0.4),            // 0.21
+                ("coronal Cobb (deg)", 0.3),            // 0.10 (0.28 from labels alone)
             ]),
         );
         // Means of the rows whose definitions were aligned with the truth (measured maximum
@@ -634,14 +657,16 @@ fn segmented_facets_at_1mm_follow_the_joint_space() {
     }
     let e = score(&ph, &lm);
     print(&e);
-    // Measured: normals 1.06/1.93 deg (mean/max), centres 0.34/0.65 mm, opposition
-    // 0.59/1.46 deg.
+    // Measured: normals 1.11/3.16 deg (mean/max), centres 0.36/0.61 mm, opposition
+    // 0.37/0.63 deg. Before the phantom's continuous partial volume (session 25): normals
+    // 1.06/1.93, opposition 0.59/1.46; the maximum is now L1's right superior facet (its
+    // left 0.59 deg), where the cleft's plane fitted to the dip voxels turned.
     check(
         &e,
         &[
             ("facet centre (mm)", 1.0),
-            ("facet normal (deg)", 2.5),
-            ("facet pair opposition (deg)", 2.0),
+            ("facet normal (deg)", 3.5),
+            ("facet pair opposition (deg)", 1.2),
             // The screw corridor on automatic labels (measured: 4.6 mean, 8.1 max; the
             // medial-wall fit it replaced was off by 39.8 deg at L4 left, which put the
             // demo's L4 screw 15 mm off the pedicle).

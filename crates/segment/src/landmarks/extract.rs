@@ -148,40 +148,87 @@ fn refined_heights(
     )
 }
 
-/// Offset (mm) of the CT's bone edge from the surface point `p` along the outward unit
-/// direction `d`: where the profile, sampled every `s / 8` from `1.5 s` inside to `2 s`
-/// outside, falls through half-way between its brightest sample inside (the cortex) and its
-/// darkest outside (the disc). `None` where the contrast is under 150 HU or the crossing is
-/// more than `1.5 s` from `p` (no clean bone-soft tissue edge there).
+/// Offset (mm) of the endplate's cortex from the surface point `p` along the outward unit
+/// direction `d` (`s`: voxel size), from the moments of the CT profile over `s + 2.5` mm on
+/// either side of `p`: with the bone level `v_in` at the inner end and the disc level
+/// `v_out` at the outer end, the profile is modelled as bone up to the cortex, a thin bright
+/// cortex (excess `E` over the disc), then disc; its zeroth and first moments about the
+/// inner end, `M0 = D u + E` and `M1 = D u^2 / 2 + E u` (`D = v_in - v_out`), give the
+/// cortex position `u`. Partial volume and blur move the moments continuously with the
+/// cortex's sub-voxel position; the half-maximum of the sampled peak moves in steps with the
+/// grid's phase (up to 0.4 mm at 1.5 mm voxels: docs/segment/landmarks.md, session 25). The
+/// offset sits about half a cortex inside the surface; the endplate fit takes only its
+/// differences between columns. `None` where the profile has under 150 HU of contrast
+/// (no bone-soft tissue edge there) or the cortex found is more than `1.5 s + 1` mm away.
 fn ct_edge(ct: &Volume<f32>, p: V3, d: V3, s: f64) -> Option<f64> {
     let step = s / 8.0;
-    let (k0, k1) = (-12i32, 16i32);
-    let mut v = Vec::with_capacity((k1 - k0 + 1) as usize);
-    for k in k0..=k1 {
-        v.push(ct.sample_trilinear(p + d * (k as f64 * step))?);
-    }
-    let t = |i: usize| (i as i32 + k0) as f64 * step;
-    // Inside: up to half a voxel out (the label surface may sit inside the edge).
-    let inside_end = (4 - k0) as usize;
-    let (imax, vin) =
-        v[..=inside_end]
-            .iter()
-            .enumerate()
-            .fold(
-                (0, f64::NEG_INFINITY),
-                |a, (i, &x)| if x > a.1 { (i, x) } else { a },
-            );
-    let vout = v[(-k0) as usize..]
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min);
-    if vin - vout < 150.0 {
+    let n = ((s + 2.5) / step).ceil() as i32;
+    let w: Vec<f64> = (-n..=n)
+        .map(|k| ct.sample_trilinear(p + d * (k as f64 * step)))
+        .collect::<Option<_>>()?;
+    // The end levels: means over half a voxel at each end.
+    let m = (0.5 * s / step).ceil() as usize;
+    let v_in = w[..=m].iter().sum::<f64>() / (m + 1) as f64;
+    let v_out = w[w.len() - 1 - m..].iter().sum::<f64>() / (m + 1) as f64;
+    let peak = w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if peak - v_out < 150.0 {
         return None;
     }
-    let level = 0.5 * (vin + vout);
-    let k = (imax + 1..v.len()).find(|&i| v[i] < level)?;
-    let r = t(k - 1) + (v[k - 1] - level) / (v[k - 1] - v[k]) * step;
-    (r.abs() <= 1.5 * s).then_some(r)
+    // Trapezoid moments of the profile above the disc level, about the inner end.
+    let (mut m0, mut m1) = (0.0, 0.0);
+    for (i, &x) in w.iter().enumerate() {
+        let wt = if i == 0 || i + 1 == w.len() { 0.5 } else { 1.0 } * step;
+        m0 += wt * (x - v_out);
+        m1 += wt * (x - v_out) * i as f64 * step;
+    }
+    // D u^2 / 2 - M0 u + M1 = 0, the root that tends to M1 / M0 as D -> 0.
+    let dd = v_in - v_out;
+    let u = if dd.abs() < 1e-6 {
+        m1 / m0
+    } else {
+        let disc = m0 * m0 - 2.0 * dd * m1;
+        if disc < 0.0 {
+            return None;
+        }
+        (m0 - disc.sqrt()) / dd
+    };
+    let r = -(n as f64) * step + u;
+    (r.is_finite() && r.abs() <= 1.5 * s + 1.0).then_some(r)
+}
+
+/// The body outline's ellipse from the widths of its rows of cells in front of `y_max`: the
+/// half-width squared of an ellipse is a quadratic in y, `h^2 = A + B y + C y^2`, fitted to
+/// the rows; returns (centre y, semi-axis across, semi-axis front-back), `None` when the
+/// rows do not describe an ellipse. The midline's front-back extent alone misplaces the
+/// centre where the posterior wall is concave (0.75 mm on the phantom), and the endplate's
+/// concavity, centred there, then tilts the fitted rim plane by about 0.3 deg.
+fn outline_ellipse(kept: &[Column], s: f64, y_max: f64) -> Option<(f64, f64, f64)> {
+    let mut rows: BTreeMap<i64, [f64; 2]> = BTreeMap::new();
+    for c in kept.iter().filter(|c| c.1 < y_max) {
+        let r = rows
+            .entry((c.1 / s).round() as i64)
+            .or_insert([f64::INFINITY, f64::NEG_INFINITY]);
+        r[0] = r[0].min(c.4[0]);
+        r[1] = r[1].max(c.4[1]);
+    }
+    if rows.len() < 5 {
+        return None;
+    }
+    let pts: Vec<(f64, f64, f64, f64)> = rows
+        .iter()
+        .map(|(k, r)| {
+            let y = *k as f64 * s;
+            let h = (r[1] - r[0]) / 2.0 + s / 2.0;
+            (y, y * y, 0.0, h * h)
+        })
+        .collect();
+    let [a, b, c, _] = lstsq(&pts, false)?;
+    if c >= 0.0 {
+        return None;
+    }
+    let yc = -b / (2.0 * c);
+    let a2 = a - b * b / (4.0 * c);
+    (a2 > 0.0).then(|| (yc, a2.sqrt(), (-a2 / c).sqrt()))
 }
 
 /// A footprint column of an endplate fit: local x, y, the label surface's height, the
@@ -189,12 +236,14 @@ fn ct_edge(ct: &Volume<f32>, p: V3, d: V3, s: f64) -> Option<f64> {
 /// centres.
 type Column = (f64, f64, f64, Option<f64>, [f64; 2]);
 
-/// Fits one endplate (superior when `top`) to the body's column extrema; `edge` refines the
-/// column heights (see [`refined_heights`]).
+/// Fits one endplate (superior when `top`; the sacrum's has no ellipse fitted to its
+/// outline, see [`outline_ellipse`]) to the body's column extrema; `edge` refines the column
+/// heights (see [`refined_heights`]).
 fn fit_plate(
     cols: &BTreeMap<(i32, i32), [f64; 4]>,
     s: f64,
     top: bool,
+    sacrum: bool,
     edge: &dyn Fn(f64, f64, f64) -> Option<f64>,
 ) -> Option<PlateFit> {
     // Surface height of a column: the extreme voxel centre plus half a voxel to the boundary.
@@ -292,12 +341,19 @@ fn fit_plate(
     let cy = (y_ant + y_post) / 2.0;
     let a = (xmax - xmin) / 2.0 + s / 2.0;
     let b = (y_post - y_ant) / 2.0;
-    // Rim plane plus a concavity term (1 - rho^2): the plane part is the rim plane.
+    // Rim plane plus a concavity term (1 - rho^2) over the outline's ellipse: the plane part
+    // is the rim plane. The sacrum's rows widen into the alae: its ellipse is the extents'.
+    let (ey, ea, eb) = if sacrum {
+        None
+    } else {
+        outline_ellipse(&kept, s, cy + 0.3 * b)
+    }
+    .unwrap_or((cy, a, b));
     let inner: Vec<(f64, f64, f64, &Column)> = kept
         .iter()
         .filter_map(|c| {
             let (dx, dy) = (c.0 - cx, c.1 - cy);
-            let rho2 = (dx / a).powi(2) + (dy / b).powi(2);
+            let rho2 = (dx / ea).powi(2) + ((c.1 - ey) / eb).powi(2);
             (rho2 < 0.85 * 0.85).then_some((dx, dy, 1.0 - rho2, c))
         })
         .collect();
@@ -404,11 +460,11 @@ fn fit_body(
         let cols = columns(&body, s);
         let edge_up = |x: f64, y: f64, z: f64| ct_edge(ct, fr.world(V3::new(x, y, z)), fr.z, s);
         let edge_down = |x: f64, y: f64, z: f64| ct_edge(ct, fr.world(V3::new(x, y, z)), -fr.z, s);
-        let sup = fit_plate(&cols, s, true, &edge_up)?;
+        let sup = fit_plate(&cols, s, true, sacrum, &edge_up)?;
         let inf = if sacrum {
             None
         } else {
-            Some(fit_plate(&cols, s, false, &edge_down)?)
+            Some(fit_plate(&cols, s, false, false, &edge_down)?)
         };
         // New frame: z bisects the endplate normals, y towards the canal.
         let up_s = fr.dir(sup.up());
