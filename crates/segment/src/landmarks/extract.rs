@@ -196,13 +196,9 @@ fn ct_edge(ct: &Volume<f32>, p: V3, d: V3, s: f64) -> Option<f64> {
     (r.is_finite() && r.abs() <= 1.5 * s + 1.0).then_some(r)
 }
 
-/// The body outline's ellipse from the widths of its rows of cells in front of `y_max`: the
-/// half-width squared of an ellipse is a quadratic in y, `h^2 = A + B y + C y^2`, fitted to
-/// the rows; returns (centre y, semi-axis across, semi-axis front-back), `None` when the
-/// rows do not describe an ellipse. The midline's front-back extent alone misplaces the
-/// centre where the posterior wall is concave (0.75 mm on the phantom), and the endplate's
-/// concavity, centred there, then tilts the fitted rim plane by about 0.3 deg.
-fn outline_ellipse(kept: &[Column], s: f64, y_max: f64) -> Option<(f64, f64, f64)> {
+/// Per row of cells (local y in steps of `s`) in front of `y_max`, the x extent of its voxel
+/// centres.
+fn row_extents(kept: &[Column], s: f64, y_max: f64) -> BTreeMap<i64, [f64; 2]> {
     let mut rows: BTreeMap<i64, [f64; 2]> = BTreeMap::new();
     for c in kept.iter().filter(|c| c.1 < y_max) {
         let r = rows
@@ -211,6 +207,17 @@ fn outline_ellipse(kept: &[Column], s: f64, y_max: f64) -> Option<(f64, f64, f64
         r[0] = r[0].min(c.4[0]);
         r[1] = r[1].max(c.4[1]);
     }
+    rows
+}
+
+/// The body outline's ellipse from the widths of its rows of cells in front of `y_max`: the
+/// half-width squared of an ellipse is a quadratic in y, `h^2 = A + B y + C y^2`, fitted to
+/// the rows; returns (centre y, semi-axis across, semi-axis front-back), `None` when the
+/// rows do not describe an ellipse. The midline's front-back extent alone misplaces the
+/// centre where the posterior wall is concave (0.75 mm on the phantom), and the endplate's
+/// concavity, centred there, then tilts the fitted rim plane by about 0.3 deg.
+fn outline_ellipse(kept: &[Column], s: f64, y_max: f64) -> Option<(f64, f64, f64)> {
+    let rows = row_extents(kept, s, y_max);
     if rows.len() < 5 {
         return None;
     }
@@ -315,14 +322,7 @@ fn fit_plate(
     // the extreme cells alone put the centre on a half-cell grid (0.7 mm off at 1.5 mm
     // voxels, docs/segment/landmarks.md); the rows' different widths meet the voxel grid at
     // different phases, so their mean is finer.
-    let mut rows: BTreeMap<i64, [f64; 2]> = BTreeMap::new();
-    for c in kept.iter().filter(|c| c.1 < cy0) {
-        let r = rows
-            .entry((c.1 / s).round() as i64)
-            .or_insert([f64::INFINITY, f64::NEG_INFINITY]);
-        r[0] = r[0].min(c.4[0]);
-        r[1] = r[1].max(c.4[1]);
-    }
+    let rows = row_extents(&kept, s, cy0);
     let cx = if rows.is_empty() {
         (xmin + xmax) / 2.0
     } else {
