@@ -343,10 +343,17 @@ fn fit_plate(
     let b = (y_post - y_ant) / 2.0;
     // Rim plane plus a concavity term (1 - rho^2) over the outline's ellipse: the plane part
     // is the rim plane. The sacrum's rows widen into the alae: its ellipse is the extents'.
+    // A degenerate fit (rows that barely curve: osteophytes, a cut-off rim) is not trusted.
+    // On the phantom the rows in front of the widest one put the centre up to 0.6 b behind
+    // the midline's middle and the semi-axis up to 1.6 b (the posterior wall's concavity).
     let (ey, ea, eb) = if sacrum {
         None
     } else {
-        outline_ellipse(&kept, s, cy + 0.3 * b)
+        outline_ellipse(&kept, s, cy + 0.3 * b).filter(|&(ey, ea, eb)| {
+            (ey - cy).abs() < 0.75 * b
+                && (0.5..1.5).contains(&(ea / a))
+                && (0.5..2.0).contains(&(eb / b))
+        })
     }
     .unwrap_or((cy, a, b));
     let inner: Vec<(f64, f64, f64, &Column)> = kept
