@@ -448,6 +448,7 @@ fn landmark_validation_table() {
          (default), 1.68 -> 0.66 (1.5 mm); frame y and z axes at 1.5 mm 1.04 / 1.03 -> \
          0.73 / 0.73; anterior/posterior disc heights 0.58 -> 0.23 mm (default), 0.68 -> \
          0.35 (1.5 mm); at 1.25 mm (not a column) the endplate normal reads 0.65 deg at most. \
+         At 1 mm the frame's y and z axes moved the other way (0.10 -> 0.19 deg, max). \
          What is left at 1.5 mm is L4's superior endplate (1.15 deg): the first moment of a \
          profile sampled in whole voxels is not free of the grid's phase (only the zeroth is), \
          a residual of about +-0.3 mm, and L4 lies within 2.3 deg of the grid, so the phase \
