@@ -248,8 +248,8 @@ impl BlockInterface {
 /// penalty ([`spinetwin_fem::nl::ContactPair::tangential_penalty`], a regularisation). With
 /// the normal penalty itself a point at the friction limit is about 0.01 mm from sticking,
 /// and the slip direction turns over that distance: the L4-L5 TLIF's Newton ended every
-/// increment linearly and took 143 iterations in extension at 7.5 N m (one thread,
-/// `scenario_log` on the phantom twin `newton_log` caches). A tenth: 71 iterations. Measured on the T12-S1 phantom twin, the TLIF's ROM
+/// increment linearly and took 143 iterations in extension at 7.5 N m (one thread, the
+/// `scenario_log` example on the phantom twin). A tenth: 71 iterations. Measured on the T12-S1 phantom twin, the TLIF's ROM
 /// changes moved by at most 0.2 percentage points in the six pure moments (load and
 /// ROM-matched control) and the peak rod and screw stresses not at all; in lateral bending,
 /// where the implants carry 40-50 MPa, their stresses rose by 10-20 % (the cage's friction

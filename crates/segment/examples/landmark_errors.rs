@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release -p spinetwin-segment --example landmark_errors -- [lordosis] [cobb] [spacing] [noise]`
 //!
-//! Landmarks from the phantom's reference label map.
+//! Landmarks from the phantom's reference label map; with `SEG=1` in the environment from
+//! its automatic segmentation instead.
 
 use nalgebra::Vector3;
 use spinetwin_phantom::{generate, PhantomSpec};
