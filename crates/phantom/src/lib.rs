@@ -108,8 +108,9 @@ mod tests;
 pub use scene::TissueHu;
 pub use spec::{FacetJoints, PhantomError, PhantomSpec};
 pub use truth::{
-    AngleTruth, CobbTruth, DiscTruth, EndplateTruth, FacetTruth, FrameTruth, GridTruth, LabelEntry,
-    PedicleTruth, Point, SegmentAngle, Truth, VertebraTruth, TRUTH_SCHEMA_VERSION,
+    AngleTruth, CanalSectionTruth, CobbTruth, DiscTruth, EndplateTruth, FacetTruth, FrameTruth,
+    GridTruth, LabelEntry, PedicleTruth, Point, SegmentAngle, Truth, VertebraTruth,
+    TRUTH_SCHEMA_VERSION,
 };
 
 use spinetwin_imaging::Volume;
