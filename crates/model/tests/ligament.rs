@@ -100,6 +100,7 @@ fn vertebra(level: Level, z0: f64) -> VertebraLandmarks {
         lamina_superior: Some(p(0.0, 30.0, 8.0)),
         lamina_inferior: Some(p(0.0, 33.0, -12.0)),
         trabecular_hu: 200.0,
+        canal: None,
         confidence: 1.0,
         warnings: vec![],
     }

@@ -55,6 +55,10 @@
 //!   behind the wall along its x axis.
 //! * **Trabecular HU**: mean CT within 10 mm (0.3 x depth) of the body axis, 3 mm inside
 //!   both endplates and the posterior wall.
+//! * **Canal section**: the canal label (when present) sampled on a grid of a quarter voxel in
+//!   the vertebra's transverse plane through its origin (the pedicles' level) and 1 mm above
+//!   and below: area, widest left-right extent (interpedicular) and midline depth (body
+//!   wall to laminae), the means over the three planes. Not for the sacrum.
 //! * **Discs**: centre halfway between the facing endplate centres, heights between the
 //!   two rim planes along their mean normal at the centre and at the anterior/posterior
 //!   ends of the lower endplate's midline.
@@ -212,12 +216,39 @@ pub struct VertebraLandmarks {
     pub lamina_superior: Option<P3>,
     /// Caudal edge of the lamina at the midline.
     pub lamina_inferior: Option<P3>,
-    /// Mean HU of the cancellous core of the body (for bone material).
+    /// Mean HU of the cancellous core of the body (for bone material); NaN (`null` in
+    /// JSON) where unknown: no cancellous core found, or no CT (a twin built from a label
+    /// map alone).
+    #[serde(deserialize_with = "nan_from_null")]
     pub trabecular_hu: f64,
+    /// The bony canal's cross-section at this vertebra; none without a canal label (a
+    /// reference segmentation of the bones alone) and for the sacrum. Files written before
+    /// this field read none.
+    #[serde(default)]
+    pub canal: Option<CanalSection>,
     /// How sure the landmarking is, 0..1.
     pub confidence: f64,
     /// What could not be found or looked unusual.
     pub warnings: Vec<String>,
+}
+
+/// The bony spinal canal's cross-section at a vertebra, in its transverse plane (normal to
+/// the frame's z axis) through the frame's origin: the pedicles' level.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CanalSection {
+    /// Centroid of the section (mm).
+    pub centre: P3,
+    /// Area (mm^2).
+    pub area_mm2: f64,
+    /// Widest left-right extent (mm): the interpedicular distance.
+    pub width_mm: f64,
+    /// Antero-posterior extent at the midline (mm): posterior body wall to the laminae.
+    pub depth_mm: f64,
+}
+
+/// Reads a number that serde_json wrote for NaN (`null`) back as NaN.
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Landmarks of one disc.
