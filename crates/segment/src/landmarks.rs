@@ -12,8 +12,11 @@
 //! segmentation) and uses the canal label (200) when present.
 //!
 //! * **Body**: the voxels of the vertebra anterior to the canal (the canal's anterior edge
-//!   near the midline is the posterior wall). Without a canal label the anterior half of the
-//!   bone is used, with a warning.
+//!   near the midline is the posterior wall). Without a canal label (masks made elsewhere)
+//!   the vertebral foramina stand in: per vertebra, the holes its mask encloses in axial
+//!   slices, of the parts they form across slices the one furthest posterior (holes inside
+//!   the body are not the canal); without either, the anterior half of the bone is used,
+//!   with a warning.
 //! * **Endplates**: in a fitting frame, the body's voxel columns give the top and bottom
 //!   surface heights (extreme voxel centre + half a voxel). A plane through the central
 //!   columns (within 8 mm of the centre) selects the endplate columns (within 4 mm of it,

@@ -1670,7 +1670,7 @@ fn foramen_points(labels: &Volume<u16>) -> Vec<usize> {
     let pixel_mm2 = g.spacing[u] * g.spacing[v];
     let index = |p: [usize; 3]| (p[2] * dims[1] + p[1]) * dims[0] + p[0];
     let data = labels.data();
-    let mut out = Vec::new();
+    let mut by_label: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
     for w in 0..dims[ax] {
         // Vertebra labels present in this slice, with their bounding boxes.
         let mut boxes: BTreeMap<u16, [usize; 4]> = BTreeMap::new();
@@ -1769,12 +1769,89 @@ fn foramen_points(labels: &Volume<u16>) -> Vec<usize> {
                 }
                 let area = hole.len() as f64 * pixel_mm2;
                 if (FORAMEN_AREA_MM2.0..=FORAMEN_AREA_MM2.1).contains(&area) {
-                    out.extend(hole);
+                    by_label.entry(l).or_default().extend(hole);
                 }
             }
         }
     }
+    // Per vertebra, the holes' 3D parts (6-connected across slices): a real mask also
+    // encloses holes inside the body (an unfilled cancellous core, the basivertebral
+    // foramen), which as canal would put the posterior wall in the body's middle (measured
+    // on VerSe sub-verse004: 900 of L1's 1380 hole voxels in its body, and its frame turned
+    // 75 deg). The foramen is the part furthest posterior (LPS y) among those at least a
+    // quarter the size of the largest.
+    let mut out = Vec::new();
+    for (_, pts) in by_label {
+        let parts = components_6(&pts, dims);
+        let biggest = parts.iter().map(Vec::len).max().unwrap_or(0);
+        let mean_y = |p: &Vec<usize>| {
+            p.iter()
+                .map(|&i| {
+                    let (a, b, c) = (
+                        i % dims[0],
+                        (i / dims[0]) % dims[1],
+                        i / (dims[0] * dims[1]),
+                    );
+                    g.index_to_world(V3::new(a as f64, b as f64, c as f64)).y
+                })
+                .sum::<f64>()
+                / p.len() as f64
+        };
+        if let Some(best) = parts
+            .into_iter()
+            .filter(|p| 4 * p.len() >= biggest)
+            .max_by(|a, b| mean_y(a).total_cmp(&mean_y(b)))
+        {
+            out.extend(best);
+        }
+    }
+    out.sort_unstable();
     out
+}
+
+/// The 6-connected parts of a set of voxel indices (grid `dims`).
+fn components_6(pts: &[usize], dims: [usize; 3]) -> Vec<Vec<usize>> {
+    let set: std::collections::BTreeSet<usize> = pts.iter().copied().collect();
+    let mut done = std::collections::BTreeSet::new();
+    let mut parts = Vec::new();
+    let (nx, nxy) = (dims[0], dims[0] * dims[1]);
+    for &start in &set {
+        if !done.insert(start) {
+            continue;
+        }
+        let mut part = vec![start];
+        let mut stack = vec![start];
+        while let Some(i) = stack.pop() {
+            let (a, b, c) = (i % nx, (i / nx) % dims[1], i / nxy);
+            let mut nb = Vec::with_capacity(6);
+            if a > 0 {
+                nb.push(i - 1);
+            }
+            if a + 1 < dims[0] {
+                nb.push(i + 1);
+            }
+            if b > 0 {
+                nb.push(i - nx);
+            }
+            if b + 1 < dims[1] {
+                nb.push(i + nx);
+            }
+            if c > 0 {
+                nb.push(i - nxy);
+            }
+            if c + 1 < dims[2] {
+                nb.push(i + nxy);
+            }
+            for j in nb {
+                if set.contains(&j) && done.insert(j) {
+                    part.push(j);
+                    stack.push(j);
+                }
+            }
+        }
+        parts.push(part);
+    }
+    parts
 }
 
 #[cfg(test)]
