@@ -11,6 +11,7 @@ mod bone;
 mod deidentify;
 mod demo;
 mod fem;
+mod inputs;
 mod inspect;
 mod measure;
 mod output;
@@ -49,7 +50,7 @@ enum Command {
     Phantom(phantom::Args),
     /// Label vertebrae, discs and canal of a lumbar CT (VerSe numbering), with overview PNGs.
     Segment(segment::Args),
-    /// Landmarks and alignment angles (lordosis, sacral slope, Cobb) of a lumbar CT.
+    /// Landmarks and measures of a lumbar CT or segmentation: angles (lordosis, sacral slope, Cobb), disc and body heights, canal, bone density.
     Measure(measure::Args),
     /// Describe what a DICOM folder/file or NIfTI file holds (no identifying fields by default).
     Inspect(inspect::Args),

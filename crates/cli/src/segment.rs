@@ -28,12 +28,13 @@ structure. Check the overview: segment.json says what the level names rest on \
 (level_basis: sacrum, sacrum and ribs, ribs, or assumed)."
 )]
 pub struct Args {
-    /// The CT: a DICOM folder or file(s), or a NIfTI file.
-    #[arg(required = true)]
+    /// The CT (a DICOM folder or file(s), or a NIfTI file), then the output folder unless
+    /// --out gives it: `spinetwin segment CT OUT`.
+    #[arg(required = true, value_name = "CT... [OUT]")]
     pub ct: Vec<PathBuf>,
-    /// Output folder (new or empty unless --force).
+    /// Output folder (new or empty unless --force); without it the last argument is.
     #[arg(long, short)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// DICOM series to use when the input holds several.
     #[arg(long)]
     pub series: Option<String>,
@@ -147,9 +148,11 @@ impl SegmentReport {
 }
 
 /// Runs `spinetwin segment`.
-pub fn run(args: Args) -> Result<()> {
-    check_writable(&args.out, args.force)?;
-    check_not_overlapping(&args.out, &args.ct)?;
+pub fn run(mut args: Args) -> Result<()> {
+    let (ct, out) = crate::inputs::split_out("segment", args.ct, args.out.take())?;
+    args.ct = ct;
+    check_writable(&out, args.force)?;
+    check_not_overlapping(&out, &args.ct)?;
     let img = open(
         &args.ct,
         &OpenOptions {
@@ -186,7 +189,7 @@ pub fn run(args: Args) -> Result<()> {
         report.meshes = Some(mesh_report(&s, args.mesh_format, args.target_triangles));
         s
     };
-    write_dir_atomically(&args.out, |dir| {
+    write_dir_atomically(&out, |dir| {
         write_segmentation(&img.volume, &seg, &report, dir)?;
         write_meshes(&surfaces, args.mesh_format, &dir.join("meshes"))
     })?;
@@ -196,7 +199,7 @@ pub fn run(args: Args) -> Result<()> {
         names.len(),
         names.join(" "),
         t.elapsed().as_secs_f64(),
-        args.out.display()
+        out.display()
     );
     if let Some(m) = &report.meshes {
         let worst = m
@@ -212,7 +215,7 @@ pub fn run(args: Args) -> Result<()> {
             } else {
                 "NOT all"
             },
-            args.out.join("meshes").display()
+            out.join("meshes").display()
         );
     }
     for w in &report.warnings {

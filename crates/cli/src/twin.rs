@@ -1,5 +1,6 @@
 //! `spinetwin build`, `simulate` and `validate`: the mechanical twin.
 
+use crate::inputs::Source;
 use crate::output::{check_not_overlapping, check_writable, write_dir_atomically, write_json};
 use crate::snapshot::{bone_surfaces, write_bone_surfaces, BoneSurfaces};
 use anyhow::{bail, Context, Result};
@@ -31,13 +32,16 @@ fields. OUT/ccx/<case>.inp: CalculiX decks of the six 7.5 N m pure-moment cases 
 spinetwin's own solve)."
 )]
 pub struct BuildArgs {
-    /// The CT: a DICOM folder or file(s), or a NIfTI file.
-    #[arg(required = true)]
+    /// What to build from, then the output folder unless --out gives it: a CT (a DICOM
+    /// folder or file(s), or a NIfTI file), or a segmentation without its CT (a NIfTI label
+    /// map in VerSe numbering, or a `spinetwin segment` output folder): `spinetwin build
+    /// CT-or-SEG OUT`. Without the CT the bone has no density (see the warning).
+    #[arg(required = true, value_name = "CT-or-SEG... [OUT]")]
     pub ct: Vec<PathBuf>,
-    /// Output folder (new or empty unless --force).
+    /// Output folder (new or empty unless --force); without it the last argument is.
     #[arg(long, short)]
-    pub out: PathBuf,
-    /// A label map (NIfTI, VerSe numbering) to use instead of segmenting.
+    pub out: Option<PathBuf>,
+    /// A label map (NIfTI, VerSe numbering) of the CT to use instead of segmenting it.
     #[arg(long)]
     pub labels: Option<PathBuf>,
     /// Model the bony stops (the inferior articular process tip on the arch below, where
@@ -490,19 +494,44 @@ pub(crate) fn read_ct_and_labels(
 }
 
 /// Runs `spinetwin build`.
-pub fn run_build(args: BuildArgs) -> Result<()> {
-    check_writable(&args.out, args.force)?;
-    let mut inputs = args.ct.clone();
+pub fn run_build(mut args: BuildArgs) -> Result<()> {
+    let (given, out) =
+        crate::inputs::split_out("build", std::mem::take(&mut args.ct), args.out.take())?;
+    check_writable(&out, args.force)?;
+    let mut inputs = given.clone();
     inputs.extend(args.labels.clone());
-    check_not_overlapping(&args.out, &inputs)?;
+    check_not_overlapping(&out, &inputs)?;
     let t0 = Instant::now();
-    let (img, labels, seg_warnings) = read_ct_and_labels(&args.ct, args.labels.as_deref())?;
-    let mut file = twin_of_levels(
-        &img.volume,
-        &labels,
-        "CT given to spinetwin build",
-        args.levels.as_ref(),
-    )?;
+    let source = match args.labels {
+        Some(_) => Source::Ct(given),
+        None => crate::inputs::classify(&given)?,
+    };
+    let (mut file, labels, seg_warnings) = match source {
+        Source::Ct(ct) => {
+            let (img, labels, w) = read_ct_and_labels(&ct, args.labels.as_deref())?;
+            let file = twin_of_levels(
+                &img.volume,
+                &labels,
+                "CT given to spinetwin build",
+                args.levels.as_ref(),
+            )?;
+            (file, labels, w)
+        }
+        Source::Labels { labels, from } => {
+            println!(
+                "{}: a label map (no CT): building from the segmentation alone",
+                from.display()
+            );
+            let mut file = twin_of_levels(
+                &crate::inputs::stand_in_ct(&labels),
+                &labels,
+                "label map given to spinetwin build (no CT)",
+                args.levels.as_ref(),
+            )?;
+            crate::inputs::forget_hu(&mut file.landmarks);
+            (file, labels, vec![crate::inputs::labels_only_warning()])
+        }
+    };
     file.params.bony_stops = args.bony_stops;
     let twin = Twin::build(file.clone()).context("building the twin")?;
     let bones = bone_surfaces(&labels, &file);
@@ -531,7 +560,7 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
             "CalculiX decks not written ({e:#}); the twin itself is complete: solve it with spinetwin simulate"
         ));
     }
-    write_dir_atomically(&args.out, |dir| {
+    write_dir_atomically(&out, |dir| {
         write_json(&dir.join("twin.json"), &file)?;
         write_json(&dir.join("landmarks.json"), &file.landmarks)?;
         write_json(&dir.join("summary.json"), &summary)?;
@@ -553,7 +582,7 @@ pub fn run_build(args: BuildArgs) -> Result<()> {
         } else {
             String::new()
         },
-        args.out.display()
+        out.display()
     );
     for w in &summary.warnings {
         println!("  warning: {w}");

@@ -1376,3 +1376,100 @@ fn build_leaves_thoracic_vertebrae_above_t12_out() {
     let e = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(e.contains("--levels L1-L3: L2, L3 not found"), "{e}");
 }
+
+/// The issues' interfaces: `spinetwin segment CT OUT`, `spinetwin measure CT-or-OUT --json`
+/// and `spinetwin build CT-or-SEG OUT`, the output folder last. From a segmentation without
+/// its CT the twin has no bone density (trabecular HU null) and says so, and still solves.
+#[test]
+fn segment_measure_and_build_take_the_issue_interfaces() {
+    let d = tempfile::tempdir().unwrap();
+    let ph = small_phantom_named(d.path(), "ph", &["--no-dicom"]);
+    let ct = ph.join("ct.nii.gz");
+    let ct = ct.to_str().unwrap();
+    let seg = d.path().join("seg");
+    let seg = seg.to_str().unwrap();
+    // The output folder last; without one, a one-line error saying how.
+    let e = fails(&["segment", ct]);
+    assert!(e.contains("spinetwin segment INPUT OUT"), "{e}");
+    ok(&["segment", ct, seg, "--no-meshes"]);
+    assert!(Path::new(seg).join("labels.nii.gz").is_file());
+    // An existing file last is not taken for the output folder.
+    let e = fails(&["segment", ct, ph.join("truth.json").to_str().unwrap()]);
+    assert!(e.contains("existing file"), "{e}");
+
+    // measure --json prints JSON: from the CT with the trabecular HU and the L1 screen
+    // (no L1 here: none), from the segmentation folder without them.
+    let from_ct: serde_json::Value =
+        serde_json::from_str(&ok(&["measure", ct, "--json"])).expect("measure --json prints JSON");
+    let verts = from_ct["measures"]["vertebrae"].as_array().unwrap();
+    let names: Vec<&str> = verts.iter().map(|v| v["level"].as_str().unwrap()).collect();
+    assert_eq!(names, ["L3", "L4", "L5"]);
+    for v in verts {
+        let hu = v["trabecular_hu"].as_f64().expect("HU from the CT");
+        // 220 HU with a +-12 % texture.
+        assert!((hu - 220.0).abs() < 35.0, "{v}");
+        let area = v["canal_area_mm2"].as_f64().expect("canal area");
+        assert!((150.0..350.0).contains(&area), "{v}");
+        let h = v["body_height_middle_mm"].as_f64().expect("body height");
+        assert!((20.0..35.0).contains(&h), "{v}");
+    }
+    assert!(from_ct["measures"]["bone_density"].is_null());
+    assert!(
+        from_ct["measures"]["segments"][0]["disc_height_middle_mm"]
+            .as_f64()
+            .is_some_and(|h| (5.0..15.0).contains(&h)),
+        "{}",
+        from_ct["measures"]["segments"]
+    );
+    let from_seg: serde_json::Value =
+        serde_json::from_str(&ok(&["measure", seg, "--json"])).unwrap();
+    let v = &from_seg["measures"]["vertebrae"][0];
+    assert!(v["trabecular_hu"].is_null(), "{v}");
+    assert!(v["canal_area_mm2"].as_f64().is_some(), "{v}");
+    assert!(
+        from_seg["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("label map without its CT"),
+        "{}",
+        from_seg["warnings"]
+    );
+    // The table names the new measures.
+    let table = ok(&["measure", ct]);
+    assert!(
+        table.contains("canal area") && table.contains("body height"),
+        "{table}"
+    );
+
+    // build SEG OUT: the label map alone.
+    let twin = d.path().join("twin");
+    let out = ok(&["build", seg, twin.to_str().unwrap()]);
+    assert!(out.contains("a label map (no CT)"), "{out}");
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(twin.join("twin.json")).unwrap()).unwrap();
+    assert!(file["source"].as_str().unwrap().contains("no CT"));
+    for v in file["landmarks"]["vertebrae"].as_array().unwrap() {
+        assert!(v["trabecular_hu"].is_null(), "{}", v["level"]);
+    }
+    let summary = std::fs::read_to_string(twin.join("summary.json")).unwrap();
+    assert!(summary.contains("label map without its CT"), "{summary}");
+    // It reads back and solves.
+    let sim = d.path().join("sim");
+    let out = ok(&[
+        "simulate",
+        twin.to_str().unwrap(),
+        "--load",
+        "flexion:7.5Nm",
+        "--out",
+        sim.to_str().unwrap(),
+    ]);
+    assert!(out.contains("flexion"), "{out}");
+    // And the same from the bare label map file.
+    let twin2 = d.path().join("twin2");
+    ok(&[
+        "build",
+        ph.join("labels.nii.gz").to_str().unwrap(),
+        twin2.to_str().unwrap(),
+    ]);
+    assert!(twin2.join("twin.json").is_file());
+}
