@@ -25,7 +25,7 @@ segment.json (levels, volumes, HU, confidence, warnings, timings, mesh checks), 
 and surface meshes in patient LPS mm: meshes/<LEVEL>.stl per vertebra and meshes/<L4-L5>.stl \
 per disc (closed, smoothed, decimated) and meshes/spine.glb with one named node per \
 structure. Check the overview: segment.json says what the level names rest on \
-(level_basis: sacrum, sacrum and ribs, ribs, or assumed)."
+(level_basis: sacrum, sacrum and ribs, ribs, assumed, or model)."
 )]
 pub struct Args {
     /// The CT (a DICOM folder or file(s), or a NIfTI file), then the output folder unless
@@ -54,6 +54,11 @@ pub struct Args {
     /// Write no surface meshes.
     #[arg(long)]
     pub no_meshes: bool,
+    /// Label with a learned model (ONNX, its JSON card beside it: model.onnx -> model.json)
+    /// instead of the classical pipeline; the report says so. Needs a spinetwin built with
+    /// `--features onnx`.
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub model: Option<PathBuf>,
 }
 
 /// One structure's surface in `segment.json`.
@@ -172,6 +177,7 @@ pub fn run(mut args: Args) -> Result<()> {
     }
     let opts = SegmentOptions {
         bone_threshold_hu: args.bone_threshold,
+        model: args.model.clone(),
         ..Default::default()
     };
     let pb = spinetwin_core::progress::spinner("segmenting");

@@ -1473,3 +1473,52 @@ fn segment_measure_and_build_take_the_issue_interfaces() {
     ]);
     assert!(twin2.join("twin.json").is_file());
 }
+
+/// `segment --model`: the learned-model path through the same command, with the reference
+/// model the project makes (`spinetwin_segment::learned`); the report says where the labels
+/// come from.
+#[cfg(feature = "onnx")]
+#[test]
+fn segment_runs_a_learned_model_and_says_so() {
+    use spinetwin_segment::learned::{bone_threshold_card, bone_threshold_model, card_path};
+    let d = tempfile::tempdir().unwrap();
+    let ph = small_phantom_named(d.path(), "ph", &["--no-dicom"]);
+    let model = d.path().join("bone.onnx");
+    std::fs::write(&model, bone_threshold_model()).unwrap();
+    let card = bone_threshold_card(150.0, 22, Some([16, 1]));
+    std::fs::write(card_path(&model), serde_json::to_string(&card).unwrap()).unwrap();
+    let out = d.path().join("seg");
+    let stdout = ok(&[
+        "segment",
+        ph.join("ct.nii.gz").to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--no-meshes",
+    ]);
+    assert!(stdout.contains("learned model"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("segment.json")).unwrap()).unwrap();
+    assert_eq!(report["level_basis"], "Model");
+    assert_eq!(report["levels"][0]["level"], "L3");
+    assert!(out.join("labels.nii.gz").is_file() && out.join("overview.png").is_file());
+}
+
+/// Without the `onnx` feature `--model` is a one-line error that says how to get it.
+#[cfg(not(feature = "onnx"))]
+#[test]
+fn segment_model_needs_the_onnx_feature() {
+    let d = tempfile::tempdir().unwrap();
+    let ph = small_phantom_named(d.path(), "ph", &["--no-dicom"]);
+    let model = d.path().join("m.onnx");
+    std::fs::write(&model, b"x").unwrap();
+    let e = fails(&[
+        "segment",
+        ph.join("ct.nii.gz").to_str().unwrap(),
+        d.path().join("seg").to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    assert!(e.contains("m.onnx") && e.contains("--features onnx"), "{e}");
+    assert!(!d.path().join("seg").exists());
+}

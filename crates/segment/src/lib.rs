@@ -156,6 +156,7 @@
 //! validated yet (metal is detected and flagged on the phantom); rib detection was measured on one real CT (verse012, T10-L3).
 
 pub mod landmarks;
+pub mod learned;
 pub mod measures;
 mod ops;
 mod pipeline;
@@ -181,6 +182,11 @@ pub struct SegmentOptions {
     pub label_discs: bool,
     /// Label the spinal canal (default true).
     pub label_canal: bool,
+    /// A learned model (ONNX file with its card beside it, see [`learned`]) to run instead
+    /// of the classical pipeline; the settings above then do not apply. Needs the cargo
+    /// feature `onnx`. Default none.
+    #[serde(default)]
+    pub model: Option<std::path::PathBuf>,
 }
 
 impl Default for SegmentOptions {
@@ -191,6 +197,7 @@ impl Default for SegmentOptions {
             min_component_mm3: 500.0,
             label_discs: true,
             label_canal: true,
+            model: None,
         }
     }
 }
@@ -234,6 +241,8 @@ pub enum LevelBasis {
     Ribs,
     /// Neither: the caudal-most vertebra is assumed to be L5.
     Assumed,
+    /// Named by a learned model ([`SegmentOptions::model`]), not counted.
+    Model,
 }
 
 /// Wall-clock time of one pipeline stage.
@@ -279,6 +288,9 @@ pub enum SegmentError {
     /// Bone, but no recognisable spine.
     #[error("no spine found: {0}")]
     NoSpine(String),
+    /// A learned model could not be loaded or run.
+    #[error("learned model {0}")]
+    Model(String),
 }
 
 /// Dice overlap of `label` between two label maps on the same grid:

@@ -255,6 +255,9 @@ impl Centreline {
 /// [`SegmentError::Unsupported`] for oblique grids, [`SegmentError::NoBone`] when nothing is
 /// bone-dense, [`SegmentError::NoSpine`] when no canal or no disc spaces are found.
 pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, SegmentError> {
+    if let Some(model) = &opts.model {
+        return crate::learned::segment_with_model(ct, model);
+    }
     let mut timer = Timer {
         t: Instant::now(),
         out: Vec::new(),

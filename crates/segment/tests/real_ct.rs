@@ -405,6 +405,7 @@ fn report(outcomes: &[Outcome]) -> String {
                         LevelBasis::SacrumAndRibs => "the sacrum, confirmed by the ribs",
                         LevelBasis::Ribs => "the ribs (last rib-bearing vertebra = T12)",
                         LevelBasis::Assumed => "nothing (caudal-most assumed L5)",
+                        LevelBasis::Model => "a learned model",
                     },
                     seg.bone_threshold_hu
                 );
