@@ -25,7 +25,7 @@ segment.json (levels, volumes, HU, confidence, warnings, timings, mesh checks), 
 and surface meshes in patient LPS mm: meshes/<LEVEL>.stl per vertebra and meshes/<L4-L5>.stl \
 per disc (closed, smoothed, decimated) and meshes/spine.glb with one named node per \
 structure. Check the overview: segment.json says what the level names rest on \
-(level_basis: sacrum, sacrum and ribs, ribs, assumed, or model)."
+(level_basis: sacrum, sacrum and ribs, ribs, assumed, model, or given: --levels or --labels)."
 )]
 pub struct Args {
     /// The CT (a DICOM folder or file(s), or a NIfTI file), then the output folder unless
@@ -59,6 +59,15 @@ pub struct Args {
     /// `--features onnx`.
     #[arg(long, value_name = "MODEL.onnx")]
     pub model: Option<PathBuf>,
+    /// The levels the scan shows, cranial to caudal (e.g. L1-L5, T12-S1; an L6 is named):
+    /// the vertebrae found are named so instead of by counting (the user's reading
+    /// overrides; a different number of vertebrae is an error).
+    #[arg(long, value_name = "RANGE")]
+    pub levels: Option<spinetwin_anatomy::LevelRange>,
+    /// A corrected label map of this CT (NIfTI, VerSe numbering) fed back in: the report,
+    /// overview and meshes are made from it instead of segmenting.
+    #[arg(long, value_name = "LABELS.nii.gz", conflicts_with_all = ["model", "bone_threshold"])]
+    pub labels: Option<PathBuf>,
 }
 
 /// One structure's surface in `segment.json`.
@@ -182,8 +191,30 @@ pub fn run(mut args: Args) -> Result<()> {
     };
     let pb = spinetwin_core::progress::spinner("segmenting");
     let t = Instant::now();
-    let seg =
-        segment(&img.volume, &opts).with_context(|| format!("{input}: segmentation failed"))?;
+    let mut seg = match &args.labels {
+        Some(p) => {
+            let l = spinetwin_imaging::nifti::read_labels(p)
+                .with_context(|| format!("{}: could not read the label map", p.display()))?;
+            let l = if l.grid() != img.volume.grid() {
+                l.resample(
+                    img.volume.grid(),
+                    spinetwin_imaging::Interpolation::Nearest,
+                    0,
+                )
+            } else {
+                l
+            };
+            spinetwin_segment::given::from_label_map(&img.volume, l)
+                .with_context(|| format!("{}: label map", p.display()))?
+        }
+        None => {
+            segment(&img.volume, &opts).with_context(|| format!("{input}: segmentation failed"))?
+        }
+    };
+    if let Some(range) = &args.levels {
+        spinetwin_segment::given::rename_levels(&mut seg, range)
+            .with_context(|| format!("{input}: --levels {range}"))?;
+    }
     pb.finish_and_clear();
     let mut report = SegmentReport::new(&seg, &img.warnings);
     let surfaces = if args.no_meshes {

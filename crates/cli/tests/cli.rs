@@ -1522,3 +1522,81 @@ fn segment_model_needs_the_onnx_feature() {
     assert!(e.contains("m.onnx") && e.contains("--features onnx"), "{e}");
     assert!(!d.path().join("seg").exists());
 }
+
+/// Issue 3's manual override through `segment`: `--levels` names the vertebrae found (a
+/// different count is a one-line error), `--labels` feeds a corrected label map back in.
+#[test]
+fn segment_levels_and_a_fed_back_label_map_override_the_naming() {
+    let d = tempfile::tempdir().unwrap();
+    let ph = small_phantom_named(d.path(), "ph", &["--no-dicom"]);
+    let ct = ph.join("ct.nii.gz");
+    let ct = ct.to_str().unwrap();
+    let report = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("segment.json")).unwrap()).unwrap()
+    };
+    let names = |r: &serde_json::Value| -> Vec<String> {
+        r["levels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["level"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // L3-L5 in view, named one higher by the user.
+    let a = d.path().join("a");
+    ok(&[
+        "segment",
+        ct,
+        a.to_str().unwrap(),
+        "--levels",
+        "L2-L4",
+        "--no-meshes",
+    ]);
+    let r = report(&a);
+    assert_eq!(names(&r), ["L2", "L3", "L4"]);
+    assert_eq!(r["level_basis"], "Given");
+    assert!(
+        r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("as given (--levels)")),
+        "{}",
+        r["warnings"]
+    );
+    // The label map carries the names: measured from it, the same levels.
+    let m: serde_json::Value =
+        serde_json::from_str(&ok(&["measure", a.to_str().unwrap(), "--json"])).unwrap();
+    let lm: Vec<&str> = m["landmarks"]["vertebrae"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(lm, ["L2", "L3", "L4"]);
+    let e = fails(&[
+        "segment",
+        ct,
+        d.path().join("b").to_str().unwrap(),
+        "--levels",
+        "L1-L5",
+    ]);
+    assert!(
+        e.contains("shows 3 vertebrae") && e.contains("names 5"),
+        "{e}"
+    );
+    // The reference labels fed back in.
+    let c = d.path().join("c");
+    ok(&[
+        "segment",
+        ct,
+        c.to_str().unwrap(),
+        "--labels",
+        ph.join("labels.nii.gz").to_str().unwrap(),
+        "--no-meshes",
+    ]);
+    let r = report(&c);
+    assert_eq!(names(&r), ["L3", "L4", "L5"]);
+    assert_eq!(r["level_basis"], "Given");
+    assert_eq!(r["levels"][0]["confidence"], 1.0);
+}

@@ -15,7 +15,7 @@
 //! No model is shipped: the classical pipeline is the product's default.
 //! [`bone_threshold_model`] builds the small reference model the tests run the path with.
 
-use crate::{LevelBasis, LevelReport, SegmentError, Segmentation};
+use crate::{LevelBasis, SegmentError, Segmentation};
 use serde::{Deserialize, Serialize};
 use spinetwin_anatomy::Level;
 use spinetwin_imaging::Volume;
@@ -259,14 +259,9 @@ pub fn segment_with_model(ct: &Volume<f32>, model: &Path) -> Result<Segmentation
     }
 }
 
-/// Largest share of a vertebra's voxels outside its largest 6-connected part before it is
-/// reported in pieces.
-const PIECES_MAX: f64 = 0.05;
-
-/// The [`Segmentation`] of a model's label map and per-voxel probabilities: a report per
-/// vertebra label present (cranial to caudal by label), its confidence the mean probability
-/// over its voxels, with warnings where it is in pieces or out of the cranio-caudal order
-/// of its neighbours.
+/// The [`Segmentation`] of a model's label map and per-voxel probabilities: the reports and
+/// checks of a label map made elsewhere (`given::levels_of`), each vertebra's confidence the
+/// mean probability over its voxels, and a scan warning naming the model.
 #[cfg_attr(not(feature = "onnx"), allow(dead_code))]
 fn assemble(
     ct: &Volume<f32>,
@@ -274,91 +269,15 @@ fn assemble(
     probs: &Volume<f32>,
     card: &ModelCard,
 ) -> Segmentation {
-    let g = labels.grid().clone();
-    let mut levels: Vec<LevelReport> = Vec::new();
-    for level in Level::ALL {
-        let l = level.verse_label();
-        let idx: Vec<usize> = labels
-            .data()
-            .iter()
-            .enumerate()
-            .filter(|(_, &x)| x == l)
-            .map(|(i, _)| i)
-            .collect();
-        if idx.is_empty() {
-            continue;
-        }
-        let [nx, ny, _] = g.dims;
-        let mut c = nalgebra::Vector3::zeros();
-        let (mut hu, mut p) = (0.0, 0.0);
-        for &i in &idx {
-            c += g.index_to_world(nalgebra::Vector3::new(
-                (i % nx) as f64,
-                ((i / nx) % ny) as f64,
-                (i / (nx * ny)) as f64,
-            ));
-            hu += ct.data()[i] as f64;
-            p += probs.data()[i] as f64;
-        }
-        let n = idx.len() as f64;
-        let mask: Vec<bool> = labels.data().iter().map(|&x| x == l).collect();
-        let (_, sizes) = crate::ops::components_3d(&mask, g.dims);
-        let biggest = sizes.iter().copied().max().unwrap_or(0);
-        let mut warnings = Vec::new();
-        if (idx.len() - biggest) as f64 > PIECES_MAX * n {
-            warnings.push(format!(
-                "in {} pieces ({:.0} % outside the largest): the model may have mixed it with a neighbour",
-                sizes.len() - 1,
-                100.0 * (idx.len() - biggest) as f64 / n
-            ));
-        }
-        levels.push(LevelReport {
-            level,
-            label: l,
-            voxels: idx.len(),
-            volume_mm3: n * g.voxel_volume(),
-            mean_hu: hu / n,
-            centroid: [c.x / n, c.y / n, c.z / n],
-            confidence: p / n,
-            rib_bearing: None,
-            warnings,
-        });
-    }
-    // Cranio-caudal order: each level's centroid below the one above it (LPS z).
-    for i in 1..levels.len() {
-        if levels[i].centroid[2] >= levels[i - 1].centroid[2] {
-            let msg = format!(
-                "lies above {} although it is the level below it: the model's levels are out of order",
-                levels[i - 1].level
-            );
-            levels[i].warnings.push(msg);
-            levels[i].confidence = levels[i].confidence.min(0.3);
-        }
-    }
+    let (levels, found) = crate::given::levels_of(ct, &labels, Some(probs));
     let mut warnings = vec![format!(
         "labels from a learned model ({}; ONNX, run by tract), not from spinetwin's validated classical pipeline: check the overview",
         card.description
     )];
-    let present: Vec<Level> = levels.iter().map(|l| l.level).collect();
-    for w in present.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        let between = Level::ALL
-            .iter()
-            .filter(|&&x| x > a && x < b && x != Level::L6);
-        let missing: Vec<&str> = between.map(|l| l.name()).collect();
-        if !missing.is_empty() {
-            warnings.push(format!(
-                "no {} between {a} and {b}: a level the model missed or merged",
-                missing.join(", ")
-            ));
-        }
-    }
-    if levels.is_empty() {
-        warnings.push("the model labelled no vertebra".into());
-    }
+    warnings.extend(found);
     Segmentation {
         labels,
-        sacrum_found: present.contains(&Level::S1),
+        sacrum_found: levels.iter().any(|l| l.level == Level::S1),
         levels,
         bone_threshold_hu: f32::NAN,
         level_basis: LevelBasis::Model,

@@ -155,6 +155,7 @@
 //! (`spinetwin-phantom`) is the validation reference; real scans with pelvis or metal have not been
 //! validated yet (metal is detected and flagged on the phantom); rib detection was measured on one real CT (verse012, T10-L3).
 
+pub mod given;
 pub mod landmarks;
 pub mod learned;
 pub mod measures;
@@ -243,6 +244,9 @@ pub enum LevelBasis {
     Assumed,
     /// Named by a learned model ([`SegmentOptions::model`]), not counted.
     Model,
+    /// Given by the user: levels named with [`given::rename_levels`] or a label map fed
+    /// back in ([`given::from_label_map`]).
+    Given,
 }
 
 /// Wall-clock time of one pipeline stage.
@@ -291,6 +295,9 @@ pub enum SegmentError {
     /// A learned model could not be loaded or run.
     #[error("learned model {0}")]
     Model(String),
+    /// Levels or a label map given by the user do not fit the scan.
+    #[error("{0}")]
+    Levels(String),
 }
 
 /// Dice overlap of `label` between two label maps on the same grid:

@@ -406,6 +406,7 @@ fn report(outcomes: &[Outcome]) -> String {
                         LevelBasis::Ribs => "the ribs (last rib-bearing vertebra = T12)",
                         LevelBasis::Assumed => "nothing (caudal-most assumed L5)",
                         LevelBasis::Model => "a learned model",
+                        LevelBasis::Given => "the user",
                     },
                     seg.bone_threshold_hu
                 );
