@@ -126,12 +126,14 @@ struct Structure {
 pub struct SegmentReport {
     /// The levels found, cranial to caudal.
     pub levels: Vec<LevelReport>,
-    /// Bone threshold used (HU).
+    /// Bone threshold used (HU); null where no threshold was (a learned model, or labels
+    /// given).
     pub bone_threshold_hu: f32,
     /// Whether the sacrum was found (levels counted up from it).
     pub sacrum_found: bool,
     /// What the level names rest on: the sacrum, the sacrum confirmed by the ribs, the ribs
-    /// alone (last rib-bearing vertebra = T12), or an assumption (caudal-most = L5).
+    /// alone (last rib-bearing vertebra = T12), an assumption (caudal-most = L5), a learned
+    /// model, or the user (--levels, --labels).
     pub level_basis: spinetwin_segment::LevelBasis,
     /// Whole-scan warnings (import and segmentation).
     pub warnings: Vec<String>,

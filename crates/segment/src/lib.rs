@@ -265,7 +265,7 @@ pub struct Segmentation {
     pub labels: Volume<u16>,
     /// The vertebrae, cranial to caudal.
     pub levels: Vec<LevelReport>,
-    /// The bone threshold used, HU.
+    /// The bone threshold used, HU; NaN where none was (a learned model, labels given).
     pub bone_threshold_hu: f32,
     /// Whether the sacrum was found (the levels are then counted up from it).
     pub sacrum_found: bool,
