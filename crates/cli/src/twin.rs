@@ -21,7 +21,9 @@ use std::time::Instant;
 #[derive(clap::Args, Debug)]
 #[command(
     long_about = "Build the mechanical twin of a lumbar CT: segment it (or use \
---labels), find the landmarks, and write OUT/twin.json (the versioned model: landmarks and \
+--labels), find the landmarks and write the twin. From a segmentation alone (a \
+`spinetwin segment` output folder or a label map, no CT) the twin is built from the \
+labels, without bone density (a warning says what that leaves out). Writes OUT/twin.json (the versioned model: landmarks and \
 parameters; the FE meshes are regenerated from it), OUT/landmarks.json, OUT/summary.json, \
 OUT/meshes/<LEVEL>.stl (vertebra surfaces for the reports' pictures), and for ParaView \
 OUT/model/discs.vtu (the disc meshes with their material fields: region, moduli, fibre \
