@@ -193,42 +193,40 @@ pub fn segment_with_model(ct: &Volume<f32>, model: &Path) -> Result<Segmentation
         let block = [dims[0], dims[1], depth + 2 * ctx];
         let plan = run::load(model, block)?;
         let t_load = t0.elapsed().as_secs_f64();
-        let mut scores = vec![0f32; kk * dims[2] * plane];
+        // Per voxel: the best channel and its softmax probability, slab by slab (the
+        // scores of a whole volume would take K times its memory).
+        let nvox = dims[2] * plane;
+        let mut lab = vec![0u16; nvox];
+        let mut prob = vec![0f32; nvox];
+        let per_channel = block[2] * plane;
         let mut k0 = 0;
         while k0 < dims[2] {
-            let mut inp = Vec::with_capacity(block[2] * plane);
+            let mut inp = Vec::with_capacity(per_channel);
             for s in 0..block[2] {
                 let k = (k0 as i64 + s as i64 - ctx as i64).clamp(0, dims[2] as i64 - 1) as usize;
                 inp.extend_from_slice(&input[k * plane..(k + 1) * plane]);
             }
             let out = run::infer(&plan, model, inp, block, kk)?;
             let n = depth.min(dims[2] - k0);
-            for c in 0..kk {
-                for s in 0..n {
-                    let src = (c * block[2] + ctx + s) * plane;
-                    let dst = (c * dims[2] + k0 + s) * plane;
-                    scores[dst..dst + plane].copy_from_slice(&out[src..src + plane]);
+            for s in 0..n {
+                for q in 0..plane {
+                    let at = (ctx + s) * plane + q;
+                    let score = |c: usize| out[c * per_channel + at];
+                    let (mut best, mut top) = (0, f32::NEG_INFINITY);
+                    for c in 0..kk {
+                        if score(c) > top {
+                            (best, top) = (c, score(c));
+                        }
+                    }
+                    let z: f32 = (0..kk).map(|c| (score(c) - top).exp()).sum();
+                    let v = (k0 + s) * plane + q;
+                    lab[v] = card.labels[best];
+                    prob[v] = 1.0 / z;
                 }
             }
             k0 += depth;
         }
         let t_infer = t0.elapsed().as_secs_f64() - t_load;
-        // Per voxel: the best channel and its softmax probability.
-        let nvox = dims[2] * plane;
-        let mut lab = vec![0u16; nvox];
-        let mut prob = vec![0f32; nvox];
-        for v in 0..nvox {
-            let (mut best, mut top) = (0, f32::NEG_INFINITY);
-            for c in 0..kk {
-                let s = scores[c * nvox + v];
-                if s > top {
-                    (best, top) = (c, s);
-                }
-            }
-            let z: f32 = (0..kk).map(|c| (scores[c * nvox + v] - top).exp()).sum();
-            lab[v] = card.labels[best];
-            prob[v] = 1.0 / z;
-        }
         let on_work =
             |d: Vec<u16>| Volume::new(work.grid().clone(), d).map_err(|e| model_err(model, e));
         let probs = Volume::new(work.grid().clone(), prob).map_err(|e| model_err(model, e))?;
