@@ -737,18 +737,18 @@ pub(crate) fn solve_many_with(
 /// One row of results.csv.
 fn results_csv(results: &[CaseResult]) -> String {
     let mut s = String::from(
-        "case,converged,moment_nm,segment,flexion_extension_deg,lateral_bending_deg,axial_rotation_deg,idp_mpa,facet_left_n,facet_right_n,disc_height_change_mm,stop_left_n,stop_right_n\n",
+        "case,converged,moment_nm,segment,flexion_extension_deg,lateral_bending_deg,axial_rotation_deg,idp_mpa,facet_left_n,facet_right_n,disc_height_change_mm,stop_left_n,stop_right_n,annulus_fibre_strain_max\n",
     );
     for r in results {
         if !r.converged {
-            s.push_str(&format!("{},false,,,,,,,,,,,\n", r.case.name));
+            s.push_str(&format!("{},false,,,,,,,,,,,,\n", r.case.name));
             continue;
         }
         for smp in &r.samples {
             for g in &smp.segments {
                 let f = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_default();
                 s.push_str(&format!(
-                    "{},true,{},{}-{},{:.3},{:.3},{:.3},{:.4},{},{},{:.4},{},{}\n",
+                    "{},true,{},{}-{},{:.3},{:.3},{:.3},{:.4},{},{},{:.4},{},{},{:.4}\n",
                     r.case.name,
                     smp.moment_nm,
                     g.upper.name(),
@@ -761,7 +761,8 @@ fn results_csv(results: &[CaseResult]) -> String {
                     f(g.facet_force_n[1]),
                     g.disc_height_change_mm,
                     f(g.stop_force_n[0]),
-                    f(g.stop_force_n[1])
+                    f(g.stop_force_n[1]),
+                    g.annulus_fibre_strain_max
                 ));
             }
         }

@@ -1464,6 +1464,18 @@ fn segment_measure_and_build_take_the_issue_interfaces() {
         sim.to_str().unwrap(),
     ]);
     assert!(out.contains("flexion"), "{out}");
+    // Every segment reports its most stretched annulus fibre: stretched in flexion, by
+    // a few per cent.
+    let csv = std::fs::read_to_string(sim.join("results.csv")).unwrap();
+    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = head
+        .iter()
+        .position(|h| *h == "annulus_fibre_strain_max")
+        .expect("the fibre strain column");
+    for line in csv.lines().skip(1).filter(|l| l.contains(",7.5,")) {
+        let e: f64 = line.split(',').nth(col).unwrap().parse().unwrap();
+        assert!(e > 0.005 && e < 0.3, "{line}");
+    }
     // And the same from the bare label map file.
     let twin2 = d.path().join("twin2");
     ok(&[

@@ -479,6 +479,7 @@ fn bony_stops_become_contacts_only_when_asked_for() {
         facet_force_n: [Some(10.0), None],
         stop_force_n: [Some(5.0), None],
         disc_height_change_mm: 0.0,
+        annulus_fibre_strain_max: 0.0,
     };
     let mut json = serde_json::to_value(&seg).unwrap();
     json.as_object_mut().unwrap().remove("stop_force_n");

@@ -24,6 +24,7 @@ fn result(
             facet_force_n: facets,
             stop_force_n: [None, None],
             disc_height_change_mm: 0.0,
+            annulus_fibre_strain_max: 0.0,
         })
         .collect();
     let beams = t
