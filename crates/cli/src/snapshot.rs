@@ -526,6 +526,7 @@ mod tests {
                 .iter()
                 .map(|x| vec![0.5; x.mesh.mesh.num_elements()])
                 .collect(),
+            disc_stress: Vec::new(),
             fibre_forces: vec![0.0; twin.fibres.len()],
             beam_von_mises: Vec::new(),
         };

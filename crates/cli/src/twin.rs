@@ -66,7 +66,10 @@ pub struct BuildArgs {
     long_about = "Solve load cases on a twin. Each --load is e.g. flexion:7.5Nm, \
 extension:7.5Nm+follower:500N, lateral_bending_left:7.5Nm, axial_rotation_right:5Nm or \
 standing; without --load the standard set (six 7.5 Nm pure moments and standing) is solved. \
-Writes OUT/results.json and OUT/results.csv. A case that does not converge is reported as \
+Writes OUT/results.json and OUT/results.csv (per level and load step: rotations, disc \
+pressure, facet forces, disc height change, the most stretched annulus fibre) and \
+OUT/discs/CASE.vtu (the loaded discs: displacement, von Mises and principal stresses, the \
+stress tensor, material fields; for ParaView). A case that does not converge is reported as \
 not converged, with no numbers. --fidelity full solves with the vertebrae between the top and \
 the bottom one deformable (voxel hexahedra with moduli from the CT's HU; give the CT the twin \
 was built from with --ct) and adds OUT/bone_stress.csv (von Mises stress per vertebra and zone, and its ratio to the \
@@ -1015,6 +1018,17 @@ pub fn run_simulate(args: SimulateArgs) -> Result<()> {
     };
     write_dir_atomically(&args.out, |dir| {
         write_results(dir, &results)?;
+        // The loaded discs for ParaView: displacement, von Mises and principal stresses.
+        for r in results.iter().filter(|r| r.converged) {
+            let Some(d) = &r.deformed else { continue };
+            let (mesh, data) = spinetwin_model::export::loaded_disc_vtu(&twin, d)?;
+            std::fs::create_dir_all(dir.join("discs"))?;
+            spinetwin_fem::vtu::write_vtu(
+                &dir.join(format!("discs/{}.vtu", r.case.name)),
+                &mesh,
+                &data,
+            )?;
+        }
         if args.fidelity == FidelityArg::Full {
             spinetwin_core::atomic::write_bytes(
                 &dir.join("bone_stress.csv"),

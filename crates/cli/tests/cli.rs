@@ -1476,6 +1476,17 @@ fn segment_measure_and_build_take_the_issue_interfaces() {
         let e: f64 = line.split(',').nth(col).unwrap().parse().unwrap();
         assert!(e > 0.005 && e < 0.3, "{line}");
     }
+    // The loaded discs for ParaView.
+    let vtu = std::fs::read_to_string(sim.join("discs/flexion_7.5nm.vtu")).unwrap();
+    for field in [
+        "displacement",
+        "von_mises",
+        "max_principal",
+        "min_principal",
+        "stress",
+    ] {
+        assert!(vtu.contains(&format!("Name=\"{field}\"")), "{field}");
+    }
     // And the same from the bare label map file.
     let twin2 = d.path().join("twin2");
     ok(&[

@@ -19,7 +19,7 @@ use spinetwin_fem::Mesh;
 
 use crate::error::ModelError;
 use crate::ligament::Ligament;
-use crate::twin::{DiscBlockKind, Twin};
+use crate::twin::{Deformed, DiscBlockKind, Twin};
 
 /// Codes of the disc cells' `region` field: annulus, nucleus, cage, fusion mass (centre),
 /// fusion mass (rim).
@@ -45,6 +45,75 @@ pub struct FibreLines {
 /// All discs of `twin` in one mesh, with their material fields. Elements in no block
 /// (a nucleotomy's cavity, an approach window) are left out.
 pub fn disc_vtu(twin: &Twin) -> Result<(Mesh, VtuData), ModelError> {
+    disc_cells(twin).map(|(mesh, data, _)| (mesh, data))
+}
+
+/// [`disc_vtu`] of a solved case: the discs in their reference configuration with the
+/// point `displacement` (mm) and per element the `von_mises` stress, the largest and
+/// smallest principal stresses (`max_principal`, `min_principal`, MPa) and the `stress`
+/// tensor, besides the material fields. Elements' values are the means over their
+/// integration points.
+pub fn loaded_disc_vtu(twin: &Twin, deformed: &Deformed) -> Result<(Mesh, VtuData), ModelError> {
+    let (mesh, mut data, cells) = disc_cells(twin)?;
+    let mut u = Vec::with_capacity(mesh.nodes.len());
+    for (di, d) in twin.discs.iter().enumerate() {
+        let n = d.mesh.mesh.num_nodes();
+        let du = deformed
+            .disc_displacements
+            .get(di)
+            .filter(|v| v.len() == n)
+            .ok_or_else(|| {
+                ModelError::InvalidInput(format!(
+                    "the solved case has no displacements of disc {di}"
+                ))
+            })?;
+        u.extend_from_slice(du);
+    }
+    let stress: Vec<[f64; 6]> = cells
+        .iter()
+        .map(|&(di, e)| {
+            deformed
+                .disc_stress
+                .get(di)
+                .and_then(|s| s.get(e))
+                .copied()
+                .ok_or_else(|| {
+                    ModelError::InvalidInput(format!(
+                        "the solved case has no stress of disc {di}, element {e}"
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let principal: Vec<[f64; 3]> = stress
+        .iter()
+        .map(spinetwin_fem::post::principal_stresses)
+        .collect();
+    let max_p = principal
+        .iter()
+        .map(|p| p.iter().copied().fold(f64::MIN, f64::max));
+    let min_p = principal
+        .iter()
+        .map(|p| p.iter().copied().fold(f64::MAX, f64::min));
+    data.point_vectors.push(("displacement".into(), u));
+    data.cell_scalars.push((
+        "von_mises".into(),
+        stress.iter().map(spinetwin_fem::post::von_mises).collect(),
+    ));
+    data.cell_scalars
+        .push(("max_principal".into(), max_p.collect()));
+    data.cell_scalars
+        .push(("min_principal".into(), min_p.collect()));
+    data.cell_tensors.push(("stress".into(), stress));
+    Ok((mesh, data))
+}
+
+/// The discs' mesh and fields of [`disc_vtu`], and per element written its disc and its
+/// element in that disc's mesh.
+type DiscCells = (Mesh, VtuData, Vec<(usize, usize)>);
+
+/// See [`DiscCells`].
+fn disc_cells(twin: &Twin) -> Result<DiscCells, ModelError> {
+    let mut cells = Vec::new();
     let m = &twin.file.params.disc_materials;
     let mut mesh = Mesh::default();
     let (mut disc, mut region, mut shear, mut bulk, mut k1, mut k2, mut kappa) =
@@ -96,6 +165,7 @@ pub fn disc_vtu(twin: &Twin) -> Result<(Mesh, VtuData), ModelError> {
             };
             let nodes: Vec<usize> = dm.mesh.element_nodes(e).iter().map(|n| n + node0).collect();
             mesh.add_element(dm.mesh.kinds[e], &nodes);
+            cells.push((di, e));
             disc.push(di as f64);
             region.push(r as f64);
             shear.push(mu);
@@ -120,7 +190,7 @@ pub fn disc_vtu(twin: &Twin) -> Result<(Mesh, VtuData), ModelError> {
         cell_vectors: vec![("fibre_1".into(), f1), ("fibre_2".into(), f2)],
         ..Default::default()
     };
-    Ok((mesh, data))
+    Ok((mesh, data, cells))
 }
 
 /// The linear-region stiffness (N per unit strain) and the transition strain of a law.

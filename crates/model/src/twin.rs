@@ -1218,9 +1218,11 @@ impl Twin {
                 let mut elem0 = 0;
                 let mut disc_displacements = Vec::new();
                 let mut disc_von_mises = Vec::new();
+                let mut disc_stress = Vec::new();
                 for d in &self.discs {
                     let (nn, ne) = (d.mesh.mesh.num_nodes(), d.mesh.mesh.num_elements());
                     disc_displacements.push(state.displacements[node0..node0 + nn].to_vec());
+                    disc_stress.push(state.element_stress[elem0..elem0 + ne].to_vec());
                     disc_von_mises.push(
                         state.element_stress[elem0..elem0 + ne]
                             .iter()
@@ -1241,6 +1243,7 @@ impl Twin {
                     bodies: state.bodies.clone(),
                     disc_displacements,
                     disc_von_mises,
+                    disc_stress,
                     fibre_forces: state.spring_forces.clone(),
                     beam_von_mises: state.beams.iter().map(|b| b.max_von_mises).collect(),
                 }
@@ -1715,6 +1718,9 @@ pub struct Deformed {
     /// Per disc: von Mises stress of each element of its mesh (MPa, mean over the
     /// integration points); 0 for elements the model leaves out (removed tissue).
     pub disc_von_mises: Vec<Vec<f64>>,
+    /// Per disc: the stress tensor of each element of its mesh (MPa, `[xx, yy, zz, xy, xz,
+    /// yz]`, mean over the integration points).
+    pub disc_stress: Vec<Vec<[f64; 6]>>,
     /// Tension of every ligament fibre ([`Twin::fibres`] order, N).
     pub fibre_forces: Vec<f64>,
     /// Largest von Mises stress of every implant beam ([`Implants::beams`] order, MPa).
