@@ -249,14 +249,20 @@ impl Grid {
 
     /// A grid covering the same region with isotropic voxels of `spacing` mm, same direction.
     pub fn isotropic(&self, spacing: f64) -> Result<Grid> {
-        if !(spacing.is_finite() && spacing > 0.0) {
+        self.with_spacing([spacing; 3])
+    }
+
+    /// A grid covering the same region (same origin and direction) with voxels of
+    /// `spacing` mm along i, j, k: as many as fit from the first voxel centre to the last.
+    pub fn with_spacing(&self, spacing: [f64; 3]) -> Result<Grid> {
+        if !spacing.iter().all(|s| s.is_finite() && *s > 0.0) {
             return Err(ImagingError::Invalid(format!(
-                "isotropic spacing {spacing} mm must be positive"
+                "spacing {spacing:?} mm must be positive"
             )));
         }
         let ext = |a: usize| (self.dims[a] - 1) as f64 * self.spacing[a];
-        let dims = [0, 1, 2].map(|a| (ext(a) / spacing).floor() as usize + 1);
-        Grid::new(dims, [spacing; 3], self.origin, self.direction)
+        let dims = [0, 1, 2].map(|a| (ext(a) / spacing[a]).floor() as usize + 1);
+        Grid::new(dims, spacing, self.origin, self.direction)
     }
 }
 
@@ -741,6 +747,20 @@ mod tests {
             let want = if z >= 6.0 { 7 } else { 0 };
             assert_eq!(iso.get(3, 3, k), want, "z = {z}");
         }
+    }
+
+    /// Other voxel sizes per axis over the same region: as many voxels as fit from the first
+    /// centre to the last, origin and axes kept; a zero size is an error.
+    #[test]
+    fn a_grid_at_another_spacing_covers_the_same_region() {
+        let g = oblique_grid([20, 15, 10], [0.7, 0.9, 1.3]);
+        let h = g.with_spacing([1.5, 3.0, 1.2]).unwrap();
+        // Extents 13.3, 12.6 and 11.7 mm: 8, 4 and 9 whole steps past the first centre.
+        assert_eq!(h.dims, [9, 5, 10]);
+        assert_eq!(h.origin, g.origin);
+        assert_eq!(h.direction, g.direction);
+        assert!(g.with_spacing([1.0, 0.0, 1.0]).is_err());
+        assert_eq!(g.isotropic(1.0).unwrap(), g.with_spacing([1.0; 3]).unwrap());
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub struct ModelCard {
     pub spacing_mm: Option<[f64; 3]>,
     /// Run in slabs along k: `[slices per slab, context slices on each side]`; the context
     /// must cover the model's receptive field for the slabs to match a whole-volume run.
-    /// None: the whole volume at once.
+    /// None, or a slab with its context as deep as the volume: the whole volume at once.
     #[serde(default)]
     pub slab: Option<[usize; 2]>,
 }
@@ -85,20 +85,6 @@ pub fn read_card(model: &Path) -> Result<ModelCard, SegmentError> {
         return Err(model_err(model, "the model card's slab has no slices"));
     }
     Ok(card)
-}
-
-/// The grid of `g`'s region at `spacing` (same origin and axes; the last voxel centre within
-/// half a voxel of `g`'s).
-#[cfg(feature = "onnx")]
-fn grid_at(
-    g: &spinetwin_imaging::Grid,
-    spacing: [f64; 3],
-) -> Result<spinetwin_imaging::Grid, SegmentError> {
-    let dims = std::array::from_fn(|a| {
-        (((g.dims[a] - 1) as f64 * g.spacing[a] / spacing[a]).round() as usize + 1).max(1)
-    });
-    spinetwin_imaging::Grid::new(dims, spacing, g.origin, g.direction)
-        .map_err(|e| SegmentError::Unsupported(format!("model spacing {spacing:?}: {e}")))
 }
 
 #[cfg(feature = "onnx")]
@@ -173,7 +159,13 @@ pub fn segment_with_model(ct: &Volume<f32>, model: &Path) -> Result<Segmentation
         let t0 = std::time::Instant::now();
         let card = read_card(model)?;
         let work = match card.spacing_mm {
-            Some(sp) => ct.resample(&grid_at(ct.grid(), sp)?, Interpolation::Trilinear, -1000.0),
+            Some(sp) => {
+                let g = ct
+                    .grid()
+                    .with_spacing(sp)
+                    .map_err(|e| model_err(model, format!("the card's spacing_mm: {e}")))?;
+                ct.resample(&g, Interpolation::Trilinear, -1000.0)
+            }
             None => ct.clone(),
         };
         let dims = work.grid().dims;
