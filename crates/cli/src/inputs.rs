@@ -84,16 +84,20 @@ pub fn classify(inputs: &[PathBuf]) -> Result<Source> {
     // for a large scan, against a build's tens of seconds); label maps stored as floats are
     // common enough not to go by the header's data type.
     let vol = nifti::read_volume(one)?;
-    let mut seen = std::collections::BTreeSet::new();
+    let mut seen = vec![false; 65536];
+    let mut distinct = 0;
     for &x in vol.data() {
         if !(x.is_finite() && (0.0..=65535.0).contains(&x) && x.fract() == 0.0) {
             return Ok(Source::Ct(inputs.to_vec()));
         }
-        if seen.insert(x as u16) && seen.len() > MAX_LABEL_VALUES {
-            return Ok(Source::Ct(inputs.to_vec()));
+        if !std::mem::replace(&mut seen[x as usize], true) {
+            distinct += 1;
+            if distinct > MAX_LABEL_VALUES {
+                return Ok(Source::Ct(inputs.to_vec()));
+            }
         }
     }
-    if !seen.iter().any(|&l| Level::from_verse_label(l).is_some()) {
+    if !(0..=u16::MAX).any(|l| seen[l as usize] && Level::from_verse_label(l).is_some()) {
         return Ok(Source::Ct(inputs.to_vec()));
     }
     Ok(Source::Labels {

@@ -23,44 +23,78 @@ pub(crate) fn levels_of(
 ) -> (Vec<LevelReport>, Vec<String>) {
     let g = labels.grid().clone();
     let [nx, ny, _] = g.dims;
-    let mut levels: Vec<LevelReport> = Vec::new();
-    for level in Level::ALL {
-        let l = level.verse_label();
-        let mask: Vec<bool> = labels.data().iter().map(|&x| x == l).collect();
-        let n = mask.iter().filter(|&&m| m).count();
-        if n == 0 {
+    // One pass over the volume: per vertebra label, its count, sums and bounding box.
+    struct Acc {
+        n: usize,
+        ijk: [f64; 3],
+        hu: f64,
+        p: f64,
+        lo: [usize; 3],
+        hi: [usize; 3],
+    }
+    let mut acc: Vec<Option<Acc>> = Level::ALL.iter().map(|_| None).collect();
+    // Label -> index in Level::ALL (a table: this runs once per voxel).
+    let mut slot = vec![usize::MAX; 65536];
+    for (k, l) in Level::ALL.iter().enumerate() {
+        slot[l.verse_label() as usize] = k;
+    }
+    for (i, &x) in labels.data().iter().enumerate() {
+        let k = slot[x as usize];
+        if k == usize::MAX {
             continue;
         }
-        let mut c = nalgebra::Vector3::zeros();
-        let (mut hu, mut p) = (0.0, 0.0);
-        for (i, _) in mask.iter().enumerate().filter(|(_, &m)| m) {
-            c += g.index_to_world(nalgebra::Vector3::new(
-                (i % nx) as f64,
-                ((i / nx) % ny) as f64,
-                (i / (nx * ny)) as f64,
-            ));
-            hu += ct.data()[i] as f64;
-            p += probs.map_or(1.0, |q| q.data()[i] as f64);
+        let ijk = [i % nx, (i / nx) % ny, i / (nx * ny)];
+        let a = acc[k].get_or_insert(Acc {
+            n: 0,
+            ijk: [0.0; 3],
+            hu: 0.0,
+            p: 0.0,
+            lo: ijk,
+            hi: ijk,
+        });
+        a.n += 1;
+        for (d, &c) in ijk.iter().enumerate() {
+            a.ijk[d] += c as f64;
+            a.lo[d] = a.lo[d].min(c);
+            a.hi[d] = a.hi[d].max(c);
         }
-        let nf = n as f64;
-        let (_, sizes) = crate::ops::components_3d(&mask, g.dims);
+        a.hu += ct.data()[i] as f64;
+        a.p += probs.map_or(1.0, |q| q.data()[i] as f64);
+    }
+    let mut levels: Vec<LevelReport> = Vec::new();
+    for (level, a) in Level::ALL.into_iter().zip(acc) {
+        let Some(a) = a else { continue };
+        let l = level.verse_label();
+        let nf = a.n as f64;
+        // Its parts, within its bounding box only.
+        let dims = [0, 1, 2].map(|d| a.hi[d] - a.lo[d] + 1);
+        let mut mask = Vec::with_capacity(dims.iter().product());
+        for k in a.lo[2]..=a.hi[2] {
+            for j in a.lo[1]..=a.hi[1] {
+                for i in a.lo[0]..=a.hi[0] {
+                    mask.push(labels.get(i, j, k) == l);
+                }
+            }
+        }
+        let (_, sizes) = crate::ops::components_3d(&mask, dims);
         let biggest = sizes.iter().copied().max().unwrap_or(0);
         let mut warnings = Vec::new();
-        if (n - biggest) as f64 > PIECES_MAX * nf {
+        if (a.n - biggest) as f64 > PIECES_MAX * nf {
             warnings.push(format!(
                 "in {} pieces ({:.0} % outside the largest): part of a neighbour may carry its label",
                 sizes.len() - 1,
-                100.0 * (n - biggest) as f64 / nf
+                100.0 * (a.n - biggest) as f64 / nf
             ));
         }
+        let c = g.index_to_world(nalgebra::Vector3::from(a.ijk) / nf);
         levels.push(LevelReport {
             level,
             label: l,
-            voxels: n,
+            voxels: a.n,
             volume_mm3: nf * g.voxel_volume(),
-            mean_hu: hu / nf,
-            centroid: [c.x / nf, c.y / nf, c.z / nf],
-            confidence: p / nf,
+            mean_hu: a.hu / nf,
+            centroid: [c.x, c.y, c.z],
+            confidence: a.p / nf,
             rib_bearing: None,
             warnings,
         });
