@@ -10,7 +10,8 @@
 //! 13 = `VTK_WEDGE`: the normal of VTK's triangle 0-1-2 points AWAY from triangle 3-4-5
 //! (VTK file-format document; the meshio gmsh<->VTK converter swaps nodes for this reason),
 //! while that of C3D6's 1-2-3 points towards 4-5-6, so [`VTK_WEDGE6_ORDER`] reverses both
-//! triangles. 3 = `VTK_LINE` for two-point segments ([`lines_vtu_string`]).
+//! triangles. 3 = `VTK_LINE` for two-point segments ([`lines_vtu_string`]), 5 = `VTK_TRIANGLE`
+//! for surfaces ([`triangles_vtu_string`]).
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -156,23 +157,81 @@ pub fn lines_vtu_string(
     lines: &[[usize; 2]],
     cell_scalars: &[(String, Vec<f64>)],
 ) -> Result<String, FemError> {
-    let (nn, ne) = (points.len(), lines.len());
-    if let Some(l) = lines.iter().find(|l| l[0] >= nn || l[1] >= nn) {
+    cells_vtu_string(points, lines, 3, &[], cell_scalars)
+}
+
+/// Writes [`lines_vtu_string`] atomically.
+pub fn write_lines_vtu(
+    path: &Path,
+    points: &[[f64; 3]],
+    lines: &[[usize; 2]],
+    cell_scalars: &[(String, Vec<f64>)],
+) -> Result<(), FemError> {
+    let s = lines_vtu_string(points, lines, cell_scalars)?;
+    spinetwin_core::atomic::write_file(path, |w: &mut dyn Write| w.write_all(s.as_bytes()))?;
+    Ok(())
+}
+
+/// A VTU document of a triangulated surface (`VTK_TRIANGLE`, cell type 5), e.g. a contact
+/// surface coloured by its pressure: `points` (mm), `triangles` as point indices, one value
+/// per point for each of `point_scalars` and per triangle for each of `cell_scalars`.
+pub fn triangles_vtu_string(
+    points: &[[f64; 3]],
+    triangles: &[[usize; 3]],
+    point_scalars: &[(String, Vec<f64>)],
+    cell_scalars: &[(String, Vec<f64>)],
+) -> Result<String, FemError> {
+    cells_vtu_string(points, triangles, 5, point_scalars, cell_scalars)
+}
+
+/// Writes [`triangles_vtu_string`] atomically.
+pub fn write_triangles_vtu(
+    path: &Path,
+    points: &[[f64; 3]],
+    triangles: &[[usize; 3]],
+    point_scalars: &[(String, Vec<f64>)],
+    cell_scalars: &[(String, Vec<f64>)],
+) -> Result<(), FemError> {
+    let s = triangles_vtu_string(points, triangles, point_scalars, cell_scalars)?;
+    spinetwin_core::atomic::write_file(path, |w: &mut dyn Write| w.write_all(s.as_bytes()))?;
+    Ok(())
+}
+
+/// Cells of `N` points each, all of VTK type `vtk_type`; a cell naming a missing point, a
+/// coordinate that is not finite or a field of the wrong length is an error, not a broken
+/// file.
+fn cells_vtu_string<const N: usize>(
+    points: &[[f64; 3]],
+    cells: &[[usize; N]],
+    vtk_type: u8,
+    point_scalars: &[(String, Vec<f64>)],
+    cell_scalars: &[(String, Vec<f64>)],
+) -> Result<String, FemError> {
+    let (nn, ne) = (points.len(), cells.len());
+    if let Some(c) = cells.iter().find(|c| c.iter().any(|&i| i >= nn)) {
         return Err(FemError::InvalidInput(format!(
-            "VTU line {l:?} refers to a point beyond the {nn} given"
+            "VTU cell {c:?} refers to a point beyond the {nn} given"
         )));
     }
     if points.iter().flatten().any(|v| !v.is_finite()) {
         return Err(FemError::InvalidInput(
-            "VTU lines: a point coordinate is not finite".into(),
+            "VTU: a point coordinate is not finite".into(),
         ));
     }
+    for (name, v) in point_scalars {
+        check_len(name, v.len(), nn, "points")?;
+    }
     for (name, v) in cell_scalars {
-        check_len(name, v.len(), ne, "lines")?;
+        check_len(name, v.len(), ne, "cells")?;
     }
     let mut s = String::new();
     let w = &mut s;
     piece_start(w, nn, ne);
+    let _ = writeln!(w, "<PointData>");
+    for (name, v) in point_scalars {
+        data_array(w, "Float64", Some(name), 1, v.iter().map(|x| [*x]));
+    }
+    let _ = writeln!(w, "</PointData>");
     let _ = writeln!(w, "<CellData>");
     for (name, v) in cell_scalars {
         data_array(w, "Float64", Some(name), 1, v.iter().map(|x| [*x]));
@@ -187,24 +246,12 @@ pub fn lines_vtu_string(
         "Int64",
         Some("connectivity"),
         0,
-        lines.iter().map(|l| l.to_vec()),
+        cells.iter().map(|c| c.to_vec()),
     );
-    data_array(w, "Int64", Some("offsets"), 0, (1..=ne).map(|i| [2 * i]));
-    data_array(w, "UInt8", Some("types"), 0, (0..ne).map(|_| [3u8]));
+    data_array(w, "Int64", Some("offsets"), 0, (1..=ne).map(|i| [N * i]));
+    data_array(w, "UInt8", Some("types"), 0, (0..ne).map(|_| [vtk_type]));
     piece_end(w);
     Ok(s)
-}
-
-/// Writes [`lines_vtu_string`] atomically.
-pub fn write_lines_vtu(
-    path: &Path,
-    points: &[[f64; 3]],
-    lines: &[[usize; 2]],
-    cell_scalars: &[(String, Vec<f64>)],
-) -> Result<(), FemError> {
-    let s = lines_vtu_string(points, lines, cell_scalars)?;
-    spinetwin_core::atomic::write_file(path, |w: &mut dyn Write| w.write_all(s.as_bytes()))?;
-    Ok(())
 }
 
 /// The document's opening up to the `<Piece>` of `nn` points and `ne` cells. Writing into

@@ -1004,3 +1004,38 @@ fn vtu_lines_are_well_formed() {
     assert!(lines_vtu_string(&pts, &[[0, 3]], &[]).is_err());
     assert!(lines_vtu_string(&pts, &lines, &[("x".into(), vec![1.0])]).is_err());
 }
+
+/// Triangle cells (contact surfaces): one VTK_TRIANGLE per triple, offsets in steps of
+/// three, point and cell fields of their own lengths; wrong lengths and missing points are
+/// errors.
+#[test]
+fn vtu_triangles_are_well_formed() {
+    use spinetwin_fem::vtu::triangles_vtu_string;
+    let pts = [
+        [0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [1.0, 1.0, 0.5],
+    ];
+    let tris = [[0, 1, 2], [1, 3, 2]];
+    let point = vec![("pressure".to_string(), vec![0.0, 1.5, 2.0, 0.25])];
+    let cell = vec![("side".to_string(), vec![0.0, 1.0])];
+    let s = triangles_vtu_string(&pts, &tris, &point, &cell).unwrap();
+    assert!(s.contains(r#"NumberOfPoints="4" NumberOfCells="2""#));
+    let leaves = parse_xml(&s);
+    let array = |name: &str| -> Vec<f64> {
+        let l = leaves
+            .iter()
+            .find(|l| l.1.contains(&format!("Name=\"{name}\"")))
+            .unwrap();
+        l.2.split_whitespace().map(|v| v.parse().unwrap()).collect()
+    };
+    assert_eq!(array("connectivity"), vec![0.0, 1.0, 2.0, 1.0, 3.0, 2.0]);
+    assert_eq!(array("offsets"), vec![3.0, 6.0]);
+    assert_eq!(array("types"), vec![5.0, 5.0]);
+    assert_eq!(array("pressure"), vec![0.0, 1.5, 2.0, 0.25]);
+    assert_eq!(array("side"), vec![0.0, 1.0]);
+    assert!(triangles_vtu_string(&pts, &[[0, 1, 4]], &[], &[]).is_err());
+    assert!(triangles_vtu_string(&pts, &tris, &cell, &[]).is_err());
+    assert!(triangles_vtu_string(&pts, &tris, &[], &point).is_err());
+}
