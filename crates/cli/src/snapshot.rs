@@ -529,6 +529,7 @@ mod tests {
             disc_stress: Vec::new(),
             fibre_forces: vec![0.0; twin.fibres.len()],
             beam_von_mises: Vec::new(),
+            facet_pressure: Vec::new(),
         };
         let case = spinetwin_model::loadcase::LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0);
         let mut r = CaseResult {

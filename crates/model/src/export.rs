@@ -107,6 +107,70 @@ pub fn loaded_disc_vtu(twin: &Twin, deformed: &Deformed) -> Result<(Mesh, VtuDat
     Ok((mesh, data))
 }
 
+/// The posterior contacts of a solved case as triangulated surfaces, for ParaView.
+#[derive(Clone, Debug, Default)]
+pub struct ContactSurfaces {
+    /// The slave points (on the upper vertebra's articular surface) where the load moved
+    /// them (mm, LPS).
+    pub points: Vec<[f64; 3]>,
+    /// Triangles of [`crate::facet::slave_triangles`], per contact.
+    pub triangles: Vec<[usize; 3]>,
+    /// Per point: `contact_pressure` (MPa).
+    pub point_fields: Vec<(String, Vec<f64>)>,
+    /// Per triangle: `upper_vertebra` (index into the twin's levels), `side` (0 left,
+    /// 1 right) and `bony_stop` (1 for a bony stop, 0 for a facet joint).
+    pub cell_fields: Vec<(String, Vec<f64>)>,
+}
+
+/// Longest edge of a contact surface's triangles, in slave-point spacings: longer ones
+/// bridge a notch in the surface's outline.
+const CONTACT_EDGE_SPACINGS: f64 = 2.5;
+
+/// The facet joints and bony stops of a solved case: each contact's slave points, moved
+/// with their vertebra, triangulated, with the contact pressure at every point.
+pub fn loaded_contact_surfaces(
+    twin: &Twin,
+    deformed: &Deformed,
+) -> Result<ContactSurfaces, ModelError> {
+    let mut out = ContactSurfaces::default();
+    let (mut pressure, mut upper, mut side, mut stop) = (vec![], vec![], vec![], vec![]);
+    let max_edge = CONTACT_EDGE_SPACINGS * twin.file.params.facets.slave_spacing_mm;
+    for (k, f) in twin.facets.iter().enumerate() {
+        let g = &f.geometry;
+        let p = deformed
+            .facet_pressure
+            .get(k)
+            .filter(|p| p.len() == g.slave.len())
+            .ok_or_else(|| {
+                ModelError::InvalidInput(format!(
+                    "the solved case has no contact pressures of posterior contact {k}"
+                ))
+            })?;
+        let base = out.points.len();
+        out.points.extend(
+            g.slave
+                .iter()
+                .map(|q| deformed.body_point(twin, f.upper, *q)),
+        );
+        pressure.extend_from_slice(p);
+        for t in crate::facet::slave_triangles(g, max_edge) {
+            out.triangles.push(t.map(|i| base + i));
+            upper.push(f.upper as f64);
+            side.push(f.side as f64);
+            stop.push(f64::from(u8::from(
+                f.kind == crate::twin::PosteriorContact::BonyStop,
+            )));
+        }
+    }
+    out.point_fields.push(("contact_pressure".into(), pressure));
+    out.cell_fields = vec![
+        ("upper_vertebra".into(), upper),
+        ("side".into(), side),
+        ("bony_stop".into(), stop),
+    ];
+    Ok(out)
+}
+
 /// The discs' mesh and fields of [`disc_vtu`], and per element written its disc and its
 /// element in that disc's mesh.
 type DiscCells = (Mesh, VtuData, Vec<(usize, usize)>);

@@ -341,6 +341,53 @@ fn contact_geometry(
     })
 }
 
+/// Triangles joining the slave points of a contact (indices into `geometry.slave`), for
+/// pictures of the contact pressure: a Delaunay triangulation of the points projected on
+/// the plane normal to the joint (`geometry.normal`), less the triangles with an edge
+/// longer than `max_edge_mm` (those bridge a notch of the surface's outline). Winding: the
+/// right-hand normal points along `geometry.normal`, towards the upper vertebra.
+pub fn slave_triangles(geometry: &FacetGeometry, max_edge_mm: f64) -> Vec<[usize; 3]> {
+    let n = Vector3::from(geometry.normal);
+    if geometry.slave.len() < 3 || n.norm() < 1e-12 {
+        return Vec::new();
+    }
+    let n = n.normalize();
+    let e1 = if n.x.abs() < 0.9 {
+        Vector3::x().cross(&n)
+    } else {
+        Vector3::y().cross(&n)
+    }
+    .normalize();
+    let e2 = n.cross(&e1);
+    let p: Vec<Vector3<f64>> = geometry.slave.iter().map(|q| Vector3::from(*q)).collect();
+    let flat: Vec<delaunator::Point> = p
+        .iter()
+        .map(|q| delaunator::Point {
+            x: q.dot(&e1),
+            y: q.dot(&e2),
+        })
+        .collect();
+    let t = delaunator::triangulate(&flat);
+    t.triangles
+        .chunks_exact(3)
+        .filter_map(|c| {
+            let [a, b, d] = [c[0], c[1], c[2]];
+            let long = [(a, b), (b, d), (d, a)]
+                .iter()
+                .any(|&(i, j)| (p[i] - p[j]).norm() > max_edge_mm);
+            if long {
+                return None;
+            }
+            // (e1, e2, n) is right-handed, so a counter-clockwise triangle in the plane has
+            // its normal along n.
+            let ccw = (flat[b].x - flat[a].x) * (flat[d].y - flat[a].y)
+                - (flat[b].y - flat[a].y) * (flat[d].x - flat[a].x)
+                > 0.0;
+            Some(if ccw { [a, b, d] } else { [a, d, b] })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,6 +453,45 @@ mod tests {
             "{}",
             g.slave.len()
         );
+    }
+
+    #[test]
+    fn the_slave_triangles_cover_a_round_joint_facing_the_upper_vertebra() {
+        let n = Vector3::new(-0.7, 0.7, 0.2).normalize();
+        let lower = patch([10.0, 20.0, 0.0], n.into(), 6.0);
+        let upper = patch(
+            (Vector3::new(10.0, 20.0, 0.0) + n * 1.2).into(),
+            (-n).into(),
+            6.0,
+        );
+        let p = FacetParams::default();
+        let g = facet_geometry(&upper, &lower, &p).unwrap();
+        let max_edge = 2.5 * p.slave_spacing_mm;
+        let tris = slave_triangles(&g, max_edge);
+        let v = |i: usize| Vector3::from(g.slave[i]);
+        let mut area = 0.0;
+        for t in &tris {
+            let (a, b, c) = (v(t[0]), v(t[1]), v(t[2]));
+            let cross = (b - a).cross(&(c - a));
+            assert!(
+                cross.dot(&n) > 0.0,
+                "a triangle faces away from the upper vertebra"
+            );
+            for (i, j) in [(a, b), (b, c), (c, a)] {
+                assert!((i - j).norm() <= max_edge);
+            }
+            area += cross.norm() / 2.0;
+        }
+        // The triangles span the points' convex outline: a disc of radius 6 mm less a
+        // rim of about half a point spacing.
+        let full = std::f64::consts::PI * 36.0;
+        assert!(area > 0.75 * full && area < full, "{area} of {full}");
+        // Every point belongs to a triangle.
+        let mut used = vec![false; g.slave.len()];
+        tris.iter().flatten().for_each(|&i| used[i] = true);
+        assert!(used.iter().all(|&u| u));
+        // With edges limited below the spacing nothing is left.
+        assert!(slave_triangles(&g, 0.5 * p.slave_spacing_mm).is_empty());
     }
 
     #[test]

@@ -1106,10 +1106,14 @@ impl Twin {
             let idp = nucleus_pressure(model, &d.nucleus, &state.element_stress);
             let mut facet = [None, None];
             let mut stop = [None, None];
+            let mut facet_pressure = [None, None];
             for (k, f) in self.facets.iter().enumerate() {
                 if f.upper == up {
                     let slot = match f.kind {
-                        PosteriorContact::Articular => &mut facet,
+                        PosteriorContact::Articular => {
+                            facet_pressure[f.side] = Some(state.contacts[k].max_pressure);
+                            &mut facet
+                        }
                         PosteriorContact::BonyStop => &mut stop,
                     };
                     slot[f.side] = Some(state.contacts[k].normal_force);
@@ -1124,6 +1128,7 @@ impl Twin {
                 idp_mpa: idp,
                 facet_force_n: facet,
                 stop_force_n: stop,
+                facet_pressure_max_mpa: facet_pressure,
                 disc_height_change_mm: height,
                 annulus_fibre_strain_max: fibre,
             });
@@ -1246,6 +1251,12 @@ impl Twin {
                     disc_stress,
                     fibre_forces: state.spring_forces.clone(),
                     beam_von_mises: state.beams.iter().map(|b| b.max_von_mises).collect(),
+                    // The posterior contacts are the model's first contact pairs, in
+                    // `self.facets` order.
+                    facet_pressure: state.contacts[..self.facets.len()]
+                        .iter()
+                        .map(|c| c.pressure.clone())
+                        .collect(),
                 }
             });
         let implant_loads = match (result.converged, result.steps.last()) {
@@ -1568,6 +1579,11 @@ pub struct SegmentResult {
     /// modelled. Results written before it read none.
     #[serde(default)]
     pub stop_force_n: [Option<f64>; 2],
+    /// Largest contact pressure of the left and right facet joints (MPa): that of the most
+    /// compressed point of the cartilage penalty, `None` when the joint is not modelled.
+    /// Results written before it read none.
+    #[serde(default)]
+    pub facet_pressure_max_mpa: [Option<f64>; 2],
     /// Change of the mean disc height (mm, negative = compressed).
     pub disc_height_change_mm: f64,
     /// Largest engineering strain of the annulus fibres (`|F a| - 1` over both families and
@@ -1725,6 +1741,9 @@ pub struct Deformed {
     pub fibre_forces: Vec<f64>,
     /// Largest von Mises stress of every implant beam ([`Implants::beams`] order, MPa).
     pub beam_von_mises: Vec<f64>,
+    /// Contact pressure at every slave point of every posterior contact ([`Twin::facets`]
+    /// order, then [`FacetGeometry::slave`] order; MPa).
+    pub facet_pressure: Vec<Vec<f64>>,
 }
 
 impl Deformed {

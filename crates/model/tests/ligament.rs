@@ -478,13 +478,18 @@ fn bony_stops_become_contacts_only_when_asked_for() {
         idp_mpa: 0.3,
         facet_force_n: [Some(10.0), None],
         stop_force_n: [Some(5.0), None],
+        facet_pressure_max_mpa: [Some(1.5), None],
         disc_height_change_mm: 0.0,
         annulus_fibre_strain_max: 0.0,
     };
     let mut json = serde_json::to_value(&seg).unwrap();
     json.as_object_mut().unwrap().remove("stop_force_n");
+    json.as_object_mut()
+        .unwrap()
+        .remove("facet_pressure_max_mpa");
     let old: spinetwin_model::twin::SegmentResult = serde_json::from_value(json).unwrap();
     assert_eq!(old.stop_force_n, [None, None]);
+    assert_eq!(old.facet_pressure_max_mpa, [None, None]);
     // Twin files written before the option read it as off.
     let mut json = serde_json::to_value(TwinParams::default()).unwrap();
     json.as_object_mut().unwrap().remove("bony_stops");

@@ -23,6 +23,7 @@ fn result(
             idp_mpa: 0.5,
             facet_force_n: facets,
             stop_force_n: [None, None],
+            facet_pressure_max_mpa: [None, None],
             disc_height_change_mm: 0.0,
             annulus_fibre_strain_max: 0.0,
         })
