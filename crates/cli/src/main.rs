@@ -8,6 +8,7 @@ mod bench_fem;
 mod bench_scenarios;
 mod bench_segment;
 mod bone;
+mod chart;
 mod deidentify;
 mod demo;
 mod fem;

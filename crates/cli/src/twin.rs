@@ -67,9 +67,11 @@ pub struct BuildArgs {
 extension:7.5Nm+follower:500N, lateral_bending_left:7.5Nm, axial_rotation_right:5Nm or \
 standing; without --load the standard set (six 7.5 Nm pure moments and standing) is solved. \
 Writes OUT/results.json and OUT/results.csv (per level and load step: rotations, disc \
-pressure, facet forces, disc height change, the most stretched annulus fibre) and \
-OUT/discs/CASE.vtu (the loaded discs: displacement, von Mises and principal stresses, the \
-stress tensor, material fields; for ParaView). A case that does not converge is reported as \
+pressure, facet forces and peak facet contact pressures, disc height change, the most \
+stretched annulus fibre), the moment-rotation curves as pictures (OUT/curves/CASE.png, all \
+cases in OUT/curves/all.png), OUT/discs/CASE.vtu (the loaded discs: displacement, von Mises \
+and principal stresses, the stress tensor, material fields; for ParaView) and \
+OUT/facets/CASE.vtu (the facet joints' surfaces with their contact pressure). A case that does not converge is reported as \
 not converged, with no numbers. --fidelity full solves with the vertebrae between the top and \
 the bottom one deformable (voxel hexahedra with moduli from the CT's HU; give the CT the twin \
 was built from with --ct) and adds OUT/bone_stress.csv (von Mises stress per vertebra and zone, and its ratio to the \
@@ -740,18 +742,19 @@ pub(crate) fn solve_many_with(
 /// One row of results.csv.
 fn results_csv(results: &[CaseResult]) -> String {
     let mut s = String::from(
-        "case,converged,moment_nm,segment,flexion_extension_deg,lateral_bending_deg,axial_rotation_deg,idp_mpa,facet_left_n,facet_right_n,disc_height_change_mm,stop_left_n,stop_right_n,annulus_fibre_strain_max\n",
+        "case,converged,moment_nm,segment,flexion_extension_deg,lateral_bending_deg,axial_rotation_deg,idp_mpa,facet_left_n,facet_right_n,disc_height_change_mm,stop_left_n,stop_right_n,annulus_fibre_strain_max,facet_pressure_left_mpa,facet_pressure_right_mpa\n",
     );
     for r in results {
         if !r.converged {
-            s.push_str(&format!("{},false,,,,,,,,,,,,\n", r.case.name));
+            s.push_str(&format!("{},false,,,,,,,,,,,,,,\n", r.case.name));
             continue;
         }
         for smp in &r.samples {
             for g in &smp.segments {
                 let f = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_default();
+                let p = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
                 s.push_str(&format!(
-                    "{},true,{},{}-{},{:.3},{:.3},{:.3},{:.4},{},{},{:.4},{},{},{:.4}\n",
+                    "{},true,{},{}-{},{:.3},{:.3},{:.3},{:.4},{},{},{:.4},{},{},{:.4},{},{}\n",
                     r.case.name,
                     smp.moment_nm,
                     g.upper.name(),
@@ -765,7 +768,9 @@ fn results_csv(results: &[CaseResult]) -> String {
                     g.disc_height_change_mm,
                     f(g.stop_force_n[0]),
                     f(g.stop_force_n[1]),
-                    g.annulus_fibre_strain_max
+                    g.annulus_fibre_strain_max,
+                    p(g.facet_pressure_max_mpa[0]),
+                    p(g.facet_pressure_max_mpa[1])
                 ));
             }
         }
@@ -773,10 +778,25 @@ fn results_csv(results: &[CaseResult]) -> String {
     s
 }
 
-/// Writes results.json and results.csv into `dir`.
+/// Writes results.json and results.csv into `dir`, and the moment-rotation curves as PNG:
+/// `curves/CASE.png` per converged moment case and `curves/all.png` with all of them.
 pub fn write_results(dir: &Path, results: &[CaseResult]) -> Result<()> {
     write_json(&dir.join("results.json"), &results)?;
     spinetwin_core::atomic::write_bytes(&dir.join("results.csv"), results_csv(results).as_bytes())?;
+    let charts: Vec<(&str, crate::chart::Chart)> = results
+        .iter()
+        .filter_map(|r| crate::chart::moment_rotation(r).map(|c| (r.case.name.as_str(), c)))
+        .collect();
+    if !charts.is_empty() {
+        std::fs::create_dir_all(dir.join("curves"))?;
+        let (w, h) = crate::chart::CHART_SIZE;
+        for (name, c) in &charts {
+            c.render(w, h)
+                .write_png(&dir.join(format!("curves/{name}.png")))?;
+        }
+        let all: Vec<_> = charts.into_iter().map(|(_, c)| c).collect();
+        crate::chart::grid(&all, 2).write_png(&dir.join("curves/all.png"))?;
+    }
     Ok(())
 }
 
@@ -1028,6 +1048,18 @@ pub fn run_simulate(args: SimulateArgs) -> Result<()> {
                 &mesh,
                 &data,
             )?;
+            // The facet joints' and bony stops' contact pressure on their surfaces.
+            if !twin.facets.is_empty() {
+                let c = spinetwin_model::export::loaded_contact_surfaces(&twin, d)?;
+                std::fs::create_dir_all(dir.join("facets"))?;
+                spinetwin_fem::vtu::write_triangles_vtu(
+                    &dir.join(format!("facets/{}.vtu", r.case.name)),
+                    &c.points,
+                    &c.triangles,
+                    &c.point_fields,
+                    &c.cell_fields,
+                )?;
+            }
         }
         if args.fidelity == FidelityArg::Full {
             spinetwin_core::atomic::write_bytes(

@@ -1487,6 +1487,21 @@ fn segment_measure_and_build_take_the_issue_interfaces() {
     ] {
         assert!(vtu.contains(&format!("Name=\"{field}\"")), "{field}");
     }
+    // The facet joints' surfaces with their contact pressure, and the peak per side in
+    // the table.
+    let facets = std::fs::read_to_string(sim.join("facets/flexion_7.5nm.vtu")).unwrap();
+    for field in ["contact_pressure", "upper_vertebra", "side", "bony_stop"] {
+        assert!(facets.contains(&format!("Name=\"{field}\"")), "{field}");
+    }
+    assert!(!facets.contains("NumberOfCells=\"0\""));
+    assert!(
+        head.contains(&"facet_pressure_left_mpa") && head.contains(&"facet_pressure_right_mpa")
+    );
+    // The moment-rotation curves as pictures.
+    for png in ["curves/flexion_7.5nm.png", "curves/all.png"] {
+        let bytes = std::fs::read(sim.join(png)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 2000, "{png}");
+    }
     // And the same from the bare label map file.
     let twin2 = d.path().join("twin2");
     ok(&[

@@ -134,7 +134,6 @@ pub fn loaded_contact_surfaces(
 ) -> Result<ContactSurfaces, ModelError> {
     let mut out = ContactSurfaces::default();
     let (mut pressure, mut upper, mut side, mut stop) = (vec![], vec![], vec![], vec![]);
-    let max_edge = CONTACT_EDGE_SPACINGS * twin.file.params.facets.slave_spacing_mm;
     for (k, f) in twin.facets.iter().enumerate() {
         let g = &f.geometry;
         let p = deformed
@@ -153,7 +152,7 @@ pub fn loaded_contact_surfaces(
                 .map(|q| deformed.body_point(twin, f.upper, *q)),
         );
         pressure.extend_from_slice(p);
-        for t in crate::facet::slave_triangles(g, max_edge) {
+        for t in crate::facet::slave_triangles(g, CONTACT_EDGE_SPACINGS) {
             out.triangles.push(t.map(|i| base + i));
             upper.push(f.upper as f64);
             side.push(f.side as f64);

@@ -344,9 +344,11 @@ fn contact_geometry(
 /// Triangles joining the slave points of a contact (indices into `geometry.slave`), for
 /// pictures of the contact pressure: a Delaunay triangulation of the points projected on
 /// the plane normal to the joint (`geometry.normal`), less the triangles with an edge
-/// longer than `max_edge_mm` (those bridge a notch of the surface's outline). Winding: the
-/// right-hand normal points along `geometry.normal`, towards the upper vertebra.
-pub fn slave_triangles(geometry: &FacetGeometry, max_edge_mm: f64) -> Vec<[usize; 3]> {
+/// longer than `max_edge_spacings` times the points' spacing (the median distance from a
+/// point to its nearest neighbour; such triangles bridge a notch of the surface's outline).
+/// Winding: the right-hand normal points along `geometry.normal`, towards the upper
+/// vertebra.
+pub fn slave_triangles(geometry: &FacetGeometry, max_edge_spacings: f64) -> Vec<[usize; 3]> {
     let n = Vector3::from(geometry.normal);
     if geometry.slave.len() < 3 || n.norm() < 1e-12 {
         return Vec::new();
@@ -360,6 +362,20 @@ pub fn slave_triangles(geometry: &FacetGeometry, max_edge_mm: f64) -> Vec<[usize
     .normalize();
     let e2 = n.cross(&e1);
     let p: Vec<Vector3<f64>> = geometry.slave.iter().map(|q| Vector3::from(*q)).collect();
+    // A few hundred points per joint: the all-pairs nearest neighbour is cheap.
+    let mut nearest: Vec<f64> = p
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            p.iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, b)| (a - b).norm())
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    nearest.sort_by(f64::total_cmp);
+    let max_edge_mm = max_edge_spacings * nearest[nearest.len() / 2];
     let flat: Vec<delaunator::Point> = p
         .iter()
         .map(|q| delaunator::Point {
@@ -466,8 +482,9 @@ mod tests {
         );
         let p = FacetParams::default();
         let g = facet_geometry(&upper, &lower, &p).unwrap();
-        let max_edge = 2.5 * p.slave_spacing_mm;
-        let tris = slave_triangles(&g, max_edge);
+        let tris = slave_triangles(&g, 2.5);
+        // The points lie about one slave spacing apart.
+        let max_edge = 2.5 * 1.3 * p.slave_spacing_mm;
         let v = |i: usize| Vector3::from(g.slave[i]);
         let mut area = 0.0;
         for t in &tris {
@@ -491,7 +508,7 @@ mod tests {
         tris.iter().flatten().for_each(|&i| used[i] = true);
         assert!(used.iter().all(|&u| u));
         // With edges limited below the spacing nothing is left.
-        assert!(slave_triangles(&g, 0.5 * p.slave_spacing_mm).is_empty());
+        assert!(slave_triangles(&g, 0.5).is_empty());
     }
 
     #[test]
