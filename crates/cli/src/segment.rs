@@ -49,7 +49,7 @@ pub struct Args {
     #[arg(long, default_value = "stl", value_name = "stl|ply|obj")]
     pub mesh_format: MeshFormat,
     /// Triangles per structure after decimation.
-    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_TARGET_TRIANGLES, value_name = "N")]
     pub target_triangles: usize,
     /// Write no surface meshes.
     #[arg(long)]
@@ -115,7 +115,7 @@ pub struct MeshesReport {
 }
 
 /// A structure to mesh: name and label.
-struct Structure {
+pub(crate) struct Structure {
     name: String,
     label: u16,
     color: [f32; 4],
@@ -328,8 +328,11 @@ fn structures(seg: &Segmentation) -> Vec<Structure> {
     out
 }
 
+/// Triangles per structure after decimation when the user gives no `--target-triangles`.
+pub(crate) const DEFAULT_TARGET_TRIANGLES: usize = 20_000;
+
 /// Surfaces of every vertebra and disc: extracted, smoothed, decimated and checked.
-fn mesh_structures(
+pub(crate) fn mesh_structures(
     seg: &Segmentation,
     target_triangles: usize,
 ) -> Result<Vec<(Structure, LabelSurface)>> {
