@@ -300,35 +300,39 @@ pub fn self_intersecting_pairs(mesh: &SurfaceMesh) -> Vec<(u32, u32)> {
     let boxes: Vec<_> = (0..nt).map(bbox).collect();
     (0..nt)
         .into_par_iter()
-        .map(|t| {
-            let mut cand: Vec<u32> = Vec::new();
-            each_cell(&cell_ranges[t], &mut |c| {
-                cand.extend(
-                    items[start[c] as usize..start[c + 1] as usize]
-                        .iter()
-                        .filter(|&&u| u as usize > t),
-                );
-            });
-            cand.sort_unstable();
-            cand.dedup();
+        .flat_map_iter(|t| {
+            let rt = &cell_ranges[t];
             let tt = mesh.triangles[t];
             let (l1, u1) = boxes[t];
-            cand.into_iter()
-                .filter(|&u| {
-                    let uu = mesh.triangles[u as usize];
-                    if uu.iter().any(|v| tt.contains(v)) {
-                        return false;
+            // Hits are rare: this allocates only when there is one.
+            let mut hits: Vec<(u32, u32)> = Vec::new();
+            each_cell(rt, &mut |c| {
+                for &u in &items[start[c] as usize..start[c + 1] as usize] {
+                    if u as usize <= t {
+                        continue;
+                    }
+                    // A pair meets in every cell the two triangles share: test it in the
+                    // first of them only (no candidate list to sort and deduplicate).
+                    let ru = &cell_ranges[u as usize];
+                    if lin([0, 1, 2].map(|k| rt.0[k].max(ru.0[k]))) != c {
+                        continue;
                     }
                     let (l2, u2) = boxes[u as usize];
                     if (0..3).any(|k| l1[k] > u2[k] || l2[k] > u1[k]) {
-                        return false;
+                        continue;
                     }
-                    triangles_intersect(mesh.corners(t), mesh.corners(u as usize))
-                })
-                .map(|u| (t as u32, u))
-                .collect::<Vec<_>>()
+                    let uu = mesh.triangles[u as usize];
+                    if uu.iter().any(|v| tt.contains(v)) {
+                        continue;
+                    }
+                    if triangles_intersect(mesh.corners(t), mesh.corners(u as usize)) {
+                        hits.push((t as u32, u));
+                    }
+                }
+            });
+            hits.sort_unstable();
+            hits
         })
-        .flatten()
         .collect()
 }
 

@@ -305,6 +305,55 @@ fn self_intersection_detector_finds_a_planted_intersection() {
     assert!(check(&m2, true).self_intersections.unwrap() >= 1);
 }
 
+/// The grid search finds exactly the pairs a test of every pair finds, each once: two
+/// spheres' surfaces pushed into each other (a ring of crossing triangles), plus a vertex
+/// dragged through the far side.
+#[test]
+fn self_intersecting_pairs_match_a_test_of_every_pair() {
+    use spinetwin_mesh::check::{self_intersecting_pairs, triangles_intersect};
+    let ball = |c: Vector3<f64>| {
+        let vol = mask_volume(cube_grid(17, 1.0), move |p| (p - c).norm() <= 5.0);
+        let mut m = extract_label(&vol, 1).unwrap();
+        taubin(&mut m, &TaubinParams::default());
+        m
+    };
+    let mut m = ball(Vector3::new(8.0, 8.0, 8.0));
+    let other = ball(Vector3::new(8.0, 8.0, 8.0));
+    let n = m.vertices.len() as u32;
+    m.vertices.extend(
+        other
+            .vertices
+            .iter()
+            .map(|p| [p[0] + 6.0, p[1] + 0.3, p[2] - 0.2]),
+    );
+    m.triangles
+        .extend(other.triangles.iter().map(|t| t.map(|v| v + n)));
+    let top = (0..n as usize)
+        .max_by(|&a, &b| m.vertices[a][2].total_cmp(&m.vertices[b][2]))
+        .unwrap();
+    m.vertices[top][2] -= 9.0;
+    let fast = self_intersecting_pairs(&m);
+    let nt = m.triangles.len();
+    let mut slow = Vec::new();
+    for t in 0..nt {
+        for u in t + 1..nt {
+            let (a, b) = (m.triangles[t], m.triangles[u]);
+            if b.iter().any(|v| a.contains(v)) {
+                continue;
+            }
+            if triangles_intersect(m.corners(t), m.corners(u)) {
+                slow.push((t as u32, u as u32));
+            }
+        }
+    }
+    assert!(
+        slow.len() > 20,
+        "{} crossing pairs: the test needs more",
+        slow.len()
+    );
+    assert_eq!(fast, slow);
+}
+
 #[test]
 fn triangle_pair_test() {
     use spinetwin_mesh::check::triangles_intersect;
