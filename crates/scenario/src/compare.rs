@@ -999,6 +999,153 @@ impl Comparison {
         h
     }
 
+    /// Bar charts of one scenario under one control: the change of the rotation and of the
+    /// disc pressure against the intact twin, per segment and load case.
+    fn change_charts(&self, sc: &ScenarioSummary, control: &str) -> String {
+        let charts: String = [
+            ("rotation_deg", "Rotation (ROM) change against intact"),
+            ("idp_mpa", "Disc pressure (IDP) change against intact"),
+        ]
+        .iter()
+        .map(|(m, title)| self.change_bars_svg(&sc.name, m, control, title))
+        .collect();
+        if charts.is_empty() {
+            return String::new();
+        }
+        format!("<div class='charts'>{charts}</div>")
+    }
+
+    /// An SVG bar chart (inline, for the self-contained page) of the change (%) of `metric`
+    /// under `control` for scenario `name`: one group of bars per segment, cranial first,
+    /// one bar per load case (colours in the legend). A case without a value (not
+    /// converged, or an intact value of about zero) has no bar; the table above gives why.
+    /// Bars beyond the scale's end (+/- 200 %) are cut there and carry their value. Empty
+    /// when no row has a change.
+    pub fn change_bars_svg(&self, name: &str, metric: &str, control: &str, title: &str) -> String {
+        let rows: Vec<&ComparisonRow> = self
+            .rows
+            .iter()
+            .filter(|r| r.scenario == name && r.metric == metric && r.control == control)
+            .collect();
+        let mut levels: Vec<&str> = Vec::new();
+        for r in &rows {
+            if !levels.contains(&r.level.as_str()) {
+                levels.push(&r.level);
+            }
+        }
+        let cases: Vec<&String> = self
+            .load_cases
+            .iter()
+            .filter(|c| {
+                rows.iter()
+                    .any(|r| &r.load_case == *c && r.change_pct.is_some())
+            })
+            .collect();
+        if cases.is_empty() || levels.is_empty() {
+            return String::new();
+        }
+        const COLOURS: [&str; 8] = [
+            "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#999999",
+        ];
+        const CAP: f64 = 200.0;
+        let largest = rows
+            .iter()
+            .filter_map(|r| r.change_pct)
+            .fold(10.0f64, |m, c| m.max(c.abs()))
+            .min(CAP);
+        // Scale: +/- the largest change rounded up to a 1-2-5 step.
+        let step = [10.0, 20.0, 25.0, 50.0, 100.0]
+            .into_iter()
+            .find(|s| largest / s <= 4.0)
+            .unwrap_or(100.0);
+        let top = (largest / step).ceil() * step;
+        let (w, h, left, right, head, foot) = (760.0, 310.0, 56.0, 12.0, 66.0, 30.0);
+        let plot_w = w - left - right;
+        let plot_h = h - head - foot;
+        let y = |v: f64| head + plot_h / 2.0 - v.clamp(-top, top) / top * plot_h / 2.0;
+        let group = plot_w / levels.len() as f64;
+        let bar = group * 0.8 / cases.len() as f64;
+        let mut s = format!(
+            "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='12' role='img' aria-label='{}'>\
+<text x='{}' y='16' text-anchor='middle' font-weight='bold'>{} ({})</text>",
+            esc(title),
+            w / 2.0,
+            esc(title),
+            esc(control)
+        );
+        // Legend: one swatch per load case.
+        let per_row = 4;
+        for (k, c) in cases.iter().enumerate() {
+            let (lx, ly) = (
+                left + (k % per_row) as f64 * (plot_w / per_row as f64),
+                38.0 + (k / per_row) as f64 * 15.0,
+            );
+            s.push_str(&format!(
+                "<rect x='{lx}' y='{}' width='10' height='10' fill='{}'/><text x='{}' y='{}'>{}</text>",
+                ly - 9.0,
+                COLOURS[k % COLOURS.len()],
+                lx + 14.0,
+                ly,
+                esc(c)
+            ));
+        }
+        // Grid and axis labels.
+        let mut v = -top;
+        while v <= top + 1e-9 {
+            s.push_str(&format!(
+                "<line x1='{left}' x2='{}' y1='{y0:.1}' y2='{y0:.1}' stroke='{}'/><text x='{}' y='{:.1}' text-anchor='end'>{} %</text>",
+                w - right,
+                if v.abs() < 1e-9 { "#333" } else { "#ddd" },
+                left - 4.0,
+                y(v) + 4.0,
+                if v.abs() < 1e-9 {
+                    "0".to_string()
+                } else {
+                    format!("{v:+.0}")
+                },
+                y0 = y(v),
+            ));
+            v += step;
+        }
+        for (i, l) in levels.iter().enumerate() {
+            let gx = left + i as f64 * group;
+            s.push_str(&format!(
+                "<text x='{:.1}' y='{}' text-anchor='middle'>{}</text>",
+                gx + group / 2.0,
+                h - 10.0,
+                esc(l)
+            ));
+            for (k, c) in cases.iter().enumerate() {
+                let Some(r) = rows.iter().find(|r| r.level == *l && &r.load_case == *c) else {
+                    continue;
+                };
+                let Some(pct) = r.change_pct else { continue };
+                let x = gx + group * 0.1 + k as f64 * bar;
+                let (y0, y1) = (y(0.0), y(pct));
+                s.push_str(&format!(
+                    "<rect class='bar' x='{x:.1}' y='{:.1}' width='{:.1}' height='{:.1}' fill='{}'><title>{} {}: {:+.1} %</title></rect>",
+                    y0.min(y1),
+                    bar * 0.9,
+                    (y1 - y0).abs(),
+                    COLOURS[k % COLOURS.len()],
+                    esc(l),
+                    esc(c),
+                    pct
+                ));
+                if pct.abs() > top {
+                    s.push_str(&format!(
+                        "<text x='{:.1}' y='{:.1}' text-anchor='middle' font-size='10'>{:+.0}</text>",
+                        x + bar * 0.45,
+                        if pct > 0.0 { y1 - 3.0 } else { y1 + 11.0 },
+                        pct
+                    ));
+                }
+            }
+        }
+        s.push_str("</svg>");
+        s
+    }
+
     /// The ROM-matched searches of one scenario.
     fn matched_of(&self, sc: &ScenarioSummary) -> Vec<&MatchedCase> {
         self.matched
@@ -1043,6 +1190,7 @@ the nominal moment. Adjacent levels then take up the motion a fused level loses.
         }
         h.push_str("</table>");
         h.push_str(&self.segment_table(sc, CONTROL_ROM_MATCHED));
+        h.push_str(&self.change_charts(sc, CONTROL_ROM_MATCHED));
         h
     }
 
@@ -1144,7 +1292,7 @@ for subsidence the ratio is a lower bound.</p>",
 body{font-family:sans-serif;margin:2em;max-width:72em}table{border-collapse:collapse;margin:1em 0}\
 td,th{border:1px solid #bbb;padding:3px 7px;font-size:13px;text-align:right}th{background:#eee}\
 td.l{text-align:left}.up1{background:#fde0c5}.up2{background:#f6a96c}.dn1{background:#d5e5f5}\
-.dn2{background:#8fbbe6}.nc{color:#a00;font-style:italic}</style></head><body>\
+.dn2{background:#8fbbe6}.nc{color:#a00;font-style:italic}.charts svg{margin:0.5em 1em 0.5em 0}</style></head><body>\
 <h1>Surgical scenarios compared with the intact twin</h1>\
 <p>Generated by <code>spinetwin plan</code>. Each cell: intact &rarr; scenario (change). \
 Rotation: rotation of the upper vertebra relative to the lower one in the loaded plane (deg); \
@@ -1213,6 +1361,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
                     h.push_str("<h3>Load control (the same pure moment on both)</h3>");
                 }
                 h.push_str(&self.segment_table(sc, CONTROL_LOAD));
+                h.push_str(&self.change_charts(sc, CONTROL_LOAD));
             }
             h.push_str(&self.matched_section(sc));
             h.push_str(&self.stress_table(sc, "rod_peak_von_mises_mpa", "rod"));

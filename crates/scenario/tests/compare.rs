@@ -409,3 +409,77 @@ fn screw_stress_at_the_entry_is_the_rod_load_carried_down_the_screw() {
     let area = std::f64::consts::PI * d * d / 4.0;
     assert!((got[0].von_mises_mpa - 80.0 / area).abs() < 1e-9);
 }
+
+/// The report's bar charts: one bar per segment and load case with a change, below the
+/// zero line for a drop, cut at the scale's end with the value written for a change
+/// beyond +/- 200 %, none for a case without a value, and no chart without changes.
+#[test]
+fn change_bars_show_each_change_on_its_side_of_zero() {
+    use spinetwin_scenario::compare::{Comparison, ComparisonRow, CONTROL_LOAD};
+    let row = |level: &str, case: &str, pct: Option<f64>| ComparisonRow {
+        scenario: "fusion".into(),
+        load_case: case.into(),
+        level: level.into(),
+        metric: "rotation_deg".into(),
+        intact: Some(2.0),
+        value: pct.map(|p| 2.0 * (1.0 + p / 100.0)),
+        change_pct: pct,
+        note: String::new(),
+        control: CONTROL_LOAD.into(),
+        scenario_moment_nm: Some(7.5),
+    };
+    let cmp = Comparison {
+        load_cases: vec!["flexion_7.5nm".into(), "extension_7.5nm".into()],
+        intact_converged: vec![true, true],
+        scenarios: Vec::new(),
+        rows: vec![
+            row("L3-L4", "flexion_7.5nm", Some(10.0)),
+            row("L4-L5", "flexion_7.5nm", Some(-80.0)),
+            row("L5-S1", "flexion_7.5nm", Some(4.0)),
+            row("L3-L4", "extension_7.5nm", None),
+            row("L4-L5", "extension_7.5nm", Some(-75.0)),
+            row("L5-S1", "extension_7.5nm", Some(350.0)),
+        ],
+        matched: Vec::new(),
+        snapshots: Vec::new(),
+        full_fidelity_element_mm: None,
+        full_fidelity_cage_friction: false,
+    };
+    let svg = cmp.change_bars_svg("fusion", "rotation_deg", CONTROL_LOAD, "ROM change");
+    // (y, height) of every bar, and the zero line's y (the dark grid line).
+    let attr = |tag: &str, name: &str| -> f64 {
+        let at = tag.find(&format!(" {name}='")).unwrap() + name.len() + 3;
+        tag[at..].split('\'').next().unwrap().parse().unwrap()
+    };
+    let bars: Vec<&str> = svg.split("<rect class='bar'").skip(1).collect();
+    assert_eq!(bars.len(), 5, "{svg}");
+    let zero_at = svg.find("stroke='#333'").unwrap();
+    let zero_tag = &svg[svg[..zero_at].rfind("<line").unwrap()..zero_at + 14];
+    let zero = attr(zero_tag, "y1");
+    let find = |label: &str| {
+        let b = bars.iter().find(|b| b.contains(label)).unwrap();
+        (attr(b, "y"), attr(b, "height"))
+    };
+    let (y, hgt) = find("L4-L5 flexion_7.5nm: -80.0 %");
+    assert!(
+        (y - zero).abs() < 0.11 && hgt > 10.0,
+        "a drop hangs below zero"
+    );
+    let (y, hgt) = find("L3-L4 flexion_7.5nm: +10.0 %");
+    assert!(
+        (y + hgt - zero).abs() < 0.11 && hgt > 1.0,
+        "a rise stands on zero"
+    );
+    // -80 % is eight times as tall as +10 % (heights are written to 0.1 px).
+    let ratio = find("L4-L5 flexion_7.5nm").1 / hgt;
+    assert!((ratio - 8.0).abs() < 8.0 * 0.1 / hgt + 0.01, "{ratio}");
+    // +350 % is cut at the scale's end (200 %) and labelled.
+    let (_, cut) = find("L5-S1 extension_7.5nm: +350.0 %");
+    assert!((cut / hgt - 20.0).abs() < 20.0 * 0.1 / hgt + 0.01, "{cut} vs {hgt}");
+    assert!(svg.contains(">+350</text>"));
+    // The load cases' legend, and nothing for a metric without rows.
+    assert!(svg.contains(">flexion_7.5nm</text>") && svg.contains(">extension_7.5nm</text>"));
+    assert!(cmp
+        .change_bars_svg("fusion", "idp_mpa", CONTROL_LOAD, "IDP")
+        .is_empty());
+}
