@@ -278,6 +278,58 @@ pub struct Comparison {
     /// (`FullOptions::cage_friction`); false otherwise.
     #[serde(default)]
     pub full_fidelity_cage_friction: bool,
+    /// Moment-rotation curves under load control: the intact twin's and each scenario's,
+    /// per pure-moment case and segment. Comparisons written before them read none.
+    #[serde(default)]
+    pub curves: Vec<Curve>,
+}
+
+/// Name of the intact twin in [`Curve::twin`].
+pub const INTACT: &str = "intact";
+
+/// The moment-rotation curve of one segment of one twin in one pure-moment case.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Curve {
+    /// [`INTACT`] or the scenario's name.
+    pub twin: String,
+    /// Load case name.
+    pub load_case: String,
+    /// Motion segment (`L4-L5`).
+    pub segment: String,
+    /// (moment in N m, rotation in the loaded plane in degrees), from the unloaded state
+    /// (0, 0) when the case has no follower load, then at each sampled moment.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The curves of one solved twin (converged pure-moment cases only).
+fn curves_of(twin: &str, results: &[CaseResult]) -> Vec<Curve> {
+    let mut out = Vec::new();
+    for r in results.iter().filter(|r| r.converged) {
+        let Some((motion, _)) = r.case.moment else {
+            continue;
+        };
+        let (axis, sign) = motion.axis_sign();
+        let Some(first) = r.samples.first() else {
+            continue;
+        };
+        for (k, g) in first.segments.iter().enumerate() {
+            let start = (r.case.follower_n == 0.0).then_some((0.0, 0.0));
+            out.push(Curve {
+                twin: twin.to_string(),
+                load_case: r.case.name.clone(),
+                segment: format!("{}-{}", g.upper.name(), g.lower.name()),
+                points: start
+                    .into_iter()
+                    .chain(
+                        r.samples
+                            .iter()
+                            .map(|s| (s.moment_nm, s.segments[k].rotation_deg[axis] * sign)),
+                    )
+                    .collect(),
+            });
+        }
+    }
+    out
 }
 
 /// The bone metrics of the full fidelity, per deformable vertebra: (metric, what it is in
@@ -686,7 +738,9 @@ pub fn compare(
 ) -> Comparison {
     let mut rows = Vec::new();
     let mut summaries = Vec::new();
+    let mut curves = curves_of(INTACT, intact);
     for (sm, results) in scenarios {
+        curves.extend(curves_of(&sm.scenario.name, results));
         let mut peak: [Option<f64>; 2] = [None, None];
         for (ir, sr) in intact.iter().zip(results) {
             let (r, p) = case_rows(sm, ir, Some(sr), CONTROL_LOAD, "");
@@ -742,6 +796,7 @@ pub fn compare(
         snapshots: Vec::new(),
         full_fidelity_element_mm: None,
         full_fidelity_cage_friction: false,
+        curves,
     }
 }
 
@@ -1146,6 +1201,100 @@ impl Comparison {
         s
     }
 
+    /// Moment-rotation curves of scenario `name` against the intact twin under load control:
+    /// one small chart per pure-moment case, one colour per segment, the scenario solid and
+    /// the intact twin dashed. Empty without curves.
+    fn curve_charts(&self, name: &str) -> String {
+        const COLOURS: [&str; 8] = [
+            "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#999999",
+        ];
+        let mut segments: Vec<&str> = Vec::new();
+        for c in self.curves.iter().filter(|c| c.twin == name) {
+            if !segments.contains(&c.segment.as_str()) {
+                segments.push(&c.segment);
+            }
+        }
+        if segments.is_empty() {
+            return String::new();
+        }
+        let colour = |seg: &str| {
+            let k = segments.iter().position(|s| *s == seg).unwrap_or(0);
+            COLOURS[k % COLOURS.len()]
+        };
+        let mut h = String::from(
+            "<h3>Moment-rotation curves (load control)</h3><p>Rotation of each segment in the \
+loaded plane against the moment: the scenario solid, the intact twin dashed. ",
+        );
+        for seg in &segments {
+            h.push_str(&format!(
+                "<span style='color:{}'>&#9632; {}</span> ",
+                colour(seg),
+                esc(seg)
+            ));
+        }
+        h.push_str("</p><div class='charts'>");
+        for case in &self.load_cases {
+            let of = |twin: &str| -> Vec<&Curve> {
+                self.curves
+                    .iter()
+                    .filter(|c| c.twin == twin && &c.load_case == case)
+                    .collect()
+            };
+            let (ours, intact) = (of(name), of(INTACT));
+            if ours.is_empty() && intact.is_empty() {
+                continue;
+            }
+            let pts = || ours.iter().chain(&intact).flat_map(|c| c.points.iter());
+            let xmax = pts().map(|p| p.0).fold(1e-9, f64::max);
+            let ymin = pts().map(|p| p.1).fold(0.0, f64::min);
+            let ymax = pts().map(|p| p.1).fold(1e-9, f64::max);
+            let (w, ht, left, bottom, top) = (250.0, 190.0, 34.0, 26.0, 22.0);
+            let px = |x: f64| left + x / xmax * (w - left - 8.0);
+            let py = |y: f64| top + (ymax - y) / (ymax - ymin) * (ht - top - bottom);
+            let mut s = format!(
+                "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{ht}' font-family='sans-serif' font-size='11' role='img' aria-label='moment-rotation, {c}'>\
+<text x='{}' y='13' text-anchor='middle' font-weight='bold'>{c}</text>\
+<line x1='{left}' x2='{}' y1='{y0:.1}' y2='{y0:.1}' stroke='#333'/>\
+<line x1='{left}' x2='{left}' y1='{top}' y2='{}' stroke='#333'/>\
+<text x='{}' y='{:.1}' text-anchor='end'>{ymax:.1}</text>\
+<text x='{}' y='{:.1}' text-anchor='end'>{ymin:.1}</text>\
+<text x='{}' y='{}' text-anchor='end'>{xmax:.1} N m</text>",
+                w / 2.0,
+                w - 8.0,
+                ht - bottom,
+                left - 3.0,
+                py(ymax) + 4.0,
+                left - 3.0,
+                py(ymin),
+                w - 8.0,
+                ht - 8.0,
+                c = esc(case),
+                y0 = py(0.0),
+            );
+            for (curves, dash) in [(&intact, " stroke-dasharray='4 3'"), (&ours, "")] {
+                for c in curves.iter() {
+                    let path: Vec<String> = c
+                        .points
+                        .iter()
+                        .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
+                        .collect();
+                    s.push_str(&format!(
+                        "<polyline fill='none' stroke='{}' stroke-width='{}'{dash} points='{}'><title>{} {}</title></polyline>",
+                        colour(&c.segment),
+                        if dash.is_empty() { 2 } else { 1 },
+                        path.join(" "),
+                        esc(&c.segment),
+                        if c.twin == INTACT { "intact" } else { "scenario" },
+                    ));
+                }
+            }
+            s.push_str("</svg>");
+            h.push_str(&s);
+        }
+        h.push_str("</div>");
+        h
+    }
+
     /// The ROM-matched searches of one scenario.
     fn matched_of(&self, sc: &ScenarioSummary) -> Vec<&MatchedCase> {
         self.matched
@@ -1362,6 +1511,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
                 }
                 h.push_str(&self.segment_table(sc, CONTROL_LOAD));
                 h.push_str(&self.change_charts(sc, CONTROL_LOAD));
+                h.push_str(&self.curve_charts(&sc.name));
             }
             h.push_str(&self.matched_section(sc));
             h.push_str(&self.stress_table(sc, "rod_peak_von_mises_mpa", "rod"));

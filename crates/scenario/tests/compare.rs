@@ -92,6 +92,36 @@ fn comparison_rows_csv_and_html() {
     };
     let r = row("flexion_7.5nm", "L4-L5", "rotation_deg");
     assert_eq!(r.change_pct, Some(25.0));
+    // Moment-rotation curves: both segments of the intact twin in both cases, the
+    // scenario's only where it converged; each from the origin, in the loaded plane.
+    let curve = |twin: &str, case: &str, seg: &str| {
+        cmp.curves
+            .iter()
+            .find(|c| c.twin == twin && c.load_case == case && c.segment == seg)
+            .map(|c| c.points.clone())
+    };
+    assert_eq!(cmp.curves.len(), 2 * 2 + 2);
+    assert_eq!(
+        curve("intact", "extension_7.5nm", "L4-L5"),
+        Some(vec![(0.0, 0.0), (7.5, 2.0)])
+    );
+    assert_eq!(
+        curve("fx", "flexion_7.5nm", "L3-L4"),
+        Some(vec![(0.0, 0.0), (7.5, 5.0)])
+    );
+    assert_eq!(curve("fx", "extension_7.5nm", "L3-L4"), None);
+    let html = cmp.to_html();
+    assert!(html.contains("Moment-rotation curves"));
+    assert_eq!(
+        html.matches("<polyline").count(),
+        2 * 2 + 2,
+        "one line per curve"
+    );
+    assert_eq!(
+        html.matches("stroke-dasharray").count(),
+        4,
+        "the intact ones dashed"
+    );
     let r = row("flexion_7.5nm", "L4-L5", "facet_force_right_n");
     assert_eq!((r.value, r.change_pct), (None, None));
     assert!(r.note.contains("removed"), "{}", r.note);
@@ -444,6 +474,7 @@ fn change_bars_show_each_change_on_its_side_of_zero() {
         snapshots: Vec::new(),
         full_fidelity_element_mm: None,
         full_fidelity_cage_friction: false,
+        curves: Vec::new(),
     };
     let svg = cmp.change_bars_svg("fusion", "rotation_deg", CONTROL_LOAD, "ROM change");
     // (y, height) of every bar, and the zero line's y (the dark grid line).
@@ -475,7 +506,10 @@ fn change_bars_show_each_change_on_its_side_of_zero() {
     assert!((ratio - 8.0).abs() < 8.0 * 0.1 / hgt + 0.01, "{ratio}");
     // +350 % is cut at the scale's end (200 %) and labelled.
     let (_, cut) = find("L5-S1 extension_7.5nm: +350.0 %");
-    assert!((cut / hgt - 20.0).abs() < 20.0 * 0.1 / hgt + 0.01, "{cut} vs {hgt}");
+    assert!(
+        (cut / hgt - 20.0).abs() < 20.0 * 0.1 / hgt + 0.01,
+        "{cut} vs {hgt}"
+    );
     assert!(svg.contains(">+350</text>"));
     // The load cases' legend, and nothing for a metric without rows.
     assert!(svg.contains(">flexion_7.5nm</text>") && svg.contains(">extension_7.5nm</text>"));
