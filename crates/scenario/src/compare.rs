@@ -1256,13 +1256,13 @@ loaded plane against the moment: the scenario solid, the intact twin dashed. ",
 <text x='{}' y='13' text-anchor='middle' font-weight='bold'>{c}</text>\
 <line x1='{left}' x2='{}' y1='{y0:.1}' y2='{y0:.1}' stroke='#333'/>\
 <line x1='{left}' x2='{left}' y1='{top}' y2='{}' stroke='#333'/>\
-<text x='{}' y='{:.1}' text-anchor='end'>{ymax:.1}</text>\
+<text x='{}' y='{:.1}' text-anchor='start'>{ymax:.1} deg</text>\
 <text x='{}' y='{:.1}' text-anchor='end'>{ymin:.1}</text>\
 <text x='{}' y='{}' text-anchor='end'>{xmax:.1} N m</text>",
                 w / 2.0,
                 w - 8.0,
                 ht - bottom,
-                left - 3.0,
+                left + 3.0,
                 py(ymax) + 4.0,
                 left - 3.0,
                 py(ymin),
