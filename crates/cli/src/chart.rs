@@ -66,7 +66,7 @@ pub struct Frame {
 
 impl Frame {
     /// Pixel of a data point.
-    pub fn to_px(&self, x: f64, y: f64) -> Point {
+    pub fn pixel_of(self, x: f64, y: f64) -> Point {
         let [l, t, r, b] = self.area;
         let fx = (x - self.x.0) / (self.x.1 - self.x.0);
         let fy = (y - self.y.0) / (self.y.1 - self.y.0);
@@ -187,7 +187,7 @@ impl Chart {
             .draw(&mut c);
         // Grid and tick labels.
         for v in ticks(f.x.0, f.x.1, 6).1 {
-            let p = f.to_px(v, f.y.0);
+            let p = f.pixel_of(v, f.y.0);
             let _ = Line::new(Point::new(p.x, t), Point::new(p.x, b))
                 .into_styled(thin(GRID))
                 .draw(&mut c);
@@ -195,7 +195,7 @@ impl Chart {
                 .draw(&mut c);
         }
         for v in ticks(f.y.0, f.y.1, 6).1 {
-            let p = f.to_px(f.x.0, v);
+            let p = f.pixel_of(f.x.0, v);
             let _ = Line::new(Point::new(l, p.y), Point::new(r, p.y))
                 .into_styled(thin(if v.abs() < 1e-12 { INK } else { GRID }))
                 .draw(&mut c);
@@ -234,7 +234,7 @@ impl Chart {
                 .points
                 .iter()
                 .filter(|p| p.0.is_finite() && p.1.is_finite())
-                .map(|&(x, y)| f.to_px(x, y))
+                .map(|&(x, y)| f.pixel_of(x, y))
                 .collect();
             let _ = Polyline::new(&px)
                 .into_styled(PrimitiveStyle::with_stroke(col, 2))
@@ -381,13 +381,13 @@ mod tests {
         assert!(f.y.0 <= -2.0 && f.y.1 >= 3.0);
         // Each curve passes through its own points and the midpoint of each line piece, in
         // its own colour; the other curve's points are not in that colour.
-        assert!(near(&img, f.to_px(5.0, 2.0), PALETTE[0]));
-        assert_eq!(pixel(&img, f.to_px(7.5, 3.0)), PALETTE[0]);
-        assert!(near(&img, f.to_px(5.0, -1.5), PALETTE[1]));
-        assert!(!near(&img, f.to_px(5.0, 1.0), PALETTE[0]));
-        assert!(!near(&img, f.to_px(5.0, -1.5), PALETTE[0]));
+        assert!(near(&img, f.pixel_of(5.0, 2.0), PALETTE[0]));
+        assert_eq!(pixel(&img, f.pixel_of(7.5, 3.0)), PALETTE[0]);
+        assert!(near(&img, f.pixel_of(5.0, -1.5), PALETTE[1]));
+        assert!(!near(&img, f.pixel_of(5.0, 1.0), PALETTE[0]));
+        assert!(!near(&img, f.pixel_of(5.0, -1.5), PALETTE[0]));
         // Away from every curve, inside the plot, the picture is background or grid.
-        let p = pixel(&img, f.to_px(1.0, -1.7));
+        let p = pixel(&img, f.pixel_of(1.0, -1.7));
         assert!(p == [255, 255, 255] || p == [225, 225, 225], "{p:?}");
         // The PNG decodes to the same size.
         let png = img.to_png();
