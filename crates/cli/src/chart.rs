@@ -267,27 +267,10 @@ pub fn moment_rotation(r: &CaseResult) -> Option<Chart> {
     if !r.converged || r.samples.is_empty() {
         return None;
     }
-    let (axis, sign) = motion.axis_sign();
-    let nseg = r.samples[0].segments.len();
-    let series = (0..nseg)
-        .map(|k| {
-            let g = &r.samples[0].segments[k];
-            // Without a preload the unloaded pose is the origin of every curve; with a
-            // follower load the pose at zero moment is not sampled, so the curve starts at
-            // the first sampled moment.
-            let start = (r.case.follower_n == 0.0).then_some((0.0, 0.0));
-            Series {
-                name: format!("{}-{}", g.upper.name(), g.lower.name()),
-                points: start
-                    .into_iter()
-                    .chain(
-                        r.samples
-                            .iter()
-                            .map(|s| (s.moment_nm, s.segments[k].rotation_deg[axis] * sign)),
-                    )
-                    .collect(),
-            }
-        })
+    let series = r
+        .moment_rotation()
+        .into_iter()
+        .map(|(name, points)| Series { name, points })
         .collect();
     let preload = if r.case.follower_n > 0.0 {
         format!(", {:.0} N follower load", r.case.follower_n)

@@ -13,26 +13,15 @@ fn esc(s: &str) -> String {
 /// Moment-rotation curves of one case: one polyline per segment, main-plane rotation
 /// against moment.
 fn curve_svg(r: &CaseResult) -> String {
-    let Some((motion, _)) = r.case.moment else {
+    let curves = r.moment_rotation();
+    if curves.is_empty() {
         return String::new();
-    };
-    let (axis, sign) = motion.axis_sign();
-    let nseg = r.samples.first().map(|s| s.segments.len()).unwrap_or(0);
-    let series: Vec<Vec<(f64, f64)>> = (0..nseg)
-        .map(|k| {
-            std::iter::once((0.0, 0.0))
-                .chain(
-                    r.samples
-                        .iter()
-                        .map(|s| (s.moment_nm, s.segments[k].rotation_deg[axis] * sign)),
-                )
-                .collect()
-        })
-        .collect();
+    }
+    let series: Vec<&[(f64, f64)]> = curves.iter().map(|(_, p)| p.as_slice()).collect();
     let xmax = r.samples.iter().map(|s| s.moment_nm).fold(1.0, f64::max);
     let ymax = series
         .iter()
-        .flatten()
+        .flat_map(|c| c.iter())
         .map(|p| p.1.abs())
         .fold(1.0, f64::max)
         .ceil();
@@ -66,15 +55,12 @@ fn curve_svg(r: &CaseResult) -> String {
             "<polyline fill='none' stroke='{c}' stroke-width='2' points='{}'/>",
             path.join(" ")
         ));
-        if let Some(seg) = r.samples.first().map(|s| &s.segments[k]) {
-            s.push_str(&format!(
-                "<text x='{}' y='{}' fill='{c}'>{}-{}</text>",
-                w - 60.0,
-                20.0 + 13.0 * k as f64,
-                seg.upper.name(),
-                seg.lower.name()
-            ));
-        }
+        s.push_str(&format!(
+            "<text x='{}' y='{}' fill='{c}'>{}</text>",
+            w - 60.0,
+            20.0 + 13.0 * k as f64,
+            curves[k].0
+        ));
     }
     s.push_str("</svg>");
     s

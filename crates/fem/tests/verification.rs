@@ -755,6 +755,15 @@ fn stress_invariants() {
 }
 
 /// Minimal well-formedness check: balanced tags, returns (tag, attributes, text) of leaves.
+/// The numbers of the `<DataArray>` called `name` among [`parse_xml`]'s leaves.
+fn named_array(leaves: &[(String, String, String)], name: &str) -> Vec<f64> {
+    let l = leaves
+        .iter()
+        .find(|l| l.1.contains(&format!("Name=\"{name}\"")))
+        .unwrap_or_else(|| panic!("no DataArray {name}"));
+    l.2.split_whitespace().map(|v| v.parse().unwrap()).collect()
+}
+
 fn parse_xml(s: &str) -> Vec<(String, String, String)> {
     let mut stack: Vec<(String, String, usize)> = Vec::new();
     let mut leaves = Vec::new();
@@ -803,13 +812,7 @@ fn vtu_is_well_formed_and_tet10_order_matches_vtk() {
         m.num_nodes(),
         m.num_elements()
     )));
-    let array = |name: &str| -> Vec<f64> {
-        let l = leaves
-            .iter()
-            .find(|l| l.1.contains(&format!("Name=\"{name}\"")))
-            .unwrap();
-        l.2.split_whitespace().map(|v| v.parse().unwrap()).collect()
-    };
+    let array = |name: &str| named_array(&leaves, name);
     assert_eq!(array("displacement").len(), 3 * m.num_nodes());
     assert_eq!(array("von_mises").len(), m.num_elements());
     assert_eq!(array("stress").len(), 6 * m.num_elements());
@@ -990,13 +993,7 @@ fn vtu_lines_are_well_formed() {
     let s = lines_vtu_string(&pts, &lines, &fields).unwrap();
     assert!(s.contains(r#"NumberOfPoints="3" NumberOfCells="2""#));
     let leaves = parse_xml(&s);
-    let array = |name: &str| -> Vec<f64> {
-        let l = leaves
-            .iter()
-            .find(|l| l.1.contains(&format!("Name=\"{name}\"")))
-            .unwrap();
-        l.2.split_whitespace().map(|v| v.parse().unwrap()).collect()
-    };
+    let array = |name: &str| named_array(&leaves, name);
     assert_eq!(array("connectivity"), vec![0.0, 1.0, 1.0, 2.0]);
     assert_eq!(array("offsets"), vec![2.0, 4.0]);
     assert_eq!(array("types"), vec![3.0, 3.0]);
@@ -1023,13 +1020,7 @@ fn vtu_triangles_are_well_formed() {
     let s = triangles_vtu_string(&pts, &tris, &point, &cell).unwrap();
     assert!(s.contains(r#"NumberOfPoints="4" NumberOfCells="2""#));
     let leaves = parse_xml(&s);
-    let array = |name: &str| -> Vec<f64> {
-        let l = leaves
-            .iter()
-            .find(|l| l.1.contains(&format!("Name=\"{name}\"")))
-            .unwrap();
-        l.2.split_whitespace().map(|v| v.parse().unwrap()).collect()
-    };
+    let array = |name: &str| named_array(&leaves, name);
     assert_eq!(array("connectivity"), vec![0.0, 1.0, 2.0, 1.0, 3.0, 2.0]);
     assert_eq!(array("offsets"), vec![3.0, 6.0]);
     assert_eq!(array("types"), vec![5.0, 5.0]);

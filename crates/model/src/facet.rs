@@ -434,16 +434,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn parallel_planes_give_their_distance_and_a_covering_master() {
-        // Lower superior facet facing posteromedially-left; the upper one 1.2 mm across.
-        let n = Vector3::new(-0.7, 0.7, 0.0).normalize();
+    /// Two round articular surfaces of radius 6 mm facing each other 1.2 mm apart, the
+    /// lower one facing along `n`.
+    fn round_joint(n: Vector3<f64>) -> (ArticularSurface, ArticularSurface) {
         let lower = patch([10.0, 20.0, 0.0], n.into(), 6.0);
         let upper = patch(
             (Vector3::new(10.0, 20.0, 0.0) + n * 1.2).into(),
             (-n).into(),
             6.0,
         );
+        (upper, lower)
+    }
+
+    #[test]
+    fn parallel_planes_give_their_distance_and_a_covering_master() {
+        // Lower superior facet facing posteromedially-left; the upper one 1.2 mm across.
+        let n = Vector3::new(-0.7, 0.7, 0.0).normalize();
+        let (upper, lower) = round_joint(n);
         let p = FacetParams::default();
         let g = facet_geometry(&upper, &lower, &p).unwrap();
         assert!(
@@ -474,12 +481,7 @@ mod tests {
     #[test]
     fn the_slave_triangles_cover_a_round_joint_facing_the_upper_vertebra() {
         let n = Vector3::new(-0.7, 0.7, 0.2).normalize();
-        let lower = patch([10.0, 20.0, 0.0], n.into(), 6.0);
-        let upper = patch(
-            (Vector3::new(10.0, 20.0, 0.0) + n * 1.2).into(),
-            (-n).into(),
-            6.0,
-        );
+        let (upper, lower) = round_joint(n);
         let p = FacetParams::default();
         let g = facet_geometry(&upper, &lower, &p).unwrap();
         let tris = slave_triangles(&g, 2.5);

@@ -1762,6 +1762,37 @@ impl CaseResult {
     pub fn last(&self) -> Option<&Sample> {
         self.samples.last()
     }
+
+    /// The moment-rotation curve of every segment, cranial first: the segment's name
+    /// (`L4-L5`) and its points (moment in N m, rotation in the loaded plane in degrees),
+    /// from the unloaded state (0, 0) when the case has no follower load (with one, the
+    /// pose at zero moment is not sampled), then at each sampled moment. Empty for a case
+    /// without a moment or that did not converge.
+    pub fn moment_rotation(&self) -> Vec<(String, Vec<(f64, f64)>)> {
+        let (Some((motion, _)), true, Some(first)) =
+            (self.case.moment, self.converged, self.samples.first())
+        else {
+            return Vec::new();
+        };
+        let (axis, sign) = motion.axis_sign();
+        let start = (self.case.follower_n == 0.0).then_some((0.0, 0.0));
+        first
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(k, g)| {
+                let points = start
+                    .into_iter()
+                    .chain(
+                        self.samples
+                            .iter()
+                            .map(|s| (s.moment_nm, s.segments[k].rotation_deg[axis] * sign)),
+                    )
+                    .collect();
+                (format!("{}-{}", g.upper.name(), g.lower.name()), points)
+            })
+            .collect()
+    }
 }
 
 /// Rotation of body `up` relative to body `lo`, in the anatomical frame `frame` (columns

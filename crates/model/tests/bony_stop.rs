@@ -6,6 +6,8 @@
 //!
 //! `cargo test --release -p spinetwin-model --test bony_stop -- --ignored --nocapture`
 
+mod common;
+
 use spinetwin_fem::nl::SolveOptions;
 use spinetwin_model::loadcase::LoadCase;
 use spinetwin_model::twin::{Fidelity, TwinFile, TwinParams, TWIN_SCHEMA_VERSION};
@@ -81,15 +83,10 @@ fn bony_stops_hold_under_a_follower_load() {
         facet_joints: spinetwin_phantom::FacetJoints::Anatomical,
         ..Default::default()
     };
-    let ph = spinetwin_phantom::generate(&spec).expect("phantom");
-    let seg = spinetwin_segment::segment(&ph.ct, &Default::default()).expect("segmentation");
-    let landmarks =
-        spinetwin_segment::landmarks::landmarks(&ph.ct, &seg.labels).expect("landmarks");
-    let file = TwinFile {
-        schema_version: TWIN_SCHEMA_VERSION,
-        fidelity: Fidelity::Hybrid,
-        source: "anatomical-facet phantom".into(),
-        params: TwinParams {
+    let file = common::phantom_twin_file(
+        &spec,
+        "anatomical-facet phantom",
+        TwinParams {
             bony_stops: true,
             ligaments: spinetwin_model::twin::LigamentParams {
                 capsule: spinetwin_model::ligament::CapsuleModel::SLEEVE_DEFAULT,
@@ -97,8 +94,7 @@ fn bony_stops_hold_under_a_follower_load() {
             },
             ..Default::default()
         },
-        landmarks,
-    };
+    );
     let twin = specimen(&file, "intact_segment_l4l5").expect("L4-L5 specimen");
     let stops = twin
         .facets

@@ -6,28 +6,22 @@
 //!
 //! `cargo test --release -p spinetwin-model --test facet_pressure -- --ignored --nocapture`
 
+mod common;
+
 use spinetwin_fem::nl::SolveOptions;
 use spinetwin_model::export::loaded_contact_surfaces;
 use spinetwin_model::loadcase::LoadCase;
-use spinetwin_model::twin::{
-    Fidelity, PosteriorContact, TwinFile, TwinParams, TWIN_SCHEMA_VERSION,
-};
+use spinetwin_model::twin::{PosteriorContact, TwinParams};
 use spinetwin_model::validate::specimen;
 
 #[test]
 #[ignore = "a phantom, its segmentation and a nonlinear solve: release mode (CI runs it)"]
 fn the_facet_pressure_field_makes_the_facet_forces() {
-    let ph = spinetwin_phantom::generate(&Default::default()).expect("phantom");
-    let seg = spinetwin_segment::segment(&ph.ct, &Default::default()).expect("segmentation");
-    let landmarks =
-        spinetwin_segment::landmarks::landmarks(&ph.ct, &seg.labels).expect("landmarks");
-    let file = TwinFile {
-        schema_version: TWIN_SCHEMA_VERSION,
-        fidelity: Fidelity::Hybrid,
-        source: "default phantom".into(),
-        params: TwinParams::default(),
-        landmarks,
-    };
+    let file = common::phantom_twin_file(
+        &Default::default(),
+        "default phantom",
+        TwinParams::default(),
+    );
     let twin = specimen(&file, "intact_segment_l4l5").expect("L4-L5 specimen");
     let case = LoadCase::parse("axial_rotation_left:7.5Nm").expect("load case");
     let res = twin

@@ -303,33 +303,19 @@ pub struct Curve {
 
 /// The curves of one solved twin (converged pure-moment cases only).
 fn curves_of(twin: &str, results: &[CaseResult]) -> Vec<Curve> {
-    let mut out = Vec::new();
-    for r in results.iter().filter(|r| r.converged) {
-        let Some((motion, _)) = r.case.moment else {
-            continue;
-        };
-        let (axis, sign) = motion.axis_sign();
-        let Some(first) = r.samples.first() else {
-            continue;
-        };
-        for (k, g) in first.segments.iter().enumerate() {
-            let start = (r.case.follower_n == 0.0).then_some((0.0, 0.0));
-            out.push(Curve {
-                twin: twin.to_string(),
-                load_case: r.case.name.clone(),
-                segment: format!("{}-{}", g.upper.name(), g.lower.name()),
-                points: start
-                    .into_iter()
-                    .chain(
-                        r.samples
-                            .iter()
-                            .map(|s| (s.moment_nm, s.segments[k].rotation_deg[axis] * sign)),
-                    )
-                    .collect(),
-            });
-        }
-    }
-    out
+    results
+        .iter()
+        .flat_map(|r| {
+            r.moment_rotation()
+                .into_iter()
+                .map(|(segment, points)| Curve {
+                    twin: twin.to_string(),
+                    load_case: r.case.name.clone(),
+                    segment,
+                    points,
+                })
+        })
+        .collect()
 }
 
 /// The bone metrics of the full fidelity, per deformable vertebra: (metric, what it is in
