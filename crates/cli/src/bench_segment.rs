@@ -33,8 +33,8 @@ const CLINICAL_DIMS: [usize; 3] = [512, 512, 400];
 const CLINICAL_SPACING_MM: f64 = 0.65;
 
 /// The built-in phantom at [`CLINICAL_SPACING_MM`], placed in the middle of a
-/// [`CLINICAL_DIMS`] grid: padded with its own background (the median of its corners, the
-/// air around the body) or cropped where it is larger.
+/// [`CLINICAL_DIMS`] grid (a whole-voxel shift): padded with its own background (the
+/// median of its corners, the air around the body) or cropped where it is larger.
 fn clinical_size_ct() -> Result<Volume<f32>> {
     let spec = spinetwin_phantom::PhantomSpec {
         spacing_mm: CLINICAL_SPACING_MM,
@@ -58,22 +58,9 @@ fn clinical_size_ct() -> Result<Volume<f32>> {
     let grid =
         spinetwin_imaging::Grid::new(CLINICAL_DIMS, g.spacing, g.origin + shift, g.direction)
             .context("the clinical-size grid")?;
-    let mut out = Volume::filled(grid, fill);
-    for k in 0..CLINICAL_DIMS[2] {
-        for j in 0..CLINICAL_DIMS[1] {
-            for i in 0..CLINICAL_DIMS[0] {
-                let s = [i, j, k].map(|x| x as isize);
-                let (si, sj, sk) = (s[0] - off[0], s[1] - off[1], s[2] - off[2]);
-                if si >= 0 && sj >= 0 && sk >= 0 {
-                    let (si, sj, sk) = (si as usize, sj as usize, sk as usize);
-                    if si < ni && sj < nj && sk < nk {
-                        out.set(i, j, k, src.get(si, sj, sk));
-                    }
-                }
-            }
-        }
-    }
-    Ok(out)
+    // Same voxel size and axes, whole-voxel shift: nearest-neighbour resampling copies the
+    // phantom's voxels and fills the rest.
+    Ok(src.resample(&grid, spinetwin_imaging::Interpolation::Nearest, fill))
 }
 
 /// Resets the process's peak resident memory (Linux: `/proc/self/clear_refs`), so that

@@ -264,14 +264,14 @@ impl Chart {
 /// against the applied moment. None for a case without a moment (standing).
 pub fn moment_rotation(r: &CaseResult) -> Option<Chart> {
     let (motion, _) = r.case.moment?;
-    if !r.converged || r.samples.is_empty() {
-        return None;
-    }
-    let series = r
+    let series: Vec<Series> = r
         .moment_rotation()
         .into_iter()
         .map(|(name, points)| Series { name, points })
         .collect();
+    if series.is_empty() {
+        return None; // not converged
+    }
     let preload = if r.case.follower_n > 0.0 {
         format!(", {:.0} N follower load", r.case.follower_n)
     } else {

@@ -284,6 +284,12 @@ pub struct Comparison {
     pub curves: Vec<Curve>,
 }
 
+/// Colours of the report's charts, one per load case or segment in order (the
+/// colour-blind-safe palette of Wong 2011, Nat Methods 8:441).
+const COLOURS: [&str; 8] = [
+    "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#999999",
+];
+
 /// Name of the intact twin in [`Curve::twin`].
 pub const INTACT: &str = "intact";
 
@@ -1085,9 +1091,6 @@ impl Comparison {
         if cases.is_empty() || levels.is_empty() {
             return String::new();
         }
-        const COLOURS: [&str; 8] = [
-            "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#999999",
-        ];
         const CAP: f64 = 200.0;
         let largest = rows
             .iter()
@@ -1191,9 +1194,6 @@ impl Comparison {
     /// one small chart per pure-moment case, one colour per segment, the scenario solid and
     /// the intact twin dashed. Empty without curves.
     fn curve_charts(&self, name: &str) -> String {
-        const COLOURS: [&str; 8] = [
-            "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#999999",
-        ];
         let mut segments: Vec<&str> = Vec::new();
         for c in self.curves.iter().filter(|c| c.twin == name) {
             if !segments.contains(&c.segment.as_str()) {
