@@ -503,6 +503,7 @@ mod tests {
             schema_version: TWIN_SCHEMA_VERSION,
             fidelity: Fidelity::Hybrid,
             source: "test".into(),
+            pseudonym: String::new(),
             params: TwinParams::default(),
             landmarks: lm,
         };

@@ -274,6 +274,7 @@ pub fn twin_of_levels(
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
         source: source.to_string(),
+        pseudonym: String::new(),
         params: TwinParams::default(),
         landmarks,
     })
@@ -1224,6 +1225,7 @@ mod tests {
             schema_version: TWIN_SCHEMA_VERSION,
             fidelity: Fidelity::Hybrid,
             source: "test".into(),
+            pseudonym: String::new(),
             params: TwinParams::default(),
             landmarks: lm.clone(),
         };

@@ -71,6 +71,7 @@ fn main() {
             schema_version: TWIN_SCHEMA_VERSION,
             fidelity: Fidelity::Hybrid,
             source: "disc_study".into(),
+            pseudonym: String::new(),
             params: TwinParams::default(),
             landmarks: lm,
         };

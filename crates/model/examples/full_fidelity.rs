@@ -30,6 +30,7 @@ fn main() {
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
         source: "phantom".into(),
+        pseudonym: String::new(),
         params: TwinParams::default(),
         landmarks: lm,
     })

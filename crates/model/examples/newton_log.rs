@@ -51,6 +51,7 @@ fn main() {
             schema_version: TWIN_SCHEMA_VERSION,
             fidelity: Fidelity::Hybrid,
             source: "dbg".into(),
+            pseudonym: String::new(),
             params: TwinParams::default(),
             landmarks: lm,
         };

@@ -20,6 +20,7 @@ pub mod ligament;
 pub mod loadcase;
 pub mod material;
 pub mod resection;
+pub mod summary;
 pub mod twin;
 pub mod validate;
 

@@ -103,6 +103,11 @@ pub struct TwinFile {
     pub fidelity: Fidelity,
     /// Where the anatomy came from (no patient identifiers).
     pub source: String,
+    /// A patient-free name for the twin, shown in every report made from it: the user's
+    /// (`spinetwin build --pseudonym`, e.g. a study code) or one drawn at random when it was
+    /// built. Twin files written before it read "".
+    #[serde(default)]
+    pub pseudonym: String,
     /// Parameters.
     pub params: TwinParams,
     /// Landmarks of the modelled vertebrae, cranial first.

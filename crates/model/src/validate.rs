@@ -269,6 +269,122 @@ pub fn to_csv(rows: &[ValidationRow]) -> String {
     s
 }
 
+/// The validation of the default model on the built-in phantom as committed in
+/// `docs/validation/twin_phantom.csv` (written by `spinetwin validate`). Reports quote it as
+/// the model's validation status; the release test `committed_validation_is_current` (cli)
+/// reruns the validation and fails when this table no longer matches the code.
+pub const COMMITTED_CSV: &str = include_str!("../../../docs/validation/twin_phantom.csv");
+
+/// The committed validation ([`COMMITTED_CSV`]) as rows.
+pub fn committed() -> Vec<ValidationRow> {
+    // A unit test parses the same text: this cannot fail in a built binary.
+    from_csv(COMMITTED_CSV).expect("the committed validation table parses")
+}
+
+/// Splits one CSV line at the commas outside double quotes, unquoting the fields (the
+/// table's quoted fields never hold a double quote: [`to_csv`] writes them as ').
+fn split_csv_line(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(String::new()),
+            c => fields.last_mut().expect("starts with one field").push(c),
+        }
+    }
+    fields
+}
+
+/// Reads a table written by [`to_csv`] back.
+pub fn from_csv(text: &str) -> Result<Vec<ValidationRow>, ModelError> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next().unwrap_or_default();
+    let want = to_csv(&[]);
+    if header != want.trim_end() {
+        return Err(ModelError::InvalidInput(format!(
+            "not a validation table written by spinetwin validate (header '{header}')"
+        )));
+    }
+    let mut rows = Vec::new();
+    for (k, line) in lines.enumerate() {
+        let f = split_csv_line(line);
+        let bad = |what: &str| {
+            ModelError::InvalidInput(format!("validation table line {}: {what}", k + 2))
+        };
+        if f.len() != 15 {
+            return Err(bad(&format!("{} fields, expected 15", f.len())));
+        }
+        let num = |i: usize| -> Result<f64, ModelError> {
+            f[i].trim()
+                .parse::<f64>()
+                .map_err(|_| bad(&format!("field {} is not a number: '{}'", i + 1, f[i])))
+        };
+        let opt = |i: usize| -> Result<Option<f64>, ModelError> {
+            if f[i].trim().is_empty() {
+                Ok(None)
+            } else {
+                num(i).map(Some)
+            }
+        };
+        let pass = match f[12].as_str() {
+            "pass" => true,
+            "fail" => false,
+            other => return Err(bad(&format!("result '{other}' is neither pass nor fail"))),
+        };
+        rows.push(ValidationRow {
+            target: Target {
+                id: f[0].clone(),
+                experiment: f[1].clone(),
+                motion: f[2].clone(),
+                moment_nm: num(3)?,
+                follower_n: num(4)?,
+                quantity: f[5].clone(),
+                mean: num(6)?,
+                spread: opt(7)?,
+                spread_kind: f[8].clone(),
+                source: f[14].clone(),
+            },
+            band: [num(9)?, num(10)?],
+            predicted: opt(11)?,
+            pass,
+            note: f[13].clone(),
+        });
+    }
+    Ok(rows)
+}
+
+impl Target {
+    /// What the row compares, in words: `L4-L5 disc only, flexion 1 N m: rotation (deg)`.
+    pub fn describe(&self) -> String {
+        let specimen = match self.experiment.as_str() {
+            "disc_only_l4l5" => "L4-L5 disc only",
+            "intact_segment_l4l5" => "L4-L5 intact segment",
+            other => other,
+        };
+        let mut load = self.motion.replace('_', " ");
+        if self.moment_nm > 0.0 {
+            load.push_str(&format!(" {} N m", self.moment_nm));
+        }
+        if self.follower_n > 0.0 {
+            load.push_str(&format!(" + {} N follower load", self.follower_n));
+        }
+        let quantity = match self.quantity.as_str() {
+            "rom_deg" => "rotation (deg)",
+            "idp_mpa" => "intradiscal pressure (MPa)",
+            "facet_force_n" => "facet force, both sides (N)",
+            "facet_force_contralateral_n" => "contralateral facet force (N)",
+            other => other,
+        };
+        format!("{specimen}, {load}: {quantity}")
+    }
+
+    /// The source's first part (`Heuer et al. 2007`), for tables with little room.
+    pub fn short_source(&self) -> &str {
+        self.source.split(',').next().unwrap_or(&self.source).trim()
+    }
+}
+
 /// Rows that were used to choose a default rather than held out: the default ligament set
 /// ([`crate::ligament::LigamentSet::GoelBilinear`]) was picked over the Remus set by the
 /// intact L4-L5 rows of Niosi et al. without preload.
@@ -294,5 +410,48 @@ mod tests {
         assert!(n.source.contains("Niosi"));
         let h = t.iter().find(|t| t.id == "heuer_ext_2.5").unwrap();
         assert_eq!((h.mean, h.moment_nm, h.spread), (5.15, 2.5, None));
+    }
+
+    #[test]
+    fn committed_table_reads_back_as_written() {
+        let rows = committed();
+        assert_eq!(rows.len(), targets().len());
+        // What was read writes the same text again: no field is lost or changed.
+        assert_eq!(to_csv(&rows), COMMITTED_CSV);
+        let ids: Vec<&str> = rows.iter().map(|r| r.target.id.as_str()).collect();
+        let want: Vec<String> = targets().into_iter().map(|t| t.id).collect();
+        assert_eq!(ids, want);
+        // Each row's verdict is its prediction against its band.
+        for r in &rows {
+            let inside = r
+                .predicted
+                .is_some_and(|p| p >= r.band[0] && p <= r.band[1]);
+            assert_eq!(inside, r.pass, "{}", r.target.id);
+        }
+        let w = rows.iter().find(|r| r.target.id == "niosi_fl_lb").unwrap();
+        assert_eq!(
+            w.target.describe(),
+            "L4-L5 intact segment, lateral bending left 7.5 N m + 600 N follower load: rotation (deg)"
+        );
+        assert_eq!(w.target.short_source(), "Niosi et al. 2006");
+    }
+
+    #[test]
+    fn a_table_that_is_not_ours_is_refused_with_the_line() {
+        assert!(from_csv("a,b\n1,2\n")
+            .unwrap_err()
+            .to_string()
+            .contains("header"));
+        let mut t = to_csv(&[]);
+        t.push_str(
+            "x,disc_only_l4l5,flexion,1,0,rom_deg,4.95,,none,3.7,6.2,2.5,maybe,\"\",\"s\"\n",
+        );
+        let e = from_csv(&t).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("maybe"), "{e}");
+        let mut t = to_csv(&[]);
+        t.push_str(
+            "x,disc_only_l4l5,flexion,one,0,rom_deg,4.95,,none,3.7,6.2,2.5,pass,\"\",\"s\"\n",
+        );
+        assert!(from_csv(&t).unwrap_err().to_string().contains("'one'"));
     }
 }

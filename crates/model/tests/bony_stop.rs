@@ -32,6 +32,7 @@ fn bony_stops_stiffen_extension_on_a_real_spine() {
             schema_version: TWIN_SCHEMA_VERSION,
             fidelity: Fidelity::Hybrid,
             source: "VerSe sub-verse004 expert mask".into(),
+            pseudonym: String::new(),
             params: TwinParams {
                 bony_stops,
                 ..Default::default()

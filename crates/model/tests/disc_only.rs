@@ -15,6 +15,7 @@ fn phantom_twin() -> TwinFile {
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
         source: "test".into(),
+        pseudonym: String::new(),
         params: TwinParams::default(),
         landmarks: spinetwin_segment::landmarks::landmarks(&ph.ct, &labels).unwrap(),
     }

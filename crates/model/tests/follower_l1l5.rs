@@ -30,6 +30,7 @@ fn a_follower_load_raises_idp_and_barely_changes_rom_as_rohlmann_found() {
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
         source: "phantom L1-L5, reference labels".into(),
+        pseudonym: String::new(),
         params: TwinParams::default(),
         landmarks: spinetwin_segment::landmarks::landmarks(&ph.ct, &ph.labels).unwrap(),
     };

@@ -33,6 +33,7 @@ fn phantom_twin() -> (
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
         source: "built-in phantom".into(),
+        pseudonym: String::new(),
         params: TwinParams::default(),
         landmarks: lm,
     })

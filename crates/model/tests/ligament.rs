@@ -56,6 +56,7 @@ fn twin_file(
         schema_version: spinetwin_model::twin::TWIN_SCHEMA_VERSION,
         fidelity: spinetwin_model::twin::Fidelity::Hybrid,
         source: "test".into(),
+        pseudonym: String::new(),
         params,
         landmarks: spinetwin_segment::landmarks::SpineLandmarks {
             vertebrae,

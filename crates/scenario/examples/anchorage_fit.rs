@@ -62,6 +62,7 @@ fn main() {
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
         source: "phantom L3-L5".into(),
+        pseudonym: String::new(),
         params: TwinParams::default(),
         landmarks: lm,
     })

@@ -380,6 +380,7 @@ fn l3s1_bmd(
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
         source: "built-in phantom L3-S1".into(),
+        pseudonym: String::new(),
         params: TwinParams::default(),
         landmarks: lm,
     })

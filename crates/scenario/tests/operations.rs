@@ -961,6 +961,7 @@ fn reference_twin() -> (
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
         source: "phantom L3-L5 reference labels (test)".into(),
+        pseudonym: String::new(),
         params: TwinParams::default(),
         landmarks: lm.clone(),
     })

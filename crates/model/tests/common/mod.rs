@@ -17,6 +17,7 @@ pub fn phantom_twin_file(
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
         source: source.into(),
+        pseudonym: String::new(),
         params,
         landmarks,
     }

@@ -40,6 +40,7 @@ fn build_file(levels: Option<&str>, cache: &str) -> TwinFile {
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
         source: "built-in phantom (tests)".into(),
+        pseudonym: String::new(),
         params: TwinParams::default(),
         landmarks: lm,
     };
