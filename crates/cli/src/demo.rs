@@ -234,8 +234,9 @@ pub fn run(args: Args) -> Result<()> {
         let twin_part = if args.no_twin {
             None
         } else {
-            let twin_file =
+            let mut twin_file =
                 crate::twin::twin_from_labels(&img.volume, &seg.labels, "built-in phantom")?;
+            twin_file.pseudonym = crate::twin::PHANTOM_PSEUDONYM.into();
             let twin = spinetwin_model::twin::Twin::build(twin_file.clone())
                 .context("building the twin")?;
             let bones = crate::snapshot::bone_surfaces(&seg.labels, &twin_file);
@@ -281,7 +282,7 @@ pub fn run(args: Args) -> Result<()> {
                     skipped,
                 })
             };
-            let mut report = crate::report::html(&twin, &results, &twin_file.source);
+            let mut report = crate::report::html(&twin, &results);
             // The intact twin's picture (the same as the first one of the plan report).
             let shots = crate::snapshot::snapshots(
                 &[(spinetwin_scenario::SNAPSHOT_INTACT, &twin, &[], &results)],

@@ -234,7 +234,7 @@ pub(crate) fn builtin_comparison(
         }
     }
     let results = solve_scenarios(&models, cases, intact)?;
-    let mut cmp = compare(intact, &results);
+    let mut cmp = compare(twin, intact, &results);
     let (file, motions) = DEMO_ROM_MATCHED;
     let mut failed = 0;
     for (m, r) in &results {
@@ -368,7 +368,7 @@ pub fn run(args: PlanArgs) -> Result<()> {
     };
     let intact = solve_all(&twin, &cases, "intact")?;
     let results = solve_scenarios(&models, &cases, &intact)?;
-    let mut cmp = compare(&intact, &results);
+    let mut cmp = compare(&twin, &intact, &results);
     let mut failed_matched = 0;
     if control != Control::Load {
         for (m, r) in &results {
@@ -468,7 +468,7 @@ fn run_full(
     })?;
     let intact = all.remove(0);
     let results: Vec<(&ScenarioModel, Vec<CaseResult>)> = models.iter().zip(all).collect();
-    let mut cmp = compare(&intact, &results);
+    let mut cmp = compare(twin, &intact, &results);
     cmp.set_full_fidelity(input.options.spacing_mm, input.options.cage_friction);
     let mut failed_matched = 0;
     if control != Control::Load {

@@ -2,6 +2,7 @@
 //! the moment-rotation curves as inline SVG (no scripts, no external files, so the page can
 //! be mailed or archived as is).
 
+use spinetwin_model::summary::ModelSummary;
 use spinetwin_model::twin::{CaseResult, PosteriorContact, Twin};
 
 fn esc(s: &str) -> String {
@@ -67,38 +68,32 @@ fn curve_svg(r: &CaseResult) -> String {
 }
 
 /// The whole report page.
-pub fn html(twin: &Twin, results: &[CaseResult], source: &str) -> String {
+pub fn html(twin: &Twin, results: &[CaseResult]) -> String {
     let mut s = String::from(
         "<!doctype html><html><head><meta charset='utf-8'><title>spinetwin report</title>\
 <style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}\
-th{background:#eef}td:first-child{text-align:left}.bad{color:#b00;font-weight:bold}</style></head><body>",
+th{background:#eef}td:first-child{text-align:left}.bad{color:#b00;font-weight:bold}",
     );
-    s.push_str(&format!(
-        "<h1>spinetwin: lumbar spine twin</h1><p>Anatomy: {}. Levels {}. Hybrid model: rigid vertebrae, \
-{} FE discs, {} ligament fibres, {} facet joints{}. Units: degrees, MPa, N. Rotations are those of \
+    s.push_str(spinetwin_scenario::header::HEADER_CSS);
+    s.push_str("</style></head><body>");
+    s.push_str(
+        "<h1>spinetwin: lumbar spine twin</h1><p>Units: degrees, MPa, N. Rotations are those of \
 the upper vertebra relative to the lower one, in the lower one's anatomical frame \
 (flexion +, left lateral bending +, left axial rotation +).</p>",
-        esc(source),
-        twin.levels.iter().map(|l| l.name()).collect::<Vec<_>>().join(" "),
-        twin.discs.len(),
-        twin.fibres.len(),
-        twin.contact_count(PosteriorContact::Articular),
-        match twin.contact_count(PosteriorContact::BonyStop) {
-            0 => String::new(),
-            n => format!(
-                ", {n} bony stops (posterior bone on the arch below, contact when the bones touch; \
-they stiffen extension a lot)"
-            ),
-        }
-    ));
-    if !twin.warnings.is_empty() {
-        s.push_str("<h3>Warnings</h3><ul>");
-        for w in &twin.warnings {
-            s.push_str(&format!("<li>{}</li>", esc(w)));
-        }
-        s.push_str("</ul>");
+    );
+    if twin.contact_count(PosteriorContact::BonyStop) > 0 {
+        s.push_str(
+            "<p>Bony stops: posterior bone on the arch below, in contact when the bones touch; \
+they stiffen extension a lot.</p>",
+        );
     }
+    let cases: Vec<String> = results.iter().map(|r| r.case.name.clone()).collect();
+    s.push_str(&spinetwin_scenario::header::model_header_html(
+        &ModelSummary::of(twin),
+        None,
+        &cases,
+    ));
     for r in results {
         s.push_str(&format!("<h2>{}</h2>", esc(&r.case.name)));
         if !r.converged {

@@ -428,6 +428,10 @@ fn demo_builds_the_twin_solves_the_load_cases_and_compares_the_scenarios() {
     assert!(report.contains("plan/report.html"));
     let plan = std::fs::read_to_string(out.join("plan/report.html")).unwrap();
     assert!(plan.contains("<table"));
+    // Both pages open on the patient-free header and the validation status.
+    for page in [&report, &plan] {
+        assert!(page.contains("<b>PHANTOM</b>") && page.contains("Validation status"));
+    }
     // Each planned screw checked against the label map: the auto-sized screws stay within
     // their pedicles (Gertzbein-Robbins A or B), and the page says how it was graded.
     let cmp: serde_json::Value =
@@ -501,7 +505,7 @@ fn l4s1_twin(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
 #[ignore]
 fn plan_on_a_built_twin_draws_the_loaded_spine() {
     let d = tempfile::tempdir().unwrap();
-    let twin = l4s1_twin(d.path(), "twin", &[]);
+    let twin = l4s1_twin(d.path(), "twin", &["--pseudonym", "STUDY-07"]);
     for l in ["L4", "L5", "S1"] {
         assert!(twin.join(format!("meshes/{l}.stl")).exists(), "{l}");
     }
@@ -521,6 +525,23 @@ fn plan_on_a_built_twin_draws_the_loaded_spine() {
         out.to_str().unwrap(),
     ]);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    // The header names the twin by its pseudonym only and states the model's validation.
+    assert!(html.contains("<b>STUDY-07</b>"), "pseudonym");
+    assert!(
+        html.contains("Validation status")
+            && html.contains("This twin uses those default parameters")
+    );
+    assert!(
+        !html.contains(d.path().to_str().unwrap()),
+        "no input path in the page"
+    );
+    let cmp: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("comparison.json")).unwrap()).unwrap();
+    assert_eq!(cmp["model"]["pseudonym"], "STUDY-07");
+    assert_eq!(
+        cmp["model"]["levels"],
+        serde_json::json!(["L4", "L5", "S1"])
+    );
     assert_eq!(html.matches("data:image/png;base64,").count(), 2);
     assert!(
         html.contains("Vertebrae from the CT surfaces"),
@@ -803,7 +824,18 @@ fn build_with_bony_stops_models_them() {
         (read("summary.json"), read("twin.json"))
     };
     let (plain, plain_twin) = build("plain", &[]);
-    let (stops, stops_twin) = build("stops", &["--bony-stops"]);
+    let (stops, stops_twin) = build("stops", &["--bony-stops", "--pseudonym", "STUDY-07"]);
+    // A twin gets a pseudonym drawn at random unless one is given; two builds, two names.
+    let drawn = plain_twin["pseudonym"].as_str().unwrap();
+    assert!(
+        drawn.len() == 15
+            && drawn.starts_with("TW-")
+            && drawn[3..]
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c)),
+        "{drawn}"
+    );
+    assert_eq!(stops_twin["pseudonym"], "STUDY-07");
     assert_eq!(plain["bony_stops"], 0);
     assert_eq!(plain_twin["params"]["bony_stops"], false);
     assert_eq!(stops_twin["params"]["bony_stops"], true);
@@ -854,6 +886,24 @@ fn plan_refuses_an_unknown_control() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("load, rom-matched, both"), "{e}");
     assert!(!Path::new("unused").exists());
+}
+
+#[test]
+fn build_refuses_a_pseudonym_that_could_hold_a_name() {
+    // It goes into file contents and report headers: a usage error (exit 2) before
+    // anything is read or written.
+    let o = spinetwin(&[
+        "build",
+        "no-such-ct.nii.gz",
+        "--out",
+        "unused-twin",
+        "--pseudonym",
+        "Jane Doe",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("'Jane Doe' is not a usable pseudonym"), "{e}");
+    assert!(!Path::new("unused-twin").exists());
 }
 
 #[test]

@@ -17,6 +17,7 @@ pub mod apply;
 pub mod bone;
 pub mod breach;
 pub mod compare;
+pub mod header;
 pub mod matched;
 pub mod scenario;
 

@@ -64,6 +64,53 @@ fn result(
     }
 }
 
+/// The page opens on the twin's pseudonym, what the model holds and the validation status
+/// of the model (the committed `spinetwin validate` table), and says when the twin's
+/// parameters are not the validated ones.
+#[test]
+fn report_header_names_the_twin_by_pseudonym_and_states_the_validation() {
+    let mut t = common::specimen(&["L3", "L4", "L5"]);
+    t.file.pseudonym = "STUDY-07".into();
+    let flex = LoadCase::pure_moment(Motion::Flexion, 7.5, 0.0);
+    let intact = vec![result(&t, &flex, 4.0, [None, None], true)];
+    let html = compare(&t, &intact, &[]).to_html();
+    assert!(html.contains("<b>STUDY-07</b>"));
+    assert!(html.contains("L3-L5 (3 vertebrae, 2 discs)"), "anatomy row");
+    assert!(html.contains("<tr><th>Load cases</th><td>flexion_7.5nm</td></tr>"));
+    let rows = spinetwin_model::validate::committed();
+    let passed = rows.iter().filter(|r| r.pass).count();
+    assert!(html.contains(&format!("<b>{passed} of {}</b>", rows.len())));
+    // Every row outside its band is listed above the fold, with its source.
+    let failed: Vec<_> = rows.iter().filter(|r| !r.pass).collect();
+    assert!(html.contains(&format!("Not met ({}):", failed.len())));
+    for r in &failed {
+        assert!(html.contains(&r.target.describe()), "{}", r.target.id);
+    }
+    assert_eq!(html.matches(">outside</td>").count(), 2 * failed.len());
+    assert!(html.contains("This twin uses those default parameters."));
+    // A twin with other parameters says which, and that the validation does not cover it.
+    let mut other = t.clone();
+    other.file.params.facets.initial_gap_mm = 0.3;
+    let cmp = compare(&other, &intact, &[]);
+    let html = cmp.to_html();
+    assert!(html.contains("differ from the validated defaults"));
+    assert!(
+        html.contains("facets.initial_gap_mm: 0.3 (default 0.1)"),
+        "{html}"
+    );
+    let json = serde_json::to_value(&cmp).unwrap();
+    assert_eq!(json["model"]["pseudonym"], "STUDY-07");
+    assert_eq!(
+        json["model"]["validation"].as_array().unwrap().len(),
+        rows.len()
+    );
+    // A twin from before pseudonyms says so instead of showing nothing.
+    other.file.pseudonym.clear();
+    assert!(compare(&other, &intact, &[])
+        .to_html()
+        .contains("no pseudonym"));
+}
+
 #[test]
 fn comparison_rows_csv_and_html() {
     let t = common::specimen(&["L3", "L4", "L5"]);
@@ -83,7 +130,7 @@ fn comparison_rows_csv_and_html() {
         result(&m.twin, &flex, 5.0, [Some(15.0), None], true),
         result(&m.twin, &ext, 0.0, [None, None], false),
     ];
-    let cmp = compare(&intact, &[(&m, scen)]);
+    let cmp = compare(&t, &intact, &[(&m, scen)]);
     let row = |case: &str, level: &str, metric: &str| {
         cmp.rows
             .iter()
@@ -202,7 +249,7 @@ fn comparison_rows_csv_and_html() {
     // Intact failures are reported on the intact side.
     let intact_nc = vec![result(&t, &flex, 4.0, [None, None], false)];
     let scen = vec![result(&m.twin, &flex, 5.0, [None, None], true)];
-    let cmp = compare(&intact_nc, &[(&m, scen)]);
+    let cmp = compare(&t, &intact_nc, &[(&m, scen)]);
     assert!(cmp.to_csv().contains(
         "fx,flexion_7.5nm,L3-L4,rotation_deg,not converged,5.0000,,intact not converged"
     ));
@@ -241,7 +288,7 @@ fn bone_stress_rows_at_the_full_fidelity() {
     intact.samples[0].bone_stress = vec![bone(1.0, None, 0.4)];
     let mut scen = result(&m.twin, &flex, 4.0, [Some(10.0), Some(12.0)], true);
     scen.samples[0].bone_stress = vec![bone(0.8, Some(0.9), 1.2)];
-    let mut cmp = compare(&[intact], &[(&m, vec![scen])]);
+    let mut cmp = compare(&t, &[intact], &[(&m, vec![scen])]);
     cmp.set_full_fidelity(3.0, false);
     let row = |metric: &str| {
         cmp.rows
@@ -318,7 +365,7 @@ fn a_seated_distraction_is_summarised_and_said_in_the_paragraph() {
         g.disc_height_change_mm = if moved { 2.21 } else { 0.0 };
     }
     r.seated = Some(seated);
-    let cmp = compare(&intact, &[(&m, vec![r])]);
+    let cmp = compare(&t, &intact, &[(&m, vec![r])]);
     let sc = &cmp.scenarios[0];
     assert_eq!(sc.seated.len(), 1, "{:?}", sc.seated);
     assert_eq!(sc.seated[0].level, "L4-L5");
@@ -332,6 +379,7 @@ fn a_seated_distraction_is_summarised_and_said_in_the_paragraph() {
     assert!(json.contains("\"seated\":[{\"level\":\"L4-L5\""), "{json}");
     // Without a seated pose, nothing is said.
     let plain = compare(
+        &t,
         &intact,
         &[(&m, vec![result(&m.twin, &flex, 3.0, [None, None], true)])],
     );
@@ -403,7 +451,7 @@ fn screw_stress_at_the_entry_is_the_rod_load_carried_down_the_screw() {
     // In the comparison: a row per screw, the peak in the summary; the L5 screw carries no
     // rod load here and says so.
     let intact = vec![result(&t, &flex, 2.0, [None, None], true)];
-    let cmp = compare(&intact, &[(&m, vec![r])]);
+    let cmp = compare(&t, &intact, &[(&m, vec![r])]);
     let rows: Vec<_> = cmp
         .rows
         .iter()
@@ -459,6 +507,7 @@ fn change_bars_show_each_change_on_its_side_of_zero() {
         scenario_moment_nm: Some(7.5),
     };
     let cmp = Comparison {
+        model: spinetwin_model::summary::ModelSummary::of(&common::specimen(&["L3", "L4"])),
         load_cases: vec!["flexion_7.5nm".into(), "extension_7.5nm".into()],
         intact_converged: vec![true, true],
         scenarios: Vec::new(),

@@ -60,7 +60,11 @@ fn rom_matched_screws_reach_the_intact_total_rom_with_a_larger_moment() {
     assert!(r.converged);
     assert_eq!(total_rom(r), Some(rom));
 
-    let mut cmp = compare(std::slice::from_ref(&intact), &[(&screws, vec![load])]);
+    let mut cmp = compare(
+        &twin,
+        std::slice::from_ref(&intact),
+        &[(&screws, vec![load])],
+    );
     cmp.add_rom_matched(&screws, &[intact], vec![m]);
     let rot = |control: &str, level: &str| {
         cmp.rows

@@ -864,7 +864,7 @@ fn vertebroplasty_changes_nothing_mechanical_and_says_so() {
         .iter()
         .any(|a| a.contains("motion segment") && a.contains("no nucleus pressure")));
     // The comparison report says so too.
-    let cmp = spinetwin_scenario::compare(&[], &[(&m, Vec::new())]);
+    let cmp = spinetwin_scenario::compare(&t, &[], &[(&m, Vec::new())]);
     let html = cmp.to_html();
     assert!(html.contains("Bone stress needs deformable bone"));
     assert!(html.contains("No bone check: the CT was not given"));
