@@ -96,7 +96,7 @@ pub fn model_header_html(
 
     let (passed, total) = m.validation_passed();
     h.push_str(&format!(
-        "<h2>Validation status</h2><p>The model with its default parameters was compared with published experiments on the built-in phantom's L4-L5 (<code>spinetwin validate</code>, docs/validation/twin_phantom.md): <b>{passed} of {total}</b> results inside the experimental band (mean &plusmn; 1 SD, or the stated tolerance, or &plusmn;25 % of a median given without spread). {} That validation is of the phantom's anatomy at the hybrid fidelity: this patient's own motion was not measured, so the changes between the scenarios and the intact twin are more reliable than the absolute values.</p>",
+        "<h2>Validation status</h2><p>The model with its default parameters was compared with published experiments on the built-in phantom's L4-L5 (<code>spinetwin validate</code>, docs/validation/twin_phantom.md): <b>{passed} of {total}</b> results inside the experimental band (mean &plusmn; 1 SD, or the stated tolerance, or &plusmn;25 % of a median given without spread). {} That validation is of the phantom's anatomy at the hybrid fidelity: this patient's own motion was not measured, so comparisons (between levels, load cases, or scenarios and the intact twin) are more reliable than the absolute values.</p>",
         if m.uses_validated_defaults() {
             "This twin uses those default parameters.".to_string()
         } else {
@@ -128,7 +128,7 @@ fn validation_table(rows: &[&ValidationRow]) -> String {
         let t = &r.target;
         let prec = if t.quantity == "idp_mpa" { 2 } else { 1 };
         h.push_str(&format!(
-            "<tr><td class='l'>{}</td><td class='l'>{}</td><td>{:.*}</td><td>{:.*} to {:.*}</td><td>{}</td><td style='background:{}'>{}</td></tr>",
+            "<tr><td class='l'>{}</td><td class='l' style='white-space:nowrap'>{}</td><td>{:.*}</td><td style='white-space:nowrap'>{:.*} to {:.*}</td><td>{}</td><td style='background:{}'>{}</td></tr>",
             esc(&t.describe()),
             esc(t.short_source()),
             prec,
