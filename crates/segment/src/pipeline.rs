@@ -413,7 +413,15 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
 
     // 5. Vertebrae: cores between the disc planes, then geodesic competition in the bone.
     let mut lab = seeds(&g, &filled, &planes, &canal);
-    ops::geodesic_grow(&mut lab, &filled, dims, g.sp);
+    if !joints::resolves_joints(&g) {
+        // Too coarse to find and cut the joint clefts (step 5b): the fronts are slowed in
+        // the blurred clefts instead, so that each articular process goes with the vertebra
+        // it is attached to more often (docs/segment/README.md, 2026-12-06).
+        let cost = joints::cleft_cost(&g, hu, &filled, &canal, threshold);
+        ops::geodesic_grow_weighted(&mut lab, &filled, dims, g.sp, Some(&cost));
+    } else {
+        ops::geodesic_grow(&mut lab, &filled, dims, g.sp);
+    }
     // The blurred cortical edge spans about 1 mm: peel that deep, one voxel layer at a time.
     let min_sp = g.sp.iter().cloned().fold(f64::INFINITY, f64::min);
     for _ in 0..((1.0 / min_sp).ceil() as usize).max(1) {

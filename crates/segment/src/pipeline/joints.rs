@@ -69,6 +69,12 @@ pub(super) struct JointFit {
     pub cut: usize,
 }
 
+/// Whether the voxels are fine enough to find the joint clefts and cut them. Axis 2 is the
+/// slice axis (the pipeline takes axial acquisitions).
+pub(super) fn resolves_joints(g: &Geom) -> bool {
+    g.sp[0] <= MAX_SPACING_MM && g.sp[1] <= MAX_SPACING_MM && g.sp[2] <= MAX_SLICE_MM
+}
+
 /// Finds the bridged facet joints between the segments of `lab` (1..=nseg, cranial to
 /// caudal) and cuts them along the fitted joint planes; `filled` loses the joint-space voxels.
 pub(super) fn split_facet_joints(
@@ -79,8 +85,7 @@ pub(super) fn split_facet_joints(
     canal: &Canal,
     threshold: f32,
 ) -> Vec<JointFit> {
-    // Axis 2 is the slice axis (the pipeline takes axial acquisitions).
-    if g.sp[0] > MAX_SPACING_MM || g.sp[1] > MAX_SPACING_MM || g.sp[2] > MAX_SLICE_MM {
+    if !resolves_joints(g) {
         return Vec::new();
     }
     let [nx, ny, nz] = g.dims;
@@ -340,4 +345,85 @@ fn split_one(
         }
     }
     Some(JointFit { cut, ..fit })
+}
+
+/// Most a voxel of a blurred cleft costs the geodesic competition, over 1 for plain bone
+/// ([`cleft_cost`]). On the phantom at 1.5 mm (six cases of the sweep) the lowest Dice per
+/// case rose by 0.004-0.007 with 10, about as much as with 20 or 40 (and by 0.003-0.005
+/// with 3); the real CTs moved by at most 0.002.
+const CLEFT_GAIN: f32 = 10.0;
+
+/// Cost of each voxel for the geodesic competition where the joints cannot be cut
+/// ([`resolves_joints`]): behind the canal front, a bone voxel darker than both its
+/// neighbours along some direction costs up to `1 + CLEFT_GAIN`, in proportion to the dip
+/// over the span between the bone threshold and the cortex; everything else 1. A bridged
+/// joint's cleft is such a dip between the two cortical plates, so the front of the vertebra
+/// above is held there instead of running on into the superior articular process of the
+/// one below (at 1.5 mm it took 100-330 voxels of each process pair). The inside of a thin
+/// process dips too, but along the process, where both fronts pay the same.
+pub(super) fn cleft_cost(
+    g: &Geom,
+    hu: &[f32],
+    filled: &[bool],
+    canal: &Canal,
+    threshold: f32,
+) -> Vec<f32> {
+    let [nx, ny, nz] = g.dims;
+    let mut post = Vec::new();
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 0..nx {
+                let l = g.lin(i, j, k);
+                if filled[l] && g.pos(i, j, k).y >= canal.front_y[k] {
+                    post.push(hu[l] as f64);
+                }
+            }
+        }
+    }
+    let cortex = ops::quantile(&post, 0.9).unwrap_or(threshold as f64) as f32;
+    let span = (cortex - threshold).max(1.0);
+    let dirs: [(i64, i64, i64); 13] = [
+        (1, 0, 0),
+        (0, 1, 0),
+        (0, 0, 1),
+        (1, 1, 0),
+        (1, -1, 0),
+        (1, 0, 1),
+        (1, 0, -1),
+        (0, 1, 1),
+        (0, 1, -1),
+        (1, 1, 1),
+        (1, 1, -1),
+        (1, -1, 1),
+        (-1, 1, 1),
+    ];
+    let mut cost = vec![1.0f32; hu.len()];
+    for k in 1..nz.saturating_sub(1) {
+        for j in 1..ny.saturating_sub(1) {
+            for i in 1..nx.saturating_sub(1) {
+                let l = g.lin(i, j, k);
+                if !filled[l] || g.pos(i, j, k).y < canal.front_y[k] {
+                    continue;
+                }
+                let mut valley = 0.0f32;
+                for &(a, b, c) in &dirs {
+                    let p = g.lin(
+                        (i as i64 + a) as usize,
+                        (j as i64 + b) as usize,
+                        (k as i64 + c) as usize,
+                    );
+                    let m = g.lin(
+                        (i as i64 - a) as usize,
+                        (j as i64 - b) as usize,
+                        (k as i64 - c) as usize,
+                    );
+                    if filled[p] && filled[m] {
+                        valley = valley.max(hu[p].min(hu[m]) - hu[l]);
+                    }
+                }
+                cost[l] = 1.0 + CLEFT_GAIN * (valley / span).clamp(0.0, 1.0);
+            }
+        }
+    }
+    cost
 }
