@@ -473,6 +473,8 @@ pub fn read_twin(path: &Path) -> Result<TwinFile> {
 
 #[derive(Serialize)]
 struct BuildSummary {
+    /// The twin's pseudonym (what its reports call it).
+    pseudonym: String,
     spinetwin_version: &'static str,
     twin_schema_version: u32,
     levels: Vec<String>,
@@ -584,6 +586,7 @@ pub fn run_build(mut args: BuildArgs) -> Result<()> {
     let twin = Twin::build(file.clone()).context("building the twin")?;
     let bones = bone_surfaces(&labels, &file);
     let mut summary = BuildSummary {
+        pseudonym: file.pseudonym.clone(),
         spinetwin_version: env!("CARGO_PKG_VERSION"),
         twin_schema_version: TWIN_SCHEMA_VERSION,
         levels: twin.levels.iter().map(|l| l.name().to_string()).collect(),
@@ -620,7 +623,8 @@ pub fn run_build(mut args: BuildArgs) -> Result<()> {
         Ok(())
     })?;
     println!(
-        "twin: {} ({} discs, {} ligament fibres, {} facet joints{}) -> {}",
+        "twin {}: {} ({} discs, {} ligament fibres, {} facet joints{}) -> {}",
+        summary.pseudonym,
         summary.levels.join(" "),
         summary.discs,
         summary.ligament_fibres,

@@ -836,6 +836,7 @@ fn build_with_bony_stops_models_them() {
         "{drawn}"
     );
     assert_eq!(stops_twin["pseudonym"], "STUDY-07");
+    assert_eq!(stops["pseudonym"], "STUDY-07", "summary.json names it too");
     assert_eq!(plain["bony_stops"], 0);
     assert_eq!(plain_twin["params"]["bony_stops"], false);
     assert_eq!(stops_twin["params"]["bony_stops"], true);
