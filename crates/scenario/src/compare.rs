@@ -180,6 +180,18 @@ pub struct ScenarioSummary {
     /// geometry), per segment that it moves; empty without one. Every rotation of the
     /// scenario is measured from this pose.
     pub seated: Vec<SeatedSegment>,
+    /// How far the model's response to each of the scenario's operations is checked against
+    /// published data ([`crate::Operation::evidence`]), one entry per distinct statement.
+    pub evidence: Vec<EvidenceNote>,
+}
+
+/// One statement of [`ScenarioSummary::evidence`].
+#[derive(Clone, Debug, Serialize)]
+pub struct EvidenceNote {
+    /// How far it is checked.
+    pub evidence: crate::Evidence,
+    /// What was compared, in plain language.
+    pub text: String,
 }
 
 /// A segment as a distracting implant leaves it, before any load, against the
@@ -750,6 +762,19 @@ pub fn compare(
         }
         summaries.push(ScenarioSummary {
             seated: seated_segments(results),
+            evidence: {
+                let mut notes: Vec<EvidenceNote> = Vec::new();
+                for op in &sm.scenario.operations {
+                    let (evidence, text) = op.evidence();
+                    if !notes.iter().any(|n| n.text == text) {
+                        notes.push(EvidenceNote {
+                            evidence,
+                            text: text.to_string(),
+                        });
+                    }
+                }
+                notes
+            },
             name: sm.scenario.name.clone(),
             file: sm.scenario.file.clone(),
             changes: sm.changes.clone(),
@@ -1550,6 +1575,55 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
         h
     }
 
+    /// The "how sure" part of a scenario's paragraph: the least-checked of its operations
+    /// sets the headline; what each was compared with follows; then what else limits it
+    /// (solves that did not converge, parameters outside the validated defaults, the
+    /// validation of the model as a whole).
+    pub fn how_sure(&self, sc: &ScenarioSummary) -> String {
+        let (Some(best), Some(worst)) = (
+            sc.evidence.iter().map(|n| n.evidence).min(),
+            sc.evidence.iter().map(|n| n.evidence).max(),
+        ) else {
+            return String::new();
+        };
+        let mut p = if best == worst {
+            format!(
+                "How sure: the model's response to {} is {}. ",
+                if sc.evidence.len() > 1 {
+                    "these operations"
+                } else {
+                    "this operation"
+                },
+                worst.phrase()
+            )
+        } else {
+            format!(
+                "How sure: the model's response to these operations ranges from {} to {}. ",
+                best.phrase(),
+                worst.phrase()
+            )
+        };
+        for n in &sc.evidence {
+            p.push_str(&n.text);
+            p.push(' ');
+        }
+        if sc.converged[0] < sc.converged[1] {
+            p.push_str(&format!(
+                "{} of {} load cases did not converge and have no numbers. ",
+                sc.converged[1] - sc.converged[0],
+                sc.converged[1]
+            ));
+        }
+        if !self.model.uses_validated_defaults() {
+            p.push_str("This twin's parameters differ from the validated defaults (see the header), which no check covers. ");
+        }
+        let (passed, total) = self.model.validation_passed();
+        p.push_str(&format!(
+            "The intact model meets {passed} of {total} published validation results (Validation status above); the main assumptions are listed below. "
+        ));
+        p
+    }
+
     /// A plain-language paragraph on one scenario.
     pub fn paragraph(&self, sc: &ScenarioSummary) -> String {
         let mut p = format!("Operations: {}. ", sc.changes.join("; "));
@@ -1617,6 +1691,7 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             }
         }
         p.push_str(&self.bone_sentence(sc));
+        p.push_str(&self.how_sure(sc));
         if sc.needs_full_fidelity {
             p.push_str(
                 "Cement has no mechanical effect in the hybrid fidelity (rigid vertebrae). ",

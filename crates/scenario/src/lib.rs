@@ -32,8 +32,9 @@ pub use compare::{
 };
 pub use matched::{rom_matched, MatchOptions, MatchedCase};
 pub use scenario::{
-    CageFootprint, CageInterface, CageMaterial, FacetExtent, Operation, RodMaterial, Scenario,
-    ScrewAnchorage, Side, SideSel, CAGE_FRICTION, CAGE_MAX_DISTRACTION_MM, CAGE_SEATING_MM,
+    CageFootprint, CageInterface, CageMaterial, Evidence, FacetExtent, Operation, RodMaterial,
+    Scenario, ScrewAnchorage, Side, SideSel, CAGE_FRICTION, CAGE_MAX_DISTRACTION_MM,
+    CAGE_SEATING_MM,
 };
 
 /// Errors of the scenario layer. Each names the scenario file, the operation and what to do.

@@ -157,6 +157,30 @@ fn comparison_rows_csv_and_html() {
         Some(vec![(0.0, 0.0), (7.5, 5.0)])
     );
     assert_eq!(curve("fx", "extension_7.5nm", "L3-L4"), None);
+    // How sure: the least-checked operation sets the headline, each says what was
+    // compared, and the failed case and the validation status are named.
+    let sure = cmp.how_sure(&cmp.scenarios[0]);
+    assert!(
+        sure.starts_with("How sure: the model's response to these operations ranges from checked against in-vitro data to in part known to disagree with published data."),
+        "{sure}"
+    );
+    assert!(sure.contains("Zeng et al. 2017") && sure.contains("Pedicle screws and rods:"));
+    assert!(
+        sure.contains("1 of 2 load cases did not converge"),
+        "{sure}"
+    );
+    let (passed, total) = cmp.model.validation_passed();
+    assert!(sure.contains(&format!(
+        "meets {passed} of {total} published validation results"
+    )));
+    assert!(!sure.contains("differ from the validated defaults"));
+    assert!(cmp.paragraph(&cmp.scenarios[0]).contains(&sure));
+    let mut other = t.clone();
+    other.file.params.ligaments.prestrain = 0.02;
+    let c2 = compare(&other, &intact, &[(&m, Vec::new())]);
+    assert!(c2
+        .how_sure(&c2.scenarios[0])
+        .contains("differ from the validated defaults"));
     let html = cmp.to_html();
     assert!(html.contains("Moment-rotation curves"));
     assert_eq!(
