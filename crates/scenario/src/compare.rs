@@ -1458,7 +1458,8 @@ for subsidence the ratio is a lower bound.</p>",
 body{font-family:sans-serif;margin:2em;max-width:72em}table{border-collapse:collapse;margin:1em 0}\
 td,th{border:1px solid #bbb;padding:3px 7px;font-size:13px;text-align:right}th{background:#eee}\
 td.l{text-align:left}.up1{background:#fde0c5}.up2{background:#f6a96c}.dn1{background:#d5e5f5}\
-.dn2{background:#8fbbe6}.nc{color:#a00;font-style:italic}.charts svg{margin:0.5em 1em 0.5em 0}",
+.dn2{background:#8fbbe6}.nc{color:#a00;font-style:italic}.charts svg{margin:0.5em 1em 0.5em 0}\
+.sure{background:#f6f6ee;border-left:4px solid #c9b458;padding:0.4em 0.8em;margin:0.8em 0}.sure ul{margin:0.3em 0}",
         );
         h.push_str(crate::header::HEADER_CSS);
         h.push_str(
@@ -1493,7 +1494,8 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
                 esc(&sc.name),
                 esc(&sc.file)
             ));
-            h.push_str(&format!("<p>{}</p>", esc(&self.paragraph(sc))));
+            h.push_str(&format!("<p>{}</p>", esc(&self.paragraph_body(sc))));
+            h.push_str(&self.how_sure_html(sc));
             h.push_str(&figures(false, &sc.name));
             if !sc.screws.is_empty() {
                 let checked = sc.screw_breaches.len() == sc.screws.len();
@@ -1580,13 +1582,43 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
     /// (solves that did not converge, parameters outside the validated defaults, the
     /// validation of the model as a whole).
     pub fn how_sure(&self, sc: &ScenarioSummary) -> String {
+        let Some((head, notes, tail)) = self.how_sure_parts(sc) else {
+            return String::new();
+        };
+        let mut p = head;
+        for n in notes {
+            p.push_str(&n);
+            p.push(' ');
+        }
+        p.push_str(&tail);
+        p
+    }
+
+    /// [`Comparison::how_sure`] as a boxed paragraph with the operations as a list.
+    fn how_sure_html(&self, sc: &ScenarioSummary) -> String {
+        let Some((head, notes, tail)) = self.how_sure_parts(sc) else {
+            return String::new();
+        };
+        let head = esc(&head).replacen("How sure:", "<b>How sure:</b>", 1);
+        let items: String = notes
+            .iter()
+            .map(|n| format!("<li>{}</li>", esc(n)))
+            .collect();
+        format!(
+            "<div class='sure'>{head}<ul>{items}</ul>{}</div>",
+            esc(&tail)
+        )
+    }
+
+    /// The headline, one note per operation, and the rest.
+    fn how_sure_parts(&self, sc: &ScenarioSummary) -> Option<(String, Vec<String>, String)> {
         let (Some(best), Some(worst)) = (
             sc.evidence.iter().map(|n| n.evidence).min(),
             sc.evidence.iter().map(|n| n.evidence).max(),
         ) else {
-            return String::new();
+            return None;
         };
-        let mut p = if best == worst {
+        let head = if best == worst {
             format!(
                 "How sure: the model's response to {} is {}. ",
                 if sc.evidence.len() > 1 {
@@ -1603,10 +1635,8 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
                 worst.phrase()
             )
         };
-        for n in &sc.evidence {
-            p.push_str(&n.text);
-            p.push(' ');
-        }
+        let notes = sc.evidence.iter().map(|n| n.text.clone()).collect();
+        let mut p = String::new();
         if sc.converged[0] < sc.converged[1] {
             p.push_str(&format!(
                 "{} of {} load cases did not converge and have no numbers. ",
@@ -1621,11 +1651,19 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
         p.push_str(&format!(
             "The intact model meets {passed} of {total} published validation results (Validation status above); the main assumptions are listed below. "
         ));
+        Some((head, notes, p))
+    }
+
+    /// A plain-language paragraph on one scenario: what changed, then how sure the model is
+    /// ([`Comparison::how_sure`]).
+    pub fn paragraph(&self, sc: &ScenarioSummary) -> String {
+        let mut p = self.paragraph_body(sc);
+        p.push_str(&self.how_sure(sc));
         p
     }
 
-    /// A plain-language paragraph on one scenario.
-    pub fn paragraph(&self, sc: &ScenarioSummary) -> String {
+    /// [`Comparison::paragraph`] without the "how sure" part.
+    fn paragraph_body(&self, sc: &ScenarioSummary) -> String {
         let mut p = format!("Operations: {}. ", sc.changes.join("; "));
         p.push_str(&format!(
             "{} of {} load cases converged. ",
@@ -1691,7 +1729,6 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             }
         }
         p.push_str(&self.bone_sentence(sc));
-        p.push_str(&self.how_sure(sc));
         if sc.needs_full_fidelity {
             p.push_str(
                 "Cement has no mechanical effect in the hybrid fidelity (rigid vertebrae). ",

@@ -182,6 +182,8 @@ fn comparison_rows_csv_and_html() {
         .how_sure(&c2.scenarios[0])
         .contains("differ from the validated defaults"));
     let html = cmp.to_html();
+    assert!(html.contains("<div class='sure'><b>How sure:</b> the model&#39;s response"));
+    assert!(html.contains("<li>Bilateral total facetectomy: axial rotation"));
     assert!(html.contains("Moment-rotation curves"));
     assert_eq!(
         html.matches("<polyline").count(),
