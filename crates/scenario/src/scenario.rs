@@ -355,11 +355,11 @@ impl Operation {
         match self {
             Operation::PedicleScrews { .. } => (
                 Evidence::Checked,
-                "Pedicle screws and rods: the drop in the instrumented level's motion matches in-vitro studies (at least 70 % less in flexion-extension and lateral bending and 40 % less in axial rotation; in vitro about 81, 73 and 48 %), the levels next to it hardly change under pure moments and move more when the whole spine is driven through its intact range (Panjabi 2007), and the screws' hold in the bone is set so that a PLIF with screws keeps 0.40 of the intact axial rotation (in vitro 0.41). Rod stresses come out at the low end of the hundreds of MPa that published finite-element models report.",
+                "Pedicle screws and rods: the drop in the instrumented level's motion matches in-vitro studies (at least 70 % less in flexion-extension and lateral bending and 40 % less in axial rotation; in vitro about 81, 73 and 48 %), the levels next to it hardly change under pure moments and move more when the whole spine is driven through its intact range (Panjabi 2007), and the screws' hold in the bone is set so that a PLIF with screws keeps about the share of the intact axial rotation measured in vitro (0.41). Rod stresses come out at the low end of the hundreds of MPa that published finite-element models report.",
             ),
             Operation::InterbodyCage { .. } => (
                 Evidence::Partly,
-                "Interbody cage: with pedicle screws the axial rotation left matches an in-vitro PLIF study (0.40 of intact against 0.41); without screws the motion depends on how far the impacted cage tensions the remaining annulus (distraction_mm), which that study does not report, so it is not checked.",
+                "Interbody cage: with pedicle screws the axial rotation left is about that of an in-vitro PLIF study (0.41 of intact); without screws the motion depends on how far the impacted cage tensions the remaining annulus (distraction_mm), which that study does not report, so it is not checked.",
             ),
             Operation::Facetectomy {
                 sides: SideSel::Both,
