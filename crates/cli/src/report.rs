@@ -4,12 +4,7 @@
 
 use spinetwin_model::summary::ModelSummary;
 use spinetwin_model::twin::{CaseResult, PosteriorContact, Twin};
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
+use spinetwin_scenario::header::esc;
 
 /// Moment-rotation curves of one case: one polyline per segment, main-plane rotation
 /// against moment.

@@ -72,11 +72,13 @@ pub const PHANTOM_PSEUDONYM: &str = "PHANTOM";
 /// headers, so only characters that are safe everywhere).
 pub fn parse_pseudonym(s: &str) -> std::result::Result<String, String> {
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    // The rejected text is not echoed: it may be a patient's name.
     if s.is_empty() || s.len() > 64 || !s.chars().all(ok) {
-        return Err(format!(
-            "'{s}' is not a usable pseudonym: give 1-64 letters, digits, '.', '_' or '-' \
+        return Err(
+            "not a usable pseudonym: give 1-64 letters, digits, '.', '_' or '-' \
              (a study code, never the patient's name or ID)"
-        ));
+                .to_string(),
+        );
     }
     Ok(s.to_string())
 }
@@ -84,15 +86,13 @@ pub fn parse_pseudonym(s: &str) -> std::result::Result<String, String> {
 /// A pseudonym drawn at random: `TW-` and 12 base32 characters (60 bits), linked to
 /// nothing about the patient.
 pub fn random_pseudonym() -> Result<String> {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut b = [0u8; 12];
+    let mut b = [0u8; 8];
     getrandom::fill(&mut b)
         .map_err(|e| anyhow::anyhow!("cannot get random bytes for the twin's pseudonym: {e}"))?;
-    let s: String = b
-        .iter()
-        .map(|x| ALPHABET[(x & 31) as usize] as char)
-        .collect();
-    Ok(format!("TW-{s}"))
+    Ok(format!(
+        "TW-{}",
+        spinetwin_imaging::deid::base32_60(u64::from_be_bytes(b))
+    ))
 }
 
 /// Arguments of `spinetwin simulate`.
@@ -463,12 +463,23 @@ pub fn read_twin(path: &Path) -> Result<TwinFile> {
             file.display()
         )
     })?;
-    serde_json::from_str(&text).with_context(|| {
+    let twin: TwinFile = serde_json::from_str(&text).with_context(|| {
         format!(
             "{}: not a spinetwin twin file (rebuild it with `spinetwin build`)",
             file.display()
         )
-    })
+    })?;
+    // The pseudonym goes into every report: one edited into the file by hand is held to the
+    // same rule as `build --pseudonym` (empty: a twin from before pseudonyms).
+    if !twin.pseudonym.is_empty() {
+        if let Err(e) = parse_pseudonym(&twin.pseudonym) {
+            bail!(
+                "{}: its \"pseudonym\" is refused ({e}); set one or rebuild the twin with --pseudonym",
+                file.display()
+            );
+        }
+    }
+    Ok(twin)
 }
 
 #[derive(Serialize)]
@@ -1252,7 +1263,10 @@ mod tests {
         assert_eq!(rows.len(), committed.len(), "{fix}");
         for (r, c) in rows.iter().zip(&committed) {
             let id = &r.target.id;
-            assert_eq!(id, &c.target.id, "{fix}");
+            assert_eq!(r.target, c.target, "{fix}");
+            for k in 0..2 {
+                assert!((r.band[k] - c.band[k]).abs() <= 1e-3, "{id} band: {fix}");
+            }
             assert_eq!(r.pass, c.pass, "{id}: {fix}");
             match (r.predicted, c.predicted) {
                 // The table has three decimals; the solver's last bits may differ by machine.
@@ -1271,6 +1285,23 @@ mod tests {
         for bad in ["", "Jane Doe", "a/b", "é", &"x".repeat(65)] {
             assert!(parse_pseudonym(bad).is_err(), "{bad}");
         }
+        // A pseudonym edited into twin.json by hand is refused on reading, without echoing it.
+        let d = tempfile::tempdir().unwrap();
+        let mut file = TwinFile {
+            schema_version: TWIN_SCHEMA_VERSION,
+            fidelity: Fidelity::Hybrid,
+            source: "test".into(),
+            pseudonym: "Jane Doe".into(),
+            params: TwinParams::default(),
+            landmarks: landmarks_l1_l4(),
+        };
+        let path = d.path().join("twin.json");
+        std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
+        let e = format!("{:#}", read_twin(d.path()).unwrap_err());
+        assert!(e.contains("pseudonym") && !e.contains("Jane"), "{e}");
+        file.pseudonym = "STUDY-07".into();
+        std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
+        assert_eq!(read_twin(d.path()).unwrap().pseudonym, "STUDY-07");
         let (a, b) = (random_pseudonym().unwrap(), random_pseudonym().unwrap());
         assert_ne!(a, b);
         assert!(a.starts_with("TW-") && a.len() == 15, "{a}");

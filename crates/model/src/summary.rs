@@ -20,14 +20,14 @@ pub struct ModelSummary {
     pub spinetwin_version: String,
     /// Modelled vertebrae, cranial first.
     pub levels: Vec<String>,
-    /// Discs and their elements (annulus + nucleus).
+    /// Discs modelled.
     pub discs: usize,
     /// Disc elements in all.
     pub disc_elements: usize,
     /// Ligament fibres per ligament (abbreviation, count); ligaments without fibres are
     /// left out.
     pub ligament_fibres: Vec<(String, usize)>,
-    /// Facet joints and bony stops.
+    /// Facet joints modelled.
     pub facet_joints: usize,
     /// See [`PosteriorContact::BonyStop`].
     pub bony_stops: usize,
@@ -36,7 +36,8 @@ pub struct ModelSummary {
     /// Parameters that differ from the defaults the validation was run with
     /// (`path: value (default value)`); empty when the twin uses the defaults.
     pub parameter_changes: Vec<String>,
-    /// The twin's build warnings (what was left out or looked unusual).
+    /// The twin's model warnings (what was left out or looked unusual when it was built;
+    /// the segmentation's own warnings are in the build's summary.json).
     pub warnings: Vec<String>,
     /// The committed validation of the default model on the built-in phantom.
     pub validation: Vec<ValidationRow>,

@@ -22,7 +22,7 @@ const TARGETS: &str = include_str!("../data/validation_targets.csv");
 pub const NO_SPREAD_BAND: f64 = 0.25;
 
 /// One experimental target.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     /// Row id.
     pub id: String,
@@ -418,9 +418,10 @@ mod tests {
         assert_eq!(rows.len(), targets().len());
         // What was read writes the same text again: no field is lost or changed.
         assert_eq!(to_csv(&rows), COMMITTED_CSV);
-        let ids: Vec<&str> = rows.iter().map(|r| r.target.id.as_str()).collect();
-        let want: Vec<String> = targets().into_iter().map(|t| t.id).collect();
-        assert_eq!(ids, want);
+        // The committed rows are the compiled-in targets, field for field.
+        for (r, t) in rows.iter().zip(targets()) {
+            assert_eq!(r.target, t);
+        }
         // Each row's verdict is its prediction against its band.
         for r in &rows {
             let inside = r

@@ -7,6 +7,8 @@
 use serde::Serialize;
 use spinetwin_model::full::BoneStress;
 use spinetwin_model::summary::ModelSummary;
+
+use crate::header::esc;
 use spinetwin_model::twin::{CaseResult, Twin};
 
 use crate::apply::{ScenarioModel, ScrewPlan};
@@ -1605,8 +1607,8 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
             .map(|n| format!("<li>{}</li>", esc(n)))
             .collect();
         format!(
-            "<div class='sure'>{head}<ul>{items}</ul>{}</div>",
-            esc(&tail)
+            "<div class='sure'>{head}<ul>{items}</ul>{} (Validation status above; the main assumptions are listed below.)</div>",
+            esc(tail.trim_end())
         )
     }
 
@@ -1620,17 +1622,12 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
         };
         let head = if best == worst {
             format!(
-                "How sure: the model's response to {} is {}. ",
-                if sc.evidence.len() > 1 {
-                    "these operations"
-                } else {
-                    "this operation"
-                },
+                "How sure: the model's response to the operations of this scenario is {}. ",
                 worst.phrase()
             )
         } else {
             format!(
-                "How sure: the model's response to these operations ranges from {} to {}. ",
+                "How sure: the model's response to the operations of this scenario ranges from {} to {}. ",
                 best.phrase(),
                 worst.phrase()
             )
@@ -1638,18 +1635,14 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
         let notes = sc.evidence.iter().map(|n| n.text.clone()).collect();
         let mut p = String::new();
         if sc.converged[0] < sc.converged[1] {
-            p.push_str(&format!(
-                "{} of {} load cases did not converge and have no numbers. ",
-                sc.converged[1] - sc.converged[0],
-                sc.converged[1]
-            ));
+            p.push_str("What the load cases that did not converge would show is unknown. ");
         }
         if !self.model.uses_validated_defaults() {
             p.push_str("This twin's parameters differ from the validated defaults (see the header), which no check covers. ");
         }
         let (passed, total) = self.model.validation_passed();
         p.push_str(&format!(
-            "The intact model meets {passed} of {total} published validation results (Validation status above); the main assumptions are listed below. "
+            "The intact model meets {passed} of {total} published validation results. "
         ));
         Some((head, notes, p))
     }
@@ -2097,15 +2090,6 @@ impl Comparison {
         }
         p
     }
-}
-
-/// Escapes text for HTML content and quoted attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\'', "&#39;")
-        .replace('"', "&quot;")
 }
 
 /// A stress-over-strength cell: intact -> scenario, coloured by the scenario's value (green

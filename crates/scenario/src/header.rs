@@ -5,8 +5,6 @@
 use spinetwin_model::summary::ModelSummary;
 use spinetwin_model::validate::ValidationRow;
 
-use crate::compare::esc;
-
 /// Style rules the header's HTML needs (add them to the page's style sheet).
 pub const HEADER_CSS: &str =
     "th.l{text-align:left}table.hdr th{text-align:left;vertical-align:top}\
@@ -81,7 +79,7 @@ pub fn model_header_html(
     row("Load cases", esc(&load_cases.join(", ")));
     if !m.warnings.is_empty() {
         row(
-            "Build warnings",
+            "Model warnings",
             format!(
                 "<ul>{}</ul>",
                 m.warnings
@@ -96,7 +94,7 @@ pub fn model_header_html(
 
     let (passed, total) = m.validation_passed();
     h.push_str(&format!(
-        "<h2>Validation status</h2><p>The model with its default parameters was compared with published experiments on the built-in phantom's L4-L5 (<code>spinetwin validate</code>, docs/validation/twin_phantom.md): <b>{passed} of {total}</b> results inside the experimental band (mean &plusmn; 1 SD, or the stated tolerance, or &plusmn;25 % of a median given without spread). {} That validation is of the phantom's anatomy at the hybrid fidelity: this patient's own motion was not measured, so comparisons (between levels, load cases, or scenarios and the intact twin) are more reliable than the absolute values.</p>",
+        "<h2>Validation status</h2><p>The model with its default parameters was compared with published experiments on the built-in phantom's L4-L5 (<code>spinetwin validate</code>, docs/validation/twin_phantom.md): <b>{passed} of {total}</b> results inside the experimental band (mean &plusmn; 1 SD, or the stated tolerance, or &plusmn;25 % of a median given without spread). {} That validation is of the phantom's anatomy at the hybrid fidelity: no experiment measured this twin's own anatomy, so comparisons (between levels, load cases, or scenarios and the intact twin) are more reliable than the absolute values.</p>",
         if m.uses_validated_defaults() {
             "This twin uses those default parameters.".to_string()
         } else {
@@ -146,4 +144,13 @@ fn validation_table(rows: &[&ValidationRow]) -> String {
     }
     h.push_str("</table>");
     h
+}
+
+/// Escapes text for HTML (element content and single- or double-quoted attributes).
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&#39;")
+        .replace('"', "&quot;")
 }

@@ -355,7 +355,7 @@ impl Operation {
         match self {
             Operation::PedicleScrews { .. } => (
                 Evidence::Checked,
-                "Pedicle screws and rods: the drop in the instrumented level's motion matches in-vitro studies (at least 70 % less in flexion-extension and lateral bending and 40 % less in axial rotation; in vitro about 81, 73 and 48 %), the levels next to it hardly change under pure moments and move more when the whole spine is driven through its intact range (Panjabi 2007), and the screws' hold in the bone is set so that a PLIF with screws keeps about the share of the intact axial rotation measured in vitro (0.41). Rod stresses come out at the low end of the hundreds of MPa that published finite-element models report.",
+                "Pedicle screws and rods: the drop in the instrumented level's motion matches in-vitro studies (at least 70 % less in flexion-extension and lateral bending and 40 % less in axial rotation; in vitro about 81, 73 and 48 %), the levels next to it hardly change under pure moments and move more when the whole spine is driven through its intact range (Panjabi 2007), and the screws' hold in the bone is set so that a PLIF with screws keeps about the share of the intact axial rotation measured in vitro (0.41). Rod stresses are not checked: under pure moments they come out lower than the hundreds of MPa that published finite-element models report.",
             ),
             Operation::InterbodyCage { .. } => (
                 Evidence::Partly,
@@ -369,9 +369,16 @@ impl Operation {
                 Evidence::Disagrees,
                 "Bilateral total facetectomy: axial rotation rises by more than 100 % as in a published finite-element study (Zeng et al. 2017), but extension rises several times more than that study's +40 %: read the extension increase as an upper bound.",
             ),
+            Operation::Facetectomy {
+                extent: FacetExtent::Partial,
+                ..
+            } => (
+                Evidence::Partly,
+                "Medial (partial) facetectomy: as in vitro (Zhou et al. 2008), removing up to half of the joint leaves axial rotation within 10 % of intact and larger resections raise it, less than a total facetectomy; other motions are not checked.",
+            ),
             Operation::Facetectomy { .. } => (
                 Evidence::Plausible,
-                "Partial or one-sided facetectomy: no published number was compared; more axial rotation and extension at the operated level is the expected direction.",
+                "One-sided total facetectomy: no published number was compared; more axial rotation and extension at the operated level is the expected direction.",
             ),
             Operation::Laminectomy { .. } | Operation::Hemilaminectomy { .. } => (
                 Evidence::Plausible,

@@ -108,8 +108,10 @@ fn screws_stiffen_and_facetectomy_loosens_l4l5() {
         lb > -95.0 && ar > -90.0,
         "lateral bending {lb:.1} %, axial rotation {ar:.1} %"
     );
+    // Bilateral total facetectomy: axial rotation more than doubles (Zeng et al. 2017, FE;
+    // the report's evidence note for this operation quotes it).
     assert!(
-        ar_facets > 0.0,
+        ar_facets > 100.0,
         "facetectomy axial rotation {ar_facets:.1} %"
     );
     // Graded unilateral facetectomy in vitro (Zhou et al. 2008, J Med Coll PLA, doi

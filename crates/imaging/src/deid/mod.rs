@@ -171,7 +171,6 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
 /// HMAC-SHA256(key, patient ID, patient name). The same key and patient always give the same
 /// pseudonym; without the key it cannot be linked back to the patient.
 pub fn pseudonym(key: &[u8], patient_id: &str, patient_name: &str) -> String {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut msg = Vec::new();
     // Length-prefixed so that ("ab", "c") and ("a", "bc") differ.
     for part in [patient_id.trim(), patient_name.trim()] {
@@ -182,10 +181,16 @@ pub fn pseudonym(key: &[u8], patient_id: &str, patient_name: &str) -> String {
     let bits = u64::from_be_bytes([
         mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], mac[6], mac[7],
     ]);
-    let s: String = (0..12)
+    format!("ST-{}", base32_60(bits))
+}
+
+/// The top 60 bits of `bits` as 12 base32 characters (RFC 4648 alphabet, no padding): the
+/// body of spinetwin's pseudonyms.
+pub fn base32_60(bits: u64) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    (0..12)
         .map(|i| ALPHABET[((bits >> (59 - 5 * i)) & 31) as usize] as char)
-        .collect();
-    format!("ST-{s}")
+        .collect()
 }
 
 // Tags used directly.
