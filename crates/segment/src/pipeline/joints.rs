@@ -45,6 +45,24 @@ const FOOTPRINT_MM: f64 = 2.5;
 /// RANSAC trials per joint.
 const TRIALS: usize = 600;
 
+/// One direction of each opposite pair of the 26 neighbours: a voxel is a dip or a cleft
+/// when it is darker than both of its neighbours along one of these.
+const DIRS: [(i64, i64, i64); 13] = [
+    (1, 0, 0),
+    (0, 1, 0),
+    (0, 0, 1),
+    (1, 1, 0),
+    (1, -1, 0),
+    (1, 0, 1),
+    (1, 0, -1),
+    (0, 1, 1),
+    (0, 1, -1),
+    (1, 1, 1),
+    (1, 1, -1),
+    (1, -1, 1),
+    (-1, 1, 1),
+];
+
 /// Small deterministic generator for the RANSAC samples (reproducible segmentations).
 struct XorShift(u64);
 
@@ -203,25 +221,10 @@ fn split_one(
     v.clear();
     let bright = 0.5 * (threshold as f64 + cortex);
     let delta = 0.1 * (cortex - threshold as f64);
-    let dirs: [(i64, i64, i64); 13] = [
-        (1, 0, 0),
-        (0, 1, 0),
-        (0, 0, 1),
-        (1, 1, 0),
-        (1, -1, 0),
-        (1, 0, 1),
-        (1, 0, -1),
-        (0, 1, 1),
-        (0, 1, -1),
-        (1, 1, 1),
-        (1, 1, -1),
-        (1, -1, 1),
-        (-1, 1, 1),
-    ];
     // Plates sampled at a fixed distance in millimetres, not one voxel: the inside of a
     // thin process (cancellous bone between two cortices, ~3 mm wide) must not pass for a
     // cleft when a diagonal neighbour happens to reach its cortex.
-    let unit: Vec<V3> = dirs
+    let unit: Vec<V3> = DIRS
         .iter()
         .map(|&(x, y, z)| V3::new(x as f64, y as f64, z as f64).normalize() * CLEFT_HALF_MM)
         .collect();
@@ -382,21 +385,6 @@ pub(super) fn cleft_cost(
     }
     let cortex = ops::quantile(&post, 0.9).unwrap_or(threshold as f64) as f32;
     let span = (cortex - threshold).max(1.0);
-    let dirs: [(i64, i64, i64); 13] = [
-        (1, 0, 0),
-        (0, 1, 0),
-        (0, 0, 1),
-        (1, 1, 0),
-        (1, -1, 0),
-        (1, 0, 1),
-        (1, 0, -1),
-        (0, 1, 1),
-        (0, 1, -1),
-        (1, 1, 1),
-        (1, 1, -1),
-        (1, -1, 1),
-        (-1, 1, 1),
-    ];
     let mut cost = vec![1.0f32; hu.len()];
     for k in 1..nz.saturating_sub(1) {
         for j in 1..ny.saturating_sub(1) {
@@ -406,7 +394,7 @@ pub(super) fn cleft_cost(
                     continue;
                 }
                 let mut valley = 0.0f32;
-                for &(a, b, c) in &dirs {
+                for &(a, b, c) in &DIRS {
                     let p = g.lin(
                         (i as i64 + a) as usize,
                         (j as i64 + b) as usize,
