@@ -58,7 +58,8 @@ pub struct BuildArgs {
     /// A patient-free name for the twin, shown in every report made from it (a study code,
     /// or the pseudonym `spinetwin deidentify` gave the patient): 1-64 letters, digits, '.',
     /// '_' or '-'. Default: one drawn at random (TW- and 12 characters).
-    #[arg(long, value_parser = parse_pseudonym)]
+    // Checked in `run_build`, not by clap, whose error would echo the rejected text.
+    #[arg(long)]
     pub pseudonym: Option<String>,
     /// Replace OUT if it exists and is not empty.
     #[arg(long)]
@@ -68,8 +69,8 @@ pub struct BuildArgs {
 /// The pseudonym of the built-in phantom's twins.
 pub const PHANTOM_PSEUDONYM: &str = "PHANTOM";
 
-/// Checks a pseudonym given on the command line (it goes into file contents and report
-/// headers, so only characters that are safe everywhere).
+/// Checks a pseudonym (`build --pseudonym`, or read from a twin file): it goes into file
+/// contents and report headers, so only characters that are safe everywhere.
 pub fn parse_pseudonym(s: &str) -> std::result::Result<String, String> {
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     // The rejected text is not echoed: it may be a patient's name.
@@ -552,6 +553,11 @@ pub(crate) fn read_ct_and_labels(
 
 /// Runs `spinetwin build`.
 pub fn run_build(mut args: BuildArgs) -> Result<()> {
+    if let Some(p) = &args.pseudonym {
+        if let Err(e) = parse_pseudonym(p) {
+            bail!("--pseudonym: {e}");
+        }
+    }
     let (given, out) =
         crate::inputs::split_out("build", std::mem::take(&mut args.ct), args.out.take())?;
     check_writable(&out, args.force)?;

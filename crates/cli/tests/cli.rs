@@ -891,8 +891,8 @@ fn plan_refuses_an_unknown_control() {
 
 #[test]
 fn build_refuses_a_pseudonym_that_could_hold_a_name() {
-    // It goes into file contents and report headers: a usage error (exit 2) before
-    // anything is read or written.
+    // It goes into file contents and report headers: refused (exit 1) before anything is
+    // read or written, without repeating the text, which may be a name.
     let o = spinetwin(&[
         "build",
         "no-such-ct.nii.gz",
@@ -901,7 +901,7 @@ fn build_refuses_a_pseudonym_that_could_hold_a_name() {
         "--pseudonym",
         "Jane Doe",
     ]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("not a usable pseudonym"), "{e}");
     assert!(!e.contains("Jane"), "the rejected text is not echoed: {e}");
