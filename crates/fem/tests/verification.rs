@@ -754,7 +754,6 @@ fn stress_invariants() {
     assert!((p[0] - 10.0).abs() < 1e-12 && p[1].abs() < 1e-12 && (p[2] + 10.0).abs() < 1e-12);
 }
 
-/// Minimal well-formedness check: balanced tags, returns (tag, attributes, text) of leaves.
 /// The numbers of the `<DataArray>` called `name` among [`parse_xml`]'s leaves.
 fn named_array(leaves: &[(String, String, String)], name: &str) -> Vec<f64> {
     let l = leaves
@@ -764,6 +763,7 @@ fn named_array(leaves: &[(String, String, String)], name: &str) -> Vec<f64> {
     l.2.split_whitespace().map(|v| v.parse().unwrap()).collect()
 }
 
+/// Minimal well-formedness check: balanced tags, returns (tag, attributes, text) of leaves.
 fn parse_xml(s: &str) -> Vec<(String, String, String)> {
     let mut stack: Vec<(String, String, usize)> = Vec::new();
     let mut leaves = Vec::new();

@@ -1634,6 +1634,11 @@ A case that did not converge is shown as <span class='nc'>not converged</span>, 
         };
         let notes = sc.evidence.iter().map(|n| n.text.clone()).collect();
         let mut p = String::new();
+        if self.full_fidelity_element_mm.is_some() {
+            // The evidence notes were measured on the hybrid twin; say so where the
+            // comparison was not solved that way.
+            p.push_str("These checks were made with the hybrid model (rigid vertebrae); this comparison was solved with deformable vertebrae, where cement and the bone around implants act in the solve and the screws are bonded to the bone. ");
+        }
         if sc.converged[0] < sc.converged[1] {
             p.push_str("What the load cases that did not converge would show is unknown. ");
         }

@@ -390,7 +390,7 @@ impl Operation {
             ),
             Operation::Vertebroplasty { .. } => (
                 Evidence::NoEffect,
-                "Vertebroplasty: the hybrid model's vertebrae are rigid, so cement changes no motion, disc pressure or facet force here (the literature reports changes of only a few per cent at the adjacent discs); its effect on the bone is in the check with deformable vertebrae from the CT.",
+                "Vertebroplasty: in the hybrid model the vertebrae are rigid, so cement changes no motion, disc pressure or facet force (the literature reports changes of only a few per cent at the adjacent discs); its effect on the bone is in the check with deformable vertebrae from the CT.",
             ),
             Operation::BonyFusion { .. } => (
                 Evidence::Plausible,

@@ -320,7 +320,16 @@ fn bone_stress_rows_at_the_full_fidelity() {
     let mut scen = result(&m.twin, &flex, 4.0, [Some(10.0), Some(12.0)], true);
     scen.samples[0].bone_stress = vec![bone(0.8, Some(0.9), 1.2)];
     let mut cmp = compare(&t, &[intact], &[(&m, vec![scen])]);
+    let hybrid = cmp.how_sure(&cmp.scenarios[0]);
+    assert!(!hybrid.contains("deformable vertebrae, where"), "{hybrid}");
     cmp.set_full_fidelity(3.0, false);
+    // The evidence was measured on the hybrid twin: a full-fidelity comparison says so.
+    let full = cmp.how_sure(&cmp.scenarios[0]);
+    assert!(
+        full.contains("These checks were made with the hybrid model")
+            && full.contains("in the hybrid model the vertebrae are rigid"),
+        "{full}"
+    );
     let row = |metric: &str| {
         cmp.rows
             .iter()

@@ -19,6 +19,7 @@
 use super::{Canal, Geom, V3};
 use crate::ops;
 use nalgebra::Matrix3;
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 /// Neighbourhood of the contact between two vertebrae searched for the joint space, mm.
@@ -386,32 +387,38 @@ pub(super) fn cleft_cost(
     let cortex = ops::quantile(&post, 0.9).unwrap_or(threshold as f64) as f32;
     let span = (cortex - threshold).max(1.0);
     let mut cost = vec![1.0f32; hu.len()];
-    for k in 1..nz.saturating_sub(1) {
-        for j in 1..ny.saturating_sub(1) {
-            for i in 1..nx.saturating_sub(1) {
-                let l = g.lin(i, j, k);
-                if !filled[l] || g.pos(i, j, k).y < canal.front_y[k] {
-                    continue;
-                }
-                let mut valley = 0.0f32;
-                for &(a, b, c) in &DIRS {
-                    let p = g.lin(
-                        (i as i64 + a) as usize,
-                        (j as i64 + b) as usize,
-                        (k as i64 + c) as usize,
-                    );
-                    let m = g.lin(
-                        (i as i64 - a) as usize,
-                        (j as i64 - b) as usize,
-                        (k as i64 - c) as usize,
-                    );
-                    if filled[p] && filled[m] {
-                        valley = valley.max(hu[p].min(hu[m]) - hu[l]);
-                    }
-                }
-                cost[l] = 1.0 + CLEFT_GAIN * (valley / span).clamp(0.0, 1.0);
+    // One axial slice per task, as `seeds`; the outermost slices and rows keep cost 1.
+    cost.par_chunks_mut(nx * ny)
+        .enumerate()
+        .for_each(|(k, slice)| {
+            if k == 0 || k + 1 >= nz {
+                return;
             }
-        }
-    }
+            for j in 1..ny.saturating_sub(1) {
+                for i in 1..nx.saturating_sub(1) {
+                    let l = g.lin(i, j, k);
+                    if !filled[l] || g.pos(i, j, k).y < canal.front_y[k] {
+                        continue;
+                    }
+                    let mut valley = 0.0f32;
+                    for &(a, b, c) in &DIRS {
+                        let p = g.lin(
+                            (i as i64 + a) as usize,
+                            (j as i64 + b) as usize,
+                            (k as i64 + c) as usize,
+                        );
+                        let m = g.lin(
+                            (i as i64 - a) as usize,
+                            (j as i64 - b) as usize,
+                            (k as i64 - c) as usize,
+                        );
+                        if filled[p] && filled[m] {
+                            valley = valley.max(hu[p].min(hu[m]) - hu[l]);
+                        }
+                    }
+                    slice[i + nx * j] = 1.0 + CLEFT_GAIN * (valley / span).clamp(0.0, 1.0);
+                }
+            }
+        });
     cost
 }
