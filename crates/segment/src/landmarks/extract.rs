@@ -1001,37 +1001,33 @@ fn pedicle(
     let reach = |p: V3, d: V3| bone_reach(&inside_local, p, d, step);
     // Height likewise: the shortest cranio-caudal chord through the axis (the slab's whole
     // section took in the transverse process root, 3.3 mm taller than L5's pedicle).
-    // Each end moved by where the CT puts the bone surface ([`ct_surface`]) relative to the
-    // label's boundary (between the last sample in and the next), less the median of those
-    // offsets over the chords: the label's boundary is within half a voxel of the surface,
-    // its error changing with the grid's phase along the pedicle, and unbiased over the
-    // phases; the CT's half-maximum follows the surface continuously but lies outside it by
-    // a fraction of the cortex's blur (measured on the 1 mm phantom: pedicle widths 0.5-0.7
-    // mm wide, heights 0.3-0.5 mm tall, against 0.2 mm either way from the labels).
+    // Each end moved by where the CT puts the bone surface relative to the label's boundary
+    // (between the last sample in and the next), calibrated over the chords ([`calibrated`];
+    // measured on the 1 mm phantom, the CT's half-maximum alone made the pedicle widths
+    // 0.5-0.7 mm wide and the heights 0.3-0.5 mm tall, the labels alone 0.2 mm either way).
     let chords = |d: V3| -> Vec<Option<f64>> {
-        let ends: Vec<Option<[(f64, Option<f64>); 2]>> = (0..=(17.0 / step) as usize)
+        let at: Vec<V3> = (0..=(17.0 / step) as usize)
+            .map(|i| q + u * (-3.0 + i as f64 * step))
+            .filter(|&p| inside_local(p))
+            .collect();
+        let end = |d: V3| -> Vec<f64> {
+            let edges: Vec<LabelEdge> = at
+                .iter()
+                .map(|&p| {
+                    let r = reach(p, d) + step / 2.0;
+                    (r, ct_surface(cx.ct, fr.world(p + d * r), fr.dir(d), s))
+                })
+                .collect();
+            calibrated(&edges, median_offset(&edges), 1.0)
+        };
+        let (a, b) = (end(d), end(-d));
+        let mut k = 0;
+        (0..=(17.0 / step) as usize)
             .map(|i| q + u * (-3.0 + i as f64 * step))
             .map(|p| {
                 inside_local(p).then(|| {
-                    [d, -d].map(|d| {
-                        let r = reach(p, d) + step / 2.0;
-                        (r, ct_surface(cx.ct, fr.world(p + d * r), fr.dir(d), s))
-                    })
-                })
-            })
-            .collect();
-        let median = |k: usize| {
-            let mut o: Vec<f64> = ends.iter().flatten().filter_map(|e| e[k].1).collect();
-            o.sort_by(f64::total_cmp);
-            o.get(o.len() / 2).copied()
-        };
-        let med = [median(0), median(1)];
-        ends.iter()
-            .map(|e| {
-                e.map(|e| {
-                    (0..2)
-                        .map(|k| e[k].0 + e[k].1.zip(med[k]).map_or(0.0, |(o, m)| o - m))
-                        .sum()
+                    k += 1;
+                    a[k - 1] + b[k - 1]
                 })
             })
             .collect()
@@ -1153,14 +1149,20 @@ fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> Option
 
 /// The spinous tip (local frame): the vertex of the dorsal profile of the midline bone. Per
 /// slice of one voxel along z, the most posterior point; over the slices within 2 mm of the
-/// most posterior, a parabola `y(z)` fitted by least squares; its vertex, pushed half a voxel
-/// out along y (the slices' extremes are voxel centres). The mean of the voxels within one
-/// voxel of the extreme ([`tip`]) depends on where the voxel grid cuts the broad, flat
-/// rounding of the process (measured on the 1 mm phantoms: up to 1.1 mm along z); [`tip`]
-/// when the profile is not a clear cap (fewer than 5 slices, or not concave). Across, in
-/// both cases, the middle of the process near its tip from the posterior bone `post`
-/// ([`across`]).
-fn dorsal_tip(midline: &[V3], post: &[V3], s: f64) -> Option<V3> {
+/// most posterior (or two voxels), a parabola `y(z)` fitted by least squares to the label's
+/// boundary half a voxel behind each slice's extreme (a voxel centre); its vertex. The mean
+/// of the voxels within one voxel of the extreme ([`tip`]) depends on where the voxel grid
+/// cuts the broad, flat rounding of the process (measured on the 1 mm phantoms: up to 1.1
+/// mm along z); [`tip`] when the profile is not a clear cap (fewer than 5 slices, or not
+/// concave). Across, in both cases, the middle of the process near its tip from the
+/// posterior bone `post` ([`across`]).
+///
+/// `edge` gives, at a local point on the label's boundary, where the CT puts the bone
+/// surface along +y ([`ct_surface`]): each slice's extreme is moved by it less its median
+/// over the cap, so that the parabola is fitted to a profile that follows the surface
+/// between voxels rather than a staircase (at 1.5 mm voxels the vertex sat up to 0.9 mm off
+/// along z).
+fn dorsal_tip(midline: &[V3], post: &[V3], s: f64, edge: &dyn Fn(V3) -> Option<f64>) -> Option<V3> {
     let mut rows: BTreeMap<i64, V3> = BTreeMap::new();
     for p in midline {
         let k = (p.z / s).round() as i64;
@@ -1170,17 +1172,28 @@ fn dorsal_tip(midline: &[V3], post: &[V3], s: f64) -> Option<V3> {
         }
     }
     let m = rows.values().map(|p| p.y).fold(f64::NEG_INFINITY, f64::max);
-    let cap: Vec<V3> = rows.values().filter(|p| p.y > m - 2.0).copied().collect();
+    let cap: Vec<V3> = rows
+        .values()
+        .filter(|p| p.y > m - 2.0f64.max(2.0 * s))
+        .copied()
+        .collect();
     let fallback = || {
         tip(midline, V3::y(), s).map(|t| V3::new(across(midline, post, s).unwrap_or(t.x), t.y, t.z))
     };
     if cap.len() < 5 {
         return fallback();
     }
+    // The label's boundary half a voxel behind each extreme, moved as the CT says.
+    let edges: Vec<LabelEdge> = cap
+        .iter()
+        .map(|p| (p.y + s / 2.0, edge(p + V3::y() * (s / 2.0))))
+        .collect();
+    let ys = calibrated(&edges, median_offset(&edges), 1.0);
     let z0 = cap.iter().map(|p| p.z).sum::<f64>() / cap.len() as f64;
     let rows4: Vec<(f64, f64, f64, f64)> = cap
         .iter()
-        .map(|p| (p.z - z0, (p.z - z0).powi(2), 0.0, p.y))
+        .zip(ys)
+        .map(|(p, y)| (p.z - z0, (p.z - z0).powi(2), 0.0, y))
         .collect();
     // `lstsq` fits a0 + a1 u + a2 v: u = z - z0, v = (z - z0)^2.
     let Some(f) = lstsq(&rows4, false) else {
@@ -1200,7 +1213,7 @@ fn dorsal_tip(midline: &[V3], post: &[V3], s: f64) -> Option<V3> {
         return fallback();
     }
     let y = f[0] + f[1] * u + f[2] * u * u;
-    Some(V3::new(across(midline, post, s)?, y + s / 2.0, z0 + u))
+    Some(V3::new(across(midline, post, s)?, y, z0 + u))
 }
 
 /// Half-width of the band searched for the spinous process's full width near its tip: wider
@@ -1307,6 +1320,32 @@ fn ct_surface(ct: &Volume<f32>, e: V3, d: V3, s: f64) -> Option<f64> {
     (r.abs() <= s).then_some(r)
 }
 
+/// A position read from a label map (a coordinate of its boundary, mm) with the CT's offset
+/// of the bone surface from it along the outward direction ([`ct_surface`]; `None` where the
+/// CT shows no edge there).
+type LabelEdge = (f64, Option<f64>);
+
+/// The median of the CT's offsets of a set of edges of one kind (one wall, one end of the
+/// chords); `None` where the CT shows none.
+fn median_offset(edges: &[LabelEdge]) -> Option<f64> {
+    let mut o: Vec<f64> = edges.iter().filter_map(|e| e.1).collect();
+    o.sort_by(f64::total_cmp);
+    o.get(o.len() / 2).copied()
+}
+
+/// The positions of edges of one kind moved by their CT offsets less the median `med`
+/// ([`median_offset`]): the label's boundary is within half a voxel of the surface and
+/// unbiased over the grid's phases along it, the CT's half-maximum follows the surface
+/// continuously but lies outside it by a fraction of the cortex's blur, so the variations
+/// come from the CT and the level from the labels. `sign`: +1 where an offset along the
+/// outward direction raises the position, -1 where it lowers it.
+fn calibrated(edges: &[LabelEdge], med: Option<f64>, sign: f64) -> Vec<f64> {
+    edges
+        .iter()
+        .map(|e| e.0 + sign * e.1.zip(med).map_or(0.0, |(o, m)| o - m))
+        .collect()
+}
+
 /// Points of `pts` within `tol` of the extreme of `key`, averaged.
 fn extreme(pts: &[V3], key: impl Fn(&V3) -> f64, tol: f64) -> Option<V3> {
     let m = pts.iter().map(&key).fold(f64::NEG_INFINITY, f64::max);
@@ -1390,8 +1429,14 @@ fn vertebra(
         .cloned()
         .collect();
     let to_w = |l: Option<V3>| l.map(|l| p3(fr.world(l)));
+    let dorsal_edge = |l: V3| ct_surface(cx.ct, fr.world(l), fr.dir(V3::y()), s);
     let (spinous_tip, spinous_base, lamina_superior, lamina_inferior) = if sacrum {
-        (to_w(dorsal_tip(&midline, &post, s)), None, None, None)
+        (
+            to_w(dorsal_tip(&midline, &post, s, &dorsal_edge)),
+            None,
+            None,
+            None,
+        )
     } else {
         let near: Vec<V3> = midline
             .iter()
@@ -1399,7 +1444,7 @@ fn vertebra(
             .cloned()
             .collect();
         (
-            to_w(dorsal_tip(&midline, &post, s)),
+            to_w(dorsal_tip(&midline, &post, s, &dorsal_edge)),
             to_w(mean(&near)),
             to_w(extreme(&near, |l| l.z, s).map(|l| l + V3::z() * (s / 2.0))),
             to_w(extreme(&near, |l| -l.z, s).map(|l| l - V3::z() * (s / 2.0))),
@@ -1610,31 +1655,30 @@ fn canal_wall(
     // Outwards of the canal along x, i.e. into the wall's bone; the CT profile is read out of
     // the bone, back towards the canal.
     let sgn = if side == 0 { -1.0 } else { 1.0 };
-    let ends: Vec<(f64, Option<f64>)> = rows
-        .iter()
-        .map(|(&j, r)| {
+    // Wall positions along the outward x: the label's boundary, and the CT's offset back
+    // towards the canal.
+    let ends: Vec<LabelEdge> = rows
+        .values()
+        .zip(rows.keys())
+        .map(|(r, &j)| {
             let x = r[side] + sgn * h / 2.0;
             let e = fr.world(V3::new(x, j as f64 * h, z));
-            (x, ct_surface(cx.ct, e, fr.dir(V3::x() * -sgn), cx.s))
+            (sgn * x, ct_surface(cx.ct, e, fr.dir(V3::x() * -sgn), cx.s))
         })
         .collect();
-    // Wall positions along the outward x: the label's, and the CT's where it gives one.
-    let label_at = |e: &(f64, Option<f64>)| sgn * e.0;
-    let ct_at = |e: &(f64, Option<f64>)| e.1.map(|o| sgn * e.0 - o);
+    // Calibrated over the rows whose CT wall lies within a voxel of the widest.
+    let ct_at = |e: &LabelEdge| e.1.map(|o| e.0 - o);
     let widest = ends
         .iter()
         .filter_map(ct_at)
         .fold(f64::NEG_INFINITY, f64::max);
-    let mut near: Vec<f64> = ends
+    let near: Vec<LabelEdge> = ends
         .iter()
         .filter(|e| ct_at(e).is_some_and(|c| c > widest - cx.s))
-        .filter_map(|e| e.1)
+        .copied()
         .collect();
-    near.sort_by(f64::total_cmp);
-    let med = near.get(near.len() / 2).copied();
-    let far = ends
-        .iter()
-        .map(|e| label_at(e) - e.1.zip(med).map_or(0.0, |(o, m)| o - m))
+    let far = calibrated(&ends, median_offset(&near), -1.0)
+        .into_iter()
         .fold(f64::NEG_INFINITY, f64::max);
     sgn * far
 }
