@@ -1163,57 +1163,80 @@ fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> Option
 /// between voxels rather than a staircase (at 1.5 mm voxels the vertex sat up to 0.9 mm off
 /// along z).
 fn dorsal_tip(midline: &[V3], post: &[V3], s: f64, edge: &dyn Fn(V3) -> Option<f64>) -> Option<V3> {
-    let mut rows: BTreeMap<i64, V3> = BTreeMap::new();
-    for p in midline {
-        let k = (p.z / s).round() as i64;
-        let e = rows.entry(k).or_insert(*p);
-        if p.y > e.y {
-            *e = *p;
-        }
-    }
-    let m = rows.values().map(|p| p.y).fold(f64::NEG_INFINITY, f64::max);
-    let cap: Vec<V3> = rows
-        .values()
-        .filter(|p| p.y > m - 2.0f64.max(2.0 * s))
-        .copied()
-        .collect();
     let fallback = || {
         tip(midline, V3::y(), s).map(|t| V3::new(across(midline, post, s).unwrap_or(t.x), t.y, t.z))
     };
-    if cap.len() < 5 {
-        return fallback();
+    // A flat-topped border fits a barely bent parabola whose vertex lies outside the cap:
+    // no rounded tip to find there, so the extreme's mean stands.
+    match cap_vertex(&profile_cap(midline, V3::y(), s), V3::y(), s, edge, s / 2.0) {
+        Some((y, z)) => Some(V3::new(across(midline, post, s)?, y, z)),
+        None => fallback(),
     }
-    // The label's boundary half a voxel behind each extreme, moved as the CT says.
+}
+
+/// The cap of a process's profile towards the local unit direction `a` (+y for the
+/// spinous process, +-x for the transverse ones): per slice of one voxel along z, the point
+/// of `pts` furthest along `a`; of those, the ones within 2 mm (or two voxels) of the
+/// furthest.
+fn profile_cap(pts: &[V3], a: V3, s: f64) -> Vec<V3> {
+    let mut rows: BTreeMap<i64, V3> = BTreeMap::new();
+    for p in pts {
+        let e = rows.entry((p.z / s).round() as i64).or_insert(*p);
+        if p.dot(&a) > e.dot(&a) {
+            *e = *p;
+        }
+    }
+    let m = rows
+        .values()
+        .map(|p| p.dot(&a))
+        .fold(f64::NEG_INFINITY, f64::max);
+    rows.values()
+        .filter(|p| p.dot(&a) > m - 2.0f64.max(2.0 * s))
+        .copied()
+        .collect()
+}
+
+/// The vertex of a profile cap ([`profile_cap`]) towards `a`: its extent along `a` and its
+/// z, from a parabola fitted by least squares to the label's boundary half a voxel beyond
+/// each slice's extreme (a voxel centre), moved by where the CT puts the surface (`edge`,
+/// [`ct_surface`], at a local point) less the median over the cap ([`calibrated`]). `None`
+/// for fewer than 5 slices, a profile that is not concave, a vertex outside the cap, or one
+/// that stands less than `min_drop` above the cap's ends.
+fn cap_vertex(
+    cap: &[V3],
+    a: V3,
+    s: f64,
+    edge: &dyn Fn(V3) -> Option<f64>,
+    min_drop: f64,
+) -> Option<(f64, f64)> {
+    if cap.len() < 5 {
+        return None;
+    }
     let edges: Vec<LabelEdge> = cap
         .iter()
-        .map(|p| (p.y + s / 2.0, edge(p + V3::y() * (s / 2.0))))
+        .map(|p| (p.dot(&a) + s / 2.0, edge(p + a * (s / 2.0))))
         .collect();
-    let ys = calibrated(&edges, median_offset(&edges), 1.0);
+    let ext = calibrated(&edges, median_offset(&edges), 1.0);
     let z0 = cap.iter().map(|p| p.z).sum::<f64>() / cap.len() as f64;
     let rows4: Vec<(f64, f64, f64, f64)> = cap
         .iter()
-        .zip(ys)
-        .map(|(p, y)| (p.z - z0, (p.z - z0).powi(2), 0.0, y))
+        .zip(ext)
+        .map(|(p, e)| (p.z - z0, (p.z - z0).powi(2), 0.0, e))
         .collect();
     // `lstsq` fits a0 + a1 u + a2 v: u = z - z0, v = (z - z0)^2.
-    let Some(f) = lstsq(&rows4, false) else {
-        return fallback();
-    };
+    let f = lstsq(&rows4, false)?;
     let (zlo, zhi) = cap.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
         (a.0.min(p.z - z0), a.1.max(p.z - z0))
     });
     if f[2] >= -1e-6 {
-        return fallback();
+        return None;
     }
-    // A flat-topped border fits a barely bent parabola whose vertex lies outside the cap:
-    // no rounded tip to find there, so the extreme's mean stands.
     let u = -f[1] / (2.0 * f[2]);
     let drop = -f[2] * ((zhi - zlo) / 2.0).powi(2);
-    if !(zlo..=zhi).contains(&u) || drop < s / 2.0 {
-        return fallback();
+    if !(zlo..=zhi).contains(&u) || drop < min_drop {
+        return None;
     }
-    let y = f[0] + f[1] * u + f[2] * u * u;
-    Some(V3::new(across(midline, post, s)?, y, z0 + u))
+    Some((f[0] + f[1] * u + f[2] * u * u, z0 + u))
 }
 
 /// Half-width of the band searched for the spinous process's full width near its tip: wider
@@ -1252,57 +1275,17 @@ fn tip(pts: &[V3], a: V3, s: f64) -> Option<V3> {
     extreme(pts, |p| p.dot(&a), s).map(|c| c + a * (s / 2.0))
 }
 
-/// The tip of a transverse process (local frame) towards `sgn` x (+1 left, -1 right): per
-/// slice of one voxel along z the most lateral point of `band`; over the slices within 2 mm
-/// (or two voxels) of the most lateral, a parabola `x(z)` fitted to the label's boundary
-/// half a voxel beyond each slice's extreme, moved by the CT's surface along x less its
-/// median over the slices (`edge`, as for the spinous tip: [`dorsal_tip`]); its vertex, at
-/// the middle of the end face front to back. The mean of the voxels within one voxel of the extreme
-/// ([`tip`]), pushed half a voxel out, read the lumbar tips 0.6-0.8 mm medial of the surface
-/// on the 1 mm phantoms; [`tip`] when the profile is not a clear cap.
+/// The tip of a transverse process (local frame) towards `sgn` x (+1 left, -1 right): the
+/// vertex of the lateral profile of `band` ([`cap_vertex`], as for the spinous tip), at the
+/// middle of the end face front to back. The mean of the voxels within one voxel of the
+/// extreme ([`tip`]), pushed half a voxel out, read the lumbar tips 0.6-0.8 mm medial of the
+/// surface on the 1 mm phantoms; [`tip`] when the profile is not a clear cap.
 fn lateral_tip(band: &[V3], sgn: f64, s: f64, edge: &dyn Fn(V3) -> Option<f64>) -> Option<V3> {
     let a = V3::x() * sgn;
-    let mut rows: BTreeMap<i64, V3> = BTreeMap::new();
-    for p in band {
-        let e = rows.entry((p.z / s).round() as i64).or_insert(*p);
-        if sgn * p.x > sgn * e.x {
-            *e = *p;
-        }
-    }
-    let m = rows
-        .values()
-        .map(|p| sgn * p.x)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let cap: Vec<V3> = rows
-        .values()
-        .filter(|p| sgn * p.x > m - 2.0f64.max(2.0 * s))
-        .copied()
-        .collect();
-    if cap.len() < 5 {
-        return tip(band, a, s);
-    }
-    let edges: Vec<LabelEdge> = cap
-        .iter()
-        .map(|p| (sgn * p.x + s / 2.0, edge(p + a * (s / 2.0))))
-        .collect();
-    let xs = calibrated(&edges, median_offset(&edges), 1.0);
-    let z0 = cap.iter().map(|p| p.z).sum::<f64>() / cap.len() as f64;
-    let rows4: Vec<(f64, f64, f64, f64)> = cap
-        .iter()
-        .zip(xs)
-        .map(|(p, x)| (p.z - z0, (p.z - z0).powi(2), 0.0, x))
-        .collect();
-    let Some(f) = lstsq(&rows4, false) else {
+    let cap = profile_cap(band, a, s);
+    let Some((x, z)) = cap_vertex(&cap, a, s, edge, 0.0) else {
         return tip(band, a, s);
     };
-    let (zlo, zhi) = cap.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
-        (a.0.min(p.z - z0), a.1.max(p.z - z0))
-    });
-    let u = -f[1] / (2.0 * f[2]);
-    if f[2] >= -1e-6 || !(zlo..=zhi).contains(&u) {
-        return tip(band, a, s);
-    }
-    let x = f[0] + f[1] * u + f[2] * u * u;
     // Front to back, the middle of the end face: per cap slice, the mean y of the points
     // within a voxel of its extreme (a slice's single extreme point lies anywhere on the
     // flat end), averaged over the slices.
@@ -1312,14 +1295,14 @@ fn lateral_tip(band: &[V3], sgn: f64, s: f64, edge: &dyn Fn(V3) -> Option<f64>) 
             let k = (c.z / s).round() as i64;
             let near: Vec<f64> = band
                 .iter()
-                .filter(|p| (p.z / s).round() as i64 == k && sgn * p.x > sgn * c.x - s)
+                .filter(|p| (p.z / s).round() as i64 == k && p.dot(&a) > c.dot(&a) - s)
                 .map(|p| p.y)
                 .collect();
             near.iter().sum::<f64>() / near.len() as f64
         })
         .collect();
     let y = ys.iter().sum::<f64>() / ys.len() as f64;
-    Some(V3::new(sgn * x, y, z0 + u))
+    Some(V3::new(sgn * x, y, z))
 }
 
 /// The smallest of the chord lengths `c` (consecutive samples along an axis; `None` outside
@@ -1673,10 +1656,11 @@ fn vertebra(
 /// The canal label's cross-section in the transverse planes of the frame `fr` at its origin
 /// and 1 mm above and below (see [`CanalSection`]): per plane, the label sampled on a grid
 /// of a quarter voxel (at least 0.1 mm) over 25 mm either side of the midline and 45 mm
-/// behind the origin; area, widest x extent and the y extent within 1 mm of the midline
-/// (each extent plus one grid step), averaged over the planes that hold canal. A voxel label
-/// is the union of the voxels whose centres lie in the canal, so its section's area is
-/// unbiased and each extent within half a voxel. `None` where no plane holds canal.
+/// behind the origin; area, the width between the lateral walls ([`canal_wall`], read from
+/// the CT between voxels) and the y extent within 1 mm of the midline (plus one grid step),
+/// averaged over the planes that hold canal. A voxel label is the union of the voxels whose
+/// centres lie in the canal, so its section's area is unbiased and each extent within half
+/// a voxel. `None` where no plane holds canal.
 fn canal_section(cx: &Ctx, fr: &Fr) -> Option<CanalSection> {
     let h = (cx.s / 4.0).max(0.1);
     let n = (25.0 / h).ceil() as i64;
