@@ -497,8 +497,9 @@ fn landmark_validation_table() {
          Both sides use the same anatomical definitions: spinous tip = the most posterior \
          point of the spinous process along the vertebra's y axis; transverse tip = the most \
          lateral point along its x axis (ours: of the bone within 3 mm of the pedicle axis's \
-         height, where the transverse process leaves the arch); facet centre = the centroid of the articular surface, \
-         the part of each process's joint face that the partner process faces across the joint \
+         height, where the transverse process leaves the arch); facet centre = the centroid \
+         of the articular surface, the part of each process's joint face that the partner \
+         process faces across the joint \
          space; facet normal = the normal of that face; pedicle width and height = the \
          narrowest bone chords across the pedicle axis (where the canal cuts into the L4 and L5 \
          pedicles they are narrower than the pedicle's cylinder); pedicle entry = where the \
