@@ -2103,25 +2103,73 @@ mod tests {
     /// 0.8 mm thick (1150 HU) whose top is at `e`, disc (80 HU) above; each voxel the exact
     /// mean over its extent (partial volume, no blur).
     fn plate(e: f64) -> Volume<f32> {
-        let s = 1.5;
-        let grid = Grid::new([3, 3, 24], [s; 3], V3::zeros(), Matrix3::identity()).unwrap();
-        let hu = |z: f64| {
+        column(e, 1.5, [80.0, 1150.0, 220.0], 0.8, 0.0)
+    }
+
+    /// A column of `s` voxels along z, 36 mm tall: `hu[2]` below a layer `t` mm thick of
+    /// `hu[1]` whose top is at `e`, `hu[0]` above; each voxel the mean over its extent of
+    /// that profile, blurred by a Gaussian of `sigma` mm when `sigma > 0`.
+    fn column(e: f64, s: f64, hu: [f64; 3], t: f64, sigma: f64) -> Volume<f32> {
+        let nz = (36.0 / s) as usize;
+        let grid = Grid::new([3, 3, nz], [s; 3], V3::zeros(), Matrix3::identity()).unwrap();
+        let at = |z: f64| {
             if z > e {
-                80.0
-            } else if z > e - 0.8 {
-                1150.0
+                hu[0]
+            } else if z > e - t {
+                hu[1]
             } else {
-                220.0
+                hu[2]
             }
         };
+        let (n, m) = (120, if sigma > 0.0 { 41 } else { 1 });
         Volume::from_fn(grid, |_, _, k| {
             let c = k as f64 * s;
-            let n = 600;
-            let sum: f64 = (0..n)
-                .map(|q| hu(c + ((q as f64 + 0.5) / n as f64 - 0.5) * s))
-                .sum();
-            (sum / n as f64) as f32
+            let (mut sum, mut wsum) = (0.0, 0.0);
+            for q in 0..n {
+                let z = c + ((q as f64 + 0.5) / n as f64 - 0.5) * s;
+                for g in 0..m {
+                    let u = if m > 1 {
+                        (g as f64 / (m - 1) as f64 - 0.5) * 6.0 * sigma
+                    } else {
+                        0.0
+                    };
+                    let w = if m > 1 {
+                        (-0.5 * (u / sigma).powi(2)).exp()
+                    } else {
+                        1.0
+                    };
+                    sum += w * at(z + u);
+                    wsum += w;
+                }
+            }
+            (sum / wsum) as f32
         })
+    }
+
+    /// A surface at 12 sub-voxel positions from `e0` over one voxel `s` along z (`make`
+    /// draws the column with its surface at `e`), each read by `read` from the label's
+    /// boundary (the top of the last voxel whose centre is in bone): the offsets of the
+    /// readings from the surface, their least and greatest, and the largest change between
+    /// neighbouring positions (cyclic: the last position is next to the first a voxel up).
+    fn phase_sweep(
+        s: f64,
+        e0: f64,
+        make: impl Fn(f64) -> Volume<f32>,
+        read: impl Fn(&Volume<f32>, V3) -> f64,
+    ) -> (Vec<f64>, f64, f64, f64) {
+        let off: Vec<f64> = (0..12)
+            .map(|q| {
+                let e = e0 + q as f64 / 12.0 * s;
+                let top = (e / s).floor() * s + s / 2.0;
+                top + read(&make(e), V3::new(s, s, top)) - e
+            })
+            .collect();
+        let lo = off.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = off.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let step = (0..off.len())
+            .map(|i| (off[(i + 1) % off.len()] - off[i]).abs())
+            .fold(0.0, f64::max);
+        (off, lo, hi, step)
     }
 
     /// The cortex found from the moments follows the plate through every sub-voxel
@@ -2133,22 +2181,9 @@ mod tests {
     #[test]
     fn the_cortex_follows_the_plate_between_voxels() {
         let s = 1.5;
-        let mut off = vec![];
-        for q in 0..12 {
-            let e = 15.0 + q as f64 / 12.0 * s;
-            let ct = plate(e);
-            // The label surface: the top of the last voxel whose centre is in bone.
-            let top = (e / s).floor() * s + s / 2.0;
-            let p = V3::new(s, s, top);
-            let r = ct_edge(&ct, p, V3::z(), s).expect("a clean edge");
-            off.push(top + r - e);
-        }
-        let lo = off.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = off.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        // Cyclic: the last position is next to the first one a voxel up.
-        let step = (0..off.len())
-            .map(|i| (off[(i + 1) % off.len()] - off[i]).abs())
-            .fold(0.0, f64::max);
+        let (off, lo, hi, step) = phase_sweep(s, 15.0, plate, |ct, p| {
+            ct_edge(ct, p, V3::z(), s).expect("a clean edge")
+        });
         assert!(step < 0.2, "offsets {off:?}");
         assert!(hi - lo < 0.8, "offsets {off:?}");
         // The cortex's centre lies inside the plate's top.
@@ -2160,38 +2195,7 @@ mod tests {
     /// mean over its extent of the profile blurred by a Gaussian of sigma 0.6 mm (the
     /// phantom's point-spread function).
     fn wall(e: f64, s: f64) -> Volume<f32> {
-        let grid = Grid::new(
-            [3, 3, (36.0 / s) as usize],
-            [s; 3],
-            V3::zeros(),
-            Matrix3::identity(),
-        )
-        .unwrap();
-        let hu = |z: f64| {
-            if z > e {
-                40.0
-            } else if z > e - 1.0 {
-                1250.0
-            } else {
-                400.0
-            }
-        };
-        let (sigma, n, m) = (0.6, 120, 41);
-        Volume::from_fn(grid, |_, _, k| {
-            let c = k as f64 * s;
-            let mut sum = 0.0;
-            let mut wsum = 0.0;
-            for q in 0..n {
-                let z = c + ((q as f64 + 0.5) / n as f64 - 0.5) * s;
-                for g in 0..m {
-                    let u = (g as f64 / (m - 1) as f64 - 0.5) * 6.0 * sigma;
-                    let w = (-0.5 * (u / sigma).powi(2)).exp();
-                    sum += w * hu(z + u);
-                    wsum += w;
-                }
-            }
-            (sum / wsum) as f32
-        })
+        column(e, s, [40.0, 1250.0, 400.0], 1.0, 0.6)
     }
 
     /// The half-maximum crossing follows a wall through every sub-voxel position, where the
@@ -2204,20 +2208,12 @@ mod tests {
     #[test]
     fn the_half_maximum_follows_a_wall_between_voxels() {
         for s in [1.0, 1.5] {
-            let mut off = vec![];
-            for q in 0..12 {
-                let e = 18.0 + q as f64 / 12.0 * s;
-                let ct = wall(e, s);
-                // The label's boundary: the top of the last voxel whose centre is in bone.
-                let top = (e / s).floor() * s + s / 2.0;
-                let r = ct_surface(&ct, V3::new(s, s, top), V3::z(), s).expect("an edge");
-                off.push(top + r - e);
-            }
-            let lo = off.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = off.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let step = (0..off.len())
-                .map(|i| (off[(i + 1) % off.len()] - off[i]).abs())
-                .fold(0.0, f64::max);
+            let (off, lo, hi, step) = phase_sweep(
+                s,
+                18.0,
+                |e| wall(e, s),
+                |ct, p| ct_surface(ct, p, V3::z(), s).expect("an edge"),
+            );
             assert!(step < 0.15, "s {s}: offsets {off:?}");
             assert!(hi - lo < 0.4 * s, "s {s}: offsets {off:?}");
             assert!(lo > 0.0 && hi < 0.8, "s {s}: offsets {off:?}");
