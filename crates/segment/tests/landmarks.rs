@@ -513,8 +513,9 @@ fn landmark_validation_table() {
          (ours is the screw corridor, the line furthest from the walls); at T12 the superior \
          articular process reaches as far lateral as the short transverse process (a vertical \
          ridge 24 mm from the midline from the process tip up to the joint), and the part of \
-         the ridge within 3 mm of the pedicle's height still moves the tip by up to 1.8 mm \
-         (the transverse row's maximum; the lumbar tips are within 1 mm); the facet planes of \
+         the ridge within 3 mm of the pedicle's height still moves the tip by up to 1.8 mm at \
+         1.5 mm and 1.4 mm at 1 mm (the transverse row's maximum; the lumbar tips are within \
+         1 mm); the facet planes of \
          the scoliotic phantom's asymmetric joints reach 1-2 deg.\n\n\
          **Sub-voxel endplates** (2026-12-05): each endplate column's height is also read \
          from the CT profile along the body axis (partial volume and blur move the cortex \
@@ -586,8 +587,9 @@ fn landmark_validation_table() {
          T12's superior articular process: 5.0-5.8 mm off), the tip a parabola's vertex over \
          the slices' lateral extremes as for the spinous tip (the mean of the voxels within a \
          voxel of the extreme, pushed half a voxel out, read the lumbar tips 0.6-0.8 mm \
-         medial): mean / max at 1 mm 1.48 / 5.19 -> 0.60 / 0.97 mm, at 1.5 mm 1.79 / 5.77 \
-         -> 0.91 / 1.81 (T12). Tried and not \
+         medial; front to back the middle of the end face within half a voxel of each \
+         slice's extreme): mean / max at 1 mm 1.48 / 5.19 -> 0.53 / 0.82 mm, at 1.5 mm 1.79 \
+         / 5.77 -> 0.87 / 1.81 (T12). Tried and not \
          kept: the facet planes from the joint space's dip in the CT (the centroid of the \
          profile's dip between the two cortices): the phantom's 1 mm joint space barely dips \
          at 1.5 mm (20-50 HU against 300-400 HU of cortex), so at most a few points per facet \
@@ -716,7 +718,7 @@ fn landmark_validation_table() {
                 ("facet centre (mm)", 0.6),   // 0.48
                 ("facet normal (deg)", 1.7),  // 1.40
                 ("spinous tip (mm)", 0.6),    // 0.38 (0.58 without the CT)
-                ("transverse tip (mm)", 1.2), // 0.91 (1.79 on the whole height)
+                ("transverse tip (mm)", 1.2), // 0.87 (1.79 on the whole height)
                 ("pedicle width (mm)", 0.4),  // 0.28
                 ("pedicle height (mm)", 0.5), // 0.30 (0.69 from labels alone)
             ]
@@ -725,7 +727,7 @@ fn landmark_validation_table() {
                 ("facet centre (mm)", 0.5),    // 0.40
                 ("facet normal (deg)", 1.0),   // 0.79
                 ("spinous tip (mm)", 0.4),     // 0.26 (0.40 without the CT)
-                ("transverse tip (mm)", 0.9),  // 0.67 (1.56 on the whole height)
+                ("transverse tip (mm)", 0.8),  // 0.57 (1.56 on the whole height)
                 ("pedicle width (mm)", 0.25),  // 0.16 (0.20 from labels alone)
                 ("pedicle height (mm)", 0.35), // 0.23 (0.42 from labels alone)
             ]

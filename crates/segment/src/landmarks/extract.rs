@@ -1287,15 +1287,16 @@ fn lateral_tip(band: &[V3], sgn: f64, s: f64, edge: &dyn Fn(V3) -> Option<f64>) 
         return tip(band, a, s);
     };
     // Front to back, the middle of the end face: per cap slice, the mean y of the points
-    // within a voxel of its extreme (a slice's single extreme point lies anywhere on the
-    // flat end), averaged over the slices.
+    // within half a voxel of its extreme (a slice's single extreme point lies anywhere on
+    // the flat end; within a whole voxel took in T12's superior articular process, a few mm
+    // behind and up to a voxel less lateral), averaged over the slices.
     let ys: Vec<f64> = cap
         .iter()
         .map(|c| {
             let k = (c.z / s).round() as i64;
             let near: Vec<f64> = band
                 .iter()
-                .filter(|p| (p.z / s).round() as i64 == k && p.dot(&a) > c.dot(&a) - s)
+                .filter(|p| (p.z / s).round() as i64 == k && p.dot(&a) > c.dot(&a) - s / 2.0)
                 .map(|p| p.y)
                 .collect();
             near.iter().sum::<f64>() / near.len() as f64
