@@ -1006,13 +1006,15 @@ fn pedicle(
     // measured on the 1 mm phantom, the CT's half-maximum alone made the pedicle widths
     // 0.5-0.7 mm wide and the heights 0.3-0.5 mm tall, the labels alone 0.2 mm either way).
     let chords = |d: V3| -> Vec<Option<f64>> {
-        let at: Vec<V3> = (0..=(17.0 / step) as usize)
+        // The samples along the axis, `None` outside the bone; each looked up once.
+        let at: Vec<Option<V3>> = (0..=(17.0 / step) as usize)
             .map(|i| q + u * (-3.0 + i as f64 * step))
-            .filter(|&p| inside_local(p))
+            .map(|p| inside_local(p).then_some(p))
             .collect();
         let end = |d: V3| -> Vec<f64> {
             let edges: Vec<LabelEdge> = at
                 .iter()
+                .flatten()
                 .map(|&p| {
                     let r = reach(p, d) + step / 2.0;
                     (r, ct_surface(cx.ct, fr.world(p + d * r), fr.dir(d), s))
@@ -1020,16 +1022,9 @@ fn pedicle(
                 .collect();
             calibrated(&edges, median_offset(&edges), 1.0)
         };
-        let (a, b) = (end(d), end(-d));
-        let mut k = 0;
-        (0..=(17.0 / step) as usize)
-            .map(|i| q + u * (-3.0 + i as f64 * step))
-            .map(|p| {
-                inside_local(p).then(|| {
-                    k += 1;
-                    a[k - 1] + b[k - 1]
-                })
-            })
+        let (mut a, mut b) = (end(d).into_iter(), end(-d).into_iter());
+        at.iter()
+            .map(|p| p.and_then(|_| Some(a.next()? + b.next()?)))
             .collect()
     };
     let width = narrowest(&chords(b), (1.0 / step).round() as usize);
@@ -1275,6 +1270,12 @@ fn tip(pts: &[V3], a: V3, s: f64) -> Option<V3> {
     extreme(pts, |p| p.dot(&a), s).map(|c| c + a * (s / 2.0))
 }
 
+/// Half-height (mm) of the band around a pedicle's axis height searched for the transverse
+/// process's tip: the process leaves the arch at the junction of pedicle and lamina, and at
+/// T12 the superior articular process rises as far lateral above it (the band of half the
+/// pedicle's height still took in 3-7 mm of that ridge on the phantom).
+const TRANSVERSE_BAND_MM: f64 = 3.0;
+
 /// The tip of a transverse process (local frame) towards `sgn` x (+1 left, -1 right): the
 /// vertex of the lateral profile of `band` ([`cap_vertex`], as for the spinous tip), at the
 /// middle of the end face front to back. The mean of the voxels within one voxel of the
@@ -1338,7 +1339,8 @@ fn bone_reach(inside: &dyn Fn(V3) -> bool, p: V3, d: V3, step: f64) -> f64 {
 }
 
 /// Where the bone surface lies along the unit direction `d` (pointing out of the bone) near
-/// `e`, a point on a voxel label's boundary: the offset (mm) of the CT profile's outermost
+/// `e`, a point on a voxel label's boundary (both in the CT's patient frame, LPS, mm; `s`:
+/// the voxel size, mm): the offset (mm, along `d`) of the CT profile's outermost
 /// crossing of the half-maximum between the level outside (the mean over half a voxel at
 /// `s + 1` mm out) and the brightest sample within half a voxel outside `e` or inside it
 /// (the cortex). A scanner's partial volume moves that crossing continuously with the
@@ -1382,9 +1384,8 @@ type LabelEdge = (f64, Option<f64>);
 /// The median of the CT's offsets of a set of edges of one kind (one wall, one end of the
 /// chords); `None` where the CT shows none.
 fn median_offset(edges: &[LabelEdge]) -> Option<f64> {
-    let mut o: Vec<f64> = edges.iter().filter_map(|e| e.1).collect();
-    o.sort_by(f64::total_cmp);
-    o.get(o.len() / 2).copied()
+    let o: Vec<f64> = edges.iter().filter_map(|e| e.1).collect();
+    crate::ops::quantile(&o, 0.5)
 }
 
 /// The positions of edges of one kind moved by their CT offsets less the median `med`
@@ -1540,8 +1541,8 @@ fn vertebra(
         }
     };
     // The transverse processes leave the arch at the junction of pedicle and lamina, at the
-    // pedicle's height: the tip is the most lateral bone within 3 mm of the pedicle's axis
-    // height ([`lateral_tip`]). The whole height of the vertebra took in the superior
+    // pedicle's height: the tip is the most lateral bone within `TRANSVERSE_BAND_MM` of the
+    // pedicle's axis height ([`lateral_tip`]). The whole height of the vertebra took in the superior
     // articular process as well, which at T12 reaches as far lateral as the short transverse
     // process: a vertical ridge from the process's tip up to the joint, whose points moved
     // the tip up by 5 mm on the phantom (docs/segment/landmarks.md); half the pedicle's
@@ -1555,8 +1556,9 @@ fn vertebra(
         let band = |ped: Option<&Pedicle>| -> Vec<V3> {
             let (lo, hi) = match ped {
                 Some(p) => {
+                    // The entry lies on the axis, which runs in the frame's transverse plane.
                     let z = fr.local(V3::from(p.entry)).z;
-                    (z - 3.0, z + 3.0)
+                    (z - TRANSVERSE_BAND_MM, z + TRANSVERSE_BAND_MM)
                 }
                 None => (zi - 5.0, zs + 5.0),
             };
