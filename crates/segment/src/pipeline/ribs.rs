@@ -368,8 +368,22 @@ pub(super) fn name_levels(ribs: &[Ribs], sacrum: bool) -> Naming {
         let found = match anchor {
             Some(r) => Some(levels[r].map_or("above T10", Level::name)),
             // Ribs down to the vertebra directly above the sacrum: no lumbar vertebra.
-            None if last_rib.is_some_and(|r| r + 1 == spine) => {
+            None if last_rib
+                .is_some_and(|r| r + 1 == spine && (r == 0 || ribs[r - 1] != Ribs::None)) =>
+            {
                 Some("the vertebra directly above the sacrum")
+            }
+            // Rib-like bone beside that vertebra alone, rib-free vertebrae above it: the iliac
+            // crest (it rises to the L4-L5 level) or a large transverse process, not a rib
+            // (the TotalSegmentator example at 3 mm: 90-117 mm2 beside L5, under 55 above).
+            None if last_rib.is_some_and(|r| r + 1 == spine) => {
+                warnings.push(
+                    "rib-like bone beside the vertebra directly above the sacrum only, with \
+                     rib-free vertebrae above it (the iliac crest or a large transverse \
+                     process), not counted as a rib"
+                        .to_string(),
+                );
+                None
             }
             // No ribs, or no rib-free vertebra after them in view: nothing to cross-check.
             None => None,
@@ -564,6 +578,12 @@ mod tests {
         // Ribs down to the vertebra above the sacrum: no lumbar vertebra, disagreement.
         let n = name_levels(&[Both, Both, Unknown], true);
         assert!(n.confidence < 0.5 && n.warnings.iter().any(|w| w.contains("directly above")));
+        // Rib-like bone beside that vertebra only, rib-free ones above (the iliac crest):
+        // the sacrum's count stands, with the bone reported.
+        let n = name_levels(&[No, No, No, No, No, Both, Unknown], true);
+        assert_eq!(names(&n), ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]);
+        assert_eq!((n.basis, n.confidence), (LevelBasis::Sacrum, CONF_SACRUM));
+        assert!(n.level_warning.is_none() && n.warnings.iter().any(|w| w.contains("iliac")));
     }
 
     #[test]
