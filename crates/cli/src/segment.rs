@@ -119,6 +119,8 @@ pub(crate) struct Structure {
     name: String,
     label: u16,
     color: [f32; 4],
+    /// Its voxels in the label map.
+    voxels: usize,
 }
 
 /// What `segment.json` holds.
@@ -304,9 +306,11 @@ pub fn write_segmentation(
 
 /// The vertebrae (by level) and the discs present in the label map, cranial to caudal.
 fn structures(seg: &Segmentation) -> Vec<Structure> {
-    let mut present = std::collections::HashSet::new();
+    // One count per possible label: a hash set of the labels present took 1-2 s over a
+    // 512 x 512 x 400 scan.
+    let mut count = vec![0usize; usize::from(u16::MAX) + 1];
     for &v in seg.labels.data() {
-        present.insert(v);
+        count[usize::from(v)] += 1;
     }
     let mut out = Vec::new();
     for (i, l) in seg.levels.iter().enumerate() {
@@ -314,13 +318,15 @@ fn structures(seg: &Segmentation) -> Vec<Structure> {
             name: l.level.name().to_string(),
             label: l.label,
             color: [0.89, 0.85, 0.74, 1.0],
+            voxels: count[usize::from(l.label)],
         });
         if let (Some(disc), Some(below)) = (l.level.disc_below_label(), seg.levels.get(i + 1)) {
-            if present.contains(&disc) {
+            if count[usize::from(disc)] > 0 {
                 out.push(Structure {
                     name: format!("{}-{}", l.level.name(), below.level.name()),
                     label: disc,
                     color: [0.45, 0.62, 0.85, 1.0],
+                    voxels: count[usize::from(disc)],
                 });
             }
         }
@@ -341,14 +347,28 @@ pub(crate) fn mesh_structures(
         target_triangles: Some(target_triangles.max(100)),
         ..Default::default()
     };
-    structures(seg)
+    // Largest first, one structure per task: a vertebra takes several times a disc's time,
+    // and rayon's default split of 13 structures into halves left one core idle for seconds
+    // at the end (longest-processing-time-first scheduling).
+    let all = structures(seg);
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(all[i].voxels));
+    let mut done: Vec<(usize, LabelSurface)> = order
         .into_par_iter()
-        .map(|s| {
+        .with_max_len(1)
+        .map(|i| {
+            let s = &all[i];
             let surf = surface_of_label(&seg.labels, s.label, &opts)
                 .with_context(|| format!("meshing {}", s.name))?;
-            Ok((s, surf))
+            Ok((i, surf))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    done.sort_by_key(|(i, _)| *i);
+    Ok(all
+        .into_iter()
+        .zip(done)
+        .map(|(s, (_, m))| (s, m))
+        .collect())
 }
 
 fn mesh_report(
