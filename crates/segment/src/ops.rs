@@ -118,7 +118,36 @@ pub fn components_2d(mask: &[bool], nx: usize, ny: usize) -> (Vec<u32>, Vec<usiz
 
 /// Pixels of a 2-D slice that are not in `mask` and not 4-connected to the slice border
 /// through non-mask pixels: the holes of the mask.
+///
+/// Only the mask's bounding box, with a one-pixel margin, is flooded: the margin holds no
+/// mask pixel and touches everything outside the box, so every pixel outside is connected to
+/// the border through it (the spine fills a small part of a clinical scan's slices: the
+/// coronal and sagittal passes of a 512 x 512 x 400 scan took 0.9 s flooding whole slices).
 pub fn holes_2d(mask: &[bool], nx: usize, ny: usize) -> Vec<bool> {
+    let mut out = vec![false; mask.len()];
+    let (mut i0, mut i1, mut j0, mut j1) = (nx, 0, ny, 0);
+    for (j, row) in mask.chunks_exact(nx.max(1)).enumerate().take(ny) {
+        if let (Some(a), Some(b)) = (row.iter().position(|&m| m), row.iter().rposition(|&m| m)) {
+            (i0, i1, j0, j1) = (i0.min(a), i1.max(b), j0.min(j), j1.max(j));
+        }
+    }
+    if i0 > i1 {
+        return out;
+    }
+    let (ci, cj) = (i0.saturating_sub(1), j0.saturating_sub(1));
+    let (w, h) = ((i1 + 1).min(nx - 1) - ci + 1, (j1 + 1).min(ny - 1) - cj + 1);
+    let at = |p: usize| ci + p % w + nx * (cj + p / w);
+    let crop: Vec<bool> = (0..w * h).map(|p| mask[at(p)]).collect();
+    for (p, hole) in holes_flooded(&crop, w, h).into_iter().enumerate() {
+        if hole {
+            out[at(p)] = true;
+        }
+    }
+    out
+}
+
+/// [`holes_2d`] by flooding the whole slice from its border.
+fn holes_flooded(mask: &[bool], nx: usize, ny: usize) -> Vec<bool> {
     let mut outside = vec![false; mask.len()];
     let mut stack = Vec::new();
     let seed = |l: usize, outside: &mut Vec<bool>, stack: &mut Vec<usize>| {
@@ -252,6 +281,39 @@ pub fn quantile(v: &[f64], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holes_from_the_bounding_box_are_the_holes_of_the_whole_slice() {
+        // Rings, blobs and noise at every position, touching the slice's edges too.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for case in 0..200 {
+            let (nx, ny) = (3 + (rnd() % 30) as usize, 3 + (rnd() % 30) as usize);
+            let density = [10, 30, 50, 70][case % 4];
+            let (cx, cy) = ((rnd() % nx as u64) as i64, (rnd() % ny as u64) as i64);
+            let r = 1 + (rnd() % 8) as i64;
+            let mask: Vec<bool> = (0..nx * ny)
+                .map(|p| {
+                    let (i, j) = ((p % nx) as i64, (p / nx) as i64);
+                    let d2 = (i - cx).pow(2) + (j - cy).pow(2);
+                    (d2 >= r * r && d2 <= (r + 1).pow(2)) || (rnd() % 100) < density as u64 / 4
+                })
+                .collect();
+            assert_eq!(
+                holes_2d(&mask, nx, ny),
+                holes_flooded(&mask, nx, ny),
+                "case {case}: {nx} x {ny}"
+            );
+        }
+        // No mask, and a mask filling the slice: no holes.
+        assert!(!holes_2d(&[false; 12], 4, 3).contains(&true));
+        assert!(!holes_2d(&[true; 12], 4, 3).contains(&true));
+    }
 
     #[test]
     fn otsu_splits_two_modes() {
