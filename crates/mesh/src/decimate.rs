@@ -12,9 +12,9 @@
 //! vertices around each defect (their two-ring on the input) are locked and the
 //! simplification is redone from the input; locks accumulate over attempts until the result
 //! is a closed, oriented, manifold surface without self-intersections. Large reductions go
-//! in stages that each keep at least a third of the triangles, each repaired this way, so defects stay
-//! few and local (with halving stages, a 2 mm L3 of genus 6 went from 32k to 1.5k triangles
-//! in 10 runs, ~460 vertices locked).
+//! in stages that each keep at least a third of the triangles, each repaired this way, so
+//! defects stay few and local (with halving stages, a 2 mm L3 of genus 6 went from 32k to
+//! 1.5k triangles in 10 runs, ~460 vertices locked).
 //! If a stage cannot be repaired, a gentler one is tried, and as a last resort the last
 //! valid stage is returned, above the target ([`Decimation::reached_target`]).
 
@@ -22,10 +22,11 @@ use crate::check::defect_vertices;
 use crate::SurfaceMesh;
 use meshopt::{SimplifyOptions, SimplifyVertex};
 
-/// Each stage divides the triangle count by at most this (keeps at least a third). Measured (2026-12-06): a third
-/// instead of a half took the decimation of a 0.65 mm scan's 13 structures (65k-560k
-/// triangles each, to 20k) from 7.1 to 5.6 s summed, every surface valid and the volumes
-/// unchanged, and the 2 mm sacrum's test from 7 runs to 5; a quarter was no faster.
+/// Each stage divides the triangle count by at most this (keeps at least a third).
+/// Measured (2026-12-06): a third instead of a half took the decimation of a 0.65 mm scan's
+/// 13 structures (65k-560k triangles each, to 20k) from 7.1 to 5.6 s summed, every surface
+/// valid and the volumes unchanged, and the 2 mm sacrum's test from 7 runs to 5; a quarter
+/// was no faster.
 const STAGE_REDUCTION: usize = 3;
 
 /// Attempts before giving up and returning the input.
@@ -51,8 +52,8 @@ pub struct Decimation {
 /// the current count returns the input. An input that is not a closed oriented manifold is
 /// simplified once, unchecked.
 ///
-/// Large reductions go in stages that each keep at least a third of the triangles, each checked and repaired from the
-/// previous valid stage: defects stay few and local. When a stage cannot be made valid, a
+/// Large reductions go in stages that each keep at least a third of the triangles, each
+/// checked and repaired from the previous valid stage: defects stay few and local. When a stage cannot be made valid, a
 /// gentler one is tried; when that fails too, the last valid stage is returned (above the
 /// target; [`Decimation::reached_target`] says so).
 pub fn decimate(mesh: &SurfaceMesh, target: usize) -> Decimation {
