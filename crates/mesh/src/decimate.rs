@@ -53,9 +53,9 @@ pub struct Decimation {
 /// simplified once, unchecked.
 ///
 /// Large reductions go in stages that each keep at least a third of the triangles, each
-/// checked and repaired from the previous valid stage: defects stay few and local. When a stage cannot be made valid, a
-/// gentler one is tried; when that fails too, the last valid stage is returned (above the
-/// target; [`Decimation::reached_target`] says so).
+/// checked and repaired from the previous valid stage: defects stay few and local. When a
+/// stage cannot be made valid, a gentler one is tried; when that fails too, the last valid
+/// stage is returned (above the target; [`Decimation::reached_target`] says so).
 pub fn decimate(mesh: &SurfaceMesh, target: usize) -> Decimation {
     let nt = mesh.triangles.len();
     let mut result = Decimation {
