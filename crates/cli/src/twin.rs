@@ -306,6 +306,9 @@ pub fn twin_of_levels(
         from_t12_down(&mut landmarks);
     }
     keep_longest_run(&mut landmarks);
+    if levels.is_none() {
+        drop_unmeshable_ends(&mut landmarks, &TwinParams::default().disc_mesh);
+    }
     Ok(TwinFile {
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
@@ -388,6 +391,54 @@ fn select_levels(
         keep_only(landmarks, keep, note);
     }
     Ok(())
+}
+
+/// A disc at either end of the chain that cannot be meshed (its endplates cross, or the
+/// vertebra above has no inferior endplate: an end vertebra cut by the field of view, or
+/// fitted on coarse slices) leaves that end's vertebra out of the twin, with a warning naming
+/// why, while at least two vertebrae remain. A disc between two modelled vertebrae still
+/// fails the build: leaving a vertebra out there would split the spine. Returns the notes.
+///
+/// On the TotalSegmentator example (3 mm, T12 cut by the top of the field of view) the
+/// T12-L1 endplates crossed by 0.07 mm at one rim point and the whole build failed.
+fn drop_unmeshable_ends(
+    landmarks: &mut spinetwin_segment::landmarks::SpineLandmarks,
+    params: &spinetwin_model::disc::DiscMeshParams,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    loop {
+        let v = &landmarks.vertebrae;
+        let n = v.len();
+        if n <= 2 {
+            return notes;
+        }
+        // Why the disc below vertebra `i` cannot be meshed, if it cannot.
+        let fails = |i: usize| -> Option<String> {
+            match &v[i].inferior_endplate {
+                None => Some(format!("{} has no inferior endplate", v[i].level.name())),
+                Some(up) => {
+                    spinetwin_model::disc::mesh_disc(up, &v[i + 1].superior_endplate, params)
+                        .err()
+                        .map(|e| e.to_string())
+                }
+            }
+        };
+        let (drop, other, why) = if let Some(why) = fails(0) {
+            (0, 1, why)
+        } else if let Some(why) = fails(n - 2) {
+            (n - 1, n - 2, why)
+        } else {
+            return notes;
+        };
+        let level = v[drop].level;
+        let note = format!(
+            "{} left out of the twin: its disc with {} cannot be meshed ({why})",
+            level.name(),
+            v[other].level.name()
+        );
+        keep_only(landmarks, |l| l != level, note.clone());
+        notes.push(note);
+    }
 }
 
 /// A vertebra without landmarks splits the spine: keeps the longest continuous run of
@@ -1312,6 +1363,61 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("TW-") && a.len() == 15, "{a}");
         assert!(parse_pseudonym(&a).is_ok());
+    }
+
+    #[test]
+    fn an_end_disc_that_cannot_be_meshed_leaves_its_end_vertebra_out() {
+        let full = landmarks_l1_l4();
+        let params = TwinParams::default().disc_mesh;
+        let names = |lm: &spinetwin_segment::landmarks::SpineLandmarks| -> Vec<&'static str> {
+            lm.vertebrae.iter().map(|v| v.level.name()).collect()
+        };
+        // Every disc meshes: nothing left out.
+        let mut lm = full.clone();
+        assert!(drop_unmeshable_ends(&mut lm, &params).is_empty());
+        assert_eq!(names(&lm), ["L1", "L2", "L3", "L4"]);
+        // L1's inferior endplate 20 mm lower, through L2's superior one: L1 goes, with why.
+        let lower = |lm: &mut spinetwin_segment::landmarks::SpineLandmarks, i: usize| {
+            let ep = lm.vertebrae[i].inferior_endplate.as_mut().unwrap();
+            ep.centre[2] -= 20.0;
+            for p in &mut ep.outline {
+                p[2] -= 20.0;
+            }
+        };
+        let mut lm = full.clone();
+        lower(&mut lm, 0);
+        let notes = drop_unmeshable_ends(&mut lm, &params);
+        assert_eq!(names(&lm), ["L2", "L3", "L4"]);
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].starts_with("L1 left out of the twin: its disc with L2 cannot be meshed"),
+            "{}",
+            notes[0]
+        );
+        assert!(lm.warnings.contains(&notes[0]));
+        assert!(lm.discs.iter().all(|d| d.upper != Level::L1));
+        // The same at the caudal end: L4 goes.
+        let mut lm = full.clone();
+        lm.vertebrae[3].superior_endplate.centre[2] += 20.0;
+        for p in &mut lm.vertebrae[3].superior_endplate.outline {
+            p[2] += 20.0;
+        }
+        drop_unmeshable_ends(&mut lm, &params);
+        assert_eq!(names(&lm), ["L1", "L2", "L3"]);
+        // A disc between modelled vertebrae: nothing left out, the build says which disc.
+        let mut lm = full.clone();
+        lower(&mut lm, 1);
+        assert!(drop_unmeshable_ends(&mut lm, &params).is_empty());
+        let file = TwinFile {
+            schema_version: TWIN_SCHEMA_VERSION,
+            fidelity: Fidelity::Hybrid,
+            source: "test".into(),
+            pseudonym: String::new(),
+            params: TwinParams::default(),
+            landmarks: lm,
+        };
+        let e = Twin::build(file).unwrap_err().to_string();
+        assert!(e.contains("disc L2-L3"), "{e}");
     }
 
     #[test]
