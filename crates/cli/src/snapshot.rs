@@ -470,7 +470,6 @@ pub fn write_snapshots(dir: &Path, shots: &[Snapshot]) -> Result<()> {
 mod tests {
     use super::*;
     use spinetwin_fem::nl::BodyState;
-    use spinetwin_model::twin::{Fidelity, TwinParams, TWIN_SCHEMA_VERSION};
 
     /// Pixels of a colour class: (disc-scale colours, bone colour) counts in columns `xs`.
     fn classes(img: &RgbImage, xs: std::ops::Range<usize>) -> (usize, usize) {
@@ -499,14 +498,7 @@ mod tests {
         };
         let ph = spinetwin_phantom::generate(&spec).unwrap();
         let lm = spinetwin_segment::landmarks::landmarks(&ph.ct, &ph.labels).unwrap();
-        let file = TwinFile {
-            schema_version: TWIN_SCHEMA_VERSION,
-            fidelity: Fidelity::Hybrid,
-            source: "test".into(),
-            pseudonym: String::new(),
-            params: TwinParams::default(),
-            landmarks: lm,
-        };
+        let file = crate::twin::hybrid_file("test", lm);
         let twin = Twin::build(file.clone()).unwrap();
         let bones = bone_surfaces(&ph.labels, &file);
         assert_eq!(bones.len(), twin.levels.len());

@@ -309,14 +309,22 @@ pub fn twin_of_levels(
     if levels.is_none() {
         drop_unmeshable_ends(&mut landmarks, &TwinParams::default().disc_mesh);
     }
-    Ok(TwinFile {
+    Ok(hybrid_file(source, landmarks))
+}
+
+/// A hybrid twin file of `landmarks` with the default parameters and no pseudonym.
+pub(crate) fn hybrid_file(
+    source: &str,
+    landmarks: spinetwin_segment::landmarks::SpineLandmarks,
+) -> TwinFile {
+    TwinFile {
         schema_version: TWIN_SCHEMA_VERSION,
         fidelity: Fidelity::Hybrid,
         source: source.to_string(),
         pseudonym: String::new(),
         params: TwinParams::default(),
         landmarks,
-    })
+    }
 }
 
 /// Leaves the vertebrae above T12 out when at least two from T12 down remain.
@@ -1344,14 +1352,8 @@ mod tests {
         }
         // A pseudonym edited into twin.json by hand is refused on reading, without echoing it.
         let d = tempfile::tempdir().unwrap();
-        let mut file = TwinFile {
-            schema_version: TWIN_SCHEMA_VERSION,
-            fidelity: Fidelity::Hybrid,
-            source: "test".into(),
-            pseudonym: "Jane Doe".into(),
-            params: TwinParams::default(),
-            landmarks: landmarks_l1_l4(),
-        };
+        let mut file = hybrid_file("test", landmarks_l1_l4());
+        file.pseudonym = "Jane Doe".into();
         let path = d.path().join("twin.json");
         std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
         let e = format!("{:#}", read_twin(d.path()).unwrap_err());
@@ -1408,15 +1410,9 @@ mod tests {
         let mut lm = full.clone();
         lower(&mut lm, 1);
         assert!(drop_unmeshable_ends(&mut lm, &params).is_empty());
-        let file = TwinFile {
-            schema_version: TWIN_SCHEMA_VERSION,
-            fidelity: Fidelity::Hybrid,
-            source: "test".into(),
-            pseudonym: String::new(),
-            params: TwinParams::default(),
-            landmarks: lm,
-        };
-        let e = Twin::build(file).unwrap_err().to_string();
+        let e = Twin::build(hybrid_file("test", lm))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("disc L2-L3"), "{e}");
     }
 
@@ -1448,15 +1444,9 @@ mod tests {
         // The twin refuses a gap outright.
         let mut lm = full.clone();
         lm.vertebrae.retain(|v| v.level != Level::L3);
-        let file = TwinFile {
-            schema_version: TWIN_SCHEMA_VERSION,
-            fidelity: Fidelity::Hybrid,
-            source: "test".into(),
-            pseudonym: String::new(),
-            params: TwinParams::default(),
-            landmarks: lm.clone(),
-        };
-        let e = Twin::build(file).unwrap_err().to_string();
+        let e = Twin::build(hybrid_file("test", lm.clone()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("L2 and L4 are not adjacent"), "{e}");
         // L3 removed leaves L1-L2 and L4: the run of two is kept.
         assert!(keep_longest_run(&mut lm).is_some());
