@@ -391,7 +391,7 @@ fn report(outcomes: &[Outcome]) -> String {
                         } else {
                             ""
                         };
-                        format!("{} ({:.1}{ribs})", l.level.name(), l.confidence)
+                        format!("{} ({:.2}{ribs})", l.level.name(), l.confidence)
                     })
                     .collect();
                 let _ = writeln!(
