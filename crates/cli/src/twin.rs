@@ -306,10 +306,12 @@ pub fn twin_of_levels(
         from_t12_down(&mut landmarks);
     }
     keep_longest_run(&mut landmarks);
+    let mut file = hybrid_file(source, landmarks);
     if levels.is_none() {
-        drop_unmeshable_ends(&mut landmarks, &TwinParams::default().disc_mesh);
+        // Checked with the twin's own disc mesh parameters, those `Twin::build` will use.
+        drop_unmeshable_ends(&mut file.landmarks, &file.params.disc_mesh);
     }
-    Ok(hybrid_file(source, landmarks))
+    Ok(file)
 }
 
 /// A hybrid twin file of `landmarks` with the default parameters and no pseudonym.
