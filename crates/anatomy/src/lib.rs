@@ -12,6 +12,8 @@
 //!
 //! The imaging and finite-element layers know nothing of this module.
 
+pub mod pedicle;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;

@@ -74,9 +74,11 @@
 //! * `vertebrae[]` (cranial to caudal): `level`, `label`, `body_centroid`, `frame`
 //!   (`origin`, `x_axis`, `y_axis`, `z_axis`), `superior_endplate` / `inferior_endplate`
 //!   (`centre`, outward unit `normal`; inferior is null for S1), `pedicle_left` /
-//!   `pedicle_right` (`entry` where the axis leaves the posterior cortex, `direction` towards
-//!   the body, `axis_length_mm` entry to the anterior cortex, `min_width_mm` the narrowest
-//!   bone chord across the axis, `min_height_mm`), `facets` (`superior_left`,
+//!   `pedicle_right` (the pedicle cylinder's design axis: `entry` where the axis leaves the
+//!   posterior cortex, `direction` towards the body, `axis_length_mm` entry to the anterior
+//!   cortex, `min_width_mm` the narrowest bone chord across the axis, `min_height_mm`; the
+//!   screw corridor, which is what an image shows, comes from [`pedicle_corridors`] on
+//!   demand), `facets` (`superior_left`,
 //!   `superior_right`, `inferior_left`, `inferior_right`: centroids of the articular
 //!   surfaces, the parts of the joint faces that face each other; inferior null for S1;
 //!   `superior_normals`; `superior_angle_deg` to the sagittal plane), `spinous_tip` (most
@@ -108,8 +110,8 @@ mod tests;
 pub use scene::TissueHu;
 pub use spec::{FacetJoints, PhantomError, PhantomSpec};
 pub use truth::{
-    AngleTruth, CanalSectionTruth, CobbTruth, DiscTruth, EndplateTruth, FacetTruth, FrameTruth,
-    GridTruth, LabelEntry, PedicleTruth, Point, SegmentAngle, Truth, VertebraTruth,
+    AngleTruth, CanalSectionTruth, CobbTruth, CorridorTruth, DiscTruth, EndplateTruth, FacetTruth,
+    FrameTruth, GridTruth, LabelEntry, PedicleTruth, Point, SegmentAngle, Truth, VertebraTruth,
     TRUTH_SCHEMA_VERSION,
 };
 
@@ -147,4 +149,13 @@ pub fn generate(spec: &PhantomSpec) -> Result<Phantom, PhantomError> {
     };
     let truth = truth::compute(&scene, labels.grid(), spec);
     Ok(Phantom { ct, labels, truth })
+}
+
+/// The pedicles' screw corridors of the phantom built from `spec` ([`CorridorTruth`]): the
+/// truth for a pedicle axis read as the line furthest from the pedicle walls. Not in
+/// [`Truth`] because it takes seconds per pedicle (in parallel over the pedicles).
+pub fn pedicle_corridors(spec: &PhantomSpec) -> Result<Vec<CorridorTruth>, PhantomError> {
+    spec.validate()?;
+    let scene = scene::Scene::new(spine::layout(spec), spec);
+    Ok(truth::corridors(&scene))
 }

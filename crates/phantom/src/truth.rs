@@ -6,6 +6,7 @@ use crate::sdf::V3;
 use crate::spec::PhantomSpec;
 use crate::spine::{Joint, VertebraModel, FACET_GAP, PEDICLE_T_POST};
 use serde::{Deserialize, Serialize};
+use spinetwin_anatomy::pedicle::{corridor_axis, isthmus_y};
 use spinetwin_anatomy::{Level, CANAL_LABEL};
 use spinetwin_imaging::Grid;
 
@@ -293,8 +294,9 @@ fn body_centroid(v: &VertebraModel) -> V3 {
 /// transverse plane, over the length of the pedicle's cylinder (`t` from its posterior end
 /// to `t_ant` in front of the isthmus): the width of bone a screw passes. Where the spinal
 /// canal cuts into the cylinder's medial side (L4, L5) this is narrower than the cylinder's
-/// diameter `2 rw`; elsewhere it is that diameter, which bounds it.
-fn pedicle_bone_width(v: &VertebraModel, q: V3, u: V3, rw: f64, t_ant: f64) -> f64 {
+/// diameter `2 rw`; elsewhere it is that diameter, which bounds it (`cap`; across another
+/// axis than the cylinder's, the cut is wider and `cap` infinite).
+fn pedicle_bone_width(v: &VertebraModel, q: V3, u: V3, cap: f64, t_ant: f64) -> f64 {
     let b = u.cross(&V3::z()).normalize();
     let bone = |p: V3| v.bone_sd_local(p) < 0.0;
     // The first exit from the bone along `d`: marched in 0.1 mm steps, then bisected.
@@ -323,18 +325,13 @@ fn pedicle_bone_width(v: &VertebraModel, q: V3, u: V3, rw: f64, t_ant: f64) -> f
         }
         t += 0.25;
     }
-    width.min(2.0 * rw)
+    width.min(cap)
 }
 
 fn pedicle_truth(v: &VertebraModel, side: usize) -> PedicleTruth {
     let (q, u, rw, rh) = v.pedicle(side);
     let t_ant = v.pedicle_t_ant(side);
-    // Walk back along the axis until leaving the bone: the entry point.
-    let mut t = 0.0;
-    while t < 60.0 && v.bone_sd_local(q - u * (t + 0.25)) <= 0.0 {
-        t += 0.25;
-    }
-    let entry = q - u * t;
+    let entry = walk_out(v, q, u);
     // Walk forward through the body until leaving its anterior cortex.
     let mut s = 0.0;
     let mut in_body = false;
@@ -350,9 +347,152 @@ fn pedicle_truth(v: &VertebraModel, side: usize) -> PedicleTruth {
         entry: pt(v.frame.to_world(entry)),
         direction: pt(v.frame.dir_to_world(u)),
         axis_length_mm: s,
-        min_width_mm: pedicle_bone_width(v, q, u, rw, t_ant),
+        min_width_mm: pedicle_bone_width(v, q, u, 2.0 * rw, t_ant),
         min_height_mm: 2.0 * rh,
     }
+}
+
+/// Sampling step (mm) of the analytic solids for the pedicle corridor: the isthmus
+/// section's grid, and twice the clearance probes' step.
+const CORRIDOR_STEP: f64 = 0.5;
+
+/// The pedicle's screw corridor (local entry point and direction) on the analytic solid,
+/// by the definition the segmentation's landmarks read from a label map: the isthmus is
+/// the slab normal to the frame's y axis, between the body's posterior wall and 14 mm
+/// behind it, where the bone lateral to the canal, between 1 mm above the inferior and 1
+/// mm above the superior endplate's centre, has the smallest section; its centroid seeds
+/// [`corridor_axis`], which gives a point on the line and its direction. Sampled on
+/// a [`CORRIDOR_STEP`] / 2 grid here (a label map has one sample per voxel). `None` for
+/// the sacrum (no pedicle landmarks) or where no line runs in bone. Local coordinates.
+fn corridor_local(v: &VertebraModel, side: usize) -> Option<(V3, V3)> {
+    let sgn = if side == 0 { 1.0 } else { -1.0 };
+    let (inf_p, _) = v.inf_plane()?;
+    let (zs, zi) = (v.sup_plane().0.z, inf_p.z);
+    let h = CORRIDOR_STEP / 2.0;
+    let canal_label = |l: V3| {
+        let s = v.sample_local(l);
+        s.canal < 0.0 && s.bone > 0.0
+    };
+    let bone = |l: V3| v.bone_sd_local(l) < 0.0;
+    // The body's posterior wall: the front of the canal near the midline (the canal
+    // label's 2nd percentile in y, as from a label map).
+    let mut ys = Vec::new();
+    let (mut y, y_end) = (0.0, v.morph.epd / 2.0 + 10.0);
+    while y < y_end {
+        let mut x = -5.0;
+        while x <= 5.0 {
+            let mut z = zi + h;
+            while z < zs {
+                if canal_label(V3::new(x, y, z)) {
+                    ys.push(y);
+                }
+                z += h;
+            }
+            x += h;
+        }
+        y += h;
+    }
+    if ys.len() < 5 {
+        return None;
+    }
+    ys.sort_by(f64::total_cmp);
+    // Half a sample in front of the first canal sample, as a label map's wall.
+    let y_wall = ys[ys.len() / 50] - h / 2.0;
+    let (z_lo, z_hi) = (zi + 1.0, zs + 1.0);
+    let mut best: Option<(usize, V3)> = None;
+    let mut sections = Vec::new();
+    let nslab = (14.0 / CORRIDOR_STEP).ceil() as usize;
+    for k in 0..nslab {
+        let y0 = y_wall + 0.5 + k as f64 * CORRIDOR_STEP;
+        let mut canal = Vec::new();
+        let mut sec = Vec::new();
+        let mut y = y0 + h / 2.0;
+        while y < y0 + CORRIDOR_STEP {
+            let mut z = z_lo + h / 2.0;
+            while z < z_hi {
+                let mut a = 0.0;
+                while a < v.morph.canal_w / 2.0 + 25.0 {
+                    let l = V3::new(sgn * a, y, z);
+                    if canal_label(l) {
+                        canal.push(a);
+                    } else if bone(l) {
+                        sec.push(l);
+                    }
+                    a += h;
+                }
+                z += h;
+            }
+            y += h;
+        }
+        let edge = canal.iter().copied().fold(0.0f64, f64::max);
+        let sec: Vec<V3> = sec
+            .into_iter()
+            .filter(|l| sgn * l.x > edge && sgn * l.x < edge + 20.0)
+            .collect();
+        if sec.len() >= 3 {
+            sections.push((y0 + CORRIDOR_STEP / 2.0, sec.len() as f64));
+        }
+        if sec.len() >= 3 && best.as_ref().is_none_or(|b| sec.len() < b.0) {
+            let c = sec.iter().sum::<V3>() / sec.len() as f64;
+            best = Some((sec.len(), c));
+        }
+    }
+    let (_, c) = best?;
+    let q0 = V3::new(c.x, isthmus_y(&sections, CORRIDOR_STEP)?, c.z);
+    corridor_axis(&bone, q0, sgn, CORRIDOR_STEP)
+}
+
+/// A pedicle's screw corridor in the phantom's truth: the line through the pedicle that
+/// stays furthest from its walls ([`corridor_axis`] on the analytic solid), what a surgeon
+/// aims a screw along and what can be read from an image. [`PedicleTruth`]'s `entry` and
+/// `direction` are the pedicle cylinder's design axis instead, of which only a 2-4 mm stub
+/// between the body and the arch shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorridorTruth {
+    /// Level name (as in [`VertebraTruth::level`]).
+    pub level: String,
+    /// `"left"` or `"right"`.
+    pub side: String,
+    /// Where the corridor's line leaves the posterior bone surface (LPS mm).
+    pub entry: Point,
+    /// Unit vector of the corridor from its entry towards the vertebral body (LPS).
+    pub direction: Direction,
+    /// The narrowest bone chord across the corridor, normal to it in the transverse plane
+    /// ([`PedicleTruth::min_width_mm`]'s definition about this axis), mm.
+    pub min_width_mm: f64,
+}
+
+/// The screw corridors of every drawn vertebra's pedicles (not the sacrum's), cranial to
+/// caudal, left before right. Computed on demand, not part of `truth.json`: the search
+/// over 728 candidate lines on the analytic solids takes seconds per pedicle.
+pub(crate) fn corridors(scene: &Scene) -> Vec<CorridorTruth> {
+    use rayon::prelude::*;
+    let jobs: Vec<(usize, usize)> = (0..scene.verts.len())
+        .flat_map(|i| [(i, 0), (i, 1)])
+        .collect();
+    jobs.par_iter()
+        .with_max_len(1)
+        .filter_map(|&(i, side)| {
+            let v = &scene.verts[i];
+            let (q, u) = corridor_local(v, side)?;
+            Some(CorridorTruth {
+                level: v.level.name().to_string(),
+                side: if side == 0 { "left" } else { "right" }.into(),
+                entry: pt(v.frame.to_world(walk_out(v, q, u))),
+                direction: pt(v.frame.dir_to_world(u)),
+                min_width_mm: pedicle_bone_width(v, q, u, f64::INFINITY, v.pedicle_t_ant(side)),
+            })
+        })
+        .collect()
+}
+
+/// Where the line through `q` along `u` leaves the bone backwards (0.25 mm steps).
+fn walk_out(v: &VertebraModel, q: V3, u: V3) -> V3 {
+    let mut t = 0.0;
+    while t < 60.0 && v.bone_sd_local(q - u * (t + 0.25)) <= 0.0 {
+        t += 0.25;
+    }
+    q - u * t
 }
 
 /// Centre of the articular surfaces of one facet joint, on the joint plane: the centroid of

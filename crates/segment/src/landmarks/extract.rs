@@ -5,6 +5,7 @@ use super::{
     Pedicle, Sides, SpineLandmarks, VertebraLandmarks, P3,
 };
 use nalgebra::{Matrix2, Matrix4, Vector2, Vector3, Vector4};
+use spinetwin_anatomy::pedicle::{corridor_axis, isthmus_y};
 use spinetwin_anatomy::{Level, CANAL_LABEL};
 use spinetwin_imaging::Volume;
 use std::collections::BTreeMap;
@@ -417,6 +418,35 @@ impl Ctx<'_> {
     }
     fn label_at(&self, p: V3) -> Option<u16> {
         self.labels.sample_nearest(p)
+    }
+
+    /// Whether `p` (LPS mm) lies in `label` with the label map read as a smooth solid: the
+    /// indicator of `label` interpolated trilinearly between the voxel centres, at or
+    /// above one half. That level cuts the corners of the label's staircase (at 1.5 mm
+    /// voxels a nearest-voxel reading took up to a voxel off a pedicle's clearance).
+    fn smooth_inside(&self, p: V3, label: u16) -> bool {
+        let f = self.labels.grid().world_to_index(p);
+        let f = [f.x, f.y, f.z];
+        let dims = self.labels.dims();
+        let base = f.map(f64::floor);
+        let mut acc = 0.0;
+        for corner in 0..8 {
+            let mut w = 1.0;
+            let mut idx = [0usize; 3];
+            let mut ok = true;
+            for a in 0..3 {
+                let o = (corner >> a) & 1;
+                let t = f[a] - base[a];
+                w *= if o == 1 { t } else { 1.0 - t };
+                let i = base[a] + o as f64;
+                ok &= i >= 0.0 && i < dims[a] as f64;
+                idx[a] = i.max(0.0) as usize;
+            }
+            if ok && self.labels.get(idx[0], idx[1], idx[2]) == label {
+                acc += w;
+            }
+        }
+        acc >= 0.5
     }
 }
 
@@ -980,9 +1010,16 @@ fn pedicle(
         return None;
     }
     let (imin, _) = slabs.iter().enumerate().min_by_key(|(_, (_, v))| v.len())?;
+    let sections: Vec<(f64, f64)> = slabs.iter().map(|(y, v)| (*y, v.len() as f64)).collect();
     let q = mean(&slabs[imin].1)?;
+    // Between slabs: the smallest slab's centre jumps by a voxel with the grid's phase.
+    let q = V3::new(q.x, isthmus_y(&sections, s)?, q.z);
     let inside_local = |l: V3| cx.label_at(fr.world(l)) == Some(label);
-    let (q, u) = corridor_axis(&inside_local, q, sgn, s)?;
+    // The corridor's clearances on the smoothed label, probed at a quarter voxel: on the
+    // nearest voxel's label at half a voxel the 1.5 mm T12's scores were all capped alike
+    // over 8-35 deg.
+    let smooth_local = |l: V3| cx.smooth_inside(fr.world(l), label);
+    let (q, u) = corridor_axis(&smooth_local, q, sgn, s / 2.0)?;
     let sec = &slabs[imin].1;
     let ext = |f: &dyn Fn(&V3) -> f64| {
         let (a, b) = sec
@@ -1043,7 +1080,7 @@ fn pedicle(
     let wu = fr.dir(u);
     let inside = |p: V3| cx.label_at(p) == Some(label);
     let mut t = 0.0;
-    while t < 60.0 && inside(wq - wu * (t + 0.25)) {
+    while t < 60.0 && cx.smooth_inside(wq - wu * (t + 0.25), label) {
         t += 0.25;
     }
     let entry = wq - wu * t;
@@ -1065,81 +1102,6 @@ fn pedicle(
         min_width_mm: width,
         min_height_mm: height,
     })
-}
-
-/// Pedicle axis near the isthmus centre `q` (local frame): a point on it and its
-/// transverse-plane direction towards the body, chosen as the line that stays furthest from
-/// the pedicle walls (the screw corridor a surgeon aims for).
-///
-/// Each candidate line (convergence angle -10..45 deg, passing up to 3 mm lateral or medial
-/// of `q`) scores the clearance (distance to the nearest voxel not of this vertebra, probed
-/// radially in the plane normal to the line) summed from 3 mm behind the isthmus (further
-/// back the transverse process and lamina widen the bone laterally) to 14 mm in front of
-/// it, each sample capped below the isthmus clearance so that the wide body and lamina do
-/// not outweigh the narrow tube. The result is the mean of the lines within 1 %
-/// of the best. Fitting the medial wall instead follows the canal edge where the canal cuts
-/// into the pedicle (measured at 1 mm, reference labels: 10.2 deg mean, 18 deg max error,
-/// now 4.3 and 8.4; automatic labels: 12.1 and 39.8, now 4.6 and 8.1). `None` when no line
-/// through the isthmus runs in bone.
-fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> Option<(V3, V3)> {
-    const PROBES: usize = 12;
-    let step = (s / 2.0).max(0.1);
-    let reach = 12.0;
-    let dir = |deg: f64| {
-        let a = deg.to_radians();
-        V3::new(-sgn * a.sin(), -a.cos(), 0.0)
-    };
-    let clearance = |p: V3, u: V3| -> f64 {
-        let b = u.cross(&V3::z());
-        let mut best = reach;
-        for k in 0..PROBES {
-            let a = std::f64::consts::TAU * k as f64 / PROBES as f64;
-            let d = V3::z() * a.cos() + b * a.sin();
-            let mut r = 0.0;
-            while r < best && inside(p + d * (r + step)) {
-                r += step;
-            }
-            best = best.min(r);
-        }
-        best
-    };
-    let angles: Vec<f64> = (-10..=45).map(f64::from).collect();
-    // Capped below the isthmus clearance, so that lines near the walls of the narrow tube
-    // lose and the wide body and lamina add nothing (0.8: measured best on the phantoms).
-    let cap = 0.8
-        * angles
-            .iter()
-            .map(|&a| clearance(q, dir(a)))
-            .fold(0.0f64, f64::max)
-            .max(step);
-    let (t0, t1) = (-3.0, 14.0);
-    let n_t = ((t1 - t0) / step).round() as i64;
-    // Lines through the isthmus section's centroid and up to 3 mm lateral or medial of it
-    // (the centroid is pulled off the axis where the lamina joins the pedicle).
-    let offsets: Vec<f64> = (-6..=6).map(|k| k as f64 * 0.5).collect();
-    let mut cand = Vec::new();
-    for &o in &offsets {
-        for &a in &angles {
-            let u = dir(a);
-            let p0 = q + V3::x() * o;
-            let sc = (0..=n_t)
-                .map(|i| clearance(p0 + u * (t0 + i as f64 * step), u).min(cap))
-                .sum::<f64>();
-            cand.push((a, o, sc));
-        }
-    }
-    let best = cand.iter().map(|c| c.2).fold(f64::NEG_INFINITY, f64::max);
-    if best <= 0.0 {
-        // No line through the isthmus runs in bone: every angle would tie.
-        return None;
-    }
-    // The middle of the plateau: all lines within 1 % of the best.
-    let tol = 0.01 * best.abs();
-    let near: Vec<_> = cand.iter().filter(|c| c.2 >= best - tol).collect();
-    let n = near.len() as f64;
-    let a = near.iter().map(|c| c.0).sum::<f64>() / n;
-    let o = near.iter().map(|c| c.1).sum::<f64>() / n;
-    Some((q + V3::x() * o, dir(a)))
 }
 
 /// The spinous tip (local frame): the vertex of the dorsal profile of the midline bone. Per
