@@ -127,7 +127,8 @@ pub struct Endplate {
     pub area_mm2: f64,
 }
 
-/// A pedicle.
+/// A pedicle. Its axis is the screw corridor, the line through the pedicle furthest from
+/// its walls ([`spinetwin_anatomy::pedicle::corridor_axis`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pedicle {
     /// Point on the posterior cortex where the pedicle axis leaves the bone (screw entry).
