@@ -12,9 +12,9 @@ type V3 = Vector3<f64>;
 ///
 /// Everything is in the vertebra's local anatomical frame (mm; x to the patient's left, y
 /// posterior, z cranial); `sgn` is +1 for the left pedicle, -1 for the right. `inside` says
-/// whether a local point is bone of this vertebra; `s` is the resolution of that picture of
-/// the bone (the voxel size of a label map; the truth of an analytic solid passes its
-/// sampling step), and the clearances are probed in steps of half of it.
+/// whether a local point is bone of this vertebra; the candidate lines are sampled and
+/// their clearances probed in steps of `s` / 2 (the segmentation passes half its voxel
+/// size, the phantom's truth its 0.5 mm grid step).
 ///
 /// The seed `q` is the isthmus: the centroid of the smallest section of the bone lateral
 /// to the canal in slabs normal to y, from 0.5 to 14.5 mm behind the body's posterior wall,
@@ -26,10 +26,11 @@ type V3 = Vector3<f64>;
 /// back the transverse process and lamina widen the bone laterally) to 14 mm in front of
 /// it, each sample capped below the isthmus clearance so that the wide body and lamina do
 /// not outweigh the narrow tube. The result is the mean of the lines weighted by how close
-/// each comes to the best (linearly, to nothing at 2 % below it). Fitting the medial wall instead follows the canal edge where the canal cuts
-/// into the pedicle (measured at 1 mm, reference labels: 10.2 deg mean, 18 deg max error
-/// against the phantom's design axis, now 4.3 and 8.4; automatic labels: 12.1 and 39.8,
-/// now 4.6 and 8.1). `None` when no line through the isthmus runs in bone.
+/// each comes to the best (linearly, to nothing at 2 % below it). Fitting the medial wall
+/// instead follows the canal edge where the canal cuts into the pedicle (measured at 1 mm,
+/// reference labels: 10.2 deg mean, 18 deg max error against the phantom's design axis,
+/// the corridor 4.3 and 8.4; automatic labels: 12.1 and 39.8, the corridor 4.6 and 8.1).
+/// `None` when no line through the isthmus runs in bone.
 pub fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> Option<(V3, V3)> {
     const PROBES: usize = 12;
     let step = (s / 2.0).max(0.1);
