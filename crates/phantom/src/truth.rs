@@ -352,8 +352,9 @@ fn pedicle_truth(v: &VertebraModel, side: usize) -> PedicleTruth {
     }
 }
 
-/// Sampling step (mm) of the analytic solids for the pedicle corridor: the isthmus
-/// section's grid, and twice the clearance probes' step.
+/// Sampling step (mm) of the analytic solids for the pedicle corridor: the isthmus slabs'
+/// thickness (their sections sampled on a grid of half of it) and twice the step of the
+/// clearance probes.
 const CORRIDOR_STEP: f64 = 0.5;
 
 /// The pedicle's screw corridor (local entry point and direction) on the analytic solid,
