@@ -553,7 +553,9 @@ fn landmark_validation_table() {
          isthmus clearance is a voxel short and many lines tie, T12 reads 9.0 deg and 3.2 mm off, \
          so the 1.5 mm column's direction is worse than before, 2.45 / 8.97 deg, while its entry \
          improved, 0.98 / 3.20 mm); the truth's \
-         own grid moves it by up to 0.5 deg (0.5 against 0.25 mm). The widths are compared \
+         own grid moves it by up to 1.2 deg and 0.4 mm (L2, L3; a 0.5 against a 0.25 mm grid, \
+         four times the time), so differences of about a degree are within the truth's own \
+         resolution. The widths are compared \
          across each side's own corridor.\n\n\
          What else stays above 1 mm / 1 deg and why: at T12 the superior \
          articular process reaches as far lateral as the short transverse process (a vertical \
