@@ -3,6 +3,7 @@
 //! map), so that the two are compared on the same definition.
 
 use nalgebra::Vector3;
+use rayon::prelude::*;
 
 type V3 = Vector3<f64>;
 
@@ -31,7 +32,12 @@ type V3 = Vector3<f64>;
 /// reference labels: 10.2 deg mean, 18 deg max error against the phantom's design axis,
 /// the corridor 4.3 and 8.4; automatic labels: 12.1 and 39.8, the corridor 4.6 and 8.1).
 /// `None` when no line through the isthmus runs in bone.
-pub fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> Option<(V3, V3)> {
+pub fn corridor_axis(
+    inside: &(dyn Fn(V3) -> bool + Sync),
+    q: V3,
+    sgn: f64,
+    s: f64,
+) -> Option<(V3, V3)> {
     const PROBES: usize = 12;
     let step = (s / 2.0).max(0.1);
     let reach = 12.0;
@@ -67,17 +73,23 @@ pub fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> Op
     // Lines through the isthmus section's centroid and up to 3 mm lateral or medial of it
     // (the centroid is pulled off the axis where the lamina joins the pedicle).
     let offsets: Vec<f64> = (-6..=6).map(|k| k as f64 * 0.5).collect();
-    let mut cand = Vec::new();
-    for &o in &offsets {
-        for &a in &angles {
+    // The 728 lines scored in parallel (the landmarks' costliest step); `collect` keeps their
+    // order, so the weighted mean below sums in the same order on any thread count.
+    let lines: Vec<(f64, f64)> = offsets
+        .iter()
+        .flat_map(|&o| angles.iter().map(move |&a| (a, o)))
+        .collect();
+    let cand: Vec<(f64, f64, f64)> = lines
+        .par_iter()
+        .map(|&(a, o)| {
             let u = dir(a);
             let p0 = q + V3::x() * o;
             let sc = (0..=n_t)
                 .map(|i| clearance(p0 + u * (t0 + i as f64 * step), u).min(cap))
                 .sum::<f64>();
-            cand.push((a, o, sc));
-        }
-    }
+            (a, o, sc)
+        })
+        .collect();
     let best = cand.iter().map(|c| c.2).fold(f64::NEG_INFINITY, f64::max);
     if best <= 0.0 {
         // No line through the isthmus runs in bone: every angle would tie.
@@ -98,6 +110,52 @@ pub fn corridor_axis(inside: &dyn Fn(V3) -> bool, q: V3, sgn: f64, s: f64) -> Op
     let a = cand.iter().zip(&w).map(|(c, w)| c.0 * w).sum::<f64>() / n;
     let o = cand.iter().zip(&w).map(|(c, w)| c.1 * w).sum::<f64>() / n;
     Some((q + V3::x() * o, dir(a)))
+}
+
+/// One slab of the isthmus search, normal to the vertebra's y axis (local frame, mm).
+#[derive(Clone, Debug)]
+pub struct IsthmusSlab {
+    /// The slab's centre along y.
+    pub y: f64,
+    /// How far the canal reaches towards the pedicle's side in the slab: the largest
+    /// `sgn * x` of its points, 0 where it has none.
+    pub canal_edge: f64,
+    /// Points of the vertebra's bone in the slab, between the pedicle's height bounds, one
+    /// per sample of equal volume (voxels of a label map, grid points of an analytic solid).
+    pub bone: Vec<V3>,
+}
+
+/// The pedicle isthmus of one side (`sgn` +1 left, -1 right), the seed of
+/// [`corridor_axis`]: in each slab (all `thickness` thick, in order along y) the section is
+/// the bone lateral to the canal's edge and within 20 mm of it; the isthmus is the smallest
+/// section, its centroid placed along y by [`isthmus_y`]. Returns that point and the
+/// section's points. `None` with fewer than three slabs of at least three section points.
+pub fn isthmus(slabs: &[IsthmusSlab], sgn: f64, thickness: f64) -> Option<(V3, Vec<V3>)> {
+    let mut sections: Vec<(f64, Vec<V3>)> = slabs
+        .iter()
+        .map(|sl| {
+            let sec: Vec<V3> = sl
+                .bone
+                .iter()
+                .filter(|l| sgn * l.x > sl.canal_edge && sgn * l.x < sl.canal_edge + 20.0)
+                .copied()
+                .collect();
+            (sl.y, sec)
+        })
+        .filter(|(_, sec)| sec.len() >= 3)
+        .collect();
+    if sections.len() < 3 {
+        return None;
+    }
+    let (imin, _) = sections
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, (_, v))| v.len())?;
+    let areas: Vec<(f64, f64)> = sections.iter().map(|(y, v)| (*y, v.len() as f64)).collect();
+    let y = isthmus_y(&areas, thickness)?;
+    let (_, sec) = sections.swap_remove(imin);
+    let c = sec.iter().fold(V3::zeros(), |a, p| a + p) / sec.len() as f64;
+    Some((V3::new(c.x, y, c.z), sec))
 }
 
 /// The pedicle isthmus's position along the vertebra's y axis (mm), from the bone sections
@@ -152,6 +210,32 @@ mod tests {
         assert!(off.norm() < 0.2, "axis off by {} mm", off.norm());
         // Nothing of the tube near the seed: no corridor.
         assert!(corridor_axis(&tube, q + V3::new(0.0, 0.0, 20.0), 1.0, 0.2).is_none());
+    }
+
+    /// Bone in three slabs: the canal's edge keeps the canal side out, the 20 mm band the far
+    /// side, and the smallest section's centroid is the seed, placed between slabs.
+    #[test]
+    fn isthmus_is_the_smallest_section_lateral_to_the_canal() {
+        let slab = |y: f64, n: usize| IsthmusSlab {
+            y,
+            canal_edge: 8.0,
+            bone: (0..n)
+                .map(|i| V3::new(9.0 + i as f64, y, 2.0))
+                // Medial of the canal's edge, and beyond the 20 mm band: left out.
+                .chain([V3::new(5.0, y, 0.0), V3::new(30.0, y, 0.0)])
+                .collect(),
+        };
+        let slabs = [slab(10.0, 8), slab(11.0, 4), slab(12.0, 6)];
+        let (q, sec) = isthmus(&slabs, 1.0, 1.0).unwrap();
+        assert_eq!(sec.len(), 4);
+        // Sections 8, 4, 6: the parabola's vertex lies 0.1667 slab past the middle one.
+        assert!(
+            (q - V3::new(10.5, 11.0 + 1.0 / 6.0, 2.0)).norm() < 1e-9,
+            "{q}"
+        );
+        // The right side sees none of this bone; two slabs are too few.
+        assert!(isthmus(&slabs, -1.0, 1.0).is_none());
+        assert!(isthmus(&slabs[..2], 1.0, 1.0).is_none());
     }
 
     #[test]

@@ -421,11 +421,18 @@ impl<T: Voxel> Volume<T> {
     /// Trilinear interpolation at an LPS point, or `None` outside the hull of voxel centres
     /// (a tolerance of 1e-6 voxel admits points on the boundary).
     pub fn sample_trilinear(&self, p: Vector3<f64>) -> Option<f64> {
-        let f = self.grid.world_to_index(p);
-        self.trilinear_at_index([f.x, f.y, f.z])
+        self.sample_trilinear_by(p, |v| v.to_f64())
     }
 
-    fn trilinear_at_index(&self, f: [f64; 3]) -> Option<f64> {
+    /// Trilinear interpolation at an LPS point of `value` of each voxel (e.g. the indicator
+    /// of one label, `|l| f64::from(u8::from(l == label))`, whose interpolant is the label's
+    /// fraction between voxel centres), or `None` outside the hull of voxel centres.
+    pub fn sample_trilinear_by(&self, p: Vector3<f64>, value: impl Fn(T) -> f64) -> Option<f64> {
+        let f = self.grid.world_to_index(p);
+        self.trilinear_at_index([f.x, f.y, f.z], value)
+    }
+
+    fn trilinear_at_index(&self, f: [f64; 3], value: impl Fn(T) -> f64) -> Option<f64> {
         const TOL: f64 = 1e-6;
         let mut base = [0usize; 3];
         let mut frac = [0.0; 3];
@@ -459,13 +466,11 @@ impl<T: Voxel> Volume<T> {
             if w == 0.0 {
                 continue;
             }
-            acc += w * self
-                .get(
-                    base[0] + dx * step[0],
-                    base[1] + dy * step[1],
-                    base[2] + dz * step[2],
-                )
-                .to_f64();
+            acc += w * value(self.get(
+                base[0] + dx * step[0],
+                base[1] + dy * step[1],
+                base[2] + dz * step[2],
+            ));
         }
         Some(acc)
     }
@@ -478,9 +483,10 @@ impl<T: Voxel> Volume<T> {
         Volume::from_fn(target.clone(), |i, j, k| {
             let s = to_src(i, j, k);
             match interp {
-                Interpolation::Trilinear => {
-                    self.trilinear_at_index(s).map(T::from_f64).unwrap_or(fill)
-                }
+                Interpolation::Trilinear => self
+                    .trilinear_at_index(s, |v| v.to_f64())
+                    .map(T::from_f64)
+                    .unwrap_or(fill),
                 Interpolation::Nearest => {
                     let r = s.map(|v| v.round());
                     if (0..3).all(|a| r[a] >= 0.0 && r[a] <= (self.grid.dims[a] - 1) as f64) {
@@ -681,6 +687,27 @@ mod tests {
         assert!(Grid::new([1, 1, 1], [1.0; 3], Vector3::zeros(), skew).is_err());
         let g = Grid::axis_aligned([2, 2, 2], [1.0; 3], Vector3::zeros()).unwrap();
         assert!(Volume::new(g, vec![0i16; 7]).is_err());
+    }
+
+    /// The interpolated indicator of one label is its fraction between voxel centres.
+    #[test]
+    fn trilinear_of_a_label_indicator_is_its_fraction() {
+        let g = Grid::axis_aligned([2, 2, 1], [1.0, 2.0, 1.0], Vector3::zeros()).unwrap();
+        // Label 7 at (1, 0) and (1, 1), label 3 at (0, 0), 0 at (0, 1).
+        let v = Volume::new(g, vec![3u16, 7, 0, 7]).unwrap();
+        let is7 = |l: u16| f64::from(u8::from(l == 7));
+        let at = |x: f64, y: f64| v.sample_trilinear_by(Vector3::new(x, y, 0.0), is7).unwrap();
+        assert!((at(0.25, 0.0) - 0.25).abs() < 1e-12);
+        assert!((at(0.6, 1.0) - 0.6).abs() < 1e-12);
+        assert_eq!(at(1.0, 2.0), 1.0);
+        let is3 = |l: u16| f64::from(u8::from(l == 3));
+        let f = v
+            .sample_trilinear_by(Vector3::new(0.5, 1.0, 0.0), is3)
+            .unwrap();
+        assert!((f - 0.25).abs() < 1e-12, "{f}");
+        assert!(v
+            .sample_trilinear_by(Vector3::new(1.5, 0.0, 0.0), is7)
+            .is_none());
     }
 
     #[test]

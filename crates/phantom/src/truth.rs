@@ -6,7 +6,7 @@ use crate::sdf::V3;
 use crate::spec::PhantomSpec;
 use crate::spine::{Joint, VertebraModel, FACET_GAP, PEDICLE_T_POST};
 use serde::{Deserialize, Serialize};
-use spinetwin_anatomy::pedicle::{corridor_axis, isthmus_y};
+use spinetwin_anatomy::pedicle::{corridor_axis, isthmus, IsthmusSlab};
 use spinetwin_anatomy::{Level, CANAL_LABEL};
 use spinetwin_imaging::Grid;
 
@@ -400,46 +400,38 @@ fn corridor_local(v: &VertebraModel, side: usize) -> Option<(V3, V3)> {
     // Half a sample in front of the first canal sample, as a label map's wall.
     let y_wall = ys[ys.len() / 50] - h / 2.0;
     let (z_lo, z_hi) = (zi + 1.0, zs + 1.0);
-    let mut best: Option<(usize, V3)> = None;
-    let mut sections = Vec::new();
     let nslab = (14.0 / CORRIDOR_STEP).ceil() as usize;
-    for k in 0..nslab {
-        let y0 = y_wall + 0.5 + k as f64 * CORRIDOR_STEP;
-        let mut canal = Vec::new();
-        let mut sec = Vec::new();
-        let mut y = y0 + h / 2.0;
-        while y < y0 + CORRIDOR_STEP {
-            let mut z = z_lo + h / 2.0;
-            while z < z_hi {
-                let mut a = 0.0;
-                while a < v.morph.canal_w / 2.0 + 25.0 {
-                    let l = V3::new(sgn * a, y, z);
-                    if canal_label(l) {
-                        canal.push(a);
-                    } else if bone(l) {
-                        sec.push(l);
+    let slabs: Vec<IsthmusSlab> = (0..nslab)
+        .map(|k| {
+            let y0 = y_wall + 0.5 + k as f64 * CORRIDOR_STEP;
+            let mut canal_edge = 0.0f64;
+            let mut bone_pts = Vec::new();
+            let mut y = y0 + h / 2.0;
+            while y < y0 + CORRIDOR_STEP {
+                let mut z = z_lo + h / 2.0;
+                while z < z_hi {
+                    let mut a = 0.0;
+                    while a < v.morph.canal_w / 2.0 + 25.0 {
+                        let l = V3::new(sgn * a, y, z);
+                        if canal_label(l) {
+                            canal_edge = canal_edge.max(a);
+                        } else if bone(l) {
+                            bone_pts.push(l);
+                        }
+                        a += h;
                     }
-                    a += h;
+                    z += h;
                 }
-                z += h;
+                y += h;
             }
-            y += h;
-        }
-        let edge = canal.iter().copied().fold(0.0f64, f64::max);
-        let sec: Vec<V3> = sec
-            .into_iter()
-            .filter(|l| sgn * l.x > edge && sgn * l.x < edge + 20.0)
-            .collect();
-        if sec.len() >= 3 {
-            sections.push((y0 + CORRIDOR_STEP / 2.0, sec.len() as f64));
-        }
-        if sec.len() >= 3 && best.as_ref().is_none_or(|b| sec.len() < b.0) {
-            let c = sec.iter().sum::<V3>() / sec.len() as f64;
-            best = Some((sec.len(), c));
-        }
-    }
-    let (_, c) = best?;
-    let q0 = V3::new(c.x, isthmus_y(&sections, CORRIDOR_STEP)?, c.z);
+            IsthmusSlab {
+                y: y0 + CORRIDOR_STEP / 2.0,
+                canal_edge,
+                bone: bone_pts,
+            }
+        })
+        .collect();
+    let (q0, _) = isthmus(&slabs, sgn, CORRIDOR_STEP)?;
     corridor_axis(&bone, q0, sgn, CORRIDOR_STEP)
 }
 

@@ -5,7 +5,7 @@ use super::{
     Pedicle, Sides, SpineLandmarks, VertebraLandmarks, P3,
 };
 use nalgebra::{Matrix2, Matrix4, Vector2, Vector3, Vector4};
-use spinetwin_anatomy::pedicle::{corridor_axis, isthmus_y};
+use spinetwin_anatomy::pedicle::{corridor_axis, isthmus, IsthmusSlab};
 use spinetwin_anatomy::{Level, CANAL_LABEL};
 use spinetwin_imaging::Volume;
 use std::collections::BTreeMap;
@@ -425,28 +425,9 @@ impl Ctx<'_> {
     /// above one half. That level cuts the corners of the label's staircase (at 1.5 mm
     /// voxels a nearest-voxel reading took up to a voxel off a pedicle's clearance).
     fn smooth_inside(&self, p: V3, label: u16) -> bool {
-        let f = self.labels.grid().world_to_index(p);
-        let f = [f.x, f.y, f.z];
-        let dims = self.labels.dims();
-        let base = f.map(f64::floor);
-        let mut acc = 0.0;
-        for corner in 0..8 {
-            let mut w = 1.0;
-            let mut idx = [0usize; 3];
-            let mut ok = true;
-            for a in 0..3 {
-                let o = (corner >> a) & 1;
-                let t = f[a] - base[a];
-                w *= if o == 1 { t } else { 1.0 - t };
-                let i = base[a] + o as f64;
-                ok &= i >= 0.0 && i < dims[a] as f64;
-                idx[a] = i.max(0.0) as usize;
-            }
-            if ok && self.labels.get(idx[0], idx[1], idx[2]) == label {
-                acc += w;
-            }
-        }
-        acc >= 0.5
+        self.labels
+            .sample_trilinear_by(p, |l| f64::from(u8::from(l == label)))
+            .is_some_and(|f| f >= 0.5)
     }
 }
 
@@ -986,41 +967,28 @@ fn pedicle(
 ) -> Option<Pedicle> {
     let s = cx.s;
     let nslab = (14.0 / s).ceil() as usize;
-    let mut slabs: Vec<(f64, Vec<V3>)> = Vec::new();
-    for q in 0..nslab {
-        let y0 = y_wall + 0.5 + q as f64 * s;
-        let in_slab = |l: &&V3| l.y >= y0 && l.y < y0 + s && l.z > z_lo && l.z < z_hi;
-        // Canal edge in this slab (lateral extent of the canal).
-        let edge = canal_local
-            .iter()
-            .filter(in_slab)
-            .map(|l| sgn * l.x)
-            .fold(0.0f64, f64::max);
-        let sec: Vec<V3> = local
-            .iter()
-            .filter(in_slab)
-            .filter(|l| sgn * l.x > edge && sgn * l.x < edge + 20.0)
-            .cloned()
-            .collect();
-        if sec.len() >= 3 {
-            slabs.push((y0 + s / 2.0, sec));
-        }
-    }
-    if slabs.len() < 3 {
-        return None;
-    }
-    let (imin, _) = slabs.iter().enumerate().min_by_key(|(_, (_, v))| v.len())?;
-    let sections: Vec<(f64, f64)> = slabs.iter().map(|(y, v)| (*y, v.len() as f64)).collect();
-    let q = mean(&slabs[imin].1)?;
-    // Between slabs: the smallest slab's centre jumps by a voxel with the grid's phase.
-    let q = V3::new(q.x, isthmus_y(&sections, s)?, q.z);
+    let slabs: Vec<IsthmusSlab> = (0..nslab)
+        .map(|k| {
+            let y0 = y_wall + 0.5 + k as f64 * s;
+            let in_slab = |l: &&V3| l.y >= y0 && l.y < y0 + s && l.z > z_lo && l.z < z_hi;
+            IsthmusSlab {
+                y: y0 + s / 2.0,
+                canal_edge: canal_local
+                    .iter()
+                    .filter(in_slab)
+                    .map(|l| sgn * l.x)
+                    .fold(0.0f64, f64::max),
+                bone: local.iter().filter(in_slab).copied().collect(),
+            }
+        })
+        .collect();
+    let (q, sec) = isthmus(&slabs, sgn, s)?;
     let inside_local = |l: V3| cx.label_at(fr.world(l)) == Some(label);
     // The corridor's clearances on the smoothed label, probed at a quarter voxel: on the
     // nearest voxel's label at half a voxel the 1.5 mm T12's scores were all capped alike
     // over 8-35 deg.
     let smooth_local = |l: V3| cx.smooth_inside(fr.world(l), label);
     let (q, u) = corridor_axis(&smooth_local, q, sgn, s / 2.0)?;
-    let sec = &slabs[imin].1;
     let ext = |f: &dyn Fn(&V3) -> f64| {
         let (a, b) = sec
             .iter()
