@@ -81,7 +81,12 @@
 //!    at least a few mm from both planes); the rest of the bone (endplates next to a tilted
 //!    plane, articular processes that reach past the disc level) goes to the core with the
 //!    shortest path inside the bone (a geodesic competition), so posterior elements follow
-//!    their own pedicles and laminae and the facet joints become the boundary.
+//!    their own pedicles and laminae and the facet joints become the boundary. Near each
+//!    disc plane (5 mm, in front of the canal) the disc side of the endplate's
+//!    partial-volume edge is released: a labelled voxel below half-way from the disc's
+//!    darkest point to the endplate's peak along the plane's normal (a thin degenerated
+//!    disc, blurred above the bone threshold, would otherwise be split between its two
+//!    vertebrae).
 //!    Behind the canal only the midline is seeded, and there the slab boundaries are the
 //!    disc planes lowered by 0.3 mm per mm from 10 mm behind the canal front: the arch slopes
 //!    caudally and its laminae and spinous process overlap the next arch like roof tiles
