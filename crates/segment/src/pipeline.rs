@@ -519,19 +519,11 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         lab[v] = l;
         filled[v] = true;
     }
-    // A hole closed in one orientation can open one in the other (two passes did most on
-    // verse012; it converges in a few).
-    let mut closed = 0;
-    for _ in 0..LABEL_HOLE_PASSES {
-        let c = close_label_holes(&g, &lab, nseg as u16);
-        if c.is_empty() {
-            break;
-        }
-        for &(v, l) in &c {
-            lab[v] = l;
+    let closed = close_label_holes(&g, &mut lab, nseg as u16);
+    for (v, &l) in lab.iter().enumerate() {
+        if l != 0 {
             filled[v] = true;
         }
-        closed += c.len();
     }
     if debug() {
         eprintln!("label holes closed in sagittal and coronal slices: {closed} voxels");
@@ -1513,8 +1505,9 @@ const _: () = assert!(CORE_RAYS_NEEDED + 1 == CORE_RAYS.len());
 const CORE_RAY_MM: f64 = 40.0;
 const CORE_RAY_VERTICAL_MM: f64 = 35.0;
 
-/// Most passes of `close_label_holes`.
-const LABEL_HOLE_PASSES: usize = 8;
+/// Most sagittal and coronal steps of `close_label_holes` (a hole closed in one orientation
+/// can open one in the other; on verse012 it settles in a few).
+const LABEL_HOLE_STEPS: usize = 16;
 
 /// Unlabelled voxels enclosed by one vertebra's label in a sagittal or a coronal slice, with
 /// that label: the holes of the labelled voxels in the slice (no unlabelled path to the
@@ -1528,28 +1521,73 @@ const LABEL_HOLE_PASSES: usize = 8;
 /// where an axial slice cuts the cortex obliquely (on verse012's 3 mm sagittal slab the
 /// lateral cortex is partial-volumed below the threshold in the axial rows; measured
 /// 2026-12-06: see docs/validation/segmentation_real_losses.md).
-fn close_label_holes(g: &Geom, lab: &[u16], skip: u16) -> Vec<(usize, u16)> {
+fn close_label_holes(g: &Geom, lab: &mut [u16], skip: u16) -> usize {
     let [nx, ny, nz] = g.dims;
-    let mut out = Vec::new();
-    // (slices, width, height, pixel area, voxel of (slice, u, v)): sagittal (fixed i) and
+    // Only the labels' bounding box with a one-voxel margin is read (outside it nothing is
+    // enclosed; a clinical scan's spine fills a small part of it).
+    let Some(bb) = (0..nz)
+        .into_par_iter()
+        .filter_map(|k| {
+            let mut b: Option<[usize; 6]> = None;
+            for j in 0..ny {
+                let row = &lab[nx * (j + ny * k)..nx * (j + ny * k + 1)];
+                if let (Some(a), Some(c)) = (
+                    row.iter().position(|&l| l != 0),
+                    row.iter().rposition(|&l| l != 0),
+                ) {
+                    let r = b.get_or_insert([a, c, j, j, k, k]);
+                    *r = [r[0].min(a), r[1].max(c), r[2].min(j), j, k, k];
+                }
+            }
+            b
+        })
+        .reduce_with(|a, b| {
+            [
+                a[0].min(b[0]),
+                a[1].max(b[1]),
+                a[2].min(b[2]),
+                a[3].max(b[3]),
+                a[4].min(b[4]),
+                a[5].max(b[5]),
+            ]
+        })
+    else {
+        return 0;
+    };
+    let lo = |v: usize| v.saturating_sub(1);
+    let (x0, x1) = (lo(bb[0]), (bb[1] + 1).min(nx - 1));
+    let (y0, y1) = (lo(bb[2]), (bb[3] + 1).min(ny - 1));
+    let (z0, z1) = (lo(bb[4]), (bb[5] + 1).min(nz - 1));
+    let (bw, bd, bh) = (x1 - x0 + 1, y1 - y0 + 1, z1 - z0 + 1);
+    // Voxel of (slice, u, v), u and v counted from the box's corner: sagittal (fixed i) and
     // coronal (fixed j).
-    let sagittal = |i: usize, u: usize, v: usize| i + nx * (u + ny * v);
-    let coronal = |j: usize, u: usize, v: usize| u + nx * (j + ny * v);
-    for (n, w, h, pix_mm2, at) in [
-        (
-            nx,
-            ny,
-            nz,
-            g.sp[1] * g.sp[2],
-            &sagittal as &(dyn Fn(usize, usize, usize) -> usize + Sync),
-        ),
-        (ny, nx, nz, g.sp[0] * g.sp[2], &coronal),
-    ] {
+    let sagittal = |i: usize, u: usize, v: usize| i + nx * (y0 + u + ny * (z0 + v));
+    let coronal = |j: usize, u: usize, v: usize| x0 + u + nx * (j + ny * (z0 + v));
+    // Slices to look at in the next sagittal and coronal step: all at first, then those
+    // that the other orientation's step changed (a slice's holes change only with it).
+    let mut todo: [Vec<usize>; 2] = [(x0..=x1).collect(), (y0..=y1).collect()];
+    let mut closed = 0;
+    for step in 0..LABEL_HOLE_STEPS {
+        let o = step % 2;
+        let (w, h, pix_mm2, at) = if o == 0 {
+            (
+                bd,
+                bh,
+                g.sp[1] * g.sp[2],
+                &sagittal as &(dyn Fn(usize, usize, usize) -> usize + Sync),
+            )
+        } else {
+            (bw, bh, g.sp[0] * g.sp[2], &coronal as _)
+        };
         let max_pixels = (FILL_MAX_MM2 / pix_mm2) as usize;
-        let found: Vec<Vec<(usize, u16)>> = (0..n)
+        let slices = std::mem::take(&mut todo[o]);
+        let lab_ro = &*lab;
+        let found: Vec<(usize, u16)> = slices
             .into_par_iter()
-            .map(|sl| {
-                let m: Vec<bool> = (0..w * h).map(|p| lab[at(sl, p % w, p / w)] != 0).collect();
+            .flat_map_iter(|sl| {
+                let m: Vec<bool> = (0..w * h)
+                    .map(|p| lab_ro[at(sl, p % w, p / w)] != 0)
+                    .collect();
                 if !m.iter().any(|&b| b) {
                     return Vec::new();
                 }
@@ -1569,7 +1607,7 @@ fn close_label_holes(g: &Geom, lab: &[u16], skip: u16) -> Vec<(usize, u16)> {
                         (v + 1 < h).then(|| p + w),
                     ];
                     for q in nb.into_iter().flatten() {
-                        let l = lab[at(sl, q % w, q / w)];
+                        let l = lab_ro[at(sl, q % w, q / w)];
                         let a = &mut around[id as usize];
                         if l != 0 && *a != l {
                             *a = if *a == 0 { l } else { u16::MAX };
@@ -1583,14 +1621,27 @@ fn close_label_holes(g: &Geom, lab: &[u16], skip: u16) -> Vec<(usize, u16)> {
                         c > 0 && sizes[c] <= max_pixels && ![0, skip, u16::MAX].contains(&around[c])
                     })
                     .map(|(p, &id)| (at(sl, p % w, p / w), around[id as usize]))
-                    .collect()
+                    .collect::<Vec<_>>()
             })
             .collect();
-        out.extend(found.into_iter().flatten());
+        if found.is_empty() && todo[1 - o].is_empty() {
+            break;
+        }
+        let mut next: Vec<usize> = found
+            .iter()
+            .map(|&(v, _)| if o == 0 { (v / nx) % ny } else { v % nx })
+            .collect();
+        next.sort_unstable();
+        next.dedup();
+        todo[1 - o].extend(next);
+        todo[1 - o].sort_unstable();
+        todo[1 - o].dedup();
+        for &(v, l) in &found {
+            lab[v] = l;
+        }
+        closed += found.len();
     }
-    out.sort_unstable();
-    out.dedup_by_key(|e| e.0);
-    out
+    closed
 }
 
 /// Unlabelled voxels inside a labelled vertebral body, with the label they get: in front of
@@ -2800,17 +2851,17 @@ mod tests {
                 }
             }
         }
-        let closed = close_label_holes(&g, &lab, 3);
-        let got: std::collections::BTreeSet<usize> = closed.iter().map(|c| c.0).collect();
-        assert!(closed.iter().all(|c| c.1 == 1), "{closed:?}");
+        let before = lab.clone();
+        let closed = close_label_holes(&g, &mut lab, 3);
         for k in 22..=25 {
             for j in 8..=11 {
                 for i in 8..=11 {
-                    assert!(got.contains(&g.lin(i, j, k)), "cavity of 1 at {i} {j} {k}");
+                    assert_eq!(lab[g.lin(i, j, k)], 1, "cavity of 1 at {i} {j} {k}");
                 }
             }
         }
-        assert_eq!(got.len(), 4 * 4 * 4, "only the cavity of 1 is closed");
+        let changed = (0..lab.len()).filter(|&v| lab[v] != before[v]).count();
+        assert_eq!((closed, changed), (4 * 4 * 4, 4 * 4 * 4), "only the cavity of 1 is closed");
     }
 
     #[test]
