@@ -1516,11 +1516,12 @@ const LABEL_HOLE_STEPS: usize = 16;
 /// reaches past its vertebra, so neither is taken (a vessel channel through the bone is
 /// closed where the slices across it enclose it); nor are holes in `skip`, the caudal-most
 /// segment, which may be the sacrum (its canal and foramina are enclosed by it: on the
-/// phantom S1's Dice fell from 0.980 to 0.963 at worst). What this closes is marrow darker than
-/// the bone threshold that the axial rules miss: lateral in the body and in the pedicles,
-/// where an axial slice cuts the cortex obliquely (on verse012's 3 mm sagittal slab the
-/// lateral cortex is partial-volumed below the threshold in the axial rows; measured
-/// 2026-12-06: see docs/validation/segmentation_real_losses.md).
+/// phantom S1's Dice fell from 0.980 to 0.963 at worst). What this closes is marrow darker
+/// than the bone threshold that the axial rules miss: lateral in the body and in the
+/// pedicles, where an axial slice cuts the cortex obliquely (on verse012's 3 mm sagittal
+/// slab the lateral cortex is partial-volumed below the threshold in the axial rows;
+/// measured 2026-12-06: see docs/validation/segmentation_real_losses.md). Labels `lab` in
+/// place; returns how many voxels it labelled.
 fn close_label_holes(g: &Geom, lab: &mut [u16], skip: u16) -> usize {
     let [nx, ny, nz] = g.dims;
     // Only the labels' bounding box with a one-voxel margin is read (outside it nothing is
@@ -2834,7 +2835,7 @@ mod tests {
                 }
             }
         }
-        // A cavity in 1, one in 3, and a channel through 2 from side to side.
+        // A cavity in 1 and one in 3.
         for k in 22..=25 {
             for j in 8..=11 {
                 for i in 8..=11 {
