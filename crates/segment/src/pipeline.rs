@@ -2862,7 +2862,11 @@ mod tests {
             }
         }
         let changed = (0..lab.len()).filter(|&v| lab[v] != before[v]).count();
-        assert_eq!((closed, changed), (4 * 4 * 4, 4 * 4 * 4), "only the cavity of 1 is closed");
+        assert_eq!(
+            (closed, changed),
+            (4 * 4 * 4, 4 * 4 * 4),
+            "only the cavity of 1 is closed"
+        );
     }
 
     #[test]
