@@ -1118,22 +1118,23 @@ fn split_at_necks(
     out
 }
 
-/// Voxels inside bone-like holes of `mask` in coronal (fixed j) and sagittal (fixed i)
-/// slices.
-fn fill_side_holes(g: &Geom, hu: &[f32], mask: &[bool]) -> Vec<usize> {
-    let [nx, ny, nz] = g.dims;
-    // The mask's bounding box with a one-voxel margin: outside it a slice has no mask and
-    // no hole (see `ops::holes_2d`), so only the box is read (a clinical scan's spine fills a
-    // small part of it).
-    let Some(bb) = (0..nz)
+/// The bounding box of the voxels where `inside` holds, with a one-voxel margin (clamped to
+/// the volume), as inclusive index ranges `[x0, x1, y0, y1, z0, z1]`; `None` for no such
+/// voxel. Outside it a slice holds nothing of the mask and no hole of it (see
+/// `ops::holes_2d`), so slice passes read only the box (a clinical scan's spine fills a
+/// small part of it).
+fn margin_box(dims: [usize; 3], inside: impl Fn(usize) -> bool + Sync) -> Option<[usize; 6]> {
+    let [nx, ny, nz] = dims;
+    let bb = (0..nz)
         .into_par_iter()
         .filter_map(|k| {
             let mut b: Option<[usize; 6]> = None;
             for j in 0..ny {
-                let row = &mask[nx * (j + ny * k)..nx * (j + ny * k + 1)];
-                if let (Some(a), Some(c)) =
-                    (row.iter().position(|&m| m), row.iter().rposition(|&m| m))
-                {
+                let base = nx * (j + ny * k);
+                if let (Some(a), Some(c)) = (
+                    (0..nx).position(|i| inside(base + i)),
+                    (0..nx).rposition(|i| inside(base + i)),
+                ) {
                     let r = b.get_or_insert([a, c, j, j, k, k]);
                     *r = [r[0].min(a), r[1].max(c), r[2].min(j), j, k, k];
                 }
@@ -1149,14 +1150,25 @@ fn fill_side_holes(g: &Geom, hu: &[f32], mask: &[bool]) -> Vec<usize> {
                 a[4].min(b[4]),
                 a[5].max(b[5]),
             ]
-        })
-    else {
+        })?;
+    let lo = |v: usize| v.saturating_sub(1);
+    Some([
+        lo(bb[0]),
+        (bb[1] + 1).min(nx - 1),
+        lo(bb[2]),
+        (bb[3] + 1).min(ny - 1),
+        lo(bb[4]),
+        (bb[5] + 1).min(nz - 1),
+    ])
+}
+
+/// Voxels inside bone-like holes of `mask` in coronal (fixed j) and sagittal (fixed i)
+/// slices.
+fn fill_side_holes(g: &Geom, hu: &[f32], mask: &[bool]) -> Vec<usize> {
+    let [nx, ny, _] = g.dims;
+    let Some([x0, x1, y0, y1, z0, z1]) = margin_box(g.dims, |v| mask[v]) else {
         return Vec::new();
     };
-    let lo = |v: usize| v.saturating_sub(1);
-    let (x0, x1) = (lo(bb[0]), (bb[1] + 1).min(nx - 1));
-    let (y0, y1) = (lo(bb[2]), (bb[3] + 1).min(ny - 1));
-    let (z0, z1) = (lo(bb[4]), (bb[5] + 1).min(nz - 1));
     let h = z1 - z0 + 1;
     // (slices, slice width in the box, pixel area, voxel of (slice, u, v)), u and v counted
     // from the box's corner.
@@ -1523,42 +1535,10 @@ const LABEL_HOLE_STEPS: usize = 16;
 /// measured 2026-12-06: see docs/validation/segmentation_real_losses.md). Labels `lab` in
 /// place; returns how many voxels it labelled.
 fn close_label_holes(g: &Geom, lab: &mut [u16], skip: u16) -> usize {
-    let [nx, ny, nz] = g.dims;
-    // Only the labels' bounding box with a one-voxel margin is read (outside it nothing is
-    // enclosed; a clinical scan's spine fills a small part of it).
-    let Some(bb) = (0..nz)
-        .into_par_iter()
-        .filter_map(|k| {
-            let mut b: Option<[usize; 6]> = None;
-            for j in 0..ny {
-                let row = &lab[nx * (j + ny * k)..nx * (j + ny * k + 1)];
-                if let (Some(a), Some(c)) = (
-                    row.iter().position(|&l| l != 0),
-                    row.iter().rposition(|&l| l != 0),
-                ) {
-                    let r = b.get_or_insert([a, c, j, j, k, k]);
-                    *r = [r[0].min(a), r[1].max(c), r[2].min(j), j, k, k];
-                }
-            }
-            b
-        })
-        .reduce_with(|a, b| {
-            [
-                a[0].min(b[0]),
-                a[1].max(b[1]),
-                a[2].min(b[2]),
-                a[3].max(b[3]),
-                a[4].min(b[4]),
-                a[5].max(b[5]),
-            ]
-        })
-    else {
+    let [nx, ny, _] = g.dims;
+    let Some([x0, x1, y0, y1, z0, z1]) = margin_box(g.dims, |v| lab[v] != 0) else {
         return 0;
     };
-    let lo = |v: usize| v.saturating_sub(1);
-    let (x0, x1) = (lo(bb[0]), (bb[1] + 1).min(nx - 1));
-    let (y0, y1) = (lo(bb[2]), (bb[3] + 1).min(ny - 1));
-    let (z0, z1) = (lo(bb[4]), (bb[5] + 1).min(nz - 1));
     let (bw, bd, bh) = (x1 - x0 + 1, y1 - y0 + 1, z1 - z0 + 1);
     // Voxel of (slice, u, v), u and v counted from the box's corner: sagittal (fixed i) and
     // coronal (fixed j).
