@@ -140,11 +140,12 @@
 //!    known; a hull would reach across to the aorta, a disc sees two vertebrae). On
 //!    verse012 these raised the Dice of L2 and L3 from 0.73 and 0.69 to 0.82 and 0.78 (all
 //!    six levels 0.63-0.82 -> 0.65-0.84). Then an unlabelled voxel that one vertebra's label
-//!    encloses in a sagittal or a coronal slice gets that label (repeated until nothing
-//!    changes; a disc space or a foramen touches two vertebrae, and the caudal-most segment,
-//!    possibly the sacrum with its canal and foramina, is left alone): the marrow lateral in
-//!    the body and at the pedicle roots, where an axial slice cuts the cortex obliquely
-//!    (verse012 T10-L3 +0.017 to +0.041; the phantom +0.001 at most).
+//!    encloses in a sagittal or a coronal slice, in front of the canal's centre, gets that
+//!    label (repeated until nothing changes; a disc space or a foramen touches two
+//!    vertebrae, and the caudal-most segment, possibly the sacrum with its canal and
+//!    foramina, is left alone; the arch is left as the competition made it): the marrow
+//!    lateral in the body and at the pedicle roots, where an axial slice cuts the cortex
+//!    obliquely.
 //! 7. **Discs** (100 + upper label): non-bone soft-tissue voxels anterior to the canal whose
 //!    two rays along the disc normal meet the upper and the lower vertebra within 15 mm.
 //!    **Canal** (200): the tracked canal holes, and between arches the same outline carried
