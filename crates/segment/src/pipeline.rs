@@ -519,12 +519,7 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         lab[v] = l;
         filled[v] = true;
     }
-    let closed = close_label_holes(&g, &mut lab, nseg as u16, &canal);
-    for (v, &l) in lab.iter().enumerate() {
-        if l != 0 {
-            filled[v] = true;
-        }
-    }
+    let closed = close_label_holes(&g, &mut lab, &mut filled, nseg as u16, &canal);
     if debug() {
         eprintln!("label holes closed in sagittal and coronal slices: {closed} voxels");
     }
@@ -1536,8 +1531,15 @@ const LABEL_HOLE_STEPS: usize = 16;
 /// entirely in front of the canal's centre are taken: the arch's holes closed too changed
 /// the articular processes and bony stops of the anatomical-facet phantom's twin (its L4-L5
 /// extension under a 600 N follower load rose from 5.42 to 5.52 deg, where it had fallen
-/// from 5.23 to 5.19). Labels `lab` in place; returns how many voxels it labelled.
-fn close_label_holes(g: &Geom, lab: &mut [u16], skip: u16, canal: &Canal) -> usize {
+/// from 5.23 to 5.19). Labels `lab` and marks `filled` in place; returns how many voxels
+/// it labelled.
+fn close_label_holes(
+    g: &Geom,
+    lab: &mut [u16],
+    filled: &mut [bool],
+    skip: u16,
+    canal: &Canal,
+) -> usize {
     let [nx, ny, _] = g.dims;
     let Some([x0, x1, y0, y1, z0, z1]) = margin_box(g.dims, |v| lab[v] != 0) else {
         return 0;
@@ -1629,6 +1631,7 @@ fn close_label_holes(g: &Geom, lab: &mut [u16], skip: u16, canal: &Canal) -> usi
         todo[1 - o].dedup();
         for &(v, l) in &found {
             lab[v] = l;
+            filled[v] = true;
         }
         closed += found.len();
     }
@@ -2849,7 +2852,8 @@ mod tests {
             centre: vec![[10.0, 100.0]; nz],
             front_y: vec![90.0; nz],
         };
-        let closed = close_label_holes(&g, &mut lab, 3, &canal);
+        let mut filled: Vec<bool> = lab.iter().map(|&l| l != 0).collect();
+        let closed = close_label_holes(&g, &mut lab, &mut filled, 3, &canal);
         for k in 22..=25 {
             for j in 8..=11 {
                 for i in 8..=11 {
@@ -2863,14 +2867,19 @@ mod tests {
             (4 * 4 * 4, 4 * 4 * 4),
             "only the cavity of 1 is closed"
         );
+        assert!(
+            lab.iter().zip(&filled).all(|(&l, &f)| (l != 0) == f),
+            "the closed voxels are marked as bone"
+        );
         // With the canal's centre in front of the boxes every hole is behind it (the arch):
         // none is closed.
         let mut lab = before;
+        let mut filled: Vec<bool> = lab.iter().map(|&l| l != 0).collect();
         let canal = Canal {
             centre: vec![[10.0, -1.0]; nz],
             ..canal
         };
-        assert_eq!(close_label_holes(&g, &mut lab, 3, &canal), 0);
+        assert_eq!(close_label_holes(&g, &mut lab, &mut filled, 3, &canal), 0);
     }
 
     #[test]
