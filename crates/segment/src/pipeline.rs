@@ -64,6 +64,18 @@ const POSTERIOR_MARGIN_MM: f64 = 10.0;
 /// against 0.793 and 0.842 at 10 mm).
 const POSTERIOR_SEED_SLOPE: f64 = 0.3;
 const POSTERIOR_SLOPE_FROM_MM: f64 = 10.0;
+/// `POSTERIOR_SEED_SLOPE` behind a thoracic vertebra whose spinous process and laminae
+/// slope steeply caudally (about 45 degrees): the rib-bearing vertebrae above the last two
+/// (T11 and T12, whose spinous processes are short and near-horizontal like the lumbar
+/// ones; the mid and lower thoracic ones are long and point down, overlapping the next
+/// vertebra's arch). The ribs are detected on the bone mask before the seeds
+/// ([`steep_arches`]). Measured on sub-verse012 (2026-12-06, docs/validation/
+/// segmentation_real_losses.md): with 0.3 everywhere T9's laminae and spinous process were
+/// labelled T10 (part of its 1281 voxels more than 5 mm from any reference vertebra) and
+/// T10's went to T11; with 1.0 behind T9 and T10, T10 0.789 -> 0.830 and T11 0.840 ->
+/// 0.860 (0.8 and 1.2 behind T9-T12: 0.832 / 0.819 at T10, and T12 and L1 lose
+/// 0.002-0.029).
+const THORACIC_SEED_SLOPE: f64 = 1.0;
 /// In front of the canal, seeds lie within this depth and half-width of it, mm: in the body
 /// (at least 30 mm deep and 40 mm wide from T10 down), never in a calcified aortic wall or
 /// other calcification in front of it, which the slab rule would otherwise seed as part of
@@ -412,7 +424,15 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     timer.lap("disc spaces");
 
     // 5. Vertebrae: cores between the disc planes, then geodesic competition in the bone.
-    let mut lab = seeds(&g, &filled, &planes, &canal);
+    let t_steep = std::time::Instant::now();
+    let steep = steep_arches(&g, &filled, &canal, &planes);
+    if debug() {
+        eprintln!(
+            "slabs with a steep (thoracic) arch: {steep:?} ({:.2} s)",
+            t_steep.elapsed().as_secs_f64()
+        );
+    }
+    let mut lab = seeds(&g, &filled, &planes, &canal, &steep);
     if !joints::resolves_joints(&g) {
         // Too coarse to find and cut the joint clefts (step 5b): the fronts are slowed in
         // the blurred clefts instead, so that each articular process goes with the vertebra
@@ -461,7 +481,7 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     if fits.iter().any(|f| f.cut > 0) {
         // The joint planes are barriers now: compete again from the same seeds, so that
         // each articular process is reached from the vertebra it is attached to.
-        lab = seeds(&g, &filled, &planes, &canal);
+        lab = seeds(&g, &filled, &planes, &canal, &steep);
         ops::geodesic_grow(&mut lab, &filled, dims, g.sp);
     }
     timer.lap("facet joints");
@@ -2307,8 +2327,28 @@ fn slab(planes: &[Plane], q: &V3) -> (usize, f64) {
     (s, d)
 }
 
-/// Seeds (slab + 1) of the vertebrae: bone well inside each slab, near the spine.
-fn seeds(g: &Geom, filled: &[bool], planes: &[Plane], canal: &Canal) -> Vec<u16> {
+/// Which slabs' vertebrae have a steeply sloping arch (`THORACIC_SEED_SLOPE`): those with a
+/// rib on a side in view whose next two vertebrae below carry ribs too (a thoracic vertebra
+/// above T11). The ribs are judged as the level naming judges them ([`ribs::lateral_bone`]),
+/// here on the bone mask before the vertebrae are separated, which that measure does not
+/// need. No rib is found on a lumbar-only scan or on the phantom, so nothing changes there.
+fn steep_arches(g: &Geom, filled: &[bool], canal: &Canal, planes: &[Plane]) -> Vec<bool> {
+    let (lateral, _) = ribs::lateral_bone(g, filled, canal, planes);
+    let ribbed: Vec<bool> = lateral.iter().map(|l| l.rib_on(0) || l.rib_on(1)).collect();
+    ribbed_above_two_ribbed(&ribbed)
+}
+
+/// Per vertebra: it and the next two below it carry ribs.
+fn ribbed_above_two_ribbed(ribbed: &[bool]) -> Vec<bool> {
+    (0..ribbed.len())
+        .map(|s| ribbed[s..].iter().take(3).filter(|&&r| r).count() == 3)
+        .collect()
+}
+
+/// Seeds (slab + 1) of the vertebrae: bone well inside each slab, near the spine. Behind
+/// the canal the slabs' boundaries slope caudally with depth, steeply below the vertebrae
+/// flagged in `steep` (one per slab).
+fn seeds(g: &Geom, filled: &[bool], planes: &[Plane], canal: &Canal, steep: &[bool]) -> Vec<u16> {
     let [nx, ny, _] = g.dims;
     let mut lab = vec![0u16; filled.len()];
     lab.par_chunks_mut(nx * ny).enumerate().for_each(|(k, sl)| {
@@ -2339,7 +2379,12 @@ fn seeds(g: &Geom, filled: &[bool], planes: &[Plane], canal: &Canal) -> Vec<u16>
                     // higher by a shift growing with its depth behind the canal front (from
                     // `POSTERIOR_SLOPE_FROM_MM` on), along the body axis (the bounding
                     // plane's normal).
-                    let h = POSTERIOR_SEED_SLOPE * (q.y - fy - POSTERIOR_SLOPE_FROM_MM).max(0.0);
+                    let slope = if s > 0 && steep[s - 1] {
+                        THORACIC_SEED_SLOPE
+                    } else {
+                        POSTERIOR_SEED_SLOPE
+                    };
+                    let h = slope * (q.y - fy - POSTERIOR_SLOPE_FROM_MM).max(0.0);
                     let n = planes
                         .get(s.min(planes.len().saturating_sub(1)))
                         .map_or(V3::zeros(), |p| p.n);
@@ -2794,6 +2839,44 @@ mod tests {
             release_disc_edges(&g, &hu, &mut filled, &mut lab, &canal, &planes),
             0
         );
+    }
+
+    /// Behind a steep (thoracic) arch the seed boundary drops 1 mm per mm of depth instead
+    /// of 0.3: a voxel 40 mm behind the canal front and 5 mm into the slab below is a seed
+    /// of the vertebra above only then; one 22 mm into the slab below is a seed of its own
+    /// slab only without the steep slope; the body's seeds do not change.
+    #[test]
+    fn steep_arches_lower_the_posterior_seed_boundary() {
+        let g = Geom {
+            dims: [11, 60, 90],
+            sp: [1.0, 1.0, 1.0],
+            sign: [1.0, 1.0, 1.0],
+        };
+        let [nx, ny, nz] = g.dims;
+        let mut filled = vec![false; nx * ny * nz];
+        let (deep, shallow, body) = (g.lin(5, 50, 45), g.lin(5, 50, 62), g.lin(5, 5, 45));
+        for v in [deep, shallow, body] {
+            filled[v] = true;
+        }
+        let canal = Canal {
+            chosen: vec![None; nz],
+            centre: vec![[5.0, 20.0]; nz],
+            front_y: vec![10.0; nz],
+        };
+        let planes = [Plane {
+            c: g.pos(5, 30, 40),
+            n: V3::z(),
+        }];
+        let lumbar = seeds(&g, &filled, &planes, &canal, &[false, false]);
+        let thoracic = seeds(&g, &filled, &planes, &canal, &[true, false]);
+        assert_eq!((lumbar[deep], thoracic[deep]), (0, 1));
+        assert_eq!((lumbar[shallow], thoracic[shallow]), (2, 0));
+        assert_eq!((lumbar[body], thoracic[body]), (2, 2));
+        // Only a vertebra with two rib-bearing vertebrae below it is steep (not T11 and T12,
+        // nor a lumbar vertebra beside an iliac crest taken for a rib).
+        let ribbed = [true, true, true, true, false, false, true, true];
+        let steep = [true, true, false, false, false, false, false, false];
+        assert_eq!(ribbed_above_two_ribbed(&ribbed), steep);
     }
 
     /// Two stacked boxes of labels 1 and 2 (with 3 the caudal-most segment below them): a
