@@ -1174,55 +1174,91 @@ fn margin_box(dims: [usize; 3], inside: impl Fn(usize) -> bool + Sync) -> Option
     ])
 }
 
+/// The sagittal (fixed i) or the coronal (fixed j) slices through a box of the volume.
+struct BoxSlices {
+    /// The slices' indices (i for sagittal, j for coronal).
+    slices: std::ops::RangeInclusive<usize>,
+    /// A slice's width and height in the box, pixels.
+    w: usize,
+    h: usize,
+    /// Area of a pixel, mm².
+    pix_mm2: f64,
+    /// Voxel of the volume at (slice, pixel), pixels row by row from the box's corner.
+    at: Box<dyn Fn(usize, usize) -> usize + Sync>,
+}
+
+impl BoxSlices {
+    /// The sagittal and the coronal slices through the box `[x0, x1, y0, y1, z0, z1]`.
+    fn of_box(g: &Geom, [x0, x1, y0, y1, z0, z1]: [usize; 6]) -> [BoxSlices; 2] {
+        let [nx, ny, _] = g.dims;
+        let (bw, bd, bh) = (x1 - x0 + 1, y1 - y0 + 1, z1 - z0 + 1);
+        [
+            BoxSlices {
+                slices: x0..=x1,
+                w: bd,
+                h: bh,
+                pix_mm2: g.sp[1] * g.sp[2],
+                at: Box::new(move |i, p| i + nx * (y0 + p % bd + ny * (z0 + p / bd))),
+            },
+            BoxSlices {
+                slices: y0..=y1,
+                w: bw,
+                h: bh,
+                pix_mm2: g.sp[0] * g.sp[2],
+                at: Box::new(move |j, p| x0 + p % bw + nx * (j + ny * (z0 + p / bw))),
+            },
+        ]
+    }
+
+    /// The holes of `inside` in slice `s` (`ops::holes_2d`): each pixel's hole (0: none)
+    /// and each hole's size in pixels; `None` when nothing of the slice is inside.
+    fn holes(&self, s: usize, inside: impl Fn(usize) -> bool) -> Option<(Vec<u32>, Vec<usize>)> {
+        let m: Vec<bool> = (0..self.w * self.h)
+            .map(|p| inside((self.at)(s, p)))
+            .collect();
+        if !m.iter().any(|&b| b) {
+            return None;
+        }
+        let holes = ops::holes_2d(&m, self.w, self.h);
+        Some(ops::components_2d(&holes, self.w, self.h))
+    }
+}
+
 /// Voxels inside bone-like holes of `mask` in coronal (fixed j) and sagittal (fixed i)
 /// slices.
 fn fill_side_holes(g: &Geom, hu: &[f32], mask: &[bool]) -> Vec<usize> {
-    let [nx, ny, _] = g.dims;
-    let Some([x0, x1, y0, y1, z0, z1]) = margin_box(g.dims, |v| mask[v]) else {
+    let Some(bb) = margin_box(g.dims, |v| mask[v]) else {
         return Vec::new();
     };
-    let h = z1 - z0 + 1;
-    // (slices, slice width in the box, pixel area, voxel of (slice, u, v)), u and v counted
-    // from the box's corner.
-    let coronal = |j: usize, u: usize, v: usize| x0 + u + nx * (j + ny * (z0 + v));
-    let sagittal = |i: usize, u: usize, v: usize| i + nx * (y0 + u + ny * (z0 + v));
+    let [sagittal, coronal] = BoxSlices::of_box(g, bb);
     let mut out = Vec::new();
-    for (slices, w, pix_mm2, at) in [
-        (
-            y0..=y1,
-            x1 - x0 + 1,
-            g.sp[0] * g.sp[2],
-            &coronal as &(dyn Fn(usize, usize, usize) -> usize + Sync),
-        ),
-        (x0..=x1, y1 - y0 + 1, g.sp[1] * g.sp[2], &sagittal),
-    ] {
-        let found: Vec<Vec<usize>> = slices
+    for o in [coronal, sagittal] {
+        let found: Vec<Vec<usize>> = o
+            .slices
+            .clone()
             .into_par_iter()
             .map(|s| {
-                let m: Vec<bool> = (0..w * h).map(|p| mask[at(s, p % w, p / w)]).collect();
-                if !m.iter().any(|&b| b) {
+                let Some((ids, sizes)) = o.holes(s, |v| mask[v]) else {
                     return Vec::new();
-                }
-                let holes = ops::holes_2d(&m, w, h);
-                let (ids, sizes) = ops::components_2d(&holes, w, h);
+                };
                 let mut sum = vec![0f64; sizes.len()];
                 for (p, &id) in ids.iter().enumerate() {
                     if id != 0 {
-                        let v = hu[at(s, p % w, p / w)];
+                        let v = hu[(o.at)(s, p)];
                         sum[id as usize] += if v.is_finite() { v as f64 } else { -1000.0 };
                     }
                 }
                 let ok: Vec<bool> = (0..sizes.len())
                     .map(|c| {
                         c > 0
-                            && sizes[c] as f64 * pix_mm2 <= FILL_MAX_MM2
+                            && sizes[c] as f64 * o.pix_mm2 <= FILL_MAX_MM2
                             && sum[c] / sizes[c] as f64 >= FILL_MIN_HU
                     })
                     .collect();
                 ids.iter()
                     .enumerate()
                     .filter(|(_, &id)| ok[id as usize])
-                    .map(|(p, _)| at(s, p % w, p / w))
+                    .map(|(p, _)| (o.at)(s, p))
                     .collect()
             })
             .collect();
@@ -1558,44 +1594,26 @@ fn close_label_holes(
     canal: &Canal,
 ) -> usize {
     let [nx, ny, _] = g.dims;
-    let Some([x0, x1, y0, y1, z0, z1]) = margin_box(g.dims, |v| lab[v] != 0) else {
+    let Some(bb) = margin_box(g.dims, |v| lab[v] != 0) else {
         return 0;
     };
-    let (bw, bd, bh) = (x1 - x0 + 1, y1 - y0 + 1, z1 - z0 + 1);
-    // Voxel of (slice, u, v), u and v counted from the box's corner: sagittal (fixed i) and
-    // coronal (fixed j).
-    let sagittal = |i: usize, u: usize, v: usize| i + nx * (y0 + u + ny * (z0 + v));
-    let coronal = |j: usize, u: usize, v: usize| x0 + u + nx * (j + ny * (z0 + v));
+    let orientations = BoxSlices::of_box(g, bb);
     // Slices to look at in the next sagittal and coronal step: all at first, then those
     // that the other orientation's step changed (a slice's holes change only with it).
-    let mut todo: [Vec<usize>; 2] = [(x0..=x1).collect(), (y0..=y1).collect()];
+    let mut todo: [Vec<usize>; 2] = orientations.each_ref().map(|o| o.slices.clone().collect());
     let mut closed = 0;
     for step in 0..LABEL_HOLE_STEPS {
         let o = step % 2;
-        let (w, h, pix_mm2, at) = if o == 0 {
-            (
-                bd,
-                bh,
-                g.sp[1] * g.sp[2],
-                &sagittal as &(dyn Fn(usize, usize, usize) -> usize + Sync),
-            )
-        } else {
-            (bw, bh, g.sp[0] * g.sp[2], &coronal as _)
-        };
-        let max_pixels = (FILL_MAX_MM2 / pix_mm2) as usize;
+        let (w, h, at) = (orientations[o].w, orientations[o].h, &orientations[o].at);
+        let max_pixels = (FILL_MAX_MM2 / orientations[o].pix_mm2) as usize;
         let slices = std::mem::take(&mut todo[o]);
         let lab_ro = &*lab;
         let found: Vec<(usize, u16)> = slices
             .into_par_iter()
             .flat_map_iter(|sl| {
-                let m: Vec<bool> = (0..w * h)
-                    .map(|p| lab_ro[at(sl, p % w, p / w)] != 0)
-                    .collect();
-                if !m.iter().any(|&b| b) {
+                let Some((ids, sizes)) = orientations[o].holes(sl, |v| lab_ro[v] != 0) else {
                     return Vec::new();
-                }
-                let holes = ops::holes_2d(&m, w, h);
-                let (ids, sizes) = ops::components_2d(&holes, w, h);
+                };
                 // The label around each hole: 0 for none yet, u16::MAX for two or more.
                 let mut around = vec![0u16; sizes.len()];
                 let mut behind = vec![false; sizes.len()];
@@ -1603,7 +1621,7 @@ fn close_label_holes(
                     if id == 0 {
                         continue;
                     }
-                    let vx = at(sl, p % w, p / w);
+                    let vx = at(sl, p);
                     let (i, j, k) = (vx % nx, (vx / nx) % ny, vx / (nx * ny));
                     behind[id as usize] |= g.pos(i, j, k).y >= canal.centre[k][1];
                     let (u, v) = (p % w, p / w);
@@ -1614,7 +1632,7 @@ fn close_label_holes(
                         (v + 1 < h).then(|| p + w),
                     ];
                     for q in nb.into_iter().flatten() {
-                        let l = lab_ro[at(sl, q % w, q / w)];
+                        let l = lab_ro[at(sl, q)];
                         let a = &mut around[id as usize];
                         if l != 0 && *a != l {
                             *a = if *a == 0 { l } else { u16::MAX };
@@ -1630,7 +1648,7 @@ fn close_label_holes(
                             && sizes[c] <= max_pixels
                             && ![0, skip, u16::MAX].contains(&around[c])
                     })
-                    .map(|(p, &id)| (at(sl, p % w, p / w), around[id as usize]))
+                    .map(|(p, &id)| (at(sl, p), around[id as usize]))
                     .collect::<Vec<_>>()
             })
             .collect();
