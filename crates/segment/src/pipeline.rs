@@ -488,11 +488,11 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
                 f.normal.x,
                 f.normal.y,
                 f.normal.z,
-                f.cut
+                f.cut.len()
             );
         }
     }
-    if fits.iter().any(|f| f.cut > 0) {
+    if fits.iter().any(|f| !f.cut.is_empty()) {
         // The joint planes are barriers now: compete again from the same seeds, so that
         // each articular process is reached from the vertebra it is attached to.
         lab = seeds(&g, &filled, &planes, &canal, &steep);
@@ -536,7 +536,9 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         lab[v] = l;
         filled[v] = true;
     }
-    let closed = close_label_holes(&g, &mut lab, &mut filled, nseg as u16, &canal);
+    let mut joint_space: Vec<usize> = fits.iter().flat_map(|f| f.cut.iter().copied()).collect();
+    joint_space.sort_unstable();
+    let closed = close_label_holes(&g, &mut lab, &mut filled, nseg as u16, &joint_space);
     if debug() {
         eprintln!("label holes closed in sagittal and coronal slices: {closed} voxels");
     }
@@ -1580,18 +1582,19 @@ const LABEL_HOLE_STEPS: usize = 16;
 /// than the bone threshold that the axial rules miss: lateral in the body and in the
 /// pedicles, where an axial slice cuts the cortex obliquely (on verse012's 3 mm sagittal
 /// slab the lateral cortex is partial-volumed below the threshold in the axial rows;
-/// measured 2026-12-06: see docs/validation/segmentation_real_losses.md). Only holes
-/// entirely in front of the canal's centre are taken: the arch's holes closed too changed
-/// the articular processes and bony stops of the anatomical-facet phantom's twin (its L4-L5
-/// extension under a 600 N follower load rose from 5.42 to 5.52 deg, where it had fallen
-/// from 5.23 to 5.19). Labels `lab` and marks `filled` in place; returns how many voxels
-/// it labelled.
+/// measured 2026-12-06: see docs/validation/segmentation_real_losses.md), and in the arch
+/// (fatty marrow of the laminae and processes). A hole holding a voxel of a cut facet joint
+/// space (`joint_space`, sorted) stays open: the cut leaves the joint space enclosed by one
+/// vertebra in some slices, and closing it bridged the joints again (on the anatomical-facet
+/// phantom at 1 mm, 105 voxels, all of the cut; its twin's L4-L5 extension under a 600 N
+/// follower load then rose from 5.42 to 5.52 deg, where it had fallen from 5.23 to 5.19).
+/// Labels `lab` and marks `filled` in place; returns how many voxels it labelled.
 fn close_label_holes(
     g: &Geom,
     lab: &mut [u16],
     filled: &mut [bool],
     skip: u16,
-    canal: &Canal,
+    joint_space: &[usize],
 ) -> usize {
     let [nx, ny, _] = g.dims;
     let Some(bb) = margin_box(g.dims, |v| lab[v] != 0) else {
@@ -1616,14 +1619,12 @@ fn close_label_holes(
                 };
                 // The label around each hole: 0 for none yet, u16::MAX for two or more.
                 let mut around = vec![0u16; sizes.len()];
-                let mut behind = vec![false; sizes.len()];
+                let mut joint = vec![false; sizes.len()];
                 for (p, &id) in ids.iter().enumerate() {
                     if id == 0 {
                         continue;
                     }
-                    let vx = at(sl, p);
-                    let (i, j, k) = (vx % nx, (vx / nx) % ny, vx / (nx * ny));
-                    behind[id as usize] |= g.pos(i, j, k).y >= canal.centre[k][1];
+                    joint[id as usize] |= joint_space.binary_search(&at(sl, p)).is_ok();
                     let (u, v) = (p % w, p / w);
                     let nb = [
                         (u > 0).then(|| p - 1),
@@ -1644,7 +1645,7 @@ fn close_label_holes(
                     .filter(|(_, &id)| {
                         let c = id as usize;
                         c > 0
-                            && !behind[c]
+                            && !joint[c]
                             && sizes[c] <= max_pixels
                             && ![0, skip, u16::MAX].contains(&around[c])
                     })
@@ -3002,7 +3003,7 @@ mod tests {
     /// Two stacked boxes of labels 1 and 2 (with 3 the caudal-most segment below them): a
     /// cavity inside 1 is closed with label 1, a gap between 1 and 2 (a disc space) and a
     /// cavity inside 3 (the sacrum's canal) stay open, and so does a notch that reaches the
-    /// label's edge in every sagittal and coronal slice through it.
+    /// label's edge in every sagittal and coronal slice through it, and a cut joint space.
     #[test]
     fn holes_enclosed_by_one_vertebra_get_its_label() {
         let g = Geom {
@@ -3049,14 +3050,8 @@ mod tests {
             }
         }
         let before = lab.clone();
-        // The canal far behind the boxes: every hole is in front of it.
-        let canal = Canal {
-            chosen: vec![None; nz],
-            centre: vec![[10.0, 100.0]; nz],
-            front_y: vec![90.0; nz],
-        };
         let mut filled: Vec<bool> = lab.iter().map(|&l| l != 0).collect();
-        let closed = close_label_holes(&g, &mut lab, &mut filled, 3, &canal);
+        let closed = close_label_holes(&g, &mut lab, &mut filled, 3, &[]);
         for k in 22..=25 {
             for j in 8..=11 {
                 for i in 8..=11 {
@@ -3074,15 +3069,21 @@ mod tests {
             lab.iter().zip(&filled).all(|(&l, &f)| (l != 0) == f),
             "the closed voxels are marked as bone"
         );
-        // With the canal's centre in front of the boxes every hole is behind it (the arch):
-        // none is closed.
-        let mut lab = before;
+        // The same cavity of 1 crossed by a cut joint space (one plane of it cut): every
+        // slice's hole holds cut voxels, so none is closed. One cut voxel leaves the holes of
+        // the slices beside it to be closed, not its own line.
+        let mut lab = before.clone();
         let mut filled: Vec<bool> = lab.iter().map(|&l| l != 0).collect();
-        let canal = Canal {
-            centre: vec![[10.0, -1.0]; nz],
-            ..canal
-        };
-        assert_eq!(close_label_holes(&g, &mut lab, &mut filled, 3, &canal), 0);
+        let mut cut: Vec<usize> = (8..=11)
+            .flat_map(|j| (8..=11).map(move |i| (i, j)))
+            .map(|(i, j)| g.lin(i, j, 23))
+            .collect();
+        cut.sort_unstable();
+        assert_eq!(close_label_holes(&g, &mut lab, &mut filled, 3, &cut), 0);
+        let mut lab = before;
+        let cut = [g.lin(9, 9, 23)];
+        assert_eq!(close_label_holes(&g, &mut lab, &mut filled, 3, &cut), 60);
+        assert_eq!(lab[g.lin(9, 9, 23)], 0);
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub(super) struct JointFit {
     pub dips: usize,
     pub inliers: usize,
     /// Voxels of the joint space taken out of the bone.
-    pub cut: usize,
+    pub cut: Vec<usize>,
 }
 
 /// Whether the voxels are fine enough to find the joint clefts and cut them. Axis 2 is the
@@ -291,7 +291,7 @@ fn split_one(
         normal: n,
         dips: dips.len(),
         inliers: inl.len(),
-        cut: 0,
+        cut: Vec::new(),
     };
     if inl.len() < min_inliers {
         return Some(fit);
@@ -330,7 +330,7 @@ fn split_one(
         let ls: Vec<usize> = inl.iter().filter_map(|p| g.nearest(p)).collect();
         index_box(g, &ls, FOOTPRINT_MM + 1.0)
     };
-    let mut cut = 0;
+    let mut cut = Vec::new();
     for k in sb[2][0]..=sb[2][1] {
         for j in sb[1][0]..=sb[1][1] {
             for i in sb[0][0]..=sb[0][1] {
@@ -343,7 +343,7 @@ fn split_one(
                 {
                     lab[l] = 0;
                     filled[l] = false;
-                    cut += 1;
+                    cut.push(l);
                 }
             }
         }
