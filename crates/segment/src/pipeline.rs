@@ -1727,7 +1727,12 @@ fn spread_rib_removal(
 /// them see nothing sideways) nor into a disc (up and down meet two different vertebrae);
 /// one ray may leave through a gap of the cortex. It can fill the lumen of a calcified
 /// aortic ring that kept the vertebra's label (where the ring touches the body, see
-/// `detached_front_pieces`) when labelled calcification lies above and below it too.
+/// `detached_front_pieces`) when labelled calcification lies above and below it too. A
+/// vertical ray that leaves the volume first counts as neither for nor against when the
+/// vertebra reaches that end slice (a body cut by the field of view); the other must meet
+/// the vertebra (on the abdominal CT of `../shared/data`, whose T12 the field of view cuts,
+/// 0.505 -> 0.611, 2026-12-06). Without that condition the concavity of the phantom's
+/// top endplate, a few mm below the volume's edge, was filled (T12 0.9716 -> 0.9701).
 fn fill_body_cores(g: &Geom, lab: &[u16], canal: &Canal) -> Vec<(usize, u16)> {
     let [nx, ny, nz] = g.dims;
     let steps = |mm: f64, a: usize| (mm / g.sp[a]).ceil() as i64;
@@ -1736,7 +1741,9 @@ fn fill_body_cores(g: &Geom, lab: &[u16], canal: &Canal) -> Vec<(usize, u16)> {
         steps(CORE_RAY_MM, 1),
         steps(CORE_RAY_VERTICAL_MM, 2),
     );
-    // First labelled voxel from (i, j, k) along (di, dj, dk), 0 when none within reach.
+    // First labelled voxel from (i, j, k) along (di, dj, dk), 0 when none within reach;
+    // `OUT_OF_VIEW` when a vertical ray leaves the volume first.
+    const OUT_OF_VIEW: u16 = u16::MAX;
     let first = |i: usize, j: usize, k: usize, (di, dj, dk): (i64, i64, i64)| -> u16 {
         let n = if dk != 0 {
             max_k
@@ -1750,7 +1757,7 @@ fn fill_body_cores(g: &Geom, lab: &[u16], canal: &Canal) -> Vec<(usize, u16)> {
         for t in 1..=n {
             let (a, b, c) = (i as i64 + t * di, j as i64 + t * dj, k as i64 + t * dk);
             if a < 0 || b < 0 || c < 0 || a >= nx as i64 || b >= ny as i64 || c >= nz as i64 {
-                return 0;
+                return if dk != 0 { OUT_OF_VIEW } else { 0 };
             }
             let l = lab[g.lin(a as usize, b as usize, c as usize)];
             if l != 0 {
@@ -1759,6 +1766,17 @@ fn fill_body_cores(g: &Geom, lab: &[u16], canal: &Canal) -> Vec<(usize, u16)> {
         }
         0
     };
+    // The vertebrae in the first and in the last slice (cut by the field of view).
+    let cut_by: [Vec<u16>; 2] = [0, nz - 1].map(|k| {
+        let mut ls: Vec<u16> = lab[nx * ny * k..nx * ny * (k + 1)]
+            .iter()
+            .copied()
+            .filter(|&l| l != 0)
+            .collect();
+        ls.sort_unstable();
+        ls.dedup();
+        ls
+    });
     (0..nz)
         .into_par_iter()
         .flat_map_iter(|k| {
@@ -1814,9 +1832,17 @@ fn fill_body_cores(g: &Geom, lab: &[u16], canal: &Canal) -> Vec<(usize, u16)> {
                             }
                         }
                     }
-                    if misses <= CORE_RAYS.len() - CORE_RAYS_NEEDED
-                        && first(i, j, k, (0, 0, 1)) == label
-                        && first(i, j, k, (0, 0, -1)) == label
+                    if misses > CORE_RAYS.len() - CORE_RAYS_NEEDED {
+                        continue;
+                    }
+                    // A body cut by the first or last slice: the volume's edge is no
+                    // evidence against the core when the vertebra reaches that slice; the
+                    // other vertical ray must meet it.
+                    let (up, down) = (first(i, j, k, (0, 0, 1)), first(i, j, k, (0, 0, -1)));
+                    let cut = |end: usize| cut_by[end].contains(&label);
+                    if (up == label || (up == OUT_OF_VIEW && cut(1)))
+                        && (down == label || (down == OUT_OF_VIEW && cut(0)))
+                        && (up == label || down == label)
                     {
                         out.push((v, label));
                     }
@@ -3084,6 +3110,47 @@ mod tests {
         let cut = [g.lin(9, 9, 23)];
         assert_eq!(close_label_holes(&g, &mut lab, &mut filled, 3, &cut), 60);
         assert_eq!(lab[g.lin(9, 9, 23)], 0);
+    }
+
+    /// A body cut by the volume's last slice: its dark core is filled (the volume's edge is
+    /// no evidence against it, the ray down meets the endplate); the same shell with its top
+    /// open below the volume's edge, which the vertebra does not reach, is not.
+    #[test]
+    fn a_body_cut_by_the_field_of_view_keeps_its_core() {
+        let shell = |nz: usize| {
+            let g = Geom {
+                dims: [30, 40, nz],
+                sp: [1.0, 1.0, 1.0],
+                sign: [1.0, 1.0, 1.0],
+            };
+            let [nx, ny, _] = g.dims;
+            let mut lab = vec![0u16; nx * ny * nz];
+            for k in 2..=11 {
+                for j in 5..=25 {
+                    for i in 5..=25 {
+                        let wall = i == 5 || i == 25 || j == 5 || j == 25 || k == 2;
+                        if wall {
+                            lab[g.lin(i, j, k)] = 1;
+                        }
+                    }
+                }
+            }
+            let canal = Canal {
+                chosen: vec![None; nz],
+                centre: vec![[15.0, 35.0]; nz],
+                front_y: vec![30.0; nz],
+            };
+            let cores = fill_body_cores(&g, &lab, &canal);
+            (cores, g.lin(15, 15, 11), g.lin(15, 15, 3))
+        };
+        let (cut, top, bottom) = shell(12);
+        assert_eq!(cut.len(), 19 * 19 * 9);
+        assert!(cut.iter().all(|&(_, l)| l == 1));
+        assert!(cut.iter().any(|&(v, _)| v == top) && cut.iter().any(|&(v, _)| v == bottom));
+        // Open 8 mm below the volume's edge (the ray up leaves the volume within reach), the
+        // vertebra not reaching the last slice: a disc in the top endplate's concavity.
+        let (open, _, _) = shell(20);
+        assert!(open.is_empty(), "{} voxels filled", open.len());
     }
 
     #[test]
