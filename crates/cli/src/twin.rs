@@ -752,7 +752,7 @@ pub(crate) fn ccx_decks(twin: &Twin) -> Result<(String, Vec<spinetwin_model::exp
     Ok((name, decks))
 }
 
-/// Writes DIR/ccx/<case>.inp for `decks` and DIR/ccx/README.txt.
+/// Writes `DIR/ccx/<case>.inp` for `decks` and `DIR/ccx/README.txt`.
 pub(crate) fn write_ccx_decks(
     dir: &Path,
     name: &str,

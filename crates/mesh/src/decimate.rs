@@ -8,7 +8,7 @@
 //! nothing to lock and is off. meshoptimizer does not promise that every collapse keeps a
 //! closed surface 2-manifold (it does not test the link condition, and on thin parts such as
 //! the processes of a vertebra at 2 mm it can pinch two sheets together) nor free of
-//! self-intersections, so the result is checked ([`crate::check`]). Where it is broken, the
+//! self-intersections, so the result is checked ([`crate::check()`]). Where it is broken, the
 //! vertices around each defect (their two-ring on the input) are locked and the
 //! simplification is redone from the input; locks accumulate over attempts until the result
 //! is a closed, oriented, manifold surface without self-intersections. Large reductions go

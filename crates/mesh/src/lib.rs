@@ -6,9 +6,9 @@
 //!    label map (marching tetrahedra on the one-voxel-padded binary mask; see the module for
 //!    why that method);
 //! 2. [`smooth`]: Taubin lambda/mu smoothing (no shrinkage);
-//! 3. [`decimate`]: quadric simplification (meshoptimizer) to a target triangle count,
+//! 3. [`decimate()`]: quadric simplification (meshoptimizer) to a target triangle count,
 //!    checked closed and manifold afterwards;
-//! 4. [`check`]: [`MeshReport`] (closed, manifold, oriented, Euler characteristic,
+//! 4. [`check()`]: [`MeshReport`] (closed, manifold, oriented, Euler characteristic,
 //!    components, volume, area, self-intersections);
 //! 5. [`io`]: binary STL, binary PLY, OBJ, and glTF 2.0 binary (GLB, one named node per
 //!    structure), all written atomically.

@@ -521,7 +521,7 @@ pub const BONE_CEMENT: Isotropic = Isotropic {
 pub const CEMENT_MODULUS_RANGE_MPA: std::ops::RangeInclusive<f64> = 100.0..=5000.0;
 
 /// A planned cement fill of one vertebral body (vertebroplasty or kyphoplasty): placed as a
-/// compact volume replacing the cancellous core around the body centre ([`place_cement`]).
+/// compact volume replacing the cancellous core around the body centre (`place_cement`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CementFill {
     /// The vertebra.

@@ -1,11 +1,11 @@
 //! spinetwin-scenario: surgical scenarios on the spine twin.
 //!
 //! A scenario ([`Scenario`], read from TOML, see `docs/scenarios.md`) is a list of surgical
-//! operations. [`apply`] checks them against the twin (levels present, operations
+//! operations. [`apply()`] checks them against the twin (levels present, operations
 //! compatible, pedicles wide and long enough) and returns a [`ScenarioModel`]: a copy of the
 //! twin changed the way surgery changes the patient (ligament fibres cut, facet contacts
 //! removed, nucleus removed or replaced by a cage, rods clamped to the vertebrae), which
-//! solves load cases exactly like the intact twin. [`compare`] sets the scenario's results
+//! solves load cases exactly like the intact twin. [`compare()`] sets the scenario's results
 //! beside the intact ones, level by level, and writes them as CSV and a self-contained HTML
 //! page. [`matched`] adds ROM-matched ("hybrid") control: the scenario under the moment at
 //! which its total ROM equals the intact one.

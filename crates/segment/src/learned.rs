@@ -1,9 +1,9 @@
 //! Learned segmentation models behind the same interface as the classical pipeline:
 //! [`crate::segment`] with [`crate::SegmentOptions::model`] set runs an ONNX model (by tract,
 //! a pure-Rust runtime; cargo feature `onnx`) instead of the thresholds, and returns the same
-//! [`Segmentation`]: the label map on the CT grid, one [`LevelReport`] per vertebra (its
-//! confidence the model's own mean probability over its voxels), warnings. Landmarks,
-//! measures, meshes and the twin then follow as from the classical labels.
+//! [`Segmentation`]: the label map on the CT grid, one [`LevelReport`](crate::LevelReport)
+//! per vertebra (its confidence the model's own mean probability over its voxels), warnings.
+//! Landmarks, measures, meshes and the twin then follow as from the classical labels.
 //!
 //! A model comes with a card, the JSON file next to it (`model.onnx` -> `model.json`,
 //! [`ModelCard`]): how HU become its input, which label each output channel is, the voxel
@@ -13,7 +13,7 @@
 //! taken either way).
 //!
 //! No model is shipped: the classical pipeline is the product's default.
-//! [`bone_threshold_model`] builds the small reference model the tests run the path with.
+//! `bone_threshold_model` (feature `onnx`) builds the small reference model the tests run the path with.
 
 use crate::{LevelBasis, SegmentError, Segmentation};
 use serde::{Deserialize, Serialize};
@@ -345,7 +345,7 @@ pub fn bone_threshold_model() -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// The card of [`bone_threshold_model`]: input `(HU - threshold) / 1000`, channels
+/// The card of `bone_threshold_model`: input `(HU - threshold) / 1000`, channels
 /// background and `label`, optionally in slabs.
 pub fn bone_threshold_card(threshold_hu: f32, label: u16, slab: Option<[usize; 2]>) -> ModelCard {
     ModelCard {
