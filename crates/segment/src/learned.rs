@@ -13,7 +13,8 @@
 //! taken either way).
 //!
 //! No model is shipped: the classical pipeline is the product's default.
-//! `bone_threshold_model` (feature `onnx`) builds the small reference model the tests run the path with.
+//! `bone_threshold_model` (feature `onnx`) builds the small reference model the tests run the
+//! path with.
 
 use crate::{LevelBasis, SegmentError, Segmentation};
 use serde::{Deserialize, Serialize};
