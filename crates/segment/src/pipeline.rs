@@ -2857,6 +2857,24 @@ fn label_canal(
 mod tests {
     use super::*;
 
+    /// 1 mm voxels, axes along +x, +y, +z.
+    fn unit_geom(dims: [usize; 3]) -> Geom {
+        Geom {
+            dims,
+            sp: [1.0, 1.0, 1.0],
+            sign: [1.0, 1.0, 1.0],
+        }
+    }
+
+    /// A canal with the same centre and front in each of `nz` slices, no hole chosen.
+    fn straight_canal(nz: usize, centre: [f64; 2], front_y: f64) -> Canal {
+        Canal {
+            chosen: vec![None; nz],
+            centre: vec![centre; nz],
+            front_y: vec![front_y; nz],
+        }
+    }
+
     /// A density profile every `ds` mm: bodies at 150 HU, discs (4 mm) at 70 HU at `discs`,
     /// and darker body cores (6 mm) at `cores` with their level.
     fn profile(len: f64, ds: f64, discs: &[f64], cores: &[(f64, f64)]) -> Vec<f64> {
@@ -2879,11 +2897,7 @@ mod tests {
     /// released; the endplates and the cancellous bone beyond them stay.
     #[test]
     fn the_disc_side_of_the_endplate_edges_is_released() {
-        let g = Geom {
-            dims: [5, 5, 21],
-            sp: [1.0, 1.0, 1.0],
-            sign: [1.0, 1.0, 1.0],
-        };
+        let g = unit_geom([5, 5, 21]);
         let [nx, ny, nz] = g.dims;
         let column = |k: usize| match k {
             8 | 12 => 600.0f32,
@@ -2896,11 +2910,7 @@ mod tests {
             .map(|v| if v / (nx * ny) < 10 { 2 } else { 1 })
             .collect();
         let mut filled = vec![true; nx * ny * nz];
-        let canal = Canal {
-            chosen: vec![None; nz],
-            centre: vec![[2.0, 2.0]; nz],
-            front_y: vec![100.0; nz],
-        };
+        let canal = straight_canal(nz, [2.0, 2.0], 100.0);
         let planes = [Plane {
             c: g.pos(2, 2, 10),
             n: V3::z(),
@@ -2929,22 +2939,14 @@ mod tests {
     /// slab only without the steep slope; the body's seeds do not change.
     #[test]
     fn steep_arches_lower_the_posterior_seed_boundary() {
-        let g = Geom {
-            dims: [11, 60, 90],
-            sp: [1.0, 1.0, 1.0],
-            sign: [1.0, 1.0, 1.0],
-        };
+        let g = unit_geom([11, 60, 90]);
         let [nx, ny, nz] = g.dims;
         let mut filled = vec![false; nx * ny * nz];
         let (deep, shallow, body) = (g.lin(5, 50, 45), g.lin(5, 50, 62), g.lin(5, 5, 45));
         for v in [deep, shallow, body] {
             filled[v] = true;
         }
-        let canal = Canal {
-            chosen: vec![None; nz],
-            centre: vec![[5.0, 20.0]; nz],
-            front_y: vec![10.0; nz],
-        };
+        let canal = straight_canal(nz, [5.0, 20.0], 10.0);
         let planes = [Plane {
             c: g.pos(5, 30, 40),
             n: V3::z(),
@@ -2966,19 +2968,11 @@ mod tests {
     /// process behind the neck and the next vertebra's bone touching the rib stay.
     #[test]
     fn rib_removal_takes_the_neck_but_not_the_transverse_process() {
-        let g = Geom {
-            dims: [80, 40, 12],
-            sp: [1.0, 1.0, 1.0],
-            sign: [1.0, 1.0, 1.0],
-        };
+        let g = unit_geom([80, 40, 12]);
         let [nx, ny, nz] = g.dims;
         let mut lab = vec![0u16; nx * ny * nz];
         // The canal centre at x 20, y 20 (i 20, j 20); +x is the rib's side.
-        let canal = Canal {
-            chosen: vec![None; nz],
-            centre: vec![[20.0, 20.0]; nz],
-            front_y: vec![12.0; nz],
-        };
+        let canal = straight_canal(nz, [20.0, 20.0], 12.0);
         let mut put = |i0: usize, i1: usize, j0: usize, j1: usize, l: u16| {
             for k in 2..10 {
                 for j in j0..=j1 {
@@ -3032,11 +3026,7 @@ mod tests {
     /// label's edge in every sagittal and coronal slice through it, and a cut joint space.
     #[test]
     fn holes_enclosed_by_one_vertebra_get_its_label() {
-        let g = Geom {
-            dims: [20, 20, 30],
-            sp: [1.0, 1.0, 1.0],
-            sign: [1.0, 1.0, 1.0],
-        };
+        let g = unit_geom([20, 20, 30]);
         let [nx, ny, nz] = g.dims;
         let mut lab = vec![0u16; nx * ny * nz];
         let inside = |a: usize, lo: usize, hi: usize| (lo..=hi).contains(&a);
@@ -3118,11 +3108,7 @@ mod tests {
     #[test]
     fn a_body_cut_by_the_field_of_view_keeps_its_core() {
         let shell = |nz: usize| {
-            let g = Geom {
-                dims: [30, 40, nz],
-                sp: [1.0, 1.0, 1.0],
-                sign: [1.0, 1.0, 1.0],
-            };
+            let g = unit_geom([30, 40, nz]);
             let [nx, ny, _] = g.dims;
             let mut lab = vec![0u16; nx * ny * nz];
             for k in 2..=11 {
@@ -3135,11 +3121,7 @@ mod tests {
                     }
                 }
             }
-            let canal = Canal {
-                chosen: vec![None; nz],
-                centre: vec![[15.0, 35.0]; nz],
-                front_y: vec![30.0; nz],
-            };
+            let canal = straight_canal(nz, [15.0, 35.0], 30.0);
             let cores = fill_body_cores(&g, &lab, &canal);
             (cores, g.lin(15, 15, 11), g.lin(15, 15, 3))
         };
