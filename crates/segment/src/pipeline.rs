@@ -438,14 +438,11 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     timer.lap("disc spaces");
 
     // 5. Vertebrae: cores between the disc planes, then geodesic competition in the bone.
-    let t_steep = std::time::Instant::now();
     let steep = steep_arches(&g, &filled, &canal, &planes);
     if debug() {
-        eprintln!(
-            "slabs with a steep (thoracic) arch: {steep:?} ({:.2} s)",
-            t_steep.elapsed().as_secs_f64()
-        );
+        eprintln!("slabs with a steep (thoracic) arch: {steep:?}");
     }
+    timer.lap("ribs before the seeds");
     let mut lab = seeds(&g, &filled, &planes, &canal, &steep);
     if !joints::resolves_joints(&g) {
         // Too coarse to find and cut the joint clefts (step 5b): the fronts are slowed in
@@ -1699,10 +1696,13 @@ fn spread_rib_removal(
                     }
                     let (a, b, c) = (a as usize, b as usize, c as usize);
                     let m = g.lin(a, b, c);
-                    let dx = g.pos(a, b, c).x - canal.centre[c][0];
-                    let neck = dx.abs() >= RIB_NECK_MM
-                        && g.pos(a, b, c).y - canal.centre[c][1] < RIB_NECK_BEHIND_MM;
-                    if lab[m] == from && (dx.abs() >= ribs::BAND_MM.0 || neck) {
+                    if lab[m] != from {
+                        continue;
+                    }
+                    let q = g.pos(a, b, c);
+                    let dx = (q.x - canal.centre[c][0]).abs();
+                    let neck = dx >= RIB_NECK_MM && q.y - canal.centre[c][1] < RIB_NECK_BEHIND_MM;
+                    if dx >= ribs::BAND_MM.0 || neck {
                         lab[m] = 0;
                         removed += 1;
                         stack.push((m, from));
