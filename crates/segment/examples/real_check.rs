@@ -8,7 +8,8 @@
 //! ones are other structures: aorta, ribs, a vertebra the reference leaves out); the voxels
 //! given to another level; and the body's cranio-caudal extent in both. Writes sagittal
 //! previews (`sag<offset>_{ct,ref,pred,err}.png`; errors: missed green, extra purple, wrong
-//! level yellow) and, with `AXIAL_K=k1,k2,..`, axial ones at those slice indices.
+//! level yellow) and, with `AXIAL_K=k1,k2,..`, axial ones at those slice indices (with
+//! `SAGITTAL_I=i1,i2,..`, sagittal ones at those column indices).
 
 use nalgebra::Vector3;
 use spinetwin_imaging::preview::{render_slice, Plane, Window};
@@ -214,6 +215,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             render_slice(&ct, Plane::Sagittal, at, Window::BONE, Some(lab))
                 .enlarged(3)
                 .write_png(&out.join(format!("sag{dx:+.0}_{name}.png")))?;
+        }
+    }
+    if let Ok(is) = std::env::var("SAGITTAL_I") {
+        for i in is.split(',').filter_map(|s| s.parse::<usize>().ok()) {
+            let at = g.index_to_world(Vector3::new(i as f64, 0.0, 0.0));
+            for (name, lab) in &views {
+                render_slice(&ct, Plane::Sagittal, at, Window::BONE, Some(lab))
+                    .enlarged(3)
+                    .write_png(&out.join(format!("sagi{i}_{name}.png")))?;
+            }
         }
     }
     if let Ok(ks) = std::env::var("AXIAL_K") {
