@@ -106,10 +106,13 @@ pub fn check(mesh: &SurfaceMesh, self_intersections: bool) -> MeshReport {
         }
     }
     let used = (0..nv).filter(|&v| start[v + 1] > start[v]).count();
-    let fans_ok = (0..nv).into_par_iter().all(|v| {
-        let tris = &incident[start[v] as usize..start[v + 1] as usize];
-        single_fan(mesh, v as u32, tris)
-    });
+    let fans_ok = (0..nv)
+        .into_par_iter()
+        .map_init(FanScratch::default, |sc, v| {
+            let tris = &incident[start[v] as usize..start[v + 1] as usize];
+            single_fan(mesh, v as u32, tris, sc)
+        })
+        .all(|ok| ok);
     let manifold = edge_manifold && fans_ok;
 
     // Components: union-find over vertices joined by triangles.
@@ -163,24 +166,37 @@ pub fn check(mesh: &SurfaceMesh, self_intersections: bool) -> MeshReport {
     }
 }
 
+/// Buffers reused by [`single_fan`] from one vertex to the next (a check of a 500k-triangle
+/// surface allocated four vectors per vertex).
+#[derive(Default)]
+struct FanScratch {
+    link: Vec<(u32, u32)>,
+    nodes: Vec<u32>,
+    seen: Vec<bool>,
+    stack: Vec<u32>,
+}
+
 /// True when the triangles `tris` around vertex `v` form one fan: their edges opposite `v`
 /// make a single cycle or a single path.
-fn single_fan(mesh: &SurfaceMesh, v: u32, tris: &[u32]) -> bool {
+fn single_fan(mesh: &SurfaceMesh, v: u32, tris: &[u32], sc: &mut FanScratch) -> bool {
     if tris.is_empty() {
         return true;
     }
     // Link edges (the side of each triangle opposite v).
-    let mut link: Vec<(u32, u32)> = Vec::with_capacity(tris.len());
+    let link = &mut sc.link;
+    link.clear();
     for &t in tris {
         let tri = mesh.triangles[t as usize];
-        let others: Vec<u32> = tri.iter().copied().filter(|&x| x != v).collect();
-        if others.len() != 2 {
-            return false; // v repeated in a triangle
+        let mut others = tri.iter().copied().filter(|&x| x != v);
+        match (others.next(), others.next(), others.next()) {
+            (Some(a), Some(b), None) => link.push((a, b)),
+            _ => return false, // v repeated in a triangle
         }
-        link.push((others[0], others[1]));
     }
     // Degrees of link vertices, and connectivity by walking.
-    let mut nodes: Vec<u32> = link.iter().flat_map(|&(a, b)| [a, b]).collect();
+    let nodes = &mut sc.nodes;
+    nodes.clear();
+    nodes.extend(link.iter().flat_map(|&(a, b)| [a, b]));
     nodes.sort_unstable();
     let mut ends = 0;
     let mut k = 0;
@@ -204,8 +220,12 @@ fn single_fan(mesh: &SurfaceMesh, v: u32, tris: &[u32]) -> bool {
         return false;
     }
     // Walk from one node along link edges; all edges must be reached.
-    let mut seen = vec![false; link.len()];
-    let mut stack = vec![link[0].0];
+    let seen = &mut sc.seen;
+    seen.clear();
+    seen.resize(link.len(), false);
+    let stack = &mut sc.stack;
+    stack.clear();
+    stack.push(link[0].0);
     let mut reached = 0;
     while let Some(x) = stack.pop() {
         for (e, &(a, b)) in link.iter().enumerate() {
@@ -355,14 +375,29 @@ pub fn defect_vertices(mesh: &SurfaceMesh, self_intersections: bool) -> Vec<u32>
             bad.extend([g[0].0, g[0].1]);
         }
     }
-    let mut incident: Vec<Vec<u32>> = vec![Vec::new(); mesh.vertices.len()];
-    for (ti, t) in mesh.triangles.iter().enumerate() {
+    // Triangles around each vertex, in one flat array (compressed rows).
+    let nv = mesh.vertices.len();
+    let mut start = vec![0u32; nv + 1];
+    for t in &mesh.triangles {
         for &v in t {
-            incident[v as usize].push(ti as u32);
+            start[v as usize + 1] += 1;
         }
     }
-    for (v, tris) in incident.iter().enumerate() {
-        if !single_fan(mesh, v as u32, tris) {
+    for v in 0..nv {
+        start[v + 1] += start[v];
+    }
+    let mut fill = start.clone();
+    let mut incident = vec![0u32; 3 * mesh.triangles.len()];
+    for (ti, t) in mesh.triangles.iter().enumerate() {
+        for &v in t {
+            incident[fill[v as usize] as usize] = ti as u32;
+            fill[v as usize] += 1;
+        }
+    }
+    let mut sc = FanScratch::default();
+    for v in 0..nv {
+        let tris = &incident[start[v] as usize..start[v + 1] as usize];
+        if !single_fan(mesh, v as u32, tris, &mut sc) {
             bad.push(v as u32);
         }
     }

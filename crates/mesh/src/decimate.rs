@@ -117,7 +117,7 @@ pub fn decimate(mesh: &SurfaceMesh, target: usize) -> Decimation {
 /// and meshoptimizer's relative error.
 fn repaired_step(mesh: &SurfaceMesh, target: usize) -> (Option<SurfaceMesh>, usize, usize, f32) {
     let mut locks = vec![SimplifyVertex::None; mesh.vertices.len()];
-    let mut ring: Option<Vec<Vec<u32>>> = None;
+    let mut ring: Option<crate::smooth::Rings> = None;
     for attempt in 1..=MAX_ATTEMPTS {
         let (mut out, err) = simplify_once(mesh, target, &locks);
         let bad = defect_vertices(&out, true);
@@ -131,9 +131,9 @@ fn repaired_step(mesh: &SurfaceMesh, target: usize) -> (Option<SurfaceMesh>, usi
         let nb = ring.get_or_insert_with(|| crate::smooth::neighbours(mesh));
         for v in bad {
             locks[v as usize] = SimplifyVertex::Lock;
-            for &u in &nb[v as usize] {
+            for &u in nb.of(v as usize) {
                 locks[u as usize] = SimplifyVertex::Lock;
-                for &w in &nb[u as usize] {
+                for &w in nb.of(u as usize) {
                     locks[w as usize] = SimplifyVertex::Lock;
                 }
             }
