@@ -87,24 +87,7 @@ pub fn check(mesh: &SurfaceMesh, self_intersections: bool) -> MeshReport {
         i = j;
     }
 
-    // Triangles around each vertex (CSR).
-    let mut start = vec![0u32; nv + 1];
-    for t in &mesh.triangles {
-        for &v in t {
-            start[v as usize + 1] += 1;
-        }
-    }
-    for v in 0..nv {
-        start[v + 1] += start[v];
-    }
-    let mut fill = start.clone();
-    let mut incident = vec![0u32; 3 * nt];
-    for (ti, t) in mesh.triangles.iter().enumerate() {
-        for &v in t {
-            incident[fill[v as usize] as usize] = ti as u32;
-            fill[v as usize] += 1;
-        }
-    }
+    let (start, incident) = triangles_around(mesh);
     let used = (0..nv).filter(|&v| start[v + 1] > start[v]).count();
     let fans_ok = (0..nv)
         .into_par_iter()
@@ -164,6 +147,18 @@ pub fn check(mesh: &SurfaceMesh, self_intersections: bool) -> MeshReport {
         area: mesh.area(),
         self_intersections: self_intersections.then(|| count_self_intersections(mesh)),
     }
+}
+
+/// The triangles around each vertex, in compressed rows (`start`, `incident`): those of
+/// vertex `v` are `incident[start[v]..start[v + 1]]`, ascending.
+fn triangles_around(mesh: &SurfaceMesh) -> (Vec<u32>, Vec<u32>) {
+    crate::compressed_rows(mesh.vertices.len(), |push| {
+        for (ti, t) in mesh.triangles.iter().enumerate() {
+            for &v in t {
+                push(v, ti as u32);
+            }
+        }
+    })
 }
 
 /// Buffers reused by [`single_fan`] from one vertex to the next (a check of a 500k-triangle
@@ -293,7 +288,6 @@ pub fn self_intersecting_pairs(mesh: &SurfaceMesh) -> Vec<(u32, u32)> {
         .collect();
     let lin = |c: [usize; 3]| c[0] + n[0] * (c[1] + n[1] * c[2]);
     let ncells = n.iter().product::<usize>();
-    let mut start = vec![0u32; ncells + 1];
     let each_cell = |r: &([usize; 3], [usize; 3]), f: &mut dyn FnMut(usize)| {
         for z in r.0[2]..=r.1[2] {
             for y in r.0[1]..=r.1[1] {
@@ -303,20 +297,12 @@ pub fn self_intersecting_pairs(mesh: &SurfaceMesh) -> Vec<(u32, u32)> {
             }
         }
     };
-    for r in &cell_ranges {
-        each_cell(r, &mut |c| start[c + 1] += 1);
-    }
-    for c in 0..ncells {
-        start[c + 1] += start[c];
-    }
-    let mut fill = start.clone();
-    let mut items = vec![0u32; start[ncells] as usize];
-    for (t, r) in cell_ranges.iter().enumerate() {
-        each_cell(r, &mut |c| {
-            items[fill[c] as usize] = t as u32;
-            fill[c] += 1;
-        });
-    }
+    // The triangles whose box reaches into each cell.
+    let (start, items) = crate::compressed_rows(ncells, |push| {
+        for (t, r) in cell_ranges.iter().enumerate() {
+            each_cell(r, &mut |c| push(c as u32, t as u32));
+        }
+    });
     let boxes: Vec<_> = (0..nt).map(bbox).collect();
     (0..nt)
         .into_par_iter()
@@ -375,25 +361,8 @@ pub fn defect_vertices(mesh: &SurfaceMesh, self_intersections: bool) -> Vec<u32>
             bad.extend([g[0].0, g[0].1]);
         }
     }
-    // Triangles around each vertex, in one flat array (compressed rows).
+    let (start, incident) = triangles_around(mesh);
     let nv = mesh.vertices.len();
-    let mut start = vec![0u32; nv + 1];
-    for t in &mesh.triangles {
-        for &v in t {
-            start[v as usize + 1] += 1;
-        }
-    }
-    for v in 0..nv {
-        start[v + 1] += start[v];
-    }
-    let mut fill = start.clone();
-    let mut incident = vec![0u32; 3 * mesh.triangles.len()];
-    for (ti, t) in mesh.triangles.iter().enumerate() {
-        for &v in t {
-            incident[fill[v as usize] as usize] = ti as u32;
-            fill[v as usize] += 1;
-        }
-    }
     let mut sc = FanScratch::default();
     for v in 0..nv {
         let tris = &incident[start[v] as usize..start[v + 1] as usize];

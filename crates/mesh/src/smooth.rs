@@ -52,27 +52,16 @@ impl Rings {
 /// One-ring neighbours of every vertex (each undirected edge once per endpoint).
 pub(crate) fn neighbours(mesh: &SurfaceMesh) -> Rings {
     let nv = mesh.vertices.len();
-    // Every triangle gives each of its corners two neighbours; shared edges repeat them.
-    let mut count = vec![0u32; nv + 1];
-    for t in &mesh.triangles {
-        for &v in t {
-            count[v as usize + 1] += 2;
+    // Each edge of each triangle, both ways: shared edges repeat, removed below.
+    let (count, mut raw) = crate::compressed_rows(nv, |push| {
+        for t in &mesh.triangles {
+            for e in 0..3 {
+                let (a, b) = (t[e], t[(e + 1) % 3]);
+                push(a, b);
+                push(b, a);
+            }
         }
-    }
-    for v in 0..nv {
-        count[v + 1] += count[v];
-    }
-    let mut fill = count.clone();
-    let mut raw = vec![0u32; count[nv] as usize];
-    for t in &mesh.triangles {
-        for e in 0..3 {
-            let (a, b) = (t[e], t[(e + 1) % 3]);
-            raw[fill[a as usize] as usize] = b;
-            fill[a as usize] += 1;
-            raw[fill[b as usize] as usize] = a;
-            fill[b as usize] += 1;
-        }
-    }
+    });
     // Sort and deduplicate each row, compacting the rows to the front as they shrink.
     let mut start = vec![0u32; nv + 1];
     let mut end = 0usize;
