@@ -641,7 +641,15 @@ fn landmark_validation_table() {
          profile's dip between the two cortices): the phantom's 1 mm joint space barely dips \
          at 1.5 mm (20-50 HU against 300-400 HU of cortex), so at most a few points per facet \
          were read, and at 1 mm the normals got worse (mean 0.41 -> 0.76-1.08 deg, max 0.86 \
-         -> 1.46-1.67).\n\n\
+         -> 1.46-1.67). Nor the planes fitted to sub-voxel points of the label's surface \
+         (session 34: where the label's indicator, smoothed by a Gaussian of 0.7 voxel, \
+         crosses one half along each face voxel's normal): at 1.5 mm the facet normal went \
+         1.40 / 2.11 -> 1.33 / 2.54 deg (mean / max), at 1 mm 0.41 / 0.86 -> 0.55 / 0.93, \
+         with the lordosis-65 phantom's S1 3.38. The points lay within 0.2 mm (SD) of a \
+         plane, but that plane was tilted: the residuals against the true face went from \
+         -0.3 to +0.35 mm with the grid's phase across the face. A label map sampled at \
+         voxel centres does not hold a plane's sub-voxel position where the plane lies near \
+         a grid axis, and a face 30 voxels wide does not average that out.\n\n\
          Apart from the endplate tilts and these chords, geometry comes from the label map \
          only, so with reference labels bone density and noise change little beyond the \
          trabecular HU.\n\n\
