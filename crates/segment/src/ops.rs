@@ -367,16 +367,20 @@ pub fn quantile(v: &[f64], q: f64) -> Option<f64> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn holes_from_the_bounding_box_are_the_holes_of_the_whole_slice() {
-        // Rings, blobs and noise at every position, touching the slice's edges too.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rnd = move || {
+    /// A xorshift generator: reproducible test data without a dependency.
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x
-        };
+        }
+    }
+
+    #[test]
+    fn holes_from_the_bounding_box_are_the_holes_of_the_whole_slice() {
+        // Rings, blobs and noise at every position, touching the slice's edges too.
+        let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15);
         for case in 0..200 {
             let (nx, ny) = (3 + (rnd() % 30) as usize, 3 + (rnd() % 30) as usize);
             let density = [10, 30, 50, 70][case % 4];
@@ -476,13 +480,7 @@ mod tests {
     /// costs, on random domains that touch every face of the grid.
     #[test]
     fn both_queues_give_the_same_geodesic_competition() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rnd = xorshift(0x2545_f491_4f6c_dd1d);
         for case in 0..40 {
             let dims = [
                 2 + (rnd() % 12) as usize,
