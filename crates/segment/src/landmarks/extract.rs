@@ -642,14 +642,6 @@ const STOP_AXIS_COS: f64 = 0.6;
 /// tip.
 const STOP_MIN_AREA: f64 = 4.0;
 
-/// Articular surface, in voxel faces (area over the voxel's face area), under which a
-/// facet's plane is reported as unreliable: the plane is fitted to a voxel staircase. The
-/// phantom's facets measure 40-110 mm^2 at 1 mm voxels and 60-100 at 1.5 mm; where the
-/// joint's faces overlap only a little (lordosis 60 with Cobb 40, the concave side) 14-42
-/// mm^2 were found at 1 and 1.5 mm, with normals 4-25 deg off, and 16 mm^2 (44 faces) at
-/// 0.6 mm, within 1.1 deg.
-const FACET_FEW_FACES: f64 = 20.0;
-
 /// Fraction of a facet patch's area where the two labels touch (no joint space in the label
 /// map) above which the patch is reported as unreliable.
 const FACET_TOUCHING_MAX: f64 = 0.95;
@@ -665,21 +657,10 @@ const FACET_TOUCHING_MAX: f64 = 0.95;
 /// the pedicle and lamina below). Per side, the patch is the largest connected set of
 /// candidates whose normals lie within 30 deg of the dominant normal.
 ///
-/// `toward` is the unit direction from this vertebra to `other` along the body axis.
-/// Candidates whose normals lie within 53 deg of it face the neighbour end-on (a process's
-/// tip or top over the neighbour's arch or process): they are not articular surfaces, which
-/// stand along the axis, and are left out of the facet patch. Where a joint's faces overlap
-/// only a little (the concave side of a scoliotic lumbosacral joint with a steep lordosis:
-/// 13 mm^2 of the superior articular process's top, normal 43 deg off, won the patch on
-/// the 1 mm phantom with lordosis 60 and Cobb 40) the end-on surface could outnumber the
-/// articular one. (Keeping them in the patch but not letting them set its dominant normal
-/// left that facet 10 deg off with 24 mm^2, under the small-facet warning's reach.)
-///
-/// With `find_stop`, the candidates left outside the facet patch whose normals, and the
-/// neighbour's normals where they land, lie within 53 deg of `toward` give the bony stop of
-/// that side: their largest connected cluster and the neighbour's surface where their
-/// normals land.
-#[allow(clippy::too_many_arguments)]
+/// With `stop_toward` (the unit direction from this vertebra to `other` along the body
+/// axis), the candidates left outside the facet patch whose normals, and the neighbour's
+/// normals where they land, lie within 53 deg of that axis give the bony stop of that side:
+/// their largest connected cluster and the neighbour's surface where their normals land.
 fn facets(
     cx: &Ctx,
     idx: &[usize],
@@ -687,8 +668,7 @@ fn facets(
     other: u16,
     fr: &Fr,
     y_min: f64,
-    toward: V3,
-    find_stop: bool,
+    stop_toward: Option<V3>,
 ) -> FacetsOut {
     let lab = cx.labels;
     let g = lab.grid();
@@ -774,16 +754,7 @@ fn facets(
             m,
         });
     }
-    let articular = |side: &[FacetCand]| -> Vec<FacetCand> {
-        side.iter()
-            .filter(|c| c.n.dot(&toward) <= STOP_AXIS_COS)
-            .copied()
-            .collect()
-    };
-    let patches = [
-        coherent_patch(&articular(&sides[0])),
-        coherent_patch(&articular(&sides[1])),
-    ];
+    let patches = [coherent_patch(&sides[0]), coherent_patch(&sides[1])];
     let mut touching = [0.0; 2];
     let mut make = |side: usize| -> Option<ArticularSurface> {
         let patch = patches[side].as_ref()?;
@@ -818,9 +789,7 @@ fn facets(
     };
     let (left, right) = (make(0), make(1));
     let stop = |side: usize| -> Option<BonyStop> {
-        if !find_stop {
-            return None;
-        }
+        let toward = stop_toward?;
         let facet = patches[side].as_deref().unwrap_or_default();
         let rest: Vec<FacetCand> = sides[side]
             .iter()
@@ -1545,11 +1514,11 @@ fn vertebra(
         right: None,
     };
     let (superior_facets, sup_touch, _) = match above {
-        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0, fr.z, false),
+        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0, None),
         None => (none(), [0.0; 2], Sides::default()),
     };
     let (inferior_facets, inf_touch, inferior_stops) = match below.filter(|_| !sacrum) {
-        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0, -fr.z, true),
+        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0, Some(-fr.z)),
         None => (none(), [0.0; 2], Sides::default()),
     };
     for (name, f) in [
@@ -1581,16 +1550,6 @@ fn vertebra(
         };
         if expected && f.is_none() {
             warnings.push(format!("{name} facet not found"));
-        }
-        let faces = |a: &ArticularSurface| a.area_mm2 / (cx.s * cx.s);
-        if let Some(a) = f.as_ref().filter(|a| faces(a) < FACET_FEW_FACES) {
-            warnings.push(format!(
-                "{name} facet: only {:.0} mm^2 of articular surface found ({:.0} voxel faces; \
-                 the joint's faces overlap little, or the joint is not resolved at this \
-                 resolution): its orientation is unreliable",
-                a.area_mm2,
-                faces(a)
-            ));
         }
     }
     if spinous_tip.is_none() {
