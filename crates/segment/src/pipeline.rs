@@ -278,7 +278,8 @@ impl Centreline {
             V3::new(0.0, 0.0, -1.0)
         }
     }
-    /// The spine's axis across the disc spaces at arc lengths `discs` (ascending): for each,
+    /// The spine's axis across the disc spaces at arc lengths `discs` (mm along the
+    /// centreline, ascending; unit vectors in the grid's frame, cranial to caudal): for each,
     /// the chord from the middle of the body above to the middle of the body below (half the
     /// median spacing of the discs beyond an end one; at least 4 mm either side).
     ///

@@ -219,6 +219,13 @@ fn sweep_lordosis_cobb_bmd_noise_spacing() {
                     if min < 0.90 {
                         failures.push(format!("{case}: Dice min {min:.3}"));
                     }
+                    // The 0.95 holds at 1 mm and finer (lowest 0.960 at 1 mm, 0.971
+                    // at 0.6 mm; at 0.6 mm the scoliotic L4/L5 had fallen to 0.831 before
+                    // the disc planes started from the bodies' chord). At 1.5 mm one
+                    // vertebra is at 0.947 (docs/segment/README.md).
+                    if spacing <= 1.0 && min < 0.95 {
+                        failures.push(format!("{case}: Dice min {min:.3} under 0.95"));
+                    }
                     rows.push(format!(
                         "| {case} | {min:.3} | {mean:.3} | {} | {secs:.2} |",
                         if identified { "7/7" } else { "WRONG" }
