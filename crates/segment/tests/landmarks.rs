@@ -289,7 +289,18 @@ fn default_phantom_landmarks_at_2mm() {
     println!("warnings: {:?}", lm.warnings);
     for v in &lm.vertebrae {
         println!("{} {:?} hu {:.0}", v.level, v.warnings, v.trabecular_hu);
-        assert!(v.warnings.is_empty(), "{}: {:?}", v.level, v.warnings);
+        // At 2 mm a facet is a staircase of 7-15 voxel faces (normals 0.4-11 deg off), and
+        // the 1 mm joint space of L5-S1 is closed in the label map: the facets say their
+        // orientation is unreliable, and nothing else may warn.
+        let other: Vec<&String> = v
+            .warnings
+            .iter()
+            .filter(|w| {
+                !(w.contains("mm^2 of articular surface found")
+                    || w.contains("facet: the two vertebrae touch"))
+            })
+            .collect();
+        assert!(other.is_empty(), "{}: {:?}", v.level, other);
         // Trabecular bone is 220 HU (bmd_scale 1) with a +-12 % texture.
         assert!((v.trabecular_hu - 220.0).abs() < 15.0, "{}", v.level);
     }
@@ -315,11 +326,14 @@ fn default_phantom_landmarks_at_2mm() {
             // automatic labels at 1 mm).
             ("pedicle direction vs design axis (deg)", 16.0), // 12.94 (15.00 before session 31)
             ("pedicle entry vs design axis (mm)", 8.0),       // 7.08 (6.3)
-            ("facet centre (mm)", 2.8),                       // 2.30
+            ("facet centre (mm)", 2.8),                       // 1.26 (2.30 before 2026-12-07)
             // A 1 mm joint space is below the 2 mm voxel: parts of each joint are a shared
             // label boundary (0.9 deg at 1 mm, see `landmark_validation_table`).
-            ("facet normal (deg)", 11.0),          // 8.97
-            ("facet pair opposition (deg)", 13.0), // 11.08
+            // Each facet warns at 2 mm (7-15 voxel faces). Since end-on surfaces are no
+            // longer articular (2026-12-07): normal 8.97 -> 11.32, pairs 11.08 -> 13.53,
+            // centres 2.30 -> 1.26 mm.
+            ("facet normal (deg)", 12.5),          // 11.32
+            ("facet pair opposition (deg)", 15.0), // 13.53
             ("spinous tip (mm)", 1.0),             // 0.68 (1.36)
             // T12: its superior articular process reaches as far lateral as its short
             // transverse process, a ridge the search at the pedicle's height still touches
@@ -564,6 +578,27 @@ fn landmark_validation_table() {
          1.5 mm and 1.4 mm at 1 mm (the transverse row's maximum; the lumbar tips are within \
          1 mm); the facet planes of \
          the scoliotic phantom's asymmetric joints reach 1-2 deg.\n\n\
+         **Joints whose faces barely overlap** (2026-12-07, session 35): outside the \
+         table's columns, with lordosis 60 and Cobb 40 the concave side's L5-S1 faces \
+         overlap over a few mm^2, and the top of S1's superior process, facing L5 end-on, \
+         had won the facet patch: S1's superior left facet came out 43 deg off at 1 mm \
+         (73 deg at 1.5 mm), from 13 mm^2, without a warning. Surfaces whose normals lie \
+         within 53 deg of the body axis towards the neighbour (the bony stops' criterion) \
+         are now left out of the facet patch, and a facet of under 20 voxel faces says \
+         that its orientation is unreliable: 5.35 deg at 1 mm and 25 deg at 1.5 mm, both \
+         warned (test \
+         `a_joint_whose_faces_barely_overlap_keeps_its_orientation_and_says_it_is_small`). \
+         Where no articular surface is left at all (a joint the segmentation did not cut, \
+         split by a horizontal label boundary, as the automatic labels at 2 mm are), the \
+         end-on surfaces are kept as the facet, as the joint is there, and the facet says \
+         its orientation is unreliable (there 35-78 deg off). \
+         At 2 mm every facet has 7-15 faces and warns. In the table: facet centres \
+         +0.00..+0.03 mm (mean), the facet normal's maximum at lordosis 65 1.34 -> 1.44 \
+         deg, the pair opposition's maxima 0.84 -> 0.76 (default), 1.49 -> 1.71 (lordosis \
+         65), 2.24 -> 2.41 (scoliosis), its 1.5 mm mean 1.08 -> 1.47 deg (edge voxels of \
+         the faces whose box normals lean towards the axis are left out too). Keeping the \
+         end-on surfaces in the patch but not letting them lead it changed no column but \
+         left that facet 10 deg off with 24 mm^2, unwarned.\n\n\
          **Sub-voxel endplates** (2026-12-05): each endplate column's height is also read \
          from the CT profile along the body axis (partial volume and blur move the cortex \
          continuously, the label surface moves in whole voxels); the plane's tilt is fitted \
@@ -843,6 +878,57 @@ fn landmark_validation_table() {
         "/../../docs/segment/landmarks.md"
     );
     std::fs::write(path, md).expect("write docs/segment/landmarks.md");
+}
+
+/// The concave side of the lumbosacral joint with a steep lordosis and a strong scoliosis
+/// (lordosis 60, Cobb 40, 1 mm): L5's inferior and S1's superior articular faces overlap over
+/// a few mm^2 only, and the top of S1's superior process faced L5 across a gap over more
+/// voxels than the articular face did. The end-on surface is not an articular one (it was
+/// taken as the facet, 43 deg off); what is left is small and says so.
+#[test]
+fn a_joint_whose_faces_barely_overlap_keeps_its_orientation_and_says_it_is_small() {
+    let ph = generate(&PhantomSpec {
+        lordosis_deg: 60.0,
+        scoliosis_cobb_deg: 40.0,
+        ..PhantomSpec::default()
+    })
+    .expect("valid spec");
+    let lm = landmarks(&ph.ct, &ph.labels).expect("landmarks");
+    let find = |level: &str| {
+        let l = lm.vertebrae.iter().find(|l| l.level.name() == level);
+        let t = ph.truth.vertebrae.iter().find(|t| t.level == level);
+        (
+            l.expect("landmarks of the level"),
+            t.expect("truth of the level"),
+        )
+    };
+    let (s1, t) = find("S1");
+    let f = s1
+        .superior_facets
+        .left
+        .as_ref()
+        .expect("S1 superior left facet");
+    let err = ang(v(f.normal), v(t.facets.superior_normals[0]));
+    assert!(err < 10.0, "S1 superior left facet normal {err:.1} deg off");
+    let small = |w: &String| w.contains("mm^2 of articular surface found");
+    assert!(
+        s1.warnings
+            .iter()
+            .any(|w| small(w) && w.starts_with("superior left")),
+        "{:?}",
+        s1.warnings
+    );
+    // The other facets are large enough to say nothing.
+    for l in &lm.vertebrae {
+        for w in l.warnings.iter().filter(|w| small(w)) {
+            let name = l.level.name();
+            assert!(
+                (name == "S1" && w.starts_with("superior left"))
+                    || (name == "L5" && w.starts_with("inferior left")),
+                "{name}: {w}"
+            );
+        }
+    }
 }
 
 /// The facet joints of the automatic segmentation at 1 mm: the joint space is bridged in the

@@ -600,10 +600,13 @@ fn outward_normal(cx: &Ctx, ijk: [i64; 3], label: u16, r: i64) -> Option<V3> {
 }
 
 /// Articular surfaces per side, the touching fraction of each, and the bony stops per side.
+/// Articular surfaces, the fraction of each where the labels touch, bony stops, and whether
+/// each side's patch had to be taken from surfaces facing the neighbour end-on.
 type FacetsOut = (
     Sides<Option<ArticularSurface>>,
     [f64; 2],
     Sides<Option<BonyStop>>,
+    [bool; 2],
 );
 
 /// A surface voxel of a vertebra that faces the neighbouring vertebra across a thin gap.
@@ -642,6 +645,14 @@ const STOP_AXIS_COS: f64 = 0.6;
 /// tip.
 const STOP_MIN_AREA: f64 = 4.0;
 
+/// Articular surface, in voxel faces (area over the voxel's face area), under which a
+/// facet's plane is reported as unreliable: the plane is fitted to a voxel staircase. The
+/// phantom's facets measure 40-110 mm^2 at 1 mm voxels and 60-100 at 1.5 mm; where the
+/// joint's faces overlap only a little (lordosis 60 with Cobb 40, the concave side) 14-42
+/// mm^2 were found at 1 and 1.5 mm, with normals 4-25 deg off, and 16 mm^2 (44 faces) at
+/// 0.6 mm, within 1.1 deg.
+const FACET_FEW_FACES: f64 = 20.0;
+
 /// Fraction of a facet patch's area where the two labels touch (no joint space in the label
 /// map) above which the patch is reported as unreliable.
 const FACET_TOUCHING_MAX: f64 = 0.95;
@@ -657,10 +668,24 @@ const FACET_TOUCHING_MAX: f64 = 0.95;
 /// the pedicle and lamina below). Per side, the patch is the largest connected set of
 /// candidates whose normals lie within 30 deg of the dominant normal.
 ///
-/// With `stop_toward` (the unit direction from this vertebra to `other` along the body
-/// axis), the candidates left outside the facet patch whose normals, and the neighbour's
-/// normals where they land, lie within 53 deg of that axis give the bony stop of that side:
-/// their largest connected cluster and the neighbour's surface where their normals land.
+/// `toward` is the unit direction from this vertebra to `other` along the body axis.
+/// Candidates whose normals lie within 53 deg of it face the neighbour end-on (a process's
+/// tip or top over the neighbour's arch or process): they are not articular surfaces, which
+/// stand along the axis, and are left out of the facet patch. Where a joint's faces overlap
+/// only a little (the concave side of a scoliotic lumbosacral joint with a steep lordosis:
+/// 13 mm^2 of the superior articular process's top, normal 43 deg off, won the patch on
+/// the 1 mm phantom with lordosis 60 and Cobb 40) the end-on surface could outnumber the
+/// articular one. (Keeping them in the patch but not letting them set its dominant normal
+/// left that facet 10 deg off with 24 mm^2, under the small-facet warning's reach.) Where
+/// no articular patch is left, the joint was not cut by the segmentation (a horizontal label
+/// boundary through the fused processes, as the automatic labels at 2 mm have): the patch is
+/// then taken from all candidates, as the joint is there, and the fourth output says so.
+///
+/// With `find_stop`, the candidates left outside the facet patch whose normals, and the
+/// neighbour's normals where they land, lie within 53 deg of `toward` give the bony stop of
+/// that side: their largest connected cluster and the neighbour's surface where their
+/// normals land.
+#[allow(clippy::too_many_arguments)]
 fn facets(
     cx: &Ctx,
     idx: &[usize],
@@ -668,7 +693,8 @@ fn facets(
     other: u16,
     fr: &Fr,
     y_min: f64,
-    stop_toward: Option<V3>,
+    toward: V3,
+    find_stop: bool,
 ) -> FacetsOut {
     let lab = cx.labels;
     let g = lab.grid();
@@ -754,7 +780,26 @@ fn facets(
             m,
         });
     }
-    let patches = [coherent_patch(&sides[0]), coherent_patch(&sides[1])];
+    let articular = |side: &[FacetCand]| -> Vec<FacetCand> {
+        side.iter()
+            .filter(|c| c.n.dot(&toward) <= STOP_AXIS_COS)
+            .copied()
+            .collect()
+    };
+    // Where no articular patch is left (a joint the segmentation did not cut, split by a
+    // horizontal label boundary: every candidate then faces end-on), the patch falls back to
+    // all candidates, as the joint is still there, and says so.
+    let mut end_on = [false; 2];
+    let mut patch_of = |side: usize| {
+        coherent_patch(&articular(&sides[side]))
+            .filter(|p| p.len() >= 4)
+            .or_else(|| {
+                let p = coherent_patch(&sides[side]);
+                end_on[side] = p.as_ref().is_some_and(|p| p.len() >= 4);
+                p
+            })
+    };
+    let patches = [patch_of(0), patch_of(1)];
     let mut touching = [0.0; 2];
     let mut make = |side: usize| -> Option<ArticularSurface> {
         let patch = patches[side].as_ref()?;
@@ -789,7 +834,9 @@ fn facets(
     };
     let (left, right) = (make(0), make(1));
     let stop = |side: usize| -> Option<BonyStop> {
-        let toward = stop_toward?;
+        if !find_stop {
+            return None;
+        }
         let facet = patches[side].as_deref().unwrap_or_default();
         let rest: Vec<FacetCand> = sides[side]
             .iter()
@@ -818,6 +865,7 @@ fn facets(
             left: stop(0),
             right: stop(1),
         },
+        end_on,
     )
 }
 
@@ -1513,13 +1561,13 @@ fn vertebra(
         left: None,
         right: None,
     };
-    let (superior_facets, sup_touch, _) = match above {
-        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0, None),
-        None => (none(), [0.0; 2], Sides::default()),
+    let (superior_facets, sup_touch, _, sup_end_on) = match above {
+        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0, fr.z, false),
+        None => (none(), [0.0; 2], Sides::default(), [false; 2]),
     };
-    let (inferior_facets, inf_touch, inferior_stops) = match below.filter(|_| !sacrum) {
-        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0, Some(-fr.z)),
-        None => (none(), [0.0; 2], Sides::default()),
+    let (inferior_facets, inf_touch, inferior_stops, inf_end_on) = match below.filter(|_| !sacrum) {
+        Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0, -fr.z, true),
+        None => (none(), [0.0; 2], Sides::default(), [false; 2]),
     };
     for (name, f) in [
         ("superior left", sup_touch[0]),
@@ -1537,11 +1585,11 @@ fn vertebra(
             ));
         }
     }
-    for (name, f) in [
-        ("superior left", &superior_facets.left),
-        ("superior right", &superior_facets.right),
-        ("inferior left", &inferior_facets.left),
-        ("inferior right", &inferior_facets.right),
+    for (name, f, end_on) in [
+        ("superior left", &superior_facets.left, sup_end_on[0]),
+        ("superior right", &superior_facets.right, sup_end_on[1]),
+        ("inferior left", &inferior_facets.left, inf_end_on[0]),
+        ("inferior right", &inferior_facets.right, inf_end_on[1]),
     ] {
         let expected = if name.starts_with("superior") {
             above.is_some()
@@ -1550,6 +1598,24 @@ fn vertebra(
         };
         if expected && f.is_none() {
             warnings.push(format!("{name} facet not found"));
+        }
+        if end_on && f.is_some() {
+            warnings.push(format!(
+                "{name} facet: only surfaces facing the neighbour end-on (along the body axis) \
+                 were found, not the articular face standing along it (the joint is not \
+                 resolved at this resolution, or its faces do not overlap): its orientation is \
+                 unreliable"
+            ));
+        }
+        let faces = |a: &ArticularSurface| a.area_mm2 / (cx.s * cx.s);
+        if let Some(a) = f.as_ref().filter(|a| !end_on && faces(a) < FACET_FEW_FACES) {
+            warnings.push(format!(
+                "{name} facet: only {:.0} mm^2 of articular surface found ({:.0} voxel faces; \
+                 the joint's faces overlap little, or the joint is not resolved at this \
+                 resolution): its orientation is unreliable",
+                a.area_mm2,
+                faces(a)
+            ));
         }
     }
     if spinous_tip.is_none() {
