@@ -599,7 +599,6 @@ fn outward_normal(cx: &Ctx, ijk: [i64; 3], label: u16, r: i64) -> Option<V3> {
     (grad.norm() > 1e-9).then(|| (g.direction * grad).normalize())
 }
 
-/// Articular surfaces per side, the touching fraction of each, and the bony stops per side.
 /// Articular surfaces, the fraction of each where the labels touch, bony stops, and whether
 /// each side's patch had to be taken from surfaces facing the neighbour end-on.
 type FacetsOut = (
@@ -935,17 +934,46 @@ const JOINT_PLANE_MAX_DEG: f64 = 15.0;
 /// variance. On the phantom at 1 mm the facet normal's largest error fell from 0.86 to 0.71
 /// deg (default), 2.27 to 1.77 (Cobb 25), 1.44 to 1.15 (lordosis 65); the mean and the
 /// maximum in every column of the landmark table (docs/segment/landmarks.md).
-fn joint_normals(
+///
+/// A face that says its orientation is unreliable (a warning "{name} facet: ...": too few
+/// voxel faces, end-on surfaces only, or a label boundary without joint space) is not
+/// averaged with a face that does not: it would pass its error on without the warning.
+fn joint_normals(upper: &mut VertebraLandmarks, lower: &mut VertebraLandmarks) {
+    let unreliable = |v: &VertebraLandmarks, name: &str| {
+        let p = format!("{name} facet: ");
+        v.warnings.iter().any(|w| w.starts_with(&p))
+    };
+    let flags = [
+        unreliable(upper, "inferior left") != unreliable(lower, "superior left"),
+        unreliable(upper, "inferior right") != unreliable(lower, "superior right"),
+    ];
+    share_planes(
+        &mut upper.inferior_facets,
+        &mut lower.superior_facets,
+        flags,
+    );
+}
+
+/// [`joint_normals`] on the facets of one joint's two vertebrae; `mixed[side]`: that side's
+/// faces differ in reliability and keep their own planes.
+fn share_planes(
     upper: &mut Sides<Option<ArticularSurface>>,
     lower: &mut Sides<Option<ArticularSurface>>,
+    mixed: [bool; 2],
 ) {
-    for (a, b) in [
+    for ((a, b), mixed) in [
         (&mut upper.left, &mut lower.left),
         (&mut upper.right, &mut lower.right),
-    ] {
+    ]
+    .into_iter()
+    .zip(mixed)
+    {
         let (Some(a), Some(b)) = (a.as_mut(), b.as_mut()) else {
             continue;
         };
+        if mixed {
+            continue;
+        }
         let (na, nb) = (V3::from(a.normal), V3::from(b.normal));
         if na.dot(&-nb) < JOINT_PLANE_MAX_DEG.to_radians().cos() {
             continue;
@@ -1915,7 +1943,7 @@ pub(super) fn run(ct: &Volume<f32>, labels: &Volume<u16>) -> Result<SpineLandmar
     for i in 1..vertebrae.len() {
         if order[i] == order[i - 1] + 1 {
             let (a, b) = vertebrae.split_at_mut(i);
-            joint_normals(&mut a[i - 1].inferior_facets, &mut b[0].superior_facets);
+            joint_normals(&mut a[i - 1], &mut b[0]);
         }
     }
     let discs = vertebrae
@@ -2164,7 +2192,7 @@ mod tests {
     }
 
     /// The two faces of a joint take the area-weighted mean of their planes, facing each
-    /// other; faces further apart than 15 deg keep their own.
+    /// other; faces further apart than 15 deg, or of mixed reliability, keep their own.
     #[test]
     fn joint_faces_share_their_area_weighted_plane() {
         let angle = |n: P3, deg: f64| {
@@ -2183,8 +2211,8 @@ mod tests {
             left: face(-tilted(-1.0), 30.0),
             right: face(-tilted(-12.0), 50.0),
         };
-        joint_normals(&mut up, &mut lo);
-        let (a, b) = (up.left.unwrap(), lo.left.unwrap());
+        share_planes(&mut up, &mut lo, [false; 2]);
+        let (a, b) = (up.left.clone().unwrap(), lo.left.clone().unwrap());
         assert!(angle(a.normal, 1.0) < 0.01, "{:?}", a.normal);
         assert!(
             (V3::from(a.normal) + V3::from(b.normal)).norm() < 1e-12,
@@ -2195,6 +2223,18 @@ mod tests {
         // 20 deg apart: not one plane, each face as it was.
         assert!(angle(up.right.unwrap().normal, 8.0) < 1e-9);
         assert!(angle(lo.right.unwrap().normal, 180.0 - 12.0) < 1e-9);
+        // One face reliable, the other not: each keeps its own.
+        let mut up = Sides {
+            left: face(tilted(2.0), 60.0),
+            right: None,
+        };
+        let mut lo = Sides {
+            left: face(-tilted(-1.0), 30.0),
+            right: None,
+        };
+        share_planes(&mut up, &mut lo, [true, false]);
+        assert!(angle(up.left.unwrap().normal, 2.0) < 1e-9);
+        assert!(angle(lo.left.unwrap().normal, 180.0 - 1.0) < 1e-9);
     }
 
     /// A column of 1.5 mm voxels along z: cancellous bone (220 HU) below an endplate cortex
