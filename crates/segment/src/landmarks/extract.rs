@@ -652,6 +652,10 @@ const STOP_MIN_AREA: f64 = 4.0;
 /// 0.6 mm, within 1.1 deg.
 const FACET_FEW_FACES: f64 = 20.0;
 
+/// Fewest candidates a facet patch needs (fewer: no facet, or no articular patch and the
+/// end-on fallback).
+const FACET_MIN_CANDIDATES: usize = 4;
+
 /// Fraction of a facet patch's area where the two labels touch (no joint space in the label
 /// map) above which the patch is reported as unreliable.
 const FACET_TOUCHING_MAX: f64 = 0.95;
@@ -791,10 +795,10 @@ fn facets(
     let mut end_on = [false; 2];
     let mut patch_of = |side: usize| {
         coherent_patch(&articular(&sides[side]))
-            .filter(|p| p.len() >= 4)
+            .filter(|p| p.len() >= FACET_MIN_CANDIDATES)
             .or_else(|| {
                 let p = coherent_patch(&sides[side]);
-                end_on[side] = p.as_ref().is_some_and(|p| p.len() >= 4);
+                end_on[side] = p.as_ref().is_some_and(|p| p.len() >= FACET_MIN_CANDIDATES);
                 p
             })
     };
@@ -802,7 +806,7 @@ fn facets(
     let mut touching = [0.0; 2];
     let mut make = |side: usize| -> Option<ArticularSurface> {
         let patch = patches[side].as_ref()?;
-        if patch.len() < 4 {
+        if patch.len() < FACET_MIN_CANDIDATES {
             return None;
         }
         let area: f64 = patch.iter().map(|c| c.area).sum();
@@ -935,23 +939,31 @@ const JOINT_PLANE_MAX_DEG: f64 = 15.0;
 /// deg (default), 2.27 to 1.77 (Cobb 25), 1.44 to 1.15 (lordosis 65); the mean and the
 /// maximum in every column of the landmark table (docs/segment/landmarks.md).
 ///
-/// A face that says its orientation is unreliable (a warning "{name} facet: ...": too few
-/// voxel faces, end-on surfaces only, or a label boundary without joint space) is not
-/// averaged with a face that does not: it would pass its error on without the warning.
-fn joint_normals(upper: &mut VertebraLandmarks, lower: &mut VertebraLandmarks) {
-    let unreliable = |v: &VertebraLandmarks, name: &str| {
-        let p = format!("{name} facet: ");
-        v.warnings.iter().any(|w| w.starts_with(&p))
-    };
-    let flags = [
-        unreliable(upper, "inferior left") != unreliable(lower, "superior left"),
-        unreliable(upper, "inferior right") != unreliable(lower, "superior right"),
-    ];
+/// A face that says its orientation is unreliable (too few voxel faces, end-on surfaces
+/// only, or a label boundary without joint space: [`FacetTrust`]) is not averaged with a
+/// face that does not: it would pass its error on without the warning.
+fn joint_normals(
+    upper: &mut VertebraLandmarks,
+    upper_trust: &FacetTrust,
+    lower: &mut VertebraLandmarks,
+    lower_trust: &FacetTrust,
+) {
+    let (u, l) = (
+        upper_trust.inferior_unreliable,
+        lower_trust.superior_unreliable,
+    );
     share_planes(
         &mut upper.inferior_facets,
         &mut lower.superior_facets,
-        flags,
+        [u[0] != l[0], u[1] != l[1]],
     );
+}
+
+/// Which of a vertebra's facets (left, right) warned that their orientation is unreliable;
+/// set where the warnings are written, so the two cannot drift apart.
+struct FacetTrust {
+    superior_unreliable: [bool; 2],
+    inferior_unreliable: [bool; 2],
 }
 
 /// [`joint_normals`] on the facets of one joint's two vertebrae; `mixed[side]`: that side's
@@ -1460,7 +1472,7 @@ fn vertebra(
     canal: &[V3],
     above: Option<u16>,
     below: Option<u16>,
-) -> Result<VertebraLandmarks, String> {
+) -> Result<(VertebraLandmarks, FacetTrust), String> {
     let s = cx.s;
     let pts: Vec<V3> = idx.iter().map(|&i| cx.pos(i)).collect();
     let centroid = mean(&pts).ok_or("no voxels")?;
@@ -1635,15 +1647,22 @@ fn vertebra(
         Some(o) => facets(cx, idx, label, o, &fr, y_wall + 2.0, -fr.z, true),
         None => (none(), [0.0; 2], Sides::default(), [false; 2]),
     };
-    for (name, f) in [
+    // Which facets say their orientation is unreliable: superior left, right, inferior left,
+    // right (the order of the loops below).
+    let mut unreliable = [false; 4];
+    for (k, (name, f)) in [
         ("superior left", sup_touch[0]),
         ("superior right", sup_touch[1]),
         ("inferior left", inf_touch[0]),
         ("inferior right", inf_touch[1]),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         // A joint whose two sides share a label boundary was not resolved by the
         // segmentation: the boundary is where the split put it, not the joint space.
         if f > FACET_TOUCHING_MAX {
+            unreliable[k] = true;
             warnings.push(format!(
                 "{name} facet: the two vertebrae touch over {:.0} % of it (no joint space in \
                  the label map), its orientation follows the label boundary and may be wrong",
@@ -1651,12 +1670,15 @@ fn vertebra(
             ));
         }
     }
-    for (name, f, end_on) in [
+    for (k, (name, f, end_on)) in [
         ("superior left", &superior_facets.left, sup_end_on[0]),
         ("superior right", &superior_facets.right, sup_end_on[1]),
         ("inferior left", &inferior_facets.left, inf_end_on[0]),
         ("inferior right", &inferior_facets.right, inf_end_on[1]),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let expected = if name.starts_with("superior") {
             above.is_some()
         } else {
@@ -1666,6 +1688,7 @@ fn vertebra(
             warnings.push(format!("{name} facet not found"));
         }
         if end_on && f.is_some() {
+            unreliable[k] = true;
             warnings.push(format!(
                 "{name} facet: only surfaces facing the neighbour end-on (along the body axis) \
                  were found, not the articular face standing along it (the joint is not \
@@ -1675,6 +1698,7 @@ fn vertebra(
         }
         let faces = |a: &ArticularSurface| a.area_mm2 / (cx.s * cx.s);
         if let Some(a) = f.as_ref().filter(|a| !end_on && faces(a) < FACET_FEW_FACES) {
+            unreliable[k] = true;
             warnings.push(format!(
                 "{name} facet: only {:.0} mm^2 of articular surface found ({:.0} voxel faces; \
                  the joint's faces overlap little, or the joint is not resolved at this \
@@ -1689,33 +1713,40 @@ fn vertebra(
     }
     let confidence = (1.0 - 0.15 * warnings.len() as f64).max(0.1);
     let canal = (!sacrum).then(|| canal_section(cx, &fr)).flatten();
-    Ok(VertebraLandmarks {
-        level,
-        label,
-        frame: Frame {
-            origin: p3(fr.o),
-            x: p3(fr.x),
-            y: p3(fr.y),
-            z: p3(fr.z),
+    let trust = FacetTrust {
+        superior_unreliable: [unreliable[0], unreliable[1]],
+        inferior_unreliable: [unreliable[2], unreliable[3]],
+    };
+    Ok((
+        VertebraLandmarks {
+            level,
+            label,
+            frame: Frame {
+                origin: p3(fr.o),
+                x: p3(fr.x),
+                y: p3(fr.y),
+                z: p3(fr.z),
+            },
+            centroid: p3(centroid),
+            volume_mm3: idx.len() as f64 * cx.labels.grid().voxel_volume(),
+            superior_endplate,
+            inferior_endplate,
+            pedicles,
+            superior_facets,
+            inferior_facets,
+            inferior_stops,
+            spinous_tip,
+            spinous_base,
+            transverse_tips,
+            lamina_superior,
+            lamina_inferior,
+            trabecular_hu,
+            canal,
+            confidence,
+            warnings,
         },
-        centroid: p3(centroid),
-        volume_mm3: idx.len() as f64 * cx.labels.grid().voxel_volume(),
-        superior_endplate,
-        inferior_endplate,
-        pedicles,
-        superior_facets,
-        inferior_facets,
-        inferior_stops,
-        spinous_tip,
-        spinous_base,
-        transverse_tips,
-        lamina_superior,
-        lamina_inferior,
-        trabecular_hu,
-        canal,
-        confidence,
-        warnings,
-    })
+        trust,
+    ))
 }
 
 /// The canal label's cross-section in the transverse planes of the frame `fr` at its origin
@@ -1925,14 +1956,16 @@ pub(super) fn run(ct: &Volume<f32>, labels: &Volume<u16>) -> Result<SpineLandmar
         );
     }
     let mut vertebrae: Vec<VertebraLandmarks> = Vec::new();
+    let mut trust = Vec::new();
     let mut order = Vec::new();
     for (n, &level) in levels.iter().enumerate() {
         let label = level.verse_label();
         let above = (n > 0).then(|| levels[n - 1].verse_label());
         let below = levels.get(n + 1).map(|l| l.verse_label());
         match vertebra(&cx, label, level, &by_label[&label], &canal, above, below) {
-            Ok(v) => {
+            Ok((v, t)) => {
                 vertebrae.push(v);
+                trust.push(t);
                 order.push(n);
             }
             Err(e) => warnings.push(format!("{level}: no landmarks ({e})")),
@@ -1943,7 +1976,7 @@ pub(super) fn run(ct: &Volume<f32>, labels: &Volume<u16>) -> Result<SpineLandmar
     for i in 1..vertebrae.len() {
         if order[i] == order[i - 1] + 1 {
             let (a, b) = vertebrae.split_at_mut(i);
-            joint_normals(&mut a[i - 1], &mut b[0]);
+            joint_normals(&mut a[i - 1], &trust[i - 1], &mut b[0], &trust[i]);
         }
     }
     let discs = vertebrae
