@@ -6,7 +6,10 @@
 //! vertebra: the Dice; the missed voxels by HU and side of the canal (body in front, arch
 //! behind); the extra voxels by HU and by distance from the nearest reference vertebra (far
 //! ones are other structures: aorta, ribs, a vertebra the reference leaves out); the voxels
-//! given to another level; and the body's cranio-caudal extent in both. Writes sagittal
+//! given to another level (behind the canal, binned by distance from the midline and depth
+//! behind the canal front); and the body's cranio-caudal extent in both. Then the outline's
+//! ceiling: the Dice per level if our outline were separated perfectly (every predicted
+//! vertebra voxel given its nearest reference vertebra). Writes sagittal
 //! previews (`sag<offset>_{ct,ref,pred,err}.png`; errors: missed green, extra purple, wrong
 //! level yellow) and, with `AXIAL_K=k1,k2,..`, axial ones at those slice indices (with
 //! `SAGITTAL_I=i1,i2,..`, sagittal ones at those column indices).
@@ -74,13 +77,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let in_front = |i: usize| world(i).y < front[i / (nx * ny)];
+    // The midline: the median L coordinate of the predicted canal.
+    let mut cx: Vec<f64> = (0..p.len())
+        .filter(|&i| p[i] == 200)
+        .map(|i| world(i).x)
+        .collect();
+    cx.sort_by(f64::total_cmp);
+    let mid_x = cx.get(cx.len() / 2).copied().unwrap_or(0.0);
     // Distance (mm, along 6-neighbour paths, up to 20 mm) of every voxel to the reference bone.
     let sp = g.spacing;
     let mut dist = vec![f64::INFINITY; r.len()];
+    // The reference vertebra each voxel's distance is taken to (for the outline's ceiling).
+    let mut src = vec![0u16; r.len()];
     let mut heap = BinaryHeap::new();
     for (i, &l) in r.iter().enumerate() {
         if vert(l) {
             dist[i] = 0.0;
+            src[i] = l;
             heap.push((Reverse(0u64), i));
         }
     }
@@ -107,6 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let nd = d + sp[a];
             if nd < dist[j] {
                 dist[j] = nd;
+                src[j] = src[i];
                 heap.push((Reverse((nd * 1000.0) as u64), j));
             }
         }
@@ -177,6 +191,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             extra_hu.iter().sum::<usize>()
         );
         println!("  given to another level {wrong:?} ({wrong_front} in front of the canal)");
+        // Behind the canal: the wrong-level voxels by distance from the midline (3 mm bins)
+        // and depth behind the canal front (5 mm bins).
+        let mut bins = BTreeMap::<(i64, i64), usize>::new();
+        for i in 0..r.len() {
+            if r[i] == l && vert(p[i]) && p[i] != l && !in_front(i) {
+                let w = world(i);
+                let key = (
+                    ((w.x - mid_x).abs() / 3.0) as i64 * 3,
+                    ((w.y - front[i / (nx * ny)]) / 5.0) as i64 * 5,
+                );
+                *bins.entry(key).or_default() += 1;
+            }
+        }
+        println!("  behind the canal, (|x| mm, depth mm): {bins:?}");
         println!(
             "  body S extent (2/50/98 %): reference {:.0} {:.0} {:.0}, predicted {:.0} {:.0} {:.0} mm",
             quantile(&zr, 0.02),
@@ -187,6 +215,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             quantile(&zp, 0.98)
         );
     }
+    // The outline's ceiling: every predicted vertebra voxel on the reference bone, and every
+    // one of a level the reference has within 15 mm of it, given its nearest reference
+    // vertebra's label (a perfect separation of our outline).
+    let ceiling: Vec<String> = levels
+        .iter()
+        .map(|&l| {
+            let (mut nr, mut np, mut both) = (0usize, 0usize, 0usize);
+            for i in 0..r.len() {
+                let a = r[i] == l;
+                let b = src[i] == l
+                    && (vert(r[i]) && vert(p[i]) || levels.contains(&p[i]) && dist[i] <= 15.0);
+                nr += a as usize;
+                np += b as usize;
+                both += (a && b) as usize;
+            }
+            format!("{l} {:.3}", 2.0 * both as f64 / (nr + np).max(1) as f64)
+        })
+        .collect();
+    println!(
+        "outline ceiling (perfect separation): {}",
+        ceiling.join(", ")
+    );
     // Error map: 1 missed (green), 2 extra (purple), 3 wrong level (yellow) in the label colours.
     let err: Vec<u16> = r
         .iter()

@@ -176,7 +176,14 @@ fn sweep_lordosis_cobb_bmd_noise_spacing() {
     let mut rows = Vec::new();
     let mut per_level: Vec<(String, Vec<f64>)> = Vec::new();
     let mut failures = Vec::new();
+    // `SWEEP_SPACING=1.5` runs one spacing only (a quicker check of a change).
+    let only: Option<f64> = std::env::var("SWEEP_SPACING")
+        .ok()
+        .and_then(|s| s.parse().ok());
     for spacing in [0.6, 1.0, 1.5] {
+        if only.is_some_and(|o| o != spacing) {
+            continue;
+        }
         for lordosis in [20.0, 45.0, 60.0] {
             for cobb in [0.0, 20.0, 40.0] {
                 for (bmd, noise) in [(0.6, 40.0), (1.2, 10.0)] {
