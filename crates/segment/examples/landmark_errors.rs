@@ -5,10 +5,12 @@
 //! `cargo run --release -p spinetwin-segment --example landmark_errors -- [lordosis] [cobb] [spacing] [noise]`
 //!
 //! Landmarks from the phantom's reference label map; with `SEG=1` in the environment from
-//! its automatic segmentation instead.
+//! its automatic segmentation instead. With `CORRIDOR=1` also each pedicle's screw corridor
+//! against the analytic solid's (`pedicle_corridors`): the entry's error and the direction's
+//! convergence and sagittal tilt on both sides.
 
 use nalgebra::Vector3;
-use spinetwin_phantom::{generate, PhantomSpec};
+use spinetwin_phantom::{generate, pedicle_corridors, PhantomSpec};
 use spinetwin_segment::landmarks::landmarks;
 
 type V3 = Vector3<f64>;
@@ -47,6 +49,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         landmarks(&ph.ct, &seg.labels)?
     } else {
         landmarks(&ph.ct, &ph.labels)?
+    };
+    // With `CORRIDOR=1`, the pedicle corridors of the analytic solids too (seconds per pedicle).
+    let corridors = if std::env::var("CORRIDOR").is_ok() {
+        pedicle_corridors(&spec)?
+    } else {
+        Vec::new()
     };
     for t in &ph.truth.vertebrae {
         let Some(l) = lm.vertebrae.iter().find(|l| l.level.name() == t.level) else {
@@ -96,6 +104,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     a.min_height_mm,
                     b.min_height_mm
                 );
+                if let Some(c) = corridors.iter().find(|c| c.level == t.level && c.side == n) {
+                    // Convergence (in the transverse plane, from the y axis) and sagittal tilt.
+                    let conv = |d: V3| d.dot(&x).atan2(-d.dot(&y)).to_degrees().abs();
+                    let tilt = |d: V3| d.dot(&z).asin().to_degrees();
+                    println!(
+                        "  corridor {n}: entry {}, direction {:.2} deg (convergence {:.2} vs                          {:.2}, tilt {:.2} vs {:.2})",
+                        loc(v(a.entry) - v(c.entry)),
+                        ang(v(a.direction), v(c.direction)),
+                        conv(v(a.direction)),
+                        conv(v(c.direction)),
+                        tilt(v(a.direction)),
+                        tilt(v(c.direction))
+                    );
+                }
             }
         }
         let fc = &t.facets;
