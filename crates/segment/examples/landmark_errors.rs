@@ -109,7 +109,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let conv = |d: V3| d.dot(&x).atan2(-d.dot(&y)).to_degrees().abs();
                     let tilt = |d: V3| d.dot(&z).asin().to_degrees();
                     println!(
-                        "  corridor {n}: entry {}, direction {:.2} deg (convergence {:.2} vs                          {:.2}, tilt {:.2} vs {:.2})",
+                        "  corridor {n}: entry {}, direction {:.2} deg (convergence {:.2} vs \
+                         {:.2}, tilt {:.2} vs {:.2})",
                         loc(v(a.entry) - v(c.entry)),
                         ang(v(a.direction), v(c.direction)),
                         conv(v(a.direction)),

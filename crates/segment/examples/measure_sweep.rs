@@ -50,7 +50,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let e_cobb = diff(m.coronal_cobb.as_ref().map(|c| c.angle_deg), cobb_t);
                     let e_lord = diff(m.lumbar_lordosis_l1_s1_deg, a.lumbar_lordosis_l1_s1_deg);
                     let e_slope = diff(m.sacral_slope_deg, a.sacral_slope_deg);
-                    let (mut e_sag, mut e_cor) = (0.0f64, 0.0f64);
+                    // A segment the measures miss makes both maxima NaN (f64::max would drop it).
+                    let (mut e_sag, mut e_cor, mut missing) = (0.0f64, 0.0f64, false);
                     for s in &a.segments {
                         match m
                             .segments
@@ -61,11 +62,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                 e_sag = e_sag.max((g.sagittal_deg - s.sagittal_deg).abs());
                                 e_cor = e_cor.max((g.coronal_deg - s.coronal_deg).abs());
                             }
-                            None => {
-                                e_sag = f64::NAN;
-                                e_cor = f64::NAN;
-                            }
+                            None => missing = true,
                         }
+                    }
+                    if missing {
+                        (e_sag, e_cor) = (f64::NAN, f64::NAN);
                     }
                     for (w, e) in worst
                         .iter_mut()
