@@ -581,7 +581,7 @@ fn landmark_validation_table() {
          best score, and at 21.91 deg with the clearance cap at 1.2 instead of 0.8 times the \
          isthmus clearance. Neither a wider tolerance (5 %: errors 0.39-2.55 deg; 10 %: \
          0.04-3.96) nor a score without a cap (the mean logarithm of the clearance, the \
-         corridor's analytic centre: 0.22-2.43 deg, and every corridor 2-18 deg more \
+         corridor's analytic centre: maxima 1.83-2.43 deg at tolerances of 0.5-5 %, and every corridor 2-18 deg more \
          convergent, drawn towards the body's middle) agrees better, so the definition is \
          unchanged.\n\n\
          What else stays above 1 mm / 1 deg and why: at T12 the superior \
