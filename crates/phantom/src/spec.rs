@@ -103,6 +103,44 @@ fn check_range(name: &str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<(), P
 }
 
 impl PhantomSpec {
+    /// The 54 variants of the segmentation sweep, spanning segmentation issue 3's
+    /// acceptance ranges: spacing 0.6 / 1 / 1.5 mm, lordosis 20 / 45 / 60 deg, Cobb 0 / 20 /
+    /// 40 deg, and bone density 0.6 with noise 40 HU (the hard end) or 1.2 with noise 10
+    /// (the easy end); everything else the default. In that order, spacing outermost.
+    pub fn sweep() -> Vec<PhantomSpec> {
+        let mut out = Vec::with_capacity(54);
+        for spacing_mm in [0.6, 1.0, 1.5] {
+            for lordosis_deg in [20.0, 45.0, 60.0] {
+                for scoliosis_cobb_deg in [0.0, 20.0, 40.0] {
+                    for (bmd_scale, noise_hu) in [(0.6, 40.0), (1.2, 10.0)] {
+                        out.push(PhantomSpec {
+                            spacing_mm,
+                            lordosis_deg,
+                            scoliosis_cobb_deg,
+                            bmd_scale,
+                            noise_hu,
+                            ..PhantomSpec::default()
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A one-line name of the parameters [`PhantomSpec::sweep`] varies, as the sweep tables
+    /// print it: `sp 1.5 lord 20 cobb  0 bmd 0.6 noise 40`.
+    pub fn sweep_name(&self) -> String {
+        format!(
+            "sp {} lord {:>2} cobb {:>2} bmd {} noise {:>2}",
+            self.spacing_mm,
+            self.lordosis_deg,
+            self.scoliosis_cobb_deg,
+            self.bmd_scale,
+            self.noise_hu
+        )
+    }
+
     /// How many thin slices make one slice of the volume: 1 without `slice_thickness_mm`.
     pub fn slab_slices(&self) -> Result<usize, PhantomError> {
         let Some(t) = self.slice_thickness_mm else {

@@ -1119,3 +1119,31 @@ fn pedicle_corridors_lie_along_the_pedicles() {
         }
     }
 }
+
+/// The sweep spans issue 3's ranges: 54 distinct valid specs, both ends of every range, and
+/// its names tell them apart.
+#[test]
+fn sweep_spans_the_acceptance_ranges() {
+    let specs = PhantomSpec::sweep();
+    assert_eq!(specs.len(), 54);
+    for s in &specs {
+        s.validate().expect("valid spec");
+    }
+    let ends = |f: fn(&PhantomSpec) -> f64| {
+        let v: Vec<f64> = specs.iter().map(f).collect();
+        (
+            v.iter().cloned().fold(f64::INFINITY, f64::min),
+            v.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+        )
+    };
+    assert_eq!(ends(|s| s.spacing_mm), (0.6, 1.5));
+    assert_eq!(ends(|s| s.lordosis_deg), (20.0, 60.0));
+    assert_eq!(ends(|s| s.scoliosis_cobb_deg), (0.0, 40.0));
+    assert_eq!(ends(|s| s.bmd_scale), (0.6, 1.2));
+    assert_eq!(ends(|s| s.noise_hu), (10.0, 40.0));
+    let mut names: Vec<String> = specs.iter().map(PhantomSpec::sweep_name).collect();
+    assert_eq!(names[0], "sp 0.6 lord 20 cobb  0 bmd 0.6 noise 40");
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 54);
+}

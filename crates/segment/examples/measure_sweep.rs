@@ -1,6 +1,5 @@
 //! Issue 3's angle acceptance through the automatic segmentation: on every phantom
-//! combination of the segmentation sweep (lordosis 20 / 45 / 60, Cobb 0 / 20 / 40, bmd 0.6
-//! with noise 40 HU or bmd 1.2 with noise 10, spacing 0.6 / 1 / 1.5 mm), the coronal Cobb
+//! combination of the segmentation sweep ([`PhantomSpec::sweep`]), the coronal Cobb
 //! angle, the lordosis L1-S1, the sacral slope and the segments' sagittal and coronal angles
 //! measured from `segment` -> `landmarks` -> `measure`, against the phantom's truth. The
 //! landmark table (docs/segment/landmarks.md) measures them from the reference labels.
@@ -19,72 +18,56 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("|---|---|---|---|---|---|---|");
     let mut worst = [0.0f64; 5];
-    for spacing in [0.6, 1.0, 1.5] {
-        if only.is_some_and(|o| o != spacing) {
+    for spec in PhantomSpec::sweep() {
+        if only.is_some_and(|o| o != spec.spacing_mm) {
             continue;
         }
-        for lordosis in [20.0, 45.0, 60.0] {
-            for cobb in [0.0, 20.0, 40.0] {
-                for (bmd, noise) in [(0.6, 40.0), (1.2, 10.0)] {
-                    let spec = PhantomSpec {
-                        spacing_mm: spacing,
-                        lordosis_deg: lordosis,
-                        scoliosis_cobb_deg: cobb,
-                        bmd_scale: bmd,
-                        noise_hu: noise,
-                        ..PhantomSpec::default()
-                    };
-                    let case = format!(
-                        "sp {spacing} lord {lordosis:>2} cobb {cobb:>2} bmd {bmd} noise {noise:>2}"
-                    );
-                    let ph = generate(&spec)?;
-                    let seg = segment(&ph.ct, &SegmentOptions::default())?;
-                    let lm = landmarks(&ph.ct, &seg.labels)?;
-                    let m = measure(&lm);
-                    let a = &ph.truth.angles;
-                    let diff = |x: Option<f64>, y: Option<f64>| match (x, y) {
-                        (Some(x), Some(y)) => (x - y).abs(),
-                        _ => f64::NAN,
-                    };
-                    let cobb_t = a.coronal_cobb.as_ref().map(|c| c.angle_deg);
-                    let e_cobb = diff(m.coronal_cobb.as_ref().map(|c| c.angle_deg), cobb_t);
-                    let e_lord = diff(m.lumbar_lordosis_l1_s1_deg, a.lumbar_lordosis_l1_s1_deg);
-                    let e_slope = diff(m.sacral_slope_deg, a.sacral_slope_deg);
-                    // A segment the measures miss makes both maxima NaN (f64::max would drop it).
-                    let (mut e_sag, mut e_cor, mut missing) = (0.0f64, 0.0f64, false);
-                    for s in &a.segments {
-                        match m
-                            .segments
-                            .iter()
-                            .find(|g| g.upper.name() == s.upper && g.lower.name() == s.lower)
-                        {
-                            Some(g) => {
-                                e_sag = e_sag.max((g.sagittal_deg - s.sagittal_deg).abs());
-                                e_cor = e_cor.max((g.coronal_deg - s.coronal_deg).abs());
-                            }
-                            None => missing = true,
-                        }
-                    }
-                    if missing {
-                        (e_sag, e_cor) = (f64::NAN, f64::NAN);
-                    }
-                    for (w, e) in worst
-                        .iter_mut()
-                        .zip([e_cobb, e_lord, e_slope, e_sag, e_cor])
-                    {
-                        *w = if e.is_nan() || w.is_nan() {
-                            f64::NAN
-                        } else {
-                            w.max(e)
-                        };
-                    }
-                    println!(
-                        "| {case} | {} | {e_cobb:.2} | {e_lord:.2} | {e_slope:.2} | {e_sag:.2} | {e_cor:.2} |",
-                        cobb_t.map_or("-".to_string(), |c| format!("{c:.1}"))
-                    );
+        let case = spec.sweep_name();
+        let ph = generate(&spec)?;
+        let seg = segment(&ph.ct, &SegmentOptions::default())?;
+        let lm = landmarks(&ph.ct, &seg.labels)?;
+        let m = measure(&lm);
+        let a = &ph.truth.angles;
+        let diff = |x: Option<f64>, y: Option<f64>| match (x, y) {
+            (Some(x), Some(y)) => (x - y).abs(),
+            _ => f64::NAN,
+        };
+        let cobb_t = a.coronal_cobb.as_ref().map(|c| c.angle_deg);
+        let e_cobb = diff(m.coronal_cobb.as_ref().map(|c| c.angle_deg), cobb_t);
+        let e_lord = diff(m.lumbar_lordosis_l1_s1_deg, a.lumbar_lordosis_l1_s1_deg);
+        let e_slope = diff(m.sacral_slope_deg, a.sacral_slope_deg);
+        // A segment the measures miss makes both maxima NaN (f64::max would drop it).
+        let (mut e_sag, mut e_cor, mut missing) = (0.0f64, 0.0f64, false);
+        for s in &a.segments {
+            match m
+                .segments
+                .iter()
+                .find(|g| g.upper.name() == s.upper && g.lower.name() == s.lower)
+            {
+                Some(g) => {
+                    e_sag = e_sag.max((g.sagittal_deg - s.sagittal_deg).abs());
+                    e_cor = e_cor.max((g.coronal_deg - s.coronal_deg).abs());
                 }
+                None => missing = true,
             }
         }
+        if missing {
+            (e_sag, e_cor) = (f64::NAN, f64::NAN);
+        }
+        for (w, e) in worst
+            .iter_mut()
+            .zip([e_cobb, e_lord, e_slope, e_sag, e_cor])
+        {
+            *w = if e.is_nan() || w.is_nan() {
+                f64::NAN
+            } else {
+                w.max(e)
+            };
+        }
+        println!(
+            "| {case} | {} | {e_cobb:.2} | {e_lord:.2} | {e_slope:.2} | {e_sag:.2} | {e_cor:.2} |",
+            cobb_t.map_or("-".to_string(), |c| format!("{c:.1}"))
+        );
     }
     println!(
         "\nworst: Cobb {:.2}, lordosis {:.2}, sacral slope {:.2}, segment sagittal {:.2}, segment coronal {:.2} deg",

@@ -180,66 +180,50 @@ fn sweep_lordosis_cobb_bmd_noise_spacing() {
     let only: Option<f64> = std::env::var("SWEEP_SPACING")
         .ok()
         .and_then(|s| s.parse().ok());
-    for spacing in [0.6, 1.0, 1.5] {
-        if only.is_some_and(|o| o != spacing) {
+    for spec in PhantomSpec::sweep() {
+        if only.is_some_and(|o| o != spec.spacing_mm) {
             continue;
         }
-        for lordosis in [20.0, 45.0, 60.0] {
-            for cobb in [0.0, 20.0, 40.0] {
-                for (bmd, noise) in [(0.6, 40.0), (1.2, 10.0)] {
-                    let spec = PhantomSpec {
-                        spacing_mm: spacing,
-                        lordosis_deg: lordosis,
-                        scoliosis_cobb_deg: cobb,
-                        bmd_scale: bmd,
-                        noise_hu: noise,
-                        ..PhantomSpec::default()
-                    };
-                    let ph = phantom(spec);
-                    let t = std::time::Instant::now();
-                    let case = format!(
-                        "sp {spacing} lord {lordosis:>2} cobb {cobb:>2} bmd {bmd} noise {noise:>2}"
-                    );
-                    let seg = match segment(&ph.ct, &SegmentOptions::default()) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            failures.push(format!("{case}: {e}"));
-                            continue;
-                        }
-                    };
-                    let secs = t.elapsed().as_secs_f64();
-                    let (d, identified) = score(&ph, &seg);
-                    for (level, v) in &d {
-                        match per_level.iter_mut().find(|(l, _)| l == level) {
-                            Some((_, vs)) => vs.push(*v),
-                            None => per_level.push((level.clone(), vec![*v])),
-                        }
-                    }
-                    let min = d.iter().map(|x| x.1).fold(1.0, f64::min);
-                    let mean = d.iter().map(|x| x.1).sum::<f64>() / d.len() as f64;
-                    if !identified {
-                        failures.push(format!(
-                            "{case}: levels {:?}",
-                            seg.levels.iter().map(|l| l.level).collect::<Vec<_>>()
-                        ));
-                    }
-                    if min < 0.90 {
-                        failures.push(format!("{case}: Dice min {min:.3}"));
-                    }
-                    // The 0.95 holds at 1 mm and finer (lowest 0.960 at 1 mm, 0.971
-                    // at 0.6 mm; at 0.6 mm the scoliotic L4/L5 had fallen to 0.831 before
-                    // the disc planes started from the bodies' chord). At 1.5 mm one
-                    // vertebra is at 0.947 (docs/segment/README.md).
-                    if spacing <= 1.0 && min < 0.95 {
-                        failures.push(format!("{case}: Dice min {min:.3} under 0.95"));
-                    }
-                    rows.push(format!(
-                        "| {case} | {min:.3} | {mean:.3} | {} | {secs:.2} |",
-                        if identified { "7/7" } else { "WRONG" }
-                    ));
-                }
+        let ph = phantom(spec.clone());
+        let t = std::time::Instant::now();
+        let case = spec.sweep_name();
+        let seg = match segment(&ph.ct, &SegmentOptions::default()) {
+            Ok(s) => s,
+            Err(e) => {
+                failures.push(format!("{case}: {e}"));
+                continue;
+            }
+        };
+        let secs = t.elapsed().as_secs_f64();
+        let (d, identified) = score(&ph, &seg);
+        for (level, v) in &d {
+            match per_level.iter_mut().find(|(l, _)| l == level) {
+                Some((_, vs)) => vs.push(*v),
+                None => per_level.push((level.clone(), vec![*v])),
             }
         }
+        let min = d.iter().map(|x| x.1).fold(1.0, f64::min);
+        let mean = d.iter().map(|x| x.1).sum::<f64>() / d.len() as f64;
+        if !identified {
+            failures.push(format!(
+                "{case}: levels {:?}",
+                seg.levels.iter().map(|l| l.level).collect::<Vec<_>>()
+            ));
+        }
+        if min < 0.90 {
+            failures.push(format!("{case}: Dice min {min:.3}"));
+        }
+        // The 0.95 holds at 1 mm and finer (lowest 0.960 at 1 mm, 0.971
+        // at 0.6 mm; at 0.6 mm the scoliotic L4/L5 had fallen to 0.831 before
+        // the disc planes started from the bodies' chord). At 1.5 mm one
+        // vertebra is at 0.947 (docs/segment/README.md).
+        if spec.spacing_mm <= 1.0 && min < 0.95 {
+            failures.push(format!("{case}: Dice min {min:.3} under 0.95"));
+        }
+        rows.push(format!(
+            "| {case} | {min:.3} | {mean:.3} | {} | {secs:.2} |",
+            if identified { "7/7" } else { "WRONG" }
+        ));
     }
     println!("| case | Dice min | Dice mean | identified | segment s |\n|---|---|---|---|---|");
     for r in &rows {
