@@ -12,16 +12,30 @@ use spinetwin_segment::measures::measure;
 use spinetwin_segment::{segment, SegmentOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let only: Option<f64> = std::env::args().nth(1).and_then(|s| s.parse().ok());
+    let only: Option<f64> = match std::env::args().nth(1) {
+        Some(a) => Some(
+            a.parse()
+                .map_err(|_| format!("spacing {a:?}: not a number of mm"))?,
+        ),
+        None => None,
+    };
+    let specs: Vec<PhantomSpec> = PhantomSpec::sweep()
+        .into_iter()
+        .filter(|s| only.is_none_or(|o| o == s.spacing_mm))
+        .collect();
+    if specs.is_empty() {
+        return Err(format!(
+            "spacing {} mm is not one of the sweep's spacings (0.6, 1, 1.5)",
+            only.unwrap_or_default()
+        )
+        .into());
+    }
     println!(
         "| case | Cobb truth | Cobb error | lordosis error | sacral slope error | segment sagittal max | segment coronal max |"
     );
     println!("|---|---|---|---|---|---|---|");
     let mut worst = [0.0f64; 5];
-    for spec in PhantomSpec::sweep() {
-        if only.is_some_and(|o| o != spec.spacing_mm) {
-            continue;
-        }
+    for spec in specs {
         let case = spec.sweep_name();
         let ph = generate(&spec)?;
         let seg = segment(&ph.ct, &SegmentOptions::default())?;

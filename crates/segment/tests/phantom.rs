@@ -176,14 +176,22 @@ fn sweep_lordosis_cobb_bmd_noise_spacing() {
     let mut rows = Vec::new();
     let mut per_level: Vec<(String, Vec<f64>)> = Vec::new();
     let mut failures = Vec::new();
-    // `SWEEP_SPACING=1.5` runs one spacing only (a quicker check of a change).
-    let only: Option<f64> = std::env::var("SWEEP_SPACING")
-        .ok()
-        .and_then(|s| s.parse().ok());
-    for spec in PhantomSpec::sweep() {
-        if only.is_some_and(|o| o != spec.spacing_mm) {
-            continue;
-        }
+    // `SWEEP_SPACING=1.5` runs one spacing only (a quicker check of a change); a value that
+    // is not a number or not one of the sweep's spacings fails rather than run nothing.
+    let only: Option<f64> = std::env::var("SWEEP_SPACING").ok().map(|s| {
+        s.parse()
+            .unwrap_or_else(|_| panic!("SWEEP_SPACING={s}: not a number of mm"))
+    });
+    let specs: Vec<PhantomSpec> = PhantomSpec::sweep()
+        .into_iter()
+        .filter(|s| only.is_none_or(|o| o == s.spacing_mm))
+        .collect();
+    assert!(
+        !specs.is_empty(),
+        "SWEEP_SPACING={} mm is not one of the sweep's spacings (0.6, 1, 1.5)",
+        only.unwrap_or_default()
+    );
+    for spec in specs {
         let ph = phantom(spec.clone());
         let t = std::time::Instant::now();
         let case = spec.sweep_name();
