@@ -2581,8 +2581,13 @@ const DISC_EDGE_MM: f64 = 5.0;
 /// than a few voxels, blurred and smoothed in a noisy scan, stays above the bone threshold,
 /// and the geodesic fronts meet in its middle (measured on sub-verse012, 2026-12-06:
 /// 300-1100 labelled voxels per level in the disc spaces, mean 160-186 HU;
-/// docs/validation/segmentation_real_losses.md). Returns how many voxels were released
-/// (unlabelled and out of `filled`).
+/// docs/validation/segmentation_real_losses.md). The endplate peaks are the brightest
+/// points either side of the plane, the darkest point lies between them, and the voxel's
+/// side is its side of that darkest point, not of the plane: a plane a voxel or two off the
+/// disc's middle (unfitted planes across thin discs take their tilt from the neighbours)
+/// had left the voxels between itself and the disc's middle labelled (verse012 T10-T12
+/// +0.004-0.005, 2026-12-07). Returns how many voxels were released (unlabelled and out
+/// of `filled`).
 fn release_disc_edges(
     g: &Geom,
     hu: &[f32],
@@ -2662,8 +2667,15 @@ fn release_disc_edges(
                     else {
                         continue;
                     };
-                    let between = (d - min.0) * (peak.0 - d) >= 0.0;
-                    if between && (hu[v] as f64) < 0.5 * (min.1 + peak.1) {
+                    // The voxel's side of the disc is its side of the darkest point (the
+                    // plane may lie a voxel or two off the disc's middle).
+                    let near = if (d - min.0) * (peak.0 - min.0) < 0.0 {
+                        other
+                    } else {
+                        peak
+                    };
+                    let between = (d - min.0) * (near.0 - d) >= 0.0;
+                    if between && (hu[v] as f64) < 0.5 * (min.1 + near.1) {
                         out.push(v);
                     }
                 }
@@ -3020,7 +3032,8 @@ mod tests {
 
     /// A thin disc above the bone threshold between two endplates, all labelled: the disc
     /// and the partial-volume layers below half-way from the disc to the endplate peaks are
-    /// released; the endplates and the cancellous bone beyond them stay.
+    /// released; the endplates and the cancellous bone beyond them stay, also with the plane
+    /// off the disc's middle.
     #[test]
     fn the_disc_side_of_the_endplate_edges_is_released() {
         let g = unit_geom([5, 5, 21]);
@@ -3047,6 +3060,23 @@ mod tests {
             let released = (9..=11).contains(&k);
             assert_eq!(lab[g.lin(2, 2, k)] == 0, released, "slice {k}");
             assert_eq!(filled[g.lin(2, 2, k)], !released, "slice {k}");
+        }
+        // The plane 1.25 mm off the disc's middle (an unfitted plane): the same voxels, the
+        // one between the plane and the middle too (its side of the darkest point decides).
+        let mut lab: Vec<u16> = (0..nx * ny * nz)
+            .map(|v| if v / (nx * ny) < 10 { 2 } else { 1 })
+            .collect();
+        let mut filled = vec![true; nx * ny * nz];
+        let off = [Plane {
+            c: g.pos(2, 2, 10) + V3::new(0.0, 0.0, 1.25),
+            n: V3::z(),
+        }];
+        assert_eq!(
+            release_disc_edges(&g, &hu, &mut filled, &mut lab, &canal, &off),
+            3 * nx * ny
+        );
+        for k in 0..nz {
+            assert_eq!(lab[g.lin(2, 2, k)] == 0, (9..=11).contains(&k), "slice {k}");
         }
         // Behind the canal front nothing is touched.
         let canal = Canal {
