@@ -1604,11 +1604,11 @@ const CORE_RAY_VERTICAL_MM: f64 = 35.0;
 /// within 0.001 and the phantom's vertebrae unchanged to four digits in the cases checked
 /// (1.5 mm Cobb 40, 1 and 0.6 mm lordosis 20, bmd 0.6, noise 40); 0.25 gave 0.827.
 const CORE_SLAB_DEPTH: f64 = 0.2;
-/// How far in front of the canal's front wall such a core voxel must lie, mm: on the
-/// scoliotic phantom (Cobb 40, 1.5 mm) the per-slice canal front is a few mm behind the
-/// tilted canal's front edge, and 1 mm let 20 voxels of the canal and of the basivertebral
-/// gap behind the body in (1 at 3 mm, none at 5 mm; the abdominal CT's L1 0.830, 0.829,
-/// 0.825).
+/// How far in front of the canal's front wall such a core voxel must lie, mm: the canal
+/// front is one depth per axial slice, which a tilted canal's front edge does not follow
+/// everywhere. On the scoliotic phantom (Cobb 40, 1.5 mm) 1 mm let in 20 voxels that the
+/// truth gives to the canal or to no structure, at the back of the body (1 at 3 mm, none at
+/// 5 mm; the abdominal CT's L1 0.830, 0.829, 0.825).
 const CORE_SLAB_CANAL_MM: f64 = 3.0;
 
 /// Most sagittal and coronal steps of `close_label_holes` (a hole closed in one orientation
