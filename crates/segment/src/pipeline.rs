@@ -1912,6 +1912,7 @@ fn fill_body_cores(
                     let through = if up == label { down } else { up };
                     if (up == label || down == label)
                         && through != OUT_OF_VIEW
+                        && through != 0
                         && through.abs_diff(label) == 1
                         && hu[v] < threshold
                         && g.pos(i, j, k).y < fy - CORE_SLAB_CANAL_MM
