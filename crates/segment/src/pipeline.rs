@@ -3259,6 +3259,34 @@ mod tests {
         assert_eq!(lab[g.lin(9, 9, 23)], 0);
     }
 
+    /// Bone behind the canal crossed by two dark clefts: one a voxel wide, one straddling two
+    /// voxels. Both cost the fronts (the second only through the pair rule); plain bone costs
+    /// 1.
+    #[test]
+    fn clefts_one_and_two_voxels_wide_cost_the_fronts() {
+        let g = unit_geom([20, 9, 9]);
+        let [nx, ny, nz] = g.dims;
+        let hu: Vec<f32> = (0..nx * ny * nz)
+            .map(|v| {
+                if [5, 12, 13].contains(&(v % nx)) {
+                    200.0
+                } else {
+                    600.0
+                }
+            })
+            .collect();
+        let filled = vec![true; hu.len()];
+        let canal = straight_canal(nz, [10.0, 0.0], 0.0);
+        let cost = joints::cleft_cost(&g, &hu, &filled, &canal, 150.0);
+        let at = |i: usize| cost[g.lin(i, 4, 4)];
+        for i in [5, 12, 13] {
+            assert!(at(i) > 5.0, "cleft voxel {i}: cost {}", at(i));
+        }
+        for i in [3, 9, 16] {
+            assert_eq!(at(i), 1.0, "plain bone {i}");
+        }
+    }
+
     /// A body whose top endplate the bone mask lost: the ray up from its dark core meets the
     /// vertebra above. The core deep inside its slab (at least `CORE_SLAB_DEPTH` of the
     /// disc-to-disc distance from both disc planes) is filled; the voxels nearer a disc plane

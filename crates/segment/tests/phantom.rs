@@ -224,7 +224,7 @@ fn sweep_lordosis_cobb_bmd_noise_spacing() {
         // The 0.95 holds at 1 mm and finer (lowest 0.960 at 1 mm, 0.971
         // at 0.6 mm; at 0.6 mm the scoliotic L4/L5 had fallen to 0.831 before
         // the disc planes started from the bodies' chord). At 1.5 mm one
-        // vertebra is at 0.947 (docs/segment/README.md).
+        // vertebra is at 0.946 (docs/segment/README.md).
         if spec.spacing_mm <= 1.0 && min < 0.95 {
             failures.push(format!("{case}: Dice min {min:.3} under 0.95"));
         }
@@ -437,7 +437,7 @@ fn fatty_bodies_with_broken_cortex_and_a_calcified_aorta() {
 /// Clinical lumbar CTs are often reconstructed in 2-5 mm slices (the phantom's
 /// `slice_thickness_mm`: slabs of 1 mm slices averaged). Every level is found and named at
 /// 2, 3 and 5 mm slices of 1 mm pixels; measured Dice T12-L5 / S1 0.945-0.958 / 0.979
-/// (2 mm), 0.937-0.970 / 0.969 (3 mm), 0.888-0.932 / 0.959 (5 mm, where the thick voxels'
+/// (2 mm), 0.937-0.970 / 0.969 (3 mm), 0.894-0.937 / 0.958 (5 mm, where the thick voxels'
 /// own labels are coarse; the facet joints are not cut there). Over 2 mm the landmarks warn.
 #[test]
 fn thick_slices_are_segmented_and_identified() {
