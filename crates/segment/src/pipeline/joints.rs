@@ -369,10 +369,10 @@ const CLEFT_GAIN: f32 = 10.0;
 /// A 1 mm cleft in coarser voxels often straddles two of them, each then with one dark
 /// neighbour, so a pair of neighbours both darker than the bone beyond them along the same
 /// direction is a dip too, as deep as the darker of the two beyond less the brighter of the
-/// pair. Measured 2026-12-07: the 1.5 mm phantom sweep's lowest Dice per case
-/// rose in 14 of 18 cases (by up to 0.006; the means by 0.000-0.003) and fell by 0.001 in 3
-/// (the lowest, lordosis 20, Cobb 0, bmd 0.6, noise 40: L2 0.947 -> 0.946); verse012 T10-L3
-/// +0.001..+0.004 (T12 0.898 -> 0.900). Finer scans are cut at the joints instead.
+/// pair. Measured 2026-12-07: the 1.5 mm phantom sweep's lowest Dice per case rose in 14 of
+/// 18 cases (by up to 0.006; the means by 0.000-0.003) and fell by 0.001 in 3 (the lowest,
+/// lordosis 20, Cobb 0, bmd 0.6, noise 40: L2 0.947 -> 0.946); verse012 T10-L3
+/// +0.001..+0.004 (T12 0.898 -> 0.8997). Finer scans are cut at the joints instead.
 pub(super) fn cleft_cost(
     g: &Geom,
     hu: &[f32],
