@@ -1219,7 +1219,14 @@ fn dorsal_tip(midline: &[V3], post: &[V3], s: f64, edge: &dyn Fn(V3) -> Option<f
     };
     // A flat-topped border fits a barely bent parabola whose vertex lies outside the cap:
     // no rounded tip to find there, so the extreme's mean stands.
-    match cap_vertex(&profile_cap(midline, V3::y(), s), V3::y(), s, edge, s / 2.0) {
+    match cap_vertex(
+        &profile_cap(midline, V3::y(), s),
+        V3::y(),
+        s,
+        edge,
+        s / 2.0,
+        5,
+    ) {
         Some((y, z)) => Some(V3::new(across(midline, post, s)?, y, z)),
         None => fallback(),
     }
@@ -1251,16 +1258,17 @@ fn profile_cap(pts: &[V3], a: V3, s: f64) -> Vec<V3> {
 /// z, from a parabola fitted by least squares to the label's boundary half a voxel beyond
 /// each slice's extreme (a voxel centre), moved by where the CT puts the surface (`edge`,
 /// [`ct_surface`], at a local point) less the median over the cap ([`calibrated`]). `None`
-/// for fewer than 5 slices, a profile that is not concave, a vertex outside the cap, or one
-/// that stands less than `min_drop` above the cap's ends.
+/// for fewer than `min_slices` slices, a profile that is not concave, a vertex outside the
+/// cap, or one that stands less than `min_drop` above the cap's ends.
 fn cap_vertex(
     cap: &[V3],
     a: V3,
     s: f64,
     edge: &dyn Fn(V3) -> Option<f64>,
     min_drop: f64,
+    min_slices: usize,
 ) -> Option<(f64, f64)> {
-    if cap.len() < 5 {
+    if cap.len() < min_slices {
         return None;
     }
     let edges: Vec<LabelEdge> = cap
@@ -1332,15 +1340,65 @@ fn tip(pts: &[V3], a: V3, s: f64) -> Option<V3> {
 /// pedicle's height still took in 3-7 mm of that ridge on the phantom).
 const TRANSVERSE_BAND_MM: f64 = 3.0;
 
+/// How far (mm) above the transverse band a lateral surface must still stand to mark a
+/// vertical ridge (an articular process) rather than the transverse process: clear of the
+/// process's own rounded tip (on the phantom 4 mm in radius up and down, centred 1 mm above
+/// the pedicle's axis, so it ends 2 mm above the band).
+const RIDGE_ABOVE_MM: f64 = 3.0;
+
+/// The points of `band` (local frame) that do not belong to a vertical ridge as lateral as
+/// the band's extreme along `a`: the points of `post` within half a voxel (`s`) of that
+/// extreme in the 3 mm (or two voxels) from [`RIDGE_ABOVE_MM`] above the band's top `top`
+/// mark a ridge; their runs across y (split at gaps over a voxel and a half) are taken down
+/// into the band, whose points within a run's extent across y are left out. At T12 the
+/// superior articular process rises from the transverse process's height up to the joint as
+/// far lateral as the short process, 2-3 mm behind its tip on the phantom. The two touch
+/// across a voxel at 1 mm and coarser, so the ridge is told by what stands above the band,
+/// not by a gap. Its points at the extreme had moved the tip up to 1.4 mm back and up
+/// (docs/segment/landmarks.md). The band is returned unchanged where nothing else is left
+/// at the extreme.
+fn without_ridge(band: &[V3], post: &[V3], a: V3, s: f64, top: f64) -> Vec<V3> {
+    let m = band
+        .iter()
+        .map(|p| p.dot(&a))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let lo = top + RIDGE_ABOVE_MM;
+    let hi = lo + 3.0f64.max(2.0 * s);
+    let mut ys: Vec<f64> = post
+        .iter()
+        .filter(|p| p.z > lo && p.z < hi && p.dot(&a) > m - s / 2.0)
+        .map(|p| p.y)
+        .collect();
+    ys.sort_by(f64::total_cmp);
+    let mut runs: Vec<(f64, f64)> = Vec::new();
+    for y in ys {
+        match runs.last_mut() {
+            Some(r) if y - r.1 <= 1.5 * s => r.1 = y,
+            _ => runs.push((y, y)),
+        }
+    }
+    let on_ridge = |p: &V3| runs.iter().any(|r| p.y >= r.0 && p.y <= r.1);
+    let kept: Vec<V3> = band.iter().filter(|p| !on_ridge(p)).copied().collect();
+    if kept.iter().any(|p| p.dot(&a) > m - s / 2.0) {
+        kept
+    } else {
+        band.to_vec()
+    }
+}
+
 /// The tip of a transverse process (local frame) towards `sgn` x (+1 left, -1 right): the
 /// vertex of the lateral profile of `band` ([`cap_vertex`], as for the spinous tip), at the
 /// middle of the end face front to back. The mean of the voxels within one voxel of the
 /// extreme ([`tip`]), pushed half a voxel out, read the lumbar tips 0.6-0.8 mm medial of the
-/// surface on the 1 mm phantoms; [`tip`] when the profile is not a clear cap.
+/// surface on the 1 mm phantoms; [`tip`] when the profile is not a clear cap. The band is
+/// [`TRANSVERSE_BAND_MM`] either side of the pedicle's height, four or five slices of 1.5 mm
+/// voxels, so the cap may be of four slices (the parabola's three parameters and one to
+/// spare; asking five, most tips of the 1.5 mm phantoms fell back to [`tip`], up to 1.3 mm
+/// off).
 fn lateral_tip(band: &[V3], sgn: f64, s: f64, edge: &dyn Fn(V3) -> Option<f64>) -> Option<V3> {
     let a = V3::x() * sgn;
     let cap = profile_cap(band, a, s);
-    let Some((x, z)) = cap_vertex(&cap, a, s, edge, 0.0) else {
+    let Some((x, z)) = cap_vertex(&cap, a, s, edge, 0.0, 4) else {
         return tip(band, a, s);
     };
     // Front to back, the middle of the end face: per cap slice, the mean y of the points
@@ -1598,18 +1656,19 @@ fn vertebra(
     };
     // The transverse processes leave the arch at the junction of pedicle and lamina, at the
     // pedicle's height: the tip is the most lateral bone within `TRANSVERSE_BAND_MM` of the
-    // pedicle's axis height ([`lateral_tip`]). The whole height of the vertebra took in the superior
-    // articular process as well, which at T12 reaches as far lateral as the short transverse
-    // process: a vertical ridge from the process's tip up to the joint, whose points moved
-    // the tip up by 5 mm on the phantom (docs/segment/landmarks.md); half the pedicle's
-    // height still took in 3-7 mm of that ridge.
+    // pedicle's axis height ([`lateral_tip`]). The whole height of the vertebra took in the
+    // superior articular process as well, which at T12 reaches as far lateral as the short
+    // transverse process: a vertical ridge from the process's tip up to the joint, whose
+    // points moved the tip up by 5 mm on the phantom (docs/segment/landmarks.md); half the
+    // pedicle's height still took in 3-7 mm of that ridge, and the band still takes in its
+    // foot, which is left out where the ridge stands above the band ([`without_ridge`]).
     let transverse_tips = if sacrum {
         Sides {
             left: None,
             right: None,
         }
     } else {
-        let band = |ped: Option<&Pedicle>| -> Vec<V3> {
+        let band = |ped: Option<&Pedicle>, sgn: f64| -> Vec<V3> {
             let (lo, hi) = match ped {
                 Some(p) => {
                     // The entry lies on the axis, which runs in the frame's transverse plane.
@@ -1618,17 +1677,24 @@ fn vertebra(
                 }
                 None => (zi - 5.0, zs + 5.0),
             };
-            post.iter()
+            let b: Vec<V3> = post
+                .iter()
                 .filter(|l| l.z > lo && l.z < hi)
                 .copied()
-                .collect()
+                .collect();
+            without_ridge(&b, &post, V3::x() * sgn, s, hi)
         };
         let p = pedicles.as_ref();
         let edge = |sgn: f64| move |l: V3| ct_surface(cx.ct, fr.world(l), fr.dir(V3::x() * sgn), s);
         Sides {
-            left: to_w(lateral_tip(&band(p.map(|p| &p.left)), 1.0, s, &edge(1.0))),
+            left: to_w(lateral_tip(
+                &band(p.map(|p| &p.left), 1.0),
+                1.0,
+                s,
+                &edge(1.0),
+            )),
             right: to_w(lateral_tip(
-                &band(p.map(|p| &p.right)),
+                &band(p.map(|p| &p.right), -1.0),
                 -1.0,
                 s,
                 &edge(-1.0),
@@ -2412,5 +2478,80 @@ mod tests {
         assert!((ey - yc).abs() < 0.5, "centre {ey}");
         assert!((ea - a).abs() < 0.5, "across {ea}");
         assert!((eb - b).abs() < 0.8, "front-back {eb}");
+    }
+
+    /// A transverse process (a bar with a rounded lateral end, its extreme x = 24 at z = 2.5,
+    /// still within half a voxel of it 2.5 mm higher, above the band) and, behind it, a
+    /// vertical ridge as lateral that rises far above the band (1 mm voxels in the local
+    /// frame), and another in front: the ridges' feet are left out of the band, so the tip is
+    /// the process's and not pulled back onto a ridge; a process alone, or ridges alone at
+    /// the extreme, leave the band as it is.
+    #[test]
+    fn the_transverse_tip_leaves_out_a_ridge_rising_above_the_band() {
+        let process = |z: i32| {
+            let reach = 24.0 - 0.05 * (f64::from(z) - 2.5).powi(2);
+            (0..=14).flat_map(move |k| {
+                (22..=27).map(move |y| V3::new(reach - f64::from(k), f64::from(y), f64::from(z)))
+            })
+        };
+        let ridge = |z: i32| {
+            (18..=24).flat_map(move |x| {
+                (29..=31).map(move |y| V3::new(f64::from(x), f64::from(y), f64::from(z)))
+            })
+        };
+        let tp: Vec<V3> = (-2..=7).flat_map(process).collect();
+        // A second ridge in front: its run stays apart from the one behind.
+        let front = |z: i32| {
+            (18..=24).flat_map(move |x| {
+                (16..=17).map(move |y| V3::new(f64::from(x), f64::from(y), f64::from(z)))
+            })
+        };
+        let post: Vec<V3> = tp
+            .iter()
+            .copied()
+            .chain((0..=20).flat_map(ridge))
+            .chain((0..=20).flat_map(front))
+            .collect();
+        let (bottom, top) = (-1.5, 4.5);
+        let in_band = |p: &&V3| p.z > bottom && p.z < top;
+        let band: Vec<V3> = post.iter().filter(in_band).copied().collect();
+        let kept = without_ridge(&band, &post, V3::x(), 1.0, top);
+        assert!(
+            kept.iter().all(|p| p.y > 20.0 && p.y < 28.0),
+            "the ridges' feet are left out"
+        );
+        let tp_band: Vec<V3> = tp.iter().filter(in_band).copied().collect();
+        assert_eq!(kept.len(), tp_band.len(), "the process is kept whole");
+        let no_edge = |_: V3| None;
+        let on_kept = lateral_tip(&kept, 1.0, 1.0, &no_edge).expect("a tip");
+        let behind: Vec<V3> = band.iter().filter(|p| p.y > 20.0).copied().collect();
+        let on_band = lateral_tip(&behind, 1.0, 1.0, &no_edge).expect("a tip");
+        assert!((on_kept.y - 24.5).abs() < 0.5, "tip {on_kept}");
+        assert!((on_kept.z - 2.5).abs() < 0.5, "tip {on_kept}");
+        // With the foot of the ridge behind, the end face's middle moves back onto it.
+        assert!(on_band.y > 25.5, "tip {on_band}");
+        // Four slices (a 6 mm band in 1.5 mm voxels) still make a cap: its vertex is the
+        // tip's height, where the mean of the extreme voxels is the band's middle.
+        let four: Vec<V3> = kept
+            .iter()
+            .filter(|p| p.z > -0.5 && p.z < 3.5)
+            .copied()
+            .collect();
+        let on_four = lateral_tip(&four, 1.0, 1.0, &no_edge).expect("a tip");
+        assert!((on_four.z - 2.5).abs() < 0.3, "tip {on_four}");
+        // A process alone stays whole, and so does a band whose extreme is the ridges only.
+        assert_eq!(
+            without_ridge(&tp_band, &tp, V3::x(), 1.0, top).len(),
+            tp_band.len()
+        );
+        let short: Vec<V3> = band
+            .iter()
+            .filter(|p| p.y > 28.0 || p.y < 20.0 || p.x < 20.0)
+            .copied()
+            .collect();
+        assert_eq!(
+            without_ridge(&short, &post, V3::x(), 1.0, top).len(),
+            short.len()
+        );
     }
 }
