@@ -640,7 +640,10 @@ fn landmark_validation_table() {
          the normal, from both faces): 0.33 / 0.76 default, but 0.63 / 1.43 osteoporotic \
          (noise 40 HU), 0.57 / 1.88 at lordosis 65 and 0.24 / 0.53 at 0.6 mm, and that \
          plane averaged with the label planes' was worse than the labels alone at 0.6 mm \
-         and 1.5 mm (docs/segment/README.md).\n\n\
+         and 1.5 mm (docs/segment/README.md). Nor one plane fitted to both faces' surface \
+         points at once (each face centred on its own; session 39): facet normal maximum \
+         0.71 -> 0.64 deg (default) but 1.15 -> 2.07 (lordosis 65) and 1.77 -> 2.73 \
+         (Cobb 25), 1.89 -> 1.71 at 1.5 mm.\n\n\
          **Sub-voxel endplates** (2026-12-05): each endplate column's height is also read \
          from the CT profile along the body axis (partial volume and blur move the cortex \
          continuously, the label surface moves in whole voxels); the plane's tilt is fitted \
