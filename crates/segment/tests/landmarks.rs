@@ -835,7 +835,7 @@ fn landmark_validation_table() {
                 ("pedicle height (mm)", 0.7),           // 0.54 (1.5 mm; 1.18 from labels alone)
                 ("facet centre (mm)", 1.0),             // 0.80
                 ("spinous tip (mm)", 0.6),              // 0.38 (0.89 without the CT)
-                ("transverse tip (mm)", 1.0),           // 0.95 (1.5 mm; 1.81 with T12's ridge)
+                ("transverse tip (mm)", 1.0),           // 0.95 (1.5 mm; 1.81 before session 39)
                 ("facet normal (deg)", 2.1),            // 1.77 scoliosis (2.27 per face)
                 ("facet pair opposition (deg)", 0.01),  // 0.00: one plane per joint
                 ("disc centre (mm)", 0.5),              // 0.32
@@ -859,7 +859,7 @@ fn landmark_validation_table() {
                 ("facet centre (mm)", 0.6),       // 0.48
                 ("facet normal (deg)", 1.7),      // 1.40
                 ("spinous tip (mm)", 0.6),        // 0.38 (0.58 without the CT)
-                ("transverse tip (mm)", 0.7),     // 0.56 (0.87 with T12's ridge)
+                ("transverse tip (mm)", 0.7),     // 0.56 (0.87 before session 39)
                 ("pedicle width (mm)", 0.5),      // 0.42 (T12's corridor, see the doc)
                 ("pedicle entry (mm)", 1.2),      // 0.98
                 ("pedicle direction (deg)", 2.8), // 2.45
@@ -870,7 +870,7 @@ fn landmark_validation_table() {
                 ("facet centre (mm)", 0.5),       // 0.40
                 ("facet normal (deg)", 1.0),      // 0.79
                 ("spinous tip (mm)", 0.4),        // 0.26 (0.40 without the CT)
-                ("transverse tip (mm)", 0.6),     // 0.47 (0.57 with T12's ridge)
+                ("transverse tip (mm)", 0.6),     // 0.47 (0.57 before session 39)
                 ("pedicle width (mm)", 0.25),     // 0.16 (0.20 from labels alone)
                 ("pedicle entry (mm)", 0.8),      // 0.65 lordosis 65
                 ("pedicle direction (deg)", 1.8), // 1.50 lordosis 65
