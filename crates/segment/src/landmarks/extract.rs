@@ -1959,6 +1959,25 @@ fn disc(up: &VertebraLandmarks, lo: &VertebraLandmarks) -> Option<DiscLandmarks>
 /// facet force in extension falls from 84 to 20 N.
 const THICK_SLICE_MM: f64 = 2.0;
 
+/// Which pedicle measure a voxel axis `along` (LPS unit vector) of `size` mm coarsens, for
+/// the thick-voxel warning: a pedicle's width is read left-right (a sagittal slab's thick
+/// axis: the screw's diameter), its height cranio-caudally (thick axial slices), its entry
+/// and the corridor's length front to back. Each wall of a chord lies within half a voxel
+/// of the label's boundary, so the chord is up to a voxel off where the CT's edge is not
+/// found.
+fn pedicle_caveat(along: V3, size: f64) -> String {
+    let which = match (0..3).max_by(|&a, &b| along[a].abs().total_cmp(&along[b].abs())) {
+        Some(0) => "pedicle widths (screw diameters)",
+        Some(1) => "pedicle entry points and corridor lengths",
+        _ => "pedicle heights",
+    };
+    format!(
+        "The {which} are read across these voxels, each wall to within half of one where \
+         the CT does not place it (up to {size:.1} mm off); check them on the images before \
+         sizing screws"
+    )
+}
+
 /// See [`super::landmarks`].
 pub(super) fn run(ct: &Volume<f32>, labels: &Volume<u16>) -> Result<SpineLandmarks, LandmarkError> {
     if ct.dims() != labels.dims() {
@@ -2001,11 +2020,14 @@ pub(super) fn run(ct: &Volume<f32>, labels: &Volume<u16>) -> Result<SpineLandmar
     let mut warnings = Vec::new();
     let coarsest = sp.iter().cloned().fold(0.0, f64::max);
     if coarsest > THICK_SLICE_MM + 1e-3 {
+        let axis = (0..3).max_by(|&a, &b| sp[a].total_cmp(&sp[b])).unwrap_or(2);
+        let along = labels.grid().direction.column(axis).into_owned();
         warnings.push(format!(
             "voxels {coarsest:.1} mm thick along one axis: facet surfaces, the joint gap and \
              endplates are coarse (on the phantom, a twin from 3 mm slices moved 71 % more in \
              L4-L5 extension and carried a quarter of the facet force of the 1 mm one); use \
-             slices of {THICK_SLICE_MM} mm or less for mechanics"
+             slices of {THICK_SLICE_MM} mm or less for mechanics. {}",
+            pedicle_caveat(along, coarsest)
         ));
     }
     if foramina {
@@ -2553,5 +2575,15 @@ mod tests {
             without_ridge(&short, &post, V3::x(), 1.0, top).len(),
             short.len()
         );
+    }
+
+    /// The thick-voxel warning names the pedicle measure the thick axis coarsens.
+    #[test]
+    fn the_thick_axis_names_the_pedicle_measure_it_coarsens() {
+        let at = |v: V3| pedicle_caveat(v, 3.0);
+        assert!(at(V3::x()).contains("widths"), "{}", at(V3::x()));
+        assert!(at(-V3::y()).contains("entry"), "{}", at(-V3::y()));
+        assert!(at(V3::new(0.1, 0.2, 0.97)).contains("heights"));
+        assert!(at(V3::z()).contains("3.0 mm"));
     }
 }
