@@ -500,7 +500,7 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
     timer.lap("vertebra separation");
 
     // 5b. Facet joints bridged in the bone mask: cut along the joint plane found in the CT.
-    let fits = joints::split_facet_joints(&g, hu, &mut filled, &mut lab, &canal, threshold);
+    let mut fits = joints::split_facet_joints(&g, hu, &mut filled, &mut lab, &canal, threshold);
     if debug() {
         for f in &fits {
             let c = grid.index_to_world(V3::from(g.index(&f.centre)));
@@ -527,6 +527,11 @@ pub fn segment(ct: &Volume<f32>, opts: &SegmentOptions) -> Result<Segmentation, 
         // each articular process is reached from the vertebra it is attached to.
         lab = seeds(&g, &filled, &planes, &canal, &steep);
         ops::geodesic_grow(&mut lab, &filled, dims, g.sp);
+        let restored =
+            joints::restore_cuts_within_one_vertebra(&g, &mut fits, &mut filled, &mut lab);
+        if debug() {
+            eprintln!("facet joint cuts through one vertebra's bone: {restored} voxels given back");
+        }
     }
     timer.lap("facet joints");
 
@@ -3259,6 +3264,55 @@ mod tests {
         let cut = [g.lin(9, 9, 23)];
         assert_eq!(close_label_holes(&g, &mut lab, &mut filled, 3, &cut), 60);
         assert_eq!(lab[g.lin(9, 9, 23)], 0);
+    }
+
+    /// A joint plane's cut that ran on past the joint into one vertebra's bone is given back
+    /// to that vertebra; where it separates two vertebrae, or has bone on one side only, it
+    /// stays cut.
+    #[test]
+    fn a_joint_cut_through_one_vertebra_is_given_back() {
+        let g = unit_geom([12, 12, 12]);
+        let [nx, ny, nz] = g.dims;
+        // A sheet at x = 6 (normal along x) through bone: labels 2 on both sides for y < 6
+        // (the cut ran on into vertebra 2), 1 and 2 either side for y >= 6 (the joint); from
+        // z = 9 up bone on the low side only, so the sheet's top row has none across.
+        let mut lab = vec![0u16; nx * ny * nz];
+        let mut cut = Vec::new();
+        for k in 1..=10 {
+            for j in 1..=10 {
+                for i in 1..=10 {
+                    let l = g.lin(i, j, k);
+                    if i == 6 {
+                        cut.push(l);
+                    } else if k >= 9 && i > 6 {
+                        continue;
+                    } else {
+                        lab[l] = if j >= 6 && i < 6 { 1 } else { 2 };
+                    }
+                }
+            }
+        }
+        let mut filled: Vec<bool> = lab.iter().map(|&l| l != 0).collect();
+        let mut fits = vec![joints::JointFit {
+            labels: (1, 2),
+            side: 1,
+            centre: V3::new(6.0, 6.0, 6.0),
+            normal: V3::x(),
+            dips: 0,
+            inliers: 0,
+            cut: cut.clone(),
+        }];
+        let n = joints::restore_cuts_within_one_vertebra(&g, &mut fits, &mut filled, &mut lab);
+        for &l in &cut {
+            let (j, k) = ((l / nx) % ny, l / (nx * ny));
+            // Voxels at j = 5 see vertebra 1 across the diagonal too: a joint's edge.
+            let back = j <= 4 && k <= 9;
+            assert_eq!(lab[l], if back { 2 } else { 0 }, "cut voxel j {j} k {k}");
+            assert_eq!(filled[l], back);
+        }
+        // 4 rows (j 1-4) of 9 slices (k 1-9) given back; the rest of the sheet stays cut.
+        assert_eq!(n, 36);
+        assert_eq!(fits[0].cut.len(), cut.len() - 36);
     }
 
     /// Bone behind the canal crossed by two dark clefts: one a voxel wide, one straddling two
