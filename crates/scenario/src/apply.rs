@@ -1074,6 +1074,16 @@ pub fn apply(twin: &Twin, scenario: &Scenario) -> Result<ScenarioModel> {
             lv.join(", "),
             anchorage_text(&screws, &idx, &t.levels, anchorage)
         ));
+        // A corridor the landmarks read as lopsided puts its screw where it was read: say so
+        // next to the results that depend on it.
+        for &i in &idx {
+            if let Some(w) = t.vertebra(i).pedicle_asymmetry_warning() {
+                assumptions.push(format!(
+                    "screws in {}: the screws follow the pedicle corridors as the landmarks read them, and the landmarks warn: {w}",
+                    t.levels[i].name()
+                ));
+            }
+        }
     }
     Ok(ScenarioModel {
         scenario: scenario.clone(),

@@ -8,6 +8,7 @@ use spinetwin_model::ligament::Ligament;
 use spinetwin_model::loadcase::{LoadCase, Motion};
 use spinetwin_model::twin::{DiscBlockKind, PosteriorContact, Twin};
 use spinetwin_scenario::{apply, Operation, Scenario, ScenarioError, SideSel};
+use spinetwin_segment::landmarks::PEDICLE_ASYMMETRY_WARNING;
 
 fn twin() -> Twin {
     common::specimen(&["L3", "L4", "L5"])
@@ -712,6 +713,38 @@ fn screws_add_rods_between_the_heads() {
     .unwrap();
     assert_eq!(m.twin.implants.beams.len(), 1);
     assert!(m.twin.implants.beams[0].name.ends_with("right"));
+}
+
+/// Screws planned in a vertebra whose pedicle corridors the landmarks found lopsided carry
+/// that warning into the scenario's assumptions; screws elsewhere do not.
+#[test]
+fn screws_in_a_vertebra_with_lopsided_corridors_carry_its_warning() {
+    let mut t = twin();
+    let ops = |a: &str, b: &str| {
+        scen(&format!(
+            "[[operation]]\nkind = \"pedicle_screws\"\nlevels = [\"{a}\", \"{b}\"]\n"
+        ))
+    };
+    let says = |m: &spinetwin_scenario::ScenarioModel| -> Vec<String> {
+        m.assumptions
+            .iter()
+            .filter(|a| a.contains(PEDICLE_ASYMMETRY_WARNING))
+            .cloned()
+            .collect()
+    };
+    assert!(says(&apply(&t, &ops("L4", "L5")).unwrap()).is_empty());
+    let w =
+        format!("{PEDICLE_ASYMMETRY_WARNING}: they converge by -10 deg (left) and 15 deg (right)");
+    let l5 = t.levels.iter().position(|l| l.name() == "L5").unwrap();
+    t.file.landmarks.vertebrae[l5].warnings.push(w.clone());
+    let said = says(&apply(&t, &ops("L4", "L5")).unwrap());
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].starts_with("screws in L5:") && said[0].ends_with(&w),
+        "{}",
+        said[0]
+    );
+    assert!(says(&apply(&t, &ops("L3", "L4")).unwrap()).is_empty());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! vectors in the truth's local frame (x left, y posterior, z cranial), which shows whether a
 //! miss is a bias along one axis (a definition that differs) or scatter.
 //!
-//! `cargo run --release -p spinetwin-segment --example landmark_errors -- [lordosis] [cobb] [spacing] [noise]`
+//! `cargo run --release -p spinetwin-segment --example landmark_errors -- [lordosis] [cobb] [spacing] [noise] [bmd]`
 //!
 //! Landmarks from the phantom's reference label map; with `SEG=1` in the environment from
 //! its automatic segmentation instead. With `CORRIDOR=1` also each pedicle's screw corridor
@@ -40,6 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         scoliosis_cobb_deg: num(2, 0.0),
         spacing_mm: num(3, 1.0),
         noise_hu: num(4, PhantomSpec::default().noise_hu),
+        bmd_scale: num(5, PhantomSpec::default().bmd_scale),
         ..PhantomSpec::default()
     };
     let ph = generate(&spec)?;

@@ -236,6 +236,21 @@ pub struct VertebraLandmarks {
     pub warnings: Vec<String>,
 }
 
+/// How a vertebra's warning that its two pedicle corridors are not mirror images begins
+/// (one corridor probably misread: screws planned on it need a check on the images).
+pub const PEDICLE_ASYMMETRY_WARNING: &str = "pedicle corridors not mirror images";
+
+impl VertebraLandmarks {
+    /// The warning that this vertebra's pedicle corridors are not mirror images, if given
+    /// ([`PEDICLE_ASYMMETRY_WARNING`]).
+    pub fn pedicle_asymmetry_warning(&self) -> Option<&str> {
+        self.warnings
+            .iter()
+            .find(|w| w.starts_with(PEDICLE_ASYMMETRY_WARNING))
+            .map(String::as_str)
+    }
+}
+
 /// The bony spinal canal's cross-section at a vertebra, in its transverse plane (normal to
 /// the frame's z axis) through the frame's origin: the pedicles' level.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
