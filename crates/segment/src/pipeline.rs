@@ -159,6 +159,17 @@ impl Geom {
     fn lin(&self, i: usize, j: usize, k: usize) -> usize {
         i + self.dims[0] * (j + self.dims[1] * k)
     }
+    /// The voxel `(i, j, k)` moved by `(di, dj, dk)`, if that lies in the volume.
+    fn offset(
+        &self,
+        (i, j, k): (usize, usize, usize),
+        (di, dj, dk): (i64, i64, i64),
+    ) -> Option<(usize, usize, usize)> {
+        let [nx, ny, nz] = self.dims.map(|n| n as i64);
+        let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
+        (a >= 0 && b >= 0 && c >= 0 && a < nx && b < ny && c < nz)
+            .then_some((a as usize, b as usize, c as usize))
+    }
     fn nearest(&self, p: &V3) -> Option<usize> {
         let f = self.index(p);
         let mut ijk = [0usize; 3];
@@ -1734,19 +1745,16 @@ fn spread_rib_removal(
     canal: &Canal,
     mut stack: Vec<(usize, u16)>,
 ) -> usize {
-    let [nx, ny, nz] = g.dims;
+    let [nx, ny, _] = g.dims;
     let mut removed = 0;
     while let Some((v, from)) = stack.pop() {
         let (i, j, k) = (v % nx, (v / nx) % ny, v / (nx * ny));
         for dk in -1i64..=1 {
             for dj in -1i64..=1 {
                 for di in -1i64..=1 {
-                    let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
-                    if a < 0 || b < 0 || c < 0 || a >= nx as i64 || b >= ny as i64 || c >= nz as i64
-                    {
+                    let Some((a, b, c)) = g.offset((i, j, k), (di, dj, dk)) else {
                         continue;
-                    }
-                    let (a, b, c) = (a as usize, b as usize, c as usize);
+                    };
                     let m = g.lin(a, b, c);
                     if lab[m] != from {
                         continue;
@@ -1832,11 +1840,10 @@ fn fill_body_cores(
             max_i.min(max_j)
         };
         for t in 1..=n {
-            let (a, b, c) = (i as i64 + t * di, j as i64 + t * dj, k as i64 + t * dk);
-            if a < 0 || b < 0 || c < 0 || a >= nx as i64 || b >= ny as i64 || c >= nz as i64 {
+            let Some((a, b, c)) = g.offset((i, j, k), (t * di, t * dj, t * dk)) else {
                 return if dk != 0 { OUT_OF_VIEW } else { 0 };
-            }
-            let l = lab[g.lin(a as usize, b as usize, c as usize)];
+            };
+            let l = lab[g.lin(a, b, c)];
             if l != 0 {
                 return l;
             }
@@ -2727,17 +2734,9 @@ fn peel_surface(g: &Geom, hu: &[f32], filled: &mut [bool], soft: f32, lab: &mut 
                         (0, 0, -1),
                         (0, 0, 1),
                     ] {
-                        let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
-                        if a < 0
-                            || b < 0
-                            || c < 0
-                            || a >= nx as i64
-                            || b >= ny as i64
-                            || c >= nz as i64
-                        {
-                            continue;
+                        if let Some((a, b, c)) = g.offset((i, j, k), (di, dj, dk)) {
+                            outside |= !filled[g.lin(a, b, c)];
                         }
-                        outside |= !filled[g.lin(a as usize, b as usize, c as usize)];
                     }
                     if !outside {
                         continue;

@@ -367,7 +367,7 @@ pub(super) fn restore_cuts_within_one_vertebra(
     filled: &mut [bool],
     lab: &mut [u16],
 ) -> usize {
-    let [nx, ny, nz] = g.dims;
+    let [nx, ny, _] = g.dims;
     let mut restored = 0;
     for f in fits.iter_mut() {
         // Decide on the labels as the competition left them, then write.
@@ -382,17 +382,9 @@ pub(super) fn restore_cuts_within_one_vertebra(
                 for dk in -1i64..=1 {
                     for dj in -1i64..=1 {
                         for di in -1i64..=1 {
-                            let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
-                            if a < 0
-                                || b < 0
-                                || c < 0
-                                || a >= nx as i64
-                                || b >= ny as i64
-                                || c >= nz as i64
-                            {
+                            let Some((a, b, c)) = g.offset((i, j, k), (di, dj, dk)) else {
                                 continue;
-                            }
-                            let (a, b, c) = (a as usize, b as usize, c as usize);
+                            };
                             let m = lab[g.lin(a, b, c)];
                             let t = (g.pos(a, b, c) - p).dot(&f.normal);
                             if m == 0 || t.abs() < 1e-9 {
@@ -475,15 +467,8 @@ pub(super) fn cleft_cost(
                     }
                     // The bone voxel `s` steps along a direction, if in the volume.
                     let bone = |(a, b, c): (i64, i64, i64), s: i64| {
-                        let (x, y, z) = (i as i64 + s * a, j as i64 + s * b, k as i64 + s * c);
-                        let inside = x >= 0
-                            && y >= 0
-                            && z >= 0
-                            && (x as usize) < nx
-                            && (y as usize) < ny
-                            && (z as usize) < nz;
-                        inside
-                            .then(|| g.lin(x as usize, y as usize, z as usize))
+                        g.offset((i, j, k), (s * a, s * b, s * c))
+                            .map(|(x, y, z)| g.lin(x, y, z))
                             .filter(|&m| filled[m])
                     };
                     let mut valley = 0.0f32;
