@@ -221,12 +221,14 @@ fn sweep_lordosis_cobb_bmd_noise_spacing() {
         if min < 0.90 {
             failures.push(format!("{case}: Dice min {min:.3}"));
         }
-        // The 0.95 holds at 1 mm and finer (lowest 0.960 at 1 mm, 0.971
-        // at 0.6 mm; at 0.6 mm the scoliotic L4/L5 had fallen to 0.831 before
-        // the disc planes started from the bodies' chord). At 1.5 mm one
-        // vertebra is at 0.946 (docs/segment/README.md).
-        if spec.spacing_mm <= 1.0 && min < 0.95 {
-            failures.push(format!("{case}: Dice min {min:.3} under 0.95"));
+        // The 0.95 holds at 1 mm and finer (lowest 0.967 at 1 mm, 0.973
+        // at 0.6 mm since session 40 gave back what the joint cuts had cut through
+        // one vertebra, 0.960 and 0.971 before; at 0.6 mm the scoliotic L4/L5 had
+        // fallen to 0.831 before the disc planes started from the bodies' chord),
+        // and 0.96 guards that margin. At 1.5 mm one vertebra is at 0.946
+        // (docs/segment/README.md).
+        if spec.spacing_mm <= 1.0 && min < 0.96 {
+            failures.push(format!("{case}: Dice min {min:.3} under 0.96"));
         }
         rows.push(format!(
             "| {case} | {min:.3} | {mean:.3} | {} | {secs:.2} |",
