@@ -50,7 +50,10 @@ impl Fr {
         }
     }
     fn local(&self, p: V3) -> V3 {
-        let d = p - self.o;
+        self.local_dir(p - self.o)
+    }
+    /// A direction in the frame's axes (the inverse of [`Fr::dir`]).
+    fn local_dir(&self, d: V3) -> V3 {
         V3::new(d.dot(&self.x), d.dot(&self.y), d.dot(&self.z))
     }
     fn world(&self, l: V3) -> V3 {
@@ -2006,7 +2009,7 @@ const PEDICLE_ENTRY_ASYMMETRY_MM: f64 = 8.0;
 fn pedicle_asymmetry(fr: &Fr, p: &Sides<Pedicle>) -> Option<String> {
     // Convergence: the angle of the corridor (towards the body, -y) to the medial side.
     let convergence = |q: &Pedicle, sgn: f64| {
-        let d = fr.local(fr.o + V3::from(q.direction));
+        let d = fr.local_dir(V3::from(q.direction));
         (-sgn * d.x).atan2(-d.y).to_degrees()
     };
     let (cl, cr) = (convergence(&p.left, 1.0), convergence(&p.right, -1.0));

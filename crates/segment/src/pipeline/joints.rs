@@ -368,36 +368,42 @@ pub(super) fn restore_cuts_within_one_vertebra(
     lab: &mut [u16],
 ) -> usize {
     let [nx, ny, _] = g.dims;
-    let mut restored = 0;
-    for f in fits.iter_mut() {
-        // Decide on the labels as the competition left them, then write.
-        let back: Vec<(usize, u16)> = f
-            .cut
-            .iter()
-            .filter_map(|&l| {
-                let (i, j, k) = (l % nx, (l / nx) % ny, l / (nx * ny));
-                let p = g.pos(i, j, k);
-                // The one label seen on each side (0: none yet; u16::MAX: more than one).
-                let mut side = [0u16; 2];
-                for dk in -1i64..=1 {
-                    for dj in -1i64..=1 {
-                        for di in -1i64..=1 {
-                            let Some((a, b, c)) = g.offset((i, j, k), (di, dj, dk)) else {
-                                continue;
-                            };
-                            let m = lab[g.lin(a, b, c)];
-                            let t = (g.pos(a, b, c) - p).dot(&f.normal);
-                            if m == 0 || t.abs() < 1e-9 {
-                                continue;
+    // Decide on every fit's voxels from the labels as the competition left them, then
+    // write: the result does not depend on the order of the fits.
+    let back: Vec<Vec<(usize, u16)>> = fits
+        .iter()
+        .map(|f| {
+            f.cut
+                .iter()
+                .filter_map(|&l| {
+                    let (i, j, k) = (l % nx, (l / nx) % ny, l / (nx * ny));
+                    let p = g.pos(i, j, k);
+                    // The one label seen on each side (0: none yet; u16::MAX: more than one).
+                    let mut side = [0u16; 2];
+                    for dk in -1i64..=1 {
+                        for dj in -1i64..=1 {
+                            for di in -1i64..=1 {
+                                let Some((a, b, c)) = g.offset((i, j, k), (di, dj, dk)) else {
+                                    continue;
+                                };
+                                let m = lab[g.lin(a, b, c)];
+                                let t = (g.pos(a, b, c) - p).dot(&f.normal);
+                                if m == 0 || t.abs() < 1e-9 {
+                                    continue;
+                                }
+                                let s = &mut side[usize::from(t > 0.0)];
+                                *s = if *s == 0 || *s == m { m } else { u16::MAX };
                             }
-                            let s = &mut side[usize::from(t > 0.0)];
-                            *s = if *s == 0 || *s == m { m } else { u16::MAX };
                         }
                     }
-                }
-                (side[0] == side[1] && side[0] != 0 && side[0] != u16::MAX).then_some((l, side[0]))
-            })
-            .collect();
+                    (side[0] == side[1] && side[0] != 0 && side[0] != u16::MAX)
+                        .then_some((l, side[0]))
+                })
+                .collect()
+        })
+        .collect();
+    let mut restored = 0;
+    for (f, back) in fits.iter_mut().zip(back) {
         for &(l, m) in &back {
             lab[l] = m;
             filled[l] = true;
