@@ -32,7 +32,9 @@
 //!   is repeated four times in the frame it gives.
 //! * **Pedicles**: slabs 1 voxel thick perpendicular to y, from the posterior wall to 14 mm
 //!   behind it; in each, the bone lateral to the canal (up to 20 mm) between the endplate
-//!   levels. The isthmus is the slab with the smallest section; the axis (transverse) is the
+//!   levels. The isthmus is the slab with the smallest section among those where the canal
+//!   still reaches at least half as far to that side as at its widest (behind that, the
+//!   bone beside its narrow edge is lamina); the axis (transverse) is the
 //!   screw corridor through it, the line staying furthest from the pedicle walls (see
 //!   `corridor_axis`); the entry is where the axis leaves the bone posteriorly, the length
 //!   runs to the anterior cortex. Width and height: the narrowest bone chords across the

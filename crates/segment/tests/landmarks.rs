@@ -546,9 +546,10 @@ fn landmark_validation_table() {
          pedicles they are narrower than the pedicle's cylinder); pedicle axis = the screw \
          corridor, the line through the pedicle furthest from its walls \
          (`spinetwin_anatomy::pedicle`: seeded at the isthmus, the smallest bone section lateral \
-         to the canal behind the body; candidate lines scored by their clearance from the \
-         walls), and pedicle entry = where it leaves the posterior cortex. The truth computes \
-         them from the phantom's analytic solids (the corridor with `pedicle_corridors`, on a \
+         to the canal behind the body, among the slabs where the canal still reaches at least \
+         half as far to that side as at its widest; candidate lines scored by their clearance \
+         from the walls), and pedicle entry = where it leaves the posterior cortex. The truth \
+         computes them from the phantom's analytic solids (the corridor with `pedicle_corridors`, on a \
          0.25 mm grid), we from the label map.\n\n\
          **The pedicle axis as the screw corridor on both sides** (2026-12-06, session 31): \
          the rows compared it with the phantom's design axis, a pedicle cylinder of which only \
