@@ -1,6 +1,7 @@
 //! Spinal measures from landmarks: segmental sagittal and coronal angles with the disc
 //! heights, lumbar lordosis, sacral slope, the coronal Cobb angle, and per vertebra the body
-//! heights, the canal's cross-section and the trabecular HU, with the L1 bone-density screen.
+//! heights, the canal's cross-section and the trabecular HU, with the L1 bone-density screen
+//! and a screen of the body heights for vertebral deformity (Genant's grades).
 //!
 //! Angles are those of the endplate normals projected on the sagittal (y-z) and coronal
 //! (x-z) planes of the scan (LPS), the same definitions as the phantom truth
@@ -55,6 +56,128 @@ pub struct VertebraMeasure {
     pub canal_depth_mm: Option<f64>,
     /// Mean HU of the body's cancellous core; none where unknown (no core found, no CT).
     pub trabecular_hu: Option<f64>,
+    /// Height loss of the body of Genant grade 1 or more (see [`BodyDeformity`]); none
+    /// below 20 %, for the sacrum, or without the heights. Files written before this field
+    /// read none.
+    #[serde(default)]
+    pub deformity: Option<BodyDeformity>,
+}
+
+/// Shape of a vertebral body's height loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeformityKind {
+    /// The front lower than the back: anterior height against posterior.
+    Wedge,
+    /// The whole body lower: its tallest height against the mean of its neighbours'
+    /// tallest heights (the adjacent vertebrae with heights in the scan).
+    Crush,
+}
+
+/// A vertebral body's height loss graded by Genant's semiquantitative scale (Genant HK, Wu
+/// CY, van Kuijk C, Nevitt MC 1993, J Bone Miner Res 8:1137-1148: grade 1 mild, 20-25 %
+/// reduction of a height; grade 2 moderate, 25-40 %; grade 3 severe, over 40 %). Read from
+/// the body heights between the rim planes, so an endplate's central depression (the
+/// biconcave deformity) is not seen; the heights of a normal lumbar or lower thoracic body
+/// differ by less than 20 %, but a thoracic body's normal anterior wedging adds to the
+/// wedge's reduction. A screen for review on the images, not a fracture diagnosis: height
+/// loss has other causes (congenital or developmental shape, old deformity, degeneration).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BodyDeformity {
+    /// Wedge or crush, whichever loses more.
+    pub kind: DeformityKind,
+    /// The height's reduction (fraction, 0.2-1).
+    pub reduction: f64,
+    /// Genant grade, 1 to 3.
+    pub grade: u8,
+    /// The finding in words, with the heights compared and the source.
+    pub note: String,
+}
+
+/// Genant's grade of a height reduction (fraction): 0 below 20 %, then 1 up to 25 %, 2 up
+/// to 40 %, 3 beyond.
+pub fn genant_grade(reduction: f64) -> u8 {
+    match reduction {
+        r if r < 0.20 => 0,
+        r if r < 0.25 => 1,
+        r if r <= 0.40 => 2,
+        _ => 3,
+    }
+}
+
+/// The deformity screen of the vertebra at `i` of `v` (cranial to caudal, adjacent in the
+/// list only when adjacent in the spine; see [`BodyDeformity`]).
+fn deformity(v: &[VertebraMeasure], i: usize) -> Option<BodyDeformity> {
+    let m = &v[i];
+    let (a, mid, p) = (
+        m.body_height_anterior_mm?,
+        m.body_height_middle_mm?,
+        m.body_height_posterior_mm?,
+    );
+    let tallest = |w: &VertebraMeasure| {
+        Some(
+            w.body_height_anterior_mm?
+                .max(w.body_height_middle_mm?)
+                .max(w.body_height_posterior_mm?),
+        )
+    };
+    let adjacent = |w: &VertebraMeasure| {
+        w.level.verse_label().abs_diff(m.level.verse_label()) == 1 && w.level != Level::S1
+    };
+    let neighbours: Vec<f64> = [i.checked_sub(1), Some(i + 1)]
+        .into_iter()
+        .flatten()
+        .filter_map(|j| v.get(j))
+        .filter(|w| adjacent(w))
+        .filter_map(tallest)
+        .collect();
+    let wedge = (p > 0.0).then(|| 1.0 - a / p);
+    let own = a.max(mid).max(p);
+    let reference =
+        (!neighbours.is_empty()).then(|| neighbours.iter().sum::<f64>() / neighbours.len() as f64);
+    let crush = reference.map(|r| 1.0 - own / r);
+    let (kind, reduction, words) = match (wedge, crush) {
+        (Some(w), Some(c)) if c > w => (
+            DeformityKind::Crush,
+            c,
+            format!(
+                "its tallest height {own:.1} mm against {:.1} mm of its neighbours",
+                reference.unwrap_or(0.0)
+            ),
+        ),
+        (Some(w), _) => (
+            DeformityKind::Wedge,
+            w,
+            format!("{a:.1} mm in front against {p:.1} mm at the back"),
+        ),
+        (None, Some(c)) => (
+            DeformityKind::Crush,
+            c,
+            format!(
+                "its tallest height {own:.1} mm against {:.1} mm of its neighbours",
+                reference.unwrap_or(0.0)
+            ),
+        ),
+        (None, None) => return None,
+    };
+    let grade = genant_grade(reduction);
+    (grade > 0).then(|| {
+        let name = match kind {
+            DeformityKind::Wedge => "wedge",
+            DeformityKind::Crush => "crush",
+        };
+        let severity = ["", "mild", "moderate", "severe"][grade as usize];
+        BodyDeformity {
+            kind,
+            reduction,
+            grade,
+            note: format!(
+                "{}: {severity} {name} deformity, height {:.0} % lower ({words}): Genant grade {grade} (Genant et al. 1993, J Bone Miner Res 8:1137); review the images for a fracture",
+                m.level,
+                reduction * 100.0
+            ),
+        }
+    })
 }
 
 /// Opportunistic bone-density screen from L1's trabecular HU (Pickhardt et al. 2013, Ann
@@ -190,9 +313,17 @@ pub fn measure(l: &SpineLandmarks) -> Measures {
                 canal_width_mm: v.canal.as_ref().map(|c| c.width_mm),
                 canal_depth_mm: v.canal.as_ref().map(|c| c.depth_mm),
                 trabecular_hu: v.trabecular_hu.is_finite().then_some(v.trabecular_hu),
+                deformity: None,
             }
         })
         .collect();
+    let deformities: Vec<Option<BodyDeformity>> = (0..vertebrae.len())
+        .map(|i| deformity(&vertebrae, i))
+        .collect();
+    let mut vertebrae = vertebrae;
+    for (v, d) in vertebrae.iter_mut().zip(deformities) {
+        v.deformity = d;
+    }
     let bone_density = vertebrae
         .iter()
         .find(|v| v.level == Level::L1)
@@ -300,6 +431,78 @@ impl Measures {
         if let Some(b) = &self.bone_density {
             s += &format!("bone density screen:   {}\n", b.note);
         }
+        for d in self.vertebrae.iter().filter_map(|v| v.deformity.as_ref()) {
+            s += &format!("body height screen:    {}\n", d.note);
+        }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(level: Level, h: [f64; 3]) -> VertebraMeasure {
+        VertebraMeasure {
+            level,
+            body_height_anterior_mm: Some(h[0]),
+            body_height_middle_mm: Some(h[1]),
+            body_height_posterior_mm: Some(h[2]),
+            canal_area_mm2: None,
+            canal_width_mm: None,
+            canal_depth_mm: None,
+            trabecular_hu: None,
+            deformity: None,
+        }
+    }
+
+    /// Genant's grades at their bounds; a wedge against the body's own back, a crush against
+    /// its neighbours' tallest heights, and a normal L5 (lower at the back) left alone.
+    #[test]
+    fn body_heights_are_screened_by_genant_grade() {
+        assert_eq!(
+            [0.0, 0.199, 0.20, 0.249, 0.25, 0.40, 0.401].map(genant_grade),
+            [0, 0, 1, 1, 2, 2, 3]
+        );
+        let spine = vec![
+            body(Level::T12, [25.0, 25.5, 26.0]),
+            body(Level::L1, [17.0, 22.0, 27.0]), // wedge: 37 % lower in front
+            body(Level::L2, [28.0, 28.0, 28.0]),
+            body(Level::L3, [19.0, 19.5, 20.0]), // crush: 20 against 28.5
+            body(Level::L4, [29.0, 29.0, 29.0]),
+            body(Level::L5, [29.0, 26.0, 23.0]), // the normal L5: 21 % lower at the back
+        ];
+        let d: Vec<Option<BodyDeformity>> =
+            (0..spine.len()).map(|i| deformity(&spine, i)).collect();
+        let l1 = d[1].as_ref().expect("L1 wedged");
+        assert_eq!(
+            (l1.kind, l1.grade),
+            (DeformityKind::Wedge, 2),
+            "{}",
+            l1.note
+        );
+        assert!((l1.reduction - (1.0 - 17.0 / 27.0)).abs() < 1e-12);
+        let l3 = d[3].as_ref().expect("L3 crushed");
+        assert_eq!(
+            (l3.kind, l3.grade),
+            (DeformityKind::Crush, 2),
+            "{}",
+            l3.note
+        );
+        assert!((l3.reduction - (1.0 - 20.0 / 28.5)).abs() < 1e-12);
+        assert!(
+            l3.note.contains("Genant") && l3.note.contains("L3"),
+            "{}",
+            l3.note
+        );
+        for i in [0, 2, 4, 5] {
+            assert!(d[i].is_none(), "{:?}", d[i]);
+        }
+        // Without its neighbours in the list the crush has no reference; a gap in the
+        // levels is no neighbour either.
+        let alone = vec![spine[3].clone()];
+        assert!(deformity(&alone, 0).is_none());
+        let gap = vec![spine[1].clone(), spine[3].clone(), spine[5].clone()];
+        assert!(deformity(&gap, 1).is_none());
     }
 }
