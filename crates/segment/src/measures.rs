@@ -474,27 +474,20 @@ mod tests {
         ];
         let d: Vec<Option<BodyDeformity>> =
             (0..spine.len()).map(|i| deformity(&spine, i)).collect();
-        let l1 = d[1].as_ref().expect("L1 wedged");
-        assert_eq!(
-            (l1.kind, l1.grade),
-            (DeformityKind::Wedge, 2),
-            "{}",
-            l1.note
-        );
-        assert!((l1.reduction - (1.0 - 17.0 / 27.0)).abs() < 1e-12);
-        let l3 = d[3].as_ref().expect("L3 crushed");
-        assert_eq!(
-            (l3.kind, l3.grade),
-            (DeformityKind::Crush, 2),
-            "{}",
-            l3.note
-        );
-        assert!((l3.reduction - (1.0 - 20.0 / 28.5)).abs() < 1e-12);
-        assert!(
-            l3.note.contains("Genant") && l3.note.contains("L3"),
-            "{}",
-            l3.note
-        );
+        for (i, kind, r) in [
+            (1, DeformityKind::Wedge, 1.0 - 17.0 / 27.0),
+            (3, DeformityKind::Crush, 1.0 - 20.0 / 28.5),
+        ] {
+            let f = d[i].as_ref().expect("a deformity");
+            assert_eq!((f.kind, f.grade), (kind, 2), "{}", f.note);
+            assert!((f.reduction - r).abs() < 1e-12, "{}", f.note);
+            let name = spine[i].level.name();
+            assert!(
+                f.note.contains("Genant") && f.note.contains(name),
+                "{}",
+                f.note
+            );
+        }
         for i in [0, 2, 4, 5] {
             assert!(d[i].is_none(), "{:?}", d[i]);
         }
