@@ -105,8 +105,9 @@ pub fn genant_grade(reduction: f64) -> u8 {
     }
 }
 
-/// The deformity screen of the vertebra at `i` of `v` (cranial to caudal, adjacent in the
-/// list only when adjacent in the spine; see [`BodyDeformity`]).
+/// The deformity screen of the vertebra at `i` of `v` (cranial to caudal; its neighbours
+/// are the entries beside it whose levels are adjacent to its own, the sacrum excepted;
+/// see [`BodyDeformity`]).
 fn deformity(v: &[VertebraMeasure], i: usize) -> Option<BodyDeformity> {
     let m = &v[i];
     let (a, mid, p) = (
@@ -135,30 +136,19 @@ fn deformity(v: &[VertebraMeasure], i: usize) -> Option<BodyDeformity> {
     let own = a.max(mid).max(p);
     let reference =
         (!neighbours.is_empty()).then(|| neighbours.iter().sum::<f64>() / neighbours.len() as f64);
-    let crush = reference.map(|r| 1.0 - own / r);
+    let crush = reference.map(|r| (1.0 - own / r, r));
     let (kind, reduction, words) = match (wedge, crush) {
-        (Some(w), Some(c)) if c > w => (
+        (w, Some((c, r))) if w.is_none_or(|w| c > w) => (
             DeformityKind::Crush,
             c,
-            format!(
-                "its tallest height {own:.1} mm against {:.1} mm of its neighbours",
-                reference.unwrap_or(0.0)
-            ),
+            format!("its tallest height {own:.1} mm against {r:.1} mm of its neighbours"),
         ),
         (Some(w), _) => (
             DeformityKind::Wedge,
             w,
             format!("{a:.1} mm in front against {p:.1} mm at the back"),
         ),
-        (None, Some(c)) => (
-            DeformityKind::Crush,
-            c,
-            format!(
-                "its tallest height {own:.1} mm against {:.1} mm of its neighbours",
-                reference.unwrap_or(0.0)
-            ),
-        ),
-        (None, None) => return None,
+        (None, _) => return None,
     };
     let grade = genant_grade(reduction);
     (grade > 0).then(|| {
