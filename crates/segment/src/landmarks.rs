@@ -18,9 +18,11 @@
 //!   the body are not the canal); without either, the anterior half of the bone is used,
 //!   with a warning.
 //! * **Endplates**: in a fitting frame, the body's voxel columns give the top and bottom
-//!   surface heights (extreme voxel centre + half a voxel). A plane through the central
-//!   columns (within 8 mm of the centre) selects the endplate columns (within 4 mm of it,
-//!   which drops alae and osteophytes); then `z = rim plane + c (1 - rho^2)` is fitted by
+//!   surface heights (extreme voxel centre + half a voxel; a voxel longer across the
+//!   columns than a cell is spread into points along that edge, so that a tilted frame's
+//!   columns see every height). A plane through the central columns (within 8 mm of the
+//!   centre, refitted without those over 4 mm from it) selects the endplate columns
+//!   (within 4 mm of it, which drops alae and osteophytes); then `z = rim plane + c (1 - rho^2)` is fitted by
 //!   least squares over the columns with rho < 0.85 (rho: elliptic radius over the
 //!   endplate's half width and midline half depth), so the plane is the rim plane and the
 //!   concavity is absorbed by `c`. The centre is the rim plane over the centre column

@@ -109,19 +109,20 @@ pub fn genant_grade(reduction: f64) -> u8 {
 /// are the entries beside it whose levels are adjacent to its own, the sacrum excepted;
 /// see [`BodyDeformity`]).
 fn deformity(v: &[VertebraMeasure], i: usize) -> Option<BodyDeformity> {
-    let m = &v[i];
-    let (a, mid, p) = (
-        m.body_height_anterior_mm?,
-        m.body_height_middle_mm?,
-        m.body_height_posterior_mm?,
-    );
-    let tallest = |w: &VertebraMeasure| {
-        Some(
-            w.body_height_anterior_mm?
-                .max(w.body_height_middle_mm?)
-                .max(w.body_height_posterior_mm?),
-        )
+    // A body's three heights (mm), only where all are finite and positive: planes that
+    // cross inside the body (a failed endplate fit) are no height loss to grade.
+    let heights = |w: &VertebraMeasure| {
+        let h = [
+            w.body_height_anterior_mm?,
+            w.body_height_middle_mm?,
+            w.body_height_posterior_mm?,
+        ];
+        h.iter().all(|h| h.is_finite() && *h > 0.0).then_some(h)
     };
+    let tallest = |w: &VertebraMeasure| heights(w).map(|h| h[0].max(h[1]).max(h[2]));
+    let m = &v[i];
+    let [a, _, p] = heights(m)?;
+    let own = tallest(m)?;
     let adjacent = |w: &VertebraMeasure| {
         w.level.verse_label().abs_diff(m.level.verse_label()) == 1 && w.level != Level::S1
     };
@@ -132,23 +133,21 @@ fn deformity(v: &[VertebraMeasure], i: usize) -> Option<BodyDeformity> {
         .filter(|w| adjacent(w))
         .filter_map(tallest)
         .collect();
-    let wedge = (p > 0.0).then(|| 1.0 - a / p);
-    let own = a.max(mid).max(p);
+    let wedge = 1.0 - a / p;
     let reference =
         (!neighbours.is_empty()).then(|| neighbours.iter().sum::<f64>() / neighbours.len() as f64);
     let crush = reference.map(|r| (1.0 - own / r, r));
-    let (kind, reduction, words) = match (wedge, crush) {
-        (w, Some((c, r))) if w.is_none_or(|w| c > w) => (
+    let (kind, reduction, words) = match crush {
+        Some((c, r)) if c > wedge => (
             DeformityKind::Crush,
             c,
             format!("its tallest height {own:.1} mm against {r:.1} mm of its neighbours"),
         ),
-        (Some(w), _) => (
+        _ => (
             DeformityKind::Wedge,
-            w,
+            wedge,
             format!("{a:.1} mm in front against {p:.1} mm at the back"),
         ),
-        (None, _) => return None,
     };
     let grade = genant_grade(reduction);
     (grade > 0).then(|| {
@@ -289,7 +288,7 @@ pub fn measure(l: &SpineLandmarks) -> Measures {
             })
         })
         .collect();
-    let vertebrae: Vec<VertebraMeasure> = l
+    let mut vertebrae: Vec<VertebraMeasure> = l
         .vertebrae
         .iter()
         .map(|v| {
@@ -310,7 +309,6 @@ pub fn measure(l: &SpineLandmarks) -> Measures {
     let deformities: Vec<Option<BodyDeformity>> = (0..vertebrae.len())
         .map(|i| deformity(&vertebrae, i))
         .collect();
-    let mut vertebrae = vertebrae;
     for (v, d) in vertebrae.iter_mut().zip(deformities) {
         v.deformity = d;
     }
@@ -487,5 +485,19 @@ mod tests {
         assert!(deformity(&alone, 0).is_none());
         let gap = vec![spine[1].clone(), spine[3].clone(), spine[5].clone()];
         assert!(deformity(&gap, 1).is_none());
+        // Endplate planes that cross inside a body (a failed fit: a negative or non-finite
+        // height) are not graded, nor taken as a neighbour's reference: L3 is read against
+        // L4 alone.
+        let mut failed = spine.clone();
+        failed[1].body_height_anterior_mm = Some(-5.5);
+        failed[2].body_height_posterior_mm = Some(f64::NAN);
+        assert!(deformity(&failed, 1).is_none());
+        assert!(deformity(&failed, 2).is_none());
+        let l3 = deformity(&failed, 3).expect("L3 crushed");
+        assert!(
+            (l3.reduction - (1.0 - 20.0 / 29.0)).abs() < 1e-12,
+            "{}",
+            l3.note
+        );
     }
 }
